@@ -288,6 +288,9 @@ type RecordOptions struct {
 	// Only the server creates records of this type; devices may only update
 	// their writable fields (an alert's acknowledgement).
 	ServerCreated bool `protobuf:"varint,6,opt,name=server_created,json=serverCreated,proto3" json:"server_created,omitempty"`
+	// Roles that read every record of this type in the tenant, whatever its
+	// scope (marketing reads all campaign feedback).
+	ReaderRoles   []Role `protobuf:"varint,7,rep,packed,name=reader_roles,json=readerRoles,proto3,enum=fieldsync.v1.Role" json:"reader_roles,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -364,6 +367,13 @@ func (x *RecordOptions) GetServerCreated() bool {
 	return false
 }
 
+func (x *RecordOptions) GetReaderRoles() []Role {
+	if x != nil {
+		return x.ReaderRoles
+	}
+	return nil
+}
+
 var file_fieldsync_v1_options_proto_extTypes = []protoimpl.ExtensionInfo{
 	{
 		ExtendedType:  (*descriptorpb.FieldOptions)(nil),
@@ -406,14 +416,15 @@ const file_fieldsync_v1_options_proto_rawDesc = "" +
 	"\x1afieldsync/v1/options.proto\x12\ffieldsync.v1\x1a google/protobuf/descriptor.proto\"q\n" +
 	"\x10FieldSyncOptions\x12/\n" +
 	"\x05merge\x18\x01 \x01(\x0e2\x19.fieldsync.v1.MergePolicyR\x05merge\x12,\n" +
-	"\x05scope\x18\x02 \x01(\x0e2\x16.fieldsync.v1.ScopeKeyR\x05scope\"\xe8\x01\n" +
+	"\x05scope\x18\x02 \x01(\x0e2\x16.fieldsync.v1.ScopeKeyR\x05scope\"\x9f\x02\n" +
 	"\rRecordOptions\x12\x16\n" +
 	"\x06record\x18\x01 \x01(\bR\x06record\x125\n" +
 	"\fwriter_roles\x18\x02 \x03(\x0e2\x12.fieldsync.v1.RoleR\vwriterRoles\x12+\n" +
 	"\x11writer_permission\x18\x03 \x01(\tR\x10writerPermission\x12\x16\n" +
 	"\x06shared\x18\x04 \x01(\bR\x06shared\x12\x1c\n" +
 	"\tsensitive\x18\x05 \x01(\bR\tsensitive\x12%\n" +
-	"\x0eserver_created\x18\x06 \x01(\bR\rserverCreated*\xaf\x01\n" +
+	"\x0eserver_created\x18\x06 \x01(\bR\rserverCreated\x125\n" +
+	"\freader_roles\x18\a \x03(\x0e2\x12.fieldsync.v1.RoleR\vreaderRoles*\xaf\x01\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bROLE_REP\x10\x01\x12\x14\n" +
@@ -465,15 +476,16 @@ var file_fieldsync_v1_options_proto_depIdxs = []int32{
 	1, // 0: fieldsync.v1.FieldSyncOptions.merge:type_name -> fieldsync.v1.MergePolicy
 	2, // 1: fieldsync.v1.FieldSyncOptions.scope:type_name -> fieldsync.v1.ScopeKey
 	0, // 2: fieldsync.v1.RecordOptions.writer_roles:type_name -> fieldsync.v1.Role
-	5, // 3: fieldsync.v1.field:extendee -> google.protobuf.FieldOptions
-	6, // 4: fieldsync.v1.record:extendee -> google.protobuf.MessageOptions
-	3, // 5: fieldsync.v1.field:type_name -> fieldsync.v1.FieldSyncOptions
-	4, // 6: fieldsync.v1.record:type_name -> fieldsync.v1.RecordOptions
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	5, // [5:7] is the sub-list for extension type_name
-	3, // [3:5] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	0, // 3: fieldsync.v1.RecordOptions.reader_roles:type_name -> fieldsync.v1.Role
+	5, // 4: fieldsync.v1.field:extendee -> google.protobuf.FieldOptions
+	6, // 5: fieldsync.v1.record:extendee -> google.protobuf.MessageOptions
+	3, // 6: fieldsync.v1.field:type_name -> fieldsync.v1.FieldSyncOptions
+	4, // 7: fieldsync.v1.record:type_name -> fieldsync.v1.RecordOptions
+	8, // [8:8] is the sub-list for method output_type
+	8, // [8:8] is the sub-list for method input_type
+	6, // [6:8] is the sub-list for extension type_name
+	4, // [4:6] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_fieldsync_v1_options_proto_init() }
