@@ -1,0 +1,157 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ConnConfig says how to reach NATS.
+type ConnConfig struct {
+	// URL is a comma-separated list of server URLs. Default
+	// nats://127.0.0.1:4222. Ignored when InProcess is set.
+	URL string
+	// CredsFile is a NATS credentials file (JWT and NKey seed).
+	CredsFile string
+	// User and Password authenticate with a user name.
+	User, Password string
+	// Token authenticates with a token.
+	Token string
+	// Name identifies the connection in server monitoring. Default
+	// "fieldsync".
+	Name string
+	// InProcess connects to an embedded server without TCP, typically an
+	// *Embedded started with Port 0.
+	InProcess nats.InProcessConnProvider
+}
+
+// Connection timeouts. PublishAckTimeout bounds the wait for a JetStream
+// acknowledgement of an asynchronous publish.
+const (
+	DialTimeout       = 5 * time.Second
+	ReconnectWait     = time.Second
+	PublishAckTimeout = 10 * time.Second
+	APITimeout        = 5 * time.Second
+)
+
+// Connect connects to NATS and returns the connection and its JetStream
+// context. It blocks until the first connection succeeds; cancel ctx to give
+// up, which returns ctx's error joined with the last connection error.
+//
+// The connection then reconnects forever. Publishes are not buffered while
+// disconnected: they fail at once with nats.ErrConnectionReconnecting, so a
+// caller retries from its own durable state (the outbox) instead of from a
+// memory buffer that a crash would lose. Close the connection when done.
+func Connect(ctx context.Context, cfg ConnConfig) (*nats.Conn, jetstream.JetStream, error) {
+	connected := make(chan struct{})
+	var once sync.Once
+	opts := append(cfg.options(), nats.RetryOnFailedConnect(true),
+		nats.ConnectHandler(func(*nats.Conn) { once.Do(func() { close(connected) }) }))
+	url := cfg.URL
+	if url == "" {
+		url = nats.DefaultURL
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect nats: %w", err)
+	}
+	if !nc.IsConnected() {
+		select {
+		case <-connected:
+		case <-ctx.Done():
+			lastErr := nc.LastError()
+			nc.Close()
+			return nil, nil, fmt.Errorf("connect nats %s: %w", url, errors.Join(ctx.Err(), lastErr))
+		}
+	}
+	js, err := jetstream.New(nc,
+		jetstream.WithPublishAsyncTimeout(PublishAckTimeout),
+		jetstream.WithDefaultTimeout(APITimeout))
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("jetstream: %w", err)
+	}
+	return nc, js, nil
+}
+
+func (cfg ConnConfig) options() []nats.Option {
+	name := cfg.Name
+	if name == "" {
+		name = "fieldsync"
+	}
+	opts := []nats.Option{
+		nats.Name(name),
+		nats.Timeout(DialTimeout),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(ReconnectWait),
+		nats.ReconnectJitter(500*time.Millisecond, 2*time.Second),
+		nats.ReconnectBufSize(-1),
+		nats.PingInterval(20 * time.Second),
+		nats.MaxPingsOutstanding(3),
+	}
+	if cfg.InProcess != nil {
+		opts = append(opts, nats.InProcessServer(cfg.InProcess))
+	}
+	if cfg.CredsFile != "" {
+		opts = append(opts, nats.UserCredentials(cfg.CredsFile))
+	}
+	if cfg.User != "" {
+		opts = append(opts, nats.UserInfo(cfg.User, cfg.Password))
+	}
+	if cfg.Token != "" {
+		opts = append(opts, nats.Token(cfg.Token))
+	}
+	return opts
+}
+
+// StreamConfig holds the settings shared by the fieldsync streams.
+type StreamConfig struct {
+	// Replicas is the number of copies in a cluster. Default 1 (the only
+	// possible value on a single server).
+	Replicas int
+	// MaxAge is how long a message is kept. 0 keeps messages until the
+	// stream is purged; otherwise it must be at least DuplicateWindow.
+	MaxAge time.Duration
+}
+
+// DuplicateWindow is how long JetStream remembers a Nats-Msg-Id: a relay
+// republishing within this window leaves one copy. Consumers must not rely
+// on it (see Consume).
+const DuplicateWindow = 2 * time.Minute
+
+// EnsureStreams creates ChangesStream and AlertsStream, or updates them to
+// cfg: file storage, limits retention discarding the oldest messages, and
+// a DuplicateWindow deduplication window. It is safe to call on every start.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) error {
+	if cfg.MaxAge != 0 && cfg.MaxAge < DuplicateWindow {
+		return fmt.Errorf("ensure streams: MaxAge %s is shorter than the %s duplicate window", cfg.MaxAge, DuplicateWindow)
+	}
+	if cfg.Replicas <= 0 {
+		cfg.Replicas = 1
+	}
+	for _, s := range []struct{ name, subject, desc string }{
+		{ChangesStream, AllChanges, "fieldsync committed changes"},
+		{AlertsStream, AllAlerts, "fieldsync alerts"},
+	} {
+		_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:        s.name,
+			Description: s.desc,
+			Subjects:    []string{s.subject},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			Discard:     jetstream.DiscardOld,
+			Duplicates:  DuplicateWindow,
+			MaxAge:      cfg.MaxAge,
+			Replicas:    cfg.Replicas,
+		})
+		if err != nil {
+			return fmt.Errorf("ensure stream %s: %w", s.name, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,58 @@
+// Package events carries committed changes from the SQLite outbox to NATS
+// JetStream and from JetStream to consumers.
+//
+// The write path: the sync engine appends an OutboxEvent in the same
+// transaction as the change it reports (storage/sqlite.AppendEvent). A Relay
+// reads the outbox in commit order, publishes each event with its ID as
+// Nats-Msg-Id, and marks it sent only once JetStream has acknowledged it.
+// While NATS is unreachable the outbox grows; nothing is lost.
+//
+// The read path: Consume runs a durable pull consumer with explicit acks.
+// Delivery is at least once, so handlers must be idempotent (see Consume).
+//
+// The NATS server is either external (Connect with a URL) or embedded in
+// the process (StartEmbedded).
+package events
+
+import (
+	"context"
+	"time"
+)
+
+// MaxEventSize is the largest event payload the outbox accepts, in bytes.
+// It leaves room for headers under the NATS default max_payload of 1 MiB, so
+// an accepted event can always be published.
+const MaxEventSize = 1<<20 - 4<<10
+
+// OutboxEvent is one event waiting in, or read from, the outbox.
+type OutboxEvent struct {
+	// Seq is the event's position in commit order, assigned by the outbox.
+	Seq uint64
+	// ID is unique and stable; it is published as Nats-Msg-Id, the
+	// deduplication key.
+	ID string
+	// Subject is the NATS subject, built with ChangeSubject or AlertSubject.
+	Subject string
+	// Data is the payload, normally a serialized fieldsync.v1.ChangeEvent.
+	Data []byte
+	// CreatedAt is the commit time, set by the outbox.
+	CreatedAt time.Time
+}
+
+// Outbox is what the Relay needs from the store holding the outbox.
+type Outbox interface {
+	// PendingEvents returns up to limit unsent events, oldest (lowest Seq)
+	// first.
+	PendingEvents(ctx context.Context, limit int) ([]OutboxEvent, error)
+	// MarkSent records that the events with these sequence numbers were
+	// acknowledged by JetStream. Marking an event twice is not an error.
+	MarkSent(ctx context.Context, seqs []uint64) error
+}
+
+// BacklogReporter is an optional Outbox capability: when the Outbox
+// implements it, the Relay reports the number of unsent events.
+type BacklogReporter interface {
+	// OutboxBacklog returns the number of unsent events and the creation
+	// time of the oldest (zero when there is none).
+	OutboxBacklog(ctx context.Context) (count int64, oldest time.Time, err error)
+}

@@ -1,0 +1,346 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Relay defaults, used for zero fields.
+const (
+	DefaultBatchSize    = 256
+	DefaultPollInterval = time.Second
+	DefaultMinBackoff   = 100 * time.Millisecond
+	DefaultMaxBackoff   = 30 * time.Second
+	DefaultAckTimeout   = 10 * time.Second
+)
+
+// Relay publishes outbox events to JetStream in commit order and marks them
+// sent once JetStream has acknowledged them.
+//
+// Each pass reads up to BatchSize pending events, publishes them all
+// without waiting (pipelined), then waits for the acknowledgements in
+// order and marks sent the acknowledged prefix. On any failure it backs off
+// exponentially (MinBackoff doubling up to MaxBackoff, with jitter) and
+// retries from the first unacknowledged event, so NATS being down only
+// grows the backlog.
+//
+// Exactly one copy per event: every event is published with its ID as
+// Nats-Msg-Id, so an event republished within DuplicateWindow (after a
+// crash between publish and MarkSent, or a lost ack) is dropped by
+// JetStream. Order: within a pass, each event carries the ID of the
+// previous event of the same stream as Nats-Expected-Last-Msg-Id, so if one
+// publish is lost JetStream rejects the ones after it instead of storing
+// them out of order; they are retried after it.
+//
+// An event JetStream refuses for good (no stream for its subject, payload
+// over the server's max_payload) blocks the events after it: the relay
+// keeps retrying at MaxBackoff, counting failures and logging each one.
+// AppendEvent in storage/sqlite refuses such events up front.
+//
+// The exported fields must be set before Run and not changed after. A
+// Relay must not be copied after first use, and Run must not be called
+// concurrently with itself.
+type Relay struct {
+	// Outbox is read and marked. Required. When it also implements
+	// BacklogReporter, Stats and the backlog metric report its backlog.
+	Outbox Outbox
+	// JS publishes; make it with Connect (which sets the async publish
+	// ack timeout). Required.
+	JS jetstream.JetStream
+	// Logger receives one warning per failed pass and a notice on recovery.
+	// Default slog.Default().
+	Logger *slog.Logger
+	// BatchSize is the most events read and published in one pass.
+	// Default DefaultBatchSize.
+	BatchSize int
+	// PollInterval is how often the outbox is read when idle and nobody
+	// calls Kick. Default DefaultPollInterval.
+	PollInterval time.Duration
+	// MinBackoff and MaxBackoff bound the wait after a failed pass.
+	// Defaults DefaultMinBackoff and DefaultMaxBackoff.
+	MinBackoff, MaxBackoff time.Duration
+	// AckTimeout is how long to wait for the next acknowledgement before
+	// the pass fails. Default DefaultAckTimeout.
+	AckTimeout time.Duration
+
+	kickOnce sync.Once
+	kick     chan struct{}
+
+	published   atomic.Uint64
+	duplicates  atomic.Uint64
+	failures    atomic.Uint64
+	backlog     atomic.Int64
+	lastBacklog time.Time // only touched by Run's goroutine
+}
+
+// RelayStats are the relay's counters since it was created.
+type RelayStats struct {
+	// Published counts events acknowledged by JetStream and marked sent,
+	// including Duplicates.
+	Published uint64
+	// Duplicates counts acknowledgements saying JetStream already had the
+	// event (a republish after a crash or a lost ack).
+	Duplicates uint64
+	// Failures counts failed passes (each followed by a backoff).
+	Failures uint64
+	// Backlog is the number of unsent events at the last check (checked
+	// when the relay is idle, fails, or at most once a second while busy).
+	Backlog int64
+}
+
+// Stats returns the current counters. It is safe to call at any time.
+func (r *Relay) Stats() RelayStats {
+	return RelayStats{
+		Published:  r.published.Load(),
+		Duplicates: r.duplicates.Load(),
+		Failures:   r.failures.Load(),
+		Backlog:    r.backlog.Load(),
+	}
+}
+
+// Kick tells the relay that events were committed, so it reads the outbox
+// now rather than at the next PollInterval. It never blocks; kicks while
+// the relay is busy or backing off are merged.
+func (r *Relay) Kick() {
+	select {
+	case r.kicks() <- struct{}{}:
+	default:
+	}
+}
+
+func (r *Relay) kicks() chan struct{} {
+	r.kickOnce.Do(func() { r.kick = make(chan struct{}, 1) })
+	return r.kick
+}
+
+// Run relays events until ctx is cancelled, then returns nil. Failures to
+// read the outbox, publish or mark are retried with backoff, not returned;
+// Run returns an error only when Outbox or JS is missing.
+func (r *Relay) Run(ctx context.Context) error {
+	if r.Outbox == nil || r.JS == nil {
+		return errors.New("relay: Outbox and JS are required")
+	}
+	s := r.settings()
+	failed := 0
+	for {
+		n, err := r.pass(ctx, s)
+		if ctx.Err() != nil {
+			return nil
+		}
+		wait, kick := s.poll, r.kicks()
+		switch {
+		case err != nil:
+			failed++
+			r.failures.Add(1)
+			wait, kick = s.backoff(failed), nil
+			s.log.Warn("outbox relay: pass failed", "err", err, "attempt", failed, "retry_in", wait)
+		case failed > 0:
+			s.log.Info("outbox relay: recovered", "failed_passes", failed)
+			failed = 0
+		}
+		if err == nil && n == s.batch {
+			wait = 0 // more events are waiting
+		}
+		r.refreshBacklog(ctx, err != nil || n < s.batch)
+		if !sleep(ctx, wait, kick) {
+			return nil
+		}
+	}
+}
+
+// pass publishes one batch and returns how many events were sent.
+func (r *Relay) pass(ctx context.Context, s settings) (int, error) {
+	evs, err := r.Outbox.PendingEvents(ctx, s.batch)
+	if err != nil {
+		return 0, fmt.Errorf("read outbox: %w", err)
+	}
+	if len(evs) == 0 {
+		return 0, nil
+	}
+	acked, pubErr := r.publish(ctx, s, evs)
+	if acked > 0 {
+		// Record progress even when shutting down: fewer republishes.
+		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.ackTimeout)
+		defer cancel()
+		if err := r.Outbox.MarkSent(mctx, seqsOf(evs[:acked])); err != nil {
+			return 0, errors.Join(pubErr, fmt.Errorf("mark sent: %w", err))
+		}
+		r.published.Add(uint64(acked))
+	}
+	return acked, pubErr
+}
+
+// publish sends evs pipelined and returns the length of the acknowledged
+// prefix; the error says why the rest was not acknowledged.
+func (r *Relay) publish(ctx context.Context, s settings, evs []OutboxEvent) (int, error) {
+	if nc := r.JS.Conn(); !nc.IsConnected() {
+		return 0, fmt.Errorf("publish: nats %s: %w", nc.Status(), nats.ErrConnectionReconnecting)
+	}
+	futures, sendErr := r.sendAll(evs)
+	acked, err := r.awaitAcks(ctx, s, evs[:len(futures)], futures)
+	if err == nil {
+		err = sendErr
+	}
+	return acked, err
+}
+
+func (r *Relay) sendAll(evs []OutboxEvent) ([]jetstream.PubAckFuture, error) {
+	futures := make([]jetstream.PubAckFuture, 0, len(evs))
+	lastID := make(map[string]string, 2) // stream → ID of its previous event in this pass
+	for _, ev := range evs {
+		f, err := r.JS.PublishAsync(ev.Subject, ev.Data, publishOpts(ev, lastID)...)
+		if err != nil {
+			return futures, fmt.Errorf("publish event %d: %w", ev.Seq, err)
+		}
+		futures = append(futures, f)
+	}
+	return futures, nil
+}
+
+func publishOpts(ev OutboxEvent, lastID map[string]string) []jetstream.PublishOpt {
+	opts := []jetstream.PublishOpt{jetstream.WithMsgID(ev.ID)}
+	stream, ok := StreamForSubject(ev.Subject)
+	if !ok {
+		return opts
+	}
+	opts = append(opts, jetstream.WithExpectStream(stream))
+	if prev := lastID[stream]; prev != "" {
+		opts = append(opts, jetstream.WithExpectLastMsgID(prev))
+	}
+	lastID[stream] = ev.ID
+	return opts
+}
+
+func (r *Relay) awaitAcks(ctx context.Context, s settings, evs []OutboxEvent, futures []jetstream.PubAckFuture) (int, error) {
+	timer := time.NewTimer(s.ackTimeout)
+	defer timer.Stop()
+	for i, f := range futures {
+		select {
+		case ack := <-f.Ok():
+			if ack.Duplicate {
+				r.duplicates.Add(1)
+			}
+		case err := <-f.Err():
+			return i, fmt.Errorf("publish event %d: %w", evs[i].Seq, err)
+		case <-timer.C:
+			return i, fmt.Errorf("publish event %d: no ack within %s", evs[i].Seq, s.ackTimeout)
+		case <-ctx.Done():
+			return i, ctx.Err()
+		}
+		timer.Reset(s.ackTimeout)
+	}
+	return len(futures), nil
+}
+
+// refreshBacklog updates the backlog gauge when now is true or the last
+// check is over a second old.
+func (r *Relay) refreshBacklog(ctx context.Context, now bool) {
+	br, ok := r.Outbox.(BacklogReporter)
+	if !ok || (!now && time.Since(r.lastBacklog) < time.Second) {
+		return
+	}
+	n, _, err := br.OutboxBacklog(ctx)
+	if err != nil {
+		return // the gauge keeps its last value; the next check retries
+	}
+	r.backlog.Store(n)
+	r.lastBacklog = time.Now()
+}
+
+func seqsOf(evs []OutboxEvent) []uint64 {
+	seqs := make([]uint64, len(evs))
+	for i, ev := range evs {
+		seqs[i] = ev.Seq
+	}
+	return seqs
+}
+
+// sleep waits d, a kick or ctx; it reports false when ctx is done.
+func sleep(ctx context.Context, d time.Duration, kick <-chan struct{}) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-kick:
+	case <-ctx.Done():
+		return false
+	}
+	return true
+}
+
+// settings are the relay's fields with defaults applied.
+type settings struct {
+	log                    *slog.Logger
+	batch                  int
+	poll, ackTimeout       time.Duration
+	minBackoff, maxBackoff time.Duration
+}
+
+func (r *Relay) settings() settings {
+	s := settings{r.Logger, r.BatchSize, r.PollInterval, r.AckTimeout, r.MinBackoff, r.MaxBackoff}
+	s.log = orDefault(s.log, slog.Default())
+	s.batch = orDefault(s.batch, DefaultBatchSize)
+	s.poll = orDefault(s.poll, DefaultPollInterval)
+	s.ackTimeout = orDefault(s.ackTimeout, DefaultAckTimeout)
+	s.minBackoff = orDefault(s.minBackoff, DefaultMinBackoff)
+	s.maxBackoff = max(orDefault(s.maxBackoff, DefaultMaxBackoff), s.minBackoff)
+	return s
+}
+
+// backoff returns the wait after the n-th consecutive failure: MinBackoff
+// doubled n-1 times, capped at MaxBackoff, then between half and all of it.
+func (s settings) backoff(n int) time.Duration {
+	d := s.maxBackoff
+	if n <= 30 {
+		d = min(s.minBackoff<<(n-1), s.maxBackoff)
+	}
+	if d <= 0 { // overflow
+		d = s.maxBackoff
+	}
+	half := d / 2
+	return half + rand.N(d-half+1)
+}
+
+// orDefault returns v, or def when v is the zero value.
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// RegisterMetrics registers the relay's counters with reg:
+// fieldsync_outbox_published_total, fieldsync_outbox_duplicates_total,
+// fieldsync_outbox_publish_failures_total and fieldsync_outbox_backlog.
+func (r *Relay) RegisterMetrics(reg prometheus.Registerer) error {
+	counter := func(name, help string, v *atomic.Uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(v.Load()) })
+	}
+	for _, c := range []prometheus.Collector{
+		counter("fieldsync_outbox_published_total", "Outbox events acknowledged by JetStream and marked sent.", &r.published),
+		counter("fieldsync_outbox_duplicates_total", "Outbox events JetStream already had (republished).", &r.duplicates),
+		counter("fieldsync_outbox_publish_failures_total", "Failed relay passes, each followed by a backoff.", &r.failures),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fieldsync_outbox_backlog", Help: "Unsent outbox events at the last check."},
+			func() float64 { return float64(r.backlog.Load()) }),
+	} {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("register relay metrics: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,172 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/fieldsync/fieldsync/internal/demo"
+	"github.com/fieldsync/fieldsync/server"
+	"github.com/fieldsync/fieldsync/storage/sqlite"
+)
+
+// Daemon is a running fieldsyncd.
+type Daemon struct {
+	cfg      Config
+	log      *slog.Logger
+	db       *sqlite.DB
+	http     *http.Server
+	listener net.Listener
+	closers  []func() error // run in reverse order by Close
+	wg       sync.WaitGroup
+	cancel   context.CancelFunc
+	serveErr chan error
+}
+
+// Start opens storage, starts every component and begins serving. It
+// returns once the listener is bound; Addr tells where.
+func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	d := &Daemon{cfg: cfg, log: cfg.logger(), serveErr: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	if d.db, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, "fieldsync.db")); err != nil {
+		return nil, err
+	}
+	d.closers = append(d.closers, d.db.Close)
+	runCtx, cancel := context.WithCancel(context.Background())
+	d.cancel = cancel
+	handler, err := d.wire(ctx, runCtx)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.listen(handler); err != nil {
+		return nil, err
+	}
+	if cfg.Demo {
+		if err := d.seedDemo(ctx); err != nil {
+			return nil, err
+		}
+	}
+	d.log.Info("fieldsyncd serving", "addr", d.Addr(), "data_dir", cfg.DataDir)
+	return d, nil
+}
+
+// wire builds every component and returns the HTTP handler.
+func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return server.New(server.Config{
+		Logger:          d.log,
+		Auth:            d.db,
+		Identity:        d.db,
+		MaxMessageBytes: d.cfg.MaxMessageBytes,
+		Registry:        reg,
+		Gatherer:        reg,
+	})
+}
+
+// listen binds the address and serves HTTP/1.1 and unencrypted HTTP/2 (h2c).
+func (d *Daemon) listen(handler http.Handler) error {
+	ln, err := net.Listen("tcp", d.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", d.cfg.Addr, err)
+	}
+	d.listener = ln
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	d.http = &http.Server{
+		Handler:           handler,
+		Protocols:         &protocols,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		err := d.http.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		d.serveErr <- err
+	}()
+	return nil
+}
+
+// seedDemo creates the demo organisation once and writes its credentials.
+func (d *Daemon) seedDemo(ctx context.Context) error {
+	path := filepath.Join(d.cfg.DataDir, "demo-credentials.json")
+	if _, err := demo.Seed(ctx, d.db, path); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	d.log.Info("demo organisation ready", "credentials", path)
+	return nil
+}
+
+// Addr is the address the server listens on.
+func (d *Daemon) Addr() string { return d.listener.Addr().String() }
+
+// URL is the server's base URL.
+func (d *Daemon) URL() string { return "http://" + d.Addr() }
+
+// DB is the daemon's database (tests and tools).
+func (d *Daemon) DB() *sqlite.DB { return d.db }
+
+// Wait blocks until ctx is done or the server fails.
+func (d *Daemon) Wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-d.serveErr:
+		return err
+	}
+}
+
+// Close stops serving (letting in-flight calls finish for a few seconds),
+// stops background work and closes storage.
+func (d *Daemon) Close() error {
+	var errs []error
+	if d.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, d.http.Shutdown(ctx))
+		cancel()
+	}
+	if d.cancel != nil {
+		d.cancel()
+	}
+	d.wg.Wait()
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		errs = append(errs, d.closers[i]())
+	}
+	d.closers = nil
+	return errors.Join(errs...)
+}
+
+// Run starts the daemon and serves until ctx is cancelled.
+func Run(ctx context.Context, cfg Config) error {
+	d, err := Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	werr := d.Wait(ctx)
+	d.log.Info("fieldsyncd shutting down")
+	return errors.Join(werr, d.Close())
+}

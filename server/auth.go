@@ -1,0 +1,108 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"connectrpc.com/connect"
+
+	"github.com/fieldsync/fieldsync/proto/fieldsync/v1/fieldsyncv1connect"
+	"github.com/fieldsync/fieldsync/syncengine"
+)
+
+// Authenticator resolves a bearer token to its principal. It returns a
+// *syncengine.Error with CodeUnauthenticated for unknown, revoked or
+// malformed tokens.
+type Authenticator interface {
+	Authenticate(ctx context.Context, token string) (*syncengine.Principal, error)
+}
+
+// publicProcedures need no token.
+var publicProcedures = map[string]bool{
+	fieldsyncv1connect.IdentityServiceEnrollProcedure: true,
+}
+
+// authInterceptor puts the caller's principal into the context of every
+// call except the public ones, or fails the call with Unauthenticated.
+type authInterceptor struct {
+	auth Authenticator
+}
+
+func (a *authInterceptor) authenticate(ctx context.Context, procedure string, h http.Header) (context.Context, error) {
+	if publicProcedures[procedure] {
+		return ctx, nil
+	}
+	p, err := authenticateHeader(ctx, a.auth, h)
+	if err != nil {
+		return nil, err
+	}
+	return syncengine.WithPrincipal(ctx, p), nil
+}
+
+// authenticateHeader checks an "Authorization: Bearer <token>" header.
+func authenticateHeader(ctx context.Context, auth Authenticator, h http.Header) (*syncengine.Principal, error) {
+	v := h.Get("Authorization")
+	if v == "" {
+		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("missing Authorization: Bearer <token> header"))
+	}
+	scheme, token, ok := strings.Cut(v, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" || len(token) > 256 {
+		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("malformed Authorization header: want Bearer <token>"))
+	}
+	p, err := auth.Authenticate(ctx, strings.TrimSpace(token))
+	if err != nil {
+		if syncengine.IsCode(err, syncengine.CodeUnauthenticated) {
+			return nil, connect.NewError(connect.CodeUnauthenticated, errors.New(err.Error()))
+		}
+		return nil, err
+	}
+	return p, nil
+}
+
+func (a *authInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		ctx, err := a.authenticate(ctx, req.Spec().Procedure, req.Header())
+		if err != nil {
+			return nil, err
+		}
+		return next(ctx, req)
+	}
+}
+
+func (a *authInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (a *authInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		ctx, err := a.authenticate(ctx, conn.Spec().Procedure, conn.RequestHeader())
+		if err != nil {
+			return err
+		}
+		return next(ctx, conn)
+	}
+}
+
+// caller returns the authenticated principal of a call. Handlers behind the
+// interceptor always have one; its absence is an internal error.
+func caller(ctx context.Context) (*syncengine.Principal, error) {
+	p := syncengine.PrincipalFrom(ctx)
+	if p == nil {
+		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("no authenticated caller"))
+	}
+	return p, nil
+}
+
+// requireAdmin returns the caller if it is an admin user's device.
+func requireAdmin(ctx context.Context) (*syncengine.Principal, error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !p.IsDevice() || p.Role != roleAdmin {
+		return nil, connect.NewError(connect.CodePermissionDenied, errors.New("this call needs an admin's device token"))
+	}
+	return p, nil
+}

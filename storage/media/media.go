@@ -1,0 +1,78 @@
+// Package media declares how fieldsync keeps photos: a content-addressed
+// Store (one object per SHA-256), an optional Presigner for stores that hand
+// out direct URLs, and, for stores that cannot, a URLSigner and an
+// http.Handler that serve short-lived signed links. Implementations live in
+// media/local (a folder) and media/s3 (any S3-compatible service).
+package media
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// Store keeps photo objects under their key (lower-case hex SHA-256).
+//
+// Every method fails with ErrInvalidKey when key is not 64 lower-case hex
+// digits, and with an error wrapping ErrUnavailable when the backend cannot
+// be reached (a caller may retry those later).
+type Store interface {
+	// Put stores size bytes from r under key. Putting an existing key again
+	// succeeds and leaves one object; r is then not read.
+	//
+	// r must yield exactly size bytes whose SHA-256 is key: otherwise Put
+	// fails with ErrSizeMismatch or ErrDigestMismatch and nothing becomes
+	// visible. A partly written object is never visible.
+	Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error
+	// Stat returns ErrNotFound when the key is absent.
+	Stat(ctx context.Context, key string) (Info, error)
+	// Open returns the object's bytes, which the caller must close, and its
+	// Info. It returns ErrNotFound when the key is absent.
+	Open(ctx context.Context, key string) (io.ReadCloser, Info, error)
+}
+
+// Info describes a stored object.
+type Info struct {
+	Key         string
+	Size        int64
+	ContentType string
+}
+
+// Presigner is implemented by stores that can hand out direct, expiring URLs (S3).
+type Presigner interface {
+	// PresignGet returns a URL that reads key's object without further
+	// credentials until ttl has passed. It does not check that key exists.
+	PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error)
+}
+
+// DefaultContentType is kept for objects put without a content type.
+const DefaultContentType = "application/octet-stream"
+
+var (
+	// ErrNotFound means no object is stored under the key.
+	ErrNotFound = errors.New("media: object not found")
+	// ErrUnavailable means the backend could not be reached; the same call
+	// may succeed later. Stores wrap the underlying network error with it.
+	ErrUnavailable = errors.New("media: backend unavailable")
+	// ErrInvalidKey means a key is not a lower-case hex SHA-256.
+	ErrInvalidKey = errors.New("media: invalid key")
+	// ErrSizeMismatch means a reader did not yield the announced size.
+	ErrSizeMismatch = errors.New("media: size mismatch")
+	// ErrDigestMismatch means the bytes' SHA-256 is not their key.
+	ErrDigestMismatch = errors.New("media: digest mismatch")
+)
+
+// ValidKey reports whether key is a lower-case hex SHA-256 (64 characters).
+func ValidKey(key string) bool {
+	if len(key) != 64 {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}

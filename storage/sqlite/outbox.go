@@ -1,0 +1,150 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fieldsync/fieldsync/events"
+)
+
+// pruneChunk is the most rows one PruneSentEvents transaction deletes, so
+// pruning never holds the writer for long.
+const pruneChunk = 1000
+
+// AppendEvent adds ev to the outbox inside tx, the caller's write
+// transaction, so the event exists exactly when the change it reports is
+// committed. now (the transaction's clock) becomes the event's CreatedAt;
+// ev.Seq and ev.CreatedAt are ignored. It returns the event's sequence
+// number, its position in commit order.
+//
+// It refuses an event without ID, with a subject that is not a fieldsync
+// change or alert subject (see events.StreamForSubject), or with more than
+// events.MaxEventSize bytes of data, because the relay could never publish
+// it and it would hold back every later event. An ID already in the outbox
+// is an error too.
+func AppendEvent(ctx context.Context, tx *sql.Tx, ev events.OutboxEvent, now time.Time) (seq uint64, err error) {
+	if err := checkEvent(ev); err != nil {
+		return 0, fmt.Errorf("append event: %w", err)
+	}
+	data := ev.Data
+	if data == nil {
+		data = []byte{}
+	}
+	err = tx.QueryRowContext(ctx,
+		`INSERT INTO outbox (event_id, subject, data, created_at) VALUES (?, ?, ?, ?) RETURNING seq`,
+		ev.ID, ev.Subject, data, ms(now)).Scan(&seq)
+	if err != nil {
+		return 0, fmt.Errorf("append event %s: %w", ev.ID, err)
+	}
+	return seq, nil
+}
+
+func checkEvent(ev events.OutboxEvent) error {
+	if ev.ID == "" {
+		return errors.New("event id is empty")
+	}
+	if _, ok := events.StreamForSubject(ev.Subject); !ok {
+		return fmt.Errorf("event %s: subject %q is not a fieldsync change or alert subject", ev.ID, ev.Subject)
+	}
+	if len(ev.Data) > events.MaxEventSize {
+		return fmt.Errorf("event %s: %d bytes of data, more than %d", ev.ID, len(ev.Data), events.MaxEventSize)
+	}
+	return nil
+}
+
+// PendingEvents returns up to limit unsent events, oldest first (in commit
+// order). It reads through the read pool, so it sees committed events only.
+func (db *DB) PendingEvents(ctx context.Context, limit int) ([]events.OutboxEvent, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("pending events: limit %d must be positive", limit)
+	}
+	rows, err := db.read.QueryContext(ctx,
+		`SELECT seq, event_id, subject, data, created_at FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("pending events: %w", err)
+	}
+	defer rows.Close()
+	var evs []events.OutboxEvent
+	for rows.Next() {
+		var ev events.OutboxEvent
+		var created int64
+		if err := rows.Scan(&ev.Seq, &ev.ID, &ev.Subject, &ev.Data, &created); err != nil {
+			return nil, fmt.Errorf("pending events: %w", err)
+		}
+		ev.CreatedAt = fromMS(created)
+		evs = append(evs, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("pending events: %w", err)
+	}
+	return evs, nil
+}
+
+// MarkSent records that the events with these sequence numbers were
+// acknowledged by JetStream, all in one transaction. Events already marked
+// keep their first sent time; unknown sequence numbers are ignored.
+func (db *DB) MarkSent(ctx context.Context, seqs []uint64) error {
+	if len(seqs) == 0 {
+		return nil
+	}
+	err := db.WriteTx(ctx, func(tx *sql.Tx, now time.Time) error {
+		stmt, err := tx.PrepareContext(ctx, `UPDATE outbox SET sent_at = ? WHERE seq = ? AND sent_at IS NULL`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, seq := range seqs {
+			if _, err := stmt.ExecContext(ctx, ms(now), seq); err != nil {
+				return fmt.Errorf("event %d: %w", seq, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("mark sent: %w", err)
+	}
+	return nil
+}
+
+// OutboxBacklog returns the number of unsent events and when the oldest of
+// them was committed (the zero time when there is none).
+func (db *DB) OutboxBacklog(ctx context.Context) (count int64, oldest time.Time, err error) {
+	var created sql.NullInt64
+	err = db.read.QueryRowContext(ctx, `SELECT COUNT(*),
+	  (SELECT created_at FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT 1)
+	  FROM outbox WHERE sent_at IS NULL`).Scan(&count, &created)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("outbox backlog: %w", err)
+	}
+	return count, nullMS(created), nil
+}
+
+// PruneSentEvents deletes events that were marked sent before olderThan and
+// returns how many it deleted. Unsent events are never deleted. It works in
+// transactions of at most pruneChunk rows so that writers are not held up.
+func (db *DB) PruneSentEvents(ctx context.Context, olderThan time.Time) (int64, error) {
+	var total int64
+	for {
+		var n int64
+		err := db.WriteTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+			res, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE seq IN
+			  (SELECT seq FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ? LIMIT ?)`,
+				olderThan.UnixMilli(), pruneChunk)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("prune sent events: %w", err)
+		}
+		total += n
+		if n < pruneChunk {
+			return total, nil
+		}
+	}
+}
