@@ -18,9 +18,9 @@ const roleAdmin = fieldsyncv1.Role_ROLE_ADMIN
 type IdentityStore interface {
 	Enroll(ctx context.Context, code, name, platform string) (*syncengine.Device, string, error)
 	GetUser(ctx context.Context, tenantID, userID string) (*syncengine.User, error)
-	GetOrganization(ctx context.Context, tenantID string) (*syncengine.Tenant, []syncengine.Region, []syncengine.Store, error)
+	GetOrganization(ctx context.Context, tenantID string) (*syncengine.Tenant, []syncengine.Region, []syncengine.Shop, error)
 	CreateRegion(ctx context.Context, tenantID, name string) (*syncengine.Region, error)
-	CreateStore(ctx context.Context, tenantID, regionID, name string) (*syncengine.Store, error)
+	CreateStore(ctx context.Context, tenantID, regionID, name string) (*syncengine.Shop, error)
 	CreateUser(ctx context.Context, u *syncengine.User) error
 	ListUsers(ctx context.Context, tenantID string) ([]*syncengine.User, error)
 	IssueEnrollmentCode(ctx context.Context, tenantID, userID string, ttl time.Duration) (string, time.Time, error)

@@ -30,6 +30,8 @@ type Config struct {
 	Logger   *slog.Logger
 	Auth     Authenticator
 	Identity IdentityStore
+	// Sync serves SyncService when set.
+	Sync SyncBackend
 	// Extra HTTP handlers mounted on the mux by pattern (e.g. signed media links).
 	Extra map[string]http.Handler
 	// MaxMessageBytes bounds one request message; 0 means DefaultMaxMessageBytes.
@@ -82,6 +84,10 @@ func New(cfg Config) (http.Handler, error) {
 	services := []string{fieldsyncv1connect.IdentityServiceName, fieldsyncv1connect.AdminServiceName}
 	mux.Handle(fieldsyncv1connect.NewIdentityServiceHandler(&identityHandler{cfg: &cfg}, opts...))
 	mux.Handle(fieldsyncv1connect.NewAdminServiceHandler(&adminHandler{cfg: &cfg}, opts...))
+	if cfg.Sync != nil {
+		services = append(services, fieldsyncv1connect.SyncServiceName)
+		mux.Handle(fieldsyncv1connect.NewSyncServiceHandler(&syncHandler{cfg: &cfg}, opts...))
+	}
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(services...)))
 	reflector := grpcreflect.NewStaticReflector(services...)
 	path, h := grpcreflect.NewHandlerV1(reflector)

@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"buf.build/go/protovalidate"
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/fieldsync/fieldsync/syncengine"
 )
 
 // validateInterceptor checks every request message against its protovalidate
@@ -32,31 +33,9 @@ func (vi *validateInterceptor) check(msg any) error {
 		return nil
 	}
 	if err := vi.v.Validate(m); err != nil {
-		return connect.NewError(connect.CodeInvalidArgument, errors.New(ViolationMessage(err)))
+		return connect.NewError(connect.CodeInvalidArgument, errors.New(syncengine.ViolationMessage(err)))
 	}
 	return nil
-}
-
-// ViolationMessage renders a protovalidate error as "field: message; …".
-func ViolationMessage(err error) string {
-	var ve *protovalidate.ValidationError
-	if !errors.As(err, &ve) {
-		return err.Error()
-	}
-	parts := make([]string, 0, len(ve.Violations))
-	for _, v := range ve.Violations {
-		path := protovalidate.FieldPathString(v.Proto.GetField())
-		msg := v.Proto.GetMessage()
-		switch {
-		case path == "":
-			parts = append(parts, msg)
-		case strings.HasPrefix(msg, path):
-			parts = append(parts, msg)
-		default:
-			parts = append(parts, path+": "+msg)
-		}
-	}
-	return strings.Join(parts, "; ")
 }
 
 func (vi *validateInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {

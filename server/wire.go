@@ -11,7 +11,7 @@ func regionToWire(r *syncengine.Region) *fieldsyncv1.Region {
 	return &fieldsyncv1.Region{Id: r.ID, Name: r.Name}
 }
 
-func storeToWire(s *syncengine.Store) *fieldsyncv1.Store {
+func storeToWire(s *syncengine.Shop) *fieldsyncv1.Store {
 	return &fieldsyncv1.Store{Id: s.ID, Name: s.Name, RegionId: s.RegionID}
 }
 

@@ -18,8 +18,9 @@ type Region struct {
 	ID, TenantID, Name string
 }
 
-// Store is a shop of a tenant, in a region.
-type Store struct {
+// Shop is a store of the car-service chain, in a region. (Called Shop so
+// that Store can name the storage interface.)
+type Shop struct {
 	ID, TenantID, RegionID, Name string
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/fieldsync/fieldsync/internal/demo"
 	"github.com/fieldsync/fieldsync/server"
 	"github.com/fieldsync/fieldsync/storage/sqlite"
+	"github.com/fieldsync/fieldsync/syncengine"
 )
 
 // Daemon is a running fieldsyncd.
@@ -25,6 +26,7 @@ type Daemon struct {
 	cfg      Config
 	log      *slog.Logger
 	db       *sqlite.DB
+	engine   *syncengine.Engine
 	http     *http.Server
 	listener net.Listener
 	closers  []func() error // run in reverse order by Close
@@ -74,10 +76,21 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	engine, err := syncengine.New(syncengine.Config{
+		Store:        d.db,
+		Logger:       d.log,
+		MaxClockSkew: d.cfg.MaxClockSkew,
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.engine = engine
+	d.closers = append(d.closers, func() error { engine.Close(); return nil })
 	return server.New(server.Config{
 		Logger:          d.log,
 		Auth:            d.db,
 		Identity:        d.db,
+		Sync:            engine,
 		MaxMessageBytes: d.cfg.MaxMessageBytes,
 		Registry:        reg,
 		Gatherer:        reg,
@@ -127,6 +140,9 @@ func (d *Daemon) Addr() string { return d.listener.Addr().String() }
 // URL is the server's base URL.
 func (d *Daemon) URL() string { return "http://" + d.Addr() }
 
+// Engine is the daemon's sync engine (tests and tools).
+func (d *Daemon) Engine() *syncengine.Engine { return d.engine }
+
 // DB is the daemon's database (tests and tools).
 func (d *Daemon) DB() *sqlite.DB { return d.db }
 
@@ -144,6 +160,9 @@ func (d *Daemon) Wait(ctx context.Context) error {
 // stops background work and closes storage.
 func (d *Daemon) Close() error {
 	var errs []error
+	if d.engine != nil {
+		d.engine.Close() // ends Watch streams so the HTTP shutdown is not held up
+	}
 	if d.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		errs = append(errs, d.http.Shutdown(ctx))

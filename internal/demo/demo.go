@@ -22,7 +22,7 @@ import (
 type Store interface {
 	CreateTenant(ctx context.Context, name string) (*syncengine.Tenant, error)
 	CreateRegion(ctx context.Context, tenantID, name string) (*syncengine.Region, error)
-	CreateStore(ctx context.Context, tenantID, regionID, name string) (*syncengine.Store, error)
+	CreateStore(ctx context.Context, tenantID, regionID, name string) (*syncengine.Shop, error)
 	CreateUser(ctx context.Context, u *syncengine.User) error
 	ListUsers(ctx context.Context, tenantID string) ([]*syncengine.User, error)
 	IssueEnrollmentCode(ctx context.Context, tenantID, userID string, ttl time.Duration) (string, time.Time, error)

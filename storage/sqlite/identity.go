@@ -43,8 +43,8 @@ func (db *DB) CreateRegion(ctx context.Context, tenantID, name string) (*synceng
 
 // CreateStore creates a store in a region of the tenant. It returns
 // CodeNotFound when the region is not the tenant's.
-func (db *DB) CreateStore(ctx context.Context, tenantID, regionID, name string) (*syncengine.Store, error) {
-	s := &syncengine.Store{ID: ids.New(), TenantID: tenantID, RegionID: regionID, Name: name}
+func (db *DB) CreateStore(ctx context.Context, tenantID, regionID, name string) (*syncengine.Shop, error) {
+	s := &syncengine.Shop{ID: ids.New(), TenantID: tenantID, RegionID: regionID, Name: name}
 	err := db.WriteTx(ctx, func(tx *sql.Tx, now time.Time) error {
 		if err := checkInTenant(ctx, tx, "regions", tenantID, regionID); err != nil {
 			return err
@@ -77,7 +77,7 @@ type querier interface {
 }
 
 // GetOrganization returns a tenant with its regions and stores.
-func (db *DB) GetOrganization(ctx context.Context, tenantID string) (*syncengine.Tenant, []syncengine.Region, []syncengine.Store, error) {
+func (db *DB) GetOrganization(ctx context.Context, tenantID string) (*syncengine.Tenant, []syncengine.Region, []syncengine.Shop, error) {
 	t := &syncengine.Tenant{ID: tenantID}
 	var created int64
 	err := db.read.QueryRowContext(ctx, `SELECT name, created_at FROM tenants WHERE id = ?`, tenantID).Scan(&t.Name, &created)
@@ -102,14 +102,14 @@ func (db *DB) GetOrganization(ctx context.Context, tenantID string) (*syncengine
 		regions = append(regions, r)
 	}
 	rows.Close()
-	var stores []syncengine.Store
+	var stores []syncengine.Shop
 	rows, err = db.read.QueryContext(ctx, `SELECT id, region_id, name FROM stores WHERE tenant_id = ? ORDER BY id`, tenantID)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("list stores: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		s := syncengine.Store{TenantID: tenantID}
+		s := syncengine.Shop{TenantID: tenantID}
 		if err := rows.Scan(&s.ID, &s.RegionID, &s.Name); err != nil {
 			return nil, nil, nil, err
 		}

@@ -1,0 +1,141 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+	"github.com/fieldsync/fieldsync/syncengine"
+)
+
+// SyncBackend is the sync engine as the sync service uses it.
+type SyncBackend interface {
+	Registry() *syncengine.Registry
+	Push(ctx context.Context, p *syncengine.Principal, muts []syncengine.Mutation) (*syncengine.PushResult, error)
+	Pull(ctx context.Context, p *syncengine.Principal, cursor string, limit int) (*syncengine.PullResult, error)
+	Watch(ctx context.Context, p *syncengine.Principal, cursor string, send func(syncengine.WatchEvent) error) error
+	ListConflicts(ctx context.Context, p *syncengine.Principal, recordID string, afterID uint64, limit int) ([]*fieldsyncv1.Conflict, error)
+	Deliveries(ctx context.Context, p *syncengine.Principal, recordID string) ([]syncengine.Delivery, error)
+}
+
+var _ SyncBackend = (*syncengine.Engine)(nil)
+
+type syncHandler struct {
+	cfg *Config
+}
+
+func (h *syncHandler) Push(ctx context.Context, req *connect.Request[fieldsyncv1.PushRequest]) (*connect.Response[fieldsyncv1.PushResponse], error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	reg := h.cfg.Sync.Registry()
+	muts := make([]syncengine.Mutation, len(req.Msg.GetMutations()))
+	for i, m := range req.Msg.GetMutations() {
+		muts[i] = MutationFromWire(reg, m)
+	}
+	res, err := h.cfg.Sync.Push(ctx, p, muts)
+	if err != nil {
+		return nil, toConnect(ctx, h.cfg.Logger, err)
+	}
+	return connect.NewResponse(&fieldsyncv1.PushResponse{
+		Results: res.Results, ServerHlc: uint64(res.ServerHLC), LastSeq: res.LastSeq,
+	}), nil
+}
+
+// MutationFromWire decodes a wire mutation. Problems with one mutation are
+// kept in DecodeErr, so the engine rejects it without failing the batch.
+func MutationFromWire(reg *syncengine.Registry, m *fieldsyncv1.Mutation) syncengine.Mutation {
+	out := syncengine.Mutation{
+		Seq: m.GetSeq(), Type: m.GetRecordType(), RecordID: m.GetRecordId(),
+		Fields: m.GetFieldMask().GetPaths(), Delete: m.GetDelete(), HLC: syncengine.HLC(m.GetHlc()),
+	}
+	rt, ok := reg.Lookup(out.Type)
+	if !ok || out.Delete {
+		return out // the engine rejects unknown types; deletes carry no value
+	}
+	out.DecodeErr = decodeValue(rt, m, &out)
+	return out
+}
+
+func decodeValue(rt *syncengine.RecordType, m *fieldsyncv1.Mutation, out *syncengine.Mutation) error {
+	if len(out.Fields) == 0 {
+		return fmt.Errorf("field_mask: name at least one field to change")
+	}
+	v := m.GetValue()
+	if v == nil {
+		return fmt.Errorf("value: required unless the mutation is a delete")
+	}
+	if name := v.GetTypeUrl()[strings.LastIndexByte(v.GetTypeUrl(), '/')+1:]; name != string(rt.Name) {
+		return fmt.Errorf("value: holds %q but record_type is %q", name, rt.Name)
+	}
+	msg := rt.New()
+	if err := proto.Unmarshal(v.GetValue(), msg); err != nil {
+		return fmt.Errorf("value: cannot decode %s: %v", rt.Name, err)
+	}
+	out.Value = msg
+	return nil
+}
+
+func (h *syncHandler) Pull(ctx context.Context, req *connect.Request[fieldsyncv1.PullRequest]) (*connect.Response[fieldsyncv1.PullResponse], error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := h.cfg.Sync.Pull(ctx, p, req.Msg.GetCursor(), int(req.Msg.GetLimit()))
+	if err != nil {
+		return nil, toConnect(ctx, h.cfg.Logger, err)
+	}
+	return connect.NewResponse(&fieldsyncv1.PullResponse{
+		Records: res.Records, NextCursor: res.NextCursor, HasMore: res.HasMore,
+	}), nil
+}
+
+func (h *syncHandler) Watch(ctx context.Context, req *connect.Request[fieldsyncv1.WatchRequest], stream *connect.ServerStream[fieldsyncv1.WatchResponse]) error {
+	p, err := caller(ctx)
+	if err != nil {
+		return err
+	}
+	err = h.cfg.Sync.Watch(ctx, p, req.Msg.GetCursor(), func(ev syncengine.WatchEvent) error {
+		if ev.Version > 0 {
+			return stream.Send(&fieldsyncv1.WatchResponse{Event: &fieldsyncv1.WatchResponse_Poke{Poke: &fieldsyncv1.Poke{Version: ev.Version}}})
+		}
+		return stream.Send(&fieldsyncv1.WatchResponse{Event: &fieldsyncv1.WatchResponse_Heartbeat{Heartbeat: &fieldsyncv1.Heartbeat{Time: timestamppb.New(ev.Heartbeat)}}})
+	})
+	return toConnect(ctx, h.cfg.Logger, err)
+}
+
+func (h *syncHandler) ListConflicts(ctx context.Context, req *connect.Request[fieldsyncv1.ListConflictsRequest]) (*connect.Response[fieldsyncv1.ListConflictsResponse], error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := h.cfg.Sync.ListConflicts(ctx, p, req.Msg.GetRecordId(), req.Msg.GetAfterId(), int(req.Msg.GetLimit()))
+	if err != nil {
+		return nil, toConnect(ctx, h.cfg.Logger, err)
+	}
+	return connect.NewResponse(&fieldsyncv1.ListConflictsResponse{Conflicts: cs}), nil
+}
+
+func (h *syncHandler) GetDeliveries(ctx context.Context, req *connect.Request[fieldsyncv1.GetDeliveriesRequest]) (*connect.Response[fieldsyncv1.GetDeliveriesResponse], error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ds, err := h.cfg.Sync.Deliveries(ctx, p, req.Msg.GetRecordId())
+	if err != nil {
+		return nil, toConnect(ctx, h.cfg.Logger, err)
+	}
+	res := &fieldsyncv1.GetDeliveriesResponse{}
+	for _, d := range ds {
+		res.Deliveries = append(res.Deliveries, &fieldsyncv1.Delivery{
+			DeviceId: d.DeviceID, UserId: d.UserID, Version: d.Version, DeliveryTime: timestamp(d.Delivered),
+		})
+	}
+	return connect.NewResponse(res), nil
+}

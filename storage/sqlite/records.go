@@ -1,0 +1,433 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/fieldsync/fieldsync/events"
+	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+	"github.com/fieldsync/fieldsync/syncengine"
+)
+
+var _ syncengine.Store = (*DB)(nil)
+
+// Update runs fn in one write transaction (see syncengine.Store).
+func (db *DB) Update(ctx context.Context, fn func(tx syncengine.Tx) error) error {
+	return db.WriteTx(ctx, func(stx *sql.Tx, now time.Time) error {
+		t := &recTx{ctx: ctx, tx: stx, now: now, reg: syncengine.DefaultRegistry()}
+		if err := fn(t); err != nil {
+			return err
+		}
+		return t.flush()
+	})
+}
+
+// recTx implements syncengine.Tx over one SQLite transaction. The version
+// counter is read once and written back at the end.
+type recTx struct {
+	ctx     context.Context
+	tx      *sql.Tx
+	now     time.Time
+	reg     *syncengine.Registry
+	version uint64
+	loaded  bool
+	dirty   bool
+}
+
+func (t *recTx) Now() time.Time { return t.now }
+
+func (t *recTx) exec(q string, args ...any) error {
+	_, err := t.tx.ExecContext(t.ctx, q, args...)
+	return err
+}
+
+func (t *recTx) LastSeq(actor string) (uint64, error) {
+	var v uint64
+	err := t.tx.QueryRowContext(t.ctx, `SELECT last_seq FROM actor_seqs WHERE actor = ?`, actor).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return v, err
+}
+
+func (t *recTx) SetLastSeq(actor string, seq uint64) error {
+	return t.exec(`INSERT INTO actor_seqs (actor, last_seq) VALUES (?, ?)
+		ON CONFLICT(actor) DO UPDATE SET last_seq = excluded.last_seq`, actor, seq)
+}
+
+func (t *recTx) PushResult(actor string, seq uint64) ([]byte, bool, error) {
+	var b []byte
+	err := t.tx.QueryRowContext(t.ctx, `SELECT result FROM push_results WHERE actor = ? AND seq = ?`, actor, seq).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	return b, err == nil, err
+}
+
+func (t *recTx) SavePushResult(actor string, seq uint64, result []byte) error {
+	return t.exec(`INSERT INTO push_results (actor, seq, result, created_at) VALUES (?, ?, ?, ?)`, actor, seq, result, ms(t.now))
+}
+
+const recordColumns = `tenant_id, id, type, version, created_version, owner_id, store_id, region_id,
+	value, clocks, deleted_hlc, deleted_actor, created_hlc, created_actor, hlc, actor, updated_at`
+
+func (t *recTx) GetRecord(tenantID, id string) (*syncengine.StoredRecord, error) {
+	rec, err := scanRecord(t.reg, t.tx.QueryRowContext(t.ctx, `SELECT `+recordColumns+` FROM records WHERE tenant_id = ? AND id = ?`, tenantID, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return rec, err
+}
+
+// scanRecord decodes one records row.
+func scanRecord(reg *syncengine.Registry, row interface{ Scan(...any) error }) (*syncengine.StoredRecord, error) {
+	var r syncengine.StoredRecord
+	var value, clocks []byte
+	var delHLC, createdHLC, hlc uint64
+	var delActor, createdActor string
+	var updated int64
+	st := &syncengine.State{}
+	if err := row.Scan(&r.TenantID, &r.ID, &r.Type, &r.Version, &r.CreatedVersion, &r.Scope.Owner, &r.Scope.Store, &r.Scope.Region,
+		&value, &clocks, &delHLC, &delActor, &createdHLC, &createdActor, &hlc, &r.Actor, &updated); err != nil {
+		return nil, err
+	}
+	rt, ok := reg.Lookup(r.Type)
+	if !ok {
+		return nil, fmt.Errorf("record %s: unknown type %q", r.ID, r.Type)
+	}
+	st.Value = rt.New()
+	if err := proto.Unmarshal(value, st.Value); err != nil {
+		return nil, fmt.Errorf("record %s: %w", r.ID, err)
+	}
+	var err error
+	if st.Fields, err = decodeClocks(clocks); err != nil {
+		return nil, fmt.Errorf("record %s: %w", r.ID, err)
+	}
+	st.DeletedAt = syncengine.Version{HLC: syncengine.HLC(delHLC), Actor: delActor}
+	st.Created = syncengine.Version{HLC: syncengine.HLC(createdHLC), Actor: createdActor}
+	r.State, r.HLC, r.UpdatedAt = st, syncengine.HLC(hlc), fromMS(updated)
+	return &r, nil
+}
+
+// nextVersion hands out the next change version.
+func (t *recTx) nextVersion() (uint64, error) {
+	if !t.loaded {
+		if err := t.tx.QueryRowContext(t.ctx, `SELECT value FROM counters WHERE name = 'version'`).Scan(&t.version); err != nil {
+			return 0, fmt.Errorf("read version counter: %w", err)
+		}
+		t.loaded = true
+	}
+	t.version++
+	t.dirty = true
+	return t.version, nil
+}
+
+func (t *recTx) flush() error {
+	if !t.dirty {
+		return nil
+	}
+	return t.exec(`UPDATE counters SET value = ? WHERE name = 'version'`, t.version)
+}
+
+func (t *recTx) PutRecord(rec *syncengine.StoredRecord, oldScope *syncengine.Scope) (uint64, error) {
+	v, err := t.nextVersion()
+	if err != nil {
+		return 0, err
+	}
+	rec.Version = v
+	if rec.CreatedVersion == 0 {
+		rec.CreatedVersion = v
+	}
+	value, err := proto.MarshalOptions{Deterministic: true}.Marshal(rec.State.Value)
+	if err != nil {
+		return 0, err
+	}
+	st := rec.State
+	err = t.exec(`INSERT INTO records (`+recordColumns+`, deleted) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT(tenant_id, id) DO UPDATE SET version = excluded.version, owner_id = excluded.owner_id,
+		store_id = excluded.store_id, region_id = excluded.region_id, value = excluded.value, clocks = excluded.clocks,
+		deleted_hlc = excluded.deleted_hlc, deleted_actor = excluded.deleted_actor, hlc = excluded.hlc,
+		actor = excluded.actor, updated_at = excluded.updated_at, deleted = excluded.deleted`,
+		rec.TenantID, rec.ID, rec.Type, v, rec.CreatedVersion, rec.Scope.Owner, rec.Scope.Store, rec.Scope.Region,
+		value, encodeClocks(st.Fields), uint64(st.DeletedAt.HLC), st.DeletedAt.Actor, uint64(st.Created.HLC), st.Created.Actor,
+		uint64(rec.HLC), rec.Actor, ms(rec.UpdatedAt), st.Deleted())
+	if err != nil {
+		return 0, fmt.Errorf("put record %s: %w", rec.ID, err)
+	}
+	if oldScope != nil {
+		if err := t.exec(`INSERT INTO scope_exits (tenant_id, version, record_id, type, owner_id, store_id, region_id, created_at) VALUES (?,?,?,?,?,?,?,?)`,
+			rec.TenantID, v, rec.ID, rec.Type, oldScope.Owner, oldScope.Store, oldScope.Region, ms(t.now)); err != nil {
+			return 0, fmt.Errorf("scope exit %s: %w", rec.ID, err)
+		}
+	}
+	return v, t.indexPhotos(rec)
+}
+
+// indexPhotos keeps record_photos in step with the photo refs of a record.
+func (t *recTx) indexPhotos(rec *syncengine.StoredRecord) error {
+	if !hasPhotoFields(rec.State.Value) {
+		return nil
+	}
+	if err := t.exec(`DELETE FROM record_photos WHERE tenant_id = ? AND record_id = ?`, rec.TenantID, rec.ID); err != nil {
+		return err
+	}
+	if rec.State.Deleted() {
+		return nil
+	}
+	for _, h := range syncengine.PhotoHashes(rec.State.Value) {
+		if err := t.exec(`INSERT OR IGNORE INTO record_photos (tenant_id, sha256, record_id, record_type) VALUES (?,?,?,?)`,
+			rec.TenantID, h, rec.ID, rec.Type); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// hasPhotoFields reports whether a record type has PhotoRef fields.
+func hasPhotoFields(m proto.Message) bool {
+	fds := m.ProtoReflect().Descriptor().Fields()
+	for i := range fds.Len() {
+		if md := fds.Get(i).Message(); md != nil && md.FullName() == "fieldsync.v1.PhotoRef" {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *recTx) AddConflict(c *syncengine.Conflict) error {
+	res, err := t.tx.ExecContext(t.ctx, `INSERT INTO conflicts (tenant_id, record_type, record_id, field, losing, winning,
+		losing_hlc, losing_actor, winning_hlc, winning_actor, reason, owner_id, store_id, region_id, created_at)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		c.TenantID, c.RecordType, c.RecordID, c.Field, c.Losing, c.Winning, uint64(c.LosingAt.HLC), c.LosingAt.Actor,
+		uint64(c.WinningAt.HLC), c.WinningAt.Actor, c.Reason, c.Scope.Owner, c.Scope.Store, c.Scope.Region, ms(c.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("add conflict: %w", err)
+	}
+	id, err := res.LastInsertId()
+	c.ID = uint64(id)
+	return err
+}
+
+func (t *recTx) AppendEvent(ev syncengine.Event) error {
+	_, err := AppendEvent(t.ctx, t.tx, events.OutboxEvent{ID: ev.ID, Subject: ev.Subject, Data: ev.Data}, t.now)
+	return err
+}
+
+func (t *recTx) AddReceipt(tenantID, deviceID, userID string, version uint64) (uint64, error) {
+	var prev uint64
+	err := t.tx.QueryRowContext(t.ctx, `SELECT version FROM device_cursors WHERE device_id = ?`, deviceID).Scan(&prev)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, err
+	}
+	if version <= prev {
+		return prev, nil
+	}
+	if err := t.exec(`INSERT OR IGNORE INTO receipts (device_id, version, tenant_id, user_id, received_at) VALUES (?,?,?,?,?)`,
+		deviceID, version, tenantID, userID, ms(t.now)); err != nil {
+		return 0, err
+	}
+	return prev, t.exec(`INSERT INTO device_cursors (device_id, version, updated_at) VALUES (?,?,?)
+		ON CONFLICT(device_id) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at`, deviceID, version, ms(t.now))
+}
+
+func (t *recTx) CreatedBetween(tenantID string, types []string, from, to uint64) ([]syncengine.ChangeRow, error) {
+	if len(types) == 0 {
+		return nil, nil
+	}
+	args := []any{tenantID, from, to}
+	for _, ty := range types {
+		args = append(args, ty)
+	}
+	rows, err := t.tx.QueryContext(t.ctx, `SELECT created_version, id, type, owner_id, store_id, region_id, deleted FROM records
+		WHERE tenant_id = ? AND created_version > ? AND created_version <= ? AND type IN (`+placeholders(len(types))+`)
+		ORDER BY created_version`, args...)
+	if err != nil {
+		return nil, err
+	}
+	return scanChangeRows(rows, false)
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+func scanChangeRows(rows *sql.Rows, withExit bool) ([]syncengine.ChangeRow, error) {
+	defer rows.Close()
+	var out []syncengine.ChangeRow
+	for rows.Next() {
+		var r syncengine.ChangeRow
+		dest := []any{&r.Version, &r.RecordID, &r.Type, &r.Scope.Owner, &r.Scope.Store, &r.Scope.Region, &r.Deleted}
+		if withExit {
+			dest = append(dest, &r.Exit)
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// ScanChanges reads change rows after a version (see syncengine.Store).
+func (db *DB) ScanChanges(ctx context.Context, tenantID string, after uint64, limit int) ([]syncengine.ChangeRow, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT * FROM (
+		SELECT version, id, type, owner_id, store_id, region_id, deleted, 0 AS exit FROM records
+		WHERE tenant_id = ?1 AND version > ?2 ORDER BY version LIMIT ?3)
+		UNION ALL SELECT * FROM (
+		SELECT version, record_id, type, owner_id, store_id, region_id, 0, 1 FROM scope_exits
+		WHERE tenant_id = ?1 AND version > ?2 ORDER BY version LIMIT ?3)
+		ORDER BY version, exit DESC LIMIT ?3`, tenantID, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("scan changes: %w", err)
+	}
+	return scanChangeRows(rows, true)
+}
+
+// GetRecords returns current records by id (see syncengine.Store).
+func (db *DB) GetRecords(ctx context.Context, tenantID string, idList []string) (map[string]*syncengine.StoredRecord, error) {
+	out := make(map[string]*syncengine.StoredRecord, len(idList))
+	reg := syncengine.DefaultRegistry()
+	for start := 0; start < len(idList); start += 500 {
+		chunk := idList[start:min(start+500, len(idList))]
+		args := make([]any, 0, len(chunk)+1)
+		args = append(args, tenantID)
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		rows, err := db.read.QueryContext(ctx, `SELECT `+recordColumns+` FROM records WHERE tenant_id = ? AND id IN (`+placeholders(len(chunk))+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("get records: %w", err)
+		}
+		for rows.Next() {
+			rec, err := scanRecord(reg, rows)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[rec.ID] = rec
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// PurgedThrough is the purge horizon (see syncengine.Store).
+func (db *DB) PurgedThrough(ctx context.Context) (uint64, error) {
+	var v uint64
+	err := db.read.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = 'purged_through'`).Scan(&v)
+	return v, err
+}
+
+// PurgeTombstones deletes tombstones and scope exits older than a time and
+// moves the purge horizon, so older cursors get "resync".
+func (db *DB) PurgeTombstones(ctx context.Context, olderThan time.Time) (int64, error) {
+	var n int64
+	err := db.WriteTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+		var horizon sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT MAX(v) FROM (
+			SELECT MAX(version) AS v FROM records WHERE deleted = 1 AND updated_at < ?1
+			UNION ALL SELECT MAX(version) FROM scope_exits WHERE created_at < ?1)`, ms(olderThan)).Scan(&horizon); err != nil {
+			return err
+		}
+		if !horizon.Valid {
+			return nil
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM records WHERE deleted = 1 AND version <= ?`, horizon.Int64)
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		if _, err := tx.ExecContext(ctx, `DELETE FROM scope_exits WHERE version <= ?`, horizon.Int64); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE counters SET value = MAX(value, ?) WHERE name = 'purged_through'`, horizon.Int64)
+		return err
+	})
+	return n, err
+}
+
+// ListConflicts reads the conflict log (see syncengine.Store).
+func (db *DB) ListConflicts(ctx context.Context, q syncengine.ConflictQuery) ([]*syncengine.Conflict, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT id, tenant_id, record_type, record_id, field, losing, winning, losing_hlc,
+		losing_actor, winning_hlc, winning_actor, reason, owner_id, store_id, region_id, created_at FROM conflicts
+		WHERE tenant_id = ? AND id > ? AND (?3 = '' OR record_id = ?3) AND (?4 = '' OR losing_actor = ?4)
+		AND (?5 = '' OR store_id = ?5) AND (?6 = '' OR region_id = ?6) ORDER BY id LIMIT ?7`,
+		q.TenantID, q.AfterID, q.RecordID, q.LosingActor, q.StoreID, q.RegionID, q.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("list conflicts: %w", err)
+	}
+	defer rows.Close()
+	var out []*syncengine.Conflict
+	for rows.Next() {
+		var c syncengine.Conflict
+		var lh, wh uint64
+		var created int64
+		if err := rows.Scan(&c.ID, &c.TenantID, &c.RecordType, &c.RecordID, &c.Field, &c.Losing, &c.Winning, &lh, &c.LosingAt.Actor,
+			&wh, &c.WinningAt.Actor, &c.Reason, &c.Scope.Owner, &c.Scope.Store, &c.Scope.Region, &created); err != nil {
+			return nil, err
+		}
+		c.LosingAt.HLC, c.WinningAt.HLC, c.CreatedAt = syncengine.HLC(lh), syncengine.HLC(wh), fromMS(created)
+		out = append(out, &c)
+	}
+	return out, rows.Err()
+}
+
+// Receipts returns each device's first receipt at or beyond a version (see syncengine.Store).
+func (db *DB) Receipts(ctx context.Context, tenantID string, minVersion uint64) ([]syncengine.Delivery, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT r.device_id, r.user_id, MIN(r.version), MIN(r.received_at), u.role, u.region_id, u.store_id
+		FROM receipts r JOIN users u ON u.id = r.user_id
+		WHERE r.tenant_id = ? AND r.version >= ? GROUP BY r.device_id ORDER BY r.device_id`, tenantID, minVersion)
+	if err != nil {
+		return nil, fmt.Errorf("receipts: %w", err)
+	}
+	defer rows.Close()
+	var out []syncengine.Delivery
+	for rows.Next() {
+		var d syncengine.Delivery
+		var at int64
+		var role int32
+		p := &syncengine.Principal{TenantID: tenantID}
+		if err := rows.Scan(&d.DeviceID, &d.UserID, &d.Version, &at, &role, &p.RegionID, &p.StoreID); err != nil {
+			return nil, err
+		}
+		p.UserID, p.DeviceID, p.Role = d.UserID, d.DeviceID, fieldsyncv1.Role(role)
+		d.Delivered, d.Reader = fromMS(at), p
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// PhotoStates says which of the hashes are stored (see syncengine.Store).
+func (db *DB) PhotoStates(ctx context.Context, hashes []string) (map[string]bool, error) {
+	out := make(map[string]bool, len(hashes))
+	for start := 0; start < len(hashes); start += 500 {
+		chunk := hashes[start:min(start+500, len(hashes))]
+		args := make([]any, len(chunk))
+		for i, h := range chunk {
+			args[i] = h
+		}
+		rows, err := db.read.QueryContext(ctx, `SELECT sha256 FROM photos WHERE sha256 IN (`+placeholders(len(chunk))+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("photo states: %w", err)
+		}
+		for rows.Next() {
+			var h string
+			if err := rows.Scan(&h); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[h] = true
+		}
+		rows.Close()
+	}
+	return out, nil
+}

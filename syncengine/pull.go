@@ -1,0 +1,262 @@
+package syncengine
+
+import (
+	"context"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/fieldsync/fieldsync/internal/ids"
+	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+)
+
+// DefaultPullLimit is the page size of a Pull that names none.
+const DefaultPullLimit = 500
+
+// PullResult is one page of changes.
+type PullResult struct {
+	Records    []*fieldsyncv1.Record
+	NextCursor string
+	HasMore    bool
+}
+
+// Pull returns the current state of the records in the caller's scope that
+// changed after the cursor, in commit order; records that left the scope
+// come as removals. The cursor a device sends is stored as its delivery
+// receipt. Errors: CodeInvalid for a malformed cursor; CodeResyncRequired
+// (detail *fieldsyncv1.ResyncRequired) for a cursor older than tombstone
+// retention or minted for another scope.
+func (e *Engine) Pull(ctx context.Context, p *Principal, cursorText string, limit int) (*PullResult, error) {
+	f := FilterFor(p)
+	after, err := e.checkCursor(ctx, f, cursorText)
+	if err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		limit = DefaultPullLimit
+	}
+	if cursorText != "" && p.IsDevice() {
+		if err := e.receipt(ctx, p, f, after); err != nil {
+			return nil, err
+		}
+	}
+	page, err := e.scan(ctx, f, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := e.materialize(ctx, f, page)
+	if err != nil {
+		return nil, err
+	}
+	return &PullResult{
+		Records:    recs,
+		NextCursor: cursor{version: page.last, scope: scopeHash(f)}.encode(),
+		HasMore:    page.more,
+	}, nil
+}
+
+func (e *Engine) checkCursor(ctx context.Context, f Filter, text string) (uint64, error) {
+	if text == "" {
+		return 0, nil
+	}
+	c, err := decodeCursor(text)
+	if err != nil {
+		return 0, err
+	}
+	if c.scope != scopeHash(f) {
+		return 0, resync("the cursor was minted for another scope (role, store or region changed): pull again from the start")
+	}
+	purged, err := e.store.PurgedThrough(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if c.version < purged {
+		return 0, resync(fmt.Sprintf("the cursor (version %d) is older than tombstone retention (purged through %d): pull again from the start", c.version, purged))
+	}
+	return c.version, nil
+}
+
+func resync(reason string) error {
+	return Errorf(CodeResyncRequired, "resync required: %s", reason).WithDetail(&fieldsyncv1.ResyncRequired{Reason: reason})
+}
+
+// page is what a scan found: rows to send, the last version examined, and
+// whether rows remain.
+type page struct {
+	rows []ChangeRow
+	last uint64
+	more bool
+}
+
+// scan reads change rows after a version and keeps those the filter
+// matches, until limit rows or the scan budget is used.
+func (e *Engine) scan(ctx context.Context, f Filter, after uint64, limit int) (*page, error) {
+	pg := &page{last: after}
+	batch := min(max(limit*2, 256), 5000)
+	for scanned := 0; scanned < e.cfg.MaxPullScan; {
+		rows, err := e.store.ScanChanges(ctx, f.TenantID, pg.last, batch)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			pg.last = r.Version
+			scanned++
+			if rt, ok := e.reg.Lookup(r.Type); ok && f.Matches(rt, r.Scope) {
+				pg.rows = append(pg.rows, r)
+				if len(pg.rows) == limit {
+					pg.more = true // conservatively: the next pull may be empty
+					return pg, nil
+				}
+			}
+		}
+		if len(rows) < batch {
+			return pg, nil
+		}
+	}
+	pg.more = true
+	return pg, nil
+}
+
+// materialize turns matched rows into wire records: current state,
+// tombstones as DELETED removals, scope exits as OUT_OF_SCOPE removals
+// unless the record is visible again.
+func (e *Engine) materialize(ctx context.Context, f Filter, pg *page) ([]*fieldsyncv1.Record, error) {
+	idList := make([]string, 0, len(pg.rows))
+	for _, r := range pg.rows {
+		idList = append(idList, r.RecordID)
+	}
+	recs, err := e.store.GetRecords(ctx, f.TenantID, idList)
+	if err != nil {
+		return nil, err
+	}
+	var hashes []string
+	out := make([]*fieldsyncv1.Record, 0, len(pg.rows))
+	for _, r := range pg.rows {
+		w, hs, err := e.wireRecord(f, r, recs[r.RecordID])
+		if err != nil {
+			return nil, err
+		}
+		if w != nil {
+			out = append(out, w)
+			hashes = append(hashes, hs...)
+		}
+	}
+	return out, e.fillPhotoStates(ctx, out, hashes)
+}
+
+func (e *Engine) wireRecord(f Filter, r ChangeRow, rec *StoredRecord) (*fieldsyncv1.Record, []string, error) {
+	rt, _ := e.reg.Lookup(r.Type)
+	w := &fieldsyncv1.Record{RecordType: r.Type, Id: r.RecordID, Version: r.Version}
+	switch {
+	case r.Exit && rec != nil && f.Matches(rt, rec.Scope):
+		return nil, nil, nil // visible again: its record row carries it
+	case r.Exit:
+		w.Removed = fieldsyncv1.RemovalReason_REMOVAL_REASON_OUT_OF_SCOPE
+		return w, nil, nil
+	case rec == nil:
+		return nil, nil, nil // purged meanwhile
+	}
+	w.Version, w.Hlc, w.UpdateTime = rec.Version, uint64(rec.HLC), timestamppb.New(rec.UpdatedAt)
+	if rec.State.Deleted() {
+		w.Removed = fieldsyncv1.RemovalReason_REMOVAL_REASON_DELETED
+		return w, nil, nil
+	}
+	v, err := anypb.New(rec.State.Value)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pack record %s: %w", rec.ID, err)
+	}
+	w.Value = v
+	hs := PhotoHashes(rec.State.Value)
+	for _, h := range hs {
+		w.Photos = append(w.Photos, &fieldsyncv1.PhotoStatus{Sha256: h, State: fieldsyncv1.PhotoState_PHOTO_STATE_PENDING})
+	}
+	return w, hs, nil
+}
+
+func (e *Engine) fillPhotoStates(ctx context.Context, recs []*fieldsyncv1.Record, hashes []string) error {
+	if len(hashes) == 0 {
+		return nil
+	}
+	avail, err := e.store.PhotoStates(ctx, hashes)
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		for _, ph := range r.Photos {
+			if avail[ph.Sha256] {
+				ph.State = fieldsyncv1.PhotoState_PHOTO_STATE_AVAILABLE
+			}
+		}
+	}
+	return nil
+}
+
+var photoRefName = (&fieldsyncv1.PhotoRef{}).ProtoReflect().Descriptor().FullName()
+
+// PhotoHashes lists the photo hashes a record refers to (its PhotoRef
+// fields, singular or repeated), without duplicates, in field order.
+func PhotoHashes(m proto.Message) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(ref protoreflect.Message) {
+		h := ref.Interface().(*fieldsyncv1.PhotoRef).GetSha256()
+		if h != "" && !seen[h] {
+			seen[h] = true
+			out = append(out, h)
+		}
+	}
+	m.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if fd.Message() == nil || fd.Message().FullName() != photoRefName {
+			return true
+		}
+		if fd.IsList() {
+			for i := 0; i < v.List().Len(); i++ {
+				add(v.List().Get(i).Message())
+			}
+		} else {
+			add(v.Message())
+		}
+		return true
+	})
+	return out
+}
+
+// receipt stores a device's cursor as its delivery receipt, and publishes a
+// delivery event for each newly delivered record of the delivery types.
+func (e *Engine) receipt(ctx context.Context, p *Principal, f Filter, version uint64) error {
+	return e.store.Update(ctx, func(tx Tx) error {
+		prev, err := tx.AddReceipt(p.TenantID, p.DeviceID, p.UserID, version)
+		if err != nil || version <= prev {
+			return err
+		}
+		rows, err := tx.CreatedBetween(p.TenantID, e.cfg.DeliveryTypes, prev, version)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			if rt, ok := e.reg.Lookup(r.Type); ok && f.Matches(rt, r.Scope) {
+				if err := e.emitDelivery(tx, p, r, version); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+func (e *Engine) emitDelivery(tx Tx, p *Principal, r ChangeRow, version uint64) error {
+	ev := &fieldsyncv1.ChangeEvent{
+		EventId: ids.New(), TenantId: p.TenantID, Op: fieldsyncv1.ChangeOp_CHANGE_OP_DELIVERY,
+		RecordType: r.Type, RecordId: r.RecordID, Version: r.Version, DeviceId: p.DeviceID, UserId: p.UserID,
+		CommitTime: timestamppb.New(tx.Now()), DeliveredVersion: version,
+		OwnerUserId: r.Scope.Owner, StoreId: r.Scope.Store, RegionId: r.Scope.Region,
+	}
+	b, err := proto.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	return tx.AppendEvent(Event{ID: ev.EventId, Subject: e.cfg.DeliverySubject(p.TenantID, r.Type), Data: b})
+}

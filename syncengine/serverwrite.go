@@ -1,0 +1,97 @@
+package syncengine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+)
+
+// ServerWrite writes fields of a record as the server itself: computed and
+// server-only fields, alerts, seeded data. No scope or role check applies;
+// the merge, validation, conflict log and events do. It reports whether the
+// record changed.
+func (e *Engine) ServerWrite(ctx context.Context, tenantID, recordType, id string, value proto.Message, fields []string) (bool, error) {
+	rt, ok := e.reg.Lookup(recordType)
+	if !ok {
+		return false, Errorf(CodeInvalid, "unknown record type %q", recordType)
+	}
+	at := Version{HLC: e.clock.Now(), Actor: ServerActor}
+	w := write{tenant: tenantID, rt: rt, id: id, at: at,
+		change: Change{Fields: fields, Value: value, At: at, Server: true}}
+	var batch commitBatch
+	var out *writeOutcome
+	err := e.store.Update(ctx, func(tx Tx) error {
+		batch = commitBatch{}
+		var err error
+		out, err = e.write(tx, &w, &batch)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("server write %s %s: %w", recordType, id, err)
+	}
+	e.committed(tenantID, batch.version, batch.scopes)
+	return out.version != 0, nil
+}
+
+// AllFields lists every field of a record type, for whole-record writes.
+func AllFields(m proto.Message) []string {
+	fds := m.ProtoReflect().Descriptor().Fields()
+	out := make([]string, fds.Len())
+	for i := range fds.Len() {
+		out[i] = string(fds.Get(i).Name())
+	}
+	return out
+}
+
+// AlertID is the record id of the alert with a dedup key: the same key
+// always names the same record, which makes raising idempotent.
+func AlertID(tenantID, dedupKey string) string {
+	h := sha256.Sum256([]byte(tenantID + "\x00" + dedupKey))
+	return "alert-" + hex.EncodeToString(h[:16])
+}
+
+// RaiseAlert creates an Alert record for its recipient, once per DedupKey:
+// raising the same key again changes nothing.
+func (e *Engine) RaiseAlert(ctx context.Context, tenantID string, a *fieldsyncv1.Alert) error {
+	if a.GetDedupKey() == "" || a.GetRecipientUserId() == "" {
+		return Errorf(CodeInvalid, "alert needs a dedup_key and a recipient_user_id")
+	}
+	id := AlertID(tenantID, a.GetDedupKey())
+	recs, err := e.store.GetRecords(ctx, tenantID, []string{id})
+	if err != nil {
+		return err
+	}
+	if recs[id] != nil {
+		return nil
+	}
+	a = proto.Clone(a).(*fieldsyncv1.Alert)
+	if a.RaisedTime == nil {
+		a.RaisedTime = timestamppb.New(e.clock.Now().Time())
+	}
+	fields := []string{"recipient_user_id", "kind", "title", "body", "related_record_ids", "photos", "raised_time", "dedup_key"}
+	_, err = e.ServerWrite(ctx, tenantID, "fieldsync.v1.Alert", id, a, fields)
+	return err
+}
+
+// FlagRecord sets a server-only boolean field of a record to true.
+func (e *Engine) FlagRecord(ctx context.Context, tenantID, recordType, recordID, field string) error {
+	rt, ok := e.reg.Lookup(recordType)
+	if !ok {
+		return Errorf(CodeInvalid, "unknown record type %q", recordType)
+	}
+	fd := rt.Desc.Fields().ByName(protoreflect.Name(field))
+	if fd == nil || fd.Kind() != protoreflect.BoolKind {
+		return Errorf(CodeInvalid, "%s has no boolean field %q", recordType, field)
+	}
+	v := rt.New()
+	v.ProtoReflect().Set(fd, protoreflect.ValueOfBool(true))
+	_, err := e.ServerWrite(ctx, tenantID, recordType, recordID, v, []string{field})
+	return err
+}

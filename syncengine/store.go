@@ -1,0 +1,129 @@
+package syncengine
+
+import (
+	"context"
+	"time"
+)
+
+// Store is the storage the sync engine needs. storage/sqlite implements it.
+type Store interface {
+	// Update runs fn in one write transaction and commits it when fn returns
+	// nil; the transaction's clock reading is tx.Now().
+	Update(ctx context.Context, fn func(tx Tx) error) error
+	// ScanChanges returns up to limit change rows of the tenant with a version
+	// greater than after, in version order: the current header of every record
+	// last changed after it, and every scope exit after it.
+	ScanChanges(ctx context.Context, tenantID string, after uint64, limit int) ([]ChangeRow, error)
+	// GetRecords returns the current stored records with these ids (absent
+	// ids are missing from the map).
+	GetRecords(ctx context.Context, tenantID string, ids []string) (map[string]*StoredRecord, error)
+	// PurgedThrough is the highest version whose tombstones and scope exits
+	// have been purged; cursors below it cannot be served.
+	PurgedThrough(ctx context.Context) (uint64, error)
+	// ListConflicts returns conflicts of the tenant with id > afterID in id
+	// order, filtered by the given predicate fields.
+	ListConflicts(ctx context.Context, q ConflictQuery) ([]*Conflict, error)
+	// Receipts returns each device's delivery receipts for versions ≥ minVersion:
+	// the earliest time each device acknowledged a cursor at or beyond it.
+	Receipts(ctx context.Context, tenantID string, minVersion uint64) ([]Delivery, error)
+	// PhotoStates returns the state of each hash the tenant's records refer
+	// to that has a known state (missing hashes are pending).
+	PhotoStates(ctx context.Context, hashes []string) (map[string]bool, error)
+}
+
+// Tx is one write transaction.
+type Tx interface {
+	// Now is the transaction's time, read once.
+	Now() time.Time
+	// LastSeq is the highest seq applied for an actor (0 if none).
+	LastSeq(actor string) (uint64, error)
+	SetLastSeq(actor string, seq uint64) error
+	// PushResult returns the stored result of an applied seq.
+	PushResult(actor string, seq uint64) ([]byte, bool, error)
+	SavePushResult(actor string, seq uint64, result []byte) error
+	// GetRecord returns the stored record, or nil when absent.
+	GetRecord(tenantID, id string) (*StoredRecord, error)
+	// PutRecord writes a record's new state under the next version, which it
+	// sets on rec and returns. When the record's scope changed, oldScope is
+	// the scope it left (a scope exit row at the same version).
+	PutRecord(rec *StoredRecord, oldScope *Scope) (uint64, error)
+	// AddConflict appends to the conflict log.
+	AddConflict(c *Conflict) error
+	// AppendEvent writes an event to the outbox.
+	AppendEvent(ev Event) error
+	// AddReceipt records that a device acknowledged everything in its scope
+	// up to version (a Pull cursor); it returns the device's previous receipt.
+	AddReceipt(tenantID, deviceID, userID string, version uint64) (uint64, error)
+	// ChangesBetween returns record headers of the tenant with created
+	// versions in (from, to] of the given types (delivery events).
+	CreatedBetween(tenantID string, types []string, from, to uint64) ([]ChangeRow, error)
+}
+
+// StoredRecord is a record as stored: its merge state and placement.
+type StoredRecord struct {
+	TenantID       string
+	ID             string
+	Type           string
+	State          *State
+	Scope          Scope
+	Version        uint64
+	CreatedVersion uint64
+	HLC            HLC
+	Actor          string
+	UpdatedAt      time.Time
+}
+
+// ChangeRow is a header from the change log: a record's current placement,
+// or (Exit) a scope it left at Version.
+type ChangeRow struct {
+	Version  uint64
+	RecordID string
+	Type     string
+	Scope    Scope
+	Deleted  bool
+	Exit     bool
+}
+
+// Conflict is a value that lost a merge, kept with the value that won.
+type Conflict struct {
+	ID         uint64
+	TenantID   string
+	RecordType string
+	RecordID   string
+	Field      string
+	Losing     []byte // record-type value with only Field set
+	Winning    []byte
+	LosingAt   Version
+	WinningAt  Version
+	Reason     string
+	Scope      Scope
+	CreatedAt  time.Time
+}
+
+// ConflictQuery selects conflicts for ListConflicts. Empty fields do not filter.
+type ConflictQuery struct {
+	TenantID    string
+	RecordID    string
+	LosingActor string
+	StoreID     string
+	RegionID    string
+	AfterID     uint64
+	Limit       int
+}
+
+// Delivery is when a device's acknowledged cursor first covered a version.
+type Delivery struct {
+	DeviceID string
+	UserID   string
+	// Reader is the device's user as a principal, to check it sees the record.
+	Reader    *Principal
+	Version   uint64
+	Delivered time.Time
+}
+
+// Event is an outbox event: published on Subject with ID as the message id.
+type Event struct {
+	ID      string
+	Subject string
+	Data    []byte
+}

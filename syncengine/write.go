@@ -1,0 +1,262 @@
+package syncengine
+
+import (
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/fieldsync/fieldsync/internal/ids"
+	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+)
+
+// write is one change to one record, by a caller or by the server.
+type write struct {
+	p      *Principal // nil for server writes
+	tenant string     // server writes: the tenant
+	rt     *RecordType
+	id     string
+	at     Version
+	change Change
+}
+
+func (w *write) tenantID() string {
+	if w.p != nil {
+		return w.p.TenantID
+	}
+	return w.tenant
+}
+
+// writeOutcome is what a write did.
+type writeOutcome struct {
+	at        Version
+	losses    []Loss
+	version   uint64 // 0 when nothing changed
+	conflicts []*fieldsyncv1.Conflict
+}
+
+// result turns an outcome into a mutation result.
+func (o *writeOutcome) result(m *Mutation) *fieldsyncv1.MutationResult {
+	r := &fieldsyncv1.MutationResult{
+		Seq: m.Seq, RecordId: m.RecordID,
+		Outcome:    fieldsyncv1.MutationOutcome_MUTATION_OUTCOME_APPLIED,
+		AppliedHlc: uint64(o.at.HLC),
+		Conflicts:  o.conflicts,
+	}
+	for _, l := range o.losses {
+		// A delete's losses are the existing values it cleared, not its own.
+		if l.LosingAt == o.at {
+			r.LostFields = append(r.LostFields, l.Field)
+		}
+	}
+	if len(r.LostFields) > 0 {
+		r.Outcome = fieldsyncv1.MutationOutcome_MUTATION_OUTCOME_MERGED
+	}
+	return r
+}
+
+// commitBatch collects what a transaction changed, for watchers.
+type commitBatch struct {
+	version uint64
+	scopes  []changedScope
+}
+
+func (b *commitBatch) add(version uint64, rt *RecordType, scopes ...Scope) {
+	b.version = max(b.version, version)
+	for _, s := range scopes {
+		b.scopes = append(b.scopes, changedScope{rt: rt, scope: s})
+	}
+}
+
+// write merges one change into the stored record and writes the new state,
+// its conflicts and its event. Domain errors leave the transaction usable.
+func (e *Engine) write(tx Tx, w *write, batch *commitBatch) (*writeOutcome, error) {
+	cur, err := tx.GetRecord(w.tenantID(), w.id)
+	if err != nil {
+		return nil, err
+	}
+	before, err := e.checkExisting(w, cur)
+	if err != nil {
+		return nil, err
+	}
+	if cur == nil && w.change.Delete {
+		return &writeOutcome{at: w.at}, nil // nothing to delete
+	}
+	var curState *State
+	if cur != nil {
+		curState = cur.State
+	}
+	next, losses, err := w.rt.Merge(curState, w.change)
+	if err != nil {
+		return nil, err
+	}
+	after, err := e.finish(w, cur, next)
+	if err != nil {
+		return nil, err
+	}
+	out := &writeOutcome{at: w.at, losses: losses}
+	if err := e.logConflicts(tx, w, after, losses, out); err != nil {
+		return nil, err
+	}
+	if cur != nil && unchanged(cur.State, next) {
+		return out, nil
+	}
+	rec := &StoredRecord{
+		TenantID: w.tenantID(), ID: w.id, Type: string(w.rt.Name), State: next, Scope: after,
+		HLC: w.at.HLC, Actor: w.at.Actor, UpdatedAt: tx.Now(),
+	}
+	if cur != nil {
+		rec.CreatedVersion = cur.CreatedVersion
+	}
+	var left *Scope
+	if before != nil && *before != after {
+		left = before
+	}
+	if out.version, err = tx.PutRecord(rec, left); err != nil {
+		return nil, err
+	}
+	if err := e.emitChange(tx, w, rec, cur == nil); err != nil {
+		return nil, err
+	}
+	batch.add(out.version, w.rt, after)
+	if left != nil {
+		batch.add(out.version, w.rt, *left)
+	}
+	return out, nil
+}
+
+// checkExisting checks the stored record against the write: same type, and
+// in the caller's scope. It returns the record's scope before the write.
+func (e *Engine) checkExisting(w *write, cur *StoredRecord) (*Scope, error) {
+	if cur == nil {
+		return nil, nil
+	}
+	if cur.Type != string(w.rt.Name) {
+		return nil, Errorf(CodeNotFound, "record %q exists with another type (%s)", w.id, cur.Type)
+	}
+	if w.p != nil && !FilterFor(w.p).Matches(w.rt, cur.Scope) {
+		return nil, Errorf(CodePermissionDenied, "record %q is not in your scope", w.id)
+	}
+	s := cur.Scope
+	return &s, nil
+}
+
+// finish fills defaults and computed fields of the merged state, validates
+// it, and checks the caller may leave the record where it now is.
+func (e *Engine) finish(w *write, cur *StoredRecord, next *State) (Scope, error) {
+	sc := w.rt.Scope(next.Value)
+	if cur == nil && w.p != nil {
+		sc = DefaultScope(w.p, w.rt, sc)
+		w.rt.SetScope(next.Value, sc)
+	}
+	computeServerFields(w.rt, next.Value)
+	if !next.Deleted() {
+		if err := e.validator.Validate(next.Value); err != nil {
+			return Scope{}, Errorf(CodeInvalid, "%s", violationMessage(err))
+		}
+	}
+	if w.p != nil {
+		var before *Scope
+		if cur != nil {
+			before = &cur.Scope
+		}
+		if cur == nil && w.rt.Options.GetServerCreated() {
+			return Scope{}, Errorf(CodePermissionDenied, "%s records are created by the server only", w.rt.Name.Name())
+		}
+		if err := CheckWrite(w.p, w.rt, before, sc); err != nil {
+			return Scope{}, err
+		}
+	}
+	return sc, nil
+}
+
+// unchanged reports whether a merge left the state as it was.
+func unchanged(a, b *State) bool {
+	return a.Deleted() == b.Deleted() && a.DeletedAt == b.DeletedAt && proto.Equal(a.Value, b.Value)
+}
+
+// logConflicts keeps every losing value in the conflict log and in the
+// outcome (for the push result).
+func (e *Engine) logConflicts(tx Tx, w *write, sc Scope, losses []Loss, out *writeOutcome) error {
+	for _, l := range losses {
+		c := &Conflict{
+			TenantID: w.tenantID(), RecordType: string(w.rt.Name), RecordID: w.id, Field: l.Field,
+			LosingAt: l.LosingAt, WinningAt: l.WinningAt, Reason: l.Reason, Scope: sc, CreatedAt: tx.Now(),
+		}
+		var err error
+		if c.Losing, err = marshal(l.Losing); err != nil {
+			return err
+		}
+		if c.Winning, err = marshal(l.Winning); err != nil {
+			return err
+		}
+		if err := tx.AddConflict(c); err != nil {
+			return err
+		}
+		out.conflicts = append(out.conflicts, ConflictToWire(c))
+	}
+	return nil
+}
+
+func marshal(m proto.Message) ([]byte, error) {
+	if m == nil {
+		return nil, nil
+	}
+	return proto.MarshalOptions{Deterministic: true}.Marshal(m)
+}
+
+// ConflictToWire converts a stored conflict for the API.
+func ConflictToWire(c *Conflict) *fieldsyncv1.Conflict {
+	return &fieldsyncv1.Conflict{
+		Id: c.ID, RecordType: c.RecordType, RecordId: c.RecordID, Field: c.Field,
+		LosingValue: rawAny(c.RecordType, c.Losing), WinningValue: rawAny(c.RecordType, c.Winning),
+		LosingHlc: uint64(c.LosingAt.HLC), WinningHlc: uint64(c.WinningAt.HLC),
+		LosingDeviceId: c.LosingAt.Actor, WinningDeviceId: c.WinningAt.Actor,
+		Reason: c.Reason, CreateTime: timestamppb.New(c.CreatedAt),
+	}
+}
+
+// rawAny wraps already-marshalled bytes of a record type in an Any.
+func rawAny(recordType string, b []byte) *anypb.Any {
+	if b == nil {
+		return nil
+	}
+	return &anypb.Any{TypeUrl: "type.googleapis.com/" + recordType, Value: b}
+}
+
+// emitChange writes the record's change event (and, for a new alert, the
+// alert event) to the outbox.
+func (e *Engine) emitChange(tx Tx, w *write, rec *StoredRecord, created bool) error {
+	ev := e.changeEvent(w, rec)
+	b, err := proto.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	if err := tx.AppendEvent(Event{ID: ev.EventId, Subject: e.cfg.ChangeSubject(rec.TenantID, rec.Type), Data: b}); err != nil {
+		return fmt.Errorf("append event: %w", err)
+	}
+	if a, ok := rec.State.Value.(*fieldsyncv1.Alert); ok && created {
+		kind := a.GetKind().String()
+		return tx.AppendEvent(Event{ID: ids.New(), Subject: e.cfg.AlertSubject(rec.TenantID, kind), Data: b})
+	}
+	return nil
+}
+
+func (e *Engine) changeEvent(w *write, rec *StoredRecord) *fieldsyncv1.ChangeEvent {
+	ev := &fieldsyncv1.ChangeEvent{
+		EventId: ids.New(), Sequence: rec.Version, TenantId: rec.TenantID,
+		Op: fieldsyncv1.ChangeOp_CHANGE_OP_UPSERT, RecordType: rec.Type, RecordId: rec.ID, Version: rec.Version,
+		DeviceId: w.at.Actor, Hlc: uint64(rec.HLC), CommitTime: timestamppb.New(rec.UpdatedAt),
+		OwnerUserId: rec.Scope.Owner, StoreId: rec.Scope.Store, RegionId: rec.Scope.Region,
+	}
+	if w.p != nil {
+		ev.UserId = w.p.UserID
+	}
+	if rec.State.Deleted() {
+		ev.Op = fieldsyncv1.ChangeOp_CHANGE_OP_DELETE
+	} else if v, err := anypb.New(rec.State.Value); err == nil {
+		ev.Value = v
+	}
+	return ev
+}
