@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"net/http"
+	"os"
+	"strings"
+
+	"connectrpc.com/connect"
+
+	"github.com/fieldsync/fieldsync/proto/fieldsync/v1/fieldsyncv1connect"
+)
+
+// conn holds the flags every remote command shares.
+type conn struct {
+	server string
+	token  string
+	grpc   bool
+}
+
+func (c *conn) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.server, "server", envOr("FIELDSYNC_SERVER", "http://127.0.0.1:8080"), "server base URL (env FIELDSYNC_SERVER)")
+	fs.StringVar(&c.token, "token", os.Getenv("FIELDSYNC_TOKEN"), "bearer token: device token or API key (env FIELDSYNC_TOKEN)")
+	fs.BoolVar(&c.grpc, "grpc", false, "use the gRPC protocol instead of Connect")
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func (c *conn) needToken() error {
+	if c.token == "" {
+		return errors.New("no token: pass --token or set FIELDSYNC_TOKEN")
+	}
+	return nil
+}
+
+func (c *conn) options() []connect.ClientOption {
+	opts := []connect.ClientOption{connect.WithInterceptors(authHeader(c.token))}
+	if c.grpc {
+		opts = append(opts, connect.WithGRPC())
+	}
+	return opts
+}
+
+func (c *conn) baseURL() string { return strings.TrimSuffix(c.server, "/") }
+
+func (c *conn) identity() fieldsyncv1connect.IdentityServiceClient {
+	return fieldsyncv1connect.NewIdentityServiceClient(httpClient(c.grpc), c.baseURL(), c.options()...)
+}
+
+func (c *conn) admin() fieldsyncv1connect.AdminServiceClient {
+	return fieldsyncv1connect.NewAdminServiceClient(httpClient(c.grpc), c.baseURL(), c.options()...)
+}
+
+// httpClient returns a client that speaks h2c when gRPC needs HTTP/2.
+func httpClient(h2c bool) *http.Client {
+	if !h2c {
+		return http.DefaultClient
+	}
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	return &http.Client{Transport: &http.Transport{Protocols: &p}}
+}
+
+// authHeader sets the bearer token on unary and streaming calls.
+type authHeader string
+
+func (a authHeader) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if a != "" {
+			req.Header().Set("Authorization", "Bearer "+string(a))
+		}
+		return next(ctx, req)
+	}
+}
+
+func (a authHeader) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
+		c := next(ctx, spec)
+		if a != "" {
+			c.RequestHeader().Set("Authorization", "Bearer "+string(a))
+		}
+		return c
+	}
+}
+
+func (a authHeader) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
+}
