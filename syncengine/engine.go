@@ -27,8 +27,6 @@ type Config struct {
 	ChangeSubject func(tenantID, recordType string) string
 	// AlertSubject names the subject alerts are also published on.
 	AlertSubject func(tenantID, kind string) string
-	// DeliverySubject names the subject of delivery receipts.
-	DeliverySubject func(tenantID, recordType string) string
 	// OnCommit runs after every commit that wrote events (kicks the relay).
 	OnCommit func()
 	// DeliveryTypes are the record types whose first delivery to each device
@@ -80,9 +78,6 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.AlertSubject == nil {
 		cfg.AlertSubject = func(t, kind string) string { return "fieldsync." + t + ".alerts." + kind }
 	}
-	if cfg.DeliverySubject == nil {
-		cfg.DeliverySubject = func(t, rt string) string { return "fieldsync." + t + ".deliveries." + shortType(rt) }
-	}
 	if cfg.DeliveryTypes == nil {
 		cfg.DeliveryTypes = []string{"fieldsync.v1.CampaignMaterial", "fieldsync.v1.Alert"}
 	}
@@ -121,4 +116,3 @@ func (e *Engine) committed(tenantID string, version uint64, scopes []changedScop
 		e.cfg.OnCommit()
 	}
 }
-

@@ -225,7 +225,8 @@ func PhotoHashes(m proto.Message) []string {
 }
 
 // receipt stores a device's cursor as its delivery receipt, and publishes a
-// delivery event for each newly delivered record of the delivery types.
+// delivery event (on the record type's change subject, op DELIVERY) for each
+// newly delivered record of the delivery types.
 func (e *Engine) receipt(ctx context.Context, p *Principal, f Filter, version uint64) error {
 	return e.store.Update(ctx, func(tx Tx) error {
 		prev, err := tx.AddReceipt(p.TenantID, p.DeviceID, p.UserID, version)
@@ -258,5 +259,5 @@ func (e *Engine) emitDelivery(tx Tx, p *Principal, r ChangeRow, version uint64) 
 	if err != nil {
 		return err
 	}
-	return tx.AppendEvent(Event{ID: ev.EventId, Subject: e.cfg.DeliverySubject(p.TenantID, r.Type), Data: b})
+	return tx.AppendEvent(Event{ID: ev.EventId, Subject: e.cfg.ChangeSubject(p.TenantID, r.Type), Data: b})
 }

@@ -91,6 +91,9 @@ func (e *Engine) write(tx Tx, w *write, batch *commitBatch) (*writeOutcome, erro
 	if err != nil {
 		return nil, err
 	}
+	if w.change.Delete {
+		losses = keepPlacement(w.rt, cur, next, losses)
+	}
 	after, err := e.finish(w, cur, next)
 	if err != nil {
 		return nil, err
@@ -124,6 +127,20 @@ func (e *Engine) write(tx Tx, w *write, batch *commitBatch) (*writeOutcome, erro
 		batch.add(out.version, w.rt, *left)
 	}
 	return out, nil
+}
+
+// keepPlacement restores the scope fields a delete cleared: a tombstone
+// stays where the record was, so the devices that saw it get the removal
+// (and an edit after the delete brings the record back to the same place).
+func keepPlacement(rt *RecordType, cur *StoredRecord, next *State, losses []Loss) []Loss {
+	rt.SetScope(next.Value, cur.Scope)
+	kept := losses[:0]
+	for _, l := range losses {
+		if spec := rt.Fields[l.Field]; spec == nil || spec.Scope == fieldsyncv1.ScopeKey_SCOPE_KEY_UNSPECIFIED {
+			kept = append(kept, l)
+		}
+	}
+	return kept
 }
 
 // checkExisting checks the stored record against the write: same type, and
