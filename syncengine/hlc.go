@@ -14,7 +14,7 @@ import (
 type HLC uint64
 
 const (
-	logicalBits = 16
+	logicalBits  = 16
 	maxUnixMilli = 1<<(64-logicalBits) - 1 // year 10889
 )
 

@@ -1,0 +1,305 @@
+package syncengine
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/dynamicpb"
+
+	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+)
+
+// statusFieldName and recordStatusEnum are the convention of records.proto:
+// a field named "status" of this enum type is a record's status.
+const (
+	statusFieldName  = "status"
+	recordStatusEnum = protoreflect.FullName("fieldsync.v1.RecordStatus")
+)
+
+// RecordType is a synced record type, read from the message's
+// (fieldsync.v1.record) option and its fields' (fieldsync.v1.field) options.
+type RecordType struct {
+	Name    protoreflect.FullName // "fieldsync.v1.Visit"
+	Desc    protoreflect.MessageDescriptor
+	Options *fieldsyncv1.RecordOptions
+	// Fields holds every top-level field, by field name.
+	Fields map[string]*FieldSpec
+	// Status is the "status" field (enum fieldsync.v1.RecordStatus), or nil.
+	Status protoreflect.FieldDescriptor
+	// Owner, Store and Region are the scope fields; nil when the type has none.
+	Owner, Store, Region protoreflect.FieldDescriptor
+
+	msgType protoreflect.MessageType
+	ordered []*FieldSpec // Fields by field number
+}
+
+// FieldSpec is the sync behaviour of one top-level field of a record type.
+type FieldSpec struct {
+	Desc protoreflect.FieldDescriptor
+	// Merge is the field's policy; UNSPECIFIED is normalised to LAST_WRITER_WINS.
+	Merge fieldsyncv1.MergePolicy
+	Scope fieldsyncv1.ScopeKey
+}
+
+// Registry holds the record types of a schema, by full name.
+type Registry struct {
+	byName map[protoreflect.FullName]*RecordType
+	sorted []*RecordType
+}
+
+// NewRegistry reads every message of files whose (fieldsync.v1.record)
+// option has record = true, nested messages included. It returns an error
+// listing every contradiction in the schema: SET_UNION on a field that is
+// not a list, two fields with the same scope key, a scope field that is not
+// a singular string, a "status" field that is not a singular
+// fieldsync.v1.RecordStatus or not FROZEN_AFTER_SUBMIT, FROZEN_AFTER_SUBMIT
+// fields without a status, a oneof, an unknown policy or scope key, a
+// sensitive type without owner or also shared, and a (fieldsync.v1.field)
+// option on a message that is not a record type (it would have no effect).
+func NewRegistry(files *protoregistry.Files) (*Registry, error) {
+	if files == nil {
+		return nil, errors.New("schema: no files")
+	}
+	r := &Registry{byName: make(map[protoreflect.FullName]*RecordType)}
+	var errs []error
+	files.RangeFiles(func(fd protoreflect.FileDescriptor) bool {
+		errs = append(errs, r.addMessages(fd.Messages())...)
+		return true
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("schema: %w", err)
+	}
+	sort.Slice(r.sorted, func(i, j int) bool { return r.sorted[i].Name < r.sorted[j].Name })
+	return r, nil
+}
+
+func (r *Registry) addMessages(msgs protoreflect.MessageDescriptors) []error {
+	var errs []error
+	for i := range msgs.Len() {
+		md := msgs.Get(i)
+		errs = append(errs, r.addMessages(md.Messages())...)
+		opts, _ := proto.GetExtension(md.Options(), fieldsyncv1.E_Record).(*fieldsyncv1.RecordOptions)
+		if !opts.GetRecord() {
+			errs = append(errs, checkNoFieldOptions(md)...)
+			continue
+		}
+		rt, typeErrs := newRecordType(md, opts)
+		if len(typeErrs) > 0 {
+			errs = append(errs, typeErrs...)
+			continue
+		}
+		r.byName[rt.Name] = rt
+		r.sorted = append(r.sorted, rt)
+	}
+	return errs
+}
+
+// checkNoFieldOptions refuses field options on a message that is not a
+// record type: the engine never reads them, so they would silently do nothing.
+func checkNoFieldOptions(md protoreflect.MessageDescriptor) []error {
+	var errs []error
+	for i := range md.Fields().Len() {
+		fd := md.Fields().Get(i)
+		if proto.HasExtension(fd.Options(), fieldsyncv1.E_Field) {
+			errs = append(errs, fmt.Errorf("%s: (fieldsync.v1.field) on a message that is not a record type has no effect", fd.FullName()))
+		}
+	}
+	return errs
+}
+
+func newRecordType(md protoreflect.MessageDescriptor, opts *fieldsyncv1.RecordOptions) (*RecordType, []error) {
+	rt := &RecordType{
+		Name:    md.FullName(),
+		Desc:    md,
+		Options: opts,
+		Fields:  make(map[string]*FieldSpec, md.Fields().Len()),
+		msgType: messageType(md),
+	}
+	var errs []error
+	for i := range md.Fields().Len() {
+		fd := md.Fields().Get(i)
+		spec, err := newFieldSpec(fd)
+		if err == nil {
+			err = rt.place(spec)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", fd.FullName(), err))
+			continue
+		}
+		rt.Fields[string(fd.Name())] = spec
+		rt.ordered = append(rt.ordered, spec)
+	}
+	sortSpecs(rt.ordered)
+	errs = append(errs, rt.checkType()...)
+	return rt, errs
+}
+
+// messageType returns the generated Go type of md when it is linked into the
+// binary, so that values are the generated structs, and a dynamic type for
+// schemas that are not (descriptors built at run time).
+func messageType(md protoreflect.MessageDescriptor) protoreflect.MessageType {
+	mt, err := protoregistry.GlobalTypes.FindMessageByName(md.FullName())
+	if err == nil && mt.Descriptor() == md {
+		return mt
+	}
+	return dynamicpb.NewMessageType(md)
+}
+
+func newFieldSpec(fd protoreflect.FieldDescriptor) (*FieldSpec, error) {
+	fo, _ := proto.GetExtension(fd.Options(), fieldsyncv1.E_Field).(*fieldsyncv1.FieldSyncOptions)
+	spec := &FieldSpec{Desc: fd, Merge: fo.GetMerge(), Scope: fo.GetScope()}
+	if spec.Merge == fieldsyncv1.MergePolicy_MERGE_POLICY_UNSPECIFIED {
+		spec.Merge = fieldsyncv1.MergePolicy_MERGE_POLICY_LAST_WRITER_WINS
+	}
+	switch {
+	case spec.Merge.Descriptor().Values().ByNumber(spec.Merge.Number()) == nil:
+		return nil, fmt.Errorf("unknown merge policy %d", spec.Merge)
+	case spec.Scope.Descriptor().Values().ByNumber(spec.Scope.Number()) == nil:
+		return nil, fmt.Errorf("unknown scope key %d", spec.Scope)
+	case spec.Merge == fieldsyncv1.MergePolicy_MERGE_POLICY_SET_UNION && !fd.IsList():
+		return nil, errors.New("SET_UNION needs a repeated (non-map) field")
+	case fd.ContainingOneof() != nil && !fd.ContainingOneof().IsSynthetic():
+		return nil, errors.New("oneof fields cannot be merged field by field")
+	case spec.Scope != fieldsyncv1.ScopeKey_SCOPE_KEY_UNSPECIFIED &&
+		(fd.Kind() != protoreflect.StringKind || fd.Cardinality() == protoreflect.Repeated):
+		return nil, errors.New("a scope field must be a singular string")
+	}
+	return spec, nil
+}
+
+// place records spec as the status or a scope field of rt when it is one.
+func (rt *RecordType) place(spec *FieldSpec) error {
+	fd := spec.Desc
+	if fd.Name() == statusFieldName {
+		if fd.Kind() != protoreflect.EnumKind || fd.IsList() || fd.Enum().FullName() != recordStatusEnum {
+			return fmt.Errorf("a field named %q must be a singular %s", statusFieldName, recordStatusEnum)
+		}
+		if spec.Merge != fieldsyncv1.MergePolicy_MERGE_POLICY_FROZEN_AFTER_SUBMIT {
+			return errors.New("the status field must be FROZEN_AFTER_SUBMIT, or a submitted record could go back to draft")
+		}
+		rt.Status = fd
+	}
+	var slot *protoreflect.FieldDescriptor
+	switch spec.Scope {
+	case fieldsyncv1.ScopeKey_SCOPE_KEY_OWNER:
+		slot = &rt.Owner
+	case fieldsyncv1.ScopeKey_SCOPE_KEY_STORE:
+		slot = &rt.Store
+	case fieldsyncv1.ScopeKey_SCOPE_KEY_REGION:
+		slot = &rt.Region
+	default:
+		return nil
+	}
+	if *slot != nil {
+		return fmt.Errorf("scope key %s is already on field %q", spec.Scope, (*slot).Name())
+	}
+	*slot = fd
+	return nil
+}
+
+// checkType reports contradictions between a type's options and its fields.
+func (rt *RecordType) checkType() []error {
+	var errs []error
+	if rt.Status == nil && rt.hasPolicy(fieldsyncv1.MergePolicy_MERGE_POLICY_FROZEN_AFTER_SUBMIT) {
+		errs = append(errs, fmt.Errorf("%s: FROZEN_AFTER_SUBMIT fields need a %q field", rt.Name, statusFieldName))
+	}
+	if rt.Options.GetSensitive() && rt.Owner == nil {
+		errs = append(errs, fmt.Errorf("%s: a sensitive type needs an owner scope field", rt.Name))
+	}
+	if rt.Options.GetSensitive() && rt.Options.GetShared() {
+		errs = append(errs, fmt.Errorf("%s: a type cannot be both sensitive and shared", rt.Name))
+	}
+	return errs
+}
+
+// sortSpecs orders field specs by field number.
+func sortSpecs(specs []*FieldSpec) {
+	sort.Slice(specs, func(i, j int) bool { return specs[i].Desc.Number() < specs[j].Desc.Number() })
+}
+
+func (rt *RecordType) hasPolicy(p fieldsyncv1.MergePolicy) bool {
+	for _, f := range rt.Fields {
+		if f.Merge == p {
+			return true
+		}
+	}
+	return false
+}
+
+var defaultRegistry = sync.OnceValue(func() *Registry {
+	r, err := NewRegistry(protoregistry.GlobalFiles)
+	if err != nil {
+		panic(err)
+	}
+	return r
+})
+
+// DefaultRegistry returns the registry of the record types linked into the
+// binary (protoregistry.GlobalFiles), built on first use. It panics when
+// that schema is contradictory: a broken schema is a build defect.
+func DefaultRegistry() *Registry { return defaultRegistry() }
+
+// Lookup returns the record type with the full name name ("fieldsync.v1.Visit").
+func (r *Registry) Lookup(name string) (*RecordType, bool) {
+	rt, ok := r.byName[protoreflect.FullName(name)]
+	return rt, ok
+}
+
+// Types returns every record type, sorted by full name. The slice is the
+// caller's; the types are shared and must not be modified.
+func (r *Registry) Types() []*RecordType { return slices.Clone(r.sorted) }
+
+// New returns an empty value of the record type: the generated Go type when
+// it is linked into the binary.
+func (rt *RecordType) New() proto.Message { return rt.msgType.New().Interface() }
+
+// is reports whether m is a non-nil value of the record type.
+func (rt *RecordType) is(m proto.Message) bool {
+	return m != nil && m.ProtoReflect().IsValid() && m.ProtoReflect().Descriptor().FullName() == rt.Name
+}
+
+// Scope reads the owner, store and region of m. Missing scope fields, and
+// an m that is not of the record type, read as empty.
+func (rt *RecordType) Scope(m proto.Message) Scope {
+	if !rt.is(m) {
+		return Scope{}
+	}
+	get := func(fd protoreflect.FieldDescriptor) string {
+		if fd == nil {
+			return ""
+		}
+		return m.ProtoReflect().Get(fd).String()
+	}
+	return Scope{Owner: get(rt.Owner), Store: get(rt.Store), Region: get(rt.Region)}
+}
+
+// SetScope writes s into the scope fields the type has (an empty string
+// clears the field). It does nothing when m is not of the record type.
+func (rt *RecordType) SetScope(m proto.Message, s Scope) {
+	if !rt.is(m) {
+		return
+	}
+	set := func(fd protoreflect.FieldDescriptor, v string) {
+		if fd != nil {
+			m.ProtoReflect().Set(fd, protoreflect.ValueOfString(v))
+		}
+	}
+	set(rt.Owner, s.Owner)
+	set(rt.Store, s.Store)
+	set(rt.Region, s.Region)
+}
+
+// Submitted reports whether m's status is RECORD_STATUS_SUBMITTED. A type
+// without status is never submitted.
+func (rt *RecordType) Submitted(m proto.Message) bool {
+	if rt.Status == nil || !rt.is(m) {
+		return false
+	}
+	return m.ProtoReflect().Get(rt.Status).Enum() == protoreflect.EnumNumber(fieldsyncv1.RecordStatus_RECORD_STATUS_SUBMITTED)
+}
