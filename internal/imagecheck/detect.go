@@ -34,6 +34,7 @@ var pngSignature = []byte("\x89PNG\r\n\x1a\n")
 // recognises JPEG, PNG, WebP and HEIC/HEIF; ok is false for anything else,
 // AVIF included.
 func Detect(head []byte) (contentType string, ok bool) {
+	head = head[:min(len(head), HeadSize)]
 	switch {
 	case bytes.HasPrefix(head, []byte{0xFF, 0xD8, 0xFF}):
 		return JPEG, true

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"time"
 )
@@ -22,6 +23,7 @@ type process struct {
 func launch(bin string, args ...string) (*process, error) {
 	p := &process{out: &tailBuffer{max: 16 << 10}, exited: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
+	p.cmd.Env = cleanEnv(os.Environ())
 	p.cmd.Stdout = p.out
 	p.cmd.Stderr = p.out
 	if err := p.cmd.Start(); err != nil {
@@ -32,6 +34,23 @@ func launch(bin string, args ...string) (*process, error) {
 		close(p.exited)
 	}()
 	return p, nil
+}
+
+// cleanEnv drops the variables versitygw reads as settings (VGW_*, ROOT_*
+// and a few others), so a developer's environment cannot change the server
+// a test gets.
+func cleanEnv(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		switch {
+		case strings.HasPrefix(name, "VGW_"), strings.HasPrefix(name, "ROOT_"),
+			name == "LOGFILE", name == "WEBHOOK":
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
 }
 
 // waitReady polls url until it answers 200, the process exits or timeout passes.

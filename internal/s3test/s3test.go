@@ -103,6 +103,9 @@ func (s *Server) Restart() {
 func (s *Server) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.proc != nil {
+		return nil // restarted concurrently
+	}
 	p, err := launch(s.bin,
 		"--port", s.Endpoint,
 		"--access", s.AccessKey,

@@ -3,13 +3,10 @@ package local_test
 import (
 	"bytes"
 	"encoding/binary"
-	"io"
 	"testing"
 
 	"github.com/fieldsync/fieldsync/storage/media/mediatest"
 )
-
-func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
 
 // BenchmarkPut5MiB stores a new 5 MiB object per iteration (fsync included).
 func BenchmarkPut5MiB(b *testing.B) {

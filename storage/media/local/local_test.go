@@ -1,6 +1,8 @@
 package local_test
 
 import (
+	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,6 +12,8 @@ import (
 	"github.com/fieldsync/fieldsync/storage/media/local"
 	"github.com/fieldsync/fieldsync/storage/media/mediatest"
 )
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
 
 func newStore(t testing.TB, dir string) *local.Store {
 	t.Helper()

@@ -34,6 +34,7 @@ func Run(t *testing.T, newStore func(t *testing.T) media.Store) {
 		{"StatAndOpenOfAbsentKeyReturnNotFound", testNotFound},
 		{"PutShortReaderFailsAndStoresNothing", testShortReader},
 		{"PutLongReaderFailsAndStoresNothing", testLongReader},
+		{"PutNegativeSizeFailsAndStoresNothing", testNegativeSize},
 		{"PutWrongDigestFailsAndStoresNothing", testWrongDigest},
 		{"PutLargeObjectRoundTrips", testLargeObject},
 		{"PutKeepsContentType", testContentType},
@@ -145,6 +146,12 @@ func testLongReader(t *testing.T, s media.Store) {
 	o := NewObject(100 << 10)
 	long := io.MultiReader(bytes.NewReader(o.Data), bytes.NewReader([]byte{0}))
 	err := s.Put(t.Context(), o.Key, long, int64(len(o.Data)), "image/jpeg")
+	checkRejected(t, s, o.Key, err, media.ErrSizeMismatch)
+}
+
+func testNegativeSize(t *testing.T, s media.Store) {
+	o := NewObject(10)
+	err := s.Put(t.Context(), o.Key, bytes.NewReader(o.Data), -1, "image/jpeg")
 	checkRejected(t, s, o.Key, err, media.ErrSizeMismatch)
 }
 
