@@ -41,7 +41,7 @@ func decodeCursor(s string) (cursor, error) {
 // minted for one scope is not used for another.
 func scopeHash(f Filter) uint64 {
 	h := fnv.New64a()
-	for _, s := range []string{f.TenantID, strconv.FormatBool(f.All), f.OwnerID, f.StoreID, f.RegionID, f.SharedRegionID, f.ReaderRole.String()} {
+	for _, s := range []string{f.TenantID, strconv.FormatBool(f.All), strconv.FormatBool(f.SharedAll), f.OwnerID, f.StoreID, f.RegionID, f.SharedRegionID, f.ReaderRole.String()} {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}

@@ -2,6 +2,7 @@ package syncengine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"google.golang.org/protobuf/proto"
@@ -152,7 +153,10 @@ func (e *Engine) apply(tx Tx, p *Principal, m *Mutation, batch *commitBatch) (*f
 		return rejected(m, fieldsyncv1.RejectCode_REJECT_CODE_INVALID, m.DecodeErr.Error()), nil
 	}
 	at, skew := e.clock.Bound(m.HLC, e.cfg.MaxClockSkew)
-	e.clock.Update(at)
+	if next := e.clock.Update(at); skew > 0 {
+		// Clamped values would tie with each other: take a fresh server HLC.
+		at = next
+	}
 	w := write{p: p, rt: rt, id: m.RecordID, at: Version{HLC: at, Actor: p.Actor()},
 		change: Change{Fields: m.Fields, Value: m.Value, Delete: m.Delete, At: Version{HLC: at, Actor: p.Actor()}}}
 	out, err := e.write(tx, &w, batch)
@@ -161,7 +165,7 @@ func (e *Engine) apply(tx Tx, p *Principal, m *Mutation, batch *commitBatch) (*f
 		if !isDomain {
 			return nil, err
 		}
-		if IsCode(err, CodePermissionDenied) && len(m.Fields) > 0 && isServerOnlyErr(rt, m.Fields) {
+		if errors.Is(err, ErrServerOnlyField) {
 			code = fieldsyncv1.RejectCode_REJECT_CODE_SERVER_ONLY_FIELD
 		}
 		return rejected(m, code, errMessage(err)), nil
@@ -169,16 +173,6 @@ func (e *Engine) apply(tx Tx, p *Principal, m *Mutation, batch *commitBatch) (*f
 	r := out.result(m)
 	r.ClampedSkewMs = skew.Milliseconds()
 	return r, nil
-}
-
-// isServerOnlyErr reports whether a field of the mask is server-only.
-func isServerOnlyErr(rt *RecordType, fields []string) bool {
-	for _, f := range fields {
-		if spec, ok := rt.Fields[f]; ok && spec.Merge == fieldsyncv1.MergePolicy_MERGE_POLICY_SERVER_ONLY {
-			return true
-		}
-	}
-	return false
 }
 
 // errMessage is a domain error's caller-facing message.

@@ -2,8 +2,11 @@ package syncengine
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -164,8 +167,11 @@ func (e *Engine) checkExisting(w *write, cur *StoredRecord) (*Scope, error) {
 func (e *Engine) finish(w *write, cur *StoredRecord, next *State) (Scope, error) {
 	sc := w.rt.Scope(next.Value)
 	if cur == nil && w.p != nil {
-		sc = DefaultScope(w.p, w.rt, sc)
-		w.rt.SetScope(next.Value, sc)
+		if def := DefaultScope(w.p, w.rt, sc); def != sc {
+			w.rt.SetScope(next.Value, def)
+			stampScope(w.rt, next, sc, def, w.at)
+			sc = def
+		}
 	}
 	computeServerFields(w.rt, next.Value)
 	if !next.Deleted() {
@@ -188,9 +194,21 @@ func (e *Engine) finish(w *write, cur *StoredRecord, next *State) (Scope, error)
 	return sc, nil
 }
 
-// unchanged reports whether a merge left the state as it was.
+// stampScope gives the scope fields that DefaultScope filled the write's version.
+func stampScope(rt *RecordType, st *State, before, after Scope, at Version) {
+	for fd, changed := range map[protoreflect.FieldDescriptor]bool{
+		rt.Owner: before.Owner != after.Owner, rt.Store: before.Store != after.Store, rt.Region: before.Region != after.Region,
+	} {
+		if fd != nil && changed {
+			st.Fields[string(fd.Name())] = at
+		}
+	}
+}
+
+// unchanged reports whether a merge left the state as it was, versions included.
 func unchanged(a, b *State) bool {
-	return a.Deleted() == b.Deleted() && a.DeletedAt == b.DeletedAt && proto.Equal(a.Value, b.Value)
+	return a.DeletedAt == b.DeletedAt && maps.Equal(a.Fields, b.Fields) &&
+		maps.EqualFunc(a.Elements, b.Elements, slices.Equal) && proto.Equal(a.Value, b.Value)
 }
 
 // logConflicts keeps every losing value in the conflict log and in the

@@ -8,22 +8,39 @@ import (
 	"github.com/fieldsync/fieldsync/syncengine"
 )
 
-// encodeClocks stores per-field versions compactly: a count, then per
-// field (sorted by name) its name, HLC and actor.
-func encodeClocks(fields map[string]syncengine.Version) []byte {
-	names := make([]string, 0, len(fields))
-	for n := range fields {
+// encodeClocks stores a state's versions compactly: the per-field versions
+// (a count, then per field sorted by name: name, HLC, actor), then the
+// per-element versions of set-union fields (a count, then per field: name,
+// element count, and each element's HLC and actor).
+func encodeClocks(fields map[string]syncengine.Version, elements map[string][]syncengine.Version) []byte {
+	b := binary.AppendUvarint(nil, uint64(len(fields)))
+	for _, n := range sortedKeys(fields) {
+		b = appendString(b, n)
+		b = appendVersion(b, fields[n])
+	}
+	b = binary.AppendUvarint(b, uint64(len(elements)))
+	for _, n := range sortedKeys(elements) {
+		b = appendString(b, n)
+		b = binary.AppendUvarint(b, uint64(len(elements[n])))
+		for _, v := range elements[n] {
+			b = appendVersion(b, v)
+		}
+	}
+	return b
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	b := binary.AppendUvarint(nil, uint64(len(names)))
-	for _, n := range names {
-		v := fields[n]
-		b = appendString(b, n)
-		b = binary.AppendUvarint(b, uint64(v.HLC))
-		b = appendString(b, v.Actor)
-	}
-	return b
+	return names
+}
+
+func appendVersion(b []byte, v syncengine.Version) []byte {
+	b = binary.AppendUvarint(b, uint64(v.HLC))
+	return appendString(b, v.Actor)
 }
 
 func appendString(b []byte, s string) []byte {
@@ -33,30 +50,65 @@ func appendString(b []byte, s string) []byte {
 
 var errBadClocks = errors.New("corrupt field clocks")
 
-func decodeClocks(b []byte) (map[string]syncengine.Version, error) {
-	n, k := binary.Uvarint(b)
-	if k <= 0 || n > uint64(len(b)) {
-		return nil, errBadClocks
+func decodeClocks(b []byte) (map[string]syncengine.Version, map[string][]syncengine.Version, error) {
+	n, b, err := readCount(b)
+	if err != nil {
+		return nil, nil, err
 	}
-	b = b[k:]
-	out := make(map[string]syncengine.Version, n)
+	fields := make(map[string]syncengine.Version, n)
 	for range n {
-		name, rest, err := readString(b)
-		if err != nil {
-			return nil, err
+		var name string
+		if name, b, err = readString(b); err != nil {
+			return nil, nil, err
 		}
-		hlc, k := binary.Uvarint(rest)
-		if k <= 0 {
-			return nil, errBadClocks
+		if fields[name], b, err = readVersion(b); err != nil {
+			return nil, nil, err
 		}
-		actor, rest, err := readString(rest[k:])
-		if err != nil {
-			return nil, err
-		}
-		out[name] = syncengine.Version{HLC: syncengine.HLC(hlc), Actor: actor}
-		b = rest
 	}
-	return out, nil
+	if n, b, err = readCount(b); err != nil {
+		return nil, nil, err
+	}
+	elements := make(map[string][]syncengine.Version, n)
+	for range n {
+		var name string
+		var m uint64
+		if name, b, err = readString(b); err != nil {
+			return nil, nil, err
+		}
+		if m, b, err = readCount(b); err != nil {
+			return nil, nil, err
+		}
+		vs := make([]syncengine.Version, m)
+		for i := range vs {
+			if vs[i], b, err = readVersion(b); err != nil {
+				return nil, nil, err
+			}
+		}
+		elements[name] = vs
+	}
+	return fields, elements, nil
+}
+
+// readCount reads a count that cannot exceed the bytes left (each item
+// takes at least one byte), so corrupt input cannot force a huge allocation.
+func readCount(b []byte) (uint64, []byte, error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)-k) {
+		return 0, nil, errBadClocks
+	}
+	return n, b[k:], nil
+}
+
+func readVersion(b []byte) (syncengine.Version, []byte, error) {
+	hlc, k := binary.Uvarint(b)
+	if k <= 0 {
+		return syncengine.Version{}, nil, errBadClocks
+	}
+	actor, rest, err := readString(b[k:])
+	if err != nil {
+		return syncengine.Version{}, nil, err
+	}
+	return syncengine.Version{HLC: syncengine.HLC(hlc), Actor: actor}, rest, nil
 }
 
 func readString(b []byte) (string, []byte, error) {

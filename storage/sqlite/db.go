@@ -32,6 +32,8 @@ type DB struct {
 	read *sql.DB
 	// Now is the clock, read once per transaction. Tests may replace it.
 	Now func() time.Time
+
+	wstmts, rstmts *stmtCache
 }
 
 // ReadPoolSize is the number of read connections. modernc's throughput
@@ -55,7 +57,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	read.SetMaxOpenConns(ReadPoolSize)
 	read.SetMaxIdleConns(ReadPoolSize)
-	db := &DB{write: write, read: read, Now: time.Now}
+	db := &DB{write: write, read: read, Now: time.Now, wstmts: newStmtCache(write), rstmts: newStmtCache(read)}
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -85,6 +87,8 @@ func dsn(path string, writer bool) string {
 
 // Close closes both pools.
 func (db *DB) Close() error {
+	db.wstmts.close()
+	db.rstmts.close()
 	return errors.Join(db.read.Close(), db.write.Close())
 }
 
@@ -101,6 +105,7 @@ func (db *DB) WriteTx(ctx context.Context, fn func(tx *sql.Tx, now time.Time) er
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
+	defer db.wstmts.preparePending(context.WithoutCancel(ctx))
 	if err := fn(tx, db.Now()); err != nil {
 		tx.Rollback()
 		return err

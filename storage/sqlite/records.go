@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -20,7 +21,7 @@ var _ syncengine.Store = (*DB)(nil)
 // Update runs fn in one write transaction (see syncengine.Store).
 func (db *DB) Update(ctx context.Context, fn func(tx syncengine.Tx) error) error {
 	return db.WriteTx(ctx, func(stx *sql.Tx, now time.Time) error {
-		t := &recTx{ctx: ctx, tx: stx, now: now, reg: syncengine.DefaultRegistry()}
+		t := &recTx{db: db, ctx: ctx, tx: stx, now: now, reg: syncengine.DefaultRegistry()}
 		if err := fn(t); err != nil {
 			return err
 		}
@@ -31,6 +32,9 @@ func (db *DB) Update(ctx context.Context, fn func(tx syncengine.Tx) error) error
 // recTx implements syncengine.Tx over one SQLite transaction. The version
 // counter is read once and written back at the end.
 type recTx struct {
+	db      *DB
+	results resultRuns
+	events  []syncengine.Event
 	ctx     context.Context
 	tx      *sql.Tx
 	now     time.Time
@@ -43,13 +47,18 @@ type recTx struct {
 func (t *recTx) Now() time.Time { return t.now }
 
 func (t *recTx) exec(q string, args ...any) error {
-	_, err := t.tx.ExecContext(t.ctx, q, args...)
+	_, err := t.db.txExec(t.ctx, t.tx, q, args...)
 	return err
+}
+
+// queryRow runs a (cached) query in the transaction.
+func (t *recTx) queryRow(q string, args ...any) *sql.Row {
+	return t.db.txQueryRow(t.ctx, t.tx, q, args...)
 }
 
 func (t *recTx) LastSeq(actor string) (uint64, error) {
 	var v uint64
-	err := t.tx.QueryRowContext(t.ctx, `SELECT last_seq FROM actor_seqs WHERE actor = ?`, actor).Scan(&v)
+	err := t.queryRow(`SELECT last_seq FROM actor_seqs WHERE actor = ?`, actor).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
@@ -61,24 +70,38 @@ func (t *recTx) SetLastSeq(actor string, seq uint64) error {
 		ON CONFLICT(actor) DO UPDATE SET last_seq = excluded.last_seq`, actor, seq)
 }
 
+// PushResult returns the stored result of an applied seq: from this
+// transaction's pending results, or from the batch row that holds it.
 func (t *recTx) PushResult(actor string, seq uint64) ([]byte, bool, error) {
-	var b []byte
-	err := t.tx.QueryRowContext(t.ctx, `SELECT result FROM push_results WHERE actor = ? AND seq = ?`, actor, seq).Scan(&b)
-	if errors.Is(err, sql.ErrNoRows) {
+	if b, ok := t.results.get(actor, seq); ok {
+		return b, true, nil
+	}
+	var first, last uint64
+	var blob []byte
+	err := t.queryRow(`SELECT first_seq, last_seq, results FROM push_results WHERE actor = ? AND first_seq <= ?
+		ORDER BY first_seq DESC LIMIT 1`, actor, seq).Scan(&first, &last, &blob)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && seq > last {
 		return nil, false, nil
 	}
+	if err != nil {
+		return nil, false, err
+	}
+	b, err := nthResult(blob, int(seq-first))
 	return b, err == nil, err
 }
 
+// SavePushResult keeps a result until the transaction ends, when each
+// actor's consecutive results are written as one row.
 func (t *recTx) SavePushResult(actor string, seq uint64, result []byte) error {
-	return t.exec(`INSERT INTO push_results (actor, seq, result, created_at) VALUES (?, ?, ?, ?)`, actor, seq, result, ms(t.now))
+	t.results.add(actor, seq, result)
+	return nil
 }
 
 const recordColumns = `tenant_id, id, type, version, created_version, owner_id, store_id, region_id,
 	value, clocks, deleted_hlc, deleted_actor, created_hlc, created_actor, hlc, actor, updated_at`
 
 func (t *recTx) GetRecord(tenantID, id string) (*syncengine.StoredRecord, error) {
-	rec, err := scanRecord(t.reg, t.tx.QueryRowContext(t.ctx, `SELECT `+recordColumns+` FROM records WHERE tenant_id = ? AND id = ?`, tenantID, id))
+	rec, err := scanRecord(t.reg, t.queryRow(`SELECT `+recordColumns+` FROM records WHERE tenant_id = ? AND id = ?`, tenantID, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -106,7 +129,7 @@ func scanRecord(reg *syncengine.Registry, row interface{ Scan(...any) error }) (
 		return nil, fmt.Errorf("record %s: %w", r.ID, err)
 	}
 	var err error
-	if st.Fields, err = decodeClocks(clocks); err != nil {
+	if st.Fields, st.Elements, err = decodeClocks(clocks); err != nil {
 		return nil, fmt.Errorf("record %s: %w", r.ID, err)
 	}
 	st.DeletedAt = syncengine.Version{HLC: syncengine.HLC(delHLC), Actor: delActor}
@@ -118,7 +141,7 @@ func scanRecord(reg *syncengine.Registry, row interface{ Scan(...any) error }) (
 // nextVersion hands out the next change version.
 func (t *recTx) nextVersion() (uint64, error) {
 	if !t.loaded {
-		if err := t.tx.QueryRowContext(t.ctx, `SELECT value FROM counters WHERE name = 'version'`).Scan(&t.version); err != nil {
+		if err := t.queryRow(`SELECT value FROM counters WHERE name = 'version'`).Scan(&t.version); err != nil {
 			return 0, fmt.Errorf("read version counter: %w", err)
 		}
 		t.loaded = true
@@ -128,11 +151,21 @@ func (t *recTx) nextVersion() (uint64, error) {
 	return t.version, nil
 }
 
+// flush writes what the transaction buffered: the version counter, the
+// push results and the outbox events.
 func (t *recTx) flush() error {
-	if !t.dirty {
-		return nil
+	if t.dirty {
+		if err := t.exec(`UPDATE counters SET value = ? WHERE name = 'version'`, t.version); err != nil {
+			return err
+		}
 	}
-	return t.exec(`UPDATE counters SET value = ? WHERE name = 'version'`, t.version)
+	for _, run := range t.results.runs {
+		if err := t.exec(`INSERT INTO push_results (actor, first_seq, last_seq, results, created_at) VALUES (?, ?, ?, ?, ?)`,
+			run.actor, run.first, run.first+uint64(len(run.results))-1, joinResults(run.results), ms(t.now)); err != nil {
+			return fmt.Errorf("save push results: %w", err)
+		}
+	}
+	return t.flushEvents()
 }
 
 func (t *recTx) PutRecord(rec *syncengine.StoredRecord, oldScope *syncengine.Scope) (uint64, error) {
@@ -141,21 +174,19 @@ func (t *recTx) PutRecord(rec *syncengine.StoredRecord, oldScope *syncengine.Sco
 		return 0, err
 	}
 	rec.Version = v
+	insert := `INSERT INTO records (` + recordColumns + `, deleted) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
 	if rec.CreatedVersion == 0 {
-		rec.CreatedVersion = v
+		rec.CreatedVersion = v // a new record: a plain insert
+	} else {
+		insert += upsertRecord
 	}
 	value, err := proto.MarshalOptions{Deterministic: true}.Marshal(rec.State.Value)
 	if err != nil {
 		return 0, err
 	}
 	st := rec.State
-	err = t.exec(`INSERT INTO records (`+recordColumns+`, deleted) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-		ON CONFLICT(tenant_id, id) DO UPDATE SET version = excluded.version, owner_id = excluded.owner_id,
-		store_id = excluded.store_id, region_id = excluded.region_id, value = excluded.value, clocks = excluded.clocks,
-		deleted_hlc = excluded.deleted_hlc, deleted_actor = excluded.deleted_actor, hlc = excluded.hlc,
-		actor = excluded.actor, updated_at = excluded.updated_at, deleted = excluded.deleted`,
-		rec.TenantID, rec.ID, rec.Type, v, rec.CreatedVersion, rec.Scope.Owner, rec.Scope.Store, rec.Scope.Region,
-		value, encodeClocks(st.Fields), uint64(st.DeletedAt.HLC), st.DeletedAt.Actor, uint64(st.Created.HLC), st.Created.Actor,
+	err = t.exec(insert, rec.TenantID, rec.ID, rec.Type, v, rec.CreatedVersion, rec.Scope.Owner, rec.Scope.Store, rec.Scope.Region,
+		value, encodeClocks(st.Fields, st.Elements), uint64(st.DeletedAt.HLC), st.DeletedAt.Actor, uint64(st.Created.HLC), st.Created.Actor,
 		uint64(rec.HLC), rec.Actor, ms(rec.UpdatedAt), st.Deleted())
 	if err != nil {
 		return 0, fmt.Errorf("put record %s: %w", rec.ID, err)
@@ -168,6 +199,11 @@ func (t *recTx) PutRecord(rec *syncengine.StoredRecord, oldScope *syncengine.Sco
 	}
 	return v, t.indexPhotos(rec)
 }
+
+const upsertRecord = ` ON CONFLICT(tenant_id, id) DO UPDATE SET version = excluded.version, owner_id = excluded.owner_id,
+	store_id = excluded.store_id, region_id = excluded.region_id, value = excluded.value, clocks = excluded.clocks,
+	deleted_hlc = excluded.deleted_hlc, deleted_actor = excluded.deleted_actor, hlc = excluded.hlc,
+	actor = excluded.actor, updated_at = excluded.updated_at, deleted = excluded.deleted`
 
 // indexPhotos keeps record_photos in step with the photo refs of a record.
 func (t *recTx) indexPhotos(rec *syncengine.StoredRecord) error {
@@ -201,10 +237,7 @@ func hasPhotoFields(m proto.Message) bool {
 }
 
 func (t *recTx) AddConflict(c *syncengine.Conflict) error {
-	res, err := t.tx.ExecContext(t.ctx, `INSERT INTO conflicts (tenant_id, record_type, record_id, field, losing, winning,
-		losing_hlc, losing_actor, winning_hlc, winning_actor, reason, owner_id, store_id, region_id, created_at)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-		c.TenantID, c.RecordType, c.RecordID, c.Field, c.Losing, c.Winning, uint64(c.LosingAt.HLC), c.LosingAt.Actor,
+	res, err := t.db.txExec(t.ctx, t.tx, insertConflict, c.TenantID, c.RecordType, c.RecordID, c.Field, c.Losing, c.Winning, uint64(c.LosingAt.HLC), c.LosingAt.Actor,
 		uint64(c.WinningAt.HLC), c.WinningAt.Actor, c.Reason, c.Scope.Owner, c.Scope.Store, c.Scope.Region, ms(c.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("add conflict: %w", err)
@@ -214,14 +247,46 @@ func (t *recTx) AddConflict(c *syncengine.Conflict) error {
 	return err
 }
 
+const insertConflict = `INSERT INTO conflicts (tenant_id, record_type, record_id, field, losing, winning,
+		losing_hlc, losing_actor, winning_hlc, winning_actor, reason, owner_id, store_id, region_id, created_at)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+
+// AppendEvent checks an event and keeps it for the transaction's end,
+// when all of them are inserted in commit order with multi-row inserts.
 func (t *recTx) AppendEvent(ev syncengine.Event) error {
-	_, err := AppendEvent(t.ctx, t.tx, events.OutboxEvent{ID: ev.ID, Subject: ev.Subject, Data: ev.Data}, t.now)
-	return err
+	if err := checkEvent(events.OutboxEvent{ID: ev.ID, Subject: ev.Subject, Data: ev.Data}); err != nil {
+		return fmt.Errorf("append event: %w", err)
+	}
+	t.events = append(t.events, ev)
+	return nil
+}
+
+// eventChunk is how many events one INSERT carries.
+const eventChunk = 50
+
+func (t *recTx) flushEvents() error {
+	for start := 0; start < len(t.events); start += eventChunk {
+		chunk := t.events[start:min(start+eventChunk, len(t.events))]
+		args := make([]any, 0, 4*len(chunk))
+		for _, ev := range chunk {
+			data := ev.Data
+			if data == nil {
+				data = []byte{}
+			}
+			args = append(args, ev.ID, ev.Subject, data, ms(t.now))
+		}
+		q := `INSERT INTO outbox (event_id, subject, data, created_at) VALUES ` +
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?),", len(chunk)), ",")
+		if err := t.exec(q, args...); err != nil {
+			return fmt.Errorf("append events: %w", err)
+		}
+	}
+	return nil
 }
 
 func (t *recTx) AddReceipt(tenantID, deviceID, userID string, version uint64) (uint64, error) {
 	var prev uint64
-	err := t.tx.QueryRowContext(t.ctx, `SELECT version FROM device_cursors WHERE device_id = ?`, deviceID).Scan(&prev)
+	err := t.queryRow(`SELECT version FROM device_cursors WHERE device_id = ?`, deviceID).Scan(&prev)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return 0, err
 	}
@@ -244,8 +309,10 @@ func (t *recTx) CreatedBetween(tenantID string, types []string, from, to uint64)
 	for _, ty := range types {
 		args = append(args, ty)
 	}
+	// A record created after from has a version after from too: scan that
+	// range through records_version and keep the creations.
 	rows, err := t.tx.QueryContext(t.ctx, `SELECT created_version, id, type, owner_id, store_id, region_id, deleted FROM records
-		WHERE tenant_id = ? AND created_version > ? AND created_version <= ? AND type IN (`+placeholders(len(types))+`)
+		WHERE tenant_id = ?1 AND version > ?2 AND created_version > ?2 AND created_version <= ?3 AND type IN (`+placeholders(len(types))+`)
 		ORDER BY created_version`, args...)
 	if err != nil {
 		return nil, err
@@ -276,48 +343,53 @@ func scanChangeRows(rows *sql.Rows, withExit bool) ([]syncengine.ChangeRow, erro
 
 // ScanChanges reads change rows after a version (see syncengine.Store).
 func (db *DB) ScanChanges(ctx context.Context, tenantID string, after uint64, limit int) ([]syncengine.ChangeRow, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT * FROM (
+	st, err := db.readStmt(ctx, `SELECT * FROM (
 		SELECT version, id, type, owner_id, store_id, region_id, deleted, 0 AS exit FROM records
 		WHERE tenant_id = ?1 AND version > ?2 ORDER BY version LIMIT ?3)
 		UNION ALL SELECT * FROM (
 		SELECT version, record_id, type, owner_id, store_id, region_id, 0, 1 FROM scope_exits
 		WHERE tenant_id = ?1 AND version > ?2 ORDER BY version LIMIT ?3)
-		ORDER BY version, exit DESC LIMIT ?3`, tenantID, after, limit)
+		ORDER BY version, exit DESC LIMIT ?3`)
+	if err != nil {
+		return nil, fmt.Errorf("scan changes: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, tenantID, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("scan changes: %w", err)
 	}
 	return scanChangeRows(rows, true)
 }
 
-// GetRecords returns current records by id (see syncengine.Store).
+// GetRecords returns current records by id (see syncengine.Store). The ids
+// travel as one JSON array parameter, so one prepared statement serves any
+// number of them.
 func (db *DB) GetRecords(ctx context.Context, tenantID string, idList []string) (map[string]*syncengine.StoredRecord, error) {
 	out := make(map[string]*syncengine.StoredRecord, len(idList))
+	if len(idList) == 0 {
+		return out, nil
+	}
+	arr, err := json.Marshal(idList)
+	if err != nil {
+		return nil, err
+	}
+	st, err := db.readStmt(ctx, `SELECT `+recordColumns+` FROM records WHERE tenant_id = ? AND id IN (SELECT value FROM json_each(?))`)
+	if err != nil {
+		return nil, fmt.Errorf("get records: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, tenantID, string(arr))
+	if err != nil {
+		return nil, fmt.Errorf("get records: %w", err)
+	}
+	defer rows.Close()
 	reg := syncengine.DefaultRegistry()
-	for start := 0; start < len(idList); start += 500 {
-		chunk := idList[start:min(start+500, len(idList))]
-		args := make([]any, 0, len(chunk)+1)
-		args = append(args, tenantID)
-		for _, id := range chunk {
-			args = append(args, id)
-		}
-		rows, err := db.read.QueryContext(ctx, `SELECT `+recordColumns+` FROM records WHERE tenant_id = ? AND id IN (`+placeholders(len(chunk))+`)`, args...)
+	for rows.Next() {
+		rec, err := scanRecord(reg, rows)
 		if err != nil {
-			return nil, fmt.Errorf("get records: %w", err)
-		}
-		for rows.Next() {
-			rec, err := scanRecord(reg, rows)
-			if err != nil {
-				rows.Close()
-				return nil, err
-			}
-			out[rec.ID] = rec
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return nil, err
 		}
+		out[rec.ID] = rec
 	}
-	return out, nil
+	return out, rows.Err()
 }
 
 // PurgedThrough is the purge horizon (see syncengine.Store).

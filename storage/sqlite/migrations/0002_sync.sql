@@ -23,7 +23,6 @@ CREATE TABLE records (
   PRIMARY KEY (tenant_id, id)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX records_version ON records(tenant_id, version);
-CREATE INDEX records_created ON records(tenant_id, type, created_version);
 CREATE INDEX records_deleted ON records(deleted, updated_at) WHERE deleted = 1;
 
 -- A scope a record left (reassigned, moved): devices that saw it get a removal.
@@ -46,17 +45,19 @@ CREATE TABLE counters (
 ) WITHOUT ROWID;
 INSERT INTO counters (name, value) VALUES ('version', 0), ('purged_through', 0);
 
--- Exactly-once push: each actor's highest applied seq and each seq's result.
+-- Exactly-once push: each actor's highest applied seq, and the results of
+-- each pushed batch (seqs first_seq..last_seq, length-prefixed, in order).
 CREATE TABLE actor_seqs (
   actor    TEXT PRIMARY KEY,
   last_seq INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE push_results (
   actor      TEXT    NOT NULL,
-  seq        INTEGER NOT NULL,
-  result     BLOB    NOT NULL,
+  first_seq  INTEGER NOT NULL,
+  last_seq   INTEGER NOT NULL,
+  results    BLOB    NOT NULL,
   created_at INTEGER NOT NULL,
-  PRIMARY KEY (actor, seq)
+  PRIMARY KEY (actor, first_seq)
 ) WITHOUT ROWID;
 
 -- Every value that lost a merge.

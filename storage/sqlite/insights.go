@@ -1,0 +1,747 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/fieldsync/fieldsync/internal/ids"
+	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+	"github.com/fieldsync/fieldsync/syncengine"
+)
+
+// This file holds the insights tables (migrations/0005_insights.sql): the
+// facts PHI is computed from, the materialised PHI, the rules' state, the
+// pending alerts and flags, and A3's access grants with their audit trail.
+
+// InsightsTx is one write transaction over the insights tables. The
+// insights consumer does everything one change event causes in one
+// InsightsTx, together with the record that the event was applied.
+type InsightsTx struct {
+	ctx context.Context
+	tx  *sql.Tx
+	// Now is the transaction's clock reading (DB.Now, read once).
+	Now time.Time
+}
+
+// InsightsWrite runs fn in one write transaction (BEGIN IMMEDIATE) and
+// commits it when fn returns nil.
+func (db *DB) InsightsWrite(ctx context.Context, fn func(t *InsightsTx) error) error {
+	return db.WriteTx(ctx, func(tx *sql.Tx, now time.Time) error {
+		return fn(&InsightsTx{ctx: ctx, tx: tx, Now: now})
+	})
+}
+
+type insScanner = interface{ Scan(dest ...any) error }
+
+// insQuery runs query and scans every row with scan.
+func insQuery[T any](ctx context.Context, q querier, scan func(insScanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// insOne returns the single row of query, or nil when there is none.
+func insOne[T any](ctx context.Context, q querier, scan func(insScanner) (*T, error), query string, args ...any) (*T, error) {
+	v, err := scan(q.QueryRowContext(ctx, query, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return v, err
+}
+
+func (t *InsightsTx) exec(query string, args ...any) error {
+	_, err := t.tx.ExecContext(t.ctx, query, args...)
+	return err
+}
+
+// insScopeFilter returns the column a scope kind filters on ("" for the
+// whole tenant) and the index that serves the query, named table + "_" +
+// ownerIndex, "_store", "_region" or "_time". Queries name their index
+// (INDEXED BY): without statistics the planner prefers the tenant-wide time
+// index, which would scan a whole tenant-day to recompute one rep's day.
+func insScopeFilter(kind fieldsyncv1.ScopeKind, table, ownerColumn, ownerIndex string) (col, index string, err error) {
+	switch kind {
+	case fieldsyncv1.ScopeKind_SCOPE_KIND_UNSPECIFIED:
+		return "", table + "_time", nil
+	case fieldsyncv1.ScopeKind_SCOPE_KIND_REP:
+		return ownerColumn, table + "_" + ownerIndex, nil
+	case fieldsyncv1.ScopeKind_SCOPE_KIND_STORE:
+		return "store_id", table + "_store", nil
+	case fieldsyncv1.ScopeKind_SCOPE_KIND_REGION:
+		return "region_id", table + "_region", nil
+	}
+	return "", "", syncengine.Errorf(syncengine.CodeInvalid, "unknown scope kind %d", kind)
+}
+
+// MarkEventApplied records that a change event is applied and reports
+// whether it is new; false means it was applied before and must be skipped.
+func (t *InsightsTx) MarkEventApplied(tenantID, eventID string) (bool, error) {
+	res, err := t.tx.ExecContext(t.ctx, `INSERT OR IGNORE INTO insights_applied_events (tenant_id, event_id, applied_at) VALUES (?, ?, ?)`,
+		tenantID, eventID, ms(t.Now))
+	if err != nil {
+		return false, fmt.Errorf("mark event applied: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// InsightsConfig returns a tenant's stored insights configuration (JSON),
+// or nil when the tenant uses the defaults.
+func (t *InsightsTx) InsightsConfig(tenantID string) ([]byte, error) {
+	return insConfig(t.ctx, t.tx, tenantID)
+}
+
+// InsightsConfig returns a tenant's stored insights configuration (JSON),
+// or nil when the tenant uses the defaults.
+func (db *DB) InsightsConfig(ctx context.Context, tenantID string) ([]byte, error) {
+	return insConfig(ctx, db.read, tenantID)
+}
+
+func insConfig(ctx context.Context, q querier, tenantID string) ([]byte, error) {
+	var cfg []byte
+	err := q.QueryRowContext(ctx, `SELECT config FROM insights_config WHERE tenant_id = ?`, tenantID).Scan(&cfg)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read insights config: %w", err)
+	}
+	return cfg, nil
+}
+
+// SetInsightsConfig stores a tenant's insights configuration (JSON).
+func (db *DB) SetInsightsConfig(ctx context.Context, tenantID string, config []byte) error {
+	return db.WriteTx(ctx, func(tx *sql.Tx, now time.Time) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO insights_config (tenant_id, config, updated_at) VALUES (?, ?, ?)
+			ON CONFLICT(tenant_id) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at`,
+			tenantID, string(config), ms(now))
+		return err
+	})
+}
+
+// InsightAction is what the insights consumer keeps of one key-action or
+// quality record (Visit, SurgerySupport, Diagnosis, Quote). Times are unix ms.
+type InsightAction struct {
+	TenantID, RecordID, RecordType string
+	OwnerUserID, StoreID, RegionID string
+	CustomerID                     string
+	ActionMS                       int64 // the action's own time; 0 unknown
+	SubmittedMS                    int64 // commit of the first SUBMITTED version; 0 not yet
+	SubmittedVersion               uint64
+	QualityKind, QualityCount      int
+	Tags                           []string
+	Conclusion                     string
+	Value                          []byte // diagnoses: the record as first submitted
+}
+
+const insActionCols = `tenant_id, record_id, record_type, owner_user_id, store_id, region_id, customer_id,
+	action_ms, submitted_ms, submitted_version, quality_kind, quality_count, tags, conclusion, value`
+
+func scanInsightAction(row insScanner) (*InsightAction, error) {
+	var a InsightAction
+	var tags string
+	err := row.Scan(&a.TenantID, &a.RecordID, &a.RecordType, &a.OwnerUserID, &a.StoreID, &a.RegionID, &a.CustomerID,
+		&a.ActionMS, &a.SubmittedMS, &a.SubmittedVersion, &a.QualityKind, &a.QualityCount, &tags, &a.Conclusion, &a.Value)
+	a.Tags = strings.Fields(tags)
+	return &a, err
+}
+
+// Action returns a stored action record, or nil.
+func (t *InsightsTx) Action(tenantID, recordID string) (*InsightAction, error) {
+	return insOne(t.ctx, t.tx, scanInsightAction, `SELECT `+insActionCols+` FROM insights_actions WHERE tenant_id = ? AND record_id = ?`,
+		tenantID, recordID)
+}
+
+// PutAction stores an action record, replacing the previous one.
+func (t *InsightsTx) PutAction(a *InsightAction) error {
+	err := t.exec(`INSERT OR REPLACE INTO insights_actions (`+insActionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		a.TenantID, a.RecordID, a.RecordType, a.OwnerUserID, a.StoreID, a.RegionID, a.CustomerID,
+		a.ActionMS, a.SubmittedMS, a.SubmittedVersion, a.QualityKind, a.QualityCount, strings.Join(a.Tags, " "), a.Conclusion, a.Value)
+	if err != nil {
+		return fmt.Errorf("put action %s: %w", a.RecordID, err)
+	}
+	return nil
+}
+
+// SubmittedActions returns the submitted action records of a customer with
+// the given record type.
+func (t *InsightsTx) SubmittedActions(tenantID, customerID, recordType string) ([]*InsightAction, error) {
+	return insQuery(t.ctx, t.tx, scanInsightAction, `SELECT `+insActionCols+` FROM insights_actions
+		WHERE tenant_id = ? AND customer_id = ? AND record_type = ? AND submitted_ms > 0 ORDER BY record_id`,
+		tenantID, customerID, recordType)
+}
+
+const insFactCols = `record_id, record_type, owner_user_id, store_id, region_id, action_ms, submitted_ms, quality_kind, quality_count, tags`
+
+// scanInsightFact reads the columns PHI and the sweeps need (insFactCols).
+func scanInsightFact(row insScanner) (*InsightAction, error) {
+	var a InsightAction
+	var tags string
+	err := row.Scan(&a.RecordID, &a.RecordType, &a.OwnerUserID, &a.StoreID, &a.RegionID,
+		&a.ActionMS, &a.SubmittedMS, &a.QualityKind, &a.QualityCount, &tags)
+	a.Tags = strings.Fields(tags)
+	return &a, err
+}
+
+// Actions returns the action records of a scope (the whole tenant for
+// SCOPE_KIND_UNSPECIFIED) first submitted in [fromMS, toMS). For speed the
+// records carry only what PHI reads: TenantID, CustomerID, Conclusion,
+// Value and SubmittedVersion are left empty.
+func (t *InsightsTx) Actions(tenantID string, kind fieldsyncv1.ScopeKind, scopeID string, fromMS, toMS int64) ([]*InsightAction, error) {
+	col, index, err := insScopeFilter(kind, "insights_actions", "owner_user_id", "owner")
+	if err != nil {
+		return nil, err
+	}
+	q := `SELECT ` + insFactCols + ` FROM insights_actions INDEXED BY ` + index +
+		` WHERE tenant_id = ? AND submitted_ms > 0 AND submitted_ms >= ? AND submitted_ms < ?`
+	args := []any{tenantID, fromMS, toMS}
+	if col != "" {
+		q += ` AND ` + col + ` = ?`
+		args = append(args, scopeID)
+	}
+	out, err := insQuery(t.ctx, t.tx, scanInsightFact, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list actions: %w", err)
+	}
+	return out, nil
+}
+
+// PutMaterialRelease stores a campaign material's release time and reports
+// whether it changed.
+func (t *InsightsTx) PutMaterialRelease(tenantID, materialID string, releasedMS int64) (bool, error) {
+	res, err := t.tx.ExecContext(t.ctx, `INSERT INTO insights_materials (tenant_id, material_id, released_ms) VALUES (?, ?, ?)
+		ON CONFLICT(tenant_id, material_id) DO UPDATE SET released_ms = excluded.released_ms WHERE released_ms != excluded.released_ms`,
+		tenantID, materialID, releasedMS)
+	if err != nil {
+		return false, fmt.Errorf("put material %s: %w", materialID, err)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+// MaterialReleased returns a material's stored release time, or 0.
+func (t *InsightsTx) MaterialReleased(tenantID, materialID string) (int64, error) {
+	var v int64
+	err := t.tx.QueryRowContext(t.ctx, `SELECT released_ms FROM insights_materials WHERE tenant_id = ? AND material_id = ?`,
+		tenantID, materialID).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return v, err
+}
+
+// InsightDelivery is campaign material reaching one rep: the first delivery
+// to any of the rep's devices and the rep's first feedback. Times are unix ms.
+type InsightDelivery struct {
+	TenantID, MaterialID, RepUserID string
+	StoreID, RegionID               string // the rep's
+	ReleasedMS                      int64  // read only: the material's release; 0 unknown
+	DeliveredMS                     int64  // 0: not delivered yet
+	FeedbackMS                      int64  // 0: no feedback yet
+}
+
+const insDeliverySelect = `SELECT d.tenant_id, d.material_id, d.rep_user_id, d.store_id, d.region_id,
+	COALESCE(m.released_ms, 0), d.delivered_ms, d.feedback_ms
+	FROM insights_deliveries d LEFT JOIN insights_materials m ON m.tenant_id = d.tenant_id AND m.material_id = d.material_id `
+
+func scanInsightDelivery(row insScanner) (*InsightDelivery, error) {
+	var d InsightDelivery
+	err := row.Scan(&d.TenantID, &d.MaterialID, &d.RepUserID, &d.StoreID, &d.RegionID, &d.ReleasedMS, &d.DeliveredMS, &d.FeedbackMS)
+	return &d, err
+}
+
+// Delivery returns the delivery of a material to a rep, or nil.
+func (t *InsightsTx) Delivery(tenantID, materialID, repUserID string) (*InsightDelivery, error) {
+	return insOne(t.ctx, t.tx, scanInsightDelivery, insDeliverySelect+`WHERE d.tenant_id = ? AND d.material_id = ? AND d.rep_user_id = ?`,
+		tenantID, materialID, repUserID)
+}
+
+// PutDelivery stores a delivery (ReleasedMS is ignored).
+func (t *InsightsTx) PutDelivery(d *InsightDelivery) error {
+	err := t.exec(`INSERT INTO insights_deliveries (tenant_id, material_id, rep_user_id, store_id, region_id, delivered_ms, feedback_ms)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(tenant_id, material_id, rep_user_id) DO UPDATE SET store_id = excluded.store_id,
+		region_id = excluded.region_id, delivered_ms = excluded.delivered_ms, feedback_ms = excluded.feedback_ms`,
+		d.TenantID, d.MaterialID, d.RepUserID, d.StoreID, d.RegionID, d.DeliveredMS, d.FeedbackMS)
+	if err != nil {
+		return fmt.Errorf("put delivery %s/%s: %w", d.MaterialID, d.RepUserID, err)
+	}
+	return nil
+}
+
+// MaterialDeliveries returns every delivery of a material.
+func (t *InsightsTx) MaterialDeliveries(tenantID, materialID string) ([]*InsightDelivery, error) {
+	return insQuery(t.ctx, t.tx, scanInsightDelivery, insDeliverySelect+`WHERE d.tenant_id = ? AND d.material_id = ?`, tenantID, materialID)
+}
+
+// Deliveries returns the deliveries of a scope (the whole tenant for
+// SCOPE_KIND_UNSPECIFIED) made in [fromMS, toMS).
+func (t *InsightsTx) Deliveries(tenantID string, kind fieldsyncv1.ScopeKind, scopeID string, fromMS, toMS int64) ([]*InsightDelivery, error) {
+	col, index, err := insScopeFilter(kind, "insights_deliveries", "rep_user_id", "rep")
+	if err != nil {
+		return nil, err
+	}
+	q := strings.Replace(insDeliverySelect, "insights_deliveries d", "insights_deliveries d INDEXED BY "+index, 1) +
+		`WHERE d.tenant_id = ? AND d.delivered_ms > 0 AND d.delivered_ms >= ? AND d.delivered_ms < ?`
+	args := []any{tenantID, fromMS, toMS}
+	if col != "" {
+		q += ` AND d.` + col + ` = ?`
+		args = append(args, scopeID)
+	}
+	out, err := insQuery(t.ctx, t.tx, scanInsightDelivery, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list deliveries: %w", err)
+	}
+	return out, nil
+}
+
+// SweepFeedbackDeadlines returns the deliveries made at or before
+// deliveredByMS that were not swept yet, and marks them swept.
+func (t *InsightsTx) SweepFeedbackDeadlines(tenantID string, deliveredByMS int64) ([]*InsightDelivery, error) {
+	out, err := insQuery(t.ctx, t.tx, scanInsightDelivery, insDeliverySelect+
+		`WHERE d.tenant_id = ? AND d.swept = 0 AND d.delivered_ms > 0 AND d.delivered_ms <= ?`, tenantID, deliveredByMS)
+	if err != nil {
+		return nil, fmt.Errorf("sweep feedback deadlines: %w", err)
+	}
+	err = t.exec(`UPDATE insights_deliveries SET swept = 1 WHERE tenant_id = ? AND swept = 0 AND delivered_ms > 0 AND delivered_ms <= ?`,
+		tenantID, deliveredByMS)
+	return out, err
+}
+
+const insPhiCols = `scope_kind, scope_id, date, key_action_completion, action_quality, collaboration_timeliness,
+	phi_index, high_value_action_share, has_key_action, has_quality, has_collaboration, has_visits, event_count`
+
+func scanPhiDay(row insScanner) (*fieldsyncv1.PhiDay, error) {
+	var d fieldsyncv1.PhiDay
+	var kind int32
+	err := row.Scan(&kind, &d.ScopeId, &d.Date, &d.KeyActionCompletion, &d.ActionQuality, &d.CollaborationTimeliness,
+		&d.Index, &d.HighValueActionShare, &d.HasKeyAction, &d.HasQuality, &d.HasCollaboration, &d.HasVisits, &d.EventCount)
+	d.ScopeKind = fieldsyncv1.ScopeKind(kind)
+	return &d, err
+}
+
+// PutPhiDay stores one scope's PHI for one day, replacing what was there.
+func (t *InsightsTx) PutPhiDay(tenantID string, d *fieldsyncv1.PhiDay) error {
+	err := t.exec(`INSERT OR REPLACE INTO insights_phi_days (tenant_id, `+insPhiCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		tenantID, int32(d.ScopeKind), d.ScopeId, d.Date, d.KeyActionCompletion, d.ActionQuality, d.CollaborationTimeliness,
+		d.Index, d.HighValueActionShare, d.HasKeyAction, d.HasQuality, d.HasCollaboration, d.HasVisits, d.EventCount)
+	if err != nil {
+		return fmt.Errorf("put phi day: %w", err)
+	}
+	return nil
+}
+
+// DeletePhiDay removes one scope's PHI for one day.
+func (t *InsightsTx) DeletePhiDay(tenantID string, kind fieldsyncv1.ScopeKind, scopeID, date string) error {
+	return t.exec(`DELETE FROM insights_phi_days WHERE tenant_id = ? AND scope_kind = ? AND scope_id = ? AND date = ?`,
+		tenantID, int32(kind), scopeID, date)
+}
+
+// DeletePhiDays removes every scope's PHI for the dates in [fromDate, toDate].
+func (t *InsightsTx) DeletePhiDays(tenantID, fromDate, toDate string) error {
+	return t.exec(`DELETE FROM insights_phi_days WHERE tenant_id = ? AND date >= ? AND date <= ?`, tenantID, fromDate, toDate)
+}
+
+// PhiDays returns the stored PHI of a scope kind for the dates in
+// [fromDate, toDate], of one scope or, when scopeID is empty, of all.
+func (t *InsightsTx) PhiDays(tenantID string, kind fieldsyncv1.ScopeKind, scopeID, fromDate, toDate string) ([]*fieldsyncv1.PhiDay, error) {
+	return insPhiDays(t.ctx, t.tx, tenantID, kind, scopeID, fromDate, toDate)
+}
+
+func insPhiDays(ctx context.Context, q querier, tenantID string, kind fieldsyncv1.ScopeKind, scopeID, fromDate, toDate string) ([]*fieldsyncv1.PhiDay, error) {
+	query := `SELECT ` + insPhiCols + ` FROM insights_phi_days WHERE tenant_id = ? AND scope_kind = ? AND scope_id = ? AND date >= ? AND date <= ? ORDER BY date`
+	args := []any{tenantID, int32(kind), scopeID, fromDate, toDate}
+	if scopeID == "" {
+		query = `SELECT ` + insPhiCols + ` FROM insights_phi_days WHERE tenant_id = ? AND scope_kind = ? AND date >= ? AND date <= ? ORDER BY scope_id, date`
+		args = []any{tenantID, int32(kind), fromDate, toDate}
+	}
+	out, err := insQuery(ctx, q, scanPhiDay, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list phi days: %w", err)
+	}
+	return out, nil
+}
+
+var insDatePattern = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
+
+// PhiSeries returns the PHI of one rep, store or region for the dates in
+// [fromDate, toDate] (inclusive, YYYY-MM-DD), oldest first. Days without
+// events have no entry. A malformed request is CodeInvalid.
+func (db *DB) PhiSeries(ctx context.Context, tenantID string, kind fieldsyncv1.ScopeKind, scopeID, fromDate, toDate string) ([]*fieldsyncv1.PhiDay, error) {
+	if kind == fieldsyncv1.ScopeKind_SCOPE_KIND_UNSPECIFIED || scopeID == "" {
+		return nil, syncengine.Errorf(syncengine.CodeInvalid, "phi series: scope kind and scope id are required")
+	}
+	if _, _, err := insScopeFilter(kind, "", "", ""); err != nil {
+		return nil, err
+	}
+	if !insDatePattern.MatchString(fromDate) || !insDatePattern.MatchString(toDate) || fromDate > toDate {
+		return nil, syncengine.Errorf(syncengine.CodeInvalid, "phi series: want from_date <= to_date, both YYYY-MM-DD")
+	}
+	return insPhiDays(ctx, db.read, tenantID, kind, scopeID, fromDate, toDate)
+}
+
+// InsightCustomer is what A2 keeps of a customer (a terminal): its rep.
+type InsightCustomer struct {
+	TenantID, CustomerID, AssignedRepID string
+	StoreID, RegionID, Name             string
+	Version                             uint64
+}
+
+// PutCustomer stores a customer unless a newer version is stored already.
+func (t *InsightsTx) PutCustomer(c *InsightCustomer) error {
+	err := t.exec(`INSERT INTO insights_customers (tenant_id, customer_id, assigned_rep_id, store_id, region_id, name, version)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(tenant_id, customer_id) DO UPDATE SET assigned_rep_id = excluded.assigned_rep_id,
+		store_id = excluded.store_id, region_id = excluded.region_id, name = excluded.name, version = excluded.version
+		WHERE excluded.version >= insights_customers.version`,
+		c.TenantID, c.CustomerID, c.AssignedRepID, c.StoreID, c.RegionID, c.Name, c.Version)
+	if err != nil {
+		return fmt.Errorf("put customer %s: %w", c.CustomerID, err)
+	}
+	return nil
+}
+
+// Customer returns a stored customer, or nil.
+func (t *InsightsTx) Customer(tenantID, customerID string) (*InsightCustomer, error) {
+	return insOne(t.ctx, t.tx, func(row insScanner) (*InsightCustomer, error) {
+		var c InsightCustomer
+		err := row.Scan(&c.TenantID, &c.CustomerID, &c.AssignedRepID, &c.StoreID, &c.RegionID, &c.Name, &c.Version)
+		return &c, err
+	}, `SELECT tenant_id, customer_id, assigned_rep_id, store_id, region_id, name, version FROM insights_customers
+		WHERE tenant_id = ? AND customer_id = ?`, tenantID, customerID)
+}
+
+// StockState returns the last version seen of a stock-level record and the
+// event that started its current below-safety-stock episode ("" when not
+// below or never seen).
+func (t *InsightsTx) StockState(tenantID, recordID string) (version uint64, episode string, err error) {
+	err = t.tx.QueryRowContext(t.ctx, `SELECT version, episode FROM insights_stock WHERE tenant_id = ? AND record_id = ?`,
+		tenantID, recordID).Scan(&version, &episode)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, "", nil
+	}
+	return version, episode, err
+}
+
+// PutStockState stores a stock-level record's version and episode.
+func (t *InsightsTx) PutStockState(tenantID, recordID string, version uint64, episode string) error {
+	return t.exec(`INSERT OR REPLACE INTO insights_stock (tenant_id, record_id, version, episode) VALUES (?, ?, ?, ?)`,
+		tenantID, recordID, version, episode)
+}
+
+// InsightPhotoUse is one record a photo hash is attached to.
+type InsightPhotoUse struct {
+	RecordType, RecordID           string
+	OwnerUserID, StoreID, RegionID string
+}
+
+// AddPhotoUse records that a photo is attached to a record (once per record).
+func (t *InsightsTx) AddPhotoUse(tenantID, sha256 string, u InsightPhotoUse) error {
+	return t.exec(`INSERT OR IGNORE INTO insights_photos (tenant_id, sha256, record_id, record_type, owner_user_id, store_id, region_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, tenantID, sha256, u.RecordID, u.RecordType, u.OwnerUserID, u.StoreID, u.RegionID)
+}
+
+// PhotoUses returns the records a photo is attached to, by record id.
+func (t *InsightsTx) PhotoUses(tenantID, sha256 string) ([]InsightPhotoUse, error) {
+	return insQuery(t.ctx, t.tx, func(row insScanner) (InsightPhotoUse, error) {
+		var u InsightPhotoUse
+		err := row.Scan(&u.RecordType, &u.RecordID, &u.OwnerUserID, &u.StoreID, &u.RegionID)
+		return u, err
+	}, `SELECT record_type, record_id, owner_user_id, store_id, region_id FROM insights_photos
+		WHERE tenant_id = ? AND sha256 = ? ORDER BY record_id`, tenantID, sha256)
+}
+
+// InsightStall is a visit tagged decision-maker-confirmed waiting for
+// progress (A5). StartMS is the visit's time.
+type InsightStall struct {
+	TenantID, VisitID, CustomerID, RepUserID string
+	StoreID, RegionID                        string
+	StartMS                                  int64
+}
+
+// AddStall records a stall candidate; a visit already recorded is kept as is.
+func (t *InsightsTx) AddStall(s *InsightStall) error {
+	return t.exec(`INSERT OR IGNORE INTO insights_stalls (tenant_id, visit_id, customer_id, rep_user_id, store_id, region_id, start_ms)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, s.TenantID, s.VisitID, s.CustomerID, s.RepUserID, s.StoreID, s.RegionID, s.StartMS)
+}
+
+// DueStalls returns the unresolved stalls that started at or before startedByMS.
+func (t *InsightsTx) DueStalls(tenantID string, startedByMS int64) ([]*InsightStall, error) {
+	return insQuery(t.ctx, t.tx, func(row insScanner) (*InsightStall, error) {
+		var s InsightStall
+		err := row.Scan(&s.TenantID, &s.VisitID, &s.CustomerID, &s.RepUserID, &s.StoreID, &s.RegionID, &s.StartMS)
+		return &s, err
+	}, `SELECT tenant_id, visit_id, customer_id, rep_user_id, store_id, region_id, start_ms FROM insights_stalls
+		WHERE tenant_id = ? AND resolved_at IS NULL AND start_ms <= ? ORDER BY start_ms, visit_id`, tenantID, startedByMS)
+}
+
+// ResolveStall marks a stall as dealt with.
+func (t *InsightsTx) ResolveStall(tenantID, visitID string) error {
+	return t.exec(`UPDATE insights_stalls SET resolved_at = ? WHERE tenant_id = ? AND visit_id = ?`, ms(t.Now), tenantID, visitID)
+}
+
+// PutProgress records a change of a customer's visit, commitment or
+// opportunity at atMS, unless a later change of the record is stored.
+func (t *InsightsTx) PutProgress(tenantID, customerID, recordID, linkedVisitID string, atMS int64) error {
+	return t.exec(`INSERT INTO insights_progress (tenant_id, customer_id, record_id, linked_visit_id, at_ms) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT(tenant_id, customer_id, record_id) DO UPDATE SET linked_visit_id = excluded.linked_visit_id, at_ms = excluded.at_ms
+		WHERE excluded.at_ms >= insights_progress.at_ms`, tenantID, customerID, recordID, linkedVisitID, atMS)
+}
+
+// ProgressTimes returns the times of a customer's progress records other
+// than visitID itself and its own open commitments.
+func (t *InsightsTx) ProgressTimes(tenantID, customerID, visitID string) ([]int64, error) {
+	return insQuery(t.ctx, t.tx, func(row insScanner) (int64, error) {
+		var v int64
+		return v, row.Scan(&v)
+	}, `SELECT at_ms FROM insights_progress WHERE tenant_id = ? AND customer_id = ? AND record_id != ? AND linked_visit_id != ?`,
+		tenantID, customerID, visitID, visitID)
+}
+
+// InsightEffect is an alert to raise or a record to flag, performed after
+// the transaction that decided it commits.
+type InsightEffect struct {
+	ID       int64
+	TenantID string
+	// DedupKey makes the effect happen once per tenant.
+	DedupKey string
+	// Alert is set for alerts.
+	Alert *fieldsyncv1.Alert
+	// RecordType, RecordID and Field are set for flags.
+	RecordType, RecordID, Field string
+}
+
+// EnqueueEffect stores an effect unless one with its dedup key exists, and
+// reports whether it was stored.
+func (t *InsightsTx) EnqueueEffect(e *InsightEffect) (bool, error) {
+	var alert []byte
+	if e.Alert != nil {
+		var err error
+		if alert, err = proto.Marshal(e.Alert); err != nil {
+			return false, fmt.Errorf("enqueue %s: %w", e.DedupKey, err)
+		}
+	}
+	res, err := t.tx.ExecContext(t.ctx, `INSERT OR IGNORE INTO insights_effects (tenant_id, dedup_key, alert, record_type, record_id, field, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, e.TenantID, e.DedupKey, alert, e.RecordType, e.RecordID, e.Field, ms(t.Now))
+	if err != nil {
+		return false, fmt.Errorf("enqueue %s: %w", e.DedupKey, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// PendingInsightEffects returns up to limit effects not yet done, oldest first.
+func (db *DB) PendingInsightEffects(ctx context.Context, limit int) ([]*InsightEffect, error) {
+	out, err := insQuery(ctx, db.read, func(row insScanner) (*InsightEffect, error) {
+		var e InsightEffect
+		var alert []byte
+		if err := row.Scan(&e.ID, &e.TenantID, &e.DedupKey, &alert, &e.RecordType, &e.RecordID, &e.Field); err != nil {
+			return nil, err
+		}
+		if alert != nil {
+			e.Alert = &fieldsyncv1.Alert{}
+			return &e, proto.Unmarshal(alert, e.Alert)
+		}
+		return &e, nil
+	}, `SELECT id, tenant_id, dedup_key, alert, record_type, record_id, field FROM insights_effects
+		WHERE done_at IS NULL ORDER BY id LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("pending effects: %w", err)
+	}
+	return out, nil
+}
+
+// MarkInsightEffectDone records that an effect was performed.
+func (db *DB) MarkInsightEffectDone(ctx context.Context, id int64) error {
+	return db.WriteTx(ctx, func(tx *sql.Tx, now time.Time) error {
+		_, err := tx.ExecContext(ctx, `UPDATE insights_effects SET done_at = ? WHERE id = ?`, ms(now), id)
+		return err
+	})
+}
+
+// LatestIntervention returns the last day of the latest A3 intervention in
+// a region, or "".
+func (t *InsightsTx) LatestIntervention(tenantID, regionID string) (string, error) {
+	var end sql.NullString
+	err := t.tx.QueryRowContext(t.ctx, `SELECT MAX(end_date) FROM insights_interventions WHERE tenant_id = ? AND region_id = ?`,
+		tenantID, regionID).Scan(&end)
+	return end.String, err
+}
+
+// AddIntervention records an A3 intervention for a region's fall ending on endDate.
+func (t *InsightsTx) AddIntervention(tenantID, regionID, endDate string) error {
+	return t.exec(`INSERT OR IGNORE INTO insights_interventions (tenant_id, region_id, end_date, raised_at) VALUES (?, ?, ?, ?)`,
+		tenantID, regionID, endDate, ms(t.Now))
+}
+
+const insGrantCols = `id, grantee_user_id, subject_user_id, reason, created_at, expires_at`
+
+func scanGrant(row insScanner) (*fieldsyncv1.AccessGrant, error) {
+	var g fieldsyncv1.AccessGrant
+	var created, expires int64
+	if err := row.Scan(&g.Id, &g.GranteeUserId, &g.SubjectUserId, &g.Reason, &created, &expires); err != nil {
+		return nil, err
+	}
+	g.CreateTime, g.ExpireTime = timestamppb.New(fromMS(created)), timestamppb.New(fromMS(expires))
+	g.Duration = durationpb.New(fromMS(expires).Sub(fromMS(created)))
+	return &g, nil
+}
+
+// CreateGrant grants grantee read access to subject's device operation logs
+// from create to expire, once per dedupKey: a second call returns the first
+// grant.
+func (t *InsightsTx) CreateGrant(tenantID, granteeUserID, subjectUserID, reason, dedupKey string, create, expire time.Time) (*fieldsyncv1.AccessGrant, error) {
+	err := t.exec(`INSERT OR IGNORE INTO access_grants (id, tenant_id, grantee_user_id, subject_user_id, reason, dedup_key, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, ids.NewAt(create), tenantID, granteeUserID, subjectUserID, reason, dedupKey, ms(create), ms(expire))
+	if err != nil {
+		return nil, fmt.Errorf("create grant: %w", err)
+	}
+	return scanGrant(t.tx.QueryRowContext(t.ctx, `SELECT `+insGrantCols+` FROM access_grants WHERE tenant_id = ? AND dedup_key = ?`,
+		tenantID, dedupKey))
+}
+
+// ActiveGrant returns the grant under which grantee may read subject's
+// device operation logs at now (created at or before now, expiring after
+// it), the one expiring last. Without one it returns CodePermissionDenied.
+func (db *DB) ActiveGrant(ctx context.Context, tenantID, granteeUserID, subjectUserID string, now time.Time) (*fieldsyncv1.AccessGrant, error) {
+	g, err := insOne(ctx, db.read, scanGrant, `SELECT `+insGrantCols+` FROM access_grants
+		WHERE tenant_id = ? AND grantee_user_id = ? AND subject_user_id = ? AND created_at <= ? AND expires_at > ?
+		ORDER BY expires_at DESC LIMIT 1`, tenantID, granteeUserID, subjectUserID, ms(now), ms(now))
+	if err != nil {
+		return nil, fmt.Errorf("active grant: %w", err)
+	}
+	if g == nil {
+		return nil, syncengine.Errorf(syncengine.CodePermissionDenied, "no active grant for %s to read %s's operation logs", granteeUserID, subjectUserID)
+	}
+	return g, nil
+}
+
+// RecordAudit records a read of recordsRead operation logs by reader under
+// a grant. The grant must be the tenant's, name reader and subject, and be
+// active at readTime; otherwise it returns CodePermissionDenied and records
+// nothing.
+func (db *DB) RecordAudit(ctx context.Context, tenantID, grantID, readerUserID, subjectUserID string, recordsRead int64, readTime time.Time) (*fieldsyncv1.AuditEntry, error) {
+	e := &fieldsyncv1.AuditEntry{Id: ids.NewAt(readTime), GrantId: grantID, ReaderUserId: readerUserID,
+		SubjectUserId: subjectUserID, RecordsRead: recordsRead, ReadTime: timestamppb.New(readTime)}
+	err := db.WriteTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO audit_entries (id, tenant_id, grant_id, reader_user_id, subject_user_id, records_read, read_at)
+			SELECT ?, ?, id, ?, ?, ?, ? FROM access_grants WHERE id = ? AND tenant_id = ? AND grantee_user_id = ? AND subject_user_id = ?
+			AND created_at <= ? AND expires_at > ?`, e.Id, tenantID, readerUserID, subjectUserID, recordsRead, ms(readTime),
+			grantID, tenantID, readerUserID, subjectUserID, ms(readTime), ms(readTime))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return syncengine.Errorf(syncengine.CodePermissionDenied, "grant %q does not allow %s to read %s's operation logs now", grantID, readerUserID, subjectUserID)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("record audit: %w", err)
+	}
+	return e, nil
+}
+
+// ListGrants returns the tenant's grants held by granteeUserID, or all of
+// them when it is empty, newest first.
+func (db *DB) ListGrants(ctx context.Context, tenantID, granteeUserID string) ([]*fieldsyncv1.AccessGrant, error) {
+	out, err := insQuery(ctx, db.read, scanGrant, `SELECT `+insGrantCols+` FROM access_grants
+		WHERE tenant_id = ? AND (? = '' OR grantee_user_id = ?) ORDER BY created_at DESC, id`, tenantID, granteeUserID, granteeUserID)
+	if err != nil {
+		return nil, fmt.Errorf("list grants: %w", err)
+	}
+	return out, nil
+}
+
+// ListAudit returns the tenant's audit entries about subjectUserID, or all
+// of them when it is empty, newest first.
+func (db *DB) ListAudit(ctx context.Context, tenantID, subjectUserID string) ([]*fieldsyncv1.AuditEntry, error) {
+	out, err := insQuery(ctx, db.read, func(row insScanner) (*fieldsyncv1.AuditEntry, error) {
+		var e fieldsyncv1.AuditEntry
+		var read int64
+		err := row.Scan(&e.Id, &e.GrantId, &e.ReaderUserId, &e.SubjectUserId, &e.RecordsRead, &read)
+		e.ReadTime = timestamppb.New(fromMS(read))
+		return &e, err
+	}, `SELECT id, grant_id, reader_user_id, subject_user_id, records_read, read_at FROM audit_entries
+		WHERE tenant_id = ? AND (? = '' OR subject_user_id = ?) ORDER BY read_at DESC, id`, tenantID, subjectUserID, subjectUserID)
+	if err != nil {
+		return nil, fmt.Errorf("list audit: %w", err)
+	}
+	return out, nil
+}
+
+// UsersByRole returns the tenant's users with a role, limited to a region
+// and a store when those are non-empty, by id.
+func (db *DB) UsersByRole(ctx context.Context, tenantID string, role fieldsyncv1.Role, regionID, storeID string) ([]*syncengine.User, error) {
+	return insUsersByRole(ctx, db.read, tenantID, role, regionID, storeID)
+}
+
+// UsersByRole is DB.UsersByRole inside the transaction.
+func (t *InsightsTx) UsersByRole(tenantID string, role fieldsyncv1.Role, regionID, storeID string) ([]*syncengine.User, error) {
+	return insUsersByRole(t.ctx, t.tx, tenantID, role, regionID, storeID)
+}
+
+func insUsersByRole(ctx context.Context, q querier, tenantID string, role fieldsyncv1.Role, regionID, storeID string) ([]*syncengine.User, error) {
+	out, err := insQuery(ctx, q, scanUser, `SELECT `+userColumns+` FROM users WHERE tenant_id = ? AND role = ?
+		AND (? = '' OR region_id = ?) AND (? = '' OR store_id = ?) ORDER BY id`,
+		tenantID, int32(role), regionID, regionID, storeID, storeID)
+	if err != nil {
+		return nil, fmt.Errorf("users by role: %w", err)
+	}
+	return out, nil
+}
+
+// User returns a user of the tenant, or nil.
+func (t *InsightsTx) User(tenantID, userID string) (*syncengine.User, error) {
+	u, err := scanUser(t.tx.QueryRowContext(t.ctx, `SELECT `+userColumns+` FROM users WHERE id = ? AND tenant_id = ?`, userID, tenantID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return u, err
+}
+
+// Names returns the display names of the tenant's users, regions and
+// stores among ids, by id; unknown ids are left out.
+func (t *InsightsTx) Names(tenantID string, ids ...string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, id := range ids {
+		var name string
+		err := t.tx.QueryRowContext(t.ctx, `SELECT display_name FROM users WHERE id = ?1 AND tenant_id = ?2
+			UNION ALL SELECT name FROM regions WHERE id = ?1 AND tenant_id = ?2
+			UNION ALL SELECT name FROM stores WHERE id = ?1 AND tenant_id = ?2`, id, tenantID).Scan(&name)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("names: %w", err)
+		}
+		out[id] = name
+	}
+	return out, nil
+}
+
+// TenantIDs returns every tenant's id.
+func (db *DB) TenantIDs(ctx context.Context) ([]string, error) {
+	return insQuery(ctx, db.read, func(row insScanner) (string, error) {
+		var id string
+		return id, row.Scan(&id)
+	}, `SELECT id FROM tenants ORDER BY id`)
+}

@@ -1,0 +1,97 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+)
+
+// stmtCache prepares each query once per pool. modernc.org/sqlite has no
+// statement cache of its own, and parsing SQL dominated the push path
+// before statements were reused.
+//
+// The writer pool has a single connection, held by the open transaction
+// whenever a write statement is wanted, so preparing there would wait for
+// itself. Write statements are therefore prepared after the transaction
+// that first used them (which ran them unprepared): see lookup and
+// preparePending.
+type stmtCache struct {
+	db      *sql.DB
+	mu      sync.Mutex
+	m       map[string]*sql.Stmt
+	pending map[string]bool
+}
+
+func newStmtCache(db *sql.DB) *stmtCache {
+	return &stmtCache{db: db, m: map[string]*sql.Stmt{}, pending: map[string]bool{}}
+}
+
+// get returns the prepared statement, preparing it now if needed.
+func (c *stmtCache) get(ctx context.Context, query string) (*sql.Stmt, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s, ok := c.m[query]; ok {
+		return s, nil
+	}
+	s, err := c.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	c.m[query] = s
+	return s, nil
+}
+
+// lookup returns the prepared statement or nil, noting a miss so that
+// preparePending prepares it later.
+func (c *stmtCache) lookup(query string) *sql.Stmt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.m[query]
+	if !ok {
+		c.pending[query] = true
+	}
+	return s
+}
+
+// preparePending prepares the statements that missed, while no
+// transaction holds the connection.
+func (c *stmtCache) preparePending(ctx context.Context) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for q := range c.pending {
+		if s, err := c.db.PrepareContext(ctx, q); err == nil {
+			c.m[q] = s
+		}
+		delete(c.pending, q)
+	}
+}
+
+func (c *stmtCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.m {
+		s.Close()
+	}
+	c.m = map[string]*sql.Stmt{}
+}
+
+// txExec runs a write statement in tx, prepared when it has been seen before.
+func (db *DB) txExec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	if s := db.wstmts.lookup(query); s != nil {
+		return tx.StmtContext(ctx, s).ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, query, args...)
+}
+
+// txQueryRow runs a query in tx, prepared when it has been seen before.
+func (db *DB) txQueryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	if s := db.wstmts.lookup(query); s != nil {
+		return tx.StmtContext(ctx, s).QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, query, args...)
+}
+
+// readStmt returns the cached read statement.
+func (db *DB) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	return db.rstmts.get(ctx, query)
+}
