@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -28,6 +29,9 @@ type ConnConfig struct {
 	// InProcess connects to an embedded server without TCP, typically an
 	// *Embedded started with Port 0.
 	InProcess nats.InProcessConnProvider
+	// Logger receives disconnects, reconnects and asynchronous errors.
+	// Default slog.Default().
+	Logger *slog.Logger
 }
 
 // Connection timeouts. PublishAckTimeout bounds the wait for a JetStream
@@ -44,9 +48,10 @@ const (
 // up, which returns ctx's error joined with the last connection error.
 //
 // The connection then reconnects forever. Publishes are not buffered while
-// disconnected: they fail at once with nats.ErrConnectionReconnecting, so a
-// caller retries from its own durable state (the outbox) instead of from a
-// memory buffer that a crash would lose. Close the connection when done.
+// disconnected: they fail at once (nats.ErrReconnectBufExceeded), so a
+// caller retries from its own durable state (the outbox, a message to nak)
+// instead of from a memory buffer that a crash would lose. Close the
+// connection when done.
 func Connect(ctx context.Context, cfg ConnConfig) (*nats.Conn, jetstream.JetStream, error) {
 	connected := make(chan struct{})
 	var once sync.Once
@@ -66,7 +71,7 @@ func Connect(ctx context.Context, cfg ConnConfig) (*nats.Conn, jetstream.JetStre
 		case <-ctx.Done():
 			lastErr := nc.LastError()
 			nc.Close()
-			return nil, nil, fmt.Errorf("connect nats %s: %w", url, errors.Join(ctx.Err(), lastErr))
+			return nil, nil, fmt.Errorf("connect nats: %w", errors.Join(ctx.Err(), lastErr))
 		}
 	}
 	js, err := jetstream.New(nc,
@@ -94,6 +99,7 @@ func (cfg ConnConfig) options() []nats.Option {
 		nats.PingInterval(20 * time.Second),
 		nats.MaxPingsOutstanding(3),
 	}
+	opts = append(opts, logHandlers(orDefault(cfg.Logger, slog.Default()).With("nats_conn", name))...)
 	if cfg.InProcess != nil {
 		opts = append(opts, nats.InProcessServer(cfg.InProcess))
 	}
@@ -107,6 +113,24 @@ func (cfg ConnConfig) options() []nats.Option {
 		opts = append(opts, nats.Token(cfg.Token))
 	}
 	return opts
+}
+
+func logHandlers(log *slog.Logger) []nats.Option {
+	return []nats.Option{
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Warn("nats: disconnected", "err", err)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("nats: reconnected", "url", nc.ConnectedUrlRedacted())
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subject := ""
+			if sub != nil {
+				subject = sub.Subject
+			}
+			log.Warn("nats: async error", "subject", subject, "err", err)
+		}),
+	}
 }
 
 // StreamConfig holds the settings shared by the fieldsync streams.

@@ -34,9 +34,9 @@ type EmbeddedConfig struct {
 // Embedded is a NATS server with JetStream running in this process.
 //
 // Every JetStream write is fsynced before it is acknowledged (sync_interval:
-// always). Jepsen's 2025 analysis of NATS 2.10 showed acknowledged writes
-// lost on power failure under the default two-minute fsync interval, and
-// an acknowledged publish is what lets the relay mark an event sent.
+// always). Jepsen's 2025 analysis of NATS found acknowledged writes lost on
+// power failure under the default two-minute fsync interval, and an
+// acknowledged publish is what lets the relay mark an event sent.
 type Embedded struct {
 	srv *server.Server
 }

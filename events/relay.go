@@ -125,7 +125,8 @@ func (r *Relay) kicks() chan struct{} {
 
 // Run relays events until ctx is cancelled, then returns nil. Failures to
 // read the outbox, publish or mark are retried with backoff, not returned;
-// Run returns an error only when Outbox or JS is missing.
+// Run returns an error only when Outbox or JS is missing or JS's connection
+// was closed (nats.ErrConnectionClosed): cancel ctx before closing it.
 func (r *Relay) Run(ctx context.Context) error {
 	if r.Outbox == nil || r.JS == nil {
 		return errors.New("relay: Outbox and JS are required")
@@ -139,6 +140,8 @@ func (r *Relay) Run(ctx context.Context) error {
 		}
 		wait, kick := s.poll, r.kicks()
 		switch {
+		case errors.Is(err, nats.ErrConnectionClosed):
+			return fmt.Errorf("relay: %w", err)
 		case err != nil:
 			failed++
 			r.failures.Add(1)
@@ -183,7 +186,10 @@ func (r *Relay) pass(ctx context.Context, s settings) (int, error) {
 // publish sends evs pipelined and returns the length of the acknowledged
 // prefix; the error says why the rest was not acknowledged.
 func (r *Relay) publish(ctx context.Context, s settings, evs []OutboxEvent) (int, error) {
-	if nc := r.JS.Conn(); !nc.IsConnected() {
+	switch nc := r.JS.Conn(); {
+	case nc.IsClosed():
+		return 0, fmt.Errorf("publish: %w", nats.ErrConnectionClosed)
+	case !nc.IsConnected():
 		return 0, fmt.Errorf("publish: nats %s: %w", nc.Status(), nats.ErrConnectionReconnecting)
 	}
 	futures, sendErr := r.sendAll(evs)
