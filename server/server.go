@@ -32,6 +32,8 @@ type Config struct {
 	Identity IdentityStore
 	// Sync serves SyncService when set.
 	Sync SyncBackend
+	// Media serves MediaService when set.
+	Media MediaBackend
 	// Extra HTTP handlers mounted on the mux by pattern (e.g. signed media links).
 	Extra map[string]http.Handler
 	// MaxMessageBytes bounds one request message; 0 means DefaultMaxMessageBytes.
@@ -87,6 +89,10 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.Sync != nil {
 		services = append(services, fieldsyncv1connect.SyncServiceName)
 		mux.Handle(fieldsyncv1connect.NewSyncServiceHandler(&syncHandler{cfg: &cfg}, opts...))
+	}
+	if cfg.Media != nil {
+		services = append(services, fieldsyncv1connect.MediaServiceName)
+		mux.Handle(fieldsyncv1connect.NewMediaServiceHandler(&mediaHandler{cfg: &cfg}, opts...))
 	}
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(services...)))
 	reflector := grpcreflect.NewStaticReflector(services...)

@@ -86,11 +86,17 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 	}
 	d.engine = engine
 	d.closers = append(d.closers, func() error { engine.Close(); return nil })
+	mediaBackend, extra, err := d.wireMedia(ctx, runCtx)
+	if err != nil {
+		return nil, err
+	}
 	return server.New(server.Config{
 		Logger:          d.log,
 		Auth:            d.db,
 		Identity:        d.db,
 		Sync:            engine,
+		Media:           mediaBackend,
+		Extra:           extra,
 		MaxMessageBytes: d.cfg.MaxMessageBytes,
 		Registry:        reg,
 		Gatherer:        reg,
