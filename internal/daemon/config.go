@@ -31,6 +31,8 @@ type Config struct {
 	NATSCreds string
 	// NATSPort is the embedded server's loopback port (-1: random).
 	NATSPort int
+	// Consumers runs the PHI and alert consumers in this process.
+	Consumers bool
 
 	// S3-compatible photo store (default: local folder under DataDir).
 	S3Endpoint  string
@@ -59,6 +61,7 @@ func DefaultConfig() Config {
 		MaxMessageBytes: 8 << 20,
 		MaxClockSkew:    5 * time.Minute,
 		NATSPort:        -1,
+		Consumers:       true,
 		S3Bucket:        "fieldsync-photos",
 		MaxPhotoBytes:   25 << 20,
 		UploadExpiry:    24 * time.Hour,
@@ -79,6 +82,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	str(&c.NATSURL, "nats-url", "external NATS server URL (default: embedded server)")
 	str(&c.NATSCreds, "nats-creds", "NATS credentials file for --nats-url")
 	fs.IntVar(&c.NATSPort, "nats-port", envInt("nats-port", c.NATSPort), "embedded NATS loopback port (-1: random)")
+	fs.BoolVar(&c.Consumers, "consumers", envBool("consumers", c.Consumers), "run the PHI and alert consumers in this process")
 	str(&c.S3Endpoint, "s3-endpoint", "S3-compatible endpoint host:port (default: local photo folder)")
 	str(&c.S3Bucket, "s3-bucket", "S3 bucket for photos (created if missing)")
 	str(&c.S3AccessKey, "s3-access-key", "S3 access key")
@@ -175,6 +179,22 @@ func (c *Config) logger() *slog.Logger {
 	}
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(c.LogLevel))
+	return c.loggerAt(lvl)
+}
+
+// quietLogger is for chatty embedded parts (the NATS server): warnings and
+// errors only, unless debug logging is on.
+func (c *Config) quietLogger() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	if c.LogLevel == "debug" {
+		return c.logger()
+	}
+	return c.loggerAt(slog.LevelWarn)
+}
+
+func (c *Config) loggerAt(lvl slog.Level) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: lvl}
 	if c.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts))

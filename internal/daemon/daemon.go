@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/fieldsync/fieldsync/events"
 	"github.com/fieldsync/fieldsync/internal/demo"
 	"github.com/fieldsync/fieldsync/server"
 	"github.com/fieldsync/fieldsync/storage/sqlite"
@@ -76,16 +77,28 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	js, kick, err := d.wireEvents(ctx, runCtx, reg)
+	if err != nil {
+		return nil, err
+	}
 	engine, err := syncengine.New(syncengine.Config{
-		Store:        d.db,
-		Logger:       d.log,
-		MaxClockSkew: d.cfg.MaxClockSkew,
+		Store:         d.db,
+		Logger:        d.log,
+		MaxClockSkew:  d.cfg.MaxClockSkew,
+		ChangeSubject: events.ChangeSubject,
+		AlertSubject:  events.AlertSubject,
+		OnCommit:      kick,
 	})
 	if err != nil {
 		return nil, err
 	}
 	d.engine = engine
 	d.closers = append(d.closers, func() error { engine.Close(); return nil })
+	if d.cfg.Consumers {
+		if err := d.wireInsights(ctx, runCtx, js); err != nil {
+			return nil, err
+		}
+	}
 	mediaBackend, extra, err := d.wireMedia(ctx, runCtx)
 	if err != nil {
 		return nil, err

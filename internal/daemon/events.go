@@ -1,0 +1,87 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/fieldsync/fieldsync/events"
+)
+
+// Event retention: sent outbox rows are pruned after this; the streams
+// keep events for StreamMaxAge.
+const (
+	OutboxRetention = 7 * 24 * time.Hour
+	StreamMaxAge    = 90 * 24 * time.Hour
+)
+
+// wireEvents connects to NATS (starting the embedded server unless
+// --nats-url names one), makes sure the streams exist and starts the outbox
+// relay. It returns the JetStream handle and the relay's kick.
+func (d *Daemon) wireEvents(ctx, runCtx context.Context, reg prometheus.Registerer) (jetstream.JetStream, func(), error) {
+	url := d.cfg.NATSURL
+	if url == "" {
+		emb, err := events.StartEmbedded(events.EmbeddedConfig{
+			StoreDir: filepath.Join(d.cfg.DataDir, "nats"), Port: d.cfg.NATSPort, Logger: d.cfg.quietLogger(),
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("embedded nats: %w", err)
+		}
+		d.closers = append(d.closers, func() error { emb.Shutdown(); return nil })
+		url = emb.ClientURL()
+	}
+	connectCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	nc, js, err := events.Connect(connectCtx, events.ConnConfig{URL: url, CredsFile: d.cfg.NATSCreds, Name: "fieldsyncd", Logger: d.log})
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect nats %s: %w", url, err)
+	}
+	d.closers = append(d.closers, func() error { nc.Close(); return nil })
+	if err := events.EnsureStreams(ctx, js, events.StreamConfig{Replicas: 1, MaxAge: StreamMaxAge}); err != nil {
+		return nil, nil, err
+	}
+	relay := &events.Relay{Outbox: d.db, JS: js, Logger: d.log}
+	if err := relay.RegisterMetrics(reg); err != nil {
+		return nil, nil, err
+	}
+	d.goRun("outbox relay", func() error { return relay.Run(runCtx) })
+	d.goRun("outbox pruning", func() error {
+		return every(runCtx, time.Hour, func() error {
+			_, err := d.db.PruneSentEvents(runCtx, time.Now().Add(-OutboxRetention))
+			return err
+		})
+	})
+	return js, relay.Kick, nil
+}
+
+// goRun runs a long-lived part until it returns; an error is logged (the
+// part is meant to run until the daemon stops).
+func (d *Daemon) goRun(name string, run func() error) {
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := run(); err != nil {
+			d.log.Error(name+" stopped", "err", err)
+		}
+	}()
+}
+
+// every calls fn each period until ctx ends; errors are logged and the loop goes on.
+func every(ctx context.Context, period time.Duration, fn func() error) error {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := fn(); err != nil && ctx.Err() == nil {
+				return err
+			}
+		}
+	}
+}
