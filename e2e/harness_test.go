@@ -115,3 +115,5 @@ func wantCode(t *testing.T, err error, code connect.Code) {
 		t.Fatalf("got %v (%v), want %v", got, err, code)
 	}
 }
+
+func httpClient() *http.Client { return http.DefaultClient }

@@ -34,6 +34,8 @@ type Config struct {
 	Sync SyncBackend
 	// Media serves MediaService when set.
 	Media MediaBackend
+	// Insights serves InsightsService when set.
+	Insights InsightsBackend
 	// Extra HTTP handlers mounted on the mux by pattern (e.g. signed media links).
 	Extra map[string]http.Handler
 	// MaxMessageBytes bounds one request message; 0 means DefaultMaxMessageBytes.
@@ -89,6 +91,10 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.Sync != nil {
 		services = append(services, fieldsyncv1connect.SyncServiceName)
 		mux.Handle(fieldsyncv1connect.NewSyncServiceHandler(&syncHandler{cfg: &cfg}, opts...))
+	}
+	if cfg.Insights != nil {
+		services = append(services, fieldsyncv1connect.InsightsServiceName)
+		mux.Handle(fieldsyncv1connect.NewInsightsServiceHandler(&insightsHandler{cfg: &cfg}, opts...))
 	}
 	if cfg.Media != nil {
 		services = append(services, fieldsyncv1connect.MediaServiceName)

@@ -109,6 +109,7 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 		Identity:        d.db,
 		Sync:            engine,
 		Media:           mediaBackend,
+		Insights:        d.db,
 		Extra:           extra,
 		MaxMessageBytes: d.cfg.MaxMessageBytes,
 		Registry:        reg,

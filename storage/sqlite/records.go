@@ -503,3 +503,25 @@ func (db *DB) PhotoStates(ctx context.Context, hashes []string) (map[string]bool
 	}
 	return out, nil
 }
+
+// RecordsByOwner returns the live records of a type owned by a user, newest
+// change first (operation logs read under an access grant).
+func (db *DB) RecordsByOwner(ctx context.Context, tenantID, recordType, ownerID string, limit int) ([]*syncengine.StoredRecord, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+recordColumns+` FROM records
+		WHERE tenant_id = ? AND type = ? AND owner_id = ? AND deleted = 0 ORDER BY version DESC LIMIT ?`,
+		tenantID, recordType, ownerID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("records by owner: %w", err)
+	}
+	defer rows.Close()
+	reg := syncengine.DefaultRegistry()
+	var out []*syncengine.StoredRecord
+	for rows.Next() {
+		rec, err := scanRecord(reg, rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec)
+	}
+	return out, rows.Err()
+}
