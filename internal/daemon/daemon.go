@@ -163,6 +163,9 @@ func (d *Daemon) URL() string { return "http://" + d.Addr() }
 // Engine is the daemon's sync engine (tests and tools).
 func (d *Daemon) Engine() *syncengine.Engine { return d.engine }
 
+// DataDir is the daemon's data folder.
+func (d *Daemon) DataDir() string { return d.cfg.DataDir }
+
 // DB is the daemon's database (tests and tools).
 func (d *Daemon) DB() *sqlite.DB { return d.db }
 

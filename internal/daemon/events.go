@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -11,6 +12,9 @@ import (
 
 	"github.com/fieldsync/fieldsync/events"
 )
+
+// NATSURLFile, in the data dir, holds the embedded NATS server's client URL.
+const NATSURLFile = "nats.url"
 
 // Event retention: sent outbox rows are pruned after this; the streams
 // keep events for StreamMaxAge.
@@ -33,6 +37,10 @@ func (d *Daemon) wireEvents(ctx, runCtx context.Context, reg prometheus.Register
 		}
 		d.closers = append(d.closers, func() error { emb.Shutdown(); return nil })
 		url = emb.ClientURL()
+		// Tools (fieldsync events tail --data-dir) find the embedded server here.
+		if err := os.WriteFile(filepath.Join(d.cfg.DataDir, NATSURLFile), []byte(url+"\n"), 0o600); err != nil {
+			return nil, nil, err
+		}
 	}
 	connectCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
