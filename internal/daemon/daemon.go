@@ -61,13 +61,13 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := d.listen(handler); err != nil {
-		return nil, err
-	}
 	if cfg.Demo {
 		if err := d.seedDemo(ctx); err != nil {
 			return nil, err
 		}
+	}
+	if err := d.listen(handler); err != nil {
+		return nil, err
 	}
 	d.log.Info("fieldsyncd serving", "addr", d.Addr(), "data_dir", cfg.DataDir)
 	return d, nil
@@ -147,8 +147,12 @@ func (d *Daemon) listen(handler http.Handler) error {
 // seedDemo creates the demo organisation once and writes its credentials.
 func (d *Daemon) seedDemo(ctx context.Context) error {
 	path := filepath.Join(d.cfg.DataDir, "demo-credentials.json")
-	if _, err := demo.Seed(ctx, d.db, path); err != nil {
+	creds, err := demo.Seed(ctx, d.db, path)
+	if err != nil {
 		return fmt.Errorf("demo: %w", err)
+	}
+	if err := demo.SeedRecords(ctx, d.engine, creds); err != nil {
+		return fmt.Errorf("demo records: %w", err)
 	}
 	d.log.Info("demo organisation ready", "credentials", path)
 	return nil

@@ -53,16 +53,29 @@ func (c *stmtCache) lookup(query string) *sql.Stmt {
 	return s
 }
 
-// preparePending prepares the statements that missed, while no
-// transaction holds the connection.
+// preparePending prepares the statements that missed. It must not hold the
+// lock while preparing: preparing waits for the writer connection, and a
+// transaction holding that connection may be waiting in lookup.
 func (c *stmtCache) preparePending(ctx context.Context) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	var queries []string
 	for q := range c.pending {
-		if s, err := c.db.PrepareContext(ctx, q); err == nil {
+		queries = append(queries, q)
+		delete(c.pending, q)
+	}
+	c.mu.Unlock()
+	for _, q := range queries {
+		s, err := c.db.PrepareContext(ctx, q)
+		if err != nil {
+			continue // run unprepared; a broken query fails where it is used
+		}
+		c.mu.Lock()
+		if _, dup := c.m[q]; dup {
+			s.Close()
+		} else {
 			c.m[q] = s
 		}
-		delete(c.pending, q)
+		c.mu.Unlock()
 	}
 }
 
