@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"flag"
 	"database/sql"
 	"fmt"
 	"net/http"
@@ -72,8 +73,12 @@ func BenchmarkPushVsBareInsert(b *testing.B) {
 				Value: v, FieldMask: &fieldmaskpb.FieldMask{Paths: []string{"kind", "customer_id", "notes", "action_tags"}}, Hlc: uint64(clock.Now())})
 		}
 		start := time.Now()
-		if _, err := client.Push(context.Background(), connect.NewRequest(req)); err != nil {
+		res, err := client.Push(context.Background(), connect.NewRequest(req))
+		if err != nil {
 			b.Fatal(err)
+		}
+		if r := res.Msg.Results[batch-1]; r.Outcome != fieldsyncv1.MutationOutcome_MUTATION_OUTCOME_APPLIED {
+			b.Fatalf("push: %v", r)
 		}
 		pushTime += time.Since(start)
 		start = time.Now()
@@ -128,6 +133,8 @@ func (d *bareDB) insertBatch(b *testing.B, n int) {
 	}
 }
 
+var benchWatchers = flag.Int("watchers", 1000, "Watch streams in BenchmarkWatchPokeLatency")
+
 // BenchmarkWatchPokeLatency opens 1,000 Watch streams (HTTP/1.1, one
 // connection each) for a rep, pushes a change to the rep's scope and
 // measures, for every watcher, the time from just before the Push call to
@@ -135,16 +142,17 @@ func (d *bareDB) insertBatch(b *testing.B, n int) {
 func BenchmarkWatchPokeLatency(b *testing.B) {
 	d, creds := benchEnv(b)
 	rep, _ := creds.User("rep")
-	const watchers = 1000
+	watchers := *benchWatchers
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	transport := &http.Transport{MaxIdleConnsPerHost: watchers + 10, MaxConnsPerHost: 0}
 	streamClient := fieldsyncv1connect.NewSyncServiceClient(&http.Client{Transport: transport}, d.URL(), bearer(rep.DeviceToken))
 	pokes := make(chan time.Time, watchers*4)
+	cursor := currentCursor(b, fieldsyncv1connect.NewSyncServiceClient(http.DefaultClient, d.URL(), bearer(rep.DeviceToken)))
 	var ready sync.WaitGroup
 	ready.Add(watchers)
 	for i := 0; i < watchers; i++ {
-		go watchOnce(ctx, streamClient, &ready, pokes)
+		go watchOnce(ctx, streamClient, cursor, &ready, pokes)
 	}
 	ready.Wait()
 	push := fieldsyncv1connect.NewSyncServiceClient(http.DefaultClient, d.URL(), bearer(rep.DeviceToken))
@@ -154,12 +162,15 @@ func BenchmarkWatchPokeLatency(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		v, _ := anypb.New(benchVisit(i))
 		start := time.Now()
-		_, err := push.Push(ctx, connect.NewRequest(&fieldsyncv1.PushRequest{Mutations: []*fieldsyncv1.Mutation{{
+		res, err := push.Push(ctx, connect.NewRequest(&fieldsyncv1.PushRequest{Mutations: []*fieldsyncv1.Mutation{{
 			Seq: uint64(i + 1), RecordType: "fieldsync.v1.Visit", RecordId: ids.New(), Value: v,
-			FieldMask: &fieldmaskpb.FieldMask{Paths: []string{"notes"}}, Hlc: uint64(clock.Now()),
+			FieldMask: &fieldmaskpb.FieldMask{Paths: []string{"kind", "customer_id", "notes", "action_tags"}}, Hlc: uint64(clock.Now()),
 		}}}))
 		if err != nil {
 			b.Fatal(err)
+		}
+		if r := res.Msg.Results[0]; r.Outcome != fieldsyncv1.MutationOutcome_MUTATION_OUTCOME_APPLIED {
+			b.Fatalf("push: %v", r)
 		}
 		for j := 0; j < watchers; j++ {
 			lat = append(lat, (<-pokes).Sub(start))
@@ -171,20 +182,42 @@ func BenchmarkWatchPokeLatency(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99_ms")
 }
 
-// watchOnce holds one Watch stream and reports each poke's arrival time.
-func watchOnce(ctx context.Context, c fieldsyncv1connect.SyncServiceClient, ready *sync.WaitGroup, pokes chan<- time.Time) {
-	// Start from "now": a cursor-less watch pokes at once only when behind,
-	// so first drain that initial poke (the demo has no rep records yet).
-	stream, err := c.Watch(ctx, connect.NewRequest(&fieldsyncv1.WatchRequest{}))
+// currentCursor pulls everything and returns the cursor after it.
+func currentCursor(b *testing.B, c fieldsyncv1connect.SyncServiceClient) string {
+	cursor := ""
+	for {
+		res, err := c.Pull(context.Background(), connect.NewRequest(&fieldsyncv1.PullRequest{Cursor: cursor}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if cursor = res.Msg.NextCursor; !res.Msg.HasMore {
+			return cursor
+		}
+	}
+}
+
+// watchOnce holds one Watch stream from an up-to-date cursor (so the first
+// message is the heartbeat that says the watch is live) and reports each
+// poke's arrival time.
+func watchOnce(ctx context.Context, c fieldsyncv1connect.SyncServiceClient, cursor string, ready *sync.WaitGroup, pokes chan<- time.Time) {
+	stream, err := c.Watch(ctx, connect.NewRequest(&fieldsyncv1.WatchRequest{Cursor: cursor}))
 	if err != nil {
 		ready.Done()
 		return
 	}
 	defer stream.Close()
-	ready.Done()
+	live := false
 	for stream.Receive() {
+		if !live {
+			live = true
+			ready.Done()
+			continue
+		}
 		if stream.Msg().GetPoke() != nil {
 			pokes <- time.Now()
 		}
+	}
+	if !live {
+		ready.Done()
 	}
 }

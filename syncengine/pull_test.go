@@ -169,7 +169,7 @@ func TestWatchPokesOnlyForChangesInScope(t *testing.T) {
 	go func() {
 		done <- w.e.Watch(ctx, w.p["rep"], "", func(ev syncengine.WatchEvent) error { events <- ev; return nil })
 	}()
-	waitHeartbeat(t, events) // subscribed
+	waitHeartbeat(t, events) // the first message says the watch is live
 	w.push("rep2", w.mut("rep2", newID(), &fieldsyncv1.Visit{Notes: "not yours"}, "notes"))
 	waitHeartbeat(t, events) // no poke for rep2's private record
 	w.push("rep", w.mut("rep", newID(), &fieldsyncv1.Visit{Notes: "yours"}, "notes"))

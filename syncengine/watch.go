@@ -102,8 +102,9 @@ type WatchEvent struct {
 // Watch calls send with a poke whenever the caller's scope changes, and a
 // heartbeat every HeartbeatInterval, until ctx ends (returns nil), the
 // engine closes (returns nil: a clean end) or send fails (returns its
-// error). When the cursor is behind the newest change in scope, the first
-// poke comes at once.
+// error). The first message comes at once: a poke when the cursor is
+// behind the newest change in scope, else a heartbeat saying the watch is
+// live (no change after it can be missed).
 func (e *Engine) Watch(ctx context.Context, p *Principal, cursorText string, send func(WatchEvent) error) error {
 	f := FilterFor(p)
 	after, err := e.checkCursor(ctx, f, cursorText)
@@ -117,6 +118,11 @@ func (e *Engine) Watch(ctx context.Context, p *Principal, cursorText string, sen
 	defer e.hub.remove(w)
 	if err := e.pokeIfBehind(ctx, w, after); err != nil {
 		return err
+	}
+	if len(w.pokes) == 0 {
+		if err := send(WatchEvent{Heartbeat: time.Now()}); err != nil {
+			return err
+		}
 	}
 	tick := time.NewTicker(e.cfg.HeartbeatInterval)
 	defer tick.Stop()
