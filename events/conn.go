@@ -117,7 +117,11 @@ func (cfg ConnConfig) options() []nats.Option {
 
 func logHandlers(log *slog.Logger) []nats.Option {
 	return []nats.Option{
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if err == nil || nc.IsClosed() {
+				log.Debug("nats: disconnected", "err", err) // a deliberate close
+				return
+			}
 			log.Warn("nats: disconnected", "err", err)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {

@@ -163,10 +163,12 @@ func (c ConsumerConfig) dispatch(ctx context.Context, msg jetstream.Msg, handle 
 
 func (c ConsumerConfig) nak(ctx context.Context, msg jetstream.Msg, m Message, cause error) {
 	delay := c.retryDelay(m.Delivered)
+	level := slog.LevelWarn
 	if ctx.Err() != nil {
 		delay = 0 // shutting down: let the next instance have it at once
+		level = slog.LevelDebug
 	}
-	c.Logger.Warn("consumer: handler failed, message will be redelivered",
+	c.Logger.Log(ctx, level, "consumer: handler failed, message will be redelivered",
 		"consumer", c.Durable, "stream_seq", m.StreamSeq, "msg_id", m.MsgID,
 		"delivered", m.Delivered, "retry_in", delay, "err", cause)
 	if err := msg.NakWithDelay(delay); err != nil {

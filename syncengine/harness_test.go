@@ -17,7 +17,7 @@ import (
 // world is an engine over a fresh SQLite store with one tenant: a region
 // with a store, and one principal per role.
 type world struct {
-	t      *testing.T
+	t      testing.TB
 	db     *sqlite.DB
 	e      *syncengine.Engine
 	tenant string
@@ -27,7 +27,7 @@ type world struct {
 	seq    map[string]uint64
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "fs.db"))
