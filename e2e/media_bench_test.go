@@ -1,0 +1,200 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/fieldsync/fieldsync/internal/daemon"
+	"github.com/fieldsync/fieldsync/internal/s3test"
+	"github.com/fieldsync/fieldsync/photos/photostest"
+	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+)
+
+// photoBench is a daemon storing photos in a real versitygw, a rep's media
+// client over loopback HTTP, and a plain minio client to the same server.
+type photoBench struct {
+	d       *daemon.Daemon
+	token   string
+	bucket  string
+	minio   *minio.Client
+	counter *countingTransport
+}
+
+// countingTransport counts the HTTP requests sent through it.
+type countingTransport struct {
+	n atomic.Int64
+}
+
+func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+func newPhotoBench(b *testing.B) *photoBench {
+	srv := s3test.Start(b)
+	pb := &photoBench{bucket: newMediaBucket(), counter: &countingTransport{}}
+	d, creds := startDaemon(b, "", func(c *daemon.Config) {
+		withS3(srv, pb.bucket)(c)
+		c.Consumers = false
+	})
+	rep, _ := creds.User("rep")
+	pb.d, pb.token = d, rep.DeviceToken
+	var err error
+	pb.minio, err = minio.New(srv.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(srv.AccessKey, srv.SecretKey, "")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return pb
+}
+
+// fresh makes data a new photo and returns its key, outside the timer (a
+// device hashes a photo when it takes it, for the record's photo ref).
+func fresh(b *testing.B, data []byte, seq *uint64) string {
+	b.StopTimer()
+	defer b.StartTimer()
+	*seq++
+	binary.LittleEndian.PutUint64(data[len(data)-16:], *seq)
+	binary.LittleEndian.PutUint64(data[len(data)-24:], uint64(time.Now().UnixNano()))
+	return photostest.Key(data)
+}
+
+// BenchmarkPhotoUpload5MiB sends a 5 MiB photo through fieldsync (Create,
+// chunks, Complete over loopback HTTP into versitygw) and, in the same
+// loop, PutObjects the same bytes straight to the same server with
+// minio-go. It reports each side's MB/s, their ratio (direct time /
+// fieldsync time: 1 means no overhead) and where fieldsync's time goes
+// (ms per photo in Create, the chunks and Complete).
+//
+//	VERSITYGW=$PWD/.tools/bin/versitygw go test -run '^$' -bench PhotoUpload5MiB -benchtime 30x ./e2e/
+func BenchmarkPhotoUpload5MiB(b *testing.B) {
+	for _, chunk := range []int{256 << 10, 1 << 20, 4 << 20} {
+		b.Run(fmt.Sprintf("chunk=%dKiB", chunk>>10), func(b *testing.B) {
+			pb := newPhotoBench(b)
+			data := photostest.JPEG(5<<20, 1)
+			var seq uint64
+			var phases [4]time.Duration // create, chunks, complete, direct PutObject
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				pb.uploadBoth(b, fresh(b, data, &seq), data, chunk, &phases)
+			}
+			ms := func(d time.Duration) float64 { return d.Seconds() * 1000 / float64(b.N) }
+			fieldsync := phases[0] + phases[1] + phases[2]
+			mb := float64(len(data)) * float64(b.N) / 1e6
+			b.ReportMetric(mb/fieldsync.Seconds(), "fieldsync-MB/s")
+			b.ReportMetric(mb/phases[3].Seconds(), "putobject-MB/s")
+			b.ReportMetric(phases[3].Seconds()/fieldsync.Seconds(), "ratio")
+			b.ReportMetric(ms(phases[0]), "create-ms")
+			b.ReportMetric(ms(phases[1]), "chunks-ms")
+			b.ReportMetric(ms(phases[2]), "complete-ms")
+			b.ReportMetric(ms(phases[3]), "putobject-ms")
+		})
+	}
+}
+
+// uploadBoth sends data through fieldsync in chunks of n bytes, then
+// straight to S3, adding each phase's time to phases.
+func (pb *photoBench) uploadBoth(b *testing.B, key string, data []byte, n int, phases *[4]time.Duration) {
+	ctx := b.Context()
+	media := mediaClient(pb.d, pb.token, nil)
+	t0 := time.Now()
+	u, err := createPhoto(ctx, media, key, data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	t1 := time.Now()
+	if err := sendPhoto(ctx, media, u.UploadId, data, 0, u.SizeBytes, n); err != nil {
+		b.Fatal(err)
+	}
+	t2 := time.Now()
+	if _, err := completePhoto(ctx, media, u.UploadId); err != nil {
+		b.Fatal(err)
+	}
+	t3 := time.Now()
+	if _, err := pb.minio.PutObject(ctx, pb.bucket, key+"-direct", bytes.NewReader(data), int64(len(data)),
+		minio.PutObjectOptions{ContentType: "image/jpeg"}); err != nil {
+		b.Fatal(err)
+	}
+	t4 := time.Now()
+	for i, d := range []time.Duration{t1.Sub(t0), t2.Sub(t1), t3.Sub(t2), t4.Sub(t3)} {
+		phases[i] += d
+	}
+}
+
+// BenchmarkPhotoResume measures what a resume costs on top of the upload:
+// GetUpload (the durable offset) plus resending one 256 KiB chunk, next to
+// a plain 256 KiB PutChunk.
+//
+//	VERSITYGW=$PWD/.tools/bin/versitygw go test -run '^$' -bench PhotoResume ./e2e/
+func BenchmarkPhotoResume(b *testing.B) {
+	pb := newPhotoBench(b)
+	media := mediaClient(pb.d, pb.token, nil)
+	ctx := context.Background()
+	for _, resume := range []bool{false, true} {
+		name := map[bool]string{false: "PutChunk256KiB", true: "GetUploadPlusPutChunk256KiB"}[resume]
+		b.Run(name, func(b *testing.B) {
+			data := photostest.JPEG(16*chunkSize, uint64(len(name)))
+			var seq uint64
+			var u *fieldsyncv1.Upload
+			var off int64
+			for b.Loop() {
+				if u == nil || off == u.SizeBytes { // a new photo, outside the timer
+					key := fresh(b, data, &seq)
+					b.StopTimer()
+					var err error
+					if u, err = createPhoto(ctx, media, key, data); err != nil {
+						b.Fatal(err)
+					}
+					off = 0
+					b.StartTimer()
+				}
+				if resume {
+					res, err := media.GetUpload(ctx, connect.NewRequest(&fieldsyncv1.GetUploadRequest{UploadId: u.UploadId}))
+					if err != nil {
+						b.Fatal(err)
+					}
+					off = res.Msg.Upload.Offset
+				}
+				if err := sendPhoto(ctx, media, u.UploadId, data, off, off+chunkSize, chunkSize); err != nil {
+					b.Fatal(err)
+				}
+				off += chunkSize
+			}
+		})
+	}
+}
+
+// BenchmarkPhotoKnownHash measures CreateUpload of a photo the tenant
+// already holds: complete at once, no byte sent. It reports the HTTP
+// requests per upload (1 is one round trip).
+//
+//	VERSITYGW=$PWD/.tools/bin/versitygw go test -run '^$' -bench PhotoKnownHash ./e2e/
+func BenchmarkPhotoKnownHash(b *testing.B) {
+	pb := newPhotoBench(b)
+	data := photostest.JPEG(5<<20, 2)
+	key := photostest.Key(data)
+	if _, err := uploadPhoto(context.Background(), mediaClient(pb.d, pb.token, nil), key, data, 4<<20); err != nil {
+		b.Fatal(err)
+	}
+	counted := mediaClient(pb.d, pb.token, &http.Client{Transport: pb.counter})
+	pb.counter.n.Store(0)
+	for b.Loop() {
+		u, err := createPhoto(context.Background(), counted, key, data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if u.State != fieldsyncv1.UploadState_UPLOAD_STATE_COMPLETE {
+			b.Fatalf("create of a known photo = %v", u)
+		}
+	}
+	b.ReportMetric(float64(pb.counter.n.Load())/float64(b.N), "requests/op")
+}
