@@ -2,8 +2,8 @@ package e2e
 
 import (
 	"context"
-	"flag"
 	"database/sql"
+	"flag"
 	"fmt"
 	"net/http"
 	"path/filepath"
