@@ -107,7 +107,7 @@ func openBare(b *testing.B) *bareDB {
 	b.Cleanup(func() { db.Close() })
 	if _, err := db.Exec(`CREATE TABLE records (tenant_id TEXT NOT NULL, id TEXT NOT NULL, type TEXT NOT NULL,
 		version INTEGER NOT NULL, owner_id TEXT NOT NULL, region_id TEXT NOT NULL, value BLOB NOT NULL,
-		hlc INTEGER NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (tenant_id, id)) WITHOUT ROWID`); err != nil {
+		hlc INTEGER NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (tenant_id, id))`); err != nil {
 		b.Fatal(err)
 	}
 	return &bareDB{db: db}

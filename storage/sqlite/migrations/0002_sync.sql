@@ -21,7 +21,7 @@ CREATE TABLE records (
   actor           TEXT    NOT NULL,
   updated_at      INTEGER NOT NULL,
   PRIMARY KEY (tenant_id, id)
-) WITHOUT ROWID;
+); -- a rowid table: rows are too large for WITHOUT ROWID to pay
 CREATE UNIQUE INDEX records_version ON records(tenant_id, version);
 CREATE INDEX records_deleted ON records(deleted, updated_at) WHERE deleted = 1;
 
@@ -58,7 +58,7 @@ CREATE TABLE push_results (
   results    BLOB    NOT NULL,
   created_at INTEGER NOT NULL,
   PRIMARY KEY (actor, first_seq)
-) WITHOUT ROWID;
+);
 
 -- Every value that lost a merge.
 CREATE TABLE conflicts (
