@@ -45,7 +45,8 @@ type Tx interface {
 	GetRecord(tenantID, id string) (*StoredRecord, error)
 	// PutRecord writes a record's new state under the next version, which it
 	// sets on rec and returns. When the record's scope changed, oldScope is
-	// the scope it left (a scope exit row at the same version).
+	// the scope it left: a scope exit row, at a version of its own just
+	// before the record's.
 	PutRecord(rec *StoredRecord, oldScope *Scope) (uint64, error)
 	// AddConflict appends to the conflict log.
 	AddConflict(c *Conflict) error

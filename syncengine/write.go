@@ -252,11 +252,9 @@ func ConflictToWire(c *Conflict) *fieldsyncv1.Conflict {
 	}
 }
 
-// rawAny wraps already-marshalled bytes of a record type in an Any.
+// rawAny wraps already-marshalled bytes of a record type in an Any. Empty
+// bytes are a value too (a cleared field), so they are never left out.
 func rawAny(recordType string, b []byte) *anypb.Any {
-	if b == nil {
-		return nil
-	}
 	return &anypb.Any{TypeUrl: "type.googleapis.com/" + recordType, Value: b}
 }
 

@@ -168,7 +168,21 @@ func (t *recTx) flush() error {
 	return t.flushEvents()
 }
 
+// PutRecord writes a record's new state under the next version. A scope the
+// record left gets its own exit row at the version just before, so every
+// change row has a version of its own and no page boundary can fall
+// between two rows that share one.
 func (t *recTx) PutRecord(rec *syncengine.StoredRecord, oldScope *syncengine.Scope) (uint64, error) {
+	if oldScope != nil {
+		exit, err := t.nextVersion()
+		if err != nil {
+			return 0, err
+		}
+		if err := t.exec(`INSERT INTO scope_exits (tenant_id, version, record_id, type, owner_id, store_id, region_id, created_at) VALUES (?,?,?,?,?,?,?,?)`,
+			rec.TenantID, exit, rec.ID, rec.Type, oldScope.Owner, oldScope.Store, oldScope.Region, ms(t.now)); err != nil {
+			return 0, fmt.Errorf("scope exit %s: %w", rec.ID, err)
+		}
+	}
 	v, err := t.nextVersion()
 	if err != nil {
 		return 0, err
@@ -190,12 +204,6 @@ func (t *recTx) PutRecord(rec *syncengine.StoredRecord, oldScope *syncengine.Sco
 		uint64(rec.HLC), rec.Actor, ms(rec.UpdatedAt), st.Deleted())
 	if err != nil {
 		return 0, fmt.Errorf("put record %s: %w", rec.ID, err)
-	}
-	if oldScope != nil {
-		if err := t.exec(`INSERT INTO scope_exits (tenant_id, version, record_id, type, owner_id, store_id, region_id, created_at) VALUES (?,?,?,?,?,?,?,?)`,
-			rec.TenantID, v, rec.ID, rec.Type, oldScope.Owner, oldScope.Store, oldScope.Region, ms(t.now)); err != nil {
-			return 0, fmt.Errorf("scope exit %s: %w", rec.ID, err)
-		}
 	}
 	return v, t.indexPhotos(rec)
 }
@@ -309,11 +317,9 @@ func (t *recTx) CreatedBetween(tenantID string, types []string, from, to uint64)
 	for _, ty := range types {
 		args = append(args, ty)
 	}
-	// A record created after from has a version after from too: scan that
-	// range through records_version and keep the creations.
 	rows, err := t.tx.QueryContext(t.ctx, `SELECT created_version, id, type, owner_id, store_id, region_id, deleted FROM records
-		WHERE tenant_id = ?1 AND version > ?2 AND created_version > ?2 AND created_version <= ?3 AND type IN (`+placeholders(len(types))+`)
-		ORDER BY created_version`, args...)
+		INDEXED BY records_created WHERE tenant_id = ?1 AND type IN (`+placeholders(len(types))+`)
+		AND created_version > ?2 AND created_version <= ?3 ORDER BY created_version`, args...)
 	if err != nil {
 		return nil, err
 	}

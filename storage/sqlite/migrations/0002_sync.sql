@@ -23,6 +23,8 @@ CREATE TABLE records (
   PRIMARY KEY (tenant_id, id)
 ); -- a rowid table: rows are too large for WITHOUT ROWID to pay
 CREATE UNIQUE INDEX records_version ON records(tenant_id, version);
+-- Creations by type: delivery receipts of campaign material and alerts.
+CREATE INDEX records_created ON records(tenant_id, type, created_version);
 CREATE INDEX records_deleted ON records(deleted, updated_at) WHERE deleted = 1;
 
 -- A scope a record left (reassigned, moved): devices that saw it get a removal.
