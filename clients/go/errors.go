@@ -1,0 +1,23 @@
+package fieldsync
+
+import "errors"
+
+// Errors of local operations. Sync and Watch also return errors from the
+// server and the network, wrapping a *connect.Error: use connect.CodeOf to
+// read their code.
+var (
+	// ErrNotRecordType: the message or type name is not a synced record type
+	// (a message of fieldsync.v1 marked with the record option).
+	ErrNotRecordType = errors.New("not a record type")
+	// ErrUnknownField: a field mask names a field the record type lacks, or
+	// a nested path.
+	ErrUnknownField = errors.New("unknown field")
+	// ErrNoFields: a Put names no field and its value has none set.
+	ErrNoFields = errors.New("no field to write")
+	// ErrTypeMismatch: the message passed to Get is not of the record type asked for.
+	ErrTypeMismatch = errors.New("message type does not match the record type")
+	// ErrInvalidID: a record id is not 1 to 64 letters, digits, '_' or '-'.
+	ErrInvalidID = errors.New("invalid record id")
+	// ErrNoServer: Sync or Watch on a client opened without WithServer.
+	ErrNoServer = errors.New("no server configured")
+)

@@ -1,0 +1,166 @@
+package fieldsync
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// Protocol is the RPC protocol the client speaks to the server.
+type Protocol int
+
+const (
+	// ProtocolConnect is the Connect protocol over HTTP/1.1 or HTTP/2 (the default).
+	ProtocolConnect Protocol = iota
+	// ProtocolGRPC is gRPC; it needs HTTP/2 (h2c for http:// servers, which
+	// the default HTTP client supports).
+	ProtocolGRPC
+	// ProtocolGRPCWeb is gRPC-Web.
+	ProtocolGRPCWeb
+)
+
+// Defaults of the options.
+const (
+	DefaultBatchSize      = 100
+	DefaultPullLimit      = 1000
+	DefaultBackoffMin     = 200 * time.Millisecond
+	DefaultBackoffMax     = 30 * time.Second
+	DefaultRequestTimeout = time.Minute
+	// maxBatchSize is the server's limit on mutations per push.
+	maxBatchSize = 500
+	// maxPullLimit is the server's limit on records per pull page.
+	maxPullLimit = 5000
+)
+
+// Option configures a Client. Each option documents its default.
+type Option interface {
+	apply(*config)
+}
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+// config is the resolved configuration of a Client.
+type config struct {
+	server         string
+	token          string
+	httpClient     *http.Client
+	batchSize      int
+	pullLimit      int
+	backoffMin     time.Duration
+	backoffMax     time.Duration
+	requestTimeout time.Duration
+	logger         *slog.Logger
+	now            func() time.Time
+	protocol       Protocol
+}
+
+func newConfig(opts []Option) *config {
+	c := &config{
+		batchSize:      DefaultBatchSize,
+		pullLimit:      DefaultPullLimit,
+		backoffMin:     DefaultBackoffMin,
+		backoffMax:     DefaultBackoffMax,
+		requestTimeout: DefaultRequestTimeout,
+		logger:         slog.New(slog.DiscardHandler),
+		now:            time.Now,
+	}
+	for _, o := range opts {
+		o.apply(c)
+	}
+	return c
+}
+
+// WithServer sets the base URL of the fieldsync server, e.g.
+// "https://sync.example.com". Default: none; the client then works offline
+// only and Sync and Watch return ErrNoServer.
+func WithServer(url string) Option {
+	return optionFunc(func(c *config) { c.server = url })
+}
+
+// WithToken sets the device token sent as "Authorization: Bearer <token>"
+// on every call. Default: none (every sync call fails Unauthenticated).
+func WithToken(token string) Option {
+	return optionFunc(func(c *config) { c.token = token })
+}
+
+// WithHTTPClient sets the HTTP client for every call. Default: a client
+// with its own transport that speaks HTTP/1.1 and HTTP/2, including
+// unencrypted HTTP/2 (h2c) when the protocol is gRPC; it has no overall
+// timeout (Watch is a long stream; see WithRequestTimeout). A nil client
+// keeps the default.
+func WithHTTPClient(client *http.Client) Option {
+	return optionFunc(func(c *config) {
+		if client != nil {
+			c.httpClient = client
+		}
+	})
+}
+
+// WithBatchSize sets how many outbox mutations one Push carries. Default
+// DefaultBatchSize (100); values below 1 keep the default and values above
+// the server's limit (500) are lowered to it.
+func WithBatchSize(n int) Option {
+	return optionFunc(func(c *config) {
+		if n > 0 {
+			c.batchSize = min(n, maxBatchSize)
+		}
+	})
+}
+
+// WithPullLimit sets the most records one Pull page may carry. Default
+// DefaultPullLimit (1000); values below 1 keep the default and values above
+// the server's limit (5000) are lowered to it.
+func WithPullLimit(n int) Option {
+	return optionFunc(func(c *config) {
+		if n > 0 {
+			c.pullLimit = min(n, maxPullLimit)
+		}
+	})
+}
+
+// WithBackoff sets the delays between retries of a failed sync call: the
+// first wait is about lo, each next one doubles up to hi, and every wait is
+// drawn at random between half and all of its nominal value (jitter).
+// Default DefaultBackoffMin (200 ms) and DefaultBackoffMax (30 s). A lo
+// below 1 ms counts as 1 ms; a hi below lo counts as lo.
+func WithBackoff(lo, hi time.Duration) Option {
+	return optionFunc(func(c *config) {
+		c.backoffMin = max(lo, time.Millisecond)
+		c.backoffMax = max(hi, c.backoffMin)
+	})
+}
+
+// WithRequestTimeout bounds each unary call (one Push or one Pull page), so
+// a connection that silently died fails and is retried instead of hanging
+// Sync. Default DefaultRequestTimeout (1 min); 0 or less disables it.
+func WithRequestTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.requestTimeout = d })
+}
+
+// WithLogger sets where the client logs retries and reconnects (at debug
+// and info level). Default: no logging. A nil logger keeps the default.
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(c *config) {
+		if l != nil {
+			c.logger = l
+		}
+	})
+}
+
+// WithClock sets the wall clock behind the device's hybrid logical clock,
+// record ids, write times and Status ages. Default time.Now. A nil func
+// keeps the default.
+func WithClock(now func() time.Time) Option {
+	return optionFunc(func(c *config) {
+		if now != nil {
+			c.now = now
+		}
+	})
+}
+
+// WithProtocol sets the RPC protocol. Default ProtocolConnect.
+func WithProtocol(p Protocol) Option {
+	return optionFunc(func(c *config) { c.protocol = p })
+}

@@ -1,0 +1,264 @@
+package fieldsync
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"connectrpc.com/connect"
+
+	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+)
+
+// pull pulls pages after the stored cursor until the server has no more.
+// A refused cursor starts a resync and pulls again from the start.
+func (c *Client) pull(ctx context.Context, b *backoff) error {
+	for {
+		cursor, err := metaString(ctx, c.db.read, "cursor")
+		if err != nil {
+			return err
+		}
+		err = c.pullFrom(ctx, b, cursor)
+		if !isResync(err) {
+			return err
+		}
+		if cursor == "" {
+			return err // refused without a cursor: starting over cannot help
+		}
+		c.cfg.logger.InfoContext(ctx, "fieldsync: the server asks for a resync", "err", err)
+		if err := c.startResync(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// pullFrom pulls and stores pages from cursor until has_more is false.
+func (c *Client) pullFrom(ctx context.Context, b *backoff, cursor string) error {
+	for {
+		res, err := c.rpc.Pull(ctx, connect.NewRequest(&fieldsyncv1.PullRequest{Cursor: cursor, Limit: uint32(c.cfg.pullLimit)}))
+		if err != nil {
+			return fmt.Errorf("pull: %w", err)
+		}
+		b.reset()
+		if err := c.storePage(ctx, res.Msg); err != nil {
+			return fmt.Errorf("pull: %w", err)
+		}
+		if !res.Msg.GetHasMore() {
+			return c.finishPull(ctx)
+		}
+		cursor = res.Msg.GetNextCursor()
+	}
+}
+
+// isResync reports whether err is a FailedPrecondition with a
+// ResyncRequired detail.
+func isResync(err error) bool {
+	var ce *connect.Error
+	if !errors.As(err, &ce) || ce.Code() != connect.CodeFailedPrecondition {
+		return false
+	}
+	for _, d := range ce.Details() {
+		if v, derr := d.Value(); derr == nil {
+			if _, ok := v.(*fieldsyncv1.ResyncRequired); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// storePage applies one page in one transaction with its cursor: records
+// without local entries are written as the server sent them (removals
+// deleted); those with entries get the new state under their entries.
+func (c *Client) storePage(ctx context.Context, page *fieldsyncv1.PullResponse) error {
+	return c.db.update(ctx, func(tx *sql.Tx) error {
+		gen, err := metaInt(ctx, tx, "gen")
+		if err != nil {
+			return err
+		}
+		local, err := outboxIDs(ctx, tx, false)
+		if err != nil {
+			return err
+		}
+		w, err := newPageWriter(ctx, tx, gen, local)
+		if err != nil {
+			return err
+		}
+		defer w.close()
+		var newest uint64
+		for _, rec := range page.GetRecords() {
+			if err := w.apply(rec); err != nil {
+				return err
+			}
+			newest = max(newest, rec.GetHlc())
+		}
+		if err := setMeta(ctx, tx, "hlc", int64(c.clock.Observe(newest))); err != nil {
+			return err
+		}
+		return setMeta(ctx, tx, "cursor", page.GetNextCursor())
+	})
+}
+
+// pageWriter writes pulled records with prepared statements.
+type pageWriter struct {
+	ctx    context.Context
+	tx     *sql.Tx
+	gen    int64
+	local  map[string]bool
+	upsert *sql.Stmt
+	remove *sql.Stmt
+}
+
+func newPageWriter(ctx context.Context, tx *sql.Tx, gen int64, local map[string]bool) (*pageWriter, error) {
+	w := &pageWriter{ctx: ctx, tx: tx, gen: gen, local: local}
+	var err error
+	if w.upsert, err = tx.PrepareContext(ctx, upsertRecord); err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	if w.remove, err = tx.PrepareContext(ctx, `DELETE FROM records WHERE id = ?`); err != nil {
+		w.upsert.Close()
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	return w, nil
+}
+
+func (w *pageWriter) close() {
+	w.upsert.Close()
+	w.remove.Close()
+}
+
+// apply writes one pulled record.
+func (w *pageWriter) apply(rec *fieldsyncv1.Record) error {
+	base, err := recordBytes(rec)
+	if err != nil {
+		return err
+	}
+	if w.local[rec.GetId()] {
+		return w.rebase(rec, base)
+	}
+	if base == nil {
+		_, err = w.remove.ExecContext(w.ctx, rec.GetId())
+	} else {
+		_, err = w.upsert.ExecContext(w.ctx, rec.GetId(), rec.GetRecordType(), base, rec.GetVersion(), rec.GetHlc(), nil, stateSynced, w.gen)
+	}
+	if err != nil {
+		return fmt.Errorf("store record %s: %w", rec.GetId(), err)
+	}
+	return nil
+}
+
+// recordBytes returns a pulled record's value bytes; nil for a removal.
+func recordBytes(rec *fieldsyncv1.Record) ([]byte, error) {
+	if rec.GetRemoved() != fieldsyncv1.RemovalReason_REMOVAL_REASON_UNSPECIFIED {
+		return nil, nil
+	}
+	v := rec.GetValue()
+	if v == nil || !strings.HasSuffix(v.GetTypeUrl(), "/"+rec.GetRecordType()) {
+		return nil, fmt.Errorf("record %s: value holds %q, want a %s", rec.GetId(), v.GetTypeUrl(), rec.GetRecordType())
+	}
+	if v.GetValue() == nil {
+		return []byte{}, nil // an empty record is still a record
+	}
+	return v.GetValue(), nil
+}
+
+// rebase puts a new server state under a record's local entries. Acked
+// entries are dropped: a state pulled after their answer includes them.
+func (w *pageWriter) rebase(rec *fieldsyncv1.Record, base []byte) error {
+	if err := dropAcked(w.ctx, w.tx, rec.GetId()); err != nil {
+		return err
+	}
+	entries, err := entriesFor(w.ctx, w.tx, rec.GetId())
+	if err != nil {
+		return err
+	}
+	r := &row{id: rec.GetId(), typ: rec.GetRecordType(), base: base, version: rec.GetVersion(), hlc: rec.GetHlc(), gen: w.gen}
+	if err := r.rebuild(entries); err != nil {
+		return fmt.Errorf("rebase %s: %w", rec.GetId(), err)
+	}
+	return r.save(w.ctx, w.tx)
+}
+
+// finishPull runs once the server has nothing more: every acked entry is
+// now reflected in the stored states (or changed nothing), so acked entries
+// go and their records' views are rebuilt; after a resync, records the full
+// pull did not confirm are dropped (their pending edits stay).
+func (c *Client) finishPull(ctx context.Context) error {
+	return c.db.update(ctx, func(tx *sql.Tx) error {
+		acked, err := outboxIDs(ctx, tx, true)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE acked = 1`); err != nil {
+			return fmt.Errorf("drop acked entries: %w", err)
+		}
+		for id := range acked {
+			if err := refresh(ctx, tx, id); err != nil {
+				return err
+			}
+		}
+		if err := sweepResync(ctx, tx); err != nil {
+			return err
+		}
+		return setMeta(ctx, tx, "last_sync", c.cfg.now().UnixMilli())
+	})
+}
+
+// startResync forgets the cursor and opens a new generation: the full pull
+// that follows confirms the records still in scope.
+func (c *Client) startResync(ctx context.Context) error {
+	return c.db.update(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = value + 1 WHERE key = 'gen'`); err != nil {
+			return fmt.Errorf("start resync: %w", err)
+		}
+		if err := setMeta(ctx, tx, "cursor", ""); err != nil {
+			return err
+		}
+		return setMeta(ctx, tx, "resync", 1)
+	})
+}
+
+// sweepResync ends a resync: records of an older generation are no longer
+// in scope; those without local entries go, the others lose their base.
+func sweepResync(ctx context.Context, tx *sql.Tx) error {
+	on, err := metaInt(ctx, tx, "resync")
+	if err != nil || on == 0 {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM records WHERE gen < (SELECT value FROM meta WHERE key = 'gen')
+		AND id NOT IN (SELECT record_id FROM outbox)`); err != nil {
+		return fmt.Errorf("sweep resync: %w", err)
+	}
+	ids, err := staleIDs(ctx, tx)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if _, err := tx.ExecContext(ctx, `UPDATE records SET base = NULL, version = 0 WHERE id = ?`, id); err != nil {
+			return fmt.Errorf("sweep resync: %w", err)
+		}
+		if err := refresh(ctx, tx, id); err != nil {
+			return err
+		}
+	}
+	return setMeta(ctx, tx, "resync", 0)
+}
+
+func staleIDs(ctx context.Context, tx *sql.Tx) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM records WHERE gen < (SELECT value FROM meta WHERE key = 'gen')`)
+	if err != nil {
+		return nil, fmt.Errorf("sweep resync: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}

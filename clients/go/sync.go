@@ -1,0 +1,114 @@
+package fieldsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"connectrpc.com/connect"
+)
+
+// Sync exchanges changes with the server: it pushes the outbox in seq
+// order, in batches, then pulls every change in the device's scope until
+// the server has no more. Push results are stored as they come (applied
+// changes, merge losses in Conflicts, refusals in Rejections; a refused
+// change never blocks the ones after it), pulled records replace the
+// server's state under the pending local edits, which stay on top. A cursor
+// the server refuses starts a full resync that keeps pending edits.
+//
+// Network failures and transient server errors are retried with backoff
+// (WithBackoff) until ctx ends; each batch and page is stored in its own
+// transaction, so a retry, a restart or a killed process loses nothing and
+// resends nothing the server applied twice (the server answers a resent
+// seq with its first result). Only one Sync runs at a time; a concurrent
+// call waits for the running one.
+//
+// Should the server answer a seq with the result of another mutation (the
+// device token was used by a reinstalled or restored store, whose seqs
+// started over), the pending changes are renumbered after the server's last
+// seq and sent again, rather than taken as applied.
+//
+// Errors: ErrNoServer; ctx's error when it ends before the sync completes
+// (wrapping the last failure too); a *connect.Error that retrying cannot
+// fix (Unauthenticated for a revoked device, PermissionDenied,
+// InvalidArgument, …); or a local store error.
+func (c *Client) Sync(ctx context.Context) error {
+	if c.rpc == nil {
+		return ErrNoServer
+	}
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	b := c.newBackoff()
+	for {
+		err := c.syncOnce(ctx, b)
+		if err == nil {
+			return nil
+		}
+		if !retryable(ctx, err) {
+			return fmt.Errorf("sync: %w", err)
+		}
+		c.cfg.logger.DebugContext(ctx, "fieldsync: sync failed, retrying", "err", err)
+		if werr := b.wait(ctx); werr != nil {
+			return fmt.Errorf("sync: %w (last failure: %w)", werr, err)
+		}
+	}
+}
+
+func (c *Client) syncOnce(ctx context.Context, b *backoff) error {
+	if err := c.push(ctx, b); err != nil {
+		return err
+	}
+	return c.pull(ctx, b)
+}
+
+// retryable reports whether a failed call may succeed when tried again:
+// network failures and transient server states, but only while ctx lives.
+func retryable(ctx context.Context, err error) bool {
+	var ce *connect.Error
+	if ctx.Err() != nil || !errors.As(err, &ce) {
+		return false
+	}
+	switch ce.Code() {
+	case connect.CodeUnavailable, connect.CodeUnknown, connect.CodeInternal, connect.CodeDeadlineExceeded,
+		connect.CodeCanceled, connect.CodeResourceExhausted, connect.CodeAborted:
+		return true
+	}
+	return false
+}
+
+// backoff is exponential backoff with jitter.
+type backoff struct {
+	lo, hi time.Duration
+	n      int
+}
+
+func (c *Client) newBackoff() *backoff {
+	return &backoff{lo: c.cfg.backoffMin, hi: c.cfg.backoffMax}
+}
+
+// next returns the next delay: lo·2ⁿ capped at hi, drawn in [d/2, d].
+func (b *backoff) next() time.Duration {
+	d := b.hi
+	if b.n < 32 {
+		d = min(b.lo<<b.n, b.hi)
+	}
+	b.n++
+	return d/2 + rand.N(d/2+1)
+}
+
+// reset starts over after progress.
+func (b *backoff) reset() { b.n = 0 }
+
+// wait sleeps for the next delay or until ctx ends (returning its error).
+func (b *backoff) wait(ctx context.Context) error {
+	t := time.NewTimer(b.next())
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

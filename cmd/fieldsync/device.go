@@ -1,0 +1,418 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	fieldsync "github.com/fieldsync/fieldsync/clients/go"
+	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+)
+
+func init() { commands["device"] = runDevice }
+
+// defaultDeviceDB is where `fieldsync device` keeps its local store.
+const defaultDeviceDB = "./fieldsync-device.db"
+
+// deviceFlags are the flags every device subcommand takes.
+type deviceFlags struct {
+	db, server, token string
+	grpc              bool
+}
+
+// register adds the flags with their current values as defaults.
+func (f *deviceFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.db, "db", f.db, "local device database file")
+	fs.StringVar(&f.server, "server", f.server, "server base URL (env FIELDSYNC_SERVER)")
+	fs.StringVar(&f.token, "token", f.token, "device token (env FIELDSYNC_TOKEN)")
+	fs.BoolVar(&f.grpc, "grpc", f.grpc, "use the gRPC protocol instead of Connect")
+}
+
+// open opens the device's local store, connected to the server.
+func (f *deviceFlags) open(ctx context.Context) (*fieldsync.Client, error) {
+	opts := []fieldsync.Option{fieldsync.WithServer(strings.TrimSuffix(f.server, "/")), fieldsync.WithToken(f.token)}
+	if f.grpc {
+		opts = append(opts, fieldsync.WithProtocol(fieldsync.ProtocolGRPC))
+	}
+	return fieldsync.Open(ctx, f.db, opts...)
+}
+
+// deviceCommand is one `fieldsync device …` subcommand: it adds its flags
+// to fs and returns what to run with the open client once they are parsed.
+type deviceCommand struct {
+	help  string
+	setup func(fs *flag.FlagSet) deviceRun
+}
+
+// deviceRun runs a subcommand with the open client and its positional arguments.
+type deviceRun = func(ctx context.Context, c *fieldsync.Client, args []string, out io.Writer) error
+
+var deviceCommands = map[string]deviceCommand{
+	"visit create": {"record a visit: --customer --notes [--kind] [--tags a,b] [--submit …]", setupVisitCreate},
+	"visit edit":   {"edit a visit: <id> [--notes] [--kind] [--tags] [--customer] …", setupVisitEdit},
+	"delete":       {"delete a record: --type Visit <id>", setupDelete},
+	"list":         {"list local records: [--type Visit]", setupList},
+	"sync":         {"push the outbox and pull changes", setupSync},
+	"watch":        {"stay in sync until interrupted", setupWatch},
+	"conflicts":    {"list the merge losses the server reported", setupConflicts},
+	"rejections":   {"list the local changes the server refused", setupRejections},
+	"status":       {"outbox depth, oldest pending write, last sync", setupStatus},
+}
+
+func deviceUsage() string {
+	names := make([]string, 0, len(deviceCommands))
+	for n := range deviceCommands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString("usage: fieldsync device <subcommand> [flags]\n\nsubcommands:\n")
+	for _, n := range names {
+		fmt.Fprintf(&b, "  %-13s %s\n", n, deviceCommands[n].help)
+	}
+	fmt.Fprintf(&b, "\nEvery subcommand takes --db (default %s), --server, --token and --grpc;\nserver and token default to FIELDSYNC_SERVER and FIELDSYNC_TOKEN.\n", defaultDeviceDB)
+	return b.String()
+}
+
+// runDevice runs `fieldsync device <args>`: a device with a local store
+// (--db) that works offline and syncs with the server on demand.
+func runDevice(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	name, rest := deviceSubcommand(args)
+	cmd, ok := deviceCommands[name]
+	if !ok {
+		return fmt.Errorf("%w: unknown device subcommand %q\n%s", errUsage, strings.Join(args, " "), deviceUsage())
+	}
+	flags := deviceFlags{db: defaultDeviceDB, server: envOr("FIELDSYNC_SERVER", "http://127.0.0.1:8080"), token: os.Getenv("FIELDSYNC_TOKEN")}
+	fs := newFlags("device "+name, stderr)
+	flags.register(fs)
+	run := cmd.setup(fs)
+	pos, err := parseInterspersed(fs, rest)
+	if err != nil {
+		return err
+	}
+	c, err := flags.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return run(ctx, c, pos, stdout)
+}
+
+// parseInterspersed parses flags that may also follow positional
+// arguments ("visit edit <id> --notes …") and returns the positional ones.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+// deviceSubcommand splits the subcommand name ("visit create") from its flags.
+func deviceSubcommand(args []string) (string, []string) {
+	switch {
+	case len(args) == 0:
+		return "", nil
+	case args[0] == "visit" && len(args) > 1:
+		return "visit " + args[1], args[2:]
+	}
+	return args[0], args[1:]
+}
+
+// visitFlags are the visit fields settable from the command line.
+type visitFlags struct {
+	fs                                  *flag.FlagSet
+	customer, notes, kind, tags, status *string
+	coreProblem, commitments, nextAppt  *string
+	visitTime                           *string
+}
+
+func addVisitFlags(fs *flag.FlagSet) *visitFlags {
+	return &visitFlags{
+		fs:          fs,
+		customer:    fs.String("customer", "", "customer record id"),
+		notes:       fs.String("notes", "", "free notes"),
+		kind:        fs.String("kind", "routine", "routine, clinical_director, procurement or store_customer"),
+		tags:        fs.String("tags", "", "action tags, comma-separated (first_contact, price_negotiation, …)"),
+		status:      fs.String("status", "draft", "draft or submitted"),
+		coreProblem: fs.String("core-problem", "", "clinical-director visits: core problem solved"),
+		commitments: fs.String("commitments", "", "clinical-director visits: follow-up commitments"),
+		nextAppt:    fs.String("next-appointment", "", "clinical-director visits: next appointment (RFC 3339)"),
+		visitTime:   fs.String("time", "", "visit time (RFC 3339; create defaults to now)"),
+	}
+}
+
+// flagFields maps flag names to the Visit fields they set.
+var flagFields = map[string]string{
+	"customer": "customer_id", "notes": "notes", "kind": "kind", "tags": "action_tags", "status": "status",
+	"core-problem": "core_problem_solved", "commitments": "follow_up_commitments",
+	"next-appointment": "next_appointment_time", "time": "visit_time",
+}
+
+// visit builds the Visit the flags describe.
+func (v *visitFlags) visit() (*fieldsyncv1.Visit, error) {
+	out := &fieldsyncv1.Visit{
+		CustomerId: *v.customer, Notes: *v.notes, ActionTags: splitList(*v.tags),
+		CoreProblemSolved: *v.coreProblem, FollowUpCommitments: *v.commitments,
+	}
+	kind, ok := fieldsyncv1.VisitKind_value["VISIT_KIND_"+strings.ToUpper(*v.kind)]
+	if !ok || kind == 0 {
+		return nil, fmt.Errorf("--kind %q: want routine, clinical_director, procurement or store_customer", *v.kind)
+	}
+	status, ok := fieldsyncv1.RecordStatus_value["RECORD_STATUS_"+strings.ToUpper(*v.status)]
+	if !ok || status == 0 {
+		return nil, fmt.Errorf("--status %q: want draft or submitted", *v.status)
+	}
+	out.Kind, out.Status = fieldsyncv1.VisitKind(kind), fieldsyncv1.RecordStatus(status)
+	var err error
+	if out.VisitTime, err = parseTime("time", *v.visitTime); err != nil {
+		return nil, err
+	}
+	out.NextAppointmentTime, err = parseTime("next-appointment", *v.nextAppt)
+	return out, err
+}
+
+func parseTime(flagName, s string) (*timestamppb.Timestamp, error) {
+	if s == "" {
+		return nil, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return nil, fmt.Errorf("--%s: %w", flagName, err)
+	}
+	return timestamppb.New(t), nil
+}
+
+// setFields lists the Visit fields of the flags given on the command line.
+func (v *visitFlags) setFields() []string {
+	var out []string
+	v.fs.Visit(func(f *flag.Flag) {
+		if field, ok := flagFields[f.Name]; ok {
+			out = append(out, field)
+		}
+	})
+	return out
+}
+
+func setupVisitCreate(fs *flag.FlagSet) deviceRun {
+	vf := addVisitFlags(fs)
+	return func(ctx context.Context, c *fieldsync.Client, args []string, out io.Writer) error {
+		v, err := vf.visit()
+		if err != nil {
+			return err
+		}
+		if *vf.customer == "" {
+			return fmt.Errorf("%w: fieldsync device visit create --customer <id> [--notes …]", errUsage)
+		}
+		if v.VisitTime == nil {
+			v.VisitTime = timestamppb.Now()
+		}
+		id := c.NewID()
+		if err := c.Put(ctx, id, v); err != nil {
+			return err
+		}
+		return printRecord(ctx, c, out, "fieldsync.v1.Visit", id)
+	}
+}
+
+func setupVisitEdit(fs *flag.FlagSet) deviceRun {
+	vf := addVisitFlags(fs)
+	return func(ctx context.Context, c *fieldsync.Client, args []string, out io.Writer) error {
+		if len(args) != 1 || len(vf.setFields()) == 0 {
+			return fmt.Errorf("%w: fieldsync device visit edit <id> [--notes …] [--tags …] (at least one field)", errUsage)
+		}
+		v, err := vf.visit()
+		if err != nil {
+			return err
+		}
+		id := args[0]
+		if found, err := c.Get(ctx, "fieldsync.v1.Visit", id, &fieldsyncv1.Visit{}); err != nil || !found {
+			return fmt.Errorf("visit %s: not on this device (%v)", id, err)
+		}
+		if err := c.Put(ctx, id, v, vf.setFields()...); err != nil {
+			return err
+		}
+		return printRecord(ctx, c, out, "fieldsync.v1.Visit", id)
+	}
+}
+
+func setupDelete(fs *flag.FlagSet) deviceRun {
+	typ := fs.String("type", "Visit", "record type (short or full name)")
+	return func(ctx context.Context, c *fieldsync.Client, args []string, out io.Writer) error {
+		if len(args) != 1 {
+			return fmt.Errorf("%w: fieldsync device delete [--type Visit] <id>", errUsage)
+		}
+		if err := c.Delete(ctx, fullType(*typ), args[0]); err != nil {
+			return err
+		}
+		return printJSONValue(out, map[string]any{"deleted": args[0]})
+	}
+}
+
+// fullType accepts "Visit" for "fieldsync.v1.Visit".
+func fullType(name string) string {
+	if strings.Contains(name, ".") {
+		return name
+	}
+	return "fieldsync.v1." + name
+}
+
+// recordJSON is how the tool prints a record.
+type recordJSON struct {
+	Type    string    `json:"type"`
+	ID      string    `json:"id"`
+	Version uint64    `json:"version"`
+	Pending bool      `json:"pending"`
+	Value   protoJSON `json:"value"`
+}
+
+func toRecordJSON(r fieldsync.Record) recordJSON {
+	return recordJSON{Type: r.Type, ID: r.ID, Version: r.Version, Pending: r.Pending, Value: protoJSON{r.Value}}
+}
+
+func setupList(fs *flag.FlagSet) deviceRun {
+	typ := fs.String("type", "", "only this record type (short or full name); default all")
+	return func(ctx context.Context, c *fieldsync.Client, args []string, out io.Writer) error {
+		types := fieldsync.RecordTypes()
+		if *typ != "" {
+			types = []string{fullType(*typ)}
+		}
+		recs := []recordJSON{}
+		for _, t := range types {
+			list, err := c.List(ctx, t)
+			if err != nil {
+				return err
+			}
+			for _, r := range list {
+				recs = append(recs, toRecordJSON(r))
+			}
+		}
+		return printJSONValue(out, map[string]any{"records": recs})
+	}
+}
+
+// printRecord prints one record of the local view.
+func printRecord(ctx context.Context, c *fieldsync.Client, out io.Writer, typ, id string) error {
+	list, err := c.List(ctx, typ)
+	if err != nil {
+		return err
+	}
+	for _, r := range list {
+		if r.ID == id {
+			return printJSONValue(out, toRecordJSON(r))
+		}
+	}
+	return fmt.Errorf("%s %s: not in the local view", typ, id)
+}
+
+func setupSync(fs *flag.FlagSet) deviceRun {
+	return func(ctx context.Context, c *fieldsync.Client, args []string, out io.Writer) error {
+		if err := c.Sync(ctx); err != nil {
+			return err
+		}
+		return printStatus(ctx, c, out)
+	}
+}
+
+func setupWatch(fs *flag.FlagSet) deviceRun {
+	return func(ctx context.Context, c *fieldsync.Client, args []string, out io.Writer) error {
+		if err := c.Watch(ctx); err != nil {
+			return err
+		}
+		return printStatus(context.WithoutCancel(ctx), c, out)
+	}
+}
+
+func setupStatus(fs *flag.FlagSet) deviceRun {
+	return func(ctx context.Context, c *fieldsync.Client, args []string, out io.Writer) error {
+		return printStatus(ctx, c, out)
+	}
+}
+
+func printStatus(ctx context.Context, c *fieldsync.Client, out io.Writer) error {
+	st, err := c.Status(ctx)
+	if err != nil {
+		return err
+	}
+	m := map[string]any{
+		"outboxDepth": st.OutboxDepth, "cursor": st.Cursor, "conflicts": st.Conflicts, "rejections": st.Rejections,
+	}
+	if !st.OldestPending.IsZero() {
+		m["oldestPending"], m["oldestPendingAge"] = st.OldestPending.UTC().Format(time.RFC3339), st.OldestPendingAge.Round(time.Second).String()
+	}
+	if !st.LastSync.IsZero() {
+		m["lastSync"] = st.LastSync.UTC().Format(time.RFC3339)
+	}
+	return printJSONValue(out, m)
+}
+
+func setupConflicts(fs *flag.FlagSet) deviceRun {
+	return func(ctx context.Context, c *fieldsync.Client, args []string, out io.Writer) error {
+		cs, err := c.Conflicts(ctx)
+		if err != nil {
+			return err
+		}
+		list := []map[string]any{}
+		for _, cf := range cs {
+			list = append(list, map[string]any{
+				"id": cf.ID, "recordType": cf.RecordType, "recordId": cf.RecordID, "field": cf.Field, "reason": cf.Reason,
+				"losing": protoJSON{cf.Losing}, "winning": protoJSON{cf.Winning},
+				"losingDeviceId": cf.LosingDeviceID, "winningDeviceId": cf.WinningDeviceID,
+			})
+		}
+		return printJSONValue(out, map[string]any{"conflicts": list})
+	}
+}
+
+func setupRejections(fs *flag.FlagSet) deviceRun {
+	return func(ctx context.Context, c *fieldsync.Client, args []string, out io.Writer) error {
+		rs, err := c.Rejections(ctx)
+		if err != nil {
+			return err
+		}
+		list := []map[string]any{}
+		for _, r := range rs {
+			list = append(list, map[string]any{
+				"seq": r.Seq, "recordType": r.RecordType, "recordId": r.RecordID, "fields": r.Fields, "delete": r.Delete,
+				"value": protoJSON{r.Value}, "code": r.Code.String(), "reason": r.Reason,
+			})
+		}
+		return printJSONValue(out, map[string]any{"rejections": list})
+	}
+}
+
+// protoJSON marshals a message (or nil, as null) as protobuf JSON inside
+// encoding/json output.
+type protoJSON struct{ m proto.Message }
+
+func (p protoJSON) MarshalJSON() ([]byte, error) {
+	if p.m == nil {
+		return []byte("null"), nil
+	}
+	return protojson.Marshal(p.m)
+}
+
+func printJSONValue(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(w, string(b))
+	return err
+}
