@@ -1,0 +1,139 @@
+package photos
+
+import (
+	"context"
+	"fmt"
+	"hash/crc32"
+
+	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+	"github.com/fieldsync/fieldsync/syncengine"
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// CRC32C returns the CRC32C (Castagnoli) checksum PutChunk expects.
+func CRC32C(data []byte) uint32 { return crc32.Checksum(data, castagnoli) }
+
+// PutChunk writes data at offset into one of the calling device's uploads
+// and returns the new offset. The bytes are on disk (fsynced) before the
+// new offset is recorded and returned, so an acknowledged chunk survives a
+// crash; chunks of one upload are applied one at a time.
+//
+// Errors, with nothing written: CodeWrongOffset (detail
+// *fieldsyncv1.UploadOffset with the server's offset) when offset is not
+// the upload's, which is how a device learns that a chunk whose answer it
+// lost did arrive; CodeDataLoss when crc32c is not the CRC32C of data;
+// CodeInvalid for an empty chunk or one that ends past the declared size;
+// CodeFailedPrecondition for an upload that is complete, cancelled or
+// expired; CodeNotFound for an unknown id or another device's upload;
+// CodePermissionDenied for a caller that is not a device.
+func (s *Service) PutChunk(ctx context.Context, p *syncengine.Principal, id string, offset int64, data []byte, crc32c uint32) (int64, error) {
+	unlock := s.locks.lock(id)
+	defer unlock()
+	u, err := s.load(ctx, p, id)
+	if err != nil {
+		return 0, err
+	}
+	if u.State != StateInProgress {
+		return 0, notInProgress(u)
+	}
+	if err := s.reconcile(ctx, u); err != nil {
+		return 0, err
+	}
+	if err := checkChunk(u, offset, data, crc32c); err != nil {
+		return 0, err
+	}
+	if err := s.staging.write(id, offset, data); err != nil {
+		return 0, fmt.Errorf("put chunk: %w", err)
+	}
+	end := offset + int64(len(data))
+	if err := s.advance(ctx, u, end); err != nil {
+		return 0, err
+	}
+	return end, nil
+}
+
+// checkChunk validates a chunk against its upload.
+func checkChunk(u *Upload, offset int64, data []byte, crc32c uint32) error {
+	switch {
+	case offset != u.Offset:
+		return wrongOffset(u.Offset, fmt.Sprintf("chunk at offset %d, but upload %s continues at %d", offset, u.ID, u.Offset))
+	case len(data) == 0:
+		return syncengine.Errorf(syncengine.CodeInvalid, "data: a chunk needs at least one byte")
+	case offset+int64(len(data)) > u.Size:
+		return syncengine.Errorf(syncengine.CodeInvalid, "chunk of %d bytes at offset %d ends past the photo's %d bytes", len(data), offset, u.Size)
+	}
+	if got := CRC32C(data); got != crc32c {
+		return syncengine.Errorf(syncengine.CodeDataLoss, "chunk at offset %d has CRC32C %08x, the request says %08x: resend it", offset, got, crc32c)
+	}
+	return nil
+}
+
+// wrongOffset is the CodeWrongOffset error carrying the right offset.
+func wrongOffset(offset int64, msg string) error {
+	return syncengine.Errorf(syncengine.CodeWrongOffset, "%s", msg).WithDetail(&fieldsyncv1.UploadOffset{Offset: offset})
+}
+
+// advance records an upload's new offset and moves its expiry, unless the
+// upload changed meanwhile (then the staged tail is cut on the next read).
+func (s *Service) advance(ctx context.Context, u *Upload, end int64) error {
+	now := s.cfg.Now()
+	err := s.cfg.Store.UpdatePhotos(ctx, func(tx Tx) error {
+		cur, err := tx.Upload(u.ID)
+		switch {
+		case err != nil:
+			return err
+		case cur == nil || cur.State != StateInProgress:
+			return syncengine.Errorf(syncengine.CodeFailedPrecondition, "upload %s ended while the chunk was written", u.ID)
+		case cur.Offset != u.Offset:
+			return wrongOffset(cur.Offset, fmt.Sprintf("upload %s moved to offset %d meanwhile", u.ID, cur.Offset))
+		}
+		cur.Offset, cur.UpdatedAt, cur.ExpiresAt = end, now, now.Add(s.cfg.Expiry)
+		return tx.PutUpload(cur)
+	})
+	if err != nil {
+		return fmt.Errorf("put chunk: %w", err)
+	}
+	u.Offset = end
+	return nil
+}
+
+// reconcile makes an upload in progress agree with its staged bytes,
+// trusting the smaller: a longer file (a crash between its fsync and the
+// offset's commit) is cut to the recorded offset; a shorter one (staged
+// bytes lost) moves the recorded offset back, and the device resends from
+// there. The caller holds the upload's lock.
+func (s *Service) reconcile(ctx context.Context, u *Upload) error {
+	n, err := s.staging.size(u.ID)
+	switch {
+	case err != nil:
+		return fmt.Errorf("reconcile upload %s: %w", u.ID, err)
+	case n > u.Offset:
+		if err := s.staging.truncate(u.ID, u.Offset); err != nil {
+			return fmt.Errorf("reconcile upload %s: %w", u.ID, err)
+		}
+	case n < u.Offset:
+		s.cfg.Logger.WarnContext(ctx, "staged bytes lost: upload moves back", "upload", u.ID, "offset", u.Offset, "staged", n)
+		if err := s.rewind(ctx, u, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rewind records a smaller offset for an upload in progress.
+func (s *Service) rewind(ctx context.Context, u *Upload, n int64) error {
+	err := s.cfg.Store.UpdatePhotos(ctx, func(tx Tx) error {
+		cur, err := tx.Upload(u.ID)
+		if err != nil || cur == nil || cur.State != StateInProgress {
+			return err
+		}
+		cur.Offset, cur.UpdatedAt = n, s.cfg.Now()
+		return tx.PutUpload(cur)
+	})
+	if err != nil {
+		return fmt.Errorf("reconcile upload %s: %w", u.ID, err)
+	}
+	u.Offset = n
+	return nil
+}

@@ -1,0 +1,243 @@
+package photos
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync/atomic"
+
+	"github.com/fieldsync/fieldsync/internal/imagecheck"
+	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+	"github.com/fieldsync/fieldsync/storage/media"
+	"github.com/fieldsync/fieldsync/syncengine"
+)
+
+// CompleteUpload finishes one of the calling device's uploads: it checks
+// that every byte arrived, that they hash to the declared SHA-256 and that
+// they are a JPEG, PNG, HEIC/HEIF or WebP image (whatever type was
+// declared), reads the EXIF capture time and position, stores the object
+// under its hash (once, however many devices send it), and makes the photo
+// available to the tenant: the tenant's records that refer to it get a
+// photo-state event in the same transaction and are re-delivered to
+// devices (see Records). The staged bytes are then removed. Completing a
+// complete upload returns it again.
+//
+// Errors: CodeFailedPrecondition (detail *fieldsyncv1.UploadOffset) when
+// bytes are missing, or for a cancelled or expired upload; CodeInvalid when
+// the bytes are not a well-formed image of a supported type; CodeDataLoss
+// when they do not hash to the declared SHA-256; CodeUnavailable when the
+// object store cannot be reached (the staged bytes are kept: retry later;
+// a new object's hash is checked as it is stored, so until then a wrong
+// hash shows as CodeUnavailable too); CodeNotFound for an unknown id or another device's upload;
+// CodePermissionDenied for a caller that is not a device. Every one of
+// these leaves the upload as it was.
+func (s *Service) CompleteUpload(ctx context.Context, p *syncengine.Principal, id string) (*Upload, *Photo, error) {
+	unlock := s.locks.lock(id)
+	defer unlock()
+	u, err := s.load(ctx, p, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch u.State {
+	case StateComplete:
+		return s.completed(ctx, u)
+	case StateInProgress:
+	default:
+		return nil, nil, notInProgress(u)
+	}
+	if err := s.reconcile(ctx, u); err != nil {
+		return nil, nil, err
+	}
+	if u.Offset != u.Size {
+		return nil, nil, syncengine.Errorf(syncengine.CodeFailedPrecondition, "upload %s has %d of %d bytes: send the rest from offset %d",
+			id, u.Offset, u.Size, u.Offset).WithDetail(&fieldsyncv1.UploadOffset{Offset: u.Offset})
+	}
+	ph, err := s.store(ctx, u)
+	if err != nil {
+		return nil, nil, err
+	}
+	// The object is stored: finish even if the caller has gone away.
+	if err := s.finishComplete(context.WithoutCancel(ctx), u, ph); err != nil {
+		return nil, nil, err
+	}
+	return u, ph, nil
+}
+
+// finishComplete commits a stored photo, removes the staged bytes and
+// re-delivers the records that refer to the photo.
+func (s *Service) finishComplete(ctx context.Context, u *Upload, ph *Photo) error {
+	noticed, err := s.commit(ctx, u, ph)
+	if err != nil {
+		return err
+	}
+	if err := s.staging.remove(u.ID); err != nil {
+		s.cfg.Logger.WarnContext(ctx, "remove staged bytes (the sweeper retries)", "upload", u.ID, "err", err)
+	}
+	if noticed {
+		s.notify(ctx, Notice{TenantID: u.TenantID, SHA256: u.SHA256})
+	}
+	return nil
+}
+
+// completed answers a repeated completion with the stored photo.
+func (s *Service) completed(ctx context.Context, u *Upload) (*Upload, *Photo, error) {
+	ph, held, err := s.cfg.Store.Photo(ctx, u.TenantID, u.SHA256)
+	if err != nil {
+		return nil, nil, fmt.Errorf("complete upload %s: %w", u.ID, err)
+	}
+	if ph == nil || !held {
+		return nil, nil, fmt.Errorf("complete upload %s: photo %s is not stored", u.ID, u.SHA256)
+	}
+	return u, ph, nil
+}
+
+// store checks the staged bytes and puts them into the object store. When
+// the object is new, the store's Put verifies size and hash as it reads
+// (media.Store.Put), so the bytes are read once; when it exists already
+// (Put then reads nothing), the bytes are hashed here, so that sending a
+// known hash proves nothing without its bytes. It returns the photo as
+// the tenant will hold it.
+func (s *Service) store(ctx context.Context, u *Upload) (*Photo, error) {
+	f, err := s.staging.open(u.ID)
+	if err != nil {
+		return nil, fmt.Errorf("complete upload %s: %w", u.ID, err)
+	}
+	defer f.Close()
+	ph, err := inspect(f, u)
+	if err != nil {
+		return nil, err
+	}
+	stored, _, err := s.cfg.Store.Photo(ctx, u.TenantID, u.SHA256)
+	if err != nil {
+		return nil, fmt.Errorf("complete upload %s: %w", u.ID, err)
+	}
+	if stored == nil {
+		r := &eofReader{r: f}
+		if err := s.cfg.Objects.Put(ctx, u.SHA256, r, u.Size, ph.ContentType); err != nil {
+			return nil, putError(u, err)
+		}
+		if r.eof.Load() {
+			return ph, nil // Put read every byte and verified them
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return nil, fmt.Errorf("complete upload %s: %w", u.ID, err)
+		}
+	}
+	return ph, checkHash(f, u)
+}
+
+// eofReader notes that its reader reached the end (possibly on the HTTP
+// transport's goroutine).
+type eofReader struct {
+	r   io.Reader
+	eof atomic.Bool
+}
+
+func (e *eofReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err == io.EOF {
+		e.eof.Store(true)
+	}
+	return n, err
+}
+
+// putError turns an object store failure into the domain's answer.
+func putError(u *Upload, err error) error {
+	switch {
+	case errors.Is(err, media.ErrDigestMismatch), errors.Is(err, media.ErrSizeMismatch):
+		return hashMismatch(u, "")
+	case errors.Is(err, media.ErrUnavailable):
+		return &syncengine.Error{Code: syncengine.CodeUnavailable, Err: err,
+			Message: fmt.Sprintf("photo storage is unreachable: upload %s keeps its bytes, complete it again later", u.ID)}
+	}
+	return fmt.Errorf("complete upload %s: store object: %w", u.ID, err)
+}
+
+// hashMismatch is the answer for staged bytes that are not the declared
+// photo; got is their hash when known.
+func hashMismatch(u *Upload, got string) error {
+	what := "do not hash to"
+	if got != "" {
+		what = "hash to " + got + ", not"
+	}
+	return syncengine.Errorf(syncengine.CodeDataLoss,
+		"the %d bytes received %s the declared %s: cancel the upload and send the photo again", u.Size, what, u.SHA256)
+}
+
+// checkHash hashes the staged bytes of an upload.
+func checkHash(f *os.File, u *Upload) error {
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return fmt.Errorf("complete upload %s: hash: %w", u.ID, err)
+	}
+	if sum := hex.EncodeToString(h.Sum(nil)); sum != u.SHA256 {
+		return hashMismatch(u, sum)
+	}
+	return nil
+}
+
+// inspect checks that the staged bytes of a fully staged upload are an
+// image of a supported type and reads its EXIF. It returns the photo's facts.
+func inspect(f *os.File, u *Upload) (*Photo, error) {
+	head := make([]byte, imagecheck.HeadSize)
+	n, err := f.ReadAt(head, 0)
+	if err != nil && err != io.EOF {
+		return nil, fmt.Errorf("complete upload %s: %w", u.ID, err)
+	}
+	ct, ok := imagecheck.Detect(head[:n])
+	if !ok {
+		return nil, syncengine.Errorf(syncengine.CodeInvalid, "the bytes are not a JPEG, PNG, HEIC or WebP image (declared %q)", u.ContentType)
+	}
+	md, err := imagecheck.ReadMetadata(f, u.Size, ct)
+	switch {
+	case errors.Is(err, imagecheck.ErrMalformed):
+		return nil, syncengine.Errorf(syncengine.CodeInvalid, "the bytes are not a well-formed %s image: %v", ct, err)
+	case err != nil:
+		return nil, fmt.Errorf("complete upload %s: read metadata: %w", u.ID, err)
+	}
+	return &Photo{
+		SHA256: u.SHA256, Size: u.Size, ContentType: ct,
+		CaptureTime: md.CaptureTime, HasLocation: md.HasLocation, Latitude: md.Latitude, Longitude: md.Longitude,
+		TenantID: u.TenantID, UploadID: u.ID, DeviceID: u.DeviceID, UserID: u.UserID, DeviceHLC: u.DeviceHLC,
+	}, nil
+}
+
+// commit records the photo for the tenant and the upload as complete. When
+// the tenant did not hold the photo before, it writes a photo-state event
+// per referencing record and, if there are any, a notice to re-deliver
+// them; it reports whether it did.
+func (s *Service) commit(ctx context.Context, u *Upload, ph *Photo) (noticed bool, err error) {
+	now := s.cfg.Now()
+	ph.ReceivedAt = now
+	err = s.cfg.Store.UpdatePhotos(ctx, func(tx Tx) error {
+		cur, err := tx.Upload(u.ID)
+		switch {
+		case err != nil:
+			return err
+		case cur == nil || cur.State != StateInProgress:
+			return syncengine.Errorf(syncengine.CodeFailedPrecondition, "upload %s ended while it was being completed", u.ID)
+		}
+		added, err := tx.AddPhoto(ph)
+		if err != nil {
+			return err
+		}
+		cur.State, cur.UpdatedAt = StateComplete, now
+		if err := tx.PutUpload(cur); err != nil {
+			return err
+		}
+		*u = *cur
+		if !added {
+			return nil
+		}
+		noticed, err = s.announce(tx, u, now)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("complete upload %s: %w", u.ID, err)
+	}
+	return noticed, nil
+}

@@ -1,0 +1,165 @@
+package photos_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/fieldsync/fieldsync/photos"
+	"github.com/fieldsync/fieldsync/photos/photostest"
+	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+	"github.com/fieldsync/fieldsync/syncengine"
+)
+
+func TestWrongOffsetAnswersTheServersOffset(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	data := photostest.JPEG(3000, 10)
+	u := w.create("rep", data)
+	w.send("rep", u, data[:1000], 1000)
+	for _, off := range []int64{0, 500, 2000} { // a resent chunk, a bad seek, a skipped chunk
+		_, err := w.svc.PutChunk(context.Background(), w.p["rep"], u.ID, off, data[off:off+100], photos.CRC32C(data[off:off+100]))
+		wantCode(t, err, syncengine.CodeWrongOffset)
+		var de *syncengine.Error
+		if !errors.As(err, &de) || de.Detail.(*fieldsyncv1.UploadOffset).GetOffset() != 1000 {
+			t.Fatalf("at %d: detail of %v = %v, want offset 1000", off, err, de.Detail)
+		}
+	}
+	if got := w.stagedSize(u.ID); got != 1000 {
+		t.Fatalf("staged %d bytes after refused chunks, want 1000", got)
+	}
+}
+
+func TestCorruptedChunkWritesNothing(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := context.Background()
+	data := photostest.JPEG(3000, 11)
+	u := w.create("rep", data)
+	w.send("rep", u, data[:1000], 1000)
+	chunk := append([]byte(nil), data[1000:2000]...)
+	crc := photos.CRC32C(chunk)
+	chunk[10] ^= 0xFF // flipped in transit
+	_, err := w.svc.PutChunk(ctx, w.p["rep"], u.ID, 1000, chunk, crc)
+	wantCode(t, err, syncengine.CodeDataLoss)
+	if got, _ := w.svc.GetUpload(ctx, w.p["rep"], u.ID); got.Offset != 1000 || w.stagedSize(u.ID) != 1000 {
+		t.Fatalf("after a corrupted chunk: offset %d, staged %d; want 1000", got.Offset, w.stagedSize(u.ID))
+	}
+	_, err = w.svc.PutChunk(ctx, w.p["rep"], u.ID, 1000, data[1000:], photos.CRC32C(data[1000:])+1)
+	wantCode(t, err, syncengine.CodeDataLoss)
+	over := append(append([]byte(nil), data[1000:]...), 'x')
+	_, err = w.svc.PutChunk(ctx, w.p["rep"], u.ID, 1000, over, photos.CRC32C(over))
+	wantCode(t, err, syncengine.CodeInvalid)
+	w.send("rep", &photos.Upload{ID: u.ID, Offset: 1000}, data, 1000)
+	if _, _, err := w.svc.CompleteUpload(ctx, w.p["rep"], u.ID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCompleteRefusesWrongHashNonImageAndMissingBytes(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := context.Background()
+	good := photostest.JPEG(3000, 12)
+	badJPEG := append([]byte(nil), good...)
+	badJPEG[4], badJPEG[5] = 0xFF, 0xFF // an EXIF segment longer than the file
+	for name, tc := range map[string]struct {
+		declared, sent []byte
+		code           syncengine.Code
+	}{
+		"wrong hash":    {good, photostest.JPEG(3000, 13), syncengine.CodeDataLoss},
+		"not an image":  {photostest.NotAnImage(3000, 12), photostest.NotAnImage(3000, 12), syncengine.CodeInvalid},
+		"bad jpeg":      {badJPEG, badJPEG, syncengine.CodeInvalid},
+		"missing bytes": {good, good[:2000], syncengine.CodeFailedPrecondition},
+	} {
+		u := w.create("rep", tc.declared)
+		w.send("rep", u, tc.sent, 1000)
+		_, _, err := w.svc.CompleteUpload(ctx, w.p["rep"], u.ID)
+		if syncengine.ErrorCode(err) != tc.code {
+			t.Errorf("%s: err = %v, want code %d", name, err, tc.code)
+		}
+		noObject(t, w.store, tc.declared)
+		got, err := w.svc.GetUpload(ctx, w.p["rep"], u.ID)
+		if err != nil || got.State != photos.StateInProgress || got.Offset != int64(len(tc.sent)) {
+			t.Errorf("%s: the refusal changed the upload: %+v, %v", name, got, err)
+		}
+		if err := w.svc.CancelUpload(ctx, w.p["rep"], u.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestRestartResumesFromTheDurableOffset(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	data := photostest.JPEG(5000, 14)
+	u := w.create("rep", data)
+	w.send("rep", u, data[:3000], 1000)
+	w.start() // a new process over the same database and folders
+	got, err := w.svc.GetUpload(context.Background(), w.p["rep"], u.ID)
+	if err != nil || got.Offset != 3000 {
+		t.Fatalf("GetUpload after restart = %+v, %v; want offset 3000", got, err)
+	}
+	w.send("rep", got, data, 1000)
+	if _, _, err := w.svc.CompleteUpload(context.Background(), w.p["rep"], u.ID); err != nil {
+		t.Fatal(err)
+	}
+	checkObject(t, w.store, data, "image/jpeg")
+}
+
+func TestStagedTailBeyondTheRecordedOffsetIsCut(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	data := photostest.JPEG(5000, 15)
+	u := w.create("rep", data)
+	w.send("rep", u, data[:2000], 1000)
+	// A crash after a chunk's fsync but before its offset was recorded.
+	appendFile(t, filepath.Join(w.dir, "uploads", u.ID), []byte("half of a chunk"))
+	w.start()
+	got, err := w.svc.GetUpload(context.Background(), w.p["rep"], u.ID)
+	if err != nil || got.Offset != 2000 || w.stagedSize(u.ID) != 2000 {
+		t.Fatalf("after restart: %+v, %v, staged %d; want 2000 both", got, err, w.stagedSize(u.ID))
+	}
+	w.send("rep", got, data, 1000)
+	if _, _, err := w.svc.CompleteUpload(context.Background(), w.p["rep"], u.ID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestShorterStagedFileMovesTheOffsetBack(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	data := photostest.JPEG(5000, 16)
+	u := w.create("rep", data)
+	w.send("rep", u, data[:3000], 1000)
+	if err := os.Truncate(filepath.Join(w.dir, "uploads", u.ID), 1500); err != nil {
+		t.Fatal(err)
+	}
+	_, err := w.svc.PutChunk(context.Background(), w.p["rep"], u.ID, 3000, data[3000:4000], photos.CRC32C(data[3000:4000]))
+	wantCode(t, err, syncengine.CodeWrongOffset)
+	got, err := w.svc.GetUpload(context.Background(), w.p["rep"], u.ID)
+	if err != nil || got.Offset != 1500 {
+		t.Fatalf("GetUpload = %+v, %v; want offset 1500", got, err)
+	}
+	if stored, _ := w.db.Upload(context.Background(), u.ID); stored.Offset != 1500 {
+		t.Fatalf("stored offset %d, want 1500", stored.Offset)
+	}
+	w.send("rep", got, data, 1000)
+	if _, _, err := w.svc.CompleteUpload(context.Background(), w.p["rep"], u.ID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func appendFile(t *testing.T, path string, b []byte) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(b); err != nil {
+		t.Fatal(err)
+	}
+}

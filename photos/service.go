@@ -1,0 +1,140 @@
+// Package photos takes photos from devices in resumable, content-addressed
+// uploads: create → put chunks at offsets → complete, surviving dropped
+// connections and server restarts. Chunks are staged durably in a folder
+// (appended and fsynced before their new offset is recorded); completion
+// verifies size, SHA-256 and real image type, reads the EXIF capture time
+// and position, stores the object once under its hash and makes the photo
+// available to the tenant: the records referring to it are re-delivered
+// and a photo-state event is written. Reading a photo is a short-lived URL
+// for callers who may see a record that refers to it.
+//
+// Every error is a *syncengine.Error (the domain vocabulary the server maps
+// to Connect codes) or a wrapped internal fault. Staging is local to one
+// process: several servers behind a load balancer would need uploads
+// routed by id.
+package photos
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/fieldsync/fieldsync/syncengine"
+)
+
+// Defaults for zero Config fields.
+const (
+	DefaultMaxBytes      = 25 << 20
+	DefaultExpiry        = 24 * time.Hour
+	DefaultLinkTTL       = 15 * time.Minute
+	DefaultSweepInterval = time.Minute
+)
+
+// Config holds the service's dependencies and settings.
+type Config struct {
+	// Store, Objects, Links and StagingDir are required.
+	Store   Store
+	Objects ObjectStore
+	Links   Linker
+	// StagingDir holds the bytes of unfinished uploads; created if missing.
+	StagingDir string
+	// Records re-delivers the records of a photo that became available.
+	// Without it they are not bumped (events are still written).
+	Records Records
+	// Registry knows the record types (default syncengine.DefaultRegistry()).
+	Registry *syncengine.Registry
+	// MaxBytes is the largest photo accepted (default DefaultMaxBytes).
+	MaxBytes int64
+	// Expiry is how long an upload may go without a chunk (default DefaultExpiry).
+	Expiry time.Duration
+	// LinkTTL is how long a media URL works (default DefaultLinkTTL).
+	LinkTTL time.Duration
+	// SweepInterval is the period of Run's sweeps (default DefaultSweepInterval).
+	SweepInterval time.Duration
+	// ChangeSubject names the subject of a record's change events (default
+	// "fieldsync.<tenant>.changes.<Type>", as the sync engine's).
+	ChangeSubject func(tenantID, recordType string) string
+	// Now is the clock (default time.Now).
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Store == nil || c.Objects == nil || c.Links == nil:
+		return errors.New("photos: Store, Objects and Links are required")
+	case c.StagingDir == "":
+		return errors.New("photos: StagingDir is required")
+	case c.MaxBytes < 0 || c.Expiry < 0 || c.LinkTTL < 0 || c.SweepInterval < 0:
+		return errors.New("photos: limits and durations must not be negative")
+	}
+	c.MaxBytes = orDefault(c.MaxBytes, DefaultMaxBytes)
+	c.Expiry = orDefault(c.Expiry, DefaultExpiry)
+	c.LinkTTL = orDefault(c.LinkTTL, DefaultLinkTTL)
+	c.SweepInterval = orDefault(c.SweepInterval, DefaultSweepInterval)
+	if c.Registry == nil {
+		c.Registry = syncengine.DefaultRegistry()
+	}
+	if c.ChangeSubject == nil {
+		c.ChangeSubject = func(t, rt string) string {
+			return "fieldsync." + t + ".changes." + rt[strings.LastIndexByte(rt, '.')+1:]
+		}
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+func orDefault[T int64 | time.Duration](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// Service is the photo upload service. It is safe for concurrent use.
+type Service struct {
+	cfg     Config
+	staging *staging
+	locks   keyedMutex
+	// bumpMu serialises the re-delivery of records, so that two photos of
+	// one record completing together cannot write its completeness out of order.
+	bumpMu chan struct{}
+}
+
+// New checks cfg and returns a service; it creates the staging folder.
+func New(cfg Config) (*Service, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	st, err := newStaging(cfg.StagingDir)
+	if err != nil {
+		return nil, fmt.Errorf("photos: %w", err)
+	}
+	return &Service{cfg: cfg, staging: st, bumpMu: make(chan struct{}, 1)}, nil
+}
+
+// requireDevice refuses callers that are not an enrolled device.
+func requireDevice(p *syncengine.Principal) error {
+	if p == nil || p.TenantID == "" || !p.IsDevice() {
+		return syncengine.Errorf(syncengine.CodePermissionDenied, "photo uploads need an enrolled device's token")
+	}
+	return nil
+}
+
+// uploadNotFound is the answer for an unknown upload id and for another
+// device's: the two are indistinguishable to the caller.
+func uploadNotFound(id string) error {
+	return syncengine.Errorf(syncengine.CodeNotFound, "upload %q not found", id)
+}
+
+// notInProgress refuses a chunk or completion of a finished upload.
+func notInProgress(u *Upload) error {
+	return syncengine.Errorf(syncengine.CodeFailedPrecondition, "upload %s is %s: create the upload again", u.ID, u.State)
+}

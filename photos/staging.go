@@ -1,0 +1,193 @@
+package photos
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// staging keeps the bytes of unfinished uploads, one file per upload named
+// by its id. A file may be longer than the upload's recorded offset (a
+// crash after the fsync but before the offset was recorded) or, if the
+// folder was damaged, shorter: callers reconcile the two.
+type staging struct {
+	dir string
+}
+
+func newStaging(dir string) (*staging, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("staging: %w", err)
+	}
+	return &staging{dir: dir}, nil
+}
+
+// validID reports whether id can name a staging file: upload ids are
+// ULIDs, 26 characters of Crockford base32.
+func validID(id string) bool {
+	if len(id) != 26 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if (c < '0' || c > '9') && (c < 'A' || c > 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+func (st *staging) path(id string) (string, error) {
+	if !validID(id) {
+		return "", fmt.Errorf("staging: invalid upload id %q", id)
+	}
+	return filepath.Join(st.dir, id), nil
+}
+
+// size returns the staged length of an upload; a missing file is 0.
+func (st *staging) size(id string) (int64, error) {
+	p, err := st.path(id)
+	if err != nil {
+		return 0, err
+	}
+	fi, err := os.Stat(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("staging: %w", err)
+	}
+	return fi.Size(), nil
+}
+
+// truncate cuts an upload's staged bytes to n and syncs the file.
+func (st *staging) truncate(id string, n int64) error {
+	p, err := st.path(id)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("staging: %w", err)
+	}
+	defer f.Close()
+	if err := f.Truncate(n); err != nil {
+		return fmt.Errorf("staging: %w", err)
+	}
+	return f.Sync()
+}
+
+// write stores data at offset, which must be the file's length or less
+// (anything beyond offset is cut first), and fsyncs the file, and the
+// folder when the file is new, before returning.
+func (st *staging) write(id string, offset int64, data []byte) (err error) {
+	f, created, err := st.openForWrite(id)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("staging: %w", cerr)
+		}
+	}()
+	if err := cutTo(f, offset); err != nil {
+		return fmt.Errorf("staging: upload %s: %w", id, err)
+	}
+	if _, err := f.WriteAt(data, offset); err != nil {
+		return fmt.Errorf("staging: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("staging: %w", err)
+	}
+	if created {
+		return syncDir(st.dir)
+	}
+	return nil
+}
+
+// cutTo makes f exactly offset bytes long, refusing to extend it.
+func cutTo(f *os.File, offset int64) error {
+	fi, err := f.Stat()
+	switch {
+	case err != nil:
+		return err
+	case fi.Size() < offset:
+		return fmt.Errorf("%d bytes staged, cannot write at %d", fi.Size(), offset)
+	case fi.Size() > offset:
+		return f.Truncate(offset)
+	}
+	return nil
+}
+
+func (st *staging) openForWrite(id string) (f *os.File, created bool, err error) {
+	p, err := st.path(id)
+	if err != nil {
+		return nil, false, err
+	}
+	f, err = os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	if err == nil {
+		return f, true, nil
+	}
+	if !errors.Is(err, fs.ErrExist) {
+		return nil, false, fmt.Errorf("staging: %w", err)
+	}
+	if f, err = os.OpenFile(p, os.O_WRONLY, 0); err != nil {
+		return nil, false, fmt.Errorf("staging: %w", err)
+	}
+	return f, false, nil
+}
+
+// open returns an upload's staged bytes for reading.
+func (st *staging) open(id string) (*os.File, error) {
+	p, err := st.path(id)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("staging: %w", err)
+	}
+	return f, nil
+}
+
+// remove deletes an upload's staged bytes; a missing file is no error.
+func (st *staging) remove(id string) error {
+	p, err := st.path(id)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("staging: %w", err)
+	}
+	return nil
+}
+
+// list returns the ids of the uploads with staged bytes. Files that cannot
+// be upload ids are not ours and are left alone.
+func (st *staging) list() ([]string, error) {
+	entries, err := os.ReadDir(st.dir)
+	if err != nil {
+		return nil, fmt.Errorf("staging: %w", err)
+	}
+	var ids []string
+	for _, e := range entries {
+		if e.Type().IsRegular() && validID(e.Name()) {
+			ids = append(ids, e.Name())
+		}
+	}
+	return ids, nil
+}
+
+// syncDir fsyncs a folder so that a file just created in it survives a crash.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("staging: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("staging: sync %s: %w", dir, err)
+	}
+	return nil
+}

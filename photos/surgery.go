@@ -1,0 +1,124 @@
+package photos
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+)
+
+// surgeryType is the record type whose completeness depends on its photos.
+var surgeryType = string((&fieldsyncv1.SurgerySupport{}).ProtoReflect().Descriptor().FullName())
+
+// surgeryMarkKey is the Meta key of the version through which surgery
+// supports have been checked for completeness.
+const surgeryMarkKey = "photos_surgery_mark"
+
+// completeSurgeries sets photos_complete on the surgery supports whose
+// photos were all available before the record itself arrived (so no
+// photo's completion saw it). It checks each surgery written since the
+// last sweep whose photos the tenant all holds.
+func (s *Service) completeSurgeries(ctx context.Context) error {
+	if s.cfg.Records == nil {
+		return nil
+	}
+	v, err := s.cfg.Store.Meta(ctx, surgeryMarkKey)
+	if err != nil {
+		return fmt.Errorf("complete surgeries: %w", err)
+	}
+	mark, _ := strconv.ParseUint(v, 10, 64) // unset or damaged: check from the start
+	for {
+		refs, covered, err := s.cfg.Store.HeldSurgeries(ctx, mark, sweepBatch)
+		if err != nil {
+			return fmt.Errorf("complete surgeries: %w", err)
+		}
+		for _, ref := range refs {
+			if err := s.completeSurgery(ctx, ref); err != nil {
+				return fmt.Errorf("complete surgery %s: %w", ref.ID, err)
+			}
+		}
+		if covered != mark {
+			if err := s.cfg.Store.SetMeta(ctx, surgeryMarkKey, strconv.FormatUint(covered, 10)); err != nil {
+				return fmt.Errorf("complete surgeries: %w", err)
+			}
+		}
+		if len(refs) < sweepBatch {
+			return nil
+		}
+		mark = covered
+	}
+}
+
+// completeSurgery sets photos_complete on a surgery support whose three
+// staged photos are all available to the tenant, unless it is set.
+func (s *Service) completeSurgery(ctx context.Context, ref RecordRef) error {
+	ss, err := s.liveSurgery(ctx, ref.TenantID, ref.ID)
+	if err != nil || ss == nil || ss.GetPhotosComplete() {
+		return err
+	}
+	complete, err := s.staged(ctx, ref.TenantID, ss)
+	if err != nil || !complete {
+		return err
+	}
+	unlock, err := s.lockBumps(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return s.writeComplete(ctx, ref.TenantID, ref.ID, true)
+}
+
+// bumpSurgery writes a surgery support's photos_complete as it now stands,
+// which also gives it a new version.
+func (s *Service) bumpSurgery(ctx context.Context, tenantID, id string) error {
+	ss, err := s.liveSurgery(ctx, tenantID, id)
+	if err != nil || ss == nil {
+		return err
+	}
+	complete, err := s.staged(ctx, tenantID, ss)
+	if err != nil {
+		return err
+	}
+	return s.writeComplete(ctx, tenantID, id, complete)
+}
+
+// liveSurgery reads a surgery support; nil when it is missing or deleted.
+func (s *Service) liveSurgery(ctx context.Context, tenantID, id string) (*fieldsyncv1.SurgerySupport, error) {
+	recs, err := s.cfg.Store.GetRecords(ctx, tenantID, []string{id})
+	if err != nil {
+		return nil, err
+	}
+	rec := recs[id]
+	if rec == nil || rec.State.Deleted() {
+		return nil, nil
+	}
+	ss, ok := rec.State.Value.(*fieldsyncv1.SurgerySupport)
+	if !ok {
+		return nil, fmt.Errorf("record %s holds %T, not a surgery support", id, rec.State.Value)
+	}
+	return ss, nil
+}
+
+// staged reports whether the three staged photos of a surgery support are
+// set and available to the tenant.
+func (s *Service) staged(ctx context.Context, tenantID string, ss *fieldsyncv1.SurgerySupport) (bool, error) {
+	for _, r := range []*fieldsyncv1.PhotoRef{ss.GetPreOpPhoto(), ss.GetIntraOpPhoto(), ss.GetPostOpCountPhoto()} {
+		if r.GetSha256() == "" {
+			return false, nil
+		}
+		_, held, err := s.cfg.Store.Photo(ctx, tenantID, r.GetSha256())
+		if err != nil || !held {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// writeComplete writes a surgery support's photos_complete as the server,
+// which gives the record a new version even when the value is unchanged.
+func (s *Service) writeComplete(ctx context.Context, tenantID, id string, complete bool) error {
+	_, err := s.cfg.Records.ServerWrite(ctx, tenantID, surgeryType, id,
+		&fieldsyncv1.SurgerySupport{PhotosComplete: complete}, []string{"photos_complete"})
+	return err
+}
