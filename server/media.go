@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"fmt"
-	"strconv"
 	"time"
 
 	"connectrpc.com/connect"
@@ -13,11 +11,6 @@ import (
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
-
-// DeviceHLCHeader optionally carries the device's hybrid logical clock
-// (decimal, the wire format of sync.proto) on CreateUpload; it is kept
-// with the photo beside the server's receipt time.
-const DeviceHLCHeader = "Fieldsync-Device-Hlc"
 
 // MediaBackend is the photo service as the media service uses it. Its
 // errors are domain errors (see photos.Service for which each returns).
@@ -43,31 +36,15 @@ func (h *mediaHandler) CreateUpload(ctx context.Context, req *connect.Request[fi
 	if err != nil {
 		return nil, err
 	}
-	hlc, err := deviceHLC(req.Header().Get(DeviceHLCHeader))
-	if err != nil {
-		return nil, err
-	}
 	m := req.Msg
 	u, err := h.cfg.Media.CreateUpload(ctx, p, photos.CreateRequest{
 		SHA256: m.GetSha256(), Size: m.GetSizeBytes(), ContentType: m.GetContentType(),
-		RecordID: m.GetRecordId(), Slot: m.GetSlot(), DeviceHLC: hlc,
+		RecordID: m.GetRecordId(), Slot: m.GetSlot(), DeviceHLC: m.GetDeviceHlc(),
 	})
 	if err != nil {
 		return nil, toConnect(ctx, h.cfg.Logger, err)
 	}
 	return connect.NewResponse(&fieldsyncv1.CreateUploadResponse{Upload: uploadToWire(u)}), nil
-}
-
-// deviceHLC parses the optional device clock header.
-func deviceHLC(v string) (uint64, error) {
-	if v == "" {
-		return 0, nil
-	}
-	hlc, err := strconv.ParseUint(v, 10, 64)
-	if err != nil {
-		return 0, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("%s: %q is not a decimal HLC", DeviceHLCHeader, v))
-	}
-	return hlc, nil
 }
 
 func (h *mediaHandler) PutChunk(ctx context.Context, req *connect.Request[fieldsyncv1.PutChunkRequest]) (*connect.Response[fieldsyncv1.PutChunkResponse], error) {

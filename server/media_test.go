@@ -185,8 +185,8 @@ func TestMediaServiceUploadsOverConnectAndGRPC(t *testing.T) {
 		data := photostest.JPEG(100_000, uint64(i))
 		req := connect.NewRequest(&fieldsyncv1.CreateUploadRequest{
 			Sha256: photostest.Key(data), SizeBytes: int64(len(data)), ContentType: "image/heic", RecordId: "r1", Slot: "pre_op_photo",
+			DeviceHlc: 123456789,
 		})
-		req.Header().Set(server.DeviceHLCHeader, "123456789")
 		res, err := c.CreateUpload(context.Background(), req)
 		if err != nil {
 			t.Fatal(err)
@@ -239,8 +239,7 @@ func TestMediaErrorsCarryTheirConnectCodes(t *testing.T) {
 		wantCode(t, err, connect.CodeNotFound)
 	}
 	c := m.client("rep", false, nil)
-	req := connect.NewRequest(&fieldsyncv1.CreateUploadRequest{Sha256: photostest.Key([]byte("x")), SizeBytes: 1})
-	req.Header().Set(server.DeviceHLCHeader, "yesterday")
+	req := connect.NewRequest(&fieldsyncv1.CreateUploadRequest{Sha256: "not-a-hash", SizeBytes: 1})
 	_, err := c.CreateUpload(ctx, req)
 	wantCode(t, err, connect.CodeInvalidArgument)
 	junk := photostest.NotAnImage(3000, 1)

@@ -195,8 +195,11 @@ type CreateUploadRequest struct {
 	SizeBytes   int64                  `protobuf:"varint,2,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
 	ContentType string                 `protobuf:"bytes,3,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
 	// The record the photo belongs to and its slot (e.g. "pre_op_photo").
-	RecordId      string `protobuf:"bytes,4,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
-	Slot          string `protobuf:"bytes,5,opt,name=slot,proto3" json:"slot,omitempty"`
+	RecordId string `protobuf:"bytes,4,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
+	Slot     string `protobuf:"bytes,5,opt,name=slot,proto3" json:"slot,omitempty"`
+	// The device's HLC when the photo was taken or attached; kept with the
+	// photo beside the server's receipt time. 0 when unknown.
+	DeviceHlc     uint64 `protobuf:"varint,6,opt,name=device_hlc,json=deviceHlc,proto3" json:"device_hlc,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -264,6 +267,13 @@ func (x *CreateUploadRequest) GetSlot() string {
 		return x.Slot
 	}
 	return ""
+}
+
+func (x *CreateUploadRequest) GetDeviceHlc() uint64 {
+	if x != nil {
+		return x.DeviceHlc
+	}
+	return 0
 }
 
 type CreateUploadResponse struct {
@@ -947,14 +957,16 @@ const file_fieldsync_v1_media_proto_rawDesc = "" +
 	"\vexpire_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"expireTime\x12\x1b\n" +
 	"\trecord_id\x18\b \x01(\tR\brecordId\x12\x12\n" +
-	"\x04slot\x18\t \x01(\tR\x04slot\"\xdb\x01\n" +
+	"\x04slot\x18\t \x01(\tR\x04slot\"\xfa\x01\n" +
 	"\x13CreateUploadRequest\x12-\n" +
 	"\x06sha256\x18\x01 \x01(\tB\x15\xbaH\x12r\x102\x0e^[0-9a-f]{64}$R\x06sha256\x12&\n" +
 	"\n" +
 	"size_bytes\x18\x02 \x01(\x03B\a\xbaH\x04\"\x02 \x00R\tsizeBytes\x12*\n" +
 	"\fcontent_type\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18dR\vcontentType\x12$\n" +
 	"\trecord_id\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18@R\brecordId\x12\x1b\n" +
-	"\x04slot\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04slot\"D\n" +
+	"\x04slot\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04slot\x12\x1d\n" +
+	"\n" +
+	"device_hlc\x18\x06 \x01(\x04R\tdeviceHlc\"D\n" +
 	"\x14CreateUploadResponse\x12,\n" +
 	"\x06upload\x18\x01 \x01(\v2\x14.fieldsync.v1.UploadR\x06upload\"\x92\x01\n" +
 	"\x0fPutChunkRequest\x12$\n" +
