@@ -144,7 +144,7 @@ func (e *Engine) materialize(ctx context.Context, f Filter, pg *page) ([]*fields
 			hashes = append(hashes, hs...)
 		}
 	}
-	return out, e.fillPhotoStates(ctx, out, hashes)
+	return out, e.fillPhotoStates(ctx, f.TenantID, out, hashes)
 }
 
 func (e *Engine) wireRecord(f Filter, r ChangeRow, rec *StoredRecord) (*fieldsyncv1.Record, []string, error) {
@@ -176,11 +176,11 @@ func (e *Engine) wireRecord(f Filter, r ChangeRow, rec *StoredRecord) (*fieldsyn
 	return w, hs, nil
 }
 
-func (e *Engine) fillPhotoStates(ctx context.Context, recs []*fieldsyncv1.Record, hashes []string) error {
+func (e *Engine) fillPhotoStates(ctx context.Context, tenantID string, recs []*fieldsyncv1.Record, hashes []string) error {
 	if len(hashes) == 0 {
 		return nil
 	}
-	avail, err := e.store.PhotoStates(ctx, hashes)
+	avail, err := e.store.PhotoStates(ctx, tenantID, hashes)
 	if err != nil {
 		return err
 	}

@@ -210,3 +210,25 @@ func TestDeliveriesComeFromPullCursors(t *testing.T) {
 		t.Fatalf("deliveries = %v, %v", ds, err)
 	}
 }
+
+func TestTouchRecordRedeliversALiveRecordOnly(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	live, gone := newID(), newID()
+	w.push("rep", w.mut("rep", live, &fieldsyncv1.Visit{Notes: "x"}, "notes"), w.mut("rep", gone, &fieldsyncv1.Visit{Notes: "y"}, "notes"))
+	w.push("rep", w.del("rep", "fieldsync.v1.Visit", gone))
+	_, cursor := w.pullAll("rep", "")
+	ctx := context.Background()
+	for _, id := range []string{live, gone, "missing"} {
+		if err := w.e.TouchRecord(ctx, w.tenant, "fieldsync.v1.Visit", id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.e.TouchRecord(ctx, w.tenant, "fieldsync.v1.Customer", live); err != nil {
+		t.Fatal(err) // another type: left alone
+	}
+	recs, _ := w.pullAll("rep", cursor)
+	if len(recs) != 1 || recs[live] == nil || recs[live].Removed != 0 {
+		t.Fatalf("after touching: %v", recs)
+	}
+}

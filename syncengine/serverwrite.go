@@ -95,3 +95,31 @@ func (e *Engine) FlagRecord(ctx context.Context, tenantID, recordType, recordID,
 	_, err := e.ServerWrite(ctx, tenantID, recordType, recordID, v, []string{field})
 	return err
 }
+
+// TouchRecord gives a live record a new version without changing it, so
+// devices pull it again (a photo it refers to became available) and
+// watchers are poked. A missing or deleted record, or one of another type,
+// is left alone. No change event is written: the caller writes its own.
+func (e *Engine) TouchRecord(ctx context.Context, tenantID, recordType, id string) error {
+	rt, ok := e.reg.Lookup(recordType)
+	if !ok {
+		return Errorf(CodeInvalid, "unknown record type %q", recordType)
+	}
+	var batch commitBatch
+	err := e.store.Update(ctx, func(tx Tx) error {
+		batch = commitBatch{}
+		cur, err := tx.GetRecord(tenantID, id)
+		if err != nil || cur == nil || cur.Type != recordType || cur.State.Deleted() {
+			return err
+		}
+		cur.UpdatedAt = tx.Now()
+		v, err := tx.PutRecord(cur, nil)
+		batch.add(v, rt, cur.Scope)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("touch %s %s: %w", recordType, id, err)
+	}
+	e.committed(tenantID, batch.version, batch.scopes)
+	return nil
+}

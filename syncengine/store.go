@@ -26,9 +26,9 @@ type Store interface {
 	// Receipts returns each device's delivery receipts for versions ≥ minVersion:
 	// the earliest time each device acknowledged a cursor at or beyond it.
 	Receipts(ctx context.Context, tenantID string, minVersion uint64) ([]Delivery, error)
-	// PhotoStates returns the state of each hash the tenant's records refer
-	// to that has a known state (missing hashes are pending).
-	PhotoStates(ctx context.Context, hashes []string) (map[string]bool, error)
+	// PhotoStates reports which of the hashes the tenant holds (stored and
+	// verified); missing hashes are pending.
+	PhotoStates(ctx context.Context, tenantID string, hashes []string) (map[string]bool, error)
 }
 
 // Tx is one write transaction.

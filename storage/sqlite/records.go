@@ -484,30 +484,32 @@ func (db *DB) Receipts(ctx context.Context, tenantID string, minVersion uint64) 
 	return out, rows.Err()
 }
 
-// PhotoStates says which of the hashes are stored (see syncengine.Store).
-func (db *DB) PhotoStates(ctx context.Context, hashes []string) (map[string]bool, error) {
+// PhotoStates says which of the hashes the tenant holds: stored and
+// uploaded by one of its devices (see syncengine.Store). The ids travel as
+// one JSON array parameter.
+func (db *DB) PhotoStates(ctx context.Context, tenantID string, hashes []string) (map[string]bool, error) {
 	out := make(map[string]bool, len(hashes))
-	for start := 0; start < len(hashes); start += 500 {
-		chunk := hashes[start:min(start+500, len(hashes))]
-		args := make([]any, len(chunk))
-		for i, h := range chunk {
-			args[i] = h
-		}
-		rows, err := db.read.QueryContext(ctx, `SELECT sha256 FROM photos WHERE sha256 IN (`+placeholders(len(chunk))+`)`, args...)
-		if err != nil {
-			return nil, fmt.Errorf("photo states: %w", err)
-		}
-		for rows.Next() {
-			var h string
-			if err := rows.Scan(&h); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			out[h] = true
-		}
-		rows.Close()
+	arr, err := json.Marshal(hashes)
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	st, err := db.readStmt(ctx, `SELECT sha256 FROM tenant_photos WHERE tenant_id = ? AND sha256 IN (SELECT value FROM json_each(?))`)
+	if err != nil {
+		return nil, fmt.Errorf("photo states: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, tenantID, string(arr))
+	if err != nil {
+		return nil, fmt.Errorf("photo states: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var h string
+		if err := rows.Scan(&h); err != nil {
+			return nil, err
+		}
+		out[h] = true
+	}
+	return out, rows.Err()
 }
 
 // RecordsByOwner returns the live records of a type owned by a user, newest
