@@ -95,7 +95,7 @@ type page struct {
 // matches, until limit rows or the scan budget is used.
 func (e *Engine) scan(ctx context.Context, f Filter, after uint64, limit int) (*page, error) {
 	pg := &page{last: after}
-	batch := min(max(limit*2, 256), 5000)
+	batch := min(max(limit, 256), 5000)
 	for scanned := 0; scanned < e.cfg.MaxPullScan; {
 		rows, err := e.store.ScanChanges(ctx, f.TenantID, pg.last, batch)
 		if err != nil {
@@ -128,7 +128,7 @@ func (e *Engine) materialize(ctx context.Context, f Filter, pg *page) ([]*fields
 	for _, r := range pg.rows {
 		idList = append(idList, r.RecordID)
 	}
-	recs, err := e.store.GetRecords(ctx, f.TenantID, idList)
+	recs, err := e.store.GetRecordValues(ctx, f.TenantID, idList)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +147,7 @@ func (e *Engine) materialize(ctx context.Context, f Filter, pg *page) ([]*fields
 	return out, e.fillPhotoStates(ctx, f.TenantID, out, hashes)
 }
 
-func (e *Engine) wireRecord(f Filter, r ChangeRow, rec *StoredRecord) (*fieldsyncv1.Record, []string, error) {
+func (e *Engine) wireRecord(f Filter, r ChangeRow, rec *RawRecord) (*fieldsyncv1.Record, []string, error) {
 	rt, _ := e.reg.Lookup(r.Type)
 	w := &fieldsyncv1.Record{RecordType: r.Type, Id: r.RecordID, Version: r.Version}
 	switch {
@@ -160,16 +160,20 @@ func (e *Engine) wireRecord(f Filter, r ChangeRow, rec *StoredRecord) (*fieldsyn
 		return nil, nil, nil // purged meanwhile
 	}
 	w.Version, w.Hlc, w.UpdateTime = rec.Version, uint64(rec.HLC), timestamppb.New(rec.UpdatedAt)
-	if rec.State.Deleted() {
+	if rec.Deleted {
 		w.Removed = fieldsyncv1.RemovalReason_REMOVAL_REASON_DELETED
 		return w, nil, nil
 	}
-	v, err := anypb.New(rec.State.Value)
-	if err != nil {
-		return nil, nil, fmt.Errorf("pack record %s: %w", rec.ID, err)
+	// The stored bytes are the value's encoding: no decode and re-encode.
+	w.Value = &anypb.Any{TypeUrl: "type.googleapis.com/" + r.Type, Value: rec.Value}
+	if !rt.hasPhotos() {
+		return w, nil, nil
 	}
-	w.Value = v
-	hs := PhotoHashes(rec.State.Value)
+	m := rt.New()
+	if err := proto.Unmarshal(rec.Value, m); err != nil {
+		return nil, nil, fmt.Errorf("decode record %s: %w", r.RecordID, err)
+	}
+	hs := PhotoHashes(m)
 	for _, h := range hs {
 		w.Photos = append(w.Photos, &fieldsyncv1.PhotoStatus{Sha256: h, State: fieldsyncv1.PhotoState_PHOTO_STATE_PENDING})
 	}
@@ -195,6 +199,17 @@ func (e *Engine) fillPhotoStates(ctx context.Context, tenantID string, recs []*f
 }
 
 var photoRefName = (&fieldsyncv1.PhotoRef{}).ProtoReflect().Descriptor().FullName()
+
+// hasPhotos reports whether the record type has PhotoRef fields.
+func (rt *RecordType) hasPhotos() bool {
+	fds := rt.Desc.Fields()
+	for i := range fds.Len() {
+		if md := fds.Get(i).Message(); md != nil && md.FullName() == photoRefName {
+			return true
+		}
+	}
+	return false
+}
 
 // PhotoHashes lists the photo hashes a record refers to (its PhotoRef
 // fields, singular or repeated), without duplicates, in field order.

@@ -17,6 +17,9 @@ type Store interface {
 	// GetRecords returns the current stored records with these ids (absent
 	// ids are missing from the map).
 	GetRecords(ctx context.Context, tenantID string, ids []string) (map[string]*StoredRecord, error)
+	// GetRecordValues returns the current records with these ids as stored
+	// bytes, without decoding them (Pull).
+	GetRecordValues(ctx context.Context, tenantID string, ids []string) (map[string]*RawRecord, error)
 	// PurgedThrough is the highest version whose tombstones and scope exits
 	// have been purged; cursors below it cannot be served.
 	PurgedThrough(ctx context.Context) (uint64, error)
@@ -72,6 +75,18 @@ type StoredRecord struct {
 	HLC            HLC
 	Actor          string
 	UpdatedAt      time.Time
+}
+
+// RawRecord is a record's current state as stored: the merged value's
+// protobuf bytes, not decoded.
+type RawRecord struct {
+	Type      string
+	Value     []byte
+	Scope     Scope
+	Version   uint64
+	HLC       HLC
+	Deleted   bool
+	UpdatedAt time.Time
 }
 
 // ChangeRow is a header from the change log: a record's current placement,

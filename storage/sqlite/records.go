@@ -398,6 +398,41 @@ func (db *DB) GetRecords(ctx context.Context, tenantID string, idList []string) 
 	return out, rows.Err()
 }
 
+// GetRecordValues returns current records by id as stored bytes (see
+// syncengine.Store).
+func (db *DB) GetRecordValues(ctx context.Context, tenantID string, idList []string) (map[string]*syncengine.RawRecord, error) {
+	out := make(map[string]*syncengine.RawRecord, len(idList))
+	if len(idList) == 0 {
+		return out, nil
+	}
+	arr, err := json.Marshal(idList)
+	if err != nil {
+		return nil, err
+	}
+	st, err := db.readStmt(ctx, `SELECT id, type, value, owner_id, store_id, region_id, version, hlc, deleted, updated_at
+		FROM records WHERE tenant_id = ? AND id IN (SELECT value FROM json_each(?))`)
+	if err != nil {
+		return nil, fmt.Errorf("get record values: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, tenantID, string(arr))
+	if err != nil {
+		return nil, fmt.Errorf("get record values: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var r syncengine.RawRecord
+		var hlc uint64
+		var updated int64
+		if err := rows.Scan(&id, &r.Type, &r.Value, &r.Scope.Owner, &r.Scope.Store, &r.Scope.Region, &r.Version, &hlc, &r.Deleted, &updated); err != nil {
+			return nil, err
+		}
+		r.HLC, r.UpdatedAt = syncengine.HLC(hlc), fromMS(updated)
+		out[id] = &r
+	}
+	return out, rows.Err()
+}
+
 // PurgedThrough is the purge horizon (see syncengine.Store).
 func (db *DB) PurgedThrough(ctx context.Context) (uint64, error) {
 	var v uint64
