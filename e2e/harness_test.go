@@ -10,6 +10,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	fieldsync "github.com/fieldsync/fieldsync/clients/go"
 	"github.com/fieldsync/fieldsync/internal/daemon"
 	"github.com/fieldsync/fieldsync/internal/demo"
 	"github.com/fieldsync/fieldsync/proto/fieldsync/v1/fieldsyncv1connect"
@@ -55,32 +56,9 @@ func (e *env) stop() {
 	}
 }
 
-// bearer adds an Authorization header to every call.
+// bearer adds an Authorization header to every call and stream.
 func bearer(token string) connect.ClientOption {
-	return connect.WithInterceptors(connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
-		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			if token != "" {
-				req.Header().Set("Authorization", "Bearer "+token)
-			}
-			return next(ctx, req)
-		}
-	}), streamBearer(token))
-}
-
-type streamBearer string
-
-func (s streamBearer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc { return next }
-func (s streamBearer) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
-	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
-		conn := next(ctx, spec)
-		if s != "" {
-			conn.RequestHeader().Set("Authorization", "Bearer "+string(s))
-		}
-		return conn
-	}
-}
-func (s streamBearer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
-	return next
+	return connect.WithInterceptors(fieldsync.BearerAuth(token))
 }
 
 // token returns the device token of the first demo user with a role.

@@ -41,6 +41,12 @@ func defaultHTTPClient(p Protocol) *http.Client {
 	return &http.Client{Transport: t}
 }
 
+// BearerAuth returns a Connect interceptor that sends token as
+// "Authorization: Bearer <token>" on unary calls and streams. The Client
+// uses it; use it too for the services the Client does not wrap
+// (AdminService, InsightsService, MediaService).
+func BearerAuth(token string) connect.Interceptor { return authInterceptor(token) }
+
 // authInterceptor sends the device token on unary calls and streams.
 type authInterceptor string
 

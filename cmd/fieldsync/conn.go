@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"net/http"
@@ -9,6 +8,8 @@ import (
 	"strings"
 
 	"connectrpc.com/connect"
+
+	fieldsync "github.com/fieldsync/fieldsync/clients/go"
 
 	"github.com/fieldsync/fieldsync/proto/fieldsync/v1/fieldsyncv1connect"
 )
@@ -41,7 +42,7 @@ func (c *conn) needToken() error {
 }
 
 func (c *conn) options() []connect.ClientOption {
-	opts := []connect.ClientOption{connect.WithInterceptors(authHeader(c.token))}
+	opts := []connect.ClientOption{connect.WithInterceptors(fieldsync.BearerAuth(c.token))}
 	if c.grpc {
 		opts = append(opts, connect.WithGRPC())
 	}
@@ -66,30 +67,4 @@ func httpClient(h2c bool) *http.Client {
 	var p http.Protocols
 	p.SetUnencryptedHTTP2(true)
 	return &http.Client{Transport: &http.Transport{Protocols: &p}}
-}
-
-// authHeader sets the bearer token on unary and streaming calls.
-type authHeader string
-
-func (a authHeader) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
-	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		if a != "" {
-			req.Header().Set("Authorization", "Bearer "+string(a))
-		}
-		return next(ctx, req)
-	}
-}
-
-func (a authHeader) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
-	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
-		c := next(ctx, spec)
-		if a != "" {
-			c.RequestHeader().Set("Authorization", "Bearer "+string(a))
-		}
-		return c
-	}
-}
-
-func (a authHeader) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
-	return next
 }

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
+	fieldsync "github.com/fieldsync/fieldsync/clients/go"
 	"github.com/fieldsync/fieldsync/internal/ids"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 	"github.com/fieldsync/fieldsync/proto/fieldsync/v1/fieldsyncv1connect"
@@ -21,7 +22,7 @@ func TestEventsTailPrintsCommittedChanges(t *testing.T) {
 	t.Parallel()
 	d, creds := startServer(t)
 	rep, _ := creds.User("rep")
-	client := fieldsyncv1connect.NewSyncServiceClient(http.DefaultClient, d.URL(), connect.WithInterceptors(authHeader(rep.DeviceToken)))
+	client := fieldsyncv1connect.NewSyncServiceClient(http.DefaultClient, d.URL(), connect.WithInterceptors(fieldsync.BearerAuth(rep.DeviceToken)))
 	v, _ := anypb.New(&fieldsyncv1.Visit{Notes: "tail me"})
 	id := ids.New()
 	if _, err := client.Push(context.Background(), connect.NewRequest(&fieldsyncv1.PushRequest{Mutations: []*fieldsyncv1.Mutation{{
