@@ -35,6 +35,13 @@ func start(t *testing.T, dir string) *env {
 	cfg.DataDir = dir
 	cfg.Demo = true
 	cfg.LogLevel = "warn"
+	return startWith(t, cfg)
+}
+
+// startWith runs fieldsyncd with a given configuration (Demo on).
+func startWith(t *testing.T, cfg daemon.Config) *env {
+	t.Helper()
+	dir := cfg.DataDir
 	d, err := daemon.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("start daemon: %v", err)

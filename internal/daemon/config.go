@@ -33,6 +33,9 @@ type Config struct {
 	NATSPort int
 	// Consumers runs the PHI and alert consumers in this process.
 	Consumers bool
+	// Serve runs the API; false runs only the consumers (a separate
+	// consumer process next to an API process, sharing NATS and the data dir).
+	Serve bool
 
 	// S3-compatible photo store (default: local folder under DataDir).
 	S3Endpoint  string
@@ -62,6 +65,7 @@ func DefaultConfig() Config {
 		MaxClockSkew:    5 * time.Minute,
 		NATSPort:        -1,
 		Consumers:       true,
+		Serve:           true,
 		S3Bucket:        "fieldsync-photos",
 		MaxPhotoBytes:   25 << 20,
 		UploadExpiry:    24 * time.Hour,
@@ -83,6 +87,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	str(&c.NATSCreds, "nats-creds", "NATS credentials file for --nats-url")
 	fs.IntVar(&c.NATSPort, "nats-port", envInt("nats-port", c.NATSPort), "embedded NATS loopback port (-1: random)")
 	fs.BoolVar(&c.Consumers, "consumers", envBool("consumers", c.Consumers), "run the PHI and alert consumers in this process")
+	fs.BoolVar(&c.Serve, "serve", envBool("serve", c.Serve), "serve the API (false: consumers only, e.g. as a separate process with --nats-url)")
 	str(&c.S3Endpoint, "s3-endpoint", "S3-compatible endpoint host:port (default: local photo folder)")
 	str(&c.S3Bucket, "s3-bucket", "S3 bucket for photos (created if missing)")
 	str(&c.S3AccessKey, "s3-access-key", "S3 access key")
@@ -156,6 +161,9 @@ func (c *Config) Validate() error {
 	}
 	if c.S3Endpoint != "" && (c.S3Bucket == "" || c.S3AccessKey == "" || c.S3SecretKey == "") {
 		errs = append(errs, errors.New("s3-endpoint: needs s3-bucket, s3-access-key and s3-secret-key"))
+	}
+	if !c.Serve && !c.Consumers {
+		errs = append(errs, errors.New("serve and consumers: at least one must be on"))
 	}
 	if c.MaxPhotoBytes <= 0 {
 		errs = append(errs, errors.New("max-photo-bytes: must be positive"))

@@ -66,6 +66,10 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 			return nil, err
 		}
 	}
+	if !cfg.Serve {
+		d.log.Info("fieldsyncd running consumers only (no API)", "data_dir", cfg.DataDir)
+		return d, nil
+	}
 	if err := d.listen(handler); err != nil {
 		return nil, err
 	}
@@ -98,6 +102,9 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 		if err := d.wireInsights(ctx, runCtx, js); err != nil {
 			return nil, err
 		}
+	}
+	if !d.cfg.Serve {
+		return nil, nil // consumers only
 	}
 	mediaBackend, extra, err := d.wireMedia(ctx, runCtx)
 	if err != nil {
@@ -159,7 +166,12 @@ func (d *Daemon) seedDemo(ctx context.Context) error {
 }
 
 // Addr is the address the server listens on.
-func (d *Daemon) Addr() string { return d.listener.Addr().String() }
+func (d *Daemon) Addr() string {
+	if d.listener == nil {
+		return ""
+	}
+	return d.listener.Addr().String()
+}
 
 // URL is the server's base URL.
 func (d *Daemon) URL() string { return "http://" + d.Addr() }

@@ -52,6 +52,9 @@ func (d *Daemon) wireEvents(ctx, runCtx context.Context, reg prometheus.Register
 	if err := events.EnsureStreams(ctx, js, events.StreamConfig{Replicas: 1, MaxAge: StreamMaxAge}); err != nil {
 		return nil, nil, err
 	}
+	if !d.cfg.Serve {
+		return js, nil, nil // the API process owns the outbox and its relay
+	}
 	relay := &events.Relay{Outbox: d.db, JS: js, Logger: d.log}
 	if err := relay.RegisterMetrics(reg); err != nil {
 		return nil, nil, err
