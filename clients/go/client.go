@@ -17,7 +17,10 @@ type Client struct {
 	cfg   *config
 	db    *store
 	clock *clock
-	rpc   fieldsyncv1connect.SyncServiceClient // nil without a server
+	rpc   fieldsyncv1connect.SyncServiceClient  // nil without a server
+	media fieldsyncv1connect.MediaServiceClient // nil without a server
+
+	photoDir string // local copies of queued photos (WithPhotoDir)
 
 	syncMu sync.Mutex    // one Sync at a time
 	kick   chan struct{} // a local write happened (Watch pushes it at once)
@@ -42,8 +45,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	c := &Client{cfg: cfg, db: db, clock: &clock{last: uint64(last), now: cfg.now}, kick: make(chan struct{}, 1)}
+	c.photoDir = photoDir(path, cfg)
 	if cfg.server != "" {
-		c.rpc = newSyncClient(cfg)
+		c.rpc = photoStatePuller{SyncServiceClient: newSyncClient(cfg), db: db}
+		c.media = newMediaClient(cfg)
 	}
 	return c, nil
 }

@@ -26,10 +26,16 @@ const (
 	DefaultBackoffMin     = 200 * time.Millisecond
 	DefaultBackoffMax     = 30 * time.Second
 	DefaultRequestTimeout = time.Minute
+	// DefaultChunkSize is how many photo bytes one PutChunk carries: 256 KiB,
+	// a few seconds on a weak mobile link, so little is sent again after a
+	// dropped connection.
+	DefaultChunkSize = 256 << 10
 	// maxBatchSize is the server's limit on mutations per push.
 	maxBatchSize = 500
 	// maxPullLimit is the server's limit on records per pull page.
 	maxPullLimit = 5000
+	// maxChunkSize is the server's limit on the bytes of one PutChunk.
+	maxChunkSize = 4 << 20
 )
 
 // Option configures a Client. Each option documents its default.
@@ -54,6 +60,10 @@ type config struct {
 	logger         *slog.Logger
 	now            func() time.Time
 	protocol       Protocol
+	chunkSize      int
+	photoProgress  func(sha256 string, sent, total int64)
+	photoDir       string
+	keepPhotos     bool
 }
 
 func newConfig(opts []Option) *config {
@@ -63,6 +73,7 @@ func newConfig(opts []Option) *config {
 		backoffMin:     DefaultBackoffMin,
 		backoffMax:     DefaultBackoffMax,
 		requestTimeout: DefaultRequestTimeout,
+		chunkSize:      DefaultChunkSize,
 		logger:         slog.New(slog.DiscardHandler),
 		now:            time.Now,
 	}
@@ -163,4 +174,42 @@ func WithClock(now func() time.Time) Option {
 // WithProtocol sets the RPC protocol. Default ProtocolConnect.
 func WithProtocol(p Protocol) Option {
 	return optionFunc(func(c *config) { c.protocol = p })
+}
+
+// WithChunkSize sets how many bytes of a photo one PutChunk call carries.
+// Default DefaultChunkSize (256 KiB): smaller chunks send less again after
+// a dropped connection, larger ones need fewer round trips. Values below 1
+// keep the default and values above the server's limit (4 MiB) are
+// lowered to it.
+func WithChunkSize(n int) Option {
+	return optionFunc(func(c *config) {
+		if n > 0 {
+			c.chunkSize = min(n, maxChunkSize)
+		}
+	})
+}
+
+// WithPhotoProgress sets a function Sync calls while it uploads a photo,
+// for a progress bar: once the server's upload is created or found, and
+// after every chunk the server acknowledged, with the photo's SHA-256, the
+// bytes the server holds and the photo's size (sent == total once it is
+// stored). It runs on the goroutine that called Sync and should return
+// quickly. Default: none.
+func WithPhotoProgress(fn func(sha256 string, sent, total int64)) Option {
+	return optionFunc(func(c *config) { c.photoProgress = fn })
+}
+
+// WithPhotoDir sets the folder where AddPhoto keeps the local copies of
+// photos, one file per photo named by its SHA-256. Default: the device
+// database's path with ".photos" appended (device.db → device.db.photos),
+// created by the first AddPhoto. An empty dir keeps the default.
+func WithPhotoDir(dir string) Option {
+	return optionFunc(func(c *config) { c.photoDir = dir })
+}
+
+// WithKeepPhotos keeps a photo's local copy after the server stored it,
+// e.g. to show it offline. Default false: the copy is deleted once
+// CompleteUpload succeeded (PhotoURL reads the photo back from the server).
+func WithKeepPhotos(keep bool) Option {
+	return optionFunc(func(c *config) { c.keepPhotos = keep })
 }

@@ -77,33 +77,37 @@ func (c *Client) Delete(ctx context.Context, recordType, id string) error {
 // write commits one local mutation: its seq and HLC, the outbox entry and
 // the new local view, all in one transaction.
 func (c *Client) write(ctx context.Context, e *entry) error {
-	err := c.db.update(ctx, func(tx *sql.Tx) error {
-		r, err := loadRow(ctx, tx, e.RecordID)
-		switch {
-		case err != nil:
-			return err
-		case r == nil:
-			r = &row{id: e.RecordID, typ: e.Type}
-		case r.typ != e.Type:
-			return fmt.Errorf("%w: %s is a %s", ErrTypeMismatch, e.RecordID, r.typ)
-		}
-		if err := c.stamp(ctx, tx, e); err != nil {
-			return err
-		}
-		entries, err := entriesFor(ctx, tx, e.RecordID)
-		if err != nil {
-			return err
-		}
-		if err := r.rebuild(entries); err != nil {
-			return err
-		}
-		return r.save(ctx, tx)
-	})
+	err := c.db.update(ctx, func(tx *sql.Tx) error { return c.writeTx(ctx, tx, e) })
 	if err != nil {
 		return fmt.Errorf("write %s: %w", e.RecordID, err)
 	}
 	c.wrote()
 	return nil
+}
+
+// writeTx is the body of Client.write's transaction: it stamps the entry,
+// appends it to the outbox and rebuilds the record's local view.
+func (c *Client) writeTx(ctx context.Context, tx *sql.Tx, e *entry) error {
+	r, err := loadRow(ctx, tx, e.RecordID)
+	switch {
+	case err != nil:
+		return err
+	case r == nil:
+		r = &row{id: e.RecordID, typ: e.Type}
+	case r.typ != e.Type:
+		return fmt.Errorf("%w: %s is a %s", ErrTypeMismatch, e.RecordID, r.typ)
+	}
+	if err := c.stamp(ctx, tx, e); err != nil {
+		return err
+	}
+	entries, err := entriesFor(ctx, tx, e.RecordID)
+	if err != nil {
+		return err
+	}
+	if err := r.rebuild(entries); err != nil {
+		return err
+	}
+	return r.save(ctx, tx)
 }
 
 // stamp gives an entry the next seq and a new HLC, stores both counters and

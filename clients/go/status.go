@@ -27,6 +27,13 @@ type Status struct {
 	// Conflicts and Rejections count the entries of those lists.
 	Conflicts  int
 	Rejections int
+	// PhotoQueue is the number of photos waiting to be uploaded (queued or
+	// uploading, put-off ones included); PhotoBytesPending is how many of
+	// their bytes the server has not acknowledged.
+	PhotoQueue        int
+	PhotoBytesPending int64
+	// PhotosFailed is the number of photos the server refused for good (see Photos).
+	PhotosFailed int
 }
 
 // Status reads the device's sync state. Errors: a store error.
@@ -40,6 +47,9 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 		(SELECT COUNT(*) FROM conflicts), (SELECT COUNT(*) FROM rejections)`).
 		Scan(&s.OutboxDepth, &oldest, &lastSync, &s.Cursor, &s.Conflicts, &s.Rejections)
 	if err != nil {
+		return Status{}, fmt.Errorf("status: %w", err)
+	}
+	if err := photoQueueStatus(ctx, c.db.read, &s); err != nil {
 		return Status{}, fmt.Errorf("status: %w", err)
 	}
 	if oldest.Valid {

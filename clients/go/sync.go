@@ -25,6 +25,18 @@ import (
 // seq with its first result). Only one Sync runs at a time; a concurrent
 // call waits for the running one.
 //
+// Photos go after the records: once the outbox is pushed and the changes
+// pulled, Sync uploads the photo queue (see AddPhoto), oldest first, each
+// in chunks (WithChunkSize) from the offset the server's upload holds, so
+// a dropped connection, an Aborted chunk or a restarted process sends no
+// acknowledged byte again. A local write made meanwhile is pushed before
+// the next chunk; a stored photo has its records pulled again, showing it
+// available. A photo the server refuses for good (its completion refused
+// twice, or its local copy damaged) becomes PhotoFailed, and one the
+// server cannot take now (Unavailable: its object store is down) is put
+// off with backoff: neither fails Sync or holds up the records; Photos
+// and Status show them.
+//
 // Should the server answer a seq with the result of another mutation (the
 // device token was used by a reinstalled or restored store, whose seqs
 // started over), the pending changes are renumbered after the server's last
@@ -56,11 +68,21 @@ func (c *Client) Sync(ctx context.Context) error {
 	}
 }
 
+// syncOnce pushes and pulls, then uploads the photo queue, pushing and
+// pulling again when the photo pass asks for it (see uploadPhotos).
 func (c *Client) syncOnce(ctx context.Context, b *backoff) error {
-	if err := c.push(ctx, b); err != nil {
-		return err
+	for {
+		if err := c.push(ctx, b); err != nil {
+			return err
+		}
+		if err := c.pull(ctx, b); err != nil {
+			return err
+		}
+		again, err := c.uploadPhotos(ctx, b)
+		if err != nil || !again {
+			return err
+		}
 	}
-	return c.pull(ctx, b)
 }
 
 // retryable reports whether a failed call may succeed when tried again:
