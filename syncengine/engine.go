@@ -44,6 +44,7 @@ type Engine struct {
 	clock     *Clock
 	validator protovalidate.Validator
 	hub       *hub
+	receipts  receiptCache
 	log       *slog.Logger
 
 	closeOnce sync.Once

@@ -3,6 +3,7 @@ package syncengine
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -243,7 +244,10 @@ func PhotoHashes(m proto.Message) []string {
 // delivery event (on the record type's change subject, op DELIVERY) for each
 // newly delivered record of the delivery types.
 func (e *Engine) receipt(ctx context.Context, p *Principal, f Filter, version uint64) error {
-	return e.store.Update(ctx, func(tx Tx) error {
+	if skip, err := e.skipReceipt(ctx, p, version); skip || err != nil {
+		return err
+	}
+	err := e.store.Update(ctx, func(tx Tx) error {
 		prev, err := tx.AddReceipt(p.TenantID, p.DeviceID, p.UserID, version)
 		if err != nil || version <= prev {
 			return err
@@ -261,6 +265,10 @@ func (e *Engine) receipt(ctx context.Context, p *Principal, f Filter, version ui
 		}
 		return nil
 	})
+	if err == nil {
+		e.receipts.put(p.DeviceID, receiptMark{version: version, at: time.Now()})
+	}
+	return err
 }
 
 func (e *Engine) emitDelivery(tx Tx, p *Principal, r ChangeRow, version uint64) error {

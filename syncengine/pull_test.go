@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
@@ -231,4 +233,58 @@ func TestTouchRecordRedeliversALiveRecordOnly(t *testing.T) {
 	if len(recs) != 1 || recs[live] == nil || recs[live].Removed != 0 {
 		t.Fatalf("after touching: %v", recs)
 	}
+}
+
+func TestReceiptsWaitUnlessTheyDeliverSomethingThatMatters(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := context.Background()
+	deliveries := func(id string) int {
+		ds, err := w.e.Deliveries(ctx, w.p["admin"], id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ds)
+	}
+	a := newID()
+	w.push("rep", w.mut("rep", a, &fieldsyncv1.Visit{Notes: "a"}, "notes"))
+	_, c1 := w.pullAll("rep", "")
+	w.pullAll("rep", c1) // the first receipt is written at once
+	if deliveries(a) != 1 {
+		t.Fatal("the first receipt was not written")
+	}
+	b := newID()
+	w.push("rep", w.mut("rep", b, &fieldsyncv1.Visit{Notes: "b"}, "notes"))
+	_, c2 := w.pullAll("rep", c1)
+	w.pullAll("rep", c2) // a plain visit, right after: the receipt waits
+	if deliveries(b) != 0 {
+		t.Fatal("a receipt within ReceiptInterval was written although it delivers nothing that matters")
+	}
+	m := newID()
+	w.push("marketing", w.mut("marketing", m, &fieldsyncv1.CampaignMaterial{Title: "spring", RegionId: w.region}, "title", "region_id"))
+	_, c3 := w.pullAll("rep", c2)
+	w.pullAll("rep", c3) // campaign material: written at once, covering b too
+	if deliveries(m) != 1 || deliveries(b) != 1 {
+		t.Fatalf("deliveries: material %d, visit %d; want 1 and 1", deliveries(m), deliveries(b))
+	}
+	if n := deliveryEvents(t, w, m); n != 1 {
+		t.Fatalf("%d delivery events for the material, want 1", n)
+	}
+}
+
+// deliveryEvents counts the outbox's DELIVERY events for a record.
+func deliveryEvents(t *testing.T, w *world, recordID string) int {
+	t.Helper()
+	evs, err := w.db.PendingEvents(context.Background(), 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, ev := range evs {
+		var ce fieldsyncv1.ChangeEvent
+		if proto.Unmarshal(ev.Data, &ce) == nil && ce.Op == fieldsyncv1.ChangeOp_CHANGE_OP_DELIVERY && ce.RecordId == recordID {
+			n++
+		}
+	}
+	return n
 }

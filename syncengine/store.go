@@ -29,6 +29,8 @@ type Store interface {
 	// Receipts returns each device's delivery receipts for versions ≥ minVersion:
 	// the earliest time each device acknowledged a cursor at or beyond it.
 	Receipts(ctx context.Context, tenantID string, minVersion uint64) ([]Delivery, error)
+	// CreatedBetween is Tx.CreatedBetween outside a transaction.
+	CreatedBetween(ctx context.Context, tenantID string, types []string, from, to uint64) ([]ChangeRow, error)
 	// PhotoStates reports which of the hashes the tenant holds (stored and
 	// verified); missing hashes are pending.
 	PhotoStates(ctx context.Context, tenantID string, hashes []string) (map[string]bool, error)
@@ -58,7 +60,7 @@ type Tx interface {
 	// AddReceipt records that a device acknowledged everything in its scope
 	// up to version (a Pull cursor); it returns the device's previous receipt.
 	AddReceipt(tenantID, deviceID, userID string, version uint64) (uint64, error)
-	// ChangesBetween returns record headers of the tenant with created
+	// CreatedBetween returns record headers of the tenant with created
 	// versions in (from, to] of the given types (delivery events).
 	CreatedBetween(tenantID string, types []string, from, to uint64) ([]ChangeRow, error)
 }

@@ -310,6 +310,16 @@ func (t *recTx) AddReceipt(tenantID, deviceID, userID string, version uint64) (u
 }
 
 func (t *recTx) CreatedBetween(tenantID string, types []string, from, to uint64) ([]syncengine.ChangeRow, error) {
+	return createdBetween(t.ctx, t.tx, tenantID, types, from, to)
+}
+
+// CreatedBetween is recTx.CreatedBetween outside a transaction (see syncengine.Store).
+func (db *DB) CreatedBetween(ctx context.Context, tenantID string, types []string, from, to uint64) ([]syncengine.ChangeRow, error) {
+	return createdBetween(ctx, db.read, tenantID, types, from, to)
+}
+
+// createdBetween lists records of the types created in (from, to].
+func createdBetween(ctx context.Context, q querier, tenantID string, types []string, from, to uint64) ([]syncengine.ChangeRow, error) {
 	if len(types) == 0 {
 		return nil, nil
 	}
@@ -317,9 +327,10 @@ func (t *recTx) CreatedBetween(tenantID string, types []string, from, to uint64)
 	for _, ty := range types {
 		args = append(args, ty)
 	}
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT created_version, id, type, owner_id, store_id, region_id, deleted FROM records
-		INDEXED BY records_created WHERE tenant_id = ?1 AND type IN (`+placeholders(len(types))+`)
-		AND created_version > ?2 AND created_version <= ?3 ORDER BY created_version`, args...)
+	// The numbered parameters come first: a plain ? after them takes the next number.
+	rows, err := q.QueryContext(ctx, `SELECT created_version, id, type, owner_id, store_id, region_id, deleted FROM records
+		INDEXED BY records_created WHERE tenant_id = ?1 AND created_version > ?2 AND created_version <= ?3
+		AND type IN (`+placeholders(len(types))+`) ORDER BY created_version`, args...)
 	if err != nil {
 		return nil, err
 	}
