@@ -177,7 +177,8 @@ func (e *Engine) apply(tx Tx, p *Principal, m *Mutation, batch *commitBatch) (*f
 
 // errMessage is a domain error's caller-facing message.
 func errMessage(err error) string {
-	if de, ok := err.(*Error); ok {
+	var de *Error
+	if errors.As(err, &de) {
 		return de.Message
 	}
 	return err.Error()

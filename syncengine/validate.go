@@ -26,5 +26,3 @@ func ViolationMessage(err error) string {
 	}
 	return strings.Join(parts, "; ")
 }
-
-func violationMessage(err error) string { return ViolationMessage(err) }

@@ -176,7 +176,7 @@ func (e *Engine) finish(w *write, cur *StoredRecord, next *State) (Scope, error)
 	computeServerFields(w.rt, next.Value)
 	if !next.Deleted() {
 		if err := e.validator.Validate(next.Value); err != nil {
-			return Scope{}, Errorf(CodeInvalid, "%s", violationMessage(err))
+			return Scope{}, Errorf(CodeInvalid, "%s", ViolationMessage(err))
 		}
 	}
 	if w.p != nil {
