@@ -222,3 +222,31 @@ func (p PhiConfig) loc() *time.Location {
 	}
 	return l
 }
+
+// ConfigStore serves a tenant's configuration as JSON for the admin API.
+type ConfigStore struct {
+	DB *sqlite.DB
+}
+
+// InsightsConfigJSON returns the tenant's configuration, defaults filled in.
+func (s ConfigStore) InsightsConfigJSON(ctx context.Context, tenantID string) ([]byte, error) {
+	cfg, err := LoadConfig(ctx, s.DB, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(cfg)
+}
+
+// SetInsightsConfigJSON validates and stores a configuration given as JSON
+// (fields left out keep their defaults) and returns what was stored.
+// Errors: CodeInvalid for malformed JSON or out-of-range values.
+func (s ConfigStore) SetInsightsConfigJSON(ctx context.Context, tenantID string, data []byte) ([]byte, error) {
+	cfg, err := ParseConfig(data)
+	if err != nil {
+		return nil, err
+	}
+	if err := SaveConfig(ctx, s.DB, tenantID, cfg); err != nil {
+		return nil, err
+	}
+	return json.Marshal(cfg)
+}

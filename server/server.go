@@ -36,6 +36,8 @@ type Config struct {
 	Media MediaBackend
 	// Insights serves InsightsService when set.
 	Insights InsightsBackend
+	// InsightsConfig serves AdminService's insights configuration calls.
+	InsightsConfig InsightsConfigStore
 	// Extra HTTP handlers mounted on the mux by pattern (e.g. signed media links).
 	Extra map[string]http.Handler
 	// MaxMessageBytes bounds one request message; 0 means DefaultMaxMessageBytes.

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -85,6 +86,19 @@ var adminCommands = map[string]adminCommand{
 		name, perms := fs.String("name", "", "key name"), fs.String("perms", "", "comma-separated permissions")
 		return func(ctx context.Context, a fieldsyncv1connect.AdminServiceClient) (proto.Message, error) {
 			return msg(a.CreateApiKey(ctx, connect.NewRequest(&fieldsyncv1.CreateApiKeyRequest{Name: *name, Permissions: splitList(*perms)})))
+		}
+	}},
+	"insights-config": {"show the tenant's PHI and alert-rule configuration; --set FILE replaces it (JSON)", func(fs *flag.FlagSet) adminCall {
+		set := fs.String("set", "", "a JSON file with the new configuration (fields left out keep their defaults)")
+		return func(ctx context.Context, a fieldsyncv1connect.AdminServiceClient) (proto.Message, error) {
+			if *set == "" {
+				return msg(a.GetInsightsConfig(ctx, connect.NewRequest(&fieldsyncv1.GetInsightsConfigRequest{})))
+			}
+			b, err := os.ReadFile(*set)
+			if err != nil {
+				return nil, err
+			}
+			return msg(a.SetInsightsConfig(ctx, connect.NewRequest(&fieldsyncv1.SetInsightsConfigRequest{ConfigJson: string(b)})))
 		}
 	}},
 	"key-revoke": {"revoke an integrator key: --key", func(fs *flag.FlagSet) adminCall {

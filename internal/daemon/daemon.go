@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/fieldsync/fieldsync/events"
+	"github.com/fieldsync/fieldsync/insights"
 	"github.com/fieldsync/fieldsync/internal/demo"
 	"github.com/fieldsync/fieldsync/server"
 	"github.com/fieldsync/fieldsync/storage/sqlite"
@@ -117,6 +118,7 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 		Sync:            engine,
 		Media:           mediaBackend,
 		Insights:        d.db,
+		InsightsConfig:  insights.ConfigStore{DB: d.db},
 		Extra:           extra,
 		MaxMessageBytes: d.cfg.MaxMessageBytes,
 		Registry:        reg,

@@ -1431,6 +1431,176 @@ func (x *RevokeApiKeyResponse) GetApiKey() *ApiKey {
 	return nil
 }
 
+type GetInsightsConfigRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetInsightsConfigRequest) Reset() {
+	*x = GetInsightsConfigRequest{}
+	mi := &file_fieldsync_v1_admin_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetInsightsConfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetInsightsConfigRequest) ProtoMessage() {}
+
+func (x *GetInsightsConfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fieldsync_v1_admin_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetInsightsConfigRequest.ProtoReflect.Descriptor instead.
+func (*GetInsightsConfigRequest) Descriptor() ([]byte, []int) {
+	return file_fieldsync_v1_admin_proto_rawDescGZIP(), []int{27}
+}
+
+type GetInsightsConfigResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The configuration as JSON, e.g. {"phi":{"weights":{...},"targets":{...}},"rules":{"conflict_window":"72h",...}}.
+	ConfigJson    string `protobuf:"bytes,1,opt,name=config_json,json=configJson,proto3" json:"config_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetInsightsConfigResponse) Reset() {
+	*x = GetInsightsConfigResponse{}
+	mi := &file_fieldsync_v1_admin_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetInsightsConfigResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetInsightsConfigResponse) ProtoMessage() {}
+
+func (x *GetInsightsConfigResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fieldsync_v1_admin_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetInsightsConfigResponse.ProtoReflect.Descriptor instead.
+func (*GetInsightsConfigResponse) Descriptor() ([]byte, []int) {
+	return file_fieldsync_v1_admin_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *GetInsightsConfigResponse) GetConfigJson() string {
+	if x != nil {
+		return x.ConfigJson
+	}
+	return ""
+}
+
+type SetInsightsConfigRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ConfigJson    string                 `protobuf:"bytes,1,opt,name=config_json,json=configJson,proto3" json:"config_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetInsightsConfigRequest) Reset() {
+	*x = SetInsightsConfigRequest{}
+	mi := &file_fieldsync_v1_admin_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetInsightsConfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetInsightsConfigRequest) ProtoMessage() {}
+
+func (x *SetInsightsConfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fieldsync_v1_admin_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetInsightsConfigRequest.ProtoReflect.Descriptor instead.
+func (*SetInsightsConfigRequest) Descriptor() ([]byte, []int) {
+	return file_fieldsync_v1_admin_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *SetInsightsConfigRequest) GetConfigJson() string {
+	if x != nil {
+		return x.ConfigJson
+	}
+	return ""
+}
+
+type SetInsightsConfigResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The stored configuration, defaults filled in.
+	ConfigJson    string `protobuf:"bytes,1,opt,name=config_json,json=configJson,proto3" json:"config_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetInsightsConfigResponse) Reset() {
+	*x = SetInsightsConfigResponse{}
+	mi := &file_fieldsync_v1_admin_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetInsightsConfigResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetInsightsConfigResponse) ProtoMessage() {}
+
+func (x *SetInsightsConfigResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fieldsync_v1_admin_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetInsightsConfigResponse.ProtoReflect.Descriptor instead.
+func (*SetInsightsConfigResponse) Descriptor() ([]byte, []int) {
+	return file_fieldsync_v1_admin_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *SetInsightsConfigResponse) GetConfigJson() string {
+	if x != nil {
+		return x.ConfigJson
+	}
+	return ""
+}
+
 var File_fieldsync_v1_admin_proto protoreflect.FileDescriptor
 
 const file_fieldsync_v1_admin_proto_rawDesc = "" +
@@ -1528,7 +1698,17 @@ const file_fieldsync_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"api_key_id\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x10\x01R\bapiKeyId\"E\n" +
 	"\x14RevokeApiKeyResponse\x12-\n" +
-	"\aapi_key\x18\x01 \x01(\v2\x14.fieldsync.v1.ApiKeyR\x06apiKey2\xd1\a\n" +
+	"\aapi_key\x18\x01 \x01(\v2\x14.fieldsync.v1.ApiKeyR\x06apiKey\"\x1a\n" +
+	"\x18GetInsightsConfigRequest\"<\n" +
+	"\x19GetInsightsConfigResponse\x12\x1f\n" +
+	"\vconfig_json\x18\x01 \x01(\tR\n" +
+	"configJson\"H\n" +
+	"\x18SetInsightsConfigRequest\x12,\n" +
+	"\vconfig_json\x18\x01 \x01(\tB\v\xbaH\br\x06\x10\x02\x18\x80\x80\x04R\n" +
+	"configJson\"<\n" +
+	"\x19SetInsightsConfigResponse\x12\x1f\n" +
+	"\vconfig_json\x18\x01 \x01(\tR\n" +
+	"configJson2\x9d\t\n" +
 	"\fAdminService\x12U\n" +
 	"\fCreateRegion\x12!.fieldsync.v1.CreateRegionRequest\x1a\".fieldsync.v1.CreateRegionResponse\x12R\n" +
 	"\vCreateStore\x12 .fieldsync.v1.CreateStoreRequest\x1a!.fieldsync.v1.CreateStoreResponse\x12^\n" +
@@ -1541,7 +1721,9 @@ const file_fieldsync_v1_admin_proto_rawDesc = "" +
 	"\fRevokeDevice\x12!.fieldsync.v1.RevokeDeviceRequest\x1a\".fieldsync.v1.RevokeDeviceResponse\x12U\n" +
 	"\fCreateApiKey\x12!.fieldsync.v1.CreateApiKeyRequest\x1a\".fieldsync.v1.CreateApiKeyResponse\x12R\n" +
 	"\vListApiKeys\x12 .fieldsync.v1.ListApiKeysRequest\x1a!.fieldsync.v1.ListApiKeysResponse\x12U\n" +
-	"\fRevokeApiKey\x12!.fieldsync.v1.RevokeApiKeyRequest\x1a\".fieldsync.v1.RevokeApiKeyResponseB?Z=github.com/fieldsync/fieldsync/proto/fieldsync/v1;fieldsyncv1b\x06proto3"
+	"\fRevokeApiKey\x12!.fieldsync.v1.RevokeApiKeyRequest\x1a\".fieldsync.v1.RevokeApiKeyResponse\x12d\n" +
+	"\x11GetInsightsConfig\x12&.fieldsync.v1.GetInsightsConfigRequest\x1a'.fieldsync.v1.GetInsightsConfigResponse\x12d\n" +
+	"\x11SetInsightsConfig\x12&.fieldsync.v1.SetInsightsConfigRequest\x1a'.fieldsync.v1.SetInsightsConfigResponseB?Z=github.com/fieldsync/fieldsync/proto/fieldsync/v1;fieldsyncv1b\x06proto3"
 
 var (
 	file_fieldsync_v1_admin_proto_rawDescOnce sync.Once
@@ -1555,7 +1737,7 @@ func file_fieldsync_v1_admin_proto_rawDescGZIP() []byte {
 	return file_fieldsync_v1_admin_proto_rawDescData
 }
 
-var file_fieldsync_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_fieldsync_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_fieldsync_v1_admin_proto_goTypes = []any{
 	(*Region)(nil),                      // 0: fieldsync.v1.Region
 	(*Store)(nil),                       // 1: fieldsync.v1.Store
@@ -1584,27 +1766,31 @@ var file_fieldsync_v1_admin_proto_goTypes = []any{
 	(*ListApiKeysResponse)(nil),         // 24: fieldsync.v1.ListApiKeysResponse
 	(*RevokeApiKeyRequest)(nil),         // 25: fieldsync.v1.RevokeApiKeyRequest
 	(*RevokeApiKeyResponse)(nil),        // 26: fieldsync.v1.RevokeApiKeyResponse
-	(Role)(0),                           // 27: fieldsync.v1.Role
-	(*timestamppb.Timestamp)(nil),       // 28: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),         // 29: google.protobuf.Duration
+	(*GetInsightsConfigRequest)(nil),    // 27: fieldsync.v1.GetInsightsConfigRequest
+	(*GetInsightsConfigResponse)(nil),   // 28: fieldsync.v1.GetInsightsConfigResponse
+	(*SetInsightsConfigRequest)(nil),    // 29: fieldsync.v1.SetInsightsConfigRequest
+	(*SetInsightsConfigResponse)(nil),   // 30: fieldsync.v1.SetInsightsConfigResponse
+	(Role)(0),                           // 31: fieldsync.v1.Role
+	(*timestamppb.Timestamp)(nil),       // 32: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 33: google.protobuf.Duration
 }
 var file_fieldsync_v1_admin_proto_depIdxs = []int32{
-	27, // 0: fieldsync.v1.User.role:type_name -> fieldsync.v1.Role
-	28, // 1: fieldsync.v1.User.create_time:type_name -> google.protobuf.Timestamp
-	28, // 2: fieldsync.v1.Device.enroll_time:type_name -> google.protobuf.Timestamp
-	28, // 3: fieldsync.v1.Device.revoke_time:type_name -> google.protobuf.Timestamp
-	28, // 4: fieldsync.v1.Device.last_seen_time:type_name -> google.protobuf.Timestamp
-	28, // 5: fieldsync.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
-	28, // 6: fieldsync.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
+	31, // 0: fieldsync.v1.User.role:type_name -> fieldsync.v1.Role
+	32, // 1: fieldsync.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	32, // 2: fieldsync.v1.Device.enroll_time:type_name -> google.protobuf.Timestamp
+	32, // 3: fieldsync.v1.Device.revoke_time:type_name -> google.protobuf.Timestamp
+	32, // 4: fieldsync.v1.Device.last_seen_time:type_name -> google.protobuf.Timestamp
+	32, // 5: fieldsync.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
+	32, // 6: fieldsync.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
 	0,  // 7: fieldsync.v1.CreateRegionResponse.region:type_name -> fieldsync.v1.Region
 	1,  // 8: fieldsync.v1.CreateStoreResponse.store:type_name -> fieldsync.v1.Store
 	0,  // 9: fieldsync.v1.GetOrganizationResponse.regions:type_name -> fieldsync.v1.Region
 	1,  // 10: fieldsync.v1.GetOrganizationResponse.stores:type_name -> fieldsync.v1.Store
-	27, // 11: fieldsync.v1.CreateUserRequest.role:type_name -> fieldsync.v1.Role
+	31, // 11: fieldsync.v1.CreateUserRequest.role:type_name -> fieldsync.v1.Role
 	2,  // 12: fieldsync.v1.CreateUserResponse.user:type_name -> fieldsync.v1.User
 	2,  // 13: fieldsync.v1.ListUsersResponse.users:type_name -> fieldsync.v1.User
-	29, // 14: fieldsync.v1.IssueEnrollmentCodeRequest.ttl:type_name -> google.protobuf.Duration
-	28, // 15: fieldsync.v1.IssueEnrollmentCodeResponse.expire_time:type_name -> google.protobuf.Timestamp
+	33, // 14: fieldsync.v1.IssueEnrollmentCodeRequest.ttl:type_name -> google.protobuf.Duration
+	32, // 15: fieldsync.v1.IssueEnrollmentCodeResponse.expire_time:type_name -> google.protobuf.Timestamp
 	3,  // 16: fieldsync.v1.ListDevicesResponse.devices:type_name -> fieldsync.v1.Device
 	3,  // 17: fieldsync.v1.RevokeDeviceResponse.device:type_name -> fieldsync.v1.Device
 	4,  // 18: fieldsync.v1.CreateApiKeyResponse.api_key:type_name -> fieldsync.v1.ApiKey
@@ -1621,19 +1807,23 @@ var file_fieldsync_v1_admin_proto_depIdxs = []int32{
 	21, // 29: fieldsync.v1.AdminService.CreateApiKey:input_type -> fieldsync.v1.CreateApiKeyRequest
 	23, // 30: fieldsync.v1.AdminService.ListApiKeys:input_type -> fieldsync.v1.ListApiKeysRequest
 	25, // 31: fieldsync.v1.AdminService.RevokeApiKey:input_type -> fieldsync.v1.RevokeApiKeyRequest
-	6,  // 32: fieldsync.v1.AdminService.CreateRegion:output_type -> fieldsync.v1.CreateRegionResponse
-	8,  // 33: fieldsync.v1.AdminService.CreateStore:output_type -> fieldsync.v1.CreateStoreResponse
-	10, // 34: fieldsync.v1.AdminService.GetOrganization:output_type -> fieldsync.v1.GetOrganizationResponse
-	12, // 35: fieldsync.v1.AdminService.CreateUser:output_type -> fieldsync.v1.CreateUserResponse
-	14, // 36: fieldsync.v1.AdminService.ListUsers:output_type -> fieldsync.v1.ListUsersResponse
-	16, // 37: fieldsync.v1.AdminService.IssueEnrollmentCode:output_type -> fieldsync.v1.IssueEnrollmentCodeResponse
-	18, // 38: fieldsync.v1.AdminService.ListDevices:output_type -> fieldsync.v1.ListDevicesResponse
-	20, // 39: fieldsync.v1.AdminService.RevokeDevice:output_type -> fieldsync.v1.RevokeDeviceResponse
-	22, // 40: fieldsync.v1.AdminService.CreateApiKey:output_type -> fieldsync.v1.CreateApiKeyResponse
-	24, // 41: fieldsync.v1.AdminService.ListApiKeys:output_type -> fieldsync.v1.ListApiKeysResponse
-	26, // 42: fieldsync.v1.AdminService.RevokeApiKey:output_type -> fieldsync.v1.RevokeApiKeyResponse
-	32, // [32:43] is the sub-list for method output_type
-	21, // [21:32] is the sub-list for method input_type
+	27, // 32: fieldsync.v1.AdminService.GetInsightsConfig:input_type -> fieldsync.v1.GetInsightsConfigRequest
+	29, // 33: fieldsync.v1.AdminService.SetInsightsConfig:input_type -> fieldsync.v1.SetInsightsConfigRequest
+	6,  // 34: fieldsync.v1.AdminService.CreateRegion:output_type -> fieldsync.v1.CreateRegionResponse
+	8,  // 35: fieldsync.v1.AdminService.CreateStore:output_type -> fieldsync.v1.CreateStoreResponse
+	10, // 36: fieldsync.v1.AdminService.GetOrganization:output_type -> fieldsync.v1.GetOrganizationResponse
+	12, // 37: fieldsync.v1.AdminService.CreateUser:output_type -> fieldsync.v1.CreateUserResponse
+	14, // 38: fieldsync.v1.AdminService.ListUsers:output_type -> fieldsync.v1.ListUsersResponse
+	16, // 39: fieldsync.v1.AdminService.IssueEnrollmentCode:output_type -> fieldsync.v1.IssueEnrollmentCodeResponse
+	18, // 40: fieldsync.v1.AdminService.ListDevices:output_type -> fieldsync.v1.ListDevicesResponse
+	20, // 41: fieldsync.v1.AdminService.RevokeDevice:output_type -> fieldsync.v1.RevokeDeviceResponse
+	22, // 42: fieldsync.v1.AdminService.CreateApiKey:output_type -> fieldsync.v1.CreateApiKeyResponse
+	24, // 43: fieldsync.v1.AdminService.ListApiKeys:output_type -> fieldsync.v1.ListApiKeysResponse
+	26, // 44: fieldsync.v1.AdminService.RevokeApiKey:output_type -> fieldsync.v1.RevokeApiKeyResponse
+	28, // 45: fieldsync.v1.AdminService.GetInsightsConfig:output_type -> fieldsync.v1.GetInsightsConfigResponse
+	30, // 46: fieldsync.v1.AdminService.SetInsightsConfig:output_type -> fieldsync.v1.SetInsightsConfigResponse
+	34, // [34:47] is the sub-list for method output_type
+	21, // [21:34] is the sub-list for method input_type
 	21, // [21:21] is the sub-list for extension type_name
 	21, // [21:21] is the sub-list for extension extendee
 	0,  // [0:21] is the sub-list for field type_name
@@ -1651,7 +1841,7 @@ func file_fieldsync_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fieldsync_v1_admin_proto_rawDesc), len(file_fieldsync_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   27,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

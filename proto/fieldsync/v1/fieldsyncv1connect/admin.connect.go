@@ -64,6 +64,12 @@ const (
 	// AdminServiceRevokeApiKeyProcedure is the fully-qualified name of the AdminService's RevokeApiKey
 	// RPC.
 	AdminServiceRevokeApiKeyProcedure = "/fieldsync.v1.AdminService/RevokeApiKey"
+	// AdminServiceGetInsightsConfigProcedure is the fully-qualified name of the AdminService's
+	// GetInsightsConfig RPC.
+	AdminServiceGetInsightsConfigProcedure = "/fieldsync.v1.AdminService/GetInsightsConfig"
+	// AdminServiceSetInsightsConfigProcedure is the fully-qualified name of the AdminService's
+	// SetInsightsConfig RPC.
+	AdminServiceSetInsightsConfigProcedure = "/fieldsync.v1.AdminService/SetInsightsConfig"
 )
 
 // AdminServiceClient is a client for the fieldsync.v1.AdminService service.
@@ -83,6 +89,12 @@ type AdminServiceClient interface {
 	CreateApiKey(context.Context, *connect.Request[v1.CreateApiKeyRequest]) (*connect.Response[v1.CreateApiKeyResponse], error)
 	ListApiKeys(context.Context, *connect.Request[v1.ListApiKeysRequest]) (*connect.Response[v1.ListApiKeysResponse], error)
 	RevokeApiKey(context.Context, *connect.Request[v1.RevokeApiKeyRequest]) (*connect.Response[v1.RevokeApiKeyResponse], error)
+	// GetInsightsConfig returns the tenant's PHI weights and targets and its
+	// alert-rule thresholds and windows (the defaults when none are set).
+	GetInsightsConfig(context.Context, *connect.Request[v1.GetInsightsConfigRequest]) (*connect.Response[v1.GetInsightsConfigResponse], error)
+	// SetInsightsConfig replaces them; fields left out keep their defaults.
+	// An invalid configuration is refused with InvalidArgument naming the field.
+	SetInsightsConfig(context.Context, *connect.Request[v1.SetInsightsConfigRequest]) (*connect.Response[v1.SetInsightsConfigResponse], error)
 }
 
 // NewAdminServiceClient constructs a client for the fieldsync.v1.AdminService service. By default,
@@ -162,6 +174,18 @@ func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(adminServiceMethods.ByName("RevokeApiKey")),
 			connect.WithClientOptions(opts...),
 		),
+		getInsightsConfig: connect.NewClient[v1.GetInsightsConfigRequest, v1.GetInsightsConfigResponse](
+			httpClient,
+			baseURL+AdminServiceGetInsightsConfigProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("GetInsightsConfig")),
+			connect.WithClientOptions(opts...),
+		),
+		setInsightsConfig: connect.NewClient[v1.SetInsightsConfigRequest, v1.SetInsightsConfigResponse](
+			httpClient,
+			baseURL+AdminServiceSetInsightsConfigProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("SetInsightsConfig")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -178,6 +202,8 @@ type adminServiceClient struct {
 	createApiKey        *connect.Client[v1.CreateApiKeyRequest, v1.CreateApiKeyResponse]
 	listApiKeys         *connect.Client[v1.ListApiKeysRequest, v1.ListApiKeysResponse]
 	revokeApiKey        *connect.Client[v1.RevokeApiKeyRequest, v1.RevokeApiKeyResponse]
+	getInsightsConfig   *connect.Client[v1.GetInsightsConfigRequest, v1.GetInsightsConfigResponse]
+	setInsightsConfig   *connect.Client[v1.SetInsightsConfigRequest, v1.SetInsightsConfigResponse]
 }
 
 // CreateRegion calls fieldsync.v1.AdminService.CreateRegion.
@@ -235,6 +261,16 @@ func (c *adminServiceClient) RevokeApiKey(ctx context.Context, req *connect.Requ
 	return c.revokeApiKey.CallUnary(ctx, req)
 }
 
+// GetInsightsConfig calls fieldsync.v1.AdminService.GetInsightsConfig.
+func (c *adminServiceClient) GetInsightsConfig(ctx context.Context, req *connect.Request[v1.GetInsightsConfigRequest]) (*connect.Response[v1.GetInsightsConfigResponse], error) {
+	return c.getInsightsConfig.CallUnary(ctx, req)
+}
+
+// SetInsightsConfig calls fieldsync.v1.AdminService.SetInsightsConfig.
+func (c *adminServiceClient) SetInsightsConfig(ctx context.Context, req *connect.Request[v1.SetInsightsConfigRequest]) (*connect.Response[v1.SetInsightsConfigResponse], error) {
+	return c.setInsightsConfig.CallUnary(ctx, req)
+}
+
 // AdminServiceHandler is an implementation of the fieldsync.v1.AdminService service.
 type AdminServiceHandler interface {
 	CreateRegion(context.Context, *connect.Request[v1.CreateRegionRequest]) (*connect.Response[v1.CreateRegionResponse], error)
@@ -252,6 +288,12 @@ type AdminServiceHandler interface {
 	CreateApiKey(context.Context, *connect.Request[v1.CreateApiKeyRequest]) (*connect.Response[v1.CreateApiKeyResponse], error)
 	ListApiKeys(context.Context, *connect.Request[v1.ListApiKeysRequest]) (*connect.Response[v1.ListApiKeysResponse], error)
 	RevokeApiKey(context.Context, *connect.Request[v1.RevokeApiKeyRequest]) (*connect.Response[v1.RevokeApiKeyResponse], error)
+	// GetInsightsConfig returns the tenant's PHI weights and targets and its
+	// alert-rule thresholds and windows (the defaults when none are set).
+	GetInsightsConfig(context.Context, *connect.Request[v1.GetInsightsConfigRequest]) (*connect.Response[v1.GetInsightsConfigResponse], error)
+	// SetInsightsConfig replaces them; fields left out keep their defaults.
+	// An invalid configuration is refused with InvalidArgument naming the field.
+	SetInsightsConfig(context.Context, *connect.Request[v1.SetInsightsConfigRequest]) (*connect.Response[v1.SetInsightsConfigResponse], error)
 }
 
 // NewAdminServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -327,6 +369,18 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 		connect.WithSchema(adminServiceMethods.ByName("RevokeApiKey")),
 		connect.WithHandlerOptions(opts...),
 	)
+	adminServiceGetInsightsConfigHandler := connect.NewUnaryHandler(
+		AdminServiceGetInsightsConfigProcedure,
+		svc.GetInsightsConfig,
+		connect.WithSchema(adminServiceMethods.ByName("GetInsightsConfig")),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceSetInsightsConfigHandler := connect.NewUnaryHandler(
+		AdminServiceSetInsightsConfigProcedure,
+		svc.SetInsightsConfig,
+		connect.WithSchema(adminServiceMethods.ByName("SetInsightsConfig")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/fieldsync.v1.AdminService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AdminServiceCreateRegionProcedure:
@@ -351,6 +405,10 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 			adminServiceListApiKeysHandler.ServeHTTP(w, r)
 		case AdminServiceRevokeApiKeyProcedure:
 			adminServiceRevokeApiKeyHandler.ServeHTTP(w, r)
+		case AdminServiceGetInsightsConfigProcedure:
+			adminServiceGetInsightsConfigHandler.ServeHTTP(w, r)
+		case AdminServiceSetInsightsConfigProcedure:
+			adminServiceSetInsightsConfigHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -402,4 +460,12 @@ func (UnimplementedAdminServiceHandler) ListApiKeys(context.Context, *connect.Re
 
 func (UnimplementedAdminServiceHandler) RevokeApiKey(context.Context, *connect.Request[v1.RevokeApiKeyRequest]) (*connect.Response[v1.RevokeApiKeyResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fieldsync.v1.AdminService.RevokeApiKey is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) GetInsightsConfig(context.Context, *connect.Request[v1.GetInsightsConfigRequest]) (*connect.Response[v1.GetInsightsConfigResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fieldsync.v1.AdminService.GetInsightsConfig is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) SetInsightsConfig(context.Context, *connect.Request[v1.SetInsightsConfigRequest]) (*connect.Response[v1.SetInsightsConfigResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fieldsync.v1.AdminService.SetInsightsConfig is not implemented"))
 }
