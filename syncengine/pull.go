@@ -125,18 +125,24 @@ func (e *Engine) scan(ctx context.Context, f Filter, after uint64, limit int) (*
 // tombstones as DELETED removals, scope exits as OUT_OF_SCOPE removals
 // unless the record is visible again.
 func (e *Engine) materialize(ctx context.Context, f Filter, pg *page) ([]*fieldsyncv1.Record, error) {
-	idList := make([]string, 0, len(pg.rows))
+	var exits []string // records that left a scope: is each visible again?
 	for _, r := range pg.rows {
-		idList = append(idList, r.RecordID)
+		if r.Record == nil {
+			exits = append(exits, r.RecordID)
+		}
 	}
-	recs, err := e.store.GetRecordValues(ctx, f.TenantID, idList)
+	recs, err := e.store.GetRecordValues(ctx, f.TenantID, exits)
 	if err != nil {
 		return nil, err
 	}
 	var hashes []string
 	out := make([]*fieldsyncv1.Record, 0, len(pg.rows))
 	for _, r := range pg.rows {
-		w, hs, err := e.wireRecord(f, r, recs[r.RecordID])
+		rec := r.Record
+		if rec == nil {
+			rec = recs[r.RecordID]
+		}
+		w, hs, err := e.wireRecord(f, r, rec)
 		if err != nil {
 			return nil, err
 		}

@@ -11,8 +11,8 @@ type Store interface {
 	// nil; the transaction's clock reading is tx.Now().
 	Update(ctx context.Context, fn func(tx Tx) error) error
 	// ScanChanges returns up to limit change rows of the tenant with a version
-	// greater than after, in version order: the current header of every record
-	// last changed after it, and every scope exit after it.
+	// greater than after, in version order: every record last changed after
+	// it (with its current state in Record), and every scope exit after it.
 	ScanChanges(ctx context.Context, tenantID string, after uint64, limit int) ([]ChangeRow, error)
 	// GetRecords returns the current stored records with these ids (absent
 	// ids are missing from the map).
@@ -100,6 +100,8 @@ type ChangeRow struct {
 	Scope    Scope
 	Deleted  bool
 	Exit     bool
+	// Record is the record's current state, on record rows from ScanChanges.
+	Record *RawRecord
 }
 
 // Conflict is a value that lost a merge, kept with the value that won.

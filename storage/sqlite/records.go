@@ -334,23 +334,19 @@ func createdBetween(ctx context.Context, q querier, tenantID string, types []str
 	if err != nil {
 		return nil, err
 	}
-	return scanChangeRows(rows, false)
+	return scanChangeRows(rows)
 }
 
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
 }
 
-func scanChangeRows(rows *sql.Rows, withExit bool) ([]syncengine.ChangeRow, error) {
+func scanChangeRows(rows *sql.Rows) ([]syncengine.ChangeRow, error) {
 	defer rows.Close()
 	var out []syncengine.ChangeRow
 	for rows.Next() {
 		var r syncengine.ChangeRow
-		dest := []any{&r.Version, &r.RecordID, &r.Type, &r.Scope.Owner, &r.Scope.Store, &r.Scope.Region, &r.Deleted}
-		if withExit {
-			dest = append(dest, &r.Exit)
-		}
-		if err := rows.Scan(dest...); err != nil {
+		if err := rows.Scan(&r.Version, &r.RecordID, &r.Type, &r.Scope.Owner, &r.Scope.Store, &r.Scope.Region, &r.Deleted); err != nil {
 			return nil, err
 		}
 		out = append(out, r)
@@ -361,10 +357,10 @@ func scanChangeRows(rows *sql.Rows, withExit bool) ([]syncengine.ChangeRow, erro
 // ScanChanges reads change rows after a version (see syncengine.Store).
 func (db *DB) ScanChanges(ctx context.Context, tenantID string, after uint64, limit int) ([]syncengine.ChangeRow, error) {
 	st, err := db.readStmt(ctx, `SELECT * FROM (
-		SELECT version, id, type, owner_id, store_id, region_id, deleted, 0 AS exit FROM records
+		SELECT version, id, type, owner_id, store_id, region_id, deleted, 0 AS exit, value, hlc, updated_at FROM records
 		WHERE tenant_id = ?1 AND version > ?2 ORDER BY version LIMIT ?3)
 		UNION ALL SELECT * FROM (
-		SELECT version, record_id, type, owner_id, store_id, region_id, 0, 1 FROM scope_exits
+		SELECT version, record_id, type, owner_id, store_id, region_id, 0, 1, NULL, 0, 0 FROM scope_exits
 		WHERE tenant_id = ?1 AND version > ?2 ORDER BY version LIMIT ?3)
 		ORDER BY version, exit DESC LIMIT ?3`)
 	if err != nil {
@@ -374,7 +370,25 @@ func (db *DB) ScanChanges(ctx context.Context, tenantID string, after uint64, li
 	if err != nil {
 		return nil, fmt.Errorf("scan changes: %w", err)
 	}
-	return scanChangeRows(rows, true)
+	defer rows.Close()
+	var out []syncengine.ChangeRow
+	for rows.Next() {
+		var r syncengine.ChangeRow
+		var raw syncengine.RawRecord
+		var hlc uint64
+		var updated int64
+		if err := rows.Scan(&r.Version, &r.RecordID, &r.Type, &r.Scope.Owner, &r.Scope.Store, &r.Scope.Region, &r.Deleted, &r.Exit,
+			&raw.Value, &hlc, &updated); err != nil {
+			return nil, err
+		}
+		if !r.Exit {
+			raw.Type, raw.Scope, raw.Version, raw.Deleted = r.Type, r.Scope, r.Version, r.Deleted
+			raw.HLC, raw.UpdatedAt = syncengine.HLC(hlc), fromMS(updated)
+			r.Record = &raw
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }
 
 // GetRecords returns current records by id (see syncengine.Store). The ids
