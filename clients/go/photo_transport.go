@@ -15,17 +15,7 @@ import (
 // newMediaClient builds the MediaService client of a configuration, with
 // the same HTTP client, token, timeout and protocol as the sync client.
 func newMediaClient(cfg *config) fieldsyncv1connect.MediaServiceClient {
-	hc := cfg.httpClient
-	if hc == nil {
-		hc = defaultHTTPClient(cfg.protocol)
-	}
-	opts := []connect.ClientOption{connect.WithInterceptors(authInterceptor(cfg.token), timeoutInterceptor(cfg.requestTimeout))}
-	switch cfg.protocol {
-	case ProtocolGRPC:
-		opts = append(opts, connect.WithGRPC())
-	case ProtocolGRPCWeb:
-		opts = append(opts, connect.WithGRPCWeb())
-	}
+	hc, opts := clientSetup(cfg)
 	return fieldsyncv1connect.NewMediaServiceClient(hc, cfg.server, opts...)
 }
 

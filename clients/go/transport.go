@@ -12,6 +12,13 @@ import (
 
 // newSyncClient builds the SyncService client of a configuration.
 func newSyncClient(cfg *config) fieldsyncv1connect.SyncServiceClient {
+	hc, opts := clientSetup(cfg)
+	return fieldsyncv1connect.NewSyncServiceClient(hc, cfg.server, opts...)
+}
+
+// clientSetup is the HTTP client and Connect options every service client
+// of a configuration shares: token, per-call timeout and protocol.
+func clientSetup(cfg *config) (*http.Client, []connect.ClientOption) {
 	hc := cfg.httpClient
 	if hc == nil {
 		hc = defaultHTTPClient(cfg.protocol)
@@ -23,7 +30,7 @@ func newSyncClient(cfg *config) fieldsyncv1connect.SyncServiceClient {
 	case ProtocolGRPCWeb:
 		opts = append(opts, connect.WithGRPCWeb())
 	}
-	return fieldsyncv1connect.NewSyncServiceClient(hc, cfg.server, opts...)
+	return hc, opts
 }
 
 // defaultHTTPClient speaks HTTP/1.1 and HTTP/2; for gRPC only HTTP/2,

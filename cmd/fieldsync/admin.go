@@ -119,6 +119,21 @@ func msg[T any](res *connect.Response[T], err error) (proto.Message, error) {
 	return any(res.Msg).(proto.Message), nil
 }
 
+// writeSubcommands writes a command's usage line and its subcommands, sorted.
+func writeSubcommands(b *strings.Builder, command string, help map[string]string) {
+	names := make([]string, 0, len(help))
+	width := 0
+	for n := range help {
+		names = append(names, n)
+		width = max(width, len(n))
+	}
+	sort.Strings(names)
+	fmt.Fprintf(b, "usage: fieldsync %s <subcommand> [flags]\n\nsubcommands:\n", command)
+	for _, n := range names {
+		fmt.Fprintf(b, "  %-*s %s\n", width+1, n, help[n])
+	}
+}
+
 func splitList(s string) []string {
 	var out []string
 	for _, p := range strings.Split(s, ",") {
@@ -138,22 +153,18 @@ func parseRole(s string) (fieldsyncv1.Role, error) {
 }
 
 func adminUsage() string {
-	names := make([]string, 0, len(adminCommands))
-	for n := range adminCommands {
-		names = append(names, n)
+	help := make(map[string]string, len(adminCommands))
+	for n, c := range adminCommands {
+		help[n] = c.help
 	}
-	sort.Strings(names)
 	var b strings.Builder
-	b.WriteString("usage: fieldsync admin <subcommand> [flags]\n\nsubcommands:\n")
-	for _, n := range names {
-		fmt.Fprintf(&b, "  %-14s %s\n", n, adminCommands[n].help)
-	}
+	writeSubcommands(&b, "admin", help)
 	return b.String()
 }
 
 func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: %s", errUsage, adminUsage())
+		return fmt.Errorf("%w: a subcommand is needed\n%s", errUsage, adminUsage())
 	}
 	sub, ok := adminCommands[args[0]]
 	if !ok {

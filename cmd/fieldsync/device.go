@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -78,16 +77,12 @@ var deviceCommands = map[string]deviceCommand{
 var progressCommands = map[string]bool{"photo add": true, "sync": true}
 
 func deviceUsage() string {
-	names := make([]string, 0, len(deviceCommands))
-	for n := range deviceCommands {
-		names = append(names, n)
+	help := make(map[string]string, len(deviceCommands))
+	for n, c := range deviceCommands {
+		help[n] = c.help
 	}
-	sort.Strings(names)
 	var b strings.Builder
-	b.WriteString("usage: fieldsync device <subcommand> [flags]\n\nsubcommands:\n")
-	for _, n := range names {
-		fmt.Fprintf(&b, "  %-13s %s\n", n, deviceCommands[n].help)
-	}
+	writeSubcommands(&b, "device", help)
 	fmt.Fprintf(&b, "\nEvery subcommand takes --db (default %s), --server, --token and --grpc;\nserver and token default to FIELDSYNC_SERVER and FIELDSYNC_TOKEN.\n", defaultDeviceDB)
 	return b.String()
 }
