@@ -160,6 +160,18 @@ func CheckWrite(p *Principal, rt *RecordType, before *Scope, after Scope) error 
 	return checkDeviceWrite(p, rt, before, after)
 }
 
+// checkWriter says whether p may write records of type rt at all: a
+// device's role must be in writer_roles, a key must hold writer_permission.
+func checkWriter(p *Principal, rt *RecordType) error {
+	if p.IsAPIKey() {
+		return checkKeyWrite(p, rt)
+	}
+	if !slices.Contains(rt.Options.GetWriterRoles(), p.Role) {
+		return Errorf(CodePermissionDenied, "role %s may not write %s records", p.Role, rt.Name)
+	}
+	return nil
+}
+
 func checkKeyWrite(p *Principal, rt *RecordType) error {
 	perm := rt.Options.GetWriterPermission()
 	switch {

@@ -97,7 +97,7 @@ func (e *Engine) write(tx Tx, w *write, batch *commitBatch) (*writeOutcome, erro
 	if w.change.Delete {
 		losses = keepPlacement(w.rt, cur, next, losses)
 	}
-	after, err := e.finish(w, cur, next)
+	after, err := e.finish(tx, w, cur, next)
 	if err != nil {
 		return nil, err
 	}
@@ -192,15 +192,20 @@ func checkServerCreated(w *write, cur *StoredRecord) error {
 	return nil
 }
 
-// finish fills defaults and computed fields of the merged state, validates
-// it, and checks the caller may leave the record where it now is.
-func (e *Engine) finish(w *write, cur *StoredRecord, next *State) (Scope, error) {
+// finish places the record (see place), fills computed fields of the
+// merged state, validates it, and checks the caller may leave the record
+// where it now is.
+func (e *Engine) finish(tx Tx, w *write, cur *StoredRecord, next *State) (Scope, error) {
 	sc := w.rt.Scope(next.Value)
-	if cur == nil && w.p != nil {
-		if def := DefaultScope(w.p, w.rt, sc); def != sc {
-			w.rt.SetScope(next.Value, def)
-			stampScope(w.rt, next, sc, def, w.at)
-			sc = def
+	if w.p != nil && !next.Deleted() {
+		placed, err := e.place(tx, w, cur, next, sc)
+		if err != nil {
+			return Scope{}, err
+		}
+		if placed != sc {
+			w.rt.SetScope(next.Value, placed)
+			stampScope(w.rt, next, sc, placed, w.at)
+			sc = placed
 		}
 	}
 	computeServerFields(w.rt, next.Value)
@@ -224,7 +229,7 @@ func (e *Engine) finish(w *write, cur *StoredRecord, next *State) (Scope, error)
 	return sc, nil
 }
 
-// stampScope gives the scope fields that DefaultScope filled the write's version.
+// stampScope gives the scope fields that place filled the write's version.
 func stampScope(rt *RecordType, st *State, before, after Scope, at Version) {
 	for fd, changed := range map[protoreflect.FieldDescriptor]bool{
 		rt.Owner: before.Owner != after.Owner, rt.Store: before.Store != after.Store, rt.Region: before.Region != after.Region,
