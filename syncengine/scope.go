@@ -136,8 +136,10 @@ func (f Filter) matchesShared(sc Scope) bool {
 }
 
 // CheckWrite says whether p may make a change that moves a record of type
-// rt from scope before (nil for a create) to after. Call it after
-// DefaultScope, with the scope the record will have.
+// rt from scope before (nil for a create) to after. Call it with the scope
+// the record will have, after the engine placed it (place.go: scope_from,
+// DefaultScope, and the checks that each scope value exists and lies where
+// the caller works).
 //
 // An API key needs the type's writer_permission, and is not limited by
 // scope. A device needs its role in writer_roles, may not create
