@@ -1,9 +1,12 @@
 package insights
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"math"
 	"sync"
 	"time"
 	_ "time/tzdata" // PHI days are calendar days of any IANA zone, also where the host has no zoneinfo
@@ -121,8 +124,9 @@ func (c Config) Validate() error {
 		{p.KeyActionWindow > 0 && p.DeliveryWindow > 0 && p.FeedbackWindow > 0, "phi windows must be positive"},
 		{p.QuoteMinParameters >= 0, "quote_min_parameters must be ≥ 0"},
 		{inTarget(p.Targets.KeyAction) && inTarget(p.Targets.Quality) && inTarget(p.Targets.Collaboration), "targets must be in (0, 1]"},
-		{p.Weights.KeyAction >= 0 && p.Weights.Quality >= 0 && p.Weights.Collaboration >= 0, "weights must be ≥ 0"},
-		{p.Weights.KeyAction+p.Weights.Quality+p.Weights.Collaboration > 0, "weights must not all be 0"},
+		{p.Weights.KeyAction >= 0 && p.Weights.Quality >= 0 && p.Weights.Collaboration >= 0, "phi.weights must be ≥ 0"},
+		{p.Weights.KeyAction+p.Weights.Quality+p.Weights.Collaboration > 0, "phi.weights must not all be 0"},
+		{finite(p.Weights.KeyAction + p.Weights.Quality + p.Weights.Collaboration), "phi.weights must be finite, and so must their sum"},
 		{r.ConflictWindow > 0 && r.GrantDuration > 0 && r.StallWindow > 0, "rule windows must be positive"},
 		{r.InterventionDrop >= 0 && r.InterventionDrop < 1 && r.InterventionDays >= 1, "intervention_drop must be in [0, 1), intervention_days ≥ 1"},
 		{r.AbnormalRecords >= 1, "abnormal_records must be ≥ 1"},
@@ -141,14 +145,24 @@ func (c Config) Validate() error {
 
 func inTarget(v float64) bool { return v > 0 && v <= 1 }
 
-// ParseConfig decodes a stored configuration over the defaults and validates it.
+func finite(v float64) bool { return !math.IsInf(v, 0) && !math.IsNaN(v) }
+
+// ParseConfig decodes a configuration over the defaults and validates it.
+// A key the configuration does not have, at any level, is CodeInvalid
+// naming it (a misspelt key must not silently leave the default), as is
+// anything after the JSON object.
 func ParseConfig(data []byte) (Config, error) {
 	cfg := DefaultConfig()
 	if len(data) == 0 {
 		return cfg, nil
 	}
-	if err := json.Unmarshal(data, &cfg); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
 		return Config{}, syncengine.Errorf(syncengine.CodeInvalid, "insights config: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return Config{}, syncengine.Errorf(syncengine.CodeInvalid, "insights config: unexpected data after the JSON object")
 	}
 	return cfg, cfg.Validate()
 }

@@ -29,6 +29,13 @@ type insightsHandler struct {
 
 const operationLogType = "fieldsync.v1.DeviceOperationLog"
 
+// operationLogs is the R11 record type: sensitive, so the visibility policy
+// lets only its owner read it; others need an A3 grant (grantFor).
+func operationLogs() *syncengine.RecordType {
+	rt, _ := syncengine.DefaultRegistry().Lookup(operationLogType)
+	return rt
+}
+
 func (h *insightsHandler) GetPhi(ctx context.Context, req *connect.Request[fieldsyncv1.GetPhiRequest]) (*connect.Response[fieldsyncv1.GetPhiResponse], error) {
 	p, err := caller(ctx)
 	if err != nil {
@@ -45,9 +52,11 @@ func (h *insightsHandler) GetPhi(ctx context.Context, req *connect.Request[field
 	return connect.NewResponse(&fieldsyncv1.GetPhiResponse{Days: days}), nil
 }
 
-// authorizePhi lets a rep read their own PHI, a store's staff and manager
-// their store's, a director or tech advisor their region's (and its stores'
-// and people's), admins and keys with insights:read everything in the tenant.
+// authorizePhi lets a caller read the PHI of a place its visibility filter
+// covers (syncengine.Filter.CoversPlace): a rep their own, a store's staff
+// and manager their store's and its people's, a director or tech advisor
+// their region's (and its stores' and people's), admins everything; keys
+// need insights:read. An unknown id is refused like one out of scope.
 func (h *insightsHandler) authorizePhi(ctx context.Context, p *syncengine.Principal, kind fieldsyncv1.ScopeKind, id string) error {
 	if p.IsAPIKey() {
 		if p.Can("insights:read") {
@@ -55,50 +64,42 @@ func (h *insightsHandler) authorizePhi(ctx context.Context, p *syncengine.Princi
 		}
 		return syncengine.Errorf(syncengine.CodePermissionDenied, "this API key lacks insights:read")
 	}
-	if p.Role == roleAdmin {
-		return nil
-	}
-	region, store, err := h.placeOf(ctx, p.TenantID, kind, id)
+	place, err := h.placeOf(ctx, p.TenantID, kind, id)
 	if err != nil {
 		return err
 	}
-	regional := p.Role == fieldsyncv1.Role_ROLE_REGIONAL_DIRECTOR || p.Role == fieldsyncv1.Role_ROLE_TECH_ADVISOR
-	storeRole := p.Role == fieldsyncv1.Role_ROLE_STORE_MANAGER || p.Role == fieldsyncv1.Role_ROLE_STORE_STAFF
-	switch {
-	case kind == fieldsyncv1.ScopeKind_SCOPE_KIND_REP && id == p.UserID:
-	case regional && region != "" && region == p.RegionID:
-	case storeRole && kind != fieldsyncv1.ScopeKind_SCOPE_KIND_REGION && store != "" && store == p.StoreID:
-	default:
+	if !syncengine.FilterFor(p).CoversPlace(place) {
 		return syncengine.Errorf(syncengine.CodePermissionDenied, "the PHI of %s %s is outside your scope", kind, id)
 	}
 	return nil
 }
 
-// placeOf returns the region and store a PHI scope lies in.
-func (h *insightsHandler) placeOf(ctx context.Context, tenantID string, kind fieldsyncv1.ScopeKind, id string) (region, store string, err error) {
+// placeOf returns where a PHI scope lies: a region; a store and its region;
+// a user, with the user's store and region. Unknown ids have no place.
+func (h *insightsHandler) placeOf(ctx context.Context, tenantID string, kind fieldsyncv1.ScopeKind, id string) (syncengine.Scope, error) {
 	switch kind {
 	case fieldsyncv1.ScopeKind_SCOPE_KIND_REGION:
-		return id, "", nil
+		return syncengine.Scope{Region: id}, nil
 	case fieldsyncv1.ScopeKind_SCOPE_KIND_STORE:
 		_, _, stores, err := h.cfg.Identity.GetOrganization(ctx, tenantID)
 		if err != nil {
-			return "", "", err
+			return syncengine.Scope{}, err
 		}
 		for _, s := range stores {
 			if s.ID == id {
-				return s.RegionID, s.ID, nil
+				return syncengine.Scope{Store: s.ID, Region: s.RegionID}, nil
 			}
 		}
-		return "", "", nil
+		return syncengine.Scope{}, nil
 	default:
 		u, err := h.cfg.Identity.GetUser(ctx, tenantID, id)
 		if syncengine.IsCode(err, syncengine.CodeNotFound) {
-			return "", "", nil
+			return syncengine.Scope{}, nil
 		}
 		if err != nil {
-			return "", "", err
+			return syncengine.Scope{}, err
 		}
-		return u.RegionID, u.StoreID, nil
+		return syncengine.Scope{Owner: u.ID, Store: u.StoreID, Region: u.RegionID}, nil
 	}
 }
 
@@ -110,7 +111,7 @@ func (h *insightsHandler) ListOperationLogs(ctx context.Context, req *connect.Re
 	subject := req.Msg.GetRepUserId()
 	res := &fieldsyncv1.ListOperationLogsResponse{}
 	now := time.Now()
-	if !p.IsDevice() || p.UserID != subject {
+	if !syncengine.CanRead(p, operationLogs(), syncengine.Scope{Owner: subject}) {
 		grant, err := h.grantFor(ctx, p, subject, now)
 		if err != nil {
 			return nil, toConnect(ctx, h.cfg.Logger, err)

@@ -6,40 +6,45 @@ import (
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 )
 
-// ListConflicts returns the conflict log as the caller may read it: a
-// device its own losses; store managers their store's; directors and tech
-// advisors their region's; admins and keys with "records:read" all of the
-// tenant. Other roles get their own losses only.
+// ListConflicts returns the conflicts of the tenant with id > afterID, in
+// id order, whose record the caller may read (CanRead, on the scope the
+// record had when the value lost): up to limit of them (1–1000, default
+// 100), only recordID's when it is set. A conflict of a record the caller
+// may not read is left out, as if it did not exist.
 func (e *Engine) ListConflicts(ctx context.Context, p *Principal, recordID string, afterID uint64, limit int) ([]*fieldsyncv1.Conflict, error) {
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
-	q := ConflictQuery{TenantID: p.TenantID, RecordID: recordID, AfterID: afterID, Limit: limit}
-	switch {
-	case p.IsAPIKey() && p.Can("records:read"):
-	case p.IsAPIKey():
-		return nil, Errorf(CodePermissionDenied, "this API key lacks records:read")
-	case p.Role == fieldsyncv1.Role_ROLE_ADMIN:
-	case p.Role == fieldsyncv1.Role_ROLE_STORE_MANAGER:
-		q.StoreID = p.StoreID
-	case p.Role == fieldsyncv1.Role_ROLE_REGIONAL_DIRECTOR || p.Role == fieldsyncv1.Role_ROLE_TECH_ADVISOR:
-		q.RegionID = p.RegionID
-	default:
-		q.LosingActor = p.Actor()
+	f := FilterFor(p)
+	if f.TenantID == "" {
+		return nil, nil
 	}
-	cs, err := e.store.ListConflicts(ctx, q)
-	if err != nil {
-		return nil, err
+	q := ConflictQuery{TenantID: f.TenantID, RecordID: recordID, AfterID: afterID, Limit: limit}
+	var out []*fieldsyncv1.Conflict
+	for {
+		cs, err := e.store.ListConflicts(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cs {
+			if rt, ok := e.reg.Lookup(c.RecordType); ok && f.Matches(rt, c.Scope) {
+				out = append(out, ConflictToWire(c))
+			}
+			if len(out) == limit {
+				return out, nil
+			}
+		}
+		if len(cs) < q.Limit {
+			return out, nil
+		}
+		q.AfterID = cs[len(cs)-1].ID
 	}
-	out := make([]*fieldsyncv1.Conflict, 0, len(cs))
-	for _, c := range cs {
-		out = append(out, ConflictToWire(c))
-	}
-	return out, nil
 }
 
 // Deliveries says when a record (its creation, and its current version)
-// reached each device that acknowledged it. The caller must see the record.
+// reached each device that acknowledged it and the caller may know of (see
+// mayKnowDevice). The caller must see the record (CanRead); a record it
+// may not see is CodeNotFound, as a missing one.
 func (e *Engine) Deliveries(ctx context.Context, p *Principal, recordID string) ([]Delivery, error) {
 	recs, err := e.store.GetRecords(ctx, p.TenantID, []string{recordID})
 	if err != nil {
@@ -59,9 +64,22 @@ func (e *Engine) Deliveries(ctx context.Context, p *Principal, recordID string) 
 	}
 	var out []Delivery
 	for _, d := range all {
-		if d.Reader != nil && FilterFor(d.Reader).Matches(rt, rec.Scope) {
+		if d.Reader != nil && CanRead(d.Reader, rt, rec.Scope) && mayKnowDevice(p, rt, d.Reader) {
 			out = append(out, d)
 		}
 	}
 	return out, nil
+}
+
+// mayKnowDevice reports whether p may learn of reader's device: when p's
+// filter covers the reader's place (a rep: its own devices; store roles:
+// their store's people; directors and tech advisors: their region's;
+// admins and keys with records:read: all), and for shared records also
+// when p publishes tenant-wide (marketing follows its material's delivery).
+func mayKnowDevice(p *Principal, rt *RecordType, reader *Principal) bool {
+	f := FilterFor(p)
+	if rt.Options.GetShared() && f.SharedAll {
+		return true
+	}
+	return f.CoversPlace(Scope{Owner: reader.UserID, Store: reader.StoreID, Region: reader.RegionID})
 }

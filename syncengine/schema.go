@@ -34,6 +34,11 @@ type RecordType struct {
 	Status protoreflect.FieldDescriptor
 	// Owner, Store and Region are the scope fields; nil when the type has none.
 	Owner, Store, Region protoreflect.FieldDescriptor
+	// Parent is the field holding the id of the record this one lies with
+	// ((fieldsync.v1.field).scope_from), and ParentType that record's type;
+	// nil when the type has none.
+	Parent     *FieldSpec
+	ParentType *RecordType
 
 	msgType protoreflect.MessageType
 	ordered []*FieldSpec // Fields by field number
@@ -45,6 +50,9 @@ type FieldSpec struct {
 	// Merge is the field's policy; UNSPECIFIED is normalised to LAST_WRITER_WINS.
 	Merge fieldsyncv1.MergePolicy
 	Scope fieldsyncv1.ScopeKey
+	// ScopeFrom is the record type whose id the field holds, when the record
+	// takes its region and store from that record.
+	ScopeFrom protoreflect.FullName
 }
 
 // Registry holds the record types of a schema, by full name.
@@ -72,6 +80,7 @@ func NewRegistry(files *protoregistry.Files) (*Registry, error) {
 		errs = append(errs, r.addMessages(fd.Messages())...)
 		return true
 	})
+	errs = append(errs, r.linkParents()...)
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("schema: %w", err)
 	}
@@ -96,6 +105,27 @@ func (r *Registry) addMessages(msgs protoreflect.MessageDescriptors) []error {
 		}
 		r.byName[rt.Name] = rt
 		r.sorted = append(r.sorted, rt)
+	}
+	return errs
+}
+
+// linkParents resolves each scope_from to its record type, which must be
+// another record type with a region or store to take.
+func (r *Registry) linkParents() []error {
+	var errs []error
+	for _, rt := range r.sorted {
+		if rt.Parent == nil {
+			continue
+		}
+		pt, ok := r.byName[rt.Parent.ScopeFrom]
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("%s: scope_from names %q, not a record type", rt.Parent.Desc.FullName(), rt.Parent.ScopeFrom))
+		case pt == rt || (pt.Region == nil && pt.Store == nil):
+			errs = append(errs, fmt.Errorf("%s: scope_from %s has no region or store to take", rt.Parent.Desc.FullName(), pt.Name))
+		default:
+			rt.ParentType = pt
+		}
 	}
 	return errs
 }
@@ -153,7 +183,7 @@ func messageType(md protoreflect.MessageDescriptor) protoreflect.MessageType {
 
 func newFieldSpec(fd protoreflect.FieldDescriptor) (*FieldSpec, error) {
 	fo, _ := proto.GetExtension(fd.Options(), fieldsyncv1.E_Field).(*fieldsyncv1.FieldSyncOptions)
-	spec := &FieldSpec{Desc: fd, Merge: fo.GetMerge(), Scope: fo.GetScope()}
+	spec := &FieldSpec{Desc: fd, Merge: fo.GetMerge(), Scope: fo.GetScope(), ScopeFrom: protoreflect.FullName(fo.GetScopeFrom())}
 	if spec.Merge == fieldsyncv1.MergePolicy_MERGE_POLICY_UNSPECIFIED {
 		spec.Merge = fieldsyncv1.MergePolicy_MERGE_POLICY_LAST_WRITER_WINS
 	}
@@ -166,9 +196,11 @@ func newFieldSpec(fd protoreflect.FieldDescriptor) (*FieldSpec, error) {
 		return nil, errors.New("SET_UNION needs a repeated (non-map) field")
 	case fd.ContainingOneof() != nil && !fd.ContainingOneof().IsSynthetic():
 		return nil, errors.New("oneof fields cannot be merged field by field")
-	case spec.Scope != fieldsyncv1.ScopeKey_SCOPE_KEY_UNSPECIFIED &&
+	case (spec.Scope != fieldsyncv1.ScopeKey_SCOPE_KEY_UNSPECIFIED || spec.ScopeFrom != "") &&
 		(fd.Kind() != protoreflect.StringKind || fd.Cardinality() == protoreflect.Repeated):
-		return nil, errors.New("a scope field must be a singular string")
+		return nil, errors.New("a scope field must be a singular string (so must a scope_from field)")
+	case spec.ScopeFrom != "" && spec.Scope != fieldsyncv1.ScopeKey_SCOPE_KEY_UNSPECIFIED:
+		return nil, errors.New("a field cannot be both a scope field and scope_from")
 	}
 	return spec, nil
 }
@@ -184,6 +216,12 @@ func (rt *RecordType) place(spec *FieldSpec) error {
 			return errors.New("the status field must be FROZEN_AFTER_SUBMIT, or a submitted record could go back to draft")
 		}
 		rt.Status = fd
+	}
+	if spec.ScopeFrom != "" {
+		if rt.Parent != nil {
+			return fmt.Errorf("scope_from is already on field %q", rt.Parent.Desc.Name())
+		}
+		rt.Parent = spec
 	}
 	var slot *protoreflect.FieldDescriptor
 	switch spec.Scope {

@@ -285,6 +285,13 @@ func TestNewRegistryRefusesContradictorySchemas(t *testing.T) {
 		{"unknown scope key", testMessage(record, testField("x", 1, stringT, fo(0, 7))), "unknown scope key 7"},
 		{"sensitive without owner", testMessage(&fieldsyncv1.RecordOptions{Record: true, Sensitive: true}, testField("x", 1, stringT, nil)), "sensitive type needs an owner"},
 		{"sensitive and shared", testMessage(&fieldsyncv1.RecordOptions{Record: true, Sensitive: true, Shared: true}, testField("o", 1, stringT, fo(0, owner))), "both sensitive and shared"},
+		{"scope_from naming no record type", testMessage(record, testField("c", 1, stringT, &fieldsyncv1.FieldSyncOptions{ScopeFrom: "fstest.v1.Nope"})), "not a record type"},
+		{"scope_from naming a type without region or store", testMessage(record, testField("c", 1, stringT, &fieldsyncv1.FieldSyncOptions{ScopeFrom: "fstest.v1.Thing"})), "no region or store to take"},
+		{"scope_from on a number", testMessage(record, testField("c", 1, int64T, &fieldsyncv1.FieldSyncOptions{ScopeFrom: "fstest.v1.Thing"})), "must be a singular string"},
+		{"scope_from on a scope field", testMessage(record, testField("c", 1, stringT, &fieldsyncv1.FieldSyncOptions{Scope: region, ScopeFrom: "fstest.v1.Thing"})), "both a scope field and scope_from"},
+		{"two scope_from fields", testMessage(record, testField("r", 1, stringT, fo(0, region)),
+			testField("a", 2, stringT, &fieldsyncv1.FieldSyncOptions{ScopeFrom: "fstest.v1.Thing"}),
+			testField("b", 3, stringT, &fieldsyncv1.FieldSyncOptions{ScopeFrom: "fstest.v1.Thing"})), `scope_from is already on field "a"`},
 		{"field option outside a record type", testMessage(nil, testField("x", 1, stringT, fo(union, 0))), "not a record type has no effect"},
 	}
 	for _, tt := range tests {

@@ -86,12 +86,18 @@ func (f Filter) Matches(rt *RecordType, sc Scope) bool {
 	if rt.Options.GetSensitive() {
 		return rt.Owner != nil && f.OwnerID != "" && sc.Owner == f.OwnerID
 	}
+	// Scope values of fields the type lacks are never read: clear them.
+	if rt.Owner == nil {
+		sc.Owner = ""
+	}
+	if rt.Store == nil {
+		sc.Store = ""
+	}
+	if rt.Region == nil {
+		sc.Region = ""
+	}
 	switch {
-	case f.All:
-		return true
-	case rt.Owner != nil && f.OwnerID != "" && sc.Owner == f.OwnerID,
-		rt.Store != nil && f.StoreID != "" && sc.Store == f.StoreID,
-		rt.Region != nil && f.RegionID != "" && sc.Region == f.RegionID:
+	case f.CoversPlace(sc):
 		return true
 	case f.ReaderRole != fieldsyncv1.Role_ROLE_UNSPECIFIED && slices.Contains(rt.Options.GetReaderRoles(), f.ReaderRole):
 		return true
@@ -99,13 +105,41 @@ func (f Filter) Matches(rt *RecordType, sc Scope) bool {
 	return rt.Options.GetShared() && f.matchesShared(sc)
 }
 
+// CoversPlace reports whether the filter covers a place of the
+// organisation as it covers an ordinary record placed there (one neither
+// shared nor sensitive): a user (Owner, with the user's Store and Region),
+// a store (Store and its Region) or a region (Region alone). It decides
+// which people and places a caller may know of: whose devices appear in
+// GetDeliveries, whose PHI GetPhi returns. Empty values never match.
+func (f Filter) CoversPlace(sc Scope) bool {
+	if f.TenantID == "" {
+		return false
+	}
+	return f.All || (f.OwnerID != "" && sc.Owner == f.OwnerID) ||
+		(f.StoreID != "" && sc.Store == f.StoreID) || (f.RegionID != "" && sc.Region == f.RegionID)
+}
+
+// CanRead is the visibility policy: whether p may read a record of type rt
+// placed at sc. It is FilterFor(p).Matches(rt, sc), and every read path
+// decides through it (or through the Filter, for many records at once):
+// Pull and Watch, ListConflicts (a conflict is visible when its record is),
+// GetDeliveries, GetMediaURL (a photo is visible when one live record
+// referring to it is) and InsightsService. Records of sensitive types (R11)
+// are readable here by their owner only; a director's A3 grant is honoured
+// by InsightsService.ListOperationLogs alone, where each read is audited.
+func CanRead(p *Principal, rt *RecordType, sc Scope) bool {
+	return FilterFor(p).Matches(rt, sc)
+}
+
 func (f Filter) matchesShared(sc Scope) bool {
 	return f.SharedAll || (f.SharedRegionID != "" && (sc.Region == "" || sc.Region == f.SharedRegionID))
 }
 
 // CheckWrite says whether p may make a change that moves a record of type
-// rt from scope before (nil for a create) to after. Call it after
-// DefaultScope, with the scope the record will have.
+// rt from scope before (nil for a create) to after. Call it with the scope
+// the record will have, after the engine placed it (place.go: scope_from,
+// DefaultScope, and the checks that each scope value exists and lies where
+// the caller works).
 //
 // An API key needs the type's writer_permission, and is not limited by
 // scope. A device needs its role in writer_roles, may not create
@@ -126,6 +160,18 @@ func CheckWrite(p *Principal, rt *RecordType, before *Scope, after Scope) error 
 		return checkKeyWrite(p, rt)
 	}
 	return checkDeviceWrite(p, rt, before, after)
+}
+
+// checkWriter says whether p may write records of type rt at all: a
+// device's role must be in writer_roles, a key must hold writer_permission.
+func checkWriter(p *Principal, rt *RecordType) error {
+	if p.IsAPIKey() {
+		return checkKeyWrite(p, rt)
+	}
+	if !slices.Contains(rt.Options.GetWriterRoles(), p.Role) {
+		return Errorf(CodePermissionDenied, "role %s may not write %s records", p.Role, rt.Name)
+	}
+	return nil
 }
 
 func checkKeyWrite(p *Principal, rt *RecordType) error {

@@ -53,6 +53,14 @@ type Tx interface {
 	// the scope it left: a scope exit row, at a version of its own just
 	// before the record's.
 	PutRecord(rec *StoredRecord, oldScope *Scope) (uint64, error)
+	// UserPlace returns where a user of the tenant is: Owner is the user,
+	// Store and Region the user's. ok is false for a user the tenant lacks.
+	UserPlace(tenantID, userID string) (sc Scope, ok bool, err error)
+	// StoreRegion returns the region of a store of the tenant; ok is false
+	// for a store the tenant lacks.
+	StoreRegion(tenantID, storeID string) (region string, ok bool, err error)
+	// RegionExists reports whether the tenant has the region.
+	RegionExists(tenantID, regionID string) (bool, error)
 	// AddConflict appends to the conflict log.
 	AddConflict(c *Conflict) error
 	// AppendEvent writes an event to the outbox.

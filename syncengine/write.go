@@ -97,7 +97,7 @@ func (e *Engine) write(tx Tx, w *write, batch *commitBatch) (*writeOutcome, erro
 	if w.change.Delete {
 		losses = keepPlacement(w.rt, cur, next, losses)
 	}
-	after, err := e.finish(w, cur, next)
+	after, err := e.finish(tx, w, cur, next)
 	if err != nil {
 		return nil, err
 	}
@@ -146,31 +146,66 @@ func keepPlacement(rt *RecordType, cur *StoredRecord, next *State, losses []Loss
 	return kept
 }
 
-// checkExisting checks the stored record against the write: same type, and
-// in the caller's scope. It returns the record's scope before the write.
+// checkExisting checks the stored record against the write: in the
+// caller's scope, of the same type, and for a device's write to a
+// server-created record, the device's own and not a delete. It returns the
+// record's scope before the write. A record the caller may not read is
+// refused with one answer whatever its type, so the answer tells nothing
+// about it.
 func (e *Engine) checkExisting(w *write, cur *StoredRecord) (*Scope, error) {
 	if cur == nil {
 		return nil, nil
 	}
+	if w.p != nil && !e.callerReads(w.p, cur) {
+		return nil, Errorf(CodePermissionDenied, "record %q is not in your scope", w.id)
+	}
 	if cur.Type != string(w.rt.Name) {
 		return nil, Errorf(CodeNotFound, "record %q exists with another type (%s)", w.id, cur.Type)
 	}
-	if w.p != nil && !FilterFor(w.p).Matches(w.rt, cur.Scope) {
-		return nil, Errorf(CodePermissionDenied, "record %q is not in your scope", w.id)
+	if w.p != nil && w.p.IsDevice() && w.rt.Options.GetServerCreated() {
+		if err := checkServerCreated(w, cur); err != nil {
+			return nil, err
+		}
 	}
 	s := cur.Scope
 	return &s, nil
 }
 
-// finish fills defaults and computed fields of the merged state, validates
-// it, and checks the caller may leave the record where it now is.
-func (e *Engine) finish(w *write, cur *StoredRecord, next *State) (Scope, error) {
+// callerReads reports whether p may read the stored record (CanRead on its
+// own type).
+func (e *Engine) callerReads(p *Principal, cur *StoredRecord) bool {
+	rt, ok := e.reg.Lookup(cur.Type)
+	return ok && CanRead(p, rt, cur.Scope)
+}
+
+// checkServerCreated refuses a device's delete of a server-created record,
+// and any write by a device other than the record's owner (its recipient):
+// the recipient may only set the fields the server leaves to it (an
+// alert's acknowledgement; the others are SERVER_ONLY).
+func checkServerCreated(w *write, cur *StoredRecord) error {
+	switch {
+	case w.change.Delete:
+		return Errorf(CodePermissionDenied, "%s records are removed by the server only; the recipient may acknowledge them", w.rt.Name.Name())
+	case w.rt.Owner != nil && cur.Scope.Owner != w.p.UserID:
+		return Errorf(CodePermissionDenied, "%s records are written by their recipient only", w.rt.Name.Name())
+	}
+	return nil
+}
+
+// finish places the record (see place), fills computed fields of the
+// merged state, validates it, and checks the caller may leave the record
+// where it now is.
+func (e *Engine) finish(tx Tx, w *write, cur *StoredRecord, next *State) (Scope, error) {
 	sc := w.rt.Scope(next.Value)
-	if cur == nil && w.p != nil {
-		if def := DefaultScope(w.p, w.rt, sc); def != sc {
-			w.rt.SetScope(next.Value, def)
-			stampScope(w.rt, next, sc, def, w.at)
-			sc = def
+	if w.p != nil && !next.Deleted() {
+		placed, err := e.place(tx, w, cur, next, sc)
+		if err != nil {
+			return Scope{}, err
+		}
+		if placed != sc {
+			w.rt.SetScope(next.Value, placed)
+			stampScope(w.rt, next, sc, placed, w.at)
+			sc = placed
 		}
 	}
 	computeServerFields(w.rt, next.Value)
@@ -194,7 +229,7 @@ func (e *Engine) finish(w *write, cur *StoredRecord, next *State) (Scope, error)
 	return sc, nil
 }
 
-// stampScope gives the scope fields that DefaultScope filled the write's version.
+// stampScope gives the scope fields that place filled the write's version.
 func stampScope(rt *RecordType, st *State, before, after Scope, at Version) {
 	for fd, changed := range map[protoreflect.FieldDescriptor]bool{
 		rt.Owner: before.Owner != after.Owner, rt.Store: before.Store != after.Store, rt.Region: before.Region != after.Region,

@@ -220,7 +220,12 @@ type FieldSyncOptions struct {
 	// How concurrent writes to this field merge.
 	Merge MergePolicy `protobuf:"varint,1,opt,name=merge,proto3,enum=fieldsync.v1.MergePolicy" json:"merge,omitempty"`
 	// Whether this field places the record in a scope.
-	Scope         ScopeKey `protobuf:"varint,2,opt,name=scope,proto3,enum=fieldsync.v1.ScopeKey" json:"scope,omitempty"`
+	Scope ScopeKey `protobuf:"varint,2,opt,name=scope,proto3,enum=fieldsync.v1.ScopeKey" json:"scope,omitempty"`
+	// The record type (full name, e.g. "fieldsync.v1.Customer") whose record
+	// id this field holds. The record lies where that record lies: the server
+	// fills the record's region and store from it, and refuses a write that
+	// names another region or store, or a record the writer may not read.
+	ScopeFrom     string `protobuf:"bytes,3,opt,name=scope_from,json=scopeFrom,proto3" json:"scope_from,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -267,6 +272,13 @@ func (x *FieldSyncOptions) GetScope() ScopeKey {
 		return x.Scope
 	}
 	return ScopeKey_SCOPE_KEY_UNSPECIFIED
+}
+
+func (x *FieldSyncOptions) GetScopeFrom() string {
+	if x != nil {
+		return x.ScopeFrom
+	}
+	return ""
 }
 
 // RecordOptions is declared on a message that is a synced record type.
@@ -413,10 +425,12 @@ var File_fieldsync_v1_options_proto protoreflect.FileDescriptor
 
 const file_fieldsync_v1_options_proto_rawDesc = "" +
 	"\n" +
-	"\x1afieldsync/v1/options.proto\x12\ffieldsync.v1\x1a google/protobuf/descriptor.proto\"q\n" +
+	"\x1afieldsync/v1/options.proto\x12\ffieldsync.v1\x1a google/protobuf/descriptor.proto\"\x90\x01\n" +
 	"\x10FieldSyncOptions\x12/\n" +
 	"\x05merge\x18\x01 \x01(\x0e2\x19.fieldsync.v1.MergePolicyR\x05merge\x12,\n" +
-	"\x05scope\x18\x02 \x01(\x0e2\x16.fieldsync.v1.ScopeKeyR\x05scope\"\x9f\x02\n" +
+	"\x05scope\x18\x02 \x01(\x0e2\x16.fieldsync.v1.ScopeKeyR\x05scope\x12\x1d\n" +
+	"\n" +
+	"scope_from\x18\x03 \x01(\tR\tscopeFrom\"\x9f\x02\n" +
 	"\rRecordOptions\x12\x16\n" +
 	"\x06record\x18\x01 \x01(\bR\x06record\x125\n" +
 	"\fwriter_roles\x18\x02 \x03(\x0e2\x12.fieldsync.v1.RoleR\vwriterRoles\x12+\n" +

@@ -2108,13 +2108,13 @@ const file_fieldsync_v1_records_proto_rawDesc = "" +
 	"\n" +
 	"size_bytes\x18\x02 \x01(\x03B\r\xbaH\n" +
 	"\"\b\x18\x80\x80\x80\x80\x01(\x00R\tsizeBytes\x12*\n" +
-	"\fcontent_type\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18dR\vcontentType\"\x83\x0e\n" +
+	"\fcontent_type\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18dR\vcontentType\"\x9a\x0e\n" +
 	"\x05Visit\x12B\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x1a.fieldsync.v1.RecordStatusB\x0e\xbaH\x05\x82\x01\x02\x10\x01\xca\xf3\x18\x02\b\x04R\x06status\x121\n" +
 	"\rowner_user_id\x18\x02 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x01R\vownerUserId\x12*\n" +
 	"\tregion_id\x18\x03 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x03R\bregionId\x12(\n" +
-	"\bstore_id\x18\x04 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x02R\astoreId\x12.\n" +
-	"\vcustomer_id\x18\x05 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\b\x04R\n" +
+	"\bstore_id\x18\x04 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x02R\astoreId\x12E\n" +
+	"\vcustomer_id\x18\x05 \x01(\tB$\xbaH\x04r\x02\x18@\xca\xf3\x18\x19\b\x04\x1a\x15fieldsync.v1.CustomerR\n" +
 	"customerId\x12A\n" +
 	"\n" +
 	"visit_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xca\xf3\x18\x02\b\x04R\tvisitTime\x12;\n" +
@@ -2133,12 +2133,12 @@ const file_fieldsync_v1_records_proto_rawDesc = "" +
 	"\"visit.core_problem_solved.required\x12Kcore_problem_solved is required once a clinical-director visit is submitted\x1aDthis.status != 2 || this.kind != 2 || this.core_problem_solved != ''\x1a\xbd\x01\n" +
 	"$visit.follow_up_commitments.required\x12Mfollow_up_commitments is required once a clinical-director visit is submitted\x1aFthis.status != 2 || this.kind != 2 || this.follow_up_commitments != ''\x1a\xbc\x01\n" +
 	"$visit.next_appointment_time.required\x12Mnext_appointment_time is required once a clinical-director visit is submitted\x1aEthis.status != 2 || this.kind != 2 || has(this.next_appointment_time)\x1a\xae\x01\n" +
-	"\x1avisit.action_tags.required\x12Naction_tags needs at least one tag once a clinical-director visit is submitted\x1a@this.status != 2 || this.kind != 2 || size(this.action_tags) > 0\xca\xf3\x18\t\b\x01\x12\x05\x01\x02\x03\x04\x05\"\xa6\x0e\n" +
+	"\x1avisit.action_tags.required\x12Naction_tags needs at least one tag once a clinical-director visit is submitted\x1a@this.status != 2 || this.kind != 2 || size(this.action_tags) > 0\xca\xf3\x18\t\b\x01\x12\x05\x01\x02\x03\x04\x05\"\xbd\x0e\n" +
 	"\x0eSurgerySupport\x12B\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x1a.fieldsync.v1.RecordStatusB\x0e\xbaH\x05\x82\x01\x02\x10\x01\xca\xf3\x18\x02\b\x04R\x06status\x121\n" +
 	"\rowner_user_id\x18\x02 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x01R\vownerUserId\x12*\n" +
-	"\tregion_id\x18\x03 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x03R\bregionId\x12.\n" +
-	"\vhospital_id\x18\x04 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\b\x04R\n" +
+	"\tregion_id\x18\x03 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x03R\bregionId\x12E\n" +
+	"\vhospital_id\x18\x04 \x01(\tB$\xbaH\x04r\x02\x18@\xca\xf3\x18\x19\b\x04\x1a\x15fieldsync.v1.CustomerR\n" +
 	"hospitalId\x12E\n" +
 	"\fsurgery_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xca\xf3\x18\x02\b\x04R\vsurgeryTime\x12C\n" +
 	"\x11consumable_models\x18\x06 \x03(\tB\x16\xbaH\r\x92\x01\n" +
@@ -2157,13 +2157,13 @@ const file_fieldsync_v1_records_proto_rawDesc = "" +
 	"4surgery_support.consumable_models.required_on_submit\x12Pconsumable_models needs at least one model once the surgery support is submitted\x1a4this.status != 2 || size(this.consumable_models) > 0\x1a\x9d\x01\n" +
 	"/surgery_support.pre_op_photo.required_on_submit\x12>pre_op_photo is required once the surgery support is submitted\x1a*this.status != 2 || has(this.pre_op_photo)\x1a\xa3\x01\n" +
 	"1surgery_support.intra_op_photo.required_on_submit\x12@intra_op_photo is required once the surgery support is submitted\x1a,this.status != 2 || has(this.intra_op_photo)\x1a\xb2\x01\n" +
-	"6surgery_support.post_op_count_photo.required_on_submit\x12Epost_op_count_photo is required once the surgery support is submitted\x1a1this.status != 2 || has(this.post_op_count_photo)\xca\xf3\x18\x06\b\x01\x12\x02\x01\x04\"\x9e\b\n" +
+	"6surgery_support.post_op_count_photo.required_on_submit\x12Epost_op_count_photo is required once the surgery support is submitted\x1a1this.status != 2 || has(this.post_op_count_photo)\xca\xf3\x18\x06\b\x01\x12\x02\x01\x04\"\xb5\b\n" +
 	"\tDiagnosis\x12B\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x1a.fieldsync.v1.RecordStatusB\x0e\xbaH\x05\x82\x01\x02\x10\x01\xca\xf3\x18\x02\b\x04R\x06status\x121\n" +
 	"\rowner_user_id\x18\x02 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x01R\vownerUserId\x12*\n" +
 	"\tregion_id\x18\x03 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x03R\bregionId\x12(\n" +
-	"\bstore_id\x18\x04 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x02R\astoreId\x12.\n" +
-	"\vcustomer_id\x18\x05 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\b\x04R\n" +
+	"\bstore_id\x18\x04 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x02R\astoreId\x12E\n" +
+	"\vcustomer_id\x18\x05 \x01(\tB$\xbaH\x04r\x02\x18@\xca\xf3\x18\x19\b\x04\x1a\x15fieldsync.v1.CustomerR\n" +
 	"customerId\x12-\n" +
 	"\rvehicle_model\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\fvehicleModel\x12/\n" +
 	"\x0efault_symptoms\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\xa0\x1fR\rfaultSymptoms\x12.\n" +
@@ -2179,13 +2179,13 @@ const file_fieldsync_v1_records_proto_rawDesc = "" +
 	"#diagnosis.photos.required_on_submit\x12?photos needs at least one photo once the diagnosis is submitted\x1a)this.status != 2 || size(this.photos) > 0\xca\xf3\x18\a\b\x01\x12\x03\x02\x03\x05\"S\n" +
 	"\x12TechnicalParameter\x12\x1d\n" +
 	"\x04name\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\x04name\x12\x1e\n" +
-	"\x05value\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\x05value\"\x87\b\n" +
+	"\x05value\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\x05value\"\xa2\b\n" +
 	"\x05Quote\x12B\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x1a.fieldsync.v1.RecordStatusB\x0e\xbaH\x05\x82\x01\x02\x10\x01\xca\xf3\x18\x02\b\x04R\x06status\x121\n" +
 	"\rowner_user_id\x18\x02 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x01R\vownerUserId\x12*\n" +
 	"\tregion_id\x18\x03 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x03R\bregionId\x12(\n" +
-	"\bstore_id\x18\x04 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x02R\astoreId\x12(\n" +
-	"\vcustomer_id\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18@R\n" +
+	"\bstore_id\x18\x04 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x02R\astoreId\x12C\n" +
+	"\vcustomer_id\x18\x05 \x01(\tB\"\xbaH\x04r\x02\x18@\xca\xf3\x18\x17\x1a\x15fieldsync.v1.CustomerR\n" +
 	"customerId\x120\n" +
 	"\fdiagnosis_id\x18\x06 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\b\x04R\vdiagnosisId\x12Z\n" +
 	"\x17diagnosis_photo_sha256s\x18\a \x03(\tB\"\xbaH\x19\x92\x01\x16\x102\"\x12r\x102\x0e^[0-9a-f]{64}$\xca\xf3\x18\x02\b\x04R\x15diagnosisPhotoSha256s\x12c\n" +
@@ -2198,13 +2198,13 @@ const file_fieldsync_v1_records_proto_rawDesc = "" +
 	"\bcurrency\x18\v \x01(\tB\a\xbaH\x04r\x02\x18\x03R\bcurrency\x12\"\n" +
 	"\bcomplete\x18\f \x01(\bB\x06\xca\xf3\x18\x02\b\x03R\bcomplete:\xe8\x02\xbaH\xda\x02\x1a\x8a\x01\n" +
 	"%quote.diagnosis_id.required_on_submit\x124diagnosis_id is required once the quote is submitted\x1a+this.status != 2 || this.diagnosis_id != ''\x1a\xca\x01\n" +
-	"0quote.diagnosis_photo_sha256s.required_on_submit\x12Zdiagnosis_photo_sha256s must cite at least one diagnosis photo once the quote is submitted\x1a:this.status != 2 || size(this.diagnosis_photo_sha256s) > 0\xca\xf3\x18\x06\b\x01\x12\x02\x02\x03\"\x94\x03\n" +
+	"0quote.diagnosis_photo_sha256s.required_on_submit\x12Zdiagnosis_photo_sha256s must cite at least one diagnosis photo once the quote is submitted\x1a:this.status != 2 || size(this.diagnosis_photo_sha256s) > 0\xca\xf3\x18\x06\b\x01\x12\x02\x02\x03\"\xaf\x03\n" +
 	"\n" +
 	"Commitment\x121\n" +
 	"\rowner_user_id\x18\x01 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x01R\vownerUserId\x12*\n" +
 	"\tregion_id\x18\x02 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x03R\bregionId\x12(\n" +
-	"\bstore_id\x18\x03 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x02R\astoreId\x12(\n" +
-	"\vcustomer_id\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18@R\n" +
+	"\bstore_id\x18\x03 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x02R\astoreId\x12C\n" +
+	"\vcustomer_id\x18\x04 \x01(\tB\"\xbaH\x04r\x02\x18@\xca\xf3\x18\x17\x1a\x15fieldsync.v1.CustomerR\n" +
 	"customerId\x12\"\n" +
 	"\bvisit_id\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18@R\avisitId\x12*\n" +
 	"\vdescription\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\xa0\x1fR\vdescription\x125\n" +
@@ -2225,12 +2225,12 @@ const file_fieldsync_v1_records_proto_rawDesc = "" +
 	"\x12supervisor_contact\x18\b \x01(\v2\x15.fieldsync.v1.ContactR\x11supervisorContact\x123\n" +
 	"\x10latest_milestone\x18\t \x01(\tB\b\xbaH\x05r\x03\x18\xf4\x03R\x0flatestMilestone\x12-\n" +
 	"\rvehicle_model\x18\n" +
-	" \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\fvehicleModel:\x1e\xca\xf3\x18\x1a\b\x01\x12\x05\x01\x02\x03\x04\a\x1a\x0fcustomers:write\"\xd2\x03\n" +
+	" \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\fvehicleModel:\x1e\xca\xf3\x18\x1a\b\x01\x12\x05\x01\x02\x03\x04\a\x1a\x0fcustomers:write\"\xed\x03\n" +
 	"\vOpportunity\x121\n" +
 	"\rowner_user_id\x18\x01 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x01R\vownerUserId\x12*\n" +
 	"\tregion_id\x18\x02 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x03R\bregionId\x12(\n" +
-	"\bstore_id\x18\x03 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x02R\astoreId\x12(\n" +
-	"\vcustomer_id\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18@R\n" +
+	"\bstore_id\x18\x03 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x02R\astoreId\x12C\n" +
+	"\vcustomer_id\x18\x04 \x01(\tB\"\xbaH\x04r\x02\x18@\xca\xf3\x18\x17\x1a\x15fieldsync.v1.CustomerR\n" +
 	"customerId\x12\x1e\n" +
 	"\x05title\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x05title\x12>\n" +
 	"\x05stage\x18\x06 \x01(\x0e2\x1e.fieldsync.v1.OpportunityStageB\b\xbaH\x05\x82\x01\x02\x10\x01R\x05stage\x12)\n" +
@@ -2264,11 +2264,11 @@ const file_fieldsync_v1_records_proto_rawDesc = "" +
 	"materialId\x12$\n" +
 	"\bfeedback\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xa0\x1fR\bfeedback\x12!\n" +
 	"\x06rating\x18\x05 \x01(\x05B\t\xbaH\x06\x1a\x04\x18\x05(\x00R\x06rating:\x0e\xca\xf3\x18\n" +
-	"\b\x01\x12\x03\x01\x02\x03:\x01\x06\"\xf0\x01\n" +
+	"\b\x01\x12\x03\x01\x02\x03:\x01\x06\"\x88\x02\n" +
 	"\x12SatisfactionRating\x12(\n" +
 	"\bstore_id\x18\x01 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x02R\astoreId\x12*\n" +
-	"\tregion_id\x18\x02 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x03R\bregionId\x12$\n" +
-	"\bquote_id\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\aquoteId\x12\x1f\n" +
+	"\tregion_id\x18\x02 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x03R\bregionId\x12<\n" +
+	"\bquote_id\x18\x03 \x01(\tB!\xbaH\x06r\x04\x10\x01\x18@\xca\xf3\x18\x14\x1a\x12fieldsync.v1.QuoteR\aquoteId\x12\x1f\n" +
 	"\x05score\x18\x04 \x01(\x05B\t\xbaH\x06\x1a\x04\x18\x05(\x01R\x05score\x12\"\n" +
 	"\acomment\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\xa0\x1fR\acomment:\x19\xca\xf3\x18\x15\b\x01\x12\x02\x02\x03\x1a\rratings:write\"\xb0\x01\n" +
 	"\x0eOperationEntry\x129\n" +

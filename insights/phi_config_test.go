@@ -1,0 +1,29 @@
+package insights
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/fieldsync/fieldsync/syncengine"
+)
+
+// A misspelt or unknown key, at any level, and numbers that are or add up
+// to infinity are refused with CodeInvalid naming them, instead of silently
+// falling back to the defaults.
+func TestParseConfigRefusesUnknownKeysAndNonFiniteNumbers(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ json, names string }{
+		{`{"phi":{"wieghts":{"key_action":1}}}`, "wieghts"},
+		{`{"phi":{"weights":{"key_acton":1}}}`, "key_acton"},
+		{`{"rule":{"conflict_window":"48h"}}`, "rule"},
+		{`{"rules":{"conflict_window":"48h","stal_window":"1h"}}`, "stal_window"},
+		{`{"phi":{"weights":{"key_action":1e308,"quality":1e308,"collaboration":0}}}`, "weights"},
+		{`{"phi":{"weights":{"key_action":1e400}}}`, "key_action"},
+		{`{"phi":{}} {"phi":{}}`, "after"},
+	} {
+		_, err := ParseConfig([]byte(tc.json))
+		if !syncengine.IsCode(err, syncengine.CodeInvalid) || !strings.Contains(err.Error(), tc.names) {
+			t.Errorf("ParseConfig(%s) = %v, want CodeInvalid naming %q", tc.json, err, tc.names)
+		}
+	}
+}
