@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -49,8 +48,16 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 			d.Close()
 		}
 	}()
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
+	if err := makeDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	unlock, err := lockDataDir(cfg.DataDir, cfg.lockName())
+	if err != nil {
+		return nil, err
+	}
+	d.closers = append(d.closers, unlock)
+	if err := tightenModes(cfg.DataDir, d.log); err != nil {
+		return nil, err
 	}
 	if d.db, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, "fieldsync.db")); err != nil {
 		return nil, err
