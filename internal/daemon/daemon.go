@@ -167,7 +167,7 @@ func (d *Daemon) seedDemo(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	if err := demo.SeedRecords(ctx, d.engine, creds); err != nil {
+	if err := demo.SeedRecords(ctx, d.db, d.engine, creds); err != nil {
 		return fmt.Errorf("demo records: %w", err)
 	}
 	d.log.Info("demo organisation ready", "credentials", path)

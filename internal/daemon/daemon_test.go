@@ -11,6 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/fieldsync/fieldsync/internal/demo"
+	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 )
 
 // testConfig is a daemon on a random port over a new temp dir.
@@ -125,5 +128,38 @@ func TestHelpNeverPrintsSecrets(t *testing.T) {
 	}
 	if cfg.S3SecretKey != "very-secret-s3-key" {
 		t.Fatalf("the environment's secret is not used: %q", cfg.S3SecretKey)
+	}
+}
+
+func TestRestartingWithDemoKeepsEditsToDemoRecords(t *testing.T) {
+	ctx := context.Background()
+	cfg := testConfig(t)
+	cfg.Demo = true
+	d := startDaemon(t, cfg)
+	creds, err := demo.Load(filepath.Join(cfg.DataDir, "demo-credentials.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit := &fieldsyncv1.Customer{Address: "moved: 1 New Rd, Shanghai"}
+	if changed, err := d.Engine().ServerWrite(ctx, creds.TenantID, "fieldsync.v1.Customer", "demo-ruijin", edit, []string{"address"}); err != nil || !changed {
+		t.Fatalf("edit: changed=%v err=%v", changed, err)
+	}
+	before, err := d.DB().GetRecords(ctx, creds.TenantID, []string{"demo-ruijin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+
+	d = startDaemon(t, cfg)
+	after, err := d.DB().GetRecords(ctx, creds.TenantID, []string{"demo-ruijin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, a := before["demo-ruijin"], after["demo-ruijin"]; a == nil || a.Version != b.Version {
+		t.Fatalf("restart with --demo rewrote the edited record: version %d before, %+v after", b.Version, a)
+	}
+	changes, err := d.DB().ScanChanges(ctx, creds.TenantID, before["demo-ruijin"].Version, 100)
+	if err != nil || len(changes) != 0 {
+		t.Fatalf("restart with --demo changed %d records (%v)", len(changes), err)
 	}
 }
