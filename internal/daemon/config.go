@@ -49,6 +49,11 @@ type Config struct {
 	UploadExpiry  time.Duration
 	// PublicURL is the base of signed links to locally stored photos.
 	PublicURL string
+	// ProbeInterval is how often the database, NATS and the photo store
+	// are checked for health and metrics (an unreachable S3 is retried
+	// then too); photo calls refused while S3 is down suggest it as the
+	// retry delay.
+	ProbeInterval time.Duration
 
 	// Logger overrides the logger built from LogLevel/LogFormat (tests).
 	Logger *slog.Logger
@@ -69,6 +74,7 @@ func DefaultConfig() Config {
 		S3Bucket:        "fieldsync-photos",
 		MaxPhotoBytes:   25 << 20,
 		UploadExpiry:    24 * time.Hour,
+		ProbeInterval:   5 * time.Second,
 	}
 }
 
@@ -97,6 +103,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.MaxPhotoBytes, "max-photo-bytes", int64(envInt("max-photo-bytes", int(c.MaxPhotoBytes))), "largest photo accepted")
 	fs.DurationVar(&c.UploadExpiry, "upload-expiry", envDuration("upload-expiry", c.UploadExpiry), "unfinished uploads expire after this")
 	str(&c.PublicURL, "public-url", "base URL of signed photo links (default: http://<addr>)")
+	fs.DurationVar(&c.ProbeInterval, "probe-interval", envDuration("probe-interval", c.ProbeInterval), "how often the database, NATS and the photo store are checked (health, metrics, S3 reconnect)")
 	hideDefault(fs, "s3-secret-key")
 }
 
@@ -175,6 +182,9 @@ func (c *Config) Validate() error {
 	}
 	if !c.Serve && !c.Consumers {
 		errs = append(errs, errors.New("serve and consumers: at least one must be on"))
+	}
+	if c.ProbeInterval <= 0 {
+		errs = append(errs, errors.New("probe-interval: must be positive"))
 	}
 	if c.MaxPhotoBytes <= 0 {
 		errs = append(errs, errors.New("max-photo-bytes: must be positive"))

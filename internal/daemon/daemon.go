@@ -28,6 +28,7 @@ type Daemon struct {
 	log      *slog.Logger
 	db       *sqlite.DB
 	engine   *syncengine.Engine
+	deps     *dependencies
 	http     *http.Server
 	listener net.Listener
 	closers  []func() error // run in reverse order by Close
@@ -89,6 +90,8 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	d.deps = newDependencies(d.log)
+	d.deps.add(DepDatabase, d.db.Ping)
 	js, kick, err := d.wireEvents(ctx, runCtx, reg)
 	if err != nil {
 		return nil, err
@@ -118,6 +121,11 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := d.deps.register(reg); err != nil {
+		return nil, err
+	}
+	d.deps.checkAll(ctx)
+	d.goRun("dependency checks", func() error { return d.deps.run(runCtx, d.cfg.ProbeInterval) })
 	return server.New(server.Config{
 		Logger:          d.log,
 		Auth:            d.db,
@@ -130,6 +138,7 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 		MaxMessageBytes: d.cfg.MaxMessageBytes,
 		Registry:        reg,
 		Gatherer:        reg,
+		Health:          d.deps.health,
 	})
 }
 

@@ -110,6 +110,13 @@ func (db *DB) Close() error {
 	return errors.Join(db.read.Close(), db.write.Close())
 }
 
+// Ping runs a trivial query on a read connection: nil when the database
+// answers.
+func (db *DB) Ping(ctx context.Context) error {
+	var one int
+	return db.read.QueryRowContext(ctx, `SELECT 1`).Scan(&one)
+}
+
 // Writer returns the single write connection pool; callers use WriteTx.
 func (db *DB) Writer() *sql.DB { return db.write }
 
