@@ -88,6 +88,9 @@ func makeDataDir(dir string) error {
 func tightenModes(dir string, log *slog.Logger) error {
 	var fixed []string
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // removed meanwhile by the API process sharing the dir
+		}
 		if err != nil {
 			return err
 		}
@@ -99,14 +102,11 @@ func tightenModes(dir string, log *slog.Logger) error {
 			return nil // sockets, symlinks: left alone
 		}
 		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		if info.Mode().Perm()&^want == 0 {
-			return nil
+		if err != nil || info.Mode().Perm()&^want == 0 {
+			return ignoreNotExist(err)
 		}
 		fixed = append(fixed, path)
-		return os.Chmod(path, info.Mode().Perm()&want)
+		return ignoreNotExist(os.Chmod(path, info.Mode().Perm()&want))
 	})
 	if err != nil {
 		return fmt.Errorf("data dir modes: %w", err)
@@ -116,4 +116,11 @@ func tightenModes(dir string, log *slog.Logger) error {
 			"count", len(fixed), "first", fixed[0])
 	}
 	return nil
+}
+
+func ignoreNotExist(err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
 }
