@@ -86,13 +86,11 @@ func makeDataDir(dir string) error {
 // tightenModes removes group and other access from everything under dir
 // (files 0600, dirs 0700), warning once about what it changed.
 func tightenModes(dir string, log *slog.Logger) error {
-	var fixed []string
+	var fixed int
+	var first string
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil // removed meanwhile by the API process sharing the dir
-		}
 		if err != nil {
-			return err
+			return ignoreNotExist(err)
 		}
 		want := fileMode
 		switch {
@@ -105,19 +103,23 @@ func tightenModes(dir string, log *slog.Logger) error {
 		if err != nil || info.Mode().Perm()&^want == 0 {
 			return ignoreNotExist(err)
 		}
-		fixed = append(fixed, path)
+		if fixed++; first == "" {
+			first = path
+		}
 		return ignoreNotExist(os.Chmod(path, info.Mode().Perm()&want))
 	})
 	if err != nil {
 		return fmt.Errorf("data dir modes: %w", err)
 	}
-	if len(fixed) > 0 {
+	if fixed > 0 {
 		log.Warn("data dir: group/other access removed (it holds every record and the photo-link key)",
-			"count", len(fixed), "first", fixed[0])
+			"count", fixed, "first", first)
 	}
 	return nil
 }
 
+// ignoreNotExist drops the error of a file removed meanwhile (by the API
+// process a consumers-only process shares the dir with).
 func ignoreNotExist(err error) error {
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
