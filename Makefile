@@ -1,5 +1,6 @@
 # fieldsync — run `make help` for the targets.
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 .DEFAULT_GOAL := help
 
 TOOLS := $(CURDIR)/.tools/bin
@@ -15,23 +16,36 @@ PROTOVALIDATE_VERSION        := v1.2.2
 GO_TEST_FLAGS ?= -race -count=1 -timeout 12m
 BENCH ?= .
 
+# The version --version prints: the git tag or commit (set VERSION to override).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+LDFLAGS := -X github.com/fieldsync/fieldsync/internal/version.Version=$(VERSION)
+
+# PROGRESS turns a `go … -v` run's package list into one progress line.
+PROGRESS := scripts/progress.sh
+
 .PHONY: help
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: run
 run: ## Start fieldsyncd on embedded defaults with the demo organisation (data in ./data).
-	go run ./cmd/fieldsyncd --demo
+	@echo ">> building fieldsyncd into bin/ (the first build compiles every dependency: a few minutes)"
+	@go build -v -ldflags '$(LDFLAGS)' -o bin/fieldsyncd ./cmd/fieldsyncd 2>&1 | $(PROGRESS) fieldsyncd
+	bin/fieldsyncd --demo
 
 .PHONY: build
 build: ## Build fieldsyncd and fieldsync into ./bin.
-	go build -o bin/ ./cmd/...
+	@echo ">> building fieldsyncd and fieldsync $(VERSION) into bin/"
+	@go build -v -ldflags '$(LDFLAGS)' -o bin/ ./cmd/... 2>&1 | $(PROGRESS) build
 
 .PHONY: test
 test: check-generated lint test-go ## Run every check and test (what CI runs).
 
 .PHONY: test-go
 test-go: $(TOOLS)/versitygw ## Run the Go tests with the race detector.
+	@echo ">> compiling with the race detector (first run: several minutes; later runs use the build cache)"
+	@go build -race -v ./... 2>&1 | $(PROGRESS) race build
+	@echo ">> running the tests (each package prints ok or FAIL when done; e2e and syncengine take longest)"
 	VERSITYGW=$(TOOLS)/versitygw go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: test-long
@@ -60,9 +74,11 @@ check-generated: generate ## Fail when the committed generated code is stale.
 lint: $(TOOLS)/buf third_party/protovalidate ## buf lint, buf format and go vet.
 	buf lint
 	buf format -d --exit-code proto
+	@echo ">> go vet ./... (first run compiles the dependencies: a minute or two)"
 	go vet ./...
 
 third_party/protovalidate:
+	@echo ">> copying protovalidate $(PROTOVALIDATE_VERSION)'s proto files into $@"
 	go mod download github.com/bufbuild/protovalidate@$(PROTOVALIDATE_VERSION)
 	mkdir -p $@
 	cp -r "$$(go env GOMODCACHE)/github.com/bufbuild/protovalidate@$(PROTOVALIDATE_VERSION)/proto/protovalidate/buf" $@/
@@ -71,11 +87,17 @@ third_party/protovalidate:
 .PHONY: tools
 tools: $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-connect-go $(TOOLS)/versitygw ## Install the pinned tools.
 
+# install-tool NAME, PACKAGE, VERSION: go install with a progress line.
+define install-tool
+	@echo ">> installing $(1) $(3) into .tools/bin (first time: may take a minute or two)"
+	@GOBIN=$(TOOLS) go install -v $(2)@$(3) 2>&1 | $(PROGRESS) $(1)
+endef
+
 $(TOOLS)/buf:
-	GOBIN=$(TOOLS) go install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+	$(call install-tool,buf,github.com/bufbuild/buf/cmd/buf,$(BUF_VERSION))
 $(TOOLS)/protoc-gen-go:
-	GOBIN=$(TOOLS) go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	$(call install-tool,protoc-gen-go,google.golang.org/protobuf/cmd/protoc-gen-go,$(PROTOC_GEN_GO_VERSION))
 $(TOOLS)/protoc-gen-connect-go:
-	GOBIN=$(TOOLS) go install connectrpc.com/connect/cmd/protoc-gen-connect-go@$(PROTOC_GEN_CONNECT_GO_VERSION)
+	$(call install-tool,protoc-gen-connect-go,connectrpc.com/connect/cmd/protoc-gen-connect-go,$(PROTOC_GEN_CONNECT_GO_VERSION))
 $(TOOLS)/versitygw:
 	scripts/install-versitygw.sh $(TOOLS) $(VERSITYGW_VERSION)

@@ -45,6 +45,8 @@ type Config struct {
 	// Registry receives the RPC metrics; /metrics serves Gatherer.
 	Registry prometheus.Registerer
 	Gatherer prometheus.Gatherer
+	// Health answers grpc.health.v1; nil reports every mounted service as serving.
+	Health grpchealth.Checker
 }
 
 func (c *Config) validate() error {
@@ -102,7 +104,11 @@ func New(cfg Config) (http.Handler, error) {
 		services = append(services, fieldsyncv1connect.MediaServiceName)
 		mux.Handle(fieldsyncv1connect.NewMediaServiceHandler(&mediaHandler{cfg: &cfg}, opts...))
 	}
-	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(services...)))
+	health := cfg.Health
+	if health == nil {
+		health = grpchealth.NewStaticChecker(services...)
+	}
+	mux.Handle(grpchealth.NewHandler(health))
 	reflector := grpcreflect.NewStaticReflector(services...)
 	path, h := grpcreflect.NewHandlerV1(reflector)
 	mux.Handle(path, requireToken(cfg.Auth, h))

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -184,5 +186,19 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	if cj, ok := m.(interface{ GetConfigJson() string }); ok {
+		return printRawJSON(stdout, cj.GetConfigJson())
+	}
 	return printJSON(stdout, m)
+}
+
+// printRawJSON prints a JSON document the server sent as a string,
+// indented, rather than as an escaped string inside a message.
+func printRawJSON(w io.Writer, doc string) error {
+	var b bytes.Buffer
+	if err := json.Indent(&b, []byte(doc), "", "  "); err != nil {
+		return fmt.Errorf("the server's JSON: %w", err)
+	}
+	_, err := fmt.Fprintln(w, b.String())
+	return err
 }

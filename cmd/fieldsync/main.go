@@ -13,11 +13,14 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/fieldsync/fieldsync/internal/version"
 )
 
 // command runs one subcommand with its arguments.
@@ -43,6 +46,8 @@ commands:
   events     follow the change stream (events tail)
   phi        print a Process Health Index table
 
+  version    print the version (also --version)
+
 Server and token: --server/--token or FIELDSYNC_SERVER/FIELDSYNC_TOKEN.
 Run 'fieldsync <command> -h' for a command's flags.
 `
@@ -53,10 +58,28 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// secretFlags are flags whose values help must never print, even when
+// the environment supplied them as defaults.
+var secretFlags = []string{"token"}
+
+// hideSecretDefaults blanks the printed defaults of fs's secret flags; a
+// flag set calls it from its Usage, before PrintDefaults.
+func hideSecretDefaults(fs *flag.FlagSet) {
+	for _, name := range secretFlags {
+		if f := fs.Lookup(name); f != nil && f.DefValue != "" {
+			f.DefValue = ""
+		}
+	}
+}
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stderr, usage)
 		return 2
+	}
+	if args[0] == "--version" || args[0] == "-version" || args[0] == "version" {
+		fmt.Fprintln(stdout, version.Line("fieldsync"))
+		return 0
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {

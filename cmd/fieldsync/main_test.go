@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/fieldsync/fieldsync/internal/daemon"
 	"github.com/fieldsync/fieldsync/internal/demo"
+	"github.com/fieldsync/fieldsync/internal/version"
 )
 
 // startServer runs fieldsyncd with the demo organisation for CLI tests.
@@ -82,4 +84,45 @@ func TestCLIAdminCommandsNeedAnAdminToken(t *testing.T) {
 	}
 	cli(t, 2, "admin", "no-such-thing")
 	cli(t, 2)
+}
+
+func TestCLIPrintsTheInsightsConfigAsJSON(t *testing.T) {
+	t.Parallel()
+	d, creds := startServer(t)
+	srv, admin := "--server="+d.URL(), "--token="+creds.AdminToken
+	got := cli(t, 0, "admin", "insights-config", srv, admin)
+	if _, ok := got["rules"].(map[string]any); !ok {
+		t.Fatalf("insights-config printed %v, want the configuration's own JSON", got)
+	}
+	file := filepath.Join(t.TempDir(), "rules.json")
+	if err := os.WriteFile(file, []byte(`{"rules":{"conflict_window":"48h"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	set := cli(t, 0, "admin", "insights-config", srv, admin, "--set="+file)
+	if w, _ := set["rules"].(map[string]any)["conflict_window"].(string); !strings.HasPrefix(w, "48h") {
+		t.Fatalf("after --set, conflict_window = %v", w)
+	}
+}
+
+func TestCLIVersion(t *testing.T) {
+	for _, arg := range []string{"--version", "version"} {
+		var out, errOut bytes.Buffer
+		if code := run(context.Background(), []string{arg}, &out, &errOut); code != 0 {
+			t.Fatalf("%s: exit %d: %s", arg, code, errOut.String())
+		}
+		if got := out.String(); !strings.HasPrefix(got, "fieldsync "+version.String()+" (go") {
+			t.Fatalf("%s printed %q", arg, got)
+		}
+	}
+}
+
+func TestCLIHelpHidesTheTokenFromTheEnvironment(t *testing.T) {
+	t.Setenv("FIELDSYNC_TOKEN", "fsd_very_secret_token")
+	for _, args := range [][]string{{"whoami", "-h"}, {"admin", "users", "-h"}, {"device", "list", "-h"}, {"enroll", "--bogus"}} {
+		var out, errOut bytes.Buffer
+		run(context.Background(), args, &out, &errOut)
+		if help := errOut.String(); !strings.Contains(help, "-token") || strings.Contains(help, "very_secret") {
+			t.Fatalf("fieldsync %s:\n%s", strings.Join(args, " "), help)
+		}
+	}
 }

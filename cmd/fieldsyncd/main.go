@@ -6,28 +6,48 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/fieldsync/fieldsync/internal/daemon"
+	"github.com/fieldsync/fieldsync/internal/version"
 )
 
 func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run parses args and serves until ctx ends; it returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg := daemon.DefaultConfig()
-	fs := flag.NewFlagSet("fieldsyncd", flag.ExitOnError)
+	fs := flag.NewFlagSet("fieldsyncd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	cfg.RegisterFlags(fs)
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: fieldsyncd [flags]\n\nEach flag can also be set as FIELDSYNC_<FLAG> (e.g. %s).\n\n", daemon.EnvName("data-dir"))
 		fs.PrintDefaults()
 	}
-	fs.Parse(os.Args[1:])
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := daemon.Run(ctx, cfg); err != nil {
-		fmt.Fprintln(os.Stderr, "fieldsyncd:", err)
-		os.Exit(1)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
 	}
+	if *showVersion {
+		fmt.Fprintln(stdout, version.Line("fieldsyncd"))
+		return 0
+	}
+	if err := daemon.Run(ctx, cfg); err != nil {
+		fmt.Fprintln(stderr, "fieldsyncd:", err)
+		return 1
+	}
+	return 0
 }

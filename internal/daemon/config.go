@@ -49,6 +49,11 @@ type Config struct {
 	UploadExpiry  time.Duration
 	// PublicURL is the base of signed links to locally stored photos.
 	PublicURL string
+	// ProbeInterval is how often the database, NATS and the photo store
+	// are checked for health and metrics (an unreachable S3 is retried
+	// then too); photo calls refused while S3 is down suggest it as the
+	// retry delay.
+	ProbeInterval time.Duration
 
 	// Logger overrides the logger built from LogLevel/LogFormat (tests).
 	Logger *slog.Logger
@@ -69,6 +74,7 @@ func DefaultConfig() Config {
 		S3Bucket:        "fieldsync-photos",
 		MaxPhotoBytes:   25 << 20,
 		UploadExpiry:    24 * time.Hour,
+		ProbeInterval:   5 * time.Second,
 	}
 }
 
@@ -91,12 +97,24 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	str(&c.S3Endpoint, "s3-endpoint", "S3-compatible endpoint host:port (default: local photo folder)")
 	str(&c.S3Bucket, "s3-bucket", "S3 bucket for photos (created if missing)")
 	str(&c.S3AccessKey, "s3-access-key", "S3 access key")
-	str(&c.S3SecretKey, "s3-secret-key", "S3 secret key")
+	str(&c.S3SecretKey, "s3-secret-key", "S3 secret key (prefer the environment: command lines are visible to other users)")
 	fs.BoolVar(&c.S3UseTLS, "s3-tls", envBool("s3-tls", c.S3UseTLS), "use TLS to reach the S3 endpoint")
 	str(&c.S3Region, "s3-region", "S3 region")
 	fs.Int64Var(&c.MaxPhotoBytes, "max-photo-bytes", int64(envInt("max-photo-bytes", int(c.MaxPhotoBytes))), "largest photo accepted")
 	fs.DurationVar(&c.UploadExpiry, "upload-expiry", envDuration("upload-expiry", c.UploadExpiry), "unfinished uploads expire after this")
 	str(&c.PublicURL, "public-url", "base URL of signed photo links (default: http://<addr>)")
+	fs.DurationVar(&c.ProbeInterval, "probe-interval", envDuration("probe-interval", c.ProbeInterval), "how often the database, NATS and the photo store are checked (health, metrics, S3 reconnect)")
+	hideDefault(fs, "s3-secret-key")
+}
+
+// hideDefault keeps help from printing a secret flag's default, which the
+// environment may have set.
+func hideDefault(fs *flag.FlagSet, name string) {
+	f := fs.Lookup(name)
+	if f.DefValue != "" {
+		f.DefValue = ""
+		f.Usage += " (set from " + EnvName(name) + ")"
+	}
 }
 
 // EnvName returns the environment variable of a flag: FIELDSYNC_DATA_DIR for data-dir.
@@ -164,6 +182,9 @@ func (c *Config) Validate() error {
 	}
 	if !c.Serve && !c.Consumers {
 		errs = append(errs, errors.New("serve and consumers: at least one must be on"))
+	}
+	if c.ProbeInterval <= 0 {
+		errs = append(errs, errors.New("probe-interval: must be positive"))
 	}
 	if c.MaxPhotoBytes <= 0 {
 		errs = append(errs, errors.New("max-photo-bytes: must be positive"))

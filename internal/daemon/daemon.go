@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -29,6 +28,7 @@ type Daemon struct {
 	log      *slog.Logger
 	db       *sqlite.DB
 	engine   *syncengine.Engine
+	deps     *dependencies
 	http     *http.Server
 	listener net.Listener
 	closers  []func() error // run in reverse order by Close
@@ -49,8 +49,16 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 			d.Close()
 		}
 	}()
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
+	if err := makeDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	unlock, err := lockDataDir(cfg.DataDir, cfg.lockName())
+	if err != nil {
+		return nil, err
+	}
+	d.closers = append(d.closers, unlock)
+	if err := tightenModes(cfg.DataDir, d.log); err != nil {
+		return nil, err
 	}
 	if d.db, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, "fieldsync.db")); err != nil {
 		return nil, err
@@ -82,6 +90,8 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	d.deps = newDependencies(d.log)
+	d.deps.add(DepDatabase, d.db.Ping)
 	js, kick, err := d.wireEvents(ctx, runCtx, reg)
 	if err != nil {
 		return nil, err
@@ -111,6 +121,11 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := d.deps.register(reg); err != nil {
+		return nil, err
+	}
+	d.deps.checkAll(ctx)
+	d.goRun("dependency checks", func() error { return d.deps.run(runCtx, d.cfg.ProbeInterval) })
 	return server.New(server.Config{
 		Logger:          d.log,
 		Auth:            d.db,
@@ -123,6 +138,7 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 		MaxMessageBytes: d.cfg.MaxMessageBytes,
 		Registry:        reg,
 		Gatherer:        reg,
+		Health:          d.deps.health,
 	})
 }
 
@@ -160,7 +176,7 @@ func (d *Daemon) seedDemo(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	if err := demo.SeedRecords(ctx, d.engine, creds); err != nil {
+	if err := demo.SeedRecords(ctx, d.db, d.engine, creds); err != nil {
 		return fmt.Errorf("demo records: %w", err)
 	}
 	d.log.Info("demo organisation ready", "credentials", path)

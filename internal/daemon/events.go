@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -49,6 +50,12 @@ func (d *Daemon) wireEvents(ctx, runCtx context.Context, reg prometheus.Register
 		return nil, nil, fmt.Errorf("connect nats %s: %w", url, err)
 	}
 	d.closers = append(d.closers, func() error { nc.Close(); return nil })
+	d.deps.add(DepNATS, func(context.Context) error {
+		if st := nc.Status(); st != nats.CONNECTED {
+			return fmt.Errorf("nats connection is %s", st)
+		}
+		return nil
+	})
 	if err := events.EnsureStreams(ctx, js, events.StreamConfig{Replicas: 1, MaxAge: StreamMaxAge}); err != nil {
 		return nil, nil, err
 	}

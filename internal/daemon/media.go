@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 
 	"github.com/fieldsync/fieldsync/events"
@@ -51,31 +53,52 @@ func (d *Daemon) wireMedia(ctx, runCtx context.Context) (server.MediaBackend, ma
 			d.log.Error("photo upload sweeper stopped", "err", err)
 		}
 	}()
-	return svc, extra, nil
+	return retryHint{MediaBackend: svc, after: d.cfg.ProbeInterval}, extra, nil
 }
 
 // mediaStore opens the configured object store and the links to it.
 func (d *Daemon) mediaStore(ctx context.Context) (photos.ObjectStore, photos.Linker, map[string]http.Handler, error) {
 	if d.cfg.S3Endpoint != "" {
-		st, err := s3.New(ctx, s3.Config{
-			Endpoint: d.cfg.S3Endpoint, Bucket: d.cfg.S3Bucket, AccessKey: d.cfg.S3AccessKey,
-			SecretKey: d.cfg.S3SecretKey, UseTLS: d.cfg.S3UseTLS, Region: d.cfg.S3Region,
-		})
+		st, err := d.connectS3(ctx)
 		if err != nil {
 			return nil, nil, nil, err
 		}
+		d.deps.add(DepMedia, st.check)
 		return st, photos.PresignedLinks{Presigner: st}, nil, nil
 	}
-	st, err := local.New(filepath.Join(d.cfg.DataDir, "photos"))
+	dir := filepath.Join(d.cfg.DataDir, "photos")
+	st, err := local.New(dir)
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	d.deps.add(DepMedia, func(context.Context) error { _, err := os.Stat(dir); return err })
 	signer, err := d.linkSigner(ctx)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	links := photos.SignedLinks{Signer: signer, Base: d.publicURL}
 	return st, links, map[string]http.Handler{media.PathPrefix: media.NewHandler(st, signer)}, nil
+}
+
+// connectS3 opens the S3 photo store. A configuration S3 refuses (bad
+// bucket name, wrong keys) stops the start; an unreachable S3 does not:
+// the store connects later, when a photo call or health check reaches it.
+func (d *Daemon) connectS3(ctx context.Context) (*lazyS3, error) {
+	l := &lazyS3{cfg: s3.Config{
+		Endpoint: d.cfg.S3Endpoint, Bucket: d.cfg.S3Bucket, AccessKey: d.cfg.S3AccessKey,
+		SecretKey: d.cfg.S3SecretKey, UseTLS: d.cfg.S3UseTLS, Region: d.cfg.S3Region,
+	}}
+	st, err := s3.New(ctx, l.cfg)
+	switch {
+	case errors.Is(err, media.ErrUnavailable):
+		d.log.Warn("photo store unreachable: records sync on, photo calls answer Unavailable until it is back",
+			"s3_endpoint", d.cfg.S3Endpoint, "err", err)
+	case err != nil:
+		return nil, err
+	default:
+		l.st.Store(st)
+	}
+	return l, nil
 }
 
 // linkSigner returns the signer keyed with the data dir's secret, making

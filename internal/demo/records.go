@@ -17,16 +17,39 @@ type RecordWriter interface {
 	ServerWrite(ctx context.Context, tenantID, recordType, id string, value proto.Message, fields []string) (bool, error)
 }
 
-// demoRecord is one record the demo starts with; ids are fixed, so seeding
-// again changes nothing.
+// demoRecord is one record the demo starts with; ids are fixed, so a
+// seeding cut short and run again writes the same records.
 type demoRecord struct {
 	id    string
 	value proto.Message
 }
 
+// MetaStore keeps small markers (storage/sqlite implements it).
+type MetaStore interface {
+	Meta(ctx context.Context, key string) (string, error)
+	SetMeta(ctx context.Context, key, value string) error
+}
+
+// metaRecordsSeeded holds the tenant whose demo records were written.
+const metaRecordsSeeded = "demo_records_seeded"
+
 // SeedRecords writes the demo's customers (hospitals for the reps, a site,
-// store customers), a stock level and a piece of campaign material.
-func SeedRecords(ctx context.Context, w RecordWriter, c *Credentials) error {
+// store customers), a stock level and a piece of campaign material, once
+// per demo tenant: later starts leave the records, and any edits devices
+// made to them, alone.
+func SeedRecords(ctx context.Context, m MetaStore, w RecordWriter, c *Credentials) error {
+	done, err := m.Meta(ctx, metaRecordsSeeded)
+	if err != nil || done == c.TenantID {
+		return err
+	}
+	if err := writeRecords(ctx, w, c); err != nil {
+		return err
+	}
+	return m.SetMeta(ctx, metaRecordsSeeded, c.TenantID)
+}
+
+// writeRecords writes every demo record as the server.
+func writeRecords(ctx context.Context, w RecordWriter, c *Credentials) error {
 	rep1, _ := c.User("rep")
 	rep2 := rep1
 	for _, u := range c.Users {

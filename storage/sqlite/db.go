@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -41,8 +42,12 @@ type DB struct {
 const ReadPoolSize = 4
 
 // Open opens (creating if needed) the database file at path and applies
-// every pending migration.
+// every pending migration. A new file is readable by the owner only (it
+// holds every record); SQLite gives its -wal and -shm files the same mode.
 func Open(ctx context.Context, path string) (*DB, error) {
+	if err := createPrivate(path); err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
 	write, err := sql.Open("sqlite", dsn(path, true))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -63,6 +68,19 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// createPrivate creates an empty file at path with mode 0600 unless
+// something is there already.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 func dsn(path string, writer bool) string {
@@ -90,6 +108,13 @@ func (db *DB) Close() error {
 	db.wstmts.close()
 	db.rstmts.close()
 	return errors.Join(db.read.Close(), db.write.Close())
+}
+
+// Ping runs a trivial query on a read connection: nil when the database
+// answers.
+func (db *DB) Ping(ctx context.Context) error {
+	var one int
+	return db.read.QueryRowContext(ctx, `SELECT 1`).Scan(&one)
 }
 
 // Writer returns the single write connection pool; callers use WriteTx.

@@ -27,7 +27,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, co
 	case size < 0:
 		return fmt.Errorf("put %s: %w: negative size %d", key, media.ErrSizeMismatch, size)
 	}
-	_, err := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
+	_, err := s.stat(ctx, key)
 	switch err = mapError(err); {
 	case err == nil:
 		return nil // same key, same bytes
@@ -54,7 +54,7 @@ func (s *Store) Stat(ctx context.Context, key string) (media.Info, error) {
 	if !media.ValidKey(key) {
 		return media.Info{}, fmt.Errorf("stat %s: %w", key, media.ErrInvalidKey)
 	}
-	oi, err := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
+	oi, err := s.stat(ctx, key)
 	if err != nil {
 		return media.Info{}, fmt.Errorf("stat %s: %w", key, mapError(err))
 	}
@@ -87,11 +87,20 @@ func (s *Store) PresignGet(ctx context.Context, key string, ttl time.Duration) (
 	if !media.ValidKey(key) {
 		return "", fmt.Errorf("presign %s: %w", key, media.ErrInvalidKey)
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout) // asks S3 only while the region is unknown
+	defer cancel()
 	u, err := s.client.PresignedGetObject(ctx, s.bucket, key, ttl, nil)
 	if err != nil {
 		return "", fmt.Errorf("presign %s: %w", key, mapError(err))
 	}
 	return u.String(), nil
+}
+
+// stat asks S3 about key within the call timeout.
+func (s *Store) stat(ctx context.Context, key string) (minio.ObjectInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	return s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
 }
 
 func info(key string, oi minio.ObjectInfo) media.Info {

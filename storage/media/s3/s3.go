@@ -39,7 +39,21 @@ type Config struct {
 	UseTLS bool
 	// Region is the bucket's region; empty asks the service.
 	Region string
+	// MaxRetries is how many times a failing call is tried in all; 0
+	// means DefaultMaxRetries (minio-go alone would try 10 times, keeping
+	// a caller waiting for seconds while S3 is down).
+	MaxRetries int
+	// CallTimeout bounds each call that moves no object body (bucket
+	// checks, Stat, the existence check that starts Put, presigning); 0
+	// means DefaultCallTimeout.
+	CallTimeout time.Duration
 }
+
+// Defaults for Config's retry settings.
+const (
+	DefaultMaxRetries  = 3
+	DefaultCallTimeout = 10 * time.Second
+)
 
 // validate reports the first problem with c.
 func (c Config) validate() error {
@@ -70,8 +84,9 @@ type client interface {
 // Store is a media.Store and media.Presigner over one S3 bucket. It is
 // safe for concurrent use.
 type Store struct {
-	client client
-	bucket string
+	client  client
+	bucket  string
+	timeout time.Duration // CallTimeout
 }
 
 // New checks cfg, connects and creates the bucket when it is missing. It
@@ -81,23 +96,47 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("s3 media store: %w", err)
 	}
+	if cfg.MaxRetries <= 0 {
+		cfg.MaxRetries = DefaultMaxRetries
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = DefaultCallTimeout
+	}
 	c, err := minio.New(cfg.Endpoint, &minio.Options{
-		Creds:  credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
-		Secure: cfg.UseTLS,
-		Region: cfg.Region,
+		Creds:      credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
+		Secure:     cfg.UseTLS,
+		Region:     cfg.Region,
+		MaxRetries: cfg.MaxRetries,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("s3 media store: %w", err)
 	}
-	s := &Store{client: c, bucket: cfg.Bucket}
+	s := &Store{client: c, bucket: cfg.Bucket, timeout: cfg.CallTimeout}
 	if err := s.ensureBucket(ctx, cfg.Region); err != nil {
 		return nil, fmt.Errorf("s3 media store: bucket %s: %w", cfg.Bucket, err)
 	}
 	return s, nil
 }
 
+// Check asks S3 whether the bucket is there: nil when it is, an error
+// wrapping media.ErrUnavailable when the service cannot be reached.
+func (s *Store) Check(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	ok, err := s.client.BucketExists(ctx, s.bucket)
+	switch {
+	case err != nil:
+		return fmt.Errorf("check bucket %s: %w", s.bucket, mapError(err))
+	case !ok:
+		return fmt.Errorf("check bucket %s: it is gone", s.bucket)
+	}
+	return nil
+}
+
 // ensureBucket creates the bucket unless it exists.
 func (s *Store) ensureBucket(ctx context.Context, region string) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
 	ok, err := s.client.BucketExists(ctx, s.bucket)
 	if err != nil {
 		return mapError(err)

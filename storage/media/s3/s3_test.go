@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -204,5 +205,36 @@ func TestPresignedURLRejectsTamperedKey(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("GET with another key in a presigned URL: status %d, want 403", resp.StatusCode)
+	}
+}
+
+// TestCallsToAnUnreachableServiceAreTriedAFewTimes points the store at a
+// listener that drops every connection (S3 behind a broken network): New
+// and Check give up as unavailable after DefaultMaxRetries attempts each,
+// not minio-go's ten.
+func TestCallsToAnUnreachableServiceAreTriedAFewTimes(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var attempts atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			attempts.Add(1)
+			c.Close()
+		}
+	}()
+	cfg := s3.Config{Endpoint: ln.Addr().String(), Bucket: newBucketName(), AccessKey: "k", SecretKey: "s", Region: "us-east-1"}
+	if _, err := s3.New(t.Context(), cfg); !errors.Is(err, media.ErrUnavailable) {
+		t.Fatalf("New against a dropping listener: %v, want ErrUnavailable", err)
+	}
+	if n := attempts.Load(); n > s3.DefaultMaxRetries {
+		t.Fatalf("New tried %d times, want at most %d", n, s3.DefaultMaxRetries)
 	}
 }
