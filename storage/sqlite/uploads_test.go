@@ -223,7 +223,31 @@ func TestNoticesAndEventsCommitWithTheTransaction(t *testing.T) {
 	}
 }
 
-func TestHeldSurgeriesAreThoseWhosePhotosTheTenantHolds(t *testing.T) {
+// enrolledRep creates a tenant with a rep and returns the principal of an
+// enrolled device of the rep.
+func enrolledRep(t *testing.T, db *sqlite.DB) *syncengine.Principal {
+	t.Helper()
+	ctx := context.Background()
+	tn, err := db.CreateTenant(ctx, "T")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &syncengine.User{TenantID: tn.ID, DisplayName: "rep", Role: fieldsyncv1.Role_ROLE_REP}
+	if err := db.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	code, _, err := db.IssueEnrollmentCode(ctx, tn.ID, u.ID, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _, err := db.Enroll(ctx, code, "phone", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Principal(d.ID)
+}
+
+func TestHeldSurgeriesAreThoseWhosePhotosAreAvailable(t *testing.T) {
 	t.Parallel()
 	db := openUploadsDB(t)
 	ctx := context.Background()
@@ -233,7 +257,7 @@ func TestHeldSurgeriesAreThoseWhosePhotosTheTenantHolds(t *testing.T) {
 	}
 	defer e.Close()
 	hashB := strings.Repeat("b", 64)
-	p := &syncengine.Principal{TenantID: "t1", UserID: "u1", DeviceID: "d1", Role: fieldsyncv1.Role_ROLE_REP, RegionID: "r1"}
+	p := enrolledRep(t, db)
 	for i, ss := range []*fieldsyncv1.SurgerySupport{
 		{PreOpPhoto: &fieldsyncv1.PhotoRef{Sha256: hashA}},
 		{PreOpPhoto: &fieldsyncv1.PhotoRef{Sha256: hashA}, IntraOpPhoto: &fieldsyncv1.PhotoRef{Sha256: hashB}},
@@ -247,14 +271,15 @@ func TestHeldSurgeriesAreThoseWhosePhotosTheTenantHolds(t *testing.T) {
 		}
 	}
 	err = db.UpdatePhotos(ctx, func(tx photos.Tx) error {
-		_, err := tx.AddPhoto(&photos.Photo{SHA256: hashA, Size: 1, ContentType: "image/jpeg", TenantID: "t1", UploadID: "up", ReceivedAt: t0})
+		_, err := tx.AddPhoto(&photos.Photo{SHA256: hashA, Size: 1, ContentType: "image/jpeg", TenantID: p.TenantID,
+			UploadID: "up", UserID: p.UserID, ReceivedAt: t0})
 		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	refs, covered, err := db.HeldSurgeries(ctx, 0, 10)
-	if err != nil || len(refs) != 1 || refs[0].ID != "held" || refs[0].TenantID != "t1" || covered != 3 {
+	if err != nil || len(refs) != 1 || refs[0].ID != "held" || refs[0].TenantID != p.TenantID || covered != 3 {
 		t.Fatalf("HeldSurgeries = %+v, %d, %v; want held, covered 3", refs, covered, err)
 	}
 	if refs, covered, _ := db.HeldSurgeries(ctx, covered, 10); len(refs) != 0 || covered != 3 {
