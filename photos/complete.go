@@ -82,7 +82,9 @@ func (s *Service) finishComplete(ctx context.Context, u *Upload, ph *Photo) erro
 	return nil
 }
 
-// completed answers a repeated completion with the stored photo.
+// completed answers a repeated completion with the stored photo: the
+// facts read from its bytes and this upload's own receipt (not another
+// upload's, which would tell who else sent the photo and when).
 func (s *Service) completed(ctx context.Context, u *Upload) (*Upload, *Photo, error) {
 	ph, held, err := s.cfg.Store.Photo(ctx, u.TenantID, u.SHA256)
 	if err != nil {
@@ -91,6 +93,7 @@ func (s *Service) completed(ctx context.Context, u *Upload) (*Upload, *Photo, er
 	if ph == nil || !held {
 		return nil, nil, fmt.Errorf("complete upload %s: photo %s is not stored", u.ID, u.SHA256)
 	}
+	ph.UploadID, ph.DeviceID, ph.UserID, ph.DeviceHLC, ph.ReceivedAt = u.ID, u.DeviceID, u.UserID, u.DeviceHLC, u.UpdatedAt
 	return u, ph, nil
 }
 

@@ -141,3 +141,52 @@ func TestUploadsRevealNothingAboutPhotosOthersStored(t *testing.T) {
 		})
 	}
 }
+
+func TestQuotedDiagnosisPhotoOpensForReadersOfTheQuoteAndTheDiagnosis(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	data, loose := photostest.JPEG(2000, 57), photostest.JPEG(2000, 58)
+	diag := ids.New()
+	w.push("staff", diag, &fieldsyncv1.Diagnosis{StoreId: w.shop, Photos: []*fieldsyncv1.PhotoRef{ref(data)}}, "store_id", "photos")
+	w.upload("staff", data)
+	w.upload("staff2", loose)
+	// staff2's quote cites the diagnosis photo, and a photo of its own
+	// that no diagnosis carries.
+	w.push("staff2", ids.New(), &fieldsyncv1.Quote{StoreId: w.shop, DiagnosisId: diag,
+		DiagnosisPhotoSha256S: []string{photostest.Key(data), photostest.Key(loose)}}, "store_id", "diagnosis_id", "diagnosis_photo_sha256s")
+	for _, who := range []string{"admin", "staff", "staff2", "key"} {
+		if !w.mayOpen(who, data) {
+			t.Errorf("%s sees the quote and the diagnosis but gets no link to the cited photo", who)
+		}
+		if w.mayOpen(who, loose) {
+			t.Errorf("%s got a link to a photo only a quote cites", who)
+		}
+	}
+	for _, who := range []string{"rep", "other"} {
+		if w.mayOpen(who, data) {
+			t.Errorf("%s sees neither record but got a link", who)
+		}
+	}
+}
+
+func TestPhotosTheServerAttachesShowWhenTheTenantHoldsThem(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	data := photostest.JPEG(2000, 59)
+	w.surgery("rep", data, nil, nil)
+	id := ids.New()
+	alert := &fieldsyncv1.Alert{RecipientUserId: w.p["director"].UserID, Title: "A1", Photos: []*fieldsyncv1.PhotoRef{ref(data)}}
+	if _, err := w.engine.ServerWrite(context.Background(), w.tenant, "fieldsync.v1.Alert", id, alert, syncengine.AllFields(alert)); err != nil {
+		t.Fatal(err)
+	}
+	if st := w.stateFor("director", id, data); st != fieldsyncv1.PhotoState_PHOTO_STATE_PENDING {
+		t.Fatalf("alert photo before any upload: %v", st)
+	}
+	w.upload("rep", data)
+	if st := w.stateFor("director", id, data); st != fieldsyncv1.PhotoState_PHOTO_STATE_AVAILABLE {
+		t.Fatalf("alert photo after its uploader sent it: %v", st)
+	}
+	if !w.mayOpen("director", data) {
+		t.Fatal("the alert's recipient gets no link")
+	}
+}

@@ -74,7 +74,7 @@ func TestKnownHashCompletesAtCreateOnlyForItsUploader(t *testing.T) {
 		t.Fatalf("create of the user's own photo on another device = %+v, want complete", u)
 	}
 	got, ph, err := w.svc.CompleteUpload(context.Background(), w.p["rep-tablet"], u.ID)
-	if err != nil || got.ID != u.ID || ph.DeviceID != w.p["rep"].DeviceID {
+	if err != nil || got.ID != u.ID || ph.DeviceID != w.p["rep-tablet"].DeviceID || ph.UploadID != u.ID {
 		t.Fatalf("CompleteUpload = %+v, %+v, %v", got, ph, err)
 	}
 	if w.stagedSize(u.ID) != -1 {
