@@ -190,3 +190,19 @@ func TestPhotosTheServerAttachesShowWhenTheTenantHoldsThem(t *testing.T) {
 		t.Fatal("the alert's recipient gets no link")
 	}
 }
+
+func TestARefPutBackByAnotherUserNeedsThatUsersBytes(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	data, next := photostest.JPEG(2000, 60), photostest.JPEG(2000, 61)
+	id := w.surgery("rep", data, nil, nil)
+	w.upload("rep", data)
+	w.push("rep", id, &fieldsyncv1.SurgerySupport{PreOpPhoto: ref(next)}, "pre_op_photo") // rep replaces its photo
+	w.push("director", id, &fieldsyncv1.SurgerySupport{PreOpPhoto: ref(data)}, "pre_op_photo")
+	if st := w.stateFor("rep", id, data); st != fieldsyncv1.PhotoState_PHOTO_STATE_PENDING {
+		t.Fatalf("a ref the director put back shows %v, want pending: its uploader's attachment left with it", st)
+	}
+	if w.mayOpen("director", data) {
+		t.Fatal("the director got a link by putting back a hash it never uploaded")
+	}
+}
