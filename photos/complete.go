@@ -119,8 +119,11 @@ func (s *Service) store(ctx context.Context, u *Upload) (*Photo, error) {
 		return nil, err
 	}
 	stored, _, err := s.cfg.Store.Photo(ctx, u.TenantID, u.SHA256)
-	if err != nil || stored != nil {
-		return ph, err
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("complete upload %s: %w", u.ID, err)
+	case stored != nil:
+		return ph, nil // the bytes are verified and the object is there
 	}
 	if err := rewind(f, u); err != nil {
 		return nil, err

@@ -75,8 +75,8 @@ func (s *Service) notify(ctx context.Context, n Notice) {
 }
 
 // processNotice bumps every record on which the notice's photo is
-// available, then deletes the notice. Bumping twice is harmless, so a crash in
-// between only repeats work.
+// available, then deletes the notice. Bumping twice is harmless, so a
+// crash in between only repeats work.
 func (s *Service) processNotice(ctx context.Context, n Notice) error {
 	unlock, err := s.lockBumps(ctx)
 	if err != nil {
