@@ -366,8 +366,10 @@ func TestRepeatPhotoIsStillFlaggedWhenItsUploadCompletes(t *testing.T) {
 	director, _ := creds.User("regional_director")
 	data := photostest.JPEG(100_000, 7)
 	a := pushSurgery(t, d, rep.DeviceToken, data, photostest.JPEG(1000, 8), photostest.JPEG(1000, 9))
-	b := pushSurgery(t, d, secondRep(t, creds), photostest.JPEG(1000, 10), data, photostest.JPEG(1000, 11))
+	rep2 := secondRep(t, creds)
+	b := pushSurgery(t, d, rep2, photostest.JPEG(1000, 10), data, photostest.JPEG(1000, 11))
 	mustUpload(t, mediaClient(d, rep.DeviceToken, nil), data)
+	mustUpload(t, mediaClient(d, rep2, nil), data) // each rep proves holding the photo it attached
 	eventually(t, "both surgeries flagged (A6) and showing the photo available", func() bool {
 		for _, id := range []string{a, b} {
 			r, _ := pullRecord(t, d, director.DeviceToken, "", id)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync/atomic"
 
 	"github.com/fieldsync/fieldsync/internal/imagecheck"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
@@ -83,7 +82,9 @@ func (s *Service) finishComplete(ctx context.Context, u *Upload, ph *Photo) erro
 	return nil
 }
 
-// completed answers a repeated completion with the stored photo.
+// completed answers a repeated completion with the stored photo: the
+// facts read from its bytes and this upload's own receipt (not another
+// upload's, which would tell who else sent the photo and when).
 func (s *Service) completed(ctx context.Context, u *Upload) (*Upload, *Photo, error) {
 	ph, held, err := s.cfg.Store.Photo(ctx, u.TenantID, u.SHA256)
 	if err != nil {
@@ -92,15 +93,15 @@ func (s *Service) completed(ctx context.Context, u *Upload) (*Upload, *Photo, er
 	if ph == nil || !held {
 		return nil, nil, fmt.Errorf("complete upload %s: photo %s is not stored", u.ID, u.SHA256)
 	}
+	ph.UploadID, ph.DeviceID, ph.UserID, ph.DeviceHLC, ph.ReceivedAt = u.ID, u.DeviceID, u.UserID, u.DeviceHLC, u.UpdatedAt
 	return u, ph, nil
 }
 
-// store checks the staged bytes and puts them into the object store. When
-// the object is new, the store's Put verifies size and hash as it reads
-// (media.Store.Put), so the bytes are read once; when it exists already
-// (Put then reads nothing), the bytes are hashed here, so that sending a
-// known hash proves nothing without its bytes. It returns the photo as
-// the tenant will hold it.
+// store checks the staged bytes and puts them into the object store
+// unless it holds them already. The bytes are hashed here first, whether
+// or not the object exists, so that sending a known hash proves nothing
+// without its bytes and the answer to wrong bytes does not tell whether
+// anyone stored the photo. It returns the photo as the tenant will hold it.
 func (s *Service) store(ctx context.Context, u *Upload) (*Photo, error) {
 	f, err := s.staging.open(u.ID)
 	if err != nil {
@@ -111,38 +112,34 @@ func (s *Service) store(ctx context.Context, u *Upload) (*Photo, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := rewind(f, u); err != nil {
+		return nil, err
+	}
+	if err := checkHash(f, u); err != nil {
+		return nil, err
+	}
 	stored, _, err := s.cfg.Store.Photo(ctx, u.TenantID, u.SHA256)
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, fmt.Errorf("complete upload %s: %w", u.ID, err)
+	case stored != nil:
+		return ph, nil // the bytes are verified and the object is there
 	}
-	if stored == nil {
-		r := &eofReader{r: f}
-		if err := s.cfg.Objects.Put(ctx, u.SHA256, r, u.Size, ph.ContentType); err != nil {
-			return nil, putError(u, err)
-		}
-		if r.eof.Load() {
-			return ph, nil // Put read every byte and verified them
-		}
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return nil, fmt.Errorf("complete upload %s: %w", u.ID, err)
-		}
+	if err := rewind(f, u); err != nil {
+		return nil, err
 	}
-	return ph, checkHash(f, u)
+	if err := s.cfg.Objects.Put(ctx, u.SHA256, f, u.Size, ph.ContentType); err != nil {
+		return nil, putError(u, err)
+	}
+	return ph, nil
 }
 
-// eofReader notes that its reader reached the end (possibly on the HTTP
-// transport's goroutine).
-type eofReader struct {
-	r   io.Reader
-	eof atomic.Bool
-}
-
-func (e *eofReader) Read(p []byte) (int, error) {
-	n, err := e.r.Read(p)
-	if err == io.EOF {
-		e.eof.Store(true)
+// rewind moves the staged file back to its start.
+func rewind(f *os.File, u *Upload) error {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("complete upload %s: %w", u.ID, err)
 	}
-	return n, err
+	return nil
 }
 
 // putError turns an object store failure into the domain's answer.
@@ -221,6 +218,10 @@ func (s *Service) commit(ctx context.Context, u *Upload, ph *Photo) (noticed boo
 		case cur == nil || cur.State != StateInProgress:
 			return syncengine.Errorf(syncengine.CodeFailedPrecondition, "upload %s ended while it was being completed", u.ID)
 		}
+		before, err := tx.PhotoRecords(u.TenantID, u.SHA256)
+		if err != nil {
+			return err
+		}
 		added, err := tx.AddPhoto(ph)
 		if err != nil {
 			return err
@@ -233,7 +234,7 @@ func (s *Service) commit(ctx context.Context, u *Upload, ph *Photo) (noticed boo
 		if !added {
 			return nil
 		}
-		noticed, err = s.announce(tx, u, now)
+		noticed, err = s.announce(tx, u, before, now)
 		return err
 	})
 	if err != nil {

@@ -11,20 +11,22 @@ import (
 )
 
 // CreateUpload starts the caller's upload of a photo, or finds it:
-//   - when the caller's tenant already holds a photo with that hash, the
-//     upload is complete at once (no byte is sent twice), and an upload of
-//     it the device still had in progress is cancelled;
+//   - when the calling user already holds the photo (completed an upload
+//     of it from any of its devices), the upload is complete at once (no
+//     byte is sent twice), and an upload of it the device still had in
+//     progress is cancelled;
 //   - when the calling device has an unexpired upload of the hash in
 //     progress, that upload is returned (same id, its durable offset);
 //   - otherwise a new upload starts at offset 0.
 //
-// A photo another tenant uploaded is stored once, but this tenant's device
-// still sends the bytes once, proving it holds them. Errors: CodeInvalid
-// for a malformed hash or a size that is not positive or differs from the
-// stored photo's; CodeResourceExhausted for a size above the maximum;
-// CodeFailedPrecondition when the device's upload of the hash in progress
-// declared another size (cancel it first); CodePermissionDenied for a
-// caller that is not a device.
+// A photo stored for another user or tenant is stored once, but the
+// caller still sends the bytes once, proving it holds them; the answer
+// does not depend on whether anyone else stored the photo. Errors:
+// CodeInvalid for a malformed hash, a size that is not positive or that
+// differs from the caller's own stored photo's; CodeResourceExhausted for
+// a size above the maximum; CodeFailedPrecondition when the device's
+// upload of the hash in progress declared another size (cancel it first);
+// CodePermissionDenied for a caller that is not a device.
 func (s *Service) CreateUpload(ctx context.Context, p *syncengine.Principal, req CreateRequest) (*Upload, error) {
 	if err := requireDevice(p); err != nil {
 		return nil, err
@@ -32,12 +34,9 @@ func (s *Service) CreateUpload(ctx context.Context, p *syncengine.Principal, req
 	if err := s.checkCreate(req); err != nil {
 		return nil, err
 	}
-	ph, held, err := s.cfg.Store.Photo(ctx, p.TenantID, req.SHA256)
+	held, err := s.holds(ctx, p, req)
 	if err != nil {
-		return nil, fmt.Errorf("create upload: %w", err)
-	}
-	if ph != nil && ph.Size != req.Size {
-		return nil, syncengine.Errorf(syncengine.CodeInvalid, "photo %s is stored with %d bytes, not %d", req.SHA256, ph.Size, req.Size)
+		return nil, err
 	}
 	u, err := s.insertUpload(ctx, p, req, held)
 	if err != nil {
@@ -49,6 +48,26 @@ func (s *Service) CreateUpload(ctx context.Context, p *syncengine.Principal, req
 		err = s.reconcile(ctx, u)
 	}
 	return u, err
+}
+
+// holds reports whether the caller's user holds the declared photo,
+// refusing a size that differs from it.
+func (s *Service) holds(ctx context.Context, p *syncengine.Principal, req CreateRequest) (bool, error) {
+	held, err := s.cfg.Store.Holds(ctx, p.TenantID, req.SHA256, p.UserID)
+	switch {
+	case err != nil:
+		return false, fmt.Errorf("create upload: %w", err)
+	case !held:
+		return false, nil
+	}
+	ph, _, err := s.cfg.Store.Photo(ctx, p.TenantID, req.SHA256)
+	switch {
+	case err != nil || ph == nil:
+		return false, fmt.Errorf("create upload: photo %s held but not stored: %w", req.SHA256, err)
+	case ph.Size != req.Size:
+		return false, syncengine.Errorf(syncengine.CodeInvalid, "size_bytes: your photo %s has %d bytes, not %d", req.SHA256, ph.Size, req.Size)
+	}
+	return true, nil
 }
 
 // checkCreate validates a request's declarations.

@@ -56,6 +56,7 @@ type world struct {
 	cfg     photos.Config
 	clock   *clock
 	tenant  string
+	shop    string
 	p       map[string]*syncengine.Principal
 	seq     map[string]uint64
 	signer  *media.URLSigner
@@ -109,11 +110,13 @@ func newWorld(t *testing.T, opts ...option) *world {
 	return w
 }
 
-// addPeople creates the tenants and one principal per name.
+// addPeople creates the tenants and one principal per name, each with an
+// enrolled device: "staff" and "staff2" work in the first tenant's store.
 func (w *world) addPeople(ctx context.Context) {
 	for i, people := range []map[string]fieldsyncv1.Role{
 		{"rep": fieldsyncv1.Role_ROLE_REP, "rep2": fieldsyncv1.Role_ROLE_REP, "director": fieldsyncv1.Role_ROLE_REGIONAL_DIRECTOR,
-			"advisor": fieldsyncv1.Role_ROLE_TECH_ADVISOR},
+			"advisor": fieldsyncv1.Role_ROLE_TECH_ADVISOR, "admin": fieldsyncv1.Role_ROLE_ADMIN,
+			"staff": fieldsyncv1.Role_ROLE_STORE_STAFF, "staff2": fieldsyncv1.Role_ROLE_STORE_STAFF},
 		{"other": fieldsyncv1.Role_ROLE_ADMIN},
 	} {
 		tn, err := w.db.CreateTenant(ctx, "T")
@@ -124,21 +127,49 @@ func (w *world) addPeople(ctx context.Context) {
 		if err != nil {
 			w.t.Fatal(err)
 		}
+		shop, err := w.db.CreateStore(ctx, tn.ID, r.ID, "S")
+		if err != nil {
+			w.t.Fatal(err)
+		}
 		if i == 0 {
-			w.tenant = tn.ID
+			w.tenant, w.shop = tn.ID, shop.ID
 		}
 		for name, role := range people {
 			u := &syncengine.User{TenantID: tn.ID, DisplayName: name, Role: role, RegionID: r.ID}
-			if role == fieldsyncv1.Role_ROLE_ADMIN {
+			switch role {
+			case fieldsyncv1.Role_ROLE_ADMIN:
 				u.RegionID = ""
+			case fieldsyncv1.Role_ROLE_STORE_STAFF:
+				u.StoreID = shop.ID
 			}
 			if err := w.db.CreateUser(ctx, u); err != nil {
 				w.t.Fatal(err)
 			}
-			w.p[name] = u.Principal("dev-" + name)
+			w.p[name] = u.Principal(w.enroll(ctx, u))
 		}
 	}
 	w.p["key"] = &syncengine.Principal{TenantID: w.tenant, APIKeyID: "k1", Permissions: []string{syncengine.PermRecordsRead}}
+}
+
+// enroll enrolls a device of u and returns its id.
+func (w *world) enroll(ctx context.Context, u *syncengine.User) string {
+	code, _, err := w.db.IssueEnrollmentCode(ctx, u.TenantID, u.ID, time.Hour)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	d, _, err := w.db.Enroll(ctx, code, "dev-"+u.DisplayName, "test")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return d.ID
+}
+
+// secondDevice enrolls another device of who's user as principal name.
+func (w *world) secondDevice(name, who string) {
+	w.t.Helper()
+	p := *w.p[who]
+	p.DeviceID = w.enroll(context.Background(), &syncengine.User{ID: p.UserID, TenantID: p.TenantID, DisplayName: name})
+	w.p[name] = &p
 }
 
 // start (re)creates the service over the world's database and folders, as

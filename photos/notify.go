@@ -14,17 +14,26 @@ import (
 	"github.com/fieldsync/fieldsync/syncengine"
 )
 
-// announce writes, in the transaction that made the photo available to the
-// tenant, one photo-state event per referencing record and the notice
-// that gets those records re-delivered. With no such record there is
-// nothing to announce (records that refer to the photo later show it
-// available when pulled): it reports whether it wrote a notice.
-func (s *Service) announce(tx Tx, u *Upload, now time.Time) (bool, error) {
+// announce writes, in the transaction that made the photo available to
+// the uploading user, one photo-state event per referencing record whose
+// ref became available (was not in before) and the notice that gets
+// those records re-delivered. With no such record there is nothing to
+// announce (records that refer to the photo later show it available when
+// pulled): it reports whether it wrote a notice.
+func (s *Service) announce(tx Tx, u *Upload, before []RecordRef, now time.Time) (bool, error) {
 	refs, err := tx.PhotoRecords(u.TenantID, u.SHA256)
-	if err != nil || len(refs) == 0 {
+	if err != nil {
 		return false, err
 	}
+	was := make(map[string]bool, len(before))
+	for _, ref := range before {
+		was[ref.ID] = ref.Available
+	}
+	announced := false
 	for _, ref := range refs {
+		if !ref.Available || was[ref.ID] {
+			continue
+		}
 		ev, err := s.photoEvent(u, ref, now)
 		if err != nil {
 			return false, err
@@ -32,6 +41,10 @@ func (s *Service) announce(tx Tx, u *Upload, now time.Time) (bool, error) {
 		if err := tx.AppendEvent(ev); err != nil {
 			return false, err
 		}
+		announced = true
+	}
+	if !announced {
+		return false, nil
 	}
 	return true, tx.AddPhotoNotice(Notice{TenantID: u.TenantID, SHA256: u.SHA256})
 }
@@ -61,9 +74,9 @@ func (s *Service) notify(ctx context.Context, n Notice) {
 	}
 }
 
-// processNotice bumps every record that refers to the notice's photo,
-// then deletes the notice. Bumping twice is harmless, so a crash in
-// between only repeats work.
+// processNotice bumps every record on which the notice's photo is
+// available, then deletes the notice. Bumping twice is harmless, so a
+// crash in between only repeats work.
 func (s *Service) processNotice(ctx context.Context, n Notice) error {
 	unlock, err := s.lockBumps(ctx)
 	if err != nil {
@@ -75,6 +88,9 @@ func (s *Service) processNotice(ctx context.Context, n Notice) error {
 		return fmt.Errorf("photo records: %w", err)
 	}
 	for _, ref := range refs {
+		if !ref.Available {
+			continue // nothing changed for this record
+		}
 		err := s.bump(ctx, n.TenantID, ref)
 		switch code := syncengine.ErrorCode(err); {
 		case err == nil:

@@ -68,36 +68,48 @@ func TestPullShowsPendingThenAvailableAndSurgeryCompletes(t *testing.T) {
 	}
 }
 
+// photoEvents returns the records of the pending photo-state events of
+// data, checking each event.
+func (w *world) photoEvents(data []byte) map[string]int {
+	w.t.Helper()
+	evs, err := w.db.PendingEvents(context.Background(), 1000)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, oe := range evs {
+		var ev fieldsyncv1.ChangeEvent
+		if err := proto.Unmarshal(oe.Data, &ev); err != nil {
+			w.t.Fatal(err)
+		}
+		if ev.Op == fieldsyncv1.ChangeOp_CHANGE_OP_PHOTO_STATE {
+			if !ev.PhotoAvailable || ev.PhotoSha256 != photostest.Key(data) || ev.TenantId != w.tenant ||
+				!strings.HasSuffix(oe.Subject, ".changes.SurgerySupport") || ev.OwnerUserId == "" {
+				w.t.Fatalf("photo event %v on %s", &ev, oe.Subject)
+			}
+			seen[ev.RecordId]++
+		}
+	}
+	return seen
+}
+
 func TestAvailablePhotoWritesPhotoStateEvents(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	data := photostest.JPEG(2000, 33)
 	a, b := w.surgery("rep", data, nil, nil), w.surgery("rep2", nil, data, nil)
 	w.upload("rep", data)
-	evs, err := w.db.PendingEvents(context.Background(), 1000)
-	if err != nil {
-		t.Fatal(err)
+	if seen := w.photoEvents(data); len(seen) != 1 || seen[a] != 1 {
+		t.Fatalf("photo events for %v after rep's upload, want %s only", seen, a)
 	}
-	seen := map[string]bool{}
-	for _, oe := range evs {
-		var ev fieldsyncv1.ChangeEvent
-		if err := proto.Unmarshal(oe.Data, &ev); err != nil {
-			t.Fatal(err)
-		}
-		if ev.Op == fieldsyncv1.ChangeOp_CHANGE_OP_PHOTO_STATE {
-			if !ev.PhotoAvailable || ev.PhotoSha256 != photostest.Key(data) || ev.TenantId != w.tenant ||
-				!strings.HasSuffix(oe.Subject, ".changes.SurgerySupport") || ev.OwnerUserId == "" {
-				t.Fatalf("photo event %v on %s", &ev, oe.Subject)
-			}
-			seen[ev.RecordId] = true
-		}
+	w.upload("rep2", data) // rep2's own record becomes available with rep2's bytes
+	if seen := w.photoEvents(data); len(seen) != 2 || seen[a] != 1 || seen[b] != 1 {
+		t.Fatalf("photo events for %v after rep2's upload, want %s and %s once", seen, a, b)
 	}
-	if len(seen) != 2 || !seen[a] || !seen[b] {
-		t.Fatalf("photo events for %v, want %s and %s", seen, a, b)
-	}
-	w.upload("rep2", data) // known hash: no second round of events
-	if again, _ := w.db.PendingEvents(context.Background(), 1000); len(again) != len(evs) {
-		t.Fatalf("%d events after a second upload of the photo, want %d", len(again), len(evs))
+	w.secondDevice("rep-tablet", "rep")
+	w.upload("rep-tablet", data) // held already: nothing new
+	if seen := w.photoEvents(data); len(seen) != 2 || seen[a] != 1 || seen[b] != 1 {
+		t.Fatalf("photo events for %v after a repeated upload", seen)
 	}
 }
 

@@ -48,7 +48,7 @@ func TestUploadIntoS3AndReadThroughPresignedURL(t *testing.T) {
 	data := photostest.JPEG(200_000, 20)
 	w.surgery("rep", data, nil, nil)
 	ph := w.upload("rep", data)
-	checkPhoto(t, ph, w.clock.Now())
+	checkPhoto(t, ph, w.p["rep"].DeviceID, w.clock.Now())
 	checkObject(t, w.store, data, imagecheck.JPEG)
 
 	url, _, err := w.svc.MediaURL(context.Background(), w.p["rep"], ph.SHA256)

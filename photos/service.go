@@ -4,9 +4,19 @@
 // (appended and fsynced before their new offset is recorded); completion
 // verifies size, SHA-256 and real image type, reads the EXIF capture time
 // and position, stores the object once under its hash and makes the photo
-// available to the tenant: the records referring to it are re-delivered
-// and a photo-state event is written. Reading a photo is a short-lived URL
-// for callers who may see a record that refers to it.
+// available on the records its uploader attached it to: those records are
+// re-delivered and a photo-state event is written. Reading a photo is a
+// short-lived URL for callers who may see a record on which it is
+// available.
+//
+// Possession is per user: knowing a hash grants nothing. A user holds a
+// photo once an upload of its bytes by one of the user's devices
+// completed and verified (also when the object was stored already: the
+// bytes are sent once per user). A photo ref on a record is available
+// only when a user who attached it there (the user of the device whose
+// write carried it) holds the photo, so a record citing a hash its author
+// never uploaded stays pending and yields no URL. Refs the server writes
+// (alerts) are available when anyone in the tenant holds the photo.
 //
 // Every error is a *syncengine.Error (the domain vocabulary the server maps
 // to Connect codes) or a wrapped internal fault. Staging is local to one

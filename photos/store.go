@@ -22,8 +22,14 @@ type Store interface {
 	// stored. held says whether the tenant has uploaded it itself; only
 	// then are the Photo's tenant fields set.
 	Photo(ctx context.Context, tenantID, sha256 string) (ph *Photo, held bool, err error)
+	// Holds reports whether the user of the tenant proved holding the photo
+	// by completing an upload of its bytes (see Tx.AddPhoto).
+	Holds(ctx context.Context, tenantID, sha256, userID string) (bool, error)
 	// PhotoRecords lists the tenant's live (not deleted) records whose photo
-	// refs name the hash.
+	// refs name the hash, each saying whether its ref is available: a user
+	// who attached the ref to the record (the user of the device whose
+	// write carried it) holds the photo. Refs the server or an API key
+	// attached are available when any user of the tenant holds it.
 	PhotoRecords(ctx context.Context, tenantID, sha256 string) ([]RecordRef, error)
 	// GetRecords returns current records by id (absent ids are missing
 	// from the map), as syncengine.Store does.
@@ -37,8 +43,8 @@ type Store interface {
 	DonePhotoNotice(ctx context.Context, n Notice) error
 	// HeldSurgeries returns up to limit live surgery supports of any tenant
 	// with a version above after, in version order, that refer to at least
-	// one photo and only to photos their tenant holds; and the version the
-	// scan covered (the next call's after).
+	// one photo and whose refs are all available (see PhotoRecords); and
+	// the version the scan covered (the next call's after).
 	HeldSurgeries(ctx context.Context, after uint64, limit int) (refs []RecordRef, covered uint64, err error)
 	// Meta and SetMeta read and write a small persistent setting ("" when unset).
 	Meta(ctx context.Context, key string) (string, error)
@@ -56,9 +62,9 @@ type Tx interface {
 	// offset, state and times. At most one upload per device and hash may
 	// be in progress.
 	PutUpload(u *Upload) error
-	// AddPhoto records that ph.TenantID holds the photo, storing its
-	// facts unless the photo is already stored. It reports whether the
-	// tenant did not hold it before.
+	// AddPhoto records that ph.TenantID and its user ph.UserID hold the
+	// photo, storing its facts unless the photo is already stored. It
+	// reports whether the user did not hold it before.
 	AddPhoto(ph *Photo) (added bool, err error)
 	// PhotoRecords is Store.PhotoRecords inside the transaction.
 	PhotoRecords(tenantID, sha256 string) ([]RecordRef, error)

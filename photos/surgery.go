@@ -51,13 +51,13 @@ func (s *Service) completeSurgeries(ctx context.Context) error {
 }
 
 // completeSurgery sets photos_complete on a surgery support whose three
-// staged photos are all available to the tenant, unless it is set.
+// staged photos are all available on it, unless it is set.
 func (s *Service) completeSurgery(ctx context.Context, ref RecordRef) error {
 	ss, err := s.liveSurgery(ctx, ref.TenantID, ref.ID)
 	if err != nil || ss == nil || ss.GetPhotosComplete() {
 		return err
 	}
-	complete, err := s.staged(ctx, ref.TenantID, ss)
+	complete, err := s.staged(ctx, ref.TenantID, ref.ID, ss)
 	if err != nil || !complete {
 		return err
 	}
@@ -76,7 +76,7 @@ func (s *Service) bumpSurgery(ctx context.Context, tenantID, id string) error {
 	if err != nil || ss == nil {
 		return err
 	}
-	complete, err := s.staged(ctx, tenantID, ss)
+	complete, err := s.staged(ctx, tenantID, id, ss)
 	if err != nil {
 		return err
 	}
@@ -100,19 +100,33 @@ func (s *Service) liveSurgery(ctx context.Context, tenantID, id string) (*fields
 	return ss, nil
 }
 
-// staged reports whether the three staged photos of a surgery support are
-// set and available to the tenant.
-func (s *Service) staged(ctx context.Context, tenantID string, ss *fieldsyncv1.SurgerySupport) (bool, error) {
+// staged reports whether the three staged photos of surgery support id
+// are set and available on it.
+func (s *Service) staged(ctx context.Context, tenantID, id string, ss *fieldsyncv1.SurgerySupport) (bool, error) {
 	for _, r := range []*fieldsyncv1.PhotoRef{ss.GetPreOpPhoto(), ss.GetIntraOpPhoto(), ss.GetPostOpCountPhoto()} {
 		if r.GetSha256() == "" {
 			return false, nil
 		}
-		_, held, err := s.cfg.Store.Photo(ctx, tenantID, r.GetSha256())
-		if err != nil || !held {
+		ok, err := s.availableOn(ctx, tenantID, r.GetSha256(), id)
+		if err != nil || !ok {
 			return false, err
 		}
 	}
 	return true, nil
+}
+
+// availableOn reports whether the photo is available on record id.
+func (s *Service) availableOn(ctx context.Context, tenantID, sha256, id string) (bool, error) {
+	refs, err := s.cfg.Store.PhotoRecords(ctx, tenantID, sha256)
+	if err != nil {
+		return false, err
+	}
+	for _, ref := range refs {
+		if ref.ID == id {
+			return ref.Available, nil
+		}
+	}
+	return false, nil
 }
 
 // writeComplete writes a surgery support's photos_complete as the server,

@@ -102,13 +102,16 @@ type Photo struct {
 }
 
 // RecordRef is a live record that refers to a photo, with its placement
-// (for authorisation and events).
+// (for authorisation and events) and whether the ref is available.
 type RecordRef struct {
 	TenantID string
 	ID       string
 	Type     string
 	Scope    syncengine.Scope
 	Version  uint64
+	// Available says the ref shows the photo: one of the users who attached
+	// it to this record holds the photo (see Store.PhotoRecords).
+	Available bool
 }
 
 // Notice is a photo that became available to a tenant, whose referencing

@@ -38,7 +38,7 @@ func TestUploadInChunksStoresVerifiedPhotoWithMetadata(t *testing.T) {
 	if done.State != photos.StateComplete || done.Offset != done.Size || done.RecordID != "rec-1" {
 		t.Fatalf("completed upload = %+v", done)
 	}
-	checkPhoto(t, ph, w.clock.Now())
+	checkPhoto(t, ph, w.p["rep"].DeviceID, w.clock.Now())
 	if w.stagedSize(u.ID) != -1 {
 		t.Fatal("staged bytes left after completion")
 	}
@@ -48,36 +48,41 @@ func TestUploadInChunksStoresVerifiedPhotoWithMetadata(t *testing.T) {
 	if err != nil || again.State != photos.StateComplete {
 		t.Fatalf("second CompleteUpload = %+v, %v", again, err)
 	}
-	checkPhoto(t, ph2, w.clock.Now())
+	checkPhoto(t, ph2, w.p["rep"].DeviceID, w.clock.Now())
 }
 
 // checkPhoto checks what the service read from a photostest JPEG sent by
-// rep's device with HLC 7<<16.
-func checkPhoto(t *testing.T, ph *photos.Photo, received time.Time) {
+// the device with HLC 7<<16.
+func checkPhoto(t *testing.T, ph *photos.Photo, device string, received time.Time) {
 	t.Helper()
 	capture, _ := time.Parse(time.RFC3339, photostest.CaptureTime)
 	if ph.ContentType != imagecheck.JPEG || !ph.CaptureTime.Equal(capture) || !ph.HasLocation ||
 		math.Abs(ph.Latitude-photostest.Latitude) > 1e-6 || math.Abs(ph.Longitude-photostest.Longitude) > 1e-6 ||
-		ph.DeviceHLC != 7<<16 || ph.DeviceID != "dev-rep" || !ph.ReceivedAt.Equal(received) {
+		ph.DeviceHLC != 7<<16 || ph.DeviceID != device || !ph.ReceivedAt.Equal(received) {
 		t.Fatalf("photo = %+v", ph)
 	}
 }
 
-func TestKnownHashCompletesAtCreate(t *testing.T) {
+func TestKnownHashCompletesAtCreateOnlyForItsUploader(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	data := photostest.JPEG(5000, 2)
 	w.upload("rep", data)
-	u := w.create("rep2", data)
+	w.secondDevice("rep-tablet", "rep")
+	u := w.create("rep-tablet", data)
 	if u.State != photos.StateComplete || u.Offset != u.Size {
-		t.Fatalf("create of a known photo = %+v, want complete", u)
+		t.Fatalf("create of the user's own photo on another device = %+v, want complete", u)
 	}
-	got, ph, err := w.svc.CompleteUpload(context.Background(), w.p["rep2"], u.ID)
-	if err != nil || got.ID != u.ID || ph.DeviceID != "dev-rep" {
+	got, ph, err := w.svc.CompleteUpload(context.Background(), w.p["rep-tablet"], u.ID)
+	if err != nil || got.ID != u.ID || ph.DeviceID != w.p["rep-tablet"].DeviceID || ph.UploadID != u.ID {
 		t.Fatalf("CompleteUpload = %+v, %+v, %v", got, ph, err)
 	}
 	if w.stagedSize(u.ID) != -1 {
 		t.Fatal("a complete-at-create upload has staged bytes")
+	}
+	// Another user of the tenant proves possession by sending the bytes.
+	if u := w.create("rep2", data); u.State != photos.StateInProgress || u.Offset != 0 {
+		t.Fatalf("another user's create of a stored photo = %+v, want in progress at 0", u)
 	}
 }
 
@@ -101,7 +106,7 @@ func TestOtherTenantSendsTheBytesOfAStoredPhotoOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	ph := w.upload("other", data)
-	if ph.TenantID != w.p["other"].TenantID || ph.DeviceID != "dev-other" {
+	if ph.TenantID != w.p["other"].TenantID || ph.DeviceID != w.p["other"].DeviceID {
 		t.Fatalf("other tenant's photo = %+v", ph)
 	}
 	checkObject(t, w.store, data, imagecheck.JPEG)
@@ -214,7 +219,8 @@ func TestCreateOfAPhotoStoredMeanwhileCancelsTheDevicesUpload(t *testing.T) {
 	data := photostest.JPEG(3000, 8)
 	slow := w.create("rep", data)
 	w.send("rep", slow, data[:1000], 1000)
-	w.upload("rep2", data) // another device of the tenant gets there first
+	w.secondDevice("rep-tablet", "rep")
+	w.upload("rep-tablet", data) // another device of the user gets there first
 	u := w.create("rep", data)
 	if u.State != photos.StateComplete || u.ID == slow.ID {
 		t.Fatalf("create = %+v, want a new upload complete at once", u)

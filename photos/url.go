@@ -12,10 +12,11 @@ import (
 )
 
 // MediaURL returns a URL that reads a photo until the returned expiry
-// (Config.LinkTTL). The caller's tenant must hold the photo and the caller
-// must be allowed to see at least one live record that refers to it
-// (syncengine.FilterFor); the uploader gets no URL for a photo no visible
-// record uses. Errors: CodeNotFound otherwise, whatever the reason, so the
+// (Config.LinkTTL). The caller must be allowed to see (syncengine.FilterFor)
+// at least one live record on which the photo is available: a user who
+// attached it to that record uploaded its bytes (see Store.PhotoRecords).
+// Knowing a hash, or citing it in one's own record, grants nothing; the
+// uploader gets no URL for a photo no visible record uses. Errors: CodeNotFound otherwise, whatever the reason, so the
 // answer reveals nothing about photos the caller may not see; CodeInvalid
 // for a malformed hash.
 func (s *Service) MediaURL(ctx context.Context, p *syncengine.Principal, sha256 string) (string, time.Time, error) {
@@ -37,22 +38,18 @@ func (s *Service) MediaURL(ctx context.Context, p *syncengine.Principal, sha256 
 	return u, expires, nil
 }
 
-// mayRead reports whether p's tenant holds the photo and p sees a record
-// that refers to it.
+// mayRead reports whether p sees a record on which the photo is available.
 func (s *Service) mayRead(ctx context.Context, p *syncengine.Principal, sha256 string) (bool, error) {
 	f := syncengine.FilterFor(p)
 	if f.TenantID == "" {
 		return false, nil
-	}
-	if _, held, err := s.cfg.Store.Photo(ctx, f.TenantID, sha256); err != nil || !held {
-		return false, err
 	}
 	refs, err := s.cfg.Store.PhotoRecords(ctx, f.TenantID, sha256)
 	if err != nil {
 		return false, err
 	}
 	for _, ref := range refs {
-		if rt, ok := s.cfg.Registry.Lookup(ref.Type); ok && f.Matches(rt, ref.Scope) {
+		if rt, ok := s.cfg.Registry.Lookup(ref.Type); ok && ref.Available && f.Matches(rt, ref.Scope) {
 			return true, nil
 		}
 	}

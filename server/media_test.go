@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -29,6 +30,7 @@ import (
 type mediaServer struct {
 	t     *testing.T
 	srv   *httptest.Server
+	db    *sqlite.DB
 	creds *demo.Credentials
 	store media.Store
 }
@@ -59,7 +61,7 @@ func newMediaServer(t *testing.T) *mediaServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &mediaServer{t: t, creds: creds, store: store}
+	m := &mediaServer{t: t, db: db, creds: creds, store: store}
 	svc, err := photos.New(photos.Config{
 		Store: db, Objects: store, Records: engine, StagingDir: filepath.Join(dir, "uploads"), MaxBytes: 1 << 20,
 		Links: photos.SignedLinks{Signer: signer, Base: func() string { return m.srv.URL }},
@@ -358,8 +360,34 @@ func TestKnownPhotoTakesOneRoundTrip(t *testing.T) {
 	complete(t, first, u.UploadId)
 
 	ft := &faultyTransport{base: m.srv.Client().Transport}
-	again := create(t, m.client("rep2", false, ft), data)
+	tablet := m.secondDevice("rep", ft)
+	again := create(t, tablet, data)
 	if again.State != fieldsyncv1.UploadState_UPLOAD_STATE_COMPLETE || again.Offset != int64(len(data)) || ft.requests.Load() != 1 {
 		t.Fatalf("create of a known photo = %v after %d requests; want complete after 1", again, ft.requests.Load())
 	}
+	// Another user proves possession: the photo is not complete at once.
+	if other := create(t, m.client("rep2", false, nil), data); other.State != fieldsyncv1.UploadState_UPLOAD_STATE_IN_PROGRESS {
+		t.Fatalf("another user's create of a stored photo = %v, want in progress", other)
+	}
+}
+
+// secondDevice enrolls another device of a demo role's user and returns
+// its MediaService client over transport.
+func (m *mediaServer) secondDevice(role string, transport http.RoundTripper) fieldsyncv1connect.MediaServiceClient {
+	m.t.Helper()
+	ctx := context.Background()
+	p, err := m.db.Authenticate(ctx, m.token(role))
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	code, _, err := m.db.IssueEnrollmentCode(ctx, p.TenantID, p.UserID, time.Hour)
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	_, token, err := m.db.Enroll(ctx, code, "tablet", "test")
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	return fieldsyncv1connect.NewMediaServiceClient(&http.Client{Transport: transport}, m.srv.URL,
+		connect.WithInterceptors(bearer(token)))
 }

@@ -135,7 +135,7 @@ func (e *Engine) materialize(ctx context.Context, f Filter, pg *page) ([]*fields
 	if err != nil {
 		return nil, err
 	}
-	var hashes []string
+	var withPhotos []string
 	out := make([]*fieldsyncv1.Record, 0, len(pg.rows))
 	for _, r := range pg.rows {
 		rec := r.Record
@@ -148,10 +148,12 @@ func (e *Engine) materialize(ctx context.Context, f Filter, pg *page) ([]*fields
 		}
 		if w != nil {
 			out = append(out, w)
-			hashes = append(hashes, hs...)
+			if len(hs) > 0 {
+				withPhotos = append(withPhotos, w.Id)
+			}
 		}
 	}
-	return out, e.fillPhotoStates(ctx, f.TenantID, out, hashes)
+	return out, e.fillPhotoStates(ctx, f.TenantID, out, withPhotos)
 }
 
 func (e *Engine) wireRecord(f Filter, r ChangeRow, rec *RawRecord) (*fieldsyncv1.Record, []string, error) {
@@ -187,17 +189,19 @@ func (e *Engine) wireRecord(f Filter, r ChangeRow, rec *RawRecord) (*fieldsyncv1
 	return w, hs, nil
 }
 
-func (e *Engine) fillPhotoStates(ctx context.Context, tenantID string, recs []*fieldsyncv1.Record, hashes []string) error {
-	if len(hashes) == 0 {
+// fillPhotoStates marks the photos available on each record (those of
+// the records with photos, ids).
+func (e *Engine) fillPhotoStates(ctx context.Context, tenantID string, recs []*fieldsyncv1.Record, ids []string) error {
+	if len(ids) == 0 {
 		return nil
 	}
-	avail, err := e.store.PhotoStates(ctx, tenantID, hashes)
+	avail, err := e.store.PhotoStates(ctx, tenantID, ids)
 	if err != nil {
 		return err
 	}
 	for _, r := range recs {
 		for _, ph := range r.Photos {
-			if avail[ph.Sha256] {
+			if avail[PhotoKey{RecordID: r.Id, SHA256: ph.Sha256}] {
 				ph.State = fieldsyncv1.PhotoState_PHOTO_STATE_AVAILABLE
 			}
 		}

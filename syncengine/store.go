@@ -31,9 +31,15 @@ type Store interface {
 	Receipts(ctx context.Context, tenantID string, minVersion uint64) ([]Delivery, error)
 	// CreatedBetween is Tx.CreatedBetween outside a transaction.
 	CreatedBetween(ctx context.Context, tenantID string, types []string, from, to uint64) ([]ChangeRow, error)
-	// PhotoStates reports which of the hashes the tenant holds (stored and
-	// verified); missing hashes are pending.
-	PhotoStates(ctx context.Context, tenantID string, hashes []string) (map[string]bool, error)
+	// PhotoStates reports which photos of the records are available: stored,
+	// verified and held by a user who attached them to the record (see
+	// package photos); missing keys are pending.
+	PhotoStates(ctx context.Context, tenantID string, recordIDs []string) (map[PhotoKey]bool, error)
+}
+
+// PhotoKey names one photo ref of one record.
+type PhotoKey struct {
+	RecordID, SHA256 string
 }
 
 // Tx is one write transaction.

@@ -222,15 +222,16 @@ func (t *recTx) indexPhotos(rec *syncengine.StoredRecord) error {
 		return err
 	}
 	if rec.State.Deleted() {
-		return nil
+		return t.indexAttachers(rec, nil)
 	}
-	for _, h := range syncengine.PhotoHashes(rec.State.Value) {
+	hashes := syncengine.PhotoHashes(rec.State.Value)
+	for _, h := range hashes {
 		if err := t.exec(`INSERT OR IGNORE INTO record_photos (tenant_id, sha256, record_id, record_type) VALUES (?,?,?,?)`,
 			rec.TenantID, h, rec.ID, rec.Type); err != nil {
 			return err
 		}
 	}
-	return nil
+	return t.indexAttachers(rec, hashes)
 }
 
 // hasPhotoFields reports whether a record type has PhotoRef fields.
@@ -540,34 +541,6 @@ func (db *DB) Receipts(ctx context.Context, tenantID string, minVersion uint64) 
 		p.UserID, p.DeviceID, p.Role = d.UserID, d.DeviceID, fieldsyncv1.Role(role)
 		d.Delivered, d.Reader = fromMS(at), p
 		out = append(out, d)
-	}
-	return out, rows.Err()
-}
-
-// PhotoStates says which of the hashes the tenant holds: stored and
-// uploaded by one of its devices (see syncengine.Store). The ids travel as
-// one JSON array parameter.
-func (db *DB) PhotoStates(ctx context.Context, tenantID string, hashes []string) (map[string]bool, error) {
-	out := make(map[string]bool, len(hashes))
-	arr, err := json.Marshal(hashes)
-	if err != nil {
-		return nil, err
-	}
-	st, err := db.readStmt(ctx, `SELECT sha256 FROM tenant_photos WHERE tenant_id = ? AND sha256 IN (SELECT value FROM json_each(?))`)
-	if err != nil {
-		return nil, fmt.Errorf("photo states: %w", err)
-	}
-	rows, err := st.QueryContext(ctx, tenantID, string(arr))
-	if err != nil {
-		return nil, fmt.Errorf("photo states: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var h string
-		if err := rows.Scan(&h); err != nil {
-			return nil, err
-		}
-		out[h] = true
 	}
 	return out, rows.Err()
 }

@@ -93,7 +93,8 @@ func (t *photoTx) PutUpload(u *photos.Upload) error {
 }
 
 // AddPhoto stores the photo's facts unless stored and records the tenant
-// as holding it; it reports whether the tenant did not hold it before.
+// and the uploading user as holding it; it reports whether that user did
+// not hold it before.
 func (t *photoTx) AddPhoto(ph *photos.Photo) (bool, error) {
 	var capture any
 	if !ph.CaptureTime.IsZero() {
@@ -108,14 +109,31 @@ func (t *photoTx) AddPhoto(ph *photos.Photo) (bool, error) {
 		ph.SHA256, ph.Size, ph.ContentType, capture, ph.HasLocation, lat, lon, ms(ph.ReceivedAt)); err != nil {
 		return false, fmt.Errorf("add photo %s: %w", ph.SHA256, err)
 	}
-	res, err := t.db.txExec(t.ctx, t.tx, `INSERT OR IGNORE INTO tenant_photos (tenant_id, sha256, upload_id, device_id,
+	if _, err := t.db.txExec(t.ctx, t.tx, `INSERT OR IGNORE INTO tenant_photos (tenant_id, sha256, upload_id, device_id,
 		user_id, device_hlc, received_at) VALUES (?,?,?,?,?,?,?)`,
-		ph.TenantID, ph.SHA256, ph.UploadID, ph.DeviceID, ph.UserID, int64(ph.DeviceHLC), ms(ph.ReceivedAt))
+		ph.TenantID, ph.SHA256, ph.UploadID, ph.DeviceID, ph.UserID, int64(ph.DeviceHLC), ms(ph.ReceivedAt)); err != nil {
+		return false, fmt.Errorf("add photo %s: %w", ph.SHA256, err)
+	}
+	res, err := t.db.txExec(t.ctx, t.tx, `INSERT OR IGNORE INTO photo_holders (tenant_id, sha256, user_id, upload_id,
+		received_at) VALUES (?,?,?,?,?)`, ph.TenantID, ph.SHA256, ph.UserID, ph.UploadID, ms(ph.ReceivedAt))
 	if err != nil {
 		return false, fmt.Errorf("add photo %s: %w", ph.SHA256, err)
 	}
 	n, err := res.RowsAffected()
 	return n == 1, err
+}
+
+// Holds reports whether the user proved holding the photo (see photos.Store).
+func (db *DB) Holds(ctx context.Context, tenantID, sha256, userID string) (bool, error) {
+	st, err := db.readStmt(ctx, `SELECT EXISTS (SELECT 1 FROM photo_holders WHERE tenant_id = ? AND sha256 = ? AND user_id = ?)`)
+	if err != nil {
+		return false, fmt.Errorf("holds %s: %w", sha256, err)
+	}
+	var ok bool
+	if err := st.QueryRowContext(ctx, tenantID, sha256, userID).Scan(&ok); err != nil {
+		return false, fmt.Errorf("holds %s: %w", sha256, err)
+	}
+	return ok, nil
 }
 
 const photoQuery = `SELECT p.size, p.content_type, p.capture_time, p.has_location, p.latitude, p.longitude,
@@ -153,7 +171,17 @@ func (db *DB) Photo(ctx context.Context, tenantID, sha256 string) (*photos.Photo
 
 const recordRefColumns = `r.tenant_id, r.id, r.type, r.owner_id, r.store_id, r.region_id, r.version`
 
-const photoRecordsQuery = `SELECT ` + recordRefColumns + `
+// availableRef holds for the photo_attachers row a when one of the ref's
+// attachers holds the photo; refs the server or an API key attached are
+// available when anyone in the tenant holds it.
+const availableRef = `EXISTS (SELECT 1 FROM photo_holders h WHERE h.tenant_id = a.tenant_id AND h.sha256 = a.sha256
+	AND (h.user_id = a.user_id OR a.user_id = '` + syncengine.ServerActor + `' OR a.user_id LIKE 'key:%'))`
+
+// refAvailable holds for the record_photos row rp when its ref is available.
+const refAvailable = `EXISTS (SELECT 1 FROM photo_attachers a WHERE a.tenant_id = rp.tenant_id AND a.sha256 = rp.sha256
+	AND a.record_id = rp.record_id AND ` + availableRef + `)`
+
+const photoRecordsQuery = `SELECT ` + recordRefColumns + `, ` + refAvailable + `
 	FROM record_photos rp JOIN records r ON r.tenant_id = rp.tenant_id AND r.id = rp.record_id
 	WHERE rp.tenant_id = ? AND rp.sha256 = ? AND r.deleted = 0 ORDER BY r.id`
 
@@ -162,7 +190,7 @@ func scanRecordRefs(rows *sql.Rows) ([]photos.RecordRef, error) {
 	var out []photos.RecordRef
 	for rows.Next() {
 		var r photos.RecordRef
-		if err := rows.Scan(&r.TenantID, &r.ID, &r.Type, &r.Scope.Owner, &r.Scope.Store, &r.Scope.Region, &r.Version); err != nil {
+		if err := rows.Scan(&r.TenantID, &r.ID, &r.Type, &r.Scope.Owner, &r.Scope.Store, &r.Scope.Region, &r.Version, &r.Available); err != nil {
 			return nil, err
 		}
 		out = append(out, r)
@@ -258,8 +286,8 @@ func (db *DB) DonePhotoNotice(ctx context.Context, n photos.Notice) error {
 // query, so that SQLite can use the partial index records_surgery_version.
 const surgeryType = "fieldsync.v1.SurgerySupport"
 
-// HeldSurgeries returns surgery supports whose photos are all held by
-// their tenant (see photos.Store). It reads one snapshot: the rows and the
+// HeldSurgeries returns surgery supports whose photos are all available
+// (see photos.Store). It reads one snapshot: the rows and the
 // version they cover agree.
 func (db *DB) HeldSurgeries(ctx context.Context, after uint64, limit int) ([]photos.RecordRef, uint64, error) {
 	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
@@ -271,11 +299,11 @@ func (db *DB) HeldSurgeries(ctx context.Context, after uint64, limit int) ([]pho
 	if err := tx.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = 'version'`).Scan(&top); err != nil {
 		return nil, 0, fmt.Errorf("held surgeries: %w", err)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+recordRefColumns+` FROM records r
+	rows, err := tx.QueryContext(ctx, `SELECT `+recordRefColumns+`, 1 FROM records r
 		WHERE r.type = '`+surgeryType+`' AND r.version > ?1 AND r.version <= ?2 AND r.deleted = 0
 		AND EXISTS (SELECT 1 FROM record_photos rp WHERE rp.tenant_id = r.tenant_id AND rp.record_id = r.id)
 		AND NOT EXISTS (SELECT 1 FROM record_photos rp WHERE rp.tenant_id = r.tenant_id AND rp.record_id = r.id
-			AND NOT EXISTS (SELECT 1 FROM tenant_photos tp WHERE tp.tenant_id = rp.tenant_id AND tp.sha256 = rp.sha256))
+			AND NOT `+refAvailable+`)
 		ORDER BY r.version LIMIT ?3`, after, top, limit)
 	if err != nil {
 		return nil, 0, fmt.Errorf("held surgeries: %w", err)

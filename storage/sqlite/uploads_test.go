@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -223,7 +224,31 @@ func TestNoticesAndEventsCommitWithTheTransaction(t *testing.T) {
 	}
 }
 
-func TestHeldSurgeriesAreThoseWhosePhotosTheTenantHolds(t *testing.T) {
+// enrolledRep creates a tenant with a rep and returns the principal of an
+// enrolled device of the rep.
+func enrolledRep(t *testing.T, db *sqlite.DB) *syncengine.Principal {
+	t.Helper()
+	ctx := context.Background()
+	tn, err := db.CreateTenant(ctx, "T")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &syncengine.User{TenantID: tn.ID, DisplayName: "rep", Role: fieldsyncv1.Role_ROLE_REP}
+	if err := db.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	code, _, err := db.IssueEnrollmentCode(ctx, tn.ID, u.ID, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _, err := db.Enroll(ctx, code, "phone", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Principal(d.ID)
+}
+
+func TestHeldSurgeriesAreThoseWhosePhotosAreAvailable(t *testing.T) {
 	t.Parallel()
 	db := openUploadsDB(t)
 	ctx := context.Background()
@@ -233,7 +258,7 @@ func TestHeldSurgeriesAreThoseWhosePhotosTheTenantHolds(t *testing.T) {
 	}
 	defer e.Close()
 	hashB := strings.Repeat("b", 64)
-	p := &syncengine.Principal{TenantID: "t1", UserID: "u1", DeviceID: "d1", Role: fieldsyncv1.Role_ROLE_REP, RegionID: "r1"}
+	p := enrolledRep(t, db)
 	for i, ss := range []*fieldsyncv1.SurgerySupport{
 		{PreOpPhoto: &fieldsyncv1.PhotoRef{Sha256: hashA}},
 		{PreOpPhoto: &fieldsyncv1.PhotoRef{Sha256: hashA}, IntraOpPhoto: &fieldsyncv1.PhotoRef{Sha256: hashB}},
@@ -247,14 +272,15 @@ func TestHeldSurgeriesAreThoseWhosePhotosTheTenantHolds(t *testing.T) {
 		}
 	}
 	err = db.UpdatePhotos(ctx, func(tx photos.Tx) error {
-		_, err := tx.AddPhoto(&photos.Photo{SHA256: hashA, Size: 1, ContentType: "image/jpeg", TenantID: "t1", UploadID: "up", ReceivedAt: t0})
+		_, err := tx.AddPhoto(&photos.Photo{SHA256: hashA, Size: 1, ContentType: "image/jpeg", TenantID: p.TenantID,
+			UploadID: "up", UserID: p.UserID, ReceivedAt: t0})
 		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	refs, covered, err := db.HeldSurgeries(ctx, 0, 10)
-	if err != nil || len(refs) != 1 || refs[0].ID != "held" || refs[0].TenantID != "t1" || covered != 3 {
+	if err != nil || len(refs) != 1 || refs[0].ID != "held" || refs[0].TenantID != p.TenantID || covered != 3 {
 		t.Fatalf("HeldSurgeries = %+v, %d, %v; want held, covered 3", refs, covered, err)
 	}
 	if refs, covered, _ := db.HeldSurgeries(ctx, covered, 10); len(refs) != 0 || covered != 3 {
@@ -262,5 +288,54 @@ func TestHeldSurgeriesAreThoseWhosePhotosTheTenantHolds(t *testing.T) {
 	}
 	if refs, covered, _ := db.HeldSurgeries(ctx, 0, 1); len(refs) != 1 || covered != refs[0].Version {
 		t.Fatalf("a full page covers up to its last row: %+v, %d", refs, covered)
+	}
+}
+
+func TestPossessionBackfillKeepsTheUploadersPhotosAvailable(t *testing.T) {
+	t.Parallel()
+	db := openUploadsDB(t)
+	ctx := context.Background()
+	e, err := syncengine.New(syncengine.Config{Store: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	p := enrolledRep(t, db)
+	rep2 := &syncengine.User{TenantID: p.TenantID, DisplayName: "rep2", Role: fieldsyncv1.Role_ROLE_REP}
+	if err := db.CreateUser(ctx, rep2); err != nil {
+		t.Fatal(err)
+	}
+	for i, who := range []*syncengine.Principal{p, rep2.Principal("unenrolled")} {
+		_, err := e.Push(ctx, who, []syncengine.Mutation{{Seq: 1, Type: "fieldsync.v1.SurgerySupport", RecordID: []string{"mine", "theirs"}[i],
+			Value: &fieldsyncv1.SurgerySupport{PreOpPhoto: &fieldsyncv1.PhotoRef{Sha256: hashA}}, Fields: []string{"pre_op_photo"}, HLC: e.Clock().Now()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = db.UpdatePhotos(ctx, func(tx photos.Tx) error {
+		_, err := tx.AddPhoto(&photos.Photo{SHA256: hashA, Size: 1, ContentType: "image/jpeg", TenantID: p.TenantID,
+			UploadID: "up", UserID: p.UserID, ReceivedAt: t0})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Run the migration's backfill over the data as an older server left it.
+	body, err := os.ReadFile("migrations/0007_photo_possession.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	backfill := string(body)[strings.Index(string(body), "-- Existing data"):]
+	if _, err := db.Writer().ExecContext(ctx, "DELETE FROM photo_holders; DELETE FROM photo_attachers;"+backfill); err != nil {
+		t.Fatal(err)
+	}
+	refs, err := db.PhotoRecords(ctx, p.TenantID, hashA)
+	if err != nil || len(refs) != 2 {
+		t.Fatalf("PhotoRecords = %+v, %v", refs, err)
+	}
+	for _, r := range refs {
+		if r.Available != (r.ID == "mine") {
+			t.Errorf("after the backfill %s is available %v, want %v", r.ID, r.Available, r.ID == "mine")
+		}
 	}
 }
