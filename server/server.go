@@ -1,11 +1,13 @@
 // Package server is fieldsync's network edge: Connect handlers (serving the
 // Connect, gRPC and gRPC-Web protocols on one port, HTTP/1.1 and h2c), the
-// auth and validation interceptors, health, reflection and metrics. Handlers
+// auth and validation interceptors, limits (limits.go), health, reflection
+// and RPC metrics. Handlers
 // translate between the wire types and the domain, and map domain errors to
 // Connect codes in one place (errors.go).
 package server
 
 import (
+	"compress/gzip"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,7 +17,6 @@ import (
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/fieldsync/fieldsync/proto/fieldsync/v1/fieldsyncv1connect"
 )
@@ -42,9 +43,13 @@ type Config struct {
 	Extra map[string]http.Handler
 	// MaxMessageBytes bounds one request message; 0 means DefaultMaxMessageBytes.
 	MaxMessageBytes int
-	// Registry receives the RPC metrics; /metrics serves Gatherer.
+	// Registry receives the RPC metrics (served elsewhere: the daemon's
+	// metrics listener, not this handler).
 	Registry prometheus.Registerer
-	Gatherer prometheus.Gatherer
+	// Limits bounds callers; nil means DefaultLimits.
+	Limits *Limits
+
+	watches *watchStreams
 }
 
 func (c *Config) validate() error {
@@ -58,12 +63,13 @@ func (c *Config) validate() error {
 		c.MaxMessageBytes = DefaultMaxMessageBytes
 	}
 	if c.Registry == nil {
-		reg := prometheus.NewRegistry()
-		c.Registry, c.Gatherer = reg, reg
+		c.Registry = prometheus.NewRegistry()
 	}
-	if c.Gatherer == nil {
-		c.Gatherer = prometheus.DefaultGatherer
+	if c.Limits == nil {
+		l := DefaultLimits()
+		c.Limits = &l
 	}
+	c.watches = newWatchStreams(*c.Limits)
 	return nil
 }
 
@@ -81,11 +87,13 @@ func New(cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := []connect.HandlerOption{
-		connect.WithInterceptors(m, &authInterceptor{auth: cfg.Auth}, vi),
+	auth := &authInterceptor{auth: cfg.Auth, limits: newRateLimiter(*cfg.Limits)}
+	bounds := []connect.HandlerOption{
 		connect.WithReadMaxBytes(cfg.MaxMessageBytes),
 		connect.WithSendMaxBytes(4 * cfg.MaxMessageBytes),
+		connect.WithCompression("gzip", newCappedGzip(cfg.MaxMessageBytes), func() connect.Compressor { return gzip.NewWriter(nil) }),
 	}
+	opts := append([]connect.HandlerOption{connect.WithInterceptors(m, auth, vi)}, bounds...)
 	mux := http.NewServeMux()
 	services := []string{fieldsyncv1connect.IdentityServiceName, fieldsyncv1connect.AdminServiceName}
 	mux.Handle(fieldsyncv1connect.NewIdentityServiceHandler(&identityHandler{cfg: &cfg}, opts...))
@@ -102,41 +110,62 @@ func New(cfg Config) (http.Handler, error) {
 		services = append(services, fieldsyncv1connect.MediaServiceName)
 		mux.Handle(fieldsyncv1connect.NewMediaServiceHandler(&mediaHandler{cfg: &cfg}, opts...))
 	}
-	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(services...)))
+	publicOpts := append([]connect.HandlerOption{connect.WithInterceptors(m, auth)}, bounds...)
+	mux.Handle(grpchealth.NewHandler(quietChecker{grpchealth.NewStaticChecker(services...)}, publicOpts...))
 	reflector := grpcreflect.NewStaticReflector(services...)
-	path, h := grpcreflect.NewHandlerV1(reflector)
-	mux.Handle(path, requireToken(cfg.Auth, h))
-	path, h = grpcreflect.NewHandlerV1Alpha(reflector)
-	mux.Handle(path, requireToken(cfg.Auth, h))
-	mux.Handle("/metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
+	path, h := grpcreflect.NewHandlerV1(reflector, bounds...)
+	mux.Handle(path, requireToken(auth, h))
+	path, h = grpcreflect.NewHandlerV1Alpha(reflector, bounds...)
+	mux.Handle(path, requireToken(auth, h))
 	for pattern, h := range cfg.Extra {
 		mux.Handle(pattern, h)
 	}
-	return mux, nil
+	return limitBody(int64(cfg.MaxMessageBytes)+bodySlack, cfg.Limits.BodyReadTimeout, mux), nil
 }
 
+// bodySlack is what a raw request body may carry beyond one message:
+// envelope prefixes and compression overhead.
+const bodySlack = 64 << 10
+
 // requireToken guards a plain handler (reflection) with the bearer-token
-// check the interceptor applies to RPCs.
-func requireToken(auth Authenticator, next http.Handler) http.Handler {
+// check and rate limit the interceptor applies to RPCs.
+func requireToken(auth *authInterceptor, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, err := authenticateHeader(r.Context(), auth, r.Header); err != nil {
+		if _, err := auth.authenticate(r.Context(), "", r.Header, r.RemoteAddr); err != nil {
 			code := connect.CodeOf(err)
 			if code == connect.CodeUnknown {
 				code = connect.CodeUnauthenticated
 			}
+			var ce *connect.Error
+			if errors.As(err, &ce) {
+				for k, v := range ce.Meta() {
+					w.Header()[k] = v
+				}
+			}
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(connectHTTPStatus(code))
-			fmt.Fprintf(w, `{"code":%q,"message":"authentication required"}`, code.String())
+			fmt.Fprintf(w, `{"code":%q,"message":%q}`, code.String(), plainMessage(code))
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-// connectHTTPStatus is the HTTP status Connect uses for the auth codes.
+// connectHTTPStatus is the HTTP status Connect uses for the codes
+// requireToken answers with.
 func connectHTTPStatus(code connect.Code) int {
-	if code == connect.CodeUnauthenticated {
+	switch code {
+	case connect.CodeUnauthenticated:
 		return http.StatusUnauthorized
+	case connect.CodeResourceExhausted:
+		return http.StatusTooManyRequests
 	}
 	return http.StatusForbidden
+}
+
+func plainMessage(code connect.Code) string {
+	if code == connect.CodeResourceExhausted {
+		return "rate limit exceeded; see Retry-After"
+	}
+	return "authentication required"
 }
