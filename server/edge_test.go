@@ -311,3 +311,22 @@ func TestWatchStreamsOfOneTokenAreCapped(t *testing.T) {
 		s.Close()
 	}
 }
+
+// TestErrorsDoNotEchoLongInput sends long ids where a short one belongs:
+// whatever the error says, it stays short.
+func TestErrorsDoNotEchoLongInput(t *testing.T) {
+	e := newEdgeServer(t, 0, true, nil)
+	long := strings.Repeat("x", 64<<10)
+	c := fieldsyncv1connect.NewSyncServiceClient(e.srv.Client(), e.srv.URL, connect.WithInterceptors(bearer(e.token("rep"))))
+	ctx := context.Background()
+	_, err1 := c.ListConflicts(ctx, connect.NewRequest(&fieldsyncv1.ListConflictsRequest{RecordId: long}))
+	_, err2 := c.GetDeliveries(ctx, connect.NewRequest(&fieldsyncv1.GetDeliveriesRequest{RecordId: long}))
+	_, err3 := c.Pull(ctx, connect.NewRequest(&fieldsyncv1.PullRequest{Cursor: long}))
+	for i, err := range []error{err1, err2, err3} {
+		if err == nil {
+			t.Errorf("call %d: accepted", i)
+		} else if len(err.Error()) > 1<<10 {
+			t.Errorf("call %d: %d-byte error", i, len(err.Error()))
+		}
+	}
+}

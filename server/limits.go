@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
@@ -306,4 +307,56 @@ func (q quietChecker) Check(ctx context.Context, req *grpchealth.CheckRequest) (
 		return nil, connect.NewError(connect.CodeNotFound, errors.New("service: unknown"))
 	}
 	return res, err
+}
+
+// maxErrorMessage bounds the message of an error a client receives:
+// messages may quote what the caller sent (an id, a field path), never at
+// length.
+const maxErrorMessage = 512
+
+// boundErrors clips the message of every error a handler returns.
+type boundErrors struct{}
+
+func (boundErrors) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		res, err := next(ctx, req)
+		return res, clipError(err)
+	}
+}
+
+func (boundErrors) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (boundErrors) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		return clipError(next(ctx, conn))
+	}
+}
+
+// clipError shortens a long error message, keeping code, metadata and details.
+func clipError(err error) error {
+	if err == nil {
+		return nil
+	}
+	ce, ok := errors.AsType[*connect.Error](err)
+	if !ok {
+		ce = connect.NewError(connect.CodeUnknown, err)
+	}
+	msg := ce.Message()
+	if len(msg) <= maxErrorMessage {
+		return err
+	}
+	cut := maxErrorMessage
+	for cut > 0 && !utf8.RuneStart(msg[cut]) {
+		cut--
+	}
+	out := connect.NewError(ce.Code(), errors.New(msg[:cut]+"…"))
+	for k, v := range ce.Meta() {
+		out.Meta()[k] = v
+	}
+	for _, d := range ce.Details() {
+		out.AddDetail(d)
+	}
+	return out
 }

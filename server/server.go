@@ -93,7 +93,7 @@ func New(cfg Config) (http.Handler, error) {
 		connect.WithSendMaxBytes(4 * cfg.MaxMessageBytes),
 		connect.WithCompression("gzip", newCappedGzip(cfg.MaxMessageBytes), func() connect.Compressor { return gzip.NewWriter(nil) }),
 	}
-	opts := append([]connect.HandlerOption{connect.WithInterceptors(m, auth, vi)}, bounds...)
+	opts := append([]connect.HandlerOption{connect.WithInterceptors(m, boundErrors{}, auth, vi)}, bounds...)
 	mux := http.NewServeMux()
 	services := []string{fieldsyncv1connect.IdentityServiceName, fieldsyncv1connect.AdminServiceName}
 	mux.Handle(fieldsyncv1connect.NewIdentityServiceHandler(&identityHandler{cfg: &cfg}, opts...))
@@ -110,7 +110,7 @@ func New(cfg Config) (http.Handler, error) {
 		services = append(services, fieldsyncv1connect.MediaServiceName)
 		mux.Handle(fieldsyncv1connect.NewMediaServiceHandler(&mediaHandler{cfg: &cfg}, opts...))
 	}
-	publicOpts := append([]connect.HandlerOption{connect.WithInterceptors(m, auth)}, bounds...)
+	publicOpts := append([]connect.HandlerOption{connect.WithInterceptors(m, boundErrors{}, auth)}, bounds...)
 	mux.Handle(grpchealth.NewHandler(quietChecker{grpchealth.NewStaticChecker(services...)}, publicOpts...))
 	reflector := grpcreflect.NewStaticReflector(services...)
 	path, h := grpcreflect.NewHandlerV1(reflector, bounds...)
