@@ -37,6 +37,9 @@ type authInterceptor struct {
 }
 
 func (a *authInterceptor) authenticate(ctx context.Context, procedure string, h http.Header, peer string) (context.Context, error) {
+	if ctx.Value(checkedKey{}) != nil {
+		return ctx, nil // authFirst did it
+	}
 	if publicProcedures[procedure] {
 		return ctx, a.limits.take(peerKey(peer))
 	}
@@ -132,4 +135,38 @@ func requireAdmin(ctx context.Context) (*syncengine.Principal, error) {
 		return nil, connect.NewError(connect.CodePermissionDenied, errors.New("this call needs an admin's device token"))
 	}
 	return p, nil
+}
+
+// checkedKey marks a request the edge has authenticated and charged to a
+// rate limit before reading its body.
+type checkedKey struct{}
+
+// authFirst authenticates and rate-limits every RPC before its body is
+// read, so a caller without a valid token costs no decompression or
+// decoding. Errors are written in the caller's protocol; the interceptor
+// then finds the work done.
+func authFirst(a *authInterceptor, next http.Handler) http.Handler {
+	ew := connect.NewErrorWriter()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !rpcPath(r.URL.Path) || !ew.IsSupported(r) {
+			next.ServeHTTP(w, r) // not an RPC, or one its handler refuses unread
+			return
+		}
+		ctx, err := a.authenticate(r.Context(), r.URL.Path, r.Header, r.RemoteAddr)
+		if err != nil {
+			_ = ew.Write(w, r, clipError(err))
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, checkedKey{}, true)))
+	})
+}
+
+// rpcPath reports whether path names a procedure of a service on the port.
+func rpcPath(path string) bool {
+	for _, prefix := range []string{"/fieldsync.v1.", "/grpc.health.v1.", "/grpc.reflection."} {
+		if strings.HasPrefix(path, prefix) {
+			return true
+		}
+	}
+	return false
 }

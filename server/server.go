@@ -88,84 +88,58 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, err
 	}
 	auth := &authInterceptor{auth: cfg.Auth, limits: newRateLimiter(*cfg.Limits)}
-	bounds := []connect.HandlerOption{
-		connect.WithReadMaxBytes(cfg.MaxMessageBytes),
-		connect.WithSendMaxBytes(4 * cfg.MaxMessageBytes),
-		connect.WithCompression("gzip", newCappedGzip(cfg.MaxMessageBytes), func() connect.Compressor { return gzip.NewWriter(nil) }),
-	}
-	opts := append([]connect.HandlerOption{connect.WithInterceptors(m, boundErrors{}, auth, vi)}, bounds...)
+	edge := append([]connect.HandlerOption{connect.WithInterceptors(m, boundErrors{}, auth)}, bounds(cfg.MaxMessageBytes)...)
+	opts := append([]connect.HandlerOption{connect.WithInterceptors(m, boundErrors{}, auth, vi)}, bounds(cfg.MaxMessageBytes)...)
 	mux := http.NewServeMux()
-	services := []string{fieldsyncv1connect.IdentityServiceName, fieldsyncv1connect.AdminServiceName}
-	mux.Handle(fieldsyncv1connect.NewIdentityServiceHandler(&identityHandler{cfg: &cfg}, opts...))
-	mux.Handle(fieldsyncv1connect.NewAdminServiceHandler(&adminHandler{cfg: &cfg}, opts...))
-	if cfg.Sync != nil {
-		services = append(services, fieldsyncv1connect.SyncServiceName)
-		mux.Handle(fieldsyncv1connect.NewSyncServiceHandler(&syncHandler{cfg: &cfg}, opts...))
-	}
-	if cfg.Insights != nil {
-		services = append(services, fieldsyncv1connect.InsightsServiceName)
-		mux.Handle(fieldsyncv1connect.NewInsightsServiceHandler(&insightsHandler{cfg: &cfg}, opts...))
-	}
-	if cfg.Media != nil {
-		services = append(services, fieldsyncv1connect.MediaServiceName)
-		mux.Handle(fieldsyncv1connect.NewMediaServiceHandler(&mediaHandler{cfg: &cfg}, opts...))
-	}
-	publicOpts := append([]connect.HandlerOption{connect.WithInterceptors(m, boundErrors{}, auth)}, bounds...)
-	mux.Handle(grpchealth.NewHandler(quietChecker{grpchealth.NewStaticChecker(services...)}, publicOpts...))
+	services := mountServices(mux, &cfg, opts)
+	// Public procedures take small messages: a caller without a token
+	// cannot make the server inflate much.
+	_, enroll := fieldsyncv1connect.NewIdentityServiceHandler(&identityHandler{cfg: &cfg}, append(opts, bounds(publicMaxBytes)...)...)
+	mux.Handle(fieldsyncv1connect.IdentityServiceEnrollProcedure, enroll)
+	mux.Handle(grpchealth.NewHandler(quietChecker{grpchealth.NewStaticChecker(services...)}, append(edge, bounds(publicMaxBytes)...)...))
 	reflector := grpcreflect.NewStaticReflector(services...)
-	path, h := grpcreflect.NewHandlerV1(reflector, bounds...)
-	mux.Handle(path, requireToken(auth, h))
-	path, h = grpcreflect.NewHandlerV1Alpha(reflector, bounds...)
-	mux.Handle(path, requireToken(auth, h))
+	mux.Handle(grpcreflect.NewHandlerV1(reflector, edge...))
+	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, edge...))
 	for pattern, h := range cfg.Extra {
 		mux.Handle(pattern, h)
 	}
-	return limitBody(int64(cfg.MaxMessageBytes)+bodySlack, cfg.Limits.BodyReadTimeout, mux), nil
+	return limitBody(int64(cfg.MaxMessageBytes)+bodySlack, cfg.Limits.BodyReadTimeout, authFirst(auth, mux)), nil
 }
+
+// mountServices mounts the fieldsync services the config has backends for
+// and returns their names.
+func mountServices(mux *http.ServeMux, cfg *Config, opts []connect.HandlerOption) []string {
+	services := []string{fieldsyncv1connect.IdentityServiceName, fieldsyncv1connect.AdminServiceName}
+	mux.Handle(fieldsyncv1connect.NewIdentityServiceHandler(&identityHandler{cfg: cfg}, opts...))
+	mux.Handle(fieldsyncv1connect.NewAdminServiceHandler(&adminHandler{cfg: cfg}, opts...))
+	if cfg.Sync != nil {
+		services = append(services, fieldsyncv1connect.SyncServiceName)
+		mux.Handle(fieldsyncv1connect.NewSyncServiceHandler(&syncHandler{cfg: cfg}, opts...))
+	}
+	if cfg.Insights != nil {
+		services = append(services, fieldsyncv1connect.InsightsServiceName)
+		mux.Handle(fieldsyncv1connect.NewInsightsServiceHandler(&insightsHandler{cfg: cfg}, opts...))
+	}
+	if cfg.Media != nil {
+		services = append(services, fieldsyncv1connect.MediaServiceName)
+		mux.Handle(fieldsyncv1connect.NewMediaServiceHandler(&mediaHandler{cfg: cfg}, opts...))
+	}
+	return services
+}
+
+// bounds are the message limits of a handler: maxBytes per message, after
+// decompression, and gzip that stops inflating past it.
+func bounds(maxBytes int) []connect.HandlerOption {
+	return []connect.HandlerOption{
+		connect.WithReadMaxBytes(maxBytes),
+		connect.WithSendMaxBytes(4 * maxBytes),
+		connect.WithCompression("gzip", newCappedGzip(maxBytes), func() connect.Compressor { return gzip.NewWriter(nil) }),
+	}
+}
+
+// publicMaxBytes bounds a message of a public procedure (Enroll, health).
+const publicMaxBytes = 16 << 10
 
 // bodySlack is what a raw request body may carry beyond one message:
 // envelope prefixes and compression overhead.
 const bodySlack = 64 << 10
-
-// requireToken guards a plain handler (reflection) with the bearer-token
-// check and rate limit the interceptor applies to RPCs.
-func requireToken(auth *authInterceptor, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, err := auth.authenticate(r.Context(), "", r.Header, r.RemoteAddr); err != nil {
-			code := connect.CodeOf(err)
-			if code == connect.CodeUnknown {
-				code = connect.CodeUnauthenticated
-			}
-			var ce *connect.Error
-			if errors.As(err, &ce) {
-				for k, v := range ce.Meta() {
-					w.Header()[k] = v
-				}
-			}
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(connectHTTPStatus(code))
-			fmt.Fprintf(w, `{"code":%q,"message":%q}`, code.String(), plainMessage(code))
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// connectHTTPStatus is the HTTP status Connect uses for the codes
-// requireToken answers with.
-func connectHTTPStatus(code connect.Code) int {
-	switch code {
-	case connect.CodeUnauthenticated:
-		return http.StatusUnauthorized
-	case connect.CodeResourceExhausted:
-		return http.StatusTooManyRequests
-	}
-	return http.StatusForbidden
-}
-
-func plainMessage(code connect.Code) string {
-	if code == connect.CodeResourceExhausted {
-		return "rate limit exceeded; see Retry-After"
-	}
-	return "authentication required"
-}
