@@ -34,7 +34,7 @@ func benchEnv(b *testing.B) (*daemon.Daemon, *demo.Credentials) {
 	cfg.MetricsAddr = "" // daemons run side by side
 	// Benchmarks measure the engine, not the edge: one token stands for a
 	// fleet (1,000 Watch streams) and calls as fast as it can.
-	cfg.WatchPerPrincipal, cfg.RateLimit = 0, 0
+	cfg.WatchPerPrincipal, cfg.RateLimit, cfg.InFlight = 0, 0, 0
 	d, err := daemon.Start(context.Background(), cfg)
 	if err != nil {
 		b.Fatal(err)

@@ -32,8 +32,9 @@ var publicProcedures = map[string]bool{
 // also spends one request of the caller's rate limit: the principal's, or
 // for public calls and failed authentication the client IP's.
 type authInterceptor struct {
-	auth   Authenticator
-	limits *rateLimiter
+	auth     Authenticator
+	limits   *rateLimiter
+	inFlight *inFlight
 }
 
 func (a *authInterceptor) authenticate(ctx context.Context, procedure string, h http.Header, peer string) (context.Context, error) {
@@ -153,12 +154,25 @@ func authFirst(a *authInterceptor, next http.Handler) http.Handler {
 			return
 		}
 		ctx, err := a.authenticate(r.Context(), r.URL.Path, r.Header, r.RemoteAddr)
+		leave := func() {}
+		if err == nil && r.URL.Path != fieldsyncv1connect.SyncServiceWatchProcedure {
+			leave, err = a.inFlight.enter(callerKey(ctx, r.RemoteAddr))
+		}
 		if err != nil {
 			_ = ew.Write(w, r, clipError(err))
 			return
 		}
+		defer leave()
 		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, checkedKey{}, true)))
 	})
+}
+
+// callerKey names the caller of ctx for limits: its principal, else its IP.
+func callerKey(ctx context.Context, peer string) string {
+	if p := syncengine.PrincipalFrom(ctx); p != nil {
+		return principalKey(p)
+	}
+	return peerKey(peer)
 }
 
 // rpcPath reports whether path names a procedure of a service on the port.

@@ -38,6 +38,9 @@ type Limits struct {
 	// calls fail with ResourceExhausted and a Retry-After hint.
 	Rate  float64
 	Burst int
+	// InFlight caps the calls one principal (or client IP) has in progress
+	// at once, Watch streams aside; more fail with ResourceExhausted.
+	InFlight int
 	// BodyReadTimeout is how long a request body may take to arrive in full.
 	BodyReadTimeout time.Duration
 }
@@ -45,7 +48,7 @@ type Limits struct {
 // DefaultLimits are generous for a device (one Watch, a few calls a second)
 // and an integrator, and keep one token from holding the server.
 func DefaultLimits() Limits {
-	return Limits{WatchPerPrincipal: 4, WatchTotal: 10000, Rate: 100, Burst: 200, BodyReadTimeout: 30 * time.Second}
+	return Limits{WatchPerPrincipal: 4, WatchTotal: 10000, Rate: 100, Burst: 200, InFlight: 32, BodyReadTimeout: 30 * time.Second}
 }
 
 // rateLimiter keeps a token bucket per key (principal or client IP).
@@ -131,6 +134,43 @@ func peerKey(addr string) string {
 		addr = host
 	}
 	return "ip:" + addr
+}
+
+// inFlight counts the calls in progress per key.
+type inFlight struct {
+	max  int
+	mu   sync.Mutex
+	keys map[string]int
+}
+
+func newInFlight(l Limits) *inFlight {
+	if l.InFlight <= 0 {
+		return nil
+	}
+	return &inFlight{max: l.InFlight, keys: map[string]int{}}
+}
+
+// enter counts a call of key in, or refuses it at the cap; the returned
+// func counts it out. A nil inFlight admits everything.
+func (f *inFlight) enter(key string) (func(), error) {
+	if f == nil {
+		return func() {}, nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.keys[key] >= f.max {
+		err := connect.NewError(connect.CodeResourceExhausted, fmt.Errorf("this caller already has %d calls in progress; retry when one ends", f.max))
+		err.Meta().Set("Retry-After", "1")
+		return nil, err
+	}
+	f.keys[key]++
+	return func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.keys[key]--; f.keys[key] == 0 {
+			delete(f.keys, key)
+		}
+	}, nil
 }
 
 // watchStreams tracks open Watch streams by principal, to cap them and to

@@ -87,7 +87,7 @@ func New(cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	auth := &authInterceptor{auth: cfg.Auth, limits: newRateLimiter(*cfg.Limits)}
+	auth := &authInterceptor{auth: cfg.Auth, limits: newRateLimiter(*cfg.Limits), inFlight: newInFlight(*cfg.Limits)}
 	edge := append([]connect.HandlerOption{connect.WithInterceptors(m, boundErrors{}, auth)}, bounds(cfg.MaxMessageBytes)...)
 	opts := append([]connect.HandlerOption{connect.WithInterceptors(m, boundErrors{}, auth, vi)}, bounds(cfg.MaxMessageBytes)...)
 	mux := http.NewServeMux()

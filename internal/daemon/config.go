@@ -35,6 +35,7 @@ type Config struct {
 	WatchTotal        int
 	RateLimit         float64
 	RateBurst         int
+	InFlight          int
 	BodyReadTimeout   time.Duration
 
 	// External NATS (default: embedded server under DataDir).
@@ -87,6 +88,7 @@ func DefaultConfig() Config {
 		WatchTotal:        l.WatchTotal,
 		RateLimit:         l.Rate,
 		RateBurst:         l.Burst,
+		InFlight:          l.InFlight,
 		BodyReadTimeout:   l.BodyReadTimeout,
 	}
 }
@@ -125,6 +127,7 @@ func (c *Config) registerLimitFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.WatchTotal, "watch-total", envInt("watch-total", c.WatchTotal), "open Watch streams on the server; more are refused (0: no cap)")
 	fs.Float64Var(&c.RateLimit, "rate-limit", envFloat("rate-limit", c.RateLimit), "requests per second per device, API key or (unauthenticated) client IP (0: no limit)")
 	fs.IntVar(&c.RateBurst, "rate-burst", envInt("rate-burst", c.RateBurst), "requests a caller may make at once above --rate-limit")
+	fs.IntVar(&c.InFlight, "inflight-per-principal", envInt("inflight-per-principal", c.InFlight), "calls one device, API key or client IP may have in progress at once, Watch aside (0: no cap)")
 	fs.DurationVar(&c.BodyReadTimeout, "body-read-timeout", envDuration("body-read-timeout", c.BodyReadTimeout), "time a request body may take to arrive in full (0: no limit)")
 }
 
@@ -132,7 +135,7 @@ func (c *Config) registerLimitFlags(fs *flag.FlagSet) {
 func (c *Config) Limits() server.Limits {
 	return server.Limits{
 		WatchPerPrincipal: c.WatchPerPrincipal, WatchTotal: c.WatchTotal,
-		Rate: c.RateLimit, Burst: c.RateBurst, BodyReadTimeout: c.BodyReadTimeout,
+		Rate: c.RateLimit, Burst: c.RateBurst, InFlight: c.InFlight, BodyReadTimeout: c.BodyReadTimeout,
 	}
 }
 
@@ -204,8 +207,8 @@ func (c *Config) Validate() error {
 	if c.MaxClockSkew <= 0 {
 		errs = append(errs, errors.New("max-clock-skew: must be positive"))
 	}
-	if c.WatchPerPrincipal < 0 || c.WatchTotal < 0 || c.RateLimit < 0 || c.RateBurst < 0 || c.BodyReadTimeout < 0 {
-		errs = append(errs, errors.New("watch-per-principal, watch-total, rate-limit, rate-burst, body-read-timeout: must not be negative"))
+	if c.WatchPerPrincipal < 0 || c.WatchTotal < 0 || c.RateLimit < 0 || c.RateBurst < 0 || c.InFlight < 0 || c.BodyReadTimeout < 0 {
+		errs = append(errs, errors.New("watch-per-principal, watch-total, rate-limit, rate-burst, inflight-per-principal, body-read-timeout: must not be negative"))
 	}
 	if c.RateLimit > 0 && c.RateBurst < 1 {
 		errs = append(errs, errors.New("rate-burst: must be at least 1 with a rate limit"))
