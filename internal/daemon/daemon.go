@@ -143,10 +143,14 @@ func (d *Daemon) listen(handler http.Handler) error {
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
+	// No ReadTimeout or WriteTimeout: Watch streams live for hours. The
+	// server's handler sets a deadline on each request body instead
+	// (--body-read-timeout).
 	d.http = &http.Server{
 		Handler:           handler,
 		Protocols:         &protocols,
 		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    64 << 10,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
 	}
