@@ -24,6 +24,7 @@ func TestConsumersRunAsASeparateProcess(t *testing.T) {
 	dir := t.TempDir()
 	cfg := daemon.DefaultConfig()
 	cfg.Addr, cfg.DataDir, cfg.Demo, cfg.LogLevel, cfg.Consumers = "127.0.0.1:0", dir, true, "error", false
+	cfg.MetricsAddr = "" // daemons run side by side
 	api := startWith(t, cfg)
 	url, err := os.ReadFile(filepath.Join(dir, daemon.NATSURLFile))
 	if err != nil {
@@ -31,6 +32,7 @@ func TestConsumersRunAsASeparateProcess(t *testing.T) {
 	}
 	ccfg := daemon.DefaultConfig()
 	ccfg.DataDir, ccfg.LogLevel, ccfg.Serve, ccfg.NATSURL = dir, "error", false, strings.TrimSpace(string(url))
+	ccfg.MetricsAddr = ""
 	consumers, err := daemon.Start(context.Background(), ccfg)
 	if err != nil {
 		t.Fatal(err)

@@ -31,6 +31,7 @@ func TestDaemonStartsAndSyncsWhileS3IsDown(t *testing.T) {
 	d, creds := startDaemon(t, "", func(c *daemon.Config) {
 		withS3(srv, newMediaBucket())(c)
 		c.ProbeInterval = 20 * time.Millisecond
+		c.MetricsAddr = "127.0.0.1:0"
 	})
 	ctx := context.Background()
 	health := grpchealth.NewClient(http.DefaultClient, d.URL())
@@ -88,7 +89,7 @@ func wantHealth(t *testing.T, c *grpchealth.Client, want map[string]grpchealth.S
 
 func wantMetrics(t *testing.T, d *daemon.Daemon, lines ...string) {
 	t.Helper()
-	res, err := http.Get(d.URL() + "/metrics")
+	res, err := http.Get(d.MetricsURL())
 	if err != nil {
 		t.Fatal(err)
 	}

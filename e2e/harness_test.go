@@ -32,6 +32,7 @@ func start(t *testing.T, dir string) *env {
 	}
 	cfg := daemon.DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"
+	cfg.MetricsAddr = "" // daemons run side by side
 	cfg.DataDir = dir
 	cfg.Demo = true
 	cfg.LogLevel = "warn"

@@ -46,6 +46,7 @@ func newPhotoBench(b *testing.B) *photoBench {
 	d, creds := startDaemon(b, "", func(c *daemon.Config) {
 		withS3(srv, pb.bucket)(c)
 		c.Consumers = false
+		c.RateLimit, c.InFlight = 0, 0 // benchmarks measure photos, not the edge
 	})
 	rep, _ := creds.User("rep")
 	pb.d, pb.token = d, rep.DeviceToken

@@ -35,6 +35,7 @@ func startDaemon(tb testing.TB, dir string, change func(*daemon.Config)) (*daemo
 	}
 	cfg := daemon.DefaultConfig()
 	cfg.Addr, cfg.DataDir, cfg.Demo, cfg.LogLevel = "127.0.0.1:0", dir, true, "warn"
+	cfg.MetricsAddr = "" // daemons run side by side
 	if change != nil {
 		change(&cfg)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/fieldsync/fieldsync/internal/daemon"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 	"github.com/fieldsync/fieldsync/proto/fieldsync/v1/fieldsyncv1connect"
 )
@@ -44,13 +45,15 @@ func TestOnePortServesConnectGRPCAndGRPCWeb(t *testing.T) {
 	}
 }
 
-func TestMetricsAreServed(t *testing.T) {
+func TestMetricsAreServedOnTheirOwnListener(t *testing.T) {
 	t.Parallel()
-	e := start(t, "")
+	cfg := daemon.DefaultConfig()
+	cfg.Addr, cfg.MetricsAddr, cfg.DataDir, cfg.Demo, cfg.LogLevel = "127.0.0.1:0", "127.0.0.1:0", t.TempDir(), true, "warn"
+	e := startWith(t, cfg)
 	if _, err := e.identity(e.token("rep")).WhoAmI(context.Background(), connect.NewRequest(&fieldsyncv1.WhoAmIRequest{})); err != nil {
 		t.Fatal(err)
 	}
-	res, err := http.Get(e.d.URL() + "/metrics")
+	res, err := http.Get(e.d.MetricsURL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,5 +66,13 @@ func TestMetricsAreServed(t *testing.T) {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+	public, err := http.Get(e.d.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	public.Body.Close()
+	if public.StatusCode != http.StatusNotFound {
+		t.Errorf("public port /metrics: %s, want 404", public.Status)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
 
 	"github.com/fieldsync/fieldsync/proto/fieldsync/v1/fieldsyncv1connect"
 	"github.com/fieldsync/fieldsync/syncengine"
@@ -22,20 +23,35 @@ type Authenticator interface {
 // publicProcedures need no token.
 var publicProcedures = map[string]bool{
 	fieldsyncv1connect.IdentityServiceEnrollProcedure: true,
+	"/" + grpchealth.HealthV1ServiceName + "/Check":   true,
+	"/" + grpchealth.HealthV1ServiceName + "/Watch":   true,
 }
 
 // authInterceptor puts the caller's principal into the context of every
-// call except the public ones, or fails the call with Unauthenticated.
+// call except the public ones, or fails the call with Unauthenticated. It
+// also spends one request of the caller's rate limit: the principal's, or
+// for public calls and failed authentication the client IP's.
 type authInterceptor struct {
-	auth Authenticator
+	auth     Authenticator
+	limits   *rateLimiter
+	inFlight *inFlight
 }
 
-func (a *authInterceptor) authenticate(ctx context.Context, procedure string, h http.Header) (context.Context, error) {
+func (a *authInterceptor) authenticate(ctx context.Context, procedure string, h http.Header, peer string) (context.Context, error) {
+	if ctx.Value(checkedKey{}) != nil {
+		return ctx, nil // authFirst did it
+	}
 	if publicProcedures[procedure] {
-		return ctx, nil
+		return ctx, a.limits.take(peerKey(peer))
 	}
 	p, err := authenticateHeader(ctx, a.auth, h)
 	if err != nil {
+		if lerr := a.limits.take(peerKey(peer)); lerr != nil {
+			return nil, lerr
+		}
+		return nil, err
+	}
+	if err := a.limits.take(principalKey(p)); err != nil {
 		return nil, err
 	}
 	return syncengine.WithPrincipal(ctx, p), nil
@@ -43,15 +59,30 @@ func (a *authInterceptor) authenticate(ctx context.Context, procedure string, h 
 
 // authenticateHeader checks an "Authorization: Bearer <token>" header.
 func authenticateHeader(ctx context.Context, auth Authenticator, h http.Header) (*syncengine.Principal, error) {
+	token, err := bearerToken(h)
+	if err != nil {
+		return nil, err
+	}
+	return authenticateToken(ctx, auth, token)
+}
+
+// bearerToken returns the token of an "Authorization: Bearer <token>" header.
+func bearerToken(h http.Header) (string, error) {
 	v := h.Get("Authorization")
 	if v == "" {
-		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("missing Authorization: Bearer <token> header"))
+		return "", connect.NewError(connect.CodeUnauthenticated, errors.New("missing Authorization: Bearer <token> header"))
 	}
 	scheme, token, ok := strings.Cut(v, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" || len(token) > 256 {
-		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("malformed Authorization header: want Bearer <token>"))
+		return "", connect.NewError(connect.CodeUnauthenticated, errors.New("malformed Authorization header: want Bearer <token>"))
 	}
-	p, err := auth.Authenticate(ctx, strings.TrimSpace(token))
+	return strings.TrimSpace(token), nil
+}
+
+// authenticateToken resolves a token, answering Unauthenticated for an
+// unknown, revoked or malformed one.
+func authenticateToken(ctx context.Context, auth Authenticator, token string) (*syncengine.Principal, error) {
+	p, err := auth.Authenticate(ctx, token)
 	if err != nil {
 		if syncengine.IsCode(err, syncengine.CodeUnauthenticated) {
 			return nil, connect.NewError(connect.CodeUnauthenticated, errors.New(err.Error()))
@@ -63,7 +94,7 @@ func authenticateHeader(ctx context.Context, auth Authenticator, h http.Header) 
 
 func (a *authInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		ctx, err := a.authenticate(ctx, req.Spec().Procedure, req.Header())
+		ctx, err := a.authenticate(ctx, req.Spec().Procedure, req.Header(), req.Peer().Addr)
 		if err != nil {
 			return nil, err
 		}
@@ -77,7 +108,7 @@ func (a *authInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) 
 
 func (a *authInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
-		ctx, err := a.authenticate(ctx, conn.Spec().Procedure, conn.RequestHeader())
+		ctx, err := a.authenticate(ctx, conn.Spec().Procedure, conn.RequestHeader(), conn.Peer().Addr)
 		if err != nil {
 			return err
 		}
@@ -105,4 +136,51 @@ func requireAdmin(ctx context.Context) (*syncengine.Principal, error) {
 		return nil, connect.NewError(connect.CodePermissionDenied, errors.New("this call needs an admin's device token"))
 	}
 	return p, nil
+}
+
+// checkedKey marks a request the edge has authenticated and charged to a
+// rate limit before reading its body.
+type checkedKey struct{}
+
+// authFirst authenticates and rate-limits every RPC before its body is
+// read, so a caller without a valid token costs no decompression or
+// decoding. Errors are written in the caller's protocol; the interceptor
+// then finds the work done.
+func authFirst(a *authInterceptor, next http.Handler) http.Handler {
+	ew := connect.NewErrorWriter()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !rpcPath(r.URL.Path) || !ew.IsSupported(r) {
+			next.ServeHTTP(w, r) // not an RPC, or one its handler refuses unread
+			return
+		}
+		ctx, err := a.authenticate(r.Context(), r.URL.Path, r.Header, r.RemoteAddr)
+		leave := func() {}
+		if err == nil && r.URL.Path != fieldsyncv1connect.SyncServiceWatchProcedure {
+			leave, err = a.inFlight.enter(callerKey(ctx, r.RemoteAddr))
+		}
+		if err != nil {
+			_ = ew.Write(w, r, clipError(err))
+			return
+		}
+		defer leave()
+		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, checkedKey{}, true)))
+	})
+}
+
+// callerKey names the caller of ctx for limits: its principal, else its IP.
+func callerKey(ctx context.Context, peer string) string {
+	if p := syncengine.PrincipalFrom(ctx); p != nil {
+		return principalKey(p)
+	}
+	return peerKey(peer)
+}
+
+// rpcPath reports whether path names a procedure of a service on the port.
+func rpcPath(path string) bool {
+	for _, prefix := range []string{"/fieldsync.v1.", "/grpc.health.v1.", "/grpc.reflection."} {
+		if strings.HasPrefix(path, prefix) {
+			return true
+		}
+	}
+	return false
 }

@@ -1,11 +1,13 @@
 // Package server is fieldsync's network edge: Connect handlers (serving the
 // Connect, gRPC and gRPC-Web protocols on one port, HTTP/1.1 and h2c), the
-// auth and validation interceptors, health, reflection and metrics. Handlers
+// auth and validation interceptors, limits (limits.go), health, reflection
+// and RPC metrics. Handlers
 // translate between the wire types and the domain, and map domain errors to
 // Connect codes in one place (errors.go).
 package server
 
 import (
+	"compress/gzip"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,7 +17,6 @@ import (
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/fieldsync/fieldsync/proto/fieldsync/v1/fieldsyncv1connect"
 )
@@ -42,11 +43,15 @@ type Config struct {
 	Extra map[string]http.Handler
 	// MaxMessageBytes bounds one request message; 0 means DefaultMaxMessageBytes.
 	MaxMessageBytes int
-	// Registry receives the RPC metrics; /metrics serves Gatherer.
+	// Registry receives the RPC metrics (served elsewhere: the daemon's
+	// metrics listener, not this handler).
 	Registry prometheus.Registerer
-	Gatherer prometheus.Gatherer
 	// Health answers grpc.health.v1; nil reports every mounted service as serving.
 	Health grpchealth.Checker
+	// Limits bounds callers; nil means DefaultLimits.
+	Limits *Limits
+
+	watches *watchStreams
 }
 
 func (c *Config) validate() error {
@@ -60,12 +65,13 @@ func (c *Config) validate() error {
 		c.MaxMessageBytes = DefaultMaxMessageBytes
 	}
 	if c.Registry == nil {
-		reg := prometheus.NewRegistry()
-		c.Registry, c.Gatherer = reg, reg
+		c.Registry = prometheus.NewRegistry()
 	}
-	if c.Gatherer == nil {
-		c.Gatherer = prometheus.DefaultGatherer
+	if c.Limits == nil {
+		l := DefaultLimits()
+		c.Limits = &l
 	}
+	c.watches = newWatchStreams(*c.Limits)
 	return nil
 }
 
@@ -83,66 +89,63 @@ func New(cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := []connect.HandlerOption{
-		connect.WithInterceptors(m, &authInterceptor{auth: cfg.Auth}, vi),
-		connect.WithReadMaxBytes(cfg.MaxMessageBytes),
-		connect.WithSendMaxBytes(4 * cfg.MaxMessageBytes),
-	}
+	auth := &authInterceptor{auth: cfg.Auth, limits: newRateLimiter(*cfg.Limits), inFlight: newInFlight(*cfg.Limits)}
+	edge := append([]connect.HandlerOption{connect.WithInterceptors(m, boundErrors{}, auth)}, bounds(cfg.MaxMessageBytes)...)
+	opts := append([]connect.HandlerOption{connect.WithInterceptors(m, boundErrors{}, auth, vi)}, bounds(cfg.MaxMessageBytes)...)
 	mux := http.NewServeMux()
-	services := []string{fieldsyncv1connect.IdentityServiceName, fieldsyncv1connect.AdminServiceName}
-	mux.Handle(fieldsyncv1connect.NewIdentityServiceHandler(&identityHandler{cfg: &cfg}, opts...))
-	mux.Handle(fieldsyncv1connect.NewAdminServiceHandler(&adminHandler{cfg: &cfg}, opts...))
-	if cfg.Sync != nil {
-		services = append(services, fieldsyncv1connect.SyncServiceName)
-		mux.Handle(fieldsyncv1connect.NewSyncServiceHandler(&syncHandler{cfg: &cfg}, opts...))
-	}
-	if cfg.Insights != nil {
-		services = append(services, fieldsyncv1connect.InsightsServiceName)
-		mux.Handle(fieldsyncv1connect.NewInsightsServiceHandler(&insightsHandler{cfg: &cfg}, opts...))
-	}
-	if cfg.Media != nil {
-		services = append(services, fieldsyncv1connect.MediaServiceName)
-		mux.Handle(fieldsyncv1connect.NewMediaServiceHandler(&mediaHandler{cfg: &cfg}, opts...))
-	}
+	services := mountServices(mux, &cfg, opts)
 	health := cfg.Health
 	if health == nil {
 		health = grpchealth.NewStaticChecker(services...)
 	}
-	mux.Handle(grpchealth.NewHandler(health))
+	// Public procedures take small messages: a caller without a token
+	// cannot make the server inflate much.
+	_, enroll := fieldsyncv1connect.NewIdentityServiceHandler(&identityHandler{cfg: &cfg}, append(opts, bounds(publicMaxBytes)...)...)
+	mux.Handle(fieldsyncv1connect.IdentityServiceEnrollProcedure, enroll)
+	mux.Handle(grpchealth.NewHandler(quietChecker{health}, append(edge, bounds(publicMaxBytes)...)...))
 	reflector := grpcreflect.NewStaticReflector(services...)
-	path, h := grpcreflect.NewHandlerV1(reflector)
-	mux.Handle(path, requireToken(cfg.Auth, h))
-	path, h = grpcreflect.NewHandlerV1Alpha(reflector)
-	mux.Handle(path, requireToken(cfg.Auth, h))
-	mux.Handle("/metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
+	mux.Handle(grpcreflect.NewHandlerV1(reflector, edge...))
+	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, edge...))
 	for pattern, h := range cfg.Extra {
 		mux.Handle(pattern, h)
 	}
-	return mux, nil
+	return limitBody(int64(cfg.MaxMessageBytes)+bodySlack, cfg.Limits.BodyReadTimeout, authFirst(auth, mux)), nil
 }
 
-// requireToken guards a plain handler (reflection) with the bearer-token
-// check the interceptor applies to RPCs.
-func requireToken(auth Authenticator, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, err := authenticateHeader(r.Context(), auth, r.Header); err != nil {
-			code := connect.CodeOf(err)
-			if code == connect.CodeUnknown {
-				code = connect.CodeUnauthenticated
-			}
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(connectHTTPStatus(code))
-			fmt.Fprintf(w, `{"code":%q,"message":"authentication required"}`, code.String())
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// connectHTTPStatus is the HTTP status Connect uses for the auth codes.
-func connectHTTPStatus(code connect.Code) int {
-	if code == connect.CodeUnauthenticated {
-		return http.StatusUnauthorized
+// mountServices mounts the fieldsync services the config has backends for
+// and returns their names.
+func mountServices(mux *http.ServeMux, cfg *Config, opts []connect.HandlerOption) []string {
+	services := []string{fieldsyncv1connect.IdentityServiceName, fieldsyncv1connect.AdminServiceName}
+	mux.Handle(fieldsyncv1connect.NewIdentityServiceHandler(&identityHandler{cfg: cfg}, opts...))
+	mux.Handle(fieldsyncv1connect.NewAdminServiceHandler(&adminHandler{cfg: cfg}, opts...))
+	if cfg.Sync != nil {
+		services = append(services, fieldsyncv1connect.SyncServiceName)
+		mux.Handle(fieldsyncv1connect.NewSyncServiceHandler(&syncHandler{cfg: cfg}, opts...))
 	}
-	return http.StatusForbidden
+	if cfg.Insights != nil {
+		services = append(services, fieldsyncv1connect.InsightsServiceName)
+		mux.Handle(fieldsyncv1connect.NewInsightsServiceHandler(&insightsHandler{cfg: cfg}, opts...))
+	}
+	if cfg.Media != nil {
+		services = append(services, fieldsyncv1connect.MediaServiceName)
+		mux.Handle(fieldsyncv1connect.NewMediaServiceHandler(&mediaHandler{cfg: cfg}, opts...))
+	}
+	return services
 }
+
+// bounds are the message limits of a handler: maxBytes per message, after
+// decompression, and gzip that stops inflating past it.
+func bounds(maxBytes int) []connect.HandlerOption {
+	return []connect.HandlerOption{
+		connect.WithReadMaxBytes(maxBytes),
+		connect.WithSendMaxBytes(4 * maxBytes),
+		connect.WithCompression("gzip", newCappedGzip(maxBytes), func() connect.Compressor { return gzip.NewWriter(nil) }),
+	}
+}
+
+// publicMaxBytes bounds a message of a public procedure (Enroll, health).
+const publicMaxBytes = 16 << 10
+
+// bodySlack is what a raw request body may carry beyond one message:
+// envelope prefixes and compression overhead.
+const bodySlack = 64 << 10

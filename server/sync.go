@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -96,17 +97,43 @@ func (h *syncHandler) Pull(ctx context.Context, req *connect.Request[fieldsyncv1
 	}), nil
 }
 
+// Watch holds the stream until the client leaves, the engine closes, or the
+// server ends it: the caller's token revoked (at once from this server;
+// seen at the next heartbeat when revoked elsewhere) or the caller opened
+// more streams than Limits allow.
 func (h *syncHandler) Watch(ctx context.Context, req *connect.Request[fieldsyncv1.WatchRequest], stream *connect.ServerStream[fieldsyncv1.WatchResponse]) error {
 	p, err := caller(ctx)
 	if err != nil {
 		return err
 	}
+	token, err := bearerToken(req.Header())
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	done, err := h.cfg.watches.add(principalKey(p), cancel)
+	if err != nil {
+		return err
+	}
+	defer done()
+	first := true
 	err = h.cfg.Sync.Watch(ctx, p, req.Msg.GetCursor(), func(ev syncengine.WatchEvent) error {
 		if ev.Version > 0 {
 			return stream.Send(&fieldsyncv1.WatchResponse{Event: &fieldsyncv1.WatchResponse_Poke{Poke: &fieldsyncv1.Poke{Version: ev.Version}}})
 		}
+		if !first {
+			if _, err := authenticateToken(ctx, h.cfg.Auth, token); err != nil {
+				return err
+			}
+		}
+		first = false
 		return stream.Send(&fieldsyncv1.WatchResponse{Event: &fieldsyncv1.WatchResponse_Heartbeat{Heartbeat: &fieldsyncv1.Heartbeat{Time: timestamppb.New(ev.Heartbeat)}}})
 	})
+	var ended *connect.Error
+	if err == nil && errors.As(context.Cause(ctx), &ended) {
+		return ended
+	}
 	return toConnect(ctx, h.cfg.Logger, err)
 }
 

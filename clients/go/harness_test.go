@@ -46,6 +46,7 @@ func startIn(t tb, dir string) *env {
 	t.Helper()
 	cfg := daemon.DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"
+	cfg.MetricsAddr = "" // daemons run side by side
 	cfg.DataDir = dir
 	cfg.Demo = true
 	cfg.LogLevel = "error"

@@ -567,6 +567,7 @@ func startS3(t *testing.T, srv *s3test.Server) *env {
 	t.Helper()
 	cfg := daemon.DefaultConfig()
 	cfg.Addr, cfg.DataDir, cfg.Demo, cfg.LogLevel = "127.0.0.1:0", t.TempDir(), true, "error"
+	cfg.MetricsAddr = "" // daemons run side by side
 	cfg.S3Endpoint, cfg.S3Bucket, cfg.S3AccessKey, cfg.S3SecretKey = srv.Endpoint, "sdk-photos", srv.AccessKey, srv.SecretKey
 	d, err := daemon.Start(context.Background(), cfg)
 	if err != nil {

@@ -19,6 +19,7 @@ func startServer(t *testing.T) (*daemon.Daemon, *demo.Credentials) {
 	t.Helper()
 	cfg := daemon.DefaultConfig()
 	cfg.Addr, cfg.DataDir, cfg.Demo, cfg.LogLevel = "127.0.0.1:0", t.TempDir(), true, "warn"
+	cfg.MetricsAddr = "" // daemons run side by side
 	d, err := daemon.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)

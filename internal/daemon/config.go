@@ -12,6 +12,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/fieldsync/fieldsync/server"
 )
 
 // Config is fieldsyncd's configuration. Every field has a flag and an
@@ -25,6 +27,16 @@ type Config struct {
 	LogFormat       string
 	MaxMessageBytes int
 	MaxClockSkew    time.Duration
+	// MetricsAddr is the Prometheus /metrics listener ("" switches it off);
+	// the API port does not serve metrics.
+	MetricsAddr string
+	// Limits bound callers (see server.Limits).
+	WatchPerPrincipal int
+	WatchTotal        int
+	RateLimit         float64
+	RateBurst         int
+	InFlight          int
+	BodyReadTimeout   time.Duration
 
 	// External NATS (default: embedded server under DataDir).
 	NATSURL   string
@@ -61,6 +73,7 @@ type Config struct {
 
 // DefaultConfig returns the embedded-defaults configuration.
 func DefaultConfig() Config {
+	l := server.DefaultLimits()
 	return Config{
 		Addr:            "127.0.0.1:8080",
 		DataDir:         "./data",
@@ -68,6 +81,7 @@ func DefaultConfig() Config {
 		LogFormat:       "text",
 		MaxMessageBytes: 8 << 20,
 		MaxClockSkew:    5 * time.Minute,
+		MetricsAddr:     "127.0.0.1:9090",
 		NATSPort:        -1,
 		Consumers:       true,
 		Serve:           true,
@@ -75,6 +89,13 @@ func DefaultConfig() Config {
 		MaxPhotoBytes:   25 << 20,
 		UploadExpiry:    24 * time.Hour,
 		ProbeInterval:   5 * time.Second,
+
+		WatchPerPrincipal: l.WatchPerPrincipal,
+		WatchTotal:        l.WatchTotal,
+		RateLimit:         l.Rate,
+		RateBurst:         l.Burst,
+		InFlight:          l.InFlight,
+		BodyReadTimeout:   l.BodyReadTimeout,
 	}
 }
 
@@ -89,6 +110,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	str(&c.LogFormat, "log-format", "text or json")
 	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", envInt("max-message-bytes", c.MaxMessageBytes), "largest request message accepted")
 	fs.DurationVar(&c.MaxClockSkew, "max-clock-skew", envDuration("max-clock-skew", c.MaxClockSkew), "device clocks further ahead are clamped")
+	c.registerLimitFlags(fs)
 	str(&c.NATSURL, "nats-url", "external NATS server URL (default: embedded server)")
 	str(&c.NATSCreds, "nats-creds", "NATS credentials file for --nats-url")
 	fs.IntVar(&c.NATSPort, "nats-port", envInt("nats-port", c.NATSPort), "embedded NATS loopback port (-1: random)")
@@ -114,6 +136,24 @@ func hideDefault(fs *flag.FlagSet, name string) {
 	if f.DefValue != "" {
 		f.DefValue = ""
 		f.Usage += " (set from " + EnvName(name) + ")"
+	}
+}
+
+func (c *Config) registerLimitFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", env("metrics-addr", c.MetricsAddr), "Prometheus /metrics listen address, separate from --addr (empty: off)")
+	fs.IntVar(&c.WatchPerPrincipal, "watch-per-principal", envInt("watch-per-principal", c.WatchPerPrincipal), "open Watch streams per device or API key; a newer one ends the oldest (0: no cap)")
+	fs.IntVar(&c.WatchTotal, "watch-total", envInt("watch-total", c.WatchTotal), "open Watch streams on the server; more are refused (0: no cap)")
+	fs.Float64Var(&c.RateLimit, "rate-limit", envFloat("rate-limit", c.RateLimit), "requests per second per device, API key or (unauthenticated) client IP (0: no limit)")
+	fs.IntVar(&c.RateBurst, "rate-burst", envInt("rate-burst", c.RateBurst), "requests a caller may make at once above --rate-limit")
+	fs.IntVar(&c.InFlight, "inflight-per-principal", envInt("inflight-per-principal", c.InFlight), "calls one device, API key or client IP may have in progress at once, Watch aside (0: no cap)")
+	fs.DurationVar(&c.BodyReadTimeout, "body-read-timeout", envDuration("body-read-timeout", c.BodyReadTimeout), "time a request body may take to arrive in full (0: no limit)")
+}
+
+// Limits returns the server limits the configuration sets.
+func (c *Config) Limits() server.Limits {
+	return server.Limits{
+		WatchPerPrincipal: c.WatchPerPrincipal, WatchTotal: c.WatchTotal,
+		Rate: c.RateLimit, Burst: c.RateBurst, InFlight: c.InFlight, BodyReadTimeout: c.BodyReadTimeout,
 	}
 }
 
@@ -154,6 +194,14 @@ func envInt(name string, def int) int {
 	return v
 }
 
+func envFloat(name string, def float64) float64 {
+	v, err := strconv.ParseFloat(env(name, strconv.FormatFloat(def, 'g', -1, 64)), 64)
+	if err != nil {
+		return def
+	}
+	return v
+}
+
 func envDuration(name string, def time.Duration) time.Duration {
 	v, err := time.ParseDuration(env(name, def.String()))
 	if err != nil {
@@ -176,6 +224,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxClockSkew <= 0 {
 		errs = append(errs, errors.New("max-clock-skew: must be positive"))
+	}
+	if c.WatchPerPrincipal < 0 || c.WatchTotal < 0 || c.RateLimit < 0 || c.RateBurst < 0 || c.InFlight < 0 || c.BodyReadTimeout < 0 {
+		errs = append(errs, errors.New("watch-per-principal, watch-total, rate-limit, rate-burst, inflight-per-principal, body-read-timeout: must not be negative"))
+	}
+	if c.RateLimit > 0 && c.RateBurst < 1 {
+		errs = append(errs, errors.New("rate-burst: must be at least 1 with a rate limit"))
 	}
 	if c.S3Endpoint != "" && (c.S3Bucket == "" || c.S3AccessKey == "" || c.S3SecretKey == "") {
 		errs = append(errs, errors.New("s3-endpoint: needs s3-bucket, s3-access-key and s3-secret-key"))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/fieldsync/fieldsync/events"
 	"github.com/fieldsync/fieldsync/insights"
@@ -31,6 +32,8 @@ type Daemon struct {
 	deps     *dependencies
 	http     *http.Server
 	listener net.Listener
+	metrics  *http.Server
+	metricsL net.Listener
 	closers  []func() error // run in reverse order by Close
 	wg       sync.WaitGroup
 	cancel   context.CancelFunc
@@ -114,6 +117,9 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 			return nil, err
 		}
 	}
+	if err := d.serveMetrics(reg); err != nil {
+		return nil, err
+	}
 	if !d.cfg.Serve {
 		return nil, nil // consumers only
 	}
@@ -126,6 +132,7 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 	}
 	d.deps.checkAll(ctx)
 	d.goRun("dependency checks", func() error { return d.deps.run(runCtx, d.cfg.ProbeInterval) })
+	limits := d.cfg.Limits()
 	return server.New(server.Config{
 		Logger:          d.log,
 		Auth:            d.db,
@@ -137,8 +144,8 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 		Extra:           extra,
 		MaxMessageBytes: d.cfg.MaxMessageBytes,
 		Registry:        reg,
-		Gatherer:        reg,
 		Health:          d.deps.health,
+		Limits:          &limits,
 	})
 }
 
@@ -152,10 +159,14 @@ func (d *Daemon) listen(handler http.Handler) error {
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
+	// No ReadTimeout or WriteTimeout: Watch streams live for hours. The
+	// server's handler sets a deadline on each request body instead
+	// (--body-read-timeout).
 	d.http = &http.Server{
 		Handler:           handler,
 		Protocols:         &protocols,
 		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    64 << 10,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
 	}
@@ -167,6 +178,45 @@ func (d *Daemon) listen(handler http.Handler) error {
 		d.serveErr <- err
 	}()
 	return nil
+}
+
+// serveMetrics serves /metrics on its own listener (MetricsAddr), away from
+// the public API port; an empty MetricsAddr serves none.
+func (d *Daemon) serveMetrics(g prometheus.Gatherer) error {
+	if d.cfg.MetricsAddr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", d.cfg.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("listen metrics %s: %w", d.cfg.MetricsAddr, err)
+	}
+	d.metricsL = ln
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	d.metrics = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := d.metrics.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("metrics listener failed", "err", err)
+		}
+	}()
+	d.log.Info("metrics served", "addr", ln.Addr().String())
+	return nil
+}
+
+// MetricsURL is the URL of /metrics, or "" when not served.
+func (d *Daemon) MetricsURL() string {
+	if d.metricsL == nil {
+		return ""
+	}
+	return "http://" + d.metricsL.Addr().String() + "/metrics"
 }
 
 // seedDemo creates the demo organisation once and writes its credentials.
@@ -224,6 +274,9 @@ func (d *Daemon) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		errs = append(errs, d.http.Shutdown(ctx))
 		cancel()
+	}
+	if d.metrics != nil {
+		errs = append(errs, d.metrics.Close())
 	}
 	if d.cancel != nil {
 		d.cancel()

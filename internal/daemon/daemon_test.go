@@ -21,6 +21,7 @@ func testConfig(t *testing.T) Config {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Addr, cfg.DataDir, cfg.LogLevel = "127.0.0.1:0", t.TempDir(), "error"
+	cfg.MetricsAddr = "" // daemons run side by side
 	return cfg
 }
 
@@ -63,6 +64,7 @@ func TestAConsumersOnlyDaemonSharesTheDataDirButNotWithAnother(t *testing.T) {
 	}
 	ccfg := DefaultConfig()
 	ccfg.DataDir, ccfg.LogLevel, ccfg.Serve, ccfg.NATSURL = cfg.DataDir, "error", false, strings.TrimSpace(string(url))
+	ccfg.MetricsAddr = ""
 	startDaemon(t, ccfg)
 	if _, err := Start(context.Background(), ccfg); !errors.Is(err, ErrDataDirLocked) {
 		t.Fatalf("second consumers-only daemon: %v, want ErrDataDirLocked", err)
