@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -103,7 +104,8 @@ func runDevice(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	var extra []fieldsync.Option
+	// Warnings (Watch's reconnects while the server is unreachable) go to stderr.
+	extra := []fieldsync.Option{fieldsync.WithLogger(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))}
 	if progressCommands[name] {
 		extra = append(extra, fieldsync.WithPhotoProgress(newProgressBar(stderr).update))
 	}
