@@ -25,4 +25,12 @@ var (
 	// WithUnreachableAfter. The error wraps the last failure too. Nothing
 	// is lost: the outbox and the photo queue wait for the next Sync.
 	ErrUnreachable = errors.New("server unreachable")
+	// ErrWrongDevice: Open was given a device token other than the one the
+	// store was first used with. A store belongs to one device: its outbox
+	// holds that device's changes, under its sequence numbers. Open it with
+	// its own token, or Reset it to start a new device.
+	ErrWrongDevice = errors.New("the device store belongs to another device")
+	// ErrUnsynced: Reset refused because local changes or photos have not
+	// reached the server (pass force to drop them).
+	ErrUnsynced = errors.New("unsynced changes")
 )

@@ -80,6 +80,9 @@ func (c *Client) Sync(ctx context.Context) error {
 // syncOnce pushes and pulls, then uploads the photo queue, pushing and
 // pulling again when the photo pass asks for it (see uploadPhotos).
 func (c *Client) syncOnce(ctx context.Context, b *backoff) error {
+	if err := c.learnIdentity(ctx); err != nil {
+		return err
+	}
 	for {
 		if err := c.push(ctx, b); err != nil {
 			return err
