@@ -73,7 +73,7 @@ func wrongDevice(ctx context.Context, q querier) error {
 // learnIdentity asks the server, once, which device the token is and
 // records it (see Identity).
 func (c *Client) learnIdentity(ctx context.Context) error {
-	known, err := metaString(ctx, c.db.read, "device_id")
+	known, err := metaString(ctx, c.db.read, "tenant_id") // every caller has one; API keys no device
 	if err != nil || known != "" {
 		return err
 	}
