@@ -104,10 +104,14 @@ func newIdentityClient(cfg *config) fieldsyncv1connect.IdentityServiceClient {
 // missing store is nothing to reset.
 //
 // Errors: ErrUnsynced when local changes or photos have not reached the
-// server and force is false (nothing is deleted); a store or file error.
+// server and force is false (nothing is deleted); a file that is not a
+// device store (nothing is deleted); a store or file error.
 func Reset(ctx context.Context, path string, force bool) error {
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return nil
+	}
+	if err := checkDeviceStore(ctx, path); err != nil {
+		return err
 	}
 	if !force {
 		if err := checkSynced(ctx, path); err != nil {
@@ -121,6 +125,22 @@ func Reset(ctx context.Context, path string, force bool) error {
 	}
 	if err := os.RemoveAll(path + ".photos"); err != nil {
 		return fmt.Errorf("reset: %w", err)
+	}
+	return nil
+}
+
+// checkDeviceStore makes sure path is a device store before Reset deletes
+// it, reading it without changing it.
+func checkDeviceStore(ctx context.Context, path string) error {
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		return fmt.Errorf("reset: %w", err)
+	}
+	defer db.Close()
+	var n int
+	err = db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ('meta', 'outbox', 'records')`).Scan(&n)
+	if err != nil || n != 3 {
+		return fmt.Errorf("reset %s: not a fieldsync device store (%v); nothing deleted", path, err)
 	}
 	return nil
 }

@@ -69,6 +69,16 @@ func TestResetOfASyncedStoreNeedsNoForce(t *testing.T) {
 	if err := Reset(ctx, path, false); err != nil {
 		t.Fatalf("Reset of a missing store = %v", err)
 	}
+	other := path + ".txt"
+	if err := os.WriteFile(other, []byte("not a store"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := Reset(ctx, other, true); err == nil {
+		t.Fatal("Reset deleted a file that is not a device store")
+	}
+	if b, err := os.ReadFile(other); err != nil || string(b) != "not a store" {
+		t.Fatalf("Reset changed a file that is not a device store: %q, %v", b, err)
+	}
 	c := openDevice(t, path, WithServer(e.d.URL()), WithToken(e.token("rep")))
 	mustPut(t, c, c.NewID(), &fieldsyncv1.Visit{Notes: "synced"})
 	mustSync(t, c)
