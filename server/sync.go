@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
@@ -22,6 +23,7 @@ type SyncBackend interface {
 	Watch(ctx context.Context, p *syncengine.Principal, cursor string, send func(syncengine.WatchEvent) error) error
 	ListConflicts(ctx context.Context, p *syncengine.Principal, recordID string, afterID uint64, limit int) ([]*fieldsyncv1.Conflict, error)
 	Deliveries(ctx context.Context, p *syncengine.Principal, recordID string) ([]syncengine.Delivery, error)
+	Ack(ctx context.Context, p *syncengine.Principal, cursor string, storedAt time.Time) (time.Time, error)
 }
 
 var _ SyncBackend = (*syncengine.Engine)(nil)
@@ -147,6 +149,19 @@ func (h *syncHandler) ListConflicts(ctx context.Context, req *connect.Request[fi
 		return nil, toConnect(ctx, h.cfg.Logger, err)
 	}
 	return connect.NewResponse(&fieldsyncv1.ListConflictsResponse{Conflicts: cs}), nil
+}
+
+// Ack records the calling device's delivery receipt (see syncengine.Engine.Ack).
+func (h *syncHandler) Ack(ctx context.Context, req *connect.Request[fieldsyncv1.AckRequest]) (*connect.Response[fieldsyncv1.AckResponse], error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	at, err := h.cfg.Sync.Ack(ctx, p, req.Msg.GetCursor(), req.Msg.GetStoredTime().AsTime())
+	if err != nil {
+		return nil, toConnect(ctx, h.cfg.Logger, err)
+	}
+	return connect.NewResponse(&fieldsyncv1.AckResponse{ReceiptTime: timestamppb.New(at)}), nil
 }
 
 func (h *syncHandler) GetDeliveries(ctx context.Context, req *connect.Request[fieldsyncv1.GetDeliveriesRequest]) (*connect.Response[fieldsyncv1.GetDeliveriesResponse], error) {

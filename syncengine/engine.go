@@ -45,6 +45,7 @@ type Engine struct {
 	validator protovalidate.Validator
 	hub       *hub
 	receipts  receiptCache
+	served    servedLog
 	log       *slog.Logger
 
 	closeOnce sync.Once

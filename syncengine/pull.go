@@ -52,6 +52,7 @@ func (e *Engine) Pull(ctx context.Context, p *Principal, cursorText string, limi
 	if err != nil {
 		return nil, err
 	}
+	e.noteServed(p, page.last)
 	return &PullResult{
 		Records:    recs,
 		NextCursor: cursor{version: page.last, scope: scopeHash(f)}.encode(),
@@ -257,8 +258,15 @@ func (e *Engine) receipt(ctx context.Context, p *Principal, f Filter, version ui
 	if skip, err := e.skipReceipt(ctx, p, version); skip || err != nil {
 		return err
 	}
+	return e.writeReceipt(ctx, p, f, version, func(now time.Time) time.Time { return now })
+}
+
+// writeReceipt stores a receipt dated by date (given the transaction's
+// time) and publishes its delivery events with that time.
+func (e *Engine) writeReceipt(ctx context.Context, p *Principal, f Filter, version uint64, date func(now time.Time) time.Time) error {
 	err := e.store.Update(ctx, func(tx Tx) error {
-		prev, err := tx.AddReceipt(p.TenantID, p.DeviceID, p.UserID, version)
+		at := date(tx.Now())
+		prev, err := tx.AddReceipt(p.TenantID, p.DeviceID, p.UserID, version, at)
 		if err != nil || version <= prev {
 			return err
 		}
@@ -268,7 +276,7 @@ func (e *Engine) receipt(ctx context.Context, p *Principal, f Filter, version ui
 		}
 		for _, r := range rows {
 			if rt, ok := e.reg.Lookup(r.Type); ok && f.Matches(rt, r.Scope) {
-				if err := e.emitDelivery(tx, p, r, version); err != nil {
+				if err := e.emitDelivery(tx, p, r, version, at); err != nil {
 					return err
 				}
 			}
@@ -281,11 +289,11 @@ func (e *Engine) receipt(ctx context.Context, p *Principal, f Filter, version ui
 	return err
 }
 
-func (e *Engine) emitDelivery(tx Tx, p *Principal, r ChangeRow, version uint64) error {
+func (e *Engine) emitDelivery(tx Tx, p *Principal, r ChangeRow, version uint64, at time.Time) error {
 	ev := &fieldsyncv1.ChangeEvent{
 		EventId: ids.New(), TenantId: p.TenantID, Op: fieldsyncv1.ChangeOp_CHANGE_OP_DELIVERY,
 		RecordType: r.Type, RecordId: r.RecordID, Version: r.Version, DeviceId: p.DeviceID, UserId: p.UserID,
-		CommitTime: timestamppb.New(tx.Now()), DeliveredVersion: version,
+		CommitTime: timestamppb.New(at), DeliveredVersion: version,
 		OwnerUserId: r.Scope.Owner, StoreId: r.Scope.Store, RegionId: r.Scope.Region,
 	}
 	b, err := proto.Marshal(ev)

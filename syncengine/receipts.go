@@ -57,3 +57,93 @@ func (e *Engine) skipReceipt(ctx context.Context, p *Principal, version uint64) 
 	rows, err := e.store.CreatedBetween(ctx, p.TenantID, e.cfg.DeliveryTypes, last.version, version)
 	return len(rows) == 0, err
 }
+
+// servedPages is how many of a device's last served pages the engine
+// remembers, to date their acknowledgements (Ack).
+const servedPages = 8
+
+// servedLog remembers, per device, when the server served its last pages:
+// the version a page's cursor ends at and the time it was served. It lives
+// in memory only: after a restart, acks of pages served before it fail and
+// the device's next Pull records the receipt instead.
+type servedLog struct {
+	mu sync.Mutex
+	m  map[string][]receiptMark
+}
+
+func (l *servedLog) put(deviceID string, version uint64, at time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.m == nil {
+		l.m = map[string][]receiptMark{}
+	}
+	pages := append(l.m[deviceID], receiptMark{version: version, at: at})
+	if len(pages) > servedPages {
+		pages = pages[len(pages)-servedPages:]
+	}
+	l.m[deviceID] = pages
+}
+
+// servedAt returns when the device was last served a page ending at version.
+func (l *servedLog) servedAt(deviceID string, version uint64) (time.Time, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	pages := l.m[deviceID]
+	for i := len(pages) - 1; i >= 0; i-- {
+		if pages[i].version == version {
+			return pages[i].at, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// noteServed remembers that a device was served a page ending at version.
+func (e *Engine) noteServed(p *Principal, version uint64) {
+	if p.IsDevice() {
+		e.served.put(p.DeviceID, version, e.clock.now())
+	}
+}
+
+// Ack records a device's delivery receipt for the pages it stored up to a
+// cursor, dated when the device stored the last one: storedAt, clamped to
+// no earlier than the page was served and no later than the server's
+// clock. It returns the receipt's time. Delivery events of newly delivered
+// records carry that time as their commit time.
+//
+// Errors: CodePermissionDenied when the caller is not a device (a device
+// acks only for itself: the receipt is always the caller's own);
+// CodeInvalid for a malformed cursor; CodeResyncRequired for a cursor of
+// another scope or older than tombstone retention; CodeFailedPrecondition
+// for a cursor this engine did not serve to this device lately (another
+// device's, or served before a restart: the next Pull records the receipt).
+func (e *Engine) Ack(ctx context.Context, p *Principal, cursorText string, storedAt time.Time) (time.Time, error) {
+	if !p.IsDevice() {
+		return time.Time{}, Errorf(CodePermissionDenied, "only a device acknowledges pages, for itself")
+	}
+	f := FilterFor(p)
+	version, err := e.checkCursor(ctx, f, cursorText)
+	if err != nil {
+		return time.Time{}, err
+	}
+	served, ok := e.served.servedAt(p.DeviceID, version)
+	if !ok {
+		return time.Time{}, Errorf(CodeFailedPrecondition, "cursor: not a page served to this device lately; the next pull records the receipt")
+	}
+	var at time.Time
+	err = e.writeReceipt(ctx, p, f, version, func(now time.Time) time.Time {
+		at = clampReceipt(storedAt, served, now)
+		return at
+	})
+	return at, err
+}
+
+// clampReceipt dates a receipt: stored, but not before served nor after now.
+func clampReceipt(stored, served, now time.Time) time.Time {
+	if stored.Before(served) {
+		stored = served
+	}
+	if stored.After(now) {
+		stored = now
+	}
+	return stored
+}

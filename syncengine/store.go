@@ -72,8 +72,9 @@ type Tx interface {
 	// AppendEvent writes an event to the outbox.
 	AppendEvent(ev Event) error
 	// AddReceipt records that a device acknowledged everything in its scope
-	// up to version (a Pull cursor); it returns the device's previous receipt.
-	AddReceipt(tenantID, deviceID, userID string, version uint64) (uint64, error)
+	// up to version (a Pull cursor) at a time; it returns the device's
+	// previous receipt.
+	AddReceipt(tenantID, deviceID, userID string, version uint64, at time.Time) (uint64, error)
 	// CreatedBetween returns record headers of the tenant with created
 	// versions in (from, to] of the given types (delivery events).
 	CreatedBetween(tenantID string, types []string, from, to uint64) ([]ChangeRow, error)

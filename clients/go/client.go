@@ -14,11 +14,12 @@ import (
 // server. Every method is safe for concurrent use; local reads and writes
 // never wait for the network.
 type Client struct {
-	cfg   *config
-	db    *store
-	clock *clock
-	rpc   fieldsyncv1connect.SyncServiceClient  // nil without a server
-	media fieldsyncv1connect.MediaServiceClient // nil without a server
+	cfg      *config
+	db       *store
+	clock    *clock
+	rpc      fieldsyncv1connect.SyncServiceClient     // nil without a server
+	media    fieldsyncv1connect.MediaServiceClient    // nil without a server
+	identity fieldsyncv1connect.IdentityServiceClient // nil without a server
 
 	photoDir string // local copies of queued photos (WithPhotoDir)
 
@@ -31,13 +32,22 @@ type Client struct {
 // client works offline at once; WithServer and WithToken enable Sync and
 // Watch. Close the client when done.
 //
-// Errors: the file cannot be opened or created, or its schema is newer or
-// damaged.
+// The store belongs to one device: the first Open with a token binds it to
+// that token (and the first Sync records the device the server names, see
+// Identity); an Open with another token fails with ErrWrongDevice, so one
+// device's changes are never sent as another's. Reset starts over.
+//
+// Errors: ErrWrongDevice; the file cannot be opened or created, or its
+// schema is newer or damaged.
 func Open(ctx context.Context, path string, opts ...Option) (*Client, error) {
 	cfg := newConfig(opts)
 	db, err := openStore(ctx, path)
 	if err != nil {
 		return nil, err
+	}
+	if err := bindToken(ctx, db, cfg.token); err != nil {
+		db.close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	last, err := metaInt(ctx, db.read, "hlc")
 	if err != nil {
@@ -49,6 +59,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Client, error) {
 	if cfg.server != "" {
 		c.rpc = photoStatePuller{SyncServiceClient: newSyncClient(cfg), db: db}
 		c.media = newMediaClient(cfg)
+		c.identity = newIdentityClient(cfg)
 	}
 	return c, nil
 }

@@ -2,9 +2,9 @@ package fieldsync
 
 import "errors"
 
-// Errors of local operations. Sync and Watch also return errors from the
-// server and the network, wrapping a *connect.Error: use connect.CodeOf to
-// read their code.
+// Errors of local operations, and ErrUnreachable. Sync and Watch also
+// return errors from the server and the network, wrapping a
+// *connect.Error: use connect.CodeOf to read their code.
 var (
 	// ErrNotRecordType: the message or type name is not a synced record type
 	// (a message of fieldsync.v1 marked with the record option).
@@ -20,4 +20,17 @@ var (
 	ErrInvalidID = errors.New("invalid record id")
 	// ErrNoServer: Sync or Watch on a client opened without WithServer.
 	ErrNoServer = errors.New("no server configured")
+	// ErrUnreachable: Sync could not reach the server (no connection, no
+	// answer within WithConnectTimeout, or Unavailable) for
+	// WithUnreachableAfter. The error wraps the last failure too. Nothing
+	// is lost: the outbox and the photo queue wait for the next Sync.
+	ErrUnreachable = errors.New("server unreachable")
+	// ErrWrongDevice: Open was given a device token other than the one the
+	// store was first used with. A store belongs to one device: its outbox
+	// holds that device's changes, under its sequence numbers. Open it with
+	// its own token, or Reset it to start a new device.
+	ErrWrongDevice = errors.New("the device store belongs to another device")
+	// ErrUnsynced: Reset refused because local changes or photos have not
+	// reached the server (pass force to drop them).
+	ErrUnsynced = errors.New("unsynced changes")
 )

@@ -26,6 +26,12 @@ const (
 	DefaultBackoffMin     = 200 * time.Millisecond
 	DefaultBackoffMax     = 30 * time.Second
 	DefaultRequestTimeout = time.Minute
+	// DefaultConnectTimeout bounds connecting to the server and then
+	// waiting for it to start answering a call (see WithConnectTimeout).
+	DefaultConnectTimeout = 10 * time.Second
+	// DefaultUnreachableAfter is how long Sync keeps retrying a server it
+	// cannot reach before it returns ErrUnreachable (see WithUnreachableAfter).
+	DefaultUnreachableAfter = 10 * time.Second
 	// DefaultChunkSize is how many photo bytes one PutChunk carries: 256 KiB,
 	// a few seconds on a weak mobile link, so little is sent again after a
 	// dropped connection.
@@ -57,6 +63,8 @@ type config struct {
 	backoffMin     time.Duration
 	backoffMax     time.Duration
 	requestTimeout time.Duration
+	connectTimeout time.Duration
+	unreachable    time.Duration
 	logger         *slog.Logger
 	now            func() time.Time
 	protocol       Protocol
@@ -73,6 +81,8 @@ func newConfig(opts []Option) *config {
 		backoffMin:     DefaultBackoffMin,
 		backoffMax:     DefaultBackoffMax,
 		requestTimeout: DefaultRequestTimeout,
+		connectTimeout: DefaultConnectTimeout,
+		unreachable:    DefaultUnreachableAfter,
 		chunkSize:      DefaultChunkSize,
 		logger:         slog.New(slog.DiscardHandler),
 		now:            time.Now,
@@ -150,8 +160,36 @@ func WithRequestTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.requestTimeout = d })
 }
 
-// WithLogger sets where the client logs retries and reconnects (at debug
-// and info level). Default: no logging. A nil logger keeps the default.
+// WithConnectTimeout bounds how long a call waits to connect to the
+// server (TCP and TLS) and then for the server to start answering, so a
+// server that is down, or accepts connections and never answers, fails the
+// call within d instead of after WithRequestTimeout. Default
+// DefaultConnectTimeout (10 s); 0 or less keeps the default. It applies to
+// the default HTTP client only: with WithHTTPClient, set the transport's
+// dial, TLS handshake and response header timeouts yourself.
+func WithConnectTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if d > 0 {
+			c.connectTimeout = d
+		}
+	})
+}
+
+// WithUnreachableAfter sets how long Sync keeps retrying while the server
+// cannot be reached (no connection, no answer, or Unavailable) before it
+// gives up with ErrUnreachable: d after the Sync started or last made
+// progress. Default DefaultUnreachableAfter (10 s); 0 or less keeps the
+// default. Watch does not give up: it keeps reconnecting (see Watch).
+func WithUnreachableAfter(d time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if d > 0 {
+			c.unreachable = d
+		}
+	})
+}
+
+// WithLogger sets where the client logs retries (at debug level), resyncs
+// (info) and Watch's reconnects while the server is unreachable (warn). Default: no logging. A nil logger keeps the default.
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(c *config) {
 		if l != nil {

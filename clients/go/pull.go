@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 )
@@ -46,9 +47,25 @@ func (c *Client) pullFrom(ctx context.Context, b *backoff, cursor string) error 
 			return fmt.Errorf("pull: %w", err)
 		}
 		if !res.Msg.GetHasMore() {
+			c.ack(ctx, cursor, res.Msg.GetNextCursor())
 			return c.finishPull(ctx)
 		}
 		cursor = res.Msg.GetNextCursor()
+	}
+}
+
+// ack tells the server at once that the device stored the pages up to
+// next (its delivery receipt, dated now), unless next is the cursor this
+// Pull sent, which the server took as the receipt already. A failed ack
+// costs nothing but the receipt's precision (the next Pull sends the
+// cursor): it is logged, not returned.
+func (c *Client) ack(ctx context.Context, sent, next string) {
+	if next == "" || next == sent {
+		return
+	}
+	req := &fieldsyncv1.AckRequest{Cursor: next, StoredTime: timestamppb.New(c.cfg.now())}
+	if _, err := c.rpc.Ack(ctx, connect.NewRequest(req)); err != nil {
+		c.cfg.logger.DebugContext(ctx, "fieldsync: delivery receipt not acknowledged; the next pull sends it", "err", err)
 	}
 }
 

@@ -42,8 +42,14 @@ import (
 // started over), the pending changes are renumbered after the server's last
 // seq and sent again, rather than taken as applied.
 //
-// Errors: ErrNoServer; ctx's error when it ends before the sync completes
-// (wrapping the last failure too); a *connect.Error that retrying cannot
+// A server that cannot be reached (no connection, no answer within
+// WithConnectTimeout, or Unavailable) is retried for WithUnreachableAfter
+// after the Sync started or last made progress; then Sync returns
+// ErrUnreachable.
+//
+// Errors: ErrNoServer; ErrUnreachable (wrapping the last failure too);
+// ctx's error when it ends before the sync completes (wrapping the last
+// failure too); a *connect.Error that retrying cannot
 // fix (Unauthenticated for a revoked device, PermissionDenied,
 // InvalidArgument, …); or a local store error.
 func (c *Client) Sync(ctx context.Context) error {
@@ -61,6 +67,9 @@ func (c *Client) Sync(ctx context.Context) error {
 		if !retryable(ctx, err) {
 			return fmt.Errorf("sync: %w", err)
 		}
+		if down := time.Since(b.since); unreachable(err) && down >= c.cfg.unreachable {
+			return fmt.Errorf("sync: %w: no answer from %s for %v: %w", ErrUnreachable, c.cfg.server, down.Round(time.Millisecond), err)
+		}
 		c.cfg.logger.DebugContext(ctx, "fieldsync: sync failed, retrying", "err", err)
 		if werr := b.wait(ctx); werr != nil {
 			return fmt.Errorf("sync: %w (last failure: %w)", werr, err)
@@ -71,6 +80,9 @@ func (c *Client) Sync(ctx context.Context) error {
 // syncOnce pushes and pulls, then uploads the photo queue, pushing and
 // pulling again when the photo pass asks for it (see uploadPhotos).
 func (c *Client) syncOnce(ctx context.Context, b *backoff) error {
+	if err := c.learnIdentity(ctx); err != nil {
+		return err
+	}
 	for {
 		if err := c.push(ctx, b); err != nil {
 			return err
@@ -100,14 +112,23 @@ func retryable(ctx context.Context, err error) bool {
 	return false
 }
 
-// backoff is exponential backoff with jitter.
+// unreachable reports whether a retryable failure means the server could
+// not be reached: no connection or no answer (not an error the server
+// sent), or Unavailable.
+func unreachable(err error) bool {
+	return !connect.IsWireError(err) || connect.CodeOf(err) == connect.CodeUnavailable
+}
+
+// backoff is exponential backoff with jitter. since is when the calls
+// last made progress (or started).
 type backoff struct {
 	lo, hi time.Duration
 	n      int
+	since  time.Time
 }
 
 func (c *Client) newBackoff() *backoff {
-	return &backoff{lo: c.cfg.backoffMin, hi: c.cfg.backoffMax}
+	return &backoff{lo: c.cfg.backoffMin, hi: c.cfg.backoffMax, since: time.Now()}
 }
 
 // next returns the next delay: lo·2ⁿ capped at hi, drawn in [d/2, d].
@@ -121,11 +142,14 @@ func (b *backoff) next() time.Duration {
 }
 
 // reset starts over after progress.
-func (b *backoff) reset() { b.n = 0 }
+func (b *backoff) reset() { b.n, b.since = 0, time.Now() }
 
 // wait sleeps for the next delay or until ctx ends (returning its error).
-func (b *backoff) wait(ctx context.Context) error {
-	t := time.NewTimer(b.next())
+func (b *backoff) wait(ctx context.Context) error { return sleep(ctx, b.next()) }
+
+// sleep sleeps for d or until ctx ends (returning its error).
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():

@@ -2,6 +2,7 @@ package fieldsync
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"time"
 
@@ -21,7 +22,7 @@ func newSyncClient(cfg *config) fieldsyncv1connect.SyncServiceClient {
 func clientSetup(cfg *config) (*http.Client, []connect.ClientOption) {
 	hc := cfg.httpClient
 	if hc == nil {
-		hc = defaultHTTPClient(cfg.protocol)
+		hc = defaultHTTPClient(cfg.protocol, cfg.connectTimeout)
 	}
 	opts := []connect.ClientOption{connect.WithInterceptors(authInterceptor(cfg.token), timeoutInterceptor(cfg.requestTimeout))}
 	switch cfg.protocol {
@@ -34,9 +35,13 @@ func clientSetup(cfg *config) (*http.Client, []connect.ClientOption) {
 }
 
 // defaultHTTPClient speaks HTTP/1.1 and HTTP/2; for gRPC only HTTP/2,
-// unencrypted (h2c) for http:// servers.
-func defaultHTTPClient(p Protocol) *http.Client {
+// unencrypted (h2c) for http:// servers. Connecting, the TLS handshake and
+// waiting for the server to start answering each take at most timeout.
+func defaultHTTPClient(p Protocol, timeout time.Duration) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = timeout
+	t.ResponseHeaderTimeout = timeout
 	var protocols http.Protocols
 	if p == ProtocolGRPC {
 		protocols.SetUnencryptedHTTP2(true)

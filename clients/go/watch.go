@@ -22,8 +22,10 @@ var errStreamEnded = errors.New("watch stream ended")
 // the server's Watch stream and syncs on every poke (the device's scope
 // changed) and after every local write, so an online device pushes and
 // pulls at once. A broken or silent stream (see WatchIdleTimeout) is
-// reopened with backoff (WithBackoff), after a sync. Watch returns nil when
-// ctx ends.
+// reopened with backoff (WithBackoff), after a sync. While the server
+// cannot be reached (Sync's ErrUnreachable, or the stream cannot connect)
+// Watch keeps reconnecting with backoff and logs a warning before each
+// attempt (WithLogger). Watch returns nil when ctx ends.
 //
 // Errors: ErrNoServer, or an error that retrying cannot fix (from Sync, or
 // the stream refused with e.g. Unauthenticated or PermissionDenied).
@@ -40,8 +42,13 @@ func (c *Client) Watch(ctx context.Context) error {
 		if !retryable(ctx, err) && !isResync(err) {
 			return fmt.Errorf("watch: %w", err)
 		}
-		c.cfg.logger.DebugContext(ctx, "fieldsync: watch stream broke, reconnecting", "err", err)
-		if b.wait(ctx) != nil {
+		delay := b.next()
+		if errors.Is(err, ErrUnreachable) || unreachable(err) {
+			c.cfg.logger.WarnContext(ctx, "fieldsync: server unreachable; reconnecting", "server", c.cfg.server, "retry_in", delay.Round(time.Millisecond), "err", err)
+		} else {
+			c.cfg.logger.DebugContext(ctx, "fieldsync: watch stream broke, reconnecting", "err", err)
+		}
+		if sleep(ctx, delay) != nil {
 			return nil
 		}
 	}

@@ -3,9 +3,11 @@ package main
 import (
 	"errors"
 	"flag"
+	"net"
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -59,12 +61,18 @@ func (c *conn) admin() fieldsyncv1connect.AdminServiceClient {
 	return fieldsyncv1connect.NewAdminServiceClient(httpClient(c.grpc), c.baseURL(), c.options()...)
 }
 
-// httpClient returns a client that speaks h2c when gRPC needs HTTP/2.
+// httpClient returns a client that speaks h2c when gRPC needs HTTP/2, and
+// fails within seconds when the server is down or never answers (the
+// SDK's connect timeout), instead of hanging.
 func httpClient(h2c bool) *http.Client {
-	if !h2c {
-		return http.DefaultClient
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: fieldsync.DefaultConnectTimeout, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = fieldsync.DefaultConnectTimeout
+	t.ResponseHeaderTimeout = fieldsync.DefaultConnectTimeout
+	if h2c {
+		var p http.Protocols
+		p.SetUnencryptedHTTP2(true)
+		t.Protocols = &p
 	}
-	var p http.Protocols
-	p.SetUnencryptedHTTP2(true)
-	return &http.Client{Transport: &http.Transport{Protocols: &p}}
+	return &http.Client{Transport: t}
 }

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -56,6 +58,20 @@ type deviceCommand struct {
 	setup func(fs *flag.FlagSet) deviceRun
 }
 
+// fileCommand is a `fieldsync device …` subcommand that works on the
+// store's file without opening a client (which would refuse the token).
+type fileCommand struct {
+	help  string
+	setup func(fs *flag.FlagSet) fileRun
+}
+
+// fileRun runs a subcommand on the store file db.
+type fileRun = func(ctx context.Context, db string, out io.Writer) error
+
+var deviceFileCommands = map[string]fileCommand{
+	"reset": {"delete the local store to start over as another device: [--force] (refused while changes are unsynced)", setupReset},
+}
+
 // deviceRun runs a subcommand with the open client and its positional arguments.
 type deviceRun = func(ctx context.Context, c *fieldsync.Client, args []string, out io.Writer) error
 
@@ -81,6 +97,9 @@ func deviceUsage() string {
 	for n, c := range deviceCommands {
 		help[n] = c.help
 	}
+	for n, c := range deviceFileCommands {
+		help[n] = c.help
+	}
 	var b strings.Builder
 	writeSubcommands(&b, "device", help)
 	fmt.Fprintf(&b, "\nEvery subcommand takes --db (default %s), --server, --token and --grpc;\nserver and token default to FIELDSYNC_SERVER and FIELDSYNC_TOKEN.\n", defaultDeviceDB)
@@ -91,6 +110,9 @@ func deviceUsage() string {
 // (--db) that works offline and syncs with the server on demand.
 func runDevice(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	name, rest := deviceSubcommand(args)
+	if fc, ok := deviceFileCommands[name]; ok {
+		return runFileCommand(ctx, name, fc, rest, stdout, stderr)
+	}
 	cmd, ok := deviceCommands[name]
 	if !ok {
 		return fmt.Errorf("%w: unknown device subcommand %q\n%s", errUsage, strings.Join(args, " "), deviceUsage())
@@ -103,16 +125,49 @@ func runDevice(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	var extra []fieldsync.Option
+	// Warnings (Watch's reconnects while the server is unreachable) go to stderr.
+	extra := []fieldsync.Option{fieldsync.WithLogger(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))}
 	if progressCommands[name] {
 		extra = append(extra, fieldsync.WithPhotoProgress(newProgressBar(stderr).update))
 	}
 	c, err := flags.open(ctx, extra...)
+	if errors.Is(err, fieldsync.ErrWrongDevice) {
+		return fmt.Errorf("%w\nto start %s over as the device of this token: fieldsync device reset --db %s (refused while changes are unsynced; --force drops them)", err, flags.db, flags.db)
+	}
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	return run(ctx, c, pos, stdout)
+}
+
+// runFileCommand runs a subcommand on the store file (--db).
+func runFileCommand(ctx context.Context, name string, fc fileCommand, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("device "+name, stderr)
+	flags := deviceFlags{db: defaultDeviceDB}
+	flags.register(fs) // --server, --token and --grpc are taken and unused
+	run := fc.setup(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: fieldsync device %s takes no arguments", errUsage, name)
+	}
+	return run(ctx, flags.db, stdout)
+}
+
+// setupReset deletes the store (fieldsync.Reset) and says what it did.
+func setupReset(fs *flag.FlagSet) fileRun {
+	force := fs.Bool("force", false, "delete the store even though changes or photos have not reached the server")
+	return func(ctx context.Context, db string, out io.Writer) error {
+		if err := fieldsync.Reset(ctx, db, *force); err != nil {
+			if errors.Is(err, fieldsync.ErrUnsynced) {
+				return fmt.Errorf("%w\nrun fieldsync device sync with the store's own token first, or pass --force to drop them", err)
+			}
+			return err
+		}
+		return json.NewEncoder(out).Encode(map[string]any{"reset": db})
+	}
 }
 
 // parseInterspersed parses flags that may also follow positional

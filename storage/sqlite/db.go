@@ -35,6 +35,7 @@ type DB struct {
 	Now func() time.Time
 
 	wstmts, rstmts *stmtCache
+	seen           seenMarks // last_seen_at writes (identity.go)
 }
 
 // ReadPoolSize is the number of read connections. modernc's throughput

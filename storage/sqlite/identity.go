@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fieldsync/fieldsync/internal/ids"
@@ -265,6 +266,7 @@ func (db *DB) Authenticate(ctx context.Context, token string) (*syncengine.Princ
 		if err != nil {
 			return nil, fmt.Errorf("authenticate: %w", err)
 		}
+		db.touchDevice(ctx, deviceID)
 		return u.Principal(deviceID), nil
 	case strings.HasPrefix(token, "fsk_"):
 		p := &syncengine.Principal{}
@@ -281,6 +283,52 @@ func (db *DB) Authenticate(ctx context.Context, token string) (*syncengine.Princ
 		return p, nil
 	default:
 		return nil, syncengine.Errorf(syncengine.CodeUnauthenticated, "malformed token: want a device token (fsd_…) or an API key (fsk_…)")
+	}
+}
+
+// LastSeenInterval is how often, at most, a device's last_seen_at is
+// written: every authenticated call counts, but one write a minute is
+// enough for "last seen" and keeps the writer free for pushes.
+const LastSeenInterval = time.Minute
+
+// seenMarks remembers when each device's last_seen_at was last written.
+type seenMarks struct {
+	mu sync.Mutex
+	m  map[string]time.Time
+}
+
+// due reports whether a device's last-seen time should be written at now,
+// and if so marks it written.
+func (s *seenMarks) due(deviceID string, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if last, ok := s.m[deviceID]; ok && now.Sub(last) < LastSeenInterval {
+		return false
+	}
+	if s.m == nil {
+		s.m = map[string]time.Time{}
+	}
+	s.m[deviceID] = now
+	return true
+}
+
+// forget unmarks a device whose write failed, so the next call tries again.
+func (s *seenMarks) forget(deviceID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, deviceID)
+}
+
+// touchDevice writes a device's last-seen time when due. It is best effort:
+// a failed write must not fail the call that authenticated, and the next
+// call tries again.
+func (db *DB) touchDevice(ctx context.Context, deviceID string) {
+	now := db.Now()
+	if !db.seen.due(deviceID, now) {
+		return
+	}
+	if _, err := db.write.ExecContext(ctx, `UPDATE devices SET last_seen_at = ? WHERE id = ?`, ms(now), deviceID); err != nil {
+		db.seen.forget(deviceID)
 	}
 }
 

@@ -293,7 +293,7 @@ func (t *recTx) flushEvents() error {
 	return nil
 }
 
-func (t *recTx) AddReceipt(tenantID, deviceID, userID string, version uint64) (uint64, error) {
+func (t *recTx) AddReceipt(tenantID, deviceID, userID string, version uint64, at time.Time) (uint64, error) {
 	var prev uint64
 	err := t.queryRow(`SELECT version FROM device_cursors WHERE device_id = ?`, deviceID).Scan(&prev)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -303,7 +303,7 @@ func (t *recTx) AddReceipt(tenantID, deviceID, userID string, version uint64) (u
 		return prev, nil
 	}
 	if err := t.exec(`INSERT OR IGNORE INTO receipts (device_id, version, tenant_id, user_id, received_at) VALUES (?,?,?,?,?)`,
-		deviceID, version, tenantID, userID, ms(t.now)); err != nil {
+		deviceID, version, tenantID, userID, ms(at)); err != nil {
 		return 0, err
 	}
 	return prev, t.exec(`INSERT INTO device_cursors (device_id, version, updated_at) VALUES (?,?,?)

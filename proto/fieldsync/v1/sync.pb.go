@@ -905,6 +905,107 @@ func (x *PullResponse) GetHasMore() bool {
 	return false
 }
 
+// AckRequest acknowledges the pages a device stored, up to a cursor.
+type AckRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The next_cursor of the last page stored.
+	Cursor string `protobuf:"bytes,1,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// When the device stored that page, by its clock.
+	StoredTime    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=stored_time,json=storedTime,proto3" json:"stored_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AckRequest) Reset() {
+	*x = AckRequest{}
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AckRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AckRequest) ProtoMessage() {}
+
+func (x *AckRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AckRequest.ProtoReflect.Descriptor instead.
+func (*AckRequest) Descriptor() ([]byte, []int) {
+	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *AckRequest) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+func (x *AckRequest) GetStoredTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StoredTime
+	}
+	return nil
+}
+
+// AckResponse says how the receipt was dated.
+type AckResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The receipt's time after clamping.
+	ReceiptTime   *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=receipt_time,json=receiptTime,proto3" json:"receipt_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AckResponse) Reset() {
+	*x = AckResponse{}
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AckResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AckResponse) ProtoMessage() {}
+
+func (x *AckResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AckResponse.ProtoReflect.Descriptor instead.
+func (*AckResponse) Descriptor() ([]byte, []int) {
+	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *AckResponse) GetReceiptTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReceiptTime
+	}
+	return nil
+}
+
 // ResyncRequired is the error detail of a Pull whose cursor cannot be served.
 type ResyncRequired struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -915,7 +1016,7 @@ type ResyncRequired struct {
 
 func (x *ResyncRequired) Reset() {
 	*x = ResyncRequired{}
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[9]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -927,7 +1028,7 @@ func (x *ResyncRequired) String() string {
 func (*ResyncRequired) ProtoMessage() {}
 
 func (x *ResyncRequired) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[9]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -940,7 +1041,7 @@ func (x *ResyncRequired) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResyncRequired.ProtoReflect.Descriptor instead.
 func (*ResyncRequired) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{9}
+	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ResyncRequired) GetReason() string {
@@ -961,7 +1062,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[10]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -973,7 +1074,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[10]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -986,7 +1087,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{10}
+	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *WatchRequest) GetCursor() string {
@@ -1006,7 +1107,7 @@ type Poke struct {
 
 func (x *Poke) Reset() {
 	*x = Poke{}
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[11]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1018,7 +1119,7 @@ func (x *Poke) String() string {
 func (*Poke) ProtoMessage() {}
 
 func (x *Poke) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[11]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1031,7 +1132,7 @@ func (x *Poke) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Poke.ProtoReflect.Descriptor instead.
 func (*Poke) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{11}
+	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Poke) GetVersion() uint64 {
@@ -1051,7 +1152,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[12]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1063,7 +1164,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[12]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1076,7 +1177,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{12}
+	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Heartbeat) GetTime() *timestamppb.Timestamp {
@@ -1100,7 +1201,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[13]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1112,7 +1213,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[13]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1125,7 +1226,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{13}
+	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *WatchResponse) GetEvent() isWatchResponse_Event {
@@ -1192,7 +1293,7 @@ type Conflict struct {
 
 func (x *Conflict) Reset() {
 	*x = Conflict{}
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[14]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1204,7 +1305,7 @@ func (x *Conflict) String() string {
 func (*Conflict) ProtoMessage() {}
 
 func (x *Conflict) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[14]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1217,7 +1318,7 @@ func (x *Conflict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Conflict.ProtoReflect.Descriptor instead.
 func (*Conflict) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{14}
+	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Conflict) GetId() uint64 {
@@ -1318,7 +1419,7 @@ type ListConflictsRequest struct {
 
 func (x *ListConflictsRequest) Reset() {
 	*x = ListConflictsRequest{}
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[15]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1330,7 +1431,7 @@ func (x *ListConflictsRequest) String() string {
 func (*ListConflictsRequest) ProtoMessage() {}
 
 func (x *ListConflictsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[15]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1343,7 +1444,7 @@ func (x *ListConflictsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListConflictsRequest.ProtoReflect.Descriptor instead.
 func (*ListConflictsRequest) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{15}
+	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListConflictsRequest) GetRecordId() string {
@@ -1377,7 +1478,7 @@ type ListConflictsResponse struct {
 
 func (x *ListConflictsResponse) Reset() {
 	*x = ListConflictsResponse{}
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[16]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1389,7 +1490,7 @@ func (x *ListConflictsResponse) String() string {
 func (*ListConflictsResponse) ProtoMessage() {}
 
 func (x *ListConflictsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[16]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1402,7 +1503,7 @@ func (x *ListConflictsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListConflictsResponse.ProtoReflect.Descriptor instead.
 func (*ListConflictsResponse) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{16}
+	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListConflictsResponse) GetConflicts() []*Conflict {
@@ -1422,7 +1523,7 @@ type GetDeliveriesRequest struct {
 
 func (x *GetDeliveriesRequest) Reset() {
 	*x = GetDeliveriesRequest{}
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[17]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1434,7 +1535,7 @@ func (x *GetDeliveriesRequest) String() string {
 func (*GetDeliveriesRequest) ProtoMessage() {}
 
 func (x *GetDeliveriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[17]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1447,7 +1548,7 @@ func (x *GetDeliveriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeliveriesRequest.ProtoReflect.Descriptor instead.
 func (*GetDeliveriesRequest) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{17}
+	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetDeliveriesRequest) GetRecordId() string {
@@ -1470,7 +1571,7 @@ type Delivery struct {
 
 func (x *Delivery) Reset() {
 	*x = Delivery{}
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[18]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1482,7 +1583,7 @@ func (x *Delivery) String() string {
 func (*Delivery) ProtoMessage() {}
 
 func (x *Delivery) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[18]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1495,7 +1596,7 @@ func (x *Delivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Delivery.ProtoReflect.Descriptor instead.
 func (*Delivery) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{18}
+	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Delivery) GetDeviceId() string {
@@ -1536,7 +1637,7 @@ type GetDeliveriesResponse struct {
 
 func (x *GetDeliveriesResponse) Reset() {
 	*x = GetDeliveriesResponse{}
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[19]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1548,7 +1649,7 @@ func (x *GetDeliveriesResponse) String() string {
 func (*GetDeliveriesResponse) ProtoMessage() {}
 
 func (x *GetDeliveriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[19]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1561,7 +1662,7 @@ func (x *GetDeliveriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeliveriesResponse.ProtoReflect.Descriptor instead.
 func (*GetDeliveriesResponse) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{19}
+	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetDeliveriesResponse) GetDeliveries() []*Delivery {
@@ -1630,7 +1731,15 @@ const file_fieldsync_v1_sync_proto_rawDesc = "" +
 	"\arecords\x18\x01 \x03(\v2\x14.fieldsync.v1.RecordR\arecords\x12\x1f\n" +
 	"\vnext_cursor\x18\x02 \x01(\tR\n" +
 	"nextCursor\x12\x19\n" +
-	"\bhas_more\x18\x03 \x01(\bR\ahasMore\"(\n" +
+	"\bhas_more\x18\x03 \x01(\bR\ahasMore\"u\n" +
+	"\n" +
+	"AckRequest\x12\"\n" +
+	"\x06cursor\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x04R\x06cursor\x12C\n" +
+	"\vstored_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\n" +
+	"storedTime\"L\n" +
+	"\vAckResponse\x12=\n" +
+	"\freceipt_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\vreceiptTime\"(\n" +
 	"\x0eResyncRequired\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"0\n" +
 	"\fWatchRequest\x12 \n" +
@@ -1699,12 +1808,13 @@ const file_fieldsync_v1_sync_proto_rawDesc = "" +
 	"\rRemovalReason\x12\x1e\n" +
 	"\x1aREMOVAL_REASON_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16REMOVAL_REASON_DELETED\x10\x01\x12\x1f\n" +
-	"\x1bREMOVAL_REASON_OUT_OF_SCOPE\x10\x022\x83\x03\n" +
+	"\x1bREMOVAL_REASON_OUT_OF_SCOPE\x10\x022\xbf\x03\n" +
 	"\vSyncService\x12=\n" +
 	"\x04Push\x12\x19.fieldsync.v1.PushRequest\x1a\x1a.fieldsync.v1.PushResponse\x12=\n" +
 	"\x04Pull\x12\x19.fieldsync.v1.PullRequest\x1a\x1a.fieldsync.v1.PullResponse\x12B\n" +
 	"\x05Watch\x12\x1a.fieldsync.v1.WatchRequest\x1a\x1b.fieldsync.v1.WatchResponse0\x01\x12X\n" +
-	"\rListConflicts\x12\".fieldsync.v1.ListConflictsRequest\x1a#.fieldsync.v1.ListConflictsResponse\x12X\n" +
+	"\rListConflicts\x12\".fieldsync.v1.ListConflictsRequest\x1a#.fieldsync.v1.ListConflictsResponse\x12:\n" +
+	"\x03Ack\x12\x18.fieldsync.v1.AckRequest\x1a\x19.fieldsync.v1.AckResponse\x12X\n" +
 	"\rGetDeliveries\x12\".fieldsync.v1.GetDeliveriesRequest\x1a#.fieldsync.v1.GetDeliveriesResponseB?Z=github.com/fieldsync/fieldsync/proto/fieldsync/v1;fieldsyncv1b\x06proto3"
 
 var (
@@ -1720,7 +1830,7 @@ func file_fieldsync_v1_sync_proto_rawDescGZIP() []byte {
 }
 
 var file_fieldsync_v1_sync_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_fieldsync_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_fieldsync_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_fieldsync_v1_sync_proto_goTypes = []any{
 	(MutationOutcome)(0),          // 0: fieldsync.v1.MutationOutcome
 	(RejectCode)(0),               // 1: fieldsync.v1.RejectCode
@@ -1735,59 +1845,65 @@ var file_fieldsync_v1_sync_proto_goTypes = []any{
 	(*Record)(nil),                // 10: fieldsync.v1.Record
 	(*PullRequest)(nil),           // 11: fieldsync.v1.PullRequest
 	(*PullResponse)(nil),          // 12: fieldsync.v1.PullResponse
-	(*ResyncRequired)(nil),        // 13: fieldsync.v1.ResyncRequired
-	(*WatchRequest)(nil),          // 14: fieldsync.v1.WatchRequest
-	(*Poke)(nil),                  // 15: fieldsync.v1.Poke
-	(*Heartbeat)(nil),             // 16: fieldsync.v1.Heartbeat
-	(*WatchResponse)(nil),         // 17: fieldsync.v1.WatchResponse
-	(*Conflict)(nil),              // 18: fieldsync.v1.Conflict
-	(*ListConflictsRequest)(nil),  // 19: fieldsync.v1.ListConflictsRequest
-	(*ListConflictsResponse)(nil), // 20: fieldsync.v1.ListConflictsResponse
-	(*GetDeliveriesRequest)(nil),  // 21: fieldsync.v1.GetDeliveriesRequest
-	(*Delivery)(nil),              // 22: fieldsync.v1.Delivery
-	(*GetDeliveriesResponse)(nil), // 23: fieldsync.v1.GetDeliveriesResponse
-	(*anypb.Any)(nil),             // 24: google.protobuf.Any
-	(*fieldmaskpb.FieldMask)(nil), // 25: google.protobuf.FieldMask
-	(*timestamppb.Timestamp)(nil), // 26: google.protobuf.Timestamp
+	(*AckRequest)(nil),            // 13: fieldsync.v1.AckRequest
+	(*AckResponse)(nil),           // 14: fieldsync.v1.AckResponse
+	(*ResyncRequired)(nil),        // 15: fieldsync.v1.ResyncRequired
+	(*WatchRequest)(nil),          // 16: fieldsync.v1.WatchRequest
+	(*Poke)(nil),                  // 17: fieldsync.v1.Poke
+	(*Heartbeat)(nil),             // 18: fieldsync.v1.Heartbeat
+	(*WatchResponse)(nil),         // 19: fieldsync.v1.WatchResponse
+	(*Conflict)(nil),              // 20: fieldsync.v1.Conflict
+	(*ListConflictsRequest)(nil),  // 21: fieldsync.v1.ListConflictsRequest
+	(*ListConflictsResponse)(nil), // 22: fieldsync.v1.ListConflictsResponse
+	(*GetDeliveriesRequest)(nil),  // 23: fieldsync.v1.GetDeliveriesRequest
+	(*Delivery)(nil),              // 24: fieldsync.v1.Delivery
+	(*GetDeliveriesResponse)(nil), // 25: fieldsync.v1.GetDeliveriesResponse
+	(*anypb.Any)(nil),             // 26: google.protobuf.Any
+	(*fieldmaskpb.FieldMask)(nil), // 27: google.protobuf.FieldMask
+	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
 }
 var file_fieldsync_v1_sync_proto_depIdxs = []int32{
-	24, // 0: fieldsync.v1.Mutation.value:type_name -> google.protobuf.Any
-	25, // 1: fieldsync.v1.Mutation.field_mask:type_name -> google.protobuf.FieldMask
+	26, // 0: fieldsync.v1.Mutation.value:type_name -> google.protobuf.Any
+	27, // 1: fieldsync.v1.Mutation.field_mask:type_name -> google.protobuf.FieldMask
 	4,  // 2: fieldsync.v1.PushRequest.mutations:type_name -> fieldsync.v1.Mutation
 	0,  // 3: fieldsync.v1.MutationResult.outcome:type_name -> fieldsync.v1.MutationOutcome
 	1,  // 4: fieldsync.v1.MutationResult.reject_code:type_name -> fieldsync.v1.RejectCode
-	18, // 5: fieldsync.v1.MutationResult.conflicts:type_name -> fieldsync.v1.Conflict
+	20, // 5: fieldsync.v1.MutationResult.conflicts:type_name -> fieldsync.v1.Conflict
 	6,  // 6: fieldsync.v1.PushResponse.results:type_name -> fieldsync.v1.MutationResult
 	2,  // 7: fieldsync.v1.PhotoStatus.state:type_name -> fieldsync.v1.PhotoState
-	24, // 8: fieldsync.v1.Record.value:type_name -> google.protobuf.Any
+	26, // 8: fieldsync.v1.Record.value:type_name -> google.protobuf.Any
 	3,  // 9: fieldsync.v1.Record.removed:type_name -> fieldsync.v1.RemovalReason
-	26, // 10: fieldsync.v1.Record.update_time:type_name -> google.protobuf.Timestamp
+	28, // 10: fieldsync.v1.Record.update_time:type_name -> google.protobuf.Timestamp
 	9,  // 11: fieldsync.v1.Record.photos:type_name -> fieldsync.v1.PhotoStatus
 	10, // 12: fieldsync.v1.PullResponse.records:type_name -> fieldsync.v1.Record
-	26, // 13: fieldsync.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
-	15, // 14: fieldsync.v1.WatchResponse.poke:type_name -> fieldsync.v1.Poke
-	16, // 15: fieldsync.v1.WatchResponse.heartbeat:type_name -> fieldsync.v1.Heartbeat
-	24, // 16: fieldsync.v1.Conflict.losing_value:type_name -> google.protobuf.Any
-	24, // 17: fieldsync.v1.Conflict.winning_value:type_name -> google.protobuf.Any
-	26, // 18: fieldsync.v1.Conflict.create_time:type_name -> google.protobuf.Timestamp
-	18, // 19: fieldsync.v1.ListConflictsResponse.conflicts:type_name -> fieldsync.v1.Conflict
-	26, // 20: fieldsync.v1.Delivery.delivery_time:type_name -> google.protobuf.Timestamp
-	22, // 21: fieldsync.v1.GetDeliveriesResponse.deliveries:type_name -> fieldsync.v1.Delivery
-	5,  // 22: fieldsync.v1.SyncService.Push:input_type -> fieldsync.v1.PushRequest
-	11, // 23: fieldsync.v1.SyncService.Pull:input_type -> fieldsync.v1.PullRequest
-	14, // 24: fieldsync.v1.SyncService.Watch:input_type -> fieldsync.v1.WatchRequest
-	19, // 25: fieldsync.v1.SyncService.ListConflicts:input_type -> fieldsync.v1.ListConflictsRequest
-	21, // 26: fieldsync.v1.SyncService.GetDeliveries:input_type -> fieldsync.v1.GetDeliveriesRequest
-	7,  // 27: fieldsync.v1.SyncService.Push:output_type -> fieldsync.v1.PushResponse
-	12, // 28: fieldsync.v1.SyncService.Pull:output_type -> fieldsync.v1.PullResponse
-	17, // 29: fieldsync.v1.SyncService.Watch:output_type -> fieldsync.v1.WatchResponse
-	20, // 30: fieldsync.v1.SyncService.ListConflicts:output_type -> fieldsync.v1.ListConflictsResponse
-	23, // 31: fieldsync.v1.SyncService.GetDeliveries:output_type -> fieldsync.v1.GetDeliveriesResponse
-	27, // [27:32] is the sub-list for method output_type
-	22, // [22:27] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	28, // 13: fieldsync.v1.AckRequest.stored_time:type_name -> google.protobuf.Timestamp
+	28, // 14: fieldsync.v1.AckResponse.receipt_time:type_name -> google.protobuf.Timestamp
+	28, // 15: fieldsync.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
+	17, // 16: fieldsync.v1.WatchResponse.poke:type_name -> fieldsync.v1.Poke
+	18, // 17: fieldsync.v1.WatchResponse.heartbeat:type_name -> fieldsync.v1.Heartbeat
+	26, // 18: fieldsync.v1.Conflict.losing_value:type_name -> google.protobuf.Any
+	26, // 19: fieldsync.v1.Conflict.winning_value:type_name -> google.protobuf.Any
+	28, // 20: fieldsync.v1.Conflict.create_time:type_name -> google.protobuf.Timestamp
+	20, // 21: fieldsync.v1.ListConflictsResponse.conflicts:type_name -> fieldsync.v1.Conflict
+	28, // 22: fieldsync.v1.Delivery.delivery_time:type_name -> google.protobuf.Timestamp
+	24, // 23: fieldsync.v1.GetDeliveriesResponse.deliveries:type_name -> fieldsync.v1.Delivery
+	5,  // 24: fieldsync.v1.SyncService.Push:input_type -> fieldsync.v1.PushRequest
+	11, // 25: fieldsync.v1.SyncService.Pull:input_type -> fieldsync.v1.PullRequest
+	16, // 26: fieldsync.v1.SyncService.Watch:input_type -> fieldsync.v1.WatchRequest
+	21, // 27: fieldsync.v1.SyncService.ListConflicts:input_type -> fieldsync.v1.ListConflictsRequest
+	13, // 28: fieldsync.v1.SyncService.Ack:input_type -> fieldsync.v1.AckRequest
+	23, // 29: fieldsync.v1.SyncService.GetDeliveries:input_type -> fieldsync.v1.GetDeliveriesRequest
+	7,  // 30: fieldsync.v1.SyncService.Push:output_type -> fieldsync.v1.PushResponse
+	12, // 31: fieldsync.v1.SyncService.Pull:output_type -> fieldsync.v1.PullResponse
+	19, // 32: fieldsync.v1.SyncService.Watch:output_type -> fieldsync.v1.WatchResponse
+	22, // 33: fieldsync.v1.SyncService.ListConflicts:output_type -> fieldsync.v1.ListConflictsResponse
+	14, // 34: fieldsync.v1.SyncService.Ack:output_type -> fieldsync.v1.AckResponse
+	25, // 35: fieldsync.v1.SyncService.GetDeliveries:output_type -> fieldsync.v1.GetDeliveriesResponse
+	30, // [30:36] is the sub-list for method output_type
+	24, // [24:30] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_fieldsync_v1_sync_proto_init() }
@@ -1795,7 +1911,7 @@ func file_fieldsync_v1_sync_proto_init() {
 	if File_fieldsync_v1_sync_proto != nil {
 		return
 	}
-	file_fieldsync_v1_sync_proto_msgTypes[13].OneofWrappers = []any{
+	file_fieldsync_v1_sync_proto_msgTypes[15].OneofWrappers = []any{
 		(*WatchResponse_Poke)(nil),
 		(*WatchResponse_Heartbeat)(nil),
 	}
@@ -1805,7 +1921,7 @@ func file_fieldsync_v1_sync_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fieldsync_v1_sync_proto_rawDesc), len(file_fieldsync_v1_sync_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   20,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -42,6 +42,8 @@ const (
 	// SyncServiceListConflictsProcedure is the fully-qualified name of the SyncService's ListConflicts
 	// RPC.
 	SyncServiceListConflictsProcedure = "/fieldsync.v1.SyncService/ListConflicts"
+	// SyncServiceAckProcedure is the fully-qualified name of the SyncService's Ack RPC.
+	SyncServiceAckProcedure = "/fieldsync.v1.SyncService/Ack"
 	// SyncServiceGetDeliveriesProcedure is the fully-qualified name of the SyncService's GetDeliveries
 	// RPC.
 	SyncServiceGetDeliveriesProcedure = "/fieldsync.v1.SyncService/GetDeliveries"
@@ -67,7 +69,15 @@ type SyncServiceClient interface {
 	// Devices see their own losses; store managers their store's; directors
 	// their region's; admins all.
 	ListConflicts(context.Context, *connect.Request[v1.ListConflictsRequest]) (*connect.Response[v1.ListConflictsResponse], error)
-	// GetDeliveries says when a record reached each device (from Pull cursors).
+	// Ack is a device's delivery receipt, sent at once after it stored the
+	// last page of a pull: the cursor of that page and when the device stored
+	// it. The receipt is dated stored_time, clamped to no later than the
+	// server's clock and no earlier than when the server served the page.
+	// Only devices ack, each for itself; a cursor minted for another scope
+	// fails with FailedPrecondition and a ResyncRequired detail.
+	Ack(context.Context, *connect.Request[v1.AckRequest]) (*connect.Response[v1.AckResponse], error)
+	// GetDeliveries says when a record reached each device (from Pull cursors
+	// and Acks).
 	GetDeliveries(context.Context, *connect.Request[v1.GetDeliveriesRequest]) (*connect.Response[v1.GetDeliveriesResponse], error)
 }
 
@@ -106,6 +116,12 @@ func NewSyncServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(syncServiceMethods.ByName("ListConflicts")),
 			connect.WithClientOptions(opts...),
 		),
+		ack: connect.NewClient[v1.AckRequest, v1.AckResponse](
+			httpClient,
+			baseURL+SyncServiceAckProcedure,
+			connect.WithSchema(syncServiceMethods.ByName("Ack")),
+			connect.WithClientOptions(opts...),
+		),
 		getDeliveries: connect.NewClient[v1.GetDeliveriesRequest, v1.GetDeliveriesResponse](
 			httpClient,
 			baseURL+SyncServiceGetDeliveriesProcedure,
@@ -121,6 +137,7 @@ type syncServiceClient struct {
 	pull          *connect.Client[v1.PullRequest, v1.PullResponse]
 	watch         *connect.Client[v1.WatchRequest, v1.WatchResponse]
 	listConflicts *connect.Client[v1.ListConflictsRequest, v1.ListConflictsResponse]
+	ack           *connect.Client[v1.AckRequest, v1.AckResponse]
 	getDeliveries *connect.Client[v1.GetDeliveriesRequest, v1.GetDeliveriesResponse]
 }
 
@@ -142,6 +159,11 @@ func (c *syncServiceClient) Watch(ctx context.Context, req *connect.Request[v1.W
 // ListConflicts calls fieldsync.v1.SyncService.ListConflicts.
 func (c *syncServiceClient) ListConflicts(ctx context.Context, req *connect.Request[v1.ListConflictsRequest]) (*connect.Response[v1.ListConflictsResponse], error) {
 	return c.listConflicts.CallUnary(ctx, req)
+}
+
+// Ack calls fieldsync.v1.SyncService.Ack.
+func (c *syncServiceClient) Ack(ctx context.Context, req *connect.Request[v1.AckRequest]) (*connect.Response[v1.AckResponse], error) {
+	return c.ack.CallUnary(ctx, req)
 }
 
 // GetDeliveries calls fieldsync.v1.SyncService.GetDeliveries.
@@ -169,7 +191,15 @@ type SyncServiceHandler interface {
 	// Devices see their own losses; store managers their store's; directors
 	// their region's; admins all.
 	ListConflicts(context.Context, *connect.Request[v1.ListConflictsRequest]) (*connect.Response[v1.ListConflictsResponse], error)
-	// GetDeliveries says when a record reached each device (from Pull cursors).
+	// Ack is a device's delivery receipt, sent at once after it stored the
+	// last page of a pull: the cursor of that page and when the device stored
+	// it. The receipt is dated stored_time, clamped to no later than the
+	// server's clock and no earlier than when the server served the page.
+	// Only devices ack, each for itself; a cursor minted for another scope
+	// fails with FailedPrecondition and a ResyncRequired detail.
+	Ack(context.Context, *connect.Request[v1.AckRequest]) (*connect.Response[v1.AckResponse], error)
+	// GetDeliveries says when a record reached each device (from Pull cursors
+	// and Acks).
 	GetDeliveries(context.Context, *connect.Request[v1.GetDeliveriesRequest]) (*connect.Response[v1.GetDeliveriesResponse], error)
 }
 
@@ -204,6 +234,12 @@ func NewSyncServiceHandler(svc SyncServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(syncServiceMethods.ByName("ListConflicts")),
 		connect.WithHandlerOptions(opts...),
 	)
+	syncServiceAckHandler := connect.NewUnaryHandler(
+		SyncServiceAckProcedure,
+		svc.Ack,
+		connect.WithSchema(syncServiceMethods.ByName("Ack")),
+		connect.WithHandlerOptions(opts...),
+	)
 	syncServiceGetDeliveriesHandler := connect.NewUnaryHandler(
 		SyncServiceGetDeliveriesProcedure,
 		svc.GetDeliveries,
@@ -220,6 +256,8 @@ func NewSyncServiceHandler(svc SyncServiceHandler, opts ...connect.HandlerOption
 			syncServiceWatchHandler.ServeHTTP(w, r)
 		case SyncServiceListConflictsProcedure:
 			syncServiceListConflictsHandler.ServeHTTP(w, r)
+		case SyncServiceAckProcedure:
+			syncServiceAckHandler.ServeHTTP(w, r)
 		case SyncServiceGetDeliveriesProcedure:
 			syncServiceGetDeliveriesHandler.ServeHTTP(w, r)
 		default:
@@ -245,6 +283,10 @@ func (UnimplementedSyncServiceHandler) Watch(context.Context, *connect.Request[v
 
 func (UnimplementedSyncServiceHandler) ListConflicts(context.Context, *connect.Request[v1.ListConflictsRequest]) (*connect.Response[v1.ListConflictsResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fieldsync.v1.SyncService.ListConflicts is not implemented"))
+}
+
+func (UnimplementedSyncServiceHandler) Ack(context.Context, *connect.Request[v1.AckRequest]) (*connect.Response[v1.AckResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fieldsync.v1.SyncService.Ack is not implemented"))
 }
 
 func (UnimplementedSyncServiceHandler) GetDeliveries(context.Context, *connect.Request[v1.GetDeliveriesRequest]) (*connect.Response[v1.GetDeliveriesResponse], error) {

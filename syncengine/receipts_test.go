@@ -1,0 +1,110 @@
+package syncengine_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+	"github.com/fieldsync/fieldsync/syncengine"
+)
+
+// fakeClock is a settable wall clock.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+// clockedWorld is a world whose store and engine read a fake clock.
+func clockedWorld(t *testing.T) (*world, *fakeClock) {
+	w := newWorld(t)
+	clk := &fakeClock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+	w.db.Now = clk.now
+	e, err := syncengine.New(syncengine.Config{Store: w.db, Clock: syncengine.NewClock(clk.now)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	w.e = e
+	return w, clk
+}
+
+// TestAckDatesTheReceiptWhenThePageWasStored: campaign material stored by
+// the rep's device 5 minutes after it was served is delivered then, not at
+// the device's next pull hours later; the stored time is clamped to the
+// server's clock and to when the page was served.
+func TestAckDatesTheReceiptWhenThePageWasStored(t *testing.T) {
+	t.Parallel()
+	served := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name            string
+		stored, ackedAt time.Duration // after served
+		want            time.Duration
+	}{
+		{"stored after 5 min", 5 * time.Minute, 5*time.Minute + time.Second, 5 * time.Minute},
+		{"device clock ahead of the server", 3 * time.Hour, 10 * time.Minute, 10 * time.Minute},
+		{"device clock behind the page", -2 * time.Hour, time.Minute, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w, clk := clockedWorld(t)
+			ctx := context.Background()
+			id := newID()
+			w.push("marketing", w.mut("marketing", id, &fieldsyncv1.CampaignMaterial{Title: "spring", RegionId: w.region}, "title", "region_id"))
+			_, cursor := w.pullAll("rep", "")
+			clk.set(served.Add(tc.ackedAt))
+			at, err := w.e.Ack(ctx, w.p["rep"], cursor, served.Add(tc.stored))
+			if err != nil || !at.Equal(served.Add(tc.want)) {
+				t.Fatalf("Ack = %v, %v; want %v", at, err, served.Add(tc.want))
+			}
+			clk.set(served.Add(4*time.Hour + 23*time.Minute))
+			w.pullAll("rep", cursor) // the next pull changes nothing
+			ds, err := w.e.Deliveries(ctx, w.p["marketing"], id)
+			if err != nil || len(ds) != 1 || !ds[0].Delivered.Equal(served.Add(tc.want)) {
+				t.Fatalf("deliveries = %+v, %v; want one at %v", ds, err, served.Add(tc.want))
+			}
+		})
+	}
+}
+
+// TestAckIsADevicesOwn: a device acks only pages served to itself; API keys
+// and cursors of other scopes are refused.
+func TestAckIsADevicesOwn(t *testing.T) {
+	t.Parallel()
+	w, _ := clockedWorld(t)
+	ctx := context.Background()
+	w.push("marketing", w.mut("marketing", newID(), &fieldsyncv1.CampaignMaterial{Title: "spring", RegionId: w.region}, "title", "region_id"))
+	_, repCursor := w.pullAll("rep", "")
+	_, staffCursor := w.pullAll("staff", "")
+	phone2 := *w.p["rep"]
+	phone2.DeviceID = "dev-rep-phone2"
+	key := &syncengine.Principal{TenantID: w.tenant, APIKeyID: "k1", Permissions: []string{"records:read"}}
+	for _, tc := range []struct {
+		name   string
+		p      *syncengine.Principal
+		cursor string
+		want   syncengine.Code
+	}{
+		{"api key", key, repCursor, syncengine.CodePermissionDenied},
+		{"the same user's other device", &phone2, repCursor, syncengine.CodeFailedPrecondition},
+		{"another rep's cursor", w.p["rep2"], repCursor, syncengine.CodeResyncRequired},
+		{"another scope's cursor", w.p["rep"], staffCursor, syncengine.CodeResyncRequired},
+		{"malformed cursor", w.p["rep"], "xyz", syncengine.CodeInvalid},
+	} {
+		if _, err := w.e.Ack(ctx, tc.p, tc.cursor, time.Now()); !syncengine.IsCode(err, tc.want) {
+			t.Errorf("%s: Ack error = %v, want code %v", tc.name, err, tc.want)
+		}
+	}
+}
