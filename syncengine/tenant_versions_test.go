@@ -74,3 +74,32 @@ func TestCursorBeyondTheTenantsLatestVersionNeedsResync(t *testing.T) {
 	_, err := w.e.Pull(context.Background(), w.p["rep"], syncengine.CursorAt(cursor, 99), 10)
 	wantResync(t, err)
 }
+
+// loseEdit makes one conflict: who's device offline edits a record after
+// another device's newer edit.
+func (w *world) loseEdit(who, other string) {
+	w.t.Helper()
+	id := newID()
+	w.push(who, w.mut(who, id, &fieldsyncv1.Visit{Notes: "v0"}, "notes"))
+	older := w.mut(other, id, &fieldsyncv1.Visit{Notes: "offline"}, "notes")
+	w.push(who, w.mut(who, id, &fieldsyncv1.Visit{Notes: "newer"}, "notes"))
+	if r := w.push(other, older)[0]; r.Outcome != merged {
+		w.t.Fatalf("older edit: %v", r)
+	}
+}
+
+func TestConflictIDsAreNumberedPerTenant(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.otherTenant()
+	w.otherDevice("rep", "repA2")
+	w.otherDevice("repB", "repB2")
+	for range 3 {
+		w.loseEdit("rep", "repA2")
+	}
+	w.loseEdit("repB", "repB2")
+	cs, err := w.e.ListConflicts(context.Background(), w.p["repB2"], "", 0, 10)
+	if err != nil || len(cs) != 1 || cs[0].Id != 1 {
+		t.Fatalf("tenant B's conflicts %v (%v), want one with id 1 whatever tenant A lost", cs, err)
+	}
+}

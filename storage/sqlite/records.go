@@ -33,15 +33,22 @@ func (db *DB) Update(ctx context.Context, fn func(tx syncengine.Tx) error) error
 // counters (each tenant's, and the commit sequence) are read once and
 // written back at the end.
 type recTx struct {
-	db       *DB
-	results  resultRuns
-	events   []syncengine.Event
-	ctx      context.Context
-	tx       *sql.Tx
-	now      time.Time
-	reg      *syncengine.Registry
-	versions map[string]uint64 // by tenant: the last version handed out
-	seq      uint64            // the last commit sequence handed out; 0 until read
+	db      *DB
+	results resultRuns
+	events  []syncengine.Event
+	ctx     context.Context
+	tx      *sql.Tx
+	now     time.Time
+	reg     *syncengine.Registry
+	tenants map[string]*tenantCounters // by tenant id, once read
+	seq     uint64                     // the last commit sequence handed out; 0 until read
+}
+
+// tenantCounters are the last change version and conflict id a tenant
+// handed out: each tenant numbers its own, so neither says anything about
+// another tenant.
+type tenantCounters struct {
+	version, conflict uint64
 }
 
 func (t *recTx) Now() time.Time { return t.now }
@@ -138,21 +145,32 @@ func scanRecord(reg *syncengine.Registry, row interface{ Scan(...any) error }) (
 	return &r, nil
 }
 
-// nextVersion hands out the tenant's next change version. A tenant without
-// a counter row yet starts from 0.
-func (t *recTx) nextVersion(tenantID string) (uint64, error) {
-	v, ok := t.versions[tenantID]
-	if !ok {
-		err := t.queryRow(`SELECT version FROM tenant_versions WHERE tenant_id = ?`, tenantID).Scan(&v)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return 0, fmt.Errorf("read version counter: %w", err)
-		}
-		if t.versions == nil {
-			t.versions = map[string]uint64{}
-		}
+// counters returns the tenant's counters, read on first use; a tenant
+// without a row yet starts from 0.
+func (t *recTx) counters(tenantID string) (*tenantCounters, error) {
+	if c, ok := t.tenants[tenantID]; ok {
+		return c, nil
 	}
-	t.versions[tenantID] = v + 1
-	return v + 1, nil
+	c := &tenantCounters{}
+	err := t.queryRow(`SELECT version, conflict_id FROM tenant_versions WHERE tenant_id = ?`, tenantID).Scan(&c.version, &c.conflict)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("read tenant counters: %w", err)
+	}
+	if t.tenants == nil {
+		t.tenants = map[string]*tenantCounters{}
+	}
+	t.tenants[tenantID] = c
+	return c, nil
+}
+
+// nextVersion hands out the tenant's next change version.
+func (t *recTx) nextVersion(tenantID string) (uint64, error) {
+	c, err := t.counters(tenantID)
+	if err != nil {
+		return 0, err
+	}
+	c.version++
+	return c.version, nil
 }
 
 // nextSeq hands out the next commit sequence number (server-internal).
@@ -169,9 +187,10 @@ func (t *recTx) nextSeq() (uint64, error) {
 // flush writes what the transaction buffered: the version counters, the
 // push results and the outbox events.
 func (t *recTx) flush() error {
-	for tenantID, v := range t.versions {
-		if err := t.exec(`INSERT INTO tenant_versions (tenant_id, version) VALUES (?, ?)
-			ON CONFLICT(tenant_id) DO UPDATE SET version = excluded.version`, tenantID, v); err != nil {
+	for tenantID, c := range t.tenants {
+		if err := t.exec(`INSERT INTO tenant_versions (tenant_id, version, conflict_id) VALUES (?, ?, ?)
+			ON CONFLICT(tenant_id) DO UPDATE SET version = excluded.version, conflict_id = excluded.conflict_id`,
+			tenantID, c.version, c.conflict); err != nil {
 			return err
 		}
 	}
@@ -269,20 +288,25 @@ func hasPhotoFields(m proto.Message) bool {
 	return false
 }
 
+// AddConflict appends to the conflict log under the tenant's next conflict id.
 func (t *recTx) AddConflict(c *syncengine.Conflict) error {
-	res, err := t.db.txExec(t.ctx, t.tx, insertConflict, c.TenantID, c.RecordType, c.RecordID, c.Field, c.Losing, c.Winning, uint64(c.LosingAt.HLC), c.LosingAt.Actor,
+	counters, err := t.counters(c.TenantID)
+	if err != nil {
+		return err
+	}
+	counters.conflict++
+	c.ID = counters.conflict
+	err = t.exec(insertConflict, c.TenantID, c.ID, c.RecordType, c.RecordID, c.Field, c.Losing, c.Winning, uint64(c.LosingAt.HLC), c.LosingAt.Actor,
 		uint64(c.WinningAt.HLC), c.WinningAt.Actor, c.Reason, c.Scope.Owner, c.Scope.Store, c.Scope.Region, ms(c.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("add conflict: %w", err)
 	}
-	id, err := res.LastInsertId()
-	c.ID = uint64(id)
-	return err
+	return nil
 }
 
-const insertConflict = `INSERT INTO conflicts (tenant_id, record_type, record_id, field, losing, winning,
+const insertConflict = `INSERT INTO conflicts (tenant_id, id, record_type, record_id, field, losing, winning,
 		losing_hlc, losing_actor, winning_hlc, winning_actor, reason, owner_id, store_id, region_id, created_at)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
 
 // AppendEvent checks an event and keeps it for the transaction's end,
 // when all of them are inserted in commit order with multi-row inserts.

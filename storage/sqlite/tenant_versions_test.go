@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -64,6 +65,10 @@ func TestTenantVersionsMigrationLeavesNoGapBehindOldCursors(t *testing.T) {
 	}
 	mustExec(t, raw, `INSERT INTO scope_exits (tenant_id, version, record_id, type, owner_id, store_id, region_id, created_at)
 		VALUES ('A', 5, 'A3', 'fieldsync.v1.Visit', 'u', '', '', 0)`)
+	for _, tn := range []string{"A", "B", "A"} {
+		mustExec(t, raw, `INSERT INTO conflicts (tenant_id, record_type, record_id, field, losing_hlc, losing_actor, winning_hlc,
+			winning_actor, reason, owner_id, store_id, region_id, created_at) VALUES (?, 'fieldsync.v1.Visit', 'r', 'notes', 1, 'd', 2, 'e', 'older', '', '', '', 0)`, tn)
+	}
 	mustExec(t, raw, `UPDATE counters SET value = 8 WHERE name = 'version'`)
 	mustExec(t, raw, `UPDATE counters SET value = 7 WHERE name = 'purged_through'`)
 	raw.Close()
@@ -90,6 +95,17 @@ func TestTenantVersionsMigrationLeavesNoGapBehindOldCursors(t *testing.T) {
 	if err != nil || len(rows) != 2 || rows[0].Version != 8 || rows[1].Version != 9 {
 		t.Fatalf("tenant A after cursor 6: %+v (%v), want its old change 8 and new 9", rows, err)
 	}
+	for tn, want := range map[string][]uint64{"A": {1, 3, 4}, "B": {2, 3}} {
+		addConflict(t, db, tn)
+		cs, err := db.ListConflicts(ctx, syncengine.ConflictQuery{TenantID: tn, Limit: 10})
+		var got []uint64
+		for _, c := range cs {
+			got = append(got, c.ID)
+		}
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("tenant %s's conflict ids %v (%v), want %v", tn, got, err, want)
+		}
+	}
 	var seq uint64
 	if err := db.read.QueryRow(`SELECT MAX(seq) FROM records`).Scan(&seq); err != nil || seq != 11 {
 		t.Fatalf("commit sequence %d (%v), want 11 after three new changes", seq, err)
@@ -113,6 +129,18 @@ func putVisit(t *testing.T, db *DB, tenantID, id string) {
 	err := db.Update(context.Background(), func(tx syncengine.Tx) error {
 		_, err := tx.PutRecord(rec, nil)
 		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// addConflict logs a conflict of a tenant.
+func addConflict(t *testing.T, db *DB, tenantID string) {
+	t.Helper()
+	err := db.Update(context.Background(), func(tx syncengine.Tx) error {
+		return tx.AddConflict(&syncengine.Conflict{TenantID: tenantID, RecordType: "fieldsync.v1.Visit", RecordID: "r", Field: "notes",
+			LosingAt: syncengine.Version{HLC: 1, Actor: "d"}, WinningAt: syncengine.Version{HLC: 2, Actor: "e"}, Reason: syncengine.LossOlder})
 	})
 	if err != nil {
 		t.Fatal(err)
