@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,16 +13,19 @@ import (
 	"github.com/fieldsync/fieldsync/syncengine"
 )
 
-const tenantVersionsMigration = 7
-
-// openBefore creates a database at path with the migrations before one
-// applied, as an older server left it.
-func openBefore(t *testing.T, path string, before int) *sql.DB {
+// openBefore creates a database at path with the migrations before the
+// one named name applied, as an older server left it.
+func openBefore(t *testing.T, path, name string) *sql.DB {
 	t.Helper()
 	ms, err := loadMigrations()
 	if err != nil {
 		t.Fatal(err)
 	}
+	i := slices.IndexFunc(ms, func(m migration) bool { return strings.HasSuffix(m.name, name) })
+	if i < 0 {
+		t.Fatalf("no migration %s", name)
+	}
+	before := ms[i].version
 	raw, err := sql.Open("sqlite", dsn(path, true))
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +56,7 @@ func mustExec(t *testing.T, db *sql.DB, q string, args ...any) {
 func TestTenantVersionsMigrationLeavesNoGapBehindOldCursors(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "fs.db")
-	raw := openBefore(t, path, tenantVersionsMigration)
+	raw := openBefore(t, path, "_tenant_versions.sql")
 	for _, tn := range []string{"A", "B", "C"} {
 		mustExec(t, raw, `INSERT INTO tenants (id, name, created_at) VALUES (?, ?, 0)`, tn, tn)
 	}
