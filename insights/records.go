@@ -31,6 +31,8 @@ func (h *handler) apply(rec proto.Message) error {
 		return h.upsert(rec)
 	case fieldsyncv1.ChangeOp_CHANGE_OP_DELIVERY:
 		return h.delivery(rec)
+	case fieldsyncv1.ChangeOp_CHANGE_OP_DELETE:
+		return h.tx.RemovePhotoUses(h.tenantID, h.ev.RecordId) // A6: a deleted record uses no photo
 	}
 	return nil
 }

@@ -42,9 +42,10 @@ type Store interface {
 	// DonePhotoNotice deletes a notice; deleting a missing one is no error.
 	DonePhotoNotice(ctx context.Context, n Notice) error
 	// HeldSurgeries returns up to limit live surgery supports of any tenant
-	// with a version above after, in version order, that refer to at least
-	// one photo and whose refs are all available (see PhotoRecords); and
-	// the version the scan covered (the next call's after).
+	// written after position after of the server's commit sequence (across
+	// tenants; not the per-tenant versions), in that order, that refer to at
+	// least one photo and whose refs are all available (see PhotoRecords);
+	// and the position the scan covered (the next call's after).
 	HeldSurgeries(ctx context.Context, after uint64, limit int) (refs []RecordRef, covered uint64, err error)
 	// Meta and SetMeta read and write a small persistent setting ("" when unset).
 	Meta(ctx context.Context, key string) (string, error)

@@ -61,13 +61,15 @@ type State struct {
 }
 
 // Deleted reports whether the record is deleted: DeletedAt is set and no
-// field was written after it (a newer edit resurrects the record).
+// device wrote a field after it (a newer device edit resurrects the
+// record). A server write (flag, computed field) never does: whether a
+// record is deleted is up to the devices alone.
 func (s *State) Deleted() bool {
 	if s == nil || s.DeletedAt.IsZero() {
 		return false
 	}
 	for _, v := range s.Fields {
-		if s.DeletedAt.Less(v) {
+		if v.Actor != ServerActor && s.DeletedAt.Less(v) {
 			return false
 		}
 	}

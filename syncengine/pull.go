@@ -71,12 +71,15 @@ func (e *Engine) checkCursor(ctx context.Context, f Filter, text string) (uint64
 	if c.scope != scopeHash(f) {
 		return 0, resync("the cursor was minted for another scope (role, store or region changed): pull again from the start")
 	}
-	purged, err := e.store.PurgedThrough(ctx)
+	purged, latest, err := e.store.CursorBounds(ctx, f.TenantID)
 	if err != nil {
 		return 0, err
 	}
 	if c.version < purged {
 		return 0, resync(fmt.Sprintf("the cursor (version %d) is older than tombstone retention (purged through %d): pull again from the start", c.version, purged))
+	}
+	if c.version > latest {
+		return 0, resync(fmt.Sprintf("the cursor (version %d) is beyond the latest version (%d), so it was not minted by this server's data (restored from a backup?): pull again from the start", c.version, latest))
 	}
 	return c.version, nil
 }

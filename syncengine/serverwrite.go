@@ -15,8 +15,10 @@ import (
 
 // ServerWrite writes fields of a record as the server itself: computed and
 // server-only fields, alerts, seeded data. No scope or role check applies;
-// the merge, validation, conflict log and events do. It reports whether the
-// record changed.
+// the merge, validation, conflict log and events do. A server write never
+// undoes a device's delete: a deleted record is left alone, and a write of
+// server-only fields alone creates no missing record. It reports whether
+// the record changed.
 func (e *Engine) ServerWrite(ctx context.Context, tenantID, recordType, id string, value proto.Message, fields []string) (bool, error) {
 	rt, ok := e.reg.Lookup(recordType)
 	if !ok {
@@ -80,7 +82,8 @@ func (e *Engine) RaiseAlert(ctx context.Context, tenantID string, a *fieldsyncv1
 	return err
 }
 
-// FlagRecord sets a server-only boolean field of a record to true.
+// FlagRecord sets a server-only boolean field of a record to true; a
+// deleted or missing record stays as it is.
 func (e *Engine) FlagRecord(ctx context.Context, tenantID, recordType, recordID, field string) error {
 	rt, ok := e.reg.Lookup(recordType)
 	if !ok {

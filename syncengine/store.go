@@ -20,9 +20,11 @@ type Store interface {
 	// GetRecordValues returns the current records with these ids as stored
 	// bytes, without decoding them (Pull).
 	GetRecordValues(ctx context.Context, tenantID string, ids []string) (map[string]*RawRecord, error)
-	// PurgedThrough is the highest version whose tombstones and scope exits
-	// have been purged; cursors below it cannot be served.
-	PurgedThrough(ctx context.Context) (uint64, error)
+	// CursorBounds returns the tenant's purge horizon, the highest version
+	// whose tombstones and scope exits have been purged (cursors below it
+	// cannot be served), and its latest version (no cursor beyond it was
+	// minted). Versions are per tenant: unique and increasing within one.
+	CursorBounds(ctx context.Context, tenantID string) (purged, latest uint64, err error)
 	// ListConflicts returns conflicts of the tenant with id > afterID in id
 	// order, filtered by the given predicate fields.
 	ListConflicts(ctx context.Context, q ConflictQuery) ([]*Conflict, error)

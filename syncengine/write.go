@@ -83,8 +83,8 @@ func (e *Engine) write(tx Tx, w *write, batch *commitBatch) (*writeOutcome, erro
 	if err != nil {
 		return nil, err
 	}
-	if cur == nil && w.change.Delete {
-		return &writeOutcome{at: w.at}, nil // nothing to delete
+	if cur == nil && w.change.Delete || !serverMayWrite(w, cur) {
+		return &writeOutcome{at: w.at}, nil // nothing to delete, or to flag
 	}
 	var curState *State
 	if cur != nil {
@@ -130,6 +130,25 @@ func (e *Engine) write(tx Tx, w *write, batch *commitBatch) (*writeOutcome, erro
 		batch.add(out.version, w.rt, *left)
 	}
 	return out, nil
+}
+
+// serverMayWrite reports whether a server write may touch the record: never
+// a deleted one (a flag or a computed field must not bring it back), and a
+// missing one only when the write creates it (an alert, seeded data) rather
+// than just setting server-only fields of a record that is gone.
+func serverMayWrite(w *write, cur *StoredRecord) bool {
+	switch {
+	case w.p != nil:
+		return true
+	case cur != nil:
+		return !cur.State.Deleted()
+	case w.rt.Options.GetServerCreated():
+		return true
+	}
+	return slices.ContainsFunc(w.change.Fields, func(name string) bool {
+		spec := w.rt.Fields[name]
+		return spec == nil || spec.Merge != fieldsyncv1.MergePolicy_MERGE_POLICY_SERVER_ONLY
+	})
 }
 
 // keepPlacement restores the scope fields a delete cleared: a tombstone

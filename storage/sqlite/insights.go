@@ -459,6 +459,11 @@ func (t *InsightsTx) AddPhotoUse(tenantID, sha256 string, u InsightPhotoUse) err
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, tenantID, sha256, u.RecordID, u.RecordType, u.OwnerUserID, u.StoreID, u.RegionID)
 }
 
+// RemovePhotoUses forgets a record's photo uses: a deleted record uses no photo.
+func (t *InsightsTx) RemovePhotoUses(tenantID, recordID string) error {
+	return t.exec(`DELETE FROM insights_photos WHERE tenant_id = ? AND record_id = ?`, tenantID, recordID)
+}
+
 // PhotoUses returns the records a photo is attached to, by record id.
 func (t *InsightsTx) PhotoUses(tenantID, sha256 string) ([]InsightPhotoUse, error) {
 	return insQuery(t.ctx, t.tx, func(row insScanner) (InsightPhotoUse, error) {

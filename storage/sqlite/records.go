@@ -30,7 +30,8 @@ func (db *DB) Update(ctx context.Context, fn func(tx syncengine.Tx) error) error
 }
 
 // recTx implements syncengine.Tx over one SQLite transaction. The version
-// counter is read once and written back at the end.
+// counters (each tenant's, and the commit sequence) are read once and
+// written back at the end.
 type recTx struct {
 	db      *DB
 	results resultRuns
@@ -39,9 +40,15 @@ type recTx struct {
 	tx      *sql.Tx
 	now     time.Time
 	reg     *syncengine.Registry
-	version uint64
-	loaded  bool
-	dirty   bool
+	tenants map[string]*tenantCounters // by tenant id, once read
+	seq     uint64                     // the last commit sequence handed out; 0 until read
+}
+
+// tenantCounters are the last change version and conflict id a tenant
+// handed out: each tenant numbers its own, so neither says anything about
+// another tenant.
+type tenantCounters struct {
+	version, conflict uint64
 }
 
 func (t *recTx) Now() time.Time { return t.now }
@@ -138,24 +145,57 @@ func scanRecord(reg *syncengine.Registry, row interface{ Scan(...any) error }) (
 	return &r, nil
 }
 
-// nextVersion hands out the next change version.
-func (t *recTx) nextVersion() (uint64, error) {
-	if !t.loaded {
-		if err := t.queryRow(`SELECT value FROM counters WHERE name = 'version'`).Scan(&t.version); err != nil {
-			return 0, fmt.Errorf("read version counter: %w", err)
-		}
-		t.loaded = true
+// counters returns the tenant's counters, read on first use; a tenant
+// without a row yet starts from 0.
+func (t *recTx) counters(tenantID string) (*tenantCounters, error) {
+	if c, ok := t.tenants[tenantID]; ok {
+		return c, nil
 	}
-	t.version++
-	t.dirty = true
-	return t.version, nil
+	c := &tenantCounters{}
+	err := t.queryRow(`SELECT version, conflict_id FROM tenant_versions WHERE tenant_id = ?`, tenantID).Scan(&c.version, &c.conflict)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("read tenant counters: %w", err)
+	}
+	if t.tenants == nil {
+		t.tenants = map[string]*tenantCounters{}
+	}
+	t.tenants[tenantID] = c
+	return c, nil
 }
 
-// flush writes what the transaction buffered: the version counter, the
+// nextVersion hands out the tenant's next change version.
+func (t *recTx) nextVersion(tenantID string) (uint64, error) {
+	c, err := t.counters(tenantID)
+	if err != nil {
+		return 0, err
+	}
+	c.version++
+	return c.version, nil
+}
+
+// nextSeq hands out the next commit sequence number (server-internal).
+func (t *recTx) nextSeq() (uint64, error) {
+	if t.seq == 0 {
+		if err := t.queryRow(`SELECT value FROM counters WHERE name = 'seq'`).Scan(&t.seq); err != nil {
+			return 0, fmt.Errorf("read commit sequence: %w", err)
+		}
+	}
+	t.seq++
+	return t.seq, nil
+}
+
+// flush writes what the transaction buffered: the version counters, the
 // push results and the outbox events.
 func (t *recTx) flush() error {
-	if t.dirty {
-		if err := t.exec(`UPDATE counters SET value = ? WHERE name = 'version'`, t.version); err != nil {
+	for tenantID, c := range t.tenants {
+		if err := t.exec(`INSERT INTO tenant_versions (tenant_id, version, conflict_id) VALUES (?, ?, ?)
+			ON CONFLICT(tenant_id) DO UPDATE SET version = excluded.version, conflict_id = excluded.conflict_id`,
+			tenantID, c.version, c.conflict); err != nil {
+			return err
+		}
+	}
+	if t.seq != 0 {
+		if err := t.exec(`UPDATE counters SET value = ? WHERE name = 'seq'`, t.seq); err != nil {
 			return err
 		}
 	}
@@ -168,13 +208,13 @@ func (t *recTx) flush() error {
 	return t.flushEvents()
 }
 
-// PutRecord writes a record's new state under the next version. A scope the
-// record left gets its own exit row at the version just before, so every
-// change row has a version of its own and no page boundary can fall
-// between two rows that share one.
+// PutRecord writes a record's new state under the tenant's next version. A
+// scope the record left gets its own exit row at the version just before,
+// so every change row has a version of its own and no page boundary can
+// fall between two rows that share one.
 func (t *recTx) PutRecord(rec *syncengine.StoredRecord, oldScope *syncengine.Scope) (uint64, error) {
 	if oldScope != nil {
-		exit, err := t.nextVersion()
+		exit, err := t.nextVersion(rec.TenantID)
 		if err != nil {
 			return 0, err
 		}
@@ -183,12 +223,16 @@ func (t *recTx) PutRecord(rec *syncengine.StoredRecord, oldScope *syncengine.Sco
 			return 0, fmt.Errorf("scope exit %s: %w", rec.ID, err)
 		}
 	}
-	v, err := t.nextVersion()
+	v, err := t.nextVersion(rec.TenantID)
+	if err != nil {
+		return 0, err
+	}
+	seq, err := t.nextSeq()
 	if err != nil {
 		return 0, err
 	}
 	rec.Version = v
-	insert := `INSERT INTO records (` + recordColumns + `, deleted) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+	insert := `INSERT INTO records (` + recordColumns + `, deleted, seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
 	if rec.CreatedVersion == 0 {
 		rec.CreatedVersion = v // a new record: a plain insert
 	} else {
@@ -201,7 +245,7 @@ func (t *recTx) PutRecord(rec *syncengine.StoredRecord, oldScope *syncengine.Sco
 	st := rec.State
 	err = t.exec(insert, rec.TenantID, rec.ID, rec.Type, v, rec.CreatedVersion, rec.Scope.Owner, rec.Scope.Store, rec.Scope.Region,
 		value, encodeClocks(st.Fields, st.Elements), uint64(st.DeletedAt.HLC), st.DeletedAt.Actor, uint64(st.Created.HLC), st.Created.Actor,
-		uint64(rec.HLC), rec.Actor, ms(rec.UpdatedAt), st.Deleted())
+		uint64(rec.HLC), rec.Actor, ms(rec.UpdatedAt), st.Deleted(), seq)
 	if err != nil {
 		return 0, fmt.Errorf("put record %s: %w", rec.ID, err)
 	}
@@ -211,7 +255,7 @@ func (t *recTx) PutRecord(rec *syncengine.StoredRecord, oldScope *syncengine.Sco
 const upsertRecord = ` ON CONFLICT(tenant_id, id) DO UPDATE SET version = excluded.version, owner_id = excluded.owner_id,
 	store_id = excluded.store_id, region_id = excluded.region_id, value = excluded.value, clocks = excluded.clocks,
 	deleted_hlc = excluded.deleted_hlc, deleted_actor = excluded.deleted_actor, hlc = excluded.hlc,
-	actor = excluded.actor, updated_at = excluded.updated_at, deleted = excluded.deleted`
+	actor = excluded.actor, updated_at = excluded.updated_at, deleted = excluded.deleted, seq = excluded.seq`
 
 // indexPhotos keeps record_photos in step with the photo refs of a record.
 func (t *recTx) indexPhotos(rec *syncengine.StoredRecord) error {
@@ -245,20 +289,25 @@ func hasPhotoFields(m proto.Message) bool {
 	return false
 }
 
+// AddConflict appends to the conflict log under the tenant's next conflict id.
 func (t *recTx) AddConflict(c *syncengine.Conflict) error {
-	res, err := t.db.txExec(t.ctx, t.tx, insertConflict, c.TenantID, c.RecordType, c.RecordID, c.Field, c.Losing, c.Winning, uint64(c.LosingAt.HLC), c.LosingAt.Actor,
+	counters, err := t.counters(c.TenantID)
+	if err != nil {
+		return err
+	}
+	counters.conflict++
+	c.ID = counters.conflict
+	err = t.exec(insertConflict, c.TenantID, c.ID, c.RecordType, c.RecordID, c.Field, c.Losing, c.Winning, uint64(c.LosingAt.HLC), c.LosingAt.Actor,
 		uint64(c.WinningAt.HLC), c.WinningAt.Actor, c.Reason, c.Scope.Owner, c.Scope.Store, c.Scope.Region, ms(c.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("add conflict: %w", err)
 	}
-	id, err := res.LastInsertId()
-	c.ID = uint64(id)
-	return err
+	return nil
 }
 
-const insertConflict = `INSERT INTO conflicts (tenant_id, record_type, record_id, field, losing, winning,
+const insertConflict = `INSERT INTO conflicts (tenant_id, id, record_type, record_id, field, losing, winning,
 		losing_hlc, losing_actor, winning_hlc, winning_actor, reason, owner_id, store_id, region_id, created_at)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
 
 // AppendEvent checks an event and keeps it for the transaction's end,
 // when all of them are inserted in commit order with multi-row inserts.
@@ -459,39 +508,70 @@ func (db *DB) GetRecordValues(ctx context.Context, tenantID string, idList []str
 	return out, rows.Err()
 }
 
-// PurgedThrough is the purge horizon (see syncengine.Store).
-func (db *DB) PurgedThrough(ctx context.Context) (uint64, error) {
-	var v uint64
-	err := db.read.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = 'purged_through'`).Scan(&v)
-	return v, err
+// CursorBounds reads a tenant's purge horizon and latest version (see
+// syncengine.Store). A tenant that never changed anything has both at 0.
+func (db *DB) CursorBounds(ctx context.Context, tenantID string) (purged, latest uint64, err error) {
+	st, err := db.readStmt(ctx, `SELECT purged_through, version FROM tenant_versions WHERE tenant_id = ?`)
+	if err != nil {
+		return 0, 0, fmt.Errorf("cursor bounds: %w", err)
+	}
+	err = st.QueryRowContext(ctx, tenantID).Scan(&purged, &latest)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, nil
+	}
+	return purged, latest, err
 }
 
 // PurgeTombstones deletes tombstones and scope exits older than a time and
-// moves the purge horizon, so older cursors get "resync".
+// moves each tenant's purge horizon, so its older cursors get "resync".
 func (db *DB) PurgeTombstones(ctx context.Context, olderThan time.Time) (int64, error) {
 	var n int64
 	err := db.WriteTx(ctx, func(tx *sql.Tx, _ time.Time) error {
-		var horizon sql.NullInt64
-		if err := tx.QueryRowContext(ctx, `SELECT MAX(v) FROM (
-			SELECT MAX(version) AS v FROM records WHERE deleted = 1 AND updated_at < ?1
-			UNION ALL SELECT MAX(version) FROM scope_exits WHERE created_at < ?1)`, ms(olderThan)).Scan(&horizon); err != nil {
-			return err
-		}
-		if !horizon.Valid {
-			return nil
-		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM records WHERE deleted = 1 AND version <= ?`, horizon.Int64)
+		horizons, err := purgeHorizons(ctx, tx, olderThan)
 		if err != nil {
 			return err
 		}
-		n, _ = res.RowsAffected()
-		if _, err := tx.ExecContext(ctx, `DELETE FROM scope_exits WHERE version <= ?`, horizon.Int64); err != nil {
-			return err
+		for tenantID, horizon := range horizons {
+			res, err := tx.ExecContext(ctx, `DELETE FROM records WHERE tenant_id = ? AND deleted = 1 AND version <= ?`, tenantID, horizon)
+			if err != nil {
+				return err
+			}
+			purged, _ := res.RowsAffected()
+			n += purged
+			if _, err := tx.ExecContext(ctx, `DELETE FROM scope_exits WHERE tenant_id = ? AND version <= ?`, tenantID, horizon); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE tenant_versions SET purged_through = MAX(purged_through, ?) WHERE tenant_id = ?`,
+				horizon, tenantID); err != nil {
+				return err
+			}
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE counters SET value = MAX(value, ?) WHERE name = 'purged_through'`, horizon.Int64)
-		return err
+		return nil
 	})
 	return n, err
+}
+
+// purgeHorizons returns, per tenant, the newest version of a tombstone or
+// scope exit older than a time.
+func purgeHorizons(ctx context.Context, tx *sql.Tx, olderThan time.Time) (map[string]uint64, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT tenant_id, MAX(v) FROM (
+		SELECT tenant_id, MAX(version) AS v FROM records WHERE deleted = 1 AND updated_at < ?1 GROUP BY tenant_id
+		UNION ALL SELECT tenant_id, MAX(version) FROM scope_exits WHERE created_at < ?1 GROUP BY tenant_id)
+		GROUP BY tenant_id`, ms(olderThan))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]uint64{}
+	for rows.Next() {
+		var tenantID string
+		var v uint64
+		if err := rows.Scan(&tenantID, &v); err != nil {
+			return nil, err
+		}
+		out[tenantID] = v
+	}
+	return out, rows.Err()
 }
 
 // ListConflicts reads the conflict log (see syncengine.Store).

@@ -283,12 +283,13 @@ func (db *DB) DonePhotoNotice(ctx context.Context, n photos.Notice) error {
 }
 
 // surgeryType is the record type HeldSurgeries scans: a literal in the
-// query, so that SQLite can use the partial index records_surgery_version.
+// query, so that SQLite can use the partial index records_surgery_seq.
 const surgeryType = "fieldsync.v1.SurgerySupport"
 
 // HeldSurgeries returns surgery supports whose photos are all available
-// (see photos.Store). It reads one snapshot: the rows and the
-// version they cover agree.
+// (see photos.Store). It reads one snapshot: the rows and the position
+// they cover agree. Positions are the server-internal commit sequence
+// across tenants (records.seq), not the per-tenant versions.
 func (db *DB) HeldSurgeries(ctx context.Context, after uint64, limit int) ([]photos.RecordRef, uint64, error) {
 	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
@@ -296,24 +297,33 @@ func (db *DB) HeldSurgeries(ctx context.Context, after uint64, limit int) ([]pho
 	}
 	defer tx.Rollback()
 	var top uint64
-	if err := tx.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = 'version'`).Scan(&top); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = 'seq'`).Scan(&top); err != nil {
 		return nil, 0, fmt.Errorf("held surgeries: %w", err)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+recordRefColumns+`, 1 FROM records r
-		WHERE r.type = '`+surgeryType+`' AND r.version > ?1 AND r.version <= ?2 AND r.deleted = 0
+	rows, err := tx.QueryContext(ctx, `SELECT `+recordRefColumns+`, r.seq FROM records r
+		WHERE r.type = '`+surgeryType+`' AND r.seq > ?1 AND r.seq <= ?2 AND r.deleted = 0
 		AND EXISTS (SELECT 1 FROM record_photos rp WHERE rp.tenant_id = r.tenant_id AND rp.record_id = r.id)
 		AND NOT EXISTS (SELECT 1 FROM record_photos rp WHERE rp.tenant_id = r.tenant_id AND rp.record_id = r.id
 			AND NOT `+refAvailable+`)
-		ORDER BY r.version LIMIT ?3`, after, top, limit)
+		ORDER BY r.seq LIMIT ?3`, after, top, limit)
 	if err != nil {
 		return nil, 0, fmt.Errorf("held surgeries: %w", err)
 	}
-	refs, err := scanRecordRefs(rows)
-	if err != nil {
-		return nil, 0, fmt.Errorf("held surgeries: %w", err)
+	defer rows.Close()
+	var refs []photos.RecordRef
+	for rows.Next() {
+		var r photos.RecordRef
+		var seq uint64
+		if err := rows.Scan(&r.TenantID, &r.ID, &r.Type, &r.Scope.Owner, &r.Scope.Store, &r.Scope.Region, &r.Version, &seq); err != nil {
+			return nil, 0, fmt.Errorf("held surgeries: %w", err)
+		}
+		refs = append(refs, r)
+		if len(refs) == limit {
+			top = seq
+		}
 	}
-	if len(refs) == limit {
-		top = refs[len(refs)-1].Version
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("held surgeries: %w", err)
 	}
 	return refs, top, nil
 }
