@@ -38,6 +38,8 @@ type Config struct {
 	Insights InsightsBackend
 	// InsightsConfig serves AdminService's insights configuration calls.
 	InsightsConfig InsightsConfigStore
+	// System serves SystemService (operator token only) when set.
+	System *SystemConfig
 	// Extra HTTP handlers mounted on the mux by pattern (e.g. signed media links).
 	Extra map[string]http.Handler
 	// MaxMessageBytes bounds one request message; 0 means DefaultMaxMessageBytes.
@@ -101,6 +103,14 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.Media != nil {
 		services = append(services, fieldsyncv1connect.MediaServiceName)
 		mux.Handle(fieldsyncv1connect.NewMediaServiceHandler(&mediaHandler{cfg: &cfg}, opts...))
+	}
+	if cfg.System != nil {
+		path, h, err := newSystemHandler(&cfg, m, vi)
+		if err != nil {
+			return nil, err
+		}
+		services = append(services, fieldsyncv1connect.SystemServiceName)
+		mux.Handle(path, h)
 	}
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(services...)))
 	reflector := grpcreflect.NewStaticReflector(services...)

@@ -42,6 +42,7 @@ commands:
   device     act as a device: local records, outbox, sync, conflicts
   events     follow the change stream (events tail)
   phi        print a Process Health Index table
+  tenant     create and list organisations (the server's operator token)
 
 Server and token: --server/--token or FIELDSYNC_SERVER/FIELDSYNC_TOKEN.
 Run 'fieldsync <command> -h' for a command's flags.

@@ -49,6 +49,9 @@ type Config struct {
 	UploadExpiry  time.Duration
 	// PublicURL is the base of signed links to locally stored photos.
 	PublicURL string
+	// OperatorTokenFile holds the operator token guarding SystemService
+	// (default: <data-dir>/operator-token, generated at first start).
+	OperatorTokenFile string
 
 	// Logger overrides the logger built from LogLevel/LogFormat (tests).
 	Logger *slog.Logger
@@ -97,6 +100,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.MaxPhotoBytes, "max-photo-bytes", int64(envInt("max-photo-bytes", int(c.MaxPhotoBytes))), "largest photo accepted")
 	fs.DurationVar(&c.UploadExpiry, "upload-expiry", envDuration("upload-expiry", c.UploadExpiry), "unfinished uploads expire after this")
 	str(&c.PublicURL, "public-url", "base URL of signed photo links (default: http://<addr>)")
+	str(&c.OperatorTokenFile, "operator-token-file", "file with the operator token for tenant management (default: <data-dir>/operator-token, generated)")
 }
 
 // EnvName returns the environment variable of a flag: FIELDSYNC_DATA_DIR for data-dir.

@@ -111,6 +111,10 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	operatorToken, err := d.operatorToken()
+	if err != nil {
+		return nil, err
+	}
 	return server.New(server.Config{
 		Logger:          d.log,
 		Auth:            d.db,
@@ -119,6 +123,7 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 		Media:           mediaBackend,
 		Insights:        d.db,
 		InsightsConfig:  insights.ConfigStore{DB: d.db},
+		System:          &server.SystemConfig{Tenants: d.db, OperatorToken: operatorToken},
 		Extra:           extra,
 		MaxMessageBytes: d.cfg.MaxMessageBytes,
 		Registry:        reg,
