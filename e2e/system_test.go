@@ -175,6 +175,8 @@ func TestCreateTenantRequestIsValidated(t *testing.T) {
 	}{
 		{"no name", &fieldsyncv1.CreateTenantRequest{AdminDisplayName: "A"}, "name"},
 		{"a blank name", &fieldsyncv1.CreateTenantRequest{Name: "   ", AdminDisplayName: "A"}, "name"},
+		{"a name with a newline", &fieldsyncv1.CreateTenantRequest{Name: "Acme\nlevel=ERROR", AdminDisplayName: "A"}, "name: must contain a non-space character and no control characters"},
+		{"a blank admin", &fieldsyncv1.CreateTenantRequest{Name: "N", AdminDisplayName: "\t"}, "admin_display_name"},
 		{"a name too long", &fieldsyncv1.CreateTenantRequest{Name: strings.Repeat("n", 201), AdminDisplayName: "A"}, "name"},
 		{"no admin", &fieldsyncv1.CreateTenantRequest{Name: "N"}, "admin_display_name"},
 		{"a code valid too long", &fieldsyncv1.CreateTenantRequest{Name: "N", AdminDisplayName: "A", EnrollmentTtl: durationpb.New(31 * 24 * 3600e9)}, "enrollment_ttl"},

@@ -31,6 +31,9 @@ func (d *Daemon) operatorToken() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("operator token: %w", err)
 	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		d.log.Warn("the operator token file is readable by other users: chmod 600 it", "file", path)
+	}
 	token := strings.TrimSpace(string(b))
 	if len(token) < server.MinOperatorTokenLen || strings.ContainsAny(token, " \t\r\n") {
 		return "", fmt.Errorf("operator token in %s: want one line of at least %d characters without spaces", path, server.MinOperatorTokenLen)

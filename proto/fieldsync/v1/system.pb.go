@@ -87,7 +87,7 @@ func (x *Tenant) GetCreateTime() *timestamppb.Timestamp {
 
 type CreateTenantRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The organisation's name; it must contain a non-space character.
+	// The organisation's name: printable, not blank.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// The first admin user's display name.
 	AdminDisplayName string `protobuf:"bytes,2,opt,name=admin_display_name,json=adminDisplayName,proto3" json:"admin_display_name,omitempty"`
@@ -307,10 +307,12 @@ const file_fieldsync_v1_system_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12;\n" +
 	"\vcreate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"\xca\x01\n" +
-	"\x13CreateTenantRequest\x12\"\n" +
-	"\x04name\x18\x01 \x01(\tB\x0e\xbaH\vr\t\x10\x01\x18\xc8\x012\x02\\SR\x04name\x12<\n" +
-	"\x12admin_display_name\x18\x02 \x01(\tB\x0e\xbaH\vr\t\x10\x01\x18\xc8\x012\x02\\SR\x10adminDisplayName\x12Q\n" +
+	"createTime\"\xde\x03\n" +
+	"\x13CreateTenantRequest\x12\xab\x01\n" +
+	"\x04name\x18\x01 \x01(\tB\x96\x01\xbaH\x92\x01\xba\x01\x87\x01\n" +
+	"\x0eprintable_name\x12<must contain a non-space character and no control characters\x1a7this.matches(r'^[^\\x00-\\x1f\\x7f]*\\S[^\\x00-\\x1f\\x7f]*$')r\x05\x10\x01\x18\xc8\x01R\x04name\x12\xc5\x01\n" +
+	"\x12admin_display_name\x18\x02 \x01(\tB\x96\x01\xbaH\x92\x01\xba\x01\x87\x01\n" +
+	"\x0eprintable_name\x12<must contain a non-space character and no control characters\x1a7this.matches(r'^[^\\x00-\\x1f\\x7f]*\\S[^\\x00-\\x1f\\x7f]*$')r\x05\x10\x01\x18\xc8\x01R\x10adminDisplayName\x12Q\n" +
 	"\x0eenrollment_ttl\x18\x03 \x01(\v2\x19.google.protobuf.DurationB\x0f\xbaH\f\xaa\x01\t\"\x05\b\x80\x9a\x9e\x012\x00R\renrollmentTtl\"\xf2\x01\n" +
 	"\x14CreateTenantResponse\x12,\n" +
 	"\x06tenant\x18\x01 \x01(\v2\x14.fieldsync.v1.TenantR\x06tenant\x12(\n" +
