@@ -129,11 +129,12 @@ func TestReadmeCommandsRun(t *testing.T) {
 	t.Logf("%d README blocks ran", ran)
 }
 
-// readmeEnv is the test's environment without fieldsync settings of its own.
+// readmeEnv is the test's environment without fieldsync settings of its
+// own, and with the loopback server exempt from any HTTP proxy.
 func readmeEnv() []string {
-	var env []string
+	env := []string{"NO_PROXY=127.0.0.1,localhost", "no_proxy=127.0.0.1,localhost"}
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "FIELDSYNC_") {
+		if !strings.HasPrefix(kv, "FIELDSYNC_") && !strings.HasPrefix(strings.ToLower(kv), "no_proxy=") {
 			env = append(env, kv)
 		}
 	}
@@ -170,4 +171,19 @@ func startFieldsyncd(t *testing.T, fieldsyncd, work string) string {
 	}
 	t.Fatalf("fieldsyncd did not start:\n%s", log.String())
 	return ""
+}
+
+func TestReadmeBlocksHonourTheNotRunMarker(t *testing.T) {
+	t.Parallel()
+	md := "intro\n\n<!-- not-run: serves forever -->\n```sh\nmake run\n```\n\ntext\n```sh\na\nb\n```\n```go\nx\n```\n"
+	blocks, err := readmeBlocks(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(blocks) != 2 || blocks[0].notRun != "serves forever" || blocks[1].notRun != "" || blocks[1].text != "a\nb" || blocks[1].line != 9 {
+		t.Fatalf("blocks = %+v", blocks)
+	}
+	if _, err := readmeBlocks("```sh\nrm -rf /\n"); err == nil {
+		t.Fatal("an unclosed block was accepted")
+	}
 }
