@@ -55,7 +55,7 @@ func freeAddr(t *testing.T) string {
 
 func (p *process) start() {
 	p.t.Helper()
-	p.cmd = exec.Command(p.bin, "--demo", "--data-dir", p.dir, "--addr", p.addr, "--log-level", "warn")
+	p.cmd = exec.Command(p.bin, "--demo", "--data-dir", p.dir, "--addr", p.addr, "--metrics-addr", "", "--log-level", "warn")
 	p.cmd.Stdout, p.cmd.Stderr = os.Stderr, os.Stderr
 	if err := p.cmd.Start(); err != nil {
 		p.t.Fatal(err)

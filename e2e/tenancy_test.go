@@ -4,46 +4,43 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/fieldsync/fieldsync/internal/ids"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
-	"github.com/fieldsync/fieldsync/syncengine"
 )
 
-// otherTenant creates a second organisation with an admin and a rep and
-// returns their device tokens.
+// otherTenant creates a second organisation through SystemService, as an
+// operator would, then has its admin add a region and a rep; it returns the
+// admin's and the rep's device tokens.
 func otherTenant(t *testing.T, e *env) (admin, rep string) {
 	t.Helper()
 	ctx := context.Background()
-	db := e.d.DB()
-	tn, err := db.CreateTenant(ctx, "Rival Co.")
+	created, err := e.system(e.operatorToken()).CreateTenant(ctx, connect.NewRequest(&fieldsyncv1.CreateTenantRequest{
+		Name: "Rival Co.", AdminDisplayName: "Rival Admin",
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	region, err := db.CreateRegion(ctx, tn.ID, "North")
+	admin = e.enroll(created.Msg.EnrollmentCode)
+	a := e.admin(admin)
+	region, err := a.CreateRegion(ctx, connect.NewRequest(&fieldsyncv1.CreateRegionRequest{Name: "North"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	token := func(role fieldsyncv1.Role) string {
-		u := &syncengine.User{TenantID: tn.ID, DisplayName: role.String(), Role: role, RegionID: region.ID}
-		if err := db.CreateUser(ctx, u); err != nil {
-			t.Fatal(err)
-		}
-		code, _, err := db.IssueEnrollmentCode(ctx, tn.ID, u.ID, time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, tok, err := db.Enroll(ctx, code, "phone", "test")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
+	u, err := a.CreateUser(ctx, connect.NewRequest(&fieldsyncv1.CreateUserRequest{
+		DisplayName: "Rival Rep", Role: fieldsyncv1.Role_ROLE_REP, RegionId: region.Msg.Region.Id,
+	}))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return token(fieldsyncv1.Role_ROLE_ADMIN), token(fieldsyncv1.Role_ROLE_REP)
+	code, err := a.IssueEnrollmentCode(ctx, connect.NewRequest(&fieldsyncv1.IssueEnrollmentCodeRequest{UserId: u.Msg.User.Id}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return admin, e.enroll(code.Msg.EnrollmentCode)
 }
 
 func TestTenantsNeverSeeEachOther(t *testing.T) {

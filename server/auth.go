@@ -23,8 +23,11 @@ type Authenticator interface {
 // publicProcedures need no token.
 var publicProcedures = map[string]bool{
 	fieldsyncv1connect.IdentityServiceEnrollProcedure: true,
-	"/" + grpchealth.HealthV1ServiceName + "/Check":   true,
-	"/" + grpchealth.HealthV1ServiceName + "/Watch":   true,
+	// SystemService checks the operator token itself (system.go).
+	fieldsyncv1connect.SystemServiceCreateTenantProcedure: true,
+	fieldsyncv1connect.SystemServiceListTenantsProcedure:  true,
+	"/" + grpchealth.HealthV1ServiceName + "/Check":       true,
+	"/" + grpchealth.HealthV1ServiceName + "/Watch":       true,
 }
 
 // authInterceptor puts the caller's principal into the context of every

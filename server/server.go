@@ -39,6 +39,8 @@ type Config struct {
 	Insights InsightsBackend
 	// InsightsConfig serves AdminService's insights configuration calls.
 	InsightsConfig InsightsConfigStore
+	// System serves SystemService (operator token only) when set.
+	System *SystemConfig
 	// Extra HTTP handlers mounted on the mux by pattern (e.g. signed media links).
 	Extra map[string]http.Handler
 	// MaxMessageBytes bounds one request message; 0 means DefaultMaxMessageBytes.
@@ -94,6 +96,14 @@ func New(cfg Config) (http.Handler, error) {
 	opts := append([]connect.HandlerOption{connect.WithInterceptors(m, boundErrors{}, auth, vi)}, bounds(cfg.MaxMessageBytes)...)
 	mux := http.NewServeMux()
 	services := mountServices(mux, &cfg, opts)
+	if cfg.System != nil {
+		path, h, err := newSystemHandler(&cfg, m, vi)
+		if err != nil {
+			return nil, err
+		}
+		services = append(services, fieldsyncv1connect.SystemServiceName)
+		mux.Handle(path, h)
+	}
 	health := cfg.Health
 	if health == nil {
 		health = grpchealth.NewStaticChecker(services...)

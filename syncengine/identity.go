@@ -13,6 +13,15 @@ type Tenant struct {
 	CreatedAt time.Time
 }
 
+// TenantBootstrap is a new organisation with its first admin user and the
+// one-time enrollment code for that admin's first device.
+type TenantBootstrap struct {
+	Tenant         Tenant
+	Admin          User
+	EnrollmentCode string
+	CodeExpires    time.Time
+}
+
 // Region groups stores and reps of a tenant.
 type Region struct {
 	ID, TenantID, Name string

@@ -45,6 +45,7 @@ commands:
   device     act as a device: local records, outbox, sync, conflicts
   events     follow the change stream (events tail)
   phi        print a Process Health Index table
+  tenant     create and list organisations (the server's operator token)
 
   version    print the version (also --version)
 

@@ -66,6 +66,9 @@ type Config struct {
 	// then too); photo calls refused while S3 is down suggest it as the
 	// retry delay.
 	ProbeInterval time.Duration
+	// OperatorTokenFile holds the operator token guarding SystemService
+	// (default: <data-dir>/operator-token, generated at first start).
+	OperatorTokenFile string
 
 	// Logger overrides the logger built from LogLevel/LogFormat (tests).
 	Logger *slog.Logger
@@ -81,7 +84,7 @@ func DefaultConfig() Config {
 		LogFormat:       "text",
 		MaxMessageBytes: 8 << 20,
 		MaxClockSkew:    5 * time.Minute,
-		MetricsAddr:     "127.0.0.1:9090",
+		MetricsAddr:     "127.0.0.1:9464",
 		NATSPort:        -1,
 		Consumers:       true,
 		Serve:           true,
@@ -126,6 +129,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.UploadExpiry, "upload-expiry", envDuration("upload-expiry", c.UploadExpiry), "unfinished uploads expire after this")
 	str(&c.PublicURL, "public-url", "base URL of signed photo links (default: http://<addr>)")
 	fs.DurationVar(&c.ProbeInterval, "probe-interval", envDuration("probe-interval", c.ProbeInterval), "how often the database, NATS and the photo store are checked (health, metrics, S3 reconnect)")
+	str(&c.OperatorTokenFile, "operator-token-file", "file with the operator token for tenant management (default: <data-dir>/operator-token, generated)")
 	hideDefault(fs, "s3-secret-key")
 }
 

@@ -133,6 +133,10 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 	d.deps.checkAll(ctx)
 	d.goRun("dependency checks", func() error { return d.deps.run(runCtx, d.cfg.ProbeInterval) })
 	limits := d.cfg.Limits()
+	operatorToken, err := d.operatorToken()
+	if err != nil {
+		return nil, err
+	}
 	return server.New(server.Config{
 		Logger:          d.log,
 		Auth:            d.db,
@@ -141,6 +145,7 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 		Media:           mediaBackend,
 		Insights:        d.db,
 		InsightsConfig:  insights.ConfigStore{DB: d.db},
+		System:          &server.SystemConfig{Tenants: d.db, OperatorToken: operatorToken},
 		Extra:           extra,
 		MaxMessageBytes: d.cfg.MaxMessageBytes,
 		Registry:        reg,

@@ -28,6 +28,59 @@ func (db *DB) CreateTenant(ctx context.Context, name string) (*syncengine.Tenant
 	return t, nil
 }
 
+// CreateTenantWithAdmin creates an organisation, its first admin user and a
+// one-time enrollment code for that admin's first device in one transaction:
+// afterwards all three exist or none does. A tenant of the same name (case
+// and surrounding spaces ignored) is CodeAlreadyExists.
+func (db *DB) CreateTenantWithAdmin(ctx context.Context, name, adminName string, ttl time.Duration) (*syncengine.TenantBootstrap, error) {
+	b := &syncengine.TenantBootstrap{EnrollmentCode: ids.Token("fse")}
+	b.Tenant = syncengine.Tenant{ID: ids.New(), Name: name}
+	b.Admin = syncengine.User{ID: ids.New(), TenantID: b.Tenant.ID, DisplayName: adminName, Role: fieldsyncv1.Role_ROLE_ADMIN}
+	err := db.WriteTx(ctx, func(tx *sql.Tx, now time.Time) error {
+		var n int
+		err := tx.QueryRowContext(ctx, `SELECT count(*) FROM tenants WHERE lower(trim(name)) = lower(trim(?))`, name).Scan(&n)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			return syncengine.Errorf(syncengine.CodeAlreadyExists, "name: a tenant named %q already exists", name)
+		}
+		b.Tenant.CreatedAt, b.Admin.CreatedAt, b.CodeExpires = now, now, now.Add(ttl)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)`, b.Tenant.ID, name, ms(now)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO users (id, tenant_id, display_name, role, region_id, store_id, created_at) VALUES (?, ?, ?, ?, '', '', ?)`,
+			b.Admin.ID, b.Tenant.ID, adminName, int32(b.Admin.Role), ms(now)); err != nil {
+			return err
+		}
+		return insertEnrollmentCode(ctx, tx, b.EnrollmentCode, b.Tenant.ID, b.Admin.ID, now, b.CodeExpires)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create tenant: %w", err)
+	}
+	return b, nil
+}
+
+// ListTenants returns every tenant, oldest first.
+func (db *DB) ListTenants(ctx context.Context) ([]syncengine.Tenant, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT id, name, created_at FROM tenants ORDER BY created_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	defer rows.Close()
+	var out []syncengine.Tenant
+	for rows.Next() {
+		var t syncengine.Tenant
+		var created int64
+		if err := rows.Scan(&t.ID, &t.Name, &created); err != nil {
+			return nil, fmt.Errorf("list tenants: %w", err)
+		}
+		t.CreatedAt = fromMS(created)
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
 // CreateRegion creates a region in a tenant.
 func (db *DB) CreateRegion(ctx context.Context, tenantID, name string) (*syncengine.Region, error) {
 	r := &syncengine.Region{ID: ids.New(), TenantID: tenantID, Name: name}
@@ -209,14 +262,19 @@ func (db *DB) IssueEnrollmentCode(ctx context.Context, tenantID, userID string, 
 			return err
 		}
 		expires = now.Add(ttl)
-		_, err := tx.ExecContext(ctx, `INSERT INTO enrollment_codes (code_hash, tenant_id, user_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
-			ids.Hash(code), tenantID, userID, ms(now), ms(expires))
-		return err
+		return insertEnrollmentCode(ctx, tx, code, tenantID, userID, now, expires)
 	})
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("issue enrollment code: %w", err)
 	}
 	return code, expires, nil
+}
+
+// insertEnrollmentCode stores the hash of a user's one-time code.
+func insertEnrollmentCode(ctx context.Context, tx *sql.Tx, code, tenantID, userID string, now, expires time.Time) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO enrollment_codes (code_hash, tenant_id, user_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
+		ids.Hash(code), tenantID, userID, ms(now), ms(expires))
+	return err
 }
 
 // Enroll exchanges an unused, unexpired enrollment code for a new device and
