@@ -15,7 +15,8 @@ import (
 )
 
 // AlertWriter creates Alert records; idempotent by Alert.DedupKey (a second
-// call with the same key is a no-op). The sync engine implements it.
+// call with the same key is a no-op). records.Alerts implements it over the
+// sync engine.
 type AlertWriter interface {
 	RaiseAlert(ctx context.Context, tenantID string, a *fieldsyncv1.Alert) error
 }

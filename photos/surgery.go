@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"strconv"
 
-	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/fieldsync/fieldsync/records"
 )
 
-// surgeryType is the record type whose completeness depends on its photos.
-var surgeryType = string((&fieldsyncv1.SurgerySupport{}).ProtoReflect().Descriptor().FullName())
+// surgeryType is the record type whose completeness depends on its photos
+// (see records.RequiredPhotos).
+const surgeryType = records.PhotosCompleteType
 
 // surgeryMarkKey is the Meta key of the version through which surgery
 // supports have been checked for completeness.
@@ -54,7 +57,7 @@ func (s *Service) completeSurgeries(ctx context.Context) error {
 // staged photos are all available on it, unless it is set.
 func (s *Service) completeSurgery(ctx context.Context, ref RecordRef) error {
 	ss, err := s.liveSurgery(ctx, ref.TenantID, ref.ID)
-	if err != nil || ss == nil || ss.GetPhotosComplete() {
+	if err != nil || ss == nil || records.PhotosComplete(ss) {
 		return err
 	}
 	complete, err := s.staged(ctx, ref.TenantID, ref.ID, ss)
@@ -84,7 +87,7 @@ func (s *Service) bumpSurgery(ctx context.Context, tenantID, id string) error {
 }
 
 // liveSurgery reads a surgery support; nil when it is missing or deleted.
-func (s *Service) liveSurgery(ctx context.Context, tenantID, id string) (*fieldsyncv1.SurgerySupport, error) {
+func (s *Service) liveSurgery(ctx context.Context, tenantID, id string) (proto.Message, error) {
 	recs, err := s.cfg.Store.GetRecords(ctx, tenantID, []string{id})
 	if err != nil {
 		return nil, err
@@ -93,17 +96,17 @@ func (s *Service) liveSurgery(ctx context.Context, tenantID, id string) (*fields
 	if rec == nil || rec.State.Deleted() {
 		return nil, nil
 	}
-	ss, ok := rec.State.Value.(*fieldsyncv1.SurgerySupport)
-	if !ok {
+	if _, ok := records.RequiredPhotos(rec.State.Value); !ok {
 		return nil, fmt.Errorf("record %s holds %T, not a surgery support", id, rec.State.Value)
 	}
-	return ss, nil
+	return rec.State.Value, nil
 }
 
 // staged reports whether the three staged photos of surgery support id
-// are set and available on it.
-func (s *Service) staged(ctx context.Context, tenantID, id string, ss *fieldsyncv1.SurgerySupport) (bool, error) {
-	for _, r := range []*fieldsyncv1.PhotoRef{ss.GetPreOpPhoto(), ss.GetIntraOpPhoto(), ss.GetPostOpCountPhoto()} {
+// (records.RequiredPhotos) are set and available on it.
+func (s *Service) staged(ctx context.Context, tenantID, id string, ss proto.Message) (bool, error) {
+	refs, _ := records.RequiredPhotos(ss)
+	for _, r := range refs {
 		if r.GetSha256() == "" {
 			return false, nil
 		}
@@ -132,7 +135,7 @@ func (s *Service) availableOn(ctx context.Context, tenantID, sha256, id string) 
 // writeComplete writes a surgery support's photos_complete as the server,
 // which gives the record a new version even when the value is unchanged.
 func (s *Service) writeComplete(ctx context.Context, tenantID, id string, complete bool) error {
-	_, err := s.cfg.Records.ServerWrite(ctx, tenantID, surgeryType, id,
-		&fieldsyncv1.SurgerySupport{PhotosComplete: complete}, []string{"photos_complete"})
+	value, fields := records.PhotosCompleteWrite(complete)
+	_, err := s.cfg.Records.ServerWrite(ctx, tenantID, surgeryType, id, value, fields)
 	return err
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"buf.build/go/protovalidate"
+
+	"github.com/fieldsync/fieldsync/records"
 )
 
 // Config holds the engine's dependencies and settings.
@@ -17,6 +19,8 @@ type Config struct {
 	Registry *Registry // default: DefaultRegistry()
 	Clock    *Clock    // default: NewClock(nil)
 	Logger   *slog.Logger
+	// Hooks computes the server fields of record types (default records.Hooks{}).
+	Hooks TypeHooks
 	// MaxClockSkew bounds how far ahead of the server a device HLC may be;
 	// further ahead is clamped and the skew recorded (default 5 min).
 	MaxClockSkew time.Duration
@@ -30,7 +34,8 @@ type Config struct {
 	// OnCommit runs after every commit that wrote events (kicks the relay).
 	OnCommit func()
 	// DeliveryTypes are the record types whose first delivery to each device
-	// is published as an event (PHI collaboration timeliness).
+	// is published as an event (PHI collaboration timeliness); default: the
+	// types with the delivery_events option (Registry.DeliveryTypes).
 	DeliveryTypes []string
 	// MaxPullScan bounds the change rows one Pull examines (default 20000).
 	MaxPullScan int
@@ -59,6 +64,9 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Registry == nil {
 		cfg.Registry = DefaultRegistry()
 	}
+	if cfg.Hooks == nil {
+		cfg.Hooks = records.Hooks{}
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = NewClock(nil)
 	}
@@ -81,7 +89,7 @@ func New(cfg Config) (*Engine, error) {
 		cfg.AlertSubject = func(t, kind string) string { return "fieldsync." + t + ".alerts." + kind }
 	}
 	if cfg.DeliveryTypes == nil {
-		cfg.DeliveryTypes = []string{"fieldsync.v1.CampaignMaterial", "fieldsync.v1.Alert"}
+		cfg.DeliveryTypes = cfg.Registry.DeliveryTypes()
 	}
 	v, err := protovalidate.New()
 	if err != nil {

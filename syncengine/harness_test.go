@@ -10,6 +10,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/internal/ids"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+	"github.com/fieldsync/fieldsync/records"
 	"github.com/fieldsync/fieldsync/storage/sqlite"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
@@ -115,3 +116,10 @@ func (w *world) pullAll(who, cursor string) (map[string]*fieldsyncv1.Record, str
 }
 
 func newID() string { return ids.New() }
+
+// raiseAlert raises an alert in the tenant as the server does: through
+// records.Alerts over the engine, stamped by the engine's clock.
+func (w *world) raiseAlert(ctx context.Context, a *fieldsyncv1.Alert) error {
+	alerts := records.Alerts{Records: w.e, Now: func() time.Time { return w.e.Clock().Now().Time() }}
+	return alerts.RaiseAlert(ctx, w.tenant, a)
+}

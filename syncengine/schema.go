@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 
 	"google.golang.org/protobuf/proto"
@@ -39,6 +40,10 @@ type RecordType struct {
 	// nil when the type has none.
 	Parent     *FieldSpec
 	ParentType *RecordType
+	// AlertKind is the enum field naming the alerts subject a new record is
+	// published on ((fieldsync.v1.field).alert_kind); nil unless the type
+	// has publish_alerts.
+	AlertKind protoreflect.FieldDescriptor
 
 	msgType protoreflect.MessageType
 	ordered []*FieldSpec // Fields by field number
@@ -53,6 +58,8 @@ type FieldSpec struct {
 	// ScopeFrom is the record type whose id the field holds, when the record
 	// takes its region and store from that record.
 	ScopeFrom protoreflect.FullName
+	// AlertKind marks the enum field that names a new record's alerts subject.
+	AlertKind bool
 }
 
 // Registry holds the record types of a schema, by full name.
@@ -183,7 +190,7 @@ func messageType(md protoreflect.MessageDescriptor) protoreflect.MessageType {
 
 func newFieldSpec(fd protoreflect.FieldDescriptor) (*FieldSpec, error) {
 	fo, _ := proto.GetExtension(fd.Options(), fieldsyncv1.E_Field).(*fieldsyncv1.FieldSyncOptions)
-	spec := &FieldSpec{Desc: fd, Merge: fo.GetMerge(), Scope: fo.GetScope(), ScopeFrom: protoreflect.FullName(fo.GetScopeFrom())}
+	spec := &FieldSpec{Desc: fd, Merge: fo.GetMerge(), Scope: fo.GetScope(), ScopeFrom: protoreflect.FullName(fo.GetScopeFrom()), AlertKind: fo.GetAlertKind()}
 	if spec.Merge == fieldsyncv1.MergePolicy_MERGE_POLICY_UNSPECIFIED {
 		spec.Merge = fieldsyncv1.MergePolicy_MERGE_POLICY_LAST_WRITER_WINS
 	}
@@ -201,6 +208,8 @@ func newFieldSpec(fd protoreflect.FieldDescriptor) (*FieldSpec, error) {
 		return nil, errors.New("a scope field must be a singular string (so must a scope_from field)")
 	case spec.ScopeFrom != "" && spec.Scope != fieldsyncv1.ScopeKey_SCOPE_KEY_UNSPECIFIED:
 		return nil, errors.New("a field cannot be both a scope field and scope_from")
+	case spec.AlertKind && (fd.Kind() != protoreflect.EnumKind || fd.IsList()):
+		return nil, errors.New("an alert_kind field must be a singular enum")
 	}
 	return spec, nil
 }
@@ -222,6 +231,12 @@ func (rt *RecordType) place(spec *FieldSpec) error {
 			return fmt.Errorf("scope_from is already on field %q", rt.Parent.Desc.Name())
 		}
 		rt.Parent = spec
+	}
+	if spec.AlertKind {
+		if rt.AlertKind != nil {
+			return fmt.Errorf("alert_kind is already on field %q", rt.AlertKind.Name())
+		}
+		rt.AlertKind = fd
 	}
 	var slot *protoreflect.FieldDescriptor
 	switch spec.Scope {
@@ -252,6 +267,9 @@ func (rt *RecordType) checkType() []error {
 	}
 	if rt.Options.GetSensitive() && rt.Options.GetShared() {
 		errs = append(errs, fmt.Errorf("%s: a type cannot be both sensitive and shared", rt.Name))
+	}
+	if rt.Options.GetPublishAlerts() != (rt.AlertKind != nil) {
+		errs = append(errs, fmt.Errorf("%s: publish_alerts needs exactly one alert_kind field, and alert_kind needs publish_alerts", rt.Name))
 	}
 	return errs
 }
@@ -292,6 +310,32 @@ func (r *Registry) Lookup(name string) (*RecordType, bool) {
 // Types returns every record type, sorted by full name. The slice is the
 // caller's; the types are shared and must not be modified.
 func (r *Registry) Types() []*RecordType { return slices.Clone(r.sorted) }
+
+// DeliveryTypes returns the full names of the types with delivery_events,
+// sorted: each device's first pull of their records is published as an event.
+func (r *Registry) DeliveryTypes() []string {
+	var out []string
+	for _, rt := range r.sorted {
+		if rt.Options.GetDeliveryEvents() {
+			out = append(out, string(rt.Name))
+		}
+	}
+	return out
+}
+
+// AlertKindOf returns the name of m's alert_kind value (its number when the
+// enum has no such value); ok is false when the type publishes no alerts
+// or m is not of the type.
+func (rt *RecordType) AlertKindOf(m proto.Message) (kind string, ok bool) {
+	if rt.AlertKind == nil || !rt.is(m) {
+		return "", false
+	}
+	n := m.ProtoReflect().Get(rt.AlertKind).Enum()
+	if v := rt.AlertKind.Enum().Values().ByNumber(n); v != nil {
+		return string(v.Name()), true
+	}
+	return strconv.Itoa(int(n)), true
+}
 
 // New returns an empty value of the record type: the generated Go type when
 // it is linked into the binary.

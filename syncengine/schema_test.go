@@ -145,6 +145,33 @@ func TestDefaultRegistryReadsRecordOptions(t *testing.T) {
 	}
 }
 
+func TestDefaultRegistryReadsDeliveryAndAlertOptions(t *testing.T) {
+	t.Parallel()
+	if got := DefaultRegistry().DeliveryTypes(); strings.Join(got, ",") != "fieldsync.v1.Alert,fieldsync.v1.CampaignMaterial" {
+		t.Errorf("DeliveryTypes = %v; want Alert and CampaignMaterial", got)
+	}
+	alert := recordType(t, "Alert")
+	if alert.AlertKind == nil || alert.AlertKind.Name() != "kind" {
+		t.Fatalf("Alert's alert_kind field = %v; want kind", alert.AlertKind)
+	}
+	for _, tt := range []struct {
+		rt   *RecordType
+		m    proto.Message
+		want string
+		ok   bool
+	}{
+		{alert, &fieldsyncv1.Alert{Kind: fieldsyncv1.AlertKind_ALERT_KIND_STALLED_CLOSE}, "ALERT_KIND_STALLED_CLOSE", true},
+		{alert, &fieldsyncv1.Alert{}, "ALERT_KIND_UNSPECIFIED", true},
+		{alert, &fieldsyncv1.Alert{Kind: 99}, "99", true},
+		{alert, &fieldsyncv1.Visit{}, "", false},
+		{recordType(t, "Visit"), &fieldsyncv1.Visit{}, "", false},
+	} {
+		if got, ok := tt.rt.AlertKindOf(tt.m); got != tt.want || ok != tt.ok {
+			t.Errorf("%s.AlertKindOf(%v) = %q, %v; want %q, %v", tt.rt.Name, tt.m, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
 func TestRecordTypeNewReturnsTheGeneratedGoType(t *testing.T) {
 	t.Parallel()
 	if _, ok := recordType(t, "Visit").New().(*fieldsyncv1.Visit); !ok {
@@ -264,6 +291,8 @@ func fo(merge fieldsyncv1.MergePolicy, scope fieldsyncv1.ScopeKey) *fieldsyncv1.
 
 func TestNewRegistryRefusesContradictorySchemas(t *testing.T) {
 	t.Parallel()
+	alerting := &fieldsyncv1.RecordOptions{Record: true, PublishAlerts: true}
+	kind := &fieldsyncv1.FieldSyncOptions{AlertKind: true}
 	owner, region := fieldsyncv1.ScopeKey_SCOPE_KEY_OWNER, fieldsyncv1.ScopeKey_SCOPE_KEY_REGION
 	oneof := testMessage(record, testField("a", 1, stringT, nil), testField("b", 2, stringT, nil))
 	oneof.OneofDecl = []*descriptorpb.OneofDescriptorProto{{Name: proto.String("choice")}}
@@ -293,6 +322,10 @@ func TestNewRegistryRefusesContradictorySchemas(t *testing.T) {
 			testField("a", 2, stringT, &fieldsyncv1.FieldSyncOptions{ScopeFrom: "fstest.v1.Thing"}),
 			testField("b", 3, stringT, &fieldsyncv1.FieldSyncOptions{ScopeFrom: "fstest.v1.Thing"})), `scope_from is already on field "a"`},
 		{"field option outside a record type", testMessage(nil, testField("x", 1, stringT, fo(union, 0))), "not a record type has no effect"},
+		{"alert_kind on a string", testMessage(alerting, testField("kind", 1, stringT, kind)), "alert_kind field must be a singular enum"},
+		{"publish_alerts without alert_kind", testMessage(alerting, testField("x", 1, stringT, nil)), "publish_alerts needs exactly one alert_kind"},
+		{"alert_kind without publish_alerts", testMessage(record, testField("kind", 1, enumT, kind)), "publish_alerts needs exactly one alert_kind"},
+		{"two alert_kind fields", testMessage(alerting, testField("a", 1, enumT, kind), testField("b", 2, enumT, kind)), `alert_kind is already on field "a"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,15 +2,10 @@ package syncengine
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/types/known/timestamppb"
-
-	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 )
 
 // ServerWrite writes fields of a record as the server itself: computed and
@@ -52,34 +47,18 @@ func AllFields(m proto.Message) []string {
 	return out
 }
 
-// AlertID is the record id of the alert with a dedup key: the same key
-// always names the same record, which makes raising idempotent.
-func AlertID(tenantID, dedupKey string) string {
-	h := sha256.Sum256([]byte(tenantID + "\x00" + dedupKey))
-	return "alert-" + hex.EncodeToString(h[:16])
-}
-
-// RaiseAlert creates an Alert record for its recipient, once per DedupKey:
-// raising the same key again changes nothing.
-func (e *Engine) RaiseAlert(ctx context.Context, tenantID string, a *fieldsyncv1.Alert) error {
-	if a.GetDedupKey() == "" || a.GetRecipientUserId() == "" {
-		return Errorf(CodeInvalid, "alert needs a dedup_key and a recipient_user_id")
-	}
-	id := AlertID(tenantID, a.GetDedupKey())
+// ServerCreate writes a new record as the server (see ServerWrite), once:
+// when a record with id exists, live or deleted, it changes nothing. It
+// reports whether it wrote the record.
+func (e *Engine) ServerCreate(ctx context.Context, tenantID, recordType, id string, value proto.Message, fields []string) (bool, error) {
 	recs, err := e.store.GetRecords(ctx, tenantID, []string{id})
 	if err != nil {
-		return err
+		return false, err
 	}
 	if recs[id] != nil {
-		return nil
+		return false, nil
 	}
-	a = proto.Clone(a).(*fieldsyncv1.Alert)
-	if a.RaisedTime == nil {
-		a.RaisedTime = timestamppb.New(e.clock.Now().Time())
-	}
-	fields := []string{"recipient_user_id", "kind", "title", "body", "related_record_ids", "photos", "raised_time", "dedup_key"}
-	_, err = e.ServerWrite(ctx, tenantID, "fieldsync.v1.Alert", id, a, fields)
-	return err
+	return e.ServerWrite(ctx, tenantID, recordType, id, value, fields)
 }
 
 // FlagRecord sets a server-only boolean field of a record to true; a

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+	"github.com/fieldsync/fieldsync/records"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
 
@@ -49,10 +50,10 @@ func (w *world) seedSample(typ string, s sample) string {
 	ctx := context.Background()
 	id := newID()
 	if typ == "Alert" {
-		if err := w.e.RaiseAlert(ctx, w.tenant, &fieldsyncv1.Alert{RecipientUserId: w.p[s.writer].UserID, DedupKey: id, Title: "t"}); err != nil {
+		if err := w.raiseAlert(ctx, &fieldsyncv1.Alert{RecipientUserId: w.p[s.writer].UserID, DedupKey: id, Title: "t"}); err != nil {
 			w.t.Fatal(err)
 		}
-		id = syncengine.AlertID(w.tenant, id)
+		id = records.AlertID(w.tenant, id)
 	}
 	m := w.mut(s.writer, id, s.value, s.fields...)
 	if r := w.push(s.writer, m)[0]; r.Outcome == fieldsyncv1.MutationOutcome_MUTATION_OUTCOME_REJECTED {

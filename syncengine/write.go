@@ -227,7 +227,7 @@ func (e *Engine) finish(tx Tx, w *write, cur *StoredRecord, next *State) (Scope,
 			sc = placed
 		}
 	}
-	computeServerFields(w.rt, next.Value)
+	e.cfg.Hooks.ComputeServerFields(next.Value)
 	if !next.Deleted() {
 		if err := e.validator.Validate(next.Value); err != nil {
 			return Scope{}, Errorf(CodeInvalid, "%s", ViolationMessage(err))
@@ -312,8 +312,8 @@ func rawAny(recordType string, b []byte) *anypb.Any {
 	return &anypb.Any{TypeUrl: "type.googleapis.com/" + recordType, Value: b}
 }
 
-// emitChange writes the record's change event (and, for a new alert, the
-// alert event) to the outbox.
+// emitChange writes the record's change event (and, for a new record of a
+// type with publish_alerts, the alert event) to the outbox.
 func (e *Engine) emitChange(tx Tx, w *write, rec *StoredRecord, created bool) error {
 	ev := e.changeEvent(w, rec)
 	b, err := proto.Marshal(ev)
@@ -323,8 +323,7 @@ func (e *Engine) emitChange(tx Tx, w *write, rec *StoredRecord, created bool) er
 	if err := tx.AppendEvent(Event{ID: ev.EventId, Subject: e.cfg.ChangeSubject(rec.TenantID, rec.Type), Data: b}); err != nil {
 		return fmt.Errorf("append event: %w", err)
 	}
-	if a, ok := rec.State.Value.(*fieldsyncv1.Alert); ok && created {
-		kind := a.GetKind().String()
+	if kind, ok := w.rt.AlertKindOf(rec.State.Value); ok && created {
 		return tx.AppendEvent(Event{ID: ids.New(), Subject: e.cfg.AlertSubject(rec.TenantID, kind), Data: b})
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+	"github.com/fieldsync/fieldsync/records"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
 
@@ -19,10 +20,10 @@ func TestARecipientMayAcknowledgeButNotDeleteAnAlert(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	ctx := context.Background()
-	if err := w.e.RaiseAlert(ctx, w.tenant, &fieldsyncv1.Alert{RecipientUserId: w.p["manager"].UserID, DedupKey: "a1", Title: "two conclusions"}); err != nil {
+	if err := w.raiseAlert(ctx, &fieldsyncv1.Alert{RecipientUserId: w.p["manager"].UserID, DedupKey: "a1", Title: "two conclusions"}); err != nil {
 		t.Fatal(err)
 	}
-	id := syncengine.AlertID(w.tenant, "a1")
+	id := records.AlertID(w.tenant, "a1")
 	if r := w.push("manager", w.mut("manager", id, &fieldsyncv1.Alert{AcknowledgedTime: timestamppb.Now()}, "acknowledged_time"))[0]; r.Outcome != applied {
 		t.Fatalf("acknowledge: %v", r)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/fieldsync/fieldsync/events"
 	"github.com/fieldsync/fieldsync/insights"
 	"github.com/fieldsync/fieldsync/internal/demo"
+	"github.com/fieldsync/fieldsync/records"
 	"github.com/fieldsync/fieldsync/server"
 	"github.com/fieldsync/fieldsync/storage/sqlite"
 	"github.com/fieldsync/fieldsync/syncengine"
@@ -102,6 +103,7 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 	engine, err := syncengine.New(syncengine.Config{
 		Store:         d.db,
 		Logger:        d.log,
+		Hooks:         records.Hooks{},
 		MaxClockSkew:  d.cfg.MaxClockSkew,
 		ChangeSubject: events.ChangeSubject,
 		AlertSubject:  events.AlertSubject,

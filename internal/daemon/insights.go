@@ -2,12 +2,14 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fieldsync/fieldsync/events"
 	"github.com/fieldsync/fieldsync/insights"
+	"github.com/fieldsync/fieldsync/records"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
 
@@ -17,7 +19,8 @@ const SweepInterval = 10 * time.Minute
 // wireInsights runs the PHI and alert consumer on the change stream as a
 // durable JetStream consumer, and its periodic sweep.
 func (d *Daemon) wireInsights(ctx, runCtx context.Context, js jetstream.JetStream) error {
-	c := &insights.Consumer{DB: d.db, Alerts: d.engine, Flags: d.engine, Now: time.Now}
+	alerts := records.Alerts{Records: d.engine, Now: func() time.Time { return d.engine.Clock().Now().Time() }}
+	c := &insights.Consumer{DB: d.db, Alerts: alerts, Flags: d.engine, Now: time.Now}
 	if err := c.Flush(ctx); err != nil {
 		return err
 	}
@@ -26,7 +29,7 @@ func (d *Daemon) wireInsights(ctx, runCtx context.Context, js jetstream.JetStrea
 			Stream: events.ChangesStream, Durable: "insights", Logger: d.log,
 		}, func(ctx context.Context, msg events.Message) error {
 			err := c.HandleMessage(ctx, msg.Data)
-			if syncengine.IsCode(err, syncengine.CodeInvalid) {
+			if syncengine.IsCode(err, syncengine.CodeInvalid) || errors.Is(err, records.ErrInvalidAlert) {
 				d.log.Warn("insights: dropping an undecodable event", "subject", msg.Subject, "msg_id", msg.MsgID, "err", err)
 				return nil // a poison message is acknowledged, not retried forever
 			}

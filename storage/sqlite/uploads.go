@@ -9,6 +9,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/events"
 	"github.com/fieldsync/fieldsync/photos"
+	"github.com/fieldsync/fieldsync/records"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
 
@@ -282,9 +283,10 @@ func (db *DB) DonePhotoNotice(ctx context.Context, n photos.Notice) error {
 	})
 }
 
-// surgeryType is the record type HeldSurgeries scans: a literal in the
-// query, so that SQLite can use the partial index records_surgery_seq.
-const surgeryType = "fieldsync.v1.SurgerySupport"
+// surgeryType is the record type HeldSurgeries scans (records'
+// PhotosCompleteType): a literal in the query, so that SQLite can use the
+// partial index records_surgery_seq, whose WHERE names the same type.
+const surgeryType = records.PhotosCompleteType
 
 // HeldSurgeries returns surgery supports whose photos are all available
 // (see photos.Store). It reads one snapshot: the rows and the position

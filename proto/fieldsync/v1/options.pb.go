@@ -225,7 +225,10 @@ type FieldSyncOptions struct {
 	// id this field holds. The record lies where that record lies: the server
 	// fills the record's region and store from it, and refuses a write that
 	// names another region or store, or a record the writer may not read.
-	ScopeFrom     string `protobuf:"bytes,3,opt,name=scope_from,json=scopeFrom,proto3" json:"scope_from,omitempty"`
+	ScopeFrom string `protobuf:"bytes,3,opt,name=scope_from,json=scopeFrom,proto3" json:"scope_from,omitempty"`
+	// On an enum field of a record type with publish_alerts: a new record is
+	// published on the alerts subject named by this field's value name.
+	AlertKind     bool `protobuf:"varint,4,opt,name=alert_kind,json=alertKind,proto3" json:"alert_kind,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -281,6 +284,13 @@ func (x *FieldSyncOptions) GetScopeFrom() string {
 	return ""
 }
 
+func (x *FieldSyncOptions) GetAlertKind() bool {
+	if x != nil {
+		return x.AlertKind
+	}
+	return false
+}
+
 // RecordOptions is declared on a message that is a synced record type.
 type RecordOptions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -302,7 +312,14 @@ type RecordOptions struct {
 	ServerCreated bool `protobuf:"varint,6,opt,name=server_created,json=serverCreated,proto3" json:"server_created,omitempty"`
 	// Roles that read every record of this type in the tenant, whatever its
 	// scope (marketing reads all campaign feedback).
-	ReaderRoles   []Role `protobuf:"varint,7,rep,packed,name=reader_roles,json=readerRoles,proto3,enum=fieldsync.v1.Role" json:"reader_roles,omitempty"`
+	ReaderRoles []Role `protobuf:"varint,7,rep,packed,name=reader_roles,json=readerRoles,proto3,enum=fieldsync.v1.Role" json:"reader_roles,omitempty"`
+	// The first pull of each record of this type by each device is published
+	// as a delivery event (PHI collaboration timeliness: campaign material,
+	// alerts).
+	DeliveryEvents bool `protobuf:"varint,8,opt,name=delivery_events,json=deliveryEvents,proto3" json:"delivery_events,omitempty"`
+	// A new record of this type is also published on the alerts subject of
+	// its kind, the value of its field marked alert_kind.
+	PublishAlerts bool `protobuf:"varint,9,opt,name=publish_alerts,json=publishAlerts,proto3" json:"publish_alerts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -386,6 +403,20 @@ func (x *RecordOptions) GetReaderRoles() []Role {
 	return nil
 }
 
+func (x *RecordOptions) GetDeliveryEvents() bool {
+	if x != nil {
+		return x.DeliveryEvents
+	}
+	return false
+}
+
+func (x *RecordOptions) GetPublishAlerts() bool {
+	if x != nil {
+		return x.PublishAlerts
+	}
+	return false
+}
+
 var file_fieldsync_v1_options_proto_extTypes = []protoimpl.ExtensionInfo{
 	{
 		ExtendedType:  (*descriptorpb.FieldOptions)(nil),
@@ -425,12 +456,14 @@ var File_fieldsync_v1_options_proto protoreflect.FileDescriptor
 
 const file_fieldsync_v1_options_proto_rawDesc = "" +
 	"\n" +
-	"\x1afieldsync/v1/options.proto\x12\ffieldsync.v1\x1a google/protobuf/descriptor.proto\"\x90\x01\n" +
+	"\x1afieldsync/v1/options.proto\x12\ffieldsync.v1\x1a google/protobuf/descriptor.proto\"\xaf\x01\n" +
 	"\x10FieldSyncOptions\x12/\n" +
 	"\x05merge\x18\x01 \x01(\x0e2\x19.fieldsync.v1.MergePolicyR\x05merge\x12,\n" +
 	"\x05scope\x18\x02 \x01(\x0e2\x16.fieldsync.v1.ScopeKeyR\x05scope\x12\x1d\n" +
 	"\n" +
-	"scope_from\x18\x03 \x01(\tR\tscopeFrom\"\x9f\x02\n" +
+	"scope_from\x18\x03 \x01(\tR\tscopeFrom\x12\x1d\n" +
+	"\n" +
+	"alert_kind\x18\x04 \x01(\bR\talertKind\"\xef\x02\n" +
 	"\rRecordOptions\x12\x16\n" +
 	"\x06record\x18\x01 \x01(\bR\x06record\x125\n" +
 	"\fwriter_roles\x18\x02 \x03(\x0e2\x12.fieldsync.v1.RoleR\vwriterRoles\x12+\n" +
@@ -438,7 +471,9 @@ const file_fieldsync_v1_options_proto_rawDesc = "" +
 	"\x06shared\x18\x04 \x01(\bR\x06shared\x12\x1c\n" +
 	"\tsensitive\x18\x05 \x01(\bR\tsensitive\x12%\n" +
 	"\x0eserver_created\x18\x06 \x01(\bR\rserverCreated\x125\n" +
-	"\freader_roles\x18\a \x03(\x0e2\x12.fieldsync.v1.RoleR\vreaderRoles*\xaf\x01\n" +
+	"\freader_roles\x18\a \x03(\x0e2\x12.fieldsync.v1.RoleR\vreaderRoles\x12'\n" +
+	"\x0fdelivery_events\x18\b \x01(\bR\x0edeliveryEvents\x12%\n" +
+	"\x0epublish_alerts\x18\t \x01(\bR\rpublishAlerts*\xaf\x01\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bROLE_REP\x10\x01\x12\x14\n" +

@@ -1,4 +1,4 @@
-package syncengine
+package records
 
 import (
 	"slices"
@@ -15,10 +15,14 @@ var HighValueTags = []string{"price_negotiation", "technical_demo", "decision_ma
 // quote complete (DOMAIN R4).
 const MinQuoteParameters = 7
 
-// computeServerFields sets the server-only fields derived from the record
-// itself. Fields derived from other state (photo availability, repeat
-// photos) are set by server writes elsewhere.
-func computeServerFields(rt *RecordType, m proto.Message) {
+// Hooks is the record-type behaviour the sync engine calls
+// (syncengine.TypeHooks).
+type Hooks struct{}
+
+// ComputeServerFields sets the server-only fields derived from the record
+// itself: a Visit's high_value, a Quote's complete. Values of other types
+// are left alone.
+func (Hooks) ComputeServerFields(m proto.Message) {
 	switch v := m.(type) {
 	case *fieldsyncv1.Visit:
 		v.HighValue = slices.ContainsFunc(v.GetActionTags(), func(t string) bool { return slices.Contains(HighValueTags, t) })

@@ -1,0 +1,69 @@
+package records
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+)
+
+// AlertType is the full name of the Alert record type.
+var AlertType = string((*fieldsyncv1.Alert)(nil).ProtoReflect().Descriptor().FullName())
+
+// alertFields are the fields the server writes when it raises an alert:
+// all but acknowledged_time, which the recipient sets.
+var alertFields = []string{"recipient_user_id", "kind", "title", "body", "related_record_ids", "photos", "raised_time", "dedup_key"}
+
+// ErrInvalidAlert is returned for an alert without a dedup_key or a
+// recipient_user_id.
+var ErrInvalidAlert = errors.New("alert needs a dedup_key and a recipient_user_id")
+
+// Creator writes a new record as the server, once per id: when the id
+// exists nothing changes (syncengine.Engine.ServerCreate).
+type Creator interface {
+	ServerCreate(ctx context.Context, tenantID, recordType, id string, value proto.Message, fields []string) (bool, error)
+}
+
+// Alerts raises Alert records for their recipients.
+type Alerts struct {
+	// Records creates the alert records (required).
+	Records Creator
+	// Now stamps an alert raised without raised_time (default time.Now).
+	Now func() time.Time
+}
+
+// AlertID is the record id of the alert with a dedup key: the same key
+// always names the same record, which makes raising idempotent.
+func AlertID(tenantID, dedupKey string) string {
+	h := sha256.Sum256([]byte(tenantID + "\x00" + dedupKey))
+	return "alert-" + hex.EncodeToString(h[:16])
+}
+
+// RaiseAlert creates an Alert record for its recipient, once per DedupKey:
+// raising the same key again changes nothing, even after the alert was
+// deleted. It returns ErrInvalidAlert when a has no dedup_key or
+// recipient_user_id, and the Creator's errors.
+func (as Alerts) RaiseAlert(ctx context.Context, tenantID string, a *fieldsyncv1.Alert) error {
+	if a.GetDedupKey() == "" || a.GetRecipientUserId() == "" {
+		return ErrInvalidAlert
+	}
+	a = proto.Clone(a).(*fieldsyncv1.Alert)
+	if a.RaisedTime == nil {
+		a.RaisedTime = timestamppb.New(as.now())
+	}
+	_, err := as.Records.ServerCreate(ctx, tenantID, AlertType, AlertID(tenantID, a.GetDedupKey()), a, alertFields)
+	return err
+}
+
+func (as Alerts) now() time.Time {
+	if as.Now == nil {
+		return time.Now()
+	}
+	return as.Now()
+}
