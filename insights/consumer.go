@@ -40,8 +40,23 @@ type Consumer struct {
 	Flags  RecordFlagger
 	// Now is the clock for feedback deadlines and alert times. Default time.Now.
 	Now func() time.Time
+	// MaxClockSkew bounds the device-set times of actions (visit_time,
+	// surgery_time, a diagnosis's HLC) to at most this long after the
+	// event's commit, as the sync engine bounds HLCs. Default
+	// DefaultMaxClockSkew.
+	MaxClockSkew time.Duration
 
 	flushMu sync.Mutex
+}
+
+// DefaultMaxClockSkew is the default Consumer.MaxClockSkew, the sync engine's default.
+const DefaultMaxClockSkew = 5 * time.Minute
+
+func (c *Consumer) skew() time.Duration {
+	if c.MaxClockSkew > 0 {
+		return c.MaxClockSkew
+	}
+	return DefaultMaxClockSkew
 }
 
 func (c *Consumer) now() time.Time {
@@ -86,7 +101,7 @@ func (c *Consumer) Handle(ctx context.Context, ev *fieldsyncv1.ChangeEvent) erro
 		if err != nil {
 			return err
 		}
-		h := &handler{work: work{tx: tx, cfg: cfg, tenantID: ev.TenantId, now: now}, ev: ev}
+		h := &handler{work: work{tx: tx, cfg: cfg, tenantID: ev.TenantId, now: now, skew: c.skew()}, ev: ev}
 		return h.apply(rec)
 	})
 	if err != nil {

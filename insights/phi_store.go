@@ -24,6 +24,8 @@ type work struct {
 	tenantID string
 	// now is the consumer's clock: PHI's asOf and the alerts' raise time.
 	now time.Time
+	// skew is how far after an event's commit a device time may be (Consumer.MaxClockSkew).
+	skew time.Duration
 }
 
 // phiKeys is a set of scope days whose stored PHI must be recomputed.
