@@ -15,7 +15,7 @@ import (
 
 // handler applies one change event inside its transaction.
 type handler struct {
-	work
+	*work
 	ev *fieldsyncv1.ChangeEvent
 }
 
@@ -113,7 +113,8 @@ func (h *handler) action(info recordInfo, value []byte) (*sqlite.InsightAction, 
 	h.addAction(keys, old)
 	h.addAction(keys, next)
 	became := next.SubmittedMS != 0 && (old == nil || old.SubmittedMS != next.SubmittedMS)
-	return next, became, h.recompute(keys)
+	h.touch(keys)
+	return next, became, nil
 }
 
 func (h *handler) visit(v *fieldsyncv1.Visit) error {
@@ -188,7 +189,8 @@ func (h *handler) material(m *fieldsyncv1.CampaignMaterial) error {
 	for _, d := range dels {
 		h.addDelivery(keys, d)
 	}
-	return h.recompute(keys)
+	h.touch(keys)
+	return nil
 }
 
 // delivery records campaign material reaching a rep's device (a DELIVERY
@@ -252,5 +254,6 @@ func (h *handler) putDelivery(old, next *sqlite.InsightDelivery) error {
 	keys := phiKeys{}
 	h.addDelivery(keys, old)
 	h.addDelivery(keys, next)
-	return h.recompute(keys)
+	h.touch(keys)
+	return nil
 }
