@@ -17,12 +17,18 @@ import (
 // maxShown is how many records a finding's alert lists and shows photos of.
 const maxShown = 6
 
+// maxKept is how many of its latest records a finding keeps, so its
+// evidence stays small however long the episode runs.
+const maxKept = 64
+
 // evidence is a finding's evidence, stored as JSON.
 type evidence struct {
 	// RaisedMS is when the episode was first raised: its alerts' raised_time.
 	RaisedMS int64 `json:"raised_ms"`
-	// Records are the records of the episode, in the order they joined.
+	// Records are the latest maxKept records of the episode, in the order
+	// they joined; Count counts all of them.
 	Records []string `json:"records,omitempty"`
+	Count   int      `json:"count,omitempty"`
 	// Stores and Regions are the records' stores and regions (recipients).
 	Stores  []string `json:"stores,omitempty"`
 	Regions []string `json:"regions,omitempty"`
@@ -32,7 +38,10 @@ type evidence struct {
 
 // add adds a record, its store and its region, each once.
 func (e *evidence) add(recordID, storeID, regionID string) {
-	e.Records = addOnce(e.Records, recordID)
+	if !slices.Contains(e.Records, recordID) {
+		e.Records, e.Count = append(e.Records, recordID), e.Count+1
+		e.Records = e.Records[max(0, len(e.Records)-maxKept):]
+	}
 	e.Stores = addOnce(e.Stores, storeID)
 	e.Regions = addOnce(e.Regions, regionID)
 }

@@ -148,7 +148,7 @@ func (w *work) raiseConflict(customerID string, f *sqlite.InsightFinding, ev evi
 	tmpl := &fieldsyncv1.Alert{
 		Kind:       fieldsyncv1.AlertKind_ALERT_KIND_CONFLICTING_DIAGNOSES,
 		Title:      "Conflicting diagnoses for customer " + customerID,
-		Body:       conflictBody(customerID, w.cfg.Rules.ConflictWindow.D(), shown, len(ev.Records)),
+		Body:       conflictBody(customerID, w.cfg.Rules.ConflictWindow.D(), shown, ev.Count),
 		RaisedTime: timestamppb.New(msTime(ev.RaisedMS)),
 	}
 	for _, d := range shown {
