@@ -2,10 +2,13 @@ package events_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fieldsync/fieldsync/events"
 )
@@ -44,6 +47,9 @@ func TestConsumeBatchAcksAfterTheHandlerAndIsolatesAFailure(t *testing.T) {
 	}()
 	waitFor(t, "all 200 applied and acknowledged", func() bool {
 		info, err := js.Consumer(context.Background(), events.ChangesStream, "batch")
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return false // ConsumeBatch has not created it yet
+		}
 		if err != nil {
 			t.Fatal(err)
 		}

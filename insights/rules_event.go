@@ -212,17 +212,15 @@ func (h *handler) stock(s *fieldsyncv1.StockLevel) error {
 	if err != nil || (version > 0 && h.ev.Version <= version) {
 		return err // a version not newer than the one seen changes nothing
 	}
-	below := BelowSafetyStock(s.OnHand, s.SafetyStock)
-	state := map[bool]string{true: "below", false: ""}[below]
+	below, state := BelowSafetyStock(s.OnHand, s.SafetyStock), ""
+	if below {
+		state = "below"
+	}
 	if err := h.tx.PutStockState(h.tenantID, h.ev.RecordId, h.ev.Version, state); err != nil {
 		return err
 	}
 	terminal := cmp.Or(s.TerminalId, h.ev.RecordId)
 	f, ev, err := h.finding("A2:" + terminal)
-	if err != nil {
-		return err
-	}
-	line, err := h.stockLine(s)
 	if err != nil {
 		return err
 	}
@@ -236,6 +234,10 @@ func (h *handler) stock(s *fieldsyncv1.StockLevel) error {
 			return h.putFinding(f, ev)
 		}
 	} else {
+		line, err := h.stockLine(s)
+		if err != nil {
+			return err
+		}
 		if f.Episode == "" {
 			f.Episode, ev = h.ev.EventId, evidence{RaisedMS: timeMS(h.now), Stock: map[string]string{}}
 		}
