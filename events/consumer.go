@@ -191,11 +191,13 @@ func (c ConsumerConfig) retryDelay(delivered uint64) time.Duration {
 // handled, so they are redelivered at once rather than after AckWait. It
 // naks only once the subscription is gone: a nak while our pull request is
 // still open would send the message straight back to us.
-func (c ConsumerConfig) release(it jetstream.MessagesContext, held jetstream.Msg) {
+func (c ConsumerConfig) release(it jetstream.MessagesContext, held ...jetstream.Msg) {
 	it.Drain()
 	var unhandled []jetstream.Msg
-	if held != nil {
-		unhandled = append(unhandled, held)
+	for _, msg := range held {
+		if msg != nil {
+			unhandled = append(unhandled, msg)
+		}
 	}
 	for {
 		msg, err := it.Next(jetstream.NextMaxWait(ackTimeout))

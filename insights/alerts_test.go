@@ -40,7 +40,7 @@ func TestA1ConflictingDiagnosesAlertsManagerAndTechAdvisor(t *testing.T) {
 					a.Photos[0].Sha256 != photo("a1").Sha256 || a.Photos[2].Sha256 != photo("b1").Sha256 {
 					t.Errorf("alert %v: want both records and their three photos", a)
 				}
-				if want := "A1:c1:dA:dB:" + a.RecipientUserId; a.DedupKey != want {
+				if want := "A1:c1:dB:" + a.RecipientUserId; a.DedupKey != want {
 					t.Errorf("dedup key %q, want %q", a.DedupKey, want)
 				}
 			}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 	"github.com/fieldsync/fieldsync/storage/sqlite"
 )
 
@@ -133,6 +134,24 @@ func BenchmarkHandle(b *testing.B) {
 		commit := benchStart.Add(time.Duration(i%(30*24)) * time.Hour)
 		e.upsert(fmt.Sprintf("v%07d", i), e.visit("bob", "h1", commit.Add(-time.Hour), "technical_demo"), commit)
 		i++
+	}
+	b.ReportMetric(float64(i)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkHandleBatch is BenchmarkHandle's events applied 256 per
+// transaction (HandleBatch, as the daemon's consumer does).
+func BenchmarkHandleBatch(b *testing.B) {
+	e := newEnv(b)
+	const size = 256
+	i := 0
+	for b.Loop() {
+		evs := make([]*fieldsyncv1.ChangeEvent, size)
+		for j := range evs {
+			commit := benchStart.Add(time.Duration(i%(30*24)) * time.Hour)
+			evs[j] = e.event(fieldsyncv1.ChangeOp_CHANGE_OP_UPSERT, fmt.Sprintf("v%07d", i), e.visit("bob", "h1", commit.Add(-time.Hour), "technical_demo"), commit, commit)
+			i++
+		}
+		must(b, e.c.HandleBatch(e.ctx, evs))
 	}
 	b.ReportMetric(float64(i)/b.Elapsed().Seconds(), "events/s")
 }

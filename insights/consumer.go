@@ -4,21 +4,24 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+	"github.com/fieldsync/fieldsync/records"
 	"github.com/fieldsync/fieldsync/storage/sqlite"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
 
-// AlertWriter creates Alert records; idempotent by Alert.DedupKey (a second
-// call with the same key is a no-op). records.Alerts implements it over the
-// sync engine.
+// AlertWriter writes records as the server (the sync engine implements
+// it). The consumer writes each Alert through records.WriteAlert: the first
+// write creates it, a later one updates a finding's evidence, and writing
+// the same values again changes nothing.
 type AlertWriter interface {
-	RaiseAlert(ctx context.Context, tenantID string, a *fieldsyncv1.Alert) error
+	ServerWrite(ctx context.Context, tenantID, recordType, id string, value proto.Message, fields []string) (bool, error)
 }
 
 // RecordFlagger sets a server-only boolean field on a record (A6 sets
@@ -41,8 +44,27 @@ type Consumer struct {
 	Flags  RecordFlagger
 	// Now is the clock for feedback deadlines and alert times. Default time.Now.
 	Now func() time.Time
+	// MaxClockSkew bounds the device-set times of actions (visit_time,
+	// surgery_time, a diagnosis's HLC) to at most this long after the
+	// event's commit, as the sync engine bounds HLCs. Default
+	// DefaultMaxClockSkew.
+	MaxClockSkew time.Duration
 
-	flushMu sync.Mutex
+	flushMu     sync.Mutex
+	flushFailed atomic.Bool // effects may be pending: a Flush did not finish
+
+	configMu sync.Mutex
+	configs  map[string]cachedConfig // by tenant
+}
+
+// DefaultMaxClockSkew is the default Consumer.MaxClockSkew, the sync engine's default.
+const DefaultMaxClockSkew = 5 * time.Minute
+
+func (c *Consumer) skew() time.Duration {
+	if c.MaxClockSkew > 0 {
+		return c.MaxClockSkew
+	}
+	return DefaultMaxClockSkew
 }
 
 func (c *Consumer) now() time.Time {
@@ -52,70 +74,187 @@ func (c *Consumer) now() time.Time {
 	return time.Now()
 }
 
-// HandleMessage decodes a ChangeEvent from untrusted bytes and handles it.
+// DecodeEvent decodes a ChangeEvent from untrusted bytes and checks it.
 // Bytes that are no ChangeEvent, or an event missing its id, tenant or
 // commit time, or whose value is not its record type, are CodeInvalid:
 // they can never succeed, so the caller should drop them rather than retry.
-func (c *Consumer) HandleMessage(ctx context.Context, data []byte) error {
+func DecodeEvent(data []byte) (*fieldsyncv1.ChangeEvent, error) {
 	ev := &fieldsyncv1.ChangeEvent{}
 	if err := proto.Unmarshal(data, ev); err != nil {
-		return syncengine.Errorf(syncengine.CodeInvalid, "change event: %v", err)
+		return nil, syncengine.Errorf(syncengine.CodeInvalid, "change event: %v", err)
 	}
-	return c.Handle(ctx, ev)
+	if err := checkEvent(ev); err != nil {
+		return nil, err
+	}
+	if _, err := decodeRecord(ev); err != nil {
+		return nil, err
+	}
+	return ev, nil
 }
 
-// Handle applies one change event: it updates the PHI facts and the stored
-// PHI of the days they touch, and evaluates the event-driven rules (A1, A2,
-// A6, and A5's bookkeeping), all in one transaction that also records the
-// event id, so an event handled again changes nothing. Then it performs the
-// queued alerts and flags (see Flush). Invalid events are CodeInvalid.
+// HandleMessage decodes a ChangeEvent (see DecodeEvent) and handles it.
+func (c *Consumer) HandleMessage(ctx context.Context, data []byte) error {
+	ev, err := DecodeEvent(data)
+	if err != nil {
+		return err
+	}
+	return c.HandleBatch(ctx, []*fieldsyncv1.ChangeEvent{ev})
+}
+
+// Handle applies one change event; see HandleBatch.
 func (c *Consumer) Handle(ctx context.Context, ev *fieldsyncv1.ChangeEvent) error {
-	if err := checkEvent(ev); err != nil {
-		return err
-	}
-	rec, err := decodeRecord(ev)
+	return c.HandleBatch(ctx, []*fieldsyncv1.ChangeEvent{ev})
+}
+
+// HandleBatch applies change events, in order, in one transaction: each
+// updates the PHI facts and evaluates the event-driven rules (A1, A2, A6,
+// and A5's bookkeeping), and the stored PHI of every day they touched is
+// recomputed once at the end. The transaction records each event's id, so
+// an event handled again, alone or in any batch, changes nothing; a batch
+// that fails changes nothing at all. Events the consumer does not read
+// (other record types, deletes, photo states) cost no write. Then it
+// performs the queued alerts and flags (see Flush). An invalid event makes
+// the whole batch CodeInvalid (DecodeEvent finds them first).
+func (c *Consumer) HandleBatch(ctx context.Context, evs []*fieldsyncv1.ChangeEvent) error {
+	applied, err := c.applyBatch(ctx, evs)
 	if err != nil {
 		return err
 	}
-	now := c.now()
-	err = c.DB.InsightsWrite(ctx, func(tx *sqlite.InsightsTx) error {
-		fresh, err := tx.MarkEventApplied(ev.TenantId, ev.EventId)
-		if err != nil || !fresh {
-			return err
-		}
-		cfg, err := loadConfigTx(tx, ev.TenantId)
-		if err != nil {
-			return err
-		}
-		h := &handler{work: work{tx: tx, cfg: cfg, tenantID: ev.TenantId, now: now}, ev: ev}
-		return h.apply(rec)
-	})
-	if err != nil {
-		return fmt.Errorf("handle event %s: %w", ev.EventId, err)
+	if applied == 0 && !c.mayHavePending() {
+		return nil
 	}
 	return c.Flush(ctx)
 }
 
+func (c *Consumer) applyBatch(ctx context.Context, evs []*fieldsyncv1.ChangeEvent) (int, error) {
+	recs, read := make([]proto.Message, len(evs)), make([]bool, len(evs))
+	n := 0
+	for i, ev := range evs {
+		if err := checkEvent(ev); err != nil {
+			return 0, err
+		}
+		rec, err := decodeRecord(ev)
+		if err != nil {
+			return 0, err
+		}
+		recs[i], read[i] = rec, relevant(ev, rec)
+		if read[i] {
+			n++
+		}
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	now := c.now()
+	err := c.DB.InsightsWrite(ctx, func(tx *sqlite.InsightsTx) error {
+		b := &batch{c: c, tx: tx, now: now, works: map[string]*work{}}
+		for i, ev := range evs {
+			if !read[i] {
+				continue
+			}
+			if err := b.apply(ev, recs[i]); err != nil {
+				return fmt.Errorf("handle event %s: %w", ev.EventId, err)
+			}
+		}
+		return b.finish()
+	})
+	return n, err
+}
+
+// relevant reports whether the consumer reads an event: an upsert of a
+// type it reads, a delete (a deleted record uses no photo: A6), or a
+// delivery of campaign material.
+func relevant(ev *fieldsyncv1.ChangeEvent, rec proto.Message) bool {
+	switch ev.Op {
+	case fieldsyncv1.ChangeOp_CHANGE_OP_UPSERT:
+		return rec != nil
+	case fieldsyncv1.ChangeOp_CHANGE_OP_DELETE:
+		return true
+	case fieldsyncv1.ChangeOp_CHANGE_OP_DELIVERY:
+		return ev.RecordType == materialType && ev.UserId != ""
+	}
+	return false
+}
+
+// batch is one HandleBatch transaction: one work per tenant, whose PHI
+// days are recomputed at the end.
+type batch struct {
+	c     *Consumer
+	tx    *sqlite.InsightsTx
+	now   time.Time
+	works map[string]*work
+}
+
+func (b *batch) apply(ev *fieldsyncv1.ChangeEvent, rec proto.Message) error {
+	fresh, err := b.tx.MarkEventApplied(ev.TenantId, ev.EventId)
+	if err != nil || !fresh {
+		return err
+	}
+	w := b.works[ev.TenantId]
+	if w == nil {
+		cfg, err := b.c.config(b.tx, ev.TenantId)
+		if err != nil {
+			return err
+		}
+		w = &work{tx: b.tx, cfg: cfg, tenantID: ev.TenantId, now: b.now, skew: b.c.skew(), pending: phiKeys{}}
+		b.works[ev.TenantId] = w
+	}
+	h := &handler{work: w, ev: ev}
+	return h.apply(rec)
+}
+
+// finish recomputes the PHI days the batch touched.
+func (b *batch) finish() error {
+	for _, tenantID := range sortedKeys(b.works) {
+		w := b.works[tenantID]
+		if err := w.recompute(w.pending); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mayHavePending reports whether effects may wait from an earlier failure.
+func (c *Consumer) mayHavePending() bool { return c.flushFailed.Load() }
+
 // Flush performs the alerts and flags queued by committed transactions,
-// oldest first, marking each done once performed. Handle and Sweep call
+// oldest first, marking them done once performed. Handle and Sweep call
 // it; call it at start-up too, for what a crash left behind.
 func (c *Consumer) Flush(ctx context.Context) error {
 	c.flushMu.Lock()
 	defer c.flushMu.Unlock()
+	c.flushFailed.Store(true)
 	for {
 		effects, err := c.DB.PendingInsightEffects(ctx, 100)
-		if err != nil || len(effects) == 0 {
+		if err != nil {
 			return err
 		}
-		for _, e := range effects {
-			if err := c.perform(ctx, e); err != nil {
-				return fmt.Errorf("perform %s: %w", e.DedupKey, err)
-			}
-			if err := c.DB.MarkInsightEffectDone(ctx, e.ID); err != nil {
-				return fmt.Errorf("mark %s done: %w", e.DedupKey, err)
-			}
+		if len(effects) == 0 {
+			c.flushFailed.Store(false)
+			return nil
+		}
+		if err := c.performAll(ctx, effects); err != nil {
+			return err
 		}
 	}
+}
+
+// performAll performs effects in order and marks those performed done, in
+// one transaction.
+func (c *Consumer) performAll(ctx context.Context, effects []*sqlite.InsightEffect) error {
+	var done []*sqlite.InsightEffect
+	var failed error
+	for _, e := range effects {
+		if err := c.perform(ctx, e); err != nil {
+			failed = fmt.Errorf("perform %s: %w", e.DedupKey, err)
+			break
+		}
+		done = append(done, e)
+	}
+	if err := c.DB.MarkInsightEffectsDone(ctx, done); err != nil {
+		return fmt.Errorf("mark effects done: %w", err)
+	}
+	return failed
 }
 
 func (c *Consumer) perform(ctx context.Context, e *sqlite.InsightEffect) error {
@@ -123,7 +262,7 @@ func (c *Consumer) perform(ctx context.Context, e *sqlite.InsightEffect) error {
 		if c.Alerts == nil {
 			return fmt.Errorf("insights: Consumer.Alerts is nil")
 		}
-		return c.Alerts.RaiseAlert(ctx, e.TenantID, e.Alert)
+		return records.WriteAlert(ctx, c.Alerts, e.TenantID, e.Alert)
 	}
 	if c.Flags == nil {
 		return fmt.Errorf("insights: Consumer.Flags is nil")

@@ -19,7 +19,7 @@ func (e *env) snapshot(t *testing.T) string {
 	var b strings.Builder
 	for _, table := range []string{"insights_applied_events", "insights_actions", "insights_materials", "insights_deliveries",
 		"insights_phi_days", "insights_customers", "insights_stock", "insights_photos", "insights_stalls", "insights_progress",
-		"insights_effects", "insights_interventions", "access_grants", "audit_entries"} {
+		"insights_effects", "insights_interventions", "access_grants", "audit_entries", "insights_findings"} {
 		rows, err := e.db.Reader().Query(`SELECT * FROM ` + table + ` ORDER BY 1, 2, 3`)
 		must(t, err)
 		cols, _ := rows.Columns()

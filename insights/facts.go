@@ -77,15 +77,16 @@ func quoteInfo(q *fieldsyncv1.Quote) recordInfo {
 // mergeAction folds one version of a record (ev, info) into its stored
 // facts old (nil when none) and returns the new facts. The first SUBMITTED
 // version (smallest commit time) fixes the facts; a diagnosis's action
-// time is the smallest HLC of any version. value is kept for diagnoses.
-func mergeAction(old *sqlite.InsightAction, ev *fieldsyncv1.ChangeEvent, info recordInfo, value []byte) *sqlite.InsightAction {
+// time is the smallest HLC of any version, at most limitMS (the latest a
+// device time of ev may be). value is kept for diagnoses.
+func mergeAction(old *sqlite.InsightAction, ev *fieldsyncv1.ChangeEvent, info recordInfo, value []byte, limitMS int64) *sqlite.InsightAction {
 	a := &sqlite.InsightAction{TenantID: ev.TenantId, RecordID: ev.RecordId, RecordType: ev.RecordType}
 	if old != nil {
 		c := *old
 		a = &c
 	}
 	if ev.RecordType == diagnosisType {
-		if t := hlcMS(ev.Hlc); t > 0 && (a.ActionMS == 0 || t < a.ActionMS) {
+		if t := min(hlcMS(ev.Hlc), limitMS); t > 0 && (a.ActionMS == 0 || t < a.ActionMS) {
 			a.ActionMS = t
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+	"github.com/fieldsync/fieldsync/records"
 	"github.com/fieldsync/fieldsync/storage/sqlite"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
@@ -27,6 +28,7 @@ type fakeSink struct {
 	order    []string
 	flags    map[string]bool // "type/id/field"
 	calls    int
+	updates  int // alerts replaced with new content
 	failNext int // fail this many calls
 }
 
@@ -43,17 +45,29 @@ func (f *fakeSink) fail() error {
 	return nil
 }
 
-func (f *fakeSink) RaiseAlert(_ context.Context, tenantID string, a *fieldsyncv1.Alert) error {
+// ServerWrite stores an alert by dedup key, creating or replacing it, and
+// counts the writes that changed something.
+func (f *fakeSink) ServerWrite(_ context.Context, tenantID, recordType, id string, value proto.Message, fields []string) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.fail(); err != nil {
-		return err
+		return false, err
 	}
-	if _, ok := f.alerts[a.DedupKey]; !ok {
-		f.alerts[a.DedupKey] = proto.Clone(a).(*fieldsyncv1.Alert)
+	a := value.(*fieldsyncv1.Alert)
+	if id != records.AlertID(tenantID, a.DedupKey) || recordType != records.AlertType {
+		return false, fmt.Errorf("fake: alert %s written as %s %s", a.DedupKey, recordType, id)
+	}
+	old, ok := f.alerts[a.DedupKey]
+	if ok && proto.Equal(old, a) {
+		return false, nil
+	}
+	if !ok {
 		f.order = append(f.order, a.DedupKey)
+	} else {
+		f.updates++
 	}
-	return nil
+	f.alerts[a.DedupKey] = proto.Clone(a).(*fieldsyncv1.Alert)
+	return true, nil
 }
 
 func (f *fakeSink) FlagRecord(_ context.Context, tenantID, recordType, recordID, field string) error {

@@ -24,6 +24,20 @@ type work struct {
 	tenantID string
 	// now is the consumer's clock: PHI's asOf and the alerts' raise time.
 	now time.Time
+	// skew is how far after an event's commit a device time may be (Consumer.MaxClockSkew).
+	skew time.Duration
+	// pending are the scope days touched and not recomputed yet (touch).
+	pending phiKeys
+}
+
+// touch marks scope days for recomputation at the end of the batch.
+func (w *work) touch(keys phiKeys) {
+	if w.pending == nil {
+		w.pending = phiKeys{}
+	}
+	for k := range keys {
+		w.pending[k] = true
+	}
 }
 
 // phiKeys is a set of scope days whose stored PHI must be recomputed.
@@ -118,7 +132,7 @@ func (c *Consumer) Recompute(ctx context.Context, tenantID, fromDate, toDate str
 	for start := fromDate; start <= toDate; start = addDays(start, recomputeChunkDays) {
 		end := min(addDays(start, recomputeChunkDays-1), toDate)
 		err := c.DB.InsightsWrite(ctx, func(tx *sqlite.InsightsTx) error {
-			cfg, err := loadConfigTx(tx, tenantID)
+			cfg, err := c.config(tx, tenantID)
 			if err != nil {
 				return err
 			}

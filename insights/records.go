@@ -4,26 +4,48 @@ import (
 	"cmp"
 	"reflect"
 	"slices"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 	"github.com/fieldsync/fieldsync/storage/sqlite"
+	"github.com/fieldsync/fieldsync/syncengine"
 )
 
 // handler applies one change event inside its transaction.
 type handler struct {
-	work
+	*work
 	ev *fieldsyncv1.ChangeEvent
 }
 
-// feedbackRoles are the roles that receive campaign material and owe
-// feedback on it (the roles that may write CampaignFeedback).
-var feedbackRoles = []fieldsyncv1.Role{
-	fieldsyncv1.Role_ROLE_REP, fieldsyncv1.Role_ROLE_STORE_STAFF, fieldsyncv1.Role_ROLE_STORE_MANAGER,
+// audienceRole is who campaign material is for and who owes feedback on
+// it: CampaignMaterial names no audience role, and DOMAIN.md R9 pushes it
+// to reps. Store staff and managers may receive it and write feedback, but
+// owe none.
+const audienceRole = fieldsyncv1.Role_ROLE_REP
+
+// inAudience reports whether u owes feedback on material for regionID (the
+// material's audience region; empty means every region).
+func inAudience(u *syncengine.User, regionID string) bool {
+	return u != nil && u.Role == audienceRole && (regionID == "" || u.RegionID == regionID)
 }
 
 func (h *handler) commitMS() int64 { return timeMS(h.ev.CommitTime.AsTime()) }
+
+// deviceLimitMS is the latest a device-set time of this event may be: the
+// server's receipt (commit) plus the allowed clock skew, as the sync
+// engine bounds HLCs. A record dated later counts as made then, so it is
+// on time today rather than forever, and no rule waits for its date.
+func (h *handler) deviceLimitMS() int64 { return h.commitMS() + h.skew.Milliseconds() }
+
+// deviceTime clamps a device-set time to deviceLimitMS.
+func (h *handler) deviceTime(t time.Time) time.Time {
+	if limit := msTime(h.deviceLimitMS()); t.After(limit) {
+		return limit
+	}
+	return t
+}
 
 func (h *handler) apply(rec proto.Message) error {
 	switch h.ev.Op {
@@ -81,7 +103,8 @@ func (h *handler) action(info recordInfo, value []byte) (*sqlite.InsightAction, 
 	if err != nil {
 		return nil, false, err
 	}
-	next := mergeAction(old, h.ev, info, value)
+	info.actionTime = h.deviceTime(info.actionTime)
+	next := mergeAction(old, h.ev, info, value, h.deviceLimitMS())
 	if reflect.DeepEqual(old, next) || (next.SubmittedMS == 0 && next.ActionMS == 0) {
 		return next, false, nil
 	}
@@ -92,7 +115,8 @@ func (h *handler) action(info recordInfo, value []byte) (*sqlite.InsightAction, 
 	h.addAction(keys, old)
 	h.addAction(keys, next)
 	became := next.SubmittedMS != 0 && (old == nil || old.SubmittedMS != next.SubmittedMS)
-	return next, became, h.recompute(keys)
+	h.touch(keys)
+	return next, became, nil
 }
 
 func (h *handler) visit(v *fieldsyncv1.Visit) error {
@@ -100,7 +124,7 @@ func (h *handler) visit(v *fieldsyncv1.Visit) error {
 	if _, _, err := h.action(info, nil); err != nil {
 		return err
 	}
-	at := timeMS(info.actionTime)
+	at := timeMS(h.deviceTime(info.actionTime))
 	if at == 0 {
 		at = h.commitMS()
 	}
@@ -167,7 +191,8 @@ func (h *handler) material(m *fieldsyncv1.CampaignMaterial) error {
 	for _, d := range dels {
 		h.addDelivery(keys, d)
 	}
-	return h.recompute(keys)
+	h.touch(keys)
+	return nil
 }
 
 // delivery records campaign material reaching a rep's device (a DELIVERY
@@ -182,7 +207,7 @@ func (h *handler) delivery(rec proto.Message) error {
 		}
 	}
 	u, err := h.tx.User(h.tenantID, h.ev.UserId)
-	if err != nil || u == nil || !slices.Contains(feedbackRoles, u.Role) {
+	if err != nil || !inAudience(u, h.ev.RegionId) {
 		return err
 	}
 	old, err := h.tx.Delivery(h.tenantID, h.ev.RecordId, u.ID)
@@ -215,6 +240,9 @@ func (h *handler) feedback(f *fieldsyncv1.CampaignFeedback) error {
 	} else if u, err := h.tx.User(h.tenantID, rep); err != nil {
 		return err
 	} else if u != nil {
+		if u.Role != audienceRole {
+			return nil // feedback nobody owed counts nowhere
+		}
 		next.StoreID, next.RegionID = u.StoreID, u.RegionID
 	}
 	next.FeedbackMS = h.commitMS()
@@ -228,5 +256,6 @@ func (h *handler) putDelivery(old, next *sqlite.InsightDelivery) error {
 	keys := phiKeys{}
 	h.addDelivery(keys, old)
 	h.addDelivery(keys, next)
-	return h.recompute(keys)
+	h.touch(keys)
+	return nil
 }

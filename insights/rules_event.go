@@ -1,10 +1,12 @@
 package insights
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -19,10 +21,26 @@ import (
 
 // raise queues tmpl once for each recipient.
 func (w *work) raise(key string, tmpl *fieldsyncv1.Alert, recipients []string) error {
+	return w.enqueueAlerts(key, tmpl, recipients, false)
+}
+
+// raiseFinding queues tmpl for each recipient, replacing what a recipient's
+// alert of the same key said before: one alert per finding, updated as its
+// evidence grows. tmpl.RaisedTime must be set (the finding's, so an
+// unchanged finding queues nothing).
+func (w *work) raiseFinding(key string, tmpl *fieldsyncv1.Alert, recipients []string) error {
+	return w.enqueueAlerts(key, tmpl, recipients, true)
+}
+
+func (w *work) enqueueAlerts(key string, tmpl *fieldsyncv1.Alert, recipients []string, update bool) error {
 	for _, r := range recipients {
 		a := proto.Clone(tmpl).(*fieldsyncv1.Alert)
-		a.RecipientUserId, a.DedupKey, a.RaisedTime = r, key+":"+r, timestamppb.New(w.now)
-		if _, err := w.tx.EnqueueEffect(&sqlite.InsightEffect{TenantID: w.tenantID, DedupKey: a.DedupKey, Alert: a}); err != nil {
+		a.RecipientUserId, a.DedupKey = r, key+":"+r
+		if a.RaisedTime == nil {
+			a.RaisedTime = timestamppb.New(w.now)
+		}
+		e := &sqlite.InsightEffect{TenantID: w.tenantID, DedupKey: a.DedupKey, Alert: a, Update: update}
+		if _, err := w.tx.EnqueueEffect(e); err != nil {
 			return err
 		}
 	}
@@ -58,53 +76,121 @@ func (w *work) addRole(r recipients, role fieldsyncv1.Role, regionID, storeID st
 func (r recipients) list() []string { return slices.Sorted(maps.Keys(r)) }
 
 // conflicts evaluates A1 for a newly submitted diagnosis against the
-// customer's other submitted diagnoses.
+// customer's other submitted diagnoses within the window, and adds it and
+// those it conflicts with to the customer's open A1 finding.
 func (h *handler) conflicts(a *sqlite.InsightAction) error {
 	if a.CustomerID == "" {
 		return nil
 	}
-	others, err := h.tx.SubmittedActions(h.tenantID, a.CustomerID, diagnosisType)
+	window := h.cfg.Rules.ConflictWindow.D()
+	others, err := h.tx.SubmittedActions(h.tenantID, a.CustomerID, diagnosisType,
+		a.ActionMS-window.Milliseconds(), a.ActionMS+window.Milliseconds())
 	if err != nil {
 		return err
 	}
+	var partners []*sqlite.InsightAction
 	for _, o := range others {
-		if ConflictingDiagnoses(diagnosisFact(a), diagnosisFact(o), h.cfg.Rules.ConflictWindow.D()) {
-			if err := h.raiseConflict(a, o); err != nil {
-				return err
-			}
+		if ConflictingDiagnoses(diagnosisFact(a), diagnosisFact(o), window) {
+			partners = append(partners, o)
 		}
 	}
-	return nil
+	if len(partners) == 0 {
+		return nil
+	}
+	return h.addConflict(a, partners)
 }
 
 func diagnosisFact(a *sqlite.InsightAction) DiagnosisFact {
 	return DiagnosisFact{RecordID: a.RecordID, CustomerID: a.CustomerID, Conclusion: a.Conclusion, Time: msTime(a.ActionMS)}
 }
 
-// raiseConflict alerts the stores' managers and the regions' tech advisors
-// to two conflicting diagnoses, with both records' photos side by side.
-func (w *work) raiseConflict(a, b *sqlite.InsightAction) error {
-	if b.RecordID < a.RecordID {
-		a, b = b, a
+// addConflict adds diagnosis a and its conflicting partners to the
+// customer's A1 finding: the open one when a is within the window of its
+// diagnoses, else a new one.
+func (w *work) addConflict(a *sqlite.InsightAction, partners []*sqlite.InsightAction) error {
+	window := w.cfg.Rules.ConflictWindow.D().Milliseconds()
+	f, ev, err := w.finding("A1:" + a.CustomerID)
+	if err != nil {
+		return err
 	}
+	if f.Episode == "" || a.ActionMS < f.OpenedMS-window || a.ActionMS > f.LastMS+window {
+		f.Episode, f.OpenedMS, f.LastMS, ev = a.RecordID, a.ActionMS, a.ActionMS, evidence{RaisedMS: timeMS(w.now)}
+	}
+	for _, d := range append([]*sqlite.InsightAction{a}, partners...) {
+		f.OpenedMS, f.LastMS = min(f.OpenedMS, d.ActionMS), max(f.LastMS, d.ActionMS)
+		ev.add(d.RecordID, d.StoreID, d.RegionID)
+	}
+	if err := w.putFinding(f, ev); err != nil {
+		return err
+	}
+	return w.raiseConflict(a.CustomerID, f, ev)
+}
+
+// raiseConflict alerts the managers of the finding's stores and the tech
+// advisors of its regions to the customer's conflicting diagnoses, the
+// latest maxShown of them side by side with their photos.
+func (w *work) raiseConflict(customerID string, f *sqlite.InsightFinding, ev evidence) error {
 	r := recipients{}
-	for _, d := range []*sqlite.InsightAction{a, b} {
-		if _, err := w.addRole(r, fieldsyncv1.Role_ROLE_STORE_MANAGER, "", d.StoreID); err != nil {
+	for _, store := range ev.Stores {
+		if _, err := w.addRole(r, fieldsyncv1.Role_ROLE_STORE_MANAGER, "", store); err != nil {
 			return err
 		}
-		if _, err := w.addRole(r, fieldsyncv1.Role_ROLE_TECH_ADVISOR, d.RegionID, ""); err != nil {
+	}
+	for _, region := range ev.Regions {
+		if _, err := w.addRole(r, fieldsyncv1.Role_ROLE_TECH_ADVISOR, region, ""); err != nil {
 			return err
 		}
+	}
+	shown, err := w.shownDiagnoses(ev.Records)
+	if err != nil {
+		return err
 	}
 	tmpl := &fieldsyncv1.Alert{
-		Kind:  fieldsyncv1.AlertKind_ALERT_KIND_CONFLICTING_DIAGNOSES,
-		Title: "Conflicting diagnoses for customer " + a.CustomerID,
-		Body: fmt.Sprintf("Two diagnoses of customer %s within %s disagree:\n%s: %q\n%s: %q",
-			a.CustomerID, w.cfg.Rules.ConflictWindow.D(), a.RecordID, a.Conclusion, b.RecordID, b.Conclusion),
-		RelatedRecordIds: []string{a.RecordID, b.RecordID},
-		Photos:           append(diagnosisPhotos(a), diagnosisPhotos(b)...),
+		Kind:       fieldsyncv1.AlertKind_ALERT_KIND_CONFLICTING_DIAGNOSES,
+		Title:      "Conflicting diagnoses for customer " + customerID,
+		Body:       conflictBody(customerID, w.cfg.Rules.ConflictWindow.D(), shown, ev.Count),
+		RaisedTime: timestamppb.New(msTime(ev.RaisedMS)),
 	}
-	return w.raise("A1:"+a.CustomerID+":"+a.RecordID+":"+b.RecordID, tmpl, r.list())
+	for _, d := range shown {
+		tmpl.RelatedRecordIds = append(tmpl.RelatedRecordIds, d.RecordID)
+		tmpl.Photos = append(tmpl.Photos, diagnosisPhotos(d)...)
+	}
+	return w.raiseFinding("A1:"+customerID+":"+f.Episode, tmpl, r.list())
+}
+
+// shownDiagnoses loads the latest maxShown of ids (in evidence order),
+// oldest first.
+func (w *work) shownDiagnoses(ids []string) ([]*sqlite.InsightAction, error) {
+	var out []*sqlite.InsightAction
+	for _, id := range ids[max(0, len(ids)-maxShown):] {
+		d, err := w.tx.Action(w.tenantID, id)
+		if err != nil {
+			return nil, err
+		}
+		if d != nil {
+			out = append(out, d)
+		}
+	}
+	slices.SortStableFunc(out, func(x, y *sqlite.InsightAction) int {
+		return cmp.Or(cmp.Compare(x.ActionMS, y.ActionMS), cmp.Compare(x.RecordID, y.RecordID))
+	})
+	return out, nil
+}
+
+func conflictBody(customerID string, window time.Duration, shown []*sqlite.InsightAction, total int) string {
+	head := fmt.Sprintf("%d diagnoses", total)
+	if total == 2 {
+		head = "Two diagnoses"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s of customer %s within %s disagree:", head, customerID, window)
+	for _, d := range shown {
+		fmt.Fprintf(&b, "\n%s: %q", d.RecordID, d.Conclusion)
+	}
+	if more := total - len(shown); more > 0 {
+		fmt.Fprintf(&b, "\n… and %d earlier", more)
+	}
+	return b.String()
 }
 
 // diagnosisPhotos returns the photos of a stored diagnosis (none when its
@@ -117,35 +203,76 @@ func diagnosisPhotos(a *sqlite.InsightAction) []*fieldsyncv1.PhotoRef {
 	return d.Photos
 }
 
-// stock evaluates A2: a stock level falling below its safety stock starts
-// an episode (one alert) that lasts until it is back at or above it.
+// stock evaluates A2: a stock level below its safety stock joins its
+// terminal's open A2 finding (opening one when none is), back at or above
+// it leaves it; the finding closes when none of the terminal's stock levels
+// is below. One alert per episode, listing what is below now.
 func (h *handler) stock(s *fieldsyncv1.StockLevel) error {
-	version, episode, err := h.tx.StockState(h.tenantID, h.ev.RecordId)
+	version, _, err := h.tx.StockState(h.tenantID, h.ev.RecordId)
 	if err != nil || (version > 0 && h.ev.Version <= version) {
 		return err // a version not newer than the one seen changes nothing
 	}
-	switch {
-	case !BelowSafetyStock(s.OnHand, s.SafetyStock):
-		episode = ""
-	case episode == "":
-		episode = h.ev.EventId
-		if err := h.raiseReplenishment(s, episode); err != nil {
+	below, state := BelowSafetyStock(s.OnHand, s.SafetyStock), ""
+	if below {
+		state = "below"
+	}
+	if err := h.tx.PutStockState(h.tenantID, h.ev.RecordId, h.ev.Version, state); err != nil {
+		return err
+	}
+	terminal := cmp.Or(s.TerminalId, h.ev.RecordId)
+	f, ev, err := h.finding("A2:" + terminal)
+	if err != nil {
+		return err
+	}
+	if !below {
+		if f.Episode == "" || ev.Stock[h.ev.RecordId] == "" {
+			return nil
+		}
+		delete(ev.Stock, h.ev.RecordId)
+		if len(ev.Stock) == 0 {
+			f.Episode, ev = "", evidence{}
+			return h.putFinding(f, ev)
+		}
+	} else {
+		line, err := h.stockLine(s)
+		if err != nil {
 			return err
 		}
+		if f.Episode == "" {
+			f.Episode, ev = h.ev.EventId, evidence{RaisedMS: timeMS(h.now), Stock: map[string]string{}}
+		}
+		ev.Stock[h.ev.RecordId] = line
 	}
-	return h.tx.PutStockState(h.tenantID, h.ev.RecordId, h.ev.Version, episode)
+	if err := h.putFinding(f, ev); err != nil {
+		return err
+	}
+	return h.raiseReplenishment(s, terminal, f.Episode, ev)
+}
+
+// stockLine describes one stock level below safety, with both prices.
+func (h *handler) stockLine(s *fieldsyncv1.StockLevel) (string, error) {
+	c, err := h.tx.Customer(h.tenantID, s.TerminalId)
+	if err != nil {
+		return "", err
+	}
+	name := s.TerminalId
+	if c != nil && c.Name != "" {
+		name = c.Name
+	}
+	return fmt.Sprintf("%s at %s: %d on hand, below the safety stock of %d.\nHistorical purchase price %s · agreement price %s",
+		s.ProductId, name, s.OnHand, s.SafetyStock, money(s.HistoricalPurchasePriceCents, s.Currency), money(s.AgreementPriceCents, s.Currency)), nil
 }
 
 // raiseReplenishment reminds the rep assigned to the terminal (or, while the
 // terminal's customer record is unknown or unassigned, the region's
-// directors), with both prices.
-func (h *handler) raiseReplenishment(s *fieldsyncv1.StockLevel, episode string) error {
+// directors) of every stock level of the terminal below safety.
+func (h *handler) raiseReplenishment(s *fieldsyncv1.StockLevel, terminal, episode string, ev evidence) error {
 	r := recipients{}
-	name := s.TerminalId
 	c, err := h.tx.Customer(h.tenantID, s.TerminalId)
 	if err != nil {
 		return err
 	}
+	name := terminal
 	if c != nil && c.Name != "" {
 		name = c.Name
 	}
@@ -154,14 +281,23 @@ func (h *handler) raiseReplenishment(s *fieldsyncv1.StockLevel, episode string) 
 	} else if _, err := h.addRole(r, fieldsyncv1.Role_ROLE_REGIONAL_DIRECTOR, s.RegionId, ""); err != nil {
 		return err
 	}
-	tmpl := &fieldsyncv1.Alert{
-		Kind:  fieldsyncv1.AlertKind_ALERT_KIND_REPLENISHMENT,
-		Title: fmt.Sprintf("Replenish %s at %s", s.ProductId, name),
-		Body: fmt.Sprintf("%s at %s: %d on hand, below the safety stock of %d.\nHistorical purchase price %s · agreement price %s",
-			s.ProductId, name, s.OnHand, s.SafetyStock, money(s.HistoricalPurchasePriceCents, s.Currency), money(s.AgreementPriceCents, s.Currency)),
-		RelatedRecordIds: []string{h.ev.RecordId, s.TerminalId},
+	records := sortedKeys(ev.Stock)
+	lines := make([]string, len(records))
+	for i, id := range records {
+		lines[i] = ev.Stock[id]
 	}
-	return h.raise("A2:"+h.ev.RecordId+":"+episode, tmpl, r.list())
+	title := fmt.Sprintf("Replenish %s at %s", s.ProductId, name)
+	if len(records) > 1 {
+		title = fmt.Sprintf("Replenish %d products at %s", len(records), name)
+	}
+	tmpl := &fieldsyncv1.Alert{
+		Kind:             fieldsyncv1.AlertKind_ALERT_KIND_REPLENISHMENT,
+		Title:            title,
+		Body:             strings.Join(lines, "\n\n"),
+		RelatedRecordIds: append(records, terminal),
+		RaisedTime:       timestamppb.New(msTime(ev.RaisedMS)),
+	}
+	return h.raiseFinding("A2:"+terminal+":"+episode, tmpl, r.list())
 }
 
 // money formats cents as "1234.56 CNY".
@@ -175,8 +311,9 @@ func money(cents int64, currency string) string {
 
 // repeatPhotos evaluates A6 for a surgery or diagnosis: each of its photos
 // already attached to another surgery or diagnosis flags both records and
-// alerts their store manager (or, without a store or manager, the region's
-// directors).
+// updates the photo's one alert, listing every record it is attached to,
+// for the records' store managers (or, for a record without a store or
+// manager, its region's directors).
 func (h *handler) repeatPhotos(info recordInfo) error {
 	s := eventScope(h.ev, info.scope)
 	self := sqlite.InsightPhotoUse{RecordType: h.ev.RecordType, RecordID: h.ev.RecordId,
@@ -204,26 +341,32 @@ func (h *handler) repeatPhoto(photo *fieldsyncv1.PhotoRef, self sqlite.InsightPh
 	for i, u := range uses {
 		ids[i] = u.RecordID
 	}
-	for _, id := range RepeatPhotoPartners(self.RecordID, ids) {
-		other := uses[slices.Index(ids, id)]
-		for _, u := range []sqlite.InsightPhotoUse{self, other} {
-			if err := h.flag(u.RecordType, u.RecordID); err != nil {
-				return err
-			}
-		}
-		if err := h.raiseRepeatPhoto(photo, self, other); err != nil {
+	partners := RepeatPhotoPartners(self.RecordID, ids)
+	if len(partners) == 0 {
+		return nil
+	}
+	for _, u := range uses {
+		if err := h.flag(u.RecordType, u.RecordID); err != nil {
 			return err
 		}
 	}
-	return nil
+	return h.raiseRepeatPhoto(photo, uses)
 }
 
-func (w *work) raiseRepeatPhoto(photo *fieldsyncv1.PhotoRef, a, b sqlite.InsightPhotoUse) error {
-	if b.RecordID < a.RecordID {
-		a, b = b, a
+func (w *work) raiseRepeatPhoto(photo *fieldsyncv1.PhotoRef, uses []sqlite.InsightPhotoUse) error {
+	f, ev, err := w.finding("A6:" + photo.Sha256)
+	if err != nil {
+		return err
+	}
+	if f.Episode == "" {
+		f.Episode, ev.RaisedMS = "1", timeMS(w.now)
+		if err := w.putFinding(f, ev); err != nil {
+			return err
+		}
 	}
 	r := recipients{}
-	for _, u := range []sqlite.InsightPhotoUse{a, b} {
+	var names []string
+	for _, u := range uses {
 		n, err := w.addRole(r, fieldsyncv1.Role_ROLE_STORE_MANAGER, "", u.StoreID)
 		if err == nil && n == 0 {
 			_, err = w.addRole(r, fieldsyncv1.Role_ROLE_REGIONAL_DIRECTOR, u.RegionID, "")
@@ -231,15 +374,31 @@ func (w *work) raiseRepeatPhoto(photo *fieldsyncv1.PhotoRef, a, b sqlite.Insight
 		if err != nil {
 			return err
 		}
+		names = append(names, shortType(u.RecordType)+" "+u.RecordID)
 	}
 	tmpl := &fieldsyncv1.Alert{
-		Kind:             fieldsyncv1.AlertKind_ALERT_KIND_REPEAT_PHOTO,
-		Title:            "The same photo is attached to two records",
-		Body:             fmt.Sprintf("Photo %s is attached to %s %s and to %s %s.", photo.Sha256, shortType(a.RecordType), a.RecordID, shortType(b.RecordType), b.RecordID),
-		RelatedRecordIds: []string{a.RecordID, b.RecordID},
-		Photos:           []*fieldsyncv1.PhotoRef{photo},
+		Kind:       fieldsyncv1.AlertKind_ALERT_KIND_REPEAT_PHOTO,
+		Title:      fmt.Sprintf("The same photo is attached to %d records", len(uses)),
+		Body:       fmt.Sprintf("Photo %s is attached to %s.", photo.Sha256, joinShown(names)),
+		Photos:     []*fieldsyncv1.PhotoRef{photo},
+		RaisedTime: timestamppb.New(msTime(ev.RaisedMS)),
 	}
-	return w.raise("A6:"+photo.Sha256+":"+a.RecordID+":"+b.RecordID, tmpl, r.list())
+	for _, u := range uses[:min(len(uses), maxShown)] {
+		tmpl.RelatedRecordIds = append(tmpl.RelatedRecordIds, u.RecordID)
+	}
+	return w.raiseFinding("A6:"+photo.Sha256, tmpl, r.list())
+}
+
+// joinShown joins up to maxShown names, "a, b and c", counting the rest.
+func joinShown(names []string) string {
+	shown := names[:min(len(names), maxShown)]
+	if more := len(names) - len(shown); more > 0 {
+		return strings.Join(shown, ", ") + fmt.Sprintf(" and %d more", more)
+	}
+	if len(shown) < 2 {
+		return strings.Join(shown, "")
+	}
+	return strings.Join(shown[:len(shown)-1], ", ") + " and " + shown[len(shown)-1]
 }
 
 // shortType is "Diagnosis" for "fieldsync.v1.Diagnosis".

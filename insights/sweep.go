@@ -29,11 +29,11 @@ func (c *Consumer) Sweep(ctx context.Context, now time.Time) error {
 	}
 	for _, tenantID := range tenants {
 		err := c.DB.InsightsWrite(ctx, func(tx *sqlite.InsightsTx) error {
-			cfg, err := loadConfigTx(tx, tenantID)
+			cfg, err := c.config(tx, tenantID)
 			if err != nil {
 				return err
 			}
-			w := &work{tx: tx, cfg: cfg, tenantID: tenantID, now: now}
+			w := &work{tx: tx, cfg: cfg, tenantID: tenantID, now: now, skew: c.skew()}
 			for _, step := range []func() error{w.sweepFeedback, w.sweepInterventions, w.sweepProspecting, w.sweepStalls} {
 				if err := step(); err != nil {
 					return err

@@ -24,16 +24,17 @@ var alertFields = []string{"recipient_user_id", "kind", "title", "body", "relate
 // recipient_user_id.
 var ErrInvalidAlert = errors.New("alert needs a dedup_key and a recipient_user_id")
 
-// Creator writes a new record as the server, once per id: when the id
-// exists nothing changes (syncengine.Engine.ServerCreate).
-type Creator interface {
-	ServerCreate(ctx context.Context, tenantID, recordType, id string, value proto.Message, fields []string) (bool, error)
+// Writer writes a record as the server (syncengine.Engine.ServerWrite):
+// writing the same values again changes nothing, and a server write never
+// brings back a deleted record.
+type Writer interface {
+	ServerWrite(ctx context.Context, tenantID, recordType, id string, value proto.Message, fields []string) (bool, error)
 }
 
 // Alerts raises Alert records for their recipients.
 type Alerts struct {
-	// Records creates the alert records (required).
-	Records Creator
+	// Records writes the alert records (required).
+	Records Writer
 	// Now stamps an alert raised without raised_time (default time.Now).
 	Now func() time.Time
 }
@@ -45,19 +46,27 @@ func AlertID(tenantID, dedupKey string) string {
 	return "alert-" + hex.EncodeToString(h[:16])
 }
 
-// RaiseAlert creates an Alert record for its recipient, once per DedupKey:
-// raising the same key again changes nothing, even after the alert was
-// deleted. It returns ErrInvalidAlert when a has no dedup_key or
-// recipient_user_id, and the Creator's errors.
+// RaiseAlert writes an Alert record for its recipient, stamped with the
+// time now when a has no raised_time (see WriteAlert).
 func (as Alerts) RaiseAlert(ctx context.Context, tenantID string, a *fieldsyncv1.Alert) error {
+	if a != nil && a.RaisedTime == nil {
+		a = proto.Clone(a).(*fieldsyncv1.Alert)
+		a.RaisedTime = timestamppb.New(as.now())
+	}
+	return WriteAlert(ctx, as.Records, tenantID, a)
+}
+
+// WriteAlert writes the Alert record of a's DedupKey with every field the
+// server sets (all but acknowledged_time, the recipient's): the first write
+// creates it, a later one with new evidence updates it, the same values
+// again change nothing, and an alert that was deleted stays deleted. It
+// returns ErrInvalidAlert when a has no dedup_key or recipient_user_id, and
+// the Writer's errors.
+func WriteAlert(ctx context.Context, w Writer, tenantID string, a *fieldsyncv1.Alert) error {
 	if a.GetDedupKey() == "" || a.GetRecipientUserId() == "" {
 		return ErrInvalidAlert
 	}
-	a = proto.Clone(a).(*fieldsyncv1.Alert)
-	if a.RaisedTime == nil {
-		a.RaisedTime = timestamppb.New(as.now())
-	}
-	_, err := as.Records.ServerCreate(ctx, tenantID, AlertType, AlertID(tenantID, a.GetDedupKey()), a, alertFields)
+	_, err := w.ServerWrite(ctx, tenantID, AlertType, AlertID(tenantID, a.GetDedupKey()), a, alertFields)
 	return err
 }
 

@@ -59,7 +59,7 @@ func TestComputedFieldsAreServerOnly(t *testing.T) {
 	}
 }
 
-// creator records ServerCreate calls; an id is created once.
+// creator records ServerWrite calls.
 type creator struct {
 	calls   []call
 	created map[string]bool
@@ -71,7 +71,7 @@ type call struct {
 	fields          []string
 }
 
-func (c *creator) ServerCreate(_ context.Context, tenantID, recordType, id string, value proto.Message, fields []string) (bool, error) {
+func (c *creator) ServerWrite(_ context.Context, tenantID, recordType, id string, value proto.Message, fields []string) (bool, error) {
 	c.calls = append(c.calls, call{tenantID, recordType, id, value, fields})
 	if c.created[id] {
 		return false, nil
@@ -95,7 +95,7 @@ func TestRaiseAlertCreatesTheAlertOfItsDedupKey(t *testing.T) {
 	got := c.calls[0]
 	want := &fieldsyncv1.Alert{RecipientUserId: "u1", DedupKey: "k", Title: "t", RaisedTime: timestamppb.New(now)}
 	if got.tenant != "t1" || got.typ != records.AlertType || got.id != records.AlertID("t1", "k") || !proto.Equal(got.value, want) {
-		t.Fatalf("ServerCreate(%s, %s, %s, %v); want t1, %s, %s, %v", got.tenant, got.typ, got.id, got.value, records.AlertType, records.AlertID("t1", "k"), want)
+		t.Fatalf("ServerWrite(%s, %s, %s, %v); want t1, %s, %s, %v", got.tenant, got.typ, got.id, got.value, records.AlertType, records.AlertID("t1", "k"), want)
 	}
 	rt, _ := syncengine.DefaultRegistry().Lookup(records.AlertType)
 	for name, spec := range rt.Fields {

@@ -47,20 +47,6 @@ func AllFields(m proto.Message) []string {
 	return out
 }
 
-// ServerCreate writes a new record as the server (see ServerWrite), once:
-// when a record with id exists, live or deleted, it changes nothing. It
-// reports whether it wrote the record.
-func (e *Engine) ServerCreate(ctx context.Context, tenantID, recordType, id string, value proto.Message, fields []string) (bool, error) {
-	recs, err := e.store.GetRecords(ctx, tenantID, []string{id})
-	if err != nil {
-		return false, err
-	}
-	if recs[id] != nil {
-		return false, nil
-	}
-	return e.ServerWrite(ctx, tenantID, recordType, id, value, fields)
-}
-
 // FlagRecord sets a server-only boolean field of a record to true; a
 // deleted or missing record stays as it is.
 func (e *Engine) FlagRecord(ctx context.Context, tenantID, recordType, recordID, field string) error {

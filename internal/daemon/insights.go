@@ -2,38 +2,34 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fieldsync/fieldsync/events"
 	"github.com/fieldsync/fieldsync/insights"
-	"github.com/fieldsync/fieldsync/records"
-	"github.com/fieldsync/fieldsync/syncengine"
+	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 )
 
 // SweepInterval is how often the time-based rules (A3, A5) run.
 const SweepInterval = 10 * time.Minute
 
+// InsightsBatch is the most change events the insights consumer applies in
+// one transaction.
+const InsightsBatch = 256
+
 // wireInsights runs the PHI and alert consumer on the change stream as a
 // durable JetStream consumer, and its periodic sweep.
 func (d *Daemon) wireInsights(ctx, runCtx context.Context, js jetstream.JetStream) error {
-	alerts := records.Alerts{Records: d.engine, Now: func() time.Time { return d.engine.Clock().Now().Time() }}
-	c := &insights.Consumer{DB: d.db, Alerts: alerts, Flags: d.engine, Now: time.Now}
+	c := &insights.Consumer{DB: d.db, Alerts: d.engine, Flags: d.engine, Now: time.Now, MaxClockSkew: d.cfg.MaxClockSkew}
 	if err := c.Flush(ctx); err != nil {
 		return err
 	}
 	d.goRun("insights consumer", func() error {
-		return events.Consume(runCtx, js, events.ConsumerConfig{
+		return events.ConsumeBatch(runCtx, js, events.ConsumerConfig{
 			Stream: events.ChangesStream, Durable: "insights", Logger: d.log,
-		}, func(ctx context.Context, msg events.Message) error {
-			err := c.HandleMessage(ctx, msg.Data)
-			if syncengine.IsCode(err, syncengine.CodeInvalid) || errors.Is(err, records.ErrInvalidAlert) {
-				d.log.Warn("insights: dropping an undecodable event", "subject", msg.Subject, "msg_id", msg.MsgID, "err", err)
-				return nil // a poison message is acknowledged, not retried forever
-			}
-			return err
+		}, InsightsBatch, func(ctx context.Context, msgs []events.Message) error {
+			return c.HandleBatch(ctx, d.decodeEvents(msgs))
 		})
 	})
 	d.goRun("insights sweep", func() error {
@@ -45,4 +41,19 @@ func (d *Daemon) wireInsights(ctx, runCtx context.Context, js jetstream.JetStrea
 		})
 	})
 	return nil
+}
+
+// decodeEvents decodes change events; an undecodable one is logged and
+// left out, so it is acknowledged with its batch rather than retried forever.
+func (d *Daemon) decodeEvents(msgs []events.Message) []*fieldsyncv1.ChangeEvent {
+	evs := make([]*fieldsyncv1.ChangeEvent, 0, len(msgs))
+	for _, msg := range msgs {
+		ev, err := insights.DecodeEvent(msg.Data)
+		if err != nil {
+			d.log.Warn("insights: dropping an undecodable event", "subject", msg.Subject, "msg_id", msg.MsgID, "err", err)
+			continue
+		}
+		evs = append(evs, ev)
+	}
+	return evs
 }

@@ -184,11 +184,11 @@ func (t *InsightsTx) PutAction(a *InsightAction) error {
 }
 
 // SubmittedActions returns the submitted action records of a customer with
-// the given record type.
-func (t *InsightsTx) SubmittedActions(tenantID, customerID, recordType string) ([]*InsightAction, error) {
-	return insQuery(t.ctx, t.tx, scanInsightAction, `SELECT `+insActionCols+` FROM insights_actions
-		WHERE tenant_id = ? AND customer_id = ? AND record_type = ? AND submitted_ms > 0 ORDER BY record_id`,
-		tenantID, customerID, recordType)
+// the given record type whose action time is in [fromMS, toMS], by record id.
+func (t *InsightsTx) SubmittedActions(tenantID, customerID, recordType string, fromMS, toMS int64) ([]*InsightAction, error) {
+	return insQuery(t.ctx, t.tx, scanInsightAction, `SELECT `+insActionCols+` FROM insights_actions INDEXED BY insights_actions_customer_time
+		WHERE tenant_id = ? AND customer_id = ? AND record_type = ? AND submitted_ms > 0 AND action_ms BETWEEN ? AND ? ORDER BY record_id`,
+		tenantID, customerID, recordType, fromMS, toMS)
 }
 
 const insFactCols = `record_id, record_type, owner_user_id, store_id, region_id, action_ms, submitted_ms, quality_kind, quality_count, tags`
@@ -532,20 +532,32 @@ type InsightEffect struct {
 	Alert *fieldsyncv1.Alert
 	// RecordType, RecordID and Field are set for flags.
 	RecordType, RecordID, Field string
+	// Update makes EnqueueEffect replace the alert of a stored effect with
+	// the same key when it differs, and queue it again (a finding's new
+	// evidence). Without it the first effect of a key stays.
+	Update bool
+	// Revision counts such replacements (read only).
+	Revision int64
 }
 
-// EnqueueEffect stores an effect unless one with its dedup key exists, and
-// reports whether it was stored.
+// EnqueueEffect stores an effect unless one with its dedup key exists (or,
+// with e.Update, replaces its alert when it differs and queues it again),
+// and reports whether it stored anything.
 func (t *InsightsTx) EnqueueEffect(e *InsightEffect) (bool, error) {
 	var alert []byte
 	if e.Alert != nil {
 		var err error
-		if alert, err = proto.Marshal(e.Alert); err != nil {
+		if alert, err = (proto.MarshalOptions{Deterministic: true}).Marshal(e.Alert); err != nil {
 			return false, fmt.Errorf("enqueue %s: %w", e.DedupKey, err)
 		}
 	}
-	res, err := t.tx.ExecContext(t.ctx, `INSERT OR IGNORE INTO insights_effects (tenant_id, dedup_key, alert, record_type, record_id, field, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, e.TenantID, e.DedupKey, alert, e.RecordType, e.RecordID, e.Field, ms(t.Now))
+	conflict := `DO NOTHING`
+	if e.Update {
+		conflict = `DO UPDATE SET alert = excluded.alert, done_at = NULL, revision = revision + 1 WHERE alert IS NOT excluded.alert`
+	}
+	res, err := t.tx.ExecContext(t.ctx, `INSERT INTO insights_effects (tenant_id, dedup_key, alert, record_type, record_id, field, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(tenant_id, dedup_key) `+conflict,
+		e.TenantID, e.DedupKey, alert, e.RecordType, e.RecordID, e.Field, ms(t.Now))
 	if err != nil {
 		return false, fmt.Errorf("enqueue %s: %w", e.DedupKey, err)
 	}
@@ -558,7 +570,7 @@ func (db *DB) PendingInsightEffects(ctx context.Context, limit int) ([]*InsightE
 	out, err := insQuery(ctx, db.read, func(row insScanner) (*InsightEffect, error) {
 		var e InsightEffect
 		var alert []byte
-		if err := row.Scan(&e.ID, &e.TenantID, &e.DedupKey, &alert, &e.RecordType, &e.RecordID, &e.Field); err != nil {
+		if err := row.Scan(&e.ID, &e.TenantID, &e.DedupKey, &alert, &e.RecordType, &e.RecordID, &e.Field, &e.Revision); err != nil {
 			return nil, err
 		}
 		if alert != nil {
@@ -566,7 +578,7 @@ func (db *DB) PendingInsightEffects(ctx context.Context, limit int) ([]*InsightE
 			return &e, proto.Unmarshal(alert, e.Alert)
 		}
 		return &e, nil
-	}, `SELECT id, tenant_id, dedup_key, alert, record_type, record_id, field FROM insights_effects
+	}, `SELECT id, tenant_id, dedup_key, alert, record_type, record_id, field, revision FROM insights_effects
 		WHERE done_at IS NULL ORDER BY id LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("pending effects: %w", err)
@@ -574,12 +586,45 @@ func (db *DB) PendingInsightEffects(ctx context.Context, limit int) ([]*InsightE
 	return out, nil
 }
 
-// MarkInsightEffectDone records that an effect was performed.
-func (db *DB) MarkInsightEffectDone(ctx context.Context, id int64) error {
+// MarkInsightEffectsDone records, in one transaction, that effects were
+// performed: each in the revision read, so one replaced since stays queued.
+func (db *DB) MarkInsightEffectsDone(ctx context.Context, effects []*InsightEffect) error {
+	if len(effects) == 0 {
+		return nil
+	}
 	return db.WriteTx(ctx, func(tx *sql.Tx, now time.Time) error {
-		_, err := tx.ExecContext(ctx, `UPDATE insights_effects SET done_at = ? WHERE id = ?`, ms(now), id)
-		return err
+		for _, e := range effects {
+			if _, err := tx.ExecContext(ctx, `UPDATE insights_effects SET done_at = ? WHERE id = ? AND revision = ?`,
+				ms(now), e.ID, e.Revision); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
+}
+
+// InsightFinding is the current episode of a rule's finding about one
+// subject (A1 a customer, A2 a terminal, A6 a photo) and its evidence.
+type InsightFinding struct {
+	Key      string // rule and subject, e.g. "A1:<customer>"
+	Episode  string // "" when closed
+	OpenedMS int64
+	LastMS   int64  // the latest evidence's time
+	Evidence []byte // rule-specific JSON
+}
+
+// Finding returns a stored finding, or nil.
+func (t *InsightsTx) Finding(tenantID, key string) (*InsightFinding, error) {
+	return insOne(t.ctx, t.tx, func(row insScanner) (*InsightFinding, error) {
+		f := InsightFinding{Key: key}
+		return &f, row.Scan(&f.Episode, &f.OpenedMS, &f.LastMS, &f.Evidence)
+	}, `SELECT episode, opened_ms, last_ms, evidence FROM insights_findings WHERE tenant_id = ? AND finding_key = ?`, tenantID, key)
+}
+
+// PutFinding stores a finding, replacing the previous one.
+func (t *InsightsTx) PutFinding(tenantID string, f *InsightFinding) error {
+	return t.exec(`INSERT OR REPLACE INTO insights_findings (tenant_id, finding_key, episode, opened_ms, last_ms, evidence)
+		VALUES (?, ?, ?, ?, ?, ?)`, tenantID, f.Key, f.Episode, f.OpenedMS, f.LastMS, f.Evidence)
 }
 
 // LatestIntervention returns the last day of the latest A3 intervention in

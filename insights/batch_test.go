@@ -1,0 +1,128 @@
+package insights
+
+import (
+	"database/sql"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+	"github.com/fieldsync/fieldsync/storage/sqlite"
+)
+
+// outcome describes what the consumer produced, by names, so that two envs
+// compare: every stored PHI day and every alert and flag.
+func (e *env) outcome(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	for _, kind := range []fieldsyncv1.ScopeKind{rep, store, region} {
+		must(t, e.db.InsightsWrite(e.ctx, func(tx *sqlite.InsightsTx) error {
+			days, err := tx.PhiDays(e.tenant, kind, "", "2026-01-01", "2026-03-31")
+			for _, d := range days {
+				out = append(out, fmt.Sprintf("phi %s %s %s %.6f %d", kind, e.names[d.ScopeId], d.Date, d.Index, d.EventCount))
+			}
+			return err
+		}))
+	}
+	for _, a := range e.sink.alerts {
+		out = append(out, fmt.Sprintf("alert %s %s %q %q %v", a.Kind, e.names[a.RecipientUserId], a.Title, a.Body, a.RelatedRecordIds))
+	}
+	for f := range e.sink.flags {
+		out = append(out, "flag "+f)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// failPhiWrites makes every transaction that writes PHI fail at its end
+// (the batch's last step) until the returned func is called.
+func failPhiWrites(t *testing.T, e *env) (stop func()) {
+	t.Helper()
+	exec := func(q string) {
+		must(t, e.db.WriteTx(e.ctx, func(tx *sql.Tx, _ time.Time) error { _, err := tx.ExecContext(e.ctx, q); return err }))
+	}
+	exec(`CREATE TRIGGER fail_phi BEFORE INSERT ON insights_phi_days BEGIN SELECT RAISE(ABORT, 'injected failure'); END`)
+	return func() { exec(`DROP TRIGGER fail_phi`) }
+}
+
+// TestBatchFailureAndLostAckApplyOnce applies the events of every rule in
+// batches. One batch fails at the end of its transaction and is
+// redelivered; then every batch is redelivered again, as after lost acks.
+// The outcome equals applying each event once, alone.
+func TestBatchFailureAndLostAckApplyOnce(t *testing.T) {
+	alone := newEnv(t)
+	for _, ev := range allRuleEvents(alone) {
+		alone.handle(ev)
+	}
+	want := alone.outcome(t)
+
+	e := newEnv(t)
+	evs := allRuleEvents(e)
+	var batches [][]*fieldsyncv1.ChangeEvent
+	for i := 0; i < len(evs); i += 7 {
+		batches = append(batches, evs[i:min(i+7, len(evs))])
+	}
+	for i, b := range batches {
+		if i == 2 {
+			stop := failPhiWrites(t, e)
+			before := e.snapshot(t)
+			if err := e.c.HandleBatch(e.ctx, b); err == nil || !strings.Contains(err.Error(), "injected failure") {
+				t.Fatalf("batch %d: %v, want the injected failure", i, err)
+			}
+			if after := e.snapshot(t); after != before {
+				t.Fatalf("a failed batch changed state:\n%s", diffLines(before, after))
+			}
+			stop()
+		}
+		must(t, e.c.HandleBatch(e.ctx, b))
+	}
+	if got := e.outcome(t); !slices.Equal(got, want) {
+		t.Fatalf("batched outcome differs from one event at a time:\n%s", diffLines(strings.Join(want, "\n"), strings.Join(got, "\n")))
+	}
+	before, calls := e.snapshot(t), e.sink.calls
+	for _, b := range batches { // every ack lost: the whole stream again, in batches of another size
+		must(t, e.c.HandleBatch(e.ctx, cloneEvents(b)))
+	}
+	must(t, e.c.HandleBatch(e.ctx, cloneEvents(evs)))
+	if after := e.snapshot(t); after != before || e.sink.calls != calls {
+		t.Fatalf("redelivered batches changed state (%d more calls):\n%s", e.sink.calls-calls, diffLines(before, after))
+	}
+}
+
+func cloneEvents(evs []*fieldsyncv1.ChangeEvent) []*fieldsyncv1.ChangeEvent {
+	out := make([]*fieldsyncv1.ChangeEvent, len(evs))
+	for i, ev := range evs {
+		out[i] = proto.Clone(ev).(*fieldsyncv1.ChangeEvent)
+	}
+	return out
+}
+
+// TestSetInsightsConfigTakesEffectForTheNextEvent: the consumer caches the
+// parsed configuration, yet a change applies to the very next event.
+func TestSetInsightsConfigTakesEffectForTheNextEvent(t *testing.T) {
+	e := newEnv(t)
+	store := ConfigStore{DB: e.db}
+	made := at(2, 8, 0)
+	diagnose := func(id, customer, conclusion string, gap time.Duration) {
+		e.handle(e.upsertAt(id, e.diagnosis("alice", customer, conclusion), made.Add(gap), made.Add(gap)))
+	}
+	a1 := func() int { return len(e.sink.list(fieldsyncv1.AlertKind_ALERT_KIND_CONFLICTING_DIAGNOSES)) }
+	diagnose("d1", "c1", "worn", 0) // the default configuration is cached now
+	_, err := store.SetInsightsConfigJSON(e.ctx, e.tenant, []byte(`{"rules": {"conflict_window": "1h"}}`))
+	must(t, err)
+	diagnose("d2", "c1", "warped", 2*time.Hour)
+	if n := a1(); n != 0 {
+		t.Fatalf("%d A1 alerts 2h apart under a 1h window, want none: the old configuration was used", n)
+	}
+	_, err = store.SetInsightsConfigJSON(e.ctx, e.tenant, []byte(`{"rules": {"conflict_window": "24h"}}`))
+	must(t, err)
+	diagnose("d3", "c2", "worn", 0)
+	diagnose("d4", "c2", "warped", 2*time.Hour)
+	if n := a1(); n != 2 {
+		t.Fatalf("%d A1 alerts 2h apart under a 24h window, want mgr1's and techN's", n)
+	}
+}
