@@ -24,6 +24,8 @@ type loadConfig struct {
 	concurrency      int           // devices acting at once; 0: no limit
 	think            time.Duration // mean pause between a device's actions
 	watchFor         time.Duration // length of one watch stint
+	rounds           int           // push5-pull rounds; 0: while --duration lasts
+	deviceTimeout    time.Duration // a device's wait for an answer, and for a reachable server
 	region           string        // existing region id; "": create one
 	serverPID        int
 	dataDir          string
@@ -57,6 +59,8 @@ func registerLoadFlags(fs *flag.FlagSet, cfg *loadConfig) (mix, photos *string) 
 	photos = fs.String("photos", "128KiB", "size of each surgery-support photo (B, KiB, MiB); 0: no photos")
 	fs.IntVar(&cfg.concurrency, "concurrency", 0, "devices acting at once (0: no limit); setup uses at most 16 workers")
 	fs.DurationVar(&cfg.think, "think", time.Second, "mean pause between two actions of a device")
+	fs.IntVar(&cfg.rounds, "rounds", 0, "push5-pull: run exactly this many rounds, whatever --duration (0: rounds while --duration lasts, at least one)")
+	fs.DurationVar(&cfg.deviceTimeout, "device-timeout", 10*time.Second, "how long a device waits for the server to start answering a call, and keeps retrying before Sync gives up as unreachable (the SDK's defaults: 10s)")
 	fs.DurationVar(&cfg.watchFor, "watch-for", 10*time.Second, "how long one watch action keeps the Watch stream open")
 	fs.StringVar(&cfg.region, "region", "", "region id for the users (default: a new region per run)")
 	fs.IntVar(&cfg.serverPID, "server-pid", 0, "pid of a local server, to report its RSS")
@@ -106,7 +110,10 @@ func (c *loadConfig) validate() error {
 	check(c.photoSize < 0 || c.photoSize > 64<<20, "--photos: %d bytes: want 0 to 64 MiB", c.photoSize)
 	check(c.concurrency < 0, "--concurrency: %d: must not be negative", c.concurrency)
 	check(c.think < 0, "--think: %v: must not be negative", c.think)
+	check(c.deviceTimeout <= 0, "--device-timeout: %v: must be positive", c.deviceTimeout)
 	check(c.watchFor <= 0, "--watch-for: %v: must be positive", c.watchFor)
+	check(c.rounds < 0, "--rounds: %d: must not be negative", c.rounds)
+	check(c.rounds > 0 && c.mix.burst == 0, "--rounds: only with --mix push5-pull")
 	check(c.serverPID < 0, "--server-pid: %d: must not be negative", c.serverPID)
 	check(c.serverPID > 0 && c.dataDir != "", "--server-pid and --data-dir: give one of them")
 	check(c.token == "", "--token: an admin's token is needed (or set FIELDSYNC_TOKEN)")
@@ -149,10 +156,14 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer l.close()
 	sum, err := l.run(ctx)
-	if sum != nil {
-		if perr := sum.print(stdout, cfg.json); perr != nil && err == nil {
-			err = perr
-		}
+	if sum == nil {
+		return err
+	}
+	if perr := sum.print(stdout, cfg.json); perr != nil && err == nil {
+		err = perr
+	}
+	if n := sum.failedActions(); n > 0 && err == nil {
+		err = fmt.Errorf("%d device actions failed (see the summary)", n)
 	}
 	return err
 }

@@ -70,10 +70,9 @@ func (b *loadBar) draw(done int64, final bool) {
 	}
 	tenth := done * 10 / b.total
 	switch {
-	case final:
-	case b.tty && time.Since(b.drawn) < 100*time.Millisecond && done < b.total:
-		return
 	case !b.tty && tenth == b.tenth:
+		return // this tenth was drawn
+	case b.tty && !final && time.Since(b.drawn) < 100*time.Millisecond && done < b.total:
 		return
 	}
 	b.drawn, b.tenth = time.Now(), tenth

@@ -63,10 +63,11 @@ func (l *loadRun) drive(ctx context.Context) error {
 	return nil
 }
 
-// burst runs rounds of push5-pull until runCtx ends, at least one: every
-// device writes its visits offline, then all sync at the same moment.
+// burst runs rounds of push5-pull, --rounds of them or until runCtx
+// ends (at least one): every device writes its visits offline, then all
+// sync at the same moment.
 func (l *loadRun) burst(runCtx, opCtx context.Context) error {
-	for runCtx.Err() == nil || l.count.rounds.Load() == 0 {
+	for l.moreRounds(runCtx) {
 		if err := l.parallel(opCtx, len(l.devices), drainWorkers, func(ctx context.Context, i int) error {
 			for range l.cfg.mix.burst {
 				if err := l.devices[i].putVisit(ctx, l); err != nil {
@@ -83,6 +84,15 @@ func (l *loadRun) burst(runCtx, opCtx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// moreRounds reports whether burst should run another round.
+func (l *loadRun) moreRounds(runCtx context.Context) bool {
+	n := int(l.count.rounds.Load())
+	if l.cfg.rounds > 0 {
+		return n < l.cfg.rounds
+	}
+	return n == 0 || runCtx.Err() == nil
 }
 
 // round starts every device's Sync at once and waits for them all.

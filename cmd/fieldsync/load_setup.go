@@ -158,9 +158,11 @@ func (l *loadRun) setupDevice(ctx context.Context, u *loadUser, n int, first boo
 		return err
 	}
 	hc := l.httpClient()
+	hc.tr.next.(*http.Transport).ResponseHeaderTimeout = l.cfg.deviceTimeout
 	c, err := fieldsync.Open(ctx, filepath.Join(l.dir, fmt.Sprintf("device-%05d.db", n)),
 		fieldsync.WithServer(l.cfg.baseURL()), fieldsync.WithToken(token), fieldsync.WithHTTPClient(hc.Client),
-		fieldsync.WithProtocol(l.protocol()), fieldsync.WithLogger(slog.New(slog.DiscardHandler)))
+		fieldsync.WithProtocol(l.protocol()), fieldsync.WithUnreachableAfter(l.cfg.deviceTimeout),
+		fieldsync.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,8 @@ import (
 
 	"connectrpc.com/connect"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+
+	fieldsync "github.com/fieldsync/fieldsync/clients/go"
 )
 
 // loadStats collects what one phase of a load run measured: latencies
@@ -28,6 +30,7 @@ type loadStats struct {
 	rpcs  map[string]*latencies
 	ops   map[string]*latencies
 	codes map[string]int // error codes of RPCs, all RPCs together
+	fails map[string]int // why actions failed
 	// limited counts ResourceExhausted answers (the caller backed off).
 	limited atomic.Int64
 }
@@ -39,7 +42,7 @@ type latencies struct {
 }
 
 func newLoadStats() *loadStats {
-	return &loadStats{rpcs: map[string]*latencies{}, ops: map[string]*latencies{}, codes: map[string]int{}}
+	return &loadStats{rpcs: map[string]*latencies{}, ops: map[string]*latencies{}, codes: map[string]int{}, fails: map[string]int{}}
 }
 
 // rpc records one call: its duration and code ("" for success).
@@ -60,6 +63,24 @@ func (s *loadStats) op(name string, d time.Duration, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ops[name] = s.ops[name].add(d, err != nil)
+	if err != nil {
+		s.fails[failure(err)]++
+	}
+}
+
+// failure names why an action failed: the SDK's ErrUnreachable, the
+// server's code, or "local" for the device's own store.
+func failure(err error) string {
+	var ce *connect.Error
+	switch {
+	case errors.Is(err, fieldsync.ErrUnreachable):
+		return "unreachable"
+	case errors.As(err, &ce):
+		return ce.Code().String()
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return "canceled"
+	}
+	return "local"
 }
 
 func (l *latencies) add(d time.Duration, failed bool) *latencies {

@@ -38,6 +38,7 @@ type loadSummary struct {
 	RPCs          []rpcRow       `json:"rpcs"`
 	Actions       []rpcRow       `json:"actions"`
 	ErrorsByCode  map[string]int `json:"errors_by_code"`
+	ActionErrors  map[string]int `json:"action_errors"`
 	RateLimited   int64          `json:"rate_limited"`
 
 	Drain   loadPhase `json:"drain"`
@@ -94,6 +95,16 @@ func (s *loadSummary) fill(l *loadRun, st *loadStats) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	s.RPCs, s.Actions, s.ErrorsByCode, s.RateLimited = rows(st.rpcs), rows(st.ops), maps.Clone(st.codes), st.limited.Load()
+	s.ActionErrors = maps.Clone(st.fails)
+}
+
+// failedActions counts the device actions that failed during the run.
+func (s *loadSummary) failedActions() int {
+	n := 0
+	for _, v := range s.ActionErrors {
+		n += v
+	}
+	return n
 }
 
 // readDevices sums the devices' state after the drain.
@@ -130,7 +141,7 @@ func (s *loadSummary) printHead(w io.Writer) {
 	fmt.Fprintf(w, "setup\t%.1fs, %d calls, %d errors, %d rate-limited and retried\n", s.Setup.Seconds, s.Setup.Calls, s.Setup.Errors, s.Setup.RateLimited)
 	run := fmt.Sprintf("%.1fs", s.Seconds)
 	if s.Rounds > 0 {
-		run += fmt.Sprintf(", %d rounds", s.Rounds)
+		run += fmt.Sprintf(", %d round(s)", s.Rounds)
 	}
 	fmt.Fprintf(w, "run\t%s, %d syncs, %d watches, %d offline periods (%d actions offline)\n", run, s.Syncs, s.Watches, s.OfflinePeriods, s.OfflineSkips)
 	r := s.Records
@@ -151,7 +162,7 @@ func printRows(w io.Writer, title string, rs []rpcRow) {
 }
 
 func (s *loadSummary) printTail(w io.Writer) {
-	fmt.Fprintf(w, "errors by code\t%s\n", codesText(s.ErrorsByCode))
+	fmt.Fprintf(w, "errors by code\t%s (RPCs); %s (actions)\n", codesText(s.ErrorsByCode), codesText(s.ActionErrors))
 	fmt.Fprintf(w, "rate limited\t%d ResourceExhausted answers (devices waited for the server's hint, the SDK retried)\n", s.RateLimited)
 	fmt.Fprintf(w, "drain\t%.1fs, %d calls, %d errors (%s)\n", s.Drain.Seconds, s.Drain.Calls, s.Drain.Errors, codesText(s.Drain.Codes))
 	if r := s.RSS; r.PID > 0 {

@@ -42,6 +42,10 @@ func TestLoadFlagsAreValidated(t *testing.T) {
 		{[]string{"--photos=100MiB"}, "--photos"},
 		{[]string{"--concurrency=-1"}, "--concurrency"},
 		{[]string{"--watch-for=0s"}, "--watch-for"},
+		{[]string{"--rounds=2"}, "--rounds"},
+		{[]string{"--device-timeout=0s"}, "--device-timeout"},
+		{[]string{"--mix=push5-pull", "--rounds=-1"}, "--rounds"},
+		{[]string{"--mix=push5-pull", "--rounds=3"}, ""},
 		{[]string{"--server-pid=1", "--data-dir=/tmp"}, "--data-dir"},
 		{[]string{"--server=127.0.0.1:8080"}, "--server"},
 		{[]string{"--token="}, "--token"},
@@ -85,7 +89,7 @@ func TestLoadPush5PullPushesFiveVisitsPerDevice(t *testing.T) {
 	t.Parallel()
 	d, creds := startServer(t)
 	sum := runLoadJSON(t, "--server="+d.URL(), "--token="+creds.AdminToken, "--devices=10", "--devices-per-user=1",
-		"--duration=1ms", "--mix=push5-pull")
+		"--rounds=1", "--mix=push5-pull")
 	checkNoErrors(t, sum)
 	if sum.Rounds != 1 || sum.Records.Visits != 50 || sum.Records.Customers != 10 {
 		t.Errorf("push5-pull: %d rounds, %+v; want 1 round of 50 visits by 10 users", sum.Rounds, sum.Records)
@@ -115,8 +119,8 @@ func runLoadJSON(t *testing.T, args ...string) loadSummary {
 // checkNoErrors fails the test when any call or device went wrong.
 func checkNoErrors(t *testing.T, sum loadSummary) {
 	t.Helper()
-	if len(sum.ErrorsByCode) > 0 || sum.Setup.Errors > 0 || sum.Drain.Errors > 0 {
-		t.Errorf("errors: run %v, setup %v, drain %v", sum.ErrorsByCode, sum.Setup.Codes, sum.Drain.Codes)
+	if len(sum.ErrorsByCode)+len(sum.ActionErrors) > 0 || sum.Setup.Errors > 0 || sum.Drain.Errors > 0 {
+		t.Errorf("errors: run %v (actions %v), setup %v, drain %v", sum.ErrorsByCode, sum.ActionErrors, sum.Setup.Codes, sum.Drain.Codes)
 	}
 	for _, r := range append(sum.RPCs, sum.Actions...) {
 		if r.Errors > 0 {
