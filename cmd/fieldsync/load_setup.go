@@ -215,16 +215,13 @@ func (l *loadRun) enroll(ctx context.Context, u *loadUser, n int) (token, id str
 // deviceName is how the run's device n is named on the server.
 func (l *loadRun) deviceName(n int) string { return fmt.Sprintf("fieldsync-load %s #%d", l.id, n) }
 
-// limited runs call, retrying it after the server's hint while the
-// server answers ResourceExhausted (the measuring transport counts them).
+// limited runs call, again while the server answers ResourceExhausted:
+// the measuring transport counts each such answer and holds the next
+// call back for the server's Retry-After hint.
 func (l *loadRun) limited(ctx context.Context, call func() error) error {
 	for i := 0; ; i++ {
 		err := call()
-		if connect.CodeOf(err) != connect.CodeResourceExhausted || i == maxLimitedRetries {
-			return err
-		}
-		d := retryHint(err)
-		if serr := sleepCtx(ctx, d+rand.N(d/2+1)); serr != nil {
+		if connect.CodeOf(err) != connect.CodeResourceExhausted || i == maxLimitedRetries || ctx.Err() != nil {
 			return err
 		}
 	}

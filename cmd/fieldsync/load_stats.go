@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 
 	fieldsync "github.com/fieldsync/fieldsync/clients/go"
 )
@@ -187,11 +186,7 @@ func (m *measuredTransport) connectError(res *http.Response) string {
 	res.Body.Close()
 	res.Body = io.NopCloser(bytes.NewReader(body))
 	var e struct {
-		Code    string `json:"code"`
-		Details []struct {
-			Type  string `json:"type"`
-			Value string `json:"value"`
-		} `json:"details"`
+		Code string `json:"code"`
 	}
 	if err := json.Unmarshal(plainBody(res, body), &e); err != nil || e.Code == "" {
 		return "http_" + strconv.Itoa(res.StatusCode)
@@ -233,26 +228,6 @@ func retryAfterHeader(v string) time.Duration {
 		return 0
 	}
 	return time.Duration(n) * time.Second
-}
-
-// retryHint is how long a ResourceExhausted error asks the caller to
-// wait: its RetryInfo detail, else its Retry-After, else 1 s.
-func retryHint(err error) time.Duration {
-	var ce *connect.Error
-	if !errors.As(err, &ce) {
-		return time.Second
-	}
-	for _, d := range ce.Details() {
-		if v, derr := d.Value(); derr == nil {
-			if ri, ok := v.(*errdetails.RetryInfo); ok && ri.GetRetryDelay().AsDuration() > 0 {
-				return ri.GetRetryDelay().AsDuration()
-			}
-		}
-	}
-	if d := retryAfterHeader(ce.Meta().Get("Retry-After")); d > 0 {
-		return d
-	}
-	return time.Second
 }
 
 // grpcCode reads the status of a gRPC answer ("" for OK and for Connect).

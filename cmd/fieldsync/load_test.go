@@ -15,6 +15,8 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	fieldsync "github.com/fieldsync/fieldsync/clients/go"
+	"github.com/fieldsync/fieldsync/internal/daemon"
+	"github.com/fieldsync/fieldsync/internal/demo"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 	"github.com/fieldsync/fieldsync/proto/fieldsync/v1/fieldsyncv1connect"
 )
@@ -96,6 +98,32 @@ func TestLoadPush5PullPushesFiveVisitsPerDevice(t *testing.T) {
 	}
 	if got := serverRecords(t, d.URL(), creds.AdminToken, sum.Region); got != 60 {
 		t.Errorf("the server holds %d records in region %s, want 60", got, sum.Region)
+	}
+}
+
+func TestLoadWaitsOutTheServersRateLimit(t *testing.T) {
+	t.Parallel()
+	cfg := daemon.DefaultConfig()
+	cfg.Addr, cfg.DataDir, cfg.Demo, cfg.LogLevel, cfg.MetricsAddr = "127.0.0.1:0", t.TempDir(), true, "warn", ""
+	cfg.RateLimit, cfg.RateBurst = 10, 3 // the admin's setup calls outrun it at once
+	d, err := daemon.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	creds, err := demo.Load(filepath.Join(cfg.DataDir, "demo-credentials.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := runLoadJSON(t, "--server="+d.URL(), "--token="+creds.AdminToken, "--devices=6", "--rounds=1", "--mix=push5-pull")
+	if sum.Setup.RateLimited == 0 || sum.Setup.Errors != int(sum.Setup.RateLimited) {
+		t.Errorf("setup: %+v; want ResourceExhausted answers and no other error", sum.Setup)
+	}
+	if len(sum.ActionErrors) > 0 || sum.State.OutboxLeft > 0 {
+		t.Errorf("actions failed: %v, outbox left %d", sum.ActionErrors, sum.State.OutboxLeft)
+	}
+	if got := serverRecords(t, d.URL(), creds.AdminToken, sum.Region); got != sum.Records.Created || got != 33 {
+		t.Errorf("the server holds %d records, the summary says %d were created; want 33 (3 customers, 30 visits)", got, sum.Records.Created)
 	}
 }
 
