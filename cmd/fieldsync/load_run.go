@@ -37,9 +37,7 @@ func (l *loadRun) run(ctx context.Context) (*loadSummary, error) {
 	derr = errors.Join(derr, l.drain(ctx))
 	sum.Drain = phaseOf(drainStats, time.Since(start))
 	sum.fill(l, runStats)
-	if serr := sum.readDevices(ctx, l); serr != nil {
-		derr = errors.Join(derr, serr)
-	}
+	derr = errors.Join(derr, sum.readDevices(ctx, l))
 	return sum, errors.Join(derr, l.cleanup(ctx, sum))
 }
 
