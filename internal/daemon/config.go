@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/fieldsync/fieldsync/internal/datadir"
 	"github.com/fieldsync/fieldsync/server"
 )
 
@@ -79,7 +80,7 @@ func DefaultConfig() Config {
 	l := server.DefaultLimits()
 	return Config{
 		Addr:            "127.0.0.1:8080",
-		DataDir:         "./data",
+		DataDir:         datadir.Default,
 		LogLevel:        "info",
 		LogFormat:       "text",
 		MaxMessageBytes: 8 << 20,

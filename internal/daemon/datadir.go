@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/fieldsync/fieldsync/internal/datadir"
 )
 
 // Lock files in the data dir. The API process holds APILockFile: it owns
@@ -18,8 +20,8 @@ import (
 // and holds ConsumersLockFile instead, unless it starts its own embedded
 // NATS server, which makes it an owner of the dir like the API.
 const (
-	APILockFile       = "fieldsyncd.lock"
-	ConsumersLockFile = "consumers.lock"
+	APILockFile       = datadir.APILockFile
+	ConsumersLockFile = datadir.ConsumersLockFile
 )
 
 // Modes of everything under the data dir: it holds every record and the
