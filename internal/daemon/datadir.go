@@ -60,8 +60,8 @@ func lockDataDir(dir, name string) (release func() error, err error) {
 		}
 		return nil, fmt.Errorf("lock data dir: %w", err)
 	}
-	if err := f.Truncate(0); err == nil {
-		_, err = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	if err := f.Truncate(0); err == nil { // the pid only helps the next one's error message
+		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
 	return f.Close, nil // closing the file releases the lock
 }
