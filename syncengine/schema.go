@@ -39,6 +39,9 @@ type RecordType struct {
 	// nil when the type has none.
 	Parent     *FieldSpec
 	ParentType *RecordType
+	// PhotoFields are the top-level fields holding photo refs
+	// (fieldsync.v1.PhotoRef, singular or repeated), in field-number order.
+	PhotoFields []protoreflect.FieldDescriptor
 
 	msgType protoreflect.MessageType
 	ordered []*FieldSpec // Fields by field number
@@ -166,6 +169,7 @@ func newRecordType(md protoreflect.MessageDescriptor, opts *fieldsyncv1.RecordOp
 		rt.ordered = append(rt.ordered, spec)
 	}
 	sortSpecs(rt.ordered)
+	rt.PhotoFields = photoFields(md)
 	errs = append(errs, rt.checkType()...)
 	return rt, errs
 }
