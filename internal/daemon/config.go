@@ -15,6 +15,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/internal/datadir"
 	"github.com/fieldsync/fieldsync/server"
+	"github.com/fieldsync/fieldsync/syncengine"
 )
 
 // Config is fieldsyncd's configuration. Every field has a flag and an
@@ -84,7 +85,7 @@ func DefaultConfig() Config {
 		LogLevel:        "info",
 		LogFormat:       "text",
 		MaxMessageBytes: 8 << 20,
-		MaxClockSkew:    5 * time.Minute,
+		MaxClockSkew:    syncengine.DefaultMaxClockSkew,
 		MetricsAddr:     "127.0.0.1:9464",
 		NATSPort:        -1,
 		Consumers:       true,
