@@ -12,10 +12,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fieldsync/fieldsync/events"
+	"github.com/fieldsync/fieldsync/internal/datadir"
 )
 
 // NATSURLFile, in the data dir, holds the embedded NATS server's client URL.
-const NATSURLFile = "nats.url"
+const NATSURLFile = datadir.NATSURLFile
 
 // Event retention: sent outbox rows are pruned after this; the streams
 // keep events for StreamMaxAge.
