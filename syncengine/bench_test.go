@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/fieldsync/fieldsync/internal/loadavg"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
@@ -26,6 +27,7 @@ func BenchmarkEnginePush(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "mut/s")
+	loadavg.Report(b)
 }
 
 // BenchmarkEnginePullAll measures a first sync from the engine alone: one op
@@ -63,4 +65,5 @@ func BenchmarkEnginePullAll(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*total)/b.Elapsed().Seconds(), "records/s")
+	loadavg.Report(b)
 }
