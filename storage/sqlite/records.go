@@ -41,6 +41,7 @@ type recTx struct {
 	now     time.Time
 	reg     *syncengine.Registry
 	tenants map[string]*tenantCounters // by tenant id, once read
+	stored  storedRun                  // the push_results row read last
 	seq     uint64                     // the last commit sequence handed out; 0 until read
 }
 
@@ -83,18 +84,7 @@ func (t *recTx) PushResult(actor string, seq uint64) ([]byte, bool, error) {
 	if b, ok := t.results.get(actor, seq); ok {
 		return b, true, nil
 	}
-	var first, last uint64
-	var blob []byte
-	err := t.queryRow(`SELECT first_seq, last_seq, results FROM push_results WHERE actor = ? AND first_seq <= ?
-		ORDER BY first_seq DESC LIMIT 1`, actor, seq).Scan(&first, &last, &blob)
-	if errors.Is(err, sql.ErrNoRows) || err == nil && seq > last {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	b, err := nthResult(blob, int(seq-first))
-	return b, err == nil, err
+	return t.storedResult(actor, seq)
 }
 
 // SavePushResult keeps a result until the transaction ends, when each

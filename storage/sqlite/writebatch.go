@@ -1,0 +1,82 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/fieldsync/fieldsync/syncengine"
+)
+
+// getRecordsByID reads records by id; the ids travel as one JSON array
+// parameter, so one prepared statement serves any number of them.
+const getRecordsByID = `SELECT ` + recordColumns + ` FROM records WHERE tenant_id = ? AND id IN (SELECT value FROM json_each(?))`
+
+// GetRecords returns the stored records with these ids in one query (see
+// syncengine.Tx).
+func (t *recTx) GetRecords(tenantID string, idList []string) (map[string]*syncengine.StoredRecord, error) {
+	out := make(map[string]*syncengine.StoredRecord, len(idList))
+	if len(idList) == 0 {
+		return out, nil
+	}
+	arr, err := json.Marshal(idList)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := t.db.txQuery(t.ctx, t.tx, getRecordsByID, tenantID, string(arr))
+	if err != nil {
+		return nil, fmt.Errorf("get records: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		rec, err := scanRecord(t.reg, rows)
+		if err != nil {
+			return nil, err
+		}
+		out[rec.ID] = rec
+	}
+	return out, rows.Err()
+}
+
+// txQuery runs a query in tx, prepared when it has been seen before.
+func (db *DB) txQuery(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
+	if s := db.wstmts.lookup(query); s != nil {
+		return tx.StmtContext(ctx, s).QueryContext(ctx, args...)
+	}
+	return tx.QueryContext(ctx, query, args...)
+}
+
+// storedRun is a push_results row as read: the results of one actor's
+// seqs first..last.
+type storedRun struct {
+	actor       string
+	first, last uint64
+	blob        []byte
+}
+
+// storedResult returns the stored result of an applied seq from the
+// push_results row that holds it. The row read last is kept for the
+// transaction: a replayed batch asks for its seqs in order, and they
+// mostly lie in one row, so the batch costs one query rather than one per
+// seq. (Rows are only inserted at the transaction's end, so a kept row
+// cannot go stale within it.)
+func (t *recTx) storedResult(actor string, seq uint64) ([]byte, bool, error) {
+	r := &t.stored
+	if r.actor != actor || seq < r.first || seq > r.last {
+		var run storedRun
+		err := t.queryRow(`SELECT first_seq, last_seq, results FROM push_results WHERE actor = ? AND first_seq <= ?
+		ORDER BY first_seq DESC LIMIT 1`, actor, seq).Scan(&run.first, &run.last, &run.blob)
+		if errors.Is(err, sql.ErrNoRows) || err == nil && seq > run.last {
+			return nil, false, nil
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		run.actor = actor
+		*r = run
+	}
+	b, err := nthResult(r.blob, int(seq-r.first))
+	return b, err == nil, err
+}
