@@ -13,8 +13,8 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/fieldsync/fieldsync/internal/benchenv"
 	"github.com/fieldsync/fieldsync/internal/ids"
-	"github.com/fieldsync/fieldsync/internal/loadavg"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 )
 
@@ -115,7 +115,7 @@ func benchFirstSync(b *testing.B, e *env, n, limit int, token func() string) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
-	loadavg.Report(b)
+	benchenv.ReportLoad(b)
 }
 
 // BenchmarkStorePulledPages measures the SDK's side of an initial sync
@@ -145,5 +145,5 @@ func BenchmarkStorePulledPages(b *testing.B) {
 		c.Close()
 	}
 	b.ReportMetric(float64(pageSize*pages*b.N)/b.Elapsed().Seconds(), "records/s")
-	loadavg.Report(b)
+	benchenv.ReportLoad(b)
 }

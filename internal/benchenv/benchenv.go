@@ -1,7 +1,8 @@
-// Package loadavg reads the machine's load average, so that benchmarks can
-// put it beside their figures: on a shared machine a figure means little
-// without the load it was measured under.
-package loadavg
+// Package benchenv gives benchmarks what they need to report honest figures
+// on a shared machine: the load average to put beside each figure, and the
+// process's CPU time, which (unlike wall time) other processes competing
+// for the cores do not inflate.
+package benchenv
 
 import (
 	"fmt"
@@ -11,8 +12,8 @@ import (
 	"testing"
 )
 
-// Read returns the 1-, 5- and 15-minute load averages from /proc/loadavg.
-func Read() (one, five, fifteen float64, err error) {
+// LoadAvg returns the 1-, 5- and 15-minute load averages from /proc/loadavg.
+func LoadAvg() (one, five, fifteen float64, err error) {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
 		return 0, 0, 0, err
@@ -23,11 +24,11 @@ func Read() (one, five, fifteen float64, err error) {
 	return one, five, fifteen, nil
 }
 
-// Report adds the 1-minute load average as the metric "load1" of b and
+// ReportLoad adds the 1-minute load average as the metric "load1" of b and
 // logs all three; where /proc/loadavg is missing it logs that instead.
-func Report(b *testing.B) {
+func ReportLoad(b *testing.B) {
 	b.Helper()
-	one, five, fifteen, err := Read()
+	one, five, fifteen, err := LoadAvg()
 	if err != nil {
 		b.Logf("load average unknown: %v", err)
 		return
