@@ -98,6 +98,9 @@ type StoredRecord struct {
 	HLC            HLC
 	Actor          string
 	UpdatedAt      time.Time
+	// Encoded is State.Value's protobuf encoding as PutRecord stored it (set
+	// by PutRecord), so the change event need not encode it again.
+	Encoded []byte
 }
 
 // RawRecord is a record's current state as stored: the merged value's

@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -25,7 +24,12 @@ func (t *recTx) GetRecords(tenantID string, idList []string) (map[string]*syncen
 	if err != nil {
 		return nil, err
 	}
-	rows, err := t.db.txQuery(t.ctx, t.tx, getRecordsByID, tenantID, string(arr))
+	var rows *sql.Rows
+	if s := t.stmt(getRecordsByID); s != nil {
+		rows, err = s.QueryContext(t.ctx, tenantID, string(arr))
+	} else {
+		rows, err = t.tx.QueryContext(t.ctx, getRecordsByID, tenantID, string(arr))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("get records: %w", err)
 	}
@@ -40,12 +44,24 @@ func (t *recTx) GetRecords(tenantID string, idList []string) (map[string]*syncen
 	return out, rows.Err()
 }
 
-// txQuery runs a query in tx, prepared when it has been seen before.
-func (db *DB) txQuery(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
-	if s := db.wstmts.lookup(query); s != nil {
-		return tx.StmtContext(ctx, s).QueryContext(ctx, args...)
+// stmt returns the prepared statement of a query bound to the transaction,
+// binding it on first use, or nil when the query has not been prepared yet
+// (see stmtCache). Binding once per transaction rather than per statement
+// run spares database/sql's per-binding work on the push path.
+func (t *recTx) stmt(query string) *sql.Stmt {
+	if s, ok := t.stmts[query]; ok {
+		return s
 	}
-	return tx.QueryContext(ctx, query, args...)
+	prepared := t.db.wstmts.lookup(query)
+	if prepared == nil {
+		return nil
+	}
+	s := t.tx.StmtContext(t.ctx, prepared)
+	if t.stmts == nil {
+		t.stmts = map[string]*sql.Stmt{}
+	}
+	t.stmts[query] = s
+	return s
 }
 
 // storedRun is a push_results row as read: the results of one actor's
