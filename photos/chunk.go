@@ -50,6 +50,7 @@ func (s *Service) PutChunk(ctx context.Context, p *syncengine.Principal, id stri
 	if err := s.advance(ctx, u, end); err != nil {
 		return 0, err
 	}
+	s.track(ctx, u, offset, data)
 	return end, nil
 }
 
@@ -117,6 +118,7 @@ func (s *Service) reconcile(ctx context.Context, u *Upload) error {
 		if err := s.rewind(ctx, u, n); err != nil {
 			return err
 		}
+		s.forgetPast(ctx, u, n)
 	}
 	return nil
 }

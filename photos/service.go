@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/fieldsync/fieldsync/syncengine"
@@ -116,6 +117,9 @@ type Service struct {
 	// bumpMu serialises the re-delivery of records, so that two photos of
 	// one record completing together cannot write its completeness out of order.
 	bumpMu chan struct{}
+	// partsPausedUntil (Unix ns of Config.Now) stops parts going to an
+	// object store that just failed one (see sendPart).
+	partsPausedUntil atomic.Int64
 }
 
 // New checks cfg and returns a service; it creates the staging folder.
