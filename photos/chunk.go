@@ -50,6 +50,12 @@ func (s *Service) PutChunk(ctx context.Context, p *syncengine.Principal, id stri
 	if err := s.advance(ctx, u, end); err != nil {
 		return 0, err
 	}
+	if offset == 0 {
+		s.stopStream(id, errStreamStopped)
+		s.startStream(ctx, u, data)
+	} else {
+		s.feedStream(u, end)
+	}
 	s.track(ctx, u, offset, data)
 	return end, nil
 }
@@ -115,6 +121,7 @@ func (s *Service) reconcile(ctx context.Context, u *Upload) error {
 		}
 	case n < u.Offset:
 		s.cfg.Logger.WarnContext(ctx, "staged bytes lost: upload moves back", "upload", u.ID, "offset", u.Offset, "staged", n)
+		s.stopStream(u.ID, errStreamStopped)
 		if err := s.rewind(ctx, u, n); err != nil {
 			return err
 		}

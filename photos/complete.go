@@ -96,42 +96,58 @@ func (s *Service) completed(ctx context.Context, u *Upload) (*Upload, *Photo, er
 }
 
 // store checks the staged bytes and puts them into the object store
-// unless it holds them already. The bytes are hashed whether or not the
-// object exists (as they arrived: normally only the hash's saved state is
-// read here), so that sending a known hash proves nothing without its
-// bytes and the answer to wrong bytes does not tell whether anyone stored
-// the photo; wrong bytes abort the upload's multipart upload, so none of
-// them is ever visible. It returns the photo as the tenant will hold it.
+// unless it holds them already: by letting the upload's stream finish
+// (see stream), else from the staged file (see putObject).
 func (s *Service) store(ctx context.Context, u *Upload) (*Photo, error) {
-	f, err := s.staging.open(u.ID)
-	if err != nil {
-		return nil, fmt.Errorf("complete upload %s: %w", u.ID, err)
-	}
-	defer f.Close()
-	ph, err := inspect(f, u)
-	if err != nil {
-		return nil, err
-	}
-	sum, pr, err := s.stagedSHA256(u)
-	if err != nil {
-		return nil, err
-	}
-	if sum != u.SHA256 {
-		s.dropParts(ctx, u, pr)
-		return nil, hashMismatch(u, sum)
-	}
-	stored, _, err := s.cfg.Store.Photo(ctx, u.TenantID, u.SHA256)
+	st := s.takeStream(u.ID)
+	ph, pr, stored, err := s.verify(ctx, u)
 	switch {
-	case err != nil:
-		return nil, fmt.Errorf("complete upload %s: %w", u.ID, err)
-	case stored != nil:
-		s.dropParts(ctx, u, pr)
-		return ph, nil // the bytes are verified and the object is there
+	case err != nil || stored:
+		if st != nil {
+			st.stop()
+		}
+		return ph, err
+	case st != nil && st.finish(ctx) == nil:
+		return ph, nil // sent while it arrived
 	}
-	if err := s.putObject(ctx, u, pr, f, ph.ContentType); err != nil {
+	if err := s.putObject(ctx, u, pr, ph.ContentType); err != nil {
 		return nil, putError(u, err)
 	}
 	return ph, nil
+}
+
+// verify checks the staged bytes of an upload and whether the object
+// store holds them already. The bytes are hashed whether or not it does
+// (as they arrived: normally only the hash's saved state is read here),
+// so that sending a known hash proves nothing without its bytes and the
+// answer to wrong bytes does not tell whether anyone stored the photo;
+// wrong bytes abort the upload's multipart upload, so none of them is
+// ever visible. It returns the photo as the tenant will hold it.
+func (s *Service) verify(ctx context.Context, u *Upload) (ph *Photo, pr *progress, stored bool, err error) {
+	f, err := s.staging.open(u.ID)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("complete upload %s: %w", u.ID, err)
+	}
+	defer f.Close()
+	if ph, err = inspect(f, u); err != nil {
+		return nil, nil, false, err
+	}
+	sum, pr, err := s.stagedSHA256(u)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if sum != u.SHA256 {
+		s.dropParts(ctx, u, pr)
+		return nil, nil, false, hashMismatch(u, sum)
+	}
+	known, _, err := s.cfg.Store.Photo(ctx, u.TenantID, u.SHA256)
+	switch {
+	case err != nil:
+		return nil, nil, false, fmt.Errorf("complete upload %s: %w", u.ID, err)
+	case known != nil:
+		s.dropParts(ctx, u, pr)
+	}
+	return ph, pr, known != nil, nil
 }
 
 // putError turns an object store failure into the domain's answer.

@@ -15,8 +15,9 @@ import (
 	"github.com/fieldsync/fieldsync/syncengine"
 )
 
-// largePhoto is an 11 MiB photo: two full S3 parts' worth and a tail.
-const largePhoto = 11 << 20
+// largePhoto is a 17 MiB photo: too large to stream in one request, so
+// it goes to S3 in parts of 5 MiB and a tail.
+const largePhoto = 17 << 20
 
 // withMaxBytes raises the largest photo the service takes.
 func withMaxBytes(n int64) option { return func(w *world) { w.maxBytes = n } }
@@ -41,7 +42,7 @@ func TestLargePhotoGoesToS3InPartsAndResumesAfterARestart(t *testing.T) {
 	t.Parallel()
 	srv := s3test.Start(t)
 	bucket := newBucket()
-	w := newWorld(t, withS3(srv, bucket), withMaxBytes(16<<20))
+	w := newWorld(t, withS3(srv, bucket), withMaxBytes(24<<20))
 	data := photostest.JPEG(largePhoto, 30)
 	u := w.create("rep", data)
 	w.send("rep", u, data[:6<<20], chunk256KiB)
@@ -73,7 +74,7 @@ func TestWrongBytesOfALargePhotoAbortItsPartsAndShowNothing(t *testing.T) {
 	t.Parallel()
 	srv := s3test.Start(t)
 	bucket := newBucket()
-	w := newWorld(t, withS3(srv, bucket), withMaxBytes(16<<20))
+	w := newWorld(t, withS3(srv, bucket), withMaxBytes(24<<20))
 	declared, sent := photostest.JPEG(largePhoto, 31), photostest.JPEG(largePhoto, 32)
 	u := w.create("rep", declared)
 	w.send("rep", u, sent, chunk256KiB)
@@ -96,7 +97,7 @@ func TestS3DownMidUploadAnswersUnavailableThenCompletesFromItsParts(t *testing.T
 	t.Parallel()
 	srv := s3test.Start(t)
 	bucket := newBucket()
-	w := newWorld(t, withS3(srv, bucket), withMaxBytes(16<<20))
+	w := newWorld(t, withS3(srv, bucket), withMaxBytes(24<<20))
 	ctx := context.Background()
 	data := photostest.JPEG(largePhoto, 33)
 	u := w.create("rep", data)

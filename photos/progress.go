@@ -85,8 +85,11 @@ func (s *Service) stagedSHA256(u *Upload) (string, *progress, error) {
 // at completion, once the hash is verified.
 func (s *Service) sendPart(ctx context.Context, u *Upload, pr *progress) error {
 	mp, ok := s.cfg.Objects.(media.Multipart)
-	if !ok || pr.Offset >= u.Size || pr.Offset-pr.PartEnd < media.MinPartSize || s.cfg.Now().UnixNano() < s.partsPausedUntil.Load() {
+	switch {
+	case !ok || pr.Offset >= u.Size || pr.Offset-pr.PartEnd < media.MinPartSize:
 		return nil
+	case s.cfg.Now().UnixNano() < s.partsPausedUntil.Load() || s.stream(u.ID) != nil:
+		return nil // the store failed a moment ago, or gets the bytes already
 	}
 	err := s.putPart(ctx, mp, u, pr)
 	if err != nil {
@@ -137,7 +140,12 @@ func detect(f *os.File) (string, bool) {
 // putObject stores a verified upload's staged bytes under its hash,
 // written once: by completing its multipart upload with the tail as the
 // last part, else straight from the staged file, else through Put.
-func (s *Service) putObject(ctx context.Context, u *Upload, pr *progress, f *os.File, contentType string) error {
+func (s *Service) putObject(ctx context.Context, u *Upload, pr *progress, contentType string) error {
+	f, err := s.staging.open(u.ID)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
 	if pr.Multipart != "" {
 		err := s.completeParts(ctx, u, pr, f)
 		if err == nil || errors.Is(err, media.ErrUnavailable) {
@@ -218,6 +226,7 @@ func (s *Service) forgetPast(ctx context.Context, u *Upload, n int64) {
 // discard removes an upload's staged bytes and progress, aborting its
 // multipart upload; u may be nil for an unknown upload.
 func (s *Service) discard(ctx context.Context, id string, u *Upload) error {
+	s.stopStream(id, errStreamStopped)
 	if u != nil {
 		if pr, err := s.staging.loadProgress(id); err == nil {
 			s.dropParts(ctx, u, pr)

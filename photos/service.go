@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -120,6 +121,10 @@ type Service struct {
 	// partsPausedUntil (Unix ns of Config.Now) stops parts going to an
 	// object store that just failed one (see sendPart).
 	partsPausedUntil atomic.Int64
+	// streams are the uploads being sent to the object store as they
+	// arrive, by id (see stream).
+	streamMu sync.Mutex
+	streams  map[string]*stream
 }
 
 // New checks cfg and returns a service; it creates the staging folder.

@@ -1,6 +1,7 @@
 package photos
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -165,7 +166,7 @@ func (st *staging) remove(id string) error {
 	if err != nil {
 		return err
 	}
-	for _, name := range []string{p, p + stateSuffix, p + stateSuffix + ".tmp"} {
+	for _, name := range []string{p, p + stateSuffix} {
 		if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("staging: %w", err)
 		}
@@ -236,14 +237,17 @@ func (st *staging) loadProgress(id string) (*progress, error) {
 	case err != nil:
 		return nil, fmt.Errorf("staging: %w", err)
 	}
-	if json.Unmarshal(b, pr) != nil || pr.Offset < 0 || pr.PartEnd < 0 {
+	if json.NewDecoder(bytes.NewReader(b)).Decode(pr) != nil || pr.Offset < 0 || pr.PartEnd < 0 {
 		return &progress{}, nil
 	}
 	return pr, nil
 }
 
-// saveProgress writes an upload's progress, fsynced when durable says so
-// (a multipart upload that changed, whose parts must not be forgotten).
+// saveProgress writes an upload's progress over the old, in place (no
+// truncation or rename, which would make ext4 flush the file on close),
+// and fsyncs it when durable says so (a multipart upload that changed,
+// whose parts must not be forgotten). A shorter record leaves the old
+// one's end behind it, which loadProgress does not read.
 func (st *staging) saveProgress(id string, pr *progress, durable bool) error {
 	p, err := st.path(id)
 	if err != nil {
@@ -253,23 +257,18 @@ func (st *staging) saveProgress(id string, pr *progress, durable bool) error {
 	if err != nil {
 		return fmt.Errorf("staging: %w", err)
 	}
-	tmp := p + stateSuffix + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	f, err := os.OpenFile(p+stateSuffix, os.O_WRONLY|os.O_CREATE, 0o640)
 	if err != nil {
 		return fmt.Errorf("staging: %w", err)
 	}
-	_, err = f.Write(b)
+	_, err = f.WriteAt(append(b, '\n'), 0)
 	if err == nil && durable {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		err = os.Rename(tmp, p+stateSuffix)
-	}
 	if err != nil {
-		os.Remove(tmp)
 		return fmt.Errorf("staging: %w", err)
 	}
 	return nil
