@@ -17,7 +17,11 @@ func CRC32C(data []byte) uint32 { return crc32.Checksum(data, castagnoli) }
 // PutChunk writes data at offset into one of the calling device's uploads
 // and returns the new offset. The bytes are on disk (fsynced) before the
 // new offset is recorded and returned, so an acknowledged chunk survives a
-// crash; chunks of one upload are applied one at a time.
+// crash; chunks of one upload are applied one at a time. The chunk is
+// also hashed (the hash's state is saved beside the staged bytes, so
+// CompleteUpload reads nothing again) and passed on to the object store:
+// to the upload's stream, or as a multipart part once enough is staged
+// (see stream and sendPart); failures there are not the chunk's.
 //
 // Errors, with nothing written: CodeWrongOffset (detail
 // *fieldsyncv1.UploadOffset with the server's offset) when offset is not

@@ -27,9 +27,8 @@ import (
 // bytes are missing, or for a cancelled or expired upload; CodeInvalid when
 // the bytes are not a well-formed image of a supported type; CodeDataLoss
 // when they do not hash to the declared SHA-256; CodeUnavailable when the
-// object store cannot be reached (the staged bytes are kept: retry later;
-// a new object's hash is checked as it is stored, so until then a wrong
-// hash shows as CodeUnavailable too); CodeNotFound for an unknown id or another device's upload;
+// object store cannot be reached (the staged bytes are kept: retry
+// later); CodeNotFound for an unknown id or another device's upload;
 // CodePermissionDenied for a caller that is not a device. Every one of
 // these leaves the upload as it was.
 func (s *Service) CompleteUpload(ctx context.Context, p *syncengine.Principal, id string) (*Upload, *Photo, error) {

@@ -82,6 +82,9 @@ func (s *Service) startStream(ctx context.Context, u *Upload, data []byte) {
 	s.streams[u.ID] = st
 	go func() {
 		err := s.cfg.Objects.Put(ctx, u.SHA256, st, u.Size, ct)
+		if err != nil {
+			st.abort(err) // later chunks drop the stream
+		}
 		st.idle.Stop()
 		f.Close()
 		st.done <- err

@@ -89,3 +89,28 @@ func TestS3DownWhileStreamingKeepsTheChunksAndCompletesLater(t *testing.T) {
 	}
 	checkObject(t, w.store, data, imagecheck.JPEG)
 }
+
+func TestRestartMidStreamResumesFromTheServersOffset(t *testing.T) {
+	t.Parallel()
+	srv := s3test.Start(t)
+	bucket := newBucket()
+	w := newWorld(t, withS3(srv, bucket), withMaxBytes(8<<20))
+	ctx := context.Background()
+	data := photostest.JPEG(3<<20, 45)
+	u := w.create("rep", data)
+	w.send("rep", u, data[:1<<20], chunk256KiB)
+	photos.StopStreams(w.svc) // the old process dies with its request
+	w.start()
+	got, err := w.svc.GetUpload(ctx, w.p["rep"], u.ID)
+	if err != nil || got.Offset != 1<<20 {
+		t.Fatalf("GetUpload after restart = %+v, %v; want offset 1 MiB", got, err)
+	}
+	w.send("rep", got, data, chunk256KiB)
+	if _, _, err := w.svc.CompleteUpload(ctx, w.p["rep"], u.ID); err != nil {
+		t.Fatal(err)
+	}
+	checkObject(t, w.store, data, imagecheck.JPEG)
+	if n := countObjects(t, srv, bucket); n != 1 {
+		t.Fatalf("%d objects, want 1", n)
+	}
+}
