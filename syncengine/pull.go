@@ -215,39 +215,62 @@ func (e *Engine) fillPhotoStates(ctx context.Context, tenantID string, recs []*f
 
 var photoRefName = (&fieldsyncv1.PhotoRef{}).ProtoReflect().Descriptor().FullName()
 
-// hasPhotos reports whether the record type has PhotoRef fields.
+// hasPhotos reports whether the record type has photo fields.
 func (rt *RecordType) hasPhotos() bool {
 	fds := rt.Desc.Fields()
 	for i := range fds.Len() {
-		if md := fds.Get(i).Message(); md != nil && md.FullName() == photoRefName {
+		if IsPhotoField(fds.Get(i)) {
 			return true
 		}
 	}
 	return false
 }
 
-// PhotoHashes lists the photo hashes a record refers to (its PhotoRef
-// fields, singular or repeated), without duplicates, in field order.
+// IsPhotoField reports whether a field holds photo references: PhotoRef
+// fields and string fields marked (fieldsync.v1.field).photo_hash, singular
+// or repeated.
+func IsPhotoField(fd protoreflect.FieldDescriptor) bool {
+	if md := fd.Message(); md != nil {
+		return md.FullName() == photoRefName
+	}
+	return fd.Kind() == protoreflect.StringKind && !fd.IsMap() && isPhotoHash(fd)
+}
+
+func isPhotoHash(fd protoreflect.FieldDescriptor) bool {
+	fo, _ := proto.GetExtension(fd.Options(), fieldsyncv1.E_Field).(*fieldsyncv1.FieldSyncOptions)
+	return fo.GetPhotoHash()
+}
+
+// PhotoHash returns the hash of one value of a photo field (see
+// IsPhotoField): a PhotoRef's sha256, or the string itself.
+func PhotoHash(fd protoreflect.FieldDescriptor, v protoreflect.Value) string {
+	if fd.Message() != nil {
+		return v.Message().Interface().(*fieldsyncv1.PhotoRef).GetSha256()
+	}
+	return v.String()
+}
+
+// PhotoHashes lists the photo hashes a record refers to (its photo fields,
+// singular or repeated, see IsPhotoField), without duplicates, in field order.
 func PhotoHashes(m proto.Message) []string {
 	var out []string
 	seen := map[string]bool{}
-	add := func(ref protoreflect.Message) {
-		h := ref.Interface().(*fieldsyncv1.PhotoRef).GetSha256()
+	add := func(h string) {
 		if h != "" && !seen[h] {
 			seen[h] = true
 			out = append(out, h)
 		}
 	}
 	m.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		if fd.Message() == nil || fd.Message().FullName() != photoRefName {
+		if !IsPhotoField(fd) {
 			return true
 		}
 		if fd.IsList() {
 			for i := 0; i < v.List().Len(); i++ {
-				add(v.List().Get(i).Message())
+				add(PhotoHash(fd, v.List().Get(i)))
 			}
 		} else {
-			add(v.Message())
+			add(PhotoHash(fd, v))
 		}
 		return true
 	})

@@ -210,6 +210,10 @@ func newFieldSpec(fd protoreflect.FieldDescriptor) (*FieldSpec, error) {
 		return nil, errors.New("a field cannot be both a scope field and scope_from")
 	case spec.AlertKind && (fd.Kind() != protoreflect.EnumKind || fd.IsList()):
 		return nil, errors.New("an alert_kind field must be a singular enum")
+	case (fo.GetPhotoHash() || fo.GetPhotoSources()) && (fd.Kind() != protoreflect.StringKind || fd.IsMap()):
+		return nil, errors.New("a photo_hash or photo_sources field must be a string or repeated string")
+	case fo.GetPhotoHash() && fo.GetPhotoSources():
+		return nil, errors.New("a field cannot be both photo_hash and photo_sources")
 	}
 	return spec, nil
 }
@@ -267,6 +271,9 @@ func (rt *RecordType) checkType() []error {
 	}
 	if rt.Options.GetSensitive() && rt.Options.GetShared() {
 		errs = append(errs, fmt.Errorf("%s: a type cannot be both sensitive and shared", rt.Name))
+	}
+	if rt.photoSources() != nil && !rt.Options.GetServerCreated() {
+		errs = append(errs, fmt.Errorf("%s: photo_sources is only for server_created types (the server writes their photos)", rt.Name))
 	}
 	if rt.Options.GetPublishAlerts() != (rt.AlertKind != nil) {
 		errs = append(errs, fmt.Errorf("%s: publish_alerts needs exactly one alert_kind field, and alert_kind needs publish_alerts", rt.Name))

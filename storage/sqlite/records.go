@@ -278,11 +278,12 @@ func (t *recTx) indexPhotos(rec *syncengine.StoredRecord) error {
 	return t.indexAttachers(rec, hashes)
 }
 
-// hasPhotoFields reports whether a record type has PhotoRef fields.
+// hasPhotoFields reports whether a record type has photo fields
+// (syncengine.IsPhotoField).
 func hasPhotoFields(m proto.Message) bool {
 	fds := m.ProtoReflect().Descriptor().Fields()
 	for i := range fds.Len() {
-		if md := fds.Get(i).Message(); md != nil && md.FullName() == "fieldsync.v1.PhotoRef" {
+		if syncengine.IsPhotoField(fds.Get(i)) {
 			return true
 		}
 	}
