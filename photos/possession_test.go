@@ -184,15 +184,18 @@ func TestAPhotoOnlyAQuoteCitesOpensForReadersOfTheQuote(t *testing.T) {
 }
 
 // TestQuotedDiagnosisPhotoOpensForReadersOfTheQuoteAndTheDiagnosis: a quote
-// citing a colleague's diagnosis photo shows it pending (its author never
-// sent the bytes) while the diagnosis serves it to everyone who reads it.
+// citing the photos of its diagnosis shows those available on the
+// diagnosis, whoever wrote the quote, when the quote's writer may read the
+// diagnosis; a hash nobody holds, or one the named record only cites, or
+// one on a record the writer cannot read, stays pending.
 func TestQuotedDiagnosisPhotoOpensForReadersOfTheQuoteAndTheDiagnosis(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	data, unsent := photostest.JPEG(2000, 57), photostest.JPEG(2000, 58)
-	diag := ids.New()
+	data, unsent, reps := photostest.JPEG(2000, 57), photostest.JPEG(2000, 58), photostest.JPEG(2000, 63)
+	diag, citing := ids.New(), ids.New()
 	w.push("staff", diag, &fieldsyncv1.Diagnosis{StoreId: w.shop, Photos: []*fieldsyncv1.PhotoRef{ref(data)}}, "store_id", "photos")
 	w.upload("staff", data)
+	w.push("staff2", citing, &fieldsyncv1.Diagnosis{StoreId: w.shop, Photos: []*fieldsyncv1.PhotoRef{ref(data)}}, "store_id", "photos")
 	mine := w.quote("staff", diag, data)
 	theirs := w.quote("staff2", diag, data, unsent)
 	for _, who := range []string{"admin", "staff", "staff2", "key"} {
@@ -203,15 +206,28 @@ func TestQuotedDiagnosisPhotoOpensForReadersOfTheQuoteAndTheDiagnosis(t *testing
 			t.Errorf("%s got a link to a photo nobody uploaded", who)
 		}
 	}
-	if st := w.stateFor("staff2", mine, data); st != fieldsyncv1.PhotoState_PHOTO_STATE_AVAILABLE {
-		t.Errorf("the diagnosis uploader's quote shows the photo %v, want available", st)
+	for _, id := range []string{mine, theirs} {
+		if st := w.stateFor("staff2", id, data); st != fieldsyncv1.PhotoState_PHOTO_STATE_AVAILABLE {
+			t.Errorf("a quote shows its diagnosis's photo %v, want available", st)
+		}
 	}
-	if st := w.stateFor("staff2", theirs, data); st != fieldsyncv1.PhotoState_PHOTO_STATE_PENDING {
-		t.Errorf("a colleague's quote shows the photo %v, want pending until its author sends the bytes", st)
+	if st := w.stateFor("staff2", theirs, unsent); st != fieldsyncv1.PhotoState_PHOTO_STATE_PENDING {
+		t.Errorf("a quote shows a hash nobody uploaded %v, want pending", st)
 	}
-	w.upload("staff2", data)
-	if st := w.stateFor("staff", theirs, data); st != fieldsyncv1.PhotoState_PHOTO_STATE_AVAILABLE {
-		t.Errorf("after its author sent the bytes the quote shows %v, want available", st)
+	// Naming a record that only cites the hash, or one the writer cannot
+	// read (rep's surgery), grants nothing.
+	surgery := w.surgery("rep", reps, nil, nil)
+	w.upload("rep", reps)
+	viaCiting := w.quote("staff2", citing, data)
+	viaHidden := w.quote("staff2", surgery, reps)
+	if st := w.stateFor("admin", viaCiting, data); st != fieldsyncv1.PhotoState_PHOTO_STATE_PENDING {
+		t.Errorf("a quote naming a diagnosis that only cites the photo shows it %v, want pending", st)
+	}
+	if st := w.stateFor("admin", viaHidden, reps); st != fieldsyncv1.PhotoState_PHOTO_STATE_PENDING {
+		t.Errorf("a quote naming a record its writer cannot read shows its photo %v, want pending", st)
+	}
+	if w.mayOpen("staff2", reps) || w.mayOpen("staff", reps) {
+		t.Error("a quote naming rep's surgery served rep's photo to the store")
 	}
 	for _, who := range []string{"rep", "other"} {
 		if w.mayOpen(who, data) {

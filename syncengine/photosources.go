@@ -7,25 +7,14 @@ import (
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 )
 
-// photoSources returns the type's field marked
-// (fieldsync.v1.field).photo_sources, or nil.
-func (rt *RecordType) photoSources() protoreflect.FieldDescriptor {
-	for _, f := range rt.ordered {
-		if isPhotoSources(f.Desc) {
-			return f.Desc
-		}
-	}
-	return nil
-}
-
 func isPhotoSources(fd protoreflect.FieldDescriptor) bool {
 	fo, _ := proto.GetExtension(fd.Options(), fieldsyncv1.E_Field).(*fieldsyncv1.FieldSyncOptions)
 	return fo.GetPhotoSources()
 }
 
 // PhotoSources lists the record ids in m's fields marked
-// (fieldsync.v1.field).photo_sources, without duplicates: the records a
-// server-written photo of m must be available on to be available on m.
+// (fieldsync.v1.field).photo_sources, without duplicates: the records m's
+// photos come from (see the option's doc in options.proto).
 func PhotoSources(m proto.Message) []string {
 	var out []string
 	seen := map[string]bool{}

@@ -272,9 +272,6 @@ func (rt *RecordType) checkType() []error {
 	if rt.Options.GetSensitive() && rt.Options.GetShared() {
 		errs = append(errs, fmt.Errorf("%s: a type cannot be both sensitive and shared", rt.Name))
 	}
-	if rt.photoSources() != nil && !rt.Options.GetServerCreated() {
-		errs = append(errs, fmt.Errorf("%s: photo_sources is only for server_created types (the server writes their photos)", rt.Name))
-	}
 	if rt.Options.GetPublishAlerts() != (rt.AlertKind != nil) {
 		errs = append(errs, fmt.Errorf("%s: publish_alerts needs exactly one alert_kind field, and alert_kind needs publish_alerts", rt.Name))
 	}

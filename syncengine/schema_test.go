@@ -332,7 +332,6 @@ func TestNewRegistryRefusesContradictorySchemas(t *testing.T) {
 		{"photo_hash on a number", testMessage(record, testField("h", 1, int64T, &fieldsyncv1.FieldSyncOptions{PhotoHash: true})), "photo_hash or photo_sources field must be a string"},
 		{"photo_sources on a number", testMessage(serverMade, testField("s", 1, int64T, sources)), "photo_hash or photo_sources field must be a string"},
 		{"photo_hash and photo_sources", testMessage(serverMade, testField("s", 1, stringT, &fieldsyncv1.FieldSyncOptions{PhotoHash: true, PhotoSources: true})), "both photo_hash and photo_sources"},
-		{"photo_sources on a device-written type", testMessage(record, repeated(testField("s", 1, stringT, sources))), "photo_sources is only for server_created types"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -400,7 +399,7 @@ func TestPhotoHashFieldsAreOnlyMarkedStrings(t *testing.T) {
 	if got := PhotoSources(a); !slices.Equal(got, []string{"d1", "d2"}) {
 		t.Errorf("PhotoSources(alert) = %v, want d1, d2", got)
 	}
-	if got := PhotoSources(q); len(got) != 0 {
-		t.Errorf("PhotoSources(quote) = %v, want none", got)
+	if got := PhotoSources(q); !slices.Equal(got, []string{"d1"}) {
+		t.Errorf("PhotoSources(quote) = %v, want its diagnosis", got)
 	}
 }

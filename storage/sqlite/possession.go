@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -13,9 +15,10 @@ import (
 // indexAttachers keeps photo_attachers in step with a record's photo refs
 // (hashes, nil for a deleted record): refs that left the record lose their
 // attachers, and the user of the device whose write carried a ref (the
-// key itself for API keys) becomes one of its attachers. The server holds
-// no photo: a ref the server writes takes the attachers of the same photo
-// on the record's photo sources (see serverAttachers).
+// key itself for API keys) becomes one of its attachers. The refs also
+// take the attachers of the same photos on the record's photo sources:
+// all of them for the server's writes (the server holds no photo), those
+// the writing device's user may read for a device's (see sourceAttachers).
 func (t *recTx) indexAttachers(rec *syncengine.StoredRecord, hashes []string) error {
 	keep, err := json.Marshal(hashes)
 	if err != nil {
@@ -28,8 +31,9 @@ func (t *recTx) indexAttachers(rec *syncengine.StoredRecord, hashes []string) er
 	if len(hashes) == 0 {
 		return nil
 	}
+	sources := syncengine.PhotoSources(rec.State.Value)
 	if rec.Actor == syncengine.ServerActor {
-		return t.serverAttachers(rec, hashes)
+		return t.sourceAttachers(rec, hashes, sources)
 	}
 	for _, h := range carriedPhotos(rec.State, syncengine.Version{HLC: rec.HLC, Actor: rec.Actor}) {
 		if err := t.exec(`INSERT OR IGNORE INTO photo_attachers (tenant_id, sha256, record_id, user_id)
@@ -38,17 +42,19 @@ func (t *recTx) indexAttachers(rec *syncengine.StoredRecord, hashes []string) er
 			return fmt.Errorf("index photo attachers: %w", err)
 		}
 	}
-	return nil
+	if sources, err = t.readableSources(rec, sources); err != nil {
+		return fmt.Errorf("index photo attachers: %w", err)
+	}
+	return t.sourceAttachers(rec, hashes, sources)
 }
 
-// serverAttachers gives each photo of a record the server wrote the
-// attachers of the same photo on the record's photo sources
-// (syncengine.PhotoSources: the diagnoses an alert shows), so the photo is
-// available on the record only where it is available on a source: alert
-// evidence never launders a photo its source record cites without holding
-// it. A record without photo sources gets no attachers from the server.
-func (t *recTx) serverAttachers(rec *syncengine.StoredRecord, hashes []string) error {
-	sources := syncengine.PhotoSources(rec.State.Value)
+// sourceAttachers gives each photo of the record the attachers of the same
+// photo on the source records, so the photo is available on the record
+// where it is available on a source: alert evidence shows no photo its
+// source record cites without holding it, and a quote shows the photos of
+// its diagnosis that its writer could open there. Rows stay until the
+// photo leaves the record.
+func (t *recTx) sourceAttachers(rec *syncengine.StoredRecord, hashes, sources []string) error {
 	if len(sources) == 0 {
 		return nil
 	}
@@ -67,6 +73,39 @@ func (t *recTx) serverAttachers(rec *syncengine.StoredRecord, hashes []string) e
 		return fmt.Errorf("index photo attachers: %w", err)
 	}
 	return nil
+}
+
+// readableSources keeps the live source records that the user of the
+// writing device may read (syncengine.CanRead): citing a record one cannot
+// read, or a hash, grants nothing. Writes of API keys take no sources.
+func (t *recTx) readableSources(rec *syncengine.StoredRecord, sources []string) ([]string, error) {
+	if len(sources) == 0 {
+		return nil, nil
+	}
+	var deviceID string
+	u, err := scanUserWith(t.queryRow(`SELECT d.id, u.id, u.tenant_id, u.display_name, u.role, u.region_id, u.store_id, u.created_at
+		FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = ? AND d.tenant_id = ?`, rec.Actor, rec.TenantID), &deviceID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	p := u.Principal(deviceID)
+	var out []string
+	for _, id := range sources {
+		src, err := t.GetRecord(rec.TenantID, id)
+		if err != nil {
+			return nil, err
+		}
+		if src == nil || src.State.Deleted() || id == rec.ID {
+			continue
+		}
+		if rt, ok := t.reg.Lookup(src.Type); ok && syncengine.CanRead(p, rt, src.Scope) {
+			out = append(out, id)
+		}
+	}
+	return out, nil
 }
 
 // carriedPhotos returns the hashes of the photo refs that the write at

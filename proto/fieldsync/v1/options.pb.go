@@ -235,11 +235,14 @@ type FieldSyncOptions struct {
 	// the same possession rule: available only when a user who wrote it there
 	// holds the photo).
 	PhotoHash bool `protobuf:"varint,5,opt,name=photo_hash,json=photoHash,proto3" json:"photo_hash,omitempty"`
-	// On a string or repeated string field holding record ids, of a
-	// server_created type: a photo the server writes on the record is
-	// available only where it is available on one of these records (held by
-	// a user who attached it there), so server-written evidence never shows
-	// a photo its source record does not.
+	// On a string or repeated string field holding record ids: the records
+	// the record's photos come from. A photo the server writes on the record
+	// (alert evidence) is available only where it is available on one of
+	// these (held by a user who attached it there), so server-written
+	// evidence never shows a photo its source record does not. A photo on a
+	// record a device wrote is also available when it is available on one of
+	// these that the device's user may read (a quote citing its diagnosis's
+	// photos): the writer could open it there anyway.
 	PhotoSources  bool `protobuf:"varint,6,opt,name=photo_sources,json=photoSources,proto3" json:"photo_sources,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

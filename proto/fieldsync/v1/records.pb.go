@@ -972,10 +972,13 @@ type Quote struct {
 	RegionId    string                 `protobuf:"bytes,3,opt,name=region_id,json=regionId,proto3" json:"region_id,omitempty"`
 	StoreId     string                 `protobuf:"bytes,4,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
 	CustomerId  string                 `protobuf:"bytes,5,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
-	// The diagnosis record this quote is based on.
+	// The diagnosis record this quote is based on. The photos the quote
+	// cites are available on it where they are available on the diagnosis,
+	// if the quote's writer may read the diagnosis.
 	DiagnosisId string `protobuf:"bytes,6,opt,name=diagnosis_id,json=diagnosisId,proto3" json:"diagnosis_id,omitempty"`
 	// SHA-256 of the diagnosis photos this quote cites: photo references of
-	// the quote, available when the user who cited them holds the photo.
+	// the quote, available when the user who cited them holds the photo (or
+	// through diagnosis_id).
 	DiagnosisPhotoSha256S []string              `protobuf:"bytes,7,rep,name=diagnosis_photo_sha256s,json=diagnosisPhotoSha256s,proto3" json:"diagnosis_photo_sha256s,omitempty"`
 	TechnicalParameters   []*TechnicalParameter `protobuf:"bytes,8,rep,name=technical_parameters,json=technicalParameters,proto3" json:"technical_parameters,omitempty"`
 	WorkItems             []string              `protobuf:"bytes,9,rep,name=work_items,json=workItems,proto3" json:"work_items,omitempty"`
@@ -2181,15 +2184,15 @@ const file_fieldsync_v1_records_proto_rawDesc = "" +
 	"#diagnosis.photos.required_on_submit\x12?photos needs at least one photo once the diagnosis is submitted\x1a)this.status != 2 || size(this.photos) > 0\xca\xf3\x18\a\b\x01\x12\x03\x02\x03\x05\"S\n" +
 	"\x12TechnicalParameter\x12\x1d\n" +
 	"\x04name\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\x04name\x12\x1e\n" +
-	"\x05value\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\x05value\"\xa4\b\n" +
+	"\x05value\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\x05value\"\xa6\b\n" +
 	"\x05Quote\x12B\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x1a.fieldsync.v1.RecordStatusB\x0e\xbaH\x05\x82\x01\x02\x10\x01\xca\xf3\x18\x02\b\x04R\x06status\x121\n" +
 	"\rowner_user_id\x18\x02 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x01R\vownerUserId\x12*\n" +
 	"\tregion_id\x18\x03 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x03R\bregionId\x12(\n" +
 	"\bstore_id\x18\x04 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x02R\astoreId\x12C\n" +
 	"\vcustomer_id\x18\x05 \x01(\tB\"\xbaH\x04r\x02\x18@\xca\xf3\x18\x17\x1a\x15fieldsync.v1.CustomerR\n" +
-	"customerId\x120\n" +
-	"\fdiagnosis_id\x18\x06 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\b\x04R\vdiagnosisId\x12\\\n" +
+	"customerId\x122\n" +
+	"\fdiagnosis_id\x18\x06 \x01(\tB\x0f\xbaH\x04r\x02\x18@\xca\xf3\x18\x04\b\x040\x01R\vdiagnosisId\x12\\\n" +
 	"\x17diagnosis_photo_sha256s\x18\a \x03(\tB$\xbaH\x19\x92\x01\x16\x102\"\x12r\x102\x0e^[0-9a-f]{64}$\xca\xf3\x18\x04\b\x04(\x01R\x15diagnosisPhotoSha256s\x12c\n" +
 	"\x14technical_parameters\x18\b \x03(\v2 .fieldsync.v1.TechnicalParameterB\x0e\xbaH\x05\x92\x01\x02\x10d\xca\xf3\x18\x02\b\x04R\x13technicalParameters\x120\n" +
 	"\n" +
