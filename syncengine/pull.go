@@ -226,30 +226,6 @@ func (rt *RecordType) hasPhotos() bool {
 	return false
 }
 
-// IsPhotoField reports whether a field holds photo references: PhotoRef
-// fields and string fields marked (fieldsync.v1.field).photo_hash, singular
-// or repeated.
-func IsPhotoField(fd protoreflect.FieldDescriptor) bool {
-	if md := fd.Message(); md != nil {
-		return md.FullName() == photoRefName
-	}
-	return fd.Kind() == protoreflect.StringKind && !fd.IsMap() && isPhotoHash(fd)
-}
-
-func isPhotoHash(fd protoreflect.FieldDescriptor) bool {
-	fo, _ := proto.GetExtension(fd.Options(), fieldsyncv1.E_Field).(*fieldsyncv1.FieldSyncOptions)
-	return fo.GetPhotoHash()
-}
-
-// PhotoHash returns the hash of one value of a photo field (see
-// IsPhotoField): a PhotoRef's sha256, or the string itself.
-func PhotoHash(fd protoreflect.FieldDescriptor, v protoreflect.Value) string {
-	if fd.Message() != nil {
-		return v.Message().Interface().(*fieldsyncv1.PhotoRef).GetSha256()
-	}
-	return v.String()
-}
-
 // PhotoHashes lists the photo hashes a record refers to (its photo fields,
 // singular or repeated, see IsPhotoField), without duplicates, in field order.
 func PhotoHashes(m proto.Message) []string {

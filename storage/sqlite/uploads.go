@@ -175,7 +175,7 @@ const recordRefColumns = `r.tenant_id, r.id, r.type, r.owner_id, r.store_id, r.r
 // availableRef holds for the photo_attachers row a when one of the ref's
 // attachers holds the photo; refs an API key attached are available when
 // anyone in the tenant holds it. The server is no attacher: its refs take
-// their sources' attachers (see serverAttachers).
+// their sources' attachers (see sourceAttachers).
 const availableRef = `EXISTS (SELECT 1 FROM photo_holders h WHERE h.tenant_id = a.tenant_id AND h.sha256 = a.sha256
 	AND (h.user_id = a.user_id OR a.user_id LIKE 'key:%'))`
 
