@@ -31,7 +31,8 @@ type Store interface {
 	// write carried it) holds the photo. Refs an API key attached are
 	// available when any user of the tenant holds it; refs the server wrote
 	// (alert evidence) when the photo is available on one of the record's
-	// photo sources ((fieldsync.v1.field).photo_sources).
+	// photo sources ((fieldsync.v1.field).photo_sources), as are a device's
+	// refs on a source its user could read when writing (a quote's diagnosis).
 	PhotoRecords(ctx context.Context, tenantID, sha256 string) ([]RecordRef, error)
 	// GetRecords returns current records by id (absent ids are missing
 	// from the map), as syncengine.Store does.
