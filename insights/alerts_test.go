@@ -366,3 +366,21 @@ func TestA6RepeatPhoto(t *testing.T) {
 		t.Errorf("flags %v, want d1, d2, d3 and s1", f)
 	}
 }
+
+// TestA6AlertsRelateOnlyTheRecipientsRecords: each recipient's A6 alert
+// relates (and so takes its photo from) the records of its own store, so a
+// diagnosis citing another store's photo hash does not show that store's
+// photo to its own manager through the alert.
+func TestA6AlertsRelateOnlyTheRecipientsRecords(t *testing.T) {
+	e := newEnv(t)
+	y := photo("y")
+	e.upsert("d1", e.diagnosis("alice", "c1", "worn", y), at(2, 10, 0))
+	e.upsert("d3", e.diagnosis("carol", "c3", "worn", y), at(2, 11, 0))
+	got := map[string][]string{}
+	for _, a := range e.sink.list(fieldsyncv1.AlertKind_ALERT_KIND_REPEAT_PHOTO) {
+		got[e.names[a.RecipientUserId]] = a.RelatedRecordIds
+	}
+	if !slices.Equal(got["mgr1"], []string{"d1"}) || !slices.Equal(got["mgr2"], []string{"d3"}) || len(got) != 2 {
+		t.Fatalf("related records by recipient %v, want mgr1: d1, mgr2: d3", got)
+	}
+}

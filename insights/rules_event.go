@@ -364,15 +364,19 @@ func (w *work) raiseRepeatPhoto(photo *fieldsyncv1.PhotoRef, uses []sqlite.Insig
 			return err
 		}
 	}
-	r := recipients{}
+	seen := map[string][]string{} // recipient → the uses that made them one
 	var names []string
 	for _, u := range uses {
+		r := recipients{}
 		n, err := w.addRole(r, fieldsyncv1.Role_ROLE_STORE_MANAGER, "", u.StoreID)
 		if err == nil && n == 0 {
 			_, err = w.addRole(r, fieldsyncv1.Role_ROLE_REGIONAL_DIRECTOR, u.RegionID, "")
 		}
 		if err != nil {
 			return err
+		}
+		for id := range r {
+			seen[id] = append(seen[id], u.RecordID)
 		}
 		names = append(names, shortType(u.RecordType)+" "+u.RecordID)
 	}
@@ -383,10 +387,18 @@ func (w *work) raiseRepeatPhoto(photo *fieldsyncv1.PhotoRef, uses []sqlite.Insig
 		Photos:     []*fieldsyncv1.PhotoRef{photo},
 		RaisedTime: timestamppb.New(msTime(ev.RaisedMS)),
 	}
-	for _, u := range uses[:min(len(uses), maxShown)] {
-		tmpl.RelatedRecordIds = append(tmpl.RelatedRecordIds, u.RecordID)
+	// Each recipient's alert relates the records that made them one (their
+	// store's or region's), which are also its photo sources: the photo
+	// shows only when it is available on a record the recipient may read,
+	// never through another store's record that holds it.
+	for _, id := range slices.Sorted(maps.Keys(seen)) {
+		a := proto.Clone(tmpl).(*fieldsyncv1.Alert)
+		a.RelatedRecordIds = seen[id][:min(len(seen[id]), maxShown)]
+		if err := w.raiseFinding("A6:"+photo.Sha256, a, []string{id}); err != nil {
+			return err
+		}
 	}
-	return w.raiseFinding("A6:"+photo.Sha256, tmpl, r.list())
+	return nil
 }
 
 // joinShown joins up to maxShown names, "a, b and c", counting the rest.

@@ -142,25 +142,92 @@ func TestUploadsRevealNothingAboutPhotosOthersStored(t *testing.T) {
 	}
 }
 
+// quote pushes a quote of who's in the store citing the photos' hashes.
+func (w *world) quote(who, diagnosisID string, cited ...[]byte) string {
+	w.t.Helper()
+	q := &fieldsyncv1.Quote{StoreId: w.shop, DiagnosisId: diagnosisID}
+	for _, data := range cited {
+		q.DiagnosisPhotoSha256S = append(q.DiagnosisPhotoSha256S, photostest.Key(data))
+	}
+	id := ids.New()
+	w.push(who, id, q, "store_id", "diagnosis_id", "diagnosis_photo_sha256s")
+	return id
+}
+
+func TestAPhotoOnlyAQuoteCitesOpensForReadersOfTheQuote(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	own, stolen := photostest.JPEG(2000, 57), photostest.JPEG(2000, 58)
+	w.upload("staff", own)
+	w.surgery("rep", stolen, nil, nil) // rep's, outside the store
+	w.upload("rep", stolen)
+	id := w.quote("staff", "", own, stolen)
+	for _, who := range []string{"admin", "staff", "staff2", "key"} {
+		if !w.mayOpen(who, own) {
+			t.Errorf("%s reads the quote but gets no link to the photo its author uploaded and cited", who)
+		}
+		if w.mayOpen(who, stolen) && who != "admin" && who != "key" {
+			t.Errorf("%s got a link to rep's photo through a quote citing its hash", who)
+		}
+	}
+	if st := w.stateFor("admin", id, own); st != fieldsyncv1.PhotoState_PHOTO_STATE_AVAILABLE {
+		t.Errorf("the quote shows its author's cited photo %v, want available", st)
+	}
+	if st := w.stateFor("admin", id, stolen); st != fieldsyncv1.PhotoState_PHOTO_STATE_PENDING {
+		t.Errorf("the quote shows a hash its author never uploaded %v, want pending", st)
+	}
+	for _, who := range []string{"rep2", "other"} {
+		if w.mayOpen(who, own) {
+			t.Errorf("%s reads no record of the photo but got a link", who)
+		}
+	}
+}
+
+// TestQuotedDiagnosisPhotoOpensForReadersOfTheQuoteAndTheDiagnosis: a quote
+// citing the photos of its diagnosis shows those available on the
+// diagnosis, whoever wrote the quote, when the quote's writer may read the
+// diagnosis; a hash nobody holds, or one the named record only cites, or
+// one on a record the writer cannot read, stays pending.
 func TestQuotedDiagnosisPhotoOpensForReadersOfTheQuoteAndTheDiagnosis(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	data, loose := photostest.JPEG(2000, 57), photostest.JPEG(2000, 58)
-	diag := ids.New()
+	data, unsent, reps := photostest.JPEG(2000, 57), photostest.JPEG(2000, 58), photostest.JPEG(2000, 63)
+	diag, citing := ids.New(), ids.New()
 	w.push("staff", diag, &fieldsyncv1.Diagnosis{StoreId: w.shop, Photos: []*fieldsyncv1.PhotoRef{ref(data)}}, "store_id", "photos")
 	w.upload("staff", data)
-	w.upload("staff2", loose)
-	// staff2's quote cites the diagnosis photo, and a photo of its own
-	// that no diagnosis carries.
-	w.push("staff2", ids.New(), &fieldsyncv1.Quote{StoreId: w.shop, DiagnosisId: diag,
-		DiagnosisPhotoSha256S: []string{photostest.Key(data), photostest.Key(loose)}}, "store_id", "diagnosis_id", "diagnosis_photo_sha256s")
+	w.push("staff2", citing, &fieldsyncv1.Diagnosis{StoreId: w.shop, Photos: []*fieldsyncv1.PhotoRef{ref(data)}}, "store_id", "photos")
+	mine := w.quote("staff", diag, data)
+	theirs := w.quote("staff2", diag, data, unsent)
 	for _, who := range []string{"admin", "staff", "staff2", "key"} {
 		if !w.mayOpen(who, data) {
 			t.Errorf("%s sees the quote and the diagnosis but gets no link to the cited photo", who)
 		}
-		if w.mayOpen(who, loose) {
-			t.Errorf("%s got a link to a photo only a quote cites", who)
+		if w.mayOpen(who, unsent) {
+			t.Errorf("%s got a link to a photo nobody uploaded", who)
 		}
+	}
+	for _, id := range []string{mine, theirs} {
+		if st := w.stateFor("staff2", id, data); st != fieldsyncv1.PhotoState_PHOTO_STATE_AVAILABLE {
+			t.Errorf("a quote shows its diagnosis's photo %v, want available", st)
+		}
+	}
+	if st := w.stateFor("staff2", theirs, unsent); st != fieldsyncv1.PhotoState_PHOTO_STATE_PENDING {
+		t.Errorf("a quote shows a hash nobody uploaded %v, want pending", st)
+	}
+	// Naming a record that only cites the hash, or one the writer cannot
+	// read (rep's surgery), grants nothing.
+	surgery := w.surgery("rep", reps, nil, nil)
+	w.upload("rep", reps)
+	viaCiting := w.quote("staff2", citing, data)
+	viaHidden := w.quote("staff2", surgery, reps)
+	if st := w.stateFor("admin", viaCiting, data); st != fieldsyncv1.PhotoState_PHOTO_STATE_PENDING {
+		t.Errorf("a quote naming a diagnosis that only cites the photo shows it %v, want pending", st)
+	}
+	if st := w.stateFor("admin", viaHidden, reps); st != fieldsyncv1.PhotoState_PHOTO_STATE_PENDING {
+		t.Errorf("a quote naming a record its writer cannot read shows its photo %v, want pending", st)
+	}
+	if w.mayOpen("staff2", reps) || w.mayOpen("staff", reps) {
+		t.Error("a quote naming rep's surgery served rep's photo to the store")
 	}
 	for _, who := range []string{"rep", "other"} {
 		if w.mayOpen(who, data) {
@@ -169,25 +236,46 @@ func TestQuotedDiagnosisPhotoOpensForReadersOfTheQuoteAndTheDiagnosis(t *testing
 	}
 }
 
-func TestPhotosTheServerAttachesShowWhenTheTenantHoldsThem(t *testing.T) {
+// alert writes an alert for the director as the server, showing the photo
+// from the source records.
+func (w *world) alert(data []byte, sources ...string) string {
+	w.t.Helper()
+	id := ids.New()
+	a := &fieldsyncv1.Alert{RecipientUserId: w.p["director"].UserID, Title: "A1", Photos: []*fieldsyncv1.PhotoRef{ref(data)}, RelatedRecordIds: sources}
+	if _, err := w.engine.ServerWrite(context.Background(), w.tenant, "fieldsync.v1.Alert", id, a, syncengine.AllFields(a)); err != nil {
+		w.t.Fatal(err)
+	}
+	return id
+}
+
+func TestAlertPhotosShowOnlyWhereTheirSourceRecordShowsThem(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	data := photostest.JPEG(2000, 59)
-	w.surgery("rep", data, nil, nil)
-	id := ids.New()
-	alert := &fieldsyncv1.Alert{RecipientUserId: w.p["director"].UserID, Title: "A1", Photos: []*fieldsyncv1.PhotoRef{ref(data)}}
-	if _, err := w.engine.ServerWrite(context.Background(), w.tenant, "fieldsync.v1.Alert", id, alert, syncengine.AllFields(alert)); err != nil {
-		t.Fatal(err)
-	}
-	if st := w.stateFor("director", id, data); st != fieldsyncv1.PhotoState_PHOTO_STATE_PENDING {
+	data, victims := photostest.JPEG(2000, 59), photostest.JPEG(2000, 62)
+	legit := w.alert(data, w.surgery("rep", data, nil, nil))
+	if st := w.stateFor("director", legit, data); st != fieldsyncv1.PhotoState_PHOTO_STATE_PENDING {
 		t.Fatalf("alert photo before any upload: %v", st)
 	}
 	w.upload("rep", data)
-	if st := w.stateFor("director", id, data); st != fieldsyncv1.PhotoState_PHOTO_STATE_AVAILABLE {
-		t.Fatalf("alert photo after its uploader sent it: %v", st)
+	if st := w.stateFor("director", legit, data); st != fieldsyncv1.PhotoState_PHOTO_STATE_AVAILABLE {
+		t.Fatalf("alert photo after its source's uploader sent it: %v", st)
 	}
-	if !w.mayOpen("director", data) {
-		t.Fatal("the alert's recipient gets no link")
+	// staff holds a photo on a diagnosis of its store; staff2 cites its
+	// hash on a diagnosis of its own, which an alert then shows.
+	w.push("staff", ids.New(), &fieldsyncv1.Diagnosis{StoreId: w.shop, Photos: []*fieldsyncv1.PhotoRef{ref(victims)}}, "store_id", "photos")
+	w.upload("staff", victims)
+	cited := ids.New()
+	w.push("staff2", cited, &fieldsyncv1.Diagnosis{StoreId: w.shop, Photos: []*fieldsyncv1.PhotoRef{ref(victims)}}, "store_id", "photos")
+	w.p["director"] = w.p["rep2"] // an alert's recipient who reads neither diagnosis
+	laundered := w.alert(victims, cited)
+	orphan := w.alert(victims)
+	for _, id := range []string{laundered, orphan} {
+		if st := w.stateFor("rep2", id, victims); st != fieldsyncv1.PhotoState_PHOTO_STATE_PENDING {
+			t.Errorf("an alert shows a photo its source record only cites: %v, want pending", st)
+		}
+	}
+	if w.mayOpen("rep2", victims) {
+		t.Error("the alert's recipient got a link to a photo its source record never held")
 	}
 }
 

@@ -18,8 +18,12 @@
 // bytes are sent once per user). A photo ref on a record is available
 // only when a user who attached it there (the user of the device whose
 // write carried it) holds the photo, so a record citing a hash its author
-// never uploaded stays pending and yields no URL. Refs the server writes
-// (alerts) are available when anyone in the tenant holds the photo.
+// never uploaded stays pending and yields no URL. Photo references are
+// PhotoRef fields and string fields marked (fieldsync.v1.field).photo_hash
+// (the hashes a quote cites). Refs the server writes (alert evidence) are
+// available only where the photo is available on the alert's source
+// records ((fieldsync.v1.field).photo_sources), never because someone else
+// in the tenant holds it.
 //
 // Every error is a *syncengine.Error (the domain vocabulary the server maps
 // to Connect codes) or a wrapped internal fault. Staging is local to one

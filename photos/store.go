@@ -28,8 +28,11 @@ type Store interface {
 	// PhotoRecords lists the tenant's live (not deleted) records whose photo
 	// refs name the hash, each saying whether its ref is available: a user
 	// who attached the ref to the record (the user of the device whose
-	// write carried it) holds the photo. Refs the server or an API key
-	// attached are available when any user of the tenant holds it.
+	// write carried it) holds the photo. Refs an API key attached are
+	// available when any user of the tenant holds it; refs the server wrote
+	// (alert evidence) when the photo is available on one of the record's
+	// photo sources ((fieldsync.v1.field).photo_sources), as are a device's
+	// refs on a source its user could read when writing (a quote's diagnosis).
 	PhotoRecords(ctx context.Context, tenantID, sha256 string) ([]RecordRef, error)
 	// GetRecords returns current records by id (absent ids are missing
 	// from the map), as syncengine.Store does.

@@ -9,17 +9,18 @@ import (
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 )
 
-// Photo fields: the fields of a record type that hold photo refs. The
+// Photo fields: the fields of a record type that hold photo references
+// (IsPhotoField: PhotoRef fields and string fields marked photo_hash). The
 // registry finds them once per record type (RecordType.PhotoFields).
 
 var photoRefName = (&fieldsyncv1.PhotoRef{}).ProtoReflect().Descriptor().FullName()
 
-// photoFields lists md's top-level PhotoRef fields in field-number order.
+// photoFields lists md's top-level photo fields in field-number order.
 func photoFields(md protoreflect.MessageDescriptor) []protoreflect.FieldDescriptor {
 	var out []protoreflect.FieldDescriptor
 	fds := md.Fields()
 	for i := range fds.Len() {
-		if fd := fds.Get(i); fd.Message() != nil && fd.Message().FullName() == photoRefName {
+		if fd := fds.Get(i); IsPhotoField(fd) {
 			out = append(out, fd)
 		}
 	}
@@ -27,17 +28,17 @@ func photoFields(md protoreflect.MessageDescriptor) []protoreflect.FieldDescript
 	return out
 }
 
-// HasPhotos reports whether the record type has PhotoRef fields.
+// HasPhotos reports whether the record type has photo fields.
 func (rt *RecordType) HasPhotos() bool { return len(rt.PhotoFields) > 0 }
 
 // PhotoHashes lists the photo hashes a record of the type refers to (its
-// PhotoRef fields, singular or repeated), without duplicates, in field order.
+// photo fields, singular or repeated), without duplicates, in field order.
 func (rt *RecordType) PhotoHashes(m proto.Message) []string {
 	return photoHashes(m.ProtoReflect(), rt.PhotoFields)
 }
 
 // PhotoHashes is RecordType.PhotoHashes for any message: it finds the
-// message's PhotoRef fields on each call.
+// message's photo fields on each call.
 func PhotoHashes(m proto.Message) []string {
 	pm := m.ProtoReflect()
 	return photoHashes(pm, photoFields(pm.Descriptor()))
@@ -47,8 +48,7 @@ func PhotoHashes(m proto.Message) []string {
 func photoHashes(m protoreflect.Message, fields []protoreflect.FieldDescriptor) []string {
 	var out []string
 	seen := map[string]bool{}
-	add := func(ref protoreflect.Message) {
-		h := ref.Interface().(*fieldsyncv1.PhotoRef).GetSha256()
+	add := func(h string) {
 		if h != "" && !seen[h] {
 			seen[h] = true
 			out = append(out, h)
@@ -61,10 +61,10 @@ func photoHashes(m protoreflect.Message, fields []protoreflect.FieldDescriptor) 
 		if fd.IsList() {
 			list := m.Get(fd).List()
 			for i := range list.Len() {
-				add(list.Get(i).Message())
+				add(PhotoHash(fd, list.Get(i)))
 			}
 		} else {
-			add(m.Get(fd).Message())
+			add(PhotoHash(fd, m.Get(fd)))
 		}
 	}
 	return out

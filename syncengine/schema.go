@@ -214,6 +214,10 @@ func newFieldSpec(fd protoreflect.FieldDescriptor) (*FieldSpec, error) {
 		return nil, errors.New("a field cannot be both a scope field and scope_from")
 	case spec.AlertKind && (fd.Kind() != protoreflect.EnumKind || fd.IsList()):
 		return nil, errors.New("an alert_kind field must be a singular enum")
+	case (fo.GetPhotoHash() || fo.GetPhotoSources()) && (fd.Kind() != protoreflect.StringKind || fd.IsMap()):
+		return nil, errors.New("a photo_hash or photo_sources field must be a string or repeated string")
+	case fo.GetPhotoHash() && fo.GetPhotoSources():
+		return nil, errors.New("a field cannot be both photo_hash and photo_sources")
 	}
 	return spec, nil
 }

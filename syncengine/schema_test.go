@@ -1,6 +1,7 @@
 package syncengine
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -293,6 +294,8 @@ func TestNewRegistryRefusesContradictorySchemas(t *testing.T) {
 	t.Parallel()
 	alerting := &fieldsyncv1.RecordOptions{Record: true, PublishAlerts: true}
 	kind := &fieldsyncv1.FieldSyncOptions{AlertKind: true}
+	serverMade := &fieldsyncv1.RecordOptions{Record: true, ServerCreated: true}
+	sources := &fieldsyncv1.FieldSyncOptions{PhotoSources: true}
 	owner, region := fieldsyncv1.ScopeKey_SCOPE_KEY_OWNER, fieldsyncv1.ScopeKey_SCOPE_KEY_REGION
 	oneof := testMessage(record, testField("a", 1, stringT, nil), testField("b", 2, stringT, nil))
 	oneof.OneofDecl = []*descriptorpb.OneofDescriptorProto{{Name: proto.String("choice")}}
@@ -326,6 +329,9 @@ func TestNewRegistryRefusesContradictorySchemas(t *testing.T) {
 		{"publish_alerts without alert_kind", testMessage(alerting, testField("x", 1, stringT, nil)), "publish_alerts needs exactly one alert_kind"},
 		{"alert_kind without publish_alerts", testMessage(record, testField("kind", 1, enumT, kind)), "publish_alerts needs exactly one alert_kind"},
 		{"two alert_kind fields", testMessage(alerting, testField("a", 1, enumT, kind), testField("b", 2, enumT, kind)), `alert_kind is already on field "a"`},
+		{"photo_hash on a number", testMessage(record, testField("h", 1, int64T, &fieldsyncv1.FieldSyncOptions{PhotoHash: true})), "photo_hash or photo_sources field must be a string"},
+		{"photo_sources on a number", testMessage(serverMade, testField("s", 1, int64T, sources)), "photo_hash or photo_sources field must be a string"},
+		{"photo_hash and photo_sources", testMessage(serverMade, testField("s", 1, stringT, &fieldsyncv1.FieldSyncOptions{PhotoHash: true, PhotoSources: true})), "both photo_hash and photo_sources"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -376,5 +382,24 @@ func TestNewRegistryAcceptsARuntimeSchemaWithDynamicValues(t *testing.T) {
 	st, _, err := rt.Merge(nil, Change{Fields: []string{"owner", "tags"}, Value: v, At: Version{HLC: 1, Actor: "d"}})
 	if err != nil || rt.Scope(st.Value) != (Scope{Owner: "u1"}) {
 		t.Fatalf("Merge on a dynamic type: %v, %v", st, err)
+	}
+}
+
+func TestPhotoHashFieldsAreOnlyMarkedStrings(t *testing.T) {
+	t.Parallel()
+	h := strings.Repeat("ab", 32)
+	q := &fieldsyncv1.Quote{DiagnosisId: "d1", DiagnosisPhotoSha256S: []string{h, h}, WorkItems: []string{strings.Repeat("cd", 32)}}
+	if got := PhotoHashes(q); !slices.Equal(got, []string{h}) {
+		t.Errorf("PhotoHashes(quote) = %v, want the cited hash once (work items are no photos)", got)
+	}
+	if rt, _ := DefaultRegistry().Lookup("fieldsync.v1.Quote"); !rt.HasPhotos() {
+		t.Error("Quote has photo fields")
+	}
+	a := &fieldsyncv1.Alert{RelatedRecordIds: []string{"d1", "d2", "d1"}}
+	if got := PhotoSources(a); !slices.Equal(got, []string{"d1", "d2"}) {
+		t.Errorf("PhotoSources(alert) = %v, want d1, d2", got)
+	}
+	if got := PhotoSources(q); !slices.Equal(got, []string{"d1"}) {
+		t.Errorf("PhotoSources(quote) = %v, want its diagnosis", got)
 	}
 }

@@ -42,7 +42,10 @@ type env struct {
 func start(t testing.TB) *env { return startIn(t, t.TempDir()) }
 
 // startIn starts the daemon with its data under dir; device files go there too.
-func startIn(t tb, dir string) *env {
+func startIn(t tb, dir string) *env { return startWith(t, dir, func(*daemon.Config) {}) }
+
+// startWith is startIn with the daemon's configuration changed by set.
+func startWith(t tb, dir string, set func(*daemon.Config)) *env {
 	t.Helper()
 	cfg := daemon.DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"
@@ -50,6 +53,7 @@ func startIn(t tb, dir string) *env {
 	cfg.DataDir = dir
 	cfg.Demo = true
 	cfg.LogLevel = "error"
+	set(&cfg)
 	d, err := daemon.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("start daemon: %v", err)

@@ -9,8 +9,11 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
+	"strconv"
+	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 )
@@ -21,6 +24,11 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 const (
 	maxRestarts    = 3 // uploads the server ended (expired, cancelled) or found short
 	maxCRCFailures = 3 // chunks refused in a row for a CRC32C mismatch (damaged in transit)
+	// Calls refused for the caller's rate or calls in progress are tried
+	// again after the server's hinted wait (at most maxThrottleWait), up to
+	// maxThrottleWaits times per photo; past that the photo is put off.
+	maxThrottleWaits = 16
+	maxThrottleWait  = 5 * time.Second
 )
 
 var (
@@ -91,11 +99,52 @@ func (c *Client) settle(ctx context.Context, p *Photo, err error) error {
 
 // photoUpload is one photo's upload from its local copy.
 type photoUpload struct {
-	c    *Client
-	p    *Photo
-	f    *os.File
-	buf  []byte
-	crcs int // CRC32C refusals in a row
+	c     *Client
+	p     *Photo
+	f     *os.File
+	buf   []byte
+	crcs  int // CRC32C refusals in a row
+	waits int // throttled calls waited out
+}
+
+// call runs fn, calling it again after the hinted wait while the server
+// refuses it for the caller's rate or calls in progress (see throttled), at
+// most maxThrottleWaits times per photo. It returns fn's last error.
+func (u *photoUpload) call(ctx context.Context, fn func() error) error {
+	for {
+		err := fn()
+		d, ok := throttled(err)
+		if !ok || u.waits >= maxThrottleWaits {
+			return err
+		}
+		u.waits++
+		if err := sleep(ctx, min(d, maxThrottleWait)); err != nil {
+			return err
+		}
+	}
+}
+
+// throttled reports whether err is the server's refusal of a call for the
+// caller's request rate or calls in progress, and how long it asks to wait:
+// ResourceExhausted with a google.rpc.RetryInfo detail or a Retry-After
+// header. The refusal of a photo larger than the server accepts carries
+// neither, and is the photo's for good.
+func throttled(err error) (time.Duration, bool) {
+	var ce *connect.Error
+	if wireCode(err) != connect.CodeResourceExhausted || !errors.As(err, &ce) {
+		return 0, false
+	}
+	for _, d := range ce.Details() {
+		if v, derr := d.Value(); derr == nil {
+			if ri, ok := v.(*errdetails.RetryInfo); ok {
+				return max(ri.GetRetryDelay().AsDuration(), 0), true
+			}
+		}
+	}
+	if secs, err := strconv.Atoi(ce.Meta().Get("Retry-After")); err == nil && secs >= 0 {
+		return time.Duration(secs) * time.Second, true
+	}
+	return 0, false
 }
 
 // uploadPhoto uploads a queued photo: it creates or finds the server's
@@ -139,14 +188,19 @@ func (u *photoUpload) attempt(ctx context.Context) error {
 // photo in progress with its durable offset.
 func (u *photoUpload) create(ctx context.Context) (*fieldsyncv1.Upload, error) {
 	p := u.p
-	res, err := u.c.media.CreateUpload(ctx, connect.NewRequest(&fieldsyncv1.CreateUploadRequest{
-		Sha256: p.SHA256, SizeBytes: p.Size, ContentType: p.ContentType,
-		RecordId: p.RecordID, Slot: p.Slot, DeviceHlc: p.hlc,
-	}))
-	switch wireCode(err) {
-	case 0:
-	case connect.CodeInvalidArgument, connect.CodeResourceExhausted, connect.CodeFailedPrecondition:
-		return nil, failf("create upload: %w", err) // a size the server does not take
+	var res *connect.Response[fieldsyncv1.CreateUploadResponse]
+	err := u.call(ctx, func() (err error) {
+		res, err = u.c.media.CreateUpload(ctx, connect.NewRequest(&fieldsyncv1.CreateUploadRequest{
+			Sha256: p.SHA256, SizeBytes: p.Size, ContentType: p.ContentType,
+			RecordId: p.RecordID, Slot: p.Slot, DeviceHlc: p.hlc,
+		}))
+		return err
+	})
+	if _, busy := throttled(err); !busy {
+		switch wireCode(err) {
+		case connect.CodeInvalidArgument, connect.CodeResourceExhausted, connect.CodeFailedPrecondition:
+			return nil, failf("create upload: %w", err) // a size the server does not take
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("create upload: %w", err)
@@ -168,9 +222,13 @@ func (u *photoUpload) send(ctx context.Context, id string, off int64) error {
 		if err != nil {
 			return err
 		}
-		res, err := u.c.media.PutChunk(ctx, connect.NewRequest(&fieldsyncv1.PutChunkRequest{
-			UploadId: id, Offset: off, Data: data, Crc32C: crc32.Checksum(data, castagnoli),
-		}))
+		var res *connect.Response[fieldsyncv1.PutChunkResponse]
+		err = u.call(ctx, func() (err error) {
+			res, err = u.c.media.PutChunk(ctx, connect.NewRequest(&fieldsyncv1.PutChunkRequest{
+				UploadId: id, Offset: off, Data: data, Crc32C: crc32.Checksum(data, castagnoli),
+			}))
+			return err
+		})
 		if off, err = u.afterChunk(ctx, id, off, res, err); err != nil {
 			return err
 		}
@@ -218,7 +276,11 @@ func (u *photoUpload) afterChunk(ctx context.Context, id string, off int64, res 
 
 // serverOffset asks the server where its upload stands.
 func (u *photoUpload) serverOffset(ctx context.Context, id string) (int64, error) {
-	res, err := u.c.media.GetUpload(ctx, connect.NewRequest(&fieldsyncv1.GetUploadRequest{UploadId: id}))
+	var res *connect.Response[fieldsyncv1.GetUploadResponse]
+	err := u.call(ctx, func() (err error) {
+		res, err = u.c.media.GetUpload(ctx, connect.NewRequest(&fieldsyncv1.GetUploadRequest{UploadId: id}))
+		return err
+	})
 	switch {
 	case wireCode(err) == connect.CodeNotFound:
 		return 0, errRestart
@@ -247,7 +309,10 @@ func (u *photoUpload) progress(sent int64) {
 
 // complete asks the server to verify and store the photo.
 func (u *photoUpload) complete(ctx context.Context, id string) error {
-	_, err := u.c.media.CompleteUpload(ctx, connect.NewRequest(&fieldsyncv1.CompleteUploadRequest{UploadId: id}))
+	err := u.call(ctx, func() error {
+		_, err := u.c.media.CompleteUpload(ctx, connect.NewRequest(&fieldsyncv1.CompleteUploadRequest{UploadId: id}))
+		return err
+	})
 	switch wireCode(err) {
 	case 0:
 		if err != nil {
@@ -267,7 +332,10 @@ func (u *photoUpload) complete(ctx context.Context, id string) error {
 // fails at the second refusal, or at once when its local copy no longer
 // hashes to it (sending it again cannot help).
 func (u *photoUpload) refused(ctx context.Context, id string, cause error) error {
-	_, err := u.c.media.CancelUpload(ctx, connect.NewRequest(&fieldsyncv1.CancelUploadRequest{UploadId: id}))
+	err := u.call(ctx, func() error {
+		_, err := u.c.media.CancelUpload(ctx, connect.NewRequest(&fieldsyncv1.CancelUploadRequest{UploadId: id}))
+		return err
+	})
 	if err != nil && wireCode(err) == 0 {
 		return fmt.Errorf("cancel upload: %w", err)
 	}

@@ -32,10 +32,12 @@ import (
 // acknowledged byte again. A local write made meanwhile is pushed before
 // the next chunk; a stored photo has its records pulled again, showing it
 // available. A photo the server refuses for good (its completion refused
-// twice, or its local copy damaged) becomes PhotoFailed, and one the
-// server cannot take now (Unavailable: its object store is down) is put
-// off with backoff: neither fails Sync or holds up the records; Photos
-// and Status show them.
+// twice, its local copy damaged, or larger than the server accepts)
+// becomes PhotoFailed, and one the server cannot take now (Unavailable: its
+// object store is down) is put off with backoff: neither fails Sync or
+// holds up the records; Photos and Status show them. A call refused for the
+// device's request rate or calls in progress (ResourceExhausted with a
+// RetryInfo detail or Retry-After) is made again after the hinted wait.
 //
 // Should the server answer a seq with the result of another mutation (the
 // device token was used by a reinstalled or restored store, whose seqs

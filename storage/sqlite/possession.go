@@ -2,19 +2,23 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
 
 // indexAttachers keeps photo_attachers in step with a record's photo refs
 // (hashes, nil for a deleted record): refs that left the record lose their
 // attachers, and the user of the device whose write carried a ref (the
-// actor itself for the server and API keys) becomes one of its attachers.
+// key itself for API keys) becomes one of its attachers. The refs also
+// take the attachers of the same photos on the record's photo sources:
+// all of them for the server's writes (the server holds no photo), those
+// the writing device's user may read for a device's (see sourceAttachers).
 func (t *recTx) indexAttachers(rec *syncengine.StoredRecord, hashes []string) error {
 	keep, err := json.Marshal(hashes)
 	if err != nil {
@@ -27,6 +31,10 @@ func (t *recTx) indexAttachers(rec *syncengine.StoredRecord, hashes []string) er
 	if len(hashes) == 0 {
 		return nil
 	}
+	sources := syncengine.PhotoSources(rec.State.Value)
+	if rec.Actor == syncengine.ServerActor {
+		return t.sourceAttachers(rec, hashes, sources)
+	}
 	for _, h := range carriedPhotos(rec.State, syncengine.Version{HLC: rec.HLC, Actor: rec.Actor}) {
 		if err := t.exec(`INSERT OR IGNORE INTO photo_attachers (tenant_id, sha256, record_id, user_id)
 			VALUES (?1, ?2, ?3, COALESCE((SELECT user_id FROM devices WHERE id = ?4 AND tenant_id = ?1), ?4))`,
@@ -34,10 +42,71 @@ func (t *recTx) indexAttachers(rec *syncengine.StoredRecord, hashes []string) er
 			return fmt.Errorf("index photo attachers: %w", err)
 		}
 	}
+	if sources, err = t.readableSources(rec, sources); err != nil {
+		return fmt.Errorf("index photo attachers: %w", err)
+	}
+	return t.sourceAttachers(rec, hashes, sources)
+}
+
+// sourceAttachers gives each photo of the record the attachers of the same
+// photo on the source records, so the photo is available on the record
+// where it is available on a source: alert evidence shows no photo its
+// source record cites without holding it, and a quote shows the photos of
+// its diagnosis that its writer could open there. Rows stay until the
+// photo leaves the record.
+func (t *recTx) sourceAttachers(rec *syncengine.StoredRecord, hashes, sources []string) error {
+	if len(sources) == 0 {
+		return nil
+	}
+	src, err := json.Marshal(sources)
+	if err != nil {
+		return err
+	}
+	keep, err := json.Marshal(hashes)
+	if err != nil {
+		return err
+	}
+	if err := t.exec(`INSERT OR IGNORE INTO photo_attachers (tenant_id, sha256, record_id, user_id)
+		SELECT a.tenant_id, a.sha256, ?3, a.user_id FROM photo_attachers a
+		WHERE a.tenant_id = ?1 AND a.record_id != ?3 AND a.sha256 IN (SELECT value FROM json_each(?2))
+		AND a.record_id IN (SELECT value FROM json_each(?4))`, rec.TenantID, string(keep), rec.ID, string(src)); err != nil {
+		return fmt.Errorf("index photo attachers: %w", err)
+	}
 	return nil
 }
 
-var photoRefName = (&fieldsyncv1.PhotoRef{}).ProtoReflect().Descriptor().FullName()
+// readableSources keeps the live source records that the user of the
+// writing device may read (syncengine.CanRead): citing a record one cannot
+// read, or a hash, grants nothing. Writes of API keys take no sources.
+func (t *recTx) readableSources(rec *syncengine.StoredRecord, sources []string) ([]string, error) {
+	if len(sources) == 0 {
+		return nil, nil
+	}
+	var deviceID string
+	u, err := scanUserWith(t.queryRow(`SELECT d.id, u.id, u.tenant_id, u.display_name, u.role, u.region_id, u.store_id, u.created_at
+		FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = ? AND d.tenant_id = ?`, rec.Actor, rec.TenantID), &deviceID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	p := u.Principal(deviceID)
+	var out []string
+	for _, id := range sources {
+		src, err := t.GetRecord(rec.TenantID, id)
+		if err != nil {
+			return nil, err
+		}
+		if src == nil || src.State.Deleted() || id == rec.ID {
+			continue
+		}
+		if rt, ok := t.reg.Lookup(src.Type); ok && syncengine.CanRead(p, rt, src.Scope) {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
 
 // carriedPhotos returns the hashes of the photo refs that the write at
 // version at carried: a single ref whose field it wrote, each element of
@@ -45,13 +114,13 @@ var photoRefName = (&fieldsyncv1.PhotoRef{}).ProtoReflect().Descriptor().FullNam
 func carriedPhotos(st *syncengine.State, at syncengine.Version) []string {
 	var out []string
 	st.Value.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		if fd.Message() == nil || fd.Message().FullName() != photoRefName {
+		if !syncengine.IsPhotoField(fd) {
 			return true
 		}
 		name := string(fd.Name())
 		if !fd.IsList() {
 			if st.Fields[name] == at {
-				out = append(out, refHash(v.Message()))
+				out = append(out, syncengine.PhotoHash(fd, v))
 			}
 			return true
 		}
@@ -62,16 +131,12 @@ func carriedPhotos(st *syncengine.State, at syncengine.Version) []string {
 				ev = versions[i]
 			}
 			if ev == at {
-				out = append(out, refHash(list.Get(i).Message()))
+				out = append(out, syncengine.PhotoHash(fd, list.Get(i)))
 			}
 		}
 		return true
 	})
 	return out
-}
-
-func refHash(m protoreflect.Message) string {
-	return m.Interface().(*fieldsyncv1.PhotoRef).GetSha256()
 }
 
 // PhotoStates says which photos of the records are available: stored and

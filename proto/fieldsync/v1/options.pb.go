@@ -228,7 +228,22 @@ type FieldSyncOptions struct {
 	ScopeFrom string `protobuf:"bytes,3,opt,name=scope_from,json=scopeFrom,proto3" json:"scope_from,omitempty"`
 	// On an enum field of a record type with publish_alerts: a new record is
 	// published on the alerts subject named by this field's value name.
-	AlertKind     bool `protobuf:"varint,4,opt,name=alert_kind,json=alertKind,proto3" json:"alert_kind,omitempty"`
+	AlertKind bool `protobuf:"varint,4,opt,name=alert_kind,json=alertKind,proto3" json:"alert_kind,omitempty"`
+	// On a string or repeated string field holding lower-case hex SHA-256
+	// hashes of photos: each hash is a photo reference of the record, as a
+	// PhotoRef is (indexed, shown with its state, served by GetMediaURL under
+	// the same possession rule: available only when a user who wrote it there
+	// holds the photo).
+	PhotoHash bool `protobuf:"varint,5,opt,name=photo_hash,json=photoHash,proto3" json:"photo_hash,omitempty"`
+	// On a string or repeated string field holding record ids: the records
+	// the record's photos come from. A photo the server writes on the record
+	// (alert evidence) is available only where it is available on one of
+	// these (held by a user who attached it there), so server-written
+	// evidence never shows a photo its source record does not. A photo on a
+	// record a device wrote is also available when it is available on one of
+	// these that the device's user may read (a quote citing its diagnosis's
+	// photos): the writer could open it there anyway.
+	PhotoSources  bool `protobuf:"varint,6,opt,name=photo_sources,json=photoSources,proto3" json:"photo_sources,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -287,6 +302,20 @@ func (x *FieldSyncOptions) GetScopeFrom() string {
 func (x *FieldSyncOptions) GetAlertKind() bool {
 	if x != nil {
 		return x.AlertKind
+	}
+	return false
+}
+
+func (x *FieldSyncOptions) GetPhotoHash() bool {
+	if x != nil {
+		return x.PhotoHash
+	}
+	return false
+}
+
+func (x *FieldSyncOptions) GetPhotoSources() bool {
+	if x != nil {
+		return x.PhotoSources
 	}
 	return false
 }
@@ -456,14 +485,17 @@ var File_fieldsync_v1_options_proto protoreflect.FileDescriptor
 
 const file_fieldsync_v1_options_proto_rawDesc = "" +
 	"\n" +
-	"\x1afieldsync/v1/options.proto\x12\ffieldsync.v1\x1a google/protobuf/descriptor.proto\"\xaf\x01\n" +
+	"\x1afieldsync/v1/options.proto\x12\ffieldsync.v1\x1a google/protobuf/descriptor.proto\"\xf3\x01\n" +
 	"\x10FieldSyncOptions\x12/\n" +
 	"\x05merge\x18\x01 \x01(\x0e2\x19.fieldsync.v1.MergePolicyR\x05merge\x12,\n" +
 	"\x05scope\x18\x02 \x01(\x0e2\x16.fieldsync.v1.ScopeKeyR\x05scope\x12\x1d\n" +
 	"\n" +
 	"scope_from\x18\x03 \x01(\tR\tscopeFrom\x12\x1d\n" +
 	"\n" +
-	"alert_kind\x18\x04 \x01(\bR\talertKind\"\xef\x02\n" +
+	"alert_kind\x18\x04 \x01(\bR\talertKind\x12\x1d\n" +
+	"\n" +
+	"photo_hash\x18\x05 \x01(\bR\tphotoHash\x12#\n" +
+	"\rphoto_sources\x18\x06 \x01(\bR\fphotoSources\"\xef\x02\n" +
 	"\rRecordOptions\x12\x16\n" +
 	"\x06record\x18\x01 \x01(\bR\x06record\x125\n" +
 	"\fwriter_roles\x18\x02 \x03(\x0e2\x12.fieldsync.v1.RoleR\vwriterRoles\x12+\n" +

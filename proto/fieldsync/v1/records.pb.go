@@ -972,9 +972,13 @@ type Quote struct {
 	RegionId    string                 `protobuf:"bytes,3,opt,name=region_id,json=regionId,proto3" json:"region_id,omitempty"`
 	StoreId     string                 `protobuf:"bytes,4,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
 	CustomerId  string                 `protobuf:"bytes,5,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
-	// The diagnosis record this quote is based on.
+	// The diagnosis record this quote is based on. The photos the quote
+	// cites are available on it where they are available on the diagnosis,
+	// if the quote's writer may read the diagnosis.
 	DiagnosisId string `protobuf:"bytes,6,opt,name=diagnosis_id,json=diagnosisId,proto3" json:"diagnosis_id,omitempty"`
-	// SHA-256 of the diagnosis photos this quote cites.
+	// SHA-256 of the diagnosis photos this quote cites: photo references of
+	// the quote, available when the user who cited them holds the photo (or
+	// through diagnosis_id).
 	DiagnosisPhotoSha256S []string              `protobuf:"bytes,7,rep,name=diagnosis_photo_sha256s,json=diagnosisPhotoSha256s,proto3" json:"diagnosis_photo_sha256s,omitempty"`
 	TechnicalParameters   []*TechnicalParameter `protobuf:"bytes,8,rep,name=technical_parameters,json=technicalParameters,proto3" json:"technical_parameters,omitempty"`
 	WorkItems             []string              `protobuf:"bytes,9,rep,name=work_items,json=workItems,proto3" json:"work_items,omitempty"`
@@ -1992,7 +1996,8 @@ type Alert struct {
 	Kind            AlertKind `protobuf:"varint,2,opt,name=kind,proto3,enum=fieldsync.v1.AlertKind" json:"kind,omitempty"`
 	Title           string    `protobuf:"bytes,3,opt,name=title,proto3" json:"title,omitempty"`
 	Body            string    `protobuf:"bytes,4,opt,name=body,proto3" json:"body,omitempty"`
-	// The records the alert is about (e.g. both diagnoses of A1).
+	// The records the alert is about (e.g. both diagnoses of A1); the
+	// alert's photos are available only where they are available on these.
 	RelatedRecordIds []string `protobuf:"bytes,5,rep,name=related_record_ids,json=relatedRecordIds,proto3" json:"related_record_ids,omitempty"`
 	// Photos to show side by side (e.g. both diagnoses' photos of A1).
 	Photos     []*PhotoRef            `protobuf:"bytes,6,rep,name=photos,proto3" json:"photos,omitempty"`
@@ -2179,16 +2184,16 @@ const file_fieldsync_v1_records_proto_rawDesc = "" +
 	"#diagnosis.photos.required_on_submit\x12?photos needs at least one photo once the diagnosis is submitted\x1a)this.status != 2 || size(this.photos) > 0\xca\xf3\x18\a\b\x01\x12\x03\x02\x03\x05\"S\n" +
 	"\x12TechnicalParameter\x12\x1d\n" +
 	"\x04name\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\x04name\x12\x1e\n" +
-	"\x05value\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\x05value\"\xa2\b\n" +
+	"\x05value\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\x05value\"\xa6\b\n" +
 	"\x05Quote\x12B\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x1a.fieldsync.v1.RecordStatusB\x0e\xbaH\x05\x82\x01\x02\x10\x01\xca\xf3\x18\x02\b\x04R\x06status\x121\n" +
 	"\rowner_user_id\x18\x02 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x01R\vownerUserId\x12*\n" +
 	"\tregion_id\x18\x03 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x03R\bregionId\x12(\n" +
 	"\bstore_id\x18\x04 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x02R\astoreId\x12C\n" +
 	"\vcustomer_id\x18\x05 \x01(\tB\"\xbaH\x04r\x02\x18@\xca\xf3\x18\x17\x1a\x15fieldsync.v1.CustomerR\n" +
-	"customerId\x120\n" +
-	"\fdiagnosis_id\x18\x06 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\b\x04R\vdiagnosisId\x12Z\n" +
-	"\x17diagnosis_photo_sha256s\x18\a \x03(\tB\"\xbaH\x19\x92\x01\x16\x102\"\x12r\x102\x0e^[0-9a-f]{64}$\xca\xf3\x18\x02\b\x04R\x15diagnosisPhotoSha256s\x12c\n" +
+	"customerId\x122\n" +
+	"\fdiagnosis_id\x18\x06 \x01(\tB\x0f\xbaH\x04r\x02\x18@\xca\xf3\x18\x04\b\x040\x01R\vdiagnosisId\x12\\\n" +
+	"\x17diagnosis_photo_sha256s\x18\a \x03(\tB$\xbaH\x19\x92\x01\x16\x102\"\x12r\x102\x0e^[0-9a-f]{64}$\xca\xf3\x18\x04\b\x04(\x01R\x15diagnosisPhotoSha256s\x12c\n" +
 	"\x14technical_parameters\x18\b \x03(\v2 .fieldsync.v1.TechnicalParameterB\x0e\xbaH\x05\x92\x01\x02\x10d\xca\xf3\x18\x02\b\x04R\x13technicalParameters\x120\n" +
 	"\n" +
 	"work_items\x18\t \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10d\"\ar\x05\x10\x01\x18\xc8\x01R\tworkItems\x12.\n" +
@@ -2281,13 +2286,13 @@ const file_fieldsync_v1_records_proto_rawDesc = "" +
 	"\tregion_id\x18\x02 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x03R\bregionId\x12-\n" +
 	"\x0eform_record_id\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\fformRecordId\x121\n" +
 	"\x10form_record_type\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18dR\x0eformRecordType\x12G\n" +
-	"\aentries\x18\x05 \x03(\v2\x1c.fieldsync.v1.OperationEntryB\x0f\xbaH\x06\x92\x01\x03\x10\xe8\a\xca\xf3\x18\x02\b\x02R\aentries:\f\xca\xf3\x18\b\b\x01\x12\x02\x01\x02(\x01\"\xe6\x03\n" +
+	"\aentries\x18\x05 \x03(\v2\x1c.fieldsync.v1.OperationEntryB\x0f\xbaH\x06\x92\x01\x03\x10\xe8\a\xca\xf3\x18\x02\b\x02R\aentries:\f\xca\xf3\x18\b\b\x01\x12\x02\x01\x02(\x01\"\xe8\x03\n" +
 	"\x05Alert\x124\n" +
 	"\x11recipient_user_id\x18\x01 \x01(\tB\b\xca\xf3\x18\x04\b\x03\x10\x01R\x0frecipientUserId\x125\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x17.fieldsync.v1.AlertKindB\b\xca\xf3\x18\x04\b\x03 \x01R\x04kind\x12\x1c\n" +
 	"\x05title\x18\x03 \x01(\tB\x06\xca\xf3\x18\x02\b\x03R\x05title\x12\x1a\n" +
-	"\x04body\x18\x04 \x01(\tB\x06\xca\xf3\x18\x02\b\x03R\x04body\x124\n" +
-	"\x12related_record_ids\x18\x05 \x03(\tB\x06\xca\xf3\x18\x02\b\x03R\x10relatedRecordIds\x126\n" +
+	"\x04body\x18\x04 \x01(\tB\x06\xca\xf3\x18\x02\b\x03R\x04body\x126\n" +
+	"\x12related_record_ids\x18\x05 \x03(\tB\b\xca\xf3\x18\x04\b\x030\x01R\x10relatedRecordIds\x126\n" +
 	"\x06photos\x18\x06 \x03(\v2\x16.fieldsync.v1.PhotoRefB\x06\xca\xf3\x18\x02\b\x03R\x06photos\x12C\n" +
 	"\vraised_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x06\xca\xf3\x18\x02\b\x03R\n" +
 	"raisedTime\x12G\n" +
