@@ -13,6 +13,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/events"
 	"github.com/fieldsync/fieldsync/events/nats"
+	"github.com/fieldsync/fieldsync/events/nats/embedded"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 )
 
@@ -90,7 +91,7 @@ func cmpOr(a, b string) string {
 
 func embeddedJetStream(t *testing.T) jetstream.JetStream {
 	t.Helper()
-	srv, err := nats.StartEmbedded(nats.EmbeddedConfig{StoreDir: t.TempDir(), Port: -1})
+	srv, err := embedded.Start(embedded.Config{StoreDir: t.TempDir(), Port: -1})
 	must(t, err)
 	t.Cleanup(srv.Shutdown)
 	nc, js, err := nats.Connect(context.Background(), nats.ConnConfig{URL: srv.ClientURL(), Name: t.Name()})

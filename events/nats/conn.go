@@ -29,7 +29,7 @@ type ConnConfig struct {
 	// "fieldsync".
 	Name string
 	// InProcess connects to an embedded server without TCP, typically an
-	// *Embedded started with Port 0.
+	// *embedded.Server (events/nats/embedded) started with Port 0.
 	InProcess natsgo.InProcessConnProvider
 	// Logger receives disconnects, reconnects and asynchronous errors.
 	// Default slog.Default().

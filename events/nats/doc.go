@@ -11,5 +11,5 @@
 // Delivery is at least once, so handlers must be idempotent (see Consume).
 //
 // The NATS server is either external (Connect with a URL) or embedded in
-// the process (StartEmbedded).
+// the process (events/nats/embedded).
 package nats

@@ -10,6 +10,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/events"
 	"github.com/fieldsync/fieldsync/events/nats"
+	"github.com/fieldsync/fieldsync/events/nats/embedded"
 )
 
 func TestEmbeddedRestartKeepsMessagesAndDeduplication(t *testing.T) {
@@ -41,7 +42,7 @@ func TestEmbeddedRestartKeepsMessagesAndDeduplication(t *testing.T) {
 
 func TestEmbeddedWithoutListenerServesInProcessClients(t *testing.T) {
 	t.Parallel()
-	srv, err := nats.StartEmbedded(nats.EmbeddedConfig{StoreDir: t.TempDir(), Port: 0})
+	srv, err := embedded.Start(embedded.Config{StoreDir: t.TempDir(), Port: 0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,13 +62,6 @@ func TestEmbeddedWithoutListenerServesInProcessClients(t *testing.T) {
 	ev := testEvent(0)
 	if _, err := js.Publish(ctx, ev.Subject, ev.Data, jetstream.WithMsgID(ev.ID)); err != nil {
 		t.Fatal(err)
-	}
-}
-
-func TestStartEmbeddedNeedsAStoreDir(t *testing.T) {
-	t.Parallel()
-	if _, err := nats.StartEmbedded(nats.EmbeddedConfig{Port: -1}); err == nil {
-		t.Fatal("StartEmbedded without StoreDir succeeded")
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/events"
 	"github.com/fieldsync/fieldsync/events/nats"
+	"github.com/fieldsync/fieldsync/events/nats/embedded"
 	"github.com/fieldsync/fieldsync/storage/sqlite"
 )
 
@@ -29,7 +30,7 @@ const liveness = 2 * time.Minute
 type natsServer struct {
 	dir  string
 	port int
-	srv  *nats.Embedded
+	srv  *embedded.Server
 }
 
 func startNATS(tb testing.TB) *natsServer {
@@ -43,7 +44,7 @@ func startNATS(tb testing.TB) *natsServer {
 
 func (n *natsServer) start(tb testing.TB) {
 	tb.Helper()
-	srv, err := nats.StartEmbedded(nats.EmbeddedConfig{StoreDir: n.dir, Port: n.port})
+	srv, err := embedded.Start(embedded.Config{StoreDir: n.dir, Port: n.port})
 	if err != nil {
 		tb.Fatal(err)
 	}

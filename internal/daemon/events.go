@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fieldsync/fieldsync/events/nats"
+	"github.com/fieldsync/fieldsync/events/nats/embedded"
 )
 
 // NATSURLFile, in the data dir, holds the embedded NATS server's client URL.
@@ -30,7 +31,7 @@ const (
 func (d *Daemon) wireEvents(ctx, runCtx context.Context, reg prometheus.Registerer) (jetstream.JetStream, func(), error) {
 	url := d.cfg.NATSURL
 	if url == "" {
-		emb, err := nats.StartEmbedded(nats.EmbeddedConfig{
+		emb, err := embedded.Start(embedded.Config{
 			StoreDir: filepath.Join(d.cfg.DataDir, "nats"), Port: d.cfg.NATSPort, Logger: d.cfg.quietLogger(),
 		})
 		if err != nil {
