@@ -12,6 +12,7 @@ PROTOC_GEN_GO_VERSION        := v1.36.12
 PROTOC_GEN_CONNECT_GO_VERSION:= v1.21.1
 VERSITYGW_VERSION            := v1.8.0
 PROTOVALIDATE_VERSION        := v1.2.2
+STATICCHECK_VERSION          := v0.8.2
 
 GO_TEST_FLAGS ?= -race -count=1 -timeout 12m
 BENCH ?= .
@@ -42,11 +43,18 @@ build: ## Build fieldsyncd and fieldsync into ./bin.
 test: check-generated lint test-go ## Run every check and test (what CI runs).
 
 .PHONY: test-go
-test-go: $(TOOLS)/versitygw ## Run the Go tests with the race detector.
+test-go: $(TOOLS)/versitygw readme-tools ## Run the Go tests with the race detector.
 	@echo ">> compiling with the race detector (first run: several minutes; later runs use the build cache)"
 	@go build -race -v ./... 2>&1 | $(PROGRESS) race build
 	@echo ">> running the tests (each package prints ok or FAIL when done; e2e and syncengine take longest)"
 	VERSITYGW=$(TOOLS)/versitygw go test $(GO_TEST_FLAGS) ./...
+
+# The README test (e2e/readme_test.go) runs the README's commands, which use jq and curl;
+# install them when missing so a fresh machine runs it instead of skipping it.
+.PHONY: readme-tools
+readme-tools:
+	@command -v jq >/dev/null || { echo ">> installing jq (apt-get)"; apt-get update -qq && apt-get install -y -qq jq; }
+	@command -v curl >/dev/null || { echo ">> installing curl (apt-get)"; apt-get update -qq && apt-get install -y -qq curl; }
 
 .PHONY: test-long
 test-long: $(TOOLS)/versitygw ## Run the property tests with a larger budget.
@@ -71,11 +79,17 @@ check-generated: generate ## Fail when the committed generated code is stale.
 	@test -z "$$(git status --porcelain -- proto/)" || { git status --porcelain -- proto/; echo "untracked generated files: run make generate and commit"; exit 1; }
 
 .PHONY: lint
-lint: $(TOOLS)/buf third_party/protovalidate ## buf lint, buf format and go vet.
+lint: $(TOOLS)/buf $(TOOLS)/staticcheck third_party/protovalidate ## buf lint, buf format, go mod tidy, go vet, staticcheck, import rules.
 	buf lint
 	buf format -d --exit-code proto
+	@echo ">> go mod tidy -diff (go.mod and go.sum must be tidy: run go mod tidy)"
+	go mod tidy -diff
 	@echo ">> go vet ./... (first run compiles the dependencies: a minute or two)"
 	go vet ./...
+	@echo ">> staticcheck ./... (first run: a few minutes)"
+	staticcheck ./...
+	@echo ">> import rules (docs/architecture.md)"
+	go test -count=1 ./internal/importrules/
 
 third_party/protovalidate:
 	@echo ">> copying protovalidate $(PROTOVALIDATE_VERSION)'s proto files into $@"
@@ -85,7 +99,7 @@ third_party/protovalidate:
 	chmod -R u+w $@
 
 .PHONY: tools
-tools: $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-connect-go $(TOOLS)/versitygw ## Install the pinned tools.
+tools: $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-connect-go $(TOOLS)/staticcheck $(TOOLS)/versitygw ## Install the pinned tools.
 
 # install-tool NAME, PACKAGE, VERSION: go install with a progress line.
 define install-tool
@@ -99,5 +113,7 @@ $(TOOLS)/protoc-gen-go:
 	$(call install-tool,protoc-gen-go,google.golang.org/protobuf/cmd/protoc-gen-go,$(PROTOC_GEN_GO_VERSION))
 $(TOOLS)/protoc-gen-connect-go:
 	$(call install-tool,protoc-gen-connect-go,connectrpc.com/connect/cmd/protoc-gen-connect-go,$(PROTOC_GEN_CONNECT_GO_VERSION))
+$(TOOLS)/staticcheck:
+	$(call install-tool,staticcheck,honnef.co/go/tools/cmd/staticcheck,$(STATICCHECK_VERSION))
 $(TOOLS)/versitygw:
 	scripts/install-versitygw.sh $(TOOLS) $(VERSITYGW_VERSION)

@@ -189,14 +189,6 @@ func SaveConfig(ctx context.Context, db *sqlite.DB, tenantID string, cfg Config)
 	return db.SetInsightsConfig(ctx, tenantID, data)
 }
 
-func loadConfigTx(tx *sqlite.InsightsTx, tenantID string) (Config, error) {
-	data, err := tx.InsightsConfig(tenantID)
-	if err != nil {
-		return Config{}, err
-	}
-	return ParseConfig(data)
-}
-
 // Duration is a time.Duration written in JSON as a Go duration string ("24h").
 type Duration time.Duration
 

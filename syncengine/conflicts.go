@@ -6,14 +6,22 @@ import (
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 )
 
+// Conflict list limits: a ListConflicts call without a limit, or with one
+// above MaxConflictLimit, gets DefaultConflictLimit conflicts at most.
+const (
+	DefaultConflictLimit = 100
+	MaxConflictLimit     = 1000
+)
+
 // ListConflicts returns the conflicts of the tenant with id > afterID, in
 // id order, whose record the caller may read (CanRead, on the scope the
-// record had when the value lost): up to limit of them (1–1000, default
-// 100), only recordID's when it is set. A conflict of a record the caller
+// record had when the value lost): up to limit of them (1 to
+// MaxConflictLimit, default DefaultConflictLimit), only recordID's when it
+// is set. A conflict of a record the caller
 // may not read is left out, as if it did not exist.
 func (e *Engine) ListConflicts(ctx context.Context, p *Principal, recordID string, afterID uint64, limit int) ([]*fieldsyncv1.Conflict, error) {
-	if limit <= 0 || limit > 1000 {
-		limit = 100
+	if limit <= 0 || limit > MaxConflictLimit {
+		limit = DefaultConflictLimit
 	}
 	f := FilterFor(p)
 	if f.TenantID == "" {

@@ -21,9 +21,11 @@ type Config struct {
 	// Hooks computes the server fields of record types (default records.Hooks{}).
 	Hooks TypeHooks
 	// MaxClockSkew bounds how far ahead of the server a device HLC may be;
-	// further ahead is clamped and the skew recorded (default 5 min).
+	// further ahead is clamped and the skew recorded (default
+	// DefaultMaxClockSkew).
 	MaxClockSkew time.Duration
-	// HeartbeatInterval is the Watch heartbeat period (default 15 s).
+	// HeartbeatInterval is the Watch heartbeat period (default
+	// DefaultHeartbeatInterval).
 	HeartbeatInterval time.Duration
 	// OnCommit runs after every commit that wrote events (kicks the relay).
 	OnCommit func()
@@ -31,9 +33,25 @@ type Config struct {
 	// is published as an event (PHI collaboration timeliness); default: the
 	// types with the delivery_events option (Registry.DeliveryTypes).
 	DeliveryTypes []string
-	// MaxPullScan bounds the change rows one Pull examines (default 20000).
+	// MaxPullScan bounds the change rows one Pull examines (default
+	// DefaultMaxPullScan).
 	MaxPullScan int
 }
+
+// The engine's default limits: New uses them for Config fields left zero.
+// DefaultPullLimit (pull.go) and the conflict list limits (conflicts.go)
+// apply per call.
+const (
+	// DefaultMaxClockSkew is how far ahead of the server's clock a device's
+	// HLC may be before it is clamped.
+	DefaultMaxClockSkew = 5 * time.Minute
+	// DefaultHeartbeatInterval is the period of Watch heartbeats.
+	DefaultHeartbeatInterval = 15 * time.Second
+	// DefaultMaxPullScan is the scan budget of one Pull: once it has
+	// examined this many change rows, matching or not, it returns what it
+	// found with has_more set.
+	DefaultMaxPullScan = 20000
+)
 
 // Engine is the sync engine: push, pull, watch and the conflict log.
 type Engine struct {
@@ -68,13 +86,13 @@ func New(cfg Config) (*Engine, error) {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.MaxClockSkew <= 0 {
-		cfg.MaxClockSkew = 5 * time.Minute
+		cfg.MaxClockSkew = DefaultMaxClockSkew
 	}
 	if cfg.HeartbeatInterval <= 0 {
-		cfg.HeartbeatInterval = 15 * time.Second
+		cfg.HeartbeatInterval = DefaultHeartbeatInterval
 	}
 	if cfg.MaxPullScan <= 0 {
-		cfg.MaxPullScan = 20000
+		cfg.MaxPullScan = DefaultMaxPullScan
 	}
 	if cfg.DeliveryTypes == nil {
 		cfg.DeliveryTypes = cfg.Registry.DeliveryTypes()

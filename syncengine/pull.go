@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -179,14 +178,14 @@ func (e *Engine) wireRecord(f Filter, r ChangeRow, rec *RawRecord) (*fieldsyncv1
 	}
 	// The stored bytes are the value's encoding: no decode and re-encode.
 	w.Value = &anypb.Any{TypeUrl: "type.googleapis.com/" + r.Type, Value: rec.Value}
-	if !rt.hasPhotos() {
+	if !rt.HasPhotos() {
 		return w, nil, nil
 	}
 	m := rt.New()
 	if err := proto.Unmarshal(rec.Value, m); err != nil {
 		return nil, nil, fmt.Errorf("decode record %s: %w", r.RecordID, err)
 	}
-	hs := PhotoHashes(m)
+	hs := rt.PhotoHashes(m)
 	for _, h := range hs {
 		w.Photos = append(w.Photos, &fieldsyncv1.PhotoStatus{Sha256: h, State: fieldsyncv1.PhotoState_PHOTO_STATE_PENDING})
 	}
@@ -211,47 +210,6 @@ func (e *Engine) fillPhotoStates(ctx context.Context, tenantID string, recs []*f
 		}
 	}
 	return nil
-}
-
-var photoRefName = (&fieldsyncv1.PhotoRef{}).ProtoReflect().Descriptor().FullName()
-
-// hasPhotos reports whether the record type has PhotoRef fields.
-func (rt *RecordType) hasPhotos() bool {
-	fds := rt.Desc.Fields()
-	for i := range fds.Len() {
-		if md := fds.Get(i).Message(); md != nil && md.FullName() == photoRefName {
-			return true
-		}
-	}
-	return false
-}
-
-// PhotoHashes lists the photo hashes a record refers to (its PhotoRef
-// fields, singular or repeated), without duplicates, in field order.
-func PhotoHashes(m proto.Message) []string {
-	var out []string
-	seen := map[string]bool{}
-	add := func(ref protoreflect.Message) {
-		h := ref.Interface().(*fieldsyncv1.PhotoRef).GetSha256()
-		if h != "" && !seen[h] {
-			seen[h] = true
-			out = append(out, h)
-		}
-	}
-	m.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		if fd.Message() == nil || fd.Message().FullName() != photoRefName {
-			return true
-		}
-		if fd.IsList() {
-			for i := 0; i < v.List().Len(); i++ {
-				add(v.List().Get(i).Message())
-			}
-		} else {
-			add(v.Message())
-		}
-		return true
-	})
-	return out
 }
 
 // receipt stores a device's cursor as its delivery receipt, and publishes a

@@ -189,11 +189,8 @@ func TestWatchPokesOnlyForChangesInScope(t *testing.T) {
 // waitHeartbeat consumes events up to the next heartbeat and fails on a poke.
 func waitHeartbeat(t *testing.T, events <-chan syncengine.WatchEvent) {
 	t.Helper()
-	for ev := range events {
-		if ev.Version > 0 {
-			t.Fatalf("unexpected poke %d", ev.Version)
-		}
-		return
+	if ev, ok := <-events; ok && ev.Version > 0 {
+		t.Fatalf("unexpected poke %d", ev.Version)
 	}
 }
 

@@ -44,6 +44,9 @@ type RecordType struct {
 	// published on ((fieldsync.v1.field).alert_kind); nil unless the type
 	// has publish_alerts.
 	AlertKind protoreflect.FieldDescriptor
+	// PhotoFields are the top-level fields holding photo refs
+	// (fieldsync.v1.PhotoRef, singular or repeated), in field-number order.
+	PhotoFields []protoreflect.FieldDescriptor
 
 	msgType protoreflect.MessageType
 	ordered []*FieldSpec // Fields by field number
@@ -173,6 +176,7 @@ func newRecordType(md protoreflect.MessageDescriptor, opts *fieldsyncv1.RecordOp
 		rt.ordered = append(rt.ordered, spec)
 	}
 	sortSpecs(rt.ordered)
+	rt.PhotoFields = photoFields(md)
 	errs = append(errs, rt.checkType()...)
 	return rt, errs
 }

@@ -50,7 +50,7 @@ func TestDefaultRegistryFindsEveryRecordTypeOfRecordsProto(t *testing.T) {
 	if _, ok := DefaultRegistry().Lookup("fieldsync.v1.PhotoRef"); ok {
 		t.Fatal("PhotoRef is not a record type")
 	}
-	if DefaultRegistry() != DefaultRegistry() {
+	if first, again := DefaultRegistry(), DefaultRegistry(); first != again {
 		t.Fatal("DefaultRegistry is built more than once")
 	}
 }

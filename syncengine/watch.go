@@ -21,10 +21,9 @@ type hub struct {
 
 // watcher is one Watch stream: a one-slot mailbox holding the newest version.
 type watcher struct {
-	filter  Filter
-	pokes   chan uint64
-	done    chan struct{}
-	pending uint64
+	filter Filter
+	pokes  chan uint64
+	done   chan struct{}
 }
 
 func newHub() *hub { return &hub{watchers: map[string]map[*watcher]struct{}{}} }

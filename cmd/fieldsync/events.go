@@ -16,7 +16,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/events"
 	"github.com/fieldsync/fieldsync/events/nats"
-	"github.com/fieldsync/fieldsync/internal/daemon"
+	"github.com/fieldsync/fieldsync/internal/datadir"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 )
 
@@ -30,7 +30,7 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlags("events tail", stderr)
 	url := fs.String("nats-url", os.Getenv("FIELDSYNC_NATS_URL"), "NATS server URL (env FIELDSYNC_NATS_URL)")
 	creds := fs.String("nats-creds", os.Getenv("FIELDSYNC_NATS_CREDS"), "NATS credentials file")
-	dataDir := fs.String("data-dir", envOr("FIELDSYNC_DATA_DIR", "./data"), "fieldsyncd's data dir, to find its embedded NATS server")
+	dataDir := fs.String("data-dir", envOr("FIELDSYNC_DATA_DIR", datadir.Default), "fieldsyncd's data dir, to find its embedded NATS server")
 	stream := fs.String("stream", "changes", "changes or alerts")
 	subject := fs.String("subject", "", "only this subject (wildcards allowed), e.g. fieldsync.*.changes.Visit")
 	fromStart := fs.Bool("from-start", false, "replay the stream from its first event")
@@ -39,7 +39,7 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	if *url == "" {
-		b, err := os.ReadFile(filepath.Join(*dataDir, daemon.NATSURLFile))
+		b, err := os.ReadFile(filepath.Join(*dataDir, datadir.NATSURLFile))
 		if err != nil {
 			return fmt.Errorf("no --nats-url, and no embedded server found in %s: %w", *dataDir, err)
 		}

@@ -31,6 +31,7 @@ var commands = map[string]command{
 	"enroll": runEnroll,
 	"whoami": runWhoAmI,
 	"admin":  runAdmin,
+	"load":   runLoad,
 }
 
 // errUsage marks an error whose message is usage help.
@@ -46,6 +47,7 @@ commands:
   events     follow the change stream (events tail)
   phi        print a Process Health Index table
   tenant     create and list organisations (the server's operator token)
+  load       drive N enrolled devices against a server and report latencies (sizing)
 
   version    print the version (also --version)
 

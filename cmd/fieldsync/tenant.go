@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/fieldsync/fieldsync/internal/datadir"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 	"github.com/fieldsync/fieldsync/proto/fieldsync/v1/fieldsyncv1connect"
 )
@@ -21,7 +22,7 @@ func init() { commands["tenant"] = runTenant }
 
 // defaultOperatorTokenFile is where fieldsyncd generates its operator token
 // when run with the default data dir.
-const defaultOperatorTokenFile = "./data/operator-token"
+const defaultOperatorTokenFile = datadir.Default + "/" + datadir.OperatorTokenFile
 
 type tenantCall = func(ctx context.Context, s fieldsyncv1connect.SystemServiceClient) (proto.Message, error)
 

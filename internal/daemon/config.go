@@ -13,7 +13,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/fieldsync/fieldsync/internal/datadir"
 	"github.com/fieldsync/fieldsync/server"
+	"github.com/fieldsync/fieldsync/syncengine"
 )
 
 // Config is fieldsyncd's configuration. Every field has a flag and an
@@ -79,11 +81,11 @@ func DefaultConfig() Config {
 	l := server.DefaultLimits()
 	return Config{
 		Addr:            "127.0.0.1:8080",
-		DataDir:         "./data",
+		DataDir:         datadir.Default,
 		LogLevel:        "info",
 		LogFormat:       "text",
 		MaxMessageBytes: 8 << 20,
-		MaxClockSkew:    5 * time.Minute,
+		MaxClockSkew:    syncengine.DefaultMaxClockSkew,
 		MetricsAddr:     "127.0.0.1:9464",
 		NATSPort:        -1,
 		Consumers:       true,

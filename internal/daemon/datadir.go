@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/fieldsync/fieldsync/internal/datadir"
 )
 
 // Lock files in the data dir. The API process holds APILockFile: it owns
@@ -18,8 +20,8 @@ import (
 // and holds ConsumersLockFile instead, unless it starts its own embedded
 // NATS server, which makes it an owner of the dir like the API.
 const (
-	APILockFile       = "fieldsyncd.lock"
-	ConsumersLockFile = "consumers.lock"
+	APILockFile       = datadir.APILockFile
+	ConsumersLockFile = datadir.ConsumersLockFile
 )
 
 // Modes of everything under the data dir: it holds every record and the
@@ -58,8 +60,8 @@ func lockDataDir(dir, name string) (release func() error, err error) {
 		}
 		return nil, fmt.Errorf("lock data dir: %w", err)
 	}
-	if err := f.Truncate(0); err == nil {
-		_, err = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	if err := f.Truncate(0); err == nil { // the pid only helps the next one's error message
+		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
 	return f.Close, nil // closing the file releases the lock
 }

@@ -13,10 +13,11 @@ import (
 
 	"github.com/fieldsync/fieldsync/events/nats"
 	"github.com/fieldsync/fieldsync/events/nats/embedded"
+	"github.com/fieldsync/fieldsync/internal/datadir"
 )
 
 // NATSURLFile, in the data dir, holds the embedded NATS server's client URL.
-const NATSURLFile = "nats.url"
+const NATSURLFile = datadir.NATSURLFile
 
 // Event retention: sent outbox rows are pruned after this; the streams
 // keep events for StreamMaxAge.

@@ -8,13 +8,14 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/fieldsync/fieldsync/internal/datadir"
 	"github.com/fieldsync/fieldsync/internal/ids"
 	"github.com/fieldsync/fieldsync/server"
 )
 
 // OperatorTokenFile is where fieldsyncd keeps the operator token it
 // generates when no --operator-token-file is given.
-const OperatorTokenFile = "operator-token"
+const OperatorTokenFile = datadir.OperatorTokenFile
 
 // operatorToken returns the secret that guards SystemService: the content of
 // cfg.OperatorTokenFile when set, else <data-dir>/operator-token, generated

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/fieldsync/fieldsync/syncengine"
 )
 
 //go:embed migrations/*.sql
@@ -35,7 +37,8 @@ type DB struct {
 	Now func() time.Time
 
 	wstmts, rstmts *stmtCache
-	seen           seenMarks // last_seen_at writes (identity.go)
+	seen           seenMarks            // last_seen_at writes (identity.go)
+	reg            *syncengine.Registry // the record types (WithRegistry)
 }
 
 // ReadPoolSize is the number of read connections. modernc's throughput
@@ -43,9 +46,9 @@ type DB struct {
 const ReadPoolSize = 4
 
 // Open opens (creating if needed) the database file at path and applies
-// every pending migration. A new file is readable by the owner only (it
+// every pending migration, configured by opts. A new file is readable by the owner only (it
 // holds every record); SQLite gives its -wal and -shm files the same mode.
-func Open(ctx context.Context, path string) (*DB, error) {
+func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	if err := createPrivate(path); err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -64,6 +67,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	read.SetMaxOpenConns(ReadPoolSize)
 	read.SetMaxIdleConns(ReadPoolSize)
 	db := &DB{write: write, read: read, Now: time.Now, wstmts: newStmtCache(write), rstmts: newStmtCache(read)}
+	db.applyOptions(opts)
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err

@@ -20,7 +20,7 @@ var _ syncengine.Store = (*DB)(nil)
 // Update runs fn in one write transaction (see syncengine.Store).
 func (db *DB) Update(ctx context.Context, fn func(tx syncengine.Tx) error) error {
 	return db.WriteTx(ctx, func(stx *sql.Tx, now time.Time) error {
-		t := &recTx{db: db, ctx: ctx, tx: stx, now: now, reg: syncengine.DefaultRegistry()}
+		t := &recTx{db: db, ctx: ctx, tx: stx, now: now, reg: db.reg}
 		if err := fn(t); err != nil {
 			return err
 		}
@@ -258,7 +258,8 @@ const upsertRecord = ` ON CONFLICT(tenant_id, id) DO UPDATE SET version = exclud
 
 // indexPhotos keeps record_photos in step with the photo refs of a record.
 func (t *recTx) indexPhotos(rec *syncengine.StoredRecord) error {
-	if !hasPhotoFields(rec.State.Value) {
+	rt, ok := t.reg.Lookup(rec.Type)
+	if !ok || !rt.HasPhotos() {
 		return nil
 	}
 	if err := t.exec(`DELETE FROM record_photos WHERE tenant_id = ? AND record_id = ?`, rec.TenantID, rec.ID); err != nil {
@@ -267,7 +268,7 @@ func (t *recTx) indexPhotos(rec *syncengine.StoredRecord) error {
 	if rec.State.Deleted() {
 		return t.indexAttachers(rec, nil)
 	}
-	hashes := syncengine.PhotoHashes(rec.State.Value)
+	hashes := rt.PhotoHashes(rec.State.Value)
 	for _, h := range hashes {
 		if err := t.exec(`INSERT OR IGNORE INTO record_photos (tenant_id, sha256, record_id, record_type) VALUES (?,?,?,?)`,
 			rec.TenantID, h, rec.ID, rec.Type); err != nil {
@@ -275,17 +276,6 @@ func (t *recTx) indexPhotos(rec *syncengine.StoredRecord) error {
 		}
 	}
 	return t.indexAttachers(rec, hashes)
-}
-
-// hasPhotoFields reports whether a record type has PhotoRef fields.
-func hasPhotoFields(m proto.Message) bool {
-	fds := m.ProtoReflect().Descriptor().Fields()
-	for i := range fds.Len() {
-		if md := fds.Get(i).Message(); md != nil && md.FullName() == "fieldsync.v1.PhotoRef" {
-			return true
-		}
-	}
-	return false
 }
 
 // AddConflict appends to the conflict log under the tenant's next conflict id.
@@ -445,9 +435,8 @@ func (db *DB) GetRecords(ctx context.Context, tenantID string, idList []string) 
 		return nil, fmt.Errorf("get records: %w", err)
 	}
 	defer rows.Close()
-	reg := syncengine.DefaultRegistry()
 	for rows.Next() {
-		rec, err := scanRecord(reg, rows)
+		rec, err := scanRecord(db.reg, rows)
 		if err != nil {
 			return nil, err
 		}
@@ -618,10 +607,9 @@ func (db *DB) RecordsByOwner(ctx context.Context, tenantID, recordType, ownerID 
 		return nil, fmt.Errorf("records by owner: %w", err)
 	}
 	defer rows.Close()
-	reg := syncengine.DefaultRegistry()
 	var out []*syncengine.StoredRecord
 	for rows.Next() {
-		rec, err := scanRecord(reg, rows)
+		rec, err := scanRecord(db.reg, rows)
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// serverLockFile is the file in fieldsyncd's data dir that holds its pid
+// (internal/daemon.APILockFile).
+const serverLockFile = "fieldsyncd.lock"
+
+// rssWatch samples a local server's resident memory from /proc while
+// the run lasts: at the start of the load, its peak and at the end.
+type rssWatch struct {
+	pid  int
+	quit chan struct{}
+	done chan struct{}
+
+	mu          sync.Mutex
+	before, run int64 // KiB: before the setup, when the load started
+	peak, last  int64 // KiB, since the load started
+	err         error
+}
+
+// loadRSS is the server memory the summary reports, in MB.
+type loadRSS struct {
+	PID         int     `json:"pid,omitempty"`
+	BeforeMB    float64 `json:"before_setup_mb,omitempty"`
+	StartMB     float64 `json:"start_mb,omitempty"`
+	PeakMB      float64 `json:"peak_mb,omitempty"`
+	EndMB       float64 `json:"end_mb,omitempty"`
+	Unavailable string  `json:"unavailable,omitempty"`
+}
+
+// newRSSWatch starts sampling the server of --server-pid or --data-dir;
+// without either it samples nothing.
+func newRSSWatch(cfg *loadConfig) *rssWatch {
+	w := &rssWatch{pid: cfg.serverPID, quit: make(chan struct{}), done: make(chan struct{})}
+	if cfg.dataDir != "" {
+		w.pid, w.err = lockPID(cfg.dataDir)
+	}
+	if w.pid == 0 {
+		close(w.done)
+		return w
+	}
+	w.before, w.err = readRSS(w.pid)
+	go w.loop()
+	return w
+}
+
+// lockPID reads the pid fieldsyncd wrote into its data dir's lock file.
+func lockPID(dataDir string) (int, error) {
+	b, err := os.ReadFile(filepath.Join(dataDir, serverLockFile))
+	if err != nil {
+		return 0, fmt.Errorf("server pid: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("server pid: %s holds %q, not a pid", serverLockFile, strings.TrimSpace(string(b)))
+	}
+	return pid, nil
+}
+
+// readRSS reads VmRSS (KiB) from /proc/<pid>/status.
+func readRSS(pid int) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("server rss: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("server rss: no VmRSS in /proc/%d/status", pid)
+}
+
+func (w *rssWatch) loop() {
+	defer close(w.done)
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.quit:
+			return
+		case <-t.C:
+			w.read()
+		}
+	}
+}
+
+// read takes one sample.
+func (w *rssWatch) read() {
+	kb, err := readRSS(w.pid)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err != nil {
+		w.err = err
+		return
+	}
+	w.last, w.peak = kb, max(w.peak, kb)
+}
+
+// mark notes the start of the load: the peak counts from here.
+func (w *rssWatch) mark() {
+	if w.pid == 0 {
+		return
+	}
+	w.read()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.run, w.peak = w.last, w.last
+}
+
+// sample returns what was measured so far (the end being now).
+func (w *rssWatch) sample() loadRSS {
+	if w.pid == 0 {
+		if w.err != nil {
+			return loadRSS{Unavailable: w.err.Error()}
+		}
+		return loadRSS{Unavailable: "not measured: give --server-pid or --data-dir for a local server"}
+	}
+	w.read()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	r := loadRSS{PID: w.pid, BeforeMB: mb(w.before), StartMB: mb(w.run), PeakMB: mb(w.peak), EndMB: mb(w.last)}
+	if w.err != nil {
+		r.Unavailable = w.err.Error()
+	}
+	return r
+}
+
+func (w *rssWatch) stop() {
+	select {
+	case <-w.done:
+	default:
+		close(w.quit)
+		<-w.done
+	}
+}
+
+func mb(kib int64) float64 { return float64(kib*1024) / 1e6 }
