@@ -17,7 +17,11 @@ func CRC32C(data []byte) uint32 { return crc32.Checksum(data, castagnoli) }
 // PutChunk writes data at offset into one of the calling device's uploads
 // and returns the new offset. The bytes are on disk (fsynced) before the
 // new offset is recorded and returned, so an acknowledged chunk survives a
-// crash; chunks of one upload are applied one at a time.
+// crash; chunks of one upload are applied one at a time. The chunk is
+// also hashed (the hash's state is saved beside the staged bytes, so
+// CompleteUpload reads nothing again) and passed on to the object store:
+// to the upload's stream, or as a multipart part once enough is staged
+// (see stream and sendPart); failures there are not the chunk's.
 //
 // Errors, with nothing written: CodeWrongOffset (detail
 // *fieldsyncv1.UploadOffset with the server's offset) when offset is not
@@ -50,6 +54,13 @@ func (s *Service) PutChunk(ctx context.Context, p *syncengine.Principal, id stri
 	if err := s.advance(ctx, u, end); err != nil {
 		return 0, err
 	}
+	if offset == 0 {
+		s.stopStream(id, errStreamStopped)
+		s.startStream(ctx, u, data)
+	} else {
+		s.feedStream(u, end)
+	}
+	s.track(ctx, u, offset, data)
 	return end, nil
 }
 
@@ -114,9 +125,11 @@ func (s *Service) reconcile(ctx context.Context, u *Upload) error {
 		}
 	case n < u.Offset:
 		s.cfg.Logger.WarnContext(ctx, "staged bytes lost: upload moves back", "upload", u.ID, "offset", u.Offset, "staged", n)
+		s.stopStream(u.ID, errStreamStopped)
 		if err := s.rewind(ctx, u, n); err != nil {
 			return err
 		}
+		s.forgetPast(ctx, u, n)
 	}
 	return nil
 }

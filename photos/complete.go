@@ -2,8 +2,6 @@ package photos
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -29,9 +27,8 @@ import (
 // bytes are missing, or for a cancelled or expired upload; CodeInvalid when
 // the bytes are not a well-formed image of a supported type; CodeDataLoss
 // when they do not hash to the declared SHA-256; CodeUnavailable when the
-// object store cannot be reached (the staged bytes are kept: retry later;
-// a new object's hash is checked as it is stored, so until then a wrong
-// hash shows as CodeUnavailable too); CodeNotFound for an unknown id or another device's upload;
+// object store cannot be reached (the staged bytes are kept: retry
+// later); CodeNotFound for an unknown id or another device's upload;
 // CodePermissionDenied for a caller that is not a device. Every one of
 // these leaves the upload as it was.
 func (s *Service) CompleteUpload(ctx context.Context, p *syncengine.Principal, id string) (*Upload, *Photo, error) {
@@ -98,48 +95,58 @@ func (s *Service) completed(ctx context.Context, u *Upload) (*Upload, *Photo, er
 }
 
 // store checks the staged bytes and puts them into the object store
-// unless it holds them already. The bytes are hashed here first, whether
-// or not the object exists, so that sending a known hash proves nothing
-// without its bytes and the answer to wrong bytes does not tell whether
-// anyone stored the photo. It returns the photo as the tenant will hold it.
+// unless it holds them already: by letting the upload's stream finish
+// (see stream), else from the staged file (see putObject).
 func (s *Service) store(ctx context.Context, u *Upload) (*Photo, error) {
-	f, err := s.staging.open(u.ID)
-	if err != nil {
-		return nil, fmt.Errorf("complete upload %s: %w", u.ID, err)
-	}
-	defer f.Close()
-	ph, err := inspect(f, u)
-	if err != nil {
-		return nil, err
-	}
-	if err := rewind(f, u); err != nil {
-		return nil, err
-	}
-	if err := checkHash(f, u); err != nil {
-		return nil, err
-	}
-	stored, _, err := s.cfg.Store.Photo(ctx, u.TenantID, u.SHA256)
+	st := s.takeStream(u.ID)
+	ph, pr, stored, err := s.verify(ctx, u)
 	switch {
-	case err != nil:
-		return nil, fmt.Errorf("complete upload %s: %w", u.ID, err)
-	case stored != nil:
-		return ph, nil // the bytes are verified and the object is there
+	case err != nil || stored:
+		if st != nil {
+			st.stop()
+		}
+		return ph, err
+	case st != nil && st.finish(ctx) == nil:
+		return ph, nil // sent while it arrived
 	}
-	if err := rewind(f, u); err != nil {
-		return nil, err
-	}
-	if err := s.cfg.Objects.Put(ctx, u.SHA256, f, u.Size, ph.ContentType); err != nil {
+	if err := s.putObject(ctx, u, pr, ph.ContentType); err != nil {
 		return nil, putError(u, err)
 	}
 	return ph, nil
 }
 
-// rewind moves the staged file back to its start.
-func rewind(f *os.File, u *Upload) error {
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("complete upload %s: %w", u.ID, err)
+// verify checks the staged bytes of an upload and whether the object
+// store holds them already. The bytes are hashed whether or not it does
+// (as they arrived: normally only the hash's saved state is read here),
+// so that sending a known hash proves nothing without its bytes and the
+// answer to wrong bytes does not tell whether anyone stored the photo;
+// wrong bytes abort the upload's multipart upload, so none of them is
+// ever visible. It returns the photo as the tenant will hold it.
+func (s *Service) verify(ctx context.Context, u *Upload) (ph *Photo, pr *progress, stored bool, err error) {
+	f, err := s.staging.open(u.ID)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("complete upload %s: %w", u.ID, err)
 	}
-	return nil
+	defer f.Close()
+	if ph, err = inspect(f, u); err != nil {
+		return nil, nil, false, err
+	}
+	sum, pr, err := s.stagedSHA256(u)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if sum != u.SHA256 {
+		s.dropParts(ctx, u, pr)
+		return nil, nil, false, hashMismatch(u, sum)
+	}
+	known, _, err := s.cfg.Store.Photo(ctx, u.TenantID, u.SHA256)
+	switch {
+	case err != nil:
+		return nil, nil, false, fmt.Errorf("complete upload %s: %w", u.ID, err)
+	case known != nil:
+		s.dropParts(ctx, u, pr)
+	}
+	return ph, pr, known != nil, nil
 }
 
 // putError turns an object store failure into the domain's answer.
@@ -163,18 +170,6 @@ func hashMismatch(u *Upload, got string) error {
 	}
 	return syncengine.Errorf(syncengine.CodeDataLoss,
 		"the %d bytes received %s the declared %s: cancel the upload and send the photo again", u.Size, what, u.SHA256)
-}
-
-// checkHash hashes the staged bytes of an upload.
-func checkHash(f *os.File, u *Upload) error {
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return fmt.Errorf("complete upload %s: hash: %w", u.ID, err)
-	}
-	if sum := hex.EncodeToString(h.Sum(nil)); sum != u.SHA256 {
-		return hashMismatch(u, sum)
-	}
-	return nil
 }
 
 // inspect checks that the staged bytes of a fully staged upload are an

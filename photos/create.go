@@ -172,7 +172,7 @@ func (s *Service) CancelUpload(ctx context.Context, p *syncengine.Principal, id 
 	if err := s.finish(ctx, u, StateCancelled); err != nil {
 		return err
 	}
-	return s.staging.remove(id)
+	return s.discard(ctx, id, u)
 }
 
 // finish moves an upload in progress to a final state, unless it left

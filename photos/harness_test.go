@@ -61,6 +61,8 @@ type world struct {
 	seq     map[string]uint64
 	signer  *media.URLSigner
 	records photos.Records
+	// maxBytes is the service's largest photo (1 MiB unless set).
+	maxBytes int64
 }
 
 type option func(*world)
@@ -84,7 +86,7 @@ func withRecords(r func(*world) photos.Records) option {
 func newWorld(t *testing.T, opts ...option) *world {
 	t.Helper()
 	w := &world{t: t, dir: t.TempDir(), p: map[string]*syncengine.Principal{}, seq: map[string]uint64{},
-		clock: &clock{now: time.Now().UTC().Truncate(time.Second)}}
+		clock: &clock{now: time.Now().UTC().Truncate(time.Second)}, maxBytes: 1 << 20}
 	ctx := context.Background()
 	var err error
 	if w.db, err = sqlite.Open(ctx, filepath.Join(w.dir, "fs.db")); err != nil {
@@ -179,7 +181,7 @@ func (w *world) start() {
 	w.cfg = photos.Config{
 		Store: w.db, Objects: w.store, Records: w.records,
 		Links:      photos.SignedLinks{Signer: w.signer, Base: func() string { return "http://fieldsync.test" }},
-		StagingDir: filepath.Join(w.dir, "uploads"), MaxBytes: 1 << 20, Expiry: time.Hour, Now: w.clock.Now,
+		StagingDir: filepath.Join(w.dir, "uploads"), MaxBytes: w.maxBytes, Expiry: time.Hour, Now: w.clock.Now,
 	}
 	if p, ok := w.store.(media.Presigner); ok {
 		w.cfg.Links = photos.PresignedLinks{Presigner: p}

@@ -1,9 +1,12 @@
 // Package photos takes photos from devices in resumable, content-addressed
 // uploads: create → put chunks at offsets → complete, surviving dropped
 // connections and server restarts. Chunks are staged durably in a folder
-// (appended and fsynced before their new offset is recorded); completion
+// (appended and fsynced before their new offset is recorded) and hashed
+// as they arrive; a remote object store gets them as they arrive too (a
+// streamed Put whose last byte waits for the verdict, or multipart parts
+// of large photos), so each byte is written to it once. Completion
 // verifies size, SHA-256 and real image type, reads the EXIF capture time
-// and position, stores the object once under its hash and makes the photo
+// and position, commits the object once under its hash and makes the photo
 // available on the records its uploader attached it to: those records are
 // re-delivered and a photo-state event is written. Reading a photo is a
 // short-lived URL for callers who may see a record on which it is
@@ -28,6 +31,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fieldsync/fieldsync/syncengine"
@@ -107,6 +112,13 @@ type Service struct {
 	// bumpMu serialises the re-delivery of records, so that two photos of
 	// one record completing together cannot write its completeness out of order.
 	bumpMu chan struct{}
+	// partsPausedUntil (Unix ns of Config.Now) stops parts going to an
+	// object store that just failed one (see sendPart).
+	partsPausedUntil atomic.Int64
+	// streams are the uploads being sent to the object store as they
+	// arrive, by id (see stream).
+	streamMu sync.Mutex
+	streams  map[string]*stream
 }
 
 // New checks cfg and returns a service; it creates the staging folder.

@@ -1,12 +1,21 @@
 package photos
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+
+	"github.com/fieldsync/fieldsync/storage/media"
 )
+
+// stateSuffix names the file beside an upload's staged bytes that keeps
+// its progress.
+const stateSuffix = ".state"
 
 // staging keeps the bytes of unfinished uploads, one file per upload named
 // by its id. A file may be longer than the upload's recorded offset (a
@@ -157,23 +166,28 @@ func (st *staging) remove(id string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("staging: %w", err)
+	for _, name := range []string{p, p + stateSuffix} {
+		if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("staging: %w", err)
+		}
 	}
 	return nil
 }
 
-// list returns the ids of the uploads with staged bytes. Files that cannot
-// be upload ids are not ours and are left alone.
+// list returns the ids of the uploads with staged bytes or progress.
+// Files that cannot be upload ids are not ours and are left alone.
 func (st *staging) list() ([]string, error) {
 	entries, err := os.ReadDir(st.dir)
 	if err != nil {
 		return nil, fmt.Errorf("staging: %w", err)
 	}
 	var ids []string
+	seen := map[string]bool{}
 	for _, e := range entries {
-		if e.Type().IsRegular() && validID(e.Name()) {
-			ids = append(ids, e.Name())
+		id, _, _ := strings.Cut(e.Name(), ".")
+		if e.Type().IsRegular() && validID(id) && !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
 		}
 	}
 	return ids, nil
@@ -188,6 +202,74 @@ func syncDir(dir string) error {
 	defer d.Close()
 	if err := d.Sync(); err != nil {
 		return fmt.Errorf("staging: sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// progress is what the service has done with an upload's staged bytes,
+// kept beside them in "<id>.state" so that a restarted server goes on
+// where it stopped: the SHA-256 of the first Offset bytes (the hash's
+// marshalled state) and the object store's multipart upload, whose Parts
+// hold the first PartEnd bytes. The file is written without fsync: after
+// a crash it may be behind the staged bytes (the gap is hashed again) or
+// unreadable (all of them are, and a multipart upload it named is left
+// to the bucket's lifecycle rules).
+type progress struct {
+	Offset    int64        `json:"offset"`
+	Hash      []byte       `json:"hash"`
+	Multipart string       `json:"multipart,omitempty"`
+	Parts     []media.Part `json:"parts,omitempty"`
+	PartEnd   int64        `json:"part_end,omitempty"`
+}
+
+// loadProgress returns an upload's progress; a missing or unreadable
+// file is a fresh one.
+func (st *staging) loadProgress(id string) (*progress, error) {
+	p, err := st.path(id)
+	if err != nil {
+		return nil, err
+	}
+	pr := &progress{}
+	b, err := os.ReadFile(p + stateSuffix)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return pr, nil
+	case err != nil:
+		return nil, fmt.Errorf("staging: %w", err)
+	}
+	if json.NewDecoder(bytes.NewReader(b)).Decode(pr) != nil || pr.Offset < 0 || pr.PartEnd < 0 {
+		return &progress{}, nil
+	}
+	return pr, nil
+}
+
+// saveProgress writes an upload's progress over the old, in place (no
+// truncation or rename, which would make ext4 flush the file on close),
+// and fsyncs it when durable says so (a multipart upload that changed,
+// whose parts must not be forgotten). A shorter record leaves the old
+// one's end behind it, which loadProgress does not read.
+func (st *staging) saveProgress(id string, pr *progress, durable bool) error {
+	p, err := st.path(id)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(pr)
+	if err != nil {
+		return fmt.Errorf("staging: %w", err)
+	}
+	f, err := os.OpenFile(p+stateSuffix, os.O_WRONLY|os.O_CREATE, 0o640)
+	if err != nil {
+		return fmt.Errorf("staging: %w", err)
+	}
+	_, err = f.WriteAt(append(b, '\n'), 0)
+	if err == nil && durable {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("staging: %w", err)
 	}
 	return nil
 }

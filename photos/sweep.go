@@ -71,7 +71,7 @@ func (s *Service) expireOne(ctx context.Context, u *Upload) error {
 	if err != nil {
 		return fmt.Errorf("expire upload %s: %w", u.ID, err)
 	}
-	return s.staging.remove(u.ID)
+	return s.discard(ctx, u.ID, u)
 }
 
 // tidyStaging removes the staged files of uploads that are not in
@@ -98,7 +98,7 @@ func (s *Service) tidy(ctx context.Context, id string) error {
 		return fmt.Errorf("tidy staging %s: %w", id, err)
 	}
 	if u == nil || u.State != StateInProgress {
-		return s.staging.remove(id)
+		return s.discard(ctx, id, u)
 	}
 	return s.reconcile(ctx, u)
 }

@@ -55,6 +55,9 @@ func (e *Engine) Push(ctx context.Context, p *Principal, muts []Mutation) (*Push
 		if err != nil {
 			return err
 		}
+		if tx, err = e.readAhead(tx, p, muts, last); err != nil {
+			return err
+		}
 		for i := range muts {
 			r, err := e.pushOne(tx, p, &muts[i], &last, &batch)
 			if err != nil {

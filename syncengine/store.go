@@ -58,6 +58,10 @@ type Tx interface {
 	SavePushResult(actor string, seq uint64, result []byte) error
 	// GetRecord returns the stored record, or nil when absent.
 	GetRecord(tenantID, id string) (*StoredRecord, error)
+	// GetRecords returns the stored records with these ids in one read
+	// (absent ids are missing from the map): Push reads a batch's records
+	// ahead with it.
+	GetRecords(tenantID string, ids []string) (map[string]*StoredRecord, error)
 	// PutRecord writes a record's new state under the next version, which it
 	// sets on rec and returns. When the record's scope changed, oldScope is
 	// the scope it left: a scope exit row, at a version of its own just
@@ -96,6 +100,9 @@ type StoredRecord struct {
 	HLC            HLC
 	Actor          string
 	UpdatedAt      time.Time
+	// Encoded is State.Value's protobuf encoding as PutRecord stored it (set
+	// by PutRecord), so the change event need not encode it again.
+	Encoded []byte
 }
 
 // RawRecord is a record's current state as stored: the merged value's

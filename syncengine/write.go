@@ -339,10 +339,15 @@ func (e *Engine) changeEvent(w *write, rec *StoredRecord) *fieldsyncv1.ChangeEve
 	if w.p != nil {
 		ev.UserId = w.p.UserID
 	}
-	if rec.State.Deleted() {
+	switch {
+	case rec.State.Deleted():
 		ev.Op = fieldsyncv1.ChangeOp_CHANGE_OP_DELETE
-	} else if v, err := anypb.New(rec.State.Value); err == nil {
-		ev.Value = v
+	case rec.Encoded != nil:
+		ev.Value = rawAny(rec.Type, rec.Encoded)
+	default:
+		if v, err := anypb.New(rec.State.Value); err == nil {
+			ev.Value = v
+		}
 	}
 	return ev
 }

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/fieldsync/fieldsync/internal/benchenv"
 	"github.com/fieldsync/fieldsync/internal/ids"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 )
@@ -52,18 +53,14 @@ func seedMutation(tb testing.TB, seq, hlc uint64) *fieldsyncv1.Mutation {
 	}
 }
 
-// waitRelayDrained waits until the server has published the seeding's
-// change events to NATS, so the relay does not compete with the timed sync.
-func waitRelayDrained(b *testing.B, e *env) {
-	for {
-		n, _, err := e.d.DB().OutboxBacklog(context.Background())
-		if err != nil {
-			b.Fatal(err)
-		}
-		if n == 0 {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
+// waitIdle waits until the server's relay has published every change event
+// and its consumers (PHI, alerts) have handled them, so neither competes
+// with the timed sync.
+func waitIdle(b *testing.B, e *env) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if err := e.d.WaitIdle(ctx); err != nil {
+		b.Fatalf("wait for the relay and consumers: %v", err)
 	}
 }
 
@@ -79,7 +76,9 @@ func BenchmarkInitialSync(b *testing.B) {
 	t0 := time.Now()
 	seedVisits(b, e, n)
 	b.Logf("seeded %d visits in %v", n, time.Since(t0).Round(time.Millisecond))
-	waitRelayDrained(b, e)
+	t0 = time.Now()
+	waitIdle(b, e)
+	b.Logf("relay and consumers caught up in %v", time.Since(t0).Round(time.Millisecond))
 	known, _ := e.enroll(e.user("rep", 0).UserID, "known device")
 	warm := e.device(known, WithPullLimit(maxPullLimit))
 	if err := warm.Sync(context.Background()); err != nil {
@@ -103,6 +102,7 @@ func benchFirstSync(b *testing.B, e *env, n, limit int, token func() string) {
 	for b.Loop() {
 		b.StopTimer()
 		c := e.device(token(), WithPullLimit(limit))
+		waitIdle(b, e)
 		b.StartTimer()
 		if err := c.Sync(context.Background()); err != nil {
 			b.Fatal(err)
@@ -115,6 +115,7 @@ func benchFirstSync(b *testing.B, e *env, n, limit int, token func() string) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	benchenv.ReportLoad(b)
 }
 
 // BenchmarkStorePulledPages measures the SDK's side of an initial sync
@@ -144,4 +145,5 @@ func BenchmarkStorePulledPages(b *testing.B) {
 		c.Close()
 	}
 	b.ReportMetric(float64(pageSize*pages*b.N)/b.Elapsed().Seconds(), "records/s")
+	benchenv.ReportLoad(b)
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -38,6 +39,7 @@ type Daemon struct {
 	wg       sync.WaitGroup
 	cancel   context.CancelFunc
 	serveErr chan error
+	js       jetstream.JetStream // for WaitIdle
 }
 
 // Start opens storage, starts every component and begins serving. It
@@ -99,6 +101,7 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.js = js
 	engine, err := syncengine.New(syncengine.Config{
 		Store:        d.db,
 		Logger:       d.log,

@@ -76,3 +76,44 @@ func ValidKey(key string) bool {
 	}
 	return true
 }
+
+// FilePutter is implemented by stores that can take an object straight
+// from a local file whose bytes the caller has already checked against key
+// (a verified upload's staged file), without hashing them a second time.
+type FilePutter interface {
+	// PutFile stores the first size bytes of the file at path under key.
+	// The caller vouches that they hash to key: the store checks the size
+	// only. Putting an existing key again succeeds and leaves one object.
+	// The file stays where it is, but the store may share it (a hard
+	// link): the caller must not write to it afterwards, only remove it.
+	// A partly written object is never visible.
+	PutFile(ctx context.Context, key, path string, size int64, contentType string) error
+}
+
+// Multipart is implemented by stores that take an object in parts (an S3
+// multipart upload), so a large upload is written once, as it arrives.
+// Nothing is visible under key until CompleteMultipart; a started upload
+// that is never completed must be aborted to free its parts.
+type Multipart interface {
+	// StartMultipart begins an upload of an object under key and returns its id.
+	StartMultipart(ctx context.Context, key, contentType string) (id string, err error)
+	// PutPart stores part number (1 to 10,000) of upload id: size bytes
+	// from r. Every part but the last must be at least MinPartSize bytes.
+	// Putting a part number again replaces it.
+	PutPart(ctx context.Context, key, id string, number int, r io.Reader, size int64) (Part, error)
+	// CompleteMultipart makes the parts, in order, the object under key.
+	// The caller vouches that their bytes hash to key.
+	CompleteMultipart(ctx context.Context, key, id string, parts []Part) error
+	// AbortMultipart discards upload id and its parts; aborting an unknown
+	// or finished upload is no error.
+	AbortMultipart(ctx context.Context, key, id string) error
+}
+
+// MinPartSize is the smallest part of a multipart upload but the last (S3's limit).
+const MinPartSize = 5 << 20
+
+// Part is a stored part of a multipart upload.
+type Part struct {
+	Number int    `json:"n"`
+	ETag   string `json:"etag"`
+}

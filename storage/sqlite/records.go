@@ -40,6 +40,8 @@ type recTx struct {
 	now     time.Time
 	reg     *syncengine.Registry
 	tenants map[string]*tenantCounters // by tenant id, once read
+	stored  storedRun                  // the push_results row read last
+	stmts   map[string]*sql.Stmt       // prepared statements bound to tx, by query
 	seq     uint64                     // the last commit sequence handed out; 0 until read
 }
 
@@ -53,13 +55,20 @@ type tenantCounters struct {
 func (t *recTx) Now() time.Time { return t.now }
 
 func (t *recTx) exec(q string, args ...any) error {
-	_, err := t.db.txExec(t.ctx, t.tx, q, args...)
+	if s := t.stmt(q); s != nil {
+		_, err := s.ExecContext(t.ctx, args...)
+		return err
+	}
+	_, err := t.tx.ExecContext(t.ctx, q, args...)
 	return err
 }
 
 // queryRow runs a (cached) query in the transaction.
 func (t *recTx) queryRow(q string, args ...any) *sql.Row {
-	return t.db.txQueryRow(t.ctx, t.tx, q, args...)
+	if s := t.stmt(q); s != nil {
+		return s.QueryRowContext(t.ctx, args...)
+	}
+	return t.tx.QueryRowContext(t.ctx, q, args...)
 }
 
 func (t *recTx) LastSeq(actor string) (uint64, error) {
@@ -82,18 +91,7 @@ func (t *recTx) PushResult(actor string, seq uint64) ([]byte, bool, error) {
 	if b, ok := t.results.get(actor, seq); ok {
 		return b, true, nil
 	}
-	var first, last uint64
-	var blob []byte
-	err := t.queryRow(`SELECT first_seq, last_seq, results FROM push_results WHERE actor = ? AND first_seq <= ?
-		ORDER BY first_seq DESC LIMIT 1`, actor, seq).Scan(&first, &last, &blob)
-	if errors.Is(err, sql.ErrNoRows) || err == nil && seq > last {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	b, err := nthResult(blob, int(seq-first))
-	return b, err == nil, err
+	return t.storedResult(actor, seq)
 }
 
 // SavePushResult keeps a result until the transaction ends, when each
@@ -241,6 +239,7 @@ func (t *recTx) PutRecord(rec *syncengine.StoredRecord, oldScope *syncengine.Sco
 	if err != nil {
 		return 0, err
 	}
+	rec.Encoded = value
 	st := rec.State
 	err = t.exec(insert, rec.TenantID, rec.ID, rec.Type, v, rec.CreatedVersion, rec.Scope.Owner, rec.Scope.Store, rec.Scope.Region,
 		value, encodeClocks(st.Fields, st.Elements), uint64(st.DeletedAt.HLC), st.DeletedAt.Actor, uint64(st.Created.HLC), st.Created.Actor,

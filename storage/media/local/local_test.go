@@ -107,3 +107,25 @@ func TestNewRejectsEmptyDir(t *testing.T) {
 		t.Error("New(\"\") succeeded")
 	}
 }
+
+func TestPutFileLinksTheFileInsteadOfCopying(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := newStore(t, dir)
+	o := mediatest.NewObject(64 << 10)
+	staged := filepath.Join(dir, "staged")
+	if err := os.WriteFile(staged, o.Data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutFile(t.Context(), o.Key, staged, int64(len(o.Data)), "image/jpeg"); err != nil {
+		t.Fatalf("PutFile: %v", err)
+	}
+	a, errA := os.Stat(staged)
+	b, errB := os.Stat(filepath.Join(dir, o.Key[:2], o.Key[2:4], o.Key))
+	if errA != nil || errB != nil || !os.SameFile(a, b) {
+		t.Fatalf("the object is not the staged file itself: %v, %v", errA, errB)
+	}
+	if left, _ := os.ReadDir(filepath.Join(dir, ".tmp")); len(left) != 0 {
+		t.Errorf("%d temporary files left", len(left))
+	}
+}

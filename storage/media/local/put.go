@@ -33,13 +33,13 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, co
 	if contentType == "" {
 		contentType = media.DefaultContentType
 	}
-	if err := s.put(ctx, key, dst, r, size, contentType); err != nil {
+	if err := s.put(ctx, key, r, size, contentType); err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
 	return nil
 }
 
-func (s *Store) put(ctx context.Context, key, dst string, r io.Reader, size int64, contentType string) error {
+func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
 	sidecar, err := json.Marshal(meta{ContentType: contentType})
 	if err != nil {
 		return err
@@ -48,6 +48,13 @@ func (s *Store) put(ctx context.Context, key, dst string, r io.Reader, size int6
 	if err != nil {
 		return err
 	}
+	return s.place(key, data, sidecar)
+}
+
+// place renames the complete temporary file data into key's place, after
+// writing its sidecar there; it removes data when it fails.
+func (s *Store) place(key, data string, sidecar []byte) error {
+	dst := s.path(key)
 	metaTmp, err := s.writeTemp(key+".meta", bytes.NewReader(sidecar))
 	if err != nil {
 		os.Remove(data)

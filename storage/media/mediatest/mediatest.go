@@ -42,6 +42,12 @@ func Run(t *testing.T, newStore func(t *testing.T) media.Store) {
 		{"InvalidKeyFails", testInvalidKey},
 		{"CancelledPutStoresNothing", testCancelledPut},
 		{"PresignedURLServesObject", testPresign},
+		{"PutFileRoundTripsAndLeavesTheFile", testPutFile},
+		{"PutFileOfLongerFileStoresItsFirstBytes", testPutFileLonger},
+		{"PutFileShortFileFailsAndStoresNothing", testPutFileShort},
+		{"PutFileExistingKeySucceeds", testPutFileExisting},
+		{"MultipartRoundTripsAndIsInvisibleUntilComplete", testMultipart},
+		{"AbortedMultipartStoresNothing", testAbortMultipart},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

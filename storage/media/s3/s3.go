@@ -21,8 +21,10 @@ import (
 )
 
 var (
-	_ media.Store     = (*Store)(nil)
-	_ media.Presigner = (*Store)(nil)
+	_ media.Store      = (*Store)(nil)
+	_ media.Presigner  = (*Store)(nil)
+	_ media.FilePutter = (*Store)(nil)
+	_ media.Multipart  = (*Store)(nil)
 )
 
 // Config says where the bucket is.
@@ -85,6 +87,7 @@ type client interface {
 // safe for concurrent use.
 type Store struct {
 	client  client
+	core    multipartClient
 	bucket  string
 	timeout time.Duration // CallTimeout
 }
@@ -111,7 +114,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3 media store: %w", err)
 	}
-	s := &Store{client: c, bucket: cfg.Bucket, timeout: cfg.CallTimeout}
+	s := &Store{client: c, core: minio.Core{Client: c}, bucket: cfg.Bucket, timeout: cfg.CallTimeout}
 	if err := s.ensureBucket(ctx, cfg.Region); err != nil {
 		return nil, fmt.Errorf("s3 media store: bucket %s: %w", cfg.Bucket, err)
 	}

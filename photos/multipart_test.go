@@ -1,0 +1,127 @@
+package photos_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/fieldsync/fieldsync/internal/imagecheck"
+	"github.com/fieldsync/fieldsync/internal/s3test"
+	"github.com/fieldsync/fieldsync/photos"
+	"github.com/fieldsync/fieldsync/photos/photostest"
+	"github.com/fieldsync/fieldsync/syncengine"
+)
+
+// largePhoto is a 17 MiB photo: too large to stream in one request, so
+// it goes to S3 in parts of 5 MiB and a tail.
+const largePhoto = 17 << 20
+
+// withMaxBytes raises the largest photo the service takes.
+func withMaxBytes(n int64) option { return func(w *world) { w.maxBytes = n } }
+
+// multipartUploads counts the bucket's unfinished multipart uploads.
+func multipartUploads(t *testing.T, srv *s3test.Server, bucket string) int {
+	t.Helper()
+	c, err := minio.New(srv.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(srv.AccessKey, srv.SecretKey, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := minio.Core{Client: c}.ListMultipartUploads(context.Background(), bucket, "", "", "", "", 1000)
+	if err != nil {
+		t.Fatalf("list multipart uploads: %v", err)
+	}
+	return len(res.Uploads)
+}
+
+const chunk256KiB = 256 << 10
+
+func TestLargePhotoGoesToS3InPartsAndResumesAfterARestart(t *testing.T) {
+	t.Parallel()
+	srv := s3test.Start(t)
+	bucket := newBucket()
+	w := newWorld(t, withS3(srv, bucket), withMaxBytes(24<<20))
+	data := photostest.JPEG(largePhoto, 30)
+	u := w.create("rep", data)
+	w.send("rep", u, data[:6<<20], chunk256KiB)
+	if n := multipartUploads(t, srv, bucket); n != 1 {
+		t.Fatalf("%d multipart uploads after 6 MiB, want 1 holding the first part", n)
+	}
+	if n := countObjects(t, srv, bucket); n != 0 {
+		t.Fatalf("%d objects before completion, want 0", n)
+	}
+	w.start() // a new process over the same database and folders
+	got, err := w.svc.GetUpload(context.Background(), w.p["rep"], u.ID)
+	if err != nil || got.Offset != 6<<20 {
+		t.Fatalf("GetUpload after restart = %+v, %v; want offset 6 MiB", got, err)
+	}
+	w.send("rep", got, data, chunk256KiB)
+	if _, _, err := w.svc.CompleteUpload(context.Background(), w.p["rep"], u.ID); err != nil {
+		t.Fatal(err)
+	}
+	checkObject(t, w.store, data, imagecheck.JPEG)
+	if n := multipartUploads(t, srv, bucket); n != 0 {
+		t.Fatalf("%d multipart uploads left, want 0", n)
+	}
+	if w.stagedSize(u.ID) != -1 {
+		t.Fatal("staged bytes left after completion")
+	}
+}
+
+func TestWrongBytesOfALargePhotoAbortItsPartsAndShowNothing(t *testing.T) {
+	t.Parallel()
+	srv := s3test.Start(t)
+	bucket := newBucket()
+	w := newWorld(t, withS3(srv, bucket), withMaxBytes(24<<20))
+	declared, sent := photostest.JPEG(largePhoto, 31), photostest.JPEG(largePhoto, 32)
+	u := w.create("rep", declared)
+	w.send("rep", u, sent, chunk256KiB)
+	if n := multipartUploads(t, srv, bucket); n != 1 {
+		t.Fatalf("%d multipart uploads before completion, want 1", n)
+	}
+	_, _, err := w.svc.CompleteUpload(context.Background(), w.p["rep"], u.ID)
+	wantCode(t, err, syncengine.CodeDataLoss)
+	noObject(t, w.store, declared)
+	noObject(t, w.store, sent)
+	if n := multipartUploads(t, srv, bucket); n != 0 {
+		t.Fatalf("%d multipart uploads after refusing the bytes, want 0 (aborted)", n)
+	}
+	if n := countObjects(t, srv, bucket); n != 0 {
+		t.Fatalf("%d objects, want 0", n)
+	}
+}
+
+func TestS3DownMidUploadAnswersUnavailableThenCompletesFromItsParts(t *testing.T) {
+	t.Parallel()
+	srv := s3test.Start(t)
+	bucket := newBucket()
+	w := newWorld(t, withS3(srv, bucket), withMaxBytes(24<<20))
+	ctx := context.Background()
+	data := photostest.JPEG(largePhoto, 33)
+	u := w.create("rep", data)
+	w.send("rep", u, data[:6<<20], chunk256KiB) // the first part is in S3
+
+	srv.Stop()
+	got, err := w.svc.GetUpload(ctx, w.p["rep"], u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.send("rep", got, data, chunk256KiB) // staged durably while S3 is down
+	_, _, err = w.svc.CompleteUpload(ctx, w.p["rep"], u.ID)
+	wantCode(t, err, syncengine.CodeUnavailable)
+	if got, err := w.svc.GetUpload(ctx, w.p["rep"], u.ID); err != nil || got.State != photos.StateInProgress || got.Offset != largePhoto {
+		t.Fatalf("after the outage: %+v, %v", got, err)
+	}
+
+	srv.Restart()
+	w.clock.Add(time.Minute)
+	if _, _, err := w.svc.CompleteUpload(ctx, w.p["rep"], u.ID); err != nil {
+		t.Fatalf("CompleteUpload after S3 is back: %v", err)
+	}
+	checkObject(t, w.store, data, imagecheck.JPEG)
+	if n := multipartUploads(t, srv, bucket); n != 0 {
+		t.Fatalf("%d multipart uploads left, want 0", n)
+	}
+}
