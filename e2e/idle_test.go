@@ -11,6 +11,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/fieldsync/fieldsync/events"
+	"github.com/fieldsync/fieldsync/events/nats"
 	"github.com/fieldsync/fieldsync/internal/daemon"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
@@ -40,7 +41,7 @@ func TestWaitIdleReturnsOnceRelayAndConsumersCaughtUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc, js, err := events.Connect(ctx, events.ConnConfig{URL: strings.TrimSpace(string(url)), Name: "idle test"})
+	nc, js, err := nats.Connect(ctx, nats.ConnConfig{URL: strings.TrimSpace(string(url)), Name: "idle test"})
 	if err != nil {
 		t.Fatal(err)
 	}

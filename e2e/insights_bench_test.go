@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/fieldsync/fieldsync/events"
+	"github.com/fieldsync/fieldsync/events/nats"
 	"github.com/fieldsync/fieldsync/internal/daemon"
 	"github.com/fieldsync/fieldsync/internal/ids"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
@@ -70,7 +71,7 @@ func benchJetStream(b *testing.B, d *daemon.Daemon) jetstream.JetStream {
 	if err != nil {
 		b.Fatal(err)
 	}
-	nc, js, err := events.Connect(context.Background(), events.ConnConfig{URL: strings.TrimSpace(string(url)), Name: "bench"})
+	nc, js, err := nats.Connect(context.Background(), nats.ConnConfig{URL: strings.TrimSpace(string(url)), Name: "bench"})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,17 +1,15 @@
-// Package events carries committed changes from the SQLite outbox to NATS
-// JetStream and from JetStream to consumers.
+// Package events is fieldsync's event vocabulary, free of any transport:
+// the subjects events are published on (ChangeSubject, AlertSubject), the
+// change event every producer builds (NewChangeEvent, ChangeOutboxEvent),
+// and the outbox contract between the store that keeps events and the
+// relay that publishes them (OutboxEvent, Outbox).
 //
-// The write path: the sync engine appends an OutboxEvent in the same
-// transaction as the change it reports (storage/sqlite.AppendEvent). A Relay
-// reads the outbox in commit order, publishes each event with its ID as
-// Nats-Msg-Id, and marks it sent only once JetStream has acknowledged it.
-// While NATS is unreachable the outbox grows; nothing is lost.
-//
-// The read path: Consume runs a durable pull consumer with explicit acks.
-// Delivery is at least once, so handlers must be idempotent (see Consume).
-//
-// The NATS server is either external (Connect with a URL) or embedded in
-// the process (StartEmbedded).
+// The write path: the sync engine and the photo service append an
+// OutboxEvent in the same transaction as the change it reports
+// (storage/sqlite.AppendEvent); a relay reads the outbox in commit order and
+// publishes each event. NATS JetStream, the relay, the consumer plumbing
+// and the embedded server live in events/nats, so that the domain and
+// storage packages that speak this vocabulary do not link NATS.
 package events
 
 import (

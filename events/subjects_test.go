@@ -1,6 +1,10 @@
 package events
 
-import "testing"
+import (
+	"testing"
+
+	"pgregory.net/rapid"
+)
 
 func TestSubjectsAreFourSafeTokens(t *testing.T) {
 	t.Parallel()
@@ -43,4 +47,30 @@ func TestFiltersMatchTheirSubjects(t *testing.T) {
 	if got, want := TenantAlerts("t1"), "fieldsync.t1.alerts.*"; got != want {
 		t.Errorf("TenantAlerts = %q, want %q", got, want)
 	}
+}
+
+// TestSubjectsAreAlwaysWellFormed checks, for any tenant id and type name,
+// that the subjects built are four tokens of the right stream, and that
+// tokens needing no escaping (generated ids, type names) are kept as they
+// are, so today's subjects do not change.
+func TestSubjectsAreAlwaysWellFormed(t *testing.T) {
+	t.Parallel()
+	rapid.Check(t, func(t *rapid.T) {
+		tenant := rapid.String().Draw(t, "tenant")
+		name := rapid.String().Draw(t, "name")
+		if s, ok := StreamForSubject(ChangeSubject(tenant, "fieldsync.v1."+name)); !ok || s != ChangesStream {
+			t.Fatalf("change subject %q: stream %q, %v", ChangeSubject(tenant, "fieldsync.v1."+name), s, ok)
+		}
+		if s, ok := StreamForSubject(AlertSubject(tenant, name)); !ok || s != AlertsStream {
+			t.Fatalf("alert subject %q: stream %q, %v", AlertSubject(tenant, name), s, ok)
+		}
+		plain := rapid.StringMatching(`[0-9A-Za-z_-]{1,30}`)
+		tenant, name = plain.Draw(t, "plain tenant"), plain.Draw(t, "plain name")
+		if got, want := ChangeSubject(tenant, "fieldsync.v1."+name), "fieldsync."+tenant+".changes."+name; got != want {
+			t.Fatalf("change subject %q, want %q", got, want)
+		}
+		if got, want := AlertSubject(tenant, name), "fieldsync."+tenant+".alerts."+name; got != want {
+			t.Fatalf("alert subject %q, want %q", got, want)
+		}
+	})
 }

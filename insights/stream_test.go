@@ -12,11 +12,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fieldsync/fieldsync/events"
+	"github.com/fieldsync/fieldsync/events/nats"
+	"github.com/fieldsync/fieldsync/events/nats/embedded"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 )
 
 // TestConsumerOnJetStreamAppliesRedeliveredBatchesOnce runs the consumer
-// as the daemon does (events.ConsumeBatch on an embedded NATS server) over
+// as the daemon does (nats.ConsumeBatch on an embedded NATS server) over
 // the events of every rule. The handler loses the ack of its first batch
 // (it reports failure after HandleBatch committed, so the batch is
 // redelivered) and makes the commit of another fail. The outcome equals
@@ -42,8 +44,8 @@ func TestConsumerOnJetStreamAppliesRedeliveredBatchesOnce(t *testing.T) {
 	ctx, cancel := context.WithCancel(e.ctx)
 	done := make(chan error, 1)
 	go func() {
-		cfg := events.ConsumerConfig{Stream: events.ChangesStream, Durable: "insights", RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond}
-		done <- events.ConsumeBatch(ctx, js, cfg, 8, func(ctx context.Context, msgs []events.Message) error {
+		cfg := nats.ConsumerConfig{Stream: events.ChangesStream, Durable: "insights", RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond}
+		done <- nats.ConsumeBatch(ctx, js, cfg, 8, func(ctx context.Context, msgs []nats.Message) error {
 			mu.Lock()
 			defer mu.Unlock()
 			decoded := make([]*fieldsyncv1.ChangeEvent, len(msgs))
@@ -89,13 +91,13 @@ func cmpOr(a, b string) string {
 
 func embeddedJetStream(t *testing.T) jetstream.JetStream {
 	t.Helper()
-	srv, err := events.StartEmbedded(events.EmbeddedConfig{StoreDir: t.TempDir(), Port: -1})
+	srv, err := embedded.Start(embedded.Config{StoreDir: t.TempDir(), Port: -1})
 	must(t, err)
 	t.Cleanup(srv.Shutdown)
-	nc, js, err := events.Connect(context.Background(), events.ConnConfig{URL: srv.ClientURL(), Name: t.Name()})
+	nc, js, err := nats.Connect(context.Background(), nats.ConnConfig{URL: srv.ClientURL(), Name: t.Name()})
 	must(t, err)
 	t.Cleanup(nc.Close)
-	must(t, events.EnsureStreams(context.Background(), js, events.StreamConfig{}))
+	must(t, nats.EnsureStreams(context.Background(), js, nats.StreamConfig{}))
 	return js
 }
 

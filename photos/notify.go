@@ -6,10 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
-
-	"github.com/fieldsync/fieldsync/internal/ids"
+	"github.com/fieldsync/fieldsync/events"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
@@ -52,17 +49,17 @@ func (s *Service) announce(tx Tx, u *Upload, before []RecordRef, now time.Time) 
 // photoEvent is the CHANGE_OP_PHOTO_STATE event of one referencing record,
 // on the record type's change subject.
 func (s *Service) photoEvent(u *Upload, ref RecordRef, now time.Time) (syncengine.Event, error) {
-	ev := &fieldsyncv1.ChangeEvent{
-		EventId: ids.NewAt(now), TenantId: u.TenantID, Op: fieldsyncv1.ChangeOp_CHANGE_OP_PHOTO_STATE,
-		RecordType: ref.Type, RecordId: ref.ID, Version: ref.Version, DeviceId: u.DeviceID, UserId: u.UserID,
-		CommitTime: timestamppb.New(now), PhotoSha256: u.SHA256, PhotoAvailable: true,
-		OwnerUserId: ref.Scope.Owner, StoreId: ref.Scope.Store, RegionId: ref.Scope.Region,
-	}
-	b, err := proto.Marshal(ev)
+	ev := events.NewChangeEvent(fieldsyncv1.ChangeOp_CHANGE_OP_PHOTO_STATE, events.Change{
+		TenantID: u.TenantID, RecordType: ref.Type, RecordID: ref.ID, Version: ref.Version,
+		DeviceID: u.DeviceID, UserID: u.UserID, At: now,
+		OwnerUserID: ref.Scope.Owner, StoreID: ref.Scope.Store, RegionID: ref.Scope.Region,
+	})
+	ev.PhotoSha256, ev.PhotoAvailable = u.SHA256, true
+	out, err := events.ChangeOutboxEvent(ev)
 	if err != nil {
 		return syncengine.Event{}, fmt.Errorf("photo event: %w", err)
 	}
-	return syncengine.Event{ID: ev.EventId, Subject: s.cfg.ChangeSubject(u.TenantID, ref.Type), Data: b}, nil
+	return out, nil
 }
 
 // notify re-delivers the records of a notice and deletes it. A failure is

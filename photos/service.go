@@ -35,7 +35,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,9 +71,6 @@ type Config struct {
 	LinkTTL time.Duration
 	// SweepInterval is the period of Run's sweeps (default DefaultSweepInterval).
 	SweepInterval time.Duration
-	// ChangeSubject names the subject of a record's change events (default
-	// "fieldsync.<tenant>.changes.<Type>", as the sync engine's).
-	ChangeSubject func(tenantID, recordType string) string
 	// Now is the clock (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -95,11 +91,6 @@ func (c *Config) validate() error {
 	c.SweepInterval = orDefault(c.SweepInterval, DefaultSweepInterval)
 	if c.Registry == nil {
 		c.Registry = syncengine.DefaultRegistry()
-	}
-	if c.ChangeSubject == nil {
-		c.ChangeSubject = func(t, rt string) string {
-			return "fieldsync." + t + ".changes." + rt[strings.LastIndexByte(rt, '.')+1:]
-		}
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -28,11 +27,6 @@ type Config struct {
 	// HeartbeatInterval is the Watch heartbeat period (default
 	// DefaultHeartbeatInterval).
 	HeartbeatInterval time.Duration
-	// ChangeSubject names the event subject of a record change (default
-	// "fieldsync.<tenant>.changes.<Type>").
-	ChangeSubject func(tenantID, recordType string) string
-	// AlertSubject names the subject alerts are also published on.
-	AlertSubject func(tenantID, kind string) string
 	// OnCommit runs after every commit that wrote events (kicks the relay).
 	OnCommit func()
 	// DeliveryTypes are the record types whose first delivery to each device
@@ -100,12 +94,6 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.MaxPullScan <= 0 {
 		cfg.MaxPullScan = DefaultMaxPullScan
 	}
-	if cfg.ChangeSubject == nil {
-		cfg.ChangeSubject = func(t, rt string) string { return "fieldsync." + t + ".changes." + shortType(rt) }
-	}
-	if cfg.AlertSubject == nil {
-		cfg.AlertSubject = func(t, kind string) string { return "fieldsync." + t + ".alerts." + kind }
-	}
 	if cfg.DeliveryTypes == nil {
 		cfg.DeliveryTypes = cfg.Registry.DeliveryTypes()
 	}
@@ -117,11 +105,6 @@ func New(cfg Config) (*Engine, error) {
 		cfg: cfg, store: cfg.Store, reg: cfg.Registry, clock: cfg.Clock,
 		validator: v, hub: newHub(), log: cfg.Logger,
 	}, nil
-}
-
-// shortType is the last element of a full protobuf name.
-func shortType(fullName string) string {
-	return fullName[strings.LastIndexByte(fullName, '.')+1:]
 }
 
 // Registry returns the engine's record types.

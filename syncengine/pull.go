@@ -9,7 +9,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/fieldsync/fieldsync/internal/ids"
+	"github.com/fieldsync/fieldsync/events"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 )
 
@@ -251,15 +251,15 @@ func (e *Engine) writeReceipt(ctx context.Context, p *Principal, f Filter, versi
 }
 
 func (e *Engine) emitDelivery(tx Tx, p *Principal, r ChangeRow, version uint64, at time.Time) error {
-	ev := &fieldsyncv1.ChangeEvent{
-		EventId: ids.New(), TenantId: p.TenantID, Op: fieldsyncv1.ChangeOp_CHANGE_OP_DELIVERY,
-		RecordType: r.Type, RecordId: r.RecordID, Version: r.Version, DeviceId: p.DeviceID, UserId: p.UserID,
-		CommitTime: timestamppb.New(at), DeliveredVersion: version,
-		OwnerUserId: r.Scope.Owner, StoreId: r.Scope.Store, RegionId: r.Scope.Region,
-	}
-	b, err := proto.Marshal(ev)
+	ev := events.NewChangeEvent(fieldsyncv1.ChangeOp_CHANGE_OP_DELIVERY, events.Change{
+		TenantID: p.TenantID, RecordType: r.Type, RecordID: r.RecordID, Version: r.Version,
+		DeviceID: p.DeviceID, UserID: p.UserID, At: at,
+		OwnerUserID: r.Scope.Owner, StoreID: r.Scope.Store, RegionID: r.Scope.Region,
+	})
+	ev.DeliveredVersion = version
+	out, err := events.ChangeOutboxEvent(ev)
 	if err != nil {
 		return err
 	}
-	return tx.AppendEvent(Event{ID: ev.EventId, Subject: e.cfg.ChangeSubject(p.TenantID, r.Type), Data: b})
+	return tx.AppendEvent(out)
 }

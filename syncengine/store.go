@@ -3,6 +3,8 @@ package syncengine
 import (
 	"context"
 	"time"
+
+	"github.com/fieldsync/fieldsync/events"
 )
 
 // Store is the storage the sync engine needs. storage/sqlite implements it.
@@ -165,9 +167,6 @@ type Delivery struct {
 	Delivered time.Time
 }
 
-// Event is an outbox event: published on Subject with ID as the message id.
-type Event struct {
-	ID      string
-	Subject string
-	Data    []byte
-}
+// Event is an outbox event: published on Subject with ID as the message
+// id. The store sets Seq and CreatedAt.
+type Event = events.OutboxEvent

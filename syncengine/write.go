@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/fieldsync/fieldsync/events"
 	"github.com/fieldsync/fieldsync/internal/ids"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 )
@@ -315,27 +316,26 @@ func rawAny(recordType string, b []byte) *anypb.Any {
 // emitChange writes the record's change event (and, for a new record of a
 // type with publish_alerts, the alert event) to the outbox.
 func (e *Engine) emitChange(tx Tx, w *write, rec *StoredRecord, created bool) error {
-	ev := e.changeEvent(w, rec)
-	b, err := proto.Marshal(ev)
+	ev, err := events.ChangeOutboxEvent(e.changeEvent(w, rec))
 	if err != nil {
 		return err
 	}
-	if err := tx.AppendEvent(Event{ID: ev.EventId, Subject: e.cfg.ChangeSubject(rec.TenantID, rec.Type), Data: b}); err != nil {
+	if err := tx.AppendEvent(ev); err != nil {
 		return fmt.Errorf("append event: %w", err)
 	}
 	if kind, ok := w.rt.AlertKindOf(rec.State.Value); ok && created {
-		return tx.AppendEvent(Event{ID: ids.New(), Subject: e.cfg.AlertSubject(rec.TenantID, kind), Data: b})
+		return tx.AppendEvent(Event{ID: ids.New(), Subject: events.AlertSubject(rec.TenantID, kind), Data: ev.Data})
 	}
 	return nil
 }
 
 func (e *Engine) changeEvent(w *write, rec *StoredRecord) *fieldsyncv1.ChangeEvent {
-	ev := &fieldsyncv1.ChangeEvent{
-		EventId: ids.New(), Sequence: rec.Version, TenantId: rec.TenantID,
-		Op: fieldsyncv1.ChangeOp_CHANGE_OP_UPSERT, RecordType: rec.Type, RecordId: rec.ID, Version: rec.Version,
-		DeviceId: w.at.Actor, Hlc: uint64(rec.HLC), CommitTime: timestamppb.New(rec.UpdatedAt),
-		OwnerUserId: rec.Scope.Owner, StoreId: rec.Scope.Store, RegionId: rec.Scope.Region,
-	}
+	ev := events.NewChangeEvent(fieldsyncv1.ChangeOp_CHANGE_OP_UPSERT, events.Change{
+		TenantID: rec.TenantID, RecordType: rec.Type, RecordID: rec.ID, Version: rec.Version,
+		DeviceID: w.at.Actor, At: rec.UpdatedAt,
+		OwnerUserID: rec.Scope.Owner, StoreID: rec.Scope.Store, RegionID: rec.Scope.Region,
+	})
+	ev.Sequence, ev.Hlc = rec.Version, uint64(rec.HLC)
 	if w.p != nil {
 		ev.UserId = w.p.UserID
 	}

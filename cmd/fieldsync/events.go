@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/fieldsync/fieldsync/events"
+	"github.com/fieldsync/fieldsync/events/nats"
 	"github.com/fieldsync/fieldsync/internal/datadir"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 )
@@ -46,7 +47,7 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	connectCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	nc, js, err := events.Connect(connectCtx, events.ConnConfig{URL: *url, CredsFile: *creds, Name: "fieldsync events tail"})
+	nc, js, err := nats.Connect(connectCtx, nats.ConnConfig{URL: *url, CredsFile: *creds, Name: "fieldsync events tail"})
 	if err != nil {
 		return err
 	}

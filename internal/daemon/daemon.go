@@ -16,7 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/fieldsync/fieldsync/events"
 	"github.com/fieldsync/fieldsync/insights"
 	"github.com/fieldsync/fieldsync/internal/demo"
 	"github.com/fieldsync/fieldsync/records"
@@ -104,13 +103,11 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 	}
 	d.js = js
 	engine, err := syncengine.New(syncengine.Config{
-		Store:         d.db,
-		Logger:        d.log,
-		Hooks:         records.Hooks{},
-		MaxClockSkew:  d.cfg.MaxClockSkew,
-		ChangeSubject: events.ChangeSubject,
-		AlertSubject:  events.AlertSubject,
-		OnCommit:      kick,
+		Store:        d.db,
+		Logger:       d.log,
+		Hooks:        records.Hooks{},
+		MaxClockSkew: d.cfg.MaxClockSkew,
+		OnCommit:     kick,
 	})
 	if err != nil {
 		return nil, err

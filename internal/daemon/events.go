@@ -7,11 +7,12 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/nats-io/nats.go"
+	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/fieldsync/fieldsync/events"
+	"github.com/fieldsync/fieldsync/events/nats"
+	"github.com/fieldsync/fieldsync/events/nats/embedded"
 	"github.com/fieldsync/fieldsync/internal/datadir"
 )
 
@@ -31,7 +32,7 @@ const (
 func (d *Daemon) wireEvents(ctx, runCtx context.Context, reg prometheus.Registerer) (jetstream.JetStream, func(), error) {
 	url := d.cfg.NATSURL
 	if url == "" {
-		emb, err := events.StartEmbedded(events.EmbeddedConfig{
+		emb, err := embedded.Start(embedded.Config{
 			StoreDir: filepath.Join(d.cfg.DataDir, "nats"), Port: d.cfg.NATSPort, Logger: d.cfg.quietLogger(),
 		})
 		if err != nil {
@@ -46,24 +47,24 @@ func (d *Daemon) wireEvents(ctx, runCtx context.Context, reg prometheus.Register
 	}
 	connectCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	nc, js, err := events.Connect(connectCtx, events.ConnConfig{URL: url, CredsFile: d.cfg.NATSCreds, Name: "fieldsyncd", Logger: d.log})
+	nc, js, err := nats.Connect(connectCtx, nats.ConnConfig{URL: url, CredsFile: d.cfg.NATSCreds, Name: "fieldsyncd", Logger: d.log})
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect nats %s: %w", url, err)
 	}
 	d.closers = append(d.closers, func() error { nc.Close(); return nil })
 	d.deps.add(DepNATS, func(context.Context) error {
-		if st := nc.Status(); st != nats.CONNECTED {
+		if st := nc.Status(); st != natsgo.CONNECTED {
 			return fmt.Errorf("nats connection is %s", st)
 		}
 		return nil
 	})
-	if err := events.EnsureStreams(ctx, js, events.StreamConfig{Replicas: 1, MaxAge: StreamMaxAge}); err != nil {
+	if err := nats.EnsureStreams(ctx, js, nats.StreamConfig{Replicas: 1, MaxAge: StreamMaxAge}); err != nil {
 		return nil, nil, err
 	}
 	if !d.cfg.Serve {
 		return js, nil, nil // the API process owns the outbox and its relay
 	}
-	relay := &events.Relay{Outbox: d.db, JS: js, Logger: d.log}
+	relay := &nats.Relay{Outbox: d.db, JS: js, Logger: d.log}
 	if err := relay.RegisterMetrics(reg); err != nil {
 		return nil, nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fieldsync/fieldsync/events"
+	"github.com/fieldsync/fieldsync/events/nats"
 	"github.com/fieldsync/fieldsync/insights"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 )
@@ -26,9 +27,9 @@ func (d *Daemon) wireInsights(ctx, runCtx context.Context, js jetstream.JetStrea
 		return err
 	}
 	d.goRun("insights consumer", func() error {
-		return events.ConsumeBatch(runCtx, js, events.ConsumerConfig{
+		return nats.ConsumeBatch(runCtx, js, nats.ConsumerConfig{
 			Stream: events.ChangesStream, Durable: "insights", Logger: d.log,
-		}, InsightsBatch, func(ctx context.Context, msgs []events.Message) error {
+		}, InsightsBatch, func(ctx context.Context, msgs []nats.Message) error {
 			return c.HandleBatch(ctx, d.decodeEvents(msgs))
 		})
 	})
@@ -45,7 +46,7 @@ func (d *Daemon) wireInsights(ctx, runCtx context.Context, js jetstream.JetStrea
 
 // decodeEvents decodes change events; an undecodable one is logged and
 // left out, so it is acknowledged with its batch rather than retried forever.
-func (d *Daemon) decodeEvents(msgs []events.Message) []*fieldsyncv1.ChangeEvent {
+func (d *Daemon) decodeEvents(msgs []nats.Message) []*fieldsyncv1.ChangeEvent {
 	evs := make([]*fieldsyncv1.ChangeEvent, 0, len(msgs))
 	for _, msg := range msgs {
 		ev, err := insights.DecodeEvent(msg.Data)

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/fieldsync/fieldsync/events"
 	"github.com/fieldsync/fieldsync/photos"
 	"github.com/fieldsync/fieldsync/server"
 	"github.com/fieldsync/fieldsync/storage/media"
@@ -33,15 +32,14 @@ func (d *Daemon) wireMedia(ctx, runCtx context.Context) (server.MediaBackend, ma
 		return nil, nil, err
 	}
 	svc, err := photos.New(photos.Config{
-		Store:         d.db,
-		Objects:       objects,
-		Links:         links,
-		Records:       d.engine,
-		StagingDir:    filepath.Join(d.cfg.DataDir, "uploads"),
-		MaxBytes:      d.cfg.MaxPhotoBytes,
-		Expiry:        d.cfg.UploadExpiry,
-		ChangeSubject: events.ChangeSubject,
-		Logger:        d.log,
+		Store:      d.db,
+		Objects:    objects,
+		Links:      links,
+		Records:    d.engine,
+		StagingDir: filepath.Join(d.cfg.DataDir, "uploads"),
+		MaxBytes:   d.cfg.MaxPhotoBytes,
+		Expiry:     d.cfg.UploadExpiry,
+		Logger:     d.log,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -57,9 +57,9 @@ func TestImportRules(t *testing.T) {
 func TestImportRulesCatch(t *testing.T) {
 	m := func(s string) string { return module + "/" + s }
 	pkgs := []pkg{
-		{ImportPath: m("syncengine"), Imports: []string{m("internal/ids")}, Deps: []string{m("internal/ids")}},
+		{ImportPath: m("syncengine"), Imports: []string{m("internal/ids"), m("events")}, Deps: []string{m("internal/ids"), m("events")}},
 		{ImportPath: m("photos"), Imports: []string{m("storage/media"), m("syncengine")}, Deps: []string{m("storage/media"), m("syncengine")}},
-		{ImportPath: m("records"), Imports: []string{m("events")}, Deps: []string{m("events"), "github.com/nats-io/nats.go"}},
+		{ImportPath: m("records"), Imports: []string{m("events/nats")}, Deps: []string{m("events/nats"), "github.com/nats-io/nats.go"}},
 		{ImportPath: m("insights/alerts"), Imports: []string{"database/sql"}, Deps: []string{"database/sql"}},
 		{ImportPath: m("photos/photostest"), Imports: []string{m("storage/sqlite")}, Deps: []string{m("storage/sqlite")}},
 		{ImportPath: m("cmd/fieldsync"), Imports: []string{m("internal/daemon")}, Deps: []string{m("internal/daemon")}},
@@ -72,7 +72,7 @@ func TestImportRulesCatch(t *testing.T) {
 		got = append(got, v.key)
 	}
 	want := []string{
-		"records -> events",
+		"records -> events/nats",
 		"insights/alerts -> database/sql",
 		"cmd/fieldsync -> internal/daemon",
 		"storage/sqlite -> connectrpc.com/connect",
@@ -159,7 +159,8 @@ func forbiddenInDomain(path string) bool {
 	rel, ours := strings.CutPrefix(path, module+"/")
 	if ours {
 		return rel != "storage/media" && strings.HasPrefix(rel, "storage/") ||
-			slices.Contains([]string{"events", "server", "internal/daemon", "proto/fieldsync/v1/fieldsyncv1connect"}, rel) ||
+			rel == "events/nats" || strings.HasPrefix(rel, "events/nats/") ||
+			slices.Contains([]string{"server", "internal/daemon", "proto/fieldsync/v1/fieldsyncv1connect"}, rel) ||
 			strings.HasPrefix(rel, "clients/")
 	}
 	for _, p := range []string{"database/sql", "modernc.org/sqlite", "github.com/nats-io", "github.com/minio", "connectrpc.com"} {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/fieldsync/fieldsync/events"
@@ -29,17 +30,46 @@ func AppendEvent(ctx context.Context, tx *sql.Tx, ev events.OutboxEvent, now tim
 	if err := checkEvent(ev); err != nil {
 		return 0, fmt.Errorf("append event: %w", err)
 	}
-	data := ev.Data
-	if data == nil {
-		data = []byte{}
+	var res sql.Result
+	exec := func(query string, args ...any) (err error) {
+		res, err = tx.ExecContext(ctx, query, args...)
+		return err
 	}
-	err = tx.QueryRowContext(ctx,
-		`INSERT INTO outbox (event_id, subject, data, created_at) VALUES (?, ?, ?, ?) RETURNING seq`,
-		ev.ID, ev.Subject, data, ms(now)).Scan(&seq)
+	if err := insertEvents(exec, []events.OutboxEvent{ev}, now); err != nil {
+		return 0, fmt.Errorf("append event %s: %w", ev.ID, err)
+	}
+	id, err := res.LastInsertId() // the row's seq, its rowid
 	if err != nil {
 		return 0, fmt.Errorf("append event %s: %w", ev.ID, err)
 	}
-	return seq, nil
+	return uint64(id), nil
+}
+
+// eventChunk is how many events one INSERT carries.
+const eventChunk = 50
+
+// insertEvents writes evs to the outbox in their order, dated now, with
+// multi-row inserts of up to eventChunk rows run by exec. It is the one
+// place outbox rows are written: the caller has checked every event
+// (checkEvent) and runs exec in its write transaction.
+func insertEvents(exec func(query string, args ...any) error, evs []events.OutboxEvent, now time.Time) error {
+	for start := 0; start < len(evs); start += eventChunk {
+		chunk := evs[start:min(start+eventChunk, len(evs))]
+		args := make([]any, 0, 4*len(chunk))
+		for _, ev := range chunk {
+			data := ev.Data
+			if data == nil {
+				data = []byte{}
+			}
+			args = append(args, ev.ID, ev.Subject, data, ms(now))
+		}
+		q := `INSERT INTO outbox (event_id, subject, data, created_at) VALUES ` +
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?),", len(chunk)), ",")
+		if err := exec(q, args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func checkEvent(ev events.OutboxEvent) error {

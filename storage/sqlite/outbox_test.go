@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/events"
+	"github.com/fieldsync/fieldsync/photos"
 	"github.com/fieldsync/fieldsync/storage/sqlite"
+	"github.com/fieldsync/fieldsync/syncengine"
 )
 
 var (
@@ -262,5 +264,56 @@ func TestPendingEventsUsesThePartialIndex(t *testing.T) {
 	got := strings.Join(plan, "; ")
 	if !strings.Contains(got, "outbox_unsent") || strings.Contains(got, "TEMP B-TREE") {
 		t.Fatalf("query plan %q does not walk outbox_unsent in order", got)
+	}
+}
+
+// TestEveryWayIntoTheOutboxWritesTheSameRows appends events through the
+// sync engine's transaction (many, in multi-row inserts), the photo
+// service's and AppendEvent, and checks that all of them are pending in
+// commit order, dated by their transaction's clock, with their data, and
+// that every path refuses an unpublishable event.
+func TestEveryWayIntoTheOutboxWritesTheSameRows(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	db := openOutboxDB(t, start)
+	const engineEvents = 120 // more than one INSERT's worth
+	err := db.Update(t.Context(), func(tx syncengine.Tx) error {
+		for i := range engineEvents {
+			if err := tx.AppendEvent(outboxEvent(i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	photoEvent := outboxEvent(engineEvents)
+	photoEvent.Data = nil
+	if err := db.UpdatePhotos(t.Context(), func(tx photos.Tx) error { return tx.AppendEvent(photoEvent) }); err != nil {
+		t.Fatal(err)
+	}
+	appendOutbox(t, db, engineEvents+1, engineEvents+2)
+	evs := pending(t, db, 1000)
+	if len(evs) != engineEvents+2 {
+		t.Fatalf("%d pending events, want %d", len(evs), engineEvents+2)
+	}
+	for i, got := range evs {
+		want, tx := outboxEvent(i), max(i-engineEvents+1, 0) // the engine's, then the photo one, then AppendEvent's
+		if i == engineEvents {
+			want.Data = nil
+		}
+		at := start.Add(time.Duration(tx+1) * time.Second)
+		if i > 0 && got.Seq <= evs[i-1].Seq || got.ID != want.ID || got.Subject != want.Subject ||
+			string(got.Data) != string(want.Data) || !got.CreatedAt.Equal(at) {
+			t.Fatalf("event %d: %+v, want %+v at %v after seq %d", i, got, want, at, evs[max(i-1, 0)].Seq)
+		}
+	}
+	bad := events.OutboxEvent{ID: "bad", Subject: "fieldsync.t.changes.a.b"}
+	if err := db.Update(t.Context(), func(tx syncengine.Tx) error { return tx.AppendEvent(bad) }); err == nil {
+		t.Error("the engine's transaction accepted an event on a five-token subject")
+	}
+	if err := db.UpdatePhotos(t.Context(), func(tx photos.Tx) error { return tx.AppendEvent(bad) }); err == nil {
+		t.Error("the photo transaction accepted an event on a five-token subject")
 	}
 }

@@ -11,7 +11,6 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/fieldsync/fieldsync/events"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
@@ -301,32 +300,16 @@ const insertConflict = `INSERT INTO conflicts (tenant_id, id, record_type, recor
 // AppendEvent checks an event and keeps it for the transaction's end,
 // when all of them are inserted in commit order with multi-row inserts.
 func (t *recTx) AppendEvent(ev syncengine.Event) error {
-	if err := checkEvent(events.OutboxEvent{ID: ev.ID, Subject: ev.Subject, Data: ev.Data}); err != nil {
+	if err := checkEvent(ev); err != nil {
 		return fmt.Errorf("append event: %w", err)
 	}
 	t.events = append(t.events, ev)
 	return nil
 }
 
-// eventChunk is how many events one INSERT carries.
-const eventChunk = 50
-
 func (t *recTx) flushEvents() error {
-	for start := 0; start < len(t.events); start += eventChunk {
-		chunk := t.events[start:min(start+eventChunk, len(t.events))]
-		args := make([]any, 0, 4*len(chunk))
-		for _, ev := range chunk {
-			data := ev.Data
-			if data == nil {
-				data = []byte{}
-			}
-			args = append(args, ev.ID, ev.Subject, data, ms(t.now))
-		}
-		q := `INSERT INTO outbox (event_id, subject, data, created_at) VALUES ` +
-			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?),", len(chunk)), ",")
-		if err := t.exec(q, args...); err != nil {
-			return fmt.Errorf("append events: %w", err)
-		}
+	if err := insertEvents(t.exec, t.events, t.now); err != nil {
+		return fmt.Errorf("append events: %w", err)
 	}
 	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/fieldsync/fieldsync/events"
 	"github.com/fieldsync/fieldsync/photos"
 	"github.com/fieldsync/fieldsync/records"
 	"github.com/fieldsync/fieldsync/syncengine"
@@ -232,7 +231,7 @@ func (t *photoTx) AddPhotoNotice(n photos.Notice) error {
 
 // AppendEvent writes an event to the outbox in the transaction.
 func (t *photoTx) AppendEvent(ev syncengine.Event) error {
-	_, err := AppendEvent(t.ctx, t.tx, events.OutboxEvent{ID: ev.ID, Subject: ev.Subject, Data: ev.Data}, t.now)
+	_, err := AppendEvent(t.ctx, t.tx, ev, t.now)
 	return err
 }
 

@@ -1,4 +1,4 @@
-package events
+package nats
 
 import (
 	"context"
@@ -10,9 +10,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
+	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/fieldsync/fieldsync/events"
 )
 
 // Relay defaults, used for zero fields.
@@ -53,7 +55,7 @@ const (
 type Relay struct {
 	// Outbox is read and marked. Required. When it also implements
 	// BacklogReporter, Stats and the backlog metric report its backlog.
-	Outbox Outbox
+	Outbox events.Outbox
 	// JS publishes; make it with Connect (which sets the async publish
 	// ack timeout). Required.
 	JS jetstream.JetStream
@@ -126,7 +128,7 @@ func (r *Relay) kicks() chan struct{} {
 // Run relays events until ctx is cancelled, then returns nil. Failures to
 // read the outbox, publish or mark are retried with backoff, not returned;
 // Run returns an error only when Outbox or JS is missing or JS's connection
-// was closed (nats.ErrConnectionClosed): cancel ctx before closing it.
+// was closed (nats.go's ErrConnectionClosed): cancel ctx before closing it.
 func (r *Relay) Run(ctx context.Context) error {
 	if r.Outbox == nil || r.JS == nil {
 		return errors.New("relay: Outbox and JS are required")
@@ -140,7 +142,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		}
 		wait, kick := s.poll, r.kicks()
 		switch {
-		case errors.Is(err, nats.ErrConnectionClosed):
+		case errors.Is(err, natsgo.ErrConnectionClosed):
 			return fmt.Errorf("relay: %w", err)
 		case err != nil:
 			failed++
@@ -185,12 +187,12 @@ func (r *Relay) pass(ctx context.Context, s settings) (int, error) {
 
 // publish sends evs pipelined and returns the length of the acknowledged
 // prefix; the error says why the rest was not acknowledged.
-func (r *Relay) publish(ctx context.Context, s settings, evs []OutboxEvent) (int, error) {
+func (r *Relay) publish(ctx context.Context, s settings, evs []events.OutboxEvent) (int, error) {
 	switch nc := r.JS.Conn(); {
 	case nc.IsClosed():
-		return 0, fmt.Errorf("publish: %w", nats.ErrConnectionClosed)
+		return 0, fmt.Errorf("publish: %w", natsgo.ErrConnectionClosed)
 	case !nc.IsConnected():
-		return 0, fmt.Errorf("publish: nats %s: %w", nc.Status(), nats.ErrConnectionReconnecting)
+		return 0, fmt.Errorf("publish: nats %s: %w", nc.Status(), natsgo.ErrConnectionReconnecting)
 	}
 	futures, sendErr := r.sendAll(evs)
 	acked, err := r.awaitAcks(ctx, s, evs[:len(futures)], futures)
@@ -200,7 +202,7 @@ func (r *Relay) publish(ctx context.Context, s settings, evs []OutboxEvent) (int
 	return acked, err
 }
 
-func (r *Relay) sendAll(evs []OutboxEvent) ([]jetstream.PubAckFuture, error) {
+func (r *Relay) sendAll(evs []events.OutboxEvent) ([]jetstream.PubAckFuture, error) {
 	futures := make([]jetstream.PubAckFuture, 0, len(evs))
 	lastID := make(map[string]string, 2) // stream → ID of its previous event in this pass
 	for _, ev := range evs {
@@ -213,9 +215,9 @@ func (r *Relay) sendAll(evs []OutboxEvent) ([]jetstream.PubAckFuture, error) {
 	return futures, nil
 }
 
-func publishOpts(ev OutboxEvent, lastID map[string]string) []jetstream.PublishOpt {
+func publishOpts(ev events.OutboxEvent, lastID map[string]string) []jetstream.PublishOpt {
 	opts := []jetstream.PublishOpt{jetstream.WithMsgID(ev.ID)}
-	stream, ok := StreamForSubject(ev.Subject)
+	stream, ok := events.StreamForSubject(ev.Subject)
 	if !ok {
 		return opts
 	}
@@ -227,7 +229,7 @@ func publishOpts(ev OutboxEvent, lastID map[string]string) []jetstream.PublishOp
 	return opts
 }
 
-func (r *Relay) awaitAcks(ctx context.Context, s settings, evs []OutboxEvent, futures []jetstream.PubAckFuture) (int, error) {
+func (r *Relay) awaitAcks(ctx context.Context, s settings, evs []events.OutboxEvent, futures []jetstream.PubAckFuture) (int, error) {
 	timer := time.NewTimer(s.ackTimeout)
 	defer timer.Stop()
 	for i, f := range futures {
@@ -251,7 +253,7 @@ func (r *Relay) awaitAcks(ctx context.Context, s settings, evs []OutboxEvent, fu
 // refreshBacklog updates the backlog gauge when now is true or the last
 // check is over a second old.
 func (r *Relay) refreshBacklog(ctx context.Context, now bool) {
-	br, ok := r.Outbox.(BacklogReporter)
+	br, ok := r.Outbox.(events.BacklogReporter)
 	if !ok || (!now && time.Since(r.lastBacklog) < time.Second) {
 		return
 	}
@@ -263,7 +265,7 @@ func (r *Relay) refreshBacklog(ctx context.Context, now bool) {
 	r.lastBacklog = time.Now()
 }
 
-func seqsOf(evs []OutboxEvent) []uint64 {
+func seqsOf(evs []events.OutboxEvent) []uint64 {
 	seqs := make([]uint64, len(evs))
 	for i, ev := range evs {
 		seqs[i] = ev.Seq

@@ -1,4 +1,4 @@
-package events
+package nats
 
 import (
 	"context"
@@ -8,8 +8,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
+	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/fieldsync/fieldsync/events"
 )
 
 // ConnConfig says how to reach NATS.
@@ -27,8 +29,8 @@ type ConnConfig struct {
 	// "fieldsync".
 	Name string
 	// InProcess connects to an embedded server without TCP, typically an
-	// *Embedded started with Port 0.
-	InProcess nats.InProcessConnProvider
+	// *embedded.Server (events/nats/embedded) started with Port 0.
+	InProcess natsgo.InProcessConnProvider
 	// Logger receives disconnects, reconnects and asynchronous errors.
 	// Default slog.Default().
 	Logger *slog.Logger
@@ -48,20 +50,20 @@ const (
 // up, which returns ctx's error joined with the last connection error.
 //
 // The connection then reconnects forever. Publishes are not buffered while
-// disconnected: they fail at once (nats.ErrReconnectBufExceeded), so a
+// disconnected: they fail at once (nats.go's ErrReconnectBufExceeded), so a
 // caller retries from its own durable state (the outbox, a message to nak)
 // instead of from a memory buffer that a crash would lose. Close the
 // connection when done.
-func Connect(ctx context.Context, cfg ConnConfig) (*nats.Conn, jetstream.JetStream, error) {
+func Connect(ctx context.Context, cfg ConnConfig) (*natsgo.Conn, jetstream.JetStream, error) {
 	connected := make(chan struct{})
 	var once sync.Once
-	opts := append(cfg.options(), nats.RetryOnFailedConnect(true),
-		nats.ConnectHandler(func(*nats.Conn) { once.Do(func() { close(connected) }) }))
+	opts := append(cfg.options(), natsgo.RetryOnFailedConnect(true),
+		natsgo.ConnectHandler(func(*natsgo.Conn) { once.Do(func() { close(connected) }) }))
 	url := cfg.URL
 	if url == "" {
-		url = nats.DefaultURL
+		url = natsgo.DefaultURL
 	}
-	nc, err := nats.Connect(url, opts...)
+	nc, err := natsgo.Connect(url, opts...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect nats: %w", err)
 	}
@@ -84,50 +86,50 @@ func Connect(ctx context.Context, cfg ConnConfig) (*nats.Conn, jetstream.JetStre
 	return nc, js, nil
 }
 
-func (cfg ConnConfig) options() []nats.Option {
+func (cfg ConnConfig) options() []natsgo.Option {
 	name := cfg.Name
 	if name == "" {
 		name = "fieldsync"
 	}
-	opts := []nats.Option{
-		nats.Name(name),
-		nats.Timeout(DialTimeout),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(ReconnectWait),
-		nats.ReconnectJitter(500*time.Millisecond, 2*time.Second),
-		nats.ReconnectBufSize(-1),
-		nats.PingInterval(20 * time.Second),
-		nats.MaxPingsOutstanding(3),
+	opts := []natsgo.Option{
+		natsgo.Name(name),
+		natsgo.Timeout(DialTimeout),
+		natsgo.MaxReconnects(-1),
+		natsgo.ReconnectWait(ReconnectWait),
+		natsgo.ReconnectJitter(500*time.Millisecond, 2*time.Second),
+		natsgo.ReconnectBufSize(-1),
+		natsgo.PingInterval(20 * time.Second),
+		natsgo.MaxPingsOutstanding(3),
 	}
 	opts = append(opts, logHandlers(orDefault(cfg.Logger, slog.Default()).With("nats_conn", name))...)
 	if cfg.InProcess != nil {
-		opts = append(opts, nats.InProcessServer(cfg.InProcess))
+		opts = append(opts, natsgo.InProcessServer(cfg.InProcess))
 	}
 	if cfg.CredsFile != "" {
-		opts = append(opts, nats.UserCredentials(cfg.CredsFile))
+		opts = append(opts, natsgo.UserCredentials(cfg.CredsFile))
 	}
 	if cfg.User != "" {
-		opts = append(opts, nats.UserInfo(cfg.User, cfg.Password))
+		opts = append(opts, natsgo.UserInfo(cfg.User, cfg.Password))
 	}
 	if cfg.Token != "" {
-		opts = append(opts, nats.Token(cfg.Token))
+		opts = append(opts, natsgo.Token(cfg.Token))
 	}
 	return opts
 }
 
-func logHandlers(log *slog.Logger) []nats.Option {
-	return []nats.Option{
-		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+func logHandlers(log *slog.Logger) []natsgo.Option {
+	return []natsgo.Option{
+		natsgo.DisconnectErrHandler(func(nc *natsgo.Conn, err error) {
 			if err == nil || nc.IsClosed() {
 				log.Debug("nats: disconnected", "err", err) // a deliberate close
 				return
 			}
 			log.Warn("nats: disconnected", "err", err)
 		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) {
+		natsgo.ReconnectHandler(func(nc *natsgo.Conn) {
 			log.Info("nats: reconnected", "url", nc.ConnectedUrlRedacted())
 		}),
-		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+		natsgo.ErrorHandler(func(_ *natsgo.Conn, sub *natsgo.Subscription, err error) {
 			subject := ""
 			if sub != nil {
 				subject = sub.Subject
@@ -163,8 +165,8 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig
 		cfg.Replicas = 1
 	}
 	for _, s := range []struct{ name, subject, desc string }{
-		{ChangesStream, AllChanges, "fieldsync committed changes"},
-		{AlertsStream, AllAlerts, "fieldsync alerts"},
+		{events.ChangesStream, events.AllChanges, "fieldsync committed changes"},
+		{events.AlertsStream, events.AllAlerts, "fieldsync alerts"},
 	} {
 		_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 			Name:        s.name,

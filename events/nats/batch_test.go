@@ -1,4 +1,4 @@
-package events_test
+package nats_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fieldsync/fieldsync/events"
+	"github.com/fieldsync/fieldsync/events/nats"
 )
 
 // TestConsumeBatchAcksAfterTheHandlerAndIsolatesAFailure publishes 200
@@ -23,13 +24,13 @@ func TestConsumeBatchAcksAfterTheHandlerAndIsolatesAFailure(t *testing.T) {
 	n := startNATS(t)
 	_, js := connectJS(t, n.url())
 	publishChanges(t, js, 0, 200)
-	cfg := events.ConsumerConfig{Stream: events.ChangesStream, Durable: "batch", RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond}
+	cfg := nats.ConsumerConfig{Stream: events.ChangesStream, Durable: "batch", RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond}
 	var mu sync.Mutex
 	applied, largest, failures := map[uint64]int{}, 0, 0
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- events.ConsumeBatch(ctx, js, cfg, 64, func(ctx context.Context, msgs []events.Message) error {
+		done <- nats.ConsumeBatch(ctx, js, cfg, 64, func(ctx context.Context, msgs []nats.Message) error {
 			mu.Lock()
 			defer mu.Unlock()
 			largest = max(largest, len(msgs))

@@ -1,4 +1,4 @@
-package events_test
+package nats_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fieldsync/fieldsync/events"
+	"github.com/fieldsync/fieldsync/events/nats"
 )
 
 // publishChanges publishes changeEvent [from, to) straight to JetStream,
@@ -28,28 +29,28 @@ func publishChanges(tb testing.TB, js jetstream.JetStream, from, to int) {
 // recorder records the messages a handler saw.
 type recorder struct {
 	mu   sync.Mutex
-	msgs []events.Message
+	msgs []nats.Message
 }
 
-func (r *recorder) add(m events.Message) int {
+func (r *recorder) add(m nats.Message) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.msgs = append(r.msgs, m)
 	return len(r.msgs)
 }
 
-func (r *recorder) seen() []events.Message {
+func (r *recorder) seen() []nats.Message {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]events.Message(nil), r.msgs...)
+	return append([]nats.Message(nil), r.msgs...)
 }
 
 // consume runs Consume in the background until ctx is cancelled; wait
 // cancels ctx and returns Consume's error.
-func consume(ctx context.Context, cfg events.ConsumerConfig, js jetstream.JetStream, handle func(context.Context, events.Message) error) (wait func() error) {
+func consume(ctx context.Context, cfg nats.ConsumerConfig, js jetstream.JetStream, handle func(context.Context, nats.Message) error) (wait func() error) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- events.Consume(ctx, js, cfg, handle) }()
+	go func() { done <- nats.Consume(ctx, js, cfg, handle) }()
 	return func() error { cancel(); return <-done }
 }
 
@@ -58,12 +59,12 @@ func TestConsumerResumesWhereItLeftOffAfterARestart(t *testing.T) {
 	n := startNATS(t)
 	_, js := connectJS(t, n.url())
 	publishChanges(t, js, 0, 20)
-	cfg := events.ConsumerConfig{Stream: events.ChangesStream, Durable: "resume", AckWait: 10 * time.Second}
+	cfg := nats.ConsumerConfig{Stream: events.ChangesStream, Durable: "resume", AckWait: 10 * time.Second}
 
 	var first recorder
 	stopped := make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())
-	wait := consume(ctx, cfg, js, func(ctx context.Context, m events.Message) error {
+	wait := consume(ctx, cfg, js, func(ctx context.Context, m nats.Message) error {
 		if first.add(m) == 10 {
 			cancel() // stop mid-stream; this message is still acked
 			close(stopped)
@@ -77,7 +78,7 @@ func TestConsumerResumesWhereItLeftOffAfterARestart(t *testing.T) {
 
 	publishChanges(t, js, 20, 25) // more arrive while it is down
 	var second recorder
-	wait = consume(context.Background(), cfg, js, func(ctx context.Context, m events.Message) error { second.add(m); return nil })
+	wait = consume(context.Background(), cfg, js, func(ctx context.Context, m nats.Message) error { second.add(m); return nil })
 	waitFor(t, "the restarted consumer to see the 15 unacked messages", func() bool { return len(second.seen()) >= 15 })
 	if err := wait(); err != nil {
 		t.Fatal(err)
@@ -103,12 +104,12 @@ func TestConsumerRedeliversWhenTheHandlerFails(t *testing.T) {
 	n := startNATS(t)
 	_, js := connectJS(t, n.url())
 	publishChanges(t, js, 0, 3)
-	cfg := events.ConsumerConfig{
+	cfg := nats.ConsumerConfig{
 		Stream: events.ChangesStream, Durable: "retry", FilterSubjects: []string{events.AllChanges},
 		MaxAckPending: 1, RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond,
 	}
 	var got recorder
-	wait := consume(context.Background(), cfg, js, func(ctx context.Context, m events.Message) error {
+	wait := consume(context.Background(), cfg, js, func(ctx context.Context, m nats.Message) error {
 		got.add(m)
 		if m.StreamSeq == 2 && m.Delivered < 3 {
 			return fmt.Errorf("fail delivery %d", m.Delivered)
@@ -137,8 +138,8 @@ func TestConsumerCarriesOnAcrossANATSRestart(t *testing.T) {
 	nc, js := connectJS(t, n.url())
 	publishChanges(t, js, 0, 5)
 	var got recorder
-	wait := consume(context.Background(), events.ConsumerConfig{Stream: events.ChangesStream, Durable: "restart", Logger: quiet}, js,
-		func(ctx context.Context, m events.Message) error { got.add(m); return nil })
+	wait := consume(context.Background(), nats.ConsumerConfig{Stream: events.ChangesStream, Durable: "restart", Logger: quiet}, js,
+		func(ctx context.Context, m nats.Message) error { got.add(m); return nil })
 	waitFor(t, "the first five", func() bool { return len(got.seen()) == 5 })
 	n.stop()
 	n.start(t)
@@ -157,7 +158,7 @@ func TestConsumerCarriesOnAcrossANATSRestart(t *testing.T) {
 
 func TestConsumeNeedsStreamAndDurable(t *testing.T) {
 	t.Parallel()
-	err := events.Consume(context.Background(), nil, events.ConsumerConfig{Stream: events.ChangesStream}, nil)
+	err := nats.Consume(context.Background(), nil, nats.ConsumerConfig{Stream: events.ChangesStream}, nil)
 	if err == nil {
 		t.Fatal("Consume without Durable returned nil")
 	}
@@ -167,14 +168,14 @@ func TestConsumeFailsForAMissingStream(t *testing.T) {
 	t.Parallel()
 	n := startNATS(t)
 	_, js := connectJS(t, n.url())
-	err := events.Consume(context.Background(), js, events.ConsumerConfig{Stream: "NOPE", Durable: "x"},
-		func(context.Context, events.Message) error { return nil })
+	err := nats.Consume(context.Background(), js, nats.ConsumerConfig{Stream: "NOPE", Durable: "x"},
+		func(context.Context, nats.Message) error { return nil })
 	if !errors.Is(err, jetstream.ErrStreamNotFound) {
 		t.Fatalf("Consume on a missing stream: %v, want ErrStreamNotFound", err)
 	}
 }
 
-func seqs(ms []events.Message) []string {
+func seqs(ms []nats.Message) []string {
 	var s []string
 	for _, m := range ms {
 		s = append(s, fmt.Sprintf("%d/%d", m.StreamSeq, m.Delivered))

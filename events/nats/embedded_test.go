@@ -1,4 +1,4 @@
-package events_test
+package nats_test
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fieldsync/fieldsync/events"
+	"github.com/fieldsync/fieldsync/events/nats"
+	"github.com/fieldsync/fieldsync/events/nats/embedded"
 )
 
 func TestEmbeddedRestartKeepsMessagesAndDeduplication(t *testing.T) {
@@ -40,7 +42,7 @@ func TestEmbeddedRestartKeepsMessagesAndDeduplication(t *testing.T) {
 
 func TestEmbeddedWithoutListenerServesInProcessClients(t *testing.T) {
 	t.Parallel()
-	srv, err := events.StartEmbedded(events.EmbeddedConfig{StoreDir: t.TempDir(), Port: 0})
+	srv, err := embedded.Start(embedded.Config{StoreDir: t.TempDir(), Port: 0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,12 +51,12 @@ func TestEmbeddedWithoutListenerServesInProcessClients(t *testing.T) {
 		t.Fatalf("server without listener has URL %q port %d", srv.ClientURL(), srv.Port())
 	}
 	ctx := context.Background()
-	nc, js, err := events.Connect(ctx, events.ConnConfig{InProcess: srv})
+	nc, js, err := nats.Connect(ctx, nats.ConnConfig{InProcess: srv})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	if err := events.EnsureStreams(ctx, js, events.StreamConfig{}); err != nil {
+	if err := nats.EnsureStreams(ctx, js, nats.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	ev := testEvent(0)
@@ -63,19 +65,12 @@ func TestEmbeddedWithoutListenerServesInProcessClients(t *testing.T) {
 	}
 }
 
-func TestStartEmbeddedNeedsAStoreDir(t *testing.T) {
-	t.Parallel()
-	if _, err := events.StartEmbedded(events.EmbeddedConfig{Port: -1}); err == nil {
-		t.Fatal("StartEmbedded without StoreDir succeeded")
-	}
-}
-
 func TestEnsureStreamsConfiguresBothStreamsIdempotently(t *testing.T) {
 	t.Parallel()
 	n := startNATS(t)
 	_, js := connectJS(t, n.url()) // first call
 	ctx := context.Background()
-	if err := events.EnsureStreams(ctx, js, events.StreamConfig{MaxAge: 24 * time.Hour}); err != nil {
+	if err := nats.EnsureStreams(ctx, js, nats.StreamConfig{MaxAge: 24 * time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	for stream, subject := range map[string]string{events.ChangesStream: events.AllChanges, events.AlertsStream: events.AllAlerts} {
@@ -86,11 +81,11 @@ func TestEnsureStreamsConfiguresBothStreamsIdempotently(t *testing.T) {
 		c := s.CachedInfo().Config
 		if len(c.Subjects) != 1 || c.Subjects[0] != subject || c.Storage != jetstream.FileStorage ||
 			c.Retention != jetstream.LimitsPolicy || c.Discard != jetstream.DiscardOld ||
-			c.Duplicates != events.DuplicateWindow || c.MaxAge != 24*time.Hour || c.Replicas != 1 {
+			c.Duplicates != nats.DuplicateWindow || c.MaxAge != 24*time.Hour || c.Replicas != 1 {
 			t.Fatalf("%s config %+v", stream, c)
 		}
 	}
-	if err := events.EnsureStreams(ctx, js, events.StreamConfig{MaxAge: time.Minute}); err == nil {
+	if err := nats.EnsureStreams(ctx, js, nats.StreamConfig{MaxAge: time.Minute}); err == nil {
 		t.Fatal("EnsureStreams accepted a MaxAge shorter than the duplicate window")
 	}
 }
@@ -102,7 +97,7 @@ func TestConnectGivesUpWhenTheContextEnds(t *testing.T) {
 	n.stop() // nothing listens there now
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	_, _, err := events.Connect(ctx, events.ConnConfig{URL: url})
+	_, _, err := nats.Connect(ctx, nats.ConnConfig{URL: url})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Connect to a dead server: %v, want the context's deadline", err)
 	}

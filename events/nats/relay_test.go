@@ -1,4 +1,4 @@
-package events_test
+package nats_test
 
 import (
 	"context"
@@ -8,10 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
+	natsgo "github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fieldsync/fieldsync/events"
+	"github.com/fieldsync/fieldsync/events/nats"
 )
 
 func TestRelayDeliversEveryEventOnceInCommitOrder(t *testing.T) {
@@ -19,7 +20,7 @@ func TestRelayDeliversEveryEventOnceInCommitOrder(t *testing.T) {
 	n := startNATS(t)
 	_, js := connectJS(t, n.url())
 	db := openOutbox(t)
-	relay := &events.Relay{Outbox: db, JS: js, BatchSize: 32}
+	relay := &nats.Relay{Outbox: db, JS: js, BatchSize: 32}
 	commitEvents(t, db, nil, 0, 100) // a backlog before the relay starts
 	runRelay(t, relay)
 	commitEvents(t, db, relay, 100, 400) // and commits while it runs
@@ -35,7 +36,7 @@ func TestRelayKeepsABacklogWhileNATSIsDownAndDeliversItAfter(t *testing.T) {
 	n := startNATS(t)
 	_, js := connectJS(t, n.url())
 	db := openOutbox(t)
-	relay := &events.Relay{Outbox: db, JS: js, BatchSize: 16, MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Logger: quiet}
+	relay := &nats.Relay{Outbox: db, JS: js, BatchSize: 16, MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Logger: quiet}
 	runRelay(t, relay)
 	commitEvents(t, db, relay, 0, 50)
 	waitFor(t, "the first events to be sent", func() bool { return backlog(t, db) == 0 })
@@ -65,7 +66,7 @@ func TestRelayLosesNothingWhenNATSStopsMidBacklog(t *testing.T) {
 	_, js := connectJS(t, n.url())
 	db := openOutbox(t)
 	commitEvents(t, db, nil, 0, 1500)
-	relay := &events.Relay{Outbox: db, JS: js, BatchSize: 64, Logger: quiet,
+	relay := &nats.Relay{Outbox: db, JS: js, BatchSize: 64, Logger: quiet,
 		MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}
 	runRelay(t, relay)
 	waitFor(t, "the relay to be part-way through", func() bool { return relay.Stats().Published >= 200 })
@@ -108,7 +109,7 @@ func TestRelayRepublishAfterCrashBeforeMarkSentLeavesOneCopy(t *testing.T) {
 			if kill {
 				out.cancel = cancel
 			}
-			first := &events.Relay{Outbox: out, JS: js, BatchSize: 100, Logger: quiet, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond}
+			first := &nats.Relay{Outbox: out, JS: js, BatchSize: 100, Logger: quiet, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond}
 			done := make(chan error, 1)
 			go func() { done <- first.Run(ctx) }()
 			waitFor(t, "every event to be stored once", func() bool {
@@ -122,7 +123,7 @@ func TestRelayRepublishAfterCrashBeforeMarkSentLeavesOneCopy(t *testing.T) {
 				t.Fatalf("backlog %d after the crashes, want all 60 events unsent", got)
 			}
 
-			second := &events.Relay{Outbox: db, JS: js, BatchSize: 25}
+			second := &nats.Relay{Outbox: db, JS: js, BatchSize: 25}
 			runRelay(t, second)
 			waitFor(t, "the outbox to drain", func() bool { return backlog(t, db) == 0 })
 			checkDelivered(t, js, 60)
@@ -188,7 +189,7 @@ func TestRelayNeverStoresAnEventAheadOfARefusedOne(t *testing.T) {
 		out.evs = append(out.evs, ev)
 	}
 	out.evs[2].Data = make([]byte, 2000) // refused by the stream
-	relay := &events.Relay{Outbox: out, JS: js, Logger: quiet, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond}
+	relay := &nats.Relay{Outbox: out, JS: js, Logger: quiet, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond}
 	runRelay(t, relay)
 	waitFor(t, "repeated failures on the refused event", func() bool { return relay.Stats().Failures >= 3 })
 	ids := func(evs []events.OutboxEvent) []string {
@@ -215,7 +216,7 @@ func TestRelayKickStartsAPassWithoutWaitingForThePollInterval(t *testing.T) {
 	n := startNATS(t)
 	_, js := connectJS(t, n.url())
 	db := openOutbox(t)
-	relay := &events.Relay{Outbox: db, JS: js, PollInterval: time.Hour}
+	relay := &nats.Relay{Outbox: db, JS: js, PollInterval: time.Hour}
 	runRelay(t, relay)
 	for i := range 3 {
 		commitEvents(t, db, relay, i, i+1) // kicks after the commit
@@ -229,7 +230,7 @@ func TestRelayMetricsCountPublishedEvents(t *testing.T) {
 	n := startNATS(t)
 	_, js := connectJS(t, n.url())
 	db := openOutbox(t)
-	relay := &events.Relay{Outbox: db, JS: js}
+	relay := &nats.Relay{Outbox: db, JS: js}
 	reg := prometheus.NewRegistry()
 	if err := relay.RegisterMetrics(reg); err != nil {
 		t.Fatal(err)
@@ -264,8 +265,8 @@ func TestRelayRunStopsWhenItsConnectionIsClosed(t *testing.T) {
 	db := openOutbox(t)
 	commitEvents(t, db, nil, 0, 1)
 	nc.Close()
-	err := (&events.Relay{Outbox: db, JS: js, Logger: quiet}).Run(context.Background())
-	if !errors.Is(err, nats.ErrConnectionClosed) {
+	err := (&nats.Relay{Outbox: db, JS: js, Logger: quiet}).Run(context.Background())
+	if !errors.Is(err, natsgo.ErrConnectionClosed) {
 		t.Fatalf("Run on a closed connection: %v, want ErrConnectionClosed", err)
 	}
 	if got := backlog(t, db); got != 1 {
@@ -275,7 +276,7 @@ func TestRelayRunStopsWhenItsConnectionIsClosed(t *testing.T) {
 
 func TestRelayRunNeedsOutboxAndJetStream(t *testing.T) {
 	t.Parallel()
-	if err := (&events.Relay{}).Run(context.Background()); err == nil {
+	if err := (&nats.Relay{}).Run(context.Background()); err == nil {
 		t.Fatal("Run without Outbox and JS returned nil")
 	}
 }

@@ -1,4 +1,4 @@
-package events
+package nats
 
 import (
 	"context"
@@ -24,7 +24,8 @@ const (
 
 // ConsumerConfig configures a durable pull consumer.
 type ConsumerConfig struct {
-	// Stream is the stream to read, ChangesStream or AlertsStream. Required.
+	// Stream is the stream to read, events.ChangesStream or
+	// events.AlertsStream. Required.
 	Stream string
 	// Durable names the consumer; its position survives restarts of the
 	// process and of NATS. Required.

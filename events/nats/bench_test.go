@@ -1,4 +1,4 @@
-package events_test
+package nats_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fieldsync/fieldsync/events"
+	"github.com/fieldsync/fieldsync/events/nats"
 	"github.com/fieldsync/fieldsync/storage/sqlite"
 )
 
@@ -47,7 +48,7 @@ func fillOutbox(b *testing.B, db *sqlite.DB, from, to int) {
 // relayAll runs a relay until it has published n events.
 func relayAll(b *testing.B, db *sqlite.DB, js jetstream.JetStream, n int) time.Duration {
 	start := time.Now()
-	relay := &events.Relay{Outbox: db, JS: js}
+	relay := &nats.Relay{Outbox: db, JS: js}
 	stop := runRelay(b, relay)
 	for relay.Stats().Published < uint64(n) {
 		time.Sleep(100 * time.Microsecond)
@@ -106,11 +107,11 @@ func BenchmarkCommitToConsumerLatency(b *testing.B) {
 	n := startNATS(b)
 	_, js := connectJS(b, n.url())
 	db := openOutbox(b)
-	relay := &events.Relay{Outbox: db, JS: js}
+	relay := &nats.Relay{Outbox: db, JS: js}
 	runRelay(b, relay)
 	got := make(chan string, 1)
-	wait := consume(context.Background(), events.ConsumerConfig{Stream: events.ChangesStream, Durable: "bench"}, js,
-		func(_ context.Context, m events.Message) error { got <- m.MsgID; return nil })
+	wait := consume(context.Background(), nats.ConsumerConfig{Stream: events.ChangesStream, Durable: "bench"}, js,
+		func(_ context.Context, m nats.Message) error { got <- m.MsgID; return nil })
 	b.Cleanup(func() { wait() })
 
 	ctx := context.Background()

@@ -1,4 +1,4 @@
-package events_test
+package nats_test
 
 import (
 	"context"
@@ -12,10 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
+	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fieldsync/fieldsync/events"
+	"github.com/fieldsync/fieldsync/events/nats"
+	"github.com/fieldsync/fieldsync/events/nats/embedded"
 	"github.com/fieldsync/fieldsync/storage/sqlite"
 )
 
@@ -28,7 +30,7 @@ const liveness = 2 * time.Minute
 type natsServer struct {
 	dir  string
 	port int
-	srv  *events.Embedded
+	srv  *embedded.Server
 }
 
 func startNATS(tb testing.TB) *natsServer {
@@ -42,7 +44,7 @@ func startNATS(tb testing.TB) *natsServer {
 
 func (n *natsServer) start(tb testing.TB) {
 	tb.Helper()
-	srv, err := events.StartEmbedded(events.EmbeddedConfig{StoreDir: n.dir, Port: n.port})
+	srv, err := embedded.Start(embedded.Config{StoreDir: n.dir, Port: n.port})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -59,16 +61,16 @@ func (n *natsServer) stop() {
 func (n *natsServer) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.port) }
 
 // connectJS connects to url and makes sure both streams exist.
-func connectJS(tb testing.TB, url string) (*nats.Conn, jetstream.JetStream) {
+func connectJS(tb testing.TB, url string) (*natsgo.Conn, jetstream.JetStream) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), liveness)
 	defer cancel()
-	nc, js, err := events.Connect(ctx, events.ConnConfig{URL: url, Name: tb.Name(), Logger: quiet})
+	nc, js, err := nats.Connect(ctx, nats.ConnConfig{URL: url, Name: tb.Name(), Logger: quiet})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(nc.Close)
-	if err := events.EnsureStreams(ctx, js, events.StreamConfig{}); err != nil {
+	if err := nats.EnsureStreams(ctx, js, nats.StreamConfig{}); err != nil {
 		tb.Fatal(err)
 	}
 	return nc, js
@@ -105,7 +107,7 @@ func changeEvent(i int) events.OutboxEvent {
 
 // commitEvents appends events [from, to), one transaction each, kicking the
 // relay (when not nil) after each commit.
-func commitEvents(tb testing.TB, db *sqlite.DB, relay *events.Relay, from, to int) {
+func commitEvents(tb testing.TB, db *sqlite.DB, relay *nats.Relay, from, to int) {
 	tb.Helper()
 	for i := from; i < to; i++ {
 		err := db.WriteTx(context.Background(), func(tx *sql.Tx, now time.Time) error {
@@ -123,7 +125,7 @@ func commitEvents(tb testing.TB, db *sqlite.DB, relay *events.Relay, from, to in
 
 // runRelay runs r until the test ends and checks that Run returns nil.
 // The returned stop function ends it earlier.
-func runRelay(tb testing.TB, r *events.Relay) (stop func()) {
+func runRelay(tb testing.TB, r *nats.Relay) (stop func()) {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -1,4 +1,8 @@
-package events
+// Package embedded runs a NATS server with JetStream inside the process,
+// so that one binary needs no separate NATS. It is its own package because
+// it links the whole NATS server: clients of an external server (the CLI,
+// a daemon given --nats-url) need only events/nats.
+package embedded
 
 import (
 	"context"
@@ -11,16 +15,16 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 )
 
-// EmbeddedConfig configures an in-process NATS server with JetStream.
-type EmbeddedConfig struct {
+// Config configures an in-process NATS server with JetStream.
+type Config struct {
 	// StoreDir is where JetStream keeps its data. Required. Starting again
 	// on the same StoreDir finds the streams and messages written before.
 	StoreDir string
 	// Host is the address to listen on. Default "127.0.0.1" (loopback).
 	Host string
 	// Port is the client port: -1 picks a free port, 0 opens no TCP
-	// listener at all (clients connect in process, see ConnConfig.InProcess),
-	// a positive number is used as given.
+	// listener at all (clients connect in process: ConnConfig.InProcess of
+	// events/nats), a positive number is used as given.
 	Port int
 	// ServerName names the server. Default "fieldsync".
 	ServerName string
@@ -31,20 +35,20 @@ type EmbeddedConfig struct {
 	Logger *slog.Logger
 }
 
-// Embedded is a NATS server with JetStream running in this process.
+// Server is a NATS server with JetStream running in this process.
 //
 // Every JetStream write is fsynced before it is acknowledged (sync_interval:
 // always). Jepsen's 2025 analysis of NATS found acknowledged writes lost on
 // power failure under the default two-minute fsync interval, and an
 // acknowledged publish is what lets the relay mark an event sent.
-type Embedded struct {
+type Server struct {
 	srv *server.Server
 }
 
-// StartEmbedded starts a server and waits until it accepts clients. It
+// Start starts a server and waits until it accepts clients. It
 // returns an error when the configuration is invalid, the port is taken, or
 // the server is not ready within ReadyTimeout.
-func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
+func Start(cfg Config) (*Server, error) {
 	opts, err := cfg.serverOptions()
 	if err != nil {
 		return nil, err
@@ -71,10 +75,10 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		srv.WaitForShutdown()
 		return nil, errors.New("embedded nats: jetstream did not start")
 	}
-	return &Embedded{srv: srv}, nil
+	return &Server{srv: srv}, nil
 }
 
-func (cfg EmbeddedConfig) serverOptions() (*server.Options, error) {
+func (cfg Config) serverOptions() (*server.Options, error) {
 	if cfg.StoreDir == "" {
 		return nil, errors.New("embedded nats: StoreDir is required")
 	}
@@ -103,7 +107,7 @@ func (cfg EmbeddedConfig) serverOptions() (*server.Options, error) {
 
 // ClientURL returns the URL clients connect to, or "" when the server has
 // no TCP listener (Port 0).
-func (e *Embedded) ClientURL() string {
+func (e *Server) ClientURL() string {
 	if e.Port() == 0 {
 		return ""
 	}
@@ -111,8 +115,8 @@ func (e *Embedded) ClientURL() string {
 }
 
 // Port returns the TCP port the server listens on, 0 when none. Pass it as
-// EmbeddedConfig.Port to restart on the same address.
-func (e *Embedded) Port() int {
+// Config.Port to restart on the same address.
+func (e *Server) Port() int {
 	addr, ok := e.srv.Addr().(*net.TCPAddr)
 	if !ok {
 		return 0
@@ -121,14 +125,14 @@ func (e *Embedded) Port() int {
 }
 
 // InProcessConn returns a connection to the server that bypasses TCP; it
-// makes Embedded a nats.InProcessConnProvider.
-func (e *Embedded) InProcessConn() (net.Conn, error) {
+// makes Server a nats.go InProcessConnProvider.
+func (e *Server) InProcessConn() (net.Conn, error) {
 	return e.srv.InProcessConn()
 }
 
 // Shutdown stops the server and returns once it has stopped and JetStream
 // has closed its files. Calling it twice is harmless.
-func (e *Embedded) Shutdown() {
+func (e *Server) Shutdown() {
 	e.srv.Shutdown()
 	e.srv.WaitForShutdown()
 }
