@@ -13,6 +13,7 @@ func TestRegistryFindsEachTypesPhotoFieldsInFieldOrder(t *testing.T) {
 	want := map[string][]string{
 		"fieldsync.v1.SurgerySupport":   {"pre_op_photo", "intra_op_photo", "post_op_count_photo"},
 		"fieldsync.v1.Diagnosis":        {"photos"},
+		"fieldsync.v1.Quote":            {"diagnosis_photo_sha256s"}, // photo_hash strings
 		"fieldsync.v1.CampaignMaterial": {"attachments"},
 		"fieldsync.v1.Alert":            {"photos"},
 	}
