@@ -32,8 +32,6 @@ type Config struct {
 	// DeliveryTypes are the record types whose first delivery to each device
 	// is published as an event (PHI collaboration timeliness).
 	DeliveryTypes []string
-	// MaxPullScan bounds the change rows one Pull examines (default 20000).
-	MaxPullScan int
 }
 
 // Engine is the sync engine: push, pull, watch and the conflict log.
@@ -70,9 +68,6 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.HeartbeatInterval <= 0 {
 		cfg.HeartbeatInterval = 15 * time.Second
-	}
-	if cfg.MaxPullScan <= 0 {
-		cfg.MaxPullScan = 20000
 	}
 	if cfg.ChangeSubject == nil {
 		cfg.ChangeSubject = func(t, rt string) string { return "fieldsync." + t + ".changes." + shortType(rt) }

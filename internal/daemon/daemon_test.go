@@ -14,6 +14,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/internal/demo"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+	"github.com/fieldsync/fieldsync/syncengine"
 )
 
 // testConfig is a daemon on a random port over a new temp dir.
@@ -160,8 +161,9 @@ func TestRestartingWithDemoKeepsEditsToDemoRecords(t *testing.T) {
 	if b, a := before["demo-ruijin"], after["demo-ruijin"]; a == nil || a.Version != b.Version {
 		t.Fatalf("restart with --demo rewrote the edited record: version %d before, %+v after", b.Version, a)
 	}
-	changes, err := d.DB().ScanChanges(ctx, creds.TenantID, before["demo-ruijin"].Version, 100)
-	if err != nil || len(changes) != 0 {
-		t.Fatalf("restart with --demo changed %d records (%v)", len(changes), err)
+	all := syncengine.Filter{TenantID: creds.TenantID, All: true}.Select(syncengine.DefaultRegistry())
+	changes, err := d.DB().ScanChanges(ctx, all, before["demo-ruijin"].Version, 100)
+	if err != nil || len(changes.Rows) != 0 {
+		t.Fatalf("restart with --demo changed %+v (%v)", changes, err)
 	}
 }
