@@ -184,7 +184,7 @@ func createdBetween(ctx context.Context, q querier, sel syncengine.Selection, ty
 		return nil, nil
 	}
 	rows, err := q.QueryContext(ctx, `SELECT r.created_version, r.id, r.type, r.owner_id, r.store_id, r.region_id, r.deleted
-		FROM records r WHERE r.rowid IN (`+strings.Join(b.arms, " UNION ")+`) ORDER BY r.created_version`, b.args...)
+		FROM records r WHERE r.rowid IN (`+strings.Join(b.arms, " UNION ALL ")+`) ORDER BY r.created_version`, b.args...)
 	if err != nil {
 		return nil, fmt.Errorf("created between: %w", err)
 	}
