@@ -75,7 +75,7 @@ func scanQuery(sel syncengine.Selection, after, through uint64, limit int) (stri
 	return `SELECT u.version, u.rid IS NULL, COALESCE(r.id, x.record_id), COALESCE(r.type, x.type),
 		COALESCE(r.owner_id, x.owner_id), COALESCE(r.store_id, x.store_id), COALESCE(r.region_id, x.region_id),
 		COALESCE(r.deleted, 0), r.value, COALESCE(r.hlc, 0), COALESCE(r.updated_at, 0)
-		FROM (` + strings.Join(b.arms, "\n\t\tUNION ALL ") + `
+		FROM (` + unionAll(b.arms, func(g string) string { return "SELECT version, rid FROM (" + g + " ORDER BY 1 LIMIT ?4)" }) + `
 		ORDER BY 1 LIMIT ?4) u
 		LEFT JOIN records r ON r.rowid = u.rid
 		LEFT JOIN scope_exits x ON u.rid IS NULL AND x.tenant_id = ?1 AND x.version = u.version`, b.args
@@ -100,6 +100,24 @@ func (b *scanBuilder) typeParam(typ string) string {
 	p := b.param(typ)
 	b.types[typ] = p
 	return p
+}
+
+// compoundTerms is how many SELECTs unionAll joins in one compound: SQLite
+// refuses more than 500.
+const compoundTerms = 200
+
+// unionAll joins selects with UNION ALL. Past compoundTerms it joins them
+// in groups, each made one SELECT by wrap, so a selection of many types
+// still makes a statement SQLite accepts.
+func unionAll(selects []string, wrap func(group string) string) string {
+	for len(selects) > compoundTerms {
+		var groups []string
+		for g := range slices.Chunk(selects, compoundTerms) {
+			groups = append(groups, wrap(strings.Join(g, "\n\t\tUNION ALL ")))
+		}
+		selects = groups
+	}
+	return strings.Join(selects, "\n\t\tUNION ALL ")
 }
 
 // scopeColumns are the column and index-name suffix of each term field.
@@ -184,7 +202,8 @@ func createdBetween(ctx context.Context, q querier, sel syncengine.Selection, ty
 		return nil, nil
 	}
 	rows, err := q.QueryContext(ctx, `SELECT r.created_version, r.id, r.type, r.owner_id, r.store_id, r.region_id, r.deleted
-		FROM records r WHERE r.rowid IN (`+strings.Join(b.arms, " UNION ALL ")+`) ORDER BY r.created_version`, b.args...)
+		FROM records r WHERE r.rowid IN (`+unionAll(b.arms, func(g string) string { return "SELECT rid FROM (" + g + ")" })+`)
+		ORDER BY r.created_version`, b.args...)
 	if err != nil {
 		return nil, fmt.Errorf("created between: %w", err)
 	}
@@ -198,7 +217,7 @@ func (b *scanBuilder) createdArm(field syncengine.ScopeField, value, typ string)
 	if col[0] != "" {
 		where += col[0] + " = " + value + " AND "
 	}
-	b.arms = append(b.arms, "SELECT rowid FROM records INDEXED BY records_"+col[1]+
+	b.arms = append(b.arms, "SELECT rowid AS rid FROM records INDEXED BY records_"+col[1]+
 		" WHERE "+where+"type = "+typ+" AND version > ?2 AND created_version > ?2 AND created_version <= ?3")
 }
 

@@ -178,3 +178,53 @@ func scanAll(t *rapid.T, db *DB, sel syncengine.Selection, limit int) ([]string,
 		}
 	}
 }
+
+// TestScanChangesServesSelectionsOfManyTypes scans a selection of more
+// ranges than SQLite joins in one compound SELECT (500): 300 types, each
+// under two terms.
+func TestScanChangesServesSelectionsOfManyTypes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "many.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var types, want []string
+	for i := range 300 {
+		types = append(types, fmt.Sprintf("x.T%03d", i))
+	}
+	for i, typ := range types {
+		owner := []string{"u1", "u2"}[i%2]
+		rec := &syncengine.StoredRecord{TenantID: "T", ID: fmt.Sprintf("rec-%d", i), Type: typ, Actor: "d",
+			Scope: syncengine.Scope{Owner: owner}, State: &syncengine.State{Value: &fieldsyncv1.Visit{}}}
+		if err := db.Update(ctx, func(tx syncengine.Tx) error { _, err := tx.PutRecord(rec, nil); return err }); err != nil {
+			t.Fatal(err)
+		}
+		if owner == "u1" {
+			want = append(want, rec.ID)
+		}
+	}
+	sel := syncengine.Selection{TenantID: "T", Terms: []syncengine.Term{
+		{Field: syncengine.ByOwner, Value: "u1", Types: types}, {Field: syncengine.ByRegion, Value: "r9", Types: types}}}
+	var got []string
+	for after := uint64(0); ; {
+		pg, err := db.ScanChanges(ctx, sel, after, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range pg.Rows {
+			got = append(got, r.RecordID)
+		}
+		if after = pg.Through; !pg.More {
+			break
+		}
+	}
+	created, err := db.CreatedBetween(ctx, sel, types, 0, 1000)
+	if err != nil || len(created) != len(want) {
+		t.Fatalf("created between: %d rows (%v), want %d", len(created), err, len(want))
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("scanned %v, want %v", got, want)
+	}
+}
