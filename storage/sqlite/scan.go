@@ -62,16 +62,11 @@ func (db *DB) ScanChanges(ctx context.Context, sel syncengine.Selection, after u
 // none.
 func scanQuery(sel syncengine.Selection, after, through uint64, limit int) (string, []any) {
 	b := &scanBuilder{args: []any{sel.TenantID, after, through, limit}, types: map[string]string{}}
-	for _, t := range sel.Terms {
-		value := ""
-		if t.Field != syncengine.AnyPlace {
-			value = b.param(t.Value)
-		}
-		for _, typ := range t.Types {
-			b.arm("records", "rowid", t.Field, value, b.typeParam(typ))
-			b.arm("scope_exits", "NULL", t.Field, value, b.typeParam(typ))
-		}
-	}
+	b.eachRange(sel, func(string) bool { return true }, func(field syncengine.ScopeField, value, typ string) {
+		where := rangeWhere(field, value, typ) + " AND version <= ?3"
+		b.arms = append(b.arms, "SELECT version, rowid AS rid FROM records INDEXED BY "+scopeIndex("records", field)+where,
+			"SELECT version, NULL AS rid FROM scope_exits INDEXED BY "+scopeIndex("scope_exits", field)+where)
+	})
 	return `SELECT u.version, u.rid IS NULL, COALESCE(r.id, x.record_id), COALESCE(r.type, x.type),
 		COALESCE(r.owner_id, x.owner_id), COALESCE(r.store_id, x.store_id), COALESCE(r.region_id, x.region_id),
 		COALESCE(r.deleted, 0), r.value, COALESCE(r.hlc, 0), COALESCE(r.updated_at, 0)
@@ -126,15 +121,36 @@ var scopeColumns = map[syncengine.ScopeField][2]string{
 	syncengine.ByRegion: {"region_id", "region"}, syncengine.AnyPlace: {"", "type"},
 }
 
-// arm adds the versions (and rid) of one (term, type) range of a table.
-func (b *scanBuilder) arm(table, rid string, field syncengine.ScopeField, value, typ string) {
-	col := scopeColumns[field]
-	where := "tenant_id = ?1 AND "
-	if col[0] != "" {
-		where += col[0] + " = " + value + " AND "
+// eachRange calls add for each (term, type) of sel whose type keep
+// accepts, with the parameters holding the term's value and the type.
+func (b *scanBuilder) eachRange(sel syncengine.Selection, keep func(typ string) bool, add func(field syncengine.ScopeField, value, typ string)) {
+	for _, t := range sel.Terms {
+		value := ""
+		for _, typ := range t.Types {
+			if !keep(typ) {
+				continue
+			}
+			if value == "" && t.Field != syncengine.AnyPlace {
+				value = b.param(t.Value)
+			}
+			add(t.Field, value, b.typeParam(typ))
+		}
 	}
-	b.arms = append(b.arms, "SELECT version, "+rid+" AS rid FROM "+table+" INDEXED BY "+table+"_"+col[1]+
-		" WHERE "+where+"type = "+typ+" AND version > ?2 AND version <= ?3")
+}
+
+// scopeIndex names the index a range of a table reads.
+func scopeIndex(table string, field syncengine.ScopeField) string {
+	return table + "_" + scopeColumns[field][1]
+}
+
+// rangeWhere is the WHERE clause of one (term, type) range: its rows with
+// a version after ?2.
+func rangeWhere(field syncengine.ScopeField, value, typ string) string {
+	where := " WHERE tenant_id = ?1 AND "
+	if col := scopeColumns[field][0]; col != "" {
+		where += col + " = " + value + " AND "
+	}
+	return where + "type = " + typ + " AND version > ?2"
 }
 
 // scanChangePage reads the rows of a scan: a record row carries the
@@ -187,17 +203,10 @@ func (db *DB) CreatedBetween(ctx context.Context, sel syncengine.Selection, type
 // are fetched.
 func createdBetween(ctx context.Context, q querier, sel syncengine.Selection, types []string, from, to uint64) ([]syncengine.ChangeRow, error) {
 	b := &scanBuilder{args: []any{sel.TenantID, from, to}, types: map[string]string{}}
-	for _, t := range sel.Terms {
-		value := ""
-		if t.Field != syncengine.AnyPlace {
-			value = b.param(t.Value)
-		}
-		for _, typ := range t.Types {
-			if slices.Contains(types, typ) {
-				b.createdArm(t.Field, value, b.typeParam(typ))
-			}
-		}
-	}
+	b.eachRange(sel, func(typ string) bool { return slices.Contains(types, typ) }, func(field syncengine.ScopeField, value, typ string) {
+		b.arms = append(b.arms, "SELECT rowid AS rid FROM records INDEXED BY "+scopeIndex("records", field)+
+			rangeWhere(field, value, typ)+" AND created_version > ?2 AND created_version <= ?3")
+	})
 	if len(b.arms) == 0 {
 		return nil, nil
 	}
@@ -208,17 +217,6 @@ func createdBetween(ctx context.Context, q querier, sel syncengine.Selection, ty
 		return nil, fmt.Errorf("created between: %w", err)
 	}
 	return scanChangeRows(rows)
-}
-
-// createdArm adds the records of one (term, type) range created in (?2, ?3].
-func (b *scanBuilder) createdArm(field syncengine.ScopeField, value, typ string) {
-	col := scopeColumns[field]
-	where := "tenant_id = ?1 AND "
-	if col[0] != "" {
-		where += col[0] + " = " + value + " AND "
-	}
-	b.arms = append(b.arms, "SELECT rowid AS rid FROM records INDEXED BY records_"+col[1]+
-		" WHERE "+where+"type = "+typ+" AND version > ?2 AND created_version > ?2 AND created_version <= ?3")
 }
 
 func scanChangeRows(rows *sql.Rows) ([]syncengine.ChangeRow, error) {
