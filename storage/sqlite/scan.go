@@ -188,35 +188,53 @@ func scanChangePage(rows *sql.Rows, limit int) (*syncengine.ChangePage, error) {
 // CreatedBetween lists the records sel selects of the types that were
 // created in (from, to] (see syncengine.Tx).
 func (t *recTx) CreatedBetween(sel syncengine.Selection, types []string, from, to uint64) ([]syncengine.ChangeRow, error) {
-	return createdBetween(t.ctx, t.tx, sel, types, from, to)
+	query, args := createdQuery(sel, types, from, to)
+	if query == "" {
+		return nil, nil
+	}
+	rows, err := t.tx.QueryContext(t.ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("created between: %w", err)
+	}
+	return scanChangeRows(rows)
 }
 
-// CreatedBetween is recTx.CreatedBetween outside a transaction (see syncengine.Store).
+// CreatedBetween is recTx.CreatedBetween outside a transaction (see
+// syncengine.Store), with a prepared statement: a device's pulls ask it
+// for every page.
 func (db *DB) CreatedBetween(ctx context.Context, sel syncengine.Selection, types []string, from, to uint64) ([]syncengine.ChangeRow, error) {
-	return createdBetween(ctx, db.read, sel, types, from, to)
+	query, args := createdQuery(sel, types, from, to)
+	if query == "" {
+		return nil, nil
+	}
+	st, err := db.readStmt(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("created between: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, fmt.Errorf("created between: %w", err)
+	}
+	return scanChangeRows(rows)
 }
 
-// createdBetween reads the scope indexes like ScanChanges, for records of
+// createdQuery reads the scope indexes like ScanChanges, for records of
 // the types sel selects: a record created after from has a version after
 // it too, and the indexes carry created_version, so only rows of the
 // caller's scope changed since from are read, and only those created by to
-// are fetched.
-func createdBetween(ctx context.Context, q querier, sel syncengine.Selection, types []string, from, to uint64) ([]syncengine.ChangeRow, error) {
+// are fetched. It returns "" when sel selects none of the types.
+func createdQuery(sel syncengine.Selection, types []string, from, to uint64) (string, []any) {
 	b := &scanBuilder{args: []any{sel.TenantID, from, to}, types: map[string]string{}}
 	b.eachRange(sel, func(typ string) bool { return slices.Contains(types, typ) }, func(field syncengine.ScopeField, value, typ string) {
 		b.arms = append(b.arms, "SELECT rowid AS rid FROM records INDEXED BY "+scopeIndex("records", field)+
 			rangeWhere(field, value, typ)+" AND created_version > ?2 AND created_version <= ?3")
 	})
 	if len(b.arms) == 0 {
-		return nil, nil
+		return "", nil
 	}
-	rows, err := q.QueryContext(ctx, `SELECT r.created_version, r.id, r.type, r.owner_id, r.store_id, r.region_id, r.deleted
-		FROM records r WHERE r.rowid IN (`+unionAll(b.arms, func(g string) string { return "SELECT rid FROM (" + g + ")" })+`)
-		ORDER BY r.created_version`, b.args...)
-	if err != nil {
-		return nil, fmt.Errorf("created between: %w", err)
-	}
-	return scanChangeRows(rows)
+	return `SELECT r.created_version, r.id, r.type, r.owner_id, r.store_id, r.region_id, r.deleted
+		FROM records r WHERE r.rowid IN (` + unionAll(b.arms, func(g string) string { return "SELECT rid FROM (" + g + ")" }) + `)
+		ORDER BY r.created_version`, b.args
 }
 
 func scanChangeRows(rows *sql.Rows) ([]syncengine.ChangeRow, error) {
