@@ -14,15 +14,15 @@ func TestNewFillsTheExportedDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.cfg.MaxClockSkew != DefaultMaxClockSkew || e.cfg.HeartbeatInterval != DefaultHeartbeatInterval || e.cfg.MaxPullScan != DefaultMaxPullScan {
-		t.Errorf("defaults = %v, %v, %d; want %v, %v, %d", e.cfg.MaxClockSkew, e.cfg.HeartbeatInterval, e.cfg.MaxPullScan,
-			DefaultMaxClockSkew, DefaultHeartbeatInterval, DefaultMaxPullScan)
+	if e.cfg.MaxClockSkew != DefaultMaxClockSkew || e.cfg.HeartbeatInterval != DefaultHeartbeatInterval {
+		t.Errorf("defaults = %v, %v; want %v, %v", e.cfg.MaxClockSkew, e.cfg.HeartbeatInterval,
+			DefaultMaxClockSkew, DefaultHeartbeatInterval)
 	}
-	e, err = New(Config{Store: store, MaxClockSkew: time.Second, HeartbeatInterval: time.Minute, MaxPullScan: 7})
+	e, err = New(Config{Store: store, MaxClockSkew: time.Second, HeartbeatInterval: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.cfg.MaxClockSkew != time.Second || e.cfg.HeartbeatInterval != time.Minute || e.cfg.MaxPullScan != 7 {
-		t.Errorf("set values replaced: %v, %v, %d", e.cfg.MaxClockSkew, e.cfg.HeartbeatInterval, e.cfg.MaxPullScan)
+	if e.cfg.MaxClockSkew != time.Second || e.cfg.HeartbeatInterval != time.Minute {
+		t.Errorf("set values replaced: %v, %v", e.cfg.MaxClockSkew, e.cfg.HeartbeatInterval)
 	}
 }

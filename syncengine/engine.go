@@ -33,9 +33,6 @@ type Config struct {
 	// is published as an event (PHI collaboration timeliness); default: the
 	// types with the delivery_events option (Registry.DeliveryTypes).
 	DeliveryTypes []string
-	// MaxPullScan bounds the change rows one Pull examines (default
-	// DefaultMaxPullScan).
-	MaxPullScan int
 }
 
 // The engine's default limits: New uses them for Config fields left zero.
@@ -47,10 +44,6 @@ const (
 	DefaultMaxClockSkew = 5 * time.Minute
 	// DefaultHeartbeatInterval is the period of Watch heartbeats.
 	DefaultHeartbeatInterval = 15 * time.Second
-	// DefaultMaxPullScan is the scan budget of one Pull: once it has
-	// examined this many change rows, matching or not, it returns what it
-	// found with has_more set.
-	DefaultMaxPullScan = 20000
 )
 
 // Engine is the sync engine: push, pull, watch and the conflict log.
@@ -90,9 +83,6 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.HeartbeatInterval <= 0 {
 		cfg.HeartbeatInterval = DefaultHeartbeatInterval
-	}
-	if cfg.MaxPullScan <= 0 {
-		cfg.MaxPullScan = DefaultMaxPullScan
 	}
 	if cfg.DeliveryTypes == nil {
 		cfg.DeliveryTypes = cfg.Registry.DeliveryTypes()

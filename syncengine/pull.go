@@ -87,40 +87,28 @@ func resync(reason string) error {
 	return Errorf(CodeResyncRequired, "resync required: %s", reason).WithDetail(&fieldsyncv1.ResyncRequired{Reason: reason})
 }
 
-// page is what a scan found: rows to send, the last version examined, and
-// whether rows remain.
+// page is what a scan found: rows to send, the version the scan covered
+// through, and whether rows may remain.
 type page struct {
 	rows []ChangeRow
 	last uint64
 	more bool
 }
 
-// scan reads change rows after a version and keeps those the filter
-// matches, until limit rows or the scan budget is used.
+// scan reads the change rows in the filter after a version, up to limit.
+// Storage selects them by index (Filter.Select); Matches, the policy,
+// checks each row again, so a storage fault cannot widen what a caller sees.
 func (e *Engine) scan(ctx context.Context, f Filter, after uint64, limit int) (*page, error) {
-	pg := &page{last: after}
-	batch := min(max(limit, 256), 5000)
-	for scanned := 0; scanned < e.cfg.MaxPullScan; {
-		rows, err := e.store.ScanChanges(ctx, f.TenantID, pg.last, batch)
-		if err != nil {
-			return nil, err
-		}
-		for _, r := range rows {
-			pg.last = r.Version
-			scanned++
-			if rt, ok := e.reg.Lookup(r.Type); ok && f.Matches(rt, r.Scope) {
-				pg.rows = append(pg.rows, r)
-				if len(pg.rows) == limit {
-					pg.more = true // conservatively: the next pull may be empty
-					return pg, nil
-				}
-			}
-		}
-		if len(rows) < batch {
-			return pg, nil
+	cp, err := e.store.ScanChanges(ctx, f.Select(e.reg), after, limit)
+	if err != nil {
+		return nil, err
+	}
+	pg := &page{last: cp.Through, more: cp.More} // conservatively: the next pull may be empty
+	for _, r := range cp.Rows {
+		if rt, ok := e.reg.Lookup(r.Type); ok && f.Matches(rt, r.Scope) {
+			pg.rows = append(pg.rows, r)
 		}
 	}
-	pg.more = true
 	return pg, nil
 }
 
@@ -231,7 +219,7 @@ func (e *Engine) writeReceipt(ctx context.Context, p *Principal, f Filter, versi
 		if err != nil || version <= prev {
 			return err
 		}
-		rows, err := tx.CreatedBetween(p.TenantID, e.cfg.DeliveryTypes, prev, version)
+		rows, err := tx.CreatedBetween(f.Select(e.reg), e.cfg.DeliveryTypes, prev, version)
 		if err != nil {
 			return err
 		}

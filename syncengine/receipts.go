@@ -43,7 +43,8 @@ func (c *receiptCache) put(deviceID string, m receiptMark) {
 }
 
 // skipReceipt reports whether writing this receipt can wait: the device's
-// last receipt is recent and nothing it now acknowledges produces an event.
+// last receipt is recent and nothing it now acknowledges produces an event
+// (records of other scopes created meanwhile do not count).
 func (e *Engine) skipReceipt(ctx context.Context, p *Principal, version uint64) (bool, error) {
 	last, ok := e.receipts.get(p.DeviceID)
 	switch {
@@ -54,7 +55,7 @@ func (e *Engine) skipReceipt(ctx context.Context, p *Principal, version uint64) 
 	case time.Since(last.at) >= ReceiptInterval:
 		return false, nil
 	}
-	rows, err := e.store.CreatedBetween(ctx, p.TenantID, e.cfg.DeliveryTypes, last.version, version)
+	rows, err := e.store.CreatedBetween(ctx, FilterFor(p).Select(e.reg), e.cfg.DeliveryTypes, last.version, version)
 	return len(rows) == 0, err
 }
 

@@ -12,10 +12,12 @@ type Store interface {
 	// Update runs fn in one write transaction and commits it when fn returns
 	// nil; the transaction's clock reading is tx.Now().
 	Update(ctx context.Context, fn func(tx Tx) error) error
-	// ScanChanges returns up to limit change rows of the tenant with a version
-	// greater than after, in version order: every record last changed after
-	// it (with its current state in Record), and every scope exit after it.
-	ScanChanges(ctx context.Context, tenantID string, after uint64, limit int) ([]ChangeRow, error)
+	// ScanChanges returns up to limit change rows of sel's tenant that sel
+	// selects, with a version greater than after, in version order: every
+	// record last changed after it (with its current state in Record), and
+	// every scope exit after it. It reads only what sel selects (indexes by
+	// scope), so its cost follows the rows it returns, not the tenant.
+	ScanChanges(ctx context.Context, sel Selection, after uint64, limit int) (*ChangePage, error)
 	// GetRecords returns the current stored records with these ids (absent
 	// ids are missing from the map).
 	GetRecords(ctx context.Context, tenantID string, ids []string) (map[string]*StoredRecord, error)
@@ -34,7 +36,7 @@ type Store interface {
 	// the earliest time each device acknowledged a cursor at or beyond it.
 	Receipts(ctx context.Context, tenantID string, minVersion uint64) ([]Delivery, error)
 	// CreatedBetween is Tx.CreatedBetween outside a transaction.
-	CreatedBetween(ctx context.Context, tenantID string, types []string, from, to uint64) ([]ChangeRow, error)
+	CreatedBetween(ctx context.Context, sel Selection, types []string, from, to uint64) ([]ChangeRow, error)
 	// PhotoStates reports which photos of the records are available: stored,
 	// verified and held by a user who attached them to the record (see
 	// package photos); missing keys are pending.
@@ -83,9 +85,11 @@ type Tx interface {
 	// up to version (a Pull cursor) at a time; it returns the device's
 	// previous receipt.
 	AddReceipt(tenantID, deviceID, userID string, version uint64, at time.Time) (uint64, error)
-	// CreatedBetween returns record headers of the tenant with created
-	// versions in (from, to] of the given types (delivery events).
-	CreatedBetween(tenantID string, types []string, from, to uint64) ([]ChangeRow, error)
+	// CreatedBetween returns the headers of the records of sel's tenant that
+	// sel selects, of the given types, with created versions in (from, to]
+	// (delivery events), in created-version order; Version holds the created
+	// version. Like ScanChanges it reads only what sel selects.
+	CreatedBetween(sel Selection, types []string, from, to uint64) ([]ChangeRow, error)
 }
 
 // StoredRecord is a record as stored: its merge state and placement.
@@ -115,6 +119,19 @@ type RawRecord struct {
 	HLC       HLC
 	Deleted   bool
 	UpdatedAt time.Time
+}
+
+// ChangePage is one page of a scan of the change log.
+type ChangePage struct {
+	Rows []ChangeRow
+	// Through is the version up to which the scan looked: a cursor there
+	// misses nothing. When the scan stopped early (More), it is the last
+	// version it read; else the tenant's latest version when the scan began
+	// (every later change gets a greater version).
+	Through uint64
+	// More is set when the scan stopped at its limit: rows after Through may
+	// be selected too.
+	More bool
 }
 
 // ChangeRow is a header from the change log: a record's current placement,

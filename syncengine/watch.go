@@ -3,6 +3,7 @@ package syncengine
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -13,20 +14,51 @@ type changedScope struct {
 }
 
 // hub fans commits out to watchers whose filter matches a changed scope.
+// Watchers are indexed by the keys of their filter's terms (Filter.Select):
+// a commit looks up, per changed scope, the four keys the scope can be
+// selected under, and visits only the watchers found there, not every
+// stream of the tenant. Publishers share the lock; only opening and
+// closing a stream takes it alone.
 type hub struct {
-	mu       sync.Mutex
-	watchers map[string]map[*watcher]struct{} // by tenant
+	mu       sync.RWMutex
+	index    map[watchKey]map[*watcher]struct{}
+	watchers map[*watcher]struct{}
 	closed   bool
+}
+
+// watchKey is one (tenant, term, type) a watcher's filter selects under; a
+// term over AnyPlace has an empty value.
+type watchKey struct {
+	tenant string
+	field  ScopeField
+	value  string
+	typ    string
 }
 
 // watcher is one Watch stream: a one-slot mailbox holding the newest version.
 type watcher struct {
-	filter Filter
-	pokes  chan uint64
-	done   chan struct{}
+	filter  Filter
+	keys    []watchKey
+	pokes   chan uint64
+	done    chan struct{}
+	offered atomic.Uint64 // the version last offered, so a commit offers it once
 }
 
-func newHub() *hub { return &hub{watchers: map[string]map[*watcher]struct{}{}} }
+func newHub() *hub {
+	return &hub{index: map[watchKey]map[*watcher]struct{}{}, watchers: map[*watcher]struct{}{}}
+}
+
+// newWatcher makes the watcher of a filter, with the keys it is indexed by.
+func newWatcher(f Filter, reg *Registry) *watcher {
+	w := &watcher{filter: f, pokes: make(chan uint64, 1), done: make(chan struct{})}
+	sel := f.Select(reg)
+	for _, t := range sel.Terms {
+		for _, typ := range t.Types {
+			w.keys = append(w.keys, watchKey{tenant: sel.TenantID, field: t.Field, value: t.Value, typ: typ})
+		}
+	}
+	return w
+}
 
 func (h *hub) add(w *watcher) bool {
 	h.mu.Lock()
@@ -34,32 +66,45 @@ func (h *hub) add(w *watcher) bool {
 	if h.closed {
 		return false
 	}
-	ws := h.watchers[w.filter.TenantID]
-	if ws == nil {
-		ws = map[*watcher]struct{}{}
-		h.watchers[w.filter.TenantID] = ws
+	h.watchers[w] = struct{}{}
+	for _, k := range w.keys {
+		ws := h.index[k]
+		if ws == nil {
+			ws = map[*watcher]struct{}{}
+			h.index[k] = ws
+		}
+		ws[w] = struct{}{}
 	}
-	ws[w] = struct{}{}
 	return true
 }
 
 func (h *hub) remove(w *watcher) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	delete(h.watchers[w.filter.TenantID], w)
+	delete(h.watchers, w)
+	for _, k := range w.keys {
+		if ws := h.index[k]; ws != nil {
+			delete(ws, w)
+			if len(ws) == 0 {
+				delete(h.index, k)
+			}
+		}
+	}
 }
 
 // publish pokes every watcher of the tenant that can see one of the scopes.
 // It never blocks: a watcher that has not taken its last poke gets the newer
 // version in the same slot.
 func (h *hub) publish(tenantID string, version uint64, scopes []changedScope) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for w := range h.watchers[tenantID] {
-		for _, s := range scopes {
-			if w.filter.Matches(s.rt, s.scope) {
-				w.offer(version)
-				break
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, s := range scopes {
+		for _, field := range []ScopeField{AnyPlace, ByOwner, ByStore, ByRegion} {
+			k := watchKey{tenant: tenantID, field: field, value: s.scope.field(field), typ: string(s.rt.Name)}
+			for w := range h.index[k] {
+				if w.filter.Matches(s.rt, s.scope) && w.offered.Swap(version) != version {
+					w.offer(version)
+				}
 			}
 		}
 	}
@@ -84,12 +129,10 @@ func (h *hub) close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.closed = true
-	for _, ws := range h.watchers {
-		for w := range ws {
-			close(w.done)
-		}
+	for w := range h.watchers {
+		close(w.done)
 	}
-	h.watchers = map[string]map[*watcher]struct{}{}
+	h.index, h.watchers = map[watchKey]map[*watcher]struct{}{}, map[*watcher]struct{}{}
 }
 
 // WatchEvent is a poke (Version > 0) or a heartbeat (Heartbeat set).
@@ -110,7 +153,7 @@ func (e *Engine) Watch(ctx context.Context, p *Principal, cursorText string, sen
 	if err != nil {
 		return err
 	}
-	w := &watcher{filter: f, pokes: make(chan uint64, 1), done: make(chan struct{})}
+	w := newWatcher(f, e.reg)
 	if !e.hub.add(w) {
 		return nil
 	}

@@ -161,14 +161,15 @@ func TestRestartingWithDemoKeepsEditsToDemoRecords(t *testing.T) {
 	if b, a := before["demo-ruijin"], after["demo-ruijin"]; a == nil || a.Version != b.Version {
 		t.Fatalf("restart with --demo rewrote the edited record: version %d before, %+v after", b.Version, a)
 	}
-	changes, err := d.DB().ScanChanges(ctx, creds.TenantID, before["demo-ruijin"].Version, 100)
+	all := syncengine.Filter{TenantID: creds.TenantID, All: true}.Select(syncengine.DefaultRegistry())
+	changes, err := d.DB().ScanChanges(ctx, all, before["demo-ruijin"].Version, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The consumers may raise alerts from the demo data (A2: stock below
 	// safety) at any time after a start; those are not the seed's writes.
 	var seeded []syncengine.ChangeRow
-	for _, c := range changes {
+	for _, c := range changes.Rows {
 		if c.Type != "fieldsync.v1.Alert" {
 			seeded = append(seeded, c)
 		}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -329,88 +328,6 @@ func (t *recTx) AddReceipt(tenantID, deviceID, userID string, version uint64, at
 	}
 	return prev, t.exec(`INSERT INTO device_cursors (device_id, version, updated_at) VALUES (?,?,?)
 		ON CONFLICT(device_id) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at`, deviceID, version, ms(t.now))
-}
-
-func (t *recTx) CreatedBetween(tenantID string, types []string, from, to uint64) ([]syncengine.ChangeRow, error) {
-	return createdBetween(t.ctx, t.tx, tenantID, types, from, to)
-}
-
-// CreatedBetween is recTx.CreatedBetween outside a transaction (see syncengine.Store).
-func (db *DB) CreatedBetween(ctx context.Context, tenantID string, types []string, from, to uint64) ([]syncengine.ChangeRow, error) {
-	return createdBetween(ctx, db.read, tenantID, types, from, to)
-}
-
-// createdBetween lists records of the types created in (from, to].
-func createdBetween(ctx context.Context, q querier, tenantID string, types []string, from, to uint64) ([]syncengine.ChangeRow, error) {
-	if len(types) == 0 {
-		return nil, nil
-	}
-	args := []any{tenantID, from, to}
-	for _, ty := range types {
-		args = append(args, ty)
-	}
-	// The numbered parameters come first: a plain ? after them takes the next number.
-	rows, err := q.QueryContext(ctx, `SELECT created_version, id, type, owner_id, store_id, region_id, deleted FROM records
-		INDEXED BY records_created WHERE tenant_id = ?1 AND created_version > ?2 AND created_version <= ?3
-		AND type IN (`+placeholders(len(types))+`) ORDER BY created_version`, args...)
-	if err != nil {
-		return nil, err
-	}
-	return scanChangeRows(rows)
-}
-
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
-}
-
-func scanChangeRows(rows *sql.Rows) ([]syncengine.ChangeRow, error) {
-	defer rows.Close()
-	var out []syncengine.ChangeRow
-	for rows.Next() {
-		var r syncengine.ChangeRow
-		if err := rows.Scan(&r.Version, &r.RecordID, &r.Type, &r.Scope.Owner, &r.Scope.Store, &r.Scope.Region, &r.Deleted); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
-}
-
-// ScanChanges reads change rows after a version (see syncengine.Store).
-func (db *DB) ScanChanges(ctx context.Context, tenantID string, after uint64, limit int) ([]syncengine.ChangeRow, error) {
-	st, err := db.readStmt(ctx, `SELECT * FROM (
-		SELECT version, id, type, owner_id, store_id, region_id, deleted, 0 AS exit, value, hlc, updated_at FROM records
-		WHERE tenant_id = ?1 AND version > ?2 ORDER BY version LIMIT ?3)
-		UNION ALL SELECT * FROM (
-		SELECT version, record_id, type, owner_id, store_id, region_id, 0, 1, NULL, 0, 0 FROM scope_exits
-		WHERE tenant_id = ?1 AND version > ?2 ORDER BY version LIMIT ?3)
-		ORDER BY version, exit DESC LIMIT ?3`)
-	if err != nil {
-		return nil, fmt.Errorf("scan changes: %w", err)
-	}
-	rows, err := st.QueryContext(ctx, tenantID, after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("scan changes: %w", err)
-	}
-	defer rows.Close()
-	var out []syncengine.ChangeRow
-	for rows.Next() {
-		var r syncengine.ChangeRow
-		var raw syncengine.RawRecord
-		var hlc uint64
-		var updated int64
-		if err := rows.Scan(&r.Version, &r.RecordID, &r.Type, &r.Scope.Owner, &r.Scope.Store, &r.Scope.Region, &r.Deleted, &r.Exit,
-			&raw.Value, &hlc, &updated); err != nil {
-			return nil, err
-		}
-		if !r.Exit {
-			raw.Type, raw.Scope, raw.Version, raw.Deleted = r.Type, r.Scope, r.Version, r.Deleted
-			raw.HLC, raw.UpdatedAt = syncengine.HLC(hlc), fromMS(updated)
-			r.Record = &raw
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
 }
 
 // GetRecords returns current records by id (see syncengine.Store). The ids

@@ -91,13 +91,18 @@ func TestTenantVersionsMigrationLeavesNoGapBehindOldCursors(t *testing.T) {
 	for _, tn := range []string{"B", "A", "B"} {
 		putVisit(t, db, tn, newVisitID(tn))
 	}
-	rows, err := db.ScanChanges(ctx, "B", 7, 10)
-	if err != nil || len(rows) != 2 || rows[0].Version != 8 || rows[1].Version != 9 {
-		t.Fatalf("tenant B after cursor 7: %+v (%v), want its two new changes at 8 and 9", rows, err)
+	pg, err := db.ScanChanges(ctx, everything("B"), 7, 10)
+	if err != nil {
+		t.Fatal(err)
 	}
-	rows, err = db.ScanChanges(ctx, "A", 6, 10)
-	if err != nil || len(rows) != 2 || rows[0].Version != 8 || rows[1].Version != 9 {
-		t.Fatalf("tenant A after cursor 6: %+v (%v), want its old change 8 and new 9", rows, err)
+	if rows := pg.Rows; len(rows) != 2 || rows[0].Version != 8 || rows[1].Version != 9 {
+		t.Fatalf("tenant B after cursor 7: %+v, want its two new changes at 8 and 9", rows)
+	}
+	if pg, err = db.ScanChanges(ctx, everything("A"), 6, 10); err != nil {
+		t.Fatal(err)
+	}
+	if rows := pg.Rows; len(rows) != 2 || rows[0].Version != 8 || rows[1].Version != 9 {
+		t.Fatalf("tenant A after cursor 6: %+v, want its old change 8 and new 9", rows)
 	}
 	for tn, want := range map[string][]uint64{"A": {1, 3, 4}, "B": {2, 3}} {
 		addConflict(t, db, tn)

@@ -246,13 +246,13 @@ func testCreatedBetween(t *testing.T, b Backend) {
 		{[]string{diagnosisType}, d2.Version, v3.Version, nil},
 		{nil, 0, v3.Version, nil},
 	} {
-		outside, err := b.Store.CreatedBetween(t.Context(), o.TenantID, tc.types, tc.from, tc.to)
+		outside, err := b.Store.CreatedBetween(t.Context(), everything(o.TenantID), tc.types, tc.from, tc.to)
 		if err != nil {
 			t.Fatalf("CreatedBetween: %v", err)
 		}
 		checkCreated(t, "CreatedBetween", outside, tc.want)
 		update(t, b.Store, func(tx syncengine.Tx) error {
-			inside, err := tx.CreatedBetween(o.TenantID, tc.types, tc.from, tc.to)
+			inside, err := tx.CreatedBetween(everything(o.TenantID), tc.types, tc.from, tc.to)
 			checkCreated(t, "Tx.CreatedBetween", inside, tc.want)
 			return err
 		})

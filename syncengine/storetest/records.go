@@ -59,9 +59,13 @@ func testScanChanges(t *testing.T, b Backend) {
 	for i, r := range []*syncengine.StoredRecord{r2, r1} {
 		checkRow(t, rows[i], r)
 	}
-	page, err := b.Store.ScanChanges(t.Context(), o.TenantID, 0, 1)
-	if err != nil || len(page) != 1 || page[0].RecordID != r2.ID {
-		t.Fatalf("first page of 1 = %+v, %v; want r2", page, err)
+	scan, err := b.Store.ScanChanges(t.Context(), everything(o.TenantID), 0, 1)
+	if err != nil {
+		t.Fatalf("ScanChanges: %v", err)
+	}
+	page := scan.Rows
+	if len(page) != 1 || page[0].RecordID != r2.ID || !scan.More {
+		t.Fatalf("first page of 1 = %+v (more %v); want r2 and more", page, scan.More)
 	}
 	if next := scanAll(t, b.Store, o.TenantID, page[0].Version); len(next) != 1 || next[0].RecordID != r1.ID {
 		t.Fatalf("page after %d = %+v, want r1", page[0].Version, next)

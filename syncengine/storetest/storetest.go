@@ -157,14 +157,20 @@ func put(t *testing.T, s syncengine.Store, recs ...*syncengine.StoredRecord) []u
 	return vs
 }
 
+// everything selects every (non-sensitive) record of a tenant, as an admin
+// reads it.
+func everything(tenantID string) syncengine.Selection {
+	return syncengine.Filter{TenantID: tenantID, All: true}.Select(syncengine.DefaultRegistry())
+}
+
 // scanAll returns the tenant's change rows after a version.
 func scanAll(t *testing.T, s syncengine.Store, tenantID string, after uint64) []syncengine.ChangeRow {
 	t.Helper()
-	rows, err := s.ScanChanges(t.Context(), tenantID, after, 1000)
+	page, err := s.ScanChanges(t.Context(), everything(tenantID), after, 1000)
 	if err != nil {
 		t.Fatalf("ScanChanges: %v", err)
 	}
-	return rows
+	return page.Rows
 }
 
 // bounds returns the tenant's cursor bounds.
