@@ -17,7 +17,7 @@ import (
 )
 
 // openGC opens a fresh database with a table gc(id, v) for the tests.
-func openGC(t *testing.T) *DB {
+func openGC(t testing.TB) *DB {
 	t.Helper()
 	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "fs.db"))
 	if err != nil {
@@ -38,7 +38,7 @@ func openGC(t *testing.T) *DB {
 
 // holdWriter starts a write that blocks the writer loop until release is
 // called, so that the writes queued meanwhile form one group.
-func holdWriter(t *testing.T, db *DB) (release func()) {
+func holdWriter(t testing.TB, db *DB) (release func()) {
 	t.Helper()
 	started, unblock, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
 	go func() {
