@@ -150,7 +150,7 @@ func (db *DB) writeAlone(ctx context.Context, fn func(tx *sql.Tx, now time.Time)
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer db.wstmts.preparePending(context.WithoutCancel(ctx))
-	if err := fn(tx, db.Now()); err != nil {
+	if err := callFn(fn, tx, db.Now()); err != nil {
 		tx.Rollback()
 		return err
 	}

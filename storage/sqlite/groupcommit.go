@@ -251,7 +251,7 @@ func (db *DB) runOne(tx *sql.Tx, r *writeReq, alone bool) (err error, lost bool)
 			return fmt.Errorf("savepoint: %w", err), true
 		}
 	}
-	err = callFn(tx, r, db.Now())
+	err = callFn(r.fn, tx, db.Now())
 	if alone {
 		return err, false
 	}
@@ -267,11 +267,11 @@ func (db *DB) runOne(tx *sql.Tx, r *writeReq, alone bool) (err error, lost bool)
 }
 
 // callFn calls the closure, turning a panic into its error.
-func callFn(tx *sql.Tx, r *writeReq, now time.Time) (err error) {
+func callFn(fn func(tx *sql.Tx, now time.Time) error, tx *sql.Tx, now time.Time) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("sqlite: write transaction panicked: %v", p)
 		}
 	}()
-	return r.fn(tx, now)
+	return fn(tx, now)
 }

@@ -388,3 +388,23 @@ func TestGroupCommitCloseDrains(t *testing.T) {
 		t.Errorf("stored %q, want the ten queued writes", got)
 	}
 }
+
+// TestWriteTxAlone: without group commit, a write still commits, and a
+// panicking closure is rolled back and frees the writer connection.
+func TestWriteTxAlone(t *testing.T) {
+	db := openGC(t)
+	db.SetGroupCommit(false)
+	err := db.WriteTx(context.Background(), func(tx *sql.Tx, _ time.Time) error {
+		insert(1)(tx, time.Time{})
+		panic("alone")
+	})
+	if err == nil || !strings.Contains(err.Error(), "alone") {
+		t.Fatalf("panic: %v", err)
+	}
+	if err := db.WriteTx(context.Background(), insert(2)); err != nil {
+		t.Fatal(err)
+	}
+	if got := storedIDs(t, db); got != "2" {
+		t.Errorf("committed ids %q, want 2", got)
+	}
+}
