@@ -39,6 +39,7 @@ type DB struct {
 	wstmts, rstmts *stmtCache
 	seen           seenMarks            // last_seen_at writes (identity.go)
 	reg            *syncengine.Registry // the record types (WithRegistry)
+	gw             *groupWriter         // group commit of WriteTx (groupcommit.go)
 }
 
 // ReadPoolSize is the number of read connections. modernc's throughput
@@ -68,6 +69,8 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	read.SetMaxIdleConns(ReadPoolSize)
 	db := &DB{write: write, read: read, Now: time.Now, wstmts: newStmtCache(write), rstmts: newStmtCache(read)}
 	db.applyOptions(opts)
+	db.gw = newGroupWriter()
+	go db.writeLoop()
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -108,8 +111,10 @@ func dsn(path string, writer bool) string {
 	return "file:" + path + "?" + q.Encode()
 }
 
-// Close closes both pools.
+// Close waits for the queued writes to finish, then closes both pools.
+// WriteTx fails after Close.
 func (db *DB) Close() error {
+	db.gw.close()
 	db.wstmts.close()
 	db.rstmts.close()
 	return errors.Join(db.read.Close(), db.write.Close())
@@ -128,15 +133,28 @@ func (db *DB) Writer() *sql.DB { return db.write }
 // Reader returns the read pool.
 func (db *DB) Reader() *sql.DB { return db.read }
 
-// WriteTx runs fn in one write transaction (BEGIN IMMEDIATE) and commits it
-// when fn returns nil. now is read once for the whole transaction.
+// WriteTx runs fn in a write transaction (BEGIN IMMEDIATE) and returns
+// once it is committed, when fn returns nil; an error or panic of fn rolls
+// back fn's writes. now is read once per call, when fn starts. Concurrent
+// calls share a transaction and its commit (see groupcommit.go): fn sees
+// the writes of the calls before it, and must leave tx usable (no COMMIT,
+// ROLLBACK or RELEASE of its own).
 func (db *DB) WriteTx(ctx context.Context, fn func(tx *sql.Tx, now time.Time) error) error {
+	if db.gw.disabled.Load() {
+		return db.writeAlone(ctx, fn)
+	}
+	return db.writeGrouped(ctx, fn)
+}
+
+// writeAlone runs fn in a transaction of its own on the writer connection:
+// WriteTx without group commit.
+func (db *DB) writeAlone(ctx context.Context, fn func(tx *sql.Tx, now time.Time) error) error {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer db.wstmts.preparePending(context.WithoutCancel(ctx))
-	if err := fn(tx, db.Now()); err != nil {
+	if err := callFn(fn, tx, db.Now()); err != nil {
 		tx.Rollback()
 		return err
 	}

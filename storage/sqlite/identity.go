@@ -385,7 +385,11 @@ func (db *DB) touchDevice(ctx context.Context, deviceID string) {
 	if !db.seen.due(deviceID, now) {
 		return
 	}
-	if _, err := db.write.ExecContext(ctx, `UPDATE devices SET last_seen_at = ? WHERE id = ?`, ms(now), deviceID); err != nil {
+	err := db.WriteTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+		_, err := db.txExec(ctx, tx, `UPDATE devices SET last_seen_at = ? WHERE id = ?`, ms(now), deviceID)
+		return err
+	})
+	if err != nil {
 		db.seen.forget(deviceID)
 	}
 }
