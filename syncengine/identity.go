@@ -89,6 +89,8 @@ const (
 // FleetStats sums up the status reports of every unrevoked device, for
 // the operator's metrics.
 type FleetStats struct {
+	// At is when the stats were taken.
+	At time.Time
 	// Devices counts devices by staleness bucket (every bucket present).
 	Devices map[string]int
 	// OldestUnsynced is the oldest unsynced write any device reported, by

@@ -112,9 +112,10 @@ func scanDeviceWithStatus(row interface{ Scan(...any) error }) (*syncengine.Devi
 }
 
 // FleetStats sums up the status reports of every unrevoked device as of
-// now, in one aggregate query (a scan of the devices, no sort). Errors: a
-// store error.
-func (db *DB) FleetStats(ctx context.Context, now time.Time) (syncengine.FleetStats, error) {
+// the store's clock, in one aggregate query (a scan of the devices, no
+// sort). Errors: a store error.
+func (db *DB) FleetStats(ctx context.Context) (syncengine.FleetStats, error) {
+	now := db.Now()
 	t, h := ms(now), time.Hour.Milliseconds()
 	var never, under1h, under1d, under7d, older, photos int
 	var oldest sql.NullInt64
@@ -130,6 +131,7 @@ func (db *DB) FleetStats(ctx context.Context, now time.Time) (syncengine.FleetSt
 		return syncengine.FleetStats{}, fmt.Errorf("fleet stats: %w", err)
 	}
 	return syncengine.FleetStats{
+		At: now,
 		Devices: map[string]int{
 			syncengine.StaleUnder1h: under1h, syncengine.StaleUnder1d: under1d, syncengine.StaleUnder7d: under7d,
 			syncengine.StaleOlder: older, syncengine.StaleNever: never,

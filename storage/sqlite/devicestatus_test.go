@@ -146,8 +146,10 @@ func TestFleetStatsBucketsDevicesByLastReport(t *testing.T) {
 	if _, err := f.db.RevokeDevice(ctx, f.tenant, f.devices[5]); err != nil {
 		t.Fatal(err)
 	}
-	now := start.Add(8 * 24 * time.Hour)
-	st, err := f.db.FleetStats(ctx, now)
+	f.mu.Lock()
+	f.now = start.Add(8 * 24 * time.Hour)
+	f.mu.Unlock()
+	st, err := f.db.FleetStats(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
