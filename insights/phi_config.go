@@ -84,6 +84,10 @@ type RuleConfig struct {
 	// StallWindow (A5): no progress for this long after the visit triggers.
 	// Default 14 days.
 	StallWindow Duration `json:"stall_window"`
+	// StaleDeviceAge: a device whose last status report held a write made
+	// longer ago than this, still unsynced, alerts its user's store manager
+	// or regional director. Default 24h.
+	StaleDeviceAge Duration `json:"stale_device_age"`
 }
 
 // DefaultConfig returns the documented defaults.
@@ -110,6 +114,7 @@ func DefaultConfig() Config {
 			ProspectingWeeks: 2,
 			StallTag:         "decision_maker_confirmed",
 			StallWindow:      Duration(14 * 24 * time.Hour),
+			StaleDeviceAge:   Duration(24 * time.Hour),
 		},
 	}
 }
@@ -128,6 +133,7 @@ func (c Config) Validate() error {
 		{p.Weights.KeyAction+p.Weights.Quality+p.Weights.Collaboration > 0, "phi.weights must not all be 0"},
 		{finite(p.Weights.KeyAction + p.Weights.Quality + p.Weights.Collaboration), "phi.weights must be finite, and so must their sum"},
 		{r.ConflictWindow > 0 && r.GrantDuration > 0 && r.StallWindow > 0, "rule windows must be positive"},
+		{r.StaleDeviceAge > 0, "stale_device_age must be positive"},
 		{r.InterventionDrop >= 0 && r.InterventionDrop < 1 && r.InterventionDays >= 1, "intervention_drop must be in [0, 1), intervention_days ≥ 1"},
 		{r.AbnormalRecords >= 1, "abnormal_records must be ≥ 1"},
 		{r.ProspectingShare >= 0 && r.ProspectingShare < 1 && r.ProspectingWeeks >= 1, "prospecting_share must be in [0, 1), prospecting_weeks ≥ 1"},

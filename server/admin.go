@@ -66,6 +66,22 @@ func (h *adminHandler) GetOrganization(ctx context.Context, _ *connect.Request[f
 	return connect.NewResponse(res), nil
 }
 
+// requireDeviceViewer returns the caller if it may list devices: an
+// admin's, a store manager's or a regional director's device (the latter
+// two see their scope's devices only, see visibleDevices).
+func requireDeviceViewer(ctx context.Context) (*syncengine.Principal, error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case !p.IsDevice():
+	case p.Role == roleAdmin, p.Role == fieldsyncv1.Role_ROLE_STORE_MANAGER, p.Role == fieldsyncv1.Role_ROLE_REGIONAL_DIRECTOR:
+		return p, nil
+	}
+	return nil, connect.NewError(connect.CodePermissionDenied, errors.New("listing devices needs an admin's, a store manager's or a regional director's device token"))
+}
+
 // roleNeedsRegion and roleNeedsStore say where a user of a role must be placed.
 func roleNeedsRegion(r fieldsyncv1.Role) bool {
 	return r == fieldsyncv1.Role_ROLE_REP || r == fieldsyncv1.Role_ROLE_REGIONAL_DIRECTOR || r == fieldsyncv1.Role_ROLE_TECH_ADVISOR
@@ -127,13 +143,18 @@ func (h *adminHandler) IssueEnrollmentCode(ctx context.Context, req *connect.Req
 }
 
 func (h *adminHandler) ListDevices(ctx context.Context, req *connect.Request[fieldsyncv1.ListDevicesRequest]) (*connect.Response[fieldsyncv1.ListDevicesResponse], error) {
-	p, err := requireAdmin(ctx)
+	p, err := requireDeviceViewer(ctx)
 	if err != nil {
 		return nil, err
 	}
 	devices, err := h.cfg.Identity.ListDevices(ctx, p.TenantID, req.Msg.GetUserId())
 	if err != nil {
 		return nil, h.fail(ctx, err)
+	}
+	if p.Role != roleAdmin {
+		if devices, err = h.visibleDevices(ctx, p, devices); err != nil {
+			return nil, h.fail(ctx, err)
+		}
 	}
 	res := &fieldsyncv1.ListDevicesResponse{}
 	for _, d := range devices {

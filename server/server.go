@@ -37,6 +37,9 @@ type Config struct {
 	Media MediaBackend
 	// Insights serves InsightsService when set.
 	Insights InsightsBackend
+	// Fleet keeps the devices' status reports (sent with Push and Pull)
+	// and exports the fleet gauges on Registry when set.
+	Fleet FleetStore
 	// InsightsConfig serves AdminService's insights configuration calls.
 	InsightsConfig InsightsConfigStore
 	// System serves SystemService (operator token only) when set.
@@ -86,6 +89,11 @@ func New(cfg Config) (http.Handler, error) {
 	m, err := newMetrics(cfg.Registry)
 	if err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	if cfg.Fleet != nil {
+		if err := cfg.Registry.Register(newFleetCollector(cfg.Fleet, &cfg)); err != nil {
+			return nil, fmt.Errorf("register fleet metrics: %w", err)
+		}
 	}
 	vi, err := newValidateInterceptor()
 	if err != nil {

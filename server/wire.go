@@ -23,10 +23,12 @@ func userToWire(u *syncengine.User) *fieldsyncv1.User {
 }
 
 func deviceToWire(d *syncengine.Device) *fieldsyncv1.Device {
-	return &fieldsyncv1.Device{
+	w := &fieldsyncv1.Device{
 		Id: d.ID, UserId: d.UserID, Name: d.Name, Platform: d.Platform,
 		EnrollTime: timestamp(d.EnrolledAt), RevokeTime: timestamp(d.RevokedAt), LastSeenTime: timestamp(d.LastSeenAt),
 	}
+	statusToWire(d.Status, w)
+	return w
 }
 
 func apiKeyToWire(k *syncengine.APIKey) *fieldsyncv1.ApiKey {

@@ -54,6 +54,50 @@ type Device struct {
 	EnrolledAt time.Time
 	RevokedAt  time.Time
 	LastSeenAt time.Time
+	// Status is the device's latest status report; nil when it never reported.
+	Status *DeviceStatus
+}
+
+// DeviceStatus is a device's report of its own sync state. It is shown
+// and alerted on, never trusted for anything else.
+type DeviceStatus struct {
+	OutboxDepth int
+	// OldestUnsyncedAge is how old the oldest unsynced write was when
+	// reported (0 when none); OldestUnsynced is that write's time by the
+	// server's clock, ReportedAt less the age (zero when none).
+	OldestUnsyncedAge time.Duration
+	OldestUnsynced    time.Time
+	PhotosWaiting     int
+	AppVersion        string
+	SDKVersion        string
+	// LastSync is when the device last completed a sync, by its clock.
+	LastSync time.Time
+	// ReportedAt is when the server received the report.
+	ReportedAt time.Time
+}
+
+// Staleness buckets of FleetStats: how long since a device last reported
+// its status (its last successful Push or Pull), or never.
+const (
+	StaleUnder1h = "lt_1h"
+	StaleUnder1d = "lt_1d"
+	StaleUnder7d = "lt_7d"
+	StaleOlder   = "older"
+	StaleNever   = "never"
+)
+
+// FleetStats sums up the status reports of every unrevoked device, for
+// the operator's metrics.
+type FleetStats struct {
+	// At is when the stats were taken.
+	At time.Time
+	// Devices counts devices by staleness bucket (every bucket present).
+	Devices map[string]int
+	// OldestUnsynced is the oldest unsynced write any device reported, by
+	// the server's clock; zero when none.
+	OldestUnsynced time.Time
+	// PhotosWaiting sums the photos devices reported waiting for upload.
+	PhotosWaiting int
 }
 
 // APIKey is an integrator's key with named permissions.

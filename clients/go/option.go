@@ -72,6 +72,7 @@ type config struct {
 	photoProgress  func(sha256 string, sent, total int64)
 	photoDir       string
 	keepPhotos     bool
+	appVersion     string
 }
 
 func newConfig(opts []Option) *config {
@@ -250,4 +251,12 @@ func WithPhotoDir(dir string) Option {
 // CompleteUpload succeeded (PhotoURL reads the photo back from the server).
 func WithKeepPhotos(keep bool) Option {
 	return optionFunc(func(c *config) { c.keepPhotos = keep })
+}
+
+// WithAppVersion names the app's version (e.g. "2.4.1"), which the client
+// reports to the server with its sync status so an admin sees which
+// devices run which version (AdminService.ListDevices). Characters other
+// than printable ASCII become '_' and it is cut to 64 bytes. Default: "".
+func WithAppVersion(v string) Option {
+	return optionFunc(func(c *config) { c.appVersion = v })
 }

@@ -37,8 +37,12 @@ func (c *Client) pull(ctx context.Context, b *backoff) error {
 
 // pullFrom pulls and stores pages from cursor until has_more is false.
 func (c *Client) pullFrom(ctx context.Context, b *backoff, cursor string) error {
+	status, err := c.wireStatus(ctx, 0)
+	if err != nil {
+		return err
+	}
 	for {
-		res, err := c.rpc.Pull(ctx, connect.NewRequest(&fieldsyncv1.PullRequest{Cursor: cursor, Limit: uint32(c.cfg.pullLimit)}))
+		res, err := c.rpc.Pull(ctx, connect.NewRequest(&fieldsyncv1.PullRequest{Cursor: cursor, Limit: uint32(c.cfg.pullLimit), Status: status}))
 		if err != nil {
 			return fmt.Errorf("pull: %w", err)
 		}

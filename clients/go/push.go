@@ -24,7 +24,11 @@ func (c *Client) push(ctx context.Context, b *backoff) error {
 		if err != nil || len(batch) == 0 {
 			return err
 		}
-		req := &fieldsyncv1.PushRequest{Mutations: make([]*fieldsyncv1.Mutation, len(batch))}
+		status, err := c.wireStatus(ctx, batch[len(batch)-1].Seq)
+		if err != nil {
+			return err
+		}
+		req := &fieldsyncv1.PushRequest{Mutations: make([]*fieldsyncv1.Mutation, len(batch)), Status: status}
 		for i := range batch {
 			req.Mutations[i] = batch[i].toWire()
 		}

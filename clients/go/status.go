@@ -4,10 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"runtime/debug"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 )
@@ -192,4 +196,82 @@ func scanRejection(rows *sql.Rows) (Rejection, error) {
 	}
 	rj.Value = m.Interface()
 	return rj, nil
+}
+
+// modulePath is the fieldsync module, whose version is the SDK's.
+const modulePath = "github.com/fieldsync/fieldsync"
+
+// sdkVersion is this SDK's module version from the build info: the
+// dependency's version in an app, "(devel)" when built inside the module,
+// "" when the binary has no build info.
+var sdkVersion = sync.OnceValue(func() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	if bi.Main.Path == modulePath {
+		return bi.Main.Version
+	}
+	for _, d := range bi.Deps {
+		if d.Path == modulePath {
+			return d.Version
+		}
+	}
+	return ""
+})
+
+// Bounds of DeviceStatus that the server enforces (see sync.proto).
+const (
+	maxStatusVersion = 64
+	maxStatusAge     = 10 * 365 * 24 * time.Hour
+)
+
+var (
+	minStatusTime = time.Unix(946684800, 0)  // 2000-01-01
+	maxStatusTime = time.Unix(4102444800, 0) // 2100-01-01
+)
+
+// wireStatus is the status sent with a Push or Pull: the outbox entries
+// after seq sent (those a push carries are left out: the answer settles
+// them), the photo queue, the versions and the last sync. Values the
+// server would refuse (a clock far off, an odd app version) are left out
+// or cleaned, so a status never fails a sync.
+func (c *Client) wireStatus(ctx context.Context, sent uint64) (*fieldsyncv1.DeviceStatus, error) {
+	var depth int
+	var oldest sql.NullInt64
+	var lastSync int64
+	err := c.db.read.QueryRowContext(ctx, `SELECT
+		(SELECT COUNT(*) FROM outbox WHERE acked = 0 AND seq > ?), (SELECT MIN(created_at) FROM outbox WHERE acked = 0 AND seq > ?),
+		(SELECT value FROM meta WHERE key = 'last_sync')`, sent, sent).Scan(&depth, &oldest, &lastSync)
+	if err != nil {
+		return nil, fmt.Errorf("status: %w", err)
+	}
+	var photos Status
+	if err := photoQueueStatus(ctx, c.db.read, &photos); err != nil {
+		return nil, fmt.Errorf("status: %w", err)
+	}
+	w := &fieldsyncv1.DeviceStatus{
+		OutboxDepth: uint32(depth), PhotosWaiting: uint32(photos.PhotoQueue),
+		AppVersion: cleanVersion(c.cfg.appVersion), SdkVersion: cleanVersion(sdkVersion()),
+	}
+	if oldest.Valid && depth > 0 {
+		age := min(max(c.cfg.now().Sub(time.UnixMilli(oldest.Int64)), 0), maxStatusAge)
+		w.OldestUnsyncedAge = durationpb.New(age)
+	}
+	if t := time.UnixMilli(lastSync); lastSync > 0 && t.After(minStatusTime) && t.Before(maxStatusTime) {
+		w.LastSyncTime = timestamppb.New(t)
+	}
+	return w, nil
+}
+
+// cleanVersion fits a version string to the server's rules: printable
+// ASCII without spaces (others become '_'), at most 64 bytes.
+func cleanVersion(v string) string {
+	b := []byte(v)
+	for i, ch := range b {
+		if ch < 0x21 || ch > 0x7e {
+			b[i] = '_'
+		}
+	}
+	return string(b[:min(len(b), maxStatusVersion)])
 }

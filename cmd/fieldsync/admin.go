@@ -27,6 +27,12 @@ type adminCommand struct {
 	setup func(fs *flag.FlagSet) func(ctx context.Context, a fieldsyncv1connect.AdminServiceClient) (proto.Message, error)
 }
 
+// adminTables print some subcommands' answers as a table for people
+// (--table) instead of JSON.
+var adminTables = map[string]func(w io.Writer, m proto.Message, now time.Time) error{
+	"devices": printDevices,
+}
+
 var adminCommands = map[string]adminCommand{
 	"org": {"show the organisation's regions and stores", func(fs *flag.FlagSet) adminCall {
 		return func(ctx context.Context, a fieldsyncv1connect.AdminServiceClient) (proto.Message, error) {
@@ -67,7 +73,7 @@ var adminCommands = map[string]adminCommand{
 			return msg(a.IssueEnrollmentCode(ctx, connect.NewRequest(&fieldsyncv1.IssueEnrollmentCodeRequest{UserId: *user, Ttl: durationpb.New(*ttl)})))
 		}
 	}},
-	"devices": {"list devices: [--user]", func(fs *flag.FlagSet) adminCall {
+	"devices": {"list devices and their sync status: [--user] [--table]", func(fs *flag.FlagSet) adminCall {
 		user := fs.String("user", "", "only this user's devices")
 		return func(ctx context.Context, a fieldsyncv1connect.AdminServiceClient) (proto.Message, error) {
 			return msg(a.ListDevices(ctx, connect.NewRequest(&fieldsyncv1.ListDevicesRequest{UserId: *user})))
@@ -176,6 +182,10 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlags("admin "+args[0], stderr)
 	c.register(fs)
 	call := sub.setup(fs)
+	table := new(bool)
+	if adminTables[args[0]] != nil {
+		table = fs.Bool("table", false, "print a table instead of JSON")
+	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -185,6 +195,9 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	m, err := call(ctx, c.admin())
 	if err != nil {
 		return err
+	}
+	if *table {
+		return adminTables[args[0]](stdout, m, time.Now())
 	}
 	if cj, ok := m.(interface{ GetConfigJson() string }); ok {
 		return printRawJSON(stdout, cj.GetConfigJson())

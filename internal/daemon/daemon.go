@@ -143,6 +143,7 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 		Logger:          d.log,
 		Auth:            d.db,
 		Identity:        d.db,
+		Fleet:           d.db,
 		Sync:            engine,
 		Media:           mediaBackend,
 		Insights:        d.db,

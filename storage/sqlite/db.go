@@ -38,6 +38,7 @@ type DB struct {
 
 	wstmts, rstmts *stmtCache
 	seen           seenMarks            // last_seen_at writes (identity.go)
+	statuses       statusMarks          // device_status writes (devicestatus.go)
 	reg            *syncengine.Registry // the record types (WithRegistry)
 	gw             *groupWriter         // group commit of WriteTx (groupcommit.go)
 }

@@ -419,17 +419,19 @@ func scanDevice(row interface{ Scan(...any) error }) (*syncengine.Device, error)
 	return &d, nil
 }
 
-// ListDevices returns the tenant's devices, or one user's when userID is set.
+// ListDevices returns the tenant's devices, or one user's when userID is
+// set, each with its latest status report.
 func (db *DB) ListDevices(ctx context.Context, tenantID, userID string) ([]*syncengine.Device, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+deviceColumns+` FROM devices WHERE tenant_id = ? AND (? = '' OR user_id = ?) ORDER BY id`,
-		tenantID, userID, userID)
+	rows, err := db.read.QueryContext(ctx, `SELECT d.id, d.tenant_id, d.user_id, d.name, d.platform, d.enrolled_at, d.revoked_at, d.last_seen_at, `+
+		statusColumns+` FROM devices d LEFT JOIN device_status s ON s.device_id = d.id
+		WHERE d.tenant_id = ? AND (? = '' OR d.user_id = ?) ORDER BY d.id`, tenantID, userID, userID)
 	if err != nil {
 		return nil, fmt.Errorf("list devices: %w", err)
 	}
 	defer rows.Close()
 	var out []*syncengine.Device
 	for rows.Next() {
-		d, err := scanDevice(rows)
+		d, err := scanDeviceWithStatus(rows)
 		if err != nil {
 			return nil, err
 		}

@@ -225,16 +225,24 @@ func (x *User) GetCreateTime() *timestamppb.Timestamp {
 
 // Device is an enrolled device of a user.
 type Device struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	UserId        string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
-	Platform      string                 `protobuf:"bytes,4,opt,name=platform,proto3" json:"platform,omitempty"`
-	EnrollTime    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=enroll_time,json=enrollTime,proto3" json:"enroll_time,omitempty"`
-	RevokeTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=revoke_time,json=revokeTime,proto3" json:"revoke_time,omitempty"`
-	LastSeenTime  *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=last_seen_time,json=lastSeenTime,proto3" json:"last_seen_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Id           string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	UserId       string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	Name         string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Platform     string                 `protobuf:"bytes,4,opt,name=platform,proto3" json:"platform,omitempty"`
+	EnrollTime   *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=enroll_time,json=enrollTime,proto3" json:"enroll_time,omitempty"`
+	RevokeTime   *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=revoke_time,json=revokeTime,proto3" json:"revoke_time,omitempty"`
+	LastSeenTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=last_seen_time,json=lastSeenTime,proto3" json:"last_seen_time,omitempty"`
+	// The device's latest status report (see DeviceStatus); unset when it
+	// never reported. As the device sent it: shown, never trusted.
+	Status *DeviceStatus `protobuf:"bytes,8,opt,name=status,proto3" json:"status,omitempty"`
+	// When the server received that report.
+	StatusTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=status_time,json=statusTime,proto3" json:"status_time,omitempty"`
+	// When the device's oldest unsynced write was made, by the server's clock
+	// (status_time less the reported age); unset when it reported none.
+	OldestUnsyncedTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=oldest_unsynced_time,json=oldestUnsyncedTime,proto3" json:"oldest_unsynced_time,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Device) Reset() {
@@ -312,6 +320,27 @@ func (x *Device) GetRevokeTime() *timestamppb.Timestamp {
 func (x *Device) GetLastSeenTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.LastSeenTime
+	}
+	return nil
+}
+
+func (x *Device) GetStatus() *DeviceStatus {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+func (x *Device) GetStatusTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StatusTime
+	}
+	return nil
+}
+
+func (x *Device) GetOldestUnsyncedTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OldestUnsyncedTime
 	}
 	return nil
 }
@@ -1605,7 +1634,7 @@ var File_fieldsync_v1_admin_proto protoreflect.FileDescriptor
 
 const file_fieldsync_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x18fieldsync/v1/admin.proto\x12\ffieldsync.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1afieldsync/v1/options.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\",\n" +
+	"\x18fieldsync/v1/admin.proto\x12\ffieldsync.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1afieldsync/v1/options.proto\x1a\x17fieldsync/v1/sync.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\",\n" +
 	"\x06Region\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\"H\n" +
@@ -1620,7 +1649,7 @@ const file_fieldsync_v1_admin_proto_rawDesc = "" +
 	"\tregion_id\x18\x04 \x01(\tR\bregionId\x12\x19\n" +
 	"\bstore_id\x18\x05 \x01(\tR\astoreId\x12;\n" +
 	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"\x9d\x02\n" +
+	"createTime\"\xdc\x03\n" +
 	"\x06Device\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x12\n" +
@@ -1630,7 +1659,12 @@ const file_fieldsync_v1_admin_proto_rawDesc = "" +
 	"enrollTime\x12;\n" +
 	"\vrevoke_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"revokeTime\x12@\n" +
-	"\x0elast_seen_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\flastSeenTime\"\xc8\x01\n" +
+	"\x0elast_seen_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\flastSeenTime\x122\n" +
+	"\x06status\x18\b \x01(\v2\x1a.fieldsync.v1.DeviceStatusR\x06status\x12;\n" +
+	"\vstatus_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"statusTime\x12L\n" +
+	"\x14oldest_unsynced_time\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x12oldestUnsyncedTime\"\xc8\x01\n" +
 	"\x06ApiKey\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12 \n" +
@@ -1772,7 +1806,8 @@ var file_fieldsync_v1_admin_proto_goTypes = []any{
 	(*SetInsightsConfigResponse)(nil),   // 30: fieldsync.v1.SetInsightsConfigResponse
 	(Role)(0),                           // 31: fieldsync.v1.Role
 	(*timestamppb.Timestamp)(nil),       // 32: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),         // 33: google.protobuf.Duration
+	(*DeviceStatus)(nil),                // 33: fieldsync.v1.DeviceStatus
+	(*durationpb.Duration)(nil),         // 34: google.protobuf.Duration
 }
 var file_fieldsync_v1_admin_proto_depIdxs = []int32{
 	31, // 0: fieldsync.v1.User.role:type_name -> fieldsync.v1.Role
@@ -1780,53 +1815,56 @@ var file_fieldsync_v1_admin_proto_depIdxs = []int32{
 	32, // 2: fieldsync.v1.Device.enroll_time:type_name -> google.protobuf.Timestamp
 	32, // 3: fieldsync.v1.Device.revoke_time:type_name -> google.protobuf.Timestamp
 	32, // 4: fieldsync.v1.Device.last_seen_time:type_name -> google.protobuf.Timestamp
-	32, // 5: fieldsync.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
-	32, // 6: fieldsync.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
-	0,  // 7: fieldsync.v1.CreateRegionResponse.region:type_name -> fieldsync.v1.Region
-	1,  // 8: fieldsync.v1.CreateStoreResponse.store:type_name -> fieldsync.v1.Store
-	0,  // 9: fieldsync.v1.GetOrganizationResponse.regions:type_name -> fieldsync.v1.Region
-	1,  // 10: fieldsync.v1.GetOrganizationResponse.stores:type_name -> fieldsync.v1.Store
-	31, // 11: fieldsync.v1.CreateUserRequest.role:type_name -> fieldsync.v1.Role
-	2,  // 12: fieldsync.v1.CreateUserResponse.user:type_name -> fieldsync.v1.User
-	2,  // 13: fieldsync.v1.ListUsersResponse.users:type_name -> fieldsync.v1.User
-	33, // 14: fieldsync.v1.IssueEnrollmentCodeRequest.ttl:type_name -> google.protobuf.Duration
-	32, // 15: fieldsync.v1.IssueEnrollmentCodeResponse.expire_time:type_name -> google.protobuf.Timestamp
-	3,  // 16: fieldsync.v1.ListDevicesResponse.devices:type_name -> fieldsync.v1.Device
-	3,  // 17: fieldsync.v1.RevokeDeviceResponse.device:type_name -> fieldsync.v1.Device
-	4,  // 18: fieldsync.v1.CreateApiKeyResponse.api_key:type_name -> fieldsync.v1.ApiKey
-	4,  // 19: fieldsync.v1.ListApiKeysResponse.api_keys:type_name -> fieldsync.v1.ApiKey
-	4,  // 20: fieldsync.v1.RevokeApiKeyResponse.api_key:type_name -> fieldsync.v1.ApiKey
-	5,  // 21: fieldsync.v1.AdminService.CreateRegion:input_type -> fieldsync.v1.CreateRegionRequest
-	7,  // 22: fieldsync.v1.AdminService.CreateStore:input_type -> fieldsync.v1.CreateStoreRequest
-	9,  // 23: fieldsync.v1.AdminService.GetOrganization:input_type -> fieldsync.v1.GetOrganizationRequest
-	11, // 24: fieldsync.v1.AdminService.CreateUser:input_type -> fieldsync.v1.CreateUserRequest
-	13, // 25: fieldsync.v1.AdminService.ListUsers:input_type -> fieldsync.v1.ListUsersRequest
-	15, // 26: fieldsync.v1.AdminService.IssueEnrollmentCode:input_type -> fieldsync.v1.IssueEnrollmentCodeRequest
-	17, // 27: fieldsync.v1.AdminService.ListDevices:input_type -> fieldsync.v1.ListDevicesRequest
-	19, // 28: fieldsync.v1.AdminService.RevokeDevice:input_type -> fieldsync.v1.RevokeDeviceRequest
-	21, // 29: fieldsync.v1.AdminService.CreateApiKey:input_type -> fieldsync.v1.CreateApiKeyRequest
-	23, // 30: fieldsync.v1.AdminService.ListApiKeys:input_type -> fieldsync.v1.ListApiKeysRequest
-	25, // 31: fieldsync.v1.AdminService.RevokeApiKey:input_type -> fieldsync.v1.RevokeApiKeyRequest
-	27, // 32: fieldsync.v1.AdminService.GetInsightsConfig:input_type -> fieldsync.v1.GetInsightsConfigRequest
-	29, // 33: fieldsync.v1.AdminService.SetInsightsConfig:input_type -> fieldsync.v1.SetInsightsConfigRequest
-	6,  // 34: fieldsync.v1.AdminService.CreateRegion:output_type -> fieldsync.v1.CreateRegionResponse
-	8,  // 35: fieldsync.v1.AdminService.CreateStore:output_type -> fieldsync.v1.CreateStoreResponse
-	10, // 36: fieldsync.v1.AdminService.GetOrganization:output_type -> fieldsync.v1.GetOrganizationResponse
-	12, // 37: fieldsync.v1.AdminService.CreateUser:output_type -> fieldsync.v1.CreateUserResponse
-	14, // 38: fieldsync.v1.AdminService.ListUsers:output_type -> fieldsync.v1.ListUsersResponse
-	16, // 39: fieldsync.v1.AdminService.IssueEnrollmentCode:output_type -> fieldsync.v1.IssueEnrollmentCodeResponse
-	18, // 40: fieldsync.v1.AdminService.ListDevices:output_type -> fieldsync.v1.ListDevicesResponse
-	20, // 41: fieldsync.v1.AdminService.RevokeDevice:output_type -> fieldsync.v1.RevokeDeviceResponse
-	22, // 42: fieldsync.v1.AdminService.CreateApiKey:output_type -> fieldsync.v1.CreateApiKeyResponse
-	24, // 43: fieldsync.v1.AdminService.ListApiKeys:output_type -> fieldsync.v1.ListApiKeysResponse
-	26, // 44: fieldsync.v1.AdminService.RevokeApiKey:output_type -> fieldsync.v1.RevokeApiKeyResponse
-	28, // 45: fieldsync.v1.AdminService.GetInsightsConfig:output_type -> fieldsync.v1.GetInsightsConfigResponse
-	30, // 46: fieldsync.v1.AdminService.SetInsightsConfig:output_type -> fieldsync.v1.SetInsightsConfigResponse
-	34, // [34:47] is the sub-list for method output_type
-	21, // [21:34] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	33, // 5: fieldsync.v1.Device.status:type_name -> fieldsync.v1.DeviceStatus
+	32, // 6: fieldsync.v1.Device.status_time:type_name -> google.protobuf.Timestamp
+	32, // 7: fieldsync.v1.Device.oldest_unsynced_time:type_name -> google.protobuf.Timestamp
+	32, // 8: fieldsync.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
+	32, // 9: fieldsync.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
+	0,  // 10: fieldsync.v1.CreateRegionResponse.region:type_name -> fieldsync.v1.Region
+	1,  // 11: fieldsync.v1.CreateStoreResponse.store:type_name -> fieldsync.v1.Store
+	0,  // 12: fieldsync.v1.GetOrganizationResponse.regions:type_name -> fieldsync.v1.Region
+	1,  // 13: fieldsync.v1.GetOrganizationResponse.stores:type_name -> fieldsync.v1.Store
+	31, // 14: fieldsync.v1.CreateUserRequest.role:type_name -> fieldsync.v1.Role
+	2,  // 15: fieldsync.v1.CreateUserResponse.user:type_name -> fieldsync.v1.User
+	2,  // 16: fieldsync.v1.ListUsersResponse.users:type_name -> fieldsync.v1.User
+	34, // 17: fieldsync.v1.IssueEnrollmentCodeRequest.ttl:type_name -> google.protobuf.Duration
+	32, // 18: fieldsync.v1.IssueEnrollmentCodeResponse.expire_time:type_name -> google.protobuf.Timestamp
+	3,  // 19: fieldsync.v1.ListDevicesResponse.devices:type_name -> fieldsync.v1.Device
+	3,  // 20: fieldsync.v1.RevokeDeviceResponse.device:type_name -> fieldsync.v1.Device
+	4,  // 21: fieldsync.v1.CreateApiKeyResponse.api_key:type_name -> fieldsync.v1.ApiKey
+	4,  // 22: fieldsync.v1.ListApiKeysResponse.api_keys:type_name -> fieldsync.v1.ApiKey
+	4,  // 23: fieldsync.v1.RevokeApiKeyResponse.api_key:type_name -> fieldsync.v1.ApiKey
+	5,  // 24: fieldsync.v1.AdminService.CreateRegion:input_type -> fieldsync.v1.CreateRegionRequest
+	7,  // 25: fieldsync.v1.AdminService.CreateStore:input_type -> fieldsync.v1.CreateStoreRequest
+	9,  // 26: fieldsync.v1.AdminService.GetOrganization:input_type -> fieldsync.v1.GetOrganizationRequest
+	11, // 27: fieldsync.v1.AdminService.CreateUser:input_type -> fieldsync.v1.CreateUserRequest
+	13, // 28: fieldsync.v1.AdminService.ListUsers:input_type -> fieldsync.v1.ListUsersRequest
+	15, // 29: fieldsync.v1.AdminService.IssueEnrollmentCode:input_type -> fieldsync.v1.IssueEnrollmentCodeRequest
+	17, // 30: fieldsync.v1.AdminService.ListDevices:input_type -> fieldsync.v1.ListDevicesRequest
+	19, // 31: fieldsync.v1.AdminService.RevokeDevice:input_type -> fieldsync.v1.RevokeDeviceRequest
+	21, // 32: fieldsync.v1.AdminService.CreateApiKey:input_type -> fieldsync.v1.CreateApiKeyRequest
+	23, // 33: fieldsync.v1.AdminService.ListApiKeys:input_type -> fieldsync.v1.ListApiKeysRequest
+	25, // 34: fieldsync.v1.AdminService.RevokeApiKey:input_type -> fieldsync.v1.RevokeApiKeyRequest
+	27, // 35: fieldsync.v1.AdminService.GetInsightsConfig:input_type -> fieldsync.v1.GetInsightsConfigRequest
+	29, // 36: fieldsync.v1.AdminService.SetInsightsConfig:input_type -> fieldsync.v1.SetInsightsConfigRequest
+	6,  // 37: fieldsync.v1.AdminService.CreateRegion:output_type -> fieldsync.v1.CreateRegionResponse
+	8,  // 38: fieldsync.v1.AdminService.CreateStore:output_type -> fieldsync.v1.CreateStoreResponse
+	10, // 39: fieldsync.v1.AdminService.GetOrganization:output_type -> fieldsync.v1.GetOrganizationResponse
+	12, // 40: fieldsync.v1.AdminService.CreateUser:output_type -> fieldsync.v1.CreateUserResponse
+	14, // 41: fieldsync.v1.AdminService.ListUsers:output_type -> fieldsync.v1.ListUsersResponse
+	16, // 42: fieldsync.v1.AdminService.IssueEnrollmentCode:output_type -> fieldsync.v1.IssueEnrollmentCodeResponse
+	18, // 43: fieldsync.v1.AdminService.ListDevices:output_type -> fieldsync.v1.ListDevicesResponse
+	20, // 44: fieldsync.v1.AdminService.RevokeDevice:output_type -> fieldsync.v1.RevokeDeviceResponse
+	22, // 45: fieldsync.v1.AdminService.CreateApiKey:output_type -> fieldsync.v1.CreateApiKeyResponse
+	24, // 46: fieldsync.v1.AdminService.ListApiKeys:output_type -> fieldsync.v1.ListApiKeysResponse
+	26, // 47: fieldsync.v1.AdminService.RevokeApiKey:output_type -> fieldsync.v1.RevokeApiKeyResponse
+	28, // 48: fieldsync.v1.AdminService.GetInsightsConfig:output_type -> fieldsync.v1.GetInsightsConfigResponse
+	30, // 49: fieldsync.v1.AdminService.SetInsightsConfig:output_type -> fieldsync.v1.SetInsightsConfigResponse
+	37, // [37:50] is the sub-list for method output_type
+	24, // [24:37] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_fieldsync_v1_admin_proto_init() }
@@ -1835,6 +1873,7 @@ func file_fieldsync_v1_admin_proto_init() {
 		return
 	}
 	file_fieldsync_v1_options_proto_init()
+	file_fieldsync_v1_sync_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -371,6 +371,9 @@ const (
 	AlertKind_ALERT_KIND_REPEAT_PHOTO AlertKind = 6
 	// A7: a rule that touches the rep changed.
 	AlertKind_ALERT_KIND_RULE_CHANGE AlertKind = 7
+	// A device in the recipient's scope has held unsynced writes for longer
+	// than the configured age (rules.stale_device_age).
+	AlertKind_ALERT_KIND_STALE_DEVICE AlertKind = 8
 )
 
 // Enum value maps for AlertKind.
@@ -384,6 +387,7 @@ var (
 		5: "ALERT_KIND_STALLED_CLOSE",
 		6: "ALERT_KIND_REPEAT_PHOTO",
 		7: "ALERT_KIND_RULE_CHANGE",
+		8: "ALERT_KIND_STALE_DEVICE",
 	}
 	AlertKind_value = map[string]int32{
 		"ALERT_KIND_UNSPECIFIED":             0,
@@ -394,6 +398,7 @@ var (
 		"ALERT_KIND_STALLED_CLOSE":           5,
 		"ALERT_KIND_REPEAT_PHOTO":            6,
 		"ALERT_KIND_RULE_CHANGE":             7,
+		"ALERT_KIND_STALE_DEVICE":            8,
 	}
 )
 
@@ -2329,7 +2334,7 @@ const file_fieldsync_v1_records_proto_rawDesc = "" +
 	"\rOperationKind\x12\x1e\n" +
 	"\x1aOPERATION_KIND_UNSPECIFIED\x10\x00\x12#\n" +
 	"\x1fOPERATION_KIND_REQUIRED_SKIPPED\x10\x01\x12!\n" +
-	"\x1dOPERATION_KIND_FIELD_REEDITED\x10\x02*\x8b\x02\n" +
+	"\x1dOPERATION_KIND_FIELD_REEDITED\x10\x02*\xa8\x02\n" +
 	"\tAlertKind\x12\x1a\n" +
 	"\x16ALERT_KIND_UNSPECIFIED\x10\x00\x12$\n" +
 	" ALERT_KIND_CONFLICTING_DIAGNOSES\x10\x01\x12\x1c\n" +
@@ -2338,7 +2343,8 @@ const file_fieldsync_v1_records_proto_rawDesc = "" +
 	"\x1bALERT_KIND_PROSPECTING_TRAP\x10\x04\x12\x1c\n" +
 	"\x18ALERT_KIND_STALLED_CLOSE\x10\x05\x12\x1b\n" +
 	"\x17ALERT_KIND_REPEAT_PHOTO\x10\x06\x12\x1a\n" +
-	"\x16ALERT_KIND_RULE_CHANGE\x10\aB?Z=github.com/fieldsync/fieldsync/proto/fieldsync/v1;fieldsyncv1b\x06proto3"
+	"\x16ALERT_KIND_RULE_CHANGE\x10\a\x12\x1b\n" +
+	"\x17ALERT_KIND_STALE_DEVICE\x10\bB?Z=github.com/fieldsync/fieldsync/proto/fieldsync/v1;fieldsyncv1b\x06proto3"
 
 var (
 	file_fieldsync_v1_records_proto_rawDescOnce sync.Once

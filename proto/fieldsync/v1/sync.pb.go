@@ -11,6 +11,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	anypb "google.golang.org/protobuf/types/known/anypb"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
@@ -352,8 +353,11 @@ func (x *Mutation) GetHlc() uint64 {
 
 // PushRequest is a batch of one device's mutations, in seq order.
 type PushRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Mutations     []*Mutation            `protobuf:"bytes,1,rep,name=mutations,proto3" json:"mutations,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Mutations []*Mutation            `protobuf:"bytes,1,rep,name=mutations,proto3" json:"mutations,omitempty"`
+	// The device's sync state once this request's mutations are answered
+	// (they are not counted in it). Optional; display and alerts only.
+	Status        *DeviceStatus `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -395,6 +399,110 @@ func (x *PushRequest) GetMutations() []*Mutation {
 	return nil
 }
 
+func (x *PushRequest) GetStatus() *DeviceStatus {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+// DeviceStatus is what a device reports of its own sync state with each
+// Push and Pull, so a manager or an operator sees a device that holds
+// writes it has not synced. The server keeps the latest report per device
+// for display, fleet metrics and the stale-device alert, and trusts it for
+// nothing else.
+type DeviceStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Local changes the server has not answered.
+	OutboxDepth uint32 `protobuf:"varint,1,opt,name=outbox_depth,json=outboxDepth,proto3" json:"outbox_depth,omitempty"`
+	// How long ago, by the device's clock, the oldest of them was made; unset
+	// when there are none. An age, not a time, so a device clock that is off
+	// does not move it.
+	OldestUnsyncedAge *durationpb.Duration `protobuf:"bytes,2,opt,name=oldest_unsynced_age,json=oldestUnsyncedAge,proto3" json:"oldest_unsynced_age,omitempty"`
+	// Photos waiting to be uploaded.
+	PhotosWaiting uint32 `protobuf:"varint,3,opt,name=photos_waiting,json=photosWaiting,proto3" json:"photos_waiting,omitempty"`
+	// The app's version, as its developer names it (e.g. "2.4.1").
+	AppVersion string `protobuf:"bytes,4,opt,name=app_version,json=appVersion,proto3" json:"app_version,omitempty"`
+	// The SDK's version (e.g. "v1.2.0" or "(devel)").
+	SdkVersion string `protobuf:"bytes,5,opt,name=sdk_version,json=sdkVersion,proto3" json:"sdk_version,omitempty"`
+	// When a sync last completed, by the device's clock; unset when never.
+	LastSyncTime  *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=last_sync_time,json=lastSyncTime,proto3" json:"last_sync_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceStatus) Reset() {
+	*x = DeviceStatus{}
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceStatus) ProtoMessage() {}
+
+func (x *DeviceStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceStatus.ProtoReflect.Descriptor instead.
+func (*DeviceStatus) Descriptor() ([]byte, []int) {
+	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *DeviceStatus) GetOutboxDepth() uint32 {
+	if x != nil {
+		return x.OutboxDepth
+	}
+	return 0
+}
+
+func (x *DeviceStatus) GetOldestUnsyncedAge() *durationpb.Duration {
+	if x != nil {
+		return x.OldestUnsyncedAge
+	}
+	return nil
+}
+
+func (x *DeviceStatus) GetPhotosWaiting() uint32 {
+	if x != nil {
+		return x.PhotosWaiting
+	}
+	return 0
+}
+
+func (x *DeviceStatus) GetAppVersion() string {
+	if x != nil {
+		return x.AppVersion
+	}
+	return ""
+}
+
+func (x *DeviceStatus) GetSdkVersion() string {
+	if x != nil {
+		return x.SdkVersion
+	}
+	return ""
+}
+
+func (x *DeviceStatus) GetLastSyncTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSyncTime
+	}
+	return nil
+}
+
 // MutationResult is the server's answer for one mutation.
 type MutationResult struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -419,7 +527,7 @@ type MutationResult struct {
 
 func (x *MutationResult) Reset() {
 	*x = MutationResult{}
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[2]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -431,7 +539,7 @@ func (x *MutationResult) String() string {
 func (*MutationResult) ProtoMessage() {}
 
 func (x *MutationResult) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[2]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -444,7 +552,7 @@ func (x *MutationResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MutationResult.ProtoReflect.Descriptor instead.
 func (*MutationResult) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{2}
+	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *MutationResult) GetSeq() uint64 {
@@ -524,7 +632,7 @@ type PushResponse struct {
 
 func (x *PushResponse) Reset() {
 	*x = PushResponse{}
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[3]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -536,7 +644,7 @@ func (x *PushResponse) String() string {
 func (*PushResponse) ProtoMessage() {}
 
 func (x *PushResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[3]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -549,7 +657,7 @@ func (x *PushResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushResponse.ProtoReflect.Descriptor instead.
 func (*PushResponse) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{3}
+	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *PushResponse) GetResults() []*MutationResult {
@@ -586,7 +694,7 @@ type SequenceGap struct {
 
 func (x *SequenceGap) Reset() {
 	*x = SequenceGap{}
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[4]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -598,7 +706,7 @@ func (x *SequenceGap) String() string {
 func (*SequenceGap) ProtoMessage() {}
 
 func (x *SequenceGap) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[4]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -611,7 +719,7 @@ func (x *SequenceGap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SequenceGap.ProtoReflect.Descriptor instead.
 func (*SequenceGap) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{4}
+	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SequenceGap) GetExpectedSeq() uint64 {
@@ -639,7 +747,7 @@ type PhotoStatus struct {
 
 func (x *PhotoStatus) Reset() {
 	*x = PhotoStatus{}
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[5]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -651,7 +759,7 @@ func (x *PhotoStatus) String() string {
 func (*PhotoStatus) ProtoMessage() {}
 
 func (x *PhotoStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[5]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -664,7 +772,7 @@ func (x *PhotoStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PhotoStatus.ProtoReflect.Descriptor instead.
 func (*PhotoStatus) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{5}
+	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PhotoStatus) GetSha256() string {
@@ -703,7 +811,7 @@ type Record struct {
 
 func (x *Record) Reset() {
 	*x = Record{}
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[6]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -715,7 +823,7 @@ func (x *Record) String() string {
 func (*Record) ProtoMessage() {}
 
 func (x *Record) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[6]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -728,7 +836,7 @@ func (x *Record) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Record.ProtoReflect.Descriptor instead.
 func (*Record) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{6}
+	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Record) GetRecordType() string {
@@ -793,14 +901,17 @@ type PullRequest struct {
 	// Opaque; empty for a first sync.
 	Cursor string `protobuf:"bytes,1,opt,name=cursor,proto3" json:"cursor,omitempty"`
 	// Maximum records in the page; 0 means the default (500).
-	Limit         uint32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	Limit uint32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	// The device's sync state (see PushRequest.status), so an idle device
+	// reports too. Optional.
+	Status        *DeviceStatus `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PullRequest) Reset() {
 	*x = PullRequest{}
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[7]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -812,7 +923,7 @@ func (x *PullRequest) String() string {
 func (*PullRequest) ProtoMessage() {}
 
 func (x *PullRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[7]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -825,7 +936,7 @@ func (x *PullRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullRequest.ProtoReflect.Descriptor instead.
 func (*PullRequest) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{7}
+	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PullRequest) GetCursor() string {
@@ -842,6 +953,13 @@ func (x *PullRequest) GetLimit() uint32 {
 	return 0
 }
 
+func (x *PullRequest) GetStatus() *DeviceStatus {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
 // PullResponse is one page of changes.
 type PullResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -856,7 +974,7 @@ type PullResponse struct {
 
 func (x *PullResponse) Reset() {
 	*x = PullResponse{}
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[8]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -868,7 +986,7 @@ func (x *PullResponse) String() string {
 func (*PullResponse) ProtoMessage() {}
 
 func (x *PullResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[8]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -881,7 +999,7 @@ func (x *PullResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullResponse.ProtoReflect.Descriptor instead.
 func (*PullResponse) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{8}
+	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PullResponse) GetRecords() []*Record {
@@ -918,7 +1036,7 @@ type AckRequest struct {
 
 func (x *AckRequest) Reset() {
 	*x = AckRequest{}
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[9]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -930,7 +1048,7 @@ func (x *AckRequest) String() string {
 func (*AckRequest) ProtoMessage() {}
 
 func (x *AckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[9]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -943,7 +1061,7 @@ func (x *AckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckRequest.ProtoReflect.Descriptor instead.
 func (*AckRequest) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{9}
+	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *AckRequest) GetCursor() string {
@@ -971,7 +1089,7 @@ type AckResponse struct {
 
 func (x *AckResponse) Reset() {
 	*x = AckResponse{}
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[10]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -983,7 +1101,7 @@ func (x *AckResponse) String() string {
 func (*AckResponse) ProtoMessage() {}
 
 func (x *AckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[10]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -996,7 +1114,7 @@ func (x *AckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckResponse.ProtoReflect.Descriptor instead.
 func (*AckResponse) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{10}
+	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AckResponse) GetReceiptTime() *timestamppb.Timestamp {
@@ -1016,7 +1134,7 @@ type ResyncRequired struct {
 
 func (x *ResyncRequired) Reset() {
 	*x = ResyncRequired{}
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[11]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1028,7 +1146,7 @@ func (x *ResyncRequired) String() string {
 func (*ResyncRequired) ProtoMessage() {}
 
 func (x *ResyncRequired) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[11]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1041,7 +1159,7 @@ func (x *ResyncRequired) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResyncRequired.ProtoReflect.Descriptor instead.
 func (*ResyncRequired) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{11}
+	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ResyncRequired) GetReason() string {
@@ -1062,7 +1180,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[12]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1074,7 +1192,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[12]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1087,7 +1205,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{12}
+	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *WatchRequest) GetCursor() string {
@@ -1107,7 +1225,7 @@ type Poke struct {
 
 func (x *Poke) Reset() {
 	*x = Poke{}
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[13]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1119,7 +1237,7 @@ func (x *Poke) String() string {
 func (*Poke) ProtoMessage() {}
 
 func (x *Poke) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[13]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1132,7 +1250,7 @@ func (x *Poke) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Poke.ProtoReflect.Descriptor instead.
 func (*Poke) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{13}
+	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Poke) GetVersion() uint64 {
@@ -1152,7 +1270,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[14]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1164,7 +1282,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[14]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1177,7 +1295,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{14}
+	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Heartbeat) GetTime() *timestamppb.Timestamp {
@@ -1201,7 +1319,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[15]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1213,7 +1331,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[15]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1226,7 +1344,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{15}
+	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *WatchResponse) GetEvent() isWatchResponse_Event {
@@ -1293,7 +1411,7 @@ type Conflict struct {
 
 func (x *Conflict) Reset() {
 	*x = Conflict{}
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[16]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1305,7 +1423,7 @@ func (x *Conflict) String() string {
 func (*Conflict) ProtoMessage() {}
 
 func (x *Conflict) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[16]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1318,7 +1436,7 @@ func (x *Conflict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Conflict.ProtoReflect.Descriptor instead.
 func (*Conflict) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{16}
+	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Conflict) GetId() uint64 {
@@ -1419,7 +1537,7 @@ type ListConflictsRequest struct {
 
 func (x *ListConflictsRequest) Reset() {
 	*x = ListConflictsRequest{}
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[17]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1431,7 +1549,7 @@ func (x *ListConflictsRequest) String() string {
 func (*ListConflictsRequest) ProtoMessage() {}
 
 func (x *ListConflictsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[17]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1444,7 +1562,7 @@ func (x *ListConflictsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListConflictsRequest.ProtoReflect.Descriptor instead.
 func (*ListConflictsRequest) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{17}
+	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListConflictsRequest) GetRecordId() string {
@@ -1478,7 +1596,7 @@ type ListConflictsResponse struct {
 
 func (x *ListConflictsResponse) Reset() {
 	*x = ListConflictsResponse{}
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[18]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1490,7 +1608,7 @@ func (x *ListConflictsResponse) String() string {
 func (*ListConflictsResponse) ProtoMessage() {}
 
 func (x *ListConflictsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[18]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1503,7 +1621,7 @@ func (x *ListConflictsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListConflictsResponse.ProtoReflect.Descriptor instead.
 func (*ListConflictsResponse) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{18}
+	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListConflictsResponse) GetConflicts() []*Conflict {
@@ -1523,7 +1641,7 @@ type GetDeliveriesRequest struct {
 
 func (x *GetDeliveriesRequest) Reset() {
 	*x = GetDeliveriesRequest{}
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[19]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1535,7 +1653,7 @@ func (x *GetDeliveriesRequest) String() string {
 func (*GetDeliveriesRequest) ProtoMessage() {}
 
 func (x *GetDeliveriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[19]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1548,7 +1666,7 @@ func (x *GetDeliveriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeliveriesRequest.ProtoReflect.Descriptor instead.
 func (*GetDeliveriesRequest) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{19}
+	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetDeliveriesRequest) GetRecordId() string {
@@ -1571,7 +1689,7 @@ type Delivery struct {
 
 func (x *Delivery) Reset() {
 	*x = Delivery{}
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[20]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1583,7 +1701,7 @@ func (x *Delivery) String() string {
 func (*Delivery) ProtoMessage() {}
 
 func (x *Delivery) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[20]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1596,7 +1714,7 @@ func (x *Delivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Delivery.ProtoReflect.Descriptor instead.
 func (*Delivery) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{20}
+	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Delivery) GetDeviceId() string {
@@ -1637,7 +1755,7 @@ type GetDeliveriesResponse struct {
 
 func (x *GetDeliveriesResponse) Reset() {
 	*x = GetDeliveriesResponse{}
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[21]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1649,7 +1767,7 @@ func (x *GetDeliveriesResponse) String() string {
 func (*GetDeliveriesResponse) ProtoMessage() {}
 
 func (x *GetDeliveriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_sync_proto_msgTypes[21]
+	mi := &file_fieldsync_v1_sync_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1662,7 +1780,7 @@ func (x *GetDeliveriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeliveriesResponse.ProtoReflect.Descriptor instead.
 func (*GetDeliveriesResponse) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{21}
+	return file_fieldsync_v1_sync_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetDeliveriesResponse) GetDeliveries() []*Delivery {
@@ -1676,7 +1794,7 @@ var File_fieldsync_v1_sync_proto protoreflect.FileDescriptor
 
 const file_fieldsync_v1_sync_proto_rawDesc = "" +
 	"\n" +
-	"\x17fieldsync/v1/sync.proto\x12\ffieldsync.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19google/protobuf/any.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa6\x02\n" +
+	"\x17fieldsync/v1/sync.proto\x12\ffieldsync.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa6\x02\n" +
 	"\bMutation\x12\x19\n" +
 	"\x03seq\x18\x01 \x01(\x04B\a\xbaH\x042\x02 \x00R\x03seq\x12*\n" +
 	"\vrecord_type\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\n" +
@@ -1686,9 +1804,22 @@ const file_fieldsync_v1_sync_proto_rawDesc = "" +
 	"\n" +
 	"field_mask\x18\x05 \x01(\v2\x1a.google.protobuf.FieldMaskR\tfieldMask\x12\x16\n" +
 	"\x06delete\x18\x06 \x01(\bR\x06delete\x12\x19\n" +
-	"\x03hlc\x18\a \x01(\x04B\a\xbaH\x042\x02 \x00R\x03hlc\"P\n" +
+	"\x03hlc\x18\a \x01(\x04B\a\xbaH\x042\x02 \x00R\x03hlc\"\x84\x01\n" +
 	"\vPushRequest\x12A\n" +
-	"\tmutations\x18\x01 \x03(\v2\x16.fieldsync.v1.MutationB\v\xbaH\b\x92\x01\x05\b\x01\x10\xf4\x03R\tmutations\"\xeb\x02\n" +
+	"\tmutations\x18\x01 \x03(\v2\x16.fieldsync.v1.MutationB\v\xbaH\b\x92\x01\x05\b\x01\x10\xf4\x03R\tmutations\x122\n" +
+	"\x06status\x18\x02 \x01(\v2\x1a.fieldsync.v1.DeviceStatusR\x06status\"\x9b\x03\n" +
+	"\fDeviceStatus\x12-\n" +
+	"\foutbox_depth\x18\x01 \x01(\rB\n" +
+	"\xbaH\a*\x05\x18\x80\xc2\xd7/R\voutboxDepth\x12[\n" +
+	"\x13oldest_unsynced_age\x18\x02 \x01(\v2\x19.google.protobuf.DurationB\x10\xbaH\r\xaa\x01\n" +
+	"\"\x06\b\x80\x86\xb0\x96\x012\x00R\x11oldestUnsyncedAge\x121\n" +
+	"\x0ephotos_waiting\x18\x03 \x01(\rB\n" +
+	"\xbaH\a*\x05\x18\x80\xc2\xd7/R\rphotosWaiting\x128\n" +
+	"\vapp_version\x18\x04 \x01(\tB\x17\xbaH\x14r\x12\x18@2\x0e^[\\x21-\\x7e]*$R\n" +
+	"appVersion\x128\n" +
+	"\vsdk_version\x18\x05 \x01(\tB\x17\xbaH\x14r\x12\x18@2\x0e^[\\x21-\\x7e]*$R\n" +
+	"sdkVersion\x12X\n" +
+	"\x0elast_sync_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x16\xbaH\x13\xb2\x01\x10\x1a\x06\b\x80\xae\x99\xa4\x0f*\x06\b\x80\x87\xb5\xc3\x03R\flastSyncTime\"\xeb\x02\n" +
 	"\x0eMutationResult\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x1b\n" +
 	"\trecord_id\x18\x02 \x01(\tR\brecordId\x127\n" +
@@ -1723,10 +1854,11 @@ const file_fieldsync_v1_sync_proto_rawDesc = "" +
 	"\x03hlc\x18\x06 \x01(\x04R\x03hlc\x12;\n" +
 	"\vupdate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x121\n" +
-	"\x06photos\x18\b \x03(\v2\x19.fieldsync.v1.PhotoStatusR\x06photos\"O\n" +
+	"\x06photos\x18\b \x03(\v2\x19.fieldsync.v1.PhotoStatusR\x06photos\"\x83\x01\n" +
 	"\vPullRequest\x12 \n" +
 	"\x06cursor\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\x06cursor\x12\x1e\n" +
-	"\x05limit\x18\x02 \x01(\rB\b\xbaH\x05*\x03\x18\x88'R\x05limit\"z\n" +
+	"\x05limit\x18\x02 \x01(\rB\b\xbaH\x05*\x03\x18\x88'R\x05limit\x122\n" +
+	"\x06status\x18\x03 \x01(\v2\x1a.fieldsync.v1.DeviceStatusR\x06status\"z\n" +
 	"\fPullResponse\x12.\n" +
 	"\arecords\x18\x01 \x03(\v2\x14.fieldsync.v1.RecordR\arecords\x12\x1f\n" +
 	"\vnext_cursor\x18\x02 \x01(\tR\n" +
@@ -1830,7 +1962,7 @@ func file_fieldsync_v1_sync_proto_rawDescGZIP() []byte {
 }
 
 var file_fieldsync_v1_sync_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_fieldsync_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_fieldsync_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_fieldsync_v1_sync_proto_goTypes = []any{
 	(MutationOutcome)(0),          // 0: fieldsync.v1.MutationOutcome
 	(RejectCode)(0),               // 1: fieldsync.v1.RejectCode
@@ -1838,72 +1970,78 @@ var file_fieldsync_v1_sync_proto_goTypes = []any{
 	(RemovalReason)(0),            // 3: fieldsync.v1.RemovalReason
 	(*Mutation)(nil),              // 4: fieldsync.v1.Mutation
 	(*PushRequest)(nil),           // 5: fieldsync.v1.PushRequest
-	(*MutationResult)(nil),        // 6: fieldsync.v1.MutationResult
-	(*PushResponse)(nil),          // 7: fieldsync.v1.PushResponse
-	(*SequenceGap)(nil),           // 8: fieldsync.v1.SequenceGap
-	(*PhotoStatus)(nil),           // 9: fieldsync.v1.PhotoStatus
-	(*Record)(nil),                // 10: fieldsync.v1.Record
-	(*PullRequest)(nil),           // 11: fieldsync.v1.PullRequest
-	(*PullResponse)(nil),          // 12: fieldsync.v1.PullResponse
-	(*AckRequest)(nil),            // 13: fieldsync.v1.AckRequest
-	(*AckResponse)(nil),           // 14: fieldsync.v1.AckResponse
-	(*ResyncRequired)(nil),        // 15: fieldsync.v1.ResyncRequired
-	(*WatchRequest)(nil),          // 16: fieldsync.v1.WatchRequest
-	(*Poke)(nil),                  // 17: fieldsync.v1.Poke
-	(*Heartbeat)(nil),             // 18: fieldsync.v1.Heartbeat
-	(*WatchResponse)(nil),         // 19: fieldsync.v1.WatchResponse
-	(*Conflict)(nil),              // 20: fieldsync.v1.Conflict
-	(*ListConflictsRequest)(nil),  // 21: fieldsync.v1.ListConflictsRequest
-	(*ListConflictsResponse)(nil), // 22: fieldsync.v1.ListConflictsResponse
-	(*GetDeliveriesRequest)(nil),  // 23: fieldsync.v1.GetDeliveriesRequest
-	(*Delivery)(nil),              // 24: fieldsync.v1.Delivery
-	(*GetDeliveriesResponse)(nil), // 25: fieldsync.v1.GetDeliveriesResponse
-	(*anypb.Any)(nil),             // 26: google.protobuf.Any
-	(*fieldmaskpb.FieldMask)(nil), // 27: google.protobuf.FieldMask
-	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
+	(*DeviceStatus)(nil),          // 6: fieldsync.v1.DeviceStatus
+	(*MutationResult)(nil),        // 7: fieldsync.v1.MutationResult
+	(*PushResponse)(nil),          // 8: fieldsync.v1.PushResponse
+	(*SequenceGap)(nil),           // 9: fieldsync.v1.SequenceGap
+	(*PhotoStatus)(nil),           // 10: fieldsync.v1.PhotoStatus
+	(*Record)(nil),                // 11: fieldsync.v1.Record
+	(*PullRequest)(nil),           // 12: fieldsync.v1.PullRequest
+	(*PullResponse)(nil),          // 13: fieldsync.v1.PullResponse
+	(*AckRequest)(nil),            // 14: fieldsync.v1.AckRequest
+	(*AckResponse)(nil),           // 15: fieldsync.v1.AckResponse
+	(*ResyncRequired)(nil),        // 16: fieldsync.v1.ResyncRequired
+	(*WatchRequest)(nil),          // 17: fieldsync.v1.WatchRequest
+	(*Poke)(nil),                  // 18: fieldsync.v1.Poke
+	(*Heartbeat)(nil),             // 19: fieldsync.v1.Heartbeat
+	(*WatchResponse)(nil),         // 20: fieldsync.v1.WatchResponse
+	(*Conflict)(nil),              // 21: fieldsync.v1.Conflict
+	(*ListConflictsRequest)(nil),  // 22: fieldsync.v1.ListConflictsRequest
+	(*ListConflictsResponse)(nil), // 23: fieldsync.v1.ListConflictsResponse
+	(*GetDeliveriesRequest)(nil),  // 24: fieldsync.v1.GetDeliveriesRequest
+	(*Delivery)(nil),              // 25: fieldsync.v1.Delivery
+	(*GetDeliveriesResponse)(nil), // 26: fieldsync.v1.GetDeliveriesResponse
+	(*anypb.Any)(nil),             // 27: google.protobuf.Any
+	(*fieldmaskpb.FieldMask)(nil), // 28: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),   // 29: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 30: google.protobuf.Timestamp
 }
 var file_fieldsync_v1_sync_proto_depIdxs = []int32{
-	26, // 0: fieldsync.v1.Mutation.value:type_name -> google.protobuf.Any
-	27, // 1: fieldsync.v1.Mutation.field_mask:type_name -> google.protobuf.FieldMask
+	27, // 0: fieldsync.v1.Mutation.value:type_name -> google.protobuf.Any
+	28, // 1: fieldsync.v1.Mutation.field_mask:type_name -> google.protobuf.FieldMask
 	4,  // 2: fieldsync.v1.PushRequest.mutations:type_name -> fieldsync.v1.Mutation
-	0,  // 3: fieldsync.v1.MutationResult.outcome:type_name -> fieldsync.v1.MutationOutcome
-	1,  // 4: fieldsync.v1.MutationResult.reject_code:type_name -> fieldsync.v1.RejectCode
-	20, // 5: fieldsync.v1.MutationResult.conflicts:type_name -> fieldsync.v1.Conflict
-	6,  // 6: fieldsync.v1.PushResponse.results:type_name -> fieldsync.v1.MutationResult
-	2,  // 7: fieldsync.v1.PhotoStatus.state:type_name -> fieldsync.v1.PhotoState
-	26, // 8: fieldsync.v1.Record.value:type_name -> google.protobuf.Any
-	3,  // 9: fieldsync.v1.Record.removed:type_name -> fieldsync.v1.RemovalReason
-	28, // 10: fieldsync.v1.Record.update_time:type_name -> google.protobuf.Timestamp
-	9,  // 11: fieldsync.v1.Record.photos:type_name -> fieldsync.v1.PhotoStatus
-	10, // 12: fieldsync.v1.PullResponse.records:type_name -> fieldsync.v1.Record
-	28, // 13: fieldsync.v1.AckRequest.stored_time:type_name -> google.protobuf.Timestamp
-	28, // 14: fieldsync.v1.AckResponse.receipt_time:type_name -> google.protobuf.Timestamp
-	28, // 15: fieldsync.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
-	17, // 16: fieldsync.v1.WatchResponse.poke:type_name -> fieldsync.v1.Poke
-	18, // 17: fieldsync.v1.WatchResponse.heartbeat:type_name -> fieldsync.v1.Heartbeat
-	26, // 18: fieldsync.v1.Conflict.losing_value:type_name -> google.protobuf.Any
-	26, // 19: fieldsync.v1.Conflict.winning_value:type_name -> google.protobuf.Any
-	28, // 20: fieldsync.v1.Conflict.create_time:type_name -> google.protobuf.Timestamp
-	20, // 21: fieldsync.v1.ListConflictsResponse.conflicts:type_name -> fieldsync.v1.Conflict
-	28, // 22: fieldsync.v1.Delivery.delivery_time:type_name -> google.protobuf.Timestamp
-	24, // 23: fieldsync.v1.GetDeliveriesResponse.deliveries:type_name -> fieldsync.v1.Delivery
-	5,  // 24: fieldsync.v1.SyncService.Push:input_type -> fieldsync.v1.PushRequest
-	11, // 25: fieldsync.v1.SyncService.Pull:input_type -> fieldsync.v1.PullRequest
-	16, // 26: fieldsync.v1.SyncService.Watch:input_type -> fieldsync.v1.WatchRequest
-	21, // 27: fieldsync.v1.SyncService.ListConflicts:input_type -> fieldsync.v1.ListConflictsRequest
-	13, // 28: fieldsync.v1.SyncService.Ack:input_type -> fieldsync.v1.AckRequest
-	23, // 29: fieldsync.v1.SyncService.GetDeliveries:input_type -> fieldsync.v1.GetDeliveriesRequest
-	7,  // 30: fieldsync.v1.SyncService.Push:output_type -> fieldsync.v1.PushResponse
-	12, // 31: fieldsync.v1.SyncService.Pull:output_type -> fieldsync.v1.PullResponse
-	19, // 32: fieldsync.v1.SyncService.Watch:output_type -> fieldsync.v1.WatchResponse
-	22, // 33: fieldsync.v1.SyncService.ListConflicts:output_type -> fieldsync.v1.ListConflictsResponse
-	14, // 34: fieldsync.v1.SyncService.Ack:output_type -> fieldsync.v1.AckResponse
-	25, // 35: fieldsync.v1.SyncService.GetDeliveries:output_type -> fieldsync.v1.GetDeliveriesResponse
-	30, // [30:36] is the sub-list for method output_type
-	24, // [24:30] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	6,  // 3: fieldsync.v1.PushRequest.status:type_name -> fieldsync.v1.DeviceStatus
+	29, // 4: fieldsync.v1.DeviceStatus.oldest_unsynced_age:type_name -> google.protobuf.Duration
+	30, // 5: fieldsync.v1.DeviceStatus.last_sync_time:type_name -> google.protobuf.Timestamp
+	0,  // 6: fieldsync.v1.MutationResult.outcome:type_name -> fieldsync.v1.MutationOutcome
+	1,  // 7: fieldsync.v1.MutationResult.reject_code:type_name -> fieldsync.v1.RejectCode
+	21, // 8: fieldsync.v1.MutationResult.conflicts:type_name -> fieldsync.v1.Conflict
+	7,  // 9: fieldsync.v1.PushResponse.results:type_name -> fieldsync.v1.MutationResult
+	2,  // 10: fieldsync.v1.PhotoStatus.state:type_name -> fieldsync.v1.PhotoState
+	27, // 11: fieldsync.v1.Record.value:type_name -> google.protobuf.Any
+	3,  // 12: fieldsync.v1.Record.removed:type_name -> fieldsync.v1.RemovalReason
+	30, // 13: fieldsync.v1.Record.update_time:type_name -> google.protobuf.Timestamp
+	10, // 14: fieldsync.v1.Record.photos:type_name -> fieldsync.v1.PhotoStatus
+	6,  // 15: fieldsync.v1.PullRequest.status:type_name -> fieldsync.v1.DeviceStatus
+	11, // 16: fieldsync.v1.PullResponse.records:type_name -> fieldsync.v1.Record
+	30, // 17: fieldsync.v1.AckRequest.stored_time:type_name -> google.protobuf.Timestamp
+	30, // 18: fieldsync.v1.AckResponse.receipt_time:type_name -> google.protobuf.Timestamp
+	30, // 19: fieldsync.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
+	18, // 20: fieldsync.v1.WatchResponse.poke:type_name -> fieldsync.v1.Poke
+	19, // 21: fieldsync.v1.WatchResponse.heartbeat:type_name -> fieldsync.v1.Heartbeat
+	27, // 22: fieldsync.v1.Conflict.losing_value:type_name -> google.protobuf.Any
+	27, // 23: fieldsync.v1.Conflict.winning_value:type_name -> google.protobuf.Any
+	30, // 24: fieldsync.v1.Conflict.create_time:type_name -> google.protobuf.Timestamp
+	21, // 25: fieldsync.v1.ListConflictsResponse.conflicts:type_name -> fieldsync.v1.Conflict
+	30, // 26: fieldsync.v1.Delivery.delivery_time:type_name -> google.protobuf.Timestamp
+	25, // 27: fieldsync.v1.GetDeliveriesResponse.deliveries:type_name -> fieldsync.v1.Delivery
+	5,  // 28: fieldsync.v1.SyncService.Push:input_type -> fieldsync.v1.PushRequest
+	12, // 29: fieldsync.v1.SyncService.Pull:input_type -> fieldsync.v1.PullRequest
+	17, // 30: fieldsync.v1.SyncService.Watch:input_type -> fieldsync.v1.WatchRequest
+	22, // 31: fieldsync.v1.SyncService.ListConflicts:input_type -> fieldsync.v1.ListConflictsRequest
+	14, // 32: fieldsync.v1.SyncService.Ack:input_type -> fieldsync.v1.AckRequest
+	24, // 33: fieldsync.v1.SyncService.GetDeliveries:input_type -> fieldsync.v1.GetDeliveriesRequest
+	8,  // 34: fieldsync.v1.SyncService.Push:output_type -> fieldsync.v1.PushResponse
+	13, // 35: fieldsync.v1.SyncService.Pull:output_type -> fieldsync.v1.PullResponse
+	20, // 36: fieldsync.v1.SyncService.Watch:output_type -> fieldsync.v1.WatchResponse
+	23, // 37: fieldsync.v1.SyncService.ListConflicts:output_type -> fieldsync.v1.ListConflictsResponse
+	15, // 38: fieldsync.v1.SyncService.Ack:output_type -> fieldsync.v1.AckResponse
+	26, // 39: fieldsync.v1.SyncService.GetDeliveries:output_type -> fieldsync.v1.GetDeliveriesResponse
+	34, // [34:40] is the sub-list for method output_type
+	28, // [28:34] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_fieldsync_v1_sync_proto_init() }
@@ -1911,7 +2049,7 @@ func file_fieldsync_v1_sync_proto_init() {
 	if File_fieldsync_v1_sync_proto != nil {
 		return
 	}
-	file_fieldsync_v1_sync_proto_msgTypes[15].OneofWrappers = []any{
+	file_fieldsync_v1_sync_proto_msgTypes[16].OneofWrappers = []any{
 		(*WatchResponse_Poke)(nil),
 		(*WatchResponse_Heartbeat)(nil),
 	}
@@ -1921,7 +2059,7 @@ func file_fieldsync_v1_sync_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fieldsync_v1_sync_proto_rawDesc), len(file_fieldsync_v1_sync_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   22,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -82,6 +82,9 @@ type AdminServiceClient interface {
 	ListUsers(context.Context, *connect.Request[v1.ListUsersRequest]) (*connect.Response[v1.ListUsersResponse], error)
 	// IssueEnrollmentCode issues a one-time code a device exchanges for a token.
 	IssueEnrollmentCode(context.Context, *connect.Request[v1.IssueEnrollmentCodeRequest]) (*connect.Response[v1.IssueEnrollmentCodeResponse], error)
+	// ListDevices lists devices with their sync status. Besides admins (every
+	// device), store managers and regional directors may call it and see the
+	// devices of the people in their store or region.
 	ListDevices(context.Context, *connect.Request[v1.ListDevicesRequest]) (*connect.Response[v1.ListDevicesResponse], error)
 	// RevokeDevice revokes a device's token at once.
 	RevokeDevice(context.Context, *connect.Request[v1.RevokeDeviceRequest]) (*connect.Response[v1.RevokeDeviceResponse], error)
@@ -281,6 +284,9 @@ type AdminServiceHandler interface {
 	ListUsers(context.Context, *connect.Request[v1.ListUsersRequest]) (*connect.Response[v1.ListUsersResponse], error)
 	// IssueEnrollmentCode issues a one-time code a device exchanges for a token.
 	IssueEnrollmentCode(context.Context, *connect.Request[v1.IssueEnrollmentCodeRequest]) (*connect.Response[v1.IssueEnrollmentCodeResponse], error)
+	// ListDevices lists devices with their sync status. Besides admins (every
+	// device), store managers and regional directors may call it and see the
+	// devices of the people in their store or region.
 	ListDevices(context.Context, *connect.Request[v1.ListDevicesRequest]) (*connect.Response[v1.ListDevicesResponse], error)
 	// RevokeDevice revokes a device's token at once.
 	RevokeDevice(context.Context, *connect.Request[v1.RevokeDeviceRequest]) (*connect.Response[v1.RevokeDeviceResponse], error)
