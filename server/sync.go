@@ -132,7 +132,7 @@ func (h *syncHandler) Watch(ctx context.Context, req *connect.Request[fieldsyncv
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	done, err := h.cfg.watches.add(principalKey(p), cancel)
+	done, err := h.cfg.watches.add(p.TenantID, principalKey(p), cancel)
 	if err != nil {
 		return err
 	}
