@@ -134,16 +134,19 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	str(&c.PublicURL, "public-url", "base URL of signed photo links (default: http://<addr>)")
 	fs.DurationVar(&c.ProbeInterval, "probe-interval", envDuration("probe-interval", c.ProbeInterval), "how often the database, NATS and the photo store are checked (health, metrics, S3 reconnect)")
 	str(&c.OperatorTokenFile, "operator-token-file", "file with the operator token for tenant management (default: <data-dir>/operator-token, generated)")
-	hideDefault(fs, "s3-secret-key")
+	hideDefaults(fs, "s3-secret-key", "s3-access-key", "nats-url", "nats-creds")
 }
 
-// hideDefault keeps help from printing a secret flag's default, which the
-// environment may have set.
-func hideDefault(fs *flag.FlagSet, name string) {
-	f := fs.Lookup(name)
-	if f.DefValue != "" {
-		f.DefValue = ""
-		f.Usage += " (set from " + EnvName(name) + ")"
+// hideDefaults keeps help from printing the defaults of flags that may
+// carry secrets (a key, a URL with a password, where credentials live),
+// which the environment may have set.
+func hideDefaults(fs *flag.FlagSet, names ...string) {
+	for _, name := range names {
+		f := fs.Lookup(name)
+		if f.DefValue != "" {
+			f.DefValue = ""
+			f.Usage += " (set from " + EnvName(name) + ")"
+		}
 	}
 }
 
