@@ -794,7 +794,8 @@ type PullRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Opaque; empty for a first sync.
 	Cursor string `protobuf:"bytes,1,opt,name=cursor,proto3" json:"cursor,omitempty"`
-	// Maximum records in the page; 0 means the default (500).
+	// Maximum records in the page; 0 means the default (500). A page also
+	// ends, with has_more, once its record values reach about 4 MiB.
 	Limit         uint32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
