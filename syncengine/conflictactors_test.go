@@ -30,7 +30,8 @@ func (w *world) enrollDevice(who string) string {
 // and an API key's edit lose to a director's: the rep sees its own device
 // but neither the director's device nor the key; the director sees the
 // devices of its region but not the key; admins (and keys reading all)
-// see every writer; a key sees itself.
+// see every writer; a key sees itself. A push result names only the pusher
+// (and the server) to callers who do not read the whole tenant.
 func TestListConflictsNamesOnlyWritersTheCallerMayKnowOf(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
@@ -46,8 +47,15 @@ func TestListConflictsNamesOnlyWritersTheCallerMayKnowOf(t *testing.T) {
 	w.push("director", w.mut("director", id, &fieldsyncv1.Customer{Address: "director"}, "address"))
 	for _, who := range []string{"rep", "key"} {
 		old := map[string]syncengine.Mutation{"rep": repOld, "key": keyOld}[who]
-		if r := w.push(who, old); len(r[0].Conflicts) != 1 {
+		r := w.push(who, old)
+		if len(r[0].Conflicts) != 1 {
 			t.Fatalf("%s's older edit: %v, want one conflict", who, r[0])
+		}
+		// The rep's push result names the rep, not the director's device;
+		// the key reads the whole tenant.
+		winner := map[string]string{"rep": "", "key": director}[who]
+		if c := r[0].Conflicts[0]; c.GetLosingDeviceId() != w.p[who].Actor() || c.GetWinningDeviceId() != winner {
+			t.Errorf("%s's push result: losing %q winning %q, want itself and %q", who, c.GetLosingDeviceId(), c.GetWinningDeviceId(), winner)
 		}
 	}
 	const hidden = ""

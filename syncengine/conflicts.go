@@ -63,6 +63,21 @@ func conflictFor(p *Principal, f Filter, c *Conflict) *fieldsyncv1.Conflict {
 	return out
 }
 
+// hideWriters blanks, in the conflicts of p's push result, the writers
+// other than p and the server unless p's filter covers the whole tenant:
+// ListConflicts names the devices of the people p covers.
+func hideWriters(p *Principal, cs []*fieldsyncv1.Conflict) {
+	f := FilterFor(p)
+	for _, c := range cs {
+		if !mayKnowActor(p, f, c.LosingDeviceId, nil) {
+			c.LosingDeviceId = ""
+		}
+		if !mayKnowActor(p, f, c.WinningDeviceId, nil) {
+			c.WinningDeviceId = ""
+		}
+	}
+}
+
 // mayKnowActor reports whether p may learn who wrote a value, as
 // GetDeliveries decides which devices p may know of: itself, the server,
 // anyone for a filter covering the whole tenant (admins, keys with

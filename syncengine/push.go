@@ -193,6 +193,7 @@ func (e *Engine) apply(tx Tx, p *Principal, m *Mutation, batch *commitBatch) (*f
 	}
 	r := out.result(m)
 	r.ClampedSkewMs = skew.Milliseconds()
+	hideWriters(p, r.Conflicts)
 	return r, nil
 }
 
