@@ -1281,12 +1281,15 @@ type Conflict struct {
 	RecordId   string                 `protobuf:"bytes,3,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
 	Field      string                 `protobuf:"bytes,4,opt,name=field,proto3" json:"field,omitempty"`
 	// record_type values with only field set.
-	LosingValue     *anypb.Any `protobuf:"bytes,5,opt,name=losing_value,json=losingValue,proto3" json:"losing_value,omitempty"`
-	WinningValue    *anypb.Any `protobuf:"bytes,6,opt,name=winning_value,json=winningValue,proto3" json:"winning_value,omitempty"`
-	LosingHlc       uint64     `protobuf:"varint,7,opt,name=losing_hlc,json=losingHlc,proto3" json:"losing_hlc,omitempty"`
-	WinningHlc      uint64     `protobuf:"varint,8,opt,name=winning_hlc,json=winningHlc,proto3" json:"winning_hlc,omitempty"`
-	LosingDeviceId  string     `protobuf:"bytes,9,opt,name=losing_device_id,json=losingDeviceId,proto3" json:"losing_device_id,omitempty"`
-	WinningDeviceId string     `protobuf:"bytes,10,opt,name=winning_device_id,json=winningDeviceId,proto3" json:"winning_device_id,omitempty"`
+	LosingValue  *anypb.Any `protobuf:"bytes,5,opt,name=losing_value,json=losingValue,proto3" json:"losing_value,omitempty"`
+	WinningValue *anypb.Any `protobuf:"bytes,6,opt,name=winning_value,json=winningValue,proto3" json:"winning_value,omitempty"`
+	LosingHlc    uint64     `protobuf:"varint,7,opt,name=losing_hlc,json=losingHlc,proto3" json:"losing_hlc,omitempty"`
+	WinningHlc   uint64     `protobuf:"varint,8,opt,name=winning_hlc,json=winningHlc,proto3" json:"winning_hlc,omitempty"`
+	// Who wrote each value: a device id, "key:<id>" or "server". Empty for a
+	// writer the caller may not know of (another device whose user the caller
+	// does not cover, another API key).
+	LosingDeviceId  string `protobuf:"bytes,9,opt,name=losing_device_id,json=losingDeviceId,proto3" json:"losing_device_id,omitempty"`
+	WinningDeviceId string `protobuf:"bytes,10,opt,name=winning_device_id,json=winningDeviceId,proto3" json:"winning_device_id,omitempty"`
 	// Why it lost: "older", "frozen after submit", "deleted".
 	Reason        string                 `protobuf:"bytes,11,opt,name=reason,proto3" json:"reason,omitempty"`
 	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
