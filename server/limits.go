@@ -33,6 +33,10 @@ type Limits struct {
 	// WatchTotal caps the open Watch streams of the server; beyond it a new
 	// Watch is refused with ResourceExhausted.
 	WatchTotal int
+	// WatchPerTenant caps the open Watch streams of one tenant's devices and
+	// keys together, so one tenant cannot fill WatchTotal; beyond it the
+	// tenant's new Watch is refused with ResourceExhausted.
+	WatchPerTenant int
 	// Rate is the sustained requests per second of one principal (before
 	// authentication: of one client IP), with bursts up to Burst. Beyond it
 	// calls fail with ResourceExhausted and a Retry-After hint.
@@ -48,7 +52,7 @@ type Limits struct {
 // DefaultLimits are generous for a device (one Watch, a few calls a second)
 // and an integrator, and keep one token from holding the server.
 func DefaultLimits() Limits {
-	return Limits{WatchPerPrincipal: 4, WatchTotal: 10000, Rate: 100, Burst: 200, InFlight: 32, BodyReadTimeout: 30 * time.Second}
+	return Limits{WatchPerPrincipal: 4, WatchTotal: 10000, WatchPerTenant: 2000, Rate: 100, Burst: 200, InFlight: 32, BodyReadTimeout: 30 * time.Second}
 }
 
 // rateLimiter keeps a token bucket per key (principal or client IP).
@@ -176,41 +180,58 @@ func (f *inFlight) enter(key string) (func(), error) {
 // watchStreams tracks open Watch streams by principal, to cap them and to
 // end them when the principal is revoked.
 type watchStreams struct {
-	perPrincipal, total int
-	mu                  sync.Mutex
-	open                int
-	byKey               map[string][]*watchStream // oldest first
+	perPrincipal, perTenant, total int
+	mu                             sync.Mutex
+	open                           int
+	byKey                          map[string][]*watchStream // oldest first
+	byTenant                       map[string]int
 }
 
 type watchStream struct {
+	tenant string
 	cancel context.CancelCauseFunc
 }
 
 func newWatchStreams(l Limits) *watchStreams {
-	return &watchStreams{perPrincipal: l.WatchPerPrincipal, total: l.WatchTotal, byKey: map[string][]*watchStream{}}
+	return &watchStreams{perPrincipal: l.WatchPerPrincipal, perTenant: l.WatchPerTenant, total: l.WatchTotal,
+		byKey: map[string][]*watchStream{}, byTenant: map[string]int{}}
 }
 
-// add registers a stream of key that cancel ends. At the principal's cap
-// the oldest stream ends; at the server's cap the new one is refused. The
-// returned func unregisters the stream.
-func (s *watchStreams) add(key string, cancel context.CancelCauseFunc) (func(), error) {
+// add registers a stream of key, a principal of tenant, that cancel ends.
+// At the principal's cap the oldest stream ends; at the tenant's or the
+// server's cap the new one is refused. The returned func unregisters the
+// stream.
+func (s *watchStreams) add(tenant, key string, cancel context.CancelCauseFunc) (func(), error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.perPrincipal > 0 && len(s.byKey[key]) >= s.perPrincipal {
 		oldest := s.byKey[key][0]
 		s.byKey[key] = s.byKey[key][1:]
-		s.open--
+		s.forget(oldest)
 		oldest.cancel(connect.NewError(connect.CodeResourceExhausted,
 			fmt.Errorf("watch ended: this caller opened a newer one (at most %d stay open)", s.perPrincipal)))
+	}
+	if s.perTenant > 0 && s.byTenant[tenant] >= s.perTenant {
+		return nil, connect.NewError(connect.CodeResourceExhausted,
+			fmt.Errorf("this tenant holds its maximum of %d Watch streams; retry later", s.perTenant))
 	}
 	if s.total > 0 && s.open >= s.total {
 		return nil, connect.NewError(connect.CodeResourceExhausted,
 			fmt.Errorf("the server holds its maximum of %d Watch streams; retry later", s.total))
 	}
-	w := &watchStream{cancel: cancel}
+	w := &watchStream{tenant: tenant, cancel: cancel}
 	s.byKey[key] = append(s.byKey[key], w)
 	s.open++
+	s.byTenant[tenant]++
 	return func() { s.remove(key, w) }, nil
+}
+
+// forget counts a stream taken out of byKey out of the totals.
+func (s *watchStreams) forget(w *watchStream) {
+	s.open--
+	if s.byTenant[w.tenant]--; s.byTenant[w.tenant] <= 0 {
+		delete(s.byTenant, w.tenant)
+	}
 }
 
 func (s *watchStreams) remove(key string, w *watchStream) {
@@ -220,7 +241,7 @@ func (s *watchStreams) remove(key string, w *watchStream) {
 	for i, x := range ws {
 		if x == w {
 			s.byKey[key] = append(ws[:i:i], ws[i+1:]...)
-			s.open--
+			s.forget(w)
 			break
 		}
 	}
@@ -235,8 +256,8 @@ func (s *watchStreams) end(key string, cause error) {
 	defer s.mu.Unlock()
 	for _, w := range s.byKey[key] {
 		w.cancel(cause)
+		s.forget(w)
 	}
-	s.open -= len(s.byKey[key])
 	delete(s.byKey, key)
 }
 

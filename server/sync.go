@@ -37,6 +37,9 @@ func (h *syncHandler) Push(ctx context.Context, req *connect.Request[fieldsyncv1
 	if err != nil {
 		return nil, err
 	}
+	if err := checkTypeURLs(req.Msg.GetMutations()); err != nil {
+		return nil, err
+	}
 	reg := h.cfg.Sync.Registry()
 	muts := make([]syncengine.Mutation, len(req.Msg.GetMutations()))
 	for i, m := range req.Msg.GetMutations() {
@@ -50,6 +53,21 @@ func (h *syncHandler) Push(ctx context.Context, req *connect.Request[fieldsyncv1
 	return connect.NewResponse(&fieldsyncv1.PushResponse{
 		Results: res.Results, ServerHlc: uint64(res.ServerHLC), LastSeq: res.LastSeq,
 	}), nil
+}
+
+// maxTypeURL bounds the type_url of a mutation's value, which a rejection
+// quotes back (protovalidate has no length rule for an Any).
+const maxTypeURL = 256
+
+// checkTypeURLs refuses a batch in which a value's type_url is too long.
+func checkTypeURLs(muts []*fieldsyncv1.Mutation) error {
+	for i, m := range muts {
+		if len(m.GetValue().GetTypeUrl()) > maxTypeURL {
+			return connect.NewError(connect.CodeInvalidArgument,
+				fmt.Errorf("mutations[%d].value.type_url: longer than %d bytes", i, maxTypeURL))
+		}
+	}
+	return nil
 }
 
 // MutationFromWire decodes a wire mutation. Problems with one mutation are
@@ -116,7 +134,7 @@ func (h *syncHandler) Watch(ctx context.Context, req *connect.Request[fieldsyncv
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	done, err := h.cfg.watches.add(principalKey(p), cancel)
+	done, err := h.cfg.watches.add(p.TenantID, principalKey(p), cancel)
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,8 @@ const (
 // record had when the value lost): up to limit of them (1 to
 // MaxConflictLimit, default DefaultConflictLimit), only recordID's when it
 // is set. A conflict of a record the caller
-// may not read is left out, as if it did not exist.
+// may not read is left out, as if it did not exist; a writer the caller may
+// not know of (mayKnowActor) has its device id left empty.
 func (e *Engine) ListConflicts(ctx context.Context, p *Principal, recordID string, afterID uint64, limit int) ([]*fieldsyncv1.Conflict, error) {
 	if limit <= 0 || limit > MaxConflictLimit {
 		limit = DefaultConflictLimit
@@ -36,7 +37,7 @@ func (e *Engine) ListConflicts(ctx context.Context, p *Principal, recordID strin
 		}
 		for _, c := range cs {
 			if rt, ok := e.reg.Lookup(c.RecordType); ok && f.Matches(rt, c.Scope) {
-				out = append(out, ConflictToWire(c))
+				out = append(out, conflictFor(p, f, c))
 			}
 			if len(out) == limit {
 				return out, nil
@@ -47,6 +48,49 @@ func (e *Engine) ListConflicts(ctx context.Context, p *Principal, recordID strin
 		}
 		q.AfterID = cs[len(cs)-1].ID
 	}
+}
+
+// conflictFor converts a conflict for p, blanking the writers p may not
+// know of (see mayKnowActor).
+func conflictFor(p *Principal, f Filter, c *Conflict) *fieldsyncv1.Conflict {
+	out := ConflictToWire(c)
+	if !mayKnowActor(p, f, c.LosingAt.Actor, c.LosingPlace) {
+		out.LosingDeviceId = ""
+	}
+	if !mayKnowActor(p, f, c.WinningAt.Actor, c.WinningPlace) {
+		out.WinningDeviceId = ""
+	}
+	return out
+}
+
+// hideWriters blanks, in the conflicts of p's push result, the writers
+// other than p and the server unless p's filter covers the whole tenant:
+// ListConflicts names the devices of the people p covers.
+func hideWriters(p *Principal, cs []*fieldsyncv1.Conflict) {
+	f := FilterFor(p)
+	for _, c := range cs {
+		if !mayKnowActor(p, f, c.LosingDeviceId, nil) {
+			c.LosingDeviceId = ""
+		}
+		if !mayKnowActor(p, f, c.WinningDeviceId, nil) {
+			c.WinningDeviceId = ""
+		}
+	}
+}
+
+// mayKnowActor reports whether p may learn who wrote a value, as
+// GetDeliveries decides which devices p may know of: itself, the server,
+// anyone for a filter covering the whole tenant (admins, keys with
+// records:read), and a device whose user's place p's filter covers.
+// Another API key, or a device the store cannot place, stays unnamed.
+func mayKnowActor(p *Principal, f Filter, actor string, place *Scope) bool {
+	switch {
+	case actor == p.Actor() || actor == ServerActor || f.All:
+		return true
+	case place == nil:
+		return false
+	}
+	return f.CoversPlace(*place)
 }
 
 // Deliveries says when a record (its creation, and its current version)

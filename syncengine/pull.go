@@ -25,7 +25,8 @@ type PullResult struct {
 
 // Pull returns the current state of the records in the caller's scope that
 // changed after the cursor, in commit order; records that left the scope
-// come as removals. The cursor a device sends is stored as its delivery
+// come as removals. A page holds up to limit records, and ends early (with
+// HasMore) once their values reach about 4 MiB. The cursor a device sends is stored as its delivery
 // receipt. Errors: CodeInvalid for a malformed cursor; CodeResyncRequired
 // (detail *fieldsyncv1.ResyncRequired) for a cursor older than tombstone
 // retention or minted for another scope.
@@ -47,6 +48,7 @@ func (e *Engine) Pull(ctx context.Context, p *Principal, cursorText string, limi
 	if err != nil {
 		return nil, err
 	}
+	page.trimToBudget(maxPullPageBytes)
 	recs, err := e.materialize(ctx, f, page)
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
 
@@ -125,6 +126,7 @@ func storedResult(tx Tx, actor string, m *Mutation) (*fieldsyncv1.MutationResult
 	if err := proto.Unmarshal(b, r); err != nil {
 		return nil, fmt.Errorf("decode stored result: %w", err)
 	}
+	r.Reason = clipReason(r.Reason) // stored before reasons were clipped
 	return r, nil
 }
 
@@ -133,8 +135,24 @@ func rejected(m *Mutation, code fieldsyncv1.RejectCode, reason string) *fieldsyn
 	return &fieldsyncv1.MutationResult{
 		Seq: m.Seq, RecordId: m.RecordID,
 		Outcome:    fieldsyncv1.MutationOutcome_MUTATION_OUTCOME_REJECTED,
-		RejectCode: code, Reason: reason,
+		RejectCode: code, Reason: clipReason(reason),
 	}
+}
+
+// maxReason bounds a result's reason: it is stored for replays and may
+// quote what the device sent.
+const maxReason = 512
+
+// clipReason cuts reason to maxReason bytes at a rune boundary.
+func clipReason(reason string) string {
+	if len(reason) <= maxReason {
+		return reason
+	}
+	cut := maxReason - len("…")
+	for cut > 0 && !utf8.RuneStart(reason[cut]) {
+		cut--
+	}
+	return reason[:cut] + "…"
 }
 
 // rejectCodes maps domain error codes to the reject codes of a result.
@@ -175,6 +193,7 @@ func (e *Engine) apply(tx Tx, p *Principal, m *Mutation, batch *commitBatch) (*f
 	}
 	r := out.result(m)
 	r.ClampedSkewMs = skew.Milliseconds()
+	hideWriters(p, r.Conflicts)
 	return r, nil
 }
 

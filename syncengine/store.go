@@ -161,6 +161,12 @@ type Conflict struct {
 	Reason     string
 	Scope      Scope
 	CreatedAt  time.Time
+	// LosingPlace and WinningPlace are where the user of the device that
+	// wrote each value works (Owner, Store, Region), filled by
+	// Store.ListConflicts; nil for an API key, the server, or a device the
+	// store does not know. ListConflicts names a device only to callers
+	// who may know of it.
+	LosingPlace, WinningPlace *Scope
 }
 
 // ConflictQuery selects conflicts for ListConflicts. Empty fields do not filter.

@@ -35,6 +35,7 @@ type Config struct {
 	// Limits bound callers (see server.Limits).
 	WatchPerPrincipal int
 	WatchTotal        int
+	WatchPerTenant    int
 	RateLimit         float64
 	RateBurst         int
 	InFlight          int
@@ -97,6 +98,7 @@ func DefaultConfig() Config {
 
 		WatchPerPrincipal: l.WatchPerPrincipal,
 		WatchTotal:        l.WatchTotal,
+		WatchPerTenant:    l.WatchPerTenant,
 		RateLimit:         l.Rate,
 		RateBurst:         l.Burst,
 		InFlight:          l.InFlight,
@@ -132,16 +134,19 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	str(&c.PublicURL, "public-url", "base URL of signed photo links (default: http://<addr>)")
 	fs.DurationVar(&c.ProbeInterval, "probe-interval", envDuration("probe-interval", c.ProbeInterval), "how often the database, NATS and the photo store are checked (health, metrics, S3 reconnect)")
 	str(&c.OperatorTokenFile, "operator-token-file", "file with the operator token for tenant management (default: <data-dir>/operator-token, generated)")
-	hideDefault(fs, "s3-secret-key")
+	hideDefaults(fs, "s3-secret-key", "s3-access-key", "nats-url", "nats-creds")
 }
 
-// hideDefault keeps help from printing a secret flag's default, which the
-// environment may have set.
-func hideDefault(fs *flag.FlagSet, name string) {
-	f := fs.Lookup(name)
-	if f.DefValue != "" {
-		f.DefValue = ""
-		f.Usage += " (set from " + EnvName(name) + ")"
+// hideDefaults keeps help from printing the defaults of flags that may
+// carry secrets (a key, a URL with a password, where credentials live),
+// which the environment may have set.
+func hideDefaults(fs *flag.FlagSet, names ...string) {
+	for _, name := range names {
+		f := fs.Lookup(name)
+		if f.DefValue != "" {
+			f.DefValue = ""
+			f.Usage += " (set from " + EnvName(name) + ")"
+		}
 	}
 }
 
@@ -149,6 +154,7 @@ func (c *Config) registerLimitFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", env("metrics-addr", c.MetricsAddr), "Prometheus /metrics listen address, separate from --addr (empty: off)")
 	fs.IntVar(&c.WatchPerPrincipal, "watch-per-principal", envInt("watch-per-principal", c.WatchPerPrincipal), "open Watch streams per device or API key; a newer one ends the oldest (0: no cap)")
 	fs.IntVar(&c.WatchTotal, "watch-total", envInt("watch-total", c.WatchTotal), "open Watch streams on the server; more are refused (0: no cap)")
+	fs.IntVar(&c.WatchPerTenant, "watch-per-tenant", envInt("watch-per-tenant", c.WatchPerTenant), "open Watch streams of one tenant's devices and keys together; more are refused (0: no cap)")
 	fs.Float64Var(&c.RateLimit, "rate-limit", envFloat("rate-limit", c.RateLimit), "requests per second per device, API key or (unauthenticated) client IP (0: no limit)")
 	fs.IntVar(&c.RateBurst, "rate-burst", envInt("rate-burst", c.RateBurst), "requests a caller may make at once above --rate-limit")
 	fs.IntVar(&c.InFlight, "inflight-per-principal", envInt("inflight-per-principal", c.InFlight), "calls one device, API key or client IP may have in progress at once, Watch aside (0: no cap)")
@@ -158,7 +164,7 @@ func (c *Config) registerLimitFlags(fs *flag.FlagSet) {
 // Limits returns the server limits the configuration sets.
 func (c *Config) Limits() server.Limits {
 	return server.Limits{
-		WatchPerPrincipal: c.WatchPerPrincipal, WatchTotal: c.WatchTotal,
+		WatchPerPrincipal: c.WatchPerPrincipal, WatchTotal: c.WatchTotal, WatchPerTenant: c.WatchPerTenant,
 		Rate: c.RateLimit, Burst: c.RateBurst, InFlight: c.InFlight, BodyReadTimeout: c.BodyReadTimeout,
 	}
 }
@@ -231,8 +237,8 @@ func (c *Config) Validate() error {
 	if c.MaxClockSkew <= 0 {
 		errs = append(errs, errors.New("max-clock-skew: must be positive"))
 	}
-	if c.WatchPerPrincipal < 0 || c.WatchTotal < 0 || c.RateLimit < 0 || c.RateBurst < 0 || c.InFlight < 0 || c.BodyReadTimeout < 0 {
-		errs = append(errs, errors.New("watch-per-principal, watch-total, rate-limit, rate-burst, inflight-per-principal, body-read-timeout: must not be negative"))
+	if c.WatchPerPrincipal < 0 || c.WatchTotal < 0 || c.WatchPerTenant < 0 || c.RateLimit < 0 || c.RateBurst < 0 || c.InFlight < 0 || c.BodyReadTimeout < 0 {
+		errs = append(errs, errors.New("watch-per-principal, watch-total, watch-per-tenant, rate-limit, rate-burst, inflight-per-principal, body-read-timeout: must not be negative"))
 	}
 	if c.RateLimit > 0 && c.RateBurst < 1 {
 		errs = append(errs, errors.New("rate-burst: must be at least 1 with a rate limit"))

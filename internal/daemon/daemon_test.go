@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -117,20 +118,37 @@ func TestEverythingUnderTheDataDirIsOwnerOnly(t *testing.T) {
 	}
 }
 
+// TestHelpNeverPrintsSecrets sets every secret-bearing flag from the
+// environment: help names the variable but never prints its value, and the
+// value is still used.
 func TestHelpNeverPrintsSecrets(t *testing.T) {
-	t.Setenv(EnvName("s3-secret-key"), "very-secret-s3-key")
-	t.Setenv(EnvName("s3-access-key"), "AKIDEXAMPLE")
+	secrets := map[string]string{
+		"s3-secret-key": "very-secret-s3-key",
+		"s3-access-key": "AKIDEXAMPLE",
+		"nats-url":      "nats://svc:nats-pass@nats.internal:4222",
+		"nats-creds":    "/etc/fieldsync/tenant-nats.creds",
+	}
+	for name, v := range secrets {
+		t.Setenv(EnvName(name), v)
+	}
 	cfg := DefaultConfig()
 	fs := flag.NewFlagSet("fieldsyncd", flag.ContinueOnError)
 	var out bytes.Buffer
 	fs.SetOutput(&out)
 	cfg.RegisterFlags(fs)
 	fs.PrintDefaults()
-	if strings.Contains(out.String(), "very-secret-s3-key") {
-		t.Fatalf("help prints the S3 secret:\n%s", out.String())
+	for name, v := range secrets {
+		if strings.Contains(out.String(), v) {
+			t.Errorf("help prints --%s:\n%s", name, out.String())
+		}
+		if !strings.Contains(out.String(), EnvName(name)) {
+			t.Errorf("help does not say --%s comes from %s", name, EnvName(name))
+		}
 	}
-	if cfg.S3SecretKey != "very-secret-s3-key" {
-		t.Fatalf("the environment's secret is not used: %q", cfg.S3SecretKey)
+	got := []string{cfg.S3SecretKey, cfg.S3AccessKey, cfg.NATSURL, cfg.NATSCreds}
+	want := []string{secrets["s3-secret-key"], secrets["s3-access-key"], secrets["nats-url"], secrets["nats-creds"]}
+	if !slices.Equal(got, want) {
+		t.Fatalf("the environment's values are not used: %q", got)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -18,7 +19,7 @@ import (
 // key itself for API keys) becomes one of its attachers. The refs also
 // take the attachers of the same photos on the record's photo sources:
 // all of them for the server's writes (the server holds no photo), those
-// the writing device's user may read for a device's (see sourceAttachers).
+// the writer may read for a device's or a key's (see sourceAttachers).
 func (t *recTx) indexAttachers(rec *syncengine.StoredRecord, hashes []string) error {
 	keep, err := json.Marshal(hashes)
 	if err != nil {
@@ -75,23 +76,17 @@ func (t *recTx) sourceAttachers(rec *syncengine.StoredRecord, hashes, sources []
 	return nil
 }
 
-// readableSources keeps the live source records that the user of the
-// writing device may read (syncengine.CanRead): citing a record one cannot
-// read, or a hash, grants nothing. Writes of API keys take no sources.
+// readableSources keeps the live source records that the writer (the user
+// of the writing device, or the API key) may read (syncengine.CanRead):
+// citing a record one cannot read, or a hash, grants nothing.
 func (t *recTx) readableSources(rec *syncengine.StoredRecord, sources []string) ([]string, error) {
 	if len(sources) == 0 {
 		return nil, nil
 	}
-	var deviceID string
-	u, err := scanUserWith(t.queryRow(`SELECT d.id, u.id, u.tenant_id, u.display_name, u.role, u.region_id, u.store_id, u.created_at
-		FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = ? AND d.tenant_id = ?`, rec.Actor, rec.TenantID), &deviceID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
+	p, err := t.writer(rec)
+	if p == nil || err != nil {
 		return nil, err
 	}
-	p := u.Principal(deviceID)
 	var out []string
 	for _, id := range sources {
 		src, err := t.GetRecord(rec.TenantID, id)
@@ -106,6 +101,29 @@ func (t *recTx) readableSources(rec *syncengine.StoredRecord, sources []string) 
 		}
 	}
 	return out, nil
+}
+
+// writer returns the principal that wrote rec: its device's user, or its
+// API key; nil for an actor the tenant does not know.
+func (t *recTx) writer(rec *syncengine.StoredRecord) (*syncengine.Principal, error) {
+	if keyID, ok := strings.CutPrefix(rec.Actor, "key:"); ok {
+		var perms string
+		err := t.queryRow(`SELECT permissions FROM api_keys WHERE id = ? AND tenant_id = ?`, keyID, rec.TenantID).Scan(&perms)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, nil
+		}
+		return &syncengine.Principal{TenantID: rec.TenantID, APIKeyID: keyID, Permissions: strings.Fields(perms)}, err
+	}
+	var deviceID string
+	u, err := scanUserWith(t.queryRow(`SELECT d.id, u.id, u.tenant_id, u.display_name, u.role, u.region_id, u.store_id, u.created_at
+		FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = ? AND d.tenant_id = ?`, rec.Actor, rec.TenantID), &deviceID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return u.Principal(deviceID), nil
 }
 
 // carriedPhotos returns the hashes of the photo refs that the write at

@@ -462,12 +462,17 @@ func purgeHorizons(ctx context.Context, tx *sql.Tx, olderThan time.Time) (map[st
 	return out, rows.Err()
 }
 
-// ListConflicts reads the conflict log (see syncengine.Store).
+// ListConflicts reads the conflict log (see syncengine.Store), with the
+// place of each writing device's user.
 func (db *DB) ListConflicts(ctx context.Context, q syncengine.ConflictQuery) ([]*syncengine.Conflict, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT id, tenant_id, record_type, record_id, field, losing, winning, losing_hlc,
-		losing_actor, winning_hlc, winning_actor, reason, owner_id, store_id, region_id, created_at FROM conflicts
-		WHERE tenant_id = ? AND id > ? AND (?3 = '' OR record_id = ?3) AND (?4 = '' OR losing_actor = ?4)
-		AND (?5 = '' OR store_id = ?5) AND (?6 = '' OR region_id = ?6) ORDER BY id LIMIT ?7`,
+	rows, err := db.read.QueryContext(ctx, `SELECT c.id, c.tenant_id, c.record_type, c.record_id, c.field, c.losing, c.winning,
+		c.losing_hlc, c.losing_actor, c.winning_hlc, c.winning_actor, c.reason, c.owner_id, c.store_id, c.region_id, c.created_at,
+		lu.id, COALESCE(lu.store_id, ''), COALESCE(lu.region_id, ''), wu.id, COALESCE(wu.store_id, ''), COALESCE(wu.region_id, '')
+		FROM conflicts c
+		LEFT JOIN devices ld ON ld.id = c.losing_actor AND ld.tenant_id = c.tenant_id LEFT JOIN users lu ON lu.id = ld.user_id
+		LEFT JOIN devices wd ON wd.id = c.winning_actor AND wd.tenant_id = c.tenant_id LEFT JOIN users wu ON wu.id = wd.user_id
+		WHERE c.tenant_id = ? AND c.id > ? AND (?3 = '' OR c.record_id = ?3) AND (?4 = '' OR c.losing_actor = ?4)
+		AND (?5 = '' OR c.store_id = ?5) AND (?6 = '' OR c.region_id = ?6) ORDER BY c.id LIMIT ?7`,
 		q.TenantID, q.AfterID, q.RecordID, q.LosingActor, q.StoreID, q.RegionID, q.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("list conflicts: %w", err)
@@ -478,14 +483,27 @@ func (db *DB) ListConflicts(ctx context.Context, q syncengine.ConflictQuery) ([]
 		var c syncengine.Conflict
 		var lh, wh uint64
 		var created int64
+		var lu, wu sql.NullString
+		var lp, wp syncengine.Scope
 		if err := rows.Scan(&c.ID, &c.TenantID, &c.RecordType, &c.RecordID, &c.Field, &c.Losing, &c.Winning, &lh, &c.LosingAt.Actor,
-			&wh, &c.WinningAt.Actor, &c.Reason, &c.Scope.Owner, &c.Scope.Store, &c.Scope.Region, &created); err != nil {
+			&wh, &c.WinningAt.Actor, &c.Reason, &c.Scope.Owner, &c.Scope.Store, &c.Scope.Region, &created,
+			&lu, &lp.Store, &lp.Region, &wu, &wp.Store, &wp.Region); err != nil {
 			return nil, err
 		}
 		c.LosingAt.HLC, c.WinningAt.HLC, c.CreatedAt = syncengine.HLC(lh), syncengine.HLC(wh), fromMS(created)
+		c.LosingPlace, c.WinningPlace = userPlace(lu, lp), userPlace(wu, wp)
 		out = append(out, &c)
 	}
 	return out, rows.Err()
+}
+
+// userPlace is the place of a user found by a LEFT JOIN, nil when none was.
+func userPlace(userID sql.NullString, sc syncengine.Scope) *syncengine.Scope {
+	if !userID.Valid {
+		return nil
+	}
+	sc.Owner = userID.String
+	return &sc
 }
 
 // Receipts returns each device's first receipt at or beyond a version (see syncengine.Store).

@@ -172,11 +172,12 @@ func (db *DB) Photo(ctx context.Context, tenantID, sha256 string) (*photos.Photo
 const recordRefColumns = `r.tenant_id, r.id, r.type, r.owner_id, r.store_id, r.region_id, r.version`
 
 // availableRef holds for the photo_attachers row a when one of the ref's
-// attachers holds the photo; refs an API key attached are available when
-// anyone in the tenant holds it. The server is no attacher: its refs take
-// their sources' attachers (see sourceAttachers).
+// attachers holds the photo. An API key holds no photo (only devices
+// upload), so its refs are available only through the attachers of their
+// source records, as the server's are (see sourceAttachers): another
+// user's holding the photo does not show through a key's record.
 const availableRef = `EXISTS (SELECT 1 FROM photo_holders h WHERE h.tenant_id = a.tenant_id AND h.sha256 = a.sha256
-	AND (h.user_id = a.user_id OR a.user_id LIKE 'key:%'))`
+	AND h.user_id = a.user_id)`
 
 // refAvailable holds for the record_photos row rp when its ref is available.
 const refAvailable = `EXISTS (SELECT 1 FROM photo_attachers a WHERE a.tenant_id = rp.tenant_id AND a.sha256 = rp.sha256

@@ -259,10 +259,12 @@ type Mutation struct {
 	RecordType string `protobuf:"bytes,2,opt,name=record_type,json=recordType,proto3" json:"record_type,omitempty"`
 	// Device-made record id (ULID or UUID).
 	RecordId string `protobuf:"bytes,3,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
-	// The changed fields: values of record_type with the fields in field_mask set.
+	// The changed fields: values of record_type with the fields in field_mask
+	// set. Its type_url is at most 256 bytes (checked by the server).
 	Value *anypb.Any `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
 	// Top-level field names of record_type that this mutation sets. A field in
-	// the mask but unset in value is cleared.
+	// the mask but unset in value is cleared. At most 256 names of at most 256
+	// bytes each.
 	FieldMask *fieldmaskpb.FieldMask `protobuf:"bytes,5,opt,name=field_mask,json=fieldMask,proto3" json:"field_mask,omitempty"`
 	// A delete: a tombstone that wins over earlier edits only.
 	Delete bool `protobuf:"varint,6,opt,name=delete,proto3" json:"delete,omitempty"`
@@ -900,7 +902,8 @@ type PullRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Opaque; empty for a first sync.
 	Cursor string `protobuf:"bytes,1,opt,name=cursor,proto3" json:"cursor,omitempty"`
-	// Maximum records in the page; 0 means the default (500).
+	// Maximum records in the page; 0 means the default (500). A page also
+	// ends, with has_more, once its record values reach about 4 MiB.
 	Limit uint32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
 	// The device's sync state (see PushRequest.status), so an idle device
 	// reports too. Optional.
@@ -1396,12 +1399,15 @@ type Conflict struct {
 	RecordId   string                 `protobuf:"bytes,3,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
 	Field      string                 `protobuf:"bytes,4,opt,name=field,proto3" json:"field,omitempty"`
 	// record_type values with only field set.
-	LosingValue     *anypb.Any `protobuf:"bytes,5,opt,name=losing_value,json=losingValue,proto3" json:"losing_value,omitempty"`
-	WinningValue    *anypb.Any `protobuf:"bytes,6,opt,name=winning_value,json=winningValue,proto3" json:"winning_value,omitempty"`
-	LosingHlc       uint64     `protobuf:"varint,7,opt,name=losing_hlc,json=losingHlc,proto3" json:"losing_hlc,omitempty"`
-	WinningHlc      uint64     `protobuf:"varint,8,opt,name=winning_hlc,json=winningHlc,proto3" json:"winning_hlc,omitempty"`
-	LosingDeviceId  string     `protobuf:"bytes,9,opt,name=losing_device_id,json=losingDeviceId,proto3" json:"losing_device_id,omitempty"`
-	WinningDeviceId string     `protobuf:"bytes,10,opt,name=winning_device_id,json=winningDeviceId,proto3" json:"winning_device_id,omitempty"`
+	LosingValue  *anypb.Any `protobuf:"bytes,5,opt,name=losing_value,json=losingValue,proto3" json:"losing_value,omitempty"`
+	WinningValue *anypb.Any `protobuf:"bytes,6,opt,name=winning_value,json=winningValue,proto3" json:"winning_value,omitempty"`
+	LosingHlc    uint64     `protobuf:"varint,7,opt,name=losing_hlc,json=losingHlc,proto3" json:"losing_hlc,omitempty"`
+	WinningHlc   uint64     `protobuf:"varint,8,opt,name=winning_hlc,json=winningHlc,proto3" json:"winning_hlc,omitempty"`
+	// Who wrote each value: a device id, "key:<id>" or "server". Empty for a
+	// writer the caller may not know of (another device whose user the caller
+	// does not cover, another API key).
+	LosingDeviceId  string `protobuf:"bytes,9,opt,name=losing_device_id,json=losingDeviceId,proto3" json:"losing_device_id,omitempty"`
+	WinningDeviceId string `protobuf:"bytes,10,opt,name=winning_device_id,json=winningDeviceId,proto3" json:"winning_device_id,omitempty"`
 	// Why it lost: "older", "frozen after submit", "deleted".
 	Reason        string                 `protobuf:"bytes,11,opt,name=reason,proto3" json:"reason,omitempty"`
 	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
@@ -1794,15 +1800,16 @@ var File_fieldsync_v1_sync_proto protoreflect.FileDescriptor
 
 const file_fieldsync_v1_sync_proto_rawDesc = "" +
 	"\n" +
-	"\x17fieldsync/v1/sync.proto\x12\ffieldsync.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa6\x02\n" +
+	"\x17fieldsync/v1/sync.proto\x12\ffieldsync.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xba\x03\n" +
 	"\bMutation\x12\x19\n" +
 	"\x03seq\x18\x01 \x01(\x04B\a\xbaH\x042\x02 \x00R\x03seq\x12*\n" +
 	"\vrecord_type\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\n" +
 	"recordType\x129\n" +
 	"\trecord_id\x18\x03 \x01(\tB\x1c\xbaH\x19r\x172\x15^[0-9A-Za-z_-]{1,64}$R\brecordId\x12*\n" +
-	"\x05value\x18\x04 \x01(\v2\x14.google.protobuf.AnyR\x05value\x129\n" +
+	"\x05value\x18\x04 \x01(\v2\x14.google.protobuf.AnyR\x05value\x12\xcc\x01\n" +
 	"\n" +
-	"field_mask\x18\x05 \x01(\v2\x1a.google.protobuf.FieldMaskR\tfieldMask\x12\x16\n" +
+	"field_mask\x18\x05 \x01(\v2\x1a.google.protobuf.FieldMaskB\x90\x01\xbaH\x8c\x01\xba\x01\x88\x01\n" +
+	"\x14field_mask.paths_max\x12+at most 256 paths of at most 256 bytes each\x1aCsize(this.paths) <= 256 && this.paths.all(p, size(bytes(p)) <= 256)R\tfieldMask\x12\x16\n" +
 	"\x06delete\x18\x06 \x01(\bR\x06delete\x12\x19\n" +
 	"\x03hlc\x18\a \x01(\x04B\a\xbaH\x042\x02 \x00R\x03hlc\"\x84\x01\n" +
 	"\vPushRequest\x12A\n" +
