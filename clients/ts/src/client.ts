@@ -47,6 +47,8 @@ export interface ClientOptions {
   pullLimit?: number;
   /** Backoff between retries of a failed sync: first and longest delay in ms (default 200, 10000). */
   backoffMs?: { min: number; max: number };
+  /** Where the client logs failures it retries (default: nowhere). */
+  logger?: { debug(message: string, ...details: unknown[]): void };
   /** How long a server that cannot be reached is retried before sync fails "unreachable" (ms, default 30000). */
   unreachableAfterMs?: number;
 }
@@ -424,6 +426,7 @@ export class Client {
         } catch (err) {
           if (!retryable(err, signal)) throw err;
           this.online = false;
+          this.opts.logger?.debug("fieldsync: sync failed, retrying", err);
           void this.notify();
           if (Date.now() - b.since >= (this.opts.unreachableAfterMs ?? 30_000)) {
             throw new FieldsyncError("unreachable", `no answer from ${this.opts.server}: ${String(err)}`, { cause: err });
@@ -726,7 +729,7 @@ function bearer(token: string): Interceptor {
 function makeTransport(opts: ClientOptions, interceptors: Interceptor[]): Transport {
   if (!opts.server) throw new FieldsyncError("no_server", "no server given");
   if (opts.transport) return opts.transport(opts.server, interceptors);
-  return createConnectTransport({ baseUrl: opts.server, interceptors });
+  return createConnectTransport({ baseUrl: opts.server, interceptors, useBinaryFormat: true });
 }
 
 /** SHA-256 (hex) of a token: identifies it without keeping it in plain form in the binding. */
