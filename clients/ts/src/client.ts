@@ -164,6 +164,8 @@ export class Client {
   private online = false;
   private syncing = false;
   private readonly now: () => number;
+  /** Set while watch runs: a local write waits to be pushed. */
+  private kick: (() => void) | null = null;
 
   private constructor(
     private readonly storage: Storage,
@@ -284,6 +286,7 @@ export class Client {
       rebuild(r, await tx.entriesFor(e.recordId));
       await saveRow(tx, r);
     });
+    this.kick?.();
     void this.notify();
   }
 
@@ -437,6 +440,99 @@ export class Client {
     } finally {
       this.syncing = false;
       void this.notify();
+    }
+  }
+
+  /**
+   * Keeps the device in sync while it runs: it syncs once, then follows the
+   * server's Watch stream and syncs on every poke (the device's scope
+   * changed) and after every local write, so an online device pushes and
+   * pulls at once. A broken or silent stream (no poke or heartbeat for
+   * idleTimeoutMs, default 60 s; the server beats every 15 s) is reopened
+   * with backoff, after a sync; so is a server that cannot be reached.
+   * Resolves when signal aborts.
+   *
+   * @throws FieldsyncError "no_server"; an error retrying cannot fix (Unauthenticated for a revoked device, PermissionDenied, a store error).
+   */
+  async watch(opts: { signal: AbortSignal; idleTimeoutMs?: number }): Promise<void> {
+    if (!this.sync_) throw new FieldsyncError("no_server", "no server or no token: the client is offline only");
+    const b = new Backoff(this.opts.backoffMs?.min ?? 200, this.opts.backoffMs?.max ?? 10_000);
+    for (;;) {
+      try {
+        await this.watchOnce(opts.signal, opts.idleTimeoutMs ?? 60_000, b);
+      } catch (err) {
+        if (opts.signal.aborted) return;
+        const retry = retryable(err, opts.signal) || findDetail(err, Code.FailedPrecondition, ResyncRequiredSchema) ||
+          (err instanceof FieldsyncError && err.code === "unreachable");
+        if (!retry) throw err;
+        this.opts.logger?.debug("fieldsync: watch broke, reconnecting", err);
+      }
+      try {
+        await b.wait(opts.signal);
+      } catch {
+        return;
+      }
+    }
+  }
+
+  /** Syncs, then follows one stream until it fails, goes silent or signal aborts (then it throws). */
+  private async watchOnce(signal: AbortSignal, idleMs: number, b: Backoff): Promise<void> {
+    await this.sync({ signal });
+    const cursor = (await this.storage.read((tx) => tx.meta())).cursor;
+    const stream = new AbortController();
+    const stop = () => stream.abort(signal.reason);
+    signal.addEventListener("abort", stop, { once: true });
+    let failed: unknown = null;
+    let due = false;
+    let wake: () => void = () => undefined;
+    const woken = () => new Promise<void>((resolve) => (wake = resolve));
+    let idle: ReturnType<typeof setTimeout> | undefined;
+    const resetIdle = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => {
+        failed ??= new ConnectError(`watch stream silent for ${idleMs} ms`, Code.Unavailable);
+        stream.abort();
+        wake();
+      }, idleMs);
+    };
+    this.kick = () => {
+      due = true;
+      wake();
+    };
+    const reader = (async () => {
+      try {
+        for await (const ev of this.sync_!.watch({ cursor }, { signal: stream.signal })) {
+          resetIdle();
+          b.reset();
+          if (ev.event.case === "poke") {
+            due = true;
+            wake();
+          }
+        }
+        failed ??= new ConnectError("watch stream ended", Code.Unavailable);
+      } catch (err) {
+        failed ??= err;
+      }
+      wake();
+    })();
+    try {
+      resetIdle();
+      for (;;) {
+        const next = woken();
+        if (failed === null && !due) await next;
+        if (signal.aborted) throw signal.reason;
+        if (failed !== null) throw failed;
+        if (due) {
+          due = false;
+          await this.sync({ signal });
+        }
+      }
+    } finally {
+      this.kick = null;
+      clearTimeout(idle);
+      signal.removeEventListener("abort", stop);
+      stream.abort();
+      await reader;
     }
   }
 

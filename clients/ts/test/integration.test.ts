@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { AdminService } from "../src/gen/fieldsync/v1/admin_pb.js";
 import { Client, RecordStatus, VisitKind, VisitSchema, validate, violationText, type ClientOptions, type Visit } from "../src/index.js";
 import { nodeTransport } from "../src/node.js";
@@ -131,5 +131,36 @@ describe("against fieldsyncd --demo", () => {
     await c.sync();
     await c.signOut();
     expect(await c.identity()).toEqual({ deviceId: "", userId: "", tenantId: "" });
+  });
+
+  it("watch pulls what another device pushes, pushes local writes at once, and reconnects a broken stream", async () => {
+    let breakWatch = 1;
+    const breakFirstStream: Interceptor = (next) => async (req) => {
+      if (req.method.name === "Watch" && breakWatch-- > 0) throw new ConnectError("stream refused", Code.Unavailable);
+      return next(req);
+    };
+    const a = await enrollDevice(rep().user_id);
+    const b = await enrollDevice(rep().user_id, {
+      transport: (baseUrl, interceptors) => createConnectTransport({ baseUrl, interceptors: [...interceptors, breakFirstStream], useBinaryFormat: true }),
+      backoffMs: { min: 1, max: 5 },
+    });
+    const stop = new AbortController();
+    const watching = b.watch({ signal: stop.signal });
+    try {
+      const id = a.newId();
+      await a.put(id, create(VisitSchema, { notes: "poked" }));
+      await a.sync();
+      await vi.waitFor(async () => expect((await b.get(VisitSchema, id))?.notes).toBe("poked"), { timeout: 20_000, interval: 20 });
+      expect(breakWatch).toBeLessThan(0); // the first stream was refused and reopened
+
+      const mine = b.newId();
+      await b.put(mine, create(VisitSchema, { notes: "pushed by watch" }));
+      await vi.waitFor(async () => expect((await b.status()).outboxDepth).toBe(0), { timeout: 20_000, interval: 20 });
+      await a.sync();
+      expect((await a.get(VisitSchema, mine))?.notes).toBe("pushed by watch");
+    } finally {
+      stop.abort();
+      await watching;
+    }
   });
 });
