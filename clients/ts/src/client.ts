@@ -164,7 +164,9 @@ export class Client {
   private online = false;
   private syncing = false;
   private readonly now: () => number;
-  /** Set while watch runs: a local write waits to be pushed. */
+  /** A local write waits to be pushed (watch syncs); kept while no watch runs, as the Go SDK's kick channel. */
+  private wrote = false;
+  /** Set while watch follows a stream: wakes it. */
   private kick: (() => void) | null = null;
 
   private constructor(
@@ -286,6 +288,7 @@ export class Client {
       rebuild(r, await tx.entriesFor(e.recordId));
       await saveRow(tx, r);
     });
+    this.wrote = true;
     this.kick?.();
     void this.notify();
   }
@@ -477,6 +480,7 @@ export class Client {
 
   /** Syncs, then follows one stream until it fails, goes silent or signal aborts (then it throws). */
   private async watchOnce(signal: AbortSignal, idleMs: number, b: Backoff): Promise<void> {
+    this.wrote = false;
     await this.sync({ signal });
     const cursor = (await this.storage.read((tx) => tx.meta())).cursor;
     const stream = new AbortController();
@@ -495,10 +499,7 @@ export class Client {
         wake();
       }, idleMs);
     };
-    this.kick = () => {
-      due = true;
-      wake();
-    };
+    this.kick = () => wake();
     const reader = (async () => {
       try {
         for await (const ev of this.sync_!.watch({ cursor }, { signal: stream.signal })) {
@@ -519,11 +520,11 @@ export class Client {
       resetIdle();
       for (;;) {
         const next = woken();
-        if (failed === null && !due) await next;
+        if (failed === null && !due && !this.wrote) await next;
         if (signal.aborted) throw signal.reason;
         if (failed !== null) throw failed;
-        if (due) {
-          due = false;
+        if (due || this.wrote) {
+          due = this.wrote = false; // a write or poke during the sync asks for another
           await this.sync({ signal });
         }
       }

@@ -143,6 +143,7 @@ describe("against fieldsyncd --demo", () => {
     const b = await enrollDevice(rep().user_id, {
       transport: (baseUrl, interceptors) => createConnectTransport({ baseUrl, interceptors: [...interceptors, breakFirstStream], useBinaryFormat: true }),
       backoffMs: { min: 1, max: 5 },
+      logger,
     });
     const stop = new AbortController();
     const watching = b.watch({ signal: stop.signal });
@@ -162,5 +163,34 @@ describe("against fieldsyncd --demo", () => {
       stop.abort();
       await watching;
     }
+  });
+
+  it("watch pushes a write made while its first sync pulls", async () => {
+    let client: Client | undefined;
+    let id = "";
+    let hooked = false;
+    // The write lands after the first sync pushed and before watch follows the stream.
+    const writeDuringPull: Interceptor = (next) => async (req) => {
+      if (req.method.name === "Pull" && !hooked && client) {
+        hooked = true;
+        id = client.newId();
+        await client.put(id, create(VisitSchema, { notes: "written mid-pull" }));
+      }
+      return next(req);
+    };
+    client = await enrollDevice(rep().user_id, {
+      transport: (baseUrl, interceptors) => createConnectTransport({ baseUrl, interceptors: [...interceptors, writeDuringPull], useBinaryFormat: true }),
+    });
+    const stop = new AbortController();
+    const watching = client.watch({ signal: stop.signal });
+    try {
+      await vi.waitFor(async () => expect(hooked && (await client.status()).outboxDepth === 0).toBe(true), { timeout: 20_000, interval: 20 });
+    } finally {
+      stop.abort();
+      await watching;
+    }
+    const other = await enrollDevice(rep().user_id);
+    await other.sync();
+    expect((await other.get(VisitSchema, id))?.notes).toBe("written mid-pull");
   });
 });
