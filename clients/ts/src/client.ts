@@ -486,6 +486,7 @@ export class Client {
     const stream = new AbortController();
     const stop = () => stream.abort(signal.reason);
     signal.addEventListener("abort", stop, { once: true });
+    if (signal.aborted) stop(); // aborted before the listener was added
     let failed: unknown = null;
     let due = false;
     let wake: () => void = () => undefined;

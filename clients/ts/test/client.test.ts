@@ -248,6 +248,30 @@ describe("pull", () => {
   });
 });
 
+describe("watch", () => {
+  it("returns when aborted just as its first sync ends", async () => {
+    const stop = new AbortController();
+    let streams = 0;
+    const c = await fakeClient((r) => {
+      routes({})(r);
+      r.service(SyncService, {
+        push: (req) => applyAll(req.mutations),
+        pull: () => ({ nextCursor: "c1" }),
+        ack: () => {
+          stop.abort(); // the sync still completes: a failed ack is not an error
+          return {};
+        },
+        async *watch(_req, ctx) {
+          streams++;
+          await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve));
+        },
+      });
+    });
+    await c.watch({ signal: stop.signal });
+    expect(streams).toBeLessThanOrEqual(1);
+  });
+});
+
 describe("sign-out", () => {
   it("refuses to drop unsynced writes unless forced", async () => {
     const c = await Client.open({ storage: await memoryStorage(), token: "t" });
