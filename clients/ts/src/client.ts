@@ -49,6 +49,13 @@ export interface ClientOptions {
   backoffMs?: { min: number; max: number };
   /** Where the client logs failures it retries (default: nowhere). */
   logger?: { debug(message: string, ...details: unknown[]): void };
+  /**
+   * The Web Locks manager that keeps the tabs of one browser from syncing the
+   * same store at once (default: navigator.locks where there is one), and
+   * the lock's name (default "fieldsync-sync"; give each store its own).
+   */
+  locks?: { request<T>(name: string, callback: () => Promise<T>): Promise<T> };
+  lockName?: string;
   /** How long a server that cannot be reached is retried before sync fails "unreachable" (ms, default 30000). */
   unreachableAfterMs?: number;
 }
@@ -280,6 +287,7 @@ export class Client {
       if (r && r.type !== e.type) throw new FieldsyncError("type_mismatch", `${e.recordId} is a ${r.type}, not a ${e.type}`);
       r ??= { id: e.recordId, type: e.type, base: null, version: 0n, hlc: 0n, gen: 0, state: RowState.Synced, view: null };
       const m = await tx.meta();
+      this.clock.observe(m.hlc); // another tab on the store may have moved it
       const entry: OutboxEntry = { ...e, seq: m.nextSeq, hlc: this.clock.tick(), created: this.now(), acked: false, lost: [] };
       m.nextSeq++;
       m.hlc = entry.hlc;
@@ -405,14 +413,21 @@ export class Client {
    * stay on top. A refused cursor starts a full resync that keeps pending
    * edits. Transient failures are retried with backoff until signal aborts
    * or the server stays unreachable for unreachableAfterMs. Only one sync
-   * runs at a time; a concurrent call waits for the running one.
+   * runs at a time; a concurrent call waits for the running one, and a
+   * sync in another tab of the same store too (Web Locks, see locks).
    *
    * @throws FieldsyncError "no_server", "unreachable"; a ConnectError retrying cannot fix; a store error.
    */
   sync(opts: { signal?: AbortSignal } = {}): Promise<SyncReport> {
-    const run = this.running.then(() => this.syncLoop(opts.signal));
+    const run = this.running.then(() => this.withLock(() => this.syncLoop(opts.signal)));
     this.running = run.catch(() => undefined);
     return run;
+  }
+
+  /** Runs fn holding the store's sync lock across tabs, where there are Web Locks. */
+  private withLock<T>(fn: () => Promise<T>): Promise<T> {
+    const locks = this.opts.locks ?? (globalThis as { navigator?: { locks?: ClientOptions["locks"] } }).navigator?.locks;
+    return locks ? locks.request(this.opts.lockName ?? "fieldsync-sync", fn) : fn();
   }
 
   private async syncLoop(signal?: AbortSignal): Promise<SyncReport> {
@@ -599,6 +614,7 @@ export class Client {
       else if (out.length === 0) throw new FieldsyncError("no_progress", "the server answered none of the batch's mutations");
       for (const id of touched) await refresh(tx, id);
       const m = await tx.meta();
+      this.clock.observe(m.hlc);
       m.hlc = this.clock.observe(res.serverHlc);
       await tx.setMeta(m);
       return out;
@@ -701,6 +717,7 @@ export class Client {
         await applyPulled(tx, rec, m.gen, local);
         if (rec.hlc > newest) newest = rec.hlc;
       }
+      this.clock.observe(m.hlc);
       m.hlc = this.clock.observe(newest);
       m.cursor = page.nextCursor;
       await tx.setMeta(m);

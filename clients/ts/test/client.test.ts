@@ -248,6 +248,51 @@ describe("pull", () => {
   });
 });
 
+describe("two tabs on one store", () => {
+  it("stamp later writes after the other tab's, whatever their clocks say", async () => {
+    const storage = await memoryStorage();
+    const ahead = await Client.open({ storage, now: () => Date.now() + 3_600_000 });
+    const behind = await Client.open({ storage });
+    await ahead.put("v1", visit({ notes: "first" }));
+    await behind.put("v1", visit({ notes: "second" }));
+    const hlcs = (await storage.read((tx) => tx.outbox())).map((e) => e.hlc);
+    expect(hlcs[1] > hlcs[0]).toBe(true);
+    expect((await behind.get(VisitSchema, "v1"))?.notes).toBe("second");
+  });
+
+  it("never sync at once, holding the store's Web Lock", async () => {
+    let held = Promise.resolve();
+    const names: string[] = [];
+    const locks = {
+      request<T>(name: string, fn: () => Promise<T>): Promise<T> {
+        names.push(name);
+        const run = held.then(fn);
+        held = run.then(() => undefined, () => undefined);
+        return run;
+      },
+    };
+    let inFlight = 0;
+    let most = 0;
+    const storage = await memoryStorage();
+    const server = routes({
+      onPush: async (req) => {
+        most = Math.max(most, ++inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        inFlight--;
+        return applyAll(req.mutations);
+      },
+    });
+    const tab1 = await fakeClient(server, { storage, locks, lockName: "fieldsync-sync:test" });
+    const tab2 = await fakeClient(server, { storage, locks, lockName: "fieldsync-sync:test" });
+    await tab1.put("v1", visit({ notes: "a" }));
+    await tab2.put("v2", visit({ notes: "b" }));
+    const [r1, r2] = await Promise.all([tab1.sync(), tab2.sync()]);
+    expect(most).toBe(1);
+    expect([...r1.results, ...r2.results].map((r) => r.seq).sort()).toEqual([1, 2]); // each seq pushed once
+    expect(names).toEqual(["fieldsync-sync:test", "fieldsync-sync:test"]);
+  });
+});
+
 describe("watch", () => {
   it("returns when aborted just as its first sync ends", async () => {
     const stop = new AbortController();
