@@ -14,6 +14,8 @@ export interface DemoCredentials {
 /** A real fieldsyncd built from this checkout, on a free port and a temp data dir, with the demo organisation. */
 export interface TestServer {
   url: string;
+  /** The server's temp folder (removed by stop): a place for other test files. */
+  dir: string;
   creds: DemoCredentials;
   stop(): Promise<void>;
 }
@@ -24,7 +26,7 @@ const repoRoot = resolve(import.meta.dirname, "../../..");
 export async function startServer(): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), "fieldsync-ts-"));
   const bin = join(dir, "fieldsyncd");
-  execFileSync("go", ["build", "-o", bin, "./cmd/fieldsyncd"], { cwd: repoRoot, stdio: "inherit" });
+  goBuild(bin, "./cmd/fieldsyncd");
   const data = join(dir, "data");
   const child = spawn(bin, ["--addr", "127.0.0.1:0", "--metrics-addr=", "--data-dir", data, "--demo", "--log-format", "json"], {
     stdio: ["ignore", "ignore", "pipe"],
@@ -34,11 +36,16 @@ export async function startServer(): Promise<TestServer> {
     const addr = await servingAddr(child);
     const credsPath = join(data, "demo-credentials.json");
     if (!existsSync(credsPath)) throw new Error(`fieldsyncd serves but wrote no ${credsPath}`);
-    return { url: `http://${addr}`, creds: JSON.parse(readFileSync(credsPath, "utf8")), stop };
+    return { url: `http://${addr}`, dir, creds: JSON.parse(readFileSync(credsPath, "utf8")), stop };
   } catch (err) {
     await stop();
     throw err;
   }
+}
+
+/** Builds a command of this checkout (go build) into bin. */
+export function goBuild(bin: string, pkg: string): void {
+  execFileSync("go", ["build", "-o", bin, pkg], { cwd: repoRoot, stdio: "inherit" });
 }
 
 /** Reads fieldsyncd's JSON log until its "fieldsyncd serving" line and returns the address. */
