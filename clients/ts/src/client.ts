@@ -56,6 +56,12 @@ export interface ClientOptions {
    */
   locks?: { request<T>(name: string, callback: () => Promise<T>): Promise<T> };
   lockName?: string;
+  /**
+   * Where online and offline events come from (default: the page's window,
+   * where there is one): offline marks the status offline at once; online
+   * makes a running watch sync at once.
+   */
+  network?: Pick<EventTarget, "addEventListener" | "removeEventListener">;
   /** How long a server that cannot be reached is retried before sync fails "unreachable" (ms, default 30000). */
   unreachableAfterMs?: number;
 }
@@ -173,6 +179,15 @@ export class Client {
   private readonly now: () => number;
   /** A local write waits to be pushed (watch syncs); kept while no watch runs, as the Go SDK's kick channel. */
   private wrote = false;
+  private readonly network: ClientOptions["network"] | null;
+  private readonly onOffline = () => {
+    this.online = false;
+    void this.notify();
+  };
+  private readonly onOnline = () => {
+    this.wrote = true; // not a write, but the same ask: sync now
+    this.kick?.();
+  };
   /** Set while watch follows a stream: wakes it. */
   private kick: (() => void) | null = null;
 
@@ -183,6 +198,9 @@ export class Client {
   ) {
     this.now = opts.now ?? Date.now;
     this.clock = new Clock(meta.hlc, this.now);
+    this.network = opts.network ?? (typeof window !== "undefined" ? window : null);
+    this.network?.addEventListener("offline", this.onOffline);
+    this.network?.addEventListener("online", this.onOnline);
     if (opts.server && meta.token) {
       const transport = makeTransport(opts, [bearer(meta.token)]);
       this.sync_ = createClient(SyncService, transport);
@@ -239,8 +257,10 @@ export class Client {
     return Client.open({ ...opts, token: res.deviceToken });
   }
 
-  /** Closes the store. */
+  /** Closes the store and stops listening to network events. */
   close(): void {
+    this.network?.removeEventListener("offline", this.onOffline);
+    this.network?.removeEventListener("online", this.onOnline);
     this.storage.close();
   }
 

@@ -1,7 +1,7 @@
 import { create, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { AnySchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { IdentityService } from "../src/gen/fieldsync/v1/identity_pb.js";
 import {
   Client,
@@ -44,6 +44,10 @@ function routes(h: { onPush?: (req: PushRequest) => unknown; pages?: (cursor: st
       ack: (req) => {
         h.acks?.push(req.cursor);
         return {};
+      },
+      // A stream that stays quiet until the client closes it.
+      async *watch(_req, ctx) {
+        await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve));
       },
     });
   };
@@ -245,6 +249,26 @@ describe("pull", () => {
     expect(report.resynced).toBe(true);
     expect((await c.list(VisitSchema)).map((r) => [r.id, r.value.notes])).toEqual([["v1", "kept"]]);
     expect((await c.status()).cursor).toBe("new");
+  });
+});
+
+describe("network events", () => {
+  it("mark the status offline at once and make a watch sync when back online", async () => {
+    const network = new EventTarget();
+    let pulls = 0;
+    const c = await fakeClient(routes({ pages: (cur) => (pulls++, { nextCursor: cur || "c1" }) }), { network });
+    await c.sync();
+    const seen: boolean[] = [];
+    c.subscribe((s) => seen.push(s.online));
+    network.dispatchEvent(new Event("offline"));
+    await vi.waitFor(() => expect(seen.at(-1)).toBe(false));
+    const stop = new AbortController();
+    const watching = c.watch({ signal: stop.signal, idleTimeoutMs: 3_600_000 });
+    await vi.waitFor(() => expect(pulls).toBe(2)); // watch's first sync
+    network.dispatchEvent(new Event("online"));
+    await vi.waitFor(() => expect(pulls).toBe(3));
+    stop.abort();
+    await watching;
   });
 });
 
