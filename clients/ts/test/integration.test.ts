@@ -143,7 +143,6 @@ describe("against fieldsyncd --demo", () => {
     const b = await enrollDevice(rep().user_id, {
       transport: (baseUrl, interceptors) => createConnectTransport({ baseUrl, interceptors: [...interceptors, breakFirstStream], useBinaryFormat: true }),
       backoffMs: { min: 1, max: 5 },
-      logger,
     });
     const stop = new AbortController();
     const watching = b.watch({ signal: stop.signal });
