@@ -40,7 +40,20 @@ build: ## Build fieldsyncd and fieldsync into ./bin.
 	@go build -v -ldflags '$(LDFLAGS)' -o bin/ ./cmd/... 2>&1 | $(PROGRESS) build
 
 .PHONY: test
-test: check-generated lint test-go ## Run every check and test (what CI runs).
+test: check-generated lint test-go test-ts ## Run every check and test (what CI runs).
+
+# The TypeScript SDK (clients/ts): its dependencies come from the committed
+# package-lock.json (npm ci), its tests are vitest's (npm test).
+TS_DIR := clients/ts
+
+$(TS_DIR)/node_modules: $(TS_DIR)/package-lock.json
+	@echo ">> npm ci $(TS_DIR)"
+	cd $(TS_DIR) && npm ci --no-audit --no-fund
+	@touch $@
+
+.PHONY: test-ts
+test-ts: $(TS_DIR)/node_modules ## Type-check and run the TypeScript SDK's tests (vitest).
+	cd $(TS_DIR) && npm test
 
 .PHONY: test-go
 test-go: $(TOOLS)/versitygw readme-tools ## Run the Go tests with the race detector.
@@ -69,14 +82,16 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 20s).
 	scripts/fuzz.sh $${FUZZTIME:-20s}
 
 .PHONY: generate
-generate: $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-connect-go third_party/protovalidate ## Regenerate the protobuf Go code.
+generate: $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-connect-go third_party/protovalidate $(TS_DIR)/node_modules ## Regenerate the protobuf Go and TypeScript code.
 	rm -f proto/fieldsync/v1/*.pb.go proto/fieldsync/v1/fieldsyncv1connect/*.go
 	buf generate --path proto/fieldsync
+	rm -rf $(TS_DIR)/src/gen
+	buf generate --template buf.gen.ts.yaml --path proto/fieldsync
 
 .PHONY: check-generated
 check-generated: generate ## Fail when the committed generated code is stale.
-	@git diff --exit-code --stat -- proto/ || { echo "generated code is stale: run make generate and commit"; exit 1; }
-	@test -z "$$(git status --porcelain -- proto/)" || { git status --porcelain -- proto/; echo "untracked generated files: run make generate and commit"; exit 1; }
+	@git diff --exit-code --stat -- proto/ $(TS_DIR)/src/gen || { echo "generated code is stale: run make generate and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- proto/ $(TS_DIR)/src/gen)" || { git status --porcelain -- proto/ $(TS_DIR)/src/gen; echo "untracked generated files: run make generate and commit"; exit 1; }
 
 .PHONY: lint
 lint: $(TOOLS)/buf $(TOOLS)/staticcheck third_party/protovalidate ## buf lint, buf format, go mod tidy, go vet, staticcheck, import rules.

@@ -1,0 +1,765 @@
+import { fromBinary, toBinary, type DescMessage, type Message, type MessageShape } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, createClient, type Client as RpcClient, type Interceptor, type Transport } from "@connectrpc/connect";
+import { Clock } from "./hlc.js";
+import { FieldsyncError } from "./errors.js";
+import { isRecord, lookupType, project, registry, resolveMask } from "./fields.js";
+import { IdentityService } from "./gen/fieldsync/v1/identity_pb.js";
+import {
+  ConflictSchema,
+  MutationOutcome,
+  ResyncRequiredSchema,
+  SequenceGapSchema,
+  SyncService,
+  type MutationResult,
+  type PullResponse,
+  type PushResponse,
+  type RejectCode,
+} from "./gen/fieldsync/v1/sync_pb.js";
+import { RowState, type Meta, type OutboxEntry, type Storage, type StoreTx } from "./storage.js";
+import { rebuild, refresh, saveRow, viewBytes } from "./view.js";
+import { newUlid } from "./ulid.js";
+import {
+  applyPulled, Backoff, bearer, checkId, collides, conflictFromWire, findDetail, makeTransport, renumber, retryable, sweepResync, tokenHash, toWire,
+} from "./protocol.js";
+
+/** Options of {@link Client.open}. */
+export interface ClientOptions {
+  /** The device store (see openIndexedDBStorage). */
+  storage: Storage;
+  /** The server's base URL, e.g. "https://sync.example.com"; without it the client works offline only. */
+  server?: string;
+  /**
+   * The device token. The first open with a token binds the store to it; a
+   * later open with another token fails ("wrong_device"). Omit it to use the
+   * token the store holds (from enroll or an earlier open).
+   */
+  token?: string;
+  /** A Connect transport to use instead of connect-web's fetch transport (e.g. connect-node's). */
+  transport?: (baseUrl: string, interceptors: Interceptor[]) => Transport;
+  /** The clock, Unix milliseconds (tests). */
+  now?: () => number;
+  /** Mutations per push (default 200, at most the server's 500). */
+  batchSize?: number;
+  /** Records per pull page (default 0: the server's default). */
+  pullLimit?: number;
+  /** Backoff between retries of a failed sync: first and longest delay in ms (default 200, 10000). */
+  backoffMs?: { min: number; max: number };
+  /** Where the client logs failures it retries (default: nowhere). */
+  logger?: { debug(message: string, ...details: unknown[]): void };
+  /**
+   * The Web Locks manager that keeps the tabs of one browser from syncing the
+   * same store at once (default: navigator.locks where there is one), and
+   * the lock's name (default "fieldsync-sync"; give each store its own).
+   */
+  locks?: { request<T>(name: string, callback: () => Promise<T>): Promise<T> };
+  lockName?: string;
+  /**
+   * Where online and offline events come from (default: the page's window,
+   * where there is one): offline marks the status offline at once; online
+   * makes a running watch sync at once.
+   */
+  network?: Pick<EventTarget, "addEventListener" | "removeEventListener">;
+  /** How long a server that cannot be reached is retried before sync fails "unreachable" (ms, default 30000). */
+  unreachableAfterMs?: number;
+}
+
+/** A record as the device sees it: the server's state with the device's pending edits on top. */
+export interface LocalRecord<T extends Message = Message> {
+  type: string;
+  id: string;
+  value: T;
+  /** The server's version of the state the view builds on; 0n before the server sent the record. */
+  version: bigint;
+  /** Local changes to the record wait to be pushed. */
+  pending: boolean;
+}
+
+/** What the server did with one pushed mutation, surfaced to the app. */
+export interface PushResult {
+  seq: number;
+  recordType: string;
+  recordId: string;
+  outcome: "applied" | "merged" | "rejected";
+  /** Fields whose value lost to a newer one (outcome "merged"). */
+  lostFields: string[];
+  rejectCode: RejectCode;
+  /** Why it was rejected, naming the field at fault. */
+  reason: string;
+  appliedHlc: bigint;
+}
+
+/** The device's sync state, for a status bar. */
+export interface Status {
+  /** Local changes the server has not answered. */
+  outboxDepth: number;
+  /** When the oldest of them was made; null when none. */
+  oldestPending: Date | null;
+  /** When a sync last completed; null when never. */
+  lastSync: Date | null;
+  /** Whether the last exchange with the server succeeded (false before any, or offline). */
+  online: boolean;
+  /** A sync is running. */
+  syncing: boolean;
+  conflicts: number;
+  rejections: number;
+  /** The opaque pull cursor; "" before the first pull. */
+  cursor: string;
+}
+
+/** A value that lost a merge on the server, as reported to this device. */
+export interface Conflict {
+  id: bigint;
+  recordType: string;
+  recordId: string;
+  field: string;
+  /** Values of recordType with only field set. */
+  losing: Message | undefined;
+  winning: Message | undefined;
+  losingHlc: bigint;
+  winningHlc: bigint;
+  losingDeviceId: string;
+  winningDeviceId: string;
+  /** "older", "frozen after submit" or "deleted". */
+  reason: string;
+  time: Date | undefined;
+}
+
+/** A local change the server refused: never applied, gone from the outbox. */
+export interface Rejection {
+  seq: number;
+  recordType: string;
+  recordId: string;
+  fields: string[];
+  value: Message | undefined;
+  delete: boolean;
+  code: RejectCode;
+  reason: string;
+  created: Date;
+  rejected: Date;
+}
+
+/** The device a store belongs to, as the server named it. */
+export interface Identity {
+  deviceId: string;
+  userId: string;
+  tenantId: string;
+}
+
+/** What one {@link Client.sync} did. */
+export interface SyncReport {
+  /** The server's answers to the mutations pushed. */
+  results: PushResult[];
+  /** Records pulled (removals included). */
+  pulled: number;
+  /** The cursor was refused and a full resync ran. */
+  resynced: boolean;
+}
+
+
+/**
+ * Client is one device: a local store of the records it sees, an outbox of
+ * the changes made on it, and the sync protocol that exchanges both with the
+ * server (the same contract as the Go SDK's). Local reads and writes never
+ * wait for the network.
+ */
+export class Client {
+  private readonly clock: Clock;
+  private readonly sync_: RpcClient<typeof SyncService> | null;
+  private readonly identity_: RpcClient<typeof IdentityService> | null;
+  private readonly listeners = new Set<(s: Status) => void>();
+  private readonly resultListeners = new Set<(r: PushResult) => void>();
+  private running: Promise<unknown> = Promise.resolve();
+  private online = false;
+  private syncing = false;
+  private readonly now: () => number;
+  /** A local write waits to be pushed (watch syncs); kept while no watch runs, as the Go SDK's kick channel. */
+  private wrote = false;
+  private readonly network: ClientOptions["network"] | null;
+  private readonly onOffline = () => {
+    this.online = false;
+    void this.notify();
+  };
+  private readonly onOnline = () => {
+    this.wrote = true; // not a write, but the same ask: sync now
+    this.kick?.();
+  };
+  /** Set while watch follows a stream: wakes it. */
+  private kick: (() => void) | null = null;
+
+  private constructor(
+    private readonly storage: Storage,
+    private readonly opts: ClientOptions,
+    meta: Meta,
+  ) {
+    this.now = opts.now ?? Date.now;
+    this.clock = new Clock(meta.hlc, this.now);
+    this.network = opts.network ?? (typeof window !== "undefined" ? window : null);
+    this.network?.addEventListener("offline", this.onOffline);
+    this.network?.addEventListener("online", this.onOnline);
+    if (opts.server && meta.token) {
+      const transport = makeTransport(opts, [bearer(meta.token)]);
+      this.sync_ = createClient(SyncService, transport);
+      this.identity_ = createClient(IdentityService, transport);
+    } else {
+      this.sync_ = this.identity_ = null;
+    }
+  }
+
+  /**
+   * Opens a device on a store. The client works offline at once; with a
+   * server and a token (given or held by the store) sync works too.
+   *
+   * @throws FieldsyncError "wrong_device" when the store is bound to another token.
+   */
+  static async open(opts: ClientOptions): Promise<Client> {
+    const token = opts.token;
+    const hash = token ? await tokenHash(token) : ""; // before the transaction: it awaits nothing but the store
+    const meta = await opts.storage.update(async (tx) => {
+      const m = await tx.meta();
+      if (!token) return m;
+      if (m.tokenHash === "") {
+        m.tokenHash = hash;
+        m.token = token;
+        await tx.setMeta(m);
+      } else if (m.tokenHash !== hash) {
+        throw new FieldsyncError("wrong_device", m.deviceId
+          ? `the store belongs to device ${m.deviceId} (user ${m.userId}); open it with that device's token, or sign out`
+          : "the store was first used with another device token; open it with that token, or sign out");
+      }
+      return m;
+    });
+    return new Client(opts.storage, opts, meta);
+  }
+
+  /**
+   * Enrolls a new device with a one-time enrollment code: the server's
+   * device token is kept in the store (bound to it) and the identity
+   * recorded. The store must be new or signed out.
+   *
+   * @throws FieldsyncError "wrong_device" when the store already belongs to a device; a ConnectError from the server.
+   */
+  static async enroll(opts: ClientOptions & { server: string; enrollmentCode: string; deviceName: string; platform?: string }): Promise<Client> {
+    const bound = await opts.storage.read(async (tx) => (await tx.meta()).tokenHash);
+    if (bound) throw new FieldsyncError("wrong_device", "the store already belongs to a device; sign out first");
+    const rpc = createClient(IdentityService, makeTransport(opts, []));
+    const res = await rpc.enroll({ enrollmentCode: opts.enrollmentCode, deviceName: opts.deviceName, platform: opts.platform ?? "web" });
+    const hash = await tokenHash(res.deviceToken);
+    await opts.storage.update(async (tx) => {
+      const m = await tx.meta();
+      Object.assign(m, { tokenHash: hash, token: res.deviceToken, deviceId: res.deviceId, userId: res.userId, tenantId: res.tenantId });
+      await tx.setMeta(m);
+    });
+    return Client.open({ ...opts, token: res.deviceToken });
+  }
+
+  /** Closes the store and stops listening to network events. */
+  close(): void {
+    this.network?.removeEventListener("offline", this.onOffline);
+    this.network?.removeEventListener("online", this.onOnline);
+    this.storage.close();
+  }
+
+  /** A new record id: a ULID from the client's clock, needing no server. */
+  newId(): string {
+    return newUlid(this.now());
+  }
+
+  // ---- local reads and writes ----
+
+  /**
+   * Writes fields of a record locally: its type is value's message type, id
+   * its id (see newId). fields is the field mask, top-level field names
+   * (proto or TypeScript names); a named field unset in value is cleared;
+   * with none, every field set in value is written. The local view changes
+   * and the change joins the outbox in one transaction.
+   *
+   * @throws FieldsyncError "invalid_id", "not_record_type", "unknown_field", "no_fields", "type_mismatch"; a store error.
+   */
+  async put(id: string, value: Message, fields: readonly string[] = []): Promise<void> {
+    checkId(id);
+    const desc = registry.getMessage(value.$typeName);
+    if (!desc || !isRecord(desc)) throw new FieldsyncError("not_record_type", `${value.$typeName} is not a record type`);
+    const mask = resolveMask(desc, value, fields);
+    const bytes = project(desc, value, mask);
+    await this.write({ type: desc.typeName, recordId: id, fields: mask, value: bytes, del: false });
+  }
+
+  /**
+   * Deletes a record locally and queues the delete. On the server it wins
+   * over older edits only.
+   *
+   * @throws FieldsyncError "invalid_id", "not_record_type", "type_mismatch"; a store error.
+   */
+  async delete(recordType: string, id: string): Promise<void> {
+    checkId(id);
+    lookupType(recordType);
+    await this.write({ type: recordType, recordId: id, fields: [], value: null, del: true });
+  }
+
+  private async write(e: Pick<OutboxEntry, "type" | "recordId" | "fields" | "value" | "del">): Promise<void> {
+    await this.storage.update(async (tx) => {
+      let r = await tx.row(e.recordId);
+      if (r && r.type !== e.type) throw new FieldsyncError("type_mismatch", `${e.recordId} is a ${r.type}, not a ${e.type}`);
+      r ??= { id: e.recordId, type: e.type, base: null, version: 0n, hlc: 0n, gen: 0, state: RowState.Synced, view: null };
+      const m = await tx.meta();
+      this.clock.observe(m.hlc); // another tab on the store may have moved it
+      const entry: OutboxEntry = { ...e, seq: m.nextSeq, hlc: this.clock.tick(), created: this.now(), acked: false, lost: [] };
+      m.nextSeq++;
+      m.hlc = entry.hlc;
+      await tx.setMeta(m);
+      await tx.putEntry(entry);
+      rebuild(r, await tx.entriesFor(e.recordId));
+      await saveRow(tx, r);
+    });
+    this.wrote = true;
+    this.kick?.();
+    void this.notify();
+  }
+
+  /** Reads a record's local view; undefined when the device does not hold it (or deleted it locally). */
+  async get<D extends DescMessage>(schema: D, id: string): Promise<MessageShape<D> | undefined> {
+    lookupType(schema.typeName);
+    const r = await this.storage.read((tx) => tx.row(id));
+    const b = r && r.type === schema.typeName ? viewBytes(r) : null;
+    return b ? (fromBinary(schema, b) as MessageShape<D>) : undefined;
+  }
+
+  /** Every record of a type the device holds, local view, by id. */
+  async list<D extends DescMessage>(schema: D): Promise<LocalRecord<MessageShape<D>>[]> {
+    lookupType(schema.typeName);
+    return this.storage.read(async (tx) => {
+      const pending = new Set((await tx.outbox()).filter((e) => !e.acked).map((e) => e.recordId));
+      const out: LocalRecord<MessageShape<D>>[] = [];
+      for (const r of await tx.rowsOfType(schema.typeName)) {
+        const b = viewBytes(r);
+        if (!b) continue;
+        out.push({ type: r.type, id: r.id, value: fromBinary(schema, b) as MessageShape<D>, version: r.version, pending: pending.has(r.id) });
+      }
+      return out;
+    });
+  }
+
+  // ---- status ----
+
+  /** Reads the device's sync state. */
+  async status(): Promise<Status> {
+    return this.storage.read(async (tx) => {
+      const m = await tx.meta();
+      const pending = (await tx.outbox()).filter((e) => !e.acked);
+      const oldest = pending.reduce((min, e) => Math.min(min, e.created), Infinity);
+      return {
+        outboxDepth: pending.length,
+        oldestPending: pending.length ? new Date(oldest) : null,
+        lastSync: m.lastSync ? new Date(m.lastSync) : null,
+        online: this.online,
+        syncing: this.syncing,
+        conflicts: (await tx.conflicts()).length,
+        rejections: (await tx.rejections()).length,
+        cursor: m.cursor,
+      };
+    });
+  }
+
+  /** Calls listener with the status now and after every change to it; returns the unsubscribe function. */
+  subscribe(listener: (s: Status) => void): () => void {
+    this.listeners.add(listener);
+    void this.status().then(listener, () => undefined);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Calls listener with each push result as it is stored; returns the unsubscribe function. */
+  onResult(listener: (r: PushResult) => void): () => void {
+    this.resultListeners.add(listener);
+    return () => this.resultListeners.delete(listener);
+  }
+
+  private async notify(): Promise<void> {
+    if (this.listeners.size === 0) return;
+    const s = await this.status().catch(() => null);
+    if (s) for (const l of this.listeners) l(s);
+  }
+
+  /** The conflicts reported to this device, oldest first. */
+  async conflicts(): Promise<Conflict[]> {
+    const stored = await this.storage.read((tx) => tx.conflicts());
+    return stored.sort((a, b) => (a.id < b.id ? -1 : 1)).map((c) => conflictFromWire(fromBinary(ConflictSchema, c.wire)));
+  }
+
+  /** The changes the server refused, by seq. */
+  async rejections(): Promise<Rejection[]> {
+    const stored = await this.storage.read((tx) => tx.rejections());
+    return stored.sort((a, b) => a.entry.seq - b.entry.seq).map(({ entry: e, code, reason, rejected }) => ({
+      seq: e.seq, recordType: e.type, recordId: e.recordId, fields: e.fields, delete: e.del,
+      value: e.value ? fromBinary(lookupType(e.type), e.value) : undefined,
+      code: code as RejectCode, reason, created: new Date(e.created), rejected: new Date(rejected),
+    }));
+  }
+
+  /** The device the store is bound to; empty until enrollment or the first sync. */
+  async identity(): Promise<Identity> {
+    const m = await this.storage.read((tx) => tx.meta());
+    return { deviceId: m.deviceId, userId: m.userId, tenantId: m.tenantId };
+  }
+
+  /**
+   * Signs the device out: empties the store (records, outbox, conflicts,
+   * token and identity), so it can be enrolled again.
+   *
+   * @throws FieldsyncError "unsynced" when local changes have not reached the server and force is not set (nothing is dropped).
+   */
+  async signOut(opts: { force?: boolean } = {}): Promise<void> {
+    await this.storage.update(async (tx) => {
+      const depth = (await tx.outbox()).filter((e) => !e.acked).length;
+      if (depth > 0 && !opts.force) throw new FieldsyncError("unsynced", `${depth} local changes have not reached the server (sync first, or force)`);
+      await tx.clear();
+    });
+    this.online = false;
+    void this.notify();
+  }
+
+  // ---- sync ----
+
+  /**
+   * Exchanges changes with the server: pushes the outbox in seq order, in
+   * batches, then pulls every change in the device's scope until the server
+   * has no more, and acks the last page. Push results are stored as they
+   * come (merge losses in conflicts(), refusals in rejections()); pulled
+   * records replace the server's state under the pending local edits, which
+   * stay on top. A refused cursor starts a full resync that keeps pending
+   * edits. Transient failures are retried with backoff until signal aborts
+   * or the server stays unreachable for unreachableAfterMs. Only one sync
+   * runs at a time; a concurrent call waits for the running one, and a
+   * sync in another tab of the same store too (Web Locks, see locks).
+   *
+   * @throws FieldsyncError "no_server", "unreachable"; a ConnectError retrying cannot fix; a store error.
+   */
+  sync(opts: { signal?: AbortSignal } = {}): Promise<SyncReport> {
+    const run = this.running.then(() => this.withLock(() => this.syncLoop(opts.signal)));
+    this.running = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Runs fn holding the store's sync lock across tabs, where there are Web Locks. */
+  private withLock<T>(fn: () => Promise<T>): Promise<T> {
+    const locks = this.opts.locks ?? (globalThis as { navigator?: { locks?: ClientOptions["locks"] } }).navigator?.locks;
+    return locks ? locks.request(this.opts.lockName ?? "fieldsync-sync", fn) : fn();
+  }
+
+  private async syncLoop(signal?: AbortSignal): Promise<SyncReport> {
+    if (!this.sync_) throw new FieldsyncError("no_server", "no server or no token: the client is offline only");
+    const b = new Backoff(this.opts.backoffMs?.min ?? 200, this.opts.backoffMs?.max ?? 10_000);
+    const report: SyncReport = { results: [], pulled: 0, resynced: false };
+    this.syncing = true;
+    void this.notify();
+    try {
+      for (;;) {
+        try {
+          await this.learnIdentity(signal);
+          await this.push(report, b, signal);
+          await this.pull(report, b, signal);
+          this.online = true;
+          return report;
+        } catch (err) {
+          if (!retryable(err, signal)) throw err;
+          this.online = false;
+          this.opts.logger?.debug("fieldsync: sync failed, retrying", err);
+          void this.notify();
+          if (Date.now() - b.since >= (this.opts.unreachableAfterMs ?? 30_000)) {
+            throw new FieldsyncError("unreachable", `no answer from ${this.opts.server}: ${String(err)}`, { cause: err });
+          }
+          await b.wait(signal);
+        }
+      }
+    } finally {
+      this.syncing = false;
+      void this.notify();
+    }
+  }
+
+  /**
+   * Keeps the device in sync while it runs: it syncs once, then follows the
+   * server's Watch stream and syncs on every poke (the device's scope
+   * changed) and after every local write, so an online device pushes and
+   * pulls at once. A broken or silent stream (no poke or heartbeat for
+   * idleTimeoutMs, default 60 s; the server beats every 15 s) is reopened
+   * with backoff, after a sync; so is a server that cannot be reached.
+   * Resolves when signal aborts.
+   *
+   * @throws FieldsyncError "no_server"; an error retrying cannot fix (Unauthenticated for a revoked device, PermissionDenied, a store error).
+   */
+  async watch(opts: { signal: AbortSignal; idleTimeoutMs?: number }): Promise<void> {
+    if (!this.sync_) throw new FieldsyncError("no_server", "no server or no token: the client is offline only");
+    const b = new Backoff(this.opts.backoffMs?.min ?? 200, this.opts.backoffMs?.max ?? 10_000);
+    for (;;) {
+      try {
+        await this.watchOnce(opts.signal, opts.idleTimeoutMs ?? 60_000, b);
+      } catch (err) {
+        if (opts.signal.aborted) return;
+        const retry = retryable(err, opts.signal) || findDetail(err, Code.FailedPrecondition, ResyncRequiredSchema) ||
+          (err instanceof FieldsyncError && err.code === "unreachable");
+        if (!retry) throw err;
+        this.opts.logger?.debug("fieldsync: watch broke, reconnecting", err);
+      }
+      try {
+        await b.wait(opts.signal);
+      } catch {
+        return;
+      }
+    }
+  }
+
+  /** Syncs, then follows one stream until it fails, goes silent or signal aborts (then it throws). */
+  private async watchOnce(signal: AbortSignal, idleMs: number, b: Backoff): Promise<void> {
+    this.wrote = false;
+    await this.sync({ signal });
+    const cursor = (await this.storage.read((tx) => tx.meta())).cursor;
+    const stream = new AbortController();
+    const stop = () => stream.abort(signal.reason);
+    signal.addEventListener("abort", stop, { once: true });
+    if (signal.aborted) stop(); // aborted before the listener was added
+    let failed: unknown = null;
+    let due = false;
+    let wake: () => void = () => undefined;
+    const woken = () => new Promise<void>((resolve) => (wake = resolve));
+    let idle: ReturnType<typeof setTimeout> | undefined;
+    const resetIdle = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => {
+        failed ??= new ConnectError(`watch stream silent for ${idleMs} ms`, Code.Unavailable);
+        stream.abort();
+        wake();
+      }, idleMs);
+    };
+    this.kick = () => wake();
+    const reader = (async () => {
+      try {
+        for await (const ev of this.sync_!.watch({ cursor }, { signal: stream.signal })) {
+          resetIdle();
+          b.reset();
+          if (ev.event.case === "poke") {
+            due = true;
+            wake();
+          }
+        }
+        failed ??= new ConnectError("watch stream ended", Code.Unavailable);
+      } catch (err) {
+        failed ??= err;
+      }
+      wake();
+    })();
+    try {
+      resetIdle();
+      for (;;) {
+        const next = woken();
+        if (failed === null && !due && !this.wrote) await next;
+        if (signal.aborted) throw signal.reason;
+        if (failed !== null) throw failed;
+        if (due || this.wrote) {
+          due = this.wrote = false; // a write or poke during the sync asks for another
+          await this.sync({ signal });
+        }
+      }
+    } finally {
+      this.kick = null;
+      clearTimeout(idle);
+      signal.removeEventListener("abort", stop);
+      stream.abort();
+      await reader;
+    }
+  }
+
+  private async learnIdentity(signal?: AbortSignal): Promise<void> {
+    const m = await this.storage.read((tx) => tx.meta());
+    if (m.tenantId) return;
+    const who = await this.identity_!.whoAmI({}, { signal });
+    await this.storage.update(async (tx) => {
+      const cur = await tx.meta();
+      Object.assign(cur, { deviceId: who.deviceId, userId: who.userId, tenantId: who.tenantId });
+      await tx.setMeta(cur);
+    });
+  }
+
+  private async push(report: SyncReport, b: Backoff, signal?: AbortSignal): Promise<void> {
+    const size = Math.min(this.opts.batchSize ?? 200, 500);
+    for (;;) {
+      const batch = (await this.storage.read((tx) => tx.outbox())).filter((e) => !e.acked).slice(0, size);
+      if (batch.length === 0) return;
+      let res: PushResponse;
+      try {
+        res = await this.sync_!.push({ mutations: batch.map(toWire) }, { signal });
+      } catch (err) {
+        const gap = findDetail(err, Code.Aborted, SequenceGapSchema);
+        if (!gap) throw err;
+        await this.resequence(batch[0].seq, Number(gap.expectedSeq));
+        continue;
+      }
+      b.reset();
+      const results = await this.storeResults(batch, res);
+      report.results.push(...results);
+      for (const r of results) for (const l of this.resultListeners) l(r);
+      void this.notify();
+    }
+  }
+
+  /**
+   * Records a push's answers in one transaction: applied entries are acked
+   * (their lost fields noted), rejected ones leave the outbox for the
+   * rejections list, conflicts are kept, touched views rebuilt, and the
+   * server's HLC joins the device clock. An answer for another mutation
+   * under the entry's seq (a reinstalled store) is not taken: the pending
+   * entries move after the server's last seq.
+   */
+  private async storeResults(batch: OutboxEntry[], res: PushResponse): Promise<PushResult[]> {
+    const bySeq = new Map(batch.map((e) => [e.seq, e]));
+    return this.storage.update(async (tx) => {
+      const touched = new Set<string>();
+      const out: PushResult[] = [];
+      let collided = false;
+      for (const r of res.results) {
+        const e = bySeq.get(Number(r.seq));
+        if (!e) continue;
+        if (collides(e, r)) {
+          collided = true;
+          continue;
+        }
+        out.push(await this.storeResult(tx, e, r));
+        if (r.outcome === MutationOutcome.REJECTED || r.lostFields.length > 0) touched.add(e.recordId);
+      }
+      if (collided) await renumber(tx, Number(res.lastSeq) + 1);
+      else if (out.length === 0) throw new FieldsyncError("no_progress", "the server answered none of the batch's mutations");
+      for (const id of touched) await refresh(tx, id);
+      const m = await tx.meta();
+      this.clock.observe(m.hlc);
+      m.hlc = this.clock.observe(res.serverHlc);
+      await tx.setMeta(m);
+      return out;
+    });
+  }
+
+  private async storeResult(tx: StoreTx, e: OutboxEntry, r: MutationResult): Promise<PushResult> {
+    for (const c of r.conflicts) {
+      await tx.putConflict({ id: c.id, recordId: c.recordId, wire: toBinary(ConflictSchema, c), received: this.now() });
+    }
+    const rejected = r.outcome === MutationOutcome.REJECTED;
+    if (rejected) {
+      await tx.putRejection({ entry: e, code: r.rejectCode, reason: r.reason, rejected: this.now() });
+      await tx.deleteEntry(e.seq);
+    } else {
+      await tx.putEntry({ ...e, acked: true, lost: r.lostFields });
+    }
+    return {
+      seq: e.seq, recordType: e.type, recordId: e.recordId,
+      outcome: rejected ? "rejected" : r.outcome === MutationOutcome.MERGED ? "merged" : "applied",
+      lostFields: r.lostFields, rejectCode: r.rejectCode, reason: r.reason, appliedHlc: r.appliedHlc,
+    };
+  }
+
+  /**
+   * Answers a SequenceGap: the server expects seq next while the first
+   * pending entry is first. Entries below next were applied (their answers
+   * lost): they are acked. When next is below first the server lost seqs it
+   * had acknowledged: entries from next on are pending again and every
+   * pending entry is renumbered from next.
+   */
+  private async resequence(first: number, next: number): Promise<void> {
+    if (next === first) throw new FieldsyncError("no_progress", `server expects seq ${next}, which it was sent`);
+    await this.storage.update(async (tx) => {
+      const all = await tx.outbox();
+      if (next > first) {
+        for (const e of all) if (!e.acked && e.seq < next) await tx.putEntry({ ...e, acked: true });
+        return;
+      }
+      for (const e of all) if (e.seq >= next) await tx.putEntry({ ...e, acked: false, lost: [] });
+      await renumber(tx, next);
+    });
+  }
+
+  private async pull(report: SyncReport, b: Backoff, signal?: AbortSignal): Promise<void> {
+    for (;;) {
+      const cursor = (await this.storage.read((tx) => tx.meta())).cursor;
+      try {
+        await this.pullFrom(report, b, cursor, signal);
+        return;
+      } catch (err) {
+        if (!findDetail(err, Code.FailedPrecondition, ResyncRequiredSchema) || cursor === "") throw err;
+        report.resynced = true;
+        await this.storage.update(async (tx) => {
+          const m = await tx.meta();
+          Object.assign(m, { gen: m.gen + 1, cursor: "", resync: true });
+          await tx.setMeta(m);
+        });
+      }
+    }
+  }
+
+  private async pullFrom(report: SyncReport, b: Backoff, cursor: string, signal?: AbortSignal): Promise<void> {
+    const sent = cursor;
+    for (;;) {
+      const page = await this.sync_!.pull({ cursor, limit: this.opts.pullLimit ?? 0 }, { signal });
+      b.reset();
+      await this.storePage(page);
+      report.pulled += page.records.length;
+      if (!page.hasMore) {
+        await this.ack(sent, page.nextCursor, signal);
+        await this.finishPull();
+        return;
+      }
+      cursor = page.nextCursor;
+    }
+  }
+
+  /**
+   * Tells the server at once that the device stored the pages up to next
+   * (unless next is the cursor this pull sent, which the server took as the
+   * receipt already). A failed ack only costs the receipt's precision.
+   */
+  private async ack(sent: string, next: string, signal?: AbortSignal): Promise<void> {
+    if (next === "" || next === sent) return;
+    await this.sync_!.ack({ cursor: next, storedTime: timestampFromMs(this.now()) }, { signal }).catch(() => undefined);
+  }
+
+  /**
+   * Applies one page and its cursor in one transaction: records without
+   * local entries are written as the server sent them (removals deleted);
+   * those with entries get the new state under their entries.
+   */
+  private async storePage(page: PullResponse): Promise<void> {
+    await this.storage.update(async (tx) => {
+      const m = await tx.meta();
+      const local = new Set((await tx.outbox()).map((e) => e.recordId));
+      let newest = 0n;
+      for (const rec of page.records) {
+        await applyPulled(tx, rec, m.gen, local);
+        if (rec.hlc > newest) newest = rec.hlc;
+      }
+      this.clock.observe(m.hlc);
+      m.hlc = this.clock.observe(newest);
+      m.cursor = page.nextCursor;
+      await tx.setMeta(m);
+    });
+  }
+
+  /**
+   * Runs once the server has nothing more: acked entries are now reflected
+   * in the stored states, so they go and their views are rebuilt; after a
+   * resync, records the full pull did not confirm are dropped (pending
+   * edits stay).
+   */
+  private async finishPull(): Promise<void> {
+    await this.storage.update(async (tx) => {
+      const acked = new Set<string>();
+      for (const e of await tx.outbox()) {
+        if (!e.acked) continue;
+        acked.add(e.recordId);
+        await tx.deleteEntry(e.seq);
+      }
+      for (const id of acked) await refresh(tx, id);
+      const m = await tx.meta();
+      if (m.resync) await sweepResync(tx, m.gen);
+      m.resync = false;
+      m.lastSync = this.now();
+      await tx.setMeta(m);
+    });
+  }
+}

@@ -1,0 +1,24 @@
+/** What went wrong, for callers that branch on it. */
+export type FieldsyncErrorCode =
+  | "invalid_id"
+  | "not_record_type"
+  | "unknown_field"
+  | "no_fields"
+  | "type_mismatch"
+  | "wrong_device"
+  | "unsynced"
+  | "no_server"
+  | "unreachable"
+  | "no_progress";
+
+/** FieldsyncError is an error of the SDK itself (not the server's or the store's). */
+export class FieldsyncError extends Error {
+  override name = "FieldsyncError";
+  constructor(
+    readonly code: FieldsyncErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

@@ -1,0 +1,139 @@
+import { wrap, type DBSchema, type IDBPDatabase, type IDBPTransaction } from "idb";
+import { initialMeta, type Meta, type OutboxEntry, type RecordRow, type Storage, type StoreTx, type StoredConflict, type StoredRejection } from "./storage.js";
+
+interface Schema extends DBSchema {
+  meta: { key: string; value: Meta };
+  records: { key: string; value: RecordRow; indexes: { type: string } };
+  outbox: { key: number; value: OutboxEntry; indexes: { recordId: string } };
+  conflicts: { key: string; value: StoredConflict };
+  rejections: { key: number; value: StoredRejection };
+}
+
+type Names = ("meta" | "records" | "outbox" | "conflicts" | "rejections")[];
+const STORES: Names = ["meta", "records", "outbox", "conflicts", "rejections"];
+const SCHEMA_VERSION = 1;
+
+/**
+ * Opens (creating when missing) the IndexedDB database name as a device
+ * store. In browsers it uses the page's indexedDB; in Node pass a factory
+ * (e.g. fake-indexeddb's) in options.
+ */
+export async function openIndexedDBStorage(name: string, options: { indexedDB?: IDBFactory } = {}): Promise<Storage> {
+  const factory = options.indexedDB ?? globalThis.indexedDB;
+  if (!factory) throw new Error("openIndexedDBStorage: no indexedDB here; pass options.indexedDB");
+  const req = factory.open(name, SCHEMA_VERSION);
+  req.onupgradeneeded = () => {
+    const db = req.result;
+    db.createObjectStore("meta").put(initialMeta(), "meta");
+    db.createObjectStore("records", { keyPath: "id" }).createIndex("type", "type");
+    db.createObjectStore("outbox", { keyPath: "seq" }).createIndex("recordId", "recordId");
+    db.createObjectStore("conflicts");
+    db.createObjectStore("rejections", { keyPath: "entry.seq" });
+  };
+  const db = (await wrap(req)) as unknown as IDBPDatabase<Schema>;
+  return new IDBStorage(db);
+}
+
+/** Deletes the IndexedDB database name (see Client.signOut). */
+export async function deleteIndexedDBStorage(name: string, options: { indexedDB?: IDBFactory } = {}): Promise<void> {
+  const factory = options.indexedDB ?? globalThis.indexedDB;
+  await new Promise<void>((resolve, reject) => {
+    const req = factory.deleteDatabase(name);
+    req.onsuccess = () => resolve();
+    req.onerror = () => reject(req.error);
+  });
+}
+
+class IDBStorage implements Storage {
+  constructor(private readonly db: IDBPDatabase<Schema>) {}
+
+  read<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    return this.run("readonly", fn);
+  }
+
+  update<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    return this.run("readwrite", fn);
+  }
+
+  private async run<T>(mode: IDBTransactionMode, fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    const t = this.db.transaction(STORES, mode as "readwrite", { durability: "strict" });
+    let out: T;
+    try {
+      out = await fn(new Tx(t));
+    } catch (err) {
+      try {
+        t.abort();
+      } catch {
+        // already finished
+      }
+      await t.done.catch(() => undefined);
+      throw err;
+    }
+    await t.done;
+    return out;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+type T = IDBPTransaction<Schema, Names, "readwrite">;
+
+class Tx implements StoreTx {
+  constructor(private readonly t: T) {}
+
+  async meta(): Promise<Meta> {
+    return { ...initialMeta(), ...(await this.t.objectStore("meta").get("meta")) };
+  }
+  async setMeta(m: Meta): Promise<void> {
+    await this.t.objectStore("meta").put(m, "meta");
+  }
+  row(id: string): Promise<RecordRow | undefined> {
+    return this.t.objectStore("records").get(id);
+  }
+  async putRow(r: RecordRow): Promise<void> {
+    await this.t.objectStore("records").put(r);
+  }
+  deleteRow(id: string): Promise<void> {
+    return this.t.objectStore("records").delete(id);
+  }
+  async rowsOfType(type: string): Promise<RecordRow[]> {
+    return (await this.t.objectStore("records").index("type").getAll(type)).sort(byId);
+  }
+  allRows(): Promise<RecordRow[]> {
+    return this.t.objectStore("records").getAll();
+  }
+  outbox(): Promise<OutboxEntry[]> {
+    return this.t.objectStore("outbox").getAll();
+  }
+  async entriesFor(recordId: string): Promise<OutboxEntry[]> {
+    return (await this.t.objectStore("outbox").index("recordId").getAll(recordId)).sort((a, b) => a.seq - b.seq);
+  }
+  async putEntry(e: OutboxEntry): Promise<void> {
+    await this.t.objectStore("outbox").put(e);
+  }
+  deleteEntry(seq: number): Promise<void> {
+    return this.t.objectStore("outbox").delete(seq);
+  }
+  async putConflict(c: StoredConflict): Promise<void> {
+    await this.t.objectStore("conflicts").put(c, c.id.toString().padStart(20, "0"));
+  }
+  conflicts(): Promise<StoredConflict[]> {
+    return this.t.objectStore("conflicts").getAll();
+  }
+  async putRejection(r: StoredRejection): Promise<void> {
+    await this.t.objectStore("rejections").put(r);
+  }
+  rejections(): Promise<StoredRejection[]> {
+    return this.t.objectStore("rejections").getAll();
+  }
+  async clear(): Promise<void> {
+    for (const name of STORES) await this.t.objectStore(name).clear();
+    await this.setMeta(initialMeta());
+  }
+}
+
+function byId(a: RecordRow, b: RecordRow): number {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
