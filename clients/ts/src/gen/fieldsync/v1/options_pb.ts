@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fieldsync/v1/options.proto.
  */
 export const file_fieldsync_v1_options: GenFile = /*@__PURE__*/
-  fileDesc("ChpmaWVsZHN5bmMvdjEvb3B0aW9ucy5wcm90bxIMZmllbGRzeW5jLnYxIosBChBGaWVsZFN5bmNPcHRpb25zEigKBW1lcmdlGAEgASgOMhkuZmllbGRzeW5jLnYxLk1lcmdlUG9saWN5EiUKBXNjb3BlGAIgASgOMhYuZmllbGRzeW5jLnYxLlNjb3BlS2V5EhIKCnNjb3BlX2Zyb20YAyABKAkSEgoKYWxlcnRfa2luZBgEIAEoCCL6AQoNUmVjb3JkT3B0aW9ucxIOCgZyZWNvcmQYASABKAgSKAoMd3JpdGVyX3JvbGVzGAIgAygOMhIuZmllbGRzeW5jLnYxLlJvbGUSGQoRd3JpdGVyX3Blcm1pc3Npb24YAyABKAkSDgoGc2hhcmVkGAQgASgIEhEKCXNlbnNpdGl2ZRgFIAEoCBIWCg5zZXJ2ZXJfY3JlYXRlZBgGIAEoCBIoCgxyZWFkZXJfcm9sZXMYByADKA4yEi5maWVsZHN5bmMudjEuUm9sZRIXCg9kZWxpdmVyeV9ldmVudHMYCCABKAgSFgoOcHVibGlzaF9hbGVydHMYCSABKAgqrwEKBFJvbGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEgwKCFJPTEVfUkVQEAESFAoQUk9MRV9TVE9SRV9TVEFGRhACEhYKElJPTEVfU1RPUkVfTUFOQUdFUhADEhoKFlJPTEVfUkVHSU9OQUxfRElSRUNUT1IQBBIVChFST0xFX1RFQ0hfQURWSVNPUhAFEhIKDlJPTEVfTUFSS0VUSU5HEAYSDgoKUk9MRV9BRE1JThAHKq4BCgtNZXJnZVBvbGljeRIcChhNRVJHRV9QT0xJQ1lfVU5TUEVDSUZJRUQQABIhCh1NRVJHRV9QT0xJQ1lfTEFTVF9XUklURVJfV0lOUxABEhoKFk1FUkdFX1BPTElDWV9TRVRfVU5JT04QAhIcChhNRVJHRV9QT0xJQ1lfU0VSVkVSX09OTFkQAxIkCiBNRVJHRV9QT0xJQ1lfRlJPWkVOX0FGVEVSX1NVQk1JVBAEKmUKCFNjb3BlS2V5EhkKFVNDT1BFX0tFWV9VTlNQRUNJRklFRBAAEhMKD1NDT1BFX0tFWV9PV05FUhABEhMKD1NDT1BFX0tFWV9TVE9SRRACEhQKEFNDT1BFX0tFWV9SRUdJT04QAzpVCgVmaWVsZBIdLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE9wdGlvbnMYuY4DIAEoCzIeLmZpZWxkc3luYy52MS5GaWVsZFN5bmNPcHRpb25zUgVmaWVsZDpWCgZyZWNvcmQSHy5nb29nbGUucHJvdG9idWYuTWVzc2FnZU9wdGlvbnMYuY4DIAEoCzIbLmZpZWxkc3luYy52MS5SZWNvcmRPcHRpb25zUgZyZWNvcmRCP1o9Z2l0aHViLmNvbS9maWVsZHN5bmMvZmllbGRzeW5jL3Byb3RvL2ZpZWxkc3luYy92MTtmaWVsZHN5bmN2MWIGcHJvdG8z", [file_google_protobuf_descriptor]);
+  fileDesc("ChpmaWVsZHN5bmMvdjEvb3B0aW9ucy5wcm90bxIMZmllbGRzeW5jLnYxIrYBChBGaWVsZFN5bmNPcHRpb25zEigKBW1lcmdlGAEgASgOMhkuZmllbGRzeW5jLnYxLk1lcmdlUG9saWN5EiUKBXNjb3BlGAIgASgOMhYuZmllbGRzeW5jLnYxLlNjb3BlS2V5EhIKCnNjb3BlX2Zyb20YAyABKAkSEgoKYWxlcnRfa2luZBgEIAEoCBISCgpwaG90b19oYXNoGAUgASgIEhUKDXBob3RvX3NvdXJjZXMYBiABKAgi+gEKDVJlY29yZE9wdGlvbnMSDgoGcmVjb3JkGAEgASgIEigKDHdyaXRlcl9yb2xlcxgCIAMoDjISLmZpZWxkc3luYy52MS5Sb2xlEhkKEXdyaXRlcl9wZXJtaXNzaW9uGAMgASgJEg4KBnNoYXJlZBgEIAEoCBIRCglzZW5zaXRpdmUYBSABKAgSFgoOc2VydmVyX2NyZWF0ZWQYBiABKAgSKAoMcmVhZGVyX3JvbGVzGAcgAygOMhIuZmllbGRzeW5jLnYxLlJvbGUSFwoPZGVsaXZlcnlfZXZlbnRzGAggASgIEhYKDnB1Ymxpc2hfYWxlcnRzGAkgASgIKq8BCgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABIMCghST0xFX1JFUBABEhQKEFJPTEVfU1RPUkVfU1RBRkYQAhIWChJST0xFX1NUT1JFX01BTkFHRVIQAxIaChZST0xFX1JFR0lPTkFMX0RJUkVDVE9SEAQSFQoRUk9MRV9URUNIX0FEVklTT1IQBRISCg5ST0xFX01BUktFVElORxAGEg4KClJPTEVfQURNSU4QByquAQoLTWVyZ2VQb2xpY3kSHAoYTUVSR0VfUE9MSUNZX1VOU1BFQ0lGSUVEEAASIQodTUVSR0VfUE9MSUNZX0xBU1RfV1JJVEVSX1dJTlMQARIaChZNRVJHRV9QT0xJQ1lfU0VUX1VOSU9OEAISHAoYTUVSR0VfUE9MSUNZX1NFUlZFUl9PTkxZEAMSJAogTUVSR0VfUE9MSUNZX0ZST1pFTl9BRlRFUl9TVUJNSVQQBCplCghTY29wZUtleRIZChVTQ09QRV9LRVlfVU5TUEVDSUZJRUQQABITCg9TQ09QRV9LRVlfT1dORVIQARITCg9TQ09QRV9LRVlfU1RPUkUQAhIUChBTQ09QRV9LRVlfUkVHSU9OEAM6VQoFZmllbGQSHS5nb29nbGUucHJvdG9idWYuRmllbGRPcHRpb25zGLmOAyABKAsyHi5maWVsZHN5bmMudjEuRmllbGRTeW5jT3B0aW9uc1IFZmllbGQ6VgoGcmVjb3JkEh8uZ29vZ2xlLnByb3RvYnVmLk1lc3NhZ2VPcHRpb25zGLmOAyABKAsyGy5maWVsZHN5bmMudjEuUmVjb3JkT3B0aW9uc1IGcmVjb3JkQj9aPWdpdGh1Yi5jb20vZmllbGRzeW5jL2ZpZWxkc3luYy9wcm90by9maWVsZHN5bmMvdjE7ZmllbGRzeW5jdjFiBnByb3RvMw", [file_google_protobuf_descriptor]);
 
 /**
  * FieldSyncOptions is declared on a field of a record type.
@@ -51,6 +51,31 @@ export type FieldSyncOptions = Message<"fieldsync.v1.FieldSyncOptions"> & {
    * @generated from field: bool alert_kind = 4;
    */
   alertKind: boolean;
+
+  /**
+   * On a string or repeated string field holding lower-case hex SHA-256
+   * hashes of photos: each hash is a photo reference of the record, as a
+   * PhotoRef is (indexed, shown with its state, served by GetMediaURL under
+   * the same possession rule: available only when a user who wrote it there
+   * holds the photo).
+   *
+   * @generated from field: bool photo_hash = 5;
+   */
+  photoHash: boolean;
+
+  /**
+   * On a string or repeated string field holding record ids: the records
+   * the record's photos come from. A photo the server writes on the record
+   * (alert evidence) is available only where it is available on one of
+   * these (held by a user who attached it there), so server-written
+   * evidence never shows a photo its source record does not. A photo on a
+   * record a device wrote is also available when it is available on one of
+   * these that the device's user may read (a quote citing its diagnosis's
+   * photos): the writer could open it there anyway.
+   *
+   * @generated from field: bool photo_sources = 6;
+   */
+  photoSources: boolean;
 };
 
 /**

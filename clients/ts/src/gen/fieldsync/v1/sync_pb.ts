@@ -5,15 +5,15 @@
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "../../buf/validate/validate_pb.js";
-import type { Any, FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_any, file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Any, Duration, FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_any, file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file fieldsync/v1/sync.proto.
  */
 export const file_fieldsync_v1_sync: GenFile = /*@__PURE__*/
-  fileDesc("ChdmaWVsZHN5bmMvdjEvc3luYy5wcm90bxIMZmllbGRzeW5jLnYxIuwBCghNdXRhdGlvbhIUCgNzZXEYASABKARCB7pIBDICIAASHgoLcmVjb3JkX3R5cGUYAiABKAlCCbpIBnIEEAEYZBIvCglyZWNvcmRfaWQYAyABKAlCHLpIGXIXMhVeWzAtOUEtWmEtel8tXXsxLDY0fSQSIwoFdmFsdWUYBCABKAsyFC5nb29nbGUucHJvdG9idWYuQW55Ei4KCmZpZWxkX21hc2sYBSABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrEg4KBmRlbGV0ZRgGIAEoCBIUCgNobGMYByABKARCB7pIBDICIAAiRQoLUHVzaFJlcXVlc3QSNgoJbXV0YXRpb25zGAEgAygLMhYuZmllbGRzeW5jLnYxLk11dGF0aW9uQgu6SAiSAQUIARD0AyKNAgoOTXV0YXRpb25SZXN1bHQSCwoDc2VxGAEgASgEEhEKCXJlY29yZF9pZBgCIAEoCRIuCgdvdXRjb21lGAMgASgOMh0uZmllbGRzeW5jLnYxLk11dGF0aW9uT3V0Y29tZRITCgtsb3N0X2ZpZWxkcxgEIAMoCRItCgtyZWplY3RfY29kZRgFIAEoDjIYLmZpZWxkc3luYy52MS5SZWplY3RDb2RlEg4KBnJlYXNvbhgGIAEoCRITCgthcHBsaWVkX2hsYxgHIAEoBBIXCg9jbGFtcGVkX3NrZXdfbXMYCCABKAMSKQoJY29uZmxpY3RzGAkgAygLMhYuZmllbGRzeW5jLnYxLkNvbmZsaWN0ImMKDFB1c2hSZXNwb25zZRItCgdyZXN1bHRzGAEgAygLMhwuZmllbGRzeW5jLnYxLk11dGF0aW9uUmVzdWx0EhIKCnNlcnZlcl9obGMYAiABKAQSEAoIbGFzdF9zZXEYAyABKAQiOQoLU2VxdWVuY2VHYXASFAoMZXhwZWN0ZWRfc2VxGAEgASgEEhQKDHJlY2VpdmVkX3NlcRgCIAEoBCJGCgtQaG90b1N0YXR1cxIOCgZzaGEyNTYYASABKAkSJwoFc3RhdGUYAiABKA4yGC5maWVsZHN5bmMudjEuUGhvdG9TdGF0ZSL2AQoGUmVjb3JkEhMKC3JlY29yZF90eXBlGAEgASgJEgoKAmlkGAIgASgJEiMKBXZhbHVlGAMgASgLMhQuZ29vZ2xlLnByb3RvYnVmLkFueRIPCgd2ZXJzaW9uGAQgASgEEiwKB3JlbW92ZWQYBSABKA4yGy5maWVsZHN5bmMudjEuUmVtb3ZhbFJlYXNvbhILCgNobGMYBiABKAQSLwoLdXBkYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKBnBob3RvcxgIIAMoCzIZLmZpZWxkc3luYy52MS5QaG90b1N0YXR1cyJACgtQdWxsUmVxdWVzdBIYCgZjdXJzb3IYASABKAlCCLpIBXIDGIAEEhcKBWxpbWl0GAIgASgNQgi6SAUqAxiIJyJcCgxQdWxsUmVzcG9uc2USJQoHcmVjb3JkcxgBIAMoCzIULmZpZWxkc3luYy52MS5SZWNvcmQSEwoLbmV4dF9jdXJzb3IYAiABKAkSEAoIaGFzX21vcmUYAyABKAgiYQoKQWNrUmVxdWVzdBIaCgZjdXJzb3IYASABKAlCCrpIB3IFEAEYgAQSNwoLc3RvcmVkX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQga6SAPIAQEiPwoLQWNrUmVzcG9uc2USMAoMcmVjZWlwdF90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIgCg5SZXN5bmNSZXF1aXJlZBIOCgZyZWFzb24YASABKAkiKAoMV2F0Y2hSZXF1ZXN0EhgKBmN1cnNvchgBIAEoCUIIukgFcgMYgAQiFwoEUG9rZRIPCgd2ZXJzaW9uGAEgASgEIjUKCUhlYXJ0YmVhdBIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJqCg1XYXRjaFJlc3BvbnNlEiIKBHBva2UYASABKAsyEi5maWVsZHN5bmMudjEuUG9rZUgAEiwKCWhlYXJ0YmVhdBgCIAEoCzIXLmZpZWxkc3luYy52MS5IZWFydGJlYXRIAEIHCgVldmVudCLFAgoIQ29uZmxpY3QSCgoCaWQYASABKAQSEwoLcmVjb3JkX3R5cGUYAiABKAkSEQoJcmVjb3JkX2lkGAMgASgJEg0KBWZpZWxkGAQgASgJEioKDGxvc2luZ192YWx1ZRgFIAEoCzIULmdvb2dsZS5wcm90b2J1Zi5BbnkSKwoNd2lubmluZ192YWx1ZRgGIAEoCzIULmdvb2dsZS5wcm90b2J1Zi5BbnkSEgoKbG9zaW5nX2hsYxgHIAEoBBITCgt3aW5uaW5nX2hsYxgIIAEoBBIYChBsb3NpbmdfZGV2aWNlX2lkGAkgASgJEhkKEXdpbm5pbmdfZGV2aWNlX2lkGAogASgJEg4KBnJlYXNvbhgLIAEoCRIvCgtjcmVhdGVfdGltZRgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiXQoUTGlzdENvbmZsaWN0c1JlcXVlc3QSGgoJcmVjb3JkX2lkGAEgASgJQge6SARyAhhAEhAKCGFmdGVyX2lkGAIgASgEEhcKBWxpbWl0GAMgASgNQgi6SAUqAxjoByJCChVMaXN0Q29uZmxpY3RzUmVzcG9uc2USKQoJY29uZmxpY3RzGAEgAygLMhYuZmllbGRzeW5jLnYxLkNvbmZsaWN0IjQKFEdldERlbGl2ZXJpZXNSZXF1ZXN0EhwKCXJlY29yZF9pZBgBIAEoCUIJukgGcgQQARhAInIKCERlbGl2ZXJ5EhEKCWRldmljZV9pZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEg8KB3ZlcnNpb24YAyABKAQSMQoNZGVsaXZlcnlfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiQwoVR2V0RGVsaXZlcmllc1Jlc3BvbnNlEioKCmRlbGl2ZXJpZXMYASADKAsyFi5maWVsZHN5bmMudjEuRGVsaXZlcnkqjQEKD011dGF0aW9uT3V0Y29tZRIgChxNVVRBVElPTl9PVVRDT01FX1VOU1BFQ0lGSUVEEAASHAoYTVVUQVRJT05fT1VUQ09NRV9BUFBMSUVEEAESGwoXTVVUQVRJT05fT1VUQ09NRV9NRVJHRUQQAhIdChlNVVRBVElPTl9PVVRDT01FX1JFSkVDVEVEEAMqwQEKClJlamVjdENvZGUSGwoXUkVKRUNUX0NPREVfVU5TUEVDSUZJRUQQABIXChNSRUpFQ1RfQ09ERV9JTlZBTElEEAESIQodUkVKRUNUX0NPREVfUEVSTUlTU0lPTl9ERU5JRUQQAhIhCh1SRUpFQ1RfQ09ERV9TRVJWRVJfT05MWV9GSUVMRBADEhwKGFJFSkVDVF9DT0RFX1VOS05PV05fVFlQRRAEEhkKFVJFSkVDVF9DT0RFX05PVF9GT1VORBAFKl0KClBob3RvU3RhdGUSGwoXUEhPVE9fU1RBVEVfVU5TUEVDSUZJRUQQABIXChNQSE9UT19TVEFURV9QRU5ESU5HEAESGQoVUEhPVE9fU1RBVEVfQVZBSUxBQkxFEAIqbAoNUmVtb3ZhbFJlYXNvbhIeChpSRU1PVkFMX1JFQVNPTl9VTlNQRUNJRklFRBAAEhoKFlJFTU9WQUxfUkVBU09OX0RFTEVURUQQARIfChtSRU1PVkFMX1JFQVNPTl9PVVRfT0ZfU0NPUEUQAjK/AwoLU3luY1NlcnZpY2USPQoEUHVzaBIZLmZpZWxkc3luYy52MS5QdXNoUmVxdWVzdBoaLmZpZWxkc3luYy52MS5QdXNoUmVzcG9uc2USPQoEUHVsbBIZLmZpZWxkc3luYy52MS5QdWxsUmVxdWVzdBoaLmZpZWxkc3luYy52MS5QdWxsUmVzcG9uc2USQgoFV2F0Y2gSGi5maWVsZHN5bmMudjEuV2F0Y2hSZXF1ZXN0GhsuZmllbGRzeW5jLnYxLldhdGNoUmVzcG9uc2UwARJYCg1MaXN0Q29uZmxpY3RzEiIuZmllbGRzeW5jLnYxLkxpc3RDb25mbGljdHNSZXF1ZXN0GiMuZmllbGRzeW5jLnYxLkxpc3RDb25mbGljdHNSZXNwb25zZRI6CgNBY2sSGC5maWVsZHN5bmMudjEuQWNrUmVxdWVzdBoZLmZpZWxkc3luYy52MS5BY2tSZXNwb25zZRJYCg1HZXREZWxpdmVyaWVzEiIuZmllbGRzeW5jLnYxLkdldERlbGl2ZXJpZXNSZXF1ZXN0GiMuZmllbGRzeW5jLnYxLkdldERlbGl2ZXJpZXNSZXNwb25zZUI/Wj1naXRodWIuY29tL2ZpZWxkc3luYy9maWVsZHN5bmMvcHJvdG8vZmllbGRzeW5jL3YxO2ZpZWxkc3luY3YxYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_any, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("ChdmaWVsZHN5bmMvdjEvc3luYy5wcm90bxIMZmllbGRzeW5jLnYxIoADCghNdXRhdGlvbhIUCgNzZXEYASABKARCB7pIBDICIAASHgoLcmVjb3JkX3R5cGUYAiABKAlCCbpIBnIEEAEYZBIvCglyZWNvcmRfaWQYAyABKAlCHLpIGXIXMhVeWzAtOUEtWmEtel8tXXsxLDY0fSQSIwoFdmFsdWUYBCABKAsyFC5nb29nbGUucHJvdG9idWYuQW55EsEBCgpmaWVsZF9tYXNrGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFza0KQAbpIjAG6AYgBChRmaWVsZF9tYXNrLnBhdGhzX21heBIrYXQgbW9zdCAyNTYgcGF0aHMgb2YgYXQgbW9zdCAyNTYgYnl0ZXMgZWFjaBpDc2l6ZSh0aGlzLnBhdGhzKSA8PSAyNTYgJiYgdGhpcy5wYXRocy5hbGwocCwgc2l6ZShieXRlcyhwKSkgPD0gMjU2KRIOCgZkZWxldGUYBiABKAgSFAoDaGxjGAcgASgEQge6SAQyAiAAInEKC1B1c2hSZXF1ZXN0EjYKCW11dGF0aW9ucxgBIAMoCzIWLmZpZWxkc3luYy52MS5NdXRhdGlvbkILukgIkgEFCAEQ9AMSKgoGc3RhdHVzGAIgASgLMhouZmllbGRzeW5jLnYxLkRldmljZVN0YXR1cyLGAgoMRGV2aWNlU3RhdHVzEiAKDG91dGJveF9kZXB0aBgBIAEoDUIKukgHKgUYgMLXLxJIChNvbGRlc3RfdW5zeW5jZWRfYWdlGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQhC6SA2qAQoiBgiAhrCWATIAEiIKDnBob3Rvc193YWl0aW5nGAMgASgNQgq6SAcqBRiAwtcvEiwKC2FwcF92ZXJzaW9uGAQgASgJQhe6SBRyEhhAMg5eW1x4MjEtXHg3ZV0qJBIsCgtzZGtfdmVyc2lvbhgFIAEoCUIXukgUchIYQDIOXltceDIxLVx4N2VdKiQSSgoObGFzdF9zeW5jX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQha6SBOyARAaBgiArpmkDyoGCICHtcMDIo0CCg5NdXRhdGlvblJlc3VsdBILCgNzZXEYASABKAQSEQoJcmVjb3JkX2lkGAIgASgJEi4KB291dGNvbWUYAyABKA4yHS5maWVsZHN5bmMudjEuTXV0YXRpb25PdXRjb21lEhMKC2xvc3RfZmllbGRzGAQgAygJEi0KC3JlamVjdF9jb2RlGAUgASgOMhguZmllbGRzeW5jLnYxLlJlamVjdENvZGUSDgoGcmVhc29uGAYgASgJEhMKC2FwcGxpZWRfaGxjGAcgASgEEhcKD2NsYW1wZWRfc2tld19tcxgIIAEoAxIpCgljb25mbGljdHMYCSADKAsyFi5maWVsZHN5bmMudjEuQ29uZmxpY3QiYwoMUHVzaFJlc3BvbnNlEi0KB3Jlc3VsdHMYASADKAsyHC5maWVsZHN5bmMudjEuTXV0YXRpb25SZXN1bHQSEgoKc2VydmVyX2hsYxgCIAEoBBIQCghsYXN0X3NlcRgDIAEoBCI5CgtTZXF1ZW5jZUdhcBIUCgxleHBlY3RlZF9zZXEYASABKAQSFAoMcmVjZWl2ZWRfc2VxGAIgASgEIkYKC1Bob3RvU3RhdHVzEg4KBnNoYTI1NhgBIAEoCRInCgVzdGF0ZRgCIAEoDjIYLmZpZWxkc3luYy52MS5QaG90b1N0YXRlIvYBCgZSZWNvcmQSEwoLcmVjb3JkX3R5cGUYASABKAkSCgoCaWQYAiABKAkSIwoFdmFsdWUYAyABKAsyFC5nb29nbGUucHJvdG9idWYuQW55Eg8KB3ZlcnNpb24YBCABKAQSLAoHcmVtb3ZlZBgFIAEoDjIbLmZpZWxkc3luYy52MS5SZW1vdmFsUmVhc29uEgsKA2hsYxgGIAEoBBIvCgt1cGRhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoGcGhvdG9zGAggAygLMhkuZmllbGRzeW5jLnYxLlBob3RvU3RhdHVzImwKC1B1bGxSZXF1ZXN0EhgKBmN1cnNvchgBIAEoCUIIukgFcgMYgAQSFwoFbGltaXQYAiABKA1CCLpIBSoDGIgnEioKBnN0YXR1cxgDIAEoCzIaLmZpZWxkc3luYy52MS5EZXZpY2VTdGF0dXMiXAoMUHVsbFJlc3BvbnNlEiUKB3JlY29yZHMYASADKAsyFC5maWVsZHN5bmMudjEuUmVjb3JkEhMKC25leHRfY3Vyc29yGAIgASgJEhAKCGhhc19tb3JlGAMgASgIImEKCkFja1JlcXVlc3QSGgoGY3Vyc29yGAEgASgJQgq6SAdyBRABGIAEEjcKC3N0b3JlZF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIGukgDyAEBIj8KC0Fja1Jlc3BvbnNlEjAKDHJlY2VpcHRfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiIAoOUmVzeW5jUmVxdWlyZWQSDgoGcmVhc29uGAEgASgJIigKDFdhdGNoUmVxdWVzdBIYCgZjdXJzb3IYASABKAlCCLpIBXIDGIAEIhcKBFBva2USDwoHdmVyc2lvbhgBIAEoBCI1CglIZWFydGJlYXQSKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiagoNV2F0Y2hSZXNwb25zZRIiCgRwb2tlGAEgASgLMhIuZmllbGRzeW5jLnYxLlBva2VIABIsCgloZWFydGJlYXQYAiABKAsyFy5maWVsZHN5bmMudjEuSGVhcnRiZWF0SABCBwoFZXZlbnQixQIKCENvbmZsaWN0EgoKAmlkGAEgASgEEhMKC3JlY29yZF90eXBlGAIgASgJEhEKCXJlY29yZF9pZBgDIAEoCRINCgVmaWVsZBgEIAEoCRIqCgxsb3NpbmdfdmFsdWUYBSABKAsyFC5nb29nbGUucHJvdG9idWYuQW55EisKDXdpbm5pbmdfdmFsdWUYBiABKAsyFC5nb29nbGUucHJvdG9idWYuQW55EhIKCmxvc2luZ19obGMYByABKAQSEwoLd2lubmluZ19obGMYCCABKAQSGAoQbG9zaW5nX2RldmljZV9pZBgJIAEoCRIZChF3aW5uaW5nX2RldmljZV9pZBgKIAEoCRIOCgZyZWFzb24YCyABKAkSLwoLY3JlYXRlX3RpbWUYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIl0KFExpc3RDb25mbGljdHNSZXF1ZXN0EhoKCXJlY29yZF9pZBgBIAEoCUIHukgEcgIYQBIQCghhZnRlcl9pZBgCIAEoBBIXCgVsaW1pdBgDIAEoDUIIukgFKgMY6AciQgoVTGlzdENvbmZsaWN0c1Jlc3BvbnNlEikKCWNvbmZsaWN0cxgBIAMoCzIWLmZpZWxkc3luYy52MS5Db25mbGljdCI0ChRHZXREZWxpdmVyaWVzUmVxdWVzdBIcCglyZWNvcmRfaWQYASABKAlCCbpIBnIEEAEYQCJyCghEZWxpdmVyeRIRCglkZXZpY2VfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIPCgd2ZXJzaW9uGAMgASgEEjEKDWRlbGl2ZXJ5X3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkMKFUdldERlbGl2ZXJpZXNSZXNwb25zZRIqCgpkZWxpdmVyaWVzGAEgAygLMhYuZmllbGRzeW5jLnYxLkRlbGl2ZXJ5Ko0BCg9NdXRhdGlvbk91dGNvbWUSIAocTVVUQVRJT05fT1VUQ09NRV9VTlNQRUNJRklFRBAAEhwKGE1VVEFUSU9OX09VVENPTUVfQVBQTElFRBABEhsKF01VVEFUSU9OX09VVENPTUVfTUVSR0VEEAISHQoZTVVUQVRJT05fT1VUQ09NRV9SRUpFQ1RFRBADKsEBCgpSZWplY3RDb2RlEhsKF1JFSkVDVF9DT0RFX1VOU1BFQ0lGSUVEEAASFwoTUkVKRUNUX0NPREVfSU5WQUxJRBABEiEKHVJFSkVDVF9DT0RFX1BFUk1JU1NJT05fREVOSUVEEAISIQodUkVKRUNUX0NPREVfU0VSVkVSX09OTFlfRklFTEQQAxIcChhSRUpFQ1RfQ09ERV9VTktOT1dOX1RZUEUQBBIZChVSRUpFQ1RfQ09ERV9OT1RfRk9VTkQQBSpdCgpQaG90b1N0YXRlEhsKF1BIT1RPX1NUQVRFX1VOU1BFQ0lGSUVEEAASFwoTUEhPVE9fU1RBVEVfUEVORElORxABEhkKFVBIT1RPX1NUQVRFX0FWQUlMQUJMRRACKmwKDVJlbW92YWxSZWFzb24SHgoaUkVNT1ZBTF9SRUFTT05fVU5TUEVDSUZJRUQQABIaChZSRU1PVkFMX1JFQVNPTl9ERUxFVEVEEAESHwobUkVNT1ZBTF9SRUFTT05fT1VUX09GX1NDT1BFEAIyvwMKC1N5bmNTZXJ2aWNlEj0KBFB1c2gSGS5maWVsZHN5bmMudjEuUHVzaFJlcXVlc3QaGi5maWVsZHN5bmMudjEuUHVzaFJlc3BvbnNlEj0KBFB1bGwSGS5maWVsZHN5bmMudjEuUHVsbFJlcXVlc3QaGi5maWVsZHN5bmMudjEuUHVsbFJlc3BvbnNlEkIKBVdhdGNoEhouZmllbGRzeW5jLnYxLldhdGNoUmVxdWVzdBobLmZpZWxkc3luYy52MS5XYXRjaFJlc3BvbnNlMAESWAoNTGlzdENvbmZsaWN0cxIiLmZpZWxkc3luYy52MS5MaXN0Q29uZmxpY3RzUmVxdWVzdBojLmZpZWxkc3luYy52MS5MaXN0Q29uZmxpY3RzUmVzcG9uc2USOgoDQWNrEhguZmllbGRzeW5jLnYxLkFja1JlcXVlc3QaGS5maWVsZHN5bmMudjEuQWNrUmVzcG9uc2USWAoNR2V0RGVsaXZlcmllcxIiLmZpZWxkc3luYy52MS5HZXREZWxpdmVyaWVzUmVxdWVzdBojLmZpZWxkc3luYy52MS5HZXREZWxpdmVyaWVzUmVzcG9uc2VCP1o9Z2l0aHViLmNvbS9maWVsZHN5bmMvZmllbGRzeW5jL3Byb3RvL2ZpZWxkc3luYy92MTtmaWVsZHN5bmN2MWIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_any, file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * Mutation is one change a device made to one record.
@@ -43,7 +43,8 @@ export type Mutation = Message<"fieldsync.v1.Mutation"> & {
   recordId: string;
 
   /**
-   * The changed fields: values of record_type with the fields in field_mask set.
+   * The changed fields: values of record_type with the fields in field_mask
+   * set. Its type_url is at most 256 bytes (checked by the server).
    *
    * @generated from field: google.protobuf.Any value = 4;
    */
@@ -51,7 +52,8 @@ export type Mutation = Message<"fieldsync.v1.Mutation"> & {
 
   /**
    * Top-level field names of record_type that this mutation sets. A field in
-   * the mask but unset in value is cleared.
+   * the mask but unset in value is cleared. At most 256 names of at most 256
+   * bytes each.
    *
    * @generated from field: google.protobuf.FieldMask field_mask = 5;
    */
@@ -89,6 +91,14 @@ export type PushRequest = Message<"fieldsync.v1.PushRequest"> & {
    * @generated from field: repeated fieldsync.v1.Mutation mutations = 1;
    */
   mutations: Mutation[];
+
+  /**
+   * The device's sync state once this request's mutations are answered
+   * (they are not counted in it). Optional; display and alerts only.
+   *
+   * @generated from field: fieldsync.v1.DeviceStatus status = 2;
+   */
+  status?: DeviceStatus | undefined;
 };
 
 /**
@@ -97,6 +107,68 @@ export type PushRequest = Message<"fieldsync.v1.PushRequest"> & {
  */
 export const PushRequestSchema: GenMessage<PushRequest> = /*@__PURE__*/
   messageDesc(file_fieldsync_v1_sync, 1);
+
+/**
+ * DeviceStatus is what a device reports of its own sync state with each
+ * Push and Pull, so a manager or an operator sees a device that holds
+ * writes it has not synced. The server keeps the latest report per device
+ * for display, fleet metrics and the stale-device alert, and trusts it for
+ * nothing else.
+ *
+ * @generated from message fieldsync.v1.DeviceStatus
+ */
+export type DeviceStatus = Message<"fieldsync.v1.DeviceStatus"> & {
+  /**
+   * Local changes the server has not answered.
+   *
+   * @generated from field: uint32 outbox_depth = 1;
+   */
+  outboxDepth: number;
+
+  /**
+   * How long ago, by the device's clock, the oldest of them was made; unset
+   * when there are none. An age, not a time, so a device clock that is off
+   * does not move it.
+   *
+   * @generated from field: google.protobuf.Duration oldest_unsynced_age = 2;
+   */
+  oldestUnsyncedAge?: Duration | undefined;
+
+  /**
+   * Photos waiting to be uploaded.
+   *
+   * @generated from field: uint32 photos_waiting = 3;
+   */
+  photosWaiting: number;
+
+  /**
+   * The app's version, as its developer names it (e.g. "2.4.1").
+   *
+   * @generated from field: string app_version = 4;
+   */
+  appVersion: string;
+
+  /**
+   * The SDK's version (e.g. "v1.2.0" or "(devel)").
+   *
+   * @generated from field: string sdk_version = 5;
+   */
+  sdkVersion: string;
+
+  /**
+   * When a sync last completed, by the device's clock; unset when never.
+   *
+   * @generated from field: google.protobuf.Timestamp last_sync_time = 6;
+   */
+  lastSyncTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message fieldsync.v1.DeviceStatus.
+ * Use `create(DeviceStatusSchema)` to create a new message.
+ */
+export const DeviceStatusSchema: GenMessage<DeviceStatus> = /*@__PURE__*/
+  messageDesc(file_fieldsync_v1_sync, 2);
 
 /**
  * MutationResult is the server's answer for one mutation.
@@ -166,7 +238,7 @@ export type MutationResult = Message<"fieldsync.v1.MutationResult"> & {
  * Use `create(MutationResultSchema)` to create a new message.
  */
 export const MutationResultSchema: GenMessage<MutationResult> = /*@__PURE__*/
-  messageDesc(file_fieldsync_v1_sync, 2);
+  messageDesc(file_fieldsync_v1_sync, 3);
 
 /**
  * PushResponse answers a PushRequest, one result per mutation, in order.
@@ -199,7 +271,7 @@ export type PushResponse = Message<"fieldsync.v1.PushResponse"> & {
  * Use `create(PushResponseSchema)` to create a new message.
  */
 export const PushResponseSchema: GenMessage<PushResponse> = /*@__PURE__*/
-  messageDesc(file_fieldsync_v1_sync, 3);
+  messageDesc(file_fieldsync_v1_sync, 4);
 
 /**
  * SequenceGap is the error detail of a Push refused for a gap in seq.
@@ -227,7 +299,7 @@ export type SequenceGap = Message<"fieldsync.v1.SequenceGap"> & {
  * Use `create(SequenceGapSchema)` to create a new message.
  */
 export const SequenceGapSchema: GenMessage<SequenceGap> = /*@__PURE__*/
-  messageDesc(file_fieldsync_v1_sync, 4);
+  messageDesc(file_fieldsync_v1_sync, 5);
 
 /**
  * PhotoStatus is the state of one photo a record refers to.
@@ -251,7 +323,7 @@ export type PhotoStatus = Message<"fieldsync.v1.PhotoStatus"> & {
  * Use `create(PhotoStatusSchema)` to create a new message.
  */
 export const PhotoStatusSchema: GenMessage<PhotoStatus> = /*@__PURE__*/
-  messageDesc(file_fieldsync_v1_sync, 5);
+  messageDesc(file_fieldsync_v1_sync, 6);
 
 /**
  * Record is the current state of one record as a device sees it.
@@ -315,7 +387,7 @@ export type Record = Message<"fieldsync.v1.Record"> & {
  * Use `create(RecordSchema)` to create a new message.
  */
 export const RecordSchema: GenMessage<Record> = /*@__PURE__*/
-  messageDesc(file_fieldsync_v1_sync, 6);
+  messageDesc(file_fieldsync_v1_sync, 7);
 
 /**
  * PullRequest asks for changes after a cursor.
@@ -331,11 +403,20 @@ export type PullRequest = Message<"fieldsync.v1.PullRequest"> & {
   cursor: string;
 
   /**
-   * Maximum records in the page; 0 means the default (500).
+   * Maximum records in the page; 0 means the default (500). A page also
+   * ends, with has_more, once its record values reach about 4 MiB.
    *
    * @generated from field: uint32 limit = 2;
    */
   limit: number;
+
+  /**
+   * The device's sync state (see PushRequest.status), so an idle device
+   * reports too. Optional.
+   *
+   * @generated from field: fieldsync.v1.DeviceStatus status = 3;
+   */
+  status?: DeviceStatus | undefined;
 };
 
 /**
@@ -343,7 +424,7 @@ export type PullRequest = Message<"fieldsync.v1.PullRequest"> & {
  * Use `create(PullRequestSchema)` to create a new message.
  */
 export const PullRequestSchema: GenMessage<PullRequest> = /*@__PURE__*/
-  messageDesc(file_fieldsync_v1_sync, 7);
+  messageDesc(file_fieldsync_v1_sync, 8);
 
 /**
  * PullResponse is one page of changes.
@@ -376,7 +457,7 @@ export type PullResponse = Message<"fieldsync.v1.PullResponse"> & {
  * Use `create(PullResponseSchema)` to create a new message.
  */
 export const PullResponseSchema: GenMessage<PullResponse> = /*@__PURE__*/
-  messageDesc(file_fieldsync_v1_sync, 8);
+  messageDesc(file_fieldsync_v1_sync, 9);
 
 /**
  * AckRequest acknowledges the pages a device stored, up to a cursor.
@@ -404,7 +485,7 @@ export type AckRequest = Message<"fieldsync.v1.AckRequest"> & {
  * Use `create(AckRequestSchema)` to create a new message.
  */
 export const AckRequestSchema: GenMessage<AckRequest> = /*@__PURE__*/
-  messageDesc(file_fieldsync_v1_sync, 9);
+  messageDesc(file_fieldsync_v1_sync, 10);
 
 /**
  * AckResponse says how the receipt was dated.
@@ -425,7 +506,7 @@ export type AckResponse = Message<"fieldsync.v1.AckResponse"> & {
  * Use `create(AckResponseSchema)` to create a new message.
  */
 export const AckResponseSchema: GenMessage<AckResponse> = /*@__PURE__*/
-  messageDesc(file_fieldsync_v1_sync, 10);
+  messageDesc(file_fieldsync_v1_sync, 11);
 
 /**
  * ResyncRequired is the error detail of a Pull whose cursor cannot be served.
@@ -444,7 +525,7 @@ export type ResyncRequired = Message<"fieldsync.v1.ResyncRequired"> & {
  * Use `create(ResyncRequiredSchema)` to create a new message.
  */
 export const ResyncRequiredSchema: GenMessage<ResyncRequired> = /*@__PURE__*/
-  messageDesc(file_fieldsync_v1_sync, 11);
+  messageDesc(file_fieldsync_v1_sync, 12);
 
 /**
  * WatchRequest opens a stream of pokes.
@@ -465,7 +546,7 @@ export type WatchRequest = Message<"fieldsync.v1.WatchRequest"> & {
  * Use `create(WatchRequestSchema)` to create a new message.
  */
 export const WatchRequestSchema: GenMessage<WatchRequest> = /*@__PURE__*/
-  messageDesc(file_fieldsync_v1_sync, 12);
+  messageDesc(file_fieldsync_v1_sync, 13);
 
 /**
  * Poke says the caller's scope has changes up to a version.
@@ -484,7 +565,7 @@ export type Poke = Message<"fieldsync.v1.Poke"> & {
  * Use `create(PokeSchema)` to create a new message.
  */
 export const PokeSchema: GenMessage<Poke> = /*@__PURE__*/
-  messageDesc(file_fieldsync_v1_sync, 13);
+  messageDesc(file_fieldsync_v1_sync, 14);
 
 /**
  * Heartbeat keeps an idle stream alive.
@@ -503,7 +584,7 @@ export type Heartbeat = Message<"fieldsync.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_fieldsync_v1_sync, 14);
+  messageDesc(file_fieldsync_v1_sync, 15);
 
 /**
  * WatchResponse is a poke or a heartbeat.
@@ -534,7 +615,7 @@ export type WatchResponse = Message<"fieldsync.v1.WatchResponse"> & {
  * Use `create(WatchResponseSchema)` to create a new message.
  */
 export const WatchResponseSchema: GenMessage<WatchResponse> = /*@__PURE__*/
-  messageDesc(file_fieldsync_v1_sync, 15);
+  messageDesc(file_fieldsync_v1_sync, 16);
 
 /**
  * Conflict is a value that lost a merge, kept with the value that won.
@@ -585,6 +666,10 @@ export type Conflict = Message<"fieldsync.v1.Conflict"> & {
   winningHlc: bigint;
 
   /**
+   * Who wrote each value: a device id, "key:<id>" or "server". Empty for a
+   * writer the caller may not know of (another device whose user the caller
+   * does not cover, another API key).
+   *
    * @generated from field: string losing_device_id = 9;
    */
   losingDeviceId: string;
@@ -612,7 +697,7 @@ export type Conflict = Message<"fieldsync.v1.Conflict"> & {
  * Use `create(ConflictSchema)` to create a new message.
  */
 export const ConflictSchema: GenMessage<Conflict> = /*@__PURE__*/
-  messageDesc(file_fieldsync_v1_sync, 16);
+  messageDesc(file_fieldsync_v1_sync, 17);
 
 /**
  * ListConflictsRequest pages through the conflict log.
@@ -645,7 +730,7 @@ export type ListConflictsRequest = Message<"fieldsync.v1.ListConflictsRequest"> 
  * Use `create(ListConflictsRequestSchema)` to create a new message.
  */
 export const ListConflictsRequestSchema: GenMessage<ListConflictsRequest> = /*@__PURE__*/
-  messageDesc(file_fieldsync_v1_sync, 17);
+  messageDesc(file_fieldsync_v1_sync, 18);
 
 /**
  * ListConflictsResponse is a page of conflicts.
@@ -664,7 +749,7 @@ export type ListConflictsResponse = Message<"fieldsync.v1.ListConflictsResponse"
  * Use `create(ListConflictsResponseSchema)` to create a new message.
  */
 export const ListConflictsResponseSchema: GenMessage<ListConflictsResponse> = /*@__PURE__*/
-  messageDesc(file_fieldsync_v1_sync, 18);
+  messageDesc(file_fieldsync_v1_sync, 19);
 
 /**
  * GetDeliveriesRequest names a record.
@@ -683,7 +768,7 @@ export type GetDeliveriesRequest = Message<"fieldsync.v1.GetDeliveriesRequest"> 
  * Use `create(GetDeliveriesRequestSchema)` to create a new message.
  */
 export const GetDeliveriesRequestSchema: GenMessage<GetDeliveriesRequest> = /*@__PURE__*/
-  messageDesc(file_fieldsync_v1_sync, 19);
+  messageDesc(file_fieldsync_v1_sync, 20);
 
 /**
  * Delivery is when a record's version reached a device.
@@ -717,7 +802,7 @@ export type Delivery = Message<"fieldsync.v1.Delivery"> & {
  * Use `create(DeliverySchema)` to create a new message.
  */
 export const DeliverySchema: GenMessage<Delivery> = /*@__PURE__*/
-  messageDesc(file_fieldsync_v1_sync, 20);
+  messageDesc(file_fieldsync_v1_sync, 21);
 
 /**
  * GetDeliveriesResponse lists the devices a record reached.
@@ -736,7 +821,7 @@ export type GetDeliveriesResponse = Message<"fieldsync.v1.GetDeliveriesResponse"
  * Use `create(GetDeliveriesResponseSchema)` to create a new message.
  */
 export const GetDeliveriesResponseSchema: GenMessage<GetDeliveriesResponse> = /*@__PURE__*/
-  messageDesc(file_fieldsync_v1_sync, 21);
+  messageDesc(file_fieldsync_v1_sync, 22);
 
 /**
  * MutationOutcome is what happened to a mutation.
