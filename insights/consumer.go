@@ -2,7 +2,9 @@ package insights
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,6 +51,8 @@ type Consumer struct {
 	// event's commit, as the sync engine bounds HLCs. Default
 	// DefaultMaxClockSkew.
 	MaxClockSkew time.Duration
+	// Logger logs the effects dropped or retried. Default slog.Default().
+	Logger *slog.Logger
 
 	flushMu     sync.Mutex
 	flushFailed atomic.Bool // effects may be pending: a Flush did not finish
@@ -220,18 +224,26 @@ func (c *Consumer) mayHavePending() bool { return c.flushFailed.Load() }
 // Flush performs the alerts and flags queued by committed transactions,
 // oldest first, marking them done once performed. Handle and Sweep call
 // it; call it at start-up too, for what a crash left behind.
+//
+// One effect never holds up the others, of its tenant or any other: an
+// effect the engine refuses for good (an invalid alert, an id taken by a
+// record of another type) is logged and dropped, and one that fails for
+// now is logged and left for a later Flush after a backoff that grows
+// with its failures (retryBackoff). Only a failure of the store, or ctx
+// ending, makes Flush return an error.
 func (c *Consumer) Flush(ctx context.Context) error {
 	c.flushMu.Lock()
 	defer c.flushMu.Unlock()
 	c.flushFailed.Store(true)
 	for {
-		effects, err := c.DB.PendingInsightEffects(ctx, 100)
+		effects, err := c.DB.PendingInsightEffects(ctx, c.now(), 100)
 		if err != nil {
 			return err
 		}
 		if len(effects) == 0 {
-			c.flushFailed.Store(false)
-			return nil
+			waiting, err := c.DB.PendingInsightEffects(ctx, afterEveryRetry, 1)
+			c.flushFailed.Store(err != nil || len(waiting) > 0)
+			return err
 		}
 		if err := c.performAll(ctx, effects); err != nil {
 			return err
@@ -239,22 +251,65 @@ func (c *Consumer) Flush(ctx context.Context) error {
 	}
 }
 
-// performAll performs effects in order and marks those performed done, in
-// one transaction.
+// performAll performs effects in order and marks those performed, or
+// dropped, done in one transaction; those that failed for now wait.
 func (c *Consumer) performAll(ctx context.Context, effects []*sqlite.InsightEffect) error {
 	var done []*sqlite.InsightEffect
 	var failed error
 	for _, e := range effects {
-		if err := c.perform(ctx, e); err != nil {
+		err := c.perform(ctx, e)
+		switch {
+		case err == nil:
+			done = append(done, e)
+		case ctx.Err() != nil:
 			failed = fmt.Errorf("perform %s: %w", e.DedupKey, err)
+		case permanentFailure(err):
+			c.logger().Error("insights: dropping an effect the engine refuses", "tenant", e.TenantID, "dedup_key", e.DedupKey, "err", err)
+			done = append(done, e)
+		default:
+			retry := c.now().Add(retryBackoff(e.Attempts))
+			c.logger().Warn("insights: effect failed; it is retried later", "tenant", e.TenantID, "dedup_key", e.DedupKey,
+				"attempts", e.Attempts+1, "retry_at", retry, "err", err)
+			if err := c.DB.DeferInsightEffect(ctx, e, retry); err != nil {
+				failed = fmt.Errorf("defer %s: %w", e.DedupKey, err)
+			}
+		}
+		if failed != nil {
 			break
 		}
-		done = append(done, e)
 	}
 	if err := c.DB.MarkInsightEffectsDone(ctx, done); err != nil {
 		return fmt.Errorf("mark effects done: %w", err)
 	}
 	return failed
+}
+
+// afterEveryRetry is a time after every effect's retry_at.
+var afterEveryRetry = time.Unix(1<<40, 0)
+
+// permanentFailure reports whether an effect failed for good: an invalid
+// alert, or a domain error of the engine other than internal or
+// unavailable (an unknown type or field, a record of another type at the
+// alert's id). Retrying those cannot help.
+func permanentFailure(err error) bool {
+	if errors.Is(err, records.ErrInvalidAlert) {
+		return true
+	}
+	var de *syncengine.Error
+	return errors.As(err, &de) && de.Code != syncengine.CodeInternal && de.Code != syncengine.CodeUnavailable
+}
+
+// retryBackoff is how long an effect that failed attempts times before
+// waits: one second, doubling, at most an hour.
+func retryBackoff(attempts int) time.Duration {
+	return min(time.Second<<min(attempts, 12), time.Hour)
+}
+
+func (c *Consumer) logger() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return slog.Default()
 }
 
 func (c *Consumer) perform(ctx context.Context, e *sqlite.InsightEffect) error {
