@@ -127,8 +127,10 @@ func (w *work) addConflict(a *sqlite.InsightAction, partners []*sqlite.InsightAc
 }
 
 // raiseConflict alerts the managers of the finding's stores and the tech
-// advisors of its regions to the customer's conflicting diagnoses, the
-// latest maxShown of them side by side with their photos.
+// advisors of its regions to the customer's conflicting diagnoses. Each
+// recipient's alert shows only the diagnoses it may read (see readers.go),
+// the latest maxShown of them side by side with their photos, and a
+// recipient that can read no two conflicting ones gets none.
 func (w *work) raiseConflict(customerID string, f *sqlite.InsightFinding, ev evidence) error {
 	r := recipients{}
 	for _, store := range ev.Stores {
@@ -141,28 +143,47 @@ func (w *work) raiseConflict(customerID string, f *sqlite.InsightFinding, ev evi
 			return err
 		}
 	}
-	shown, err := w.shownDiagnoses(ev.Records)
+	diagnoses, err := w.actions(ev.Records)
 	if err != nil {
 		return err
 	}
-	tmpl := &fieldsyncv1.Alert{
-		Kind:       fieldsyncv1.AlertKind_ALERT_KIND_CONFLICTING_DIAGNOSES,
-		Title:      "Conflicting diagnoses for customer " + customerID,
-		Body:       conflictBody(customerID, w.cfg.Rules.ConflictWindow.D(), shown, ev.Count),
-		RaisedTime: timestamppb.New(msTime(ev.RaisedMS)),
+	readers, err := w.readers(r.list())
+	if err != nil {
+		return err
 	}
-	for _, d := range shown {
-		tmpl.RelatedRecordIds = append(tmpl.RelatedRecordIds, d.RecordID)
-		tmpl.Photos = append(tmpl.Photos, diagnosisPhotos(d)...)
+	window := w.cfg.Rules.ConflictWindow.D()
+	for _, rd := range readers {
+		var seen []*sqlite.InsightAction
+		for _, d := range diagnoses {
+			if rd.canRead(diagnosisType, actionScope(d)) {
+				seen = append(seen, d)
+			}
+		}
+		if !anyConflict(seen, window) {
+			continue
+		}
+		shown := byActionTime(seen[max(0, len(seen)-maxShown):])
+		tmpl := &fieldsyncv1.Alert{
+			Kind:       fieldsyncv1.AlertKind_ALERT_KIND_CONFLICTING_DIAGNOSES,
+			Title:      "Conflicting diagnoses for customer " + customerID,
+			Body:       conflictBody(customerID, window, shown, len(seen)),
+			RaisedTime: timestamppb.New(msTime(ev.RaisedMS)),
+		}
+		for _, d := range shown {
+			tmpl.RelatedRecordIds = append(tmpl.RelatedRecordIds, d.RecordID)
+			tmpl.Photos = append(tmpl.Photos, diagnosisPhotos(d)...)
+		}
+		if err := w.raiseFinding("A1:"+customerID+":"+f.Episode, tmpl, []string{rd.id}); err != nil {
+			return err
+		}
 	}
-	return w.raiseFinding("A1:"+customerID+":"+f.Episode, tmpl, r.list())
+	return nil
 }
 
-// shownDiagnoses loads the latest maxShown of ids (in evidence order),
-// oldest first.
-func (w *work) shownDiagnoses(ids []string) ([]*sqlite.InsightAction, error) {
+// actions loads the stored facts of ids, in order, leaving out those gone.
+func (w *work) actions(ids []string) ([]*sqlite.InsightAction, error) {
 	var out []*sqlite.InsightAction
-	for _, id := range ids[max(0, len(ids)-maxShown):] {
+	for _, id := range ids {
 		d, err := w.tx.Action(w.tenantID, id)
 		if err != nil {
 			return nil, err
@@ -171,10 +192,33 @@ func (w *work) shownDiagnoses(ids []string) ([]*sqlite.InsightAction, error) {
 			out = append(out, d)
 		}
 	}
+	return out, nil
+}
+
+// byActionTime sorts diagnoses oldest first (a copy).
+func byActionTime(ds []*sqlite.InsightAction) []*sqlite.InsightAction {
+	out := slices.Clone(ds)
 	slices.SortStableFunc(out, func(x, y *sqlite.InsightAction) int {
 		return cmp.Or(cmp.Compare(x.ActionMS, y.ActionMS), cmp.Compare(x.RecordID, y.RecordID))
 	})
-	return out, nil
+	return out
+}
+
+// anyConflict reports whether two of the diagnoses conflict (A1).
+func anyConflict(ds []*sqlite.InsightAction, window time.Duration) bool {
+	for i, a := range ds {
+		for _, b := range ds[i+1:] {
+			if ConflictingDiagnoses(diagnosisFact(a), diagnosisFact(b), window) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// actionScope is where a stored record is placed.
+func actionScope(a *sqlite.InsightAction) Scope {
+	return Scope{RepID: a.OwnerUserID, StoreID: a.StoreID, RegionID: a.RegionID}
 }
 
 func conflictBody(customerID string, window time.Duration, shown []*sqlite.InsightAction, total int) string {
