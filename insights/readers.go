@@ -41,4 +41,3 @@ func (r reader) canRead(recordType string, sc Scope) bool {
 	rt, ok := syncengine.DefaultRegistry().Lookup(recordType)
 	return ok && syncengine.CanRead(r.p, rt, syncengine.Scope{Owner: sc.RepID, Store: sc.StoreID, Region: sc.RegionID})
 }
-
