@@ -1,6 +1,7 @@
 package insights
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -40,4 +41,44 @@ func TestA1AlertsQuoteOnlyWhatTheirRecipientMayRead(t *testing.T) {
 		return
 	}
 	t.Error("mgr1 got no alert about the two diagnoses it may read")
+}
+
+// TestA6CountsOnlyPhotosAvailableOnTheirRecords is the hash turned into a
+// photo: a store manager cites the hash of a rep's surgery photo without
+// holding it. That use does not count: nothing is flagged and nobody is
+// alerted. Once the photo is available on the manager's record (its
+// upload completed: a PHOTO_STATE event), both records count; each
+// recipient's alert names and relates only the records it may read.
+func TestA6CountsOnlyPhotosAvailableOnTheirRecords(t *testing.T) {
+	e := newEnv(t)
+	x := photo("surgery")
+	e.upsert("s-bob", e.surgery("bob", at(2, 8, 0), x, photo("b"), photo("c")), at(2, 9, 0))
+	e.photos.setPending("d-mgr", x.Sha256, true)
+	e.upsert("d-mgr", e.diagnosis("mgr1", "c1", "worn", x), at(2, 10, 0))
+	if f := e.sink.flagged(); len(f) != 0 {
+		t.Fatalf("flags %v, want none: the manager's record only cites the hash", f)
+	}
+	if got := e.sink.list(fieldsyncv1.AlertKind_ALERT_KIND_REPEAT_PHOTO); len(got) != 0 {
+		t.Fatalf("alerts %v, want none", got)
+	}
+	e.photos.setPending("d-mgr", x.Sha256, false)
+	ev := e.event(fieldsyncv1.ChangeOp_CHANGE_OP_PHOTO_STATE, "d-mgr", nil, at(2, 11, 0), at(2, 11, 0))
+	ev.RecordType, ev.PhotoSha256, ev.PhotoAvailable = diagnosisType, x.Sha256, true
+	e.handle(ev)
+	if f := e.sink.flagged(); len(f) != 2 {
+		t.Fatalf("flags %v, want both records once the photo is available on both", f)
+	}
+	got := map[string]*fieldsyncv1.Alert{}
+	for _, a := range e.sink.list(fieldsyncv1.AlertKind_ALERT_KIND_REPEAT_PHOTO) {
+		got[e.names[a.RecipientUserId]] = a
+	}
+	if len(got) != 2 || got["mgr1"] == nil || got["dirN"] == nil {
+		t.Fatalf("alerts for %v, want mgr1 and dirN", slices.Sorted(maps.Keys(got)))
+	}
+	if a := got["mgr1"]; !slices.Equal(a.RelatedRecordIds, []string{"d-mgr"}) || strings.Contains(a.Body, "s-bob") {
+		t.Errorf("mgr1's alert %v, want only its store's d-mgr", a)
+	}
+	if a := got["dirN"]; !slices.Equal(a.RelatedRecordIds, []string{"d-mgr", "s-bob"}) {
+		t.Errorf("dirN's alert %v, want both records of its region", a)
+	}
 }

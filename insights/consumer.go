@@ -53,12 +53,35 @@ type Consumer struct {
 	MaxClockSkew time.Duration
 	// Logger logs the effects dropped or retried. Default slog.Default().
 	Logger *slog.Logger
+	// Photos says on which records a photo is available; A6 counts only
+	// those uses. Default: the DB's photo attachers and holders.
+	Photos PhotoAvailability
 
 	flushMu     sync.Mutex
 	flushFailed atomic.Bool // effects may be pending: a Flush did not finish
 
 	configMu sync.Mutex
 	configs  map[string]cachedConfig // by tenant
+}
+
+// PhotoAvailability says on which records a photo is available: one of
+// the attachers of the record's ref holds the photo.
+type PhotoAvailability interface {
+	PhotoAvailableOn(ctx context.Context, tenantID, sha256 string, recordIDs []string) (map[string]bool, error)
+}
+
+// dbPhotos is the PhotoAvailability of the store (sqlite.DB.PhotoStates).
+type dbPhotos struct{ db *sqlite.DB }
+
+func (d dbPhotos) PhotoAvailableOn(ctx context.Context, tenantID, sha256 string, recordIDs []string) (map[string]bool, error) {
+	states, err := d.db.PhotoStates(ctx, tenantID, recordIDs)
+	out := map[string]bool{}
+	for k, ok := range states {
+		if ok && k.SHA256 == sha256 {
+			out[k.RecordID] = true
+		}
+	}
+	return out, err
 }
 
 // DefaultMaxClockSkew is the default Consumer.MaxClockSkew, the sync engine's default.
@@ -151,7 +174,7 @@ func (c *Consumer) applyBatch(ctx context.Context, evs []*fieldsyncv1.ChangeEven
 	}
 	now := c.now()
 	err := c.DB.InsightsWrite(ctx, func(tx *sqlite.InsightsTx) error {
-		b := &batch{c: c, tx: tx, now: now, works: map[string]*work{}}
+		b := &batch{c: c, ctx: ctx, tx: tx, now: now, works: map[string]*work{}}
 		for i, ev := range evs {
 			if !read[i] {
 				continue
@@ -166,8 +189,9 @@ func (c *Consumer) applyBatch(ctx context.Context, evs []*fieldsyncv1.ChangeEven
 }
 
 // relevant reports whether the consumer reads an event: an upsert of a
-// type it reads, a delete (a deleted record uses no photo: A6), or a
-// delivery of campaign material.
+// type it reads, a delete (a deleted record uses no photo: A6), a
+// delivery of campaign material, or a photo becoming available on a
+// surgery or diagnosis (A6).
 func relevant(ev *fieldsyncv1.ChangeEvent, rec proto.Message) bool {
 	switch ev.Op {
 	case fieldsyncv1.ChangeOp_CHANGE_OP_UPSERT:
@@ -176,6 +200,8 @@ func relevant(ev *fieldsyncv1.ChangeEvent, rec proto.Message) bool {
 		return true
 	case fieldsyncv1.ChangeOp_CHANGE_OP_DELIVERY:
 		return ev.RecordType == materialType && ev.UserId != ""
+	case fieldsyncv1.ChangeOp_CHANGE_OP_PHOTO_STATE:
+		return ev.PhotoAvailable && ev.PhotoSha256 != "" && (ev.RecordType == surgeryType || ev.RecordType == diagnosisType)
 	}
 	return false
 }
@@ -184,6 +210,7 @@ func relevant(ev *fieldsyncv1.ChangeEvent, rec proto.Message) bool {
 // days are recomputed at the end.
 type batch struct {
 	c     *Consumer
+	ctx   context.Context
 	tx    *sqlite.InsightsTx
 	now   time.Time
 	works map[string]*work
@@ -201,6 +228,9 @@ func (b *batch) apply(ev *fieldsyncv1.ChangeEvent, rec proto.Message) error {
 			return err
 		}
 		w = &work{tx: b.tx, cfg: cfg, tenantID: ev.TenantId, now: b.now, skew: b.c.skew(), pending: phiKeys{}}
+		w.photoAvailable = func(sha256 string, ids []string) (map[string]bool, error) {
+			return b.c.photos().PhotoAvailableOn(b.ctx, w.tenantID, sha256, ids)
+		}
 		b.works[ev.TenantId] = w
 	}
 	h := &handler{work: w, ev: ev}
@@ -303,6 +333,13 @@ func permanentFailure(err error) bool {
 // waits: one second, doubling, at most an hour.
 func retryBackoff(attempts int) time.Duration {
 	return min(time.Second<<min(attempts, 12), time.Hour)
+}
+
+func (c *Consumer) photos() PhotoAvailability {
+	if c.Photos != nil {
+		return c.Photos
+	}
+	return dbPhotos{c.DB}
 }
 
 func (c *Consumer) logger() *slog.Logger {

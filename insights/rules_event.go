@@ -354,10 +354,10 @@ func money(cents int64, currency string) string {
 }
 
 // repeatPhotos evaluates A6 for a surgery or diagnosis: each of its photos
-// already attached to another surgery or diagnosis flags both records and
-// updates the photo's one alert, listing every record it is attached to,
-// for the records' store managers (or, for a record without a store or
-// manager, its region's directors).
+// available on it and on another surgery or diagnosis (see repeatPhoto)
+// flags those records and updates the photo's one alert. The record's use
+// of each photo is kept even while pending: the photo-state event of its
+// upload (photoAvailable) evaluates it again.
 func (h *handler) repeatPhotos(info recordInfo) error {
 	s := eventScope(h.ev, info.scope)
 	self := sqlite.InsightPhotoUse{RecordType: h.ev.RecordType, RecordID: h.ev.RecordId,
@@ -369,24 +369,40 @@ func (h *handler) repeatPhotos(info recordInfo) error {
 		if err := h.tx.AddPhotoUse(h.tenantID, p.Sha256, self); err != nil {
 			return err
 		}
-		uses, err := h.tx.PhotoUses(h.tenantID, p.Sha256)
-		if err != nil {
-			return err
-		}
-		if err := h.repeatPhoto(p, self, uses); err != nil {
+		if err := h.repeatPhoto(p.Sha256, self.RecordID); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (h *handler) repeatPhoto(photo *fieldsyncv1.PhotoRef, self sqlite.InsightPhotoUse, uses []sqlite.InsightPhotoUse) error {
+// photoAvailable evaluates A6 again for the photo of a PHOTO_STATE event:
+// an upload made it available on the event's record, so that record's use
+// of it counts from now on.
+func (h *handler) photoAvailable() error {
+	if h.ev.RecordType != surgeryType && h.ev.RecordType != diagnosisType {
+		return nil
+	}
+	return h.repeatPhoto(h.ev.PhotoSha256, h.ev.RecordId)
+}
+
+// repeatPhoto flags every record a photo is available on, and alerts,
+// once recordID and another record count as its uses. A use counts only
+// where the photo is available on its record (an attacher of the ref holds
+// it): citing a hash one never uploaded flags nobody and shows nothing.
+func (h *handler) repeatPhoto(sha256, recordID string) error {
+	uses, err := h.tx.PhotoUses(h.tenantID, sha256)
+	if err != nil {
+		return err
+	}
+	if uses, err = h.availableUses(sha256, uses); err != nil {
+		return err
+	}
 	ids := make([]string, len(uses))
 	for i, u := range uses {
 		ids[i] = u.RecordID
 	}
-	partners := RepeatPhotoPartners(self.RecordID, ids)
-	if len(partners) == 0 {
+	if !slices.Contains(ids, recordID) || len(RepeatPhotoPartners(recordID, ids)) == 0 {
 		return nil
 	}
 	for _, u := range uses {
@@ -394,11 +410,39 @@ func (h *handler) repeatPhoto(photo *fieldsyncv1.PhotoRef, self sqlite.InsightPh
 			return err
 		}
 	}
-	return h.raiseRepeatPhoto(photo, uses)
+	return h.raiseRepeatPhoto(sha256, uses)
 }
 
-func (w *work) raiseRepeatPhoto(photo *fieldsyncv1.PhotoRef, uses []sqlite.InsightPhotoUse) error {
-	f, ev, err := w.finding("A6:" + photo.Sha256)
+// availableUses keeps the uses on whose records the photo is available.
+func (w *work) availableUses(sha256 string, uses []sqlite.InsightPhotoUse) ([]sqlite.InsightPhotoUse, error) {
+	if len(uses) < 2 || w.photoAvailable == nil {
+		return nil, nil
+	}
+	ids := make([]string, len(uses))
+	for i, u := range uses {
+		ids[i] = u.RecordID
+	}
+	available, err := w.photoAvailable(sha256, ids)
+	if err != nil {
+		return nil, err
+	}
+	var out []sqlite.InsightPhotoUse
+	for _, u := range uses {
+		if available[u.RecordID] {
+			out = append(out, u)
+		}
+	}
+	return out, nil
+}
+
+// raiseRepeatPhoto alerts the store managers of the uses' stores (or, for
+// a use without a store or manager, its region's directors). Each
+// recipient's alert names and relates only the uses it may read (see
+// readers.go) and counts the others; its related records are also the
+// photo's sources, so the photo shows only where it is available on a
+// record the recipient may read.
+func (w *work) raiseRepeatPhoto(sha256 string, uses []sqlite.InsightPhotoUse) error {
+	f, ev, err := w.finding("A6:" + sha256)
 	if err != nil {
 		return err
 	}
@@ -408,10 +452,8 @@ func (w *work) raiseRepeatPhoto(photo *fieldsyncv1.PhotoRef, uses []sqlite.Insig
 			return err
 		}
 	}
-	seen := map[string][]string{} // recipient → the uses that made them one
-	var names []string
+	r := recipients{}
 	for _, u := range uses {
-		r := recipients{}
 		n, err := w.addRole(r, fieldsyncv1.Role_ROLE_STORE_MANAGER, "", u.StoreID)
 		if err == nil && n == 0 {
 			_, err = w.addRole(r, fieldsyncv1.Role_ROLE_REGIONAL_DIRECTOR, u.RegionID, "")
@@ -419,26 +461,33 @@ func (w *work) raiseRepeatPhoto(photo *fieldsyncv1.PhotoRef, uses []sqlite.Insig
 		if err != nil {
 			return err
 		}
-		for id := range r {
-			seen[id] = append(seen[id], u.RecordID)
+	}
+	readers, err := w.readers(r.list())
+	if err != nil {
+		return err
+	}
+	for _, rd := range readers {
+		var related, names []string
+		for _, u := range uses {
+			if rd.canRead(u.RecordType, Scope{RepID: u.OwnerUserID, StoreID: u.StoreID, RegionID: u.RegionID}) {
+				related, names = append(related, u.RecordID), append(names, shortType(u.RecordType)+" "+u.RecordID)
+			}
 		}
-		names = append(names, shortType(u.RecordType)+" "+u.RecordID)
-	}
-	tmpl := &fieldsyncv1.Alert{
-		Kind:       fieldsyncv1.AlertKind_ALERT_KIND_REPEAT_PHOTO,
-		Title:      fmt.Sprintf("The same photo is attached to %d records", len(uses)),
-		Body:       fmt.Sprintf("Photo %s is attached to %s.", photo.Sha256, joinShown(names)),
-		Photos:     []*fieldsyncv1.PhotoRef{photo},
-		RaisedTime: timestamppb.New(msTime(ev.RaisedMS)),
-	}
-	// Each recipient's alert relates the records that made them one (their
-	// store's or region's), which are also its photo sources: the photo
-	// shows only when it is available on a record the recipient may read,
-	// never through another store's record that holds it.
-	for _, id := range slices.Sorted(maps.Keys(seen)) {
-		a := proto.Clone(tmpl).(*fieldsyncv1.Alert)
-		a.RelatedRecordIds = seen[id][:min(len(seen[id]), maxShown)]
-		if err := w.raiseFinding("A6:"+photo.Sha256, a, []string{id}); err != nil {
+		if len(related) == 0 {
+			continue
+		}
+		if others := len(uses) - len(related); others > 0 {
+			names = append(names, fmt.Sprintf("%d records you cannot open", others))
+		}
+		a := &fieldsyncv1.Alert{
+			Kind:             fieldsyncv1.AlertKind_ALERT_KIND_REPEAT_PHOTO,
+			Title:            fmt.Sprintf("The same photo is attached to %d records", len(uses)),
+			Body:             fmt.Sprintf("Photo %s is attached to %s.", sha256, joinShown(names)),
+			Photos:           []*fieldsyncv1.PhotoRef{{Sha256: sha256}},
+			RelatedRecordIds: related[:min(len(related), maxShown)],
+			RaisedTime:       timestamppb.New(msTime(ev.RaisedMS)),
+		}
+		if err := w.raiseFinding("A6:"+sha256, a, []string{rd.id}); err != nil {
 			return err
 		}
 	}
