@@ -31,6 +31,9 @@ func TestADeletedDraftStaysDeletedWhenItsPhotoIsReused(t *testing.T) {
 		RecordType: "fieldsync.v1.SurgerySupport", RecordId: a, Delete: true, Hlc: uint64(time.Now().UnixMilli()) << 16})
 	b := pushDraftSurgery(t, d, secondRep(t, creds), jpeg(35), shared, other)
 	c := pushDraftSurgery(t, d, rep.DeviceToken, other, jpeg(36), jpeg(37))
+	// A6 counts a photo where it is available: each rep uploads the one they share.
+	mustUpload(t, mediaClient(d, secondRep(t, creds), nil), other)
+	mustUpload(t, mediaClient(d, rep.DeviceToken, nil), other)
 	eventually(t, "the surgeries sharing a photo flagged (A6)", func() bool {
 		for _, id := range []string{b, c} {
 			if r, _ := pullRecord(t, d, director.DeviceToken, "", id); r == nil || !surgeryValue(t, r).RepeatPhotoFlagged {

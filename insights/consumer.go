@@ -2,7 +2,9 @@ package insights
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,12 +51,37 @@ type Consumer struct {
 	// event's commit, as the sync engine bounds HLCs. Default
 	// DefaultMaxClockSkew.
 	MaxClockSkew time.Duration
+	// Logger logs the effects dropped or retried. Default slog.Default().
+	Logger *slog.Logger
+	// Photos says on which records a photo is available; A6 counts only
+	// those uses. Default: the DB's photo attachers and holders.
+	Photos PhotoAvailability
 
 	flushMu     sync.Mutex
 	flushFailed atomic.Bool // effects may be pending: a Flush did not finish
 
 	configMu sync.Mutex
 	configs  map[string]cachedConfig // by tenant
+}
+
+// PhotoAvailability says on which records a photo is available: one of
+// the attachers of the record's ref holds the photo.
+type PhotoAvailability interface {
+	PhotoAvailableOn(ctx context.Context, tenantID, sha256 string, recordIDs []string) (map[string]bool, error)
+}
+
+// dbPhotos is the PhotoAvailability of the store (sqlite.DB.PhotoStates).
+type dbPhotos struct{ db *sqlite.DB }
+
+func (d dbPhotos) PhotoAvailableOn(ctx context.Context, tenantID, sha256 string, recordIDs []string) (map[string]bool, error) {
+	states, err := d.db.PhotoStates(ctx, tenantID, recordIDs)
+	out := map[string]bool{}
+	for k, ok := range states {
+		if ok && k.SHA256 == sha256 {
+			out[k.RecordID] = true
+		}
+	}
+	return out, err
 }
 
 // DefaultMaxClockSkew is the default Consumer.MaxClockSkew, the sync engine's default.
@@ -147,7 +174,7 @@ func (c *Consumer) applyBatch(ctx context.Context, evs []*fieldsyncv1.ChangeEven
 	}
 	now := c.now()
 	err := c.DB.InsightsWrite(ctx, func(tx *sqlite.InsightsTx) error {
-		b := &batch{c: c, tx: tx, now: now, works: map[string]*work{}}
+		b := &batch{c: c, ctx: ctx, tx: tx, now: now, works: map[string]*work{}}
 		for i, ev := range evs {
 			if !read[i] {
 				continue
@@ -162,8 +189,9 @@ func (c *Consumer) applyBatch(ctx context.Context, evs []*fieldsyncv1.ChangeEven
 }
 
 // relevant reports whether the consumer reads an event: an upsert of a
-// type it reads, a delete (a deleted record uses no photo: A6), or a
-// delivery of campaign material.
+// type it reads, a delete (a deleted record uses no photo: A6), a
+// delivery of campaign material, or a photo becoming available on a
+// surgery or diagnosis (A6).
 func relevant(ev *fieldsyncv1.ChangeEvent, rec proto.Message) bool {
 	switch ev.Op {
 	case fieldsyncv1.ChangeOp_CHANGE_OP_UPSERT:
@@ -172,6 +200,8 @@ func relevant(ev *fieldsyncv1.ChangeEvent, rec proto.Message) bool {
 		return true
 	case fieldsyncv1.ChangeOp_CHANGE_OP_DELIVERY:
 		return ev.RecordType == materialType && ev.UserId != ""
+	case fieldsyncv1.ChangeOp_CHANGE_OP_PHOTO_STATE:
+		return ev.PhotoAvailable && ev.PhotoSha256 != "" && (ev.RecordType == surgeryType || ev.RecordType == diagnosisType)
 	}
 	return false
 }
@@ -180,6 +210,7 @@ func relevant(ev *fieldsyncv1.ChangeEvent, rec proto.Message) bool {
 // days are recomputed at the end.
 type batch struct {
 	c     *Consumer
+	ctx   context.Context
 	tx    *sqlite.InsightsTx
 	now   time.Time
 	works map[string]*work
@@ -197,6 +228,9 @@ func (b *batch) apply(ev *fieldsyncv1.ChangeEvent, rec proto.Message) error {
 			return err
 		}
 		w = &work{tx: b.tx, cfg: cfg, tenantID: ev.TenantId, now: b.now, skew: b.c.skew(), pending: phiKeys{}}
+		w.photoAvailable = func(sha256 string, ids []string) (map[string]bool, error) {
+			return b.c.photos().PhotoAvailableOn(b.ctx, w.tenantID, sha256, ids)
+		}
 		b.works[ev.TenantId] = w
 	}
 	h := &handler{work: w, ev: ev}
@@ -220,18 +254,26 @@ func (c *Consumer) mayHavePending() bool { return c.flushFailed.Load() }
 // Flush performs the alerts and flags queued by committed transactions,
 // oldest first, marking them done once performed. Handle and Sweep call
 // it; call it at start-up too, for what a crash left behind.
+//
+// One effect never holds up the others, of its tenant or any other: an
+// effect the engine refuses for good (an invalid alert, an id taken by a
+// record of another type) is logged and dropped, and one that fails for
+// now is logged and left for a later Flush after a backoff that grows
+// with its failures (retryBackoff). Only a failure of the store, or ctx
+// ending, makes Flush return an error.
 func (c *Consumer) Flush(ctx context.Context) error {
 	c.flushMu.Lock()
 	defer c.flushMu.Unlock()
 	c.flushFailed.Store(true)
 	for {
-		effects, err := c.DB.PendingInsightEffects(ctx, 100)
+		effects, err := c.DB.PendingInsightEffects(ctx, c.now(), 100)
 		if err != nil {
 			return err
 		}
 		if len(effects) == 0 {
-			c.flushFailed.Store(false)
-			return nil
+			waiting, err := c.DB.PendingInsightEffects(ctx, afterEveryRetry, 1)
+			c.flushFailed.Store(err != nil || len(waiting) > 0)
+			return err
 		}
 		if err := c.performAll(ctx, effects); err != nil {
 			return err
@@ -239,22 +281,72 @@ func (c *Consumer) Flush(ctx context.Context) error {
 	}
 }
 
-// performAll performs effects in order and marks those performed done, in
-// one transaction.
+// performAll performs effects in order and marks those performed, or
+// dropped, done in one transaction; those that failed for now wait.
 func (c *Consumer) performAll(ctx context.Context, effects []*sqlite.InsightEffect) error {
 	var done []*sqlite.InsightEffect
 	var failed error
 	for _, e := range effects {
-		if err := c.perform(ctx, e); err != nil {
+		err := c.perform(ctx, e)
+		switch {
+		case err == nil:
+			done = append(done, e)
+		case ctx.Err() != nil:
 			failed = fmt.Errorf("perform %s: %w", e.DedupKey, err)
+		case permanentFailure(err):
+			c.logger().Error("insights: dropping an effect the engine refuses", "tenant", e.TenantID, "dedup_key", e.DedupKey, "err", err)
+			done = append(done, e)
+		default:
+			retry := c.now().Add(retryBackoff(e.Attempts))
+			c.logger().Warn("insights: effect failed; it is retried later", "tenant", e.TenantID, "dedup_key", e.DedupKey,
+				"attempts", e.Attempts+1, "retry_at", retry, "err", err)
+			if err := c.DB.DeferInsightEffect(ctx, e, retry); err != nil {
+				failed = fmt.Errorf("defer %s: %w", e.DedupKey, err)
+			}
+		}
+		if failed != nil {
 			break
 		}
-		done = append(done, e)
 	}
 	if err := c.DB.MarkInsightEffectsDone(ctx, done); err != nil {
 		return fmt.Errorf("mark effects done: %w", err)
 	}
 	return failed
+}
+
+// afterEveryRetry is a time after every effect's retry_at.
+var afterEveryRetry = time.Unix(1<<40, 0)
+
+// permanentFailure reports whether an effect failed for good: an invalid
+// alert, or a domain error of the engine other than internal or
+// unavailable (an unknown type or field, a record of another type at the
+// alert's id). Retrying those cannot help.
+func permanentFailure(err error) bool {
+	if errors.Is(err, records.ErrInvalidAlert) {
+		return true
+	}
+	var de *syncengine.Error
+	return errors.As(err, &de) && de.Code != syncengine.CodeInternal && de.Code != syncengine.CodeUnavailable
+}
+
+// retryBackoff is how long an effect that failed attempts times before
+// waits: one second, doubling, at most an hour.
+func retryBackoff(attempts int) time.Duration {
+	return min(time.Second<<min(attempts, 12), time.Hour)
+}
+
+func (c *Consumer) photos() PhotoAvailability {
+	if c.Photos != nil {
+		return c.Photos
+	}
+	return dbPhotos{c.DB}
+}
+
+func (c *Consumer) logger() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return slog.Default()
 }
 
 func (c *Consumer) perform(ctx context.Context, e *sqlite.InsightEffect) error {

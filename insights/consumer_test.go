@@ -3,8 +3,10 @@ package insights
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -92,25 +94,74 @@ func diffLines(a, b string) string {
 	return strings.Join(out, "\n")
 }
 
-func TestFailedEffectIsPerformedOnRedelivery(t *testing.T) {
+// TestAFailedEffectWaitsWithoutHoldingUpTheOthers: a flag that fails for
+// now neither fails Handle nor stops the effects queued after it; it is
+// retried once its backoff passed.
+func TestAFailedEffectWaitsWithoutHoldingUpTheOthers(t *testing.T) {
 	e := newEnv(t)
 	p := photo("p")
 	e.upsert("d1", e.diagnosis("alice", "c1", "A", p), at(2, 8, 0))
 	ev := e.event(fieldsyncv1.ChangeOp_CHANGE_OP_UPSERT, "d2", e.diagnosis("alice", "c1", "B", p), at(2, 9, 0), at(2, 9, 0))
 	// A6 queues flag d1, flag d2 and an alert, then A1 its alerts: the second call fails.
-	e.sink.failNext = 0
 	e.c.Flags = failAfter{e.sink, 1}
-	if err := e.c.Handle(e.ctx, ev); err == nil {
-		t.Fatal("Handle succeeded although a flag could not be set")
-	}
-	e.c.Flags = e.sink
-	e.handle(ev) // redelivered: already applied, but the pending effects are performed now
-	if len(e.sink.flags) != 2 {
-		t.Errorf("flags %v, want d1 and d2", e.sink.flagged())
+	e.handle(ev)
+	if len(e.sink.flags) != 1 {
+		t.Errorf("flags %v, want one (the other failed)", e.sink.flagged())
 	}
 	if a1 := e.sink.list(fieldsyncv1.AlertKind_ALERT_KIND_CONFLICTING_DIAGNOSES); len(a1) != 2 {
-		t.Errorf("A1 alerts %v, want mgr1's and techN's", a1)
+		t.Errorf("A1 alerts %v, want mgr1's and techN's although a flag before them failed", a1)
 	}
+	e.c.Flags = e.sink
+	must(t, e.c.Flush(e.ctx))
+	if len(e.sink.flags) != 1 {
+		t.Errorf("flags %v: the failed one was retried before its backoff", e.sink.flagged())
+	}
+	e.now = e.now.Add(retryBackoff(0))
+	must(t, e.c.Flush(e.ctx))
+	if len(e.sink.flags) != 2 {
+		t.Errorf("flags %v, want d1 and d2 after the backoff", e.sink.flagged())
+	}
+}
+
+// TestAnEffectTheEngineRefusesIsDropped: an alert whose id a record of
+// another type holds (NotFound from the engine) is dropped, not retried,
+// and the effects after it are performed.
+func TestAnEffectTheEngineRefusesIsDropped(t *testing.T) {
+	e := newEnv(t)
+	refuse := &refuseKey{fakeSink: e.sink, key: "A1:c1:d2:" + e.id("mgr1")}
+	e.c.Alerts = refuse
+	e.upsert("d1", e.diagnosis("alice", "c1", "A"), at(2, 8, 0))
+	e.upsert("d2", e.diagnosis("alice", "c1", "B"), at(2, 9, 0))
+	if got := e.recipients(e.sink.list(fieldsyncv1.AlertKind_ALERT_KIND_CONFLICTING_DIAGNOSES)); !slices.Equal(got, []string{"techN"}) {
+		t.Errorf("A1 alerts for %v, want techN's (mgr1's is refused)", got)
+	}
+	tries := refuse.tries
+	e.now = e.now.Add(24 * time.Hour)
+	must(t, e.c.Flush(e.ctx))
+	if refuse.tries != tries {
+		t.Errorf("the refused alert was tried again")
+	}
+	pending, err := e.db.PendingInsightEffects(e.ctx, afterEveryRetry, 10)
+	must(t, err)
+	if len(pending) != 0 {
+		t.Errorf("%d effects still pending", len(pending))
+	}
+}
+
+// refuseKey refuses the alert of one dedup key as the engine refuses a
+// write onto a record of another type.
+type refuseKey struct {
+	*fakeSink
+	key   string
+	tries int
+}
+
+func (r *refuseKey) ServerWrite(ctx context.Context, tenantID, recordType, id string, value proto.Message, fields []string) (bool, error) {
+	if value.(*fieldsyncv1.Alert).DedupKey == r.key {
+		r.tries++
+		return false, fmt.Errorf("server write: %w", syncengine.Errorf(syncengine.CodeNotFound, "record %q exists with another type", id))
+	}
+	return r.fakeSink.ServerWrite(ctx, tenantID, recordType, id, value, fields)
 }
 
 // failAfter lets n flag calls through, then fails.

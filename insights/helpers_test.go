@@ -116,6 +116,7 @@ type env struct {
 	db       *sqlite.DB
 	c        *Consumer
 	sink     *fakeSink
+	photos   *fakePhotos
 	tenant   string
 	ids      map[string]string // name → id (regions, stores, users)
 	names    map[string]string // id → name
@@ -132,7 +133,7 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	e := &env{t: t, ctx: ctx, db: db, sink: newFakeSink(), ids: map[string]string{}, names: map[string]string{},
+	e := &env{t: t, ctx: ctx, db: db, sink: newFakeSink(), photos: &fakePhotos{pending: map[string]bool{}}, ids: map[string]string{}, names: map[string]string{},
 		versions: map[string]uint64{}, now: time.Date(2026, 3, 5, 0, 0, 0, 0, time.UTC)}
 	e.c = e.consumer()
 	e.setUpOrg()
@@ -141,7 +142,31 @@ func newEnv(t testing.TB) *env {
 
 // consumer returns a new Consumer over the env's database (a "restart").
 func (e *env) consumer() *Consumer {
-	return &Consumer{DB: e.db, Alerts: e.sink, Flags: e.sink, Now: func() time.Time { return e.now }}
+	return &Consumer{DB: e.db, Alerts: e.sink, Flags: e.sink, Now: func() time.Time { return e.now }, Photos: e.photos}
+}
+
+// fakePhotos is a PhotoAvailability: a photo is available on every record
+// but where a test marked it pending.
+type fakePhotos struct {
+	mu      sync.Mutex
+	pending map[string]bool // "record/sha256"
+}
+
+func (f *fakePhotos) PhotoAvailableOn(_ context.Context, _, sha256 string, recordIDs []string) (map[string]bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]bool{}
+	for _, id := range recordIDs {
+		out[id] = !f.pending[id+"/"+sha256]
+	}
+	return out, nil
+}
+
+// setPending marks a photo pending (true) or available on a record.
+func (f *fakePhotos) setPending(recordID, sha256 string, pending bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pending[recordID+"/"+sha256] = pending
 }
 
 func (e *env) name(id, name string) {

@@ -28,6 +28,9 @@ type work struct {
 	skew time.Duration
 	// pending are the scope days touched and not recomputed yet (touch).
 	pending phiKeys
+	// photoAvailable says on which records a photo is available (A6; the
+	// event handler's work only).
+	photoAvailable func(sha256 string, recordIDs []string) (map[string]bool, error)
 }
 
 // touch marks scope days for recomputation at the end of the batch.

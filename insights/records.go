@@ -55,6 +55,8 @@ func (h *handler) apply(rec proto.Message) error {
 		return h.delivery(rec)
 	case fieldsyncv1.ChangeOp_CHANGE_OP_DELETE:
 		return h.tx.RemovePhotoUses(h.tenantID, h.ev.RecordId) // A6: a deleted record uses no photo
+	case fieldsyncv1.ChangeOp_CHANGE_OP_PHOTO_STATE:
+		return h.photoAvailable()
 	}
 	return nil
 }

@@ -127,8 +127,10 @@ func (w *work) addConflict(a *sqlite.InsightAction, partners []*sqlite.InsightAc
 }
 
 // raiseConflict alerts the managers of the finding's stores and the tech
-// advisors of its regions to the customer's conflicting diagnoses, the
-// latest maxShown of them side by side with their photos.
+// advisors of its regions to the customer's conflicting diagnoses. Each
+// recipient's alert shows only the diagnoses it may read (see readers.go),
+// the latest maxShown of them side by side with their photos, and a
+// recipient that can read no two conflicting ones gets none.
 func (w *work) raiseConflict(customerID string, f *sqlite.InsightFinding, ev evidence) error {
 	r := recipients{}
 	for _, store := range ev.Stores {
@@ -141,28 +143,47 @@ func (w *work) raiseConflict(customerID string, f *sqlite.InsightFinding, ev evi
 			return err
 		}
 	}
-	shown, err := w.shownDiagnoses(ev.Records)
+	diagnoses, err := w.actions(ev.Records)
 	if err != nil {
 		return err
 	}
-	tmpl := &fieldsyncv1.Alert{
-		Kind:       fieldsyncv1.AlertKind_ALERT_KIND_CONFLICTING_DIAGNOSES,
-		Title:      "Conflicting diagnoses for customer " + customerID,
-		Body:       conflictBody(customerID, w.cfg.Rules.ConflictWindow.D(), shown, ev.Count),
-		RaisedTime: timestamppb.New(msTime(ev.RaisedMS)),
+	readers, err := w.readers(r.list())
+	if err != nil {
+		return err
 	}
-	for _, d := range shown {
-		tmpl.RelatedRecordIds = append(tmpl.RelatedRecordIds, d.RecordID)
-		tmpl.Photos = append(tmpl.Photos, diagnosisPhotos(d)...)
+	window := w.cfg.Rules.ConflictWindow.D()
+	for _, rd := range readers {
+		var seen []*sqlite.InsightAction
+		for _, d := range diagnoses {
+			if rd.canRead(diagnosisType, actionScope(d)) {
+				seen = append(seen, d)
+			}
+		}
+		if !anyConflict(seen, window) {
+			continue
+		}
+		shown := byActionTime(seen[max(0, len(seen)-maxShown):])
+		tmpl := &fieldsyncv1.Alert{
+			Kind:       fieldsyncv1.AlertKind_ALERT_KIND_CONFLICTING_DIAGNOSES,
+			Title:      "Conflicting diagnoses for customer " + customerID,
+			Body:       conflictBody(customerID, window, shown, len(seen)),
+			RaisedTime: timestamppb.New(msTime(ev.RaisedMS)),
+		}
+		for _, d := range shown {
+			tmpl.RelatedRecordIds = append(tmpl.RelatedRecordIds, d.RecordID)
+			tmpl.Photos = append(tmpl.Photos, diagnosisPhotos(d)...)
+		}
+		if err := w.raiseFinding("A1:"+customerID+":"+f.Episode, tmpl, []string{rd.id}); err != nil {
+			return err
+		}
 	}
-	return w.raiseFinding("A1:"+customerID+":"+f.Episode, tmpl, r.list())
+	return nil
 }
 
-// shownDiagnoses loads the latest maxShown of ids (in evidence order),
-// oldest first.
-func (w *work) shownDiagnoses(ids []string) ([]*sqlite.InsightAction, error) {
+// actions loads the stored facts of ids, in order, leaving out those gone.
+func (w *work) actions(ids []string) ([]*sqlite.InsightAction, error) {
 	var out []*sqlite.InsightAction
-	for _, id := range ids[max(0, len(ids)-maxShown):] {
+	for _, id := range ids {
 		d, err := w.tx.Action(w.tenantID, id)
 		if err != nil {
 			return nil, err
@@ -171,10 +192,33 @@ func (w *work) shownDiagnoses(ids []string) ([]*sqlite.InsightAction, error) {
 			out = append(out, d)
 		}
 	}
+	return out, nil
+}
+
+// byActionTime sorts diagnoses oldest first (a copy).
+func byActionTime(ds []*sqlite.InsightAction) []*sqlite.InsightAction {
+	out := slices.Clone(ds)
 	slices.SortStableFunc(out, func(x, y *sqlite.InsightAction) int {
 		return cmp.Or(cmp.Compare(x.ActionMS, y.ActionMS), cmp.Compare(x.RecordID, y.RecordID))
 	})
-	return out, nil
+	return out
+}
+
+// anyConflict reports whether two of the diagnoses conflict (A1).
+func anyConflict(ds []*sqlite.InsightAction, window time.Duration) bool {
+	for i, a := range ds {
+		for _, b := range ds[i+1:] {
+			if ConflictingDiagnoses(diagnosisFact(a), diagnosisFact(b), window) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// actionScope is where a stored record is placed.
+func actionScope(a *sqlite.InsightAction) Scope {
+	return Scope{RepID: a.OwnerUserID, StoreID: a.StoreID, RegionID: a.RegionID}
 }
 
 func conflictBody(customerID string, window time.Duration, shown []*sqlite.InsightAction, total int) string {
@@ -310,10 +354,10 @@ func money(cents int64, currency string) string {
 }
 
 // repeatPhotos evaluates A6 for a surgery or diagnosis: each of its photos
-// already attached to another surgery or diagnosis flags both records and
-// updates the photo's one alert, listing every record it is attached to,
-// for the records' store managers (or, for a record without a store or
-// manager, its region's directors).
+// available on it and on another surgery or diagnosis (see repeatPhoto)
+// flags those records and updates the photo's one alert. The record's use
+// of each photo is kept even while pending: the photo-state event of its
+// upload (photoAvailable) evaluates it again.
 func (h *handler) repeatPhotos(info recordInfo) error {
 	s := eventScope(h.ev, info.scope)
 	self := sqlite.InsightPhotoUse{RecordType: h.ev.RecordType, RecordID: h.ev.RecordId,
@@ -325,24 +369,40 @@ func (h *handler) repeatPhotos(info recordInfo) error {
 		if err := h.tx.AddPhotoUse(h.tenantID, p.Sha256, self); err != nil {
 			return err
 		}
-		uses, err := h.tx.PhotoUses(h.tenantID, p.Sha256)
-		if err != nil {
-			return err
-		}
-		if err := h.repeatPhoto(p, self, uses); err != nil {
+		if err := h.repeatPhoto(p.Sha256, self.RecordID); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (h *handler) repeatPhoto(photo *fieldsyncv1.PhotoRef, self sqlite.InsightPhotoUse, uses []sqlite.InsightPhotoUse) error {
+// photoAvailable evaluates A6 again for the photo of a PHOTO_STATE event:
+// an upload made it available on the event's record, so that record's use
+// of it counts from now on.
+func (h *handler) photoAvailable() error {
+	if h.ev.RecordType != surgeryType && h.ev.RecordType != diagnosisType {
+		return nil
+	}
+	return h.repeatPhoto(h.ev.PhotoSha256, h.ev.RecordId)
+}
+
+// repeatPhoto flags every record a photo is available on, and alerts,
+// once recordID and another record count as its uses. A use counts only
+// where the photo is available on its record (an attacher of the ref holds
+// it): citing a hash one never uploaded flags nobody and shows nothing.
+func (h *handler) repeatPhoto(sha256, recordID string) error {
+	uses, err := h.tx.PhotoUses(h.tenantID, sha256)
+	if err != nil {
+		return err
+	}
+	if uses, err = h.availableUses(sha256, uses); err != nil {
+		return err
+	}
 	ids := make([]string, len(uses))
 	for i, u := range uses {
 		ids[i] = u.RecordID
 	}
-	partners := RepeatPhotoPartners(self.RecordID, ids)
-	if len(partners) == 0 {
+	if !slices.Contains(ids, recordID) || len(RepeatPhotoPartners(recordID, ids)) == 0 {
 		return nil
 	}
 	for _, u := range uses {
@@ -350,11 +410,39 @@ func (h *handler) repeatPhoto(photo *fieldsyncv1.PhotoRef, self sqlite.InsightPh
 			return err
 		}
 	}
-	return h.raiseRepeatPhoto(photo, uses)
+	return h.raiseRepeatPhoto(sha256, uses)
 }
 
-func (w *work) raiseRepeatPhoto(photo *fieldsyncv1.PhotoRef, uses []sqlite.InsightPhotoUse) error {
-	f, ev, err := w.finding("A6:" + photo.Sha256)
+// availableUses keeps the uses on whose records the photo is available.
+func (w *work) availableUses(sha256 string, uses []sqlite.InsightPhotoUse) ([]sqlite.InsightPhotoUse, error) {
+	if len(uses) < 2 || w.photoAvailable == nil {
+		return nil, nil
+	}
+	ids := make([]string, len(uses))
+	for i, u := range uses {
+		ids[i] = u.RecordID
+	}
+	available, err := w.photoAvailable(sha256, ids)
+	if err != nil {
+		return nil, err
+	}
+	var out []sqlite.InsightPhotoUse
+	for _, u := range uses {
+		if available[u.RecordID] {
+			out = append(out, u)
+		}
+	}
+	return out, nil
+}
+
+// raiseRepeatPhoto alerts the store managers of the uses' stores (or, for
+// a use without a store or manager, its region's directors). Each
+// recipient's alert names and relates only the uses it may read (see
+// readers.go) and counts the others; its related records are also the
+// photo's sources, so the photo shows only where it is available on a
+// record the recipient may read.
+func (w *work) raiseRepeatPhoto(sha256 string, uses []sqlite.InsightPhotoUse) error {
+	f, ev, err := w.finding("A6:" + sha256)
 	if err != nil {
 		return err
 	}
@@ -364,10 +452,8 @@ func (w *work) raiseRepeatPhoto(photo *fieldsyncv1.PhotoRef, uses []sqlite.Insig
 			return err
 		}
 	}
-	seen := map[string][]string{} // recipient → the uses that made them one
-	var names []string
+	r := recipients{}
 	for _, u := range uses {
-		r := recipients{}
 		n, err := w.addRole(r, fieldsyncv1.Role_ROLE_STORE_MANAGER, "", u.StoreID)
 		if err == nil && n == 0 {
 			_, err = w.addRole(r, fieldsyncv1.Role_ROLE_REGIONAL_DIRECTOR, u.RegionID, "")
@@ -375,26 +461,33 @@ func (w *work) raiseRepeatPhoto(photo *fieldsyncv1.PhotoRef, uses []sqlite.Insig
 		if err != nil {
 			return err
 		}
-		for id := range r {
-			seen[id] = append(seen[id], u.RecordID)
+	}
+	readers, err := w.readers(r.list())
+	if err != nil {
+		return err
+	}
+	for _, rd := range readers {
+		var related, names []string
+		for _, u := range uses {
+			if rd.canRead(u.RecordType, Scope{RepID: u.OwnerUserID, StoreID: u.StoreID, RegionID: u.RegionID}) {
+				related, names = append(related, u.RecordID), append(names, shortType(u.RecordType)+" "+u.RecordID)
+			}
 		}
-		names = append(names, shortType(u.RecordType)+" "+u.RecordID)
-	}
-	tmpl := &fieldsyncv1.Alert{
-		Kind:       fieldsyncv1.AlertKind_ALERT_KIND_REPEAT_PHOTO,
-		Title:      fmt.Sprintf("The same photo is attached to %d records", len(uses)),
-		Body:       fmt.Sprintf("Photo %s is attached to %s.", photo.Sha256, joinShown(names)),
-		Photos:     []*fieldsyncv1.PhotoRef{photo},
-		RaisedTime: timestamppb.New(msTime(ev.RaisedMS)),
-	}
-	// Each recipient's alert relates the records that made them one (their
-	// store's or region's), which are also its photo sources: the photo
-	// shows only when it is available on a record the recipient may read,
-	// never through another store's record that holds it.
-	for _, id := range slices.Sorted(maps.Keys(seen)) {
-		a := proto.Clone(tmpl).(*fieldsyncv1.Alert)
-		a.RelatedRecordIds = seen[id][:min(len(seen[id]), maxShown)]
-		if err := w.raiseFinding("A6:"+photo.Sha256, a, []string{id}); err != nil {
+		if len(related) == 0 {
+			continue
+		}
+		if others := len(uses) - len(related); others > 0 {
+			names = append(names, fmt.Sprintf("%d records you cannot open", others))
+		}
+		a := &fieldsyncv1.Alert{
+			Kind:             fieldsyncv1.AlertKind_ALERT_KIND_REPEAT_PHOTO,
+			Title:            fmt.Sprintf("The same photo is attached to %d records", len(uses)),
+			Body:             fmt.Sprintf("Photo %s is attached to %s.", sha256, joinShown(names)),
+			Photos:           []*fieldsyncv1.PhotoRef{{Sha256: sha256}},
+			RelatedRecordIds: related[:min(len(related), maxShown)],
+			RaisedTime:       timestamppb.New(msTime(ev.RaisedMS)),
+		}
+		if err := w.raiseFinding("A6:"+sha256, a, []string{rd.id}); err != nil {
 			return err
 		}
 	}

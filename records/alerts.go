@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -40,11 +41,22 @@ type Alerts struct {
 }
 
 // AlertID is the record id of the alert with a dedup key: the same key
-// always names the same record, which makes raising idempotent.
+// always names the same record, which makes raising idempotent. The id is
+// predictable, so its prefix is reserved (ReservedID): no device or key
+// can take it first with a record of another type.
 func AlertID(tenantID, dedupKey string) string {
 	h := sha256.Sum256([]byte(tenantID + "\x00" + dedupKey))
-	return "alert-" + hex.EncodeToString(h[:16])
+	return ServerIDPrefix + hex.EncodeToString(h[:16])
 }
+
+// ServerIDPrefix starts the ids of the records the server creates
+// (alerts). The sync engine refuses it on every record a device or key
+// writes, except the server-created records themselves (which devices may
+// only acknowledge).
+const ServerIDPrefix = "alert-"
+
+// ReservedID reports whether id is reserved for a server-created record.
+func ReservedID(id string) bool { return strings.HasPrefix(id, ServerIDPrefix) }
 
 // RaiseAlert writes an Alert record for its recipient, stamped with the
 // time now when a has no raised_time (see WriteAlert).

@@ -67,3 +67,27 @@ func alertEvents(t *testing.T, w *world) map[string][]string {
 	}
 	return out
 }
+
+// TestAlertIDsCannotBeSquatted checks that no device takes the id of a
+// future alert with a record of another type (the alert's write would then
+// fail for ever): a push creating a record with the reserved prefix is
+// rejected, naming record_id; the alert is raised afterwards, and its
+// recipient may still acknowledge it.
+func TestAlertIDsCannotBeSquatted(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := context.Background()
+	manager := w.p["manager"].UserID
+	id := records.AlertID(w.tenant, "A6:hash:"+manager)
+	r := w.push("manager", w.mut("manager", id, &fieldsyncv1.Visit{Notes: "squat"}, "notes"))[0]
+	if r.Outcome != fieldsyncv1.MutationOutcome_MUTATION_OUTCOME_REJECTED ||
+		r.RejectCode != fieldsyncv1.RejectCode_REJECT_CODE_INVALID || !strings.Contains(r.Reason, "record_id") {
+		t.Fatalf("squatting push: %v; want rejected as invalid, naming record_id", r)
+	}
+	if err := w.raiseAlert(ctx, &fieldsyncv1.Alert{RecipientUserId: manager, DedupKey: "A6:hash:" + manager, Title: "t"}); err != nil {
+		t.Fatalf("raise the alert: %v", err)
+	}
+	if r := w.push("manager", w.mut("manager", id, &fieldsyncv1.Alert{AcknowledgedTime: timestamppb.Now()}, "acknowledged_time"))[0]; r.Outcome != applied {
+		t.Fatalf("acknowledge: %v", r)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/fieldsync/fieldsync/events"
 	"github.com/fieldsync/fieldsync/internal/ids"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+	"github.com/fieldsync/fieldsync/records"
 )
 
 // write is one change to one record, by a caller or by the server.
@@ -76,6 +77,9 @@ func (b *commitBatch) add(version uint64, rt *RecordType, scopes ...Scope) {
 // write merges one change into the stored record and writes the new state,
 // its conflicts and its event. Domain errors leave the transaction usable.
 func (e *Engine) write(tx Tx, w *write, batch *commitBatch) (*writeOutcome, error) {
+	if w.p != nil && !w.rt.Options.GetServerCreated() && records.ReservedID(w.id) {
+		return nil, Errorf(CodeInvalid, "record_id: ids starting with %q are reserved for records the server creates", records.ServerIDPrefix)
+	}
 	cur, err := tx.GetRecord(w.tenantID(), w.id)
 	if err != nil {
 		return nil, err

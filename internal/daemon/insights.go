@@ -22,7 +22,7 @@ const InsightsBatch = 256
 // wireInsights runs the PHI and alert consumer on the change stream as a
 // durable JetStream consumer, and its periodic sweep.
 func (d *Daemon) wireInsights(ctx, runCtx context.Context, js jetstream.JetStream) error {
-	c := &insights.Consumer{DB: d.db, Alerts: d.engine, Flags: d.engine, Now: time.Now, MaxClockSkew: d.cfg.MaxClockSkew}
+	c := &insights.Consumer{DB: d.db, Alerts: d.engine, Flags: d.engine, Now: time.Now, MaxClockSkew: d.cfg.MaxClockSkew, Logger: d.log}
 	if err := c.Flush(ctx); err != nil {
 		return err
 	}

@@ -538,6 +538,8 @@ type InsightEffect struct {
 	Update bool
 	// Revision counts such replacements (read only).
 	Revision int64
+	// Attempts counts the failed tries of this revision (read only).
+	Attempts int
 }
 
 // EnqueueEffect stores an effect unless one with its dedup key exists (or,
@@ -553,7 +555,8 @@ func (t *InsightsTx) EnqueueEffect(e *InsightEffect) (bool, error) {
 	}
 	conflict := `DO NOTHING`
 	if e.Update {
-		conflict = `DO UPDATE SET alert = excluded.alert, done_at = NULL, revision = revision + 1 WHERE alert IS NOT excluded.alert`
+		conflict = `DO UPDATE SET alert = excluded.alert, done_at = NULL, revision = revision + 1, attempts = 0, retry_at = 0
+			WHERE alert IS NOT excluded.alert`
 	}
 	res, err := t.tx.ExecContext(t.ctx, `INSERT INTO insights_effects (tenant_id, dedup_key, alert, record_type, record_id, field, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(tenant_id, dedup_key) `+conflict,
@@ -565,12 +568,13 @@ func (t *InsightsTx) EnqueueEffect(e *InsightEffect) (bool, error) {
 	return n == 1, err
 }
 
-// PendingInsightEffects returns up to limit effects not yet done, oldest first.
-func (db *DB) PendingInsightEffects(ctx context.Context, limit int) ([]*InsightEffect, error) {
+// PendingInsightEffects returns up to limit effects not yet done and due
+// at now (not waiting for a retry: DeferInsightEffect), oldest first.
+func (db *DB) PendingInsightEffects(ctx context.Context, now time.Time, limit int) ([]*InsightEffect, error) {
 	out, err := insQuery(ctx, db.read, func(row insScanner) (*InsightEffect, error) {
 		var e InsightEffect
 		var alert []byte
-		if err := row.Scan(&e.ID, &e.TenantID, &e.DedupKey, &alert, &e.RecordType, &e.RecordID, &e.Field, &e.Revision); err != nil {
+		if err := row.Scan(&e.ID, &e.TenantID, &e.DedupKey, &alert, &e.RecordType, &e.RecordID, &e.Field, &e.Revision, &e.Attempts); err != nil {
 			return nil, err
 		}
 		if alert != nil {
@@ -578,8 +582,8 @@ func (db *DB) PendingInsightEffects(ctx context.Context, limit int) ([]*InsightE
 			return &e, proto.Unmarshal(alert, e.Alert)
 		}
 		return &e, nil
-	}, `SELECT id, tenant_id, dedup_key, alert, record_type, record_id, field, revision FROM insights_effects
-		WHERE done_at IS NULL ORDER BY id LIMIT ?`, limit)
+	}, `SELECT id, tenant_id, dedup_key, alert, record_type, record_id, field, revision, attempts FROM insights_effects
+		WHERE done_at IS NULL AND retry_at <= ? ORDER BY id LIMIT ?`, ms(now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("pending effects: %w", err)
 	}
@@ -600,6 +604,16 @@ func (db *DB) MarkInsightEffectsDone(ctx context.Context, effects []*InsightEffe
 			}
 		}
 		return nil
+	})
+}
+
+// DeferInsightEffect records a failed try of an effect (in the revision
+// read) and leaves it until retryAt: other effects go on meanwhile.
+func (db *DB) DeferInsightEffect(ctx context.Context, e *InsightEffect, retryAt time.Time) error {
+	return db.WriteTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+		_, err := tx.ExecContext(ctx, `UPDATE insights_effects SET attempts = attempts + 1, retry_at = ? WHERE id = ? AND revision = ?`,
+			ms(retryAt), e.ID, e.Revision)
+		return err
 	})
 }
 
