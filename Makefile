@@ -40,7 +40,7 @@ build: ## Build fieldsyncd and fieldsync into ./bin.
 	@go build -v -ldflags '$(LDFLAGS)' -o bin/ ./cmd/... 2>&1 | $(PROGRESS) build
 
 .PHONY: test
-test: check-generated lint test-go test-ts ## Run every check and test (what CI runs).
+test: check-generated lint test-ts test-go ## Run every check and test (what CI runs).
 
 # The TypeScript SDK (clients/ts): its dependencies come from the committed
 # package-lock.json (npm ci), its tests are vitest's (npm test).
