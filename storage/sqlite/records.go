@@ -350,9 +350,14 @@ func (db *DB) GetRecords(ctx context.Context, tenantID string, idList []string) 
 	if err != nil {
 		return nil, fmt.Errorf("get records: %w", err)
 	}
+	return scanRecordsInto(db.reg, rows, out)
+}
+
+// scanRecordsInto adds the records of rows to out by id and closes rows.
+func scanRecordsInto(reg *syncengine.Registry, rows *sql.Rows, out map[string]*syncengine.StoredRecord) (map[string]*syncengine.StoredRecord, error) {
 	defer rows.Close()
 	for rows.Next() {
-		rec, err := scanRecord(db.reg, rows)
+		rec, err := scanRecord(reg, rows)
 		if err != nil {
 			return nil, err
 		}

@@ -33,15 +33,7 @@ func (t *recTx) GetRecords(tenantID string, idList []string) (map[string]*syncen
 	if err != nil {
 		return nil, fmt.Errorf("get records: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		rec, err := scanRecord(t.reg, rows)
-		if err != nil {
-			return nil, err
-		}
-		out[rec.ID] = rec
-	}
-	return out, rows.Err()
+	return scanRecordsInto(t.reg, rows, out)
 }
 
 // stmt returns the prepared statement of a query bound to the transaction,
