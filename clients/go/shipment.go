@@ -14,7 +14,7 @@ import (
 const (
 	shipmentType       = "fieldsync.v1.SampleShipment"
 	customerRecordType = "fieldsync.v1.Customer"
-	surgerySupportType        = "fieldsync.v1.SurgerySupport"
+	surgerySupportType = "fieldsync.v1.SurgerySupport"
 )
 
 // DraftShipment writes a new draft SampleShipment for a customer (B3),
