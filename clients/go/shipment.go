@@ -15,12 +15,14 @@ const (
 	shipmentType       = "fieldsync.v1.SampleShipment"
 	customerRecordType = "fieldsync.v1.Customer"
 	surgerySupportType = "fieldsync.v1.SurgerySupport"
+	stockLevelType     = "fieldsync.v1.StockLevel"
 )
 
 // DraftShipment writes a new draft SampleShipment for a customer (B3),
 // pre-filled from the local store only, so it works offline: the
-// recipient and address from the customer, one item per consumable model
-// of this device's user's surgery supports at that customer (see
+// recipient and address from the customer, one item per product the
+// customer uses: the consumable models of this device's user's surgery
+// supports there and the products of its stock levels (see
 // records.ShipmentFromCustomer). The draft goes through Put (local view
 // and outbox) and is returned with its new id.
 //
@@ -47,10 +49,12 @@ func (c *Client) DraftShipment(ctx context.Context, customerID string) (string, 
 	return id, s, nil
 }
 
-// usedProducts lists the consumable models of the surgery supports at a
-// hospital that this device's user wrote (or wrote here before the first
-// sync named the user), in record-id order.
-func (c *Client) usedProducts(ctx context.Context, hospitalID string) ([]string, error) {
+// usedProducts lists the products a customer uses, as the device knows
+// them: the consumable models of the surgery supports at that hospital that
+// this device's user wrote (or wrote here before the first sync named the
+// user), then the products of the stock levels of that terminal, each in
+// record-id order.
+func (c *Client) usedProducts(ctx context.Context, customerID string) ([]string, error) {
 	me, err := c.Identity(ctx)
 	if err != nil {
 		return nil, err
@@ -62,8 +66,17 @@ func (c *Client) usedProducts(ctx context.Context, hospitalID string) ([]string,
 	var out []string
 	for _, r := range supports {
 		s := r.Value.(*fieldsyncv1.SurgerySupport)
-		if s.GetHospitalId() == hospitalID && (s.GetOwnerUserId() == "" || s.GetOwnerUserId() == me.UserID) {
+		if s.GetHospitalId() == customerID && (s.GetOwnerUserId() == "" || s.GetOwnerUserId() == me.UserID) {
 			out = append(out, s.GetConsumableModels()...)
+		}
+	}
+	stock, err := c.List(ctx, stockLevelType)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range stock {
+		if s := r.Value.(*fieldsyncv1.StockLevel); s.GetTerminalId() == customerID {
+			out = append(out, s.GetProductId())
 		}
 	}
 	return out, nil
