@@ -79,6 +79,9 @@ func TestDefaultRegistryReadsMergePoliciesFromFieldOptions(t *testing.T) {
 		{"Alert", "recipient_user_id", server},
 		{"Alert", "acknowledged_time", lww},
 		{"StockLevel", "on_hand", lww},
+		{"SampleShipment", "state", lww},
+		{"SampleShipment", "recipient_address", frozen},
+		{"SampleShipment", "items", frozen},
 	}
 	for _, tt := range tests {
 		spec := recordType(t, tt.typ).Fields[tt.field]
@@ -111,6 +114,7 @@ func TestDefaultRegistryFindsScopeAndStatusFields(t *testing.T) {
 		{"SatisfactionRating", "", "store_id", "region_id", ""},
 		{"DeviceOperationLog", "owner_user_id", "", "region_id", ""},
 		{"Alert", "recipient_user_id", "", "", ""},
+		{"SampleShipment", "owner_user_id", "store_id", "region_id", "status"},
 	}
 	name := func(fd protoreflect.FieldDescriptor) string {
 		if fd == nil {

@@ -13,9 +13,10 @@ import (
 
 // TestDraftShipmentPrefillsOfflineAndSyncsIntoTheRepsScope: a rep's device
 // with no server drafts shipments from the customers and surgery supports
-// it holds and requests them; back online, the complete request reaches the
-// rep's other device with its scope filled, and the request missing the
-// address is refused naming recipient_address.
+// it holds and requests them; back online, the request missing the address
+// is refused naming recipient_address, a later change of the requested
+// one's address is lost as frozen while its state moves, and it reaches the
+// rep's other device with its scope filled.
 func TestDraftShipmentPrefillsOfflineAndSyncsIntoTheRepsScope(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -74,6 +75,17 @@ func TestDraftShipmentPrefillsOfflineAndSyncsIntoTheRepsScope(t *testing.T) {
 		t.Fatalf("rejections %+v, want the request of %s refused naming recipient_address", rj, noAddress)
 	}
 
+	// Requested: the recipient is frozen, the state still moves.
+	mustPut(t, c, id, &fieldsyncv1.SampleShipment{RecipientAddress: "elsewhere", State: fieldsyncv1.ShipmentState_SHIPMENT_STATE_CANCELLED}, "recipient_address", "state")
+	mustSync(t, c)
+	cs, err := c.Conflicts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 1 || cs[0].RecordID != id || cs[0].Field != "recipient_address" || cs[0].Reason != "frozen after submit" {
+		t.Fatalf("conflicts %+v, want the requested shipment's address change lost as frozen", cs)
+	}
+
 	token, _ := e.enroll(rep.UserID, "second phone")
 	other := e.device(token)
 	mustSync(t, other)
@@ -81,9 +93,9 @@ func TestDraftShipmentPrefillsOfflineAndSyncsIntoTheRepsScope(t *testing.T) {
 	if found, err := other.Get(ctx, shipmentType, id, got); err != nil || !found {
 		t.Fatalf("the rep's other device lacks shipment %s (%v)", id, err)
 	}
-	if got.GetState() != fieldsyncv1.ShipmentState_SHIPMENT_STATE_REQUESTED || got.GetStatus() != fieldsyncv1.RecordStatus_RECORD_STATUS_SUBMITTED ||
+	if got.GetState() != fieldsyncv1.ShipmentState_SHIPMENT_STATE_CANCELLED || got.GetRecipientAddress() != s.GetRecipientAddress() || got.GetStatus() != fieldsyncv1.RecordStatus_RECORD_STATUS_SUBMITTED ||
 		got.GetOwnerUserId() != rep.UserID || got.GetRegionId() != rep.RegionID || len(got.GetItems()) != 2 {
-		t.Fatalf("server's shipment %v, want requested, owned by %s in region %s, 2 items", got, rep.UserID, rep.RegionID)
+		t.Fatalf("server's shipment %v, want cancelled at the first address, owned by %s in region %s, 2 items", got, rep.UserID, rep.RegionID)
 	}
 	if found, _ := other.Get(ctx, shipmentType, noAddress, got); !found || got.GetState() != fieldsyncv1.ShipmentState_SHIPMENT_STATE_DRAFT {
 		t.Fatalf("the refused request changed the draft: found %v, %v", found, got)
