@@ -105,7 +105,9 @@ func TestSubmittedRecordsMustBeComplete(t *testing.T) {
 		{"cancelled draft shipment", &fieldsyncv1.SampleShipment{State: fieldsyncv1.ShipmentState_SHIPMENT_STATE_CANCELLED}, ""},
 		{"requested shipment without address", with(requestedShipment(), func(m *fieldsyncv1.SampleShipment) { m.RecipientAddress = "" }), "recipient_address"},
 		{"requested-state draft without address", with(requestedShipment(), func(m *fieldsyncv1.SampleShipment) { m.Status, m.RecipientAddress = draft, "" }), "recipient_address"},
-		{"shipped shipment without items", with(requestedShipment(), func(m *fieldsyncv1.SampleShipment) { m.State, m.Items = fieldsyncv1.ShipmentState_SHIPMENT_STATE_SHIPPED, nil }), "items"},
+		{"shipped shipment without items", with(requestedShipment(), func(m *fieldsyncv1.SampleShipment) {
+			m.State, m.Items = fieldsyncv1.ShipmentState_SHIPMENT_STATE_SHIPPED, nil
+		}), "items"},
 		{"requested shipment without customer", with(requestedShipment(), func(m *fieldsyncv1.SampleShipment) { m.CustomerId = "" }), "customer_id"},
 		{"shipment quantity 0", with(requestedShipment(), func(m *fieldsyncv1.SampleShipment) { m.Items[0].Quantity = 0 }), "quantity"},
 		{"shipment quantity 1001", with(requestedShipment(), func(m *fieldsyncv1.SampleShipment) { m.Items[0].Quantity = 1001 }), "quantity"},
