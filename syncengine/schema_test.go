@@ -37,7 +37,7 @@ func TestDefaultRegistryFindsEveryRecordTypeOfRecordsProto(t *testing.T) {
 		"fieldsync.v1.Alert", "fieldsync.v1.CampaignFeedback", "fieldsync.v1.CampaignMaterial",
 		"fieldsync.v1.Commitment", "fieldsync.v1.Customer", "fieldsync.v1.DeviceOperationLog",
 		"fieldsync.v1.Diagnosis", "fieldsync.v1.Opportunity", "fieldsync.v1.Quote",
-		"fieldsync.v1.SatisfactionRating", "fieldsync.v1.StockLevel", "fieldsync.v1.SurgerySupport",
+		"fieldsync.v1.SampleShipment", "fieldsync.v1.SatisfactionRating", "fieldsync.v1.StockLevel", "fieldsync.v1.SurgerySupport",
 		"fieldsync.v1.Visit",
 	}
 	types := DefaultRegistry().Types()
@@ -79,6 +79,9 @@ func TestDefaultRegistryReadsMergePoliciesFromFieldOptions(t *testing.T) {
 		{"Alert", "recipient_user_id", server},
 		{"Alert", "acknowledged_time", lww},
 		{"StockLevel", "on_hand", lww},
+		{"SampleShipment", "state", lww},
+		{"SampleShipment", "recipient_address", frozen},
+		{"SampleShipment", "items", frozen},
 	}
 	for _, tt := range tests {
 		spec := recordType(t, tt.typ).Fields[tt.field]
@@ -111,6 +114,7 @@ func TestDefaultRegistryFindsScopeAndStatusFields(t *testing.T) {
 		{"SatisfactionRating", "", "store_id", "region_id", ""},
 		{"DeviceOperationLog", "owner_user_id", "", "region_id", ""},
 		{"Alert", "recipient_user_id", "", "", ""},
+		{"SampleShipment", "owner_user_id", "store_id", "region_id", "status"},
 	}
 	name := func(fd protoreflect.FieldDescriptor) string {
 		if fd == nil {

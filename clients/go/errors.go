@@ -33,4 +33,7 @@ var (
 	// ErrUnsynced: Reset refused because local changes or photos have not
 	// reached the server (pass force to drop them).
 	ErrUnsynced = errors.New("unsynced changes")
+	// ErrNotOnDevice: the record asked for is not in the local store (never
+	// synced to this device, or deleted).
+	ErrNotOnDevice = errors.New("record not on this device")
 )

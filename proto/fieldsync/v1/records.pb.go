@@ -429,6 +429,70 @@ func (AlertKind) EnumDescriptor() ([]byte, []int) {
 	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{6}
 }
 
+// ShipmentState is where a sample shipment stands (B3).
+type ShipmentState int32
+
+const (
+	ShipmentState_SHIPMENT_STATE_UNSPECIFIED ShipmentState = 0
+	// Pre-filled on the device; may be incomplete.
+	ShipmentState_SHIPMENT_STATE_DRAFT ShipmentState = 1
+	// Asked for: needs a recipient address and at least one item.
+	ShipmentState_SHIPMENT_STATE_REQUESTED ShipmentState = 2
+	ShipmentState_SHIPMENT_STATE_APPROVED  ShipmentState = 3
+	ShipmentState_SHIPMENT_STATE_SHIPPED   ShipmentState = 4
+	ShipmentState_SHIPMENT_STATE_DELIVERED ShipmentState = 5
+	ShipmentState_SHIPMENT_STATE_CANCELLED ShipmentState = 6
+)
+
+// Enum value maps for ShipmentState.
+var (
+	ShipmentState_name = map[int32]string{
+		0: "SHIPMENT_STATE_UNSPECIFIED",
+		1: "SHIPMENT_STATE_DRAFT",
+		2: "SHIPMENT_STATE_REQUESTED",
+		3: "SHIPMENT_STATE_APPROVED",
+		4: "SHIPMENT_STATE_SHIPPED",
+		5: "SHIPMENT_STATE_DELIVERED",
+		6: "SHIPMENT_STATE_CANCELLED",
+	}
+	ShipmentState_value = map[string]int32{
+		"SHIPMENT_STATE_UNSPECIFIED": 0,
+		"SHIPMENT_STATE_DRAFT":       1,
+		"SHIPMENT_STATE_REQUESTED":   2,
+		"SHIPMENT_STATE_APPROVED":    3,
+		"SHIPMENT_STATE_SHIPPED":     4,
+		"SHIPMENT_STATE_DELIVERED":   5,
+		"SHIPMENT_STATE_CANCELLED":   6,
+	}
+)
+
+func (x ShipmentState) Enum() *ShipmentState {
+	p := new(ShipmentState)
+	*p = x
+	return p
+}
+
+func (x ShipmentState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ShipmentState) Descriptor() protoreflect.EnumDescriptor {
+	return file_fieldsync_v1_records_proto_enumTypes[7].Descriptor()
+}
+
+func (ShipmentState) Type() protoreflect.EnumType {
+	return &file_fieldsync_v1_records_proto_enumTypes[7]
+}
+
+func (x ShipmentState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ShipmentState.Descriptor instead.
+func (ShipmentState) EnumDescriptor() ([]byte, []int) {
+	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{7}
+}
+
 // PhotoRef refers to a photo by content before its bytes reach the server.
 type PhotoRef struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2108,6 +2172,201 @@ func (x *Alert) GetDedupKey() string {
 	return ""
 }
 
+// ShipmentItem is one product of a sample shipment and how many.
+type ShipmentItem struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The product id or consumable model.
+	ProductId     string `protobuf:"bytes,1,opt,name=product_id,json=productId,proto3" json:"product_id,omitempty"`
+	Quantity      int32  `protobuf:"varint,2,opt,name=quantity,proto3" json:"quantity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShipmentItem) Reset() {
+	*x = ShipmentItem{}
+	mi := &file_fieldsync_v1_records_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShipmentItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShipmentItem) ProtoMessage() {}
+
+func (x *ShipmentItem) ProtoReflect() protoreflect.Message {
+	mi := &file_fieldsync_v1_records_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShipmentItem.ProtoReflect.Descriptor instead.
+func (*ShipmentItem) Descriptor() ([]byte, []int) {
+	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ShipmentItem) GetProductId() string {
+	if x != nil {
+		return x.ProductId
+	}
+	return ""
+}
+
+func (x *ShipmentItem) GetQuantity() int32 {
+	if x != nil {
+		return x.Quantity
+	}
+	return 0
+}
+
+// B3 SampleShipment: a request to ship product samples to a customer,
+// pre-filled on the device from the customer's address and contact and the
+// products the customer uses. Requesting it (state REQUESTED) also submits
+// it (status SUBMITTED), which freezes the recipient and the items; the
+// state moves on by last writer wins.
+type SampleShipment struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// SUBMITTED from the request on: the recipient and items are frozen.
+	Status      RecordStatus  `protobuf:"varint,1,opt,name=status,proto3,enum=fieldsync.v1.RecordStatus" json:"status,omitempty"`
+	OwnerUserId string        `protobuf:"bytes,2,opt,name=owner_user_id,json=ownerUserId,proto3" json:"owner_user_id,omitempty"`
+	RegionId    string        `protobuf:"bytes,3,opt,name=region_id,json=regionId,proto3" json:"region_id,omitempty"`
+	StoreId     string        `protobuf:"bytes,4,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	CustomerId  string        `protobuf:"bytes,5,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	State       ShipmentState `protobuf:"varint,6,opt,name=state,proto3,enum=fieldsync.v1.ShipmentState" json:"state,omitempty"`
+	// From the customer's supervisor contact or first contact.
+	RecipientName  string `protobuf:"bytes,7,opt,name=recipient_name,json=recipientName,proto3" json:"recipient_name,omitempty"`
+	RecipientPhone string `protobuf:"bytes,8,opt,name=recipient_phone,json=recipientPhone,proto3" json:"recipient_phone,omitempty"`
+	// From the customer's address.
+	RecipientAddress string `protobuf:"bytes,9,opt,name=recipient_address,json=recipientAddress,proto3" json:"recipient_address,omitempty"`
+	// From the products the customer uses.
+	Items         []*ShipmentItem        `protobuf:"bytes,10,rep,name=items,proto3" json:"items,omitempty"`
+	Notes         string                 `protobuf:"bytes,11,opt,name=notes,proto3" json:"notes,omitempty"`
+	RequestedTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=requested_time,json=requestedTime,proto3" json:"requested_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SampleShipment) Reset() {
+	*x = SampleShipment{}
+	mi := &file_fieldsync_v1_records_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SampleShipment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SampleShipment) ProtoMessage() {}
+
+func (x *SampleShipment) ProtoReflect() protoreflect.Message {
+	mi := &file_fieldsync_v1_records_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SampleShipment.ProtoReflect.Descriptor instead.
+func (*SampleShipment) Descriptor() ([]byte, []int) {
+	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *SampleShipment) GetStatus() RecordStatus {
+	if x != nil {
+		return x.Status
+	}
+	return RecordStatus_RECORD_STATUS_UNSPECIFIED
+}
+
+func (x *SampleShipment) GetOwnerUserId() string {
+	if x != nil {
+		return x.OwnerUserId
+	}
+	return ""
+}
+
+func (x *SampleShipment) GetRegionId() string {
+	if x != nil {
+		return x.RegionId
+	}
+	return ""
+}
+
+func (x *SampleShipment) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *SampleShipment) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *SampleShipment) GetState() ShipmentState {
+	if x != nil {
+		return x.State
+	}
+	return ShipmentState_SHIPMENT_STATE_UNSPECIFIED
+}
+
+func (x *SampleShipment) GetRecipientName() string {
+	if x != nil {
+		return x.RecipientName
+	}
+	return ""
+}
+
+func (x *SampleShipment) GetRecipientPhone() string {
+	if x != nil {
+		return x.RecipientPhone
+	}
+	return ""
+}
+
+func (x *SampleShipment) GetRecipientAddress() string {
+	if x != nil {
+		return x.RecipientAddress
+	}
+	return ""
+}
+
+func (x *SampleShipment) GetItems() []*ShipmentItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *SampleShipment) GetNotes() string {
+	if x != nil {
+		return x.Notes
+	}
+	return ""
+}
+
+func (x *SampleShipment) GetRequestedTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RequestedTime
+	}
+	return nil
+}
+
 var File_fieldsync_v1_records_proto protoreflect.FileDescriptor
 
 const file_fieldsync_v1_records_proto_rawDesc = "" +
@@ -2302,7 +2561,31 @@ const file_fieldsync_v1_records_proto_rawDesc = "" +
 	"\vraised_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x06\xca\xf3\x18\x02\b\x03R\n" +
 	"raisedTime\x12G\n" +
 	"\x11acknowledged_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x10acknowledgedTime\x12#\n" +
-	"\tdedup_key\x18\t \x01(\tB\x06\xca\xf3\x18\x02\b\x03R\bdedupKey:\x15\xca\xf3\x18\x11\b\x01\x12\a\x01\x02\x03\x04\x05\x06\a0\x01@\x01H\x01*c\n" +
+	"\tdedup_key\x18\t \x01(\tB\x06\xca\xf3\x18\x02\b\x03R\bdedupKey:\x15\xca\xf3\x18\x11\b\x01\x12\a\x01\x02\x03\x04\x05\x06\a0\x01@\x01H\x01\"`\n" +
+	"\fShipmentItem\x12(\n" +
+	"\n" +
+	"product_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\tproductId\x12&\n" +
+	"\bquantity\x18\x02 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x01R\bquantity\"\x9d\n" +
+	"\n" +
+	"\x0eSampleShipment\x12B\n" +
+	"\x06status\x18\x01 \x01(\x0e2\x1a.fieldsync.v1.RecordStatusB\x0e\xbaH\x05\x82\x01\x02\x10\x01\xca\xf3\x18\x02\b\x04R\x06status\x121\n" +
+	"\rowner_user_id\x18\x02 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x01R\vownerUserId\x12*\n" +
+	"\tregion_id\x18\x03 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x03R\bregionId\x12(\n" +
+	"\bstore_id\x18\x04 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x02R\astoreId\x12E\n" +
+	"\vcustomer_id\x18\x05 \x01(\tB$\xbaH\x04r\x02\x18@\xca\xf3\x18\x19\b\x04\x1a\x15fieldsync.v1.CustomerR\n" +
+	"customerId\x12;\n" +
+	"\x05state\x18\x06 \x01(\x0e2\x1b.fieldsync.v1.ShipmentStateB\b\xbaH\x05\x82\x01\x02\x10\x01R\x05state\x125\n" +
+	"\x0erecipient_name\x18\a \x01(\tB\x0e\xbaH\x05r\x03\x18\xc8\x01\xca\xf3\x18\x02\b\x04R\rrecipientName\x126\n" +
+	"\x0frecipient_phone\x18\b \x01(\tB\r\xbaH\x04r\x02\x182\xca\xf3\x18\x02\b\x04R\x0erecipientPhone\x12;\n" +
+	"\x11recipient_address\x18\t \x01(\tB\x0e\xbaH\x05r\x03\x18\xf4\x03\xca\xf3\x18\x02\b\x04R\x10recipientAddress\x12@\n" +
+	"\x05items\x18\n" +
+	" \x03(\v2\x1a.fieldsync.v1.ShipmentItemB\x0e\xbaH\x05\x92\x01\x02\x10d\xca\xf3\x18\x02\b\x04R\x05items\x12\x1e\n" +
+	"\x05notes\x18\v \x01(\tB\b\xbaH\x05r\x03\x18\xa0\x1fR\x05notes\x12I\n" +
+	"\x0erequested_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampB\x06\xca\xf3\x18\x02\b\x04R\rrequestedTime:\xe0\x04\xbaH\xd0\x04\x1a\xbd\x01\n" +
+	"/sample_shipment.customer_id.required_on_request\x126customer_id is required once the shipment is requested\x1aR(this.status != 2 && (this.state < 2 || this.state > 5)) || this.customer_id != ''\x1a\xcf\x01\n" +
+	"5sample_shipment.recipient_address.required_on_request\x12<recipient_address is required once the shipment is requested\x1aX(this.status != 2 && (this.state < 2 || this.state > 5)) || this.recipient_address != ''\x1a\xbb\x01\n" +
+	")sample_shipment.items.required_on_request\x12<items needs at least one item once the shipment is requested\x1aP(this.status != 2 && (this.state < 2 || this.state > 5)) || size(this.items) > 0\xca\xf3\x18\b\b\x01\x12\x04\x01\x02\x03\x04*c\n" +
 	"\fRecordStatus\x12\x1d\n" +
 	"\x19RECORD_STATUS_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13RECORD_STATUS_DRAFT\x10\x01\x12\x1b\n" +
@@ -2344,7 +2627,15 @@ const file_fieldsync_v1_records_proto_rawDesc = "" +
 	"\x18ALERT_KIND_STALLED_CLOSE\x10\x05\x12\x1b\n" +
 	"\x17ALERT_KIND_REPEAT_PHOTO\x10\x06\x12\x1a\n" +
 	"\x16ALERT_KIND_RULE_CHANGE\x10\a\x12\x1b\n" +
-	"\x17ALERT_KIND_STALE_DEVICE\x10\bB?Z=github.com/fieldsync/fieldsync/proto/fieldsync/v1;fieldsyncv1b\x06proto3"
+	"\x17ALERT_KIND_STALE_DEVICE\x10\b*\xdc\x01\n" +
+	"\rShipmentState\x12\x1e\n" +
+	"\x1aSHIPMENT_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14SHIPMENT_STATE_DRAFT\x10\x01\x12\x1c\n" +
+	"\x18SHIPMENT_STATE_REQUESTED\x10\x02\x12\x1b\n" +
+	"\x17SHIPMENT_STATE_APPROVED\x10\x03\x12\x1a\n" +
+	"\x16SHIPMENT_STATE_SHIPPED\x10\x04\x12\x1c\n" +
+	"\x18SHIPMENT_STATE_DELIVERED\x10\x05\x12\x1c\n" +
+	"\x18SHIPMENT_STATE_CANCELLED\x10\x06B?Z=github.com/fieldsync/fieldsync/proto/fieldsync/v1;fieldsyncv1b\x06proto3"
 
 var (
 	file_fieldsync_v1_records_proto_rawDescOnce sync.Once
@@ -2358,8 +2649,8 @@ func file_fieldsync_v1_records_proto_rawDescGZIP() []byte {
 	return file_fieldsync_v1_records_proto_rawDescData
 }
 
-var file_fieldsync_v1_records_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_fieldsync_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_fieldsync_v1_records_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
+var file_fieldsync_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_fieldsync_v1_records_proto_goTypes = []any{
 	(RecordStatus)(0),             // 0: fieldsync.v1.RecordStatus
 	(VisitKind)(0),                // 1: fieldsync.v1.VisitKind
@@ -2368,60 +2659,67 @@ var file_fieldsync_v1_records_proto_goTypes = []any{
 	(OpportunityStage)(0),         // 4: fieldsync.v1.OpportunityStage
 	(OperationKind)(0),            // 5: fieldsync.v1.OperationKind
 	(AlertKind)(0),                // 6: fieldsync.v1.AlertKind
-	(*PhotoRef)(nil),              // 7: fieldsync.v1.PhotoRef
-	(*Visit)(nil),                 // 8: fieldsync.v1.Visit
-	(*SurgerySupport)(nil),        // 9: fieldsync.v1.SurgerySupport
-	(*Diagnosis)(nil),             // 10: fieldsync.v1.Diagnosis
-	(*TechnicalParameter)(nil),    // 11: fieldsync.v1.TechnicalParameter
-	(*Quote)(nil),                 // 12: fieldsync.v1.Quote
-	(*Commitment)(nil),            // 13: fieldsync.v1.Commitment
-	(*Contact)(nil),               // 14: fieldsync.v1.Contact
-	(*Customer)(nil),              // 15: fieldsync.v1.Customer
-	(*Opportunity)(nil),           // 16: fieldsync.v1.Opportunity
-	(*StockLevel)(nil),            // 17: fieldsync.v1.StockLevel
-	(*CampaignMaterial)(nil),      // 18: fieldsync.v1.CampaignMaterial
-	(*CampaignFeedback)(nil),      // 19: fieldsync.v1.CampaignFeedback
-	(*SatisfactionRating)(nil),    // 20: fieldsync.v1.SatisfactionRating
-	(*OperationEntry)(nil),        // 21: fieldsync.v1.OperationEntry
-	(*DeviceOperationLog)(nil),    // 22: fieldsync.v1.DeviceOperationLog
-	(*Alert)(nil),                 // 23: fieldsync.v1.Alert
-	(*timestamppb.Timestamp)(nil), // 24: google.protobuf.Timestamp
+	(ShipmentState)(0),            // 7: fieldsync.v1.ShipmentState
+	(*PhotoRef)(nil),              // 8: fieldsync.v1.PhotoRef
+	(*Visit)(nil),                 // 9: fieldsync.v1.Visit
+	(*SurgerySupport)(nil),        // 10: fieldsync.v1.SurgerySupport
+	(*Diagnosis)(nil),             // 11: fieldsync.v1.Diagnosis
+	(*TechnicalParameter)(nil),    // 12: fieldsync.v1.TechnicalParameter
+	(*Quote)(nil),                 // 13: fieldsync.v1.Quote
+	(*Commitment)(nil),            // 14: fieldsync.v1.Commitment
+	(*Contact)(nil),               // 15: fieldsync.v1.Contact
+	(*Customer)(nil),              // 16: fieldsync.v1.Customer
+	(*Opportunity)(nil),           // 17: fieldsync.v1.Opportunity
+	(*StockLevel)(nil),            // 18: fieldsync.v1.StockLevel
+	(*CampaignMaterial)(nil),      // 19: fieldsync.v1.CampaignMaterial
+	(*CampaignFeedback)(nil),      // 20: fieldsync.v1.CampaignFeedback
+	(*SatisfactionRating)(nil),    // 21: fieldsync.v1.SatisfactionRating
+	(*OperationEntry)(nil),        // 22: fieldsync.v1.OperationEntry
+	(*DeviceOperationLog)(nil),    // 23: fieldsync.v1.DeviceOperationLog
+	(*Alert)(nil),                 // 24: fieldsync.v1.Alert
+	(*ShipmentItem)(nil),          // 25: fieldsync.v1.ShipmentItem
+	(*SampleShipment)(nil),        // 26: fieldsync.v1.SampleShipment
+	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
 }
 var file_fieldsync_v1_records_proto_depIdxs = []int32{
 	0,  // 0: fieldsync.v1.Visit.status:type_name -> fieldsync.v1.RecordStatus
-	24, // 1: fieldsync.v1.Visit.visit_time:type_name -> google.protobuf.Timestamp
+	27, // 1: fieldsync.v1.Visit.visit_time:type_name -> google.protobuf.Timestamp
 	1,  // 2: fieldsync.v1.Visit.kind:type_name -> fieldsync.v1.VisitKind
-	24, // 3: fieldsync.v1.Visit.next_appointment_time:type_name -> google.protobuf.Timestamp
+	27, // 3: fieldsync.v1.Visit.next_appointment_time:type_name -> google.protobuf.Timestamp
 	0,  // 4: fieldsync.v1.SurgerySupport.status:type_name -> fieldsync.v1.RecordStatus
-	24, // 5: fieldsync.v1.SurgerySupport.surgery_time:type_name -> google.protobuf.Timestamp
-	7,  // 6: fieldsync.v1.SurgerySupport.pre_op_photo:type_name -> fieldsync.v1.PhotoRef
-	7,  // 7: fieldsync.v1.SurgerySupport.intra_op_photo:type_name -> fieldsync.v1.PhotoRef
-	7,  // 8: fieldsync.v1.SurgerySupport.post_op_count_photo:type_name -> fieldsync.v1.PhotoRef
+	27, // 5: fieldsync.v1.SurgerySupport.surgery_time:type_name -> google.protobuf.Timestamp
+	8,  // 6: fieldsync.v1.SurgerySupport.pre_op_photo:type_name -> fieldsync.v1.PhotoRef
+	8,  // 7: fieldsync.v1.SurgerySupport.intra_op_photo:type_name -> fieldsync.v1.PhotoRef
+	8,  // 8: fieldsync.v1.SurgerySupport.post_op_count_photo:type_name -> fieldsync.v1.PhotoRef
 	0,  // 9: fieldsync.v1.Diagnosis.status:type_name -> fieldsync.v1.RecordStatus
-	7,  // 10: fieldsync.v1.Diagnosis.photos:type_name -> fieldsync.v1.PhotoRef
+	8,  // 10: fieldsync.v1.Diagnosis.photos:type_name -> fieldsync.v1.PhotoRef
 	0,  // 11: fieldsync.v1.Quote.status:type_name -> fieldsync.v1.RecordStatus
-	11, // 12: fieldsync.v1.Quote.technical_parameters:type_name -> fieldsync.v1.TechnicalParameter
-	24, // 13: fieldsync.v1.Commitment.due_time:type_name -> google.protobuf.Timestamp
+	12, // 12: fieldsync.v1.Quote.technical_parameters:type_name -> fieldsync.v1.TechnicalParameter
+	27, // 13: fieldsync.v1.Commitment.due_time:type_name -> google.protobuf.Timestamp
 	2,  // 14: fieldsync.v1.Commitment.state:type_name -> fieldsync.v1.CommitmentState
 	3,  // 15: fieldsync.v1.Customer.kind:type_name -> fieldsync.v1.CustomerKind
-	14, // 16: fieldsync.v1.Customer.contacts:type_name -> fieldsync.v1.Contact
-	14, // 17: fieldsync.v1.Customer.supervisor_contact:type_name -> fieldsync.v1.Contact
+	15, // 16: fieldsync.v1.Customer.contacts:type_name -> fieldsync.v1.Contact
+	15, // 17: fieldsync.v1.Customer.supervisor_contact:type_name -> fieldsync.v1.Contact
 	4,  // 18: fieldsync.v1.Opportunity.stage:type_name -> fieldsync.v1.OpportunityStage
-	24, // 19: fieldsync.v1.Opportunity.next_action_due_time:type_name -> google.protobuf.Timestamp
-	7,  // 20: fieldsync.v1.CampaignMaterial.attachments:type_name -> fieldsync.v1.PhotoRef
-	24, // 21: fieldsync.v1.CampaignMaterial.released_time:type_name -> google.protobuf.Timestamp
+	27, // 19: fieldsync.v1.Opportunity.next_action_due_time:type_name -> google.protobuf.Timestamp
+	8,  // 20: fieldsync.v1.CampaignMaterial.attachments:type_name -> fieldsync.v1.PhotoRef
+	27, // 21: fieldsync.v1.CampaignMaterial.released_time:type_name -> google.protobuf.Timestamp
 	5,  // 22: fieldsync.v1.OperationEntry.kind:type_name -> fieldsync.v1.OperationKind
-	24, // 23: fieldsync.v1.OperationEntry.time:type_name -> google.protobuf.Timestamp
-	21, // 24: fieldsync.v1.DeviceOperationLog.entries:type_name -> fieldsync.v1.OperationEntry
+	27, // 23: fieldsync.v1.OperationEntry.time:type_name -> google.protobuf.Timestamp
+	22, // 24: fieldsync.v1.DeviceOperationLog.entries:type_name -> fieldsync.v1.OperationEntry
 	6,  // 25: fieldsync.v1.Alert.kind:type_name -> fieldsync.v1.AlertKind
-	7,  // 26: fieldsync.v1.Alert.photos:type_name -> fieldsync.v1.PhotoRef
-	24, // 27: fieldsync.v1.Alert.raised_time:type_name -> google.protobuf.Timestamp
-	24, // 28: fieldsync.v1.Alert.acknowledged_time:type_name -> google.protobuf.Timestamp
-	29, // [29:29] is the sub-list for method output_type
-	29, // [29:29] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	8,  // 26: fieldsync.v1.Alert.photos:type_name -> fieldsync.v1.PhotoRef
+	27, // 27: fieldsync.v1.Alert.raised_time:type_name -> google.protobuf.Timestamp
+	27, // 28: fieldsync.v1.Alert.acknowledged_time:type_name -> google.protobuf.Timestamp
+	0,  // 29: fieldsync.v1.SampleShipment.status:type_name -> fieldsync.v1.RecordStatus
+	7,  // 30: fieldsync.v1.SampleShipment.state:type_name -> fieldsync.v1.ShipmentState
+	25, // 31: fieldsync.v1.SampleShipment.items:type_name -> fieldsync.v1.ShipmentItem
+	27, // 32: fieldsync.v1.SampleShipment.requested_time:type_name -> google.protobuf.Timestamp
+	33, // [33:33] is the sub-list for method output_type
+	33, // [33:33] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_fieldsync_v1_records_proto_init() }
@@ -2435,8 +2733,8 @@ func file_fieldsync_v1_records_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fieldsync_v1_records_proto_rawDesc), len(file_fieldsync_v1_records_proto_rawDesc)),
-			NumEnums:      7,
-			NumMessages:   17,
+			NumEnums:      8,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

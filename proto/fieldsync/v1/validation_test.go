@@ -44,6 +44,13 @@ func completeQuote() *fieldsyncv1.Quote {
 	return &fieldsyncv1.Quote{Status: submitted, DiagnosisId: "d1", DiagnosisPhotoSha256S: []string{photo(4).Sha256}}
 }
 
+func requestedShipment() *fieldsyncv1.SampleShipment {
+	return &fieldsyncv1.SampleShipment{
+		Status: submitted, State: fieldsyncv1.ShipmentState_SHIPMENT_STATE_REQUESTED, CustomerId: "c1",
+		RecipientAddress: "197 Ruijin Er Rd", Items: []*fieldsyncv1.ShipmentItem{{ProductId: "XK-200", Quantity: 2}},
+	}
+}
+
 // with returns a clone of m changed by edit.
 func with[T proto.Message](m T, edit func(T)) T {
 	c := proto.Clone(m).(T)
@@ -93,6 +100,20 @@ func TestSubmittedRecordsMustBeComplete(t *testing.T) {
 		{"customer", &fieldsyncv1.Customer{Name: "Ruijin", Kind: fieldsyncv1.CustomerKind_CUSTOMER_KIND_HOSPITAL}, ""},
 		{"opportunity with negative amount", &fieldsyncv1.Opportunity{AmountCents: -5}, "amount_cents"},
 		{"campaign feedback rating", &fieldsyncv1.CampaignFeedback{Rating: 9}, "rating"},
+		{"requested shipment", requestedShipment(), ""},
+		{"draft shipment without address or items", &fieldsyncv1.SampleShipment{Status: draft, State: fieldsyncv1.ShipmentState_SHIPMENT_STATE_DRAFT}, ""},
+		{"cancelled draft shipment", &fieldsyncv1.SampleShipment{State: fieldsyncv1.ShipmentState_SHIPMENT_STATE_CANCELLED}, ""},
+		{"requested shipment without address", with(requestedShipment(), func(m *fieldsyncv1.SampleShipment) { m.RecipientAddress = "" }), "recipient_address"},
+		{"requested-state draft without address", with(requestedShipment(), func(m *fieldsyncv1.SampleShipment) { m.Status, m.RecipientAddress = draft, "" }), "recipient_address"},
+		{"shipped shipment without items", with(requestedShipment(), func(m *fieldsyncv1.SampleShipment) {
+			m.State, m.Items = fieldsyncv1.ShipmentState_SHIPMENT_STATE_SHIPPED, nil
+		}), "items"},
+		{"requested shipment without customer", with(requestedShipment(), func(m *fieldsyncv1.SampleShipment) { m.CustomerId = "" }), "customer_id"},
+		{"shipment quantity 0", with(requestedShipment(), func(m *fieldsyncv1.SampleShipment) { m.Items[0].Quantity = 0 }), "quantity"},
+		{"shipment quantity 1001", with(requestedShipment(), func(m *fieldsyncv1.SampleShipment) { m.Items[0].Quantity = 1001 }), "quantity"},
+		{"shipment item without product", with(requestedShipment(), func(m *fieldsyncv1.SampleShipment) { m.Items[0].ProductId = "" }), "product_id"},
+		{"shipment address too long", with(requestedShipment(), func(m *fieldsyncv1.SampleShipment) { m.RecipientAddress = strings.Repeat("a", 501) }), "recipient_address"},
+		{"shipment state undefined", with(requestedShipment(), func(m *fieldsyncv1.SampleShipment) { m.State = 42 }), "state"},
 		{"operation log", &fieldsyncv1.DeviceOperationLog{Entries: []*fieldsyncv1.OperationEntry{{Kind: fieldsyncv1.OperationKind_OPERATION_KIND_FIELD_REEDITED, Field: "notes", Count: 3}}}, ""},
 	}
 	for _, c := range cases {
