@@ -387,13 +387,14 @@ export class Client {
     return () => this.photoListeners.delete(listener);
   }
 
-  /** Uploads the due photos; true when sync should push and pull again. */
-  private uploadPhotos(signal?: AbortSignal): Promise<boolean> {
+  /** Uploads the due photos; true when sync should push and pull again. Bytes acknowledged count as progress for b. */
+  private uploadPhotos(b: Backoff, signal?: AbortSignal): Promise<boolean> {
     return uploadPhotos({
       storage: this.storage, media: this.media_!, now: this.now, signal,
       chunkSize: chunkSizeOf(this.opts.photoChunkSize),
       backoff: this.opts.backoffMs ?? { min: 200, max: 10_000 },
       progress: (p) => {
+        b.reset();
         for (const l of this.photoListeners) l(p);
       },
     });
@@ -543,7 +544,7 @@ export class Client {
             await this.push(report, b, signal);
             await this.pull(report, b, signal);
             this.online = true;
-          } while (await this.uploadPhotos(signal));
+          } while (await this.uploadPhotos(b, signal));
           return report;
         } catch (err) {
           if (!retryable(err, signal)) throw err;

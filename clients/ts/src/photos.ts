@@ -57,7 +57,10 @@ export async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string>
  */
 export async function queuePhoto(tx: StoreTx, p: QueuedPhoto, blob: Blob): Promise<QueueState> {
   const old = await tx.photo(p.sha256);
-  if (old && old.state !== QueueState.Failed) return old.state;
+  if (old && old.state !== QueueState.Failed) {
+    if (old.state !== QueueState.Done && !(await tx.photoBlob(p.sha256))) await tx.putPhotoBlob(p.sha256, blob);
+    return old.state;
+  }
   await tx.putPhoto(p);
   await tx.putPhotoBlob(p.sha256, blob);
   return p.state;
