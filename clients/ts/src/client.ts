@@ -490,12 +490,14 @@ export class Client {
    * Signs the device out: empties the store (records, outbox, conflicts,
    * token and identity), so it can be enrolled again.
    *
-   * @throws FieldsyncError "unsynced" when local changes have not reached the server and force is not set (nothing is dropped).
+   * @throws FieldsyncError "unsynced" when local changes or photos have not reached the server and force is not set (nothing is dropped).
    */
   async signOut(opts: { force?: boolean } = {}): Promise<void> {
     await this.storage.update(async (tx) => {
       const depth = (await tx.outbox()).filter((e) => !e.acked).length;
       if (depth > 0 && !opts.force) throw new FieldsyncError("unsynced", `${depth} local changes have not reached the server (sync first, or force)`);
+      const photos = photoStatus(await tx.photos()).photoQueue;
+      if (photos > 0 && !opts.force) throw new FieldsyncError("unsynced", `${photos} photos have not reached the server (sync first, or force)`);
       await tx.clear();
     });
     this.online = false;

@@ -120,6 +120,7 @@ function retryDelayMs(b: Uint8Array): number {
 
 /** Whether a failed call is the connection's or the device's, not the photo's: Sync retries it. */
 function syncsError(err: unknown): boolean {
+  if (err instanceof Restart) return false; // the server ended the upload too often: put off
   if (!(err instanceof ConnectError)) return true; // a store error
   return [Code.Unauthenticated, Code.PermissionDenied, Code.Unavailable, Code.Unknown, Code.Canceled, Code.DeadlineExceeded, Code.Internal].includes(err.code);
 }

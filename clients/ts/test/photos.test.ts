@@ -206,4 +206,27 @@ describe("upload state machine (fake server)", () => {
     await expect(c.addPhoto(SURGERY, "r1", "photos_complete", jpeg(100, 1))).rejects.toMatchObject({ code: "not_photo_slot" });
     expect(await c.status()).toMatchObject({ outboxDepth: 0, photoQueue: 0 });
   });
+
+  it("puts a photo off when the server ends its upload again and again", async () => {
+    const calls: string[] = [];
+    const c = await fakeClient(server({
+      putChunk: () => {
+        calls.push("PutChunk");
+        throw new ConnectError("upload expired", Code.NotFound);
+      },
+    }, calls), { backoffMs: { min: 60_000, max: 60_000 } });
+    await c.addPhoto(SURGERY, "r1", "pre_op_photo", jpeg(1000, 1));
+    await c.sync();
+    expect(calls.filter((x) => x === "CreateUpload")).toHaveLength(3);
+    expect((await c.photos())[0]).toMatchObject({ state: QueueState.Uploading, failures: 1, error: expect.stringContaining("ended 3 times") });
+  });
+
+  it("refuses to sign out while photos wait, unless forced", async () => {
+    const c = await fakeClient(server({ createUpload: () => { throw new ConnectError("down", Code.Unavailable); } }, []), { unreachableAfterMs: 0 });
+    await c.addPhoto(SURGERY, "r1", "pre_op_photo", jpeg(1000, 1));
+    await expect(c.sync()).rejects.toMatchObject({ code: "unreachable" });
+    await expect(c.signOut()).rejects.toMatchObject({ code: "unsynced", message: expect.stringContaining("1 photos") });
+    await c.signOut({ force: true });
+    expect(await c.photos()).toEqual([]);
+  });
 });
