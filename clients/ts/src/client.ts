@@ -9,7 +9,7 @@ import { MediaService } from "./gen/fieldsync/v1/media_pb.js";
 import { PhotoRefSchema, type PhotoRef } from "./gen/fieldsync/v1/records_pb.js";
 import { field as fieldExt, MergePolicy } from "./gen/fieldsync/v1/options_pb.js";
 import { reflect } from "@bufbuild/protobuf/reflect";
-import { chunkSizeOf, MAX_PHOTO_SIZE, newPhoto, queuePhoto, sha256Hex, sniffImage, uploadPhotos, type PhotoProgress } from "./photos.js";
+import { chunkSizeOf, MAX_PHOTO_SIZE, newPhoto, nextPhotoRetry, queuePhoto, sha256Hex, sniffImage, uploadPhotos, type PhotoProgress } from "./photos.js";
 import {
   ConflictSchema,
   MutationOutcome,
@@ -568,8 +568,8 @@ export class Client {
   /**
    * Keeps the device in sync while it runs: it syncs once, then follows the
    * server's Watch stream and syncs on every poke (the device's scope
-   * changed) and after every local write, so an online device pushes and
-   * pulls at once. A broken or silent stream (no poke or heartbeat for
+   * changed), after every local write and when a put-off photo is due, so
+   * an online device pushes and pulls at once. A broken or silent stream (no poke or heartbeat for
    * idleTimeoutMs, default 60 s; the server beats every 15 s) is reopened
    * with backoff, after a sync; so is a server that cannot be reached.
    * Resolves when signal aborts.
@@ -620,6 +620,13 @@ export class Client {
       }, idleMs);
     };
     this.kick = () => wake();
+    let retry: ReturnType<typeof setTimeout> | undefined;
+    const armPhotoRetry = async () => { // a put-off photo is tried again when due
+      clearTimeout(retry);
+      const at = nextPhotoRetry(await this.storage.read((tx) => tx.photos()), this.now());
+      if (at !== undefined) retry = setTimeout(() => ((due = true), wake()), at - this.now());
+    };
+    await armPhotoRetry();
     const reader = (async () => {
       try {
         for await (const ev of this.sync_!.watch({ cursor }, { signal: stream.signal })) {
@@ -646,11 +653,13 @@ export class Client {
         if (due || this.wrote) {
           due = this.wrote = false; // a write or poke during the sync asks for another
           await this.sync({ signal });
+          await armPhotoRetry();
         }
       }
     } finally {
       this.kick = null;
       clearTimeout(idle);
+      clearTimeout(retry);
       signal.removeEventListener("abort", stop);
       stream.abort();
       await reader;

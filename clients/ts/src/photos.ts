@@ -76,6 +76,12 @@ export function duePhotos(all: QueuedPhoto[], now: number): QueuedPhoto[] {
   return all.filter((p) => (p.state === QueueState.Queued || p.state === QueueState.Uploading) && p.retryAt <= now);
 }
 
+/** When the earliest photo put off past now is due; undefined when none is. */
+export function nextPhotoRetry(all: QueuedPhoto[], now: number): number | undefined {
+  const later = all.filter((p) => (p.state === QueueState.Queued || p.state === QueueState.Uploading) && p.retryAt > now).map((p) => p.retryAt);
+  return later.length ? Math.min(...later) : undefined;
+}
+
 /** The delay before a photo put off for the n-th time in a row is tried again: doubling from lo up to hi. */
 export function putOffDelay(n: number, lo: number, hi: number): number {
   return n > 32 ? hi : Math.min(lo * 2 ** (n - 1), hi);

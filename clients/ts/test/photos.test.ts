@@ -2,10 +2,10 @@ import { create } from "@bufbuild/protobuf";
 import { anyPack, DurationSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { IDBFactory } from "fake-indexeddb";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { IdentityService } from "../src/gen/fieldsync/v1/identity_pb.js";
 import { MediaService, UploadState } from "../src/gen/fieldsync/v1/media_pb.js";
-import { duePhotos, newPhoto, putOffDelay, queuePhoto, sniffImage, throttledMs } from "../src/photos.js";
+import { duePhotos, newPhoto, nextPhotoRetry, putOffDelay, queuePhoto, sniffImage, throttledMs } from "../src/photos.js";
 import { MutationOutcome, openIndexedDBStorage, QueueState, SurgerySupportSchema, SyncService, type QueuedPhoto } from "../src/index.js";
 import { fakeClient, memoryStorage } from "./helpers.js";
 import { jpeg } from "./photos.js";
@@ -54,6 +54,12 @@ describe("queue helpers", () => {
       photo("f", { state: QueueState.Failed }), photo("later", { retryAt: 101 }), photo("now", { retryAt: 100 }),
     ];
     expect(duePhotos(all, 100).map((p) => p.sha256)).toEqual(["q", "u", "now"]);
+  });
+
+  it("next retry: the earliest put-off photo still waiting", () => {
+    const all = [photo("a", { retryAt: 300 }), photo("b", { retryAt: 200 }), photo("c", { retryAt: 150, state: QueueState.Failed }), photo("d", { retryAt: 50 })];
+    expect(nextPhotoRetry(all, 100)).toBe(200);
+    expect(nextPhotoRetry([photo("x")], 100)).toBeUndefined();
   });
 
   it.each([[1, 200], [2, 400], [3, 800], [6, 5000], [40, 5000]])("put off %i times in a row: %i ms", (n, want) => {
@@ -115,6 +121,9 @@ function server(media: { [method: string]: unknown }, calls: string[]) {
       }),
       pull: (req) => ({ nextCursor: req.cursor || "c0" }),
       ack: () => ({}),
+      async *watch(_req, ctx) { // quiet until the client closes it
+        await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve));
+      },
     });
     const track = <A extends unknown[], R>(name: string, fn: (...a: A) => R) => (...a: A) => (calls.push(name), fn(...a));
     r.service(MediaService, {
@@ -228,5 +237,27 @@ describe("upload state machine (fake server)", () => {
     await expect(c.signOut()).rejects.toMatchObject({ code: "unsynced", message: expect.stringContaining("1 photos") });
     await c.signOut({ force: true });
     expect(await c.photos()).toEqual([]);
+  });
+
+  it("watch tries a put-off photo again when it is due", async () => {
+    const calls: string[] = [];
+    let first = true;
+    const c = await fakeClient(server({
+      createUpload: (req: { sizeBytes: bigint; sha256: string }) => {
+        calls.push("CreateUpload");
+        if (first) {
+          first = false;
+          throw new ConnectError("object store unavailable", Code.Aborted);
+        }
+        return { upload: { uploadId: "up1", sha256: req.sha256, sizeBytes: req.sizeBytes, offset: 0n, state: UploadState.COMPLETE } };
+      },
+    }, calls), { backoffMs: { min: 5, max: 5 } });
+    await c.addPhoto(SURGERY, "r1", "pre_op_photo", jpeg(1000, 1));
+    const stop = new AbortController();
+    const watching = c.watch({ signal: stop.signal });
+    await vi.waitFor(async () => expect((await c.photos())[0]?.state).toBe(QueueState.Done), { timeout: 10_000 });
+    stop.abort();
+    await watching;
+    expect(calls).toEqual(["CreateUpload", "CreateUpload"]);
   });
 });
