@@ -52,7 +52,8 @@ $(TS_DIR)/node_modules: $(TS_DIR)/package-lock.json
 	@touch $@
 
 .PHONY: test-ts
-test-ts: $(TS_DIR)/node_modules ## Type-check and run the TypeScript SDK's tests (vitest).
+test-ts: $(TS_DIR)/node_modules ## Type-check and run the TypeScript SDK's tests (vitest; the browser test needs Debian's Chromium).
+	@command -v chromium >/dev/null || { echo ">> installing chromium (apt-get)"; apt-get update -qq && apt-get install -y -qq chromium || echo ">> could not install chromium: the browser test will be skipped"; }
 	cd $(TS_DIR) && npm test
 
 .PHONY: test-go

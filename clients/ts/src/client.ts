@@ -1,10 +1,15 @@
-import { fromBinary, toBinary, type DescMessage, type Message, type MessageShape } from "@bufbuild/protobuf";
+import { create, fromBinary, getOption, hasOption, toBinary, type DescMessage, type Message, type MessageShape } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, type Client as RpcClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { Clock } from "./hlc.js";
 import { FieldsyncError } from "./errors.js";
-import { isRecord, lookupType, project, registry, resolveMask } from "./fields.js";
+import { fieldByName, isRecord, lookupType, project, registry, resolveMask } from "./fields.js";
 import { IdentityService } from "./gen/fieldsync/v1/identity_pb.js";
+import { MediaService } from "./gen/fieldsync/v1/media_pb.js";
+import { PhotoRefSchema, type PhotoRef } from "./gen/fieldsync/v1/records_pb.js";
+import { field as fieldExt, MergePolicy } from "./gen/fieldsync/v1/options_pb.js";
+import { reflect } from "@bufbuild/protobuf/reflect";
+import { chunkSizeOf, MAX_PHOTO_SIZE, newPhoto, nextPhotoRetry, queuePhoto, sha256Hex, sniffImage, uploadPhotos, type PhotoProgress } from "./photos.js";
 import {
   ConflictSchema,
   MutationOutcome,
@@ -16,7 +21,7 @@ import {
   type PushResponse,
   type RejectCode,
 } from "./gen/fieldsync/v1/sync_pb.js";
-import { RowState, type Meta, type OutboxEntry, type Storage, type StoreTx } from "./storage.js";
+import { QueueState, RowState, type Meta, type OutboxEntry, type QueuedPhoto, type Storage, type StoreTx } from "./storage.js";
 import { rebuild, refresh, saveRow, viewBytes } from "./view.js";
 import { newUlid } from "./ulid.js";
 import {
@@ -62,6 +67,8 @@ export interface ClientOptions {
   network?: Pick<EventTarget, "addEventListener" | "removeEventListener">;
   /** How long a server that cannot be reached is retried before sync fails "unreachable" (ms, default 30000). */
   unreachableAfterMs?: number;
+  /** Bytes per photo upload chunk (default 1 MiB, at most the server's 4 MiB). */
+  photoChunkSize?: number;
 }
 
 /** A record as the device sees it: the server's state with the device's pending edits on top. */
@@ -105,6 +112,10 @@ export interface Status {
   rejections: number;
   /** The opaque pull cursor; "" before the first pull. */
   cursor: string;
+  /** Photos waiting or uploading, the bytes of them the server lacks, and photos refused for good. */
+  photoQueue: number;
+  photoBytesPending: number;
+  photosFailed: number;
 }
 
 /** A value that lost a merge on the server, as reported to this device. */
@@ -167,6 +178,8 @@ export class Client {
   private readonly clock: Clock;
   private readonly sync_: RpcClient<typeof SyncService> | null;
   private readonly identity_: RpcClient<typeof IdentityService> | null;
+  private readonly media_: RpcClient<typeof MediaService> | null;
+  private readonly photoListeners = new Set<(p: PhotoProgress) => void>();
   private readonly listeners = new Set<(s: Status) => void>();
   private readonly resultListeners = new Set<(r: PushResult) => void>();
   private running: Promise<unknown> = Promise.resolve();
@@ -201,9 +214,11 @@ export class Client {
       const transport = makeTransport(opts, [bearer(meta.token)]);
       this.sync_ = createClient(SyncService, transport);
       this.identity_ = createClient(IdentityService, transport);
+      this.media_ = createClient(MediaService, transport);
     } else {
-      this.sync_ = this.identity_ = null;
+      this.sync_ = this.identity_ = this.media_ = null;
     }
+    chunkSizeOf(opts.photoChunkSize);
   }
 
   /**
@@ -298,7 +313,14 @@ export class Client {
   }
 
   private async write(e: Pick<OutboxEntry, "type" | "recordId" | "fields" | "value" | "del">): Promise<void> {
-    await this.storage.update(async (tx) => {
+    await this.storage.update((tx) => this.writeTx(tx, e));
+    this.wrote = true;
+    this.kick?.();
+    void this.notify();
+  }
+
+  /** Changes the local view and queues the change, in tx; returns the entry. */
+  private async writeTx(tx: StoreTx, e: Pick<OutboxEntry, "type" | "recordId" | "fields" | "value" | "del">): Promise<OutboxEntry> {
       let r = await tx.row(e.recordId);
       if (r && r.type !== e.type) throw new FieldsyncError("type_mismatch", `${e.recordId} is a ${r.type}, not a ${e.type}`);
       r ??= { id: e.recordId, type: e.type, base: null, version: 0n, hlc: 0n, gen: 0, state: RowState.Synced, view: null };
@@ -311,10 +333,71 @@ export class Client {
       await tx.putEntry(entry);
       rebuild(r, await tx.entriesFor(e.recordId));
       await saveRow(tx, r);
+      return entry;
+  }
+
+  // ---- photos ----
+
+  /**
+   * Attaches a photo to a record: hashes its bytes (SHA-256) and sniffs
+   * their type, then, in one local transaction, queues the photo with its
+   * bytes and writes the record's slot through the outbox as put does: a
+   * PhotoRef field (e.g. SurgerySupport's "pre_op_photo") is set to the
+   * photo, a set-union list of them (e.g. Diagnosis's "photos") gets it
+   * added. The record refers to the photo at once, online or not; sync
+   * pushes the record first and uploads the bytes after, in resumable
+   * chunks. A photo queued or stored already is not uploaded again; a failed
+   * one is queued again. The record need not exist yet.
+   *
+   * @throws FieldsyncError "invalid_id", "not_record_type", "not_photo_slot", "not_image", "photo_too_large", "type_mismatch"; a store error.
+   */
+  async addPhoto(recordType: string, id: string, slot: string, photo: Blob | Uint8Array): Promise<PhotoRef> {
+    checkId(id);
+    const desc = lookupType(recordType);
+    const f = photoSlot(desc, slot);
+    const blob = photo instanceof Uint8Array ? new Blob([photo as Uint8Array<ArrayBuffer>]) : photo;
+    if (blob.size > MAX_PHOTO_SIZE) throw new FieldsyncError("photo_too_large", `add photo to ${id}: ${blob.size} bytes, more than ${MAX_PHOTO_SIZE}`);
+    const bytes = new Uint8Array(await blob.arrayBuffer());
+    const contentType = sniffImage(bytes.subarray(0, 256));
+    if (!contentType) throw new FieldsyncError("not_image", `add photo to ${id}: ${bytes.length} bytes of an unknown type; want JPEG, PNG, WebP or HEIC`);
+    const ref = create(PhotoRefSchema, { sha256: await sha256Hex(bytes), sizeBytes: BigInt(bytes.length), contentType });
+    const value = reflect(desc);
+    const refMsg = reflect(PhotoRefSchema, ref);
+    if (f.fieldKind === "list") value.get(f).add(refMsg);
+    else value.set(f, refMsg);
+    const e = { type: desc.typeName, recordId: id, fields: [f.name], value: project(desc, value.message, [f.name]), del: false };
+    await this.storage.update(async (tx) => {
+      const entry = await this.writeTx(tx, e);
+      await queuePhoto(tx, newPhoto({ sha256: ref.sha256, size: bytes.length, contentType, recordType: desc.typeName, recordId: id, slot: f.name, hlc: entry.hlc, created: entry.created }), blob);
     });
     this.wrote = true;
     this.kick?.();
     void this.notify();
+    return ref;
+  }
+
+  /** The photo queue, oldest attach first: waiting, uploading, done and failed. */
+  photos(): Promise<QueuedPhoto[]> {
+    return this.storage.read((tx) => tx.photos());
+  }
+
+  /** Calls listener as photo bytes reach the server, per photo and for the whole upload pass; returns the unsubscribe function. */
+  onPhotoProgress(listener: (p: PhotoProgress) => void): () => void {
+    this.photoListeners.add(listener);
+    return () => this.photoListeners.delete(listener);
+  }
+
+  /** Uploads the due photos; true when sync should push and pull again. Bytes acknowledged count as progress for b. */
+  private uploadPhotos(b: Backoff, signal?: AbortSignal): Promise<boolean> {
+    return uploadPhotos({
+      storage: this.storage, media: this.media_!, now: this.now, signal,
+      chunkSize: chunkSizeOf(this.opts.photoChunkSize),
+      backoff: this.opts.backoffMs ?? { min: 200, max: 10_000 },
+      progress: (p) => {
+        b.reset();
+        for (const l of this.photoListeners) l(p);
+      },
+    });
   }
 
   /** Reads a record's local view; undefined when the device does not hold it (or deleted it locally). */
@@ -357,6 +440,7 @@ export class Client {
         conflicts: (await tx.conflicts()).length,
         rejections: (await tx.rejections()).length,
         cursor: m.cursor,
+        ...photoStatus(await tx.photos()),
       };
     });
   }
@@ -406,12 +490,14 @@ export class Client {
    * Signs the device out: empties the store (records, outbox, conflicts,
    * token and identity), so it can be enrolled again.
    *
-   * @throws FieldsyncError "unsynced" when local changes have not reached the server and force is not set (nothing is dropped).
+   * @throws FieldsyncError "unsynced" when local changes or photos have not reached the server and force is not set (nothing is dropped).
    */
   async signOut(opts: { force?: boolean } = {}): Promise<void> {
     await this.storage.update(async (tx) => {
       const depth = (await tx.outbox()).filter((e) => !e.acked).length;
       if (depth > 0 && !opts.force) throw new FieldsyncError("unsynced", `${depth} local changes have not reached the server (sync first, or force)`);
+      const photos = photoStatus(await tx.photos()).photoQueue;
+      if (photos > 0 && !opts.force) throw new FieldsyncError("unsynced", `${photos} photos have not reached the server (sync first, or force)`);
       await tx.clear();
     });
     this.online = false;
@@ -456,9 +542,11 @@ export class Client {
       for (;;) {
         try {
           await this.learnIdentity(signal);
-          await this.push(report, b, signal);
-          await this.pull(report, b, signal);
-          this.online = true;
+          do {
+            await this.push(report, b, signal);
+            await this.pull(report, b, signal);
+            this.online = true;
+          } while (await this.uploadPhotos(b, signal));
           return report;
         } catch (err) {
           if (!retryable(err, signal)) throw err;
@@ -480,8 +568,8 @@ export class Client {
   /**
    * Keeps the device in sync while it runs: it syncs once, then follows the
    * server's Watch stream and syncs on every poke (the device's scope
-   * changed) and after every local write, so an online device pushes and
-   * pulls at once. A broken or silent stream (no poke or heartbeat for
+   * changed), after every local write and when a put-off photo is due, so
+   * an online device pushes and pulls at once. A broken or silent stream (no poke or heartbeat for
    * idleTimeoutMs, default 60 s; the server beats every 15 s) is reopened
    * with backoff, after a sync; so is a server that cannot be reached.
    * Resolves when signal aborts.
@@ -532,6 +620,13 @@ export class Client {
       }, idleMs);
     };
     this.kick = () => wake();
+    let retry: ReturnType<typeof setTimeout> | undefined;
+    const armPhotoRetry = async () => { // a put-off photo is tried again when due
+      clearTimeout(retry);
+      const at = nextPhotoRetry(await this.storage.read((tx) => tx.photos()), this.now());
+      if (at !== undefined) retry = setTimeout(() => ((due = true), wake()), at - this.now());
+    };
+    await armPhotoRetry();
     const reader = (async () => {
       try {
         for await (const ev of this.sync_!.watch({ cursor }, { signal: stream.signal })) {
@@ -558,11 +653,13 @@ export class Client {
         if (due || this.wrote) {
           due = this.wrote = false; // a write or poke during the sync asks for another
           await this.sync({ signal });
+          await armPhotoRetry();
         }
       }
     } finally {
       this.kick = null;
       clearTimeout(idle);
+      clearTimeout(retry);
       signal.removeEventListener("abort", stop);
       stream.abort();
       await reader;
@@ -762,4 +859,25 @@ export class Client {
       await tx.setMeta(m);
     });
   }
+}
+
+/** The field of a record type a photo may go into: a PhotoRef field, or a set-union list of them, that devices write. */
+function photoSlot(desc: DescMessage, slot: string) {
+  const f = fieldByName(desc, slot);
+  const policy = f && hasOption(f, fieldExt) ? getOption(f, fieldExt).merge : MergePolicy.UNSPECIFIED;
+  const why = !f || f.fieldKind === "map" || f.message?.typeName !== PhotoRefSchema.typeName ? "has no PhotoRef field"
+    : policy === MergePolicy.SERVER_ONLY ? "has it written by the server only:"
+    : f.fieldKind === "list" && policy !== MergePolicy.SET_UNION ? "has it as a list without set-union merge:" : "";
+  if (why) throw new FieldsyncError("not_photo_slot", `${desc.typeName} ${why} ${JSON.stringify(slot)}`);
+  return f!;
+}
+
+/** The photo fields of a Status. */
+function photoStatus(ps: QueuedPhoto[]): Pick<Status, "photoQueue" | "photoBytesPending" | "photosFailed"> {
+  const waiting = ps.filter((p) => p.state === QueueState.Queued || p.state === QueueState.Uploading);
+  return {
+    photoQueue: waiting.length,
+    photoBytesPending: waiting.reduce((n, p) => n + p.size - p.offset, 0),
+    photosFailed: ps.filter((p) => p.state === QueueState.Failed).length,
+  };
 }

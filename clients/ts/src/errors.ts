@@ -9,7 +9,11 @@ export type FieldsyncErrorCode =
   | "unsynced"
   | "no_server"
   | "unreachable"
-  | "no_progress";
+  | "no_progress"
+  | "invalid_option"
+  | "not_photo_slot"
+  | "not_image"
+  | "photo_too_large";
 
 /** FieldsyncError is an error of the SDK itself (not the server's or the store's). */
 export class FieldsyncError extends Error {

@@ -1,5 +1,5 @@
 import { wrap, type DBSchema, type IDBPDatabase, type IDBPTransaction } from "idb";
-import { initialMeta, type Meta, type OutboxEntry, type RecordRow, type Storage, type StoreTx, type StoredConflict, type StoredRejection } from "./storage.js";
+import { initialMeta, type Meta, type OutboxEntry, type QueuedPhoto, type RecordRow, type Storage, type StoreTx, type StoredConflict, type StoredRejection } from "./storage.js";
 
 interface Schema extends DBSchema {
   meta: { key: string; value: Meta };
@@ -7,11 +7,14 @@ interface Schema extends DBSchema {
   outbox: { key: number; value: OutboxEntry; indexes: { recordId: string } };
   conflicts: { key: string; value: StoredConflict };
   rejections: { key: number; value: StoredRejection };
+  photos: { key: string; value: QueuedPhoto };
+  photoBlobs: { key: string; value: Blob };
 }
 
-type Names = ("meta" | "records" | "outbox" | "conflicts" | "rejections")[];
-const STORES: Names = ["meta", "records", "outbox", "conflicts", "rejections"];
-const SCHEMA_VERSION = 1;
+type Names = ("meta" | "records" | "outbox" | "conflicts" | "rejections" | "photos" | "photoBlobs")[];
+const STORES: Names = ["meta", "records", "outbox", "conflicts", "rejections", "photos", "photoBlobs"];
+/** 1: records, outbox, conflicts, rejections. 2: the photo queue and its bytes. */
+const SCHEMA_VERSION = 2;
 
 /**
  * Opens (creating when missing) the IndexedDB database name as a device
@@ -22,16 +25,24 @@ export async function openIndexedDBStorage(name: string, options: { indexedDB?: 
   const factory = options.indexedDB ?? globalThis.indexedDB;
   if (!factory) throw new Error("openIndexedDBStorage: no indexedDB here; pass options.indexedDB");
   const req = factory.open(name, SCHEMA_VERSION);
-  req.onupgradeneeded = () => {
-    const db = req.result;
+  req.onupgradeneeded = (ev) => upgrade(req.result, ev.oldVersion);
+  const db = (await wrap(req)) as unknown as IDBPDatabase<Schema>;
+  return new IDBStorage(db);
+}
+
+/** Brings a store from version from to SCHEMA_VERSION, keeping what it holds. */
+function upgrade(db: IDBDatabase, from: number): void {
+  if (from < 1) {
     db.createObjectStore("meta").put(initialMeta(), "meta");
     db.createObjectStore("records", { keyPath: "id" }).createIndex("type", "type");
     db.createObjectStore("outbox", { keyPath: "seq" }).createIndex("recordId", "recordId");
     db.createObjectStore("conflicts");
     db.createObjectStore("rejections", { keyPath: "entry.seq" });
-  };
-  const db = (await wrap(req)) as unknown as IDBPDatabase<Schema>;
-  return new IDBStorage(db);
+  }
+  if (from < 2) {
+    db.createObjectStore("photos", { keyPath: "sha256" });
+    db.createObjectStore("photoBlobs");
+  }
 }
 
 /** Deletes the IndexedDB database name (see Client.signOut). */
@@ -127,6 +138,24 @@ class Tx implements StoreTx {
   }
   rejections(): Promise<StoredRejection[]> {
     return this.t.objectStore("rejections").getAll();
+  }
+  photo(sha256: string): Promise<QueuedPhoto | undefined> {
+    return this.t.objectStore("photos").get(sha256);
+  }
+  async putPhoto(p: QueuedPhoto): Promise<void> {
+    await this.t.objectStore("photos").put(p);
+  }
+  async photos(): Promise<QueuedPhoto[]> {
+    return (await this.t.objectStore("photos").getAll()).sort((a, b) => a.created - b.created || (a.sha256 < b.sha256 ? -1 : 1));
+  }
+  photoBlob(sha256: string): Promise<Blob | undefined> {
+    return this.t.objectStore("photoBlobs").get(sha256);
+  }
+  async putPhotoBlob(sha256: string, blob: Blob): Promise<void> {
+    await this.t.objectStore("photoBlobs").put(blob, sha256);
+  }
+  deletePhotoBlob(sha256: string): Promise<void> {
+    return this.t.objectStore("photoBlobs").delete(sha256);
   }
   async clear(): Promise<void> {
     for (const name of STORES) await this.t.objectStore(name).clear();

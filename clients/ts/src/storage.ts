@@ -82,6 +82,47 @@ export interface StoredConflict {
   received: number;
 }
 
+/** Where a queued photo stands (see Client.photos). */
+export enum QueueState {
+  /** Waiting for sync; no upload on the server yet. */
+  Queued = 0,
+  /** The server has an upload of it in progress, holding offset bytes. */
+  Uploading = 1,
+  /** The server stored and verified the photo. */
+  Done = 2,
+  /** Refused for good (error says why); attaching it again retries it. */
+  Failed = 3,
+}
+
+/** One photo of the upload queue, as stored (its bytes are kept apart, see StoreTx.photoBlob). */
+export interface QueuedPhoto {
+  /** Lower-case hex SHA-256 of the bytes: the queue's key. */
+  sha256: string;
+  size: number;
+  contentType: string;
+  /** Where the photo was first attached. */
+  recordType: string;
+  recordId: string;
+  slot: string;
+  /** The device's HLC at the attach (CreateUpload.device_hlc). */
+  hlc: bigint;
+  state: QueueState;
+  /** The server's upload; "" before CreateUpload. */
+  uploadId: string;
+  /** Bytes the server acknowledged. */
+  offset: number;
+  /** Uploads cancelled after a refused completion. */
+  recreated: number;
+  /** Transient refusals in a row. */
+  failures: number;
+  /** Unix milliseconds before which the photo is not tried again; 0 when not put off. */
+  retryAt: number;
+  error: string;
+  /** Unix milliseconds of the attach and of the completion (0 before). */
+  created: number;
+  done: number;
+}
+
 /** A rejected change as stored. */
 export interface StoredRejection {
   entry: OutboxEntry;
@@ -114,6 +155,15 @@ export interface StoreTx {
   conflicts(): Promise<StoredConflict[]>;
   putRejection(r: StoredRejection): Promise<void>;
   rejections(): Promise<StoredRejection[]>;
+  /** A queued photo; undefined when the queue does not hold it. */
+  photo(sha256: string): Promise<QueuedPhoto | undefined>;
+  putPhoto(p: QueuedPhoto): Promise<void>;
+  /** Every queued photo, oldest attach first. */
+  photos(): Promise<QueuedPhoto[]>;
+  /** A queued photo's bytes; undefined once dropped (after the upload). */
+  photoBlob(sha256: string): Promise<Blob | undefined>;
+  putPhotoBlob(sha256: string, blob: Blob): Promise<void>;
+  deletePhotoBlob(sha256: string): Promise<void>;
   /** Empties every store and resets meta (sign-out). */
   clear(): Promise<void>;
 }

@@ -1,0 +1,34 @@
+// The browser test's page: the SDK on the page's IndexedDB, talking to the
+// server on the page's own origin (the test's proxy forwards to fieldsyncd).
+// The test drives it through window.fs.
+import { create } from "@bufbuild/protobuf";
+import { Client, openIndexedDBStorage, SurgerySupportSchema, type PhotoProgress } from "../../src/index.js";
+import { jpeg } from "../photos.js";
+
+const token = new URLSearchParams(location.search).get("token") ?? "";
+const storage = await openIndexedDBStorage("fieldsync-browser-test");
+const client = await Client.open({ storage, server: location.origin, token, backoffMs: { min: 50, max: 200 }, unreachableAfterMs: 1000, photoChunkSize: 16 << 10 });
+const progress: PhotoProgress[] = [];
+client.onPhotoProgress((p) => progress.push(p));
+const show = document.getElementById("status")!;
+client.subscribe((s) => {
+  show.textContent = `${s.outboxDepth} unsynced · ${s.photoQueue} photos waiting (${s.photoBytesPending} bytes)${s.online ? "" : " · offline"}`;
+});
+
+const api = {
+  async write(id: string, notes: string) {
+    await client.put(id, create(SurgerySupportSchema, { hospitalId: "hospital-1", consumableModels: [notes] }));
+    const ref = await client.addPhoto(SurgerySupportSchema.typeName, id, "pre_op_photo", new Blob([jpeg(40_000, 9)], { type: "image/jpeg" }));
+    return ref.sha256;
+  },
+  newId: () => client.newId(),
+  status: async () => JSON.parse(JSON.stringify(await client.status())),
+  photos: async () => (await client.photos()).map((p) => ({ sha256: p.sha256, state: p.state, offset: p.offset, size: p.size })),
+  async sync() {
+    const r = await client.sync();
+    return { results: r.results.map((x) => ({ seq: x.seq, recordId: x.recordId, outcome: x.outcome })), pulled: r.pulled };
+  },
+  progress: () => progress.map((p) => ({ sha256: p.sha256, sent: p.sent, size: p.size, done: p.overall.done })),
+};
+(window as unknown as { fs: typeof api }).fs = api;
+document.title = "ready";
