@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	"net/http"
 	"slices"
 	"strings"
@@ -139,11 +140,11 @@ func TestListRecordsRefusals(t *testing.T) {
 		t.Fatalf("first page: %v %v", first, err)
 	}
 	tok := first.Msg.NextPageToken
-	flip := map[byte]byte{'A': 'B'}
-	tampered := []byte(tok)
-	if tampered[4] = flip[tampered[4]]; tampered[4] == 0 {
-		tampered[4] = 'A'
-	}
+	// An edited token: the same type and checksum, another version.
+	raw, _ := base64.RawURLEncoding.DecodeString(tok)
+	parts := strings.Split(string(raw), ":")
+	parts[1] = "1"
+	tampered := base64.RawURLEncoding.EncodeToString([]byte(strings.Join(parts, ":")))
 	bad := map[string]struct {
 		req   *fieldsyncv1.ListRecordsRequest
 		field string
@@ -153,7 +154,7 @@ func TestListRecordsRefusals(t *testing.T) {
 		"page too big":    {&fieldsyncv1.ListRecordsRequest{RecordType: visitType, PageSize: 1001}, "page_size"},
 		"negative page":   {&fieldsyncv1.ListRecordsRequest{RecordType: visitType, PageSize: -1}, "page_size"},
 		"garbage token":   {&fieldsyncv1.ListRecordsRequest{RecordType: visitType, PageToken: "not-a-token"}, "page_token"},
-		"edited token":    {&fieldsyncv1.ListRecordsRequest{RecordType: visitType, PageToken: string(tampered)}, "page_token"},
+		"edited token":    {&fieldsyncv1.ListRecordsRequest{RecordType: visitType, PageToken: tampered}, "page_token"},
 		"other type":      {&fieldsyncv1.ListRecordsRequest{RecordType: "fieldsync.v1.Customer", PageToken: tok}, "page_token"},
 		"token and since": {&fieldsyncv1.ListRecordsRequest{RecordType: visitType, PageToken: tok, ChangedSince: &fieldsyncv1.ListRecordsRequest_ChangedSinceVersion{ChangedSinceVersion: 1}}, "changed_since_version"},
 		"future version":  {&fieldsyncv1.ListRecordsRequest{RecordType: visitType, ChangedSince: &fieldsyncv1.ListRecordsRequest_ChangedSinceVersion{ChangedSinceVersion: 1 << 60}}, "changed_since_version"},
