@@ -80,10 +80,12 @@ func (h *queryHandler) ListRecords(ctx context.Context, req *connect.Request[fie
 		if r.Exit || r.Record == nil {
 			continue // a scope exit: the record is listed where it is now
 		}
-		res.Records = append(res.Records, &fieldsyncv1.ListedRecord{
-			Id: r.RecordID, Version: r.Version, UpdateTime: timestamp(r.Record.UpdatedAt), Deleted: r.Deleted,
-			Value: &anypb.Any{TypeUrl: "type.googleapis.com/" + r.Type, Value: r.Record.Value},
-		})
+		lr := &fieldsyncv1.ListedRecord{Id: r.RecordID, Version: r.Version, UpdateTime: timestamp(r.Record.UpdatedAt), Deleted: r.Deleted}
+		if !r.Deleted {
+			// The stored bytes are the value's encoding, as Pull sends them.
+			lr.Value = &anypb.Any{TypeUrl: "type.googleapis.com/" + r.Type, Value: r.Record.Value}
+		}
+		res.Records = append(res.Records, lr)
 	}
 	return connect.NewResponse(res), nil
 }

@@ -147,9 +147,9 @@ type ListedRecord struct {
 	// The record's version: its place in the tenant's change order.
 	Version    uint64                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	// A deleted record (a tombstone): value holds its last state.
+	// A deleted record (a tombstone), listed without value.
 	Deleted bool `protobuf:"varint,4,opt,name=deleted,proto3" json:"deleted,omitempty"`
-	// The record, e.g. a fieldsync.v1.Customer.
+	// The record, e.g. a fieldsync.v1.Customer; absent when deleted.
 	Value         *anypb.Any `protobuf:"bytes,5,opt,name=value,proto3" json:"value,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -44,7 +44,8 @@ const (
 type QueryServiceClient interface {
 	// ListRecords pages through the records of one type in change order, from
 	// the start, a version, a time or a page token. Keys need records:read.
-	// Sensitive types (R11) are never listed: they match only their owner.
+	// Sensitive types (R11) follow Pull: only their owner reads them, so keys
+	// never list them and an admin lists only their own.
 	ListRecords(context.Context, *connect.Request[v1.ListRecordsRequest]) (*connect.Response[v1.ListRecordsResponse], error)
 	// ExportPhi returns the daily PHI of one scope over a date range of at
 	// most 366 days. Keys need insights:read.
@@ -97,7 +98,8 @@ func (c *queryServiceClient) ExportPhi(ctx context.Context, req *connect.Request
 type QueryServiceHandler interface {
 	// ListRecords pages through the records of one type in change order, from
 	// the start, a version, a time or a page token. Keys need records:read.
-	// Sensitive types (R11) are never listed: they match only their owner.
+	// Sensitive types (R11) follow Pull: only their owner reads them, so keys
+	// never list them and an admin lists only their own.
 	ListRecords(context.Context, *connect.Request[v1.ListRecordsRequest]) (*connect.Response[v1.ListRecordsResponse], error)
 	// ExportPhi returns the daily PHI of one scope over a date range of at
 	// most 366 days. Keys need insights:read.

@@ -101,14 +101,14 @@ export type ListedRecord = Message<"fieldsync.v1.ListedRecord"> & {
   updateTime?: Timestamp | undefined;
 
   /**
-   * A deleted record (a tombstone): value holds its last state.
+   * A deleted record (a tombstone), listed without value.
    *
    * @generated from field: bool deleted = 4;
    */
   deleted: boolean;
 
   /**
-   * The record, e.g. a fieldsync.v1.Customer.
+   * The record, e.g. a fieldsync.v1.Customer; absent when deleted.
    *
    * @generated from field: google.protobuf.Any value = 5;
    */
@@ -224,7 +224,8 @@ export const QueryService: GenService<{
   /**
    * ListRecords pages through the records of one type in change order, from
    * the start, a version, a time or a page token. Keys need records:read.
-   * Sensitive types (R11) are never listed: they match only their owner.
+   * Sensitive types (R11) follow Pull: only their owner reads them, so keys
+   * never list them and an admin lists only their own.
    *
    * @generated from rpc fieldsync.v1.QueryService.ListRecords
    */
