@@ -108,11 +108,24 @@ func typeSelection(p *syncengine.Principal, reg *syncengine.Registry, typ string
 
 // listStart returns the version after which the page starts: the page
 // token's, a changed_since's, or 0.
+//
+// A start below the tenant's purge horizon is refused: the tombstones
+// since then are gone, so only a listing from the start is complete.
 func (h *queryHandler) listStart(ctx context.Context, tenantID string, m *fieldsyncv1.ListRecordsRequest) (uint64, error) {
-	_, latest, err := h.cfg.Query.CursorBounds(ctx, tenantID)
+	purged, latest, err := h.cfg.Query.CursorBounds(ctx, tenantID)
 	if err != nil {
 		return 0, toConnect(ctx, h.cfg.Logger, err)
 	}
+	after, err := h.requestedStart(ctx, tenantID, latest, m)
+	if err == nil && after > 0 && after < purged {
+		return 0, connect.NewError(connect.CodeFailedPrecondition,
+			errors.New("deletions since that point have been purged: list again from the start (no page_token, no changed_since)"))
+	}
+	return after, err
+}
+
+// requestedStart reads the start a request asks for.
+func (h *queryHandler) requestedStart(ctx context.Context, tenantID string, latest uint64, m *fieldsyncv1.ListRecordsRequest) (uint64, error) {
 	invalid := func(format string, args ...any) (uint64, error) {
 		return 0, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf(format, args...))
 	}
