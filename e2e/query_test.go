@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/fieldsync/fieldsync/internal/daemon"
 	"github.com/fieldsync/fieldsync/internal/ids"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 	"github.com/fieldsync/fieldsync/proto/fieldsync/v1/fieldsyncv1connect"
@@ -240,5 +241,39 @@ func TestExportPhi(t *testing.T) {
 		if connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), c.field) {
 			t.Errorf("%s: got %v, want InvalidArgument naming %s", name, err, c.field)
 		}
+	}
+}
+
+func TestListRecordsPagesStopShortOfTheMessageLimit(t *testing.T) {
+	t.Parallel()
+	cfg := daemon.DefaultConfig()
+	cfg.Addr, cfg.MetricsAddr, cfg.DataDir, cfg.Demo, cfg.LogLevel = "127.0.0.1:0", "", t.TempDir(), true, "warn"
+	cfg.MaxMessageBytes = 40_000
+	e := startWith(t, cfg)
+	rep := e.token("rep")
+	var want []string
+	for range 5 {
+		id := ids.New()
+		pushVisit(t, e, rep, id, strings.Repeat("n", 15_000))
+		want = append(want, id)
+	}
+	q := e.query(e.creds.IntegratorKey)
+	pages := 0
+	var got []string
+	req := &fieldsyncv1.ListRecordsRequest{RecordType: visitType, PageSize: 1000}
+	for {
+		res, err := q.ListRecords(context.Background(), connect.NewRequest(req))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		got = append(got, recordIDs(res.Msg.Records)...)
+		if !res.Msg.HasMore {
+			break
+		}
+		req = &fieldsyncv1.ListRecordsRequest{RecordType: visitType, PageSize: 1000, PageToken: res.Msg.NextPageToken}
+	}
+	if !slices.Equal(got, want) || pages < 3 {
+		t.Fatalf("%d pages listed %v, want %v over 3 pages or more", pages, got, want)
 	}
 }

@@ -76,9 +76,17 @@ func (h *queryHandler) ListRecords(ctx context.Context, req *connect.Request[fie
 		return nil, toConnect(ctx, h.cfg.Logger, err)
 	}
 	res := &fieldsyncv1.ListRecordsResponse{NextPageToken: pageToken(string(rt.Name), pg.Through), HasMore: pg.More}
+	size = 0
 	for _, r := range pg.Rows {
 		if r.Exit || r.Record == nil {
 			continue // a scope exit: the record is listed where it is now
+		}
+		if size += len(r.Record.Value); size > h.cfg.MaxMessageBytes && len(res.Records) > 0 {
+			// Big records: the page stops short of the send limit (JSON
+			// included), after the last record it lists.
+			last := res.Records[len(res.Records)-1].Version
+			res.NextPageToken, res.HasMore = pageToken(string(rt.Name), last), true
+			break
 		}
 		lr := &fieldsyncv1.ListedRecord{Id: r.RecordID, Version: r.Version, UpdateTime: timestamp(r.Record.UpdatedAt), Deleted: r.Deleted}
 		if !r.Deleted {
