@@ -37,6 +37,8 @@ type Config struct {
 	Media MediaBackend
 	// Insights serves InsightsService when set.
 	Insights InsightsBackend
+	// Query serves QueryService, with Sync's registry, when both are set.
+	Query QueryBackend
 	// Fleet keeps the devices' status reports (sent with Push and Pull)
 	// and exports the fleet gauges on Registry when set.
 	Fleet FleetStore
@@ -143,6 +145,10 @@ func mountServices(mux *http.ServeMux, cfg *Config, opts []connect.HandlerOption
 	if cfg.Insights != nil {
 		services = append(services, fieldsyncv1connect.InsightsServiceName)
 		mux.Handle(fieldsyncv1connect.NewInsightsServiceHandler(&insightsHandler{cfg: cfg}, opts...))
+	}
+	if cfg.Query != nil && cfg.Sync != nil {
+		services = append(services, fieldsyncv1connect.QueryServiceName)
+		mux.Handle(fieldsyncv1connect.NewQueryServiceHandler(&queryHandler{cfg: cfg}, opts...))
 	}
 	if cfg.Media != nil {
 		services = append(services, fieldsyncv1connect.MediaServiceName)

@@ -147,6 +147,7 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 		Sync:            engine,
 		Media:           mediaBackend,
 		Insights:        d.db,
+		Query:           d.db,
 		InsightsConfig:  insights.ConfigStore{DB: d.db},
 		System:          &server.SystemConfig{Tenants: d.db, OperatorToken: operatorToken},
 		Extra:           extra,
