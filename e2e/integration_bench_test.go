@@ -12,7 +12,7 @@ import (
 
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 	"github.com/fieldsync/fieldsync/proto/fieldsync/v1/fieldsyncv1connect"
-	"github.com/fieldsync/fieldsync/syncengine"
+	"github.com/fieldsync/fieldsync/server"
 )
 
 // BenchmarkIngestStockVsBareInsert loads 100,000 new ERP stock rows per op
@@ -80,7 +80,7 @@ func (d *bareDB) insertStock(b *testing.B, tenant string, rows []*fieldsyncv1.St
 		bareStockVersion++
 		value, _ := proto.Marshal(&fieldsyncv1.StockLevel{RegionId: r.RegionId, TerminalId: r.TerminalId, ProductId: r.ProductId, OnHand: r.OnHand,
 			SafetyStock: r.SafetyStock, HistoricalPurchasePriceCents: r.HistoricalPurchasePriceCents, AgreementPriceCents: r.AgreementPriceCents, Currency: r.Currency})
-		if _, err := tx.Exec(`INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?)`, tenant, syncengine.StockRecordID(tenant, r.TerminalId, r.ProductId),
+		if _, err := tx.Exec(`INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?)`, tenant, server.StockRecordID(tenant, r.TerminalId, r.ProductId),
 			"fieldsync.v1.StockLevel", bareStockVersion, "", r.RegionId, value, bareStockVersion, time.Now().UnixMilli()); err != nil {
 			b.Fatal(err)
 		}

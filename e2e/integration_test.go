@@ -12,7 +12,7 @@ import (
 
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 	"github.com/fieldsync/fieldsync/proto/fieldsync/v1/fieldsyncv1connect"
-	"github.com/fieldsync/fieldsync/syncengine"
+	"github.com/fieldsync/fieldsync/server"
 )
 
 func (e *env) integration(token string) fieldsyncv1connect.IntegrationServiceClient {
@@ -55,7 +55,7 @@ func TestUpsertStockIsIdempotentAndReplaysByRequestID(t *testing.T) {
 	if first.Applied != 50 || first.Replayed {
 		t.Fatalf("first load: %+v", first)
 	}
-	if want := syncengine.StockRecordID(e.creds.TenantID, "h0", "p0"); first.Results[0].RecordId != want {
+	if want := server.StockRecordID(e.creds.TenantID, "h0", "p0"); first.Results[0].RecordId != want {
 		t.Errorf("record id %s, want %s", first.Results[0].RecordId, want)
 	}
 	before := stockVersions(t, e)
@@ -150,4 +150,18 @@ func TestUpsertStockBelowSafetyRaisesA2ForTheRep(t *testing.T) {
 		}
 	}
 	t.Fatal("no replenishment alert reached the rep")
+}
+
+func TestStockIDsAreReservedForStockLevels(t *testing.T) {
+	t.Parallel()
+	e := start(t, "")
+	rep, _ := e.creds.User("rep")
+	id := server.StockRecordID(e.creds.TenantID, "h1", "p1")
+	r := pushAs(t, e.d, rep.DeviceToken, id, &fieldsyncv1.Visit{Notes: "squat"}, "notes")
+	if r.Outcome != rejectedOutcome || !strings.HasPrefix(r.Reason, "record_id:") {
+		t.Fatalf("a visit under a stock id: %v", r)
+	}
+	if res := upsert(t, e, e.creds.IntegratorKey, "r", []*fieldsyncv1.StockRow{{TerminalId: "h1", ProductId: "p1", RegionId: e.creds.RegionID}}); res.Applied != 1 {
+		t.Errorf("load after the squat attempt: %+v", res)
+	}
 }

@@ -13,7 +13,7 @@ import (
 
 // IntegrationBackend is the sync engine as the integration service uses it.
 type IntegrationBackend interface {
-	IngestStock(ctx context.Context, p *syncengine.Principal, requestID string, rows []*fieldsyncv1.StockRow, regions map[string]bool) (*fieldsyncv1.UpsertStockResponse, error)
+	Ingest(ctx context.Context, p *syncengine.Principal, recordType, requestID string, rows []syncengine.IngestRow, regions map[string]bool) (*fieldsyncv1.UpsertStockResponse, error)
 }
 
 var _ IntegrationBackend = (*syncengine.Engine)(nil)
@@ -23,8 +23,20 @@ type integrationHandler struct {
 	backend IntegrationBackend
 }
 
+var (
+	stockLevelType = string((&fieldsyncv1.StockLevel{}).ProtoReflect().Descriptor().FullName())
+	customerType   = string((&fieldsyncv1.Customer{}).ProtoReflect().Descriptor().FullName())
+)
+
+// StockRecordID is the StockLevel record id of an ERP's row: one record
+// per tenant, terminal and product.
+func StockRecordID(tenantID, terminalID, productID string) string {
+	return syncengine.IngestRecordID(tenantID, "stock", terminalID, productID)
+}
+
 // UpsertStock loads an ERP's stock rows (R8) for an API key holding
-// "stock:write".
+// "stock:write". A row's region is its terminal's when the terminal is a
+// known Customer.
 func (h *integrationHandler) UpsertStock(ctx context.Context, req *connect.Request[fieldsyncv1.UpsertStockRequest]) (*connect.Response[fieldsyncv1.UpsertStockResponse], error) {
 	p, err := caller(ctx)
 	if err != nil {
@@ -33,17 +45,41 @@ func (h *integrationHandler) UpsertStock(ctx context.Context, req *connect.Reque
 	if !p.IsAPIKey() {
 		return nil, connect.NewError(connect.CodePermissionDenied, errors.New(`UpsertStock takes an API key with the permission "stock:write", not a device token`))
 	}
-	_, regions, _, err := h.cfg.Identity.GetOrganization(ctx, p.TenantID)
+	regions, err := h.regions(ctx, p.TenantID)
 	if err != nil {
 		return nil, toConnect(ctx, h.cfg.Logger, err)
+	}
+	rows := make([]syncengine.IngestRow, len(req.Msg.GetRows()))
+	for i, r := range req.Msg.GetRows() {
+		rows[i] = syncengine.IngestRow{
+			ID: StockRecordID(p.TenantID, r.GetTerminalId(), r.GetProductId()), Value: stockLevel(r),
+			RegionFromType: customerType, RegionFromID: r.GetTerminalId(),
+		}
+	}
+	res, err := h.backend.Ingest(ctx, p, stockLevelType, req.Msg.GetRequestId(), rows, regions)
+	if err != nil {
+		return nil, toConnect(ctx, h.cfg.Logger, err)
+	}
+	return connect.NewResponse(res), nil
+}
+
+func (h *integrationHandler) regions(ctx context.Context, tenantID string) (map[string]bool, error) {
+	_, regions, _, err := h.cfg.Identity.GetOrganization(ctx, tenantID)
+	if err != nil {
+		return nil, err
 	}
 	known := make(map[string]bool, len(regions))
 	for _, r := range regions {
 		known[r.ID] = true
 	}
-	res, err := h.backend.IngestStock(ctx, p, req.Msg.GetRequestId(), req.Msg.GetRows(), known)
-	if err != nil {
-		return nil, toConnect(ctx, h.cfg.Logger, err)
+	return known, nil
+}
+
+func stockLevel(r *fieldsyncv1.StockRow) *fieldsyncv1.StockLevel {
+	return &fieldsyncv1.StockLevel{
+		RegionId: r.GetRegionId(), TerminalId: r.GetTerminalId(), ProductId: r.GetProductId(),
+		OnHand: r.GetOnHand(), SafetyStock: r.GetSafetyStock(),
+		HistoricalPurchasePriceCents: r.GetHistoricalPurchasePriceCents(),
+		AgreementPriceCents:          r.GetAgreementPriceCents(), Currency: r.GetCurrency(),
 	}
-	return connect.NewResponse(res), nil
 }

@@ -5,43 +5,60 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strings"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 )
 
-// StockIDPrefix starts the record id of every StockLevel an ERP ingest
-// writes; devices do not create StockLevel records.
-const StockIDPrefix = "stock-"
+// IngestIDPrefix starts the record id of every record an integrator's bulk
+// load (Ingest) writes; no other write may use such an id, so nothing can
+// squat the id of a row an ERP will send.
+const IngestIDPrefix = "ingest-"
 
-// StockRecordID is the StockLevel record id of an ERP row: derived from the
-// tenant and the ERP's (terminal_id, product_id), so re-sending a row
-// updates the same record.
-func StockRecordID(tenantID, terminalID, productID string) string {
-	h := sha256.Sum256([]byte(tenantID + "\x00" + terminalID + "\x00" + productID))
-	return StockIDPrefix + hex.EncodeToString(h[:16])
+// IngestRecordID is the record id of an integrator's row of a kind (e.g.
+// "stock"), derived from the tenant and the integrator's own keys, so
+// re-sending a row updates the same record.
+func IngestRecordID(tenantID, kind string, keys ...string) string {
+	h := sha256.Sum256([]byte(tenantID + "\x00" + strings.Join(keys, "\x00")))
+	return IngestIDPrefix + kind + "-" + hex.EncodeToString(h[:16])
 }
 
-var (
-	stockType    = (&fieldsyncv1.StockLevel{}).ProtoReflect().Descriptor().FullName()
-	customerType = string((&fieldsyncv1.Customer{}).ProtoReflect().Descriptor().FullName())
-)
+// checkIngestID refuses an id of the ingest prefix to every caller write
+// but an ingest.
+func checkIngestID(w *write) error {
+	if w.p != nil && !w.ingest && strings.HasPrefix(w.id, IngestIDPrefix) {
+		return Errorf(CodeInvalid, "record_id: ids starting with %q are reserved for integrators' bulk loads", IngestIDPrefix)
+	}
+	return nil
+}
 
-// IngestStock upserts an ERP's stock rows as StockLevel records in one
-// transaction, as the API key p. regions holds the tenant's region ids. A
+// IngestRow is one whole record of a bulk load.
+type IngestRow struct {
+	ID    string
+	Value proto.Message
+	// RegionFromType and RegionFromID name a record whose region the row
+	// takes when it is live and has one; otherwise the row's own region
+	// must be set and be one of the tenant's.
+	RegionFromType, RegionFromID string
+}
+
+// Ingest writes an integrator's rows as whole records of one type in one
+// transaction, as the API key p; regions holds the tenant's region ids. A
 // row whose values the record already holds is left alone (no version, no
 // event). The results are stored under requestID: a retry with the same
 // id returns them (Replayed set) without writing again. Errors:
-// CodePermissionDenied for a caller that is not a key holding the
-// StockLevel writer permission.
-func (e *Engine) IngestStock(ctx context.Context, p *Principal, requestID string, rows []*fieldsyncv1.StockRow, regions map[string]bool) (*fieldsyncv1.UpsertStockResponse, error) {
-	rt, ok := e.reg.byName[stockType]
+// CodePermissionDenied for a caller that is not a key holding the type's
+// writer permission.
+func (e *Engine) Ingest(ctx context.Context, p *Principal, recordType, requestID string, rows []IngestRow, regions map[string]bool) (*fieldsyncv1.UpsertStockResponse, error) {
+	rt, ok := e.reg.Lookup(recordType)
 	if !ok {
-		return nil, Errorf(CodeInvalid, "StockLevel is not a registered record type")
+		return nil, Errorf(CodeInvalid, "unknown record type %q", recordType)
 	}
 	if p == nil || !p.IsAPIKey() {
-		return nil, Errorf(CodePermissionDenied, "only API keys ingest ERP rows")
+		return nil, Errorf(CodePermissionDenied, "only API keys make bulk loads")
 	}
 	if err := checkKeyWrite(p, rt); err != nil {
 		return nil, err
@@ -84,7 +101,7 @@ func ingestActor(p *Principal, requestID string) string {
 	return p.Actor() + "/ingest/" + hex.EncodeToString(h[:16])
 }
 
-// ingest is one IngestStock transaction.
+// ingest is one Ingest transaction.
 type ingest struct {
 	e       *Engine
 	tx      Tx
@@ -94,18 +111,21 @@ type ingest struct {
 	batch   *commitBatch
 }
 
-func (in *ingest) rows(rows []*fieldsyncv1.StockRow) (*fieldsyncv1.UpsertStockResponse, error) {
+func (in *ingest) rows(rows []IngestRow) (*fieldsyncv1.UpsertStockResponse, error) {
 	ids := make([]string, 0, 2*len(rows))
 	for _, r := range rows {
-		ids = append(ids, r.GetTerminalId(), StockRecordID(in.p.TenantID, r.GetTerminalId(), r.GetProductId()))
+		ids = append(ids, r.ID)
+		if r.RegionFromID != "" {
+			ids = append(ids, r.RegionFromID)
+		}
 	}
 	known, err := in.tx.GetRecords(in.p.TenantID, ids)
 	if err != nil {
 		return nil, err
 	}
 	res := &fieldsyncv1.UpsertStockResponse{Results: make([]*fieldsyncv1.RowResult, len(rows))}
-	for i, r := range rows {
-		out, err := in.row(i, r, known)
+	for i := range rows {
+		out, err := in.row(i, &rows[i], known)
 		if err != nil {
 			return nil, fmt.Errorf("rows[%d]: %w", i, err)
 		}
@@ -123,39 +143,48 @@ func (in *ingest) rows(rows []*fieldsyncv1.StockRow) (*fieldsyncv1.UpsertStockRe
 }
 
 // row writes one row. Domain errors become a rejected result.
-func (in *ingest) row(i int, r *fieldsyncv1.StockRow, known map[string]*StoredRecord) (*fieldsyncv1.RowResult, error) {
-	id := StockRecordID(in.p.TenantID, r.GetTerminalId(), r.GetProductId())
-	out := &fieldsyncv1.RowResult{Index: uint32(i), RecordId: id}
-	reject := func(format string, args ...any) (*fieldsyncv1.RowResult, error) {
-		out.Outcome, out.Reason = fieldsyncv1.RowOutcome_ROW_OUTCOME_REJECTED, clipReason(fmt.Sprintf("rows[%d].", i)+fmt.Sprintf(format, args...))
+func (in *ingest) row(i int, r *IngestRow, known map[string]*StoredRecord) (*fieldsyncv1.RowResult, error) {
+	out := &fieldsyncv1.RowResult{Index: uint32(i), RecordId: r.ID}
+	reject := func(reason string) (*fieldsyncv1.RowResult, error) {
+		out.Outcome, out.Reason = fieldsyncv1.RowOutcome_ROW_OUTCOME_REJECTED, clipReason(fmt.Sprintf("rows[%d].", i)+reason)
 		return out, nil
 	}
-	region := r.GetRegionId()
-	if c := known[r.GetTerminalId()]; c != nil && c.Type == customerType && !c.State.Deleted() && c.Scope.Region != "" {
-		region = c.Scope.Region
-	} else if region == "" {
-		return reject("region_id: required when terminal_id %q is not a known customer", r.GetTerminalId())
-	} else if !in.regions[region] {
-		return reject("region_id: no region %q in this tenant", region)
+	if reason := in.place(r, known); reason != "" {
+		return reject(reason)
 	}
-	v := &fieldsyncv1.StockLevel{
-		RegionId: region, TerminalId: r.GetTerminalId(), ProductId: r.GetProductId(),
-		OnHand: r.GetOnHand(), SafetyStock: r.GetSafetyStock(),
-		HistoricalPurchasePriceCents: r.GetHistoricalPurchasePriceCents(),
-		AgreementPriceCents:          r.GetAgreementPriceCents(), Currency: r.GetCurrency(),
-	}
-	if cur := known[id]; cur != nil && cur.Type == string(stockType) && !cur.State.Deleted() && proto.Equal(cur.State.Value, v) {
+	if cur := known[r.ID]; cur != nil && cur.Type == string(in.rt.Name) && !cur.State.Deleted() && proto.Equal(cur.State.Value, r.Value) {
 		out.Outcome = fieldsyncv1.RowOutcome_ROW_OUTCOME_UNCHANGED
 		return out, nil
 	}
 	at := Version{HLC: in.e.clock.Now(), Actor: in.p.Actor()}
-	w := write{p: in.p, rt: in.rt, id: id, at: at, change: Change{Fields: AllFields(v), Value: v, At: at}}
+	w := write{p: in.p, rt: in.rt, id: r.ID, at: at, ingest: true, change: Change{Fields: AllFields(r.Value), Value: r.Value, At: at}}
 	if _, err := in.e.write(in.tx, &w, in.batch); err != nil {
 		if _, isDomain := rejectCodes[ErrorCode(err)]; !isDomain {
 			return nil, err
 		}
-		return reject("%s", errMessage(err))
+		return reject(errMessage(err))
 	}
 	out.Outcome = fieldsyncv1.RowOutcome_ROW_OUTCOME_APPLIED
 	return out, nil
+}
+
+// place sets the row's region from the record it names, or checks its
+// own; it returns why the row cannot be placed ("" when it can).
+func (in *ingest) place(r *IngestRow, known map[string]*StoredRecord) string {
+	fd := in.rt.Region
+	if fd == nil {
+		return ""
+	}
+	m := r.Value.ProtoReflect()
+	if from := known[r.RegionFromID]; from != nil && from.Type == r.RegionFromType && !from.State.Deleted() && from.Scope.Region != "" {
+		m.Set(fd, protoreflect.ValueOfString(from.Scope.Region))
+		return ""
+	}
+	switch region := m.Get(fd).String(); {
+	case region == "":
+		return fmt.Sprintf("%s: required when %q is not a known record with a region", fd.Name(), r.RegionFromID)
+	case !in.regions[region]:
+		return fmt.Sprintf("%s: no region %q in this tenant", fd.Name(), region)
+	}
+	return ""
 }
