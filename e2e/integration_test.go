@@ -165,3 +165,37 @@ func TestStockIDsAreReservedForStockLevels(t *testing.T) {
 		t.Errorf("load after the squat attempt: %+v", res)
 	}
 }
+
+func TestUpsertStockStreamSummarisesAndReplays(t *testing.T) {
+	t.Parallel()
+	e := start(t, "")
+	send := func(token string) (*fieldsyncv1.UpsertStockStreamResponse, error) {
+		stream := e.integration(token).UpsertStockStream(context.Background())
+		all := stockRows(30, e.creds.RegionID)
+		all[17].RegionId = "nowhere"
+		for c := 0; c < 3; c++ {
+			if err := stream.Send(&fieldsyncv1.UpsertStockStreamRequest{RequestId: fmt.Sprintf("load-%d", c), Rows: all[c*10 : c*10+10]}); err != nil {
+				break // the server answered early: CloseAndReceive has its error
+			}
+		}
+		res, err := stream.CloseAndReceive()
+		if err != nil {
+			return nil, err
+		}
+		return res.Msg, nil
+	}
+	first, err := send(e.creds.IntegratorKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Chunks != 3 || first.Applied != 29 || first.Rejected != 1 || first.Rejections[0].Index != 17 ||
+		!strings.HasPrefix(first.Rejections[0].Reason, "rows[7].region_id:") {
+		t.Fatalf("first stream: %+v", first)
+	}
+	again, err := send(e.creds.IntegratorKey)
+	if err != nil || again.ReplayedChunks != 3 || again.Applied != 29 {
+		t.Fatalf("resent stream: %+v, %v", again, err)
+	}
+	_, err = send(e.token("admin"))
+	wantCode(t, err, connect.CodePermissionDenied)
+}

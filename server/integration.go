@@ -83,3 +83,37 @@ func stockLevel(r *fieldsyncv1.StockRow) *fieldsyncv1.StockLevel {
 		AgreementPriceCents:          r.GetAgreementPriceCents(), Currency: r.GetCurrency(),
 	}
 }
+
+// maxStreamRejections bounds the rejected rows a stream's summary lists.
+const maxStreamRejections = 1000
+
+// UpsertStockStream applies a stream of chunks, each as UpsertStock does,
+// and answers their summary.
+func (h *integrationHandler) UpsertStockStream(ctx context.Context, stream *connect.ClientStream[fieldsyncv1.UpsertStockStreamRequest]) (*connect.Response[fieldsyncv1.UpsertStockStreamResponse], error) {
+	sum := &fieldsyncv1.UpsertStockStreamResponse{}
+	var offset uint32
+	for stream.Receive() {
+		chunk := stream.Msg()
+		res, err := h.UpsertStock(ctx, connect.NewRequest(&fieldsyncv1.UpsertStockRequest{RequestId: chunk.GetRequestId(), Rows: chunk.GetRows()}))
+		if err != nil {
+			return nil, err
+		}
+		r := res.Msg
+		sum.Chunks++
+		if r.Replayed {
+			sum.ReplayedChunks++
+		}
+		sum.Applied, sum.Unchanged, sum.Rejected = sum.Applied+uint64(r.Applied), sum.Unchanged+uint64(r.Unchanged), sum.Rejected+uint64(r.Rejected)
+		for _, row := range r.Results {
+			if row.Outcome == fieldsyncv1.RowOutcome_ROW_OUTCOME_REJECTED && len(sum.Rejections) < maxStreamRejections {
+				row.Index += offset
+				sum.Rejections = append(sum.Rejections, row)
+			}
+		}
+		offset += uint32(len(chunk.GetRows()))
+	}
+	if err := stream.Err(); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(sum), nil
+}

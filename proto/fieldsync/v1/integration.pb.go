@@ -385,6 +385,147 @@ func (x *UpsertStockResponse) GetRejected() uint32 {
 	return 0
 }
 
+// UpsertStockStreamRequest is one chunk of a stream: the same fields and
+// rules as UpsertStockRequest.
+type UpsertStockStreamRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Rows          []*StockRow            `protobuf:"bytes,2,rep,name=rows,proto3" json:"rows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpsertStockStreamRequest) Reset() {
+	*x = UpsertStockStreamRequest{}
+	mi := &file_fieldsync_v1_integration_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpsertStockStreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpsertStockStreamRequest) ProtoMessage() {}
+
+func (x *UpsertStockStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fieldsync_v1_integration_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpsertStockStreamRequest.ProtoReflect.Descriptor instead.
+func (*UpsertStockStreamRequest) Descriptor() ([]byte, []int) {
+	return file_fieldsync_v1_integration_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *UpsertStockStreamRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *UpsertStockStreamRequest) GetRows() []*StockRow {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
+type UpsertStockStreamResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Chunks uint32                 `protobuf:"varint,1,opt,name=chunks,proto3" json:"chunks,omitempty"`
+	// Chunks whose request_id had been applied before.
+	ReplayedChunks uint32 `protobuf:"varint,2,opt,name=replayed_chunks,json=replayedChunks,proto3" json:"replayed_chunks,omitempty"`
+	Applied        uint64 `protobuf:"varint,3,opt,name=applied,proto3" json:"applied,omitempty"`
+	Unchanged      uint64 `protobuf:"varint,4,opt,name=unchanged,proto3" json:"unchanged,omitempty"`
+	Rejected       uint64 `protobuf:"varint,5,opt,name=rejected,proto3" json:"rejected,omitempty"`
+	// The first 1,000 rejected rows; index counts rows across the stream,
+	// while a reason names the row within its chunk (rows[i]).
+	Rejections    []*RowResult `protobuf:"bytes,6,rep,name=rejections,proto3" json:"rejections,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpsertStockStreamResponse) Reset() {
+	*x = UpsertStockStreamResponse{}
+	mi := &file_fieldsync_v1_integration_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpsertStockStreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpsertStockStreamResponse) ProtoMessage() {}
+
+func (x *UpsertStockStreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fieldsync_v1_integration_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpsertStockStreamResponse.ProtoReflect.Descriptor instead.
+func (*UpsertStockStreamResponse) Descriptor() ([]byte, []int) {
+	return file_fieldsync_v1_integration_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *UpsertStockStreamResponse) GetChunks() uint32 {
+	if x != nil {
+		return x.Chunks
+	}
+	return 0
+}
+
+func (x *UpsertStockStreamResponse) GetReplayedChunks() uint32 {
+	if x != nil {
+		return x.ReplayedChunks
+	}
+	return 0
+}
+
+func (x *UpsertStockStreamResponse) GetApplied() uint64 {
+	if x != nil {
+		return x.Applied
+	}
+	return 0
+}
+
+func (x *UpsertStockStreamResponse) GetUnchanged() uint64 {
+	if x != nil {
+		return x.Unchanged
+	}
+	return 0
+}
+
+func (x *UpsertStockStreamResponse) GetRejected() uint64 {
+	if x != nil {
+		return x.Rejected
+	}
+	return 0
+}
+
+func (x *UpsertStockStreamResponse) GetRejections() []*RowResult {
+	if x != nil {
+		return x.Rejections
+	}
+	return nil
+}
+
 var File_fieldsync_v1_integration_proto protoreflect.FileDescriptor
 
 const file_fieldsync_v1_integration_proto_rawDesc = "" +
@@ -416,15 +557,30 @@ const file_fieldsync_v1_integration_proto_rawDesc = "" +
 	"\breplayed\x18\x02 \x01(\bR\breplayed\x12\x18\n" +
 	"\aapplied\x18\x03 \x01(\rR\aapplied\x12\x1c\n" +
 	"\tunchanged\x18\x04 \x01(\rR\tunchanged\x12\x1a\n" +
-	"\brejected\x18\x05 \x01(\rR\brejected*w\n" +
+	"\brejected\x18\x05 \x01(\rR\brejected\"~\n" +
+	"\x18UpsertStockStreamRequest\x12)\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\trequestId\x127\n" +
+	"\x04rows\x18\x02 \x03(\v2\x16.fieldsync.v1.StockRowB\v\xbaH\b\x92\x01\x05\b\x01\x10\x88'R\x04rows\"\xe9\x01\n" +
+	"\x19UpsertStockStreamResponse\x12\x16\n" +
+	"\x06chunks\x18\x01 \x01(\rR\x06chunks\x12'\n" +
+	"\x0freplayed_chunks\x18\x02 \x01(\rR\x0ereplayedChunks\x12\x18\n" +
+	"\aapplied\x18\x03 \x01(\x04R\aapplied\x12\x1c\n" +
+	"\tunchanged\x18\x04 \x01(\x04R\tunchanged\x12\x1a\n" +
+	"\brejected\x18\x05 \x01(\x04R\brejected\x127\n" +
+	"\n" +
+	"rejections\x18\x06 \x03(\v2\x17.fieldsync.v1.RowResultR\n" +
+	"rejections*w\n" +
 	"\n" +
 	"RowOutcome\x12\x1b\n" +
 	"\x17ROW_OUTCOME_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13ROW_OUTCOME_APPLIED\x10\x01\x12\x19\n" +
 	"\x15ROW_OUTCOME_UNCHANGED\x10\x02\x12\x18\n" +
-	"\x14ROW_OUTCOME_REJECTED\x10\x032h\n" +
+	"\x14ROW_OUTCOME_REJECTED\x10\x032\xd0\x01\n" +
 	"\x12IntegrationService\x12R\n" +
-	"\vUpsertStock\x12 .fieldsync.v1.UpsertStockRequest\x1a!.fieldsync.v1.UpsertStockResponseB?Z=github.com/fieldsync/fieldsync/proto/fieldsync/v1;fieldsyncv1b\x06proto3"
+	"\vUpsertStock\x12 .fieldsync.v1.UpsertStockRequest\x1a!.fieldsync.v1.UpsertStockResponse\x12f\n" +
+	"\x11UpsertStockStream\x12&.fieldsync.v1.UpsertStockStreamRequest\x1a'.fieldsync.v1.UpsertStockStreamResponse(\x01B?Z=github.com/fieldsync/fieldsync/proto/fieldsync/v1;fieldsyncv1b\x06proto3"
 
 var (
 	file_fieldsync_v1_integration_proto_rawDescOnce sync.Once
@@ -439,25 +595,31 @@ func file_fieldsync_v1_integration_proto_rawDescGZIP() []byte {
 }
 
 var file_fieldsync_v1_integration_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_fieldsync_v1_integration_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_fieldsync_v1_integration_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_fieldsync_v1_integration_proto_goTypes = []any{
-	(RowOutcome)(0),             // 0: fieldsync.v1.RowOutcome
-	(*StockRow)(nil),            // 1: fieldsync.v1.StockRow
-	(*UpsertStockRequest)(nil),  // 2: fieldsync.v1.UpsertStockRequest
-	(*RowResult)(nil),           // 3: fieldsync.v1.RowResult
-	(*UpsertStockResponse)(nil), // 4: fieldsync.v1.UpsertStockResponse
+	(RowOutcome)(0),                   // 0: fieldsync.v1.RowOutcome
+	(*StockRow)(nil),                  // 1: fieldsync.v1.StockRow
+	(*UpsertStockRequest)(nil),        // 2: fieldsync.v1.UpsertStockRequest
+	(*RowResult)(nil),                 // 3: fieldsync.v1.RowResult
+	(*UpsertStockResponse)(nil),       // 4: fieldsync.v1.UpsertStockResponse
+	(*UpsertStockStreamRequest)(nil),  // 5: fieldsync.v1.UpsertStockStreamRequest
+	(*UpsertStockStreamResponse)(nil), // 6: fieldsync.v1.UpsertStockStreamResponse
 }
 var file_fieldsync_v1_integration_proto_depIdxs = []int32{
 	1, // 0: fieldsync.v1.UpsertStockRequest.rows:type_name -> fieldsync.v1.StockRow
 	0, // 1: fieldsync.v1.RowResult.outcome:type_name -> fieldsync.v1.RowOutcome
 	3, // 2: fieldsync.v1.UpsertStockResponse.results:type_name -> fieldsync.v1.RowResult
-	2, // 3: fieldsync.v1.IntegrationService.UpsertStock:input_type -> fieldsync.v1.UpsertStockRequest
-	4, // 4: fieldsync.v1.IntegrationService.UpsertStock:output_type -> fieldsync.v1.UpsertStockResponse
-	4, // [4:5] is the sub-list for method output_type
-	3, // [3:4] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	1, // 3: fieldsync.v1.UpsertStockStreamRequest.rows:type_name -> fieldsync.v1.StockRow
+	3, // 4: fieldsync.v1.UpsertStockStreamResponse.rejections:type_name -> fieldsync.v1.RowResult
+	2, // 5: fieldsync.v1.IntegrationService.UpsertStock:input_type -> fieldsync.v1.UpsertStockRequest
+	5, // 6: fieldsync.v1.IntegrationService.UpsertStockStream:input_type -> fieldsync.v1.UpsertStockStreamRequest
+	4, // 7: fieldsync.v1.IntegrationService.UpsertStock:output_type -> fieldsync.v1.UpsertStockResponse
+	6, // 8: fieldsync.v1.IntegrationService.UpsertStockStream:output_type -> fieldsync.v1.UpsertStockStreamResponse
+	7, // [7:9] is the sub-list for method output_type
+	5, // [5:7] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_fieldsync_v1_integration_proto_init() }
@@ -471,7 +633,7 @@ func file_fieldsync_v1_integration_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fieldsync_v1_integration_proto_rawDesc), len(file_fieldsync_v1_integration_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   4,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

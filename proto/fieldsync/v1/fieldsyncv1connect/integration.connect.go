@@ -36,6 +36,9 @@ const (
 	// IntegrationServiceUpsertStockProcedure is the fully-qualified name of the IntegrationService's
 	// UpsertStock RPC.
 	IntegrationServiceUpsertStockProcedure = "/fieldsync.v1.IntegrationService/UpsertStock"
+	// IntegrationServiceUpsertStockStreamProcedure is the fully-qualified name of the
+	// IntegrationService's UpsertStockStream RPC.
+	IntegrationServiceUpsertStockStreamProcedure = "/fieldsync.v1.IntegrationService/UpsertStockStream"
 )
 
 // IntegrationServiceClient is a client for the fieldsync.v1.IntegrationService service.
@@ -45,6 +48,12 @@ type IntegrationServiceClient interface {
 	// changes nothing, and a repeated request_id returns the stored results
 	// without writing again.
 	UpsertStock(context.Context, *connect.Request[v1.UpsertStockRequest]) (*connect.Response[v1.UpsertStockResponse], error)
+	// UpsertStockStream takes a large load as a stream of chunks (each with
+	// its own request_id and up to 5,000 rows, applied in its own
+	// transaction as UpsertStock applies it) and answers one summary with
+	// the rejected rows. Re-sending a stream after a failure is safe: the
+	// chunks applied before are replayed, not written again.
+	UpsertStockStream(context.Context) *connect.ClientStreamForClient[v1.UpsertStockStreamRequest, v1.UpsertStockStreamResponse]
 }
 
 // NewIntegrationServiceClient constructs a client for the fieldsync.v1.IntegrationService service.
@@ -64,17 +73,29 @@ func NewIntegrationServiceClient(httpClient connect.HTTPClient, baseURL string, 
 			connect.WithSchema(integrationServiceMethods.ByName("UpsertStock")),
 			connect.WithClientOptions(opts...),
 		),
+		upsertStockStream: connect.NewClient[v1.UpsertStockStreamRequest, v1.UpsertStockStreamResponse](
+			httpClient,
+			baseURL+IntegrationServiceUpsertStockStreamProcedure,
+			connect.WithSchema(integrationServiceMethods.ByName("UpsertStockStream")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // integrationServiceClient implements IntegrationServiceClient.
 type integrationServiceClient struct {
-	upsertStock *connect.Client[v1.UpsertStockRequest, v1.UpsertStockResponse]
+	upsertStock       *connect.Client[v1.UpsertStockRequest, v1.UpsertStockResponse]
+	upsertStockStream *connect.Client[v1.UpsertStockStreamRequest, v1.UpsertStockStreamResponse]
 }
 
 // UpsertStock calls fieldsync.v1.IntegrationService.UpsertStock.
 func (c *integrationServiceClient) UpsertStock(ctx context.Context, req *connect.Request[v1.UpsertStockRequest]) (*connect.Response[v1.UpsertStockResponse], error) {
 	return c.upsertStock.CallUnary(ctx, req)
+}
+
+// UpsertStockStream calls fieldsync.v1.IntegrationService.UpsertStockStream.
+func (c *integrationServiceClient) UpsertStockStream(ctx context.Context) *connect.ClientStreamForClient[v1.UpsertStockStreamRequest, v1.UpsertStockStreamResponse] {
+	return c.upsertStockStream.CallClientStream(ctx)
 }
 
 // IntegrationServiceHandler is an implementation of the fieldsync.v1.IntegrationService service.
@@ -84,6 +105,12 @@ type IntegrationServiceHandler interface {
 	// changes nothing, and a repeated request_id returns the stored results
 	// without writing again.
 	UpsertStock(context.Context, *connect.Request[v1.UpsertStockRequest]) (*connect.Response[v1.UpsertStockResponse], error)
+	// UpsertStockStream takes a large load as a stream of chunks (each with
+	// its own request_id and up to 5,000 rows, applied in its own
+	// transaction as UpsertStock applies it) and answers one summary with
+	// the rejected rows. Re-sending a stream after a failure is safe: the
+	// chunks applied before are replayed, not written again.
+	UpsertStockStream(context.Context, *connect.ClientStream[v1.UpsertStockStreamRequest]) (*connect.Response[v1.UpsertStockStreamResponse], error)
 }
 
 // NewIntegrationServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -99,10 +126,18 @@ func NewIntegrationServiceHandler(svc IntegrationServiceHandler, opts ...connect
 		connect.WithSchema(integrationServiceMethods.ByName("UpsertStock")),
 		connect.WithHandlerOptions(opts...),
 	)
+	integrationServiceUpsertStockStreamHandler := connect.NewClientStreamHandler(
+		IntegrationServiceUpsertStockStreamProcedure,
+		svc.UpsertStockStream,
+		connect.WithSchema(integrationServiceMethods.ByName("UpsertStockStream")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/fieldsync.v1.IntegrationService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case IntegrationServiceUpsertStockProcedure:
 			integrationServiceUpsertStockHandler.ServeHTTP(w, r)
+		case IntegrationServiceUpsertStockStreamProcedure:
+			integrationServiceUpsertStockStreamHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -114,4 +149,8 @@ type UnimplementedIntegrationServiceHandler struct{}
 
 func (UnimplementedIntegrationServiceHandler) UpsertStock(context.Context, *connect.Request[v1.UpsertStockRequest]) (*connect.Response[v1.UpsertStockResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fieldsync.v1.IntegrationService.UpsertStock is not implemented"))
+}
+
+func (UnimplementedIntegrationServiceHandler) UpsertStockStream(context.Context, *connect.ClientStream[v1.UpsertStockStreamRequest]) (*connect.Response[v1.UpsertStockStreamResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fieldsync.v1.IntegrationService.UpsertStockStream is not implemented"))
 }

@@ -11,7 +11,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fieldsync/v1/integration.proto.
  */
 export const file_fieldsync_v1_integration: GenFile = /*@__PURE__*/
-  fileDesc("Ch5maWVsZHN5bmMvdjEvaW50ZWdyYXRpb24ucHJvdG8SDGZpZWxkc3luYy52MSKTAgoIU3RvY2tSb3cSHgoLdGVybWluYWxfaWQYASABKAlCCbpIBnIEEAEYQBIdCgpwcm9kdWN0X2lkGAIgASgJQgm6SAZyBBABGEASGgoJcmVnaW9uX2lkGAMgASgJQge6SARyAhhAEhgKB29uX2hhbmQYBCABKANCB7pIBCICKAASHQoMc2FmZXR5X3N0b2NrGAUgASgDQge6SAQiAigAEjAKH2hpc3RvcmljYWxfcHVyY2hhc2VfcHJpY2VfY2VudHMYBiABKANCB7pIBCICKAASJgoVYWdyZWVtZW50X3ByaWNlX2NlbnRzGAcgASgDQge6SAQiAigAEhkKCGN1cnJlbmN5GAggASgJQge6SARyAhgDImcKElVwc2VydFN0b2NrUmVxdWVzdBIeCgpyZXF1ZXN0X2lkGAEgASgJQgq6SAdyBRABGIABEjEKBHJvd3MYAiADKAsyFi5maWVsZHN5bmMudjEuU3RvY2tSb3dCC7pICJIBBQgBEIgnImgKCVJvd1Jlc3VsdBINCgVpbmRleBgBIAEoDRIRCglyZWNvcmRfaWQYAiABKAkSKQoHb3V0Y29tZRgDIAEoDjIYLmZpZWxkc3luYy52MS5Sb3dPdXRjb21lEg4KBnJlYXNvbhgEIAEoCSKHAQoTVXBzZXJ0U3RvY2tSZXNwb25zZRIoCgdyZXN1bHRzGAEgAygLMhcuZmllbGRzeW5jLnYxLlJvd1Jlc3VsdBIQCghyZXBsYXllZBgCIAEoCBIPCgdhcHBsaWVkGAMgASgNEhEKCXVuY2hhbmdlZBgEIAEoDRIQCghyZWplY3RlZBgFIAEoDSp3CgpSb3dPdXRjb21lEhsKF1JPV19PVVRDT01FX1VOU1BFQ0lGSUVEEAASFwoTUk9XX09VVENPTUVfQVBQTElFRBABEhkKFVJPV19PVVRDT01FX1VOQ0hBTkdFRBACEhgKFFJPV19PVVRDT01FX1JFSkVDVEVEEAMyaAoSSW50ZWdyYXRpb25TZXJ2aWNlElIKC1Vwc2VydFN0b2NrEiAuZmllbGRzeW5jLnYxLlVwc2VydFN0b2NrUmVxdWVzdBohLmZpZWxkc3luYy52MS5VcHNlcnRTdG9ja1Jlc3BvbnNlQj9aPWdpdGh1Yi5jb20vZmllbGRzeW5jL2ZpZWxkc3luYy9wcm90by9maWVsZHN5bmMvdjE7ZmllbGRzeW5jdjFiBnByb3RvMw", [file_buf_validate_validate]);
+  fileDesc("Ch5maWVsZHN5bmMvdjEvaW50ZWdyYXRpb24ucHJvdG8SDGZpZWxkc3luYy52MSKTAgoIU3RvY2tSb3cSHgoLdGVybWluYWxfaWQYASABKAlCCbpIBnIEEAEYQBIdCgpwcm9kdWN0X2lkGAIgASgJQgm6SAZyBBABGEASGgoJcmVnaW9uX2lkGAMgASgJQge6SARyAhhAEhgKB29uX2hhbmQYBCABKANCB7pIBCICKAASHQoMc2FmZXR5X3N0b2NrGAUgASgDQge6SAQiAigAEjAKH2hpc3RvcmljYWxfcHVyY2hhc2VfcHJpY2VfY2VudHMYBiABKANCB7pIBCICKAASJgoVYWdyZWVtZW50X3ByaWNlX2NlbnRzGAcgASgDQge6SAQiAigAEhkKCGN1cnJlbmN5GAggASgJQge6SARyAhgDImcKElVwc2VydFN0b2NrUmVxdWVzdBIeCgpyZXF1ZXN0X2lkGAEgASgJQgq6SAdyBRABGIABEjEKBHJvd3MYAiADKAsyFi5maWVsZHN5bmMudjEuU3RvY2tSb3dCC7pICJIBBQgBEIgnImgKCVJvd1Jlc3VsdBINCgVpbmRleBgBIAEoDRIRCglyZWNvcmRfaWQYAiABKAkSKQoHb3V0Y29tZRgDIAEoDjIYLmZpZWxkc3luYy52MS5Sb3dPdXRjb21lEg4KBnJlYXNvbhgEIAEoCSKHAQoTVXBzZXJ0U3RvY2tSZXNwb25zZRIoCgdyZXN1bHRzGAEgAygLMhcuZmllbGRzeW5jLnYxLlJvd1Jlc3VsdBIQCghyZXBsYXllZBgCIAEoCBIPCgdhcHBsaWVkGAMgASgNEhEKCXVuY2hhbmdlZBgEIAEoDRIQCghyZWplY3RlZBgFIAEoDSJtChhVcHNlcnRTdG9ja1N0cmVhbVJlcXVlc3QSHgoKcmVxdWVzdF9pZBgBIAEoCUIKukgHcgUQARiAARIxCgRyb3dzGAIgAygLMhYuZmllbGRzeW5jLnYxLlN0b2NrUm93Qgu6SAiSAQUIARCIJyKnAQoZVXBzZXJ0U3RvY2tTdHJlYW1SZXNwb25zZRIOCgZjaHVua3MYASABKA0SFwoPcmVwbGF5ZWRfY2h1bmtzGAIgASgNEg8KB2FwcGxpZWQYAyABKAQSEQoJdW5jaGFuZ2VkGAQgASgEEhAKCHJlamVjdGVkGAUgASgEEisKCnJlamVjdGlvbnMYBiADKAsyFy5maWVsZHN5bmMudjEuUm93UmVzdWx0KncKClJvd091dGNvbWUSGwoXUk9XX09VVENPTUVfVU5TUEVDSUZJRUQQABIXChNST1dfT1VUQ09NRV9BUFBMSUVEEAESGQoVUk9XX09VVENPTUVfVU5DSEFOR0VEEAISGAoUUk9XX09VVENPTUVfUkVKRUNURUQQAzLQAQoSSW50ZWdyYXRpb25TZXJ2aWNlElIKC1Vwc2VydFN0b2NrEiAuZmllbGRzeW5jLnYxLlVwc2VydFN0b2NrUmVxdWVzdBohLmZpZWxkc3luYy52MS5VcHNlcnRTdG9ja1Jlc3BvbnNlEmYKEVVwc2VydFN0b2NrU3RyZWFtEiYuZmllbGRzeW5jLnYxLlVwc2VydFN0b2NrU3RyZWFtUmVxdWVzdBonLmZpZWxkc3luYy52MS5VcHNlcnRTdG9ja1N0cmVhbVJlc3BvbnNlKAFCP1o9Z2l0aHViLmNvbS9maWVsZHN5bmMvZmllbGRzeW5jL3Byb3RvL2ZpZWxkc3luYy92MTtmaWVsZHN5bmN2MWIGcHJvdG8z", [file_buf_validate_validate]);
 
 /**
  * StockRow is one ERP row: a terminal's stock and prices of a product.
@@ -176,6 +176,78 @@ export const UpsertStockResponseSchema: GenMessage<UpsertStockResponse> = /*@__P
   messageDesc(file_fieldsync_v1_integration, 3);
 
 /**
+ * UpsertStockStreamRequest is one chunk of a stream: the same fields and
+ * rules as UpsertStockRequest.
+ *
+ * @generated from message fieldsync.v1.UpsertStockStreamRequest
+ */
+export type UpsertStockStreamRequest = Message<"fieldsync.v1.UpsertStockStreamRequest"> & {
+  /**
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * @generated from field: repeated fieldsync.v1.StockRow rows = 2;
+   */
+  rows: StockRow[];
+};
+
+/**
+ * Describes the message fieldsync.v1.UpsertStockStreamRequest.
+ * Use `create(UpsertStockStreamRequestSchema)` to create a new message.
+ */
+export const UpsertStockStreamRequestSchema: GenMessage<UpsertStockStreamRequest> = /*@__PURE__*/
+  messageDesc(file_fieldsync_v1_integration, 4);
+
+/**
+ * @generated from message fieldsync.v1.UpsertStockStreamResponse
+ */
+export type UpsertStockStreamResponse = Message<"fieldsync.v1.UpsertStockStreamResponse"> & {
+  /**
+   * @generated from field: uint32 chunks = 1;
+   */
+  chunks: number;
+
+  /**
+   * Chunks whose request_id had been applied before.
+   *
+   * @generated from field: uint32 replayed_chunks = 2;
+   */
+  replayedChunks: number;
+
+  /**
+   * @generated from field: uint64 applied = 3;
+   */
+  applied: bigint;
+
+  /**
+   * @generated from field: uint64 unchanged = 4;
+   */
+  unchanged: bigint;
+
+  /**
+   * @generated from field: uint64 rejected = 5;
+   */
+  rejected: bigint;
+
+  /**
+   * The first 1,000 rejected rows; index counts rows across the stream,
+   * while a reason names the row within its chunk (rows[i]).
+   *
+   * @generated from field: repeated fieldsync.v1.RowResult rejections = 6;
+   */
+  rejections: RowResult[];
+};
+
+/**
+ * Describes the message fieldsync.v1.UpsertStockStreamResponse.
+ * Use `create(UpsertStockStreamResponseSchema)` to create a new message.
+ */
+export const UpsertStockStreamResponseSchema: GenMessage<UpsertStockStreamResponse> = /*@__PURE__*/
+  messageDesc(file_fieldsync_v1_integration, 5);
+
+/**
  * RowOutcome is what happened to one row.
  *
  * @generated from enum fieldsync.v1.RowOutcome
@@ -235,6 +307,20 @@ export const IntegrationService: GenService<{
     methodKind: "unary";
     input: typeof UpsertStockRequestSchema;
     output: typeof UpsertStockResponseSchema;
+  },
+  /**
+   * UpsertStockStream takes a large load as a stream of chunks (each with
+   * its own request_id and up to 5,000 rows, applied in its own
+   * transaction as UpsertStock applies it) and answers one summary with
+   * the rejected rows. Re-sending a stream after a failure is safe: the
+   * chunks applied before are replayed, not written again.
+   *
+   * @generated from rpc fieldsync.v1.IntegrationService.UpsertStockStream
+   */
+  upsertStockStream: {
+    methodKind: "client_streaming";
+    input: typeof UpsertStockStreamRequestSchema;
+    output: typeof UpsertStockStreamResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_fieldsync_v1_integration, 0);
