@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 	"github.com/fieldsync/fieldsync/proto/fieldsync/v1/fieldsyncv1connect"
@@ -84,6 +85,13 @@ func TestUpsertStockIsIdempotentAndReplaysByRequestID(t *testing.T) {
 	if got := stockVersions(t, e); got[first.Results[0].RecordId] != before[first.Results[0].RecordId] {
 		t.Errorf("a replayed request wrote again")
 	}
+	// A row repeated within a call is written once.
+	dup := []*fieldsyncv1.StockRow{proto.Clone(rows[1]).(*fieldsyncv1.StockRow), proto.Clone(rows[1]).(*fieldsyncv1.StockRow)}
+	dup[0].OnHand, dup[1].OnHand = 7, 7
+	if res := upsert(t, e, key, "dup", dup); res.Applied != 1 || res.Unchanged != 1 {
+		t.Errorf("a row repeated in a call: applied %d unchanged %d", res.Applied, res.Unchanged)
+	}
+	rows[1].OnHand = 7
 	// A changed row under a new id is applied alone.
 	third := upsert(t, e, key, "batch-3", rows)
 	if third.Applied != 1 || third.Unchanged != 49 {

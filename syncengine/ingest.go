@@ -77,7 +77,7 @@ func (e *Engine) Ingest(ctx context.Context, p *Principal, recordType, requestID
 			}
 			return err
 		}
-		in := ingest{e: e, tx: tx, p: p, rt: rt, regions: regions, batch: &batch}
+		in := ingest{e: e, tx: tx, p: p, rt: rt, regions: regions, batch: &batch, written: map[string]proto.Message{}}
 		if res, err = in.rows(rows); err != nil {
 			return err
 		}
@@ -109,6 +109,7 @@ type ingest struct {
 	rt      *RecordType
 	regions map[string]bool
 	batch   *commitBatch
+	written map[string]proto.Message // values this call wrote, by id
 }
 
 func (in *ingest) rows(rows []IngestRow) (*fieldsyncv1.UpsertStockResponse, error) {
@@ -152,7 +153,7 @@ func (in *ingest) row(i int, r *IngestRow, known map[string]*StoredRecord) (*fie
 	if reason := in.place(r, known); reason != "" {
 		return reject(reason)
 	}
-	if cur := known[r.ID]; cur != nil && cur.Type == string(in.rt.Name) && !cur.State.Deleted() && proto.Equal(cur.State.Value, r.Value) {
+	if in.holds(r, known) {
 		out.Outcome = fieldsyncv1.RowOutcome_ROW_OUTCOME_UNCHANGED
 		return out, nil
 	}
@@ -164,8 +165,19 @@ func (in *ingest) row(i int, r *IngestRow, known map[string]*StoredRecord) (*fie
 		}
 		return reject(errMessage(err))
 	}
+	in.written[r.ID] = r.Value
 	out.Outcome = fieldsyncv1.RowOutcome_ROW_OUTCOME_APPLIED
 	return out, nil
+}
+
+// holds reports whether the record already holds the row's values: as
+// this call wrote them, or as stored before it.
+func (in *ingest) holds(r *IngestRow, known map[string]*StoredRecord) bool {
+	if v, ok := in.written[r.ID]; ok {
+		return proto.Equal(v, r.Value)
+	}
+	cur := known[r.ID]
+	return cur != nil && cur.Type == string(in.rt.Name) && !cur.State.Deleted() && proto.Equal(cur.State.Value, r.Value)
 }
 
 // place sets the row's region from the record it names, or checks its
