@@ -142,6 +142,10 @@ func mountServices(mux *http.ServeMux, cfg *Config, opts []connect.HandlerOption
 		services = append(services, fieldsyncv1connect.SyncServiceName)
 		mux.Handle(fieldsyncv1connect.NewSyncServiceHandler(&syncHandler{cfg: cfg}, opts...))
 	}
+	if ib, ok := cfg.Sync.(IntegrationBackend); ok {
+		services = append(services, fieldsyncv1connect.IntegrationServiceName)
+		mux.Handle(fieldsyncv1connect.NewIntegrationServiceHandler(&integrationHandler{cfg: cfg, backend: ib}, opts...))
+	}
 	if cfg.Insights != nil {
 		services = append(services, fieldsyncv1connect.InsightsServiceName)
 		mux.Handle(fieldsyncv1connect.NewInsightsServiceHandler(&insightsHandler{cfg: cfg}, opts...))

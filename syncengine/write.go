@@ -24,6 +24,7 @@ type write struct {
 	id     string
 	at     Version
 	change Change
+	ingest bool // an integrator's bulk load: may use IngestIDPrefix ids
 }
 
 func (w *write) tenantID() string {
@@ -79,6 +80,9 @@ func (b *commitBatch) add(version uint64, rt *RecordType, scopes ...Scope) {
 func (e *Engine) write(tx Tx, w *write, batch *commitBatch) (*writeOutcome, error) {
 	if w.p != nil && !w.rt.Options.GetServerCreated() && records.ReservedID(w.id) {
 		return nil, Errorf(CodeInvalid, "record_id: ids starting with %q are reserved for records the server creates", records.ServerIDPrefix)
+	}
+	if err := checkIngestID(w); err != nil {
+		return nil, err
 	}
 	cur, err := tx.GetRecord(w.tenantID(), w.id)
 	if err != nil {

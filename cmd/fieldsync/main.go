@@ -47,6 +47,7 @@ commands:
   events     follow the change stream (events tail)
   phi        print a Process Health Index table
   tenant     create and list organisations (the server's operator token)
+  integrate  load an ERP's stock levels from a CSV (integrate stock; API key with stock:write)
   load       drive N enrolled devices against a server and report latencies (sizing)
 
   version    print the version (also --version)
