@@ -342,7 +342,7 @@ func (db *DB) GetRecords(ctx context.Context, tenantID string, idList []string) 
 	if err != nil {
 		return nil, err
 	}
-	st, err := db.readStmt(ctx, `SELECT `+recordColumns+` FROM records WHERE tenant_id = ? AND id IN (SELECT value FROM json_each(?))`)
+	st, err := db.readStmt(ctx, getRecordsByID)
 	if err != nil {
 		return nil, fmt.Errorf("get records: %w", err)
 	}
