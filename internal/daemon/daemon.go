@@ -119,6 +119,7 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 			return nil, err
 		}
 	}
+	d.wirePurge(runCtx)
 	if err := d.serveMetrics(reg); err != nil {
 		return nil, err
 	}
