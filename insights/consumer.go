@@ -12,9 +12,9 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/fieldsync/fieldsync/insights/insightstore"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 	"github.com/fieldsync/fieldsync/records"
-	"github.com/fieldsync/fieldsync/storage/sqlite"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
 
@@ -41,7 +41,7 @@ type RecordFlagger interface {
 // through Alerts and Flags, and marked done. A crash in between performs
 // them again, which is safe because both are idempotent by dedup key.
 type Consumer struct {
-	DB     *sqlite.DB
+	DB     insightstore.Store
 	Alerts AlertWriter
 	Flags  RecordFlagger
 	// Now is the clock for feedback deadlines and alert times. Default time.Now.
@@ -70,8 +70,8 @@ type PhotoAvailability interface {
 	PhotoAvailableOn(ctx context.Context, tenantID, sha256 string, recordIDs []string) (map[string]bool, error)
 }
 
-// dbPhotos is the PhotoAvailability of the store (sqlite.DB.PhotoStates).
-type dbPhotos struct{ db *sqlite.DB }
+// dbPhotos is the PhotoAvailability of the store (its PhotoStates).
+type dbPhotos struct{ db insightstore.Photos }
 
 func (d dbPhotos) PhotoAvailableOn(ctx context.Context, tenantID, sha256 string, recordIDs []string) (map[string]bool, error) {
 	states, err := d.db.PhotoStates(ctx, tenantID, recordIDs)
@@ -173,7 +173,7 @@ func (c *Consumer) applyBatch(ctx context.Context, evs []*fieldsyncv1.ChangeEven
 		return 0, nil
 	}
 	now := c.now()
-	err := c.DB.InsightsWrite(ctx, func(tx *sqlite.InsightsTx) error {
+	err := c.DB.InsightsWrite(ctx, func(tx insightstore.Tx) error {
 		b := &batch{c: c, ctx: ctx, tx: tx, now: now, works: map[string]*work{}}
 		for i, ev := range evs {
 			if !read[i] {
@@ -211,7 +211,7 @@ func relevant(ev *fieldsyncv1.ChangeEvent, rec proto.Message) bool {
 type batch struct {
 	c     *Consumer
 	ctx   context.Context
-	tx    *sqlite.InsightsTx
+	tx    insightstore.Tx
 	now   time.Time
 	works map[string]*work
 }
@@ -283,8 +283,8 @@ func (c *Consumer) Flush(ctx context.Context) error {
 
 // performAll performs effects in order and marks those performed, or
 // dropped, done in one transaction; those that failed for now wait.
-func (c *Consumer) performAll(ctx context.Context, effects []*sqlite.InsightEffect) error {
-	var done []*sqlite.InsightEffect
+func (c *Consumer) performAll(ctx context.Context, effects []*insightstore.Effect) error {
+	var done []*insightstore.Effect
 	var failed error
 	for _, e := range effects {
 		err := c.perform(ctx, e)
@@ -349,7 +349,7 @@ func (c *Consumer) logger() *slog.Logger {
 	return slog.Default()
 }
 
-func (c *Consumer) perform(ctx context.Context, e *sqlite.InsightEffect) error {
+func (c *Consumer) perform(ctx context.Context, e *insightstore.Effect) error {
 	if e.Alert != nil {
 		if c.Alerts == nil {
 			return fmt.Errorf("insights: Consumer.Alerts is nil")
