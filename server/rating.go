@@ -161,12 +161,12 @@ func (h *ratingHandler) checkQuote(ctx context.Context, p *syncengine.Principal,
 	if err != nil {
 		return toConnect(ctx, h.r.cfg.Logger, err)
 	}
-	rt, ok := h.r.writerRegistry().Lookup(quoteType)
+	rt, ok := h.r.registry().Lookup(quoteType)
 	if rec == nil || !ok || !syncengine.CanRead(p, rt, rec.Scope) {
 		return connect.NewError(connect.CodeNotFound, fmt.Errorf("quote_id: no quote %q in your scope", quoteID))
 	}
 	return nil
 }
 
-// writerRegistry is the record types of the sync engine.
-func (r *ratings) writerRegistry() *syncengine.Registry { return r.cfg.Sync.Registry() }
+// registry is the record types of the sync engine.
+func (r *ratings) registry() *syncengine.Registry { return r.cfg.Sync.Registry() }

@@ -55,7 +55,9 @@ func newRatingPage(r *ratings, c RatingConfig) *ratingPage {
 func (p *ratingPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	lang := pageLanguage(r.Header.Get("Accept-Language"))
 	if err := p.limit(r); err != nil {
-		w.Header().Set("Retry-After", err.Meta().Get("Retry-After"))
+		if ce, ok := errors.AsType[*connect.Error](err); ok {
+			w.Header().Set("Retry-After", ce.Meta().Get("Retry-After"))
+		}
 		p.fail(w, lang, http.StatusTooManyRequests, lang.TooMany)
 		return
 	}
@@ -72,48 +74,54 @@ func (p *ratingPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // limit spends one request of the client IP's bucket and of the global one.
-func (p *ratingPage) limit(r *http.Request) *connect.Error {
+func (p *ratingPage) limit(r *http.Request) error {
 	if err := p.perIP.take(peerKey(r.RemoteAddr)); err != nil {
-		return err.(*connect.Error)
+		return err
 	}
-	if err := p.global.take("all"); err != nil {
-		return err.(*connect.Error)
-	}
-	return nil
+	return p.global.take("all")
 }
 
 // show renders the form of a live token.
 func (p *ratingPage) show(w http.ResponseWriter, r *http.Request, lang *pageText, token string) {
-	_, tenantID, quoteID, issued, ok := p.lookup(w, r, lang, token)
+	link, ok := p.lookup(w, r, lang, token)
 	if !ok {
 		return
 	}
-	store, ok := p.storeName(r.Context(), w, lang, tenantID, quoteID)
+	store, ok := p.storeName(r.Context(), w, lang, link.tenantID, link.quoteID)
 	if !ok {
 		return
 	}
-	p.render(w, lang, http.StatusOK, pageData{Form: true, Store: store, Date: issued.Format("2006-01-02")})
+	p.render(w, lang, http.StatusOK, pageData{Form: true, Store: store, Date: link.issued.Format("2006-01-02")})
+}
+
+// ratingLink is a live token: its id, and the quote it rates.
+type ratingLink struct {
+	id                []byte
+	hash              []byte
+	tenantID, quoteID string
+	issued            time.Time
 }
 
 // lookup checks the token's signature, then the database: it writes the
 // 404 page (or a 500) and returns ok false unless the token is live.
-func (p *ratingPage) lookup(w http.ResponseWriter, r *http.Request, lang *pageText, token string) (id []byte, tenantID, quoteID string, issued time.Time, ok bool) {
+func (p *ratingPage) lookup(w http.ResponseWriter, r *http.Request, lang *pageText, token string) (*ratingLink, bool) {
 	secret, err := p.r.key(r.Context())
 	if err != nil {
 		p.internal(r.Context(), w, lang, err)
-		return nil, "", "", time.Time{}, false
+		return nil, false
 	}
-	id, ok = openRatingToken(secret, token)
+	id, ok := openRatingToken(secret, token)
 	if !ok {
 		p.notFound(w, lang)
-		return nil, "", "", time.Time{}, false
+		return nil, false
 	}
-	tenantID, quoteID, issued, err = p.r.store.RatingToken(r.Context(), ratingTokenHash(token))
+	link := &ratingLink{id: id, hash: ratingTokenHash(token)}
+	link.tenantID, link.quoteID, link.issued, err = p.r.store.RatingToken(r.Context(), link.hash)
 	if err != nil {
 		p.writeErr(r.Context(), w, lang, err)
-		return nil, "", "", time.Time{}, false
+		return nil, false
 	}
-	return id, tenantID, quoteID, issued, true
+	return link, true
 }
 
 // storeName returns the name of the quote's store; a quote gone since the
@@ -150,18 +158,17 @@ func (p *ratingPage) submit(w http.ResponseWriter, r *http.Request, lang *pageTe
 		p.fail(w, lang, status, msg)
 		return
 	}
-	id, tenantID, quoteID, _, ok := p.lookup(w, r, lang, token)
+	link, ok := p.lookup(w, r, lang, token)
 	if !ok {
 		return
 	}
-	rating := &fieldsyncv1.SatisfactionRating{QuoteId: quoteID, Score: score, Comment: comment}
-	hash := ratingTokenHash(token)
-	_, err := p.r.writer.ServerWriteGuarded(r.Context(), tenantID, ratingType, RatingRecordID(tenantID, id), rating, syncengine.AllFields(rating),
+	rating := &fieldsyncv1.SatisfactionRating{QuoteId: link.quoteID, Score: score, Comment: comment}
+	_, err := p.r.writer.ServerWriteGuarded(r.Context(), link.tenantID, ratingType, RatingRecordID(link.tenantID, link.id), rating, syncengine.AllFields(rating),
 		func(tx syncengine.Tx) error {
-			if err := p.r.store.ClaimRatingToken(tx, hash, tenantID); err != nil {
+			if err := p.r.store.ClaimRatingToken(tx, link.hash, link.tenantID); err != nil {
 				return err
 			}
-			return placeRating(tx, tenantID, rating)
+			return placeRating(tx, link.tenantID, rating)
 		})
 	if err != nil {
 		p.writeErr(r.Context(), w, lang, err)
