@@ -151,6 +151,7 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 		Query:           d.db,
 		InsightsConfig:  insights.ConfigStore{DB: d.db},
 		System:          &server.SystemConfig{Tenants: d.db, OperatorToken: operatorToken},
+		Ratings:         &server.RatingConfig{Store: d.db},
 		Extra:           extra,
 		MaxMessageBytes: d.cfg.MaxMessageBytes,
 		Registry:        reg,
