@@ -10,8 +10,8 @@ import (
 	"net/http"
 	"os"
 	"path"
-	"strings"
 	"strconv"
+	"strings"
 	"sync"
 )
 
