@@ -126,7 +126,9 @@ func (h *dashboardHandler) places(ctx context.Context, p *syncengine.Principal, 
 			people = append(people, &fieldsyncv1.PhiSeries{ScopeKind: fieldsyncv1.ScopeKind_SCOPE_KIND_REP, ScopeId: u.ID, Name: u.DisplayName, Role: u.Role})
 		}
 	}
-	byName := func(a, b *fieldsyncv1.PhiSeries) int { return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.ScopeId, b.ScopeId)) }
+	byName := func(a, b *fieldsyncv1.PhiSeries) int {
+		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.ScopeId, b.ScopeId))
+	}
 	slices.SortFunc(kids, byName)
 	slices.SortFunc(people, byName)
 	return parent, append(kids, people...), nil
