@@ -32,12 +32,15 @@ type dashWorld struct {
 	diagA, diagB, stockID, terminal string
 }
 
-func newDashWorld(t *testing.T) *dashWorld {
+func newDashWorld(t *testing.T, edits ...func(*server.Config)) *dashWorld {
 	t.Helper()
 	w := &dashWorld{today: time.Now().UTC()}
 	w.edgeServer = newEdgeServer(t, 0, false, func(c *server.Config) {
 		c.Insights = c.Identity.(server.InsightsBackend)
 		w.engine = c.Sync.(*syncengine.Engine)
+		for _, edit := range edits {
+			edit(c)
+		}
 	})
 	w.tenant, w.region, w.store = w.creds.TenantID, w.creds.RegionID, w.creds.StoreID
 	ctx := context.Background()
