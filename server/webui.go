@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
@@ -28,17 +29,18 @@ import (
 // carries a Content-Security-Policy that lets the app talk to its own
 // origin (and to mediaOrigins, where photo links point) and nothing else.
 type WebUI struct {
-	files fs.FS
-	csp   string
-	mu    sync.Mutex
-	etags map[string]string
+	files   fs.FS
+	csp     string
+	mu      sync.Mutex
+	entries map[string]webEntry
+	cached  int // bytes of gzipped content in entries
 }
 
 // NewWebUI serves files (index.html at its root). mediaOrigins are the
 // origins of photo links other than the app's own (an S3 endpoint, a
 // public URL), allowed as image and fetch sources.
 func NewWebUI(files fs.FS, mediaOrigins ...string) *WebUI {
-	return &WebUI{files: files, csp: webCSP(mediaOrigins), etags: map[string]string{}}
+	return &WebUI{files: files, csp: webCSP(mediaOrigins), entries: map[string]webEntry{}}
 }
 
 // webCSP is the policy of a Preact app served from this origin: scripts,
@@ -110,8 +112,8 @@ func (u *WebUI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// serveFile answers with the regular file name, reporting false when
-// there is none.
+// serveFile answers with the regular file name, gzipped when the client
+// takes it and the type compresses, reporting false when there is none.
 func (u *WebUI) serveFile(w http.ResponseWriter, r *http.Request, name string) bool {
 	if !fs.ValidPath(name) || strings.HasPrefix(name, ".") || strings.Contains(name, "/.") {
 		return false // no dotfiles (.gitkeep, an editor's leftovers)
@@ -125,37 +127,122 @@ func (u *WebUI) serveFile(w http.ResponseWriter, r *http.Request, name string) b
 	if err != nil || !st.Mode().IsRegular() {
 		return false
 	}
-	data, err := io.ReadAll(f)
+	e, content, err := u.entry(name, st, f)
 	if err != nil {
 		return false
 	}
 	h := w.Header()
 	h.Set("Content-Type", webContentType(name))
 	h.Set("Cache-Control", webCacheControl(name))
-	h.Set("ETag", u.etag(name, st, data))
 	if path.Base(name) == "sw.js" {
 		h.Set("Service-Worker-Allowed", "/")
 	}
-	http.ServeContent(w, r, name, st.ModTime(), bytes.NewReader(data))
+	if compressible(name) {
+		h.Add("Vary", "Accept-Encoding")
+	}
+	etag := e.etag
+	switch {
+	case e.gz != nil && acceptsGzip(r.Header.Get("Accept-Encoding")):
+		h.Set("Content-Encoding", "gzip")
+		etag = strings.TrimSuffix(etag, `"`) + `-gz"`
+		content = bytes.NewReader(e.gz)
+	case content == nil:
+		if content, err = readSeeker(f); err != nil {
+			return false
+		}
+	}
+	h.Set("ETag", etag)
+	http.ServeContent(w, r, name, st.ModTime(), content)
 	return true
 }
 
-// etag is the quoted SHA-256 prefix of a file's content, kept per name,
-// size and modification time (a file on disk may change under --web-dir).
-func (u *WebUI) etag(name string, st fs.FileInfo, data []byte) string {
+// webEntry is what WebUI keeps of a file: its ETag and, for types that
+// compress, its gzipped bytes.
+type webEntry struct {
+	etag string
+	gz   []byte
+}
+
+// webCacheBytes bounds the gzipped bytes WebUI keeps in memory.
+const webCacheBytes = 64 << 20
+
+// entry returns the file's cached entry, reading and hashing the file on
+// a miss (then also returning its content to serve). Entries are keyed by
+// name, size and modification time: a file under --web-dir may change.
+func (u *WebUI) entry(name string, st fs.FileInfo, f fs.File) (webEntry, io.ReadSeeker, error) {
 	key := name + "\x00" + st.ModTime().String() + "\x00" + strconv.FormatInt(st.Size(), 10)
 	u.mu.Lock()
-	defer u.mu.Unlock()
-	if e, ok := u.etags[key]; ok {
-		return e
+	e, ok := u.entries[key]
+	u.mu.Unlock()
+	if ok {
+		return e, nil, nil
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return webEntry{}, nil, err
 	}
 	sum := sha256.Sum256(data)
-	e := `"` + hex.EncodeToString(sum[:12]) + `"`
-	if len(u.etags) > 4096 {
-		clear(u.etags)
+	e = webEntry{etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
+	if compressible(name) && len(data) > 1024 {
+		e.gz = gzipped(data)
 	}
-	u.etags[key] = e
-	return e
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.cached+len(e.gz) > webCacheBytes || len(u.entries) >= 4096 {
+		clear(u.entries)
+		u.cached = 0
+	}
+	u.entries[key] = e
+	u.cached += len(e.gz)
+	return e, bytes.NewReader(data), nil
+}
+
+func gzipped(data []byte) []byte {
+	var b bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
+	_, _ = zw.Write(data) // writes to a bytes.Buffer do not fail
+	_ = zw.Close()
+	if b.Len() >= len(data) {
+		return nil
+	}
+	return b.Bytes()
+}
+
+// readSeeker is f as an io.ReadSeeker (embedded and on-disk files are).
+func readSeeker(f fs.File) (io.ReadSeeker, error) {
+	if rs, ok := f.(io.ReadSeeker); ok {
+		if _, err := rs.Seek(0, io.SeekStart); err == nil {
+			return rs, nil
+		}
+	}
+	data, err := io.ReadAll(f)
+	return bytes.NewReader(data), err
+}
+
+// acceptsGzip reports whether an Accept-Encoding header takes gzip.
+func acceptsGzip(accept string) bool {
+	for _, part := range strings.Split(accept, ",") {
+		coding, params, _ := strings.Cut(part, ";")
+		if c := strings.TrimSpace(coding); c != "gzip" && c != "*" {
+			continue
+		}
+		q, ok := strings.CutPrefix(strings.ReplaceAll(params, " ", ""), "q=")
+		if !ok {
+			return true
+		}
+		v, err := strconv.ParseFloat(q, 64)
+		return err == nil && v > 0
+	}
+	return false
+}
+
+// compressible names the text types worth gzipping.
+func compressible(name string) bool {
+	switch strings.ToLower(path.Ext(name)) {
+	case ".html", ".js", ".mjs", ".css", ".json", ".map", ".webmanifest", ".svg", ".txt", ".wasm":
+		return true
+	}
+	return false
 }
 
 // webTypes fixes the types a browser insists on (modules, the manifest,

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"compress/gzip"
 	"context"
 	"io"
 	"io/fs"
@@ -240,5 +241,38 @@ func TestWebAppNotBuiltSaysHowToBuildIt(t *testing.T) {
 		if res, _ := get(t, "GET", srv.URL+"/.gitkeep"); res.StatusCode == 200 {
 			t.Errorf("%s: .gitkeep is served", name)
 		}
+	}
+}
+
+// TestWebAppGzipsTextForClientsThatTakeIt: a large script is sent gzipped
+// (with its own ETag and Vary: Accept-Encoding) to a client that takes
+// gzip, plain to one that does not.
+func TestWebAppGzipsTextForClientsThatTakeIt(t *testing.T) {
+	t.Parallel()
+	files := builtApp()
+	script := strings.Repeat("export const answer = 42;\n", 400)
+	files["assets/big-1a2b3c.js"] = &fstest.MapFile{Data: []byte(script)}
+	srv := httptest.NewServer(server.NewWebUI(files))
+	t.Cleanup(srv.Close)
+	plain, body := get(t, "GET", srv.URL+"/assets/big-1a2b3c.js", "Accept-Encoding", "identity")
+	if plain.Header.Get("Content-Encoding") != "" || body != script {
+		t.Fatalf("plain: %v, %d bytes", plain.Header, len(body))
+	}
+	for _, accept := range []string{"gzip", "br, gzip;q=0.8", "*"} {
+		res, body := get(t, "GET", srv.URL+"/assets/big-1a2b3c.js", "Accept-Encoding", accept)
+		if res.Header.Get("Content-Encoding") != "gzip" || !strings.Contains(res.Header.Get("Vary"), "Accept-Encoding") ||
+			res.Header.Get("ETag") == plain.Header.Get("ETag") || res.Header.Get("Content-Type") != "text/javascript; charset=utf-8" {
+			t.Fatalf("%s: %v", accept, res.Header)
+		}
+		zr, err := gzip.NewReader(strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := io.ReadAll(zr); string(got) != script || len(body) >= len(script) {
+			t.Errorf("%s: the gzipped script does not inflate to the file", accept)
+		}
+	}
+	if res, body := get(t, "GET", srv.URL+"/assets/big-1a2b3c.js", "Accept-Encoding", "gzip;q=0"); res.Header.Get("Content-Encoding") != "" || body != script {
+		t.Errorf("gzip;q=0: %v, %d bytes", res.Header, len(body))
 	}
 }
