@@ -156,6 +156,10 @@ func mountServices(mux *http.ServeMux, cfg *Config, opts []connect.HandlerOption
 		services = append(services, fieldsyncv1connect.QueryServiceName)
 		mux.Handle(fieldsyncv1connect.NewQueryServiceHandler(&queryHandler{cfg: cfg}, opts...))
 	}
+	if db, ok := cfg.Insights.(DashboardBackend); ok && cfg.Sync != nil {
+		services = append(services, fieldsyncv1connect.DashboardServiceName)
+		mux.Handle(fieldsyncv1connect.NewDashboardServiceHandler(&dashboardHandler{cfg: cfg, backend: db}, opts...))
+	}
 	if cfg.Media != nil {
 		services = append(services, fieldsyncv1connect.MediaServiceName)
 		mux.Handle(fieldsyncv1connect.NewMediaServiceHandler(&mediaHandler{cfg: cfg}, opts...))

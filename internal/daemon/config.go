@@ -77,6 +77,13 @@ type Config struct {
 	// (default: <data-dir>/operator-token, generated at first start).
 	OperatorTokenFile string
 
+	// WebDir serves the web app from this folder instead of the files
+	// built into the binary (development).
+	WebDir string
+	// CORSOrigins lists the origins (comma-separated, exact) whose pages
+	// may call the API from a browser; empty switches CORS off.
+	CORSOrigins string
+
 	// Logger overrides the logger built from LogLevel/LogFormat (tests).
 	Logger *slog.Logger
 }
@@ -141,6 +148,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ProbeInterval, "probe-interval", envDuration("probe-interval", c.ProbeInterval), "how often the database, NATS and the photo store are checked (health, metrics, S3 reconnect)")
 	fs.DurationVar(&c.TombstoneRetention, "tombstone-retention", envDuration("tombstone-retention", c.TombstoneRetention), "how long deletes are kept for offline devices; older ones are purged and such devices resync (0: keep forever)")
 	str(&c.OperatorTokenFile, "operator-token-file", "file with the operator token for tenant management (default: <data-dir>/operator-token, generated)")
+	str(&c.WebDir, "web-dir", "serve the web app from this folder (e.g. clients/web/dist) instead of the one built in")
+	str(&c.CORSOrigins, "cors-origins", "comma-separated origins (e.g. https://app.example.com) whose web pages may call the API (default: none)")
 	hideDefaults(fs, "s3-secret-key", "s3-access-key", "nats-url", "nats-creds")
 }
 
@@ -264,6 +273,14 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxPhotoBytes <= 0 {
 		errs = append(errs, errors.New("max-photo-bytes: must be positive"))
+	}
+	if _, err := server.ParseCORSOrigins(c.CORSOrigins); err != nil {
+		errs = append(errs, err)
+	}
+	if c.WebDir != "" {
+		if st, err := os.Stat(c.WebDir); err != nil || !st.IsDir() {
+			errs = append(errs, fmt.Errorf("web-dir: %q is not a folder", c.WebDir))
+		}
 	}
 	switch c.LogFormat {
 	case "text", "json":

@@ -140,6 +140,12 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	if extra == nil {
+		extra = map[string]http.Handler{}
+	}
+	if extra["/"], err = d.webUI(); err != nil {
+		return nil, err
+	}
 	return server.New(server.Config{
 		Logger:          d.log,
 		Auth:            d.db,
@@ -162,6 +168,10 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 
 // listen binds the address and serves HTTP/1.1 and unencrypted HTTP/2 (h2c).
 func (d *Daemon) listen(handler http.Handler) error {
+	origins, err := server.ParseCORSOrigins(d.cfg.CORSOrigins)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", d.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", d.cfg.Addr, err)
@@ -174,7 +184,7 @@ func (d *Daemon) listen(handler http.Handler) error {
 	// server's handler sets a deadline on each request body instead
 	// (--body-read-timeout).
 	d.http = &http.Server{
-		Handler:           handler,
+		Handler:           server.NewCORS(origins, handler),
 		Protocols:         &protocols,
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    64 << 10,
