@@ -148,19 +148,19 @@ func (c *Consumer) Handle(ctx context.Context, ev *fieldsyncv1.ChangeEvent) erro
 // that fails changes nothing at all. Events the consumer does not read
 // (other record types, deletes, photo states) cost no write. Then it
 // performs the queued alerts and flags (see Flush). An invalid event makes
-// the whole batch CodeInvalid (DecodeEvent finds them first).
+// the whole batch CodeInvalid (DecodeEvent finds them first). Last it
+// records the server's rebate on the quotes submitted (rebate.go).
 func (c *Consumer) HandleBatch(ctx context.Context, evs []*fieldsyncv1.ChangeEvent) error {
 	applied, err := c.applyBatch(ctx, evs)
 	if err != nil {
 		return err
 	}
-	if err := c.recordRebates(ctx, evs); err != nil {
-		return err
+	if applied > 0 || c.mayHavePending() {
+		if err := c.Flush(ctx); err != nil {
+			return err
+		}
 	}
-	if applied == 0 && !c.mayHavePending() {
-		return nil
-	}
-	return c.Flush(ctx)
+	return c.recordRebates(ctx, evs)
 }
 
 func (c *Consumer) applyBatch(ctx context.Context, evs []*fieldsyncv1.ChangeEvent) (int, error) {

@@ -128,7 +128,9 @@ var quoteRebateFields = []string{"rebate_server_cents", "rebate_server_rule_id",
 // the server has not recorded yet, the rebate it earns under the tenant's
 // rules at the event's commit (the server's receipt of the submit), and
 // logs and counts a disagreement with the device's figure. A quote
-// recorded once keeps its figure: redelivery changes nothing.
+// recorded once keeps its figure: redelivery changes nothing. A write the
+// engine refuses for good is logged and skipped; another failure is
+// returned, so the batch is delivered again and the recording retried.
 func (c *Consumer) recordRebates(ctx context.Context, evs []*fieldsyncv1.ChangeEvent) error {
 	if c.Alerts == nil {
 		return nil // nothing to write with (a consumer computing PHI only)
@@ -144,7 +146,11 @@ func (c *Consumer) recordRebates(ctx context.Context, evs []*fieldsyncv1.ChangeE
 		if q.Status != fieldsyncv1.RecordStatus_RECORD_STATUS_SUBMITTED || q.RebateRecordedTime != nil {
 			continue
 		}
-		if err := c.recordRebate(ctx, ev, q); err != nil {
+		err := c.recordRebate(ctx, ev, q)
+		switch {
+		case err != nil && permanentFailure(err):
+			c.logger().Error("insights: cannot record a quote's rebate", "tenant", ev.TenantId, "quote", ev.RecordId, "err", err)
+		case err != nil:
 			return fmt.Errorf("record rebate of quote %s: %w", ev.RecordId, err)
 		}
 	}

@@ -1,12 +1,19 @@
 package insights
 
 import (
+	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/proto"
+
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+	"github.com/fieldsync/fieldsync/syncengine"
 )
 
 func (e *env) rebateRule(region string, perUnit int64) *fieldsyncv1.RebateRule {
@@ -71,5 +78,76 @@ func TestA7RuleNotInForceAlertsNobody(t *testing.T) {
 	e.upsert("rule3", future, at(2, 8, 0))
 	if n := len(e.sink.list(fieldsyncv1.AlertKind_ALERT_KIND_RULE_CHANGE)); n != 4 {
 		t.Fatalf("a rule starting later: %d alerts, want 4 (told ahead)", n)
+	}
+}
+
+// quoteStore is an AlertWriter and RecordReader over one tenant's quotes
+// and rebate rules, recording the server's writes to quotes.
+type quoteStore struct {
+	quotes map[string]*fieldsyncv1.Quote
+	rules  []*syncengine.StoredRecord
+	writes int
+}
+
+func (s *quoteStore) ServerWrite(_ context.Context, _, recordType, id string, value proto.Message, fields []string) (bool, error) {
+	q, ok := s.quotes[id]
+	if recordType != quoteType || !ok {
+		return false, fmt.Errorf("unexpected write of %s %s", recordType, id)
+	}
+	v := value.(*fieldsyncv1.Quote)
+	q.RebateServerCents, q.RebateServerRuleId, q.RebateRecordedTime = v.RebateServerCents, v.RebateServerRuleId, v.RebateRecordedTime
+	s.writes++
+	return true, nil
+}
+
+func (s *quoteStore) RecordsByType(context.Context, string, string, int) ([]*syncengine.StoredRecord, error) {
+	return s.rules, nil
+}
+
+func (s *quoteStore) GetRecords(_ context.Context, _ string, ids []string) (map[string]*syncengine.StoredRecord, error) {
+	out := map[string]*syncengine.StoredRecord{}
+	for _, id := range ids {
+		if q, ok := s.quotes[id]; ok {
+			out[id] = &syncengine.StoredRecord{ID: id, State: &syncengine.State{Value: q}}
+		}
+	}
+	return out, nil
+}
+
+// TestA7ServerRecordsASubmittedQuotesRebateOnceAndCountsDisagreement: the
+// server records what a submitted quote earns under the rules it holds at
+// the submit's commit; a device figure that differs is counted once; a
+// redelivery, or the rules changing later, leaves the recorded figure
+// alone; a draft records nothing.
+func TestA7ServerRecordsASubmittedQuotesRebateOnceAndCountsDisagreement(t *testing.T) {
+	e := newEnv(t)
+	rule := e.rebateRule("north", 100)
+	store := &quoteStore{quotes: map[string]*fieldsyncv1.Quote{}, rules: []*syncengine.StoredRecord{{ID: "rule1", State: &syncengine.State{Value: rule}}}}
+	e.c.Alerts, e.c.Records = store, store
+	e.c.RebateDisagreements = prometheus.NewCounter(prometheus.CounterOpts{Name: "test_disagreements"})
+	quote := func(status fieldsyncv1.RecordStatus, deviceCents int64) *fieldsyncv1.Quote {
+		return &fieldsyncv1.Quote{Status: status, RegionId: e.id("north"), RebateDeviceCents: deviceCents, RebateDeviceRuleId: "rule1",
+			Lines: []*fieldsyncv1.QuoteLine{{ProductId: "stent-3x18", Quantity: 49, UnitPriceCents: 5000}}}
+	}
+	store.quotes["draft"] = quote(fieldsyncv1.RecordStatus_RECORD_STATUS_DRAFT, 0)
+	e.upsert("draft", store.quotes["draft"], at(3, 8, 0))
+	store.quotes["q1"] = quote(fieldsyncv1.RecordStatus_RECORD_STATUS_SUBMITTED, 4900)
+	store.quotes["q2"] = quote(fieldsyncv1.RecordStatus_RECORD_STATUS_SUBMITTED, 1)
+	e.upsert("q1", proto.Clone(store.quotes["q1"]), at(3, 9, 0))
+	ev := e.upsert("q2", proto.Clone(store.quotes["q2"]), at(3, 9, 0))
+	for _, id := range []string{"q1", "q2"} {
+		if q := store.quotes[id]; q.RebateServerCents != 4900 || q.RebateServerRuleId != "rule1" || !q.RebateRecordedTime.AsTime().Equal(at(3, 9, 0)) {
+			t.Fatalf("%s: server rebate %d under %q at %v, want 4900 under rule1 at the commit", id, q.RebateServerCents, q.RebateServerRuleId, q.RebateRecordedTime)
+		}
+	}
+	rule.Tiers[0].PerUnitCents = 120
+	e.handle(ev)
+	if store.writes != 2 || store.quotes["draft"].RebateRecordedTime != nil || store.quotes["q2"].RebateServerCents != 4900 {
+		t.Fatalf("%d writes, draft recorded %v, q2 %d: want 2 writes, the draft alone, q2 kept", store.writes, store.quotes["draft"].RebateRecordedTime, store.quotes["q2"].RebateServerCents)
+	}
+	var m dto.Metric
+	must(t, e.c.RebateDisagreements.Write(&m))
+	if n := m.GetCounter().GetValue(); n != 1 {
+		t.Fatalf("disagreements %v, want 1 (q2)", n)
 	}
 }
