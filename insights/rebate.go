@@ -55,25 +55,9 @@ func (h *handler) rebateRule(r *fieldsyncv1.RebateRule) error {
 		(r.ValidTo != nil && !h.ev.CommitTime.AsTime().Before(r.ValidTo.AsTime())) {
 		return nil
 	}
-	var ids []string
-	for _, role := range rebateAudience {
-		users, err := h.tx.UsersByRole(h.tenantID, role, r.RegionId, "")
-		if err != nil {
-			return err
-		}
-		for _, u := range users {
-			ids = append(ids, u.ID)
-		}
-	}
-	readers, err := h.readers(ids)
+	to, err := h.ruleAudience(r.RegionId)
 	if err != nil {
 		return err
-	}
-	r2 := recipients{}
-	for _, rd := range readers {
-		if rd.canRead(records.RebateRuleType, Scope{RegionID: r.RegionId}) {
-			r2[rd.id] = true
-		}
 	}
 	tmpl := &fieldsyncv1.Alert{
 		Kind:             fieldsyncv1.AlertKind_ALERT_KIND_RULE_CHANGE,
@@ -81,7 +65,33 @@ func (h *handler) rebateRule(r *fieldsyncv1.RebateRule) error {
 		Body:             rebateBody(r),
 		RelatedRecordIds: []string{h.ev.RecordId},
 	}
-	return h.raise("A7:"+h.ev.RecordId+":"+ruleTerms(r), tmpl, r2.list())
+	return h.raise("A7:"+h.ev.RecordId+":"+ruleTerms(r), tmpl, to)
+}
+
+// ruleAudience lists the users of the audience roles in a region (every
+// region when empty) who may read a rule placed there.
+func (w *work) ruleAudience(regionID string) ([]string, error) {
+	var ids []string
+	for _, role := range rebateAudience {
+		users, err := w.tx.UsersByRole(w.tenantID, role, regionID, "")
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range users {
+			ids = append(ids, u.ID)
+		}
+	}
+	readers, err := w.readers(ids)
+	if err != nil {
+		return nil, err
+	}
+	to := recipients{}
+	for _, rd := range readers {
+		if rd.canRead(records.RebateRuleType, Scope{RegionID: regionID}) {
+			to[rd.id] = true
+		}
+	}
+	return to.list(), nil
 }
 
 // ruleTerms identifies a version of a rule's terms: everything but its
