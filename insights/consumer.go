@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -56,6 +57,12 @@ type Consumer struct {
 	// Photos says on which records a photo is available; A6 counts only
 	// those uses. Default: the DB's photo attachers and holders.
 	Photos PhotoAvailability
+	// Records reads the rebate rules and quotes for A7's recorded rebate
+	// (rebate.go). Default: DB.
+	Records RecordReader
+	// RebateDisagreements counts submitted quotes whose device rebate
+	// differs from the server's (RegisterRebateMetrics); nil counts nothing.
+	RebateDisagreements prometheus.Counter
 
 	flushMu     sync.Mutex
 	flushFailed atomic.Bool // effects may be pending: a Flush did not finish
@@ -141,16 +148,19 @@ func (c *Consumer) Handle(ctx context.Context, ev *fieldsyncv1.ChangeEvent) erro
 // that fails changes nothing at all. Events the consumer does not read
 // (other record types, deletes, photo states) cost no write. Then it
 // performs the queued alerts and flags (see Flush). An invalid event makes
-// the whole batch CodeInvalid (DecodeEvent finds them first).
+// the whole batch CodeInvalid (DecodeEvent finds them first). Last it
+// records the server's rebate on the quotes submitted (rebate.go).
 func (c *Consumer) HandleBatch(ctx context.Context, evs []*fieldsyncv1.ChangeEvent) error {
 	applied, err := c.applyBatch(ctx, evs)
 	if err != nil {
 		return err
 	}
-	if applied == 0 && !c.mayHavePending() {
-		return nil
+	if applied > 0 || c.mayHavePending() {
+		if err := c.Flush(ctx); err != nil {
+			return err
+		}
 	}
-	return c.Flush(ctx)
+	return c.recordRebates(ctx, evs)
 }
 
 func (c *Consumer) applyBatch(ctx context.Context, evs []*fieldsyncv1.ChangeEvent) (int, error) {
@@ -392,6 +402,7 @@ var readTypes = func() map[string]protoreflect.MessageType {
 		&fieldsyncv1.Visit{}, &fieldsyncv1.SurgerySupport{}, &fieldsyncv1.Diagnosis{}, &fieldsyncv1.Quote{},
 		&fieldsyncv1.CampaignMaterial{}, &fieldsyncv1.CampaignFeedback{}, &fieldsyncv1.Customer{},
 		&fieldsyncv1.Commitment{}, &fieldsyncv1.Opportunity{}, &fieldsyncv1.StockLevel{},
+		&fieldsyncv1.RebateRule{},
 	} {
 		out[typeName(m)] = m.ProtoReflect().Type()
 	}

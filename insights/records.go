@@ -93,6 +93,8 @@ func (h *handler) upsert(rec proto.Message) error {
 		return h.progress(m.CustomerId, "", h.commitMS())
 	case *fieldsyncv1.StockLevel:
 		return h.stock(m)
+	case *fieldsyncv1.RebateRule:
+		return h.rebateRule(m)
 	}
 	return nil
 }

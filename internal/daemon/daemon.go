@@ -115,7 +115,7 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 	d.engine = engine
 	d.closers = append(d.closers, func() error { engine.Close(); return nil })
 	if d.cfg.Consumers {
-		if err := d.wireInsights(ctx, runCtx, js); err != nil {
+		if err := d.wireInsights(ctx, runCtx, js, reg); err != nil {
 			return nil, err
 		}
 	}

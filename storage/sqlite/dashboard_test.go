@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+	"github.com/fieldsync/fieldsync/insights/insightstore"
 	"github.com/fieldsync/fieldsync/storage/sqlite"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
@@ -21,7 +22,7 @@ func TestPhiSeriesManyReadsEachPlaceInItsRange(t *testing.T) {
 	}
 	t.Cleanup(func() { db.Close() })
 	store, rep := fieldsyncv1.ScopeKind_SCOPE_KIND_STORE, fieldsyncv1.ScopeKind_SCOPE_KIND_REP
-	err = db.InsightsWrite(ctx, func(tx *sqlite.InsightsTx) error {
+	err = db.InsightsWrite(ctx, func(tx insightstore.Tx) error {
 		for _, d := range []*fieldsyncv1.PhiDay{
 			{ScopeKind: store, ScopeId: "s1", Date: "2026-05-02", Index: 2},
 			{ScopeKind: store, ScopeId: "s1", Date: "2026-05-01", Index: 1},
