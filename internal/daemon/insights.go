@@ -22,7 +22,8 @@ const InsightsBatch = 256
 // wireInsights runs the PHI and alert consumer on the change stream as a
 // durable JetStream consumer, and its periodic sweep.
 func (d *Daemon) wireInsights(ctx, runCtx context.Context, js jetstream.JetStream) error {
-	c := &insights.Consumer{DB: d.db, Alerts: d.engine, Flags: d.engine, Now: time.Now, MaxClockSkew: d.cfg.MaxClockSkew, Logger: d.log}
+	c := d.newConsumer()
+	d.insights = c
 	if err := c.Flush(ctx); err != nil {
 		return err
 	}
@@ -35,7 +36,7 @@ func (d *Daemon) wireInsights(ctx, runCtx context.Context, js jetstream.JetStrea
 	})
 	d.goRun("insights sweep", func() error {
 		return every(runCtx, SweepInterval, func() error {
-			if err := c.Sweep(runCtx, time.Now()); err != nil {
+			if err := c.Sweep(runCtx, d.now()); err != nil {
 				d.log.Error("insights sweep", "err", err)
 			}
 			return nil
