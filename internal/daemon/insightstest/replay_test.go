@@ -118,3 +118,50 @@ func checkAlertsOnce(t *testing.T, h *insightstest.Harness) {
 		}
 	}
 }
+
+// TestRecomputeEvaluatesTheRulesOverImportedHistory imports a month in one
+// call, with no sweep in between: the decision-maker confirmation of day 3
+// (progress on that customer only on day 20, after its 14-day window) is
+// alerted (A5) only once RecomputePhi evaluates the rules as of each day,
+// and once however often it runs; PHI lands on the simulated days.
+func TestRecomputeEvaluatesTheRulesOverImportedHistory(t *testing.T) {
+	start := time.Now().UTC().AddDate(0, 0, -days-10).Truncate(24 * time.Hour)
+	h := insightstest.Start(t, start.AddDate(0, 0, days))
+	rep := h.User("rep")
+	var rows []*fieldsyncv1.HistoryRow
+	for d := range days {
+		at := start.AddDate(0, 0, d).Add(9 * time.Hour)
+		rows = append(rows, h.RowAt(key("a", d), at.Add(time.Hour), visit(rep.UserID, "demo-ruijin", at, "technical_demo")))
+		late := at
+		if lateDays[d] {
+			late = late.AddDate(0, 0, -2)
+		}
+		rows = append(rows, h.RowAt(key("b", d), at.Add(time.Hour), visit(rep.UserID, "demo-ruijin", late, "technical_demo")))
+		switch d {
+		case 3:
+			rows = append(rows, h.RowAt("stall", at.Add(time.Hour), visit(rep.UserID, "demo-huashan", at, "decision_maker_confirmed")))
+		case 20:
+			rows = append(rows, h.RowAt("late-progress", at.Add(time.Hour), &fieldsyncv1.Opportunity{OwnerUserId: rep.UserID, CustomerId: "demo-huashan", Title: "stents"}))
+		}
+	}
+	h.Import(rows...)
+	first, last := start.Format(time.DateOnly), start.AddDate(0, 0, days-1).Format(time.DateOnly)
+	stalls := func() int {
+		n := 0
+		for _, a := range h.Alerts("rep") {
+			if a.Kind == fieldsyncv1.AlertKind_ALERT_KIND_STALLED_CLOSE {
+				n++
+			}
+		}
+		return n
+	}
+	if n := stalls(); n != 0 {
+		t.Fatalf("%d A5 alerts before any sweep", n)
+	}
+	h.RecomputePhi(first, last)
+	h.RecomputePhi(first, last)
+	if n := stalls(); n != 1 {
+		t.Errorf("%d A5 alerts after two recomputes, want 1", n)
+	}
+	checkPhi(t, h.Phi(fieldsyncv1.ScopeKind_SCOPE_KIND_REP, rep.UserID, first, last), start)
+}
