@@ -191,3 +191,65 @@ func TestImportedIDsAreReservedForTheImport(t *testing.T) {
 	}
 	push(2)
 }
+
+// TestImportHistoryStreamSumsItsChunks sends two chunks on a client
+// stream: the summary counts both, and a rejection's index counts rows
+// across the stream.
+func TestImportHistoryStreamSumsItsChunks(t *testing.T) {
+	t.Parallel()
+	e := start(t, "")
+	rep, _ := e.creds.User("rep")
+	rows := historyVisits(6, rep.UserID, time.Now().UTC().AddDate(0, 0, -5))
+	rows[4].GetVisit().CustomerId = ""
+	stream := e.integration(e.creds.IntegratorKey).ImportHistoryStream(context.Background())
+	for i, chunk := range [][]*fieldsyncv1.HistoryRow{rows[:3], rows[3:]} {
+		if err := stream.Send(&fieldsyncv1.ImportHistoryStreamRequest{RequestId: fmt.Sprint("s-", i), Rows: chunk}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := stream.CloseAndReceive()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := res.Msg
+	if s.Chunks != 2 || s.Applied != 5 || s.Rejected != 1 || len(s.Rejections) != 1 || s.Rejections[0].Index != 4 ||
+		!strings.Contains(s.Rejections[0].Reason, "customer_id") {
+		t.Fatalf("summary: %v", s)
+	}
+}
+
+// TestRecomputePhiTakesTheOperatorToken refuses tenant credentials and
+// answers bad ranges and unknown tenants naming the field.
+func TestRecomputePhiTakesTheOperatorToken(t *testing.T) {
+	t.Parallel()
+	e := start(t, "")
+	req := func(tenant, from, to string) *connect.Request[fieldsyncv1.RecomputePhiRequest] {
+		return connect.NewRequest(&fieldsyncv1.RecomputePhiRequest{TenantId: tenant, FromDate: from, ToDate: to})
+	}
+	for name, token := range map[string]string{"an admin's device": e.creds.AdminToken, "an integrator key": e.creds.IntegratorKey} {
+		_, err := e.system(token).RecomputePhi(context.Background(), req(e.creds.TenantID, "2026-01-01", "2026-01-02"))
+		if connect.CodeOf(err) != connect.CodePermissionDenied {
+			t.Errorf("%s: %v, want PermissionDenied", name, err)
+		}
+	}
+	sys := e.system(e.operatorToken())
+	for _, c := range []struct {
+		tenant, from, to string
+		code             connect.Code
+		field            string
+	}{
+		{e.creds.TenantID, "2026-01-02", "2026-01-01", connect.CodeInvalidArgument, "to_date"},
+		{e.creds.TenantID, "2026-02-30", "2026-03-01", connect.CodeInvalidArgument, "from_date"},
+		{e.creds.TenantID, "2024-01-01", "2026-01-01", connect.CodeInvalidArgument, "to_date"},
+		{"no-such-tenant", "2026-01-01", "2026-01-01", connect.CodeNotFound, "tenant_id"},
+	} {
+		_, err := sys.RecomputePhi(context.Background(), req(c.tenant, c.from, c.to))
+		if connect.CodeOf(err) != c.code || !strings.Contains(err.Error(), c.field) {
+			t.Errorf("%s..%s of %s: %v, want %v naming %s", c.from, c.to, c.tenant, err, c.code, c.field)
+		}
+	}
+	res, err := sys.RecomputePhi(context.Background(), req(e.creds.TenantID, "2026-01-01", "2026-01-31"))
+	if err != nil || res.Msg.Days != 31 {
+		t.Fatalf("recompute January: %v %v", res, err)
+	}
+}
