@@ -115,14 +115,15 @@ func ProspectingTrap(shares []float64, n int, threshold float64) bool {
 }
 
 // Stalled (A5) reports whether a decision-maker confirmation made at
-// confirmed has had no progress (any progress time after it) by now, now
-// being at least window after it.
+// confirmed has had no progress (any progress time after it, up to now) by
+// now, now being at least window after it. Progress after now (history
+// replayed as of a past day) does not count.
 func Stalled(confirmed time.Time, progress []time.Time, now time.Time, window time.Duration) bool {
 	if now.Sub(confirmed) < window {
 		return false
 	}
 	for _, p := range progress {
-		if p.After(confirmed) {
+		if p.After(confirmed) && !p.After(now) {
 			return false
 		}
 	}

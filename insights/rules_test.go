@@ -154,6 +154,7 @@ func TestStalled(t *testing.T) {
 		{"15 days, progress on day 5", []time.Duration{5 * day}, 15 * day, false},
 		{"15 days, progress on day 15", []time.Duration{15 * day}, 15 * day, false},
 		{"15 days, only before the confirmation", []time.Duration{-day, 0}, 15 * day, true},
+		{"15 days, progress only later (replayed history)", []time.Duration{16 * day}, 15 * day, true},
 	} {
 		var progress []time.Time
 		for _, p := range tc.progress {

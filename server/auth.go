@@ -26,6 +26,7 @@ var publicProcedures = map[string]bool{
 	// SystemService checks the operator token itself (system.go).
 	fieldsyncv1connect.SystemServiceCreateTenantProcedure: true,
 	fieldsyncv1connect.SystemServiceListTenantsProcedure:  true,
+	fieldsyncv1connect.SystemServiceRecomputePhiProcedure: true,
 	"/" + grpchealth.HealthV1ServiceName + "/Check":       true,
 	"/" + grpchealth.HealthV1ServiceName + "/Watch":       true,
 }

@@ -33,6 +33,8 @@ type SystemConfig struct {
 	// OperatorToken is the bearer secret of the installation's operator,
 	// at least MinOperatorTokenLen characters.
 	OperatorToken string
+	// Phi serves RecomputePhi when set (a daemon running the consumers).
+	Phi PhiRecomputer
 }
 
 // newSystemHandler mounts SystemService behind the operator-token check

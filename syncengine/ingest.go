@@ -63,35 +63,10 @@ func (e *Engine) Ingest(ctx context.Context, p *Principal, recordType, requestID
 	if err := checkKeyWrite(p, rt); err != nil {
 		return nil, err
 	}
-	actor := ingestActor(p, requestID)
-	res := &fieldsyncv1.UpsertStockResponse{}
-	var batch commitBatch
-	err := e.store.Update(ctx, func(tx Tx) error {
-		batch = commitBatch{}
-		stored, ok, err := tx.PushResult(actor, 1)
-		if err != nil || ok {
-			res.Reset()
-			if err == nil {
-				err = proto.Unmarshal(stored, res)
-				res.Replayed = true
-			}
-			return err
-		}
-		in := ingest{e: e, tx: tx, p: p, rt: rt, regions: regions, batch: &batch, written: map[string]proto.Message{}}
-		if res, err = in.rows(rows); err != nil {
-			return err
-		}
-		b, err := proto.Marshal(res)
-		if err != nil {
-			return err
-		}
-		return tx.SavePushResult(actor, 1, b)
+	return e.ingestOnce(ctx, p, requestID, func(in *ingest) (*fieldsyncv1.UpsertStockResponse, error) {
+		in.rt, in.regions = rt, regions
+		return in.rows(rows)
 	})
-	if err != nil {
-		return nil, err
-	}
-	e.committed(p.TenantID, batch.version, batch.scopes)
-	return res, nil
 }
 
 // ingestActor is the push-results key of a key's request: one stored
@@ -131,14 +106,7 @@ func (in *ingest) rows(rows []IngestRow) (*fieldsyncv1.UpsertStockResponse, erro
 			return nil, fmt.Errorf("rows[%d]: %w", i, err)
 		}
 		res.Results[i] = out
-		switch out.Outcome {
-		case fieldsyncv1.RowOutcome_ROW_OUTCOME_APPLIED:
-			res.Applied++
-		case fieldsyncv1.RowOutcome_ROW_OUTCOME_UNCHANGED:
-			res.Unchanged++
-		default:
-			res.Rejected++
-		}
+		count(res, out.Outcome)
 	}
 	return res, nil
 }

@@ -20,7 +20,7 @@ import (
 // not write or one that is not the referred record's; CodeInvalid naming
 // the field for an id the tenant lacks (admins and keys).
 func (e *Engine) place(tx Tx, w *write, cur *StoredRecord, next *State, sc Scope) (Scope, error) {
-	if err := checkWriter(w.p, w.rt); err != nil {
+	if err := w.checkWriter(); err != nil {
 		return Scope{}, err
 	}
 	from, err := e.parentPlace(tx, w, cur, next)

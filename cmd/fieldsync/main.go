@@ -45,9 +45,10 @@ commands:
   admin      manage users, devices, keys, regions and stores (admin token)
   device     act as a device: local records, outbox, sync, conflicts
   events     follow the change stream (events tail)
-  phi        print a Process Health Index table
+  phi        print a Process Health Index table (phi recompute: rebuild a range; operator token)
   tenant     create and list organisations (the server's operator token)
   integrate  load an ERP's stock levels from a CSV (integrate stock; API key with stock:write)
+  import     load past visits, diagnoses, commitments or opportunities from a CSV (API key with history:import)
   load       drive N enrolled devices against a server and report latencies (sizing)
 
   version    print the version (also --version)

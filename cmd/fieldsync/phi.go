@@ -18,6 +18,9 @@ func init() { commands["phi"] = runPhi }
 
 // runPhi prints a PHI table for a scope and date range.
 func runPhi(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "recompute" {
+		return runPhiRecompute(ctx, args[1:], stdout, stderr)
+	}
 	var c conn
 	fs := newFlags("phi", stderr)
 	c.register(fs)

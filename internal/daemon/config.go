@@ -86,6 +86,10 @@ type Config struct {
 
 	// Logger overrides the logger built from LogLevel/LogFormat (tests).
 	Logger *slog.Logger
+	// Now is the clock of the insights consumer and its sweeps and of the
+	// engine's HLC (nil: time.Now). Tests replaying history set a manual
+	// clock (internal/daemon/insightstest) and sweep with Daemon.Sweep.
+	Now func() time.Time
 }
 
 // DefaultConfig returns the embedded-defaults configuration.

@@ -40,6 +40,7 @@ type Daemon struct {
 	cancel   context.CancelFunc
 	serveErr chan error
 	js       jetstream.JetStream // for WaitIdle
+	insights *insights.Consumer  // nil when the consumers run elsewhere
 }
 
 // Start opens storage, starts every component and begins serving. It
@@ -108,6 +109,7 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 		Hooks:        records.Hooks{},
 		MaxClockSkew: d.cfg.MaxClockSkew,
 		OnCommit:     kick,
+		Clock:        syncengine.NewClock(d.cfg.Now),
 	})
 	if err != nil {
 		return nil, err
@@ -156,7 +158,7 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 		Insights:        d.db,
 		Query:           d.db,
 		InsightsConfig:  insights.ConfigStore{DB: d.db},
-		System:          &server.SystemConfig{Tenants: d.db, OperatorToken: operatorToken},
+		System:          &server.SystemConfig{Tenants: d.db, OperatorToken: operatorToken, Phi: d.phiRecomputer()},
 		Ratings:         &server.RatingConfig{Store: d.db},
 		Extra:           extra,
 		MaxMessageBytes: d.cfg.MaxMessageBytes,

@@ -23,11 +23,12 @@ const InsightsBatch = 256
 // wireInsights runs the PHI and alert consumer on the change stream as a
 // durable JetStream consumer, and its periodic sweep.
 func (d *Daemon) wireInsights(ctx, runCtx context.Context, js jetstream.JetStream, reg prometheus.Registerer) error {
-	c := &insights.Consumer{DB: d.db, Records: d.db, Alerts: d.engine, Flags: d.engine, Now: time.Now, MaxClockSkew: d.cfg.MaxClockSkew, Logger: d.log}
+	c := d.newConsumer()
 	var err error
 	if c.RebateDisagreements, err = insights.RegisterRebateMetrics(reg); err != nil {
 		return err
 	}
+	d.insights = c
 	if err := c.Flush(ctx); err != nil {
 		return err
 	}
@@ -40,7 +41,7 @@ func (d *Daemon) wireInsights(ctx, runCtx context.Context, js jetstream.JetStrea
 	})
 	d.goRun("insights sweep", func() error {
 		return every(runCtx, SweepInterval, func() error {
-			if err := c.Sweep(runCtx, time.Now()); err != nil {
+			if err := c.Sweep(runCtx, d.now()); err != nil {
 				d.log.Error("insights sweep", "err", err)
 			}
 			return nil

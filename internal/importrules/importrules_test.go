@@ -172,7 +172,7 @@ func forbiddenInDomain(path string) bool {
 // edgeRule returns the rule a direct import from name breaks, or "".
 func edgeRule(name, imp string) string {
 	switch {
-	case imp == module+"/internal/daemon" && name != "cmd/fieldsyncd":
+	case imp == module+"/internal/daemon" && name != "cmd/fieldsyncd" && !strings.HasPrefix(name, "internal/daemon/"):
 		return "only cmd/fieldsyncd imports internal/daemon"
 	case (imp == "connectrpc.com/connect" || imp == module+"/proto/fieldsync/v1/fieldsyncv1connect") && !atEdge(name):
 		return "only server/, clients/, cmd/ and internal/daemon speak Connect"

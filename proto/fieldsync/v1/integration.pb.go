@@ -10,6 +10,7 @@ import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -526,11 +527,425 @@ func (x *UpsertStockStreamResponse) GetRejections() []*RowResult {
 	return nil
 }
 
+// HistoryRow is one past record of a spreadsheet. Its fields are checked
+// row by row by the server (a bad row is rejected alone), so they carry no
+// request-level rules.
+type HistoryRow struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The source's own id of the row (at most 128 characters): with the
+	// record's kind it keys the record, so importing the row again updates
+	// the same record.
+	SourceId string `protobuf:"bytes,1,opt,name=source_id,json=sourceId,proto3" json:"source_id,omitempty"`
+	// When the record was submitted, which PHI and the rules take as its
+	// commit time; not after the server's clock (plus its allowed skew).
+	EventTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=event_time,json=eventTime,proto3" json:"event_time,omitempty"`
+	// The record. Scope fields left empty are placed by the server as for a
+	// device's write: a record naming a customer takes its region and store.
+	//
+	// Types that are valid to be assigned to Record:
+	//
+	//	*HistoryRow_Visit
+	//	*HistoryRow_Diagnosis
+	//	*HistoryRow_Commitment
+	//	*HistoryRow_Opportunity
+	Record        isHistoryRow_Record `protobuf_oneof:"record"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HistoryRow) Reset() {
+	*x = HistoryRow{}
+	mi := &file_fieldsync_v1_integration_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistoryRow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistoryRow) ProtoMessage() {}
+
+func (x *HistoryRow) ProtoReflect() protoreflect.Message {
+	mi := &file_fieldsync_v1_integration_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistoryRow.ProtoReflect.Descriptor instead.
+func (*HistoryRow) Descriptor() ([]byte, []int) {
+	return file_fieldsync_v1_integration_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *HistoryRow) GetSourceId() string {
+	if x != nil {
+		return x.SourceId
+	}
+	return ""
+}
+
+func (x *HistoryRow) GetEventTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EventTime
+	}
+	return nil
+}
+
+func (x *HistoryRow) GetRecord() isHistoryRow_Record {
+	if x != nil {
+		return x.Record
+	}
+	return nil
+}
+
+func (x *HistoryRow) GetVisit() *Visit {
+	if x != nil {
+		if x, ok := x.Record.(*HistoryRow_Visit); ok {
+			return x.Visit
+		}
+	}
+	return nil
+}
+
+func (x *HistoryRow) GetDiagnosis() *Diagnosis {
+	if x != nil {
+		if x, ok := x.Record.(*HistoryRow_Diagnosis); ok {
+			return x.Diagnosis
+		}
+	}
+	return nil
+}
+
+func (x *HistoryRow) GetCommitment() *Commitment {
+	if x != nil {
+		if x, ok := x.Record.(*HistoryRow_Commitment); ok {
+			return x.Commitment
+		}
+	}
+	return nil
+}
+
+func (x *HistoryRow) GetOpportunity() *Opportunity {
+	if x != nil {
+		if x, ok := x.Record.(*HistoryRow_Opportunity); ok {
+			return x.Opportunity
+		}
+	}
+	return nil
+}
+
+type isHistoryRow_Record interface {
+	isHistoryRow_Record()
+}
+
+type HistoryRow_Visit struct {
+	Visit *Visit `protobuf:"bytes,3,opt,name=visit,proto3,oneof"`
+}
+
+type HistoryRow_Diagnosis struct {
+	Diagnosis *Diagnosis `protobuf:"bytes,4,opt,name=diagnosis,proto3,oneof"`
+}
+
+type HistoryRow_Commitment struct {
+	Commitment *Commitment `protobuf:"bytes,5,opt,name=commitment,proto3,oneof"`
+}
+
+type HistoryRow_Opportunity struct {
+	Opportunity *Opportunity `protobuf:"bytes,6,opt,name=opportunity,proto3,oneof"`
+}
+
+func (*HistoryRow_Visit) isHistoryRow_Record() {}
+
+func (*HistoryRow_Diagnosis) isHistoryRow_Record() {}
+
+func (*HistoryRow_Commitment) isHistoryRow_Record() {}
+
+func (*HistoryRow_Opportunity) isHistoryRow_Record() {}
+
+type ImportHistoryRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Client-chosen; a retry with the same id returns the first call's results.
+	RequestId     string        `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Rows          []*HistoryRow `protobuf:"bytes,2,rep,name=rows,proto3" json:"rows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportHistoryRequest) Reset() {
+	*x = ImportHistoryRequest{}
+	mi := &file_fieldsync_v1_integration_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportHistoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportHistoryRequest) ProtoMessage() {}
+
+func (x *ImportHistoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fieldsync_v1_integration_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportHistoryRequest.ProtoReflect.Descriptor instead.
+func (*ImportHistoryRequest) Descriptor() ([]byte, []int) {
+	return file_fieldsync_v1_integration_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ImportHistoryRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *ImportHistoryRequest) GetRows() []*HistoryRow {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
+type ImportHistoryResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One result per row, in order; record_id is the record the row keys.
+	Results []*RowResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	// True when the results are the stored ones of an earlier call with the
+	// same request_id.
+	Replayed      bool   `protobuf:"varint,2,opt,name=replayed,proto3" json:"replayed,omitempty"`
+	Applied       uint32 `protobuf:"varint,3,opt,name=applied,proto3" json:"applied,omitempty"`
+	Unchanged     uint32 `protobuf:"varint,4,opt,name=unchanged,proto3" json:"unchanged,omitempty"`
+	Rejected      uint32 `protobuf:"varint,5,opt,name=rejected,proto3" json:"rejected,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportHistoryResponse) Reset() {
+	*x = ImportHistoryResponse{}
+	mi := &file_fieldsync_v1_integration_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportHistoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportHistoryResponse) ProtoMessage() {}
+
+func (x *ImportHistoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fieldsync_v1_integration_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportHistoryResponse.ProtoReflect.Descriptor instead.
+func (*ImportHistoryResponse) Descriptor() ([]byte, []int) {
+	return file_fieldsync_v1_integration_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ImportHistoryResponse) GetResults() []*RowResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+func (x *ImportHistoryResponse) GetReplayed() bool {
+	if x != nil {
+		return x.Replayed
+	}
+	return false
+}
+
+func (x *ImportHistoryResponse) GetApplied() uint32 {
+	if x != nil {
+		return x.Applied
+	}
+	return 0
+}
+
+func (x *ImportHistoryResponse) GetUnchanged() uint32 {
+	if x != nil {
+		return x.Unchanged
+	}
+	return 0
+}
+
+func (x *ImportHistoryResponse) GetRejected() uint32 {
+	if x != nil {
+		return x.Rejected
+	}
+	return 0
+}
+
+// ImportHistoryStreamRequest is one chunk of a stream: the same fields and
+// rules as ImportHistoryRequest.
+type ImportHistoryStreamRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Rows          []*HistoryRow          `protobuf:"bytes,2,rep,name=rows,proto3" json:"rows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportHistoryStreamRequest) Reset() {
+	*x = ImportHistoryStreamRequest{}
+	mi := &file_fieldsync_v1_integration_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportHistoryStreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportHistoryStreamRequest) ProtoMessage() {}
+
+func (x *ImportHistoryStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fieldsync_v1_integration_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportHistoryStreamRequest.ProtoReflect.Descriptor instead.
+func (*ImportHistoryStreamRequest) Descriptor() ([]byte, []int) {
+	return file_fieldsync_v1_integration_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ImportHistoryStreamRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *ImportHistoryStreamRequest) GetRows() []*HistoryRow {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
+type ImportHistoryStreamResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Chunks uint32                 `protobuf:"varint,1,opt,name=chunks,proto3" json:"chunks,omitempty"`
+	// Chunks whose request_id had been applied before.
+	ReplayedChunks uint32 `protobuf:"varint,2,opt,name=replayed_chunks,json=replayedChunks,proto3" json:"replayed_chunks,omitempty"`
+	Applied        uint64 `protobuf:"varint,3,opt,name=applied,proto3" json:"applied,omitempty"`
+	Unchanged      uint64 `protobuf:"varint,4,opt,name=unchanged,proto3" json:"unchanged,omitempty"`
+	Rejected       uint64 `protobuf:"varint,5,opt,name=rejected,proto3" json:"rejected,omitempty"`
+	// The first 1,000 rejected rows; index counts rows across the stream,
+	// while a reason names the row within its chunk (rows[i]).
+	Rejections    []*RowResult `protobuf:"bytes,6,rep,name=rejections,proto3" json:"rejections,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportHistoryStreamResponse) Reset() {
+	*x = ImportHistoryStreamResponse{}
+	mi := &file_fieldsync_v1_integration_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportHistoryStreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportHistoryStreamResponse) ProtoMessage() {}
+
+func (x *ImportHistoryStreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fieldsync_v1_integration_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportHistoryStreamResponse.ProtoReflect.Descriptor instead.
+func (*ImportHistoryStreamResponse) Descriptor() ([]byte, []int) {
+	return file_fieldsync_v1_integration_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ImportHistoryStreamResponse) GetChunks() uint32 {
+	if x != nil {
+		return x.Chunks
+	}
+	return 0
+}
+
+func (x *ImportHistoryStreamResponse) GetReplayedChunks() uint32 {
+	if x != nil {
+		return x.ReplayedChunks
+	}
+	return 0
+}
+
+func (x *ImportHistoryStreamResponse) GetApplied() uint64 {
+	if x != nil {
+		return x.Applied
+	}
+	return 0
+}
+
+func (x *ImportHistoryStreamResponse) GetUnchanged() uint64 {
+	if x != nil {
+		return x.Unchanged
+	}
+	return 0
+}
+
+func (x *ImportHistoryStreamResponse) GetRejected() uint64 {
+	if x != nil {
+		return x.Rejected
+	}
+	return 0
+}
+
+func (x *ImportHistoryStreamResponse) GetRejections() []*RowResult {
+	if x != nil {
+		return x.Rejections
+	}
+	return nil
+}
+
 var File_fieldsync_v1_integration_proto protoreflect.FileDescriptor
 
 const file_fieldsync_v1_integration_proto_rawDesc = "" +
 	"\n" +
-	"\x1efieldsync/v1/integration.proto\x12\ffieldsync.v1\x1a\x1bbuf/validate/validate.proto\"\x86\x03\n" +
+	"\x1efieldsync/v1/integration.proto\x12\ffieldsync.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1afieldsync/v1/records.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x86\x03\n" +
 	"\bStockRow\x12*\n" +
 	"\vterminal_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\n" +
 	"terminalId\x12(\n" +
@@ -571,16 +986,55 @@ const file_fieldsync_v1_integration_proto_rawDesc = "" +
 	"\brejected\x18\x05 \x01(\x04R\brejected\x127\n" +
 	"\n" +
 	"rejections\x18\x06 \x03(\v2\x17.fieldsync.v1.RowResultR\n" +
+	"rejections\"\xef\x02\n" +
+	"\n" +
+	"HistoryRow\x12\x1b\n" +
+	"\tsource_id\x18\x01 \x01(\tR\bsourceId\x129\n" +
+	"\n" +
+	"event_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\teventTime\x123\n" +
+	"\x05visit\x18\x03 \x01(\v2\x13.fieldsync.v1.VisitB\x06\xbaH\x03\xd8\x01\x03H\x00R\x05visit\x12?\n" +
+	"\tdiagnosis\x18\x04 \x01(\v2\x17.fieldsync.v1.DiagnosisB\x06\xbaH\x03\xd8\x01\x03H\x00R\tdiagnosis\x12B\n" +
+	"\n" +
+	"commitment\x18\x05 \x01(\v2\x18.fieldsync.v1.CommitmentB\x06\xbaH\x03\xd8\x01\x03H\x00R\n" +
+	"commitment\x12E\n" +
+	"\vopportunity\x18\x06 \x01(\v2\x19.fieldsync.v1.OpportunityB\x06\xbaH\x03\xd8\x01\x03H\x00R\vopportunityB\b\n" +
+	"\x06record\"|\n" +
+	"\x14ImportHistoryRequest\x12)\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\trequestId\x129\n" +
+	"\x04rows\x18\x02 \x03(\v2\x18.fieldsync.v1.HistoryRowB\v\xbaH\b\x92\x01\x05\b\x01\x10\x88'R\x04rows\"\xba\x01\n" +
+	"\x15ImportHistoryResponse\x121\n" +
+	"\aresults\x18\x01 \x03(\v2\x17.fieldsync.v1.RowResultR\aresults\x12\x1a\n" +
+	"\breplayed\x18\x02 \x01(\bR\breplayed\x12\x18\n" +
+	"\aapplied\x18\x03 \x01(\rR\aapplied\x12\x1c\n" +
+	"\tunchanged\x18\x04 \x01(\rR\tunchanged\x12\x1a\n" +
+	"\brejected\x18\x05 \x01(\rR\brejected\"\x82\x01\n" +
+	"\x1aImportHistoryStreamRequest\x12)\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\trequestId\x129\n" +
+	"\x04rows\x18\x02 \x03(\v2\x18.fieldsync.v1.HistoryRowB\v\xbaH\b\x92\x01\x05\b\x01\x10\x88'R\x04rows\"\xeb\x01\n" +
+	"\x1bImportHistoryStreamResponse\x12\x16\n" +
+	"\x06chunks\x18\x01 \x01(\rR\x06chunks\x12'\n" +
+	"\x0freplayed_chunks\x18\x02 \x01(\rR\x0ereplayedChunks\x12\x18\n" +
+	"\aapplied\x18\x03 \x01(\x04R\aapplied\x12\x1c\n" +
+	"\tunchanged\x18\x04 \x01(\x04R\tunchanged\x12\x1a\n" +
+	"\brejected\x18\x05 \x01(\x04R\brejected\x127\n" +
+	"\n" +
+	"rejections\x18\x06 \x03(\v2\x17.fieldsync.v1.RowResultR\n" +
 	"rejections*w\n" +
 	"\n" +
 	"RowOutcome\x12\x1b\n" +
 	"\x17ROW_OUTCOME_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13ROW_OUTCOME_APPLIED\x10\x01\x12\x19\n" +
 	"\x15ROW_OUTCOME_UNCHANGED\x10\x02\x12\x18\n" +
-	"\x14ROW_OUTCOME_REJECTED\x10\x032\xd0\x01\n" +
+	"\x14ROW_OUTCOME_REJECTED\x10\x032\x98\x03\n" +
 	"\x12IntegrationService\x12R\n" +
 	"\vUpsertStock\x12 .fieldsync.v1.UpsertStockRequest\x1a!.fieldsync.v1.UpsertStockResponse\x12f\n" +
-	"\x11UpsertStockStream\x12&.fieldsync.v1.UpsertStockStreamRequest\x1a'.fieldsync.v1.UpsertStockStreamResponse(\x01B?Z=github.com/fieldsync/fieldsync/proto/fieldsync/v1;fieldsyncv1b\x06proto3"
+	"\x11UpsertStockStream\x12&.fieldsync.v1.UpsertStockStreamRequest\x1a'.fieldsync.v1.UpsertStockStreamResponse(\x01\x12X\n" +
+	"\rImportHistory\x12\".fieldsync.v1.ImportHistoryRequest\x1a#.fieldsync.v1.ImportHistoryResponse\x12l\n" +
+	"\x13ImportHistoryStream\x12(.fieldsync.v1.ImportHistoryStreamRequest\x1a).fieldsync.v1.ImportHistoryStreamResponse(\x01B?Z=github.com/fieldsync/fieldsync/proto/fieldsync/v1;fieldsyncv1b\x06proto3"
 
 var (
 	file_fieldsync_v1_integration_proto_rawDescOnce sync.Once
@@ -595,31 +1049,54 @@ func file_fieldsync_v1_integration_proto_rawDescGZIP() []byte {
 }
 
 var file_fieldsync_v1_integration_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_fieldsync_v1_integration_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_fieldsync_v1_integration_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_fieldsync_v1_integration_proto_goTypes = []any{
-	(RowOutcome)(0),                   // 0: fieldsync.v1.RowOutcome
-	(*StockRow)(nil),                  // 1: fieldsync.v1.StockRow
-	(*UpsertStockRequest)(nil),        // 2: fieldsync.v1.UpsertStockRequest
-	(*RowResult)(nil),                 // 3: fieldsync.v1.RowResult
-	(*UpsertStockResponse)(nil),       // 4: fieldsync.v1.UpsertStockResponse
-	(*UpsertStockStreamRequest)(nil),  // 5: fieldsync.v1.UpsertStockStreamRequest
-	(*UpsertStockStreamResponse)(nil), // 6: fieldsync.v1.UpsertStockStreamResponse
+	(RowOutcome)(0),                     // 0: fieldsync.v1.RowOutcome
+	(*StockRow)(nil),                    // 1: fieldsync.v1.StockRow
+	(*UpsertStockRequest)(nil),          // 2: fieldsync.v1.UpsertStockRequest
+	(*RowResult)(nil),                   // 3: fieldsync.v1.RowResult
+	(*UpsertStockResponse)(nil),         // 4: fieldsync.v1.UpsertStockResponse
+	(*UpsertStockStreamRequest)(nil),    // 5: fieldsync.v1.UpsertStockStreamRequest
+	(*UpsertStockStreamResponse)(nil),   // 6: fieldsync.v1.UpsertStockStreamResponse
+	(*HistoryRow)(nil),                  // 7: fieldsync.v1.HistoryRow
+	(*ImportHistoryRequest)(nil),        // 8: fieldsync.v1.ImportHistoryRequest
+	(*ImportHistoryResponse)(nil),       // 9: fieldsync.v1.ImportHistoryResponse
+	(*ImportHistoryStreamRequest)(nil),  // 10: fieldsync.v1.ImportHistoryStreamRequest
+	(*ImportHistoryStreamResponse)(nil), // 11: fieldsync.v1.ImportHistoryStreamResponse
+	(*timestamppb.Timestamp)(nil),       // 12: google.protobuf.Timestamp
+	(*Visit)(nil),                       // 13: fieldsync.v1.Visit
+	(*Diagnosis)(nil),                   // 14: fieldsync.v1.Diagnosis
+	(*Commitment)(nil),                  // 15: fieldsync.v1.Commitment
+	(*Opportunity)(nil),                 // 16: fieldsync.v1.Opportunity
 }
 var file_fieldsync_v1_integration_proto_depIdxs = []int32{
-	1, // 0: fieldsync.v1.UpsertStockRequest.rows:type_name -> fieldsync.v1.StockRow
-	0, // 1: fieldsync.v1.RowResult.outcome:type_name -> fieldsync.v1.RowOutcome
-	3, // 2: fieldsync.v1.UpsertStockResponse.results:type_name -> fieldsync.v1.RowResult
-	1, // 3: fieldsync.v1.UpsertStockStreamRequest.rows:type_name -> fieldsync.v1.StockRow
-	3, // 4: fieldsync.v1.UpsertStockStreamResponse.rejections:type_name -> fieldsync.v1.RowResult
-	2, // 5: fieldsync.v1.IntegrationService.UpsertStock:input_type -> fieldsync.v1.UpsertStockRequest
-	5, // 6: fieldsync.v1.IntegrationService.UpsertStockStream:input_type -> fieldsync.v1.UpsertStockStreamRequest
-	4, // 7: fieldsync.v1.IntegrationService.UpsertStock:output_type -> fieldsync.v1.UpsertStockResponse
-	6, // 8: fieldsync.v1.IntegrationService.UpsertStockStream:output_type -> fieldsync.v1.UpsertStockStreamResponse
-	7, // [7:9] is the sub-list for method output_type
-	5, // [5:7] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	1,  // 0: fieldsync.v1.UpsertStockRequest.rows:type_name -> fieldsync.v1.StockRow
+	0,  // 1: fieldsync.v1.RowResult.outcome:type_name -> fieldsync.v1.RowOutcome
+	3,  // 2: fieldsync.v1.UpsertStockResponse.results:type_name -> fieldsync.v1.RowResult
+	1,  // 3: fieldsync.v1.UpsertStockStreamRequest.rows:type_name -> fieldsync.v1.StockRow
+	3,  // 4: fieldsync.v1.UpsertStockStreamResponse.rejections:type_name -> fieldsync.v1.RowResult
+	12, // 5: fieldsync.v1.HistoryRow.event_time:type_name -> google.protobuf.Timestamp
+	13, // 6: fieldsync.v1.HistoryRow.visit:type_name -> fieldsync.v1.Visit
+	14, // 7: fieldsync.v1.HistoryRow.diagnosis:type_name -> fieldsync.v1.Diagnosis
+	15, // 8: fieldsync.v1.HistoryRow.commitment:type_name -> fieldsync.v1.Commitment
+	16, // 9: fieldsync.v1.HistoryRow.opportunity:type_name -> fieldsync.v1.Opportunity
+	7,  // 10: fieldsync.v1.ImportHistoryRequest.rows:type_name -> fieldsync.v1.HistoryRow
+	3,  // 11: fieldsync.v1.ImportHistoryResponse.results:type_name -> fieldsync.v1.RowResult
+	7,  // 12: fieldsync.v1.ImportHistoryStreamRequest.rows:type_name -> fieldsync.v1.HistoryRow
+	3,  // 13: fieldsync.v1.ImportHistoryStreamResponse.rejections:type_name -> fieldsync.v1.RowResult
+	2,  // 14: fieldsync.v1.IntegrationService.UpsertStock:input_type -> fieldsync.v1.UpsertStockRequest
+	5,  // 15: fieldsync.v1.IntegrationService.UpsertStockStream:input_type -> fieldsync.v1.UpsertStockStreamRequest
+	8,  // 16: fieldsync.v1.IntegrationService.ImportHistory:input_type -> fieldsync.v1.ImportHistoryRequest
+	10, // 17: fieldsync.v1.IntegrationService.ImportHistoryStream:input_type -> fieldsync.v1.ImportHistoryStreamRequest
+	4,  // 18: fieldsync.v1.IntegrationService.UpsertStock:output_type -> fieldsync.v1.UpsertStockResponse
+	6,  // 19: fieldsync.v1.IntegrationService.UpsertStockStream:output_type -> fieldsync.v1.UpsertStockStreamResponse
+	9,  // 20: fieldsync.v1.IntegrationService.ImportHistory:output_type -> fieldsync.v1.ImportHistoryResponse
+	11, // 21: fieldsync.v1.IntegrationService.ImportHistoryStream:output_type -> fieldsync.v1.ImportHistoryStreamResponse
+	18, // [18:22] is the sub-list for method output_type
+	14, // [14:18] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_fieldsync_v1_integration_proto_init() }
@@ -627,13 +1104,20 @@ func file_fieldsync_v1_integration_proto_init() {
 	if File_fieldsync_v1_integration_proto != nil {
 		return
 	}
+	file_fieldsync_v1_records_proto_init()
+	file_fieldsync_v1_integration_proto_msgTypes[6].OneofWrappers = []any{
+		(*HistoryRow_Visit)(nil),
+		(*HistoryRow_Diagnosis)(nil),
+		(*HistoryRow_Commitment)(nil),
+		(*HistoryRow_Opportunity)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fieldsync_v1_integration_proto_rawDesc), len(file_fieldsync_v1_integration_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   6,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -298,6 +298,112 @@ func (x *ListTenantsResponse) GetTenants() []*Tenant {
 	return nil
 }
 
+type RecomputePhiRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// Inclusive dates, YYYY-MM-DD, in the tenant's PHI time zone; at most 366 days.
+	FromDate      string `protobuf:"bytes,2,opt,name=from_date,json=fromDate,proto3" json:"from_date,omitempty"`
+	ToDate        string `protobuf:"bytes,3,opt,name=to_date,json=toDate,proto3" json:"to_date,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecomputePhiRequest) Reset() {
+	*x = RecomputePhiRequest{}
+	mi := &file_fieldsync_v1_system_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecomputePhiRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecomputePhiRequest) ProtoMessage() {}
+
+func (x *RecomputePhiRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fieldsync_v1_system_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecomputePhiRequest.ProtoReflect.Descriptor instead.
+func (*RecomputePhiRequest) Descriptor() ([]byte, []int) {
+	return file_fieldsync_v1_system_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RecomputePhiRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *RecomputePhiRequest) GetFromDate() string {
+	if x != nil {
+		return x.FromDate
+	}
+	return ""
+}
+
+func (x *RecomputePhiRequest) GetToDate() string {
+	if x != nil {
+		return x.ToDate
+	}
+	return ""
+}
+
+type RecomputePhiResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The days recomputed.
+	Days          uint32 `protobuf:"varint,1,opt,name=days,proto3" json:"days,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecomputePhiResponse) Reset() {
+	*x = RecomputePhiResponse{}
+	mi := &file_fieldsync_v1_system_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecomputePhiResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecomputePhiResponse) ProtoMessage() {}
+
+func (x *RecomputePhiResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fieldsync_v1_system_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecomputePhiResponse.ProtoReflect.Descriptor instead.
+func (*RecomputePhiResponse) Descriptor() ([]byte, []int) {
+	return file_fieldsync_v1_system_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RecomputePhiResponse) GetDays() uint32 {
+	if x != nil {
+		return x.Days
+	}
+	return 0
+}
+
 var File_fieldsync_v1_system_proto protoreflect.FileDescriptor
 
 const file_fieldsync_v1_system_proto_rawDesc = "" +
@@ -321,10 +427,17 @@ const file_fieldsync_v1_system_proto_rawDesc = "" +
 	"\x1benrollment_code_expire_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x18enrollmentCodeExpireTime\"\x14\n" +
 	"\x12ListTenantsRequest\"E\n" +
 	"\x13ListTenantsResponse\x12.\n" +
-	"\atenants\x18\x01 \x03(\v2\x14.fieldsync.v1.TenantR\atenants2\xba\x01\n" +
+	"\atenants\x18\x01 \x03(\v2\x14.fieldsync.v1.TenantR\atenants\"\xbd\x01\n" +
+	"\x13RecomputePhiRequest\x12&\n" +
+	"\ttenant_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\btenantId\x12@\n" +
+	"\tfrom_date\x18\x02 \x01(\tB#\xbaH r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\bfromDate\x12<\n" +
+	"\ato_date\x18\x03 \x01(\tB#\xbaH r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\x06toDate\"*\n" +
+	"\x14RecomputePhiResponse\x12\x12\n" +
+	"\x04days\x18\x01 \x01(\rR\x04days2\x91\x02\n" +
 	"\rSystemService\x12U\n" +
 	"\fCreateTenant\x12!.fieldsync.v1.CreateTenantRequest\x1a\".fieldsync.v1.CreateTenantResponse\x12R\n" +
-	"\vListTenants\x12 .fieldsync.v1.ListTenantsRequest\x1a!.fieldsync.v1.ListTenantsResponseB?Z=github.com/fieldsync/fieldsync/proto/fieldsync/v1;fieldsyncv1b\x06proto3"
+	"\vListTenants\x12 .fieldsync.v1.ListTenantsRequest\x1a!.fieldsync.v1.ListTenantsResponse\x12U\n" +
+	"\fRecomputePhi\x12!.fieldsync.v1.RecomputePhiRequest\x1a\".fieldsync.v1.RecomputePhiResponseB?Z=github.com/fieldsync/fieldsync/proto/fieldsync/v1;fieldsyncv1b\x06proto3"
 
 var (
 	file_fieldsync_v1_system_proto_rawDescOnce sync.Once
@@ -338,30 +451,34 @@ func file_fieldsync_v1_system_proto_rawDescGZIP() []byte {
 	return file_fieldsync_v1_system_proto_rawDescData
 }
 
-var file_fieldsync_v1_system_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_fieldsync_v1_system_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_fieldsync_v1_system_proto_goTypes = []any{
 	(*Tenant)(nil),                // 0: fieldsync.v1.Tenant
 	(*CreateTenantRequest)(nil),   // 1: fieldsync.v1.CreateTenantRequest
 	(*CreateTenantResponse)(nil),  // 2: fieldsync.v1.CreateTenantResponse
 	(*ListTenantsRequest)(nil),    // 3: fieldsync.v1.ListTenantsRequest
 	(*ListTenantsResponse)(nil),   // 4: fieldsync.v1.ListTenantsResponse
-	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 6: google.protobuf.Duration
-	(*User)(nil),                  // 7: fieldsync.v1.User
+	(*RecomputePhiRequest)(nil),   // 5: fieldsync.v1.RecomputePhiRequest
+	(*RecomputePhiResponse)(nil),  // 6: fieldsync.v1.RecomputePhiResponse
+	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 8: google.protobuf.Duration
+	(*User)(nil),                  // 9: fieldsync.v1.User
 }
 var file_fieldsync_v1_system_proto_depIdxs = []int32{
-	5, // 0: fieldsync.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
-	6, // 1: fieldsync.v1.CreateTenantRequest.enrollment_ttl:type_name -> google.protobuf.Duration
+	7, // 0: fieldsync.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
+	8, // 1: fieldsync.v1.CreateTenantRequest.enrollment_ttl:type_name -> google.protobuf.Duration
 	0, // 2: fieldsync.v1.CreateTenantResponse.tenant:type_name -> fieldsync.v1.Tenant
-	7, // 3: fieldsync.v1.CreateTenantResponse.admin:type_name -> fieldsync.v1.User
-	5, // 4: fieldsync.v1.CreateTenantResponse.enrollment_code_expire_time:type_name -> google.protobuf.Timestamp
+	9, // 3: fieldsync.v1.CreateTenantResponse.admin:type_name -> fieldsync.v1.User
+	7, // 4: fieldsync.v1.CreateTenantResponse.enrollment_code_expire_time:type_name -> google.protobuf.Timestamp
 	0, // 5: fieldsync.v1.ListTenantsResponse.tenants:type_name -> fieldsync.v1.Tenant
 	1, // 6: fieldsync.v1.SystemService.CreateTenant:input_type -> fieldsync.v1.CreateTenantRequest
 	3, // 7: fieldsync.v1.SystemService.ListTenants:input_type -> fieldsync.v1.ListTenantsRequest
-	2, // 8: fieldsync.v1.SystemService.CreateTenant:output_type -> fieldsync.v1.CreateTenantResponse
-	4, // 9: fieldsync.v1.SystemService.ListTenants:output_type -> fieldsync.v1.ListTenantsResponse
-	8, // [8:10] is the sub-list for method output_type
-	6, // [6:8] is the sub-list for method input_type
+	5, // 8: fieldsync.v1.SystemService.RecomputePhi:input_type -> fieldsync.v1.RecomputePhiRequest
+	2, // 9: fieldsync.v1.SystemService.CreateTenant:output_type -> fieldsync.v1.CreateTenantResponse
+	4, // 10: fieldsync.v1.SystemService.ListTenants:output_type -> fieldsync.v1.ListTenantsResponse
+	6, // 11: fieldsync.v1.SystemService.RecomputePhi:output_type -> fieldsync.v1.RecomputePhiResponse
+	9, // [9:12] is the sub-list for method output_type
+	6, // [6:9] is the sub-list for method input_type
 	6, // [6:6] is the sub-list for extension type_name
 	6, // [6:6] is the sub-list for extension extendee
 	0, // [0:6] is the sub-list for field type_name
@@ -379,7 +496,7 @@ func file_fieldsync_v1_system_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fieldsync_v1_system_proto_rawDesc), len(file_fieldsync_v1_system_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

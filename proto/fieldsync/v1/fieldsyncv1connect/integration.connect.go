@@ -39,6 +39,12 @@ const (
 	// IntegrationServiceUpsertStockStreamProcedure is the fully-qualified name of the
 	// IntegrationService's UpsertStockStream RPC.
 	IntegrationServiceUpsertStockStreamProcedure = "/fieldsync.v1.IntegrationService/UpsertStockStream"
+	// IntegrationServiceImportHistoryProcedure is the fully-qualified name of the IntegrationService's
+	// ImportHistory RPC.
+	IntegrationServiceImportHistoryProcedure = "/fieldsync.v1.IntegrationService/ImportHistory"
+	// IntegrationServiceImportHistoryStreamProcedure is the fully-qualified name of the
+	// IntegrationService's ImportHistoryStream RPC.
+	IntegrationServiceImportHistoryStreamProcedure = "/fieldsync.v1.IntegrationService/ImportHistoryStream"
 )
 
 // IntegrationServiceClient is a client for the fieldsync.v1.IntegrationService service.
@@ -54,6 +60,18 @@ type IntegrationServiceClient interface {
 	// the rejected rows. Re-sending a stream after a failure is safe: the
 	// chunks applied before are replayed, not written again.
 	UpsertStockStream(context.Context) *connect.ClientStreamForClient[v1.UpsertStockStreamRequest, v1.UpsertStockStreamResponse]
+	// ImportHistory loads a team's past records (visits, diagnoses,
+	// commitments, opportunities) with the times they happened, for an API
+	// key holding "history:import". Each row becomes an ordinary record,
+	// placed as a device's would be, whose change event carries the row's
+	// event_time as its commit time: PHI and the alert rules count it on its
+	// historical day. Record ids derive from (tenant, kind, source_id), so a
+	// re-run changes nothing; a repeated request_id returns the stored
+	// results. A bad row is rejected alone, with a reason naming its field.
+	ImportHistory(context.Context, *connect.Request[v1.ImportHistoryRequest]) (*connect.Response[v1.ImportHistoryResponse], error)
+	// ImportHistoryStream takes a large import as a stream of chunks, each
+	// applied as ImportHistory applies it, and answers one summary.
+	ImportHistoryStream(context.Context) *connect.ClientStreamForClient[v1.ImportHistoryStreamRequest, v1.ImportHistoryStreamResponse]
 }
 
 // NewIntegrationServiceClient constructs a client for the fieldsync.v1.IntegrationService service.
@@ -79,13 +97,27 @@ func NewIntegrationServiceClient(httpClient connect.HTTPClient, baseURL string, 
 			connect.WithSchema(integrationServiceMethods.ByName("UpsertStockStream")),
 			connect.WithClientOptions(opts...),
 		),
+		importHistory: connect.NewClient[v1.ImportHistoryRequest, v1.ImportHistoryResponse](
+			httpClient,
+			baseURL+IntegrationServiceImportHistoryProcedure,
+			connect.WithSchema(integrationServiceMethods.ByName("ImportHistory")),
+			connect.WithClientOptions(opts...),
+		),
+		importHistoryStream: connect.NewClient[v1.ImportHistoryStreamRequest, v1.ImportHistoryStreamResponse](
+			httpClient,
+			baseURL+IntegrationServiceImportHistoryStreamProcedure,
+			connect.WithSchema(integrationServiceMethods.ByName("ImportHistoryStream")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // integrationServiceClient implements IntegrationServiceClient.
 type integrationServiceClient struct {
-	upsertStock       *connect.Client[v1.UpsertStockRequest, v1.UpsertStockResponse]
-	upsertStockStream *connect.Client[v1.UpsertStockStreamRequest, v1.UpsertStockStreamResponse]
+	upsertStock         *connect.Client[v1.UpsertStockRequest, v1.UpsertStockResponse]
+	upsertStockStream   *connect.Client[v1.UpsertStockStreamRequest, v1.UpsertStockStreamResponse]
+	importHistory       *connect.Client[v1.ImportHistoryRequest, v1.ImportHistoryResponse]
+	importHistoryStream *connect.Client[v1.ImportHistoryStreamRequest, v1.ImportHistoryStreamResponse]
 }
 
 // UpsertStock calls fieldsync.v1.IntegrationService.UpsertStock.
@@ -96,6 +128,16 @@ func (c *integrationServiceClient) UpsertStock(ctx context.Context, req *connect
 // UpsertStockStream calls fieldsync.v1.IntegrationService.UpsertStockStream.
 func (c *integrationServiceClient) UpsertStockStream(ctx context.Context) *connect.ClientStreamForClient[v1.UpsertStockStreamRequest, v1.UpsertStockStreamResponse] {
 	return c.upsertStockStream.CallClientStream(ctx)
+}
+
+// ImportHistory calls fieldsync.v1.IntegrationService.ImportHistory.
+func (c *integrationServiceClient) ImportHistory(ctx context.Context, req *connect.Request[v1.ImportHistoryRequest]) (*connect.Response[v1.ImportHistoryResponse], error) {
+	return c.importHistory.CallUnary(ctx, req)
+}
+
+// ImportHistoryStream calls fieldsync.v1.IntegrationService.ImportHistoryStream.
+func (c *integrationServiceClient) ImportHistoryStream(ctx context.Context) *connect.ClientStreamForClient[v1.ImportHistoryStreamRequest, v1.ImportHistoryStreamResponse] {
+	return c.importHistoryStream.CallClientStream(ctx)
 }
 
 // IntegrationServiceHandler is an implementation of the fieldsync.v1.IntegrationService service.
@@ -111,6 +153,18 @@ type IntegrationServiceHandler interface {
 	// the rejected rows. Re-sending a stream after a failure is safe: the
 	// chunks applied before are replayed, not written again.
 	UpsertStockStream(context.Context, *connect.ClientStream[v1.UpsertStockStreamRequest]) (*connect.Response[v1.UpsertStockStreamResponse], error)
+	// ImportHistory loads a team's past records (visits, diagnoses,
+	// commitments, opportunities) with the times they happened, for an API
+	// key holding "history:import". Each row becomes an ordinary record,
+	// placed as a device's would be, whose change event carries the row's
+	// event_time as its commit time: PHI and the alert rules count it on its
+	// historical day. Record ids derive from (tenant, kind, source_id), so a
+	// re-run changes nothing; a repeated request_id returns the stored
+	// results. A bad row is rejected alone, with a reason naming its field.
+	ImportHistory(context.Context, *connect.Request[v1.ImportHistoryRequest]) (*connect.Response[v1.ImportHistoryResponse], error)
+	// ImportHistoryStream takes a large import as a stream of chunks, each
+	// applied as ImportHistory applies it, and answers one summary.
+	ImportHistoryStream(context.Context, *connect.ClientStream[v1.ImportHistoryStreamRequest]) (*connect.Response[v1.ImportHistoryStreamResponse], error)
 }
 
 // NewIntegrationServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -132,12 +186,28 @@ func NewIntegrationServiceHandler(svc IntegrationServiceHandler, opts ...connect
 		connect.WithSchema(integrationServiceMethods.ByName("UpsertStockStream")),
 		connect.WithHandlerOptions(opts...),
 	)
+	integrationServiceImportHistoryHandler := connect.NewUnaryHandler(
+		IntegrationServiceImportHistoryProcedure,
+		svc.ImportHistory,
+		connect.WithSchema(integrationServiceMethods.ByName("ImportHistory")),
+		connect.WithHandlerOptions(opts...),
+	)
+	integrationServiceImportHistoryStreamHandler := connect.NewClientStreamHandler(
+		IntegrationServiceImportHistoryStreamProcedure,
+		svc.ImportHistoryStream,
+		connect.WithSchema(integrationServiceMethods.ByName("ImportHistoryStream")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/fieldsync.v1.IntegrationService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case IntegrationServiceUpsertStockProcedure:
 			integrationServiceUpsertStockHandler.ServeHTTP(w, r)
 		case IntegrationServiceUpsertStockStreamProcedure:
 			integrationServiceUpsertStockStreamHandler.ServeHTTP(w, r)
+		case IntegrationServiceImportHistoryProcedure:
+			integrationServiceImportHistoryHandler.ServeHTTP(w, r)
+		case IntegrationServiceImportHistoryStreamProcedure:
+			integrationServiceImportHistoryStreamHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -153,4 +223,12 @@ func (UnimplementedIntegrationServiceHandler) UpsertStock(context.Context, *conn
 
 func (UnimplementedIntegrationServiceHandler) UpsertStockStream(context.Context, *connect.ClientStream[v1.UpsertStockStreamRequest]) (*connect.Response[v1.UpsertStockStreamResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fieldsync.v1.IntegrationService.UpsertStockStream is not implemented"))
+}
+
+func (UnimplementedIntegrationServiceHandler) ImportHistory(context.Context, *connect.Request[v1.ImportHistoryRequest]) (*connect.Response[v1.ImportHistoryResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fieldsync.v1.IntegrationService.ImportHistory is not implemented"))
+}
+
+func (UnimplementedIntegrationServiceHandler) ImportHistoryStream(context.Context, *connect.ClientStream[v1.ImportHistoryStreamRequest]) (*connect.Response[v1.ImportHistoryStreamResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fieldsync.v1.IntegrationService.ImportHistoryStream is not implemented"))
 }

@@ -39,6 +39,9 @@ const (
 	// SystemServiceListTenantsProcedure is the fully-qualified name of the SystemService's ListTenants
 	// RPC.
 	SystemServiceListTenantsProcedure = "/fieldsync.v1.SystemService/ListTenants"
+	// SystemServiceRecomputePhiProcedure is the fully-qualified name of the SystemService's
+	// RecomputePhi RPC.
+	SystemServiceRecomputePhiProcedure = "/fieldsync.v1.SystemService/RecomputePhi"
 )
 
 // SystemServiceClient is a client for the fieldsync.v1.SystemService service.
@@ -48,6 +51,11 @@ type SystemServiceClient interface {
 	CreateTenant(context.Context, *connect.Request[v1.CreateTenantRequest]) (*connect.Response[v1.CreateTenantResponse], error)
 	// ListTenants lists every organisation, oldest first.
 	ListTenants(context.Context, *connect.Request[v1.ListTenantsRequest]) (*connect.Response[v1.ListTenantsResponse], error)
+	// RecomputePhi rebuilds a tenant's stored day-by-day PHI for a date range
+	// from its stored records (after a history import, say) and evaluates
+	// the time-based alert rules (A3, A4, A5) as of the end of each day of
+	// the range. Findings alerted before are not alerted again.
+	RecomputePhi(context.Context, *connect.Request[v1.RecomputePhiRequest]) (*connect.Response[v1.RecomputePhiResponse], error)
 }
 
 // NewSystemServiceClient constructs a client for the fieldsync.v1.SystemService service. By
@@ -73,6 +81,12 @@ func NewSystemServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(systemServiceMethods.ByName("ListTenants")),
 			connect.WithClientOptions(opts...),
 		),
+		recomputePhi: connect.NewClient[v1.RecomputePhiRequest, v1.RecomputePhiResponse](
+			httpClient,
+			baseURL+SystemServiceRecomputePhiProcedure,
+			connect.WithSchema(systemServiceMethods.ByName("RecomputePhi")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -80,6 +94,7 @@ func NewSystemServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 type systemServiceClient struct {
 	createTenant *connect.Client[v1.CreateTenantRequest, v1.CreateTenantResponse]
 	listTenants  *connect.Client[v1.ListTenantsRequest, v1.ListTenantsResponse]
+	recomputePhi *connect.Client[v1.RecomputePhiRequest, v1.RecomputePhiResponse]
 }
 
 // CreateTenant calls fieldsync.v1.SystemService.CreateTenant.
@@ -92,6 +107,11 @@ func (c *systemServiceClient) ListTenants(ctx context.Context, req *connect.Requ
 	return c.listTenants.CallUnary(ctx, req)
 }
 
+// RecomputePhi calls fieldsync.v1.SystemService.RecomputePhi.
+func (c *systemServiceClient) RecomputePhi(ctx context.Context, req *connect.Request[v1.RecomputePhiRequest]) (*connect.Response[v1.RecomputePhiResponse], error) {
+	return c.recomputePhi.CallUnary(ctx, req)
+}
+
 // SystemServiceHandler is an implementation of the fieldsync.v1.SystemService service.
 type SystemServiceHandler interface {
 	// CreateTenant creates an organisation with its first admin user and a
@@ -99,6 +119,11 @@ type SystemServiceHandler interface {
 	CreateTenant(context.Context, *connect.Request[v1.CreateTenantRequest]) (*connect.Response[v1.CreateTenantResponse], error)
 	// ListTenants lists every organisation, oldest first.
 	ListTenants(context.Context, *connect.Request[v1.ListTenantsRequest]) (*connect.Response[v1.ListTenantsResponse], error)
+	// RecomputePhi rebuilds a tenant's stored day-by-day PHI for a date range
+	// from its stored records (after a history import, say) and evaluates
+	// the time-based alert rules (A3, A4, A5) as of the end of each day of
+	// the range. Findings alerted before are not alerted again.
+	RecomputePhi(context.Context, *connect.Request[v1.RecomputePhiRequest]) (*connect.Response[v1.RecomputePhiResponse], error)
 }
 
 // NewSystemServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -120,12 +145,20 @@ func NewSystemServiceHandler(svc SystemServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(systemServiceMethods.ByName("ListTenants")),
 		connect.WithHandlerOptions(opts...),
 	)
+	systemServiceRecomputePhiHandler := connect.NewUnaryHandler(
+		SystemServiceRecomputePhiProcedure,
+		svc.RecomputePhi,
+		connect.WithSchema(systemServiceMethods.ByName("RecomputePhi")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/fieldsync.v1.SystemService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case SystemServiceCreateTenantProcedure:
 			systemServiceCreateTenantHandler.ServeHTTP(w, r)
 		case SystemServiceListTenantsProcedure:
 			systemServiceListTenantsHandler.ServeHTTP(w, r)
+		case SystemServiceRecomputePhiProcedure:
+			systemServiceRecomputePhiHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -141,4 +174,8 @@ func (UnimplementedSystemServiceHandler) CreateTenant(context.Context, *connect.
 
 func (UnimplementedSystemServiceHandler) ListTenants(context.Context, *connect.Request[v1.ListTenantsRequest]) (*connect.Response[v1.ListTenantsResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fieldsync.v1.SystemService.ListTenants is not implemented"))
+}
+
+func (UnimplementedSystemServiceHandler) RecomputePhi(context.Context, *connect.Request[v1.RecomputePhiRequest]) (*connect.Response[v1.RecomputePhiResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fieldsync.v1.SystemService.RecomputePhi is not implemented"))
 }

@@ -5,13 +5,17 @@
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "../../buf/validate/validate_pb.js";
+import type { Commitment, Diagnosis, Opportunity, Visit } from "./records_pb.js";
+import { file_fieldsync_v1_records } from "./records_pb.js";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file fieldsync/v1/integration.proto.
  */
 export const file_fieldsync_v1_integration: GenFile = /*@__PURE__*/
-  fileDesc("Ch5maWVsZHN5bmMvdjEvaW50ZWdyYXRpb24ucHJvdG8SDGZpZWxkc3luYy52MSKTAgoIU3RvY2tSb3cSHgoLdGVybWluYWxfaWQYASABKAlCCbpIBnIEEAEYQBIdCgpwcm9kdWN0X2lkGAIgASgJQgm6SAZyBBABGEASGgoJcmVnaW9uX2lkGAMgASgJQge6SARyAhhAEhgKB29uX2hhbmQYBCABKANCB7pIBCICKAASHQoMc2FmZXR5X3N0b2NrGAUgASgDQge6SAQiAigAEjAKH2hpc3RvcmljYWxfcHVyY2hhc2VfcHJpY2VfY2VudHMYBiABKANCB7pIBCICKAASJgoVYWdyZWVtZW50X3ByaWNlX2NlbnRzGAcgASgDQge6SAQiAigAEhkKCGN1cnJlbmN5GAggASgJQge6SARyAhgDImcKElVwc2VydFN0b2NrUmVxdWVzdBIeCgpyZXF1ZXN0X2lkGAEgASgJQgq6SAdyBRABGIABEjEKBHJvd3MYAiADKAsyFi5maWVsZHN5bmMudjEuU3RvY2tSb3dCC7pICJIBBQgBEIgnImgKCVJvd1Jlc3VsdBINCgVpbmRleBgBIAEoDRIRCglyZWNvcmRfaWQYAiABKAkSKQoHb3V0Y29tZRgDIAEoDjIYLmZpZWxkc3luYy52MS5Sb3dPdXRjb21lEg4KBnJlYXNvbhgEIAEoCSKHAQoTVXBzZXJ0U3RvY2tSZXNwb25zZRIoCgdyZXN1bHRzGAEgAygLMhcuZmllbGRzeW5jLnYxLlJvd1Jlc3VsdBIQCghyZXBsYXllZBgCIAEoCBIPCgdhcHBsaWVkGAMgASgNEhEKCXVuY2hhbmdlZBgEIAEoDRIQCghyZWplY3RlZBgFIAEoDSJtChhVcHNlcnRTdG9ja1N0cmVhbVJlcXVlc3QSHgoKcmVxdWVzdF9pZBgBIAEoCUIKukgHcgUQARiAARIxCgRyb3dzGAIgAygLMhYuZmllbGRzeW5jLnYxLlN0b2NrUm93Qgu6SAiSAQUIARCIJyKnAQoZVXBzZXJ0U3RvY2tTdHJlYW1SZXNwb25zZRIOCgZjaHVua3MYASABKA0SFwoPcmVwbGF5ZWRfY2h1bmtzGAIgASgNEg8KB2FwcGxpZWQYAyABKAQSEQoJdW5jaGFuZ2VkGAQgASgEEhAKCHJlamVjdGVkGAUgASgEEisKCnJlamVjdGlvbnMYBiADKAsyFy5maWVsZHN5bmMudjEuUm93UmVzdWx0KncKClJvd091dGNvbWUSGwoXUk9XX09VVENPTUVfVU5TUEVDSUZJRUQQABIXChNST1dfT1VUQ09NRV9BUFBMSUVEEAESGQoVUk9XX09VVENPTUVfVU5DSEFOR0VEEAISGAoUUk9XX09VVENPTUVfUkVKRUNURUQQAzLQAQoSSW50ZWdyYXRpb25TZXJ2aWNlElIKC1Vwc2VydFN0b2NrEiAuZmllbGRzeW5jLnYxLlVwc2VydFN0b2NrUmVxdWVzdBohLmZpZWxkc3luYy52MS5VcHNlcnRTdG9ja1Jlc3BvbnNlEmYKEVVwc2VydFN0b2NrU3RyZWFtEiYuZmllbGRzeW5jLnYxLlVwc2VydFN0b2NrU3RyZWFtUmVxdWVzdBonLmZpZWxkc3luYy52MS5VcHNlcnRTdG9ja1N0cmVhbVJlc3BvbnNlKAFCP1o9Z2l0aHViLmNvbS9maWVsZHN5bmMvZmllbGRzeW5jL3Byb3RvL2ZpZWxkc3luYy92MTtmaWVsZHN5bmN2MWIGcHJvdG8z", [file_buf_validate_validate]);
+  fileDesc("Ch5maWVsZHN5bmMvdjEvaW50ZWdyYXRpb24ucHJvdG8SDGZpZWxkc3luYy52MSKTAgoIU3RvY2tSb3cSHgoLdGVybWluYWxfaWQYASABKAlCCbpIBnIEEAEYQBIdCgpwcm9kdWN0X2lkGAIgASgJQgm6SAZyBBABGEASGgoJcmVnaW9uX2lkGAMgASgJQge6SARyAhhAEhgKB29uX2hhbmQYBCABKANCB7pIBCICKAASHQoMc2FmZXR5X3N0b2NrGAUgASgDQge6SAQiAigAEjAKH2hpc3RvcmljYWxfcHVyY2hhc2VfcHJpY2VfY2VudHMYBiABKANCB7pIBCICKAASJgoVYWdyZWVtZW50X3ByaWNlX2NlbnRzGAcgASgDQge6SAQiAigAEhkKCGN1cnJlbmN5GAggASgJQge6SARyAhgDImcKElVwc2VydFN0b2NrUmVxdWVzdBIeCgpyZXF1ZXN0X2lkGAEgASgJQgq6SAdyBRABGIABEjEKBHJvd3MYAiADKAsyFi5maWVsZHN5bmMudjEuU3RvY2tSb3dCC7pICJIBBQgBEIgnImgKCVJvd1Jlc3VsdBINCgVpbmRleBgBIAEoDRIRCglyZWNvcmRfaWQYAiABKAkSKQoHb3V0Y29tZRgDIAEoDjIYLmZpZWxkc3luYy52MS5Sb3dPdXRjb21lEg4KBnJlYXNvbhgEIAEoCSKHAQoTVXBzZXJ0U3RvY2tSZXNwb25zZRIoCgdyZXN1bHRzGAEgAygLMhcuZmllbGRzeW5jLnYxLlJvd1Jlc3VsdBIQCghyZXBsYXllZBgCIAEoCBIPCgdhcHBsaWVkGAMgASgNEhEKCXVuY2hhbmdlZBgEIAEoDRIQCghyZWplY3RlZBgFIAEoDSJtChhVcHNlcnRTdG9ja1N0cmVhbVJlcXVlc3QSHgoKcmVxdWVzdF9pZBgBIAEoCUIKukgHcgUQARiAARIxCgRyb3dzGAIgAygLMhYuZmllbGRzeW5jLnYxLlN0b2NrUm93Qgu6SAiSAQUIARCIJyKnAQoZVXBzZXJ0U3RvY2tTdHJlYW1SZXNwb25zZRIOCgZjaHVua3MYASABKA0SFwoPcmVwbGF5ZWRfY2h1bmtzGAIgASgNEg8KB2FwcGxpZWQYAyABKAQSEQoJdW5jaGFuZ2VkGAQgASgEEhAKCHJlamVjdGVkGAUgASgEEisKCnJlamVjdGlvbnMYBiADKAsyFy5maWVsZHN5bmMudjEuUm93UmVzdWx0Iq8CCgpIaXN0b3J5Um93EhEKCXNvdXJjZV9pZBgBIAEoCRIuCgpldmVudF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCgV2aXNpdBgDIAEoCzITLmZpZWxkc3luYy52MS5WaXNpdEIGukgD2AEDSAASNAoJZGlhZ25vc2lzGAQgASgLMhcuZmllbGRzeW5jLnYxLkRpYWdub3Npc0IGukgD2AEDSAASNgoKY29tbWl0bWVudBgFIAEoCzIYLmZpZWxkc3luYy52MS5Db21taXRtZW50Qga6SAPYAQNIABI4CgtvcHBvcnR1bml0eRgGIAEoCzIZLmZpZWxkc3luYy52MS5PcHBvcnR1bml0eUIGukgD2AEDSABCCAoGcmVjb3JkImsKFEltcG9ydEhpc3RvcnlSZXF1ZXN0Eh4KCnJlcXVlc3RfaWQYASABKAlCCrpIB3IFEAEYgAESMwoEcm93cxgCIAMoCzIYLmZpZWxkc3luYy52MS5IaXN0b3J5Um93Qgu6SAiSAQUIARCIJyKJAQoVSW1wb3J0SGlzdG9yeVJlc3BvbnNlEigKB3Jlc3VsdHMYASADKAsyFy5maWVsZHN5bmMudjEuUm93UmVzdWx0EhAKCHJlcGxheWVkGAIgASgIEg8KB2FwcGxpZWQYAyABKA0SEQoJdW5jaGFuZ2VkGAQgASgNEhAKCHJlamVjdGVkGAUgASgNInEKGkltcG9ydEhpc3RvcnlTdHJlYW1SZXF1ZXN0Eh4KCnJlcXVlc3RfaWQYASABKAlCCrpIB3IFEAEYgAESMwoEcm93cxgCIAMoCzIYLmZpZWxkc3luYy52MS5IaXN0b3J5Um93Qgu6SAiSAQUIARCIJyKpAQobSW1wb3J0SGlzdG9yeVN0cmVhbVJlc3BvbnNlEg4KBmNodW5rcxgBIAEoDRIXCg9yZXBsYXllZF9jaHVua3MYAiABKA0SDwoHYXBwbGllZBgDIAEoBBIRCgl1bmNoYW5nZWQYBCABKAQSEAoIcmVqZWN0ZWQYBSABKAQSKwoKcmVqZWN0aW9ucxgGIAMoCzIXLmZpZWxkc3luYy52MS5Sb3dSZXN1bHQqdwoKUm93T3V0Y29tZRIbChdST1dfT1VUQ09NRV9VTlNQRUNJRklFRBAAEhcKE1JPV19PVVRDT01FX0FQUExJRUQQARIZChVST1dfT1VUQ09NRV9VTkNIQU5HRUQQAhIYChRST1dfT1VUQ09NRV9SRUpFQ1RFRBADMpgDChJJbnRlZ3JhdGlvblNlcnZpY2USUgoLVXBzZXJ0U3RvY2sSIC5maWVsZHN5bmMudjEuVXBzZXJ0U3RvY2tSZXF1ZXN0GiEuZmllbGRzeW5jLnYxLlVwc2VydFN0b2NrUmVzcG9uc2USZgoRVXBzZXJ0U3RvY2tTdHJlYW0SJi5maWVsZHN5bmMudjEuVXBzZXJ0U3RvY2tTdHJlYW1SZXF1ZXN0GicuZmllbGRzeW5jLnYxLlVwc2VydFN0b2NrU3RyZWFtUmVzcG9uc2UoARJYCg1JbXBvcnRIaXN0b3J5EiIuZmllbGRzeW5jLnYxLkltcG9ydEhpc3RvcnlSZXF1ZXN0GiMuZmllbGRzeW5jLnYxLkltcG9ydEhpc3RvcnlSZXNwb25zZRJsChNJbXBvcnRIaXN0b3J5U3RyZWFtEiguZmllbGRzeW5jLnYxLkltcG9ydEhpc3RvcnlTdHJlYW1SZXF1ZXN0GikuZmllbGRzeW5jLnYxLkltcG9ydEhpc3RvcnlTdHJlYW1SZXNwb25zZSgBQj9aPWdpdGh1Yi5jb20vZmllbGRzeW5jL2ZpZWxkc3luYy9wcm90by9maWVsZHN5bmMvdjE7ZmllbGRzeW5jdjFiBnByb3RvMw", [file_buf_validate_validate, file_fieldsync_v1_records, file_google_protobuf_timestamp]);
 
 /**
  * StockRow is one ERP row: a terminal's stock and prices of a product.
@@ -248,6 +252,209 @@ export const UpsertStockStreamResponseSchema: GenMessage<UpsertStockStreamRespon
   messageDesc(file_fieldsync_v1_integration, 5);
 
 /**
+ * HistoryRow is one past record of a spreadsheet. Its fields are checked
+ * row by row by the server (a bad row is rejected alone), so they carry no
+ * request-level rules.
+ *
+ * @generated from message fieldsync.v1.HistoryRow
+ */
+export type HistoryRow = Message<"fieldsync.v1.HistoryRow"> & {
+  /**
+   * The source's own id of the row (at most 128 characters): with the
+   * record's kind it keys the record, so importing the row again updates
+   * the same record.
+   *
+   * @generated from field: string source_id = 1;
+   */
+  sourceId: string;
+
+  /**
+   * When the record was submitted, which PHI and the rules take as its
+   * commit time; not after the server's clock (plus its allowed skew).
+   *
+   * @generated from field: google.protobuf.Timestamp event_time = 2;
+   */
+  eventTime?: Timestamp | undefined;
+
+  /**
+   * The record. Scope fields left empty are placed by the server as for a
+   * device's write: a record naming a customer takes its region and store.
+   *
+   * @generated from oneof fieldsync.v1.HistoryRow.record
+   */
+  record: {
+    /**
+     * @generated from field: fieldsync.v1.Visit visit = 3;
+     */
+    value: Visit;
+    case: "visit";
+  } | {
+    /**
+     * @generated from field: fieldsync.v1.Diagnosis diagnosis = 4;
+     */
+    value: Diagnosis;
+    case: "diagnosis";
+  } | {
+    /**
+     * @generated from field: fieldsync.v1.Commitment commitment = 5;
+     */
+    value: Commitment;
+    case: "commitment";
+  } | {
+    /**
+     * @generated from field: fieldsync.v1.Opportunity opportunity = 6;
+     */
+    value: Opportunity;
+    case: "opportunity";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message fieldsync.v1.HistoryRow.
+ * Use `create(HistoryRowSchema)` to create a new message.
+ */
+export const HistoryRowSchema: GenMessage<HistoryRow> = /*@__PURE__*/
+  messageDesc(file_fieldsync_v1_integration, 6);
+
+/**
+ * @generated from message fieldsync.v1.ImportHistoryRequest
+ */
+export type ImportHistoryRequest = Message<"fieldsync.v1.ImportHistoryRequest"> & {
+  /**
+   * Client-chosen; a retry with the same id returns the first call's results.
+   *
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * @generated from field: repeated fieldsync.v1.HistoryRow rows = 2;
+   */
+  rows: HistoryRow[];
+};
+
+/**
+ * Describes the message fieldsync.v1.ImportHistoryRequest.
+ * Use `create(ImportHistoryRequestSchema)` to create a new message.
+ */
+export const ImportHistoryRequestSchema: GenMessage<ImportHistoryRequest> = /*@__PURE__*/
+  messageDesc(file_fieldsync_v1_integration, 7);
+
+/**
+ * @generated from message fieldsync.v1.ImportHistoryResponse
+ */
+export type ImportHistoryResponse = Message<"fieldsync.v1.ImportHistoryResponse"> & {
+  /**
+   * One result per row, in order; record_id is the record the row keys.
+   *
+   * @generated from field: repeated fieldsync.v1.RowResult results = 1;
+   */
+  results: RowResult[];
+
+  /**
+   * True when the results are the stored ones of an earlier call with the
+   * same request_id.
+   *
+   * @generated from field: bool replayed = 2;
+   */
+  replayed: boolean;
+
+  /**
+   * @generated from field: uint32 applied = 3;
+   */
+  applied: number;
+
+  /**
+   * @generated from field: uint32 unchanged = 4;
+   */
+  unchanged: number;
+
+  /**
+   * @generated from field: uint32 rejected = 5;
+   */
+  rejected: number;
+};
+
+/**
+ * Describes the message fieldsync.v1.ImportHistoryResponse.
+ * Use `create(ImportHistoryResponseSchema)` to create a new message.
+ */
+export const ImportHistoryResponseSchema: GenMessage<ImportHistoryResponse> = /*@__PURE__*/
+  messageDesc(file_fieldsync_v1_integration, 8);
+
+/**
+ * ImportHistoryStreamRequest is one chunk of a stream: the same fields and
+ * rules as ImportHistoryRequest.
+ *
+ * @generated from message fieldsync.v1.ImportHistoryStreamRequest
+ */
+export type ImportHistoryStreamRequest = Message<"fieldsync.v1.ImportHistoryStreamRequest"> & {
+  /**
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * @generated from field: repeated fieldsync.v1.HistoryRow rows = 2;
+   */
+  rows: HistoryRow[];
+};
+
+/**
+ * Describes the message fieldsync.v1.ImportHistoryStreamRequest.
+ * Use `create(ImportHistoryStreamRequestSchema)` to create a new message.
+ */
+export const ImportHistoryStreamRequestSchema: GenMessage<ImportHistoryStreamRequest> = /*@__PURE__*/
+  messageDesc(file_fieldsync_v1_integration, 9);
+
+/**
+ * @generated from message fieldsync.v1.ImportHistoryStreamResponse
+ */
+export type ImportHistoryStreamResponse = Message<"fieldsync.v1.ImportHistoryStreamResponse"> & {
+  /**
+   * @generated from field: uint32 chunks = 1;
+   */
+  chunks: number;
+
+  /**
+   * Chunks whose request_id had been applied before.
+   *
+   * @generated from field: uint32 replayed_chunks = 2;
+   */
+  replayedChunks: number;
+
+  /**
+   * @generated from field: uint64 applied = 3;
+   */
+  applied: bigint;
+
+  /**
+   * @generated from field: uint64 unchanged = 4;
+   */
+  unchanged: bigint;
+
+  /**
+   * @generated from field: uint64 rejected = 5;
+   */
+  rejected: bigint;
+
+  /**
+   * The first 1,000 rejected rows; index counts rows across the stream,
+   * while a reason names the row within its chunk (rows[i]).
+   *
+   * @generated from field: repeated fieldsync.v1.RowResult rejections = 6;
+   */
+  rejections: RowResult[];
+};
+
+/**
+ * Describes the message fieldsync.v1.ImportHistoryStreamResponse.
+ * Use `create(ImportHistoryStreamResponseSchema)` to create a new message.
+ */
+export const ImportHistoryStreamResponseSchema: GenMessage<ImportHistoryStreamResponse> = /*@__PURE__*/
+  messageDesc(file_fieldsync_v1_integration, 10);
+
+/**
  * RowOutcome is what happened to one row.
  *
  * @generated from enum fieldsync.v1.RowOutcome
@@ -321,6 +528,34 @@ export const IntegrationService: GenService<{
     methodKind: "client_streaming";
     input: typeof UpsertStockStreamRequestSchema;
     output: typeof UpsertStockStreamResponseSchema;
+  },
+  /**
+   * ImportHistory loads a team's past records (visits, diagnoses,
+   * commitments, opportunities) with the times they happened, for an API
+   * key holding "history:import". Each row becomes an ordinary record,
+   * placed as a device's would be, whose change event carries the row's
+   * event_time as its commit time: PHI and the alert rules count it on its
+   * historical day. Record ids derive from (tenant, kind, source_id), so a
+   * re-run changes nothing; a repeated request_id returns the stored
+   * results. A bad row is rejected alone, with a reason naming its field.
+   *
+   * @generated from rpc fieldsync.v1.IntegrationService.ImportHistory
+   */
+  importHistory: {
+    methodKind: "unary";
+    input: typeof ImportHistoryRequestSchema;
+    output: typeof ImportHistoryResponseSchema;
+  },
+  /**
+   * ImportHistoryStream takes a large import as a stream of chunks, each
+   * applied as ImportHistory applies it, and answers one summary.
+   *
+   * @generated from rpc fieldsync.v1.IntegrationService.ImportHistoryStream
+   */
+  importHistoryStream: {
+    methodKind: "client_streaming";
+    input: typeof ImportHistoryStreamRequestSchema;
+    output: typeof ImportHistoryStreamResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_fieldsync_v1_integration, 0);

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fieldsync/v1/system.proto.
  */
 export const file_fieldsync_v1_system: GenFile = /*@__PURE__*/
-  fileDesc("ChlmaWVsZHN5bmMvdjEvc3lzdGVtLnByb3RvEgxmaWVsZHN5bmMudjEiUwoGVGVuYW50EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSLwoLY3JlYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIrcDChNDcmVhdGVUZW5hbnRSZXF1ZXN0EqUBCgRuYW1lGAEgASgJQpYBukiSAboBhwEKDnByaW50YWJsZV9uYW1lEjxtdXN0IGNvbnRhaW4gYSBub24tc3BhY2UgY2hhcmFjdGVyIGFuZCBubyBjb250cm9sIGNoYXJhY3RlcnMaN3RoaXMubWF0Y2hlcyhyJ15bXlx4MDAtXHgxZlx4N2ZdKlxTW15ceDAwLVx4MWZceDdmXSokJylyBRABGMgBErMBChJhZG1pbl9kaXNwbGF5X25hbWUYAiABKAlClgG6SJIBugGHAQoOcHJpbnRhYmxlX25hbWUSPG11c3QgY29udGFpbiBhIG5vbi1zcGFjZSBjaGFyYWN0ZXIgYW5kIG5vIGNvbnRyb2wgY2hhcmFjdGVycxo3dGhpcy5tYXRjaGVzKHInXlteXHgwMC1ceDFmXHg3Zl0qXFNbXlx4MDAtXHgxZlx4N2ZdKiQnKXIFEAEYyAESQgoOZW5yb2xsbWVudF90dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CD7pIDKoBCSIFCICangEyACK5AQoUQ3JlYXRlVGVuYW50UmVzcG9uc2USJAoGdGVuYW50GAEgASgLMhQuZmllbGRzeW5jLnYxLlRlbmFudBIhCgVhZG1pbhgCIAEoCzISLmZpZWxkc3luYy52MS5Vc2VyEhcKD2Vucm9sbG1lbnRfY29kZRgDIAEoCRI/ChtlbnJvbGxtZW50X2NvZGVfZXhwaXJlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIhQKEkxpc3RUZW5hbnRzUmVxdWVzdCI8ChNMaXN0VGVuYW50c1Jlc3BvbnNlEiUKB3RlbmFudHMYASADKAsyFC5maWVsZHN5bmMudjEuVGVuYW50MroBCg1TeXN0ZW1TZXJ2aWNlElUKDENyZWF0ZVRlbmFudBIhLmZpZWxkc3luYy52MS5DcmVhdGVUZW5hbnRSZXF1ZXN0GiIuZmllbGRzeW5jLnYxLkNyZWF0ZVRlbmFudFJlc3BvbnNlElIKC0xpc3RUZW5hbnRzEiAuZmllbGRzeW5jLnYxLkxpc3RUZW5hbnRzUmVxdWVzdBohLmZpZWxkc3luYy52MS5MaXN0VGVuYW50c1Jlc3BvbnNlQj9aPWdpdGh1Yi5jb20vZmllbGRzeW5jL2ZpZWxkc3luYy9wcm90by9maWVsZHN5bmMvdjE7ZmllbGRzeW5jdjFiBnByb3RvMw", [file_buf_validate_validate, file_fieldsync_v1_admin, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChlmaWVsZHN5bmMvdjEvc3lzdGVtLnByb3RvEgxmaWVsZHN5bmMudjEiUwoGVGVuYW50EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSLwoLY3JlYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIrcDChNDcmVhdGVUZW5hbnRSZXF1ZXN0EqUBCgRuYW1lGAEgASgJQpYBukiSAboBhwEKDnByaW50YWJsZV9uYW1lEjxtdXN0IGNvbnRhaW4gYSBub24tc3BhY2UgY2hhcmFjdGVyIGFuZCBubyBjb250cm9sIGNoYXJhY3RlcnMaN3RoaXMubWF0Y2hlcyhyJ15bXlx4MDAtXHgxZlx4N2ZdKlxTW15ceDAwLVx4MWZceDdmXSokJylyBRABGMgBErMBChJhZG1pbl9kaXNwbGF5X25hbWUYAiABKAlClgG6SJIBugGHAQoOcHJpbnRhYmxlX25hbWUSPG11c3QgY29udGFpbiBhIG5vbi1zcGFjZSBjaGFyYWN0ZXIgYW5kIG5vIGNvbnRyb2wgY2hhcmFjdGVycxo3dGhpcy5tYXRjaGVzKHInXlteXHgwMC1ceDFmXHg3Zl0qXFNbXlx4MDAtXHgxZlx4N2ZdKiQnKXIFEAEYyAESQgoOZW5yb2xsbWVudF90dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CD7pIDKoBCSIFCICangEyACK5AQoUQ3JlYXRlVGVuYW50UmVzcG9uc2USJAoGdGVuYW50GAEgASgLMhQuZmllbGRzeW5jLnYxLlRlbmFudBIhCgVhZG1pbhgCIAEoCzISLmZpZWxkc3luYy52MS5Vc2VyEhcKD2Vucm9sbG1lbnRfY29kZRgDIAEoCRI/ChtlbnJvbGxtZW50X2NvZGVfZXhwaXJlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIhQKEkxpc3RUZW5hbnRzUmVxdWVzdCI8ChNMaXN0VGVuYW50c1Jlc3BvbnNlEiUKB3RlbmFudHMYASADKAsyFC5maWVsZHN5bmMudjEuVGVuYW50IqEBChNSZWNvbXB1dGVQaGlSZXF1ZXN0EhwKCXRlbmFudF9pZBgBIAEoCUIJukgGcgQQARhAEjYKCWZyb21fZGF0ZRgCIAEoCUIjukggch4yHF5bMC05XXs0fS1bMC05XXsyfS1bMC05XXsyfSQSNAoHdG9fZGF0ZRgDIAEoCUIjukggch4yHF5bMC05XXs0fS1bMC05XXsyfS1bMC05XXsyfSQiJAoUUmVjb21wdXRlUGhpUmVzcG9uc2USDAoEZGF5cxgBIAEoDTKRAgoNU3lzdGVtU2VydmljZRJVCgxDcmVhdGVUZW5hbnQSIS5maWVsZHN5bmMudjEuQ3JlYXRlVGVuYW50UmVxdWVzdBoiLmZpZWxkc3luYy52MS5DcmVhdGVUZW5hbnRSZXNwb25zZRJSCgtMaXN0VGVuYW50cxIgLmZpZWxkc3luYy52MS5MaXN0VGVuYW50c1JlcXVlc3QaIS5maWVsZHN5bmMudjEuTGlzdFRlbmFudHNSZXNwb25zZRJVCgxSZWNvbXB1dGVQaGkSIS5maWVsZHN5bmMudjEuUmVjb21wdXRlUGhpUmVxdWVzdBoiLmZpZWxkc3luYy52MS5SZWNvbXB1dGVQaGlSZXNwb25zZUI/Wj1naXRodWIuY29tL2ZpZWxkc3luYy9maWVsZHN5bmMvcHJvdG8vZmllbGRzeW5jL3YxO2ZpZWxkc3luY3YxYgZwcm90bzM", [file_buf_validate_validate, file_fieldsync_v1_admin, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Tenant is an organisation: the unit of data isolation.
@@ -145,6 +145,54 @@ export const ListTenantsResponseSchema: GenMessage<ListTenantsResponse> = /*@__P
   messageDesc(file_fieldsync_v1_system, 4);
 
 /**
+ * @generated from message fieldsync.v1.RecomputePhiRequest
+ */
+export type RecomputePhiRequest = Message<"fieldsync.v1.RecomputePhiRequest"> & {
+  /**
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+
+  /**
+   * Inclusive dates, YYYY-MM-DD, in the tenant's PHI time zone; at most 366 days.
+   *
+   * @generated from field: string from_date = 2;
+   */
+  fromDate: string;
+
+  /**
+   * @generated from field: string to_date = 3;
+   */
+  toDate: string;
+};
+
+/**
+ * Describes the message fieldsync.v1.RecomputePhiRequest.
+ * Use `create(RecomputePhiRequestSchema)` to create a new message.
+ */
+export const RecomputePhiRequestSchema: GenMessage<RecomputePhiRequest> = /*@__PURE__*/
+  messageDesc(file_fieldsync_v1_system, 5);
+
+/**
+ * @generated from message fieldsync.v1.RecomputePhiResponse
+ */
+export type RecomputePhiResponse = Message<"fieldsync.v1.RecomputePhiResponse"> & {
+  /**
+   * The days recomputed.
+   *
+   * @generated from field: uint32 days = 1;
+   */
+  days: number;
+};
+
+/**
+ * Describes the message fieldsync.v1.RecomputePhiResponse.
+ * Use `create(RecomputePhiResponseSchema)` to create a new message.
+ */
+export const RecomputePhiResponseSchema: GenMessage<RecomputePhiResponse> = /*@__PURE__*/
+  messageDesc(file_fieldsync_v1_system, 6);
+
+/**
  * SystemService manages the installation's organisations. It belongs to no
  * tenant: every call needs the operator token (fieldsyncd
  * --operator-token-file, or the one generated into <data-dir>/operator-token).
@@ -174,6 +222,19 @@ export const SystemService: GenService<{
     methodKind: "unary";
     input: typeof ListTenantsRequestSchema;
     output: typeof ListTenantsResponseSchema;
+  },
+  /**
+   * RecomputePhi rebuilds a tenant's stored day-by-day PHI for a date range
+   * from its stored records (after a history import, say) and evaluates
+   * the time-based alert rules (A3, A4, A5) as of the end of each day of
+   * the range. Findings alerted before are not alerted again.
+   *
+   * @generated from rpc fieldsync.v1.SystemService.RecomputePhi
+   */
+  recomputePhi: {
+    methodKind: "unary";
+    input: typeof RecomputePhiRequestSchema;
+    output: typeof RecomputePhiResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_fieldsync_v1_system, 0);
