@@ -1,6 +1,7 @@
 package syncengine
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -259,8 +260,32 @@ func (e *Engine) finish(tx Tx, w *write, cur *StoredRecord, next *State) (Scope,
 		if err := w.checkWrite(before, sc); err != nil {
 			return Scope{}, err
 		}
+		if err := e.checkChange(w, cur, next); err != nil {
+			return Scope{}, err
+		}
 	}
 	return sc, nil
+}
+
+// checkChange asks the type's hooks whether the caller may make the change
+// (TypeHooks.CheckChange).
+func (e *Engine) checkChange(w *write, cur *StoredRecord, next *State) error {
+	if next.Deleted() {
+		return nil
+	}
+	var before proto.Message
+	if cur != nil && !cur.State.Deleted() {
+		before = cur.State.Value
+	}
+	err := e.cfg.Hooks.CheckChange(w.p.Role, w.p.Can, before, next.Value)
+	if err == nil {
+		return nil
+	}
+	var denied interface{ PermissionDenied() bool }
+	if errors.As(err, &denied) && denied.PermissionDenied() {
+		return Errorf(CodePermissionDenied, "%s", err)
+	}
+	return Errorf(CodeInvalid, "%s", err)
 }
 
 // stampScope gives the scope fields that place filled the write's version.

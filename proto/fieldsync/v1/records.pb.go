@@ -2454,8 +2454,11 @@ func (x *ShipmentItem) GetQuantity() int32 {
 // B3 SampleShipment: a request to ship product samples to a customer,
 // pre-filled on the device from the customer's address and contact and the
 // products the customer uses. Requesting it (state REQUESTED) also submits
-// it (status SUBMITTED), which freezes the recipient and the items; the
-// state moves on by last writer wins.
+// it (status SUBMITTED), which freezes the recipient and the items. Who may
+// move the state where is checked on every write: the device drafts,
+// requests and may cancel until it ships; a store manager or regional
+// director approves; a key with shipments:write (logistics) approves,
+// ships and delivers; delivered and cancelled are final.
 type SampleShipment struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// SUBMITTED from the request on: the recipient and items are frozen.
@@ -2999,7 +3002,7 @@ const file_fieldsync_v1_records_proto_rawDesc = "" +
 	"\n" +
 	"product_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\tproductId\x12&\n" +
 	"\bquantity\x18\x02 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xe8\a(\x01R\bquantity\"\x9d\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x01R\bquantity\"\xae\n" +
 	"\n" +
 	"\x0eSampleShipment\x12B\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x1a.fieldsync.v1.RecordStatusB\x0e\xbaH\x05\x82\x01\x02\x10\x01\xca\xf3\x18\x02\b\x04R\x06status\x121\n" +
@@ -3015,10 +3018,10 @@ const file_fieldsync_v1_records_proto_rawDesc = "" +
 	"\x05items\x18\n" +
 	" \x03(\v2\x1a.fieldsync.v1.ShipmentItemB\x0e\xbaH\x05\x92\x01\x02\x10d\xca\xf3\x18\x02\b\x04R\x05items\x12\x1e\n" +
 	"\x05notes\x18\v \x01(\tB\b\xbaH\x05r\x03\x18\xa0\x1fR\x05notes\x12I\n" +
-	"\x0erequested_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampB\x06\xca\xf3\x18\x02\b\x04R\rrequestedTime:\xe0\x04\xbaH\xd0\x04\x1a\xbd\x01\n" +
+	"\x0erequested_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampB\x06\xca\xf3\x18\x02\b\x04R\rrequestedTime:\xf1\x04\xbaH\xd0\x04\x1a\xbd\x01\n" +
 	"/sample_shipment.customer_id.required_on_request\x126customer_id is required once the shipment is requested\x1aR(this.status != 2 && (this.state < 2 || this.state > 5)) || this.customer_id != ''\x1a\xcf\x01\n" +
 	"5sample_shipment.recipient_address.required_on_request\x12<recipient_address is required once the shipment is requested\x1aX(this.status != 2 && (this.state < 2 || this.state > 5)) || this.recipient_address != ''\x1a\xbb\x01\n" +
-	")sample_shipment.items.required_on_request\x12<items needs at least one item once the shipment is requested\x1aP(this.status != 2 && (this.state < 2 || this.state > 5)) || size(this.items) > 0\xca\xf3\x18\b\b\x01\x12\x04\x01\x02\x03\x04\"\x9f\x02\n" +
+	")sample_shipment.items.required_on_request\x12<items needs at least one item once the shipment is requested\x1aP(this.status != 2 && (this.state < 2 || this.state > 5)) || size(this.items) > 0\xca\xf3\x18\x19\b\x01\x12\x04\x01\x02\x03\x04\x1a\x0fshipments:write\"\x9f\x02\n" +
 	"\n" +
 	"RebateTier\x12#\n" +
 	"\x03min\x18\x01 \x01(\x03B\x11\xbaH\x0e\"\f\x18\x80\x80\x90\xbb\xba֭\xf0\r(\x01R\x03min\x123\n" +
