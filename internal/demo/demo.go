@@ -83,7 +83,7 @@ var people = []struct {
 }
 
 // IntegratorPermissions are the demo integrator key's permissions.
-var IntegratorPermissions = []string{"stock:write", "customers:write", "ratings:write", "history:import", "records:read", "insights:read"}
+var IntegratorPermissions = []string{"stock:write", "customers:write", "ratings:write", "history:import", "shipments:write", "records:read", "insights:read"}
 
 // Seed creates the demo organisation unless it exists, and returns its
 // credentials, written to path. When the organisation exists and the file
