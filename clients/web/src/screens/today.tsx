@@ -1,0 +1,72 @@
+import { useLayoutEffect, useMemo, useRef } from "preact/hooks";
+import { computeToday, recordCount, type Data, type TodayItem } from "../data";
+import { useData } from "../hooks";
+import { fmtTime, t } from "../i18n";
+import { RecentRecords } from "./recent";
+
+/** How many lines each list shows before "+N". */
+const SHOW = 30;
+
+/** What the last Today render took, from the start of the store read to the committed DOM (ms); the browser test reads it. */
+declare global {
+  interface Window { fieldsyncToday?: { ms: number; records: number } }
+}
+
+/** Today (B2): follow-ups, overdue opportunities and stock alerts first, then the coming week and recent records. */
+export function TodayScreen() {
+  const started = useRef(0);
+  const data = useData((s) => (started.current = s));
+  const today = useMemo(() => (data ? computeToday(data, new Date()) : null), [data]);
+  const shown = useRef<HTMLParagraphElement>(null);
+  useLayoutEffect(() => {
+    if (!data || !started.current) return;
+    const ms = performance.now() - started.current;
+    window.fieldsyncToday = { ms, records: recordCount(data) };
+    if (shown.current) shown.current.textContent = t("renderedIn", { n: recordCount(data), ms: ms.toFixed(1) });
+  }, [data]);
+  if (!data || !today) return <p>…</p>;
+  const names = customerNames(data);
+  return (
+    <section data-testid="today">
+      <h1>{t("todayTitle")}</h1>
+      {today.unacknowledgedAlerts > 0 && <a class="banner" href="#/alerts">{t("navAlerts")} · {today.unacknowledgedAlerts}</a>}
+      <List title={t("followUps")} items={today.followUps} names={names} id="followups" />
+      <List title={t("overdueOpps")} items={today.overdueOpportunities} names={names} id="overdue" />
+      <List title={t("stockAlerts")} items={today.stockAlerts} names={names} id="stock" />
+      <List title={t("upcoming")} items={today.upcoming} names={names} id="upcoming" />
+      <RecentRecords data={data} names={names} />
+      <p class="muted small" ref={shown} />
+    </section>
+  );
+}
+
+/** Customer names by id. */
+export function customerNames(d: Data): Map<string, string> {
+  return new Map(d.customers.map((c) => [c.id, c.value.name]));
+}
+
+function List({ title, items, names, id }: { title: string; items: TodayItem[]; names: Map<string, string>; id: string }) {
+  return (
+    <div class="list" data-list={id}>
+      <h2>{title} <span class="count">{items.length}</span></h2>
+      {items.length === 0 && <p class="muted">{t("nothing")}</p>}
+      <ul>
+        {items.slice(0, SHOW).map((i) => <li key={i.id}><Line item={i} names={names} /></li>)}
+      </ul>
+      {items.length > SHOW && <p class="muted">+{items.length - SHOW}</p>}
+    </div>
+  );
+}
+
+function Line({ item: i, names }: { item: TodayItem; names: Map<string, string> }) {
+  switch (i.kind) {
+    case "commitment":
+      return <a href={`#/customer/${i.customerId}`}><b>{names.get(i.customerId) ?? i.customerId}</b> · {i.text} <span class={i.overdue ? "warn" : "muted"}>{t(i.overdue ? "commitmentOverdue" : "commitmentDue", { time: fmtTime(i.due) })}</span></a>;
+    case "appointment":
+      return <a href={`#/customer/${i.customerId}`}><b>{names.get(i.customerId) ?? i.customerId}</b> · {t("appointment", { time: fmtTime(i.at) })} {i.text && <span class="muted">{i.text}</span>}</a>;
+    case "opportunity":
+      return <a href={`#/customer/${i.customerId}`}><b>{names.get(i.customerId) ?? i.customerId}</b> · {t("oppDue", { title: i.title, time: fmtTime(i.due) })}</a>;
+    case "stock":
+      return <span>{t("stockBelow", { product: i.productId, terminal: names.get(i.terminalId) ?? i.terminalId, onHand: String(i.onHand), safety: String(i.safety) })}</span>;
+  }
+}

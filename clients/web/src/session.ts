@@ -1,0 +1,94 @@
+/**
+ * The device session: the SDK client on the page's IndexedDB store, the
+ * server on the page's own origin, and a change signal screens listen to.
+ */
+import { Client, openIndexedDBStorage, type Storage } from "@fieldsync/client";
+
+/** The IndexedDB database the app keeps its device store in. */
+export const STORE_NAME = "fieldsync-web";
+
+export interface Session {
+  client: Client;
+  storage: Storage;
+}
+
+let current: Session | null = null;
+const listeners = new Set<() => void>();
+let stopWatch: AbortController | null = null;
+
+/** The open session; null before enrollment. */
+export function session(): Session | null {
+  return current;
+}
+
+/** Calls fn after every local write or pulled change; returns the unsubscribe function. */
+export function onChange(fn: () => void): () => void {
+  listeners.add(fn);
+  return () => listeners.delete(fn);
+}
+
+/** Tells the screens the local data changed. */
+export function changed(): void {
+  for (const l of listeners) l();
+}
+
+/** The server: VITE_FIELDSYNC_SERVER at build time (an app hosted elsewhere, with the server's --cors-origins), else the page's origin. */
+const server = (): string => (import.meta.env.VITE_FIELDSYNC_SERVER as string | undefined) || location.origin;
+
+/** Opens the store; returns a session when the device is enrolled. */
+export async function openSession(): Promise<Session | null> {
+  const storage = await openIndexedDBStorage(STORE_NAME);
+  const meta = await storage.read((tx) => tx.meta());
+  if (!meta.token) {
+    storage.close();
+    return null;
+  }
+  return start(await Client.open({ storage, server: server() }), storage);
+}
+
+/** Enrolls the device with a one-time code. */
+export async function enroll(code: string, deviceName: string): Promise<Session> {
+  const storage = await openIndexedDBStorage(STORE_NAME);
+  try {
+    return start(await Client.enroll({ storage, server: server(), enrollmentCode: code.trim(), deviceName, platform: "web" }), storage);
+  } catch (err) {
+    storage.close();
+    throw err;
+  }
+}
+
+function start(client: Client, storage: Storage): Session {
+  current = { client, storage };
+  let lastCursor = "";
+  let lastDepth = -1;
+  client.subscribe((s) => {
+    if (s.cursor !== lastCursor || s.outboxDepth !== lastDepth) changed();
+    lastCursor = s.cursor;
+    lastDepth = s.outboxDepth;
+  });
+  follow(client);
+  return current;
+}
+
+/** Keeps the device in sync while the page is open: watch, restarted after what it cannot fix. */
+function follow(client: Client): void {
+  stopWatch?.abort();
+  const stop = (stopWatch = new AbortController());
+  const loop = async () => {
+    while (!stop.signal.aborted) {
+      await client.watch({ signal: stop.signal }).catch((err) => console.warn("sync:", err));
+      await new Promise((r) => setTimeout(r, 5000));
+    }
+  };
+  void loop();
+}
+
+/** Signs out (forced only when asked) and forgets the session. */
+export async function signOut(force: boolean): Promise<void> {
+  if (!current) return;
+  await current.client.signOut({ force });
+  stopWatch?.abort();
+  current.client.close();
+  current = null;
+  changed();
+}

@@ -1,0 +1,221 @@
+// The web app in a real browser: Debian's Chromium driven by playwright-core
+// (no browser download), the app built by vite (npm test builds dist/ first),
+// a real fieldsyncd --demo behind a small same-origin server that serves
+// dist/ and forwards /fieldsync.v1.* to it. Skipped, saying why, where there
+// is no Chromium (`make test-web` installs it with apt-get when missing).
+import "fake-indexeddb/auto";
+import { Client, openIndexedDBStorage, PhotoState, SurgerySupportSchema, VisitSchema, type Record as WireRecord } from "@fieldsync/client";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { createServer, request, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { extname, join, resolve } from "node:path";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { jpeg } from "./photos.js";
+import { startServer, type TestServer } from "./server.js";
+
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const ROOT = resolve(import.meta.dirname, "..");
+const DIST = join(ROOT, "dist");
+const ARTEFACTS = join(ROOT, "artefacts");
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium) console.warn(`web app browser test skipped: no Chromium at ${CHROMIUM} (make test-web installs Debian's with apt-get; or set CHROMIUM)`);
+
+/** What reaches fieldsyncd through the same-origin server, by RPC path. */
+const calls = new Map<string, number>();
+
+/** Serves dist/ (any other path: index.html) and forwards /fieldsync.v1.* to the server: one origin for both. */
+function sameOrigin(upstream: URL): Promise<Server> {
+  const types: Record<string, string> = {
+    ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".webmanifest": "application/manifest+json",
+  };
+  const srv = createServer((req, res) => {
+    const path = new URL(req.url ?? "/", "http://x").pathname;
+    if (path.startsWith("/fieldsync.v1.")) {
+      calls.set(path, (calls.get(path) ?? 0) + 1);
+      const up = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      });
+      up.on("error", () => res.destroy());
+      req.pipe(up);
+      return;
+    }
+    let file = join(DIST, path === "/" ? "index.html" : path);
+    if (!file.startsWith(DIST) || !existsSync(file)) file = join(DIST, "index.html");
+    res.writeHead(200, { "content-type": types[extname(file)] ?? "application/octet-stream", "cache-control": "no-cache" }).end(readFileSync(file));
+  });
+  return new Promise((done) => srv.listen(0, "127.0.0.1", () => done(srv)));
+}
+
+describe.skipIf(!haveChromium)("the web app in Chromium against fieldsyncd --demo", () => {
+  let srv: TestServer;
+  let web: Server;
+  let origin: string;
+  let browser: Browser;
+
+  /** A one-time enrollment code for the demo user, from the admin API (as `fieldsync admin enroll-code` gets one). */
+  const enrollmentCode = async (userId: string): Promise<string> => {
+    const res = await fetch(`${srv.url}/fieldsync.v1.AdminService/IssueEnrollmentCode`, {
+      method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${srv.creds.admin_token}` }, body: JSON.stringify({ userId }),
+    });
+    expect(res.status).toBe(200);
+    return ((await res.json()) as { enrollmentCode: string }).enrollmentCode;
+  };
+  const rep = () => srv.creds.users.find((u) => u.role === "rep")!;
+
+  /** Enrolls the page's device through the Enroll screen and waits for Today. */
+  const enrollOnPage = async (page: Page) => {
+    await page.goto(origin + "/");
+    await page.fill("input[name=code]", await enrollmentCode(rep().user_id));
+    await page.click("button[type=submit]");
+    await page.waitForSelector("[data-testid=today]");
+  };
+  const bar = (page: Page, attr: string) => page.getAttribute("[data-testid=syncbar]", `data-${attr}`);
+
+  beforeAll(async () => {
+    if (!existsSync(join(DIST, "index.html"))) execFileSync("npx", ["vite", "build"], { cwd: ROOT, stdio: "inherit" });
+    srv = await startServer();
+    web = await sameOrigin(new URL(srv.url));
+    origin = `http://127.0.0.1:${(web.address() as AddressInfo).port}`;
+    mkdirSync(ARTEFACTS, { recursive: true });
+    const { chromium } = await import("playwright-core");
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await new Promise((done) => web?.close(done));
+    await srv?.stop();
+  });
+
+  it("journey 1: a rep enrolls, logs a surgery support with three photos and a visit offline, reopens the app offline, and both arrive once when online", async () => {
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 1 });
+    const logs: string[] = [];
+    context.on("console", (m) => logs.push(m.text()));
+    let page = await context.newPage();
+    page.on("pageerror", (e) => console.log("page error:", e));
+    await enrollOnPage(page);
+    // The service worker controls the page (the shell is cached) and the first sync brought the demo customers.
+    await page.evaluate(async () => {
+      await navigator.serviceWorker.ready;
+      if (!navigator.serviceWorker.controller) await new Promise((r) => navigator.serviceWorker.addEventListener("controllerchange", r, { once: true }));
+    });
+    await page.waitForFunction(() => document.querySelector("[data-testid=syncbar]")?.getAttribute("data-online") === "true");
+
+    // Offline from here: nothing reaches the server.
+    await context.setOffline(true);
+    const before = new Map(calls);
+
+    // Surgery support: hospital, a consumable, three staged photos; a reload mid-form (served by the worker) keeps the draft.
+    await page.goto(origin + "/#/new");
+    await page.click("[data-form=surgery]");
+    await page.waitForSelector("[data-testid=form-surgery] option[value=demo-ruijin]", { state: "attached" });
+    await page.selectOption("select[name=hospital_id]", "demo-ruijin");
+    await page.fill("[data-testid=add-item]", "journey-stent");
+    await page.click("[data-testid=add-item] + button");
+    await page.fill("textarea[name=usage_feedback]", "smooth placement");
+    const stages = ["pre_op_photo", "intra_op_photo", "post_op_count_photo"];
+    for (const [i, slot] of stages.entries()) {
+      await page.setInputFiles(`input[data-slot=${slot}]`, { name: `${slot}.jpg`, mimeType: "image/jpeg", buffer: jpeg(30_000 + i * 1000, i + 1) });
+      await page.waitForSelector(`label.photo.ok[data-slot=${slot}]`);
+    }
+    await page.reload();
+    await page.waitForSelector("[data-testid=form-surgery] option[value=demo-ruijin]", { state: "attached" });
+    expect(await page.inputValue("textarea[name=usage_feedback]")).toBe("smooth placement");
+    expect(await page.inputValue("select[name=hospital_id]")).toBe("demo-ruijin");
+    expect(await page.locator("label.photo.ok").count()).toBe(3);
+    await page.click("button[type=submit]");
+    await page.waitForSelector("[data-testid=today]");
+
+    // A clinical-director visit: submitting without its three mandatory fields shows the SDK's protovalidate messages.
+    await page.goto(origin + "/#/new");
+    await page.click("[data-form=visit]");
+    await page.waitForSelector("[data-testid=form-visit] option[value=demo-ruijin]", { state: "attached" });
+    await page.selectOption("select[name=customer_id]", "demo-ruijin");
+    await page.selectOption("select[name=kind]", "2");
+    await page.fill("textarea[name=notes]", "journey visit");
+    await page.click("button[type=submit]");
+    const problems = await page.textContent("[data-testid=violations]");
+    expect(problems).toContain("core_problem_solved is required once a clinical-director visit is submitted");
+    expect(problems).toContain("follow_up_commitments is required once a clinical-director visit is submitted");
+    expect(problems).toContain("next_appointment_time is required once a clinical-director visit is submitted");
+    await page.fill("textarea[name=core_problem_solved]", "screw loosening explained");
+    await page.fill("textarea[name=follow_up_commitments]", "bring the XK-300 samples");
+    await page.fill("input[name=next_appointment_time]", "2030-01-02T10:00");
+    await page.check("[data-field=action_tags] input[value=technical_demo]");
+    await page.click("button[type=submit]");
+    await page.waitForSelector("[data-testid=today]");
+    expect(Number(await bar(page, "photos"))).toBe(3);
+    expect(Number(await bar(page, "outbox"))).toBeGreaterThanOrEqual(2);
+    expect(await bar(page, "online")).toBe("false");
+    const offlineCalls = [...calls].filter(([k, n]) => n !== (before.get(k) ?? 0));
+    expect(offlineCalls).toEqual([]);
+
+    // The app is killed and opened again, still offline: the worker serves it, the store still holds everything.
+    await page.close();
+    page = await context.newPage();
+    await page.goto(origin + "/");
+    await page.waitForSelector("[data-testid=today]");
+    expect(Number(await bar(page, "photos"))).toBe(3);
+    await page.screenshot({ path: join(ARTEFACTS, "journey1-reopened-offline.png"), fullPage: true });
+
+    // Online: the app syncs by itself; the surgery shows photos_complete once the server has all three.
+    await context.setOffline(false);
+    await page.waitForFunction(() => {
+      const b = document.querySelector("[data-testid=syncbar]");
+      return b?.getAttribute("data-outbox") === "0" && b.getAttribute("data-photos") === "0";
+    }, undefined, { timeout: 90_000 });
+    await page.waitForSelector("[data-testid=recent-surgery] .tag.ok", { timeout: 60_000 });
+    await page.screenshot({ path: join(ARTEFACTS, "journey1-synced.png"), fullPage: true });
+    expect(calls.get("/fieldsync.v1.MediaService/CreateUpload")).toBe(3);
+    expect(calls.get("/fieldsync.v1.MediaService/CompleteUpload")).toBe(3);
+
+    // Another device of the rep sees each record once, the surgery's three photos AVAILABLE and photos_complete.
+    const pulled: WireRecord[] = [];
+    const other = await Client.enroll({
+      storage: await openIndexedDBStorage("journey-check"), server: srv.url, enrollmentCode: await enrollmentCode(rep().user_id), deviceName: "check", platform: "node",
+      transport: (baseUrl, interceptors) => createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: true, interceptors: [...interceptors, (next) => async (req) => {
+        const res = await next(req);
+        if (!res.stream && req.method.name === "Pull") pulled.push(...(res.message as unknown as { records: WireRecord[] }).records);
+        return res;
+      }] }),
+    });
+    await other.sync();
+    const surgeries = (await other.list(SurgerySupportSchema)).filter((r) => r.value.consumableModels.includes("journey-stent"));
+    expect(surgeries).toHaveLength(1);
+    expect(surgeries[0].value).toMatchObject({ hospitalId: "demo-ruijin", usageFeedback: "smooth placement", photosComplete: true });
+    const wire = pulled.filter((r) => r.id === surgeries[0].id).at(-1)!;
+    expect(wire.photos.map((p) => p.state)).toEqual([PhotoState.AVAILABLE, PhotoState.AVAILABLE, PhotoState.AVAILABLE]);
+    const visits = (await other.list(VisitSchema)).filter((r) => r.value.notes === "journey visit");
+    expect(visits).toHaveLength(1);
+    expect(visits[0].value).toMatchObject({ customerId: "demo-ruijin", kind: 2, coreProblemSolved: "screw loosening explained", actionTags: ["technical_demo"] });
+    other.close();
+    await context.close();
+  }, 240_000);
+
+  it("renders Today from a store of 10k records (measured, not asserted)", async () => {
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+    const page = await context.newPage();
+    await enrollOnPage(page);
+    await page.waitForFunction(() => document.querySelector("[data-testid=syncbar]")?.getAttribute("data-online") === "true");
+    const n = await page.evaluate(() => (window as any).fieldsyncDev.seed(10_000));
+    expect(n).toBe(10_000);
+    const runs: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      await page.reload();
+      await page.waitForFunction(() => ((window as any).fieldsyncToday?.records ?? 0) >= 10_000);
+      runs.push(await page.evaluate(() => (window as any).fieldsyncToday.ms as number));
+    }
+    console.log(`Today with ${n}+ records: ${runs.map((ms) => ms.toFixed(1)).join(", ")} ms (store read, Today computed, DOM committed)`);
+    expect(await page.locator("[data-list=followups] li").count()).toBeGreaterThan(0);
+    expect(await page.locator("[data-list=stock] li").count()).toBeGreaterThan(0);
+    await page.screenshot({ path: join(ARTEFACTS, "today-10k.png"), fullPage: false });
+    await context.close();
+  }, 180_000);
+});
