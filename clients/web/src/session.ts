@@ -59,15 +59,28 @@ export async function enroll(code: string, deviceName: string): Promise<Session>
 
 function start(client: Client, storage: Storage): Session {
   current = { client, storage };
-  let lastCursor = "";
-  let lastDepth = -1;
+  let last: { cursor: string; depth: number } | null = null;
   client.subscribe((s) => {
-    if (s.cursor !== lastCursor || s.outboxDepth !== lastDepth) changed();
-    lastCursor = s.cursor;
-    lastDepth = s.outboxDepth;
+    if (last && (s.cursor !== last.cursor || s.outboxDepth !== last.depth)) changed();
+    last = { cursor: s.cursor, depth: s.outboxDepth };
   });
-  follow(client);
+  // Sync starts once the first screen is up (or after a second): the screen reads the store first.
+  let started = false;
+  const begin = () => {
+    if (started) return;
+    started = true;
+    follow(client);
+  };
+  firstScreen = begin;
+  setTimeout(begin, 1000);
   return current;
+}
+
+let firstScreen: (() => void) | null = null;
+
+/** Tells the session the first screen is shown: sync may start. */
+export function firstScreenShown(): void {
+  firstScreen?.();
 }
 
 /** Keeps the device in sync while the page is open: watch, restarted after what it cannot fix. */

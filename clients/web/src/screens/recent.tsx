@@ -1,8 +1,28 @@
-import type { Data } from "../data";
+import {
+  DiagnosisSchema, QuoteSchema, SampleShipmentSchema, SurgerySupportSchema, VisitSchema, type Client,
+} from "@fieldsync/client";
+import { useEffect, useState } from "preact/hooks";
 import { t, type Key } from "../i18n";
+import { onChange, session } from "../session";
 
-/** The records made on or for this device lately (ids are ULIDs: newest first), with their sync state. */
-export function RecentRecords({ data, names }: { data: Data; names: Map<string, string> }) {
+async function loadRecent(c: Client) {
+  const [surgeries, visits, diagnoses, quotes, shipments] = await Promise.all([
+    c.list(SurgerySupportSchema), c.list(VisitSchema), c.list(DiagnosisSchema), c.list(QuoteSchema), c.list(SampleShipmentSchema),
+  ]);
+  return { surgeries, visits, diagnoses, quotes, shipments };
+}
+
+/** The records made on or for this device lately (ids are ULIDs: newest first), with their sync state. Loaded after Today's lists. */
+export function RecentRecords({ names }: { names: Map<string, string> }) {
+  const [data, setData] = useState<Awaited<ReturnType<typeof loadRecent>> | null>(null);
+  useEffect(() => {
+    let live = true;
+    const load = () => void loadRecent(session()!.client).then((d) => live && setData(d), (err) => console.warn("recent:", err));
+    load();
+    const off = onChange(load);
+    return () => ((live = false), off());
+  }, []);
+  if (!data) return null;
   type Row = { id: string; label: Key; customer: string; pending: boolean; extra?: string; extraClass?: string; testid: string };
   const rows: Row[] = [
     ...data.surgeries.map((r): Row => ({

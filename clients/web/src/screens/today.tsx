@@ -1,7 +1,7 @@
-import { useLayoutEffect, useMemo, useRef } from "preact/hooks";
-import { computeToday, recordCount, type Data, type TodayItem } from "../data";
-import { useData } from "../hooks";
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
+import { computeToday, loadTodayIndex, loadTodayInputs, saveTodayIndex, storeStateKey, type TodayInputs, type TodayItem } from "../data";
 import { fmtTime, t } from "../i18n";
+import { firstScreenShown, onChange, session } from "../session";
 import { RecentRecords } from "./recent";
 
 /** How many lines each list shows before "+N". */
@@ -9,23 +9,43 @@ const SHOW = 30;
 
 /** What the last Today render took, from the start of the store read to the committed DOM (ms); the browser test reads it. */
 declare global {
-  interface Window { fieldsyncToday?: { ms: number; records: number } }
+  interface Window { fieldsyncToday?: { ms: number; records: number; sincePageStart: number; source: string } }
 }
 
 /** Today (B2): follow-ups, overdue opportunities and stock alerts first, then the coming week and recent records. */
 export function TodayScreen() {
-  const started = useRef(0);
-  const data = useData((s) => (started.current = s));
-  const today = useMemo(() => (data ? computeToday(data, new Date()) : null), [data]);
+  const [inputs, setInputs] = useState<{ inp: TodayInputs; started: number; source: string } | null>(null);
+  useEffect(() => {
+    let live = true;
+    const load = async () => {
+      const started = performance.now();
+      const storage = session()!.storage;
+      const key = await storeStateKey(storage);
+      let inp = loadTodayIndex(key, Date.now());
+      const source = inp ? "index" : "store";
+      if (!inp) {
+        const read = (inp = await loadTodayInputs(storage));
+        setTimeout(() => saveTodayIndex(key, read, Date.now()), 0); // after the screen shows
+      }
+      if (live) setInputs({ inp, started, source });
+    };
+    const run = () => void load().catch((err) => console.warn("today:", err));
+    run();
+    load();
+    const off = onChange(run);
+    return () => ((live = false), off());
+  }, []);
+  const today = useMemo(() => (inputs ? computeToday(inputs.inp, new Date()) : null), [inputs]);
   const shown = useRef<HTMLParagraphElement>(null);
   useLayoutEffect(() => {
-    if (!data || !started.current) return;
-    const ms = performance.now() - started.current;
-    window.fieldsyncToday = { ms, records: recordCount(data) };
-    if (shown.current) shown.current.textContent = t("renderedIn", { n: recordCount(data), ms: ms.toFixed(1) });
-  }, [data]);
-  if (!data || !today) return <p>…</p>;
-  const names = customerNames(data);
+    if (!inputs) return;
+    const ms = performance.now() - inputs.started;
+    window.fieldsyncToday = { ms, records: inputs.inp.records, sincePageStart: performance.now(), source: inputs.source };
+    if (shown.current) shown.current.textContent = t("renderedIn", { n: inputs.inp.records, ms: ms.toFixed(1) });
+    firstScreenShown();
+  }, [inputs]);
+  if (!inputs || !today) return <p>…</p>;
+  const names = inputs.inp.customerNames;
   return (
     <section data-testid="today">
       <h1>{t("todayTitle")}</h1>
@@ -34,15 +54,10 @@ export function TodayScreen() {
       <List title={t("overdueOpps")} items={today.overdueOpportunities} names={names} id="overdue" />
       <List title={t("stockAlerts")} items={today.stockAlerts} names={names} id="stock" />
       <List title={t("upcoming")} items={today.upcoming} names={names} id="upcoming" />
-      <RecentRecords data={data} names={names} />
+      <RecentRecords names={names} />
       <p class="muted small" ref={shown} />
     </section>
   );
-}
-
-/** Customer names by id. */
-export function customerNames(d: Data): Map<string, string> {
-  return new Map(d.customers.map((c) => [c.id, c.value.name]));
 }
 
 function List({ title, items, names, id }: { title: string; items: TodayItem[]; names: Map<string, string>; id: string }) {
