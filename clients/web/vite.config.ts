@@ -47,7 +47,7 @@ export default defineConfig({
   base: "./",
   plugins: [oneValidateProto(), serviceWorker()],
   // @fieldsync/client is linked from ../ts: take its dependencies from here, one copy each.
-  resolve: { dedupe: ["@bufbuild/protobuf", "@connectrpc/connect", "preact"] },
+  resolve: { dedupe: ["@bufbuild/protobuf", "@connectrpc/connect", "@connectrpc/connect-web", "preact"] },
   oxc: { jsx: { runtime: "automatic", importSource: "preact" } },
   build: { target: "es2022", outDir: "dist", emptyOutDir: true, chunkSizeWarningLimit: 1024, reportCompressedSize: true },
 });

@@ -10,7 +10,7 @@ import { FormScreen, NewMenu } from "./screens/forms";
 import { StatusBar } from "./screens/statusbar";
 import { SyncDetails } from "./screens/syncinfo";
 import { TodayScreen } from "./screens/today";
-import { session } from "./session";
+import { onChange, profile, session } from "./session";
 
 /** The app: the sync bar, the screen of the route, the navigation. */
 export function App({ enrolled }: { enrolled: boolean }) {
@@ -45,6 +45,8 @@ export function App({ enrolled }: { enrolled: boolean }) {
 
 function Shell({ children, onLang }: { children: preact.ComponentChildren; onLang: () => void }) {
   const [worker, setWorker] = useState<ServiceWorker | null>(null);
+  const [, redraw] = useState(0);
+  useEffect(() => onChange(() => redraw((n) => n + 1)), []); // the user's name arrives after enrollment
   useEffect(() => {
     const on = (e: Event) => setWorker((e as CustomEvent<ServiceWorker>).detail);
     addEventListener("fieldsync-update", on);
@@ -53,7 +55,7 @@ function Shell({ children, onLang }: { children: preact.ComponentChildren; onLan
   return (
     <div class="app">
       <header>
-        <strong>{t("appName")}</strong>
+        <strong>{t("appName")}{profile() && <span class="who"> · {profile()!.userName}</span>}</strong>
         <a href="#/manager" class="mgr">{t("navManager")}</a>
         <button class="link" onClick={() => (setLang(currentLang() === "en" ? "zh-CN" : "en"), onLang())}>{t("language")}</button>
       </header>

@@ -2,7 +2,9 @@
  * The device session: the SDK client on the page's IndexedDB store, the
  * server on the page's own origin, and a change signal screens listen to.
  */
-import { Client, openIndexedDBStorage, type Storage } from "@fieldsync/client";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-web";
+import { Client, IdentityService, openIndexedDBStorage, type Storage } from "@fieldsync/client";
 
 /** The IndexedDB database the app keeps its device store in. */
 export const STORE_NAME = "fieldsync-web";
@@ -57,8 +59,40 @@ export async function enroll(code: string, deviceName: string): Promise<Session>
   }
 }
 
+/** Who uses the device, as the server said (WhoAmI): role (fieldsync.v1.Role's number) and name. */
+export interface Profile {
+  deviceId: string;
+  role: number;
+  userName: string;
+}
+
+const PROFILE = "fieldsync.profile";
+
+/** The device user's profile; null before the server told it. */
+export function profile(): Profile | null {
+  try {
+    return JSON.parse(localStorage.getItem(PROFILE) ?? "null") as Profile | null;
+  } catch {
+    return null;
+  }
+}
+
+/** Asks the server who the device's user is (once per device; when online). */
+async function learnProfile(storage: Storage): Promise<void> {
+  const m = await storage.read((tx) => tx.meta());
+  if (profile()?.deviceId === m.deviceId && m.deviceId) return;
+  const rpc = createClient(IdentityService, createConnectTransport({
+    baseUrl: server(),
+    interceptors: [(next) => (req) => (req.header.set("Authorization", `Bearer ${m.token}`), next(req))],
+  }));
+  const who = await rpc.whoAmI({});
+  localStorage.setItem(PROFILE, JSON.stringify({ deviceId: who.deviceId, role: who.role, userName: who.userName } satisfies Profile));
+  changed();
+}
+
 function start(client: Client, storage: Storage): Session {
   current = { client, storage };
+  void learnProfile(storage).catch(() => undefined); // offline: the next open asks again
   let last: { cursor: string; depth: number } | null = null;
   client.subscribe((s) => {
     if (last && (s.cursor !== last.cursor || s.outboxDepth !== last.depth)) changed();
@@ -100,6 +134,7 @@ function follow(client: Client): void {
 export async function signOut(force: boolean): Promise<void> {
   if (!current) return;
   await current.client.signOut({ force });
+  localStorage.removeItem(PROFILE);
   stopWatch?.abort();
   current.client.close();
   current = null;

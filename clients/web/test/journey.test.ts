@@ -69,11 +69,12 @@ describe.skipIf(!haveChromium)("the web app in Chromium against fieldsyncd --dem
     return ((await res.json()) as { enrollmentCode: string }).enrollmentCode;
   };
   const rep = () => srv.creds.users.find((u) => u.role === "rep")!;
+  const user = (role: string) => srv.creds.users.find((u) => u.role === role)!;
 
   /** Enrolls the page's device through the Enroll screen and waits for Today. */
-  const enrollOnPage = async (page: Page) => {
+  const enrollOnPage = async (page: Page, userId = rep().user_id) => {
     await page.goto(origin + "/");
-    await page.fill("input[name=code]", await enrollmentCode(rep().user_id));
+    await page.fill("input[name=code]", await enrollmentCode(userId));
     await page.click("button[type=submit]");
     await page.waitForSelector("[data-testid=today]");
   };
@@ -257,4 +258,103 @@ describe.skipIf(!haveChromium)("the web app in Chromium against fieldsyncd --dem
       await context.close();
     }
   }, 120_000);
+
+  /** Waits until the sync bar shows nothing waiting, online. */
+  const settled = (page: Page) => page.waitForFunction(() => {
+    const b = document.querySelector("[data-testid=syncbar]");
+    return b?.getAttribute("data-online") === "true" && b.getAttribute("data-outbox") === "0" && b.getAttribute("data-photos") === "0";
+  }, undefined, { timeout: 60_000 });
+
+  it("a rep's brief, one-tap sample shipment and alerts; in Chinese", async () => {
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: "zh-CN" });
+    const page = await context.newPage();
+    page.on("pageerror", (e) => console.log("page error:", e));
+    await enrollOnPage(page, user("rep").user_id);
+    expect(await page.textContent("h1")).toBe("今日");
+    await page.waitForSelector("header .who"); // WhoAmI told the app who uses it
+    // A rep's forms: no diagnosis or quote (store staff write those).
+    await page.goto(origin + "/#/new");
+    expect(await page.locator("[data-form]").evaluateAll((bs) => bs.map((b) => b.getAttribute("data-form")))).toEqual(["visit", "surgery", "commitment", "feedback"]);
+    // A visit with a follow-up commitment, then the customer's brief shows it.
+    await page.click("[data-form=visit]");
+    await page.waitForSelector("[data-testid=form-visit] option[value=demo-ruijin]", { state: "attached" });
+    await page.selectOption("select[name=customer_id]", "demo-ruijin");
+    await page.fill("textarea[name=follow_up_commitments]", "send the XK-300 brochure");
+    await page.click("button[type=submit]");
+    await page.waitForSelector("[data-testid=today]");
+    await page.goto(origin + "/#/customer/demo-ruijin");
+    await page.waitForSelector("[data-testid=brief] li");
+    expect(await page.textContent("[data-testid=brief]")).toContain("send the XK-300 brochure");
+    await page.screenshot({ path: join(ARTEFACTS, "brief-zh.png"), fullPage: true });
+    // B3: one tap pre-fills the shipment from the customer; requesting it syncs.
+    await page.click("[data-testid=brief] .actions button");
+    await page.waitForSelector("[data-testid=form-shipment]");
+    expect(await page.inputValue("input[name=recipient_name]")).toBe("Dr. Zhou");
+    expect(await page.inputValue("textarea[name=recipient_address]")).toBe("197 Ruijin Er Rd, Shanghai");
+    await page.fill("[data-testid=add-item]", "XK-200 bone screw");
+    await page.click("[data-testid=add-item] + button");
+    await page.screenshot({ path: join(ARTEFACTS, "shipment-zh.png"), fullPage: true });
+    await page.click("button[type=submit]");
+    await page.waitForSelector("[data-testid=today]");
+    // B4: the demo's alert, acknowledged.
+    await page.goto(origin + "/#/alerts");
+    await page.waitForSelector("[data-testid=alert] button");
+    await page.click("[data-testid=alert] button");
+    await page.waitForSelector("[data-testid=alert] .tag.ok");
+    await settled(page);
+    expect((await page.getAttribute("[data-testid=syncbar]", "class"))).toContain("up");
+    await page.screenshot({ path: join(ARTEFACTS, "alerts-zh.png"), fullPage: true });
+    await page.goto(origin + "/#/sync");
+    await page.waitForSelector("[data-testid=conflicts]", { state: "attached" });
+    expect(await page.textContent("main")).not.toContain("被服务器拒绝的修改 "); // the heading only: nothing refused
+    await context.close();
+  }, 180_000);
+
+  it("store staff: a diagnosis with photos, a quote citing one with its 7 technical fields", async () => {
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: "en-US" });
+    const page = await context.newPage();
+    page.on("pageerror", (e) => console.log("page error:", e));
+    await enrollOnPage(page, user("store_staff").user_id);
+    await settled(page);
+    await page.goto(origin + "/#/new");
+    await page.click("[data-form=diagnosis]");
+    await page.waitForSelector("[data-testid=form-diagnosis] option[value=demo-huang]", { state: "attached" });
+    await page.selectOption("select[name=customer_id]", "demo-huang");
+    await page.fill("input[name=vehicle_model]", "BYD Han");
+    await page.fill("textarea[name=conclusion]", "worn front pads");
+    await page.setInputFiles("input[data-slot=photos]", [
+      { name: "a.jpg", mimeType: "image/jpeg", buffer: jpeg(20_000, 11) },
+      { name: "b.jpg", mimeType: "image/jpeg", buffer: jpeg(21_000, 12) },
+    ]);
+    await page.waitForFunction(() => document.querySelector("[data-testid=form-diagnosis]")?.textContent?.includes("(2)"));
+    await page.click("button[type=submit]");
+    await page.waitForSelector("[data-testid=today]");
+    await page.goto(origin + "/#/new");
+    await page.click("[data-form=quote]");
+    await page.waitForSelector("[data-testid=form-quote] option[value=demo-huang]", { state: "attached" });
+    await page.selectOption("select[name=customer_id]", "demo-huang");
+    const diag = await page.locator("select[name=diagnosis_id] option").nth(1).getAttribute("value");
+    await page.selectOption("select[name=diagnosis_id]", diag!);
+    // Submitting without a cited photo: the SDK's message.
+    await page.click("button[type=submit]");
+    expect(await page.textContent("[data-testid=violations]")).toContain("diagnosis_photo_sha256s must cite at least one diagnosis photo once the quote is submitted");
+    await page.locator("[data-field=cited] input").first().check();
+    const rows = page.locator("fieldset .row");
+    for (let i = 0; i < 7; i++) {
+      await rows.nth(i).locator("input").nth(0).fill(`param ${i + 1}`);
+      if (i < 6) await rows.nth(i).locator("input").nth(1).fill(`value ${i + 1}`);
+    }
+    expect(await page.textContent("[data-testid=tech-count]")).toBe("6 of 7 technical fields filled");
+    await rows.nth(6).locator("input").nth(1).fill("value 7");
+    expect(await page.textContent("[data-testid=tech-count]")).toBe("7 of 7 technical fields filled");
+    await page.fill("input[name=total]", "860");
+    await page.screenshot({ path: join(ARTEFACTS, "quote.png"), fullPage: true });
+    await page.click("button[type=submit]");
+    await page.waitForSelector("[data-testid=today]");
+    await settled(page);
+    await page.goto(origin + "/#/sync");
+    await page.waitForSelector("[data-testid=conflicts]", { state: "attached" });
+    expect(await page.locator("main li").count()).toBe(2); // the photo queue: both diagnosis photos, nothing refused or lost
+    await context.close();
+  }, 180_000);
 });

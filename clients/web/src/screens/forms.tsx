@@ -11,7 +11,7 @@ import { type Data } from "../data";
 import { dropDraft, listDrafts, loadDraft, saveDraft } from "../drafts";
 import { go, useData } from "../hooks";
 import { fmtTime, t, type Key } from "../i18n";
-import { changed, session } from "../session";
+import { changed, profile, session } from "../session";
 import { shipmentFromCustomer } from "../shipment";
 
 /** The forms, by route name: title, record type, and the fields' starting values. */
@@ -25,6 +25,19 @@ const FORMS = {
   shipment: { title: "shipmentTitle", schema: SampleShipmentSchema },
 } as const;
 type FormType = keyof typeof FORMS;
+
+/**
+ * Who may write each form's record (writer_roles in records.proto; Role:
+ * 1 rep, 2 store staff, 3 store manager, 4 regional director, 5 tech advisor).
+ */
+const WRITERS: Record<FormType, readonly number[]> = {
+  visit: [1, 2, 3, 4, 5], surgery: [1, 4], diagnosis: [2, 3, 5], quote: [2, 3], commitment: [1, 2, 3, 4, 5], feedback: [1, 2, 3], shipment: [1, 2, 3, 4],
+};
+
+/** The forms the device's user may submit (all of them before the server said who the user is). */
+function formsFor(role: number | undefined): FormType[] {
+  return (Object.keys(FORMS) as FormType[]).filter((k) => !role || WRITERS[k].includes(role));
+}
 
 /** Proto field → label, for violations and photo slots. */
 const LABELS: Record<string, Key> = {
@@ -48,7 +61,7 @@ export function NewMenu({ customerId }: { customerId: string }) {
     <section>
       <h1>{t("newRecord")}</h1>
       <div class="grid">
-        {(Object.keys(FORMS) as FormType[]).filter((k) => k !== "shipment").map((k) => (
+        {formsFor(profile()?.role).filter((k) => k !== "shipment").map((k) => (
           <button key={k} data-form={k} onClick={() => open(k)}>{t(FORMS[k].title)}</button>
         ))}
       </div>
@@ -97,11 +110,14 @@ export function FormScreen({ type: typeName, id, query }: { type: string; id: st
   const [saved, setSaved] = useState<number>(() => loadDraft(id)?.saved ?? 0);
   const [refs, setRefs] = useState<Message | undefined>(undefined);
   const [problems, setProblems] = useState<Violation[]>([]);
+  const [tried, setTried] = useState(false);
   const [err, setErr] = useState("");
   const schema = FORMS[type].schema;
   const client = session()!.client;
   const reloadRefs = () => client.get(schema, id).then((r) => setRefs(r));
   useEffect(() => void reloadRefs(), [id]);
+  // Once a submit was refused, the messages follow the edits.
+  useEffect(() => void (tried && setProblems(validate(build(type, v, refs as V | undefined)))), [v, refs, tried]);
 
   const set = (name: string, value: unknown) => {
     setV((old) => {
@@ -129,6 +145,7 @@ export function FormScreen({ type: typeName, id, query }: { type: string; id: st
     const msg = build(type, v, refs as V | undefined);
     const vs = validate(msg);
     setProblems(vs);
+    setTried(true);
     if (vs.length) return;
     try {
       await client.put(id, msg);
