@@ -187,7 +187,7 @@ export function computeToday(d: TodayInputs, now: Date): Today {
 export interface Brief {
   lastVisits: LocalRecord<Visit>[];
   /** Each commitment made in the last 3 contacts: a Commitment record or the visit's follow-up text. */
-  keyCommitments: { text: string; due?: Date; state?: CommitmentState; visitId: string }[];
+  keyCommitments: { text: string; due?: Date; state?: CommitmentState; visitId: string; commitmentId?: string }[];
   /** Open commitments to the customer not made in those contacts. */
   otherOpen: LocalRecord<Commitment>[];
 }
@@ -202,7 +202,7 @@ export function customerBrief(d: Data, customerId: string): Brief {
   for (const v of lastVisits) {
     if (v.value.followUpCommitments) keyCommitments.push({ text: v.value.followUpCommitments, due: tsDate(v.value.nextAppointmentTime), visitId: v.id });
     for (const c of d.commitments) {
-      if (c.value.visitId === v.id) keyCommitments.push({ text: c.value.description, due: tsDate(c.value.dueTime), state: c.value.state, visitId: v.id });
+      if (c.value.visitId === v.id) keyCommitments.push({ text: c.value.description, due: tsDate(c.value.dueTime), state: c.value.state, visitId: v.id, commitmentId: c.id });
     }
   }
   const otherOpen = d.commitments.filter((c) => c.value.customerId === customerId && !ids.has(c.value.visitId) &&

@@ -4,7 +4,11 @@
 // dist/ and forwards /fieldsync.v1.* to it. Skipped, saying why, where there
 // is no Chromium (`make test-web` installs it with apt-get when missing).
 import "fake-indexeddb/auto";
-import { Client, openIndexedDBStorage, PhotoState, SurgerySupportSchema, VisitSchema, type Record as WireRecord } from "@fieldsync/client";
+import { create } from "@bufbuild/protobuf";
+import {
+  Client, CommitmentSchema, CommitmentState, openIndexedDBStorage, PhotoState, SurgerySupportSchema, VisitSchema, type Record as WireRecord,
+} from "@fieldsync/client";
+import { nodeTransport } from "@fieldsync/client/node";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
@@ -355,6 +359,49 @@ describe.skipIf(!haveChromium)("the web app in Chromium against fieldsyncd --dem
     await page.goto(origin + "/#/sync");
     await page.waitForSelector("[data-testid=conflicts]", { state: "attached" });
     expect(await page.locator("main li").count()).toBe(2); // the photo queue: both diagnosis photos, nothing refused or lost
+    await context.close();
+  }, 180_000);
+
+  it("a rep's offline edit that lost a merge shows what was lost, and why", async () => {
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: "en-US" });
+    const page = await context.newPage();
+    page.on("pageerror", (e) => console.log("page error:", e));
+    await enrollOnPage(page, user("rep").user_id);
+    await page.goto(origin + "/#/new");
+    await page.click("[data-form=commitment]");
+    await page.waitForSelector("[data-testid=form-commitment] option[value=demo-huashan]", { state: "attached" });
+    await page.selectOption("select[name=customer_id]", "demo-huashan");
+    await page.fill("textarea[name=description]", "quote the XK-300 price");
+    await page.click("button[type=submit]");
+    await page.waitForSelector("[data-testid=today]");
+    await settled(page);
+
+    // The rep's other device (a laptop) has it too.
+    const laptop = await Client.enroll({
+      storage: await openIndexedDBStorage("laptop"), server: srv.url, enrollmentCode: await enrollmentCode(user("rep").user_id),
+      deviceName: "laptop", platform: "node", transport: nodeTransport(),
+    });
+    await laptop.sync();
+    const c = (await laptop.list(CommitmentSchema)).find((r) => r.value.description === "quote the XK-300 price")!;
+    expect(c).toBeDefined();
+
+    // Offline, the phone marks it done; later the laptop cancels it online: the later edit wins.
+    await context.setOffline(true);
+    await page.goto(origin + "/#/customer/demo-huashan");
+    await page.click(`[data-testid=open-commitments] li[data-id="${c.id}"] [data-action=done]`);
+    await page.waitForFunction(() => document.querySelector("[data-testid=syncbar]")?.getAttribute("data-outbox") === "1");
+    await new Promise((r) => setTimeout(r, 20)); // the laptop's edit is the later one
+    await laptop.put(c.id, create(CommitmentSchema, { state: CommitmentState.CANCELLED }), ["state"]);
+    await laptop.sync();
+    laptop.close();
+
+    await context.setOffline(false);
+    await page.waitForSelector("[data-testid=syncbar] a.warn", { timeout: 60_000 });
+    expect(await page.textContent("[data-testid=syncbar] a.warn")).toBe("1 lost in merge");
+    await page.click("[data-testid=syncbar] a.warn");
+    await page.waitForSelector("[data-testid=conflicts] li");
+    expect(await page.textContent("[data-testid=conflicts] li")).toContain("state: yours “COMMITMENT_STATE_DONE” lost to “COMMITMENT_STATE_CANCELLED” (older)");
+    await page.screenshot({ path: join(ARTEFACTS, "conflict.png"), fullPage: true });
     await context.close();
   }, 180_000);
 });

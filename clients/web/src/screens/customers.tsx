@@ -1,8 +1,10 @@
-import { CustomerKind } from "@fieldsync/client";
+import { create } from "@bufbuild/protobuf";
+import { CommitmentSchema, CommitmentState, CustomerKind } from "@fieldsync/client";
 import { useState } from "preact/hooks";
 import { customerBrief, tsDate } from "../data";
 import { useData } from "../hooks";
 import { fmtTime, t } from "../i18n";
+import { changed, session } from "../session";
 import { startShipment } from "./forms";
 
 /** The customers this device holds, searchable. */
@@ -44,13 +46,13 @@ export function CustomerBrief({ id }: { id: string }) {
       <h2>{t("keyCommitments")}</h2>
       {brief.lastVisits.length === 0 && <p class="muted">{t("noContacts")}</p>}
       <ul>
-        {brief.keyCommitments.map((k, i) => <li key={i}>{k.text} {k.due && <span class="muted">· {fmtTime(k.due)}</span>}</li>)}
+        {brief.keyCommitments.map((k, i) => <li key={i}>{k.text} {k.due && <span class="muted">· {fmtTime(k.due)}</span>} {k.commitmentId && <State id={k.commitmentId} state={k.state} />}</li>)}
       </ul>
       <p class="muted small">{brief.lastVisits.map((v) => fmtTime(tsDate(v.value.visitTime))).join(" · ")}</p>
       {brief.otherOpen.length > 0 && (
         <>
           <h2>{t("openCommitments")}</h2>
-          <ul>{brief.otherOpen.map((k) => <li key={k.id}>{k.value.description} <span class="muted">· {fmtTime(tsDate(k.value.dueTime))}</span></li>)}</ul>
+          <ul data-testid="open-commitments">{brief.otherOpen.map((k) => <li key={k.id} data-id={k.id}>{k.value.description} <span class="muted">· {fmtTime(tsDate(k.value.dueTime))}</span> <State id={k.id} state={k.value.state} /></li>)}</ul>
         </>
       )}
       <div class="actions">
@@ -59,4 +61,15 @@ export function CustomerBrief({ id }: { id: string }) {
       </div>
     </section>
   );
+}
+
+/** A commitment's state, with "Mark done" while it is open (a local write of state only). */
+function State({ id, state }: { id: string; state?: CommitmentState }) {
+  if (state === CommitmentState.DONE) return <span class="tag ok">{t("stateDone")}</span>;
+  if (state === CommitmentState.CANCELLED) return <span class="tag">{t("stateCancelled")}</span>;
+  const done = async () => {
+    await session()!.client.put(id, create(CommitmentSchema, { state: CommitmentState.DONE }), ["state"]);
+    changed();
+  };
+  return <button class="secondary small" data-action="done" onClick={() => void done()}>{t("markDone")}</button>;
 }
