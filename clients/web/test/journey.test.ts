@@ -216,7 +216,7 @@ describe.skipIf(!haveChromium)("the web app in Chromium against fieldsyncd --dem
     const n = await page.evaluate(() => (window as any).fieldsyncDev.seed(10_000));
     expect(n).toBe(10_000);
     // Three opens reading the store (the Today index dropped first), then three served by the index.
-    const runs: { ms: number; sincePageStart: number; source: string }[] = [];
+    const runs: { ms: number; sincePageStart: number; source: string; phases: Record<string, number> }[] = [];
     for (let i = 0; i < 6; i++) {
       if (i < 3) await page.evaluate(() => (window as any).fieldsyncDev.dropTodayIndex());
       await page.reload();
@@ -228,7 +228,7 @@ describe.skipIf(!haveChromium)("the web app in Chromium against fieldsyncd --dem
     for (const source of ["store", "index"]) {
       const r = runs.filter((x) => x.source === source);
       console.log(`Today with ${n}+ records from the ${source}: ${r.map((x) => x.ms.toFixed(1)).join(", ")} ms from its read to the DOM committed ` +
-        `(${r.map((x) => x.sincePageStart.toFixed(0)).join(", ")} ms since the page started)`);
+        `(${r.map((x) => x.sincePageStart.toFixed(0)).join(", ")} ms since the page started; phases ${JSON.stringify(r.map((x) => x.phases))})`);
     }
     expect(await page.locator("[data-list=followups] li").count()).toBeGreaterThan(0);
     expect(await page.locator("[data-list=stock] li").count()).toBeGreaterThan(0);

@@ -9,29 +9,29 @@ const SHOW = 30;
 
 /** What the last Today render took, from the start of the store read to the committed DOM (ms); the browser test reads it. */
 declare global {
-  interface Window { fieldsyncToday?: { ms: number; records: number; sincePageStart: number; source: string } }
+  interface Window { fieldsyncToday?: { ms: number; records: number; sincePageStart: number; source: string; phases: Record<string, number> } }
 }
 
 /** Today (B2): follow-ups, overdue opportunities and stock alerts first, then the coming week and recent records. */
 export function TodayScreen() {
-  const [inputs, setInputs] = useState<{ inp: TodayInputs; started: number; source: string } | null>(null);
+  const [inputs, setInputs] = useState<{ inp: TodayInputs; started: number; source: string; read: number[] } | null>(null);
   useEffect(() => {
     let live = true;
     const load = async () => {
       const started = performance.now();
       const storage = session()!.storage;
       const key = await storeStateKey(storage);
+      const keyed = performance.now();
       let inp = loadTodayIndex(key, Date.now());
       const source = inp ? "index" : "store";
       if (!inp) {
         const read = (inp = await loadTodayInputs(storage));
         setTimeout(() => saveTodayIndex(key, read, Date.now()), 0); // after the screen shows
       }
-      if (live) setInputs({ inp, started, source });
+      if (live) setInputs({ inp, started, source, read: [keyed - started, performance.now() - keyed] });
     };
     const run = () => void load().catch((err) => console.warn("today:", err));
     run();
-    load();
     const off = onChange(run);
     return () => ((live = false), off());
   }, []);
@@ -40,7 +40,9 @@ export function TodayScreen() {
   useLayoutEffect(() => {
     if (!inputs) return;
     const ms = performance.now() - inputs.started;
-    window.fieldsyncToday = { ms, records: inputs.inp.records, sincePageStart: performance.now(), source: inputs.source };
+    const [key, read] = inputs.read;
+    const phases = { key, read, computeAndRender: ms - key - read };
+    window.fieldsyncToday = { ms, records: inputs.inp.records, sincePageStart: performance.now(), source: inputs.source, phases };
     if (shown.current) shown.current.textContent = t("renderedIn", { n: inputs.inp.records, ms: ms.toFixed(1) });
     firstScreenShown();
   }, [inputs]);
