@@ -49,5 +49,16 @@ export default defineConfig({
   // @fieldsync/client is linked from ../ts: take its dependencies from here, one copy each.
   resolve: { dedupe: ["@bufbuild/protobuf", "@connectrpc/connect", "@connectrpc/connect-web", "preact"] },
   oxc: { jsx: { runtime: "automatic", importSource: "preact" } },
-  build: { target: "es2022", outDir: "dist", emptyOutDir: true, chunkSizeWarningLimit: 1024, reportCompressedSize: true },
+  build: {
+    target: "es2022", outDir: "dist", emptyOutDir: true, chunkSizeWarningLimit: 1024, reportCompressedSize: true,
+    // Named chunks: the SDK with protobuf, Connect and protovalidate; Preact; the app (index); the lazy ones.
+    rollupOptions: {
+      output: {
+        manualChunks(id: string) {
+          if (/\/clients\/ts\/|node_modules\/(@bufbuild|@connectrpc|idb)\//.test(id)) return "sdk";
+          if (/node_modules\/preact\//.test(id)) return "preact";
+        },
+      },
+    },
+  },
 });

@@ -30,7 +30,9 @@ self.addEventListener("fetch", (event) => {
   if (req.method !== "GET" || url.origin !== self.location.origin || url.pathname.includes("/fieldsync.v1.")) return;
   const scope = new URL(self.registration.scope);
   if (req.mode === "navigate") {
-    // Any page of the app is the shell: the cached index, else the network.
+    // The app's page (its screens are #routes): the cached index, else the network. Other pages
+    // on the server's origin (health, photo links) are not the app's.
+    if (url.pathname !== scope.pathname && url.pathname !== scope.pathname + "index.html") return;
     event.respondWith(caches.open(CACHE).then((c) => c.match(scope.href).then((hit) => hit || fetch(req))));
     return;
   }
