@@ -130,6 +130,12 @@ export function FormScreen({ type: typeName, id, query }: { type: string; id: st
   };
   const attach = async (slot: string, files: FileList | null) => {
     setErr("");
+    // The photo is written to the record at once: until submitted, the record is a draft.
+    if (!refs) {
+      const draft: Message & { status?: RecordStatus } = create(schema); // the photo forms' records all have a status
+      draft.status = RecordStatus.DRAFT;
+      await client.put(id, draft, ["status"]);
+    }
     for (const f of Array.from(files ?? [])) {
       try {
         await client.addPhoto(schema.typeName, id, slot, f);
@@ -155,6 +161,14 @@ export function FormScreen({ type: typeName, id, query }: { type: string; id: st
     } catch (x) {
       setErr(x instanceof Error ? x.message : String(x));
     }
+  };
+  /** Drops the draft, and the draft record its photos made (never a submitted one). */
+  const discard = async () => {
+    dropDraft(id);
+    const r = refs as V | undefined;
+    if (r && r.status !== RecordStatus.SUBMITTED) await client.delete(schema.typeName, id).catch(() => undefined);
+    changed();
+    go("/new");
   };
   const bad = new Set(problems.map(fieldOf));
   const p = { v, set, bad };
@@ -230,7 +244,7 @@ export function FormScreen({ type: typeName, id, query }: { type: string; id: st
       {err && <p class="error" role="alert">{err}</p>}
       <div class="actions">
         <button type="submit">{type === "shipment" ? t("requestShipment") : t("submit")}</button>
-        <button type="button" class="secondary" onClick={() => (dropDraft(id), go("/new"))}>{t("discard")}</button>
+        <button type="button" class="secondary" onClick={() => void discard()}>{t("discard")}</button>
       </div>
       {saved > 0 && <p class="muted small" data-testid="draft-saved">{t("draftSaved", { time: fmtTime(new Date(saved)) })}</p>}
     </form>
