@@ -23,7 +23,7 @@ export function StatusBar() {
   const uploading = progress && s.photoQueue > 0 && progress.size > 0;
   return (
     <div class={`syncbar ${online ? "up" : "down"}`} data-testid="syncbar" data-outbox={s.outboxDepth} data-photos={s.photoQueue} data-online={String(online)}>
-      <span class="dot">{s.syncing ? t("syncing") : online ? t("online") : t("offline")}</span>
+      <span class="dot">{!online ? t("offline") : s.syncing ? t("syncing") : t("online")}</span>
       <span>{s.outboxDepth ? t("writesWaiting", { n: s.outboxDepth }) : t("allSynced")}</span>
       {s.photoQueue > 0 && (
         <span>
