@@ -29,7 +29,7 @@ help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: run
-run: ## Start fieldsyncd on embedded defaults with the demo organisation (data in ./data).
+run: web ## Start fieldsyncd on embedded defaults with the demo organisation (data in ./data), serving the web app.
 	@echo ">> building fieldsyncd into bin/ (the first build compiles every dependency: a few minutes)"
 	@go build -v -ldflags '$(LDFLAGS)' -o bin/fieldsyncd ./cmd/fieldsyncd 2>&1 | $(PROGRESS) fieldsyncd
 	bin/fieldsyncd --demo
@@ -40,7 +40,7 @@ build: ## Build fieldsyncd and fieldsync into ./bin.
 	@go build -v -ldflags '$(LDFLAGS)' -o bin/ ./cmd/... 2>&1 | $(PROGRESS) build
 
 .PHONY: test
-test: check-generated lint test-ts test-go ## Run every check and test (what CI runs).
+test: check-generated lint test-ts test-web test-go ## Run every check and test (what CI runs).
 
 # The TypeScript SDK (clients/ts): its dependencies come from the committed
 # package-lock.json (npm ci), its tests are vitest's (npm test).
@@ -55,6 +55,26 @@ $(TS_DIR)/node_modules: $(TS_DIR)/package-lock.json
 test-ts: $(TS_DIR)/node_modules ## Type-check and run the TypeScript SDK's tests (vitest; the browser test needs Debian's Chromium).
 	@command -v chromium >/dev/null || { echo ">> installing chromium (apt-get)"; apt-get update -qq && apt-get install -y -qq chromium || echo ">> could not install chromium: the browser test will be skipped"; }
 	cd $(TS_DIR) && npm test
+
+# The web app (clients/web): built with vite into clients/web/dist, which
+# fieldsyncd embeds; it links the SDK (file:../ts), built first.
+WEB_DIR := clients/web
+
+$(WEB_DIR)/node_modules: $(WEB_DIR)/package-lock.json $(TS_DIR)/node_modules
+	@echo ">> npm ci $(WEB_DIR)"
+	cd $(WEB_DIR) && npm ci --no-audit --no-fund
+	@touch $@
+
+.PHONY: web
+web: $(WEB_DIR)/node_modules ## Build the web app into clients/web/dist (the SDK first).
+	cd $(TS_DIR) && npm run build
+	cd $(WEB_DIR) && npm run build
+
+.PHONY: test-web
+test-web: $(WEB_DIR)/node_modules ## Type-check, build and test the web app (vitest; the browser journeys need Debian's Chromium).
+	@command -v chromium >/dev/null || { echo ">> installing chromium (apt-get)"; apt-get update -qq && apt-get install -y -qq chromium || echo ">> could not install chromium: the browser test will be skipped"; }
+	cd $(TS_DIR) && npm run build
+	cd $(WEB_DIR) && npm test
 
 .PHONY: test-go
 test-go: $(TOOLS)/versitygw readme-tools ## Run the Go tests with the race detector.

@@ -1,0 +1,64 @@
+import { createHash } from "node:crypto";
+import { existsSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { defineConfig, type Plugin } from "vite";
+
+/**
+ * The SDK's generated buf/validate/validate_pb.js and protovalidate's own are
+ * the same file (same exports): bundle protovalidate's only, not both (~20 KB
+ * gzipped saved).
+ */
+function oneValidateProto(): Plugin {
+  const target = fileURLToPath(new URL("../ts/node_modules/@bufbuild/protovalidate/dist/esm/gen/buf/validate/validate_pb.js", import.meta.url));
+  return {
+    name: "fieldsync-one-validate-proto",
+    enforce: "pre",
+    resolveId(id, importer) {
+      if (id.endsWith("/buf/validate/validate_pb.js") && importer?.includes("/clients/ts/") && existsSync(target)) return target;
+    },
+  };
+}
+
+/**
+ * Emits sw.js: the service worker with the build's file list (the app shell)
+ * and a version hashed from their names, so a new build is a new worker
+ * whose install caches the new shell and whose activation drops the old one.
+ */
+function serviceWorker(): Plugin {
+  return {
+    name: "fieldsync-sw",
+    apply: "build",
+    async generateBundle(_, bundle) {
+      const { readFile } = await import("node:fs/promises");
+      const files = ["./", "./manifest.webmanifest", "./icon.svg", ...Object.keys(bundle).filter((f) => !f.endsWith(".map")).map((f) => "./" + f)];
+      const version = createHash("sha256").update(files.sort().join("\n")).digest("hex").slice(0, 12);
+      const src = await readFile(new URL("./src/sw.js", import.meta.url), "utf8");
+      this.emitFile({ type: "asset", fileName: "sw.js", source: src.replace("__VERSION__", version).replace("__SHELL__", JSON.stringify(files)) });
+    },
+    // dist/ is emptied by each build; its .gitkeep (the folder fieldsyncd embeds) stays.
+    closeBundle() {
+      const keep = fileURLToPath(new URL("./dist/.gitkeep", import.meta.url));
+      if (!existsSync(keep)) writeFileSync(keep, "");
+    },
+  };
+}
+
+export default defineConfig({
+  base: "./",
+  plugins: [oneValidateProto(), serviceWorker()],
+  // @fieldsync/client is linked from ../ts: take its dependencies from here, one copy each.
+  resolve: { dedupe: ["@bufbuild/protobuf", "@connectrpc/connect", "@connectrpc/connect-web", "preact"] },
+  oxc: { jsx: { runtime: "automatic", importSource: "preact" } },
+  build: {
+    target: "es2022", outDir: "dist", emptyOutDir: true, chunkSizeWarningLimit: 1024, reportCompressedSize: true,
+    // Named chunks: the SDK with protobuf, Connect and protovalidate; Preact; the app (index); the lazy ones.
+    rollupOptions: {
+      output: {
+        manualChunks(id: string) {
+          if (/\/clients\/ts\/|node_modules\/(@bufbuild|@connectrpc|idb)\//.test(id)) return "sdk";
+          if (/node_modules\/preact\//.test(id)) return "preact";
+        },
+      },
+    },
+  },
+});
