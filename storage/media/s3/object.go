@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -125,10 +127,19 @@ func mapError(err error) error {
 		resp.StatusCode == http.StatusServiceUnavailable,
 		resp.StatusCode == http.StatusGatewayTimeout,
 		resp.Code == "SlowDown",
-		resp.Code == "" && minio.IsNetworkOrHostDown(err, false):
+		resp.Code == "" && (minio.IsNetworkOrHostDown(err, false) || connectionLost(err)):
 		return fmt.Errorf("%w: %w", media.ErrUnavailable, err)
 	}
 	return err
+}
+
+// connectionLost reports the errors of a connection the service closed or
+// reset before answering, which minio.IsNetworkOrHostDown does not count:
+// net/http's "server closed idle connection" (a reused connection dropped)
+// and a cut response.
+func connectionLost(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		strings.Contains(err.Error(), "server closed idle connection")
 }
 
 // checked remembers the error a media.CheckedReader returned, which the
