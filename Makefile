@@ -115,7 +115,9 @@ check-generated: generate ## Fail when the committed generated code is stale.
 	@test -z "$$(git status --porcelain -- proto/ $(TS_DIR)/src/gen)" || { git status --porcelain -- proto/ $(TS_DIR)/src/gen; echo "untracked generated files: run make generate and commit"; exit 1; }
 
 .PHONY: lint
-lint: $(TOOLS)/buf $(TOOLS)/staticcheck third_party/protovalidate ## buf lint, buf format, go mod tidy, go vet, staticcheck, import rules.
+lint: $(TOOLS)/buf $(TOOLS)/staticcheck third_party/protovalidate ## gofmt, buf lint, buf format, go mod tidy, go vet, staticcheck, import rules.
+	@echo ">> gofmt -l (every Go file must be gofmt'ed: run gofmt -w)"
+	@out=$$(git ls-files '*.go' | xargs gofmt -l); if [ -n "$$out" ]; then echo "$$out"; exit 1; fi
 	buf lint
 	buf format -d --exit-code proto
 	@echo ">> go mod tidy -diff (go.mod and go.sum must be tidy: run go mod tidy)"
