@@ -165,6 +165,15 @@ func (h *ratingHandler) checkQuote(ctx context.Context, p *syncengine.Principal,
 	if rec == nil || !ok || !syncengine.CanRead(p, rt, rec.Scope) {
 		return connect.NewError(connect.CodeNotFound, fmt.Errorf("quote_id: no quote %q in your scope", quoteID))
 	}
+	rated, err := h.r.store.GetRecords(ctx, p.TenantID, []string{RatingRecordID(p.TenantID, quoteID)})
+	if err != nil {
+		return toConnect(ctx, h.r.cfg.Logger, err)
+	}
+	for _, r := range rated {
+		if !r.State.Deleted() {
+			return connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("quote_id: quote %q has been rated already", quoteID))
+		}
+	}
 	return nil
 }
 

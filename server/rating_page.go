@@ -163,10 +163,14 @@ func (p *ratingPage) submit(w http.ResponseWriter, r *http.Request, lang *pageTe
 		return
 	}
 	rating := &fieldsyncv1.SatisfactionRating{QuoteId: link.quoteID, Score: score, Comment: comment}
-	_, err := p.r.writer.ServerWriteGuarded(r.Context(), link.tenantID, ratingType, RatingRecordID(link.tenantID, link.id), rating, syncengine.AllFields(rating),
+	id := RatingRecordID(link.tenantID, link.quoteID)
+	_, err := p.r.writer.ServerWriteGuarded(r.Context(), link.tenantID, ratingType, id, rating, syncengine.AllFields(rating),
 		func(tx syncengine.Tx) error {
 			if err := p.r.store.ClaimRatingToken(tx, link.hash, link.tenantID); err != nil {
 				return err
+			}
+			if err := notRatedYet(tx, link.tenantID, id); err != nil {
+				return err // the claim rolls back: the link stays unused
 			}
 			return placeRating(tx, link.tenantID, rating)
 		})
@@ -175,6 +179,22 @@ func (p *ratingPage) submit(w http.ResponseWriter, r *http.Request, lang *pageTe
 		return
 	}
 	p.render(w, lang, http.StatusOK, pageData{Message: lang.Thanks})
+}
+
+// errAlreadyRated refuses a rating of a quote that has one (from another
+// of its links): the page says so, and the link stays unused.
+var errAlreadyRated = syncengine.Errorf(syncengine.CodeAlreadyExists, "the quote has been rated already")
+
+// notRatedYet returns errAlreadyRated when the quote's rating exists in tx.
+func notRatedYet(tx syncengine.Tx, tenantID, ratingID string) error {
+	cur, err := tx.GetRecord(tenantID, ratingID)
+	if err != nil {
+		return err
+	}
+	if cur != nil && !cur.State.Deleted() {
+		return errAlreadyRated
+	}
+	return nil
 }
 
 // errQuoteGone is the 404 of a token whose quote was deleted.
@@ -227,6 +247,8 @@ func (p *ratingPage) writeErr(ctx context.Context, w http.ResponseWriter, lang *
 		p.notFound(w, lang)
 	case syncengine.IsCode(err, syncengine.CodeInvalid):
 		p.fail(w, lang, http.StatusBadRequest, lang.BadRequest)
+	case syncengine.IsCode(err, syncengine.CodeAlreadyExists):
+		p.fail(w, lang, http.StatusConflict, lang.AlreadyRated)
 	default:
 		p.internal(ctx, w, lang, err)
 	}
@@ -306,7 +328,7 @@ var ratingTemplate = template.Must(template.New("rating").Parse(`<!doctype html>
 type pageText struct {
 	Lang, Title, Intro, Score, Comment, Submit                            string
 	Thanks, NotFound, BadRequest, BadScore, BadComment, TooLarge, TooMany string
-	Internal                                                              string
+	Internal, AlreadyRated                                                string
 }
 
 var (
@@ -314,13 +336,14 @@ var (
 		Comment: "留言（选填，最多 4000 字）", Submit: "提交",
 		Thanks: "感谢您的评价！", NotFound: "此评价链接无效、已使用或已过期。", BadRequest: "请求无效。",
 		BadScore: "score：请选择 1 到 5 星。", BadComment: "comment：留言最多 4000 字。", TooLarge: "提交的内容过大。",
-		TooMany: "请求过于频繁，请稍后再试。", Internal: "服务器暂时出错，请稍后再试。"}
+		TooMany: "请求过于频繁，请稍后再试。", Internal: "服务器暂时出错，请稍后再试。", AlreadyRated: "此报价已经评价过了，谢谢！"}
 	pageEN = &pageText{Lang: "en", Title: "Rate our service", Intro: "Please rate your quote:", Score: "Score (1–5 stars)",
 		Comment: "Comment (optional, up to 4000 characters)", Submit: "Send",
 		Thanks: "Thank you for your rating!", NotFound: "This rating link is not valid, was used already or has expired.",
 		BadRequest: "The request is not valid.", BadScore: "score: choose 1 to 5 stars.",
 		BadComment: "comment: at most 4000 characters.", TooLarge: "What you sent is too large.",
-		TooMany: "Too many requests; please try again later.", Internal: "The server had a problem; please try again later."}
+		TooMany: "Too many requests; please try again later.", Internal: "The server had a problem; please try again later.",
+		AlreadyRated: "This quote has already been rated. Thank you!"}
 )
 
 // pageLanguage picks Chinese or English by Accept-Language: the language

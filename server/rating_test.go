@@ -240,6 +240,33 @@ func TestRatingSingleUse(t *testing.T) {
 	}
 }
 
+// TestOneRatingPerQuote: a quote is rated once, whatever links were
+// issued for it: the other links then say so, and no new link is issued.
+func TestOneRatingPerQuote(t *testing.T) {
+	e := newRatingEnv(t, nil)
+	staff, manager := e.token("store_staff"), e.token("store_manager")
+	e.pushQuote(staff, "q-one")
+	first, second := e.mustLink(staff, "q-one"), e.mustLink(manager, "q-one")
+	if pg := e.post(second, rate("2", "")); pg.status != http.StatusOK {
+		t.Fatalf("POST on the second link: %d %s", pg.status, pg.body)
+	}
+	if pg := e.post(first, rate("5", "staff rating their own quote")); pg.status != http.StatusConflict || !strings.Contains(pg.body, "already been rated") {
+		t.Fatalf("POST on the first link after the quote was rated: %d %s", pg.status, pg.body)
+	}
+	if _, err := e.link(staff, "q-one", 0); connect.CodeOf(err) != connect.CodeFailedPrecondition || !strings.Contains(err.Error(), "quote_id") {
+		t.Fatalf("a link for a rated quote: %v, want FailedPrecondition naming quote_id", err)
+	}
+	got := e.ratingsPulled(manager)
+	if len(got) != 1 {
+		t.Fatalf("%d ratings, want 1", len(got))
+	}
+	for _, r := range got {
+		if r.GetScore() != 2 {
+			t.Fatalf("score %d, want the first submitted (2)", r.GetScore())
+		}
+	}
+}
+
 // TestRatingConcurrentPosts sends the same rating link many times at once:
 // exactly one POST writes.
 func TestRatingConcurrentPosts(t *testing.T) {

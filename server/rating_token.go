@@ -60,14 +60,12 @@ func ratingTokenHash(token string) []byte {
 	return h[:]
 }
 
-// RatingRecordID is the id of the SatisfactionRating record a rating token
-// writes: the same token always names the same record, so a retried
-// submission cannot make two. It carries the prefix reserved for records
-// the server creates (records.ReservedID), so no device can take the id
-// first or edit the customer's rating.
-func RatingRecordID(tenantID string, tokenID []byte) string {
-	h := sha256.New()
-	h.Write([]byte("rating\x00" + tenantID + "\x00"))
-	h.Write(tokenID)
-	return records.ServerIDPrefix + "rating-" + hex.EncodeToString(h.Sum(nil)[:16])
+// RatingRecordID is the id of a quote's SatisfactionRating record: a quote
+// is rated once, whichever of its links is used, and a retried submission
+// cannot make two. It carries the prefix reserved for records the server
+// creates (records.ReservedID), so no device can take the id first or edit
+// the customer's rating.
+func RatingRecordID(tenantID, quoteID string) string {
+	h := sha256.Sum256([]byte("rating\x00" + tenantID + "\x00" + quoteID))
+	return records.ServerIDPrefix + "rating-" + hex.EncodeToString(h[:16])
 }
