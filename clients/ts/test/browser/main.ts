@@ -5,8 +5,9 @@ import { create } from "@bufbuild/protobuf";
 import { Client, openIndexedDBStorage, SurgerySupportSchema, type PhotoProgress } from "../../src/index.js";
 import { jpeg } from "../photos.js";
 
-const token = new URLSearchParams(location.search).get("token") ?? "";
-const storage = await openIndexedDBStorage("fieldsync-browser-test");
+const params = new URLSearchParams(location.search);
+const token = params.get("token") ?? "";
+const storage = await openIndexedDBStorage(params.get("db") ?? "fieldsync-browser-test");
 const client = await Client.open({ storage, server: location.origin, token, backoffMs: { min: 50, max: 200 }, unreachableAfterMs: 1000, photoChunkSize: 16 << 10 });
 const progress: PhotoProgress[] = [];
 client.onPhotoProgress((p) => progress.push(p));
@@ -21,6 +22,10 @@ const api = {
     const ref = await client.addPhoto(SurgerySupportSchema.typeName, id, "pre_op_photo", new Blob([jpeg(40_000, 9)], { type: "image/jpeg" }));
     return ref.sha256;
   },
+  /** Writes a record without a photo. */
+  put: (id: string, notes: string) => client.put(id, create(SurgerySupportSchema, { hospitalId: "hospital-1", consumableModels: [notes] })),
+  /** The local SurgerySupport records: id, models, pending. */
+  list: async () => (await client.list(SurgerySupportSchema)).map((r) => ({ id: r.id, models: r.value.consumableModels, pending: r.pending })),
   newId: () => client.newId(),
   status: async () => JSON.parse(JSON.stringify(await client.status())),
   photos: async () => (await client.photos()).map((p) => ({ sha256: p.sha256, state: p.state, offset: p.offset, size: p.size })),
