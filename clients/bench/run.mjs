@@ -4,7 +4,7 @@
 //   - push of N local writes from the browser vs the Go SDK (clients/go TestTSRatioPush);
 //   - a new device's initial sync of 10k and 100k visits into IndexedDB (worker and main thread)
 //     and SQLite-WASM on OPFS (worker), vs PouchDB replicating as many equivalent documents.
-// Options: --only=sync (initial syncs only) --cases=IndexedDB,PouchDB (labels containing one) --sizes=10000,100000  --push=10000  --photo-mib=5  --out=results.json
+// Options: --only=sync|push (initial syncs, or push and photo, only) --cases=IndexedDB,PouchDB (labels containing one) --sizes=10000,100000  --push=10000  --photo-mib=5  --out=results.json
 // Needs Go (fieldsyncd and the Go side are built from this checkout) and Chromium
 // (CHROMIUM, default /usr/bin/chromium). Prints a Markdown table.
 import { execFileSync, spawn } from "node:child_process";
@@ -179,6 +179,7 @@ async function main() {
 
 
   // Initial syncs: fieldsync stores vs PouchDB, at each size, on one server seeded step by step.
+  if (opt.only === "push") return void (web.srv.close(), console.log(table()));
   fs = await startServer("sync");
   web.setUpstream(fs.url);
   results.load.push(loadavg());

@@ -27,7 +27,7 @@ import { QueueState, RowState, type Meta, type OutboxEntry, type QueuedPhoto, ty
 import { rebuild, refresh, saveRow, viewBytes } from "./view.js";
 import { newUlid } from "./ulid.js";
 import {
-  applyPulled, Backoff, bearer, checkId, collides, conflictFromWire, findDetail, makeTransport, renumber, retryable, sweepResync, tokenHash, toWire,
+  applyPulled, Backoff, bearer, checkId, collides, conflictFromWire, entriesByRecord, findDetail, makeTransport, renumber, retryable, sweepResync, tokenHash, toWire,
 } from "./protocol.js";
 
 /** Options of {@link Client.open}. */
@@ -864,7 +864,7 @@ export class Client {
   private async storePage(page: PullResponse): Promise<void> {
     await this.storage.update(async (tx) => {
       const m = await tx.meta();
-      const local = new Set((await tx.outbox()).map((e) => e.recordId));
+      const local = entriesByRecord(await tx.outbox());
       let newest = 0n;
       for (const rec of page.records) {
         await applyPulled(tx, rec, m.gen, local);

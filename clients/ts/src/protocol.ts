@@ -16,19 +16,37 @@ import { rebuild, saveRow } from "./view.js";
 const RETRYABLE = new Set([Code.Unavailable, Code.Unknown, Code.Internal, Code.DeadlineExceeded, Code.Canceled, Code.ResourceExhausted, Code.Aborted]);
 const ID_PATTERN = /^[0-9A-Za-z_-]{1,64}$/;
 
-/** Writes one pulled record: as sent when the device has no entries for it, else rebased under them. */
-export async function applyPulled(tx: StoreTx, rec: WireRecord, gen: number, local: Set<string>): Promise<void> {
+/**
+ * Writes one pulled record: as sent when the device has no entries for it,
+ * else rebased under them. local holds the outbox's entries by record, in
+ * seq order, as read once for the page; it is kept up to date.
+ */
+export async function applyPulled(tx: StoreTx, rec: WireRecord, gen: number, local: Map<string, OutboxEntry[]>): Promise<void> {
   const base = recordBytes(rec);
-  if (!local.has(rec.id)) {
+  const entries = local.get(rec.id);
+  if (!entries) {
     if (base === null) await tx.deleteRow(rec.id);
     else await tx.putRow({ id: rec.id, type: rec.recordType, base, version: rec.version, hlc: rec.hlc, gen, state: RowState.Synced, view: null });
     return;
   }
   // Rebase: acked entries go (a state pulled after their answer includes them).
-  for (const e of await tx.entriesFor(rec.id)) if (e.acked) await tx.deleteEntry(e.seq);
+  for (const e of entries) if (e.acked) await tx.deleteEntry(e.seq);
+  const pending = entries.filter((e) => !e.acked);
+  local.set(rec.id, pending);
   const r: RecordRow = { id: rec.id, type: rec.recordType, base, version: rec.version, hlc: rec.hlc, gen, state: RowState.Synced, view: null };
-  rebuild(r, await tx.entriesFor(rec.id));
+  rebuild(r, pending);
   await saveRow(tx, r);
+}
+
+/** The outbox's entries by record, each in seq order (entries must come in seq order, as StoreTx.outbox gives them). */
+export function entriesByRecord(entries: OutboxEntry[]): Map<string, OutboxEntry[]> {
+  const m = new Map<string, OutboxEntry[]>();
+  for (const e of entries) {
+    const l = m.get(e.recordId);
+    if (l) l.push(e);
+    else m.set(e.recordId, [e]);
+  }
+  return m;
 }
 
 /** A pulled record's value bytes; null for a removal. */
