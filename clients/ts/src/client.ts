@@ -1,5 +1,5 @@
 import { create, fromBinary, getOption, hasOption, toBinary, type DescMessage, type Message, type MessageShape } from "@bufbuild/protobuf";
-import { DurationSchema, timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { DurationSchema, timestampDate, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, type Client as RpcClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { Clock } from "./hlc.js";
 import { FieldsyncError } from "./errors.js";
@@ -23,7 +23,7 @@ import {
   type PushResponse,
   type RejectCode,
 } from "./gen/fieldsync/v1/sync_pb.js";
-import { QueueState, RowState, type Meta, type OutboxEntry, type QueuedPhoto, type Storage, type StoreTx } from "./storage.js";
+import { QueueState, RowState, type Meta, type RecordPhoto, type OutboxEntry, type QueuedPhoto, type Storage, type StoreTx } from "./storage.js";
 import { rebuild, refresh, saveRow, viewBytes } from "./view.js";
 import { newUlid } from "./ulid.js";
 import {
@@ -383,6 +383,29 @@ export class Client {
   /** The photo queue, oldest attach first: waiting, uploading, done and failed. */
   photos(): Promise<QueuedPhoto[]> {
     return this.storage.read((tx) => tx.photos());
+  }
+
+  /**
+   * The server's states of the photos a record refers to (uploaded by any
+   * device), as it reported them when this device last pulled the record,
+   * by hash; none before the record was pulled.
+   *
+   * @throws a store error.
+   */
+  async recordPhotos(recordId: string): Promise<RecordPhoto[]> {
+    return (await this.storage.read((tx) => tx.row(recordId)))?.photos ?? [];
+  }
+
+  /**
+   * A short-lived URL to read a stored photo the device may see (a record
+   * in its scope refers to it), and when the URL expires.
+   *
+   * @throws FieldsyncError "no_server"; the server's ConnectError (NotFound for a photo not stored or not visible to the device).
+   */
+  async photoUrl(sha256: string, opts: { signal?: AbortSignal } = {}): Promise<{ url: string; expires: Date | undefined }> {
+    if (!this.media_) throw new FieldsyncError("no_server", "no server or no token: the client is offline only");
+    const res = await this.media_.getMediaURL({ sha256 }, { signal: opts.signal });
+    return { url: res.url, expires: res.expireTime ? timestampDate(res.expireTime) : undefined };
   }
 
   /** Calls listener as photo bytes reach the server, per photo and for the whole upload pass; returns the unsubscribe function. */

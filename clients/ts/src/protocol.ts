@@ -6,7 +6,7 @@ import { createConnectTransport } from "@connectrpc/connect-web";
 import type { ClientOptions, Conflict } from "./client.js";
 import { FieldsyncError } from "./errors.js";
 import { lookupType, registry } from "./fields.js";
-import { RemovalReason, type Conflict as WireConflict, type Mutation, type MutationResult, type Record as WireRecord } from "./gen/fieldsync/v1/sync_pb.js";
+import { PhotoState, RemovalReason, type Conflict as WireConflict, type Mutation, type MutationResult, type Record as WireRecord } from "./gen/fieldsync/v1/sync_pb.js";
 import { RowState, type OutboxEntry, type RecordRow, type StoreTx } from "./storage.js";
 import { rebuild, saveRow } from "./view.js";
 
@@ -24,16 +24,17 @@ const ID_PATTERN = /^[0-9A-Za-z_-]{1,64}$/;
 export async function applyPulled(tx: StoreTx, rec: WireRecord, gen: number, local: Map<string, OutboxEntry[]>): Promise<void> {
   const base = recordBytes(rec);
   const entries = local.get(rec.id);
+  const photos = rec.photos.map((p) => ({ sha256: p.sha256, available: p.state === PhotoState.AVAILABLE })).sort((a, b) => (a.sha256 < b.sha256 ? -1 : 1));
   if (!entries) {
     if (base === null) await tx.deleteRow(rec.id);
-    else await tx.putRow({ id: rec.id, type: rec.recordType, base, version: rec.version, hlc: rec.hlc, gen, state: RowState.Synced, view: null });
+    else await tx.putRow({ id: rec.id, type: rec.recordType, base, version: rec.version, hlc: rec.hlc, gen, state: RowState.Synced, view: null, photos });
     return;
   }
   // Rebase: acked entries go (a state pulled after their answer includes them).
   for (const e of entries) if (e.acked) await tx.deleteEntry(e.seq);
   const pending = entries.filter((e) => !e.acked);
   local.set(rec.id, pending);
-  const r: RecordRow = { id: rec.id, type: rec.recordType, base, version: rec.version, hlc: rec.hlc, gen, state: RowState.Synced, view: null };
+  const r: RecordRow = { id: rec.id, type: rec.recordType, base, version: rec.version, hlc: rec.hlc, gen, state: RowState.Synced, view: null, photos };
   rebuild(r, pending);
   await saveRow(tx, r);
 }

@@ -1,11 +1,14 @@
 import { create, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
-import { AnySchema, timestampMs } from "@bufbuild/protobuf/wkt";
+import { AnySchema, timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
+import { MediaService } from "../src/gen/fieldsync/v1/media_pb.js";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { describe, expect, it, vi } from "vitest";
 import { IdentityService } from "../src/gen/fieldsync/v1/identity_pb.js";
 import {
   Client,
   MutationOutcome,
+  PhotoState,
+  PhotoStatusSchema,
   RemovalReason,
   ResyncRequiredSchema,
   SequenceGapSchema,
@@ -236,6 +239,24 @@ describe("push", () => {
 });
 
 describe("pull", () => {
+  it("keeps the server's photo states of each pulled record, and asks the server for a photo's URL", async () => {
+    const [a, b] = ["a".repeat(64), "b".repeat(64)];
+    const rec = pulled("v1", { notes: "x" }, 1n);
+    rec.photos = [create(PhotoStatusSchema, { sha256: b, state: PhotoState.PENDING }), create(PhotoStatusSchema, { sha256: a, state: PhotoState.AVAILABLE })];
+    const asked: string[] = [];
+    const c = await fakeClient((r) => {
+      routes({ pages: () => ({ records: [rec], nextCursor: "c1" }) })(r);
+      r.service(MediaService, { getMediaURL: (req) => (asked.push(req.sha256), { url: `https://media.example/${req.sha256}`, expireTime: timestampFromMs(Date.UTC(2026, 0, 1)) }) });
+    });
+    expect(await c.recordPhotos("v1")).toEqual([]);
+    await c.sync();
+    expect(await c.recordPhotos("v1")).toEqual([{ sha256: a, available: true }, { sha256: b, available: false }]);
+    await c.put("v1", visit({ notes: "edited" }), ["notes"]); // a local edit keeps them
+    expect(await c.recordPhotos("v1")).toHaveLength(2);
+    expect(await c.photoUrl(a)).toEqual({ url: `https://media.example/${a}`, expires: new Date(Date.UTC(2026, 0, 1)) });
+    expect(asked).toEqual([a]);
+  });
+
   it("stores pages with their cursor, removes records and acks the last page", async () => {
     const acks: string[] = [];
     const pages: Record<string, Page> = {
