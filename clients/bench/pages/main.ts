@@ -73,16 +73,21 @@ const bench = {
     let t0 = performance.now();
     await client.addPhoto(SurgerySupportSchema.typeName, id, "pre_op_photo", new Blob([bytes], { type: "image/jpeg" }));
     const attachMs = performance.now() - t0;
+    const marks: number[] = []; // ms from the sync's start to each progress event
+    client.onPhotoProgress(() => marks.push(Math.round(performance.now() - t0)));
     t0 = performance.now();
     await client.sync();
     const syncMs = performance.now() - t0;
     const photos = await client.photos();
+    t0 = performance.now();
+    await client.sync();
+    const emptySyncMs = performance.now() - t0; // a sync with nothing to send or pull: its fixed cost
     client.close();
     t0 = performance.now();
     const res = await fetch("/sink", { method: "PUT", body: new Blob([bytes]) });
     if (!res.ok) throw new Error(`sink: ${res.status}`);
     const putMs = performance.now() - t0;
-    return { size, attachMs, syncMs, putMs, state: photos.map((p) => p.state) };
+    return { size, attachMs, syncMs, putMs, emptySyncMs, progressMs: marks, state: photos.map((p) => p.state) };
   },
 };
 (window as unknown as { bench: typeof bench }).bench = bench;
