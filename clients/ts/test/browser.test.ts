@@ -10,9 +10,9 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { extname, join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { fromBinary } from "@bufbuild/protobuf";
+import { create, fromBinary } from "@bufbuild/protobuf";
 import { AdminService } from "../src/gen/fieldsync/v1/admin_pb.js";
-import { Client, IdentityService, PhotoState, PushRequestSchema, QueueState, SurgerySupportSchema, type Record as WireRecord } from "../src/index.js";
+import { Client, IdentityService, PhotoState, PushRequestSchema, QueueState, SurgerySupportSchema, VisitKind, VisitSchema, type Record as WireRecord } from "../src/index.js";
 import { memoryStorage } from "./helpers.js";
 import { startServer, type TestServer } from "./server.js";
 
@@ -249,6 +249,39 @@ describe.skipIf(!haveChromium)("in Chromium against fieldsyncd --demo", () => {
         for (const [i, id] of mineIds.entries()) expect(got.find((r) => r.id === id)?.value.consumableModels).toEqual([`tab${t}-${i}`]);
       }
       other.close();
+    } finally {
+      await browser.close();
+    }
+  }, 120_000);
+  it("stores a new device's initial sync in IndexedDB, each record's bytes alone", async () => {
+    // 200 visits from a device in Node; a new device of the same rep syncs them in the page, in pages of 50.
+    const rep = srv.creds.users.find((u) => u.role === "rep")!;
+    const enroll = async () => (await adminOf(srv).issueEnrollmentCode({ userId: rep.user_id })).enrollmentCode;
+    const writer = await Client.enroll({
+      storage: await memoryStorage(), server: srv.url, enrollmentCode: await enroll(), deviceName: "writer", platform: "node",
+      transport: (baseUrl, interceptors) => createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: true, interceptors }),
+    });
+    for (let i = 0; i < 200; i++) await writer.put(writer.newId(), create(VisitSchema, { customerId: `hospital-${i % 7}`, kind: VisitKind.ROUTINE, notes: `visit ${i}` }));
+    await writer.sync();
+    const held = (await writer.list(VisitSchema)).length;
+    writer.close();
+    const identity = createClient(IdentityService, createConnectTransport({ baseUrl: srv.url, httpVersion: "1.1" }));
+    const { deviceToken } = await identity.enroll({ enrollmentCode: await enroll(), deviceName: "smoke", platform: "web" });
+
+    const { chromium } = await import("playwright-core");
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    try {
+      const page = await (await browser.newContext()).newPage();
+      page.on("pageerror", (e) => console.log("page error:", e));
+      const fs = <T>(fn: string, ...args: unknown[]) => page.evaluate(([f, a]) => (window as any).fs[f as string](...(a as unknown[])), [fn, args] as const) as Promise<T>;
+      await page.goto(`http://127.0.0.1:${(web.address() as AddressInfo).port}/?db=smoke&pullLimit=50&token=${deviceToken}`);
+      await page.waitForFunction(() => document.title === "ready");
+      const report = await fs<{ pulled: number }>("sync");
+      const stats = await fs<{ rows: number; maxBytes: number; maxBuffer: number }>("rows");
+      expect(report.pulled).toBeGreaterThanOrEqual(200);
+      expect(stats.rows).toBe(report.pulled);
+      expect(stats.rows).toBeGreaterThanOrEqual(held);
+      expect(stats.maxBuffer).toBe(stats.maxBytes); // not the page's response buffer
     } finally {
       await browser.close();
     }

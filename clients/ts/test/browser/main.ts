@@ -8,7 +8,7 @@ import { jpeg } from "../photos.js";
 const params = new URLSearchParams(location.search);
 const token = params.get("token") ?? "";
 const storage = await openIndexedDBStorage(params.get("db") ?? "fieldsync-browser-test");
-const client = await Client.open({ storage, server: location.origin, token, backoffMs: { min: 50, max: 200 }, unreachableAfterMs: 1000, photoChunkSize: 16 << 10 });
+const client = await Client.open({ storage, server: location.origin, token, backoffMs: { min: 50, max: 200 }, unreachableAfterMs: 1000, photoChunkSize: 16 << 10, pullLimit: Number(params.get("pullLimit") ?? 0) });
 const progress: PhotoProgress[] = [];
 client.onPhotoProgress((p) => progress.push(p));
 const show = document.getElementById("status")!;
@@ -27,6 +27,11 @@ const api = {
   /** The local SurgerySupport records: id, models, pending. */
   list: async () => (await client.list(SurgerySupportSchema)).map((r) => ({ id: r.id, models: r.value.consumableModels, pending: r.pending })),
   newId: () => client.newId(),
+  /** How many rows the store holds, and the largest stored value and buffer behind one. */
+  async rows() {
+    const rs = await storage.read((tx) => tx.allRows());
+    return { rows: rs.length, maxBytes: Math.max(0, ...rs.map((r) => r.base?.length ?? 0)), maxBuffer: Math.max(0, ...rs.map((r) => r.base?.buffer.byteLength ?? 0)) };
+  },
   status: async () => JSON.parse(JSON.stringify(await client.status())),
   photos: async () => (await client.photos()).map((p) => ({ sha256: p.sha256, state: p.state, offset: p.offset, size: p.size })),
   async sync() {
