@@ -5,7 +5,8 @@
 //   - a new device's initial sync of 10k and 100k visits into IndexedDB (worker and main thread)
 //     and SQLite-WASM on OPFS (worker), vs PouchDB replicating as many equivalent documents.
 // Options: --only=sync|push (initial syncs, or push and photo, only) --cases=IndexedDB,PouchDB (labels containing one) --sizes=10000,100000  --push=10000  --photo-mib=5  --out=results.json
-// Needs Go (fieldsyncd and the Go side are built from this checkout) and Chromium
+// Needs clients/ts installed (npm ci there: the page bundles the SDK from ../ts/src),
+// Go (fieldsyncd and the Go side are built from this checkout) and Chromium
 // (CHROMIUM, default /usr/bin/chromium). Prints a Markdown table.
 import { execFileSync, spawn } from "node:child_process";
 import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, fsyncSync, closeSync } from "node:fs";
