@@ -45,6 +45,7 @@ function build() {
 async function startServer(name) {
   const data = join(tmp, name);
   const child = spawn(join(tmp, "fieldsyncd"), ["--addr", "127.0.0.1:0", "--metrics-addr=", "--data-dir", data, "--demo", "--log-format", "json"], { stdio: ["ignore", "ignore", "pipe"] });
+  children.add(child);
   const addr = await new Promise((done, fail) => {
     const lines = [];
     createInterface({ input: child.stderr }).on("line", (l) => {
@@ -249,7 +250,12 @@ function table() {
   return lines.join("\n");
 }
 
+const children = new Set();
 main().catch((err) => {
   console.error(err);
   process.exitCode = 1;
-}).finally(() => rmSync(tmp, { recursive: true, force: true }));
+}).finally(() => {
+  for (const c of children) c.kill("SIGTERM"); // a failed run leaves no fieldsyncd behind
+  rmSync(tmp, { recursive: true, force: true });
+  process.exit(); // nor a listening proxy keeping node alive
+});
