@@ -1,5 +1,5 @@
 import { create, fromBinary, getOption, hasOption, toBinary, type DescMessage, type Message, type MessageShape } from "@bufbuild/protobuf";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { DurationSchema, timestampDate, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, type Client as RpcClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { Clock } from "./hlc.js";
 import { FieldsyncError } from "./errors.js";
@@ -12,20 +12,22 @@ import { reflect } from "@bufbuild/protobuf/reflect";
 import { chunkSizeOf, MAX_PHOTO_SIZE, newPhoto, nextPhotoRetry, queuePhoto, sha256Hex, sniffImage, uploadPhotos, type PhotoProgress } from "./photos.js";
 import {
   ConflictSchema,
+  DeviceStatusSchema,
   MutationOutcome,
   ResyncRequiredSchema,
   SequenceGapSchema,
   SyncService,
+  type DeviceStatus,
   type MutationResult,
   type PullResponse,
   type PushResponse,
   type RejectCode,
 } from "./gen/fieldsync/v1/sync_pb.js";
-import { QueueState, RowState, type Meta, type OutboxEntry, type QueuedPhoto, type Storage, type StoreTx } from "./storage.js";
+import { QueueState, RowState, type Meta, type RecordPhoto, type OutboxEntry, type QueuedPhoto, type Storage, type StoreTx } from "./storage.js";
 import { rebuild, refresh, saveRow, viewBytes } from "./view.js";
 import { newUlid } from "./ulid.js";
 import {
-  applyPulled, Backoff, bearer, checkId, collides, conflictFromWire, findDetail, makeTransport, renumber, retryable, sweepResync, tokenHash, toWire,
+  applyPulled, Backoff, bearer, checkId, collides, conflictFromWire, entriesByRecord, findDetail, makeTransport, renumber, retryable, sweepResync, tokenHash, toWire,
 } from "./protocol.js";
 
 /** Options of {@link Client.open}. */
@@ -69,6 +71,8 @@ export interface ClientOptions {
   unreachableAfterMs?: number;
   /** Bytes per photo upload chunk (default 1 MiB, at most the server's 4 MiB). */
   photoChunkSize?: number;
+  /** The app's version (e.g. "2.4.1"), reported to the server with each sync (DeviceStatus.app_version). */
+  appVersion?: string;
 }
 
 /** A record as the device sees it: the server's state with the device's pending edits on top. */
@@ -381,6 +385,29 @@ export class Client {
     return this.storage.read((tx) => tx.photos());
   }
 
+  /**
+   * The server's states of the photos a record refers to (uploaded by any
+   * device), as it reported them when this device last pulled the record,
+   * by hash; none before the record was pulled.
+   *
+   * @throws a store error.
+   */
+  async recordPhotos(recordId: string): Promise<RecordPhoto[]> {
+    return (await this.storage.read((tx) => tx.row(recordId)))?.photos ?? [];
+  }
+
+  /**
+   * A short-lived URL to read a stored photo the device may see (a record
+   * in its scope refers to it), and when the URL expires.
+   *
+   * @throws FieldsyncError "no_server"; the server's ConnectError (NotFound for a photo not stored or not visible to the device).
+   */
+  async photoUrl(sha256: string, opts: { signal?: AbortSignal } = {}): Promise<{ url: string; expires: Date | undefined }> {
+    if (!this.media_) throw new FieldsyncError("no_server", "no server or no token: the client is offline only");
+    const res = await this.media_.getMediaURL({ sha256 }, { signal: opts.signal });
+    return { url: res.url, expires: res.expireTime ? timestampDate(res.expireTime) : undefined };
+  }
+
   /** Calls listener as photo bytes reach the server, per photo and for the whole upload pass; returns the unsubscribe function. */
   onPhotoProgress(listener: (p: PhotoProgress) => void): () => void {
     this.photoListeners.add(listener);
@@ -677,26 +704,61 @@ export class Client {
     });
   }
 
+  /**
+   * Pushes the pending entries in seq order, a batch at a time, storing
+   * each answer before sending the next. The outbox is read once for all
+   * the batches it holds (reading it per batch made a push of n entries
+   * cost n²/batch reads), and again after them for entries written
+   * meanwhile, and after a renumbering.
+   */
   private async push(report: SyncReport, b: Backoff, signal?: AbortSignal): Promise<void> {
     const size = Math.min(this.opts.batchSize ?? 200, 500);
     for (;;) {
-      const batch = (await this.storage.read((tx) => tx.outbox())).filter((e) => !e.acked).slice(0, size);
-      if (batch.length === 0) return;
-      let res: PushResponse;
-      try {
-        res = await this.sync_!.push({ mutations: batch.map(toWire) }, { signal });
-      } catch (err) {
-        const gap = findDetail(err, Code.Aborted, SequenceGapSchema);
-        if (!gap) throw err;
-        await this.resequence(batch[0].seq, Number(gap.expectedSeq));
-        continue;
+      const { pending, photos, lastSync } = await this.storage.read(async (tx) => ({
+        pending: (await tx.outbox()).filter((e) => !e.acked), photos: await tx.photos(), lastSync: (await tx.meta()).lastSync,
+      }));
+      if (pending.length === 0) return;
+      for (let i = 0; i < pending.length; i += size) {
+        const batch = pending.slice(i, i + size);
+        const status = this.wireStatus(pending.slice(i + size), photos, lastSync);
+        let res: PushResponse;
+        try {
+          res = await this.sync_!.push({ mutations: batch.map(toWire), status }, { signal });
+        } catch (err) {
+          const gap = findDetail(err, Code.Aborted, SequenceGapSchema);
+          if (!gap) throw err;
+          await this.resequence(batch[0].seq, Number(gap.expectedSeq));
+          break;
+        }
+        b.reset();
+        const { results, renumbered } = await this.storeResults(batch, res);
+        report.results.push(...results);
+        for (const r of results) for (const l of this.resultListeners) l(r);
+        void this.notify();
+        if (renumbered) break;
       }
-      b.reset();
-      const results = await this.storeResults(batch, res);
-      report.results.push(...results);
-      for (const r of results) for (const l of this.resultListeners) l(r);
-      void this.notify();
     }
+  }
+
+  /**
+   * The status sent with a push or pull (sync.proto DeviceStatus, as the Go
+   * SDK sends it): the pending entries not in the request, the photos
+   * waiting, the versions and the last sync. Values the server would refuse
+   * (a clock far off, an odd app version) are left out or cleaned, so a
+   * status never fails a sync.
+   */
+  private wireStatus(pending: OutboxEntry[], photos: QueuedPhoto[], lastSync: number): DeviceStatus {
+    const now = this.now();
+    const oldest = pending.reduce((o, e) => Math.min(o, e.created), Infinity);
+    const ageMs = Math.floor(Math.min(Math.max(now - oldest, 0), MAX_STATUS_AGE_MS));
+    return create(DeviceStatusSchema, {
+      outboxDepth: pending.length,
+      oldestUnsyncedAge: pending.length > 0 ? create(DurationSchema, { seconds: BigInt(Math.floor(ageMs / 1000)), nanos: (ageMs % 1000) * 1e6 }) : undefined,
+      photosWaiting: photoStatus(photos).photoQueue,
+      appVersion: cleanVersion(this.opts.appVersion ?? ""),
+      sdkVersion: SDK_VERSION,
+      lastSyncTime: lastSync > MIN_STATUS_TIME_MS && lastSync < MAX_STATUS_TIME_MS ? timestampFromMs(lastSync) : undefined,
+    });
   }
 
   /**
@@ -707,7 +769,7 @@ export class Client {
    * under the entry's seq (a reinstalled store) is not taken: the pending
    * entries move after the server's last seq.
    */
-  private async storeResults(batch: OutboxEntry[], res: PushResponse): Promise<PushResult[]> {
+  private async storeResults(batch: OutboxEntry[], res: PushResponse): Promise<{ results: PushResult[]; renumbered: boolean }> {
     const bySeq = new Map(batch.map((e) => [e.seq, e]));
     return this.storage.update(async (tx) => {
       const touched = new Set<string>();
@@ -730,7 +792,7 @@ export class Client {
       this.clock.observe(m.hlc);
       m.hlc = this.clock.observe(res.serverHlc);
       await tx.setMeta(m);
-      return out;
+      return { results: out, renumbered: collided };
     });
   }
 
@@ -792,8 +854,9 @@ export class Client {
 
   private async pullFrom(report: SyncReport, b: Backoff, cursor: string, signal?: AbortSignal): Promise<void> {
     const sent = cursor;
+    const status = await this.storage.read(async (tx) => this.wireStatus((await tx.outbox()).filter((e) => !e.acked), await tx.photos(), (await tx.meta()).lastSync));
     for (;;) {
-      const page = await this.sync_!.pull({ cursor, limit: this.opts.pullLimit ?? 0 }, { signal });
+      const page = await this.sync_!.pull({ cursor, limit: this.opts.pullLimit ?? 0, status }, { signal });
       b.reset();
       await this.storePage(page);
       report.pulled += page.records.length;
@@ -824,7 +887,7 @@ export class Client {
   private async storePage(page: PullResponse): Promise<void> {
     await this.storage.update(async (tx) => {
       const m = await tx.meta();
-      const local = new Set((await tx.outbox()).map((e) => e.recordId));
+      const local = entriesByRecord(await tx.outbox());
       let newest = 0n;
       for (const rec of page.records) {
         await applyPulled(tx, rec, m.gen, local);
@@ -870,6 +933,20 @@ function photoSlot(desc: DescMessage, slot: string) {
     : f.fieldKind === "list" && policy !== MergePolicy.SET_UNION ? "has it as a list without set-union merge:" : "";
   if (why) throw new FieldsyncError("not_photo_slot", `${desc.typeName} ${why} ${JSON.stringify(slot)}`);
   return f!;
+}
+
+/** This SDK's version, reported in DeviceStatus.sdk_version. */
+export const SDK_VERSION = "0.1.0";
+
+// Bounds of DeviceStatus that the server enforces (see sync.proto).
+const MAX_STATUS_VERSION = 64;
+const MAX_STATUS_AGE_MS = 10 * 365 * 24 * 3600 * 1000;
+const MIN_STATUS_TIME_MS = Date.UTC(2000, 0, 1);
+const MAX_STATUS_TIME_MS = Date.UTC(2100, 0, 1);
+
+/** A version string fitted to the server's rules: printable ASCII without spaces (others become "_"), at most 64 bytes. */
+export function cleanVersion(v: string): string {
+  return v.replace(/[^\x21-\x7e]/g, "_").slice(0, MAX_STATUS_VERSION);
 }
 
 /** The photo fields of a Status. */

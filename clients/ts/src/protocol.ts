@@ -6,7 +6,7 @@ import { createConnectTransport } from "@connectrpc/connect-web";
 import type { ClientOptions, Conflict } from "./client.js";
 import { FieldsyncError } from "./errors.js";
 import { lookupType, registry } from "./fields.js";
-import { RemovalReason, type Conflict as WireConflict, type Mutation, type MutationResult, type Record as WireRecord } from "./gen/fieldsync/v1/sync_pb.js";
+import { PhotoState, RemovalReason, type Conflict as WireConflict, type Mutation, type MutationResult, type Record as WireRecord } from "./gen/fieldsync/v1/sync_pb.js";
 import { RowState, type OutboxEntry, type RecordRow, type StoreTx } from "./storage.js";
 import { rebuild, saveRow } from "./view.js";
 
@@ -16,19 +16,38 @@ import { rebuild, saveRow } from "./view.js";
 const RETRYABLE = new Set([Code.Unavailable, Code.Unknown, Code.Internal, Code.DeadlineExceeded, Code.Canceled, Code.ResourceExhausted, Code.Aborted]);
 const ID_PATTERN = /^[0-9A-Za-z_-]{1,64}$/;
 
-/** Writes one pulled record: as sent when the device has no entries for it, else rebased under them. */
-export async function applyPulled(tx: StoreTx, rec: WireRecord, gen: number, local: Set<string>): Promise<void> {
+/**
+ * Writes one pulled record: as sent when the device has no entries for it,
+ * else rebased under them. local holds the outbox's entries by record, in
+ * seq order, as read once for the page; it is kept up to date.
+ */
+export async function applyPulled(tx: StoreTx, rec: WireRecord, gen: number, local: Map<string, OutboxEntry[]>): Promise<void> {
   const base = recordBytes(rec);
-  if (!local.has(rec.id)) {
+  const entries = local.get(rec.id);
+  const photos = rec.photos.map((p) => ({ sha256: p.sha256, available: p.state === PhotoState.AVAILABLE })).sort((a, b) => (a.sha256 < b.sha256 ? -1 : 1));
+  if (!entries) {
     if (base === null) await tx.deleteRow(rec.id);
-    else await tx.putRow({ id: rec.id, type: rec.recordType, base, version: rec.version, hlc: rec.hlc, gen, state: RowState.Synced, view: null });
+    else await tx.putRow({ id: rec.id, type: rec.recordType, base, version: rec.version, hlc: rec.hlc, gen, state: RowState.Synced, view: null, photos });
     return;
   }
   // Rebase: acked entries go (a state pulled after their answer includes them).
-  for (const e of await tx.entriesFor(rec.id)) if (e.acked) await tx.deleteEntry(e.seq);
-  const r: RecordRow = { id: rec.id, type: rec.recordType, base, version: rec.version, hlc: rec.hlc, gen, state: RowState.Synced, view: null };
-  rebuild(r, await tx.entriesFor(rec.id));
+  for (const e of entries) if (e.acked) await tx.deleteEntry(e.seq);
+  const pending = entries.filter((e) => !e.acked);
+  local.set(rec.id, pending);
+  const r: RecordRow = { id: rec.id, type: rec.recordType, base, version: rec.version, hlc: rec.hlc, gen, state: RowState.Synced, view: null, photos };
+  rebuild(r, pending);
   await saveRow(tx, r);
+}
+
+/** The outbox's entries by record, each in seq order (entries must come in seq order, as StoreTx.outbox gives them). */
+export function entriesByRecord(entries: OutboxEntry[]): Map<string, OutboxEntry[]> {
+  const m = new Map<string, OutboxEntry[]>();
+  for (const e of entries) {
+    const l = m.get(e.recordId);
+    if (l) l.push(e);
+    else m.set(e.recordId, [e]);
+  }
+  return m;
 }
 
 /** A pulled record's value bytes; null for a removal. */

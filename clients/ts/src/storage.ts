@@ -30,6 +30,15 @@ export interface RecordRow {
   state: RowState;
   /** Wire bytes of the local view while state is Edited. */
   view: Uint8Array | null;
+  /** The photos the record refers to, as the server reported them at the last pull; absent before. */
+  photos?: RecordPhoto[];
+}
+
+/** The server's state of a photo a record refers to. */
+export interface RecordPhoto {
+  sha256: string;
+  /** The server holds the photo's bytes, verified. */
+  available: boolean;
 }
 
 /** One outbox entry: a local mutation. */

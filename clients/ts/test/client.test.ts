@@ -1,11 +1,14 @@
 import { create, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
-import { AnySchema } from "@bufbuild/protobuf/wkt";
+import { AnySchema, timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
+import { MediaService } from "../src/gen/fieldsync/v1/media_pb.js";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { describe, expect, it, vi } from "vitest";
 import { IdentityService } from "../src/gen/fieldsync/v1/identity_pb.js";
 import {
   Client,
   MutationOutcome,
+  PhotoState,
+  PhotoStatusSchema,
   RemovalReason,
   ResyncRequiredSchema,
   SequenceGapSchema,
@@ -130,6 +133,49 @@ describe("push", () => {
     expect((await c.status()).outboxDepth).toBe(0);
   });
 
+  it("pushes in batches in seq order, then what was written meanwhile, in the same sync", async () => {
+    const sent: bigint[][] = [];
+    let c: Client;
+    c = await fakeClient(routes({
+      onPush: async (req) => {
+        sent.push(req.mutations.map((m) => m.seq));
+        if (sent.length === 2) await c.put("late", visit({ notes: "written during the push" })); // seq 6
+        return applyAll(req.mutations);
+      },
+    }), { batchSize: 2 });
+    for (const n of ["a", "b", "c", "d", "e"]) await c.put(c.newId(), visit({ notes: n }));
+    const report = await c.sync();
+    expect(sent).toEqual([[1n, 2n], [3n, 4n], [5n], [6n]]);
+    expect(report.results.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect((await c.status()).outboxDepth).toBe(0);
+  });
+
+  it("reports the device's status with each push and pull, as the Go SDK does", async () => {
+    let now = Date.UTC(2026, 0, 1, 12);
+    const pushes: PushRequest["status"][] = [];
+    const pulls: PushRequest["status"][] = [];
+    const c = await fakeClient((r) => {
+      r.service(IdentityService, { whoAmI: () => ({ deviceId: "d1", userId: "u1", tenantId: "t1" }) });
+      r.service(SyncService, {
+        push: (req) => (pushes.push(req.status), applyAll(req.mutations)),
+        pull: (req) => (pulls.push(req.status), { nextCursor: "c1" }),
+        ack: () => ({}),
+      });
+    }, { batchSize: 2, now: () => now, appVersion: "2.4 beta\n" });
+    for (const n of ["a", "b", "c"]) {
+      await c.put(c.newId(), visit({ notes: n }));
+      now += 1500;
+    }
+    await c.sync();
+    expect(pushes.map((s) => [s?.outboxDepth, s?.oldestUnsyncedAge?.seconds, s?.oldestUnsyncedAge?.nanos])).toEqual([[1, 1n, 500_000_000], [0, undefined, undefined]]);
+    expect(pushes[0]).toMatchObject({ appVersion: "2.4_beta_", sdkVersion: "0.1.0", photosWaiting: 0 });
+    expect(pushes[0]?.lastSyncTime).toBeUndefined();
+    expect(pulls[0]?.outboxDepth).toBe(0);
+    now += 60_000;
+    await c.sync();
+    expect(timestampMs(pulls[1]!.lastSyncTime!)).toBe(now - 60_000);
+  });
+
   it("renumbers after the server's last seq when it lost acknowledged seqs", async () => {
     const sent: bigint[][] = [];
     let restored = false; // the server was restored from a backup older than seqs 1 and 2
@@ -193,6 +239,24 @@ describe("push", () => {
 });
 
 describe("pull", () => {
+  it("keeps the server's photo states of each pulled record, and asks the server for a photo's URL", async () => {
+    const [a, b] = ["a".repeat(64), "b".repeat(64)];
+    const rec = pulled("v1", { notes: "x" }, 1n);
+    rec.photos = [create(PhotoStatusSchema, { sha256: b, state: PhotoState.PENDING }), create(PhotoStatusSchema, { sha256: a, state: PhotoState.AVAILABLE })];
+    const asked: string[] = [];
+    const c = await fakeClient((r) => {
+      routes({ pages: () => ({ records: [rec], nextCursor: "c1" }) })(r);
+      r.service(MediaService, { getMediaURL: (req) => (asked.push(req.sha256), { url: `https://media.example/${req.sha256}`, expireTime: timestampFromMs(Date.UTC(2026, 0, 1)) }) });
+    });
+    expect(await c.recordPhotos("v1")).toEqual([]);
+    await c.sync();
+    expect(await c.recordPhotos("v1")).toEqual([{ sha256: a, available: true }, { sha256: b, available: false }]);
+    await c.put("v1", visit({ notes: "edited" }), ["notes"]); // a local edit keeps them
+    expect(await c.recordPhotos("v1")).toHaveLength(2);
+    expect(await c.photoUrl(a)).toEqual({ url: `https://media.example/${a}`, expires: new Date(Date.UTC(2026, 0, 1)) });
+    expect(asked).toEqual([a]);
+  });
+
   it("stores pages with their cursor, removes records and acks the last page", async () => {
     const acks: string[] = [];
     const pages: Record<string, Page> = {

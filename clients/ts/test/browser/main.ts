@@ -5,9 +5,10 @@ import { create } from "@bufbuild/protobuf";
 import { Client, openIndexedDBStorage, SurgerySupportSchema, type PhotoProgress } from "../../src/index.js";
 import { jpeg } from "../photos.js";
 
-const token = new URLSearchParams(location.search).get("token") ?? "";
-const storage = await openIndexedDBStorage("fieldsync-browser-test");
-const client = await Client.open({ storage, server: location.origin, token, backoffMs: { min: 50, max: 200 }, unreachableAfterMs: 1000, photoChunkSize: 16 << 10 });
+const params = new URLSearchParams(location.search);
+const token = params.get("token") ?? "";
+const storage = await openIndexedDBStorage(params.get("db") ?? "fieldsync-browser-test");
+const client = await Client.open({ storage, server: location.origin, token, backoffMs: { min: 50, max: 200 }, unreachableAfterMs: 1000, photoChunkSize: 16 << 10, pullLimit: Number(params.get("pullLimit") ?? 0) });
 const progress: PhotoProgress[] = [];
 client.onPhotoProgress((p) => progress.push(p));
 const show = document.getElementById("status")!;
@@ -21,7 +22,16 @@ const api = {
     const ref = await client.addPhoto(SurgerySupportSchema.typeName, id, "pre_op_photo", new Blob([jpeg(40_000, 9)], { type: "image/jpeg" }));
     return ref.sha256;
   },
+  /** Writes a record without a photo. */
+  put: (id: string, notes: string) => client.put(id, create(SurgerySupportSchema, { hospitalId: "hospital-1", consumableModels: [notes] })),
+  /** The local SurgerySupport records: id, models, pending. */
+  list: async () => (await client.list(SurgerySupportSchema)).map((r) => ({ id: r.id, models: r.value.consumableModels, pending: r.pending })),
   newId: () => client.newId(),
+  /** How many rows the store holds, and the largest stored value and buffer behind one. */
+  async rows() {
+    const rs = await storage.read((tx) => tx.allRows());
+    return { rows: rs.length, maxBytes: Math.max(0, ...rs.map((r) => r.base?.length ?? 0)), maxBuffer: Math.max(0, ...rs.map((r) => r.base?.buffer.byteLength ?? 0)) };
+  },
   status: async () => JSON.parse(JSON.stringify(await client.status())),
   photos: async () => (await client.photos()).map((p) => ({ sha256: p.sha256, state: p.state, offset: p.offset, size: p.size })),
   async sync() {

@@ -1,0 +1,261 @@
+// `npm run bench`: the TypeScript SDK's browser benchmarks (issue 12), one run,
+// every side measured in the same process on the same machine:
+//   - a 5 MiB photo through the SDK vs one PUT of the same bytes;
+//   - push of N local writes from the browser vs the Go SDK (clients/go TestTSRatioPush);
+//   - a new device's initial sync of 10k and 100k visits into IndexedDB (worker and main thread)
+//     and SQLite-WASM on OPFS (worker), vs PouchDB replicating as many equivalent documents.
+// Options: --only=sync|push (initial syncs, or push and photo, only) --cases=IndexedDB,PouchDB (labels containing one) --sizes=10000,100000  --push=10000  --photo-mib=5  --out=results.json
+// Needs clients/ts installed (npm ci there: the page bundles the SDK from ../ts/src),
+// Go (fieldsyncd and the Go side are built from this checkout) and Chromium
+// (CHROMIUM, default /usr/bin/chromium). Prints a Markdown table.
+import { execFileSync, spawn } from "node:child_process";
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, fsyncSync, closeSync } from "node:fs";
+import { request } from "node:http";
+import { loadavg, tmpdir, cpus } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import express from "express";
+import expressPouchdb from "express-pouchdb";
+import PouchCore from "pouchdb-core";
+import PouchMemory from "pouchdb-adapter-memory";
+import PouchMapReduce from "pouchdb-mapreduce";
+import PouchReplication from "pouchdb-replication";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, "../..");
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const opt = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=")));
+const sizes = (opt.sizes ?? "10000,100000").split(",").map(Number);
+const pushN = Number(opt.push ?? 10_000);
+const photoBytes = Number(opt["photo-mib"] ?? 5) * (1 << 20);
+const tmp = mkdtempSync(join(tmpdir(), "fieldsync-bench-"));
+const log = (...a) => console.error(`[${new Date().toISOString().slice(11, 19)} load ${loadavg()[0].toFixed(2)}]`, ...a);
+const results = { started: new Date().toISOString(), cpus: cpus().length, cpu: cpus()[0]?.model, chromium: "", load: [], rows: [] };
+const row = (what, value) => (results.rows.push({ what, ...value }), log(what, JSON.stringify(value)));
+
+// ---- fieldsyncd and the Go side ----
+
+function build() {
+  log("building fieldsyncd and the Go SDK's test binary");
+  execFileSync("go", ["build", "-o", join(tmp, "fieldsyncd"), "./cmd/fieldsyncd"], { cwd: repo, stdio: "inherit" });
+  execFileSync("go", ["test", "-c", "-o", join(tmp, "clientsgo.test"), "./clients/go/"], { cwd: repo, stdio: "inherit" });
+}
+
+async function startServer(name) {
+  const data = join(tmp, name);
+  const child = spawn(join(tmp, "fieldsyncd"), ["--addr", "127.0.0.1:0", "--metrics-addr=", "--data-dir", data, "--demo", "--log-format", "json"], { stdio: ["ignore", "ignore", "pipe"] });
+  children.add(child);
+  const addr = await new Promise((done, fail) => {
+    const lines = [];
+    createInterface({ input: child.stderr }).on("line", (l) => {
+      lines.push(l);
+      try {
+        const r = JSON.parse(l);
+        if (r.msg === "fieldsyncd serving") done(r.addr);
+      } catch { /* not JSON */ }
+    });
+    child.once("exit", (c) => fail(new Error(`fieldsyncd exited ${c}:\n${lines.join("\n")}`)));
+  });
+  const url = `http://${addr}`;
+  const creds = JSON.parse(readFileSync(join(data, "demo-credentials.json"), "utf8"));
+  const rpc = async (method, body, token = creds.admin_token) => {
+    const res = await fetch(`${url}/fieldsync.v1.${method}`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
+    if (!res.ok) throw new Error(`${method}: ${res.status} ${await res.text()}`);
+    return res.json();
+  };
+  const rep = creds.users.find((u) => u.role === "rep");
+  /** A new device of the first rep: its token. */
+  const enroll = async (deviceName) => {
+    const { enrollmentCode } = await rpc("AdminService/IssueEnrollmentCode", { userId: rep.user_id });
+    return (await rpc("IdentityService/Enroll", { enrollmentCode, deviceName, platform: "web" })).deviceToken;
+  };
+  const stop = () => new Promise((done) => (child.exitCode !== null ? done() : (child.once("exit", done), child.kill("SIGTERM"))));
+  return { url, creds, enroll, stop };
+}
+
+/** Runs one test of the Go SDK's test binary with env; returns its stdout. */
+function goTest(test, env) {
+  return execFileSync(join(tmp, "clientsgo.test"), ["-test.run", `^${test}$`, "-test.v", "-test.count=1"], { cwd: join(repo, "clients/go"), env: { ...process.env, ...env }, encoding: "utf8" });
+}
+
+// ---- PouchDB's side: a CouchDB-replication-protocol server in this process (pure JS, memory adapter) ----
+
+const Pouch = PouchCore.plugin(PouchMemory).plugin(PouchMapReduce).plugin(PouchReplication).defaults({ adapter: "memory" });
+
+/** Adds visits from..to-1 (the same fields as the Go seed's) to the PouchDB database name. */
+async function seedPouch(name, from, to) {
+  const db = new Pouch(name);
+  for (let i = from; i < to; i += 1000) {
+    const docs = [];
+    for (let j = i; j < Math.min(to, i + 1000); j++) {
+      docs.push({ _id: `visit-${String(j).padStart(8, "0")}`, record_type: "fieldsync.v1.Visit", customer_id: `hospital-${j % 500}`, kind: "VISIT_KIND_ROUTINE", notes: `visit ${j}: demo of the new stent, follow up on pricing next week`, visit_time: new Date().toISOString(), action_tags: ["technical_demo"] });
+    }
+    await db.bulkDocs(docs);
+  }
+}
+
+// ---- the page: built with vite, served with the API proxied on the same origin ----
+
+async function buildPage() {
+  const { build } = await import("vite");
+  const out = join(tmp, "page");
+  await build({
+    root: join(here, "pages"), logLevel: "warn", configFile: false,
+    resolve: { dedupe: ["@bufbuild/protobuf"], alias: { events: join(here, "node_modules/events/events.js") } }, // pouchdb-browser wants Node's EventEmitter
+    worker: { format: "es" },
+    optimizeDeps: { exclude: ["@sqlite.org/sqlite-wasm"] },
+    build: { outDir: out, emptyOutDir: true, target: "es2022", chunkSizeWarningLimit: 8192 },
+  });
+  return out;
+}
+
+function serve(page, upstream) {
+  const app = express();
+  const up = new URL(upstream);
+  app.use((req, res, next) => {
+    if (!req.path.startsWith("/fieldsync.v1.")) return next();
+    const p = request({ host: up.hostname, port: up.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode ?? 502, r.headers);
+      r.pipe(res);
+    });
+    p.on("error", () => res.destroy());
+    req.pipe(p);
+  });
+  app.put("/sink", (req, res) => {
+    const file = join(tmp, "sink.bin");
+    const w = createWriteStream(file);
+    req.pipe(w);
+    w.on("finish", () => {
+      const fd = openSync(file, "r+");
+      fsyncSync(fd);
+      closeSync(fd);
+      res.status(204).end();
+    });
+  });
+  app.use("/couch", expressPouchdb(Pouch, { mode: "minimumForPouchDB", inMemoryConfig: true, logPath: join(tmp, "pouch.log") }));
+  app.use(express.static(page));
+  return new Promise((done) => {
+    const srv = app.listen(0, "127.0.0.1", () => done({ srv, origin: `http://127.0.0.1:${srv.address().port}`, setUpstream: (u) => { up.host = new URL(u).host; } }));
+  });
+}
+
+/** Opens a new on-disk Chromium profile (not incognito: its storage is on disk), runs fn on the page, closes it. */
+async function inBrowser(origin, fn) {
+  const { chromium } = await import("playwright-core");
+  const profile = mkdtempSync(join(tmp, "profile-"));
+  const ctx = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM, headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  results.chromium ||= ctx.browser()?.version() ?? "";
+  try {
+    const page = ctx.pages()[0] ?? (await ctx.newPage());
+    page.on("pageerror", (e) => log("page error:", e));
+    page.on("console", (m) => m.type() === "error" && log("page:", m.text()));
+    await page.goto(origin + "/");
+    await page.waitForFunction(() => document.title === "ready");
+    return await fn((name, ...args) => page.evaluate(([n, a]) => window.bench[n](...a), [name, args]));
+  } finally {
+    await ctx.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+// ---- the run ----
+
+async function main() {
+  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}`);
+  build();
+  const page = await buildPage();
+  results.load.push(loadavg());
+
+  // Push and photo on a server of their own, so their records stay out of the initial syncs' scope.
+  let fs = await startServer("push");
+  const web = await serve(page, fs.url);
+  try {
+    if (opt.only !== "sync") await pushAndPhoto(fs, web);
+  } finally {
+    await fs.stop();
+  }
+
+
+  // Initial syncs: fieldsync stores vs PouchDB, at each size, on one server seeded step by step.
+  if (opt.only === "push") return void (web.srv.close(), console.log(table()));
+  fs = await startServer("sync");
+  web.setUpstream(fs.url);
+  results.load.push(loadavg());
+  let seeded = 0;
+  try {
+    for (const n of sizes) {
+      log(`seeding to ${n}`);
+      goTest("TestTSRatioSeed", { FIELDSYNC_TSRATIO_URL: fs.url, FIELDSYNC_TSRATIO_TOKEN: await fs.enroll(`seed ${n}`), FIELDSYNC_TSRATIO_SEED: String(n - seeded) });
+      await seedPouch("visits", seeded, n);
+      seeded = n;
+      await new Promise((r) => setTimeout(r, 5000)); // let the server's relay and consumers settle
+      results.load.push(loadavg());
+      const rate = (r) => Math.round(r.pulled / (r.ms / 1000));
+      const cases = [
+        ["fieldsync → IndexedDB (worker)", async (b) => b("worker", "idb", await fs.enroll("idb")), ],
+        ["fieldsync → SQLite-WASM OPFS sahpool (worker)", async (b) => b("worker", "sqlite", await fs.enroll("sqlite"))],
+        ["fieldsync → IndexedDB (main thread)", async (b) => b("main", await fs.enroll("main"))],
+        ["fieldsync → no store (Maps in memory, worker): the pipeline's ceiling", async (b) => b("worker", "memory", await fs.enroll("memory"))],
+        ["PouchDB → IndexedDB (pouchdb-browser, default batch_size 100)", (b) => b("pouch", "visits")],
+        ["PouchDB → IndexedDB (pouchdb-browser, batch_size 1000)", (b) => b("pouch", "visits", 1000)],
+      ];
+      const got = {};
+      for (const [what, fn] of cases.filter(([w]) => !opt.cases || opt.cases.split(",").some((c) => w.includes(c)))) {
+        const r = await inBrowser(web.origin, fn);
+        got[what] = rate(r);
+        row(`initial sync ${n}: ${what}`, { ...r, perSec: rate(r) });
+      }
+      const pouch = got["PouchDB → IndexedDB (pouchdb-browser, default batch_size 100)"];
+      row(`initial sync ${n}: ratios`, {
+        idbWorkerOverPouch: +(got["fieldsync → IndexedDB (worker)"] / pouch).toFixed(2),
+        idbMainOverPouch: +(got["fieldsync → IndexedDB (main thread)"] / pouch).toFixed(2),
+        sqliteOverPouch: +(got["fieldsync → SQLite-WASM OPFS sahpool (worker)"] / pouch).toFixed(2),
+        idbWorkerOverSqlite: +(got["fieldsync → IndexedDB (worker)"] / got["fieldsync → SQLite-WASM OPFS sahpool (worker)"]).toFixed(2),
+      });
+    }
+  } finally {
+    await fs.stop();
+    web.srv.close();
+  }
+  results.load.push(loadavg());
+  results.finished = new Date().toISOString();
+  if (opt.out) writeFileSync(opt.out, JSON.stringify(results, null, 2));
+  console.log(table());
+}
+
+/** Push of pushN writes, browser vs Go; a photo through the SDK vs one PUT. */
+async function pushAndPhoto(fs, web) {
+  const browserPush = await inBrowser(web.origin, async (b) => b("push", await fs.enroll("browser push"), pushN, 200));
+  row(`push ${pushN} writes, browser (IndexedDB, main thread)`, { ...browserPush, perSec: Math.round(pushN / (browserPush.syncMs / 1000)) });
+  const out = goTest("TestTSRatioPush", { FIELDSYNC_TSRATIO_URL: fs.url, FIELDSYNC_TSRATIO_TOKEN: await fs.enroll("go push"), FIELDSYNC_TSRATIO_N: String(pushN), FIELDSYNC_TSRATIO_BATCH: "200" });
+  const go = JSON.parse(out.match(/tsratio push: (.*)/)[1]);
+  row(`push ${pushN} writes, Go SDK (SQLite file)`, { ...go, perSec: Math.round(pushN / (go.syncMs / 1000)) });
+  row("push ratio browser/Go (sync time, lower is faster → rate ratio)", { ratio: +(go.syncMs / browserPush.syncMs).toFixed(3) });
+  for (const chunk of [1 << 20, 4 << 20]) {
+    const p = await inBrowser(web.origin, async (b) => b("photo", await fs.enroll("photo"), photoBytes, chunk));
+    row(`photo ${photoBytes >> 20} MiB, chunks of ${chunk >> 10} KiB: SDK sync vs one PUT`, { ...p, ratio: +(p.putMs / p.syncMs).toFixed(3) });
+  }
+}
+
+function table() {
+  const lines = [`Run ${results.started} → ${results.finished}; ${results.cpus}× ${results.cpu}; Chromium ${results.chromium}; load averages (1/5/15 min) during the run: ${results.load.map((l) => l.map((x) => x.toFixed(2)).join("/")).join(", ")}`, "", "| what | result |", "|---|---|"];
+  for (const r of results.rows) {
+    const { what, ...v } = r;
+    lines.push(`| ${what} | ${Object.entries(v).map(([k, x]) => `${k} ${typeof x === "number" ? Math.round(x * 1000) / 1000 : JSON.stringify(x)}`).join(", ")} |`);
+  }
+  return lines.join("\n");
+}
+
+const children = new Set();
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+}).finally(() => {
+  for (const c of children) c.kill("SIGTERM"); // a failed run leaves no fieldsyncd behind
+  rmSync(tmp, { recursive: true, force: true });
+  process.exit(); // nor a listening proxy keeping node alive
+});
