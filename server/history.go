@@ -115,32 +115,20 @@ func historyRecord(r *fieldsyncv1.HistoryRow) (string, proto.Message) {
 // ImportHistoryStream applies a stream of chunks, each as ImportHistory
 // does, and answers their summary.
 func (h *integrationHandler) ImportHistoryStream(ctx context.Context, stream *connect.ClientStream[fieldsyncv1.ImportHistoryStreamRequest]) (*connect.Response[fieldsyncv1.ImportHistoryStreamResponse], error) {
-	sum := &fieldsyncv1.ImportHistoryStreamResponse{}
-	var offset uint32
-	for stream.Receive() {
-		chunk := stream.Msg()
+	sum, err := sumStream(stream, func(chunk *fieldsyncv1.ImportHistoryStreamRequest) (bulkResult, int, error) {
 		res, err := h.ImportHistory(ctx, connect.NewRequest(&fieldsyncv1.ImportHistoryRequest{RequestId: chunk.GetRequestId(), Rows: chunk.GetRows()}))
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		r := res.Msg
-		sum.Chunks++
-		if r.Replayed {
-			sum.ReplayedChunks++
-		}
-		sum.Applied, sum.Unchanged, sum.Rejected = sum.Applied+uint64(r.Applied), sum.Unchanged+uint64(r.Unchanged), sum.Rejected+uint64(r.Rejected)
-		for _, row := range r.Results {
-			if row.Outcome == fieldsyncv1.RowOutcome_ROW_OUTCOME_REJECTED && len(sum.Rejections) < maxStreamRejections {
-				row.Index += offset
-				sum.Rejections = append(sum.Rejections, row)
-			}
-		}
-		offset += uint32(len(chunk.GetRows()))
-	}
-	if err := stream.Err(); err != nil {
+		return res.Msg, len(chunk.GetRows()), nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(sum), nil
+	return connect.NewResponse(&fieldsyncv1.ImportHistoryStreamResponse{
+		Chunks: sum.chunks, ReplayedChunks: sum.replayed, Applied: sum.applied, Unchanged: sum.unchanged,
+		Rejected: sum.rejected, Rejections: sum.rejections,
+	}), nil
 }
 
 // PhiRecomputer rebuilds a tenant's stored PHI for a date range and

@@ -90,30 +90,71 @@ const maxStreamRejections = 1000
 // UpsertStockStream applies a stream of chunks, each as UpsertStock does,
 // and answers their summary.
 func (h *integrationHandler) UpsertStockStream(ctx context.Context, stream *connect.ClientStream[fieldsyncv1.UpsertStockStreamRequest]) (*connect.Response[fieldsyncv1.UpsertStockStreamResponse], error) {
-	sum := &fieldsyncv1.UpsertStockStreamResponse{}
+	sum, err := sumStream(stream, func(chunk *fieldsyncv1.UpsertStockStreamRequest) (bulkResult, int, error) {
+		res, err := h.UpsertStock(ctx, connect.NewRequest(&fieldsyncv1.UpsertStockRequest{RequestId: chunk.GetRequestId(), Rows: chunk.GetRows()}))
+		if err != nil {
+			return nil, 0, err
+		}
+		return res.Msg, len(chunk.GetRows()), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&fieldsyncv1.UpsertStockStreamResponse{
+		Chunks: sum.chunks, ReplayedChunks: sum.replayed, Applied: sum.applied, Unchanged: sum.unchanged,
+		Rejected: sum.rejected, Rejections: sum.rejections,
+	}), nil
+}
+
+// bulkResult is a bulk call's answer for one chunk (UpsertStockResponse,
+// ImportHistoryResponse).
+type bulkResult interface {
+	GetResults() []*fieldsyncv1.RowResult
+	GetReplayed() bool
+	GetApplied() uint32
+	GetUnchanged() uint32
+	GetRejected() uint32
+}
+
+// streamSummary sums the answers to a client stream's chunks.
+type streamSummary struct {
+	chunks, replayed             uint32
+	applied, unchanged, rejected uint64
+	// rejections are the rejected rows (at most maxStreamRejections), their
+	// index counted from the stream's first row.
+	rejections []*fieldsyncv1.RowResult
+}
+
+// sumStream applies each chunk the stream sends with apply, which answers
+// it as the unary call does (and says how many rows it had), and sums the
+// answers. An error of apply or of
+// the stream ends it.
+func sumStream[Req any](stream *connect.ClientStream[Req], apply func(*Req) (res bulkResult, rows int, err error)) (*streamSummary, error) {
+	sum := &streamSummary{}
 	var offset uint32
 	for stream.Receive() {
 		chunk := stream.Msg()
-		res, err := h.UpsertStock(ctx, connect.NewRequest(&fieldsyncv1.UpsertStockRequest{RequestId: chunk.GetRequestId(), Rows: chunk.GetRows()}))
+		r, rows, err := apply(chunk)
 		if err != nil {
 			return nil, err
 		}
-		r := res.Msg
-		sum.Chunks++
-		if r.Replayed {
-			sum.ReplayedChunks++
+		sum.chunks++
+		if r.GetReplayed() {
+			sum.replayed++
 		}
-		sum.Applied, sum.Unchanged, sum.Rejected = sum.Applied+uint64(r.Applied), sum.Unchanged+uint64(r.Unchanged), sum.Rejected+uint64(r.Rejected)
-		for _, row := range r.Results {
-			if row.Outcome == fieldsyncv1.RowOutcome_ROW_OUTCOME_REJECTED && len(sum.Rejections) < maxStreamRejections {
+		sum.applied += uint64(r.GetApplied())
+		sum.unchanged += uint64(r.GetUnchanged())
+		sum.rejected += uint64(r.GetRejected())
+		for _, row := range r.GetResults() {
+			if row.Outcome == fieldsyncv1.RowOutcome_ROW_OUTCOME_REJECTED && len(sum.rejections) < maxStreamRejections {
 				row.Index += offset
-				sum.Rejections = append(sum.Rejections, row)
+				sum.rejections = append(sum.rejections, row)
 			}
 		}
-		offset += uint32(len(chunk.GetRows()))
+		offset += uint32(rows)
 	}
 	if err := stream.Err(); err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(sum), nil
+	return sum, nil
 }
