@@ -15,14 +15,5 @@ func (db *DB) RecordsByType(ctx context.Context, tenantID, recordType string, li
 	if err != nil {
 		return nil, fmt.Errorf("records by type: %w", err)
 	}
-	defer rows.Close()
-	var out []*syncengine.StoredRecord
-	for rows.Next() {
-		rec, err := scanRecord(db.reg, rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, rec)
-	}
-	return out, rows.Err()
+	return db.scanRecords(rows)
 }

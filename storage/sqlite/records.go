@@ -545,6 +545,11 @@ func (db *DB) RecordsByOwner(ctx context.Context, tenantID, recordType, ownerID 
 	if err != nil {
 		return nil, fmt.Errorf("records by owner: %w", err)
 	}
+	return db.scanRecords(rows)
+}
+
+// scanRecords reads every row of a SELECT of recordColumns, and closes rows.
+func (db *DB) scanRecords(rows *sql.Rows) ([]*syncengine.StoredRecord, error) {
 	defer rows.Close()
 	var out []*syncengine.StoredRecord
 	for rows.Next() {
