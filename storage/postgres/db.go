@@ -35,8 +35,9 @@ var migrationFS embed.FS
 type DB struct {
 	pool *pgxpool.Pool
 	// Now is the clock, read once per transaction. Tests may replace it.
-	Now func() time.Time
-	reg *syncengine.Registry
+	Now  func() time.Time
+	reg  *syncengine.Registry
+	seen seenMarks // last_seen_at writes (identity.go)
 }
 
 // Option configures Open.
