@@ -20,6 +20,7 @@ type Store interface {
 	server.IdentityStore
 	server.Authenticator
 	server.TenantStore
+	server.FleetStore
 }
 
 // Run runs the suite. newStore returns an empty store for one subtest.
@@ -35,6 +36,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"ExpiredOrForeignCodesEnrollNothing", testCodes},
 		{"RevokedDevicesCannotAuthenticate", testRevokeDevice},
 		{"APIKeysAuthenticateUntilRevoked", testAPIKeys},
+		{"StatusReportsShowInDevicesAndFleetStats", testFleet},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -252,4 +254,44 @@ func testAPIKeys(t *testing.T, s Store) {
 	wantCode(t, "a revoked key", err, syncengine.CodeUnauthenticated)
 	_, err = s.Authenticate(ctx, "bearer-nonsense")
 	wantCode(t, "a malformed token", err, syncengine.CodeUnauthenticated)
+}
+
+func testFleet(t *testing.T, s Store) {
+	ctx := t.Context()
+	a := newOrg(t, s, "A")
+	code := must2(s.IssueEnrollmentCode(ctx, a.tenant.ID, a.admin.ID, time.Hour))(t)
+	quiet, _, err := s.Enroll(ctx, code, "tablet", "android")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastSync := time.Now().Add(-time.Hour).Truncate(time.Millisecond).UTC()
+	report := syncengine.DeviceStatus{OutboxDepth: 3, OldestUnsyncedAge: 10 * time.Minute, PhotosWaiting: 2,
+		AppVersion: "1.4.0", SDKVersion: "0.9.1", LastSync: lastSync}
+	if err := s.ReportDeviceStatus(ctx, a.tenant.ID, a.adminDev.DeviceID, report); err != nil {
+		t.Fatal(err)
+	}
+	var got *syncengine.DeviceStatus
+	for _, d := range must(s.ListDevices(ctx, a.tenant.ID, ""))(t) {
+		if d.ID == a.adminDev.DeviceID {
+			got = d.Status
+		} else if d.Status != nil {
+			t.Errorf("device %s never reported but has status %+v", d.ID, d.Status)
+		}
+	}
+	if got == nil {
+		t.Fatal("the reporting device shows no status")
+	}
+	if got.OutboxDepth != 3 || got.PhotosWaiting != 2 || got.AppVersion != "1.4.0" || got.SDKVersion != "0.9.1" ||
+		!got.LastSync.Equal(lastSync) || got.OldestUnsyncedAge != 10*time.Minute || got.ReportedAt.IsZero() {
+		t.Errorf("status %+v, want the report %+v", got, report)
+	}
+	st := must(s.FleetStats(ctx))(t)
+	if st.Devices[syncengine.StaleUnder1h] != 1 || st.Devices[syncengine.StaleNever] != 1 || st.PhotosWaiting != 2 ||
+		!st.OldestUnsynced.Equal(got.OldestUnsynced) {
+		t.Errorf("fleet stats %+v", st)
+	}
+	must(s.RevokeDevice(ctx, a.tenant.ID, quiet.ID))(t)
+	if st := must(s.FleetStats(ctx))(t); st.Devices[syncengine.StaleNever] != 0 {
+		t.Errorf("a revoked device still counts: %+v", st.Devices)
+	}
 }

@@ -35,9 +35,10 @@ var migrationFS embed.FS
 type DB struct {
 	pool *pgxpool.Pool
 	// Now is the clock, read once per transaction. Tests may replace it.
-	Now  func() time.Time
-	reg  *syncengine.Registry
-	seen seenMarks // last_seen_at writes (identity.go)
+	Now      func() time.Time
+	reg      *syncengine.Registry
+	seen     seenMarks   // last_seen_at writes (identity.go)
+	statuses statusMarks // device_status writes (devicestatus.go)
 }
 
 // Option configures Open.
