@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+	"github.com/fieldsync/fieldsync/records"
 	"github.com/fieldsync/fieldsync/storage/internal/rowcodec"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
@@ -203,6 +204,21 @@ func (t *recTx) nextVersion(tenantID string) (uint64, error) {
 	return c.version, nil
 }
 
+// nextSeq hands out the next position of a surgery support (records.seq,
+// read by HeldSurgeries), locking the counter until the transaction ends
+// so positions commit in order; other record types take none (0).
+func (t *recTx) nextSeq(recordType string) (uint64, error) {
+	if recordType != records.PhotosCompleteType {
+		return 0, nil
+	}
+	var seq uint64
+	err := t.queryRow(`UPDATE counters SET value = value + 1 WHERE name = 'surgery_seq' RETURNING value`).Scan(&seq)
+	if err != nil {
+		return 0, fmt.Errorf("next surgery position: %w", err)
+	}
+	return seq, nil
+}
+
 // flush writes what the transaction buffered: the counters, the push
 // results and the outbox events.
 func (t *recTx) flush() error {
@@ -242,9 +258,13 @@ func (t *recTx) PutRecord(rec *syncengine.StoredRecord, oldScope *syncengine.Sco
 	if err != nil {
 		return 0, err
 	}
+	seq, err := t.nextSeq(rec.Type)
+	if err != nil {
+		return 0, err
+	}
 	rec.Version = v
 	insert := `INSERT INTO records (` + recordColumns + `, deleted, seq)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, nextval('record_seq'))`
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`
 	if rec.CreatedVersion == 0 {
 		rec.CreatedVersion = v // a new record: a plain insert
 	} else {
@@ -258,7 +278,7 @@ func (t *recTx) PutRecord(rec *syncengine.StoredRecord, oldScope *syncengine.Sco
 	st := rec.State
 	err = t.exec(insert, rec.TenantID, rec.ID, rec.Type, v, rec.CreatedVersion, rec.Scope.Owner, rec.Scope.Store, rec.Scope.Region,
 		value, rowcodec.EncodeClocks(st.Fields, st.Elements), uint64(st.DeletedAt.HLC), st.DeletedAt.Actor, uint64(st.Created.HLC), st.Created.Actor,
-		uint64(rec.HLC), rec.Actor, ms(rec.UpdatedAt), st.Deleted())
+		uint64(rec.HLC), rec.Actor, ms(rec.UpdatedAt), st.Deleted(), seq)
 	if err != nil {
 		return 0, fmt.Errorf("put record %s: %w", rec.ID, err)
 	}
