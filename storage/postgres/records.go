@@ -474,3 +474,46 @@ func (db *DB) Receipts(ctx context.Context, tenantID string, minVersion uint64) 
 	}
 	return out, rows.Err()
 }
+
+// PurgeTombstones deletes tombstones and scope exits older than a time and
+// moves each tenant's purge horizon, so its older cursors get "resync". A
+// horizon is a committed change row's version, so no version at or below
+// it can still commit.
+func (db *DB) PurgeTombstones(ctx context.Context, olderThan time.Time) (int64, error) {
+	var n int64
+	err := db.writeTx(ctx, func(tx pgx.Tx, _ time.Time) error {
+		type horizon struct {
+			tenantID string
+			version  uint64
+		}
+		horizons, err := collect(ctx, tx, func(row pgx.Row) (horizon, error) {
+			var h horizon
+			return h, row.Scan(&h.tenantID, &h.version)
+		}, `SELECT tenant_id, MAX(v) FROM (
+			SELECT tenant_id, MAX(version) AS v FROM records WHERE deleted AND updated_at < $1 GROUP BY tenant_id
+			UNION ALL SELECT tenant_id, MAX(version) FROM scope_exits WHERE created_at < $1 GROUP BY tenant_id) h
+			GROUP BY tenant_id ORDER BY tenant_id`, ms(olderThan))
+		if err != nil {
+			return err
+		}
+		for _, h := range horizons {
+			tag, err := tx.Exec(ctx, `DELETE FROM records WHERE tenant_id = $1 AND deleted AND version <= $2`, h.tenantID, h.version)
+			if err != nil {
+				return err
+			}
+			n += tag.RowsAffected()
+			if _, err := tx.Exec(ctx, `DELETE FROM scope_exits WHERE tenant_id = $1 AND version <= $2`, h.tenantID, h.version); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `UPDATE tenant_versions SET purged_through = GREATEST(purged_through, $2) WHERE tenant_id = $1`,
+				h.tenantID, h.version); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("purge tombstones: %w", err)
+	}
+	return n, nil
+}
