@@ -22,8 +22,11 @@ import (
 // environment variable (FIELDSYNC_<FLAG>, upper-case, dashes as underscores);
 // flags win over the environment.
 type Config struct {
-	Addr            string
-	DataDir         string
+	Addr    string
+	DataDir string
+	// Database is a PostgreSQL URL (postgres://…): the state lives there
+	// instead of the SQLite file in DataDir, so several nodes can share it.
+	Database        string
 	Demo            bool
 	LogLevel        string
 	LogFormat       string
@@ -112,6 +115,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	str := func(p *string, name, usage string) { fs.StringVar(p, name, env(name, *p), usage) }
 	str(&c.Addr, "addr", "listen address (HTTP/1.1 and h2c: Connect, gRPC, gRPC-Web)")
 	str(&c.DataDir, "data-dir", "folder for the SQLite file, embedded NATS storage and local photos")
+	str(&c.Database, "database", "PostgreSQL URL (postgres://user@host/db) to keep the state in instead of SQLite in --data-dir")
 	fs.BoolVar(&c.Demo, "demo", envBool("demo", c.Demo), "create the demo organisation (idempotent) and write demo-credentials.json")
 	str(&c.LogLevel, "log-level", "debug, info, warn or error")
 	str(&c.LogFormat, "log-format", "text or json")
@@ -134,7 +138,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	str(&c.PublicURL, "public-url", "base URL of signed photo links (default: http://<addr>)")
 	fs.DurationVar(&c.ProbeInterval, "probe-interval", envDuration("probe-interval", c.ProbeInterval), "how often the database, NATS and the photo store are checked (health, metrics, S3 reconnect)")
 	str(&c.OperatorTokenFile, "operator-token-file", "file with the operator token for tenant management (default: <data-dir>/operator-token, generated)")
-	hideDefaults(fs, "s3-secret-key", "s3-access-key", "nats-url", "nats-creds")
+	hideDefaults(fs, "s3-secret-key", "s3-access-key", "nats-url", "nats-creds", "database")
 }
 
 // hideDefaults keeps help from printing the defaults of flags that may
@@ -230,6 +234,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data-dir: required"))
+	}
+	if c.Database != "" && !isPostgresURL(c.Database) {
+		errs = append(errs, errors.New("database: want a postgres:// or postgresql:// URL"))
 	}
 	if c.MaxMessageBytes < 1<<10 {
 		errs = append(errs, fmt.Errorf("max-message-bytes: %d is below 1 KiB", c.MaxMessageBytes))

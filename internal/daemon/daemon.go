@@ -28,7 +28,8 @@ import (
 type Daemon struct {
 	cfg      Config
 	log      *slog.Logger
-	db       *sqlite.DB
+	db       Store
+	sqlite   *sqlite.DB // db on SQLite; nil on PostgreSQL
 	engine   *syncengine.Engine
 	deps     *dependencies
 	http     *http.Server
@@ -65,7 +66,7 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	if err := tightenModes(cfg.DataDir, d.log); err != nil {
 		return nil, err
 	}
-	if d.db, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, "fieldsync.db")); err != nil {
+	if d.db, d.sqlite, err = openStore(ctx, cfg); err != nil {
 		return nil, err
 	}
 	d.closers = append(d.closers, d.db.Close)
@@ -260,7 +261,11 @@ func (d *Daemon) Engine() *syncengine.Engine { return d.engine }
 func (d *Daemon) DataDir() string { return d.cfg.DataDir }
 
 // DB is the daemon's database (tests and tools).
-func (d *Daemon) DB() *sqlite.DB { return d.db }
+// It is nil when the daemon runs on PostgreSQL (Store is either).
+func (d *Daemon) DB() *sqlite.DB { return d.sqlite }
+
+// Store is the daemon's database, SQLite or PostgreSQL.
+func (d *Daemon) Store() Store { return d.db }
 
 // Wait blocks until ctx is done or the server fails.
 func (d *Daemon) Wait(ctx context.Context) error {

@@ -517,3 +517,35 @@ func (db *DB) PurgeTombstones(ctx context.Context, olderThan time.Time) (int64, 
 	}
 	return n, nil
 }
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error { return db.pool.Ping(ctx) }
+
+// RecordsByOwner returns the live records of a type owned by a user, newest
+// change first (operation logs read under an access grant).
+func (db *DB) RecordsByOwner(ctx context.Context, tenantID, recordType, ownerID string, limit int) ([]*syncengine.StoredRecord, error) {
+	out, err := collect(ctx, db.pool, func(row pgx.Row) (*syncengine.StoredRecord, error) { return scanRecord(db.reg, row) },
+		`SELECT `+recordColumns+` FROM records WHERE tenant_id = $1 AND type = $2 AND owner_id = $3 AND NOT deleted
+		ORDER BY version DESC LIMIT $4`, tenantID, recordType, ownerID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("records by owner: %w", err)
+	}
+	return out, nil
+}
+
+// VersionBefore returns the version after which a listing of one record
+// type starts to show the records changed at or after t: just below the
+// first such record's version, or the tenant's latest version when there
+// is none.
+func (db *DB) VersionBefore(ctx context.Context, tenantID, recordType string, t time.Time) (uint64, error) {
+	var first *int64
+	if err := db.pool.QueryRow(ctx, `SELECT MIN(version) FROM records WHERE tenant_id = $1 AND type = $2 AND updated_at >= $3`,
+		tenantID, recordType, ms(t)).Scan(&first); err != nil {
+		return 0, fmt.Errorf("version before: %w", err)
+	}
+	if first != nil {
+		return uint64(*first) - 1, nil
+	}
+	_, latest, err := db.CursorBounds(ctx, tenantID)
+	return latest, err
+}
