@@ -35,6 +35,9 @@ type Store interface {
 	events.Outbox
 	events.BacklogReporter
 	PruneSentEvents(ctx context.Context, olderThan time.Time) (int64, error)
+	// PurgeTombstones deletes tombstones and scope exits older than a time
+	// (tools and tests).
+	PurgeTombstones(ctx context.Context, olderThan time.Time) (int64, error)
 	Ping(ctx context.Context) error
 	Close() error
 }
