@@ -51,7 +51,9 @@ func (db *DB) ScanChanges(ctx context.Context, sel syncengine.Selection, after u
 // names. Each range is limited on its own, so PostgreSQL merges ordered
 // index scans (Merge Append) and reads at most a page of each; a row two
 // terms select comes twice, side by side, and scanChangePage drops the
-// copy. Record rows carry their id, exit rows none.
+// copy. Record rows carry their id, exit rows none; each row of the page
+// is then read by its key (LATERAL: a lookup per row, never a join over
+// the tenant's table).
 func scanQuery(sel syncengine.Selection, after, through uint64, limit int) (string, []any) {
 	b := &scanBuilder{args: []any{sel.TenantID, after, through, limit}, types: map[string]string{}}
 	b.eachRange(sel, func(string) bool { return true }, func(field syncengine.ScopeField, value, typ string) {
@@ -64,8 +66,8 @@ func scanQuery(sel syncengine.Selection, after, through uint64, limit int) (stri
 		COALESCE(r.deleted, false), r.value, COALESCE(r.hlc, 0), COALESCE(r.updated_at, 0)
 		FROM (` + strings.Join(b.arms, "\n\t\tUNION ALL ") + `
 		ORDER BY 1 LIMIT $4) u
-		LEFT JOIN records r ON u.rid IS NOT NULL AND r.tenant_id = $1 AND r.id = u.rid
-		LEFT JOIN scope_exits x ON u.rid IS NULL AND x.tenant_id = $1 AND x.version = u.version
+		LEFT JOIN LATERAL (SELECT * FROM records WHERE u.rid IS NOT NULL AND tenant_id = $1 AND id = u.rid LIMIT 1) r ON true
+		LEFT JOIN LATERAL (SELECT * FROM scope_exits WHERE u.rid IS NULL AND tenant_id = $1 AND version = u.version LIMIT 1) x ON true
 		ORDER BY u.version`, b.args
 }
 
@@ -168,7 +170,8 @@ func (db *DB) CreatedBetween(ctx context.Context, sel syncengine.Selection, type
 
 // createdBetween reads the scope indexes like ScanChanges, for records of
 // the types sel selects: a record created after from has a version after
-// it too, and the indexes carry created_version.
+// it too, and the indexes carry created_version. The rows found are read
+// by their key (LATERAL), never by a join over the tenant's table.
 func createdBetween(ctx context.Context, q querier, sel syncengine.Selection, types []string, from, to uint64) ([]syncengine.ChangeRow, error) {
 	b := &scanBuilder{args: []any{sel.TenantID, from, to}, types: map[string]string{}}
 	b.eachRange(sel, func(typ string) bool { return slices.Contains(types, typ) }, func(field syncengine.ScopeField, value, typ string) {
@@ -178,7 +181,8 @@ func createdBetween(ctx context.Context, q querier, sel syncengine.Selection, ty
 		return nil, nil
 	}
 	rows, err := q.Query(ctx, `SELECT r.created_version, r.id, r.type, r.owner_id, r.store_id, r.region_id, r.deleted
-		FROM records r WHERE r.tenant_id = $1 AND r.id IN (`+strings.Join(b.arms, "\n\t\tUNION ALL ")+`)
+		FROM (SELECT DISTINCT id FROM (`+strings.Join(b.arms, "\n\t\tUNION ALL ")+`) a) c
+		CROSS JOIN LATERAL (SELECT * FROM records WHERE tenant_id = $1 AND id = c.id LIMIT 1) r
 		ORDER BY r.created_version`, b.args...)
 	if err != nil {
 		return nil, fmt.Errorf("created between: %w", err)
