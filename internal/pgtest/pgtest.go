@@ -1,7 +1,8 @@
 // Package pgtest runs a real PostgreSQL server for tests: no mock stands
 // in for PostgreSQL. One server runs per test binary, started on first use
 // (initdb into a temporary folder, postgres on a free loopback port) and
-// stopped by Main; each DB call gets a fresh database of its own, created
+// stopped by Main (or, should the binary die first, by a watchdog); each
+// DB call gets a fresh database of its own, created
 // from a template, dropped when the test ends.
 //
 // Without initdb on $PATH the tests that need PostgreSQL skip, unless
@@ -18,8 +19,10 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -119,6 +122,10 @@ func start() (s *server, skip string, err error) {
 		os.RemoveAll(dir)
 		return nil, "", err
 	}
+	if err := s.watch(); err != nil {
+		s.stop()
+		return nil, "", err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := s.exec(ctx, "CREATE DATABASE "+templateDB); err != nil {
@@ -192,6 +199,22 @@ func tail(b []byte) []byte {
 		return b[len(b)-4<<10:]
 	}
 	return b
+}
+
+// watch starts a watchdog, in a session of its own, that stops the server
+// and removes its folder once the test binary has exited, however it
+// ended: a panic, a timeout, a package without Main. After a normal
+// Main it finds the server stopped already.
+func (s *server) watch() error {
+	script := fmt.Sprintf(`while kill -0 %d 2>/dev/null; do sleep 1; done; %s; rm -rf %s`,
+		os.Getpid(), strings.Join(asPostgres(s.pgctl, "stop", "-m", "immediate", "-D", s.data()).Args, " "), s.dir)
+	cmd := exec.Command("sh", "-c", script)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start the watchdog: %w", err)
+	}
+	go cmd.Wait()
+	return nil
 }
 
 // url is the connection URL of a database on the server.
