@@ -2,8 +2,8 @@
 // in for PostgreSQL. One server runs per test binary, started on first use
 // (initdb into a temporary folder, postgres on a free loopback port) and
 // stopped by Main (or, should the binary die first, by a watchdog); each
-// DB call gets a fresh database of its own, created
-// from a template, dropped when the test ends.
+// DB call gets a fresh database of its own, created from a template,
+// dropped when the test ends.
 //
 // Without initdb on $PATH the tests that need PostgreSQL skip, unless
 // FIELDSYNC_REQUIRE_POSTGRES=1 (`make test` sets it), when they fail.
