@@ -57,12 +57,14 @@ func (t *recTx) queryRow(q string, args ...any) pgx.Row {
 	return t.tx.QueryRow(t.ctx, q, args...)
 }
 
+// LastSeq returns an actor's highest applied seq and locks the actor's
+// row until the transaction ends (the upsert creates a missing one), so a
+// device's retry that reaches another node while its first push is in
+// flight waits, then sees the seqs applied and answers from their results.
 func (t *recTx) LastSeq(actor string) (uint64, error) {
 	var v uint64
-	err := t.queryRow(`SELECT last_seq FROM actor_seqs WHERE actor = $1`, actor).Scan(&v)
-	if noRows(err) {
-		return 0, nil
-	}
+	err := t.queryRow(`INSERT INTO actor_seqs (actor, last_seq) VALUES ($1, 0)
+		ON CONFLICT (actor) DO UPDATE SET actor = EXCLUDED.actor RETURNING last_seq`, actor).Scan(&v)
 	return v, err
 }
 
