@@ -81,7 +81,9 @@ test-go: $(TOOLS)/versitygw readme-tools ## Run the Go tests with the race detec
 	@echo ">> compiling with the race detector (first run: several minutes; later runs use the build cache)"
 	@go build -race -v ./... 2>&1 | $(PROGRESS) race build
 	@echo ">> running the tests (each package prints ok or FAIL when done; e2e and syncengine take longest)"
-	VERSITYGW=$(TOOLS)/versitygw go test $(GO_TEST_FLAGS) ./...
+	VERSITYGW=$(TOOLS)/versitygw FIELDSYNC_REQUIRE_POSTGRES=1 go test $(GO_TEST_FLAGS) ./...
+	@echo ">> the sync engine's, the photo service's and the end-to-end tests again, on PostgreSQL (storage/postgres)"
+	VERSITYGW=$(TOOLS)/versitygw FIELDSYNC_REQUIRE_POSTGRES=1 FIELDSYNC_TEST_STORE=postgres go test $(GO_TEST_FLAGS) ./syncengine/ ./photos/ ./e2e/
 
 # The README test (e2e/readme_test.go) runs the README's commands, which use jq and curl;
 # install them when missing so a fresh machine runs it instead of skipping it.

@@ -33,6 +33,7 @@ func TestConsumersRunAsASeparateProcess(t *testing.T) {
 	ccfg := daemon.DefaultConfig()
 	ccfg.DataDir, ccfg.LogLevel, ccfg.Serve, ccfg.NATSURL = dir, "error", false, strings.TrimSpace(string(url))
 	ccfg.MetricsAddr = ""
+	onTestStore(t, &ccfg)
 	consumers, err := daemon.Start(context.Background(), ccfg)
 	if err != nil {
 		t.Fatal(err)

@@ -43,6 +43,7 @@ func start(t *testing.T, dir string) *env {
 func startWith(t *testing.T, cfg daemon.Config) *env {
 	t.Helper()
 	dir := cfg.DataDir
+	onTestStore(t, &cfg)
 	d, err := daemon.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("start daemon: %v", err)

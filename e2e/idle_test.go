@@ -34,7 +34,7 @@ func TestWaitIdleReturnsOnceRelayAndConsumersCaughtUp(t *testing.T) {
 	if err := e.d.WaitIdle(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if backlog, _, err := e.d.DB().OutboxBacklog(ctx); err != nil || backlog != 0 {
+	if backlog, _, err := e.d.Store().OutboxBacklog(ctx); err != nil || backlog != 0 {
 		t.Fatalf("outbox backlog %d (%v) after WaitIdle, want 0", backlog, err)
 	}
 	url, err := os.ReadFile(filepath.Join(e.dir, daemon.NATSURLFile))

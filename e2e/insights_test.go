@@ -14,7 +14,6 @@ import (
 	"github.com/fieldsync/fieldsync/internal/ids"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 	"github.com/fieldsync/fieldsync/proto/fieldsync/v1/fieldsyncv1connect"
-	"github.com/fieldsync/fieldsync/storage/sqlite"
 )
 
 func (e *env) insights(token string) fieldsyncv1connect.InsightsServiceClient {
@@ -120,7 +119,7 @@ func TestOperationLogsNeedAGrantThatExpires(t *testing.T) {
 	_, err = read(e.creds.AdminToken)
 	wantCode(t, err, connect.CodePermissionDenied) // not even an admin, without a grant
 
-	grantFor(t, e.d.DB(), e.creds.TenantID, director.UserID, rep.UserID, time.Now().Add(-time.Minute), time.Now().Add(time.Hour))
+	grantFor(t, e.d.Store(), e.creds.TenantID, director.UserID, rep.UserID, time.Now().Add(-time.Minute), time.Now().Add(time.Hour))
 	got, err := read(director.DeviceToken)
 	if err != nil || len(got.Logs) != 1 || got.GrantId == "" {
 		t.Fatalf("the director reads under the grant: %v %v", got, err)
@@ -131,13 +130,13 @@ func TestOperationLogsNeedAGrantThatExpires(t *testing.T) {
 	}
 
 	other, _ := e.creds.User("tech_advisor")
-	grantFor(t, e.d.DB(), e.creds.TenantID, other.UserID, rep.UserID, time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour))
+	grantFor(t, e.d.Store(), e.creds.TenantID, other.UserID, rep.UserID, time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour))
 	_, err = read(other.DeviceToken)
 	wantCode(t, err, connect.CodePermissionDenied) // the grant has expired
 }
 
 // grantFor creates an access grant the way the A3 rule does.
-func grantFor(t *testing.T, db *sqlite.DB, tenant, grantee, subject string, from, until time.Time) {
+func grantFor(t *testing.T, db insightstore.Writer, tenant, grantee, subject string, from, until time.Time) {
 	t.Helper()
 	err := db.InsightsWrite(context.Background(), func(tx insightstore.Tx) error {
 		_, err := tx.CreateGrant(tenant, grantee, subject, "test", "test:"+grantee+":"+subject, from, until)

@@ -117,7 +117,7 @@ func TestListRecordsPagesInChangeOrder(t *testing.T) {
 	}
 	// Once tombstones are purged, a start before them is refused: the
 	// listing from the start is complete again, without the deleted visit.
-	if _, err := e.d.DB().PurgeTombstones(ctx, time.Now().Add(time.Hour)); err != nil {
+	if _, err := e.d.Store().PurgeTombstones(ctx, time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	_, err = q.ListRecords(ctx, connect.NewRequest(&fieldsyncv1.ListRecordsRequest{RecordType: visitType, PageToken: token}))

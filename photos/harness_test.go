@@ -21,7 +21,6 @@ import (
 	"github.com/fieldsync/fieldsync/storage/media"
 	"github.com/fieldsync/fieldsync/storage/media/local"
 	"github.com/fieldsync/fieldsync/storage/media/s3"
-	"github.com/fieldsync/fieldsync/storage/sqlite"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
 
@@ -49,7 +48,7 @@ func (c *clock) Add(d time.Duration) {
 type world struct {
 	t       *testing.T
 	dir     string
-	db      *sqlite.DB
+	db      worldDB
 	engine  *syncengine.Engine
 	store   media.Store
 	svc     *photos.Service
@@ -89,7 +88,7 @@ func newWorld(t *testing.T, opts ...option) *world {
 		clock: &clock{now: time.Now().UTC().Truncate(time.Second)}, maxBytes: 1 << 20}
 	ctx := context.Background()
 	var err error
-	if w.db, err = sqlite.Open(ctx, filepath.Join(w.dir, "fs.db")); err != nil {
+	if w.db, err = openWorldDB(t, w.dir); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.db.Close() })

@@ -2,7 +2,6 @@ package syncengine_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -11,7 +10,6 @@ import (
 	"github.com/fieldsync/fieldsync/internal/ids"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 	"github.com/fieldsync/fieldsync/records"
-	"github.com/fieldsync/fieldsync/storage/sqlite"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
 
@@ -19,7 +17,7 @@ import (
 // with a store, and one principal per role.
 type world struct {
 	t      testing.TB
-	db     *sqlite.DB
+	db     worldDB
 	e      *syncengine.Engine
 	tenant string
 	region string
@@ -31,7 +29,7 @@ type world struct {
 func newWorld(t testing.TB) *world {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "fs.db"))
+	db, err := openWorldDB(t)
 	if err != nil {
 		t.Fatal(err)
 	}

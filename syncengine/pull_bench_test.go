@@ -95,7 +95,7 @@ func (w *world) firstSync(b *testing.B, who string) int {
 // generated records of others fill the versions between.
 func (w *world) addOthers(b *testing.B, total int) {
 	start := time.Now()
-	err := w.db.WriteTx(context.Background(), func(tx *sql.Tx, now time.Time) error {
+	err := w.sqliteDB(b).WriteTx(context.Background(), func(tx *sql.Tx, now time.Time) error {
 		var n int
 		if err := tx.QueryRow(`SELECT COUNT(*) FROM records WHERE tenant_id = ?`, w.tenant).Scan(&n); err != nil {
 			return err

@@ -32,7 +32,7 @@ func (c *fakeClock) set(t time.Time) {
 func clockedWorld(t *testing.T) (*world, *fakeClock) {
 	w := newWorld(t)
 	clk := &fakeClock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
-	w.db.Now = clk.now
+	w.setNow(clk.now)
 	e, err := syncengine.New(syncengine.Config{Store: w.db, Clock: syncengine.NewClock(clk.now)})
 	if err != nil {
 		t.Fatal(err)

@@ -22,8 +22,11 @@ import (
 // environment variable (FIELDSYNC_<FLAG>, upper-case, dashes as underscores);
 // flags win over the environment.
 type Config struct {
-	Addr            string
-	DataDir         string
+	Addr    string
+	DataDir string
+	// Database is a PostgreSQL URL (postgres://…): the state lives there
+	// instead of the SQLite file in DataDir, so several nodes can share it.
+	Database        string
 	Demo            bool
 	LogLevel        string
 	LogFormat       string
@@ -129,6 +132,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	str := func(p *string, name, usage string) { fs.StringVar(p, name, env(name, *p), usage) }
 	str(&c.Addr, "addr", "listen address (HTTP/1.1 and h2c: Connect, gRPC, gRPC-Web)")
 	str(&c.DataDir, "data-dir", "folder for the SQLite file, embedded NATS storage and local photos")
+	str(&c.Database, "database", "PostgreSQL URL (postgres://user@host/db) to keep the state in instead of SQLite in --data-dir")
 	fs.BoolVar(&c.Demo, "demo", envBool("demo", c.Demo), "create the demo organisation (idempotent) and write demo-credentials.json")
 	str(&c.LogLevel, "log-level", "debug, info, warn or error")
 	str(&c.LogFormat, "log-format", "text or json")
@@ -154,7 +158,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	str(&c.OperatorTokenFile, "operator-token-file", "file with the operator token for tenant management (default: <data-dir>/operator-token, generated)")
 	str(&c.WebDir, "web-dir", "serve the web app from this folder (e.g. clients/web/dist) instead of the one built in")
 	str(&c.CORSOrigins, "cors-origins", "comma-separated origins (e.g. https://app.example.com) whose web pages may call the API (default: none)")
-	hideDefaults(fs, "s3-secret-key", "s3-access-key", "nats-url", "nats-creds")
+	hideDefaults(fs, "s3-secret-key", "s3-access-key", "nats-url", "nats-creds", "database")
 }
 
 // hideDefaults keeps help from printing the defaults of flags that may
@@ -250,6 +254,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data-dir: required"))
+	}
+	if c.Database != "" && !isPostgresURL(c.Database) {
+		errs = append(errs, errors.New("database: want a postgres:// or postgresql:// URL"))
 	}
 	if c.MaxMessageBytes < 1<<10 {
 		errs = append(errs, fmt.Errorf("max-message-bytes: %d is below 1 KiB", c.MaxMessageBytes))

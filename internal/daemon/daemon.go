@@ -28,7 +28,8 @@ import (
 type Daemon struct {
 	cfg      Config
 	log      *slog.Logger
-	db       *sqlite.DB
+	db       Store
+	sqlite   *sqlite.DB // db on SQLite; nil on PostgreSQL
 	engine   *syncengine.Engine
 	deps     *dependencies
 	http     *http.Server
@@ -66,7 +67,7 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	if err := tightenModes(cfg.DataDir, d.log); err != nil {
 		return nil, err
 	}
-	if d.db, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, "fieldsync.db")); err != nil {
+	if d.db, d.sqlite, err = openStore(ctx, cfg); err != nil {
 		return nil, err
 	}
 	d.closers = append(d.closers, d.db.Close)
@@ -159,7 +160,7 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 		Query:           d.db,
 		InsightsConfig:  insights.ConfigStore{DB: d.db},
 		System:          &server.SystemConfig{Tenants: d.db, OperatorToken: operatorToken, Phi: d.phiRecomputer()},
-		Ratings:         &server.RatingConfig{Store: d.db},
+		Ratings:         d.ratings(),
 		Extra:           extra,
 		MaxMessageBytes: d.cfg.MaxMessageBytes,
 		Registry:        reg,
@@ -274,7 +275,11 @@ func (d *Daemon) Engine() *syncengine.Engine { return d.engine }
 func (d *Daemon) DataDir() string { return d.cfg.DataDir }
 
 // DB is the daemon's database (tests and tools).
-func (d *Daemon) DB() *sqlite.DB { return d.db }
+// It is nil when the daemon runs on PostgreSQL (Store is either).
+func (d *Daemon) DB() *sqlite.DB { return d.sqlite }
+
+// Store is the daemon's database, SQLite or PostgreSQL.
+func (d *Daemon) Store() Store { return d.db }
 
 // Wait blocks until ctx is done or the server fails.
 func (d *Daemon) Wait(ctx context.Context) error {

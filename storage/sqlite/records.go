@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+	"github.com/fieldsync/fieldsync/storage/internal/rowcodec"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
 
@@ -32,7 +33,7 @@ func (db *DB) Update(ctx context.Context, fn func(tx syncengine.Tx) error) error
 // written back at the end.
 type recTx struct {
 	db      *DB
-	results resultRuns
+	results rowcodec.ResultRuns
 	events  []syncengine.Event
 	ctx     context.Context
 	tx      *sql.Tx
@@ -87,7 +88,7 @@ func (t *recTx) SetLastSeq(actor string, seq uint64) error {
 // PushResult returns the stored result of an applied seq: from this
 // transaction's pending results, or from the batch row that holds it.
 func (t *recTx) PushResult(actor string, seq uint64) ([]byte, bool, error) {
-	if b, ok := t.results.get(actor, seq); ok {
+	if b, ok := t.results.Get(actor, seq); ok {
 		return b, true, nil
 	}
 	return t.storedResult(actor, seq)
@@ -96,7 +97,7 @@ func (t *recTx) PushResult(actor string, seq uint64) ([]byte, bool, error) {
 // SavePushResult keeps a result until the transaction ends, when each
 // actor's consecutive results are written as one row.
 func (t *recTx) SavePushResult(actor string, seq uint64, result []byte) error {
-	t.results.add(actor, seq, result)
+	t.results.Add(actor, seq, result)
 	return nil
 }
 
@@ -132,7 +133,7 @@ func scanRecord(reg *syncengine.Registry, row interface{ Scan(...any) error }) (
 		return nil, fmt.Errorf("record %s: %w", r.ID, err)
 	}
 	var err error
-	if st.Fields, st.Elements, err = decodeClocks(clocks); err != nil {
+	if st.Fields, st.Elements, err = rowcodec.DecodeClocks(clocks); err != nil {
 		return nil, fmt.Errorf("record %s: %w", r.ID, err)
 	}
 	st.DeletedAt = syncengine.Version{HLC: syncengine.HLC(delHLC), Actor: delActor}
@@ -195,9 +196,9 @@ func (t *recTx) flush() error {
 			return err
 		}
 	}
-	for _, run := range t.results.runs {
+	for _, run := range t.results.Runs {
 		if err := t.exec(`INSERT INTO push_results (actor, first_seq, last_seq, results, created_at) VALUES (?, ?, ?, ?, ?)`,
-			run.actor, run.first, run.first+uint64(len(run.results))-1, joinResults(run.results), ms(t.now)); err != nil {
+			run.Actor, run.First, run.Last(), rowcodec.JoinResults(run.Results), ms(t.now)); err != nil {
 			return fmt.Errorf("save push results: %w", err)
 		}
 	}
@@ -241,7 +242,7 @@ func (t *recTx) PutRecord(rec *syncengine.StoredRecord, oldScope *syncengine.Sco
 	rec.Encoded = value
 	st := rec.State
 	err = t.exec(insert, rec.TenantID, rec.ID, rec.Type, v, rec.CreatedVersion, rec.Scope.Owner, rec.Scope.Store, rec.Scope.Region,
-		value, encodeClocks(st.Fields, st.Elements), uint64(st.DeletedAt.HLC), st.DeletedAt.Actor, uint64(st.Created.HLC), st.Created.Actor,
+		value, rowcodec.EncodeClocks(st.Fields, st.Elements), uint64(st.DeletedAt.HLC), st.DeletedAt.Actor, uint64(st.Created.HLC), st.Created.Actor,
 		uint64(rec.HLC), rec.Actor, ms(rec.UpdatedAt), st.Deleted(), seq)
 	if err != nil {
 		return 0, fmt.Errorf("put record %s: %w", rec.ID, err)

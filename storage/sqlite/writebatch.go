@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/fieldsync/fieldsync/storage/internal/rowcodec"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
 
@@ -85,6 +86,6 @@ func (t *recTx) storedResult(actor string, seq uint64) ([]byte, bool, error) {
 		run.actor = actor
 		*r = run
 	}
-	b, err := nthResult(r.blob, int(seq-r.first))
+	b, err := rowcodec.NthResult(r.blob, int(seq-r.first))
 	return b, err == nil, err
 }

@@ -1,4 +1,7 @@
-package sqlite
+// Package rowcodec holds the encodings the SQL stores share, so that a
+// row means the same bytes in storage/sqlite and storage/postgres: a
+// record's per-field versions and a push batch's results.
+package rowcodec
 
 import (
 	"encoding/binary"
@@ -8,11 +11,11 @@ import (
 	"github.com/fieldsync/fieldsync/syncengine"
 )
 
-// encodeClocks stores a state's versions compactly: the per-field versions
+// EncodeClocks stores a state's versions compactly: the per-field versions
 // (a count, then per field sorted by name: name, HLC, actor), then the
 // per-element versions of set-union fields (a count, then per field: name,
 // element count, and each element's HLC and actor).
-func encodeClocks(fields map[string]syncengine.Version, elements map[string][]syncengine.Version) []byte {
+func EncodeClocks(fields map[string]syncengine.Version, elements map[string][]syncengine.Version) []byte {
 	b := binary.AppendUvarint(nil, uint64(len(fields)))
 	for _, n := range sortedKeys(fields) {
 		b = appendString(b, n)
@@ -50,7 +53,7 @@ func appendString(b []byte, s string) []byte {
 
 var errBadClocks = errors.New("corrupt field clocks")
 
-func decodeClocks(b []byte) (map[string]syncengine.Version, map[string][]syncengine.Version, error) {
+func DecodeClocks(b []byte) (map[string]syncengine.Version, map[string][]syncengine.Version, error) {
 	n, b, err := readCount(b)
 	if err != nil {
 		return nil, nil, err

@@ -1,0 +1,222 @@
+// Package outboxtest is the conformance suite every outbox store passes
+// (the pattern of syncengine/storetest): a backend's test calls Run with a
+// constructor, and each part of the contract the relay and the daemon rely
+// on runs as a parallel subtest on a fresh store. storage/sqlite and
+// storage/postgres run it.
+package outboxtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/fieldsync/fieldsync/events"
+)
+
+// Store is an outbox as the daemon uses it: the relay's Outbox with its
+// backlog, and the pruning of sent events.
+type Store interface {
+	events.Outbox
+	events.BacklogReporter
+	// PruneSentEvents deletes the events marked sent before olderThan and
+	// returns how many; unsent events stay.
+	PruneSentEvents(ctx context.Context, olderThan time.Time) (int64, error)
+}
+
+// Backend is a store under test with the way to write events: Write runs
+// fn in one write transaction of the store, committed when fn returns nil
+// (the sync engine's Update with Tx.AppendEvent).
+type Backend struct {
+	Store Store
+	Write func(ctx context.Context, fn func(appendEvent func(events.OutboxEvent) error) error) error
+}
+
+// Run runs the suite. newBackend returns an empty store for one subtest.
+func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
+	t.Helper()
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, b Backend)
+	}{
+		{"PendingEventsAreTheUnsentInCommitOrder", testPendingOrder},
+		{"MarkSentRemovesEventsFromPendingOnce", testMarkSent},
+		{"BacklogCountsUnsentAndDatesTheOldest", testBacklog},
+		{"PruneDeletesOnlyOldSentEvents", testPrune},
+		{"RolledBackEventsNeverAppear", testRollback},
+		{"BadEventsAreRefused", testRefused},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.fn(t, newBackend(t))
+		})
+	}
+}
+
+// event returns a change event named n.
+func event(n string) events.OutboxEvent {
+	return events.OutboxEvent{ID: "ev-" + n, Subject: events.ChangeSubject("tenant", "fieldsync.v1.Visit"), Data: []byte("data " + n)}
+}
+
+// write appends the events in one transaction and fails the test on an error.
+func write(t *testing.T, b Backend, evs ...events.OutboxEvent) {
+	t.Helper()
+	err := b.Write(t.Context(), func(appendEvent func(events.OutboxEvent) error) error {
+		for _, ev := range evs {
+			if err := appendEvent(ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("write events: %v", err)
+	}
+}
+
+// pending returns the ids of up to limit pending events, checking that
+// their seqs increase.
+func pending(t *testing.T, s Store, limit int) ([]string, []uint64) {
+	t.Helper()
+	evs, err := s.PendingEvents(t.Context(), limit)
+	if err != nil {
+		t.Fatalf("PendingEvents: %v", err)
+	}
+	var ids []string
+	var seqs []uint64
+	for i, ev := range evs {
+		if i > 0 && ev.Seq <= evs[i-1].Seq {
+			t.Errorf("seq %d after %d: pending events out of order", ev.Seq, evs[i-1].Seq)
+		}
+		ids, seqs = append(ids, ev.ID), append(seqs, ev.Seq)
+	}
+	return ids, seqs
+}
+
+func testPendingOrder(t *testing.T, b Backend) {
+	before := time.Now().Add(-time.Second)
+	write(t, b, event("1"), event("2"), event("3"))
+	write(t, b, event("4"), event("5"))
+	evs, err := b.Store.PendingEvents(t.Context(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i, ev := range evs {
+		ids = append(ids, ev.ID)
+		want := event(fmt.Sprint(i + 1))
+		if ev.Subject != want.Subject || string(ev.Data) != string(want.Data) {
+			t.Errorf("event %s: subject %q data %q, want %q %q", ev.ID, ev.Subject, ev.Data, want.Subject, want.Data)
+		}
+		if ev.CreatedAt.Before(before) || ev.CreatedAt.After(time.Now().Add(time.Second)) {
+			t.Errorf("event %s: CreatedAt %v is not the commit time", ev.ID, ev.CreatedAt)
+		}
+		if i > 0 && ev.Seq <= evs[i-1].Seq {
+			t.Errorf("event %s: seq %d after %d", ev.ID, ev.Seq, evs[i-1].Seq)
+		}
+	}
+	if want := []string{"ev-1", "ev-2", "ev-3", "ev-4", "ev-5"}; !slices.Equal(ids, want) {
+		t.Errorf("pending %v, want %v", ids, want)
+	}
+	if ids, _ := pending(t, b.Store, 2); !slices.Equal(ids, []string{"ev-1", "ev-2"}) {
+		t.Errorf("pending with limit 2: %v", ids)
+	}
+	if _, err := b.Store.PendingEvents(t.Context(), 0); err == nil {
+		t.Error("PendingEvents with limit 0: no error")
+	}
+}
+
+func testMarkSent(t *testing.T, b Backend) {
+	write(t, b, event("1"), event("2"), event("3"))
+	_, seqs := pending(t, b.Store, 2)
+	for range 2 { // marking twice is no error
+		if err := b.Store.MarkSent(t.Context(), seqs); err != nil {
+			t.Fatalf("MarkSent: %v", err)
+		}
+	}
+	if err := b.Store.MarkSent(t.Context(), []uint64{seqs[1] + 1000}); err != nil {
+		t.Errorf("MarkSent of an unknown seq: %v", err)
+	}
+	if err := b.Store.MarkSent(t.Context(), nil); err != nil {
+		t.Errorf("MarkSent of nothing: %v", err)
+	}
+	if ids, _ := pending(t, b.Store, 10); !slices.Equal(ids, []string{"ev-3"}) {
+		t.Errorf("pending after marking two: %v, want [ev-3]", ids)
+	}
+}
+
+func testBacklog(t *testing.T, b Backend) {
+	ctx := t.Context()
+	n, oldest, err := b.Store.OutboxBacklog(ctx)
+	if err != nil || n != 0 || !oldest.IsZero() {
+		t.Fatalf("empty backlog: %d %v %v", n, oldest, err)
+	}
+	write(t, b, event("1"))
+	write(t, b, event("2"))
+	evs, _ := b.Store.PendingEvents(ctx, 10)
+	if n, oldest, err = b.Store.OutboxBacklog(ctx); err != nil || n != 2 || !oldest.Equal(evs[0].CreatedAt) {
+		t.Errorf("backlog %d oldest %v (%v), want 2 and %v", n, oldest, err, evs[0].CreatedAt)
+	}
+	if err := b.Store.MarkSent(ctx, []uint64{evs[0].Seq, evs[1].Seq}); err != nil {
+		t.Fatal(err)
+	}
+	if n, oldest, err = b.Store.OutboxBacklog(ctx); err != nil || n != 0 || !oldest.IsZero() {
+		t.Errorf("backlog after sending all: %d %v %v", n, oldest, err)
+	}
+}
+
+func testPrune(t *testing.T, b Backend) {
+	ctx := t.Context()
+	write(t, b, event("1"), event("2"), event("3"))
+	_, seqs := pending(t, b.Store, 2)
+	if err := b.Store.MarkSent(ctx, seqs); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := b.Store.PruneSentEvents(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+		t.Errorf("pruning events sent before an hour ago: %d (%v), want 0", n, err)
+	}
+	if n, err := b.Store.PruneSentEvents(ctx, time.Now().Add(time.Hour)); err != nil || n != 2 {
+		t.Errorf("pruning every sent event: %d (%v), want 2", n, err)
+	}
+	if ids, _ := pending(t, b.Store, 10); !slices.Equal(ids, []string{"ev-3"}) {
+		t.Errorf("pending after pruning: %v, want the unsent [ev-3]", ids)
+	}
+}
+
+func testRollback(t *testing.T, b Backend) {
+	boom := errors.New("boom")
+	err := b.Write(t.Context(), func(appendEvent func(events.OutboxEvent) error) error {
+		if err := appendEvent(event("1")); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Write: %v, want the function's error", err)
+	}
+	if ids, _ := pending(t, b.Store, 10); len(ids) != 0 {
+		t.Errorf("a rolled back transaction left events %v", ids)
+	}
+}
+
+func testRefused(t *testing.T, b Backend) {
+	write(t, b, event("1"))
+	bad := map[string]events.OutboxEvent{
+		"no id":           {Subject: event("x").Subject},
+		"foreign subject": {ID: "ev-x", Subject: "other.subject"},
+		"too large":       {ID: "ev-y", Subject: event("y").Subject, Data: make([]byte, events.MaxEventSize+1)},
+		"duplicate id":    event("1"),
+	}
+	for name, ev := range bad {
+		err := b.Write(t.Context(), func(appendEvent func(events.OutboxEvent) error) error { return appendEvent(ev) })
+		if err == nil {
+			t.Errorf("%s: the event was accepted", name)
+		}
+	}
+	if ids, _ := pending(t, b.Store, 10); !slices.Equal(ids, []string{"ev-1"}) {
+		t.Errorf("pending after refusals: %v, want [ev-1]", ids)
+	}
+}

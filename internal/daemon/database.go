@@ -1,0 +1,92 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fieldsync/fieldsync/events"
+	"github.com/fieldsync/fieldsync/insights"
+	"github.com/fieldsync/fieldsync/insights/insightstore"
+	"github.com/fieldsync/fieldsync/internal/demo"
+	"github.com/fieldsync/fieldsync/photos"
+	"github.com/fieldsync/fieldsync/server"
+	"github.com/fieldsync/fieldsync/storage/postgres"
+	"github.com/fieldsync/fieldsync/storage/sqlite"
+	"github.com/fieldsync/fieldsync/syncengine"
+)
+
+// Store is everything the daemon keeps in its database: the stores of the
+// sync engine, the photo service and the insights consumers, the server's
+// identity, fleet, insights and query reads, the outbox, and the demo's.
+// storage/sqlite (the default) and storage/postgres (--database) are both.
+type Store interface {
+	syncengine.Store
+	photos.Store
+	insightstore.Store
+	server.Authenticator
+	server.IdentityStore
+	server.FleetStore
+	server.InsightsBackend
+	server.QueryBackend
+	server.TenantStore
+	demo.Store
+	events.Outbox
+	events.BacklogReporter
+	PruneSentEvents(ctx context.Context, olderThan time.Time) (int64, error)
+	// PurgeTombstones deletes tombstones and scope exits older than a time
+	// (tools and tests).
+	PurgeTombstones(ctx context.Context, olderThan time.Time) (int64, error)
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+var (
+	_ Store = (*sqlite.DB)(nil)
+	_ Store = (*postgres.DB)(nil)
+)
+
+// isPostgresURL reports whether a --database value names PostgreSQL.
+func isPostgresURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
+// openStore opens the configured database: PostgreSQL when --database is
+// a postgres:// URL, else the SQLite file in the data dir. sqliteDB is the
+// SQLite store, nil on PostgreSQL.
+func openStore(ctx context.Context, cfg Config) (db Store, sqliteDB *sqlite.DB, err error) {
+	if cfg.Database != "" {
+		pg, err := postgres.Open(ctx, cfg.Database)
+		if err != nil {
+			return nil, nil, fmt.Errorf("database: %w", err)
+		}
+		return pg, nil, nil
+	}
+	lite, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "fieldsync.db"))
+	if err != nil {
+		return nil, nil, err
+	}
+	return lite, lite, nil
+}
+
+// ratings serves R10 rating links when the store keeps rating tokens
+// (storage/postgres does not yet: RatingService is then not mounted).
+func (d *Daemon) ratings() *server.RatingConfig {
+	if rs, ok := d.db.(server.RatingStore); ok {
+		return &server.RatingConfig{Store: rs}
+	}
+	d.log.Warn("rating links are off: the database does not keep rating tokens yet")
+	return nil
+}
+
+// recordReader reads the rebate rules for A7's recorded rebates when the
+// store can (storage/postgres cannot yet: quotes then get no server figure).
+func (d *Daemon) recordReader() insights.RecordReader {
+	if rd, ok := d.db.(insights.RecordReader); ok {
+		return rd
+	}
+	d.log.Warn("A7: submitted quotes get no server-recorded rebate: the database cannot list records by type yet")
+	return nil
+}

@@ -1,0 +1,115 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/fieldsync/fieldsync/syncengine"
+)
+
+// StatusInterval is how often, at most, a node writes a device's status
+// report unless it changed materially.
+const StatusInterval = time.Minute
+
+// statusMarks remembers the last status this node wrote for each device.
+type statusMarks struct {
+	mu sync.Mutex
+	m  map[string]statusMark
+}
+
+type statusMark struct {
+	at time.Time
+	s  syncengine.DeviceStatus
+}
+
+// due reports whether a device's status s should be written at now, and
+// if so marks it written.
+func (m *statusMarks) due(deviceID string, s syncengine.DeviceStatus, now time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if last, ok := m.m[deviceID]; ok && now.Sub(last.at) < StatusInterval && !material(last.s, s) {
+		return false
+	}
+	if m.m == nil {
+		m.m = map[string]statusMark{}
+	}
+	m.m[deviceID] = statusMark{at: now, s: s}
+	return true
+}
+
+func (m *statusMarks) forget(deviceID string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.m, deviceID)
+}
+
+// material reports whether a status differs from the last written one in
+// a way a reader should see at once (storage/sqlite's material).
+func material(last, s syncengine.DeviceStatus) bool {
+	return (last.OutboxDepth == 0) != (s.OutboxDepth == 0) || (last.PhotosWaiting == 0) != (s.PhotosWaiting == 0) ||
+		last.AppVersion != s.AppVersion || last.SDKVersion != s.SDKVersion
+}
+
+// ReportDeviceStatus keeps a device's latest status report, dated now by
+// the store's clock, at most once per StatusInterval per device and node
+// unless it changed materially. With several nodes the report received
+// last wins.
+func (db *DB) ReportDeviceStatus(ctx context.Context, tenantID, deviceID string, s syncengine.DeviceStatus) error {
+	now := db.Now()
+	if !db.statuses.due(deviceID, s, now) {
+		return nil
+	}
+	var oldest *int64
+	if s.OutboxDepth > 0 {
+		v := ms(now.Add(-s.OldestUnsyncedAge))
+		oldest = &v
+	}
+	var lastSync *int64
+	if !s.LastSync.IsZero() {
+		v := ms(s.LastSync)
+		lastSync = &v
+	}
+	_, err := db.pool.Exec(ctx, `INSERT INTO device_status (device_id, tenant_id, reported_at, outbox_depth,
+		oldest_unsynced_at, photos_waiting, app_version, sdk_version, last_sync_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		ON CONFLICT (device_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, reported_at = EXCLUDED.reported_at,
+		outbox_depth = EXCLUDED.outbox_depth, oldest_unsynced_at = EXCLUDED.oldest_unsynced_at,
+		photos_waiting = EXCLUDED.photos_waiting, app_version = EXCLUDED.app_version, sdk_version = EXCLUDED.sdk_version,
+		last_sync_at = EXCLUDED.last_sync_at`,
+		deviceID, tenantID, ms(now), s.OutboxDepth, oldest, s.PhotosWaiting, s.AppVersion, s.SDKVersion, lastSync)
+	if err != nil {
+		db.statuses.forget(deviceID)
+		return fmt.Errorf("report device status: %w", err)
+	}
+	return nil
+}
+
+// FleetStats sums up the status reports of every unrevoked device as of
+// the store's clock, in one aggregate query.
+func (db *DB) FleetStats(ctx context.Context) (syncengine.FleetStats, error) {
+	now := db.Now()
+	t, h := ms(now), time.Hour.Milliseconds()
+	var never, under1h, under1d, under7d, older, photos int
+	var oldest *int64
+	err := db.pool.QueryRow(ctx, `SELECT
+		COUNT(*) - COUNT(s.reported_at),
+		COUNT(*) FILTER (WHERE s.reported_at > $1), COUNT(*) FILTER (WHERE s.reported_at <= $1 AND s.reported_at > $2),
+		COUNT(*) FILTER (WHERE s.reported_at <= $2 AND s.reported_at > $3), COUNT(*) FILTER (WHERE s.reported_at <= $3),
+		MIN(s.oldest_unsynced_at), COALESCE(SUM(s.photos_waiting), 0)
+		FROM devices d LEFT JOIN device_status s ON s.device_id = d.id WHERE d.revoked_at IS NULL`,
+		t-h, t-24*h, t-7*24*h).
+		Scan(&never, &under1h, &under1d, &under7d, &older, &oldest, &photos)
+	if err != nil {
+		return syncengine.FleetStats{}, fmt.Errorf("fleet stats: %w", err)
+	}
+	return syncengine.FleetStats{
+		At: now,
+		Devices: map[string]int{
+			syncengine.StaleUnder1h: under1h, syncengine.StaleUnder1d: under1d, syncengine.StaleUnder7d: under7d,
+			syncengine.StaleOlder: older, syncengine.StaleNever: never,
+		},
+		OldestUnsynced: nullMS(oldest),
+		PhotosWaiting:  photos,
+	}, nil
+}
