@@ -1,0 +1,226 @@
+package nats_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/fieldsync/fieldsync/events/nats"
+)
+
+// leaseTTL is short so that a takeover after a holder's death is quick.
+const leaseTTL = 2 * time.Second
+
+// term is one holder's tenure, on the test process's monotonic clock.
+type term struct {
+	holder         string
+	acquired, lost time.Time
+}
+
+// leaseLog records every tenure of every holder and counts those holding.
+type leaseLog struct {
+	t      *testing.T
+	mu     sync.Mutex
+	terms  []term
+	active atomic.Int32
+}
+
+// task is the work a holder runs: it counts itself active while its
+// context lives and records its tenure.
+func (l *leaseLog) task(holder string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if n := l.active.Add(1); n != 1 {
+			l.t.Errorf("%s started while %d holders were active", holder, n-1)
+		}
+		start := time.Now()
+		<-ctx.Done()
+		end := time.Now()
+		l.active.Add(-1)
+		l.mu.Lock()
+		l.terms = append(l.terms, term{holder, start, end})
+		l.mu.Unlock()
+		return nil
+	}
+}
+
+func (l *leaseLog) snapshot() []term {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]term(nil), l.terms...)
+}
+
+// contender is one holder with its own connection.
+type contender struct {
+	name   string
+	nc     *natsgo.Conn
+	held   atomic.Bool
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startContender(t *testing.T, url, name string, log *leaseLog) *contender {
+	t.Helper()
+	nc, js := connectJS(t, url)
+	kv, err := js.KeyValue(context.Background(), nats.LeaseBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &contender{name: name, nc: nc, done: make(chan error, 1)}
+	l := &nats.Lease{KV: kv, Key: "relay", Holder: name, Logger: quiet, OnChange: c.held.Store}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	go func() { c.done <- l.Run(ctx, log.task(name)) }()
+	t.Cleanup(c.stop)
+	return c
+}
+
+func (c *contender) stop() {
+	if c.cancel != nil {
+		c.cancel()
+		<-c.done
+		c.cancel = nil
+	}
+}
+
+// watchLease records every write of the lease key as the server saw it.
+func watchLease(t *testing.T, kv jetstream.KeyValue) func() []jetstream.KeyValueEntry {
+	t.Helper()
+	w, err := kv.Watch(context.Background(), "relay", jetstream.IncludeHistory())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var seen []jetstream.KeyValueEntry
+	go func() {
+		for e := range w.Updates() {
+			if e != nil {
+				mu.Lock()
+				seen = append(seen, e)
+				mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() { _ = w.Stop() })
+	return func() []jetstream.KeyValueEntry {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]jetstream.KeyValueEntry(nil), seen...)
+	}
+}
+
+// TestLeaseHasOneHolderAndMovesWhenItsHolderDies kills the holder (closes
+// its connection, so it can no longer renew) three times, with a new
+// contender each time: the other contender takes over, no two tasks ever
+// run at once, each tenure ends before the next begins, and the key's
+// history shows each new holder's Create at least a TTL after the dead
+// holder's last renewal.
+func TestLeaseHasOneHolderAndMovesWhenItsHolderDies(t *testing.T) {
+	t.Parallel()
+	n := startNATS(t)
+	_, js := connectJS(t, n.url())
+	kv, err := nats.EnsureLeaseBucket(context.Background(), js, nats.LeaseBucketConfig{TTL: leaseTTL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	history := watchLease(t, kv)
+	log := &leaseLog{t: t}
+	live := []*contender{startContender(t, n.url(), "h0", log), startContender(t, n.url(), "h1", log)}
+	const rounds = 3
+	for round := range rounds {
+		var holder, other *contender
+		waitFor(t, "a holder", func() bool {
+			for i, c := range live {
+				if c.held.Load() {
+					holder, other = c, live[1-i]
+					return true
+				}
+			}
+			return false
+		})
+		if other.held.Load() {
+			t.Fatalf("round %d: %s and %s both hold the lease", round, holder.name, other.name)
+		}
+		holder.nc.Close() // dead: no renewal, no release
+		waitFor(t, other.name+" to take over", other.held.Load)
+		holder.stop()
+		live = []*contender{other, startContender(t, n.url(), fmt.Sprintf("h%d", round+2), log)}
+	}
+	checkTenures(t, log.snapshot(), rounds)
+	checkHistory(t, history(), rounds)
+}
+
+// checkTenures checks that no tenure overlaps the next.
+func checkTenures(t *testing.T, terms []term, atLeast int) {
+	t.Helper()
+	if len(terms) < atLeast {
+		t.Fatalf("%d tenures recorded, want at least %d", len(terms), atLeast)
+	}
+	for i := 1; i < len(terms); i++ {
+		prev, next := terms[i-1], terms[i]
+		if !prev.lost.Before(next.acquired) {
+			t.Errorf("%s's tenure began %s before %s's ended", next.holder, prev.lost.Sub(next.acquired), prev.holder)
+		}
+	}
+}
+
+// checkHistory checks that every change of holder is a Create at least a
+// TTL (server time) after the previous holder's last write.
+func checkHistory(t *testing.T, entries []jetstream.KeyValueEntry, takeovers int) {
+	t.Helper()
+	changes := 0
+	for i := 1; i < len(entries); i++ {
+		prev, next := entries[i-1], entries[i]
+		if string(prev.Value()) == string(next.Value()) || next.Operation() != jetstream.KeyValuePut {
+			continue
+		}
+		changes++
+		if gap := next.Created().Sub(prev.Created()); gap < leaseTTL && prev.Operation() == jetstream.KeyValuePut {
+			t.Errorf("revision %d (%s) written %s after revision %d (%s): less than the TTL", next.Revision(), next.Value(), gap, prev.Revision(), prev.Value())
+		}
+	}
+	if changes < takeovers {
+		t.Errorf("%d changes of holder in the key's history, want %d", changes, takeovers)
+	}
+}
+
+// TestLeaseIsReleasedOnShutdownAndTakenAtOnce stops the holder cleanly:
+// it deletes the key, so the other contender need not wait for the TTL.
+func TestLeaseIsReleasedOnShutdownAndTakenAtOnce(t *testing.T) {
+	t.Parallel()
+	n := startNATS(t)
+	_, js := connectJS(t, n.url())
+	kv, err := nats.EnsureLeaseBucket(context.Background(), js, nats.LeaseBucketConfig{TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	history := watchLease(t, kv)
+	log := &leaseLog{t: t}
+	a := startContender(t, n.url(), "a", log)
+	waitFor(t, "a to hold", a.held.Load)
+	b := startContender(t, n.url(), "b", log)
+	a.stop()
+	waitFor(t, "b to take over", b.held.Load) // within the test's liveness, far below the hour's TTL
+	checkTenures(t, log.snapshot(), 1)
+	var ops []jetstream.KeyValueOp
+	for _, e := range history() {
+		ops = append(ops, e.Operation())
+	}
+	want := []jetstream.KeyValueOp{jetstream.KeyValuePut, jetstream.KeyValueDelete, jetstream.KeyValuePut}
+	if fmt.Sprint(ops) != fmt.Sprint(want) {
+		t.Errorf("key history %v, want %v (create, release, create)", ops, want)
+	}
+}
+
+// TestLeaseRunNeedsKVAndKey checks the required fields.
+func TestLeaseRunNeedsKVAndKey(t *testing.T) {
+	t.Parallel()
+	if err := (&nats.Lease{Key: "relay"}).Run(context.Background(), nil); err == nil {
+		t.Error("Run without KV succeeded")
+	}
+}
