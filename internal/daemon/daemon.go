@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/fieldsync/fieldsync/events/nats"
 	"github.com/fieldsync/fieldsync/insights"
 	"github.com/fieldsync/fieldsync/internal/demo"
 	"github.com/fieldsync/fieldsync/records"
@@ -40,6 +41,8 @@ type Daemon struct {
 	cancel   context.CancelFunc
 	serveErr chan error
 	js       jetstream.JetStream // for WaitIdle
+	leases   jetstream.KeyValue  // the lease bucket on a cluster (leader.go)
+	pokes    *nats.PokeBus       // pokes to and from other nodes on a cluster
 }
 
 // Start opens storage, starts every component and begins serving. It
@@ -65,7 +68,7 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	if err := tightenModes(cfg.DataDir, d.log); err != nil {
 		return nil, err
 	}
-	if d.db, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, "fieldsync.db")); err != nil {
+	if d.db, err = sqlite.Open(ctx, cfg.sqlitePath()); err != nil {
 		return nil, err
 	}
 	d.closers = append(d.closers, d.db.Close)
@@ -108,11 +111,15 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 		Hooks:        records.Hooks{},
 		MaxClockSkew: d.cfg.MaxClockSkew,
 		OnCommit:     kick,
+		OnPoke:       d.wirePokes(js.Conn()),
 	})
 	if err != nil {
 		return nil, err
 	}
 	d.engine = engine
+	if err := d.subscribePokes(engine); err != nil {
+		return nil, err
+	}
 	d.closers = append(d.closers, func() error { engine.Close(); return nil })
 	if d.cfg.Consumers {
 		if err := d.wireInsights(ctx, runCtx, js, reg); err != nil {
