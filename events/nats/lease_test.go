@@ -2,6 +2,7 @@ package nats_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -11,7 +12,9 @@ import (
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/fieldsync/fieldsync/events"
 	"github.com/fieldsync/fieldsync/events/nats"
+	"github.com/fieldsync/fieldsync/storage/sqlite"
 )
 
 // leaseTTL is short so that a takeover after a holder's death is quick.
@@ -223,4 +226,74 @@ func TestLeaseRunNeedsKVAndKey(t *testing.T) {
 	if err := (&nats.Lease{Key: "relay"}).Run(context.Background(), nil); err == nil {
 		t.Error("Run without KV succeeded")
 	}
+}
+
+// leasedRelay is a relay with its own connection, run under the lease.
+type leasedRelay struct {
+	nc    *natsgo.Conn
+	relay *nats.Relay
+	held  atomic.Bool
+}
+
+func startLeasedRelay(t *testing.T, url string, outbox events.Outbox) *leasedRelay {
+	t.Helper()
+	nc, js := connectJS(t, url)
+	kv, err := js.KeyValue(context.Background(), nats.LeaseBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &leasedRelay{nc: nc, relay: &nats.Relay{Outbox: outbox, JS: js, Logger: quiet, MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}}
+	l := &nats.Lease{KV: kv, Key: "relay", Logger: quiet, OnChange: r.held.Store}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx, r.relay.Run) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return r
+}
+
+// TestLeasedRelayHandsOverWithoutLosingOrRepeatingAnEvent runs two relays
+// on one outbox under the relay lease and kills the active one (closes its
+// connection) while events are being committed: the other takes over and
+// every event is in its stream once, in commit order.
+func TestLeasedRelayHandsOverWithoutLosingOrRepeatingAnEvent(t *testing.T) {
+	t.Parallel()
+	n := startNATS(t)
+	_, js := connectJS(t, n.url())
+	if _, err := nats.EnsureLeaseBucket(context.Background(), js, nats.LeaseBucketConfig{TTL: leaseTTL}); err != nil {
+		t.Fatal(err)
+	}
+	db := openOutbox(t)
+	relays := []*leasedRelay{startLeasedRelay(t, n.url(), db), startLeasedRelay(t, n.url(), db)}
+	published := func() uint64 { return relays[0].relay.Stats().Published + relays[1].relay.Stats().Published }
+	const total = 400
+	committed := make(chan error, 1)
+	go func() {
+		for i := range total {
+			err := db.WriteTx(context.Background(), func(tx *sql.Tx, now time.Time) error {
+				_, err := sqlite.AppendEvent(context.Background(), tx, testEvent(i), now)
+				return err
+			})
+			if err != nil {
+				committed <- err
+				return
+			}
+			relays[0].relay.Kick()
+			relays[1].relay.Kick()
+			time.Sleep(time.Millisecond) // a trickle, so the kill lands mid-stream
+		}
+		committed <- nil
+	}()
+	waitFor(t, "a quarter of the events", func() bool { return published() >= total/4 })
+	holder := relays[0]
+	if relays[1].held.Load() {
+		holder = relays[1]
+	}
+	holder.nc.Close()
+	if err := <-committed; err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "an empty backlog", func() bool { return backlog(t, db) == 0 })
+	checkDelivered(t, js, total)
+	t.Logf("published %d + %d, duplicates %d + %d", relays[0].relay.Stats().Published, relays[1].relay.Stats().Published,
+		relays[0].relay.Stats().Duplicates, relays[1].relay.Stats().Duplicates)
 }
