@@ -3,6 +3,7 @@ package nats_test
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -124,4 +125,31 @@ func newRep(t *testing.T, dbPath string) *syncengine.Principal {
 		t.Fatal(err)
 	}
 	return u.Principal("dev-rep")
+}
+
+// TestPokeLatencyAcrossNodes reports (no threshold) how long after a push
+// returns a watcher on another node is woken, next to one on the same node.
+func TestPokeLatencyAcrossNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a measurement")
+	}
+	n := startNATS(t)
+	dbPath := filepath.Join(t.TempDir(), "fieldsync.db")
+	a, b := startNode(t, dbPath, n.url()), startNode(t, dbPath, n.url())
+	rep := newRep(t, dbPath)
+	onA, onB := a.watch(t, rep), b.watch(t, rep)
+	const rounds = 100
+	local, remote := make([]time.Duration, rounds), make([]time.Duration, rounds)
+	for i := range rounds {
+		a.push(t, rep, uint64(i+1)) // committed and poked locally when it returns
+		start := time.Now()
+		<-onA
+		local[i] = time.Since(start)
+		<-onB
+		remote[i] = time.Since(start)
+	}
+	slices.Sort(local)
+	slices.Sort(remote)
+	t.Logf("push return to watcher wake-up over %d commits: local p50 %s p99 %s; other node p50 %s p99 %s",
+		rounds, local[rounds/2], local[rounds*99/100], remote[rounds/2], remote[rounds*99/100])
 }
