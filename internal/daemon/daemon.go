@@ -16,7 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/fieldsync/fieldsync/events/nats"
 	"github.com/fieldsync/fieldsync/insights"
 	"github.com/fieldsync/fieldsync/internal/demo"
 	"github.com/fieldsync/fieldsync/records"
@@ -41,8 +40,7 @@ type Daemon struct {
 	cancel   context.CancelFunc
 	serveErr chan error
 	js       jetstream.JetStream // for WaitIdle
-	leases   jetstream.KeyValue  // the lease bucket on a cluster (leader.go)
-	pokes    *nats.PokeBus       // pokes to and from other nodes on a cluster
+	cluster  clusterParts        // leases and pokes on a cluster (leader.go)
 }
 
 // Start opens storage, starts every component and begins serving. It

@@ -61,7 +61,7 @@ func (d *Daemon) wireEvents(ctx, runCtx context.Context, reg prometheus.Register
 	if err := nats.EnsureStreams(ctx, js, nats.StreamConfig{Replicas: d.cfg.NATSReplicas, MaxAge: StreamMaxAge}); err != nil {
 		return nil, nil, err
 	}
-	if err := d.wireLeases(ctx, js); err != nil {
+	if err := d.wireLeases(ctx, js, reg); err != nil {
 		return nil, nil, err
 	}
 	if !d.cfg.Serve {

@@ -8,6 +8,7 @@ import (
 
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fieldsync/fieldsync/events"
 	"github.com/fieldsync/fieldsync/events/nats"
@@ -21,14 +22,22 @@ const (
 	LeaseTombstones = "tombstone-purge" // the hourly tombstone purge
 )
 
+// clusterParts are what a node on a cluster adds to a daemon.
+type clusterParts struct {
+	leases    jetstream.KeyValue   // the lease bucket
+	leaseHeld *prometheus.GaugeVec // fieldsync_lease_held{lease}
+	pokes     *nats.PokeBus        // pokes to and from the other nodes
+}
+
 // clustered reports whether this node shares its NATS with other nodes
 // (--nats-url): then the relay, the consumers and the purges run under
 // leases, once per cluster, and commits poke the other nodes' watchers.
 // On the embedded NATS the data-dir lock makes this process the only one.
 func (d *Daemon) clustered() bool { return d.cfg.NATSURL != "" }
 
-// wireLeases makes the lease bucket on a shared NATS.
-func (d *Daemon) wireLeases(ctx context.Context, js jetstream.JetStream) error {
+// wireLeases makes the lease bucket on a shared NATS, and the gauge
+// fieldsync_lease_held{lease} saying which leases this node holds.
+func (d *Daemon) wireLeases(ctx context.Context, js jetstream.JetStream, reg prometheus.Registerer) error {
 	if !d.clustered() {
 		return nil
 	}
@@ -36,19 +45,27 @@ func (d *Daemon) wireLeases(ctx context.Context, js jetstream.JetStream) error {
 	if err != nil {
 		return err
 	}
-	d.leases = kv
-	return nil
+	d.cluster.leases = kv
+	d.cluster.leaseHeld = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "fieldsync_lease_held", Help: "1 while this node holds the lease and runs its work (relay, insights, tombstone-purge).",
+	}, []string{"lease"})
+	return reg.Register(d.cluster.leaseHeld)
 }
 
 // goOnce runs task until runCtx ends: directly on a single node, and under
 // the lease key on a cluster, where task's context ends when the lease is
 // lost (and task runs again if this node takes the lease back).
 func (d *Daemon) goOnce(runCtx context.Context, name, key string, task func(context.Context) error) {
-	if d.leases == nil {
+	if d.cluster.leases == nil {
 		d.goRun(name, func() error { return task(runCtx) })
 		return
 	}
-	l := &nats.Lease{KV: d.leases, Key: key, Holder: d.nodeName(), Logger: d.log.With("task", name)}
+	held := d.cluster.leaseHeld.WithLabelValues(key)
+	l := &nats.Lease{KV: d.cluster.leases, Key: key, Holder: d.nodeName(), Logger: d.log.With("task", name), OnChange: func(h bool) {
+		if held.Set(0); h {
+			held.Set(1)
+		}
+	}}
 	d.goRun(name, func() error { return l.Run(runCtx, task) })
 }
 
@@ -82,15 +99,15 @@ func (d *Daemon) wirePokes(nc *natsgo.Conn) func(events.Poke) {
 	if !d.clustered() || !d.cfg.Serve {
 		return nil
 	}
-	d.pokes = nats.NewPokeBus(nc, "", d.log)
-	d.closers = append(d.closers, d.pokes.Close)
-	return d.pokes.Publish
+	d.cluster.pokes = nats.NewPokeBus(nc, "", d.log)
+	d.closers = append(d.closers, d.cluster.pokes.Close)
+	return d.cluster.pokes.Publish
 }
 
 // subscribePokes hands the other nodes' pokes to the engine's watchers.
 func (d *Daemon) subscribePokes(e *syncengine.Engine) error {
-	if d.pokes == nil {
+	if d.cluster.pokes == nil {
 		return nil
 	}
-	return d.pokes.Subscribe(e.Poke)
+	return d.cluster.pokes.Subscribe(e.Poke)
 }

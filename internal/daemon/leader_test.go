@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fieldsync/fieldsync/events"
 	"github.com/fieldsync/fieldsync/events/nats"
@@ -43,6 +44,9 @@ func TestTwoNodesRunOneRelayAndPokeEachOthersWatchers(t *testing.T) {
 	if strings.Contains(leaseValue(t, kv, LeaseRelay), b.DataDir()) {
 		holder, other = b, a
 	}
+	waitFor(t, "fieldsync_lease_held to show the holder", func() bool {
+		return leaseHeld(t, holder, LeaseRelay) == 1 && leaseHeld(t, other, LeaseRelay) == 0
+	})
 	kv = leaseBucket(t, other) // the holder's connection closes with it
 	rep := newRep(t, a)
 	watch := watcher(t, other.Engine(), rep)
@@ -60,6 +64,25 @@ func TestTwoNodesRunOneRelayAndPokeEachOthersWatchers(t *testing.T) {
 	})
 	push(t, other.Engine(), rep, 3)
 	waitStream(t, other.js, 3)
+}
+
+// leaseHeld reads the node's fieldsync_lease_held for key.
+func leaseHeld(t *testing.T, d *Daemon, key string) float64 {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(d.cluster.leaseHeld)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			if m.GetLabel()[0].GetValue() == key {
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	return 0
 }
 
 func leaseBucket(t *testing.T, d *Daemon) jetstream.KeyValue {
