@@ -62,9 +62,11 @@ func (d *Daemon) goOnce(runCtx context.Context, name, key string, task func(cont
 	}
 	held := d.cluster.leaseHeld.WithLabelValues(key)
 	l := &nats.Lease{KV: d.cluster.leases, Key: key, Holder: d.nodeName(), Logger: d.log.With("task", name), OnChange: func(h bool) {
-		if held.Set(0); h {
-			held.Set(1)
+		v := 0.0
+		if h {
+			v = 1
 		}
+		held.Set(v)
 	}}
 	d.goRun(name, func() error { return l.Run(runCtx, task) })
 }
