@@ -19,7 +19,8 @@ const (
 	LeaseBucket = "fieldsync_leases"
 	// DefaultLeaseTTL is how long a lease outlives its holder's last
 	// renewal: a crashed holder's work resumes elsewhere within about
-	// DefaultLeaseTTL plus a poll (DefaultLeaseTTL/4).
+	// DefaultLeaseTTL plus a poll (DefaultLeaseTTL/4); a released lease is
+	// taken at once.
 	DefaultLeaseTTL = 10 * time.Second
 )
 
@@ -139,9 +140,13 @@ type holding struct {
 // still counts the lease as its own.
 func (h *holding) validity() time.Duration { return h.ttl * 4 / 5 }
 
-// acquire polls Create every TTL/4 until it succeeds (ok) or ctx ends. It
-// returns the revision and the local deadline of the lease.
+// acquire tries Create every TTL/4, and at once when the key is deleted
+// (a holder releasing it), until it succeeds (ok) or ctx ends. It returns
+// the revision and the local deadline of the lease.
 func (h *holding) acquire(ctx context.Context) (rev uint64, deadline time.Time, ok bool) {
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	released := h.watchReleases(wctx)
 	poll := max(h.ttl/4, 10*time.Millisecond)
 	for {
 		start := time.Now()
@@ -153,10 +158,40 @@ func (h *holding) acquire(ctx context.Context) (rev uint64, deadline time.Time, 
 		if !errors.Is(err, jetstream.ErrKeyExists) && ctx.Err() == nil {
 			h.log.Warn("lease: acquire failed", "err", err)
 		}
-		if !sleep(ctx, poll, nil) {
+		if !sleep(ctx, poll, released) {
 			return 0, time.Time{}, false
 		}
 	}
+}
+
+// watchReleases signals each deletion of the key until ctx ends; nil (no
+// signal, polling only) when the watch cannot start.
+func (h *holding) watchReleases(ctx context.Context) <-chan struct{} {
+	w, err := h.KV.Watch(ctx, h.Key, jetstream.UpdatesOnly())
+	if err != nil {
+		return nil
+	}
+	released := make(chan struct{}, 1)
+	go func() {
+		defer func() { _ = w.Stop() }()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				if e != nil && e.Operation() != jetstream.KeyValuePut {
+					select {
+					case released <- struct{}{}:
+					default:
+					}
+				}
+			}
+		}
+	}()
+	return released
 }
 
 // create creates the key, or takes back a key that still holds this

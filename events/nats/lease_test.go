@@ -149,8 +149,10 @@ func TestLeaseHasOneHolderAndMovesWhenItsHolderDies(t *testing.T) {
 		if other.held.Load() {
 			t.Fatalf("round %d: %s and %s both hold the lease", round, holder.name, other.name)
 		}
+		killed := time.Now()
 		holder.nc.Close() // dead: no renewal, no release
 		waitFor(t, other.name+" to take over", other.held.Load)
+		t.Logf("round %d: %s took over %s after %s died (TTL %s)", round, other.name, time.Since(killed).Round(time.Millisecond), holder.name, leaseTTL)
 		holder.stop()
 		live = []*contender{other, startContender(t, n.url(), fmt.Sprintf("h%d", round+2), log)}
 	}
