@@ -34,16 +34,25 @@ type LeaseBucketConfig struct {
 }
 
 // EnsureLeaseBucket creates the lease bucket (file storage, one revision
-// per key, keys expiring TTL after their last write), or updates it to cfg.
+// per key, keys expiring TTL after their last write, leaving a marker where
+// the server supports it), or updates it to cfg.
 func EnsureLeaseBucket(ctx context.Context, js jetstream.JetStream, cfg LeaseBucketConfig) (jetstream.KeyValue, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kvc := jetstream.KeyValueConfig{
 		Bucket:      LeaseBucket,
 		Description: "fieldsync leases: one holder per key runs a cluster-wide task",
 		History:     1,
 		TTL:         orDefault(cfg.TTL, DefaultLeaseTTL),
 		Storage:     jetstream.FileStorage,
 		Replicas:    max(cfg.Replicas, 1),
-	})
+	}
+	// An expired key leaves a marker (NATS 2.11 and later), which wakes the
+	// waiting holders at once instead of at their next poll.
+	kvc.LimitMarkerTTL = kvc.TTL
+	kv, err := js.CreateOrUpdateKeyValue(ctx, kvc)
+	if errors.Is(err, jetstream.ErrLimitMarkerTTLNotSupported) {
+		kvc.LimitMarkerTTL = 0
+		kv, err = js.CreateOrUpdateKeyValue(ctx, kvc)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("ensure lease bucket: %w", err)
 	}

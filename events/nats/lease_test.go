@@ -174,20 +174,29 @@ func checkTenures(t *testing.T, terms []term, atLeast int) {
 	}
 }
 
-// checkHistory checks that every change of holder is a Create at least a
-// TTL (server time) after the previous holder's last write.
+// checkHistory checks that every change of holder not preceded by a
+// release (a Delete) is written at least a TTL (server time) after the
+// previous holder's last write; an expiry shows as a marker (Purge).
 func checkHistory(t *testing.T, entries []jetstream.KeyValueEntry, takeovers int) {
 	t.Helper()
 	changes := 0
-	for i := 1; i < len(entries); i++ {
-		prev, next := entries[i-1], entries[i]
-		if string(prev.Value()) == string(next.Value()) || next.Operation() != jetstream.KeyValuePut {
+	var last jetstream.KeyValueEntry // the last Put
+	released := false
+	for _, e := range entries {
+		switch e.Operation() {
+		case jetstream.KeyValueDelete:
+			released = true
+			continue
+		case jetstream.KeyValuePurge:
 			continue
 		}
-		changes++
-		if gap := next.Created().Sub(prev.Created()); gap < leaseTTL && prev.Operation() == jetstream.KeyValuePut {
-			t.Errorf("revision %d (%s) written %s after revision %d (%s): less than the TTL", next.Revision(), next.Value(), gap, prev.Revision(), prev.Value())
+		if last != nil && string(last.Value()) != string(e.Value()) {
+			changes++
+			if gap := e.Created().Sub(last.Created()); gap < leaseTTL && !released {
+				t.Errorf("revision %d (%s) written %s after revision %d (%s): less than the TTL", e.Revision(), e.Value(), gap, last.Revision(), last.Value())
+			}
 		}
+		last, released = e, false
 	}
 	if changes < takeovers {
 		t.Errorf("%d changes of holder in the key's history, want %d", changes, takeovers)
