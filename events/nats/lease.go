@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -63,16 +64,17 @@ func EnsureLeaseBucket(ctx context.Context, js jetstream.JetStream, cfg LeaseBuc
 // lease bucket (EnsureLeaseBucket).
 //
 // Acquiring is a Create (only when the key is absent); holding is an
-// Update on the held revision every TTL/3. The key expires TTL after its
+// Update on the held revision every TTL/4. The key expires TTL after its
 // last successful write, so a holder that dies is replaced once TTL has
 // passed. The holder gives the lease up — cancelling the task's context —
 // at the first Update refused on its revision (another holder has the key,
-// or it expired), and in any case at TTL*4/5 after the start of its last
-// successful write, measured on its own monotonic clock: the key, stamped
-// by the server after that start, lives at least TTL, so the task is
-// cancelled before any other holder can Create the key, as long as clocks
-// run at the same rate within TTL/5 and the NATS servers' clocks agree
-// within TTL/5. Run waits for the task to return before trying again.
+// or it expired) or once its connection is closed, and in any case at
+// TTL*2/3 after the start of its last successful write, measured on its
+// own monotonic clock: the key, stamped by the server after that start,
+// lives at least TTL, so the task is cancelled before any other holder can
+// Create the key, as long as clocks run at the same rate within TTL/3, the
+// NATS servers' clocks agree within TTL/3 and the holder is not paused
+// longer than that. Run waits for the task to return before trying again.
 //
 // Cancelling is only as good as the task's checks of its context: a task
 // must stop its effects once its context is done (the outbox relay checks
@@ -147,7 +149,7 @@ type holding struct {
 
 // validity is how long after the start of a successful write the holder
 // still counts the lease as its own.
-func (h *holding) validity() time.Duration { return h.ttl * 4 / 5 }
+func (h *holding) validity() time.Duration { return h.ttl * 2 / 3 }
 
 // acquire tries Create every TTL/4, and at once when the key is deleted
 // (a holder releasing it), until it succeeds (ok) or ctx ends. It returns
@@ -226,7 +228,7 @@ func (h *holding) hold(ctx context.Context, rev uint64, deadline time.Time, task
 	done := make(chan error, 1)
 	go func() { done <- task(taskCtx) }()
 	h.changed(true)
-	renew := time.NewTicker(max(h.ttl/3, 10*time.Millisecond))
+	renew := time.NewTicker(max(h.ttl/4, 10*time.Millisecond))
 	defer renew.Stop()
 	expire := time.NewTimer(time.Until(deadline))
 	defer expire.Stop()
@@ -256,6 +258,9 @@ func (h *holding) hold(ctx context.Context, rev uint64, deadline time.Time, task
 				expire.Reset(time.Until(deadline))
 			case isWrongRevision(err):
 				h.lost(cancel, done, "taken or expired")
+				return true
+			case errors.Is(err, natsgo.ErrConnectionClosed):
+				h.lost(cancel, done, "connection closed")
 				return true
 			case ctx.Err() == nil:
 				h.log.Warn("lease: renewal failed; retrying", "err", err, "valid_for", time.Until(deadline).Round(time.Millisecond))

@@ -62,9 +62,53 @@ func (l *leaseLog) snapshot() []term {
 type contender struct {
 	name   string
 	nc     *natsgo.Conn
+	cut    atomic.Bool // partitioned: every lease call hangs
 	held   atomic.Bool
 	cancel context.CancelFunc
 	done   chan error
+}
+
+// partitionKV is a real bucket whose writes and reads hang until their
+// context ends while cut is set, as behind a network partition.
+type partitionKV struct {
+	jetstream.KeyValue
+	cut *atomic.Bool
+}
+
+func (k partitionKV) hang(ctx context.Context) error {
+	if !k.cut.Load() {
+		return nil
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (k partitionKV) Create(ctx context.Context, key string, value []byte, opts ...jetstream.KVCreateOpt) (uint64, error) {
+	if err := k.hang(ctx); err != nil {
+		return 0, err
+	}
+	return k.KeyValue.Create(ctx, key, value, opts...)
+}
+
+func (k partitionKV) Update(ctx context.Context, key string, value []byte, rev uint64) (uint64, error) {
+	if err := k.hang(ctx); err != nil {
+		return 0, err
+	}
+	return k.KeyValue.Update(ctx, key, value, rev)
+}
+
+func (k partitionKV) Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error) {
+	if err := k.hang(ctx); err != nil {
+		return nil, err
+	}
+	return k.KeyValue.Get(ctx, key)
+}
+
+func (k partitionKV) Delete(ctx context.Context, key string, opts ...jetstream.KVDeleteOpt) error {
+	if err := k.hang(ctx); err != nil {
+		return err
+	}
+	return k.KeyValue.Delete(ctx, key, opts...)
 }
 
 func startContender(t *testing.T, url, name string, log *leaseLog) *contender {
@@ -75,7 +119,7 @@ func startContender(t *testing.T, url, name string, log *leaseLog) *contender {
 		t.Fatal(err)
 	}
 	c := &contender{name: name, nc: nc, done: make(chan error, 1)}
-	l := &nats.Lease{KV: kv, Key: "relay", Holder: name, Logger: quiet, OnChange: c.held.Store}
+	l := &nats.Lease{KV: partitionKV{kv, &c.cut}, Key: "relay", Holder: name, Logger: quiet, OnChange: c.held.Store}
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	go func() { c.done <- l.Run(ctx, log.task(name)) }()
@@ -117,9 +161,10 @@ func watchLease(t *testing.T, kv jetstream.KeyValue) func() []jetstream.KeyValue
 	}
 }
 
-// TestLeaseHasOneHolderAndMovesWhenItsHolderDies kills the holder (closes
-// its connection, so it can no longer renew) three times, with a new
-// contender each time: the other contender takes over, no two tasks ever
+// TestLeaseHasOneHolderAndMovesWhenItsHolderDies kills the holder four
+// times, with a new contender each time — closing its connection (it
+// gives up at once) or cutting it off so that every call hangs (it gives
+// up at its deadline): the other contender takes over, no two tasks ever
 // run at once, each tenure ends before the next begins, and the key's
 // history shows each new holder's Create at least a TTL after the dead
 // holder's last renewal.
@@ -134,7 +179,7 @@ func TestLeaseHasOneHolderAndMovesWhenItsHolderDies(t *testing.T) {
 	history := watchLease(t, kv)
 	log := &leaseLog{t: t}
 	live := []*contender{startContender(t, n.url(), "h0", log), startContender(t, n.url(), "h1", log)}
-	const rounds = 3
+	const rounds = 4
 	for round := range rounds {
 		var holder, other *contender
 		waitFor(t, "a holder", func() bool {
@@ -149,10 +194,15 @@ func TestLeaseHasOneHolderAndMovesWhenItsHolderDies(t *testing.T) {
 		if other.held.Load() {
 			t.Fatalf("round %d: %s and %s both hold the lease", round, holder.name, other.name)
 		}
-		killed := time.Now()
-		holder.nc.Close() // dead: no renewal, no release
+		killed, how := time.Now(), "closed"
+		if round%2 == 0 {
+			holder.nc.Close() // dead: no renewal, no release
+		} else {
+			holder.cut.Store(true)
+			how = "cut off"
+		}
 		waitFor(t, other.name+" to take over", other.held.Load)
-		t.Logf("round %d: %s took over %s after %s died (TTL %s)", round, other.name, time.Since(killed).Round(time.Millisecond), holder.name, leaseTTL)
+		t.Logf("round %d: %s took over %s after %s was %s (TTL %s)", round, other.name, time.Since(killed).Round(time.Millisecond), holder.name, how, leaseTTL)
 		holder.stop()
 		live = []*contender{other, startContender(t, n.url(), fmt.Sprintf("h%d", round+2), log)}
 	}
