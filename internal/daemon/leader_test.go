@@ -186,3 +186,24 @@ func push(t *testing.T, e *syncengine.Engine, p *syncengine.Principal, seq uint6
 		t.Fatal(err)
 	}
 }
+
+func TestNATSReplicasNeedAClusterAndStayWithinFive(t *testing.T) {
+	for _, tc := range []struct {
+		url      string
+		replicas int
+		ok       bool
+	}{
+		{"", 1, true},
+		{"", 3, false}, // the embedded server is a single node
+		{"nats://a:4222,nats://b:4222", 3, true},
+		{"nats://a:4222", 0, false},
+		{"nats://a:4222", 6, false},
+	} {
+		cfg := DefaultConfig()
+		cfg.NATSURL, cfg.NATSReplicas = tc.url, tc.replicas
+		err := cfg.Validate()
+		if (err == nil) != tc.ok || (err != nil && !strings.Contains(err.Error(), "nats-replicas")) {
+			t.Errorf("url %q replicas %d: Validate() = %v, want ok %v", tc.url, tc.replicas, err, tc.ok)
+		}
+	}
+}
