@@ -10,6 +10,12 @@ package events
 // matches it.
 const pokeToken = "poke"
 
+// RecheckSubject asks every node to recheck all its Watch streams against
+// the store: a node sends it when its NATS connection comes back, since
+// pokes sent meanwhile, by it or to it, were lost. Two tokens: no stream
+// subject matches it.
+const RecheckSubject = SubjectRoot + ".recheck"
+
 // AllPokes matches the poke subject of every tenant.
 const AllPokes = SubjectRoot + "." + pokeToken + ".*"
 

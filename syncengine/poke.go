@@ -1,6 +1,8 @@
 package syncengine
 
 import (
+	"context"
+
 	"github.com/fieldsync/fieldsync/events"
 )
 
@@ -34,4 +36,28 @@ func (e *Engine) Poke(p events.Poke) {
 	if len(scopes) > 0 && p.TenantID != "" && p.Version > 0 {
 		e.hub.publish(p.TenantID, p.Version, scopes)
 	}
+}
+
+// Recheck pokes every Watch stream whose scope changed after the newest
+// version it knows of (its cursor's, or the last poke's): for a node that
+// may have missed other nodes' pokes, e.g. while cut off from NATS. It
+// costs one read per stream.
+func (e *Engine) Recheck(ctx context.Context) error {
+	for _, w := range e.hub.snapshot() {
+		if err := e.pokeIfBehind(ctx, w, max(w.base, w.offered.Load())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// snapshot returns the open watchers.
+func (h *hub) snapshot() []*watcher {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	ws := make([]*watcher, 0, len(h.watchers))
+	for w := range h.watchers {
+		ws = append(ws, w)
+	}
+	return ws
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -20,17 +21,18 @@ const PokeNodeHeader = "Fieldsync-Node"
 // core NATS: Publish sends each local commit's poke, Subscribe hands every
 // other node's pokes to a function (the engine's Poke).
 //
-// Core NATS delivers at most once: a poke sent while a node is
-// disconnected from NATS is lost for that node's watchers, who see the
-// change at their next pull (their own push, an app start, a later poke
-// of the same scope).
+// Core NATS delivers at most once and keeps nothing: pokes sent while a
+// node is cut off from NATS are lost, both those it sends and those sent to
+// it. So when its connection comes back, a node rechecks its own watchers
+// and asks every other node to recheck theirs (events.RecheckSubject).
 type PokeBus struct {
 	nc   *natsgo.Conn
 	node string
 	log  *slog.Logger
-	sub  atomic.Pointer[natsgo.Subscription]
+	sub        atomic.Pointer[natsgo.Subscription]
+	recheckSub atomic.Pointer[natsgo.Subscription]
 
-	sent, received, failed atomic.Uint64
+	sent, received, failed, rechecks atomic.Uint64
 }
 
 // NewPokeBus returns a bus on nc. Node identifies this process among the
@@ -68,8 +70,11 @@ func (b *PokeBus) Publish(p events.Poke) {
 }
 
 // Subscribe hands every poke of another node to deliver, on the
-// connection's dispatch goroutine: deliver must not block. Call it once.
-func (b *PokeBus) Subscribe(deliver func(events.Poke)) error {
+// connection's dispatch goroutine: deliver must not block. It calls
+// recheck when another node asks (events.RecheckSubject) and when this
+// connection is re-established, after asking the others; recheck must not
+// block either. Call Subscribe once.
+func (b *PokeBus) Subscribe(deliver func(events.Poke), recheck func()) error {
 	sub, err := b.nc.Subscribe(events.AllPokes, func(m *natsgo.Msg) {
 		if m.Header.Get(PokeNodeHeader) == b.node {
 			return
@@ -86,23 +91,50 @@ func (b *PokeBus) Subscribe(deliver func(events.Poke)) error {
 		return fmt.Errorf("subscribe to pokes: %w", err)
 	}
 	b.sub.Store(sub)
+	rsub, err := b.nc.Subscribe(events.RecheckSubject, func(m *natsgo.Msg) {
+		if m.Header.Get(PokeNodeHeader) != b.node {
+			b.rechecks.Add(1)
+			recheck()
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("subscribe to rechecks: %w", err)
+	}
+	b.recheckSub.Store(rsub)
+	logReconnect := b.nc.ReconnectHandler()
+	b.nc.SetReconnectHandler(func(nc *natsgo.Conn) {
+		if logReconnect != nil {
+			logReconnect(nc)
+		}
+		msg := natsgo.NewMsg(events.RecheckSubject)
+		msg.Header.Set(PokeNodeHeader, b.node)
+		if err := nc.PublishMsg(msg); err != nil {
+			b.log.Warn("could not ask the other nodes to recheck their watchers", "err", err)
+		}
+		b.rechecks.Add(1)
+		recheck()
+	})
 	return nil
 }
 
-// PokeStats are a bus's counters.
+// PokeStats are a bus's counters: pokes sent, received from other nodes
+// and failed to send, and rechecks run.
 type PokeStats struct {
-	Sent, Received, Failed uint64
+	Sent, Received, Failed, Rechecks uint64
 }
 
 // Stats returns the counters since the bus was made.
 func (b *PokeBus) Stats() PokeStats {
-	return PokeStats{Sent: b.sent.Load(), Received: b.received.Load(), Failed: b.failed.Load()}
+	return PokeStats{Sent: b.sent.Load(), Received: b.received.Load(), Failed: b.failed.Load(), Rechecks: b.rechecks.Load()}
 }
 
-// Close stops receiving pokes.
+// Close stops receiving pokes and rechecks.
 func (b *PokeBus) Close() error {
-	if sub := b.sub.Load(); sub != nil {
-		return sub.Unsubscribe()
+	var errs []error
+	for _, sub := range []*natsgo.Subscription{b.sub.Load(), b.recheckSub.Load()} {
+		if sub != nil {
+			errs = append(errs, sub.Unsubscribe())
+		}
 	}
-	return nil
+	return errors.Join(errs...)
 }

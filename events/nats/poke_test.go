@@ -34,7 +34,7 @@ func startNode(t *testing.T, dbPath, natsURL string) *node {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.Close)
-	if err := bus.Subscribe(e.Poke); err != nil {
+	if err := bus.Subscribe(e.Poke, func() { go e.Recheck(context.Background()) }); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = bus.Close() })
@@ -100,6 +100,28 @@ func TestPokeOfACommitOnOneNodeWakesAWatcherOnAnother(t *testing.T) {
 	// each node got exactly the other's.
 	if sa, sb := a.bus.Stats(), b.bus.Stats(); sa.Received != 1 || sb.Received != 1 || sa.Sent != 1 || sb.Sent != 1 {
 		t.Errorf("stats A %+v, B %+v: want one poke sent and one received by each", sa, sb)
+	}
+}
+
+// TestPokesLostWhileCutOffAreMadeUpByARecheck commits on one node while
+// NATS is down, so its poke is lost: when the connections come back, the
+// nodes recheck their watchers against the store and the watcher on the
+// other node is poked all the same.
+func TestPokesLostWhileCutOffAreMadeUpByARecheck(t *testing.T) {
+	t.Parallel()
+	n := startNATS(t)
+	dbPath := filepath.Join(t.TempDir(), "fieldsync.db")
+	a, b := startNode(t, dbPath, n.url()), startNode(t, dbPath, n.url())
+	rep := newRep(t, dbPath)
+	onB := b.watch(t, rep)
+	n.stop()
+	a.push(t, rep, 1)
+	if st := a.bus.Stats(); st.Failed != 1 || st.Sent != 0 {
+		t.Fatalf("A's poke bus %+v while NATS is down: want the poke failed", st)
+	}
+	n.start(t)
+	if v := <-onB; v != 1 {
+		t.Fatalf("watcher on B poked with version %d, want 1", v)
 	}
 }
 

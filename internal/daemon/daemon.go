@@ -115,7 +115,7 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 		return nil, err
 	}
 	d.engine = engine
-	if err := d.subscribePokes(engine); err != nil {
+	if err := d.subscribePokes(runCtx, engine); err != nil {
 		return nil, err
 	}
 	d.closers = append(d.closers, func() error { engine.Close(); return nil })

@@ -106,10 +106,30 @@ func (d *Daemon) wirePokes(nc *natsgo.Conn) func(events.Poke) {
 	return d.cluster.pokes.Publish
 }
 
-// subscribePokes hands the other nodes' pokes to the engine's watchers.
-func (d *Daemon) subscribePokes(e *syncengine.Engine) error {
+// subscribePokes hands the other nodes' pokes to the engine's watchers,
+// and rechecks every watcher when asked (a node's NATS connection came
+// back, see nats.PokeBus), one recheck at a time, merging requests.
+func (d *Daemon) subscribePokes(runCtx context.Context, e *syncengine.Engine) error {
 	if d.cluster.pokes == nil {
 		return nil
 	}
-	return d.cluster.pokes.Subscribe(e.Poke)
+	asked := make(chan struct{}, 1)
+	d.goRun("watch rechecks", func() error {
+		for {
+			select {
+			case <-runCtx.Done():
+				return nil
+			case <-asked:
+				if err := e.Recheck(runCtx); err != nil && runCtx.Err() == nil {
+					d.log.Warn("watch recheck failed", "err", err)
+				}
+			}
+		}
+	})
+	return d.cluster.pokes.Subscribe(e.Poke, func() {
+		select {
+		case asked <- struct{}{}:
+		default:
+		}
+	})
 }
