@@ -26,9 +26,9 @@ const PokeNodeHeader = "Fieldsync-Node"
 // it. So when its connection comes back, a node rechecks its own watchers
 // and asks every other node to recheck theirs (events.RecheckSubject).
 type PokeBus struct {
-	nc   *natsgo.Conn
-	node string
-	log  *slog.Logger
+	nc         *natsgo.Conn
+	node       string
+	log        *slog.Logger
 	sub        atomic.Pointer[natsgo.Subscription]
 	recheckSub atomic.Pointer[natsgo.Subscription]
 
