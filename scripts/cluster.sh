@@ -74,18 +74,25 @@ env -u VGW_BACKEND "$VERSITYGW" --port "127.0.0.1:$S3_PORT" --access "$S3_ACCESS
 pids+=($!)
 wait_port "$S3_PORT" versitygw
 
-# start_node I [FLAGS…]: start fieldsyncd node I (1-3) and wait for its port.
+# start_node I [FLAGS…]: write $WORK/node-I.sh, which starts fieldsyncd node
+# I (1-3) in the foreground (run it by hand to restart a node you killed),
+# start it in the background and wait for its port.
 start_node() {
 	local i=$1 port=$((PROXY_PORT + $1))
 	shift
-	FIELDSYNC_S3_SECRET_KEY=$(cat "$S3_SECRET_FILE") "$WORK/bin/fieldsyncd" \
-		--data-dir "$WORK/node$i" --addr "127.0.0.1:$port" \
-		--metrics-addr "127.0.0.1:$((METRICS_PORT + i - 1))" \
-		--nats-url "$NATS_URL" --nats-replicas 3 \
-		--sqlite-path "$WORK/fieldsync.db" \
-		--s3-endpoint "127.0.0.1:$S3_PORT" --s3-bucket fieldsync-photos --s3-access-key "$S3_ACCESS" \
-		--operator-token-file "$WORK/operator-token" \
-		--public-url "http://127.0.0.1:$PROXY_PORT" "$@" >"$WORK/logs/node$i.log" 2>&1 &
+	cat >"$WORK/node-$i.sh" <<NODE
+#!/usr/bin/env bash
+FIELDSYNC_S3_SECRET_KEY=\$(cat "$S3_SECRET_FILE") exec "$WORK/bin/fieldsyncd" \\
+	--data-dir "$WORK/node$i" --addr "127.0.0.1:$port" \\
+	--metrics-addr "127.0.0.1:$((METRICS_PORT + i - 1))" \\
+	--nats-url "$NATS_URL" --nats-replicas 3 \\
+	--sqlite-path "$WORK/fieldsync.db" \\
+	--s3-endpoint "127.0.0.1:$S3_PORT" --s3-bucket fieldsync-photos --s3-access-key "$S3_ACCESS" \\
+	--operator-token-file "$WORK/operator-token" \\
+	--public-url "http://127.0.0.1:$PROXY_PORT" $* "\$@"
+NODE
+	chmod 700 "$WORK/node-$i.sh"
+	"$WORK/node-$i.sh" >>"$WORK/logs/node$i.log" 2>&1 &
 	pids+=($!)
 	wait_port "$port" "fieldsyncd node $i"
 }
@@ -113,9 +120,13 @@ fieldsync cluster is up (Ctrl-C stops it):
   demo credentials         $WORK/node1/demo-credentials.json
   operator token           $WORK/operator-token
   logs                     $WORK/logs/
+  restart a killed node    $WORK/node-2.sh >>$WORK/logs/node2.log 2>&1 &
 
 Try:  export FIELDSYNC_SERVER=http://127.0.0.1:$PROXY_PORT FIELDSYNC_OPERATOR_TOKEN_FILE=$WORK/operator-token
       $WORK/bin/fieldsync tenant list
 MSG
-wait -n "${pids[@]}" || true
-echo "cluster.sh: a process exited (see $WORK/logs)" >&2
+# A node may be killed to watch the others take over: report it, go on.
+while [ -n "$(jobs -rp)" ]; do
+	wait -n || true
+	echo "cluster.sh: a process exited (see $WORK/logs); Ctrl-C stops the rest" >&2
+done
