@@ -34,6 +34,10 @@ run: web ## Start fieldsyncd on embedded defaults with the demo organisation (da
 	@go build -v -ldflags '$(LDFLAGS)' -o bin/fieldsyncd ./cmd/fieldsyncd 2>&1 | $(PROGRESS) fieldsyncd
 	bin/fieldsyncd --demo
 
+.PHONY: cluster
+cluster: ## Start 3 fieldsyncd nodes, a 3-node NATS cluster, versitygw and a round-robin proxy on loopback (scripts/cluster.sh).
+	scripts/cluster.sh
+
 .PHONY: build
 build: ## Build fieldsyncd and fieldsync into ./bin.
 	@echo ">> building fieldsyncd and fieldsync $(VERSION) into bin/"

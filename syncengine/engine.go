@@ -9,6 +9,7 @@ import (
 
 	"buf.build/go/protovalidate"
 
+	"github.com/fieldsync/fieldsync/events"
 	"github.com/fieldsync/fieldsync/records"
 )
 
@@ -29,6 +30,10 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	// OnCommit runs after every commit that wrote events (kicks the relay).
 	OnCommit func()
+	// OnPoke, when set, receives each commit's poke after the local
+	// watchers got it (other nodes' watchers: see Engine.Poke). It must
+	// not block.
+	OnPoke func(events.Poke)
 	// DeliveryTypes are the record types whose first delivery to each device
 	// is published as an event (PHI collaboration timeliness); default: the
 	// types with the delivery_events option (Registry.DeliveryTypes).
@@ -112,6 +117,9 @@ func (e *Engine) Close() {
 func (e *Engine) committed(tenantID string, version uint64, scopes []changedScope) {
 	if len(scopes) > 0 {
 		e.hub.publish(tenantID, version, scopes)
+		if e.cfg.OnPoke != nil {
+			e.cfg.OnPoke(pokeOf(tenantID, version, scopes))
+		}
 	}
 	if e.cfg.OnCommit != nil {
 		e.cfg.OnCommit()

@@ -42,6 +42,7 @@ type watcher struct {
 	pokes   chan uint64
 	done    chan struct{}
 	offered atomic.Uint64 // the version last offered, so a commit offers it once
+	base    uint64        // the version of the stream's cursor (Engine.Recheck)
 }
 
 func newHub() *hub {
@@ -154,6 +155,7 @@ func (e *Engine) Watch(ctx context.Context, p *Principal, cursorText string, sen
 		return err
 	}
 	w := newWatcher(f, e.reg)
+	w.base = after
 	if !e.hub.add(w) {
 		return nil
 	}

@@ -194,7 +194,7 @@ func (r *Relay) publish(ctx context.Context, s settings, evs []events.OutboxEven
 	case !nc.IsConnected():
 		return 0, fmt.Errorf("publish: nats %s: %w", nc.Status(), natsgo.ErrConnectionReconnecting)
 	}
-	futures, sendErr := r.sendAll(evs)
+	futures, sendErr := r.sendAll(ctx, evs)
 	acked, err := r.awaitAcks(ctx, s, evs[:len(futures)], futures)
 	if err == nil {
 		err = sendErr
@@ -202,10 +202,15 @@ func (r *Relay) publish(ctx context.Context, s settings, evs []events.OutboxEven
 	return acked, err
 }
 
-func (r *Relay) sendAll(evs []events.OutboxEvent) ([]jetstream.PubAckFuture, error) {
+// sendAll publishes evs asynchronously, stopping early when ctx ends: a
+// relay run under a Lease must not publish once the lease is lost.
+func (r *Relay) sendAll(ctx context.Context, evs []events.OutboxEvent) ([]jetstream.PubAckFuture, error) {
 	futures := make([]jetstream.PubAckFuture, 0, len(evs))
 	lastID := make(map[string]string, 2) // stream → ID of its previous event in this pass
 	for _, ev := range evs {
+		if err := ctx.Err(); err != nil {
+			return futures, err
+		}
 		f, err := r.JS.PublishAsync(ev.Subject, ev.Data, publishOpts(ev, lastID)...)
 		if err != nil {
 			return futures, fmt.Errorf("publish event %d: %w", ev.Seq, err)

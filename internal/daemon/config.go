@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -49,6 +50,12 @@ type Config struct {
 	NATSCreds string
 	// NATSPort is the embedded server's loopback port (-1: random).
 	NATSPort int
+	// NATSReplicas is the replica count of the streams and the lease
+	// bucket on an external NATS cluster (--nats-url).
+	NATSReplicas int
+	// SQLitePath is the SQLite file; default <DataDir>/fieldsync.db. Nodes
+	// on one machine, each with its own data dir, may share one file.
+	SQLitePath string
 	// Consumers runs the PHI and alert consumers in this process.
 	Consumers bool
 	// Serve runs the API; false runs only the consumers (a separate
@@ -107,6 +114,7 @@ func DefaultConfig() Config {
 		MaxClockSkew:    syncengine.DefaultMaxClockSkew,
 		MetricsAddr:     "127.0.0.1:9464",
 		NATSPort:        -1,
+		NATSReplicas:    1,
 		Consumers:       true,
 		Serve:           true,
 		S3Bucket:        "fieldsync-photos",
@@ -142,6 +150,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	str(&c.NATSURL, "nats-url", "external NATS server URL (default: embedded server)")
 	str(&c.NATSCreds, "nats-creds", "NATS credentials file for --nats-url")
 	fs.IntVar(&c.NATSPort, "nats-port", envInt("nats-port", c.NATSPort), "embedded NATS loopback port (-1: random)")
+	fs.IntVar(&c.NATSReplicas, "nats-replicas", envInt("nats-replicas", c.NATSReplicas), "replicas of the streams and leases on an external NATS cluster (1-5)")
+	str(&c.SQLitePath, "sqlite-path", "SQLite file (default <data-dir>/fieldsync.db; nodes on one machine may share one)")
 	fs.BoolVar(&c.Consumers, "consumers", envBool("consumers", c.Consumers), "run the PHI and alert consumers in this process")
 	fs.BoolVar(&c.Serve, "serve", envBool("serve", c.Serve), "serve the API (false: consumers only, e.g. as a separate process with --nats-url)")
 	str(&c.S3Endpoint, "s3-endpoint", "S3-compatible endpoint host:port (default: local photo folder)")
@@ -258,6 +268,9 @@ func (c *Config) Validate() error {
 	if c.Database != "" && !isPostgresURL(c.Database) {
 		errs = append(errs, errors.New("database: want a postgres:// or postgresql:// URL"))
 	}
+	if c.Database != "" && c.SQLitePath != "" {
+		errs = append(errs, errors.New("database and sqlite-path: the state lives in one of them; set one"))
+	}
 	if c.MaxMessageBytes < 1<<10 {
 		errs = append(errs, fmt.Errorf("max-message-bytes: %d is below 1 KiB", c.MaxMessageBytes))
 	}
@@ -272,6 +285,9 @@ func (c *Config) Validate() error {
 	}
 	if c.S3Endpoint != "" && (c.S3Bucket == "" || c.S3AccessKey == "" || c.S3SecretKey == "") {
 		errs = append(errs, errors.New("s3-endpoint: needs s3-bucket, s3-access-key and s3-secret-key"))
+	}
+	if c.NATSReplicas < 1 || c.NATSReplicas > 5 || (c.NATSReplicas > 1 && c.NATSURL == "") {
+		errs = append(errs, fmt.Errorf("nats-replicas: %d is not 1-5 (above 1 needs --nats-url)", c.NATSReplicas))
 	}
 	if !c.Serve && !c.Consumers {
 		errs = append(errs, errors.New("serve and consumers: at least one must be on"))
@@ -333,4 +349,12 @@ func (c *Config) loggerAt(lvl slog.Level) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// sqlitePath is the SQLite file: SQLitePath or the data dir's.
+func (c *Config) sqlitePath() string {
+	if c.SQLitePath != "" {
+		return c.SQLitePath
+	}
+	return filepath.Join(c.DataDir, "fieldsync.db")
 }

@@ -42,6 +42,7 @@ type Daemon struct {
 	serveErr chan error
 	js       jetstream.JetStream // for WaitIdle
 	insights *insights.Consumer  // nil when the consumers run elsewhere
+	cluster  clusterParts        // leases and pokes on a cluster (leader.go)
 }
 
 // Start opens storage, starts every component and begins serving. It
@@ -111,11 +112,15 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 		MaxClockSkew: d.cfg.MaxClockSkew,
 		OnCommit:     kick,
 		Clock:        syncengine.NewClock(d.cfg.Now),
+		OnPoke:       d.wirePokes(js.Conn()),
 	})
 	if err != nil {
 		return nil, err
 	}
 	d.engine = engine
+	if err := d.subscribePokes(runCtx, engine); err != nil {
+		return nil, err
+	}
 	d.closers = append(d.closers, func() error { engine.Close(); return nil })
 	if d.cfg.Consumers {
 		if err := d.wireInsights(ctx, runCtx, js, reg); err != nil {

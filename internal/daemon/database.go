@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -64,7 +63,7 @@ func openStore(ctx context.Context, cfg Config) (db Store, sqliteDB *sqlite.DB, 
 		}
 		return pg, nil, nil
 	}
-	lite, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "fieldsync.db"))
+	lite, err := sqlite.Open(ctx, cfg.sqlitePath())
 	if err != nil {
 		return nil, nil, err
 	}

@@ -58,7 +58,10 @@ func (d *Daemon) wireEvents(ctx, runCtx context.Context, reg prometheus.Register
 		}
 		return nil
 	})
-	if err := nats.EnsureStreams(ctx, js, nats.StreamConfig{Replicas: 1, MaxAge: StreamMaxAge}); err != nil {
+	if err := nats.EnsureStreams(ctx, js, nats.StreamConfig{Replicas: d.cfg.NATSReplicas, MaxAge: StreamMaxAge}); err != nil {
+		return nil, nil, err
+	}
+	if err := d.wireLeases(ctx, js, reg); err != nil {
 		return nil, nil, err
 	}
 	if !d.cfg.Serve {
@@ -68,13 +71,12 @@ func (d *Daemon) wireEvents(ctx, runCtx context.Context, reg prometheus.Register
 	if err := relay.RegisterMetrics(reg); err != nil {
 		return nil, nil, err
 	}
-	d.goRun("outbox relay", func() error { return relay.Run(runCtx) })
-	d.goRun("outbox pruning", func() error {
-		return every(runCtx, time.Hour, func() error {
-			_, err := d.db.PruneSentEvents(runCtx, time.Now().Add(-OutboxRetention))
+	d.goOnce(runCtx, "outbox relay", LeaseRelay, together(relay.Run, func(ctx context.Context) error {
+		return every(ctx, time.Hour, func() error {
+			_, err := d.db.PruneSentEvents(ctx, time.Now().Add(-OutboxRetention))
 			return err
 		})
-	})
+	}))
 	return js, relay.Kick, nil
 }
 

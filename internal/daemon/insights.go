@@ -29,24 +29,32 @@ func (d *Daemon) wireInsights(ctx, runCtx context.Context, js jetstream.JetStrea
 		return err
 	}
 	d.insights = c
-	if err := c.Flush(ctx); err != nil {
-		return err
+	if !d.clustered() { // on a cluster, the lease holder flushes when it starts
+		if err := c.Flush(ctx); err != nil {
+			return err
+		}
 	}
-	d.goRun("insights consumer", func() error {
-		return nats.ConsumeBatch(runCtx, js, nats.ConsumerConfig{
+	consume := func(ctx context.Context) error {
+		if d.clustered() {
+			if err := c.Flush(ctx); err != nil {
+				return err
+			}
+		}
+		return nats.ConsumeBatch(ctx, js, nats.ConsumerConfig{
 			Stream: events.ChangesStream, Durable: "insights", Logger: d.log,
 		}, InsightsBatch, func(ctx context.Context, msgs []nats.Message) error {
 			return c.HandleBatch(ctx, d.decodeEvents(msgs))
 		})
-	})
-	d.goRun("insights sweep", func() error {
-		return every(runCtx, SweepInterval, func() error {
-			if err := c.Sweep(runCtx, d.now()); err != nil {
+	}
+	sweep := func(ctx context.Context) error {
+		return every(ctx, SweepInterval, func() error {
+			if err := c.Sweep(ctx, d.now()); err != nil {
 				d.log.Error("insights sweep", "err", err)
 			}
 			return nil
 		})
-	})
+	}
+	d.goOnce(runCtx, "insights consumer and sweep", LeaseInsights, together(consume, sweep))
 	return nil
 }
 

@@ -15,14 +15,15 @@ type tombstonePurger interface {
 }
 
 // wirePurge purges tombstones hourly in the process that runs the consumers
-// (one per data dir: it holds the consumers lock), unless retention is 0.
+// (one per data dir: it holds the consumers lock; one per cluster: it holds
+// the purge lease), unless retention is 0.
 func (d *Daemon) wirePurge(runCtx context.Context) {
 	if !d.cfg.Consumers || d.cfg.TombstoneRetention <= 0 {
 		return
 	}
-	d.goRun("tombstone purge", func() error {
-		return every(runCtx, PurgeInterval, func() error {
-			purgeTombstones(runCtx, d, d.db, time.Now())
+	d.goOnce(runCtx, "tombstone purge", LeaseTombstones, func(ctx context.Context) error {
+		return every(ctx, PurgeInterval, func() error {
+			purgeTombstones(ctx, d, d.db, time.Now())
 			return nil
 		})
 	})
