@@ -8,7 +8,7 @@ import {
   AlertSchema, CampaignMaterialSchema, CommitmentSchema, CommitmentState, CustomerSchema, DiagnosisSchema, OpportunitySchema,
   OpportunityStage, QuoteSchema, SampleShipmentSchema, StockLevelSchema, SurgerySupportSchema, VisitSchema,
   type Alert, type CampaignMaterial, type Client, type Commitment, type Customer, type Diagnosis, type LocalRecord, type Opportunity,
-  RowState, type Quote, type SampleShipment, type StockLevel, type Storage, type SurgerySupport, type Visit,
+  RowState, type Quote, type SampleShipment, type StockLevel, type Storage, type StoreTx, type SurgerySupport, type Visit,
 } from "@fieldsync/client";
 import { pick, type Want } from "./wire";
 
@@ -93,7 +93,7 @@ export function todayInputsFromData(d: Data): TodayInputs {
 }
 
 /** The stored fields Today reads, by record type: field number → how to read it (records.proto). */
-const TODAY_FIELDS: Record<string, Record<number, Want>> = {
+export const TODAY_FIELDS: Record<string, Record<number, Want>> = {
   [CommitmentSchema.typeName]: { 4: "str", 6: "str", 7: "ts", 8: "int" },
   [VisitSchema.typeName]: { 5: "str", 10: "str", 11: "ts" },
   [OpportunitySchema.typeName]: { 4: "str", 5: "str", 6: "int", 8: "ts" },
@@ -210,59 +210,21 @@ export function customerBrief(d: Data, customerId: string): Brief {
   return { lastVisits, keyCommitments, otherOpen };
 }
 
-/** Where the Today index is kept (localStorage). */
-const TODAY_INDEX = "fieldsync.today-index";
-/** How far ahead the index keeps items, and how long it serves (ms): a day's use with the coming week's lists. */
-const INDEX_AHEAD = 10 * DAY;
-const INDEX_LIFE = DAY;
+/** Where the Today index is saved (localStorage; see todayindex.ts). */
+export const TODAY_INDEX = "fieldsync.today-index";
 
 /**
  * The store's state as a key: it changes with every local write (seq), pulled
  * change (cursor), resync (gen) and refused write (a rejection undoes its
  * edit), so a Today index saved under it is current while the key is.
  */
-export async function storeStateKey(storage: Storage): Promise<string> {
-  const [m, rejections] = await storage.read(async (tx) => [await tx.meta(), (await tx.rejections()).length] as const);
+export async function storeStateKey(tx: StoreTx): Promise<string> {
+  const m = await tx.meta();
+  const rejections = (await tx.rejections()).length;
   return `${m.deviceId}|${m.nextSeq}|${m.cursor}|${m.gen}|${rejections}`;
 }
 
-/**
- * Saves the Today index: the inputs that can show on Today for the next day
- * (open commitments and appointments due within INDEX_AHEAD, open
- * opportunities due by then, stock below safety stock, the names of their
- * customers), under the store's state key.
- */
-export function saveTodayIndex(key: string, d: TodayInputs, now: number): void {
-  const until = now + INDEX_AHEAD;
-  const from = now - DAY;
-  const commitments = d.commitments.filter((c) => c.due !== undefined && c.due < until && (c.state === CommitmentState.OPEN || c.state === CommitmentState.UNSPECIFIED));
-  const visits = d.visits.filter((v) => v.next !== undefined && v.next >= from && v.next < until);
-  const opportunities = d.opportunities.filter((o) => o.due !== undefined && o.due < until && o.stage !== OpportunityStage.WON && o.stage !== OpportunityStage.LOST);
-  const stock = d.stock.filter((s) => s.onHand < s.safety);
-  const ids = new Set([...commitments, ...visits, ...opportunities].map((x) => x.customerId).concat(stock.map((s) => s.terminalId)));
-  const names = [...d.customerNames].filter(([id]) => ids.has(id));
-  try {
-    localStorage.setItem(TODAY_INDEX, JSON.stringify({ key, saved: now, records: d.records, alerts: d.alertsUnacknowledged, commitments, visits, opportunities, stock, names }));
-  } catch {
-    localStorage.removeItem(TODAY_INDEX); // full: Today reads the store
-  }
-}
-
-/** The Today index when it was saved under key less than INDEX_LIFE before now; else null. */
-export function loadTodayIndex(key: string, now: number): TodayInputs | null {
-  try {
-    const x = JSON.parse(localStorage.getItem(TODAY_INDEX) ?? "null");
-    if (!x || x.key !== key || now - x.saved > INDEX_LIFE || now < x.saved) return null;
-    return {
-      commitments: x.commitments, visits: x.visits, opportunities: x.opportunities, stock: x.stock,
-      alertsUnacknowledged: x.alerts, customerNames: new Map(x.names), records: x.records,
-    };
-  } catch {
-    return null;
-  }
-}
-
-/** Drops the Today index (the next Today reads the store). */
+/** Drops the saved Today index (the next open builds it from the store). */
 export function dropTodayIndex(): void {
-  localStorage.removeItem(TODAY_INDEX);
+  if (typeof localStorage !== "undefined") localStorage.removeItem(TODAY_INDEX);
 }

@@ -13,6 +13,6 @@ render(<App enrolled={enrolled !== null} />, document.getElementById("app")!);
 /** Test support (its code loads only when called): fill the store with n records, to measure Today. */
 (window as unknown as { fieldsyncDev: unknown }).fieldsyncDev = {
   seed: async (n: number) => (await import("./dev/seed")).seed(session()!.storage, n),
-  dropTodayIndex: async () => (await import("./data")).dropTodayIndex(),
+  dropTodayIndex: async () => (await import("./todayindex")).todayIndexOf(session()!.storage)?.drop(),
   profile: async () => (await import("./dev/seed")).profile(session()!.client, session()!.storage),
 };

@@ -5,6 +5,7 @@
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { Client, IdentityService, openIndexedDBStorage, type Storage } from "@fieldsync/client";
+import { withTodayIndex } from "./todayindex";
 
 /** The IndexedDB database the app keeps its device store in. */
 export const STORE_NAME = "fieldsync-web";
@@ -39,7 +40,7 @@ const server = (): string => (import.meta.env.VITE_FIELDSYNC_SERVER as string | 
 
 /** Opens the store; returns a session when the device is enrolled. */
 export async function openSession(): Promise<Session | null> {
-  const storage = await openIndexedDBStorage(STORE_NAME);
+  const storage = withTodayIndex(await openIndexedDBStorage(STORE_NAME)); // Today's index follows every write
   const meta = await storage.read((tx) => tx.meta());
   if (!meta.token) {
     storage.close();
@@ -50,7 +51,7 @@ export async function openSession(): Promise<Session | null> {
 
 /** Enrolls the device with a one-time code. */
 export async function enroll(code: string, deviceName: string): Promise<Session> {
-  const storage = await openIndexedDBStorage(STORE_NAME);
+  const storage = withTodayIndex(await openIndexedDBStorage(STORE_NAME)); // Today's index follows every write
   try {
     return start(await Client.enroll({ storage, server: server(), enrollmentCode: code.trim(), deviceName, platform: "web" }), storage);
   } catch (err) {

@@ -1,34 +1,34 @@
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
-import { computeToday, loadTodayIndex, loadTodayInputs, saveTodayIndex, storeStateKey, type TodayInputs, type TodayItem } from "../data";
+import { computeToday, loadTodayInputs, type TodayInputs, type TodayItem } from "../data";
 import { fmtTime, t } from "../i18n";
 import { firstScreenShown, onChange, session } from "../session";
+import { todayIndexOf } from "../todayindex";
 import { RecentRecords } from "./recent";
 
 /** How many lines each list shows before "+N". */
 const SHOW = 30;
 
-/** What the last Today render took, from the start of the store read to the committed DOM (ms); the browser test reads it. */
+/**
+ * What the last Today render took, from the start of the read to the
+ * committed DOM (ms), and where its inputs came from (memory: the index
+ * kept up to date; index: the saved one; store: a scan); the browser test
+ * reads it.
+ */
 declare global {
   interface Window { fieldsyncToday?: { ms: number; records: number; sincePageStart: number; source: string; phases: Record<string, number> } }
 }
 
 /** Today (B2): follow-ups, overdue opportunities and stock alerts first, then the coming week and recent records. */
 export function TodayScreen() {
-  const [inputs, setInputs] = useState<{ inp: TodayInputs; started: number; source: string; read: number[] } | null>(null);
+  const [inputs, setInputs] = useState<{ inp: TodayInputs; started: number; source: string; read: number } | null>(null);
   useEffect(() => {
     let live = true;
     const load = async () => {
       const started = performance.now();
       const storage = session()!.storage;
-      const key = await storeStateKey(storage);
-      const keyed = performance.now();
-      let inp = loadTodayIndex(key, Date.now());
-      const source = inp ? "index" : "store";
-      if (!inp) {
-        const read = (inp = await loadTodayInputs(storage));
-        setTimeout(() => saveTodayIndex(key, read, Date.now()), 0); // after the screen shows
-      }
-      if (live) setInputs({ inp, started, source, read: [keyed - started, performance.now() - keyed] });
+      const index = todayIndexOf(storage);
+      const got = index ? await index.inputs() : { inputs: await loadTodayInputs(storage), source: "store" };
+      if (live) setInputs({ inp: got.inputs, started, source: got.source, read: performance.now() - started });
     };
     const run = () => void load().catch((err) => console.warn("today:", err));
     run();
@@ -40,8 +40,7 @@ export function TodayScreen() {
   useLayoutEffect(() => {
     if (!inputs) return;
     const ms = performance.now() - inputs.started;
-    const [key, read] = inputs.read;
-    const phases = { key, read, computeAndRender: ms - key - read };
+    const phases = { read: inputs.read, computeAndRender: ms - inputs.read };
     window.fieldsyncToday = { ms, records: inputs.inp.records, sincePageStart: performance.now(), source: inputs.source, phases };
     if (shown.current) shown.current.textContent = t("renderedIn", { n: inputs.inp.records, ms: ms.toFixed(1) });
     firstScreenShown();
