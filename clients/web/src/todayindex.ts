@@ -169,11 +169,16 @@ export class TodayIndex {
   private saveTimer: ReturnType<typeof setTimeout> | null = null;
   /** Transactions started through the wrapped store, in creation order. */
   order = 0;
-  /** Read-write transactions of this page not yet handed to committed. */
-  inflight = 0;
+  /** The source of the last build until inputs reports it. */
+  private built: IndexSource | null = null;
+  /** Another tab wrote while the index was being built. */
+  private stale = false;
+  /** Tells the app's other tabs on this origin that a transaction of this one committed. */
+  private readonly tabs = typeof BroadcastChannel === "function" ? new BroadcastChannel("fieldsync-today-index") : null;
 
   constructor(private readonly inner: Storage) {
     if (typeof addEventListener === "function") addEventListener("pagehide", () => this.saveNow());
+    if (this.tabs) this.tabs.onmessage = (e: MessageEvent<string>) => this.outdated(e.data);
   }
 
   /** Builds the index now (when the store opens), so the writes that follow update it rather than outdate it. */
@@ -183,26 +188,32 @@ export class TodayIndex {
 
   /**
    * Today's inputs from the index, building it first when there is none
-   * (the saved index when its key is the store's, else a scan) or when
-   * the store moved on without it (another tab wrote), with where they
-   * came from.
+   * (the saved index when its key is the store's, else a scan), with where
+   * they came from (the first call after a build: the build's source).
+   * From memory it reads nothing: synchronous work only.
    */
   async inputs(now = Date.now()): Promise<{ inputs: TodayInputs; source: IndexSource }> {
     let source = await this.ensure();
-    if (source === "memory" && this.inflight === 0 && !this.building) {
-      const order = ++this.order;
-      const key = await this.inner.read((tx) => storeStateKey(tx));
-      if (key !== this.key && this.inflight === 0 && order > this.builtAt && this.lists) {
-        this.lists = null; // another tab (or window) wrote to the store
-        source = await this.ensure();
-      }
-    }
+    if (this.built) [source, this.built] = [this.built, null];
     return { inputs: this.lists!.inputs(now), source };
   }
 
   private async ensure(): Promise<IndexSource> {
     if (this.lists && !this.building) return "memory";
     return (this.building ??= this.build().finally(() => (this.building = null)));
+  }
+
+  /** Another tab committed a write (key: the store's state after it): this index is out of date. */
+  private outdated(key: string): void {
+    if (key === this.key) return;
+    this.lists = null; // the next Today reads that tab's saved index (or scans)
+    this.stale = true;
+  }
+
+  /** Stops listening to the other tabs, saving first (the store closes). */
+  close(): void {
+    this.saveNow();
+    this.tabs?.close();
   }
 
   /** Forgets the index in memory and the saved one (the next Today builds it from the store). */
@@ -213,30 +224,36 @@ export class TodayIndex {
   }
 
   private async build(): Promise<IndexSource> {
-    const order = ++this.order;
-    const saved = readSaved();
-    const got = await this.inner.read(async (tx) => {
-      const key = await storeStateKey(tx);
-      if (saved && saved.key === key) return { key, lists: Lists.fromJSON(saved), source: "index" as const };
-      const lists = new Lists();
-      const now = Date.now();
-      for (const type of Object.keys(TODAY_FIELDS)) {
-        for (const r of await tx.rowsOfType(type)) lists.apply(r.id, NONE, contribution(r, now));
-      }
-      return { key, lists, source: "store" as const };
-    });
-    this.lists = got.lists;
-    this.builtAt = order;
-    this.key = got.key;
-    const later = this.pending.filter((b) => b.order > order);
-    this.pending = [];
-    for (const b of later) this.applyBatch(b);
-    if (got.source === "store") this.scheduleSave();
-    return got.source;
+    for (;;) {
+      this.stale = false;
+      const order = ++this.order;
+      const saved = readSaved();
+      const got = await this.inner.read(async (tx) => {
+        const key = await storeStateKey(tx);
+        if (saved && saved.key === key) return { key, lists: Lists.fromJSON(saved), source: "index" as const };
+        const lists = new Lists();
+        const now = Date.now();
+        for (const type of Object.keys(TODAY_FIELDS)) {
+          for (const r of await tx.rowsOfType(type)) lists.apply(r.id, NONE, contribution(r, now));
+        }
+        return { key, lists, source: "store" as const };
+      });
+      if (this.stale) continue; // another tab wrote meanwhile: its write may be in or out of what was read
+      this.lists = got.lists;
+      this.built = got.source;
+      this.builtAt = order;
+      this.key = got.key;
+      const later = this.pending.filter((b) => b.order > order);
+      this.pending = [];
+      for (const b of later) this.applyBatch(b);
+      if (got.source === "store") this.scheduleSave();
+      return got.source;
+    }
   }
 
   /** Applies a committed transaction's changes (queued while the index is being built). */
   committed(b: Batch): void {
+    if (b.key !== this.key || b.changes.length > 0 || b.cleared) this.tabs?.postMessage(b.key);
     if (!this.lists) {
       if (this.building) this.pending.push(b);
       return; // no index yet: the next build reads the store as it is
@@ -299,20 +316,15 @@ export function withTodayIndex(inner: Storage): Storage {
     read: (fn) => inner.read(fn),
     update: async (fn) => {
       const batch: Batch = { order: ++index.order, key: "", cleared: false, changes: [] };
-      index.inflight++;
-      try {
-        const out = await inner.update(async (tx) => {
-          const res = await fn(watch(tx, batch));
-          batch.key = await storeStateKey(tx);
-          return res;
-        });
-        index.committed(batch);
-        return out;
-      } finally {
-        index.inflight--;
-      }
+      const out = await inner.update(async (tx) => {
+        const res = await fn(watch(tx, batch));
+        batch.key = await storeStateKey(tx);
+        return res;
+      });
+      index.committed(batch);
+      return out;
     },
-    close: () => inner.close(),
+    close: () => (index.close(), inner.close()),
   };
   indexes.set(wrapped, index);
   index.start();

@@ -74,4 +74,44 @@ describe.skipIf(!haveChromium)("open budgets (throttled through CDP)", () => {
       await context.close();
     }
   }, 300_000);
+
+  it("Today from a store of 10k records: a scan, the saved index, the index kept up to date (CPU unthrottled, then 4×)", async () => {
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+    try {
+      const page = await context.newPage();
+      await enrollOnPage(page, srv, srv.url, demoUser(srv, "rep").user_id);
+      await page.waitForFunction(() => document.querySelector("[data-testid=syncbar]")?.getAttribute("data-online") === "true");
+      const n = await page.evaluate(() => (window as any).fieldsyncDev.seed(10_000));
+      type Run = { ms: number; source: string; records: number; sincePageStart: number };
+      const today = () => page.waitForFunction(() => ((window as any).fieldsyncToday?.records ?? 0) >= 10_000).then(() => page.evaluate(() => (window as any).fieldsyncToday as Run));
+      for (const cpu of [1, 4]) {
+        const cdp = await throttle(context, page, { cpu });
+        const runs: Run[] = [];
+        for (let i = 0; i < 3; i++) { // the scan: what every Today after a write or a pull did before the index followed the writes
+          await page.evaluate(() => (window as any).fieldsyncDev.dropTodayIndex());
+          await page.reload();
+          runs.push(await today());
+        }
+        for (let i = 0; i < 3; i++) { // a new open: the saved index
+          await page.reload();
+          runs.push(await today());
+        }
+        for (let i = 0; i < 3; i++) { // after a write (two more rows), Today again: the index in memory
+          await page.evaluate(() => (window as any).fieldsyncDev.seed(2));
+          await page.evaluate(() => ((window as any).fieldsyncToday = undefined, (location.hash = "#/customers")));
+          await page.waitForSelector("[data-testid=today]", { state: "detached" });
+          await page.evaluate(() => (location.hash = "#/today"));
+          runs.push(await today());
+        }
+        console.log(`\nToday with ${n}+ records, CPU ${cpu}×, ms from Today's read to its DOM committed (a scan or the saved index is read from the store's open on):`);
+        for (const source of ["store", "index", "memory"]) {
+          const r = runs.filter((x) => x.source === source);
+          console.log(`  from the ${source}: ${r.map((x) => x.ms.toFixed(1)).join(", ")} (${r.map((x) => x.sincePageStart.toFixed(0)).join(", ")} ms since the page started)`);
+        }
+        await cdp.detach();
+      }
+    } finally {
+      await context.close();
+    }
+  }, 300_000);
 });
