@@ -375,8 +375,12 @@ export function t(key: Key, params: Record<string, string | number> = {}): strin
   return dictionaries[lang][key].replace(/\{(\w+)\}/g, (_, k: string) => String(params[k] ?? ""));
 }
 
-/** A date and time in the current language, short. */
+const timeFormats = new Map<string, Intl.DateTimeFormat>();
+
+/** A date and time in the current language, short (one formatter per language: making one is slow, Today formats dozens). */
 export function fmtTime(d: Date | undefined | null): string {
   if (!d) return "";
-  return d.toLocaleString(lang, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+  let f = timeFormats.get(lang);
+  if (!f) timeFormats.set(lang, (f = new Intl.DateTimeFormat(lang, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" })));
+  return f.format(d);
 }
