@@ -171,6 +171,8 @@ export class TodayIndex {
   order = 0;
   /** The source of the last build until inputs reports it. */
   private built: IndexSource | null = null;
+  /** How long the last build took (ms): reading the saved index or scanning the store. */
+  buildMs = 0;
   /** Another tab wrote while the index was being built. */
   private stale = false;
   /** Tells the app's other tabs on this origin that a transaction of this one committed. */
@@ -226,6 +228,7 @@ export class TodayIndex {
   private async build(): Promise<IndexSource> {
     for (;;) {
       this.stale = false;
+      const started = performance.now();
       const order = ++this.order;
       const saved = readSaved();
       const got = await this.inner.read(async (tx) => {
@@ -241,6 +244,7 @@ export class TodayIndex {
       if (this.stale) continue; // another tab wrote meanwhile: its write may be in or out of what was read
       this.lists = got.lists;
       this.built = got.source;
+      this.buildMs = performance.now() - started;
       this.builtAt = order;
       this.key = got.key;
       const later = this.pending.filter((b) => b.order > order);

@@ -20,7 +20,7 @@ declare global {
 
 /** Today (B2): follow-ups, overdue opportunities and stock alerts first, then the coming week and recent records. */
 export function TodayScreen() {
-  const [inputs, setInputs] = useState<{ inp: TodayInputs; started: number; source: string; read: number } | null>(null);
+  const [inputs, setInputs] = useState<{ inp: TodayInputs; started: number; source: string; read: number; build: number } | null>(null);
   useEffect(() => {
     let live = true;
     const load = async () => {
@@ -28,7 +28,8 @@ export function TodayScreen() {
       const storage = session()!.storage;
       const index = todayIndexOf(storage);
       const got = index ? await index.inputs() : { inputs: await loadTodayInputs(storage), source: "store" };
-      if (live) setInputs({ inp: got.inputs, started, source: got.source, read: performance.now() - started });
+      const build = got.source === "memory" ? 0 : (index?.buildMs ?? 0); // begun when the store opened
+      if (live) setInputs({ inp: got.inputs, started, source: got.source, read: performance.now() - started, build });
     };
     const run = () => void load().catch((err) => console.warn("today:", err));
     run();
@@ -40,7 +41,7 @@ export function TodayScreen() {
   useLayoutEffect(() => {
     if (!inputs) return;
     const ms = performance.now() - inputs.started;
-    const phases = { read: inputs.read, computeAndRender: ms - inputs.read };
+    const phases = { build: inputs.build, read: inputs.read, computeAndRender: ms - inputs.read };
     window.fieldsyncToday = { ms, records: inputs.inp.records, sincePageStart: performance.now(), source: inputs.source, phases };
     if (shown.current) shown.current.textContent = t("renderedIn", { n: inputs.inp.records, ms: ms.toFixed(1) });
     firstScreenShown();
