@@ -5,6 +5,7 @@
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { Client, IdentityService, openIndexedDBStorage, type Storage } from "@fieldsync/client";
+import { isRevocation } from "./screens/revoked";
 import { withTodayIndex } from "./todayindex";
 
 /** The IndexedDB database the app keeps its device store in. */
@@ -16,8 +17,15 @@ export interface Session {
 }
 
 let current: Session | null = null;
+/** The server refused the device's token (revoked): sync stopped. */
+let revokedFlag = false;
 const listeners = new Set<() => void>();
 let stopWatch: AbortController | null = null;
+
+/** Whether the server said the device is revoked (the app shows the Revoked screen). */
+export function isRevoked(): boolean {
+  return revokedFlag;
+}
 
 /** The open session; null before enrollment. */
 export function session(): Session | null {
@@ -124,7 +132,12 @@ function follow(client: Client): void {
   const stop = (stopWatch = new AbortController());
   const loop = async () => {
     while (!stop.signal.aborted) {
-      await client.watch({ signal: stop.signal }).catch((err) => console.warn("sync:", err));
+      const revoked = await client.watch({ signal: stop.signal }).then(() => false, (err) => (console.warn("sync:", err), isRevocation(err)));
+      if (revoked) {
+        revokedFlag = true;
+        changed();
+        return;
+      }
       await new Promise((r) => setTimeout(r, 5000));
     }
   };
@@ -136,6 +149,7 @@ export async function signOut(force: boolean): Promise<void> {
   if (!current) return;
   await current.client.signOut({ force });
   localStorage.removeItem(PROFILE);
+  revokedFlag = false;
   stopWatch?.abort();
   current.client.close();
   current = null;

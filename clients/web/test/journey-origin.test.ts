@@ -196,6 +196,54 @@ describe.skipIf(!haveChromium)("the web app served by fieldsyncd, in Chromium", 
     await context.close();
   }, 180_000);
 
+  it("a revoked device: the rep is told, keeps a copy of the unsent change, and enrolls again only after confirming what is lost", async () => {
+    const context = await newContext();
+    const page = await context.newPage();
+    page.on("pageerror", (e) => console.log("page error:", e));
+    await enrollOnPage(page, srv, srv.url, demoUser(srv, "rep").user_id);
+    await settled(page);
+    await page.waitForFunction(() => JSON.parse(localStorage.getItem("fieldsync.profile") ?? "null")?.deviceId);
+    const deviceId = await page.evaluate(() => JSON.parse(localStorage.getItem("fieldsync.profile")!).deviceId as string);
+
+    // Offline, a commitment waits to be sent; meanwhile the admin revokes the device.
+    await context.setOffline(true);
+    await page.goto(srv.url + "/#/new");
+    await page.click("[data-form=commitment]");
+    await page.waitForSelector("[data-testid=form-commitment] option[value=demo-huashan]", { state: "attached" });
+    await page.selectOption("select[name=customer_id]", "demo-huashan");
+    await page.fill("textarea[name=description]", "written on a revoked phone");
+    await page.click("button[type=submit]");
+    await page.waitForFunction(() => document.querySelector("[data-testid=syncbar]")?.getAttribute("data-outbox") === "1");
+    const res = await fetch(`${srv.url}/fieldsync.v1.AdminService/RevokeDevice`, {
+      method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${srv.creds.admin_token}` }, body: JSON.stringify({ deviceId }),
+    });
+    expect(res.status).toBe(200);
+
+    // Online: the server refuses the token; the app says so and what is still on the device.
+    await context.setOffline(false);
+    await page.waitForSelector("[data-testid=revoked]", { timeout: 60_000 });
+    expect(await page.getAttribute("[data-testid=revoked]", "data-unsent")).toBe("1");
+    expect(await page.textContent("[data-testid=revoked]")).toContain("1 changes and 0 photos were not sent");
+    await page.screenshot({ path: join(ARTEFACTS, "origin-revoked.png"), fullPage: true });
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click("[data-action=save-unsent]")]);
+    const saved = JSON.parse(await (await download.createReadStream()).toArray().then((b) => Buffer.concat(b).toString()));
+    expect(saved.deviceId).toBe(deviceId);
+    expect(saved.changes).toHaveLength(1);
+    expect(saved.changes[0].type).toBe("fieldsync.v1.Commitment");
+    expect(Buffer.from(saved.changes[0].valueBase64, "base64").toString()).toContain("written on a revoked phone");
+
+    // Enrolling again: refused until confirmed (the dialog names what is lost), then the Enroll screen.
+    const dialogs: string[] = [];
+    page.once("dialog", (d) => (dialogs.push(d.message()), void d.dismiss()));
+    await page.click("[data-action=re-enroll]");
+    expect(dialogs[0]).toContain("1 unsent changes");
+    expect(await page.locator("[data-testid=revoked]").count()).toBe(1);
+    page.once("dialog", (d) => void d.accept());
+    await page.click("[data-action=re-enroll]");
+    await page.waitForSelector("input[name=code]");
+    await context.close();
+  }, 180_000);
+
   it("smoke of the budget bench: a first open's figures through a CDP session (unthrottled)", async () => {
     const context = await newContext();
     const page = await context.newPage();
