@@ -19,11 +19,12 @@ import {
   type RecordRow, type Storage, type StoreTx,
 } from "@fieldsync/client";
 import { dropTodayIndex, storeStateKey, TODAY_FIELDS, TODAY_INDEX, type TodayInputs } from "./data";
+import { TODAY_INDEX_VERSION } from "./todaycore";
 import { pick } from "./wire";
 
 const DAY = 86_400_000;
 /** The saved index's format (1: the index saved whole after each scan, before it was kept up to date). */
-const SAVED_VERSION = 2;
+const SAVED_VERSION = TODAY_INDEX_VERSION;
 
 type Commitment = TodayInputs["commitments"][number];
 type VisitItem = TodayInputs["visits"][number];

@@ -37,6 +37,8 @@ export interface OpenTiming {
   shown: number;
   /** A key typed after it appeared was handled (the Enroll input: its value took the character). */
   interactive: number;
+  /** The live screen is in the DOM (when asked for: Today drawn by the app, after the snapshot drawn before the SDK loaded). */
+  live?: number;
   /** The last script or style arrived (from the network or the service worker). */
   assets: number;
   /** Bytes transferred over the network (encoded), and the requests that did. */
@@ -45,14 +47,15 @@ export interface OpenTiming {
 }
 
 /** Marks in the page, before any of its scripts: when selector appears and when a key typed after is handled. */
-function installMarker(selector: string): void {
-  const w = window as unknown as { __perf: { shown?: number; interactive?: number; fcp?: number } };
+function installMarker([selector, liveSelector]: [string, string | undefined]): void {
+  const w = window as unknown as { __perf: { shown?: number; interactive?: number; fcp?: number; live?: number } };
   w.__perf = {};
   new PerformanceObserver((l) => {
     for (const e of l.getEntries()) if (e.name === "first-contentful-paint") w.__perf.fcp = e.startTime;
   }).observe({ type: "paint", buffered: true });
   const seen = () => {
     if (w.__perf.shown === undefined && document.querySelector(selector)) w.__perf.shown = performance.now();
+    if (liveSelector && w.__perf.live === undefined && document.querySelector(liveSelector)) w.__perf.live = performance.now();
   };
   new MutationObserver(seen).observe(document, { childList: true, subtree: true });
   // Capture on window: the first key event the page handles; an input's value is checked by the caller.
@@ -81,8 +84,8 @@ export async function throttle(context: BrowserContext, page: Page, t: Throttle 
  * input, presses a key on the page) and reads the marks and the
  * navigation timing.
  */
-export async function measureOpen(page: Page, url: string, selector: string, opts: { type?: boolean } = {}): Promise<OpenTiming> {
-  await page.addInitScript(installMarker, selector);
+export async function measureOpen(page: Page, url: string, selector: string, opts: { type?: boolean; live?: string } = {}): Promise<OpenTiming> {
+  await page.addInitScript(installMarker, [selector, opts.live] as [string, string | undefined]);
   await page.goto(url, { waitUntil: "commit" });
   await page.waitForSelector(selector, { timeout: 60_000 });
   if (opts.type) await page.type(selector, "7");
@@ -90,14 +93,15 @@ export async function measureOpen(page: Page, url: string, selector: string, opt
   await page.waitForFunction(() => (window as unknown as { __perf: { interactive?: number } }).__perf.interactive !== undefined, undefined, { timeout: 60_000 });
   if (opts.type && (await page.inputValue(selector)) !== "7") throw new Error(`${selector} did not take the typed key`);
   await page.waitForLoadState("load");
+  if (opts.live) await page.waitForSelector(opts.live, { timeout: 60_000 });
   return page.evaluate(() => {
-    const p = (window as unknown as { __perf: { shown: number; interactive: number; fcp?: number } }).__perf;
+    const p = (window as unknown as { __perf: { shown: number; interactive: number; fcp?: number; live?: number } }).__perf;
     const nav = performance.getEntriesByType("navigation")[0] as PerformanceNavigationTiming;
     const res = performance.getEntriesByType("resource") as PerformanceResourceTiming[];
     const all = [nav, ...res];
     return {
       responseEnd: nav.responseEnd, domContentLoaded: nav.domContentLoadedEventEnd, load: nav.loadEventEnd, fcp: p.fcp,
-      shown: p.shown, interactive: p.interactive,
+      shown: p.shown, interactive: p.interactive, live: p.live,
       assets: Math.max(0, ...res.filter((e) => /\.(js|css)$/.test(e.name)).map((e) => e.responseEnd)),
       transferred: all.reduce((n, e) => n + e.transferSize, 0),
       requests: all.filter((e) => e.transferSize > 0).length,
@@ -108,6 +112,6 @@ export async function measureOpen(page: Page, url: string, selector: string, opt
 /** One line of figures (ms, rounded) for the report. */
 export function describeOpen(o: OpenTiming): string {
   const ms = (n: number | undefined) => (n === undefined ? "–" : n.toFixed(0));
-  return `interactive ${ms(o.interactive)} ms (screen shown ${ms(o.shown)}; FCP ${ms(o.fcp)}; document ${ms(o.responseEnd)}; scripts in ${ms(o.assets)}; ` +
+  return `interactive ${ms(o.interactive)} ms (screen shown ${ms(o.shown)}${o.live === undefined ? "" : `; live screen ${ms(o.live)}`}; FCP ${ms(o.fcp)}; document ${ms(o.responseEnd)}; scripts in ${ms(o.assets)}; ` +
     `DOMContentLoaded ${ms(o.domContentLoaded)}; load ${ms(o.load)}); ${(o.transferred / 1024).toFixed(1)} KB over the network in ${o.requests} requests`;
 }

@@ -9,6 +9,7 @@ import {
 import { beforeEach, describe, expect, it } from "vitest";
 import { computeToday, loadTodayInputs, type TodayInputs } from "../src/data";
 import { seed } from "../src/dev/seed";
+import { COMMITMENT_OPEN, COMMITMENT_UNSPECIFIED, OPPORTUNITY_LOST, OPPORTUNITY_WON, savedTodayInputs } from "../src/todaycore";
 import { todayIndexOf, withTodayIndex } from "../src/todayindex";
 
 const H = 3_600_000;
@@ -37,6 +38,11 @@ async function expectSame(wrapped: Storage, raw: Storage) {
 }
 
 describe("the Today index", () => {
+  it("Today's SDK-free core reads records.proto's enum numbers", () => {
+    expect([COMMITMENT_UNSPECIFIED, COMMITMENT_OPEN, OPPORTUNITY_WON, OPPORTUNITY_LOST])
+      .toEqual([CommitmentState.UNSPECIFIED, CommitmentState.OPEN, OpportunityStage.WON, OpportunityStage.LOST]);
+  });
+
   it("follows local writes, edits, deletes and other types' writes without scanning the store", async () => {
     const name = `today-index-${dbs++}`;
     const raw = await openIndexedDBStorage(name);
@@ -74,6 +80,7 @@ describe("the Today index", () => {
     first.close();
 
     const raw = await openIndexedDBStorage(name);
+    expect(shown(savedTodayInputs()!)).toEqual(shown(await loadTodayInputs(raw))); // what the snapshot draws before the SDK loads
     const again = withTodayIndex(raw);
     expect(await expectSame(again, raw)).toBe("index");
     // Another tab writes to the store: it tells this one, which reads that tab's saved index.
