@@ -244,6 +244,49 @@ describe.skipIf(!haveChromium)("the web app served by fieldsyncd, in Chromium", 
     await context.close();
   }, 180_000);
 
+  it("store staff offline: the quote form shows the cited diagnosis photos as thumbnails from the device store", async () => {
+    const context = await newContext();
+    const page = await context.newPage();
+    page.on("pageerror", (e) => console.log("page error:", e));
+    await enrollOnPage(page, srv, srv.url, demoUser(srv, "store_staff").user_id);
+    await settled(page);
+    await context.setOffline(true); // the photos stay in the device store
+    const photo = (color: string) => page.evaluate(async (fill) => {
+      const c = Object.assign(document.createElement("canvas"), { width: 160, height: 120 });
+      const g = c.getContext("2d")!;
+      g.fillStyle = fill;
+      g.fillRect(0, 0, 160, 120);
+      g.fillStyle = "#fff";
+      g.fillRect(40, 30, 80, 60);
+      const b = await new Promise<Blob>((r) => c.toBlob((x) => r(x!), "image/jpeg", 0.9));
+      return Array.from(new Uint8Array(await b.arrayBuffer()));
+    }, color);
+    await page.goto(srv.url + "/#/new");
+    await page.click("[data-form=diagnosis]");
+    await page.waitForSelector("[data-testid=form-diagnosis] option[value=demo-huang]", { state: "attached" });
+    await page.selectOption("select[name=customer_id]", "demo-huang");
+    await page.fill("textarea[name=conclusion]", "cracked brake disc");
+    await page.setInputFiles("input[data-slot=photos]", [
+      { name: "a.jpg", mimeType: "image/jpeg", buffer: Buffer.from(await photo("#b03a2e")) },
+      { name: "b.jpg", mimeType: "image/jpeg", buffer: Buffer.from(await photo("#1f618d")) },
+    ]);
+    await page.waitForFunction(() => document.querySelector("[data-testid=form-diagnosis]")?.textContent?.includes("(2)"));
+    await page.click("button[type=submit]");
+    await page.waitForSelector("[data-testid=today]");
+    await page.goto(srv.url + "/#/new");
+    await page.click("[data-form=quote]");
+    await page.waitForSelector("[data-testid=form-quote] option[value=demo-huang]", { state: "attached" });
+    await page.selectOption("select[name=customer_id]", "demo-huang");
+    const diag = await page.locator("select[name=diagnosis_id] option", { hasText: "cracked brake disc" }).getAttribute("value");
+    await page.selectOption("select[name=diagnosis_id]", diag!);
+    await page.waitForFunction(() => [...document.querySelectorAll<HTMLImageElement>("[data-field=cited] img")].filter((i) => i.complete && i.naturalWidth > 0).length === 2);
+    expect(await page.locator("[data-field=cited] img").evaluateAll((imgs) => imgs.map((i) => (i as HTMLImageElement).src.slice(0, 5)))).toEqual(["blob:", "blob:"]);
+    await page.locator("[data-field=cited] input").first().check();
+    await page.screenshot({ path: join(ARTEFACTS, "origin-quote-thumbnails.png"), fullPage: true });
+    expect(await violations(page)).toEqual([]);
+    await context.close();
+  }, 180_000);
+
   it("smoke of the budget bench: a first open's figures through a CDP session (unthrottled)", async () => {
     const context = await newContext();
     const page = await context.newPage();
