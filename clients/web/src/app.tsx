@@ -10,13 +10,15 @@ import { FormScreen, NewMenu } from "./screens/forms";
 import { StatusBar } from "./screens/statusbar";
 import { SyncDetails } from "./screens/syncinfo";
 import { TodayScreen } from "./screens/today";
-import { onChange, profile, session } from "./session";
+import { Revoked } from "./screens/revoked";
+import { isRevoked, onChange, profile, session } from "./session";
 
 /** The app: the sync bar, the screen of the route, the navigation. */
 export function App({ enrolled }: { enrolled: boolean }) {
   const [isEnrolled, setEnrolled] = useState(enrolled);
   const [, rerender] = useState(0);
   const { parts, query } = useRoute();
+  useEffect(() => onChange(() => rerender((n) => n + 1)), []); // a revocation shows at once
   if (!isEnrolled || !session()) return <Shell onLang={() => rerender((n) => n + 1)}><Enroll onDone={() => (setEnrolled(true), go("/today"))} /></Shell>;
   const [screen = "today", a = "", b = ""] = parts;
   let body;
@@ -30,6 +32,7 @@ export function App({ enrolled }: { enrolled: boolean }) {
     case "manager": body = <Manager />; break;
     default: body = <TodayScreen />;
   }
+  if (isRevoked()) body = <Revoked onSignedOut={() => setEnrolled(false)} />;
   return (
     <Shell onLang={() => rerender((n) => n + 1)}>
       <StatusBar />

@@ -8,7 +8,7 @@ import {
   AlertSchema, CampaignMaterialSchema, CommitmentSchema, CommitmentState, CustomerSchema, DiagnosisSchema, OpportunitySchema,
   OpportunityStage, QuoteSchema, SampleShipmentSchema, StockLevelSchema, SurgerySupportSchema, VisitSchema,
   type Alert, type CampaignMaterial, type Client, type Commitment, type Customer, type Diagnosis, type LocalRecord, type Opportunity,
-  RowState, type Quote, type SampleShipment, type StockLevel, type Storage, type SurgerySupport, type Visit,
+  RowState, type Quote, type SampleShipment, type StockLevel, type Storage, type StoreTx, type SurgerySupport, type Visit,
 } from "@fieldsync/client";
 import { pick, type Want } from "./wire";
 
@@ -47,36 +47,8 @@ export function tsDate(ts: Timestamp | undefined): Date | undefined {
   return ts ? timestampDate(ts) : undefined;
 }
 
-/** One line of Today. */
-export type TodayItem =
-  | { kind: "commitment"; id: string; customerId: string; text: string; due: Date; overdue: boolean }
-  | { kind: "appointment"; id: string; customerId: string; text: string; at: Date }
-  | { kind: "opportunity"; id: string; customerId: string; title: string; due: Date }
-  | { kind: "stock"; id: string; terminalId: string; productId: string; onHand: number; safety: number };
-
-/** Today (B2): the three lists first, then what comes up in the next week. */
-export interface Today {
-  followUps: TodayItem[];
-  overdueOpportunities: TodayItem[];
-  stockAlerts: TodayItem[];
-  upcoming: TodayItem[];
-  unacknowledgedAlerts: number;
-}
-
-/**
- * What Today is computed from: only the fields it reads, times as Unix ms
- * (undefined when unset), so a store of 10k records is read without
- * building whole messages (see loadTodayInputs).
- */
-export interface TodayInputs {
-  commitments: { id: string; customerId: string; description: string; due?: number; state: number }[];
-  visits: { id: string; customerId: string; followUp: string; next?: number }[];
-  opportunities: { id: string; customerId: string; title: string; stage: number; due?: number }[];
-  stock: { id: string; terminalId: string; productId: string; onHand: number; safety: number }[];
-  alertsUnacknowledged: number;
-  customerNames: Map<string, string>;
-  records: number;
-}
+export { computeToday, type Today, type TodayInputs, type TodayItem } from "./todaycore";
+import type { TodayInputs } from "./todaycore";
 
 /** Today's inputs from decoded records (what loadTodayInputs reads from the store's bytes). */
 export function todayInputsFromData(d: Data): TodayInputs {
@@ -93,7 +65,7 @@ export function todayInputsFromData(d: Data): TodayInputs {
 }
 
 /** The stored fields Today reads, by record type: field number → how to read it (records.proto). */
-const TODAY_FIELDS: Record<string, Record<number, Want>> = {
+export const TODAY_FIELDS: Record<string, Record<number, Want>> = {
   [CommitmentSchema.typeName]: { 4: "str", 6: "str", 7: "ts", 8: "int" },
   [VisitSchema.typeName]: { 5: "str", 10: "str", 11: "ts" },
   [OpportunitySchema.typeName]: { 4: "str", 5: "str", 6: "int", 8: "ts" },
@@ -135,54 +107,6 @@ export async function loadTodayInputs(storage: Storage): Promise<TodayInputs> {
   return inp;
 }
 
-const DAY = 86_400_000;
-
-/**
- * Computes Today for the local time of now: commitments still open and due
- * by the end of today (overdue ones included) and appointments today; open
- * opportunities whose next action is past due; stock below its safety
- * stock; then commitments and appointments of the next 7 days. Each list
- * is in time order (stock: the largest shortfall first).
- */
-export function computeToday(d: TodayInputs, now: Date): Today {
-  const nowMs = now.getTime();
-  const startOfDay = new Date(now.getFullYear(), now.getMonth(), now.getDate()).getTime();
-  const endOfDay = startOfDay + DAY;
-  const weekEnd = endOfDay + 7 * DAY;
-  const followUps: TodayItem[] = [];
-  const upcoming: TodayItem[] = [];
-  for (const c of d.commitments) {
-    if (c.state !== CommitmentState.OPEN && c.state !== CommitmentState.UNSPECIFIED) continue;
-    if (c.due === undefined) continue;
-    const item: TodayItem = { kind: "commitment", id: c.id, customerId: c.customerId, text: c.description, due: new Date(c.due), overdue: c.due < nowMs };
-    if (c.due < endOfDay) followUps.push(item);
-    else if (c.due < weekEnd) upcoming.push(item);
-  }
-  for (const v of d.visits) {
-    if (v.next === undefined) continue;
-    const item: TodayItem = { kind: "appointment", id: v.id, customerId: v.customerId, text: v.followUp, at: new Date(v.next) };
-    if (v.next >= startOfDay && v.next < endOfDay) followUps.push(item);
-    else if (v.next >= endOfDay && v.next < weekEnd) upcoming.push(item);
-  }
-  const overdueOpportunities: TodayItem[] = [];
-  for (const o of d.opportunities) {
-    if (o.stage === OpportunityStage.WON || o.stage === OpportunityStage.LOST) continue;
-    if (o.due !== undefined && o.due < nowMs) overdueOpportunities.push({ kind: "opportunity", id: o.id, customerId: o.customerId, title: o.title, due: new Date(o.due) });
-  }
-  const stockAlerts: TodayItem[] = [];
-  for (const s of d.stock) {
-    if (s.onHand < s.safety) stockAlerts.push({ kind: "stock", id: s.id, terminalId: s.terminalId, productId: s.productId, onHand: s.onHand, safety: s.safety });
-  }
-  const when = (i: TodayItem) => (i.kind === "commitment" ? i.due : i.kind === "appointment" ? i.at : i.kind === "opportunity" ? i.due : new Date(0)).getTime();
-  const byTime = (a: TodayItem, b: TodayItem) => when(a) - when(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
-  followUps.sort(byTime);
-  upcoming.sort(byTime);
-  overdueOpportunities.sort(byTime);
-  const short = (i: TodayItem) => (i.kind === "stock" ? i.safety - i.onHand : 0);
-  stockAlerts.sort((a, b) => short(b) - short(a) || (a.id < b.id ? -1 : 1));
-  return { followUps, overdueOpportunities, stockAlerts, upcoming, unacknowledgedAlerts: d.alertsUnacknowledged };
-}
-
 /** What the customer brief (B1) shows: the last 3 contacts (visits) and their key commitments. */
 export interface Brief {
   lastVisits: LocalRecord<Visit>[];
@@ -210,59 +134,21 @@ export function customerBrief(d: Data, customerId: string): Brief {
   return { lastVisits, keyCommitments, otherOpen };
 }
 
-/** Where the Today index is kept (localStorage). */
-const TODAY_INDEX = "fieldsync.today-index";
-/** How far ahead the index keeps items, and how long it serves (ms): a day's use with the coming week's lists. */
-const INDEX_AHEAD = 10 * DAY;
-const INDEX_LIFE = DAY;
+export { TODAY_INDEX } from "./todaycore";
+import { TODAY_INDEX } from "./todaycore";
 
 /**
  * The store's state as a key: it changes with every local write (seq), pulled
  * change (cursor), resync (gen) and refused write (a rejection undoes its
  * edit), so a Today index saved under it is current while the key is.
  */
-export async function storeStateKey(storage: Storage): Promise<string> {
-  const [m, rejections] = await storage.read(async (tx) => [await tx.meta(), (await tx.rejections()).length] as const);
+export async function storeStateKey(tx: StoreTx): Promise<string> {
+  const m = await tx.meta();
+  const rejections = (await tx.rejections()).length;
   return `${m.deviceId}|${m.nextSeq}|${m.cursor}|${m.gen}|${rejections}`;
 }
 
-/**
- * Saves the Today index: the inputs that can show on Today for the next day
- * (open commitments and appointments due within INDEX_AHEAD, open
- * opportunities due by then, stock below safety stock, the names of their
- * customers), under the store's state key.
- */
-export function saveTodayIndex(key: string, d: TodayInputs, now: number): void {
-  const until = now + INDEX_AHEAD;
-  const from = now - DAY;
-  const commitments = d.commitments.filter((c) => c.due !== undefined && c.due < until && (c.state === CommitmentState.OPEN || c.state === CommitmentState.UNSPECIFIED));
-  const visits = d.visits.filter((v) => v.next !== undefined && v.next >= from && v.next < until);
-  const opportunities = d.opportunities.filter((o) => o.due !== undefined && o.due < until && o.stage !== OpportunityStage.WON && o.stage !== OpportunityStage.LOST);
-  const stock = d.stock.filter((s) => s.onHand < s.safety);
-  const ids = new Set([...commitments, ...visits, ...opportunities].map((x) => x.customerId).concat(stock.map((s) => s.terminalId)));
-  const names = [...d.customerNames].filter(([id]) => ids.has(id));
-  try {
-    localStorage.setItem(TODAY_INDEX, JSON.stringify({ key, saved: now, records: d.records, alerts: d.alertsUnacknowledged, commitments, visits, opportunities, stock, names }));
-  } catch {
-    localStorage.removeItem(TODAY_INDEX); // full: Today reads the store
-  }
-}
-
-/** The Today index when it was saved under key less than INDEX_LIFE before now; else null. */
-export function loadTodayIndex(key: string, now: number): TodayInputs | null {
-  try {
-    const x = JSON.parse(localStorage.getItem(TODAY_INDEX) ?? "null");
-    if (!x || x.key !== key || now - x.saved > INDEX_LIFE || now < x.saved) return null;
-    return {
-      commitments: x.commitments, visits: x.visits, opportunities: x.opportunities, stock: x.stock,
-      alertsUnacknowledged: x.alerts, customerNames: new Map(x.names), records: x.records,
-    };
-  } catch {
-    return null;
-  }
-}
-
-/** Drops the Today index (the next Today reads the store). */
+/** Drops the saved Today index (the next open builds it from the store). */
 export function dropTodayIndex(): void {
-  localStorage.removeItem(TODAY_INDEX);
+  if (typeof localStorage !== "undefined") localStorage.removeItem(TODAY_INDEX);
 }

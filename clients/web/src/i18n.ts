@@ -170,6 +170,12 @@ const en = {
   photoQueue: "Photo uploads",
   signOut: "Sign out",
   signOutUnsynced: "Changes still wait to sync; sign out anyway?",
+  revokedTitle: "This device was revoked",
+  revokedHelp: "The server no longer accepts this device: an administrator revoked it. Nothing more is sent or received. Ask for a new enrollment code to use the app again.",
+  revokedUnsent: "{n} changes and {photos} photos were not sent; they are still on this device. Save a copy of the changes before you enroll again.",
+  revokedSave: "Save the unsent changes",
+  revokedReenroll: "Enroll again",
+  revokedConfirm: "Enrolling again deletes this device's data, including {n} unsent changes and {photos} unsent photos. Continue?",
   device: "Device {id}",
   managerTitle: "Managers' dashboard",
   managerSoon: "The managers' dashboard (PHI, alerts inbox, fleet) comes in a later version.",
@@ -336,6 +342,12 @@ const zh: Record<Key, string> = {
   photoQueue: "照片上传",
   signOut: "退出登录",
   signOutUnsynced: "仍有修改未同步，仍要退出吗？",
+  revokedTitle: "此设备已被停用",
+  revokedHelp: "服务器不再接受此设备：管理员已将其停用。此后不再发送或接收数据。请向管理员索取新的注册码以继续使用。",
+  revokedUnsent: "有 {n} 条修改和 {photos} 张照片尚未发送，仍保存在此设备上。重新注册前请先保存修改的副本。",
+  revokedSave: "保存未发送的修改",
+  revokedReenroll: "重新注册",
+  revokedConfirm: "重新注册会删除此设备上的数据，包括 {n} 条未发送的修改和 {photos} 张未发送的照片。继续吗？",
   device: "设备 {id}",
   managerTitle: "管理看板",
   managerSoon: "管理看板（PHI、预警收件箱、设备状态）将在后续版本提供。",
@@ -375,8 +387,12 @@ export function t(key: Key, params: Record<string, string | number> = {}): strin
   return dictionaries[lang][key].replace(/\{(\w+)\}/g, (_, k: string) => String(params[k] ?? ""));
 }
 
-/** A date and time in the current language, short. */
+const timeFormats = new Map<string, Intl.DateTimeFormat>();
+
+/** A date and time in the current language, short (one formatter per language: making one is slow, Today formats dozens). */
 export function fmtTime(d: Date | undefined | null): string {
   if (!d) return "";
-  return d.toLocaleString(lang, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+  let f = timeFormats.get(lang);
+  if (!f) timeFormats.set(lang, (f = new Intl.DateTimeFormat(lang, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" })));
+  return f.format(d);
 }

@@ -1,18 +1,15 @@
+/**
+ * The entry: no SDK here. An enrolled device opening on Today sees it at
+ * once, drawn from the saved Today index (snapshot.tsx), while the app and
+ * the SDK load (boot.tsx); the app then draws the live screens over it.
+ */
 import { render } from "preact";
-import { App } from "./app";
 import { currentLang } from "./i18n";
-import { registerWorker } from "./pwa";
-import { openSession, session } from "./session";
+import { Snapshot, snapshotInputs } from "./snapshot";
 import "./style.css";
 
 document.documentElement.lang = currentLang();
-void registerWorker().catch((err) => console.warn("service worker:", err));
-const enrolled = await openSession().catch((err) => (console.error("store:", err), null));
-render(<App enrolled={enrolled !== null} />, document.getElementById("app")!);
-
-/** Test support (its code loads only when called): fill the store with n records, to measure Today. */
-(window as unknown as { fieldsyncDev: unknown }).fieldsyncDev = {
-  seed: async (n: number) => (await import("./dev/seed")).seed(session()!.storage, n),
-  dropTodayIndex: async () => (await import("./data")).dropTodayIndex(),
-  profile: async () => (await import("./dev/seed")).profile(session()!.client, session()!.storage),
-};
+const root = document.getElementById("app")!;
+const saved = snapshotInputs();
+if (saved) render(<Snapshot inputs={saved} />, root);
+await (await import("./boot")).boot(root);

@@ -5,6 +5,8 @@
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { Client, IdentityService, openIndexedDBStorage, type Storage } from "@fieldsync/client";
+import { isRevocation } from "./screens/revoked";
+import { withTodayIndex } from "./todayindex";
 
 /** The IndexedDB database the app keeps its device store in. */
 export const STORE_NAME = "fieldsync-web";
@@ -15,8 +17,15 @@ export interface Session {
 }
 
 let current: Session | null = null;
+/** The server refused the device's token (revoked): sync stopped. */
+let revokedFlag = false;
 const listeners = new Set<() => void>();
 let stopWatch: AbortController | null = null;
+
+/** Whether the server said the device is revoked (the app shows the Revoked screen). */
+export function isRevoked(): boolean {
+  return revokedFlag;
+}
 
 /** The open session; null before enrollment. */
 export function session(): Session | null {
@@ -39,7 +48,7 @@ const server = (): string => (import.meta.env.VITE_FIELDSYNC_SERVER as string | 
 
 /** Opens the store; returns a session when the device is enrolled. */
 export async function openSession(): Promise<Session | null> {
-  const storage = await openIndexedDBStorage(STORE_NAME);
+  const storage = withTodayIndex(await openIndexedDBStorage(STORE_NAME)); // Today's index follows every write
   const meta = await storage.read((tx) => tx.meta());
   if (!meta.token) {
     storage.close();
@@ -50,7 +59,7 @@ export async function openSession(): Promise<Session | null> {
 
 /** Enrolls the device with a one-time code. */
 export async function enroll(code: string, deviceName: string): Promise<Session> {
-  const storage = await openIndexedDBStorage(STORE_NAME);
+  const storage = withTodayIndex(await openIndexedDBStorage(STORE_NAME)); // Today's index follows every write
   try {
     return start(await Client.enroll({ storage, server: server(), enrollmentCode: code.trim(), deviceName, platform: "web" }), storage);
   } catch (err) {
@@ -123,7 +132,12 @@ function follow(client: Client): void {
   const stop = (stopWatch = new AbortController());
   const loop = async () => {
     while (!stop.signal.aborted) {
-      await client.watch({ signal: stop.signal }).catch((err) => console.warn("sync:", err));
+      const revoked = await client.watch({ signal: stop.signal }).then(() => false, (err) => (console.warn("sync:", err), isRevocation(err)));
+      if (revoked) {
+        revokedFlag = true;
+        changed();
+        return;
+      }
       await new Promise((r) => setTimeout(r, 5000));
     }
   };
@@ -135,6 +149,7 @@ export async function signOut(force: boolean): Promise<void> {
   if (!current) return;
   await current.client.signOut({ force });
   localStorage.removeItem(PROFILE);
+  revokedFlag = false;
   stopWatch?.abort();
   current.client.close();
   current = null;

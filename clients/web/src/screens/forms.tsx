@@ -13,6 +13,7 @@ import { go, useData } from "../hooks";
 import { fmtTime, t, type Key } from "../i18n";
 import { changed, profile, session } from "../session";
 import { shipmentFromCustomer } from "../shipment";
+import { CitedPhotos } from "./thumbs";
 
 /** The forms, by route name: title, record type, and the fields' starting values. */
 const FORMS = {
@@ -262,7 +263,7 @@ function QuoteFields({ p, data, customers }: { p: FieldProps; data: Data; custom
     <Select {...p} name="diagnosis_id" label="diagnosis" options={diagnoses.map((d) => [d.id, `${d.value.conclusion || d.id} · ${d.value.vehicleModel}`])} />
     {diag && (diag.photos.length === 0
       ? <p class="muted">{t("noDiagnosisPhotos")}</p>
-      : <Checks {...p} name="cited" label="citePhotos" options={diag.photos.map((ph) => [ph.sha256, ph.sha256.slice(0, 12) + "…"])} />)}
+      : <CitedPhotos photos={diag.photos.map((ph) => ph.sha256)} cited={v.cited as string[]} bad={p.bad.has("cited")} onChange={(c) => set("cited", c)} />)}
     <fieldset><legend>{t("technical")} — <span data-testid="tech-count">{t("technicalFilled", { n: filled })}</span></legend>
       {params.map((x, i) => (
         <div class="row" key={i}>
