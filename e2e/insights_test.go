@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/fieldsync/fieldsync/insights/insightstore"
 	"github.com/fieldsync/fieldsync/internal/ids"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 	"github.com/fieldsync/fieldsync/proto/fieldsync/v1/fieldsyncv1connect"
@@ -138,7 +139,7 @@ func TestOperationLogsNeedAGrantThatExpires(t *testing.T) {
 // grantFor creates an access grant the way the A3 rule does.
 func grantFor(t *testing.T, db *sqlite.DB, tenant, grantee, subject string, from, until time.Time) {
 	t.Helper()
-	err := db.InsightsWrite(context.Background(), func(tx *sqlite.InsightsTx) error {
+	err := db.InsightsWrite(context.Background(), func(tx insightstore.Tx) error {
 		_, err := tx.CreateGrant(tenant, grantee, subject, "test", "test:"+grantee+":"+subject, from, until)
 		return err
 	})

@@ -4,15 +4,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/insights/insightstore"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
-	"github.com/fieldsync/fieldsync/storage/sqlite"
 )
 
 // phiDay returns the stored PHI of a named scope on 2026-02-dd, or nil.
 func (e *env) phiDay(kind fieldsyncv1.ScopeKind, name, date string) *fieldsyncv1.PhiDay {
 	e.t.Helper()
 	var out *fieldsyncv1.PhiDay
-	must(e.t, e.db.InsightsWrite(e.ctx, func(tx *sqlite.InsightsTx) error {
+	must(e.t, e.db.InsightsWrite(e.ctx, func(tx insightstore.Tx) error {
 		days, err := tx.PhiDays(e.tenant, kind, e.id(name), "2026-02-"+date, "2026-02-"+date)
 		if len(days) == 1 {
 			out = days[0]

@@ -10,8 +10,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/fieldsync/fieldsync/insights/insightstore"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
-	"github.com/fieldsync/fieldsync/storage/sqlite"
 )
 
 // outcome describes what the consumer produced, by names, so that two envs
@@ -20,7 +20,7 @@ func (e *env) outcome(t *testing.T) []string {
 	t.Helper()
 	var out []string
 	for _, kind := range []fieldsyncv1.ScopeKind{rep, store, region} {
-		must(t, e.db.InsightsWrite(e.ctx, func(tx *sqlite.InsightsTx) error {
+		must(t, e.db.InsightsWrite(e.ctx, func(tx insightstore.Tx) error {
 			days, err := tx.PhiDays(e.tenant, kind, "", "2026-01-01", "2026-03-31")
 			for _, d := range days {
 				out = append(out, fmt.Sprintf("phi %s %s %s %.6f %d", kind, e.names[d.ScopeId], d.Date, d.Index, d.EventCount))

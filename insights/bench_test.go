@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/insights/insightstore"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 	"github.com/fieldsync/fieldsync/storage/sqlite"
 )
@@ -23,7 +24,7 @@ var benchStart = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 // quotes and surgeries (one fact each), the rest campaign deliveries and
 // feedback (two events per delivery fact). Real streams have several events
 // per record, so this is the worst case of facts per event.
-func benchFacts(n int) ([]*sqlite.InsightAction, []*sqlite.InsightDelivery) {
+func benchFacts(n int) ([]*insightstore.Action, []*insightstore.Delivery) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	scope := func(i int) Scope {
 		s := Scope{RepID: fmt.Sprintf("u%03d", i), RegionID: fmt.Sprintf("g%d", i%8)}
@@ -34,11 +35,11 @@ func benchFacts(n int) ([]*sqlite.InsightAction, []*sqlite.InsightDelivery) {
 	}
 	within := func(d time.Duration) time.Duration { return time.Duration(rng.Int64N(int64(d))) }
 	nDel := n / 8
-	acts := make([]*sqlite.InsightAction, 0, n-2*nDel)
+	acts := make([]*insightstore.Action, 0, n-2*nDel)
 	for i := range n - 2*nDel {
 		s := scope(rng.IntN(200))
 		submit := benchStart.Add(within(30 * 24 * time.Hour))
-		a := &sqlite.InsightAction{TenantID: "t", RecordID: fmt.Sprintf("r%07d", i),
+		a := &insightstore.Action{TenantID: "t", RecordID: fmt.Sprintf("r%07d", i),
 			OwnerUserID: s.RepID, StoreID: s.StoreID, RegionID: s.RegionID,
 			SubmittedMS: submit.UnixMilli(), ActionMS: submit.Add(-within(36 * time.Hour)).UnixMilli()}
 		switch i % 4 {
@@ -53,11 +54,11 @@ func benchFacts(n int) ([]*sqlite.InsightAction, []*sqlite.InsightDelivery) {
 		}
 		acts = append(acts, a)
 	}
-	dels := make([]*sqlite.InsightDelivery, 0, nDel)
+	dels := make([]*insightstore.Delivery, 0, nDel)
 	for i := range nDel {
 		s := scope(i % 200)
 		released := benchStart.Add(within(30 * 24 * time.Hour))
-		d := &sqlite.InsightDelivery{TenantID: "t", MaterialID: fmt.Sprintf("m%05d", i/200), RepUserID: s.RepID,
+		d := &insightstore.Delivery{TenantID: "t", MaterialID: fmt.Sprintf("m%05d", i/200), RepUserID: s.RepID,
 			StoreID: s.StoreID, RegionID: s.RegionID, ReleasedMS: released.UnixMilli(),
 			DeliveredMS: released.Add(within(4 * time.Hour)).UnixMilli()}
 		if rng.IntN(5) > 0 {
@@ -96,7 +97,7 @@ func BenchmarkRecompute(b *testing.B) {
 	}
 	defer db.Close()
 	acts, dels := benchFacts(n)
-	must(b, db.InsightsWrite(ctx, func(tx *sqlite.InsightsTx) error { return seedFacts(tx, acts, dels) }))
+	must(b, db.InsightsWrite(ctx, func(tx insightstore.Tx) error { return seedFacts(tx, acts, dels) }))
 	c := &Consumer{DB: db, Now: func() time.Time { return benchStart.AddDate(0, 2, 0) }}
 	runs := 0
 	for b.Loop() {
@@ -108,7 +109,7 @@ func BenchmarkRecompute(b *testing.B) {
 	b.ReportMetric(perRun*1e6/float64(n), "s/1M-events")
 }
 
-func seedFacts(tx *sqlite.InsightsTx, acts []*sqlite.InsightAction, dels []*sqlite.InsightDelivery) error {
+func seedFacts(tx insightstore.Tx, acts []*insightstore.Action, dels []*insightstore.Delivery) error {
 	for _, a := range acts {
 		if err := tx.PutAction(a); err != nil {
 			return err

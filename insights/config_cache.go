@@ -3,7 +3,7 @@ package insights
 import (
 	"bytes"
 
-	"github.com/fieldsync/fieldsync/storage/sqlite"
+	"github.com/fieldsync/fieldsync/insights/insightstore"
 )
 
 // cachedConfig is a tenant's configuration as last parsed, with the
@@ -17,7 +17,7 @@ type cachedConfig struct {
 // read each time (one indexed row, so a change by SetInsightsConfig, in
 // this process or another, applies to the next transaction), but parsed
 // and validated only when it differs from what was parsed last.
-func (c *Consumer) config(tx *sqlite.InsightsTx, tenantID string) (Config, error) {
+func (c *Consumer) config(tx insightstore.Tx, tenantID string) (Config, error) {
 	raw, err := tx.InsightsConfig(tenantID)
 	if err != nil {
 		return Config{}, err

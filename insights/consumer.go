@@ -9,12 +9,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/fieldsync/fieldsync/insights/insightstore"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 	"github.com/fieldsync/fieldsync/records"
-	"github.com/fieldsync/fieldsync/storage/sqlite"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
 
@@ -41,7 +42,7 @@ type RecordFlagger interface {
 // through Alerts and Flags, and marked done. A crash in between performs
 // them again, which is safe because both are idempotent by dedup key.
 type Consumer struct {
-	DB     *sqlite.DB
+	DB     insightstore.Store
 	Alerts AlertWriter
 	Flags  RecordFlagger
 	// Now is the clock for feedback deadlines and alert times. Default time.Now.
@@ -56,6 +57,12 @@ type Consumer struct {
 	// Photos says on which records a photo is available; A6 counts only
 	// those uses. Default: the DB's photo attachers and holders.
 	Photos PhotoAvailability
+	// Records reads the rebate rules and quotes for A7's recorded rebate
+	// (rebate.go). Default: DB.
+	Records RecordReader
+	// RebateDisagreements counts submitted quotes whose device rebate
+	// differs from the server's (RegisterRebateMetrics); nil counts nothing.
+	RebateDisagreements prometheus.Counter
 
 	flushMu     sync.Mutex
 	flushFailed atomic.Bool // effects may be pending: a Flush did not finish
@@ -70,8 +77,8 @@ type PhotoAvailability interface {
 	PhotoAvailableOn(ctx context.Context, tenantID, sha256 string, recordIDs []string) (map[string]bool, error)
 }
 
-// dbPhotos is the PhotoAvailability of the store (sqlite.DB.PhotoStates).
-type dbPhotos struct{ db *sqlite.DB }
+// dbPhotos is the PhotoAvailability of the store (its PhotoStates).
+type dbPhotos struct{ db insightstore.Photos }
 
 func (d dbPhotos) PhotoAvailableOn(ctx context.Context, tenantID, sha256 string, recordIDs []string) (map[string]bool, error) {
 	states, err := d.db.PhotoStates(ctx, tenantID, recordIDs)
@@ -141,16 +148,19 @@ func (c *Consumer) Handle(ctx context.Context, ev *fieldsyncv1.ChangeEvent) erro
 // that fails changes nothing at all. Events the consumer does not read
 // (other record types, deletes, photo states) cost no write. Then it
 // performs the queued alerts and flags (see Flush). An invalid event makes
-// the whole batch CodeInvalid (DecodeEvent finds them first).
+// the whole batch CodeInvalid (DecodeEvent finds them first). Last it
+// records the server's rebate on the quotes submitted (rebate.go).
 func (c *Consumer) HandleBatch(ctx context.Context, evs []*fieldsyncv1.ChangeEvent) error {
 	applied, err := c.applyBatch(ctx, evs)
 	if err != nil {
 		return err
 	}
-	if applied == 0 && !c.mayHavePending() {
-		return nil
+	if applied > 0 || c.mayHavePending() {
+		if err := c.Flush(ctx); err != nil {
+			return err
+		}
 	}
-	return c.Flush(ctx)
+	return c.recordRebates(ctx, evs)
 }
 
 func (c *Consumer) applyBatch(ctx context.Context, evs []*fieldsyncv1.ChangeEvent) (int, error) {
@@ -173,7 +183,7 @@ func (c *Consumer) applyBatch(ctx context.Context, evs []*fieldsyncv1.ChangeEven
 		return 0, nil
 	}
 	now := c.now()
-	err := c.DB.InsightsWrite(ctx, func(tx *sqlite.InsightsTx) error {
+	err := c.DB.InsightsWrite(ctx, func(tx insightstore.Tx) error {
 		b := &batch{c: c, ctx: ctx, tx: tx, now: now, works: map[string]*work{}}
 		for i, ev := range evs {
 			if !read[i] {
@@ -211,7 +221,7 @@ func relevant(ev *fieldsyncv1.ChangeEvent, rec proto.Message) bool {
 type batch struct {
 	c     *Consumer
 	ctx   context.Context
-	tx    *sqlite.InsightsTx
+	tx    insightstore.Tx
 	now   time.Time
 	works map[string]*work
 }
@@ -283,8 +293,8 @@ func (c *Consumer) Flush(ctx context.Context) error {
 
 // performAll performs effects in order and marks those performed, or
 // dropped, done in one transaction; those that failed for now wait.
-func (c *Consumer) performAll(ctx context.Context, effects []*sqlite.InsightEffect) error {
-	var done []*sqlite.InsightEffect
+func (c *Consumer) performAll(ctx context.Context, effects []*insightstore.Effect) error {
+	var done []*insightstore.Effect
 	var failed error
 	for _, e := range effects {
 		err := c.perform(ctx, e)
@@ -349,7 +359,7 @@ func (c *Consumer) logger() *slog.Logger {
 	return slog.Default()
 }
 
-func (c *Consumer) perform(ctx context.Context, e *sqlite.InsightEffect) error {
+func (c *Consumer) perform(ctx context.Context, e *insightstore.Effect) error {
 	if e.Alert != nil {
 		if c.Alerts == nil {
 			return fmt.Errorf("insights: Consumer.Alerts is nil")
@@ -392,6 +402,7 @@ var readTypes = func() map[string]protoreflect.MessageType {
 		&fieldsyncv1.Visit{}, &fieldsyncv1.SurgerySupport{}, &fieldsyncv1.Diagnosis{}, &fieldsyncv1.Quote{},
 		&fieldsyncv1.CampaignMaterial{}, &fieldsyncv1.CampaignFeedback{}, &fieldsyncv1.Customer{},
 		&fieldsyncv1.Commitment{}, &fieldsyncv1.Opportunity{}, &fieldsyncv1.StockLevel{},
+		&fieldsyncv1.RebateRule{},
 	} {
 		out[typeName(m)] = m.ProtoReflect().Type()
 	}

@@ -8,8 +8,8 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/fieldsync/fieldsync/insights/insightstore"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
-	"github.com/fieldsync/fieldsync/storage/sqlite"
 )
 
 // recordInfo is what PHI and the rules read from one version of a
@@ -79,8 +79,8 @@ func quoteInfo(q *fieldsyncv1.Quote) recordInfo {
 // version (smallest commit time) fixes the facts; a diagnosis's action
 // time is the smallest HLC of any version, at most limitMS (the latest a
 // device time of ev may be). value is kept for diagnoses.
-func mergeAction(old *sqlite.InsightAction, ev *fieldsyncv1.ChangeEvent, info recordInfo, value []byte, limitMS int64) *sqlite.InsightAction {
-	a := &sqlite.InsightAction{TenantID: ev.TenantId, RecordID: ev.RecordId, RecordType: ev.RecordType}
+func mergeAction(old *insightstore.Action, ev *fieldsyncv1.ChangeEvent, info recordInfo, value []byte, limitMS int64) *insightstore.Action {
+	a := &insightstore.Action{TenantID: ev.TenantId, RecordID: ev.RecordId, RecordType: ev.RecordType}
 	if old != nil {
 		c := *old
 		a = &c
@@ -106,7 +106,7 @@ func mergeAction(old *sqlite.InsightAction, ev *fieldsyncv1.ChangeEvent, info re
 }
 
 // actionFact converts stored facts to the PHI core's Action.
-func actionFact(a *sqlite.InsightAction) Action {
+func actionFact(a *insightstore.Action) Action {
 	return Action{
 		RecordID: a.RecordID, RecordType: a.RecordType,
 		Scope:      Scope{a.OwnerUserID, a.StoreID, a.RegionID},
@@ -116,14 +116,14 @@ func actionFact(a *sqlite.InsightAction) Action {
 }
 
 // deliveryFact converts a stored delivery to the PHI core's Delivery.
-func deliveryFact(d *sqlite.InsightDelivery) Delivery {
+func deliveryFact(d *insightstore.Delivery) Delivery {
 	return Delivery{
 		MaterialID: d.MaterialID, Scope: Scope{d.RepUserID, d.StoreID, d.RegionID},
 		ReleasedTime: msTime(d.ReleasedMS), DeliveredTime: msTime(d.DeliveredMS), FeedbackTime: msTime(d.FeedbackMS),
 	}
 }
 
-func factsFrom(acts []*sqlite.InsightAction, dels []*sqlite.InsightDelivery) Facts {
+func factsFrom(acts []*insightstore.Action, dels []*insightstore.Delivery) Facts {
 	f := Facts{Actions: make([]Action, len(acts)), Deliveries: make([]Delivery, len(dels))}
 	for i, a := range acts {
 		f.Actions[i] = actionFact(a)

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/fieldsync/fieldsync/storage/sqlite"
+	"github.com/fieldsync/fieldsync/insights/insightstore"
 )
 
 // A finding is what one alert is about: A1 a customer's conflicting
@@ -55,10 +55,10 @@ func addOnce(list []string, v string) []string {
 
 // finding returns the stored finding of key (a closed one when none) and
 // its evidence.
-func (w *work) finding(key string) (*sqlite.InsightFinding, evidence, error) {
+func (w *work) finding(key string) (*insightstore.Finding, evidence, error) {
 	f, err := w.tx.Finding(w.tenantID, key)
 	if err != nil || f == nil {
-		return &sqlite.InsightFinding{Key: key}, evidence{}, err
+		return &insightstore.Finding{Key: key}, evidence{}, err
 	}
 	var ev evidence
 	if len(f.Evidence) > 0 {
@@ -70,7 +70,7 @@ func (w *work) finding(key string) (*sqlite.InsightFinding, evidence, error) {
 }
 
 // putFinding stores a finding with its evidence.
-func (w *work) putFinding(f *sqlite.InsightFinding, ev evidence) error {
+func (w *work) putFinding(f *insightstore.Finding, ev evidence) error {
 	data, err := json.Marshal(ev)
 	if err != nil {
 		return err

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/insights/insightstore"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
-	"github.com/fieldsync/fieldsync/storage/sqlite"
 )
 
 // goldenEvents is February 2026 in the env's organisation (all times UTC,
@@ -173,7 +173,7 @@ func (e *env) checkGolden(t *testing.T) {
 	got := 0
 	for _, kind := range []fieldsyncv1.ScopeKind{rep, store, region} {
 		var days []*fieldsyncv1.PhiDay
-		must(t, e.db.InsightsWrite(e.ctx, func(tx *sqlite.InsightsTx) error {
+		must(t, e.db.InsightsWrite(e.ctx, func(tx insightstore.Tx) error {
 			var err error
 			days, err = tx.PhiDays(e.tenant, kind, "", "2026-01-01", "2026-03-31")
 			return err

@@ -11,7 +11,7 @@ import (
 	"time"
 	_ "time/tzdata" // PHI days are calendar days of any IANA zone, also where the host has no zoneinfo
 
-	"github.com/fieldsync/fieldsync/storage/sqlite"
+	"github.com/fieldsync/fieldsync/insights/insightstore"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
 
@@ -174,7 +174,7 @@ func ParseConfig(data []byte) (Config, error) {
 }
 
 // LoadConfig returns a tenant's configuration (the defaults when none is stored).
-func LoadConfig(ctx context.Context, db *sqlite.DB, tenantID string) (Config, error) {
+func LoadConfig(ctx context.Context, db insightstore.Configs, tenantID string) (Config, error) {
 	data, err := db.InsightsConfig(ctx, tenantID)
 	if err != nil {
 		return Config{}, err
@@ -184,7 +184,7 @@ func LoadConfig(ctx context.Context, db *sqlite.DB, tenantID string) (Config, er
 
 // SaveConfig validates and stores a tenant's configuration. Recompute
 // re-derives stored PHI days under a new configuration.
-func SaveConfig(ctx context.Context, db *sqlite.DB, tenantID string, cfg Config) error {
+func SaveConfig(ctx context.Context, db insightstore.Configs, tenantID string, cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -237,7 +237,7 @@ func (p PhiConfig) loc() *time.Location {
 
 // ConfigStore serves a tenant's configuration as JSON for the admin API.
 type ConfigStore struct {
-	DB *sqlite.DB
+	DB insightstore.Configs
 }
 
 // InsightsConfigJSON returns the tenant's configuration, defaults filled in.

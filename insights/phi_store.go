@@ -8,8 +8,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/fieldsync/fieldsync/insights/insightstore"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
-	"github.com/fieldsync/fieldsync/storage/sqlite"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
 
@@ -19,7 +19,7 @@ const recomputeChunkDays = 7
 
 // work is one transaction's insights work for one tenant.
 type work struct {
-	tx       *sqlite.InsightsTx
+	tx       insightstore.Tx
 	cfg      Config
 	tenantID string
 	// now is the consumer's clock: PHI's asOf and the alerts' raise time.
@@ -59,14 +59,14 @@ func (k phiKeys) add(s Scope, date string) {
 }
 
 // addAction adds the scope days an action's facts count on.
-func (w *work) addAction(k phiKeys, a *sqlite.InsightAction) {
+func (w *work) addAction(k phiKeys, a *insightstore.Action) {
 	if a != nil && a.SubmittedMS != 0 {
 		k.add(Scope{a.OwnerUserID, a.StoreID, a.RegionID}, dateOf(msTime(a.SubmittedMS), w.cfg.Phi.loc()))
 	}
 }
 
 // addDelivery adds the scope days a delivery's facts may count on.
-func (w *work) addDelivery(k phiKeys, d *sqlite.InsightDelivery) {
+func (w *work) addDelivery(k phiKeys, d *insightstore.Delivery) {
 	if d == nil || d.DeliveredMS == 0 {
 		return
 	}
@@ -134,7 +134,7 @@ func (c *Consumer) Recompute(ctx context.Context, tenantID, fromDate, toDate str
 	now := c.now()
 	for start := fromDate; start <= toDate; start = addDays(start, recomputeChunkDays) {
 		end := min(addDays(start, recomputeChunkDays-1), toDate)
-		err := c.DB.InsightsWrite(ctx, func(tx *sqlite.InsightsTx) error {
+		err := c.DB.InsightsWrite(ctx, func(tx insightstore.Tx) error {
 			cfg, err := c.config(tx, tenantID)
 			if err != nil {
 				return err

@@ -8,8 +8,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/fieldsync/fieldsync/insights/insightstore"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
-	"github.com/fieldsync/fieldsync/storage/sqlite"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
 
@@ -81,7 +81,7 @@ func (h *handler) upsert(rec proto.Message) error {
 	case *fieldsyncv1.CampaignFeedback:
 		return h.feedback(m)
 	case *fieldsyncv1.Customer:
-		return h.tx.PutCustomer(&sqlite.InsightCustomer{TenantID: h.tenantID, CustomerID: h.ev.RecordId,
+		return h.tx.PutCustomer(&insightstore.Customer{TenantID: h.tenantID, CustomerID: h.ev.RecordId,
 			AssignedRepID: m.AssignedRepId, StoreID: m.StoreId, RegionID: m.RegionId, Name: m.Name, Version: h.ev.Version})
 	case *fieldsyncv1.Commitment:
 		linked := ""
@@ -93,6 +93,8 @@ func (h *handler) upsert(rec proto.Message) error {
 		return h.progress(m.CustomerId, "", h.commitMS())
 	case *fieldsyncv1.StockLevel:
 		return h.stock(m)
+	case *fieldsyncv1.RebateRule:
+		return h.rebateRule(m)
 	}
 	return nil
 }
@@ -100,7 +102,7 @@ func (h *handler) upsert(rec proto.Message) error {
 // action folds this version of a key-action or quality record into its
 // stored facts and recomputes the PHI days that moved. It returns the
 // stored facts and whether this event made the record submitted.
-func (h *handler) action(info recordInfo, value []byte) (*sqlite.InsightAction, bool, error) {
+func (h *handler) action(info recordInfo, value []byte) (*insightstore.Action, bool, error) {
 	old, err := h.tx.Action(h.tenantID, h.ev.RecordId)
 	if err != nil {
 		return nil, false, err
@@ -137,7 +139,7 @@ func (h *handler) visit(v *fieldsyncv1.Visit) error {
 		return nil
 	}
 	s := eventScope(h.ev, info.scope)
-	return h.tx.AddStall(&sqlite.InsightStall{TenantID: h.tenantID, VisitID: h.ev.RecordId, CustomerID: v.CustomerId,
+	return h.tx.AddStall(&insightstore.Stall{TenantID: h.tenantID, VisitID: h.ev.RecordId, CustomerID: v.CustomerId,
 		RepUserID: s.RepID, StoreID: s.StoreID, RegionID: s.RegionID, StartMS: at})
 }
 
@@ -216,7 +218,7 @@ func (h *handler) delivery(rec proto.Message) error {
 	if err != nil || (old != nil && old.DeliveredMS != 0 && old.DeliveredMS <= h.commitMS()) {
 		return err
 	}
-	next := &sqlite.InsightDelivery{TenantID: h.tenantID, MaterialID: h.ev.RecordId, RepUserID: u.ID,
+	next := &insightstore.Delivery{TenantID: h.tenantID, MaterialID: h.ev.RecordId, RepUserID: u.ID,
 		StoreID: u.StoreID, RegionID: u.RegionID, DeliveredMS: h.commitMS()}
 	if old != nil {
 		next.FeedbackMS = old.FeedbackMS
@@ -234,7 +236,7 @@ func (h *handler) feedback(f *fieldsyncv1.CampaignFeedback) error {
 	if err != nil || (old != nil && old.FeedbackMS != 0 && old.FeedbackMS <= h.commitMS()) {
 		return err
 	}
-	next := &sqlite.InsightDelivery{TenantID: h.tenantID, MaterialID: f.MaterialId, RepUserID: rep,
+	next := &insightstore.Delivery{TenantID: h.tenantID, MaterialID: f.MaterialId, RepUserID: rep,
 		RegionID: cmp.Or(f.RegionId, h.ev.RegionId), StoreID: h.ev.StoreId}
 	if old != nil {
 		c := *old
@@ -251,7 +253,7 @@ func (h *handler) feedback(f *fieldsyncv1.CampaignFeedback) error {
 	return h.putDelivery(old, next)
 }
 
-func (h *handler) putDelivery(old, next *sqlite.InsightDelivery) error {
+func (h *handler) putDelivery(old, next *insightstore.Delivery) error {
 	if err := h.tx.PutDelivery(next); err != nil {
 		return err
 	}

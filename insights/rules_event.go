@@ -11,8 +11,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/fieldsync/fieldsync/insights/insightstore"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
-	"github.com/fieldsync/fieldsync/storage/sqlite"
 )
 
 // Alerts are per recipient: the dedup key of each is the finding's key
@@ -39,7 +39,7 @@ func (w *work) enqueueAlerts(key string, tmpl *fieldsyncv1.Alert, recipients []s
 		if a.RaisedTime == nil {
 			a.RaisedTime = timestamppb.New(w.now)
 		}
-		e := &sqlite.InsightEffect{TenantID: w.tenantID, DedupKey: a.DedupKey, Alert: a, Update: update}
+		e := &insightstore.Effect{TenantID: w.tenantID, DedupKey: a.DedupKey, Alert: a, Update: update}
 		if _, err := w.tx.EnqueueEffect(e); err != nil {
 			return err
 		}
@@ -52,7 +52,7 @@ const repeatPhotoField = "repeat_photo_flagged"
 
 // flag queues setting repeat_photo_flagged on a record, once per record.
 func (w *work) flag(recordType, recordID string) error {
-	_, err := w.tx.EnqueueEffect(&sqlite.InsightEffect{TenantID: w.tenantID,
+	_, err := w.tx.EnqueueEffect(&insightstore.Effect{TenantID: w.tenantID,
 		DedupKey: "flag:" + recordID + ":" + repeatPhotoField, RecordType: recordType, RecordID: recordID, Field: repeatPhotoField})
 	return err
 }
@@ -78,7 +78,7 @@ func (r recipients) list() []string { return slices.Sorted(maps.Keys(r)) }
 // conflicts evaluates A1 for a newly submitted diagnosis against the
 // customer's other submitted diagnoses within the window, and adds it and
 // those it conflicts with to the customer's open A1 finding.
-func (h *handler) conflicts(a *sqlite.InsightAction) error {
+func (h *handler) conflicts(a *insightstore.Action) error {
 	if a.CustomerID == "" {
 		return nil
 	}
@@ -88,7 +88,7 @@ func (h *handler) conflicts(a *sqlite.InsightAction) error {
 	if err != nil {
 		return err
 	}
-	var partners []*sqlite.InsightAction
+	var partners []*insightstore.Action
 	for _, o := range others {
 		if ConflictingDiagnoses(diagnosisFact(a), diagnosisFact(o), window) {
 			partners = append(partners, o)
@@ -100,14 +100,14 @@ func (h *handler) conflicts(a *sqlite.InsightAction) error {
 	return h.addConflict(a, partners)
 }
 
-func diagnosisFact(a *sqlite.InsightAction) DiagnosisFact {
+func diagnosisFact(a *insightstore.Action) DiagnosisFact {
 	return DiagnosisFact{RecordID: a.RecordID, CustomerID: a.CustomerID, Conclusion: a.Conclusion, Time: msTime(a.ActionMS)}
 }
 
 // addConflict adds diagnosis a and its conflicting partners to the
 // customer's A1 finding: the open one when a is within the window of its
 // diagnoses, else a new one.
-func (w *work) addConflict(a *sqlite.InsightAction, partners []*sqlite.InsightAction) error {
+func (w *work) addConflict(a *insightstore.Action, partners []*insightstore.Action) error {
 	window := w.cfg.Rules.ConflictWindow.D().Milliseconds()
 	f, ev, err := w.finding("A1:" + a.CustomerID)
 	if err != nil {
@@ -116,7 +116,7 @@ func (w *work) addConflict(a *sqlite.InsightAction, partners []*sqlite.InsightAc
 	if f.Episode == "" || a.ActionMS < f.OpenedMS-window || a.ActionMS > f.LastMS+window {
 		f.Episode, f.OpenedMS, f.LastMS, ev = a.RecordID, a.ActionMS, a.ActionMS, evidence{RaisedMS: timeMS(w.now)}
 	}
-	for _, d := range append([]*sqlite.InsightAction{a}, partners...) {
+	for _, d := range append([]*insightstore.Action{a}, partners...) {
 		f.OpenedMS, f.LastMS = min(f.OpenedMS, d.ActionMS), max(f.LastMS, d.ActionMS)
 		ev.add(d.RecordID, d.StoreID, d.RegionID)
 	}
@@ -131,7 +131,7 @@ func (w *work) addConflict(a *sqlite.InsightAction, partners []*sqlite.InsightAc
 // recipient's alert shows only the diagnoses it may read (see readers.go),
 // the latest maxShown of them side by side with their photos, and a
 // recipient that can read no two conflicting ones gets none.
-func (w *work) raiseConflict(customerID string, f *sqlite.InsightFinding, ev evidence) error {
+func (w *work) raiseConflict(customerID string, f *insightstore.Finding, ev evidence) error {
 	r := recipients{}
 	for _, store := range ev.Stores {
 		if _, err := w.addRole(r, fieldsyncv1.Role_ROLE_STORE_MANAGER, "", store); err != nil {
@@ -153,7 +153,7 @@ func (w *work) raiseConflict(customerID string, f *sqlite.InsightFinding, ev evi
 	}
 	window := w.cfg.Rules.ConflictWindow.D()
 	for _, rd := range readers {
-		var seen []*sqlite.InsightAction
+		var seen []*insightstore.Action
 		for _, d := range diagnoses {
 			if rd.canRead(diagnosisType, actionScope(d)) {
 				seen = append(seen, d)
@@ -181,8 +181,8 @@ func (w *work) raiseConflict(customerID string, f *sqlite.InsightFinding, ev evi
 }
 
 // actions loads the stored facts of ids, in order, leaving out those gone.
-func (w *work) actions(ids []string) ([]*sqlite.InsightAction, error) {
-	var out []*sqlite.InsightAction
+func (w *work) actions(ids []string) ([]*insightstore.Action, error) {
+	var out []*insightstore.Action
 	for _, id := range ids {
 		d, err := w.tx.Action(w.tenantID, id)
 		if err != nil {
@@ -196,16 +196,16 @@ func (w *work) actions(ids []string) ([]*sqlite.InsightAction, error) {
 }
 
 // byActionTime sorts diagnoses oldest first (a copy).
-func byActionTime(ds []*sqlite.InsightAction) []*sqlite.InsightAction {
+func byActionTime(ds []*insightstore.Action) []*insightstore.Action {
 	out := slices.Clone(ds)
-	slices.SortStableFunc(out, func(x, y *sqlite.InsightAction) int {
+	slices.SortStableFunc(out, func(x, y *insightstore.Action) int {
 		return cmp.Or(cmp.Compare(x.ActionMS, y.ActionMS), cmp.Compare(x.RecordID, y.RecordID))
 	})
 	return out
 }
 
 // anyConflict reports whether two of the diagnoses conflict (A1).
-func anyConflict(ds []*sqlite.InsightAction, window time.Duration) bool {
+func anyConflict(ds []*insightstore.Action, window time.Duration) bool {
 	for i, a := range ds {
 		for _, b := range ds[i+1:] {
 			if ConflictingDiagnoses(diagnosisFact(a), diagnosisFact(b), window) {
@@ -217,11 +217,11 @@ func anyConflict(ds []*sqlite.InsightAction, window time.Duration) bool {
 }
 
 // actionScope is where a stored record is placed.
-func actionScope(a *sqlite.InsightAction) Scope {
+func actionScope(a *insightstore.Action) Scope {
 	return Scope{RepID: a.OwnerUserID, StoreID: a.StoreID, RegionID: a.RegionID}
 }
 
-func conflictBody(customerID string, window time.Duration, shown []*sqlite.InsightAction, total int) string {
+func conflictBody(customerID string, window time.Duration, shown []*insightstore.Action, total int) string {
 	head := fmt.Sprintf("%d diagnoses", total)
 	if total == 2 {
 		head = "Two diagnoses"
@@ -239,7 +239,7 @@ func conflictBody(customerID string, window time.Duration, shown []*sqlite.Insig
 
 // diagnosisPhotos returns the photos of a stored diagnosis (none when its
 // stored value does not decode).
-func diagnosisPhotos(a *sqlite.InsightAction) []*fieldsyncv1.PhotoRef {
+func diagnosisPhotos(a *insightstore.Action) []*fieldsyncv1.PhotoRef {
 	var d fieldsyncv1.Diagnosis
 	if proto.Unmarshal(a.Value, &d) != nil {
 		return nil
@@ -360,7 +360,7 @@ func money(cents int64, currency string) string {
 // upload (photoAvailable) evaluates it again.
 func (h *handler) repeatPhotos(info recordInfo) error {
 	s := eventScope(h.ev, info.scope)
-	self := sqlite.InsightPhotoUse{RecordType: h.ev.RecordType, RecordID: h.ev.RecordId,
+	self := insightstore.PhotoUse{RecordType: h.ev.RecordType, RecordID: h.ev.RecordId,
 		OwnerUserID: s.RepID, StoreID: s.StoreID, RegionID: s.RegionID}
 	for _, p := range info.photos {
 		if p.GetSha256() == "" {
@@ -414,7 +414,7 @@ func (h *handler) repeatPhoto(sha256, recordID string) error {
 }
 
 // availableUses keeps the uses on whose records the photo is available.
-func (w *work) availableUses(sha256 string, uses []sqlite.InsightPhotoUse) ([]sqlite.InsightPhotoUse, error) {
+func (w *work) availableUses(sha256 string, uses []insightstore.PhotoUse) ([]insightstore.PhotoUse, error) {
 	if len(uses) < 2 || w.photoAvailable == nil {
 		return nil, nil
 	}
@@ -426,7 +426,7 @@ func (w *work) availableUses(sha256 string, uses []sqlite.InsightPhotoUse) ([]sq
 	if err != nil {
 		return nil, err
 	}
-	var out []sqlite.InsightPhotoUse
+	var out []insightstore.PhotoUse
 	for _, u := range uses {
 		if available[u.RecordID] {
 			out = append(out, u)
@@ -441,7 +441,7 @@ func (w *work) availableUses(sha256 string, uses []sqlite.InsightPhotoUse) ([]sq
 // readers.go) and counts the others; its related records are also the
 // photo's sources, so the photo shows only where it is available on a
 // record the recipient may read.
-func (w *work) raiseRepeatPhoto(sha256 string, uses []sqlite.InsightPhotoUse) error {
+func (w *work) raiseRepeatPhoto(sha256 string, uses []insightstore.PhotoUse) error {
 	f, ev, err := w.finding("A6:" + sha256)
 	if err != nil {
 		return err

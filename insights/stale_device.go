@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/fieldsync/fieldsync/insights/insightstore"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
-	"github.com/fieldsync/fieldsync/storage/sqlite"
 )
 
 // A stale device is one whose latest status report (DeviceStatus, sent
@@ -40,7 +40,7 @@ func (w *work) sweepStaleDevices() error {
 	}
 	for _, key := range open {
 		if !still[key] {
-			if err := w.putFinding(&sqlite.InsightFinding{Key: key}, evidence{}); err != nil {
+			if err := w.putFinding(&insightstore.Finding{Key: key}, evidence{}); err != nil {
 				return err
 			}
 		}
@@ -51,7 +51,7 @@ func (w *work) sweepStaleDevices() error {
 // staleDevice opens a stale device's episode and alerts its recipients,
 // unless the episode is open already or nobody is there to tell (then a
 // later sweep tries again).
-func (w *work) staleDevice(d *sqlite.StaleDevice) error {
+func (w *work) staleDevice(d *insightstore.StaleDevice) error {
 	key := staleDevicePrefix + d.DeviceID
 	f, _, err := w.finding(key)
 	if err != nil || f.Episode != "" {
@@ -71,7 +71,7 @@ func (w *work) staleDevice(d *sqlite.StaleDevice) error {
 // staleDeviceRecipients are the store managers of the device user's
 // store or, when it has none (or the user is its only manager), the
 // regional directors of the user's region; never the user.
-func (w *work) staleDeviceRecipients(d *sqlite.StaleDevice) ([]string, error) {
+func (w *work) staleDeviceRecipients(d *insightstore.StaleDevice) ([]string, error) {
 	for _, step := range []struct {
 		role          fieldsyncv1.Role
 		region, store string
@@ -91,7 +91,7 @@ func (w *work) staleDeviceRecipients(d *sqlite.StaleDevice) ([]string, error) {
 	return nil, nil
 }
 
-func (w *work) staleDeviceAlert(d *sqlite.StaleDevice) *fieldsyncv1.Alert {
+func (w *work) staleDeviceAlert(d *insightstore.StaleDevice) *fieldsyncv1.Alert {
 	loc := w.cfg.Phi.loc()
 	who := cmp.Or(d.UserName, d.UserID)
 	return &fieldsyncv1.Alert{

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fieldsync/fieldsync/insights/insightstore"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
-	"github.com/fieldsync/fieldsync/storage/sqlite"
 )
 
 // interventionLookback is how many of the latest completed days A3 checks
@@ -29,7 +29,7 @@ func (c *Consumer) Sweep(ctx context.Context, now time.Time) error {
 		return fmt.Errorf("sweep: %w", err)
 	}
 	for _, tenantID := range tenants {
-		err := c.DB.InsightsWrite(ctx, func(tx *sqlite.InsightsTx) error {
+		err := c.DB.InsightsWrite(ctx, func(tx insightstore.Tx) error {
 			cfg, err := c.config(tx, tenantID)
 			if err != nil {
 				return err
@@ -326,7 +326,7 @@ func (w *work) sweepStalls() error {
 	return nil
 }
 
-func (w *work) raiseStall(s *sqlite.InsightStall) error {
+func (w *work) raiseStall(s *insightstore.Stall) error {
 	tmpl := &fieldsyncv1.Alert{
 		Kind:  fieldsyncv1.AlertKind_ALERT_KIND_STALLED_CLOSE,
 		Title: "No progress since the decision maker confirmed",

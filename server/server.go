@@ -44,6 +44,8 @@ type Config struct {
 	Fleet FleetStore
 	// InsightsConfig serves AdminService's insights configuration calls.
 	InsightsConfig InsightsConfigStore
+	// Ratings serves RatingService and the public rating page when set.
+	Ratings *RatingConfig
 	// System serves SystemService (operator token only) when set.
 	System *SystemConfig
 	// Extra HTTP handlers mounted on the mux by pattern (e.g. signed media links).
@@ -154,10 +156,15 @@ func mountServices(mux *http.ServeMux, cfg *Config, opts []connect.HandlerOption
 		services = append(services, fieldsyncv1connect.QueryServiceName)
 		mux.Handle(fieldsyncv1connect.NewQueryServiceHandler(&queryHandler{cfg: cfg}, opts...))
 	}
+	if db, ok := cfg.Insights.(DashboardBackend); ok && cfg.Sync != nil {
+		services = append(services, fieldsyncv1connect.DashboardServiceName)
+		mux.Handle(fieldsyncv1connect.NewDashboardServiceHandler(&dashboardHandler{cfg: cfg, backend: db}, opts...))
+	}
 	if cfg.Media != nil {
 		services = append(services, fieldsyncv1connect.MediaServiceName)
 		mux.Handle(fieldsyncv1connect.NewMediaServiceHandler(&mediaHandler{cfg: cfg}, opts...))
 	}
+	services = append(services, mountRatings(mux, cfg, opts)...)
 	return services
 }
 

@@ -36,7 +36,7 @@ func TestDefaultRegistryFindsEveryRecordTypeOfRecordsProto(t *testing.T) {
 	want := []string{
 		"fieldsync.v1.Alert", "fieldsync.v1.CampaignFeedback", "fieldsync.v1.CampaignMaterial",
 		"fieldsync.v1.Commitment", "fieldsync.v1.Customer", "fieldsync.v1.DeviceOperationLog",
-		"fieldsync.v1.Diagnosis", "fieldsync.v1.Opportunity", "fieldsync.v1.Quote",
+		"fieldsync.v1.Diagnosis", "fieldsync.v1.Opportunity", "fieldsync.v1.Quote", "fieldsync.v1.RebateRule",
 		"fieldsync.v1.SampleShipment", "fieldsync.v1.SatisfactionRating", "fieldsync.v1.StockLevel", "fieldsync.v1.SurgerySupport",
 		"fieldsync.v1.Visit",
 	}

@@ -15,6 +15,15 @@ import (
 // server-only fields alone creates no missing record. It reports whether
 // the record changed.
 func (e *Engine) ServerWrite(ctx context.Context, tenantID, recordType, id string, value proto.Message, fields []string) (bool, error) {
+	return e.ServerWriteGuarded(ctx, tenantID, recordType, id, value, fields, nil)
+}
+
+// ServerWriteGuarded is ServerWrite with guard run first in the write's
+// transaction (a nil guard is none): an error of guard rolls everything
+// back and is returned wrapped, so a write can depend on a claim made in
+// the same transaction (a single-use token). guard may complete value
+// (its scope fields) from what it reads in tx.
+func (e *Engine) ServerWriteGuarded(ctx context.Context, tenantID, recordType, id string, value proto.Message, fields []string, guard func(tx Tx) error) (bool, error) {
 	rt, ok := e.reg.Lookup(recordType)
 	if !ok {
 		return false, Errorf(CodeInvalid, "unknown record type %q", recordType)
@@ -26,6 +35,11 @@ func (e *Engine) ServerWrite(ctx context.Context, tenantID, recordType, id strin
 	var out *writeOutcome
 	err := e.store.Update(ctx, func(tx Tx) error {
 		batch = commitBatch{}
+		if guard != nil {
+			if err := guard(tx); err != nil {
+				return err
+			}
+		}
 		var err error
 		out, err = e.write(tx, &w, &batch)
 		return err

@@ -166,6 +166,7 @@ func adminUsage() string {
 		help[n] = c.help
 	}
 	var b strings.Builder
+	help["rebate"] = "rebate rules (A7): rebate set --file rule.json | rebate list (see fieldsync admin rebate)"
 	writeSubcommands(&b, "admin", help)
 	return b.String()
 }
@@ -173,6 +174,9 @@ func adminUsage() string {
 func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return fmt.Errorf("%w: a subcommand is needed\n%s", errUsage, adminUsage())
+	}
+	if isAdminRebate(args) {
+		return runAdminRebate(ctx, args[1:], stdout, stderr)
 	}
 	sub, ok := adminCommands[args[0]]
 	if !ok {

@@ -176,7 +176,7 @@ func deviceSubcommand(args []string) (string, []string) {
 	switch {
 	case len(args) == 0:
 		return "", nil
-	case (args[0] == "visit" || args[0] == "photo" || args[0] == "shipment") && len(args) > 1:
+	case (args[0] == "visit" || args[0] == "photo" || args[0] == "shipment" || args[0] == "quote") && len(args) > 1:
 		return args[0] + " " + args[1], args[2:]
 	}
 	return args[0], args[1:]

@@ -2,7 +2,6 @@ package nats
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -29,31 +28,14 @@ func ConsumeBatch(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfi
 		return err
 	}
 	maxBatch = max(1, min(maxBatch, c.MaxAckPending))
-	cons, err := js.CreateOrUpdateConsumer(ctx, c.Stream, c.jetstreamConfig())
-	if err != nil {
-		return fmt.Errorf("consumer %s: %w", c.Durable, err)
-	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(min(c.MaxAckPending, 2*maxBatch)))
-	if err != nil {
-		return fmt.Errorf("consumer %s: %w", c.Durable, err)
-	}
-	var held []jetstream.Msg // fetched as ctx ended, not handled
-	defer func() { c.release(it, held...) }()
-	for {
-		msg, err := it.Next(jetstream.NextContext(ctx))
-		switch {
-		case err != nil && ctx.Err() != nil:
-			return nil
-		case err != nil:
-			return fmt.Errorf("consumer %s: %w", c.Durable, err)
-		}
+	return c.run(ctx, js, min(c.MaxAckPending, 2*maxBatch), func(it jetstream.MessagesContext, msg jetstream.Msg) []jetstream.Msg {
 		batch := gather(it, msg, maxBatch)
 		if ctx.Err() != nil {
-			held = batch
-			return nil
+			return batch
 		}
 		c.dispatchBatch(ctx, batch, handle)
-	}
+		return nil
+	})
 }
 
 // gather returns first and the messages that arrive within batchGather

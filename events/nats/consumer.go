@@ -86,16 +86,29 @@ func Consume(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig, ha
 	if err != nil {
 		return err
 	}
+	return c.run(ctx, js, min(c.MaxAckPending, consumerBuffer), func(_ jetstream.MessagesContext, msg jetstream.Msg) []jetstream.Msg {
+		if ctx.Err() != nil {
+			return []jetstream.Msg{msg}
+		}
+		c.dispatch(ctx, msg, handle)
+		return nil
+	})
+}
+
+// run creates or updates the durable consumer and passes each fetched
+// message to step until ctx ends. step returns the messages it fetched but
+// did not handle because ctx ended (run then stops); they are released.
+func (c ConsumerConfig) run(ctx context.Context, js jetstream.JetStream, buffer int, step func(jetstream.MessagesContext, jetstream.Msg) []jetstream.Msg) error {
 	cons, err := js.CreateOrUpdateConsumer(ctx, c.Stream, c.jetstreamConfig())
 	if err != nil {
 		return fmt.Errorf("consumer %s: %w", c.Durable, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(min(c.MaxAckPending, consumerBuffer)))
+	it, err := cons.Messages(jetstream.PullMaxMessages(buffer))
 	if err != nil {
 		return fmt.Errorf("consumer %s: %w", c.Durable, err)
 	}
-	var held jetstream.Msg // fetched as ctx ended, not handled
-	defer func() { c.release(it, held) }()
+	var held []jetstream.Msg
+	defer func() { c.release(it, held...) }()
 	for {
 		msg, err := it.Next(jetstream.NextContext(ctx))
 		switch {
@@ -103,11 +116,10 @@ func Consume(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig, ha
 			return nil
 		case err != nil:
 			return fmt.Errorf("consumer %s: %w", c.Durable, err)
-		case ctx.Err() != nil:
-			held = msg
+		}
+		if held = step(it, msg); held != nil {
 			return nil
 		}
-		c.dispatch(ctx, msg, handle)
 	}
 }
 
@@ -137,18 +149,11 @@ func (c ConsumerConfig) jetstreamConfig() jetstream.ConsumerConfig {
 
 // dispatch hands one message to handle and acks or naks it.
 func (c ConsumerConfig) dispatch(ctx context.Context, msg jetstream.Msg, handle func(context.Context, Message) error) {
-	meta, err := msg.Metadata()
+	m, err := message(msg)
 	if err != nil {
 		c.Logger.Warn("consumer: message without metadata", "consumer", c.Durable, "subject", msg.Subject(), "err", err)
 		_ = msg.Nak()
 		return
-	}
-	m := Message{
-		Subject:   msg.Subject(),
-		Data:      msg.Data(),
-		MsgID:     msg.Headers().Get(jetstream.MsgIDHeader),
-		StreamSeq: meta.Sequence.Stream,
-		Delivered: meta.NumDelivered,
 	}
 	if err := handle(ctx, m); err != nil {
 		c.nak(ctx, msg, m, err)
@@ -194,12 +199,7 @@ func (c ConsumerConfig) retryDelay(delivered uint64) time.Duration {
 // still open would send the message straight back to us.
 func (c ConsumerConfig) release(it jetstream.MessagesContext, held ...jetstream.Msg) {
 	it.Drain()
-	var unhandled []jetstream.Msg
-	for _, msg := range held {
-		if msg != nil {
-			unhandled = append(unhandled, msg)
-		}
-	}
+	unhandled := held
 	for {
 		msg, err := it.Next(jetstream.NextMaxWait(ackTimeout))
 		if err != nil {

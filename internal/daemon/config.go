@@ -69,9 +69,20 @@ type Config struct {
 	// then too); photo calls refused while S3 is down suggest it as the
 	// retry delay.
 	ProbeInterval time.Duration
+	// TombstoneRetention is how long deletes and scope exits are kept for
+	// devices to pull; older ones are purged hourly and devices whose cursor
+	// is older resync (0: never purge).
+	TombstoneRetention time.Duration
 	// OperatorTokenFile holds the operator token guarding SystemService
 	// (default: <data-dir>/operator-token, generated at first start).
 	OperatorTokenFile string
+
+	// WebDir serves the web app from this folder instead of the files
+	// built into the binary (development).
+	WebDir string
+	// CORSOrigins lists the origins (comma-separated, exact) whose pages
+	// may call the API from a browser; empty switches CORS off.
+	CORSOrigins string
 
 	// Logger overrides the logger built from LogLevel/LogFormat (tests).
 	Logger *slog.Logger
@@ -95,6 +106,8 @@ func DefaultConfig() Config {
 		MaxPhotoBytes:   25 << 20,
 		UploadExpiry:    24 * time.Hour,
 		ProbeInterval:   5 * time.Second,
+		// A device offline longer than this resyncs instead of catching up.
+		TombstoneRetention: 90 * 24 * time.Hour,
 
 		WatchPerPrincipal: l.WatchPerPrincipal,
 		WatchTotal:        l.WatchTotal,
@@ -133,7 +146,10 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.UploadExpiry, "upload-expiry", envDuration("upload-expiry", c.UploadExpiry), "unfinished uploads expire after this")
 	str(&c.PublicURL, "public-url", "base URL of signed photo links (default: http://<addr>)")
 	fs.DurationVar(&c.ProbeInterval, "probe-interval", envDuration("probe-interval", c.ProbeInterval), "how often the database, NATS and the photo store are checked (health, metrics, S3 reconnect)")
+	fs.DurationVar(&c.TombstoneRetention, "tombstone-retention", envDuration("tombstone-retention", c.TombstoneRetention), "how long deletes are kept for offline devices; older ones are purged and such devices resync (0: keep forever)")
 	str(&c.OperatorTokenFile, "operator-token-file", "file with the operator token for tenant management (default: <data-dir>/operator-token, generated)")
+	str(&c.WebDir, "web-dir", "serve the web app from this folder (e.g. clients/web/dist) instead of the one built in")
+	str(&c.CORSOrigins, "cors-origins", "comma-separated origins (e.g. https://app.example.com) whose web pages may call the API (default: none)")
 	hideDefaults(fs, "s3-secret-key", "s3-access-key", "nats-url", "nats-creds")
 }
 
@@ -252,8 +268,19 @@ func (c *Config) Validate() error {
 	if c.ProbeInterval <= 0 {
 		errs = append(errs, errors.New("probe-interval: must be positive"))
 	}
+	if c.TombstoneRetention != 0 && c.TombstoneRetention < time.Hour {
+		errs = append(errs, fmt.Errorf("tombstone-retention: %v is under an hour (0 keeps deletes forever); every device offline longer would resync", c.TombstoneRetention))
+	}
 	if c.MaxPhotoBytes <= 0 {
 		errs = append(errs, errors.New("max-photo-bytes: must be positive"))
+	}
+	if _, err := server.ParseCORSOrigins(c.CORSOrigins); err != nil {
+		errs = append(errs, err)
+	}
+	if c.WebDir != "" {
+		if st, err := os.Stat(c.WebDir); err != nil || !st.IsDir() {
+			errs = append(errs, fmt.Errorf("web-dir: %q is not a folder", c.WebDir))
+		}
 	}
 	switch c.LogFormat {
 	case "text", "json":

@@ -115,10 +115,11 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 	d.engine = engine
 	d.closers = append(d.closers, func() error { engine.Close(); return nil })
 	if d.cfg.Consumers {
-		if err := d.wireInsights(ctx, runCtx, js); err != nil {
+		if err := d.wireInsights(ctx, runCtx, js, reg); err != nil {
 			return nil, err
 		}
 	}
+	d.wirePurge(runCtx)
 	if err := d.serveMetrics(reg); err != nil {
 		return nil, err
 	}
@@ -139,6 +140,12 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	if extra == nil {
+		extra = map[string]http.Handler{}
+	}
+	if extra["/"], err = d.webUI(); err != nil {
+		return nil, err
+	}
 	return server.New(server.Config{
 		Logger:          d.log,
 		Auth:            d.db,
@@ -150,6 +157,7 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 		Query:           d.db,
 		InsightsConfig:  insights.ConfigStore{DB: d.db},
 		System:          &server.SystemConfig{Tenants: d.db, OperatorToken: operatorToken},
+		Ratings:         &server.RatingConfig{Store: d.db},
 		Extra:           extra,
 		MaxMessageBytes: d.cfg.MaxMessageBytes,
 		Registry:        reg,
@@ -160,6 +168,10 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 
 // listen binds the address and serves HTTP/1.1 and unencrypted HTTP/2 (h2c).
 func (d *Daemon) listen(handler http.Handler) error {
+	origins, err := server.ParseCORSOrigins(d.cfg.CORSOrigins)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", d.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", d.cfg.Addr, err)
@@ -172,7 +184,7 @@ func (d *Daemon) listen(handler http.Handler) error {
 	// server's handler sets a deadline on each request body instead
 	// (--body-read-timeout).
 	d.http = &http.Server{
-		Handler:           handler,
+		Handler:           server.NewCORS(origins, handler),
 		Protocols:         &protocols,
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    64 << 10,

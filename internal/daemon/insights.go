@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fieldsync/fieldsync/events"
 	"github.com/fieldsync/fieldsync/events/nats"
@@ -21,8 +22,12 @@ const InsightsBatch = 256
 
 // wireInsights runs the PHI and alert consumer on the change stream as a
 // durable JetStream consumer, and its periodic sweep.
-func (d *Daemon) wireInsights(ctx, runCtx context.Context, js jetstream.JetStream) error {
-	c := &insights.Consumer{DB: d.db, Alerts: d.engine, Flags: d.engine, Now: time.Now, MaxClockSkew: d.cfg.MaxClockSkew, Logger: d.log}
+func (d *Daemon) wireInsights(ctx, runCtx context.Context, js jetstream.JetStream, reg prometheus.Registerer) error {
+	c := &insights.Consumer{DB: d.db, Records: d.db, Alerts: d.engine, Flags: d.engine, Now: time.Now, MaxClockSkew: d.cfg.MaxClockSkew, Logger: d.log}
+	var err error
+	if c.RebateDisagreements, err = insights.RegisterRebateMetrics(reg); err != nil {
+		return err
+	}
 	if err := c.Flush(ctx); err != nil {
 		return err
 	}

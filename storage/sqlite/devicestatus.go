@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fieldsync/fieldsync/insights/insightstore"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
 
@@ -141,23 +142,11 @@ func (db *DB) FleetStats(ctx context.Context) (syncengine.FleetStats, error) {
 	}, nil
 }
 
-// StaleDevice is an unrevoked device whose last report held a write made
-// before the stale-device alert's cutoff, with its user's place.
-type StaleDevice struct {
-	DeviceID, DeviceName   string
-	UserID, UserName       string
-	StoreID, RegionID      string // the user's store; the user's region, else the store's
-	OutboxDepth            int
-	OldestUnsyncedMS       int64
-	ReportedMS             int64
-	AppVersion, SDKVersion string
-}
-
 // StaleDevices returns the tenant's unrevoked devices whose reported
 // oldest unsynced write was made before beforeMS, by device id.
-func (t *InsightsTx) StaleDevices(tenantID string, beforeMS int64) ([]*StaleDevice, error) {
-	out, err := insQuery(t.ctx, t.tx, func(row insScanner) (*StaleDevice, error) {
-		var d StaleDevice
+func (t *InsightsTx) StaleDevices(tenantID string, beforeMS int64) ([]*insightstore.StaleDevice, error) {
+	out, err := insQuery(t.ctx, t.tx, func(row insScanner) (*insightstore.StaleDevice, error) {
+		var d insightstore.StaleDevice
 		return &d, row.Scan(&d.DeviceID, &d.DeviceName, &d.UserID, &d.UserName, &d.StoreID, &d.RegionID,
 			&d.OutboxDepth, &d.OldestUnsyncedMS, &d.ReportedMS, &d.AppVersion, &d.SDKVersion)
 	}, `SELECT d.id, d.name, u.id, u.display_name, u.store_id, COALESCE(NULLIF(u.region_id, ''), st.region_id, ''),

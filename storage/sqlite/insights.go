@@ -13,10 +13,13 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/fieldsync/fieldsync/insights/insightstore"
 	"github.com/fieldsync/fieldsync/internal/ids"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
+
+var _ insightstore.Store = (*DB)(nil)
 
 // This file holds the insights tables (migrations/0005_insights.sql): the
 // facts PHI is computed from, the materialised PHI, the rules' state, the
@@ -34,7 +37,7 @@ type InsightsTx struct {
 
 // InsightsWrite runs fn in one write transaction (BEGIN IMMEDIATE) and
 // commits it when fn returns nil.
-func (db *DB) InsightsWrite(ctx context.Context, fn func(t *InsightsTx) error) error {
+func (db *DB) InsightsWrite(ctx context.Context, fn func(t insightstore.Tx) error) error {
 	return db.WriteTx(ctx, func(tx *sql.Tx, now time.Time) error {
 		return fn(&InsightsTx{ctx: ctx, tx: tx, Now: now})
 	})
@@ -139,26 +142,11 @@ func (db *DB) SetInsightsConfig(ctx context.Context, tenantID string, config []b
 	})
 }
 
-// InsightAction is what the insights consumer keeps of one key-action or
-// quality record (Visit, SurgerySupport, Diagnosis, Quote). Times are unix ms.
-type InsightAction struct {
-	TenantID, RecordID, RecordType string
-	OwnerUserID, StoreID, RegionID string
-	CustomerID                     string
-	ActionMS                       int64 // the action's own time; 0 unknown
-	SubmittedMS                    int64 // commit of the first SUBMITTED version; 0 not yet
-	SubmittedVersion               uint64
-	QualityKind, QualityCount      int
-	Tags                           []string
-	Conclusion                     string
-	Value                          []byte // diagnoses: the record as first submitted
-}
-
 const insActionCols = `tenant_id, record_id, record_type, owner_user_id, store_id, region_id, customer_id,
 	action_ms, submitted_ms, submitted_version, quality_kind, quality_count, tags, conclusion, value`
 
-func scanInsightAction(row insScanner) (*InsightAction, error) {
-	var a InsightAction
+func scanInsightAction(row insScanner) (*insightstore.Action, error) {
+	var a insightstore.Action
 	var tags string
 	err := row.Scan(&a.TenantID, &a.RecordID, &a.RecordType, &a.OwnerUserID, &a.StoreID, &a.RegionID, &a.CustomerID,
 		&a.ActionMS, &a.SubmittedMS, &a.SubmittedVersion, &a.QualityKind, &a.QualityCount, &tags, &a.Conclusion, &a.Value)
@@ -167,13 +155,13 @@ func scanInsightAction(row insScanner) (*InsightAction, error) {
 }
 
 // Action returns a stored action record, or nil.
-func (t *InsightsTx) Action(tenantID, recordID string) (*InsightAction, error) {
+func (t *InsightsTx) Action(tenantID, recordID string) (*insightstore.Action, error) {
 	return insOne(t.ctx, t.tx, scanInsightAction, `SELECT `+insActionCols+` FROM insights_actions WHERE tenant_id = ? AND record_id = ?`,
 		tenantID, recordID)
 }
 
 // PutAction stores an action record, replacing the previous one.
-func (t *InsightsTx) PutAction(a *InsightAction) error {
+func (t *InsightsTx) PutAction(a *insightstore.Action) error {
 	err := t.exec(`INSERT OR REPLACE INTO insights_actions (`+insActionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		a.TenantID, a.RecordID, a.RecordType, a.OwnerUserID, a.StoreID, a.RegionID, a.CustomerID,
 		a.ActionMS, a.SubmittedMS, a.SubmittedVersion, a.QualityKind, a.QualityCount, strings.Join(a.Tags, " "), a.Conclusion, a.Value)
@@ -185,7 +173,7 @@ func (t *InsightsTx) PutAction(a *InsightAction) error {
 
 // SubmittedActions returns the submitted action records of a customer with
 // the given record type whose action time is in [fromMS, toMS], by record id.
-func (t *InsightsTx) SubmittedActions(tenantID, customerID, recordType string, fromMS, toMS int64) ([]*InsightAction, error) {
+func (t *InsightsTx) SubmittedActions(tenantID, customerID, recordType string, fromMS, toMS int64) ([]*insightstore.Action, error) {
 	return insQuery(t.ctx, t.tx, scanInsightAction, `SELECT `+insActionCols+` FROM insights_actions INDEXED BY insights_actions_customer_time
 		WHERE tenant_id = ? AND customer_id = ? AND record_type = ? AND submitted_ms > 0 AND action_ms BETWEEN ? AND ? ORDER BY record_id`,
 		tenantID, customerID, recordType, fromMS, toMS)
@@ -194,8 +182,8 @@ func (t *InsightsTx) SubmittedActions(tenantID, customerID, recordType string, f
 const insFactCols = `record_id, record_type, owner_user_id, store_id, region_id, action_ms, submitted_ms, quality_kind, quality_count, tags`
 
 // scanInsightFact reads the columns PHI and the sweeps need (insFactCols).
-func scanInsightFact(row insScanner) (*InsightAction, error) {
-	var a InsightAction
+func scanInsightFact(row insScanner) (*insightstore.Action, error) {
+	var a insightstore.Action
 	var tags string
 	err := row.Scan(&a.RecordID, &a.RecordType, &a.OwnerUserID, &a.StoreID, &a.RegionID,
 		&a.ActionMS, &a.SubmittedMS, &a.QualityKind, &a.QualityCount, &tags)
@@ -207,7 +195,7 @@ func scanInsightFact(row insScanner) (*InsightAction, error) {
 // SCOPE_KIND_UNSPECIFIED) first submitted in [fromMS, toMS). For speed the
 // records carry only what PHI reads: TenantID, CustomerID, Conclusion,
 // Value and SubmittedVersion are left empty.
-func (t *InsightsTx) Actions(tenantID string, kind fieldsyncv1.ScopeKind, scopeID string, fromMS, toMS int64) ([]*InsightAction, error) {
+func (t *InsightsTx) Actions(tenantID string, kind fieldsyncv1.ScopeKind, scopeID string, fromMS, toMS int64) ([]*insightstore.Action, error) {
 	col, index, err := insScopeFilter(kind, "insights_actions", "owner_user_id", "owner")
 	if err != nil {
 		return nil, err
@@ -250,34 +238,24 @@ func (t *InsightsTx) MaterialReleased(tenantID, materialID string) (int64, error
 	return v, err
 }
 
-// InsightDelivery is campaign material reaching one rep: the first delivery
-// to any of the rep's devices and the rep's first feedback. Times are unix ms.
-type InsightDelivery struct {
-	TenantID, MaterialID, RepUserID string
-	StoreID, RegionID               string // the rep's
-	ReleasedMS                      int64  // read only: the material's release; 0 unknown
-	DeliveredMS                     int64  // 0: not delivered yet
-	FeedbackMS                      int64  // 0: no feedback yet
-}
-
 const insDeliverySelect = `SELECT d.tenant_id, d.material_id, d.rep_user_id, d.store_id, d.region_id,
 	COALESCE(m.released_ms, 0), d.delivered_ms, d.feedback_ms
 	FROM insights_deliveries d LEFT JOIN insights_materials m ON m.tenant_id = d.tenant_id AND m.material_id = d.material_id `
 
-func scanInsightDelivery(row insScanner) (*InsightDelivery, error) {
-	var d InsightDelivery
+func scanInsightDelivery(row insScanner) (*insightstore.Delivery, error) {
+	var d insightstore.Delivery
 	err := row.Scan(&d.TenantID, &d.MaterialID, &d.RepUserID, &d.StoreID, &d.RegionID, &d.ReleasedMS, &d.DeliveredMS, &d.FeedbackMS)
 	return &d, err
 }
 
 // Delivery returns the delivery of a material to a rep, or nil.
-func (t *InsightsTx) Delivery(tenantID, materialID, repUserID string) (*InsightDelivery, error) {
+func (t *InsightsTx) Delivery(tenantID, materialID, repUserID string) (*insightstore.Delivery, error) {
 	return insOne(t.ctx, t.tx, scanInsightDelivery, insDeliverySelect+`WHERE d.tenant_id = ? AND d.material_id = ? AND d.rep_user_id = ?`,
 		tenantID, materialID, repUserID)
 }
 
 // PutDelivery stores a delivery (ReleasedMS is ignored).
-func (t *InsightsTx) PutDelivery(d *InsightDelivery) error {
+func (t *InsightsTx) PutDelivery(d *insightstore.Delivery) error {
 	err := t.exec(`INSERT INTO insights_deliveries (tenant_id, material_id, rep_user_id, store_id, region_id, delivered_ms, feedback_ms)
 		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(tenant_id, material_id, rep_user_id) DO UPDATE SET store_id = excluded.store_id,
 		region_id = excluded.region_id, delivered_ms = excluded.delivered_ms, feedback_ms = excluded.feedback_ms`,
@@ -289,13 +267,13 @@ func (t *InsightsTx) PutDelivery(d *InsightDelivery) error {
 }
 
 // MaterialDeliveries returns every delivery of a material.
-func (t *InsightsTx) MaterialDeliveries(tenantID, materialID string) ([]*InsightDelivery, error) {
+func (t *InsightsTx) MaterialDeliveries(tenantID, materialID string) ([]*insightstore.Delivery, error) {
 	return insQuery(t.ctx, t.tx, scanInsightDelivery, insDeliverySelect+`WHERE d.tenant_id = ? AND d.material_id = ?`, tenantID, materialID)
 }
 
 // Deliveries returns the deliveries of a scope (the whole tenant for
 // SCOPE_KIND_UNSPECIFIED) made in [fromMS, toMS).
-func (t *InsightsTx) Deliveries(tenantID string, kind fieldsyncv1.ScopeKind, scopeID string, fromMS, toMS int64) ([]*InsightDelivery, error) {
+func (t *InsightsTx) Deliveries(tenantID string, kind fieldsyncv1.ScopeKind, scopeID string, fromMS, toMS int64) ([]*insightstore.Delivery, error) {
 	col, index, err := insScopeFilter(kind, "insights_deliveries", "rep_user_id", "rep")
 	if err != nil {
 		return nil, err
@@ -316,7 +294,7 @@ func (t *InsightsTx) Deliveries(tenantID string, kind fieldsyncv1.ScopeKind, sco
 
 // SweepFeedbackDeadlines returns the deliveries made at or before
 // deliveredByMS that were not swept yet, and marks them swept.
-func (t *InsightsTx) SweepFeedbackDeadlines(tenantID string, deliveredByMS int64) ([]*InsightDelivery, error) {
+func (t *InsightsTx) SweepFeedbackDeadlines(tenantID string, deliveredByMS int64) ([]*insightstore.Delivery, error) {
 	out, err := insQuery(t.ctx, t.tx, scanInsightDelivery, insDeliverySelect+
 		`WHERE d.tenant_id = ? AND d.swept = 0 AND d.delivered_ms > 0 AND d.delivered_ms <= ?`, tenantID, deliveredByMS)
 	if err != nil {
@@ -399,15 +377,8 @@ func (db *DB) PhiSeries(ctx context.Context, tenantID string, kind fieldsyncv1.S
 	return insPhiDays(ctx, db.read, tenantID, kind, scopeID, fromDate, toDate)
 }
 
-// InsightCustomer is what A2 keeps of a customer (a terminal): its rep.
-type InsightCustomer struct {
-	TenantID, CustomerID, AssignedRepID string
-	StoreID, RegionID, Name             string
-	Version                             uint64
-}
-
 // PutCustomer stores a customer unless a newer version is stored already.
-func (t *InsightsTx) PutCustomer(c *InsightCustomer) error {
+func (t *InsightsTx) PutCustomer(c *insightstore.Customer) error {
 	err := t.exec(`INSERT INTO insights_customers (tenant_id, customer_id, assigned_rep_id, store_id, region_id, name, version)
 		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(tenant_id, customer_id) DO UPDATE SET assigned_rep_id = excluded.assigned_rep_id,
 		store_id = excluded.store_id, region_id = excluded.region_id, name = excluded.name, version = excluded.version
@@ -420,9 +391,9 @@ func (t *InsightsTx) PutCustomer(c *InsightCustomer) error {
 }
 
 // Customer returns a stored customer, or nil.
-func (t *InsightsTx) Customer(tenantID, customerID string) (*InsightCustomer, error) {
-	return insOne(t.ctx, t.tx, func(row insScanner) (*InsightCustomer, error) {
-		var c InsightCustomer
+func (t *InsightsTx) Customer(tenantID, customerID string) (*insightstore.Customer, error) {
+	return insOne(t.ctx, t.tx, func(row insScanner) (*insightstore.Customer, error) {
+		var c insightstore.Customer
 		err := row.Scan(&c.TenantID, &c.CustomerID, &c.AssignedRepID, &c.StoreID, &c.RegionID, &c.Name, &c.Version)
 		return &c, err
 	}, `SELECT tenant_id, customer_id, assigned_rep_id, store_id, region_id, name, version FROM insights_customers
@@ -447,14 +418,8 @@ func (t *InsightsTx) PutStockState(tenantID, recordID string, version uint64, ep
 		tenantID, recordID, version, episode)
 }
 
-// InsightPhotoUse is one record a photo hash is attached to.
-type InsightPhotoUse struct {
-	RecordType, RecordID           string
-	OwnerUserID, StoreID, RegionID string
-}
-
 // AddPhotoUse records that a photo is attached to a record (once per record).
-func (t *InsightsTx) AddPhotoUse(tenantID, sha256 string, u InsightPhotoUse) error {
+func (t *InsightsTx) AddPhotoUse(tenantID, sha256 string, u insightstore.PhotoUse) error {
 	return t.exec(`INSERT OR IGNORE INTO insights_photos (tenant_id, sha256, record_id, record_type, owner_user_id, store_id, region_id)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, tenantID, sha256, u.RecordID, u.RecordType, u.OwnerUserID, u.StoreID, u.RegionID)
 }
@@ -465,33 +430,25 @@ func (t *InsightsTx) RemovePhotoUses(tenantID, recordID string) error {
 }
 
 // PhotoUses returns the records a photo is attached to, by record id.
-func (t *InsightsTx) PhotoUses(tenantID, sha256 string) ([]InsightPhotoUse, error) {
-	return insQuery(t.ctx, t.tx, func(row insScanner) (InsightPhotoUse, error) {
-		var u InsightPhotoUse
+func (t *InsightsTx) PhotoUses(tenantID, sha256 string) ([]insightstore.PhotoUse, error) {
+	return insQuery(t.ctx, t.tx, func(row insScanner) (insightstore.PhotoUse, error) {
+		var u insightstore.PhotoUse
 		err := row.Scan(&u.RecordType, &u.RecordID, &u.OwnerUserID, &u.StoreID, &u.RegionID)
 		return u, err
 	}, `SELECT record_type, record_id, owner_user_id, store_id, region_id FROM insights_photos
 		WHERE tenant_id = ? AND sha256 = ? ORDER BY record_id`, tenantID, sha256)
 }
 
-// InsightStall is a visit tagged decision-maker-confirmed waiting for
-// progress (A5). StartMS is the visit's time.
-type InsightStall struct {
-	TenantID, VisitID, CustomerID, RepUserID string
-	StoreID, RegionID                        string
-	StartMS                                  int64
-}
-
 // AddStall records a stall candidate; a visit already recorded is kept as is.
-func (t *InsightsTx) AddStall(s *InsightStall) error {
+func (t *InsightsTx) AddStall(s *insightstore.Stall) error {
 	return t.exec(`INSERT OR IGNORE INTO insights_stalls (tenant_id, visit_id, customer_id, rep_user_id, store_id, region_id, start_ms)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, s.TenantID, s.VisitID, s.CustomerID, s.RepUserID, s.StoreID, s.RegionID, s.StartMS)
 }
 
 // DueStalls returns the unresolved stalls that started at or before startedByMS.
-func (t *InsightsTx) DueStalls(tenantID string, startedByMS int64) ([]*InsightStall, error) {
-	return insQuery(t.ctx, t.tx, func(row insScanner) (*InsightStall, error) {
-		var s InsightStall
+func (t *InsightsTx) DueStalls(tenantID string, startedByMS int64) ([]*insightstore.Stall, error) {
+	return insQuery(t.ctx, t.tx, func(row insScanner) (*insightstore.Stall, error) {
+		var s insightstore.Stall
 		err := row.Scan(&s.TenantID, &s.VisitID, &s.CustomerID, &s.RepUserID, &s.StoreID, &s.RegionID, &s.StartMS)
 		return &s, err
 	}, `SELECT tenant_id, visit_id, customer_id, rep_user_id, store_id, region_id, start_ms FROM insights_stalls
@@ -521,31 +478,10 @@ func (t *InsightsTx) ProgressTimes(tenantID, customerID, visitID string) ([]int6
 		tenantID, customerID, visitID, visitID)
 }
 
-// InsightEffect is an alert to raise or a record to flag, performed after
-// the transaction that decided it commits.
-type InsightEffect struct {
-	ID       int64
-	TenantID string
-	// DedupKey makes the effect happen once per tenant.
-	DedupKey string
-	// Alert is set for alerts.
-	Alert *fieldsyncv1.Alert
-	// RecordType, RecordID and Field are set for flags.
-	RecordType, RecordID, Field string
-	// Update makes EnqueueEffect replace the alert of a stored effect with
-	// the same key when it differs, and queue it again (a finding's new
-	// evidence). Without it the first effect of a key stays.
-	Update bool
-	// Revision counts such replacements (read only).
-	Revision int64
-	// Attempts counts the failed tries of this revision (read only).
-	Attempts int
-}
-
 // EnqueueEffect stores an effect unless one with its dedup key exists (or,
 // with e.Update, replaces its alert when it differs and queues it again),
 // and reports whether it stored anything.
-func (t *InsightsTx) EnqueueEffect(e *InsightEffect) (bool, error) {
+func (t *InsightsTx) EnqueueEffect(e *insightstore.Effect) (bool, error) {
 	var alert []byte
 	if e.Alert != nil {
 		var err error
@@ -570,9 +506,9 @@ func (t *InsightsTx) EnqueueEffect(e *InsightEffect) (bool, error) {
 
 // PendingInsightEffects returns up to limit effects not yet done and due
 // at now (not waiting for a retry: DeferInsightEffect), oldest first.
-func (db *DB) PendingInsightEffects(ctx context.Context, now time.Time, limit int) ([]*InsightEffect, error) {
-	out, err := insQuery(ctx, db.read, func(row insScanner) (*InsightEffect, error) {
-		var e InsightEffect
+func (db *DB) PendingInsightEffects(ctx context.Context, now time.Time, limit int) ([]*insightstore.Effect, error) {
+	out, err := insQuery(ctx, db.read, func(row insScanner) (*insightstore.Effect, error) {
+		var e insightstore.Effect
 		var alert []byte
 		if err := row.Scan(&e.ID, &e.TenantID, &e.DedupKey, &alert, &e.RecordType, &e.RecordID, &e.Field, &e.Revision, &e.Attempts); err != nil {
 			return nil, err
@@ -592,7 +528,7 @@ func (db *DB) PendingInsightEffects(ctx context.Context, now time.Time, limit in
 
 // MarkInsightEffectsDone records, in one transaction, that effects were
 // performed: each in the revision read, so one replaced since stays queued.
-func (db *DB) MarkInsightEffectsDone(ctx context.Context, effects []*InsightEffect) error {
+func (db *DB) MarkInsightEffectsDone(ctx context.Context, effects []*insightstore.Effect) error {
 	if len(effects) == 0 {
 		return nil
 	}
@@ -609,7 +545,7 @@ func (db *DB) MarkInsightEffectsDone(ctx context.Context, effects []*InsightEffe
 
 // DeferInsightEffect records a failed try of an effect (in the revision
 // read) and leaves it until retryAt: other effects go on meanwhile.
-func (db *DB) DeferInsightEffect(ctx context.Context, e *InsightEffect, retryAt time.Time) error {
+func (db *DB) DeferInsightEffect(ctx context.Context, e *insightstore.Effect, retryAt time.Time) error {
 	return db.WriteTx(ctx, func(tx *sql.Tx, _ time.Time) error {
 		_, err := tx.ExecContext(ctx, `UPDATE insights_effects SET attempts = attempts + 1, retry_at = ? WHERE id = ? AND revision = ?`,
 			ms(retryAt), e.ID, e.Revision)
@@ -617,26 +553,16 @@ func (db *DB) DeferInsightEffect(ctx context.Context, e *InsightEffect, retryAt 
 	})
 }
 
-// InsightFinding is the current episode of a rule's finding about one
-// subject (A1 a customer, A2 a terminal, A6 a photo) and its evidence.
-type InsightFinding struct {
-	Key      string // rule and subject, e.g. "A1:<customer>"
-	Episode  string // "" when closed
-	OpenedMS int64
-	LastMS   int64  // the latest evidence's time
-	Evidence []byte // rule-specific JSON
-}
-
 // Finding returns a stored finding, or nil.
-func (t *InsightsTx) Finding(tenantID, key string) (*InsightFinding, error) {
-	return insOne(t.ctx, t.tx, func(row insScanner) (*InsightFinding, error) {
-		f := InsightFinding{Key: key}
+func (t *InsightsTx) Finding(tenantID, key string) (*insightstore.Finding, error) {
+	return insOne(t.ctx, t.tx, func(row insScanner) (*insightstore.Finding, error) {
+		f := insightstore.Finding{Key: key}
 		return &f, row.Scan(&f.Episode, &f.OpenedMS, &f.LastMS, &f.Evidence)
 	}, `SELECT episode, opened_ms, last_ms, evidence FROM insights_findings WHERE tenant_id = ? AND finding_key = ?`, tenantID, key)
 }
 
 // PutFinding stores a finding, replacing the previous one.
-func (t *InsightsTx) PutFinding(tenantID string, f *InsightFinding) error {
+func (t *InsightsTx) PutFinding(tenantID string, f *insightstore.Finding) error {
 	return t.exec(`INSERT OR REPLACE INTO insights_findings (tenant_id, finding_key, episode, opened_ms, last_ms, evidence)
 		VALUES (?, ?, ?, ?, ?, ?)`, tenantID, f.Key, f.Episode, f.OpenedMS, f.LastMS, f.Evidence)
 }

@@ -14,6 +14,7 @@ export { crc32c } from "./crc32c.js";
 export { MAX_PHOTO_SIZE, type PhotoProgress } from "./photos.js";
 export { RowState, QueueState, initialMeta, type QueuedPhoto, type Meta, type OutboxEntry, type RecordRow, type Storage, type StoreTx, type StoredConflict, type StoredRejection } from "./storage.js";
 export { validate, violationText, type Violation } from "./validate.js";
+export { rebate, ruleInForce, type RebateResult, type RebateRuleRecord } from "./rebate.js";
 export { newUlid } from "./ulid.js";
 export * from "./gen/fieldsync/v1/records_pb.js";
 export * from "./gen/fieldsync/v1/sync_pb.js";

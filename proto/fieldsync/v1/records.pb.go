@@ -493,6 +493,110 @@ func (ShipmentState) EnumDescriptor() ([]byte, []int) {
 	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{7}
 }
 
+// RebateBasis is what a rebate rule's tier thresholds count on an order.
+type RebateBasis int32
+
+const (
+	RebateBasis_REBATE_BASIS_UNSPECIFIED RebateBasis = 0
+	// Units of the rule's products on the order.
+	RebateBasis_REBATE_BASIS_QUANTITY RebateBasis = 1
+	// Amount in minor units (fen) of the rule's products on the order.
+	RebateBasis_REBATE_BASIS_AMOUNT RebateBasis = 2
+)
+
+// Enum value maps for RebateBasis.
+var (
+	RebateBasis_name = map[int32]string{
+		0: "REBATE_BASIS_UNSPECIFIED",
+		1: "REBATE_BASIS_QUANTITY",
+		2: "REBATE_BASIS_AMOUNT",
+	}
+	RebateBasis_value = map[string]int32{
+		"REBATE_BASIS_UNSPECIFIED": 0,
+		"REBATE_BASIS_QUANTITY":    1,
+		"REBATE_BASIS_AMOUNT":      2,
+	}
+)
+
+func (x RebateBasis) Enum() *RebateBasis {
+	p := new(RebateBasis)
+	*p = x
+	return p
+}
+
+func (x RebateBasis) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RebateBasis) Descriptor() protoreflect.EnumDescriptor {
+	return file_fieldsync_v1_records_proto_enumTypes[8].Descriptor()
+}
+
+func (RebateBasis) Type() protoreflect.EnumType {
+	return &file_fieldsync_v1_records_proto_enumTypes[8]
+}
+
+func (x RebateBasis) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RebateBasis.Descriptor instead.
+func (RebateBasis) EnumDescriptor() ([]byte, []int) {
+	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{8}
+}
+
+// RebateRuleState says whether a rebate rule is in force.
+type RebateRuleState int32
+
+const (
+	RebateRuleState_REBATE_RULE_STATE_UNSPECIFIED RebateRuleState = 0
+	// In force between valid_from and valid_to.
+	RebateRuleState_REBATE_RULE_STATE_ACTIVE RebateRuleState = 1
+	// Withdrawn: earns nothing.
+	RebateRuleState_REBATE_RULE_STATE_WITHDRAWN RebateRuleState = 2
+)
+
+// Enum value maps for RebateRuleState.
+var (
+	RebateRuleState_name = map[int32]string{
+		0: "REBATE_RULE_STATE_UNSPECIFIED",
+		1: "REBATE_RULE_STATE_ACTIVE",
+		2: "REBATE_RULE_STATE_WITHDRAWN",
+	}
+	RebateRuleState_value = map[string]int32{
+		"REBATE_RULE_STATE_UNSPECIFIED": 0,
+		"REBATE_RULE_STATE_ACTIVE":      1,
+		"REBATE_RULE_STATE_WITHDRAWN":   2,
+	}
+)
+
+func (x RebateRuleState) Enum() *RebateRuleState {
+	p := new(RebateRuleState)
+	*p = x
+	return p
+}
+
+func (x RebateRuleState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RebateRuleState) Descriptor() protoreflect.EnumDescriptor {
+	return file_fieldsync_v1_records_proto_enumTypes[9].Descriptor()
+}
+
+func (RebateRuleState) Type() protoreflect.EnumType {
+	return &file_fieldsync_v1_records_proto_enumTypes[9]
+}
+
+func (x RebateRuleState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RebateRuleState.Descriptor instead.
+func (RebateRuleState) EnumDescriptor() ([]byte, []int) {
+	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{9}
+}
+
 // PhotoRef refers to a photo by content before its bytes reach the server.
 type PhotoRef struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1054,9 +1158,24 @@ type Quote struct {
 	TotalCents            int64                 `protobuf:"varint,10,opt,name=total_cents,json=totalCents,proto3" json:"total_cents,omitempty"`
 	Currency              string                `protobuf:"bytes,11,opt,name=currency,proto3" json:"currency,omitempty"`
 	// At least 7 non-empty technical parameters. Computed by the server.
-	Complete      bool `protobuf:"varint,12,opt,name=complete,proto3" json:"complete,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Complete bool `protobuf:"varint,12,opt,name=complete,proto3" json:"complete,omitempty"`
+	// The products the quote (as an order) sells and how many: what rebate
+	// rules (A7) count.
+	Lines []*QuoteLine `protobuf:"bytes,13,rep,name=lines,proto3" json:"lines,omitempty"`
+	// The rebate in minor units (fen) the device computed from its synced
+	// rebate rules when the quote was submitted (records.Rebate).
+	RebateDeviceCents int64 `protobuf:"varint,14,opt,name=rebate_device_cents,json=rebateDeviceCents,proto3" json:"rebate_device_cents,omitempty"`
+	// The rebate rule the device applied; empty when none.
+	RebateDeviceRuleId string `protobuf:"bytes,15,opt,name=rebate_device_rule_id,json=rebateDeviceRuleId,proto3" json:"rebate_device_rule_id,omitempty"`
+	// The rebate the server computed from the rules it held when the quote
+	// was submitted. Server-computed.
+	RebateServerCents int64 `protobuf:"varint,16,opt,name=rebate_server_cents,json=rebateServerCents,proto3" json:"rebate_server_cents,omitempty"`
+	// The rule the server applied; empty when none. Server-computed.
+	RebateServerRuleId string `protobuf:"bytes,17,opt,name=rebate_server_rule_id,json=rebateServerRuleId,proto3" json:"rebate_server_rule_id,omitempty"`
+	// When the server recorded its rebate; unset until it has. Server-computed.
+	RebateRecordedTime *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=rebate_recorded_time,json=rebateRecordedTime,proto3" json:"rebate_recorded_time,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Quote) Reset() {
@@ -1173,6 +1292,112 @@ func (x *Quote) GetComplete() bool {
 	return false
 }
 
+func (x *Quote) GetLines() []*QuoteLine {
+	if x != nil {
+		return x.Lines
+	}
+	return nil
+}
+
+func (x *Quote) GetRebateDeviceCents() int64 {
+	if x != nil {
+		return x.RebateDeviceCents
+	}
+	return 0
+}
+
+func (x *Quote) GetRebateDeviceRuleId() string {
+	if x != nil {
+		return x.RebateDeviceRuleId
+	}
+	return ""
+}
+
+func (x *Quote) GetRebateServerCents() int64 {
+	if x != nil {
+		return x.RebateServerCents
+	}
+	return 0
+}
+
+func (x *Quote) GetRebateServerRuleId() string {
+	if x != nil {
+		return x.RebateServerRuleId
+	}
+	return ""
+}
+
+func (x *Quote) GetRebateRecordedTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RebateRecordedTime
+	}
+	return nil
+}
+
+// QuoteLine is one product of a quote and how many, at what unit price.
+// Bounds keep every sum of a quote within int64: 100 lines of at most
+// 1,000,000 units at most 10,000,000,000 fen each.
+type QuoteLine struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	ProductId string                 `protobuf:"bytes,1,opt,name=product_id,json=productId,proto3" json:"product_id,omitempty"`
+	Quantity  int64                  `protobuf:"varint,2,opt,name=quantity,proto3" json:"quantity,omitempty"`
+	// The unit price in minor units (fen).
+	UnitPriceCents int64 `protobuf:"varint,3,opt,name=unit_price_cents,json=unitPriceCents,proto3" json:"unit_price_cents,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *QuoteLine) Reset() {
+	*x = QuoteLine{}
+	mi := &file_fieldsync_v1_records_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuoteLine) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuoteLine) ProtoMessage() {}
+
+func (x *QuoteLine) ProtoReflect() protoreflect.Message {
+	mi := &file_fieldsync_v1_records_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuoteLine.ProtoReflect.Descriptor instead.
+func (*QuoteLine) Descriptor() ([]byte, []int) {
+	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *QuoteLine) GetProductId() string {
+	if x != nil {
+		return x.ProductId
+	}
+	return ""
+}
+
+func (x *QuoteLine) GetQuantity() int64 {
+	if x != nil {
+		return x.Quantity
+	}
+	return 0
+}
+
+func (x *QuoteLine) GetUnitPriceCents() int64 {
+	if x != nil {
+		return x.UnitPriceCents
+	}
+	return 0
+}
+
 // R5 Commitment: a promise made to a customer, extracted from visits.
 type Commitment struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -1191,7 +1416,7 @@ type Commitment struct {
 
 func (x *Commitment) Reset() {
 	*x = Commitment{}
-	mi := &file_fieldsync_v1_records_proto_msgTypes[6]
+	mi := &file_fieldsync_v1_records_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1203,7 +1428,7 @@ func (x *Commitment) String() string {
 func (*Commitment) ProtoMessage() {}
 
 func (x *Commitment) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_records_proto_msgTypes[6]
+	mi := &file_fieldsync_v1_records_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1216,7 +1441,7 @@ func (x *Commitment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Commitment.ProtoReflect.Descriptor instead.
 func (*Commitment) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{6}
+	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Commitment) GetOwnerUserId() string {
@@ -1287,7 +1512,7 @@ type Contact struct {
 
 func (x *Contact) Reset() {
 	*x = Contact{}
-	mi := &file_fieldsync_v1_records_proto_msgTypes[7]
+	mi := &file_fieldsync_v1_records_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1299,7 +1524,7 @@ func (x *Contact) String() string {
 func (*Contact) ProtoMessage() {}
 
 func (x *Contact) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_records_proto_msgTypes[7]
+	mi := &file_fieldsync_v1_records_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1312,7 +1537,7 @@ func (x *Contact) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Contact.ProtoReflect.Descriptor instead.
 func (*Contact) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{7}
+	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Contact) GetName() string {
@@ -1359,7 +1584,7 @@ type Customer struct {
 
 func (x *Customer) Reset() {
 	*x = Customer{}
-	mi := &file_fieldsync_v1_records_proto_msgTypes[8]
+	mi := &file_fieldsync_v1_records_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1371,7 +1596,7 @@ func (x *Customer) String() string {
 func (*Customer) ProtoMessage() {}
 
 func (x *Customer) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_records_proto_msgTypes[8]
+	mi := &file_fieldsync_v1_records_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1384,7 +1609,7 @@ func (x *Customer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Customer.ProtoReflect.Descriptor instead.
 func (*Customer) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{8}
+	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Customer) GetName() string {
@@ -1475,7 +1700,7 @@ type Opportunity struct {
 
 func (x *Opportunity) Reset() {
 	*x = Opportunity{}
-	mi := &file_fieldsync_v1_records_proto_msgTypes[9]
+	mi := &file_fieldsync_v1_records_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1487,7 +1712,7 @@ func (x *Opportunity) String() string {
 func (*Opportunity) ProtoMessage() {}
 
 func (x *Opportunity) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_records_proto_msgTypes[9]
+	mi := &file_fieldsync_v1_records_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1500,7 +1725,7 @@ func (x *Opportunity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Opportunity.ProtoReflect.Descriptor instead.
 func (*Opportunity) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{9}
+	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Opportunity) GetOwnerUserId() string {
@@ -1584,7 +1809,7 @@ type StockLevel struct {
 
 func (x *StockLevel) Reset() {
 	*x = StockLevel{}
-	mi := &file_fieldsync_v1_records_proto_msgTypes[10]
+	mi := &file_fieldsync_v1_records_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1596,7 +1821,7 @@ func (x *StockLevel) String() string {
 func (*StockLevel) ProtoMessage() {}
 
 func (x *StockLevel) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_records_proto_msgTypes[10]
+	mi := &file_fieldsync_v1_records_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1609,7 +1834,7 @@ func (x *StockLevel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StockLevel.ProtoReflect.Descriptor instead.
 func (*StockLevel) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{10}
+	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *StockLevel) GetRegionId() string {
@@ -1684,7 +1909,7 @@ type CampaignMaterial struct {
 
 func (x *CampaignMaterial) Reset() {
 	*x = CampaignMaterial{}
-	mi := &file_fieldsync_v1_records_proto_msgTypes[11]
+	mi := &file_fieldsync_v1_records_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1696,7 +1921,7 @@ func (x *CampaignMaterial) String() string {
 func (*CampaignMaterial) ProtoMessage() {}
 
 func (x *CampaignMaterial) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_records_proto_msgTypes[11]
+	mi := &file_fieldsync_v1_records_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1709,7 +1934,7 @@ func (x *CampaignMaterial) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CampaignMaterial.ProtoReflect.Descriptor instead.
 func (*CampaignMaterial) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{11}
+	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CampaignMaterial) GetOwnerUserId() string {
@@ -1768,7 +1993,7 @@ type CampaignFeedback struct {
 
 func (x *CampaignFeedback) Reset() {
 	*x = CampaignFeedback{}
-	mi := &file_fieldsync_v1_records_proto_msgTypes[12]
+	mi := &file_fieldsync_v1_records_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1780,7 +2005,7 @@ func (x *CampaignFeedback) String() string {
 func (*CampaignFeedback) ProtoMessage() {}
 
 func (x *CampaignFeedback) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_records_proto_msgTypes[12]
+	mi := &file_fieldsync_v1_records_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1793,7 +2018,7 @@ func (x *CampaignFeedback) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CampaignFeedback.ProtoReflect.Descriptor instead.
 func (*CampaignFeedback) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{12}
+	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CampaignFeedback) GetOwnerUserId() string {
@@ -1845,7 +2070,7 @@ type SatisfactionRating struct {
 
 func (x *SatisfactionRating) Reset() {
 	*x = SatisfactionRating{}
-	mi := &file_fieldsync_v1_records_proto_msgTypes[13]
+	mi := &file_fieldsync_v1_records_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1857,7 +2082,7 @@ func (x *SatisfactionRating) String() string {
 func (*SatisfactionRating) ProtoMessage() {}
 
 func (x *SatisfactionRating) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_records_proto_msgTypes[13]
+	mi := &file_fieldsync_v1_records_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1870,7 +2095,7 @@ func (x *SatisfactionRating) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SatisfactionRating.ProtoReflect.Descriptor instead.
 func (*SatisfactionRating) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{13}
+	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SatisfactionRating) GetStoreId() string {
@@ -1921,7 +2146,7 @@ type OperationEntry struct {
 
 func (x *OperationEntry) Reset() {
 	*x = OperationEntry{}
-	mi := &file_fieldsync_v1_records_proto_msgTypes[14]
+	mi := &file_fieldsync_v1_records_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1933,7 +2158,7 @@ func (x *OperationEntry) String() string {
 func (*OperationEntry) ProtoMessage() {}
 
 func (x *OperationEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_records_proto_msgTypes[14]
+	mi := &file_fieldsync_v1_records_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1946,7 +2171,7 @@ func (x *OperationEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperationEntry.ProtoReflect.Descriptor instead.
 func (*OperationEntry) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{14}
+	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *OperationEntry) GetKind() OperationKind {
@@ -1993,7 +2218,7 @@ type DeviceOperationLog struct {
 
 func (x *DeviceOperationLog) Reset() {
 	*x = DeviceOperationLog{}
-	mi := &file_fieldsync_v1_records_proto_msgTypes[15]
+	mi := &file_fieldsync_v1_records_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2005,7 +2230,7 @@ func (x *DeviceOperationLog) String() string {
 func (*DeviceOperationLog) ProtoMessage() {}
 
 func (x *DeviceOperationLog) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_records_proto_msgTypes[15]
+	mi := &file_fieldsync_v1_records_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2018,7 +2243,7 @@ func (x *DeviceOperationLog) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceOperationLog.ProtoReflect.Descriptor instead.
 func (*DeviceOperationLog) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{15}
+	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DeviceOperationLog) GetOwnerUserId() string {
@@ -2081,7 +2306,7 @@ type Alert struct {
 
 func (x *Alert) Reset() {
 	*x = Alert{}
-	mi := &file_fieldsync_v1_records_proto_msgTypes[16]
+	mi := &file_fieldsync_v1_records_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2093,7 +2318,7 @@ func (x *Alert) String() string {
 func (*Alert) ProtoMessage() {}
 
 func (x *Alert) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_records_proto_msgTypes[16]
+	mi := &file_fieldsync_v1_records_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2106,7 +2331,7 @@ func (x *Alert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Alert.ProtoReflect.Descriptor instead.
 func (*Alert) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{16}
+	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Alert) GetRecipientUserId() string {
@@ -2184,7 +2409,7 @@ type ShipmentItem struct {
 
 func (x *ShipmentItem) Reset() {
 	*x = ShipmentItem{}
-	mi := &file_fieldsync_v1_records_proto_msgTypes[17]
+	mi := &file_fieldsync_v1_records_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2196,7 +2421,7 @@ func (x *ShipmentItem) String() string {
 func (*ShipmentItem) ProtoMessage() {}
 
 func (x *ShipmentItem) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_records_proto_msgTypes[17]
+	mi := &file_fieldsync_v1_records_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2209,7 +2434,7 @@ func (x *ShipmentItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShipmentItem.ProtoReflect.Descriptor instead.
 func (*ShipmentItem) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{17}
+	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ShipmentItem) GetProductId() string {
@@ -2255,7 +2480,7 @@ type SampleShipment struct {
 
 func (x *SampleShipment) Reset() {
 	*x = SampleShipment{}
-	mi := &file_fieldsync_v1_records_proto_msgTypes[18]
+	mi := &file_fieldsync_v1_records_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2267,7 +2492,7 @@ func (x *SampleShipment) String() string {
 func (*SampleShipment) ProtoMessage() {}
 
 func (x *SampleShipment) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_records_proto_msgTypes[18]
+	mi := &file_fieldsync_v1_records_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2280,7 +2505,7 @@ func (x *SampleShipment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SampleShipment.ProtoReflect.Descriptor instead.
 func (*SampleShipment) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{18}
+	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SampleShipment) GetStatus() RecordStatus {
@@ -2367,6 +2592,202 @@ func (x *SampleShipment) GetRequestedTime() *timestamppb.Timestamp {
 	return nil
 }
 
+// RebateTier is one step of a tiered rebate: from min on, every qualifying
+// unit earns per_unit_cents, or the qualifying amount earns basis_points
+// (1/100 of a percent), rounded down to the fen. Exactly one is set.
+type RebateTier struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The threshold: units (basis QUANTITY) or fen (basis AMOUNT).
+	Min int64 `protobuf:"varint,1,opt,name=min,proto3" json:"min,omitempty"`
+	// Rebate per qualifying unit, in fen.
+	PerUnitCents int64 `protobuf:"varint,2,opt,name=per_unit_cents,json=perUnitCents,proto3" json:"per_unit_cents,omitempty"`
+	// Rebate on the qualifying amount, in basis points (10000 = 100%).
+	BasisPoints   int32 `protobuf:"varint,3,opt,name=basis_points,json=basisPoints,proto3" json:"basis_points,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RebateTier) Reset() {
+	*x = RebateTier{}
+	mi := &file_fieldsync_v1_records_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RebateTier) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RebateTier) ProtoMessage() {}
+
+func (x *RebateTier) ProtoReflect() protoreflect.Message {
+	mi := &file_fieldsync_v1_records_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RebateTier.ProtoReflect.Descriptor instead.
+func (*RebateTier) Descriptor() ([]byte, []int) {
+	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *RebateTier) GetMin() int64 {
+	if x != nil {
+		return x.Min
+	}
+	return 0
+}
+
+func (x *RebateTier) GetPerUnitCents() int64 {
+	if x != nil {
+		return x.PerUnitCents
+	}
+	return 0
+}
+
+func (x *RebateTier) GetBasisPoints() int32 {
+	if x != nil {
+		return x.BasisPoints
+	}
+	return 0
+}
+
+// A7 RebateRule: a tiered rebate marketing or an admin defines for the
+// products it names, in one region or (region empty) the whole tenant.
+// Devices sync the rules that reach them and compute the rebate an order
+// earns offline (records.Rebate, clients/ts rebate.ts); the server records
+// its own figure on a submitted quote, and each rep the rule reaches gets
+// an ALERT_KIND_RULE_CHANGE alert when its terms change. A rule for
+// several regions is one record per region: a record lies in one region.
+type RebateRule struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The region the rule applies in; empty means every region.
+	RegionId string `protobuf:"bytes,1,opt,name=region_id,json=regionId,proto3" json:"region_id,omitempty"`
+	Name     string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The products whose lines count towards the tiers.
+	ProductIds []string    `protobuf:"bytes,3,rep,name=product_ids,json=productIds,proto3" json:"product_ids,omitempty"`
+	Basis      RebateBasis `protobuf:"varint,4,opt,name=basis,proto3,enum=fieldsync.v1.RebateBasis" json:"basis,omitempty"`
+	// The steps, in any order; the highest min an order reaches applies to
+	// all its qualifying units or amount.
+	Tiers []*RebateTier `protobuf:"bytes,5,rep,name=tiers,proto3" json:"tiers,omitempty"`
+	// In force from this time on (inclusive).
+	ValidFrom *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=valid_from,json=validFrom,proto3" json:"valid_from,omitempty"`
+	// In force until this time (exclusive); unset means open-ended.
+	ValidTo *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=valid_to,json=validTo,proto3" json:"valid_to,omitempty"`
+	State   RebateRuleState        `protobuf:"varint,8,opt,name=state,proto3,enum=fieldsync.v1.RebateRuleState" json:"state,omitempty"`
+	// The writer's revision number, shown to reps ("v3").
+	Revision      int32  `protobuf:"varint,9,opt,name=revision,proto3" json:"revision,omitempty"`
+	Currency      string `protobuf:"bytes,10,opt,name=currency,proto3" json:"currency,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RebateRule) Reset() {
+	*x = RebateRule{}
+	mi := &file_fieldsync_v1_records_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RebateRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RebateRule) ProtoMessage() {}
+
+func (x *RebateRule) ProtoReflect() protoreflect.Message {
+	mi := &file_fieldsync_v1_records_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RebateRule.ProtoReflect.Descriptor instead.
+func (*RebateRule) Descriptor() ([]byte, []int) {
+	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *RebateRule) GetRegionId() string {
+	if x != nil {
+		return x.RegionId
+	}
+	return ""
+}
+
+func (x *RebateRule) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RebateRule) GetProductIds() []string {
+	if x != nil {
+		return x.ProductIds
+	}
+	return nil
+}
+
+func (x *RebateRule) GetBasis() RebateBasis {
+	if x != nil {
+		return x.Basis
+	}
+	return RebateBasis_REBATE_BASIS_UNSPECIFIED
+}
+
+func (x *RebateRule) GetTiers() []*RebateTier {
+	if x != nil {
+		return x.Tiers
+	}
+	return nil
+}
+
+func (x *RebateRule) GetValidFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ValidFrom
+	}
+	return nil
+}
+
+func (x *RebateRule) GetValidTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ValidTo
+	}
+	return nil
+}
+
+func (x *RebateRule) GetState() RebateRuleState {
+	if x != nil {
+		return x.State
+	}
+	return RebateRuleState_REBATE_RULE_STATE_UNSPECIFIED
+}
+
+func (x *RebateRule) GetRevision() int32 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *RebateRule) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
 var File_fieldsync_v1_records_proto protoreflect.FileDescriptor
 
 const file_fieldsync_v1_records_proto_rawDesc = "" +
@@ -2448,7 +2869,7 @@ const file_fieldsync_v1_records_proto_rawDesc = "" +
 	"#diagnosis.photos.required_on_submit\x12?photos needs at least one photo once the diagnosis is submitted\x1a)this.status != 2 || size(this.photos) > 0\xca\xf3\x18\a\b\x01\x12\x03\x02\x03\x05\"S\n" +
 	"\x12TechnicalParameter\x12\x1d\n" +
 	"\x04name\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\x04name\x12\x1e\n" +
-	"\x05value\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\x05value\"\xa6\b\n" +
+	"\x05value\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\x05value\"\xb9\v\n" +
 	"\x05Quote\x12B\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x1a.fieldsync.v1.RecordStatusB\x0e\xbaH\x05\x82\x01\x02\x10\x01\xca\xf3\x18\x02\b\x04R\x06status\x121\n" +
 	"\rowner_user_id\x18\x02 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x01R\vownerUserId\x12*\n" +
@@ -2465,9 +2886,21 @@ const file_fieldsync_v1_records_proto_rawDesc = "" +
 	" \x01(\x03B\r\xbaH\x04\"\x02(\x00\xca\xf3\x18\x02\b\x04R\n" +
 	"totalCents\x12#\n" +
 	"\bcurrency\x18\v \x01(\tB\a\xbaH\x04r\x02\x18\x03R\bcurrency\x12\"\n" +
-	"\bcomplete\x18\f \x01(\bB\x06\xca\xf3\x18\x02\b\x03R\bcomplete:\xe8\x02\xbaH\xda\x02\x1a\x8a\x01\n" +
+	"\bcomplete\x18\f \x01(\bB\x06\xca\xf3\x18\x02\b\x03R\bcomplete\x12=\n" +
+	"\x05lines\x18\r \x03(\v2\x17.fieldsync.v1.QuoteLineB\x0e\xbaH\x05\x92\x01\x02\x10d\xca\xf3\x18\x02\b\x04R\x05lines\x12G\n" +
+	"\x13rebate_device_cents\x18\x0e \x01(\x03B\x17\xbaH\x0e\"\f\x18\x80\x80\x90\xbb\xba֭\xf0\r(\x00\xca\xf3\x18\x02\b\x04R\x11rebateDeviceCents\x12@\n" +
+	"\x15rebate_device_rule_id\x18\x0f \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\b\x04R\x12rebateDeviceRuleId\x126\n" +
+	"\x13rebate_server_cents\x18\x10 \x01(\x03B\x06\xca\xf3\x18\x02\b\x03R\x11rebateServerCents\x129\n" +
+	"\x15rebate_server_rule_id\x18\x11 \x01(\tB\x06\xca\xf3\x18\x02\b\x03R\x12rebateServerRuleId\x12T\n" +
+	"\x14rebate_recorded_time\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xca\xf3\x18\x02\b\x03R\x12rebateRecordedTime:\xe8\x02\xbaH\xda\x02\x1a\x8a\x01\n" +
 	"%quote.diagnosis_id.required_on_submit\x124diagnosis_id is required once the quote is submitted\x1a+this.status != 2 || this.diagnosis_id != ''\x1a\xca\x01\n" +
-	"0quote.diagnosis_photo_sha256s.required_on_submit\x12Zdiagnosis_photo_sha256s must cite at least one diagnosis photo once the quote is submitted\x1a:this.status != 2 || size(this.diagnosis_photo_sha256s) > 0\xca\xf3\x18\x06\b\x01\x12\x02\x02\x03\"\xaf\x03\n" +
+	"0quote.diagnosis_photo_sha256s.required_on_submit\x12Zdiagnosis_photo_sha256s must cite at least one diagnosis photo once the quote is submitted\x1a:this.status != 2 || size(this.diagnosis_photo_sha256s) > 0\xca\xf3\x18\x06\b\x01\x12\x02\x02\x03\"\x97\x01\n" +
+	"\tQuoteLine\x12(\n" +
+	"\n" +
+	"product_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\tproductId\x12'\n" +
+	"\bquantity\x18\x02 \x01(\x03B\v\xbaH\b\"\x06\x18\xc0\x84=(\x00R\bquantity\x127\n" +
+	"\x10unit_price_cents\x18\x03 \x01(\x03B\r\xbaH\n" +
+	"\"\b\x18\x80ȯ\xa0%(\x00R\x0eunitPriceCents\"\xaf\x03\n" +
 	"\n" +
 	"Commitment\x121\n" +
 	"\rowner_user_id\x18\x01 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x01R\vownerUserId\x12*\n" +
@@ -2585,7 +3018,37 @@ const file_fieldsync_v1_records_proto_rawDesc = "" +
 	"\x0erequested_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampB\x06\xca\xf3\x18\x02\b\x04R\rrequestedTime:\xe0\x04\xbaH\xd0\x04\x1a\xbd\x01\n" +
 	"/sample_shipment.customer_id.required_on_request\x126customer_id is required once the shipment is requested\x1aR(this.status != 2 && (this.state < 2 || this.state > 5)) || this.customer_id != ''\x1a\xcf\x01\n" +
 	"5sample_shipment.recipient_address.required_on_request\x12<recipient_address is required once the shipment is requested\x1aX(this.status != 2 && (this.state < 2 || this.state > 5)) || this.recipient_address != ''\x1a\xbb\x01\n" +
-	")sample_shipment.items.required_on_request\x12<items needs at least one item once the shipment is requested\x1aP(this.status != 2 && (this.state < 2 || this.state > 5)) || size(this.items) > 0\xca\xf3\x18\b\b\x01\x12\x04\x01\x02\x03\x04*c\n" +
+	")sample_shipment.items.required_on_request\x12<items needs at least one item once the shipment is requested\x1aP(this.status != 2 && (this.state < 2 || this.state > 5)) || size(this.items) > 0\xca\xf3\x18\b\b\x01\x12\x04\x01\x02\x03\x04\"\x9f\x02\n" +
+	"\n" +
+	"RebateTier\x12#\n" +
+	"\x03min\x18\x01 \x01(\x03B\x11\xbaH\x0e\"\f\x18\x80\x80\x90\xbb\xba֭\xf0\r(\x01R\x03min\x123\n" +
+	"\x0eper_unit_cents\x18\x02 \x01(\x03B\r\xbaH\n" +
+	"\"\b\x18\x80\x94\xeb\xdc\x03(\x00R\fperUnitCents\x12-\n" +
+	"\fbasis_points\x18\x03 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\x90N(\x00R\vbasisPoints:\x87\x01\xbaH\x83\x01\x1a\x80\x01\n" +
+	"\x14rebate_tier.one_rate\x122set exactly one of per_unit_cents and basis_points\x1a4(this.per_unit_cents > 0) != (this.basis_points > 0)\"\xfb\a\n" +
+	"\n" +
+	"RebateRule\x12*\n" +
+	"\tregion_id\x18\x01 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x03R\bregionId\x12\x1e\n" +
+	"\x04name\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\x04name\x125\n" +
+	"\vproduct_ids\x18\x03 \x03(\tB\x14\xbaH\x11\x92\x01\x0e\b\x01\x10d\x18\x01\"\x06r\x04\x10\x01\x18@R\n" +
+	"productIds\x12;\n" +
+	"\x05basis\x18\x04 \x01(\x0e2\x19.fieldsync.v1.RebateBasisB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x05basis\x12:\n" +
+	"\x05tiers\x18\x05 \x03(\v2\x18.fieldsync.v1.RebateTierB\n" +
+	"\xbaH\a\x92\x01\x04\b\x01\x10\x14R\x05tiers\x12A\n" +
+	"\n" +
+	"valid_from\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\tvalidFrom\x125\n" +
+	"\bvalid_to\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\avalidTo\x12?\n" +
+	"\x05state\x18\b \x01(\x0e2\x1d.fieldsync.v1.RebateRuleStateB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x05state\x12'\n" +
+	"\brevision\x18\t \x01(\x05B\v\xbaH\b\x1a\x06\x18\xc0\x84=(\x00R\brevision\x12#\n" +
+	"\bcurrency\x18\n" +
+	" \x01(\tB\a\xbaH\x04r\x02\x18\x03R\bcurrency:\xe7\x03\xbaH\xc8\x03\x1a\x82\x01\n" +
+	"%rebate_rule.valid_to.after_valid_from\x12!valid_to must be after valid_from\x1a6!has(this.valid_to) || this.valid_to > this.valid_from\x1al\n" +
+	"\x1erebate_rule.tiers.distinct_min\x12'tiers must have distinct min thresholds\x1a!this.tiers.map(t, t.min).unique()\x1a\xd2\x01\n" +
+	"\x1crebate_rule.tiers.rates_rise\x12-tiers: a higher min must not pay a lower rate\x1a\x82\x01this.tiers.all(a, this.tiers.all(b, a.min <= b.min || (a.per_unit_cents >= b.per_unit_cents && a.basis_points >= b.basis_points)))\xca\xf3\x18\x17\b\x01\x12\x02\x06\a\x1a\rrebates:write \x01*c\n" +
 	"\fRecordStatus\x12\x1d\n" +
 	"\x19RECORD_STATUS_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13RECORD_STATUS_DRAFT\x10\x01\x12\x1b\n" +
@@ -2635,7 +3098,15 @@ const file_fieldsync_v1_records_proto_rawDesc = "" +
 	"\x17SHIPMENT_STATE_APPROVED\x10\x03\x12\x1a\n" +
 	"\x16SHIPMENT_STATE_SHIPPED\x10\x04\x12\x1c\n" +
 	"\x18SHIPMENT_STATE_DELIVERED\x10\x05\x12\x1c\n" +
-	"\x18SHIPMENT_STATE_CANCELLED\x10\x06B?Z=github.com/fieldsync/fieldsync/proto/fieldsync/v1;fieldsyncv1b\x06proto3"
+	"\x18SHIPMENT_STATE_CANCELLED\x10\x06*_\n" +
+	"\vRebateBasis\x12\x1c\n" +
+	"\x18REBATE_BASIS_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15REBATE_BASIS_QUANTITY\x10\x01\x12\x17\n" +
+	"\x13REBATE_BASIS_AMOUNT\x10\x02*s\n" +
+	"\x0fRebateRuleState\x12!\n" +
+	"\x1dREBATE_RULE_STATE_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18REBATE_RULE_STATE_ACTIVE\x10\x01\x12\x1f\n" +
+	"\x1bREBATE_RULE_STATE_WITHDRAWN\x10\x02B?Z=github.com/fieldsync/fieldsync/proto/fieldsync/v1;fieldsyncv1b\x06proto3"
 
 var (
 	file_fieldsync_v1_records_proto_rawDescOnce sync.Once
@@ -2649,8 +3120,8 @@ func file_fieldsync_v1_records_proto_rawDescGZIP() []byte {
 	return file_fieldsync_v1_records_proto_rawDescData
 }
 
-var file_fieldsync_v1_records_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_fieldsync_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_fieldsync_v1_records_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
+var file_fieldsync_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_fieldsync_v1_records_proto_goTypes = []any{
 	(RecordStatus)(0),             // 0: fieldsync.v1.RecordStatus
 	(VisitKind)(0),                // 1: fieldsync.v1.VisitKind
@@ -2660,66 +3131,78 @@ var file_fieldsync_v1_records_proto_goTypes = []any{
 	(OperationKind)(0),            // 5: fieldsync.v1.OperationKind
 	(AlertKind)(0),                // 6: fieldsync.v1.AlertKind
 	(ShipmentState)(0),            // 7: fieldsync.v1.ShipmentState
-	(*PhotoRef)(nil),              // 8: fieldsync.v1.PhotoRef
-	(*Visit)(nil),                 // 9: fieldsync.v1.Visit
-	(*SurgerySupport)(nil),        // 10: fieldsync.v1.SurgerySupport
-	(*Diagnosis)(nil),             // 11: fieldsync.v1.Diagnosis
-	(*TechnicalParameter)(nil),    // 12: fieldsync.v1.TechnicalParameter
-	(*Quote)(nil),                 // 13: fieldsync.v1.Quote
-	(*Commitment)(nil),            // 14: fieldsync.v1.Commitment
-	(*Contact)(nil),               // 15: fieldsync.v1.Contact
-	(*Customer)(nil),              // 16: fieldsync.v1.Customer
-	(*Opportunity)(nil),           // 17: fieldsync.v1.Opportunity
-	(*StockLevel)(nil),            // 18: fieldsync.v1.StockLevel
-	(*CampaignMaterial)(nil),      // 19: fieldsync.v1.CampaignMaterial
-	(*CampaignFeedback)(nil),      // 20: fieldsync.v1.CampaignFeedback
-	(*SatisfactionRating)(nil),    // 21: fieldsync.v1.SatisfactionRating
-	(*OperationEntry)(nil),        // 22: fieldsync.v1.OperationEntry
-	(*DeviceOperationLog)(nil),    // 23: fieldsync.v1.DeviceOperationLog
-	(*Alert)(nil),                 // 24: fieldsync.v1.Alert
-	(*ShipmentItem)(nil),          // 25: fieldsync.v1.ShipmentItem
-	(*SampleShipment)(nil),        // 26: fieldsync.v1.SampleShipment
-	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
+	(RebateBasis)(0),              // 8: fieldsync.v1.RebateBasis
+	(RebateRuleState)(0),          // 9: fieldsync.v1.RebateRuleState
+	(*PhotoRef)(nil),              // 10: fieldsync.v1.PhotoRef
+	(*Visit)(nil),                 // 11: fieldsync.v1.Visit
+	(*SurgerySupport)(nil),        // 12: fieldsync.v1.SurgerySupport
+	(*Diagnosis)(nil),             // 13: fieldsync.v1.Diagnosis
+	(*TechnicalParameter)(nil),    // 14: fieldsync.v1.TechnicalParameter
+	(*Quote)(nil),                 // 15: fieldsync.v1.Quote
+	(*QuoteLine)(nil),             // 16: fieldsync.v1.QuoteLine
+	(*Commitment)(nil),            // 17: fieldsync.v1.Commitment
+	(*Contact)(nil),               // 18: fieldsync.v1.Contact
+	(*Customer)(nil),              // 19: fieldsync.v1.Customer
+	(*Opportunity)(nil),           // 20: fieldsync.v1.Opportunity
+	(*StockLevel)(nil),            // 21: fieldsync.v1.StockLevel
+	(*CampaignMaterial)(nil),      // 22: fieldsync.v1.CampaignMaterial
+	(*CampaignFeedback)(nil),      // 23: fieldsync.v1.CampaignFeedback
+	(*SatisfactionRating)(nil),    // 24: fieldsync.v1.SatisfactionRating
+	(*OperationEntry)(nil),        // 25: fieldsync.v1.OperationEntry
+	(*DeviceOperationLog)(nil),    // 26: fieldsync.v1.DeviceOperationLog
+	(*Alert)(nil),                 // 27: fieldsync.v1.Alert
+	(*ShipmentItem)(nil),          // 28: fieldsync.v1.ShipmentItem
+	(*SampleShipment)(nil),        // 29: fieldsync.v1.SampleShipment
+	(*RebateTier)(nil),            // 30: fieldsync.v1.RebateTier
+	(*RebateRule)(nil),            // 31: fieldsync.v1.RebateRule
+	(*timestamppb.Timestamp)(nil), // 32: google.protobuf.Timestamp
 }
 var file_fieldsync_v1_records_proto_depIdxs = []int32{
 	0,  // 0: fieldsync.v1.Visit.status:type_name -> fieldsync.v1.RecordStatus
-	27, // 1: fieldsync.v1.Visit.visit_time:type_name -> google.protobuf.Timestamp
+	32, // 1: fieldsync.v1.Visit.visit_time:type_name -> google.protobuf.Timestamp
 	1,  // 2: fieldsync.v1.Visit.kind:type_name -> fieldsync.v1.VisitKind
-	27, // 3: fieldsync.v1.Visit.next_appointment_time:type_name -> google.protobuf.Timestamp
+	32, // 3: fieldsync.v1.Visit.next_appointment_time:type_name -> google.protobuf.Timestamp
 	0,  // 4: fieldsync.v1.SurgerySupport.status:type_name -> fieldsync.v1.RecordStatus
-	27, // 5: fieldsync.v1.SurgerySupport.surgery_time:type_name -> google.protobuf.Timestamp
-	8,  // 6: fieldsync.v1.SurgerySupport.pre_op_photo:type_name -> fieldsync.v1.PhotoRef
-	8,  // 7: fieldsync.v1.SurgerySupport.intra_op_photo:type_name -> fieldsync.v1.PhotoRef
-	8,  // 8: fieldsync.v1.SurgerySupport.post_op_count_photo:type_name -> fieldsync.v1.PhotoRef
+	32, // 5: fieldsync.v1.SurgerySupport.surgery_time:type_name -> google.protobuf.Timestamp
+	10, // 6: fieldsync.v1.SurgerySupport.pre_op_photo:type_name -> fieldsync.v1.PhotoRef
+	10, // 7: fieldsync.v1.SurgerySupport.intra_op_photo:type_name -> fieldsync.v1.PhotoRef
+	10, // 8: fieldsync.v1.SurgerySupport.post_op_count_photo:type_name -> fieldsync.v1.PhotoRef
 	0,  // 9: fieldsync.v1.Diagnosis.status:type_name -> fieldsync.v1.RecordStatus
-	8,  // 10: fieldsync.v1.Diagnosis.photos:type_name -> fieldsync.v1.PhotoRef
+	10, // 10: fieldsync.v1.Diagnosis.photos:type_name -> fieldsync.v1.PhotoRef
 	0,  // 11: fieldsync.v1.Quote.status:type_name -> fieldsync.v1.RecordStatus
-	12, // 12: fieldsync.v1.Quote.technical_parameters:type_name -> fieldsync.v1.TechnicalParameter
-	27, // 13: fieldsync.v1.Commitment.due_time:type_name -> google.protobuf.Timestamp
-	2,  // 14: fieldsync.v1.Commitment.state:type_name -> fieldsync.v1.CommitmentState
-	3,  // 15: fieldsync.v1.Customer.kind:type_name -> fieldsync.v1.CustomerKind
-	15, // 16: fieldsync.v1.Customer.contacts:type_name -> fieldsync.v1.Contact
-	15, // 17: fieldsync.v1.Customer.supervisor_contact:type_name -> fieldsync.v1.Contact
-	4,  // 18: fieldsync.v1.Opportunity.stage:type_name -> fieldsync.v1.OpportunityStage
-	27, // 19: fieldsync.v1.Opportunity.next_action_due_time:type_name -> google.protobuf.Timestamp
-	8,  // 20: fieldsync.v1.CampaignMaterial.attachments:type_name -> fieldsync.v1.PhotoRef
-	27, // 21: fieldsync.v1.CampaignMaterial.released_time:type_name -> google.protobuf.Timestamp
-	5,  // 22: fieldsync.v1.OperationEntry.kind:type_name -> fieldsync.v1.OperationKind
-	27, // 23: fieldsync.v1.OperationEntry.time:type_name -> google.protobuf.Timestamp
-	22, // 24: fieldsync.v1.DeviceOperationLog.entries:type_name -> fieldsync.v1.OperationEntry
-	6,  // 25: fieldsync.v1.Alert.kind:type_name -> fieldsync.v1.AlertKind
-	8,  // 26: fieldsync.v1.Alert.photos:type_name -> fieldsync.v1.PhotoRef
-	27, // 27: fieldsync.v1.Alert.raised_time:type_name -> google.protobuf.Timestamp
-	27, // 28: fieldsync.v1.Alert.acknowledged_time:type_name -> google.protobuf.Timestamp
-	0,  // 29: fieldsync.v1.SampleShipment.status:type_name -> fieldsync.v1.RecordStatus
-	7,  // 30: fieldsync.v1.SampleShipment.state:type_name -> fieldsync.v1.ShipmentState
-	25, // 31: fieldsync.v1.SampleShipment.items:type_name -> fieldsync.v1.ShipmentItem
-	27, // 32: fieldsync.v1.SampleShipment.requested_time:type_name -> google.protobuf.Timestamp
-	33, // [33:33] is the sub-list for method output_type
-	33, // [33:33] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	14, // 12: fieldsync.v1.Quote.technical_parameters:type_name -> fieldsync.v1.TechnicalParameter
+	16, // 13: fieldsync.v1.Quote.lines:type_name -> fieldsync.v1.QuoteLine
+	32, // 14: fieldsync.v1.Quote.rebate_recorded_time:type_name -> google.protobuf.Timestamp
+	32, // 15: fieldsync.v1.Commitment.due_time:type_name -> google.protobuf.Timestamp
+	2,  // 16: fieldsync.v1.Commitment.state:type_name -> fieldsync.v1.CommitmentState
+	3,  // 17: fieldsync.v1.Customer.kind:type_name -> fieldsync.v1.CustomerKind
+	18, // 18: fieldsync.v1.Customer.contacts:type_name -> fieldsync.v1.Contact
+	18, // 19: fieldsync.v1.Customer.supervisor_contact:type_name -> fieldsync.v1.Contact
+	4,  // 20: fieldsync.v1.Opportunity.stage:type_name -> fieldsync.v1.OpportunityStage
+	32, // 21: fieldsync.v1.Opportunity.next_action_due_time:type_name -> google.protobuf.Timestamp
+	10, // 22: fieldsync.v1.CampaignMaterial.attachments:type_name -> fieldsync.v1.PhotoRef
+	32, // 23: fieldsync.v1.CampaignMaterial.released_time:type_name -> google.protobuf.Timestamp
+	5,  // 24: fieldsync.v1.OperationEntry.kind:type_name -> fieldsync.v1.OperationKind
+	32, // 25: fieldsync.v1.OperationEntry.time:type_name -> google.protobuf.Timestamp
+	25, // 26: fieldsync.v1.DeviceOperationLog.entries:type_name -> fieldsync.v1.OperationEntry
+	6,  // 27: fieldsync.v1.Alert.kind:type_name -> fieldsync.v1.AlertKind
+	10, // 28: fieldsync.v1.Alert.photos:type_name -> fieldsync.v1.PhotoRef
+	32, // 29: fieldsync.v1.Alert.raised_time:type_name -> google.protobuf.Timestamp
+	32, // 30: fieldsync.v1.Alert.acknowledged_time:type_name -> google.protobuf.Timestamp
+	0,  // 31: fieldsync.v1.SampleShipment.status:type_name -> fieldsync.v1.RecordStatus
+	7,  // 32: fieldsync.v1.SampleShipment.state:type_name -> fieldsync.v1.ShipmentState
+	28, // 33: fieldsync.v1.SampleShipment.items:type_name -> fieldsync.v1.ShipmentItem
+	32, // 34: fieldsync.v1.SampleShipment.requested_time:type_name -> google.protobuf.Timestamp
+	8,  // 35: fieldsync.v1.RebateRule.basis:type_name -> fieldsync.v1.RebateBasis
+	30, // 36: fieldsync.v1.RebateRule.tiers:type_name -> fieldsync.v1.RebateTier
+	32, // 37: fieldsync.v1.RebateRule.valid_from:type_name -> google.protobuf.Timestamp
+	32, // 38: fieldsync.v1.RebateRule.valid_to:type_name -> google.protobuf.Timestamp
+	9,  // 39: fieldsync.v1.RebateRule.state:type_name -> fieldsync.v1.RebateRuleState
+	40, // [40:40] is the sub-list for method output_type
+	40, // [40:40] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_fieldsync_v1_records_proto_init() }
@@ -2733,8 +3216,8 @@ func file_fieldsync_v1_records_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fieldsync_v1_records_proto_rawDesc), len(file_fieldsync_v1_records_proto_rawDesc)),
-			NumEnums:      8,
-			NumMessages:   19,
+			NumEnums:      10,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
