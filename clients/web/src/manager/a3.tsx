@@ -12,7 +12,8 @@ import { t, type Key } from "../i18n";
 import { Cited, useAlerts } from "./alerts";
 import { api } from "./api";
 import { m } from "./text";
-import { errText, fmtTs, Status, tsToDate, useLoad } from "./util";
+import { Role } from "../../../ts/dist/gen/fieldsync/v1/options_pb.js";
+import { errText, fmtTs, Status, tsToDate, useLoad, useNames, whoAmI } from "./util";
 
 /** The grants in force at now (those whose expiry is after it). */
 export function activeGrants(grants: readonly AccessGrant[], now: number): AccessGrant[] {
@@ -42,13 +43,14 @@ function Intervention({ id }: { id: string }) {
     <div data-testid="a3-alert">
       <div class="muted small">{t(`alert_${a?.kind ?? 0}` as Key)} · {fmtTs(a?.raisedTime)}</div>
       <b>{a?.title}</b>
-      <h2>{m("abnormal")}</h2>
-      <Cited kind={AlertKind.MANAGEMENT_INTERVENTION} records={res.value.records} shared={[]} />
+      <p class="pre small">{a?.body}</p>
+      <Cited kind={AlertKind.MANAGEMENT_INTERVENTION} records={res.value.records} shared={[]} title={m("abnormal")} />
     </div>
   );
 }
 
 function Grants() {
+  const who = useNames();
   const [res, reload] = useLoad(async () => (await (await api()).insights.listAccessGrants({})).grants, []);
   if (res.state !== "done") return <Status res={res} />;
   const now = Date.now();
@@ -58,14 +60,14 @@ function Grants() {
     <div data-testid="grants">
       <h2>{m("grants")}</h2>
       {active.length === 0 && <p class="muted" data-testid="no-grant">{m("noGrants")}</p>}
-      {active.map((g) => <GrantLogs key={g.id} g={g} onExpired={reload} />)}
-      {past.length > 0 && <ul class="small muted">{past.map((g) => <li key={g.id}>{m("grantFor", { who: g.subjectUserId })} · {m("grantExpired", { time: fmtTs(g.expireTime) })}</li>)}</ul>}
+      {active.map((g) => <GrantLogs key={g.id} g={g} who={who.get(g.subjectUserId) ?? g.subjectUserId} onExpired={reload} />)}
+      {past.length > 0 && <ul class="small muted">{past.map((g) => <li key={g.id}>{m("grantFor", { who: who.get(g.subjectUserId) ?? g.subjectUserId })} · {m("grantExpired", { time: fmtTs(g.expireTime) })}</li>)}</ul>}
     </div>
   );
 }
 
 /** One grant in force: its expiry and, on demand, the rep's operation logs (an audited read). */
-function GrantLogs({ g, onExpired }: { g: AccessGrant; onExpired: () => void }) {
+function GrantLogs({ g, who, onExpired }: { g: AccessGrant; who: string; onExpired: () => void }) {
   const [logs, setLogs] = useState<OperationLogView[] | null>(null);
   const [err, setErr] = useState("");
   const read = async () => {
@@ -80,7 +82,7 @@ function GrantLogs({ g, onExpired }: { g: AccessGrant; onExpired: () => void }) 
   };
   return (
     <div class="card" data-testid="grant" data-subject={g.subjectUserId}>
-      <b>{m("grantFor", { who: g.subjectUserId })}</b> <span class="tag" data-testid="grant-expiry">{m("grantUntil", { time: fmtTs(g.expireTime) })}</span>
+      <b>{m("grantFor", { who })}</b> <span class="tag" data-testid="grant-expiry">{m("grantUntil", { time: fmtTs(g.expireTime) })}</span>
       <p class="small muted">{g.reason}</p>
       <button onClick={() => void read()} data-testid="read-logs">{m("readLogs")}</button>
       {err && <p class="error">{err}</p>}
@@ -104,18 +106,24 @@ function OpLog({ l }: { l: OperationLogView }) {
   );
 }
 
+/** The audit: every read under a grant for an admin; for anyone else, the reads of their own logs (the server's rule). */
 function Audit() {
-  const [res] = useLoad(async () => (await (await api()).insights.listAuditEntries({})).entries, []);
+  const name = useNames();
+  const [res] = useLoad(async () => {
+    const [who, list] = await Promise.all([whoAmI(), (await api()).insights.listAuditEntries({})]);
+    return { admin: who.role === Role.ADMIN, entries: list.entries };
+  }, []);
+  if (res.state !== "done") return <div data-testid="audit"><h2>{m("audit")}</h2><Status res={res} /></div>;
+  const { admin, entries } = res.value;
   return (
     <div data-testid="audit">
-      <h2>{m("audit")}</h2>
-      {res.state === "loading" && <p class="muted">{m("loading")}</p>}
-      {res.state === "error" && <p class="muted small">{m("auditClosed")}</p>}
-      {res.state === "done" && (res.value.length === 0 ? <p class="muted">{m("noAudit")}</p> : (
-        <ul class="small">{res.value.map((e) => (
-          <li key={e.id} data-testid="audit-entry">{m("auditLine", { reader: e.readerUserId, subject: e.subjectUserId, n: String(e.recordsRead), time: fmtTs(e.readTime), grant: e.grantId })}</li>
+      <h2>{admin ? m("audit") : m("auditOwn")}</h2>
+      {!admin && <p class="muted small">{m("auditClosed")}</p>}
+      {entries.length === 0 ? <p class="muted">{m("noAudit")}</p> : (
+        <ul class="small">{entries.map((e) => (
+          <li key={e.id} data-testid="audit-entry">{m("auditLine", { reader: name.get(e.readerUserId) ?? e.readerUserId, subject: name.get(e.subjectUserId) ?? e.subjectUserId, n: String(e.recordsRead), time: fmtTs(e.readTime), grant: e.grantId })}</li>
         ))}</ul>
-      ))}
+      )}
     </div>
   );
 }

@@ -14,7 +14,7 @@ import { t, type Key } from "../i18n";
 import { changed, onChange, session } from "../session";
 import { api, photoUrl } from "./api";
 import { m } from "./text";
-import { fmtTs, Status, useLoad } from "./util";
+import { fmtTs, Status, useLoad, useNames } from "./util";
 
 const registry = createRegistry(file_fieldsync_v1_records);
 
@@ -90,13 +90,13 @@ function AlertDetail({ id, local }: { id: string; local?: LocalRecord<Alert> }) 
 }
 
 /** The cited records, as the alert's kind wants them. */
-export function Cited({ kind, records, shared }: { kind: AlertKind; records: CitedRecord[]; shared: PhotoRef[] }) {
+export function Cited({ kind, records, shared, title }: { kind: AlertKind; records: CitedRecord[]; shared: PhotoRef[]; title?: string }) {
   if (records.length === 0) return null;
   if (kind === AlertKind.REPLENISHMENT) return <StockTable records={records} />;
   const sharedSha = new Set(shared.map((p) => p.sha256));
   return (
     <>
-      <h2>{kind === AlertKind.CONFLICTING_DIAGNOSES ? m("bothDiagnoses") : m("records")}</h2>
+      <h2>{title ?? (kind === AlertKind.CONFLICTING_DIAGNOSES ? m("bothDiagnoses") : kind === AlertKind.REPEAT_PHOTO ? m("sharedPhoto") : m("records"))}</h2>
       <div class="side-by-side" data-testid="cited">
         {records.map((r) => <RecordCard key={r.id} r={r} sharedSha={sharedSha} />)}
       </div>
@@ -123,13 +123,14 @@ function RecordCard({ r, sharedSha }: { r: CitedRecord; sharedSha: Set<string> }
 
 /** A record's set fields (JSON names), photos left to the photo strip. */
 function Fields({ r }: { r: CitedRecord }) {
+  const names = useNames();
   if (!r.value) return null;
   const msg = anyUnpack(r.value, registry);
   const desc = msg && registry.getMessage(msg.$typeName);
   if (!msg || !desc) return null;
   const json = toJson(desc, msg, { registry }) as JsonObject;
   const rows = Object.entries(json).filter(([, v]) => typeof v !== "object" || v === null);
-  return <dl class="fields">{rows.map(([k, v]) => <><dt>{k}</dt><dd>{String(v)}</dd></>)}</dl>;
+  return <dl class="fields">{rows.map(([k, v]) => <><dt>{k}</dt><dd>{names.get(String(v)) ?? String(v)}</dd></>)}</dl>;
 }
 
 /** A2: each stock level, historical purchase price beside agreement price. */

@@ -35,6 +35,7 @@ export async function api(): Promise<Api> {
   if (cached?.token === token) return cached.api;
   const transport = createConnectTransport({
     baseUrl: serverUrl(),
+    useBinaryFormat: true, // Any values (the cited records) need no JSON type registry
     interceptors: [(next) => (req) => (req.header.set("Authorization", `Bearer ${token}`), next(req))],
   });
   const make = <S extends DescService>(svc: S) => createClient(svc, transport);

@@ -2,7 +2,7 @@
 import type { Device } from "../../../ts/dist/gen/fieldsync/v1/admin_pb.js";
 import { api } from "./api";
 import { m } from "./text";
-import { fmtTs, Status, tsToDate, useLoad } from "./util";
+import { fmtTs, Status, tsToDate, useLoad, useNames } from "./util";
 
 /** Devices in the order a manager looks at them: live before revoked, the oldest unsynced write first, then never-synced, then by name. */
 export function fleetOrder(devices: readonly Device[]): Device[] {
@@ -20,6 +20,7 @@ export function isStale(d: Device, now: number, maxAgeMs = 24 * 3600_000): boole
 /** #/manager/fleet. */
 export function FleetScreen() {
   const [res] = useLoad(async () => (await (await api()).admin.listDevices({})).devices, []);
+  const names = useNames();
   const now = Date.now();
   return (
     <section data-testid="fleet">
@@ -33,7 +34,7 @@ export function FleetScreen() {
             <tbody>{fleetOrder(res.value).map((d) => (
               <tr key={d.id} data-testid="device" class={d.revokeTime ? "muted" : ""}>
                 <td>{d.name || d.id} <span class="muted small">{d.platform}</span>{d.revokeTime && <span class="tag">{m("revoked")}</span>}</td>
-                <td class="small">{d.userId}</td>
+                <td class="small">{names.get(d.userId) ?? d.userId}</td>
                 <td>{d.status?.lastSyncTime ? fmtTs(d.status.lastSyncTime) : m("never")}</td>
                 <td>{d.status ? d.status.outboxDepth : "–"}</td>
                 <td class={isStale(d, now) ? "warn" : ""}>{d.oldestUnsyncedTime ? fmtTs(d.oldestUnsyncedTime) : m("none")}{isStale(d, now) && <span class="tag warn">{m("stale")}</span>}</td>

@@ -3,6 +3,8 @@ import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { useEffect, useState } from "preact/hooks";
 import type { WhoAmIResponse } from "@fieldsync/client";
 import { fmtTime } from "../i18n";
+import { Role } from "../../../ts/dist/gen/fieldsync/v1/options_pb.js";
+import { ScopeKind } from "../../../ts/dist/gen/fieldsync/v1/insights_pb.js";
 import { api } from "./api";
 import { m } from "./text";
 
@@ -12,6 +14,42 @@ let whoP: Promise<WhoAmIResponse> | null = null;
 export function whoAmI(): Promise<WhoAmIResponse> {
   whoP ??= api().then((a) => a.identity.whoAmI({})).catch((err) => ((whoP = null), Promise.reject(err)));
   return whoP;
+}
+
+let namesP: Promise<Map<string, string>> | null = null;
+
+/**
+ * Names of the people, stores and regions the caller sees, by id: every
+ * user and place for an admin, the region's (or store's) people and stores
+ * from the PHI drill-down for a manager; empty when neither answers.
+ */
+export function names(): Promise<Map<string, string>> {
+  namesP ??= (async () => {
+    const a = await api();
+    const who = await whoAmI();
+    const out = new Map<string, string>();
+    if (who.role === Role.ADMIN) {
+      const [users, org] = await Promise.all([a.admin.listUsers({}), a.admin.getOrganization({})]);
+      for (const u of users.users) out.set(u.id, u.displayName);
+      for (const p of [...org.regions, ...org.stores]) out.set(p.id, p.name);
+      return out;
+    }
+    const scope = who.regionId ? { scopeKind: ScopeKind.REGION, scopeId: who.regionId } : who.storeId ? { scopeKind: ScopeKind.STORE, scopeId: who.storeId } : null;
+    if (scope) {
+      const r = await a.dashboard.getPhiDrilldown(scope);
+      for (const s of [r.parent, ...r.children]) if (s?.name) out.set(s.scopeId, s.name);
+    }
+    out.set(who.userId, who.userName);
+    return out;
+  })().catch(() => ((namesP = null), new Map()));
+  return namesP;
+}
+
+/** The names map (empty until it arrives). */
+export function useNames(): Map<string, string> {
+  const [map, setMap] = useState(new Map<string, string>());
+  useEffect(() => void names().then(setMap), []);
+  return map;
 }
 
 /** The state of one async load. */
