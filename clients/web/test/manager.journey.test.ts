@@ -12,7 +12,7 @@
 import "fake-indexeddb/auto";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { Client, DeviceOperationLogSchema, OperationKind, openIndexedDBStorage, RecordStatus, VisitKind, VisitSchema } from "@fieldsync/client";
+import { Client, DiagnosisSchema, DeviceOperationLogSchema, OperationKind, openIndexedDBStorage, QueueState, RecordStatus, VisitKind, VisitSchema } from "@fieldsync/client";
 import { nodeTransport } from "@fieldsync/client/node";
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
@@ -204,4 +204,69 @@ describe.skipIf(!haveChromium)("journey 4: a director's PHI drill-down and A3 in
     await admin.close();
     await context.close();
   }, 300_000);
+
+  it("journey 2: two diagnoses with different conclusions for one customer from two staff devices → the store manager's inbox shows A1 with both photos side by side", async () => {
+    const staff = user("store_staff");
+    const conclusions = ["front brake pads worn out", "brake discs warped"];
+    const context = await browser.newContext({ viewport: { width: 1000, height: 1000 } });
+    const page = await context.newPage();
+    page.on("pageerror", (e) => console.log("page error:", e));
+    // Two real JPEGs (drawn by Chromium), so the screenshot shows them.
+    const photos = await page.evaluate((colors) => colors.map((c, i) => {
+      const canvas = document.createElement("canvas");
+      canvas.width = 240;
+      canvas.height = 180;
+      const g = canvas.getContext("2d")!;
+      g.fillStyle = c;
+      g.fillRect(0, 0, 240, 180);
+      g.fillStyle = "#fff";
+      g.font = "28px sans-serif";
+      g.fillText(`photo ${i + 1}`, 60, 100);
+      return canvas.toDataURL("image/jpeg", 0.8).split(",")[1];
+    }), ["#8a3324", "#1f4e79"]);
+    for (const [i, conclusion] of conclusions.entries()) {
+      const d = await repDevice(staff.user_id, `staff-${i}`);
+      const id = d.newId();
+      await d.addPhoto(DiagnosisSchema.typeName, id, "photos", Buffer.from(photos[i], "base64"));
+      await d.put(id, create(DiagnosisSchema, { status: RecordStatus.SUBMITTED, customerId: "demo-huang", conclusion, faultSymptoms: "squeal when braking" }),
+        ["status", "customer_id", "conclusion", "fault_symptoms"]);
+      await d.sync();
+      expect((await d.status()).outboxDepth).toBe(0);
+      expect(await d.rejections()).toEqual([]);
+      expect((await d.photos()).filter((p) => p.state !== QueueState.Done)).toEqual([]);
+      d.close();
+    }
+
+    await enrollOnPage(page, user("store_manager").user_id);
+    await page.goto(origin + "/#/manager/alerts");
+    await page.waitForSelector("[data-testid=mgr-alert][data-kind='1'] a", { timeout: 60_000 });
+    await page.click("[data-testid=mgr-alert][data-kind='1'] a");
+    await page.waitForSelector("[data-testid=alert-detail] [data-testid=cited] [data-testid=cited-record]");
+    const cards = page.locator("[data-testid=cited] [data-testid=cited-record]");
+    expect(await cards.count()).toBe(2);
+    expect((await cards.allTextContents()).map((t) => conclusions.find((c) => t.includes(c))).sort()).toEqual([...conclusions].sort());
+    // Side by side: the two cards share a row.
+    const [a, b] = [await cards.nth(0).boundingBox(), await cards.nth(1).boundingBox()];
+    expect(a!.y).toBe(b!.y);
+    // Each with its photo, fetched through GetMediaURL.
+    await page.waitForFunction(() => [...document.querySelectorAll<HTMLImageElement>("[data-testid=cited] img[data-testid=cited-photo]")].filter((i) => i.complete && i.naturalWidth === 240).length === 2,
+      undefined, { timeout: 30_000 });
+    const srcs = await page.$$eval("[data-testid=cited] img", (imgs) => imgs.map((i) => (i as HTMLImageElement).src));
+    expect(new Set(srcs).size).toBe(2);
+    for (const src of srcs) expect((await fetch(src)).status, src).toBe(200); // the media link itself carries the permission
+    await page.screenshot({ path: join(ARTEFACTS, "journey2-a1.png"), fullPage: true });
+    await context.close();
+
+    // A2 in the same inbox: the demo's stock below safety stock, historical purchase price beside agreement price.
+    const repContext = await browser.newContext({ viewport: { width: 1000, height: 800 } });
+    const repPage = await repContext.newPage();
+    await enrollOnPage(repPage, srv.creds.users.find((u) => u.role === "rep")!.user_id);
+    await repPage.goto(origin + "/#/manager/alerts");
+    await repPage.click("[data-testid=mgr-alert][data-kind='2'] a", { timeout: 60_000 });
+    await repPage.waitForSelector("[data-testid=stock] tbody tr");
+    const row = await repPage.locator("[data-testid=stock] tbody td").allTextContents();
+    expect(row).toEqual(["XK-200 bone screw", "demo-ruijin", "12", "20", "1280.00 CNY", "1190.00 CNY"]);
+    await repPage.screenshot({ path: join(ARTEFACTS, "manager-a2.png"), fullPage: true });
+    await repContext.close();
+  }, 180_000);
 });

@@ -89,11 +89,11 @@ function AlertDetail({ id, local }: { id: string; local?: LocalRecord<Alert> }) 
   );
 }
 
-/** The cited records, as the alert's kind wants them. */
+/** The cited records, as the alert's kind wants them: A2 a stock table, others side by side, A6's shared photo marked. */
 export function Cited({ kind, records, shared, title }: { kind: AlertKind; records: CitedRecord[]; shared: PhotoRef[]; title?: string }) {
   if (records.length === 0) return null;
   if (kind === AlertKind.REPLENISHMENT) return <StockTable records={records} />;
-  const sharedSha = new Set(shared.map((p) => p.sha256));
+  const sharedSha = new Set(kind === AlertKind.REPEAT_PHOTO ? shared.map((p) => p.sha256) : []);
   return (
     <>
       <h2>{title ?? (kind === AlertKind.CONFLICTING_DIAGNOSES ? m("bothDiagnoses") : kind === AlertKind.REPEAT_PHOTO ? m("sharedPhoto") : m("records"))}</h2>
