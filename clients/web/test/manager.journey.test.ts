@@ -201,6 +201,24 @@ describe.skipIf(!haveChromium)("journey 4: a director's PHI drill-down and A3 in
     await expect.poll(async () => adminPage.textContent("[data-testid=audit-entry]")).toContain(li.name);
     expect(line).toContain("1 logs");
     await adminPage.screenshot({ path: join(ARTEFACTS, "journey4-audit.png"), fullPage: true });
+
+    // The admin screens: an enrollment code with its QR; the insights configuration refuses invalid values, the server's message shown.
+    await adminPage.goto(origin + "/#/manager/admin");
+    await adminPage.locator("[data-testid=users] tr", { hasText: zhang.name }).locator("button").click();
+    await adminPage.waitForSelector("[data-testid=enroll-code] .qr svg");
+    const form = adminPage.locator("[data-testid=config-form]");
+    await form.locator("input[name='phi.targets.quality']").fill("1.5");
+    expect(await form.locator("button").isDisabled()).toBe(true); // refused before it is sent
+    await form.locator("input[name='phi.targets.quality']").fill("0.85");
+    await form.locator("input[name='rules.grant_duration']").fill("0h0m0s"); // well-formed, but the server wants it positive
+    await form.locator("button").click();
+    await expect.poll(() => adminPage.textContent("[data-testid=config-msg]")).toContain("rule windows must be positive");
+    await form.locator("input[name='rules.grant_duration']").fill("48h");
+    await form.locator("button").click();
+    await expect.poll(() => adminPage.textContent("[data-testid=config-msg]")).toBe("Saved.");
+    const cfg = JSON.parse((await rpc(srv.creds.admin_token, "AdminService/GetInsightsConfig", {})).body.configJson as string);
+    expect([cfg.phi.targets.quality, cfg.rules.grant_duration]).toEqual([0.85, "48h0m0s"]);
+    await adminPage.screenshot({ path: join(ARTEFACTS, "manager-admin.png"), fullPage: true });
     await admin.close();
     await context.close();
   }, 300_000);

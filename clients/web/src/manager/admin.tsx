@@ -12,7 +12,7 @@ import { Role } from "../../../ts/dist/gen/fieldsync/v1/options_pb.js";
 import { api, serverUrl } from "./api";
 import { applyForm, checkForm, CONFIG_FIELDS, fieldName, formValues } from "./configform";
 import { m } from "./text";
-import { errText, fmtTs, Status, useLoad, whoAmI } from "./util";
+import { errText, fmtTs, Status, useLoad, useNames, whoAmI } from "./util";
 
 const ROLES = [Role.REP, Role.STORE_STAFF, Role.STORE_MANAGER, Role.REGIONAL_DIRECTOR, Role.TECH_ADVISOR, Role.MARKETING, Role.ADMIN];
 const roleName = (r: Role) => Role[r]?.toLowerCase() ?? String(r);
@@ -75,6 +75,7 @@ function Org() {
 }
 
 function Users() {
+  const names = useNames();
   const [res, reload] = useLoad(async () => (await api()).admin.listUsers({}), []);
   const [msg, run] = useAction();
   const [form, setForm] = useState({ displayName: "", role: Role.REP, regionId: "", storeId: "" });
@@ -87,8 +88,8 @@ function Users() {
   return (
     <div>
       <h2>{m("users")}</h2>
-      <table class="figures"><tbody>{res.value.users.map((u) => (
-        <tr key={u.id}><td>{u.displayName}</td><td class="small">{roleName(u.role)}</td><td class="small muted">{u.regionId || u.storeId}</td>
+      <table class="figures" data-testid="users"><tbody>{res.value.users.map((u) => (
+        <tr key={u.id}><td>{u.displayName}</td><td class="small">{roleName(u.role)}</td><td class="small muted">{names.get(u.storeId) ?? names.get(u.regionId) ?? (u.storeId || u.regionId)}</td>
           <td><button class="small secondary" onClick={() => void issue(u)}>{m("issueCode")}</button></td></tr>
       ))}</tbody></table>
       {code && <EnrollCode {...code} />}
@@ -123,6 +124,7 @@ function EnrollCode({ who, code, until }: { who: string; code: string; until: st
 }
 
 function Devices() {
+  const names = useNames();
   const [res, reload] = useLoad(async () => (await api()).admin.listDevices({}), []);
   const [msg, run] = useAction();
   if (res.state !== "done") return <Status res={res} />;
@@ -130,7 +132,7 @@ function Devices() {
     <div>
       <h2>{m("devices")}</h2>
       <table class="figures"><tbody>{res.value.devices.map((d) => (
-        <tr key={d.id}><td>{d.name || d.id}</td><td class="small muted">{d.userId}</td><td class="small">{fmtTs(d.lastSeenTime)}</td>
+        <tr key={d.id}><td>{d.name || d.id}</td><td class="small muted">{names.get(d.userId) ?? d.userId}</td><td class="small">{fmtTs(d.lastSeenTime)}</td>
           <td>{d.revokeTime ? <span class="tag">{m("revoked")}</span> : <button class="small secondary" onClick={() => void run(async () => (await api()).admin.revokeDevice({ deviceId: d.id }), reload)}>{m("revoke")}</button>}</td></tr>
       ))}</tbody></table>
       {msg && <p class="error">{msg}</p>}
