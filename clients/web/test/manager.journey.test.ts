@@ -8,7 +8,10 @@
 // director's short grant and runs the real sweep (see its doc). The
 // director opens PHI, sees the region falling, drills into the rep, opens
 // A3, reads the rep's operation log under the grant; after the grant's
-// expiry the log is closed and the admin's audit lists the read.
+// expiry the log is closed and the admin's audit lists the read; then the
+// admin screens (enrollment QR, the insights configuration refused on the
+// page and by the server). Journey 2: A1 in the store manager's inbox with
+// both photos side by side, A6 with the shared photo, A2 with both prices.
 import "fake-indexeddb/auto";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
@@ -223,7 +226,7 @@ describe.skipIf(!haveChromium)("journey 4: a director's PHI drill-down and A3 in
     await context.close();
   }, 300_000);
 
-  it("journey 2: two diagnoses with different conclusions for one customer from two staff devices → the store manager's inbox shows A1 with both photos side by side", async () => {
+  it("journey 2: two diagnoses with different conclusions for one customer from two staff devices → the store manager's inbox shows A1 with both photos side by side; A6 with the shared photo; A2 with both prices", async () => {
     const staff = user("store_staff");
     const conclusions = ["front brake pads worn out", "brake discs warped"];
     const context = await browser.newContext({ viewport: { width: 1000, height: 1000 } });
@@ -242,11 +245,17 @@ describe.skipIf(!haveChromium)("journey 4: a director's PHI drill-down and A3 in
       g.fillText(`photo ${i + 1}`, 60, 100);
       return canvas.toDataURL("image/jpeg", 0.8).split(",")[1];
     }), ["#8a3324", "#1f4e79"]);
-    for (const [i, conclusion] of conclusions.entries()) {
-      const d = await repDevice(staff.user_id, `staff-${i}`);
+    // Two devices diagnose Mr. Huang's car differently (A1); the second device also reuses the first photo for Ms. Lin (A6).
+    const diagnoses = [
+      { device: 0, customerId: "demo-huang", conclusion: conclusions[0], photo: 0 },
+      { device: 1, customerId: "demo-huang", conclusion: conclusions[1], photo: 1 },
+      { device: 1, customerId: "demo-lin", conclusion: "battery coolant leak", photo: 0 },
+    ];
+    for (const [i, { device, customerId, conclusion, photo }] of diagnoses.entries()) {
+      const d = await repDevice(staff.user_id, `staff-${device}-${i}`);
       const id = d.newId();
-      await d.addPhoto(DiagnosisSchema.typeName, id, "photos", Buffer.from(photos[i], "base64"));
-      await d.put(id, create(DiagnosisSchema, { status: RecordStatus.SUBMITTED, customerId: "demo-huang", conclusion, faultSymptoms: "squeal when braking" }),
+      await d.addPhoto(DiagnosisSchema.typeName, id, "photos", Buffer.from(photos[photo], "base64"));
+      await d.put(id, create(DiagnosisSchema, { status: RecordStatus.SUBMITTED, customerId, conclusion, faultSymptoms: "squeal when braking" }),
         ["status", "customer_id", "conclusion", "fault_symptoms"]);
       await d.sync();
       expect((await d.status()).outboxDepth).toBe(0);
@@ -273,6 +282,14 @@ describe.skipIf(!haveChromium)("journey 4: a director's PHI drill-down and A3 in
     expect(new Set(srcs).size).toBe(2);
     for (const src of srcs) expect((await fetch(src)).status, src).toBe(200); // the media link itself carries the permission
     await page.screenshot({ path: join(ARTEFACTS, "journey2-a1.png"), fullPage: true });
+
+    // A6 in the same inbox: both records with the shared photo marked.
+    await page.goto(origin + "/#/manager/alerts");
+    await page.click("[data-testid=mgr-alert][data-kind='6'] a", { timeout: 60_000 });
+    await page.waitForSelector("[data-testid=cited] [data-testid=cited-record]");
+    expect(await page.locator("[data-testid=cited] [data-testid=cited-record]").count()).toBe(2);
+    await page.waitForFunction(() => document.querySelectorAll("[data-testid=cited] figure.shared img[data-testid=cited-photo]").length === 2, undefined, { timeout: 30_000 });
+    await page.screenshot({ path: join(ARTEFACTS, "manager-a6.png"), fullPage: true });
     await context.close();
 
     // A2 in the same inbox: the demo's stock below safety stock, historical purchase price beside agreement price.
