@@ -139,8 +139,8 @@ describe.skipIf(!haveChromium)("journey 4: a director's PHI drill-down and A3 in
     }
     runFixture(["--history", "--region", regionId]);
 
-    // The director opens PHI: their region, falling, with its reps below; drills into Li Wei.
-    const context = await browser.newContext({ viewport: { width: 1000, height: 1100 } });
+    // The director (in Chinese) opens PHI: their region, falling, with its reps below; drills into Li Wei.
+    const context = await browser.newContext({ viewport: { width: 1000, height: 1100 }, locale: "zh-CN" });
     const page = await context.newPage();
     page.on("pageerror", (e) => console.log("page error:", e));
     await enrollOnPage(page, director.user_id);
@@ -148,6 +148,7 @@ describe.skipIf(!haveChromium)("journey 4: a director's PHI drill-down and A3 in
     await page.waitForSelector(`[data-testid=phi][data-level=region][data-id="${regionId}"] [data-testid=phi-children]`);
     expect(await page.locator("[data-testid=phi-index-chart] canvas").count()).toBeGreaterThan(0); // uPlot drew
     expect(await page.locator("[data-testid=phi-table] tbody tr").count()).toBe(4); // three earlier days and today
+    expect(await page.textContent("[data-testid=phi-falling]")).toBe("下滑");
     const liRow = page.locator("[data-testid=phi-child]", { hasText: li.name });
     await expect.poll(() => liRow.count()).toBe(1);
     expect(await page.locator("[data-testid=phi-child]", { hasText: zhang.name }).count()).toBe(1);

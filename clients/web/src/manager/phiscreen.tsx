@@ -57,12 +57,13 @@ function PlacePhi({ level, id }: { level: Level; id: string }) {
   if (res.state !== "done") return <Status res={res} />;
   const { r, targets, fromConfig } = res.value;
   const dates = dateRange(r.fromDate, r.toDate);
+  const data = alignSeries(r.parent?.days ?? [], dates);
   return (
     <section data-testid="phi" data-level={level} data-id={id}>
       <p class="small"><a href="javascript:history.back()">← {m("back")}</a></p>
-      <h1>{m(level)} · {r.parent?.name || id}</h1>
+      <h1>{m(level)} · {r.parent?.name || id}{falling(data.index) && <span class="tag warn" data-testid="phi-falling">{m("fallingTag")}</span>}</h1>
       <p class="muted small">{m("phiRange", { from: r.fromDate, to: r.toDate })} · {fromConfig ? m("targetsFrom") : m("targetsDefault")}</p>
-      <Charts data={alignSeries(r.parent?.days ?? [], dates)} targets={targets} />
+      <Charts data={data} targets={targets} />
       <h2>{m("drillDown")}</h2>
       <Children dates={dates} items={r.children} />
     </section>
