@@ -291,6 +291,15 @@ describe.skipIf(!haveChromium)("journey 4: a director's PHI drill-down and A3 in
     expect(await page.locator("[data-testid=cited] [data-testid=cited-record]").count()).toBe(2);
     await page.waitForFunction(() => document.querySelectorAll("[data-testid=cited] figure.shared img[data-testid=cited-photo]").length === 2, undefined, { timeout: 30_000 });
     await page.screenshot({ path: join(ARTEFACTS, "manager-a6.png"), fullPage: true });
+
+    // The store manager's PHI: their store, its people one level down, each a drill-down.
+    await page.goto(origin + "/#/manager/phi");
+    await page.waitForSelector("[data-testid=phi][data-level=store] [data-testid=phi-children]");
+    const staffRow = page.locator("[data-testid=phi-child]", { hasText: staff.name });
+    await expect.poll(() => staffRow.count()).toBe(1);
+    await staffRow.locator("a").click();
+    await page.waitForSelector(`[data-testid=phi][data-level=rep][data-id="${staff.user_id}"] [data-testid=phi-table]`);
+    await page.screenshot({ path: join(ARTEFACTS, "manager-phi-store-person.png"), fullPage: true });
     await context.close();
 
     // A2 in the same inbox: the demo's stock below safety stock, historical purchase price beside agreement price.
