@@ -18,10 +18,8 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Client, DiagnosisSchema, DeviceOperationLogSchema, OperationKind, openIndexedDBStorage, QueueState, RecordStatus, VisitKind, VisitSchema } from "@fieldsync/client";
 import { nodeTransport } from "@fieldsync/client/node";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
-import { createServer, request, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { extname, join, resolve } from "node:path";
+import { existsSync, mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { goBuild, startServer, type TestServer } from "./server.js";
@@ -33,30 +31,8 @@ const ARTEFACTS = join(ROOT, "artefacts");
 const haveChromium = existsSync(CHROMIUM);
 const GRANT_SECONDS = 40;
 
-/** Serves dist/ (any other path: index.html) and forwards /fieldsync.v1.* to the server: one origin for both. */
-function sameOrigin(upstream: URL): Promise<Server> {
-  const types: Record<string, string> = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".webmanifest": "application/manifest+json" };
-  const srv = createServer((req, res) => {
-    const path = new URL(req.url ?? "/", "http://x").pathname;
-    if (path.startsWith("/fieldsync.v1.") || path.startsWith("/media/")) {
-      const up = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
-        res.writeHead(r.statusCode ?? 502, r.headers);
-        r.pipe(res);
-      });
-      up.on("error", () => res.destroy());
-      req.pipe(up);
-      return;
-    }
-    let file = join(DIST, path === "/" ? "index.html" : path);
-    if (!file.startsWith(DIST) || !existsSync(file)) file = join(DIST, "index.html");
-    res.writeHead(200, { "content-type": types[extname(file)] ?? "application/octet-stream", "cache-control": "no-cache" }).end(readFileSync(file));
-  });
-  return new Promise((done) => srv.listen(0, "127.0.0.1", () => done(srv)));
-}
-
 describe.skipIf(!haveChromium)("journey 4: a director's PHI drill-down and A3 intervention in Chromium against fieldsyncd --demo", () => {
   let srv: TestServer;
-  let web: Server;
   let origin: string;
   let browser: Browser;
   let fixture: string;
@@ -85,11 +61,10 @@ describe.skipIf(!haveChromium)("journey 4: a director's PHI drill-down and A3 in
 
   beforeAll(async () => {
     if (!existsSync(join(DIST, "index.html"))) execFileSync("npx", ["vite", "build"], { cwd: ROOT, stdio: "inherit" });
-    srv = await startServer();
+    srv = await startServer(); // builds fieldsyncd with dist/ embedded: the app is served as in production, with its CSP
     fixture = join(srv.dir, "managera3");
     goBuild(fixture, "./clients/web/test/managera3");
-    web = await sameOrigin(new URL(srv.url));
-    origin = `http://127.0.0.1:${(web.address() as AddressInfo).port}`;
+    origin = srv.url;
     mkdirSync(ARTEFACTS, { recursive: true });
     const { chromium } = await import("playwright-core");
     browser = await chromium.launch({
@@ -100,7 +75,6 @@ describe.skipIf(!haveChromium)("journey 4: a director's PHI drill-down and A3 in
 
   afterAll(async () => {
     await browser?.close();
-    await new Promise((done) => web?.close(done));
     await srv?.stop();
   });
 
@@ -188,7 +162,10 @@ describe.skipIf(!haveChromium)("journey 4: a director's PHI drill-down and A3 in
     await new Promise((r) => setTimeout(r, Math.max(0, grant.expire_ms - Date.now()) + 1000));
     await page.reload();
     await page.goto(origin + "/#/manager/a3");
-    await page.waitForSelector("[data-testid=no-grant]");
+    await page.waitForSelector("[data-testid=no-grant]").catch(async (e) => {
+      console.log("A3 screen after expiry:", page.url(), await page.textContent("body"));
+      throw e;
+    });
     expect(await page.locator("[data-testid=oplog]").count()).toBe(0);
     const denied = await rpc(director.device_token, "InsightsService/ListOperationLogs", { repUserId: li.user_id });
     expect(denied.status).toBe(403);

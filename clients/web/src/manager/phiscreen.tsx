@@ -60,7 +60,7 @@ function PlacePhi({ level, id }: { level: Level; id: string }) {
   const data = alignSeries(r.parent?.days ?? [], dates);
   return (
     <section data-testid="phi" data-level={level} data-id={id}>
-      <p class="small"><a href="javascript:history.back()">← {m("back")}</a></p>
+      <Back />
       <h1>{m(level)} · {r.parent?.name || id}{falling(data.index) && <span class="tag warn" data-testid="phi-falling">{m("fallingTag")}</span>}</h1>
       <p class="muted small">{m("phiRange", { from: r.fromDate, to: r.toDate })} · {fromConfig ? m("targetsFrom") : m("targetsDefault")}</p>
       <Charts data={data} targets={targets} />
@@ -106,7 +106,7 @@ function RepPhi({ id, name }: { id: string; name: string }) {
   const { days, targets, fromConfig } = res.value;
   return (
     <section data-testid="phi" data-level="rep" data-id={id}>
-      <p class="small"><a href="javascript:history.back()">← {m("back")}</a></p>
+      <Back />
       <h1>{m("rep")} · {name || id}</h1>
       <p class="muted small">{m("phiRange", range)} · {fromConfig ? m("targetsFrom") : m("targetsDefault")}</p>
       <Charts data={alignSeries(days, dateRange(range.from, range.to))} targets={targets} />
@@ -137,4 +137,9 @@ function Charts({ data, targets }: { data: PhiSeriesData; targets: Targets }) {
       )}
     </div>
   );
+}
+
+/** Back one step (a button: the app's CSP allows no javascript: links). */
+function Back() {
+  return <p class="small"><button type="button" class="link back" onClick={() => history.back()}>← {m("back")}</button></p>;
 }
