@@ -87,6 +87,8 @@ export default defineConfig({
         // Few requests on a first open (HTTP/1.1 fetches six at a time): the entry's SDK-free shell (Preact,
         // the words, Today's lists) in one chunk.
         manualChunks(id: string) {
+          // The managers' services stay in the managers' chunk.
+          if (/\/clients\/ts\/dist\/gen\/fieldsync\/v1\/(dashboard|admin|insights)_pb\./.test(id)) return;
           if (/\/clients\/ts\/|node_modules\/(@bufbuild|@connectrpc|idb)\//.test(id)) return "sdk";
           if (/node_modules\/preact\/|preload-helper|\/src\/(i18n\.ts|todaycore\.ts|screens\/todaylists\.tsx)$/.test(id)) return "preact";
         },

@@ -1,0 +1,93 @@
+/** Small helpers the managers' screens share: who is asking, async loading, timestamps. */
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { useEffect, useState } from "preact/hooks";
+import type { WhoAmIResponse } from "@fieldsync/client";
+import { fmtTime } from "../i18n";
+import { Role } from "../../../ts/dist/gen/fieldsync/v1/options_pb.js";
+import { ScopeKind } from "../../../ts/dist/gen/fieldsync/v1/insights_pb.js";
+import { api } from "./api";
+import { m } from "./text";
+
+let whoP: Promise<WhoAmIResponse> | null = null;
+
+/** The caller as the server knows them (asked once per page). */
+export function whoAmI(): Promise<WhoAmIResponse> {
+  whoP ??= api().then((a) => a.identity.whoAmI({})).catch((err) => ((whoP = null), Promise.reject(err)));
+  return whoP;
+}
+
+let namesP: Promise<Map<string, string>> | null = null;
+
+/**
+ * Names of the people, stores and regions the caller sees, by id: every
+ * user and place for an admin, the region's (or store's) people and stores
+ * from the PHI drill-down for a manager; empty when neither answers.
+ */
+export function names(): Promise<Map<string, string>> {
+  namesP ??= (async () => {
+    const a = await api();
+    const who = await whoAmI();
+    const out = new Map<string, string>();
+    if (who.role === Role.ADMIN) {
+      const [users, org] = await Promise.all([a.admin.listUsers({}), a.admin.getOrganization({})]);
+      for (const u of users.users) out.set(u.id, u.displayName);
+      for (const p of [...org.regions, ...org.stores]) out.set(p.id, p.name);
+      return out;
+    }
+    const scope = who.regionId ? { scopeKind: ScopeKind.REGION, scopeId: who.regionId } : who.storeId ? { scopeKind: ScopeKind.STORE, scopeId: who.storeId } : null;
+    if (scope) {
+      const r = await a.dashboard.getPhiDrilldown(scope);
+      for (const s of [r.parent, ...r.children]) if (s?.name) out.set(s.scopeId, s.name);
+    }
+    out.set(who.userId, who.userName);
+    return out;
+  })().catch(() => ((namesP = null), new Map()));
+  return namesP;
+}
+
+/** The names map (empty until it arrives). */
+export function useNames(): Map<string, string> {
+  const [map, setMap] = useState(new Map<string, string>());
+  useEffect(() => void names().then(setMap), []);
+  return map;
+}
+
+/** The state of one async load. */
+export type Loaded<T> = { state: "loading" } | { state: "error"; msg: string } | { state: "done"; value: T };
+
+/** Runs load when deps change; reload() runs it again. */
+export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): [Loaded<T>, () => void] {
+  const [res, setRes] = useState<Loaded<T>>({ state: "loading" });
+  const [n, setN] = useState(0);
+  useEffect(() => {
+    let live = true;
+    setRes({ state: "loading" });
+    load().then((value) => live && setRes({ state: "done", value }), (err) => live && setRes({ state: "error", msg: errText(err) }));
+    return () => void (live = false);
+  }, [...deps, n]);
+  return [res, () => setN((x) => x + 1)];
+}
+
+/** An error's message for a person: a Connect error's raw message (the server's words), else the text. */
+export function errText(err: unknown): string {
+  const e = err as { rawMessage?: string; message?: string };
+  if (!navigator.onLine) return m("needsNetwork");
+  return e?.rawMessage ?? e?.message ?? String(err);
+}
+
+/** What a pending or failed load shows; null once done. */
+export function Status<T>({ res }: { res: Loaded<T> }) {
+  if (res.state === "loading") return <p class="muted">{m("loading")}</p>;
+  if (res.state === "error") return <p class="error" data-testid="mgr-error">{m("failed", { msg: res.msg })}</p>;
+  return null;
+}
+
+/** A Timestamp as a Date (undefined when unset). */
+export function tsToDate(ts: Timestamp | undefined): Date | undefined {
+  return ts ? new Date(Number(ts.seconds) * 1000 + Math.floor(ts.nanos / 1e6)) : undefined;
+}
+
+/** A Timestamp, short, in the app's language ("" when unset). */
+export function fmtTs(ts: Timestamp | undefined): string {
+  return fmtTime(tsToDate(ts));
+}
