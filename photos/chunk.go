@@ -21,7 +21,10 @@ func CRC32C(data []byte) uint32 { return crc32.Checksum(data, castagnoli) }
 // also hashed (the hash's state is saved beside the staged bytes, so
 // CompleteUpload reads nothing again) and passed on to the object store:
 // to the upload's stream, or as a multipart part once enough is staged
-// (see stream and sendPart); failures there are not the chunk's.
+// (see stream and sendPart); failures there are not the chunk's. The
+// hashing happens after PutChunk returns, while the device sends its next
+// chunk: the upload stays locked until it is done, so the next call on
+// the upload waits for it, and data must not be changed meanwhile.
 //
 // Errors, with nothing written: CodeWrongOffset (detail
 // *fieldsyncv1.UploadOffset with the server's offset) when offset is not
@@ -33,26 +36,42 @@ func CRC32C(data []byte) uint32 { return crc32.Checksum(data, castagnoli) }
 // CodePermissionDenied for a caller that is not a device.
 func (s *Service) PutChunk(ctx context.Context, p *syncengine.Principal, id string, offset int64, data []byte, crc32c uint32) (int64, error) {
 	unlock := s.locks.lock(id)
-	defer unlock()
+	u, err := s.putChunk(ctx, p, id, offset, data, crc32c)
+	if err != nil {
+		unlock()
+		return 0, err
+	}
+	s.tracking.Add(1)
+	go func() {
+		defer s.tracking.Done()
+		defer unlock()
+		s.track(context.WithoutCancel(ctx), u, offset, data)
+	}()
+	return u.Offset, nil
+}
+
+// putChunk is PutChunk up to the durable offset, under the upload's lock:
+// it returns the upload at its new offset.
+func (s *Service) putChunk(ctx context.Context, p *syncengine.Principal, id string, offset int64, data []byte, crc32c uint32) (*Upload, error) {
 	u, err := s.load(ctx, p, id)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	if u.State != StateInProgress {
-		return 0, notInProgress(u)
+		return nil, notInProgress(u)
 	}
 	if err := s.reconcile(ctx, u); err != nil {
-		return 0, err
+		return nil, err
 	}
 	if err := checkChunk(u, offset, data, crc32c); err != nil {
-		return 0, err
+		return nil, err
 	}
 	if err := s.staging.write(id, offset, data); err != nil {
-		return 0, fmt.Errorf("put chunk: %w", err)
+		return nil, fmt.Errorf("put chunk: %w", err)
 	}
 	end := offset + int64(len(data))
 	if err := s.advance(ctx, u, end); err != nil {
-		return 0, err
+		return nil, err
 	}
 	if offset == 0 {
 		s.stopStream(id, errStreamStopped)
@@ -60,8 +79,7 @@ func (s *Service) PutChunk(ctx context.Context, p *syncengine.Principal, id stri
 	} else {
 		s.feedStream(u, end)
 	}
-	s.track(ctx, u, offset, data)
-	return end, nil
+	return u, nil
 }
 
 // checkChunk validates a chunk against its upload.

@@ -16,3 +16,6 @@ func StopStreams(s *Service) {
 		s.stopStream(id, errStreamStopped)
 	}
 }
+
+// WaitTracked waits until every acknowledged chunk of s is hashed.
+func WaitTracked(s *Service) { s.tracking.Wait() }

@@ -189,6 +189,8 @@ func (w *world) start() {
 	if w.svc, err = photos.New(w.cfg); err != nil {
 		w.t.Fatal(err)
 	}
+	svc := w.svc
+	w.t.Cleanup(func() { photos.WaitTracked(svc) })
 }
 
 // create starts an upload of data as who, failing the test on error.

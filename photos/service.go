@@ -123,6 +123,8 @@ type Service struct {
 	// arrive, by id (see stream).
 	streamMu sync.Mutex
 	streams  map[string]*stream
+	// tracking counts the chunks being hashed after PutChunk returned.
+	tracking sync.WaitGroup
 }
 
 // New checks cfg and returns a service; it creates the staging folder.

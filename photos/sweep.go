@@ -11,11 +11,12 @@ import (
 const sweepBatch = 100
 
 // Run sweeps at once and then every Config.SweepInterval until ctx is
-// done; it returns nil then. A failed sweep is logged and retried at the
-// next tick.
+// done; it returns nil then, once the chunks being hashed are (see
+// PutChunk). A failed sweep is logged and retried at the next tick.
 func (s *Service) Run(ctx context.Context) error {
 	t := time.NewTicker(s.cfg.SweepInterval)
 	defer t.Stop()
+	defer s.tracking.Wait()
 	for {
 		if err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
 			s.cfg.Logger.WarnContext(ctx, "photo upload sweep", "err", err)

@@ -30,7 +30,7 @@ var _ insightstore.Store = (*DB)(nil)
 // InsightsTx, together with the record that the event was applied.
 type InsightsTx struct {
 	ctx context.Context
-	tx  *sql.Tx
+	tx  *stmtTx // statements prepared once, bound once per transaction
 	// Now is the transaction's clock reading (DB.Now, read once).
 	Now time.Time
 }
@@ -39,7 +39,7 @@ type InsightsTx struct {
 // commits it when fn returns nil.
 func (db *DB) InsightsWrite(ctx context.Context, fn func(t insightstore.Tx) error) error {
 	return db.WriteTx(ctx, func(tx *sql.Tx, now time.Time) error {
-		return fn(&InsightsTx{ctx: ctx, tx: tx, Now: now})
+		return fn(&InsightsTx{ctx: ctx, tx: newStmtTx(db, tx), Now: now})
 	})
 }
 

@@ -211,6 +211,12 @@ class PhotoUpload {
   private crcs = 0;
   private waits = 0;
   private blob: Blob | undefined;
+  // The acknowledged offset is stored for progress only (the server's
+  // offset is where an upload resumes, see create), so chunks do not wait
+  // for its durable write: one write at a time, of the latest offset.
+  private saving: Promise<void> | undefined;
+  private unsaved: number | undefined;
+  private saveErr: unknown;
 
   constructor(
     private readonly d: UploaderDeps,
@@ -219,6 +225,17 @@ class PhotoUpload {
   ) {}
 
   async run(): Promise<typeof YIELD | void> {
+    let out;
+    try {
+      out = await this.attempts();
+    } finally {
+      await this.saving;
+    }
+    if (this.saveErr !== undefined) throw this.saveErr;
+    return out;
+  }
+
+  private async attempts(): Promise<typeof YIELD | void> {
     this.blob = await this.d.storage.read((tx) => tx.photoBlob(this.p.sha256));
     if (!this.blob) throw new PhotoFailure("the photo's local bytes are gone");
     for (let i = 0; i < MAX_RESTARTS; i++) {
@@ -279,6 +296,7 @@ class PhotoUpload {
     }
     const up = res.upload;
     if (!up) throw new Error("create upload: no upload in the answer");
+    await this.saving;
     await update(this.d, p, (q) => {
       q.state = QueueState.Uploading;
       q.uploadId = up.uploadId;
@@ -326,12 +344,33 @@ class PhotoUpload {
     return this.acked(Number(res.upload.offset));
   }
 
-  private async acked(off: number): Promise<number> {
-    const before = this.p.offset;
-    await update(this.d, this.p, (q) => void (q.offset = off));
-    this.overall.sent += off - before;
+  private acked(off: number): number {
+    if (this.saveErr !== undefined) throw this.saveErr;
+    this.overall.sent += off - this.p.offset;
+    this.p.offset = off;
+    this.unsaved = off;
+    this.saving ??= this.save();
     this.progress(off);
     return off;
+  }
+
+  /** Stores the latest acknowledged offset until none is left to store; a failure is thrown by the next chunk or run. */
+  private async save(): Promise<void> {
+    try {
+      for (let off = this.unsaved; off !== undefined; off = this.unsaved) {
+        this.unsaved = undefined;
+        await this.d.storage.update(async (tx) => {
+          const q = await tx.photo(this.p.sha256);
+          if (!q || q.state !== QueueState.Uploading) return;
+          q.offset = off;
+          await tx.putPhoto(q);
+        });
+      }
+    } catch (err) {
+      this.saveErr ??= err;
+    } finally {
+      this.saving = undefined;
+    }
   }
 
   /** Asks the server to verify and store the photo. */
@@ -352,6 +391,7 @@ class PhotoUpload {
     await this.call(() => this.d.media.cancelUpload({ uploadId: id }, { signal: this.d.signal })).catch((err) => {
       if (!(err instanceof ConnectError) || syncsError(err)) throw err;
     });
+    await this.saving;
     const sum = await sha256Hex(new Uint8Array(await this.blob!.arrayBuffer()));
     if (sum !== this.p.sha256) throw new PhotoFailure(`the local bytes are damaged: they hash to ${sum}`);
     if (this.p.recreated > 0) throw new PhotoFailure(`complete upload (sent twice): ${cause.message}`);
@@ -365,6 +405,7 @@ class PhotoUpload {
 
   /** Marks the photo stored and drops its bytes. */
   private async done(): Promise<void> {
+    await this.saving;
     const before = this.p.offset;
     await update(this.d, this.p, (q) => {
       q.state = QueueState.Done;

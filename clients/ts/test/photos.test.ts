@@ -7,6 +7,7 @@ import { IdentityService } from "../src/gen/fieldsync/v1/identity_pb.js";
 import { MediaService, UploadState } from "../src/gen/fieldsync/v1/media_pb.js";
 import { duePhotos, newPhoto, nextPhotoRetry, putOffDelay, queuePhoto, sniffImage, throttledMs } from "../src/photos.js";
 import { MutationOutcome, openIndexedDBStorage, QueueState, SurgerySupportSchema, SyncService, type QueuedPhoto } from "../src/index.js";
+import type { Storage } from "../src/storage.js";
 import { fakeClient, memoryStorage } from "./helpers.js";
 import { jpeg } from "./photos.js";
 
@@ -259,5 +260,37 @@ describe("upload state machine (fake server)", () => {
     stop.abort();
     await watching;
     expect(calls).toEqual(["CreateUpload", "CreateUpload"]);
+  });
+
+  it("sends the next chunk without waiting for the stored progress, and stores the last offset in the end", async () => {
+    // Every store write after the first chunk waits until the last chunk arrived.
+    const calls: string[] = [];
+    const storage = await memoryStorage();
+    let armed = false;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const gated: Storage = {
+      read: (fn) => storage.read(fn),
+      update: async (fn) => {
+        if (armed) await gate; // a slow durable write: chunks must not wait for it
+        return storage.update(fn);
+      },
+      close: () => storage.close(),
+    };
+    const size = 5000;
+    let off = 0n;
+    const c = await fakeClient(server({
+      putChunk: (req: { data: Uint8Array }) => {
+        calls.push("PutChunk");
+        armed = true;
+        off += BigInt(req.data.length);
+        if (off === BigInt(size)) release();
+        return { offset: off };
+      },
+    }, calls), { storage: gated, photoChunkSize: 1000 });
+    await c.addPhoto(SURGERY, "r1", "pre_op_photo", jpeg(size, 1));
+    await c.sync();
+    expect(calls).toEqual(["CreateUpload", ...Array(5).fill("PutChunk"), "CompleteUpload"]);
+    expect((await c.photos())[0]).toMatchObject({ state: QueueState.Done, offset: size });
   });
 });
