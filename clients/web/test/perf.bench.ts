@@ -1,7 +1,7 @@
 // `npm run bench`: the web app's open budgets in Chromium throttled through
 // CDP, against fieldsyncd --demo serving the app itself (the dist/ built
 // just before, embedded by go build). Prints figures; asserts only that
-// the opens worked (budgets are reported, not enforced: see BENCHMARKS-web.md).
+// the opens worked (budgets are reported, not enforced: see the repository's BENCHMARKS.md, "Web app").
 import { loadavg } from "node:os";
 import { afterAll, beforeAll, describe, it } from "vitest";
 import { controlled, demoUser, enrollOnPage, haveChromium, launchChromium } from "./journey-lib.js";
