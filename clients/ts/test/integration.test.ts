@@ -162,7 +162,7 @@ describe("against fieldsyncd --demo", () => {
       stop.abort();
       await watching;
     }
-  });
+  }, 90_000); // three waits of up to 20 s each, on a machine that may be busy
 
   it("watch pushes a write made while its first sync pulls", async () => {
     let client: Client | undefined;
