@@ -37,6 +37,7 @@ func newDashWorld(t *testing.T, edits ...func(*server.Config)) *dashWorld {
 	w := &dashWorld{today: time.Now().UTC()}
 	w.edgeServer = newEdgeServer(t, 0, false, func(c *server.Config) {
 		c.Insights = c.Identity.(server.InsightsBackend)
+		c.Dashboard = c.Identity.(server.DashboardBackend)
 		w.engine = c.Sync.(*syncengine.Engine)
 		for _, edit := range edits {
 			edit(c)

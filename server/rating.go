@@ -27,9 +27,8 @@ type RatingStore interface {
 	// RatingToken returns a live token's tenant, quote and issue time;
 	// unknown, used and expired tokens are one CodeNotFound.
 	RatingToken(ctx context.Context, hash []byte) (tenantID, quoteID string, issued time.Time, err error)
-	// ClaimRatingToken marks a live token of the tenant used in tx, or
-	// fails with CodeNotFound.
-	ClaimRatingToken(tx syncengine.Tx, hash []byte, tenantID string) error
+	// Tokens are claimed in the rating's write transaction:
+	// syncengine.Tx.ClaimRatingToken.
 	GetRecords(ctx context.Context, tenantID string, ids []string) (map[string]*syncengine.StoredRecord, error)
 }
 

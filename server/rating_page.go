@@ -166,7 +166,7 @@ func (p *ratingPage) submit(w http.ResponseWriter, r *http.Request, lang *pageTe
 	id := RatingRecordID(link.tenantID, link.quoteID)
 	_, err := p.r.writer.ServerWriteGuarded(r.Context(), link.tenantID, ratingType, id, rating, syncengine.AllFields(rating),
 		func(tx syncengine.Tx) error {
-			if err := p.r.store.ClaimRatingToken(tx, link.hash, link.tenantID); err != nil {
+			if err := tx.ClaimRatingToken(link.hash, link.tenantID); err != nil {
 				return err
 			}
 			if err := notRatedYet(tx, link.tenantID, id); err != nil {

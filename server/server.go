@@ -37,6 +37,8 @@ type Config struct {
 	Media MediaBackend
 	// Insights serves InsightsService when set.
 	Insights InsightsBackend
+	// Dashboard serves DashboardService, with Sync, when both are set.
+	Dashboard DashboardBackend
 	// Query serves QueryService, with Sync's registry, when both are set.
 	Query QueryBackend
 	// Fleet keeps the devices' status reports (sent with Push and Pull)
@@ -156,9 +158,9 @@ func mountServices(mux *http.ServeMux, cfg *Config, opts []connect.HandlerOption
 		services = append(services, fieldsyncv1connect.QueryServiceName)
 		mux.Handle(fieldsyncv1connect.NewQueryServiceHandler(&queryHandler{cfg: cfg}, opts...))
 	}
-	if db, ok := cfg.Insights.(DashboardBackend); ok && cfg.Sync != nil {
+	if cfg.Dashboard != nil && cfg.Sync != nil {
 		services = append(services, fieldsyncv1connect.DashboardServiceName)
-		mux.Handle(fieldsyncv1connect.NewDashboardServiceHandler(&dashboardHandler{cfg: cfg, backend: db}, opts...))
+		mux.Handle(fieldsyncv1connect.NewDashboardServiceHandler(&dashboardHandler{cfg: cfg, backend: cfg.Dashboard}, opts...))
 	}
 	if cfg.Media != nil {
 		services = append(services, fieldsyncv1connect.MediaServiceName)

@@ -90,6 +90,11 @@ type Tx interface {
 	// (delivery events), in created-version order; Version holds the created
 	// version. Like ScanChanges it reads only what sel selects.
 	CreatedBetween(sel Selection, types []string, from, to uint64) ([]ChangeRow, error)
+	// ClaimRatingToken marks a live (unused, unexpired) R10 rating token of
+	// the tenant, by its hash, used in this transaction, so the rating
+	// written with it is the token's only one. A token that is unknown,
+	// used, expired or of another tenant is CodeNotFound and changes nothing.
+	ClaimRatingToken(hash []byte, tenantID string) error
 }
 
 // StoredRecord is a record as stored: its merge state and placement.

@@ -20,7 +20,7 @@ func (d *Daemon) now() time.Time {
 // newConsumer returns a PHI and alert consumer on the daemon's store,
 // engine and clock.
 func (d *Daemon) newConsumer() *insights.Consumer {
-	return &insights.Consumer{DB: d.db, Records: d.recordReader(), Alerts: d.engine, Flags: d.engine, Now: d.now, MaxClockSkew: d.cfg.MaxClockSkew, Logger: d.log}
+	return &insights.Consumer{DB: d.db, Records: d.db, Alerts: d.engine, Flags: d.engine, Now: d.now, MaxClockSkew: d.cfg.MaxClockSkew, Logger: d.log}
 }
 
 // phiRecomputer serves SystemService.RecomputePhi: the running consumer,

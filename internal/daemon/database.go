@@ -19,7 +19,8 @@ import (
 
 // Store is everything the daemon keeps in its database: the stores of the
 // sync engine, the photo service and the insights consumers, the server's
-// identity, fleet, insights and query reads, the outbox, and the demo's.
+// identity, fleet, insights, dashboard and query reads, R10's rating
+// tokens, A7's records by type, the outbox, and the demo's.
 // storage/sqlite (the default) and storage/postgres (--database) are both.
 type Store interface {
 	syncengine.Store
@@ -31,6 +32,9 @@ type Store interface {
 	server.InsightsBackend
 	server.QueryBackend
 	server.TenantStore
+	server.RatingStore
+	server.DashboardBackend
+	insights.RecordReader
 	demo.Store
 	events.Outbox
 	events.BacklogReporter
@@ -68,24 +72,4 @@ func openStore(ctx context.Context, cfg Config) (db Store, sqliteDB *sqlite.DB, 
 		return nil, nil, err
 	}
 	return lite, lite, nil
-}
-
-// ratings serves R10 rating links when the store keeps rating tokens
-// (storage/postgres does not yet: RatingService is then not mounted).
-func (d *Daemon) ratings() *server.RatingConfig {
-	if rs, ok := d.db.(server.RatingStore); ok {
-		return &server.RatingConfig{Store: rs}
-	}
-	d.log.Warn("rating links are off: the database does not keep rating tokens yet")
-	return nil
-}
-
-// recordReader reads the rebate rules for A7's recorded rebates when the
-// store can (storage/postgres cannot yet: quotes then get no server figure).
-func (d *Daemon) recordReader() insights.RecordReader {
-	if rd, ok := d.db.(insights.RecordReader); ok {
-		return rd
-	}
-	d.log.Warn("A7: submitted quotes get no server-recorded rebate: the database cannot list records by type yet")
-	return nil
 }

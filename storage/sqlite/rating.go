@@ -75,15 +75,9 @@ func (db *DB) RatingToken(ctx context.Context, hash []byte) (tenantID, quoteID s
 	return tenantID, quoteID, fromMS(created), nil
 }
 
-// ClaimRatingToken marks a live rating token of the tenant used, in tx (a
-// transaction of Update): the rating written in the same transaction is
-// the token's only one. A token that is unknown, used, expired or of
-// another tenant is CodeNotFound and changes nothing.
-func (db *DB) ClaimRatingToken(tx syncengine.Tx, hash []byte, tenantID string) error {
-	t, ok := tx.(*recTx)
-	if !ok {
-		return fmt.Errorf("claim rating token: not a transaction of this database (%T)", tx)
-	}
+// ClaimRatingToken marks a live rating token of the tenant used (see
+// syncengine.Tx).
+func (t *recTx) ClaimRatingToken(hash []byte, tenantID string) error {
 	res, err := t.tx.ExecContext(t.ctx, `UPDATE rating_tokens SET used_time = ? WHERE token_hash = ? AND tenant_id = ? AND used_time IS NULL AND expire_time > ?`,
 		ms(t.now), hash, tenantID, ms(t.now))
 	if err != nil {

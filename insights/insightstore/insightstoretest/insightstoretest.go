@@ -32,6 +32,14 @@ type Backend interface {
 	ReportDeviceStatus(ctx context.Context, tenantID, deviceID string, s syncengine.DeviceStatus) error
 	// PhiSeries is the InsightsService's read of stored PHI (server.InsightsBackend).
 	PhiSeries(ctx context.Context, tenantID string, kind fieldsyncv1.ScopeKind, scopeID, fromDate, toDate string) ([]*fieldsyncv1.PhiDay, error)
+	// PhiSeriesMany is the dashboard's read of several places' PHI
+	// (server.DashboardBackend).
+	PhiSeriesMany(ctx context.Context, tenantID string, kind fieldsyncv1.ScopeKind, scopeIDs []string, fromDate, toDate string) (map[string][]*fieldsyncv1.PhiDay, error)
+	// RecordsByType and GetRecords are the consumer's read of rebate rules
+	// (insights.RecordReader); Update writes the records they read.
+	RecordsByType(ctx context.Context, tenantID, recordType string, limit int) ([]*syncengine.StoredRecord, error)
+	GetRecords(ctx context.Context, tenantID string, ids []string) (map[string]*syncengine.StoredRecord, error)
+	Update(ctx context.Context, fn func(tx syncengine.Tx) error) error
 }
 
 // Run runs the suite. newBackend returns an empty store for one subtest.
@@ -45,6 +53,8 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 		{"ActionsAreReplacedAndListedByScopeAndTime", testActions},
 		{"DeliveriesJoinReleasesAndSweepOnce", testDeliveries},
 		{"PhiDaysAreReplacedListedAndDeleted", testPhiDays},
+		{"PhiSeriesManyReadsSeveralPlacesAtOnce", testPhiSeriesMany},
+		{"RecordsByTypeListsLiveRecordsByID", testRecordsByType},
 		{"CustomersKeepTheNewestVersionAndStockItsEpisode", testPlaces},
 		{"PhotoUsesAndStallsAndProgress", testUsesStallsProgress},
 		{"EffectsDedupUpdateRetryAndFinish", testEffects},
