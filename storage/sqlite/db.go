@@ -41,6 +41,8 @@ type DB struct {
 	statuses       statusMarks          // device_status writes (devicestatus.go)
 	reg            *syncengine.Registry // the record types (WithRegistry)
 	gw             *groupWriter         // group commit of WriteTx (groupcommit.go)
+
+	afterScanBound func() // tests: runs between a scan's bound and its rows (scan.go)
 }
 
 // ReadPoolSize is the number of read connections. modernc's throughput

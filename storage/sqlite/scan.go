@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -20,9 +21,17 @@ import (
 // The scan looks no further than the tenant's latest version when it
 // starts: a change committed meanwhile gets a later version, which the
 // next scan reads. So a page that did not stop at limit covers everything
-// through that version.
+// through that version. The bound and the rows are read in one snapshot:
+// read apart, a record written again in between would have its row moved
+// past the bound, missing from a page that claims to cover its earlier
+// change (a device would not see it until its next pull).
 func (db *DB) ScanChanges(ctx context.Context, sel syncengine.Selection, after uint64, limit int) (*syncengine.ChangePage, error) {
-	_, latest, err := db.CursorBounds(ctx, sel.TenantID)
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("scan changes: %w", err)
+	}
+	defer tx.Rollback()
+	latest, err := db.latestVersion(ctx, tx, sel.TenantID)
 	switch {
 	case err != nil:
 		return nil, err
@@ -31,12 +40,15 @@ func (db *DB) ScanChanges(ctx context.Context, sel syncengine.Selection, after u
 	case len(sel.Terms) == 0:
 		return &syncengine.ChangePage{Through: latest}, nil
 	}
+	if db.afterScanBound != nil {
+		db.afterScanBound()
+	}
 	query, args := scanQuery(sel, after, latest, limit)
 	st, err := db.readStmt(ctx, query)
 	if err != nil {
 		return nil, fmt.Errorf("scan changes: %w", err)
 	}
-	rows, err := st.QueryContext(ctx, args...)
+	rows, err := tx.StmtContext(ctx, st).QueryContext(ctx, args...)
 	if err != nil {
 		return nil, fmt.Errorf("scan changes: %w", err)
 	}
@@ -48,6 +60,23 @@ func (db *DB) ScanChanges(ctx context.Context, sel syncengine.Selection, after u
 		pg.Through = latest
 	}
 	return pg, nil
+}
+
+// latestVersion reads a tenant's latest version in tx (see CursorBounds).
+func (db *DB) latestVersion(ctx context.Context, tx *sql.Tx, tenantID string) (uint64, error) {
+	st, err := db.readStmt(ctx, `SELECT version FROM tenant_versions WHERE tenant_id = ?`)
+	if err != nil {
+		return 0, fmt.Errorf("latest version: %w", err)
+	}
+	var latest uint64
+	err = tx.StmtContext(ctx, st).QueryRowContext(ctx, tenantID).Scan(&latest)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("latest version: %w", err)
+	}
+	return latest, nil
 }
 
 // scanQuery builds the statement of a scan: ?1 the tenant, ?2 and ?3 the
