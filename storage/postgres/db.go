@@ -39,6 +39,8 @@ type DB struct {
 	reg      *syncengine.Registry
 	seen     seenMarks   // last_seen_at writes (identity.go)
 	statuses statusMarks // device_status writes (devicestatus.go)
+	// afterScanBound runs between a scan's bound and its rows (tests).
+	afterScanBound func()
 }
 
 // Option configures Open.

@@ -22,28 +22,47 @@ import (
 // the rows the scan returns leave no gap a later commit could fill, and a
 // page that did not stop at limit covers everything through latest.
 func (db *DB) ScanChanges(ctx context.Context, sel syncengine.Selection, after uint64, limit int) (*syncengine.ChangePage, error) {
-	_, latest, err := db.CursorBounds(ctx, sel.TenantID)
-	switch {
-	case err != nil:
-		return nil, err
-	case latest <= after || limit <= 0:
-		return &syncengine.ChangePage{Through: after}, nil
-	case len(sel.Terms) == 0:
-		return &syncengine.ChangePage{Through: latest}, nil
-	}
-	query, args := scanQuery(sel, after, latest, limit)
-	rows, err := db.pool.Query(ctx, query, args...)
+	var page *syncengine.ChangePage
+	// One snapshot for the bound and the rows: a record written again in
+	// between would have left its row's version for one above the bound,
+	// and the page would claim a change it does not hold.
+	err := pgx.BeginTxFunc(ctx, db.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var latest uint64
+		err := tx.QueryRow(ctx, `SELECT version FROM tenant_versions WHERE tenant_id = $1`, sel.TenantID).Scan(&latest)
+		switch {
+		case noRows(err):
+			latest = 0
+		case err != nil:
+			return err
+		}
+		switch {
+		case latest <= after || limit <= 0:
+			page = &syncengine.ChangePage{Through: after}
+			return nil
+		case len(sel.Terms) == 0:
+			page = &syncengine.ChangePage{Through: latest}
+			return nil
+		}
+		if db.afterScanBound != nil {
+			db.afterScanBound()
+		}
+		query, args := scanQuery(sel, after, latest, limit)
+		rows, err := tx.Query(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		if page, err = scanChangePage(rows, limit); err != nil {
+			return err
+		}
+		if !page.More {
+			page.Through = latest
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("scan changes: %w", err)
 	}
-	pg, err := scanChangePage(rows, limit)
-	if err != nil {
-		return nil, fmt.Errorf("scan changes: %w", err)
-	}
-	if !pg.More {
-		pg.Through = latest
-	}
-	return pg, nil
+	return page, nil
 }
 
 // scanQuery builds the statement of a scan: $1 the tenant, $2 and $3 the
