@@ -51,10 +51,12 @@ const (
 // Nats-Expected-Last-Msg-Id: a replicated stream checks it only when
 // applying the message, and NATS 2.15 takes the stream offline — no leader
 // on any replica — at the first mismatch; the last sequence is checked by
-// the leader before it proposes.) The order holds as long as the relay is
-// its streams' only publisher: a sequence check counts messages, so a
-// foreign message stored mid-pass can let an event in ahead of a refused
-// one.
+// the leader before it proposes.) A sequence check counts messages, so the
+// order holds as long as only relays of the same outbox publish to its
+// streams (two relays overlapping at a lease hand-over store the same
+// events in the same order, so a stream's length says which prefix it
+// holds); a foreign message stored mid-pass could let an event in ahead of
+// a refused one.
 //
 // An event JetStream refuses for good (no stream for its subject, payload
 // over the server's max_payload) blocks the events after it: the relay
