@@ -192,9 +192,8 @@ func (r *Relay) pass(ctx context.Context, s settings) (bool, error) {
 	if len(evs) == 0 {
 		return false, nil
 	}
-	more := len(evs) == s.batch
 	expect := r.expectations(evs)
-	more = more || len(expect) < len(evs)
+	more := len(evs) == s.batch || len(expect) < len(evs)
 	evs = evs[:len(expect)]
 	acks, pubErr := r.publish(ctx, s, evs, expect)
 	r.learnLastSeqs(evs, acks, pubErr)
