@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fieldsync/fieldsync/events"
 	"github.com/fieldsync/fieldsync/events/nats"
 	"github.com/fieldsync/fieldsync/internal/natscluster"
 )
@@ -33,22 +32,22 @@ func (b *logBuf) String() string {
 
 func (b *logBuf) logger() *slog.Logger { return slog.New(slog.NewTextHandler(b, nil)) }
 
-// dumpOnFailure logs, when t fails, the change stream's state and leader
-// as a fresh client sees them, then every line in logs.
-func dumpOnFailure(t *testing.T, c *natscluster.Cluster, logs *logBuf) {
+// dumpOnFailure logs, when t fails, stream's state and leader as a fresh
+// client sees them, then every line in logs.
+func dumpOnFailure(t *testing.T, c *natscluster.Cluster, stream string, logs *logBuf) {
 	t.Cleanup(func() {
 		if !t.Failed() {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		t.Logf("change stream leader: node %d", c.StreamLeader(events.ChangesStream))
+		t.Logf("%s leader: node %d", stream, c.StreamLeader(stream))
 		if nc, js, err := nats.Connect(ctx, nats.ConnConfig{URL: c.URL(), Logger: quiet}); err == nil {
 			defer nc.Close()
-			if s, err := js.Stream(ctx, events.ChangesStream); err != nil {
-				t.Logf("change stream info: %v", err)
+			if s, err := js.Stream(ctx, stream); err != nil {
+				t.Logf("%s info: %v", stream, err)
 			} else if info := s.CachedInfo(); info.Cluster != nil {
-				t.Logf("change stream state %+v leader %q", info.State, info.Cluster.Leader)
+				t.Logf("%s state %+v leader %q", stream, info.State, info.Cluster.Leader)
 				for _, r := range info.Cluster.Replicas {
 					t.Logf("replica %+v", *r)
 				}

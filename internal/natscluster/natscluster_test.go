@@ -51,7 +51,7 @@ func TestRelayPublishesEachEventOnceWhileANodeRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	dumpOnFailure(t, c, logs)
+	dumpOnFailure(t, c, events.ChangesStream, logs)
 	if err := nats.EnsureStreams(ctx, js, nats.StreamConfig{Replicas: 3}); err != nil {
 		t.Fatal(err)
 	}
