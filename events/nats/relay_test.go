@@ -310,9 +310,9 @@ func TestRelayRelearnsWhereAStreamEndsAfterAForeignMessage(t *testing.T) {
 		t.Fatal(err)
 	}
 	commitEvents(t, db, relay, 40, 80)
-	waitFor(t, "the rest to be sent", func() bool { return backlog(t, db) == 0 })
-	if st := relay.Stats(); st.Failures == 0 || st.Published != 80 {
-		t.Fatalf("stats %+v, want a refused pass and 80 published", st)
+	waitFor(t, "the rest to be sent", func() bool { return relay.Stats().Published == 80 })
+	if st := relay.Stats(); st.Failures == 0 {
+		t.Fatalf("stats %+v, want a refused pass", st)
 	}
 	var want []string
 	for i := range 80 {
