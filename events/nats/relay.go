@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -39,10 +40,23 @@ const (
 // Exactly one copy per event: every event is published with its ID as
 // Nats-Msg-Id, so an event republished within DuplicateWindow (after a
 // crash between publish and MarkSent, or a lost ack) is dropped by
-// JetStream. Order: within a pass, each event carries the ID of the
-// previous event of the same stream as Nats-Expected-Last-Msg-Id, so if one
-// publish is lost JetStream rejects the ones after it instead of storing
-// them out of order; they are retried after it.
+// JetStream. Order: each event carries the sequence its stream must end at
+// before it is stored (Nats-Expected-Last-Sequence), so if one publish is
+// lost — a stream leader stopping mid-pass — JetStream rejects the ones
+// after it instead of storing them out of order; they are retried after
+// it. The relay learns a stream's last sequence from the acknowledgements
+// of a pass that succeeded; when it does not know it (first pass, or after
+// a failure) it publishes only that stream's first event and waits for its
+// acknowledgement, which says where the next events must go. (Not
+// Nats-Expected-Last-Msg-Id: a replicated stream checks it only when
+// applying the message, and NATS 2.15 takes the stream offline — no leader
+// on any replica — at the first mismatch; the last sequence is checked by
+// the leader before it proposes.) A sequence check counts messages, so the
+// order holds as long as only relays of the same outbox publish to its
+// streams (two relays overlapping at a lease hand-over store the same
+// events in the same order, so a stream's length says which prefix it
+// holds); a foreign message stored mid-pass could let an event in ahead of
+// a refused one.
 //
 // An event JetStream refuses for good (no stream for its subject, payload
 // over the server's max_payload) blocks the events after it: the relay
@@ -83,6 +97,10 @@ type Relay struct {
 	failures    atomic.Uint64
 	backlog     atomic.Int64
 	lastBacklog time.Time // only touched by Run's goroutine
+
+	// lastSeq is where each stream ends, learned from acknowledgements
+	// and forgotten after a failed pass. Only touched by Run's goroutine.
+	lastSeq map[string]streamPos
 }
 
 // RelayStats are the relay's counters since it was created.
@@ -136,7 +154,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	s := r.settings()
 	failed := 0
 	for {
-		n, err := r.pass(ctx, s)
+		more, err := r.pass(ctx, s)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -153,48 +171,112 @@ func (r *Relay) Run(ctx context.Context) error {
 			s.log.Info("outbox relay: recovered", "failed_passes", failed)
 			failed = 0
 		}
-		if err == nil && n == s.batch {
+		if err == nil && more {
 			wait = 0 // more events are waiting
 		}
-		r.refreshBacklog(ctx, err != nil || n < s.batch)
+		r.refreshBacklog(ctx, err != nil || !more)
 		if !sleep(ctx, wait, kick) {
 			return nil
 		}
 	}
 }
 
-// pass publishes one batch and returns how many events were sent.
-func (r *Relay) pass(ctx context.Context, s settings) (int, error) {
+// pass publishes one batch and reports whether more events may be
+// waiting: the batch was full, or cut short to learn a stream's last
+// sequence.
+func (r *Relay) pass(ctx context.Context, s settings) (bool, error) {
 	evs, err := r.Outbox.PendingEvents(ctx, s.batch)
 	if err != nil {
-		return 0, fmt.Errorf("read outbox: %w", err)
+		return false, fmt.Errorf("read outbox: %w", err)
 	}
 	if len(evs) == 0 {
-		return 0, nil
+		return false, nil
 	}
-	acked, pubErr := r.publish(ctx, s, evs)
-	if acked > 0 {
+	expect := r.expectations(evs)
+	more := len(evs) == s.batch || len(expect) < len(evs)
+	evs = evs[:len(expect)]
+	acks, pubErr := r.publish(ctx, s, evs, expect)
+	r.learnLastSeqs(evs, acks, pubErr)
+	if acked := len(acks); acked > 0 {
 		// Record progress even when shutting down: fewer republishes.
 		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.ackTimeout)
 		defer cancel()
 		if err := r.Outbox.MarkSent(mctx, seqsOf(evs[:acked])); err != nil {
-			return 0, errors.Join(pubErr, fmt.Errorf("mark sent: %w", err))
+			return false, errors.Join(pubErr, fmt.Errorf("mark sent: %w", err))
 		}
 		r.published.Add(uint64(acked))
 	}
-	return acked, pubErr
+	return more, pubErr
 }
 
-// publish sends evs pipelined and returns the length of the acknowledged
+// expectations returns, for the longest prefix of evs the relay can publish
+// now, each event's expected last sequence of its stream: nil for an event
+// of no stream, an event already stored (acknowledged before; JetStream
+// answers a duplicate before checking) or the first of a stream whose last
+// sequence is unknown. The prefix stops before a stream's second event
+// when its last sequence is unknown: the first one's acknowledgement will
+// tell.
+func (r *Relay) expectations(evs []events.OutboxEvent) []*uint64 {
+	next := maps.Clone(r.lastSeq)
+	if next == nil {
+		next = make(map[string]streamPos, 2)
+	}
+	probing := make(map[string]bool, 2)
+	expect := make([]*uint64, 0, len(evs))
+	for _, ev := range evs {
+		stream, ok := events.StreamForSubject(ev.Subject)
+		pos, known := next[stream]
+		switch {
+		case !ok || (known && ev.Seq <= pos.event):
+			expect = append(expect, nil)
+		case known:
+			seq := pos.seq
+			expect = append(expect, &seq)
+			next[stream] = streamPos{event: ev.Seq, seq: seq + 1}
+		case probing[stream]:
+			return expect
+		default:
+			probing[stream] = true
+			expect = append(expect, nil)
+		}
+	}
+	return expect
+}
+
+// streamPos is where a stream ends: the outbox sequence of its last event
+// and that event's stream sequence.
+type streamPos struct{ event, seq uint64 }
+
+// learnLastSeqs records where each stream ends from the acknowledgements
+// of a pass that succeeded, and forgets it all after a failed one: a
+// publish whose acknowledgement was lost may have been stored.
+func (r *Relay) learnLastSeqs(evs []events.OutboxEvent, acks []*jetstream.PubAck, pubErr error) {
+	if pubErr != nil {
+		r.lastSeq = nil
+		return
+	}
+	if r.lastSeq == nil {
+		r.lastSeq = make(map[string]streamPos, 2)
+	}
+	for i, ack := range acks {
+		stream, ok := events.StreamForSubject(evs[i].Subject)
+		if pos, known := r.lastSeq[stream]; ok && (!known || evs[i].Seq > pos.event) {
+			r.lastSeq[stream] = streamPos{event: evs[i].Seq, seq: ack.Sequence}
+		}
+	}
+}
+
+// publish sends evs pipelined, each expecting its stream's last sequence
+// from expect, and returns the acknowledgements of the acknowledged
 // prefix; the error says why the rest was not acknowledged.
-func (r *Relay) publish(ctx context.Context, s settings, evs []events.OutboxEvent) (int, error) {
+func (r *Relay) publish(ctx context.Context, s settings, evs []events.OutboxEvent, expect []*uint64) ([]*jetstream.PubAck, error) {
 	switch nc := r.JS.Conn(); {
 	case nc.IsClosed():
-		return 0, fmt.Errorf("publish: %w", natsgo.ErrConnectionClosed)
+		return nil, fmt.Errorf("publish: %w", natsgo.ErrConnectionClosed)
 	case !nc.IsConnected():
-		return 0, fmt.Errorf("publish: nats %s: %w", nc.Status(), natsgo.ErrConnectionReconnecting)
+		return nil, fmt.Errorf("publish: nats %s: %w", nc.Status(), natsgo.ErrConnectionReconnecting)
 	}
-	futures, sendErr := r.sendAll(ctx, evs)
+	futures, sendErr := r.sendAll(ctx, evs, expect)
 	acked, err := r.awaitAcks(ctx, s, evs[:len(futures)], futures)
 	if err == nil {
 		err = sendErr
@@ -204,14 +286,13 @@ func (r *Relay) publish(ctx context.Context, s settings, evs []events.OutboxEven
 
 // sendAll publishes evs asynchronously, stopping early when ctx ends: a
 // relay run under a Lease must not publish once the lease is lost.
-func (r *Relay) sendAll(ctx context.Context, evs []events.OutboxEvent) ([]jetstream.PubAckFuture, error) {
+func (r *Relay) sendAll(ctx context.Context, evs []events.OutboxEvent, expect []*uint64) ([]jetstream.PubAckFuture, error) {
 	futures := make([]jetstream.PubAckFuture, 0, len(evs))
-	lastID := make(map[string]string, 2) // stream → ID of its previous event in this pass
-	for _, ev := range evs {
+	for i, ev := range evs {
 		if err := ctx.Err(); err != nil {
 			return futures, err
 		}
-		f, err := r.JS.PublishAsync(ev.Subject, ev.Data, publishOpts(ev, lastID)...)
+		f, err := r.JS.PublishAsync(ev.Subject, ev.Data, publishOpts(ev, expect[i])...)
 		if err != nil {
 			return futures, fmt.Errorf("publish event %d: %w", ev.Seq, err)
 		}
@@ -220,39 +301,40 @@ func (r *Relay) sendAll(ctx context.Context, evs []events.OutboxEvent) ([]jetstr
 	return futures, nil
 }
 
-func publishOpts(ev events.OutboxEvent, lastID map[string]string) []jetstream.PublishOpt {
+func publishOpts(ev events.OutboxEvent, lastSeq *uint64) []jetstream.PublishOpt {
 	opts := []jetstream.PublishOpt{jetstream.WithMsgID(ev.ID)}
 	stream, ok := events.StreamForSubject(ev.Subject)
 	if !ok {
 		return opts
 	}
 	opts = append(opts, jetstream.WithExpectStream(stream))
-	if prev := lastID[stream]; prev != "" {
-		opts = append(opts, jetstream.WithExpectLastMsgID(prev))
+	if lastSeq != nil {
+		opts = append(opts, jetstream.WithExpectLastSequence(*lastSeq))
 	}
-	lastID[stream] = ev.ID
 	return opts
 }
 
-func (r *Relay) awaitAcks(ctx context.Context, s settings, evs []events.OutboxEvent, futures []jetstream.PubAckFuture) (int, error) {
+func (r *Relay) awaitAcks(ctx context.Context, s settings, evs []events.OutboxEvent, futures []jetstream.PubAckFuture) ([]*jetstream.PubAck, error) {
 	timer := time.NewTimer(s.ackTimeout)
 	defer timer.Stop()
+	acks := make([]*jetstream.PubAck, 0, len(futures))
 	for i, f := range futures {
 		select {
 		case ack := <-f.Ok():
 			if ack.Duplicate {
 				r.duplicates.Add(1)
 			}
+			acks = append(acks, ack)
 		case err := <-f.Err():
-			return i, fmt.Errorf("publish event %d: %w", evs[i].Seq, err)
+			return acks, fmt.Errorf("publish event %d: %w", evs[i].Seq, err)
 		case <-timer.C:
-			return i, fmt.Errorf("publish event %d: no ack within %s", evs[i].Seq, s.ackTimeout)
+			return acks, fmt.Errorf("publish event %d: no ack within %s", evs[i].Seq, s.ackTimeout)
 		case <-ctx.Done():
-			return i, ctx.Err()
+			return acks, ctx.Err()
 		}
 		timer.Reset(s.ackTimeout)
 	}
-	return len(futures), nil
+	return acks, nil
 }
 
 // refreshBacklog updates the backlog gauge when now is true or the last

@@ -2,11 +2,13 @@ package natscluster_test
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/fieldsync/fieldsync/events/nats"
+	"github.com/fieldsync/fieldsync/internal/natscluster"
 )
 
 // TestLeaseKeepsOneHolderWhileTheBucketLeaderRestarts runs two contenders
@@ -15,7 +17,12 @@ import (
 // task, the lease is renewed through the new leader, and afterwards one of
 // them holds the lease.
 func TestLeaseKeepsOneHolderWhileTheBucketLeaderRestarts(t *testing.T) {
-	c := startCluster(t)
+	logs := &logBuf{}
+	c, err := natscluster.Start(natscluster.Config{Dir: t.TempDir(), Logger: logs.logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Shutdown)
 	ctx, cancel := context.WithTimeout(context.Background(), liveness)
 	defer cancel()
 	nc, js, err := nats.Connect(ctx, nats.ConnConfig{URL: c.URL(), Logger: quiet})
@@ -23,15 +30,28 @@ func TestLeaseKeepsOneHolderWhileTheBucketLeaderRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
+	dumpOnFailure(t, c, "KV_"+nats.LeaseBucket, logs)
 	bucket, err := nats.EnsureLeaseBucket(ctx, js, nats.LeaseBucketConfig{TTL: 2 * time.Second, Replicas: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
+	var lastGet string
+	defer func() {
+		if t.Failed() {
+			t.Logf("last read of the key: %s", lastGet)
+		}
+	}()
+	// Each read gets its own timeout: a read sent to the node being
+	// stopped is never answered and must not hold the wait until liveness.
 	revision := func() uint64 {
-		e, err := bucket.Get(ctx, "relay")
+		rctx, cancel := context.WithTimeout(ctx, nats.APITimeout)
+		defer cancel()
+		e, err := bucket.Get(rctx, "relay")
 		if err != nil {
+			lastGet = err.Error()
 			return 0
 		}
+		lastGet = fmt.Sprintf("revision %d", e.Revision())
 		return e.Revision()
 	}
 	var active, terms atomic.Int32
@@ -56,7 +76,7 @@ func TestLeaseKeepsOneHolderWhileTheBucketLeaderRestarts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		l := &nats.Lease{KV: kv, Key: "relay", Logger: quiet, OnChange: held[i].Store}
+		l := &nats.Lease{KV: kv, Key: "relay", Logger: logs.logger().With("holder", i), OnChange: held[i].Store}
 		lctx, stop := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- l.Run(lctx, task) }()
@@ -69,6 +89,7 @@ func TestLeaseKeepsOneHolderWhileTheBucketLeaderRestarts(t *testing.T) {
 		t.Fatal("the lease bucket has no leader")
 	}
 	before := revision()
+	t.Logf("before %d", before)
 	c.Stop(leader)
 	waitFor(t, "a renewal through a new leader", func() bool { return revision() > before+2 })
 	if err := c.Restart(leader); err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -37,14 +38,20 @@ func startCluster(t *testing.T) *natscluster.Cluster {
 // commits into a 3-replica stream while the stream's leader node is stopped
 // and started again: every event is stored once, in commit order.
 func TestRelayPublishesEachEventOnceWhileANodeRestarts(t *testing.T) {
-	c := startCluster(t)
+	logs := &logBuf{}
+	c, err := natscluster.Start(natscluster.Config{Dir: t.TempDir(), Logger: logs.logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Shutdown)
 	ctx, cancel := context.WithTimeout(context.Background(), liveness)
 	defer cancel()
-	nc, js, err := nats.Connect(ctx, nats.ConnConfig{URL: c.URL(), Logger: quiet})
+	nc, js, err := nats.Connect(ctx, nats.ConnConfig{URL: c.URL(), Logger: logs.logger().With("who", "client")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
+	dumpOnFailure(t, c, events.ChangesStream, logs)
 	if err := nats.EnsureStreams(ctx, js, nats.StreamConfig{Replicas: 3}); err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +60,7 @@ func TestRelayPublishesEachEventOnceWhileANodeRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	relay := &nats.Relay{Outbox: db, JS: js, Logger: quiet, MinBackoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, AckTimeout: 2 * time.Second}
+	relay := &nats.Relay{Outbox: db, JS: js, Logger: logs.logger().With("who", "relay"), MinBackoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, AckTimeout: 2 * time.Second}
 	rctx, stopRelay := context.WithCancel(context.Background())
 	relayDone := make(chan error, 1)
 	go func() { relayDone <- relay.Run(rctx) }()
@@ -68,6 +75,7 @@ func TestRelayPublishesEachEventOnceWhileANodeRestarts(t *testing.T) {
 		t.Fatal("the change stream has no leader")
 	}
 	c.Stop(leader)
+	defer func() { t.Logf("relay stats %+v", relay.Stats()) }()
 	waitFor(t, "two thirds of the events", func() bool { return relay.Stats().Published >= 2*total/3 })
 	if err := c.Restart(leader); err != nil {
 		t.Fatal(err)
@@ -85,7 +93,6 @@ func TestRelayPublishesEachEventOnceWhileANodeRestarts(t *testing.T) {
 			t.Fatalf("event %d stored is %s, want %s (every event once, in commit order)", i, id, want)
 		}
 	}
-	t.Logf("relay stats %+v", relay.Stats())
 }
 
 func eventID(i int) string { return fmt.Sprintf("ev-%06d", i) }
@@ -138,5 +145,46 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("still waiting for %s after %s", what, liveness)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestReplicatedStreamRefusesAWrongLastSequenceAndStaysUp pins the server
+// behaviour the relay's ordering relies on: in a 3-replica stream a publish
+// expecting the wrong last sequence is refused with an error and the stream
+// keeps its leader, and a duplicate is acknowledged before its expectation
+// is checked. (Nats-Expected-Last-Msg-Id is not usable there: NATS 2.15
+// checks it only when applying and takes the stream offline at the first
+// mismatch.)
+func TestReplicatedStreamRefusesAWrongLastSequenceAndStaysUp(t *testing.T) {
+	c := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), liveness)
+	defer cancel()
+	nc, js, err := nats.Connect(ctx, nats.ConnConfig{URL: c.URL(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if err := nats.EnsureStreams(ctx, js, nats.StreamConfig{Replicas: 3}); err != nil {
+		t.Fatal(err)
+	}
+	subject := events.ChangeSubject("tenant1", "fieldsync.v1.Visit")
+	publish := func(id string, lastSeq uint64) (*jetstream.PubAck, error) {
+		return js.Publish(ctx, subject, []byte(id), jetstream.WithMsgID(id), jetstream.WithExpectLastSequence(lastSeq))
+	}
+	if _, err := publish("a", 0); err != nil {
+		t.Fatal(err)
+	}
+	var apiErr *jetstream.APIError
+	if _, err := publish("c", 5); !errors.As(err, &apiErr) || apiErr.ErrorCode != jetstream.JSErrCodeStreamWrongLastSequence {
+		t.Fatalf("publish expecting the wrong last sequence: %v, want wrong last sequence", err)
+	}
+	if ack, err := publish("b", 1); err != nil || ack.Sequence != 2 {
+		t.Fatalf("publish after a refusal: %+v, %v; want stored at 2", ack, err)
+	}
+	if ack, err := publish("a", 7); err != nil || !ack.Duplicate || ack.Sequence != 1 {
+		t.Fatalf("republish with a stale expectation: %+v, %v; want a duplicate of 1", ack, err)
+	}
+	if got := storedIDs(t, js, events.ChangesStream); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("stream holds %v, want [a b]", got)
 	}
 }
