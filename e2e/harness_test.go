@@ -43,6 +43,9 @@ func start(t *testing.T, dir string) *env {
 func startWith(t *testing.T, cfg daemon.Config) *env {
 	t.Helper()
 	dir := cfg.DataDir
+	if cfg.MetricsAddr == daemon.DefaultConfig().MetricsAddr {
+		cfg.MetricsAddr = "" // daemons run side by side: never the fixed default port
+	}
 	onTestStore(t, &cfg)
 	d, err := daemon.Start(context.Background(), cfg)
 	if err != nil {
