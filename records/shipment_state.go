@@ -28,18 +28,26 @@ func (e *ChangeError) Error() string { return e.Msg }
 func (e *ChangeError) PermissionDenied() bool { return e.Denied }
 
 // CheckChange checks what a device or key's write changes against the
-// record type's rules; before is nil for a new record. Only SampleShipment
+// record type's rules; before is nil for a new record, after nil for a
+// delete. Only SampleShipment
 // has any today: who may move its state where (see shipmentSetters).
 // role is the device's (ROLE_UNSPECIFIED for a key); can reports a key's
 // named permissions.
 func (Hooks) CheckChange(role fieldsyncv1.Role, can func(permission string) bool, before, after proto.Message) error {
+	from := fieldsyncv1.ShipmentState_SHIPMENT_STATE_UNSPECIFIED
+	b, wasShipment := before.(*fieldsyncv1.SampleShipment)
+	if wasShipment && b != nil {
+		from = b.GetState()
+	}
+	if after == nil { // a delete
+		if from == fieldsyncv1.ShipmentState_SHIPMENT_STATE_SHIPPED || from == fieldsyncv1.ShipmentState_SHIPMENT_STATE_DELIVERED {
+			return &ChangeError{Msg: fmt.Sprintf("state: a sample shipment in %s is kept: it cannot be deleted", from)}
+		}
+		return nil
+	}
 	s, ok := after.(*fieldsyncv1.SampleShipment)
 	if !ok {
 		return nil
-	}
-	from := fieldsyncv1.ShipmentState_SHIPMENT_STATE_UNSPECIFIED
-	if b, ok := before.(*fieldsyncv1.SampleShipment); ok && b != nil {
-		from = b.GetState()
 	}
 	return checkShipmentState(role, can, from, s.GetState())
 }

@@ -80,6 +80,22 @@ func TestShipmentStateChanges(t *testing.T) {
 	}
 }
 
+func TestShippedOrDeliveredShipmentsAreKept(t *testing.T) {
+	for st, kept := range map[fieldsyncv1.ShipmentState]bool{
+		fieldsyncv1.ShipmentState_SHIPMENT_STATE_DRAFT: false, fieldsyncv1.ShipmentState_SHIPMENT_STATE_REQUESTED: false,
+		fieldsyncv1.ShipmentState_SHIPMENT_STATE_CANCELLED: false, fieldsyncv1.ShipmentState_SHIPMENT_STATE_SHIPPED: true,
+		fieldsyncv1.ShipmentState_SHIPMENT_STATE_DELIVERED: true,
+	} {
+		err := Hooks{}.CheckChange(fieldsyncv1.Role_ROLE_REGIONAL_DIRECTOR, nil, &fieldsyncv1.SampleShipment{State: st}, nil)
+		if (err != nil) != kept {
+			t.Errorf("delete of a %v shipment: %v, want refused %v", st, err, kept)
+		}
+	}
+	if err := (Hooks{}).CheckChange(fieldsyncv1.Role_ROLE_REP, nil, &fieldsyncv1.Visit{}, nil); err != nil {
+		t.Errorf("delete of a visit: %v", err)
+	}
+}
+
 func TestShipmentStateUnchangedOrOtherTypesAreNotChecked(t *testing.T) {
 	s := &fieldsyncv1.SampleShipment{State: fieldsyncv1.ShipmentState_SHIPMENT_STATE_DELIVERED, Notes: "x"}
 	if err := (Hooks{}).CheckChange(fieldsyncv1.Role_ROLE_REP, nil, s, &fieldsyncv1.SampleShipment{State: s.State}); err != nil {

@@ -18,7 +18,7 @@ type TypeHooks interface {
 	// CheckChange checks a device's or key's write against rules of the
 	// type beyond its writer roles (who may move a sample shipment's
 	// state where): before is the stored value (nil for a new record),
-	// after the merged one; role is the device's (ROLE_UNSPECIFIED for a
+	// after the merged one (nil for a delete); role is the device's (ROLE_UNSPECIFIED for a
 	// key) and can reports a key's permissions. An error refuses the write
 	// as invalid, or as permission denied when it has a method
 	// PermissionDenied() returning true.

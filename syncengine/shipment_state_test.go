@@ -47,6 +47,14 @@ func TestSampleShipmentStateIsCheckedOnEveryWrite(t *testing.T) {
 	expect(set("rep", fieldsyncv1.ShipmentState_SHIPMENT_STATE_CANCELLED), fieldsyncv1.RejectCode_REJECT_CODE_INVALID, "rep cancels a shipped one")
 	expect(set("logistics", fieldsyncv1.ShipmentState_SHIPMENT_STATE_DELIVERED), 0, "logistics delivers")
 	expect(set("director", fieldsyncv1.ShipmentState_SHIPMENT_STATE_REQUESTED), fieldsyncv1.RejectCode_REJECT_CODE_INVALID, "director reopens")
+	if r := w.push("rep", w.del("rep", "fieldsync.v1.SampleShipment", shipment))[0]; r.RejectCode != fieldsyncv1.RejectCode_REJECT_CODE_INVALID || !strings.HasPrefix(r.Reason, "state: ") {
+		t.Fatalf("rep deletes a delivered shipment: %v, want INVALID naming the state", r)
+	}
+	draft := newID()
+	w.push("rep", w.mut("rep", draft, &fieldsyncv1.SampleShipment{State: fieldsyncv1.ShipmentState_SHIPMENT_STATE_DRAFT}, "state"))
+	if r := w.push("rep", w.del("rep", "fieldsync.v1.SampleShipment", draft))[0]; r.Outcome != applied {
+		t.Fatalf("rep deletes its draft: %v", r)
+	}
 	recs, _ := w.pullAll("rep", "")
 	if got := recs[shipment].GetValue(); got == nil {
 		t.Fatal("the rep does not hold the shipment")

@@ -270,14 +270,16 @@ func (e *Engine) finish(tx Tx, w *write, cur *StoredRecord, next *State) (Scope,
 // checkChange asks the type's hooks whether the caller may make the change
 // (TypeHooks.CheckChange).
 func (e *Engine) checkChange(w *write, cur *StoredRecord, next *State) error {
-	if next.Deleted() {
-		return nil
-	}
-	var before proto.Message
+	var before, after proto.Message
 	if cur != nil && !cur.State.Deleted() {
 		before = cur.State.Value
 	}
-	err := e.cfg.Hooks.CheckChange(w.p.Role, w.p.Can, before, next.Value)
+	if !next.Deleted() {
+		after = next.Value
+	} else if before == nil {
+		return nil // deleting what is gone already
+	}
+	err := e.cfg.Hooks.CheckChange(w.p.Role, w.p.Can, before, after)
 	if err == nil {
 		return nil
 	}

@@ -2458,7 +2458,8 @@ func (x *ShipmentItem) GetQuantity() int32 {
 // move the state where is checked on every write: the device drafts,
 // requests and may cancel until it ships; a store manager or regional
 // director approves; a key with shipments:write (logistics) approves,
-// ships and delivers; delivered and cancelled are final.
+// ships and delivers; delivered and cancelled are final, and a shipped or
+// delivered shipment is never deleted.
 type SampleShipment struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// SUBMITTED from the request on: the recipient and items are frozen.

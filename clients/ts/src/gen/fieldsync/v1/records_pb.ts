@@ -1072,7 +1072,8 @@ export const ShipmentItemSchema: GenMessage<ShipmentItem> = /*@__PURE__*/
  * move the state where is checked on every write: the device drafts,
  * requests and may cancel until it ships; a store manager or regional
  * director approves; a key with shipments:write (logistics) approves,
- * ships and delivers; delivered and cancelled are final.
+ * ships and delivers; delivered and cancelled are final, and a shipped or
+ * delivered shipment is never deleted.
  *
  * @generated from message fieldsync.v1.SampleShipment
  */
