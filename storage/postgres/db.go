@@ -24,6 +24,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/fieldsync/fieldsync/storage/internal/throttle"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
 
@@ -37,8 +38,8 @@ type DB struct {
 	// Now is the clock, read once per transaction. Tests may replace it.
 	Now      func() time.Time
 	reg      *syncengine.Registry
-	seen     seenMarks   // last_seen_at writes (identity.go)
-	statuses statusMarks // device_status writes (devicestatus.go)
+	seen     throttle.Marks[struct{}]                // last_seen_at writes (identity.go)
+	statuses throttle.Marks[syncengine.DeviceStatus] // device_status writes (devicestatus.go)
 	// afterScanBound runs between a scan's bound and its rows (tests).
 	afterScanBound func()
 }

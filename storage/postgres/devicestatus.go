@@ -3,54 +3,15 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
+	"github.com/fieldsync/fieldsync/storage/internal/throttle"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
 
-// StatusInterval is how often, at most, a node writes a device's status
-// report unless it changed materially.
-const StatusInterval = time.Minute
-
-// statusMarks remembers the last status this node wrote for each device.
-type statusMarks struct {
-	mu sync.Mutex
-	m  map[string]statusMark
-}
-
-type statusMark struct {
-	at time.Time
-	s  syncengine.DeviceStatus
-}
-
-// due reports whether a device's status s should be written at now, and
-// if so marks it written.
-func (m *statusMarks) due(deviceID string, s syncengine.DeviceStatus, now time.Time) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if last, ok := m.m[deviceID]; ok && now.Sub(last.at) < StatusInterval && !material(last.s, s) {
-		return false
-	}
-	if m.m == nil {
-		m.m = map[string]statusMark{}
-	}
-	m.m[deviceID] = statusMark{at: now, s: s}
-	return true
-}
-
-func (m *statusMarks) forget(deviceID string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.m, deviceID)
-}
-
-// material reports whether a status differs from the last written one in
-// a way a reader should see at once (storage/sqlite's material).
-func material(last, s syncengine.DeviceStatus) bool {
-	return (last.OutboxDepth == 0) != (s.OutboxDepth == 0) || (last.PhotosWaiting == 0) != (s.PhotosWaiting == 0) ||
-		last.AppVersion != s.AppVersion || last.SDKVersion != s.SDKVersion
-}
+// StatusInterval is how often, at most, a device's status report is
+// written unless it changed materially (throttle.StatusMaterial).
+const StatusInterval = throttle.StatusInterval
 
 // ReportDeviceStatus keeps a device's latest status report, dated now by
 // the store's clock, at most once per StatusInterval per device and node
@@ -58,7 +19,7 @@ func material(last, s syncengine.DeviceStatus) bool {
 // last wins.
 func (db *DB) ReportDeviceStatus(ctx context.Context, tenantID, deviceID string, s syncengine.DeviceStatus) error {
 	now := db.Now()
-	if !db.statuses.due(deviceID, s, now) {
+	if !db.statuses.Due(deviceID, s, now, StatusInterval, throttle.StatusMaterial) {
 		return nil
 	}
 	var oldest *int64
@@ -79,7 +40,7 @@ func (db *DB) ReportDeviceStatus(ctx context.Context, tenantID, deviceID string,
 		last_sync_at = EXCLUDED.last_sync_at`,
 		deviceID, tenantID, ms(now), s.OutboxDepth, oldest, s.PhotosWaiting, s.AppVersion, s.SDKVersion, lastSync)
 	if err != nil {
-		db.statuses.forget(deviceID)
+		db.statuses.Forget(deviceID)
 		return fmt.Errorf("report device status: %w", err)
 	}
 	return nil

@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/fieldsync/fieldsync/internal/ids"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+	"github.com/fieldsync/fieldsync/storage/internal/throttle"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
 
@@ -343,47 +343,20 @@ func (db *DB) Authenticate(ctx context.Context, token string) (*syncengine.Princ
 	}
 }
 
-// LastSeenInterval is how often, at most, a node writes a device's
-// last_seen_at.
-const LastSeenInterval = time.Minute
-
-// seenMarks remembers when each device's last_seen_at was last written.
-type seenMarks struct {
-	mu sync.Mutex
-	m  map[string]time.Time
-}
-
-// due reports whether a device's last-seen time should be written at now,
-// and if so marks it written.
-func (s *seenMarks) due(deviceID string, now time.Time) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if last, ok := s.m[deviceID]; ok && now.Sub(last) < LastSeenInterval {
-		return false
-	}
-	if s.m == nil {
-		s.m = map[string]time.Time{}
-	}
-	s.m[deviceID] = now
-	return true
-}
-
-func (s *seenMarks) forget(deviceID string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, deviceID)
-}
+// LastSeenInterval is how often, at most, a device's last_seen_at is
+// written (throttle.LastSeenInterval).
+const LastSeenInterval = throttle.LastSeenInterval
 
 // touchDevice writes a device's last-seen time when due, best effort.
 // Several nodes may each write it; the latest time wins.
 func (db *DB) touchDevice(ctx context.Context, deviceID string) {
 	now := db.Now()
-	if !db.seen.due(deviceID, now) {
+	if !db.seen.Due(deviceID, struct{}{}, now, LastSeenInterval, nil) {
 		return
 	}
 	if _, err := db.pool.Exec(ctx, `UPDATE devices SET last_seen_at = GREATEST(COALESCE(last_seen_at, 0), $1) WHERE id = $2`,
 		ms(now), deviceID); err != nil {
-		db.seen.forget(deviceID)
+		db.seen.Forget(deviceID)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
+	"github.com/fieldsync/fieldsync/storage/internal/throttle"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
 
@@ -37,10 +38,10 @@ type DB struct {
 	Now func() time.Time
 
 	wstmts, rstmts *stmtCache
-	seen           seenMarks            // last_seen_at writes (identity.go)
-	statuses       statusMarks          // device_status writes (devicestatus.go)
-	reg            *syncengine.Registry // the record types (WithRegistry)
-	gw             *groupWriter         // group commit of WriteTx (groupcommit.go)
+	seen           throttle.Marks[struct{}]                // last_seen_at writes (identity.go)
+	statuses       throttle.Marks[syncengine.DeviceStatus] // device_status writes (devicestatus.go)
+	reg            *syncengine.Registry                    // the record types (WithRegistry)
+	gw             *groupWriter                            // group commit of WriteTx (groupcommit.go)
 
 	afterScanBound func() // tests: runs between a scan's bound and its rows (scan.go)
 }

@@ -4,58 +4,16 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/fieldsync/fieldsync/insights/insightstore"
+	"github.com/fieldsync/fieldsync/storage/internal/throttle"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
 
 // StatusInterval is how often, at most, a device's status report is
-// written unless it changed materially (see material): reports come with
-// every Push and Pull, and one write a minute keeps the writer free.
-const StatusInterval = time.Minute
-
-// statusMarks remembers the last status written for each device.
-type statusMarks struct {
-	mu sync.Mutex
-	m  map[string]statusMark
-}
-
-type statusMark struct {
-	at time.Time
-	s  syncengine.DeviceStatus
-}
-
-// due reports whether a device's status s should be written at now, and
-// if so marks it written.
-func (m *statusMarks) due(deviceID string, s syncengine.DeviceStatus, now time.Time) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if last, ok := m.m[deviceID]; ok && now.Sub(last.at) < StatusInterval && !material(last.s, s) {
-		return false
-	}
-	if m.m == nil {
-		m.m = map[string]statusMark{}
-	}
-	m.m[deviceID] = statusMark{at: now, s: s}
-	return true
-}
-
-// forget unmarks a device whose write failed, so the next report is written.
-func (m *statusMarks) forget(deviceID string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.m, deviceID)
-}
-
-// material reports whether a status differs from the last written one in
-// a way a reader should see at once: the outbox or the photo queue
-// emptied or filled, or the app or SDK changed version.
-func material(last, s syncengine.DeviceStatus) bool {
-	return (last.OutboxDepth == 0) != (s.OutboxDepth == 0) || (last.PhotosWaiting == 0) != (s.PhotosWaiting == 0) ||
-		last.AppVersion != s.AppVersion || last.SDKVersion != s.SDKVersion
-}
+// written unless it changed materially (throttle.StatusMaterial).
+const StatusInterval = throttle.StatusInterval
 
 // ReportDeviceStatus keeps a device's latest status report, dated now by
 // the store's clock (ReportedAt; OldestUnsynced is now less
@@ -65,7 +23,7 @@ func material(last, s syncengine.DeviceStatus) bool {
 // error (the next report tries again).
 func (db *DB) ReportDeviceStatus(ctx context.Context, tenantID, deviceID string, s syncengine.DeviceStatus) error {
 	now := db.Now()
-	if !db.statuses.due(deviceID, s, now) {
+	if !db.statuses.Due(deviceID, s, now, StatusInterval, throttle.StatusMaterial) {
 		return nil
 	}
 	var oldest sql.NullInt64
@@ -76,7 +34,7 @@ func (db *DB) ReportDeviceStatus(ctx context.Context, tenantID, deviceID string,
 		oldest_unsynced_at, photos_waiting, app_version, sdk_version, last_sync_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		deviceID, tenantID, ms(now), s.OutboxDepth, oldest, s.PhotosWaiting, s.AppVersion, s.SDKVersion, nullTime(s.LastSync))
 	if err != nil {
-		db.statuses.forget(deviceID)
+		db.statuses.Forget(deviceID)
 		return fmt.Errorf("report device status: %w", err)
 	}
 	return nil

@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/fieldsync/fieldsync/internal/ids"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+	"github.com/fieldsync/fieldsync/storage/internal/throttle"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
 
@@ -345,44 +345,15 @@ func (db *DB) Authenticate(ctx context.Context, token string) (*syncengine.Princ
 }
 
 // LastSeenInterval is how often, at most, a device's last_seen_at is
-// written: every authenticated call counts, but one write a minute is
-// enough for "last seen" and keeps the writer free for pushes.
-const LastSeenInterval = time.Minute
-
-// seenMarks remembers when each device's last_seen_at was last written.
-type seenMarks struct {
-	mu sync.Mutex
-	m  map[string]time.Time
-}
-
-// due reports whether a device's last-seen time should be written at now,
-// and if so marks it written.
-func (s *seenMarks) due(deviceID string, now time.Time) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if last, ok := s.m[deviceID]; ok && now.Sub(last) < LastSeenInterval {
-		return false
-	}
-	if s.m == nil {
-		s.m = map[string]time.Time{}
-	}
-	s.m[deviceID] = now
-	return true
-}
-
-// forget unmarks a device whose write failed, so the next call tries again.
-func (s *seenMarks) forget(deviceID string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, deviceID)
-}
+// written (throttle.LastSeenInterval).
+const LastSeenInterval = throttle.LastSeenInterval
 
 // touchDevice writes a device's last-seen time when due. It is best effort:
 // a failed write must not fail the call that authenticated, and the next
 // call tries again.
 func (db *DB) touchDevice(ctx context.Context, deviceID string) {
 	now := db.Now()
-	if !db.seen.due(deviceID, now) {
+	if !db.seen.Due(deviceID, struct{}{}, now, LastSeenInterval, nil) {
 		return
 	}
 	err := db.WriteTx(ctx, func(tx *sql.Tx, _ time.Time) error {
@@ -390,7 +361,7 @@ func (db *DB) touchDevice(ctx context.Context, deviceID string) {
 		return err
 	})
 	if err != nil {
-		db.seen.forget(deviceID)
+		db.seen.Forget(deviceID)
 	}
 }
 
