@@ -56,7 +56,10 @@ const (
 // streams (two relays overlapping at a lease hand-over store the same
 // events in the same order, so a stream's length says which prefix it
 // holds); a foreign message stored mid-pass could let an event in ahead of
-// a refused one.
+// a refused one. A duplicate's acknowledgement teaches nothing (it gives the
+// earlier copy's sequence), so after a pass whose acknowledgements were lost
+// the relay probes the stored events one by one, each answered as a
+// duplicate, until the first new one.
 //
 // An event JetStream refuses for good (no stream for its subject, payload
 // over the server's max_payload) blocks the events after it: the relay
@@ -211,11 +214,11 @@ func (r *Relay) pass(ctx context.Context, s settings) (bool, error) {
 
 // expectations returns, for the longest prefix of evs the relay can publish
 // now, each event's expected last sequence of its stream: nil for an event
-// of no stream, an event already stored (acknowledged before; JetStream
-// answers a duplicate before checking) or the first of a stream whose last
-// sequence is unknown. The prefix stops before a stream's second event
-// when its last sequence is unknown: the first one's acknowledgement will
-// tell.
+// of no stream, an event already stored (acknowledged before: without an
+// expectation JetStream answers it as a duplicate) or the first of a stream
+// whose last sequence is unknown. The prefix stops before a stream's second
+// event when its last sequence is unknown: the first one's acknowledgement
+// will tell (unless it is a duplicate: then the next pass probes again).
 func (r *Relay) expectations(evs []events.OutboxEvent) []*uint64 {
 	next := maps.Clone(r.lastSeq)
 	if next == nil {
@@ -259,6 +262,14 @@ func (r *Relay) learnLastSeqs(evs []events.OutboxEvent, acks []*jetstream.PubAck
 		r.lastSeq = make(map[string]streamPos, 2)
 	}
 	for i, ack := range acks {
+		if ack.Duplicate {
+			// A duplicate's sequence is where the earlier copy was stored,
+			// not where the stream ends: it may hold events after it, and
+			// standalone JetStream checks the expected last sequence before
+			// it deduplicates. The stream stays unknown, so the next pass
+			// probes its next event.
+			continue
+		}
 		stream, ok := events.StreamForSubject(evs[i].Subject)
 		if pos, known := r.lastSeq[stream]; ok && (!known || evs[i].Seq > pos.event) {
 			r.lastSeq[stream] = streamPos{event: evs[i].Seq, seq: ack.Sequence}
