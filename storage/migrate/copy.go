@@ -220,6 +220,9 @@ func convert(pgType string, v any) (any, error) {
 			return []byte(s), nil
 		}
 		if b, ok := v.([]byte); ok {
+			if b == nil { // modernc reads an empty BLOB as a nil slice, which pgx would write as NULL
+				b = []byte{}
+			}
 			return b, nil
 		}
 	case "bigint", "integer":

@@ -121,6 +121,7 @@ func TestConvertMapsSQLiteValuesToPostgresTypes(t *testing.T) {
 		{"text", []byte("b"), "b"},
 		{"bytea", []byte{0, 1}, []byte{0, 1}},
 		{"bytea", "c", []byte("c")},
+		{"bytea", []byte(nil), []byte{}}, // an empty BLOB stays empty, not NULL
 		{"bigint", int64(1) << 40, int64(1) << 40},
 		{"integer", int64(7), int64(7)},
 		{"double precision", 1.5, 1.5},
@@ -133,7 +134,7 @@ func TestConvertMapsSQLiteValuesToPostgresTypes(t *testing.T) {
 			continue
 		}
 		if gb, ok := got.([]byte); ok {
-			if !bytes.Equal(gb, tc.want.([]byte)) {
+			if !bytes.Equal(gb, tc.want.([]byte)) || gb == nil {
 				t.Errorf("convert(%s, %#v) = %#v", tc.typ, tc.in, got)
 			}
 		} else if got != tc.want {
