@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/fieldsync/fieldsync/internal/daemon"
@@ -99,6 +100,37 @@ func TestPostgresBackupRestoresIntoAFreshCluster(t *testing.T) {
 				t.Errorf("the server expects seq %d, want 3 (the backup had seqs 1 and 2)", gap.ExpectedSeq)
 			}
 		}
+	}
+	d.Close()
+
+	// The documented step after restoring to an earlier point: every
+	// tenant's versions move past any handed out before, so every cursor
+	// is refused (even one of the backup's time) and none is reused.
+	conn, err := pgx.Connect(ctx, restored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = conn.Exec(ctx, `UPDATE tenant_versions SET version = version + 1000000000, purged_through = version + 1000000000`)
+	conn.Close(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, err = daemon.Start(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, cursor := range []string{atBackup, ahead} {
+		_, err = dev.sync(d.URL()).Pull(ctx, connect.NewRequest(&fieldsyncv1.PullRequest{Cursor: cursor}))
+		if !errors.As(err, &ce) || ce.Code() != connect.CodeFailedPrecondition || !hasDetail[*fieldsyncv1.ResyncRequired](ce) {
+			t.Fatalf("after moving the versions, an old cursor: %v, want FailedPrecondition with ResyncRequired", err)
+		}
+	}
+	resynced := &backupDevice{token: rep.DeviceToken, seq: 2}
+	if all := resynced.pull(t, d.URL()); all[kept[0]] == nil || all[kept[1]] == nil {
+		t.Fatalf("a full pull after moving the versions brought %d records, without the backup's visits", len(all))
+	}
+	next := resynced.push(t, d.URL())
+	if got := resynced.pull(t, d.URL()); len(got) != 1 || got[next] == nil || got[next].Version <= 1000000000 {
+		t.Fatalf("after moving the versions, a new write came as %v", got)
 	}
 	d.Close()
 }
