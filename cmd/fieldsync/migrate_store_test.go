@@ -244,6 +244,10 @@ func TestMigrateStoreMovesADaemonToPostgresWithoutItsDevicesNoticing(t *testing.
 	for _, r := range reps {
 		r.pull(t, url)
 	}
+	phiBefore := exportPhi(t, url, creds.IntegratorKey, creds.RegionID)
+	if len(phiBefore.Days) == 0 {
+		t.Fatal("the insights consumer computed no PHI day before the move")
+	}
 	customersBefore := listAllRecords(t, url, creds.IntegratorKey, "fieldsync.v1.Customer")
 	visitsBefore := listAllRecords(t, url, creds.IntegratorKey, "fieldsync.v1.Visit")
 
@@ -283,6 +287,9 @@ func TestMigrateStoreMovesADaemonToPostgresWithoutItsDevicesNoticing(t *testing.
 		if got := r.pull(t, url); len(got) != 0 {
 			t.Fatalf("rep %d's first pull on PostgreSQL brought %d records, want none: %v", i, len(got), got)
 		}
+	}
+	if got := exportPhi(t, url, creds.IntegratorKey, creds.RegionID); !proto.Equal(got, phiBefore) {
+		t.Errorf("the region's PHI on PostgreSQL differs from SQLite's:\n%v\n%v", got, phiBefore)
 	}
 	// A replayed push gets its first answer; the next seq follows on.
 	replay := submittedVisit(t, "replayed")
@@ -336,6 +343,20 @@ func TestMigrateStoreMovesADaemonToPostgresWithoutItsDevicesNoticing(t *testing.
 		t.Fatalf("the admin's token on PostgreSQL: %v %v", res, err)
 	}
 	d.Close()
+}
+
+// exportPhi reads a region's PHI around today with an API key.
+func exportPhi(t *testing.T, url, key, regionID string) *fieldsyncv1.ExportPhiResponse {
+	t.Helper()
+	q := fieldsyncv1connect.NewQueryServiceClient(http.DefaultClient, url, connect.WithInterceptors(bearerInterceptor(key)))
+	now := time.Now().UTC()
+	res, err := q.ExportPhi(context.Background(), connect.NewRequest(&fieldsyncv1.ExportPhiRequest{
+		ScopeKind: fieldsyncv1.ScopeKind_SCOPE_KIND_REGION, ScopeId: regionID,
+		FromDate: now.AddDate(0, 0, -7).Format(time.DateOnly), ToDate: now.AddDate(0, 0, 2).Format(time.DateOnly)}))
+	if err != nil {
+		t.Fatalf("export PHI: %v", err)
+	}
+	return res.Msg
 }
 
 // uploadTestPhoto uploads a whole photo as a device.
