@@ -20,7 +20,7 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-func openSQLite(t *testing.T) *sqlite.DB {
+func openSQLite(t testing.TB) *sqlite.DB {
 	t.Helper()
 	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "fieldsync.db"))
 	if err != nil {
@@ -30,7 +30,7 @@ func openSQLite(t *testing.T) *sqlite.DB {
 	return db
 }
 
-func openPostgres(t *testing.T) *postgres.DB {
+func openPostgres(t testing.TB) *postgres.DB {
 	t.Helper()
 	db, err := postgres.Open(context.Background(), pgtest.DB(t))
 	if err != nil {
@@ -155,6 +155,11 @@ func TestConvertMapsSQLiteValuesToPostgresTypes(t *testing.T) {
 // its records as the server writes them, an edit and a delete (a
 // tombstone and a conflict-free change log with gaps from the edit).
 func seeded(t *testing.T) (*sqlite.DB, *demo.Credentials) {
+	t.Helper()
+	return seededTB(t)
+}
+
+func seededTB(t testing.TB) (*sqlite.DB, *demo.Credentials) {
 	t.Helper()
 	ctx := context.Background()
 	db := openSQLite(t)
