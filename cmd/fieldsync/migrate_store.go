@@ -100,9 +100,10 @@ func migrateStore(ctx context.Context, path, url string, opts migrate.Options, v
 var errDaemonRunning = errors.New("fieldsyncd is running on this data dir")
 
 // lockForMigration takes the data dir's API and consumers locks, as a
-// daemon would, and keeps them until release: a running daemon makes the
-// copy refuse, and a daemon started during the copy exits. A data dir
-// without lock files (never served) needs none.
+// daemon would (creating the files when the data dir exists), and keeps
+// them until release: a running daemon makes the copy refuse, and a
+// daemon started during the copy exits. A missing data dir (the SQLite
+// file named by --sqlite-path elsewhere) is not locked.
 func lockForMigration(dir string) (release func(), err error) {
 	var held []*os.File
 	release = func() {
@@ -112,7 +113,7 @@ func lockForMigration(dir string) (release func(), err error) {
 	}
 	for _, name := range []string{datadir.APILockFile, datadir.ConsumersLockFile} {
 		path := filepath.Join(dir, name)
-		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
