@@ -50,6 +50,7 @@ commands:
   integrate  load an ERP's stock levels from a CSV (integrate stock; API key with stock:write)
   import     load past visits, diagnoses, commitments or opportunities from a CSV (API key with history:import)
   load       drive N enrolled devices against a server and report latencies (sizing)
+  migrate-store  copy fieldsyncd's SQLite database into PostgreSQL (daemon stopped; --to postgres://…)
 
   version    print the version (also --version)
 
