@@ -73,3 +73,48 @@ func TestNewRefusesBadBackends(t *testing.T) {
 		}
 	}
 }
+
+// TestMediaCallsStayOnOneBackendPerCaller: a caller's photo upload calls
+// all reach one backend (its chunks are staged there), while its other
+// calls go round.
+func TestMediaCallsStayOnOneBackendPerCaller(t *testing.T) {
+	var backends []string
+	for _, name := range []string{"a", "b", "c"} {
+		s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) }))
+		s.Config.Protocols = new(http.Protocols)
+		s.Config.Protocols.SetUnencryptedHTTP2(true)
+		s.Start()
+		t.Cleanup(s.Close)
+		backends = append(backends, s.URL)
+	}
+	h, err := New(backends, log.New(io.Discard, "", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httptest.NewServer(h)
+	t.Cleanup(proxy.Close)
+	call := func(path, token string) string {
+		req, _ := http.NewRequest(http.MethodPost, proxy.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return string(b)
+	}
+	for _, token := range []string{"device-1", "device-2", "device-3"} {
+		media, other := map[string]bool{}, map[string]bool{}
+		for range 6 {
+			media[call("/fieldsync.v1.MediaService/PutChunk", token)] = true
+			other[call("/fieldsync.v1.SyncService/Push", token)] = true
+		}
+		if len(media) != 1 {
+			t.Errorf("%s: media calls reached %v, want one backend", token, media)
+		}
+		if len(other) < 2 {
+			t.Errorf("%s: other calls reached only %v, want them spread", token, other)
+		}
+	}
+}
