@@ -124,9 +124,13 @@ func TestClusterKeepsTheSyncContractThroughFaults(t *testing.T) {
 	}
 	t.Logf("%d syncs through the faults", progress.Load())
 
-	// Let the cluster settle: every outbox event relayed, every photo
+	// Let the cluster settle: every photo uploaded (one put off by a
+	// fault is retried when due), every outbox event relayed, every photo
 	// notice handled (its records bumped); then every device syncs once
 	// more and holds what the server holds.
+	for _, d := range devices {
+		d.drainPhotos(ctx, t)
+	}
 	db := c.connectDB(ctx)
 	waitFor(t, "the outbox relayed and the photo notices handled", 2*time.Minute, func() (bool, error) {
 		var unsent, notices int
@@ -350,6 +354,44 @@ func (d *device) checkWrites(t *testing.T, admin map[string]*serverRecord, evs *
 		}
 		if last := evs.lastVersion(id); last > rec.version {
 			t.Fatalf("%s: record %s: an event names version %d, the server holds %d", d.name, id, last, rec.version)
+		}
+	}
+}
+
+// drainPhotos syncs until every photo of the queue is uploaded, waiting
+// for a photo put off (the server was unavailable) to be due again.
+func (d *device) drainPhotos(ctx context.Context, t *testing.T) {
+	t.Helper()
+	for {
+		ps, err := d.c.Photos(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var due time.Time
+		pending := false
+		for _, p := range ps {
+			switch p.State {
+			case fieldsync.PhotoDone:
+				continue
+			case fieldsync.PhotoFailed:
+				t.Fatalf("%s: photo %s failed: %s", d.name, p.SHA256, p.Err)
+			}
+			pending = true
+			if due.IsZero() || p.RetryAt.Before(due) {
+				due = p.RetryAt
+			}
+		}
+		if !pending {
+			return
+		}
+		t.Logf("%s: a photo waits to be uploaded (due %v)", d.name, due)
+		select {
+		case <-time.After(time.Until(due)):
+		case <-ctx.Done():
+			t.Fatalf("%s: photos not uploaded: %v", d.name, ctx.Err())
+		}
+		if err := d.c.Sync(ctx); err != nil {
+			t.Fatalf("%s: sync: %v", d.name, err)
 		}
 	}
 }
