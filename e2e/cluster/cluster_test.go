@@ -51,7 +51,9 @@ func TestClusterKeepsTheSyncContractThroughFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds fieldsyncd and runs three of it, NATS, PostgreSQL and versitygw")
 	}
+	began := time.Now()
 	c := startCluster(t, 3)
+	t.Logf("%v: cluster up", since(began))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	creds, err := demo.Load(filepath.Join(c.nodes[0].dir, "demo-credentials.json"))
@@ -88,7 +90,7 @@ func TestClusterKeepsTheSyncContractThroughFaults(t *testing.T) {
 	// 1. SIGKILL the node running the outbox relay; the others go on, one
 	// of them takes the lease over; then it comes back.
 	victim := c.relayHolder(ctx)
-	t.Logf("SIGKILL node %d (relay lease holder)", victim.i)
+	t.Logf("%v: SIGKILL node %d (relay lease holder)", since(began), victim.i)
 	victim.kill()
 	after("with a node killed", steps)
 	victim.start()
@@ -99,7 +101,7 @@ func TestClusterKeepsTheSyncContractThroughFaults(t *testing.T) {
 	if leader < 0 {
 		t.Fatal("the change stream has no leader")
 	}
-	t.Logf("stop NATS node %d (leads %s)", leader, events.ChangesStream)
+	t.Logf("%v: stop NATS node %d (leads %s)", since(began), leader, events.ChangesStream)
 	c.nats.Stop(leader)
 	after("with a NATS node down", steps)
 	if err := c.nats.Restart(leader); err != nil {
@@ -108,7 +110,7 @@ func TestClusterKeepsTheSyncContractThroughFaults(t *testing.T) {
 	after("after the NATS node came back", steps)
 
 	// 3. Crash PostgreSQL and start it again.
-	t.Log("restart PostgreSQL (immediate stop: a crash)")
+	t.Logf("%v: restart PostgreSQL (immediate stop: a crash)", since(began))
 	if err := c.pg.Restart(); err != nil {
 		t.Fatal(err)
 	}
@@ -122,21 +124,31 @@ func TestClusterKeepsTheSyncContractThroughFaults(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	t.Logf("%d syncs through the faults", progress.Load())
+	t.Logf("%v: %d syncs through the faults", since(began), progress.Load())
 
 	// Let the cluster settle: every photo uploaded (one put off by a
 	// fault is retried when due), every outbox event relayed, every photo
-	// notice handled (its records bumped); then every device syncs once
-	// more and holds what the server holds.
+	// notice handled (its records bumped), every stream consumer (the
+	// insights consumer, which writes records too) caught up; then every
+	// device syncs once more and holds what the server holds.
 	for _, d := range devices {
 		d.drainPhotos(ctx, t)
 	}
 	db := c.connectDB(ctx)
-	waitFor(t, "the outbox relayed and the photo notices handled", 2*time.Minute, func() (bool, error) {
+	nc, js, err := nats.Connect(ctx, nats.ConnConfig{URL: c.nats.URL(), Name: "cluster-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	waitFor(t, "the outbox relayed, the photo notices handled, the consumers idle", 2*time.Minute, func() (bool, error) {
 		var unsent, notices int
 		err := db.QueryRow(ctx, `SELECT (SELECT count(*) FROM outbox WHERE sent_at IS NULL), (SELECT count(*) FROM photo_notices)`).Scan(&unsent, &notices)
-		return err == nil && unsent == 0 && notices == 0, err
+		if err != nil || unsent != 0 || notices != 0 {
+			return false, err
+		}
+		return consumersIdle(ctx, js)
 	})
+	t.Logf("%v: settled", since(began))
 	for _, d := range devices {
 		if err := d.c.Sync(ctx); err != nil {
 			t.Fatalf("%s: final sync: %v", d.name, err)
@@ -601,30 +613,63 @@ func (c *cluster) changeEvents(ctx context.Context, db *pgx.Conn) *eventLog {
 	return log
 }
 
-// readStream returns every message of a stream, in order.
+// consumersIdle reports whether every consumer of the streams has
+// handled every message.
+func consumersIdle(ctx context.Context, js jetstream.JetStream) (bool, error) {
+	for _, name := range []string{events.ChangesStream, events.AlertsStream} {
+		s, err := js.Stream(ctx, name)
+		if err != nil {
+			return false, err
+		}
+		infos := s.ListConsumers(ctx)
+		for info := range infos.Info() {
+			if info.NumPending != 0 || info.NumAckPending != 0 {
+				return false, nil
+			}
+		}
+		if err := infos.Err(); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// readStream returns every message of a stream, in order, reading it
+// again from the start after a failure (a NATS node that just came back
+// may leave the stream without a leader for a moment).
 func readStream(ctx context.Context, t *testing.T, js jetstream.JetStream, stream string) []jetstream.Msg {
 	t.Helper()
+	var out []jetstream.Msg
+	waitFor(t, "reading "+stream, time.Minute, func() (bool, error) {
+		var err error
+		out, err = tryReadStream(ctx, js, stream)
+		return err == nil, err
+	})
+	return out
+}
+
+func tryReadStream(ctx context.Context, js jetstream.JetStream, stream string) ([]jetstream.Msg, error) {
 	s, err := js.Stream(ctx, stream)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	info, err := s.Info(ctx)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	n := info.State.Msgs
 	if n == 0 {
-		return nil
+		return nil, nil
 	}
 	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	var out []jetstream.Msg
 	for uint64(len(out)) < n {
 		batch, err := cons.Fetch(int(min(n-uint64(len(out)), 500)), jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		got := 0
 		for m := range batch.Messages() {
@@ -632,13 +677,13 @@ func readStream(ctx context.Context, t *testing.T, js jetstream.JetStream, strea
 			got++
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			t.Fatal(err)
+			return nil, err
 		}
 		if got == 0 {
-			t.Fatalf("%s: read %d of %d messages, then none", stream, len(out), n)
+			return nil, fmt.Errorf("%s: read %d of %d messages, then none", stream, len(out), n)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // checkPhotos: every photo a device attached is one object in the
@@ -735,6 +780,8 @@ func (c *cluster) connectDB(ctx context.Context) *pgx.Conn {
 	c.t.Cleanup(func() { db.Close(context.Background()) })
 	return db
 }
+
+func since(t time.Time) time.Duration { return time.Since(t).Round(100 * time.Millisecond) }
 
 func tail(s string, n int) string {
 	if len(s) > n {

@@ -62,6 +62,14 @@ func startCluster(t *testing.T, nodes int) *cluster {
 	t.Helper()
 	c := &cluster{t: t, pg: pgtest.Start(t), dir: t.TempDir()}
 	ctx := context.Background()
+	// Build while the services start.
+	type built struct {
+		bin string
+		err error
+	}
+	binc := make(chan built, 1)
+	binDir := t.TempDir()
+	go func() { bin, err := buildDaemon(binDir); binc <- built{bin, err} }()
 	var err error
 	if c.dbURL, err = c.pg.CreateDB(ctx, "fieldsync"); err != nil {
 		t.Fatal(err)
@@ -72,7 +80,11 @@ func startCluster(t *testing.T, nodes int) *cluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.nats.Shutdown)
-	c.bin = buildDaemon(t)
+	b := <-binc
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	c.bin = b.bin
 	if err := os.WriteFile(filepath.Join(c.dir, "operator-token"), []byte("cluster-test-operator-token-0123456789\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -112,15 +124,15 @@ func startCluster(t *testing.T, nodes int) *cluster {
 	return c
 }
 
-// buildDaemon builds fieldsyncd, so a node is a process SIGKILL can end.
-func buildDaemon(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "fieldsyncd")
+// buildDaemon builds fieldsyncd into dir, so a node is a process SIGKILL
+// can end.
+func buildDaemon(dir string) (string, error) {
+	bin := filepath.Join(dir, "fieldsyncd")
 	out, err := exec.Command("go", "build", "-o", bin, "github.com/fieldsync/fieldsync/cmd/fieldsyncd").CombinedOutput()
 	if err != nil {
-		t.Fatalf("build fieldsyncd: %v\n%s", err, out)
+		return "", fmt.Errorf("build fieldsyncd: %v\n%s", err, out)
 	}
-	return bin
+	return bin, nil
 }
 
 func freeAddr(t *testing.T) string {
