@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -143,10 +144,17 @@ func TestClusterKeepsTheSyncContractThroughFaults(t *testing.T) {
 	waitFor(t, "the outbox relayed, the photo notices handled, the consumers idle", 2*time.Minute, func() (bool, error) {
 		var unsent, notices int
 		err := db.QueryRow(ctx, `SELECT (SELECT count(*) FROM outbox WHERE sent_at IS NULL), (SELECT count(*) FROM photo_notices)`).Scan(&unsent, &notices)
-		if err != nil || unsent != 0 || notices != 0 {
+		if err != nil {
 			return false, err
 		}
-		return consumersIdle(ctx, js)
+		if unsent != 0 || notices != 0 {
+			return false, fmt.Errorf("%d outbox events unsent, %d photo notices (leases: %s)", unsent, notices, leaseHolders(ctx, js))
+		}
+		idle, err := consumersIdle(ctx, js)
+		if err == nil && !idle {
+			err = fmt.Errorf("leases: %s", leaseHolders(ctx, js))
+		}
+		return idle, err
 	})
 	t.Logf("%v: settled", since(began))
 	for _, d := range devices {
@@ -624,7 +632,7 @@ func consumersIdle(ctx context.Context, js jetstream.JetStream) (bool, error) {
 		infos := s.ListConsumers(ctx)
 		for info := range infos.Info() {
 			if info.NumPending != 0 || info.NumAckPending != 0 {
-				return false, nil
+				return false, fmt.Errorf("consumer %s of %s: %d pending, %d awaiting ack", info.Name, name, info.NumPending, info.NumAckPending)
 			}
 		}
 		if err := infos.Err(); err != nil {
@@ -632,6 +640,24 @@ func consumersIdle(ctx context.Context, js jetstream.JetStream) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// leaseHolders says who holds each lease (diagnostics).
+func leaseHolders(ctx context.Context, js jetstream.JetStream) string {
+	kv, err := js.KeyValue(ctx, nats.LeaseBucket)
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, key := range []string{"relay", "insights", "tombstone-purge"} {
+		e, err := kv.Get(ctx, key)
+		if err != nil {
+			out = append(out, key+": "+err.Error())
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s: %s (revision %d)", key, e.Value(), e.Revision()))
+	}
+	return strings.Join(out, "; ")
 }
 
 // readStream returns every message of a stream, in order, reading it

@@ -60,31 +60,42 @@ type node struct {
 // alone, seeding the demo organisation) and the proxy.
 func startCluster(t *testing.T, nodes int) *cluster {
 	t.Helper()
-	c := &cluster{t: t, pg: pgtest.Start(t), dir: t.TempDir()}
+	began := time.Now()
+	phase := func(what string) { t.Logf("%v: %s", time.Since(began).Round(100*time.Millisecond), what) }
+	c := &cluster{t: t, dir: t.TempDir()}
+	// Build fieldsyncd and start NATS while PostgreSQL and versitygw
+	// start; the cleanups wait for both (the test may skip meanwhile).
+	var bin string
+	var binErr, natsErr error
+	var background sync.WaitGroup
+	background.Go(func() { bin, binErr = buildDaemon(c.dir) })
+	background.Go(func() {
+		c.nats, natsErr = natscluster.Start(natscluster.Config{Dir: filepath.Join(c.dir, "nats")})
+	})
+	t.Cleanup(func() {
+		background.Wait()
+		if c.nats != nil {
+			c.nats.Shutdown()
+		}
+	})
+	c.pg = pgtest.Start(t)
+	phase("PostgreSQL up")
 	ctx := context.Background()
-	// Build while the services start.
-	type built struct {
-		bin string
-		err error
-	}
-	binc := make(chan built, 1)
-	binDir := t.TempDir()
-	go func() { bin, err := buildDaemon(binDir); binc <- built{bin, err} }()
 	var err error
 	if c.dbURL, err = c.pg.CreateDB(ctx, "fieldsync"); err != nil {
 		t.Fatal(err)
 	}
 	c.s3 = s3test.Start(t)
-	c.nats, err = natscluster.Start(natscluster.Config{Dir: filepath.Join(c.dir, "nats")})
-	if err != nil {
-		t.Fatal(err)
+	phase("versitygw up")
+	background.Wait()
+	if natsErr != nil {
+		t.Fatal(natsErr)
 	}
-	t.Cleanup(c.nats.Shutdown)
-	b := <-binc
-	if b.err != nil {
-		t.Fatal(b.err)
+	if binErr != nil {
+		t.Fatal(binErr)
 	}
-	c.bin = b.bin
+	c.bin = bin
+	phase("NATS up, fieldsyncd built")
 	if err := os.WriteFile(filepath.Join(c.dir, "operator-token"), []byte("cluster-test-operator-token-0123456789\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -118,9 +129,11 @@ func startCluster(t *testing.T, nodes int) *cluster {
 		}
 	})
 	c.nodes[0].start("--demo") // applies the migrations and seeds the demo organisation
+	phase("first node up")
 	for _, n := range c.nodes[1:] {
 		n.start()
 	}
+	phase("all nodes up")
 	return c
 }
 
@@ -151,7 +164,7 @@ func (n *node) start(extra ...string) {
 	t := n.c.t
 	t.Helper()
 	args := append([]string{
-		"--data-dir", n.dir, "--addr", n.addr, "--metrics-addr", "", "--log-level", "warn",
+		"--data-dir", n.dir, "--addr", n.addr, "--metrics-addr", "", "--log-level", "info",
 		"--database", n.c.dbURL,
 		"--nats-url", n.c.nats.URL(), "--nats-replicas", "3",
 		"--s3-endpoint", n.c.s3.Endpoint, "--s3-bucket", bucket, "--s3-access-key", n.c.s3.AccessKey,
