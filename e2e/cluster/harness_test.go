@@ -234,11 +234,15 @@ func (c *cluster) nodeOf(holder string) *node {
 // liveness bound, not a measurement) saying what it waited for.
 func waitFor(t *testing.T, what string, limit time.Duration, cond func() (bool, error)) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
+	began := time.Now()
+	deadline := began.Add(limit)
 	var last error
 	for {
 		ok, err := cond()
 		if ok {
+			if waited := time.Since(began); waited > 5*time.Second {
+				t.Logf("%s: waited %v (last: %v)", what, waited.Round(100*time.Millisecond), last)
+			}
 			return
 		}
 		if err != nil {
