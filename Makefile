@@ -35,7 +35,7 @@ run: web ## Start fieldsyncd on embedded defaults with the demo organisation (da
 	bin/fieldsyncd --demo
 
 .PHONY: cluster
-cluster: ## Start 3 fieldsyncd nodes, a 3-node NATS cluster, versitygw and a round-robin proxy on loopback (scripts/cluster.sh).
+cluster: ## Start PostgreSQL, a 3-node NATS cluster, versitygw and 3 fieldsyncd nodes behind a round-robin proxy on loopback (scripts/cluster.sh).
 	scripts/cluster.sh
 
 .PHONY: build

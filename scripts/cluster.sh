@@ -2,11 +2,14 @@
 # cluster.sh starts fieldsync as several nodes on loopback, for trying the
 # multi-node setup (docs/operations.md, "Several nodes"):
 #
+#   - PostgreSQL (initdb and pg_ctl of the installed PostgreSQL 15, on
+#     loopback, trust authentication: for trying things out only; as root
+#     the server runs as the postgres user, which refuses root),
 #   - a 3-node NATS JetStream cluster (scripts/natscluster, built from the
 #     pinned nats-server module; no downloaded binary),
 #   - versitygw as the S3 photo store (.tools/bin/versitygw; `make tools`),
-#   - 3 fieldsyncd nodes with --nats-url to the cluster, --nats-replicas 3,
-#     S3 to versitygw and one shared SQLite file (--sqlite-path),
+#   - 3 fieldsyncd nodes with --database to PostgreSQL, --nats-url to the
+#     cluster, --nats-replicas 3 and S3 to versitygw,
 #   - a round-robin reverse proxy in front of them (scripts/clusterproxy).
 #
 # It prints the URLs and runs until Ctrl-C, which stops everything. State
@@ -14,8 +17,11 @@
 # remove the folder to start afresh.
 #
 # Environment: CLUSTER_DIR, CLUSTER_PORT (proxy, default 8080; nodes take
-# the next three ports), NATS_PORTS (default 4222,4223,4224), S3_PORT
-# (default 7070), METRICS_PORT (first node's /metrics, default 9465).
+# the next three ports), PG_PORT (default 5432), NATS_PORTS (default
+# 4222,4223,4224), S3_PORT (default 7070), METRICS_PORT (first node's
+# /metrics, default 9465), VERSITYGW (the binary; default the pinned one
+# in .tools, installed when missing), CLUSTER_DB=sqlite (one shared SQLite file
+# instead of PostgreSQL, as before PostgreSQL was supported).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,12 +30,16 @@ WORK=$(mkdir -p "${CLUSTER_DIR:-data/cluster}" && cd "${CLUSTER_DIR:-data/cluste
 PROXY_PORT=${CLUSTER_PORT:-8080}
 NATS_PORTS=${NATS_PORTS:-4222,4223,4224}
 S3_PORT=${S3_PORT:-7070}
+PG_PORT=${PG_PORT:-5432}
+CLUSTER_DB=${CLUSTER_DB:-postgres}
 METRICS_PORT=${METRICS_PORT:-9465}
-VERSITYGW=$ROOT/.tools/bin/versitygw
+VERSITYGW=${VERSITYGW:-$ROOT/.tools/bin/versitygw}
 S3_ACCESS=fieldsync
 S3_SECRET_FILE=$WORK/s3-secret
 
+PGDIR=$WORK/pg # owned by the user postgres runs as; the cluster in $PGDIR/data
 pids=()
+pg_started=
 cleanup() {
 	trap - EXIT INT TERM
 	echo ">> stopping"
@@ -37,9 +47,44 @@ cleanup() {
 		kill "${pids[i]}" 2>/dev/null || true
 		wait "${pids[i]}" 2>/dev/null || true
 	done
+	[ -z "$pg_started" ] || as_postgres pg_ctl stop -w -m fast -D "$PGDIR/data" >/dev/null || true
 }
 trap cleanup EXIT
 trap 'cleanup; exit 0' INT TERM
+
+# as_postgres CMD…: run a PostgreSQL tool as the user that owns $PGDIR
+# (postgres when this script runs as root: PostgreSQL refuses root).
+as_postgres() {
+	if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# start_postgres: initialise the cluster in $PGDIR/data once, start it on
+# 127.0.0.1:$PG_PORT and create the database fieldsync once.
+start_postgres() {
+	command -v initdb >/dev/null && command -v pg_ctl >/dev/null ||
+		{ echo "cluster.sh: initdb and pg_ctl not found: install PostgreSQL 15, or run with CLUSTER_DB=sqlite" >&2; exit 1; }
+	mkdir -p "$PGDIR"
+	if [ "$(id -u)" = 0 ]; then
+		chmod o+x "$WORK" # postgres walks into $PGDIR
+		chown postgres: "$PGDIR"
+		runuser -u postgres -- test -x "$PGDIR" ||
+			{ echo "cluster.sh: the postgres user cannot reach $PGDIR: set CLUSTER_DIR to a folder it can" >&2; exit 1; }
+	fi
+	chmod 700 "$PGDIR"
+	if [ ! -s "$PGDIR/data/PG_VERSION" ]; then
+		as_postgres initdb -D "$PGDIR/data" -U postgres --auth=trust -E UTF8 --locale=C >"$WORK/logs/initdb.log" 2>&1 ||
+			{ echo "cluster.sh: initdb failed (see $WORK/logs/initdb.log)" >&2; exit 1; }
+	fi
+	touch "$WORK/logs/postgres.log"
+	[ "$(id -u)" != 0 ] || chown postgres: "$WORK/logs/postgres.log"
+	as_postgres pg_ctl start -w -t 60 -D "$PGDIR/data" -l "$WORK/logs/postgres.log" \
+		-o "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$PGDIR -c max_connections=200" >/dev/null ||
+		{ echo "cluster.sh: PostgreSQL did not start (see $WORK/logs/postgres.log)" >&2; exit 1; }
+	pg_started=1
+	if [ -z "$(psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'fieldsync'")" ]; then
+		psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE DATABASE fieldsync"
+	fi
+}
 
 # wait_port PORT NAME: wait until something accepts connections on PORT.
 wait_port() {
@@ -60,6 +105,16 @@ go build -o "$WORK/bin/" ./cmd/fieldsyncd ./cmd/fieldsync ./scripts/natscluster 
 # Secrets shared by the nodes: the operator token and the S3 key.
 [ -s "$WORK/operator-token" ] || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/operator-token"
 [ -s "$S3_SECRET_FILE" ] || head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$S3_SECRET_FILE"
+
+if [ "$CLUSTER_DB" = sqlite ]; then
+	DB_FLAG=(--sqlite-path "$WORK/fieldsync.db")
+	DB_URL=$WORK/fieldsync.db
+else
+	echo ">> starting PostgreSQL on port $PG_PORT"
+	start_postgres
+	DB_URL="postgres://postgres@127.0.0.1:$PG_PORT/fieldsync?sslmode=disable"
+	DB_FLAG=(--database "$DB_URL")
+fi
 
 echo ">> starting the NATS cluster on ports $NATS_PORTS"
 "$WORK/bin/natscluster" -dir "$WORK/nats" -ports "$NATS_PORTS" >"$WORK/logs/nats.url" 2>"$WORK/logs/nats.log" &
@@ -86,7 +141,7 @@ FIELDSYNC_S3_SECRET_KEY=\$(cat "$S3_SECRET_FILE") exec "$WORK/bin/fieldsyncd" \\
 	--data-dir "$WORK/node$i" --addr "127.0.0.1:$port" \\
 	--metrics-addr "127.0.0.1:$((METRICS_PORT + i - 1))" \\
 	--nats-url "$NATS_URL" --nats-replicas 3 \\
-	--sqlite-path "$WORK/fieldsync.db" \\
+	${DB_FLAG[*]@Q} \\
 	--s3-endpoint "127.0.0.1:$S3_PORT" --s3-bucket fieldsync-photos --s3-access-key "$S3_ACCESS" \\
 	--operator-token-file "$WORK/operator-token" \\
 	--public-url "http://127.0.0.1:$PROXY_PORT" $* "\$@"
@@ -116,7 +171,7 @@ fieldsync cluster is up (Ctrl-C stops it):
   metrics                  http://127.0.0.1:$METRICS_PORT/metrics  (+1, +2 for the other nodes)
   NATS cluster             $NATS_URL
   S3 (versitygw)           http://127.0.0.1:$S3_PORT  bucket fieldsync-photos, access key $S3_ACCESS
-  SQLite (shared)          $WORK/fieldsync.db
+  database                 $DB_URL
   demo credentials         $WORK/node1/demo-credentials.json
   operator token           $WORK/operator-token
   logs                     $WORK/logs/

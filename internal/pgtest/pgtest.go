@@ -61,12 +61,9 @@ func Main(m *testing.M) {
 // installed (fails with FIELDSYNC_REQUIRE_POSTGRES=1).
 func DB(t testing.TB) string {
 	t.Helper()
-	startOnce.Do(func() { shared, skipMsg, startErr = start() })
+	startOnce.Do(func() { shared, skipMsg, startErr = start(false) })
 	if skipMsg != "" {
-		if os.Getenv(RequireEnv) == "1" {
-			t.Fatalf("pgtest: %s, and %s=1", skipMsg, RequireEnv)
-		}
-		t.Skip("pgtest: " + skipMsg + " (install PostgreSQL 15)")
+		skip(t, skipMsg)
 	}
 	if startErr != nil {
 		t.Fatalf("pgtest: %v", startErr)
@@ -87,16 +84,79 @@ func DB(t testing.TB) string {
 	return shared.url(name)
 }
 
+// skip skips the test for want of PostgreSQL, or fails it when
+// FIELDSYNC_REQUIRE_POSTGRES=1.
+func skip(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv(RequireEnv) == "1" {
+		t.Fatalf("pgtest: %s, and %s=1", why, RequireEnv)
+	}
+	t.Skip("pgtest: " + why + " (install PostgreSQL 15)")
+}
+
+// Server is a PostgreSQL server of one test's own, for fault tests that
+// stop and restart it (Start); other tests share the binary's server (DB).
+type Server struct {
+	s *server
+}
+
+// Start starts a PostgreSQL server for the test alone, stopped and removed
+// when the test ends. Unlike the shared server it commits synchronously,
+// so a commit it acknowledged survives Restart (an immediate stop, as a
+// crash of postgres would be; the machine stays up, so fsync stays off).
+// It skips the test when PostgreSQL is not installed (fails with
+// FIELDSYNC_REQUIRE_POSTGRES=1).
+func Start(t testing.TB) *Server {
+	t.Helper()
+	s, why, err := start(true)
+	if why != "" {
+		skip(t, why)
+	}
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.stop(); err != nil {
+			t.Logf("pgtest: %v", err)
+		}
+	})
+	return &Server{s: s}
+}
+
+// URL is the connection URL of database db on the server ("postgres" is
+// the maintenance database).
+func (s *Server) URL(db string) string { return s.s.url(db) }
+
+// CreateDB creates database name and returns its URL.
+func (s *Server) CreateDB(ctx context.Context, name string) (string, error) {
+	if err := s.s.exec(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", fmt.Errorf("pgtest: create database %s: %w", name, err)
+	}
+	return s.s.url(name), nil
+}
+
+// Restart stops the server at once, as a crash would (pg_ctl stop -m
+// immediate: no checkpoint, connections cut, recovery from the WAL at the
+// next start), and starts it again on the same port.
+func (s *Server) Restart() error {
+	out, err := asPostgres(s.s.pgctl, "stop", "-w", "-m", "immediate", "-D", s.s.data()).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("pgtest: pg_ctl stop: %v\n%s", err, out)
+	}
+	return s.s.launch()
+}
+
 // server is one running postgres, started and stopped by pg_ctl.
 type server struct {
-	port  int
-	dir   string // removed by stop
-	pgctl string
+	port    int
+	dir     string // removed by stop
+	pgctl   string
+	durable bool // commits are synchronous (Start)
 }
 
 // start initialises a cluster in a temporary folder and starts postgres on
 // it. A non-empty skip means PostgreSQL is not installed.
-func start() (s *server, skip string, err error) {
+func start(durable bool) (s *server, skip string, err error) {
 	initdb, err := exec.LookPath("initdb")
 	if err != nil {
 		return nil, "initdb not found on $PATH", nil
@@ -105,7 +165,7 @@ func start() (s *server, skip string, err error) {
 	if err != nil {
 		return nil, "", err
 	}
-	s = &server{dir: dir, pgctl: filepath.Join(filepath.Dir(initdb), "pg_ctl")}
+	s = &server{dir: dir, pgctl: filepath.Join(filepath.Dir(initdb), "pg_ctl"), durable: durable}
 	if err := s.initdb(initdb); err != nil {
 		os.RemoveAll(dir)
 		return nil, "", err
@@ -168,11 +228,16 @@ func (s *server) data() string { return filepath.Join(s.dir, "data") }
 
 // launch starts postgres on s.port with pg_ctl, which waits until it
 // accepts connections. Durability is off: a test server need not survive
-// a crash of the machine.
+// a crash of the machine. A durable server commits synchronously, so an
+// acknowledged commit survives a crash of postgres (Server.Restart).
 func (s *server) launch() error {
+	sync := "off"
+	if s.durable {
+		sync = "on"
+	}
 	opts := fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -c unix_socket_directories=%s"+
-		" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"+
-		" -c max_connections=300 -c shared_buffers=32MB", s.port, s.dir)
+		" -c fsync=off -c synchronous_commit=%s -c full_page_writes=off"+
+		" -c max_connections=300 -c shared_buffers=32MB", s.port, s.dir, sync)
 	cmd := asPostgres(s.pgctl, "start", "-w", "-t", "60", "-D", s.data(), "-l", s.logFile(), "-o", opts)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		log, _ := os.ReadFile(s.logFile())

@@ -79,3 +79,43 @@ func TestTheServerStopsWhenTheBinaryDies(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestRestartKeepsAcknowledgedCommits: a server of the test's own, stopped
+// immediately (as a crash of postgres) and started again, answers on the
+// same URL and still holds every commit it acknowledged.
+func TestRestartKeepsAcknowledgedCommits(t *testing.T) {
+	ctx := context.Background()
+	s := pgtest.Start(t)
+	url, err := s.CreateDB(ctx, "restart")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "CREATE TABLE t (x int)"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		if _, err := conn.Exec(ctx, "INSERT INTO t VALUES ($1)", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Ping(ctx); err == nil {
+		t.Fatal("a connection from before the restart still answers: the server was not stopped")
+	}
+	conn.Close(ctx)
+	conn, err = pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM t").Scan(&n); err != nil || n != 100 {
+		t.Fatalf("after the restart: %d rows (%v), want 100", n, err)
+	}
+}

@@ -1,26 +1,19 @@
 // Command clusterproxy is a tiny round-robin reverse proxy for
-// scripts/cluster.sh: each request (Connect, gRPC, gRPC-Web, HTTP/1.1 or
-// h2c) goes to the next backend over h2c, streamed both ways, so Watch and
-// other gRPC streams work through it. A backend that refuses a connection
-// is skipped for the next few seconds (the refused request gets 502). Not
-// for production: no TLS, no active health checks.
+// scripts/cluster.sh (see internal/clusterproxy): each request goes to the
+// next backend over h2c, streamed both ways, so Watch and other gRPC
+// streams work through it. Not for production: no TLS, no active health
+// checks.
 //
 //	go run ./scripts/clusterproxy -addr 127.0.0.1:8080 http://127.0.0.1:8081 http://127.0.0.1:8082
 package main
 
 import (
-	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log"
-	"net"
-	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"os"
-	"sync/atomic"
-	"time"
+
+	"github.com/fieldsync/fieldsync/internal/clusterproxy"
 )
 
 func main() {
@@ -33,72 +26,10 @@ func main() {
 }
 
 func run(addr string, backends []string) error {
-	if len(backends) == 0 {
-		return fmt.Errorf("name at least one backend URL")
+	h, err := clusterproxy.New(backends, nil)
+	if err != nil {
+		return err
 	}
-	var targets []*url.URL
-	for _, b := range backends {
-		u, err := url.Parse(b)
-		if err != nil || u.Host == "" {
-			return fmt.Errorf("backend %q is not a URL", b)
-		}
-		targets = append(targets, u)
-	}
-	b := &balancer{targets: targets, downUntil: make([]atomic.Int64, len(targets))}
-	var h2c http.Protocols
-	h2c.SetUnencryptedHTTP2(true)
-	proxy := &httputil.ReverseProxy{
-		Rewrite:       b.rewrite,
-		ErrorHandler:  b.failed,
-		Transport:     &http.Transport{Protocols: &h2c, ForceAttemptHTTP2: true, IdleConnTimeout: time.Minute},
-		FlushInterval: -1, // stream every write: Watch, server streams
-	}
-	var both http.Protocols
-	both.SetHTTP1(true)
-	both.SetUnencryptedHTTP2(true)
-	srv := &http.Server{Addr: addr, Handler: proxy, Protocols: &both, ReadHeaderTimeout: 10 * time.Second}
 	log.Printf("clusterproxy on http://%s → %v", addr, backends)
-	return srv.ListenAndServe()
-}
-
-// downFor is how long a backend that refused a connection is skipped.
-const downFor = 5 * time.Second
-
-// balancer picks backends round-robin, skipping those recently refusing.
-type balancer struct {
-	targets   []*url.URL
-	next      atomic.Uint64
-	downUntil []atomic.Int64 // unix nanoseconds
-}
-
-type backendKey struct{}
-
-func (b *balancer) rewrite(r *httputil.ProxyRequest) {
-	i := b.pick()
-	r.Out = r.Out.WithContext(context.WithValue(r.Out.Context(), backendKey{}, i))
-	r.SetURL(b.targets[i])
-	r.SetXForwarded()
-}
-
-// pick returns the next backend not marked down, or the next one when all are.
-func (b *balancer) pick() int {
-	now := time.Now().UnixNano()
-	first := int(b.next.Add(1) % uint64(len(b.targets)))
-	for k := range b.targets {
-		i := (first + k) % len(b.targets)
-		if b.downUntil[i].Load() < now {
-			return i
-		}
-	}
-	return first
-}
-
-// failed marks a backend that refused the connection down, and answers 502.
-func (b *balancer) failed(w http.ResponseWriter, r *http.Request, err error) {
-	var op *net.OpError
-	if i, ok := r.Context().Value(backendKey{}).(int); ok && errors.As(err, &op) && op.Op == "dial" {
-		b.downUntil[i].Store(time.Now().Add(downFor).UnixNano())
-	}
-	log.Printf("clusterproxy: %s %s: %v", r.Method, r.URL, err)
-	w.WriteHeader(http.StatusBadGateway)
+	return clusterproxy.Server(addr, h).ListenAndServe()
 }
