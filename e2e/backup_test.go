@@ -56,7 +56,10 @@ func TestPostgresBackupRestoresIntoAFreshCluster(t *testing.T) {
 	ahead := dev.cursor
 	d.Close()
 
-	restored := pgtest.NewCluster(t).CreateDB(t, "fieldsync")
+	restored, err := pgtest.Start(t).CreateDB(ctx, "fieldsync")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if out, err := exec.Command(pgtest.Program(t, "pg_restore"), "--no-owner", "--exit-on-error", "--dbname="+restored, dump).CombinedOutput(); err != nil {
 		t.Fatalf("pg_restore: %v\n%s", err, out)
 	}
