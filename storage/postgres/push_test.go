@@ -2,8 +2,10 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -68,5 +70,88 @@ func TestOneDevicesBatchOnTwoNodesAppliesOnce(t *testing.T) {
 	_, latest, err := first.CursorBounds(ctx, o.TenantID)
 	if err != nil || latest != 100 {
 		t.Errorf("the tenant's latest version is %d (%v), want 100: each of the 100 mutations applied once", latest, err)
+	}
+}
+
+// TestAMergeOnOneNodeNeverOverwritesAWriteOfAnother: a transaction reads a
+// record and merges into it while another node pushes an edit of the same
+// record. The other node's push waits for the first transaction (its read
+// locks the tenant), then merges into what it committed: both edits stay.
+// Were the read not under the tenant's lock, the push would commit in
+// between and the first transaction's write, merged from the state before
+// it, would drop the push's edit.
+func TestAMergeOnOneNodeNeverOverwritesAWriteOfAnother(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.DB(t)
+	var dbs []*postgres.DB
+	for range 2 {
+		db, err := postgres.Open(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		dbs = append(dbs, db)
+	}
+	e, err := syncengine.New(syncengine.Config{Store: dbs[1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	o := newOrg(t, dbs[0])
+	id := ids.New()
+	push := func(seq uint64, v *fieldsyncv1.Visit, field string) error {
+		res, err := e.Push(ctx, o.Rep, []syncengine.Mutation{{Seq: seq, Type: "fieldsync.v1.Visit", RecordID: id,
+			Value: v, Fields: []string{field}, HLC: e.Clock().Now()}})
+		if err == nil && res.Results[0].Outcome != fieldsyncv1.MutationOutcome_MUTATION_OUTCOME_APPLIED {
+			err = fmt.Errorf("push %d: %v", seq, res.Results[0])
+		}
+		return err
+	}
+	if err := push(1, &fieldsyncv1.Visit{Notes: "first"}, "notes"); err != nil {
+		t.Fatal(err)
+	}
+	pushed := make(chan error, 1)
+	err = dbs[0].Update(ctx, func(tx syncengine.Tx) error {
+		rec, err := tx.GetRecord(o.TenantID, id)
+		if err != nil || rec == nil {
+			return fmt.Errorf("read %v: %v", rec, err)
+		}
+		go func() { pushed <- push(2, &fieldsyncv1.Visit{CustomerId: "c2"}, "customer_id") }()
+		// Until the push has either committed or waits for a lock.
+		for {
+			select {
+			case err := <-pushed:
+				pushed <- err
+			default:
+				var waiting int
+				if err := dbs[0].Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+					WHERE wait_event_type = 'Lock' AND datname = current_database()`).Scan(&waiting); err != nil {
+					return err
+				}
+				if waiting == 0 {
+					time.Sleep(time.Millisecond)
+					continue
+				}
+			}
+			break
+		}
+		rec.State.Value.(*fieldsyncv1.Visit).Notes = "second"
+		rec.HLC = e.Clock().Now()
+		_, err = tx.PutRecord(rec, nil)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-pushed; err != nil {
+		t.Fatal(err)
+	}
+	got, err := dbs[0].GetRecords(ctx, o.TenantID, []string{id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := got[id].State.Value.(*fieldsyncv1.Visit); v.Notes != "second" || v.CustomerId != "c2" {
+		t.Fatalf("the record holds notes %q and customer %q, want both edits (second, c2)", v.Notes, v.CustomerId)
 	}
 }

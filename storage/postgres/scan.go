@@ -178,7 +178,11 @@ func scanChangePage(rows pgx.Rows, limit int) (*syncengine.ChangePage, error) {
 // CreatedBetween lists the records sel selects of the types that were
 // created in (from, to] (see syncengine.Tx).
 func (t *recTx) CreatedBetween(sel syncengine.Selection, types []string, from, to uint64) ([]syncengine.ChangeRow, error) {
-	return createdBetween(t.ctx, t.tx, sel, types, from, to)
+	conn, err := t.sync()
+	if err != nil {
+		return nil, err
+	}
+	return createdBetween(t.ctx, conn, sel, types, from, to)
 }
 
 // CreatedBetween is recTx.CreatedBetween outside a transaction (see
