@@ -40,8 +40,6 @@ type DB struct {
 	reg      *syncengine.Registry
 	seen     throttle.Marks[struct{}]                // last_seen_at writes (identity.go)
 	statuses throttle.Marks[syncengine.DeviceStatus] // device_status writes (devicestatus.go)
-	// afterScanBound runs between a scan's bound and its rows (tests).
-	afterScanBound func()
 }
 
 // Option configures Open.

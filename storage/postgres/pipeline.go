@@ -28,6 +28,17 @@ type pipeline struct {
 	batch  *pgx.Batch // statements queued for the next round trip
 	begun  bool       // BEGIN was sent
 	closed bool       // COMMIT went through, or the transaction was rolled back
+	// buffered, when set, queues the rows the transaction holds back to
+	// write many in one statement: it runs before a statement that reads
+	// and before the COMMIT.
+	buffered func()
+}
+
+// flushBuffered queues the rows held back (buffered).
+func (p *pipeline) flushBuffered() {
+	if p.buffered != nil {
+		p.buffered()
+	}
 }
 
 // pending is the queue of the next round trip, which begins the
@@ -100,6 +111,7 @@ func (r pipelineRow) Scan(dest ...any) error {
 // row, and its pgx.ErrNoRows is returned as is.
 func (p *pipeline) scanRow(scan func(pgx.Row) error, sql string, args ...any) error {
 	var scanErr error
+	p.flushBuffered()
 	p.pending().Queue(sql, args...).QueryRow(func(row pgx.Row) error {
 		scanErr = scan(row)
 		if noRows(scanErr) {
@@ -116,6 +128,7 @@ func (p *pipeline) scanRow(scan func(pgx.Row) error, sql string, args ...any) er
 // query sends the queue and sql in one round trip, and calls each for
 // every row of sql.
 func (p *pipeline) query(each func(pgx.Rows) error, sql string, args ...any) error {
+	p.flushBuffered()
 	p.pending().Queue(sql, args...).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			if err := each(rows); err != nil {
@@ -130,6 +143,7 @@ func (p *pipeline) query(each func(pgx.Rows) error, sql string, args ...any) err
 // sync sends the queue and returns the connection, inside the begun
 // transaction, for a statement run on its own.
 func (p *pipeline) sync() (*pgx.Conn, error) {
+	p.flushBuffered()
 	p.pending()
 	if err := p.send(); err != nil {
 		return nil, err
@@ -139,6 +153,7 @@ func (p *pipeline) sync() (*pgx.Conn, error) {
 
 // commit sends the queue and the COMMIT in one round trip.
 func (p *pipeline) commit() error {
+	p.flushBuffered()
 	if !p.begun {
 		p.closed = true
 		return p.send() // nothing was queued: nothing to commit

@@ -26,6 +26,7 @@ func (db *DB) Update(ctx context.Context, fn func(tx syncengine.Tx) error) error
 	}
 	defer conn.Release()
 	t := &recTx{pipeline: pipeline{ctx: ctx, conn: conn.Conn()}, now: db.Now(), reg: db.reg}
+	t.buffered = t.flushRecords
 	defer t.rollback()
 	if err := fn(t); err != nil {
 		return err
@@ -45,6 +46,9 @@ type recTx struct {
 	results rowcodec.ResultRuns
 	events  []syncengine.Event
 	tenants map[string]*tenantCounters // by tenant id, once locked
+	// created and updated are the record rows written and not yet queued:
+	// new records (a plain insert) and records written again (an upsert).
+	created, updated recordRows
 }
 
 // tenantCounters are the last change version and conflict id a tenant
@@ -299,23 +303,79 @@ func (t *recTx) PutRecord(rec *syncengine.StoredRecord, oldScope *syncengine.Sco
 		return 0, err
 	}
 	rec.Version = v
-	insert := `INSERT INTO records (` + recordColumns + `, deleted, seq)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`
 	if rec.CreatedVersion == 0 {
-		rec.CreatedVersion = v // a new record: a plain insert
-	} else {
-		insert += upsertRecord
+		rec.CreatedVersion = v // a new record
 	}
 	value, err := proto.MarshalOptions{Deterministic: true}.Marshal(rec.State.Value)
 	if err != nil {
 		return 0, err
 	}
 	rec.Encoded = value
-	st := rec.State
-	t.queue("put record "+rec.ID, insert, rec.TenantID, rec.ID, rec.Type, v, rec.CreatedVersion, rec.Scope.Owner, rec.Scope.Store, rec.Scope.Region,
-		value, rowcodec.EncodeClocks(st.Fields, st.Elements), uint64(st.DeletedAt.HLC), st.DeletedAt.Actor, uint64(st.Created.HLC), st.Created.Actor,
-		uint64(rec.HLC), rec.Actor, ms(rec.UpdatedAt), st.Deleted(), seq)
+	key := recordKey{rec.TenantID, rec.ID}
+	if t.created.has(key) || t.updated.has(key) {
+		t.flushRecords() // one statement writes a row once
+	}
+	rows := &t.updated
+	if rec.CreatedVersion == v {
+		rows = &t.created
+	}
+	rows.add(key, rec, value, seq)
 	return v, t.indexPhotos(rec)
+}
+
+// flushRecords queues the statements that write the record rows held
+// back: one for the new records, one for those written again.
+func (t *recTx) flushRecords() {
+	if len(t.created.keys) > 0 {
+		t.queue("put records", insertRecords, t.created.args()...)
+		t.created = recordRows{}
+	}
+	if len(t.updated.keys) > 0 {
+		t.queue("put records", insertRecords+upsertRecord, t.updated.args()...)
+		t.updated = recordRows{}
+	}
+}
+
+// insertRecords writes the rows of a recordRows.
+const insertRecords = `INSERT INTO records (` + recordColumns + `, deleted, seq)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::text[], $7::text[], $8::text[],
+		$9::bytea[], $10::bytea[], $11::int8[], $12::text[], $13::int8[], $14::text[], $15::int8[], $16::text[], $17::int8[],
+		$18::bool[], $19::int8[])`
+
+// recordKey names a record.
+type recordKey struct{ tenantID, id string }
+
+// recordRows are record rows, column by column, for insertRecords.
+type recordRows struct {
+	keys                                                                 map[recordKey]bool
+	tenant, id, typ, owner, store, region, delActor, createdActor, actor []string
+	version, createdVersion, delHLC, createdHLC, hlc, updated, seq       []int64
+	value, clocks                                                        [][]byte
+	deleted                                                              []bool
+}
+
+func (r *recordRows) has(k recordKey) bool { return r.keys[k] }
+
+func (r *recordRows) add(k recordKey, rec *syncengine.StoredRecord, value []byte, seq uint64) {
+	if r.keys == nil {
+		r.keys = map[recordKey]bool{}
+	}
+	r.keys[k] = true
+	st := rec.State
+	r.tenant, r.id, r.typ = append(r.tenant, rec.TenantID), append(r.id, rec.ID), append(r.typ, rec.Type)
+	r.version, r.createdVersion = append(r.version, int64(rec.Version)), append(r.createdVersion, int64(rec.CreatedVersion))
+	r.owner, r.store, r.region = append(r.owner, rec.Scope.Owner), append(r.store, rec.Scope.Store), append(r.region, rec.Scope.Region)
+	r.value, r.clocks = append(r.value, value), append(r.clocks, rowcodec.EncodeClocks(st.Fields, st.Elements))
+	r.delHLC, r.delActor = append(r.delHLC, int64(st.DeletedAt.HLC)), append(r.delActor, st.DeletedAt.Actor)
+	r.createdHLC, r.createdActor = append(r.createdHLC, int64(st.Created.HLC)), append(r.createdActor, st.Created.Actor)
+	r.hlc, r.actor, r.updated = append(r.hlc, int64(rec.HLC)), append(r.actor, rec.Actor), append(r.updated, ms(rec.UpdatedAt))
+	r.deleted, r.seq = append(r.deleted, st.Deleted()), append(r.seq, int64(seq))
+}
+
+// args are insertRecords' parameters.
+func (r *recordRows) args() []any {
+	return []any{r.tenant, r.id, r.typ, r.version, r.createdVersion, r.owner, r.store, r.region, r.value, r.clocks,
+		r.delHLC, r.delActor, r.createdHLC, r.createdActor, r.hlc, r.actor, r.updated, r.deleted, r.seq}
 }
 
 const upsertRecord = ` ON CONFLICT (tenant_id, id) DO UPDATE SET version = EXCLUDED.version, owner_id = EXCLUDED.owner_id,
