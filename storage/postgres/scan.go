@@ -59,7 +59,7 @@ func scanQuery(sel syncengine.Selection, after uint64, limit int) (string, []any
 	})
 	if len(b.arms) == 0 {
 		return `SELECT version, NULL::bigint, false, '', '', '', '', '', false, NULL::bytea, 0::bigint, 0::bigint
-			FROM tenant_versions WHERE tenant_id = $1 AND version > $2`, b.args
+			FROM tenant_versions WHERE tenant_id = $1 AND version > $2`, b.args[:2]
 	}
 	return `SELECT bound.latest, s.version, COALESCE(s.exit, false), COALESCE(s.id, ''), COALESCE(s.type, ''),
 		COALESCE(s.owner_id, ''), COALESCE(s.store_id, ''), COALESCE(s.region_id, ''), COALESCE(s.deleted, false), s.value,

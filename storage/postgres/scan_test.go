@@ -76,3 +76,42 @@ func TestScanChangesReadsOneSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestScanChangesWithoutRanges: a selection that selects no (term, type)
+// range covers the tenant through its latest version, with no rows; a
+// cursor at or beyond it stays where it is.
+func TestScanChangesWithoutRanges(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, pgtest.DB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rec := &syncengine.StoredRecord{TenantID: "T", ID: "a", Type: "fieldsync.v1.Visit", Actor: "d",
+		Scope: syncengine.Scope{Owner: "u1"}, State: &syncengine.State{Value: &fieldsyncv1.Visit{}}}
+	for range 2 {
+		if err := db.Update(ctx, func(tx syncengine.Tx) error { _, err := tx.PutRecord(rec, nil); return err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		terms []syncengine.Term
+		after uint64
+		want  uint64
+	}{
+		{"no terms", nil, 0, 2},
+		{"a term without types", []syncengine.Term{{Field: syncengine.ByOwner, Value: "u1"}}, 1, 2},
+		{"at the latest version", nil, 2, 2},
+		{"beyond it", []syncengine.Term{{Field: syncengine.ByOwner, Value: "u1"}}, 5, 5},
+	} {
+		pg, err := db.ScanChanges(ctx, syncengine.Selection{TenantID: "T", Terms: tc.terms}, tc.after, 10)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if len(pg.Rows) != 0 || pg.More || pg.Through != tc.want {
+			t.Errorf("%s: %d rows, more %v, through %d; want none through %d", tc.name, len(pg.Rows), pg.More, pg.Through, tc.want)
+		}
+	}
+}
