@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/fieldsync/fieldsync/internal/ids"
@@ -153,5 +155,57 @@ func TestAMergeOnOneNodeNeverOverwritesAWriteOfAnother(t *testing.T) {
 	}
 	if v := got[id].State.Value.(*fieldsyncv1.Visit); v.Notes != "second" || v.CustomerId != "c2" {
 		t.Fatalf("the record holds notes %q and customer %q, want both edits (second, c2)", v.Notes, v.CustomerId)
+	}
+}
+
+// roundTrips counts the statements sent on their own and the batches
+// (each one round trip once its statements are prepared).
+type roundTrips struct{ n atomic.Int64 }
+
+func (r *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	r.n.Add(1)
+	return ctx
+}
+func (r *roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (r *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	r.n.Add(1)
+	return ctx
+}
+func (r *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (r *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+
+// TestAPushCostsThreeRoundTripsWhateverItsSize: BEGIN and the device's
+// seq; the tenant's lock and the batch's records; every write and the
+// COMMIT — for a push of 10 new visits as for one of 200.
+func TestAPushCostsThreeRoundTripsWhateverItsSize(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	trips := &roundTrips{}
+	db, err := postgres.Open(ctx, pgtest.DB(t), postgres.WithTracer(trips))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	e, err := syncengine.New(syncengine.Config{Store: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	o := newOrg(t, db)
+	seq := uint64(0)
+	for _, n := range []int{10, 200, 10, 200} {
+		var muts []syncengine.Mutation
+		for range n {
+			seq++
+			muts = append(muts, syncengine.Mutation{Seq: seq, Type: "fieldsync.v1.Visit", RecordID: ids.New(),
+				Value: &fieldsyncv1.Visit{Notes: "n"}, Fields: []string{"notes"}, HLC: e.Clock().Now()})
+		}
+		before := trips.n.Load()
+		if _, err := e.Push(ctx, o.Rep, muts); err != nil {
+			t.Fatal(err)
+		}
+		if got := trips.n.Load() - before; got != 3 {
+			t.Errorf("a push of %d took %d round trips, want 3", n, got)
+		}
 	}
 }
