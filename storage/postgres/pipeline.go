@@ -26,7 +26,7 @@ type pipeline struct {
 	ctx    context.Context
 	conn   *pgx.Conn
 	batch  *pgx.Batch // statements queued for the next round trip
-	begun  bool       // BEGIN was sent
+	begun  bool       // BEGIN was queued (it goes with the first round trip)
 	closed bool       // COMMIT went through, or the transaction was rolled back
 	// buffered, when set, queues the rows the transaction holds back to
 	// write many in one statement: it runs before a statement that reads
