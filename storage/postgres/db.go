@@ -40,8 +40,7 @@ type DB struct {
 	reg      *syncengine.Registry
 	seen     throttle.Marks[struct{}]                // last_seen_at writes (identity.go)
 	statuses throttle.Marks[syncengine.DeviceStatus] // device_status writes (devicestatus.go)
-	// afterScanBound runs between a scan's bound and its rows (tests).
-	afterScanBound func()
+	tracer   pgx.QueryTracer
 }
 
 // Option configures Open.
@@ -51,6 +50,12 @@ type Option func(*DB)
 // default syncengine.DefaultRegistry().
 func WithRegistry(r *syncengine.Registry) Option {
 	return func(db *DB) { db.reg = r }
+}
+
+// WithTracer traces the statements and batches sent on every connection
+// (pgx.QueryTracer; one that is also a pgx.BatchTracer sees batches).
+func WithTracer(t pgx.QueryTracer) Option {
+	return func(db *DB) { db.tracer = t }
 }
 
 // Open connects to the database at url (postgres://…) and applies every
@@ -66,14 +71,16 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 		// ranges again for each run until it trusts a generic plan.
 		cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
 	}
+	db := &DB{Now: time.Now, reg: syncengine.DefaultRegistry()}
+	for _, o := range opts {
+		o(db)
+	}
+	cfg.ConnConfig.Tracer = db.tracer
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	db := &DB{pool: pool, Now: time.Now, reg: syncengine.DefaultRegistry()}
-	for _, o := range opts {
-		o(db)
-	}
+	db.pool = pool
 	if err := db.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err

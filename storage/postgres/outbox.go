@@ -18,6 +18,16 @@ func insertEvents(ctx context.Context, tx pgx.Tx, evs []events.OutboxEvent, now 
 	if len(evs) == 0 {
 		return nil
 	}
+	_, err := tx.Exec(ctx, insertEventsSQL, eventArrays(evs, now)...)
+	return err
+}
+
+const insertEventsSQL = `INSERT INTO outbox (event_id, subject, data, created_at)
+	SELECT e.id, e.subject, e.data, $4 FROM unnest($1::text[], $2::text[], $3::bytea[]) WITH ORDINALITY AS e(id, subject, data, n)
+	ORDER BY e.n`
+
+// eventArrays are the parameters of insertEventsSQL.
+func eventArrays(evs []events.OutboxEvent, now time.Time) []any {
 	ids := make([]string, len(evs))
 	subjects := make([]string, len(evs))
 	data := make([][]byte, len(evs))
@@ -27,10 +37,15 @@ func insertEvents(ctx context.Context, tx pgx.Tx, evs []events.OutboxEvent, now 
 			data[i] = []byte{}
 		}
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO outbox (event_id, subject, data, created_at)
-		SELECT e.id, e.subject, e.data, $4 FROM unnest($1::text[], $2::text[], $3::bytea[]) WITH ORDINALITY AS e(id, subject, data, n)
-		ORDER BY e.n`, ids, subjects, data, ms(now))
-	return err
+	return []any{ids, subjects, data, ms(now)}
+}
+
+// queueEvents is insertEvents as one statement of a pipelined transaction.
+func queueEvents(p *pipeline, evs []events.OutboxEvent, now time.Time) {
+	if len(evs) == 0 {
+		return
+	}
+	p.queue("append events", insertEventsSQL, eventArrays(evs, now)...)
 }
 
 func checkEvent(ev events.OutboxEvent) error {

@@ -108,7 +108,7 @@ func (t *recTx) readableSources(rec *syncengine.StoredRecord, sources []string) 
 func (t *recTx) writer(rec *syncengine.StoredRecord) (*syncengine.Principal, error) {
 	if keyID, ok := strings.CutPrefix(rec.Actor, "key:"); ok {
 		var perms string
-		err := t.queryRow(`SELECT permissions FROM api_keys WHERE id = $1 AND tenant_id = $2`, keyID, rec.TenantID).Scan(&perms)
+		err := t.row(`SELECT permissions FROM api_keys WHERE id = $1 AND tenant_id = $2`, keyID, rec.TenantID).Scan(&perms)
 		if noRows(err) {
 			return nil, nil
 		}
@@ -116,7 +116,7 @@ func (t *recTx) writer(rec *syncengine.StoredRecord) (*syncengine.Principal, err
 	}
 	u := syncengine.User{TenantID: rec.TenantID}
 	var role int32
-	err := t.queryRow(`SELECT u.id, u.display_name, u.role, u.region_id, u.store_id
+	err := t.row(`SELECT u.id, u.display_name, u.role, u.region_id, u.store_id
 		FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = $1 AND d.tenant_id = $2`, rec.Actor, rec.TenantID).
 		Scan(&u.ID, &u.DisplayName, &role, &u.RegionID, &u.StoreID)
 	if noRows(err) {

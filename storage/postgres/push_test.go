@@ -2,9 +2,13 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/fieldsync/fieldsync/internal/ids"
@@ -68,5 +72,140 @@ func TestOneDevicesBatchOnTwoNodesAppliesOnce(t *testing.T) {
 	_, latest, err := first.CursorBounds(ctx, o.TenantID)
 	if err != nil || latest != 100 {
 		t.Errorf("the tenant's latest version is %d (%v), want 100: each of the 100 mutations applied once", latest, err)
+	}
+}
+
+// TestAMergeOnOneNodeNeverOverwritesAWriteOfAnother: a transaction reads a
+// record and merges into it while another node pushes an edit of the same
+// record. The other node's push waits for the first transaction (its read
+// locks the tenant), then merges into what it committed: both edits stay.
+// Were the read not under the tenant's lock, the push would commit in
+// between and the first transaction's write, merged from the state before
+// it, would drop the push's edit.
+func TestAMergeOnOneNodeNeverOverwritesAWriteOfAnother(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.DB(t)
+	var dbs []*postgres.DB
+	for range 2 {
+		db, err := postgres.Open(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		dbs = append(dbs, db)
+	}
+	e, err := syncengine.New(syncengine.Config{Store: dbs[1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	o := newOrg(t, dbs[0])
+	id := ids.New()
+	push := func(seq uint64, v *fieldsyncv1.Visit, field string) error {
+		res, err := e.Push(ctx, o.Rep, []syncengine.Mutation{{Seq: seq, Type: "fieldsync.v1.Visit", RecordID: id,
+			Value: v, Fields: []string{field}, HLC: e.Clock().Now()}})
+		if err == nil && res.Results[0].Outcome != fieldsyncv1.MutationOutcome_MUTATION_OUTCOME_APPLIED {
+			err = fmt.Errorf("push %d: %v", seq, res.Results[0])
+		}
+		return err
+	}
+	if err := push(1, &fieldsyncv1.Visit{Notes: "first"}, "notes"); err != nil {
+		t.Fatal(err)
+	}
+	pushed := make(chan error, 1)
+	err = dbs[0].Update(ctx, func(tx syncengine.Tx) error {
+		rec, err := tx.GetRecord(o.TenantID, id)
+		if err != nil || rec == nil {
+			return fmt.Errorf("read %v: %v", rec, err)
+		}
+		go func() { pushed <- push(2, &fieldsyncv1.Visit{CustomerId: "c2"}, "customer_id") }()
+		// Until the push has either committed or waits for a lock.
+		for {
+			select {
+			case err := <-pushed:
+				pushed <- err
+			default:
+				var waiting int
+				if err := dbs[0].Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+					WHERE wait_event_type = 'Lock' AND datname = current_database()`).Scan(&waiting); err != nil {
+					return err
+				}
+				if waiting == 0 {
+					time.Sleep(time.Millisecond)
+					continue
+				}
+			}
+			break
+		}
+		rec.State.Value.(*fieldsyncv1.Visit).Notes = "second"
+		rec.HLC = e.Clock().Now()
+		_, err = tx.PutRecord(rec, nil)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-pushed; err != nil {
+		t.Fatal(err)
+	}
+	got, err := dbs[0].GetRecords(ctx, o.TenantID, []string{id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := got[id].State.Value.(*fieldsyncv1.Visit); v.Notes != "second" || v.CustomerId != "c2" {
+		t.Fatalf("the record holds notes %q and customer %q, want both edits (second, c2)", v.Notes, v.CustomerId)
+	}
+}
+
+// roundTrips counts the statements sent on their own and the batches
+// (each one round trip once its statements are prepared).
+type roundTrips struct{ n atomic.Int64 }
+
+func (r *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	r.n.Add(1)
+	return ctx
+}
+func (r *roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (r *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	r.n.Add(1)
+	return ctx
+}
+func (r *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (r *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+
+// TestAPushCostsThreeRoundTripsWhateverItsSize: BEGIN and the device's
+// seq; the tenant's lock and the batch's records; every write and the
+// COMMIT — for a push of 10 new visits as for one of 200.
+func TestAPushCostsThreeRoundTripsWhateverItsSize(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	trips := &roundTrips{}
+	db, err := postgres.Open(ctx, pgtest.DB(t), postgres.WithTracer(trips))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	e, err := syncengine.New(syncengine.Config{Store: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	o := newOrg(t, db)
+	seq := uint64(0)
+	for _, n := range []int{10, 200, 10, 200} {
+		var muts []syncengine.Mutation
+		for range n {
+			seq++
+			muts = append(muts, syncengine.Mutation{Seq: seq, Type: "fieldsync.v1.Visit", RecordID: ids.New(),
+				Value: &fieldsyncv1.Visit{Notes: "n"}, Fields: []string{"notes"}, HLC: e.Clock().Now()})
+		}
+		before := trips.n.Load()
+		if _, err := e.Push(ctx, o.Rep, muts); err != nil {
+			t.Fatal(err)
+		}
+		if got := trips.n.Load() - before; got != 3 {
+			t.Errorf("a push of %d took %d round trips, want 3", n, got)
+		}
 	}
 }

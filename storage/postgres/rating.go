@@ -69,7 +69,11 @@ func (db *DB) RatingToken(ctx context.Context, hash []byte) (tenantID, quoteID s
 // syncengine.Tx). The row lock the update takes makes a second claim of
 // the token wait for this transaction, then find it used.
 func (t *recTx) ClaimRatingToken(hash []byte, tenantID string) error {
-	tag, err := t.tx.Exec(t.ctx, `UPDATE rating_tokens SET used_time = $1
+	conn, err := t.sync()
+	if err != nil {
+		return err
+	}
+	tag, err := conn.Exec(t.ctx, `UPDATE rating_tokens SET used_time = $1
 		WHERE token_hash = $2 AND tenant_id = $3 AND used_time IS NULL AND expire_time > $1`, ms(t.now), hash, tenantID)
 	if err != nil {
 		return fmt.Errorf("claim rating token: %w", err)

@@ -16,46 +16,51 @@ import (
 
 var _ syncengine.Store = (*DB)(nil)
 
-// Update runs fn in one write transaction (see syncengine.Store).
+// Update runs fn in one write transaction (see syncengine.Store), its
+// statements pipelined (pipeline): a push costs a few round trips
+// whatever its size.
 func (db *DB) Update(ctx context.Context, fn func(tx syncengine.Tx) error) error {
-	return db.writeTx(ctx, func(ptx pgx.Tx, now time.Time) error {
-		t := &recTx{ctx: ctx, tx: ptx, now: now, reg: db.reg}
-		if err := fn(t); err != nil {
-			return err
-		}
-		return t.flush()
-	})
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	t := &recTx{pipeline: pipeline{ctx: ctx, conn: conn.Conn()}, now: db.Now(), reg: db.reg}
+	t.buffered = t.flushRecords
+	defer t.rollback()
+	if err := fn(t); err != nil {
+		return err
+	}
+	t.flush()
+	return t.commit()
 }
 
 // recTx implements syncengine.Tx over one PostgreSQL transaction. A
-// tenant's counters are read, and its counter row locked, on first use;
-// they are written back at the end, and the lock goes with the commit.
+// tenant's counters are read, and its counter row locked, on first use
+// (before the tenant's records are read); they are written back at the
+// end, and the lock goes with the commit.
 type recTx struct {
-	ctx     context.Context
-	tx      pgx.Tx
+	pipeline
 	now     time.Time
 	reg     *syncengine.Registry
 	results rowcodec.ResultRuns
 	events  []syncengine.Event
 	tenants map[string]*tenantCounters // by tenant id, once locked
+	// created and updated are the record rows written and not yet queued:
+	// new records (a plain insert) and records written again (an upsert).
+	created, updated recordRows
 }
 
 // tenantCounters are the last change version and conflict id a tenant
 // handed out.
 type tenantCounters struct {
 	version, conflict uint64
+	read              bool // the lock's round trip was sent
+	// readVersion and readConflict are the counters as read.
+	readVersion, readConflict uint64
 }
 
 func (t *recTx) Now() time.Time { return t.now }
-
-func (t *recTx) exec(q string, args ...any) error {
-	_, err := t.tx.Exec(t.ctx, q, args...)
-	return err
-}
-
-func (t *recTx) queryRow(q string, args ...any) pgx.Row {
-	return t.tx.QueryRow(t.ctx, q, args...)
-}
 
 // LastSeq returns an actor's highest applied seq and locks the actor's
 // row until the transaction ends (the upsert creates a missing one), so a
@@ -63,14 +68,15 @@ func (t *recTx) queryRow(q string, args ...any) pgx.Row {
 // flight waits, then sees the seqs applied and answers from their results.
 func (t *recTx) LastSeq(actor string) (uint64, error) {
 	var v uint64
-	err := t.queryRow(`INSERT INTO actor_seqs (actor, last_seq) VALUES ($1, 0)
+	err := t.row(`INSERT INTO actor_seqs (actor, last_seq) VALUES ($1, 0)
 		ON CONFLICT (actor) DO UPDATE SET actor = EXCLUDED.actor RETURNING last_seq`, actor).Scan(&v)
 	return v, err
 }
 
 func (t *recTx) SetLastSeq(actor string, seq uint64) error {
-	return t.exec(`INSERT INTO actor_seqs (actor, last_seq) VALUES ($1, $2)
+	t.queue("set last seq", `INSERT INTO actor_seqs (actor, last_seq) VALUES ($1, $2)
 		ON CONFLICT (actor) DO UPDATE SET last_seq = EXCLUDED.last_seq`, actor, seq)
+	return nil
 }
 
 // PushResult returns the stored result of an applied seq: from this
@@ -81,7 +87,7 @@ func (t *recTx) PushResult(actor string, seq uint64) ([]byte, bool, error) {
 	}
 	var first, last uint64
 	var blob []byte
-	err := t.queryRow(`SELECT first_seq, last_seq, results FROM push_results WHERE actor = $1 AND first_seq <= $2
+	err := t.row(`SELECT first_seq, last_seq, results FROM push_results WHERE actor = $1 AND first_seq <= $2
 		ORDER BY first_seq DESC LIMIT 1`, actor, seq).Scan(&first, &last, &blob)
 	if noRows(err) || err == nil && seq > last {
 		return nil, false, nil
@@ -103,8 +109,13 @@ func (t *recTx) SavePushResult(actor string, seq uint64, result []byte) error {
 const recordColumns = `tenant_id, id, type, version, created_version, owner_id, store_id, region_id,
 	value, clocks, deleted_hlc, deleted_actor, created_hlc, created_actor, hlc, actor, updated_at`
 
+// GetRecord reads a record after locking its tenant's counters (in the
+// same round trip), so that it reads the state the last writer of the
+// tenant committed, and no other node writes the record before this
+// transaction commits what it merges into it.
 func (t *recTx) GetRecord(tenantID, id string) (*syncengine.StoredRecord, error) {
-	rec, err := scanRecord(t.reg, t.queryRow(`SELECT `+recordColumns+` FROM records WHERE tenant_id = $1 AND id = $2`, tenantID, id))
+	t.lockTenant(tenantID)
+	rec, err := scanRecord(t.reg, t.row(`SELECT `+recordColumns+` FROM records WHERE tenant_id = $1 AND id = $2`, tenantID, id))
 	if noRows(err) {
 		return nil, nil
 	}
@@ -112,9 +123,25 @@ func (t *recTx) GetRecord(tenantID, id string) (*syncengine.StoredRecord, error)
 }
 
 // GetRecords returns the stored records with these ids in one query (see
-// syncengine.Tx).
+// syncengine.Tx), after locking their tenant's counters like GetRecord, in
+// the same round trip.
 func (t *recTx) GetRecords(tenantID string, idList []string) (map[string]*syncengine.StoredRecord, error) {
-	return getRecords(t.ctx, t.tx, t.reg, tenantID, idList)
+	out := make(map[string]*syncengine.StoredRecord, len(idList))
+	if len(idList) == 0 {
+		return out, nil
+	}
+	t.lockTenant(tenantID)
+	err := t.query(func(rows pgx.Rows) error {
+		rec, err := scanRecord(t.reg, rows)
+		if err == nil {
+			out[rec.ID] = rec
+		}
+		return err
+	}, `SELECT `+recordColumns+` FROM records WHERE tenant_id = $1 AND id = ANY($2)`, tenantID, idList)
+	if err != nil {
+		return nil, fmt.Errorf("get records: %w", err)
+	}
+	return out, nil
 }
 
 // querier is a pool or a transaction.
@@ -173,27 +200,45 @@ func scanRecord(reg *syncengine.Registry, row pgx.Row) (*syncengine.StoredRecord
 }
 
 // counters returns the tenant's counters, locking its counter row on first
-// use until the transaction ends: the upsert creates a missing row and,
-// like SELECT … FOR UPDATE, waits for a transaction holding the row and
-// then returns its committed values. So one transaction at a time hands
-// out a tenant's versions and conflict ids, and it commits them before the
-// next one reads them.
+// use until the transaction ends (lockTenant).
 func (t *recTx) counters(tenantID string) (*tenantCounters, error) {
+	c := t.lockTenant(tenantID)
+	if !c.read {
+		if err := t.send(); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// lockTenant queues, on the tenant's first use, the statement that locks
+// its counter row until the transaction ends and reads its counters: the
+// upsert creates a missing row and, like SELECT … FOR UPDATE, waits for a
+// transaction holding the row and then returns its committed values. So
+// one transaction at a time hands out a tenant's versions and conflict
+// ids, and it commits them before the next one reads them; and the
+// records a transaction reads after the lock (in the same round trip)
+// are those the previous holder committed. The counters are read once the
+// queue is sent.
+func (t *recTx) lockTenant(tenantID string) *tenantCounters {
 	if c, ok := t.tenants[tenantID]; ok {
-		return c, nil
+		return c
 	}
 	c := &tenantCounters{}
-	err := t.queryRow(`INSERT INTO tenant_versions (tenant_id) VALUES ($1)
-		ON CONFLICT (tenant_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id
-		RETURNING version, conflict_id`, tenantID).Scan(&c.version, &c.conflict)
-	if err != nil {
-		return nil, fmt.Errorf("lock tenant counters: %w", err)
-	}
 	if t.tenants == nil {
 		t.tenants = map[string]*tenantCounters{}
 	}
 	t.tenants[tenantID] = c
-	return c, nil
+	t.pending().Queue(`INSERT INTO tenant_versions (tenant_id) VALUES ($1)
+		ON CONFLICT (tenant_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id
+		RETURNING version, conflict_id`, tenantID).QueryRow(func(row pgx.Row) error {
+		if err := row.Scan(&c.version, &c.conflict); err != nil {
+			return fmt.Errorf("lock tenant counters: %w", err)
+		}
+		c.read, c.readVersion, c.readConflict = true, c.version, c.conflict
+		return nil
+	})
+	return c
 }
 
 // nextVersion hands out the tenant's next change version.
@@ -214,32 +259,27 @@ func (t *recTx) nextSeq(recordType string) (uint64, error) {
 		return 0, nil
 	}
 	var seq uint64
-	err := t.queryRow(`UPDATE counters SET value = value + 1 WHERE name = 'surgery_seq' RETURNING value`).Scan(&seq)
+	err := t.row(`UPDATE counters SET value = value + 1 WHERE name = 'surgery_seq' RETURNING value`).Scan(&seq)
 	if err != nil {
 		return 0, fmt.Errorf("next surgery position: %w", err)
 	}
 	return seq, nil
 }
 
-// flush writes what the transaction buffered: the counters, the push
+// flush queues what the transaction buffered: the counters, the push
 // results and the outbox events.
-func (t *recTx) flush() error {
+func (t *recTx) flush() {
 	for tenantID, c := range t.tenants {
-		if err := t.exec(`UPDATE tenant_versions SET version = $2, conflict_id = $3 WHERE tenant_id = $1`,
-			tenantID, c.version, c.conflict); err != nil {
-			return err
+		if c.version != c.readVersion || c.conflict != c.readConflict {
+			t.queue("save tenant counters", `UPDATE tenant_versions SET version = $2, conflict_id = $3 WHERE tenant_id = $1`,
+				tenantID, c.version, c.conflict)
 		}
 	}
 	for _, run := range t.results.Runs {
-		if err := t.exec(`INSERT INTO push_results (actor, first_seq, last_seq, results, created_at) VALUES ($1, $2, $3, $4, $5)`,
-			run.Actor, run.First, run.Last(), rowcodec.JoinResults(run.Results), ms(t.now)); err != nil {
-			return fmt.Errorf("save push results: %w", err)
-		}
+		t.queue("save push results", `INSERT INTO push_results (actor, first_seq, last_seq, results, created_at) VALUES ($1, $2, $3, $4, $5)`,
+			run.Actor, run.First, run.Last(), rowcodec.JoinResults(run.Results), ms(t.now))
 	}
-	if err := insertEvents(t.ctx, t.tx, t.events, t.now); err != nil {
-		return fmt.Errorf("append events: %w", err)
-	}
-	return nil
+	queueEvents(&t.pipeline, t.events, t.now)
 }
 
 // PutRecord writes a record's new state under the tenant's next version. A
@@ -250,11 +290,9 @@ func (t *recTx) PutRecord(rec *syncengine.StoredRecord, oldScope *syncengine.Sco
 		if err != nil {
 			return 0, err
 		}
-		if err := t.exec(`INSERT INTO scope_exits (tenant_id, version, record_id, type, owner_id, store_id, region_id, created_at)
+		t.queue("scope exit "+rec.ID, `INSERT INTO scope_exits (tenant_id, version, record_id, type, owner_id, store_id, region_id, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			rec.TenantID, exit, rec.ID, rec.Type, oldScope.Owner, oldScope.Store, oldScope.Region, ms(t.now)); err != nil {
-			return 0, fmt.Errorf("scope exit %s: %w", rec.ID, err)
-		}
+			rec.TenantID, exit, rec.ID, rec.Type, oldScope.Owner, oldScope.Store, oldScope.Region, ms(t.now))
 	}
 	v, err := t.nextVersion(rec.TenantID)
 	if err != nil {
@@ -265,26 +303,79 @@ func (t *recTx) PutRecord(rec *syncengine.StoredRecord, oldScope *syncengine.Sco
 		return 0, err
 	}
 	rec.Version = v
-	insert := `INSERT INTO records (` + recordColumns + `, deleted, seq)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`
 	if rec.CreatedVersion == 0 {
-		rec.CreatedVersion = v // a new record: a plain insert
-	} else {
-		insert += upsertRecord
+		rec.CreatedVersion = v // a new record
 	}
 	value, err := proto.MarshalOptions{Deterministic: true}.Marshal(rec.State.Value)
 	if err != nil {
 		return 0, err
 	}
 	rec.Encoded = value
-	st := rec.State
-	err = t.exec(insert, rec.TenantID, rec.ID, rec.Type, v, rec.CreatedVersion, rec.Scope.Owner, rec.Scope.Store, rec.Scope.Region,
-		value, rowcodec.EncodeClocks(st.Fields, st.Elements), uint64(st.DeletedAt.HLC), st.DeletedAt.Actor, uint64(st.Created.HLC), st.Created.Actor,
-		uint64(rec.HLC), rec.Actor, ms(rec.UpdatedAt), st.Deleted(), seq)
-	if err != nil {
-		return 0, fmt.Errorf("put record %s: %w", rec.ID, err)
+	key := recordKey{rec.TenantID, rec.ID}
+	if t.created.has(key) || t.updated.has(key) {
+		t.flushRecords() // one statement writes a row once
 	}
+	rows := &t.updated
+	if rec.CreatedVersion == v {
+		rows = &t.created
+	}
+	rows.add(key, rec, value, seq)
 	return v, t.indexPhotos(rec)
+}
+
+// flushRecords queues the statements that write the record rows held
+// back: one for the new records, one for those written again.
+func (t *recTx) flushRecords() {
+	if len(t.created.keys) > 0 {
+		t.queue("put records", insertRecords, t.created.args()...)
+		t.created = recordRows{}
+	}
+	if len(t.updated.keys) > 0 {
+		t.queue("put records", insertRecords+upsertRecord, t.updated.args()...)
+		t.updated = recordRows{}
+	}
+}
+
+// insertRecords writes the rows of a recordRows.
+const insertRecords = `INSERT INTO records (` + recordColumns + `, deleted, seq)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::text[], $7::text[], $8::text[],
+		$9::bytea[], $10::bytea[], $11::int8[], $12::text[], $13::int8[], $14::text[], $15::int8[], $16::text[], $17::int8[],
+		$18::bool[], $19::int8[])`
+
+// recordKey names a record.
+type recordKey struct{ tenantID, id string }
+
+// recordRows are record rows, column by column, for insertRecords.
+type recordRows struct {
+	keys                                                                 map[recordKey]bool
+	tenant, id, typ, owner, store, region, delActor, createdActor, actor []string
+	version, createdVersion, delHLC, createdHLC, hlc, updated, seq       []int64
+	value, clocks                                                        [][]byte
+	deleted                                                              []bool
+}
+
+func (r *recordRows) has(k recordKey) bool { return r.keys[k] }
+
+func (r *recordRows) add(k recordKey, rec *syncengine.StoredRecord, value []byte, seq uint64) {
+	if r.keys == nil {
+		r.keys = map[recordKey]bool{}
+	}
+	r.keys[k] = true
+	st := rec.State
+	r.tenant, r.id, r.typ = append(r.tenant, rec.TenantID), append(r.id, rec.ID), append(r.typ, rec.Type)
+	r.version, r.createdVersion = append(r.version, int64(rec.Version)), append(r.createdVersion, int64(rec.CreatedVersion))
+	r.owner, r.store, r.region = append(r.owner, rec.Scope.Owner), append(r.store, rec.Scope.Store), append(r.region, rec.Scope.Region)
+	r.value, r.clocks = append(r.value, value), append(r.clocks, rowcodec.EncodeClocks(st.Fields, st.Elements))
+	r.delHLC, r.delActor = append(r.delHLC, int64(st.DeletedAt.HLC)), append(r.delActor, st.DeletedAt.Actor)
+	r.createdHLC, r.createdActor = append(r.createdHLC, int64(st.Created.HLC)), append(r.createdActor, st.Created.Actor)
+	r.hlc, r.actor, r.updated = append(r.hlc, int64(rec.HLC)), append(r.actor, rec.Actor), append(r.updated, ms(rec.UpdatedAt))
+	r.deleted, r.seq = append(r.deleted, st.Deleted()), append(r.seq, int64(seq))
+}
+
+// args are insertRecords' parameters.
+func (r *recordRows) args() []any {
+	return []any{r.tenant, r.id, r.typ, r.version, r.createdVersion, r.owner, r.store, r.region, r.value, r.clocks,
+		r.delHLC, r.delActor, r.createdHLC, r.createdActor, r.hlc, r.actor, r.updated, r.deleted, r.seq}
 }
 
 const upsertRecord = ` ON CONFLICT (tenant_id, id) DO UPDATE SET version = EXCLUDED.version, owner_id = EXCLUDED.owner_id,
@@ -322,7 +413,7 @@ func (t *recTx) AppendEvent(ev syncengine.Event) error {
 
 func (t *recTx) AddReceipt(tenantID, deviceID, userID string, version uint64, at time.Time) (uint64, error) {
 	var prev uint64
-	err := t.queryRow(`SELECT version FROM device_cursors WHERE device_id = $1`, deviceID).Scan(&prev)
+	err := t.row(`SELECT version FROM device_cursors WHERE device_id = $1`, deviceID).Scan(&prev)
 	if err != nil && !noRows(err) {
 		return 0, err
 	}
@@ -340,7 +431,7 @@ func (t *recTx) AddReceipt(tenantID, deviceID, userID string, version uint64, at
 // UserPlace returns a user's store and region (see syncengine.Tx).
 func (t *recTx) UserPlace(tenantID, userID string) (syncengine.Scope, bool, error) {
 	sc := syncengine.Scope{Owner: userID}
-	err := t.queryRow(`SELECT store_id, region_id FROM users WHERE id = $1 AND tenant_id = $2`, userID, tenantID).Scan(&sc.Store, &sc.Region)
+	err := t.row(`SELECT store_id, region_id FROM users WHERE id = $1 AND tenant_id = $2`, userID, tenantID).Scan(&sc.Store, &sc.Region)
 	if noRows(err) {
 		return syncengine.Scope{}, false, nil
 	}
@@ -350,7 +441,7 @@ func (t *recTx) UserPlace(tenantID, userID string) (syncengine.Scope, bool, erro
 // StoreRegion returns the region of a store (see syncengine.Tx).
 func (t *recTx) StoreRegion(tenantID, storeID string) (string, bool, error) {
 	var region string
-	err := t.queryRow(`SELECT region_id FROM stores WHERE id = $1 AND tenant_id = $2`, storeID, tenantID).Scan(&region)
+	err := t.row(`SELECT region_id FROM stores WHERE id = $1 AND tenant_id = $2`, storeID, tenantID).Scan(&region)
 	if noRows(err) {
 		return "", false, nil
 	}
@@ -360,7 +451,7 @@ func (t *recTx) StoreRegion(tenantID, storeID string) (string, bool, error) {
 // RegionExists reports whether the tenant has the region (see syncengine.Tx).
 func (t *recTx) RegionExists(tenantID, regionID string) (bool, error) {
 	var ok bool
-	err := t.queryRow(`SELECT EXISTS (SELECT 1 FROM regions WHERE id = $1 AND tenant_id = $2)`, regionID, tenantID).Scan(&ok)
+	err := t.row(`SELECT EXISTS (SELECT 1 FROM regions WHERE id = $1 AND tenant_id = $2)`, regionID, tenantID).Scan(&ok)
 	return ok, err
 }
 

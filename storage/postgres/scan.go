@@ -18,76 +18,56 @@ import (
 // ranges and stops at limit.
 //
 // The scan reads no further than the tenant's latest committed version,
-// read first: every version up to it is committed (see CursorBounds), so
-// the rows the scan returns leave no gap a later commit could fill, and a
-// page that did not stop at limit covers everything through latest.
+// which the same statement reads first: every version up to it is
+// committed (see CursorBounds), so the rows the scan returns leave no gap
+// a later commit could fill, and a page that did not stop at limit covers
+// everything through latest. One statement is one snapshot: a record
+// written again after the bound was read cannot have left the page for a
+// version above it. So a page is one round trip.
 func (db *DB) ScanChanges(ctx context.Context, sel syncengine.Selection, after uint64, limit int) (*syncengine.ChangePage, error) {
-	var page *syncengine.ChangePage
-	// One snapshot for the bound and the rows: a record written again in
-	// between would have left its row's version for one above the bound,
-	// and the page would claim a change it does not hold.
-	err := pgx.BeginTxFunc(ctx, db.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		var latest uint64
-		err := tx.QueryRow(ctx, `SELECT version FROM tenant_versions WHERE tenant_id = $1`, sel.TenantID).Scan(&latest)
-		switch {
-		case noRows(err):
-			latest = 0
-		case err != nil:
-			return err
-		}
-		switch {
-		case latest <= after || limit <= 0:
-			page = &syncengine.ChangePage{Through: after}
-			return nil
-		case len(sel.Terms) == 0:
-			page = &syncengine.ChangePage{Through: latest}
-			return nil
-		}
-		if db.afterScanBound != nil {
-			db.afterScanBound()
-		}
-		query, args := scanQuery(sel, after, latest, limit)
-		rows, err := tx.Query(ctx, query, args...)
-		if err != nil {
-			return err
-		}
-		if page, err = scanChangePage(rows, limit); err != nil {
-			return err
-		}
-		if !page.More {
-			page.Through = latest
-		}
-		return nil
-	})
+	if limit <= 0 {
+		return &syncengine.ChangePage{Through: after}, nil
+	}
+	query, args := scanQuery(sel, after, limit)
+	rows, err := db.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("scan changes: %w", err)
+	}
+	page, err := scanChangePage(rows, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("scan changes: %w", err)
 	}
 	return page, nil
 }
 
-// scanQuery builds the statement of a scan: $1 the tenant, $2 and $3 the
-// versions after and through, $4 the limit, then the term values and type
-// names. Each range is limited on its own, so PostgreSQL merges ordered
-// index scans (Merge Append) and reads at most a page of each; a row two
-// terms select comes twice, side by side, and scanChangePage drops the
-// copy. Record rows carry their id, exit rows none; each row of the page
-// is then read by its key (LATERAL: a lookup per row, never a join over
-// the tenant's table).
-func scanQuery(sel syncengine.Selection, after, through uint64, limit int) (string, []any) {
-	b := &scanBuilder{args: []any{sel.TenantID, after, through, limit}, types: map[string]string{}}
+// scanQuery builds the statement of a scan: $1 the tenant, $2 the version
+// after, $3 the limit, then the term values and type names. Its first
+// column is the tenant's latest version (bound), read in the statement's
+// snapshot; it returns no row when that is not after $2, and one row of
+// NULLs beside it when no change row is. Each (term, type) range is an
+// ordered index scan limited on its own that reads the row's columns as
+// it goes, and PostgreSQL merges the ranges (Merge Append), pulling from
+// each only what the page takes: at most a page and one row per range. A
+// row two terms select comes twice, side by side, and scanChangePage
+// drops the copy.
+func scanQuery(sel syncengine.Selection, after uint64, limit int) (string, []any) {
+	b := &scanBuilder{args: []any{sel.TenantID, after, limit}, types: map[string]string{}}
 	b.eachRange(sel, func(string) bool { return true }, func(field syncengine.ScopeField, value, typ string) {
-		where := rangeWhere(field, value, typ) + " AND version <= $3 ORDER BY version LIMIT $4"
-		b.arms = append(b.arms, "(SELECT version, id AS rid FROM records"+where+")",
-			"(SELECT version, NULL::text AS rid FROM scope_exits"+where+")")
+		where := rangeWhere(field, value, typ, "bound.latest") + " ORDER BY version LIMIT $3"
+		b.arms = append(b.arms, "(SELECT version, false AS exit, id, type, owner_id, store_id, region_id, deleted, value, hlc, updated_at FROM records"+where+")",
+			"(SELECT version, true, record_id, type, owner_id, store_id, region_id, false, NULL::bytea, 0::bigint, 0::bigint FROM scope_exits"+where+")")
 	})
-	return `SELECT u.version, u.rid IS NULL, COALESCE(r.id, x.record_id), COALESCE(r.type, x.type),
-		COALESCE(r.owner_id, x.owner_id), COALESCE(r.store_id, x.store_id), COALESCE(r.region_id, x.region_id),
-		COALESCE(r.deleted, false), r.value, COALESCE(r.hlc, 0), COALESCE(r.updated_at, 0)
-		FROM (` + strings.Join(b.arms, "\n\t\tUNION ALL ") + `
-		ORDER BY 1 LIMIT $4) u
-		LEFT JOIN LATERAL (SELECT * FROM records WHERE u.rid IS NOT NULL AND tenant_id = $1 AND id = u.rid LIMIT 1) r ON true
-		LEFT JOIN LATERAL (SELECT * FROM scope_exits WHERE u.rid IS NULL AND tenant_id = $1 AND version = u.version LIMIT 1) x ON true
-		ORDER BY u.version`, b.args
+	if len(b.arms) == 0 {
+		return `SELECT version, NULL::bigint, false, '', '', '', '', '', false, NULL::bytea, 0::bigint, 0::bigint
+			FROM tenant_versions WHERE tenant_id = $1 AND version > $2`, b.args[:2]
+	}
+	return `SELECT bound.latest, s.version, COALESCE(s.exit, false), COALESCE(s.id, ''), COALESCE(s.type, ''),
+		COALESCE(s.owner_id, ''), COALESCE(s.store_id, ''), COALESCE(s.region_id, ''), COALESCE(s.deleted, false), s.value,
+		COALESCE(s.hlc, 0), COALESCE(s.updated_at, 0)
+		FROM (SELECT version AS latest FROM tenant_versions WHERE tenant_id = $1 AND version > $2) bound
+		LEFT JOIN LATERAL (` + strings.Join(b.arms, "\n\t\tUNION ALL ") + `
+		ORDER BY 1 LIMIT $3) s ON true
+		ORDER BY s.version`, b.args
 }
 
 // scanBuilder collects the arms of a scan and their parameters.
@@ -134,33 +114,48 @@ func (b *scanBuilder) eachRange(sel syncengine.Selection, keep func(typ string) 
 }
 
 // rangeWhere is the WHERE clause of one (term, type) range: its rows with
-// a version after $2.
-func rangeWhere(field syncengine.ScopeField, value, typ string) string {
+// a version after $2 and, when through is not empty, at most through.
+// The version bounds are row comparisons over the scope index's columns
+// from the term's on, which only that index can serve: compared on its
+// own, version would let the planner take the (tenant_id, version) index
+// instead and filter every row of the tenant in the range for the term
+// (it cannot tell from a generic plan that the term selects few).
+func rangeWhere(field syncengine.ScopeField, value, typ, through string) string {
 	where := " WHERE tenant_id = $1 AND "
 	if col := scopeColumns[field]; col != "" {
 		where += col + " = " + value + " AND "
 	}
-	return where + "type = " + typ + " AND version > $2"
+	where += "type = " + typ + " AND version > $2"
+	if through != "" {
+		where += " AND version <= " + through
+	}
+	return where
 }
 
-// scanChangePage reads the rows of a scan: a record row carries the
-// record's current state, an exit row the scope the record left. limit
-// rows, copies included, mean the scan stopped early: it covered through
-// the last.
-func scanChangePage(rows pgx.Rows, limit int) (*syncengine.ChangePage, error) {
+// scanChangePage reads the rows of a scan (scanQuery): a record row
+// carries the record's current state, an exit row the scope the record
+// left. limit rows, copies included, mean the scan stopped early: it
+// covered through the last; otherwise it covered through the bound.
+func scanChangePage(rows pgx.Rows, after uint64, limit int) (*syncengine.ChangePage, error) {
 	defer rows.Close()
-	pg := &syncengine.ChangePage{}
+	pg := &syncengine.ChangePage{Through: after}
+	var latest uint64
 	n := 0
-	for ; rows.Next(); n++ {
+	for rows.Next() {
 		var r syncengine.ChangeRow
 		var raw syncengine.RawRecord
+		var version *uint64
 		var hlc uint64
 		var updated int64
-		if err := rows.Scan(&r.Version, &r.Exit, &r.RecordID, &r.Type, &r.Scope.Owner, &r.Scope.Store, &r.Scope.Region, &r.Deleted,
+		if err := rows.Scan(&latest, &version, &r.Exit, &r.RecordID, &r.Type, &r.Scope.Owner, &r.Scope.Store, &r.Scope.Region, &r.Deleted,
 			&raw.Value, &hlc, &updated); err != nil {
 			return nil, err
 		}
-		if r.Version == pg.Through {
+		if version == nil {
+			break // the bound alone: no change row
+		}
+		n++
+		if r.Version = *version; r.Version == pg.Through && len(pg.Rows) > 0 {
 			continue // the same row again, from another term
 		}
 		pg.Through = r.Version
@@ -171,14 +166,24 @@ func scanChangePage(rows pgx.Rows, limit int) (*syncengine.ChangePage, error) {
 		}
 		pg.Rows = append(pg.Rows, r)
 	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
 	pg.More = n == limit
-	return pg, rows.Err()
+	if !pg.More && latest > after {
+		pg.Through = latest
+	}
+	return pg, nil
 }
 
 // CreatedBetween lists the records sel selects of the types that were
 // created in (from, to] (see syncengine.Tx).
 func (t *recTx) CreatedBetween(sel syncengine.Selection, types []string, from, to uint64) ([]syncengine.ChangeRow, error) {
-	return createdBetween(t.ctx, t.tx, sel, types, from, to)
+	conn, err := t.sync()
+	if err != nil {
+		return nil, err
+	}
+	return createdBetween(t.ctx, conn, sel, types, from, to)
 }
 
 // CreatedBetween is recTx.CreatedBetween outside a transaction (see
@@ -194,7 +199,7 @@ func (db *DB) CreatedBetween(ctx context.Context, sel syncengine.Selection, type
 func createdBetween(ctx context.Context, q querier, sel syncengine.Selection, types []string, from, to uint64) ([]syncengine.ChangeRow, error) {
 	b := &scanBuilder{args: []any{sel.TenantID, from, to}, types: map[string]string{}}
 	b.eachRange(sel, func(typ string) bool { return slices.Contains(types, typ) }, func(field syncengine.ScopeField, value, typ string) {
-		b.arms = append(b.arms, "SELECT id FROM records"+rangeWhere(field, value, typ)+" AND created_version > $2 AND created_version <= $3")
+		b.arms = append(b.arms, "SELECT id FROM records"+rangeWhere(field, value, typ, "")+" AND created_version > $2 AND created_version <= $3")
 	})
 	if len(b.arms) == 0 {
 		return nil, nil
