@@ -153,12 +153,14 @@ func TestRelayPublishesAgainTheMessagesAStreamLost(t *testing.T) {
 				lose()
 				n.start(t)
 				waitFor(t, "the client to reconnect", nc.IsConnected)
-				for _, s := range relayStreams {
-					if got := streamLastSeq(t, js, s); got >= before[s] {
-						t.Fatalf("%s ends at %d after the loss, want before %d", s, got, before[s])
-					}
-				}
 				if restartRelay {
+					// (A running relay may have put the tail back already;
+					// its Resent count below says it found one.)
+					for _, s := range relayStreams {
+						if got := streamLastSeq(t, js, s); got >= before[s] {
+							t.Fatalf("%s ends at %d after the loss, want before %d", s, got, before[s])
+						}
+					}
 					relay = newRelay()
 					runRelay(t, relay)
 				}
