@@ -37,14 +37,43 @@ type OutboxEvent struct {
 	CreatedAt time.Time
 }
 
+// Sent is one event JetStream acknowledged: its outbox sequence and where
+// the stream stored it.
+type Sent struct {
+	// Seq is the event's outbox sequence (OutboxEvent.Seq).
+	Seq uint64
+	// Stream is the stream that stored it (ChangesStream or AlertsStream).
+	Stream string
+	// StreamSeq is its sequence in Stream, from the acknowledgement (for a
+	// duplicate, the sequence of the copy stored before).
+	StreamSeq uint64
+}
+
 // Outbox is what the Relay needs from the store holding the outbox.
+//
+// Sent events stay in the outbox, with the stream sequence they were
+// stored at, until they are pruned (the daemon keeps them for a week).
+// That makes the outbox, not JetStream's disk, the durable copy of every
+// event: when a stream comes back from a crash without its last messages
+// (JetStream fsyncs periodically, not per message), the relay compares the
+// stream's last sequence with LastSent and sends the missing events again
+// (Resend). See docs/events.md, "Durability".
 type Outbox interface {
 	// PendingEvents returns up to limit unsent events, oldest (lowest Seq)
 	// first.
 	PendingEvents(ctx context.Context, limit int) ([]OutboxEvent, error)
-	// MarkSent records that the events with these sequence numbers were
-	// acknowledged by JetStream. Marking an event twice is not an error.
-	MarkSent(ctx context.Context, seqs []uint64) error
+	// MarkSent records that these events were acknowledged by JetStream,
+	// and where each was stored. Marking an event twice is not an error
+	// (the first mark stays); unknown sequence numbers are ignored.
+	MarkSent(ctx context.Context, sent []Sent) error
+	// LastSent returns the highest stream sequence recorded by MarkSent for
+	// an event of stream still in the outbox, 0 when there is none.
+	LastSent(ctx context.Context, stream string) (uint64, error)
+	// Resend makes the events of stream recorded at a stream sequence
+	// above after unsent again, so that PendingEvents returns them (in
+	// their original order) and the relay publishes them again. It returns
+	// how many events it made unsent.
+	Resend(ctx context.Context, stream string, after uint64) (int64, error)
 }
 
 // BacklogReporter is an optional Outbox capability: when the Outbox

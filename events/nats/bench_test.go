@@ -12,6 +12,8 @@ import (
 
 	"github.com/fieldsync/fieldsync/events"
 	"github.com/fieldsync/fieldsync/events/nats"
+	"github.com/fieldsync/fieldsync/events/nats/embedded"
+	"github.com/fieldsync/fieldsync/internal/benchenv"
 	"github.com/fieldsync/fieldsync/storage/sqlite"
 )
 
@@ -69,8 +71,8 @@ func publishAll(b *testing.B, js jetstream.JetStream, from, to int) time.Duratio
 	return time.Since(start)
 }
 
-// BenchmarkRelayThroughput compares, on one embedded JetStream (fsync on
-// every write), a relay draining a SQLite outbox with a bare loop of
+// BenchmarkRelayThroughput compares, on one embedded JetStream (its
+// default periodic fsync), a relay draining a SQLite outbox with a bare loop of
 // synchronous js.Publish calls. The b.N events go in ten rounds, each
 // relaying a slice of them then publishing as many in the bare loop, so
 // both see the same machine load. ns/op is the relay's time per event;
@@ -98,6 +100,55 @@ func BenchmarkRelayThroughput(b *testing.B) {
 	b.ReportMetric(relayRate, "relay_events/s")
 	b.ReportMetric(syncRate, "sync_publish_events/s")
 	b.ReportMetric(relayRate/syncRate, "relay/sync")
+}
+
+// BenchmarkRelaySyncAlwaysVsPeriodic drains the same events from a SQLite
+// outbox into an embedded JetStream that fsyncs every message before
+// acknowledging it (SyncAlways, the former default) and into one that
+// fsyncs every second (the default: the outbox is the events' durable
+// copy, docs/events.md "Durability"), in ten rounds alternating which
+// goes first. It reports both rates, their ratio and the process's CPU
+// time per event on each side.
+func BenchmarkRelaySyncAlwaysVsPeriodic(b *testing.B) {
+	type side struct {
+		name      string
+		js        jetstream.JetStream
+		db        *sqlite.DB
+		took, cpu time.Duration
+	}
+	newSide := func(name string, syncAlways bool) *side {
+		srv, err := embedded.Start(embedded.Config{StoreDir: b.TempDir(), Port: -1, SyncAlways: syncAlways})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(srv.Shutdown)
+		_, js := connectJS(b, srv.ClientURL())
+		return &side{name: name, js: js, db: openOutbox(b)}
+	}
+	sides := []*side{newSide("sync_always", true), newSide("periodic", false)}
+	benchenv.ReportLoad(b)
+	const rounds = 10
+	b.ResetTimer()
+	for r := range rounds {
+		from, to := b.N*r/rounds, b.N*(r+1)/rounds
+		b.StopTimer()
+		for _, s := range sides {
+			fillOutbox(b, s.db, from, to)
+		}
+		b.StartTimer()
+		for _, s := range []*side{sides[r%2], sides[1-r%2]} {
+			cpu := benchenv.CPUTime()
+			s.took += relayAll(b, s.db, s.js, to-from)
+			s.cpu += benchenv.CPUTime() - cpu
+		}
+	}
+	b.StopTimer()
+	for _, s := range sides {
+		b.ReportMetric(float64(b.N)/s.took.Seconds(), s.name+"_events/s")
+		b.ReportMetric(float64(s.cpu.Microseconds())/float64(b.N), s.name+"_cpu_us/event")
+	}
+	b.ReportMetric(sides[0].took.Seconds()/sides[1].took.Seconds(), "periodic/sync_always")
+	benchenv.ReportLoad(b)
 }
 
 // BenchmarkCommitToConsumerLatency commits one event at a time (kicking the

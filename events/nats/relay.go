@@ -61,6 +61,20 @@ const (
 // the relay probes the stored events one by one, each answered as a
 // duplicate, until the first new one.
 //
+// Lost tails: the outbox keeps sent events (until pruned) with the stream
+// sequence each was stored at, so a stream that comes back from a crash
+// without its last messages — JetStream acknowledges a message before it
+// is fsynced, unless the server runs with sync_interval: always — loses
+// nothing. Before its first pass, after a failed pass (a publish finding
+// the stream shorter than expected fails the pass) and after its
+// connection reconnected, the relay compares each stream's last sequence
+// with the highest one the outbox recorded (Outbox.LastSent). When the
+// stream is shorter it makes the events recorded past its end unsent again
+// (Outbox.Resend) and publishes them again, in order, with their original
+// IDs; a durable consumer whose delivered sequence is past the stream's
+// end is reset to its ack floor (at most the stream's end), so that it
+// receives them. See docs/events.md, "Durability".
+//
 // An event JetStream refuses for good (no stream for its subject, payload
 // over the server's max_payload) blocks the events after it: the relay
 // keeps retrying at MaxBackoff, counting failures and logging each one.
@@ -97,6 +111,7 @@ type Relay struct {
 
 	published   atomic.Uint64
 	duplicates  atomic.Uint64
+	resent      atomic.Uint64
 	failures    atomic.Uint64
 	backlog     atomic.Int64
 	lastBacklog time.Time // only touched by Run's goroutine
@@ -104,6 +119,12 @@ type Relay struct {
 	// lastSeq is where each stream ends, learned from acknowledgements
 	// and forgotten after a failed pass. Only touched by Run's goroutine.
 	lastSeq map[string]streamPos
+	// checked holds the streams whose end was compared with the outbox
+	// since the relay started, last failed or reconnected; reconnects is
+	// the connection's reconnect count then. Only touched by Run's
+	// goroutine.
+	checked    map[string]bool
+	reconnects uint64
 }
 
 // RelayStats are the relay's counters since it was created.
@@ -114,6 +135,9 @@ type RelayStats struct {
 	// Duplicates counts acknowledgements saying JetStream already had the
 	// event (a republish after a crash or a lost ack).
 	Duplicates uint64
+	// Resent counts events made unsent again because their stream came
+	// back without them (a lost tail), published again since.
+	Resent uint64
 	// Failures counts failed passes (each followed by a backoff).
 	Failures uint64
 	// Backlog is the number of unsent events at the last check (checked
@@ -126,6 +150,7 @@ func (r *Relay) Stats() RelayStats {
 	return RelayStats{
 		Published:  r.published.Load(),
 		Duplicates: r.duplicates.Load(),
+		Resent:     r.resent.Load(),
 		Failures:   r.failures.Load(),
 		Backlog:    r.backlog.Load(),
 	}
@@ -166,6 +191,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		case errors.Is(err, natsgo.ErrConnectionClosed):
 			return fmt.Errorf("relay: %w", err)
 		case err != nil:
+			r.checked = nil // a stream shorter than expected fails a pass: look again
 			failed++
 			r.failures.Add(1)
 			wait, kick = s.backoff(failed), nil
@@ -188,6 +214,9 @@ func (r *Relay) Run(ctx context.Context) error {
 // waiting: the batch was full, or cut short to learn a stream's last
 // sequence.
 func (r *Relay) pass(ctx context.Context, s settings) (bool, error) {
+	if err := r.checkStreams(ctx, s); err != nil {
+		return false, err
+	}
 	evs, err := r.Outbox.PendingEvents(ctx, s.batch)
 	if err != nil {
 		return false, fmt.Errorf("read outbox: %w", err)
@@ -204,12 +233,111 @@ func (r *Relay) pass(ctx context.Context, s settings) (bool, error) {
 		// Record progress even when shutting down: fewer republishes.
 		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.ackTimeout)
 		defer cancel()
-		if err := r.Outbox.MarkSent(mctx, seqsOf(evs[:acked])); err != nil {
+		if err := r.Outbox.MarkSent(mctx, sentOf(evs, acks)); err != nil {
 			return false, errors.Join(pubErr, fmt.Errorf("mark sent: %w", err))
 		}
 		r.published.Add(uint64(acked))
 	}
 	return more, pubErr
+}
+
+// relayStreams are the streams the relay publishes to.
+var relayStreams = []string{events.ChangesStream, events.AlertsStream}
+
+// checkStreams checks each stream not checked since the relay started,
+// last failed or reconnected for a lost tail (checkStream).
+func (r *Relay) checkStreams(ctx context.Context, s settings) error {
+	if n := r.JS.Conn().Stats().Reconnects; n != r.reconnects {
+		// The server may have restarted and come back without the tail.
+		r.reconnects, r.checked, r.lastSeq = n, nil, nil
+	}
+	for _, name := range relayStreams {
+		if r.checked[name] {
+			continue
+		}
+		ok, err := r.checkStream(ctx, s, name)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if r.checked == nil {
+				r.checked = make(map[string]bool, len(relayStreams))
+			}
+			r.checked[name] = true
+		}
+	}
+	return nil
+}
+
+// checkStream compares where stream name ends with the highest stream
+// sequence the outbox recorded for it. When the stream is shorter (it lost
+// its tail in a crash), it makes the events recorded past the end unsent
+// again, forgets where the stream ends (the next pass probes) and resets
+// the consumers whose delivered sequence is past the end. It reports false
+// when the stream does not exist (nothing to compare; publishing to it
+// fails and is retried).
+func (r *Relay) checkStream(ctx context.Context, s settings, name string) (bool, error) {
+	// The outbox first: a relay still publishing at a lease hand-over can
+	// only make the stream longer than what was read here, never shorter.
+	if err := r.connErr(); err != nil {
+		return false, fmt.Errorf("check stream %s: %w", name, err)
+	}
+	recorded, err := r.Outbox.LastSent(ctx, name)
+	if err != nil {
+		return false, err
+	}
+	str, err := r.JS.Stream(ctx, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("stream %s: %w", name, err)
+	}
+	last := str.CachedInfo().State.LastSeq
+	if last >= recorded {
+		return true, nil
+	}
+	n, err := r.Outbox.Resend(ctx, name, last)
+	if err != nil {
+		return false, err
+	}
+	r.resent.Add(uint64(n))
+	delete(r.lastSeq, name)
+	s.log.Warn("outbox relay: a stream came back without its last messages (lost before they reached the disk); publishing them again from the outbox",
+		"stream", name, "stream_last_seq", last, "recorded_last_seq", recorded, "events", n)
+	return true, r.resetConsumersPast(ctx, s, str, last)
+}
+
+// resetConsumersPast resets each consumer of str whose delivered sequence
+// is past last, the stream's end, to its ack floor or last, whichever is
+// lower: the events the relay publishes again after last would otherwise
+// be skipped. (A single server does this itself when it recovers a
+// consumer; a replicated consumer keeps its state.) A consumer that cannot
+// be reset (a deliver policy that forbids it, no permission) is logged and
+// left: its owner must reset it.
+func (r *Relay) resetConsumersPast(ctx context.Context, s settings, str jetstream.Stream, last uint64) error {
+	name := str.CachedInfo().Config.Name
+	lister := str.ListConsumers(ctx)
+	var past []*jetstream.ConsumerInfo
+	for ci := range lister.Info() {
+		if ci.Delivered.Stream > last {
+			past = append(past, ci)
+		}
+	}
+	if err := lister.Err(); err != nil {
+		return fmt.Errorf("consumers of %s: %w", name, err)
+	}
+	for _, ci := range past {
+		seq := min(ci.AckFloor.Stream, last) + 1
+		if _, err := r.JS.ResetConsumerToSequence(ctx, name, ci.Name, seq); err != nil {
+			s.log.Error("outbox relay: a consumer is past the end of its stream and could not be reset: it skips the events published again until its owner resets it",
+				"stream", name, "consumer", ci.Name, "delivered_stream_seq", ci.Delivered.Stream, "stream_last_seq", last, "err", err)
+			continue
+		}
+		s.log.Warn("outbox relay: reset a consumer past the end of its stream", "stream", name, "consumer", ci.Name,
+			"delivered_stream_seq", ci.Delivered.Stream, "reset_to", seq)
+	}
+	return nil
 }
 
 // expectations returns, for the longest prefix of evs the relay can publish
@@ -281,11 +409,8 @@ func (r *Relay) learnLastSeqs(evs []events.OutboxEvent, acks []*jetstream.PubAck
 // from expect, and returns the acknowledgements of the acknowledged
 // prefix; the error says why the rest was not acknowledged.
 func (r *Relay) publish(ctx context.Context, s settings, evs []events.OutboxEvent, expect []*uint64) ([]*jetstream.PubAck, error) {
-	switch nc := r.JS.Conn(); {
-	case nc.IsClosed():
-		return nil, fmt.Errorf("publish: %w", natsgo.ErrConnectionClosed)
-	case !nc.IsConnected():
-		return nil, fmt.Errorf("publish: nats %s: %w", nc.Status(), natsgo.ErrConnectionReconnecting)
+	if err := r.connErr(); err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
 	}
 	futures, sendErr := r.sendAll(ctx, evs, expect)
 	acked, err := r.awaitAcks(ctx, s, evs[:len(futures)], futures)
@@ -293,6 +418,17 @@ func (r *Relay) publish(ctx context.Context, s settings, evs []events.OutboxEven
 		err = sendErr
 	}
 	return acked, err
+}
+
+// connErr says why the connection cannot be used now, nil when it can.
+func (r *Relay) connErr() error {
+	switch nc := r.JS.Conn(); {
+	case nc.IsClosed():
+		return natsgo.ErrConnectionClosed
+	case !nc.IsConnected():
+		return fmt.Errorf("nats %s: %w", nc.Status(), natsgo.ErrConnectionReconnecting)
+	}
+	return nil
 }
 
 // sendAll publishes evs asynchronously, stopping early when ctx ends: a
@@ -363,12 +499,13 @@ func (r *Relay) refreshBacklog(ctx context.Context, now bool) {
 	r.lastBacklog = time.Now()
 }
 
-func seqsOf(evs []events.OutboxEvent) []uint64 {
-	seqs := make([]uint64, len(evs))
-	for i, ev := range evs {
-		seqs[i] = ev.Seq
+// sentOf pairs the acknowledged prefix of evs with where each was stored.
+func sentOf(evs []events.OutboxEvent, acks []*jetstream.PubAck) []events.Sent {
+	sent := make([]events.Sent, len(acks))
+	for i, ack := range acks {
+		sent[i] = events.Sent{Seq: evs[i].Seq, Stream: ack.Stream, StreamSeq: ack.Sequence}
 	}
-	return seqs
+	return sent
 }
 
 // sleep waits d, a kick or ctx; it reports false when ctx is done.
@@ -431,7 +568,7 @@ func orDefault[T comparable](v, def T) T {
 
 // RegisterMetrics registers the relay's counters with reg:
 // fieldsync_outbox_published_total, fieldsync_outbox_duplicates_total,
-// fieldsync_outbox_publish_failures_total and fieldsync_outbox_backlog.
+// fieldsync_outbox_resent_total, fieldsync_outbox_publish_failures_total and fieldsync_outbox_backlog.
 func (r *Relay) RegisterMetrics(reg prometheus.Registerer) error {
 	counter := func(name, help string, v *atomic.Uint64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
@@ -440,6 +577,7 @@ func (r *Relay) RegisterMetrics(reg prometheus.Registerer) error {
 	for _, c := range []prometheus.Collector{
 		counter("fieldsync_outbox_published_total", "Outbox events acknowledged by JetStream and marked sent.", &r.published),
 		counter("fieldsync_outbox_duplicates_total", "Outbox events JetStream already had (republished).", &r.duplicates),
+		counter("fieldsync_outbox_resent_total", "Sent outbox events published again because their stream came back from a crash without them.", &r.resent),
 		counter("fieldsync_outbox_publish_failures_total", "Failed relay passes, each followed by a backoff.", &r.failures),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fieldsync_outbox_backlog", Help: "Unsent outbox events at the last check."},
 			func() float64 { return float64(r.backlog.Load()) }),

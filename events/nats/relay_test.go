@@ -86,7 +86,7 @@ type crashingOutbox struct {
 	cancel context.CancelFunc // when set, also "kills" the relay
 }
 
-func (o crashingOutbox) MarkSent(context.Context, []uint64) error {
+func (o crashingOutbox) MarkSent(context.Context, []events.Sent) error {
 	if o.cancel != nil {
 		o.cancel()
 	}
@@ -149,7 +149,7 @@ func TestRelayRepublishAfterCrashBeforeMarkSentLeavesOneCopy(t *testing.T) {
 type memOutbox struct {
 	mu   sync.Mutex
 	evs  []events.OutboxEvent
-	sent map[uint64]bool
+	sent map[uint64]events.Sent
 }
 
 func (o *memOutbox) PendingEvents(_ context.Context, limit int) ([]events.OutboxEvent, error) {
@@ -157,20 +157,47 @@ func (o *memOutbox) PendingEvents(_ context.Context, limit int) ([]events.Outbox
 	defer o.mu.Unlock()
 	var out []events.OutboxEvent
 	for _, ev := range o.evs {
-		if !o.sent[ev.Seq] && len(out) < limit {
+		if _, sent := o.sent[ev.Seq]; !sent && len(out) < limit {
 			out = append(out, ev)
 		}
 	}
 	return out, nil
 }
 
-func (o *memOutbox) MarkSent(_ context.Context, seqs []uint64) error {
+func (o *memOutbox) MarkSent(_ context.Context, sent []events.Sent) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	for _, s := range seqs {
-		o.sent[s] = true
+	for _, s := range sent {
+		if _, ok := o.sent[s.Seq]; !ok {
+			o.sent[s.Seq] = s
+		}
 	}
 	return nil
+}
+
+func (o *memOutbox) LastSent(_ context.Context, stream string) (uint64, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var last uint64
+	for _, s := range o.sent {
+		if s.Stream == stream {
+			last = max(last, s.StreamSeq)
+		}
+	}
+	return last, nil
+}
+
+func (o *memOutbox) Resend(_ context.Context, stream string, after uint64) (int64, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var n int64
+	for seq, s := range o.sent {
+		if s.Stream == stream && s.StreamSeq > after {
+			delete(o.sent, seq)
+			n++
+		}
+	}
+	return n, nil
 }
 
 func (o *memOutbox) setData(seq uint64, data []byte) {
@@ -193,7 +220,7 @@ func TestRelayNeverStoresAnEventAheadOfARefusedOne(t *testing.T) {
 	if _, err := js.UpdateStream(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
-	out := &memOutbox{sent: map[uint64]bool{}}
+	out := &memOutbox{sent: map[uint64]events.Sent{}}
 	for i := range 6 {
 		ev := changeEvent(i)
 		ev.Seq = uint64(i + 1)
@@ -264,8 +291,8 @@ func TestRelayMetricsCountPublishedEvents(t *testing.T) {
 	if got["fieldsync_outbox_published_total"] != 10 || got["fieldsync_outbox_duplicates_total"] != 0 {
 		t.Fatalf("metrics %v, want 10 published", got)
 	}
-	if _, ok := got["fieldsync_outbox_backlog"]; !ok || len(got) != 4 {
-		t.Fatalf("metrics %v, want the four relay metrics", got)
+	if _, ok := got["fieldsync_outbox_backlog"]; !ok || len(got) != 5 {
+		t.Fatalf("metrics %v, want the five relay metrics", got)
 	}
 }
 

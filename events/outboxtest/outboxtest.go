@@ -46,6 +46,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 		{"BacklogCountsUnsentAndDatesTheOldest", testBacklog},
 		{"PruneDeletesOnlyOldSentEvents", testPrune},
 		{"RolledBackEventsNeverAppear", testRollback},
+		{"ResendMakesTheLostTailOfAStreamPendingAgain", testResend},
 		{"BadEventsAreRefused", testRefused},
 	}
 	for _, tt := range tests {
@@ -133,11 +134,11 @@ func testMarkSent(t *testing.T, b Backend) {
 	write(t, b, event("1"), event("2"), event("3"))
 	_, seqs := pending(t, b.Store, 2)
 	for range 2 { // marking twice is no error
-		if err := b.Store.MarkSent(t.Context(), seqs); err != nil {
+		if err := b.Store.MarkSent(t.Context(), sentAt(events.ChangesStream, 1, seqs...)); err != nil {
 			t.Fatalf("MarkSent: %v", err)
 		}
 	}
-	if err := b.Store.MarkSent(t.Context(), []uint64{seqs[1] + 1000}); err != nil {
+	if err := b.Store.MarkSent(t.Context(), sentAt(events.ChangesStream, 1000, seqs[1]+1000)); err != nil {
 		t.Errorf("MarkSent of an unknown seq: %v", err)
 	}
 	if err := b.Store.MarkSent(t.Context(), nil); err != nil {
@@ -160,7 +161,7 @@ func testBacklog(t *testing.T, b Backend) {
 	if n, oldest, err = b.Store.OutboxBacklog(ctx); err != nil || n != 2 || !oldest.Equal(evs[0].CreatedAt) {
 		t.Errorf("backlog %d oldest %v (%v), want 2 and %v", n, oldest, err, evs[0].CreatedAt)
 	}
-	if err := b.Store.MarkSent(ctx, []uint64{evs[0].Seq, evs[1].Seq}); err != nil {
+	if err := b.Store.MarkSent(ctx, sentAt(events.ChangesStream, 1, evs[0].Seq, evs[1].Seq)); err != nil {
 		t.Fatal(err)
 	}
 	if n, oldest, err = b.Store.OutboxBacklog(ctx); err != nil || n != 0 || !oldest.IsZero() {
@@ -172,7 +173,7 @@ func testPrune(t *testing.T, b Backend) {
 	ctx := t.Context()
 	write(t, b, event("1"), event("2"), event("3"))
 	_, seqs := pending(t, b.Store, 2)
-	if err := b.Store.MarkSent(ctx, seqs); err != nil {
+	if err := b.Store.MarkSent(ctx, sentAt(events.ChangesStream, 1, seqs...)); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := b.Store.PruneSentEvents(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
@@ -183,6 +184,87 @@ func testPrune(t *testing.T, b Backend) {
 	}
 	if ids, _ := pending(t, b.Store, 10); !slices.Equal(ids, []string{"ev-3"}) {
 		t.Errorf("pending after pruning: %v, want the unsent [ev-3]", ids)
+	}
+}
+
+// sentAt says seqs were stored in stream at consecutive stream sequences
+// from first.
+func sentAt(stream string, first uint64, seqs ...uint64) []events.Sent {
+	sent := make([]events.Sent, len(seqs))
+	for i, seq := range seqs {
+		sent[i] = events.Sent{Seq: seq, Stream: stream, StreamSeq: first + uint64(i)}
+	}
+	return sent
+}
+
+func lastSent(t *testing.T, s Store, stream string) uint64 {
+	t.Helper()
+	last, err := s.LastSent(t.Context(), stream)
+	if err != nil {
+		t.Fatalf("LastSent(%s): %v", stream, err)
+	}
+	return last
+}
+
+// testResend sends six events, four to the changes stream (stream
+// sequences 11-14) and two alerts (1-2), then says the changes stream
+// ends at 12: the two changes recorded above it are pending again, in
+// their order, alerts untouched; once sent again they are recorded anew.
+func testResend(t *testing.T, b Backend) {
+	ctx := t.Context()
+	if got := lastSent(t, b.Store, events.ChangesStream); got != 0 {
+		t.Fatalf("LastSent of an empty outbox: %d, want 0", got)
+	}
+	alert := events.OutboxEvent{ID: "ev-alert", Subject: events.AlertSubject("tenant", "STOCKOUT"), Data: []byte("alert")}
+	alert2 := alert
+	alert2.ID = "ev-alert2"
+	write(t, b, event("1"), alert, event("2"), event("3"), alert2, event("4"))
+	_, seqs := pending(t, b.Store, 10)
+	changes := []uint64{seqs[0], seqs[2], seqs[3], seqs[5]}
+	sent := append(sentAt(events.ChangesStream, 11, changes...), sentAt(events.AlertsStream, 1, seqs[1], seqs[4])...)
+	if err := b.Store.MarkSent(ctx, sent); err != nil {
+		t.Fatal(err)
+	}
+	if got := lastSent(t, b.Store, events.ChangesStream); got != 14 {
+		t.Errorf("LastSent(changes) = %d, want 14", got)
+	}
+	if got := lastSent(t, b.Store, events.AlertsStream); got != 2 {
+		t.Errorf("LastSent(alerts) = %d, want 2", got)
+	}
+	n, err := b.Store.Resend(ctx, events.ChangesStream, 12)
+	if err != nil || n != 2 {
+		t.Fatalf("Resend(changes, 12) = %d, %v; want 2", n, err)
+	}
+	if ids, _ := pending(t, b.Store, 10); !slices.Equal(ids, []string{"ev-3", "ev-4"}) {
+		t.Errorf("pending after Resend: %v, want [ev-3 ev-4]", ids)
+	}
+	if got := lastSent(t, b.Store, events.ChangesStream); got != 12 {
+		t.Errorf("LastSent(changes) after Resend = %d, want 12", got)
+	}
+	if got := lastSent(t, b.Store, events.AlertsStream); got != 2 {
+		t.Errorf("LastSent(alerts) after Resend = %d, want 2 (untouched)", got)
+	}
+	if n, err := b.Store.Resend(ctx, events.ChangesStream, 12); err != nil || n != 0 {
+		t.Errorf("Resend again: %d, %v; want nothing more", n, err)
+	}
+	if n, _, err := b.Store.OutboxBacklog(ctx); err != nil || n != 2 {
+		t.Errorf("backlog after Resend: %d, %v; want 2", n, err)
+	}
+	if err := b.Store.MarkSent(ctx, sentAt(events.ChangesStream, 13, seqs[3], seqs[5])); err != nil {
+		t.Fatal(err)
+	}
+	if ids, _ := pending(t, b.Store, 10); len(ids) != 0 {
+		t.Errorf("pending after sending again: %v", ids)
+	}
+	if got := lastSent(t, b.Store, events.ChangesStream); got != 14 {
+		t.Errorf("LastSent(changes) after sending again = %d, want 14", got)
+	}
+	// A pruned event is no longer the outbox's to resend.
+	if _, err := b.Store.PruneSentEvents(ctx, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got := lastSent(t, b.Store, events.ChangesStream); got != 0 {
+		t.Errorf("LastSent(changes) after pruning everything = %d, want 0", got)
 	}
 }
 

@@ -53,6 +53,11 @@ type Config struct {
 	// NATSReplicas is the replica count of the streams and the lease
 	// bucket on an external NATS cluster (--nats-url).
 	NATSReplicas int
+	// NATSSyncAlways makes the embedded server fsync every message before
+	// acknowledging it, as it did before the outbox became the events'
+	// durable copy (docs/events.md, "Durability"); benchmarks compare the
+	// two. No flag: nothing needs it.
+	NATSSyncAlways bool
 	// SQLitePath is the SQLite file; default <DataDir>/fieldsync.db. Nodes
 	// on one machine, each with its own data dir, may share one file.
 	SQLitePath string

@@ -34,6 +34,7 @@ func (d *Daemon) wireEvents(ctx, runCtx context.Context, reg prometheus.Register
 	if url == "" {
 		emb, err := embedded.Start(embedded.Config{
 			StoreDir: filepath.Join(d.cfg.DataDir, "nats"), Port: d.cfg.NATSPort, Logger: d.cfg.quietLogger(),
+			SyncAlways: d.cfg.NATSSyncAlways,
 		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("embedded nats: %w", err)

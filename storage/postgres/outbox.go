@@ -101,18 +101,48 @@ func (db *DB) PendingEvents(ctx context.Context, limit int) ([]events.OutboxEven
 	return evs, nil
 }
 
-// MarkSent records that the events with these sequence numbers were
-// acknowledged by JetStream. Events already marked keep their first sent
-// time; unknown sequence numbers are ignored.
-func (db *DB) MarkSent(ctx context.Context, seqs []uint64) error {
-	if len(seqs) == 0 {
+// MarkSent records that these events were acknowledged by JetStream and
+// where each was stored, in one statement. Events already marked keep
+// their first mark; unknown sequence numbers are ignored.
+func (db *DB) MarkSent(ctx context.Context, sent []events.Sent) error {
+	if len(sent) == 0 {
 		return nil
 	}
-	if _, err := db.pool.Exec(ctx, `UPDATE outbox SET sent_at = $1 WHERE seq = ANY($2) AND sent_at IS NULL`,
-		ms(db.Now()), seqs); err != nil {
+	seqs := make([]int64, len(sent))
+	streams := make([]string, len(sent))
+	streamSeqs := make([]int64, len(sent))
+	for i, s := range sent {
+		seqs[i], streams[i], streamSeqs[i] = int64(s.Seq), s.Stream, int64(s.StreamSeq)
+	}
+	if _, err := db.pool.Exec(ctx, `UPDATE outbox o SET sent_at = $1, stream = s.stream, stream_seq = s.stream_seq
+		FROM unnest($2::bigint[], $3::text[], $4::bigint[]) AS s(seq, stream, stream_seq)
+		WHERE o.seq = s.seq AND o.sent_at IS NULL`,
+		ms(db.Now()), seqs, streams, streamSeqs); err != nil {
 		return fmt.Errorf("mark sent: %w", err)
 	}
 	return nil
+}
+
+// LastSent returns the highest stream sequence MarkSent recorded for an
+// event of stream still in the outbox, 0 when there is none.
+func (db *DB) LastSent(ctx context.Context, stream string) (uint64, error) {
+	var last int64
+	if err := db.pool.QueryRow(ctx, `SELECT COALESCE(MAX(stream_seq), 0) FROM outbox
+		WHERE stream = $1 AND stream_seq IS NOT NULL`, stream).Scan(&last); err != nil {
+		return 0, fmt.Errorf("last sent of %s: %w", stream, err)
+	}
+	return uint64(last), nil
+}
+
+// Resend makes the events of stream recorded above stream sequence after
+// unsent again, and returns how many.
+func (db *DB) Resend(ctx context.Context, stream string, after uint64) (int64, error) {
+	tag, err := db.pool.Exec(ctx, `UPDATE outbox SET sent_at = NULL, stream = NULL, stream_seq = NULL
+		WHERE stream = $1 AND stream_seq IS NOT NULL AND stream_seq > $2`, stream, int64(after))
+	if err != nil {
+		return 0, fmt.Errorf("resend %s after %d: %w", stream, after, err)
+	}
+	return tag.RowsAffected(), nil
 }
 
 // OutboxBacklog returns the number of unsent events and when the oldest of

@@ -113,22 +113,22 @@ func (db *DB) PendingEvents(ctx context.Context, limit int) ([]events.OutboxEven
 	return evs, nil
 }
 
-// MarkSent records that the events with these sequence numbers were
-// acknowledged by JetStream, all in one transaction. Events already marked
-// keep their first sent time; unknown sequence numbers are ignored.
-func (db *DB) MarkSent(ctx context.Context, seqs []uint64) error {
-	if len(seqs) == 0 {
+// MarkSent records that these events were acknowledged by JetStream and
+// where each was stored, all in one transaction. Events already marked
+// keep their first mark; unknown sequence numbers are ignored.
+func (db *DB) MarkSent(ctx context.Context, sent []events.Sent) error {
+	if len(sent) == 0 {
 		return nil
 	}
 	err := db.WriteTx(ctx, func(tx *sql.Tx, now time.Time) error {
-		stmt, err := tx.PrepareContext(ctx, `UPDATE outbox SET sent_at = ? WHERE seq = ? AND sent_at IS NULL`)
+		stmt, err := tx.PrepareContext(ctx, `UPDATE outbox SET sent_at = ?, stream = ?, stream_seq = ? WHERE seq = ? AND sent_at IS NULL`)
 		if err != nil {
 			return err
 		}
 		defer stmt.Close()
-		for _, seq := range seqs {
-			if _, err := stmt.ExecContext(ctx, ms(now), seq); err != nil {
-				return fmt.Errorf("event %d: %w", seq, err)
+		for _, s := range sent {
+			if _, err := stmt.ExecContext(ctx, ms(now), s.Stream, int64(s.StreamSeq), s.Seq); err != nil {
+				return fmt.Errorf("event %d: %w", s.Seq, err)
 			}
 		}
 		return nil
@@ -137,6 +137,37 @@ func (db *DB) MarkSent(ctx context.Context, seqs []uint64) error {
 		return fmt.Errorf("mark sent: %w", err)
 	}
 	return nil
+}
+
+// LastSent returns the highest stream sequence MarkSent recorded for an
+// event of stream still in the outbox, 0 when there is none.
+func (db *DB) LastSent(ctx context.Context, stream string) (uint64, error) {
+	var last int64
+	err := db.read.QueryRowContext(ctx, `SELECT COALESCE(MAX(stream_seq), 0) FROM outbox
+	  WHERE stream = ? AND stream_seq IS NOT NULL`, stream).Scan(&last)
+	if err != nil {
+		return 0, fmt.Errorf("last sent of %s: %w", stream, err)
+	}
+	return uint64(last), nil
+}
+
+// Resend makes the events of stream recorded above stream sequence after
+// unsent again, and returns how many.
+func (db *DB) Resend(ctx context.Context, stream string, after uint64) (int64, error) {
+	var n int64
+	err := db.WriteTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+		res, err := tx.ExecContext(ctx, `UPDATE outbox SET sent_at = NULL, stream = NULL, stream_seq = NULL
+		  WHERE stream = ? AND stream_seq IS NOT NULL AND stream_seq > ?`, stream, int64(after))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("resend %s after %d: %w", stream, after, err)
+	}
+	return n, nil
 }
 
 // OutboxBacklog returns the number of unsent events and when the oldest of

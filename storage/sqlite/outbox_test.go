@@ -179,11 +179,11 @@ func TestMarkSentRemovesFromPending(t *testing.T) {
 	t.Parallel()
 	db := openOutboxDB(t, time.Now())
 	seqs := appendOutbox(t, db, 0, 5)
-	if err := db.MarkSent(t.Context(), seqs[:3]); err != nil {
+	if err := db.MarkSent(t.Context(), sentAll(seqs[:3])); err != nil {
 		t.Fatal(err)
 	}
 	// Marking again, and marking unknown or no sequences, is harmless.
-	if err := db.MarkSent(t.Context(), []uint64{seqs[0], 9999}); err != nil {
+	if err := db.MarkSent(t.Context(), sentAll([]uint64{seqs[0], 9999})); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.MarkSent(t.Context(), nil); err != nil {
@@ -204,7 +204,7 @@ func TestOutboxBacklogCountsUnsent(t *testing.T) {
 		t.Fatalf("empty outbox: backlog %d oldest %v err %v", n, oldest, err)
 	}
 	seqs := appendOutbox(t, db, 0, 4) // created at start+1s … start+4s
-	if err := db.MarkSent(t.Context(), seqs[:1]); err != nil {
+	if err := db.MarkSent(t.Context(), sentAll(seqs[:1])); err != nil {
 		t.Fatal(err)
 	}
 	n, oldest, err = db.OutboxBacklog(t.Context())
@@ -221,10 +221,10 @@ func TestPruneSentEventsKeepsUnsentAndRecent(t *testing.T) {
 	start := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	db := openOutboxDB(t, start)
 	seqs := appendOutboxBulk(t, db, 0, 2500) // clock at start+1s
-	if err := db.MarkSent(t.Context(), seqs[:2100]); err != nil {
+	if err := db.MarkSent(t.Context(), sentAll(seqs[:2100])); err != nil {
 		t.Fatal(err) // sent at start+2s
 	}
-	if err := db.MarkSent(t.Context(), seqs[2100:2200]); err != nil {
+	if err := db.MarkSent(t.Context(), sentAll(seqs[2100:2200])); err != nil {
 		t.Fatal(err) // sent at start+3s
 	}
 	n, err := db.PruneSentEvents(t.Context(), start.Add(3*time.Second))
@@ -316,4 +316,13 @@ func TestEveryWayIntoTheOutboxWritesTheSameRows(t *testing.T) {
 	if err := db.UpdatePhotos(t.Context(), func(tx photos.Tx) error { return tx.AppendEvent(bad) }); err == nil {
 		t.Error("the photo transaction accepted an event on a five-token subject")
 	}
+}
+
+// sentAll marks seqs as stored in the changes stream at the same numbers.
+func sentAll(seqs []uint64) []events.Sent {
+	sent := make([]events.Sent, len(seqs))
+	for i, seq := range seqs {
+		sent[i] = events.Sent{Seq: seq, Stream: events.ChangesStream, StreamSeq: seq}
+	}
+	return sent
 }

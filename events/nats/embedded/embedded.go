@@ -33,14 +33,34 @@ type Config struct {
 	ReadyTimeout time.Duration
 	// Logger receives the server's log at Info and above; nil silences it.
 	Logger *slog.Logger
+	// SyncInterval is how often JetStream fsyncs the messages it has
+	// acknowledged since the last sync. Default DefaultSyncInterval.
+	SyncInterval time.Duration
+	// SyncAlways fsyncs every message before acknowledging it (NATS's
+	// sync_interval: always), about a millisecond per message on an
+	// ordinary disk. fieldsync does not need it: see Server.
+	SyncAlways bool
 }
+
+// DefaultSyncInterval is how often the embedded server fsyncs by default.
+// It bounds how many acknowledged messages a crash of the machine can take
+// from a stream, all of which the outbox relay publishes again.
+const DefaultSyncInterval = time.Second
 
 // Server is a NATS server with JetStream running in this process.
 //
-// Every JetStream write is fsynced before it is acknowledged (sync_interval:
-// always). Jepsen's 2025 analysis of NATS found acknowledged writes lost on
-// power failure under the default two-minute fsync interval, and an
-// acknowledged publish is what lets the relay mark an event sent.
+// JetStream acknowledges a message once it is written, and fsyncs every
+// Config.SyncInterval (unless Config.SyncAlways): a crash of the machine,
+// or of this process before the write reached the kernel, can take the
+// last acknowledged messages of a stream (Jepsen's 2025 analysis of NATS
+// found such losses under the default two-minute interval). fieldsync's
+// events survive it because the outbox, not the stream, is their durable
+// copy: the relay keeps sent events for a week with the stream sequence
+// each was stored at, notices a stream that came back shorter, and
+// publishes the missing events again (events/nats.Relay; docs/events.md,
+// "Durability"). Fsyncing every message instead cost about 1–1.5 ms per
+// event on the development machines and bounded the whole event pipeline
+// at under a thousand events a second (BENCHMARKS.md).
 type Server struct {
 	srv *server.Server
 }
@@ -86,15 +106,19 @@ func (cfg Config) serverOptions() (*server.Options, error) {
 		return nil, fmt.Errorf("embedded nats: invalid port %d", cfg.Port)
 	}
 	opts := &server.Options{
-		ServerName: cfg.ServerName,
-		Host:       cfg.Host,
-		Port:       cfg.Port,
-		DontListen: cfg.Port == 0,
-		JetStream:  true,
-		StoreDir:   cfg.StoreDir,
-		SyncAlways: true,
-		NoSigs:     true,
-		NoLog:      cfg.Logger == nil,
+		ServerName:   cfg.ServerName,
+		Host:         cfg.Host,
+		Port:         cfg.Port,
+		DontListen:   cfg.Port == 0,
+		JetStream:    true,
+		StoreDir:     cfg.StoreDir,
+		SyncAlways:   cfg.SyncAlways,
+		SyncInterval: cfg.SyncInterval,
+		NoSigs:       true,
+		NoLog:        cfg.Logger == nil,
+	}
+	if opts.SyncInterval <= 0 {
+		opts.SyncInterval = DefaultSyncInterval
 	}
 	if opts.ServerName == "" {
 		opts.ServerName = "fieldsync"

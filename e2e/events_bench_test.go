@@ -1,0 +1,98 @@
+package e2e
+
+import (
+	"context"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/fieldsync/fieldsync/internal/benchenv"
+	"github.com/fieldsync/fieldsync/internal/daemon"
+	"github.com/fieldsync/fieldsync/internal/demo"
+	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+	"github.com/fieldsync/fieldsync/proto/fieldsync/v1/fieldsyncv1connect"
+	"github.com/fieldsync/fieldsync/syncengine"
+)
+
+// BenchmarkEventsEndToEnd is the event pipeline's throughput with the
+// embedded JetStream fsyncing every message (sync_always, the former
+// default) against its periodic sync (the default since the outbox is the
+// events' durable copy; docs/events.md, "Durability"), side by side in
+// one run. Two daemons run, one of each; each op pushes rounds of 2,000
+// submitted visits in calls of 100 over HTTP to each daemon in turn
+// (alternating which goes first) and stops its clock when the daemon is
+// idle again: the relay has published every event and every durable
+// consumer (the insights consumer) has applied and acknowledged it. It
+// reports both rates (visits/s from the first push to idle), their ratio,
+// the process's CPU time per visit on each side (both daemons run in this
+// process, one at a time; contention inflates CPU time far less than wall
+// time) and the machine's load average.
+//
+//	go test ./e2e/ -run '^$' -bench EventsEndToEnd -benchtime 5x
+func BenchmarkEventsEndToEnd(b *testing.B) {
+	type side struct {
+		name   string
+		d      *daemon.Daemon
+		client fieldsyncv1connect.SyncServiceClient
+		clock  *syncengine.Clock
+		seq    uint64
+		took   time.Duration
+		cpu    time.Duration
+	}
+	newSide := func(name string, syncAlways bool) *side {
+		cfg := daemon.DefaultConfig()
+		cfg.Addr, cfg.DataDir, cfg.Demo, cfg.LogLevel = "127.0.0.1:0", b.TempDir(), true, "error"
+		cfg.MetricsAddr = ""
+		cfg.WatchPerPrincipal, cfg.RateLimit, cfg.InFlight = 0, 0, 0
+		cfg.NATSSyncAlways = syncAlways
+		d, err := daemon.Start(context.Background(), cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { d.Close() })
+		creds, err := demo.Load(filepath.Join(cfg.DataDir, "demo-credentials.json"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		rep, _ := creds.User("rep")
+		return &side{name: name, d: d, clock: syncengine.NewClock(nil),
+			client: fieldsyncv1connect.NewSyncServiceClient(http.DefaultClient, d.URL(), bearer(rep.DeviceToken))}
+	}
+	sides := []*side{newSide("sync_always", true), newSide("periodic", false)}
+	const visits, perCall = 2000, 100
+	round := func(s *side) {
+		waitIdle(b, s.d)
+		start, cpu := time.Now(), benchenv.CPUTime()
+		for c := 0; c < visits/perCall; c++ {
+			res, err := s.client.Push(context.Background(), connect.NewRequest(submittedVisits(s.clock, &s.seq, perCall)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if r := res.Msg.Results[perCall-1]; r.Outcome != fieldsyncv1.MutationOutcome_MUTATION_OUTCOME_APPLIED {
+				b.Fatalf("%s push: %v", s.name, r)
+			}
+		}
+		waitIdle(b, s.d)
+		took := time.Since(start)
+		s.took, s.cpu = s.took+took, s.cpu+benchenv.CPUTime()-cpu
+		b.Logf("%s: %d visits in %s (%.0f/s)", s.name, visits, took.Round(time.Millisecond), visits/took.Seconds())
+	}
+	benchenv.ReportLoad(b)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		first, second := sides[i%2], sides[1-i%2]
+		round(first)
+		round(second)
+	}
+	b.StopTimer()
+	n := float64(b.N * visits)
+	for _, s := range sides {
+		b.ReportMetric(n/s.took.Seconds(), s.name+"_visits/s")
+		b.ReportMetric(float64(s.cpu.Microseconds())/n, s.name+"_cpu_us/visit")
+	}
+	b.ReportMetric(sides[0].took.Seconds()/sides[1].took.Seconds(), "periodic/sync_always")
+	benchenv.ReportLoad(b)
+}
