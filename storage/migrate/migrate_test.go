@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/events"
 	"github.com/fieldsync/fieldsync/internal/demo"
 	"github.com/fieldsync/fieldsync/internal/pgtest"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
@@ -192,11 +193,11 @@ func TestRunCopiesEveryRowAndKeepsTheNumbers(t *testing.T) {
 	if err != nil || len(pending) == 0 {
 		t.Fatalf("the seed wrote no events: %v", err)
 	}
-	var seqs []uint64
-	for _, e := range pending[len(pending)/2:] { // the newer half sent and pruned
-		seqs = append(seqs, e.Seq)
+	var sent []events.Sent
+	for i, e := range pending[len(pending)/2:] { // the newer half sent and pruned
+		sent = append(sent, events.Sent{Seq: e.Seq, Stream: events.ChangesStream, StreamSeq: uint64(i + 1)})
 	}
-	if err := lite.MarkSent(ctx, seqs); err != nil {
+	if err := lite.MarkSent(ctx, sent); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := lite.PruneSentEvents(ctx, time.Now().Add(time.Hour)); err != nil {
