@@ -53,7 +53,7 @@ func (e *Engine) Pull(ctx context.Context, p *Principal, cursorText string, limi
 	if err != nil {
 		return nil, err
 	}
-	if err := e.noteServed(ctx, p, page); err != nil {
+	if err := e.noteServed(ctx, p, after, page); err != nil {
 		return nil, err
 	}
 	return &PullResult{

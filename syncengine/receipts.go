@@ -74,20 +74,23 @@ const (
 // Ack on another node than the one that served its Pull. Only the last
 // page of a pull is noted: it is the one a device acks (AckRequest's
 // contract, and what both SDKs do), so a first sync of many pages writes
-// once. A page whose cursor the log holds from less than ServedPageTTL/2
-// ago (a pull that found nothing new) is not written again: a read, not a
-// write, per idle pull; its Ack is then clamped to that earlier time.
-func (e *Engine) noteServed(ctx context.Context, p *Principal, served *page) error {
+// once. A pull that found nothing new (its page ends where its cursor
+// did) reads the log instead, and writes only when the log lacks that
+// cursor or holds it from ServedPageTTL/2 ago or more; its Ack is then
+// clamped to that earlier time.
+func (e *Engine) noteServed(ctx context.Context, p *Principal, after uint64, served *page) error {
 	if !p.IsDevice() || served.more {
 		return nil
 	}
 	now := e.clock.now()
-	at, ok, err := e.store.ServedAt(ctx, p.TenantID, p.DeviceID, served.last)
-	switch {
-	case err != nil:
-		return fmt.Errorf("served pages: %w", err)
-	case ok && now.Sub(at) < ServedPageTTL/2 && !now.Before(at):
-		return nil
+	if served.last == after {
+		at, ok, err := e.store.ServedAt(ctx, p.TenantID, p.DeviceID, served.last)
+		switch {
+		case err != nil:
+			return fmt.Errorf("served pages: %w", err)
+		case ok && now.Sub(at) < ServedPageTTL/2 && !now.Before(at):
+			return nil
+		}
 	}
 	pg := ServedPage{TenantID: p.TenantID, DeviceID: p.DeviceID, Version: served.last, At: now}
 	if err := e.store.NoteServed(ctx, pg, servedPages, now.Add(-ServedPageTTL)); err != nil {
