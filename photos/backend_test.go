@@ -37,7 +37,7 @@ type worldDB interface {
 const StoreEnv = "FIELDSYNC_TEST_STORE"
 
 // openWorldDB opens the world's store.
-func openWorldDB(t *testing.T, dir string) (worldDB, error) {
+func openWorldDB(t testing.TB, dir string) (worldDB, error) {
 	if os.Getenv(StoreEnv) == "postgres" {
 		return postgres.Open(context.Background(), pgtest.DB(t))
 	}

@@ -69,15 +69,14 @@ func (s *Service) putChunk(ctx context.Context, p *syncengine.Principal, id stri
 	if err := s.staging.write(id, offset, data); err != nil {
 		return nil, fmt.Errorf("put chunk: %w", err)
 	}
-	end := offset + int64(len(data))
-	if err := s.advance(ctx, u, end); err != nil {
+	if err := s.advance(ctx, u, offset, data); err != nil {
 		return nil, err
 	}
 	if offset == 0 {
 		s.stopStream(id, errStreamStopped)
 		s.startStream(ctx, u, data)
 	} else {
-		s.feedStream(u, end)
+		s.feedStream(u, u.Offset)
 	}
 	return u, nil
 }
@@ -103,10 +102,11 @@ func wrongOffset(offset int64, msg string) error {
 	return syncengine.Errorf(syncengine.CodeWrongOffset, "%s", msg).WithDetail(&fieldsyncv1.UploadOffset{Offset: offset})
 }
 
-// advance records an upload's new offset and moves its expiry, unless the
+// advance records an upload's new offset after a chunk at offset (kept in
+// the store too when staging is shared) and moves its expiry, unless the
 // upload changed meanwhile (then the staged tail is cut on the next read).
-func (s *Service) advance(ctx context.Context, u *Upload, end int64) error {
-	now := s.cfg.Now()
+func (s *Service) advance(ctx context.Context, u *Upload, offset int64, data []byte) error {
+	now, end := s.cfg.Now(), offset+int64(len(data))
 	err := s.cfg.Store.UpdatePhotos(ctx, func(tx Tx) error {
 		cur, err := tx.Upload(u.ID)
 		switch {
@@ -118,7 +118,10 @@ func (s *Service) advance(ctx context.Context, u *Upload, end int64) error {
 			return wrongOffset(cur.Offset, fmt.Sprintf("upload %s moved to offset %d meanwhile", u.ID, cur.Offset))
 		}
 		cur.Offset, cur.UpdatedAt, cur.ExpiresAt = end, now, now.Add(s.cfg.Expiry)
-		return tx.PutUpload(cur)
+		if err := tx.PutUpload(cur); err != nil {
+			return err
+		}
+		return s.saveChunk(tx, u.ID, offset, data)
 	})
 	if err != nil {
 		return fmt.Errorf("put chunk: %w", err)
@@ -130,10 +133,14 @@ func (s *Service) advance(ctx context.Context, u *Upload, end int64) error {
 // reconcile makes an upload in progress agree with its staged bytes,
 // trusting the smaller: a longer file (a crash between its fsync and the
 // offset's commit) is cut to the recorded offset; a shorter one (staged
-// bytes lost) moves the recorded offset back, and the device resends from
-// there. The caller holds the upload's lock.
+// bytes lost, or taken by another server) is completed from the store when
+// staging is shared, else moves the recorded offset back, and the device
+// resends from there. The caller holds the upload's lock.
 func (s *Service) reconcile(ctx context.Context, u *Upload) error {
 	n, err := s.staging.size(u.ID)
+	if err == nil && n < u.Offset {
+		n, err = s.fetchStaged(ctx, u, n)
+	}
 	switch {
 	case err != nil:
 		return fmt.Errorf("reconcile upload %s: %w", u.ID, err)

@@ -46,7 +46,7 @@ func (c *clock) Add(d time.Duration) {
 // a media store (a local folder unless S3 is asked for) and signed links,
 // with two tenants: principals by name, "other" in the second tenant.
 type world struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	db      worldDB
 	engine  *syncengine.Engine
@@ -82,7 +82,7 @@ func withRecords(r func(*world) photos.Records) option {
 	return func(w *world) { w.records = r(w) }
 }
 
-func newWorld(t *testing.T, opts ...option) *world {
+func newWorld(t testing.TB, opts ...option) *world {
 	t.Helper()
 	w := &world{t: t, dir: t.TempDir(), p: map[string]*syncengine.Principal{}, seq: map[string]uint64{},
 		clock: &clock{now: time.Now().UTC().Truncate(time.Second)}, maxBytes: 1 << 20}

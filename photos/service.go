@@ -27,8 +27,9 @@
 //
 // Every error is a *syncengine.Error (the domain vocabulary the server maps
 // to Connect codes) or a wrapped internal fault. Staging is local to one
-// process: several servers behind a load balancer would need uploads
-// routed by id.
+// process unless Config.SharedStaging keeps each chunk in the Store too:
+// then several servers behind a load balancer serve any upload, each
+// fetching the bytes the others took into its own folder when it needs them.
 package photos
 
 import (
@@ -58,6 +59,12 @@ type Config struct {
 	Links   Linker
 	// StagingDir holds the bytes of unfinished uploads; created if missing.
 	StagingDir string
+	// SharedStaging keeps every chunk in the Store as well, in the
+	// transaction that records it, and deletes them when the upload ends;
+	// a server missing an upload's bytes (another took them) fetches them
+	// from there. Set it when several servers share the Store; the Store
+	// must implement ChunkStore and its Tx ChunkTx.
+	SharedStaging bool
 	// Records re-delivers the records of a photo that became available.
 	// Without it they are not bumped (events are still written).
 	Records Records
@@ -82,6 +89,8 @@ func (c *Config) validate() error {
 		return errors.New("photos: Store, Objects and Links are required")
 	case c.StagingDir == "":
 		return errors.New("photos: StagingDir is required")
+	case c.SharedStaging && !implementsChunkStore(c.Store):
+		return errors.New("photos: SharedStaging needs a Store that implements ChunkStore")
 	case c.MaxBytes < 0 || c.Expiry < 0 || c.LinkTTL < 0 || c.SweepInterval < 0:
 		return errors.New("photos: limits and durations must not be negative")
 	}
@@ -99,6 +108,11 @@ func (c *Config) validate() error {
 		c.Logger = slog.Default()
 	}
 	return nil
+}
+
+func implementsChunkStore(st Store) bool {
+	_, ok := st.(ChunkStore)
+	return ok
 }
 
 func orDefault[T int64 | time.Duration](v, def T) T {

@@ -33,6 +33,11 @@ type SystemConfig struct {
 	// OperatorToken is the bearer secret of the installation's operator,
 	// at least MinOperatorTokenLen characters.
 	OperatorToken string
+	// OperatorTokenSHA256, when set instead of OperatorToken, returns the
+	// SHA-256 of the operator token on each call (nil: none is accepted),
+	// so nodes sharing a database accept the one it names, also a new one
+	// at once. An error answers Unavailable.
+	OperatorTokenSHA256 func(ctx context.Context) ([]byte, error)
 	// Phi serves RecomputePhi when set (a daemon running the consumers).
 	Phi PhiRecomputer
 }
@@ -43,10 +48,10 @@ type SystemConfig struct {
 // limit) and take small messages, like Enroll, since the operator token is
 // checked only once the request is decoded.
 func newSystemHandler(cfg *Config, metrics, validate connect.Interceptor) (string, http.Handler, error) {
-	if cfg.System.Tenants == nil || len(cfg.System.OperatorToken) < MinOperatorTokenLen {
-		return "", nil, errors.New("server: System needs Tenants and an operator token of at least 32 characters")
+	op, err := newOperatorInterceptor(cfg.System)
+	if err != nil {
+		return "", nil, err
 	}
-	op := &operatorInterceptor{want: sha256.Sum256([]byte(cfg.System.OperatorToken))}
 	path, h := fieldsyncv1connect.NewSystemServiceHandler(&systemHandler{cfg: cfg},
 		append([]connect.HandlerOption{connect.WithInterceptors(metrics, boundErrors{}, op, validate)}, bounds(publicMaxBytes)...)...,
 	)
@@ -57,17 +62,34 @@ func newSystemHandler(cfg *Config, metrics, validate connect.Interceptor) (strin
 // comparison is of SHA-256 digests in constant time, so neither the token's
 // content nor its length leaks through timing.
 type operatorInterceptor struct {
-	want [sha256.Size]byte
+	want func(ctx context.Context) ([]byte, error)
 }
 
-func (o *operatorInterceptor) check(h http.Header) error {
+func newOperatorInterceptor(sc *SystemConfig) (*operatorInterceptor, error) {
+	switch {
+	case sc.Tenants == nil:
+		return nil, errors.New("server: System needs Tenants")
+	case sc.OperatorTokenSHA256 != nil:
+		return &operatorInterceptor{want: sc.OperatorTokenSHA256}, nil
+	case len(sc.OperatorToken) < MinOperatorTokenLen:
+		return nil, errors.New("server: System needs an operator token of at least 32 characters")
+	}
+	sum := sha256.Sum256([]byte(sc.OperatorToken))
+	return &operatorInterceptor{want: func(context.Context) ([]byte, error) { return sum[:], nil }}, nil
+}
+
+func (o *operatorInterceptor) check(ctx context.Context, h http.Header) error {
 	scheme, token, ok := strings.Cut(h.Get("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
 		return connect.NewError(connect.CodeUnauthenticated, errors.New("SystemService needs Authorization: Bearer <operator token>"))
 	}
+	want, err := o.want(ctx)
+	if err != nil {
+		return connect.NewError(connect.CodeUnavailable, errors.New("operator token: the database is unavailable"))
+	}
 	token = strings.TrimSpace(token)
 	got := sha256.Sum256([]byte(token))
-	if subtle.ConstantTimeCompare(got[:], o.want[:]) == 1 {
+	if len(want) == sha256.Size && subtle.ConstantTimeCompare(got[:], want) == 1 {
 		return nil
 	}
 	if strings.HasPrefix(token, "fsd_") || strings.HasPrefix(token, "fsk_") {
@@ -78,7 +100,7 @@ func (o *operatorInterceptor) check(h http.Header) error {
 
 func (o *operatorInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		if err := o.check(req.Header()); err != nil {
+		if err := o.check(ctx, req.Header()); err != nil {
 			return nil, err
 		}
 		return next(ctx, req)
@@ -91,7 +113,7 @@ func (o *operatorInterceptor) WrapStreamingClient(next connect.StreamingClientFu
 
 func (o *operatorInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
-		if err := o.check(conn.RequestHeader()); err != nil {
+		if err := o.check(ctx, conn.RequestHeader()); err != nil {
 			return err
 		}
 		return next(ctx, conn)

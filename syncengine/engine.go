@@ -60,7 +60,6 @@ type Engine struct {
 	validator protovalidate.Validator
 	hub       *hub
 	receipts  receiptCache
-	served    servedLog
 	log       *slog.Logger
 
 	closeOnce sync.Once

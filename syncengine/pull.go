@@ -53,7 +53,9 @@ func (e *Engine) Pull(ctx context.Context, p *Principal, cursorText string, limi
 	if err != nil {
 		return nil, err
 	}
-	e.noteServed(p, page.last)
+	if err := e.noteServed(ctx, p, after, page); err != nil {
+		return nil, err
+	}
 	return &PullResult{
 		Records:    recs,
 		NextCursor: cursor{version: page.last, scope: scopeHash(f)}.encode(),

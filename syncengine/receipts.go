@@ -2,6 +2,7 @@ package syncengine
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -59,50 +60,53 @@ func (e *Engine) skipReceipt(ctx context.Context, p *Principal, version uint64) 
 	return len(rows) == 0, err
 }
 
-// servedPages is how many of a device's last served pages the engine
-// remembers, to date their acknowledgements (Ack).
-const servedPages = 8
+// servedPages is how many of a device's last served pages the log keeps,
+// and ServedPageTTL how long an entry stays: an Ack comes at once after
+// the device stored the page, so an older one is refused and the device's
+// next Pull records the receipt instead.
+const (
+	servedPages   = 8
+	ServedPageTTL = time.Hour
+)
 
-// servedLog remembers, per device, when the server served its last pages:
-// the version a page's cursor ends at and the time it was served. It lives
-// in memory only: after a restart, acks of pages served before it fail and
-// the device's next Pull records the receipt instead.
-type servedLog struct {
-	mu sync.Mutex
-	m  map[string][]receiptMark
-}
-
-func (l *servedLog) put(deviceID string, version uint64, at time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.m == nil {
-		l.m = map[string][]receiptMark{}
+// noteServed adds the page a device was served to the served-pages log in
+// the store, which every node shares: a device behind a load balancer may
+// Ack on another node than the one that served its Pull. Only the last
+// page of a pull is noted: it is the one a device acks (AckRequest's
+// contract, and what both SDKs do), so a first sync of many pages writes
+// once. A pull that found nothing new (its page ends where its cursor
+// did) reads the log instead, and writes only when the log lacks that
+// cursor or holds it from ServedPageTTL/2 ago or more; its Ack is then
+// clamped to that earlier time.
+func (e *Engine) noteServed(ctx context.Context, p *Principal, after uint64, served *page) error {
+	if !p.IsDevice() || served.more {
+		return nil
 	}
-	pages := append(l.m[deviceID], receiptMark{version: version, at: at})
-	if len(pages) > servedPages {
-		pages = pages[len(pages)-servedPages:]
-	}
-	l.m[deviceID] = pages
-}
-
-// servedAt returns when the device was last served a page ending at version.
-func (l *servedLog) servedAt(deviceID string, version uint64) (time.Time, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	pages := l.m[deviceID]
-	for i := len(pages) - 1; i >= 0; i-- {
-		if pages[i].version == version {
-			return pages[i].at, true
+	now := e.clock.now()
+	if served.last == after {
+		at, ok, err := e.store.ServedAt(ctx, p.TenantID, p.DeviceID, served.last)
+		switch {
+		case err != nil:
+			return fmt.Errorf("served pages: %w", err)
+		case ok && now.Sub(at) < ServedPageTTL/2 && !now.Before(at):
+			return nil
 		}
 	}
-	return time.Time{}, false
+	pg := ServedPage{TenantID: p.TenantID, DeviceID: p.DeviceID, Version: served.last, At: now}
+	if err := e.store.NoteServed(ctx, pg, servedPages, now.Add(-ServedPageTTL)); err != nil {
+		return fmt.Errorf("note served page: %w", err)
+	}
+	return nil
 }
 
-// noteServed remembers that a device was served a page ending at version.
-func (e *Engine) noteServed(p *Principal, version uint64) {
-	if p.IsDevice() {
-		e.served.put(p.DeviceID, version, e.clock.now())
+// servedAt returns when the device was served a page ending at version,
+// if that is in the log and not expired.
+func (e *Engine) servedAt(ctx context.Context, p *Principal, version uint64) (time.Time, bool, error) {
+	at, ok, err := e.store.ServedAt(ctx, p.TenantID, p.DeviceID, version)
+	if err != nil || !ok {
+		return time.Time{}, false, err
 	}
+	return at, e.clock.now().Sub(at) < ServedPageTTL, nil
 }
 
 // Ack records a device's delivery receipt for the pages it stored up to a
@@ -115,8 +119,9 @@ func (e *Engine) noteServed(p *Principal, version uint64) {
 // acks only for itself: the receipt is always the caller's own);
 // CodeInvalid for a malformed cursor; CodeResyncRequired for a cursor of
 // another scope or older than tombstone retention; CodeFailedPrecondition
-// for a cursor this engine did not serve to this device lately (another
-// device's, or served before a restart: the next Pull records the receipt).
+// for a cursor not served to this device as the last page of a pull within
+// ServedPageTTL, by any node sharing the store (another device's, or an
+// old one: the next Pull records the receipt).
 func (e *Engine) Ack(ctx context.Context, p *Principal, cursorText string, storedAt time.Time) (time.Time, error) {
 	if !p.IsDevice() {
 		return time.Time{}, Errorf(CodePermissionDenied, "only a device acknowledges pages, for itself")
@@ -126,7 +131,10 @@ func (e *Engine) Ack(ctx context.Context, p *Principal, cursorText string, store
 	if err != nil {
 		return time.Time{}, err
 	}
-	served, ok := e.served.servedAt(p.DeviceID, version)
+	served, ok, err := e.servedAt(ctx, p, version)
+	if err != nil {
+		return time.Time{}, err
+	}
 	if !ok {
 		return time.Time{}, Errorf(CodeFailedPrecondition, "cursor: not a page served to this device lately; the next pull records the receipt")
 	}

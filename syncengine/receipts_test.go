@@ -108,3 +108,59 @@ func TestAckIsADevicesOwn(t *testing.T) {
 		}
 	}
 }
+
+// TestAckReachesAnotherNodeThanThePull: behind a round-robin proxy a
+// device's Pull lands on one node and its Ack on another; both engines
+// share the store, so the second dates the receipt by when the first
+// served the page.
+func TestAckReachesAnotherNodeThanThePull(t *testing.T) {
+	t.Parallel()
+	w, clk := clockedWorld(t)
+	nodeB, err := syncengine.New(syncengine.Config{Store: w.db, Clock: syncengine.NewClock(clk.now)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nodeB.Close)
+	ctx := context.Background()
+	served := clk.now()
+	id := newID()
+	w.push("marketing", w.mut("marketing", id, &fieldsyncv1.CampaignMaterial{Title: "spring", RegionId: w.region}, "title", "region_id"))
+	_, cursor := w.pullAll("rep", "") // on node A (w.e)
+	clk.set(served.Add(3 * time.Minute))
+	at, err := nodeB.Ack(ctx, w.p["rep"], cursor, served.Add(2*time.Minute))
+	if err != nil || !at.Equal(served.Add(2*time.Minute)) {
+		t.Fatalf("Ack on node B = %v, %v; want %v", at, err, served.Add(2*time.Minute))
+	}
+	ds, err := w.e.Deliveries(ctx, w.p["marketing"], id)
+	if err != nil || len(ds) != 1 || !ds[0].Delivered.Equal(served.Add(2*time.Minute)) {
+		t.Fatalf("deliveries on node A = %+v, %v; want one at %v", ds, err, served.Add(2*time.Minute))
+	}
+}
+
+// TestAckRefusesPagesNotInTheServedLog: only the last page of a pull is
+// logged, for ServedPageTTL; an Ack of a middle page or of an expired one
+// is FailedPrecondition and changes no receipt.
+func TestAckRefusesPagesNotInTheServedLog(t *testing.T) {
+	t.Parallel()
+	w, clk := clockedWorld(t)
+	ctx := context.Background()
+	for range 3 { // pullAll's pages hold 2 records
+		w.push("marketing", w.mut("marketing", newID(), &fieldsyncv1.CampaignMaterial{Title: "spring", RegionId: w.region}, "title", "region_id"))
+	}
+	first, err := w.e.Pull(ctx, w.p["rep"], "", 2)
+	if err != nil || !first.HasMore {
+		t.Fatalf("first page: %+v, %v; want one with more", first, err)
+	}
+	if _, err := w.e.Ack(ctx, w.p["rep"], first.NextCursor, clk.now()); !syncengine.IsCode(err, syncengine.CodeFailedPrecondition) {
+		t.Errorf("Ack of a middle page: %v, want FailedPrecondition", err)
+	}
+	_, last := w.pullAll("rep", first.NextCursor)
+	clk.set(clk.now().Add(syncengine.ServedPageTTL))
+	if _, err := w.e.Ack(ctx, w.p["rep"], last, clk.now()); !syncengine.IsCode(err, syncengine.CodeFailedPrecondition) {
+		t.Errorf("Ack after ServedPageTTL: %v, want FailedPrecondition", err)
+	}
+	clk.set(clk.now().Add(-time.Millisecond))
+	if _, err := w.e.Ack(ctx, w.p["rep"], last, clk.now()); err != nil {
+		t.Errorf("Ack just within ServedPageTTL: %v", err)
+	}
+}

@@ -37,10 +37,27 @@ type Store interface {
 	Receipts(ctx context.Context, tenantID string, minVersion uint64) ([]Delivery, error)
 	// CreatedBetween is Tx.CreatedBetween outside a transaction.
 	CreatedBetween(ctx context.Context, sel Selection, types []string, from, to uint64) ([]ChangeRow, error)
+	// NoteServed adds a page to the served-pages log: the device was served
+	// a page whose cursor ends at pg.Version, at pg.At. In the same write it
+	// drops every entry served before expireBefore and all but the device's
+	// keep newest, so the log stays small. Serving the same version again
+	// moves its time.
+	NoteServed(ctx context.Context, pg ServedPage, keep int, expireBefore time.Time) error
+	// ServedAt returns when the device was last served a page ending at
+	// version; ok is false when the log has none (never served, dropped or
+	// expired). Every node sharing the store sees the same log.
+	ServedAt(ctx context.Context, tenantID, deviceID string, version uint64) (at time.Time, ok bool, err error)
 	// PhotoStates reports which photos of the records are available: stored,
 	// verified and held by a user who attached them to the record (see
 	// package photos); missing keys are pending.
 	PhotoStates(ctx context.Context, tenantID string, recordIDs []string) (map[PhotoKey]bool, error)
+}
+
+// ServedPage is an entry of the served-pages log (Store.NoteServed).
+type ServedPage struct {
+	TenantID, DeviceID string
+	Version            uint64
+	At                 time.Time
 }
 
 // PhotoKey names one photo ref of one record.

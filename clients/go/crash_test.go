@@ -9,18 +9,29 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/internal/daemon"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+	"github.com/fieldsync/fieldsync/syncengine"
 )
 
 // serverLastSeq is the highest seq the server applied for a device.
 func (e *env) serverLastSeq(deviceID string) uint64 {
 	e.t.Helper()
-	var last uint64
-	err := e.d.DB().Reader().QueryRowContext(context.Background(), `SELECT last_seq FROM actor_seqs WHERE actor = ?`, deviceID).Scan(&last)
+	last, err := lastSeq(e.d.Store(), deviceID)
 	if err != nil {
 		e.t.Fatalf("read last seq of %s: %v", deviceID, err)
 	}
 	return last
+}
+
+// lastSeq reads the highest seq the store applied for an actor (0: none),
+// on either store.
+func lastSeq(st daemon.Store, actor string) (last uint64, err error) {
+	err = st.Update(context.Background(), func(tx syncengine.Tx) error {
+		last, err = tx.LastSeq(actor)
+		return err
+	})
+	return last, err
 }
 
 func TestReplayAfterCrashLosesAndDuplicatesNothing(t *testing.T) {

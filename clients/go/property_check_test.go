@@ -2,7 +2,6 @@ package fieldsync
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -12,6 +11,7 @@ import (
 	"pgregory.net/rapid"
 
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+	"github.com/fieldsync/fieldsync/storage/sqlite"
 )
 
 // snapshot is a device's local view: record id → value.
@@ -351,16 +351,19 @@ func checkLoss(c *fieldsyncv1.Conflict, byWrite map[string]propWrite) error {
 // mutation changed a record twice (one change event per device HLC).
 func (w *world) checkExactlyOnce(t *rapid.T) {
 	for _, d := range w.devs {
-		var last int
-		err := w.e.d.DB().Reader().QueryRowContext(context.Background(), `SELECT last_seq FROM actor_seqs WHERE actor = ?`, d.deviceID).Scan(&last)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		last, err := lastSeq(w.e.d.Store(), d.deviceID)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if last != d.stamped {
+		if last != uint64(d.stamped) {
 			t.Fatalf("%s made %d writes, the server applied seqs up to %d", d.name, d.stamped, last)
 		}
 	}
-	rows, err := w.e.d.DB().Reader().QueryContext(context.Background(), `SELECT data FROM outbox WHERE subject LIKE '%.changes.%'`)
+	lite, ok := w.e.d.Store().(*sqlite.DB) // the SDK's tests run the daemon on SQLite
+	if !ok {
+		t.Fatalf("the daemon runs on %T, not SQLite", w.e.d.Store())
+	}
+	rows, err := lite.Reader().QueryContext(context.Background(), `SELECT data FROM outbox WHERE subject LIKE '%.changes.%'`)
 	if err != nil {
 		t.Fatal(err)
 	}

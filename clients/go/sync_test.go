@@ -184,7 +184,7 @@ func TestResyncAfterCursorRefused(t *testing.T) {
 	}
 	mustSync(t, director)
 	// The tombstone is purged before the rep pulls it: its cursor is refused.
-	if _, err := e.d.DB().PurgeTombstones(ctx, time.Now().Add(time.Hour)); err != nil {
+	if _, err := e.d.Store().PurgeTombstones(ctx, time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	_, err := e.syncClient(e.token("rep")).Pull(ctx, connect.NewRequest(&fieldsyncv1.PullRequest{Cursor: mustStatus(t, rep).Cursor}))

@@ -28,6 +28,7 @@ import (
 	"github.com/fieldsync/fieldsync/photos/photostest"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 	"github.com/fieldsync/fieldsync/proto/fieldsync/v1/fieldsyncv1connect"
+	"github.com/fieldsync/fieldsync/storage/sqlite"
 )
 
 // migDevice is a demo device as the migration test drives it: its token,
@@ -240,7 +241,7 @@ func TestMigrateStoreMovesADaemonToPostgresWithoutItsDevicesNoticing(t *testing.
 	for _, photo := range photoData {
 		uploadTestPhoto(t, url, reps[0].token, photo)
 	}
-	waitForConsumers(t, d.DB().Reader())
+	waitForConsumers(t, d.Store().(*sqlite.DB).Reader())
 	for _, r := range reps {
 		r.pull(t, url)
 	}
@@ -277,7 +278,7 @@ func TestMigrateStoreMovesADaemonToPostgresWithoutItsDevicesNoticing(t *testing.
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.DB() != nil {
+	if _, ok := d.Store().(*sqlite.DB); ok {
 		t.Fatal("the daemon still runs on SQLite")
 	}
 	url = d.URL()

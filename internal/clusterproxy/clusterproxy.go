@@ -7,26 +7,21 @@
 // refused request gets 502). Not for production: no TLS, no active health
 // checks.
 //
-// Photo uploads are the exception to round-robin: a node stages an
-// upload's chunks in its own data dir, so a chunk or a completion reaching
-// another node finds them missing and moves the upload back (with
-// strict round-robin a device's upload never completes). MediaService
-// calls therefore go to one node per caller (by Authorization header),
-// the next live one while it is down; a load balancer in front of several
-// nodes needs the same affinity until uploads are staged outside the nodes.
+// Every call, photo chunks included, goes to the next node: on a shared
+// database a node keeps each acknowledged chunk in the database too, so
+// an upload continues on whichever node its next chunk reaches
+// (docs/operations.md, "What a node keeps on disk").
 package clusterproxy
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -82,18 +77,8 @@ type balancer struct {
 
 type backendKey struct{}
 
-// mediaPrefix is the path prefix of MediaService calls (photo uploads).
-const mediaPrefix = "/fieldsync.v1.MediaService/"
-
 func (b *balancer) rewrite(r *httputil.ProxyRequest) {
-	var i int
-	if strings.HasPrefix(r.In.URL.Path, mediaPrefix) {
-		h := fnv.New32a()
-		h.Write([]byte(r.In.Header.Get("Authorization")))
-		i = b.pickFrom(int(h.Sum32() % uint32(len(b.targets))))
-	} else {
-		i = b.pickFrom(int(b.next.Add(1) % uint64(len(b.targets))))
-	}
+	i := b.pickFrom(int(b.next.Add(1) % uint64(len(b.targets))))
 	r.Out = r.Out.WithContext(context.WithValue(r.Out.Context(), backendKey{}, i))
 	r.SetURL(b.targets[i])
 	r.SetXForwarded()

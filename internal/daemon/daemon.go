@@ -20,7 +20,6 @@ import (
 	"github.com/fieldsync/fieldsync/internal/demo"
 	"github.com/fieldsync/fieldsync/records"
 	"github.com/fieldsync/fieldsync/server"
-	"github.com/fieldsync/fieldsync/storage/sqlite"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
 
@@ -29,7 +28,6 @@ type Daemon struct {
 	cfg      Config
 	log      *slog.Logger
 	db       Store
-	sqlite   *sqlite.DB // db on SQLite; nil on PostgreSQL
 	engine   *syncengine.Engine
 	deps     *dependencies
 	http     *http.Server
@@ -68,7 +66,7 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	if err := tightenModes(cfg.DataDir, d.log); err != nil {
 		return nil, err
 	}
-	if d.db, d.sqlite, err = openStore(ctx, cfg); err != nil {
+	if d.db, err = openStore(ctx, cfg); err != nil {
 		return nil, err
 	}
 	d.closers = append(d.closers, d.db.Close)
@@ -144,8 +142,7 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 	d.deps.checkAll(ctx)
 	d.goRun("dependency checks", func() error { return d.deps.run(runCtx, d.cfg.ProbeInterval) })
 	limits := d.cfg.Limits()
-	operatorToken, err := d.operatorToken()
-	if err != nil {
+	if err := d.setupOperatorToken(ctx); err != nil {
 		return nil, err
 	}
 	if extra == nil {
@@ -165,7 +162,7 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 		Dashboard:       d.db,
 		Query:           d.db,
 		InsightsConfig:  insights.ConfigStore{DB: d.db},
-		System:          &server.SystemConfig{Tenants: d.db, OperatorToken: operatorToken, Phi: d.phiRecomputer()},
+		System:          &server.SystemConfig{Tenants: d.db, OperatorTokenSHA256: d.operatorTokenSHA256, Phi: d.phiRecomputer()},
 		Ratings:         &server.RatingConfig{Store: d.db},
 		Extra:           extra,
 		MaxMessageBytes: d.cfg.MaxMessageBytes,
@@ -280,11 +277,7 @@ func (d *Daemon) Engine() *syncengine.Engine { return d.engine }
 // DataDir is the daemon's data folder.
 func (d *Daemon) DataDir() string { return d.cfg.DataDir }
 
-// DB is the daemon's database (tests and tools).
-// It is nil when the daemon runs on PostgreSQL (Store is either).
-func (d *Daemon) DB() *sqlite.DB { return d.sqlite }
-
-// Store is the daemon's database, SQLite or PostgreSQL.
+// Store is the daemon's database, SQLite or PostgreSQL (tests and tools).
 func (d *Daemon) Store() Store { return d.db }
 
 // Wait blocks until ctx is done or the server fails.

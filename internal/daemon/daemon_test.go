@@ -165,14 +165,14 @@ func TestRestartingWithDemoKeepsEditsToDemoRecords(t *testing.T) {
 	if changed, err := d.Engine().ServerWrite(ctx, creds.TenantID, "fieldsync.v1.Customer", "demo-ruijin", edit, []string{"address"}); err != nil || !changed {
 		t.Fatalf("edit: changed=%v err=%v", changed, err)
 	}
-	before, err := d.DB().GetRecords(ctx, creds.TenantID, []string{"demo-ruijin"})
+	before, err := d.Store().GetRecords(ctx, creds.TenantID, []string{"demo-ruijin"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	d.Close()
 
 	d = startDaemon(t, cfg)
-	after, err := d.DB().GetRecords(ctx, creds.TenantID, []string{"demo-ruijin"})
+	after, err := d.Store().GetRecords(ctx, creds.TenantID, []string{"demo-ruijin"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +180,7 @@ func TestRestartingWithDemoKeepsEditsToDemoRecords(t *testing.T) {
 		t.Fatalf("restart with --demo rewrote the edited record: version %d before, %+v after", b.Version, a)
 	}
 	all := syncengine.Filter{TenantID: creds.TenantID, All: true}.Select(syncengine.DefaultRegistry())
-	changes, err := d.DB().ScanChanges(ctx, all, before["demo-ruijin"].Version, 100)
+	changes, err := d.Store().ScanChanges(ctx, all, before["demo-ruijin"].Version, 100)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,6 +42,9 @@ type Store interface {
 	// PurgeTombstones deletes tombstones and scope exits older than a time
 	// (tools and tests).
 	PurgeTombstones(ctx context.Context, olderThan time.Time) (int64, error)
+	// InitMeta stores an installation fact unless one is stored already
+	// and returns the stored one (the operator token's hash).
+	InitMeta(ctx context.Context, key, value string) (string, error)
 	Ping(ctx context.Context) error
 	Close() error
 }
@@ -57,19 +60,18 @@ func isPostgresURL(s string) bool {
 }
 
 // openStore opens the configured database: PostgreSQL when --database is
-// a postgres:// URL, else the SQLite file in the data dir. sqliteDB is the
-// SQLite store, nil on PostgreSQL.
-func openStore(ctx context.Context, cfg Config) (db Store, sqliteDB *sqlite.DB, err error) {
+// a postgres:// URL, else the SQLite file in the data dir.
+func openStore(ctx context.Context, cfg Config) (Store, error) {
 	if cfg.Database != "" {
 		pg, err := postgres.Open(ctx, cfg.Database)
 		if err != nil {
-			return nil, nil, fmt.Errorf("database: %w", err)
+			return nil, fmt.Errorf("database: %w", err)
 		}
-		return pg, nil, nil
+		return pg, nil
 	}
 	lite, err := sqlite.Open(ctx, cfg.sqlitePath())
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return lite, lite, nil
+	return lite, nil
 }

@@ -140,16 +140,16 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func newRep(t *testing.T, d *Daemon) *syncengine.Principal {
 	t.Helper()
 	ctx := context.Background()
-	tn, err := d.DB().CreateTenant(ctx, "T")
+	tn, err := d.Store().CreateTenant(ctx, "T")
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := d.DB().CreateRegion(ctx, tn.ID, "R")
+	r, err := d.Store().CreateRegion(ctx, tn.ID, "R")
 	if err != nil {
 		t.Fatal(err)
 	}
 	u := &syncengine.User{TenantID: tn.ID, DisplayName: "rep", Role: fieldsyncv1.Role_ROLE_REP, RegionID: r.ID}
-	if err := d.DB().CreateUser(ctx, u); err != nil {
+	if err := d.Store().CreateUser(ctx, u); err != nil {
 		t.Fatal(err)
 	}
 	return u.Principal("dev-rep")

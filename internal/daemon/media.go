@@ -23,7 +23,8 @@ import (
 const metaLinkSecret = "media_link_secret"
 
 // wireMedia builds the photo service: the media store (S3 when an endpoint
-// is configured, else <data-dir>/photos), staging in <data-dir>/uploads,
+// is configured, else <data-dir>/photos), staging in <data-dir>/uploads
+// (shared through the database when other nodes may share it),
 // and for the local store signed links served under media.PathPrefix. The
 // upload sweeper runs until runCtx ends; Close waits for it.
 func (d *Daemon) wireMedia(ctx, runCtx context.Context) (server.MediaBackend, map[string]http.Handler, error) {
@@ -37,9 +38,12 @@ func (d *Daemon) wireMedia(ctx, runCtx context.Context) (server.MediaBackend, ma
 		Links:      links,
 		Records:    d.engine,
 		StagingDir: filepath.Join(d.cfg.DataDir, "uploads"),
-		MaxBytes:   d.cfg.MaxPhotoBytes,
-		Expiry:     d.cfg.UploadExpiry,
-		Logger:     d.log,
+		// A database other nodes may share keeps the chunks too, so an
+		// upload goes on whichever node its next chunk reaches.
+		SharedStaging: d.cfg.Database != "" || d.cfg.SQLitePath != "",
+		MaxBytes:      d.cfg.MaxPhotoBytes,
+		Expiry:        d.cfg.UploadExpiry,
+		Logger:        d.log,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -502,6 +502,16 @@ func (db *DB) Meta(ctx context.Context, key string) (string, error) {
 	return v, err
 }
 
+// InitMeta stores an installation fact unless one is stored under key
+// already, and returns the fact stored: value, or the earlier one. Nodes
+// starting together agree on the first one written.
+func (db *DB) InitMeta(ctx context.Context, key, value string) (string, error) {
+	if _, err := db.pool.Exec(ctx, `INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, key, value); err != nil {
+		return "", err
+	}
+	return db.Meta(ctx, key)
+}
+
 // SetMeta stores an installation fact.
 func (db *DB) SetMeta(ctx context.Context, key, value string) error {
 	_, err := db.pool.Exec(ctx, `INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`, key, value)

@@ -94,6 +94,11 @@ func (t *photoTx) PutUpload(u *photos.Upload) error {
 	if err != nil {
 		return fmt.Errorf("put upload %s: %w", u.ID, err)
 	}
+	if u.State != photos.StateInProgress {
+		if _, err := t.tx.Exec(t.ctx, `DELETE FROM upload_chunks WHERE upload_id = $1`, u.ID); err != nil {
+			return fmt.Errorf("put upload %s: drop chunks: %w", u.ID, err)
+		}
+	}
 	return nil
 }
 
@@ -284,4 +289,41 @@ func (db *DB) HeldSurgeries(ctx context.Context, after uint64, limit int) (refs 
 		return nil, 0, fmt.Errorf("held surgeries: %w", err)
 	}
 	return refs, top, nil
+}
+
+var (
+	_ photos.ChunkStore = (*DB)(nil)
+	_ photos.ChunkTx    = (*photoTx)(nil)
+)
+
+// PutChunk stores a chunk of an upload (see photos.ChunkTx).
+func (t *photoTx) PutChunk(uploadID string, offset int64, data []byte) error {
+	_, err := t.tx.Exec(t.ctx, `INSERT INTO upload_chunks (upload_id, chunk_offset, data) VALUES ($1, $2, $3)
+		ON CONFLICT (upload_id, chunk_offset) DO UPDATE SET data = EXCLUDED.data`, uploadID, offset, data)
+	if err != nil {
+		return fmt.Errorf("put chunk of %s at %d: %w", uploadID, offset, err)
+	}
+	return nil
+}
+
+// UploadChunks calls fn with the upload's chunks ending after from, in
+// offset order (see photos.ChunkStore). It reads one chunk at a time.
+func (db *DB) UploadChunks(ctx context.Context, uploadID string, from int64, fn func(offset int64, data []byte) error) error {
+	rows, err := db.pool.Query(ctx, `SELECT chunk_offset, data FROM upload_chunks
+		WHERE upload_id = $1 AND chunk_offset + octet_length(data) > $2 ORDER BY chunk_offset`, uploadID, from)
+	if err != nil {
+		return fmt.Errorf("chunks of %s: %w", uploadID, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var off int64
+		var data []byte
+		if err := rows.Scan(&off, &data); err != nil {
+			return fmt.Errorf("chunks of %s: %w", uploadID, err)
+		}
+		if err := fn(off, data); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }

@@ -511,6 +511,20 @@ func (db *DB) Meta(ctx context.Context, key string) (string, error) {
 	return v, err
 }
 
+// InitMeta stores an installation fact unless one is stored under key
+// already, and returns the fact stored: value, or the earlier one. Nodes
+// starting together agree on the first one written.
+func (db *DB) InitMeta(ctx context.Context, key, value string) (string, error) {
+	var stored string
+	err := db.WriteTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING`, key, value); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&stored)
+	})
+	return stored, err
+}
+
 // SetMeta stores an installation fact.
 func (db *DB) SetMeta(ctx context.Context, key, value string) error {
 	return db.WriteTx(ctx, func(tx *sql.Tx, _ time.Time) error {

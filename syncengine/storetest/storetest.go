@@ -60,6 +60,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 		{"SeqsAndPushResultsAreStoredPerActor", testPushResults},
 		{"ConflictsAreNumberedPerTenantAndFiltered", testConflicts},
 		{"ReceiptsKeepEachDevicesFirstCoveringCursor", testReceipts},
+		{"ServedPagesLogKeepsEachDevicesNewestUntilExpiry", testServedPages},
 		{"CreatedBetweenListsNewRecordsOfTheTypes", testCreatedBetween},
 		{"PlacesAreTheTenants", testPlaces},
 		{"PhotoIsAvailableWhenItsAttacherHoldsIt", testPhotoStates},

@@ -1,6 +1,6 @@
 // Package insightstest replays history through a real fieldsyncd in a
-// test: the daemon (SQLite, embedded NATS, the outbox relay, the PHI and
-// alert consumer) runs on a manual clock, records are imported at
+// test: the daemon (SQLite or PostgreSQL, embedded NATS, the outbox relay,
+// the PHI and alert consumer) runs on a manual clock, records are imported at
 // simulated times through IntegrationService.ImportHistory, and the clock
 // is advanced by hand, each step sweeping the time-based rules and waiting
 // for the consumers to be idle. A month of history replays in seconds.
@@ -15,6 +15,10 @@
 // The clock starts in the past and should stay behind the real one: device
 // pushes and the stored records' update times read the real clock, while
 // the engine's HLC, the insights consumer and its sweeps read the manual one.
+//
+// The daemon runs on SQLite in its data dir, or on a fresh PostgreSQL
+// database (internal/pgtest) when FIELDSYNC_TEST_STORE=postgres; a test
+// binary using the harness then calls pgtest.Main from its TestMain.
 package insightstest
 
 import (
@@ -35,6 +39,7 @@ import (
 	fieldsync "github.com/fieldsync/fieldsync/clients/go"
 	"github.com/fieldsync/fieldsync/internal/daemon"
 	"github.com/fieldsync/fieldsync/internal/demo"
+	"github.com/fieldsync/fieldsync/internal/pgtest"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 	"github.com/fieldsync/fieldsync/proto/fieldsync/v1/fieldsyncv1connect"
 )
@@ -79,8 +84,12 @@ type Harness struct {
 	requests      int
 }
 
+// StoreEnv selects the store the harness's daemon runs on: "postgres" is a
+// fresh PostgreSQL database from internal/pgtest, anything else SQLite.
+const StoreEnv = "FIELDSYNC_TEST_STORE"
+
 // Start runs fieldsyncd --demo in a temporary data dir with its clock at
-// start, and stops it when the test ends.
+// start, on the store StoreEnv selects, and stops it when the test ends.
 func Start(t testing.TB, start time.Time) *Harness {
 	t.Helper()
 	dir := t.TempDir()
@@ -88,6 +97,9 @@ func Start(t testing.TB, start time.Time) *Harness {
 	cfg := daemon.DefaultConfig()
 	cfg.Addr, cfg.MetricsAddr, cfg.DataDir, cfg.Demo, cfg.LogLevel = "127.0.0.1:0", "", dir, true, "warn"
 	cfg.Now = clock.Now
+	if os.Getenv(StoreEnv) == "postgres" {
+		cfg.Database = pgtest.DB(t)
+	}
 	d, err := daemon.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("start fieldsyncd: %v", err)
