@@ -16,7 +16,17 @@ import (
 // per-element versions of set-union fields (a count, then per field: name,
 // element count, and each element's HLC and actor).
 func EncodeClocks(fields map[string]syncengine.Version, elements map[string][]syncengine.Version) []byte {
-	b := binary.AppendUvarint(nil, uint64(len(fields)))
+	size := 2 // the two counts, when small
+	for n, v := range fields {
+		size += len(n) + len(v.Actor) + 12
+	}
+	for n, vs := range elements {
+		size += len(n) + 4
+		for _, v := range vs {
+			size += len(v.Actor) + 11
+		}
+	}
+	b := binary.AppendUvarint(make([]byte, 0, size), uint64(len(fields)))
 	for _, n := range sortedKeys(fields) {
 		b = appendString(b, n)
 		b = appendVersion(b, fields[n])
