@@ -273,16 +273,36 @@ func (rt *RecordType) maskFields(names []string) ([]*FieldSpec, error) {
 	return specs, nil
 }
 
-// checkUnmasked refuses a value with a field set that the mask omits.
+// checkUnmasked refuses a value with a field set that the mask omits. It
+// asks each field of the type whether it is set (Has), which reads no
+// value (ranging over the set fields reads each one, copying strings).
+// A type with extension ranges is ranged over instead, so that a set
+// extension is seen too.
 func (rt *RecordType) checkUnmasked(v proto.Message, specs []*FieldSpec) error {
-	var err error
-	v.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
-		if !slices.ContainsFunc(specs, func(s *FieldSpec) bool { return s.Desc.Number() == fd.Number() }) {
-			err = Errorf(CodeInvalid, "field %q is set but not in the field mask", fd.Name())
+	unmasked := func(fd protoreflect.FieldDescriptor) error {
+		if slices.ContainsFunc(specs, func(s *FieldSpec) bool { return s.Desc.Number() == fd.Number() }) {
+			return nil
 		}
-		return err == nil
-	})
-	return err
+		return Errorf(CodeInvalid, "field %q is set but not in the field mask", fd.Name())
+	}
+	m := v.ProtoReflect()
+	if m.Descriptor().ExtensionRanges().Len() > 0 {
+		var err error
+		m.Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
+			err = unmasked(fd)
+			return err == nil
+		})
+		return err
+	}
+	fields := m.Descriptor().Fields()
+	for i := range fields.Len() {
+		if fd := fields.Get(i); m.Has(fd) {
+			if err := unmasked(fd); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func checkServerOnly(specs []*FieldSpec) error {

@@ -292,11 +292,14 @@ func (e *Engine) checkChange(w *write, cur *StoredRecord, next *State) error {
 
 // stampScope gives the scope fields that place filled the write's version.
 func stampScope(rt *RecordType, st *State, before, after Scope, at Version) {
-	for fd, changed := range map[protoreflect.FieldDescriptor]bool{
-		rt.Owner: before.Owner != after.Owner, rt.Store: before.Store != after.Store, rt.Region: before.Region != after.Region,
+	for _, f := range [...]struct {
+		fd      protoreflect.FieldDescriptor
+		changed bool
+	}{
+		{rt.Owner, before.Owner != after.Owner}, {rt.Store, before.Store != after.Store}, {rt.Region, before.Region != after.Region},
 	} {
-		if fd != nil && changed {
-			st.Fields[string(fd.Name())] = at
+		if f.fd != nil && f.changed {
+			st.Fields[string(f.fd.Name())] = at
 		}
 	}
 }

@@ -42,6 +42,7 @@ type recTx struct {
 	tenants map[string]*tenantCounters // by tenant id, once read
 	stored  storedRun                  // the push_results row read last
 	stmts   map[string]*sql.Stmt       // prepared statements bound to tx, by query
+	pending pendingRecords             // record rows written at the end (see keepRecord)
 	seq     uint64                     // the last commit sequence handed out; 0 until read
 }
 
@@ -105,6 +106,9 @@ const recordColumns = `tenant_id, id, type, version, created_version, owner_id, 
 	value, clocks, deleted_hlc, deleted_actor, created_hlc, created_actor, hlc, actor, updated_at`
 
 func (t *recTx) GetRecord(tenantID, id string) (*syncengine.StoredRecord, error) {
+	if row := t.pending.get(tenantID, id); row != nil {
+		return scanRecord(t.reg, row)
+	}
 	rec, err := scanRecord(t.reg, t.queryRow(`SELECT `+recordColumns+` FROM records WHERE tenant_id = ? AND id = ?`, tenantID, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -184,6 +188,9 @@ func (t *recTx) nextSeq() (uint64, error) {
 // flush writes what the transaction buffered: the version counters, the
 // push results and the outbox events.
 func (t *recTx) flush() error {
+	if err := t.flushRecords(); err != nil {
+		return err
+	}
 	for tenantID, c := range t.tenants {
 		if err := t.exec(`INSERT INTO tenant_versions (tenant_id, version, conflict_id) VALUES (?, ?, ?)
 			ON CONFLICT(tenant_id) DO UPDATE SET version = excluded.version, conflict_id = excluded.conflict_id`,
@@ -208,7 +215,8 @@ func (t *recTx) flush() error {
 // PutRecord writes a record's new state under the tenant's next version. A
 // scope the record left gets its own exit row at the version just before,
 // so every change row has a version of its own and no page boundary can
-// fall between two rows that share one.
+// fall between two rows that share one. The record's row itself is written
+// at the transaction's end with the others (see keepRecord).
 func (t *recTx) PutRecord(rec *syncengine.StoredRecord, oldScope *syncengine.Scope) (uint64, error) {
 	if oldScope != nil {
 		exit, err := t.nextVersion(rec.TenantID)
@@ -229,23 +237,17 @@ func (t *recTx) PutRecord(rec *syncengine.StoredRecord, oldScope *syncengine.Sco
 		return 0, err
 	}
 	rec.Version = v
-	insert := `INSERT INTO records (` + recordColumns + `, deleted, seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
-	if rec.CreatedVersion == 0 {
-		rec.CreatedVersion = v // a new record: a plain insert
-	} else {
-		insert += upsertRecord
+	insert := rec.CreatedVersion == 0 // a new record: a plain insert
+	if insert {
+		rec.CreatedVersion = v
 	}
 	value, err := proto.MarshalOptions{Deterministic: true}.Marshal(rec.State.Value)
 	if err != nil {
 		return 0, err
 	}
 	rec.Encoded = value
-	st := rec.State
-	err = t.exec(insert, rec.TenantID, rec.ID, rec.Type, v, rec.CreatedVersion, rec.Scope.Owner, rec.Scope.Store, rec.Scope.Region,
-		value, rowcodec.EncodeClocks(st.Fields, st.Elements), uint64(st.DeletedAt.HLC), st.DeletedAt.Actor, uint64(st.Created.HLC), st.Created.Actor,
-		uint64(rec.HLC), rec.Actor, ms(rec.UpdatedAt), st.Deleted(), seq)
-	if err != nil {
-		return 0, fmt.Errorf("put record %s: %w", rec.ID, err)
+	if err := t.keepRecord(rec, insert, value, seq); err != nil {
+		return 0, err
 	}
 	return v, t.indexPhotos(rec)
 }

@@ -221,6 +221,9 @@ func (t *recTx) CreatedBetween(sel syncengine.Selection, types []string, from, t
 	if query == "" {
 		return nil, nil
 	}
+	if err := t.flushRecords(); err != nil { // the query reads what the transaction wrote
+		return nil, err
+	}
 	rows, err := t.tx.QueryContext(t.ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("created between: %w", err)

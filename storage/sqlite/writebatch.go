@@ -21,6 +21,9 @@ func (t *recTx) GetRecords(tenantID string, idList []string) (map[string]*syncen
 	if len(idList) == 0 {
 		return out, nil
 	}
+	if err := t.flushRecords(); err != nil { // the query reads what the transaction wrote
+		return nil, err
+	}
 	arr, err := json.Marshal(idList)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,169 @@
+package sqlite
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/fieldsync/fieldsync/storage/internal/rowcodec"
+	"github.com/fieldsync/fieldsync/syncengine"
+)
+
+// Record rows are written at the transaction's end, a batch's rows in a
+// few multi-row INSERTs rather than one statement each: a push of 100
+// mutations paid the statement's fixed cost (binding, opening a cursor on
+// the table and each of its indexes, resetting) 100 times. Until then the
+// transaction answers its own reads of those records from the rows it
+// keeps (GetRecord), and flushes them before any other read of the
+// records table (GetRecords, CreatedBetween), so what it reads is what a
+// statement per write would have shown.
+
+// recordArgs is how many values a records row binds: recordColumns, then
+// deleted and seq.
+const recordArgs = 19
+
+// pendingRecord is one records row waiting for the transaction's end.
+type pendingRecord struct {
+	// insert: the record had no stored row when the transaction first
+	// wrote it, so the row goes in with a plain INSERT (a stored row is
+	// then an error, as it was for a statement per write); otherwise an
+	// upsert.
+	insert bool
+	args   [recordArgs]any
+}
+
+// Scan reads the row back as a SELECT of recordColumns would (scanRecord).
+func (p *pendingRecord) Scan(dest ...any) error {
+	if len(dest) > recordArgs {
+		return fmt.Errorf("pending record: %d columns, have %d", len(dest), recordArgs)
+	}
+	for i, d := range dest {
+		switch d := d.(type) {
+		case *string:
+			*d = p.args[i].(string)
+		case *uint64:
+			*d = p.args[i].(uint64)
+		case *int64:
+			*d = p.args[i].(int64)
+		case *[]byte:
+			*d = slices.Clone(p.args[i].([]byte))
+		default:
+			return fmt.Errorf("pending record: cannot scan column %d into %T", i, d)
+		}
+	}
+	return nil
+}
+
+// recordKey names a record across tenants.
+type recordKey struct{ tenantID, id string }
+
+// pendingRecords are a transaction's record rows in the order first
+// written; a record written again keeps its place and takes the new row.
+type pendingRecords struct {
+	rows []pendingRecord
+	at   map[recordKey]int // index in rows
+}
+
+func (p *pendingRecords) get(tenantID, id string) *pendingRecord {
+	if i, ok := p.at[recordKey{tenantID, id}]; ok {
+		return &p.rows[i]
+	}
+	return nil
+}
+
+// keepRecord keeps rec's new row (value its encoding, seq its commit
+// sequence) for the transaction's end.
+func (t *recTx) keepRecord(rec *syncengine.StoredRecord, insert bool, value []byte, seq uint64) error {
+	st := rec.State
+	row := pendingRecord{insert: insert, args: [recordArgs]any{
+		rec.TenantID, rec.ID, rec.Type, rec.Version, rec.CreatedVersion, rec.Scope.Owner, rec.Scope.Store, rec.Scope.Region,
+		value, rowcodec.EncodeClocks(st.Fields, st.Elements), uint64(st.DeletedAt.HLC), st.DeletedAt.Actor, uint64(st.Created.HLC), st.Created.Actor,
+		uint64(rec.HLC), rec.Actor, ms(rec.UpdatedAt), st.Deleted(), seq,
+	}}
+	p := &t.pending
+	key := recordKey{rec.TenantID, rec.ID}
+	i, ok := p.at[key]
+	switch {
+	case !ok:
+		if p.at == nil {
+			p.at = make(map[recordKey]int, maxRecordRows)
+			p.rows = make([]pendingRecord, 0, maxRecordRows)
+		}
+		p.at[key] = len(p.rows)
+		p.rows = append(p.rows, row)
+	case insert:
+		// A second creation of the same record: the stored row's primary
+		// key refused this when each write ran its own statement.
+		return fmt.Errorf("put record %s: created twice in one transaction", rec.ID)
+	default:
+		row.insert = p.rows[i].insert // the row is not stored yet either way
+		p.rows[i] = row
+	}
+	return nil
+}
+
+// maxRecordRows is the most rows one INSERT carries. Chunks are powers of
+// two up to it, so a handful of statement texts (each prepared once)
+// serve any batch size.
+const maxRecordRows = 32
+
+// recordInserts holds the statement for n rows at index log2(n), plain
+// inserts and upserts.
+var recordInserts, recordUpserts = recordStatements(false), recordStatements(true)
+
+func recordStatements(upsert bool) []string {
+	var out []string
+	for n := 1; n <= maxRecordRows; n *= 2 {
+		q := `INSERT INTO records (` + recordColumns + `, deleted, seq) VALUES ` +
+			strings.TrimSuffix(strings.Repeat("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?),", n), ",")
+		if upsert {
+			q += upsertRecord
+		}
+		out = append(out, q)
+	}
+	return out
+}
+
+// flushRecords writes the pending record rows: new records' with plain
+// INSERTs, the others' with upserts, each kind in the order first written.
+func (t *recTx) flushRecords() error {
+	p := &t.pending
+	if len(p.rows) == 0 {
+		return nil
+	}
+	var inserts, upserts []*pendingRecord
+	for i := range p.rows {
+		if p.rows[i].insert {
+			inserts = append(inserts, &p.rows[i])
+		} else {
+			upserts = append(upserts, &p.rows[i])
+		}
+	}
+	if err := t.insertRecords(recordInserts, inserts); err != nil {
+		return err
+	}
+	if err := t.insertRecords(recordUpserts, upserts); err != nil {
+		return err
+	}
+	*p = pendingRecords{}
+	return nil
+}
+
+func (t *recTx) insertRecords(stmts []string, rows []*pendingRecord) error {
+	args := make([]any, 0, recordArgs*min(len(rows), maxRecordRows))
+	for len(rows) > 0 {
+		k := len(stmts) - 1 // the largest chunk not longer than rows
+		for 1<<k > len(rows) {
+			k--
+		}
+		args = args[:0]
+		for _, r := range rows[:1<<k] {
+			args = append(args, r.args[:]...)
+		}
+		if err := t.exec(stmts[k], args...); err != nil {
+			return fmt.Errorf("put records: %w", err)
+		}
+		rows = rows[1<<k:]
+	}
+	return nil
+}
