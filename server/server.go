@@ -171,13 +171,30 @@ func mountServices(mux *http.ServeMux, cfg *Config, opts []connect.HandlerOption
 }
 
 // bounds are the message limits of a handler: maxBytes per message, after
-// decompression, and gzip that stops inflating past it.
+// decompression, and gzip that stops inflating past it. Answers go out
+// gzipped (when the client accepts it) only from compressMinBytes, at
+// gzip's fastest level.
 func bounds(maxBytes int) []connect.HandlerOption {
 	return []connect.HandlerOption{
 		connect.WithReadMaxBytes(maxBytes),
 		connect.WithSendMaxBytes(4 * maxBytes),
-		connect.WithCompression("gzip", newCappedGzip(maxBytes), func() connect.Compressor { return gzip.NewWriter(nil) }),
+		connect.WithCompression("gzip", newCappedGzip(maxBytes), newFastGzip),
+		connect.WithCompressMinBytes(compressMinBytes),
 	}
+}
+
+// compressMinBytes is the smallest answer worth gzipping. Below it the
+// bytes saved are few and the cost is not: resetting a gzip writer clears
+// its tables, which made gzipping each tiny Watch poke a third of the
+// server's CPU when a commit poked 1,000 streams.
+const compressMinBytes = 1 << 10
+
+// newFastGzip is gzip at its fastest level: for a page of 1,000 visits
+// (230 KB) it took 40-60% less CPU than the default level, for output 4%
+// larger (16.0% of the page instead of 15.3%).
+func newFastGzip() connect.Compressor {
+	w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed) // errors only for an invalid level
+	return w
 }
 
 // publicMaxBytes bounds a message of a public procedure (Enroll, health).

@@ -208,38 +208,81 @@ func (e *Engine) fillPhotoStates(ctx context.Context, tenantID string, recs []*f
 // delivery event (on the record type's change subject, op DELIVERY) for each
 // newly delivered record of the delivery types.
 func (e *Engine) receipt(ctx context.Context, p *Principal, f Filter, version uint64) error {
-	if skip, err := e.skipReceipt(ctx, p, version); skip || err != nil {
+	last, known := e.receipts.get(p.DeviceID)
+	if known && version <= last.version {
+		return nil
+	}
+	ahead, err := e.readReceiptAhead(ctx, f, last.version, version)
+	if err != nil || (known && skipReceipt(last, version, ahead.rows)) {
 		return err
 	}
-	return e.writeReceipt(ctx, p, f, version, func(now time.Time) time.Time { return now })
+	return e.writeReceipt(ctx, p, f, version, ahead, func(now time.Time) time.Time { return now })
+}
+
+// receiptAhead is what a receipt newly delivers as read before its write
+// transaction: the delivery-type records of the caller's selection created
+// in (from, to].
+type receiptAhead struct {
+	from uint64
+	rows []ChangeRow
+}
+
+// readReceiptAhead reads, on the read pool, the delivery-type records created in
+// (from, to] that a receipt up to to delivers.
+func (e *Engine) readReceiptAhead(ctx context.Context, f Filter, from, to uint64) (receiptAhead, error) {
+	if from >= to {
+		return receiptAhead{from: from}, nil
+	}
+	rows, err := e.store.CreatedBetween(ctx, f.Select(e.reg), e.cfg.DeliveryTypes, from, to)
+	return receiptAhead{from: from, rows: rows}, err
 }
 
 // writeReceipt stores a receipt dated by date (given the transaction's
 // time) and publishes its delivery events with that time.
-func (e *Engine) writeReceipt(ctx context.Context, p *Principal, f Filter, version uint64, date func(now time.Time) time.Time) error {
+//
+// What the receipt newly delivers was read ahead, outside the single
+// writer, from the device's last receipt this engine wrote (0 if none):
+// the transaction only stores the receipt and the events. Exactly-once
+// holds because the transaction reads the device's previous receipt (prev)
+// itself and emits only records created after it. A read-ahead that
+// started above prev (the store holds an older receipt than this engine
+// remembers writing, e.g. restored from a backup) is redone inside the
+// transaction.
+func (e *Engine) writeReceipt(ctx context.Context, p *Principal, f Filter, version uint64, ahead receiptAhead, date func(now time.Time) time.Time) error {
 	err := e.store.Update(ctx, func(tx Tx) error {
 		at := date(tx.Now())
 		prev, err := tx.AddReceipt(p.TenantID, p.DeviceID, p.UserID, version, at)
 		if err != nil || version <= prev {
 			return err
 		}
-		rows, err := tx.CreatedBetween(f.Select(e.reg), e.cfg.DeliveryTypes, prev, version)
-		if err != nil {
-			return err
-		}
-		for _, r := range rows {
-			if rt, ok := e.reg.Lookup(r.Type); ok && f.Matches(rt, r.Scope) {
-				if err := e.emitDelivery(tx, p, r, version, at); err != nil {
-					return err
-				}
+		rows := ahead.rows
+		if prev < ahead.from {
+			if rows, err = tx.CreatedBetween(f.Select(e.reg), e.cfg.DeliveryTypes, prev, version); err != nil {
+				return err
 			}
 		}
-		return nil
+		return e.emitDeliveries(tx, p, f, rows, prev, version, at)
 	})
 	if err == nil {
 		e.receipts.put(p.DeviceID, receiptMark{version: version, at: time.Now()})
 	}
 	return err
+}
+
+// emitDeliveries publishes a delivery event for each row created after
+// prev that the device's filter matches.
+func (e *Engine) emitDeliveries(tx Tx, p *Principal, f Filter, rows []ChangeRow, prev, version uint64, at time.Time) error {
+	for _, r := range rows {
+		if r.Version <= prev {
+			continue // delivered by an earlier receipt
+		}
+		if rt, ok := e.reg.Lookup(r.Type); ok && f.Matches(rt, r.Scope) {
+			if err := e.emitDelivery(tx, p, r, version, at); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (e *Engine) emitDelivery(tx Tx, p *Principal, r ChangeRow, version uint64, at time.Time) error {

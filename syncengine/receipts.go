@@ -43,21 +43,12 @@ func (c *receiptCache) put(deviceID string, m receiptMark) {
 	c.m[deviceID] = m
 }
 
-// skipReceipt reports whether writing this receipt can wait: the device's
-// last receipt is recent and nothing it now acknowledges produces an event
-// (records of other scopes created meanwhile do not count).
-func (e *Engine) skipReceipt(ctx context.Context, p *Principal, version uint64) (bool, error) {
-	last, ok := e.receipts.get(p.DeviceID)
-	switch {
-	case !ok:
-		return false, nil
-	case version <= last.version:
-		return true, nil
-	case time.Since(last.at) >= ReceiptInterval:
-		return false, nil
-	}
-	rows, err := e.store.CreatedBetween(ctx, FilterFor(p).Select(e.reg), e.cfg.DeliveryTypes, last.version, version)
-	return len(rows) == 0, err
+// skipReceipt reports whether writing a receipt up to version can wait:
+// the device's last receipt (last) is recent and nothing it now
+// acknowledges produces an event (ahead: the delivery-type records created
+// since last; records of other scopes created meanwhile do not count).
+func skipReceipt(last receiptMark, version uint64, ahead []ChangeRow) bool {
+	return version <= last.version || (time.Since(last.at) < ReceiptInterval && len(ahead) == 0)
 }
 
 // servedPages is how many of a device's last served pages the log keeps,
@@ -138,8 +129,13 @@ func (e *Engine) Ack(ctx context.Context, p *Principal, cursorText string, store
 	if !ok {
 		return time.Time{}, Errorf(CodeFailedPrecondition, "cursor: not a page served to this device lately; the next pull records the receipt")
 	}
+	last, _ := e.receipts.get(p.DeviceID)
+	ahead, err := e.readReceiptAhead(ctx, f, last.version, version)
+	if err != nil {
+		return time.Time{}, err
+	}
 	var at time.Time
-	err = e.writeReceipt(ctx, p, f, version, func(now time.Time) time.Time {
+	err = e.writeReceipt(ctx, p, f, version, ahead, func(now time.Time) time.Time {
 		at = clampReceipt(storedAt, served, now)
 		return at
 	})

@@ -313,11 +313,16 @@ func (db *DB) Authenticate(ctx context.Context, token string) (*syncengine.Princ
 	h := ids.Hash(token)
 	switch {
 	case strings.HasPrefix(token, "fsd_"):
-		var deviceID string
-		u, err := scanUserWith(db.read.QueryRowContext(ctx,
-			`SELECT d.id, u.id, u.tenant_id, u.display_name, u.role, u.region_id, u.store_id, u.created_at
+		// Every call authenticates: the statement is prepared once per pool
+		// (preparing it each time was half the cost).
+		st, err := db.readStmt(ctx, `SELECT d.id, u.id, u.tenant_id, u.display_name, u.role, u.region_id, u.store_id, u.created_at
 			 FROM devices d JOIN users u ON u.id = d.user_id
-			 WHERE d.token_hash = ? AND d.revoked_at IS NULL`, h), &deviceID)
+			 WHERE d.token_hash = ? AND d.revoked_at IS NULL`)
+		if err != nil {
+			return nil, fmt.Errorf("authenticate: %w", err)
+		}
+		var deviceID string
+		u, err := scanUserWith(st.QueryRowContext(ctx, h), &deviceID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, syncengine.Errorf(syncengine.CodeUnauthenticated, "device token is unknown or revoked")
 		}
@@ -329,8 +334,11 @@ func (db *DB) Authenticate(ctx context.Context, token string) (*syncengine.Princ
 	case strings.HasPrefix(token, "fsk_"):
 		p := &syncengine.Principal{}
 		var perms string
-		err := db.read.QueryRowContext(ctx, `SELECT id, tenant_id, permissions FROM api_keys WHERE token_hash = ? AND revoked_at IS NULL`, h).
-			Scan(&p.APIKeyID, &p.TenantID, &perms)
+		st, err := db.readStmt(ctx, `SELECT id, tenant_id, permissions FROM api_keys WHERE token_hash = ? AND revoked_at IS NULL`)
+		if err != nil {
+			return nil, fmt.Errorf("authenticate: %w", err)
+		}
+		err = st.QueryRowContext(ctx, h).Scan(&p.APIKeyID, &p.TenantID, &perms)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, syncengine.Errorf(syncengine.CodeUnauthenticated, "API key is unknown or revoked")
 		}
