@@ -3,6 +3,10 @@ import { pathToString } from "@bufbuild/protobuf/reflect";
 import { createValidator } from "@bufbuild/protovalidate";
 import { registry } from "./fields.js";
 
+// This module carries protovalidate (CEL, RE2): the SDK's entry loads it
+// only when asked (loadValidation) or on the first local write, so a page
+// that opens and reads the store does not evaluate it.
+
 /** One broken rule: the field at fault ("" for a rule of the whole record) and the message. */
 export interface Violation {
   /** The field path, proto names, e.g. "customer_id"; "" for a message-level rule. */
@@ -15,7 +19,7 @@ export interface Violation {
   text: string;
 }
 
-const validator = createValidator({ registry });
+let validator: ReturnType<typeof createValidator> | null = null;
 
 /**
  * Checks a record against its type's buf.validate rules, the same rules the
@@ -27,6 +31,7 @@ const validator = createValidator({ registry });
 export function validate(value: Message, schema?: DescMessage): Violation[] {
   const desc = schema ?? registry.getMessage(value.$typeName);
   if (!desc) throw new Error(`validate: unknown message type ${value.$typeName}`);
+  validator ??= createValidator({ registry });
   const res = validator.validate(desc, value);
   if (res.kind === "valid") return [];
   if (res.kind === "error") throw res.error;

@@ -1,7 +1,8 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
-import { RecordStatus, VisitKind, VisitSchema, validate, violationText } from "../src/index.js";
+import { RecordStatus, VisitKind, VisitSchema } from "../src/index.js";
+import { validate, violationText } from "../src/validate.js";
 
 describe("validate", () => {
   it("names what a clinical-director visit misses, in the server's words", () => {
