@@ -26,7 +26,7 @@ import {
 import { QueueState, RowState, type Meta, type RecordPhoto, type OutboxEntry, type QueuedPhoto, type Storage, type StoreTx } from "./storage.js";
 import { rebuild, refresh, saveRow, viewBytes } from "./view.js";
 import { newUlid } from "./ulid.js";
-import { loadValidation, type Validation } from "./validation.js";
+import { loadValidation, prefetchValidation, type Validation } from "./validation.js";
 import {
   applyPulled, Backoff, bearer, checkId, collides, conflictFromWire, entriesByRecord, findDetail, makeTransport, renumber, retryable, sweepResync, tokenHash, toWire,
 } from "./protocol.js";
@@ -256,7 +256,9 @@ export class Client {
       }
       return m;
     });
-    return new Client(opts.storage, opts, meta);
+    const c = new Client(opts.storage, opts, meta);
+    if (opts.validate !== false) prefetchValidation();
+    return c;
   }
 
   /**

@@ -24,3 +24,18 @@ export function loadValidation(): Promise<Validation> {
   });
   return loading;
 }
+
+/**
+ * Loads the validator once the page is idle (requestIdleCallback, within 5 s;
+ * elsewhere at once), so that a write made after the network went away
+ * finds it loaded even where no service worker keeps the chunk: opening
+ * the store and drawing from it come first. A failure is left for the next
+ * write to retry.
+ */
+export function prefetchValidation(): void {
+  if (loading) return;
+  const load = () => void loadValidation().catch(() => undefined);
+  const idle = (globalThis as { requestIdleCallback?: (cb: () => void, o?: { timeout: number }) => number }).requestIdleCallback;
+  if (idle) idle(load, { timeout: 5000 });
+  else load();
+}
