@@ -81,6 +81,14 @@ export interface ClientOptions {
    * server the only judge: the write is queued and may come back rejected.
    */
   validate?: boolean;
+  /**
+   * Whether open loads the validator once the page is idle (default true), so
+   * that writes made after the network went away find it even where no
+   * service worker caches its chunk. An app whose service worker caches it
+   * may pass false and load it when a form opens (loadValidation): its
+   * evaluation then never competes with the first input after an open.
+   */
+  prefetchValidation?: boolean;
 }
 
 /** A record as the device sees it: the server's state with the device's pending edits on top. */
@@ -257,7 +265,7 @@ export class Client {
       return m;
     });
     const c = new Client(opts.storage, opts, meta);
-    if (opts.validate !== false) prefetchValidation();
+    if (opts.validate !== false && opts.prefetchValidation !== false) prefetchValidation();
     return c;
   }
 
