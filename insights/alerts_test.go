@@ -1,6 +1,7 @@
 package insights
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -68,6 +69,9 @@ func TestA2ReplenishmentRemindsTheTerminalsRep(t *testing.T) {
 	}
 	if b := got[0].Body; !strings.Contains(b, "Historical purchase price 1234.56 CNY · agreement price 1199.00 CNY") || !strings.Contains(b, "City Hospital") {
 		t.Errorf("body %q lacks the prices or the terminal", b)
+	}
+	if p := paramMap(got[0]); !maps.Equal(p, map[string]string{"terminal": "City Hospital", "product": "stent-3x18", "on_hand": "9", "safety_stock": "10"}) {
+		t.Errorf("params %v: want the terminal, product and levels a device words the alert from", p)
 	}
 	e.upsert("st1", stock(3), at(2, 10, 0))
 	if n := len(list()); n != 1 {

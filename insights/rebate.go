@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -64,6 +65,7 @@ func (h *handler) rebateRule(r *fieldsyncv1.RebateRule) error {
 		Title:            rebateTitle(r),
 		Body:             rebateBody(r),
 		RelatedRecordIds: []string{h.ev.RecordId},
+		Params:           rebateParams(r),
 	}
 	return h.raise("A7:"+h.ev.RecordId+":"+ruleTerms(r), tmpl, to)
 }
@@ -109,6 +111,15 @@ func rebateTitle(r *fieldsyncv1.RebateRule) string {
 		return fmt.Sprintf("Rebate rule changed: %s (v%d)", r.Name, r.Revision)
 	}
 	return "Rebate rule changed: " + r.Name
+}
+
+// rebateParams are A7's named facts: the rule, its revision and validity.
+func rebateParams(r *fieldsyncv1.RebateRule) []*fieldsyncv1.AlertParam {
+	kv := []string{"rule", r.Name, "revision", strconv.FormatInt(int64(r.Revision), 10), "valid_from", r.ValidFrom.AsTime().Format(time.DateOnly)}
+	if r.ValidTo != nil {
+		kv = append(kv, "valid_to", r.ValidTo.AsTime().Format(time.DateOnly))
+	}
+	return alertParams(kv...)
 }
 
 // rebateBody lists the rule's products, tiers and validity.

@@ -3,6 +3,7 @@ package insights
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -39,6 +40,9 @@ func TestA7RebateRuleAlertsItsRegionsSellersOncePerVersion(t *testing.T) {
 	if a.Title != "Rebate rule changed: Stent tiers (v2)" || !strings.Contains(a.Body, "From 50 units: 1.50 per unit") ||
 		!slices.Equal(a.RelatedRecordIds, []string{"rule1"}) {
 		t.Errorf("alert %v: title, body or related record wrong", a)
+	}
+	if p := paramMap(a); !maps.Equal(p, map[string]string{"rule": "Stent tiers", "revision": "2", "valid_from": at(1, 0, 0).Format(time.DateOnly)}) {
+		t.Errorf("params %v: want the rule, its revision and validity", p)
 	}
 	e.handle(ev) // redelivered
 	renamed := e.rebateRule("north", 100)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -168,6 +169,7 @@ func (w *work) raiseConflict(customerID string, f *insightstore.Finding, ev evid
 			Title:      "Conflicting diagnoses for customer " + customerID,
 			Body:       conflictBody(customerID, window, shown, len(seen)),
 			RaisedTime: timestamppb.New(msTime(ev.RaisedMS)),
+			Params:     alertParams("customer_id", customerID, "diagnoses", strconv.Itoa(len(seen))),
 		}
 		for _, d := range shown {
 			tmpl.RelatedRecordIds = append(tmpl.RelatedRecordIds, d.RecordID)
@@ -331,8 +333,10 @@ func (h *handler) raiseReplenishment(s *fieldsyncv1.StockLevel, terminal, episod
 		lines[i] = ev.Stock[id]
 	}
 	title := fmt.Sprintf("Replenish %s at %s", s.ProductId, name)
+	params := alertParams("terminal", name, "product", s.ProductId, "on_hand", strconv.FormatInt(int64(s.OnHand), 10), "safety_stock", strconv.FormatInt(int64(s.SafetyStock), 10))
 	if len(records) > 1 {
 		title = fmt.Sprintf("Replenish %d products at %s", len(records), name)
+		params = alertParams("terminal", name, "products", strconv.Itoa(len(records)))
 	}
 	tmpl := &fieldsyncv1.Alert{
 		Kind:             fieldsyncv1.AlertKind_ALERT_KIND_REPLENISHMENT,
@@ -340,6 +344,7 @@ func (h *handler) raiseReplenishment(s *fieldsyncv1.StockLevel, terminal, episod
 		Body:             strings.Join(lines, "\n\n"),
 		RelatedRecordIds: append(records, terminal),
 		RaisedTime:       timestamppb.New(msTime(ev.RaisedMS)),
+		Params:           params,
 	}
 	return h.raiseFinding("A2:"+terminal+":"+episode, tmpl, r.list())
 }
@@ -486,6 +491,7 @@ func (w *work) raiseRepeatPhoto(sha256 string, uses []insightstore.PhotoUse) err
 			Photos:           []*fieldsyncv1.PhotoRef{{Sha256: sha256}},
 			RelatedRecordIds: related[:min(len(related), maxShown)],
 			RaisedTime:       timestamppb.New(msTime(ev.RaisedMS)),
+			Params:           alertParams("sha256", sha256, "records", strconv.Itoa(len(uses))),
 		}
 		if err := w.raiseFinding("A6:"+sha256, a, []string{rd.id}); err != nil {
 			return err

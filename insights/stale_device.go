@@ -102,5 +102,7 @@ func (w *work) staleDeviceAlert(d *insightstore.StaleDevice) *fieldsyncv1.Alert 
 			who, d.DeviceName, d.DeviceID, d.OutboxDepth, msTime(d.OldestUnsyncedMS).In(loc).Format(time.RFC3339),
 			w.cfg.Rules.StaleDeviceAge.D(), msTime(d.ReportedMS).In(loc).Format(time.RFC3339),
 			cmp.Or(d.AppVersion, "unknown"), cmp.Or(d.SDKVersion, "unknown")),
+		Params: alertParams("user", who, "device", d.DeviceName, "outbox", strconv.FormatInt(int64(d.OutboxDepth), 10),
+			"since", msTime(d.OldestUnsyncedMS).In(loc).Format(time.RFC3339)),
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -145,8 +146,9 @@ func (w *work) intervene(region, end string, idx []float64) error {
 	reason := fmt.Sprintf("A3: PHI of region %s fell more than %.0f%% on each of the %d days to %s",
 		nameOr(names, region), 100*r.InterventionDrop, r.InterventionDays, end)
 	tmpl := &fieldsyncv1.Alert{
-		Kind:  fieldsyncv1.AlertKind_ALERT_KIND_MANAGEMENT_INTERVENTION,
-		Title: "PHI of region " + nameOr(names, region) + " is falling",
+		Kind:   fieldsyncv1.AlertKind_ALERT_KIND_MANAGEMENT_INTERVENTION,
+		Title:  "PHI of region " + nameOr(names, region) + " is falling",
+		Params: alertParams("region", nameOr(names, region)),
 	}
 	for _, a := range abnormal {
 		tmpl.RelatedRecordIds = append(tmpl.RelatedRecordIds, a.RecordID)
@@ -292,6 +294,7 @@ func (w *work) raiseProspecting(rep, region, week string, shares []float64) erro
 		Title: "Stuck in first contacts",
 		Body: fmt.Sprintf("%s's visit tags were mostly %q %d weeks running, to %s: %s. Time to move customers forward.",
 			nameOr(names, rep), w.cfg.Rules.ProspectingTag, len(shares), week, strings.Join(pct, ", ")),
+		Params: alertParams("rep", nameOr(names, rep), "tag", w.cfg.Rules.ProspectingTag, "weeks", strconv.Itoa(len(shares))),
 	}
 	return w.raise("A4:"+rep+":"+week, tmpl, r.list())
 }
@@ -333,6 +336,7 @@ func (w *work) raiseStall(s *insightstore.Stall) error {
 		Body: fmt.Sprintf("The decision maker of customer %s was confirmed on %s (visit %s); no visit, commitment or opportunity change since.",
 			s.CustomerID, msTime(s.StartMS).In(w.cfg.Phi.loc()).Format(dateLayout), s.VisitID),
 		RelatedRecordIds: []string{s.VisitID, s.CustomerID},
+		Params:           alertParams("customer_id", s.CustomerID, "date", msTime(s.StartMS).In(w.cfg.Phi.loc()).Format(dateLayout), "visit_id", s.VisitID),
 	}
 	return w.raise("A5:"+s.VisitID, tmpl, []string{s.RepUserID})
 }

@@ -19,7 +19,7 @@ var AlertType = string((*fieldsyncv1.Alert)(nil).ProtoReflect().Descriptor().Ful
 
 // alertFields are the fields the server writes when it raises an alert:
 // all but acknowledged_time, which the recipient sets.
-var alertFields = []string{"recipient_user_id", "kind", "title", "body", "related_record_ids", "photos", "raised_time", "dedup_key"}
+var alertFields = []string{"recipient_user_id", "kind", "title", "body", "related_record_ids", "photos", "raised_time", "dedup_key", "params"}
 
 // ErrInvalidAlert is returned for an alert without a dedup_key or a
 // recipient_user_id.

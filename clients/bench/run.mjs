@@ -5,6 +5,8 @@
 //   - a new device's initial sync of 10k and 100k visits into IndexedDB (worker and main thread)
 //     and SQLite-WASM on OPFS (worker), vs PouchDB replicating as many equivalent documents.
 // Options: --only=sync|push (initial syncs, or push and photo, only) --cases=IndexedDB,PouchDB (labels containing one) --sizes=10000,100000  --push=10000  --photo-mib=5  --out=results.json
+//   --pages=500,5000: also an initial sync on the main thread asking for pages of each of these sizes (the SDK's pullLimit)
+//   --profile=DIR: a CPU profile (Chromium's, through CDP) of each fieldsync initial sync on the main thread, written to DIR and summarised (self time by function)
 // Needs clients/ts installed (npm ci there: the page bundles the SDK from ../ts/src),
 // Go (fieldsyncd and the Go side are built from this checkout) and Chromium
 // (CHROMIUM, default /usr/bin/chromium). Prints a Markdown table.
@@ -141,7 +143,7 @@ function serve(page, upstream) {
 }
 
 /** Opens a new on-disk Chromium profile (not incognito: its storage is on disk), runs fn on the page, closes it. */
-async function inBrowser(origin, fn) {
+async function inBrowser(origin, fn, profileAs = "") {
   const { chromium } = await import("playwright-core");
   const profile = mkdtempSync(join(tmp, "profile-"));
   const ctx = await chromium.launchPersistentContext(profile, {
@@ -155,7 +157,19 @@ async function inBrowser(origin, fn) {
     page.on("console", (m) => m.type() === "error" && log("page:", m.text()));
     await page.goto(origin + "/");
     await page.waitForFunction(() => document.title === "ready");
-    return await fn((name, ...args) => page.evaluate(([n, a]) => window.bench[n](...a), [name, args]));
+    const cdp = profileAs && opt.profile ? await ctx.newCDPSession(page) : null;
+    if (cdp) {
+      await cdp.send("Profiler.enable");
+      await cdp.send("Profiler.setSamplingInterval", { interval: 250 });
+      await cdp.send("Profiler.start");
+    }
+    const out = await fn((name, ...args) => page.evaluate(([n, a]) => window.bench[n](...a), [name, args]));
+    if (cdp) {
+      const { profile } = await cdp.send("Profiler.stop");
+      writeFileSync(join(opt.profile, `${profileAs}.cpuprofile`), JSON.stringify(profile));
+      log(`profile ${profileAs}:\n${summarize(profile)}`);
+    }
+    return out;
   } finally {
     await ctx.close();
     rmSync(profile, { recursive: true, force: true });
@@ -198,14 +212,16 @@ async function main() {
       const cases = [
         ["fieldsync → IndexedDB (worker)", async (b) => b("worker", "idb", await fs.enroll("idb")), ],
         ["fieldsync → SQLite-WASM OPFS sahpool (worker)", async (b) => b("worker", "sqlite", await fs.enroll("sqlite"))],
-        ["fieldsync → IndexedDB (main thread)", async (b) => b("main", await fs.enroll("main"))],
+        ["fieldsync → IndexedDB (main thread)", async (b) => b("main", await fs.enroll("main")), `main-${n}`],
+        ["fieldsync → IndexedDB through the idb wrapper (main thread; the store before, pages/idbwrapped.ts)", async (b) => b("main", await fs.enroll("main"), 0, true), `main-wrapped-${n}`],
         ["fieldsync → no store (Maps in memory, worker): the pipeline's ceiling", async (b) => b("worker", "memory", await fs.enroll("memory"))],
+        ...(opt.pages ?? "").split(",").filter(Boolean).map((p) => [`fieldsync → IndexedDB (main thread, pages of ${p})`, async (b) => b("main", await fs.enroll("main"), Number(p)), `main-${n}-pages-${p}`]),
         ["PouchDB → IndexedDB (pouchdb-browser, default batch_size 100)", (b) => b("pouch", "visits")],
         ["PouchDB → IndexedDB (pouchdb-browser, batch_size 1000)", (b) => b("pouch", "visits", 1000)],
       ];
       const got = {};
-      for (const [what, fn] of cases.filter(([w]) => !opt.cases || opt.cases.split(",").some((c) => w.includes(c)))) {
-        const r = await inBrowser(web.origin, fn);
+      for (const [what, fn, profileAs] of cases.filter(([w]) => !opt.cases || opt.cases.split(",").some((c) => w.includes(c)))) {
+        const r = await inBrowser(web.origin, fn, profileAs);
         got[what] = rate(r);
         row(`initial sync ${n}: ${what}`, { ...r, perSec: rate(r) });
       }
@@ -239,6 +255,23 @@ async function pushAndPhoto(fs, web) {
     const p = await inBrowser(web.origin, async (b) => b("photo", await fs.enroll("photo"), photoBytes, chunk));
     row(`photo ${photoBytes >> 20} MiB, chunks of ${chunk >> 10} KiB: SDK sync vs one PUT`, { ...p, ratio: +(p.putMs / p.syncMs).toFixed(3) });
   }
+}
+
+/** The functions with the most self time in a CPU profile (V8's format), and the share of each. */
+function summarize(profile, top = 30) {
+  const dt = new Map(); // node id → sampled µs
+  profile.samples.forEach((id, i) => dt.set(id, (dt.get(id) ?? 0) + (profile.timeDeltas[i + 1] ?? 0)));
+  const self = new Map();
+  let total = 0;
+  for (const n of profile.nodes) {
+    const us = dt.get(n.id) ?? 0;
+    total += us;
+    const f = n.callFrame;
+    const key = `${f.functionName || "(anonymous)"} ${f.url.replace(/.*\//, "")}:${f.lineNumber + 1}`;
+    self.set(key, (self.get(key) ?? 0) + us);
+  }
+  return [...self].sort((a, b) => b[1] - a[1]).slice(0, top)
+    .map(([k, us]) => `${(us / 1000).toFixed(1).padStart(8)} ms ${(100 * us / total).toFixed(1).padStart(5)}%  ${k}`).join("\n");
 }
 
 function table() {

@@ -7,14 +7,68 @@ import { defineConfig, type Plugin } from "vite";
  * The SDK's generated buf/validate/validate_pb.js and protovalidate's own are
  * the same file (same exports): bundle protovalidate's only, not both (~20 KB
  * gzipped saved).
+ *
+ * And the SDK's generated files (records_pb.js, …) import it only because
+ * their fields carry (buf.validate.field) options: booting their
+ * descriptors needs a file of that name, not its ~70 KB of descriptor (every
+ * standard rule's CEL). They get an empty file of the same name and
+ * package; the options stay in their descriptors, where protovalidate reads
+ * them by extension number with the real file (in the lazily loaded
+ * validation chunk). So opening the app neither downloads nor boots it.
  */
 function oneValidateProto(): Plugin {
   const target = fileURLToPath(new URL("../ts/node_modules/@bufbuild/protovalidate/dist/esm/gen/buf/validate/validate_pb.js", import.meta.url));
+  const STUB = "\0fieldsync-buf-validate-import";
   return {
     name: "fieldsync-one-validate-proto",
     enforce: "pre",
     resolveId(id, importer) {
-      if (id.endsWith("/buf/validate/validate_pb.js") && importer?.includes("/clients/ts/") && existsSync(target)) return target;
+      if (!id.endsWith("/buf/validate/validate_pb.js") || !importer?.includes("/clients/ts/") || !existsSync(target)) return;
+      return /\/clients\/ts\/dist\/gen\/fieldsync\//.test(importer) ? STUB : target;
+    },
+    load: {
+      filter: { id: /^\0fieldsync-buf-validate-import$/ },
+      async handler() {
+        const { create, toBinary } = await import("@bufbuild/protobuf");
+        const { FileDescriptorProtoSchema } = await import("@bufbuild/protobuf/wkt");
+        const { base64Encode } = await import("@bufbuild/protobuf/wire");
+        const empty = base64Encode(toBinary(FileDescriptorProtoSchema, create(FileDescriptorProtoSchema, { name: "buf/validate/validate.proto", package: "buf.validate" })), "std_raw");
+        return `import { fileDesc } from "@bufbuild/protobuf/codegenv2";\nexport const file_buf_validate_validate = /*@__PURE__*/ fileDesc(${JSON.stringify(empty)});\n`;
+      },
+    },
+  };
+}
+
+/**
+ * Generated protobuf files (the SDK's, protovalidate's, protobuf-es's own
+ * well-known types) embed their descriptors as base64, which gzip cannot
+ * squeeze: six bits a character across byte boundaries. The same bytes as a
+ * Latin-1 string literal (names, messages and CEL read as text) gzip ~30%
+ * smaller: ~7 KB of the field screens' budget. Each fileDesc("<base64>")
+ * becomes fileDesc(d("<latin-1>")), d turning the literal back into the
+ * identical base64 at boot (microseconds for the largest).
+ */
+function compressibleDescriptors(): Plugin {
+  const HELPER = "\0fieldsync-desc";
+  const B64 = /fileDesc\("([A-Za-z0-9+/=]+)"/g;
+  return {
+    name: "fieldsync-compressible-descriptors",
+    apply: "build",
+    resolveId(id) {
+      if (id === HELPER) return HELPER;
+    },
+    load: {
+      filter: { id: /^\0fieldsync-desc$/ },
+      handler: () => `import { base64Encode } from "@bufbuild/protobuf/wire";\n` +
+        `/** The base64 of a Latin-1 string's bytes. */\n` +
+        `export function d(s) { const b = new Uint8Array(s.length); for (let i = 0; i < s.length; i++) b[i] = s.charCodeAt(i); return base64Encode(b); }\n`,
+    },
+    transform: {
+      filter: { id: /_pb\.js$/, code: 'fileDesc("' },
+      handler(code) {
+        const out = code.replace(B64, (_, b64: string) => `fileDesc(__fieldsyncDesc(${JSON.stringify(Buffer.from(b64, "base64").toString("latin1"))})`);
+        return `import { d as __fieldsyncDesc } from ${JSON.stringify(HELPER)};\n` + out;
+      },
     },
   };
 }
@@ -58,7 +112,8 @@ function preloadBoot(): Plugin {
       handler(html, ctx) {
         const chunks = Object.values(ctx.bundle ?? {}).filter((c) => c.type === "chunk");
         const boot = chunks.find((c) => c.facadeModuleId?.endsWith("/src/boot.tsx"));
-        if (!boot) return html;
+        const entry = chunks.find((c) => c.isEntry);
+        if (!boot || !entry) return html;
         const files = new Set<string>();
         const walk = (name: string) => {
           if (files.has(name)) return;
@@ -66,6 +121,7 @@ function preloadBoot(): Plugin {
           const c = chunks.find((x) => x.fileName === name);
           c?.imports.forEach(walk);
         };
+        entry.imports.forEach(walk); // vite's own preload links are off (modulePreload: false)
         walk(boot.fileName);
         return [...files].filter((f) => !html.includes(f)).map((f) => ({ tag: "link", attrs: { rel: "modulepreload", crossorigin: true, href: "./" + f }, injectTo: "head" as const }));
       },
@@ -75,16 +131,18 @@ function preloadBoot(): Plugin {
 
 export default defineConfig({
   base: "./",
-  plugins: [oneValidateProto(), serviceWorker(), preloadBoot()],
+  plugins: [oneValidateProto(), compressibleDescriptors(), serviceWorker(), preloadBoot()],
   // @fieldsync/client is linked from ../ts: take its dependencies from here, one copy each.
   resolve: { dedupe: ["@bufbuild/protobuf", "@connectrpc/connect", "@connectrpc/connect-web", "preact"] },
   oxc: { jsx: { runtime: "automatic", importSource: "preact" } },
   build: {
     target: "es2022", outDir: "dist", emptyOutDir: true, chunkSizeWarningLimit: 1024, reportCompressedSize: true,
-    // Every browser the app targets (ES2022) but Safari before 17 preloads modules itself; there a
-    // missing preload only costs a round trip, so no polyfill ships.
-    modulePreload: { polyfill: false },
-    // Named chunks: the SDK with protobuf, Connect and protovalidate; Preact; the app (index); the lazy ones.
+    // Vite's preloading is off altogether (no polyfill either: every browser the app targets but Safari
+    // before 17 preloads modules itself): its helper wraps every dynamic import (~0.3 KB gzipped in the
+    // field screens' budget), and preloadBoot's links (index.html) cover what an open needs; a lazy chunk
+    // (a form's validation, the managers' screens) imports only chunks already loaded.
+    modulePreload: false,
+    // Named chunks: the SDK with protobuf and Connect; Preact; the app (index); the lazy ones (validation, managers).
     rollupOptions: {
       output: {
         // Few requests on a first open (HTTP/1.1 fetches six at a time): the entry's SDK-free shell (Preact,
@@ -92,6 +150,11 @@ export default defineConfig({
         manualChunks(id: string) {
           // The managers' services stay in the managers' chunk.
           if (/\/clients\/ts\/dist\/gen\/fieldsync\/v1\/(dashboard|admin|insights)_pb\./.test(id)) return;
+          // Validation (protovalidate with CEL and RE2) is loaded on a form's first use or a write: its own chunk,
+          // so opening on Today does not evaluate it.
+          // (Left out of the named chunks, they make the chunk of validate.js, the dynamic import's target.)
+          // protobuf-es's JSON parser and equals serve CEL only: with it, not in the SDK's chunk.
+          if (/\/clients\/ts\/dist\/validate\.js$|node_modules\/@bufbuild\/(protovalidate|cel|re2)\/|node_modules\/@bufbuild\/protobuf\/dist\/esm\/(from-json|equals)\.js$/.test(id)) return;
           if (/\/clients\/ts\/|node_modules\/(@bufbuild|@connectrpc|idb)\//.test(id)) return "sdk";
           if (/node_modules\/preact\/|preload-helper|\/src\/(i18n\.ts|todaycore\.ts|screens\/todaylists\.tsx)$/.test(id)) return "preact";
         },

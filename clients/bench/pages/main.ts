@@ -3,6 +3,7 @@ import { create } from "@bufbuild/protobuf";
 import PouchDB from "pouchdb-browser";
 import { Client, openIndexedDBStorage, SurgerySupportSchema, VisitKind, VisitSchema } from "../../ts/src/index.js";
 import { jpeg } from "../../ts/test/photos.js";
+import { openIndexedDBStorage as openWrappedStorage } from "./idbwrapped.js";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 
 /** Runs one initial sync in a dedicated worker. */
@@ -25,8 +26,8 @@ const bench = {
   worker: (store: "idb" | "sqlite" | "memory", token: string, pullLimit = 0) => inWorker({ store, token, pullLimit }),
 
   /** The same into IndexedDB on the page's main thread (where an app would usually run the SDK). */
-  async main(token: string, pullLimit = 0) {
-    const storage = await openIndexedDBStorage("bench-main");
+  async main(token: string, pullLimit = 0, wrapped = false) {
+    const storage = await (wrapped ? openWrappedStorage : openIndexedDBStorage)("bench-main");
     const client = await Client.open({ storage, server: location.origin, token, pullLimit });
     const t0 = performance.now();
     const report = await client.sync();

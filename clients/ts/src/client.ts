@@ -26,6 +26,7 @@ import {
 import { QueueState, RowState, type Meta, type RecordPhoto, type OutboxEntry, type QueuedPhoto, type Storage, type StoreTx } from "./storage.js";
 import { rebuild, refresh, saveRow, viewBytes } from "./view.js";
 import { newUlid } from "./ulid.js";
+import { loadValidation, prefetchValidation, type Validation } from "./validation.js";
 import {
   applyPulled, Backoff, bearer, checkId, collides, conflictFromWire, entriesByRecord, findDetail, makeTransport, renumber, retryable, sweepResync, tokenHash, toWire,
 } from "./protocol.js";
@@ -73,6 +74,21 @@ export interface ClientOptions {
   photoChunkSize?: number;
   /** The app's version (e.g. "2.4.1"), reported to the server with each sync (DeviceStatus.app_version). */
   appVersion?: string;
+  /**
+   * Whether put and addPhoto refuse a write that leaves the record's local
+   * view breaking its buf.validate rules (FieldsyncError "invalid", nothing
+   * queued), as the server would refuse it (default true). false leaves the
+   * server the only judge: the write is queued and may come back rejected.
+   */
+  validate?: boolean;
+  /**
+   * Whether open loads the validator once the page is idle (default true), so
+   * that writes made after the network went away find it even where no
+   * service worker caches its chunk. An app whose service worker caches it
+   * may pass false and load it when a form opens (loadValidation): its
+   * evaluation then never competes with the first input after an open.
+   */
+  prefetchValidation?: boolean;
 }
 
 /** A record as the device sees it: the server's state with the device's pending edits on top. */
@@ -248,7 +264,9 @@ export class Client {
       }
       return m;
     });
-    return new Client(opts.storage, opts, meta);
+    const c = new Client(opts.storage, opts, meta);
+    if (opts.validate !== false && opts.prefetchValidation !== false) prefetchValidation();
+    return c;
   }
 
   /**
@@ -293,7 +311,12 @@ export class Client {
    * with none, every field set in value is written. The local view changes
    * and the change joins the outbox in one transaction.
    *
-   * @throws FieldsyncError "invalid_id", "not_record_type", "unknown_field", "no_fields", "type_mismatch"; a store error.
+   * The record as it then reads locally is checked against its type's
+   * buf.validate rules first (see ClientOptions.validate): a write the
+   * server would refuse as invalid is refused here, offline too, with
+   * nothing queued.
+   *
+   * @throws FieldsyncError "invalid_id", "not_record_type", "unknown_field", "no_fields", "type_mismatch", "invalid" (with its violations); a store error.
    */
   async put(id: string, value: Message, fields: readonly string[] = []): Promise<void> {
     checkId(id);
@@ -301,7 +324,16 @@ export class Client {
     if (!desc || !isRecord(desc)) throw new FieldsyncError("not_record_type", `${value.$typeName} is not a record type`);
     const mask = resolveMask(desc, value, fields);
     const bytes = project(desc, value, mask);
-    await this.write({ type: desc.typeName, recordId: id, fields: mask, value: bytes, del: false });
+    const check = await this.validation(); // before the transaction: it may await a chunk, and an IndexedDB transaction awaits nothing but itself
+    await this.storage.update((tx) => this.writeTx(tx, { type: desc.typeName, recordId: id, fields: mask, value: bytes, del: false }, check));
+    this.wrote = true;
+    this.kick?.();
+    void this.notify();
+  }
+
+  /** The validator writes are checked with (loaded on the first write), or null when ClientOptions.validate is false. */
+  private async validation(): Promise<Validation | null> {
+    return this.opts.validate === false ? null : loadValidation();
   }
 
   /**
@@ -323,8 +355,12 @@ export class Client {
     void this.notify();
   }
 
-  /** Changes the local view and queues the change, in tx; returns the entry. */
-  private async writeTx(tx: StoreTx, e: Pick<OutboxEntry, "type" | "recordId" | "fields" | "value" | "del">): Promise<OutboxEntry> {
+  /**
+   * Changes the local view and queues the change, in tx; returns the entry.
+   * With check, a view that breaks its rules throws "invalid" (the caller's
+   * transaction aborts: nothing is written).
+   */
+  private async writeTx(tx: StoreTx, e: Pick<OutboxEntry, "type" | "recordId" | "fields" | "value" | "del">, check: Validation | null = null): Promise<OutboxEntry> {
       let r = await tx.row(e.recordId);
       if (r && r.type !== e.type) throw new FieldsyncError("type_mismatch", `${e.recordId} is a ${r.type}, not a ${e.type}`);
       r ??= { id: e.recordId, type: e.type, base: null, version: 0n, hlc: 0n, gen: 0, state: RowState.Synced, view: null };
@@ -336,6 +372,11 @@ export class Client {
       await tx.setMeta(m);
       await tx.putEntry(entry);
       rebuild(r, await tx.entriesFor(e.recordId));
+      if (check && r.state === RowState.Edited && r.view) {
+        const desc = lookupType(r.type);
+        const vs = check.validate(fromBinary(desc, r.view), desc);
+        if (vs.length) throw new FieldsyncError("invalid", `${r.type} ${r.id}: ${check.violationText(vs)}`, { violations: vs });
+      }
       await saveRow(tx, r);
       return entry;
   }
@@ -353,7 +394,9 @@ export class Client {
    * chunks. A photo queued or stored already is not uploaded again; a failed
    * one is queued again. The record need not exist yet.
    *
-   * @throws FieldsyncError "invalid_id", "not_record_type", "not_photo_slot", "not_image", "photo_too_large", "type_mismatch"; a store error.
+   * The record is checked as put checks it.
+   *
+   * @throws FieldsyncError "invalid_id", "not_record_type", "not_photo_slot", "not_image", "photo_too_large", "type_mismatch", "invalid"; a store error.
    */
   async addPhoto(recordType: string, id: string, slot: string, photo: Blob | Uint8Array): Promise<PhotoRef> {
     checkId(id);
@@ -370,8 +413,9 @@ export class Client {
     if (f.fieldKind === "list") value.get(f).add(refMsg);
     else value.set(f, refMsg);
     const e = { type: desc.typeName, recordId: id, fields: [f.name], value: project(desc, value.message, [f.name]), del: false };
+    const check = await this.validation();
     await this.storage.update(async (tx) => {
-      const entry = await this.writeTx(tx, e);
+      const entry = await this.writeTx(tx, e, check);
       await queuePhoto(tx, newPhoto({ sha256: ref.sha256, size: bytes.length, contentType, recordType: desc.typeName, recordId: id, slot: f.name, hlc: entry.hlc, created: entry.created }), blob);
     });
     this.wrote = true;

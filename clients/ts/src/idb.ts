@@ -1,15 +1,8 @@
-import { wrap, type DBSchema, type IDBPDatabase, type IDBPTransaction } from "idb";
 import { initialMeta, type Meta, type OutboxEntry, type QueuedPhoto, type RecordRow, type Storage, type StoreTx, type StoredConflict, type StoredRejection } from "./storage.js";
 
-interface Schema extends DBSchema {
-  meta: { key: string; value: Meta };
-  records: { key: string; value: RecordRow; indexes: { type: string } };
-  outbox: { key: number; value: OutboxEntry; indexes: { recordId: string } };
-  conflicts: { key: string; value: StoredConflict };
-  rejections: { key: number; value: StoredRejection };
-  photos: { key: string; value: QueuedPhoto };
-  photoBlobs: { key: string; value: Blob };
-}
+// IndexedDB itself, without a promise wrapper library: a pulled page is a
+// thousand puts, and a wrapper's promise and listeners per request cost
+// more than the request's own JavaScript (see BENCHMARKS.md).
 
 type Names = ("meta" | "records" | "outbox" | "conflicts" | "rejections" | "photos" | "photoBlobs")[];
 const STORES: Names = ["meta", "records", "outbox", "conflicts", "rejections", "photos", "photoBlobs"];
@@ -26,8 +19,7 @@ export async function openIndexedDBStorage(name: string, options: { indexedDB?: 
   if (!factory) throw new Error("openIndexedDBStorage: no indexedDB here; pass options.indexedDB");
   const req = factory.open(name, SCHEMA_VERSION);
   req.onupgradeneeded = (ev) => upgrade(req.result, ev.oldVersion);
-  const db = (await wrap(req)) as unknown as IDBPDatabase<Schema>;
-  return new IDBStorage(db);
+  return new IDBStorage(await result(req));
 }
 
 /** Brings a store from version from to SCHEMA_VERSION, keeping what it holds. */
@@ -56,7 +48,7 @@ export async function deleteIndexedDBStorage(name: string, options: { indexedDB?
 }
 
 class IDBStorage implements Storage {
-  constructor(private readonly db: IDBPDatabase<Schema>) {}
+  constructor(private readonly db: IDBDatabase) {}
 
   read<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
     return this.run("readonly", fn);
@@ -67,7 +59,12 @@ class IDBStorage implements Storage {
   }
 
   private async run<T>(mode: IDBTransactionMode, fn: (tx: StoreTx) => Promise<T>): Promise<T> {
-    const t = this.db.transaction(STORES, mode as "readwrite", { durability: "strict" });
+    const t = this.db.transaction(STORES, mode, { durability: "strict" });
+    const done = new Promise<void>((resolve, reject) => {
+      t.oncomplete = () => resolve();
+      t.onabort = () => reject(t.error ?? new DOMException("the transaction was aborted", "AbortError"));
+    });
+    done.catch(() => undefined); // awaited below, or moot when fn threw
     let out: T;
     try {
       out = await fn(new Tx(t));
@@ -77,10 +74,10 @@ class IDBStorage implements Storage {
       } catch {
         // already finished
       }
-      await t.done.catch(() => undefined);
+      await done.catch(() => undefined);
       throw err;
     }
-    await t.done;
+    await done;
     return out;
   }
 
@@ -89,78 +86,91 @@ class IDBStorage implements Storage {
   }
 }
 
-type T = IDBPTransaction<Schema, Names, "readwrite">;
-
 class Tx implements StoreTx {
-  constructor(private readonly t: T) {}
+  private readonly stores = new Map<Names[number], IDBObjectStore>();
+  constructor(private readonly t: IDBTransaction) {}
+
+  private s(name: Names[number]): IDBObjectStore {
+    let s = this.stores.get(name);
+    if (!s) this.stores.set(name, (s = this.t.objectStore(name)));
+    return s;
+  }
 
   async meta(): Promise<Meta> {
-    return { ...initialMeta(), ...(await this.t.objectStore("meta").get("meta")) };
+    return { ...initialMeta(), ...((await result(this.s("meta").get("meta"))) as Meta | undefined) };
   }
   setMeta(m: Meta): Promise<void> {
-    return queued(this.t.objectStore("meta").put(m, "meta"));
+    return queued(this.s("meta").put(m, "meta"));
   }
   row(id: string): Promise<RecordRow | undefined> {
-    return this.t.objectStore("records").get(id);
+    return result(this.s("records").get(id));
   }
   putRow(r: RecordRow): Promise<void> {
-    return queued(this.t.objectStore("records").put({ ...r, base: own(r.base), view: own(r.view) }));
+    return queued(this.s("records").put({ ...r, base: own(r.base), view: own(r.view) }));
   }
   deleteRow(id: string): Promise<void> {
-    return queued(this.t.objectStore("records").delete(id));
+    return queued(this.s("records").delete(id));
   }
   async rowsOfType(type: string): Promise<RecordRow[]> {
-    return (await this.t.objectStore("records").index("type").getAll(type)).sort(byId);
+    return ((await result(this.s("records").index("type").getAll(type))) as RecordRow[]).sort(byId);
   }
   allRows(): Promise<RecordRow[]> {
-    return this.t.objectStore("records").getAll();
+    return result(this.s("records").getAll());
   }
   outbox(): Promise<OutboxEntry[]> {
-    return this.t.objectStore("outbox").getAll();
+    return result(this.s("outbox").getAll());
   }
   async entriesFor(recordId: string): Promise<OutboxEntry[]> {
-    return (await this.t.objectStore("outbox").index("recordId").getAll(recordId)).sort((a, b) => a.seq - b.seq);
+    return ((await result(this.s("outbox").index("recordId").getAll(recordId))) as OutboxEntry[]).sort((a, b) => a.seq - b.seq);
   }
   putEntry(e: OutboxEntry): Promise<void> {
-    return queued(this.t.objectStore("outbox").put(e));
+    return queued(this.s("outbox").put(e));
   }
   deleteEntry(seq: number): Promise<void> {
-    return queued(this.t.objectStore("outbox").delete(seq));
+    return queued(this.s("outbox").delete(seq));
   }
   putConflict(c: StoredConflict): Promise<void> {
-    return queued(this.t.objectStore("conflicts").put(c, c.id.toString().padStart(20, "0")));
+    return queued(this.s("conflicts").put(c, c.id.toString().padStart(20, "0")));
   }
   conflicts(): Promise<StoredConflict[]> {
-    return this.t.objectStore("conflicts").getAll();
+    return result(this.s("conflicts").getAll());
   }
   putRejection(r: StoredRejection): Promise<void> {
-    return queued(this.t.objectStore("rejections").put(r));
+    return queued(this.s("rejections").put(r));
   }
   rejections(): Promise<StoredRejection[]> {
-    return this.t.objectStore("rejections").getAll();
+    return result(this.s("rejections").getAll());
   }
   photo(sha256: string): Promise<QueuedPhoto | undefined> {
-    return this.t.objectStore("photos").get(sha256);
+    return result(this.s("photos").get(sha256));
   }
   putPhoto(p: QueuedPhoto): Promise<void> {
-    return queued(this.t.objectStore("photos").put(p));
+    return queued(this.s("photos").put(p));
   }
   async photos(): Promise<QueuedPhoto[]> {
-    return (await this.t.objectStore("photos").getAll()).sort((a, b) => a.created - b.created || (a.sha256 < b.sha256 ? -1 : 1));
+    return ((await result(this.s("photos").getAll())) as QueuedPhoto[]).sort((a, b) => a.created - b.created || (a.sha256 < b.sha256 ? -1 : 1));
   }
   photoBlob(sha256: string): Promise<Blob | undefined> {
-    return this.t.objectStore("photoBlobs").get(sha256);
+    return result(this.s("photoBlobs").get(sha256));
   }
   putPhotoBlob(sha256: string, blob: Blob): Promise<void> {
-    return queued(this.t.objectStore("photoBlobs").put(blob, sha256));
+    return queued(this.s("photoBlobs").put(blob, sha256));
   }
   deletePhotoBlob(sha256: string): Promise<void> {
-    return queued(this.t.objectStore("photoBlobs").delete(sha256));
+    return queued(this.s("photoBlobs").delete(sha256));
   }
   async clear(): Promise<void> {
-    for (const name of STORES) await this.t.objectStore(name).clear();
+    for (const name of STORES) await result(this.s(name).clear());
     await this.setMeta(initialMeta());
   }
+}
+
+/** A request's result, or its error. */
+function result<T>(req: IDBRequest<T>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
 }
 
 /**
@@ -169,10 +179,10 @@ class Tx implements StoreTx {
  * the transaction, which Storage.update reports. Waiting for each request
  * costs a task per record (a page of 1,000 pulled records is 1,000 puts).
  */
-function queued(req: Promise<unknown>): Promise<void> {
-  req.catch(() => undefined);
-  return Promise.resolve();
+function queued(_req: IDBRequest): Promise<void> {
+  return DONE;
 }
+const DONE = Promise.resolve();
 
 /**
  * The bytes b in a buffer of their own. A pulled record's bytes are a view

@@ -13,7 +13,7 @@ export { openIndexedDBStorage, deleteIndexedDBStorage } from "./idb.js";
 export { crc32c } from "./crc32c.js";
 export { MAX_PHOTO_SIZE, type PhotoProgress } from "./photos.js";
 export { RowState, QueueState, initialMeta, type RecordPhoto, type QueuedPhoto, type Meta, type OutboxEntry, type RecordRow, type Storage, type StoreTx, type StoredConflict, type StoredRejection } from "./storage.js";
-export { validate, violationText, type Violation } from "./validate.js";
+export { loadValidation, type Validation, type Violation } from "./validation.js";
 export { rebate, ruleInForce, type RebateResult, type RebateRuleRecord } from "./rebate.js";
 export { newUlid } from "./ulid.js";
 export * from "./gen/fieldsync/v1/records_pb.js";

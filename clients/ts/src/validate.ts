@@ -1,7 +1,12 @@
-import type { DescMessage, Message } from "@bufbuild/protobuf";
-import { pathToString } from "@bufbuild/protobuf/reflect";
+import { getOption, hasOption, type DescField, type DescMessage, type Message } from "@bufbuild/protobuf";
+import { isReflectMessage, pathToString, reflect, type Path, type ReflectMessage } from "@bufbuild/protobuf/reflect";
 import { createValidator } from "@bufbuild/protovalidate";
+import { field as fieldRules, FieldRulesSchema } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import { registry } from "./fields.js";
+
+// This module carries protovalidate (CEL, RE2): the SDK's entry loads it
+// only when asked (loadValidation) or on the first local write, so a page
+// that opens and reads the store does not evaluate it.
 
 /** One broken rule: the field at fault ("" for a rule of the whole record) and the message. */
 export interface Violation {
@@ -13,9 +18,15 @@ export interface Violation {
   ruleId: string;
   /** The server's rendering: "field: message", or the message alone when it names the field already. */
   text: string;
+  /**
+   * The broken rule's own value, for a standard rule of a field: "64" for
+   * string.max_len = 64 (so an app can word the message in its language);
+   * "" for a rule of the record (CEL) or one without a scalar value.
+   */
+  value: string;
 }
 
-const validator = createValidator({ registry });
+let validator: ReturnType<typeof createValidator> | null = null;
 
 /**
  * Checks a record against its type's buf.validate rules, the same rules the
@@ -27,18 +38,34 @@ const validator = createValidator({ registry });
 export function validate(value: Message, schema?: DescMessage): Violation[] {
   const desc = schema ?? registry.getMessage(value.$typeName);
   if (!desc) throw new Error(`validate: unknown message type ${value.$typeName}`);
+  validator ??= createValidator({ registry });
   const res = validator.validate(desc, value);
   if (res.kind === "valid") return [];
   if (res.kind === "error") throw res.error;
   const out = res.violations.map((v) => {
     const field = pathToString(v.field);
     const text = field === "" || v.message.startsWith(field) ? v.message : `${field}: ${v.message}`;
-    return { field, message: v.message, ruleId: v.ruleId, text };
+    return { field, message: v.message, ruleId: v.ruleId, text, value: ruleValue(v.field, v.rule) };
   });
   // The server's validator (protovalidate-go) checks a record's own rules
   // before its fields'; this one the other way round. Put them in the
   // server's order, so the joined text is the server's reason.
   return [...out.filter((v) => v.field === ""), ...out.filter((v) => v.field !== "")];
+}
+
+/** The value of the rule at rulePath (within the buf.validate.field rules of the field path ends on); "" when there is none. */
+function ruleValue(field: Path, rulePath: Path): string {
+  const f = [...field].reverse().find((e): e is DescField => e.kind === "field");
+  if (!f || rulePath.length === 0 || !hasOption(f, fieldRules)) return "";
+  let m: ReflectMessage = reflect(FieldRulesSchema, getOption(f, fieldRules));
+  for (const [i, e] of rulePath.entries()) {
+    if (e.kind !== "field" || e.parent.typeName !== m.desc.typeName) return "";
+    const v: unknown = m.get(e);
+    if (i === rulePath.length - 1) return typeof v === "bigint" || typeof v === "number" || typeof v === "string" || typeof v === "boolean" ? String(v) : "";
+    if (!isReflectMessage(v)) return "";
+    m = v;
+  }
+  return "";
 }
 
 /** Joins violations as the server's rejection reason does: "a; b; c". */

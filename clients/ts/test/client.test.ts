@@ -6,7 +6,10 @@ import { describe, expect, it, vi } from "vitest";
 import { IdentityService } from "../src/gen/fieldsync/v1/identity_pb.js";
 import {
   Client,
+  FieldsyncError,
   MutationOutcome,
+  RecordStatus,
+  SurgerySupportSchema,
   PhotoState,
   PhotoStatusSchema,
   RemovalReason,
@@ -25,6 +28,7 @@ import {
 type VisitInit = MessageInitShape<typeof VisitSchema>;
 type Page = MessageInitShape<typeof PullResponseSchema>;
 import { fakeClient, memoryStorage } from "./helpers.js";
+import { jpeg } from "./photos.js";
 
 const visit = (v: VisitInit) => create(VisitSchema, v);
 const VISIT = "fieldsync.v1.Visit";
@@ -89,6 +93,44 @@ describe("local writes", () => {
     await expect(c.delete("fieldsync.v1.Customer", "v1")).rejects.toMatchObject({ code: "type_mismatch" });
     await expect(c.delete("fieldsync.v1.Nope", "v1")).rejects.toMatchObject({ code: "not_record_type" });
     expect((await c.status()).outboxDepth).toBe(1); // nothing of the refused writes was kept
+  });
+
+  it("refuse, offline, a write that leaves the record breaking its rules, and queue nothing of it", async () => {
+    const c = await Client.open({ storage: await memoryStorage() }); // no server: offline
+    const id = c.newId();
+    await c.put(id, visit({ kind: VisitKind.CLINICAL_DIRECTOR, customerId: "c1", visitTime: timestampFromMs(Date.now()), status: RecordStatus.DRAFT }));
+    // Submitting a clinical-director visit without its three mandatory fields and a tag.
+    const err = await c.put(id, visit({ status: RecordStatus.SUBMITTED }), ["status"]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FieldsyncError);
+    expect(err).toMatchObject({ code: "invalid" });
+    expect((err as FieldsyncError).violations.map((v) => v.ruleId)).toEqual([
+      "visit.core_problem_solved.required", "visit.follow_up_commitments.required", "visit.next_appointment_time.required", "visit.action_tags.required",
+    ]);
+    expect((err as FieldsyncError).message).toContain("core_problem_solved is required once a clinical-director visit is submitted");
+    expect((await c.status()).outboxDepth).toBe(1); // only the draft
+    expect((await c.get(VisitSchema, id))?.status).toBe(RecordStatus.DRAFT);
+    // A field's own rule, on a new record: nothing of it is stored.
+    const other = c.newId();
+    await expect(c.put(other, visit({ ownerUserId: "x".repeat(65) }))).rejects.toMatchObject({ code: "invalid", violations: [{ field: "owner_user_id" }] });
+    expect(await c.get(VisitSchema, other)).toBeUndefined();
+    // Filled in, it is taken.
+    await c.put(id, visit({ status: RecordStatus.SUBMITTED, coreProblemSolved: "x", followUpCommitments: "y", nextAppointmentTime: timestampFromMs(Date.now() + 86_400_000), actionTags: ["a"] }),
+      ["status", "core_problem_solved", "follow_up_commitments", "next_appointment_time", "action_tags"]);
+    expect((await c.status()).outboxDepth).toBe(2);
+    // With validate: false the write is queued, for the server to judge.
+    const lax = await Client.open({ storage: await memoryStorage(), validate: false });
+    await lax.put(other, visit({ ownerUserId: "x".repeat(65) }));
+    expect((await lax.status()).outboxDepth).toBe(1);
+  });
+
+  it("refuse a photo on a record that breaks its rules, queueing neither", async () => {
+    const storage = await memoryStorage();
+    const lax = await Client.open({ storage, validate: false });
+    await lax.put("s1", create(SurgerySupportSchema, { status: RecordStatus.SUBMITTED, hospitalId: "h1" })); // no time, models, photos
+    const c = await Client.open({ storage });
+    await expect(c.addPhoto("fieldsync.v1.SurgerySupport", "s1", "pre_op_photo", jpeg(1000, 1))).rejects.toMatchObject({ code: "invalid" });
+    expect((await c.status()).outboxDepth).toBe(1);
+    expect(await c.photos()).toEqual([]);
   });
 
   it("binds the store to its first token", async () => {

@@ -1,7 +1,8 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
-import { RecordStatus, VisitKind, VisitSchema, validate, violationText } from "../src/index.js";
+import { RecordStatus, VisitKind, VisitSchema } from "../src/index.js";
+import { validate, violationText } from "../src/validate.js";
 
 describe("validate", () => {
   it("names what a clinical-director visit misses, in the server's words", () => {
@@ -21,6 +22,11 @@ describe("validate", () => {
         "owner_user_id: must be at most 64 characters",
     );
     expect(validate(v).map((x) => x.field)).toEqual(["", "", "", "", "owner_user_id"]);
+    // The rule ids and, for a field's standard rule, its value: what an app words a message in its own language from.
+    expect(validate(v).map((x) => [x.ruleId, x.value])).toEqual([
+      ["visit.core_problem_solved.required", ""], ["visit.follow_up_commitments.required", ""], ["visit.next_appointment_time.required", ""],
+      ["visit.action_tags.required", ""], ["string.max_len", "64"],
+    ]);
   });
 
   it("passes a draft", () => {

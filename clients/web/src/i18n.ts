@@ -147,6 +147,21 @@ const en = {
   draftSaved: "Draft saved {time}",
   saved: "Saved on this device; it syncs when online.",
   fixBeforeSubmit: "Fix these before submitting:",
+  // validation messages, by rule (the SDK's violations: rule id, field, the rule's value)
+  v_required: "is required",
+  v_requiredOnSubmit: "is required to submit",
+  v_requiredClinical: "is required for a clinical-director visit",
+  v_requiredOnRequest: "is required to request the shipment",
+  v_maxLen: "must be at most {n} characters",
+  v_minLen: "must be at least {n} characters",
+  v_maxItems: "must have at most {n} items",
+  v_minItems: "must have at least {n} items",
+  v_min: "must be at least {n}",
+  v_max: "must be at most {n}",
+  v_above: "must be more than {n}",
+  v_below: "must be less than {n}",
+  v_defined: "has a value this app does not know",
+  v_pattern: "is not in the right format",
   discard: "Discard",
   newRecord: "New record",
   // alerts
@@ -161,6 +176,22 @@ const en = {
   alert_6: "Repeat photo",
   alert_7: "Rule change",
   alert_8: "Device not syncing",
+  // alerts worded from their kind and facts (Alert.params), not the server's English
+  a1Title: "Conflicting diagnoses for customer {customer_id}",
+  a1Body: "{diagnoses} diagnoses of this customer disagree.",
+  a2Title: "Replenish {product} at {terminal}",
+  a2TitleMany: "Replenish {products} products at {terminal}",
+  a2Body: "{on_hand} on hand, below the safety stock of {safety_stock}.",
+  a3Title: "PHI of region {region} is falling",
+  a4Title: "Stuck in first contacts",
+  a4Body: "{rep}'s visit tags were mostly “{tag}” {weeks} weeks running. Time to move customers forward.",
+  a5Title: "No progress since the decision maker confirmed",
+  a5Body: "The decision maker of customer {customer_id} was confirmed on {date}; no visit, commitment or opportunity change since.",
+  a6Title: "The same photo is attached to {records} records",
+  a7Title: "Rebate rule changed: {rule}",
+  a7Body: "Valid from {valid_from}. Open a quote to see what it earns now.",
+  a8Title: "Unsynced writes on {user}'s device",
+  a8Body: "Device “{device}” has held {outbox} unsynced writes since {since}.",
   // sync details
   syncTitle: "Sync",
   syncNow: "Sync now",
@@ -321,6 +352,20 @@ const zh: Record<Key, string> = {
   draftSaved: "草稿已保存 {time}",
   saved: "已保存在本设备，联网后自动同步。",
   fixBeforeSubmit: "提交前请修正：",
+  v_required: "必填",
+  v_requiredOnSubmit: "提交时必填",
+  v_requiredClinical: "临床主任拜访必填",
+  v_requiredOnRequest: "申请寄样时必填",
+  v_maxLen: "最多 {n} 个字符",
+  v_minLen: "至少 {n} 个字符",
+  v_maxItems: "最多 {n} 项",
+  v_minItems: "至少 {n} 项",
+  v_min: "不能小于 {n}",
+  v_max: "不能大于 {n}",
+  v_above: "必须大于 {n}",
+  v_below: "必须小于 {n}",
+  v_defined: "取值无效",
+  v_pattern: "格式不正确",
   discard: "放弃",
   newRecord: "新建记录",
   alertsTitle: "提醒与预警",
@@ -334,6 +379,21 @@ const zh: Record<Key, string> = {
   alert_6: "重复照片",
   alert_7: "规则变更",
   alert_8: "设备未同步",
+  a1Title: "客户 {customer_id} 的诊断结论冲突",
+  a1Body: "该客户的 {diagnoses} 份诊断结论不一致。",
+  a2Title: "{terminal} 需补货：{product}",
+  a2TitleMany: "{terminal} 有 {products} 种产品需补货",
+  a2Body: "库存 {on_hand}，低于安全库存 {safety_stock}。",
+  a3Title: "区域 {region} 的 PHI 持续下滑",
+  a4Title: "陷入初次接触",
+  a4Body: "{rep} 连续 {weeks} 周的拜访标签以“{tag}”为主，请推动客户进入下一阶段。",
+  a5Title: "决策人确认后无进展",
+  a5Body: "客户 {customer_id} 的决策人已于 {date} 确认，此后没有拜访、承诺或商机变化。",
+  a6Title: "同一张照片被用于 {records} 条记录",
+  a7Title: "返利规则变更：{rule}",
+  a7Body: "自 {valid_from} 起生效。打开报价查看当前返利。",
+  a8Title: "{user} 的设备有未同步的修改",
+  a8Body: "设备“{device}”自 {since} 起有 {outbox} 条修改未同步。",
   syncTitle: "同步",
   syncNow: "立即同步",
   conflictsTitle: "在合并中被覆盖的修改",
@@ -385,6 +445,41 @@ export function setLang(l: Lang): void {
 /** The text of key in the current language with {name} placeholders filled. */
 export function t(key: Key, params: Record<string, string | number> = {}): string {
   return dictionaries[lang][key].replace(/\{(\w+)\}/g, (_, k: string) => String(params[k] ?? ""));
+}
+
+/**
+ * An alert's title and body in the current language, worded from its kind
+ * and facts (Alert.params); the server's English title and body for an
+ * alert without them (one raised before the server wrote params).
+ */
+export function alertWords(a: { kind: number; title: string; body: string; params: readonly { name: string; value: string }[] }): { title: string; body: string } {
+  const p: Record<string, string> = {};
+  for (const x of a.params) p[x.name] = x.value;
+  if (a.params.length === 0 || a.kind < 1 || a.kind > 8) return { title: a.title, body: a.body };
+  const k = `a${a.kind}` as const;
+  const title = a.kind === 2 && p.products ? t("a2TitleMany", p) : t(`${k}Title` as Key, p);
+  const bodyKey = `${k}Body` as Key;
+  const body = bodyKey in dictionaries.en && !(a.kind === 2 && p.products) ? t(bodyKey, p) : "";
+  return { title, body };
+}
+
+/** Standard buf.validate rules (the last part of their id) → the words for them. */
+const RULE_WORDS: Record<string, Key> = {
+  required: "v_required", min_len: "v_minLen", max_len: "v_maxLen", min_items: "v_minItems", max_items: "v_maxItems",
+  gte: "v_min", lte: "v_max", gt: "v_above", lt: "v_below", defined_only: "v_defined", pattern: "v_pattern",
+};
+/** The record types' own rules (their id's last part: "visit.core_problem_solved.required") → the words for them. */
+const RECORD_RULE_WORDS: Record<string, Key> = { required_on_submit: "v_requiredOnSubmit", required: "v_requiredClinical", required_on_request: "v_requiredOnRequest" };
+
+/**
+ * A validation message in the current language, from a violation's rule id
+ * and the rule's value (not the server's English); the English message
+ * itself for a rule these words do not cover.
+ */
+export function violationWords(v: { ruleId: string; value: string; message: string }): string {
+  const parts = v.ruleId.split(".");
+  const key = parts.length === 3 && !(parts[0] in { string: 1, repeated: 1, bytes: 1 }) ? RECORD_RULE_WORDS[parts[2]] : RULE_WORDS[parts[parts.length - 1]];
+  return key ? t(key, { n: v.value }) : v.message;
 }
 
 const timeFormats = new Map<string, Intl.DateTimeFormat>();

@@ -54,14 +54,16 @@ export async function openSession(): Promise<Session | null> {
     storage.close();
     return null;
   }
-  return start(await Client.open({ storage, server: server() }), storage);
+  // The service worker caches the validation chunk and a form loads it when it opens: no idle prefetch
+  // racing the first input after an open.
+  return start(await Client.open({ storage, server: server(), prefetchValidation: false }), storage);
 }
 
 /** Enrolls the device with a one-time code. */
 export async function enroll(code: string, deviceName: string): Promise<Session> {
   const storage = withTodayIndex(await openIndexedDBStorage(STORE_NAME)); // Today's index follows every write
   try {
-    return start(await Client.enroll({ storage, server: server(), enrollmentCode: code.trim(), deviceName, platform: "web" }), storage);
+    return start(await Client.enroll({ storage, server: server(), enrollmentCode: code.trim(), deviceName, platform: "web", prefetchValidation: false }), storage);
   } catch (err) {
     storage.close();
     throw err;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { dictionaries, pickLang } from "../src/i18n";
+import { alertWords, dictionaries, pickLang, violationWords } from "../src/i18n";
 
 describe("i18n", () => {
   it("has every string in English and Chinese, with the same placeholders", () => {
@@ -22,5 +22,24 @@ describe("i18n", () => {
     expect(pickLang("en", "zh-CN")).toBe("en");
     expect(pickLang("zh-CN", "en-US")).toBe("zh-CN");
     expect(pickLang("fr", "zh")).toBe("zh-CN");
+  });
+
+  it("words alerts from their kind and facts, and the server's text only without them", () => {
+    const p = (o: Record<string, string>) => Object.entries(o).map(([name, value]) => ({ name, value }));
+    expect(alertWords({ kind: 2, title: "x", body: "y", params: p({ terminal: "Ruijin", product: "XK-200", on_hand: "12", safety_stock: "20" }) }))
+      .toEqual({ title: "Replenish XK-200 at Ruijin", body: "12 on hand, below the safety stock of 20." });
+    expect(alertWords({ kind: 2, title: "x", body: "y", params: p({ terminal: "Ruijin", products: "3" }) })).toEqual({ title: "Replenish 3 products at Ruijin", body: "" });
+    expect(alertWords({ kind: 6, title: "x", body: "y", params: p({ sha256: "ab", records: "2" }) })).toEqual({ title: "The same photo is attached to 2 records", body: "" });
+    expect(alertWords({ kind: 7, title: "server title", body: "server body", params: [] })).toEqual({ title: "server title", body: "server body" });
+  });
+
+  it("words validation messages from the rule id and the rule's value", () => {
+    expect(violationWords({ ruleId: "visit.core_problem_solved.required", value: "", message: "m" })).toBe("is required for a clinical-director visit");
+    expect(violationWords({ ruleId: "quote.diagnosis_id.required_on_submit", value: "", message: "m" })).toBe("is required to submit");
+    expect(violationWords({ ruleId: "sample_shipment.items.required_on_request", value: "", message: "m" })).toBe("is required to request the shipment");
+    expect(violationWords({ ruleId: "string.max_len", value: "64", message: "m" })).toBe("must be at most 64 characters");
+    expect(violationWords({ ruleId: "repeated.max_items", value: "20", message: "m" })).toBe("must have at most 20 items");
+    expect(violationWords({ ruleId: "int64.gte", value: "0", message: "m" })).toBe("must be at least 0");
+    expect(violationWords({ ruleId: "rebate_rule.tiers.rates_rise", value: "", message: "the server's words" })).toBe("the server's words");
   });
 });

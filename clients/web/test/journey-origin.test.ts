@@ -61,7 +61,7 @@ describe.skipIf(!haveChromium)("the web app served by fieldsyncd, in Chromium", 
     expect(page.headers.get("content-security-policy")).toContain("script-src 'self';");
     expect(page.headers.get("cache-control")).toBe("no-cache");
     const html = await page.text();
-    const asset = /src="\.\/(assets\/index-[\w-]+\.js)"/.exec(html)?.[1];
+    const asset = /href="\.\/(assets\/sdk-[\w-]+\.js)"/.exec(html)?.[1]; // one the page preloads, over the server's 1 KB gzip floor
     expect(asset).toBeDefined();
     const js = await fetch(`${srv.url}/${asset}`, { headers: { "accept-encoding": "gzip" } });
     expect(js.headers.get("cache-control")).toBe("public, max-age=31536000, immutable");

@@ -1,6 +1,7 @@
 // The same cases as records/shipment_test.go: the device pre-fills as the Go rule does.
 import { create } from "@bufbuild/protobuf";
-import { ContactSchema, CustomerSchema, RecordStatus, ShipmentState, validate } from "@fieldsync/client";
+import { ContactSchema, CustomerSchema, RecordStatus, ShipmentState } from "@fieldsync/client";
+import { validate } from "@fieldsync/client/validate";
 import { describe, expect, it } from "vitest";
 import { MAX_SHIPMENT_ITEMS, shipmentFromCustomer } from "../src/shipment";
 

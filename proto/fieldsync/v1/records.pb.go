@@ -2299,7 +2299,15 @@ type Alert struct {
 	// Set by the recipient's device.
 	AcknowledgedTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=acknowledged_time,json=acknowledgedTime,proto3" json:"acknowledged_time,omitempty"`
 	// The rule's key, so the same finding raises one alert (idempotence).
-	DedupKey      string `protobuf:"bytes,9,opt,name=dedup_key,json=dedupKey,proto3" json:"dedup_key,omitempty"`
+	DedupKey string `protobuf:"bytes,9,opt,name=dedup_key,json=dedupKey,proto3" json:"dedup_key,omitempty"`
+	// The alert's facts by name, so that a device words the alert in its
+	// user's language (title and body are the server's English). By kind:
+	// A1 customer_id, customer, diagnoses; A2 terminal, product (one stock
+	// level) or products (their count), on_hand, safety_stock (one);
+	// A3 region; A4 rep, tag, weeks; A5 customer_id, date, visit_id;
+	// A6 sha256, records; A7 rule, revision, valid_from, valid_to (when set);
+	// A8 user, device, outbox, since. Dates are YYYY-MM-DD, times RFC 3339.
+	Params        []*AlertParam `protobuf:"bytes,10,rep,name=params,proto3" json:"params,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2397,6 +2405,66 @@ func (x *Alert) GetDedupKey() string {
 	return ""
 }
 
+func (x *Alert) GetParams() []*AlertParam {
+	if x != nil {
+		return x.Params
+	}
+	return nil
+}
+
+// AlertParam is one named fact of an alert (Alert.params).
+type AlertParam struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Value         string                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AlertParam) Reset() {
+	*x = AlertParam{}
+	mi := &file_fieldsync_v1_records_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AlertParam) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AlertParam) ProtoMessage() {}
+
+func (x *AlertParam) ProtoReflect() protoreflect.Message {
+	mi := &file_fieldsync_v1_records_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AlertParam.ProtoReflect.Descriptor instead.
+func (*AlertParam) Descriptor() ([]byte, []int) {
+	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *AlertParam) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AlertParam) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
 // ShipmentItem is one product of a sample shipment and how many.
 type ShipmentItem struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2409,7 +2477,7 @@ type ShipmentItem struct {
 
 func (x *ShipmentItem) Reset() {
 	*x = ShipmentItem{}
-	mi := &file_fieldsync_v1_records_proto_msgTypes[18]
+	mi := &file_fieldsync_v1_records_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2421,7 +2489,7 @@ func (x *ShipmentItem) String() string {
 func (*ShipmentItem) ProtoMessage() {}
 
 func (x *ShipmentItem) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_records_proto_msgTypes[18]
+	mi := &file_fieldsync_v1_records_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2434,7 +2502,7 @@ func (x *ShipmentItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShipmentItem.ProtoReflect.Descriptor instead.
 func (*ShipmentItem) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{18}
+	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ShipmentItem) GetProductId() string {
@@ -2484,7 +2552,7 @@ type SampleShipment struct {
 
 func (x *SampleShipment) Reset() {
 	*x = SampleShipment{}
-	mi := &file_fieldsync_v1_records_proto_msgTypes[19]
+	mi := &file_fieldsync_v1_records_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2496,7 +2564,7 @@ func (x *SampleShipment) String() string {
 func (*SampleShipment) ProtoMessage() {}
 
 func (x *SampleShipment) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_records_proto_msgTypes[19]
+	mi := &file_fieldsync_v1_records_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2509,7 +2577,7 @@ func (x *SampleShipment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SampleShipment.ProtoReflect.Descriptor instead.
 func (*SampleShipment) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{19}
+	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SampleShipment) GetStatus() RecordStatus {
@@ -2613,7 +2681,7 @@ type RebateTier struct {
 
 func (x *RebateTier) Reset() {
 	*x = RebateTier{}
-	mi := &file_fieldsync_v1_records_proto_msgTypes[20]
+	mi := &file_fieldsync_v1_records_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2625,7 +2693,7 @@ func (x *RebateTier) String() string {
 func (*RebateTier) ProtoMessage() {}
 
 func (x *RebateTier) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_records_proto_msgTypes[20]
+	mi := &file_fieldsync_v1_records_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2638,7 +2706,7 @@ func (x *RebateTier) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebateTier.ProtoReflect.Descriptor instead.
 func (*RebateTier) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{20}
+	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RebateTier) GetMin() int64 {
@@ -2694,7 +2762,7 @@ type RebateRule struct {
 
 func (x *RebateRule) Reset() {
 	*x = RebateRule{}
-	mi := &file_fieldsync_v1_records_proto_msgTypes[21]
+	mi := &file_fieldsync_v1_records_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2706,7 +2774,7 @@ func (x *RebateRule) String() string {
 func (*RebateRule) ProtoMessage() {}
 
 func (x *RebateRule) ProtoReflect() protoreflect.Message {
-	mi := &file_fieldsync_v1_records_proto_msgTypes[21]
+	mi := &file_fieldsync_v1_records_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2719,7 +2787,7 @@ func (x *RebateRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebateRule.ProtoReflect.Descriptor instead.
 func (*RebateRule) Descriptor() ([]byte, []int) {
-	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{21}
+	return file_fieldsync_v1_records_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RebateRule) GetRegionId() string {
@@ -2987,7 +3055,7 @@ const file_fieldsync_v1_records_proto_rawDesc = "" +
 	"\tregion_id\x18\x02 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x03R\bregionId\x12-\n" +
 	"\x0eform_record_id\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\fformRecordId\x121\n" +
 	"\x10form_record_type\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18dR\x0eformRecordType\x12G\n" +
-	"\aentries\x18\x05 \x03(\v2\x1c.fieldsync.v1.OperationEntryB\x0f\xbaH\x06\x92\x01\x03\x10\xe8\a\xca\xf3\x18\x02\b\x02R\aentries:\f\xca\xf3\x18\b\b\x01\x12\x02\x01\x02(\x01\"\xe8\x03\n" +
+	"\aentries\x18\x05 \x03(\v2\x1c.fieldsync.v1.OperationEntryB\x0f\xbaH\x06\x92\x01\x03\x10\xe8\a\xca\xf3\x18\x02\b\x02R\aentries:\f\xca\xf3\x18\b\b\x01\x12\x02\x01\x02(\x01\"\xa2\x04\n" +
 	"\x05Alert\x124\n" +
 	"\x11recipient_user_id\x18\x01 \x01(\tB\b\xca\xf3\x18\x04\b\x03\x10\x01R\x0frecipientUserId\x125\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x17.fieldsync.v1.AlertKindB\b\xca\xf3\x18\x04\b\x03 \x01R\x04kind\x12\x1c\n" +
@@ -2998,7 +3066,13 @@ const file_fieldsync_v1_records_proto_rawDesc = "" +
 	"\vraised_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x06\xca\xf3\x18\x02\b\x03R\n" +
 	"raisedTime\x12G\n" +
 	"\x11acknowledged_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x10acknowledgedTime\x12#\n" +
-	"\tdedup_key\x18\t \x01(\tB\x06\xca\xf3\x18\x02\b\x03R\bdedupKey:\x15\xca\xf3\x18\x11\b\x01\x12\a\x01\x02\x03\x04\x05\x06\a0\x01@\x01H\x01\"`\n" +
+	"\tdedup_key\x18\t \x01(\tB\x06\xca\xf3\x18\x02\b\x03R\bdedupKey\x128\n" +
+	"\x06params\x18\n" +
+	" \x03(\v2\x18.fieldsync.v1.AlertParamB\x06\xca\xf3\x18\x02\b\x03R\x06params:\x15\xca\xf3\x18\x11\b\x01\x12\a\x01\x02\x03\x04\x05\x06\a0\x01@\x01H\x01\"I\n" +
+	"\n" +
+	"AlertParam\x12\x1b\n" +
+	"\x04name\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04name\x12\x1e\n" +
+	"\x05value\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\x05value\"`\n" +
 	"\fShipmentItem\x12(\n" +
 	"\n" +
 	"product_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\tproductId\x12&\n" +
@@ -3125,7 +3199,7 @@ func file_fieldsync_v1_records_proto_rawDescGZIP() []byte {
 }
 
 var file_fieldsync_v1_records_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
-var file_fieldsync_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_fieldsync_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_fieldsync_v1_records_proto_goTypes = []any{
 	(RecordStatus)(0),             // 0: fieldsync.v1.RecordStatus
 	(VisitKind)(0),                // 1: fieldsync.v1.VisitKind
@@ -3155,19 +3229,20 @@ var file_fieldsync_v1_records_proto_goTypes = []any{
 	(*OperationEntry)(nil),        // 25: fieldsync.v1.OperationEntry
 	(*DeviceOperationLog)(nil),    // 26: fieldsync.v1.DeviceOperationLog
 	(*Alert)(nil),                 // 27: fieldsync.v1.Alert
-	(*ShipmentItem)(nil),          // 28: fieldsync.v1.ShipmentItem
-	(*SampleShipment)(nil),        // 29: fieldsync.v1.SampleShipment
-	(*RebateTier)(nil),            // 30: fieldsync.v1.RebateTier
-	(*RebateRule)(nil),            // 31: fieldsync.v1.RebateRule
-	(*timestamppb.Timestamp)(nil), // 32: google.protobuf.Timestamp
+	(*AlertParam)(nil),            // 28: fieldsync.v1.AlertParam
+	(*ShipmentItem)(nil),          // 29: fieldsync.v1.ShipmentItem
+	(*SampleShipment)(nil),        // 30: fieldsync.v1.SampleShipment
+	(*RebateTier)(nil),            // 31: fieldsync.v1.RebateTier
+	(*RebateRule)(nil),            // 32: fieldsync.v1.RebateRule
+	(*timestamppb.Timestamp)(nil), // 33: google.protobuf.Timestamp
 }
 var file_fieldsync_v1_records_proto_depIdxs = []int32{
 	0,  // 0: fieldsync.v1.Visit.status:type_name -> fieldsync.v1.RecordStatus
-	32, // 1: fieldsync.v1.Visit.visit_time:type_name -> google.protobuf.Timestamp
+	33, // 1: fieldsync.v1.Visit.visit_time:type_name -> google.protobuf.Timestamp
 	1,  // 2: fieldsync.v1.Visit.kind:type_name -> fieldsync.v1.VisitKind
-	32, // 3: fieldsync.v1.Visit.next_appointment_time:type_name -> google.protobuf.Timestamp
+	33, // 3: fieldsync.v1.Visit.next_appointment_time:type_name -> google.protobuf.Timestamp
 	0,  // 4: fieldsync.v1.SurgerySupport.status:type_name -> fieldsync.v1.RecordStatus
-	32, // 5: fieldsync.v1.SurgerySupport.surgery_time:type_name -> google.protobuf.Timestamp
+	33, // 5: fieldsync.v1.SurgerySupport.surgery_time:type_name -> google.protobuf.Timestamp
 	10, // 6: fieldsync.v1.SurgerySupport.pre_op_photo:type_name -> fieldsync.v1.PhotoRef
 	10, // 7: fieldsync.v1.SurgerySupport.intra_op_photo:type_name -> fieldsync.v1.PhotoRef
 	10, // 8: fieldsync.v1.SurgerySupport.post_op_count_photo:type_name -> fieldsync.v1.PhotoRef
@@ -3176,37 +3251,38 @@ var file_fieldsync_v1_records_proto_depIdxs = []int32{
 	0,  // 11: fieldsync.v1.Quote.status:type_name -> fieldsync.v1.RecordStatus
 	14, // 12: fieldsync.v1.Quote.technical_parameters:type_name -> fieldsync.v1.TechnicalParameter
 	16, // 13: fieldsync.v1.Quote.lines:type_name -> fieldsync.v1.QuoteLine
-	32, // 14: fieldsync.v1.Quote.rebate_recorded_time:type_name -> google.protobuf.Timestamp
-	32, // 15: fieldsync.v1.Commitment.due_time:type_name -> google.protobuf.Timestamp
+	33, // 14: fieldsync.v1.Quote.rebate_recorded_time:type_name -> google.protobuf.Timestamp
+	33, // 15: fieldsync.v1.Commitment.due_time:type_name -> google.protobuf.Timestamp
 	2,  // 16: fieldsync.v1.Commitment.state:type_name -> fieldsync.v1.CommitmentState
 	3,  // 17: fieldsync.v1.Customer.kind:type_name -> fieldsync.v1.CustomerKind
 	18, // 18: fieldsync.v1.Customer.contacts:type_name -> fieldsync.v1.Contact
 	18, // 19: fieldsync.v1.Customer.supervisor_contact:type_name -> fieldsync.v1.Contact
 	4,  // 20: fieldsync.v1.Opportunity.stage:type_name -> fieldsync.v1.OpportunityStage
-	32, // 21: fieldsync.v1.Opportunity.next_action_due_time:type_name -> google.protobuf.Timestamp
+	33, // 21: fieldsync.v1.Opportunity.next_action_due_time:type_name -> google.protobuf.Timestamp
 	10, // 22: fieldsync.v1.CampaignMaterial.attachments:type_name -> fieldsync.v1.PhotoRef
-	32, // 23: fieldsync.v1.CampaignMaterial.released_time:type_name -> google.protobuf.Timestamp
+	33, // 23: fieldsync.v1.CampaignMaterial.released_time:type_name -> google.protobuf.Timestamp
 	5,  // 24: fieldsync.v1.OperationEntry.kind:type_name -> fieldsync.v1.OperationKind
-	32, // 25: fieldsync.v1.OperationEntry.time:type_name -> google.protobuf.Timestamp
+	33, // 25: fieldsync.v1.OperationEntry.time:type_name -> google.protobuf.Timestamp
 	25, // 26: fieldsync.v1.DeviceOperationLog.entries:type_name -> fieldsync.v1.OperationEntry
 	6,  // 27: fieldsync.v1.Alert.kind:type_name -> fieldsync.v1.AlertKind
 	10, // 28: fieldsync.v1.Alert.photos:type_name -> fieldsync.v1.PhotoRef
-	32, // 29: fieldsync.v1.Alert.raised_time:type_name -> google.protobuf.Timestamp
-	32, // 30: fieldsync.v1.Alert.acknowledged_time:type_name -> google.protobuf.Timestamp
-	0,  // 31: fieldsync.v1.SampleShipment.status:type_name -> fieldsync.v1.RecordStatus
-	7,  // 32: fieldsync.v1.SampleShipment.state:type_name -> fieldsync.v1.ShipmentState
-	28, // 33: fieldsync.v1.SampleShipment.items:type_name -> fieldsync.v1.ShipmentItem
-	32, // 34: fieldsync.v1.SampleShipment.requested_time:type_name -> google.protobuf.Timestamp
-	8,  // 35: fieldsync.v1.RebateRule.basis:type_name -> fieldsync.v1.RebateBasis
-	30, // 36: fieldsync.v1.RebateRule.tiers:type_name -> fieldsync.v1.RebateTier
-	32, // 37: fieldsync.v1.RebateRule.valid_from:type_name -> google.protobuf.Timestamp
-	32, // 38: fieldsync.v1.RebateRule.valid_to:type_name -> google.protobuf.Timestamp
-	9,  // 39: fieldsync.v1.RebateRule.state:type_name -> fieldsync.v1.RebateRuleState
-	40, // [40:40] is the sub-list for method output_type
-	40, // [40:40] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	33, // 29: fieldsync.v1.Alert.raised_time:type_name -> google.protobuf.Timestamp
+	33, // 30: fieldsync.v1.Alert.acknowledged_time:type_name -> google.protobuf.Timestamp
+	28, // 31: fieldsync.v1.Alert.params:type_name -> fieldsync.v1.AlertParam
+	0,  // 32: fieldsync.v1.SampleShipment.status:type_name -> fieldsync.v1.RecordStatus
+	7,  // 33: fieldsync.v1.SampleShipment.state:type_name -> fieldsync.v1.ShipmentState
+	29, // 34: fieldsync.v1.SampleShipment.items:type_name -> fieldsync.v1.ShipmentItem
+	33, // 35: fieldsync.v1.SampleShipment.requested_time:type_name -> google.protobuf.Timestamp
+	8,  // 36: fieldsync.v1.RebateRule.basis:type_name -> fieldsync.v1.RebateBasis
+	31, // 37: fieldsync.v1.RebateRule.tiers:type_name -> fieldsync.v1.RebateTier
+	33, // 38: fieldsync.v1.RebateRule.valid_from:type_name -> google.protobuf.Timestamp
+	33, // 39: fieldsync.v1.RebateRule.valid_to:type_name -> google.protobuf.Timestamp
+	9,  // 40: fieldsync.v1.RebateRule.state:type_name -> fieldsync.v1.RebateRuleState
+	41, // [41:41] is the sub-list for method output_type
+	41, // [41:41] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_fieldsync_v1_records_proto_init() }
@@ -3221,7 +3297,7 @@ func file_fieldsync_v1_records_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fieldsync_v1_records_proto_rawDesc), len(file_fieldsync_v1_records_proto_rawDesc)),
 			NumEnums:      10,
-			NumMessages:   22,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -2,7 +2,7 @@
 // server on the page's own origin (the test's proxy forwards to fieldsyncd).
 // The test drives it through window.fs.
 import { create } from "@bufbuild/protobuf";
-import { Client, openIndexedDBStorage, SurgerySupportSchema, type PhotoProgress } from "../../src/index.js";
+import { Client, loadValidation, openIndexedDBStorage, SurgerySupportSchema, type PhotoProgress } from "../../src/index.js";
 import { jpeg } from "../photos.js";
 
 const params = new URLSearchParams(location.search);
@@ -41,4 +41,7 @@ const api = {
   progress: () => progress.map((p) => ({ sha256: p.sha256, sent: p.sent, size: p.size, done: p.overall.done })),
 };
 (window as unknown as { fs: typeof api }).fs = api;
+// This page has no service worker: writes made offline need the validator loaded while online (Client.open
+// prefetches it when the page is idle; the test goes offline at once, so wait for it).
+await loadValidation();
 document.title = "ready";

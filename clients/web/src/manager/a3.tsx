@@ -8,7 +8,7 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { AlertKind, DeviceOperationLogSchema } from "@fieldsync/client";
 import { useState } from "preact/hooks";
 import type { AccessGrant, OperationLogView } from "../../../ts/dist/gen/fieldsync/v1/insights_pb.js";
-import { t, type Key } from "../i18n";
+import { alertWords, t, type Key } from "../i18n";
 import { Cited, useAlerts } from "./alerts";
 import { api } from "./api";
 import { m } from "./text";
@@ -42,8 +42,8 @@ function Intervention({ id }: { id: string }) {
   return (
     <div data-testid="a3-alert">
       <div class="muted small">{t(`alert_${a?.kind ?? 0}` as Key)} · {fmtTs(a?.raisedTime)}</div>
-      <b>{a?.title}</b>
-      <p class="pre small">{a?.body}</p>
+      <b>{a && alertWords(a).title}</b>
+      <p class="pre small">{a && alertWords(a).body}</p>
       <Cited kind={AlertKind.MANAGEMENT_INTERVENTION} records={res.value.records} shared={[]} title={m("abnormal")} />
     </div>
   );

@@ -10,7 +10,7 @@ import { anyUnpack, timestampNow } from "@bufbuild/protobuf/wkt";
 import { AlertKind, AlertSchema, DiagnosisSchema, file_fieldsync_v1_records, StockLevelSchema, type Alert, type LocalRecord, type PhotoRef } from "@fieldsync/client";
 import { useEffect, useState } from "preact/hooks";
 import type { CitedRecord } from "../../../ts/dist/gen/fieldsync/v1/dashboard_pb.js";
-import { t, type Key } from "../i18n";
+import { alertWords, t, type Key } from "../i18n";
 import { changed, onChange, session } from "../session";
 import { api, photoUrl } from "./api";
 import { m } from "./text";
@@ -56,7 +56,7 @@ export function AlertsInbox({ id }: { id?: string }) {
         {alerts.map(({ id, value: a }) => (
           <li key={id} class={a.acknowledgedTime ? "card done" : "card"} data-testid="mgr-alert" data-kind={a.kind}>
             <div class="muted small">{t(`alert_${a.kind}` as Key)} · {fmtTs(a.raisedTime)}</div>
-            <a href={`#/manager/alerts/${encodeURIComponent(id)}`}><b>{a.title}</b></a>
+            <a href={`#/manager/alerts/${encodeURIComponent(id)}`}><b>{alertWords(a).title}</b></a>
             {a.acknowledgedTime && <span class="tag ok">{t("acknowledged", { time: fmtTs(a.acknowledgedTime) })}</span>}
           </li>
         ))}
@@ -74,8 +74,8 @@ function AlertDetail({ id, local }: { id: string; local?: LocalRecord<Alert> }) 
       <p class="small"><a href="#/manager/alerts">← {m("allAlerts")}</a></p>
       {alert && <>
         <div class="muted small">{t(`alert_${alert.kind}` as Key)} · {fmtTs(alert.raisedTime)}</div>
-        <h1>{alert.title}</h1>
-        <p class="pre">{alert.body}</p>
+        <h1>{alertWords(alert).title}</h1>
+        <p class="pre">{alertWords(alert).body}</p>
         {local && (local.value.acknowledgedTime
           ? <span class="tag ok">{t("acknowledged", { time: fmtTs(local.value.acknowledgedTime) })}{local.pending ? " · " + t("pendingSync") : ""}</span>
           : <button onClick={() => void acknowledge(id)} title={m("acknowledgeSyncs")}>{t("acknowledge")}</button>)}

@@ -3,7 +3,7 @@ import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { AlertSchema } from "@fieldsync/client";
 import { tsDate } from "../data";
 import { useData } from "../hooks";
-import { fmtTime, t, type Key } from "../i18n";
+import { alertWords, fmtTime, t, type Key } from "../i18n";
 import { changed, session } from "../session";
 
 /** Alerts and reminders (B4): the server's alerts for this user, from the local store; acknowledging is a local write that syncs. */
@@ -22,16 +22,17 @@ export function Alerts() {
       <h1>{t("alertsTitle")}</h1>
       {alerts.length === 0 && <p class="muted">{t("nothing")}</p>}
       <ul class="cards">
-        {alerts.map(({ id, value: a, pending }) => (
-          <li key={id} class={a.acknowledgedTime ? "card done" : "card"} data-testid="alert">
+        {alerts.map(({ id, value: a, pending }) => {
+          const w = alertWords(a);
+          return <li key={id} class={a.acknowledgedTime ? "card done" : "card"} data-testid="alert" data-kind={a.kind}>
             <div class="muted small">{t(`alert_${a.kind}` as Key)} · {fmtTime(tsDate(a.raisedTime))}</div>
-            <b>{a.title}</b>
-            <p>{a.body}</p>
+            <b data-testid="alert-title">{w.title}</b>
+            {w.body && <p data-testid="alert-body">{w.body}</p>}
             {a.acknowledgedTime
               ? <span class="tag ok">{t("acknowledged", { time: fmtTime(tsDate(a.acknowledgedTime)) })}{pending ? " · " + t("pendingSync") : ""}</span>
               : <button onClick={() => void ack(id)}>{t("acknowledge")}</button>}
-          </li>
-        ))}
+          </li>;
+        })}
       </ul>
     </section>
   );

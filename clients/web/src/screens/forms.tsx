@@ -1,8 +1,8 @@
 import { create, type Message } from "@bufbuild/protobuf";
 import { timestampFromDate, timestampNow } from "@bufbuild/protobuf/wkt";
 import {
-  CampaignFeedbackSchema, CommitmentSchema, CommitmentState, DiagnosisSchema, QuoteSchema, RecordStatus, SampleShipmentSchema,
-  ShipmentItemSchema, ShipmentState, SurgerySupportSchema, TechnicalParameterSchema, validate, VisitKind, VisitSchema, type PhotoRef,
+  CampaignFeedbackSchema, CommitmentSchema, CommitmentState, DiagnosisSchema, FieldsyncError, loadValidation, QuoteSchema, RecordStatus, SampleShipmentSchema,
+  ShipmentItemSchema, ShipmentState, SurgerySupportSchema, TechnicalParameterSchema, VisitKind, VisitSchema, type PhotoRef,
   type Violation,
 } from "@fieldsync/client";
 import type { ComponentChildren } from "preact";
@@ -10,7 +10,7 @@ import { useEffect, useState } from "preact/hooks";
 import { type Data } from "../data";
 import { dropDraft, listDrafts, loadDraft, saveDraft } from "../drafts";
 import { go, useData } from "../hooks";
-import { fmtTime, t, type Key } from "../i18n";
+import { fmtTime, t, violationWords, type Key } from "../i18n";
 import { changed, profile, session } from "../session";
 import { shipmentFromCustomer } from "../shipment";
 import { CitedPhotos } from "./thumbs";
@@ -117,8 +117,15 @@ export function FormScreen({ type: typeName, id, query }: { type: string; id: st
   const client = session()!.client;
   const reloadRefs = () => client.get(schema, id).then((r) => setRefs(r));
   useEffect(() => void reloadRefs(), [id]);
+  // The validator (protovalidate) is a chunk of its own, loaded once a form opens, not with Today.
+  useEffect(() => void loadValidation().catch(() => undefined), []);
   // Once a submit was refused, the messages follow the edits.
-  useEffect(() => void (tried && setProblems(validate(build(type, v, refs as V | undefined)))), [v, refs, tried]);
+  useEffect(() => {
+    if (!tried) return;
+    let live = true;
+    void loadValidation().then(({ validate }) => live && setProblems(validate(build(type, v, refs as V | undefined))));
+    return () => void (live = false);
+  }, [v, refs, tried]);
 
   const set = (name: string, value: unknown) => {
     setV((old) => {
@@ -150,17 +157,19 @@ export function FormScreen({ type: typeName, id, query }: { type: string; id: st
   const submit = async (e: Event) => {
     e.preventDefault();
     const msg = build(type, v, refs as V | undefined);
+    const { validate } = await loadValidation();
     const vs = validate(msg);
     setProblems(vs);
     setTried(true);
     if (vs.length) return;
     try {
-      await client.put(id, msg);
+      await client.put(id, msg); // the SDK checks the record as it will read locally, too
       dropDraft(id);
       changed();
       go("/today");
     } catch (x) {
-      setErr(x instanceof Error ? x.message : String(x));
+      if (x instanceof FieldsyncError && x.code === "invalid") setProblems([...x.violations]);
+      else setErr(x instanceof Error ? x.message : String(x));
     }
   };
   /** Drops the draft, and the draft record its photos made (never a submitted one). */
@@ -239,7 +248,7 @@ export function FormScreen({ type: typeName, id, query }: { type: string; id: st
       </>}
       {problems.length > 0 && (
         <div class="error" role="alert" data-testid="violations"><p>{t("fixBeforeSubmit")}</p>
-          <ul>{problems.map((x, i) => <li key={i}><b>{LABELS[fieldOf(x)] ? t(LABELS[fieldOf(x)]) : fieldOf(x)}</b>: {x.message}</li>)}</ul>
+          <ul>{problems.map((x, i) => <li key={i} data-rule={x.ruleId}><b>{LABELS[fieldOf(x)] ? t(LABELS[fieldOf(x)]) : fieldOf(x)}</b>: {violationWords(x)}</li>)}</ul>
         </div>
       )}
       {err && <p class="error" role="alert">{err}</p>}
