@@ -10,7 +10,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/fieldsync/fieldsync/insights"
 	"github.com/fieldsync/fieldsync/internal/ids"
 	"github.com/fieldsync/fieldsync/internal/pgtest"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
@@ -206,6 +209,59 @@ func TestAPushCostsThreeRoundTripsWhateverItsSize(t *testing.T) {
 		}
 		if got := trips.n.Load() - before; got != 3 {
 			t.Errorf("a push of %d took %d round trips, want 3", n, got)
+		}
+	}
+}
+
+// TestAnInsightsBatchCostsARoundTripPerRead: the insights consumer's
+// transaction sends its writes (the action, the customer's progress, the
+// PHI days) with its next read or with the COMMIT, so each further visit
+// in a batch costs the two reads the consumer needs of it (that its event
+// is new; its stored action), whatever it writes, and the PHI days
+// recomputed at the end cost their reads only.
+func TestAnInsightsBatchCostsARoundTripPerRead(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	trips := &roundTrips{}
+	db, err := postgres.Open(ctx, pgtest.DB(t), postgres.WithTracer(trips))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	o := newOrg(t, db)
+	c := &insights.Consumer{DB: db}
+	rep := o.Rep
+	seq := 0
+	batch := func(day, n int) int64 {
+		t.Helper()
+		var evs []*fieldsyncv1.ChangeEvent
+		for range n {
+			seq++
+			at := time.Date(2026, 2, day, 9, 0, 0, 0, time.UTC)
+			v := &fieldsyncv1.Visit{Status: fieldsyncv1.RecordStatus_RECORD_STATUS_SUBMITTED, OwnerUserId: rep.UserID,
+				RegionId: rep.RegionID, StoreId: rep.StoreID, CustomerId: ids.New(), VisitTime: timestamppb.New(at),
+				Kind: fieldsyncv1.VisitKind_VISIT_KIND_ROUTINE}
+			value, err := anypb.New(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			evs = append(evs, &fieldsyncv1.ChangeEvent{EventId: fmt.Sprintf("ev-%d", seq), Sequence: uint64(seq),
+				TenantId: o.TenantID, Op: fieldsyncv1.ChangeOp_CHANGE_OP_UPSERT, RecordId: ids.New(), Version: 1,
+				RecordType: "fieldsync.v1.Visit", Value: value, Hlc: uint64(at.UnixMilli()) << 16, CommitTime: timestamppb.New(at),
+				OwnerUserId: v.OwnerUserId, StoreId: v.StoreId, RegionId: v.RegionId})
+		}
+		before := trips.n.Load()
+		if err := c.HandleBatch(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+		return trips.n.Load() - before
+	}
+	batch(1, 3) // the statements are prepared
+	one := batch(2, 1)
+	t.Logf("a batch of one visit: %d round trips", one)
+	for i, n := range []int{10, 100, 10, 100} {
+		if got, want := batch(3+i, n), one+2*int64(n-1); got != want {
+			t.Errorf("a batch of %d visits took %d round trips, want %d: one visit's %d and two per further visit", n, got, want, one)
 		}
 	}
 }
