@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/fieldsync/fieldsync/insights"
+	"github.com/fieldsync/fieldsync/insights/insightstore"
 	"github.com/fieldsync/fieldsync/internal/ids"
 	"github.com/fieldsync/fieldsync/internal/pgtest"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
@@ -263,5 +265,46 @@ func TestAnInsightsBatchCostsARoundTripPerRead(t *testing.T) {
 		if got, want := batch(3+i, n), one+2*int64(n-1); got != want {
 			t.Errorf("a batch of %d visits took %d round trips, want %d: one visit's %d and two per further visit", n, got, want, one)
 		}
+	}
+}
+
+// TestAQueuedInsightsWriteThatFailsRollsTheBatchBack: a write queued in
+// the insights transaction fails only when it reaches the server, with
+// the COMMIT; the error names it, and nothing of the transaction stays,
+// not even the events marked applied before it.
+func TestAQueuedInsightsWriteThatFailsRollsTheBatchBack(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, pgtest.DB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	o := newOrg(t, db)
+	good := &insightstore.Action{TenantID: o.TenantID, RecordID: ids.New(), RecordType: "fieldsync.v1.Visit", SubmittedMS: 1}
+	bad := &insightstore.Action{TenantID: o.TenantID, RecordID: "bad", RecordType: "fieldsync.v1.Visit", Conclusion: "\xff"}
+	err = db.InsightsWrite(ctx, func(tx insightstore.Tx) error {
+		if fresh, err := tx.MarkEventApplied(o.TenantID, "ev-1"); err != nil || !fresh {
+			return fmt.Errorf("mark: %v %v", fresh, err)
+		}
+		if err := tx.PutAction(good); err != nil {
+			return err
+		}
+		return tx.PutAction(bad) // not valid UTF-8: PostgreSQL refuses it
+	})
+	if err == nil || !strings.Contains(err.Error(), "put action bad") {
+		t.Fatalf("the transaction returned %v, want the failed write named", err)
+	}
+	err = db.InsightsWrite(ctx, func(tx insightstore.Tx) error {
+		if fresh, err := tx.MarkEventApplied(o.TenantID, "ev-1"); err != nil || !fresh {
+			return fmt.Errorf("the event stayed marked applied (%v, %v)", fresh, err)
+		}
+		if a, err := tx.Action(o.TenantID, good.RecordID); err != nil || a != nil {
+			return fmt.Errorf("the action written before the failure stayed: %v, %v", a, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
