@@ -588,21 +588,20 @@ func (db *DB) PendingInsightEffects(ctx context.Context, now time.Time, limit in
 	return out, nil
 }
 
-// MarkInsightEffectsDone records, in one transaction, that effects were
+// MarkInsightEffectsDone records, in one statement, that effects were
 // performed: each in the revision read, so one replaced since stays queued.
 func (db *DB) MarkInsightEffectsDone(ctx context.Context, effects []*insightstore.Effect) error {
 	if len(effects) == 0 {
 		return nil
 	}
-	return db.writeTx(ctx, func(tx pgx.Tx, now time.Time) error {
-		for _, e := range effects {
-			if _, err := tx.Exec(ctx, `UPDATE insights_effects SET done_at = $1 WHERE id = $2 AND revision = $3`,
-				ms(now), e.ID, e.Revision); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	idList, revs := make([]int64, len(effects)), make([]int64, len(effects))
+	for i, e := range effects {
+		idList[i], revs[i] = e.ID, e.Revision
+	}
+	_, err := db.pool.Exec(ctx, `UPDATE insights_effects e SET done_at = $1
+		FROM unnest($2::bigint[], $3::bigint[]) AS d(id, revision) WHERE e.id = d.id AND e.revision = d.revision`,
+		ms(db.Now()), idList, revs)
+	return err
 }
 
 // DeferInsightEffect records a failed try of an effect (in the revision
