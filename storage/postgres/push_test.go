@@ -21,6 +21,7 @@ import (
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 	"github.com/fieldsync/fieldsync/storage/postgres"
 	"github.com/fieldsync/fieldsync/syncengine"
+	"github.com/fieldsync/fieldsync/syncengine/storetest"
 )
 
 // TestOneDevicesBatchOnTwoNodesAppliesOnce: a device's retry reaches
@@ -232,26 +233,10 @@ func TestAnInsightsBatchCostsARoundTripPerRead(t *testing.T) {
 	defer db.Close()
 	o := newOrg(t, db)
 	c := &insights.Consumer{DB: db}
-	rep := o.Rep
 	seq := 0
 	batch := func(day, n int) int64 {
 		t.Helper()
-		var evs []*fieldsyncv1.ChangeEvent
-		for range n {
-			seq++
-			at := time.Date(2026, 2, day, 9, 0, 0, 0, time.UTC)
-			v := &fieldsyncv1.Visit{Status: fieldsyncv1.RecordStatus_RECORD_STATUS_SUBMITTED, OwnerUserId: rep.UserID,
-				RegionId: rep.RegionID, StoreId: rep.StoreID, CustomerId: ids.New(), VisitTime: timestamppb.New(at),
-				Kind: fieldsyncv1.VisitKind_VISIT_KIND_ROUTINE}
-			value, err := anypb.New(v)
-			if err != nil {
-				t.Fatal(err)
-			}
-			evs = append(evs, &fieldsyncv1.ChangeEvent{EventId: fmt.Sprintf("ev-%d", seq), Sequence: uint64(seq),
-				TenantId: o.TenantID, Op: fieldsyncv1.ChangeOp_CHANGE_OP_UPSERT, RecordId: ids.New(), Version: 1,
-				RecordType: "fieldsync.v1.Visit", Value: value, Hlc: uint64(at.UnixMilli()) << 16, CommitTime: timestamppb.New(at),
-				OwnerUserId: v.OwnerUserId, StoreId: v.StoreId, RegionId: v.RegionId})
-		}
+		evs := visitEvents(t, o, &seq, day, n)
 		before := trips.n.Load()
 		if err := c.HandleBatch(ctx, evs); err != nil {
 			t.Fatal(err)
@@ -307,4 +292,53 @@ func TestAQueuedInsightsWriteThatFailsRollsTheBatchBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// visitEvents returns n change events of new submitted visits of o's rep
+// on 2026-02-day, each of another customer.
+func visitEvents(tb testing.TB, o storetest.Org, seq *int, day, n int) []*fieldsyncv1.ChangeEvent {
+	rep := o.Rep
+	var evs []*fieldsyncv1.ChangeEvent
+	for range n {
+		*seq++
+		at := time.Date(2026, 2, day, 9, 0, 0, 0, time.UTC)
+		v := &fieldsyncv1.Visit{Status: fieldsyncv1.RecordStatus_RECORD_STATUS_SUBMITTED, OwnerUserId: rep.UserID,
+			RegionId: rep.RegionID, StoreId: rep.StoreID, CustomerId: ids.New(), VisitTime: timestamppb.New(at),
+			Kind: fieldsyncv1.VisitKind_VISIT_KIND_ROUTINE}
+		value, err := anypb.New(v)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		evs = append(evs, &fieldsyncv1.ChangeEvent{EventId: fmt.Sprintf("ev-%d", *seq), Sequence: uint64(*seq),
+			TenantId: o.TenantID, Op: fieldsyncv1.ChangeOp_CHANGE_OP_UPSERT, RecordId: ids.New(), Version: 1,
+			RecordType: "fieldsync.v1.Visit", Value: value, Hlc: uint64(at.UnixMilli()) << 16, CommitTime: timestamppb.New(at),
+			OwnerUserId: v.OwnerUserId, StoreId: v.StoreId, RegionId: v.RegionId})
+	}
+	return evs
+}
+
+// BenchmarkInsightsHandleBatch: the insights consumer applies batches of
+// 100 new submitted visits of one rep, a day per batch, on PostgreSQL.
+func BenchmarkInsightsHandleBatch(b *testing.B) {
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, pgtest.DB(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	o := newOrg(b, db)
+	c := &insights.Consumer{DB: db}
+	seq, day := 0, 0
+	batches := make([][]*fieldsyncv1.ChangeEvent, b.N)
+	for i := range batches {
+		day = day%28 + 1
+		batches[i] = visitEvents(b, o, &seq, day, 100)
+	}
+	b.ResetTimer()
+	for _, evs := range batches {
+		if err := c.HandleBatch(ctx, evs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "events/s")
 }
