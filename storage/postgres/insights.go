@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -25,10 +26,13 @@ var _ insightstore.Store = (*DB)(nil)
 // materialised PHI, the rules' state, the pending alerts and flags, and
 // A3's access grants with their audit trail.
 
-// InsightsTx is one write transaction over the insights tables.
+// InsightsTx is one write transaction over the insights tables, its
+// statements pipelined as a push's (pipeline): a write whose result the
+// consumer does not read (PutAction, PutProgress, PutPhiDay...) is queued
+// and goes with the next read or with the COMMIT, so a batch of events
+// costs a round trip per read, not one per statement.
 type InsightsTx struct {
-	ctx context.Context
-	tx  pgx.Tx
+	p *pipeline
 	// Now is the transaction's clock reading (DB.Now, read once).
 	Now time.Time
 }
@@ -38,9 +42,17 @@ type InsightsTx struct {
 // change event touches are keyed by the event's records, and a conflicting
 // write waits for the other's commit.
 func (db *DB) InsightsWrite(ctx context.Context, fn func(t insightstore.Tx) error) error {
-	return db.writeTx(ctx, func(tx pgx.Tx, now time.Time) error {
-		return fn(&InsightsTx{ctx: ctx, tx: tx, Now: now})
-	})
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	t := &InsightsTx{p: &pipeline{ctx: ctx, conn: conn.Conn()}, Now: db.Now()}
+	defer t.p.rollback()
+	if err := fn(t); err != nil {
+		return err
+	}
+	return t.p.commit()
 }
 
 type insScanner = pgx.Row
@@ -59,15 +71,79 @@ func insOne[T any](ctx context.Context, q querier, scan func(insScanner) (*T, er
 	return v, err
 }
 
-func (t *InsightsTx) exec(query string, args ...any) error {
-	_, err := t.tx.Exec(t.ctx, query, args...)
-	return err
+// rowsFunc runs a query and calls each for every row: a pipeline's query
+// (the queue and the query in one round trip), or poolRows.
+type rowsFunc func(each func(pgx.Rows) error, sql string, args ...any) error
+
+// poolRows is a rowsFunc that runs its query on q.
+func poolRows(ctx context.Context, q querier) rowsFunc {
+	return func(each func(pgx.Rows) error, sql string, args ...any) error {
+		rows, err := q.Query(ctx, sql, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := each(rows); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	}
 }
 
-// execCount runs a statement and returns how many rows it changed.
+// listRows runs query with rows and scans every row with scan.
+func listRows[T any](rows rowsFunc, scan func(insScanner) (T, error), query string, args ...any) ([]T, error) {
+	var out []T
+	err := rows(func(r pgx.Rows) error {
+		v, err := scan(r)
+		if err != nil {
+			return err
+		}
+		out = append(out, v)
+		return nil
+	}, query, args...)
+	return out, err
+}
+
+// pipeQuery sends the queue and query in one round trip and scans every
+// row of query with scan.
+func pipeQuery[T any](p *pipeline, scan func(insScanner) (T, error), query string, args ...any) ([]T, error) {
+	return listRows(p.query, scan, query, args...)
+}
+
+// pipeOne sends the queue and query in one round trip and returns its
+// single row, or nil when there is none.
+func pipeOne[T any](p *pipeline, scan func(insScanner) (*T, error), query string, args ...any) (*T, error) {
+	var v *T
+	err := p.scanRow(func(row pgx.Row) error {
+		var err error
+		v, err = scan(row)
+		return err
+	}, query, args...)
+	if noRows(err) {
+		return nil, nil
+	}
+	return v, err
+}
+
+// exec queues a statement whose result the transaction does not read;
+// what names it in its error, which shows at the next round trip.
+func (t *InsightsTx) exec(what, query string, args ...any) error {
+	t.p.queue(what, query, args...)
+	return nil
+}
+
+// execCount sends the queue and a statement in one round trip and
+// returns how many rows the statement changed.
 func (t *InsightsTx) execCount(query string, args ...any) (int64, error) {
-	tag, err := t.tx.Exec(t.ctx, query, args...)
-	return tag.RowsAffected(), err
+	var tag pgconn.CommandTag
+	t.p.flushBuffered()
+	t.p.pending().Queue(query, args...).Exec(func(ct pgconn.CommandTag) error { tag = ct; return nil })
+	if err := t.p.send(); err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
 }
 
 // insScopeFilter returns the column a scope kind filters on ("" for the
@@ -100,18 +176,18 @@ func (t *InsightsTx) MarkEventApplied(tenantID, eventID string) (bool, error) {
 // InsightsConfig returns a tenant's stored insights configuration (JSON),
 // or nil when the tenant uses the defaults.
 func (t *InsightsTx) InsightsConfig(tenantID string) ([]byte, error) {
-	return insConfig(t.ctx, t.tx, tenantID)
+	return insConfig(t.p.row, tenantID)
 }
 
 // InsightsConfig returns a tenant's stored insights configuration (JSON),
 // or nil when the tenant uses the defaults.
 func (db *DB) InsightsConfig(ctx context.Context, tenantID string) ([]byte, error) {
-	return insConfig(ctx, db.pool, tenantID)
+	return insConfig(func(sql string, args ...any) pgx.Row { return db.pool.QueryRow(ctx, sql, args...) }, tenantID)
 }
 
-func insConfig(ctx context.Context, q querier, tenantID string) ([]byte, error) {
+func insConfig(row func(sql string, args ...any) pgx.Row, tenantID string) ([]byte, error) {
 	var cfg string
-	err := q.QueryRow(ctx, `SELECT config FROM insights_config WHERE tenant_id = $1`, tenantID).Scan(&cfg)
+	err := row(`SELECT config FROM insights_config WHERE tenant_id = $1`, tenantID).Scan(&cfg)
 	if noRows(err) {
 		return nil, nil
 	}
@@ -145,13 +221,13 @@ func scanInsightAction(row insScanner) (*insightstore.Action, error) {
 
 // Action returns a stored action record, or nil.
 func (t *InsightsTx) Action(tenantID, recordID string) (*insightstore.Action, error) {
-	return insOne(t.ctx, t.tx, scanInsightAction, `SELECT `+insActionCols+` FROM insights_actions WHERE tenant_id = $1 AND record_id = $2`,
+	return pipeOne(t.p, scanInsightAction, `SELECT `+insActionCols+` FROM insights_actions WHERE tenant_id = $1 AND record_id = $2`,
 		tenantID, recordID)
 }
 
 // PutAction stores an action record, replacing the previous one.
 func (t *InsightsTx) PutAction(a *insightstore.Action) error {
-	err := t.exec(`INSERT INTO insights_actions (`+insActionCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+	err := t.exec("put action "+a.RecordID, `INSERT INTO insights_actions (`+insActionCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 		ON CONFLICT (tenant_id, record_id) DO UPDATE SET record_type = EXCLUDED.record_type, owner_user_id = EXCLUDED.owner_user_id,
 		store_id = EXCLUDED.store_id, region_id = EXCLUDED.region_id, customer_id = EXCLUDED.customer_id,
 		action_ms = EXCLUDED.action_ms, submitted_ms = EXCLUDED.submitted_ms, submitted_version = EXCLUDED.submitted_version,
@@ -159,16 +235,13 @@ func (t *InsightsTx) PutAction(a *insightstore.Action) error {
 		conclusion = EXCLUDED.conclusion, value = EXCLUDED.value`,
 		a.TenantID, a.RecordID, a.RecordType, a.OwnerUserID, a.StoreID, a.RegionID, a.CustomerID,
 		a.ActionMS, a.SubmittedMS, a.SubmittedVersion, a.QualityKind, a.QualityCount, strings.Join(a.Tags, " "), a.Conclusion, a.Value)
-	if err != nil {
-		return fmt.Errorf("put action %s: %w", a.RecordID, err)
-	}
-	return nil
+	return err
 }
 
 // SubmittedActions returns the submitted action records of a customer with
 // the given record type whose action time is in [fromMS, toMS], by record id.
 func (t *InsightsTx) SubmittedActions(tenantID, customerID, recordType string, fromMS, toMS int64) ([]*insightstore.Action, error) {
-	return insQuery(t.ctx, t.tx, scanInsightAction, `SELECT `+insActionCols+` FROM insights_actions
+	return pipeQuery(t.p, scanInsightAction, `SELECT `+insActionCols+` FROM insights_actions
 		WHERE tenant_id = $1 AND customer_id = $2 AND record_type = $3 AND submitted_ms > 0 AND action_ms BETWEEN $4 AND $5 ORDER BY record_id`,
 		tenantID, customerID, recordType, fromMS, toMS)
 }
@@ -201,7 +274,7 @@ func (t *InsightsTx) Actions(tenantID string, kind fieldsyncv1.ScopeKind, scopeI
 		q += ` AND ` + col + ` = $4`
 		args = append(args, scopeID)
 	}
-	out, err := insQuery(t.ctx, t.tx, scanInsightFact, q, args...)
+	out, err := pipeQuery(t.p, scanInsightFact, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list actions: %w", err)
 	}
@@ -223,7 +296,7 @@ func (t *InsightsTx) PutMaterialRelease(tenantID, materialID string, releasedMS 
 // MaterialReleased returns a material's stored release time, or 0.
 func (t *InsightsTx) MaterialReleased(tenantID, materialID string) (int64, error) {
 	var v int64
-	err := t.tx.QueryRow(t.ctx, `SELECT released_ms FROM insights_materials WHERE tenant_id = $1 AND material_id = $2`,
+	err := t.p.row(`SELECT released_ms FROM insights_materials WHERE tenant_id = $1 AND material_id = $2`,
 		tenantID, materialID).Scan(&v)
 	if noRows(err) {
 		return 0, nil
@@ -243,25 +316,22 @@ func scanInsightDelivery(row insScanner) (*insightstore.Delivery, error) {
 
 // Delivery returns the delivery of a material to a rep, or nil.
 func (t *InsightsTx) Delivery(tenantID, materialID, repUserID string) (*insightstore.Delivery, error) {
-	return insOne(t.ctx, t.tx, scanInsightDelivery, insDeliverySelect+`WHERE d.tenant_id = $1 AND d.material_id = $2 AND d.rep_user_id = $3`,
+	return pipeOne(t.p, scanInsightDelivery, insDeliverySelect+`WHERE d.tenant_id = $1 AND d.material_id = $2 AND d.rep_user_id = $3`,
 		tenantID, materialID, repUserID)
 }
 
 // PutDelivery stores a delivery (ReleasedMS is ignored).
 func (t *InsightsTx) PutDelivery(d *insightstore.Delivery) error {
-	err := t.exec(`INSERT INTO insights_deliveries (tenant_id, material_id, rep_user_id, store_id, region_id, delivered_ms, feedback_ms)
+	err := t.exec("put delivery "+d.MaterialID+"/"+d.RepUserID, `INSERT INTO insights_deliveries (tenant_id, material_id, rep_user_id, store_id, region_id, delivered_ms, feedback_ms)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, material_id, rep_user_id) DO UPDATE SET store_id = EXCLUDED.store_id,
 		region_id = EXCLUDED.region_id, delivered_ms = EXCLUDED.delivered_ms, feedback_ms = EXCLUDED.feedback_ms`,
 		d.TenantID, d.MaterialID, d.RepUserID, d.StoreID, d.RegionID, d.DeliveredMS, d.FeedbackMS)
-	if err != nil {
-		return fmt.Errorf("put delivery %s/%s: %w", d.MaterialID, d.RepUserID, err)
-	}
-	return nil
+	return err
 }
 
 // MaterialDeliveries returns every delivery of a material.
 func (t *InsightsTx) MaterialDeliveries(tenantID, materialID string) ([]*insightstore.Delivery, error) {
-	return insQuery(t.ctx, t.tx, scanInsightDelivery, insDeliverySelect+`WHERE d.tenant_id = $1 AND d.material_id = $2`, tenantID, materialID)
+	return pipeQuery(t.p, scanInsightDelivery, insDeliverySelect+`WHERE d.tenant_id = $1 AND d.material_id = $2`, tenantID, materialID)
 }
 
 // Deliveries returns the deliveries of a scope (the whole tenant for
@@ -278,7 +348,7 @@ func (t *InsightsTx) Deliveries(tenantID string, kind fieldsyncv1.ScopeKind, sco
 		q += ` AND d.` + col + ` = $4`
 		args = append(args, scopeID)
 	}
-	out, err := insQuery(t.ctx, t.tx, scanInsightDelivery, q, args...)
+	out, err := pipeQuery(t.p, scanInsightDelivery, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", err)
 	}
@@ -288,12 +358,12 @@ func (t *InsightsTx) Deliveries(tenantID string, kind fieldsyncv1.ScopeKind, sco
 // SweepFeedbackDeadlines returns the deliveries made at or before
 // deliveredByMS that were not swept yet, and marks them swept.
 func (t *InsightsTx) SweepFeedbackDeadlines(tenantID string, deliveredByMS int64) ([]*insightstore.Delivery, error) {
-	out, err := insQuery(t.ctx, t.tx, scanInsightDelivery, insDeliverySelect+
+	out, err := pipeQuery(t.p, scanInsightDelivery, insDeliverySelect+
 		`WHERE d.tenant_id = $1 AND d.swept = 0 AND d.delivered_ms > 0 AND d.delivered_ms <= $2`, tenantID, deliveredByMS)
 	if err != nil {
 		return nil, fmt.Errorf("sweep feedback deadlines: %w", err)
 	}
-	err = t.exec(`UPDATE insights_deliveries SET swept = 1 WHERE tenant_id = $1 AND swept = 0 AND delivered_ms > 0 AND delivered_ms <= $2`,
+	err = t.exec("sweep feedback deadlines", `UPDATE insights_deliveries SET swept = 1 WHERE tenant_id = $1 AND swept = 0 AND delivered_ms > 0 AND delivered_ms <= $2`,
 		tenantID, deliveredByMS)
 	return out, err
 }
@@ -312,7 +382,7 @@ func scanPhiDay(row insScanner) (*fieldsyncv1.PhiDay, error) {
 
 // PutPhiDay stores one scope's PHI for one day, replacing what was there.
 func (t *InsightsTx) PutPhiDay(tenantID string, d *fieldsyncv1.PhiDay) error {
-	err := t.exec(`INSERT INTO insights_phi_days (tenant_id, `+insPhiCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+	err := t.exec("put phi day", `INSERT INTO insights_phi_days (tenant_id, `+insPhiCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 		ON CONFLICT (tenant_id, scope_kind, scope_id, date) DO UPDATE SET key_action_completion = EXCLUDED.key_action_completion,
 		action_quality = EXCLUDED.action_quality, collaboration_timeliness = EXCLUDED.collaboration_timeliness,
 		phi_index = EXCLUDED.phi_index, high_value_action_share = EXCLUDED.high_value_action_share,
@@ -320,37 +390,34 @@ func (t *InsightsTx) PutPhiDay(tenantID string, d *fieldsyncv1.PhiDay) error {
 		has_collaboration = EXCLUDED.has_collaboration, has_visits = EXCLUDED.has_visits, event_count = EXCLUDED.event_count`,
 		tenantID, int32(d.ScopeKind), d.ScopeId, d.Date, d.KeyActionCompletion, d.ActionQuality, d.CollaborationTimeliness,
 		d.Index, d.HighValueActionShare, d.HasKeyAction, d.HasQuality, d.HasCollaboration, d.HasVisits, d.EventCount)
-	if err != nil {
-		return fmt.Errorf("put phi day: %w", err)
-	}
-	return nil
+	return err
 }
 
 // DeletePhiDay removes one scope's PHI for one day.
 func (t *InsightsTx) DeletePhiDay(tenantID string, kind fieldsyncv1.ScopeKind, scopeID, date string) error {
-	return t.exec(`DELETE FROM insights_phi_days WHERE tenant_id = $1 AND scope_kind = $2 AND scope_id = $3 AND date = $4`,
+	return t.exec("delete phi day", `DELETE FROM insights_phi_days WHERE tenant_id = $1 AND scope_kind = $2 AND scope_id = $3 AND date = $4`,
 		tenantID, int32(kind), scopeID, date)
 }
 
 // DeletePhiDays removes every scope's PHI for the dates in [fromDate, toDate].
 func (t *InsightsTx) DeletePhiDays(tenantID, fromDate, toDate string) error {
-	return t.exec(`DELETE FROM insights_phi_days WHERE tenant_id = $1 AND date >= $2 AND date <= $3`, tenantID, fromDate, toDate)
+	return t.exec("delete phi days", `DELETE FROM insights_phi_days WHERE tenant_id = $1 AND date >= $2 AND date <= $3`, tenantID, fromDate, toDate)
 }
 
 // PhiDays returns the stored PHI of a scope kind for the dates in
 // [fromDate, toDate], of one scope or, when scopeID is empty, of all.
 func (t *InsightsTx) PhiDays(tenantID string, kind fieldsyncv1.ScopeKind, scopeID, fromDate, toDate string) ([]*fieldsyncv1.PhiDay, error) {
-	return insPhiDays(t.ctx, t.tx, tenantID, kind, scopeID, fromDate, toDate)
+	return insPhiDays(t.p.query, tenantID, kind, scopeID, fromDate, toDate)
 }
 
-func insPhiDays(ctx context.Context, q querier, tenantID string, kind fieldsyncv1.ScopeKind, scopeID, fromDate, toDate string) ([]*fieldsyncv1.PhiDay, error) {
+func insPhiDays(rows rowsFunc, tenantID string, kind fieldsyncv1.ScopeKind, scopeID, fromDate, toDate string) ([]*fieldsyncv1.PhiDay, error) {
 	query := `SELECT ` + insPhiCols + ` FROM insights_phi_days WHERE tenant_id = $1 AND scope_kind = $2 AND scope_id = $3 AND date >= $4 AND date <= $5 ORDER BY date`
 	args := []any{tenantID, int32(kind), scopeID, fromDate, toDate}
 	if scopeID == "" {
 		query = `SELECT ` + insPhiCols + ` FROM insights_phi_days WHERE tenant_id = $1 AND scope_kind = $2 AND date >= $3 AND date <= $4 ORDER BY scope_id, date`
 		args = []any{tenantID, int32(kind), fromDate, toDate}
 	}
-	out, err := insQuery(ctx, q, scanPhiDay, query, args...)
+	out, err := listRows(rows, scanPhiDay, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list phi days: %w", err)
 	}
@@ -372,25 +439,22 @@ func (db *DB) PhiSeries(ctx context.Context, tenantID string, kind fieldsyncv1.S
 	if !insDatePattern.MatchString(fromDate) || !insDatePattern.MatchString(toDate) || fromDate > toDate {
 		return nil, syncengine.Errorf(syncengine.CodeInvalid, "phi series: want from_date <= to_date, both YYYY-MM-DD")
 	}
-	return insPhiDays(ctx, db.pool, tenantID, kind, scopeID, fromDate, toDate)
+	return insPhiDays(poolRows(ctx, db.pool), tenantID, kind, scopeID, fromDate, toDate)
 }
 
 // PutCustomer stores a customer unless a newer version is stored already.
 func (t *InsightsTx) PutCustomer(c *insightstore.Customer) error {
-	err := t.exec(`INSERT INTO insights_customers (tenant_id, customer_id, assigned_rep_id, store_id, region_id, name, version)
+	err := t.exec("put customer "+c.CustomerID, `INSERT INTO insights_customers (tenant_id, customer_id, assigned_rep_id, store_id, region_id, name, version)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, customer_id) DO UPDATE SET assigned_rep_id = EXCLUDED.assigned_rep_id,
 		store_id = EXCLUDED.store_id, region_id = EXCLUDED.region_id, name = EXCLUDED.name, version = EXCLUDED.version
 		WHERE EXCLUDED.version >= insights_customers.version`,
 		c.TenantID, c.CustomerID, c.AssignedRepID, c.StoreID, c.RegionID, c.Name, c.Version)
-	if err != nil {
-		return fmt.Errorf("put customer %s: %w", c.CustomerID, err)
-	}
-	return nil
+	return err
 }
 
 // Customer returns a stored customer, or nil.
 func (t *InsightsTx) Customer(tenantID, customerID string) (*insightstore.Customer, error) {
-	return insOne(t.ctx, t.tx, func(row insScanner) (*insightstore.Customer, error) {
+	return pipeOne(t.p, func(row insScanner) (*insightstore.Customer, error) {
 		var c insightstore.Customer
 		err := row.Scan(&c.TenantID, &c.CustomerID, &c.AssignedRepID, &c.StoreID, &c.RegionID, &c.Name, &c.Version)
 		return &c, err
@@ -402,7 +466,7 @@ func (t *InsightsTx) Customer(tenantID, customerID string) (*insightstore.Custom
 // event that started its current below-safety-stock episode ("" when not
 // below or never seen).
 func (t *InsightsTx) StockState(tenantID, recordID string) (version uint64, episode string, err error) {
-	err = t.tx.QueryRow(t.ctx, `SELECT version, episode FROM insights_stock WHERE tenant_id = $1 AND record_id = $2`,
+	err = t.p.row(`SELECT version, episode FROM insights_stock WHERE tenant_id = $1 AND record_id = $2`,
 		tenantID, recordID).Scan(&version, &episode)
 	if noRows(err) {
 		return 0, "", nil
@@ -412,25 +476,25 @@ func (t *InsightsTx) StockState(tenantID, recordID string) (version uint64, epis
 
 // PutStockState stores a stock-level record's version and episode.
 func (t *InsightsTx) PutStockState(tenantID, recordID string, version uint64, episode string) error {
-	return t.exec(`INSERT INTO insights_stock (tenant_id, record_id, version, episode) VALUES ($1, $2, $3, $4)
+	return t.exec("put stock state", `INSERT INTO insights_stock (tenant_id, record_id, version, episode) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (tenant_id, record_id) DO UPDATE SET version = EXCLUDED.version, episode = EXCLUDED.episode`,
 		tenantID, recordID, version, episode)
 }
 
 // AddPhotoUse records that a photo is attached to a record (once per record).
 func (t *InsightsTx) AddPhotoUse(tenantID, sha256 string, u insightstore.PhotoUse) error {
-	return t.exec(`INSERT INTO insights_photos (tenant_id, sha256, record_id, record_type, owner_user_id, store_id, region_id)
+	return t.exec("add photo use", `INSERT INTO insights_photos (tenant_id, sha256, record_id, record_type, owner_user_id, store_id, region_id)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`, tenantID, sha256, u.RecordID, u.RecordType, u.OwnerUserID, u.StoreID, u.RegionID)
 }
 
 // RemovePhotoUses forgets a record's photo uses: a deleted record uses no photo.
 func (t *InsightsTx) RemovePhotoUses(tenantID, recordID string) error {
-	return t.exec(`DELETE FROM insights_photos WHERE tenant_id = $1 AND record_id = $2`, tenantID, recordID)
+	return t.exec("remove photo uses", `DELETE FROM insights_photos WHERE tenant_id = $1 AND record_id = $2`, tenantID, recordID)
 }
 
 // PhotoUses returns the records a photo is attached to, by record id.
 func (t *InsightsTx) PhotoUses(tenantID, sha256 string) ([]insightstore.PhotoUse, error) {
-	return insQuery(t.ctx, t.tx, func(row insScanner) (insightstore.PhotoUse, error) {
+	return pipeQuery(t.p, func(row insScanner) (insightstore.PhotoUse, error) {
 		var u insightstore.PhotoUse
 		err := row.Scan(&u.RecordType, &u.RecordID, &u.OwnerUserID, &u.StoreID, &u.RegionID)
 		return u, err
@@ -440,13 +504,13 @@ func (t *InsightsTx) PhotoUses(tenantID, sha256 string) ([]insightstore.PhotoUse
 
 // AddStall records a stall candidate; a visit already recorded is kept as is.
 func (t *InsightsTx) AddStall(s *insightstore.Stall) error {
-	return t.exec(`INSERT INTO insights_stalls (tenant_id, visit_id, customer_id, rep_user_id, store_id, region_id, start_ms)
+	return t.exec("add stall", `INSERT INTO insights_stalls (tenant_id, visit_id, customer_id, rep_user_id, store_id, region_id, start_ms)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`, s.TenantID, s.VisitID, s.CustomerID, s.RepUserID, s.StoreID, s.RegionID, s.StartMS)
 }
 
 // DueStalls returns the unresolved stalls that started at or before startedByMS.
 func (t *InsightsTx) DueStalls(tenantID string, startedByMS int64) ([]*insightstore.Stall, error) {
-	return insQuery(t.ctx, t.tx, func(row insScanner) (*insightstore.Stall, error) {
+	return pipeQuery(t.p, func(row insScanner) (*insightstore.Stall, error) {
 		var s insightstore.Stall
 		err := row.Scan(&s.TenantID, &s.VisitID, &s.CustomerID, &s.RepUserID, &s.StoreID, &s.RegionID, &s.StartMS)
 		return &s, err
@@ -456,13 +520,13 @@ func (t *InsightsTx) DueStalls(tenantID string, startedByMS int64) ([]*insightst
 
 // ResolveStall marks a stall as dealt with.
 func (t *InsightsTx) ResolveStall(tenantID, visitID string) error {
-	return t.exec(`UPDATE insights_stalls SET resolved_at = $1 WHERE tenant_id = $2 AND visit_id = $3`, ms(t.Now), tenantID, visitID)
+	return t.exec("resolve stall", `UPDATE insights_stalls SET resolved_at = $1 WHERE tenant_id = $2 AND visit_id = $3`, ms(t.Now), tenantID, visitID)
 }
 
 // PutProgress records a change of a customer's visit, commitment or
 // opportunity at atMS, unless a later change of the record is stored.
 func (t *InsightsTx) PutProgress(tenantID, customerID, recordID, linkedVisitID string, atMS int64) error {
-	return t.exec(`INSERT INTO insights_progress (tenant_id, customer_id, record_id, linked_visit_id, at_ms) VALUES ($1, $2, $3, $4, $5)
+	return t.exec("put progress", `INSERT INTO insights_progress (tenant_id, customer_id, record_id, linked_visit_id, at_ms) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (tenant_id, customer_id, record_id) DO UPDATE SET linked_visit_id = EXCLUDED.linked_visit_id, at_ms = EXCLUDED.at_ms
 		WHERE EXCLUDED.at_ms >= insights_progress.at_ms`, tenantID, customerID, recordID, linkedVisitID, atMS)
 }
@@ -470,7 +534,7 @@ func (t *InsightsTx) PutProgress(tenantID, customerID, recordID, linkedVisitID s
 // ProgressTimes returns the times of a customer's progress records other
 // than visitID itself and its own open commitments.
 func (t *InsightsTx) ProgressTimes(tenantID, customerID, visitID string) ([]int64, error) {
-	return insQuery(t.ctx, t.tx, func(row insScanner) (int64, error) {
+	return pipeQuery(t.p, func(row insScanner) (int64, error) {
 		var v int64
 		return v, row.Scan(&v)
 	}, `SELECT at_ms FROM insights_progress WHERE tenant_id = $1 AND customer_id = $2 AND record_id != $3 AND linked_visit_id != $4`,
@@ -524,21 +588,20 @@ func (db *DB) PendingInsightEffects(ctx context.Context, now time.Time, limit in
 	return out, nil
 }
 
-// MarkInsightEffectsDone records, in one transaction, that effects were
+// MarkInsightEffectsDone records, in one statement, that effects were
 // performed: each in the revision read, so one replaced since stays queued.
 func (db *DB) MarkInsightEffectsDone(ctx context.Context, effects []*insightstore.Effect) error {
 	if len(effects) == 0 {
 		return nil
 	}
-	return db.writeTx(ctx, func(tx pgx.Tx, now time.Time) error {
-		for _, e := range effects {
-			if _, err := tx.Exec(ctx, `UPDATE insights_effects SET done_at = $1 WHERE id = $2 AND revision = $3`,
-				ms(now), e.ID, e.Revision); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	idList, revs := make([]int64, len(effects)), make([]int64, len(effects))
+	for i, e := range effects {
+		idList[i], revs[i] = e.ID, e.Revision
+	}
+	_, err := db.pool.Exec(ctx, `UPDATE insights_effects e SET done_at = $1
+		FROM unnest($2::bigint[], $3::bigint[]) AS d(id, revision) WHERE e.id = d.id AND e.revision = d.revision`,
+		ms(db.Now()), idList, revs)
+	return err
 }
 
 // DeferInsightEffect records a failed try of an effect (in the revision
@@ -553,7 +616,7 @@ func (db *DB) DeferInsightEffect(ctx context.Context, e *insightstore.Effect, re
 
 // Finding returns a stored finding, or nil.
 func (t *InsightsTx) Finding(tenantID, key string) (*insightstore.Finding, error) {
-	return insOne(t.ctx, t.tx, func(row insScanner) (*insightstore.Finding, error) {
+	return pipeOne(t.p, func(row insScanner) (*insightstore.Finding, error) {
 		f := insightstore.Finding{Key: key}
 		return &f, row.Scan(&f.Episode, &f.OpenedMS, &f.LastMS, &f.Evidence)
 	}, `SELECT episode, opened_ms, last_ms, evidence FROM insights_findings WHERE tenant_id = $1 AND finding_key = $2`, tenantID, key)
@@ -561,7 +624,7 @@ func (t *InsightsTx) Finding(tenantID, key string) (*insightstore.Finding, error
 
 // PutFinding stores a finding, replacing the previous one.
 func (t *InsightsTx) PutFinding(tenantID string, f *insightstore.Finding) error {
-	return t.exec(`INSERT INTO insights_findings (tenant_id, finding_key, episode, opened_ms, last_ms, evidence)
+	return t.exec("put finding", `INSERT INTO insights_findings (tenant_id, finding_key, episode, opened_ms, last_ms, evidence)
 		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, finding_key) DO UPDATE SET episode = EXCLUDED.episode,
 		opened_ms = EXCLUDED.opened_ms, last_ms = EXCLUDED.last_ms, evidence = EXCLUDED.evidence`, tenantID, f.Key, f.Episode, f.OpenedMS, f.LastMS, f.Evidence)
 }
@@ -570,7 +633,7 @@ func (t *InsightsTx) PutFinding(tenantID string, f *insightstore.Finding) error 
 // a region, or "".
 func (t *InsightsTx) LatestIntervention(tenantID, regionID string) (string, error) {
 	var end *string
-	err := t.tx.QueryRow(t.ctx, `SELECT MAX(end_date) FROM insights_interventions WHERE tenant_id = $1 AND region_id = $2`,
+	err := t.p.row(`SELECT MAX(end_date) FROM insights_interventions WHERE tenant_id = $1 AND region_id = $2`,
 		tenantID, regionID).Scan(&end)
 	if end == nil {
 		return "", err
@@ -580,7 +643,7 @@ func (t *InsightsTx) LatestIntervention(tenantID, regionID string) (string, erro
 
 // AddIntervention records an A3 intervention for a region's fall ending on endDate.
 func (t *InsightsTx) AddIntervention(tenantID, regionID, endDate string) error {
-	return t.exec(`INSERT INTO insights_interventions (tenant_id, region_id, end_date, raised_at) VALUES ($1, $2, $3, $4)
+	return t.exec("add intervention", `INSERT INTO insights_interventions (tenant_id, region_id, end_date, raised_at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT DO NOTHING`,
 		tenantID, regionID, endDate, ms(t.Now))
 }
@@ -602,12 +665,12 @@ func scanGrant(row insScanner) (*fieldsyncv1.AccessGrant, error) {
 // from create to expire, once per dedupKey: a second call returns the first
 // grant.
 func (t *InsightsTx) CreateGrant(tenantID, granteeUserID, subjectUserID, reason, dedupKey string, create, expire time.Time) (*fieldsyncv1.AccessGrant, error) {
-	err := t.exec(`INSERT INTO access_grants (id, tenant_id, grantee_user_id, subject_user_id, reason, dedup_key, created_at, expires_at)
+	err := t.exec("create grant", `INSERT INTO access_grants (id, tenant_id, grantee_user_id, subject_user_id, reason, dedup_key, created_at, expires_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`, ids.NewAt(create), tenantID, granteeUserID, subjectUserID, reason, dedupKey, ms(create), ms(expire))
 	if err != nil {
 		return nil, fmt.Errorf("create grant: %w", err)
 	}
-	return scanGrant(t.tx.QueryRow(t.ctx, `SELECT `+insGrantCols+` FROM access_grants WHERE tenant_id = $1 AND dedup_key = $2`,
+	return scanGrant(t.p.row(`SELECT `+insGrantCols+` FROM access_grants WHERE tenant_id = $1 AND dedup_key = $2`,
 		tenantID, dedupKey))
 }
 
@@ -684,16 +747,16 @@ func (db *DB) ListAudit(ctx context.Context, tenantID, subjectUserID string) ([]
 // UsersByRole returns the tenant's users with a role, limited to a region
 // and a store when those are non-empty, by id.
 func (db *DB) UsersByRole(ctx context.Context, tenantID string, role fieldsyncv1.Role, regionID, storeID string) ([]*syncengine.User, error) {
-	return insUsersByRole(ctx, db.pool, tenantID, role, regionID, storeID)
+	return insUsersByRole(poolRows(ctx, db.pool), tenantID, role, regionID, storeID)
 }
 
 // UsersByRole is DB.UsersByRole inside the transaction.
 func (t *InsightsTx) UsersByRole(tenantID string, role fieldsyncv1.Role, regionID, storeID string) ([]*syncengine.User, error) {
-	return insUsersByRole(t.ctx, t.tx, tenantID, role, regionID, storeID)
+	return insUsersByRole(t.p.query, tenantID, role, regionID, storeID)
 }
 
-func insUsersByRole(ctx context.Context, q querier, tenantID string, role fieldsyncv1.Role, regionID, storeID string) ([]*syncengine.User, error) {
-	out, err := insQuery(ctx, q, scanUser, `SELECT `+userColumns+` FROM users WHERE tenant_id = $1 AND role = $2
+func insUsersByRole(rows rowsFunc, tenantID string, role fieldsyncv1.Role, regionID, storeID string) ([]*syncengine.User, error) {
+	out, err := listRows(rows, scanUser, `SELECT `+userColumns+` FROM users WHERE tenant_id = $1 AND role = $2
 		AND ($3 = '' OR region_id = $4) AND ($5 = '' OR store_id = $6) ORDER BY id`,
 		tenantID, int32(role), regionID, regionID, storeID, storeID)
 	if err != nil {
@@ -704,7 +767,7 @@ func insUsersByRole(ctx context.Context, q querier, tenantID string, role fields
 
 // User returns a user of the tenant, or nil.
 func (t *InsightsTx) User(tenantID, userID string) (*syncengine.User, error) {
-	u, err := scanUser(t.tx.QueryRow(t.ctx, `SELECT `+userColumns+` FROM users WHERE id = $1 AND tenant_id = $2`, userID, tenantID))
+	u, err := scanUser(t.p.row(`SELECT `+userColumns+` FROM users WHERE id = $1 AND tenant_id = $2`, userID, tenantID))
 	if noRows(err) {
 		return nil, nil
 	}
@@ -712,21 +775,30 @@ func (t *InsightsTx) User(tenantID, userID string) (*syncengine.User, error) {
 }
 
 // Names returns the display names of the tenant's users, regions and
-// stores among ids, by id; unknown ids are left out.
+// stores among ids, by id; unknown ids are left out. The lookups go in
+// one round trip.
 func (t *InsightsTx) Names(tenantID string, ids ...string) (map[string]string, error) {
 	out := map[string]string{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	t.p.flushBuffered()
 	for _, id := range ids {
-		var name string
-		err := t.tx.QueryRow(t.ctx, `SELECT display_name FROM users WHERE id = $1 AND tenant_id = $2
+		t.p.pending().Queue(`SELECT display_name FROM users WHERE id = $1 AND tenant_id = $2
 			UNION ALL SELECT name FROM regions WHERE id = $1 AND tenant_id = $2
-			UNION ALL SELECT name FROM stores WHERE id = $1 AND tenant_id = $2`, id, tenantID).Scan(&name)
-		if noRows(err) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("names: %w", err)
-		}
-		out[id] = name
+			UNION ALL SELECT name FROM stores WHERE id = $1 AND tenant_id = $2`, id, tenantID).Query(func(rows pgx.Rows) error {
+			if rows.Next() {
+				var name string
+				if err := rows.Scan(&name); err != nil {
+					return err
+				}
+				out[id] = name
+			}
+			return rows.Err()
+		})
+	}
+	if err := t.p.send(); err != nil {
+		return nil, fmt.Errorf("names: %w", err)
 	}
 	return out, nil
 }
@@ -742,7 +814,7 @@ func (db *DB) TenantIDs(ctx context.Context) ([]string, error) {
 // StaleDevices returns the tenant's unrevoked devices whose reported
 // oldest unsynced write was made before beforeMS, by device id.
 func (t *InsightsTx) StaleDevices(tenantID string, beforeMS int64) ([]*insightstore.StaleDevice, error) {
-	out, err := insQuery(t.ctx, t.tx, func(row insScanner) (*insightstore.StaleDevice, error) {
+	out, err := pipeQuery(t.p, func(row insScanner) (*insightstore.StaleDevice, error) {
 		var d insightstore.StaleDevice
 		return &d, row.Scan(&d.DeviceID, &d.DeviceName, &d.UserID, &d.UserName, &d.StoreID, &d.RegionID,
 			&d.OutboxDepth, &d.OldestUnsyncedMS, &d.ReportedMS, &d.AppVersion, &d.SDKVersion)
@@ -761,7 +833,7 @@ func (t *InsightsTx) StaleDevices(tenantID string, beforeMS int64) ([]*insightst
 // OpenFindings returns the keys of the tenant's open findings (episode
 // set) whose key starts with prefix.
 func (t *InsightsTx) OpenFindings(tenantID, prefix string) ([]string, error) {
-	out, err := insQuery(t.ctx, t.tx, func(row insScanner) (string, error) {
+	out, err := pipeQuery(t.p, func(row insScanner) (string, error) {
 		var k string
 		err := row.Scan(&k)
 		return k, err

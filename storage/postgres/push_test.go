@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -10,12 +11,17 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/fieldsync/fieldsync/insights"
+	"github.com/fieldsync/fieldsync/insights/insightstore"
 	"github.com/fieldsync/fieldsync/internal/ids"
 	"github.com/fieldsync/fieldsync/internal/pgtest"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 	"github.com/fieldsync/fieldsync/storage/postgres"
 	"github.com/fieldsync/fieldsync/syncengine"
+	"github.com/fieldsync/fieldsync/syncengine/storetest"
 )
 
 // TestOneDevicesBatchOnTwoNodesAppliesOnce: a device's retry reaches
@@ -208,4 +214,131 @@ func TestAPushCostsThreeRoundTripsWhateverItsSize(t *testing.T) {
 			t.Errorf("a push of %d took %d round trips, want 3", n, got)
 		}
 	}
+}
+
+// TestAnInsightsBatchCostsARoundTripPerRead: the insights consumer's
+// transaction sends its writes (the action, the customer's progress, the
+// PHI days) with its next read or with the COMMIT, so each further visit
+// in a batch costs the two reads the consumer needs of it (that its event
+// is new; its stored action), whatever it writes, and the PHI days
+// recomputed at the end cost their reads only.
+func TestAnInsightsBatchCostsARoundTripPerRead(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	trips := &roundTrips{}
+	db, err := postgres.Open(ctx, pgtest.DB(t), postgres.WithTracer(trips))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	o := newOrg(t, db)
+	c := &insights.Consumer{DB: db}
+	seq := 0
+	batch := func(day, n int) int64 {
+		t.Helper()
+		evs := visitEvents(t, o, &seq, day, n)
+		before := trips.n.Load()
+		if err := c.HandleBatch(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+		return trips.n.Load() - before
+	}
+	batch(1, 3) // the statements are prepared
+	one := batch(2, 1)
+	t.Logf("a batch of one visit: %d round trips", one)
+	for i, n := range []int{10, 100, 10, 100} {
+		if got, want := batch(3+i, n), one+2*int64(n-1); got != want {
+			t.Errorf("a batch of %d visits took %d round trips, want %d: one visit's %d and two per further visit", n, got, want, one)
+		}
+	}
+}
+
+// TestAQueuedInsightsWriteThatFailsRollsTheBatchBack: a write queued in
+// the insights transaction fails only when it reaches the server, with
+// the COMMIT; the error names it, and nothing of the transaction stays,
+// not even the events marked applied before it.
+func TestAQueuedInsightsWriteThatFailsRollsTheBatchBack(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, pgtest.DB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	o := newOrg(t, db)
+	good := &insightstore.Action{TenantID: o.TenantID, RecordID: ids.New(), RecordType: "fieldsync.v1.Visit", SubmittedMS: 1}
+	bad := &insightstore.Action{TenantID: o.TenantID, RecordID: "bad", RecordType: "fieldsync.v1.Visit", Conclusion: "\xff"}
+	err = db.InsightsWrite(ctx, func(tx insightstore.Tx) error {
+		if fresh, err := tx.MarkEventApplied(o.TenantID, "ev-1"); err != nil || !fresh {
+			return fmt.Errorf("mark: %v %v", fresh, err)
+		}
+		if err := tx.PutAction(good); err != nil {
+			return err
+		}
+		return tx.PutAction(bad) // not valid UTF-8: PostgreSQL refuses it
+	})
+	if err == nil || !strings.Contains(err.Error(), "put action bad") {
+		t.Fatalf("the transaction returned %v, want the failed write named", err)
+	}
+	err = db.InsightsWrite(ctx, func(tx insightstore.Tx) error {
+		if fresh, err := tx.MarkEventApplied(o.TenantID, "ev-1"); err != nil || !fresh {
+			return fmt.Errorf("the event stayed marked applied (%v, %v)", fresh, err)
+		}
+		if a, err := tx.Action(o.TenantID, good.RecordID); err != nil || a != nil {
+			return fmt.Errorf("the action written before the failure stayed: %v, %v", a, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// visitEvents returns n change events of new submitted visits of o's rep
+// on 2026-02-day, each of another customer.
+func visitEvents(tb testing.TB, o storetest.Org, seq *int, day, n int) []*fieldsyncv1.ChangeEvent {
+	rep := o.Rep
+	var evs []*fieldsyncv1.ChangeEvent
+	for range n {
+		*seq++
+		at := time.Date(2026, 2, day, 9, 0, 0, 0, time.UTC)
+		v := &fieldsyncv1.Visit{Status: fieldsyncv1.RecordStatus_RECORD_STATUS_SUBMITTED, OwnerUserId: rep.UserID,
+			RegionId: rep.RegionID, StoreId: rep.StoreID, CustomerId: ids.New(), VisitTime: timestamppb.New(at),
+			Kind: fieldsyncv1.VisitKind_VISIT_KIND_ROUTINE}
+		value, err := anypb.New(v)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		evs = append(evs, &fieldsyncv1.ChangeEvent{EventId: fmt.Sprintf("ev-%d", *seq), Sequence: uint64(*seq),
+			TenantId: o.TenantID, Op: fieldsyncv1.ChangeOp_CHANGE_OP_UPSERT, RecordId: ids.New(), Version: 1,
+			RecordType: "fieldsync.v1.Visit", Value: value, Hlc: uint64(at.UnixMilli()) << 16, CommitTime: timestamppb.New(at),
+			OwnerUserId: v.OwnerUserId, StoreId: v.StoreId, RegionId: v.RegionId})
+	}
+	return evs
+}
+
+// BenchmarkInsightsHandleBatch: the insights consumer applies batches of
+// 100 new submitted visits of one rep, a day per batch, on PostgreSQL.
+func BenchmarkInsightsHandleBatch(b *testing.B) {
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, pgtest.DB(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	o := newOrg(b, db)
+	c := &insights.Consumer{DB: db}
+	seq, day := 0, 0
+	batches := make([][]*fieldsyncv1.ChangeEvent, b.N)
+	for i := range batches {
+		day = day%28 + 1
+		batches[i] = visitEvents(b, o, &seq, day, 100)
+	}
+	b.ResetTimer()
+	for _, evs := range batches {
+		if err := c.HandleBatch(ctx, evs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "events/s")
 }

@@ -40,7 +40,7 @@ func TestStoreConformance(t *testing.T) {
 }
 
 // sqlExec runs statements on the store's database and fails the test on an error.
-func sqlExec(t *testing.T, db *postgres.DB, query string, args ...any) {
+func sqlExec(t testing.TB, db *postgres.DB, query string, args ...any) {
 	t.Helper()
 	if _, err := db.Pool().Exec(context.Background(), query, args...); err != nil {
 		t.Fatalf("%s: %v", query, err)
@@ -49,7 +49,7 @@ func sqlExec(t *testing.T, db *postgres.DB, query string, args ...any) {
 
 // newOrg creates a tenant with a region, a store, a rep and a member of
 // staff, each with a device (in SQL, until the identity store is here).
-func newOrg(t *testing.T, db *postgres.DB) storetest.Org {
+func newOrg(t testing.TB, db *postgres.DB) storetest.Org {
 	t.Helper()
 	o := storetest.Org{TenantID: ids.New(), RegionID: ids.New(), StoreID: ids.New()}
 	now := time.Now().UnixMilli()
@@ -63,7 +63,7 @@ func newOrg(t *testing.T, db *postgres.DB) storetest.Org {
 }
 
 // enroll creates the user and a device of it.
-func enroll(t *testing.T, db *postgres.DB, u *syncengine.User) *syncengine.Principal {
+func enroll(t testing.TB, db *postgres.DB, u *syncengine.User) *syncengine.Principal {
 	t.Helper()
 	now := time.Now().UnixMilli()
 	sqlExec(t, db, `INSERT INTO users (id, tenant_id, display_name, role, region_id, store_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
