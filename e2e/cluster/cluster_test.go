@@ -161,6 +161,11 @@ func TestClusterKeepsTheSyncContractThroughFaults(t *testing.T) {
 		}
 		return idle, err
 	})
+	for _, stream := range []string{events.ChangesStream, events.AlertsStream} {
+		waitFor(t, "every replica of "+stream+" current (the killed NATS node caught up)", time.Minute, func() (bool, error) {
+			return c.nats.replicasCurrent(ctx, stream)
+		})
+	}
 	t.Logf("%v: settled", since(began))
 	for _, d := range devices {
 		if err := d.c.Sync(ctx); err != nil {

@@ -138,6 +138,37 @@ func (c *natsCluster) streamLeader(ctx context.Context, stream string) (int, err
 	return i, nil
 }
 
+// replicasCurrent reports whether stream has a leader and every other
+// node is a current replica of it (a node killed and started again has
+// caught up).
+func (c *natsCluster) replicasCurrent(ctx context.Context, stream string) (bool, error) {
+	nc, js, err := nats.Connect(ctx, nats.ConnConfig{URL: c.URL(), Name: "cluster-test"})
+	if err != nil {
+		return false, err
+	}
+	defer nc.Close()
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return false, err
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return false, err
+	}
+	if info.Cluster == nil || info.Cluster.Leader == "" {
+		return false, fmt.Errorf("%s has no leader", stream)
+	}
+	if len(info.Cluster.Replicas) != len(c.nodes)-1 {
+		return false, fmt.Errorf("%s: leader %s, %d other replicas", stream, info.Cluster.Leader, len(info.Cluster.Replicas))
+	}
+	for _, r := range info.Cluster.Replicas {
+		if !r.Current || r.Offline {
+			return false, fmt.Errorf("%s: replica %s current %v offline %v lag %d", stream, r.Name, r.Current, r.Offline, r.Lag)
+		}
+	}
+	return true, nil
+}
+
 // spawn starts the node's process on its ports and store dir.
 func (n *natsNode) spawn() error {
 	c := n.c
