@@ -41,7 +41,8 @@ const (
 // TestClusterKeepsTheSyncContractThroughFaults runs devices syncing
 // through the proxy in front of three nodes while, one after the other,
 // the node holding the relay lease is SIGKILLed (and started again), the
-// NATS node leading the change stream is stopped (and started again) and
+// NATS node leading the change stream is SIGKILLed (and started again on
+// its store) and
 // PostgreSQL is crashed (stopped immediately and started again). Each
 // fault waits for the devices to have made progress since the last one,
 // not for a time. Then: no acknowledged write is lost, none was applied
@@ -97,17 +98,21 @@ func TestClusterKeepsTheSyncContractThroughFaults(t *testing.T) {
 	victim.start()
 	after("after the node came back", steps)
 
-	// 2. Stop the NATS node leading the change stream, then start it again.
-	leader := c.nats.StreamLeader(events.ChangesStream)
-	if leader < 0 {
-		t.Fatal("the change stream has no leader")
-	}
-	t.Logf("%v: stop NATS node %d (leads %s)", since(began), leader, events.ChangesStream)
-	c.nats.Stop(leader)
-	after("with a NATS node down", steps)
-	if err := c.nats.Restart(leader); err != nil {
+	// 2. SIGKILL the NATS node leading the change stream, then start it
+	// again on its store.
+	leader := -1
+	waitFor(t, "a leader of "+events.ChangesStream, time.Minute, func() (bool, error) {
+		var err error
+		leader, err = c.nats.streamLeader(ctx, events.ChangesStream)
+		return err == nil, err
+	})
+	t.Logf("%v: SIGKILL NATS node %d (leads %s)", since(began), leader, events.ChangesStream)
+	c.nats.nodes[leader].kill()
+	after("with a NATS node killed", steps)
+	if err := c.nats.nodes[leader].start(); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("%v: NATS node %d back", since(began), leader)
 	after("after the NATS node came back", steps)
 
 	// 3. Crash PostgreSQL and start it again.
@@ -156,6 +161,11 @@ func TestClusterKeepsTheSyncContractThroughFaults(t *testing.T) {
 		}
 		return idle, err
 	})
+	for _, stream := range []string{events.ChangesStream, events.AlertsStream} {
+		waitFor(t, "every replica of "+stream+" current (the killed NATS node caught up)", time.Minute, func() (bool, error) {
+			return c.nats.replicasCurrent(ctx, stream)
+		})
+	}
 	t.Logf("%v: settled", since(began))
 	for _, d := range devices {
 		if err := d.c.Sync(ctx); err != nil {

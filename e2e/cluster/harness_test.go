@@ -1,7 +1,7 @@
 // Package cluster tests fieldsync as several nodes under faults: three
 // fieldsyncd processes on one PostgreSQL, a 3-node NATS JetStream cluster
 // and versitygw, behind the round-robin proxy, with devices syncing
-// through it while a node is SIGKILLed, a NATS node stopped and
+// through it while a node is SIGKILLed, a NATS node SIGKILLed and
 // PostgreSQL crashed (docs/testing.md, "The cluster fault test").
 package cluster
 
@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/internal/clusterproxy"
-	"github.com/fieldsync/fieldsync/internal/natscluster"
 	"github.com/fieldsync/fieldsync/internal/pgtest"
 	"github.com/fieldsync/fieldsync/internal/s3test"
 )
@@ -36,7 +35,7 @@ type cluster struct {
 	t        *testing.T
 	pg       *pgtest.Server
 	dbURL    string
-	nats     *natscluster.Cluster
+	nats     *natsCluster
 	s3       *s3test.Server
 	bin      string
 	dir      string
@@ -63,19 +62,20 @@ func startCluster(t *testing.T, nodes int) *cluster {
 	began := time.Now()
 	phase := func(what string) { t.Logf("%v: %s", time.Since(began).Round(100*time.Millisecond), what) }
 	c := &cluster{t: t, dir: t.TempDir()}
-	// Build fieldsyncd and start NATS while PostgreSQL and versitygw
-	// start; the cleanups wait for both (the test may skip meanwhile).
+	// Build fieldsyncd, and build and start the NATS nodes (a process
+	// each), while PostgreSQL and versitygw start; the cleanups wait for
+	// both (the test may skip meanwhile).
 	var bin string
 	var binErr, natsErr error
 	var background sync.WaitGroup
 	background.Go(func() { bin, binErr = buildDaemon(c.dir) })
 	background.Go(func() {
-		c.nats, natsErr = natscluster.Start(natscluster.Config{Dir: filepath.Join(c.dir, "nats")})
+		c.nats, natsErr = startNATS(c.dir, 3)
 	})
 	t.Cleanup(func() {
 		background.Wait()
 		if c.nats != nil {
-			c.nats.Shutdown()
+			c.nats.kill()
 		}
 	})
 	c.pg = pgtest.Start(t)
@@ -89,6 +89,9 @@ func startCluster(t *testing.T, nodes int) *cluster {
 	phase("versitygw up")
 	background.Wait()
 	if natsErr != nil {
+		if c.nats != nil {
+			c.dumpNATSLogs()
+		}
 		t.Fatal(natsErr)
 	}
 	if binErr != nil {
@@ -126,6 +129,7 @@ func startCluster(t *testing.T, nodes int) *cluster {
 		}
 		if t.Failed() {
 			c.dumpLogs()
+			c.dumpNATSLogs()
 		}
 	})
 	c.nodes[0].start("--demo") // applies the migrations and seeds the demo organisation
@@ -217,6 +221,17 @@ func (c *cluster) dumpLogs() {
 			b = b[len(b)-8<<10:]
 		}
 		c.t.Logf("node %d log (tail):\n%s", n.i, b)
+	}
+}
+
+// dumpNATSLogs prints the tail of every NATS node's log.
+func (c *cluster) dumpNATSLogs() {
+	for _, n := range c.nats.nodes {
+		b, _ := os.ReadFile(n.log.Name())
+		if len(b) > 8<<10 {
+			b = b[len(b)-8<<10:]
+		}
+		c.t.Logf("NATS node %d log (tail):\n%s", n.i, b)
 	}
 }
 

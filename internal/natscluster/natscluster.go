@@ -1,7 +1,9 @@
 // Package natscluster runs a NATS JetStream cluster inside the process, on
 // loopback, for tests and for scripts/cluster.sh: each node has its own
 // client port, route port and store folder, and a node can be stopped and
-// started again on the same ports and store.
+// started again on the same ports and store. StartNode runs one node of
+// such a cluster, so that each node can be its own process (scripts/natscluster
+// -node, which the cluster fault test SIGKILLs).
 package natscluster
 
 import (
@@ -29,6 +31,10 @@ type Config struct {
 	// ClientPorts, when set, are the nodes' client ports (one per node);
 	// default free ports.
 	ClientPorts []int
+	// RoutePorts, when set, are the nodes' cluster route ports (one per
+	// node); default free ports. StartNode needs both port lists, so
+	// that every process of the cluster names the same routes.
+	RoutePorts []int
 	// ReadyTimeout bounds the wait for a node to accept clients and for
 	// JetStream to elect a meta leader. Default 30s.
 	ReadyTimeout time.Duration
@@ -39,6 +45,7 @@ type Config struct {
 // Cluster is a running cluster.
 type Cluster struct {
 	cfg   Config
+	solo  bool // StartNode's: the other nodes are other processes
 	mu    sync.Mutex
 	nodes []*node
 }
@@ -52,6 +59,76 @@ type node struct {
 
 // Start starts every node and waits until JetStream has a meta leader.
 func Start(cfg Config) (*Cluster, error) {
+	c, err := newCluster(cfg)
+	if err != nil {
+		return nil, err
+	}
+	for i := range c.nodes {
+		if err := c.startNode(i); err != nil {
+			c.Shutdown()
+			return nil, err
+		}
+	}
+	if err := c.WaitReady(); err != nil {
+		c.Shutdown()
+		return nil, err
+	}
+	return c, nil
+}
+
+// StartNode starts node i of the cluster cfg describes (cfg.ClientPorts
+// and cfg.RoutePorts name every node's ports), alone in this process, and
+// waits until it is current with the JetStream meta leader. The other
+// nodes are other processes started with the same cfg: the meta leader is
+// elected once a majority of them runs, so StartNode waits for it within
+// cfg.ReadyTimeout. Stop, Restart and StreamLeader apply to node i only;
+// URL names every node.
+func StartNode(cfg Config, i int) (*Cluster, error) {
+	if len(cfg.ClientPorts) == 0 || len(cfg.RoutePorts) == 0 {
+		return nil, errors.New("natscluster: StartNode needs ClientPorts and RoutePorts")
+	}
+	c, err := newCluster(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if i < 0 || i >= len(c.nodes) {
+		return nil, fmt.Errorf("natscluster: node %d of %d", i, len(c.nodes))
+	}
+	c.solo = true
+	if err := c.startNode(i); err != nil {
+		return nil, err
+	}
+	if err := c.WaitCurrent(i); err != nil {
+		c.Shutdown()
+		return nil, err
+	}
+	return c, nil
+}
+
+// WaitCurrent waits until node i is current with the JetStream meta
+// leader (which may be another process's node).
+func (c *Cluster) WaitCurrent(i int) error {
+	deadline := time.Now().Add(c.cfg.ReadyTimeout)
+	for {
+		c.mu.Lock()
+		srv := c.nodes[i].srv
+		c.mu.Unlock()
+		if srv == nil {
+			return fmt.Errorf("natscluster: node %d is not running", i)
+		}
+		if srv.JetStreamIsCurrent() {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("natscluster: node %d not current with a JetStream meta leader after %s", i, c.cfg.ReadyTimeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// newCluster checks cfg, sets its defaults and names the nodes' ports and
+// stores; it starts nothing.
+func newCluster(cfg Config) (*Cluster, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("natscluster: Dir is required")
 	}
@@ -68,6 +145,9 @@ func Start(cfg Config) (*Cluster, error) {
 	if len(cfg.ClientPorts) != 0 && len(cfg.ClientPorts) != cfg.Nodes {
 		return nil, fmt.Errorf("natscluster: %d client ports for %d nodes", len(cfg.ClientPorts), cfg.Nodes)
 	}
+	if len(cfg.RoutePorts) != 0 && len(cfg.RoutePorts) != cfg.Nodes {
+		return nil, fmt.Errorf("natscluster: %d route ports for %d nodes", len(cfg.RoutePorts), cfg.Nodes)
+	}
 	ports, err := freePorts(2 * cfg.Nodes)
 	if err != nil {
 		return nil, err
@@ -78,17 +158,10 @@ func Start(cfg Config) (*Cluster, error) {
 		if len(cfg.ClientPorts) > 0 {
 			n.port = cfg.ClientPorts[i]
 		}
-		c.nodes = append(c.nodes, n)
-	}
-	for i := range c.nodes {
-		if err := c.startNode(i); err != nil {
-			c.Shutdown()
-			return nil, err
+		if len(cfg.RoutePorts) > 0 {
+			n.routePort = cfg.RoutePorts[i]
 		}
-	}
-	if err := c.WaitReady(); err != nil {
-		c.Shutdown()
-		return nil, err
+		c.nodes = append(c.nodes, n)
 	}
 	return c, nil
 }
@@ -204,7 +277,8 @@ func (c *Cluster) Stop(i int) {
 }
 
 // Restart starts node i again on its ports and store and waits until the
-// cluster is ready.
+// cluster is ready (for StartNode's node: until it is current with the
+// meta leader).
 func (c *Cluster) Restart(i int) error {
 	c.mu.Lock()
 	running := c.nodes[i].srv != nil
@@ -214,6 +288,9 @@ func (c *Cluster) Restart(i int) error {
 	}
 	if err := c.startNode(i); err != nil {
 		return err
+	}
+	if c.solo {
+		return c.WaitCurrent(i)
 	}
 	return c.WaitReady()
 }
