@@ -121,10 +121,10 @@ func lockForMigration(dir string) (release func(), err error) {
 			release()
 			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
-		if err := tryLock(f); err != nil {
+		if err := datadir.TryLock(f); err != nil {
 			f.Close()
 			release()
-			if errors.Is(err, errWouldBlock) {
+			if errors.Is(err, datadir.ErrWouldBlock) {
 				return nil, fmt.Errorf("%w: %s is held by pid %s; stop every fieldsyncd using it, then run migrate-store again",
 					errDaemonRunning, path, lockHolder(path))
 			}

@@ -29,7 +29,7 @@ func TestMigrateStoreRefusesADataDirADaemonHolds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := tryLock(holder); err != nil {
+		if err := datadir.TryLock(holder); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := holder.WriteString("4242\n"); err != nil {

@@ -52,9 +52,9 @@ func lockDataDir(dir, name string) (release func() error, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("lock data dir: %w", err)
 	}
-	if err := tryLock(f); err != nil {
+	if err := datadir.TryLock(f); err != nil {
 		f.Close()
-		if errors.Is(err, errWouldBlock) {
+		if errors.Is(err, datadir.ErrWouldBlock) {
 			return nil, fmt.Errorf("%w: %s is held by fieldsyncd pid %s; stop it or pass another --data-dir",
 				ErrDataDirLocked, path, holderPID(path))
 		}

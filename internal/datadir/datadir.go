@@ -1,6 +1,6 @@
 // Package datadir names the files fieldsyncd keeps in its data dir, so the
 // daemon that writes them and the CLI that reads them agree without the CLI
-// importing the daemon. It is a leaf: it imports nothing.
+// importing the daemon. It is a leaf: it imports only the standard library.
 package datadir
 
 // Default is the data dir fieldsyncd and fieldsync use when none is given.

@@ -138,44 +138,11 @@ func DecodeClocks(b []byte) (map[string]syncengine.Version, map[string][]synceng
 	if v2, ok := bytes.CutPrefix(b, clocksV2); ok {
 		return decodeClocksV2(v2)
 	}
-	n, b, err := readCount(b)
-	if err != nil {
-		return nil, nil, err
-	}
-	fields := make(map[string]syncengine.Version, n)
-	for range n {
-		var name string
-		if name, b, err = readString(b); err != nil {
-			return nil, nil, err
-		}
-		if fields[name], b, err = readVersion(b); err != nil {
-			return nil, nil, err
-		}
-	}
-	if n, b, err = readCount(b); err != nil {
-		return nil, nil, err
-	}
-	elements := make(map[string][]syncengine.Version, n)
-	for range n {
-		var name string
-		var m uint64
-		if name, b, err = readString(b); err != nil {
-			return nil, nil, err
-		}
-		if m, b, err = readCount(b); err != nil {
-			return nil, nil, err
-		}
-		vs := make([]syncengine.Version, m)
-		for i := range vs {
-			if vs[i], b, err = readVersion(b); err != nil {
-				return nil, nil, err
-			}
-		}
-		elements[name] = vs
-	}
-	return fields, elements, nil
+	return decodeClockMaps(b, readVersion)
 }
 
+// decodeClocksV2 reads the table of distinct versions, then the maps whose
+// entries refer to it by index.
 func decodeClocksV2(b []byte) (map[string]syncengine.Version, map[string][]syncengine.Version, error) {
 	n, b, err := readCount(b)
 	if err != nil {
@@ -187,14 +154,20 @@ func decodeClocksV2(b []byte) (map[string]syncengine.Version, map[string][]synce
 			return nil, nil, err
 		}
 	}
-	ref := func(b []byte) (syncengine.Version, []byte, error) {
+	return decodeClockMaps(b, func(b []byte) (syncengine.Version, []byte, error) {
 		i, k := binary.Uvarint(b)
 		if k <= 0 || i >= uint64(len(versions)) {
 			return syncengine.Version{}, nil, errBadClocks
 		}
 		return versions[i], b[k:], nil
-	}
-	if n, b, err = readCount(b); err != nil {
+	})
+}
+
+// decodeClockMaps reads the field and element maps, each version with
+// readV (inline in the first encoding, an index in the second).
+func decodeClockMaps(b []byte, readV func([]byte) (syncengine.Version, []byte, error)) (map[string]syncengine.Version, map[string][]syncengine.Version, error) {
+	n, b, err := readCount(b)
+	if err != nil {
 		return nil, nil, err
 	}
 	fields := make(map[string]syncengine.Version, n)
@@ -203,7 +176,7 @@ func decodeClocksV2(b []byte) (map[string]syncengine.Version, map[string][]synce
 		if name, b, err = readString(b); err != nil {
 			return nil, nil, err
 		}
-		if fields[name], b, err = ref(b); err != nil {
+		if fields[name], b, err = readV(b); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -222,7 +195,7 @@ func decodeClocksV2(b []byte) (map[string]syncengine.Version, map[string][]synce
 		}
 		vs := make([]syncengine.Version, m)
 		for i := range vs {
-			if vs[i], b, err = ref(b); err != nil {
+			if vs[i], b, err = readV(b); err != nil {
 				return nil, nil, err
 			}
 		}
