@@ -124,6 +124,9 @@ func startCluster(t *testing.T, nodes int) *cluster {
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	t.Cleanup(func() {
+		if t.Failed() {
+			c.dumpGoroutines()
+		}
 		for _, n := range c.nodes {
 			n.kill()
 		}
@@ -211,6 +214,39 @@ func (n *node) kill() {
 	<-n.done
 	fmt.Fprintf(n.log, "=== SIGKILL %s\n", time.Now().Format(time.RFC3339Nano))
 	n.cmd = nil
+}
+
+// dumpGoroutines ends each running node with SIGQUIT, which makes the Go
+// runtime write every goroutine's stack to the node's log, and prints the
+// stacks that pass through fieldsync's own packages: what a stalled node
+// was waiting for.
+func (c *cluster) dumpGoroutines() {
+	for _, n := range c.nodes {
+		if n.cmd == nil || n.cmd.Process == nil {
+			continue
+		}
+		mark := fmt.Sprintf("=== SIGQUIT %s", time.Now().Format(time.RFC3339Nano))
+		fmt.Fprintln(n.log, mark)
+		n.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-n.done:
+			n.cmd = nil
+		case <-time.After(10 * time.Second):
+		}
+		b, _ := os.ReadFile(n.log.Name())
+		_, after, _ := strings.Cut(string(b), mark)
+		var own []string
+		for _, g := range strings.Split(after, "\n\n") {
+			if strings.Contains(g, "fieldsync/fieldsync/") && !strings.Contains(g, "net/http.(*conn).serve") {
+				own = append(own, g)
+			}
+		}
+		dump := strings.Join(own, "\n\n")
+		if len(dump) > 48<<10 {
+			dump = dump[:48<<10] + "\n…"
+		}
+		c.t.Logf("node %d goroutines in fieldsync's packages at the end:\n%s", n.i, dump)
+	}
 }
 
 // dumpLogs prints the tail of every node's log.
