@@ -84,13 +84,26 @@ func (n *natsServer) truncateLastBlock(t *testing.T, stream string) {
 
 var relayStreams = []string{events.ChangesStream, events.AlertsStream}
 
+// streamLastSeq returns where stream ends. A server just restarted may
+// leave a request unanswered (JetStream still recovering its streams, the
+// client's first request after reconnecting lost): it asks again until
+// the test's liveness runs out.
 func streamLastSeq(t *testing.T, js jetstream.JetStream, stream string) uint64 {
 	t.Helper()
-	s, err := js.Stream(context.Background(), stream)
-	if err != nil {
-		t.Fatal(err)
+	deadline := time.Now().Add(liveness)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		s, err := js.Stream(ctx, stream)
+		cancel()
+		if err == nil {
+			return s.CachedInfo().State.LastSeq
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stream %s: %v (still failing after %s)", stream, err, liveness)
+		}
+		t.Logf("stream %s: %v; asking again", stream, err)
+		time.Sleep(50 * time.Millisecond)
 	}
-	return s.CachedInfo().State.LastSeq
 }
 
 // TestRelayPublishesAgainTheMessagesAStreamLost commits 200 events, takes
