@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -89,6 +90,57 @@ func TestImportHistoryPlacesRecordsOnTheirDayAndIsIdempotent(t *testing.T) {
 		}
 		return len(res.Msg.Days) == 1 && res.Msg.Days[0].HasKeyAction && res.Msg.Days[0].KeyActionCompletion == 1
 	})
+}
+
+// TestImportHistoryReportsTheFrozenFieldsItKept re-imports a submitted
+// visit whose frozen fields changed in the source: the record keeps what
+// was submitted, and the row's result says so, naming each kept field,
+// instead of reporting the row applied as sent.
+func TestImportHistoryReportsTheFrozenFieldsItKept(t *testing.T) {
+	t.Parallel()
+	e := start(t, "")
+	rep, _ := e.creds.User("rep")
+	at := time.Now().UTC().AddDate(0, 0, -5)
+	first := historyVisit("V0", rep.UserID, at)
+	if res, err := importHistory(t, e, e.creds.IntegratorKey, "h-1", []*fieldsyncv1.HistoryRow{first}); err != nil || res.Applied != 1 {
+		t.Fatalf("first import: %v %v", res, err)
+	}
+
+	frozenOnly := historyVisit("V0", rep.UserID, at)
+	frozenOnly.GetVisit().Kind = fieldsyncv1.VisitKind_VISIT_KIND_PROCUREMENT
+	res, err := importHistory(t, e, e.creds.IntegratorKey, "h-2", []*fieldsyncv1.HistoryRow{frozenOnly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := res.Results[0]; r.Outcome != fieldsyncv1.RowOutcome_ROW_OUTCOME_REJECTED || !slices.Equal(r.KeptFields, []string{"kind"}) ||
+		!strings.Contains(r.Reason, "rows[0].visit.kind: frozen after submit") {
+		t.Errorf("a re-import changing only a frozen field: %v, want rejected keeping kind", r)
+	}
+
+	mixed := historyVisit("V0", rep.UserID, at)
+	mixed.GetVisit().Kind = fieldsyncv1.VisitKind_VISIT_KIND_PROCUREMENT
+	mixed.GetVisit().Notes = "corrected in the ERP"
+	if res, err = importHistory(t, e, e.creds.IntegratorKey, "h-3", []*fieldsyncv1.HistoryRow{mixed}); err != nil {
+		t.Fatal(err)
+	}
+	if r := res.Results[0]; r.Outcome != fieldsyncv1.RowOutcome_ROW_OUTCOME_APPLIED || !slices.Equal(r.KeptFields, []string{"kind"}) ||
+		!strings.Contains(r.Reason, "rows[0].visit.kind: frozen after submit") || res.Applied != 1 {
+		t.Errorf("a re-import changing notes and a frozen field: %v, want applied keeping kind", r)
+	}
+	v := &fieldsyncv1.Visit{}
+	if r := ofType(pullAll(t, e, e.creds.AdminToken), "fieldsync.v1.Visit")[res.Results[0].RecordId]; r == nil || r.Value.UnmarshalTo(v) != nil ||
+		v.Kind != first.GetVisit().Kind || v.Notes != "corrected in the ERP" {
+		t.Errorf("stored %v, want the submitted kind and the new notes", v)
+	}
+
+	// The same changed row again: the kept field is still reported, the
+	// notes are already there.
+	if res, err = importHistory(t, e, e.creds.IntegratorKey, "h-4", []*fieldsyncv1.HistoryRow{mixed}); err != nil {
+		t.Fatal(err)
+	}
+	if r := res.Results[0]; r.Outcome == fieldsyncv1.RowOutcome_ROW_OUTCOME_APPLIED || !slices.Equal(r.KeptFields, []string{"kind"}) {
+		t.Errorf("the same changed row again: %v, want not applied, keeping kind", r)
+	}
 }
 
 // TestImportHistoryNeedsTheNamedPermission refuses device tokens (an

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 )
@@ -98,8 +100,13 @@ func (in *ingest) historyRow(i int, r *HistoryRow, known map[string]*StoredRecor
 	if !ok || rt.Options.GetServerCreated() || rt.Options.GetSensitive() {
 		return reject(fmt.Sprintf("%s: records of this type are not imported", r.Field))
 	}
-	if in.holdsHistory(rt, r, known) {
+	holds, frozen := in.holdsHistory(rt, r, known)
+	if holds {
 		out.Outcome = fieldsyncv1.RowOutcome_ROW_OUTCOME_UNCHANGED
+		if len(frozen) > 0 {
+			out.Outcome, out.KeptFields = fieldsyncv1.RowOutcome_ROW_OUTCOME_REJECTED, frozen
+			out.Reason = clipReason(keptReason(i, r.Field, frozen, LossFrozen))
+		}
 		return out, nil
 	}
 	at := Version{HLC: in.e.clock.Now(), Actor: in.p.Actor()}
@@ -108,7 +115,8 @@ func (in *ingest) historyRow(i int, r *HistoryRow, known map[string]*StoredRecor
 	}
 	w := write{p: in.p, rt: rt, id: r.ID, at: at, ingest: true, history: true, eventTime: r.At,
 		change: Change{Fields: historyMask(rt, r.Value), Value: r.Value, At: at}}
-	if _, err := in.e.write(in.tx, &w, in.batch); err != nil {
+	o, err := in.e.write(in.tx, &w, in.batch)
+	if err != nil {
 		if _, isDomain := rejectCodes[ErrorCode(err)]; !isDomain {
 			return nil, err
 		}
@@ -116,7 +124,30 @@ func (in *ingest) historyRow(i int, r *HistoryRow, known map[string]*StoredRecor
 	}
 	in.written[r.ID] = r.Value
 	out.Outcome = fieldsyncv1.RowOutcome_ROW_OUTCOME_APPLIED
+	var reasons []string
+	for _, l := range o.losses {
+		if l.LosingAt == at { // the row's value lost, not a stored one
+			out.KeptFields = append(out.KeptFields, l.Field)
+			reasons = append(reasons, keptReason(i, r.Field, []string{l.Field}, l.Reason))
+		}
+	}
+	if len(reasons) > 0 {
+		out.Reason = clipReason(strings.Join(reasons, "; "))
+		if o.version == 0 {
+			out.Outcome = fieldsyncv1.RowOutcome_ROW_OUTCOME_REJECTED // nothing of the row was written
+		}
+	}
 	return out, nil
+}
+
+// keptReason says that the record kept its stored value of fields instead
+// of rows[i]'s, and why (a Loss reason).
+func keptReason(i int, record string, fields []string, why string) string {
+	names := make([]string, len(fields))
+	for j, f := range fields {
+		names[j] = fmt.Sprintf("rows[%d].%s.%s", i, record, f)
+	}
+	return strings.Join(names, ", ") + ": " + why + "; the record kept its stored value"
 }
 
 // historyMask is every field of the type but the server-only ones the
@@ -133,27 +164,46 @@ func historyMask(rt *RecordType, v proto.Message) []string {
 	return out
 }
 
-// holdsHistory reports whether the record already holds the row's values:
-// as this call wrote them, or as stored before it, apart from what the
+// holdsHistory reports whether the record already holds the row's values,
+// as this call wrote them or as stored before it, apart from what the
 // server fills in (the scope fields the row leaves empty, server-only
-// fields).
-func (in *ingest) holdsHistory(rt *RecordType, r *HistoryRow, known map[string]*StoredRecord) bool {
+// fields) and, for a submitted record, the fields frozen after submit:
+// those the row would change are returned, sorted (a write could not
+// change them).
+func (in *ingest) holdsHistory(rt *RecordType, r *HistoryRow, known map[string]*StoredRecord) (holds bool, frozen []string) {
 	if v, ok := in.written[r.ID]; ok {
-		return proto.Equal(v, r.Value)
+		return proto.Equal(v, r.Value), nil
 	}
 	cur := known[r.ID]
 	if cur == nil || cur.Type != string(rt.Name) || cur.State.Deleted() {
-		return false
+		return false, nil
 	}
 	stored := proto.Clone(cur.State.Value).ProtoReflect()
 	row := r.Value.ProtoReflect()
+	var keptRow protoreflect.Message // the row with the frozen fields it would change set as stored
+	submitted := rt.Submitted(cur.State.Value)
 	for _, spec := range rt.Fields {
 		filled := spec.Scope != fieldsyncv1.ScopeKey_SCOPE_KEY_UNSPECIFIED && !row.Has(spec.Desc)
-		if filled || spec.Merge == fieldsyncv1.MergePolicy_MERGE_POLICY_SERVER_ONLY {
+		switch {
+		case filled || spec.Merge == fieldsyncv1.MergePolicy_MERGE_POLICY_SERVER_ONLY:
 			stored.Clear(spec.Desc)
+		case submitted && spec.Merge == fieldsyncv1.MergePolicy_MERGE_POLICY_FROZEN_AFTER_SUBMIT && !rt.fieldEqual(stored, row, spec.Desc):
+			if keptRow == nil {
+				keptRow = proto.Clone(r.Value).ProtoReflect()
+			}
+			if stored.Has(spec.Desc) {
+				keptRow.Set(spec.Desc, stored.Get(spec.Desc))
+			} else {
+				keptRow.Clear(spec.Desc)
+			}
+			frozen = append(frozen, string(spec.Desc.Name()))
 		}
 	}
-	return proto.Equal(stored.Interface(), r.Value)
+	if keptRow == nil {
+		return proto.Equal(stored.Interface(), r.Value), nil
+	}
+	slices.Sort(frozen)
+	return proto.Equal(stored.Interface(), keptRow.Interface()), frozen
 }
 
 // ingestOnce runs one bulk load's transaction under its request id: the

@@ -33,18 +33,23 @@ then any fields of the record by their proto names (customer_id,
 owner_user_id, visit_time, status, action_tags, …). Times are RFC 3339 or
 YYYY-MM-DD[ HH:MM[:SS]] in UTC; enums take their short names (submitted,
 clinical_director, open, won); lists are separated by ";". Rejected rows go to
---rejects (default: <file>.rejects.csv) as line,field,reason. Re-running a
-file changes nothing and reports its rows unchanged.`
+--rejects (default: <file>.rejects.csv) as line,field,reason, with the rows
+applied without some of their values (a submitted record keeps the fields
+frozen after submit: counted in partly_applied). Re-running a file changes
+nothing and reports its rows unchanged.`
 
 // importSummary is what fieldsync import prints.
 type importSummary struct {
-	Rows        int    `json:"rows"`
-	Calls       int    `json:"calls"`
-	Replayed    int    `json:"replayed_calls"`
-	Applied     uint32 `json:"applied"`
-	Unchanged   uint32 `json:"unchanged"`
-	Rejected    uint32 `json:"rejected"`
-	RejectsFile string `json:"rejects_file,omitempty"`
+	Rows      int    `json:"rows"`
+	Calls     int    `json:"calls"`
+	Replayed  int    `json:"replayed_calls"`
+	Applied   uint32 `json:"applied"`
+	Unchanged uint32 `json:"unchanged"`
+	Rejected  uint32 `json:"rejected"`
+	// PartlyApplied counts the applied rows some of whose values the
+	// record did not take (also in Applied, and in the rejects file).
+	PartlyApplied uint32 `json:"partly_applied"`
+	RejectsFile   string `json:"rejects_file,omitempty"`
 }
 
 // importReject is one line of the reject report.
@@ -139,7 +144,11 @@ func importHistory(ctx context.Context, client fieldsyncv1connect.IntegrationSer
 		}
 		sum.Applied, sum.Unchanged, sum.Rejected = sum.Applied+res.Msg.Applied, sum.Unchanged+res.Msg.Unchanged, sum.Rejected+res.Msg.Rejected
 		for _, r := range res.Msg.Results {
-			if r.Outcome == fieldsyncv1.RowOutcome_ROW_OUTCOME_REJECTED && int(r.Index) < len(chunk) {
+			partly := r.Outcome == fieldsyncv1.RowOutcome_ROW_OUTCOME_APPLIED && len(r.KeptFields) > 0
+			if partly {
+				sum.PartlyApplied++
+			}
+			if (partly || r.Outcome == fieldsyncv1.RowOutcome_ROW_OUTCOME_REJECTED) && int(r.Index) < len(chunk) {
 				field, reason := rejectField(r.Reason)
 				rejected = append(rejected, importReject{lineOf[from+int(r.Index)], field, reason})
 			}

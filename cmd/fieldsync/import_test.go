@@ -56,6 +56,26 @@ func TestCLIImportLoadsHistoryReportsRejectsAndReRunsUnchanged(t *testing.T) {
 	if again := cli(t, 0, args...); again["unchanged"] != 6.0 || again["applied"] != 0.0 {
 		t.Errorf("re-run: %v", again)
 	}
+	// The source changed a submitted visit's kind (frozen after submit):
+	// v1 with new notes is applied without its kind, v2 is refused.
+	changed := "source_id,event_time,owner_user_id,customer_id,visit_time,status,kind,action_tags,notes\n" +
+		"v1," + day + " 10:00," + rep.UserID + ",demo-ruijin," + day + " 09:00,submitted,procurement,technical_demo;first_contact,fixed\n" +
+		"v2," + day + " 10:00," + rep.UserID + ",demo-ruijin," + day + " 09:00,submitted,procurement,technical_demo;first_contact,\n"
+	changedFile := filepath.Join(t.TempDir(), "changed.csv")
+	if err := os.WriteFile(changedFile, []byte(changed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := cli(t, 0, "import", "--type", "visits", "--server", d.URL(), "--token", creds.IntegratorKey, "--file", changedFile); got["applied"] != 1.0 || got["partly_applied"] != 1.0 || got["rejected"] != 1.0 {
+		t.Errorf("import of changed frozen fields: %v, want v1 partly applied and v2 rejected", got)
+	}
+	if report, err = os.ReadFile(changedFile + ".rejects.csv"); err != nil {
+		t.Fatal(err)
+	}
+	if lines = strings.Split(strings.TrimSpace(string(report)), "\n"); len(lines) != 3 || !strings.HasPrefix(lines[1], "2,kind,") || !strings.HasPrefix(lines[2], "3,kind,") ||
+		!strings.Contains(lines[1], "frozen after submit") {
+		t.Errorf("reject report of the changed rows:\n%s", report)
+	}
+
 	var stderr bytes.Buffer
 	run(context.Background(), args, &bytes.Buffer{}, &stderr)
 	if !strings.Contains(stderr.String(), "import [####################] 100% 8/8") {

@@ -242,9 +242,16 @@ type RowResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Index uint32                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
 	// The StockLevel record id derived from (tenant, terminal_id, product_id).
-	RecordId      string     `protobuf:"bytes,2,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
-	Outcome       RowOutcome `protobuf:"varint,3,opt,name=outcome,proto3,enum=fieldsync.v1.RowOutcome" json:"outcome,omitempty"`
-	Reason        string     `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	RecordId string     `protobuf:"bytes,2,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
+	Outcome  RowOutcome `protobuf:"varint,3,opt,name=outcome,proto3,enum=fieldsync.v1.RowOutcome" json:"outcome,omitempty"`
+	// Why the row was rejected, or which of its values the record did not
+	// take (naming each field, rows[i].<record>.<field>, and the reason).
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The fields whose stored value the record kept instead of the row's:
+	// fields frozen after submit that the row would change on a submitted
+	// record (history imports). With outcome APPLIED the row's other values
+	// were written; with REJECTED nothing was.
+	KeptFields    []string `protobuf:"bytes,5,rep,name=kept_fields,json=keptFields,proto3" json:"kept_fields,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -305,6 +312,13 @@ func (x *RowResult) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *RowResult) GetKeptFields() []string {
+	if x != nil {
+		return x.KeptFields
+	}
+	return nil
 }
 
 type UpsertStockResponse struct {
@@ -961,12 +975,14 @@ const file_fieldsync_v1_integration_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\trequestId\x127\n" +
-	"\x04rows\x18\x02 \x03(\v2\x16.fieldsync.v1.StockRowB\v\xbaH\b\x92\x01\x05\b\x01\x10\x88'R\x04rows\"\x8a\x01\n" +
+	"\x04rows\x18\x02 \x03(\v2\x16.fieldsync.v1.StockRowB\v\xbaH\b\x92\x01\x05\b\x01\x10\x88'R\x04rows\"\xab\x01\n" +
 	"\tRowResult\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x12\x1b\n" +
 	"\trecord_id\x18\x02 \x01(\tR\brecordId\x122\n" +
 	"\aoutcome\x18\x03 \x01(\x0e2\x18.fieldsync.v1.RowOutcomeR\aoutcome\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason\"\xb8\x01\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x1f\n" +
+	"\vkept_fields\x18\x05 \x03(\tR\n" +
+	"keptFields\"\xb8\x01\n" +
 	"\x13UpsertStockResponse\x121\n" +
 	"\aresults\x18\x01 \x03(\v2\x17.fieldsync.v1.RowResultR\aresults\x12\x1a\n" +
 	"\breplayed\x18\x02 \x01(\bR\breplayed\x12\x18\n" +
