@@ -98,6 +98,10 @@ type Config struct {
 	// CORSOrigins lists the origins (comma-separated, exact) whose pages
 	// may call the API from a browser; empty switches CORS off.
 	CORSOrigins string
+	// TrustedProxies lists the addresses or CIDR prefixes (comma-separated)
+	// of the reverse proxies in front of the server, whose X-Forwarded-For
+	// names the client (server.NewClientIP); empty trusts none.
+	TrustedProxies string
 
 	// Logger overrides the logger built from LogLevel/LogFormat (tests).
 	Logger *slog.Logger
@@ -173,6 +177,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	str(&c.OperatorTokenFile, "operator-token-file", "file with the operator token for tenant management (default: <data-dir>/operator-token, generated)")
 	str(&c.WebDir, "web-dir", "serve the web app from this folder (e.g. clients/web/dist) instead of the one built in")
 	str(&c.CORSOrigins, "cors-origins", "comma-separated origins (e.g. https://app.example.com) whose web pages may call the API (default: none)")
+	str(&c.TrustedProxies, "trusted-proxies", "comma-separated addresses or CIDR prefixes of the reverse proxies in front of the server: their X-Forwarded-For names the client for per-IP limits and logs (default: none)")
 	hideDefaults(fs, "s3-secret-key", "s3-access-key", "nats-url", "nats-creds", "database")
 }
 
@@ -307,6 +312,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("max-photo-bytes: must be positive"))
 	}
 	if _, err := server.ParseCORSOrigins(c.CORSOrigins); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := server.ParseTrustedProxies(c.TrustedProxies); err != nil {
 		errs = append(errs, err)
 	}
 	if c.WebDir != "" {

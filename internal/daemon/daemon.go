@@ -178,6 +178,10 @@ func (d *Daemon) listen(handler http.Handler) error {
 	if err != nil {
 		return err
 	}
+	proxies, err := server.ParseTrustedProxies(d.cfg.TrustedProxies)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", d.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", d.cfg.Addr, err)
@@ -190,7 +194,7 @@ func (d *Daemon) listen(handler http.Handler) error {
 	// server's handler sets a deadline on each request body instead
 	// (--body-read-timeout).
 	d.http = &http.Server{
-		Handler:           server.NewCORS(origins, handler),
+		Handler:           server.NewClientIP(proxies, server.NewCORS(origins, handler)),
 		Protocols:         &protocols,
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    64 << 10,

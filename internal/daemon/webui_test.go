@@ -43,8 +43,9 @@ func TestDaemonServesTheWebAppAndCORS(t *testing.T) {
 
 func TestBadWebFlagsAreRefusedNamingTheFlag(t *testing.T) {
 	for flag, edit := range map[string]func(*Config){
-		"cors-origins": func(c *Config) { c.CORSOrigins = "*" },
-		"web-dir":      func(c *Config) { c.WebDir = filepath.Join(t.TempDir(), "missing") },
+		"cors-origins":    func(c *Config) { c.CORSOrigins = "*" },
+		"web-dir":         func(c *Config) { c.WebDir = filepath.Join(t.TempDir(), "missing") },
+		"trusted-proxies": func(c *Config) { c.TrustedProxies = "proxy.example.com" },
 	} {
 		cfg := testConfig(t)
 		edit(&cfg)
