@@ -837,8 +837,8 @@ func (t *InsightsTx) OpenFindings(tenantID, prefix string) ([]string, error) {
 		var k string
 		err := row.Scan(&k)
 		return k, err
-	}, `SELECT finding_key FROM insights_findings WHERE tenant_id = $1 AND finding_key >= $2 AND finding_key < $3 AND episode != ''
-		ORDER BY finding_key`, tenantID, prefix, prefix+"\U0010FFFF")
+	}, `SELECT finding_key FROM insights_findings WHERE tenant_id = $1 AND starts_with(finding_key, $2) AND episode != ''
+		ORDER BY finding_key COLLATE "C"`, tenantID, prefix) // byte order and prefix whatever the database's collation
 	if err != nil {
 		return nil, fmt.Errorf("open findings: %w", err)
 	}
