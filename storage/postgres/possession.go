@@ -87,12 +87,13 @@ func (t *recTx) readableSources(rec *syncengine.StoredRecord, sources []string) 
 	if p == nil || err != nil {
 		return nil, err
 	}
+	found, err := t.GetRecords(rec.TenantID, sources) // one round trip for them all
+	if err != nil {
+		return nil, err
+	}
 	var out []string
 	for _, id := range sources {
-		src, err := t.GetRecord(rec.TenantID, id)
-		if err != nil {
-			return nil, err
-		}
+		src := found[id]
 		if src == nil || src.State.Deleted() || id == rec.ID {
 			continue
 		}
