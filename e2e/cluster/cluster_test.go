@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -53,13 +52,6 @@ const (
 func TestClusterKeepsTheSyncContractThroughFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds fieldsyncd and runs three of it, NATS, PostgreSQL and versitygw")
-	}
-	// Not in `make test` yet: about one run in ten the change outbox stops
-	// draining after the faults, the relay lease held and nothing logged
-	// (a liveness bug under investigation; see docs/testing.md). `make
-	// test-cluster` runs it.
-	if os.Getenv("FIELDSYNC_CLUSTER_TEST") != "1" {
-		t.Skip("set FIELDSYNC_CLUSTER_TEST=1 (make test-cluster)")
 	}
 	began := time.Now()
 	c := startCluster(t, 3)
