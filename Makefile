@@ -98,8 +98,8 @@ readme-tools:
 
 .PHONY: test-long
 .PHONY: test-cluster
-test-cluster: $(TOOLS)/versitygw ## Run the cluster fault test (3 nodes, NATS cluster, PostgreSQL; not in `make test` yet, see docs/testing.md).
-	VERSITYGW=$(TOOLS)/versitygw FIELDSYNC_REQUIRE_POSTGRES=1 FIELDSYNC_CLUSTER_TEST=1 go test -race -count=1 -timeout 15m -v -run TestClusterKeepsTheSyncContractThroughFaults ./e2e/cluster/
+test-cluster: $(TOOLS)/versitygw ## Run only the cluster fault test, verbosely (3 nodes, NATS cluster, PostgreSQL; `make test` runs it too).
+	VERSITYGW=$(TOOLS)/versitygw FIELDSYNC_REQUIRE_POSTGRES=1 go test -race -count=1 -timeout 15m -v -run TestClusterKeepsTheSyncContractThroughFaults ./e2e/cluster/
 
 test-long: $(TOOLS)/versitygw ## Run the property tests with a larger budget.
 	VERSITYGW=$(TOOLS)/versitygw go test -count=1 -timeout 60m ./syncengine/... ./server/... -rapid.checks=2000 -args -long

@@ -75,9 +75,21 @@ func tail(ctx context.Context, js jetstream.JetStream, stream, subject string, f
 	if err != nil {
 		return fmt.Errorf("consumer on %s: %w", stream, err)
 	}
+	// Messages, not Next: Next is one pull request per event, and on a
+	// NATS cluster a pull can find no responder for a moment (the
+	// consumer's interest not yet known on every server, a stream leader
+	// changing), which ended the tail early — 5 of 13 events. The
+	// iterator pulls ahead and recreates the ordered consumer itself.
+	it, err := cons.Messages()
+	if err != nil {
+		return fmt.Errorf("consumer on %s: %w", stream, err)
+	}
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
+	defer it.Stop()
 	for n := 0; max == 0 || n < max; n++ {
-		msg, err := cons.Next(jetstream.FetchContext(ctx))
-		if errors.Is(err, context.Canceled) || ctx.Err() != nil {
+		msg, err := it.Next()
+		if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 			return nil
 		}
 		if err != nil {

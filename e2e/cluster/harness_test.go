@@ -133,6 +133,7 @@ func startCluster(t *testing.T, nodes int) *cluster {
 		if t.Failed() {
 			c.dumpLogs()
 			c.dumpNATSLogs()
+			c.keepLogs()
 		}
 	})
 	c.nodes[0].start("--demo") // applies the migrations and seeds the demo organisation
@@ -249,15 +250,44 @@ func (c *cluster) dumpGoroutines() {
 	}
 }
 
-// dumpLogs prints the tail of every node's log.
+// dumpLogs prints the tail of every node's log up to the goroutine dump
+// (dumpGoroutines prints the dump's relevant part).
 func (c *cluster) dumpLogs() {
 	for _, n := range c.nodes {
 		b, _ := os.ReadFile(n.log.Name())
-		if len(b) > 8<<10 {
-			b = b[len(b)-8<<10:]
+		if i := bytes.Index(b, []byte("=== SIGQUIT ")); i >= 0 {
+			b = b[:i]
 		}
-		c.t.Logf("node %d log (tail):\n%s", n.i, b)
+		if len(b) > 16<<10 {
+			b = b[len(b)-16<<10:]
+		}
+		c.t.Logf("node %d log (tail, %s):\n%s", n.i, n.log.Name(), b)
 	}
+}
+
+// keepLogs copies every node's and NATS node's whole log into the folder
+// FIELDSYNC_CLUSTER_LOGS names, if set (the test's own folder is removed).
+func (c *cluster) keepLogs() {
+	dir := os.Getenv("FIELDSYNC_CLUSTER_LOGS")
+	if dir == "" {
+		return
+	}
+	dir = filepath.Join(dir, fmt.Sprintf("%s-%d", c.t.Name(), time.Now().Unix()))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		c.t.Logf("keep logs: %v", err)
+		return
+	}
+	logs, _ := filepath.Glob(filepath.Join(c.dir, "*.log"))
+	for _, l := range logs {
+		b, err := os.ReadFile(l)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, filepath.Base(l)), b, 0o644)
+		}
+		if err != nil {
+			c.t.Logf("keep logs: %v", err)
+		}
+	}
+	c.t.Logf("logs kept in %s", dir)
 }
 
 // dumpNATSLogs prints the tail of every NATS node's log.
@@ -281,8 +311,25 @@ func (c *cluster) nodeOf(holder string) *node {
 	return nil
 }
 
+// attemptTimeout bounds each try of a condition that asks NATS. A
+// JetStream API request that reaches a stream while it has no leader (just
+// after a NATS node was killed or came back) is never answered, and nats.go
+// applies its own default timeout only to a context without a deadline:
+// under the test's context one unanswered request held a wait for
+// minutes, past its limit, and failed the test with what it had read
+// before (a stale "N outbox events unsent"). A try that times out is
+// simply tried again by waitFor.
+const attemptTimeout = 15 * time.Second
+
+// attempt returns ctx bounded by attemptTimeout, for one try of a condition.
+func attempt(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, attemptTimeout)
+}
+
 // waitFor polls cond until it holds; it fails the test after limit (a
-// liveness bound, not a measurement) saying what it waited for.
+// liveness bound, not a measurement) saying what it waited for. A cond
+// that asks NATS bounds each try with attempt, so that no single try
+// outlasts limit.
 func waitFor(t *testing.T, what string, limit time.Duration, cond func() (bool, error)) {
 	t.Helper()
 	began := time.Now()

@@ -108,15 +108,12 @@ func (l *Lease) Run(ctx context.Context, task func(ctx context.Context) error) e
 	if l.KV == nil || l.Key == "" {
 		return errors.New("lease: KV and Key are required")
 	}
-	st, err := l.KV.Status(ctx)
-	if err != nil {
-		return fmt.Errorf("lease %s: %w", l.Key, err)
+	log := orDefault(l.Logger, slog.Default()).With("lease", l.Key)
+	ttl, err := l.bucketTTL(ctx, log)
+	if err != nil || ttl == 0 {
+		return err // ttl 0: ctx ended
 	}
-	ttl := st.TTL()
-	if ttl <= 0 {
-		return fmt.Errorf("lease %s: bucket %s has no TTL", l.Key, st.Bucket())
-	}
-	h := &holding{Lease: l, ttl: ttl, value: []byte(l.holderValue()), log: orDefault(l.Logger, slog.Default()).With("lease", l.Key)}
+	h := &holding{Lease: l, ttl: ttl, value: []byte(l.holderValue()), log: log}
 	for {
 		rev, deadline, ok := h.acquire(ctx)
 		if !ok {
@@ -125,6 +122,41 @@ func (l *Lease) Run(ctx context.Context, task func(ctx context.Context) error) e
 		if !h.hold(ctx, rev, deadline, task) {
 			return nil
 		}
+	}
+}
+
+// Retries of the bucket's status at the start of Run.
+const (
+	statusRetryMin = 250 * time.Millisecond
+	statusRetryMax = 10 * time.Second
+)
+
+// bucketTTL reads the bucket's TTL, each try bounded by APITimeout, trying
+// again (with a logged warning) until it succeeds or ctx ends (then 0 and
+// no error): a node starting while NATS is down, or while the bucket's
+// stream has no leader, must still take part once it is back. It fails
+// only when the bucket has no TTL or the connection is closed for good.
+func (l *Lease) bucketTTL(ctx context.Context, log *slog.Logger) (time.Duration, error) {
+	wait := statusRetryMin
+	for {
+		sctx, cancel := context.WithTimeout(ctx, APITimeout)
+		st, err := l.KV.Status(sctx)
+		cancel()
+		switch {
+		case err == nil && st.TTL() > 0:
+			return st.TTL(), nil
+		case err == nil:
+			return 0, fmt.Errorf("lease %s: bucket %s has no TTL", l.Key, st.Bucket())
+		case ctx.Err() != nil:
+			return 0, nil
+		case errors.Is(err, natsgo.ErrConnectionClosed):
+			return 0, fmt.Errorf("lease %s: %w", l.Key, err)
+		}
+		log.Warn("lease: cannot read the lease bucket; retrying", "err", err, "retry_in", wait)
+		if !sleep(ctx, wait, nil) {
+			return 0, nil
+		}
+		wait = min(wait*2, statusRetryMax)
 	}
 }
 
@@ -243,7 +275,7 @@ func (h *holding) hold(ctx context.Context, rev uint64, deadline time.Time, task
 			return sleep(ctx, h.ttl/3, nil)
 		case <-ctx.Done():
 			cancel()
-			<-done
+			h.awaitTask(done)
 			h.release(rev)
 			h.changed(false)
 			return false
@@ -289,11 +321,30 @@ func (h *holding) renew(ctx context.Context, rev uint64, deadline time.Time) (re
 // lost cancels the task and waits for it.
 func (h *holding) lost(cancel context.CancelFunc, done <-chan error, why string) {
 	cancel()
-	if err := <-done; err != nil {
+	h.log.Warn("lease lost: stopping the task", "why", why)
+	if err := h.awaitTask(done); err != nil {
 		h.log.Warn("lease: task ended with an error after the lease was lost", "err", err)
 	}
 	h.log.Warn("lease lost: task stopped", "why", why)
 	h.changed(false)
+}
+
+// awaitTask waits for a cancelled task to return, and says so in the log
+// every TTL while it does not: a task that ignores its context keeps this
+// holder from trying for the lease again, and must not do so silently.
+func (h *holding) awaitTask(done <-chan error) error {
+	t := time.NewTicker(h.ttl)
+	defer t.Stop()
+	began := time.Now()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-t.C:
+			h.log.Error("lease: the task has not returned since it was cancelled; this holder cannot take the lease again until it does",
+				"waited", time.Since(began).Round(time.Second))
+		}
+	}
 }
 
 // release deletes the key if it still holds rev, so another holder need

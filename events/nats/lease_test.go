@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -357,4 +358,71 @@ func TestLeasedRelayHandsOverWithoutLosingOrRepeatingAnEvent(t *testing.T) {
 	checkDelivered(t, js, total)
 	t.Logf("published %d + %d, duplicates %d + %d", relays[0].relay.Stats().Published, relays[1].relay.Stats().Published,
 		relays[0].relay.Stats().Duplicates, relays[1].relay.Stats().Duplicates)
+}
+
+// signalOn is a slog handler that signals each record with message msg.
+type signalOn struct {
+	msg string
+	ch  chan struct{}
+}
+
+func (h signalOn) Enabled(context.Context, slog.Level) bool { return true }
+func (h signalOn) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h signalOn) WithGroup(string) slog.Handler            { return h }
+func (h signalOn) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		select {
+		case h.ch <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// TestLeaseStartedWhileNATSIsDownHoldsOnceItIsBack starts a holder while
+// its NATS server is down. Run used to return the first failed read of the
+// bucket, and the node then never ran the task (the daemon logs that its
+// lease loop stopped, once); now it tries again until NATS is back, and
+// takes the lease.
+func TestLeaseStartedWhileNATSIsDownHoldsOnceItIsBack(t *testing.T) {
+	t.Parallel()
+	n := startNATS(t)
+	ctx, cancel := context.WithTimeout(context.Background(), liveness)
+	defer cancel()
+	_, js := connectJS(t, n.url())
+	if _, err := nats.EnsureLeaseBucket(ctx, js, nats.LeaseBucketConfig{TTL: leaseTTL}); err != nil {
+		t.Fatal(err)
+	}
+	nc, hjs, err := nats.Connect(ctx, nats.ConnConfig{URL: n.url(), Name: "holder", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	kv, err := hjs.KeyValue(ctx, nats.LeaseBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.stop()
+
+	retrying := make(chan struct{}, 1)
+	var held atomic.Bool
+	l := &nats.Lease{KV: kv, Key: "relay", OnChange: held.Store,
+		Logger: slog.New(signalOn{msg: "lease: cannot read the lease bucket; retrying", ch: retrying})}
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(runCtx, func(ctx context.Context) error { <-ctx.Done(); return nil }) }()
+	select {
+	case err := <-done:
+		stop()
+		t.Fatalf("Run returned while NATS was down: %v", err)
+	case <-retrying:
+	case <-ctx.Done():
+		t.Fatal("Run neither returned nor retried")
+	}
+	n.start(t)
+	waitFor(t, "the lease held once NATS is back", held.Load)
+	stop()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
 }

@@ -25,6 +25,8 @@ const (
 	DefaultMinBackoff   = 100 * time.Millisecond
 	DefaultMaxBackoff   = 30 * time.Second
 	DefaultAckTimeout   = 10 * time.Second
+	// DefaultOutboxTimeout bounds each read or write of the outbox.
+	DefaultOutboxTimeout = 30 * time.Second
 )
 
 // Relay publishes outbox events to JetStream in commit order and marks them
@@ -105,6 +107,12 @@ type Relay struct {
 	// AckTimeout is how long to wait for the next acknowledgement before
 	// the pass fails. Default DefaultAckTimeout.
 	AckTimeout time.Duration
+	// OutboxTimeout bounds each read or write of the outbox, so that a
+	// database connection that stops answering (a half-open connection
+	// after a network fault) fails the pass, which is logged and retried,
+	// instead of holding the relay silently while its lease is renewed.
+	// Default DefaultOutboxTimeout.
+	OutboxTimeout time.Duration
 
 	kickOnce sync.Once
 	kick     chan struct{}
@@ -203,7 +211,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		if err == nil && more {
 			wait = 0 // more events are waiting
 		}
-		r.refreshBacklog(ctx, err != nil || !more)
+		r.refreshBacklog(ctx, s, err != nil || !more)
 		if !sleep(ctx, wait, kick) {
 			return nil
 		}
@@ -217,7 +225,9 @@ func (r *Relay) pass(ctx context.Context, s settings) (bool, error) {
 	if err := r.checkStreams(ctx, s); err != nil {
 		return false, err
 	}
-	evs, err := r.Outbox.PendingEvents(ctx, s.batch)
+	octx, cancel := context.WithTimeout(ctx, s.outboxTimeout)
+	defer cancel()
+	evs, err := r.Outbox.PendingEvents(octx, s.batch)
 	if err != nil {
 		return false, fmt.Errorf("read outbox: %w", err)
 	}
@@ -231,7 +241,7 @@ func (r *Relay) pass(ctx context.Context, s settings) (bool, error) {
 	r.learnLastSeqs(evs, acks, pubErr)
 	if acked := len(acks); acked > 0 {
 		// Record progress even when shutting down: fewer republishes.
-		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.ackTimeout)
+		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.outboxTimeout)
 		defer cancel()
 		if err := r.Outbox.MarkSent(mctx, sentOf(evs, acks)); err != nil {
 			return false, errors.Join(pubErr, fmt.Errorf("mark sent: %w", err))
@@ -282,11 +292,15 @@ func (r *Relay) checkStream(ctx context.Context, s settings, name string) (bool,
 	if err := r.connErr(); err != nil {
 		return false, fmt.Errorf("check stream %s: %w", name, err)
 	}
-	recorded, err := r.Outbox.LastSent(ctx, name)
+	octx, cancel := context.WithTimeout(ctx, s.outboxTimeout)
+	defer cancel()
+	recorded, err := r.Outbox.LastSent(octx, name)
 	if err != nil {
 		return false, err
 	}
-	str, err := r.JS.Stream(ctx, name)
+	sctx, scancel := context.WithTimeout(ctx, APITimeout)
+	defer scancel()
+	str, err := r.JS.Stream(sctx, name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return false, nil
 	}
@@ -297,7 +311,7 @@ func (r *Relay) checkStream(ctx context.Context, s settings, name string) (bool,
 	if last >= recorded {
 		return true, nil
 	}
-	n, err := r.Outbox.Resend(ctx, name, last)
+	n, err := r.Outbox.Resend(octx, name, last)
 	if err != nil {
 		return false, err
 	}
@@ -317,7 +331,9 @@ func (r *Relay) checkStream(ctx context.Context, s settings, name string) (bool,
 // left: its owner must reset it.
 func (r *Relay) resetConsumersPast(ctx context.Context, s settings, str jetstream.Stream, last uint64) error {
 	name := str.CachedInfo().Config.Name
-	lister := str.ListConsumers(ctx)
+	lctx, cancel := context.WithTimeout(ctx, APITimeout)
+	defer cancel()
+	lister := str.ListConsumers(lctx)
 	var past []*jetstream.ConsumerInfo
 	for ci := range lister.Info() {
 		if ci.Delivered.Stream > last {
@@ -329,7 +345,10 @@ func (r *Relay) resetConsumersPast(ctx context.Context, s settings, str jetstrea
 	}
 	for _, ci := range past {
 		seq := min(ci.AckFloor.Stream, last) + 1
-		if _, err := r.JS.ResetConsumerToSequence(ctx, name, ci.Name, seq); err != nil {
+		rctx, rcancel := context.WithTimeout(ctx, APITimeout)
+		_, err := r.JS.ResetConsumerToSequence(rctx, name, ci.Name, seq)
+		rcancel()
+		if err != nil {
 			s.log.Error("outbox relay: a consumer is past the end of its stream and could not be reset: it skips the events published again until its owner resets it",
 				"stream", name, "consumer", ci.Name, "delivered_stream_seq", ci.Delivered.Stream, "stream_last_seq", last, "err", err)
 			continue
@@ -486,12 +505,14 @@ func (r *Relay) awaitAcks(ctx context.Context, s settings, evs []events.OutboxEv
 
 // refreshBacklog updates the backlog gauge when now is true or the last
 // check is over a second old.
-func (r *Relay) refreshBacklog(ctx context.Context, now bool) {
+func (r *Relay) refreshBacklog(ctx context.Context, s settings, now bool) {
 	br, ok := r.Outbox.(events.BacklogReporter)
 	if !ok || (!now && time.Since(r.lastBacklog) < time.Second) {
 		return
 	}
-	n, _, err := br.OutboxBacklog(ctx)
+	octx, cancel := context.WithTimeout(ctx, s.outboxTimeout)
+	defer cancel()
+	n, _, err := br.OutboxBacklog(octx)
 	if err != nil {
 		return // the gauge keeps its last value; the next check retries
 	}
@@ -529,15 +550,17 @@ type settings struct {
 	log                    *slog.Logger
 	batch                  int
 	poll, ackTimeout       time.Duration
+	outboxTimeout          time.Duration
 	minBackoff, maxBackoff time.Duration
 }
 
 func (r *Relay) settings() settings {
-	s := settings{r.Logger, r.BatchSize, r.PollInterval, r.AckTimeout, r.MinBackoff, r.MaxBackoff}
+	s := settings{log: r.Logger, batch: r.BatchSize, poll: r.PollInterval, ackTimeout: r.AckTimeout, minBackoff: r.MinBackoff, maxBackoff: r.MaxBackoff}
 	s.log = orDefault(s.log, slog.Default())
 	s.batch = orDefault(s.batch, DefaultBatchSize)
 	s.poll = orDefault(s.poll, DefaultPollInterval)
 	s.ackTimeout = orDefault(s.ackTimeout, DefaultAckTimeout)
+	s.outboxTimeout = orDefault(r.OutboxTimeout, DefaultOutboxTimeout)
 	s.minBackoff = orDefault(s.minBackoff, DefaultMinBackoff)
 	s.maxBackoff = max(orDefault(s.maxBackoff, DefaultMaxBackoff), s.minBackoff)
 	return s

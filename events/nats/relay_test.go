@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -354,4 +355,51 @@ func TestRelayRelearnsWhereAStreamEndsAfterAForeignMessage(t *testing.T) {
 	if slices.Sort(got); !slices.Equal(got, want) {
 		t.Fatalf("changes stream holds %d events %v, want each of %d once", len(got), got, len(want))
 	}
+}
+
+// stuckOutbox is a real outbox whose reads of pending events hang until
+// their context ends while stuck is set, as on a database connection that
+// stopped answering (half-open after a network fault).
+type stuckOutbox struct {
+	events.Outbox
+	stuck atomic.Bool
+	hung  chan struct{} // signalled when a read hangs
+}
+
+func (o *stuckOutbox) PendingEvents(ctx context.Context, limit int) ([]events.OutboxEvent, error) {
+	if o.stuck.Load() {
+		select {
+		case o.hung <- struct{}{}:
+		default:
+		}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return o.Outbox.PendingEvents(ctx, limit)
+}
+
+// TestRelayGivesUpAReadOfTheOutboxThatHangs: a read of the outbox that
+// never returns used to hold the relay forever, silently, while its lease
+// kept being renewed; each read is now bounded by OutboxTimeout, so the
+// pass fails and is retried, and the events are delivered once the
+// database answers again.
+func TestRelayGivesUpAReadOfTheOutboxThatHangs(t *testing.T) {
+	t.Parallel()
+	n := startNATS(t)
+	_, js := connectJS(t, n.url())
+	db := openOutbox(t)
+	outbox := &stuckOutbox{Outbox: db, hung: make(chan struct{}, 1)}
+	outbox.stuck.Store(true)
+	relay := &nats.Relay{Outbox: outbox, JS: js, Logger: quiet, OutboxTimeout: 200 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
+	commitEvents(t, db, nil, 0, 20)
+	runRelay(t, relay)
+	select {
+	case <-outbox.hung:
+	case <-time.After(liveness):
+		t.Fatal("the relay never read the outbox")
+	}
+	waitFor(t, "a failed pass", func() bool { return relay.Stats().Failures > 0 })
+	outbox.stuck.Store(false)
+	waitFor(t, "the backlog relayed", func() bool { return backlog(t, db) == 0 })
+	checkDelivered(t, js, 20)
 }

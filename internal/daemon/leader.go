@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -71,21 +72,27 @@ func (d *Daemon) goOnce(runCtx context.Context, name, key string, task func(cont
 	d.goRun(name, func() error { return l.Run(runCtx, task) })
 }
 
-// together runs tasks concurrently until all return; the first error wins.
+// together runs tasks concurrently under one lease: the first to return
+// (failed, or done by itself) cancels the others, and together returns
+// once all have, with their errors. A task that stopped must end the
+// lease's term, so that the lease logs its error and runs them all again:
+// waiting for the others instead kept the lease held with, for example, the
+// insights consumer dead and its failure unlogged behind a sweep that
+// never returns.
 func together(tasks ...func(context.Context) error) func(context.Context) error {
 	return func(ctx context.Context) error {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
 		errs := make([]error, len(tasks))
 		var wg sync.WaitGroup
 		for i, task := range tasks {
-			wg.Go(func() { errs[i] = task(ctx) })
+			wg.Go(func() {
+				defer cancel()
+				errs[i] = task(ctx)
+			})
 		}
 		wg.Wait()
-		for _, err := range errs {
-			if err != nil {
-				return err
-			}
-		}
-		return nil
+		return errors.Join(errs...)
 	}
 }
 

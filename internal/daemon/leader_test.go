@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -206,5 +207,42 @@ func TestNATSReplicasNeedAClusterAndStayWithinFive(t *testing.T) {
 		if (err == nil) != tc.ok || (err != nil && !strings.Contains(err.Error(), "nats-replicas")) {
 			t.Errorf("url %q replicas %d: Validate() = %v, want ok %v", tc.url, tc.replicas, err, tc.ok)
 		}
+	}
+}
+
+// TestTogetherEndsEveryTaskWhenOneStops: the insights consumer failing
+// must end its lease term (logged, run again), not leave the sweep running
+// under the lease with the consumer dead; and a task ending by itself
+// ends the term too.
+func TestTogetherEndsEveryTaskWhenOneStops(t *testing.T) {
+	t.Parallel()
+	failure := errors.New("consumer failed")
+	blocks := func(ctx context.Context) error { <-ctx.Done(); return nil }
+	for _, tc := range []struct {
+		name string
+		stop func(context.Context) error
+		want error
+	}{
+		{"a task fails", func(context.Context) error { return failure }, failure},
+		{"a task returns", func(context.Context) error { return nil }, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			done := make(chan error, 1)
+			go func() { done <- together(blocks, tc.stop, blocks)(context.Background()) }()
+			select {
+			case err := <-done:
+				if !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
+					t.Fatalf("together returned %v, want %v", err, tc.want)
+				}
+			case <-time.After(liveness):
+				t.Fatal("together still waits for the other tasks")
+			}
+		})
+	}
+	// Cancelled from outside: every task ends, no error.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := together(blocks, blocks)(ctx); err != nil {
+		t.Fatalf("cancelled: %v", err)
 	}
 }
