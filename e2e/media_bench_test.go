@@ -106,10 +106,10 @@ func benchPhotoUpload(b *testing.B, name string, chunk int, shared bool) {
 		pb := newPhotoBenchStaging(b, shared)
 		data := photostest.JPEG(5<<20, 1)
 		var seq uint64
-		var phases [4]time.Duration // create, chunks, complete, direct PutObject
+		var phases, cpu [4]time.Duration // create, chunks, complete, direct PutObject
 		b.SetBytes(int64(len(data)))
 		for b.Loop() {
-			pb.uploadBoth(b, fresh(b, data, &seq), data, chunk, &phases)
+			pb.uploadBoth(b, fresh(b, data, &seq), data, chunk, &phases, &cpu)
 		}
 		ms := func(d time.Duration) float64 { return d.Seconds() * 1000 / float64(b.N) }
 		fieldsync := phases[0] + phases[1] + phases[2]
@@ -121,36 +121,48 @@ func benchPhotoUpload(b *testing.B, name string, chunk int, shared bool) {
 		b.ReportMetric(ms(phases[1]), "chunks-ms")
 		b.ReportMetric(ms(phases[2]), "complete-ms")
 		b.ReportMetric(ms(phases[3]), "putobject-ms")
+		// CPU time of this process (client and daemon; versitygw runs in
+		// its own): steadier than wall time on a loaded machine.
+		b.ReportMetric(ms(cpu[0]+cpu[1]+cpu[2]), "fieldsync-cpu-ms")
+		b.ReportMetric(ms(cpu[3]), "putobject-cpu-ms")
 		benchenv.ReportLoad(b)
 	})
 }
 
 // uploadBoth sends data through fieldsync in chunks of n bytes, then
-// straight to S3, adding each phase's time to phases.
-func (pb *photoBench) uploadBoth(b *testing.B, key string, data []byte, n int, phases *[4]time.Duration) {
+// straight to S3, adding each phase's time to phases and the process's
+// CPU time in it to cpu.
+func (pb *photoBench) uploadBoth(b *testing.B, key string, data []byte, n int, phases, cpu *[4]time.Duration) {
 	ctx := b.Context()
 	media := mediaClient(pb.d, pb.token, nil)
+	var c [5]time.Duration
+	c[0] = benchenv.CPUTime()
 	t0 := time.Now()
 	u, err := createPhoto(ctx, media, key, data)
 	if err != nil {
 		b.Fatal(err)
 	}
 	t1 := time.Now()
+	c[1] = benchenv.CPUTime()
 	if err := sendPhoto(ctx, media, u.UploadId, data, 0, u.SizeBytes, n); err != nil {
 		b.Fatal(err)
 	}
 	t2 := time.Now()
+	c[2] = benchenv.CPUTime()
 	if _, err := completePhoto(ctx, media, u.UploadId); err != nil {
 		b.Fatal(err)
 	}
 	t3 := time.Now()
+	c[3] = benchenv.CPUTime()
 	if _, err := pb.minio.PutObject(ctx, pb.bucket, key+"-direct", bytes.NewReader(data), int64(len(data)),
 		minio.PutObjectOptions{ContentType: "image/jpeg"}); err != nil {
 		b.Fatal(err)
 	}
 	t4 := time.Now()
+	c[4] = benchenv.CPUTime()
 	for i, d := range []time.Duration{t1.Sub(t0), t2.Sub(t1), t3.Sub(t2), t4.Sub(t3)} {
 		phases[i] += d
+		cpu[i] += c[i+1] - c[i]
 	}
 }
 
