@@ -90,3 +90,29 @@ func TestGuardedValidationSameAsProtovalidate(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkValidateDraftVisit validates a draft visit as the engine does
+// (guarded) and with every rule evaluated.
+func BenchmarkValidateDraftVisit(b *testing.B) {
+	plain, err := protovalidate.New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	gv := newGuardedValidator(plain, []protoreflect.MessageDescriptor{(&fieldsyncv1.Visit{}).ProtoReflect().Descriptor()})
+	v := &fieldsyncv1.Visit{Kind: fieldsyncv1.VisitKind_VISIT_KIND_ROUTINE, CustomerId: "c1", OwnerUserId: "u1",
+		Notes: "discussed the trial results and the next order", ActionTags: []string{"technical_demo"}}
+	b.Run("guarded", func(b *testing.B) {
+		for b.Loop() {
+			if err := gv.Validate(v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("protovalidate", func(b *testing.B) {
+		for b.Loop() {
+			if err := plain.Validate(v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
