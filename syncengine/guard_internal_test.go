@@ -116,3 +116,88 @@ func BenchmarkValidateDraftVisit(b *testing.B) {
 		}
 	})
 }
+
+// TestGuardedValidationSameAsProtovalidateForEveryGuardedType: the same
+// for every guarded record type, with values drawn field by field (strings
+// empty, short or too long, enums and integers small, timestamps and
+// other messages set or not, lists of up to two).
+func TestGuardedValidationSameAsProtovalidateForEveryGuardedType(t *testing.T) {
+	plain, err := protovalidate.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []protoreflect.MessageDescriptor
+	byName := map[protoreflect.FullName]*RecordType{}
+	for _, rt := range DefaultRegistry().Types() {
+		types = append(types, rt.msgType.Descriptor())
+		byName[rt.msgType.Descriptor().FullName()] = rt
+	}
+	gv := newGuardedValidator(plain, types)
+	if len(gv.guards) == 0 {
+		t.Fatal("no record type is guarded")
+	}
+	for name := range gv.guards {
+		rt := byName[name]
+		t.Run(string(name), func(t *testing.T) {
+			rapid.Check(t, func(t *rapid.T) {
+				m := rt.New()
+				fillDrawn(t, m.ProtoReflect())
+				msg := func(err error) string {
+					if err == nil {
+						return ""
+					}
+					return ViolationMessage(err)
+				}
+				if got, want := msg(gv.Validate(m)), msg(plain.Validate(m)); got != want {
+					t.Fatalf("guarded: %q\nprotovalidate: %q", got, want)
+				}
+			})
+		})
+	}
+}
+
+// fillDrawn sets m's scalar fields, lists of scalars and message fields
+// (left empty: set or not) from draws.
+func fillDrawn(t *rapid.T, m protoreflect.Message) {
+	fields := m.Descriptor().Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		if fd.IsMap() || fd.ContainingOneof() != nil && !fd.HasOptionalKeyword() {
+			continue
+		}
+		label := string(fd.Name())
+		if fd.Kind() == protoreflect.MessageKind || fd.Kind() == protoreflect.GroupKind {
+			if !fd.IsList() && rapid.Bool().Draw(t, label) {
+				m.Set(fd, m.NewField(fd))
+			}
+			continue
+		}
+		draw := func() (protoreflect.Value, bool) {
+			switch fd.Kind() {
+			case protoreflect.StringKind:
+				return protoreflect.ValueOfString(rapid.SampledFrom([]string{"", "x1", string(make([]byte, 300))}).Draw(t, label)), true
+			case protoreflect.EnumKind:
+				return protoreflect.ValueOfEnum(protoreflect.EnumNumber(rapid.Int32Range(0, 3).Draw(t, label))), true
+			case protoreflect.Int32Kind:
+				return protoreflect.ValueOfInt32(rapid.Int32Range(-1, 3).Draw(t, label)), true
+			case protoreflect.Int64Kind:
+				return protoreflect.ValueOfInt64(rapid.Int64Range(-1, 3).Draw(t, label)), true
+			case protoreflect.BoolKind:
+				return protoreflect.ValueOfBool(rapid.Bool().Draw(t, label)), true
+			}
+			return protoreflect.Value{}, false
+		}
+		if fd.IsList() {
+			l := m.Mutable(fd).List()
+			for range rapid.IntRange(0, 2).Draw(t, label+" len") {
+				if v, ok := draw(); ok {
+					l.Append(v)
+				}
+			}
+			continue
+		}
+		if v, ok := draw(); ok {
+			m.Set(fd, v)
+		}
+	}
+}
