@@ -145,9 +145,13 @@ func (s *Service) reconcile(ctx context.Context, u *Upload) error {
 	n, err := s.staging.size(u.ID)
 	if err == nil && n > 0 && !s.staging.trusted(u.ID) {
 		// Written without fsync by an earlier process: stage it again from
-		// the store, which holds every recorded chunk.
-		err = s.staging.truncate(u.ID, 0)
-		n = 0
+		// the store, which holds every chunk recorded with shared staging
+		// (bytes before its first were fsynced, before staging was shared).
+		var first int64
+		if first, err = s.firstStoredChunk(ctx, u); err == nil && n > first {
+			err = s.staging.truncate(u.ID, first)
+			n = first
+		}
 	}
 	if err == nil && n < u.Offset {
 		n, err = s.fetchStaged(ctx, u, n)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/fieldsync/fieldsync/internal/s3test"
@@ -160,6 +161,52 @@ func TestSharedStagingRestagesFromTheStoreAfterARestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	restarted, err := photos.New(w.cfg) // a new process over the same database and folder
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { photos.WaitTracked(restarted) })
+	w.svc = restarted
+	got, err := restarted.GetUpload(context.Background(), w.p["rep"], u.ID)
+	if err != nil || got.Offset != 3000 {
+		t.Fatalf("GetUpload after restart = %+v, %v; want offset 3000", got, err)
+	}
+	w.send("rep", got, data, 1000)
+	if _, ph, err := restarted.CompleteUpload(context.Background(), w.p["rep"], u.ID); err != nil || ph.SHA256 != photostest.Key(data) {
+		t.Fatalf("CompleteUpload after restart = %+v, %v", ph, err)
+	}
+	checkObject(t, w.store, data, "image/jpeg")
+}
+
+// TestSwitchingToSharedStagingKeepsTheFsyncedPrefix: an upload begun while
+// staging was local (its bytes fsynced in the staged file, none in the
+// store) and continued with shared staging resumes after a crash from its
+// recorded offset: the fsynced prefix is kept, the rest staged again from
+// the store.
+func TestSwitchingToSharedStagingKeepsTheFsyncedPrefix(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	data := photostest.JPEG(5000, 44)
+	u := w.create("rep", data)
+	w.send("rep", u, data[:2000], 1000) // local staging
+	photos.WaitTracked(w.svc)
+	w.cfg.SharedStaging = true
+	shared, err := photos.New(w.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.svc = shared
+	u.Offset = 2000
+	w.send("rep", u, data[:3000], 1000)
+	photos.WaitTracked(shared)
+	if n := chunksLeft(t, w, u.ID); n != 1000 {
+		t.Fatalf("the store keeps %d bytes, want the 1000 sent with shared staging", n)
+	}
+	staged := filepath.Join(w.dir, "uploads", u.ID)
+	garbled := append(slices.Clone(data[:2000]), bytes.Repeat([]byte{0x5a}, 1500)...) // the unsynced tail lost
+	if err := os.WriteFile(staged, garbled, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	restarted, err := photos.New(w.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
