@@ -30,6 +30,7 @@ type process struct {
 	bin  string
 	dir  string
 	addr string
+	args []string // more flags
 	cmd  *exec.Cmd
 }
 
@@ -55,7 +56,7 @@ func freeAddr(t *testing.T) string {
 
 func (p *process) start() {
 	p.t.Helper()
-	p.cmd = exec.Command(p.bin, "--demo", "--data-dir", p.dir, "--addr", p.addr, "--metrics-addr", "", "--log-level", "warn")
+	p.cmd = exec.Command(p.bin, append([]string{"--demo", "--data-dir", p.dir, "--addr", p.addr, "--metrics-addr", "", "--log-level", "warn"}, p.args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = os.Stderr, os.Stderr
 	if err := p.cmd.Start(); err != nil {
 		p.t.Fatal(err)

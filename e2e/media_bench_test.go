@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
+	"github.com/fieldsync/fieldsync/internal/benchenv"
 	"github.com/fieldsync/fieldsync/internal/daemon"
 	"github.com/fieldsync/fieldsync/internal/s3test"
 	"github.com/fieldsync/fieldsync/photos/photostest"
@@ -40,13 +42,21 @@ func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	return http.DefaultTransport.RoundTrip(req)
 }
 
-func newPhotoBench(b *testing.B) *photoBench {
+func newPhotoBench(b *testing.B) *photoBench { return newPhotoBenchStaging(b, false) }
+
+// newPhotoBenchStaging is newPhotoBench with staging shared through the
+// database (as on nodes sharing one: every chunk kept in upload_chunks)
+// when shared is set.
+func newPhotoBenchStaging(b *testing.B, shared bool) *photoBench {
 	srv := s3test.Start(b)
 	pb := &photoBench{bucket: newMediaBucket(), counter: &countingTransport{}}
 	d, creds := startDaemon(b, "", func(c *daemon.Config) {
 		withS3(srv, pb.bucket)(c)
 		c.Consumers = false
 		c.RateLimit, c.InFlight = 0, 0 // benchmarks measure photos, not the edge
+		if shared {
+			c.SQLitePath = filepath.Join(c.DataDir, "fieldsync.db") // an explicit file: staging shared
+		}
 	})
 	rep, _ := creds.User("rep")
 	pb.d, pb.token = d, rep.DeviceToken
@@ -74,60 +84,85 @@ func fresh(b *testing.B, data []byte, seq *uint64) string {
 // loop, PutObjects the same bytes straight to the same server with
 // minio-go. It reports each side's MB/s, their ratio (direct time /
 // fieldsync time: 1 means no overhead) and where fieldsync's time goes
-// (ms per photo in Create, the chunks and Complete).
+// (ms per photo in Create, the chunks and Complete). staging=shared is a
+// daemon on an explicit SQLite file, which keeps every chunk in the
+// database too (photos.Config.SharedStaging).
 //
 //	VERSITYGW=$PWD/.tools/bin/versitygw go test -run '^$' -bench PhotoUpload5MiB -benchtime 30x ./e2e/
 func BenchmarkPhotoUpload5MiB(b *testing.B) {
-	for _, chunk := range []int{256 << 10, 1 << 20, 4 << 20} {
-		b.Run(fmt.Sprintf("chunk=%dKiB", chunk>>10), func(b *testing.B) {
-			pb := newPhotoBench(b)
-			data := photostest.JPEG(5<<20, 1)
-			var seq uint64
-			var phases [4]time.Duration // create, chunks, complete, direct PutObject
-			b.SetBytes(int64(len(data)))
-			for b.Loop() {
-				pb.uploadBoth(b, fresh(b, data, &seq), data, chunk, &phases)
+	for _, shared := range []bool{false, true} {
+		for _, chunk := range []int{256 << 10, 1 << 20, 4 << 20} {
+			name := fmt.Sprintf("chunk=%dKiB", chunk>>10)
+			if shared {
+				name = "staging=shared/" + name
 			}
-			ms := func(d time.Duration) float64 { return d.Seconds() * 1000 / float64(b.N) }
-			fieldsync := phases[0] + phases[1] + phases[2]
-			mb := float64(len(data)) * float64(b.N) / 1e6
-			b.ReportMetric(mb/fieldsync.Seconds(), "fieldsync-MB/s")
-			b.ReportMetric(mb/phases[3].Seconds(), "putobject-MB/s")
-			b.ReportMetric(phases[3].Seconds()/fieldsync.Seconds(), "ratio")
-			b.ReportMetric(ms(phases[0]), "create-ms")
-			b.ReportMetric(ms(phases[1]), "chunks-ms")
-			b.ReportMetric(ms(phases[2]), "complete-ms")
-			b.ReportMetric(ms(phases[3]), "putobject-ms")
-		})
+			benchPhotoUpload(b, name, chunk, shared)
+		}
 	}
 }
 
+func benchPhotoUpload(b *testing.B, name string, chunk int, shared bool) {
+	b.Run(name, func(b *testing.B) {
+		pb := newPhotoBenchStaging(b, shared)
+		data := photostest.JPEG(5<<20, 1)
+		var seq uint64
+		var phases, cpu [4]time.Duration // create, chunks, complete, direct PutObject
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			pb.uploadBoth(b, fresh(b, data, &seq), data, chunk, &phases, &cpu)
+		}
+		ms := func(d time.Duration) float64 { return d.Seconds() * 1000 / float64(b.N) }
+		fieldsync := phases[0] + phases[1] + phases[2]
+		mb := float64(len(data)) * float64(b.N) / 1e6
+		b.ReportMetric(mb/fieldsync.Seconds(), "fieldsync-MB/s")
+		b.ReportMetric(mb/phases[3].Seconds(), "putobject-MB/s")
+		b.ReportMetric(phases[3].Seconds()/fieldsync.Seconds(), "ratio")
+		b.ReportMetric(ms(phases[0]), "create-ms")
+		b.ReportMetric(ms(phases[1]), "chunks-ms")
+		b.ReportMetric(ms(phases[2]), "complete-ms")
+		b.ReportMetric(ms(phases[3]), "putobject-ms")
+		// CPU time of this process (client and daemon; versitygw runs in
+		// its own): steadier than wall time on a loaded machine.
+		b.ReportMetric(ms(cpu[0]+cpu[1]+cpu[2]), "fieldsync-cpu-ms")
+		b.ReportMetric(ms(cpu[3]), "putobject-cpu-ms")
+		benchenv.ReportLoad(b)
+	})
+}
+
 // uploadBoth sends data through fieldsync in chunks of n bytes, then
-// straight to S3, adding each phase's time to phases.
-func (pb *photoBench) uploadBoth(b *testing.B, key string, data []byte, n int, phases *[4]time.Duration) {
+// straight to S3, adding each phase's time to phases and the process's
+// CPU time in it to cpu.
+func (pb *photoBench) uploadBoth(b *testing.B, key string, data []byte, n int, phases, cpu *[4]time.Duration) {
 	ctx := b.Context()
 	media := mediaClient(pb.d, pb.token, nil)
+	var c [5]time.Duration
+	c[0] = benchenv.CPUTime()
 	t0 := time.Now()
 	u, err := createPhoto(ctx, media, key, data)
 	if err != nil {
 		b.Fatal(err)
 	}
 	t1 := time.Now()
+	c[1] = benchenv.CPUTime()
 	if err := sendPhoto(ctx, media, u.UploadId, data, 0, u.SizeBytes, n); err != nil {
 		b.Fatal(err)
 	}
 	t2 := time.Now()
+	c[2] = benchenv.CPUTime()
 	if _, err := completePhoto(ctx, media, u.UploadId); err != nil {
 		b.Fatal(err)
 	}
 	t3 := time.Now()
+	c[3] = benchenv.CPUTime()
 	if _, err := pb.minio.PutObject(ctx, pb.bucket, key+"-direct", bytes.NewReader(data), int64(len(data)),
 		minio.PutObjectOptions{ContentType: "image/jpeg"}); err != nil {
 		b.Fatal(err)
 	}
 	t4 := time.Now()
+	c[4] = benchenv.CPUTime()
 	for i, d := range []time.Duration{t1.Sub(t0), t2.Sub(t1), t3.Sub(t2), t4.Sub(t3)} {
 		phases[i] += d
+		cpu[i] += c[i+1] - c[i]
 	}
 }
 

@@ -385,7 +385,22 @@ func TestRepeatPhotoIsStillFlaggedWhenItsUploadCompletes(t *testing.T) {
 
 func TestAcknowledgedChunksSurviveSIGKILL(t *testing.T) {
 	t.Parallel()
-	p := &process{t: t, bin: buildDaemon(t), dir: t.TempDir(), addr: freeAddr(t)}
+	bin := buildDaemon(t)
+	t.Run("local staging", func(t *testing.T) {
+		t.Parallel()
+		acknowledgedChunksSurviveSIGKILL(t, &process{t: t, bin: bin, dir: t.TempDir(), addr: freeAddr(t)})
+	})
+	// An explicit SQLite file: chunks are kept in the database, the staged
+	// copy is written without fsync and staged again after the restart.
+	t.Run("shared staging", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		acknowledgedChunksSurviveSIGKILL(t, &process{t: t, bin: bin, dir: dir, addr: freeAddr(t),
+			args: []string{"--sqlite-path", filepath.Join(dir, "fieldsync.db")}})
+	})
+}
+
+func acknowledgedChunksSurviveSIGKILL(t *testing.T, p *process) {
 	p.start()
 	creds, err := demo.Load(filepath.Join(p.dir, "demo-credentials.json"))
 	if err != nil {

@@ -17,7 +17,10 @@ func CRC32C(data []byte) uint32 { return crc32.Checksum(data, castagnoli) }
 // PutChunk writes data at offset into one of the calling device's uploads
 // and returns the new offset. The bytes are on disk (fsynced) before the
 // new offset is recorded and returned, so an acknowledged chunk survives a
-// crash; chunks of one upload are applied one at a time. The chunk is
+// crash: in the staged file, or with shared staging in the store's
+// transaction that records the offset (one fsync per chunk; the staged
+// file is then a copy written without fsync); chunks of one upload are
+// applied one at a time. The chunk is
 // also hashed (the hash's state is saved beside the staged bytes, so
 // CompleteUpload reads nothing again) and passed on to the object store:
 // to the upload's stream, or as a multipart part once enough is staged
@@ -135,9 +138,21 @@ func (s *Service) advance(ctx context.Context, u *Upload, offset int64, data []b
 // offset's commit) is cut to the recorded offset; a shorter one (staged
 // bytes lost, or taken by another server) is completed from the store when
 // staging is shared, else moves the recorded offset back, and the device
-// resends from there. The caller holds the upload's lock.
+// resends from there. With shared staging the folder is written without
+// fsync, so a file this process did not write is staged again from the
+// store whole. The caller holds the upload's lock.
 func (s *Service) reconcile(ctx context.Context, u *Upload) error {
 	n, err := s.staging.size(u.ID)
+	if err == nil && n > 0 && !s.staging.trusted(u.ID) {
+		// Written without fsync by an earlier process: stage it again from
+		// the store, which holds every chunk recorded with shared staging
+		// (bytes before its first were fsynced, before staging was shared).
+		var first int64
+		if first, err = s.firstStoredChunk(ctx, u); err == nil && n > first {
+			err = s.staging.truncate(u.ID, first)
+			n = first
+		}
+	}
 	if err == nil && n < u.Offset {
 		n, err = s.fetchStaged(ctx, u, n)
 	}

@@ -62,8 +62,11 @@ type Config struct {
 	// SharedStaging keeps every chunk in the Store as well, in the
 	// transaction that records it, and deletes them when the upload ends;
 	// a server missing an upload's bytes (another took them) fetches them
-	// from there. Set it when several servers share the Store; the Store
-	// must implement ChunkStore and its Tx ChunkTx.
+	// from there. The staging folder is then written without fsync (the
+	// store's commit makes a chunk durable), and after a restart a server
+	// stages an upload's bytes again from the store. Set it when several
+	// servers share the Store; the Store must implement ChunkStore and its
+	// Tx ChunkTx.
 	SharedStaging bool
 	// Records re-delivers the records of a photo that became available.
 	// Without it they are not bumped (events are still written).
@@ -146,7 +149,7 @@ func New(cfg Config) (*Service, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	st, err := newStaging(cfg.StagingDir)
+	st, err := newStaging(cfg.StagingDir, !cfg.SharedStaging)
 	if err != nil {
 		return nil, fmt.Errorf("photos: %w", err)
 	}

@@ -1,9 +1,12 @@
 package photos_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/fieldsync/fieldsync/internal/s3test"
@@ -131,4 +134,91 @@ func TestLargePhotoAlternatingBetweenNodesGoesToS3Once(t *testing.T) {
 	if n := multipartUploads(t, srv, bucket); n != 0 {
 		t.Fatalf("%d multipart uploads left after both nodes swept, want 0", n)
 	}
+}
+
+// TestSharedStagingRestagesFromTheStoreAfterARestart: with staging shared
+// through the store, the staged file is written without fsync, so after a
+// crash it may hold anything (here: every byte wrong, and a tail past the
+// recorded offset). A restarted server trusts only the store: it stages
+// the upload again from there, the device resumes at the recorded offset
+// and the photo completes with the right bytes.
+func TestSharedStagingRestagesFromTheStoreAfterARestart(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.cfg.SharedStaging = true
+	first, err := photos.New(w.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.svc = first
+	data := photostest.JPEG(5000, 43)
+	u := w.create("rep", data)
+	w.send("rep", u, data[:3000], 1000)
+	photos.WaitTracked(first)
+	// What a crash may leave of a file the kernel had not written yet.
+	staged := filepath.Join(w.dir, "uploads", u.ID)
+	if err := os.WriteFile(staged, bytes.Repeat([]byte{0x5a}, 3500), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	restarted, err := photos.New(w.cfg) // a new process over the same database and folder
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { photos.WaitTracked(restarted) })
+	w.svc = restarted
+	got, err := restarted.GetUpload(context.Background(), w.p["rep"], u.ID)
+	if err != nil || got.Offset != 3000 {
+		t.Fatalf("GetUpload after restart = %+v, %v; want offset 3000", got, err)
+	}
+	w.send("rep", got, data, 1000)
+	if _, ph, err := restarted.CompleteUpload(context.Background(), w.p["rep"], u.ID); err != nil || ph.SHA256 != photostest.Key(data) {
+		t.Fatalf("CompleteUpload after restart = %+v, %v", ph, err)
+	}
+	checkObject(t, w.store, data, "image/jpeg")
+}
+
+// TestSwitchingToSharedStagingKeepsTheFsyncedPrefix: an upload begun while
+// staging was local (its bytes fsynced in the staged file, none in the
+// store) and continued with shared staging resumes after a crash from its
+// recorded offset: the fsynced prefix is kept, the rest staged again from
+// the store.
+func TestSwitchingToSharedStagingKeepsTheFsyncedPrefix(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	data := photostest.JPEG(5000, 44)
+	u := w.create("rep", data)
+	w.send("rep", u, data[:2000], 1000) // local staging
+	photos.WaitTracked(w.svc)
+	w.cfg.SharedStaging = true
+	shared, err := photos.New(w.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.svc = shared
+	u.Offset = 2000
+	w.send("rep", u, data[:3000], 1000)
+	photos.WaitTracked(shared)
+	if n := chunksLeft(t, w, u.ID); n != 1000 {
+		t.Fatalf("the store keeps %d bytes, want the 1000 sent with shared staging", n)
+	}
+	staged := filepath.Join(w.dir, "uploads", u.ID)
+	garbled := append(slices.Clone(data[:2000]), bytes.Repeat([]byte{0x5a}, 1500)...) // the unsynced tail lost
+	if err := os.WriteFile(staged, garbled, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	restarted, err := photos.New(w.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { photos.WaitTracked(restarted) })
+	w.svc = restarted
+	got, err := restarted.GetUpload(context.Background(), w.p["rep"], u.ID)
+	if err != nil || got.Offset != 3000 {
+		t.Fatalf("GetUpload after restart = %+v, %v; want offset 3000", got, err)
+	}
+	w.send("rep", got, data, 1000)
+	if _, ph, err := restarted.CompleteUpload(context.Background(), w.p["rep"], u.ID); err != nil || ph.SHA256 != photostest.Key(data) {
+		t.Fatalf("CompleteUpload after restart = %+v, %v", ph, err)
+	}
+	checkObject(t, w.store, data, "image/jpeg")
 }

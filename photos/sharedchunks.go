@@ -67,3 +67,19 @@ func (s *Service) fetchStaged(ctx context.Context, u *Upload, n int64) (int64, e
 	}
 	return n, nil
 }
+
+// firstStoredChunk returns the offset of the first chunk of an upload the
+// store keeps (the recorded offset when it keeps none): the staged bytes
+// before it were written while staging was not shared, with fsync.
+func (s *Service) firstStoredChunk(ctx context.Context, u *Upload) (int64, error) {
+	errDone := errors.New("done")
+	first := u.Offset
+	err := s.cfg.Store.(ChunkStore).UploadChunks(ctx, u.ID, 0, func(off int64, _ []byte) error {
+		first = min(off, u.Offset)
+		return errDone
+	})
+	if err != nil && !errors.Is(err, errDone) {
+		return 0, fmt.Errorf("chunks of upload %s: %w", u.ID, err)
+	}
+	return first, nil
+}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/fieldsync/fieldsync/storage/media"
 )
@@ -21,15 +22,52 @@ const stateSuffix = ".state"
 // by its id. A file may be longer than the upload's recorded offset (a
 // crash after the fsync but before the offset was recorded) or, if the
 // folder was damaged, shorter: callers reconcile the two.
+//
+// A staging folder that is not durable (shared staging: the store keeps
+// every acknowledged chunk in the transaction that records its offset)
+// writes without fsync, so a chunk costs one fsync, the store's commit.
+// After a crash such a file may hold anything, so only files this process
+// wrote (written) are trusted; the others are staged again from the
+// store (see Service.reconcile).
 type staging struct {
-	dir string
+	dir     string
+	durable bool
+
+	mu      sync.Mutex
+	written map[string]bool // non-durable staging: ids whose file this process wrote
 }
 
-func newStaging(dir string) (*staging, error) {
+func newStaging(dir string, durable bool) (*staging, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("staging: %w", err)
 	}
-	return &staging{dir: dir}, nil
+	return &staging{dir: dir, durable: durable, written: map[string]bool{}}, nil
+}
+
+// trusted reports whether an upload's staged bytes are what was written:
+// always in a durable folder; otherwise only when this process wrote them.
+func (st *staging) trusted(id string) bool {
+	if st.durable {
+		return true
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.written[id]
+}
+
+// wrote records that this process wrote an upload's staged bytes, or
+// (ok false) that it removed them.
+func (st *staging) wrote(id string, ok bool) {
+	if st.durable {
+		return
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if ok {
+		st.written[id] = true
+	} else {
+		delete(st.written, id)
+	}
 }
 
 // validID reports whether id can name a staging file: upload ids are
@@ -88,8 +126,8 @@ func (st *staging) truncate(id string, n int64) error {
 }
 
 // write stores data at offset, which must be the file's length or less
-// (anything beyond offset is cut first), and fsyncs the file, and the
-// folder when the file is new, before returning.
+// (anything beyond offset is cut first), and, in a durable folder, fsyncs
+// the file, and the folder when the file is new, before returning.
 func (st *staging) write(id string, offset int64, data []byte) (err error) {
 	f, created, err := st.openForWrite(id)
 	if err != nil {
@@ -105,6 +143,10 @@ func (st *staging) write(id string, offset int64, data []byte) (err error) {
 	}
 	if _, err := f.WriteAt(data, offset); err != nil {
 		return fmt.Errorf("staging: %w", err)
+	}
+	st.wrote(id, true)
+	if !st.durable {
+		return nil // the store holds the chunk durably
 	}
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("staging: %w", err)
@@ -166,6 +208,7 @@ func (st *staging) remove(id string) error {
 	if err != nil {
 		return err
 	}
+	st.wrote(id, false)
 	for _, name := range []string{p, p + stateSuffix} {
 		if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("staging: %w", err)

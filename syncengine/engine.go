@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"buf.build/go/protovalidate"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/fieldsync/fieldsync/events"
 	"github.com/fieldsync/fieldsync/records"
@@ -57,7 +58,7 @@ type Engine struct {
 	store     Store
 	reg       *Registry
 	clock     *Clock
-	validator protovalidate.Validator
+	validator *guardedValidator
 	hub       *hub
 	receipts  receiptCache
 	log       *slog.Logger
@@ -95,9 +96,13 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("protovalidate: %w", err)
 	}
+	var types []protoreflect.MessageDescriptor
+	for _, rt := range cfg.Registry.Types() {
+		types = append(types, rt.msgType.Descriptor())
+	}
 	return &Engine{
 		cfg: cfg, store: cfg.Store, reg: cfg.Registry, clock: cfg.Clock,
-		validator: v, hub: newHub(), log: cfg.Logger,
+		validator: newGuardedValidator(v, types), hub: newHub(), log: cfg.Logger,
 	}, nil
 }
 

@@ -11,12 +11,16 @@ import (
 	"github.com/fieldsync/fieldsync/storage/media"
 )
 
-// multipartClient is the part of minio.Core the store's multipart uploads use.
+// multipartClient is the part of minio.Core the store uses: multipart
+// uploads and single puts with a known payload hash.
 type multipartClient interface {
 	NewMultipartUpload(ctx context.Context, bucket, object string, opts minio.PutObjectOptions) (string, error)
 	PutObjectPart(ctx context.Context, bucket, object, uploadID string, partID int, data io.Reader, size int64, opts minio.PutObjectPartOptions) (minio.ObjectPart, error)
 	CompleteMultipartUpload(ctx context.Context, bucket, object, uploadID string, parts []minio.CompletePart, opts minio.PutObjectOptions) (minio.UploadInfo, error)
 	AbortMultipartUpload(ctx context.Context, bucket, object, uploadID string) error
+	// PutObject puts an object in one request, sha256Hex signed as its
+	// payload hash (Store.Put).
+	PutObject(ctx context.Context, bucket, object string, data io.Reader, size int64, md5Base64, sha256Hex string, opts minio.PutObjectOptions) (minio.UploadInfo, error)
 }
 
 // maxParts is S3's limit on the parts of one upload.

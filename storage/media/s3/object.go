@@ -19,7 +19,8 @@ import (
 // Put stores size bytes from r under key (see media.Store). It asks S3
 // first and returns nil without reading r when the object exists. The
 // upload holds back its last byte until size and digest are verified, so a
-// wrong or short reader aborts the request and S3 stores nothing. Errors
+// wrong or short reader aborts the request and S3 stores nothing (S3 also
+// checks the body against the key, signed as the payload's SHA-256). Errors
 // wrap media.ErrInvalidKey, media.ErrSizeMismatch,
 // media.ErrDigestMismatch, media.ErrUnavailable or ctx's error.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
@@ -39,8 +40,12 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, co
 	if contentType == "" {
 		contentType = media.DefaultContentType
 	}
+	// The key is the bytes' SHA-256: it is signed as the payload hash, which
+	// S3 checks the body against, instead of minio-go hashing the body
+	// once more for a streaming signature.
 	body := &checked{r: media.CheckedReader(ctx, r, key, size)}
-	_, err = s.client.PutObject(ctx, s.bucket, key, body, size, minio.PutObjectOptions{ContentType: contentType})
+	_, err = s.core.PutObject(ctx, s.bucket, key, body, size, "", key,
+		minio.PutObjectOptions{ContentType: contentType, DisableContentSha256: true})
 	if err != nil {
 		if rerr := body.error(); rerr != nil { // the reader's verdict beats the transport's words for it
 			err = rerr

@@ -1,0 +1,36 @@
+package s3_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"testing"
+
+	"github.com/minio/minio-go/v7"
+
+	"github.com/fieldsync/fieldsync/internal/s3test"
+)
+
+// TestServerRefusesABodyThatDoesNotHashToTheSignedPayloadHash: Put signs
+// the photo's SHA-256 (its key) as the request's payload hash instead of
+// hashing the body again for a streaming signature; the server then checks
+// the body against it and stores nothing when they differ.
+func TestServerRefusesABodyThatDoesNotHashToTheSignedPayloadHash(t *testing.T) {
+	t.Parallel()
+	srv := s3test.Start(t)
+	_, bucket := newStore(t, srv)
+	core := minio.Core{Client: newClient(t, srv)}
+	good, bad := []byte("the bytes that were verified"), []byte("other bytes, same length!!!!")
+	sum := sha256.Sum256(good)
+	key := hex.EncodeToString(sum[:])
+	opts := minio.PutObjectOptions{DisableContentSha256: true}
+	if _, err := core.PutObject(t.Context(), bucket, key, bytes.NewReader(bad), int64(len(bad)), "", key, opts); err == nil {
+		t.Fatal("PutObject of bytes that do not hash to the signed payload hash succeeded")
+	}
+	if _, err := core.Client.StatObject(t.Context(), bucket, key, minio.StatObjectOptions{}); err == nil {
+		t.Fatal("the refused body was stored")
+	}
+	if _, err := core.PutObject(t.Context(), bucket, key, bytes.NewReader(good), int64(len(good)), "", key, opts); err != nil {
+		t.Fatalf("PutObject of the right bytes: %v", err)
+	}
+}
