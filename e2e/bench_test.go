@@ -175,7 +175,7 @@ func (d *bareDB) insertBatch(b *testing.B, n int) {
 	}
 }
 
-var benchWatchers = flag.Int("watchers", 1000, "Watch streams in BenchmarkWatchPokeLatency")
+var benchWatchers = flag.Int("watchers", 1000, "Watch streams in the Watch benchmarks")
 
 // BenchmarkWatchPokeLatency opens 1,000 Watch streams (HTTP/1.1, one
 // connection each) for a rep, pushes a change to the rep's scope and

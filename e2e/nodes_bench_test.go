@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -30,6 +29,7 @@ import (
 var (
 	benchPushers = flag.Int("nodes-pushers", 4, "BenchmarkNodes: devices pushing (and then first-syncing) at once")
 	benchPullers = flag.Int("nodes-pullers", 4, "BenchmarkNodes: devices first-syncing at once")
+	benchNodeBin = flag.String("nodes-fieldsyncd", "", "BenchmarkNodes*: a fieldsyncd binary to run instead of building this tree's (to compare builds)")
 )
 
 // deployment is one fieldsync deployment under benchmark: fieldsyncd
@@ -37,6 +37,7 @@ var (
 type deployment struct {
 	name  string
 	url   string
+	nodes []string // the nodes' own URLs, behind url (a proxy's) when several
 	creds *demo.Credentials
 }
 
@@ -48,6 +49,9 @@ func benchBinaries(b *testing.B) (fieldsyncd, proxy string) {
 		"github.com/fieldsync/fieldsync/scripts/clusterproxy").CombinedOutput()
 	if err != nil {
 		b.Fatalf("build: %v\n%s", err, out)
+	}
+	if *benchNodeBin != "" {
+		return *benchNodeBin, filepath.Join(dir, "clusterproxy")
 	}
 	return filepath.Join(dir, "fieldsyncd"), filepath.Join(dir, "clusterproxy")
 }
@@ -124,7 +128,7 @@ func startDeployments(b *testing.B, three bool) []*deployment {
 	node := func(name string, args ...string) *deployment {
 		dir := b.TempDir()
 		url := startBenchNode(b, fieldsyncd, append([]string{"--demo", "--data-dir", dir}, args...)...)
-		return &deployment{name: name, url: url, creds: demoCreds(b, dir)}
+		return &deployment{name: name, url: url, nodes: []string{url}, creds: demoCreds(b, dir)}
 	}
 	if !three {
 		out = append(out, node("sqlite"), node("pg1", "--database", pgtest.DB(b)))
@@ -141,7 +145,7 @@ func startDeployments(b *testing.B, three bool) []*deployment {
 		startBenchNode(b, fieldsyncd, "--database", url, "--nats-url", ns.ClientURL())}
 	proxyAddr := benchFreeAddr(b)
 	startProcess(b, proxy, append([]string{"-addr", proxyAddr}, nodes...)...)
-	cluster.url = "http://" + proxyAddr
+	cluster.url, cluster.nodes = "http://"+proxyAddr, nodes
 	waitHealthy(b, cluster.url)
 	return append(out, cluster)
 }
@@ -290,57 +294,90 @@ func pullScope(c fieldsyncv1connect.SyncServiceClient) (int, error) {
 	}
 }
 
-// BenchmarkNodesWatchPoke opens -watchers Watch streams (1,000 by
-// default; HTTP/1.1, one connection each) for a rep through the proxy in
-// front of three fieldsyncd nodes on one PostgreSQL (startDeployments),
-// so round-robin spreads them over the nodes; each op pushes one visit
-// through the proxy (to one node) and measures, for every watcher, the
-// time from just before the Push call to its poke's arrival: two thirds of
-// the pokes cross nodes (core NATS). The watchers run in this process,
-// the nodes in their own.
+// BenchmarkNodesWatchPoke measures Watch pokes on three fieldsyncd nodes
+// over one PostgreSQL (startDeployments), for -watchers streams (1,000 by
+// default; HTTP/1.1, one connection each) held by another process (this
+// test binary again, as in BenchmarkWatchPokeRemote), two ways alternating
+// round by round:
+//
+//   - proxy: the first demo rep's streams through scripts/clusterproxy,
+//     which spreads them over the nodes (and carries each poke one more
+//     hop, over h2c); the rep pushes one visit through the proxy;
+//   - direct: the second demo rep's streams spread over the three nodes'
+//     own addresses; the rep pushes one visit to the next node in turn.
+//
+// Either way two thirds of a push's pokes cross nodes (core NATS). The
+// latencies are measured from the Push's return ("ret"; a poke that came
+// before it counts 0) and from just before the Push call ("call": it
+// includes the push itself, on PostgreSQL).
 func BenchmarkNodesWatchPoke(b *testing.B) {
 	d := startDeployments(b, true)[0]
-	rep, _ := d.creds.User("rep")
-	watchers := *benchWatchers
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	streamClient := fieldsyncv1connect.NewSyncServiceClient(benchClient(watchers), d.url, bearer(rep.DeviceToken))
-	pokes := make(chan time.Time, watchers*4)
-	cursor := currentCursor(b, fieldsyncv1connect.NewSyncServiceClient(http.DefaultClient, d.url, bearer(rep.DeviceToken)))
-	var ready sync.WaitGroup
-	ready.Add(watchers)
-	for range watchers {
-		go watchOnce(ctx, streamClient, cursor, &ready, pokes)
+	var reps []demo.UserCreds
+	for _, u := range d.creds.Users {
+		if u.Role == "rep" {
+			reps = append(reps, u)
+		}
 	}
-	ready.Wait()
-	push := fieldsyncv1connect.NewSyncServiceClient(http.DefaultClient, d.url, bearer(rep.DeviceToken))
-	var lat []time.Duration
-	clock := syncengine.NewClock(nil)
-	var seq uint64
+	if len(reps) < 2 {
+		b.Fatalf("the demo has %d reps, want 2", len(reps))
+	}
+	watchers := *benchWatchers
+	type side struct {
+		name   string
+		pokes  <-chan arrival
+		push   []fieldsyncv1connect.SyncServiceClient
+		clock  *syncengine.Clock
+		seq    uint64
+		lat    latencies
+		local  latencies // direct: streams on the node that took the push
+		remote latencies // direct: streams on the other nodes
+	}
+	var sides []*side
+	for i, urls := range [][]string{{d.url}, d.nodes} {
+		rep := reps[i]
+		cursor := currentCursor(b, fieldsyncv1connect.NewSyncServiceClient(http.DefaultClient, urls[0], bearer(rep.DeviceToken)))
+		pokes, stop := startWatcherProcess(b, watcherSpec{urls: urls, token: rep.DeviceToken, cursor: cursor, n: watchers})
+		b.Cleanup(stop)
+		s := &side{name: []string{"proxy", "direct"}[i], pokes: pokes, clock: syncengine.NewClock(nil)}
+		for _, u := range urls {
+			s.push = append(s.push, fieldsyncv1connect.NewSyncServiceClient(http.DefaultClient, u, bearer(rep.DeviceToken)))
+		}
+		sides = append(sides, s)
+	}
 	benchenv.ReportLoad(b)
+	round := 0
 	for b.Loop() {
-		req := benchPushRequest(clock, &seq, 1)
-		start := time.Now()
-		res, err := push.Push(ctx, connect.NewRequest(req))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if r := res.Msg.Results[0]; r.Outcome != fieldsyncv1.MutationOutcome_MUTATION_OUTCOME_APPLIED {
-			b.Fatalf("push: %v", r)
-		}
-		for range watchers {
-			select {
-			case at := <-pokes:
-				lat = append(lat, at.Sub(start))
-			case <-time.After(time.Minute):
-				b.Fatalf("%d of %d watchers got no poke within a minute", watchers-len(lat)%watchers, watchers)
+		for k := range sides {
+			s := sides[(round+k)%len(sides)]
+			node := round % len(s.push)
+			c := s.push[node]
+			var byNode func(int) *latencies
+			if len(s.push) > 1 {
+				byNode = func(stream int) *latencies {
+					if stream%len(s.push) == node {
+						return &s.local
+					}
+					return &s.remote
+				}
 			}
+			s.lat.round(b, s.pokes, watchers, func() {
+				res, err := c.Push(context.Background(), connect.NewRequest(benchPushRequest(s.clock, &s.seq, 1)))
+				if err != nil {
+					b.Fatalf("%s: %v", s.name, err)
+				}
+				if r := res.Msg.Results[0]; r.Outcome != fieldsyncv1.MutationOutcome_MUTATION_OUTCOME_APPLIED {
+					b.Fatalf("%s: push: %v", s.name, r)
+				}
+			}, byNode)
 		}
+		round++
 	}
 	b.StopTimer()
-	slices.Sort(lat)
-	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50_ms")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99_ms")
-	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max_ms")
+	for _, s := range sides {
+		s.lat.report(b, s.name+"_")
+	}
+	reportPercentiles(b, "direct_same_node_ret", sides[1].local.fromRet)
+	reportPercentiles(b, "direct_other_node_ret", sides[1].remote.fromRet)
+	b.ReportMetric(sides[0].lat.p99(true)/sides[1].lat.p99(true), "ret_p99_proxy/direct")
 	benchenv.ReportLoad(b)
 }

@@ -276,8 +276,8 @@ func TestRevokingEndsOpenWatchStreams(t *testing.T) {
 }
 
 // TestWatchSeesARevocationMadeElsewhere revokes a device straight in the
-// store (as another process sharing it would): the stream ends at its next
-// heartbeat instead of sending it.
+// store (as another process sharing it would): the stream ends with the
+// token check of its next heartbeat.
 func TestWatchSeesARevocationMadeElsewhere(t *testing.T) {
 	e := newEdgeServer(t, 20*time.Millisecond, true, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -123,6 +125,10 @@ func (h *syncHandler) Pull(ctx context.Context, req *connect.Request[fieldsyncv1
 // server ends it: the caller's token revoked (at once from this server;
 // seen at the next heartbeat when revoked elsewhere) or the caller opened
 // more streams than Limits allow.
+//
+// The heartbeat's token check (a store read) runs beside the stream, not
+// in its way: a poke is never held up behind it, and a failed check ends
+// the stream with its error. One check per stream runs at a time.
 func (h *syncHandler) Watch(ctx context.Context, req *connect.Request[fieldsyncv1.WatchRequest], stream *connect.ServerStream[fieldsyncv1.WatchResponse]) error {
 	p, err := caller(ctx)
 	if err != nil {
@@ -133,7 +139,12 @@ func (h *syncHandler) Watch(ctx context.Context, req *connect.Request[fieldsyncv
 		return err
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+	var checks sync.WaitGroup
+	var checking atomic.Bool
+	defer func() {
+		cancel(nil)
+		checks.Wait()
+	}()
 	done, err := h.cfg.watches.add(p.TenantID, principalKey(p), cancel)
 	if err != nil {
 		return err
@@ -144,10 +155,13 @@ func (h *syncHandler) Watch(ctx context.Context, req *connect.Request[fieldsyncv
 		if ev.Version > 0 {
 			return stream.Send(&fieldsyncv1.WatchResponse{Event: &fieldsyncv1.WatchResponse_Poke{Poke: &fieldsyncv1.Poke{Version: ev.Version}}})
 		}
-		if !first {
-			if _, err := authenticateToken(ctx, h.cfg.Auth, token); err != nil {
-				return err
-			}
+		if !first && checking.CompareAndSwap(false, true) {
+			checks.Go(func() {
+				defer checking.Store(false)
+				if _, err := authenticateToken(ctx, h.cfg.Auth, token); err != nil && ctx.Err() == nil {
+					cancel(toConnect(ctx, h.cfg.Logger, err))
+				}
+			})
 		}
 		first = false
 		return stream.Send(&fieldsyncv1.WatchResponse{Event: &fieldsyncv1.WatchResponse_Heartbeat{Heartbeat: &fieldsyncv1.Heartbeat{Time: timestamppb.New(ev.Heartbeat)}}})

@@ -31,8 +31,8 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	// OnCommit runs after every commit that wrote events (kicks the relay).
 	OnCommit func()
-	// OnPoke, when set, receives each commit's poke after the local
-	// watchers got it (other nodes' watchers: see Engine.Poke). It must
+	// OnPoke, when set, receives each commit's poke before the local
+	// watchers get it (other nodes' watchers: see Engine.Poke). It must
 	// not block.
 	OnPoke func(events.Poke)
 	// DeliveryTypes are the record types whose first delivery to each device
@@ -118,12 +118,14 @@ func (e *Engine) Close() {
 }
 
 // committed runs after a successful commit: pokes watchers, kicks the relay.
+// Other nodes' watchers are told first: their poke has further to go, and
+// this node's own fan-out would otherwise run ahead of it.
 func (e *Engine) committed(tenantID string, version uint64, scopes []changedScope) {
 	if len(scopes) > 0 {
-		e.hub.publish(tenantID, version, scopes)
 		if e.cfg.OnPoke != nil {
 			e.cfg.OnPoke(pokeOf(tenantID, version, scopes))
 		}
+		e.hub.publish(tenantID, version, scopes)
 	}
 	if e.cfg.OnCommit != nil {
 		e.cfg.OnCommit()

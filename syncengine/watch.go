@@ -2,6 +2,7 @@ package syncengine
 
 import (
 	"context"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -143,7 +144,8 @@ type WatchEvent struct {
 }
 
 // Watch calls send with a poke whenever the caller's scope changes, and a
-// heartbeat every HeartbeatInterval, until ctx ends (returns nil), the
+// heartbeat every HeartbeatInterval (the first after a random part of it,
+// see firstBeat), until ctx ends (returns nil), the
 // engine closes (returns nil: a clean end) or send fails (returns its
 // error). The first message comes at once: a poke when the cursor is
 // behind the newest change in scope, else a heartbeat saying the watch is
@@ -168,8 +170,8 @@ func (e *Engine) Watch(ctx context.Context, p *Principal, cursorText string, sen
 			return err
 		}
 	}
-	tick := time.NewTicker(e.cfg.HeartbeatInterval)
-	defer tick.Stop()
+	beat := time.NewTimer(firstBeat(e.cfg.HeartbeatInterval))
+	defer beat.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -180,12 +182,25 @@ func (e *Engine) Watch(ctx context.Context, p *Principal, cursorText string, sen
 			if err := send(WatchEvent{Version: v}); err != nil {
 				return err
 			}
-		case t := <-tick.C:
+		case t := <-beat.C:
+			beat.Reset(e.cfg.HeartbeatInterval)
 			if err := send(WatchEvent{Heartbeat: t}); err != nil {
 				return err
 			}
 		}
 	}
+}
+
+// firstBeat is when a stream's first heartbeat after the opening one
+// comes: at random between half the interval and the whole of it, so that
+// streams opened together (every device reconnecting after a node
+// restarted) do not all beat, and have their tokens checked, at once. No
+// gap between heartbeats exceeds the interval.
+func firstBeat(interval time.Duration) time.Duration {
+	if half := interval / 2; half > 0 {
+		return interval - rand.N(half)
+	}
+	return interval
 }
 
 // pokeIfBehind offers a poke when the scope has changes after the cursor.

@@ -2,6 +2,7 @@ package syncengine
 
 import (
 	"testing"
+	"time"
 
 	"pgregory.net/rapid"
 )
@@ -54,4 +55,15 @@ func matchesAny(f Filter, scopes []changedScope) bool {
 		}
 	}
 	return false
+}
+
+// TestFirstHeartbeatComesWithinTheInterval: the first heartbeat's delay
+// is spread over the interval's second half, never past the interval.
+func TestFirstHeartbeatComesWithinTheInterval(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		d := time.Duration(rapid.Int64Range(0, int64(time.Hour)).Draw(t, "interval"))
+		if got := firstBeat(d); got > d || got < d/2 || (d > 1 && got <= 0) {
+			t.Fatalf("firstBeat(%v) = %v, want in [%v, %v]", d, got, d/2, d)
+		}
+	})
 }
