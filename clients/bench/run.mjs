@@ -4,7 +4,7 @@
 //   - push of N local writes from the browser vs the Go SDK (clients/go TestTSRatioPush);
 //   - a new device's initial sync of 10k and 100k visits into IndexedDB (worker and main thread)
 //     and SQLite-WASM on OPFS (worker), vs PouchDB replicating as many equivalent documents.
-// Options: --reverse (cases in the opposite order)  BENCH_SDK_BEFORE=dir (also "fieldsync before": the SDK in dir, see buildPage) --only=sync|push (initial syncs, or push and photo, only) --cases=IndexedDB,PouchDB (labels containing one) --sizes=10000,100000  --push=10000  --photo-mib=5  --out=results.json
+// Options: --repeat=n (the cases n times, alternating their order) --reverse (start with the opposite order)  BENCH_SDK_BEFORE=dir (also "fieldsync before": the SDK in dir, see buildPage) --only=sync|push (initial syncs, or push and photo, only) --cases=IndexedDB,PouchDB (labels containing one) --sizes=10000,100000  --push=10000  --photo-mib=5  --out=results.json
 //   --pages=500,5000: also an initial sync on the main thread asking for pages of each of these sizes (the SDK's pullLimit)
 //   --profile=DIR: a CPU profile (Chromium's, through CDP) of each fieldsync initial sync on the main thread, written to DIR and summarised (self time by function)
 // Needs clients/ts installed (npm ci there: the page bundles the SDK from ../ts/src),
@@ -239,8 +239,11 @@ async function main() {
         ["PouchDB → IndexedDB (pouchdb-browser, batch_size 1000)", (b) => b("pouch", "visits", 1000)],
       ];
       const got = {};
-      if (opt.reverse) cases.reverse(); // --reverse: the same cases in the opposite order (to alternate sides between runs)
-      for (const [what, fn, profileAs] of cases.filter(([w]) => !opt.cases || opt.cases.split(",").some((c) => w.includes(c)))) {
+      // --repeat=n: the chosen cases n times, in the opposite order every other time (--reverse: starting reversed)
+      const chosen = cases.filter(([w]) => !opt.cases || opt.cases.split(",").some((c) => w.includes(c)));
+      const order = [];
+      for (let i = 0; i < Number(opt.repeat ?? 1); i++) order.push(...((i % 2 === 1) !== ("reverse" in opt) ? [...chosen].reverse() : chosen));
+      for (const [what, fn, profileAs] of order) {
         takeRpcStats();
         const r = await inBrowser(web.origin, fn, profileAs);
         got[what] = rate(r);
