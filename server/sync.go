@@ -22,6 +22,7 @@ type SyncBackend interface {
 	Registry() *syncengine.Registry
 	Push(ctx context.Context, p *syncengine.Principal, muts []syncengine.Mutation) (*syncengine.PushResult, error)
 	Pull(ctx context.Context, p *syncengine.Principal, cursor string, limit int) (*syncengine.PullResult, error)
+	PullAhead(ctx context.Context, p *syncengine.Principal, cursor string, limit int) (*syncengine.PullResult, error)
 	Watch(ctx context.Context, p *syncengine.Principal, cursor string, send func(syncengine.WatchEvent) error) error
 	ListConflicts(ctx context.Context, p *syncengine.Principal, recordID string, afterID uint64, limit int) ([]*fieldsyncv1.Conflict, error)
 	Deliveries(ctx context.Context, p *syncengine.Principal, recordID string) ([]syncengine.Delivery, error)
@@ -111,7 +112,11 @@ func (h *syncHandler) Pull(ctx context.Context, req *connect.Request[fieldsyncv1
 	if err != nil {
 		return nil, err
 	}
-	res, err := h.cfg.Sync.Pull(ctx, p, req.Msg.GetCursor(), int(req.Msg.GetLimit()))
+	pull := h.cfg.Sync.Pull
+	if req.Msg.GetAhead() {
+		pull = h.cfg.Sync.PullAhead
+	}
+	res, err := pull(ctx, p, req.Msg.GetCursor(), int(req.Msg.GetLimit()))
 	if err != nil {
 		return nil, toConnect(ctx, h.cfg.Logger, err)
 	}

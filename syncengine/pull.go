@@ -31,6 +31,18 @@ type PullResult struct {
 // (detail *fieldsyncv1.ResyncRequired) for a cursor older than tombstone
 // retention or minted for another scope.
 func (e *Engine) Pull(ctx context.Context, p *Principal, cursorText string, limit int) (*PullResult, error) {
+	return e.pull(ctx, p, cursorText, limit, true)
+}
+
+// PullAhead is Pull for a device that pulls ahead of what it stored: it
+// asks for the next page while it stores the last one, so the cursor is
+// not its delivery receipt and none is recorded. The device's Ack of the
+// last page (noted as served, as by Pull) or its next Pull records it.
+func (e *Engine) PullAhead(ctx context.Context, p *Principal, cursorText string, limit int) (*PullResult, error) {
+	return e.pull(ctx, p, cursorText, limit, false)
+}
+
+func (e *Engine) pull(ctx context.Context, p *Principal, cursorText string, limit int, receipt bool) (*PullResult, error) {
 	f := FilterFor(p)
 	after, err := e.checkCursor(ctx, f, cursorText)
 	if err != nil {
@@ -39,7 +51,7 @@ func (e *Engine) Pull(ctx context.Context, p *Principal, cursorText string, limi
 	if limit <= 0 {
 		limit = DefaultPullLimit
 	}
-	if cursorText != "" && p.IsDevice() {
+	if receipt && cursorText != "" && p.IsDevice() {
 		if err := e.receipt(ctx, p, f, after); err != nil {
 			return nil, err
 		}

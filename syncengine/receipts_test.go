@@ -226,3 +226,57 @@ func TestAckWhenTheStoreIsBehindTheEngine(t *testing.T) {
 		t.Fatalf("%d delivery events, want 1", n)
 	}
 }
+
+// TestPullAheadRecordsNoReceipt: a device that asks for the next page
+// while it stores the last one (PullAhead) has not stored the pages up to
+// the cursor it sends, so no receipt is recorded for them (a Pull records
+// one); its Ack of the last page delivers everything, once.
+func TestPullAheadRecordsNoReceipt(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		ahead     bool
+		beforeAck int // deliveries of the first page's records before the Ack
+	}{
+		{"pull", false, 1},
+		{"pull ahead", true, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w, clk := clockedWorld(t)
+			ctx := context.Background()
+			var ids []string
+			for range 3 {
+				id := newID()
+				ids = append(ids, id)
+				w.push("marketing", w.mut("marketing", id, &fieldsyncv1.CampaignMaterial{Title: "spring", RegionId: w.region}, "title", "region_id"))
+			}
+			first, err := w.e.Pull(ctx, w.p["rep"], "", 2)
+			if err != nil || !first.HasMore || len(first.Records) != 2 {
+				t.Fatalf("first page: %+v, %v; want 2 records and more", first, err)
+			}
+			pull := w.e.Pull
+			if tc.ahead {
+				pull = w.e.PullAhead
+			}
+			last, err := pull(ctx, w.p["rep"], first.NextCursor, 2)
+			if err != nil || last.HasMore || len(last.Records) != 1 {
+				t.Fatalf("last page: %+v, %v; want 1 record and no more", last, err)
+			}
+			for _, r := range first.Records {
+				ds, err := w.e.Deliveries(ctx, w.p["marketing"], r.Id)
+				if err != nil || len(ds) != tc.beforeAck {
+					t.Fatalf("deliveries of %s before the Ack = %+v, %v; want %d", r.Id, ds, err, tc.beforeAck)
+				}
+			}
+			if _, err := w.e.Ack(ctx, w.p["rep"], last.NextCursor, clk.now()); err != nil {
+				t.Fatalf("Ack of the last page: %v", err)
+			}
+			for _, id := range ids {
+				ds, err := w.e.Deliveries(ctx, w.p["marketing"], id)
+				if err != nil || len(ds) != 1 {
+					t.Fatalf("deliveries of %s after the Ack = %+v, %v; want 1", id, ds, err)
+				}
+			}
+		})
+	}
+}

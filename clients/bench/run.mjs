@@ -4,7 +4,7 @@
 //   - push of N local writes from the browser vs the Go SDK (clients/go TestTSRatioPush);
 //   - a new device's initial sync of 10k and 100k visits into IndexedDB (worker and main thread)
 //     and SQLite-WASM on OPFS (worker), vs PouchDB replicating as many equivalent documents.
-// Options: --only=sync|push (initial syncs, or push and photo, only) --cases=IndexedDB,PouchDB (labels containing one) --sizes=10000,100000  --push=10000  --photo-mib=5  --out=results.json
+// Options: --repeat=n (the cases n times, alternating their order) --reverse (start with the opposite order)  BENCH_SDK_BEFORE=dir (also "fieldsync before": the SDK in dir, see buildPage) --only=sync|push (initial syncs, or push and photo, only) --cases=IndexedDB,PouchDB (labels containing one) --sizes=10000,100000  --push=10000  --photo-mib=5  --out=results.json
 //   --pages=500,5000: also an initial sync on the main thread asking for pages of each of these sizes (the SDK's pullLimit)
 //   --profile=DIR: a CPU profile (Chromium's, through CDP) of each fieldsync initial sync on the main thread, written to DIR and summarised (self time by function)
 // Needs clients/ts installed (npm ci there: the page bundles the SDK from ../ts/src),
@@ -104,7 +104,8 @@ async function buildPage() {
   const out = join(tmp, "page");
   await build({
     root: join(here, "pages"), logLevel: "warn", configFile: false,
-    resolve: { dedupe: ["@bufbuild/protobuf"], alias: { events: join(here, "node_modules/events/events.js") } }, // pouchdb-browser wants Node's EventEmitter
+    // pouchdb-browser wants Node's EventEmitter; "sdk-before" is the SDK to compare with (BENCH_SDK_BEFORE: its src directory, e.g. a git archive of an older commit under clients/ts so that it finds its packages), by default this one
+    resolve: { dedupe: ["@bufbuild/protobuf"], alias: { events: join(here, "node_modules/events/events.js"), "sdk-before": resolve(process.env.BENCH_SDK_BEFORE ?? join(here, "../ts/src"), "index.ts") } },
     worker: { format: "es" },
     optimizeDeps: { exclude: ["@sqlite.org/sqlite-wasm"] },
     build: { outDir: out, emptyOutDir: true, target: "es2022", chunkSizeWarningLimit: 8192 },
@@ -117,7 +118,15 @@ function serve(page, upstream) {
   const up = new URL(upstream);
   app.use((req, res, next) => {
     if (!req.path.startsWith("/fieldsync.v1.")) return next();
+    const t0 = performance.now();
     const p = request({ host: up.hostname, port: up.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
+      const t1 = performance.now(); // the server built and began sending its answer
+      const s = (rpcStats[req.path] ??= { calls: 0, serverMs: 0, totalMs: 0, bytes: 0, gzip: 0 });
+      s.calls++;
+      s.serverMs += t1 - t0;
+      if (r.headers["content-encoding"] === "gzip") s.gzip++;
+      r.on("data", (b) => (s.bytes += b.length));
+      r.on("end", () => (s.totalMs += performance.now() - t0));
       res.writeHead(r.statusCode ?? 502, r.headers);
       r.pipe(res);
     });
@@ -141,6 +150,15 @@ function serve(page, upstream) {
     const srv = app.listen(0, "127.0.0.1", () => done({ srv, origin: `http://127.0.0.1:${srv.address().port}`, setUpstream: (u) => { up.host = new URL(u).host; } }));
   });
 }
+
+/** Per RPC path, what the proxy saw of the server's answers since the last case: calls, ms to the
+ * answer's headers (the server's work), ms to its end, bytes on the wire and how many were gzipped. */
+let rpcStats = {};
+const takeRpcStats = () => {
+  const out = Object.fromEntries(Object.entries(rpcStats).map(([k, v]) => [k.replace(/.*\//, ""), { ...v, serverMs: Math.round(v.serverMs), totalMs: Math.round(v.totalMs) }]));
+  rpcStats = {};
+  return out;
+};
 
 /** Opens a new on-disk Chromium profile (not incognito: its storage is on disk), runs fn on the page, closes it. */
 async function inBrowser(origin, fn, profileAs = "") {
@@ -215,15 +233,22 @@ async function main() {
         ["fieldsync → IndexedDB (main thread)", async (b) => b("main", await fs.enroll("main")), `main-${n}`],
         ["fieldsync → IndexedDB through the idb wrapper (main thread; the store before, pages/idbwrapped.ts)", async (b) => b("main", await fs.enroll("main"), 0, true), `main-wrapped-${n}`],
         ["fieldsync → no store (Maps in memory, worker): the pipeline's ceiling", async (b) => b("worker", "memory", await fs.enroll("memory"))],
+        ...(process.env.BENCH_SDK_BEFORE ? [["fieldsync before → IndexedDB (main thread; BENCH_SDK_BEFORE)", async (b) => b("main", await fs.enroll("main"), 0, false, true), `main-before-${n}`]] : []),
         ...(opt.pages ?? "").split(",").filter(Boolean).map((p) => [`fieldsync → IndexedDB (main thread, pages of ${p})`, async (b) => b("main", await fs.enroll("main"), Number(p)), `main-${n}-pages-${p}`]),
         ["PouchDB → IndexedDB (pouchdb-browser, default batch_size 100)", (b) => b("pouch", "visits")],
         ["PouchDB → IndexedDB (pouchdb-browser, batch_size 1000)", (b) => b("pouch", "visits", 1000)],
       ];
       const got = {};
-      for (const [what, fn, profileAs] of cases.filter(([w]) => !opt.cases || opt.cases.split(",").some((c) => w.includes(c)))) {
+      // --repeat=n: the chosen cases n times, in the opposite order every other time (--reverse: starting reversed)
+      const chosen = cases.filter(([w]) => !opt.cases || opt.cases.split(",").some((c) => w.includes(c)));
+      const order = [];
+      for (let i = 0; i < Number(opt.repeat ?? 1); i++) order.push(...((i % 2 === 1) !== ("reverse" in opt) ? [...chosen].reverse() : chosen));
+      for (const [what, fn, profileAs] of order) {
+        takeRpcStats();
         const r = await inBrowser(web.origin, fn, profileAs);
         got[what] = rate(r);
-        row(`initial sync ${n}: ${what}`, { ...r, perSec: rate(r) });
+        const pull = takeRpcStats().Pull;
+        row(`initial sync ${n}: ${what}`, { ...r, perSec: rate(r), load: +loadavg()[0].toFixed(2), ...(pull ? { pulls: pull.calls, pullServerMs: pull.serverMs, pullTotalMs: pull.totalMs, pullKB: Math.round(pull.bytes / 1024), gzipped: pull.gzip } : {}) });
       }
       const pouch = got["PouchDB → IndexedDB (pouchdb-browser, default batch_size 100)"];
       row(`initial sync ${n}: ratios`, {

@@ -5,6 +5,7 @@ import { Client, openIndexedDBStorage, SurgerySupportSchema, VisitKind, VisitSch
 import { jpeg } from "../../ts/test/photos.js";
 import { openIndexedDBStorage as openWrappedStorage } from "./idbwrapped.js";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { Client as ClientBefore, openIndexedDBStorage as openStorageBefore } from "sdk-before";
 
 /** Runs one initial sync in a dedicated worker. */
 function inWorker(job: { store: "idb" | "sqlite" | "memory"; token: string; pullLimit: number }) {
@@ -26,15 +27,25 @@ const bench = {
   worker: (store: "idb" | "sqlite" | "memory", token: string, pullLimit = 0) => inWorker({ store, token, pullLimit }),
 
   /** The same into IndexedDB on the page's main thread (where an app would usually run the SDK). */
-  async main(token: string, pullLimit = 0, wrapped = false) {
-    const storage = await (wrapped ? openWrappedStorage : openIndexedDBStorage)("bench-main");
-    const client = await Client.open({ storage, server: location.origin, token, pullLimit });
+  async main(token: string, pullLimit = 0, wrapped = false, before = false) {
+    const inner = await (before ? openStorageBefore : wrapped ? openWrappedStorage : openIndexedDBStorage)("bench-main");
+    let storeMs = 0; // time inside write transactions (a pulled page's, from its start to its commit)
+    const storage = { ...inner, read: inner.read.bind(inner), close: inner.close.bind(inner), update: async <T>(fn: (tx: any) => Promise<T>) => {
+      const t = performance.now();
+      try {
+        return await inner.update(fn);
+      } finally {
+        storeMs += performance.now() - t;
+      }
+    } };
+    const client = await (before ? ClientBefore : Client).open({ storage, server: location.origin, token, pullLimit });
+    storeMs = 0;
     const t0 = performance.now();
     const report = await client.sync();
     const ms = performance.now() - t0;
     const stored = await storage.read(async (tx) => (await tx.allRows()).length);
     client.close();
-    return { ms, pulled: report.pulled, stored };
+    return { ms, pulled: report.pulled, stored, storeMs: Math.round(storeMs) };
   },
 
   /** PouchDB (IndexedDB adapter) replicating the CouchDB-protocol database at /couch/name. */

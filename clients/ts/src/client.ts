@@ -28,7 +28,7 @@ import { rebuild, refresh, saveRow, viewBytes } from "./view.js";
 import { newUlid } from "./ulid.js";
 import { loadValidation, prefetchValidation, type Validation } from "./validation.js";
 import {
-  applyPulled, Backoff, bearer, checkId, collides, conflictFromWire, entriesByRecord, findDetail, makeTransport, renumber, retryable, sweepResync, tokenHash, toWire,
+  applyPulled, Backoff, writePulled, bearer, checkId, collides, conflictFromWire, entriesByRecord, findDetail, makeTransport, renumber, retryable, sweepResync, tokenHash, toWire,
 } from "./protocol.js";
 
 /** Options of {@link Client.open}. */
@@ -49,7 +49,7 @@ export interface ClientOptions {
   now?: () => number;
   /** Mutations per push (default 200, at most the server's 500). */
   batchSize?: number;
-  /** Records per pull page (default 0: the server's default). */
+  /** Records per pull page (default 0: PULL_LIMIT, the server's maximum; fewer puts and commits per record in IndexedDB). */
   pullLimit?: number;
   /** Backoff between retries of a failed sync: first and longest delay in ms (default 200, 10000). */
   backoffMs?: { min: number; max: number };
@@ -896,20 +896,50 @@ export class Client {
     }
   }
 
+  /**
+   * Pulls pages from cursor until the server has no more, pipelined: the
+   * next page is asked for while the last one is stored, and a page's
+   * writes are issued while the one before it commits (a store runs its
+   * transactions in order). The requests after the first say they pull
+   * ahead, so the server records no receipt for pages not yet stored; the
+   * cursor is stored with its page, and the last page, once stored, is
+   * acked. A page whose store finds the cursor it was pulled from gone (the
+   * page before failed) is not stored.
+   */
   private async pullFrom(report: SyncReport, b: Backoff, cursor: string, signal?: AbortSignal): Promise<void> {
     const sent = cursor;
-    const status = await this.storage.read(async (tx) => this.wireStatus((await tx.outbox()).filter((e) => !e.acked), await tx.photos(), (await tx.meta()).lastSync));
-    for (;;) {
-      const page = await this.sync_!.pull({ cursor, limit: this.opts.pullLimit ?? 0, status }, { signal });
-      b.reset();
-      await this.storePage(page);
-      report.pulled += page.records.length;
-      if (!page.hasMore) {
-        await this.ack(sent, page.nextCursor, signal);
-        await this.finishPull();
-        return;
+    const { status, gen } = await this.storage.read(async (tx) => {
+      const m = await tx.meta();
+      return { gen: m.gen, status: this.wireStatus((await tx.outbox()).filter((e) => !e.acked), await tx.photos(), m.lastSync) };
+    });
+    const limit = this.opts.pullLimit || PULL_LIMIT;
+    const ask = (from: string) => {
+      const p = this.sync_!.pull({ cursor: from, limit, status, ahead: from !== sent }, { signal });
+      p.catch(() => undefined); // awaited in turn, or moot once an earlier step failed
+      return p;
+    };
+    let next = ask(cursor);
+    let storing: Promise<number> = Promise.resolve(0);
+    try {
+      for (;;) {
+        const page = await next;
+        b.reset();
+        if (page.hasMore) next = ask(page.nextCursor);
+        const before = storing;
+        storing = this.storePage(page, cursor, gen);
+        storing.catch(() => undefined);
+        report.pulled += await before; // one page commits while the next one's writes are issued
+        cursor = page.nextCursor;
+        if (!page.hasMore) {
+          report.pulled += await storing;
+          storing = Promise.resolve(0);
+          await this.ack(sent, page.nextCursor, signal);
+          await this.finishPull();
+          return;
+        }
       }
-      cursor = page.nextCursor;
+    } finally {
+      await storing.catch(() => undefined); // a retry reads the cursor after the last commit
     }
   }
 
@@ -924,23 +954,38 @@ export class Client {
   }
 
   /**
-   * Applies one page and its cursor in one transaction: records without
-   * local entries are written as the server sent them (removals deleted);
-   * those with entries get the new state under their entries.
+   * Applies one page and its cursor in one transaction, if the store's
+   * cursor is still from, the one the page was pulled from (and the
+   * generation gen): records are written as the server sent them (removals
+   * deleted) before anything is read, so that a pipelined page's writes are
+   * issued while the page before it commits; then those with outbox
+   * entries are written again with the new state under their entries.
+   * Returns the number of records.
+   *
+   * @throws FieldsyncError "store_changed" when the cursor or generation moved (the transaction aborts).
    */
-  private async storePage(page: PullResponse): Promise<void> {
-    await this.storage.update(async (tx) => {
-      const m = await tx.meta();
-      const local = entriesByRecord(await tx.outbox());
+  private storePage(page: PullResponse, from: string, gen: number): Promise<number> {
+    return this.storage.update(async (tx) => {
+      const writes: Promise<void>[] = [];
       let newest = 0n;
       for (const rec of page.records) {
-        await applyPulled(tx, rec, m.gen, local);
+        writes.push(writePulled(tx, rec, gen));
         if (rec.hlc > newest) newest = rec.hlc;
+      }
+      await Promise.all(writes);
+      const m = await tx.meta();
+      if (m.cursor !== from || m.gen !== gen) {
+        throw new FieldsyncError("store_changed", `the store's cursor moved while a page was pulled (want ${JSON.stringify(from)} gen ${gen}, found ${JSON.stringify(m.cursor)} gen ${m.gen})`);
+      }
+      const local = entriesByRecord(await tx.outbox());
+      if (local.size > 0) {
+        for (const rec of page.records) if (local.has(rec.id)) await applyPulled(tx, rec, gen, local);
       }
       this.clock.observe(m.hlc);
       m.hlc = this.clock.observe(newest);
       m.cursor = page.nextCursor;
       await tx.setMeta(m);
+      return page.records.length;
     });
   }
 
@@ -978,6 +1023,9 @@ function photoSlot(desc: DescMessage, slot: string) {
   if (why) throw new FieldsyncError("not_photo_slot", `${desc.typeName} ${why} ${JSON.stringify(slot)}`);
   return f!;
 }
+
+/** Records per pull page when ClientOptions.pullLimit is 0: the server's maximum (a page also ends at about 4 MiB of values). */
+export const PULL_LIMIT = 5000;
 
 /** This SDK's version, reported in DeviceStatus.sdk_version. */
 export const SDK_VERSION = "0.1.0";

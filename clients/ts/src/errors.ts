@@ -12,6 +12,7 @@ export type FieldsyncErrorCode =
   | "no_server"
   | "unreachable"
   | "no_progress"
+  | "store_changed"
   | "invalid_option"
   | "not_photo_slot"
   | "not_image"

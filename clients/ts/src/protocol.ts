@@ -39,6 +39,18 @@ export async function applyPulled(tx: StoreTx, rec: WireRecord, gen: number, loc
   await saveRow(tx, r);
 }
 
+/**
+ * Writes one pulled record as the server sent it (a removal deletes it),
+ * for a record with no outbox entries; applyPulled then rebases those that
+ * have some.
+ */
+export function writePulled(tx: StoreTx, rec: WireRecord, gen: number): Promise<void> {
+  const base = recordBytes(rec);
+  if (base === null) return tx.deleteRow(rec.id);
+  const photos = rec.photos.length === 0 ? [] : rec.photos.map((p) => ({ sha256: p.sha256, available: p.state === PhotoState.AVAILABLE })).sort((a, b) => (a.sha256 < b.sha256 ? -1 : 1));
+  return tx.putRow({ id: rec.id, type: rec.recordType, base, version: rec.version, hlc: rec.hlc, gen, state: RowState.Synced, view: null, photos });
+}
+
 /** The outbox's entries by record, each in seq order (entries must come in seq order, as StoreTx.outbox gives them). */
 export function entriesByRecord(entries: OutboxEntry[]): Map<string, OutboxEntry[]> {
   const m = new Map<string, OutboxEntry[]>();

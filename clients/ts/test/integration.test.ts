@@ -4,9 +4,10 @@ import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { AdminService } from "../src/gen/fieldsync/v1/admin_pb.js";
-import { Client, RecordStatus, VisitKind, VisitSchema, type ClientOptions, type Visit } from "../src/index.js";
+import { Client, RecordStatus, VisitKind, VisitSchema, type ClientOptions, type StoreTx, type Visit } from "../src/index.js";
 import { validate, violationText } from "../src/validate.js";
 import { nodeTransport } from "../src/node.js";
+import type { PullRequest } from "../src/gen/fieldsync/v1/sync_pb.js";
 import { memoryStorage } from "./helpers.js";
 import { startServer, type TestServer } from "./server.js";
 
@@ -35,6 +36,15 @@ async function enrollDevice(userId: string, opts: Partial<ClientOptions> = {}): 
   }));
   const { enrollmentCode } = await admin.issueEnrollmentCode({ userId });
   return Client.enroll({ storage: await memoryStorage(), server: srv.url, enrollmentCode, deviceName: "tablet", platform: "node", transport: nodeTransport(), ...opts });
+}
+
+/** A StoreTx's methods bound to it, to override some. */
+function bindAll(tx: StoreTx): StoreTx {
+  const out: Record<string, unknown> = {};
+  for (let o = tx; o && o !== Object.prototype; o = Object.getPrototypeOf(o)) {
+    for (const k of Object.getOwnPropertyNames(o)) if (k !== "constructor" && typeof (tx as unknown as Record<string, unknown>)[k] === "function" && !(k in out)) out[k] = ((tx as unknown as Record<string, (...a: unknown[]) => unknown>)[k]).bind(tx);
+  }
+  return out as unknown as StoreTx;
 }
 
 describe("against fieldsyncd --demo", () => {
@@ -123,6 +133,48 @@ describe("against fieldsyncd --demo", () => {
     const other = await enrollDevice(rep().user_id);
     await other.sync();
     expect(await other.get(VisitSchema, id)).toMatchObject({ notes: "once", actionTags: ["x1"] });
+  });
+
+  it("pipelines pull pages: only a sync's first pull is a receipt, and no page is stored after one that failed", async () => {
+    const writer = await enrollDevice(rep().user_id);
+    for (let i = 0; i < 7; i++) await writer.put(writer.newId(), create(VisitSchema, { notes: `pipelined ${i}` }));
+    await writer.sync();
+    const pulls: { cursor: string; ahead: boolean }[] = [];
+    const seePulls: Interceptor = (next) => async (req) => {
+      if (req.method.name === "Pull" && !req.stream) pulls.push({ cursor: (req.message as PullRequest).cursor, ahead: (req.message as PullRequest).ahead });
+      return next(req);
+    };
+    const inner = await memoryStorage();
+    let pages = 0;
+    let failPage = 2; // the second page's transaction fails once, after its writes
+    const storage = {
+      ...inner, read: inner.read.bind(inner), close: inner.close.bind(inner),
+      update: <T>(fn: (tx: StoreTx) => Promise<T>) => inner.update(async (tx) => {
+        let wrote = false;
+        const out = await fn({ ...bindAll(tx), putRow: (r) => ((wrote = true), tx.putRow(r)) });
+        if (wrote && ++pages === failPage) throw new Error("disk full");
+        return out;
+      }),
+    };
+    const c = await enrollDevice(rep().user_id, {
+      storage, pullLimit: 2,
+      transport: (baseUrl, interceptors) => createConnectTransport({ baseUrl, interceptors: [...interceptors, seePulls], useBinaryFormat: true }),
+    });
+    await expect(c.sync()).rejects.toThrow("disk full");
+    const after = await storage.read(async (tx) => ({ meta: await tx.meta(), rows: (await tx.allRows()).length }));
+    expect(pulls[0]).toEqual({ cursor: "", ahead: false });
+    expect(pulls.slice(1).every((p) => p.ahead)).toBe(true);
+    expect(after.meta.cursor).toBe(pulls[1].cursor); // the first page and its cursor, nothing after
+    expect(after.rows).toBe(2);
+    failPage = 0;
+    pulls.length = 0;
+    const report = await c.sync();
+    expect(pulls[0]).toEqual({ cursor: after.meta.cursor, ahead: false }); // the stored page's receipt
+    expect(pulls.length).toBeGreaterThan(2);
+    expect(pulls.slice(1).every((p) => p.ahead)).toBe(true);
+    const mine = (await c.list(VisitSchema)).filter((v) => v.value.notes.startsWith("pipelined "));
+    expect(mine).toHaveLength(7);
+    expect(report.pulled + 2).toBe((await storage.read((tx) => tx.allRows())).length);
   });
 
   it("refuses another device's token on a bound store and sign-out with unsynced writes", async () => {

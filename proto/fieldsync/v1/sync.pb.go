@@ -907,7 +907,12 @@ type PullRequest struct {
 	Limit uint32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
 	// The device's sync state (see PushRequest.status), so an idle device
 	// reports too. Optional.
-	Status        *DeviceStatus `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
+	Status *DeviceStatus `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
+	// The device has not stored the pages up to cursor yet: it asks for the
+	// next page while it stores the last one (a pull pipelined over many
+	// pages). The cursor is then not recorded as its delivery receipt; the
+	// device's Ack of the last page, or its next pull, records it.
+	Ahead         bool `protobuf:"varint,4,opt,name=ahead,proto3" json:"ahead,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -961,6 +966,13 @@ func (x *PullRequest) GetStatus() *DeviceStatus {
 		return x.Status
 	}
 	return nil
+}
+
+func (x *PullRequest) GetAhead() bool {
+	if x != nil {
+		return x.Ahead
+	}
+	return false
 }
 
 // PullResponse is one page of changes.
@@ -1861,11 +1873,12 @@ const file_fieldsync_v1_sync_proto_rawDesc = "" +
 	"\x03hlc\x18\x06 \x01(\x04R\x03hlc\x12;\n" +
 	"\vupdate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x121\n" +
-	"\x06photos\x18\b \x03(\v2\x19.fieldsync.v1.PhotoStatusR\x06photos\"\x83\x01\n" +
+	"\x06photos\x18\b \x03(\v2\x19.fieldsync.v1.PhotoStatusR\x06photos\"\x99\x01\n" +
 	"\vPullRequest\x12 \n" +
 	"\x06cursor\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\x06cursor\x12\x1e\n" +
 	"\x05limit\x18\x02 \x01(\rB\b\xbaH\x05*\x03\x18\x88'R\x05limit\x122\n" +
-	"\x06status\x18\x03 \x01(\v2\x1a.fieldsync.v1.DeviceStatusR\x06status\"z\n" +
+	"\x06status\x18\x03 \x01(\v2\x1a.fieldsync.v1.DeviceStatusR\x06status\x12\x14\n" +
+	"\x05ahead\x18\x04 \x01(\bR\x05ahead\"z\n" +
 	"\fPullResponse\x12.\n" +
 	"\arecords\x18\x01 \x03(\v2\x14.fieldsync.v1.RecordR\arecords\x12\x1f\n" +
 	"\vnext_cursor\x18\x02 \x01(\tR\n" +

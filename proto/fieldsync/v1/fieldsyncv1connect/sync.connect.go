@@ -61,7 +61,8 @@ type SyncServiceClient interface {
 	// Pull returns the records of the caller's scope changed after the cursor,
 	// in commit order. A cursor that cannot be served fails with
 	// FailedPrecondition and a ResyncRequired detail: start again with an empty
-	// cursor. The cursor sent is recorded as the device's delivery receipt.
+	// cursor. The cursor sent is recorded as the device's delivery receipt
+	// (unless the request says it pulls ahead of what it stored).
 	Pull(context.Context, *connect.Request[v1.PullRequest]) (*connect.Response[v1.PullResponse], error)
 	// Watch streams pokes when the caller's scope changes, and heartbeats.
 	Watch(context.Context, *connect.Request[v1.WatchRequest]) (*connect.ServerStreamForClient[v1.WatchResponse], error)
@@ -183,7 +184,8 @@ type SyncServiceHandler interface {
 	// Pull returns the records of the caller's scope changed after the cursor,
 	// in commit order. A cursor that cannot be served fails with
 	// FailedPrecondition and a ResyncRequired detail: start again with an empty
-	// cursor. The cursor sent is recorded as the device's delivery receipt.
+	// cursor. The cursor sent is recorded as the device's delivery receipt
+	// (unless the request says it pulls ahead of what it stored).
 	Pull(context.Context, *connect.Request[v1.PullRequest]) (*connect.Response[v1.PullResponse], error)
 	// Watch streams pokes when the caller's scope changes, and heartbeats.
 	Watch(context.Context, *connect.Request[v1.WatchRequest], *connect.ServerStream[v1.WatchResponse]) error
