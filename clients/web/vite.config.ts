@@ -78,8 +78,9 @@ function compressibleDescriptors(): Plugin {
  * a registry) is most of evaluating the SDK's chunk: ~0.4 s at CPU 4× in one
  * task (CDP trace of an offline open), during which a tap or key on the
  * Today snapshot waits. Each generated file (the SDK's, protobuf-es's
- * well-known types) first yields to the event loop (a top-level await), so
- * the boot runs as one task per file and input is handled between them.
+ * well-known types, descriptor.proto's own boot) first yields to the event
+ * loop (a top-level await), so the boot runs as one task per file and input
+ * is handled between them.
  * Module order and results are unchanged: an importer still evaluates after
  * the files it imports.
  */
@@ -97,7 +98,7 @@ function slicedDescriptorBoot(): Plugin {
         `export const yieldToMain = () => globalThis.scheduler?.yield?.() ?? new Promise((r) => setTimeout(r, 0));\n`,
     },
     transform: {
-      filter: { id: /_pb\.js$/, code: "fileDesc(" },
+      filter: { id: /_pb\.js$/, code: /\bfileDesc\(|\bboot\(/ },
       handler(code) {
         return `import { yieldToMain as __fieldsyncYield } from ${JSON.stringify(HELPER)};\nawait __fieldsyncYield();\n` + code;
       },

@@ -134,6 +134,15 @@ function follow(client: Client): void {
   const stop = (stopWatch = new AbortController());
   const loop = async () => {
     while (!stop.signal.aborted) {
+      // No network at all (navigator.onLine false is certain; true is not): no sync attempt, each a
+      // request failing on the main thread, until the browser says the network is back.
+      if (!navigator.onLine) {
+        await new Promise<void>((r) => {
+          addEventListener("online", () => r(), { once: true });
+          stop.signal.addEventListener("abort", () => r(), { once: true });
+        });
+        continue;
+      }
       const revoked = await client.watch({ signal: stop.signal }).then(() => false, (err) => (console.warn("sync:", err), isRevocation(err)));
       if (revoked) {
         revokedFlag = true;

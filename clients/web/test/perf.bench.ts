@@ -106,7 +106,9 @@ describe.skipIf(!haveChromium)("open budgets (throttled through CDP)", () => {
           await s.page!.close();
           s.page = await s.context!.newPage();
           await throttle(s.context!, s.page, { cpu: SLOW_4G.cpu });
+          if (TRACE) await browser.startTracing(s.page, { path: join(TRACE, `ab-${sides.indexOf(s) ? "B" : "A"}-${i + 1}.json`), categories: TRACE_CATEGORIES });
           s.runs.push(await measureOpen(s.page, s.srv.url + "/", "[data-testid=today-snapshot], [data-testid=today]", { live: "[data-testid=today]" }));
+          if (TRACE) await browser.stopTracing();
         }
       }
       console.log(`load average at end ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
