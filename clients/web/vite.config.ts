@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { defineConfig, type Plugin } from "vite";
 
@@ -164,6 +164,8 @@ function preloadBoot(): Plugin {
 
 export default defineConfig({
   base: "./",
+  // The app's version, sent with each sync (DeviceStatus.app_version; the Fleet screen's column).
+  define: { "import.meta.env.VITE_APP_VERSION": JSON.stringify((JSON.parse(readFileSync(new URL("./package.json", import.meta.url), "utf8")) as { version: string }).version) },
   plugins: [oneValidateProto(), compressibleDescriptors(), slicedDescriptorBoot(), serviceWorker(), preloadBoot()],
   // @fieldsync/client is linked from ../ts: take its dependencies from here, one copy each.
   resolve: { dedupe: ["@bufbuild/protobuf", "@connectrpc/connect", "@connectrpc/connect-web", "preact"] },
