@@ -20,13 +20,15 @@ for (const e of events) {
   const k = `${e.pid}:${e.tid}`;
   scriptTime.set(k, (scriptTime.get(k) ?? 0) + (e.dur ?? 0));
 }
+// Prefer the thread that navigated to an http(s) page and handled a keyup (other renderers: about:blank, the worker's).
+const navigated = events.find((e) => e.name === "navigationStart" && /^https?:/.test(e.args?.data?.documentLoaderURL ?? ""));
 const mains = [...scriptTime].filter(([k]) => threadNames.get(k) === "CrRendererMain").sort((a, b) => b[1] - a[1]);
-if (!mains.length) throw new Error("no renderer main thread with script in the trace");
-const main = mains[0][0];
+if (!mains.length && !navigated) throw new Error("no renderer main thread with script in the trace");
+const main = navigated ? `${navigated.pid}:${navigated.tid}` : mains[0][0];
 const on = (e) => `${e.pid}:${e.tid}` === main;
 
-// Time zero: the navigation's start (navigationStart on the main thread), else the first event.
-const nav = events.find((e) => on(e) && e.name === "navigationStart") ?? events.find((e) => on(e) && e.ts);
+// Time zero: the app's navigation start, else the first event.
+const nav = navigated ?? events.find((e) => on(e) && e.ts);
 const t0 = nav.ts;
 const ms = (us) => (us / 1000).toFixed(1);
 
