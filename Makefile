@@ -74,9 +74,15 @@ web: $(WEB_DIR)/node_modules ## Build the web app into clients/web/dist (the SDK
 	cd $(TS_DIR) && npm run build
 	cd $(WEB_DIR) && npm run build
 
+# A CJK font for the journeys' zh-CN screenshots (Chinese drawn as boxes without one): Debian's
+# WenQuanYi Micro Hei, the smallest that renders zh-CN well (1.6 MB download, 5 MB installed;
+# fonts-noto-cjk is 57 MB). The app itself downloads no font: system stacks with CJK fallbacks.
+CJK_FONT := fonts-wqy-microhei=0.2.0-beta-3.1
+
 .PHONY: test-web
 test-web: $(WEB_DIR)/node_modules ## Type-check, build and test the web app (vitest; the browser journeys need Debian's Chromium).
 	@command -v chromium >/dev/null || { echo ">> installing chromium (apt-get)"; apt-get update -qq && apt-get install -y -qq chromium || echo ">> could not install chromium: the browser test will be skipped"; }
+	@fc-list :lang=zh-cn family 2>/dev/null | grep -q . || { echo ">> installing $(CJK_FONT) (apt-get): a CJK font for the zh-CN screenshots"; apt-get update -qq && apt-get install -y -qq --no-install-recommends $(CJK_FONT) || echo ">> could not install $(CJK_FONT): Chinese in the screenshots will show as boxes"; }
 	cd $(TS_DIR) && npm run build
 	cd $(WEB_DIR) && npm test
 

@@ -53,3 +53,12 @@ export function useData(onLoad?: (started: number) => void): Data | null {
   }, []);
   return data;
 }
+
+/**
+ * The enrollment code in what the admin's QR holds (the app's address with #/enroll?code=…) or in
+ * the page's own address after the phone's camera opened it; a bare code as it is.
+ */
+export function codeFromLink(raw: string): string {
+  const q = raw.includes("?") ? raw.slice(raw.indexOf("?") + 1) : "";
+  return q ? (new URLSearchParams(q).get("code") ?? "").trim() : raw.trim();
+}

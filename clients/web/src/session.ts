@@ -46,6 +46,9 @@ export function changed(): void {
 /** The server: VITE_FIELDSYNC_SERVER at build time (an app hosted elsewhere, with the server's --cors-origins), else the page's origin. */
 const server = (): string => (import.meta.env.VITE_FIELDSYNC_SERVER as string | undefined) || location.origin;
 
+/** The app's version, reported with each sync (the managers' Fleet screen shows it): package.json's, set by the build. */
+const appVersion = (import.meta.env.VITE_APP_VERSION as string | undefined) ?? "";
+
 /** Opens the store; returns a session when the device is enrolled. */
 export async function openSession(): Promise<Session | null> {
   const storage = withTodayIndex(await openIndexedDBStorage(STORE_NAME)); // Today's index follows every write
@@ -56,14 +59,14 @@ export async function openSession(): Promise<Session | null> {
   }
   // The service worker caches the validation chunk and a form loads it when it opens: no idle prefetch
   // racing the first input after an open.
-  return start(await Client.open({ storage, server: server(), prefetchValidation: false }), storage);
+  return start(await Client.open({ storage, server: server(), prefetchValidation: false, appVersion }), storage);
 }
 
 /** Enrolls the device with a one-time code. */
 export async function enroll(code: string, deviceName: string): Promise<Session> {
   const storage = withTodayIndex(await openIndexedDBStorage(STORE_NAME)); // Today's index follows every write
   try {
-    return start(await Client.enroll({ storage, server: server(), enrollmentCode: code.trim(), deviceName, platform: "web", prefetchValidation: false }), storage);
+    return start(await Client.enroll({ storage, server: server(), enrollmentCode: code.trim(), deviceName, platform: "web", prefetchValidation: false, appVersion }), storage);
   } catch (err) {
     storage.close();
     throw err;
@@ -134,6 +137,15 @@ function follow(client: Client): void {
   const stop = (stopWatch = new AbortController());
   const loop = async () => {
     while (!stop.signal.aborted) {
+      // No network at all (navigator.onLine false is certain; true is not): no sync attempt, each a
+      // request failing on the main thread, until the browser says the network is back.
+      if (!navigator.onLine) {
+        await new Promise<void>((r) => {
+          addEventListener("online", () => r(), { once: true });
+          stop.signal.addEventListener("abort", () => r(), { once: true });
+        });
+        continue;
+      }
       const revoked = await client.watch({ signal: stop.signal }).then(() => false, (err) => (console.warn("sync:", err), isRevocation(err)));
       if (revoked) {
         revokedFlag = true;

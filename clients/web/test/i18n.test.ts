@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { alertWords, dictionaries, pickLang, violationWords } from "../src/i18n";
+import { alertWords, dictionaries, formatTime, pickLang, violationWords } from "../src/i18n";
 
 describe("i18n", () => {
   it("has every string in English and Chinese, with the same placeholders", () => {
@@ -10,6 +10,17 @@ describe("i18n", () => {
       expect(en[k], k).not.toBe("");
       expect(zh[k], k).not.toBe("");
       expect(holes(zh[k]), k).toEqual(holes(en[k]));
+    }
+  });
+
+  it("formats a date and time short in each language, in local time", () => {
+    for (const [d, en, zh] of [
+      [new Date(2026, 11, 1, 9, 5), "Dec 1, 09:05", "12月1日 09:05"],
+      [new Date(2026, 0, 31, 23, 59), "Jan 31, 23:59", "1月31日 23:59"],
+      [new Date(2027, 5, 10, 0, 0), "Jun 10, 00:00", "6月10日 00:00"],
+    ] as const) {
+      expect(formatTime(d, "en")).toBe(en);
+      expect(formatTime(d, "zh-CN")).toBe(zh);
     }
   });
 

@@ -182,7 +182,7 @@ describe.skipIf(!haveChromium)("the web app served by fieldsyncd, in Chromium", 
     await page.waitForSelector("[data-testid=conflicts] li");
     const line = await page.textContent("[data-testid=conflicts] li");
     expect(line).toContain(c!.id);
-    expect(line).toContain("state: yours “COMMITMENT_STATE_DONE” lost to “COMMITMENT_STATE_CANCELLED” (older)");
+    expect(line).toContain("State: yours “Done” lost to “Cancelled” (a newer edit won)");
     await page.screenshot({ path: join(ARTEFACTS, "origin-journey3-conflict.png"), fullPage: true });
     // The customer's brief shows the winning value: no longer an open commitment.
     await page.goto(srv.url + "/#/customer/demo-huashan");

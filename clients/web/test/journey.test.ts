@@ -474,7 +474,7 @@ describe.skipIf(!haveChromium)("the web app in Chromium against fieldsyncd --dem
     expect(await page.textContent("[data-testid=syncbar] a.warn")).toBe("1 lost in merge");
     await page.click("[data-testid=syncbar] a.warn");
     await page.waitForSelector("[data-testid=conflicts] li");
-    expect(await page.textContent("[data-testid=conflicts] li")).toContain("state: yours “COMMITMENT_STATE_DONE” lost to “COMMITMENT_STATE_CANCELLED” (older)");
+    expect(await page.textContent("[data-testid=conflicts] li")).toContain("State: yours “Done” lost to “Cancelled” (a newer edit won)");
     await page.screenshot({ path: join(ARTEFACTS, "conflict.png"), fullPage: true });
     await context.close();
   }, 180_000);

@@ -18,7 +18,7 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Client, DiagnosisSchema, DeviceOperationLogSchema, OperationKind, openIndexedDBStorage, QueueState, RecordStatus, VisitKind, VisitSchema } from "@fieldsync/client";
 import { nodeTransport } from "@fieldsync/client/node";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -156,6 +156,9 @@ describe.skipIf(!haveChromium)("journey 4: a director's PHI drill-down and A3 in
     await page.goto(origin + "/#/manager/fleet");
     await page.waitForSelector("[data-testid=device]");
     await expect.poll(() => page.textContent("[data-testid=fleet] tbody")).toContain(li.name);
+    // This browser's own device (platform web) reports the app's version with each sync.
+    const version = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
+    expect(await page.locator("[data-testid=device]", { hasText: "web" }).first().textContent()).toContain(version);
     await page.screenshot({ path: join(ARTEFACTS, "manager-fleet.png"), fullPage: true });
 
     // After the grant's expiry: no grant in force, the log is closed (on screen and at the server).

@@ -2,14 +2,20 @@
 // CDP, against fieldsyncd --demo serving the app itself (the dist/ built
 // just before, embedded by go build). Prints figures; asserts only that
 // the opens worked (budgets are reported, not enforced: see the repository's BENCHMARKS.md, "Web app").
+import { mkdirSync } from "node:fs";
 import { loadavg } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, it } from "vitest";
 import { controlled, demoUser, enrollOnPage, haveChromium, launchChromium } from "./journey-lib.js";
 import { describeOpen, measureOpen, SLOW_4G, SLOW_4G_DEVTOOLS, throttle, type OpenTiming, type Throttle } from "./perf.js";
 import { startServer, type TestServer } from "./server.js";
-import type { Browser } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { startServerOnWebDir } from "./abserver.js";
 
 const RUNS = Number(process.env.RUNS ?? 3);
+const TRACE = process.env.TRACE ? (mkdirSync(process.env.TRACE, { recursive: true }), process.env.TRACE) : "";
+/** The main thread's tasks, script compile and evaluation, V8's CPU samples, the service worker's fetches. */
+const TRACE_CATEGORIES = ["devtools.timeline", "disabled-by-default-devtools.timeline", "v8", "v8.execute", "disabled-by-default-v8.cpu_profiler", "blink", "loading", "ServiceWorker", "blink.user_timing", "toplevel"];
 const FIRST_OPEN_BUDGET = 3000;
 const OFFLINE_OPEN_BUDGET = 1000;
 
@@ -68,13 +74,56 @@ describe.skipIf(!haveChromium)("open budgets (throttled through CDP)", () => {
         page = await context.newPage();
         await throttle(context, page, { cpu: SLOW_4G.cpu });
         // Shown: Today drawn from the saved index before the SDK loads (the snapshot), or the live one.
+        // TRACE=<dir>: a Chromium trace of each open (chrome://tracing, Perfetto, or test/trace-summary.ts).
+        if (TRACE) await browser.startTracing(page, { path: join(TRACE, `offline-open-${i + 1}.json`), categories: TRACE_CATEGORIES });
         runs.push(await measureOpen(page, srv.url + "/", "[data-testid=today-snapshot], [data-testid=today]", { live: "[data-testid=today]" }));
+        if (TRACE) await browser.stopTracing();
       }
       report("repeat open, offline (context.setOffline), from the service worker, CPU 4×, enrolled (Today from the demo's data):", runs, OFFLINE_OPEN_BUDGET);
     } finally {
       await context.close();
     }
   }, 300_000);
+
+  // AB=<distA>:<distB>: two builds of the app (say main's and this branch's dist, built beforehand), each
+  // served by its own fieldsyncd; the repeat open offline alternates between them, run by run.
+  it.skipIf(!process.env.AB)("repeat open offline, two builds alternating (AB=<distA>:<distB>)", async () => {
+    const dirs = process.env.AB!.split(":");
+    const sides: { name: string; srv: TestServer; page?: Page; context?: BrowserContext; runs: OpenTiming[] }[] = [];
+    try {
+      for (const d of dirs) sides.push({ name: d, srv: await startServerOnWebDir(d), runs: [] });
+      for (const s of sides) {
+        s.context = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+        s.page = await s.context.newPage();
+        await enrollOnPage(s.page, s.srv, s.srv.url, demoUser(s.srv, "rep").user_id);
+        await controlled(s.page);
+        await s.page.waitForFunction(() => document.querySelector("[data-testid=syncbar]")?.getAttribute("data-online") === "true");
+        await s.context.setOffline(true);
+      }
+      console.log(`load average at start ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
+      for (let i = 0; i < RUNS; i++) {
+        for (const s of i % 2 ? [...sides].reverse() : sides) {
+          await s.page!.close();
+          s.page = await s.context!.newPage();
+          await throttle(s.context!, s.page, { cpu: SLOW_4G.cpu });
+          if (TRACE) await browser.startTracing(s.page, { path: join(TRACE, `ab-${sides.indexOf(s) ? "B" : "A"}-${i + 1}.json`), categories: TRACE_CATEGORIES });
+          s.runs.push(await measureOpen(s.page, s.srv.url + "/", "[data-testid=today-snapshot], [data-testid=today]", { live: "[data-testid=today]" }));
+          if (TRACE) await browser.stopTracing();
+        }
+      }
+      console.log(`load average at end ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
+      for (const s of sides) {
+        report(`repeat open offline, CPU 4×, build ${s.name}:`, s.runs, OFFLINE_OPEN_BUDGET);
+        const xs = s.runs.map((r) => r.interactive);
+        console.log(`  worst ${Math.max(...xs).toFixed(0)} ms; live screen median ${median(s.runs.map((r) => r.live ?? NaN)).toFixed(0)} ms`);
+      }
+    } finally {
+      for (const s of sides) {
+        await s.context?.close();
+        await s.srv.stop();
+      }
+    }
+  }, 900_000);
 
   it("Today from a store of 10k records: a scan, the saved index, the index kept up to date (CPU unthrottled, then 4×)", async () => {
     const context = await browser.newContext({ viewport: { width: 390, height: 844 } });

@@ -1,13 +1,15 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { t } from "../i18n";
 import { enroll } from "../session";
+import { codeFromLink } from "../hooks";
 
 interface Detector { detect(source: CanvasImageSource): Promise<{ rawValue: string }[]> }
 declare const BarcodeDetector: { new (opts: { formats: string[] }): Detector } | undefined;
 
 /** Enroll: a one-time code, typed or scanned from the admin's QR (where the browser has BarcodeDetector). */
 export function Enroll({ onDone }: { onDone: () => void }) {
-  const [code, setCode] = useState("");
+  // Opened from the admin's QR by the phone's camera: the code is in the address.
+  const [code, setCode] = useState(() => (location.hash.includes("?code=") ? codeFromLink(location.hash) : ""));
   const [name, setName] = useState(() => `${navigator.platform || "web"} browser`);
   const [busy, setBusy] = useState(false);
   const [err, setErr] = useState("");
@@ -58,7 +60,7 @@ function Scanner({ onCode }: { onCode: (code: string) => void }) {
       while (live) {
         const found = await detector.detect(video.current).catch(() => []);
         const raw = found[0]?.rawValue;
-        if (raw) return onCode(raw.replace(/^.*[?&]code=/, ""));
+        if (raw) return onCode(codeFromLink(raw));
         await new Promise((r) => setTimeout(r, 250));
       }
     })().catch((e) => console.warn("scan:", e));

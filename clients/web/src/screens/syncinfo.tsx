@@ -1,7 +1,7 @@
 import { createRegistry, toJson, type Message } from "@bufbuild/protobuf";
 import { file_fieldsync_v1_records, QueueState, type Conflict, type QueuedPhoto, type Rejection } from "@fieldsync/client";
 import { useEffect, useState } from "preact/hooks";
-import { fmtTime, t } from "../i18n";
+import { fmtTime, t, type Key } from "../i18n";
 import { onChange, session, signOut } from "../session";
 
 /** Sync details: what lost a merge and why, what the server refused, the photo queue; sync now; sign out. */
@@ -39,7 +39,7 @@ export function SyncDetails({ onSignedOut }: { onSignedOut: () => void }) {
         {[...state.conflicts].reverse().map((c) => (
           <li key={String(c.id)}>
             <span class="muted small">{c.recordType.replace("fieldsync.v1.", "")} {c.recordId} · {fmtTime(c.time)}</span><br />
-            {t("conflictLine", { field: c.field, losing: fieldText(c.losing, c.field), winning: fieldText(c.winning, c.field), reason: c.reason })}
+            {t("conflictLine", { field: fieldWords(c.field), losing: fieldText(c.losing, c.field), winning: fieldText(c.winning, c.field), reason: lossWords(c.reason) })}
           </li>
         ))}
       </ul>
@@ -63,6 +63,20 @@ export function SyncDetails({ onSignedOut }: { onSignedOut: () => void }) {
 
 const registryForDisplay = createRegistry(file_fieldsync_v1_records);
 
+/** The server's reasons a value lost a merge (syncengine/merge.go) → words; another reason as the server wrote it. */
+const LOSS_WORDS: Record<string, Key> = { older: "lossOlder", "frozen after submit": "lossFrozen", deleted: "lossDeleted" };
+const lossWords = (reason: string) => (LOSS_WORDS[reason] ? t(LOSS_WORDS[reason]) : reason);
+
+/** A field's name in words where the forms have them (due_time → "Due"); else the field's name. */
+function fieldWords(field: string): string {
+  const key = field.replace(/_(\w)/g, (_, c: string) => c.toUpperCase());
+  return key in WORDED_FIELDS ? t(key as Key) : field;
+}
+const WORDED_FIELDS = { state: 1, description: 1, dueTime: 1, currency: 1 };
+
+/** An enum value's words where the app has them (COMMITMENT_STATE_DONE → "Done"); else its name. */
+const ENUM_WORDS: Record<string, Key> = { COMMITMENT_STATE_OPEN: "stateOpen", COMMITMENT_STATE_DONE: "stateDone", COMMITMENT_STATE_CANCELLED: "stateCancelled" };
+
 /** One field of a conflict's value (a message of the record's type with only that field set), as text. */
 function fieldText(m: Message | undefined, field: string): string {
   if (!m) return "∅";
@@ -70,7 +84,7 @@ function fieldText(m: Message | undefined, field: string): string {
     const json = toJson(registryForDisplay.getMessage(m.$typeName)!, m, { registry: registryForDisplay }) as Record<string, unknown>;
     const camel = field.replace(/_(\w)/g, (_, c: string) => c.toUpperCase());
     const v = json[camel] ?? json[field];
-    return v === undefined ? "∅" : typeof v === "string" ? v : JSON.stringify(v);
+    return v === undefined ? "∅" : typeof v === "string" ? (ENUM_WORDS[v] ? t(ENUM_WORDS[v]) : v) : JSON.stringify(v);
   } catch {
     return "?";
   }
