@@ -139,12 +139,25 @@ func (s *Server) CreateDB(ctx context.Context, name string) (string, error) {
 // immediate: no checkpoint, connections cut, recovery from the WAL at the
 // next start), and starts it again on the same port.
 func (s *Server) Restart() error {
+	if err := s.Stop(); err != nil {
+		return err
+	}
+	return s.Start()
+}
+
+// Stop stops the server at once, as a crash would; connections are cut and
+// new ones refused until Start.
+func (s *Server) Stop() error {
 	out, err := asPostgres(s.s.pgctl, "stop", "-w", "-m", "immediate", "-D", s.s.data()).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("pgtest: pg_ctl stop: %v\n%s", err, out)
 	}
-	return s.s.launch()
+	return nil
 }
+
+// Start starts a server that Stop stopped again, on the same port, and
+// returns once it accepts connections.
+func (s *Server) Start() error { return s.s.launch() }
 
 // server is one running postgres, started and stopped by pg_ctl.
 type server struct {
