@@ -22,7 +22,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -287,7 +286,7 @@ func (s *server) watch() error {
 	script := fmt.Sprintf(`while kill -0 %d 2>/dev/null; do sleep 1; done; %s; rm -rf %s`,
 		os.Getpid(), strings.Join(asPostgres(s.pgctl, "stop", "-m", "immediate", "-D", s.data()).Args, " "), s.dir)
 	cmd := exec.Command("sh", "-c", script)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	detach(cmd)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start the watchdog: %w", err)
 	}
