@@ -62,8 +62,11 @@ type Config struct {
 	// SharedStaging keeps every chunk in the Store as well, in the
 	// transaction that records it, and deletes them when the upload ends;
 	// a server missing an upload's bytes (another took them) fetches them
-	// from there. Set it when several servers share the Store; the Store
-	// must implement ChunkStore and its Tx ChunkTx.
+	// from there. The servers also share each upload's work on a remote
+	// object store: one multipart upload, each part sent once, one
+	// completion at a time (see ObjectTx). Set it when several servers
+	// share the Store; the Store must implement ChunkStore and its Tx
+	// ChunkTx and ObjectTx.
 	SharedStaging bool
 	// Records re-delivers the records of a photo that became available.
 	// Without it they are not bumped (events are still written).
