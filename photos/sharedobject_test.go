@@ -191,3 +191,63 @@ func TestCancellingOnTheOtherNodeAbortsTheSharedMultipartUpload(t *testing.T) {
 		t.Fatalf("%d objects in the bucket after the cancel, want 0", n)
 	}
 }
+
+// gatedStore holds CompleteMultipart until release is closed, after
+// closing entered.
+type gatedStore struct {
+	*countingStore
+	entered, release chan struct{}
+}
+
+func (g *gatedStore) CompleteMultipart(ctx context.Context, key, id string, parts []media.Part) error {
+	close(g.entered)
+	<-g.release
+	return g.countingStore.CompleteMultipart(ctx, key, id, parts)
+}
+
+// TestACompletionWhileAnotherNodeCompletesIsUnavailableThenTheStoredPhoto:
+// while node a completes an upload (held inside S3's completion), the same
+// completion on node b answers Unavailable and sends nothing to S3; asked
+// again once node a is done, node b answers with the stored photo.
+func TestACompletionWhileAnotherNodeCompletesIsUnavailableThenTheStoredPhoto(t *testing.T) {
+	t.Parallel()
+	srv := s3test.Start(t)
+	bucket := newBucket()
+	w := newWorld(t, withS3(srv, bucket), withMaxBytes(largePhoto+1<<20))
+	gated := &gatedStore{countingStore: newCountingStore(t, w.store), entered: make(chan struct{}), release: make(chan struct{})}
+	w.cfg.Objects = gated
+	a, b := twoNodes(w)
+	ctx := context.Background()
+	data := photostest.JPEG(largePhoto, 46)
+	u := w.create("rep", data)
+	sendAlternately(w, "rep", u, data, chunk256KiB, a, b)
+	photos.WaitTracked(a)
+	photos.WaitTracked(b)
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := a.CompleteUpload(ctx, w.p["rep"], u.ID)
+		done <- err
+	}()
+	<-gated.entered
+	sent := gated.partBytes.Load()
+	_, _, err := b.CompleteUpload(ctx, w.p["rep"], u.ID)
+	wantCode(t, err, syncengine.CodeUnavailable)
+	if got := gated.partBytes.Load(); got != sent {
+		t.Fatalf("node b sent %d part bytes while node a completed", got-sent)
+	}
+	close(gated.release)
+	if err := <-done; err != nil {
+		t.Fatalf("CompleteUpload on node a: %v", err)
+	}
+	got, ph, err := b.CompleteUpload(ctx, w.p["rep"], u.ID)
+	if err != nil || got.State != photos.StateComplete || ph.SHA256 != photostest.Key(data) {
+		t.Fatalf("CompleteUpload again on node b: %+v %+v %v", got, ph, err)
+	}
+	checkObject(t, w.store, data, "image/jpeg")
+	if n := multipartUploads(t, srv, bucket); n != 0 {
+		t.Fatalf("%d multipart uploads left in the bucket, want 0", n)
+	}
+	if got := gated.completedUploads.Load(); got != 1 {
+		t.Fatalf("%d multipart completions, want 1", got)
+	}
+}
