@@ -92,9 +92,14 @@ func (s *Service) sendPart(ctx context.Context, u *Upload, pr *progress) error {
 		return nil // the store failed a moment ago, or gets the bytes already
 	}
 	var err error
-	if s.cfg.SharedStaging {
+	switch {
+	case s.cfg.SharedStaging && u.Size <= streamMaxBytes:
+		// Streamed by the node that took the first chunk, else put whole
+		// at completion: parts from the other nodes would be sent twice.
+		return nil
+	case s.cfg.SharedStaging:
 		err = s.sendSharedPart(ctx, mp, u, pr.Offset)
-	} else {
+	default:
 		err = s.putPart(ctx, mp, u, pr)
 	}
 	if err != nil {
