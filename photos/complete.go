@@ -52,12 +52,27 @@ func (s *Service) CompleteUpload(ctx context.Context, p *syncengine.Principal, i
 		return nil, nil, syncengine.Errorf(syncengine.CodeFailedPrecondition, "upload %s has %d of %d bytes: send the rest from offset %d",
 			id, u.Offset, u.Size, u.Offset).WithDetail(&fieldsyncv1.UploadOffset{Offset: u.Offset})
 	}
+	release := func() {}
+	if s.cfg.SharedStaging {
+		release, err = s.claimCompletion(ctx, u)
+		if errors.Is(err, errCompleted) {
+			if u, err = s.load(ctx, p, id); err != nil {
+				return nil, nil, err
+			}
+			return s.completed(ctx, u)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+	}
 	ph, err := s.store(ctx, u)
 	if err != nil {
+		release()
 		return nil, nil, err
 	}
 	// The object is stored: finish even if the caller has gone away.
 	if err := s.finishComplete(context.WithoutCancel(ctx), u, ph); err != nil {
+		release()
 		return nil, nil, err
 	}
 	return u, ph, nil
@@ -107,6 +122,9 @@ func (s *Service) store(ctx context.Context, u *Upload) (*Photo, error) {
 		}
 		return ph, err
 	case st != nil && st.finish(ctx) == nil:
+		if s.cfg.SharedStaging {
+			s.dropShared(ctx, u) // parts another server sent meanwhile
+		}
 		return ph, nil // sent while it arrived
 	}
 	if err := s.putObject(ctx, u, pr, ph.ContentType); err != nil {
@@ -204,6 +222,12 @@ func inspect(f *os.File, u *Upload) (*Photo, error) {
 // them; it reports whether it did.
 func (s *Service) commit(ctx context.Context, u *Upload, ph *Photo) (noticed bool, err error) {
 	now := s.cfg.Now()
+	orphan := "" // a shared multipart upload the stored photo did not need
+	defer func() {
+		if mp, ok := s.cfg.Objects.(media.Multipart); ok && err == nil && orphan != "" {
+			s.abortMultipart(ctx, mp, u, orphan)
+		}
+	}()
 	ph.ReceivedAt = now
 	err = s.cfg.Store.UpdatePhotos(ctx, func(tx Tx) error {
 		cur, err := tx.Upload(u.ID)
@@ -224,6 +248,11 @@ func (s *Service) commit(ctx context.Context, u *Upload, ph *Photo) (noticed boo
 		cur.State, cur.UpdatedAt = StateComplete, now
 		if err := tx.PutUpload(cur); err != nil {
 			return err
+		}
+		if s.cfg.SharedStaging {
+			if orphan, err = forgetShared(tx, u.ID); err != nil {
+				return err
+			}
 		}
 		*u = *cur
 		if !added {

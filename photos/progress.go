@@ -91,7 +91,17 @@ func (s *Service) sendPart(ctx context.Context, u *Upload, pr *progress) error {
 	case s.cfg.Now().UnixNano() < s.partsPausedUntil.Load() || s.stream(u.ID) != nil:
 		return nil // the store failed a moment ago, or gets the bytes already
 	}
-	err := s.putPart(ctx, mp, u, pr)
+	var err error
+	switch {
+	case s.cfg.SharedStaging && u.Size <= streamMaxBytes:
+		// Streamed by the node that took the first chunk, else put whole
+		// at completion: parts from the other nodes would be sent twice.
+		return nil
+	case s.cfg.SharedStaging:
+		err = s.sendSharedPart(ctx, mp, u, pr.Offset)
+	default:
+		err = s.putPart(ctx, mp, u, pr)
+	}
 	if err != nil {
 		s.partsPausedUntil.Store(s.cfg.Now().Add(partPause).UnixNano())
 	}
@@ -146,6 +156,9 @@ func (s *Service) putObject(ctx context.Context, u *Upload, pr *progress, conten
 		return err
 	}
 	defer f.Close()
+	if err := s.putShared(ctx, u, f); !errors.Is(err, errNoSharedWork) {
+		return err
+	}
 	if pr.Multipart != "" {
 		err := s.completeParts(ctx, u, pr, f)
 		if err == nil || errors.Is(err, media.ErrUnavailable) {
@@ -189,6 +202,9 @@ func (s *Service) completeParts(ctx context.Context, u *Upload, pr *progress, f 
 // forgets it, so the bytes are put again from the staged file. Failures
 // are logged: the bucket's lifecycle rules remove parts left behind.
 func (s *Service) dropParts(ctx context.Context, u *Upload, pr *progress) {
+	if s.cfg.SharedStaging {
+		s.dropShared(ctx, u)
+	}
 	if pr.Multipart == "" {
 		return
 	}
@@ -228,9 +244,11 @@ func (s *Service) forgetPast(ctx context.Context, u *Upload, n int64) {
 func (s *Service) discard(ctx context.Context, id string, u *Upload) error {
 	s.stopStream(id, errStreamStopped)
 	if u != nil {
-		if pr, err := s.staging.loadProgress(id); err == nil {
-			s.dropParts(ctx, u, pr)
+		pr, err := s.staging.loadProgress(id)
+		if err != nil {
+			pr = &progress{}
 		}
+		s.dropParts(ctx, u, pr)
 	}
 	return s.staging.remove(id)
 }

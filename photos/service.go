@@ -64,9 +64,11 @@ type Config struct {
 	// a server missing an upload's bytes (another took them) fetches them
 	// from there. The staging folder is then written without fsync (the
 	// store's commit makes a chunk durable), and after a restart a server
-	// stages an upload's bytes again from the store. Set it when several
-	// servers share the Store; the Store must implement ChunkStore and its
-	// Tx ChunkTx.
+	// stages an upload's bytes again from the store. The servers also
+	// share each upload's work on a remote object store: one multipart
+	// upload, each part sent once, one completion at a time (see
+	// ObjectTx). Set it when several servers share the Store; the Store
+	// must implement ChunkStore and its Tx ChunkTx and ObjectTx.
 	SharedStaging bool
 	// Records re-delivers the records of a photo that became available.
 	// Without it they are not bumped (events are still written).

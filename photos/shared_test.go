@@ -107,8 +107,8 @@ func TestChunksAlternatingBetweenTwoNodesMakeOnePhoto(t *testing.T) {
 
 // TestLargePhotoAlternatingBetweenNodesGoesToS3Once: the same with S3: a
 // 6 MiB photo sent to two nodes in turn (the first streams it to S3 from
-// its first chunk, the other sends it in parts) is stored once, whole, and
-// after both nodes' sweeps no multipart upload is left in the bucket.
+// its first chunk, the other sends no parts of it) is stored once, whole,
+// and after both nodes' sweeps no multipart upload is left in the bucket.
 func TestLargePhotoAlternatingBetweenNodesGoesToS3Once(t *testing.T) {
 	t.Parallel()
 	srv := s3test.Start(t)

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -36,6 +37,7 @@ var publicProcedures = map[string]bool{
 // also spends one request of the caller's rate limit: the principal's, or
 // for public calls and failed authentication the client IP's.
 type authInterceptor struct {
+	log      *slog.Logger
 	auth     Authenticator
 	limits   *rateLimiter
 	inFlight *inFlight
@@ -163,7 +165,7 @@ func authFirst(a *authInterceptor, next http.Handler) http.Handler {
 			leave, err = a.inFlight.enter(callerKey(ctx, r.RemoteAddr))
 		}
 		if err != nil {
-			_ = ew.Write(w, r, clipError(err))
+			_ = ew.Write(w, r, clipError(toConnect(r.Context(), a.log, err)))
 			return
 		}
 		defer leave()

@@ -8,6 +8,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/fieldsync/fieldsync/storage"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
 
@@ -29,17 +30,30 @@ var connectCodes = map[syncengine.Code]connect.Code{
 	syncengine.CodeUnavailable:        connect.CodeUnavailable,
 }
 
-// toConnect turns any error into a Connect error: domain errors keep their
-// message and detail; anything else is logged here (once, at the edge) and
-// answered as Internal without leaking its text. Context errors keep their
-// meaning.
+// errUnavailable is the whole message of a call that failed because the
+// database is down: the cause (an address, a driver's text) is logged, not
+// sent.
+var errUnavailable = errors.New("the database is unavailable; retry later")
+
+// toConnect turns any error into a Connect error: a store error wrapping
+// storage.ErrUnavailable is Unavailable with a fixed message; domain errors
+// keep their message and detail; anything else is logged here (once, at the
+// edge) and answered as Internal without leaking its text. Context errors
+// keep their meaning.
 func toConnect(ctx context.Context, log *slog.Logger, err error) error {
 	if err == nil {
 		return nil
 	}
+	if log == nil {
+		log = slog.Default()
+	}
 	var ce *connect.Error
 	if errors.As(err, &ce) {
 		return ce
+	}
+	if errors.Is(err, storage.ErrUnavailable) {
+		log.WarnContext(ctx, "database unavailable", "err", err)
+		return connect.NewError(connect.CodeUnavailable, errUnavailable)
 	}
 	var de *syncengine.Error
 	if !errors.As(err, &de) || de.Code == syncengine.CodeInternal {

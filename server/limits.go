@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"net"
 	"net/http"
@@ -375,13 +376,15 @@ func (q quietChecker) Check(ctx context.Context, req *grpchealth.CheckRequest) (
 // length.
 const maxErrorMessage = 512
 
-// boundErrors clips the message of every error a handler returns.
-type boundErrors struct{}
+// boundErrors gives every error a handler or an inner interceptor returns
+// a Connect code (toConnect: an error that is not a Connect error is never
+// answered as Unknown, nor with its text) and clips its message.
+type boundErrors struct{ log *slog.Logger }
 
-func (boundErrors) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+func (b boundErrors) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 		res, err := next(ctx, req)
-		return res, clipError(err)
+		return res, clipError(toConnect(ctx, b.log, err))
 	}
 }
 
@@ -389,9 +392,9 @@ func (boundErrors) WrapStreamingClient(next connect.StreamingClientFunc) connect
 	return next
 }
 
-func (boundErrors) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+func (b boundErrors) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
-		return clipError(next(ctx, conn))
+		return clipError(toConnect(ctx, b.log, next(ctx, conn)))
 	}
 }
 

@@ -105,9 +105,9 @@ func New(cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	auth := &authInterceptor{auth: cfg.Auth, limits: newRateLimiter(*cfg.Limits), inFlight: newInFlight(*cfg.Limits)}
-	edge := append([]connect.HandlerOption{connect.WithInterceptors(m, boundErrors{}, auth)}, bounds(cfg.MaxMessageBytes)...)
-	opts := append([]connect.HandlerOption{connect.WithInterceptors(m, boundErrors{}, auth, vi)}, bounds(cfg.MaxMessageBytes)...)
+	auth := &authInterceptor{log: cfg.Logger, auth: cfg.Auth, limits: newRateLimiter(*cfg.Limits), inFlight: newInFlight(*cfg.Limits)}
+	edge := append([]connect.HandlerOption{connect.WithInterceptors(m, boundErrors{log: cfg.Logger}, auth)}, bounds(cfg.MaxMessageBytes)...)
+	opts := append([]connect.HandlerOption{connect.WithInterceptors(m, boundErrors{log: cfg.Logger}, auth, vi)}, bounds(cfg.MaxMessageBytes)...)
 	mux := http.NewServeMux()
 	services := mountServices(mux, &cfg, opts)
 	if cfg.System != nil {

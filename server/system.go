@@ -53,7 +53,7 @@ func newSystemHandler(cfg *Config, metrics, validate connect.Interceptor) (strin
 		return "", nil, err
 	}
 	path, h := fieldsyncv1connect.NewSystemServiceHandler(&systemHandler{cfg: cfg},
-		append([]connect.HandlerOption{connect.WithInterceptors(metrics, boundErrors{}, op, validate)}, bounds(publicMaxBytes)...)...,
+		append([]connect.HandlerOption{connect.WithInterceptors(metrics, boundErrors{log: cfg.Logger}, op, validate)}, bounds(publicMaxBytes)...)...,
 	)
 	return path, h, nil
 }

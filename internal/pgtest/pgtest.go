@@ -22,7 +22,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -139,12 +138,25 @@ func (s *Server) CreateDB(ctx context.Context, name string) (string, error) {
 // immediate: no checkpoint, connections cut, recovery from the WAL at the
 // next start), and starts it again on the same port.
 func (s *Server) Restart() error {
+	if err := s.Stop(); err != nil {
+		return err
+	}
+	return s.Start()
+}
+
+// Stop stops the server at once, as a crash would; connections are cut and
+// new ones refused until Start.
+func (s *Server) Stop() error {
 	out, err := asPostgres(s.s.pgctl, "stop", "-w", "-m", "immediate", "-D", s.s.data()).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("pgtest: pg_ctl stop: %v\n%s", err, out)
 	}
-	return s.s.launch()
+	return nil
 }
+
+// Start starts a server that Stop stopped again, on the same port, and
+// returns once it accepts connections.
+func (s *Server) Start() error { return s.s.launch() }
 
 // server is one running postgres, started and stopped by pg_ctl.
 type server struct {
@@ -274,7 +286,7 @@ func (s *server) watch() error {
 	script := fmt.Sprintf(`while kill -0 %d 2>/dev/null; do sleep 1; done; %s; rm -rf %s`,
 		os.Getpid(), strings.Join(asPostgres(s.pgctl, "stop", "-m", "immediate", "-D", s.data()).Args, " "), s.dir)
 	cmd := exec.Command("sh", "-c", script)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	detach(cmd)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start the watchdog: %w", err)
 	}

@@ -19,7 +19,7 @@ var Copied = []string{
 	"tenant_versions", "records", "scope_exits", "actor_seqs", "push_results", "conflicts",
 	"receipts", "device_cursors", "device_status", "served_pages",
 	// photos and uploads (0003, 0006, 0007)
-	"record_photos", "photos", "photo_holders", "photo_attachers", "uploads", "upload_chunks", "tenant_photos", "photo_notices",
+	"record_photos", "photos", "photo_holders", "photo_attachers", "uploads", "upload_chunks", "upload_objects", "tenant_photos", "photo_notices",
 	// the event outbox (0004)
 	"outbox",
 	// insights (0005, 0009, 0012)

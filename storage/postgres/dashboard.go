@@ -15,7 +15,8 @@ const maxPhiScopes = 1000
 // dates in [fromDate, toDate] (inclusive, YYYY-MM-DD), by scope id, each
 // oldest first, in one query: the dashboard's drill-down reads a region's
 // stores or a store's people at once. Places without PHI have no entry.
-func (db *DB) PhiSeriesMany(ctx context.Context, tenantID string, kind fieldsyncv1.ScopeKind, scopeIDs []string, fromDate, toDate string) (map[string][]*fieldsyncv1.PhiDay, error) {
+func (db *DB) PhiSeriesMany(ctx context.Context, tenantID string, kind fieldsyncv1.ScopeKind, scopeIDs []string, fromDate, toDate string) (_ map[string][]*fieldsyncv1.PhiDay, err error) {
+	defer classify(&err)
 	if kind == fieldsyncv1.ScopeKind_SCOPE_KIND_UNSPECIFIED || len(scopeIDs) > maxPhiScopes {
 		return nil, syncengine.Errorf(syncengine.CodeInvalid, "phi series: a scope kind and at most %d scope ids are required", maxPhiScopes)
 	}

@@ -176,9 +176,10 @@ func applyMigration(ctx context.Context, conn *pgx.Conn, m migration) error {
 }
 
 // SchemaVersion returns the highest migration applied.
-func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
+func (db *DB) SchemaVersion(ctx context.Context) (_ int, err error) {
+	defer classify(&err)
 	var v int
-	err := db.pool.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v)
+	err = db.pool.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v)
 	return v, err
 }
 

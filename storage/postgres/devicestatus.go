@@ -17,7 +17,8 @@ const StatusInterval = throttle.StatusInterval
 // the store's clock, at most once per StatusInterval per device and node
 // unless it changed materially. With several nodes the report received
 // last wins.
-func (db *DB) ReportDeviceStatus(ctx context.Context, tenantID, deviceID string, s syncengine.DeviceStatus) error {
+func (db *DB) ReportDeviceStatus(ctx context.Context, tenantID, deviceID string, s syncengine.DeviceStatus) (err error) {
+	defer classify(&err)
 	now := db.Now()
 	if !db.statuses.Due(deviceID, s, now, StatusInterval, throttle.StatusMaterial) {
 		return nil
@@ -32,7 +33,7 @@ func (db *DB) ReportDeviceStatus(ctx context.Context, tenantID, deviceID string,
 		v := ms(s.LastSync)
 		lastSync = &v
 	}
-	_, err := db.pool.Exec(ctx, `INSERT INTO device_status (device_id, tenant_id, reported_at, outbox_depth,
+	_, err = db.pool.Exec(ctx, `INSERT INTO device_status (device_id, tenant_id, reported_at, outbox_depth,
 		oldest_unsynced_at, photos_waiting, app_version, sdk_version, last_sync_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 		ON CONFLICT (device_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, reported_at = EXCLUDED.reported_at,
 		outbox_depth = EXCLUDED.outbox_depth, oldest_unsynced_at = EXCLUDED.oldest_unsynced_at,
@@ -48,12 +49,13 @@ func (db *DB) ReportDeviceStatus(ctx context.Context, tenantID, deviceID string,
 
 // FleetStats sums up the status reports of every unrevoked device as of
 // the store's clock, in one aggregate query.
-func (db *DB) FleetStats(ctx context.Context) (syncengine.FleetStats, error) {
+func (db *DB) FleetStats(ctx context.Context) (_ syncengine.FleetStats, err error) {
+	defer classify(&err)
 	now := db.Now()
 	t, h := ms(now), time.Hour.Milliseconds()
 	var never, under1h, under1d, under7d, older, photos int
 	var oldest *int64
-	err := db.pool.QueryRow(ctx, `SELECT
+	err = db.pool.QueryRow(ctx, `SELECT
 		COUNT(*) - COUNT(s.reported_at),
 		COUNT(*) FILTER (WHERE s.reported_at > $1), COUNT(*) FILTER (WHERE s.reported_at <= $1 AND s.reported_at > $2),
 		COUNT(*) FILTER (WHERE s.reported_at <= $2 AND s.reported_at > $3), COUNT(*) FILTER (WHERE s.reported_at <= $3),

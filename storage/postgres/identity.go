@@ -18,9 +18,10 @@ import (
 // tenants, regions, stores, users, enrollment codes, devices and API keys.
 
 // CreateTenant creates an organisation.
-func (db *DB) CreateTenant(ctx context.Context, name string) (*syncengine.Tenant, error) {
+func (db *DB) CreateTenant(ctx context.Context, name string) (_ *syncengine.Tenant, err error) {
+	defer classify(&err)
 	t := &syncengine.Tenant{ID: ids.New(), Name: name}
-	err := db.writeTx(ctx, func(tx pgx.Tx, now time.Time) error {
+	err = db.writeTx(ctx, func(tx pgx.Tx, now time.Time) error {
 		t.CreatedAt = now
 		_, err := tx.Exec(ctx, `INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)`, t.ID, name, ms(now))
 		return err
@@ -36,11 +37,12 @@ func (db *DB) CreateTenant(ctx context.Context, name string) (*syncengine.Tenant
 // A tenant of the same name (case and surrounding spaces ignored) is
 // CodeAlreadyExists, also when two nodes create it at once: the check and
 // the insert run under a transaction-scoped advisory lock.
-func (db *DB) CreateTenantWithAdmin(ctx context.Context, name, adminName string, ttl time.Duration) (*syncengine.TenantBootstrap, error) {
+func (db *DB) CreateTenantWithAdmin(ctx context.Context, name, adminName string, ttl time.Duration) (_ *syncengine.TenantBootstrap, err error) {
+	defer classify(&err)
 	b := &syncengine.TenantBootstrap{EnrollmentCode: ids.Token("fse")}
 	b.Tenant = syncengine.Tenant{ID: ids.New(), Name: name}
 	b.Admin = syncengine.User{ID: ids.New(), TenantID: b.Tenant.ID, DisplayName: adminName, Role: fieldsyncv1.Role_ROLE_ADMIN}
-	err := db.writeTx(ctx, func(tx pgx.Tx, now time.Time) error {
+	err = db.writeTx(ctx, func(tx pgx.Tx, now time.Time) error {
 		var taken bool
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, createTenantLock); err != nil {
 			return err
@@ -72,7 +74,8 @@ func (db *DB) CreateTenantWithAdmin(ctx context.Context, name, adminName string,
 const createTenantLock = 0x66737401
 
 // ListTenants returns every tenant, oldest first.
-func (db *DB) ListTenants(ctx context.Context) ([]syncengine.Tenant, error) {
+func (db *DB) ListTenants(ctx context.Context) (_ []syncengine.Tenant, err error) {
+	defer classify(&err)
 	rows, err := db.pool.Query(ctx, `SELECT id, name, created_at FROM tenants ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("list tenants: %w", err)
@@ -92,9 +95,10 @@ func (db *DB) ListTenants(ctx context.Context) ([]syncengine.Tenant, error) {
 }
 
 // CreateRegion creates a region in a tenant.
-func (db *DB) CreateRegion(ctx context.Context, tenantID, name string) (*syncengine.Region, error) {
+func (db *DB) CreateRegion(ctx context.Context, tenantID, name string) (_ *syncengine.Region, err error) {
+	defer classify(&err)
 	r := &syncengine.Region{ID: ids.New(), TenantID: tenantID, Name: name}
-	err := db.writeTx(ctx, func(tx pgx.Tx, now time.Time) error {
+	err = db.writeTx(ctx, func(tx pgx.Tx, now time.Time) error {
 		_, err := tx.Exec(ctx, `INSERT INTO regions (id, tenant_id, name, created_at) VALUES ($1, $2, $3, $4)`, r.ID, tenantID, name, ms(now))
 		return err
 	})
@@ -106,9 +110,10 @@ func (db *DB) CreateRegion(ctx context.Context, tenantID, name string) (*synceng
 
 // CreateStore creates a store in a region of the tenant. It returns
 // CodeNotFound when the region is not the tenant's.
-func (db *DB) CreateStore(ctx context.Context, tenantID, regionID, name string) (*syncengine.Shop, error) {
+func (db *DB) CreateStore(ctx context.Context, tenantID, regionID, name string) (_ *syncengine.Shop, err error) {
+	defer classify(&err)
 	s := &syncengine.Shop{ID: ids.New(), TenantID: tenantID, RegionID: regionID, Name: name}
-	err := db.writeTx(ctx, func(tx pgx.Tx, now time.Time) error {
+	err = db.writeTx(ctx, func(tx pgx.Tx, now time.Time) error {
 		if err := checkInTenant(ctx, tx, "regions", tenantID, regionID); err != nil {
 			return err
 		}
@@ -135,10 +140,11 @@ func checkInTenant(ctx context.Context, q querier, table, tenantID, id string) e
 }
 
 // GetOrganization returns a tenant with its regions and stores.
-func (db *DB) GetOrganization(ctx context.Context, tenantID string) (*syncengine.Tenant, []syncengine.Region, []syncengine.Shop, error) {
+func (db *DB) GetOrganization(ctx context.Context, tenantID string) (_ *syncengine.Tenant, _ []syncengine.Region, _ []syncengine.Shop, err error) {
+	defer classify(&err)
 	t := &syncengine.Tenant{ID: tenantID}
 	var created int64
-	err := db.pool.QueryRow(ctx, `SELECT name, created_at FROM tenants WHERE id = $1`, tenantID).Scan(&t.Name, &created)
+	err = db.pool.QueryRow(ctx, `SELECT name, created_at FROM tenants WHERE id = $1`, tenantID).Scan(&t.Name, &created)
 	if noRows(err) {
 		return nil, nil, nil, syncengine.Errorf(syncengine.CodeNotFound, "tenant %q not found", tenantID)
 	}
@@ -183,9 +189,10 @@ func collect[T any](ctx context.Context, q querier, scan func(pgx.Row) (T, error
 
 // CreateUser creates a user. Region and store must be the tenant's, and the
 // store (when given) must lie in the region (filled in from the store when empty).
-func (db *DB) CreateUser(ctx context.Context, u *syncengine.User) error {
+func (db *DB) CreateUser(ctx context.Context, u *syncengine.User) (err error) {
+	defer classify(&err)
 	u.ID = ids.New()
-	err := db.writeTx(ctx, func(tx pgx.Tx, now time.Time) error {
+	err = db.writeTx(ctx, func(tx pgx.Tx, now time.Time) error {
 		if u.StoreID != "" {
 			var region string
 			err := tx.QueryRow(ctx, `SELECT region_id FROM stores WHERE id = $1 AND tenant_id = $2`, u.StoreID, u.TenantID).Scan(&region)
@@ -231,7 +238,8 @@ func scanUser(row pgx.Row) (*syncengine.User, error) {
 }
 
 // GetUser returns a user of the tenant, or CodeNotFound.
-func (db *DB) GetUser(ctx context.Context, tenantID, userID string) (*syncengine.User, error) {
+func (db *DB) GetUser(ctx context.Context, tenantID, userID string) (_ *syncengine.User, err error) {
+	defer classify(&err)
 	u, err := scanUser(db.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1 AND tenant_id = $2`, userID, tenantID))
 	if noRows(err) {
 		return nil, syncengine.Errorf(syncengine.CodeNotFound, "user %q not found", userID)
@@ -243,7 +251,8 @@ func (db *DB) GetUser(ctx context.Context, tenantID, userID string) (*syncengine
 }
 
 // ListUsers returns the tenant's users.
-func (db *DB) ListUsers(ctx context.Context, tenantID string) ([]*syncengine.User, error) {
+func (db *DB) ListUsers(ctx context.Context, tenantID string) (_ []*syncengine.User, err error) {
+	defer classify(&err)
 	users, err := collect(ctx, db.pool, scanUser, `SELECT `+userColumns+` FROM users WHERE tenant_id = $1 ORDER BY id`, tenantID)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
@@ -253,10 +262,11 @@ func (db *DB) ListUsers(ctx context.Context, tenantID string) ([]*syncengine.Use
 
 // IssueEnrollmentCode makes a one-time code for a user of the tenant. Only
 // its hash is stored.
-func (db *DB) IssueEnrollmentCode(ctx context.Context, tenantID, userID string, ttl time.Duration) (string, time.Time, error) {
+func (db *DB) IssueEnrollmentCode(ctx context.Context, tenantID, userID string, ttl time.Duration) (_ string, _ time.Time, err error) {
+	defer classify(&err)
 	code := ids.Token("fse")
 	var expires time.Time
-	err := db.writeTx(ctx, func(tx pgx.Tx, now time.Time) error {
+	err = db.writeTx(ctx, func(tx pgx.Tx, now time.Time) error {
 		if err := checkInTenant(ctx, tx, "users", tenantID, userID); err != nil {
 			return err
 		}
@@ -280,10 +290,11 @@ func insertEnrollmentCode(ctx context.Context, tx pgx.Tx, code, tenantID, userID
 // its token, in one transaction. A used, expired or unknown code is
 // CodeUnauthenticated (all three look the same to the caller). The UPDATE
 // takes the code's row lock, so two nodes cannot both use one code.
-func (db *DB) Enroll(ctx context.Context, code, name, platform string) (*syncengine.Device, string, error) {
+func (db *DB) Enroll(ctx context.Context, code, name, platform string) (_ *syncengine.Device, _ string, err error) {
+	defer classify(&err)
 	token := ids.Token("fsd")
 	d := &syncengine.Device{ID: ids.New(), Name: name, Platform: platform}
-	err := db.writeTx(ctx, func(tx pgx.Tx, now time.Time) error {
+	err = db.writeTx(ctx, func(tx pgx.Tx, now time.Time) error {
 		err := tx.QueryRow(ctx, `UPDATE enrollment_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL AND expires_at > $1
 			RETURNING tenant_id, user_id`, ms(now), ids.Hash(code)).Scan(&d.TenantID, &d.UserID)
 		if noRows(err) {
@@ -305,7 +316,8 @@ func (db *DB) Enroll(ctx context.Context, code, name, platform string) (*synceng
 
 // Authenticate resolves a bearer token to its principal. An unknown or
 // revoked token is CodeUnauthenticated.
-func (db *DB) Authenticate(ctx context.Context, token string) (*syncengine.Principal, error) {
+func (db *DB) Authenticate(ctx context.Context, token string) (_ *syncengine.Principal, err error) {
+	defer classify(&err)
 	h := ids.Hash(token)
 	switch {
 	case strings.HasPrefix(token, "fsd_"):
@@ -383,7 +395,8 @@ func nullMS(v *int64) time.Time {
 
 // ListDevices returns the tenant's devices, or one user's when userID is
 // set, each with its latest status report.
-func (db *DB) ListDevices(ctx context.Context, tenantID, userID string) ([]*syncengine.Device, error) {
+func (db *DB) ListDevices(ctx context.Context, tenantID, userID string) (_ []*syncengine.Device, err error) {
+	defer classify(&err)
 	out, err := collect(ctx, db.pool, scanDeviceWithStatus, `SELECT d.id, d.tenant_id, d.user_id, d.name, d.platform, d.enrolled_at,
 		d.revoked_at, d.last_seen_at, s.reported_at, s.outbox_depth, s.oldest_unsynced_at, s.photos_waiting, s.app_version,
 		s.sdk_version, s.last_sync_at FROM devices d LEFT JOIN device_status s ON s.device_id = d.id
@@ -418,9 +431,10 @@ func scanDeviceWithStatus(row pgx.Row) (*syncengine.Device, error) {
 }
 
 // RevokeDevice revokes a device of the tenant; revoking twice keeps the first time.
-func (db *DB) RevokeDevice(ctx context.Context, tenantID, deviceID string) (*syncengine.Device, error) {
+func (db *DB) RevokeDevice(ctx context.Context, tenantID, deviceID string) (_ *syncengine.Device, err error) {
+	defer classify(&err)
 	var d *syncengine.Device
-	err := db.writeTx(ctx, func(tx pgx.Tx, now time.Time) error {
+	err = db.writeTx(ctx, func(tx pgx.Tx, now time.Time) error {
 		var err error
 		d, err = scanDevice(tx.QueryRow(ctx, `UPDATE devices SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 AND tenant_id = $3
 			RETURNING `+deviceColumns, ms(now), deviceID, tenantID))
@@ -436,10 +450,11 @@ func (db *DB) RevokeDevice(ctx context.Context, tenantID, deviceID string) (*syn
 }
 
 // CreateAPIKey creates an integrator key and returns its secret, shown once.
-func (db *DB) CreateAPIKey(ctx context.Context, tenantID, name string, permissions []string) (*syncengine.APIKey, string, error) {
+func (db *DB) CreateAPIKey(ctx context.Context, tenantID, name string, permissions []string) (_ *syncengine.APIKey, _ string, err error) {
+	defer classify(&err)
 	secret := ids.Token("fsk")
 	k := &syncengine.APIKey{ID: ids.New(), TenantID: tenantID, Name: name, Permissions: permissions}
-	err := db.writeTx(ctx, func(tx pgx.Tx, now time.Time) error {
+	err = db.writeTx(ctx, func(tx pgx.Tx, now time.Time) error {
 		k.CreatedAt = now
 		_, err := tx.Exec(ctx, `INSERT INTO api_keys (id, tenant_id, name, permissions, token_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
 			k.ID, tenantID, name, strings.Join(permissions, " "), ids.Hash(secret), ms(now))
@@ -466,7 +481,8 @@ func scanAPIKey(row pgx.Row) (*syncengine.APIKey, error) {
 }
 
 // ListAPIKeys returns the tenant's keys (never their secrets).
-func (db *DB) ListAPIKeys(ctx context.Context, tenantID string) ([]*syncengine.APIKey, error) {
+func (db *DB) ListAPIKeys(ctx context.Context, tenantID string) (_ []*syncengine.APIKey, err error) {
+	defer classify(&err)
 	out, err := collect(ctx, db.pool, scanAPIKey, `SELECT `+apiKeyColumns+` FROM api_keys WHERE tenant_id = $1 ORDER BY id`, tenantID)
 	if err != nil {
 		return nil, fmt.Errorf("list api keys: %w", err)
@@ -475,9 +491,10 @@ func (db *DB) ListAPIKeys(ctx context.Context, tenantID string) ([]*syncengine.A
 }
 
 // RevokeAPIKey revokes a key of the tenant.
-func (db *DB) RevokeAPIKey(ctx context.Context, tenantID, keyID string) (*syncengine.APIKey, error) {
+func (db *DB) RevokeAPIKey(ctx context.Context, tenantID, keyID string) (_ *syncengine.APIKey, err error) {
+	defer classify(&err)
 	var k *syncengine.APIKey
-	err := db.writeTx(ctx, func(tx pgx.Tx, now time.Time) error {
+	err = db.writeTx(ctx, func(tx pgx.Tx, now time.Time) error {
 		var err error
 		k, err = scanAPIKey(tx.QueryRow(ctx, `UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 AND tenant_id = $3
 			RETURNING `+apiKeyColumns, ms(now), keyID, tenantID))
@@ -493,9 +510,10 @@ func (db *DB) RevokeAPIKey(ctx context.Context, tenantID, keyID string) (*syncen
 }
 
 // Meta returns a stored installation fact, or "" when unset.
-func (db *DB) Meta(ctx context.Context, key string) (string, error) {
+func (db *DB) Meta(ctx context.Context, key string) (_ string, err error) {
+	defer classify(&err)
 	var v string
-	err := db.pool.QueryRow(ctx, `SELECT value FROM meta WHERE key = $1`, key).Scan(&v)
+	err = db.pool.QueryRow(ctx, `SELECT value FROM meta WHERE key = $1`, key).Scan(&v)
 	if noRows(err) {
 		return "", nil
 	}
@@ -505,7 +523,8 @@ func (db *DB) Meta(ctx context.Context, key string) (string, error) {
 // InitMeta stores an installation fact unless one is stored under key
 // already, and returns the fact stored: value, or the earlier one. Nodes
 // starting together agree on the first one written.
-func (db *DB) InitMeta(ctx context.Context, key, value string) (string, error) {
+func (db *DB) InitMeta(ctx context.Context, key, value string) (_ string, err error) {
+	defer classify(&err)
 	if _, err := db.pool.Exec(ctx, `INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, key, value); err != nil {
 		return "", err
 	}
@@ -513,7 +532,8 @@ func (db *DB) InitMeta(ctx context.Context, key, value string) (string, error) {
 }
 
 // SetMeta stores an installation fact.
-func (db *DB) SetMeta(ctx context.Context, key, value string) error {
-	_, err := db.pool.Exec(ctx, `INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`, key, value)
+func (db *DB) SetMeta(ctx context.Context, key, value string) (err error) {
+	defer classify(&err)
+	_, err = db.pool.Exec(ctx, `INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`, key, value)
 	return err
 }

@@ -41,7 +41,8 @@ type InsightsTx struct {
 // returns nil. Consumers on several nodes may write at once; the rows a
 // change event touches are keyed by the event's records, and a conflicting
 // write waits for the other's commit.
-func (db *DB) InsightsWrite(ctx context.Context, fn func(t insightstore.Tx) error) error {
+func (db *DB) InsightsWrite(ctx context.Context, fn func(t insightstore.Tx) error) (err error) {
+	defer classify(&err)
 	conn, err := db.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -181,7 +182,8 @@ func (t *InsightsTx) InsightsConfig(tenantID string) ([]byte, error) {
 
 // InsightsConfig returns a tenant's stored insights configuration (JSON),
 // or nil when the tenant uses the defaults.
-func (db *DB) InsightsConfig(ctx context.Context, tenantID string) ([]byte, error) {
+func (db *DB) InsightsConfig(ctx context.Context, tenantID string) (_ []byte, err error) {
+	defer classify(&err)
 	return insConfig(func(sql string, args ...any) pgx.Row { return db.pool.QueryRow(ctx, sql, args...) }, tenantID)
 }
 
@@ -198,7 +200,8 @@ func insConfig(row func(sql string, args ...any) pgx.Row, tenantID string) ([]by
 }
 
 // SetInsightsConfig stores a tenant's insights configuration (JSON).
-func (db *DB) SetInsightsConfig(ctx context.Context, tenantID string, config []byte) error {
+func (db *DB) SetInsightsConfig(ctx context.Context, tenantID string, config []byte) (err error) {
+	defer classify(&err)
 	return db.writeTx(ctx, func(tx pgx.Tx, now time.Time) error {
 		_, err := tx.Exec(ctx, `INSERT INTO insights_config (tenant_id, config, updated_at) VALUES ($1, $2, $3)
 			ON CONFLICT (tenant_id) DO UPDATE SET config = EXCLUDED.config, updated_at = EXCLUDED.updated_at`,
@@ -429,7 +432,8 @@ var insDatePattern = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
 // PhiSeries returns the PHI of one rep, store or region for the dates in
 // [fromDate, toDate] (inclusive, YYYY-MM-DD), oldest first. Days without
 // events have no entry. A malformed request is CodeInvalid.
-func (db *DB) PhiSeries(ctx context.Context, tenantID string, kind fieldsyncv1.ScopeKind, scopeID, fromDate, toDate string) ([]*fieldsyncv1.PhiDay, error) {
+func (db *DB) PhiSeries(ctx context.Context, tenantID string, kind fieldsyncv1.ScopeKind, scopeID, fromDate, toDate string) (_ []*fieldsyncv1.PhiDay, err error) {
+	defer classify(&err)
 	if kind == fieldsyncv1.ScopeKind_SCOPE_KIND_UNSPECIFIED || scopeID == "" {
 		return nil, syncengine.Errorf(syncengine.CodeInvalid, "phi series: scope kind and scope id are required")
 	}
@@ -568,7 +572,8 @@ func (t *InsightsTx) EnqueueEffect(e *insightstore.Effect) (bool, error) {
 
 // PendingInsightEffects returns up to limit effects not yet done and due
 // at now (not waiting for a retry: DeferInsightEffect), oldest first.
-func (db *DB) PendingInsightEffects(ctx context.Context, now time.Time, limit int) ([]*insightstore.Effect, error) {
+func (db *DB) PendingInsightEffects(ctx context.Context, now time.Time, limit int) (_ []*insightstore.Effect, err error) {
+	defer classify(&err)
 	out, err := insQuery(ctx, db.pool, func(row insScanner) (*insightstore.Effect, error) {
 		var e insightstore.Effect
 		var alert []byte
@@ -590,7 +595,8 @@ func (db *DB) PendingInsightEffects(ctx context.Context, now time.Time, limit in
 
 // MarkInsightEffectsDone records, in one statement, that effects were
 // performed: each in the revision read, so one replaced since stays queued.
-func (db *DB) MarkInsightEffectsDone(ctx context.Context, effects []*insightstore.Effect) error {
+func (db *DB) MarkInsightEffectsDone(ctx context.Context, effects []*insightstore.Effect) (err error) {
+	defer classify(&err)
 	if len(effects) == 0 {
 		return nil
 	}
@@ -598,7 +604,7 @@ func (db *DB) MarkInsightEffectsDone(ctx context.Context, effects []*insightstor
 	for i, e := range effects {
 		idList[i], revs[i] = e.ID, e.Revision
 	}
-	_, err := db.pool.Exec(ctx, `UPDATE insights_effects e SET done_at = $1
+	_, err = db.pool.Exec(ctx, `UPDATE insights_effects e SET done_at = $1
 		FROM unnest($2::bigint[], $3::bigint[]) AS d(id, revision) WHERE e.id = d.id AND e.revision = d.revision`,
 		ms(db.Now()), idList, revs)
 	return err
@@ -606,7 +612,8 @@ func (db *DB) MarkInsightEffectsDone(ctx context.Context, effects []*insightstor
 
 // DeferInsightEffect records a failed try of an effect (in the revision
 // read) and leaves it until retryAt: other effects go on meanwhile.
-func (db *DB) DeferInsightEffect(ctx context.Context, e *insightstore.Effect, retryAt time.Time) error {
+func (db *DB) DeferInsightEffect(ctx context.Context, e *insightstore.Effect, retryAt time.Time) (err error) {
+	defer classify(&err)
 	return db.writeTx(ctx, func(tx pgx.Tx, _ time.Time) error {
 		_, err := tx.Exec(ctx, `UPDATE insights_effects SET attempts = attempts + 1, retry_at = $1 WHERE id = $2 AND revision = $3`,
 			ms(retryAt), e.ID, e.Revision)
@@ -677,7 +684,8 @@ func (t *InsightsTx) CreateGrant(tenantID, granteeUserID, subjectUserID, reason,
 // ActiveGrant returns the grant under which grantee may read subject's
 // device operation logs at now (created at or before now, expiring after
 // it), the one expiring last. Without one it returns CodePermissionDenied.
-func (db *DB) ActiveGrant(ctx context.Context, tenantID, granteeUserID, subjectUserID string, now time.Time) (*fieldsyncv1.AccessGrant, error) {
+func (db *DB) ActiveGrant(ctx context.Context, tenantID, granteeUserID, subjectUserID string, now time.Time) (_ *fieldsyncv1.AccessGrant, err error) {
+	defer classify(&err)
 	g, err := insOne(ctx, db.pool, scanGrant, `SELECT `+insGrantCols+` FROM access_grants
 		WHERE tenant_id = $1 AND grantee_user_id = $2 AND subject_user_id = $3 AND created_at <= $4 AND expires_at > $5
 		ORDER BY expires_at DESC LIMIT 1`, tenantID, granteeUserID, subjectUserID, ms(now), ms(now))
@@ -694,10 +702,11 @@ func (db *DB) ActiveGrant(ctx context.Context, tenantID, granteeUserID, subjectU
 // a grant. The grant must be the tenant's, name reader and subject, and be
 // active at readTime; otherwise it returns CodePermissionDenied and records
 // nothing.
-func (db *DB) RecordAudit(ctx context.Context, tenantID, grantID, readerUserID, subjectUserID string, recordsRead int64, readTime time.Time) (*fieldsyncv1.AuditEntry, error) {
+func (db *DB) RecordAudit(ctx context.Context, tenantID, grantID, readerUserID, subjectUserID string, recordsRead int64, readTime time.Time) (_ *fieldsyncv1.AuditEntry, err error) {
+	defer classify(&err)
 	e := &fieldsyncv1.AuditEntry{Id: ids.NewAt(readTime), GrantId: grantID, ReaderUserId: readerUserID,
 		SubjectUserId: subjectUserID, RecordsRead: recordsRead, ReadTime: timestamppb.New(readTime)}
-	err := db.writeTx(ctx, func(tx pgx.Tx, _ time.Time) error {
+	err = db.writeTx(ctx, func(tx pgx.Tx, _ time.Time) error {
 		tag, err := tx.Exec(ctx, `INSERT INTO audit_entries (id, tenant_id, grant_id, reader_user_id, subject_user_id, records_read, read_at)
 			SELECT $1, $2, id, $3, $4, $5, $6 FROM access_grants WHERE id = $7 AND tenant_id = $8 AND grantee_user_id = $9 AND subject_user_id = $10
 			AND created_at <= $11 AND expires_at > $12`, e.Id, tenantID, readerUserID, subjectUserID, recordsRead, ms(readTime),
@@ -718,7 +727,8 @@ func (db *DB) RecordAudit(ctx context.Context, tenantID, grantID, readerUserID, 
 
 // ListGrants returns the tenant's grants held by granteeUserID, or all of
 // them when it is empty, newest first.
-func (db *DB) ListGrants(ctx context.Context, tenantID, granteeUserID string) ([]*fieldsyncv1.AccessGrant, error) {
+func (db *DB) ListGrants(ctx context.Context, tenantID, granteeUserID string) (_ []*fieldsyncv1.AccessGrant, err error) {
+	defer classify(&err)
 	out, err := insQuery(ctx, db.pool, scanGrant, `SELECT `+insGrantCols+` FROM access_grants
 		WHERE tenant_id = $1 AND ($2 = '' OR grantee_user_id = $3) ORDER BY created_at DESC, id`, tenantID, granteeUserID, granteeUserID)
 	if err != nil {
@@ -729,7 +739,8 @@ func (db *DB) ListGrants(ctx context.Context, tenantID, granteeUserID string) ([
 
 // ListAudit returns the tenant's audit entries about subjectUserID, or all
 // of them when it is empty, newest first.
-func (db *DB) ListAudit(ctx context.Context, tenantID, subjectUserID string) ([]*fieldsyncv1.AuditEntry, error) {
+func (db *DB) ListAudit(ctx context.Context, tenantID, subjectUserID string) (_ []*fieldsyncv1.AuditEntry, err error) {
+	defer classify(&err)
 	out, err := insQuery(ctx, db.pool, func(row insScanner) (*fieldsyncv1.AuditEntry, error) {
 		var e fieldsyncv1.AuditEntry
 		var read int64
@@ -746,7 +757,8 @@ func (db *DB) ListAudit(ctx context.Context, tenantID, subjectUserID string) ([]
 
 // UsersByRole returns the tenant's users with a role, limited to a region
 // and a store when those are non-empty, by id.
-func (db *DB) UsersByRole(ctx context.Context, tenantID string, role fieldsyncv1.Role, regionID, storeID string) ([]*syncengine.User, error) {
+func (db *DB) UsersByRole(ctx context.Context, tenantID string, role fieldsyncv1.Role, regionID, storeID string) (_ []*syncengine.User, err error) {
+	defer classify(&err)
 	return insUsersByRole(poolRows(ctx, db.pool), tenantID, role, regionID, storeID)
 }
 
@@ -804,7 +816,8 @@ func (t *InsightsTx) Names(tenantID string, ids ...string) (map[string]string, e
 }
 
 // TenantIDs returns every tenant's id.
-func (db *DB) TenantIDs(ctx context.Context) ([]string, error) {
+func (db *DB) TenantIDs(ctx context.Context) (_ []string, err error) {
+	defer classify(&err)
 	return insQuery(ctx, db.pool, func(row insScanner) (string, error) {
 		var id string
 		return id, row.Scan(&id)

@@ -75,7 +75,8 @@ const pruneChunk = 1000
 // is read then (the relay reads unsent rows, not after a cursor). Within a
 // tenant it is commit order: a transaction inserts its events while it
 // holds the tenant's counter row (records.go).
-func (db *DB) PendingEvents(ctx context.Context, limit int) ([]events.OutboxEvent, error) {
+func (db *DB) PendingEvents(ctx context.Context, limit int) (_ []events.OutboxEvent, err error) {
+	defer classify(&err)
 	if limit <= 0 {
 		return nil, fmt.Errorf("pending events: limit %d must be positive", limit)
 	}
@@ -104,7 +105,8 @@ func (db *DB) PendingEvents(ctx context.Context, limit int) ([]events.OutboxEven
 // MarkSent records that these events were acknowledged by JetStream and
 // where each was stored, in one statement. Events already marked keep
 // their first mark; unknown sequence numbers are ignored.
-func (db *DB) MarkSent(ctx context.Context, sent []events.Sent) error {
+func (db *DB) MarkSent(ctx context.Context, sent []events.Sent) (err error) {
+	defer classify(&err)
 	if len(sent) == 0 {
 		return nil
 	}
@@ -125,7 +127,8 @@ func (db *DB) MarkSent(ctx context.Context, sent []events.Sent) error {
 
 // LastSent returns the highest stream sequence MarkSent recorded for an
 // event of stream still in the outbox, 0 when there is none.
-func (db *DB) LastSent(ctx context.Context, stream string) (uint64, error) {
+func (db *DB) LastSent(ctx context.Context, stream string) (_ uint64, err error) {
+	defer classify(&err)
 	var last int64
 	if err := db.pool.QueryRow(ctx, `SELECT COALESCE(MAX(stream_seq), 0) FROM outbox
 		WHERE stream = $1 AND stream_seq IS NOT NULL`, stream).Scan(&last); err != nil {
@@ -136,7 +139,8 @@ func (db *DB) LastSent(ctx context.Context, stream string) (uint64, error) {
 
 // Resend makes the events of stream recorded above stream sequence after
 // unsent again, and returns how many.
-func (db *DB) Resend(ctx context.Context, stream string, after uint64) (int64, error) {
+func (db *DB) Resend(ctx context.Context, stream string, after uint64) (_ int64, err error) {
+	defer classify(&err)
 	tag, err := db.pool.Exec(ctx, `UPDATE outbox SET sent_at = NULL, stream = NULL, stream_seq = NULL
 		WHERE stream = $1 AND stream_seq IS NOT NULL AND stream_seq > $2`, stream, int64(after))
 	if err != nil {
@@ -148,6 +152,7 @@ func (db *DB) Resend(ctx context.Context, stream string, after uint64) (int64, e
 // OutboxBacklog returns the number of unsent events and when the oldest of
 // them was committed (the zero time when there is none).
 func (db *DB) OutboxBacklog(ctx context.Context) (count int64, oldest time.Time, err error) {
+	defer classify(&err)
 	var created *int64
 	err = db.pool.QueryRow(ctx, `SELECT COUNT(*),
 	  (SELECT created_at FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT 1)
@@ -164,7 +169,8 @@ func (db *DB) OutboxBacklog(ctx context.Context) (count int64, oldest time.Time,
 // PruneSentEvents deletes events that were marked sent before olderThan
 // and returns how many it deleted, at most pruneChunk rows a statement.
 // Unsent events are never deleted.
-func (db *DB) PruneSentEvents(ctx context.Context, olderThan time.Time) (int64, error) {
+func (db *DB) PruneSentEvents(ctx context.Context, olderThan time.Time) (_ int64, err error) {
+	defer classify(&err)
 	var total int64
 	for {
 		tag, err := db.pool.Exec(ctx, `DELETE FROM outbox WHERE seq IN

@@ -175,7 +175,8 @@ const availableRef = `EXISTS (SELECT 1 FROM photo_holders h WHERE h.tenant_id = 
 
 // PhotoStates says which photos of the records are available: stored and
 // held by a user who attached them to the record (see syncengine.Store).
-func (db *DB) PhotoStates(ctx context.Context, tenantID string, recordIDs []string) (map[syncengine.PhotoKey]bool, error) {
+func (db *DB) PhotoStates(ctx context.Context, tenantID string, recordIDs []string) (_ map[syncengine.PhotoKey]bool, err error) {
+	defer classify(&err)
 	out := make(map[syncengine.PhotoKey]bool)
 	rows, err := db.pool.Query(ctx, `SELECT DISTINCT a.record_id, a.sha256 FROM photo_attachers a
 		WHERE a.tenant_id = $1 AND a.record_id = ANY($2::text[]) AND `+availableRef, tenantID, nonNil(recordIDs))

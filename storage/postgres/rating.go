@@ -17,11 +17,12 @@ const ratingSecretBytes = 32
 // RatingSecret returns the key rating tokens are signed with, creating it
 // on first use. It lives in the database so that every node sharing it
 // signs and checks alike: nodes racing to create it all read the winner's.
-func (db *DB) RatingSecret(ctx context.Context) ([]byte, error) {
+func (db *DB) RatingSecret(ctx context.Context) (_ []byte, err error) {
+	defer classify(&err)
 	fresh := make([]byte, ratingSecretBytes)
 	rand.Read(fresh)
 	var secret []byte
-	err := db.writeTx(ctx, func(tx pgx.Tx, now time.Time) error {
+	err = db.writeTx(ctx, func(tx pgx.Tx, now time.Time) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO rating_secrets (id, secret, created_time) VALUES (1, $1, $2)
 			ON CONFLICT (id) DO NOTHING`, fresh, ms(now)); err != nil {
 			return err
@@ -36,8 +37,9 @@ func (db *DB) RatingSecret(ctx context.Context) ([]byte, error) {
 
 // IssueRatingToken stores an issued rating token by its hash: the quote of
 // the tenant it rates, who issued it and when it expires.
-func (db *DB) IssueRatingToken(ctx context.Context, hash []byte, tenantID, quoteID, createdBy string, expires time.Time) error {
-	_, err := db.pool.Exec(ctx, `INSERT INTO rating_tokens (token_hash, tenant_id, quote_id, created_by, created_time, expire_time)
+func (db *DB) IssueRatingToken(ctx context.Context, hash []byte, tenantID, quoteID, createdBy string, expires time.Time) (err error) {
+	defer classify(&err)
+	_, err = db.pool.Exec(ctx, `INSERT INTO rating_tokens (token_hash, tenant_id, quote_id, created_by, created_time, expire_time)
 		VALUES ($1, $2, $3, $4, $5, $6)`, hash, tenantID, quoteID, createdBy, ms(db.Now()), ms(expires))
 	if err != nil {
 		return fmt.Errorf("issue rating token: %w", err)
@@ -53,6 +55,7 @@ var errRatingToken = syncengine.Errorf(syncengine.CodeNotFound, "rating token is
 // unexpired) and when it was issued. An unknown, used or expired token is
 // CodeNotFound, the same error for each.
 func (db *DB) RatingToken(ctx context.Context, hash []byte) (tenantID, quoteID string, issued time.Time, err error) {
+	defer classify(&err)
 	var created int64
 	err = db.pool.QueryRow(ctx, `SELECT tenant_id, quote_id, created_time FROM rating_tokens
 		WHERE token_hash = $1 AND used_time IS NULL AND expire_time > $2`, hash, ms(db.Now())).Scan(&tenantID, &quoteID, &created)

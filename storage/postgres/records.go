@@ -19,7 +19,8 @@ var _ syncengine.Store = (*DB)(nil)
 // Update runs fn in one write transaction (see syncengine.Store), its
 // statements pipelined (pipeline): a push costs a few round trips
 // whatever its size.
-func (db *DB) Update(ctx context.Context, fn func(tx syncengine.Tx) error) error {
+func (db *DB) Update(ctx context.Context, fn func(tx syncengine.Tx) error) (err error) {
+	defer classify(&err)
 	conn, err := db.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -456,13 +457,15 @@ func (t *recTx) RegionExists(tenantID, regionID string) (bool, error) {
 }
 
 // GetRecords returns current records by id (see syncengine.Store).
-func (db *DB) GetRecords(ctx context.Context, tenantID string, idList []string) (map[string]*syncengine.StoredRecord, error) {
+func (db *DB) GetRecords(ctx context.Context, tenantID string, idList []string) (_ map[string]*syncengine.StoredRecord, err error) {
+	defer classify(&err)
 	return getRecords(ctx, db.pool, db.reg, tenantID, idList)
 }
 
 // GetRecordValues returns current records by id as stored bytes (see
 // syncengine.Store).
-func (db *DB) GetRecordValues(ctx context.Context, tenantID string, idList []string) (map[string]*syncengine.RawRecord, error) {
+func (db *DB) GetRecordValues(ctx context.Context, tenantID string, idList []string) (_ map[string]*syncengine.RawRecord, err error) {
+	defer classify(&err)
 	out := make(map[string]*syncengine.RawRecord, len(idList))
 	if len(idList) == 0 {
 		return out, nil
@@ -492,6 +495,7 @@ func (db *DB) GetRecordValues(ctx context.Context, tenantID string, idList []str
 // transaction that handed it out held the tenant's counter row until it
 // committed, and wrote latest in that commit.
 func (db *DB) CursorBounds(ctx context.Context, tenantID string) (purged, latest uint64, err error) {
+	defer classify(&err)
 	err = db.pool.QueryRow(ctx, `SELECT purged_through, version FROM tenant_versions WHERE tenant_id = $1`, tenantID).Scan(&purged, &latest)
 	if noRows(err) {
 		return 0, 0, nil
@@ -501,7 +505,8 @@ func (db *DB) CursorBounds(ctx context.Context, tenantID string) (purged, latest
 
 // ListConflicts reads the conflict log (see syncengine.Store), with the
 // place of each writing device's user.
-func (db *DB) ListConflicts(ctx context.Context, q syncengine.ConflictQuery) ([]*syncengine.Conflict, error) {
+func (db *DB) ListConflicts(ctx context.Context, q syncengine.ConflictQuery) (_ []*syncengine.Conflict, err error) {
+	defer classify(&err)
 	rows, err := db.pool.Query(ctx, `SELECT c.id, c.tenant_id, c.record_type, c.record_id, c.field, c.losing, c.winning,
 		c.losing_hlc, c.losing_actor, c.winning_hlc, c.winning_actor, c.reason, c.owner_id, c.store_id, c.region_id, c.created_at,
 		lu.id, COALESCE(lu.store_id, ''), COALESCE(lu.region_id, ''), wu.id, COALESCE(wu.store_id, ''), COALESCE(wu.region_id, '')
@@ -544,7 +549,8 @@ func userPlace(userID *string, sc syncengine.Scope) *syncengine.Scope {
 }
 
 // Receipts returns each device's first receipt at or beyond a version (see syncengine.Store).
-func (db *DB) Receipts(ctx context.Context, tenantID string, minVersion uint64) ([]syncengine.Delivery, error) {
+func (db *DB) Receipts(ctx context.Context, tenantID string, minVersion uint64) (_ []syncengine.Delivery, err error) {
+	defer classify(&err)
 	rows, err := db.pool.Query(ctx, `SELECT r.device_id, MIN(r.user_id), MIN(r.version), MIN(r.received_at), MIN(u.role), MIN(u.region_id), MIN(u.store_id)
 		FROM receipts r JOIN users u ON u.id = r.user_id
 		WHERE r.tenant_id = $1 AND r.version >= $2 GROUP BY r.device_id ORDER BY r.device_id`, tenantID, minVersion)
@@ -572,9 +578,10 @@ func (db *DB) Receipts(ctx context.Context, tenantID string, minVersion uint64) 
 // moves each tenant's purge horizon, so its older cursors get "resync". A
 // horizon is a committed change row's version, so no version at or below
 // it can still commit.
-func (db *DB) PurgeTombstones(ctx context.Context, olderThan time.Time) (int64, error) {
+func (db *DB) PurgeTombstones(ctx context.Context, olderThan time.Time) (_ int64, err error) {
+	defer classify(&err)
 	var n int64
-	err := db.writeTx(ctx, func(tx pgx.Tx, _ time.Time) error {
+	err = db.writeTx(ctx, func(tx pgx.Tx, _ time.Time) error {
 		type horizon struct {
 			tenantID string
 			version  uint64
@@ -612,11 +619,15 @@ func (db *DB) PurgeTombstones(ctx context.Context, olderThan time.Time) (int64, 
 }
 
 // Ping checks that the database answers.
-func (db *DB) Ping(ctx context.Context) error { return db.pool.Ping(ctx) }
+func (db *DB) Ping(ctx context.Context) (err error) {
+	defer classify(&err)
+	return db.pool.Ping(ctx)
+}
 
 // RecordsByOwner returns the live records of a type owned by a user, newest
 // change first (operation logs read under an access grant).
-func (db *DB) RecordsByOwner(ctx context.Context, tenantID, recordType, ownerID string, limit int) ([]*syncengine.StoredRecord, error) {
+func (db *DB) RecordsByOwner(ctx context.Context, tenantID, recordType, ownerID string, limit int) (_ []*syncengine.StoredRecord, err error) {
+	defer classify(&err)
 	out, err := collect(ctx, db.pool, func(row pgx.Row) (*syncengine.StoredRecord, error) { return scanRecord(db.reg, row) },
 		`SELECT `+recordColumns+` FROM records WHERE tenant_id = $1 AND type = $2 AND owner_id = $3 AND NOT deleted
 		ORDER BY version DESC LIMIT $4`, tenantID, recordType, ownerID, limit)
@@ -630,7 +641,8 @@ func (db *DB) RecordsByOwner(ctx context.Context, tenantID, recordType, ownerID 
 // type starts to show the records changed at or after t: just below the
 // first such record's version, or the tenant's latest version when there
 // is none.
-func (db *DB) VersionBefore(ctx context.Context, tenantID, recordType string, t time.Time) (uint64, error) {
+func (db *DB) VersionBefore(ctx context.Context, tenantID, recordType string, t time.Time) (_ uint64, err error) {
+	defer classify(&err)
 	var first *int64
 	if err := db.pool.QueryRow(ctx, `SELECT MIN(version) FROM records WHERE tenant_id = $1 AND type = $2 AND updated_at >= $3`,
 		tenantID, recordType, ms(t)).Scan(&first); err != nil {

@@ -24,7 +24,8 @@ import (
 // everything through latest. One statement is one snapshot: a record
 // written again after the bound was read cannot have left the page for a
 // version above it. So a page is one round trip.
-func (db *DB) ScanChanges(ctx context.Context, sel syncengine.Selection, after uint64, limit int) (*syncengine.ChangePage, error) {
+func (db *DB) ScanChanges(ctx context.Context, sel syncengine.Selection, after uint64, limit int) (_ *syncengine.ChangePage, err error) {
+	defer classify(&err)
 	if limit <= 0 {
 		return &syncengine.ChangePage{Through: after}, nil
 	}
@@ -188,7 +189,8 @@ func (t *recTx) CreatedBetween(sel syncengine.Selection, types []string, from, t
 
 // CreatedBetween is recTx.CreatedBetween outside a transaction (see
 // syncengine.Store).
-func (db *DB) CreatedBetween(ctx context.Context, sel syncengine.Selection, types []string, from, to uint64) ([]syncengine.ChangeRow, error) {
+func (db *DB) CreatedBetween(ctx context.Context, sel syncengine.Selection, types []string, from, to uint64) (_ []syncengine.ChangeRow, err error) {
+	defer classify(&err)
 	return createdBetween(ctx, db.pool, sel, types, from, to)
 }
 

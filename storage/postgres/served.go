@@ -17,7 +17,8 @@ import (
 // commit is asynchronous (synchronous_commit off): the row is visible to
 // every node once this returns, and a crash losing it costs only the
 // precision of one receipt (the device's next Pull records it).
-func (db *DB) NoteServed(ctx context.Context, pg syncengine.ServedPage, keep int, expireBefore time.Time) error {
+func (db *DB) NoteServed(ctx context.Context, pg syncengine.ServedPage, keep int, expireBefore time.Time) (err error) {
+	defer classify(&err)
 	b := &pgx.Batch{}
 	b.Queue(`SELECT set_config('synchronous_commit', 'off', true)`)
 	b.Queue(`INSERT INTO served_pages (tenant_id, device_id, version, served_time) VALUES ($1, $2, $3, $4)
@@ -35,9 +36,10 @@ func (db *DB) NoteServed(ctx context.Context, pg syncengine.ServedPage, keep int
 
 // ServedAt returns when the device was last served a page ending at
 // version (see syncengine.Store).
-func (db *DB) ServedAt(ctx context.Context, tenantID, deviceID string, version uint64) (time.Time, bool, error) {
+func (db *DB) ServedAt(ctx context.Context, tenantID, deviceID string, version uint64) (_ time.Time, _ bool, err error) {
+	defer classify(&err)
 	var at int64
-	err := db.pool.QueryRow(ctx, `SELECT served_time FROM served_pages WHERE tenant_id = $1 AND device_id = $2 AND version = $3`,
+	err = db.pool.QueryRow(ctx, `SELECT served_time FROM served_pages WHERE tenant_id = $1 AND device_id = $2 AND version = $3`,
 		tenantID, deviceID, version).Scan(&at)
 	switch {
 	case noRows(err):

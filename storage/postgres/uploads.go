@@ -15,7 +15,8 @@ import (
 var _ photos.Store = (*DB)(nil)
 
 // UpdatePhotos runs fn in one write transaction (see photos.Store).
-func (db *DB) UpdatePhotos(ctx context.Context, fn func(tx photos.Tx) error) error {
+func (db *DB) UpdatePhotos(ctx context.Context, fn func(tx photos.Tx) error) (err error) {
+	defer classify(&err)
 	return db.writeTx(ctx, func(tx pgx.Tx, now time.Time) error {
 		t := &photoTx{ctx: ctx, tx: tx, now: now}
 		if err := fn(t); err != nil {
@@ -58,7 +59,8 @@ func scanUpload(row pgx.Row) (*photos.Upload, error) {
 }
 
 // Upload returns an upload by id, or nil (see photos.Store).
-func (db *DB) Upload(ctx context.Context, id string) (*photos.Upload, error) {
+func (db *DB) Upload(ctx context.Context, id string) (_ *photos.Upload, err error) {
+	defer classify(&err)
 	u, err := scanUpload(db.pool.QueryRow(ctx, `SELECT `+uploadColumns+` FROM uploads WHERE id = $1`, id))
 	if err != nil {
 		return nil, fmt.Errorf("upload %s: %w", id, err)
@@ -134,9 +136,10 @@ func (t *photoTx) AddPhoto(ph *photos.Photo) (bool, error) {
 }
 
 // Holds reports whether the user proved holding the photo (see photos.Store).
-func (db *DB) Holds(ctx context.Context, tenantID, sha256, userID string) (bool, error) {
+func (db *DB) Holds(ctx context.Context, tenantID, sha256, userID string) (_ bool, err error) {
+	defer classify(&err)
 	var ok bool
-	err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM photo_holders WHERE tenant_id = $1 AND sha256 = $2 AND user_id = $3)`,
+	err = db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM photo_holders WHERE tenant_id = $1 AND sha256 = $2 AND user_id = $3)`,
 		tenantID, sha256, userID).Scan(&ok)
 	if err != nil {
 		return false, fmt.Errorf("holds %s: %w", sha256, err)
@@ -145,14 +148,15 @@ func (db *DB) Holds(ctx context.Context, tenantID, sha256, userID string) (bool,
 }
 
 // Photo returns a stored photo and whether the tenant holds it (see photos.Store).
-func (db *DB) Photo(ctx context.Context, tenantID, sha256 string) (*photos.Photo, bool, error) {
+func (db *DB) Photo(ctx context.Context, tenantID, sha256 string) (_ *photos.Photo, _ bool, err error) {
+	defer classify(&err)
 	var (
 		ph                     = &photos.Photo{SHA256: sha256}
 		capture, hlc, received *int64
 		lat, lon               *float64
 		upload, device, userID *string
 	)
-	err := db.pool.QueryRow(ctx, `SELECT p.size, p.content_type, p.capture_time, p.has_location, p.latitude, p.longitude,
+	err = db.pool.QueryRow(ctx, `SELECT p.size, p.content_type, p.capture_time, p.has_location, p.latitude, p.longitude,
 		t.upload_id, t.device_id, t.user_id, t.device_hlc, t.received_at
 		FROM photos p LEFT JOIN tenant_photos t ON t.sha256 = p.sha256 AND t.tenant_id = $1 WHERE p.sha256 = $2`, tenantID, sha256).
 		Scan(&ph.Size, &ph.ContentType, &capture, &ph.HasLocation, &lat, &lon, &upload, &device, &userID, &hlc, &received)
@@ -196,7 +200,8 @@ func photoRecords(ctx context.Context, q querier, tenantID, sha256 string) ([]ph
 }
 
 // PhotoRecords lists the tenant's live records that refer to a photo (see photos.Store).
-func (db *DB) PhotoRecords(ctx context.Context, tenantID, sha256 string) ([]photos.RecordRef, error) {
+func (db *DB) PhotoRecords(ctx context.Context, tenantID, sha256 string) (_ []photos.RecordRef, err error) {
+	defer classify(&err)
 	return photoRecords(ctx, db.pool, tenantID, sha256)
 }
 
@@ -223,7 +228,8 @@ func (t *photoTx) AppendEvent(ev syncengine.Event) error {
 }
 
 // ExpiredUploads returns uploads in progress whose expiry has passed (see photos.Store).
-func (db *DB) ExpiredUploads(ctx context.Context, now time.Time, limit int) ([]*photos.Upload, error) {
+func (db *DB) ExpiredUploads(ctx context.Context, now time.Time, limit int) (_ []*photos.Upload, err error) {
+	defer classify(&err)
 	out, err := collect(ctx, db.pool, scanUpload, `SELECT `+uploadColumns+` FROM uploads
 		WHERE state = $1 AND expires_at <= $2 ORDER BY expires_at LIMIT $3`, int32(photos.StateInProgress), ms(now), limit)
 	if err != nil {
@@ -233,7 +239,8 @@ func (db *DB) ExpiredUploads(ctx context.Context, now time.Time, limit int) ([]*
 }
 
 // PhotoNotices returns pending notices, oldest first (see photos.Store).
-func (db *DB) PhotoNotices(ctx context.Context, limit int) ([]photos.Notice, error) {
+func (db *DB) PhotoNotices(ctx context.Context, limit int) (_ []photos.Notice, err error) {
+	defer classify(&err)
 	out, err := collect(ctx, db.pool, func(row pgx.Row) (photos.Notice, error) {
 		var n photos.Notice
 		return n, row.Scan(&n.TenantID, &n.SHA256)
@@ -245,7 +252,8 @@ func (db *DB) PhotoNotices(ctx context.Context, limit int) ([]photos.Notice, err
 }
 
 // DonePhotoNotice deletes a notice (see photos.Store).
-func (db *DB) DonePhotoNotice(ctx context.Context, n photos.Notice) error {
+func (db *DB) DonePhotoNotice(ctx context.Context, n photos.Notice) (err error) {
+	defer classify(&err)
 	if _, err := db.pool.Exec(ctx, `DELETE FROM photo_notices WHERE tenant_id = $1 AND sha256 = $2`, n.TenantID, n.SHA256); err != nil {
 		return fmt.Errorf("done photo notice: %w", err)
 	}
@@ -258,6 +266,7 @@ func (db *DB) DonePhotoNotice(ctx context.Context, n photos.Notice) error {
 // to it. Positions are handed out and committed in order (nextSeq), so
 // every position up to the counter is committed and in the snapshot.
 func (db *DB) HeldSurgeries(ctx context.Context, after uint64, limit int) (refs []photos.RecordRef, top uint64, err error) {
+	defer classify(&err)
 	err = pgx.BeginTxFunc(ctx, db.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, `SELECT value FROM counters WHERE name = 'surgery_seq'`).Scan(&top); err != nil {
 			return err
@@ -308,7 +317,8 @@ func (t *photoTx) PutChunk(uploadID string, offset int64, data []byte) error {
 
 // UploadChunks calls fn with the upload's chunks ending after from, in
 // offset order (see photos.ChunkStore). It reads one chunk at a time.
-func (db *DB) UploadChunks(ctx context.Context, uploadID string, from int64, fn func(offset int64, data []byte) error) error {
+func (db *DB) UploadChunks(ctx context.Context, uploadID string, from int64, fn func(offset int64, data []byte) error) (err error) {
+	defer classify(&err)
 	rows, err := db.pool.Query(ctx, `SELECT chunk_offset, data FROM upload_chunks
 		WHERE upload_id = $1 AND chunk_offset + octet_length(data) > $2 ORDER BY chunk_offset`, uploadID, from)
 	if err != nil {

@@ -143,7 +143,11 @@ func (db *DB) Reader() *sql.DB { return db.read }
 // calls share a transaction and its commit (see groupcommit.go): fn sees
 // the writes of the calls before it, and must leave tx usable (no COMMIT,
 // ROLLBACK or RELEASE of its own).
-func (db *DB) WriteTx(ctx context.Context, fn func(tx *sql.Tx, now time.Time) error) error {
+//
+// An error that means another process held the database locked past the
+// busy timeout wraps storage.ErrUnavailable.
+func (db *DB) WriteTx(ctx context.Context, fn func(tx *sql.Tx, now time.Time) error) (err error) {
+	defer classify(&err)
 	if db.gw.disabled.Load() {
 		return db.writeAlone(ctx, fn)
 	}
