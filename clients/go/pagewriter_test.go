@@ -37,10 +37,10 @@ func TestPagesStoreAsRecordsOneByOne(t *testing.T) {
 			}
 		}
 		version := uint64(0)
-		pages := rapid.IntRange(1, 3).Draw(rt, "pages")
+		pages := rapid.IntRange(1, 2).Draw(rt, "pages")
 		for p := range pages {
 			page := &fieldsyncv1.PullResponse{NextCursor: fmt.Sprint("c", p)}
-			for range rapid.IntRange(0, 140).Draw(rt, "records") {
+			for range rapid.IntRange(0, 100).Draw(rt, "records") {
 				version++
 				i := rapid.IntRange(0, nIDs-1).Draw(rt, "id")
 				rec := &fieldsyncv1.Record{RecordType: visitType, Id: id(i), Version: version, Hlc: version << 16}
