@@ -102,14 +102,19 @@ type Facts struct {
 // ordered by scope kind, scope id and date. asOf is the moment of the
 // computation: feedback deadlines after it are not yet misses.
 func ComputePhi(f Facts, cfg PhiConfig, asOf time.Time) []*fieldsyncv1.PhiDay {
-	acc := phiAccumulator{cfg: cfg, loc: cfg.loc(), days: map[phiKey]*phiCounts{}}
+	return countPhi(f, cfg, asOf).result()
+}
+
+// countPhi tallies the facts by scope and day.
+func countPhi(f Facts, cfg PhiConfig, asOf time.Time) *phiAccumulator {
+	acc := &phiAccumulator{cfg: cfg, loc: cfg.loc(), days: map[phiKey]*phiCounts{}}
 	for i := range f.Actions {
 		acc.addAction(&f.Actions[i])
 	}
 	for i := range f.Deliveries {
 		acc.addDelivery(&f.Deliveries[i], asOf)
 	}
-	return acc.result()
+	return acc
 }
 
 type phiKey struct {
@@ -127,6 +132,14 @@ func (r *ratio) add(ok bool) {
 	}
 }
 
+// plus adds o times sign (1 adds, -1 takes back).
+func (r *ratio) plus(o ratio, sign int64) {
+	r.num += sign * o.num
+	r.den += sign * o.den
+}
+
+func (r ratio) valid() bool { return r.num >= 0 && r.num <= r.den }
+
 func (r ratio) value() float64 {
 	if r.den == 0 {
 		return 0
@@ -136,6 +149,40 @@ func (r ratio) value() float64 {
 
 type phiCounts struct {
 	keyAction, quality, collaboration, visits ratio
+}
+
+// plus adds o's counts times sign.
+func (c *phiCounts) plus(o *phiCounts, sign int64) {
+	c.keyAction.plus(o.keyAction, sign)
+	c.quality.plus(o.quality, sign)
+	c.collaboration.plus(o.collaboration, sign)
+	c.visits.plus(o.visits, sign)
+}
+
+func (c *phiCounts) valid() bool {
+	return c.keyAction.valid() && c.quality.valid() && c.collaboration.valid() && c.visits.valid()
+}
+
+func (c *phiCounts) empty() bool {
+	return c.keyAction.den == 0 && c.quality.den == 0 && c.collaboration.den == 0 && c.visits.den == 0
+}
+
+// actionCounts returns the date an action counts on and what it counts
+// there (for each scope it has); ok is false when it counts nowhere.
+func actionCounts(x *Action, cfg PhiConfig, loc *time.Location) (date string, c phiCounts, ok bool) {
+	if x.SubmitTime.IsZero() {
+		return "", c, false
+	}
+	if isKeyActionType(x.RecordType) && !x.ActionTime.IsZero() {
+		c.keyAction.add(x.SubmitTime.Sub(x.ActionTime) <= cfg.KeyActionWindow.D())
+	}
+	if x.Quality != QualityNone {
+		c.quality.add(meetsQualityBar(x.Quality, x.QualityCount, cfg.QuoteMinParameters))
+	}
+	if x.RecordType == visitType {
+		c.visits.add(hasAnyTag(x.Tags, cfg.HighValueTags))
+	}
+	return dateOf(x.SubmitTime, loc), c, !c.empty()
 }
 
 type phiAccumulator struct {
@@ -164,21 +211,8 @@ func (a *phiAccumulator) each(s Scope, date string, fn func(*phiCounts)) {
 }
 
 func (a *phiAccumulator) addAction(x *Action) {
-	if x.SubmitTime.IsZero() {
-		return
-	}
-	date := dateOf(x.SubmitTime, a.loc)
-	if isKeyActionType(x.RecordType) && !x.ActionTime.IsZero() {
-		onTime := x.SubmitTime.Sub(x.ActionTime) <= a.cfg.KeyActionWindow.D()
-		a.each(x.Scope, date, func(c *phiCounts) { c.keyAction.add(onTime) })
-	}
-	if x.Quality != QualityNone {
-		ok := meetsQualityBar(x.Quality, x.QualityCount, a.cfg.QuoteMinParameters)
-		a.each(x.Scope, date, func(c *phiCounts) { c.quality.add(ok) })
-	}
-	if x.RecordType == visitType {
-		hv := hasAnyTag(x.Tags, a.cfg.HighValueTags)
-		a.each(x.Scope, date, func(c *phiCounts) { c.visits.add(hv) })
+	if date, d, ok := actionCounts(x, a.cfg, a.loc); ok {
+		a.each(x.Scope, date, func(c *phiCounts) { c.plus(&d, 1) })
 	}
 }
 

@@ -3,10 +3,13 @@ package insights
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sync"
 	"time"
 	_ "time/tzdata" // PHI days are calendar days of any IANA zone, also where the host has no zoneinfo
@@ -261,4 +264,16 @@ func (s ConfigStore) SetInsightsConfigJSON(ctx context.Context, tenantID string,
 		return nil, err
 	}
 	return json.Marshal(cfg)
+}
+
+// countingKey names the settings the stored action tallies of a PHI day
+// depend on (insightstore.PhiCounts.Config): the day boundaries, the key
+// action window, the quote bar and the high-value tags. Targets and
+// weights only weigh the tallies, and collaboration is counted afresh on
+// every recompute, so they are left out.
+func (p PhiConfig) countingKey() string {
+	tags := slices.Clone(p.HighValueTags)
+	slices.Sort(tags)
+	h := sha256.Sum256(fmt.Appendf(nil, "%q %d %d %q", p.TimeZone, p.KeyActionWindow, p.QuoteMinParameters, tags))
+	return hex.EncodeToString(h[:8])
 }

@@ -28,6 +28,9 @@ type work struct {
 	skew time.Duration
 	// pending are the scope days touched and not recomputed yet (touch).
 	pending phiKeys
+	// deltas are the changes of action tallies not stored yet, by scope
+	// day (countAction); each such day is in pending too.
+	deltas map[phiKey]*phiCounts
 	// photoAvailable says on which records a photo is available (A6; the
 	// event handler's work only).
 	photoAvailable func(sha256 string, recordIDs []string) (map[string]bool, error)
@@ -58,10 +61,36 @@ func (k phiKeys) add(s Scope, date string) {
 	}
 }
 
-// addAction adds the scope days an action's facts count on.
-func (w *work) addAction(k phiKeys, a *insightstore.Action) {
-	if a != nil && a.SubmittedMS != 0 {
-		k.add(Scope{a.OwnerUserID, a.StoreID, a.RegionID}, dateOf(msTime(a.SubmittedMS), w.cfg.Phi.loc()))
+// countAction adds (sign 1) or takes back (sign -1) what a stored action
+// counts to its scope days' tallies, and marks those days pending. A
+// change of an action takes back its old facts and adds its new ones, so
+// an edit, or a new first submission that moves it to another scope or
+// day, moves its part with it.
+func (w *work) countAction(a *insightstore.Action, sign int64) {
+	if a == nil || a.SubmittedMS == 0 {
+		return
+	}
+	f := actionFact(a)
+	date, c, ok := actionCounts(&f, w.cfg.Phi, w.cfg.Phi.loc())
+	if !ok {
+		return
+	}
+	if w.pending == nil {
+		w.pending = phiKeys{}
+	}
+	if w.deltas == nil {
+		w.deltas = map[phiKey]*phiCounts{}
+	}
+	keys := phiKeys{}
+	keys.add(f.Scope, date)
+	for k := range keys {
+		w.pending[k] = true
+		d := w.deltas[k]
+		if d == nil {
+			d = &phiCounts{}
+			w.deltas[k] = d
+		}
+		d.plus(&c, sign)
 	}
 }
 
@@ -79,12 +108,15 @@ func (w *work) addDelivery(k phiKeys, d *insightstore.Delivery) {
 	}
 }
 
-// recompute rebuilds the stored PHI of each scope day in keys.
+// recompute brings the stored PHI of each scope day in keys up to date:
+// its action tallies changed by w.deltas (countAction), its
+// collaboration counted again as of w.now.
 func (w *work) recompute(keys phiKeys) error {
 	for _, k := range slices.SortedFunc(maps.Keys(keys), comparePhiKeys) {
 		if err := w.recomputeDay(k); err != nil {
 			return fmt.Errorf("recompute %s %s: %w", k.id, k.date, err)
 		}
+		delete(w.deltas, k)
 	}
 	return nil
 }
@@ -93,25 +125,70 @@ func comparePhiKeys(a, b phiKey) int {
 	return cmp.Or(cmp.Compare(a.kind, b.kind), cmp.Compare(a.id, b.id), cmp.Compare(a.date, b.date))
 }
 
-// recomputeDay loads every fact that can count on one scope day, computes
-// its PHI and stores it (or removes it when nothing counts any more).
+// recomputeDay stores the PHI of one scope day (or removes it when nothing
+// counts any more). The action components come from the tallies stored
+// with the day plus the batch's changes to them (w.deltas), so a batch
+// costs what it changed, not what the day holds; the day's actions are
+// counted from the stored facts instead when it has no tallies (a new day,
+// or one stored by PutPhiDay), when they were counted under other
+// settings (PhiConfig.countingKey), or when a change would take back more
+// than they hold. Collaboration is counted from the day's deliveries each
+// time, as of w.now, since a feedback deadline passing changes it without
+// any event.
 func (w *work) recomputeDay(k phiKey) error {
-	from, to := dayBounds(k.date, w.cfg.Phi.loc())
-	acts, err := w.tx.Actions(w.tenantID, k.kind, k.id, from, to)
+	loc, key := w.cfg.Phi.loc(), w.cfg.Phi.countingKey()
+	from, to := dayBounds(k.date, loc)
+	stored, err := w.tx.PhiDayCounts(w.tenantID, k.kind, k.id, k.date)
 	if err != nil {
 		return err
+	}
+	var c phiCounts
+	if stored != nil && stored.Config == key {
+		c = countsFrom(stored)
+		if d := w.deltas[k]; d != nil {
+			c.plus(d, 1)
+		}
+	}
+	if stored == nil || stored.Config != key || !c.valid() {
+		acts, err := w.tx.Actions(w.tenantID, k.kind, k.id, from, to)
+		if err != nil {
+			return err
+		}
+		c = phiCounts{}
+		if day := countPhi(factsFrom(acts, nil), w.cfg.Phi, w.now).days[k]; day != nil {
+			c = *day
+		}
 	}
 	// A delivery's feedback counts up to FeedbackWindow after the delivery.
 	dels, err := w.tx.Deliveries(w.tenantID, k.kind, k.id, from-w.cfg.Phi.FeedbackWindow.D().Milliseconds(), to)
 	if err != nil {
 		return err
 	}
-	for _, d := range ComputePhi(factsFrom(acts, dels), w.cfg.Phi, w.now) {
-		if d.ScopeKind == k.kind && d.ScopeId == k.id && d.Date == k.date {
-			return w.tx.PutPhiDay(w.tenantID, d)
-		}
+	c.collaboration = ratio{}
+	if day := countPhi(factsFrom(nil, dels), w.cfg.Phi, w.now).days[k]; day != nil {
+		c.collaboration = day.collaboration
 	}
-	return w.tx.DeletePhiDay(w.tenantID, k.kind, k.id, k.date)
+	if c.empty() {
+		return w.tx.DeletePhiDay(w.tenantID, k.kind, k.id, k.date)
+	}
+	return w.tx.PutPhiDayCounts(w.tenantID, w.cfg.Phi.day(k, &c), storedCounts(key, &c))
+}
+
+// countsFrom and storedCounts convert action tallies from and to their
+// stored form (collaboration is not stored: it is counted each time).
+func countsFrom(s *insightstore.PhiCounts) phiCounts {
+	return phiCounts{
+		keyAction: ratio{s.KeyActionsOnTime, s.KeyActions},
+		quality:   ratio{s.QualityMet, s.QualityRecords},
+		visits:    ratio{s.HighValueVisits, s.Visits},
+	}
+}
+
+func storedCounts(key string, c *phiCounts) *insightstore.PhiCounts {
+	return &insightstore.PhiCounts{Config: key,
+		KeyActionsOnTime: c.keyAction.num, KeyActions: c.keyAction.den,
+		QualityMet: c.quality.num, QualityRecords: c.quality.den,
+		HighValueVisits: c.visits.num, Visits: c.visits.den}
 }
 
 // Recompute rebuilds the stored PHI of every scope for the dates in
@@ -153,6 +230,12 @@ func (w *work) recomputeRange(fromDate, toDate string) error {
 	loc := w.cfg.Phi.loc()
 	from, _ := dayBounds(fromDate, loc)
 	_, to := dayBounds(toDate, loc)
+	// Delete first: on PostgreSQL that locks the range's stored days, so a
+	// consumer's batch counting one of them either commits before the
+	// facts are read here or waits and counts on what this stores.
+	if err := w.tx.DeletePhiDays(w.tenantID, fromDate, toDate); err != nil {
+		return err
+	}
 	acts, err := w.tx.Actions(w.tenantID, fieldsyncv1.ScopeKind_SCOPE_KIND_UNSPECIFIED, "", from, to)
 	if err != nil {
 		return err
@@ -162,14 +245,13 @@ func (w *work) recomputeRange(fromDate, toDate string) error {
 	if err != nil {
 		return err
 	}
-	if err := w.tx.DeletePhiDays(w.tenantID, fromDate, toDate); err != nil {
-		return err
-	}
-	for _, d := range ComputePhi(factsFrom(acts, dels), w.cfg.Phi, w.now) {
-		if d.Date < fromDate || d.Date > toDate {
+	acc, key := countPhi(factsFrom(acts, dels), w.cfg.Phi, w.now), w.cfg.Phi.countingKey()
+	for _, k := range slices.SortedFunc(maps.Keys(acc.days), comparePhiKeys) {
+		if k.date < fromDate || k.date > toDate {
 			continue
 		}
-		if err := w.tx.PutPhiDay(w.tenantID, d); err != nil {
+		c := acc.days[k]
+		if err := w.tx.PutPhiDayCounts(w.tenantID, w.cfg.Phi.day(k, c), storedCounts(key, c)); err != nil {
 			return err
 		}
 	}

@@ -115,11 +115,9 @@ func (h *handler) action(info recordInfo, value []byte) (*insightstore.Action, b
 	if err := h.tx.PutAction(next); err != nil {
 		return nil, false, err
 	}
-	keys := phiKeys{}
-	h.addAction(keys, old)
-	h.addAction(keys, next)
+	h.countAction(old, -1)
+	h.countAction(next, 1)
 	became := next.SubmittedMS != 0 && (old == nil || old.SubmittedMS != next.SubmittedMS)
-	h.touch(keys)
 	return next, became, nil
 }
 

@@ -85,6 +85,17 @@ type PhiDays interface {
 	DeletePhiDays(tenantID, fromDate, toDate string) error
 	// PhiDays returns a scope's days in [fromDate, toDate], by date.
 	PhiDays(tenantID string, kind fieldsyncv1.ScopeKind, scopeID, fromDate, toDate string) ([]*fieldsyncv1.PhiDay, error)
+	// PhiDayCounts returns the tallies stored with a scope's day
+	// (PutPhiDayCounts), or nil when the day has no row or was stored
+	// without them (PutPhiDay). It claims the day for the rest of the
+	// transaction: another transaction's PhiDayCounts of the same day, or
+	// a write of its row, waits until this one ends, so the tallies a
+	// transaction reads are the ones it updates (PostgreSQL; SQLite has
+	// one writer).
+	PhiDayCounts(tenantID string, kind fieldsyncv1.ScopeKind, scopeID, date string) (*PhiCounts, error)
+	// PutPhiDayCounts stores one scope's PHI for one day with the tallies
+	// it was computed from, replacing what was there.
+	PutPhiDayCounts(tenantID string, d *fieldsyncv1.PhiDay, c *PhiCounts) error
 }
 
 // Places keeps what the rules need of customers and stock records.

@@ -92,3 +92,14 @@ type StaleDevice struct {
 	ReportedMS             int64
 	AppVersion, SDKVersion string
 }
+
+// PhiCounts are the tallies of the action components behind one stored
+// PHI day, kept so that a change adds or takes back one record's part
+// instead of recounting the day. Config names the counting settings they
+// were tallied under: tallies under other settings are counted again.
+type PhiCounts struct {
+	Config                       string
+	KeyActionsOnTime, KeyActions int64
+	QualityMet, QualityRecords   int64
+	HighValueVisits, Visits      int64
+}

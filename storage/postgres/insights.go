@@ -390,10 +390,53 @@ func (t *InsightsTx) PutPhiDay(tenantID string, d *fieldsyncv1.PhiDay) error {
 		action_quality = EXCLUDED.action_quality, collaboration_timeliness = EXCLUDED.collaboration_timeliness,
 		phi_index = EXCLUDED.phi_index, high_value_action_share = EXCLUDED.high_value_action_share,
 		has_key_action = EXCLUDED.has_key_action, has_quality = EXCLUDED.has_quality,
-		has_collaboration = EXCLUDED.has_collaboration, has_visits = EXCLUDED.has_visits, event_count = EXCLUDED.event_count`,
+		has_collaboration = EXCLUDED.has_collaboration, has_visits = EXCLUDED.has_visits, event_count = EXCLUDED.event_count,
+		counts_config = NULL`,
 		tenantID, int32(d.ScopeKind), d.ScopeId, d.Date, d.KeyActionCompletion, d.ActionQuality, d.CollaborationTimeliness,
 		d.Index, d.HighValueActionShare, d.HasKeyAction, d.HasQuality, d.HasCollaboration, d.HasVisits, d.EventCount)
 	return err
+}
+
+const insPhiCountCols = `counts_config, key_actions_on_time, key_actions, quality_met, quality_records, high_value_visits, visits`
+
+// PhiDayCounts returns the tallies stored with a scope's day, or nil. It
+// claims the day first with a transaction-scoped advisory lock on its key
+// (held while no row exists yet too) and reads the row FOR UPDATE (which
+// also waits for a Recompute deleting it), so two transactions counting
+// the same day take turns and the second reads what the first committed.
+func (t *InsightsTx) PhiDayCounts(tenantID string, kind fieldsyncv1.ScopeKind, scopeID, date string) (*insightstore.PhiCounts, error) {
+	key := fmt.Sprintf("insights_phi_days/%s/%d/%s/%s", tenantID, int32(kind), scopeID, date)
+	t.p.queue("claim phi day", `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, key)
+	var c insightstore.PhiCounts
+	var config *string
+	err := t.p.row(`SELECT `+insPhiCountCols+` FROM insights_phi_days WHERE tenant_id = $1 AND scope_kind = $2 AND scope_id = $3 AND date = $4 FOR UPDATE`,
+		tenantID, int32(kind), scopeID, date).Scan(&config, &c.KeyActionsOnTime, &c.KeyActions, &c.QualityMet, &c.QualityRecords, &c.HighValueVisits, &c.Visits)
+	if noRows(err) || (err == nil && config == nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("phi day counts: %w", err)
+	}
+	c.Config = *config
+	return &c, nil
+}
+
+// PutPhiDayCounts stores one scope's PHI for one day with its tallies,
+// replacing what was there.
+func (t *InsightsTx) PutPhiDayCounts(tenantID string, d *fieldsyncv1.PhiDay, c *insightstore.PhiCounts) error {
+	return t.exec("put phi day", `INSERT INTO insights_phi_days (tenant_id, `+insPhiCols+`, `+insPhiCountCols+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+		ON CONFLICT (tenant_id, scope_kind, scope_id, date) DO UPDATE SET key_action_completion = EXCLUDED.key_action_completion,
+		action_quality = EXCLUDED.action_quality, collaboration_timeliness = EXCLUDED.collaboration_timeliness,
+		phi_index = EXCLUDED.phi_index, high_value_action_share = EXCLUDED.high_value_action_share,
+		has_key_action = EXCLUDED.has_key_action, has_quality = EXCLUDED.has_quality,
+		has_collaboration = EXCLUDED.has_collaboration, has_visits = EXCLUDED.has_visits, event_count = EXCLUDED.event_count,
+		counts_config = EXCLUDED.counts_config, key_actions_on_time = EXCLUDED.key_actions_on_time, key_actions = EXCLUDED.key_actions,
+		quality_met = EXCLUDED.quality_met, quality_records = EXCLUDED.quality_records,
+		high_value_visits = EXCLUDED.high_value_visits, visits = EXCLUDED.visits`,
+		tenantID, int32(d.ScopeKind), d.ScopeId, d.Date, d.KeyActionCompletion, d.ActionQuality, d.CollaborationTimeliness,
+		d.Index, d.HighValueActionShare, d.HasKeyAction, d.HasQuality, d.HasCollaboration, d.HasVisits, d.EventCount,
+		c.Config, c.KeyActionsOnTime, c.KeyActions, c.QualityMet, c.QualityRecords, c.HighValueVisits, c.Visits)
 }
 
 // DeletePhiDay removes one scope's PHI for one day.

@@ -328,6 +328,39 @@ func (t *InsightsTx) PutPhiDay(tenantID string, d *fieldsyncv1.PhiDay) error {
 	return nil
 }
 
+const insPhiCountCols = `counts_config, key_actions_on_time, key_actions, quality_met, quality_records, high_value_visits, visits`
+
+// PhiDayCounts returns the tallies stored with a scope's day, or nil. The
+// writer is alone (BEGIN IMMEDIATE), so the day needs no claim.
+func (t *InsightsTx) PhiDayCounts(tenantID string, kind fieldsyncv1.ScopeKind, scopeID, date string) (*insightstore.PhiCounts, error) {
+	var c insightstore.PhiCounts
+	var config sql.NullString
+	err := t.tx.QueryRowContext(t.ctx, `SELECT `+insPhiCountCols+` FROM insights_phi_days WHERE tenant_id = ? AND scope_kind = ? AND scope_id = ? AND date = ?`,
+		tenantID, int32(kind), scopeID, date).Scan(&config, &c.KeyActionsOnTime, &c.KeyActions, &c.QualityMet, &c.QualityRecords, &c.HighValueVisits, &c.Visits)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && !config.Valid) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("phi day counts: %w", err)
+	}
+	c.Config = config.String
+	return &c, nil
+}
+
+// PutPhiDayCounts stores one scope's PHI for one day with its tallies,
+// replacing what was there.
+func (t *InsightsTx) PutPhiDayCounts(tenantID string, d *fieldsyncv1.PhiDay, c *insightstore.PhiCounts) error {
+	err := t.exec(`INSERT OR REPLACE INTO insights_phi_days (tenant_id, `+insPhiCols+`, `+insPhiCountCols+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		tenantID, int32(d.ScopeKind), d.ScopeId, d.Date, d.KeyActionCompletion, d.ActionQuality, d.CollaborationTimeliness,
+		d.Index, d.HighValueActionShare, d.HasKeyAction, d.HasQuality, d.HasCollaboration, d.HasVisits, d.EventCount,
+		c.Config, c.KeyActionsOnTime, c.KeyActions, c.QualityMet, c.QualityRecords, c.HighValueVisits, c.Visits)
+	if err != nil {
+		return fmt.Errorf("put phi day: %w", err)
+	}
+	return nil
+}
+
 // DeletePhiDay removes one scope's PHI for one day.
 func (t *InsightsTx) DeletePhiDay(tenantID string, kind fieldsyncv1.ScopeKind, scopeID, date string) error {
 	return t.exec(`DELETE FROM insights_phi_days WHERE tenant_id = ? AND scope_kind = ? AND scope_id = ? AND date = ?`,

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,6 +54,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 		{"ActionsAreReplacedAndListedByScopeAndTime", testActions},
 		{"DeliveriesJoinReleasesAndSweepOnce", testDeliveries},
 		{"PhiDaysAreReplacedListedAndDeleted", testPhiDays},
+		{"PhiDayCountsRoundTripAndTakeTurns", testPhiDayCounts},
 		{"PhiSeriesManyReadsSeveralPlacesAtOnce", testPhiSeriesMany},
 		{"RecordsByTypeListsLiveRecordsByID", testRecordsByType},
 		{"CustomersKeepTheNewestVersionAndStockItsEpisode", testPlaces},
@@ -296,6 +298,78 @@ func testPhiDays(t *testing.T, s Backend) {
 		left, err := tx.PhiDays(o.tenant, fieldsyncv1.ScopeKind_SCOPE_KIND_REP, "", "2026-01-01", "2026-12-31")
 		if err != nil || len(left) != 1 || left[0].ScopeId != "r1" || left[0].Date != "2026-03-01" {
 			t.Errorf("PhiDays after deleting: %v %v", left, err)
+		}
+		return err
+	})
+}
+
+func testPhiDayCounts(t *testing.T, s Backend) {
+	o := newOrg(t, s, "A")
+	rep := fieldsyncv1.ScopeKind_SCOPE_KIND_REP
+	day := &fieldsyncv1.PhiDay{ScopeKind: rep, ScopeId: "r1", Date: "2026-03-01", Index: 50,
+		KeyActionCompletion: 0.5, HasKeyAction: true, HasVisits: true, HighValueActionShare: 1, EventCount: 3}
+	counts := &insightstore.PhiCounts{Config: "k1", KeyActionsOnTime: 1, KeyActions: 2, QualityMet: 3, QualityRecords: 4, HighValueVisits: 5, Visits: 6}
+	read := func(what string, want *insightstore.PhiCounts) {
+		t.Helper()
+		write(t, s, func(tx insightstore.Tx) error {
+			got, err := tx.PhiDayCounts(o.tenant, rep, "r1", "2026-03-01")
+			if err != nil || (got == nil) != (want == nil) || (got != nil && *got != *want) {
+				t.Errorf("%s: PhiDayCounts = %+v, %v; want %+v", what, got, err, want)
+			}
+			return err
+		})
+	}
+	read("no day", nil)
+	write(t, s, func(tx insightstore.Tx) error { return tx.PutPhiDayCounts(o.tenant, day, counts) })
+	read("after PutPhiDayCounts", counts)
+	series := must(s.PhiSeries(t.Context(), o.tenant, rep, "r1", "2026-03-01", "2026-03-01"))(t)
+	if len(series) != 1 || !proto.Equal(series[0], day) {
+		t.Errorf("PhiSeries after PutPhiDayCounts: %v", series)
+	}
+	write(t, s, func(tx insightstore.Tx) error { return tx.PutPhiDay(o.tenant, day) })
+	read("after PutPhiDay (no tallies)", nil)
+	write(t, s, func(tx insightstore.Tx) error { return tx.PutPhiDayCounts(o.tenant, day, counts) })
+	write(t, s, func(tx insightstore.Tx) error { return tx.DeletePhiDay(o.tenant, rep, "r1", "2026-03-01") })
+	read("after DeletePhiDay", nil)
+
+	// Transactions that read a day's tallies and store them plus one take
+	// turns: none is lost, whether the day had a row yet or not.
+	const writers, rounds = 6, 4
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range rounds {
+				err := s.InsightsWrite(t.Context(), func(tx insightstore.Tx) error {
+					c, err := tx.PhiDayCounts(o.tenant, rep, "r2", "2026-03-02")
+					if err != nil {
+						return err
+					}
+					if c == nil {
+						c = &insightstore.PhiCounts{Config: "k1"}
+					}
+					c.Visits++
+					d := &fieldsyncv1.PhiDay{ScopeKind: rep, ScopeId: "r2", Date: "2026-03-02", HasVisits: true, EventCount: c.Visits}
+					return tx.PutPhiDayCounts(o.tenant, d, c)
+				})
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	write(t, s, func(tx insightstore.Tx) error {
+		c, err := tx.PhiDayCounts(o.tenant, rep, "r2", "2026-03-02")
+		if err != nil || c == nil || c.Visits != writers*rounds {
+			t.Errorf("after %d concurrent increments: %+v, %v", writers*rounds, c, err)
 		}
 		return err
 	})

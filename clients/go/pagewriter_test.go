@@ -1,0 +1,85 @@
+package fieldsync
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"pgregory.net/rapid"
+
+	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+)
+
+// TestPagesStoreAsRecordsOneByOne: the page writer upserts records in
+// multi-row statements and writes removals and records with local entries
+// one at a time in between. For random pages (more records than one
+// statement takes, the same id several times in a page, removals, records
+// the device has pending edits of), a device storing them as pages holds
+// the same records as one storing each record in a page of its own.
+func TestPagesStoreAsRecordsOneByOne(t *testing.T) {
+	dir := t.TempDir()
+	n := 0
+	rapid.Check(t, func(rt *rapid.T) {
+		n++
+		ctx := context.Background()
+		paged := openDevice(t, filepath.Join(dir, fmt.Sprintf("paged-%d.db", n)))
+		single := openDevice(t, filepath.Join(dir, fmt.Sprintf("single-%d.db", n)))
+		nIDs := rapid.IntRange(1, 100).Draw(rt, "ids")
+		id := func(i int) string { return fmt.Sprintf("v%03d", i) }
+		for _, i := range rapid.SliceOfNDistinct(rapid.IntRange(0, nIDs-1), 0, 5, rapid.ID[int]).Draw(rt, "local") {
+			for _, c := range []*Client{paged, single} {
+				if err := c.Put(ctx, id(i), &fieldsyncv1.Visit{Notes: "local edit"}, "notes"); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		version := uint64(0)
+		pages := rapid.IntRange(1, 2).Draw(rt, "pages")
+		for p := range pages {
+			page := &fieldsyncv1.PullResponse{NextCursor: fmt.Sprint("c", p)}
+			for range rapid.IntRange(0, 100).Draw(rt, "records") {
+				version++
+				i := rapid.IntRange(0, nIDs-1).Draw(rt, "id")
+				rec := &fieldsyncv1.Record{RecordType: visitType, Id: id(i), Version: version, Hlc: version << 16}
+				if rapid.IntRange(0, 9).Draw(rt, "removed") == 0 {
+					rec.Removed = fieldsyncv1.RemovalReason_REMOVAL_REASON_DELETED
+				} else {
+					b, err := proto.Marshal(&fieldsyncv1.Visit{CustomerId: fmt.Sprint("c", version), Notes: "server"})
+					if err != nil {
+						t.Fatal(err)
+					}
+					rec.Value = &anypb.Any{TypeUrl: "type.googleapis.com/" + visitType, Value: b}
+				}
+				page.Records = append(page.Records, rec)
+				if err := single.storePage(ctx, &fieldsyncv1.PullResponse{Records: []*fieldsyncv1.Record{rec}, NextCursor: page.NextCursor}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := paged.storePage(ctx, page); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := paged.List(ctx, visitType)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := single.List(ctx, visitType)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			rt.Fatalf("stored as pages: %d records; one by one: %d", len(got), len(want))
+		}
+		for i := range want {
+			g, w := got[i], want[i]
+			if g.ID != w.ID || g.Version != w.Version || g.Pending != w.Pending || !proto.Equal(g.Value, w.Value) {
+				rt.Fatalf("record %d: stored as pages %+v, one by one %+v", i, g, w)
+			}
+		}
+		paged.Close()
+		single.Close()
+	})
+}
