@@ -20,8 +20,10 @@ const StatusInterval = throttle.StatusInterval
 // s.OldestUnsyncedAge). It writes at most once per StatusInterval per
 // device unless the report changed materially, and on its own (no
 // transaction of the caller's): a report is display data. Errors: a store
-// error (the next report tries again).
-func (db *DB) ReportDeviceStatus(ctx context.Context, tenantID, deviceID string, s syncengine.DeviceStatus) error {
+// error (the next report tries again), wrapping storage.ErrUnavailable
+// when another process held the database locked past the busy timeout.
+func (db *DB) ReportDeviceStatus(ctx context.Context, tenantID, deviceID string, s syncengine.DeviceStatus) (err error) {
+	defer classify(&err)
 	now := db.Now()
 	if !db.statuses.Due(deviceID, s, now, StatusInterval, throttle.StatusMaterial) {
 		return nil
@@ -30,7 +32,7 @@ func (db *DB) ReportDeviceStatus(ctx context.Context, tenantID, deviceID string,
 	if s.OutboxDepth > 0 {
 		oldest = sql.NullInt64{Int64: ms(now.Add(-s.OldestUnsyncedAge)), Valid: true}
 	}
-	_, err := db.write.ExecContext(ctx, `INSERT OR REPLACE INTO device_status (device_id, tenant_id, reported_at, outbox_depth,
+	_, err = db.write.ExecContext(ctx, `INSERT OR REPLACE INTO device_status (device_id, tenant_id, reported_at, outbox_depth,
 		oldest_unsynced_at, photos_waiting, app_version, sdk_version, last_sync_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		deviceID, tenantID, ms(now), s.OutboxDepth, oldest, s.PhotosWaiting, s.AppVersion, s.SDKVersion, nullTime(s.LastSync))
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/storage"
+	"github.com/fieldsync/fieldsync/syncengine"
 )
 
 // TestAWriteLockedOutByAnotherProcessIsUnavailable: a write that finds the
@@ -41,6 +42,9 @@ func TestAWriteLockedOutByAnotherProcessIsUnavailable(t *testing.T) {
 	}
 	if err := write(); !errors.Is(err, storage.ErrUnavailable) {
 		t.Fatalf("write while another connection holds the lock: %v, want storage.ErrUnavailable", err)
+	}
+	if err := db.ReportDeviceStatus(ctx, "t", "d", syncengine.DeviceStatus{OutboxDepth: 1}); !errors.Is(err, storage.ErrUnavailable) {
+		t.Fatalf("device status report while another connection holds the lock: %v, want storage.ErrUnavailable", err)
 	}
 	if err := lock.Rollback(); err != nil {
 		t.Fatal(err)
