@@ -10,6 +10,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -133,13 +134,27 @@ func rateLimited(perSecond float64, wait time.Duration) *connect.Error {
 // principalKey names a principal for limits: its tenant and actor.
 func principalKey(p *syncengine.Principal) string { return p.TenantID + "/" + p.Actor() }
 
-// peerKey names an unauthenticated caller by its IP.
+// peerKey names an unauthenticated caller by its IP: an IPv4 address
+// whole, an IPv6 address by its /64. An IPv6 host is routinely given a
+// whole /64, so keying by the full address would hand one caller 2^64
+// buckets (fresh failed logins, Enroll tries, rating-page posts) for the
+// price of changing its source address.
 func peerKey(addr string) string {
 	if host, _, err := net.SplitHostPort(addr); err == nil {
 		addr = host
 	}
+	if a, err := netip.ParseAddr(addr); err == nil {
+		if a = a.Unmap(); a.Is6() {
+			p, _ := a.WithZone("").Prefix(ipv6ClientBits) // a valid address and bit count: no error
+			return "ip6:" + p.String()
+		}
+		return "ip:" + a.String()
+	}
 	return "ip:" + addr
 }
+
+// ipv6ClientBits is the IPv6 prefix one client is assumed to hold.
+const ipv6ClientBits = 64
 
 // inFlight counts the calls in progress per key.
 type inFlight struct {
