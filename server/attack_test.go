@@ -8,6 +8,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"connectrpc.com/connect"
@@ -52,5 +53,51 @@ func TestIPv6ClientsOfOnePrefixShareABucket(t *testing.T) {
 	}
 	if err := whoami("::ffff:198.51.100.9"); connect.CodeOf(err) != connect.CodeUnauthenticated {
 		t.Errorf("an IPv4 client (mapped): %v, want its own bucket (Unauthenticated)", err)
+	}
+}
+
+// TestWebAppHeadersOnEveryAnswerAndServiceWorkerScopeAtTheRootOnly: the
+// app's security headers travel on every answer of the web handler (its
+// 404s and 405s too, which a browser may render), X-Frame-Options backs up
+// frame-ancestors for browsers without CSP level 2, the window is isolated
+// from cross-origin openers, and only the root sw.js may claim the scope
+// "/": a script deeper down (a build's leftover, a --web-dir file) could
+// otherwise register a worker over the whole origin, API calls included.
+func TestWebAppHeadersOnEveryAnswerAndServiceWorkerScopeAtTheRootOnly(t *testing.T) {
+	t.Parallel()
+	app := builtApp()
+	app["assets/sw.js"] = app["sw.js"]
+	app["help/sw.js"] = app["sw.js"]
+	e := newEdgeServer(t, 0, false, func(c *server.Config) {
+		c.Extra = map[string]http.Handler{"/": server.NewWebUI(app, "https://s3.example.com")}
+	})
+	u := e.srv.URL
+	for _, tc := range []struct{ method, path string }{
+		{"GET", "/"}, {"GET", "/dashboard"}, {"GET", "/sw.js"}, {"GET", "/assets/missing.js"},
+		{"POST", "/dashboard"}, {"GET", "/r/"}, {"GET", "/media/x"}, {"GET", "/metrics"},
+	} {
+		res, _ := get(t, tc.method, u+tc.path)
+		if res.Header.Get("X-Content-Type-Options") != "nosniff" || !strings.Contains(res.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
+			t.Errorf("%s %s = %d: nosniff %q, CSP %q", tc.method, tc.path, res.StatusCode,
+				res.Header.Get("X-Content-Type-Options"), res.Header.Get("Content-Security-Policy"))
+		}
+		if res.Header.Get("X-Frame-Options") != "DENY" {
+			t.Errorf("%s %s: X-Frame-Options %q, want DENY", tc.method, tc.path, res.Header.Get("X-Frame-Options"))
+		}
+		if res.Header.Get("Cross-Origin-Opener-Policy") != "same-origin" {
+			t.Errorf("%s %s: Cross-Origin-Opener-Policy %q, want same-origin", tc.method, tc.path, res.Header.Get("Cross-Origin-Opener-Policy"))
+		}
+	}
+	for _, p := range []string{"/assets/sw.js", "/help/sw.js"} {
+		res, _ := get(t, "GET", u+p)
+		if res.StatusCode != 200 {
+			t.Fatalf("GET %s = %d", p, res.StatusCode)
+		}
+		if got := res.Header.Get("Service-Worker-Allowed"); got != "" {
+			t.Errorf("GET %s: Service-Worker-Allowed %q, want none (only /sw.js is the app's worker)", p, got)
+		}
+	}
+	if res, _ := get(t, "GET", u+"/sw.js"); res.Header.Get("Service-Worker-Allowed") != "/" {
+		t.Errorf("/sw.js lost its scope: %q", res.Header.Get("Service-Worker-Allowed"))
 	}
 }

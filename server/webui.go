@@ -81,6 +81,13 @@ const notBuiltPage = `<!doctype html>
 `
 
 func (u *WebUI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Every answer, the 404s and 405s a browser may render included.
+	h := w.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", u.csp)
+	h.Set("X-Frame-Options", "DENY") // frame-ancestors for browsers without CSP 2
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Referrer-Policy", "same-origin")
 	for _, p := range apiPrefixes {
 		if strings.HasPrefix(r.URL.Path, p) {
 			http.NotFound(w, r)
@@ -92,10 +99,6 @@ func (u *WebUI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	h := w.Header()
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", u.csp)
-	h.Set("Referrer-Policy", "same-origin")
 	name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
 	if name != "" && u.serveFile(w, r, name) {
 		return
@@ -134,7 +137,9 @@ func (u *WebUI) serveFile(w http.ResponseWriter, r *http.Request, name string) b
 	h := w.Header()
 	h.Set("Content-Type", webContentType(name))
 	h.Set("Cache-Control", webCacheControl(name))
-	if path.Base(name) == "sw.js" {
+	if name == "sw.js" {
+		// Only the app's own worker, at the root, may claim the origin:
+		// a script deeper down must not register over the API's paths.
 		h.Set("Service-Worker-Allowed", "/")
 	}
 	if compressible(name) {
