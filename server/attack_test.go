@@ -101,3 +101,29 @@ func TestWebAppHeadersOnEveryAnswerAndServiceWorkerScopeAtTheRootOnly(t *testing
 		t.Errorf("/sw.js lost its scope: %q", res.Header.Get("Service-Worker-Allowed"))
 	}
 }
+
+// TestAlertDetailIsNoExistenceOracle: GetAlertDetail answered NotFound for
+// a missing id and PermissionDenied for a record out of the caller's
+// scope, so any device could learn which ids exist — and alert ids are
+// predictable (tenant and dedup key), so whether an intervention or a
+// rating happened elsewhere. A hidden alert, a hidden record of another
+// type and a missing id now get one answer, as GetDeliveries does.
+func TestAlertDetailIsNoExistenceOracle(t *testing.T) {
+	t.Parallel()
+	w := newDashWorld(t)
+	answer := func(token, id string) (connect.Code, string) {
+		_, err := w.detail(token, id)
+		return connect.CodeOf(err), strings.ReplaceAll(err.Error(), id, "<id>")
+	}
+	for who, token := range map[string]string{"another store's manager": w.manager2Token, "another region's director": w.director2Token} {
+		missingCode, missingMsg := answer(token, "alert-no-such-alert")
+		if missingCode != connect.CodeNotFound {
+			t.Fatalf("%s, a missing id: %v %s, want NotFound", who, missingCode, missingMsg)
+		}
+		for what, id := range map[string]string{"a hidden alert": w.a1, "a hidden diagnosis": w.diagA} {
+			if code, msg := answer(token, id); code != missingCode || msg != missingMsg {
+				t.Errorf("%s, %s: %v %q; a missing id: %v %q — want the same answer", who, what, code, msg, missingCode, missingMsg)
+			}
+		}
+	}
+}
