@@ -6,6 +6,7 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -125,5 +126,73 @@ func TestAlertDetailIsNoExistenceOracle(t *testing.T) {
 				t.Errorf("%s, %s: %v %q; a missing id: %v %q — want the same answer", who, what, code, msg, missingCode, missingMsg)
 			}
 		}
+	}
+}
+
+// TestTrustedProxiesRefuseEveryAddress: --trusted-proxies 0.0.0.0/0 (or
+// ::/0) trusts every peer, so any client's own X-Forwarded-For would name
+// its bucket — what the flag promises never happens. Such a list is
+// refused at start, naming the entry.
+func TestTrustedProxiesRefuseEveryAddress(t *testing.T) {
+	for _, list := range []string{"0.0.0.0/0", "10.0.0.0/8, ::/0", "::ffff:0.0.0.0/96"} {
+		if _, err := server.ParseTrustedProxies(list); err == nil || !strings.Contains(err.Error(), "trusted-proxies") {
+			t.Errorf("%q: %v, want an error naming --trusted-proxies", list, err)
+		}
+	}
+	if p, err := server.ParseTrustedProxies("10.0.0.0/8,192.0.2.7,2001:db8::/32"); err != nil || len(p) != 3 {
+		t.Errorf("a usual list: %v %v", p, err)
+	}
+}
+
+// TestFailedEnrollmentsAreLimitedPerAddress: Enroll is the one procedure
+// a caller without a token reaches with a secret to guess. After ten wrong
+// codes from one address, the next call is refused with ResourceExhausted
+// and a Retry-After before its code is looked at (a right code too, until
+// the bucket refills); another address is unaffected, and enrollments that
+// succeed spend nothing.
+func TestFailedEnrollmentsAreLimitedPerAddress(t *testing.T) {
+	t.Parallel()
+	e := newEdgeServer(t, 0, false, nil)
+	ctx := context.Background()
+	admin := fieldsyncv1connect.NewAdminServiceClient(http.DefaultClient, e.srv.URL, connect.WithInterceptors(bearer(e.creds.AdminToken)))
+	code := func() string {
+		res, err := admin.IssueEnrollmentCode(ctx, connect.NewRequest(&fieldsyncv1.IssueEnrollmentCodeRequest{UserId: e.creds.Users[0].UserID}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Msg.GetEnrollmentCode()
+	}
+	trusted, err := server.ParseTrustedProxies("127.0.0.1,::1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	behindProxy := httptest.NewServer(server.NewClientIP(trusted, e.srv.Config.Handler))
+	defer behindProxy.Close()
+	enroll := func(from, code string) (*connect.Response[fieldsyncv1.EnrollResponse], error) {
+		c := fieldsyncv1connect.NewIdentityServiceClient(http.DefaultClient, behindProxy.URL)
+		req := connect.NewRequest(&fieldsyncv1.EnrollRequest{EnrollmentCode: code, DeviceName: "phone"})
+		req.Header().Set("X-Forwarded-For", from)
+		return c.Enroll(ctx, req)
+	}
+	// Successes spend nothing.
+	for range 12 {
+		if _, err := enroll("198.51.100.1", code()); err != nil {
+			t.Fatalf("a valid code: %v", err)
+		}
+	}
+	for i := range 10 {
+		if _, err := enroll("198.51.100.1", "fse_wrong-guess-"+string(rune('a'+i))); connect.CodeOf(err) != connect.CodeUnauthenticated {
+			t.Fatalf("wrong code %d: %v, want Unauthenticated", i, err)
+		}
+	}
+	_, err = enroll("198.51.100.1", code())
+	if connect.CodeOf(err) != connect.CodeResourceExhausted {
+		t.Fatalf("after ten wrong codes: %v, want ResourceExhausted", err)
+	}
+	if ce, ok := errors.AsType[*connect.Error](err); !ok || ce.Meta().Get("Retry-After") == "" {
+		t.Errorf("no Retry-After: %v", err)
+	}
+	if _, err := enroll("198.51.100.2", code()); err != nil {
+		t.Errorf("another address: %v", err)
 	}
 }

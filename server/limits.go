@@ -103,6 +103,41 @@ func (l *rateLimiter) take(key string) error {
 	return rateLimited(float64(l.limit), wait)
 }
 
+// check returns ResourceExhausted when key's bucket is empty, without
+// spending from it (take spends).
+func (l *rateLimiter) check(key string) error {
+	if l == nil {
+		return nil
+	}
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.keys[key]
+	if b == nil {
+		return nil
+	}
+	if tokens := b.lim.TokensAt(now); tokens < 1 {
+		wait := time.Duration((1 - tokens) / float64(l.limit) * float64(time.Second))
+		return rateLimited(float64(l.limit), wait)
+	}
+	return nil
+}
+
+// Failed enrollments: each client address (an IPv6 /64) may fail Enroll
+// enrollFailBurst times at once, then once per enrollFailEvery. Codes carry
+// 256 random bits, so this is not what keeps them from being guessed; it
+// keeps a scanner from hammering the one procedure without a token, and
+// answers it plainly. Enrollments that succeed spend nothing, so a team
+// enrolling its phones from one office address is never held up.
+const (
+	enrollFailBurst = 10
+	enrollFailEvery = 10 * time.Second
+)
+
+func newEnrollFailures() *rateLimiter {
+	return newRateLimiter(Limits{Rate: float64(time.Second) / float64(enrollFailEvery), Burst: enrollFailBurst})
+}
+
 // sweep forgets buckets idle long enough to be full again, once a minute,
 // so the map holds only recent callers.
 func (l *rateLimiter) sweep(now time.Time) {
