@@ -196,3 +196,59 @@ func TestFailedEnrollmentsAreLimitedPerAddress(t *testing.T) {
 		t.Errorf("another address: %v", err)
 	}
 }
+
+// TestRPCAnswersAreNeverStored: RPC answers carry tokens (Enroll's device
+// token) and records; without Cache-Control a browser or a shared cache
+// between a device and the server may keep them. Every RPC answer, an
+// error or a refusal before the body included, says no-store.
+func TestRPCAnswersAreNeverStored(t *testing.T) {
+	t.Parallel()
+	e := newEdgeServer(t, 0, false, nil)
+	ctx := context.Background()
+	var hdr http.Header
+	keep := connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			res, err := next(ctx, req)
+			switch {
+			case err != nil:
+				if ce, ok := errors.AsType[*connect.Error](err); ok {
+					hdr = ce.Meta()
+				}
+			default:
+				hdr = res.Header()
+			}
+			return res, err
+		}
+	})
+	admin := fieldsyncv1connect.NewAdminServiceClient(http.DefaultClient, e.srv.URL, connect.WithInterceptors(bearer(e.creds.AdminToken)))
+	code, err := admin.IssueEnrollmentCode(ctx, connect.NewRequest(&fieldsyncv1.IssueEnrollmentCodeRequest{UserId: e.creds.Users[0].UserID}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ident := fieldsyncv1connect.NewIdentityServiceClient(http.DefaultClient, e.srv.URL, connect.WithInterceptors(keep))
+	calls := map[string]func() error{
+		"Enroll": func() error {
+			_, err := ident.Enroll(ctx, connect.NewRequest(&fieldsyncv1.EnrollRequest{EnrollmentCode: code.Msg.GetEnrollmentCode(), DeviceName: "phone"}))
+			return err
+		},
+		"WhoAmI without a token": func() error {
+			_, err := ident.WhoAmI(ctx, connect.NewRequest(&fieldsyncv1.WhoAmIRequest{}))
+			return err
+		},
+		"Pull": func() error {
+			c := fieldsyncv1connect.NewSyncServiceClient(http.DefaultClient, e.srv.URL, connect.WithInterceptors(bearer(e.token("rep")), keep))
+			_, err := c.Pull(ctx, connect.NewRequest(&fieldsyncv1.PullRequest{}))
+			return err
+		},
+	}
+	for name, call := range calls {
+		hdr = nil
+		err := call()
+		if hdr == nil {
+			t.Fatalf("%s: no answer headers (%v)", name, err)
+		}
+		if got := hdr.Get("Cache-Control"); got != "no-store" {
+			t.Errorf("%s (err %v): Cache-Control %q, want no-store", name, err, got)
+		}
+	}
+}
