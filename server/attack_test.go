@@ -61,7 +61,8 @@ func TestIPv6ClientsOfOnePrefixShareABucket(t *testing.T) {
 // app's security headers travel on every answer of the web handler (its
 // 404s and 405s too, which a browser may render), X-Frame-Options backs up
 // frame-ancestors for browsers without CSP level 2, the window is isolated
-// from cross-origin openers, and only the root sw.js may claim the scope
+// from cross-origin openers, powerful features are the app's own (the
+// camera for the QR scanner) and no one else's, and only the root sw.js may claim the scope
 // "/": a script deeper down (a build's leftover, a --web-dir file) could
 // otherwise register a worker over the whole origin, API calls included.
 func TestWebAppHeadersOnEveryAnswerAndServiceWorkerScopeAtTheRootOnly(t *testing.T) {
@@ -84,6 +85,9 @@ func TestWebAppHeadersOnEveryAnswerAndServiceWorkerScopeAtTheRootOnly(t *testing
 		}
 		if res.Header.Get("X-Frame-Options") != "DENY" {
 			t.Errorf("%s %s: X-Frame-Options %q, want DENY", tc.method, tc.path, res.Header.Get("X-Frame-Options"))
+		}
+		if pp := res.Header.Get("Permissions-Policy"); !strings.Contains(pp, "camera=(self)") || !strings.Contains(pp, "microphone=()") {
+			t.Errorf("%s %s: Permissions-Policy %q, want the camera for the app only and no microphone", tc.method, tc.path, pp)
 		}
 		if res.Header.Get("Cross-Origin-Opener-Policy") != "same-origin" {
 			t.Errorf("%s %s: Cross-Origin-Opener-Policy %q, want same-origin", tc.method, tc.path, res.Header.Get("Cross-Origin-Opener-Policy"))

@@ -58,6 +58,10 @@ func webCSP(mediaOrigins []string) string {
 		"; connect-src 'self'" + media + "; worker-src 'self'; manifest-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 }
 
+// webPermissions lets the app's own pages use the camera (the QR
+// scanner) and location, and no page, framed or not, anything else.
+const webPermissions = "camera=(self), geolocation=(self), microphone=(), payment=(), usb=(), serial=(), hid=(), bluetooth=()"
+
 // WebDir opens a folder of the app's files (--web-dir, for development):
 // no path, symbolic links included, leads out of it.
 func WebDir(dir string) (fs.FS, error) {
@@ -87,6 +91,7 @@ func (u *WebUI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Security-Policy", u.csp)
 	h.Set("X-Frame-Options", "DENY") // frame-ancestors for browsers without CSP 2
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Permissions-Policy", webPermissions)
 	h.Set("Referrer-Policy", "same-origin")
 	for _, p := range apiPrefixes {
 		if strings.HasPrefix(r.URL.Path, p) {
