@@ -256,3 +256,77 @@ func TestRPCAnswersAreNeverStored(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryAdminCallRefusesOtherRoles calls each AdminService procedure
+// (found in its descriptor, so a new one without a case here fails) with
+// a well-formed request, as every non-admin demo user's device and as an
+// API key: each is PermissionDenied, ListDevices aside for the store
+// manager and the regional director (their scope's devices only, see
+// fleet_test.go). The admin's own device gets through.
+func TestEveryAdminCallRefusesOtherRoles(t *testing.T) {
+	t.Parallel()
+	e := newEdgeServer(t, 0, false, nil)
+	admin := e.creds.Users[0]
+	bodies := map[string]string{
+		"CreateRegion":        `{"name":"Attack region"}`,
+		"CreateStore":         `{"regionId":"` + e.creds.RegionID + `","name":"Attack store"}`,
+		"GetOrganization":     `{}`,
+		"CreateUser":          `{"displayName":"Mallory","role":"ROLE_ADMIN"}`,
+		"ListUsers":           `{}`,
+		"IssueEnrollmentCode": `{"userId":"` + admin.UserID + `"}`,
+		"ListDevices":         `{}`,
+		"RevokeDevice":        `{"deviceId":"` + admin.DeviceID + `"}`,
+		"CreateApiKey":        `{"name":"exfil","permissions":["records:read"]}`,
+		"ListApiKeys":         `{}`,
+		"RevokeApiKey":        `{"apiKeyId":"01ARZ3NDEKTSV4RRFFQ69G5FAV"}`,
+		"GetInsightsConfig":   `{}`,
+		"SetInsightsConfig":   `{"configJson":"{}"}`,
+	}
+	methods := fieldsyncv1.File_fieldsync_v1_admin_proto.Services().ByName("AdminService").Methods()
+	call := func(method, token string) int {
+		req, err := http.NewRequest("POST", e.srv.URL+"/fieldsync.v1.AdminService/"+method, strings.NewReader(bodies[method]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	callers := map[string]string{"API key": e.creds.IntegratorKey}
+	for _, u := range e.creds.Users {
+		if u.Role != "admin" {
+			callers[u.Role] = u.DeviceToken
+		}
+	}
+	if len(callers) < 5 || methods.Len() < len(bodies) {
+		t.Fatalf("only %d callers and %d methods: the demo organisation changed", len(callers), methods.Len())
+	}
+	for i := range methods.Len() {
+		method := string(methods.Get(i).Name())
+		if _, ok := bodies[method]; !ok {
+			t.Errorf("AdminService.%s has no case in this test: add one with a well-formed request", method)
+			continue
+		}
+		for who, token := range callers {
+			want := http.StatusForbidden
+			if method == "ListDevices" && (who == "store_manager" || who == "regional_director") {
+				want = http.StatusOK
+			}
+			if got := call(method, token); got != want {
+				t.Errorf("%s as %s: HTTP %d, want %d", method, who, got, want)
+			}
+		}
+	}
+	// The admin passes the role check (RevokeDevice last: it revokes the
+	// admin's own device).
+	for _, method := range []string{"GetOrganization", "ListUsers", "ListDevices", "ListApiKeys", "RevokeDevice"} {
+		if got := call(method, admin.DeviceToken); got != http.StatusOK {
+			t.Errorf("%s as the admin: HTTP %d, want 200", method, got)
+		}
+	}
+}
