@@ -122,6 +122,10 @@ func DefaultConfig() Config {
 	}
 }
 
+// MaxGrantDuration bounds A3's grant_duration: an intervention's read
+// access to a rep's operation logs is time-boxed, never standing.
+const MaxGrantDuration = Duration(30 * 24 * time.Hour)
+
 // Validate reports the first setting out of range, as CodeInvalid.
 func (c Config) Validate() error {
 	p, r := c.Phi, c.Rules
@@ -136,6 +140,7 @@ func (c Config) Validate() error {
 		{p.Weights.KeyAction+p.Weights.Quality+p.Weights.Collaboration > 0, "phi.weights must not all be 0"},
 		{finite(p.Weights.KeyAction + p.Weights.Quality + p.Weights.Collaboration), "phi.weights must be finite, and so must their sum"},
 		{r.ConflictWindow > 0 && r.GrantDuration > 0 && r.StallWindow > 0, "rule windows must be positive"},
+		{r.GrantDuration <= MaxGrantDuration, "grant_duration must be at most 720h (A3 grants are time-boxed)"},
 		{r.StaleDeviceAge > 0, "stale_device_age must be positive"},
 		{r.InterventionDrop >= 0 && r.InterventionDrop < 1 && r.InterventionDays >= 1, "intervention_drop must be in [0, 1), intervention_days ≥ 1"},
 		{r.AbnormalRecords >= 1, "abnormal_records must be ≥ 1"},

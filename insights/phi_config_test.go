@@ -27,3 +27,22 @@ func TestParseConfigRefusesUnknownKeysAndNonFiniteNumbers(t *testing.T) {
 		}
 	}
 }
+
+// TestGrantDurationIsTimeBoxed: A3's read access to a rep's operation logs
+// is time-boxed (DOMAIN.md); an admin setting grant_duration to years
+// would make every intervention a standing grant. Beyond MaxGrantDuration
+// the configuration is refused, naming the key.
+func TestGrantDurationIsTimeBoxed(t *testing.T) {
+	t.Parallel()
+	for _, d := range []string{"721h", "8760h", "2562047h"} {
+		_, err := ParseConfig([]byte(`{"rules":{"grant_duration":"` + d + `"}}`))
+		if !syncengine.IsCode(err, syncengine.CodeInvalid) || !strings.Contains(err.Error(), "grant_duration") {
+			t.Errorf("grant_duration %s: %v, want CodeInvalid naming grant_duration", d, err)
+		}
+	}
+	for _, d := range []string{"1h", "72h", "720h"} {
+		if _, err := ParseConfig([]byte(`{"rules":{"grant_duration":"` + d + `"}}`)); err != nil {
+			t.Errorf("grant_duration %s: %v", d, err)
+		}
+	}
+}

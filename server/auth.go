@@ -155,8 +155,14 @@ type checkedKey struct{}
 func authFirst(a *authInterceptor, next http.Handler) http.Handler {
 	ew := connect.NewErrorWriter()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !rpcPath(r.URL.Path) || !ew.IsSupported(r) {
-			next.ServeHTTP(w, r) // not an RPC, or one its handler refuses unread
+		if !rpcPath(r.URL.Path) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		// RPC answers carry tokens and records: no cache may keep them.
+		w.Header().Set("Cache-Control", "no-store")
+		if !ew.IsSupported(r) {
+			next.ServeHTTP(w, r) // one its handler refuses unread
 			return
 		}
 		ctx, err := a.authenticate(r.Context(), r.URL.Path, r.Header, r.RemoteAddr)

@@ -19,6 +19,14 @@ func ParseTrustedProxies(list string) ([]netip.Prefix, error) {
 			continue
 		}
 		if p, err := netip.ParsePrefix(s); err == nil {
+			if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+				p = netip.PrefixFrom(a.Unmap(), p.Bits()-96) // addresses are compared unmapped
+			}
+			if p.Bits() == 0 {
+				// Every peer a proxy: any client's own X-Forwarded-For
+				// would name its bucket.
+				return nil, fmt.Errorf("trusted-proxies: %q trusts every address; list the proxies' addresses or subnets", s)
+			}
 			out = append(out, p.Masked())
 			continue
 		}

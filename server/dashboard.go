@@ -193,22 +193,19 @@ func (h *dashboardHandler) GetAlertDetail(ctx context.Context, req *connect.Requ
 	return connect.NewResponse(res), nil
 }
 
-// readable returns the live record id if the caller may read it:
-// NotFound when there is none, PermissionDenied when it is not the
-// caller's to read.
+// readable returns the live record id if the caller may read it, else
+// NotFound: a missing, deleted and hidden record answer alike, so the
+// call reveals no record outside the caller's scope (alert ids are
+// predictable).
 func (h *dashboardHandler) readable(ctx context.Context, p *syncengine.Principal, id string) (*syncengine.StoredRecord, error) {
 	recs, err := h.backend.GetRecords(ctx, p.TenantID, []string{id})
 	if err != nil {
 		return nil, err
 	}
-	rec := recs[id]
-	if rec == nil || rec.State == nil || rec.State.Deleted() {
-		return nil, syncengine.Errorf(syncengine.CodeNotFound, "alert_id: no alert %s", id)
+	if rec := recs[id]; rec != nil && h.canRead(p, rec) {
+		return rec, nil
 	}
-	if !h.canRead(p, rec) {
-		return nil, syncengine.Errorf(syncengine.CodePermissionDenied, "alert_id: alert %s is outside your scope", id)
-	}
-	return rec, nil
+	return nil, syncengine.Errorf(syncengine.CodeNotFound, "alert_id: no alert %s", id)
 }
 
 // canRead applies the visibility policy to a live stored record.

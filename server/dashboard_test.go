@@ -374,8 +374,8 @@ func TestAlertDetailShowsTheCitedRecordsTheCallerMayRead(t *testing.T) {
 	}
 	for who, token := range map[string]string{"another store's manager": w.manager2Token, "another region's director": w.director2Token,
 		"the store's staff": w.token("store_staff"), "the region's director": w.token("regional_director")} {
-		if _, err := w.detail(token, w.a1); connect.CodeOf(err) != connect.CodePermissionDenied {
-			t.Errorf("%s reads the manager's alert: %v, want PermissionDenied", who, err)
+		if _, err := w.detail(token, w.a1); connect.CodeOf(err) != connect.CodeNotFound {
+			t.Errorf("%s reads the manager's alert: %v, want NotFound (as for a missing id)", who, err)
 		}
 	}
 }

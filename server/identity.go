@@ -35,9 +35,19 @@ type identityHandler struct {
 	cfg *Config
 }
 
+// Enroll exchanges a code for a device token. A client address that
+// failed too often (see enrollFailBurst) is refused with
+// ResourceExhausted before its code is looked at.
 func (h *identityHandler) Enroll(ctx context.Context, req *connect.Request[fieldsyncv1.EnrollRequest]) (*connect.Response[fieldsyncv1.EnrollResponse], error) {
+	peer := peerKey(req.Peer().Addr)
+	if err := h.cfg.enrollFails.check(peer); err != nil {
+		return nil, err
+	}
 	d, token, err := h.cfg.Identity.Enroll(ctx, req.Msg.GetEnrollmentCode(), req.Msg.GetDeviceName(), req.Msg.GetPlatform())
 	if err != nil {
+		if syncengine.IsCode(err, syncengine.CodeUnauthenticated) {
+			_ = h.cfg.enrollFails.take(peer) // a failure spends; the next call is refused once the bucket is empty
+		}
 		return nil, toConnect(ctx, h.cfg.Logger, err)
 	}
 	h.cfg.Logger.InfoContext(ctx, "device enrolled", "tenant", d.TenantID, "user", d.UserID, "device", d.ID)

@@ -10,6 +10,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -102,6 +103,41 @@ func (l *rateLimiter) take(key string) error {
 	return rateLimited(float64(l.limit), wait)
 }
 
+// check returns ResourceExhausted when key's bucket is empty, without
+// spending from it (take spends).
+func (l *rateLimiter) check(key string) error {
+	if l == nil {
+		return nil
+	}
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.keys[key]
+	if b == nil {
+		return nil
+	}
+	if tokens := b.lim.TokensAt(now); tokens < 1 {
+		wait := time.Duration((1 - tokens) / float64(l.limit) * float64(time.Second))
+		return rateLimited(float64(l.limit), wait)
+	}
+	return nil
+}
+
+// Failed enrollments: each client address (an IPv6 /64) may fail Enroll
+// enrollFailBurst times at once, then once per enrollFailEvery. Codes carry
+// 256 random bits, so this is not what keeps them from being guessed; it
+// keeps a scanner from hammering the one procedure without a token, and
+// answers it plainly. Enrollments that succeed spend nothing, so a team
+// enrolling its phones from one office address is never held up.
+const (
+	enrollFailBurst = 10
+	enrollFailEvery = 10 * time.Second
+)
+
+func newEnrollFailures() *rateLimiter {
+	return newRateLimiter(Limits{Rate: float64(time.Second) / float64(enrollFailEvery), Burst: enrollFailBurst})
+}
+
 // sweep forgets buckets idle long enough to be full again, once a minute,
 // so the map holds only recent callers.
 func (l *rateLimiter) sweep(now time.Time) {
@@ -133,13 +169,27 @@ func rateLimited(perSecond float64, wait time.Duration) *connect.Error {
 // principalKey names a principal for limits: its tenant and actor.
 func principalKey(p *syncengine.Principal) string { return p.TenantID + "/" + p.Actor() }
 
-// peerKey names an unauthenticated caller by its IP.
+// peerKey names an unauthenticated caller by its IP: an IPv4 address
+// whole, an IPv6 address by its /64. An IPv6 host is routinely given a
+// whole /64, so keying by the full address would hand one caller 2^64
+// buckets (fresh failed logins, Enroll tries, rating-page posts) for the
+// price of changing its source address.
 func peerKey(addr string) string {
 	if host, _, err := net.SplitHostPort(addr); err == nil {
 		addr = host
 	}
+	if a, err := netip.ParseAddr(addr); err == nil {
+		if a = a.Unmap(); a.Is6() {
+			p, _ := a.WithZone("").Prefix(ipv6ClientBits) // a valid address and bit count: no error
+			return "ip6:" + p.String()
+		}
+		return "ip:" + a.String()
+	}
 	return "ip:" + addr
 }
+
+// ipv6ClientBits is the IPv6 prefix one client is assumed to hold.
+const ipv6ClientBits = 64
 
 // inFlight counts the calls in progress per key.
 type inFlight struct {

@@ -63,6 +63,8 @@ type Config struct {
 	Limits *Limits
 
 	watches *watchStreams
+	// enrollFails counts failed Enroll calls per client address.
+	enrollFails *rateLimiter
 }
 
 func (c *Config) validate() error {
@@ -83,6 +85,7 @@ func (c *Config) validate() error {
 		c.Limits = &l
 	}
 	c.watches = newWatchStreams(*c.Limits)
+	c.enrollFails = newEnrollFailures()
 	return nil
 }
 

@@ -58,6 +58,10 @@ func webCSP(mediaOrigins []string) string {
 		"; connect-src 'self'" + media + "; worker-src 'self'; manifest-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 }
 
+// webPermissions lets the app's own pages use the camera (the QR
+// scanner) and location, and no page, framed or not, anything else.
+const webPermissions = "camera=(self), geolocation=(self), microphone=(), payment=(), usb=(), serial=(), hid=(), bluetooth=()"
+
 // WebDir opens a folder of the app's files (--web-dir, for development):
 // no path, symbolic links included, leads out of it.
 func WebDir(dir string) (fs.FS, error) {
@@ -81,6 +85,14 @@ const notBuiltPage = `<!doctype html>
 `
 
 func (u *WebUI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Every answer, the 404s and 405s a browser may render included.
+	h := w.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", u.csp)
+	h.Set("X-Frame-Options", "DENY") // frame-ancestors for browsers without CSP 2
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Permissions-Policy", webPermissions)
+	h.Set("Referrer-Policy", "same-origin")
 	for _, p := range apiPrefixes {
 		if strings.HasPrefix(r.URL.Path, p) {
 			http.NotFound(w, r)
@@ -92,10 +104,6 @@ func (u *WebUI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	h := w.Header()
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", u.csp)
-	h.Set("Referrer-Policy", "same-origin")
 	name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
 	if name != "" && u.serveFile(w, r, name) {
 		return
@@ -134,7 +142,9 @@ func (u *WebUI) serveFile(w http.ResponseWriter, r *http.Request, name string) b
 	h := w.Header()
 	h.Set("Content-Type", webContentType(name))
 	h.Set("Cache-Control", webCacheControl(name))
-	if path.Base(name) == "sw.js" {
+	if name == "sw.js" {
+		// Only the app's own worker, at the root, may claim the origin:
+		// a script deeper down must not register over the API's paths.
 		h.Set("Service-Worker-Allowed", "/")
 	}
 	if compressible(name) {

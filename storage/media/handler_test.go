@@ -73,6 +73,10 @@ func TestHandlerServesSignedLink(t *testing.T) {
 		"Content-Length": strconv.Itoa(len(s.obj.Data)),
 		"Cache-Control":  "private",
 		"ETag":           `"` + s.obj.Key + `"`,
+		// Served on the web app's origin: a photo opened on its own
+		// may run nothing.
+		"Content-Security-Policy": "default-src 'none'; sandbox",
+		"X-Content-Type-Options":  "nosniff",
 	}
 	for k, v := range want {
 		if got := resp.Header.Get(k); got != v {

@@ -64,7 +64,9 @@ func (s *URLSigner) Verify(key, exp, sig string, now time.Time) error {
 	if err != nil || strconv.FormatInt(unix, 10) != exp {
 		return fmt.Errorf("%w: malformed expiry", ErrSignatureInvalid)
 	}
-	got, err := base64.RawURLEncoding.DecodeString(sig)
+	// Strict: the last character's unused bits must be zero, so one link has
+	// one spelling (a lenient decoder let four sig strings pass for each).
+	got, err := base64.RawURLEncoding.Strict().DecodeString(sig)
 	if err != nil {
 		return fmt.Errorf("%w: malformed signature", ErrSignatureInvalid)
 	}
