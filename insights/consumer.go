@@ -147,15 +147,16 @@ func (c *Consumer) Handle(ctx context.Context, ev *fieldsyncv1.ChangeEvent) erro
 // an event handled again, alone or in any batch, changes nothing; a batch
 // that fails changes nothing at all. Events the consumer does not read
 // (other record types, deletes, photo states) cost no write. Then it
-// performs the queued alerts and flags (see Flush). An invalid event makes
+// performs the queued alerts and flags (see Flush), when it queued any or
+// an earlier Flush did not finish. An invalid event makes
 // the whole batch CodeInvalid (DecodeEvent finds them first). Last it
 // records the server's rebate on the quotes submitted (rebate.go).
 func (c *Consumer) HandleBatch(ctx context.Context, evs []*fieldsyncv1.ChangeEvent) error {
-	applied, err := c.applyBatch(ctx, evs)
+	queued, err := c.applyBatch(ctx, evs)
 	if err != nil {
 		return err
 	}
-	if applied > 0 || c.mayHavePending() {
+	if queued || c.mayHavePending() {
 		if err := c.Flush(ctx); err != nil {
 			return err
 		}
@@ -163,16 +164,18 @@ func (c *Consumer) HandleBatch(ctx context.Context, evs []*fieldsyncv1.ChangeEve
 	return c.recordRebates(ctx, evs)
 }
 
-func (c *Consumer) applyBatch(ctx context.Context, evs []*fieldsyncv1.ChangeEvent) (int, error) {
+// applyBatch applies evs in one transaction and reports whether it queued
+// an effect.
+func (c *Consumer) applyBatch(ctx context.Context, evs []*fieldsyncv1.ChangeEvent) (bool, error) {
 	recs, read := make([]proto.Message, len(evs)), make([]bool, len(evs))
 	n := 0
 	for i, ev := range evs {
 		if err := checkEvent(ev); err != nil {
-			return 0, err
+			return false, err
 		}
 		rec, err := decodeRecord(ev)
 		if err != nil {
-			return 0, err
+			return false, err
 		}
 		recs[i], read[i] = rec, relevant(ev, rec)
 		if read[i] {
@@ -180,11 +183,12 @@ func (c *Consumer) applyBatch(ctx context.Context, evs []*fieldsyncv1.ChangeEven
 		}
 	}
 	if n == 0 {
-		return 0, nil
+		return false, nil
 	}
 	now := c.now()
+	queued := false
 	err := c.DB.InsightsWrite(ctx, func(tx insightstore.Tx) error {
-		b := &batch{c: c, ctx: ctx, tx: tx, now: now, works: map[string]*work{}}
+		b := &batch{c: c, ctx: ctx, tx: tx, now: now, works: map[string]*work{}, ahead: actionIDs(evs, read)}
 		for i, ev := range evs {
 			if !read[i] {
 				continue
@@ -193,9 +197,10 @@ func (c *Consumer) applyBatch(ctx context.Context, evs []*fieldsyncv1.ChangeEven
 				return fmt.Errorf("handle event %s: %w", ev.EventId, err)
 			}
 		}
+		queued = b.queued()
 		return b.finish()
 	})
-	return n, err
+	return queued, err
 }
 
 // relevant reports whether the consumer reads an event: an upsert of a
@@ -224,6 +229,25 @@ type batch struct {
 	tx    insightstore.Tx
 	now   time.Time
 	works map[string]*work
+	// ahead are the records whose stored actions each tenant's work reads
+	// ahead, in one query (actionIDs).
+	ahead map[string][]string
+}
+
+// actionTypes are the record types whose upserts read and write a stored
+// action (handler.action).
+var actionTypes = map[string]bool{visitType: true, surgeryType: true, diagnosisType: true, quoteType: true}
+
+// actionIDs returns, by tenant, the records of the upserts among evs that
+// the consumer reads (read) and that store an action.
+func actionIDs(evs []*fieldsyncv1.ChangeEvent, read []bool) map[string][]string {
+	ids := map[string][]string{}
+	for i, ev := range evs {
+		if read[i] && ev.Op == fieldsyncv1.ChangeOp_CHANGE_OP_UPSERT && actionTypes[ev.RecordType] {
+			ids[ev.TenantId] = append(ids[ev.TenantId], ev.RecordId)
+		}
+	}
+	return ids
 }
 
 func (b *batch) apply(ev *fieldsyncv1.ChangeEvent, rec proto.Message) error {
@@ -241,10 +265,23 @@ func (b *batch) apply(ev *fieldsyncv1.ChangeEvent, rec proto.Message) error {
 		w.photoAvailable = func(sha256 string, ids []string) (map[string]bool, error) {
 			return b.c.photos().PhotoAvailableOn(b.ctx, w.tenantID, sha256, ids)
 		}
+		if err := w.readAhead(b.ahead[ev.TenantId]); err != nil {
+			return err
+		}
 		b.works[ev.TenantId] = w
 	}
 	h := &handler{work: w, ev: ev}
 	return h.apply(rec)
+}
+
+// queued reports whether the batch queued an effect.
+func (b *batch) queued() bool {
+	for _, w := range b.works {
+		if w.queued {
+			return true
+		}
+	}
+	return false
 }
 
 // finish recomputes the PHI days the batch touched.

@@ -34,6 +34,65 @@ type work struct {
 	// photoAvailable says on which records a photo is available (A6; the
 	// event handler's work only).
 	photoAvailable func(sha256 string, recordIDs []string) (map[string]bool, error)
+	// known are stored actions as of now in the transaction, by record
+	// id (nil: none stored), read ahead for a batch (readAhead) or
+	// written by it (putAction): a batch reads its records' actions in
+	// one query, not one per event.
+	known map[string]*insightstore.Action
+	// queued says that the transaction queued an effect (enqueue).
+	queued bool
+}
+
+// readAhead reads the stored actions of records into w.known.
+func (w *work) readAhead(recordIDs []string) error {
+	var missing []string
+	for _, id := range recordIDs {
+		if _, ok := w.known[id]; !ok {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	acts, err := w.tx.ActionsByID(w.tenantID, missing)
+	if err != nil {
+		return err
+	}
+	if w.known == nil {
+		w.known = make(map[string]*insightstore.Action, len(missing))
+	}
+	for _, id := range missing {
+		w.known[id] = nil
+	}
+	for _, a := range acts {
+		w.known[a.RecordID] = a
+	}
+	return nil
+}
+
+// storedAction returns a record's stored action, or nil.
+func (w *work) storedAction(recordID string) (*insightstore.Action, error) {
+	if a, ok := w.known[recordID]; ok {
+		if a == nil {
+			return nil, nil
+		}
+		c := *a
+		return &c, nil
+	}
+	return w.tx.Action(w.tenantID, recordID)
+}
+
+// putAction stores an action and remembers it in w.known.
+func (w *work) putAction(a *insightstore.Action) error {
+	if err := w.tx.PutAction(a); err != nil {
+		return err
+	}
+	if w.known == nil {
+		w.known = map[string]*insightstore.Action{}
+	}
+	c := *a
+	w.known[a.RecordID] = &c
+	return nil
 }
 
 // touch marks scope days for recomputation at the end of the batch.

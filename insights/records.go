@@ -103,7 +103,7 @@ func (h *handler) upsert(rec proto.Message) error {
 // stored facts and recomputes the PHI days that moved. It returns the
 // stored facts and whether this event made the record submitted.
 func (h *handler) action(info recordInfo, value []byte) (*insightstore.Action, bool, error) {
-	old, err := h.tx.Action(h.tenantID, h.ev.RecordId)
+	old, err := h.storedAction(h.ev.RecordId)
 	if err != nil {
 		return nil, false, err
 	}
@@ -112,7 +112,7 @@ func (h *handler) action(info recordInfo, value []byte) (*insightstore.Action, b
 	if reflect.DeepEqual(old, next) || (next.SubmittedMS == 0 && next.ActionMS == 0) {
 		return next, false, nil
 	}
-	if err := h.tx.PutAction(next); err != nil {
+	if err := h.putAction(next); err != nil {
 		return nil, false, err
 	}
 	h.countAction(old, -1)

@@ -41,11 +41,19 @@ func (w *work) enqueueAlerts(key string, tmpl *fieldsyncv1.Alert, recipients []s
 			a.RaisedTime = timestamppb.New(w.now)
 		}
 		e := &insightstore.Effect{TenantID: w.tenantID, DedupKey: a.DedupKey, Alert: a, Update: update}
-		if _, err := w.tx.EnqueueEffect(e); err != nil {
+		if err := w.enqueue(e); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// enqueue queues an effect (EnqueueEffect) and notes in w.queued that the
+// transaction stored one.
+func (w *work) enqueue(e *insightstore.Effect) error {
+	stored, err := w.tx.EnqueueEffect(e)
+	w.queued = w.queued || stored
+	return err
 }
 
 // repeatPhotoField is the server-only field A6 sets.
@@ -53,9 +61,8 @@ const repeatPhotoField = "repeat_photo_flagged"
 
 // flag queues setting repeat_photo_flagged on a record, once per record.
 func (w *work) flag(recordType, recordID string) error {
-	_, err := w.tx.EnqueueEffect(&insightstore.Effect{TenantID: w.tenantID,
+	return w.enqueue(&insightstore.Effect{TenantID: w.tenantID,
 		DedupKey: "flag:" + recordID + ":" + repeatPhotoField, RecordType: recordType, RecordID: recordID, Field: repeatPhotoField})
-	return err
 }
 
 // recipients collects user ids, each once, in order.
@@ -186,7 +193,7 @@ func (w *work) raiseConflict(customerID string, f *insightstore.Finding, ev evid
 func (w *work) actions(ids []string) ([]*insightstore.Action, error) {
 	var out []*insightstore.Action
 	for _, id := range ids {
-		d, err := w.tx.Action(w.tenantID, id)
+		d, err := w.storedAction(id)
 		if err != nil {
 			return nil, err
 		}

@@ -46,6 +46,10 @@ type Events interface {
 type Actions interface {
 	// Action returns a stored action, or nil.
 	Action(tenantID, recordID string) (*Action, error)
+	// ActionsByID returns the stored actions of these records, in any
+	// order, leaving out those not stored: Action for many records in one
+	// query.
+	ActionsByID(tenantID string, recordIDs []string) ([]*Action, error)
 	PutAction(a *Action) error
 	// SubmittedActions returns the submitted action records of a customer
 	// with the given record type whose action time is in [fromMS, toMS],

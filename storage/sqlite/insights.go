@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -142,6 +143,9 @@ func (db *DB) SetInsightsConfig(ctx context.Context, tenantID string, config []b
 	})
 }
 
+// insDiagnosisType is the one record type insights_actions_diagnoses holds.
+const insDiagnosisType = "fieldsync.v1.Diagnosis"
+
 const insActionCols = `tenant_id, record_id, record_type, owner_user_id, store_id, region_id, customer_id,
 	action_ms, submitted_ms, submitted_version, quality_kind, quality_count, tags, conclusion, value`
 
@@ -160,6 +164,25 @@ func (t *InsightsTx) Action(tenantID, recordID string) (*insightstore.Action, er
 		tenantID, recordID)
 }
 
+// ActionsByID returns the stored actions of these records, leaving out
+// those not stored: Action for many records in one statement (the ids go
+// in as one JSON array, so the statement is prepared once).
+func (t *InsightsTx) ActionsByID(tenantID string, recordIDs []string) ([]*insightstore.Action, error) {
+	if len(recordIDs) == 0 {
+		return nil, nil
+	}
+	ids, err := json.Marshal(recordIDs)
+	if err != nil {
+		return nil, err
+	}
+	out, err := insQuery(t.ctx, t.tx, scanInsightAction, `SELECT `+insActionCols+` FROM insights_actions
+		WHERE tenant_id = ? AND record_id IN (SELECT value FROM json_each(?))`, tenantID, string(ids))
+	if err != nil {
+		return nil, fmt.Errorf("actions by id: %w", err)
+	}
+	return out, nil
+}
+
 // PutAction stores an action record, replacing the previous one.
 func (t *InsightsTx) PutAction(a *insightstore.Action) error {
 	err := t.exec(`INSERT OR REPLACE INTO insights_actions (`+insActionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -174,9 +197,16 @@ func (t *InsightsTx) PutAction(a *insightstore.Action) error {
 // SubmittedActions returns the submitted action records of a customer with
 // the given record type whose action time is in [fromMS, toMS], by record id.
 func (t *InsightsTx) SubmittedActions(tenantID, customerID, recordType string, fromMS, toMS int64) ([]*insightstore.Action, error) {
-	return insQuery(t.ctx, t.tx, scanInsightAction, `SELECT `+insActionCols+` FROM insights_actions INDEXED BY insights_actions_customer_time
-		WHERE tenant_id = ? AND customer_id = ? AND record_type = ? AND submitted_ms > 0 AND action_ms BETWEEN ? AND ? ORDER BY record_id`,
-		tenantID, customerID, recordType, fromMS, toMS)
+	q := `SELECT ` + insActionCols + ` FROM insights_actions WHERE tenant_id = ? AND customer_id = ? AND record_type = ?
+		AND submitted_ms > 0 AND action_ms BETWEEN ? AND ? ORDER BY record_id`
+	if recordType == insDiagnosisType {
+		// The partial index holds diagnoses only (A1 reads no other type);
+		// its WHERE must appear literally for the planner to use it.
+		q = `SELECT ` + insActionCols + ` FROM insights_actions INDEXED BY insights_actions_diagnoses
+		WHERE tenant_id = ? AND customer_id = ? AND record_type = ? AND record_type = 'fieldsync.v1.Diagnosis'
+		AND submitted_ms > 0 AND action_ms BETWEEN ? AND ? ORDER BY record_id`
+	}
+	return insQuery(t.ctx, t.tx, scanInsightAction, q, tenantID, customerID, recordType, fromMS, toMS)
 }
 
 const insFactCols = `record_id, record_type, owner_user_id, store_id, region_id, action_ms, submitted_ms, quality_kind, quality_count, tags`

@@ -121,14 +121,13 @@ func (db *DB) MarkSent(ctx context.Context, sent []events.Sent) error {
 		return nil
 	}
 	err := db.WriteTx(ctx, func(tx *sql.Tx, now time.Time) error {
-		stmt, err := tx.PrepareContext(ctx, `UPDATE outbox SET sent_at = ?, stream = ?, stream_seq = ? WHERE seq = ? AND sent_at IS NULL`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
-		for _, s := range sent {
-			if _, err := stmt.ExecContext(ctx, ms(now), s.Stream, int64(s.StreamSeq), s.Seq); err != nil {
-				return fmt.Errorf("event %d: %w", s.Seq, err)
+		st := newStmtTx(db, tx)
+		for _, r := range sentRuns(sent) {
+			first, last := sent[r.from], sent[r.to-1]
+			if _, err := st.ExecContext(ctx, `UPDATE outbox SET sent_at = ?, stream = ?, stream_seq = ? + (seq - ?)
+				WHERE seq BETWEEN ? AND ? AND sent_at IS NULL`,
+				ms(now), first.Stream, int64(first.StreamSeq), first.Seq, first.Seq, last.Seq); err != nil {
+				return fmt.Errorf("events %d..%d: %w", first.Seq, last.Seq, err)
 			}
 		}
 		return nil
@@ -137,6 +136,28 @@ func (db *DB) MarkSent(ctx context.Context, sent []events.Sent) error {
 		return fmt.Errorf("mark sent: %w", err)
 	}
 	return nil
+}
+
+// sentRun is sent[from:to]: consecutive outbox sequences stored in one
+// stream at consecutive stream sequences, which one UPDATE marks.
+type sentRun struct{ from, to int }
+
+// sentRuns splits sent into runs (a relay's pass is usually one run per
+// stream; a duplicate, whose stream sequence is the earlier copy's, starts
+// a run of its own).
+func sentRuns(sent []events.Sent) []sentRun {
+	var runs []sentRun
+	for i := range sent {
+		if n := len(runs); n > 0 {
+			prev := sent[i-1]
+			if s := sent[i]; runs[n-1].to == i && s.Stream == prev.Stream && s.Seq == prev.Seq+1 && s.StreamSeq == prev.StreamSeq+1 {
+				runs[n-1].to++
+				continue
+			}
+		}
+		runs = append(runs, sentRun{from: i, to: i + 1})
+	}
+	return runs
 }
 
 // LastSent returns the highest stream sequence MarkSent recorded for an

@@ -8,7 +8,9 @@ package insightstoretest
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -175,6 +177,27 @@ func testActions(t *testing.T, s Backend) {
 		if err != nil || len(sub) != 1 || sub[0].RecordID != "d1" || string(sub[0].Value) != "\x01\x02" || sub[0].Conclusion != "ok" {
 			t.Errorf("SubmittedActions: %+v %v", sub, err)
 		}
+		// Other types than diagnoses are found too (sqlite indexes only diagnoses by customer).
+		if sub, err := tx.SubmittedActions(o.tenant, "c1", "fieldsync.v1.Visit", 0, 1500); err != nil || len(sub) != 1 || sub[0].RecordID != "v1" {
+			t.Errorf("SubmittedActions of visits: %+v %v", sub, err)
+		}
+		if sub, err := tx.SubmittedActions(o.tenant, "c1", "fieldsync.v1.Diagnosis", 1600, 3000); err != nil || len(sub) != 0 {
+			t.Errorf("SubmittedActions outside the window: %+v %v", sub, err)
+		}
+		byID, err := tx.ActionsByID(o.tenant, []string{"nope", "d1", "v1", "d1"})
+		if err != nil {
+			return err
+		}
+		slices.SortFunc(byID, func(a, b *insightstore.Action) int { return strings.Compare(a.RecordID, b.RecordID) })
+		if len(byID) != 2 || !reflect.DeepEqual(byID[0], actionOf(t, tx, o.tenant, "d1")) || !reflect.DeepEqual(byID[1], actionOf(t, tx, o.tenant, "v1")) {
+			t.Errorf("ActionsByID: %+v, want d1 and v1 as Action returns them", byID)
+		}
+		if other, err := tx.ActionsByID("other-tenant", []string{"d1", "v1"}); err != nil || len(other) != 0 {
+			t.Errorf("ActionsByID of another tenant: %+v %v", other, err)
+		}
+		if none, err := tx.ActionsByID(o.tenant, nil); err != nil || len(none) != 0 {
+			t.Errorf("ActionsByID of no ids: %+v %v", none, err)
+		}
 		for _, c := range []struct {
 			kind     fieldsyncv1.ScopeKind
 			scope    string
@@ -204,6 +227,16 @@ func testActions(t *testing.T, s Backend) {
 		}
 		return nil
 	})
+}
+
+// actionOf is Action(tenantID, recordID), failing t on an error.
+func actionOf(t *testing.T, tx insightstore.Tx, tenantID, recordID string) *insightstore.Action {
+	t.Helper()
+	a, err := tx.Action(tenantID, recordID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
 
 func testDeliveries(t *testing.T, s Backend) {
