@@ -12,14 +12,16 @@ const openShell = () => (shell ??= caches.open(CACHE));
 
 self.addEventListener("install", (event) => {
   event.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL)));
-  // The build's hashed files (assets/, immutable) straight from this version's cache, without starting
-  // or running this script for each (Chromium's static routing; a miss goes to the network). An open
-  // fetches ten of them; through the fetch handler below each waited for this worker's thread.
-  // Browsers without the API use the fetch handler.
+  // The app's page (the scope, no query) and the build's hashed files (assets/, immutable) straight from
+  // this version's cache, without starting or running this script (Chromium's static routing; a miss
+  // goes to the network): an open no longer waits for this worker to start and answer eleven fetches.
+  // The fetch handler below does the same for browsers without the API, and for the rest.
   if (typeof event.addRoutes === "function" && typeof URLPattern === "function") {
-    const assets = new URLPattern({ pathname: new URL("./assets/*", self.registration.scope).pathname });
-    event.waitUntil(event.addRoutes([{ condition: { urlPattern: assets, requestMethod: "GET" }, source: { cacheName: CACHE } }])
-      .catch((err) => console.warn("service worker routes:", err)));
+    const scope = new URL(self.registration.scope).pathname;
+    event.waitUntil(event.addRoutes([
+      { condition: { requestMode: "navigate", urlPattern: new URLPattern({ pathname: scope, search: "" }) }, source: { cacheName: CACHE } },
+      { condition: { requestMethod: "GET", urlPattern: new URLPattern({ pathname: scope + "assets/*" }) }, source: { cacheName: CACHE } },
+    ]).catch((err) => console.warn("service worker routes:", err)));
   }
 });
 

@@ -44,7 +44,7 @@ export interface OpenTiming {
   live?: number;
   /** The last script or style arrived (from the network or the service worker). */
   assets: number;
-  /** Scripts and styles the service worker's static routes served from its cache (its script not run for them). */
+  /** The page and its files the service worker's static routes served from its cache (its script not run for them). */
   routed?: number;
   /** Bytes transferred over the network (encoded), and the requests that did. */
   transferred: number;
@@ -123,7 +123,7 @@ export async function measureOpen(page: Page, url: string, selector: string, opt
       responseEnd: nav.responseEnd, domContentLoaded: nav.domContentLoadedEventEnd, load: nav.loadEventEnd, fcp: p.fcp,
       shown: p.shown, interactive: p.interactive, live: p.live, keySent: p.keySent, inputDelay: p.inputDelay,
       assets: Math.max(0, ...res.filter((e) => /\.(js|css)$/.test(e.name)).map((e) => e.responseEnd)),
-      routed: res.filter((e) => (e as PerformanceResourceTiming & { workerMatchedSourceType?: string }).workerMatchedSourceType === "cache").length,
+      routed: all.filter((e) => (e as PerformanceResourceTiming & { workerMatchedSourceType?: string }).workerMatchedSourceType === "cache").length,
       transferred: all.reduce((n, e) => n + e.transferSize, 0),
       requests: all.filter((e) => e.transferSize > 0).length,
     };
