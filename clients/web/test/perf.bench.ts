@@ -87,7 +87,8 @@ describe.skipIf(!haveChromium)("open budgets (throttled through CDP)", () => {
   }, 300_000);
 
   // AB=<distA>:<distB>: two builds of the app (say main's and this branch's dist, built beforehand), each
-  // served by its own fieldsyncd; the repeat open offline alternates between them, run by run.
+  // served by its own fieldsyncd; the repeat open offline alternates between them, run by run (SW_COLD=1: each
+  // open with the service worker stopped first).
   it.skipIf(!process.env.AB)("repeat open offline, two builds alternating (AB=<distA>:<distB>)", async () => {
     const dirs = process.env.AB!.split(":");
     const sides: { name: string; srv: TestServer; page?: Page; context?: BrowserContext; runs: OpenTiming[] }[] = [];
@@ -107,6 +108,9 @@ describe.skipIf(!haveChromium)("open budgets (throttled through CDP)", () => {
           await s.page!.close();
           s.page = await s.context!.newPage();
           const cdp = await throttle(s.context!, s.page, { cpu: SLOW_4G.cpu });
+          // SW_COLD=1: the service worker stopped before the open, as after hours unused (the browser stops an idle
+          // worker within a minute); otherwise it is still running from the open before, seconds earlier.
+          if (process.env.SW_COLD) await cdp.send("ServiceWorker.enable").then(() => cdp.send("ServiceWorker.stopAllWorkers"));
           if (TRACE) await browser.startTracing(s.page, { path: join(TRACE, `ab-${sides.indexOf(s) ? "B" : "A"}-${i + 1}.json`), categories: TRACE_CATEGORIES });
           s.runs.push(await measureOpen(s.page, s.srv.url + "/", "[data-testid=today-snapshot], [data-testid=today]", { live: "[data-testid=today]", cdp }));
           if (TRACE) await browser.stopTracing();
