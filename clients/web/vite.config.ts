@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { defineConfig, type Plugin } from "vite";
+import { precomputeDescriptors } from "./build/predesc";
 
 /**
  * The SDK's generated buf/validate/validate_pb.js and protovalidate's own are
@@ -34,6 +35,41 @@ function oneValidateProto(): Plugin {
         const { base64Encode } = await import("@bufbuild/protobuf/wire");
         const empty = base64Encode(toBinary(FileDescriptorProtoSchema, create(FileDescriptorProtoSchema, { name: "buf/validate/validate.proto", package: "buf.validate" })), "std_raw");
         return `import { fileDesc } from "@bufbuild/protobuf/codegenv2";\nexport const file_buf_validate_validate = /*@__PURE__*/ fileDesc(${JSON.stringify(empty)});\n`;
+      },
+    },
+  };
+}
+
+/**
+ * Booting a generated file's descriptor (fileDesc("<base64>")) decodes a
+ * FileDescriptorProto from binary through protobuf-es's reflection: most of
+ * the CPU of evaluating the SDK's chunk at an open (a CDP profile at CPU 4×).
+ * The files an open boots (the SDK's, protobuf-es's well-known types) get it
+ * decoded at build time instead, written as code making the same messages
+ * (build/predesc.ts; test/predesc.test.ts checks they are identical), so only
+ * the registry is built at boot. protovalidate's and CEL's files (the
+ * validation chunk, loaded by a form) keep the compact binary form.
+ */
+function precomputedDescriptors(): Plugin {
+  const HELPER = "\0fieldsync-predesc";
+  const pb = fileURLToPath(new URL("./node_modules/@bufbuild/protobuf/dist/esm/", import.meta.url));
+  return {
+    name: "fieldsync-precomputed-descriptors",
+    apply: "build",
+    resolveId(id) {
+      if (id === HELPER) return HELPER;
+    },
+    load: {
+      filter: { id: /^\0fieldsync-predesc$/ },
+      // descriptor.proto's schemas from its own module, not the wkt index (whose files import this helper).
+      handler: () => readFileSync(new URL("./build/predesc-runtime.js", import.meta.url), "utf8")
+        .replace('"@bufbuild/protobuf/wkt"', JSON.stringify(pb + "wkt/gen/google/protobuf/descriptor_pb.js")),
+    },
+    transform: {
+      filter: { id: /_pb\.js$/, code: 'fileDesc("' },
+      handler(code, id) {
+        if (/node_modules\/@bufbuild\/(protovalidate|cel|cel-spec)\//.test(id)) return;
+        return `import { predesc as __fieldsyncPredesc } from ${JSON.stringify(HELPER)};\n` + precomputeDescriptors(code, "__fieldsyncPredesc");
       },
     },
   };
@@ -98,7 +134,7 @@ function slicedDescriptorBoot(): Plugin {
         `export const yieldToMain = () => globalThis.scheduler?.yield?.() ?? new Promise((r) => setTimeout(r, 0));\n`,
     },
     transform: {
-      filter: { id: /_pb\.js$/, code: /\bfileDesc\(|\bboot\(/ },
+      filter: { id: /_pb\.js$/, code: /\bfileDesc\(|\bboot\(|__fieldsyncPredesc\(/ },
       handler(code) {
         return `import { yieldToMain as __fieldsyncYield } from ${JSON.stringify(HELPER)};\nawait __fieldsyncYield();\n` + code;
       },
@@ -166,7 +202,7 @@ export default defineConfig({
   base: "./",
   // The app's version, sent with each sync (DeviceStatus.app_version; the Fleet screen's column).
   define: { "import.meta.env.VITE_APP_VERSION": JSON.stringify((JSON.parse(readFileSync(new URL("./package.json", import.meta.url), "utf8")) as { version: string }).version) },
-  plugins: [oneValidateProto(), compressibleDescriptors(), slicedDescriptorBoot(), serviceWorker(), preloadBoot()],
+  plugins: [oneValidateProto(), precomputedDescriptors(), compressibleDescriptors(), slicedDescriptorBoot(), serviceWorker(), preloadBoot()],
   // @fieldsync/client is linked from ../ts: take its dependencies from here, one copy each.
   resolve: { dedupe: ["@bufbuild/protobuf", "@connectrpc/connect", "@connectrpc/connect-web", "preact"] },
   oxc: { jsx: { runtime: "automatic", importSource: "preact" } },
@@ -189,7 +225,7 @@ export default defineConfig({
           // so opening on Today does not evaluate it.
           // (Left out of the named chunks, they make the chunk of validate.js, the dynamic import's target.)
           // protobuf-es's JSON parser and equals serve CEL only: with it, not in the SDK's chunk.
-          if (/\/clients\/ts\/dist\/validate\.js$|node_modules\/@bufbuild\/(protovalidate|cel|re2)\/|node_modules\/@bufbuild\/protobuf\/dist\/esm\/(from-json|equals)\.js$/.test(id)) return;
+          if (/\/clients\/ts\/dist\/validate\.js$|node_modules\/@bufbuild\/(protovalidate|cel|cel-spec|re2)\/|node_modules\/@bufbuild\/protobuf\/dist\/esm\/(from-json|equals)\.js$/.test(id)) return;
           if (/\/clients\/ts\/|node_modules\/(@bufbuild|@connectrpc|idb)\//.test(id)) return "sdk";
           if (/node_modules\/preact\/|preload-helper|\/src\/(i18n\.ts|todaycore\.ts|screens\/todaylists\.tsx)$/.test(id)) return "preact";
         },

@@ -290,10 +290,11 @@ describe.skipIf(!haveChromium)("the web app served by fieldsyncd, in Chromium", 
   it("smoke of the budget bench: a first open's figures through a CDP session (unthrottled)", async () => {
     const context = await newContext();
     const page = await context.newPage();
-    await throttle(context, page, { cpu: 1 });
-    const o = await measureOpen(page, srv.url + "/", "input[name=code]", { type: true });
-    for (const v of [o.responseEnd, o.domContentLoaded, o.shown, o.interactive]) expect(Number.isFinite(v) && v > 0).toBe(true);
+    const cdp = await throttle(context, page, { cpu: 1 });
+    const o = await measureOpen(page, srv.url + "/", "input[name=code]", { type: true, cdp }); // the key through CDP, typed into the input
+    for (const v of [o.responseEnd, o.domContentLoaded, o.shown, o.interactive, o.keySent!, o.inputDelay! + 1]) expect(Number.isFinite(v) && v > 0).toBe(true);
     expect(o.interactive).toBeGreaterThanOrEqual(o.shown);
+    expect(o.keySent).toBeGreaterThanOrEqual(o.shown);
     expect(o.transferred).toBeGreaterThan(0);
     await context.close();
   }, 60_000);
