@@ -2,7 +2,9 @@
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { useEffect, useState } from "preact/hooks";
 import type { WhoAmIResponse } from "@fieldsync/client";
-import { fmtTime } from "../i18n";
+import { CustomerSchema } from "@fieldsync/client";
+import { fmtAgo, fmtTime } from "../i18n";
+import { session } from "../session";
 import { Role } from "../../../ts/dist/gen/fieldsync/v1/options_pb.js";
 import { ScopeKind } from "../../../ts/dist/gen/fieldsync/v1/insights_pb.js";
 import { api } from "./api";
@@ -21,7 +23,8 @@ let namesP: Promise<Map<string, string>> | null = null;
 /**
  * Names of the people, stores and regions the caller sees, by id: every
  * user and place for an admin, the region's (or store's) people and stores
- * from the PHI drill-down for a manager; empty when neither answers.
+ * from the PHI drill-down for a manager; empty when neither answers;
+ * and the customers the device holds.
  */
 export function names(): Promise<Map<string, string>> {
   namesP ??= (async () => {
@@ -41,7 +44,12 @@ export function names(): Promise<Map<string, string>> {
     }
     out.set(who.userId, who.userName);
     return out;
-  })().catch(() => ((namesP = null), new Map()));
+  })().then(async (out) => {
+    // The customers (and terminals) this device holds, for the records and alerts that cite them.
+    const local = await session()?.client.list(CustomerSchema).catch(() => []);
+    for (const c of local ?? []) if (c.value.name && !out.has(c.id)) out.set(c.id, c.value.name);
+    return out;
+  }).catch(() => ((namesP = null), new Map()));
   return namesP;
 }
 
@@ -90,4 +98,9 @@ export function tsToDate(ts: Timestamp | undefined): Date | undefined {
 /** A Timestamp, short, in the app's language ("" when unset). */
 export function fmtTs(ts: Timestamp | undefined): string {
   return fmtTime(tsToDate(ts));
+}
+
+/** How long ago a Timestamp was ("5 min. ago", "5分钟前"; the date beyond a week; "" when unset). */
+export function fmtAgoTs(ts: Timestamp | undefined): string {
+  return fmtAgo(tsToDate(ts));
 }
