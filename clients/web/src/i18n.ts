@@ -560,14 +560,18 @@ export function formatTime(d: Date, l: Lang, now = new Date()): string {
 
 /**
  * How long ago (or how far ahead) d is from now in language l, short:
- * "just now" within a minute, then "5 min. ago", "2 hr. ago", "3 days ago"
+ * "just now" within the last minute ("in 40 sec." for the next), then "5 min. ago", "2 hr. ago", "3 days ago"
  * ("5分钟前", "2小时前", "3天前"; ahead: "in 2 hr.", "2小时后"); beyond a
  * week, the date and time (formatTime).
  */
 export function formatAgo(d: Date, l: Lang, now = new Date()): string {
   const ms = now.getTime() - d.getTime();
   const abs = Math.abs(ms);
-  if (abs < 60_000) return dictionaries[l].justNow;
+  if (abs < 60_000 && ms >= 0) return dictionaries[l].justNow;
+  if (abs < 60_000) {
+    const n = Math.max(1, Math.floor(abs / 1000)); // a deadline soon: the seconds left
+    return l === "zh-CN" ? `${n}秒后` : `in ${n} sec.`;
+  }
   if (abs >= 7 * 86_400_000) return formatTime(d, l, now);
   const [n, unit] = abs < 3_600_000 ? [Math.floor(abs / 60_000), "m"] : abs < 86_400_000 ? [Math.floor(abs / 3_600_000), "h"] : [Math.floor(abs / 86_400_000), "d"];
   const past = ms > 0;

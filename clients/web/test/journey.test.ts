@@ -254,7 +254,7 @@ describe.skipIf(!haveChromium)("the web app in Chromium against fieldsyncd --dem
     await expect.poll(() => repRow.count()).toBe(1);
     await repRow.locator("a").click();
     await dash.waitForSelector(`[data-testid=phi][data-level=rep][data-id="${rep().user_id}"] [data-testid=phi-table]`);
-    const row = dash.locator("[data-testid=phi-table] tbody tr", { hasText: day });
+    const row = dash.locator(`[data-testid=phi-table] tbody tr[data-date="${day}"]`);
     expect(await row.count()).toBe(1);
     expect(await row.locator("td").nth(1).textContent()).toBe(String(Math.round(dayIndex * 10) / 10)); // as the screen rounds it
     await dash.screenshot({ path: join(ARTEFACTS, "journey1-director.png"), fullPage: true });

@@ -94,7 +94,7 @@ describe("dates and times", () => {
       const rtf = new Intl.RelativeTimeFormat(lang, { style: "short", numeric: "always" });
       for (const [delta, n, unit] of [
         [-5 * minute, -5, "minute"], [-59 * minute, -59, "minute"], [-2 * hour, -2, "hour"], [-23 * hour, -23, "hour"],
-        [-1 * day, -1, "day"], [-3 * day - hour, -3, "day"], [10 * minute, 10, "minute"], [3 * hour, 3, "hour"], [2 * day, 2, "day"],
+        [-1 * day, -1, "day"], [-3 * day - hour, -3, "day"], [10 * minute, 10, "minute"], [40_000, 40, "second"], [3 * hour, 3, "hour"], [2 * day, 2, "day"],
       ] as const) {
         expect(formatAgo(new Date(now.getTime() + delta), lang, now), `${lang} ${delta}`).toBe(rtf.format(n, unit));
       }

@@ -132,7 +132,7 @@ function Charts({ data, targets }: { data: PhiSeriesData; targets: Targets }) {
         <table class="figures" data-testid="phi-table">
           <thead><tr><th>{m("day")}</th><th>{m("phiIndex")}</th><th>{m("keyAction")}</th><th>{m("quality")}</th><th>{m("collaboration")}</th></tr></thead>
           <tbody>{rows.map(({ d, i }) => (
-            <tr key={d}><td>{fmtWireTime(d)}</td>{[data.index, data.keyAction, data.quality, data.collaboration].map((s) => <td>{s[i] ?? "–"}</td>)}</tr>
+            <tr key={d} data-date={d}><td>{fmtWireTime(d)}</td>{[data.index, data.keyAction, data.quality, data.collaboration].map((s) => <td>{s[i] ?? "–"}</td>)}</tr>
           ))}</tbody>
         </table>
       )}

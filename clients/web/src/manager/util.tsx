@@ -28,28 +28,30 @@ let namesP: Promise<Map<string, string>> | null = null;
  */
 export function names(): Promise<Map<string, string>> {
   namesP ??= (async () => {
-    const a = await api();
-    const who = await whoAmI();
     const out = new Map<string, string>();
-    if (who.role === Role.ADMIN) {
-      const [users, org] = await Promise.all([a.admin.listUsers({}), a.admin.getOrganization({})]);
-      for (const u of users.users) out.set(u.id, u.displayName);
-      for (const p of [...org.regions, ...org.stores]) out.set(p.id, p.name);
-      return out;
+    try {
+      const a = await api();
+      const who = await whoAmI();
+      if (who.role === Role.ADMIN) {
+        const [users, org] = await Promise.all([a.admin.listUsers({}), a.admin.getOrganization({})]);
+        for (const u of users.users) out.set(u.id, u.displayName);
+        for (const p of [...org.regions, ...org.stores]) out.set(p.id, p.name);
+      } else {
+        out.set(who.userId, who.userName);
+        const scope = who.regionId ? { scopeKind: ScopeKind.REGION, scopeId: who.regionId } : who.storeId ? { scopeKind: ScopeKind.STORE, scopeId: who.storeId } : null;
+        if (scope) {
+          const r = await a.dashboard.getPhiDrilldown(scope);
+          for (const s of [r.parent, ...r.children]) if (s?.name) out.set(s.scopeId, s.name);
+        }
+      }
+    } catch {
+      namesP = null; // asked again next time (offline, or a drill-down this role may not read)
     }
-    const scope = who.regionId ? { scopeKind: ScopeKind.REGION, scopeId: who.regionId } : who.storeId ? { scopeKind: ScopeKind.STORE, scopeId: who.storeId } : null;
-    if (scope) {
-      const r = await a.dashboard.getPhiDrilldown(scope);
-      for (const s of [r.parent, ...r.children]) if (s?.name) out.set(s.scopeId, s.name);
-    }
-    out.set(who.userId, who.userName);
-    return out;
-  })().then(async (out) => {
     // The customers (and terminals) this device holds, for the records and alerts that cite them.
     const local = await session()?.client.list(CustomerSchema).catch(() => []);
     for (const c of local ?? []) if (c.value.name && !out.has(c.id)) out.set(c.id, c.value.name);
     return out;
-  }).catch(() => ((namesP = null), new Map()));
+  })();
   return namesP;
 }
 
