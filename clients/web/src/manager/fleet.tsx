@@ -39,7 +39,7 @@ export function FleetScreen() {
                 <td>{d.status ? d.status.outboxDepth : "–"}</td>
                 <td class={isStale(d, now) ? "warn" : ""}>{d.oldestUnsyncedTime ? <time title={fmtTs(d.oldestUnsyncedTime)}>{fmtAgoTs(d.oldestUnsyncedTime)}</time> : m("none")}{isStale(d, now) && <span class="tag warn">{m("stale")}</span>}</td>
                 <td>{d.status?.appVersion || "–"}</td>
-                <td class="small"><time title={fmtTs(d.lastSeenTime)}>{fmtAgoTs(d.lastSeenTime)}</time></td>
+                <td class="small">{d.lastSeenTime ? <time title={fmtTs(d.lastSeenTime)}>{fmtAgoTs(d.lastSeenTime)}</time> : m("never")}</td>
               </tr>
             ))}</tbody>
           </table>
