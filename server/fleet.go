@@ -24,13 +24,16 @@ type FleetStore interface {
 }
 
 // reportStatus keeps the status a device sent with a Push or Pull that
-// succeeded. A report is display data: a failure to keep it is logged,
-// never returned to the device.
-func (h *syncHandler) reportStatus(ctx context.Context, p *syncengine.Principal, w *fieldsyncv1.DeviceStatus) {
+// succeeded; synced says the Pull left the device nothing more to pull
+// (the store dates the device's last sync then). A report is display
+// data: a failure to keep it is logged, never returned to the device.
+func (h *syncHandler) reportStatus(ctx context.Context, p *syncengine.Principal, w *fieldsyncv1.DeviceStatus, synced bool) {
 	if w == nil || h.cfg.Fleet == nil || !p.IsDevice() {
 		return
 	}
-	if err := h.cfg.Fleet.ReportDeviceStatus(ctx, p.TenantID, p.DeviceID, statusFromWire(w)); err != nil {
+	s := statusFromWire(w)
+	s.Synced = synced
+	if err := h.cfg.Fleet.ReportDeviceStatus(ctx, p.TenantID, p.DeviceID, s); err != nil {
 		h.cfg.Logger.WarnContext(ctx, "device status not kept", "device", p.DeviceID, "err", err)
 	}
 }

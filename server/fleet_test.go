@@ -244,3 +244,71 @@ func gauges(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	}
 	return out
 }
+
+// TestFleetShowsTheSyncJustDoneAndWhoseDeviceItIs: a store staff's device
+// that has never synced pushes (its report says no last sync, as the
+// device's own last sync is set only once the sync ends) and then pulls
+// to the end: its store's manager sees the sync, dated by the server at
+// that pull, and the staff's name, though a manager cannot list users.
+// A pull that leaves more to pull is not a completed sync.
+func TestFleetShowsTheSyncJustDoneAndWhoseDeviceItIs(t *testing.T) {
+	t.Parallel()
+	f := newFleetServer(t)
+	ctx := context.Background()
+	staff, _ := f.creds.User("store_staff")
+	manager, _ := f.creds.User("store_manager")
+	st := &fieldsyncv1.DeviceStatus{OutboxDepth: 1, OldestUnsyncedAge: durationpb.New(time.Minute), AppVersion: "3.0.0"}
+	if _, err := f.syncAs(staff.DeviceToken).Push(ctx, connect.NewRequest(visitPush(1, st))); err != nil {
+		t.Fatal(err)
+	}
+	d := f.devices(t, manager.DeviceToken)[staff.DeviceID]
+	if d == nil {
+		t.Fatal("the store manager does not see the staff's device")
+	}
+	if d.GetStatus().GetLastSyncTime() != nil {
+		t.Fatalf("after the push only: last sync %v, want none", d.GetStatus().GetLastSyncTime().AsTime())
+	}
+	users, err := f.admin(f.creds.AdminToken).ListUsers(ctx, connect.NewRequest(&fieldsyncv1.ListUsersRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var name string
+	for _, u := range users.Msg.GetUsers() {
+		if u.GetId() == staff.UserID {
+			name = u.GetDisplayName()
+		}
+	}
+	if name == "" || d.GetUserName() != name {
+		t.Fatalf("device's user name %q, want the staff's %q", d.GetUserName(), name)
+	}
+
+	f.mu.Lock()
+	f.now = f.now.Add(5 * time.Second)
+	pulled := f.now
+	f.mu.Unlock()
+	st.OutboxDepth, st.OldestUnsyncedAge = 0, nil
+	res, err := f.syncAs(staff.DeviceToken).Pull(ctx, connect.NewRequest(&fieldsyncv1.PullRequest{Limit: 1, Status: st}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Msg.GetHasMore() {
+		t.Fatal("the demo data fit one record: the test needs a pull that leaves more")
+	}
+	if got := f.devices(t, manager.DeviceToken)[staff.DeviceID].GetStatus(); got.GetLastSyncTime() != nil || got.GetOutboxDepth() != 0 {
+		t.Fatalf("after a pull with more to come: status %v, want outbox 0 and no last sync", got)
+	}
+	for cursor := res.Msg.GetNextCursor(); ; {
+		r, err := f.syncAs(staff.DeviceToken).Pull(ctx, connect.NewRequest(&fieldsyncv1.PullRequest{Cursor: cursor, Limit: 500, Status: st}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.Msg.GetHasMore() {
+			break
+		}
+		cursor = r.Msg.GetNextCursor()
+	}
+	got := f.devices(t, manager.DeviceToken)[staff.DeviceID].GetStatus()
+	if got.GetLastSyncTime() == nil || !got.GetLastSyncTime().AsTime().Equal(pulled) {
+		t.Fatalf("after the pull to the end: last sync %v, want %v", got.GetLastSyncTime(), pulled)
+	}
+}

@@ -52,7 +52,7 @@ func (h *syncHandler) Push(ctx context.Context, req *connect.Request[fieldsyncv1
 	if err != nil {
 		return nil, toConnect(ctx, h.cfg.Logger, err)
 	}
-	h.reportStatus(ctx, p, req.Msg.GetStatus())
+	h.reportStatus(ctx, p, req.Msg.GetStatus(), false)
 	return connect.NewResponse(&fieldsyncv1.PushResponse{
 		Results: res.Results, ServerHlc: uint64(res.ServerHLC), LastSeq: res.LastSeq,
 	}), nil
@@ -120,7 +120,7 @@ func (h *syncHandler) Pull(ctx context.Context, req *connect.Request[fieldsyncv1
 	if err != nil {
 		return nil, toConnect(ctx, h.cfg.Logger, err)
 	}
-	h.reportStatus(ctx, p, req.Msg.GetStatus())
+	h.reportStatus(ctx, p, req.Msg.GetStatus(), !res.HasMore)
 	return connect.NewResponse(&fieldsyncv1.PullResponse{
 		Records: res.Records, NextCursor: res.NextCursor, HasMore: res.HasMore,
 	}), nil

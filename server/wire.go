@@ -24,7 +24,7 @@ func userToWire(u *syncengine.User) *fieldsyncv1.User {
 
 func deviceToWire(d *syncengine.Device) *fieldsyncv1.Device {
 	w := &fieldsyncv1.Device{
-		Id: d.ID, UserId: d.UserID, Name: d.Name, Platform: d.Platform,
+		Id: d.ID, UserId: d.UserID, UserName: d.UserName, Name: d.Name, Platform: d.Platform,
 		EnrollTime: timestamp(d.EnrolledAt), RevokeTime: timestamp(d.RevokedAt), LastSeenTime: timestamp(d.LastSeenAt),
 	}
 	statusToWire(d.Status, w)

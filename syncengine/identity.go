@@ -54,6 +54,9 @@ type Device struct {
 	EnrolledAt time.Time
 	RevokedAt  time.Time
 	LastSeenAt time.Time
+	// UserName is the display name of the device's user (ListDevices
+	// fills it; other calls may leave it empty).
+	UserName string
 	// Status is the device's latest status report; nil when it never reported.
 	Status *DeviceStatus
 }
@@ -70,8 +73,19 @@ type DeviceStatus struct {
 	PhotosWaiting     int
 	AppVersion        string
 	SDKVersion        string
-	// LastSync is when the device last completed a sync, by its clock.
+	// LastSync is when the device last completed a sync. Read back from a
+	// store: when the server last answered a pull of the device that left
+	// nothing more to pull, by the store's clock (see Synced); for a device
+	// that has not done so since it first reported, the time the device
+	// reported, by its clock.
 	LastSync time.Time
+	// Synced, in a report given to a store, says the report came with a
+	// pull that left the device nothing more to pull: the device has just
+	// completed a sync, so the store dates LastSync at the report's time.
+	// The device's own LastSync is always one sync behind (it is sent at
+	// the start of a sync and set at its end), so a device that synced
+	// once would otherwise show as never synced.
+	Synced bool
 	// ReportedAt is when the server received the report.
 	ReportedAt time.Time
 }

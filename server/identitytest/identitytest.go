@@ -37,6 +37,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"RevokedDevicesCannotAuthenticate", testRevokeDevice},
 		{"APIKeysAuthenticateUntilRevoked", testAPIKeys},
 		{"StatusReportsShowInDevicesAndFleetStats", testFleet},
+		{"CaughtUpPullDatesTheLastSync", testLastSync},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -293,5 +294,66 @@ func testFleet(t *testing.T, s Store) {
 	must(s.RevokeDevice(ctx, a.tenant.ID, quiet.ID))(t)
 	if st := must(s.FleetStats(ctx))(t); st.Devices[syncengine.StaleNever] != 0 {
 		t.Errorf("a revoked device still counts: %+v", st.Devices)
+	}
+}
+
+// testLastSync: a device's own last-sync time stands until a report says
+// the device just caught up (Synced); then the last sync is the report's
+// time by the store's clock, and a later report without Synced (a push,
+// carrying the device's older time) keeps it. ListDevices names the
+// device's user.
+func testLastSync(t *testing.T, s Store) {
+	ctx := t.Context()
+	a := newOrg(t, s, "A")
+	dev := a.adminDev.DeviceID
+	status := func() *syncengine.Device {
+		t.Helper()
+		for _, d := range must(s.ListDevices(ctx, a.tenant.ID, ""))(t) {
+			if d.ID == dev {
+				return d
+			}
+		}
+		t.Fatal("the device is not listed")
+		return nil
+	}
+	if d := status(); d.UserName != a.admin.DisplayName || d.UserName == "" {
+		t.Errorf("device's user name %q, want %q", d.UserName, a.admin.DisplayName)
+	}
+	if err := s.ReportDeviceStatus(ctx, a.tenant.ID, dev, syncengine.DeviceStatus{OutboxDepth: 1, OldestUnsyncedAge: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	if got := status().Status; got == nil || !got.LastSync.IsZero() {
+		t.Fatalf("before any sync: status %+v, want no last sync", got)
+	}
+	if err := s.ReportDeviceStatus(ctx, a.tenant.ID, dev, syncengine.DeviceStatus{OutboxDepth: 1, OldestUnsyncedAge: time.Minute, Synced: true}); err != nil {
+		t.Fatal(err)
+	}
+	got := status().Status
+	if got == nil || got.LastSync.IsZero() || !got.LastSync.Equal(got.ReportedAt) {
+		t.Fatalf("after a caught-up pull: status %+v, want the last sync at the report's time", got)
+	}
+	synced := got.LastSync
+	deviceSays := synced.Add(-time.Hour)
+	if err := s.ReportDeviceStatus(ctx, a.tenant.ID, dev, syncengine.DeviceStatus{LastSync: deviceSays}); err != nil {
+		t.Fatal(err)
+	}
+	if got := status().Status; got == nil || got.OutboxDepth != 0 || !got.LastSync.Equal(synced) {
+		t.Fatalf("after a push report: status %+v, want outbox 0 and the last sync kept at %v", got, synced)
+	}
+
+	// Another device that only ever reports its own time shows that time.
+	code := must2(s.IssueEnrollmentCode(ctx, a.tenant.ID, a.admin.ID, time.Hour))(t)
+	other, _, err := s.Enroll(ctx, code, "phone", "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := time.Now().Add(-3 * time.Hour).Truncate(time.Millisecond).UTC()
+	if err := s.ReportDeviceStatus(ctx, a.tenant.ID, other.ID, syncengine.DeviceStatus{LastSync: own}); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range must(s.ListDevices(ctx, a.tenant.ID, a.admin.ID))(t) {
+		if d.ID == other.ID && (d.Status == nil || !d.Status.LastSync.Equal(own)) {
+			t.Errorf("a device's own last sync: status %+v, want %v", d.Status, own)
+		}
 	}
 }

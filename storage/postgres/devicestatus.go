@@ -14,7 +14,8 @@ import (
 const StatusInterval = throttle.StatusInterval
 
 // ReportDeviceStatus keeps a device's latest status report, dated now by
-// the store's clock, at most once per StatusInterval per device and node
+// the store's clock (LastSync is now for a report with Synced, else the
+// last one so dated, else the device's own), at most once per StatusInterval per device and node
 // unless it changed materially. With several nodes the report received
 // last wins.
 func (db *DB) ReportDeviceStatus(ctx context.Context, tenantID, deviceID string, s syncengine.DeviceStatus) (err error) {
@@ -29,17 +30,22 @@ func (db *DB) ReportDeviceStatus(ctx context.Context, tenantID, deviceID string,
 		oldest = &v
 	}
 	var lastSync *int64
-	if !s.LastSync.IsZero() {
+	if s.Synced {
+		v := ms(now)
+		lastSync = &v
+	} else if !s.LastSync.IsZero() {
 		v := ms(s.LastSync)
 		lastSync = &v
 	}
+	// A report without Synced keeps the last sync already kept: the
+	// device's own time is one sync behind it.
 	_, err = db.pool.Exec(ctx, `INSERT INTO device_status (device_id, tenant_id, reported_at, outbox_depth,
 		oldest_unsynced_at, photos_waiting, app_version, sdk_version, last_sync_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 		ON CONFLICT (device_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, reported_at = EXCLUDED.reported_at,
 		outbox_depth = EXCLUDED.outbox_depth, oldest_unsynced_at = EXCLUDED.oldest_unsynced_at,
 		photos_waiting = EXCLUDED.photos_waiting, app_version = EXCLUDED.app_version, sdk_version = EXCLUDED.sdk_version,
-		last_sync_at = EXCLUDED.last_sync_at`,
-		deviceID, tenantID, ms(now), s.OutboxDepth, oldest, s.PhotosWaiting, s.AppVersion, s.SDKVersion, lastSync)
+		last_sync_at = CASE WHEN $10 THEN EXCLUDED.last_sync_at ELSE COALESCE(device_status.last_sync_at, EXCLUDED.last_sync_at) END`,
+		deviceID, tenantID, ms(now), s.OutboxDepth, oldest, s.PhotosWaiting, s.AppVersion, s.SDKVersion, lastSync, s.Synced)
 	if err != nil {
 		db.statuses.Forget(deviceID)
 		return fmt.Errorf("report device status: %w", err)

@@ -394,12 +394,13 @@ func nullMS(v *int64) time.Time {
 }
 
 // ListDevices returns the tenant's devices, or one user's when userID is
-// set, each with its latest status report.
+// set, each with its user's display name and its latest status report.
 func (db *DB) ListDevices(ctx context.Context, tenantID, userID string) (_ []*syncengine.Device, err error) {
 	defer classify(&err)
 	out, err := collect(ctx, db.pool, scanDeviceWithStatus, `SELECT d.id, d.tenant_id, d.user_id, d.name, d.platform, d.enrolled_at,
 		d.revoked_at, d.last_seen_at, s.reported_at, s.outbox_depth, s.oldest_unsynced_at, s.photos_waiting, s.app_version,
-		s.sdk_version, s.last_sync_at FROM devices d LEFT JOIN device_status s ON s.device_id = d.id
+		s.sdk_version, s.last_sync_at, COALESCE(u.display_name, '') FROM devices d LEFT JOIN device_status s ON s.device_id = d.id
+		LEFT JOIN users u ON u.id = d.user_id AND u.tenant_id = d.tenant_id
 		WHERE d.tenant_id = $1 AND ($2 = '' OR d.user_id = $2) ORDER BY d.id`, tenantID, userID)
 	if err != nil {
 		return nil, fmt.Errorf("list devices: %w", err)
@@ -407,7 +408,7 @@ func (db *DB) ListDevices(ctx context.Context, tenantID, userID string) (_ []*sy
 	return out, nil
 }
 
-// scanDeviceWithStatus scans a device and its status report's columns.
+// scanDeviceWithStatus scans a device, its status report's columns and its user's display name.
 func scanDeviceWithStatus(row pgx.Row) (*syncengine.Device, error) {
 	var d syncengine.Device
 	var enrolled int64
@@ -415,7 +416,7 @@ func scanDeviceWithStatus(row pgx.Row) (*syncengine.Device, error) {
 	var depth, photos *int32
 	var app, sdk *string
 	if err := row.Scan(&d.ID, &d.TenantID, &d.UserID, &d.Name, &d.Platform, &enrolled, &revoked, &seen,
-		&reported, &depth, &oldest, &photos, &app, &sdk, &lastSync); err != nil {
+		&reported, &depth, &oldest, &photos, &app, &sdk, &lastSync, &d.UserName); err != nil {
 		return nil, err
 	}
 	d.EnrolledAt, d.RevokedAt, d.LastSeenAt = fromMS(enrolled), nullMS(revoked), nullMS(seen)

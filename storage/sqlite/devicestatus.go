@@ -17,7 +17,8 @@ const StatusInterval = throttle.StatusInterval
 
 // ReportDeviceStatus keeps a device's latest status report, dated now by
 // the store's clock (ReportedAt; OldestUnsynced is now less
-// s.OldestUnsyncedAge). It writes at most once per StatusInterval per
+// s.OldestUnsyncedAge; LastSync is now for a report with Synced, else the
+// last one so dated, else the device's own). It writes at most once per StatusInterval per
 // device unless the report changed materially, and on its own (no
 // transaction of the caller's): a report is display data. Errors: a store
 // error (the next report tries again), wrapping storage.ErrUnavailable
@@ -32,9 +33,19 @@ func (db *DB) ReportDeviceStatus(ctx context.Context, tenantID, deviceID string,
 	if s.OutboxDepth > 0 {
 		oldest = sql.NullInt64{Int64: ms(now.Add(-s.OldestUnsyncedAge)), Valid: true}
 	}
-	_, err = db.write.ExecContext(ctx, `INSERT OR REPLACE INTO device_status (device_id, tenant_id, reported_at, outbox_depth,
-		oldest_unsynced_at, photos_waiting, app_version, sdk_version, last_sync_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		deviceID, tenantID, ms(now), s.OutboxDepth, oldest, s.PhotosWaiting, s.AppVersion, s.SDKVersion, nullTime(s.LastSync))
+	lastSync := nullTime(s.LastSync)
+	if s.Synced {
+		lastSync = nullTime(now)
+	}
+	// A report without Synced keeps the last sync already kept: the
+	// device's own time is one sync behind it.
+	_, err = db.write.ExecContext(ctx, `INSERT INTO device_status (device_id, tenant_id, reported_at, outbox_depth,
+		oldest_unsynced_at, photos_waiting, app_version, sdk_version, last_sync_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (device_id) DO UPDATE SET tenant_id = excluded.tenant_id, reported_at = excluded.reported_at,
+		outbox_depth = excluded.outbox_depth, oldest_unsynced_at = excluded.oldest_unsynced_at,
+		photos_waiting = excluded.photos_waiting, app_version = excluded.app_version, sdk_version = excluded.sdk_version,
+		last_sync_at = CASE WHEN ? THEN excluded.last_sync_at ELSE COALESCE(device_status.last_sync_at, excluded.last_sync_at) END`,
+		deviceID, tenantID, ms(now), s.OutboxDepth, oldest, s.PhotosWaiting, s.AppVersion, s.SDKVersion, lastSync, s.Synced)
 	if err != nil {
 		db.statuses.Forget(deviceID)
 		return fmt.Errorf("report device status: %w", err)
@@ -50,14 +61,14 @@ func nullTime(t time.Time) sql.NullInt64 {
 // statusColumns are device_status's columns as ListDevices joins them.
 const statusColumns = `s.reported_at, s.outbox_depth, s.oldest_unsynced_at, s.photos_waiting, s.app_version, s.sdk_version, s.last_sync_at`
 
-// scanDeviceWithStatus scans deviceColumns (prefixed d.) and statusColumns.
+// scanDeviceWithStatus scans deviceColumns (prefixed d.), statusColumns and the user's display name.
 func scanDeviceWithStatus(row interface{ Scan(...any) error }) (*syncengine.Device, error) {
 	var d syncengine.Device
 	var enrolled int64
 	var revoked, seen, reported, depth, oldest, photos, lastSync sql.NullInt64
 	var app, sdk sql.NullString
 	if err := row.Scan(&d.ID, &d.TenantID, &d.UserID, &d.Name, &d.Platform, &enrolled, &revoked, &seen,
-		&reported, &depth, &oldest, &photos, &app, &sdk, &lastSync); err != nil {
+		&reported, &depth, &oldest, &photos, &app, &sdk, &lastSync, &d.UserName); err != nil {
 		return nil, err
 	}
 	d.EnrolledAt, d.RevokedAt, d.LastSeenAt = fromMS(enrolled), nullMS(revoked), nullMS(seen)

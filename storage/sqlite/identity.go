@@ -399,10 +399,11 @@ func scanDevice(row interface{ Scan(...any) error }) (*syncengine.Device, error)
 }
 
 // ListDevices returns the tenant's devices, or one user's when userID is
-// set, each with its latest status report.
+// set, each with its user's display name and its latest status report.
 func (db *DB) ListDevices(ctx context.Context, tenantID, userID string) ([]*syncengine.Device, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT d.id, d.tenant_id, d.user_id, d.name, d.platform, d.enrolled_at, d.revoked_at, d.last_seen_at, `+
-		statusColumns+` FROM devices d LEFT JOIN device_status s ON s.device_id = d.id
+		statusColumns+`, COALESCE(u.display_name, '') FROM devices d LEFT JOIN device_status s ON s.device_id = d.id
+		LEFT JOIN users u ON u.id = d.user_id AND u.tenant_id = d.tenant_id
 		WHERE d.tenant_id = ? AND (? = '' OR d.user_id = ?) ORDER BY d.id`, tenantID, userID, userID)
 	if err != nil {
 		return nil, fmt.Errorf("list devices: %w", err)

@@ -162,6 +162,7 @@ const en = {
   v_below: "must be less than {n}",
   v_defined: "has a value this app does not know",
   v_pattern: "is not in the right format",
+  v_invalid: "is not valid",
   discard: "Discard",
   newRecord: "New record",
   // alerts
@@ -214,6 +215,22 @@ const en = {
   managerTitle: "Managers' dashboard",
   managerSoon: "The managers' dashboard (PHI, alerts inbox, fleet) comes in a later version.",
   error: "Error: {msg}",
+  justNow: "just now",
+  queue_0: "waiting",
+  queue_1: "uploading",
+  queue_2: "uploaded",
+  queue_3: "failed",
+  reject_1: "The values break the form's rules.",
+  reject_2: "You may not write this record.",
+  reject_3: "It changes a field only the server sets.",
+  reject_4: "This kind of record is unknown to the server.",
+  reject_5: "The record does not exist on the server.",
+  rejectFields: "Fields: {fields}",
+  enrollRefused: "The code was not accepted: it is wrong, used or expired. Ask for a new one.",
+  enrollFailed: "Could not reach the server. Try again.",
+  yes: "yes",
+  no: "no",
+  notSet: "—",
 };
 
 export type Key = keyof typeof en;
@@ -369,6 +386,7 @@ const zh: Record<Key, string> = {
   v_below: "必须小于 {n}",
   v_defined: "取值无效",
   v_pattern: "格式不正确",
+  v_invalid: "填写有误",
   discard: "放弃",
   newRecord: "新建记录",
   alertsTitle: "提醒与预警",
@@ -418,6 +436,22 @@ const zh: Record<Key, string> = {
   managerTitle: "管理看板",
   managerSoon: "管理看板（PHI、预警收件箱、设备状态）将在后续版本提供。",
   error: "错误：{msg}",
+  justNow: "刚刚",
+  queue_0: "等待上传",
+  queue_1: "上传中",
+  queue_2: "已上传",
+  queue_3: "上传失败",
+  reject_1: "填写的内容不符合表单规则。",
+  reject_2: "你无权写入此记录。",
+  reject_3: "修改了只能由服务器设置的字段。",
+  reject_4: "服务器不认识这种记录。",
+  reject_5: "服务器上没有这条记录。",
+  rejectFields: "字段：{fields}",
+  enrollRefused: "登记码无效：错误、已使用或已过期。请向管理员索取新的登记码。",
+  enrollFailed: "无法连接服务器，请重试。",
+  yes: "是",
+  no: "否",
+  notSet: "—",
 };
 
 export type Lang = "en" | "zh-CN";
@@ -458,15 +492,23 @@ export function t(key: Key, params: Record<string, string | number> = {}): strin
  * and facts (Alert.params); the server's English title and body for an
  * alert without them (one raised before the server wrote params).
  */
-export function alertWords(a: { kind: number; title: string; body: string; params: readonly { name: string; value: string }[] }): { title: string; body: string } {
+export function alertWords(a: { kind: number; title: string; body: string; params: readonly { name: string; value: string }[] }, names?: Map<string, string>): { title: string; body: string } {
   const p: Record<string, string> = {};
-  for (const x of a.params) p[x.name] = x.value;
+  for (const x of a.params) p[x.name] = paramWords(x.name, x.value, names);
   if (a.params.length === 0 || a.kind < 1 || a.kind > 8) return { title: a.title, body: a.body };
   const k = `a${a.kind}` as const;
   const title = a.kind === 2 && p.products ? t("a2TitleMany", p) : t(`${k}Title` as Key, p);
   const bodyKey = `${k}Body` as Key;
   const body = bodyKey in dictionaries.en && !(a.kind === 2 && p.products) ? t(bodyKey, p) : "";
   return { title, body };
+}
+
+/** One fact of an alert in words: an id by its name where names has it, a visit tag by its words, a date or time formatted. */
+function paramWords(name: string, value: string, names?: Map<string, string>): string {
+  const known = names?.get(value);
+  if (known) return known;
+  if (name === "tag" && `tag_${value}` in dictionaries.en) return t(`tag_${value}` as Key);
+  return fmtWireTime(value);
 }
 
 /** Standard buf.validate rules (the last part of their id) → the words for them. */
@@ -479,29 +521,91 @@ const RECORD_RULE_WORDS: Record<string, Key> = { required_on_submit: "v_required
 
 /**
  * A validation message in the current language, from a violation's rule id
- * and the rule's value (not the server's English); the English message
- * itself for a rule these words do not cover.
+ * and the rule's value (not the server's English); for a rule these words
+ * do not cover, the rule's English message in English, "is not valid" in
+ * its words otherwise.
  */
 export function violationWords(v: { ruleId: string; value: string; message: string }): string {
   const parts = v.ruleId.split(".");
   const key = parts.length === 3 && !(parts[0] in { string: 1, repeated: 1, bytes: 1 }) ? RECORD_RULE_WORDS[parts[2]] : RULE_WORDS[parts[parts.length - 1]];
-  return key ? t(key, { n: v.value }) : v.message;
+  if (key) return t(key, { n: v.value });
+  return lang === "en" ? v.message : t("v_invalid"); // the rule's own words are English
 }
 
 const MONTHS_EN = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 const two = (n: number) => (n < 10 ? "0" : "") + n;
 
-/**
- * A date and time in language l, short, in the device's time zone: "Dec 1, 09:30", "12月1日 09:30".
- * By hand, not with Intl.DateTimeFormat: making the first formatter loads the locale's ICU data,
- * 100+ ms at CPU 4× on the main thread of an open (seen in a CDP trace), for two fixed patterns.
+/*
+ * Dates and times are written as Intl writes them for "en" and "zh-CN"
+ * (Intl.DateTimeFormat with month "short", day "numeric", 24-hour time, the
+ * year only when it is not this year; Intl.RelativeTimeFormat with style
+ * "short"), but by hand: making the first Intl formatter loads the locale's
+ * ICU data, 100+ ms at CPU 4× on the main thread of an open (seen in a CDP
+ * trace), for a few fixed patterns. test/i18n.test.ts checks each pattern
+ * against Intl's own output.
  */
-export function formatTime(d: Date, l: Lang): string {
-  const hm = `${two(d.getHours())}:${two(d.getMinutes())}`;
-  return l === "zh-CN" ? `${d.getMonth() + 1}月${d.getDate()}日 ${hm}` : `${MONTHS_EN[d.getMonth()]} ${d.getDate()}, ${hm}`;
+
+/** A date (no time) in language l: "Dec 1", "12月1日"; with the year when it is not now's: "Dec 1, 2025", "2025年12月1日". */
+export function formatDate(d: Date, l: Lang, now = new Date()): string {
+  const y = d.getFullYear() !== now.getFullYear();
+  if (l === "zh-CN") return `${y ? d.getFullYear() + "年" : ""}${d.getMonth() + 1}月${d.getDate()}日`;
+  return `${MONTHS_EN[d.getMonth()]} ${d.getDate()}${y ? ", " + d.getFullYear() : ""}`;
 }
 
-/** A date and time in the current language, short. */
+/** A date and time in language l, in the device's time zone: "Dec 1, 09:30", "12月1日 09:30" (the year as formatDate adds it). */
+export function formatTime(d: Date, l: Lang, now = new Date()): string {
+  const hm = `${two(d.getHours())}:${two(d.getMinutes())}`;
+  return `${formatDate(d, l, now)}${l === "zh-CN" ? " " : ", "}${hm}`;
+}
+
+/**
+ * How long ago (or how far ahead) d is from now in language l, short:
+ * "just now" within the last minute ("in 40 sec." for the next), then "5 min. ago", "2 hr. ago", "3 days ago"
+ * ("5分钟前", "2小时前", "3天前"; ahead: "in 2 hr.", "2小时后"); beyond a
+ * week, the date and time (formatTime).
+ */
+export function formatAgo(d: Date, l: Lang, now = new Date()): string {
+  const ms = now.getTime() - d.getTime();
+  const abs = Math.abs(ms);
+  if (abs < 60_000 && ms >= 0) return dictionaries[l].justNow;
+  if (abs < 60_000) {
+    const n = Math.max(1, Math.floor(abs / 1000)); // a deadline soon: the seconds left
+    return l === "zh-CN" ? `${n}秒后` : `in ${n} sec.`;
+  }
+  if (abs >= 7 * 86_400_000) return formatTime(d, l, now);
+  const [n, unit] = abs < 3_600_000 ? [Math.floor(abs / 60_000), "m"] : abs < 86_400_000 ? [Math.floor(abs / 3_600_000), "h"] : [Math.floor(abs / 86_400_000), "d"];
+  const past = ms > 0;
+  if (l === "zh-CN") return `${n}${unit === "m" ? "分钟" : unit === "h" ? "小时" : "天"}${past ? "前" : "后"}`;
+  const u = unit === "m" ? "min." : unit === "h" ? "hr." : n === 1 ? "day" : "days";
+  return past ? `${n} ${u} ago` : `in ${n} ${u}`;
+}
+
+/** A date and time in the current language, short ("" when unset). */
 export function fmtTime(d: Date | undefined | null): string {
   return d ? formatTime(d, lang) : "";
+}
+
+/** A date in the current language ("" when unset). */
+export function fmtDate(d: Date | undefined | null): string {
+  return d ? formatDate(d, lang) : "";
+}
+
+/** How long ago d was, in the current language ("" when unset). */
+export function fmtAgo(d: Date | undefined | null): string {
+  return d ? formatAgo(d, lang) : "";
+}
+
+/**
+ * A date or time the server wrote as text (an alert's facts): "2026-12-01"
+ * as a date, RFC 3339 as a date and time, in the current language; other
+ * text as it is.
+ */
+export function fmtWireTime(s: string): string {
+  const day = /^(\d{4})-(\d{2})-(\d{2})$/.exec(s);
+  if (day) return fmtDate(new Date(Number(day[1]), Number(day[2]) - 1, Number(day[3])));
+  if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(s)) {
+    const d = new Date(s);
+    if (!Number.isNaN(d.getTime())) return fmtTime(d);
+  }
+  return s;
 }

@@ -13,14 +13,15 @@ describe("i18n", () => {
     }
   });
 
-  it("formats a date and time short in each language, in local time", () => {
+  it("formats a date and time short in each language, in local time (in the year it is)", () => {
     for (const [d, en, zh] of [
       [new Date(2026, 11, 1, 9, 5), "Dec 1, 09:05", "12月1日 09:05"],
       [new Date(2026, 0, 31, 23, 59), "Jan 31, 23:59", "1月31日 23:59"],
       [new Date(2027, 5, 10, 0, 0), "Jun 10, 00:00", "6月10日 00:00"],
     ] as const) {
-      expect(formatTime(d, "en")).toBe(en);
-      expect(formatTime(d, "zh-CN")).toBe(zh);
+      const thisYear = new Date(d.getFullYear(), 6, 1);
+      expect(formatTime(d, "en", thisYear)).toBe(en);
+      expect(formatTime(d, "zh-CN", thisYear)).toBe(zh);
     }
   });
 

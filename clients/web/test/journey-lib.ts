@@ -56,3 +56,24 @@ export function settled(page: Page): Promise<unknown> {
     return b?.getAttribute("data-online") === "true" && b.getAttribute("data-outbox") === "0" && b.getAttribute("data-photos") === "0";
   }, undefined, { timeout: 60_000 });
 }
+
+/**
+ * What must never be on screen, as it is not in a person's words: enum
+ * value names (ALERT_KIND_…, …_UNSPECIFIED), proto field names
+ * (core_problem_solved), proto type names, wire timestamps and dates.
+ */
+export const RAW_TEXT = [
+  /\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b/g, /_UNSPECIFIED/g, /\b[a-z]+(?:_[a-z]+)+\b/g, /fieldsync\.v1\./g,
+  /\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}[^\s]*/g, /\b\d{4}-\d{2}-\d{2}\b/g,
+];
+
+/** The raw text (RAW_TEXT) the page shows, empty when every word on it is a person's. */
+export async function rawText(page: Page): Promise<string[]> {
+  const text = await page.evaluate(() => document.body.innerText);
+  return RAW_TEXT.flatMap((re) => text.match(re) ?? []);
+}
+
+/** Whether the page shows Chinese text. */
+export async function showsChinese(page: Page, selector = "body"): Promise<boolean> {
+  return /[\u4e00-\u9fff]/.test((await page.textContent(selector)) ?? "");
+}

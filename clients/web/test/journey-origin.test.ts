@@ -181,7 +181,7 @@ describe.skipIf(!haveChromium)("the web app served by fieldsyncd, in Chromium", 
     await page.click("[data-testid=syncbar] a.warn");
     await page.waitForSelector("[data-testid=conflicts] li");
     const line = await page.textContent("[data-testid=conflicts] li");
-    expect(line).toContain(c!.id);
+    expect(await page.getAttribute("[data-testid=conflicts] li [data-record]", "data-record")).toBe(c!.id);
     expect(line).toContain("State: yours “Done” lost to “Cancelled” (a newer edit won)");
     await page.screenshot({ path: join(ARTEFACTS, "origin-journey3-conflict.png"), fullPage: true });
     // The customer's brief shows the winning value: no longer an open commitment.

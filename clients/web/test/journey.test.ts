@@ -17,6 +17,7 @@ import type { AddressInfo } from "node:net";
 import { extname, join, resolve } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { rawText, showsChinese } from "./journey-lib.js";
 import { jpeg } from "./photos.js";
 import { startServer, type TestServer } from "./server.js";
 
@@ -253,7 +254,7 @@ describe.skipIf(!haveChromium)("the web app in Chromium against fieldsyncd --dem
     await expect.poll(() => repRow.count()).toBe(1);
     await repRow.locator("a").click();
     await dash.waitForSelector(`[data-testid=phi][data-level=rep][data-id="${rep().user_id}"] [data-testid=phi-table]`);
-    const row = dash.locator("[data-testid=phi-table] tbody tr", { hasText: day });
+    const row = dash.locator(`[data-testid=phi-table] tbody tr[data-date="${day}"]`);
     expect(await row.count()).toBe(1);
     expect(await row.locator("td").nth(1).textContent()).toBe(String(Math.round(dayIndex * 10) / 10)); // as the screen rounds it
     await dash.screenshot({ path: join(ARTEFACTS, "journey1-director.png"), fullPage: true });
@@ -328,6 +329,15 @@ describe.skipIf(!haveChromium)("the web app in Chromium against fieldsyncd --dem
     await enrollOnPage(page, user("rep").user_id);
     expect(await page.textContent("h1")).toBe("今日");
     await page.waitForSelector("header .who"); // WhoAmI told the app who uses it
+    // Today in Chinese: the three lists first, the sync bar; no enum or field name, no wire timestamp anywhere.
+    await settled(page);
+    expect(await page.locator("[data-testid=today] h2").allTextContents()).toEqual(expect.arrayContaining([
+      expect.stringContaining("今日待跟进"), expect.stringContaining("逾期商机"), expect.stringContaining("库存预警"),
+    ]));
+    expect(await page.textContent("[data-testid=syncbar]")).toMatch(/在线|同步中/);
+    expect(await page.textContent("[data-testid=syncbar]")).toMatch(/上次同步 (刚刚|\d+分钟前)/);
+    expect(await rawText(page)).toEqual([]);
+    await page.screenshot({ path: join(ARTEFACTS, "today-zh.png"), fullPage: true });
     // A rep's forms: no diagnosis or quote (store staff write those).
     await page.goto(origin + "/#/new");
     expect(await page.locator("[data-form]").evaluateAll((bs) => bs.map((b) => b.getAttribute("data-form")))).toEqual(["visit", "surgery", "commitment", "feedback"]);
@@ -344,6 +354,7 @@ describe.skipIf(!haveChromium)("the web app in Chromium against fieldsyncd --dem
       "后续承诺: 临床主任拜访必填", "下次预约时间: 临床主任拜访必填", "行动价值: 临床主任拜访必填", "本次解决的核心问题: 最多 4000 个字符",
     ]);
     expect(await page.textContent("[data-testid=violations]")).not.toMatch(/[a-z]{3}/); // no English left
+    expect(await rawText(page)).toEqual([]);
     await page.screenshot({ path: join(ARTEFACTS, "violations-zh.png"), fullPage: true });
     await page.fill("textarea[name=core_problem_solved]", "");
     await page.selectOption("select[name=kind]", "1");
@@ -381,10 +392,14 @@ describe.skipIf(!haveChromium)("the web app in Chromium against fieldsyncd --dem
     await page.waitForSelector("[data-testid=alert] .tag.ok");
     await settled(page);
     expect((await page.getAttribute("[data-testid=syncbar]", "class"))).toContain("up");
+    expect(await showsChinese(page, "[data-testid=alert] .muted")).toBe(true); // the kind and how long ago, in Chinese
+    expect(await rawText(page)).toEqual([]);
     await page.screenshot({ path: join(ARTEFACTS, "alerts-zh.png"), fullPage: true });
     await page.goto(origin + "/#/sync");
     await page.waitForSelector("[data-testid=conflicts]", { state: "attached" });
     expect(await page.textContent("main")).not.toContain("被服务器拒绝的修改 "); // the heading only: nothing refused
+    expect(await rawText(page)).toEqual([]);
+    await page.screenshot({ path: join(ARTEFACTS, "sync-zh.png"), fullPage: true });
     await context.close();
   }, 180_000);
 

@@ -22,6 +22,7 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { rawText } from "./journey-lib.js";
 import { goBuild, startServer, type TestServer } from "./server.js";
 
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
@@ -123,6 +124,8 @@ describe.skipIf(!haveChromium)("journey 4: a director's PHI drill-down and A3 in
     expect(await page.locator("[data-testid=phi-index-chart] canvas").count()).toBeGreaterThan(0); // uPlot drew
     expect(await page.locator("[data-testid=phi-table] tbody tr").count()).toBe(4); // three earlier days and today
     expect(await page.textContent("[data-testid=phi-falling]")).toBe("下滑");
+    expect(await page.textContent("[data-testid=phi] h1")).toContain("大区");
+    expect(await rawText(page)).toEqual([]); // the table's and range's dates in Chinese, not 2026-12-01
     const liRow = page.locator("[data-testid=phi-child]", { hasText: li.name });
     await expect.poll(() => liRow.count()).toBe(1);
     expect(await page.locator("[data-testid=phi-child]", { hasText: zhang.name }).count()).toBe(1);
@@ -130,6 +133,7 @@ describe.skipIf(!haveChromium)("journey 4: a director's PHI drill-down and A3 in
     await liRow.locator("a").click();
     await page.waitForSelector(`[data-testid=phi][data-level=rep][data-id="${li.user_id}"] [data-testid=phi-table]`);
     expect(await page.textContent("[data-testid=phi] h1")).toContain(li.name);
+    expect(await rawText(page)).toEqual([]);
 
     // A3: the real sweep raises the intervention over today's abnormal records, under a short grant.
     const grant = JSON.parse(runFixture(["--region", regionId, "--director", director.user_id, "--rep", li.user_id, "--grant", `${GRANT_SECONDS}s`])) as { grant_id: string; expire_ms: number };
@@ -141,7 +145,11 @@ describe.skipIf(!haveChromium)("journey 4: a director's PHI drill-down and A3 in
     await expect.poll(() => page.textContent(`[data-testid=grant][data-subject="${li.user_id}"] b`)).toContain(li.name);
     await page.click(`[data-testid=grant][data-subject="${li.user_id}"] [data-testid=read-logs]`);
     await page.waitForSelector("[data-testid=oplog]");
-    expect(await page.textContent("[data-testid=oplog]")).toContain("core_problem_solved");
+    expect(await page.textContent("[data-testid=oplog]")).toContain("本次解决的核心问题"); // the skipped field, in words
+    expect(await page.textContent("[data-testid=oplog]")).toContain("跳过必填项");
+    expect(await page.textContent("[data-testid=a3-alert]")).toContain("管理介入");
+    expect(await page.textContent("[data-testid=grant-expiry]")).toMatch(/有效至 \d+月\d+日 \d\d:\d\d（\d+(秒|分钟|小时)后）/);
+    expect(await rawText(page)).toEqual([]); // the cited records' fields and values in words, no ALERT_KIND_ or ISO time
     await page.screenshot({ path: join(ARTEFACTS, "manager-a3-grant.png"), fullPage: true });
 
     // While the grant lasts: the inbox has the alert, its detail the three records; acknowledging syncs.
@@ -149,6 +157,8 @@ describe.skipIf(!haveChromium)("journey 4: a director's PHI drill-down and A3 in
     await page.click("[data-testid=mgr-alert][data-kind='3'] a");
     await page.waitForSelector("[data-testid=alert-detail] [data-testid=cited-record]");
     expect(await page.locator("[data-testid=alert-detail] [data-testid=cited-record]").count()).toBe(3);
+    expect(await page.textContent("[data-testid=alert-detail] [data-testid=cited-record]")).toContain("拜访时间");
+    expect(await rawText(page)).toEqual([]);
     await page.click("[data-testid=alert-detail] button");
     await page.waitForFunction(() => document.querySelector("[data-testid=syncbar]")?.getAttribute("data-outbox") === "0" &&
       !!document.querySelector("[data-testid=alert-detail] .tag.ok"), undefined, { timeout: 60_000 });
@@ -156,6 +166,15 @@ describe.skipIf(!haveChromium)("journey 4: a director's PHI drill-down and A3 in
     await page.goto(origin + "/#/manager/fleet");
     await page.waitForSelector("[data-testid=device]");
     await expect.poll(() => page.textContent("[data-testid=fleet] tbody")).toContain(li.name);
+    // Every device named by its user's name (the server's), store staff and managers too, never an id; Li Wei's
+    // device synced once (its SDK's first sync) and shows when, not "never"; no raw text on the screen.
+    const people = new Set(srv.creds.users.map((u) => u.name));
+    for (const who of await page.locator("[data-testid=device-user]").allTextContents()) expect(people, `fleet shows user "${who}"`).toContain(who);
+    const liRowFleet = page.locator("[data-testid=device]", { hasText: li.name }).filter({ hasText: "node" }); // the SDK device above, not the demo's
+    expect(await liRowFleet.count()).toBe(1);
+    expect(await liRowFleet.locator("[data-testid=device-last-sync]").textContent()).toMatch(/刚刚|\d+分钟前/);
+    expect(await page.locator("[data-testid=device-last-sync]", { hasText: "从未" }).count()).toBeLessThan(await page.locator("[data-testid=device]").count());
+    expect(await rawText(page)).toEqual([]);
     // This browser's own device (platform web) reports the app's version with each sync.
     const version = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
     expect(await page.locator("[data-testid=device]", { hasText: "web" }).first().textContent()).toContain(version);
@@ -180,10 +199,9 @@ describe.skipIf(!haveChromium)("journey 4: a director's PHI drill-down and A3 in
     await enrollOnPage(adminPage, user("admin").user_id);
     await adminPage.goto(origin + "/#/manager/a3");
     await adminPage.waitForSelector("[data-testid=audit-entry]");
-    const line = await adminPage.textContent("[data-testid=audit-entry]");
-    expect(line).toContain(grant.grant_id);
+    expect(await adminPage.getAttribute("[data-testid=audit-entry]", "data-grant")).toBe(grant.grant_id);
     await expect.poll(async () => adminPage.textContent("[data-testid=audit-entry]")).toContain(li.name);
-    expect(line).toContain("1 logs");
+    expect(await adminPage.textContent("[data-testid=audit-entry]")).toContain("1 logs");
     await adminPage.screenshot({ path: join(ARTEFACTS, "journey4-audit.png"), fullPage: true });
 
     // The admin screens: an enrollment code with its QR; the insights configuration refuses invalid values, the server's message shown.
@@ -289,8 +307,10 @@ describe.skipIf(!haveChromium)("journey 4: a director's PHI drill-down and A3 in
     await repPage.goto(origin + "/#/manager/alerts");
     await repPage.click("[data-testid=mgr-alert][data-kind='2'] a", { timeout: 60_000 });
     await repPage.waitForSelector("[data-testid=stock] tbody tr");
-    const row = await repPage.locator("[data-testid=stock] tbody td").allTextContents();
-    expect(row).toEqual(["XK-200 bone screw", "demo-ruijin", "12", "20", "1280.00 CNY", "1190.00 CNY"]);
+    const cny = (n: number) => new Intl.NumberFormat("en", { style: "currency", currency: "CNY" }).format(n);
+    await expect.poll(async () => repPage.locator("[data-testid=stock] tbody td").nth(1).textContent()).toBe("Ruijin Hospital"); // the terminal by its name
+    expect(await repPage.locator("[data-testid=stock] tbody td").allTextContents()).toEqual(["XK-200 bone screw", "Ruijin Hospital", "12", "20", cny(1280), cny(1190)]);
+    expect(await rawText(repPage)).toEqual([]);
     await repPage.screenshot({ path: join(ARTEFACTS, "manager-a2.png"), fullPage: true });
     await repContext.close();
   }, 180_000);

@@ -241,8 +241,11 @@ type Device struct {
 	// When the device's oldest unsynced write was made, by the server's clock
 	// (status_time less the reported age); unset when it reported none.
 	OldestUnsyncedTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=oldest_unsynced_time,json=oldestUnsyncedTime,proto3" json:"oldest_unsynced_time,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// The display name of the device's user (ListDevices sets it, for the
+	// devices the caller may see; the caller need not be able to list users).
+	UserName      string `protobuf:"bytes,11,opt,name=user_name,json=userName,proto3" json:"user_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Device) Reset() {
@@ -343,6 +346,13 @@ func (x *Device) GetOldestUnsyncedTime() *timestamppb.Timestamp {
 		return x.OldestUnsyncedTime
 	}
 	return nil
+}
+
+func (x *Device) GetUserName() string {
+	if x != nil {
+		return x.UserName
+	}
+	return ""
 }
 
 // ApiKey is an integrator's key (the secret is never stored).
@@ -1649,7 +1659,7 @@ const file_fieldsync_v1_admin_proto_rawDesc = "" +
 	"\tregion_id\x18\x04 \x01(\tR\bregionId\x12\x19\n" +
 	"\bstore_id\x18\x05 \x01(\tR\astoreId\x12;\n" +
 	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"\xdc\x03\n" +
+	"createTime\"\xf9\x03\n" +
 	"\x06Device\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x12\n" +
@@ -1664,7 +1674,8 @@ const file_fieldsync_v1_admin_proto_rawDesc = "" +
 	"\vstatus_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"statusTime\x12L\n" +
 	"\x14oldest_unsynced_time\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\x12oldestUnsyncedTime\"\xc8\x01\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x12oldestUnsyncedTime\x12\x1b\n" +
+	"\tuser_name\x18\v \x01(\tR\buserName\"\xc8\x01\n" +
 	"\x06ApiKey\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12 \n" +

@@ -428,6 +428,11 @@ type DeviceStatus struct {
 	// The SDK's version (e.g. "v1.2.0" or "(devel)").
 	SdkVersion string `protobuf:"bytes,5,opt,name=sdk_version,json=sdkVersion,proto3" json:"sdk_version,omitempty"`
 	// When a sync last completed, by the device's clock; unset when never.
+	// In a report the device sends it is the sync before this one (a sync
+	// ends after its report is sent). In ListDevices' Device.status it is
+	// when the server last answered a pull of the device that left nothing
+	// more to pull, by the server's clock; the device's own time only until
+	// the server has seen such a pull.
 	LastSyncTime  *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=last_sync_time,json=lastSyncTime,proto3" json:"last_sync_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -59,8 +59,11 @@ func (m *Marks[V]) Forget(deviceID string) {
 
 // StatusMaterial reports whether a status report differs from the last
 // written one in a way a reader should see at once: writes or photos start
-// or stop waiting, or the app or SDK version changed.
+// or stop waiting, the app or SDK version changed, or the device completed
+// a sync (s.Synced) after a report that did not say so (a sync's push
+// report is written first; without this its pull's report, seconds later,
+// would wait a minute and the sync would not show).
 func StatusMaterial(last, s syncengine.DeviceStatus) bool {
 	return (last.OutboxDepth == 0) != (s.OutboxDepth == 0) || (last.PhotosWaiting == 0) != (s.PhotosWaiting == 0) ||
-		last.AppVersion != s.AppVersion || last.SDKVersion != s.SDKVersion
+		last.AppVersion != s.AppVersion || last.SDKVersion != s.SDKVersion || (s.Synced && !last.Synced)
 }

@@ -40,3 +40,27 @@ func TestMarksWriteOncePerIntervalUnlessMaterial(t *testing.T) {
 		t.Error("last-seen marks: want one write per interval")
 	}
 }
+
+// TestSyncedReportIsMaterial: a sync's push report is written, then its
+// pull's report saying the device is caught up is written at once too;
+// the next sync's reports within the minute are not.
+func TestSyncedReportIsMaterial(t *testing.T) {
+	var m Marks[syncengine.DeviceStatus]
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	for i, tc := range []struct {
+		s    syncengine.DeviceStatus
+		at   time.Duration
+		want bool
+	}{
+		{syncengine.DeviceStatus{OutboxDepth: 2}, 0, true},
+		{syncengine.DeviceStatus{OutboxDepth: 2, Synced: true}, time.Second, true},
+		{syncengine.DeviceStatus{OutboxDepth: 1}, 10 * time.Second, false},
+		{syncengine.DeviceStatus{OutboxDepth: 1, Synced: true}, 11 * time.Second, false},
+		{syncengine.DeviceStatus{OutboxDepth: 1}, 2 * StatusInterval, true},
+		{syncengine.DeviceStatus{OutboxDepth: 1, Synced: true}, 2*StatusInterval + time.Second, true},
+	} {
+		if got := m.Due("d", tc.s, t0.Add(tc.at), StatusInterval, StatusMaterial); got != tc.want {
+			t.Errorf("report %d (%+v at %v): due %v, want %v", i, tc.s, tc.at, got, tc.want)
+		}
+	}
+}

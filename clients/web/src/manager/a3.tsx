@@ -8,12 +8,14 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { AlertKind, DeviceOperationLogSchema } from "@fieldsync/client";
 import { useState } from "preact/hooks";
 import type { AccessGrant, OperationLogView } from "../../../ts/dist/gen/fieldsync/v1/insights_pb.js";
-import { alertWords, t, type Key } from "../i18n";
+import { alertWords, fmtAgo, t, type Key } from "../i18n";
+import { enumWords, fieldWords, typeWords } from "../words";
+import { OperationKind } from "../../../ts/dist/gen/fieldsync/v1/records_pb.js";
 import { Cited, useAlerts } from "./alerts";
 import { api } from "./api";
 import { m } from "./text";
 import { Role } from "../../../ts/dist/gen/fieldsync/v1/options_pb.js";
-import { errText, fmtTs, Status, tsToDate, useLoad, useNames, whoAmI } from "./util";
+import { errText, fmtAgoTs, fmtTs, Status, tsToDate, useLoad, useNames, whoAmI } from "./util";
 
 /** The grants in force at now (those whose expiry is after it). */
 export function activeGrants(grants: readonly AccessGrant[], now: number): AccessGrant[] {
@@ -37,13 +39,14 @@ export function A3Screen() {
 
 function Intervention({ id }: { id: string }) {
   const [res] = useLoad(async () => (await api()).dashboard.getAlertDetail({ alertId: id }), [id]);
+  const names = useNames();
   if (res.state !== "done") return <Status res={res} />;
   const a = res.value.alert;
   return (
     <div data-testid="a3-alert">
-      <div class="muted small">{t(`alert_${a?.kind ?? 0}` as Key)} · {fmtTs(a?.raisedTime)}</div>
-      <b>{a && alertWords(a).title}</b>
-      <p class="pre small">{a && alertWords(a).body}</p>
+      <div class="muted small">{t(`alert_${a?.kind ?? 0}` as Key)} · <time title={fmtTs(a?.raisedTime)}>{fmtAgoTs(a?.raisedTime)}</time></div>
+      <b>{a && alertWords(a, names).title}</b>
+      <p class="pre small">{a && alertWords(a, names).body}</p>
       <Cited kind={AlertKind.MANAGEMENT_INTERVENTION} records={res.value.records} shared={[]} title={m("abnormal")} />
     </div>
   );
@@ -61,7 +64,7 @@ function Grants() {
       <h2>{m("grants")}</h2>
       {active.length === 0 && <p class="muted" data-testid="no-grant">{m("noGrants")}</p>}
       {active.map((g) => <GrantLogs key={g.id} g={g} who={who.get(g.subjectUserId) ?? g.subjectUserId} onExpired={reload} />)}
-      {past.length > 0 && <ul class="small muted">{past.map((g) => <li key={g.id}>{m("grantFor", { who: who.get(g.subjectUserId) ?? g.subjectUserId })} · {m("grantExpired", { time: fmtTs(g.expireTime) })}</li>)}</ul>}
+      {past.length > 0 && <ul class="small muted">{past.map((g) => <li key={g.id}>{m("grantFor", { who: who.get(g.subjectUserId) ?? g.subjectUserId })} · {m("grantExpired", { time: fmtAgoTs(g.expireTime) })}</li>)}</ul>}
     </div>
   );
 }
@@ -82,7 +85,7 @@ function GrantLogs({ g, who, onExpired }: { g: AccessGrant; who: string; onExpir
   };
   return (
     <div class="card" data-testid="grant" data-subject={g.subjectUserId}>
-      <b>{m("grantFor", { who })}</b> <span class="tag" data-testid="grant-expiry">{m("grantUntil", { time: fmtTs(g.expireTime) })}</span>
+      <b>{m("grantFor", { who })}</b> <span class="tag" data-testid="grant-expiry">{m("grantUntil", { time: m("grantLeft", { time: fmtTs(g.expireTime), left: fmtAgo(tsToDate(g.expireTime)) }) })}</span>
       <p class="small muted">{g.reason}</p>
       <button onClick={() => void read()} data-testid="read-logs">{m("readLogs")}</button>
       {err && <p class="error">{err}</p>}
@@ -99,9 +102,11 @@ function GrantLogs({ g, who, onExpired }: { g: AccessGrant; who: string; onExpir
 function OpLog({ l }: { l: OperationLogView }) {
   const log = fromBinary(DeviceOperationLogSchema, l.value);
   return (
-    <li data-testid="oplog">
-      <b>{log.formRecordType.replace("fieldsync.v1.", "")}</b> {log.formRecordId} <span class="muted small">{fmtTs(l.updateTime)}</span>
-      <ul class="small">{log.entries.map((e, i) => <li key={i}>{e.field} ×{e.count} <span class="muted">{fmtTs(e.time)}</span></li>)}</ul>
+    <li data-testid="oplog" data-record={log.formRecordId}>
+      <b>{typeWords(log.formRecordType)}</b> <span class="muted small">{fmtTs(l.updateTime)}</span>
+      <ul class="small">{log.entries.map((e, i) => (
+        <li key={i}>{fieldWords(e.field)}{e.kind ? ` · ${enumWords(OperationKind[e.kind] ? `OPERATION_KIND_${OperationKind[e.kind]}` : "")}` : ""} ×{e.count} <span class="muted">{fmtTs(e.time)}</span></li>
+      ))}</ul>
     </li>
   );
 }
@@ -121,7 +126,7 @@ function Audit() {
       {!admin && <p class="muted small">{m("auditClosed")}</p>}
       {entries.length === 0 ? <p class="muted">{m("noAudit")}</p> : (
         <ul class="small">{entries.map((e) => (
-          <li key={e.id} data-testid="audit-entry">{m("auditLine", { reader: name.get(e.readerUserId) ?? e.readerUserId, subject: name.get(e.subjectUserId) ?? e.subjectUserId, n: String(e.recordsRead), time: fmtTs(e.readTime), grant: e.grantId })}</li>
+          <li key={e.id} data-testid="audit-entry" data-grant={e.grantId}>{m("auditLine", { reader: name.get(e.readerUserId) ?? e.readerUserId, subject: name.get(e.subjectUserId) ?? e.subjectUserId, n: String(e.recordsRead), time: fmtTs(e.readTime) })}</li>
         ))}</ul>
       )}
     </div>

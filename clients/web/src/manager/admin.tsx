@@ -11,11 +11,12 @@ import type { GetOrganizationResponse, User } from "../../../ts/dist/gen/fieldsy
 import { Role } from "../../../ts/dist/gen/fieldsync/v1/options_pb.js";
 import { api, serverUrl } from "./api";
 import { applyForm, checkForm, CONFIG_FIELDS, fieldName, formValues } from "./configform";
-import { m } from "./text";
-import { errText, fmtTs, Status, useLoad, useNames, whoAmI } from "./util";
+import { m, type MKey } from "./text";
+import { errText, fmtAgoTs, fmtTs, Status, useLoad, useNames, whoAmI } from "./util";
 
 const ROLES = [Role.REP, Role.STORE_STAFF, Role.STORE_MANAGER, Role.REGIONAL_DIRECTOR, Role.TECH_ADVISOR, Role.MARKETING, Role.ADMIN];
-const roleName = (r: Role) => Role[r]?.toLowerCase() ?? String(r);
+/** A role in words (role_1…role_7 in ./text). */
+const roleName = (r: Role) => (r >= 1 && r <= 7 ? m(`role_${r}` as MKey) : "");
 
 /** #/manager/admin. */
 export function AdminScreen() {
@@ -99,8 +100,8 @@ function Users() {
           <select value={form.role} onChange={(e) => setForm({ ...form, role: Number(e.currentTarget.value) as Role })}>{ROLES.map((r) => <option value={r}>{roleName(r)}</option>)}</select>
         </div>
         <div class="row">
-          <input placeholder={m("region") + " id"} value={form.regionId} onInput={(e) => setForm({ ...form, regionId: e.currentTarget.value })} />
-          <input placeholder={m("store") + " id"} value={form.storeId} onInput={(e) => setForm({ ...form, storeId: e.currentTarget.value })} />
+          <input placeholder={m("regionId")} value={form.regionId} onInput={(e) => setForm({ ...form, regionId: e.currentTarget.value })} />
+          <input placeholder={m("storeId")} value={form.storeId} onInput={(e) => setForm({ ...form, storeId: e.currentTarget.value })} />
           <button>{m("create")}</button>
         </div>
       </form>
@@ -132,7 +133,7 @@ function Devices() {
     <div>
       <h2>{m("devices")}</h2>
       <table class="figures"><tbody>{res.value.devices.map((d) => (
-        <tr key={d.id}><td>{d.name || d.id}</td><td class="small muted">{names.get(d.userId) ?? d.userId}</td><td class="small">{fmtTs(d.lastSeenTime)}</td>
+        <tr key={d.id}><td>{d.name || d.id}</td><td class="small muted">{d.userName || names.get(d.userId) || d.userId}</td><td class="small">{fmtAgoTs(d.lastSeenTime)}</td>
           <td>{d.revokeTime ? <span class="tag">{m("revoked")}</span> : <button class="small secondary" onClick={() => void run(async () => (await api()).admin.revokeDevice({ deviceId: d.id }), reload)}>{m("revoke")}</button>}</td></tr>
       ))}</tbody></table>
       {msg && <p class="error">{msg}</p>}
@@ -196,9 +197,9 @@ function ConfigForm() {
       {CONFIG_FIELDS.map((f) => {
         const n = fieldName(f);
         return (
-          <label key={n} class={errs[n] ? "bad" : ""}>{n}
+          <label key={n} class={errs[n] ? "bad" : ""}>{m(`cfg_${n}` as MKey)}
             <input name={n} value={vals[n]} aria-invalid={!!errs[n]} onInput={(e) => setValues({ ...vals, [n]: e.currentTarget.value })} />
-            {errs[n] && <span class="small">{errs[n]}</span>}
+            {errs[n] && <span class="small">{m(errs[n])}</span>}
           </label>
         );
       })}

@@ -5,7 +5,7 @@
  * historical purchase price beside the agreement price, A6 both records
  * with the shared photo. Acknowledging is a local write that syncs.
  */
-import { create, createRegistry, toJson, type JsonObject } from "@bufbuild/protobuf";
+import { create, createRegistry } from "@bufbuild/protobuf";
 import { anyUnpack, timestampNow } from "@bufbuild/protobuf/wkt";
 import { AlertKind, AlertSchema, DiagnosisSchema, file_fieldsync_v1_records, StockLevelSchema, type Alert, type LocalRecord, type PhotoRef } from "@fieldsync/client";
 import { useEffect, useState } from "preact/hooks";
@@ -13,8 +13,10 @@ import type { CitedRecord } from "../../../ts/dist/gen/fieldsync/v1/dashboard_pb
 import { alertWords, t, type Key } from "../i18n";
 import { changed, onChange, session } from "../session";
 import { api, photoUrl } from "./api";
+import { fieldWords, typeWords } from "../words";
+import { fmtMoney, recordRows } from "./recordtext";
 import { m } from "./text";
-import { fmtTs, Status, useLoad, useNames } from "./util";
+import { fmtAgoTs, fmtTs, Status, useLoad, useNames } from "./util";
 
 const registry = createRegistry(file_fieldsync_v1_records);
 
@@ -46,6 +48,7 @@ export async function acknowledge(id: string): Promise<void> {
 /** #/manager/alerts[/<id>]. */
 export function AlertsInbox({ id }: { id?: string }) {
   const alerts = useAlerts();
+  const names = useNames();
   if (id) return <AlertDetail key={id} id={id} local={alerts?.find((a) => a.id === id)} />;
   if (!alerts) return <p class="muted">{m("loading")}</p>;
   return (
@@ -55,9 +58,9 @@ export function AlertsInbox({ id }: { id?: string }) {
       <ul class="cards">
         {alerts.map(({ id, value: a }) => (
           <li key={id} class={a.acknowledgedTime ? "card done" : "card"} data-testid="mgr-alert" data-kind={a.kind}>
-            <div class="muted small">{t(`alert_${a.kind}` as Key)} · {fmtTs(a.raisedTime)}</div>
-            <a href={`#/manager/alerts/${encodeURIComponent(id)}`}><b>{alertWords(a).title}</b></a>
-            {a.acknowledgedTime && <span class="tag ok">{t("acknowledged", { time: fmtTs(a.acknowledgedTime) })}</span>}
+            <div class="muted small">{t(`alert_${a.kind}` as Key)} · <time title={fmtTs(a.raisedTime)}>{fmtAgoTs(a.raisedTime)}</time></div>
+            <a href={`#/manager/alerts/${encodeURIComponent(id)}`}><b>{alertWords(a, names).title}</b></a>
+            {a.acknowledgedTime && <span class="tag ok">{t("acknowledged", { time: fmtAgoTs(a.acknowledgedTime) })}</span>}
           </li>
         ))}
       </ul>
@@ -68,16 +71,17 @@ export function AlertsInbox({ id }: { id?: string }) {
 /** One alert with the records it cites. */
 function AlertDetail({ id, local }: { id: string; local?: LocalRecord<Alert> }) {
   const [res] = useLoad(async () => (await api()).dashboard.getAlertDetail({ alertId: id }), [id]);
+  const names = useNames();
   const alert = local?.value ?? (res.state === "done" ? res.value.alert : undefined);
   return (
     <section data-testid="alert-detail">
       <p class="small"><a href="#/manager/alerts">← {m("allAlerts")}</a></p>
       {alert && <>
-        <div class="muted small">{t(`alert_${alert.kind}` as Key)} · {fmtTs(alert.raisedTime)}</div>
-        <h1>{alertWords(alert).title}</h1>
-        <p class="pre">{alertWords(alert).body}</p>
+        <div class="muted small">{t(`alert_${alert.kind}` as Key)} · <time title={fmtTs(alert.raisedTime)}>{fmtAgoTs(alert.raisedTime)}</time></div>
+        <h1>{alertWords(alert, names).title}</h1>
+        <p class="pre">{alertWords(alert, names).body}</p>
         {local && (local.value.acknowledgedTime
-          ? <span class="tag ok">{t("acknowledged", { time: fmtTs(local.value.acknowledgedTime) })}{local.pending ? " · " + t("pendingSync") : ""}</span>
+          ? <span class="tag ok">{t("acknowledged", { time: fmtAgoTs(local.value.acknowledgedTime) })}{local.pending ? " · " + t("pendingSync") : ""}</span>
           : <button onClick={() => void acknowledge(id)} title={m("acknowledgeSyncs")}>{t("acknowledge")}</button>)}
       </>}
       <Status res={res} />
@@ -105,37 +109,37 @@ export function Cited({ kind, records, shared, title }: { kind: AlertKind; recor
 }
 
 function RecordCard({ r, sharedSha }: { r: CitedRecord; sharedSha: Set<string> }) {
+  const names = useNames();
   const dx = r.recordType === DiagnosisSchema.typeName && r.value ? anyUnpack(r.value, DiagnosisSchema) : undefined;
   return (
     <div class="card" data-testid="cited-record" data-type={r.recordType}>
-      <div class="muted small">{r.recordType.replace("fieldsync.v1.", "")} · {fmtTs(r.updateTime)}</div>
+      <div class="muted small">{typeWords(r.recordType)} · {fmtTs(r.updateTime)}</div>
       {dx ? <>
         <div><b>{m("conclusion")}:</b> {dx.conclusion}</div>
         {dx.faultSymptoms && <div class="small">{m("symptoms")}: {dx.faultSymptoms}</div>}
-        <div class="small muted">{m("customer")}: {dx.customerId}</div>
+        {names.get(dx.customerId) && <div class="small muted">{m("customer")}: {names.get(dx.customerId)}</div>}
       </> : <Fields r={r} />}
       <div class="photos">
-        {r.photos.map((p) => <Photo key={p.field + (p.photo?.sha256 ?? "")} sha={p.photo?.sha256 ?? ""} label={p.field} shared={sharedSha.has(p.photo?.sha256 ?? "")} />)}
+        {r.photos.map((p) => <Photo key={p.field + (p.photo?.sha256 ?? "")} sha={p.photo?.sha256 ?? ""} label={fieldWords(p.field) || fieldWords("photos")} shared={sharedSha.has(p.photo?.sha256 ?? "")} />)}
       </div>
     </div>
   );
 }
 
-/** A record's set fields (JSON names), photos left to the photo strip. */
+/** A record's set fields in words (see recordRows), photos left to the photo strip. */
 function Fields({ r }: { r: CitedRecord }) {
   const names = useNames();
   if (!r.value) return null;
   const msg = anyUnpack(r.value, registry);
   const desc = msg && registry.getMessage(msg.$typeName);
   if (!msg || !desc) return null;
-  const json = toJson(desc, msg, { registry }) as JsonObject;
-  const rows = Object.entries(json).filter(([, v]) => typeof v !== "object" || v === null);
-  return <dl class="fields">{rows.map(([k, v]) => <><dt>{k}</dt><dd>{names.get(String(v)) ?? String(v)}</dd></>)}</dl>;
+  return <dl class="fields">{recordRows(desc, msg, names).map(([k, v]) => <><dt>{k}</dt><dd>{v}</dd></>)}</dl>;
 }
 
 /** A2: each stock level, historical purchase price beside agreement price. */
 function StockTable({ records }: { records: CitedRecord[] }) {
-  const money = (cents: bigint, cur: string) => `${(Number(cents) / 100).toFixed(2)} ${cur}`;
+  const names = useNames();
+  const money = fmtMoney;
   const rows = records.filter((r) => r.recordType === StockLevelSchema.typeName && r.value).map((r) => ({ id: r.id, s: anyUnpack(r.value!, StockLevelSchema)! }));
   return (
     <>
@@ -143,7 +147,7 @@ function StockTable({ records }: { records: CitedRecord[] }) {
       <table class="figures" data-testid="stock">
         <thead><tr><th>{m("product")}</th><th>{m("terminal")}</th><th>{m("onHand")}</th><th>{m("safetyStock")}</th><th>{m("purchasePrice")}</th><th>{m("agreementPrice")}</th></tr></thead>
         <tbody>{rows.map(({ id, s }) => (
-          <tr key={id}><td>{s.productId}</td><td>{s.terminalId}</td><td class="warn">{String(s.onHand)}</td><td>{String(s.safetyStock)}</td>
+          <tr key={id}><td>{s.productId}</td><td>{names.get(s.terminalId) ?? s.terminalId}</td><td class="warn">{String(s.onHand)}</td><td>{String(s.safetyStock)}</td>
             <td>{money(s.historicalPurchasePriceCents, s.currency)}</td><td>{money(s.agreementPriceCents, s.currency)}</td></tr>
         ))}</tbody>
       </table>

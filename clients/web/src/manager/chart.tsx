@@ -2,6 +2,7 @@
 import { useEffect, useRef } from "preact/hooks";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
+import { fmtWireTime } from "../i18n";
 
 /** One line of a chart and its target (percent), if any. */
 export interface Line {
@@ -19,7 +20,8 @@ export function LineChart({ dates, lines, height = 200, testid }: { dates: strin
     const box = el.current;
     if (!box) return;
     const xs = dates.map((d) => Date.parse(d + "T00:00:00Z") / 1000);
-    const series: uPlot.Series[] = [{}];
+    const day = (v: number) => fmtWireTime(new Date(v * 1000).toISOString().slice(0, 10)); // the app's language, not uPlot's English
+    const series: uPlot.Series[] = [{ value: (_u, v) => (v == null ? "–" : day(v)) }];
     const data: (number | null)[][] = [xs];
     for (const l of lines) {
       series.push({ label: l.label, stroke: l.color, width: 2, spanGaps: true, points: { show: true, size: 5 } });
@@ -34,7 +36,7 @@ export function LineChart({ dates, lines, height = 200, testid }: { dates: strin
     const plot = new uPlot({
       width, height, series,
       scales: { x: { time: true }, y: { range: [0, 100] } },
-      axes: [{ values: (_, ticks) => ticks.map((t) => new Date(t * 1000).toISOString().slice(5, 10)) }, { values: (_, ticks) => ticks.map((t) => `${t}%`) }],
+      axes: [{ values: (_, ticks) => ticks.map(day) }, { values: (_, ticks) => ticks.map((t) => `${t}%`) }],
       legend: { show: true },
       cursor: { drag: { x: false, y: false } },
     }, data as uPlot.AlignedData, box);

@@ -31,6 +31,9 @@ export const fieldName = (f: ConfigField): string => f.path.join(".");
 
 type Obj = Record<string, unknown>;
 
+/** What can be wrong with a field: the keys of the words for it in ./text. */
+export type ConfigError = "err_duration" | "err_number" | "err_fraction" | "err_dropRange" | "err_nonNegative" | "err_count" | "err_weightsZero";
+
 /** The form's values (as text) from a configuration's JSON. */
 export function formValues(configJson: string): Record<string, string> {
   const cfg = JSON.parse(configJson) as Obj;
@@ -45,28 +48,28 @@ export function formValues(configJson: string): Record<string, string> {
 
 const DURATION = /^(\d+(\.\d+)?(h|m|s|ms))+$/;
 
-/** What is wrong with one field's text, or "" (the server's ranges; durations as Go writes them, e.g. 72h, 30m). */
-export function checkField(f: ConfigField, text: string): string {
+/** What is wrong with one field's text as the key of its words in ./text (err_…), or "" (the server's ranges; durations as Go writes them, e.g. 72h, 30m). */
+export function checkField(f: ConfigField, text: string): ConfigError | "" {
   const s = text.trim();
-  if (f.kind === "duration") return DURATION.test(s) && !/^0+(\.0+)?(h|m|s|ms)$/.test(s) ? "" : "a positive duration such as 72h or 30m";
+  if (f.kind === "duration") return DURATION.test(s) && !/^0+(\.0+)?(h|m|s|ms)$/.test(s) ? "" : "err_duration";
   const n = Number(s);
-  if (s === "" || !Number.isFinite(n)) return "a number";
+  if (s === "" || !Number.isFinite(n)) return "err_number";
   switch (f.kind) {
-    case "fraction": return n > 0 && n <= 1 ? "" : "in (0, 1]";
-    case "weight": return f.path[1] === "intervention_drop" ? (n >= 0 && n < 1 ? "" : "in [0, 1)") : n >= 0 ? "" : "≥ 0";
-    case "count": return Number.isInteger(n) && n >= 1 ? "" : "a whole number ≥ 1";
+    case "fraction": return n > 0 && n <= 1 ? "" : "err_fraction";
+    case "weight": return f.path[1] === "intervention_drop" ? (n >= 0 && n < 1 ? "" : "err_dropRange") : n >= 0 ? "" : "err_nonNegative";
+    case "count": return Number.isInteger(n) && n >= 1 ? "" : "err_count";
   }
 }
 
-/** The form's problems by field name (weights all 0 is one too); empty when it may be sent. */
-export function checkForm(values: Record<string, string>): Record<string, string> {
-  const errs: Record<string, string> = {};
+/** The form's problems by field name (weights all 0 is one too), as ConfigErrors; empty when it may be sent. */
+export function checkForm(values: Record<string, string>): Record<string, ConfigError> {
+  const errs: Record<string, ConfigError> = {};
   for (const f of CONFIG_FIELDS) {
     const e = checkField(f, values[fieldName(f)] ?? "");
     if (e) errs[fieldName(f)] = e;
   }
   const w = ["key_action", "quality", "collaboration"].map((k) => Number(values[`phi.weights.${k}`]));
-  if (!errs["phi.weights.key_action"] && w.every((x) => x === 0)) errs["phi.weights.key_action"] = "weights must not all be 0";
+  if (!errs["phi.weights.key_action"] && w.every((x) => x === 0)) errs["phi.weights.key_action"] = "err_weightsZero";
   return errs;
 }
 

@@ -1,8 +1,8 @@
-/** Fleet: each device's last sync, writes waiting, oldest unsynced write and app version (AdminService.ListDevices; managers see their people's). */
+/** Fleet: each device's user (by name, from the server), last sync, writes waiting, oldest unsynced write and app version (AdminService.ListDevices; managers see their people's). */
 import type { Device } from "../../../ts/dist/gen/fieldsync/v1/admin_pb.js";
 import { api } from "./api";
 import { m } from "./text";
-import { fmtTs, Status, tsToDate, useLoad, useNames } from "./util";
+import { fmtAgoTs, fmtTs, Status, tsToDate, useLoad, useNames } from "./util";
 
 /** Devices in the order a manager looks at them: live before revoked, the oldest unsynced write first, then never-synced, then by name. */
 export function fleetOrder(devices: readonly Device[]): Device[] {
@@ -34,12 +34,12 @@ export function FleetScreen() {
             <tbody>{fleetOrder(res.value).map((d) => (
               <tr key={d.id} data-testid="device" class={d.revokeTime ? "muted" : ""}>
                 <td>{d.name || d.id} <span class="muted small">{d.platform}</span>{d.revokeTime && <span class="tag">{m("revoked")}</span>}</td>
-                <td class="small">{names.get(d.userId) ?? d.userId}</td>
-                <td>{d.status?.lastSyncTime ? fmtTs(d.status.lastSyncTime) : m("never")}</td>
+                <td class="small" data-testid="device-user">{d.userName || names.get(d.userId) || d.userId}</td>
+                <td data-testid="device-last-sync">{d.status?.lastSyncTime ? <time title={fmtTs(d.status.lastSyncTime)}>{fmtAgoTs(d.status.lastSyncTime)}</time> : m("never")}</td>
                 <td>{d.status ? d.status.outboxDepth : "–"}</td>
-                <td class={isStale(d, now) ? "warn" : ""}>{d.oldestUnsyncedTime ? fmtTs(d.oldestUnsyncedTime) : m("none")}{isStale(d, now) && <span class="tag warn">{m("stale")}</span>}</td>
+                <td class={isStale(d, now) ? "warn" : ""}>{d.oldestUnsyncedTime ? <time title={fmtTs(d.oldestUnsyncedTime)}>{fmtAgoTs(d.oldestUnsyncedTime)}</time> : m("none")}{isStale(d, now) && <span class="tag warn">{m("stale")}</span>}</td>
                 <td>{d.status?.appVersion || "–"}</td>
-                <td class="small">{fmtTs(d.lastSeenTime)}</td>
+                <td class="small">{d.lastSeenTime ? <time title={fmtTs(d.lastSeenTime)}>{fmtAgoTs(d.lastSeenTime)}</time> : m("never")}</td>
               </tr>
             ))}</tbody>
           </table>

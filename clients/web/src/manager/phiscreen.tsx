@@ -6,6 +6,7 @@ import { api } from "./api";
 import { LineChart, type Line } from "./chart";
 import { alignSeries, dateRange, falling, kindOf, lastDays, latestChange, levelOf, phiRoute, targetsFrom, type Level, type PhiSeriesData, type Targets } from "./phi";
 import { m } from "./text";
+import { fmtWireTime } from "../i18n";
 import { Status, useLoad, whoAmI } from "./util";
 
 const COLORS = { index: "#0b6e4f", keyAction: "#1f6feb", quality: "#b35900", collaboration: "#8250df" };
@@ -62,7 +63,7 @@ function PlacePhi({ level, id }: { level: Level; id: string }) {
     <section data-testid="phi" data-level={level} data-id={id}>
       <Back />
       <h1>{m(level)} · {r.parent?.name || id}{falling(data.index) && <span class="tag warn" data-testid="phi-falling">{m("fallingTag")}</span>}</h1>
-      <p class="muted small">{m("phiRange", { from: r.fromDate, to: r.toDate })} · {fromConfig ? m("targetsFrom") : m("targetsDefault")}</p>
+      <p class="muted small">{m("phiRange", { from: fmtWireTime(r.fromDate), to: fmtWireTime(r.toDate) })} · {fromConfig ? m("targetsFrom") : m("targetsDefault")}</p>
       <Charts data={data} targets={targets} />
       <h2>{m("drillDown")}</h2>
       <Children dates={dates} items={r.children} />
@@ -108,7 +109,7 @@ function RepPhi({ id, name }: { id: string; name: string }) {
     <section data-testid="phi" data-level="rep" data-id={id}>
       <Back />
       <h1>{m("rep")} · {name || id}</h1>
-      <p class="muted small">{m("phiRange", range)} · {fromConfig ? m("targetsFrom") : m("targetsDefault")}</p>
+      <p class="muted small">{m("phiRange", { from: fmtWireTime(range.from), to: fmtWireTime(range.to) })} · {fromConfig ? m("targetsFrom") : m("targetsDefault")}</p>
       <Charts data={alignSeries(days, dateRange(range.from, range.to))} targets={targets} />
     </section>
   );
@@ -131,7 +132,7 @@ function Charts({ data, targets }: { data: PhiSeriesData; targets: Targets }) {
         <table class="figures" data-testid="phi-table">
           <thead><tr><th>{m("day")}</th><th>{m("phiIndex")}</th><th>{m("keyAction")}</th><th>{m("quality")}</th><th>{m("collaboration")}</th></tr></thead>
           <tbody>{rows.map(({ d, i }) => (
-            <tr key={d}><td>{d}</td>{[data.index, data.keyAction, data.quality, data.collaboration].map((s) => <td>{s[i] ?? "–"}</td>)}</tr>
+            <tr key={d} data-date={d}><td>{fmtWireTime(d)}</td>{[data.index, data.keyAction, data.quality, data.collaboration].map((s) => <td>{s[i] ?? "–"}</td>)}</tr>
           ))}</tbody>
         </table>
       )}

@@ -2,7 +2,9 @@
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { useEffect, useState } from "preact/hooks";
 import type { WhoAmIResponse } from "@fieldsync/client";
-import { fmtTime } from "../i18n";
+import { CustomerSchema } from "@fieldsync/client";
+import { fmtAgo, fmtTime } from "../i18n";
+import { session } from "../session";
 import { Role } from "../../../ts/dist/gen/fieldsync/v1/options_pb.js";
 import { ScopeKind } from "../../../ts/dist/gen/fieldsync/v1/insights_pb.js";
 import { api } from "./api";
@@ -21,27 +23,35 @@ let namesP: Promise<Map<string, string>> | null = null;
 /**
  * Names of the people, stores and regions the caller sees, by id: every
  * user and place for an admin, the region's (or store's) people and stores
- * from the PHI drill-down for a manager; empty when neither answers.
+ * from the PHI drill-down for a manager; empty when neither answers;
+ * and the customers the device holds.
  */
 export function names(): Promise<Map<string, string>> {
   namesP ??= (async () => {
-    const a = await api();
-    const who = await whoAmI();
     const out = new Map<string, string>();
-    if (who.role === Role.ADMIN) {
-      const [users, org] = await Promise.all([a.admin.listUsers({}), a.admin.getOrganization({})]);
-      for (const u of users.users) out.set(u.id, u.displayName);
-      for (const p of [...org.regions, ...org.stores]) out.set(p.id, p.name);
-      return out;
+    try {
+      const a = await api();
+      const who = await whoAmI();
+      if (who.role === Role.ADMIN) {
+        const [users, org] = await Promise.all([a.admin.listUsers({}), a.admin.getOrganization({})]);
+        for (const u of users.users) out.set(u.id, u.displayName);
+        for (const p of [...org.regions, ...org.stores]) out.set(p.id, p.name);
+      } else {
+        out.set(who.userId, who.userName);
+        const scope = who.regionId ? { scopeKind: ScopeKind.REGION, scopeId: who.regionId } : who.storeId ? { scopeKind: ScopeKind.STORE, scopeId: who.storeId } : null;
+        if (scope) {
+          const r = await a.dashboard.getPhiDrilldown(scope);
+          for (const s of [r.parent, ...r.children]) if (s?.name) out.set(s.scopeId, s.name);
+        }
+      }
+    } catch {
+      namesP = null; // asked again next time (offline, or a drill-down this role may not read)
     }
-    const scope = who.regionId ? { scopeKind: ScopeKind.REGION, scopeId: who.regionId } : who.storeId ? { scopeKind: ScopeKind.STORE, scopeId: who.storeId } : null;
-    if (scope) {
-      const r = await a.dashboard.getPhiDrilldown(scope);
-      for (const s of [r.parent, ...r.children]) if (s?.name) out.set(s.scopeId, s.name);
-    }
-    out.set(who.userId, who.userName);
+    // The customers (and terminals) this device holds, for the records and alerts that cite them.
+    const local = await session()?.client.list(CustomerSchema).catch(() => []);
+    for (const c of local ?? []) if (c.value.name && !out.has(c.id)) out.set(c.id, c.value.name);
     return out;
-  })().catch(() => ((namesP = null), new Map()));
+  })();
   return namesP;
 }
 
@@ -90,4 +100,9 @@ export function tsToDate(ts: Timestamp | undefined): Date | undefined {
 /** A Timestamp, short, in the app's language ("" when unset). */
 export function fmtTs(ts: Timestamp | undefined): string {
   return fmtTime(tsToDate(ts));
+}
+
+/** How long ago a Timestamp was ("5 min. ago", "5分钟前"; the date beyond a week; "" when unset). */
+export function fmtAgoTs(ts: Timestamp | undefined): string {
+  return fmtAgo(tsToDate(ts));
 }

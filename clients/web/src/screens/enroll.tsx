@@ -1,3 +1,4 @@
+import { Code, ConnectError } from "@connectrpc/connect";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { t } from "../i18n";
 import { enroll } from "../session";
@@ -24,7 +25,7 @@ export function Enroll({ onDone }: { onDone: () => void }) {
       await enroll(code, name);
       onDone();
     } catch (x) {
-      setErr(x instanceof Error ? x.message : String(x));
+      setErr(enrollError(x));
     } finally {
       setBusy(false);
     }
@@ -43,6 +44,14 @@ export function Enroll({ onDone }: { onDone: () => void }) {
       </form>
     </main>
   );
+}
+
+/** Why enrolling failed, in words: the code refused, the server not reached, else the error's own message. */
+export function enrollError(x: unknown): string {
+  const code = ConnectError.from(x).code;
+  if (code === Code.Unauthenticated || code === Code.NotFound || code === Code.InvalidArgument || code === Code.PermissionDenied || code === Code.FailedPrecondition) return t("enrollRefused");
+  if (code === Code.Unavailable || code === Code.DeadlineExceeded || code === Code.Unknown) return t("enrollFailed");
+  return x instanceof Error ? x.message : String(x);
 }
 
 /** The camera, read by BarcodeDetector until it sees a QR code. */

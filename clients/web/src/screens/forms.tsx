@@ -14,6 +14,7 @@ import { fmtTime, t, violationWords, type Key } from "../i18n";
 import { changed, profile, session } from "../session";
 import { shipmentFromCustomer } from "../shipment";
 import { CitedPhotos } from "./thumbs";
+import { fieldWords } from "../words";
 
 /** The forms, by route name: title, record type, and the fields' starting values. */
 const FORMS = {
@@ -248,7 +249,7 @@ export function FormScreen({ type: typeName, id, query }: { type: string; id: st
       </>}
       {problems.length > 0 && (
         <div class="error" role="alert" data-testid="violations"><p>{t("fixBeforeSubmit")}</p>
-          <ul>{problems.map((x, i) => <li key={i} data-rule={x.ruleId}><b>{LABELS[fieldOf(x)] ? t(LABELS[fieldOf(x)]) : fieldOf(x)}</b>: {violationWords(x)}</li>)}</ul>
+          <ul>{problems.map((x, i) => <li key={i} data-rule={x.ruleId}><b>{LABELS[fieldOf(x)] ? t(LABELS[fieldOf(x)]) : fieldWords(fieldOf(x).slice(fieldOf(x).lastIndexOf(".") + 1)) || fieldOf(x)}</b>: {violationWords(x)}</li>)}</ul>
         </div>
       )}
       {err && <p class="error" role="alert">{err}</p>}

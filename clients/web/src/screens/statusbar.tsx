@@ -1,6 +1,6 @@
 import type { PhotoProgress, Status } from "@fieldsync/client";
 import { useEffect, useState } from "preact/hooks";
-import { fmtTime, t } from "../i18n";
+import { fmtAgo, fmtTime, t } from "../i18n";
 import { session } from "../session";
 
 /** The sync bar, always visible: online or not, writes and photos waiting (with upload progress), last sync, losses. */
@@ -8,6 +8,11 @@ export function StatusBar() {
   const [s, setS] = useState<Status | null>(null);
   const [progress, setProgress] = useState<PhotoProgress["overall"] | null>(null);
   const [netUp, setNetUp] = useState(navigator.onLine);
+  const [, tick] = useState(0);
+  useEffect(() => {
+    const id = setInterval(() => tick((n) => n + 1), 30_000); // "last sync 5 min. ago" moves on
+    return () => clearInterval(id);
+  }, []);
   useEffect(() => {
     const c = session()?.client;
     if (!c) return;
@@ -32,7 +37,7 @@ export function StatusBar() {
             <progress max={progress.size} value={progress.sent} /></>}
         </span>
       )}
-      <span class="muted">{s.lastSync ? t("lastSync", { time: fmtTime(s.lastSync) }) : t("neverSynced")}</span>
+      <span class="muted" title={s.lastSync ? fmtTime(s.lastSync) : ""}>{s.lastSync ? t("lastSync", { time: fmtAgo(s.lastSync) }) : t("neverSynced")}</span>
       {s.conflicts > 0 && <a href="#/sync" class="warn">{t("conflictsN", { n: s.conflicts })}</a>}
       {s.rejections > 0 && <a href="#/sync" class="warn">{t("rejectionsN", { n: s.rejections })}</a>}
       {s.photosFailed > 0 && <a href="#/sync" class="warn">{t("photosFailedN", { n: s.photosFailed })}</a>}

@@ -1,7 +1,8 @@
 import { createRegistry, toJson, type Message } from "@bufbuild/protobuf";
 import { file_fieldsync_v1_records, QueueState, type Conflict, type QueuedPhoto, type Rejection } from "@fieldsync/client";
 import { useEffect, useState } from "preact/hooks";
-import { fmtTime, t, type Key } from "../i18n";
+import { fmtAgo, fmtTime, fmtWireTime, t, type Key } from "../i18n";
+import { enumWords, fieldWords as protoFieldWords, typeWords } from "../words";
 import { onChange, session, signOut } from "../session";
 
 /** Sync details: what lost a merge and why, what the server refused, the photo queue; sync now; sign out. */
@@ -38,7 +39,7 @@ export function SyncDetails({ onSignedOut }: { onSignedOut: () => void }) {
       <ul data-testid="conflicts">
         {[...state.conflicts].reverse().map((c) => (
           <li key={String(c.id)}>
-            <span class="muted small">{c.recordType.replace("fieldsync.v1.", "")} {c.recordId} · {fmtTime(c.time)}</span><br />
+            <span class="muted small" data-record={c.recordId}>{typeWords(c.recordType)} · <time title={fmtTime(c.time)}>{fmtAgo(c.time)}</time></span><br />
             {t("conflictLine", { field: fieldWords(c.field), losing: fieldText(c.losing, c.field), winning: fieldText(c.winning, c.field), reason: lossWords(c.reason) })}
           </li>
         ))}
@@ -47,13 +48,15 @@ export function SyncDetails({ onSignedOut }: { onSignedOut: () => void }) {
       {state.rejections.length === 0 && <p class="muted">{t("nothing")}</p>}
       <ul>
         {state.rejections.map((r) => (
-          <li key={r.seq}><span class="muted small">{r.recordType.replace("fieldsync.v1.", "")} {r.recordId} · {fmtTime(r.rejected)}</span><br />{r.reason}</li>
+          <li key={r.seq} data-record={r.recordId} title={r.reason}><span class="muted small">{typeWords(r.recordType)} · <time title={fmtTime(r.rejected)}>{fmtAgo(r.rejected)}</time></span><br />
+            {r.code >= 1 && r.code <= 5 ? t(`reject_${r.code}` as Key) : r.reason}
+            {r.fields.length > 0 && <span class="muted small"> {t("rejectFields", { fields: r.fields.map(fieldWords).join(", ") })}</span>}</li>
         ))}
       </ul>
       <h2>{t("photoQueue")}</h2>
       <ul>
         {state.photos.map((p) => (
-          <li key={p.sha256}>{p.slot} · {Math.round(p.offset / 1024)}/{Math.round(p.size / 1024)} KB · {QueueState[p.state]}{p.error && <span class="warn"> {p.error}</span>}</li>
+          <li key={p.sha256} data-state={QueueState[p.state]}>{typeWords(p.recordType)} · {fieldWords(p.slot)} · {Math.round(p.offset / 1024)}/{Math.round(p.size / 1024)} KB · {t(`queue_${p.state}` as Key)}{p.error && <span class="warn"> {p.error}</span>}</li>
         ))}
       </ul>
       <button class="secondary" onClick={() => void out()}>{t("signOut")}</button>
@@ -67,15 +70,10 @@ const registryForDisplay = createRegistry(file_fieldsync_v1_records);
 const LOSS_WORDS: Record<string, Key> = { older: "lossOlder", "frozen after submit": "lossFrozen", deleted: "lossDeleted" };
 const lossWords = (reason: string) => (LOSS_WORDS[reason] ? t(LOSS_WORDS[reason]) : reason);
 
-/** A field's name in words where the forms have them (due_time → "Due"); else the field's name. */
+/** A field's words (due_time → "Due"); a field of a nested message ("items.quantity") by its last part. */
 function fieldWords(field: string): string {
-  const key = field.replace(/_(\w)/g, (_, c: string) => c.toUpperCase());
-  return key in WORDED_FIELDS ? t(key as Key) : field;
+  return protoFieldWords(field.slice(field.lastIndexOf(".") + 1)) || field;
 }
-const WORDED_FIELDS = { state: 1, description: 1, dueTime: 1, currency: 1 };
-
-/** An enum value's words where the app has them (COMMITMENT_STATE_DONE → "Done"); else its name. */
-const ENUM_WORDS: Record<string, Key> = { COMMITMENT_STATE_OPEN: "stateOpen", COMMITMENT_STATE_DONE: "stateDone", COMMITMENT_STATE_CANCELLED: "stateCancelled" };
 
 /** One field of a conflict's value (a message of the record's type with only that field set), as text. */
 function fieldText(m: Message | undefined, field: string): string {
@@ -84,8 +82,16 @@ function fieldText(m: Message | undefined, field: string): string {
     const json = toJson(registryForDisplay.getMessage(m.$typeName)!, m, { registry: registryForDisplay }) as Record<string, unknown>;
     const camel = field.replace(/_(\w)/g, (_, c: string) => c.toUpperCase());
     const v = json[camel] ?? json[field];
-    return v === undefined ? "∅" : typeof v === "string" ? (ENUM_WORDS[v] ? t(ENUM_WORDS[v]) : v) : JSON.stringify(v);
+    return v === undefined ? "∅" : Array.isArray(v) ? v.map(valueWords).join(", ") : valueWords(v);
   } catch {
     return "?";
   }
 }
+
+/** A JSON value of a field in words: an enum value's or a visit tag's words, a time formatted, yes or no. */
+function valueWords(v: unknown): string {
+  if (typeof v === "string") return enumWords(v) || (`tag_${v}` in TAG_KEYS ? t(`tag_${v}` as Key) : fmtWireTime(v));
+  if (typeof v === "boolean") return t(v ? "yes" : "no");
+  return typeof v === "number" ? String(v) : JSON.stringify(v);
+}
+const TAG_KEYS = { tag_first_contact: 1, tag_price_negotiation: 1, tag_technical_demo: 1, tag_decision_maker_confirmed: 1 };

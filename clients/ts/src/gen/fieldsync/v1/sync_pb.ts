@@ -157,6 +157,11 @@ export type DeviceStatus = Message<"fieldsync.v1.DeviceStatus"> & {
 
   /**
    * When a sync last completed, by the device's clock; unset when never.
+   * In a report the device sends it is the sync before this one (a sync
+   * ends after its report is sent). In ListDevices' Device.status it is
+   * when the server last answered a pull of the device that left nothing
+   * more to pull, by the server's clock; the device's own time only until
+   * the server has seen such a pull.
    *
    * @generated from field: google.protobuf.Timestamp last_sync_time = 6;
    */
