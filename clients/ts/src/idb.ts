@@ -1,4 +1,4 @@
-import { initialMeta, type Meta, type OutboxEntry, type QueuedPhoto, type RecordRow, type Storage, type StoreTx, type StoredConflict, type StoredRejection } from "./storage.js";
+import { initialMeta, type Meta, type OutboxEntry, type QueuedPhoto, type RecordPhoto, type RecordRow, type Storage, type StoreTx, type StoredConflict, type StoredRejection } from "./storage.js";
 
 // IndexedDB itself, without a promise wrapper library: a pulled page is
 // thousands of rows, and a wrapper's promise and listeners per request cost
@@ -8,11 +8,12 @@ import { initialMeta, type Meta, type OutboxEntry, type QueuedPhoto, type Record
 // about the same whatever the value (BENCHMARKS.md, issue 12), so a pulled
 // page of 5,000 rows is ~20 chunk puts and a few directory puts instead of
 // 5,000 puts. The layout (version 3):
-//   chunks     number → Chunk: up to CHUNK_ROWS rows (new rows are grouped by
-//              type), with a multiEntry index "types" on the types they hold
-//   directory  shard number → Map(id → chunk number), the shard of an id being
-//              a hash of it mod SHARDS; HEAD → the next chunk number and, per
-//              type, the chunk new rows of that type are appended to
+//   chunks     number → StoredChunk: up to CHUNK_ROWS rows by column (new rows
+//              are grouped by type), with a multiEntry index "types" on the
+//              types they hold
+//   directory  shard number → StoredShard (id → chunk number), the shard of
+//              an id being a hash of it mod SHARDS; HEAD → the next chunk
+//              number and, per type, the chunk new rows of that type go to
 // Every id is in exactly one chunk, the one its shard names. A transaction
 // keeps its record writes in memory (reads see them) and applies them when
 // its function has returned, before it commits: the shards and chunks they
@@ -170,13 +171,13 @@ class Tx implements StoreTx {
 
   private shard(n: number): Promise<Map<string, number>> {
     let p = this.shards.get(n);
-    if (!p) this.shards.set(n, (p = result(this.s("directory").get(n)).then((m) => (m as Map<string, number> | undefined) ?? new Map())));
+    if (!p) this.shards.set(n, (p = result(this.s("directory").get(n)).then((v) => decodeShard(v as StoredShard | undefined))));
     return p;
   }
 
   private chunk(k: number): Promise<Chunk | undefined> {
     let p = this.chunks.get(k);
-    if (!p) this.chunks.set(k, (p = result(this.s("chunks").get(k)) as Promise<Chunk | undefined>));
+    if (!p) this.chunks.set(k, (p = result(this.s("chunks").get(k)).then((v) => v && decodeChunk(v as StoredChunk))));
     return p;
   }
 
@@ -201,7 +202,9 @@ class Tx implements StoreTx {
   }
   putRow(r: RecordRow): Promise<void> {
     this.writes.delete(r.id); // later writes last: new rows are appended in write order
-    const w: RecordRow = { ...r, base: own(r.base), view: own(r.view) };
+    // The bytes are copied into the chunk's one buffer when the transaction
+    // flushes (a pulled record's bytes are a view into the whole response).
+    const w: RecordRow = { ...r };
     if (r.photos) w.photos = r.photos.map((p) => ({ ...p }));
     this.writes.set(r.id, w);
     return DONE;
@@ -224,8 +227,9 @@ class Tx implements StoreTx {
     const [keys, values] = await Promise.all([result(this.s("chunks").getAllKeys()), result(this.s("chunks").getAll())]);
     const out: RecordRow[] = [];
     (keys as number[]).forEach((k, i) => {
-      if (!this.chunks.has(k)) this.chunks.set(k, Promise.resolve(values[i] as Chunk));
-      for (const r of (values[i] as Chunk).rows) if (!this.writes.has(r.id)) out.push(copy(r));
+      const c = decodeChunk(values[i] as StoredChunk);
+      if (!this.chunks.has(k)) this.chunks.set(k, Promise.resolve(c));
+      for (const r of c.rows) if (!this.writes.has(r.id)) out.push(copy(r));
     });
     for (const r of this.writes.values()) if (r) out.push(copy(r));
     return out.sort(byId);
@@ -305,7 +309,7 @@ class Tx implements StoreTx {
       }
       c.types = [...new Set(c.rows.map((r) => r.type))];
       if (c.rows.length > 0) {
-        this.s("chunks").put(c, k);
+        this.s("chunks").put(encodeChunk(c), k);
         continue;
       }
       this.s("chunks").delete(k);
@@ -318,7 +322,7 @@ class Tx implements StoreTx {
     }
     for (const n of dirtyShards) {
       const shard = shards.get(n)!;
-      if (shard.size > 0) this.s("directory").put(shard, n);
+      if (shard.size > 0) this.s("directory").put(encodeShard(shard), n);
       else this.s("directory").delete(n);
     }
     if (headDirty) this.s("directory").put(head, HEAD);
@@ -376,6 +380,120 @@ class Tx implements StoreTx {
   }
 }
 
+/**
+ * A chunk as stored: its rows by column, in a few typed arrays and strings
+ * rather than an object per row. A structured clone costs per object and
+ * per ArrayBuffer (a 256-row chunk of row objects took ~7 ms to serialize
+ * and ~10 to read back on the loaded benchmark machine); these are copies
+ * of a few buffers.
+ */
+export interface StoredChunk {
+  /** The ids, one after the other; idLen[i] is the length of the i-th. */
+  ids: string;
+  idLen: Uint32Array;
+  /** The distinct types (the "types" index); type[i] indexes them. */
+  types: string[];
+  type: Uint16Array;
+  version: BigUint64Array;
+  hlc: BigUint64Array;
+  gen: Float64Array;
+  state: Uint8Array;
+  /** Each row's base then view bytes; -1: null. */
+  bytes: Uint8Array;
+  baseLen: Int32Array;
+  viewLen: Int32Array;
+  /** 1: the row has photos (the next list of photoLists); 0: none (absent). */
+  hasPhotos: Uint8Array;
+  photoLists: RecordPhoto[][];
+}
+
+const U64 = 1n << 64n;
+
+function encodeChunk(c: Chunk): StoredChunk {
+  const n = c.rows.length;
+  const types = [...new Set(c.rows.map((r) => r.type))];
+  const typeNo = new Map(types.map((t, i) => [t, i]));
+  const out: StoredChunk = {
+    ids: "", idLen: new Uint32Array(n), types, type: new Uint16Array(n), version: new BigUint64Array(n), hlc: new BigUint64Array(n),
+    gen: new Float64Array(n), state: new Uint8Array(n), bytes: new Uint8Array(0), baseLen: new Int32Array(n), viewLen: new Int32Array(n),
+    hasPhotos: new Uint8Array(n), photoLists: [],
+  };
+  const ids: string[] = [];
+  let size = 0;
+  c.rows.forEach((r, i) => {
+    if (r.version < 0n || r.version >= U64 || r.hlc < 0n || r.hlc >= U64) throw new RangeError(`record ${r.id}: version or hlc out of uint64`);
+    ids.push(r.id);
+    out.idLen[i] = r.id.length;
+    out.type[i] = typeNo.get(r.type)!;
+    out.version[i] = r.version;
+    out.hlc[i] = r.hlc;
+    out.gen[i] = r.gen;
+    out.state[i] = r.state;
+    out.baseLen[i] = r.base === null ? -1 : r.base.length;
+    out.viewLen[i] = r.view === null ? -1 : r.view.length;
+    size += (r.base?.length ?? 0) + (r.view?.length ?? 0);
+    if (r.photos) {
+      out.hasPhotos[i] = 1;
+      out.photoLists.push(r.photos);
+    }
+  });
+  out.ids = ids.join("");
+  out.bytes = new Uint8Array(size);
+  let at = 0;
+  for (const r of c.rows) {
+    if (r.base) out.bytes.set(r.base, at), (at += r.base.length);
+    if (r.view) out.bytes.set(r.view, at), (at += r.view.length);
+  }
+  return out;
+}
+
+/** The rows of a stored chunk; their bytes are views into the chunk's one buffer. */
+export function decodeChunk(s: StoredChunk): Chunk {
+  const n = s.idLen.length;
+  const rows: RecordRow[] = new Array(n);
+  let id = 0;
+  let at = 0;
+  let photo = 0;
+  for (let i = 0; i < n; i++) {
+    const bl = s.baseLen[i];
+    const base = bl < 0 ? null : s.bytes.subarray(at, (at += bl));
+    const vl = s.viewLen[i];
+    const view = vl < 0 ? null : s.bytes.subarray(at, (at += vl));
+    const r: RecordRow = {
+      id: s.ids.slice(id, (id += s.idLen[i])), type: s.types[s.type[i]], base, version: s.version[i], hlc: s.hlc[i], gen: s.gen[i], state: s.state[i], view,
+    };
+    if (s.hasPhotos[i]) r.photos = s.photoLists[photo++];
+    rows[i] = r;
+  }
+  return { rows, types: s.types };
+}
+
+/** A directory shard as stored: ids one after the other, their lengths, their chunks. */
+export interface StoredShard {
+  ids: string;
+  idLen: Uint32Array;
+  chunk: Float64Array;
+}
+
+function encodeShard(m: Map<string, number>): StoredShard {
+  const idLen = new Uint32Array(m.size);
+  const chunk = new Float64Array(m.size);
+  let i = 0;
+  for (const [id, k] of m) {
+    idLen[i] = id.length;
+    chunk[i++] = k;
+  }
+  return { ids: [...m.keys()].join(""), idLen, chunk };
+}
+
+export function decodeShard(s: StoredShard | undefined): Map<string, number> {
+  const m = new Map<string, number>();
+  if (!s) return m;
+  let at = 0;
+  for (let i = 0; i < s.idLen.length; i++) m.set(s.ids.slice(at, (at += s.idLen[i])), s.chunk[i]);
+  return m;
+}
+
 /** A chunk's row positions by id, built once per chunk object. */
 const index = new WeakMap<Chunk, Map<string, number>>();
 function positions(c: Chunk): Map<string, number> {
@@ -421,15 +539,6 @@ function queued(_req: IDBRequest): Promise<void> {
   return DONE;
 }
 const DONE = Promise.resolve();
-
-/**
- * The bytes b in a buffer of their own. A pulled record's bytes are a view
- * into the whole response, and a structured clone of a view stores its
- * whole buffer: every row of a page would hold the page.
- */
-function own(b: Uint8Array | null): Uint8Array | null {
-  return b === null || (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength) ? b : b.slice();
-}
 
 function byId(a: RecordRow, b: RecordRow): number {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;

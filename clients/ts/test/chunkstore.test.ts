@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { IDBFactory } from "fake-indexeddb";
 import { describe, expect, it } from "vitest";
-import { CHUNK_ROWS, SHARDS, shardOf } from "../src/idb.js";
+import { CHUNK_ROWS, decodeChunk, decodeShard, SHARDS, shardOf, type StoredChunk, type StoredShard } from "../src/idb.js";
 import { openIndexedDBStorage, QueueState, RowState, type OutboxEntry, type QueuedPhoto, type RecordRow, type Storage } from "../src/index.js";
 
 // The chunked record store (schema 3): rows of many records per IndexedDB
@@ -32,7 +32,7 @@ async function raw(factory: IDBFactory, name: string) {
   db.close();
   const where = new Map<string, number>();
   ckeys.forEach((k, i) => {
-    const c = chunks[i] as { rows: RecordRow[]; types: string[] };
+    const c = decodeChunk(chunks[i] as StoredChunk);
     expect(c.rows.length, "no empty chunk is kept").toBeGreaterThan(0);
     expect([...c.types].sort()).toEqual([...new Set(c.rows.map((r) => r.type))].sort());
     for (const r of c.rows) {
@@ -43,7 +43,7 @@ async function raw(factory: IDBFactory, name: string) {
   const dir = new Map<string, number>();
   dkeys.forEach((k, i) => {
     if (k === -1) return; // the head
-    for (const [id, c] of dirs[i] as Map<string, number>) {
+    for (const [id, c] of decodeShard(dirs[i] as StoredShard)) {
       expect(shardOf(id)).toBe(k);
       dir.set(id, c);
     }
@@ -76,6 +76,25 @@ describe("the chunked record store", () => {
     const got = await raw(factory, "page");
     expect(got.ids.length).toBe(1000);
     expect(got.chunks).toBe(Math.ceil(1000 / CHUNK_ROWS));
+    s.close();
+  });
+
+  it("keeps every field of a row through the chunk's columns", async () => {
+    const s = await openIndexedDBStorage("columns", { indexedDB: new IDBFactory() });
+    const max = (1n << 64n) - 1n;
+    const rows: RecordRow[] = [
+      { id: "a", type: TYPES[0], base: null, version: 0n, hlc: max, gen: 3, state: RowState.Deleted, view: null },
+      { id: "b", type: TYPES[1], base: new Uint8Array(0), version: max, hlc: 1n, gen: 0, state: RowState.Edited, view: Uint8Array.of(1, 2), photos: [] },
+      { id: "c-é漢", type: TYPES[0], base: Uint8Array.of(5), version: 2n, hlc: 2n, gen: 1, state: RowState.Synced, view: null, photos: [{ sha256: "x", available: true }] },
+    ];
+    await s.update(async (tx) => {
+      for (const r of rows) await tx.putRow(r);
+    });
+    const got = await s.read((tx) => tx.allRows());
+    expect(got).toEqual(rows);
+    expect(got[0]).not.toHaveProperty("photos"); // absent stays absent, [] stays []
+    await expect(s.update((tx) => tx.putRow({ ...rows[0], id: "d", hlc: -1n }))).rejects.toThrow(/uint64/);
+    expect(await s.read((tx) => tx.row("d"))).toBeUndefined();
     s.close();
   });
 
