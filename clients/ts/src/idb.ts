@@ -402,7 +402,7 @@ export interface StoredChunk {
   bytes: Uint8Array;
   baseLen: Int32Array;
   viewLen: Int32Array;
-  /** 1: the row has photos (the next list of photoLists); 0: none (absent). */
+  /** 0: the row's photos are absent; 1: an empty list; 2: the next list of photoLists. */
   hasPhotos: Uint8Array;
   photoLists: RecordPhoto[][];
 }
@@ -433,8 +433,8 @@ function encodeChunk(c: Chunk): StoredChunk {
     out.viewLen[i] = r.view === null ? -1 : r.view.length;
     size += (r.base?.length ?? 0) + (r.view?.length ?? 0);
     if (r.photos) {
-      out.hasPhotos[i] = 1;
-      out.photoLists.push(r.photos);
+      out.hasPhotos[i] = r.photos.length === 0 ? 1 : 2;
+      if (r.photos.length > 0) out.photoLists.push(r.photos);
     }
   });
   out.ids = ids.join("");
@@ -462,7 +462,7 @@ export function decodeChunk(s: StoredChunk): Chunk {
     const r: RecordRow = {
       id: s.ids.slice(id, (id += s.idLen[i])), type: s.types[s.type[i]], base, version: s.version[i], hlc: s.hlc[i], gen: s.gen[i], state: s.state[i], view,
     };
-    if (s.hasPhotos[i]) r.photos = s.photoLists[photo++];
+    if (s.hasPhotos[i]) r.photos = s.hasPhotos[i] === 1 ? [] : s.photoLists[photo++];
     rows[i] = r;
   }
   return { rows, types: s.types };
