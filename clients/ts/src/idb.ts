@@ -71,7 +71,12 @@ export async function openIndexedDBStorage(name: string, options: { indexedDB?: 
   } catch (err) {
     throw (await migrating.then(() => undefined, (e: unknown) => e)) ?? err;
   }
-  await migrating;
+  try {
+    await migrating;
+  } catch (err) {
+    db.close();
+    throw err;
+  }
   return new IDBStorage(db);
 }
 
