@@ -27,10 +27,16 @@ const api = {
   /** The local SurgerySupport records: id, models, pending. */
   list: async () => (await client.list(SurgerySupportSchema)).map((r) => ({ id: r.id, models: r.value.consumableModels, pending: r.pending })),
   newId: () => client.newId(),
-  /** How many rows the store holds, and the largest stored value and buffer behind one. */
+  /**
+   * How many rows the store holds; the buffers behind their bytes (one per
+   * stored chunk), and whether each holds exactly the bytes of the rows
+   * read from it (not a pulled page's response).
+   */
   async rows() {
     const rs = await storage.read((tx) => tx.allRows());
-    return { rows: rs.length, maxBytes: Math.max(0, ...rs.map((r) => r.base?.length ?? 0)), maxBuffer: Math.max(0, ...rs.map((r) => r.base?.buffer.byteLength ?? 0)) };
+    const held = new Map<ArrayBufferLike, number>();
+    for (const r of rs) for (const b of [r.base, r.view]) if (b) held.set(b.buffer, (held.get(b.buffer) ?? 0) + b.length);
+    return { rows: rs.length, buffers: held.size, exact: [...held].every(([buf, n]) => buf.byteLength === n) };
   },
   status: async () => JSON.parse(JSON.stringify(await client.status())),
   photos: async () => (await client.photos()).map((p) => ({ sha256: p.sha256, state: p.state, offset: p.offset, size: p.size })),
