@@ -567,6 +567,8 @@ func elementKey(fd protoreflect.FieldDescriptor, v protoreflect.Value) (string, 
 		return string(b), nil
 	case protoreflect.BytesKind:
 		return string(v.Bytes()), nil
+	case protoreflect.StringKind:
+		return v.String(), nil // what fmt.Sprint gives, without boxing the value
 	default:
 		return fmt.Sprint(v.Interface()), nil
 	}

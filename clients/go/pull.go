@@ -36,31 +36,63 @@ func (c *Client) pull(ctx context.Context, b *backoff) error {
 }
 
 // pullFrom pulls and stores pages from cursor until has_more is false.
+// The pull is pipelined: while a page is stored, the next one is asked
+// for with ahead set, so the server does not take its cursor (a page not
+// stored yet) as the device's delivery receipt; the first Pull's cursor
+// (stored before this sync) is the receipt, and the Ack after the last
+// page records the rest. A sync cut short between pages leaves the
+// stored cursor for the next Pull to send, which records it then.
 func (c *Client) pullFrom(ctx context.Context, b *backoff, cursor string) error {
 	status, err := c.wireStatus(ctx, 0)
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	fetch := func(cursor string, ahead bool) <-chan pulled {
+		ch := make(chan pulled, 1)
+		go func() {
+			res, err := c.rpc.Pull(ctx, connect.NewRequest(&fieldsyncv1.PullRequest{
+				Cursor: cursor, Limit: uint32(c.cfg.pullLimit), Status: status, Ahead: ahead}))
+			ch <- pulled{res, err}
+		}()
+		return ch
+	}
+	receipt := cursor // what the server took as the receipt
+	next := fetch(cursor, false)
 	for {
-		res, err := c.rpc.Pull(ctx, connect.NewRequest(&fieldsyncv1.PullRequest{Cursor: cursor, Limit: uint32(c.cfg.pullLimit), Status: status}))
-		if err != nil {
-			return fmt.Errorf("pull: %w", err)
+		p := <-next
+		if p.err != nil {
+			return fmt.Errorf("pull: %w", p.err)
 		}
 		b.reset()
-		if err := c.storePage(ctx, res.Msg); err != nil {
+		page := p.res.Msg
+		if page.GetHasMore() {
+			next = fetch(page.GetNextCursor(), true)
+		}
+		if err := c.storePage(ctx, page); err != nil {
+			cancel()
+			if page.GetHasMore() {
+				<-next // the fetch ahead ends with ctx
+			}
 			return fmt.Errorf("pull: %w", err)
 		}
-		if !res.Msg.GetHasMore() {
-			c.ack(ctx, cursor, res.Msg.GetNextCursor())
+		if !page.GetHasMore() {
+			c.ack(ctx, receipt, page.GetNextCursor())
 			return c.finishPull(ctx)
 		}
-		cursor = res.Msg.GetNextCursor()
 	}
 }
 
+// pulled is the outcome of one Pull call.
+type pulled struct {
+	res *connect.Response[fieldsyncv1.PullResponse]
+	err error
+}
+
 // ack tells the server at once that the device stored the pages up to
-// next (its delivery receipt, dated now), unless next is the cursor this
-// Pull sent, which the server took as the receipt already. A failed ack
+// next (its delivery receipt, dated now), unless next is the cursor the
+// sync's first Pull sent, which the server took as the receipt already. A failed ack
 // costs nothing but the receipt's precision (the next Pull sends the
 // cursor): it is logged, not returned.
 func (c *Client) ack(ctx context.Context, sent, next string) {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -26,16 +27,27 @@ type rssWatch struct {
 	before, run int64 // KiB: before the setup, when the load started
 	peak, last  int64 // KiB, since the load started
 	err         error
+
+	// CPU time when the load started: the server's (from /proc) and this
+	// process's (the load generator, which runs the devices).
+	markedAt           time.Time
+	serverCPU, selfCPU time.Duration
+	cpuErr             error
 }
 
 // loadRSS is the server memory the summary reports, in MB.
 type loadRSS struct {
-	PID         int     `json:"pid,omitempty"`
-	BeforeMB    float64 `json:"before_setup_mb,omitempty"`
-	StartMB     float64 `json:"start_mb,omitempty"`
-	PeakMB      float64 `json:"peak_mb,omitempty"`
-	EndMB       float64 `json:"end_mb,omitempty"`
-	Unavailable string  `json:"unavailable,omitempty"`
+	PID      int     `json:"pid,omitempty"`
+	BeforeMB float64 `json:"before_setup_mb,omitempty"`
+	StartMB  float64 `json:"start_mb,omitempty"`
+	// CPU seconds each process used during the load (setup and drain
+	// excluded): the server's share of the machine beside the devices'.
+	ServerCPUSec float64 `json:"server_cpu_sec,omitempty"`
+	LoadCPUSec   float64 `json:"load_generator_cpu_sec,omitempty"`
+	RunSec       float64 `json:"run_sec,omitempty"`
+	PeakMB       float64 `json:"peak_mb,omitempty"`
+	EndMB        float64 `json:"end_mb,omitempty"`
+	Unavailable  string  `json:"unavailable,omitempty"`
 }
 
 // newRSSWatch starts sampling the server of --server-pid or --data-dir;
@@ -83,6 +95,43 @@ func readRSS(pid int) (int64, error) {
 	return 0, fmt.Errorf("server rss: no VmRSS in /proc/%d/status", pid)
 }
 
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat's times (100 on
+// every Linux the project runs on).
+const clockTicks = 100
+
+// readCPU reads a process's user and system CPU time from /proc/<pid>/stat.
+func readCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("server cpu: %w", err)
+	}
+	// The command name (field 2) is in parentheses and may hold spaces:
+	// fields count from after its closing one.
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(f) < 13 {
+		return 0, fmt.Errorf("server cpu: /proc/%d/stat has no utime and stime", pid)
+	}
+	var ticks int64
+	for _, s := range f[11:13] { // utime, stime: fields 14 and 15
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("server cpu: %w", err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
+}
+
+// selfCPU is this process's user and system CPU time.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 func (w *rssWatch) loop() {
 	defer close(w.done)
 	t := time.NewTicker(250 * time.Millisecond)
@@ -115,9 +164,11 @@ func (w *rssWatch) mark() {
 		return
 	}
 	w.read()
+	server, err := readCPU(w.pid)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.run, w.peak = w.last, w.last
+	w.markedAt, w.serverCPU, w.selfCPU, w.cpuErr = time.Now(), server, selfCPU(), err
 }
 
 // sample returns what was measured so far (the end being now).
@@ -129,9 +180,14 @@ func (w *rssWatch) sample() loadRSS {
 		return loadRSS{Unavailable: "not measured: give --server-pid or --data-dir for a local server"}
 	}
 	w.read()
+	server, err := readCPU(w.pid)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	r := loadRSS{PID: w.pid, BeforeMB: mb(w.before), StartMB: mb(w.run), PeakMB: mb(w.peak), EndMB: mb(w.last)}
+	if err == nil && w.cpuErr == nil && !w.markedAt.IsZero() {
+		r.ServerCPUSec, r.LoadCPUSec = (server - w.serverCPU).Seconds(), (selfCPU() - w.selfCPU).Seconds()
+		r.RunSec = time.Since(w.markedAt).Seconds()
+	}
 	if w.err != nil {
 		r.Unavailable = w.err.Error()
 	}

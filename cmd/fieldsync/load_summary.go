@@ -167,6 +167,10 @@ func (s *loadSummary) printTail(w io.Writer) {
 	fmt.Fprintf(w, "drain\t%.1fs, %d calls, %d errors (%s)\n", s.Drain.Seconds, s.Drain.Calls, s.Drain.Errors, codesText(s.Drain.Codes))
 	if r := s.RSS; r.PID > 0 {
 		fmt.Fprintf(w, "server RSS\tpid %d: %.0f MB before setup, %.0f MB at start, peak %.0f MB, %.0f MB at end\n", r.PID, r.BeforeMB, r.StartMB, r.PeakMB, r.EndMB)
+		if r.RunSec > 0 {
+			fmt.Fprintf(w, "CPU in run\tserver %.1fs (%.0f%% of one core), load generator %.1fs (%.0f%%), over %.1fs\n",
+				r.ServerCPUSec, 100*r.ServerCPUSec/r.RunSec, r.LoadCPUSec, 100*r.LoadCPUSec/r.RunSec, r.RunSec)
+		}
 	} else {
 		fmt.Fprintf(w, "server RSS\t%s\n", r.Unavailable)
 	}

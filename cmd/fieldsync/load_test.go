@@ -82,6 +82,9 @@ func TestLoadRunPushesEveryRecordItCounts(t *testing.T) {
 	if sum.RSS.PID != os.Getpid() || sum.RSS.PeakMB <= 0 {
 		t.Errorf("server RSS not read: %+v", sum.RSS)
 	}
+	if sum.RSS.RunSec < 3 || sum.RSS.ServerCPUSec <= 0 || sum.RSS.LoadCPUSec <= 0 {
+		t.Errorf("CPU during the 3 s run not read: %+v", sum.RSS)
+	}
 	if n := revokedDevices(t, d.URL(), creds.AdminToken, sum.Run); sum.Revoked != 20 || n != 20 {
 		t.Errorf("--cleanup revoked %d devices (the server lists %d revoked), want 20", sum.Revoked, n)
 	}
