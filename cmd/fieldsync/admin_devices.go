@@ -33,11 +33,20 @@ func printDevices(w io.Writer, m proto.Message, now time.Time) error {
 		if d.GetRevokeTime() != nil {
 			revoked = "revoked"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.GetId(), d.GetUserId(), d.GetName(),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.GetId(), deviceUser(d), d.GetName(),
 			ago(d.GetLastSeenTime(), now), ago(s.GetLastSyncTime(), now), outbox, oldest, photos,
 			orDash(s.GetAppVersion()), orDash(s.GetSdkVersion()), revoked)
 	}
 	return tw.Flush()
+}
+
+// deviceUser names a device's user: "Li Wei (u1)", or the id alone when
+// the server sent no name.
+func deviceUser(d *fieldsyncv1.Device) string {
+	if n := d.GetUserName(); n != "" {
+		return n + " (" + d.GetUserId() + ")"
+	}
+	return d.GetUserId()
 }
 
 // ago says how long before now t was, to the minute ("2h5m ago"); "-"

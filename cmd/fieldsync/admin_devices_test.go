@@ -23,7 +23,7 @@ func TestDevicesTableShowsSyncStatus(t *testing.T) {
 	now := time.Date(2026, 5, 4, 12, 0, 0, 0, time.UTC)
 	ts := func(d time.Duration) *timestamppb.Timestamp { return timestamppb.New(now.Add(-d)) }
 	res := &fieldsyncv1.ListDevicesResponse{Devices: []*fieldsyncv1.Device{
-		{Id: "d1", UserId: "u1", Name: "phone", LastSeenTime: ts(90 * time.Second), StatusTime: ts(2 * time.Minute),
+		{Id: "d1", UserId: "u1", UserName: "Li Wei", Name: "phone", LastSeenTime: ts(90 * time.Second), StatusTime: ts(2 * time.Minute),
 			OldestUnsyncedTime: ts(26*time.Hour + 2*time.Minute),
 			Status: &fieldsyncv1.DeviceStatus{OutboxDepth: 12, PhotosWaiting: 3, AppVersion: "2.4.1", SdkVersion: "v1.3.0",
 				LastSyncTime: ts(3*time.Hour + 20*time.Minute), OldestUnsyncedAge: durationpb.New(26 * time.Hour)}},
@@ -33,9 +33,9 @@ func TestDevicesTableShowsSyncStatus(t *testing.T) {
 	if err := printDevices(&b, res, now); err != nil {
 		t.Fatal(err)
 	}
-	want := `DEVICE  USER  NAME    LAST SEEN  LAST SYNC  OUTBOX  OLDEST UNSYNCED  PHOTOS WAITING  APP    SDK     REVOKED
-d1      u1    phone   1m ago     3h20m ago  12      1d2h ago         3               2.4.1  v1.3.0  
-d2      u2    tablet  -          -          -       -                -               -      -       revoked
+	want := `DEVICE  USER         NAME    LAST SEEN  LAST SYNC  OUTBOX  OLDEST UNSYNCED  PHOTOS WAITING  APP    SDK     REVOKED
+d1      Li Wei (u1)  phone   1m ago     3h20m ago  12      1d2h ago         3               2.4.1  v1.3.0  
+d2      u2           tablet  -          -          -       -                -               -      -       revoked
 `
 	if b.String() != want {
 		t.Fatalf("table:\n%s\nwant:\n%s", b.String(), want)
