@@ -77,6 +77,10 @@ export async function openIndexedDBStorage(name: string, options: { indexedDB?: 
     db.close();
     throw err;
   }
+  // A newer SDK in another tab upgrading the store waits until every
+  // connection is closed: this one steps aside (its later transactions
+  // fail, and the page should reload) rather than hold the upgrade forever.
+  db.onversionchange = () => db.close();
   return new IDBStorage(db);
 }
 

@@ -293,6 +293,22 @@ describe("migration from one value per record (schema 2)", () => {
     again.close();
   });
 
+  it("steps aside for a newer version's upgrade from another tab instead of blocking it", async () => {
+    const factory = new IDBFactory();
+    const s = await openIndexedDBStorage("newer", { indexedDB: factory });
+    let blocked = false;
+    const newer = await new Promise<IDBDatabase>((resolve, reject) => {
+      const req = factory.open("newer", 1000);
+      req.onblocked = () => (blocked = true);
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => reject(req.error);
+    });
+    expect(blocked, "the upgrade was not blocked by the open store").toBe(false);
+    expect(newer.version).toBe(1000);
+    newer.close();
+    await expect(s.read((tx) => tx.row("x"))).rejects.toThrow();
+  });
+
   it("leaves a store it cannot migrate as it was: the open fails, nothing is lost", async () => {
     const factory = new IDBFactory();
     const good = row("a", TYPES[0], 1);
