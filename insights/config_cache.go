@@ -28,7 +28,7 @@ func (c *Consumer) config(tx insightstore.Tx, tenantID string) (Config, error) {
 	if ok && bytes.Equal(cached.raw, raw) {
 		return cached.cfg, nil
 	}
-	cfg, err := ParseConfig(raw)
+	cfg, err := parseStoredConfig(raw)
 	if err != nil {
 		return Config{}, err
 	}

@@ -166,6 +166,27 @@ func finite(v float64) bool { return !math.IsInf(v, 0) && !math.IsNaN(v) }
 // naming it (a misspelt key must not silently leave the default), as is
 // anything after the JSON object.
 func ParseConfig(data []byte) (Config, error) {
+	cfg, err := decodeConfig(data)
+	if err != nil {
+		return Config{}, err
+	}
+	return cfg, cfg.Validate()
+}
+
+// parseStoredConfig is ParseConfig for a configuration already stored: one
+// saved before grant_duration was bounded keeps working, its grants cut to
+// MaxGrantDuration, where refusing it would stop the tenant's consumer.
+func parseStoredConfig(data []byte) (Config, error) {
+	cfg, err := decodeConfig(data)
+	if err != nil {
+		return Config{}, err
+	}
+	cfg.Rules.GrantDuration = min(cfg.Rules.GrantDuration, MaxGrantDuration)
+	return cfg, cfg.Validate()
+}
+
+// decodeConfig decodes a configuration over the defaults, unvalidated.
+func decodeConfig(data []byte) (Config, error) {
 	cfg := DefaultConfig()
 	if len(data) == 0 {
 		return cfg, nil
@@ -178,7 +199,7 @@ func ParseConfig(data []byte) (Config, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return Config{}, syncengine.Errorf(syncengine.CodeInvalid, "insights config: unexpected data after the JSON object")
 	}
-	return cfg, cfg.Validate()
+	return cfg, nil
 }
 
 // LoadConfig returns a tenant's configuration (the defaults when none is stored).
@@ -187,7 +208,7 @@ func LoadConfig(ctx context.Context, db insightstore.Configs, tenantID string) (
 	if err != nil {
 		return Config{}, err
 	}
-	return ParseConfig(data)
+	return parseStoredConfig(data)
 }
 
 // SaveConfig validates and stores a tenant's configuration. Recompute

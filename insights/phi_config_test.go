@@ -3,6 +3,7 @@ package insights
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fieldsync/fieldsync/syncengine"
 )
@@ -44,5 +45,26 @@ func TestGrantDurationIsTimeBoxed(t *testing.T) {
 		if _, err := ParseConfig([]byte(`{"rules":{"grant_duration":"` + d + `"}}`)); err != nil {
 			t.Errorf("grant_duration %s: %v", d, err)
 		}
+	}
+}
+
+// TestAStoredGrantDurationOverTheBoundIsCut: a configuration stored before
+// grant_duration was bounded still loads (the tenant's consumer must not
+// stop on it), its grants cut to MaxGrantDuration; setting it anew is
+// refused.
+func TestAStoredGrantDurationOverTheBoundIsCut(t *testing.T) {
+	t.Parallel()
+	cfg, err := parseStoredConfig([]byte(`{"rules":{"grant_duration":"8760h"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Rules.GrantDuration != MaxGrantDuration {
+		t.Fatalf("grant_duration %v, want %v", cfg.Rules.GrantDuration, MaxGrantDuration)
+	}
+	if cfg, err := parseStoredConfig([]byte(`{"rules":{"grant_duration":"2h"}}`)); err != nil || cfg.Rules.GrantDuration != Duration(2*time.Hour) {
+		t.Fatalf("grant_duration 2h: %v, %v", cfg.Rules.GrantDuration, err)
+	}
+	if _, err := parseStoredConfig([]byte(`{"rules":{"grant_duration":"-1h"}}`)); err == nil {
+		t.Fatal("a stored negative grant_duration was accepted")
 	}
 }
