@@ -239,7 +239,18 @@ func (d *Daemon) serveMetrics(g prometheus.Gatherer) error {
 		}
 	}()
 	d.log.Info("metrics served", "addr", ln.Addr().String())
+	if !loopback(ln.Addr()) {
+		d.log.Warn("metrics are served without authentication on an address other hosts may reach: limit who reaches it (firewall, or --metrics-addr on loopback or a private interface)",
+			"addr", ln.Addr().String())
+	}
 	return nil
+}
+
+// loopback reports whether a listener's address is reachable from this
+// host alone.
+func loopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
 }
 
 // MetricsURL is the URL of /metrics, or "" when not served.
