@@ -189,6 +189,19 @@ func TestClusterKeepsTheSyncContractThroughFaults(t *testing.T) {
 			t.Fatalf("%s: final sync: %v", d.name, err)
 		}
 	}
+	// The final syncs may write events of their own (a pull's receipt
+	// creates the records it delivers): the streams are compared with the
+	// outbox once those are relayed too.
+	waitFor(t, "the final syncs' events relayed", time.Minute, func() (bool, error) {
+		s, err := readOutbox(ctx, db)
+		switch {
+		case err != nil:
+			return false, err
+		case s.unsent != 0:
+			return false, fmt.Errorf("%d outbox events unsent", s.unsent)
+		}
+		return true, nil
+	})
 
 	admin := c.adminView(ctx, creds)
 	evs := c.changeEvents(ctx, db)
@@ -641,7 +654,12 @@ func (c *cluster) changeEvents(ctx context.Context, db *pgx.Conn) *eventLog {
 	}
 	for id := range outbox {
 		if seen[id] == 0 {
-			t.Fatalf("outbox event %s is in no stream", id)
+			var stream *string
+			var streamSeq, sentAt *int64
+			var seq int64
+			err := db.QueryRow(ctx, `SELECT seq, stream, stream_seq, sent_at FROM outbox WHERE event_id = $1`, id).Scan(&seq, &stream, &streamSeq, &sentAt)
+			t.Fatalf("outbox event %s is in no stream (outbox seq %d, stream %v, stream seq %v, sent at %v, read err %v)",
+				id, seq, deref(stream), deref(streamSeq), deref(sentAt), err)
 		}
 	}
 	t.Logf("%d events in the streams, each once", len(seen))
@@ -856,4 +874,12 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// deref is *p, or nil for a nil p (diagnostics of nullable columns).
+func deref[T any](p *T) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }
