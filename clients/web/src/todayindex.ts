@@ -179,7 +179,8 @@ export class TodayIndex {
   /** Tells the app's other tabs on this origin that a transaction of this one committed. */
   private readonly tabs = typeof BroadcastChannel === "function" ? new BroadcastChannel("fieldsync-today-index") : null;
 
-  constructor(private readonly inner: Storage) {
+  /** clock is the time the index's windows are cut at (Date.now; tests pass their own). */
+  constructor(private readonly inner: Storage, private readonly clock: () => number = Date.now) {
     if (typeof addEventListener === "function") addEventListener("pagehide", () => this.saveNow());
     if (this.tabs) this.tabs.onmessage = (e: MessageEvent<string>) => this.outdated(e.data);
   }
@@ -195,7 +196,7 @@ export class TodayIndex {
    * they came from (the first call after a build: the build's source).
    * From memory it reads nothing: synchronous work only.
    */
-  async inputs(now = Date.now()): Promise<{ inputs: TodayInputs; source: IndexSource }> {
+  async inputs(now = this.clock()): Promise<{ inputs: TodayInputs; source: IndexSource }> {
     let source = await this.ensure();
     if (this.built) [source, this.built] = [this.built, null];
     return { inputs: this.lists!.inputs(now), source };
@@ -236,7 +237,7 @@ export class TodayIndex {
         const key = await storeStateKey(tx);
         if (saved && saved.key === key) return { key, lists: Lists.fromJSON(saved), source: "index" as const };
         const lists = new Lists();
-        const now = Date.now();
+        const now = this.clock();
         for (const type of Object.keys(TODAY_FIELDS)) {
           for (const r of await tx.rowsOfType(type)) lists.apply(r.id, NONE, contribution(r, now));
         }
@@ -270,7 +271,7 @@ export class TodayIndex {
   private applyBatch(b: Batch): void {
     if (!b.cleared && b.changes.length === 0 && b.key === this.key) return;
     if (b.cleared) this.lists = new Lists();
-    const now = Date.now();
+    const now = this.clock();
     for (const c of b.changes) this.lists!.apply(c.id, contribution(c.before, now), contribution(c.after, now));
     this.key = b.key;
     this.scheduleSave();
@@ -315,8 +316,8 @@ export function todayIndexOf(storage: Storage): TodayIndex | undefined {
  * index once the transaction has committed, with the store's state key as
  * the transaction left it.
  */
-export function withTodayIndex(inner: Storage): Storage {
-  const index = new TodayIndex(inner);
+export function withTodayIndex(inner: Storage, clock: () => number = Date.now): Storage {
+  const index = new TodayIndex(inner, clock);
   const wrapped: Storage = {
     read: (fn) => inner.read(fn),
     update: async (fn) => {

@@ -14,6 +14,8 @@ import { todayIndexOf, withTodayIndex } from "../src/todayindex";
 
 const H = 3_600_000;
 const now = new Date(2026, 11, 1, 10, 0);
+/** The index cuts its windows at this test's now, not at the machine's clock. */
+const clock = () => now.getTime();
 
 /** A localStorage for Node (the index is saved there in the browser). */
 class MemoryStorage {
@@ -46,7 +48,7 @@ describe("the Today index", () => {
   it("follows local writes, edits, deletes and other types' writes without scanning the store", async () => {
     const name = `today-index-${dbs++}`;
     const raw = await openIndexedDBStorage(name);
-    const storage = withTodayIndex(raw);
+    const storage = withTodayIndex(raw, clock);
     expect(await seed(storage, 600, now.getTime())).toBe(600);
     expect(await expectSame(storage, raw)).toBe("store"); // built at open (a scan of the empty store), then followed the seed's writes
     expect(await expectSame(storage, raw)).toBe("memory");
@@ -73,7 +75,7 @@ describe("the Today index", () => {
 
   it("is saved under the store's state key: the next open reads it back, a store that moved on is scanned", async () => {
     const name = `today-index-${dbs++}`;
-    const first = withTodayIndex(await openIndexedDBStorage(name));
+    const first = withTodayIndex(await openIndexedDBStorage(name), clock);
     await seed(first, 300, now.getTime());
     await todayIndexOf(first)!.inputs();
     await new Promise((r) => setTimeout(r, 100)); // the save
@@ -81,10 +83,10 @@ describe("the Today index", () => {
 
     const raw = await openIndexedDBStorage(name);
     expect(shown(savedTodayInputs()!)).toEqual(shown(await loadTodayInputs(raw))); // what the snapshot draws before the SDK loads
-    const again = withTodayIndex(raw);
+    const again = withTodayIndex(raw, clock);
     expect(await expectSame(again, raw)).toBe("index");
     // Another tab writes to the store: it tells this one, which reads that tab's saved index.
-    const other = withTodayIndex(await openIndexedDBStorage(name));
+    const other = withTodayIndex(await openIndexedDBStorage(name), clock);
     const client = await Client.open({ storage: other });
     await client.put("c-tab", create(CommitmentSchema, { customerId: "seed-c1", description: "from the other tab", dueTime: timestampFromMs(now.getTime()), state: CommitmentState.OPEN }));
     client.close(); // saves its index
@@ -98,7 +100,7 @@ describe("the Today index", () => {
     await c3.put("c-unsaved", create(CommitmentSchema, { customerId: "seed-c1", description: "unsaved", dueTime: timestampFromMs(now.getTime()), state: CommitmentState.OPEN }));
     c3.close();
     const raw4 = await openIndexedDBStorage(name);
-    const fourth = withTodayIndex(raw4);
+    const fourth = withTodayIndex(raw4, clock);
     expect(await expectSame(fourth, raw4)).toBe("store");
     fourth.close();
   });
@@ -110,7 +112,7 @@ describe("the Today index", () => {
     raw0.close();
     (globalThis as { localStorage?: unknown }).localStorage = new MemoryStorage(); // no saved index: the build scans
     const raw = await openIndexedDBStorage(name);
-    const storage = withTodayIndex(raw); // its build starts now
+    const storage = withTodayIndex(raw, clock); // its build starts now
     const client = await Client.open({ storage });
     await Promise.all([0, 1, 2, 3].map((i) =>
       client.put(`c-race-${i}`, create(CommitmentSchema, { customerId: "seed-c1", description: `race ${i}`, dueTime: timestampFromMs(now.getTime() + i), state: CommitmentState.OPEN }))));
@@ -123,7 +125,7 @@ describe("the Today index", () => {
   it("a sign-out empties it", async () => {
     const name = `today-index-${dbs++}`;
     const raw = await openIndexedDBStorage(name);
-    const storage = withTodayIndex(raw);
+    const storage = withTodayIndex(raw, clock);
     await seed(storage, 200, now.getTime());
     await storage.update((tx) => tx.clear());
     expect(await expectSame(storage, raw)).toBe("store"); // the build at open
