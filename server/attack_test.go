@@ -26,20 +26,8 @@ import (
 // /64 share one bucket; another /64 and IPv4 clients keep their own.
 func TestIPv6ClientsOfOnePrefixShareABucket(t *testing.T) {
 	const burst = 3
-	e := newEdgeServer(t, 0, false, withLimits(server.Limits{Rate: 0.01, Burst: burst}))
-	trusted, err := server.ParseTrustedProxies("127.0.0.1,::1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	behindProxy := httptest.NewServer(server.NewClientIP(trusted, e.srv.Config.Handler))
-	defer behindProxy.Close()
-	whoami := func(client string) error {
-		c := fieldsyncv1connect.NewIdentityServiceClient(http.DefaultClient, behindProxy.URL, connect.WithInterceptors(bearer("fsd_not-a-token")))
-		req := connect.NewRequest(&fieldsyncv1.WhoAmIRequest{})
-		req.Header().Set("X-Forwarded-For", client)
-		_, err := c.WhoAmI(context.Background(), req)
-		return err
-	}
+	_, behindProxy := newProxiedEdge(t, burst)
+	whoami := func(client string) error { return whoAmIFrom(behindProxy.URL, client) }
 	for i := range burst {
 		// A fresh address of the same /64 each time.
 		if err := whoami("2001:db8:1:2::" + string(rune('a'+i))); connect.CodeOf(err) != connect.CodeUnauthenticated {

@@ -70,38 +70,50 @@ func TestParseTrustedProxiesRefusesWhatIsNotAnAddress(t *testing.T) {
 // without going through the proxy cannot pick a fresh bucket.
 func TestClientsBehindATrustedProxyHaveTheirOwnRateLimit(t *testing.T) {
 	const burst = 3
-	e := newEdgeServer(t, 0, false, withLimits(server.Limits{Rate: 0.01, Burst: burst}))
-	trusted, err := server.ParseTrustedProxies("127.0.0.1,::1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	behindProxy := httptest.NewServer(server.NewClientIP(trusted, e.srv.Config.Handler))
-	defer behindProxy.Close()
-	whoami := func(url, forwardedFor string) error {
-		c := fieldsyncv1connect.NewIdentityServiceClient(http.DefaultClient, url, connect.WithInterceptors(bearer("fsd_not-a-token")))
-		req := connect.NewRequest(&fieldsyncv1.WhoAmIRequest{})
-		req.Header().Set("X-Forwarded-For", forwardedFor)
-		_, err := c.WhoAmI(context.Background(), req)
-		return err
-	}
+	e, behindProxy := newProxiedEdge(t, burst)
 	for range burst {
-		if err := whoami(behindProxy.URL, "198.51.100.1"); connect.CodeOf(err) != connect.CodeUnauthenticated {
+		if err := whoAmIFrom(behindProxy.URL, "198.51.100.1"); connect.CodeOf(err) != connect.CodeUnauthenticated {
 			t.Fatalf("within the burst: %v, want Unauthenticated", err)
 		}
 	}
-	if err := whoami(behindProxy.URL, "198.51.100.1"); connect.CodeOf(err) != connect.CodeResourceExhausted {
+	if err := whoAmIFrom(behindProxy.URL, "198.51.100.1"); connect.CodeOf(err) != connect.CodeResourceExhausted {
 		t.Fatalf("past the burst: %v, want ResourceExhausted", err)
 	}
-	if err := whoami(behindProxy.URL, "198.51.100.2"); connect.CodeOf(err) != connect.CodeUnauthenticated {
+	if err := whoAmIFrom(behindProxy.URL, "198.51.100.2"); connect.CodeOf(err) != connect.CodeUnauthenticated {
 		t.Errorf("another client behind the proxy: %v, want its own bucket (Unauthenticated)", err)
 	}
 
 	// Straight to the server (no trusted proxy): one bucket for the peer,
 	// whatever the header says.
 	for i := range burst + 1 {
-		err := whoami(e.srv.URL, "198.51.100."+string(rune('3'+i)))
+		err := whoAmIFrom(e.srv.URL, "198.51.100."+string(rune('3'+i)))
 		if i == burst && connect.CodeOf(err) != connect.CodeResourceExhausted {
 			t.Errorf("forged X-Forwarded-For past the burst: %v, want ResourceExhausted", err)
 		}
 	}
+}
+
+// newProxiedEdge starts an edge server whose unauthenticated callers get
+// burst calls (then one per 100 s), and in front of it a trusted proxy
+// (NewClientIP trusting loopback) that passes X-Forwarded-For on.
+func newProxiedEdge(t *testing.T, burst int) (*edgeServer, *httptest.Server) {
+	t.Helper()
+	e := newEdgeServer(t, 0, false, withLimits(server.Limits{Rate: 0.01, Burst: burst}))
+	trusted, err := server.ParseTrustedProxies("127.0.0.1,::1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	behindProxy := httptest.NewServer(server.NewClientIP(trusted, e.srv.Config.Handler))
+	t.Cleanup(behindProxy.Close)
+	return e, behindProxy
+}
+
+// whoAmIFrom calls WhoAmI at url with a token that is no token, as the
+// client forwardedFor names in X-Forwarded-For.
+func whoAmIFrom(url, forwardedFor string) error {
+	c := fieldsyncv1connect.NewIdentityServiceClient(http.DefaultClient, url, connect.WithInterceptors(bearer("fsd_not-a-token")))
+	req := connect.NewRequest(&fieldsyncv1.WhoAmIRequest{})
+	req.Header().Set("X-Forwarded-For", forwardedFor)
+	_, err := c.WhoAmI(context.Background(), req)
+	return err
 }
