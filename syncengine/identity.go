@@ -90,6 +90,16 @@ type DeviceStatus struct {
 	ReportedAt time.Time
 }
 
+// LastSyncAt is the last sync a store keeps for a report received at now:
+// now for a report with Synced, else the device's own LastSync (zero when
+// none; a store then keeps the one it has).
+func (s DeviceStatus) LastSyncAt(now time.Time) time.Time {
+	if s.Synced {
+		return now
+	}
+	return s.LastSync
+}
+
 // Staleness buckets of FleetStats: how long since a device last reported
 // its status (its last successful Push or Pull), or never.
 const (

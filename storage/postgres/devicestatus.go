@@ -30,11 +30,8 @@ func (db *DB) ReportDeviceStatus(ctx context.Context, tenantID, deviceID string,
 		oldest = &v
 	}
 	var lastSync *int64
-	if s.Synced {
-		v := ms(now)
-		lastSync = &v
-	} else if !s.LastSync.IsZero() {
-		v := ms(s.LastSync)
+	if t := s.LastSyncAt(now); !t.IsZero() {
+		v := ms(t)
 		lastSync = &v
 	}
 	// A report without Synced keeps the last sync already kept: the

@@ -33,10 +33,7 @@ func (db *DB) ReportDeviceStatus(ctx context.Context, tenantID, deviceID string,
 	if s.OutboxDepth > 0 {
 		oldest = sql.NullInt64{Int64: ms(now.Add(-s.OldestUnsyncedAge)), Valid: true}
 	}
-	lastSync := nullTime(s.LastSync)
-	if s.Synced {
-		lastSync = nullTime(now)
-	}
+	lastSync := nullTime(s.LastSyncAt(now))
 	// A report without Synced keeps the last sync already kept: the
 	// device's own time is one sync behind it.
 	_, err = db.write.ExecContext(ctx, `INSERT INTO device_status (device_id, tenant_id, reported_at, outbox_depth,
