@@ -10,76 +10,32 @@
 // Needs clients/ts installed (npm ci there: the page bundles the SDK from ../ts/src),
 // Go (fieldsyncd and the Go side are built from this checkout) and Chromium
 // (CHROMIUM, default /usr/bin/chromium). Prints a Markdown table.
-import { execFileSync, spawn } from "node:child_process";
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, fsyncSync, closeSync } from "node:fs";
+import { createWriteStream, existsSync, mkdtempSync, rmSync, writeFileSync, openSync, fsyncSync, closeSync } from "node:fs";
 import { request } from "node:http";
 import { loadavg, tmpdir, cpus } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
+import { join, resolve } from "node:path";
 import express from "express";
 import expressPouchdb from "express-pouchdb";
 import PouchCore from "pouchdb-core";
 import PouchMemory from "pouchdb-adapter-memory";
 import PouchMapReduce from "pouchdb-mapreduce";
 import PouchReplication from "pouchdb-replication";
+import { buildGo, goTest as goTestIn, here, log, pouchVisits, startServer as startServerIn } from "./lib.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, "../..");
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const opt = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=")));
 const sizes = (opt.sizes ?? "10000,100000").split(",").map(Number);
 const pushN = Number(opt.push ?? 10_000);
 const photoBytes = Number(opt["photo-mib"] ?? 5) * (1 << 20);
 const tmp = mkdtempSync(join(tmpdir(), "fieldsync-bench-"));
-const log = (...a) => console.error(`[${new Date().toISOString().slice(11, 19)} load ${loadavg()[0].toFixed(2)}]`, ...a);
 const results = { started: new Date().toISOString(), cpus: cpus().length, cpu: cpus()[0]?.model, chromium: "", load: [], rows: [] };
 const row = (what, value) => (results.rows.push({ what, ...value }), log(what, JSON.stringify(value)));
 
-// ---- fieldsyncd and the Go side ----
+// ---- fieldsyncd and the Go side (lib.mjs) ----
 
-function build() {
-  log("building fieldsyncd and the Go SDK's test binary");
-  execFileSync("go", ["build", "-o", join(tmp, "fieldsyncd"), "./cmd/fieldsyncd"], { cwd: repo, stdio: "inherit" });
-  execFileSync("go", ["test", "-c", "-o", join(tmp, "clientsgo.test"), "./clients/go/"], { cwd: repo, stdio: "inherit" });
-}
-
-async function startServer(name) {
-  const data = join(tmp, name);
-  const child = spawn(join(tmp, "fieldsyncd"), ["--addr", "127.0.0.1:0", "--metrics-addr=", "--data-dir", data, "--demo", "--log-format", "json"], { stdio: ["ignore", "ignore", "pipe"] });
-  children.add(child);
-  const addr = await new Promise((done, fail) => {
-    const lines = [];
-    createInterface({ input: child.stderr }).on("line", (l) => {
-      lines.push(l);
-      try {
-        const r = JSON.parse(l);
-        if (r.msg === "fieldsyncd serving") done(r.addr);
-      } catch { /* not JSON */ }
-    });
-    child.once("exit", (c) => fail(new Error(`fieldsyncd exited ${c}:\n${lines.join("\n")}`)));
-  });
-  const url = `http://${addr}`;
-  const creds = JSON.parse(readFileSync(join(data, "demo-credentials.json"), "utf8"));
-  const rpc = async (method, body, token = creds.admin_token) => {
-    const res = await fetch(`${url}/fieldsync.v1.${method}`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
-    if (!res.ok) throw new Error(`${method}: ${res.status} ${await res.text()}`);
-    return res.json();
-  };
-  const rep = creds.users.find((u) => u.role === "rep");
-  /** A new device of the first rep: its token. */
-  const enroll = async (deviceName) => {
-    const { enrollmentCode } = await rpc("AdminService/IssueEnrollmentCode", { userId: rep.user_id });
-    return (await rpc("IdentityService/Enroll", { enrollmentCode, deviceName, platform: "web" })).deviceToken;
-  };
-  const stop = () => new Promise((done) => (child.exitCode !== null ? done() : (child.once("exit", done), child.kill("SIGTERM"))));
-  return { url, creds, enroll, stop };
-}
-
-/** Runs one test of the Go SDK's test binary with env; returns its stdout. */
-function goTest(test, env) {
-  return execFileSync(join(tmp, "clientsgo.test"), ["-test.run", `^${test}$`, "-test.v", "-test.count=1"], { cwd: join(repo, "clients/go"), env: { ...process.env, ...env }, encoding: "utf8" });
-}
+const build = () => buildGo(tmp);
+const startServer = (name) => startServerIn(tmp, name, children);
+const goTest = (test, env) => goTestIn(tmp, test, env);
 
 // ---- PouchDB's side: a CouchDB-replication-protocol server in this process (pure JS, memory adapter) ----
 
@@ -88,13 +44,7 @@ const Pouch = PouchCore.plugin(PouchMemory).plugin(PouchMapReduce).plugin(PouchR
 /** Adds visits from..to-1 (the same fields as the Go seed's) to the PouchDB database name. */
 async function seedPouch(name, from, to) {
   const db = new Pouch(name);
-  for (let i = from; i < to; i += 1000) {
-    const docs = [];
-    for (let j = i; j < Math.min(to, i + 1000); j++) {
-      docs.push({ _id: `visit-${String(j).padStart(8, "0")}`, record_type: "fieldsync.v1.Visit", customer_id: `hospital-${j % 500}`, kind: "VISIT_KIND_ROUTINE", notes: `visit ${j}: demo of the new stent, follow up on pricing next week`, visit_time: new Date().toISOString(), action_tags: ["technical_demo"] });
-    }
-    await db.bulkDocs(docs);
-  }
+  for (let i = from; i < to; i += 1000) await db.bulkDocs(pouchVisits(i, Math.min(to, i + 1000)));
 }
 
 // ---- the page: built with vite, served with the API proxied on the same origin ----

@@ -1,0 +1,119 @@
+// `npm run bench:server`: fieldsync's server against pouchdb-server (issue 11), no browser: each
+// side's client in this machine's other processes, both servers on loopback, one run.
+//   - push: N new visits (default 10,000) in calls of 100, each acknowledged before the next —
+//     fieldsync: Push calls from the Go test binary (TestServerRatioPush, mutations built before
+//     the clock starts); PouchDB: a local database holding the same documents replicated to
+//     pouchdb-server with batch_size 100 (`db.replicate.to`).
+//   - first sync: a new device of a rep whose 10,000 visits sit inside a tenant of 110,000 (the
+//     other 100,000 another rep's), into the Go SDK's store (a SQLite file; TestServerRatioFirstSync)
+//     vs a new PouchDB database replicating pouchdb-server's 10,000 (`db.replicate.from`).
+// PouchDB runs on the memory adapter on both ends (pouchdb-server --in-memory), which spares it
+// every disk write fieldsync makes (fsynced SQLite on the server, a SQLite file on the device).
+// Options: --n=10000 (push) --scope=10000 --others=100000 (first sync) --repeat=3 (rounds, each
+// side once per round, alternating which goes first) --out=results.json
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import PouchCore from "pouchdb-core";
+import PouchHttp from "pouchdb-adapter-http";
+import PouchMemory from "pouchdb-adapter-memory";
+import PouchReplication from "pouchdb-replication";
+import { buildGo, goTest, here, log, pouchVisits, startServer, waitQuiet } from "./lib.mjs";
+
+const opt = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=")));
+const N = Number(opt.n ?? 10_000), SCOPE = Number(opt.scope ?? 10_000), OTHERS = Number(opt.others ?? 100_000), REPEAT = Number(opt.repeat ?? 3);
+const tmp = mkdtempSync(join(tmpdir(), "fieldsync-bench-server-"));
+const children = new Set();
+const Pouch = PouchCore.plugin(PouchHttp).plugin(PouchMemory).plugin(PouchReplication);
+const results = { started: new Date().toISOString(), cpus: cpus().length, cpu: cpus()[0]?.model, rows: [] };
+const row = (what, value) => (results.rows.push({ what, load: +loadavg()[0].toFixed(2), ...value }), log(what, JSON.stringify(value)));
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function pouchServer(...args) {
+  const child = spawn(process.execPath, [join(here, "pouch-server.mjs"), ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  children.add(child);
+  const port = await new Promise((done, fail) => {
+    createInterface({ input: child.stdout }).once("line", (l) => done(JSON.parse(l).port));
+    child.once("exit", (c) => fail(new Error(`pouch-server exited ${c}`)));
+  });
+  return { url: `http://127.0.0.1:${port}`, stop: () => child.kill("SIGTERM") };
+}
+
+let dbs = 0;
+async function pouchPush(server) {
+  const src = new Pouch(`src-${++dbs}`, { adapter: "memory" });
+  for (let i = 0; i < N; i += 1000) await src.bulkDocs(pouchVisits(i, Math.min(N, i + 1000)));
+  const t0 = performance.now();
+  const r = await src.replicate.to(`${server.url}/push-${dbs}`, { batch_size: 100 });
+  const ms = performance.now() - t0;
+  if (r.docs_written !== N) throw new Error(`PouchDB pushed ${r.docs_written} of ${N}`);
+  await src.destroy();
+  return ms;
+}
+
+async function pouchFirstSync(server) {
+  const dst = new Pouch(`dst-${++dbs}`, { adapter: "memory" });
+  const t0 = performance.now();
+  const r = await dst.replicate.from(`${server.url}/visits`);
+  const ms = performance.now() - t0;
+  if (r.docs_written !== SCOPE) throw new Error(`PouchDB pulled ${r.docs_written} of ${SCOPE}`);
+  await dst.destroy();
+  return ms;
+}
+
+async function main() {
+  buildGo(tmp);
+  const pouch = await pouchServer(`--seed=visits:${SCOPE}`);
+  const fs = await startServer(tmp, "server", children);
+  try {
+    log(`seeding fieldsync: ${SCOPE} visits of the first rep, ${OTHERS} of the second`);
+    goTest(tmp, "TestTSRatioSeed", { FIELDSYNC_TSRATIO_URL: fs.url, FIELDSYNC_TSRATIO_TOKEN: await fs.enroll("seed scope"), FIELDSYNC_TSRATIO_SEED: String(SCOPE) });
+    goTest(tmp, "TestTSRatioSeed", { FIELDSYNC_TSRATIO_URL: fs.url, FIELDSYNC_TSRATIO_TOKEN: await fs.enroll("seed others", 1), FIELDSYNC_TSRATIO_SEED: String(OTHERS) });
+    await waitQuiet(fs.pid); // the relay and consumers settle
+    const got = { fsPush: [], pouchPush: [], fsSync: [], pouchSync: [] };
+    for (let round = 0; round < REPEAT; round++) {
+      const fsFirst = round % 2 === 0;
+      for (const side of fsFirst ? ["fs", "pouch"] : ["pouch", "fs"]) {
+        if (side === "fs") {
+          const push = JSON.parse(goTest(tmp, "TestServerRatioPush", { FIELDSYNC_TSRATIO_URL: fs.url, FIELDSYNC_TSRATIO_TOKEN: await fs.enroll(`push ${round}`, 1), FIELDSYNC_TSRATIO_N: String(N), FIELDSYNC_TSRATIO_BATCH: "100" }).match(/serverratio push: (.*)/)[1]);
+          got.fsPush.push(N / (push.ms / 1000));
+          row(`round ${round}: fieldsync push ${N} in calls of 100`, { ms: Math.round(push.ms), perSec: Math.round(N / (push.ms / 1000)) });
+          await waitQuiet(fs.pid); // its events relayed and consumed before the next timing
+          const sync = JSON.parse(goTest(tmp, "TestServerRatioFirstSync", { FIELDSYNC_TSRATIO_URL: fs.url, FIELDSYNC_TSRATIO_TOKEN: await fs.enroll(`sync ${round}`) }).match(/serverratio first sync: (.*)/)[1]);
+          if (sync.visits < SCOPE) throw new Error(`fieldsync pulled ${sync.visits} visits of ${SCOPE}`);
+          got.fsSync.push(sync.visits / (sync.ms / 1000));
+          await waitQuiet(fs.pid);
+          row(`round ${round}: fieldsync first sync of ${sync.visits} visits inside ${SCOPE + OTHERS + N * round}`, { ms: Math.round(sync.ms), perSec: Math.round(sync.visits / (sync.ms / 1000)) });
+        } else {
+          const pushMs = await pouchPush(pouch);
+          got.pouchPush.push(N / (pushMs / 1000));
+          row(`round ${round}: PouchDB push ${N}, batch_size 100`, { ms: Math.round(pushMs), perSec: Math.round(N / (pushMs / 1000)) });
+          const syncMs = await pouchFirstSync(pouch);
+          got.pouchSync.push(SCOPE / (syncMs / 1000));
+          row(`round ${round}: PouchDB first sync of ${SCOPE}`, { ms: Math.round(syncMs), perSec: Math.round(SCOPE / (syncMs / 1000)) });
+        }
+      }
+    }
+    row("medians", {
+      fsPushPerSec: Math.round(median(got.fsPush)), pouchPushPerSec: Math.round(median(got.pouchPush)), pushRatio: +(median(got.fsPush) / median(got.pouchPush)).toFixed(2),
+      fsSyncPerSec: Math.round(median(got.fsSync)), pouchSyncPerSec: Math.round(median(got.pouchSync)), syncRatio: +(median(got.fsSync) / median(got.pouchSync)).toFixed(2),
+    });
+  } finally {
+    await fs.stop();
+    pouch.stop();
+  }
+  results.finished = new Date().toISOString();
+  if (opt.out) writeFileSync(opt.out, JSON.stringify(results, null, 2));
+  console.log(["| what | load | result |", "|---|---|---|", ...results.rows.map(({ what, load, ...v }) => `| ${what} | ${load} | ${Object.entries(v).map(([k, x]) => `${k} ${x}`).join(", ")} |`)].join("\n"));
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+}).finally(() => {
+  for (const c of children) c.kill("SIGTERM");
+  rmSync(tmp, { recursive: true, force: true });
+  process.exit();
+});
