@@ -93,6 +93,68 @@ func TestBatchFailureAndLostAckApplyOnce(t *testing.T) {
 	}
 }
 
+// TestOverlappingBatchesWithRepeatsApplyEachEventOnce: batches marked
+// applied in one statement each (MarkEventsApplied) still apply each event
+// once when a batch mixes events applied by an earlier batch with new ones
+// (a redelivery overlapping new messages) and holds an event twice (a
+// republish after JetStream's duplicate window): the outcome equals
+// applying each event once, alone, and the whole stream again changes
+// nothing.
+func TestOverlappingBatchesWithRepeatsApplyEachEventOnce(t *testing.T) {
+	alone := newEnv(t)
+	aloneWrites := countProgressWrites(t, alone)
+	for _, ev := range allRuleEvents(alone) {
+		alone.handle(ev)
+	}
+	want := alone.outcome(t)
+
+	e := newEnv(t)
+	writes := countProgressWrites(t, e)
+	evs := allRuleEvents(e)
+	for start := 0; start < len(evs); start += 5 {
+		// Events start-3 .. start+7: three applied by the batch before,
+		// five new ones, three of the next batch's; and its first new
+		// event once more at the end.
+		b := cloneEvents(evs[max(0, start-3):min(start+8, len(evs))])
+		b = append(b, cloneEvents(evs[start:start+1])...)
+		must(t, e.c.HandleBatch(e.ctx, b))
+	}
+	if got := e.outcome(t); !slices.Equal(got, want) {
+		t.Fatalf("overlapping batches differ from one event at a time:\n%s", diffLines(strings.Join(want, "\n"), strings.Join(got, "\n")))
+	}
+	before, calls := e.snapshot(t), e.sink.calls
+	must(t, e.c.HandleBatch(e.ctx, cloneEvents(evs)))
+	if after := e.snapshot(t); after != before || e.sink.calls != calls {
+		t.Fatalf("the stream again changed state (%d more calls):\n%s", e.sink.calls-calls, diffLines(before, after))
+	}
+	// The handlers are idempotent, so the outcome alone cannot tell an
+	// event applied twice: count the progress rows written (one per
+	// applied visit, commitment or opportunity of a customer).
+	if got, want := writes(), aloneWrites(); got != want || want == 0 {
+		t.Errorf("progress rows written: %d in overlapping batches, %d applying each event once", got, want)
+	}
+}
+
+// countProgressWrites counts the progress rows e's consumer writes from
+// now on (a trigger), which the returned func reads.
+func countProgressWrites(t *testing.T, e *env) func() int {
+	t.Helper()
+	must(t, e.db.WriteTx(e.ctx, func(tx *sql.Tx, _ time.Time) error {
+		_, err := tx.ExecContext(e.ctx, `CREATE TABLE progress_writes (n INTEGER NOT NULL);
+			INSERT INTO progress_writes VALUES (0);
+			CREATE TRIGGER progress_inserted AFTER INSERT ON insights_progress BEGIN UPDATE progress_writes SET n = n + 1; END;
+			CREATE TRIGGER progress_updated AFTER UPDATE ON insights_progress BEGIN UPDATE progress_writes SET n = n + 1; END;`)
+		return err
+	}))
+	return func() int {
+		var n int
+		must(t, e.db.WriteTx(e.ctx, func(tx *sql.Tx, _ time.Time) error {
+			return tx.QueryRowContext(e.ctx, `SELECT n FROM progress_writes`).Scan(&n)
+		}))
+		return n
+	}
+}
+
 func cloneEvents(evs []*fieldsyncv1.ChangeEvent) []*fieldsyncv1.ChangeEvent {
 	out := make([]*fieldsyncv1.ChangeEvent, len(evs))
 	for i, ev := range evs {

@@ -189,8 +189,12 @@ func (c *Consumer) applyBatch(ctx context.Context, evs []*fieldsyncv1.ChangeEven
 	queued := false
 	err := c.DB.InsightsWrite(ctx, func(tx insightstore.Tx) error {
 		b := &batch{c: c, ctx: ctx, tx: tx, now: now, works: map[string]*work{}, ahead: actionIDs(evs, read)}
+		fresh, err := markApplied(tx, evs, read)
+		if err != nil {
+			return err
+		}
 		for i, ev := range evs {
-			if !read[i] {
+			if !fresh[i] {
 				continue
 			}
 			if err := b.apply(ev, recs[i]); err != nil {
@@ -250,11 +254,44 @@ func actionIDs(evs []*fieldsyncv1.ChangeEvent, read []bool) map[string][]string 
 	return ids
 }
 
-func (b *batch) apply(ev *fieldsyncv1.ChangeEvent, rec proto.Message) error {
-	fresh, err := b.tx.MarkEventApplied(ev.TenantId, ev.EventId)
-	if err != nil || !fresh {
-		return err
+// markApplied records the events the batch reads (read) as applied, one
+// statement per tenant, and reports which of them are new: an event
+// applied before, in an earlier batch or earlier in this one, is skipped.
+func markApplied(tx insightstore.Tx, evs []*fieldsyncv1.ChangeEvent, read []bool) ([]bool, error) {
+	byTenant := map[string][]int{} // tenant -> places in evs
+	var tenants []string
+	for i, ev := range evs {
+		if !read[i] {
+			continue
+		}
+		if _, ok := byTenant[ev.TenantId]; !ok {
+			tenants = append(tenants, ev.TenantId)
+		}
+		byTenant[ev.TenantId] = append(byTenant[ev.TenantId], i)
 	}
+	fresh := make([]bool, len(evs))
+	for _, tenantID := range tenants {
+		places := byTenant[tenantID]
+		ids := make([]string, len(places))
+		for j, i := range places {
+			ids[j] = evs[i].EventId
+		}
+		got, err := tx.MarkEventsApplied(tenantID, ids)
+		if err != nil {
+			return nil, err
+		}
+		if len(got) != len(ids) {
+			return nil, fmt.Errorf("mark events applied: %d answers for %d events", len(got), len(ids))
+		}
+		for j, i := range places {
+			fresh[i] = got[j]
+		}
+	}
+	return fresh, nil
+}
+
+// apply applies one new event (markApplied).
+func (b *batch) apply(ev *fieldsyncv1.ChangeEvent, rec proto.Message) error {
 	w := b.works[ev.TenantId]
 	if w == nil {
 		cfg, err := b.c.config(b.tx, ev.TenantId)

@@ -37,6 +37,10 @@ type Events interface {
 	// MarkEventApplied records that a change event is applied and reports
 	// whether it is new; false means it was applied before and must be skipped.
 	MarkEventApplied(tenantID, eventID string) (bool, error)
+	// MarkEventsApplied is MarkEventApplied for many events of a tenant at
+	// once, in one statement: fresh[i] reports whether eventIDs[i] is new.
+	// An id given twice is new at most once, at its first place.
+	MarkEventsApplied(tenantID string, eventIDs []string) (fresh []bool, err error)
 	// InsightsConfig returns a tenant's stored insights configuration
 	// (JSON), or nil when the tenant uses the defaults.
 	InsightsConfig(tenantID string) ([]byte, error)

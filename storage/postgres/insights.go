@@ -163,6 +163,35 @@ func insScopeFilter(kind fieldsyncv1.ScopeKind, ownerColumn string) (string, err
 	return "", syncengine.Errorf(syncengine.CodeInvalid, "unknown scope kind %d", kind)
 }
 
+// MarkEventsApplied records that change events are applied and reports,
+// for each, whether it is new, in one round trip (with the queue).
+func (t *InsightsTx) MarkEventsApplied(tenantID string, eventIDs []string) ([]bool, error) {
+	fresh := make([]bool, len(eventIDs))
+	first := make(map[string]int, len(eventIDs)) // id -> its first place
+	ids := make([]string, 0, len(eventIDs))
+	for i, id := range eventIDs {
+		if _, ok := first[id]; !ok {
+			first[id] = i
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return fresh, nil
+	}
+	inserted, err := pipeQuery(t.p, func(row insScanner) (string, error) {
+		var id string
+		return id, row.Scan(&id)
+	}, `INSERT INTO insights_applied_events (tenant_id, event_id, applied_at)
+		SELECT $1, id, $3 FROM unnest($2::text[]) AS id ON CONFLICT DO NOTHING RETURNING event_id`, tenantID, ids, ms(t.Now))
+	if err != nil {
+		return nil, fmt.Errorf("mark events applied: %w", err)
+	}
+	for _, id := range inserted {
+		fresh[first[id]] = true
+	}
+	return fresh, nil
+}
+
 // MarkEventApplied records that a change event is applied and reports
 // whether it is new; false means it was applied before and must be skipped.
 func (t *InsightsTx) MarkEventApplied(tenantID, eventID string) (bool, error) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,19 +30,65 @@ var _ insightstore.Store = (*DB)(nil)
 // InsightsTx is one write transaction over the insights tables. The
 // insights consumer does everything one change event causes in one
 // InsightsTx, together with the record that the event was applied.
+//
+// The action and progress rows it is given (PutAction, PutProgress) wait
+// in the transaction and go to their tables in multi-row statements
+// (insBuffered): before the next statement that reads their table, and
+// before the commit. A batch of events thus writes its action rows in a
+// few statements rather than one per event, and reads what it wrote.
 type InsightsTx struct {
 	ctx context.Context
 	tx  *stmtTx // statements prepared once, bound once per transaction
 	// Now is the transaction's clock reading (DB.Now, read once).
 	Now time.Time
+
+	actions  []*insightstore.Action // PutAction's rows not written yet
+	progress []insProgress          // PutProgress's rows not written yet
+}
+
+// insProgress is one PutProgress row waiting in an InsightsTx.
+type insProgress struct {
+	tenantID, customerID, recordID, linkedVisitID string
+	atMS                                          int64
 }
 
 // InsightsWrite runs fn in one write transaction (BEGIN IMMEDIATE) and
 // commits it when fn returns nil.
 func (db *DB) InsightsWrite(ctx context.Context, fn func(t insightstore.Tx) error) error {
 	return db.WriteTx(ctx, func(tx *sql.Tx, now time.Time) error {
-		return fn(&InsightsTx{ctx: ctx, tx: newStmtTx(db, tx), Now: now})
+		t := &InsightsTx{ctx: ctx, tx: newStmtTx(db, tx), Now: now}
+		if err := fn(t); err != nil {
+			return err
+		}
+		return t.flush()
 	})
+}
+
+// flush writes the rows waiting in the transaction.
+func (t *InsightsTx) flush() error {
+	if err := t.flushActions(); err != nil {
+		return err
+	}
+	return t.flushProgress()
+}
+
+// insChunks splits n rows into chunks of 64, 16, 4 and 1 rows, largest
+// first, so that a multi-row statement has one of four shapes, each
+// prepared once (stmtTx).
+func insChunks(n int) []int {
+	var out []int
+	for _, size := range []int{64, 16, 4, 1} {
+		for ; n >= size; n -= size {
+			out = append(out, size)
+		}
+	}
+	return out
+}
+
+// insValues returns rows groups of cols placeholders: "(?, ?), (?, ?)".
+func insValues(rows, cols int) string {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
+	return strings.TrimSuffix(strings.Repeat(row+", ", rows), ", ")
 }
 
 type insScanner = interface{ Scan(dest ...any) error }
@@ -95,6 +142,39 @@ func insScopeFilter(kind fieldsyncv1.ScopeKind, table, ownerColumn, ownerIndex s
 		return "region_id", table + "_region", nil
 	}
 	return "", "", syncengine.Errorf(syncengine.CodeInvalid, "unknown scope kind %d", kind)
+}
+
+// MarkEventsApplied records that change events are applied and reports,
+// for each, whether it is new, in one statement per 1,000 events (the ids
+// go in as a JSON array; RETURNING names those inserted).
+func (t *InsightsTx) MarkEventsApplied(tenantID string, eventIDs []string) ([]bool, error) {
+	fresh := make([]bool, len(eventIDs))
+	first := make(map[string]int, len(eventIDs)) // id -> its first place
+	var ids []string
+	for i, id := range eventIDs {
+		if _, ok := first[id]; !ok {
+			first[id] = i
+			ids = append(ids, id)
+		}
+	}
+	for start := 0; start < len(ids); start += 1000 {
+		chunk, err := json.Marshal(ids[start:min(start+1000, len(ids))])
+		if err != nil {
+			return nil, err
+		}
+		inserted, err := insQuery(t.ctx, t.tx, func(row insScanner) (string, error) {
+			var id string
+			return id, row.Scan(&id)
+		}, `INSERT OR IGNORE INTO insights_applied_events (tenant_id, event_id, applied_at)
+			SELECT ?, value, ? FROM json_each(?) WHERE true RETURNING event_id`, tenantID, ms(t.Now), string(chunk))
+		if err != nil {
+			return nil, fmt.Errorf("mark events applied: %w", err)
+		}
+		for _, id := range inserted {
+			fresh[first[id]] = true
+		}
+	}
+	return fresh, nil
 }
 
 // MarkEventApplied records that a change event is applied and reports
@@ -160,6 +240,9 @@ func scanInsightAction(row insScanner) (*insightstore.Action, error) {
 
 // Action returns a stored action record, or nil.
 func (t *InsightsTx) Action(tenantID, recordID string) (*insightstore.Action, error) {
+	if err := t.flushActions(); err != nil {
+		return nil, err
+	}
 	return insOne(t.ctx, t.tx, scanInsightAction, `SELECT `+insActionCols+` FROM insights_actions WHERE tenant_id = ? AND record_id = ?`,
 		tenantID, recordID)
 }
@@ -170,6 +253,9 @@ func (t *InsightsTx) Action(tenantID, recordID string) (*insightstore.Action, er
 func (t *InsightsTx) ActionsByID(tenantID string, recordIDs []string) ([]*insightstore.Action, error) {
 	if len(recordIDs) == 0 {
 		return nil, nil
+	}
+	if err := t.flushActions(); err != nil {
+		return nil, err
 	}
 	ids, err := json.Marshal(recordIDs)
 	if err != nil {
@@ -183,13 +269,33 @@ func (t *InsightsTx) ActionsByID(tenantID string, recordIDs []string) ([]*insigh
 	return out, nil
 }
 
-// PutAction stores an action record, replacing the previous one.
+// PutAction stores an action record, replacing the previous one. The row
+// waits in the transaction (see InsightsTx) and is written with the
+// others before the next read of the actions or the commit.
 func (t *InsightsTx) PutAction(a *insightstore.Action) error {
-	err := t.exec(`INSERT OR REPLACE INTO insights_actions (`+insActionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		a.TenantID, a.RecordID, a.RecordType, a.OwnerUserID, a.StoreID, a.RegionID, a.CustomerID,
-		a.ActionMS, a.SubmittedMS, a.SubmittedVersion, a.QualityKind, a.QualityCount, strings.Join(a.Tags, " "), a.Conclusion, a.Value)
-	if err != nil {
-		return fmt.Errorf("put action %s: %w", a.RecordID, err)
+	c := *a
+	c.Tags = slices.Clone(a.Tags)
+	c.Value = slices.Clone(a.Value)
+	t.actions = append(t.actions, &c)
+	return nil
+}
+
+// flushActions writes the action rows waiting in the transaction, in
+// their order (a record put twice ends as put last).
+func (t *InsightsTx) flushActions() error {
+	rows := t.actions
+	t.actions = nil
+	for _, n := range insChunks(len(rows)) {
+		chunk := rows[:n]
+		rows = rows[n:]
+		args := make([]any, 0, 15*n)
+		for _, a := range chunk {
+			args = append(args, a.TenantID, a.RecordID, a.RecordType, a.OwnerUserID, a.StoreID, a.RegionID, a.CustomerID,
+				a.ActionMS, a.SubmittedMS, a.SubmittedVersion, a.QualityKind, a.QualityCount, strings.Join(a.Tags, " "), a.Conclusion, a.Value)
+		}
+		if err := t.exec(`INSERT OR REPLACE INTO insights_actions (`+insActionCols+`) VALUES `+insValues(n, 15), args...); err != nil {
+			return fmt.Errorf("put action %s: %w", chunk[0].RecordID, err)
+		}
 	}
 	return nil
 }
@@ -197,6 +303,9 @@ func (t *InsightsTx) PutAction(a *insightstore.Action) error {
 // SubmittedActions returns the submitted action records of a customer with
 // the given record type whose action time is in [fromMS, toMS], by record id.
 func (t *InsightsTx) SubmittedActions(tenantID, customerID, recordType string, fromMS, toMS int64) ([]*insightstore.Action, error) {
+	if err := t.flushActions(); err != nil {
+		return nil, err
+	}
 	q := `SELECT ` + insActionCols + ` FROM insights_actions WHERE tenant_id = ? AND customer_id = ? AND record_type = ?
 		AND submitted_ms > 0 AND action_ms BETWEEN ? AND ? ORDER BY record_id`
 	if recordType == insDiagnosisType {
@@ -226,6 +335,9 @@ func scanInsightFact(row insScanner) (*insightstore.Action, error) {
 // records carry only what PHI reads: TenantID, CustomerID, Conclusion,
 // Value and SubmittedVersion are left empty.
 func (t *InsightsTx) Actions(tenantID string, kind fieldsyncv1.ScopeKind, scopeID string, fromMS, toMS int64) ([]*insightstore.Action, error) {
+	if err := t.flushActions(); err != nil {
+		return nil, err
+	}
 	col, index, err := insScopeFilter(kind, "insights_actions", "owner_user_id", "owner")
 	if err != nil {
 		return nil, err
@@ -524,16 +636,42 @@ func (t *InsightsTx) ResolveStall(tenantID, visitID string) error {
 }
 
 // PutProgress records a change of a customer's visit, commitment or
-// opportunity at atMS, unless a later change of the record is stored.
+// opportunity at atMS, unless a later change of the record is stored. The
+// row waits in the transaction (see InsightsTx) and is written with the
+// others before the next read of the progress rows or the commit.
 func (t *InsightsTx) PutProgress(tenantID, customerID, recordID, linkedVisitID string, atMS int64) error {
-	return t.exec(`INSERT INTO insights_progress (tenant_id, customer_id, record_id, linked_visit_id, at_ms) VALUES (?, ?, ?, ?, ?)
+	t.progress = append(t.progress, insProgress{tenantID, customerID, recordID, linkedVisitID, atMS})
+	return nil
+}
+
+// flushProgress writes the progress rows waiting in the transaction, in
+// their order (each row is applied after the ones before it).
+func (t *InsightsTx) flushProgress() error {
+	rows := t.progress
+	t.progress = nil
+	for _, n := range insChunks(len(rows)) {
+		chunk := rows[:n]
+		rows = rows[n:]
+		args := make([]any, 0, 5*n)
+		for _, p := range chunk {
+			args = append(args, p.tenantID, p.customerID, p.recordID, p.linkedVisitID, p.atMS)
+		}
+		err := t.exec(`INSERT INTO insights_progress (tenant_id, customer_id, record_id, linked_visit_id, at_ms) VALUES `+insValues(n, 5)+`
 		ON CONFLICT(tenant_id, customer_id, record_id) DO UPDATE SET linked_visit_id = excluded.linked_visit_id, at_ms = excluded.at_ms
-		WHERE excluded.at_ms >= insights_progress.at_ms`, tenantID, customerID, recordID, linkedVisitID, atMS)
+		WHERE excluded.at_ms >= insights_progress.at_ms`, args...)
+		if err != nil {
+			return fmt.Errorf("put progress %s: %w", chunk[0].recordID, err)
+		}
+	}
+	return nil
 }
 
 // ProgressTimes returns the times of a customer's progress records other
 // than visitID itself and its own open commitments.
 func (t *InsightsTx) ProgressTimes(tenantID, customerID, visitID string) ([]int64, error) {
+	if err := t.flushProgress(); err != nil {
+		return nil, err
+	}
 	return insQuery(t.ctx, t.tx, func(row insScanner) (int64, error) {
 		var v int64
 		return v, row.Scan(&v)

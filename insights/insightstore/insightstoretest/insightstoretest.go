@@ -8,6 +8,7 @@ package insightstoretest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -65,6 +66,8 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 		{"FindingsInterventionsAndGrants", testFindingsGrants},
 		{"DirectoryReadsUsersNamesAndStaleDevices", testDirectory},
 		{"FailedWriteLeavesNothingBehind", testRollback},
+		{"EventsMarkedAppliedManyAtOnce", testMarkEventsApplied},
+		{"ManyWritesReadBackInTheirTransaction", testManyWritesReadBack},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -647,4 +650,146 @@ func testRollback(t *testing.T, s Backend) {
 	if p := must(s.PendingInsightEffects(t.Context(), time.Now(), 10))(t); len(p) != 0 {
 		t.Errorf("a rolled back effect is pending: %+v", p)
 	}
+}
+
+func testMarkEventsApplied(t *testing.T, s Backend) {
+	a, b := newOrg(t, s, "A"), newOrg(t, s, "B")
+	write(t, s, func(tx insightstore.Tx) error {
+		_, err := tx.MarkEventApplied(a.tenant, "ev-1")
+		return err
+	})
+	var got, again, other []bool
+	var single bool
+	write(t, s, func(tx insightstore.Tx) (err error) {
+		if got, err = tx.MarkEventsApplied(a.tenant, []string{"ev-1", "ev-2", "ev-2", "ev-3"}); err != nil {
+			return err
+		}
+		if again, err = tx.MarkEventsApplied(a.tenant, []string{"ev-3", "ev-4"}); err != nil {
+			return err
+		}
+		if single, err = tx.MarkEventApplied(a.tenant, "ev-2"); err != nil {
+			return err
+		}
+		other, err = tx.MarkEventsApplied(b.tenant, []string{"ev-1", "ev-2"})
+		return err
+	})
+	if want := []bool{false, true, false, true}; !slices.Equal(got, want) {
+		t.Errorf("MarkEventsApplied(ev-1 applied before, ev-2 twice, ev-3) = %v, want %v", got, want)
+	}
+	if want := []bool{false, true}; !slices.Equal(again, want) {
+		t.Errorf("MarkEventsApplied(ev-3 marked earlier in the transaction, ev-4) = %v, want %v", again, want)
+	}
+	if single {
+		t.Error("MarkEventApplied of an event MarkEventsApplied marked says it is new")
+	}
+	if want := []bool{true, true}; !slices.Equal(other, want) {
+		t.Errorf("another tenant's events of the same ids: %v, want %v", other, want)
+	}
+	var empty []bool
+	write(t, s, func(tx insightstore.Tx) (err error) { empty, err = tx.MarkEventsApplied(a.tenant, nil); return })
+	if len(empty) != 0 {
+		t.Errorf("MarkEventsApplied(nil) = %v", empty)
+	}
+	boom := errors.New("boom")
+	err := s.InsightsWrite(t.Context(), func(tx insightstore.Tx) error {
+		if _, err := tx.MarkEventsApplied(a.tenant, []string{"ev-5", "ev-6"}); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("InsightsWrite: %v, want the function's error", err)
+	}
+	write(t, s, func(tx insightstore.Tx) (err error) {
+		got, err = tx.MarkEventsApplied(a.tenant, []string{"ev-5", "ev-6"})
+		return
+	})
+	if want := []bool{true, true}; !slices.Equal(got, want) {
+		t.Errorf("events marked in a rolled back transaction: %v, want %v", got, want)
+	}
+}
+
+// testManyWritesReadBack: a transaction reads what it wrote, whatever the
+// store does with its writes before the commit (storage/sqlite keeps
+// action and progress rows back and writes them many at once), and a put
+// of the same row twice ends as the last put.
+func testManyWritesReadBack(t *testing.T, s Backend) {
+	o := newOrg(t, s, "A")
+	const n = 150 // more than one multi-row statement
+	act := func(i, at int) *insightstore.Action {
+		return &insightstore.Action{TenantID: o.tenant, RecordID: fmt.Sprintf("v%03d", i), RecordType: "fieldsync.v1.Visit",
+			OwnerUserID: o.rep.ID, RegionID: o.region, CustomerID: "c1", ActionMS: int64(at), SubmittedMS: int64(at),
+			Tags: []string{"t"}}
+	}
+	ids := make([]string, n)
+	write(t, s, func(tx insightstore.Tx) error {
+		for i := range n {
+			ids[i] = fmt.Sprintf("v%03d", i)
+			if err := tx.PutAction(act(i, 1000+i)); err != nil {
+				return err
+			}
+			if err := tx.PutProgress(o.tenant, "c1", ids[i], "", int64(1000+i)); err != nil {
+				return err
+			}
+		}
+		if err := tx.PutAction(act(7, 5)); err != nil { // again: the last put stays
+			return err
+		}
+		if err := tx.PutProgress(o.tenant, "c1", ids[7], "", 5); err != nil { // earlier: kept back
+			return err
+		}
+		if a, err := tx.Action(o.tenant, ids[7]); err != nil || a == nil || a.ActionMS != 5 {
+			t.Errorf("Action after two puts: %+v, %v; want the second", a, err)
+		}
+		got, err := tx.ActionsByID(o.tenant, ids)
+		if err != nil || len(got) != n {
+			t.Errorf("ActionsByID of %d records put in the transaction: %d, %v", n, len(got), err)
+		}
+		if err := tx.PutAction(act(n, 2000)); err != nil {
+			return err
+		}
+		acts, err := tx.Actions(o.tenant, fieldsyncv1.ScopeKind_SCOPE_KIND_REP, o.rep.ID, 0, 1<<40)
+		if err != nil || len(acts) != n+1 {
+			t.Errorf("Actions of the rep after %d puts: %d, %v", n+1, len(acts), err)
+		}
+		sub, err := tx.SubmittedActions(o.tenant, "c1", "fieldsync.v1.Visit", 0, 1<<40)
+		if err != nil || len(sub) != n+1 {
+			t.Errorf("SubmittedActions of the customer after %d puts: %d, %v", n+1, len(sub), err)
+		}
+		times, err := tx.ProgressTimes(o.tenant, "c1", "none")
+		if err != nil || len(times) != n || !slices.Contains(times, 1007) || slices.Contains(times, 5) {
+			t.Errorf("ProgressTimes after %d puts: %d times (%v), want %d with 1007 kept over the earlier 5", n, len(times), err, n)
+		}
+		return nil
+	})
+	write(t, s, func(tx insightstore.Tx) error {
+		got, err := tx.ActionsByID(o.tenant, append(ids, fmt.Sprintf("v%03d", n)))
+		if err != nil || len(got) != n+1 {
+			t.Errorf("ActionsByID after the commit: %d, %v; want %d", len(got), err, n+1)
+		}
+		return nil
+	})
+	// Rows kept back by a transaction that fails are not written.
+	boom := errors.New("boom")
+	err := s.InsightsWrite(t.Context(), func(tx insightstore.Tx) error {
+		if err := tx.PutAction(act(n+1, 1)); err != nil {
+			return err
+		}
+		if err := tx.PutProgress(o.tenant, "c2", "x", "", 1); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("InsightsWrite: %v, want the function's error", err)
+	}
+	write(t, s, func(tx insightstore.Tx) error {
+		if a, err := tx.Action(o.tenant, fmt.Sprintf("v%03d", n+1)); err != nil || a != nil {
+			t.Errorf("an action put in a failed transaction: %+v, %v", a, err)
+		}
+		if times, err := tx.ProgressTimes(o.tenant, "c2", "none"); err != nil || len(times) != 0 {
+			t.Errorf("progress put in a failed transaction: %v, %v", times, err)
+		}
+		return nil
+	})
 }
