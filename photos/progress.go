@@ -24,7 +24,7 @@ const partPause = 30 * time.Second
 // track hashes a chunk staged and recorded at offset and, when a whole
 // part is staged past the last one, hands it to the object store. It only
 // saves work for CompleteUpload, which redoes whatever failed here, so
-// its failures are logged, not returned: the chunk is durable either way.
+// its failures are logged, not returned: the chunk is staged either way.
 func (s *Service) track(ctx context.Context, u *Upload, offset int64, data []byte) {
 	pr, h, err := s.hashedTo(u.ID, offset)
 	if err == nil {

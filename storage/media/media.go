@@ -83,7 +83,8 @@ func ValidKey(key string) bool {
 type FilePutter interface {
 	// PutFile stores the first size bytes of the file at path under key.
 	// The caller vouches that they hash to key: the store checks the size
-	// only. Putting an existing key again succeeds and leaves one object.
+	// only. The file need not be fsynced: the stored object is durable
+	// when PutFile returns. Putting an existing key again succeeds and leaves one object.
 	// The file stays where it is, but the store may share it (a hard
 	// link): the caller must not write to it afterwards, only remove it.
 	// A partly written object is never visible.
