@@ -73,6 +73,9 @@ func (s *Service) forget(id string) {
 	a := s.acks[id]
 	delete(s.acks, id)
 	s.ackedMu.Unlock()
+	if a != nil && a.durable < a.end {
+		s.dropHashed(id) // its hash may cover the forgotten chunks
+	}
 	if a != nil {
 		a.timer.Stop()
 	}
@@ -127,7 +130,15 @@ func (s *Service) flush(ctx context.Context, id string, u *Upload) error {
 	if err != nil {
 		return fmt.Errorf("flush upload %s: %w", id, err)
 	}
-	s.forget(id)
+	if moved {
+		s.forget(id)
+	} else {
+		a.durable = a.end // the hash kept in memory stays good
+		s.forget(id)
+		if err := s.saveHashed(id); err != nil {
+			s.cfg.Logger.Warn("upload progress (completion catches up)", "upload", id, "err", err)
+		}
+	}
 	switch {
 	case u == nil:
 	case moved:

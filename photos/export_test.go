@@ -33,6 +33,7 @@ func Crash(s *Service) {
 		a.timer.Stop()
 		delete(s.acks, id)
 	}
+	clear(s.hashes)
 	s.ackedMu.Unlock()
 	StopStreams(s)
 }

@@ -149,6 +149,7 @@ type Service struct {
 	// by id (see acked); closed stops their timers' flushes (Crash).
 	ackedMu sync.Mutex
 	acks    map[string]*acked
+	hashes  map[string]*hashed // see track
 	closed  atomic.Bool
 	// flushAfter is flushAfter, or another delay in tests.
 	flushAfter time.Duration
