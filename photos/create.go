@@ -150,8 +150,9 @@ func placeUpload(tx Tx, u *Upload, now time.Time) (*Upload, error) {
 }
 
 // GetUpload returns one of the calling device's uploads, with its durable
-// offset (acknowledged chunks are made durable first, see acked). Errors: CodeNotFound for an unknown id or another device's
-// upload; CodePermissionDenied for a caller that is not a device.
+// offset (acknowledged chunks are made durable first, see acked). Errors:
+// CodeNotFound for an unknown id or another device's upload;
+// CodePermissionDenied for a caller that is not a device.
 func (s *Service) GetUpload(ctx context.Context, p *syncengine.Principal, id string) (*Upload, error) {
 	unlock := s.locks.lock(id)
 	defer unlock()
