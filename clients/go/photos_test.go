@@ -24,8 +24,8 @@ import (
 	"github.com/fieldsync/fieldsync/internal/demo"
 	"github.com/fieldsync/fieldsync/internal/s3test"
 	"github.com/fieldsync/fieldsync/photos/photostest"
-	"github.com/fieldsync/fieldsync/storage/media/local"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+	"github.com/fieldsync/fieldsync/storage/media/local"
 )
 
 const (
