@@ -15,13 +15,16 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 func CRC32C(data []byte) uint32 { return crc32.Checksum(data, castagnoli) }
 
 // PutChunk writes data at offset into one of the calling device's uploads
-// and returns the new offset. The bytes are on disk (fsynced) before the
-// new offset is recorded and returned, so an acknowledged chunk survives a
-// crash: in the staged file, or with shared staging in the store's
-// transaction that records the offset (one fsync per chunk; the staged
-// file is then a copy written without fsync); chunks of one upload are
-// applied one at a time. The chunk is
-// also hashed (the hash's state is saved beside the staged bytes, so
+// and returns the new offset; chunks of one upload are applied one at a
+// time. With local staging the chunk is acknowledged once it is written to
+// the staged file, before it is durable: the offset is fsynced and
+// recorded lazily, and a device is only ever told a durable offset to
+// resume from (see acked); after a crash the upload may continue from an
+// offset before chunks that were acknowledged, and the device resends
+// them. With shared staging an acknowledged chunk is durable in the
+// store's transaction that records its offset (one fsync per chunk; the
+// staged file is then a copy written without fsync). The chunk is also
+// hashed (the hash's state is saved beside the staged bytes, so
 // CompleteUpload reads nothing again) and passed on to the object store:
 // to the upload's stream, or as a multipart part once enough is staged
 // (see stream and sendPart); failures there are not the chunk's. The
@@ -30,13 +33,14 @@ func CRC32C(data []byte) uint32 { return crc32.Checksum(data, castagnoli) }
 // the upload waits for it, and data must not be changed meanwhile.
 //
 // Errors, with nothing written: CodeWrongOffset (detail
-// *fieldsyncv1.UploadOffset with the server's offset) when offset is not
-// the upload's, which is how a device learns that a chunk whose answer it
-// lost did arrive; CodeDataLoss when crc32c is not the CRC32C of data;
-// CodeInvalid for an empty chunk or one that ends past the declared size;
-// CodeFailedPrecondition for an upload that is complete, cancelled or
-// expired; CodeNotFound for an unknown id or another device's upload;
-// CodePermissionDenied for a caller that is not a device.
+// *fieldsyncv1.UploadOffset with the server's durable offset) when offset
+// is not where the upload continues, which is how a device learns that a
+// chunk whose answer it lost did arrive (or, after a crash, that
+// acknowledged chunks were lost); CodeDataLoss when crc32c is not the
+// CRC32C of data; CodeInvalid for an empty chunk or one that ends past the
+// declared size; CodeFailedPrecondition for an upload that is complete,
+// cancelled or expired; CodeNotFound for an unknown id or another
+// device's upload; CodePermissionDenied for a caller that is not a device.
 func (s *Service) PutChunk(ctx context.Context, p *syncengine.Principal, id string, offset int64, data []byte, crc32c uint32) (int64, error) {
 	unlock := s.locks.lock(id)
 	u, err := s.putChunk(ctx, p, id, offset, data, crc32c)
@@ -53,26 +57,42 @@ func (s *Service) PutChunk(ctx context.Context, p *syncengine.Principal, id stri
 	return u.Offset, nil
 }
 
-// putChunk is PutChunk up to the durable offset, under the upload's lock:
-// it returns the upload at its new offset.
+// putChunk is PutChunk up to the acknowledged offset, under the upload's
+// lock: it returns the upload at its new offset.
 func (s *Service) putChunk(ctx context.Context, p *syncengine.Principal, id string, offset int64, data []byte, crc32c uint32) (*Upload, error) {
 	u, err := s.load(ctx, p, id)
 	if err != nil {
 		return nil, err
 	}
 	if u.State != StateInProgress {
+		s.forget(id)
 		return nil, notInProgress(u)
 	}
-	if err := s.reconcile(ctx, u); err != nil {
-		return nil, err
+	var a *acked
+	if s.lazy() {
+		if a, err = s.expected(u); err != nil {
+			return nil, fmt.Errorf("put chunk: %w", err)
+		}
+	}
+	if a == nil {
+		if err := s.reconcile(ctx, u); err != nil {
+			return nil, err
+		}
 	}
 	if err := checkChunk(u, offset, data, crc32c); err != nil {
+		if a != nil && syncengine.ErrorCode(err) == syncengine.CodeWrongOffset {
+			return nil, s.wrongOffsetDurable(ctx, u, offset)
+		}
 		return nil, err
 	}
-	if err := s.staging.write(id, offset, data); err != nil {
+	created, err := s.staging.write(id, offset, data, !s.lazy())
+	if err != nil {
 		return nil, fmt.Errorf("put chunk: %w", err)
 	}
-	if err := s.advance(ctx, u, offset, data); err != nil {
+	if s.lazy() {
+		s.ack(u, a, offset+int64(len(data)), created)
+		u.Offset = offset + int64(len(data))
+	} else if err := s.advance(ctx, u, offset, data); err != nil {
 		return nil, err
 	}
 	if offset == 0 {
@@ -170,6 +190,10 @@ func (s *Service) reconcile(ctx context.Context, u *Upload) error {
 			return err
 		}
 		s.forgetPast(ctx, u, n)
+	}
+	if n > u.Offset {
+		// Acknowledged chunks lost in a crash: their hash or parts go too.
+		s.forgetPast(ctx, u, u.Offset)
 	}
 	return nil
 }

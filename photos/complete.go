@@ -45,7 +45,7 @@ func (s *Service) CompleteUpload(ctx context.Context, p *syncengine.Principal, i
 	default:
 		return nil, nil, notInProgress(u)
 	}
-	if err := s.reconcile(ctx, u); err != nil {
+	if err := s.completeOffset(ctx, u); err != nil {
 		return nil, nil, err
 	}
 	if u.Offset != u.Size {
@@ -78,6 +78,22 @@ func (s *Service) CompleteUpload(ctx context.Context, p *syncengine.Principal, i
 	return u, ph, nil
 }
 
+// completeOffset sets u.Offset to where the upload stands: the size when
+// every byte was acknowledged (no fsync: the object store keeps the bytes
+// once verified), else the durable offset the device resumes from.
+func (s *Service) completeOffset(ctx context.Context, u *Upload) error {
+	if s.lazy() {
+		a, err := s.expected(u)
+		if err != nil {
+			return fmt.Errorf("complete upload %s: %w", u.ID, err)
+		}
+		if a != nil && a.end == u.Size {
+			return nil
+		}
+	}
+	return s.durableOffset(ctx, u)
+}
+
 // finishComplete commits a stored photo, removes the staged bytes and
 // re-delivers the records that refer to the photo.
 func (s *Service) finishComplete(ctx context.Context, u *Upload, ph *Photo) error {
@@ -85,6 +101,7 @@ func (s *Service) finishComplete(ctx context.Context, u *Upload, ph *Photo) erro
 	if err != nil {
 		return err
 	}
+	s.forget(u.ID)
 	if err := s.staging.remove(u.ID); err != nil {
 		s.cfg.Logger.WarnContext(ctx, "remove staged bytes (the sweeper retries)", "upload", u.ID, "err", err)
 	}
@@ -245,7 +262,7 @@ func (s *Service) commit(ctx context.Context, u *Upload, ph *Photo) (noticed boo
 		if err != nil {
 			return err
 		}
-		cur.State, cur.UpdatedAt = StateComplete, now
+		cur.State, cur.Offset, cur.UpdatedAt = StateComplete, u.Size, now
 		if err := tx.PutUpload(cur); err != nil {
 			return err
 		}

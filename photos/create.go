@@ -45,9 +45,19 @@ func (s *Service) CreateUpload(ctx context.Context, p *syncengine.Principal, req
 	if u.State == StateInProgress {
 		unlock := s.locks.lock(u.ID)
 		defer unlock()
-		err = s.reconcile(ctx, u)
+		err = s.durableOffset(ctx, u)
 	}
 	return u, err
+}
+
+// durableOffset makes an upload's acknowledged chunks durable and its
+// staged bytes agree with its recorded offset, which u then holds: the
+// offset a device may resume from. The caller holds the upload's lock.
+func (s *Service) durableOffset(ctx context.Context, u *Upload) error {
+	if err := s.flush(ctx, u.ID, u); err != nil {
+		return err
+	}
+	return s.reconcile(ctx, u)
 }
 
 // holds reports whether the caller's user holds the declared photo,
@@ -140,8 +150,9 @@ func placeUpload(tx Tx, u *Upload, now time.Time) (*Upload, error) {
 }
 
 // GetUpload returns one of the calling device's uploads, with its durable
-// offset. Errors: CodeNotFound for an unknown id or another device's
-// upload; CodePermissionDenied for a caller that is not a device.
+// offset (acknowledged chunks are made durable first, see acked). Errors:
+// CodeNotFound for an unknown id or another device's upload;
+// CodePermissionDenied for a caller that is not a device.
 func (s *Service) GetUpload(ctx context.Context, p *syncengine.Principal, id string) (*Upload, error) {
 	unlock := s.locks.lock(id)
 	defer unlock()
@@ -149,7 +160,7 @@ func (s *Service) GetUpload(ctx context.Context, p *syncengine.Principal, id str
 	if err != nil || u.State != StateInProgress {
 		return u, err
 	}
-	return u, s.reconcile(ctx, u)
+	return u, s.durableOffset(ctx, u)
 }
 
 // CancelUpload discards an unfinished upload of the calling device and its
@@ -169,6 +180,7 @@ func (s *Service) CancelUpload(ctx context.Context, p *syncengine.Principal, id 
 	case u.State != StateInProgress:
 		return nil
 	}
+	s.forget(id)
 	if err := s.finish(ctx, u, StateCancelled); err != nil {
 		return err
 	}
@@ -206,7 +218,13 @@ func (s *Service) load(ctx context.Context, p *syncengine.Principal, id string) 
 	if u == nil || u.TenantID != p.TenantID || u.DeviceID != p.DeviceID {
 		return nil, uploadNotFound(id)
 	}
-	if u.State == StateInProgress && !s.cfg.Now().Before(u.ExpiresAt) {
+	if u.State != StateInProgress {
+		return u, nil
+	}
+	if a := s.ackedOf(id); a != nil && u.ExpiresAt.Before(a.last.Add(s.cfg.Expiry)) {
+		u.ExpiresAt = a.last.Add(s.cfg.Expiry) // a chunk came since the expiry was recorded
+	}
+	if !s.cfg.Now().Before(u.ExpiresAt) {
 		u.State = StateExpired
 	}
 	return u, nil

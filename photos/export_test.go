@@ -1,5 +1,7 @@
 package photos
 
+import "time"
+
 // Streaming reports whether an upload's bytes are being streamed to the
 // object store as they arrive (see stream).
 func Streaming(s *Service, id string) bool { return s.stream(id) != nil }
@@ -19,3 +21,32 @@ func StopStreams(s *Service) {
 
 // WaitTracked waits until every acknowledged chunk of s is hashed.
 func WaitTracked(s *Service) { s.tracking.Wait() }
+
+// Crash makes s behave as a process that died: chunks it acknowledged but
+// did not make durable stay as they are on disk (never flushed), its
+// timers do nothing, and its streams end.
+func Crash(s *Service) {
+	s.closed.Store(true)
+	s.tracking.Wait()
+	s.ackedMu.Lock()
+	for id, a := range s.acks {
+		a.timer.Stop()
+		delete(s.acks, id)
+	}
+	clear(s.hashes)
+	s.ackedMu.Unlock()
+	StopStreams(s)
+}
+
+// Acknowledged returns the offset s acknowledged for an upload beyond its
+// durable one, or -1.
+func Acknowledged(s *Service, id string) int64 {
+	if a := s.ackedOf(id); a != nil {
+		return a.end
+	}
+	return -1
+}
+
+// SetFlushAfter sets how long s leaves acknowledged chunks unflushed
+// (before any chunk is sent).
+func SetFlushAfter(s *Service, d time.Duration) { s.flushAfter = d }

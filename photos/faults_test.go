@@ -1,11 +1,14 @@
 package photos_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/fieldsync/fieldsync/photos"
 	"github.com/fieldsync/fieldsync/photos/photostest"
@@ -134,6 +137,9 @@ func TestShorterStagedFileMovesTheOffsetBack(t *testing.T) {
 	data := photostest.JPEG(5000, 16)
 	u := w.create("rep", data)
 	w.send("rep", u, data[:3000], 1000)
+	if got, err := w.svc.GetUpload(context.Background(), w.p["rep"], u.ID); err != nil || got.Offset != 3000 {
+		t.Fatalf("GetUpload = %+v, %v; want the durable offset 3000", got, err)
+	}
 	if err := os.Truncate(filepath.Join(w.dir, "uploads", u.ID), 1500); err != nil {
 		t.Fatal(err)
 	}
@@ -161,5 +167,136 @@ func appendFile(t *testing.T, path string, b []byte) {
 	defer f.Close()
 	if _, err := f.Write(b); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCrashLosesOnlyUnflushedChunksAndTheDeviceResendsThem: chunks are
+// acknowledged before they are durable. After a crash the upload goes on
+// from the last durable offset (what GetUpload said before), the staged
+// bytes past it (here garbled, as unsynced pages may be) are cut, a chunk
+// the device sends from where it was acknowledged is answered with that
+// durable offset, and the resent photo is stored whole, once.
+func TestCrashLosesOnlyUnflushedChunksAndTheDeviceResendsThem(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := context.Background()
+	data := photostest.JPEG(6000, 17)
+	u := w.create("rep", data)
+	w.send("rep", u, data[:2000], 1000)
+	if got, err := w.svc.GetUpload(ctx, w.p["rep"], u.ID); err != nil || got.Offset != 2000 {
+		t.Fatalf("GetUpload = %+v, %v; want the durable offset 2000", got, err)
+	}
+	w.send("rep", &photos.Upload{ID: u.ID, Offset: 2000}, data[:4500], 1000)
+	photos.WaitTracked(w.svc)
+	if stored, _ := w.db.Upload(ctx, u.ID); stored.Offset != 2000 || photos.Acknowledged(w.svc, u.ID) != 4500 {
+		t.Fatalf("recorded offset %d, acknowledged %d; want 2000 and 4500 (not yet durable)", stored.Offset, photos.Acknowledged(w.svc, u.ID))
+	}
+	staged := filepath.Join(w.dir, "uploads", u.ID)
+	garbled := append(slices.Clone(data[:2000]), bytes.Repeat([]byte{0xa5}, 1700)...)
+	if err := os.WriteFile(staged, garbled, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w.crash()
+
+	_, err := w.svc.PutChunk(ctx, w.p["rep"], u.ID, 4500, data[4500:5500], photos.CRC32C(data[4500:5500]))
+	wantCode(t, err, syncengine.CodeWrongOffset)
+	if off := offsetDetail(t, err); off != 2000 {
+		t.Fatalf("wrong offset answered %d, want the durable 2000", off)
+	}
+	if n := w.stagedSize(u.ID); n != 2000 {
+		t.Fatalf("staged %d bytes after the restart, want 2000 (the unsynced tail cut)", n)
+	}
+	w.send("rep", &photos.Upload{ID: u.ID, Offset: 2000}, data, 1000)
+	_, ph, err := w.svc.CompleteUpload(ctx, w.p["rep"], u.ID)
+	if err != nil || ph.SHA256 != photostest.Key(data) {
+		t.Fatalf("CompleteUpload = %+v, %v", ph, err)
+	}
+	checkObject(t, w.store, data, "image/jpeg")
+	if stored, _ := w.db.Upload(ctx, u.ID); stored.State != photos.StateComplete || stored.Offset != int64(len(data)) {
+		t.Fatalf("stored upload %+v, want complete at its size", stored)
+	}
+}
+
+// TestOffsetsToldToTheDeviceAreDurable: the offset in a wrong-offset
+// answer, in GetUpload, in CreateUpload of an upload in progress and in a
+// completion refused for missing bytes is recorded before it is told.
+func TestOffsetsToldToTheDeviceAreDurable(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for name, ask := range map[string]func(w *world, u *photos.Upload, data []byte) int64{
+		"wrong offset": func(w *world, u *photos.Upload, data []byte) int64 {
+			_, err := w.svc.PutChunk(ctx, w.p["rep"], u.ID, 1000, data[1000:2000], photos.CRC32C(data[1000:2000]))
+			wantCode(t, err, syncengine.CodeWrongOffset)
+			return offsetDetail(t, err)
+		},
+		"get": func(w *world, u *photos.Upload, _ []byte) int64 {
+			got, err := w.svc.GetUpload(ctx, w.p["rep"], u.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got.Offset
+		},
+		"create": func(w *world, _ *photos.Upload, data []byte) int64 { return w.create("rep", data).Offset },
+		"complete": func(w *world, u *photos.Upload, _ []byte) int64 {
+			_, _, err := w.svc.CompleteUpload(ctx, w.p["rep"], u.ID)
+			wantCode(t, err, syncengine.CodeFailedPrecondition)
+			return offsetDetail(t, err)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			w := newWorld(t)
+			data := photostest.JPEG(5000, 18)
+			u := w.create("rep", data)
+			w.send("rep", u, data[:3000], 1000)
+			if got := ask(w, u, data); got != 3000 {
+				t.Fatalf("told offset %d, want 3000", got)
+			}
+			if stored, _ := w.db.Upload(ctx, u.ID); stored.Offset != 3000 || photos.Acknowledged(w.svc, u.ID) != -1 {
+				t.Fatalf("recorded offset %d (acknowledged beyond it: %d), want 3000 recorded", stored.Offset, photos.Acknowledged(w.svc, u.ID))
+			}
+			w.crash()
+			if got, err := w.svc.GetUpload(ctx, w.p["rep"], u.ID); err != nil || got.Offset != 3000 {
+				t.Fatalf("GetUpload after a crash = %+v, %v; want 3000", got, err)
+			}
+		})
+	}
+}
+
+// offsetDetail returns the UploadOffset detail of a domain error.
+func offsetDetail(t *testing.T, err error) int64 {
+	t.Helper()
+	var se *syncengine.Error
+	if !errors.As(err, &se) {
+		t.Fatalf("%v is not a domain error", err)
+	}
+	off, ok := se.Detail.(*fieldsyncv1.UploadOffset)
+	if !ok {
+		t.Fatalf("%v has no UploadOffset detail", err)
+	}
+	return off.GetOffset()
+}
+
+// TestAcknowledgedChunksBecomeDurableOnTheirOwn: a device that stops
+// sending (its connection cut) has its acknowledged chunks made durable
+// by the flush timer, without asking.
+func TestAcknowledgedChunksBecomeDurableOnTheirOwn(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	photos.SetFlushAfter(w.svc, 10*time.Millisecond)
+	ctx := context.Background()
+	data := photostest.JPEG(5000, 19)
+	u := w.create("rep", data)
+	w.send("rep", u, data[:3000], 1000)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if stored, _ := w.db.Upload(ctx, u.ID); stored.Offset == 3000 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("acknowledged chunks not durable 30 s after they were sent")
+		}
+	}
+	w.crash()
+	if got, err := w.svc.GetUpload(ctx, w.p["rep"], u.ID); err != nil || got.Offset != 3000 {
+		t.Fatalf("GetUpload after a crash = %+v, %v; want 3000", got, err)
 	}
 }

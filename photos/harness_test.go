@@ -177,6 +177,25 @@ func (w *world) secondDevice(name, who string) {
 // a restarted server would.
 func (w *world) start() {
 	w.t.Helper()
+	if w.svc != nil { // a graceful restart: acknowledged chunks are made durable
+		photos.WaitTracked(w.svc)
+		if err := w.svc.Flush(context.Background()); err != nil {
+			w.t.Fatal(err)
+		}
+	}
+	w.restart()
+}
+
+// crash replaces the service as a restart after its process died would:
+// chunks acknowledged but not yet durable are left as they are on disk.
+func (w *world) crash() {
+	w.t.Helper()
+	photos.Crash(w.svc)
+	w.restart()
+}
+
+func (w *world) restart() {
+	w.t.Helper()
 	w.cfg = photos.Config{
 		Store: w.db, Objects: w.store, Records: w.records,
 		Links:      photos.SignedLinks{Signer: w.signer, Base: func() string { return "http://fieldsync.test" }},
@@ -189,8 +208,11 @@ func (w *world) start() {
 	if w.svc, err = photos.New(w.cfg); err != nil {
 		w.t.Fatal(err)
 	}
+	// Acknowledged chunks become durable only when a test asks for an
+	// offset (or restarts gracefully), however slow the machine.
+	photos.SetFlushAfter(w.svc, time.Hour)
 	svc := w.svc
-	w.t.Cleanup(func() { photos.WaitTracked(svc) })
+	w.t.Cleanup(func() { photos.Crash(svc) })
 }
 
 // create starts an upload of data as who, failing the test on error.

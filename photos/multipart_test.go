@@ -125,3 +125,45 @@ func TestS3DownMidUploadAnswersUnavailableThenCompletesFromItsParts(t *testing.T
 		t.Fatalf("%d multipart uploads left, want 0", n)
 	}
 }
+
+// TestCrashAfterPartsOfUnflushedChunksDropsThemAndStoresThePhotoOnce: a
+// part sent to S3 may hold chunks acknowledged but not yet durable; when
+// a crash loses them, the parts past the durable offset are aborted with
+// them, the device resends, and one object appears with the photo's bytes.
+func TestCrashAfterPartsOfUnflushedChunksDropsThemAndStoresThePhotoOnce(t *testing.T) {
+	t.Parallel()
+	srv := s3test.Start(t)
+	bucket := newBucket()
+	w := newWorld(t, withS3(srv, bucket), withMaxBytes(24<<20))
+	ctx := context.Background()
+	data := photostest.JPEG(largePhoto, 34)
+	u := w.create("rep", data)
+	w.send("rep", u, data[:2<<20], chunk256KiB)
+	if got, err := w.svc.GetUpload(ctx, w.p["rep"], u.ID); err != nil || got.Offset != 2<<20 {
+		t.Fatalf("GetUpload = %+v, %v; want the durable offset 2 MiB", got, err)
+	}
+	w.send("rep", &photos.Upload{ID: u.ID, Offset: 2 << 20}, data[:6<<20], chunk256KiB)
+	photos.WaitTracked(w.svc)
+	if n := multipartUploads(t, srv, bucket); n != 1 {
+		t.Fatalf("%d multipart uploads after 6 MiB, want 1 holding the first part", n)
+	}
+	w.crash()
+	got, err := w.svc.GetUpload(ctx, w.p["rep"], u.ID)
+	if err != nil || got.Offset != 2<<20 {
+		t.Fatalf("GetUpload after the crash = %+v, %v; want 2 MiB", got, err)
+	}
+	if n := multipartUploads(t, srv, bucket); n != 0 {
+		t.Fatalf("%d multipart uploads after the crash, want 0 (its part held lost chunks)", n)
+	}
+	w.send("rep", got, data, chunk256KiB)
+	if _, _, err := w.svc.CompleteUpload(ctx, w.p["rep"], u.ID); err != nil {
+		t.Fatal(err)
+	}
+	checkObject(t, w.store, data, imagecheck.JPEG)
+	if n := countObjects(t, srv, bucket); n != 1 {
+		t.Fatalf("%d objects, want 1", n)
+	}
+	if n := multipartUploads(t, srv, bucket); n != 0 {
+		t.Fatalf("%d multipart uploads left, want 0", n)
+	}
+}

@@ -24,7 +24,7 @@ const partPause = 30 * time.Second
 // track hashes a chunk staged and recorded at offset and, when a whole
 // part is staged past the last one, hands it to the object store. It only
 // saves work for CompleteUpload, which redoes whatever failed here, so
-// its failures are logged, not returned: the chunk is durable either way.
+// its failures are logged, not returned: the chunk is staged either way.
 func (s *Service) track(ctx context.Context, u *Upload, offset int64, data []byte) {
 	pr, h, err := s.hashedTo(u.ID, offset)
 	if err == nil {
@@ -32,7 +32,14 @@ func (s *Service) track(ctx context.Context, u *Upload, offset int64, data []byt
 		pr.Offset += int64(len(data))
 		pr.Hash, err = h.(encoding.BinaryMarshaler).MarshalBinary()
 	}
-	if err == nil {
+	switch {
+	case err != nil:
+	case s.lazy():
+		// Kept in memory; written beside the staged bytes when they are
+		// made durable (flush): after a crash only progress up to the
+		// durable offset is of use.
+		s.keepHashed(u.ID, pr, h)
+	default:
 		err = s.staging.saveProgress(u.ID, pr, false)
 	}
 	if err == nil {
@@ -47,6 +54,10 @@ func (s *Service) track(ctx context.Context, u *Upload, offset int64, data []byt
 // staged bytes, hashing those the saved state does not cover (none,
 // unless the server crashed).
 func (s *Service) hashedTo(id string, offset int64) (*progress, hash.Hash, error) {
+	if hs := s.hashedOf(id); hs != nil && hs.pr.Offset == offset {
+		return hs.pr, hs.h, nil
+	}
+	s.dropHashed(id)
 	pr, err := s.staging.loadProgress(id)
 	if err != nil {
 		return nil, nil, err
@@ -223,6 +234,7 @@ func (s *Service) dropParts(ctx context.Context, u *Upload, pr *progress) {
 // forgetPast drops the progress beyond an upload's first n staged bytes,
 // which are all that is left of them: a hash or parts covering more.
 func (s *Service) forgetPast(ctx context.Context, u *Upload, n int64) {
+	s.dropHashed(u.ID)
 	pr, err := s.staging.loadProgress(u.ID)
 	if err != nil {
 		s.cfg.Logger.WarnContext(ctx, "upload progress", "upload", u.ID, "err", err)
@@ -243,6 +255,7 @@ func (s *Service) forgetPast(ctx context.Context, u *Upload, n int64) {
 // multipart upload; u may be nil for an unknown upload.
 func (s *Service) discard(ctx context.Context, id string, u *Upload) error {
 	s.stopStream(id, errStreamStopped)
+	s.dropHashed(id)
 	if u != nil {
 		pr, err := s.staging.loadProgress(id)
 		if err != nil {
@@ -251,4 +264,41 @@ func (s *Service) discard(ctx context.Context, id string, u *Upload) error {
 		s.dropParts(ctx, u, pr)
 	}
 	return s.staging.remove(id)
+}
+
+// hashed is an upload's progress kept in memory with its running hash
+// (lazy acknowledgement, see track); guarded by the upload's lock.
+type hashed struct {
+	pr *progress
+	h  hash.Hash
+}
+
+func (s *Service) hashedOf(id string) *hashed {
+	s.ackedMu.Lock()
+	defer s.ackedMu.Unlock()
+	return s.hashes[id]
+}
+
+func (s *Service) keepHashed(id string, pr *progress, h hash.Hash) {
+	s.ackedMu.Lock()
+	defer s.ackedMu.Unlock()
+	if s.hashes == nil {
+		s.hashes = map[string]*hashed{}
+	}
+	s.hashes[id] = &hashed{pr: pr, h: h}
+}
+
+func (s *Service) dropHashed(id string) {
+	s.ackedMu.Lock()
+	defer s.ackedMu.Unlock()
+	delete(s.hashes, id)
+}
+
+// saveHashed writes an upload's progress kept in memory beside its staged
+// bytes (not fsynced), once they are durable.
+func (s *Service) saveHashed(id string) error {
+	if hs := s.hashedOf(id); hs != nil {
+		return s.staging.saveProgress(id, hs.pr, false)
+	}
+	return nil
 }

@@ -1,8 +1,9 @@
 // Package photos takes photos from devices in resumable, content-addressed
 // uploads: create → put chunks at offsets → complete, surviving dropped
-// connections and server restarts. Chunks are staged durably in a folder
-// (appended and fsynced before their new offset is recorded) and hashed
-// as they arrive; a remote object store gets them as they arrive too (a
+// connections and server restarts. Chunks are staged in a folder
+// (appended and acknowledged at once; the staged file is fsynced before
+// its length is recorded as the offset a device resumes from, lazily: see
+// acked) and hashed as they arrive; a remote object store gets them as they arrive too (a
 // streamed Put whose last byte waits for the verdict, or multipart parts
 // of large photos), so each byte is written to it once. Completion
 // verifies size, SHA-256 and real image type, reads the EXIF capture time
@@ -144,6 +145,14 @@ type Service struct {
 	streams  map[string]*stream
 	// tracking counts the chunks being hashed after PutChunk returned.
 	tracking sync.WaitGroup
+	// acks are the uploads with chunks acknowledged but not yet durable,
+	// by id (see acked); closed stops their timers' flushes (Crash).
+	ackedMu sync.Mutex
+	acks    map[string]*acked
+	hashes  map[string]*hashed // see track
+	closed  atomic.Bool
+	// flushAfter is flushAfter, or another delay in tests.
+	flushAfter time.Duration
 }
 
 // New checks cfg and returns a service; it creates the staging folder.
@@ -155,7 +164,7 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("photos: %w", err)
 	}
-	return &Service{cfg: cfg, staging: st, bumpMu: make(chan struct{}, 1)}, nil
+	return &Service{cfg: cfg, staging: st, bumpMu: make(chan struct{}, 1), flushAfter: flushAfter}, nil
 }
 
 // requireDevice refuses callers that are not an enrolled device.

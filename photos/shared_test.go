@@ -189,6 +189,9 @@ func TestSwitchingToSharedStagingKeepsTheFsyncedPrefix(t *testing.T) {
 	u := w.create("rep", data)
 	w.send("rep", u, data[:2000], 1000) // local staging
 	photos.WaitTracked(w.svc)
+	if err := w.svc.Flush(context.Background()); err != nil { // a graceful restart
+		t.Fatal(err)
+	}
 	w.cfg.SharedStaging = true
 	shared, err := photos.New(w.cfg)
 	if err != nil {

@@ -54,7 +54,7 @@ func (s *Service) fetchStaged(ctx context.Context, u *Upload, n int64) (int64, e
 		case end <= n:
 			return nil
 		}
-		if err := s.staging.write(u.ID, n, data[n-off:end-off]); err != nil {
+		if _, err := s.staging.write(u.ID, n, data[n-off:end-off], true); err != nil {
 			return err
 		}
 		if n = end; n == u.Offset {

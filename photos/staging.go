@@ -126,12 +126,13 @@ func (st *staging) truncate(id string, n int64) error {
 }
 
 // write stores data at offset, which must be the file's length or less
-// (anything beyond offset is cut first), and, in a durable folder, fsyncs
-// the file, and the folder when the file is new, before returning.
-func (st *staging) write(id string, offset int64, data []byte) (err error) {
+// (anything beyond offset is cut first), and, in a durable folder when
+// sync says so, fsyncs the file, and the folder when the file is new,
+// before returning. It reports whether it created the file.
+func (st *staging) write(id string, offset int64, data []byte, sync bool) (created bool, err error) {
 	f, created, err := st.openForWrite(id)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer func() {
 		if cerr := f.Close(); err == nil && cerr != nil {
@@ -139,16 +140,40 @@ func (st *staging) write(id string, offset int64, data []byte) (err error) {
 		}
 	}()
 	if err := cutTo(f, offset); err != nil {
-		return fmt.Errorf("staging: upload %s: %w", id, err)
+		return created, fmt.Errorf("staging: upload %s: %w", id, err)
 	}
 	if _, err := f.WriteAt(data, offset); err != nil {
-		return fmt.Errorf("staging: %w", err)
+		return created, fmt.Errorf("staging: %w", err)
 	}
 	st.wrote(id, true)
-	if !st.durable {
-		return nil // the store holds the chunk durably
+	if !st.durable || !sync {
+		return created, nil // the store holds the chunk durably, or the caller syncs later
 	}
 	if err := f.Sync(); err != nil {
+		return created, fmt.Errorf("staging: %w", err)
+	}
+	if created {
+		return created, syncDir(st.dir)
+	}
+	return created, nil
+}
+
+// sync fsyncs an upload's staged file, and the folder when created says
+// the file is new since the last sync.
+func (st *staging) sync(id string, created bool) error {
+	p, err := st.path(id)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("staging: %w", err)
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return fmt.Errorf("staging: %w", err)
 	}
 	if created {

@@ -32,11 +32,11 @@ var (
 // stream sends an upload's bytes to a remote object store while they
 // arrive, in one Put begun at the first chunk, so that completing the
 // upload costs no second transfer. Its body reads the staged file up to
-// the durable offset, waiting for more, and holds the photo's last byte
+// the acknowledged offset, waiting for more, and holds the photo's last byte
 // back until CompleteUpload has verified the bytes: only then can the
 // object appear. Wrong bytes, a cancel, an idle device or a restart end
 // the request instead, so nothing is stored, and CompleteUpload puts the
-// staged bytes (which stay the durable buffer) another way.
+// staged bytes (which stay the buffer) another way.
 type stream struct {
 	f      *os.File
 	size   int64
@@ -46,7 +46,7 @@ type stream struct {
 
 	mu      sync.Mutex
 	wake    *sync.Cond
-	avail   int64 // staged durably: may be sent
+	avail   int64 // staged and acknowledged: may be sent
 	sent    int64
 	release bool  // verified: the last byte may go
 	err     error // ends the body
@@ -81,7 +81,13 @@ func (s *Service) startStream(ctx context.Context, u *Upload, data []byte) {
 	}
 	s.streams[u.ID] = st
 	go func() {
-		err := s.cfg.Objects.Put(ctx, u.SHA256, st, u.Size, ct)
+		put := s.cfg.Objects.Put
+		if vp, ok := s.cfg.Objects.(media.VerifiedPutter); ok {
+			// The last byte waits for CompleteUpload's check of the hash:
+			// the store need not hash the bytes again.
+			put = vp.PutVerified
+		}
+		err := put(ctx, u.SHA256, st, u.Size, ct)
 		if err != nil {
 			st.abort(err) // later chunks drop the stream
 		}
@@ -92,7 +98,7 @@ func (s *Service) startStream(ctx context.Context, u *Upload, data []byte) {
 }
 
 // feedStream tells u's stream, if any, that its first end bytes are
-// staged durably; a stream that failed or missed bytes is dropped.
+// staged and acknowledged; a stream that failed or missed bytes is dropped.
 func (s *Service) feedStream(u *Upload, end int64) {
 	st := s.stream(u.ID)
 	if st != nil && !st.feed(end) {
@@ -154,7 +160,7 @@ func (st *stream) finish(ctx context.Context) error {
 	}
 }
 
-// feed moves the durable end forward; it reports false when the stream
+// feed moves the acknowledged end forward; it reports false when the stream
 // failed or end does not follow the bytes it has.
 func (st *stream) feed(end int64) bool {
 	st.mu.Lock()
@@ -179,7 +185,7 @@ func (st *stream) abort(err error) {
 	st.cancel()
 }
 
-// limit is how far the body may go: the durable bytes, but the last
+// limit is how far the body may go: the acknowledged bytes, but the last
 // byte only once released.
 func (st *stream) limit() int64 {
 	if st.release {
@@ -188,7 +194,7 @@ func (st *stream) limit() int64 {
 	return min(st.avail, st.size-1)
 }
 
-// Read is the Put's body: staged bytes as they become durable.
+// Read is the Put's body: staged bytes as they are acknowledged.
 func (st *stream) Read(p []byte) (int, error) {
 	st.mu.Lock()
 	for st.err == nil && st.sent < st.size && st.sent >= st.limit() {

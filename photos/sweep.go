@@ -12,11 +12,16 @@ const sweepBatch = 100
 
 // Run sweeps at once and then every Config.SweepInterval until ctx is
 // done; it returns nil then, once the chunks being hashed are (see
-// PutChunk). A failed sweep is logged and retried at the next tick.
+// PutChunk) and acknowledged chunks are durable (see Flush). A failed sweep is logged and retried at the next tick.
 func (s *Service) Run(ctx context.Context) error {
 	t := time.NewTicker(s.cfg.SweepInterval)
 	defer t.Stop()
-	defer s.tracking.Wait()
+	defer func() {
+		s.tracking.Wait()
+		if err := s.Flush(context.WithoutCancel(ctx)); err != nil {
+			s.cfg.Logger.WarnContext(ctx, "make acknowledged chunks durable at shutdown", "err", err)
+		}
+	}()
 	for {
 		if err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
 			s.cfg.Logger.WarnContext(ctx, "photo upload sweep", "err", err)
@@ -60,17 +65,26 @@ func (s *Service) expire(ctx context.Context) error {
 func (s *Service) expireOne(ctx context.Context, u *Upload) error {
 	unlock := s.locks.lock(u.ID)
 	defer unlock()
-	now := s.cfg.Now()
+	if err := s.flush(ctx, u.ID, nil); err != nil { // chunks acknowledged meanwhile extend it
+		return fmt.Errorf("expire upload %s: %w", u.ID, err)
+	}
+	now, extended := s.cfg.Now(), false
 	err := s.cfg.Store.UpdatePhotos(ctx, func(tx Tx) error {
 		cur, err := tx.Upload(u.ID)
-		if err != nil || cur == nil || cur.State != StateInProgress || now.Before(cur.ExpiresAt) {
-			return err // finished or extended meanwhile
+		if err != nil || cur == nil || cur.State != StateInProgress {
+			return err // finished meanwhile
+		}
+		if extended = now.Before(cur.ExpiresAt); extended {
+			return nil
 		}
 		cur.State, cur.UpdatedAt = StateExpired, now
 		return tx.PutUpload(cur)
 	})
 	if err != nil {
 		return fmt.Errorf("expire upload %s: %w", u.ID, err)
+	}
+	if extended {
+		return nil
 	}
 	return s.discard(ctx, u.ID, u)
 }
@@ -99,7 +113,8 @@ func (s *Service) tidy(ctx context.Context, id string) error {
 		return fmt.Errorf("tidy staging %s: %w", id, err)
 	}
 	if u == nil || u.State != StateInProgress {
+		s.forget(id)
 		return s.discard(ctx, id, u)
 	}
-	return s.reconcile(ctx, u)
+	return s.durableOffset(ctx, u)
 }

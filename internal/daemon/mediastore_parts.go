@@ -11,9 +11,20 @@ import (
 // The lazy S3 store passes on the calls that let the photo service write
 // an upload once: from its staged file, in parts, or streamed.
 var (
-	_ media.FilePutter = (*lazyS3)(nil)
-	_ media.Multipart  = (*lazyS3)(nil)
+	_ media.FilePutter     = (*lazyS3)(nil)
+	_ media.Multipart      = (*lazyS3)(nil)
+	_ media.VerifiedPutter = (*lazyS3)(nil)
 )
+
+// PutVerified stores a streamed upload the photo service verifies itself
+// (see s3.Store.PutVerified).
+func (l *lazyS3) PutVerified(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
+	st, err := l.store(ctx)
+	if err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	return st.PutVerified(ctx, key, r, size, contentType)
+}
 
 // PutFile stores a verified staged file (see s3.Store.PutFile).
 func (l *lazyS3) PutFile(ctx context.Context, key, path string, size int64, contentType string) error {

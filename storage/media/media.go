@@ -83,11 +83,25 @@ func ValidKey(key string) bool {
 type FilePutter interface {
 	// PutFile stores the first size bytes of the file at path under key.
 	// The caller vouches that they hash to key: the store checks the size
-	// only. Putting an existing key again succeeds and leaves one object.
+	// only. The file need not be fsynced: the stored object is durable
+	// when PutFile returns. Putting an existing key again succeeds and leaves one object.
 	// The file stays where it is, but the store may share it (a hard
 	// link): the caller must not write to it afterwards, only remove it.
 	// A partly written object is never visible.
 	PutFile(ctx context.Context, key, path string, size int64, contentType string) error
+}
+
+// VerifiedPutter is implemented by stores that can take a body without
+// hashing it themselves, because the caller checks the bytes against key
+// and holds back the body's last byte until it has (a streamed photo
+// upload, see photos), and the store's backend checks them too.
+type VerifiedPutter interface {
+	// PutVerified is Put (see Store) of a body whose bytes the caller
+	// vouches for: the store does not hash them, but its backend refuses
+	// a body that does not hash to key (S3: key is signed as the
+	// payload's SHA-256), so wrong bytes are never stored. A body that
+	// fails before its last byte stores nothing.
+	PutVerified(ctx context.Context, key string, r io.Reader, size int64, contentType string) error
 }
 
 // Multipart is implemented by stores that take an object in parts (an S3

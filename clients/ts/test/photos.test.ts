@@ -1,10 +1,11 @@
+import { createHash } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { anyPack, DurationSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { IDBFactory } from "fake-indexeddb";
 import { describe, expect, it, vi } from "vitest";
 import { IdentityService } from "../src/gen/fieldsync/v1/identity_pb.js";
-import { MediaService, UploadState } from "../src/gen/fieldsync/v1/media_pb.js";
+import { MediaService, UploadOffsetSchema, UploadState } from "../src/gen/fieldsync/v1/media_pb.js";
 import { duePhotos, newPhoto, nextPhotoRetry, putOffDelay, queuePhoto, sniffImage, throttledMs } from "../src/photos.js";
 import { MutationOutcome, openIndexedDBStorage, QueueState, SurgerySupportSchema, SyncService, type QueuedPhoto } from "../src/index.js";
 import type { Storage } from "../src/storage.js";
@@ -292,5 +293,43 @@ describe("upload state machine (fake server)", () => {
     await c.sync();
     expect(calls).toEqual(["CreateUpload", ...Array(5).fill("PutChunk"), "CompleteUpload"]);
     expect((await c.photos())[0]).toMatchObject({ state: QueueState.Done, offset: size });
+  });
+  it("resumes from the server's durable offset when a crash lost chunks it had acknowledged, and stores the photo once", async () => {
+    // The server acknowledges chunks before they are durable: it crashes
+    // after the third, keeping only the first, and answers the next chunk
+    // with its (durable) offset, behind what it acknowledged.
+    const calls: string[] = [];
+    const data = jpeg(5000, 3);
+    let held = new Uint8Array(0);
+    let crashed = false;
+    const stored: Uint8Array[] = [];
+    const c = await fakeClient(server({
+      putChunk: (req: { offset: bigint; data: Uint8Array }) => {
+        calls.push(`PutChunk@${req.offset}`);
+        if (req.offset !== BigInt(held.length)) {
+          throw new ConnectError("wrong offset", Code.Aborted, undefined, [{ desc: UploadOffsetSchema, value: { offset: BigInt(held.length) } }]);
+        }
+        held = Uint8Array.from([...held, ...req.data]);
+        if (held.length === 3000 && !crashed) {
+          crashed = true;
+          const answer = { offset: BigInt(held.length) };
+          held = held.slice(0, 1000); // the restarted server's durable bytes
+          return answer;
+        }
+        return { offset: BigInt(held.length) };
+      },
+      completeUpload: () => {
+        calls.push("CompleteUpload");
+        stored.push(held);
+        return { upload: { uploadId: "up1", state: UploadState.COMPLETE } };
+      },
+    }, calls), { photoChunkSize: 1000 });
+    await c.addPhoto(SURGERY, "r1", "pre_op_photo", data);
+    await c.sync();
+    expect(calls.filter((x) => x.startsWith("PutChunk"))).toEqual(
+      ["PutChunk@0", "PutChunk@1000", "PutChunk@2000", "PutChunk@3000", "PutChunk@1000", "PutChunk@2000", "PutChunk@3000", "PutChunk@4000"]);
+    expect(stored).toHaveLength(1);
+    expect(createHash("sha256").update(stored[0]).digest("hex")).toBe(createHash("sha256").update(data).digest("hex"));
+    expect((await c.photos())[0]).toMatchObject({ state: QueueState.Done, offset: 5000 });
   });
 });

@@ -390,8 +390,9 @@ func (x *PutChunkRequest) GetCrc32C() uint32 {
 }
 
 type PutChunkResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Offset        int64                  `protobuf:"varint,1,opt,name=offset,proto3" json:"offset,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The offset after the chunk: acknowledged, not necessarily durable.
+	Offset        int64 `protobuf:"varint,1,opt,name=offset,proto3" json:"offset,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -433,7 +434,8 @@ func (x *PutChunkResponse) GetOffset() int64 {
 	return 0
 }
 
-// UploadOffset is the error detail of a PutChunk at the wrong offset.
+// UploadOffset is the error detail of a PutChunk at the wrong offset: the
+// upload's durable offset, behind the acknowledged one after a crash.
 type UploadOffset struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Offset        int64                  `protobuf:"varint,1,opt,name=offset,proto3" json:"offset,omitempty"`

@@ -19,8 +19,9 @@ var _ media.FilePutter = (*Store)(nil)
 // PutFile stores the first size bytes of the file at path under key
 // without copying or hashing them (see media.FilePutter): a file of
 // exactly size bytes on the store's file system is hard-linked into
-// place, so the object shares the file's bytes; any other file is copied.
-// The caller vouches that the bytes hash to key. Errors wrap
+// place, so the object shares the file's bytes (fsynced first: the caller
+// need not have); any other file is copied. The caller vouches that the
+// bytes hash to key. Errors wrap
 // media.ErrInvalidKey, media.ErrSizeMismatch (a file shorter than size),
 // ctx's error or the file system's.
 func (s *Store) PutFile(ctx context.Context, key, path string, size int64, contentType string) error {
@@ -61,6 +62,12 @@ func (s *Store) putFile(key, path string, size int64, contentType string) error 
 // allows, else a copy of its first size bytes.
 func (s *Store) linkTemp(key, path string, size int64, whole bool) (string, error) {
 	if whole {
+		// The caller may not have fsynced the file (a photo upload's
+		// staged bytes are acknowledged before they are durable): the
+		// object must be before it is placed.
+		if err := syncFile(path); err != nil {
+			return "", err
+		}
 		var b [8]byte
 		rand.Read(b[:])
 		tmp := filepath.Join(s.dir, tmpDir, key+"."+hex.EncodeToString(b[:]))
@@ -76,4 +83,17 @@ func (s *Store) linkTemp(key, path string, size int64, whole bool) (string, erro
 	}
 	defer f.Close()
 	return s.writeTemp(key, io.LimitReader(f, size))
+}
+
+// syncFile fsyncs the file at path.
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

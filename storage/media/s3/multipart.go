@@ -27,9 +27,11 @@ type multipartClient interface {
 const maxParts = 10000
 
 // PutFile stores the first size bytes of the file at path under key with
-// one PutObject (minio-go splits files of 16 MiB or more into parts),
-// without asking S3 first and without hashing the bytes: the caller
-// vouches for them (see media.FilePutter). Errors wrap
+// one PutObject, without asking S3 first and without hashing the bytes:
+// the caller vouches for them (see media.FilePutter), and key is signed as
+// the payload's SHA-256, which S3 checks the body against (instead of
+// minio-go hashing the body for a streaming signature over plain HTTP, or
+// sending it unsigned over HTTPS). Errors wrap
 // media.ErrInvalidKey, media.ErrSizeMismatch (a file shorter than size),
 // media.ErrUnavailable or ctx's error.
 func (s *Store) PutFile(ctx context.Context, key, path string, size int64, contentType string) error {
@@ -47,7 +49,8 @@ func (s *Store) PutFile(ctx context.Context, key, path string, size int64, conte
 	if contentType == "" {
 		contentType = media.DefaultContentType
 	}
-	_, err = s.client.PutObject(ctx, s.bucket, key, io.NewSectionReader(f, 0, size), size, minio.PutObjectOptions{ContentType: contentType})
+	_, err = s.core.PutObject(ctx, s.bucket, key, io.NewSectionReader(f, 0, size), size, "", key,
+		minio.PutObjectOptions{ContentType: contentType, DisableContentSha256: true})
 	if err != nil {
 		return fmt.Errorf("put %s: %w", key, mapError(err))
 	}

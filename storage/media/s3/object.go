@@ -24,6 +24,23 @@ import (
 // wrap media.ErrInvalidKey, media.ErrSizeMismatch,
 // media.ErrDigestMismatch, media.ErrUnavailable or ctx's error.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
+	return s.put(ctx, key, r, size, contentType, true)
+}
+
+var _ media.VerifiedPutter = (*Store)(nil)
+
+// PutVerified is Put without hashing r (see media.VerifiedPutter): the
+// caller verifies the bytes against key before r yields its last byte,
+// and S3 checks the body against key, signed as the payload's SHA-256
+// (TestServerRefusesABodyThatDoesNotHashToTheSignedPayloadHash), so the
+// bytes are hashed once in this process instead of twice. Errors are
+// Put's, except that a body S3 refuses for its hash may wrap
+// media.ErrDigestMismatch or S3's own error.
+func (s *Store) PutVerified(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
+	return s.put(ctx, key, r, size, contentType, false)
+}
+
+func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64, contentType string, check bool) error {
 	switch {
 	case !media.ValidKey(key):
 		return fmt.Errorf("put %s: %w", key, media.ErrInvalidKey)
@@ -43,7 +60,10 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, co
 	// The key is the bytes' SHA-256: it is signed as the payload hash, which
 	// S3 checks the body against, instead of minio-go hashing the body
 	// once more for a streaming signature.
-	body := &checked{r: media.CheckedReader(ctx, r, key, size)}
+	if check {
+		r = media.CheckedReader(ctx, r, key, size)
+	}
+	body := &checked{r: r}
 	_, err = s.core.PutObject(ctx, s.bucket, key, body, size, "", key,
 		minio.PutObjectOptions{ContentType: contentType, DisableContentSha256: true})
 	if err != nil {
@@ -128,6 +148,8 @@ func mapError(err error) error {
 	switch {
 	case resp.Code == minio.NoSuchKey:
 		return media.ErrNotFound
+	case resp.Code == "XAmzContentSHA256Mismatch" || resp.Code == "BadDigest":
+		return fmt.Errorf("%w: %w", media.ErrDigestMismatch, err) // the body did not hash to the signed key
 	case resp.StatusCode == http.StatusBadGateway,
 		resp.StatusCode == http.StatusServiceUnavailable,
 		resp.StatusCode == http.StatusGatewayTimeout,

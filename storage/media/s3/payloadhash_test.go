@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"testing"
 
 	"github.com/minio/minio-go/v7"
 
 	"github.com/fieldsync/fieldsync/internal/s3test"
+	"github.com/fieldsync/fieldsync/storage/media"
 )
 
 // TestServerRefusesABodyThatDoesNotHashToTheSignedPayloadHash: Put signs
@@ -32,5 +34,27 @@ func TestServerRefusesABodyThatDoesNotHashToTheSignedPayloadHash(t *testing.T) {
 	}
 	if _, err := core.PutObject(t.Context(), bucket, key, bytes.NewReader(good), int64(len(good)), "", key, opts); err != nil {
 		t.Fatalf("PutObject of the right bytes: %v", err)
+	}
+}
+
+// TestPutVerifiedOfWrongBytesStoresNothing: PutVerified does not hash the
+// body (the caller verified it); bytes that do not hash to the key are
+// still refused by S3, with media.ErrDigestMismatch, and nothing is stored.
+func TestPutVerifiedOfWrongBytesStoresNothing(t *testing.T) {
+	t.Parallel()
+	srv := s3test.Start(t)
+	st, _ := newStore(t, srv)
+	good, bad := []byte("the bytes that were verified"), []byte("other bytes, same length!!!!")
+	sum := sha256.Sum256(good)
+	key := hex.EncodeToString(sum[:])
+	err := st.PutVerified(t.Context(), key, bytes.NewReader(bad), int64(len(bad)), "image/jpeg")
+	if !errors.Is(err, media.ErrDigestMismatch) {
+		t.Fatalf("PutVerified of wrong bytes = %v, want ErrDigestMismatch", err)
+	}
+	if _, err := st.Stat(t.Context(), key); !errors.Is(err, media.ErrNotFound) {
+		t.Fatalf("Stat after the refused put = %v, want ErrNotFound", err)
+	}
+	if err := st.PutVerified(t.Context(), key, bytes.NewReader(good), int64(len(good)), "image/jpeg"); err != nil {
+		t.Fatalf("PutVerified of the right bytes: %v", err)
 	}
 }

@@ -58,9 +58,13 @@ type MediaServiceClient interface {
 	CreateUpload(context.Context, *connect.Request[v1.CreateUploadRequest]) (*connect.Response[v1.CreateUploadResponse], error)
 	// PutChunk writes bytes at an offset. A wrong offset fails with Aborted and
 	// an UploadOffset detail; a CRC32C mismatch fails with DataLoss and
-	// writes nothing.
+	// writes nothing. An acknowledged chunk may be lost in a server crash
+	// (the device keeps the photo until CompleteUpload succeeds): every
+	// offset the server tells to resume from (CreateUpload, GetUpload,
+	// UploadOffset, CompleteUpload's FailedPrecondition) is durable, and
+	// may be behind what was acknowledged.
 	PutChunk(context.Context, *connect.Request[v1.PutChunkRequest]) (*connect.Response[v1.PutChunkResponse], error)
-	// GetUpload returns an upload's state and offset.
+	// GetUpload returns an upload's state and its durable offset.
 	GetUpload(context.Context, *connect.Request[v1.GetUploadRequest]) (*connect.Response[v1.GetUploadResponse], error)
 	// CompleteUpload verifies size, hash and image type and stores the object.
 	CompleteUpload(context.Context, *connect.Request[v1.CompleteUploadRequest]) (*connect.Response[v1.CompleteUploadResponse], error)
@@ -167,9 +171,13 @@ type MediaServiceHandler interface {
 	CreateUpload(context.Context, *connect.Request[v1.CreateUploadRequest]) (*connect.Response[v1.CreateUploadResponse], error)
 	// PutChunk writes bytes at an offset. A wrong offset fails with Aborted and
 	// an UploadOffset detail; a CRC32C mismatch fails with DataLoss and
-	// writes nothing.
+	// writes nothing. An acknowledged chunk may be lost in a server crash
+	// (the device keeps the photo until CompleteUpload succeeds): every
+	// offset the server tells to resume from (CreateUpload, GetUpload,
+	// UploadOffset, CompleteUpload's FailedPrecondition) is durable, and
+	// may be behind what was acknowledged.
 	PutChunk(context.Context, *connect.Request[v1.PutChunkRequest]) (*connect.Response[v1.PutChunkResponse], error)
-	// GetUpload returns an upload's state and offset.
+	// GetUpload returns an upload's state and its durable offset.
 	GetUpload(context.Context, *connect.Request[v1.GetUploadRequest]) (*connect.Response[v1.GetUploadResponse], error)
 	// CompleteUpload verifies size, hash and image type and stores the object.
 	CompleteUpload(context.Context, *connect.Request[v1.CompleteUploadRequest]) (*connect.Response[v1.CompleteUploadResponse], error)

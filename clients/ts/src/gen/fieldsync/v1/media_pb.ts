@@ -179,6 +179,8 @@ export const PutChunkRequestSchema: GenMessage<PutChunkRequest> = /*@__PURE__*/
  */
 export type PutChunkResponse = Message<"fieldsync.v1.PutChunkResponse"> & {
   /**
+   * The offset after the chunk: acknowledged, not necessarily durable.
+   *
    * @generated from field: int64 offset = 1;
    */
   offset: bigint;
@@ -192,7 +194,8 @@ export const PutChunkResponseSchema: GenMessage<PutChunkResponse> = /*@__PURE__*
   messageDesc(file_fieldsync_v1_media, 4);
 
 /**
- * UploadOffset is the error detail of a PutChunk at the wrong offset.
+ * UploadOffset is the error detail of a PutChunk at the wrong offset: the
+ * upload's durable offset, behind the acknowledged one after a crash.
  *
  * @generated from message fieldsync.v1.UploadOffset
  */
@@ -470,7 +473,11 @@ export const MediaService: GenService<{
   /**
    * PutChunk writes bytes at an offset. A wrong offset fails with Aborted and
    * an UploadOffset detail; a CRC32C mismatch fails with DataLoss and
-   * writes nothing.
+   * writes nothing. An acknowledged chunk may be lost in a server crash
+   * (the device keeps the photo until CompleteUpload succeeds): every
+   * offset the server tells to resume from (CreateUpload, GetUpload,
+   * UploadOffset, CompleteUpload's FailedPrecondition) is durable, and
+   * may be behind what was acknowledged.
    *
    * @generated from rpc fieldsync.v1.MediaService.PutChunk
    */
@@ -480,7 +487,7 @@ export const MediaService: GenService<{
     output: typeof PutChunkResponseSchema;
   },
   /**
-   * GetUpload returns an upload's state and offset.
+   * GetUpload returns an upload's state and its durable offset.
    *
    * @generated from rpc fieldsync.v1.MediaService.GetUpload
    */
