@@ -171,6 +171,18 @@ func (s *Service) Flush(ctx context.Context) error {
 	return first
 }
 
+// Shutdown waits for the hashing of acknowledged chunks, makes every
+// acknowledged chunk durable (Flush) and stops the flush timers: after it
+// the service writes nothing more to its staging folder on its own. Run
+// calls it when its context ends; a Service that is never Run (tests,
+// tools) calls it before its folder goes away.
+func (s *Service) Shutdown(ctx context.Context) error {
+	s.tracking.Wait()
+	err := s.Flush(ctx)
+	s.closed.Store(true)
+	return err
+}
+
 // expected returns the offset an upload continues at for the next chunk:
 // the acknowledged end when chunks are not yet durable, else the store's.
 // It checks that the staged file still holds the acknowledged bytes; if

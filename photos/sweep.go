@@ -17,8 +17,7 @@ func (s *Service) Run(ctx context.Context) error {
 	t := time.NewTicker(s.cfg.SweepInterval)
 	defer t.Stop()
 	defer func() {
-		s.tracking.Wait()
-		if err := s.Flush(context.WithoutCancel(ctx)); err != nil {
+		if err := s.Shutdown(context.WithoutCancel(ctx)); err != nil {
 			s.cfg.Logger.WarnContext(ctx, "make acknowledged chunks durable at shutdown", "err", err)
 		}
 	}()

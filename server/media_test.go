@@ -69,6 +69,8 @@ func newMediaServer(t *testing.T) *mediaServer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Before the staging folder goes: no flush timer fires into it afterwards.
+	t.Cleanup(func() { svc.Shutdown(context.Background()) })
 	h, err := server.New(server.Config{Auth: db, Identity: db, Sync: engine, Media: svc,
 		Extra: map[string]http.Handler{media.PathPrefix: media.NewHandler(store, signer)}})
 	if err != nil {
