@@ -42,7 +42,7 @@ func (p *pendingRecord) Scan(dest ...any) error {
 		case *string:
 			*d = p.args[i].(string)
 		case *uint64:
-			*d = p.args[i].(uint64)
+			*d = uint64(p.args[i].(int64))
 		case *int64:
 			*d = p.args[i].(int64)
 		case *[]byte:
@@ -75,10 +75,14 @@ func (p *pendingRecords) get(tenantID, id string) *pendingRecord {
 // sequence) for the transaction's end.
 func (t *recTx) keepRecord(rec *syncengine.StoredRecord, insert bool, value []byte, seq uint64) error {
 	st := rec.State
+	// Integers go in as int64, a value the driver takes as it is: a uint64
+	// argument costs database/sql a conversion (and an allocation) each.
+	// Versions, HLCs and commit sequences stay below 1<<63, as the
+	// conversion required.
 	row := pendingRecord{insert: insert, args: [recordArgs]any{
-		rec.TenantID, rec.ID, rec.Type, rec.Version, rec.CreatedVersion, rec.Scope.Owner, rec.Scope.Store, rec.Scope.Region,
-		value, rowcodec.EncodeClocks(st.Fields, st.Elements), uint64(st.DeletedAt.HLC), st.DeletedAt.Actor, uint64(st.Created.HLC), st.Created.Actor,
-		uint64(rec.HLC), rec.Actor, ms(rec.UpdatedAt), st.Deleted(), seq,
+		rec.TenantID, rec.ID, rec.Type, int64(rec.Version), int64(rec.CreatedVersion), rec.Scope.Owner, rec.Scope.Store, rec.Scope.Region,
+		value, rowcodec.EncodeClocks(st.Fields, st.Elements), int64(st.DeletedAt.HLC), st.DeletedAt.Actor, int64(st.Created.HLC), st.Created.Actor,
+		int64(rec.HLC), rec.Actor, ms(rec.UpdatedAt), st.Deleted(), int64(seq),
 	}}
 	p := &t.pending
 	key := recordKey{rec.TenantID, rec.ID}
