@@ -174,6 +174,16 @@ func (rt *RecordType) Merge(cur *State, ch Change) (*State, []Loss, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if cur == nil && !ch.Delete {
+		next, err := rt.create(specs, ch)
+		return next, nil, err
+	}
+	return rt.merge(cur, ch, specs)
+}
+
+// merge is Merge after checkChange, for every case (create applies the
+// common one, an edit creating a record, more cheaply).
+func (rt *RecordType) merge(cur *State, ch Change, specs []*FieldSpec) (*State, []Loss, error) {
 	next, err := rt.begin(cur, ch.At)
 	if err != nil {
 		return nil, nil, Errorf(CodeInternal, "stored %s record: %v", rt.Name, err)
@@ -190,6 +200,67 @@ func (rt *RecordType) Merge(cur *State, ch Change) (*State, []Loss, error) {
 		return nil, nil, err
 	}
 	return next, losses, nil
+}
+
+// create is merge of an edit into a record not seen yet, without a field
+// by field merge: every masked field is set from the change at ch.At (no
+// version is older than ch.At, nothing is frozen yet), so the new value is
+// the change's own value less its unknown fields (the checks have made
+// sure it sets masked fields only), and each union list keeps its
+// distinct elements in order, each at ch.At. Its result equals merge's
+// (TestCreateEqualsTheGeneralMergeProperty).
+func (rt *RecordType) create(specs []*FieldSpec, ch Change) (*State, error) {
+	value, err := rt.own(ch.Value)
+	if err != nil {
+		return nil, Errorf(CodeInvalid, "value: %v", err)
+	}
+	m := value.ProtoReflect()
+	if len(m.GetUnknown()) > 0 {
+		m.SetUnknown(nil)
+	}
+	s := &State{Value: value, Fields: make(map[string]Version, len(specs)), Created: ch.At}
+	for _, f := range specs {
+		name := string(f.Desc.Name())
+		s.Fields[name] = ch.At
+		if f.Merge != fieldsyncv1.MergePolicy_MERGE_POLICY_SET_UNION || !m.Has(f.Desc) {
+			continue
+		}
+		list := m.Get(f.Desc).List()
+		if f.Desc.Kind() == protoreflect.StringKind && distinctStrings(list) {
+			versions := make([]Version, list.Len())
+			for i := range versions {
+				versions[i] = ch.At
+			}
+			if s.Elements == nil {
+				s.Elements = make(map[string][]Version, 1)
+			}
+			s.Elements[name] = versions
+			continue
+		}
+		elems, err := distinct(f.Desc, list, ch.At)
+		if err != nil {
+			return nil, err
+		}
+		s.setElements(f, elems)
+	}
+	if s.Elements == nil {
+		s.Elements = map[string][]Version{}
+	}
+	return s, nil
+}
+
+// distinctStrings reports whether a list of strings has no repeats.
+func distinctStrings(list protoreflect.List) bool {
+	n := list.Len()
+	for i := 1; i < n; i++ {
+		a := list.Get(i).String()
+		for j := range i {
+			if list.Get(j).String() == a {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // begin returns the state a change starts from: a private copy of cur, or

@@ -41,6 +41,7 @@ type Daemon struct {
 	js       jetstream.JetStream // for WaitIdle
 	insights *insights.Consumer  // nil when the consumers run elsewhere
 	cluster  clusterParts        // leases and pokes on a cluster (leader.go)
+	hold     relayHold           // HoldRelay (idle.go)
 }
 
 // Start opens storage, starts every component and begins serving. It
@@ -108,7 +109,7 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 		Logger:       d.log,
 		Hooks:        records.Hooks{},
 		MaxClockSkew: d.cfg.MaxClockSkew,
-		OnCommit:     kick,
+		OnCommit:     d.held(kick),
 		Clock:        syncengine.NewClock(d.cfg.Now),
 		OnPoke:       d.wirePokes(js.Conn()),
 	})

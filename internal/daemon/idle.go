@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -55,4 +56,52 @@ func (d *Daemon) idle(ctx context.Context) (bool, error) {
 	}
 	n, _, err := d.db.OutboxBacklog(ctx)
 	return n == 0 && err == nil, err
+}
+
+// relayHold holds back the relay's kicks while a benchmark times a call
+// (HoldRelay).
+type relayHold struct {
+	mu      sync.Mutex
+	held    bool
+	pending bool
+	kick    func() // the relay's; nil when the relay runs elsewhere
+}
+
+// held wraps the relay's kick so that HoldRelay can hold it back.
+func (d *Daemon) held(kick func()) func() {
+	if kick == nil {
+		return nil
+	}
+	d.hold.kick = kick
+	return func() {
+		d.hold.mu.Lock()
+		if d.hold.held {
+			d.hold.pending = true
+			d.hold.mu.Unlock()
+			return
+		}
+		d.hold.mu.Unlock()
+		kick()
+	}
+}
+
+// HoldRelay keeps commits from waking the outbox relay until release is
+// called (release kicks it once if a commit came meanwhile). Benchmarks
+// use it to time a call without the event delivery its commit starts
+// running beside it: the relay's JetStream publishes and the consumers
+// they wake. The relay still reads the outbox at its poll interval (a
+// second), so a long hold delays events rather than losing them.
+func (d *Daemon) HoldRelay() (release func()) {
+	d.hold.mu.Lock()
+	d.hold.held = true
+	d.hold.mu.Unlock()
+	return func() {
+		d.hold.mu.Lock()
+		pending := d.hold.pending
+		d.hold.held, d.hold.pending = false, false
+		d.hold.mu.Unlock()
+		if pending {
+			d.hold.kick()
+		}
+	}
 }

@@ -42,7 +42,7 @@ func (p *pendingRecord) Scan(dest ...any) error {
 		case *string:
 			*d = p.args[i].(string)
 		case *uint64:
-			*d = p.args[i].(uint64)
+			*d = uint64(p.args[i].(int64))
 		case *int64:
 			*d = p.args[i].(int64)
 		case *[]byte:
@@ -75,10 +75,14 @@ func (p *pendingRecords) get(tenantID, id string) *pendingRecord {
 // sequence) for the transaction's end.
 func (t *recTx) keepRecord(rec *syncengine.StoredRecord, insert bool, value []byte, seq uint64) error {
 	st := rec.State
+	// Integers go in as int64, a value the driver takes as it is: a uint64
+	// argument costs database/sql a conversion (and an allocation) each.
+	// Versions, HLCs and commit sequences stay below 1<<63, as the
+	// conversion required.
 	row := pendingRecord{insert: insert, args: [recordArgs]any{
-		rec.TenantID, rec.ID, rec.Type, rec.Version, rec.CreatedVersion, rec.Scope.Owner, rec.Scope.Store, rec.Scope.Region,
-		value, rowcodec.EncodeClocks(st.Fields, st.Elements), uint64(st.DeletedAt.HLC), st.DeletedAt.Actor, uint64(st.Created.HLC), st.Created.Actor,
-		uint64(rec.HLC), rec.Actor, ms(rec.UpdatedAt), st.Deleted(), seq,
+		rec.TenantID, rec.ID, rec.Type, int64(rec.Version), int64(rec.CreatedVersion), rec.Scope.Owner, rec.Scope.Store, rec.Scope.Region,
+		value, rowcodec.EncodeClocks(st.Fields, st.Elements), int64(st.DeletedAt.HLC), st.DeletedAt.Actor, int64(st.Created.HLC), st.Created.Actor,
+		int64(rec.HLC), rec.Actor, ms(rec.UpdatedAt), st.Deleted(), int64(seq),
 	}}
 	p := &t.pending
 	key := recordKey{rec.TenantID, rec.ID}
@@ -111,10 +115,18 @@ const maxRecordRows = 32
 // inserts and upserts.
 var recordInserts, recordUpserts = recordStatements(false), recordStatements(true)
 
+// The statements are INSERT OR FAIL: with the default (ABORT) a
+// statement that writes several rows must be able to undo itself alone,
+// so SQLite copies every page it touches into a statement journal first
+// (about a tenth of the insert's cost). A failed flush never leaves the
+// transaction standing (its error ends the closure, and the writer rolls
+// the transaction or its savepoint back), so the rows a failing statement
+// wrote before the failure are undone all the same; what FAIL changes is
+// only that SQLite need not keep the copy.
 func recordStatements(upsert bool) []string {
 	var out []string
 	for n := 1; n <= maxRecordRows; n *= 2 {
-		q := `INSERT INTO records (` + recordColumns + `, deleted, seq) VALUES ` +
+		q := `INSERT OR FAIL INTO records (` + recordColumns + `, deleted, seq) VALUES ` +
 			strings.TrimSuffix(strings.Repeat("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?),", n), ",")
 		if upsert {
 			q += upsertRecord

@@ -139,7 +139,15 @@ func TestRecordCreatedTwiceFails(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	for name, ids := range map[string][]string{"stored already": {"a", "stored"}, "twice in the transaction": {"b", "c", "b"}} {
+	// Late in a chunk of 32, after rows the statement has written (the
+	// statements are INSERT OR FAIL: those rows stay until the rollback).
+	midChunk := make([]string, 40)
+	for i := range midChunk {
+		midChunk[i] = fmt.Sprintf("m%02d", i)
+	}
+	midChunk[20] = "stored"
+	for name, ids := range map[string][]string{"stored already": {"a", "stored"}, "twice in the transaction": {"b", "c", "b"},
+		"stored already, late in a chunk": midChunk} {
 		err := db.Update(ctx, func(tx syncengine.Tx) error {
 			for _, id := range ids {
 				if _, err := tx.PutRecord(visitRecord(id, "new", 2), nil); err != nil {

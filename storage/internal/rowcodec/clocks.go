@@ -7,7 +7,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"sort"
+	"slices"
 
 	"github.com/fieldsync/fieldsync/syncengine"
 )
@@ -31,13 +31,18 @@ import (
 // the set-union fields, each with its name, element count and each
 // element's HLC and actor.
 func EncodeClocks(fields map[string]syncengine.Version, elements map[string][]syncengine.Version) []byte {
-	fieldNames, elementNames := sortedKeys(fields), sortedKeys(elements)
+	// Small states (nearly all) sort and index in arrays on the stack: the
+	// version table and the encoded bytes are what it allocates.
+	var fieldBuf [16]string
+	var elementBuf [4]string
+	var fieldIdxBuf, elementIdxBuf [16]uint64
+	fieldNames, elementNames := appendSortedKeys(fieldBuf[:0], fields), appendSortedKeys(elementBuf[:0], elements)
 	var t versionTable
-	fieldIdx := make([]uint64, len(fieldNames))
-	for i, n := range fieldNames {
-		fieldIdx[i] = t.index(fields[n])
+	fieldIdx := fieldIdxBuf[:0]
+	for _, n := range fieldNames {
+		fieldIdx = append(fieldIdx, t.index(fields[n]))
 	}
-	var elementIdx []uint64
+	elementIdx := elementIdxBuf[:0]
 	for _, n := range elementNames {
 		for _, v := range elements[n] {
 			elementIdx = append(elementIdx, t.index(v))
@@ -112,12 +117,12 @@ func (t *versionTable) index(v syncengine.Version) uint64 {
 	return i
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	names := make([]string, 0, len(m))
+// appendSortedKeys appends m's keys to names, sorted.
+func appendSortedKeys[V any](names []string, m map[string]V) []string {
 	for n := range m {
 		names = append(names, n)
 	}
-	sort.Strings(names)
+	slices.Sort(names)
 	return names
 }
 

@@ -17,12 +17,12 @@ import (
 // hold it.
 func encodeClocksV1(fields map[string]syncengine.Version, elements map[string][]syncengine.Version) []byte {
 	b := binary.AppendUvarint(nil, uint64(len(fields)))
-	for _, n := range sortedKeys(fields) {
+	for _, n := range appendSortedKeys(nil, fields) {
 		b = appendString(b, n)
 		b = appendVersion(b, fields[n])
 	}
 	b = binary.AppendUvarint(b, uint64(len(elements)))
-	for _, n := range sortedKeys(elements) {
+	for _, n := range appendSortedKeys(nil, elements) {
 		b = appendString(b, n)
 		b = binary.AppendUvarint(b, uint64(len(elements[n])))
 		for _, v := range elements[n] {
