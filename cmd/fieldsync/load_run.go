@@ -17,6 +17,7 @@ const drainWorkers = 64
 func (l *loadRun) run(ctx context.Context) (*loadSummary, error) {
 	rss := newRSSWatch(l.cfg)
 	defer rss.stop()
+	l.rss = rss
 	sum := &loadSummary{Run: l.id, Server: l.cfg.baseURL(), Mix: l.cfg.mix.String(), Devices: l.cfg.devices, PerUser: l.cfg.perUser}
 	setupStats, start := l.stats.Load(), time.Now()
 	err := l.setup(ctx)
@@ -28,9 +29,13 @@ func (l *loadRun) run(ctx context.Context) (*loadSummary, error) {
 	l.stats.Store(runStats)
 	rss.mark()
 	start = time.Now()
+	if l.cfg.mix.burst == 0 { // push5-pull: the rounds only (round)
+		l.prof.start()
+	}
 	derr := l.drive(ctx)
+	derr = errors.Join(derr, l.prof.stop())
 	sum.Elapsed = time.Since(start)
-	sum.RSS = rss.sample()
+	sum.RSS = rss.sample(l.count.syncs.Load())
 	drainStats := newLoadStats()
 	l.stats.Store(drainStats)
 	start = time.Now()
@@ -116,8 +121,11 @@ func (l *loadRun) round(ctx context.Context) {
 			done.add(1)
 		})
 	}
+	l.prof.start()
+	l.rss.roundStart()
 	close(release)
 	wg.Wait()
+	l.rss.roundEnd()
 }
 
 // drain syncs every device once after the run, so that what devices
