@@ -98,6 +98,9 @@ func (l *loadRun) moreRounds(runCtx context.Context) bool {
 	return n == 0 || runCtx.Err() == nil
 }
 
+// actSyncFromRelease is a round's sync timed from the barrier's release.
+const actSyncFromRelease = "sync from release"
+
 // round starts every device's Sync at once and waits for them all.
 func (l *loadRun) round(ctx context.Context) {
 	n := l.count.rounds.Add(1)
@@ -106,6 +109,7 @@ func (l *loadRun) round(ctx context.Context) {
 	stop := bar.follow(done.load, l.stats.Load())
 	defer stop()
 	release := make(chan struct{})
+	var released time.Time // set before release is closed
 	var wg sync.WaitGroup
 	for _, d := range l.devices {
 		wg.Go(func() {
@@ -116,13 +120,20 @@ func (l *loadRun) round(ctx context.Context) {
 			defer l.release()
 			start := time.Now()
 			err := d.c.Sync(ctx)
+			end := time.Now()
 			l.count.syncs.Add(1)
-			l.stats.Load().op("sync", time.Since(start), err)
+			st := l.stats.Load()
+			st.op("sync", end.Sub(start), err)
+			// From the moment all devices were let go: also the time a
+			// device waited for its goroutine to run (and for a
+			// --concurrency slot), which "sync" leaves out.
+			st.latency(actSyncFromRelease, end.Sub(released), err != nil)
 			done.add(1)
 		})
 	}
 	l.prof.start()
 	l.rss.roundStart()
+	released = time.Now()
 	close(release)
 	wg.Wait()
 	l.rss.roundEnd()
