@@ -172,6 +172,7 @@ func (h *adminHandler) RevokeDevice(ctx context.Context, req *connect.Request[fi
 	if err != nil {
 		return nil, h.fail(ctx, err)
 	}
+	h.cfg.authCache.forget()
 	h.cfg.watches.revoked(p.TenantID, syncengine.Principal{DeviceID: d.ID})
 	h.cfg.Logger.InfoContext(ctx, "device revoked", "tenant", p.TenantID, "device", d.ID, "by", p.UserID)
 	return connect.NewResponse(&fieldsyncv1.RevokeDeviceResponse{Device: deviceToWire(d)}), nil
@@ -214,6 +215,7 @@ func (h *adminHandler) RevokeApiKey(ctx context.Context, req *connect.Request[fi
 	if err != nil {
 		return nil, h.fail(ctx, err)
 	}
+	h.cfg.authCache.forget()
 	h.cfg.watches.revoked(p.TenantID, syncengine.Principal{APIKeyID: k.ID})
 	return connect.NewResponse(&fieldsyncv1.RevokeApiKeyResponse{ApiKey: apiKeyToWire(k)}), nil
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
@@ -61,8 +62,14 @@ type Config struct {
 	Health grpchealth.Checker
 	// Limits bounds callers; nil means DefaultLimits.
 	Limits *Limits
+	// AuthCacheTTL is how long an authenticated token's principal is
+	// reused (see AuthCacheTTL, the default when 0); negative: never.
+	AuthCacheTTL time.Duration
 
 	watches *watchStreams
+	// authCache reuses principals for the calls; RevokeDevice and
+	// RevokeApiKey through this server drop it.
+	authCache *authCache
 	// enrollFails counts failed Enroll calls per client address.
 	enrollFails *rateLimiter
 }
@@ -85,6 +92,10 @@ func (c *Config) validate() error {
 		c.Limits = &l
 	}
 	c.watches = newWatchStreams(*c.Limits)
+	if c.AuthCacheTTL == 0 {
+		c.AuthCacheTTL = AuthCacheTTL
+	}
+	c.authCache = newAuthCache(c.Auth, c.AuthCacheTTL)
 	c.enrollFails = newEnrollFailures()
 	return nil
 }
@@ -108,7 +119,7 @@ func New(cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	auth := &authInterceptor{log: cfg.Logger, auth: cfg.Auth, limits: newRateLimiter(*cfg.Limits), inFlight: newInFlight(*cfg.Limits)}
+	auth := &authInterceptor{log: cfg.Logger, auth: cfg.authCache, limits: newRateLimiter(*cfg.Limits), inFlight: newInFlight(*cfg.Limits)}
 	edge := append([]connect.HandlerOption{connect.WithInterceptors(m, boundErrors{log: cfg.Logger}, auth)}, bounds(cfg.MaxMessageBytes)...)
 	opts := append([]connect.HandlerOption{connect.WithInterceptors(m, boundErrors{log: cfg.Logger}, auth, vi)}, bounds(cfg.MaxMessageBytes)...)
 	mux := http.NewServeMux()

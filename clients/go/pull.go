@@ -135,10 +135,7 @@ func (c *Client) storePage(ctx context.Context, page *fieldsyncv1.PullResponse) 
 		if err != nil {
 			return err
 		}
-		w, err := newPageWriter(ctx, tx, gen, local)
-		if err != nil {
-			return err
-		}
+		w := &pageWriter{ctx: ctx, tx: tx, gen: gen, local: local}
 		defer w.close()
 		var newest uint64
 		for _, rec := range page.GetRecords() {
@@ -185,22 +182,16 @@ func upsertRecords(n int) string {
 	return strings.Replace(upsertRecord, row, values, 1)
 }
 
-func newPageWriter(ctx context.Context, tx *sql.Tx, gen int64, local map[string]bool) (*pageWriter, error) {
-	w := &pageWriter{ctx: ctx, tx: tx, gen: gen, local: local}
-	var err error
-	if w.upsert, err = tx.PrepareContext(ctx, upsertRecords(upsertRows)); err != nil {
-		return nil, fmt.Errorf("prepare: %w", err)
-	}
-	if w.remove, err = tx.PrepareContext(ctx, `DELETE FROM records WHERE id = ?`); err != nil {
-		w.upsert.Close()
-		return nil, fmt.Errorf("prepare: %w", err)
-	}
-	return w, nil
-}
-
+// The statements are prepared when a page first needs them: a page of a
+// few records (the common pull of a device that syncs often) costs one
+// statement of its size, not the parse of a 64-row upsert it never runs.
 func (w *pageWriter) close() {
-	w.upsert.Close()
-	w.remove.Close()
+	if w.upsert != nil {
+		w.upsert.Close()
+	}
+	if w.remove != nil {
+		w.remove.Close()
+	}
 }
 
 // flush writes the rows waiting.
@@ -211,6 +202,11 @@ func (w *pageWriter) flush() error {
 	}
 	var err error
 	if n == upsertRows {
+		if w.upsert == nil {
+			if w.upsert, err = w.tx.PrepareContext(w.ctx, upsertRecords(upsertRows)); err != nil {
+				return fmt.Errorf("prepare: %w", err)
+			}
+		}
 		_, err = w.upsert.ExecContext(w.ctx, w.rows...)
 	} else {
 		_, err = w.tx.ExecContext(w.ctx, upsertRecords(n), w.rows...)
@@ -240,6 +236,11 @@ func (w *pageWriter) apply(rec *fieldsyncv1.Record) error {
 	}
 	if w.local[rec.GetId()] {
 		return w.rebase(rec, base)
+	}
+	if w.remove == nil {
+		if w.remove, err = w.tx.PrepareContext(w.ctx, `DELETE FROM records WHERE id = ?`); err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
 	}
 	if _, err = w.remove.ExecContext(w.ctx, rec.GetId()); err != nil {
 		return fmt.Errorf("store record %s: %w", rec.GetId(), err)

@@ -32,14 +32,17 @@ type store struct {
 }
 
 func openStore(ctx context.Context, path string) (*store, error) {
-	write, err := sql.Open("sqlite", dsn(path, true))
+	if err := registerCachedDriver(); err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	write, err := sql.Open(cachedDriverName, dsn(path, true))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	write.SetMaxOpenConns(1)
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxLifetime(0)
-	read, err := sql.Open("sqlite", dsn(path, false))
+	read, err := sql.Open(cachedDriverName, dsn(path, false))
 	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)

@@ -30,6 +30,7 @@ type loadConfig struct {
 	serverPID        int
 	dataDir          string
 	storeDir         string
+	cpuProfile       string // --cpuprofile: the load generator's own CPU profile of the run
 	cleanup, json    bool
 }
 
@@ -65,9 +66,10 @@ func registerLoadFlags(fs *flag.FlagSet, cfg *loadConfig) (mix, photos *string) 
 	fs.StringVar(&cfg.region, "region", "", "region id for the users (default: a new region per run)")
 	fs.IntVar(&cfg.serverPID, "server-pid", 0, "pid of a local server, to report its RSS")
 	fs.StringVar(&cfg.dataDir, "data-dir", "", "data dir of a local server: its pid is read from fieldsyncd.lock there")
-	fs.StringVar(&cfg.storeDir, "store-dir", "", "where the device stores go (default: a temp dir, removed at the end)")
+	fs.StringVar(&cfg.storeDir, "store-dir", "", "where the device stores go (default: a temp dir in /dev/shm when there is one, else the system's, removed at the end)")
 	fs.BoolVar(&cfg.cleanup, "cleanup", false, "revoke the devices of the run at the end")
 	fs.BoolVar(&cfg.json, "json", false, "print the summary as JSON")
+	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write the load generator's own CPU profile of the run to this file (push5-pull: of the rounds' syncs only), for go tool pprof")
 	return mix, photos
 }
 
@@ -173,9 +175,25 @@ func (c *loadConfig) openStoreDir() (string, func(), error) {
 	if c.storeDir != "" {
 		return c.storeDir, func() {}, os.MkdirAll(c.storeDir, 0o700)
 	}
-	dir, err := os.MkdirTemp("", "fieldsync-load-")
+	dir, err := os.MkdirTemp(storeParent(), "fieldsync-load-")
 	if err != nil {
 		return "", nil, err
 	}
 	return dir, func() { os.RemoveAll(dir) }, nil
+}
+
+// storeParent is where the default store dir goes: a RAM-backed /dev/shm
+// when there is one, so the devices' SQLite commits cost no fsync of the
+// machine's disk (the devices' own durability is not what a load test
+// sizes; each device still commits every write and pulled page); the
+// system's temp dir otherwise.
+func storeParent() string {
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		if f, err := os.CreateTemp("/dev/shm", "fieldsync-load-probe-"); err == nil {
+			f.Close()
+			os.Remove(f.Name())
+			return "/dev/shm"
+		}
+	}
+	return ""
 }

@@ -33,6 +33,13 @@ type rssWatch struct {
 	markedAt           time.Time
 	serverCPU, selfCPU time.Duration
 	cpuErr             error
+
+	// push5-pull: CPU and wall time inside the rounds only (each device's
+	// Sync, not the local writes before it), summed over the rounds.
+	roundAt                      time.Time
+	roundServer0, roundSelf0     time.Duration
+	roundServer, roundSelf, wall time.Duration
+	rounds                       int
 }
 
 // loadRSS is the server memory the summary reports, in MB.
@@ -45,9 +52,16 @@ type loadRSS struct {
 	ServerCPUSec float64 `json:"server_cpu_sec,omitempty"`
 	LoadCPUSec   float64 `json:"load_generator_cpu_sec,omitempty"`
 	RunSec       float64 `json:"run_sec,omitempty"`
-	PeakMB       float64 `json:"peak_mb,omitempty"`
-	EndMB        float64 `json:"end_mb,omitempty"`
-	Unavailable  string  `json:"unavailable,omitempty"`
+	// push5-pull: the same inside the rounds only (from the moment every
+	// device starts its Sync until the last one ends), and per device sync.
+	RoundServerCPUSec  float64 `json:"round_server_cpu_sec,omitempty"`
+	RoundLoadCPUSec    float64 `json:"round_load_generator_cpu_sec,omitempty"`
+	RoundSec           float64 `json:"round_sec,omitempty"`
+	ServerCPUPerSyncMs float64 `json:"server_cpu_per_sync_ms,omitempty"`
+	LoadCPUPerSyncMs   float64 `json:"load_generator_cpu_per_sync_ms,omitempty"`
+	PeakMB             float64 `json:"peak_mb,omitempty"`
+	EndMB              float64 `json:"end_mb,omitempty"`
+	Unavailable        string  `json:"unavailable,omitempty"`
 }
 
 // newRSSWatch starts sampling the server of --server-pid or --data-dir;
@@ -171,8 +185,42 @@ func (w *rssWatch) mark() {
 	w.markedAt, w.serverCPU, w.selfCPU, w.cpuErr = time.Now(), server, selfCPU(), err
 }
 
-// sample returns what was measured so far (the end being now).
-func (w *rssWatch) sample() loadRSS {
+// roundStart notes the CPU times as a round's syncs start.
+func (w *rssWatch) roundStart() {
+	if w.pid == 0 {
+		return
+	}
+	server, err := readCPU(w.pid)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err != nil {
+		w.cpuErr = err
+	}
+	w.roundAt, w.roundServer0, w.roundSelf0 = time.Now(), server, selfCPU()
+}
+
+// roundEnd adds the CPU and wall time since roundStart to the rounds'.
+func (w *rssWatch) roundEnd() {
+	if w.pid == 0 {
+		return
+	}
+	server, err := readCPU(w.pid)
+	self := selfCPU()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err != nil {
+		w.cpuErr = err
+	}
+	w.roundServer += server - w.roundServer0
+	w.roundSelf += self - w.roundSelf0
+	w.wall += time.Since(w.roundAt)
+	w.rounds++
+}
+
+// sample returns what was measured so far (the end being now); syncs is
+// how many device syncs the rounds made.
+
+func (w *rssWatch) sample(syncs int64) loadRSS {
 	if w.pid == 0 {
 		if w.err != nil {
 			return loadRSS{Unavailable: w.err.Error()}
@@ -187,6 +235,13 @@ func (w *rssWatch) sample() loadRSS {
 	if err == nil && w.cpuErr == nil && !w.markedAt.IsZero() {
 		r.ServerCPUSec, r.LoadCPUSec = (server - w.serverCPU).Seconds(), (selfCPU() - w.selfCPU).Seconds()
 		r.RunSec = time.Since(w.markedAt).Seconds()
+	}
+	if w.cpuErr == nil && w.rounds > 0 {
+		r.RoundServerCPUSec, r.RoundLoadCPUSec, r.RoundSec = w.roundServer.Seconds(), w.roundSelf.Seconds(), w.wall.Seconds()
+		if syncs > 0 {
+			r.ServerCPUPerSyncMs = 1000 * r.RoundServerCPUSec / float64(syncs)
+			r.LoadCPUPerSyncMs = 1000 * r.RoundLoadCPUSec / float64(syncs)
+		}
 	}
 	if w.err != nil {
 		r.Unavailable = w.err.Error()

@@ -17,6 +17,7 @@ const drainWorkers = 64
 func (l *loadRun) run(ctx context.Context) (*loadSummary, error) {
 	rss := newRSSWatch(l.cfg)
 	defer rss.stop()
+	l.rss = rss
 	sum := &loadSummary{Run: l.id, Server: l.cfg.baseURL(), Mix: l.cfg.mix.String(), Devices: l.cfg.devices, PerUser: l.cfg.perUser}
 	setupStats, start := l.stats.Load(), time.Now()
 	err := l.setup(ctx)
@@ -28,9 +29,13 @@ func (l *loadRun) run(ctx context.Context) (*loadSummary, error) {
 	l.stats.Store(runStats)
 	rss.mark()
 	start = time.Now()
+	if l.cfg.mix.burst == 0 { // push5-pull: the rounds only (round)
+		l.prof.start()
+	}
 	derr := l.drive(ctx)
+	derr = errors.Join(derr, l.prof.stop())
 	sum.Elapsed = time.Since(start)
-	sum.RSS = rss.sample()
+	sum.RSS = rss.sample(l.count.syncs.Load())
 	drainStats := newLoadStats()
 	l.stats.Store(drainStats)
 	start = time.Now()
@@ -93,6 +98,9 @@ func (l *loadRun) moreRounds(runCtx context.Context) bool {
 	return n == 0 || runCtx.Err() == nil
 }
 
+// actSyncFromRelease is a round's sync timed from the barrier's release.
+const actSyncFromRelease = "sync from release"
+
 // round starts every device's Sync at once and waits for them all.
 func (l *loadRun) round(ctx context.Context) {
 	n := l.count.rounds.Add(1)
@@ -101,6 +109,7 @@ func (l *loadRun) round(ctx context.Context) {
 	stop := bar.follow(done.load, l.stats.Load())
 	defer stop()
 	release := make(chan struct{})
+	var released time.Time // set before release is closed
 	var wg sync.WaitGroup
 	for _, d := range l.devices {
 		wg.Go(func() {
@@ -111,13 +120,23 @@ func (l *loadRun) round(ctx context.Context) {
 			defer l.release()
 			start := time.Now()
 			err := d.c.Sync(ctx)
+			end := time.Now()
 			l.count.syncs.Add(1)
-			l.stats.Load().op("sync", time.Since(start), err)
+			st := l.stats.Load()
+			st.op("sync", end.Sub(start), err)
+			// From the moment all devices were let go: also the time a
+			// device waited for its goroutine to run (and for a
+			// --concurrency slot), which "sync" leaves out.
+			st.latency(actSyncFromRelease, end.Sub(released), err != nil)
 			done.add(1)
 		})
 	}
+	l.prof.start()
+	l.rss.roundStart()
+	released = time.Now()
 	close(release)
 	wg.Wait()
+	l.rss.roundEnd()
 }
 
 // drain syncs every device once after the run, so that what devices

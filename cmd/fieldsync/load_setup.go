@@ -42,6 +42,8 @@ type loadRun struct {
 	region    string
 	sem       chan struct{} // --concurrency; nil: no limit
 	count     loadCounters
+	rss       *rssWatch  // set by run
+	prof      cpuProfile // --cpuprofile
 
 	mu      sync.Mutex
 	devices []*loadDevice
@@ -58,7 +60,8 @@ func newLoad(cfg *loadConfig, stderr io.Writer) (*loadRun, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--store-dir: %w", err)
 	}
-	l := &loadRun{cfg: cfg, id: time.Now().UTC().Format("20060102-150405"), stderr: stderr, dir: dir, removeDir: remove}
+	l := &loadRun{cfg: cfg, id: time.Now().UTC().Format("20060102-150405"), stderr: stderr, dir: dir, removeDir: remove,
+		rss: &rssWatch{}, prof: cpuProfile{path: cfg.cpuProfile}}
 	l.stats.Store(newLoadStats())
 	hc := l.httpClient()
 	l.admin = fieldsyncv1connect.NewAdminServiceClient(hc, cfg.baseURL(), cfg.options()...)

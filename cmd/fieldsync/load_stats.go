@@ -67,6 +67,14 @@ func (s *loadStats) op(name string, d time.Duration, err error) {
 	}
 }
 
+// latency records an action's time under name without counting its
+// failure again (op counted it under the action's own name).
+func (s *loadStats) latency(name string, d time.Duration, failed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ops[name] = s.ops[name].add(d, failed)
+}
+
 // failure names why an action failed: the SDK's ErrUnreachable, the
 // server's code, or "local" for the device's own store.
 func failure(err error) string {

@@ -171,6 +171,10 @@ func (s *loadSummary) printTail(w io.Writer) {
 			fmt.Fprintf(w, "CPU in run\tserver %.1fs (%.0f%% of one core), load generator %.1fs (%.0f%%), over %.1fs\n",
 				r.ServerCPUSec, 100*r.ServerCPUSec/r.RunSec, r.LoadCPUSec, 100*r.LoadCPUSec/r.RunSec, r.RunSec)
 		}
+		if r.RoundSec > 0 {
+			fmt.Fprintf(w, "CPU in rounds	server %.2fs (%.2f ms per device sync), load generator %.2fs (%.2f ms per device sync), over %.1fs\n",
+				r.RoundServerCPUSec, r.ServerCPUPerSyncMs, r.RoundLoadCPUSec, r.LoadCPUPerSyncMs, r.RoundSec)
+		}
 	} else {
 		fmt.Fprintf(w, "server RSS\t%s\n", r.Unavailable)
 	}

@@ -102,6 +102,16 @@ func TestLoadPush5PullPushesFiveVisitsPerDevice(t *testing.T) {
 	if got := serverRecords(t, d.URL(), creds.AdminToken, sum.Region); got != 60 {
 		t.Errorf("the server holds %d records in region %s, want 60", got, sum.Region)
 	}
+	// Each sync is timed from its own start and from the barrier's
+	// release, which comes first: the second is never the shorter.
+	byName := map[string]rpcRow{}
+	for _, r := range sum.Actions {
+		byName[r.Name] = r
+	}
+	own, all := byName["sync"], byName[actSyncFromRelease]
+	if own.Count != 10 || all.Count != 10 || all.MaxMs < own.MaxMs {
+		t.Errorf("sync %+v, sync from release %+v: want 10 of each, the second no shorter", own, all)
+	}
 }
 
 func TestLoadWaitsOutTheServersRateLimit(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/fieldsync/fieldsync/syncengine"
 )
@@ -91,18 +93,52 @@ func (db *DB) latestVersion(ctx context.Context, tx *sql.Tx, tenantID string) (u
 // none.
 func scanQuery(sel syncengine.Selection, after, through uint64, limit int) (string, []any) {
 	b := &scanBuilder{args: []any{sel.TenantID, after, through, limit}, types: map[string]string{}}
+	var shape []scanRange
+	var key strings.Builder
 	b.eachRange(sel, func(string) bool { return true }, func(field syncengine.ScopeField, value, typ string) {
-		where := rangeWhere(field, value, typ) + " AND version <= ?3"
-		b.arms = append(b.arms, "SELECT version, rowid AS rid FROM records INDEXED BY "+scopeIndex("records", field)+where,
-			"SELECT version, NULL AS rid FROM scope_exits INDEXED BY "+scopeIndex("scope_exits", field)+where)
+		shape = append(shape, scanRange{field, value, typ})
+		key.WriteByte(byte('0' + field))
+		key.WriteString(value)
+		key.WriteString(typ)
+		key.WriteByte(';')
 	})
-	return `SELECT u.version, u.rid IS NULL, COALESCE(r.id, x.record_id), COALESCE(r.type, x.type),
+	if q, ok := scanQueries.Load(key.String()); ok {
+		return q.(string), b.args
+	}
+	for _, r := range shape {
+		where := rangeWhere(r.field, r.value, r.typ) + " AND version <= ?3"
+		b.arms = append(b.arms, "SELECT version, rowid AS rid FROM records INDEXED BY "+scopeIndex("records", r.field)+where,
+			"SELECT version, NULL AS rid FROM scope_exits INDEXED BY "+scopeIndex("scope_exits", r.field)+where)
+	}
+	q := `SELECT u.version, u.rid IS NULL, COALESCE(r.id, x.record_id), COALESCE(r.type, x.type),
 		COALESCE(r.owner_id, x.owner_id), COALESCE(r.store_id, x.store_id), COALESCE(r.region_id, x.region_id),
 		COALESCE(r.deleted, 0), r.value, COALESCE(r.hlc, 0), COALESCE(r.updated_at, 0)
 		FROM (` + unionAll(b.arms, func(g string) string { return "SELECT version, rid FROM (" + g + " ORDER BY 1 LIMIT ?4)" }) + `
 		ORDER BY 1 LIMIT ?4) u
 		LEFT JOIN records r ON r.rowid = u.rid
-		LEFT JOIN scope_exits x ON u.rid IS NULL AND x.tenant_id = ?1 AND x.version = u.version`, b.args
+		LEFT JOIN scope_exits x ON u.rid IS NULL AND x.tenant_id = ?1 AND x.version = u.version`
+	if scanQueryCount.Add(1) <= maxScanQueries {
+		scanQueries.Store(key.String(), q)
+	}
+	return q, b.args
+}
+
+// scanQueries keeps the text of scanQuery by the selection's shape (each
+// range's field and parameters, in order): a pull builds its key, not the
+// statement (building it was a fifth of a pull's scan). At most
+// maxScanQueries shapes are kept; a role or scope has one.
+var (
+	scanQueries    sync.Map // shape key → statement text
+	scanQueryCount atomic.Int64
+)
+
+const maxScanQueries = 4096
+
+// scanRange is one (term, type) range of a scan: its field and the
+// parameters holding its value and type.
+type scanRange struct {
+	field      syncengine.ScopeField
+	value, typ string
 }
 
 // scanBuilder collects the arms of a scan and their parameters.
