@@ -12,10 +12,11 @@ import (
 // AuthCacheTTL is how long a token's principal is reused without asking
 // the store again. A device's sync authenticates three calls (Push, Pull,
 // Ack) within about a second; the store lookup was 6% of the server's CPU
-// when 1,000 devices synced at once. Changes made through this server
-// (any AdminService or IdentityService call) drop the whole cache at once,
-// so a device or key revoked here fails its next call; a revocation made
-// by another process or node is seen within AuthCacheTTL.
+// when 1,000 devices synced at once. A revocation through this server
+// (RevokeDevice, RevokeApiKey: the only calls that take a token's rights
+// away) drops the whole cache at once, so the revoked device or key fails
+// its next call; a revocation made by another process or node is seen
+// within AuthCacheTTL.
 const AuthCacheTTL = 2 * time.Second
 
 // authCacheMax bounds the tokens cached; past it the cache starts over.
