@@ -180,6 +180,9 @@ func (s *Service) reconcile(ctx context.Context, u *Upload) error {
 	case err != nil:
 		return fmt.Errorf("reconcile upload %s: %w", u.ID, err)
 	case n > u.Offset:
+		// A stream may have read the tail (acknowledged chunks): the
+		// bytes sent again must not follow the ones it sent.
+		s.stopStream(u.ID, errStreamStopped)
 		if err := s.staging.truncate(u.ID, u.Offset); err != nil {
 			return fmt.Errorf("reconcile upload %s: %w", u.ID, err)
 		}
