@@ -24,9 +24,12 @@ const flushAfter = time.Second
 // the recorded offset may be behind what was acknowledged; the staged file
 // is cut back to it (see reconcile) and the device resends from there.
 //
-// A successful CompleteUpload needs no fsync of the staged file at all:
-// the object store keeps the verified bytes (the local folder fsyncs its
-// object), and the upload is recorded complete.
+// A successful CompleteUpload needs no flush when the object store copies
+// the bytes (a stream, parts, Put). A store given the staged file itself
+// (media.FilePutter; the local folder hard-links it into place) gets it
+// only once its whole length is the recorded offset: otherwise a crash
+// before the upload is recorded complete would have the restart cut the
+// file, and so the stored object, back to the older offset.
 //
 // Fields are guarded by the upload's lock (Service.locks); the map that
 // holds them by Service.ackedMu.

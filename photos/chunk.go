@@ -180,6 +180,9 @@ func (s *Service) reconcile(ctx context.Context, u *Upload) error {
 	case err != nil:
 		return fmt.Errorf("reconcile upload %s: %w", u.ID, err)
 	case n > u.Offset:
+		// A stream may have read the tail (acknowledged chunks): the
+		// bytes sent again must not follow the ones it sent.
+		s.stopStream(u.ID, errStreamStopped)
 		if err := s.staging.truncate(u.ID, u.Offset); err != nil {
 			return fmt.Errorf("reconcile upload %s: %w", u.ID, err)
 		}
@@ -191,8 +194,16 @@ func (s *Service) reconcile(ctx context.Context, u *Upload) error {
 		}
 		s.forgetPast(ctx, u, n)
 	}
-	if n > u.Offset {
+	switch {
+	case n > u.Offset:
 		// Acknowledged chunks lost in a crash: their hash or parts go too.
+		s.forgetPast(ctx, u, u.Offset)
+	case n == u.Offset && s.lazy() && s.hashedOf(u.ID) == nil:
+		// Nothing of the upload in memory (a restart): a power loss may
+		// have taken every unsynced byte, leaving the staged file exactly
+		// as long as the recorded offset, while a part sent from those
+		// bytes was saved durably; it must not be completed with bytes
+		// the device sends again.
 		s.forgetPast(ctx, u, u.Offset)
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 	"github.com/fieldsync/fieldsync/photos"
 	"github.com/fieldsync/fieldsync/photos/photostest"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+	"github.com/fieldsync/fieldsync/storage/media/local"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
 
@@ -299,4 +300,51 @@ func TestAcknowledgedChunksBecomeDurableOnTheirOwn(t *testing.T) {
 	if got, err := w.svc.GetUpload(ctx, w.p["rep"], u.ID); err != nil || got.Offset != 3000 {
 		t.Fatalf("GetUpload after a crash = %+v, %v; want 3000", got, err)
 	}
+}
+
+// diesAfterPutFile is a local store whose PutFile places the object and
+// then reports failure, as a process that died before committing the
+// upload would leave it.
+type diesAfterPutFile struct {
+	*local.Store
+}
+
+func (d diesAfterPutFile) PutFile(ctx context.Context, key, path string, size int64, contentType string) error {
+	if err := d.Store.PutFile(ctx, key, path, size, contentType); err != nil {
+		return err
+	}
+	return errors.New("the process died here")
+}
+
+// TestCrashAfterTheObjectIsPlacedKeepsItsBytes: the local store hard-links
+// a completed upload's staged file into place. When the process dies
+// before the upload is recorded complete, the restarted service must not
+// cut that file back to an older recorded offset (chunks acknowledged but
+// not yet durable), which would cut the stored object too: the object
+// under the photo's key keeps the photo's bytes.
+func TestCrashAfterTheObjectIsPlacedKeepsItsBytes(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, func(w *world) { w.store = diesAfterPutFile{w.store.(*local.Store)} })
+	ctx := context.Background()
+	data := photostest.JPEG(5000, 20)
+	u := w.create("rep", data)
+	w.send("rep", u, data[:2000], 1000)
+	if got, err := w.svc.GetUpload(ctx, w.p["rep"], u.ID); err != nil || got.Offset != 2000 {
+		t.Fatalf("GetUpload = %+v, %v; want the durable offset 2000", got, err)
+	}
+	w.send("rep", &photos.Upload{ID: u.ID, Offset: 2000}, data, 1000)
+	photos.WaitTracked(w.svc)
+	if _, _, err := w.svc.CompleteUpload(ctx, w.p["rep"], u.ID); err == nil {
+		t.Fatal("CompleteUpload succeeded, want the injected failure")
+	}
+	w.crash()
+	got, err := w.svc.GetUpload(ctx, w.p["rep"], u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkObject(t, w.store, data, "image/jpeg")
+	if got.Offset != int64(len(data)) {
+		w.send("rep", got, data, 1000)
+	}
+	checkObject(t, w.store, data, "image/jpeg")
 }

@@ -179,6 +179,17 @@ func (s *Service) putObject(ctx context.Context, u *Upload, pr *progress, conten
 		s.dropParts(ctx, u, pr)
 	}
 	if fp, ok := s.cfg.Objects.(media.FilePutter); ok {
+		// The store may hard-link the staged file into place (a local
+		// folder): from then on the file must never be cut back, so its
+		// whole length is made the recorded offset first (acknowledged
+		// chunks made durable), which a restart reconciles it to.
+		recorded := *u
+		if err := s.flush(ctx, u.ID, &recorded); err != nil {
+			return err
+		}
+		if recorded.Offset != u.Size {
+			return fmt.Errorf("upload %s moved to offset %d before its object was placed", u.ID, recorded.Offset)
+		}
 		path, err := s.staging.path(u.ID)
 		if err != nil {
 			return err

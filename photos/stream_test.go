@@ -2,6 +2,7 @@ package photos_test
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 
 	"github.com/fieldsync/fieldsync/internal/imagecheck"
@@ -113,4 +114,42 @@ func TestRestartMidStreamResumesFromTheServersOffset(t *testing.T) {
 	if n := countObjects(t, srv, bucket); n != 1 {
 		t.Fatalf("%d objects, want 1", n)
 	}
+}
+
+// TestStagedTailCutUnderAStreamStopsIt: when the staged file no longer
+// holds the acknowledged chunks (here it grew behind the service's back)
+// and is cut back to the recorded offset, the stream that already read
+// past that offset is stopped: the bytes sent again must not follow bytes
+// it sent from the old tail. The photo is then stored another way.
+func TestStagedTailCutUnderAStreamStopsIt(t *testing.T) {
+	t.Parallel()
+	srv := s3test.Start(t)
+	bucket := newBucket()
+	w := newWorld(t, withS3(srv, bucket), withMaxBytes(8<<20))
+	ctx := context.Background()
+	data := photostest.JPEG(3<<20, 43)
+	u := w.create("rep", data)
+	w.send("rep", u, data[:1<<20], chunk256KiB)
+	if got, err := w.svc.GetUpload(ctx, w.p["rep"], u.ID); err != nil || got.Offset != 1<<20 {
+		t.Fatalf("GetUpload = %+v, %v; want the durable offset 1 MiB", got, err)
+	}
+	w.send("rep", &photos.Upload{ID: u.ID, Offset: 1 << 20}, data[:2<<20], chunk256KiB)
+	photos.WaitTracked(w.svc)
+	if !photos.Streaming(w.svc, u.ID) {
+		t.Fatal("the upload is not streamed to S3")
+	}
+	appendFile(t, filepath.Join(w.dir, "uploads", u.ID), []byte("junk"))
+	_, err := w.svc.PutChunk(ctx, w.p["rep"], u.ID, 2<<20, data[2<<20:], photos.CRC32C(data[2<<20:]))
+	wantCode(t, err, syncengine.CodeWrongOffset)
+	if off := offsetDetail(t, err); off != 1<<20 {
+		t.Fatalf("wrong offset answered %d, want the recorded 1 MiB", off)
+	}
+	if photos.Streaming(w.svc, u.ID) {
+		t.Fatal("the stream goes on after the staged bytes it read were cut")
+	}
+	w.send("rep", &photos.Upload{ID: u.ID, Offset: 1 << 20}, data, chunk256KiB)
+	if _, _, err := w.svc.CompleteUpload(ctx, w.p["rep"], u.ID); err != nil {
+		t.Fatal(err)
+	}
+	checkObject(t, w.store, data, imagecheck.JPEG)
 }

@@ -77,8 +77,13 @@ func (t *recTx) keepRecord(rec *syncengine.StoredRecord, insert bool, value []by
 	st := rec.State
 	// Integers go in as int64, a value the driver takes as it is: a uint64
 	// argument costs database/sql a conversion (and an allocation) each.
-	// Versions, HLCs and commit sequences stay below 1<<63, as the
-	// conversion required.
+	// Versions, HLCs and commit sequences stay below 1<<63 (the push
+	// path bounds device HLCs); one that does not is refused, as the
+	// conversion did, rather than stored as a negative number that no
+	// read scans back into a uint64.
+	if (rec.Version|rec.CreatedVersion|uint64(st.DeletedAt.HLC)|uint64(st.Created.HLC)|uint64(rec.HLC)|seq)>>63 != 0 {
+		return fmt.Errorf("put record %s: a version, HLC or sequence of 1<<63 or more does not fit the records table", rec.ID)
+	}
 	row := pendingRecord{insert: insert, args: [recordArgs]any{
 		rec.TenantID, rec.ID, rec.Type, int64(rec.Version), int64(rec.CreatedVersion), rec.Scope.Owner, rec.Scope.Store, rec.Scope.Region,
 		value, rowcodec.EncodeClocks(st.Fields, st.Elements), int64(st.DeletedAt.HLC), st.DeletedAt.Actor, int64(st.Created.HLC), st.Created.Actor,

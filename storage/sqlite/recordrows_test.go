@@ -196,3 +196,25 @@ func TestCreatedBetweenSeesTheTransactionsRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRecordWithAnHLCPastInt64IsRefused: record rows bind their integers
+// as int64; an HLC of 1<<63 or more (which the push path's clock-skew
+// bound never lets through) must fail the write, as binding it as a
+// uint64 did and as PostgreSQL does, rather than be stored as a negative
+// number no read can scan back.
+func TestRecordWithAnHLCPastInt64IsRefused(t *testing.T) {
+	t.Parallel()
+	db := openRecordsDB(t)
+	ctx := context.Background()
+	err := db.Update(ctx, func(tx syncengine.Tx) error {
+		_, err := tx.PutRecord(visitRecord("far", "future", 1<<63), nil)
+		return err
+	})
+	if err == nil {
+		t.Fatal("a record with HLC 1<<63 was stored")
+	}
+	got, err := db.GetRecords(ctx, "t", []string{"far"})
+	if err != nil || got["far"] != nil {
+		t.Fatalf("GetRecords after the refused write = %v, %v; want nothing stored", got, err)
+	}
+}
