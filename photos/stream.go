@@ -38,13 +38,13 @@ var (
 // the request instead, so nothing is stored, and CompleteUpload puts the
 // staged bytes (which stay the buffer) another way.
 type stream struct {
-	f      *os.File
-	size   int64
-	ct     string // the object's content type
+	f    *os.File
+	size int64
+	ct   string // the object's content type
 	// open opens the staged file when f is nil (a stream begun before
 	// the file existed); f is then used by Read and closed by the Put's
 	// goroutine only.
-	open func() (*os.File, error)
+	open   func() (*os.File, error)
 	cancel context.CancelFunc
 	idle   *time.Timer
 	done   chan error // the Put's result, sent once
