@@ -86,9 +86,10 @@ func (s *Service) startStream(ctx context.Context, u *Upload, data []byte) {
 // overlap the first chunk's arrival instead of following it. The first
 // chunk keeps the stream only if its bytes show that type (startStream);
 // nothing can be stored before CompleteUpload releases the last byte.
-// The upload's file must exist (opening it creates nothing).
+// Only with local staging: with shared staging the first chunk may go to
+// another node, which streams the upload itself.
 func (s *Service) startStreamEarly(ctx context.Context, u *Upload) {
-	if _, remote := s.cfg.Objects.(media.Multipart); !remote || u.Size > streamMaxBytes || u.Offset != 0 {
+	if _, remote := s.cfg.Objects.(media.Multipart); !remote || !s.lazy() || u.Size > streamMaxBytes || u.Offset != 0 {
 		return
 	}
 	switch u.ContentType {
