@@ -96,8 +96,7 @@ func (s *Service) putChunk(ctx context.Context, p *syncengine.Principal, id stri
 		return nil, err
 	}
 	if offset == 0 {
-		s.stopStream(id, errStreamStopped)
-		s.startStream(ctx, u, data)
+		s.startStream(ctx, u, data) // keeps a stream begun at CreateUpload
 	} else {
 		s.feedStream(u, u.Offset)
 	}

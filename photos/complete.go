@@ -138,6 +138,8 @@ func (s *Service) store(ctx context.Context, u *Upload) (*Photo, error) {
 			st.stop()
 		}
 		return ph, err
+	case st != nil && st.ct != ph.ContentType:
+		st.stop() // begun with a type the whole head does not show
 	case st != nil && st.finish(ctx) == nil:
 		if s.cfg.SharedStaging {
 			s.dropShared(ctx, u) // parts another server sent meanwhile

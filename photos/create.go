@@ -45,7 +45,9 @@ func (s *Service) CreateUpload(ctx context.Context, p *syncengine.Principal, req
 	if u.State == StateInProgress {
 		unlock := s.locks.lock(u.ID)
 		defer unlock()
-		err = s.durableOffset(ctx, u)
+		if err = s.durableOffset(ctx, u); err == nil && u.Offset == 0 {
+			s.startStreamEarly(ctx, u)
+		}
 	}
 	return u, err
 }

@@ -50,3 +50,12 @@ func Acknowledged(s *Service, id string) int64 {
 // SetFlushAfter sets how long s leaves acknowledged chunks unflushed
 // (before any chunk is sent).
 func SetFlushAfter(s *Service, d time.Duration) { s.flushAfter = d }
+
+// FailStream makes an upload's stream fail, as an object store error
+// would, and waits until its request has ended.
+func FailStream(s *Service, id string) {
+	if st := s.stream(id); st != nil {
+		st.abort(errStreamIdle)
+		st.done <- <-st.done // leave the result for whoever takes it
+	}
+}

@@ -38,8 +38,13 @@ var (
 // the request instead, so nothing is stored, and CompleteUpload puts the
 // staged bytes (which stay the buffer) another way.
 type stream struct {
-	f      *os.File
-	size   int64
+	f    *os.File
+	size int64
+	ct   string // the object's content type
+	// open opens the staged file when f is nil (a stream begun before
+	// the file existed); f is then used by Read and closed by the Put's
+	// goroutine only.
+	open   func() (*os.File, error)
 	cancel context.CancelFunc
 	idle   *time.Timer
 	done   chan error // the Put's result, sent once
@@ -54,26 +59,65 @@ type stream struct {
 
 // startStream begins streaming u when its object store is remote (takes
 // parts), the photo is small enough, its first bytes (data) are an image
-// and fewer than maxStreams are open.
+// and fewer than maxStreams are open. A stream begun at CreateUpload
+// (startStreamEarly) with the type the first bytes show is kept and fed
+// instead.
 func (s *Service) startStream(ctx context.Context, u *Upload, data []byte) {
 	if _, remote := s.cfg.Objects.(media.Multipart); !remote || u.Size > streamMaxBytes {
 		return
 	}
 	ct, ok := imagecheck.Detect(data[:min(len(data), imagecheck.HeadSize)])
 	if !ok {
+		s.stopStream(u.ID, errStreamStopped)
 		return
 	}
+	if st := s.stream(u.ID); st != nil {
+		if st.ct == ct && st.first(int64(len(data))) {
+			return
+		}
+		s.stopStream(u.ID, errStreamStopped)
+	}
+	s.openStream(ctx, u, ct, int64(len(data)))
+}
+
+// startStreamEarly begins streaming a new upload at CreateUpload, before
+// its first byte, with the declared content type when it is one Detect
+// can return: the object store's lookup and the request's start then
+// overlap the first chunk's arrival instead of following it. The first
+// chunk keeps the stream only if its bytes show that type (startStream);
+// nothing can be stored before CompleteUpload releases the last byte.
+// Only with local staging: with shared staging the first chunk may go to
+// another node, which streams the upload itself.
+func (s *Service) startStreamEarly(ctx context.Context, u *Upload) {
+	if _, remote := s.cfg.Objects.(media.Multipart); !remote || !s.lazy() || u.Size > streamMaxBytes || u.Offset != 0 {
+		return
+	}
+	switch u.ContentType {
+	case imagecheck.JPEG, imagecheck.PNG, imagecheck.WebP, imagecheck.HEIC, imagecheck.HEIF:
+	default:
+		return
+	}
+	s.openStream(ctx, u, u.ContentType, 0)
+}
+
+// openStream starts u's stream of content type ct with avail bytes
+// acknowledged, unless it has one or maxStreams are open.
+func (s *Service) openStream(ctx context.Context, u *Upload, ct string, avail int64) {
 	s.streamMu.Lock()
 	defer s.streamMu.Unlock()
 	if s.streams[u.ID] != nil || len(s.streams) >= maxStreams {
 		return
 	}
-	f, err := s.staging.open(u.ID)
-	if err != nil {
-		return
+	var f *os.File
+	if avail > 0 {
+		var err error
+		if f, err = s.staging.open(u.ID); err != nil {
+			return
+		}
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	st := &stream{f: f, size: u.Size, cancel: cancel, done: make(chan error, 1), avail: int64(len(data))}
+	id, key, size := u.ID, u.SHA256, u.Size
+	st := &stream{f: f, open: func() (*os.File, error) { return s.staging.open(id) }, size: u.Size, ct: ct, cancel: cancel, done: make(chan error, 1), avail: avail}
 	st.wake = sync.NewCond(&st.mu)
 	st.idle = time.AfterFunc(streamIdle, func() { st.abort(errStreamIdle) })
 	if s.streams == nil {
@@ -87,12 +131,23 @@ func (s *Service) startStream(ctx context.Context, u *Upload, data []byte) {
 			// the store need not hash the bytes again.
 			put = vp.PutVerified
 		}
-		err := put(ctx, u.SHA256, st, u.Size, ct)
+		err := put(ctx, key, st, size, ct)
 		if err != nil {
-			st.abort(err) // later chunks drop the stream
+			st.abort(err)
+			// A failed stream frees its place (one begun at CreateUpload
+			// for an upload never sent would otherwise hold it until
+			// the sweeper); whoever takes it later finds none and puts
+			// the staged bytes another way.
+			s.streamMu.Lock()
+			if s.streams[id] == st {
+				delete(s.streams, id)
+			}
+			s.streamMu.Unlock()
 		}
 		st.idle.Stop()
-		f.Close()
+		if st.f != nil {
+			st.f.Close()
+		}
 		st.done <- err
 	}()
 }
@@ -174,6 +229,20 @@ func (st *stream) feed(end int64) bool {
 	return true
 }
 
+// first gives a stream begun before any byte its first end bytes; it
+// reports false when the stream failed or was already given bytes.
+func (st *stream) first(end int64) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.err != nil || st.avail != 0 || end > st.size {
+		return false
+	}
+	st.avail = end
+	st.idle.Reset(streamIdle)
+	st.wake.Broadcast()
+	return true
+}
+
 // abort ends the body with err (the first error stays) and the request.
 func (st *stream) abort(err error) {
 	st.mu.Lock()
@@ -211,6 +280,13 @@ func (st *stream) Read(p []byte) (int, error) {
 	}
 	off, n := st.sent, min(int64(len(p)), st.limit()-st.sent)
 	st.mu.Unlock()
+	if st.f == nil {
+		f, err := st.open()
+		if err != nil {
+			return 0, err
+		}
+		st.f = f
+	}
 	got, err := st.f.ReadAt(p[:n], off)
 	st.mu.Lock()
 	st.sent += int64(got)

@@ -153,3 +153,83 @@ func TestStagedTailCutUnderAStreamStopsIt(t *testing.T) {
 	}
 	checkObject(t, w.store, data, imagecheck.JPEG)
 }
+
+func TestStreamBegunAtCreateCarriesTheUploadOrYieldsToTheBytesType(t *testing.T) {
+	t.Parallel()
+	srv := s3test.Start(t)
+	bucket := newBucket()
+	w := newWorld(t, withS3(srv, bucket), withMaxBytes(8<<20))
+	ctx := context.Background()
+
+	// Declared as what the bytes are: the stream begun at CreateUpload,
+	// before any byte, is the one that stores the photo.
+	data := photostest.JPEG(2<<20, 46)
+	u := w.create("rep", data)
+	if !photos.Streaming(w.svc, u.ID) {
+		t.Fatal("no stream begun at CreateUpload")
+	}
+	if n := countObjects(t, srv, bucket); n != 0 {
+		t.Fatalf("%d objects before any byte, want 0", n)
+	}
+	w.send("rep", u, data, chunk256KiB)
+	if n := countObjects(t, srv, bucket); n != 0 {
+		t.Fatalf("%d objects before completion, want 0", n)
+	}
+	if _, _, err := w.svc.CompleteUpload(ctx, w.p["rep"], u.ID); err != nil {
+		t.Fatal(err)
+	}
+	checkObject(t, w.store, data, imagecheck.JPEG)
+
+	// Declared as another image type: the first chunk replaces the stream,
+	// and the object gets the type its bytes show.
+	other := photostest.JPEG(2<<20, 47)
+	v, err := w.svc.CreateUpload(ctx, w.p["rep"], photos.CreateRequest{
+		SHA256: photostest.Key(other), Size: int64(len(other)), ContentType: imagecheck.PNG, DeviceHLC: 7 << 16,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.send("rep", v, other, chunk256KiB)
+	if _, _, err := w.svc.CompleteUpload(ctx, w.p["rep"], v.ID); err != nil {
+		t.Fatal(err)
+	}
+	checkObject(t, w.store, other, imagecheck.JPEG)
+
+	// Cancelled before any byte: nothing is stored and the stream ends.
+	third := photostest.JPEG(2<<20, 48)
+	x := w.create("rep", third)
+	if err := w.svc.CancelUpload(ctx, w.p["rep"], x.ID); err != nil {
+		t.Fatal(err)
+	}
+	if photos.Streaming(w.svc, x.ID) {
+		t.Fatal("a cancelled upload is still streamed")
+	}
+	if n := countObjects(t, srv, bucket); n != 2 {
+		t.Fatalf("%d objects, want 2", n)
+	}
+}
+
+func TestFailedStreamFreesItsPlace(t *testing.T) {
+	t.Parallel()
+	srv := s3test.Start(t)
+	bucket := newBucket()
+	w := newWorld(t, withS3(srv, bucket), withMaxBytes(8<<20))
+	ctx := context.Background()
+	data := photostest.JPEG(2<<20, 49)
+	u := w.create("rep", data)
+	if !photos.Streaming(w.svc, u.ID) {
+		t.Fatal("no stream begun at CreateUpload")
+	}
+	photos.FailStream(w.svc, u.ID)
+	if photos.Streaming(w.svc, u.ID) {
+		t.Fatal("a failed stream keeps its place")
+	}
+	w.send("rep", u, data, chunk256KiB) // the first chunk begins another
+	if !photos.Streaming(w.svc, u.ID) {
+		t.Fatal("no stream after the first chunk")
+	}
+	if _, _, err := w.svc.CompleteUpload(ctx, w.p["rep"], u.ID); err != nil {
+		t.Fatal(err)
+	}
+	checkObject(t, w.store, data, imagecheck.JPEG)
+}
