@@ -62,6 +62,9 @@ type Engine struct {
 	hub       *hub
 	receipts  receiptCache
 	log       *slog.Logger
+	// noPrepare turns off preparing creates ahead of a push's
+	// transaction (tests compare both paths).
+	noPrepare bool
 
 	closeOnce sync.Once
 }

@@ -18,3 +18,7 @@ func CursorVersion(text string) uint64 {
 	c, _ := decodeCursor(text)
 	return c.version
 }
+
+// SetPrepare turns preparing a push's creates ahead of its transaction on
+// or off (tests compare both paths).
+func (e *Engine) SetPrepare(on bool) { e.noPrepare = !on }

@@ -14,6 +14,9 @@ type TypeHooks interface {
 	// ComputeServerFields sets the server-only fields of m derived from m
 	// itself, after every merge and before validation. Fields derived from
 	// other state (photo availability) are set by server writes elsewhere.
+	// It must be a function of m alone, safe to call concurrently: a push
+	// computes a new record's fields ahead of its transaction, on the
+	// caller's goroutine (see prepared).
 	ComputeServerFields(m proto.Message)
 	// CheckChange checks a device's or key's write against rules of the
 	// type beyond its writer roles (who may move a sample shipment's

@@ -49,6 +49,7 @@ func (e *Engine) Push(ctx context.Context, p *Principal, muts []Mutation) (*Push
 	}
 	res := &PushResult{}
 	var batch commitBatch
+	preps := e.prepare(p, muts) // before the transaction: see prepared
 	err := e.store.Update(ctx, func(tx Tx) error {
 		batch = commitBatch{}
 		res.Results = res.Results[:0]
@@ -60,7 +61,12 @@ func (e *Engine) Push(ctx context.Context, p *Principal, muts []Mutation) (*Push
 			return err
 		}
 		for i := range muts {
-			r, err := e.pushOne(tx, p, &muts[i], &last, &batch)
+			var pr *prepared
+			if preps != nil {
+				// Used once: a rerun of this function takes the general path.
+				pr, preps[i] = preps[i], nil
+			}
+			r, err := e.pushOne(tx, p, &muts[i], pr, &last, &batch)
 			if err != nil {
 				return fmt.Errorf("apply mutation %d: %w", muts[i].Seq, err)
 			}
@@ -88,7 +94,7 @@ func checkConsecutive(muts []Mutation) error {
 }
 
 // pushOne applies one mutation, or returns its stored result when already applied.
-func (e *Engine) pushOne(tx Tx, p *Principal, m *Mutation, last *uint64, batch *commitBatch) (*fieldsyncv1.MutationResult, error) {
+func (e *Engine) pushOne(tx Tx, p *Principal, m *Mutation, pr *prepared, last *uint64, batch *commitBatch) (*fieldsyncv1.MutationResult, error) {
 	switch {
 	case m.Seq <= *last:
 		return storedResult(tx, p.Actor(), m)
@@ -96,7 +102,7 @@ func (e *Engine) pushOne(tx Tx, p *Principal, m *Mutation, last *uint64, batch *
 		return nil, Errorf(CodeSequenceGap, "seq %d skips ahead: the next expected seq is %d; resend from it", m.Seq, *last+1).
 			WithDetail(&fieldsyncv1.SequenceGap{ExpectedSeq: *last + 1, ReceivedSeq: m.Seq})
 	}
-	r, err := e.apply(tx, p, m, batch)
+	r, err := e.apply(tx, p, m, pr, batch)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +171,8 @@ var rejectCodes = map[Code]fieldsyncv1.RejectCode{
 
 // apply merges one new mutation. Domain errors become a rejected result;
 // other errors abort the transaction.
-func (e *Engine) apply(tx Tx, p *Principal, m *Mutation, batch *commitBatch) (*fieldsyncv1.MutationResult, error) {
+// pr is the mutation's create prepared ahead (nil for none).
+func (e *Engine) apply(tx Tx, p *Principal, m *Mutation, pr *prepared, batch *commitBatch) (*fieldsyncv1.MutationResult, error) {
 	rt, ok := e.reg.Lookup(m.Type)
 	if !ok {
 		return rejected(m, fieldsyncv1.RejectCode_REJECT_CODE_UNKNOWN_TYPE, fmt.Sprintf("record_type: unknown record type %q", m.Type)), nil
@@ -179,7 +186,7 @@ func (e *Engine) apply(tx Tx, p *Principal, m *Mutation, batch *commitBatch) (*f
 		at = next
 	}
 	w := write{p: p, rt: rt, id: m.RecordID, at: Version{HLC: at, Actor: p.Actor()},
-		change: Change{Fields: m.Fields, Value: m.Value, Delete: m.Delete, At: Version{HLC: at, Actor: p.Actor()}}}
+		change: Change{Fields: m.Fields, Value: m.Value, Delete: m.Delete, At: Version{HLC: at, Actor: p.Actor()}}, prep: pr}
 	out, err := e.write(tx, &w, batch)
 	if err != nil {
 		code, isDomain := rejectCodes[ErrorCode(err)]

@@ -129,6 +129,10 @@ type StoredRecord struct {
 	// Encoded is State.Value's protobuf encoding as PutRecord stored it (set
 	// by PutRecord), so the change event need not encode it again.
 	Encoded []byte
+	// Precoded, when the caller sets it, is State.Value's deterministic
+	// encoding, which PutRecord may store instead of encoding the value
+	// again (a push prepares it ahead of its transaction).
+	Precoded []byte
 }
 
 // RawRecord is a record's current state as stored: the merged value's

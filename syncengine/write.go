@@ -32,6 +32,9 @@ type write struct {
 	// change event carries eventTime as its commit time.
 	history   bool
 	eventTime time.Time
+	// prep is the change worked out ahead as a create (Push); used when
+	// the record does not exist (see prepared).
+	prep *prepared
 }
 
 func (w *write) tenantID() string {
@@ -106,8 +109,12 @@ func (e *Engine) write(tx Tx, w *write, batch *commitBatch) (*writeOutcome, erro
 	if cur != nil {
 		curState = cur.State
 	}
-	next, losses, err := w.rt.Merge(curState, w.change)
-	if err != nil {
+	var next *State
+	var losses []Loss
+	if cur == nil && !w.change.Delete && w.prep != nil {
+		// Merge's checks and create, done ahead: only the version was missing.
+		next = w.prep.stamp(w.at)
+	} else if next, losses, err = w.rt.Merge(curState, w.change); err != nil {
 		return nil, err
 	}
 	if w.change.Delete {
@@ -127,6 +134,9 @@ func (e *Engine) write(tx Tx, w *write, batch *commitBatch) (*writeOutcome, erro
 	rec := &StoredRecord{
 		TenantID: w.tenantID(), ID: w.id, Type: string(w.rt.Name), State: next, Scope: after,
 		HLC: w.at.HLC, Actor: w.at.Actor, UpdatedAt: tx.Now(),
+	}
+	if w.prep != nil && next.Value == w.prep.value {
+		rec.Precoded = w.prep.encoded
 	}
 	if cur != nil {
 		rec.CreatedVersion = cur.CreatedVersion
@@ -232,6 +242,12 @@ func checkServerCreated(w *write, cur *StoredRecord) error {
 // where it now is.
 func (e *Engine) finish(tx Tx, w *write, cur *StoredRecord, next *State) (Scope, error) {
 	sc := w.rt.Scope(next.Value)
+	// A create prepared ahead: its placed value with computed fields and
+	// its validation stand when the record lands where it expected.
+	pr := w.prep
+	if pr != nil && pr.state != next {
+		pr = nil
+	}
 	if w.p != nil && !next.Deleted() {
 		placed, err := e.place(tx, w, cur, next, sc)
 		if err != nil {
@@ -243,10 +259,20 @@ func (e *Engine) finish(tx Tx, w *write, cur *StoredRecord, next *State) (Scope,
 			sc = placed
 		}
 	}
-	e.cfg.Hooks.ComputeServerFields(next.Value)
-	if !next.Deleted() {
-		if err := e.validator.Validate(next.Value); err != nil {
-			return Scope{}, Errorf(CodeInvalid, "%s", ViolationMessage(err))
+	if pr != nil && sc != pr.placed {
+		pr = nil
+	}
+	if pr != nil {
+		next.Value = pr.value
+		if pr.invalid != nil {
+			return Scope{}, Errorf(CodeInvalid, "%s", ViolationMessage(pr.invalid))
+		}
+	} else {
+		e.cfg.Hooks.ComputeServerFields(next.Value)
+		if !next.Deleted() {
+			if err := e.validator.Validate(next.Value); err != nil {
+				return Scope{}, Errorf(CodeInvalid, "%s", ViolationMessage(err))
+			}
 		}
 	}
 	if w.p != nil {

@@ -241,9 +241,12 @@ func (t *recTx) PutRecord(rec *syncengine.StoredRecord, oldScope *syncengine.Sco
 	if insert {
 		rec.CreatedVersion = v
 	}
-	value, err := proto.MarshalOptions{Deterministic: true}.Marshal(rec.State.Value)
-	if err != nil {
-		return 0, err
+	value := rec.Precoded
+	if value == nil {
+		var err error
+		if value, err = (proto.MarshalOptions{Deterministic: true}).Marshal(rec.State.Value); err != nil {
+			return 0, err
+		}
 	}
 	rec.Encoded = value
 	if err := t.keepRecord(rec, insert, value, seq); err != nil {
