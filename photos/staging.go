@@ -110,13 +110,9 @@ func (st *staging) size(id string) (int64, error) {
 
 // truncate cuts an upload's staged bytes to n and syncs the file.
 func (st *staging) truncate(id string, n int64) error {
-	p, err := st.path(id)
+	f, err := st.openExisting(id)
 	if err != nil {
 		return err
-	}
-	f, err := os.OpenFile(p, os.O_WRONLY, 0)
-	if err != nil {
-		return fmt.Errorf("staging: %w", err)
 	}
 	defer f.Close()
 	if err := f.Truncate(n); err != nil {
@@ -161,13 +157,9 @@ func (st *staging) write(id string, offset int64, data []byte, sync bool) (creat
 // sync fsyncs an upload's staged file, and the folder when created says
 // the file is new since the last sync.
 func (st *staging) sync(id string, created bool) error {
-	p, err := st.path(id)
+	f, err := st.openExisting(id)
 	if err != nil {
 		return err
-	}
-	f, err := os.OpenFile(p, os.O_WRONLY, 0)
-	if err != nil {
-		return fmt.Errorf("staging: %w", err)
 	}
 	err = f.Sync()
 	if cerr := f.Close(); err == nil {
@@ -180,6 +172,20 @@ func (st *staging) sync(id string, created bool) error {
 		return syncDir(st.dir)
 	}
 	return nil
+}
+
+// openExisting opens an upload's staged file, which must exist, for
+// writing.
+func (st *staging) openExisting(id string) (*os.File, error) {
+	p, err := st.path(id)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("staging: %w", err)
+	}
+	return f, nil
 }
 
 // cutTo makes f exactly offset bytes long, refusing to extend it.
