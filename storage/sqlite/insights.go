@@ -285,16 +285,27 @@ func (t *InsightsTx) PutAction(a *insightstore.Action) error {
 func (t *InsightsTx) flushActions() error {
 	rows := t.actions
 	t.actions = nil
+	return insInsert(t, rows, 15, func(args []any, a *insightstore.Action) []any {
+		return append(args, a.TenantID, a.RecordID, a.RecordType, a.OwnerUserID, a.StoreID, a.RegionID, a.CustomerID,
+			a.ActionMS, a.SubmittedMS, a.SubmittedVersion, a.QualityKind, a.QualityCount, strings.Join(a.Tags, " "), a.Conclusion, a.Value)
+	}, func(values string) string {
+		return `INSERT OR REPLACE INTO insights_actions (` + insActionCols + `) VALUES ` + values
+	}, func(a *insightstore.Action) string { return "put action " + a.RecordID })
+}
+
+// insInsert writes rows in multi-row statements of insChunks sizes: bind
+// appends a row's cols values to args, stmt makes the statement around its
+// VALUES list, and what names a chunk's first row in an error.
+func insInsert[T any](t *InsightsTx, rows []T, cols int, bind func(args []any, row T) []any, stmt func(values string) string, what func(T) string) error {
 	for _, n := range insChunks(len(rows)) {
 		chunk := rows[:n]
 		rows = rows[n:]
-		args := make([]any, 0, 15*n)
-		for _, a := range chunk {
-			args = append(args, a.TenantID, a.RecordID, a.RecordType, a.OwnerUserID, a.StoreID, a.RegionID, a.CustomerID,
-				a.ActionMS, a.SubmittedMS, a.SubmittedVersion, a.QualityKind, a.QualityCount, strings.Join(a.Tags, " "), a.Conclusion, a.Value)
+		args := make([]any, 0, cols*n)
+		for _, r := range chunk {
+			args = bind(args, r)
 		}
-		if err := t.exec(`INSERT OR REPLACE INTO insights_actions (`+insActionCols+`) VALUES `+insValues(n, 15), args...); err != nil {
-			return fmt.Errorf("put action %s: %w", chunk[0].RecordID, err)
+		if err := t.exec(stmt(insValues(n, cols)), args...); err != nil {
+			return fmt.Errorf("%s: %w", what(chunk[0]), err)
 		}
 	}
 	return nil
@@ -649,21 +660,13 @@ func (t *InsightsTx) PutProgress(tenantID, customerID, recordID, linkedVisitID s
 func (t *InsightsTx) flushProgress() error {
 	rows := t.progress
 	t.progress = nil
-	for _, n := range insChunks(len(rows)) {
-		chunk := rows[:n]
-		rows = rows[n:]
-		args := make([]any, 0, 5*n)
-		for _, p := range chunk {
-			args = append(args, p.tenantID, p.customerID, p.recordID, p.linkedVisitID, p.atMS)
-		}
-		err := t.exec(`INSERT INTO insights_progress (tenant_id, customer_id, record_id, linked_visit_id, at_ms) VALUES `+insValues(n, 5)+`
+	return insInsert(t, rows, 5, func(args []any, p insProgress) []any {
+		return append(args, p.tenantID, p.customerID, p.recordID, p.linkedVisitID, p.atMS)
+	}, func(values string) string {
+		return `INSERT INTO insights_progress (tenant_id, customer_id, record_id, linked_visit_id, at_ms) VALUES ` + values + `
 		ON CONFLICT(tenant_id, customer_id, record_id) DO UPDATE SET linked_visit_id = excluded.linked_visit_id, at_ms = excluded.at_ms
-		WHERE excluded.at_ms >= insights_progress.at_ms`, args...)
-		if err != nil {
-			return fmt.Errorf("put progress %s: %w", chunk[0].recordID, err)
-		}
-	}
-	return nil
+		WHERE excluded.at_ms >= insights_progress.at_ms`
+	}, func(p insProgress) string { return "put progress " + p.recordID })
 }
 
 // ProgressTimes returns the times of a customer's progress records other
