@@ -10,7 +10,8 @@
 // PouchDB runs on the memory adapter on both ends (pouchdb-server --in-memory), which spares it
 // every disk write fieldsync makes (fsynced SQLite on the server, a SQLite file on the device).
 // Options: --n=10000 (push) --scope=10000 --others=100000 (first sync) --repeat=3 (rounds, each
-// side once per round, alternating which goes first) --out=results.json
+// side once per round, alternating which goes first) --pages=default,1000 (the SDK's first sync
+// once per page setting: "default" grows its pages, a number fixes them) --out=results.json
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
@@ -23,6 +24,7 @@ import PouchReplication from "pouchdb-replication";
 import { buildGo, goTest, here, log, pouchVisits, startServer, waitQuiet } from "./lib.mjs";
 
 const opt = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=")));
+const PAGES = String(opt.pages ?? "default").split(","); // the SDK's pull pages: "default" (growing) or a fixed size
 const N = Number(opt.n ?? 10_000), SCOPE = Number(opt.scope ?? 10_000), OTHERS = Number(opt.others ?? 100_000), REPEAT = Number(opt.repeat ?? 3);
 const tmp = mkdtempSync(join(tmpdir(), "fieldsync-bench-server-"));
 const children = new Set();
@@ -72,7 +74,7 @@ async function main() {
     goTest(tmp, "TestTSRatioSeed", { FIELDSYNC_TSRATIO_URL: fs.url, FIELDSYNC_TSRATIO_TOKEN: await fs.enroll("seed scope"), FIELDSYNC_TSRATIO_SEED: String(SCOPE) });
     goTest(tmp, "TestTSRatioSeed", { FIELDSYNC_TSRATIO_URL: fs.url, FIELDSYNC_TSRATIO_TOKEN: await fs.enroll("seed others", 1), FIELDSYNC_TSRATIO_SEED: String(OTHERS) });
     await waitQuiet(fs.pid); // the relay and consumers settle
-    const got = { fsPush: [], pouchPush: [], fsSync: [], pouchSync: [] };
+    const got = { fsPush: [], pouchPush: [], fsSyncBy: {}, pouchSync: [] };
     for (let round = 0; round < REPEAT; round++) {
       const fsFirst = round % 2 === 0;
       for (const side of fsFirst ? ["fs", "pouch"] : ["pouch", "fs"]) {
@@ -81,11 +83,13 @@ async function main() {
           got.fsPush.push(N / (push.ms / 1000));
           row(`round ${round}: fieldsync push ${N} in calls of 100`, { ms: Math.round(push.ms), perSec: Math.round(N / (push.ms / 1000)) });
           await waitQuiet(fs.pid); // its events relayed and consumed before the next timing
-          const sync = JSON.parse(goTest(tmp, "TestServerRatioFirstSync", { FIELDSYNC_TSRATIO_URL: fs.url, FIELDSYNC_TSRATIO_TOKEN: await fs.enroll(`sync ${round}`) }).match(/serverratio first sync: (.*)/)[1]);
-          if (sync.visits < SCOPE) throw new Error(`fieldsync pulled ${sync.visits} visits of ${SCOPE}`);
-          got.fsSync.push(sync.visits / (sync.ms / 1000));
-          await waitQuiet(fs.pid);
-          row(`round ${round}: fieldsync first sync of ${sync.visits} visits inside ${SCOPE + OTHERS + N * round}`, { ms: Math.round(sync.ms), perSec: Math.round(sync.visits / (sync.ms / 1000)) });
+          for (const pages of fsFirst ? PAGES : [...PAGES].reverse()) {
+            const sync = JSON.parse(goTest(tmp, "TestServerRatioFirstSync", { FIELDSYNC_TSRATIO_URL: fs.url, FIELDSYNC_TSRATIO_TOKEN: await fs.enroll(`sync ${round} ${pages}`), FIELDSYNC_TSRATIO_PULL_LIMIT: pages === "default" ? "" : pages }).match(/serverratio first sync: (.*)/)[1]);
+            if (sync.visits < SCOPE) throw new Error(`fieldsync pulled ${sync.visits} visits of ${SCOPE}`);
+            (got.fsSyncBy[pages] ??= []).push(sync.visits / (sync.ms / 1000));
+            await waitQuiet(fs.pid);
+            row(`round ${round}: fieldsync first sync of ${sync.visits} visits inside ${SCOPE + OTHERS + N * round}, pages ${pages}`, { ms: Math.round(sync.ms), perSec: Math.round(sync.visits / (sync.ms / 1000)) });
+          }
         } else {
           const pushMs = await pouchPush(pouch);
           got.pouchPush.push(N / (pushMs / 1000));
@@ -98,7 +102,8 @@ async function main() {
     }
     row("medians", {
       fsPushPerSec: Math.round(median(got.fsPush)), pouchPushPerSec: Math.round(median(got.pouchPush)), pushRatio: +(median(got.fsPush) / median(got.pouchPush)).toFixed(2),
-      fsSyncPerSec: Math.round(median(got.fsSync)), pouchSyncPerSec: Math.round(median(got.pouchSync)), syncRatio: +(median(got.fsSync) / median(got.pouchSync)).toFixed(2),
+      pouchSyncPerSec: Math.round(median(got.pouchSync)),
+      ...Object.fromEntries(Object.entries(got.fsSyncBy).flatMap(([pages, xs]) => [[`fsSyncPerSec(pages ${pages})`, Math.round(median(xs))], [`syncRatio(pages ${pages})`, +(median(xs) / median(got.pouchSync)).toFixed(2)]])),
     });
   } finally {
     await fs.stop();

@@ -89,8 +89,10 @@ func BenchmarkInitialSync(b *testing.B) {
 		limit int
 		token func() string
 	}{
+		{"new-device/default", 0, func() string { t, _ := e.enroll(e.user("rep", 0).UserID, "bench"); return t }},
 		{"new-device/pull-limit=1000", DefaultPullLimit, func() string { t, _ := e.enroll(e.user("rep", 0).UserID, "bench"); return t }},
 		{"new-device/pull-limit=5000", maxPullLimit, func() string { t, _ := e.enroll(e.user("rep", 0).UserID, "bench"); return t }},
+		{"known-device/default", 0, func() string { return known }},
 		{"known-device/pull-limit=1000", DefaultPullLimit, func() string { return known }},
 		{"known-device/pull-limit=5000", maxPullLimit, func() string { return known }},
 	} {
@@ -98,6 +100,8 @@ func BenchmarkInitialSync(b *testing.B) {
 	}
 }
 
+// benchFirstSync times first syncs of n records with pages of limit (0:
+// the default, pages growing from DefaultPullLimit).
 func benchFirstSync(b *testing.B, e *env, n, limit int, token func() string) {
 	var cpu time.Duration
 	for b.Loop() {

@@ -21,7 +21,10 @@ const (
 
 // Defaults of the options.
 const (
-	DefaultBatchSize      = 100
+	DefaultBatchSize = 100
+	// DefaultPullLimit is the first page's size when WithPullLimit is not
+	// given; while the server has more, each next page of the same pull
+	// asks for twice as many, up to the server's limit (5000).
 	DefaultPullLimit      = 1000
 	DefaultBackoffMin     = 200 * time.Millisecond
 	DefaultBackoffMax     = 30 * time.Second
@@ -60,6 +63,7 @@ type config struct {
 	httpClient     *http.Client
 	batchSize      int
 	pullLimit      int
+	pullGrow       bool // pages after the first ask for twice as many
 	backoffMin     time.Duration
 	backoffMax     time.Duration
 	requestTimeout time.Duration
@@ -79,6 +83,7 @@ func newConfig(opts []Option) *config {
 	c := &config{
 		batchSize:      DefaultBatchSize,
 		pullLimit:      DefaultPullLimit,
+		pullGrow:       true,
 		backoffMin:     DefaultBackoffMin,
 		backoffMax:     DefaultBackoffMax,
 		requestTimeout: DefaultRequestTimeout,
@@ -131,13 +136,18 @@ func WithBatchSize(n int) Option {
 	})
 }
 
-// WithPullLimit sets the most records one Pull page may carry. Default
-// DefaultPullLimit (1000); values below 1 keep the default and values above
-// the server's limit (5000) are lowered to it.
+// WithPullLimit sets the most records one Pull page may carry, for every
+// page. Without it a pull's first page carries up to DefaultPullLimit
+// (1000) and each next page twice the one before, up to the server's
+// limit (5000), so a device that is nearly up to date gets a small page
+// and one with a backlog (a first sync) fewer, larger ones. Values below
+// 1 keep the default and values above the server's limit are lowered to
+// it.
 func WithPullLimit(n int) Option {
 	return optionFunc(func(c *config) {
 		if n > 0 {
 			c.pullLimit = min(n, maxPullLimit)
+			c.pullGrow = false
 		}
 	})
 }

@@ -115,3 +115,52 @@ func TestPipelinedPullAcknowledgesOnlyStoredPages(t *testing.T) {
 		t.Errorf("the next sync's pull: ahead %v, cursor %q; want the stored cursor %q as its receipt", last.GetAhead(), last.GetCursor(), stored)
 	}
 }
+
+// TestPullPagesGrowWhileTheServerHasMore: without WithPullLimit a pull's
+// pages double from the first page's size up to the server's limit while
+// the server has more; WithPullLimit fixes every page's size.
+func TestPullPagesGrowWhileTheServerHasMore(t *testing.T) {
+	t.Parallel()
+	e := start(t)
+	marketing := e.device(e.token("marketing"))
+	for range 40 {
+		mustPut(t, marketing, marketing.NewID(), &fieldsyncv1.CampaignMaterial{Title: "spring", RegionId: e.user("rep", 0).RegionID})
+	}
+	mustSync(t, marketing)
+
+	limits := func(opt Option) []uint32 {
+		var rep *Client
+		rc := &receiptCheck{t: t, client: func() *Client { return rep }}
+		rep = e.device(e.token("rep"), opt, WithHTTPClient(&http.Client{Transport: rc}))
+		mustSync(t, rep)
+		if got := len(records(t, rep, "fieldsync.v1.CampaignMaterial")); got != 40 {
+			t.Errorf("the rep's device holds %d materials, want 40", got)
+		}
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
+		var out []uint32
+		for _, p := range rc.pulls {
+			out = append(out, p.GetLimit())
+		}
+		return out
+	}
+	// The default's growth, from a first page of 3 instead of DefaultPullLimit.
+	grown := limits(optionFunc(func(c *config) { c.pullLimit, c.pullGrow = 3, true }))
+	if len(grown) < 4 {
+		t.Fatalf("pages asked for %v; want at least 4 pages (40 materials and the demo data)", grown)
+	}
+	for i, n := range grown {
+		if want := min(uint32(3)<<i, maxPullLimit); n != want {
+			t.Errorf("page %d asked for %d records, want %d (pages %v)", i, n, want, grown)
+		}
+	}
+	fixed := limits(WithPullLimit(3))
+	for i, n := range fixed {
+		if n != 3 {
+			t.Errorf("WithPullLimit(3): page %d asked for %d records (pages %v)", i, n, fixed)
+		}
+	}
+	if len(fixed) <= len(grown) {
+		t.Errorf("fixed pages of 3 took %d pulls, growing pages %d; want more", len(fixed), len(grown))
+	}
+}

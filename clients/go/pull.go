@@ -49,11 +49,15 @@ func (c *Client) pullFrom(ctx context.Context, b *backoff, cursor string) error 
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	limit := c.cfg.pullLimit
 	fetch := func(cursor string, ahead bool) <-chan pulled {
 		ch := make(chan pulled, 1)
+		req := &fieldsyncv1.PullRequest{Cursor: cursor, Limit: uint32(limit), Status: status, Ahead: ahead}
+		if c.cfg.pullGrow {
+			limit = min(2*limit, maxPullLimit)
+		}
 		go func() {
-			res, err := c.rpc.Pull(ctx, connect.NewRequest(&fieldsyncv1.PullRequest{
-				Cursor: cursor, Limit: uint32(c.cfg.pullLimit), Status: status, Ahead: ahead}))
+			res, err := c.rpc.Pull(ctx, connect.NewRequest(req))
 			ch <- pulled{res, err}
 		}()
 		return ch

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -61,7 +62,11 @@ func TestServerRatioPush(t *testing.T) {
 func TestServerRatioFirstSync(t *testing.T) {
 	url, token := serverRatioEnv(t)
 	ctx := context.Background()
-	c := openDevice(t, filepath.Join(t.TempDir(), "device.db"), WithServer(url), WithToken(token))
+	opts := []Option{WithServer(url), WithToken(token)}
+	if n, err := strconv.Atoi(os.Getenv("FIELDSYNC_TSRATIO_PULL_LIMIT")); err == nil {
+		opts = append(opts, WithPullLimit(n)) // pages of a fixed size instead of the default's growing ones
+	}
+	c := openDevice(t, filepath.Join(t.TempDir(), "device.db"), opts...)
 	t0 := time.Now()
 	if err := c.Sync(ctx); err != nil {
 		t.Fatal(err)
