@@ -104,6 +104,16 @@ func dsn(path string, writer bool) string {
 		"foreign_keys(ON)",
 		"temp_store(MEMORY)",
 		"cache_size(-16000)",
+		// Pages outside the WAL are read from a shared mapping of the
+		// file instead of being copied into each connection's cache.
+		// In WAL mode every commit by another connection empties a
+		// connection's whole cache at its next read; with modernc's
+		// allocator freeing and refilling thousands of cached pages
+		// cost a pull about 40% of its CPU (BENCHMARKS.md). SQLite
+		// never writes through the mapping; an I/O error while reading
+		// it ends the process (SIGBUS) instead of failing the query
+		// (docs/operations.md).
+		"mmap_size(1073741824)",
 	} {
 		q.Add("_pragma", p)
 	}
