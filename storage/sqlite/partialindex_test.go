@@ -42,7 +42,7 @@ func queryPlan(t *testing.T, db *DB, q string, args ...any) string {
 // by owner, store or region, with a value or empty, or by type alone), in
 // ScanChanges and in CreatedBetween, reads the records through the index
 // migration 0020 keeps for it: the partial owner and store indexes when
-// the term has a value (the statement says owner_id != '' so the planner
+// the term has a value (the statement says the column is not empty so the planner
 // may), the type's range when it is empty. None reads the tenant's whole
 // table. The other statements that name records' indexes too: the owner
 // listing, the purge of tombstones, VersionBefore.
@@ -84,7 +84,7 @@ func TestScanShapesReadTheirScopeIndex(t *testing.T) {
 	}
 	for _, c := range []struct {
 		what, q, index string
-		args       []any
+		args           []any
 	}{
 		{"records by owner", `SELECT ` + recordColumns + ` FROM records WHERE tenant_id = ? AND type = ? AND owner_id = ? AND owner_id != '' AND deleted = 0 ORDER BY version DESC LIMIT ?`,
 			"records_owner", []any{"T", "x", "u1", 5}},

@@ -220,7 +220,7 @@ var partialScope = map[syncengine.ScopeField]string{syncengine.ByOwner: "owner_i
 
 // recordsRange is the index and WHERE clause of one (term, type) range of
 // the records table. A partial index serves a query only when its WHERE
-// says what the index's does, so a range of one says "owner_id != ''"
+// says what the index's does, so a range of one says the column is not empty
 // beside the term's value; a term whose value is empty (Select makes none,
 // but a Selection may say so) reads the type's range and compares the
 // column row by row. value is the parameter holding the term's value.
