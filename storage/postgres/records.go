@@ -628,8 +628,12 @@ func (db *DB) Ping(ctx context.Context) (err error) {
 // change first (operation logs read under an access grant).
 func (db *DB) RecordsByOwner(ctx context.Context, tenantID, recordType, ownerID string, limit int) (_ []*syncengine.StoredRecord, err error) {
 	defer classify(&err)
+	owned := ` AND owner_id <> ''` // records_owner holds only records with an owner (migration 0012)
+	if ownerID == "" {
+		owned = ""
+	}
 	out, err := collect(ctx, db.pool, func(row pgx.Row) (*syncengine.StoredRecord, error) { return scanRecord(db.reg, row) },
-		`SELECT `+recordColumns+` FROM records WHERE tenant_id = $1 AND type = $2 AND owner_id = $3 AND NOT deleted
+		`SELECT `+recordColumns+` FROM records WHERE tenant_id = $1 AND type = $2 AND owner_id = $3`+owned+` AND NOT deleted
 		ORDER BY version DESC LIMIT $4`, tenantID, recordType, ownerID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("records by owner: %w", err)

@@ -55,7 +55,8 @@ func scanQuery(sel syncengine.Selection, after uint64, limit int) (string, []any
 	b := &scanBuilder{args: []any{sel.TenantID, after, limit}, types: map[string]string{}}
 	b.eachRange(sel, func(string) bool { return true }, func(field syncengine.ScopeField, value, typ string) {
 		where := rangeWhere(field, value, typ, "bound.latest") + " ORDER BY version LIMIT $3"
-		b.arms = append(b.arms, "(SELECT version, false AS exit, id, type, owner_id, store_id, region_id, deleted, value, hlc, updated_at FROM records"+where+")",
+		b.arms = append(b.arms, "(SELECT version, false AS exit, id, type, owner_id, store_id, region_id, deleted, value, hlc, updated_at FROM records"+
+			b.recordsRange(field, value, typ, "bound.latest")+" ORDER BY version LIMIT $3)",
 			"(SELECT version, true, record_id, type, owner_id, store_id, region_id, false, NULL::bytea, 0::bigint, 0::bigint FROM scope_exits"+where+")")
 	})
 	if len(b.arms) == 0 {
@@ -112,6 +113,34 @@ func (b *scanBuilder) eachRange(sel syncengine.Selection, keep func(typ string) 
 			add(t.Field, value, b.typeParam(typ))
 		}
 	}
+}
+
+// partialScope are the term fields whose records index holds only the
+// rows with a value there (migration 0012).
+var partialScope = map[syncengine.ScopeField]bool{syncengine.ByOwner: true, syncengine.ByStore: true}
+
+// recordsRange is rangeWhere for the records table: a range of a partial
+// index says the column is not empty beside the term's value, which the planner
+// needs to prove the index's predicate from a generic plan; a term whose
+// value is empty (Select makes none, but a Selection may say so) is in
+// none of it and reads the type's range. value is the parameter holding
+// the term's value.
+func (b *scanBuilder) recordsRange(field syncengine.ScopeField, value, typ, through string) string {
+	where := rangeWhere(field, value, typ, through)
+	if partialScope[field] && b.paramValue(value) != "" {
+		where += " AND " + scopeColumns[field] + " <> ''"
+	}
+	return where
+}
+
+// paramValue is the string a parameter ("$5") of the builder holds.
+func (b *scanBuilder) paramValue(p string) string {
+	i, err := strconv.Atoi(strings.TrimPrefix(p, "$"))
+	if err != nil || i < 1 || i > len(b.args) {
+		return ""
+	}
+	s, _ := b.args[i-1].(string)
+	return s
 }
 
 // rangeWhere is the WHERE clause of one (term, type) range: its rows with
@@ -199,17 +228,11 @@ func (db *DB) CreatedBetween(ctx context.Context, sel syncengine.Selection, type
 // it too, and the indexes carry created_version. The rows found are read
 // by their key (LATERAL), never by a join over the tenant's table.
 func createdBetween(ctx context.Context, q querier, sel syncengine.Selection, types []string, from, to uint64) ([]syncengine.ChangeRow, error) {
-	b := &scanBuilder{args: []any{sel.TenantID, from, to}, types: map[string]string{}}
-	b.eachRange(sel, func(typ string) bool { return slices.Contains(types, typ) }, func(field syncengine.ScopeField, value, typ string) {
-		b.arms = append(b.arms, "SELECT id FROM records"+rangeWhere(field, value, typ, "")+" AND created_version > $2 AND created_version <= $3")
-	})
-	if len(b.arms) == 0 {
+	query, args := createdQuery(sel, types, from, to)
+	if query == "" {
 		return nil, nil
 	}
-	rows, err := q.Query(ctx, `SELECT r.created_version, r.id, r.type, r.owner_id, r.store_id, r.region_id, r.deleted
-		FROM (SELECT DISTINCT id FROM (`+strings.Join(b.arms, "\n\t\tUNION ALL ")+`) a) c
-		CROSS JOIN LATERAL (SELECT * FROM records WHERE tenant_id = $1 AND id = c.id LIMIT 1) r
-		ORDER BY r.created_version`, b.args...)
+	rows, err := q.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("created between: %w", err)
 	}
@@ -223,4 +246,20 @@ func createdBetween(ctx context.Context, q querier, sel syncengine.Selection, ty
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// createdQuery is createdBetween's statement, "" when sel selects none of
+// the types.
+func createdQuery(sel syncengine.Selection, types []string, from, to uint64) (string, []any) {
+	b := &scanBuilder{args: []any{sel.TenantID, from, to}, types: map[string]string{}}
+	b.eachRange(sel, func(typ string) bool { return slices.Contains(types, typ) }, func(field syncengine.ScopeField, value, typ string) {
+		b.arms = append(b.arms, "SELECT id FROM records"+b.recordsRange(field, value, typ, "")+" AND created_version > $2 AND created_version <= $3")
+	})
+	if len(b.arms) == 0 {
+		return "", nil
+	}
+	return `SELECT r.created_version, r.id, r.type, r.owner_id, r.store_id, r.region_id, r.deleted
+		FROM (SELECT DISTINCT id FROM (` + strings.Join(b.arms, "\n\t\tUNION ALL ") + `) a) c
+		CROSS JOIN LATERAL (SELECT * FROM records WHERE tenant_id = $1 AND id = c.id LIMIT 1) r
+		ORDER BY r.created_version`, b.args
 }

@@ -545,8 +545,12 @@ func (db *DB) Receipts(ctx context.Context, tenantID string, minVersion uint64) 
 // RecordsByOwner returns the live records of a type owned by a user, newest
 // change first (operation logs read under an access grant).
 func (db *DB) RecordsByOwner(ctx context.Context, tenantID, recordType, ownerID string, limit int) ([]*syncengine.StoredRecord, error) {
+	owned := ` AND owner_id != ''` // records_owner holds only records with an owner (migration 0020)
+	if ownerID == "" {
+		owned = ""
+	}
 	rows, err := db.read.QueryContext(ctx, `SELECT `+recordColumns+` FROM records
-		WHERE tenant_id = ? AND type = ? AND owner_id = ? AND deleted = 0 ORDER BY version DESC LIMIT ?`,
+		WHERE tenant_id = ? AND type = ? AND owner_id = ?`+owned+` AND deleted = 0 ORDER BY version DESC LIMIT ?`,
 		tenantID, recordType, ownerID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("records by owner: %w", err)

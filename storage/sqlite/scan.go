@@ -98,6 +98,9 @@ func scanQuery(sel syncengine.Selection, after, through uint64, limit int) (stri
 	b.eachRange(sel, func(string) bool { return true }, func(field syncengine.ScopeField, value, typ string) {
 		shape = append(shape, scanRange{field, value, typ})
 		key.WriteByte(byte('0' + field))
+		if field != syncengine.AnyPlace && b.paramValue(value) == "" {
+			key.WriteByte('!') // an empty value: another index (recordsRange)
+		}
 		key.WriteString(value)
 		key.WriteString(typ)
 		key.WriteByte(';')
@@ -106,9 +109,10 @@ func scanQuery(sel syncengine.Selection, after, through uint64, limit int) (stri
 		return q.(string), b.args
 	}
 	for _, r := range shape {
-		where := rangeWhere(r.field, r.value, r.typ) + " AND version <= ?3"
-		b.arms = append(b.arms, "SELECT version, rowid AS rid FROM records INDEXED BY "+scopeIndex("records", r.field)+where,
-			"SELECT version, NULL AS rid FROM scope_exits INDEXED BY "+scopeIndex("scope_exits", r.field)+where)
+		index, where := b.recordsRange(r.field, r.value, r.typ)
+		b.arms = append(b.arms, "SELECT version, rowid AS rid FROM records INDEXED BY "+index+where+" AND version <= ?3",
+			"SELECT version, NULL AS rid FROM scope_exits INDEXED BY "+scopeIndex("scope_exits", r.field)+
+				rangeWhere(r.field, r.value, r.typ)+" AND version <= ?3")
 	}
 	q := `SELECT u.version, u.rid IS NULL, COALESCE(r.id, x.record_id), COALESCE(r.type, x.type),
 		COALESCE(r.owner_id, x.owner_id), COALESCE(r.store_id, x.store_id), COALESCE(r.region_id, x.region_id),
@@ -208,6 +212,40 @@ func scopeIndex(table string, field syncengine.ScopeField) string {
 	return table + "_" + scopeColumns[field][1]
 }
 
+// partialScope are the term fields whose records index holds only the
+// rows with a value there (migration 0020): a record without a store (a
+// visit, a rep's customer) or without an owner (a shared record) is in no
+// range of them a term reads.
+var partialScope = map[syncengine.ScopeField]string{syncengine.ByOwner: "owner_id", syncengine.ByStore: "store_id"}
+
+// recordsRange is the index and WHERE clause of one (term, type) range of
+// the records table. A partial index serves a query only when its WHERE
+// says what the index's does, so a range of one says the column is not empty
+// beside the term's value; a term whose value is empty (Select makes none,
+// but a Selection may say so) reads the type's range and compares the
+// column row by row. value is the parameter holding the term's value.
+func (b *scanBuilder) recordsRange(field syncengine.ScopeField, value, typ string) (index, where string) {
+	where = rangeWhere(field, value, typ)
+	col, partial := partialScope[field]
+	switch {
+	case !partial:
+		return scopeIndex("records", field), where
+	case b.paramValue(value) == "":
+		return scopeIndex("records", syncengine.AnyPlace), where
+	}
+	return scopeIndex("records", field), where + " AND " + col + " != ''"
+}
+
+// paramValue is the string a parameter ("?5") of the builder holds.
+func (b *scanBuilder) paramValue(p string) string {
+	i, err := strconv.Atoi(strings.TrimPrefix(p, "?"))
+	if err != nil || i < 1 || i > len(b.args) {
+		return ""
+	}
+	s, _ := b.args[i-1].(string)
+	return s
+}
+
 // rangeWhere is the WHERE clause of one (term, type) range: its rows with
 // a version after ?2.
 func rangeWhere(field syncengine.ScopeField, value, typ string) string {
@@ -294,8 +332,8 @@ func (db *DB) CreatedBetween(ctx context.Context, sel syncengine.Selection, type
 func createdQuery(sel syncengine.Selection, types []string, from, to uint64) (string, []any) {
 	b := &scanBuilder{args: []any{sel.TenantID, from, to}, types: map[string]string{}}
 	b.eachRange(sel, func(typ string) bool { return slices.Contains(types, typ) }, func(field syncengine.ScopeField, value, typ string) {
-		b.arms = append(b.arms, "SELECT rowid AS rid FROM records INDEXED BY "+scopeIndex("records", field)+
-			rangeWhere(field, value, typ)+" AND created_version > ?2 AND created_version <= ?3")
+		index, where := b.recordsRange(field, value, typ)
+		b.arms = append(b.arms, "SELECT rowid AS rid FROM records INDEXED BY "+index+where+" AND created_version > ?2 AND created_version <= ?3")
 	})
 	if len(b.arms) == 0 {
 		return "", nil
