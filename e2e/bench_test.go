@@ -151,7 +151,7 @@ type bareDB struct {
 func openBare(b *testing.B) *bareDB {
 	dsn := "file:" + filepath.Join(b.TempDir(), "bare.db") +
 		"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)" +
-		"&_pragma=temp_store(MEMORY)&_pragma=cache_size(-16000)&_txlock=immediate" // as storage/sqlite's writer
+		"&_pragma=temp_store(MEMORY)&_pragma=cache_size(-16000)&_pragma=mmap_size(1073741824)&_txlock=immediate" // as storage/sqlite's writer
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		b.Fatal(err)
