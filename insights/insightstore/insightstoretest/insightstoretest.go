@@ -489,6 +489,25 @@ func testUsesStallsProgress(t *testing.T, s Backend) {
 		}
 		return nil
 	})
+	// Stored rows: a later change replaces one (cm1 no longer linked to v1,
+	// so it counts), an earlier one does not (op1 stays at 300); of two
+	// changes of a record at the same time in one transaction the last wins.
+	write(t, s, func(tx insightstore.Tx) error {
+		for _, p := range []struct {
+			rec, linked string
+			at          int64
+		}{{"op1", "", 200}, {"cm1", "", 400}, {"v1", "", 100}, {"cm2", "", 500}, {"cm2", "v1", 500}, {"op1", "", 299}} {
+			if err := tx.PutProgress(o.tenant, "c1", p.rec, p.linked, p.at); err != nil {
+				return err
+			}
+		}
+		times, err := tx.ProgressTimes(o.tenant, "c1", "v1")
+		slices.Sort(times)
+		if err != nil || !slices.Equal(times, []int64{300, 400}) {
+			t.Errorf("ProgressTimes after updates %v %v, want [300 400]", times, err)
+		}
+		return nil
+	})
 }
 
 func testEffects(t *testing.T, s Backend) {
