@@ -42,6 +42,7 @@ type DB struct {
 	statuses       throttle.Marks[syncengine.DeviceStatus] // device_status writes (devicestatus.go)
 	reg            *syncengine.Registry                    // the record types (WithRegistry)
 	gw             *groupWriter                            // group commit of WriteTx (groupcommit.go)
+	ckpt           *checkpointer                           // copies the WAL back beside the writer (checkpoint.go)
 
 	afterScanBound func() // tests: runs between a scan's bound and its rows (scan.go)
 }
@@ -71,7 +72,13 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	}
 	read.SetMaxOpenConns(ReadPoolSize)
 	read.SetMaxIdleConns(ReadPoolSize)
-	db := &DB{write: write, read: read, Now: time.Now, wstmts: newStmtCache(write), rstmts: newStmtCache(read)}
+	ckpt, err := startCheckpointer(path)
+	if err != nil {
+		write.Close()
+		read.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	db := &DB{write: write, read: read, Now: time.Now, wstmts: newStmtCache(write), rstmts: newStmtCache(read), ckpt: ckpt}
 	db.applyOptions(opts)
 	db.gw = newGroupWriter()
 	go db.writeLoop()
@@ -119,6 +126,7 @@ func dsn(path string, writer bool) string {
 	}
 	if writer {
 		q.Set("_txlock", "immediate")
+		q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", writerAutoCheckpoint)) // checkpoint.go
 	} else {
 		q.Add("_pragma", "query_only(ON)")
 	}
@@ -131,7 +139,7 @@ func (db *DB) Close() error {
 	db.gw.close()
 	db.wstmts.close()
 	db.rstmts.close()
-	return errors.Join(db.read.Close(), db.write.Close())
+	return errors.Join(db.ckpt.close(), db.read.Close(), db.write.Close())
 }
 
 // Ping runs a trivial query on a read connection: nil when the database
@@ -159,9 +167,14 @@ func (db *DB) Reader() *sql.DB { return db.read }
 func (db *DB) WriteTx(ctx context.Context, fn func(tx *sql.Tx, now time.Time) error) (err error) {
 	defer classify(&err)
 	if db.gw.disabled.Load() {
-		return db.writeAlone(ctx, fn)
+		err = db.writeAlone(ctx, fn)
+	} else {
+		err = db.writeGrouped(ctx, fn)
 	}
-	return db.writeGrouped(ctx, fn)
+	if err == nil {
+		db.ckpt.poke()
+	}
+	return err
 }
 
 // writeAlone runs fn in a transaction of its own on the writer connection:
