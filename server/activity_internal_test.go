@@ -9,29 +9,25 @@ import (
 
 // TestActivityCountsUnaryCallsWhileTheyRun checks that a unary call is
 // counted in while its handler runs and out once it returned, and that a
-// nil Activity is always quiet.
+// nil Activity counts nothing.
 func TestActivityCountsUnaryCallsWhileTheyRun(t *testing.T) {
 	a := &Activity{}
-	if !a.QuietFor(0) || a.InFlight() != 0 {
-		t.Fatal("a new Activity should be quiet")
-	}
 	var during int64
-	var quietDuring bool
 	call := activityInterceptor{a}.WrapUnary(func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		during, quietDuring = a.InFlight(), a.QuietFor(0)
+		during = a.InFlight()
 		return nil, nil
 	})
 	if _, err := call(context.Background(), connect.NewRequest(&struct{}{})); err != nil {
 		t.Fatal(err)
 	}
-	if during != 1 || quietDuring {
-		t.Fatalf("during the call: %d in flight, quiet %v; want 1, false", during, quietDuring)
+	if during != 1 {
+		t.Fatalf("during the call: %d in flight, want 1", during)
 	}
-	if a.InFlight() != 0 || !a.QuietFor(0) {
-		t.Fatalf("after the call: %d in flight", a.InFlight())
+	if n := a.InFlight(); n != 0 {
+		t.Fatalf("after the call: %d in flight, want 0", n)
 	}
 	var none *Activity
-	if !none.QuietFor(0) || none.InFlight() != 0 {
-		t.Fatal("a nil Activity should be quiet")
+	if none.InFlight() != 0 {
+		t.Fatal("a nil Activity should count nothing")
 	}
 }

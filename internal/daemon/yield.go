@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -10,20 +11,22 @@ import (
 )
 
 // The outbox relay makes way for the API's calls: when it starts a new
-// cycle (its previous read of the outbox had caught up) while unary calls
-// are in progress, it waits until none has been for relayQuiet, or for
-// relayMaxYield at most, before it reads. The relay, JetStream storing
-// what it publishes and the insights consumer that wakes up then cost
-// about as much CPU per pushed visit as the push itself; on a burst of
-// syncs (1,000 devices at once) they ran beside the calls and lengthened
-// them. Events are delayed by at most relayMaxYield per cycle (the
-// relay's own poll interval is as long), never held: once a cycle began,
-// the relay reads batch after batch without waiting until it caught up,
-// so a steady load delays events but does not slow the relay's
-// throughput. Nothing is skipped or reordered: the outbox is read as
-// before, only later.
+// cycle (its previous read of the outbox had caught up) while more unary
+// calls are in progress than the process has cores (GOMAXPROCS), so that
+// the calls alone can keep every core busy, it waits until they are
+// fewer, or for relayMaxYield at most, before it reads. The relay,
+// JetStream storing what it publishes and the insights consumer that
+// wakes up then cost about as much CPU per pushed visit as the push
+// itself; on a burst of syncs (1,000 devices at once) they ran beside the
+// calls and lengthened them. With fewer calls (a single client pushing)
+// the relay runs beside them as before, on a core they leave idle.
+// Events are delayed by at most relayMaxYield per cycle (the relay's own
+// poll interval is as long), never held: once a cycle began, the relay
+// reads batch after batch without waiting until it caught up, so a
+// steady load delays events but does not slow the relay's throughput.
+// Nothing is skipped or reordered: the outbox is read as before, only
+// later.
 const (
-	relayQuiet     = 20 * time.Millisecond
 	relayMaxYield  = time.Second
 	relayYieldTick = 5 * time.Millisecond
 )
@@ -53,10 +56,10 @@ func (o *yieldingOutbox) PendingEvents(ctx context.Context, limit int) ([]events
 	return evs, err
 }
 
-// yield waits until no unary call has been in progress for relayQuiet,
-// relayMaxYield has passed or ctx ended.
+// yield waits while more unary calls are in progress than there are
+// cores, until relayMaxYield has passed or ctx ended.
 func (o *yieldingOutbox) yield(ctx context.Context) {
-	if o.activity.QuietFor(relayQuiet) {
+	if !o.busy() {
 		return
 	}
 	deadline := time.NewTimer(relayMaxYield)
@@ -70,9 +73,14 @@ func (o *yieldingOutbox) yield(ctx context.Context) {
 		case <-deadline.C:
 			return
 		case <-tick.C:
-			if o.activity.QuietFor(relayQuiet) {
+			if !o.busy() {
 				return
 			}
 		}
 	}
+}
+
+// busy reports whether more unary calls are in progress than there are cores.
+func (o *yieldingOutbox) busy() bool {
+	return o.activity.InFlight() > int64(runtime.GOMAXPROCS(0))
 }
