@@ -66,7 +66,7 @@ type Config struct {
 	// reused (see AuthCacheTTL, the default when 0); negative: never.
 	AuthCacheTTL time.Duration
 	// Activity, when set, counts the unary calls in progress (the daemon's
-	// relay waits for a quiet moment before reading the outbox).
+	// outbox relay waits while more are in progress than there are cores).
 	Activity *Activity
 
 	watches *watchStreams
