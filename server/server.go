@@ -65,6 +65,9 @@ type Config struct {
 	// AuthCacheTTL is how long an authenticated token's principal is
 	// reused (see AuthCacheTTL, the default when 0); negative: never.
 	AuthCacheTTL time.Duration
+	// Activity, when set, counts the unary calls in progress (the daemon's
+	// outbox relay waits while more are in progress than there are cores).
+	Activity *Activity
 
 	watches *watchStreams
 	// authCache reuses principals for the calls; RevokeDevice and
@@ -121,7 +124,11 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	auth := &authInterceptor{log: cfg.Logger, auth: cfg.authCache, limits: newRateLimiter(*cfg.Limits), inFlight: newInFlight(*cfg.Limits)}
 	edge := append([]connect.HandlerOption{connect.WithInterceptors(m, boundErrors{log: cfg.Logger}, auth)}, bounds(cfg.MaxMessageBytes)...)
-	opts := append([]connect.HandlerOption{connect.WithInterceptors(m, boundErrors{log: cfg.Logger}, auth, vi)}, bounds(cfg.MaxMessageBytes)...)
+	chain := []connect.Interceptor{m, boundErrors{log: cfg.Logger}, auth, vi}
+	if cfg.Activity != nil {
+		chain = append([]connect.Interceptor{activityInterceptor{cfg.Activity}}, chain...)
+	}
+	opts := append([]connect.HandlerOption{connect.WithInterceptors(chain...)}, bounds(cfg.MaxMessageBytes)...)
 	mux := http.NewServeMux()
 	services := mountServices(mux, &cfg, opts)
 	if cfg.System != nil {

@@ -42,6 +42,7 @@ type Daemon struct {
 	insights *insights.Consumer  // nil when the consumers run elsewhere
 	cluster  clusterParts        // leases and pokes on a cluster (leader.go)
 	hold     relayHold           // HoldRelay (idle.go)
+	activity *server.Activity    // the API's calls in progress, which the relay makes way for (yield.go)
 }
 
 // Start opens storage, starts every component and begins serving. It
@@ -50,7 +51,7 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	d := &Daemon{cfg: cfg, log: cfg.logger(), serveErr: make(chan error, 1)}
+	d := &Daemon{cfg: cfg, log: cfg.logger(), serveErr: make(chan error, 1), activity: &server.Activity{}}
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -170,6 +171,7 @@ func (d *Daemon) wire(ctx, runCtx context.Context) (http.Handler, error) {
 		Registry:        reg,
 		Health:          d.deps.health,
 		Limits:          &limits,
+		Activity:        d.activity,
 	})
 }
 

@@ -68,7 +68,7 @@ func (d *Daemon) wireEvents(ctx, runCtx context.Context, reg prometheus.Register
 	if !d.cfg.Serve {
 		return js, nil, nil // the API process owns the outbox and its relay
 	}
-	relay := &nats.Relay{Outbox: d.db, JS: js, Logger: d.log}
+	relay := &nats.Relay{Outbox: &yieldingOutbox{relayOutbox: d.db, activity: d.activity}, JS: js, Logger: d.log}
 	if err := relay.RegisterMetrics(reg); err != nil {
 		return nil, nil, err
 	}
