@@ -48,12 +48,7 @@ func queryPlan(t *testing.T, db *DB, q string, args ...any) string {
 // listing, the purge of tombstones, VersionBefore.
 func TestScanShapesReadTheirScopeIndex(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "plan.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openRecordsDB(t)
 	types := []string{"fieldsync.v1.Visit"}
 	for _, c := range []struct {
 		field syncengine.ScopeField
@@ -117,11 +112,7 @@ func covering(field syncengine.ScopeField, value string) string {
 func TestScanRawSelectionsProperty(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "raw.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openRecordsDB(t)
 	types := []string{"x.A", "x.B"}
 	pool := func(prefix string) []string { return []string{"", prefix + "1", prefix + "2"} }
 	tenants := 0
