@@ -160,8 +160,13 @@ describe.skipIf(!haveChromium)("the web app served by fieldsyncd, in Chromium", 
       storage: await openIndexedDBStorage("origin-director"), server: srv.url, enrollmentCode: await enrollmentCode(srv, demoUser(srv, "regional_director").user_id),
       deviceName: "director's laptop", platform: "node", transport: nodeTransport(),
     });
-    await director.sync();
-    const c = (await director.list(CommitmentSchema)).find((r) => r.value.description === "deliver the XK-300 demo kit");
+    // The sync bar may read "0 to send" for a moment before the saved commitment reaches the
+    // outbox, so the director syncs until it has arrived (30 s at most).
+    let c: Awaited<ReturnType<typeof director.list<typeof CommitmentSchema>>>[number] | undefined;
+    for (const until = Date.now() + 30_000; !c && Date.now() < until; await new Promise((r) => setTimeout(r, 250))) {
+      await director.sync();
+      c = (await director.list(CommitmentSchema)).find((r) => r.value.description === "deliver the XK-300 demo kit");
+    }
     expect(c).toBeDefined();
 
     // Offline, the rep marks it done; then the director, online, cancels it and says why.
