@@ -124,19 +124,10 @@ func TestScanRawSelectionsProperty(t *testing.T) {
 			recID := fmt.Sprintf("rec-%d", rapid.IntRange(0, 12).Draw(t, "record"))
 			sc := syncengine.Scope{Owner: rapid.SampledFrom(pool("u")).Draw(t, "owner"),
 				Store: rapid.SampledFrom(pool("s")).Draw(t, "store"), Region: rapid.SampledFrom(pool("r")).Draw(t, "region")}
-			rec, old := recs[recID], (*syncengine.Scope)(nil)
-			if rec == nil {
-				rec = &syncengine.StoredRecord{TenantID: tenantID, ID: recID, Type: rapid.SampledFrom(types).Draw(t, "type"), Actor: "d",
+			putInScope(t, db, recs, recID, sc, func() *syncengine.StoredRecord {
+				return &syncengine.StoredRecord{TenantID: tenantID, ID: recID, Type: rapid.SampledFrom(types).Draw(t, "type"), Actor: "d",
 					State: &syncengine.State{Value: &fieldsyncv1.Visit{}}, UpdatedAt: time.UnixMilli(int64(i + 1))}
-				recs[recID] = rec
-			} else if rec.Scope != sc {
-				prev := rec.Scope
-				old = &prev
-			}
-			rec.Scope = sc
-			if err := db.Update(ctx, func(tx syncengine.Tx) error { _, err := tx.PutRecord(rec, old); return err }); err != nil {
-				t.Fatal(err)
-			}
+			})
 		}
 		sel := syncengine.Selection{TenantID: tenantID}
 		for range rapid.IntRange(0, 4).Draw(t, "terms") {

@@ -79,20 +79,11 @@ func TestScanChangesSelectsWhatMatchesMatchesProperty(t *testing.T) {
 		for i := range rapid.IntRange(0, 40).Draw(t, "writes") {
 			recID := fmt.Sprintf("rec-%d", rapid.IntRange(0, 15).Draw(t, "record"))
 			sc := syncengine.Scope{Owner: id(t, "u", "owner"), Store: id(t, "s", "store"), Region: id(t, "r", "region")}
-			rec, old := recs[recID], (*syncengine.Scope)(nil)
-			if rec == nil {
+			putInScope(t, db, recs, recID, sc, func() *syncengine.StoredRecord {
 				rt := rapid.SampledFrom(types).Draw(t, "type")
-				rec = &syncengine.StoredRecord{TenantID: tenantID, ID: recID, Type: string(rt.Name), Actor: "d",
+				return &syncengine.StoredRecord{TenantID: tenantID, ID: recID, Type: string(rt.Name), Actor: "d",
 					State: &syncengine.State{Value: rt.New()}, UpdatedAt: time.UnixMilli(int64(i + 1))}
-				recs[recID] = rec
-			} else if rec.Scope != sc {
-				prev := rec.Scope
-				old = &prev
-			}
-			rec.Scope = sc
-			if err := db.Update(ctx, func(tx syncengine.Tx) error { _, err := tx.PutRecord(rec, old); return err }); err != nil {
-				t.Fatal(err)
-			}
+			})
 		}
 		f := syncengine.Filter{TenantID: tenantID, All: rapid.IntRange(0, 5).Draw(t, "all") == 0,
 			OwnerID: id(t, "u", "filter owner"), StoreID: id(t, "s", "filter store"), RegionID: id(t, "r", "filter region"),
@@ -271,5 +262,23 @@ func TestScanChangesReadsOneSnapshot(t *testing.T) {
 	}
 	if len(got) != 2 || pg.More || pg.Through != 2 {
 		t.Fatalf("a scan through version %d (more %v) returned %v, want a at 1 and b at 2", pg.Through, pg.More, got)
+	}
+}
+
+// putInScope writes the record recID of recs (made by create when recs
+// does not hold it yet) with scope sc, telling the store the scope it
+// leaves when that changes.
+func putInScope(t *rapid.T, db *DB, recs map[string]*syncengine.StoredRecord, recID string, sc syncengine.Scope, create func() *syncengine.StoredRecord) {
+	rec, old := recs[recID], (*syncengine.Scope)(nil)
+	if rec == nil {
+		rec = create()
+		recs[recID] = rec
+	} else if rec.Scope != sc {
+		prev := rec.Scope
+		old = &prev
+	}
+	rec.Scope = sc
+	if err := db.Update(context.Background(), func(tx syncengine.Tx) error { _, err := tx.PutRecord(rec, old); return err }); err != nil {
+		t.Fatal(err)
 	}
 }
