@@ -53,10 +53,10 @@ func (db *DB) ScanChanges(ctx context.Context, sel syncengine.Selection, after u
 // drops the copy.
 func scanQuery(sel syncengine.Selection, after uint64, limit int) (string, []any) {
 	b := &scanBuilder{args: []any{sel.TenantID, after, limit}, types: map[string]string{}}
-	b.eachRange(sel, func(string) bool { return true }, func(field syncengine.ScopeField, value, typ string) {
+	b.eachRange(sel, func(string) bool { return true }, func(field syncengine.ScopeField, value, typ string, empty bool) {
 		where := rangeWhere(field, value, typ, "bound.latest") + " ORDER BY version LIMIT $3"
 		b.arms = append(b.arms, "(SELECT version, false AS exit, id, type, owner_id, store_id, region_id, deleted, value, hlc, updated_at FROM records"+
-			b.recordsRange(field, value, typ, "bound.latest")+" ORDER BY version LIMIT $3)",
+			recordsRange(field, value, typ, empty, "bound.latest")+" ORDER BY version LIMIT $3)",
 			"(SELECT version, true, record_id, type, owner_id, store_id, region_id, false, NULL::bytea, 0::bigint, 0::bigint FROM scope_exits"+where+")")
 	})
 	if len(b.arms) == 0 {
@@ -100,7 +100,7 @@ var scopeColumns = map[syncengine.ScopeField]string{
 
 // eachRange calls add for each (term, type) of sel whose type keep
 // accepts, with the parameters holding the term's value and the type.
-func (b *scanBuilder) eachRange(sel syncengine.Selection, keep func(typ string) bool, add func(field syncengine.ScopeField, value, typ string)) {
+func (b *scanBuilder) eachRange(sel syncengine.Selection, keep func(typ string) bool, add func(field syncengine.ScopeField, value, typ string, empty bool)) {
 	for _, t := range sel.Terms {
 		value := ""
 		for _, typ := range t.Types {
@@ -110,7 +110,7 @@ func (b *scanBuilder) eachRange(sel syncengine.Selection, keep func(typ string) 
 			if value == "" && t.Field != syncengine.AnyPlace {
 				value = b.param(t.Value)
 			}
-			add(t.Field, value, b.typeParam(typ))
+			add(t.Field, value, b.typeParam(typ), t.Field != syncengine.AnyPlace && t.Value == "")
 		}
 	}
 }
@@ -124,23 +124,13 @@ var partialScope = map[syncengine.ScopeField]bool{syncengine.ByOwner: true, sync
 // needs to prove the index's predicate from a generic plan; a term whose
 // value is empty (Select makes none, but a Selection may say so) is in
 // none of it and reads the type's range. value is the parameter holding
-// the term's value.
-func (b *scanBuilder) recordsRange(field syncengine.ScopeField, value, typ, through string) string {
+// the term's value, empty whether that value is "".
+func recordsRange(field syncengine.ScopeField, value, typ string, empty bool, through string) string {
 	where := rangeWhere(field, value, typ, through)
-	if partialScope[field] && b.paramValue(value) != "" {
+	if partialScope[field] && !empty {
 		where += " AND " + scopeColumns[field] + " <> ''"
 	}
 	return where
-}
-
-// paramValue is the string a parameter ("$5") of the builder holds.
-func (b *scanBuilder) paramValue(p string) string {
-	i, err := strconv.Atoi(strings.TrimPrefix(p, "$"))
-	if err != nil || i < 1 || i > len(b.args) {
-		return ""
-	}
-	s, _ := b.args[i-1].(string)
-	return s
 }
 
 // rangeWhere is the WHERE clause of one (term, type) range: its rows with
@@ -252,8 +242,8 @@ func createdBetween(ctx context.Context, q querier, sel syncengine.Selection, ty
 // the types.
 func createdQuery(sel syncengine.Selection, types []string, from, to uint64) (string, []any) {
 	b := &scanBuilder{args: []any{sel.TenantID, from, to}, types: map[string]string{}}
-	b.eachRange(sel, func(typ string) bool { return slices.Contains(types, typ) }, func(field syncengine.ScopeField, value, typ string) {
-		b.arms = append(b.arms, "SELECT id FROM records"+b.recordsRange(field, value, typ, "")+" AND created_version > $2 AND created_version <= $3")
+	b.eachRange(sel, func(typ string) bool { return slices.Contains(types, typ) }, func(field syncengine.ScopeField, value, typ string, empty bool) {
+		b.arms = append(b.arms, "SELECT id FROM records"+recordsRange(field, value, typ, empty, "")+" AND created_version > $2 AND created_version <= $3")
 	})
 	if len(b.arms) == 0 {
 		return "", nil

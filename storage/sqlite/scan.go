@@ -95,10 +95,10 @@ func scanQuery(sel syncengine.Selection, after, through uint64, limit int) (stri
 	b := &scanBuilder{args: []any{sel.TenantID, after, through, limit}, types: map[string]string{}}
 	var shape []scanRange
 	var key strings.Builder
-	b.eachRange(sel, func(string) bool { return true }, func(field syncengine.ScopeField, value, typ string) {
-		shape = append(shape, scanRange{field, value, typ})
+	b.eachRange(sel, func(string) bool { return true }, func(field syncengine.ScopeField, value, typ string, empty bool) {
+		shape = append(shape, scanRange{field, value, typ, empty})
 		key.WriteByte(byte('0' + field))
-		if field != syncengine.AnyPlace && b.paramValue(value) == "" {
+		if empty {
 			key.WriteByte('!') // an empty value: another index (recordsRange)
 		}
 		key.WriteString(value)
@@ -109,7 +109,7 @@ func scanQuery(sel syncengine.Selection, after, through uint64, limit int) (stri
 		return q.(string), b.args
 	}
 	for _, r := range shape {
-		index, where := b.recordsRange(r.field, r.value, r.typ)
+		index, where := recordsRange(r.field, r.value, r.typ, r.empty)
 		b.arms = append(b.arms, "SELECT version, rowid AS rid FROM records INDEXED BY "+index+where+" AND version <= ?3",
 			"SELECT version, NULL AS rid FROM scope_exits INDEXED BY "+scopeIndex("scope_exits", r.field)+
 				rangeWhere(r.field, r.value, r.typ)+" AND version <= ?3")
@@ -143,6 +143,7 @@ const maxScanQueries = 4096
 type scanRange struct {
 	field      syncengine.ScopeField
 	value, typ string
+	empty      bool // the term's value is empty
 }
 
 // scanBuilder collects the arms of a scan and their parameters.
@@ -192,7 +193,7 @@ var scopeColumns = map[syncengine.ScopeField][2]string{
 
 // eachRange calls add for each (term, type) of sel whose type keep
 // accepts, with the parameters holding the term's value and the type.
-func (b *scanBuilder) eachRange(sel syncengine.Selection, keep func(typ string) bool, add func(field syncengine.ScopeField, value, typ string)) {
+func (b *scanBuilder) eachRange(sel syncengine.Selection, keep func(typ string) bool, add func(field syncengine.ScopeField, value, typ string, empty bool)) {
 	for _, t := range sel.Terms {
 		value := ""
 		for _, typ := range t.Types {
@@ -202,7 +203,7 @@ func (b *scanBuilder) eachRange(sel syncengine.Selection, keep func(typ string) 
 			if value == "" && t.Field != syncengine.AnyPlace {
 				value = b.param(t.Value)
 			}
-			add(t.Field, value, b.typeParam(typ))
+			add(t.Field, value, b.typeParam(typ), t.Field != syncengine.AnyPlace && t.Value == "")
 		}
 	}
 }
@@ -223,27 +224,18 @@ var partialScope = map[syncengine.ScopeField]string{syncengine.ByOwner: "owner_i
 // says what the index's does, so a range of one says the column is not empty
 // beside the term's value; a term whose value is empty (Select makes none,
 // but a Selection may say so) reads the type's range and compares the
-// column row by row. value is the parameter holding the term's value.
-func (b *scanBuilder) recordsRange(field syncengine.ScopeField, value, typ string) (index, where string) {
+// column row by row. value is the parameter holding the term's value,
+// empty whether that value is "".
+func recordsRange(field syncengine.ScopeField, value, typ string, empty bool) (index, where string) {
 	where = rangeWhere(field, value, typ)
 	col, partial := partialScope[field]
 	switch {
 	case !partial:
 		return scopeIndex("records", field), where
-	case b.paramValue(value) == "":
+	case empty:
 		return scopeIndex("records", syncengine.AnyPlace), where
 	}
 	return scopeIndex("records", field), where + " AND " + col + " != ''"
-}
-
-// paramValue is the string a parameter ("?5") of the builder holds.
-func (b *scanBuilder) paramValue(p string) string {
-	i, err := strconv.Atoi(strings.TrimPrefix(p, "?"))
-	if err != nil || i < 1 || i > len(b.args) {
-		return ""
-	}
-	s, _ := b.args[i-1].(string)
-	return s
 }
 
 // rangeWhere is the WHERE clause of one (term, type) range: its rows with
@@ -331,8 +323,8 @@ func (db *DB) CreatedBetween(ctx context.Context, sel syncengine.Selection, type
 // are fetched. It returns "" when sel selects none of the types.
 func createdQuery(sel syncengine.Selection, types []string, from, to uint64) (string, []any) {
 	b := &scanBuilder{args: []any{sel.TenantID, from, to}, types: map[string]string{}}
-	b.eachRange(sel, func(typ string) bool { return slices.Contains(types, typ) }, func(field syncengine.ScopeField, value, typ string) {
-		index, where := b.recordsRange(field, value, typ)
+	b.eachRange(sel, func(typ string) bool { return slices.Contains(types, typ) }, func(field syncengine.ScopeField, value, typ string, empty bool) {
+		index, where := recordsRange(field, value, typ, empty)
 		b.arms = append(b.arms, "SELECT rowid AS rid FROM records INDEXED BY "+index+where+" AND created_version > ?2 AND created_version <= ?3")
 	})
 	if len(b.arms) == 0 {
