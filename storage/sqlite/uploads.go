@@ -79,6 +79,35 @@ func (t *photoTx) ActiveUpload(deviceID, sha256 string) (*photos.Upload, error) 
 	return u, nil
 }
 
+// DeviceUploads returns the device's uploads in progress, least recently
+// updated first (through uploads_active).
+func (t *photoTx) DeviceUploads(deviceID string) ([]*photos.Upload, error) {
+	rows, err := t.tx.QueryContext(t.ctx, `SELECT `+uploadColumns+` FROM uploads
+		WHERE device_id = ? AND state = ? ORDER BY updated_at, id`, deviceID, photos.StateInProgress)
+	if err != nil {
+		return nil, fmt.Errorf("device uploads: %w", err)
+	}
+	ups, err := scanUploads(rows)
+	if err != nil {
+		return nil, fmt.Errorf("device uploads: %w", err)
+	}
+	return ups, nil
+}
+
+// scanUploads reads and closes rows of uploadColumns.
+func scanUploads(rows *sql.Rows) ([]*photos.Upload, error) {
+	defer rows.Close()
+	var out []*photos.Upload
+	for rows.Next() {
+		u, err := scanUpload(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
 // PutUpload inserts an upload or updates its offset, state and times.
 func (t *photoTx) PutUpload(u *photos.Upload) error {
 	_, err := t.db.txExec(t.ctx, t.tx, `INSERT INTO uploads (`+uploadColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
@@ -248,16 +277,11 @@ func (db *DB) ExpiredUploads(ctx context.Context, now time.Time, limit int) ([]*
 	if err != nil {
 		return nil, fmt.Errorf("expired uploads: %w", err)
 	}
-	defer rows.Close()
-	var out []*photos.Upload
-	for rows.Next() {
-		u, err := scanUpload(rows)
-		if err != nil {
-			return nil, fmt.Errorf("expired uploads: %w", err)
-		}
-		out = append(out, u)
+	out, err := scanUploads(rows)
+	if err != nil {
+		return nil, fmt.Errorf("expired uploads: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // PhotoNotices returns pending notices, oldest first (see photos.Store).
