@@ -195,15 +195,22 @@ func (db *DB) runGroup(reqs []*writeReq) {
 				continue
 			}
 		}
-		alone := len(ok) == 0 && i == len(reqs)-1 // no savepoint needed
-		err, lost := db.runOne(tx, r, alone)
+		// The first closure of a transaction needs no savepoint: when it
+		// fails, the transaction holds nothing else and is rolled back
+		// whole. A savepoint would make SQLite copy every page the closure
+		// changes to its journal first.
+		first := len(ok) == 0
+		err, lost := db.runOne(tx, r, first)
 		switch {
 		case err == nil:
 			ok = append(ok, r)
 			continue
-		case alone:
+		case first:
 			tx.Rollback()
 			r.done <- err
+			if i < len(reqs)-1 {
+				db.runGroup(reqs[i+1:])
+			}
 			return
 		}
 		r.done <- err
@@ -241,8 +248,9 @@ func answer(reqs []*writeReq, err error) {
 	}
 }
 
-// runOne runs r's closure in tx, inside a savepoint unless alone (its
-// statements prepared once: a burst of 1,000 syncs runs thousands). It
+// runOne runs r's closure in tx, inside a savepoint unless alone (first
+// in tx), its statements prepared once (a burst of 1,000 syncs runs
+// thousands). It
 // returns the closure's error, and lost when the savepoint could not be
 // rolled back or released: the transaction is gone with the writes before.
 func (db *DB) runOne(tx *sql.Tx, r *writeReq, alone bool) (err error, lost bool) {
