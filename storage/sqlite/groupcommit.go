@@ -14,15 +14,17 @@ import (
 // group of writes costs one BEGIN IMMEDIATE and one COMMIT (one fsync under
 // synchronous=FULL) instead of one each. A single writer loop takes every
 // caller waiting (up to maxGroup) without waiting for more, runs each
-// closure in its own SAVEPOINT, commits once and then answers every caller
-// of the group. A lone caller runs at once, in a plain transaction.
+// closure after the first in its own SAVEPOINT, commits once and then
+// answers every caller of the group. A lone caller runs at once, in a
+// plain transaction.
 //
 // Semantics, per caller, are those of a transaction of its own:
 //   - fn sees the writes of the closures before it in the group (same
 //     transaction, run one after another) and its now is read when it
 //     starts, once per call as before;
-//   - an error or panic from fn rolls back only fn's savepoint, and that
-//     caller gets the error; the others go on;
+//   - an error or panic from fn rolls back only fn's savepoint (the whole
+//     transaction when fn ran first in it; the rest then run in a new
+//     one), and that caller gets the error; the others go on;
 //   - WriteTx returns nil only after the COMMIT holding fn's writes
 //     succeeded; a failed COMMIT fails every closure of the group;
 //   - a caller whose ctx ends while it is still queued is skipped and
