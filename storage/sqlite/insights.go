@@ -281,34 +281,54 @@ func (t *InsightsTx) PutAction(a *insightstore.Action) error {
 }
 
 // flushActions writes the action rows waiting in the transaction, in
-// their order (a record put twice ends as put last).
+// their order (a record put twice ends as put last). As flushProgress,
+// it inserts each chunk with INSERT OR IGNORE (no statement journal, as
+// INSERT OR REPLACE needs) and updates the stored rows it left out only
+// when there were some.
 func (t *InsightsTx) flushActions() error {
-	rows := t.actions
+	rows := foldActions(t.actions)
 	t.actions = nil
-	return insInsert(t, rows, 15, func(args []any, a *insightstore.Action) []any {
+	return insInsertOrUpdate(t, rows, 15, func(args []any, a *insightstore.Action) []any {
 		return append(args, a.TenantID, a.RecordID, a.RecordType, a.OwnerUserID, a.StoreID, a.RegionID, a.CustomerID,
 			a.ActionMS, a.SubmittedMS, a.SubmittedVersion, a.QualityKind, a.QualityCount, strings.Join(a.Tags, " "), a.Conclusion, a.Value)
 	}, func(values string) string {
-		return `INSERT OR REPLACE INTO insights_actions (` + insActionCols + `) VALUES ` + values
+		return `INSERT OR IGNORE INTO insights_actions (` + insActionCols + `) VALUES ` + values
+	}, func(values string) string {
+		return insActionUpdate + values + insActionUpdateWhere
 	}, func(a *insightstore.Action) string { return "put action " + a.RecordID })
 }
 
-// insInsert writes rows in multi-row statements of insChunks sizes: bind
-// appends a row's cols values to args, stmt makes the statement around its
-// VALUES list, and what names a chunk's first row in an error.
-func insInsert[T any](t *InsightsTx, rows []T, cols int, bind func(args []any, row T) []any, stmt func(values string) string, what func(T) string) error {
-	for _, n := range insChunks(len(rows)) {
-		chunk := rows[:n]
-		rows = rows[n:]
-		args := make([]any, 0, cols*n)
-		for _, r := range chunk {
-			args = bind(args, r)
-		}
-		if err := t.exec(stmt(insValues(n, cols)), args...); err != nil {
-			return fmt.Errorf("%s: %w", what(chunk[0]), err)
-		}
+// insActionUpdate and insActionUpdateWhere make the UPDATE … FROM (VALUES
+// …) of flushActions around a VALUES list in insActionCols order: it sets
+// every column of the stored rows that differ, as a replacement would.
+var insActionUpdate, insActionUpdateWhere = func() (string, string) {
+	cols := strings.Fields(strings.ReplaceAll(insActionCols, ",", " "))
+	var set, differ []string
+	for i, c := range cols[2:] {
+		v := fmt.Sprintf("v.column%d", i+3)
+		set = append(set, c+" = "+v)
+		differ = append(differ, "insights_actions."+c+" IS NOT "+v)
 	}
-	return nil
+	return `UPDATE insights_actions SET ` + strings.Join(set, ", ") + ` FROM (VALUES `,
+		`) AS v WHERE insights_actions.tenant_id = v.column1 AND insights_actions.record_id = v.column2 AND (` + strings.Join(differ, " OR ") + `)`
+}()
+
+// foldActions keeps the last row of each record, at the record's first
+// place: what putting them one after another leaves.
+func foldActions(rows []*insightstore.Action) []*insightstore.Action {
+	type key struct{ tenantID, recordID string }
+	at := make(map[key]int, len(rows))
+	out := rows[:0:0]
+	for _, a := range rows {
+		k := key{a.TenantID, a.RecordID}
+		if i, ok := at[k]; ok {
+			out[i] = a
+			continue
+		}
+		at[k] = len(out)
+		out = append(out, a)
+	}
+	return out
 }
 
 // SubmittedActions returns the submitted action records of a customer with
@@ -657,16 +677,85 @@ func (t *InsightsTx) PutProgress(tenantID, customerID, recordID, linkedVisitID s
 
 // flushProgress writes the progress rows waiting in the transaction, in
 // their order (each row is applied after the ones before it).
+//
+// The rows of one key are folded first (the last of the latest times
+// wins, which is what applying them one after another leaves). Then each
+// chunk goes in as one multi-row INSERT OR IGNORE, which needs no
+// statement journal: an upsert (ON CONFLICT DO UPDATE) may abort midway,
+// so SQLite copies every page it touches to a statement journal first,
+// a page per customer of the batch. Only when the insert left rows out
+// (their key was stored) does an UPDATE … FROM VALUES of the same chunk
+// bring stored rows forward where the new time is later (or equal with
+// another linked visit); the rows just inserted already match and are
+// not written again.
 func (t *InsightsTx) flushProgress() error {
-	rows := t.progress
+	rows := foldProgress(t.progress)
 	t.progress = nil
-	return insInsert(t, rows, 5, func(args []any, p insProgress) []any {
+	return insInsertOrUpdate(t, rows, 5, func(args []any, p insProgress) []any {
 		return append(args, p.tenantID, p.customerID, p.recordID, p.linkedVisitID, p.atMS)
 	}, func(values string) string {
-		return `INSERT INTO insights_progress (tenant_id, customer_id, record_id, linked_visit_id, at_ms) VALUES ` + values + `
-		ON CONFLICT(tenant_id, customer_id, record_id) DO UPDATE SET linked_visit_id = excluded.linked_visit_id, at_ms = excluded.at_ms
-		WHERE excluded.at_ms >= insights_progress.at_ms`
+		return `INSERT OR IGNORE INTO insights_progress (tenant_id, customer_id, record_id, linked_visit_id, at_ms) VALUES ` + values
+	}, func(values string) string {
+		return `UPDATE insights_progress SET linked_visit_id = v.column4, at_ms = v.column5 FROM (VALUES ` + values + `) AS v
+		WHERE insights_progress.tenant_id = v.column1 AND insights_progress.customer_id = v.column2 AND insights_progress.record_id = v.column3
+		AND (v.column5 > insights_progress.at_ms OR (v.column5 = insights_progress.at_ms AND v.column4 != insights_progress.linked_visit_id))`
 	}, func(p insProgress) string { return "put progress " + p.recordID })
+}
+
+// foldProgress folds the rows of each key into one, keeping the first
+// place of the key: a row replaces the one before it when its time is
+// the same or later, as PutProgress's rows applied in order would.
+func foldProgress(rows []insProgress) []insProgress {
+	type key struct{ tenantID, customerID, recordID string }
+	at := make(map[key]int, len(rows))
+	out := rows[:0:0]
+	for _, p := range rows {
+		k := key{p.tenantID, p.customerID, p.recordID}
+		i, ok := at[k]
+		switch {
+		case !ok:
+			at[k] = len(out)
+			out = append(out, p)
+		case p.atMS >= out[i].atMS:
+			out[i] = p
+		}
+	}
+	return out
+}
+
+// insInsertOrUpdate writes rows whose keys are distinct in multi-row
+// statements of insChunks sizes: each chunk as insert (an INSERT OR
+// IGNORE around its VALUES list), and, only when that inserted fewer rows
+// than the chunk holds (some keys were stored), as update too (an UPDATE
+// … FROM (VALUES …) that must leave the rows just inserted as they are).
+// bind appends a row's cols values to args; what names a chunk's first
+// row in an error.
+func insInsertOrUpdate[T any](t *InsightsTx, rows []T, cols int, bind func(args []any, row T) []any,
+	insert, update func(values string) string, what func(T) string) error {
+	for _, n := range insChunks(len(rows)) {
+		chunk := rows[:n]
+		rows = rows[n:]
+		args := make([]any, 0, cols*n)
+		for _, r := range chunk {
+			args = bind(args, r)
+		}
+		values := insValues(n, cols)
+		res, err := t.tx.ExecContext(t.ctx, insert(values), args...)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what(chunk[0]), err)
+		}
+		inserted, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("%s: %w", what(chunk[0]), err)
+		}
+		if inserted == int64(n) {
+			continue
+		}
+		if err := t.exec(update(values), args...); err != nil {
+			return fmt.Errorf("%s: %w", what(chunk[0]), err)
+		}
+	}
+	return nil
 }
 
 // ProgressTimes returns the times of a customer's progress records other
