@@ -252,9 +252,9 @@ func answer(reqs []*writeReq, err error) {
 
 // runOne runs r's closure in tx, inside a savepoint unless alone (first
 // in tx), its statements prepared once (a burst of 1,000 syncs runs
-// thousands). It
-// returns the closure's error, and lost when the savepoint could not be
-// rolled back or released: the transaction is gone with the writes before.
+// thousands). It returns the closure's error, and lost when the savepoint
+// could not be rolled back or released: the transaction is gone with the
+// writes before.
 func (db *DB) runOne(tx *sql.Tx, r *writeReq, alone bool) (err error, lost bool) {
 	bg := context.Background()
 	if !alone {
