@@ -91,35 +91,6 @@ func insValues(rows, cols int) string {
 	return strings.TrimSuffix(strings.Repeat(row+", ", rows), ", ")
 }
 
-type insScanner = interface{ Scan(dest ...any) error }
-
-// insQuery runs query and scans every row with scan.
-func insQuery[T any](ctx context.Context, q querier, scan func(insScanner) (T, error), query string, args ...any) ([]T, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
-}
-
-// insOne returns the single row of query, or nil when there is none.
-func insOne[T any](ctx context.Context, q querier, scan func(insScanner) (*T, error), query string, args ...any) (*T, error) {
-	v, err := scan(q.QueryRowContext(ctx, query, args...))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	return v, err
-}
-
 func (t *InsightsTx) exec(query string, args ...any) error {
 	_, err := t.tx.ExecContext(t.ctx, query, args...)
 	return err
@@ -162,7 +133,7 @@ func (t *InsightsTx) MarkEventsApplied(tenantID string, eventIDs []string) ([]bo
 		if err != nil {
 			return nil, err
 		}
-		inserted, err := insQuery(t.ctx, t.tx, func(row insScanner) (string, error) {
+		inserted, err := queryAll(t.ctx, t.tx, func(row rowScanner) (string, error) {
 			var id string
 			return id, row.Scan(&id)
 		}, `INSERT OR IGNORE INTO insights_applied_events (tenant_id, event_id, applied_at)
@@ -229,7 +200,7 @@ const insDiagnosisType = "fieldsync.v1.Diagnosis"
 const insActionCols = `tenant_id, record_id, record_type, owner_user_id, store_id, region_id, customer_id,
 	action_ms, submitted_ms, submitted_version, quality_kind, quality_count, tags, conclusion, value`
 
-func scanInsightAction(row insScanner) (*insightstore.Action, error) {
+func scanInsightAction(row rowScanner) (*insightstore.Action, error) {
 	var a insightstore.Action
 	var tags string
 	err := row.Scan(&a.TenantID, &a.RecordID, &a.RecordType, &a.OwnerUserID, &a.StoreID, &a.RegionID, &a.CustomerID,
@@ -243,7 +214,7 @@ func (t *InsightsTx) Action(tenantID, recordID string) (*insightstore.Action, er
 	if err := t.flushActions(); err != nil {
 		return nil, err
 	}
-	return insOne(t.ctx, t.tx, scanInsightAction, `SELECT `+insActionCols+` FROM insights_actions WHERE tenant_id = ? AND record_id = ?`,
+	return queryOne(t.ctx, t.tx, scanInsightAction, `SELECT `+insActionCols+` FROM insights_actions WHERE tenant_id = ? AND record_id = ?`,
 		tenantID, recordID)
 }
 
@@ -261,7 +232,7 @@ func (t *InsightsTx) ActionsByID(tenantID string, recordIDs []string) ([]*insigh
 	if err != nil {
 		return nil, err
 	}
-	out, err := insQuery(t.ctx, t.tx, scanInsightAction, `SELECT `+insActionCols+` FROM insights_actions
+	out, err := queryAll(t.ctx, t.tx, scanInsightAction, `SELECT `+insActionCols+` FROM insights_actions
 		WHERE tenant_id = ? AND record_id IN (SELECT value FROM json_each(?))`, tenantID, string(ids))
 	if err != nil {
 		return nil, fmt.Errorf("actions by id: %w", err)
@@ -346,13 +317,13 @@ func (t *InsightsTx) SubmittedActions(tenantID, customerID, recordType string, f
 		WHERE tenant_id = ? AND customer_id = ? AND record_type = ? AND record_type = 'fieldsync.v1.Diagnosis'
 		AND submitted_ms > 0 AND action_ms BETWEEN ? AND ? ORDER BY record_id`
 	}
-	return insQuery(t.ctx, t.tx, scanInsightAction, q, tenantID, customerID, recordType, fromMS, toMS)
+	return queryAll(t.ctx, t.tx, scanInsightAction, q, tenantID, customerID, recordType, fromMS, toMS)
 }
 
 const insFactCols = `record_id, record_type, owner_user_id, store_id, region_id, action_ms, submitted_ms, quality_kind, quality_count, tags`
 
 // scanInsightFact reads the columns PHI and the sweeps need (insFactCols).
-func scanInsightFact(row insScanner) (*insightstore.Action, error) {
+func scanInsightFact(row rowScanner) (*insightstore.Action, error) {
 	var a insightstore.Action
 	var tags string
 	err := row.Scan(&a.RecordID, &a.RecordType, &a.OwnerUserID, &a.StoreID, &a.RegionID,
@@ -380,7 +351,7 @@ func (t *InsightsTx) Actions(tenantID string, kind fieldsyncv1.ScopeKind, scopeI
 		q += ` AND ` + col + ` = ?`
 		args = append(args, scopeID)
 	}
-	out, err := insQuery(t.ctx, t.tx, scanInsightFact, q, args...)
+	out, err := queryAll(t.ctx, t.tx, scanInsightFact, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list actions: %w", err)
 	}
@@ -415,7 +386,7 @@ const insDeliverySelect = `SELECT d.tenant_id, d.material_id, d.rep_user_id, d.s
 	COALESCE(m.released_ms, 0), d.delivered_ms, d.feedback_ms
 	FROM insights_deliveries d LEFT JOIN insights_materials m ON m.tenant_id = d.tenant_id AND m.material_id = d.material_id `
 
-func scanInsightDelivery(row insScanner) (*insightstore.Delivery, error) {
+func scanInsightDelivery(row rowScanner) (*insightstore.Delivery, error) {
 	var d insightstore.Delivery
 	err := row.Scan(&d.TenantID, &d.MaterialID, &d.RepUserID, &d.StoreID, &d.RegionID, &d.ReleasedMS, &d.DeliveredMS, &d.FeedbackMS)
 	return &d, err
@@ -423,7 +394,7 @@ func scanInsightDelivery(row insScanner) (*insightstore.Delivery, error) {
 
 // Delivery returns the delivery of a material to a rep, or nil.
 func (t *InsightsTx) Delivery(tenantID, materialID, repUserID string) (*insightstore.Delivery, error) {
-	return insOne(t.ctx, t.tx, scanInsightDelivery, insDeliverySelect+`WHERE d.tenant_id = ? AND d.material_id = ? AND d.rep_user_id = ?`,
+	return queryOne(t.ctx, t.tx, scanInsightDelivery, insDeliverySelect+`WHERE d.tenant_id = ? AND d.material_id = ? AND d.rep_user_id = ?`,
 		tenantID, materialID, repUserID)
 }
 
@@ -441,7 +412,7 @@ func (t *InsightsTx) PutDelivery(d *insightstore.Delivery) error {
 
 // MaterialDeliveries returns every delivery of a material.
 func (t *InsightsTx) MaterialDeliveries(tenantID, materialID string) ([]*insightstore.Delivery, error) {
-	return insQuery(t.ctx, t.tx, scanInsightDelivery, insDeliverySelect+`WHERE d.tenant_id = ? AND d.material_id = ?`, tenantID, materialID)
+	return queryAll(t.ctx, t.tx, scanInsightDelivery, insDeliverySelect+`WHERE d.tenant_id = ? AND d.material_id = ?`, tenantID, materialID)
 }
 
 // Deliveries returns the deliveries of a scope (the whole tenant for
@@ -458,7 +429,7 @@ func (t *InsightsTx) Deliveries(tenantID string, kind fieldsyncv1.ScopeKind, sco
 		q += ` AND d.` + col + ` = ?`
 		args = append(args, scopeID)
 	}
-	out, err := insQuery(t.ctx, t.tx, scanInsightDelivery, q, args...)
+	out, err := queryAll(t.ctx, t.tx, scanInsightDelivery, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", err)
 	}
@@ -468,7 +439,7 @@ func (t *InsightsTx) Deliveries(tenantID string, kind fieldsyncv1.ScopeKind, sco
 // SweepFeedbackDeadlines returns the deliveries made at or before
 // deliveredByMS that were not swept yet, and marks them swept.
 func (t *InsightsTx) SweepFeedbackDeadlines(tenantID string, deliveredByMS int64) ([]*insightstore.Delivery, error) {
-	out, err := insQuery(t.ctx, t.tx, scanInsightDelivery, insDeliverySelect+
+	out, err := queryAll(t.ctx, t.tx, scanInsightDelivery, insDeliverySelect+
 		`WHERE d.tenant_id = ? AND d.swept = 0 AND d.delivered_ms > 0 AND d.delivered_ms <= ?`, tenantID, deliveredByMS)
 	if err != nil {
 		return nil, fmt.Errorf("sweep feedback deadlines: %w", err)
@@ -481,7 +452,7 @@ func (t *InsightsTx) SweepFeedbackDeadlines(tenantID string, deliveredByMS int64
 const insPhiCols = `scope_kind, scope_id, date, key_action_completion, action_quality, collaboration_timeliness,
 	phi_index, high_value_action_share, has_key_action, has_quality, has_collaboration, has_visits, event_count`
 
-func scanPhiDay(row insScanner) (*fieldsyncv1.PhiDay, error) {
+func scanPhiDay(row rowScanner) (*fieldsyncv1.PhiDay, error) {
 	var d fieldsyncv1.PhiDay
 	var kind int32
 	err := row.Scan(&kind, &d.ScopeId, &d.Date, &d.KeyActionCompletion, &d.ActionQuality, &d.CollaborationTimeliness,
@@ -558,7 +529,7 @@ func insPhiDays(ctx context.Context, q querier, tenantID string, kind fieldsyncv
 		query = `SELECT ` + insPhiCols + ` FROM insights_phi_days WHERE tenant_id = ? AND scope_kind = ? AND date >= ? AND date <= ? ORDER BY scope_id, date`
 		args = []any{tenantID, int32(kind), fromDate, toDate}
 	}
-	out, err := insQuery(ctx, q, scanPhiDay, query, args...)
+	out, err := queryAll(ctx, q, scanPhiDay, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list phi days: %w", err)
 	}
@@ -598,7 +569,7 @@ func (t *InsightsTx) PutCustomer(c *insightstore.Customer) error {
 
 // Customer returns a stored customer, or nil.
 func (t *InsightsTx) Customer(tenantID, customerID string) (*insightstore.Customer, error) {
-	return insOne(t.ctx, t.tx, func(row insScanner) (*insightstore.Customer, error) {
+	return queryOne(t.ctx, t.tx, func(row rowScanner) (*insightstore.Customer, error) {
 		var c insightstore.Customer
 		err := row.Scan(&c.TenantID, &c.CustomerID, &c.AssignedRepID, &c.StoreID, &c.RegionID, &c.Name, &c.Version)
 		return &c, err
@@ -637,7 +608,7 @@ func (t *InsightsTx) RemovePhotoUses(tenantID, recordID string) error {
 
 // PhotoUses returns the records a photo is attached to, by record id.
 func (t *InsightsTx) PhotoUses(tenantID, sha256 string) ([]insightstore.PhotoUse, error) {
-	return insQuery(t.ctx, t.tx, func(row insScanner) (insightstore.PhotoUse, error) {
+	return queryAll(t.ctx, t.tx, func(row rowScanner) (insightstore.PhotoUse, error) {
 		var u insightstore.PhotoUse
 		err := row.Scan(&u.RecordType, &u.RecordID, &u.OwnerUserID, &u.StoreID, &u.RegionID)
 		return u, err
@@ -653,7 +624,7 @@ func (t *InsightsTx) AddStall(s *insightstore.Stall) error {
 
 // DueStalls returns the unresolved stalls that started at or before startedByMS.
 func (t *InsightsTx) DueStalls(tenantID string, startedByMS int64) ([]*insightstore.Stall, error) {
-	return insQuery(t.ctx, t.tx, func(row insScanner) (*insightstore.Stall, error) {
+	return queryAll(t.ctx, t.tx, func(row rowScanner) (*insightstore.Stall, error) {
 		var s insightstore.Stall
 		err := row.Scan(&s.TenantID, &s.VisitID, &s.CustomerID, &s.RepUserID, &s.StoreID, &s.RegionID, &s.StartMS)
 		return &s, err
@@ -764,7 +735,7 @@ func (t *InsightsTx) ProgressTimes(tenantID, customerID, visitID string) ([]int6
 	if err := t.flushProgress(); err != nil {
 		return nil, err
 	}
-	return insQuery(t.ctx, t.tx, func(row insScanner) (int64, error) {
+	return queryAll(t.ctx, t.tx, func(row rowScanner) (int64, error) {
 		var v int64
 		return v, row.Scan(&v)
 	}, `SELECT at_ms FROM insights_progress WHERE tenant_id = ? AND customer_id = ? AND record_id != ? AND linked_visit_id != ?`,
@@ -800,7 +771,7 @@ func (t *InsightsTx) EnqueueEffect(e *insightstore.Effect) (bool, error) {
 // PendingInsightEffects returns up to limit effects not yet done and due
 // at now (not waiting for a retry: DeferInsightEffect), oldest first.
 func (db *DB) PendingInsightEffects(ctx context.Context, now time.Time, limit int) ([]*insightstore.Effect, error) {
-	out, err := insQuery(ctx, db.read, func(row insScanner) (*insightstore.Effect, error) {
+	out, err := queryAll(ctx, db.read, func(row rowScanner) (*insightstore.Effect, error) {
 		var e insightstore.Effect
 		var alert []byte
 		if err := row.Scan(&e.ID, &e.TenantID, &e.DedupKey, &alert, &e.RecordType, &e.RecordID, &e.Field, &e.Revision, &e.Attempts); err != nil {
@@ -848,7 +819,7 @@ func (db *DB) DeferInsightEffect(ctx context.Context, e *insightstore.Effect, re
 
 // Finding returns a stored finding, or nil.
 func (t *InsightsTx) Finding(tenantID, key string) (*insightstore.Finding, error) {
-	return insOne(t.ctx, t.tx, func(row insScanner) (*insightstore.Finding, error) {
+	return queryOne(t.ctx, t.tx, func(row rowScanner) (*insightstore.Finding, error) {
 		f := insightstore.Finding{Key: key}
 		return &f, row.Scan(&f.Episode, &f.OpenedMS, &f.LastMS, &f.Evidence)
 	}, `SELECT episode, opened_ms, last_ms, evidence FROM insights_findings WHERE tenant_id = ? AND finding_key = ?`, tenantID, key)
@@ -877,7 +848,7 @@ func (t *InsightsTx) AddIntervention(tenantID, regionID, endDate string) error {
 
 const insGrantCols = `id, grantee_user_id, subject_user_id, reason, created_at, expires_at`
 
-func scanGrant(row insScanner) (*fieldsyncv1.AccessGrant, error) {
+func scanGrant(row rowScanner) (*fieldsyncv1.AccessGrant, error) {
 	var g fieldsyncv1.AccessGrant
 	var created, expires int64
 	if err := row.Scan(&g.Id, &g.GranteeUserId, &g.SubjectUserId, &g.Reason, &created, &expires); err != nil {
@@ -905,7 +876,7 @@ func (t *InsightsTx) CreateGrant(tenantID, granteeUserID, subjectUserID, reason,
 // device operation logs at now (created at or before now, expiring after
 // it), the one expiring last. Without one it returns CodePermissionDenied.
 func (db *DB) ActiveGrant(ctx context.Context, tenantID, granteeUserID, subjectUserID string, now time.Time) (*fieldsyncv1.AccessGrant, error) {
-	g, err := insOne(ctx, db.read, scanGrant, `SELECT `+insGrantCols+` FROM access_grants
+	g, err := queryOne(ctx, db.read, scanGrant, `SELECT `+insGrantCols+` FROM access_grants
 		WHERE tenant_id = ? AND grantee_user_id = ? AND subject_user_id = ? AND created_at <= ? AND expires_at > ?
 		ORDER BY expires_at DESC LIMIT 1`, tenantID, granteeUserID, subjectUserID, ms(now), ms(now))
 	if err != nil {
@@ -946,7 +917,7 @@ func (db *DB) RecordAudit(ctx context.Context, tenantID, grantID, readerUserID, 
 // ListGrants returns the tenant's grants held by granteeUserID, or all of
 // them when it is empty, newest first.
 func (db *DB) ListGrants(ctx context.Context, tenantID, granteeUserID string) ([]*fieldsyncv1.AccessGrant, error) {
-	out, err := insQuery(ctx, db.read, scanGrant, `SELECT `+insGrantCols+` FROM access_grants
+	out, err := queryAll(ctx, db.read, scanGrant, `SELECT `+insGrantCols+` FROM access_grants
 		WHERE tenant_id = ? AND (? = '' OR grantee_user_id = ?) ORDER BY created_at DESC, id`, tenantID, granteeUserID, granteeUserID)
 	if err != nil {
 		return nil, fmt.Errorf("list grants: %w", err)
@@ -957,7 +928,7 @@ func (db *DB) ListGrants(ctx context.Context, tenantID, granteeUserID string) ([
 // ListAudit returns the tenant's audit entries about subjectUserID, or all
 // of them when it is empty, newest first.
 func (db *DB) ListAudit(ctx context.Context, tenantID, subjectUserID string) ([]*fieldsyncv1.AuditEntry, error) {
-	out, err := insQuery(ctx, db.read, func(row insScanner) (*fieldsyncv1.AuditEntry, error) {
+	out, err := queryAll(ctx, db.read, func(row rowScanner) (*fieldsyncv1.AuditEntry, error) {
 		var e fieldsyncv1.AuditEntry
 		var read int64
 		err := row.Scan(&e.Id, &e.GrantId, &e.ReaderUserId, &e.SubjectUserId, &e.RecordsRead, &read)
@@ -983,7 +954,7 @@ func (t *InsightsTx) UsersByRole(tenantID string, role fieldsyncv1.Role, regionI
 }
 
 func insUsersByRole(ctx context.Context, q querier, tenantID string, role fieldsyncv1.Role, regionID, storeID string) ([]*syncengine.User, error) {
-	out, err := insQuery(ctx, q, scanUser, `SELECT `+userColumns+` FROM users WHERE tenant_id = ? AND role = ?
+	out, err := queryAll(ctx, q, scanUser, `SELECT `+userColumns+` FROM users WHERE tenant_id = ? AND role = ?
 		AND (? = '' OR region_id = ?) AND (? = '' OR store_id = ?) ORDER BY id`,
 		tenantID, int32(role), regionID, regionID, storeID, storeID)
 	if err != nil {
@@ -1023,7 +994,7 @@ func (t *InsightsTx) Names(tenantID string, ids ...string) (map[string]string, e
 
 // TenantIDs returns every tenant's id.
 func (db *DB) TenantIDs(ctx context.Context) ([]string, error) {
-	return insQuery(ctx, db.read, func(row insScanner) (string, error) {
+	return queryAll(ctx, db.read, func(row rowScanner) (string, error) {
 		var id string
 		return id, row.Scan(&id)
 	}, `SELECT id FROM tenants ORDER BY id`)

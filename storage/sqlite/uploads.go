@@ -82,30 +82,12 @@ func (t *photoTx) ActiveUpload(deviceID, sha256 string) (*photos.Upload, error) 
 // DeviceUploads returns the device's uploads in progress, least recently
 // updated first (through uploads_active).
 func (t *photoTx) DeviceUploads(deviceID string) ([]*photos.Upload, error) {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT `+uploadColumns+` FROM uploads
+	ups, err := queryAll(t.ctx, t.tx, scanUpload, `SELECT `+uploadColumns+` FROM uploads
 		WHERE device_id = ? AND state = ? ORDER BY updated_at, id`, deviceID, photos.StateInProgress)
 	if err != nil {
 		return nil, fmt.Errorf("device uploads: %w", err)
 	}
-	ups, err := scanUploads(rows)
-	if err != nil {
-		return nil, fmt.Errorf("device uploads: %w", err)
-	}
 	return ups, nil
-}
-
-// scanUploads reads and closes rows of uploadColumns.
-func scanUploads(rows *sql.Rows) ([]*photos.Upload, error) {
-	defer rows.Close()
-	var out []*photos.Upload
-	for rows.Next() {
-		u, err := scanUpload(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, u)
-	}
-	return out, rows.Err()
 }
 
 // PutUpload inserts an upload or updates its offset, state and times.
@@ -272,12 +254,8 @@ func (t *photoTx) AppendEvent(ev syncengine.Event) error {
 
 // ExpiredUploads returns uploads in progress whose expiry has passed (see photos.Store).
 func (db *DB) ExpiredUploads(ctx context.Context, now time.Time, limit int) ([]*photos.Upload, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+uploadColumns+` FROM uploads
+	out, err := queryAll(ctx, db.read, scanUpload, `SELECT `+uploadColumns+` FROM uploads
 		WHERE state = ? AND expires_at <= ? ORDER BY expires_at LIMIT ?`, photos.StateInProgress, ms(now), limit)
-	if err != nil {
-		return nil, fmt.Errorf("expired uploads: %w", err)
-	}
-	out, err := scanUploads(rows)
 	if err != nil {
 		return nil, fmt.Errorf("expired uploads: %w", err)
 	}
