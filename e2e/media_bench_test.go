@@ -27,7 +27,7 @@ import (
 // photoBench is a daemon storing photos in a real versitygw, a rep's media
 // client over loopback HTTP, and a plain minio client to the same server.
 type photoBench struct {
-	// send puts the chunks: sendPhotoAhead unless the benchmark says.
+	// send puts the chunks (sendPhoto unless the benchmark says).
 	send    func(context.Context, fieldsyncv1connect.MediaServiceClient, string, []byte, int64, int64, int) error
 	d       *daemon.Daemon
 	token   string
@@ -53,7 +53,7 @@ func newPhotoBench(b *testing.B) *photoBench { return newPhotoBenchStaging(b, fa
 // when shared is set.
 func newPhotoBenchStaging(b *testing.B, shared bool) *photoBench {
 	srv := s3test.Start(b)
-	pb := &photoBench{send: sendPhotoAhead, bucket: newMediaBucket(), counter: &countingTransport{}}
+	pb := &photoBench{send: sendPhoto, bucket: newMediaBucket(), counter: &countingTransport{}}
 	d, creds := startDaemon(b, "", func(c *daemon.Config) {
 		withS3(srv, pb.bucket)(c)
 		c.Consumers = false
@@ -86,9 +86,9 @@ func fresh(b *testing.B, data []byte, seq *uint64) string {
 // BenchmarkPhotoUpload5MiB sends a 5 MiB photo through fieldsync (Create,
 // chunks, Complete over loopback HTTP into versitygw) and, in the same
 // loop, PutObjects the same bytes straight to the same server with
-// minio-go. The chunks are sent as the Go SDK sends them, each before
-// the answer to the one before (sendPhotoAhead); see
-// BenchmarkPhotoSequentialUpload5MiB for one at a time. It reports each side's MB/s, their ratio (direct time /
+// minio-go. The chunks are sent one at a time, as both SDKs send them
+// (BenchmarkPhotoAheadUpload5MiB sends each before the answer to the one
+// before). It reports each side's MB/s, their ratio (direct time /
 // fieldsync time: 1 means no overhead) and where fieldsync's time goes
 // (ms per photo in Create, the chunks and Complete). staging=shared is a
 // daemon on an explicit SQLite file, which keeps every chunk in the
@@ -107,19 +107,19 @@ func BenchmarkPhotoUpload5MiB(b *testing.B) {
 	}
 }
 
-// BenchmarkPhotoSequentialUpload5MiB is BenchmarkPhotoUpload5MiB (local
-// staging) with each chunk sent after the answer to the one before, as
-// the TypeScript SDK does.
+// BenchmarkPhotoAheadUpload5MiB is BenchmarkPhotoUpload5MiB (local
+// staging) with each chunk sent before the answer to the one before, two
+// in flight (see photos.Service.PutChunk).
 //
-//	VERSITYGW=$PWD/.tools/bin/versitygw go test -run '^$' -bench PhotoSequentialUpload5MiB -benchtime 30x ./e2e/
-func BenchmarkPhotoSequentialUpload5MiB(b *testing.B) {
+//	VERSITYGW=$PWD/.tools/bin/versitygw go test -run '^$' -bench PhotoAheadUpload5MiB -benchtime 30x ./e2e/
+func BenchmarkPhotoAheadUpload5MiB(b *testing.B) {
 	for _, chunk := range []int{256 << 10, 1 << 20, 4 << 20} {
-		benchPhotoUploadWith(b, fmt.Sprintf("chunk=%dKiB", chunk>>10), chunk, false, sendPhoto)
+		benchPhotoUploadWith(b, fmt.Sprintf("chunk=%dKiB", chunk>>10), chunk, false, sendPhotoAhead)
 	}
 }
 
 func benchPhotoUpload(b *testing.B, name string, chunk int, shared bool) {
-	benchPhotoUploadWith(b, name, chunk, shared, sendPhotoAhead)
+	benchPhotoUploadWith(b, name, chunk, shared, sendPhoto)
 }
 
 func benchPhotoUploadWith(b *testing.B, name string, chunk int, shared bool,
@@ -190,8 +190,7 @@ func (pb *photoBench) uploadBoth(b *testing.B, key string, data []byte, n int, p
 }
 
 // sendPhotoAhead is sendPhoto sending each chunk before the answer to
-// the one before, two in flight (as the Go SDK does; see
-// photos.Service.PutChunk).
+// the one before, two in flight (see photos.Service.PutChunk).
 func sendPhotoAhead(ctx context.Context, c fieldsyncv1connect.MediaServiceClient, id string, data []byte, off, end int64, n int) error {
 	type result struct {
 		off int64
@@ -293,4 +292,85 @@ func BenchmarkPhotoKnownHash(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(pb.counter.n.Load())/float64(b.N), "requests/op")
+}
+
+// TestPhotoChunksSentAheadOverHTTP sends a photo with each chunk before
+// the answer to the one before, and shows that another device (in the
+// tenant or not) sending a chunk ahead on the upload is not found, at once.
+func TestPhotoChunksSentAheadOverHTTP(t *testing.T) {
+	t.Parallel()
+	d, creds := startDaemon(t, "", nil)
+	rep, _ := creds.User("rep")
+	director, _ := creds.User("regional_director")
+	ctx := context.Background()
+	data := photostest.JPEG(600_000, 41)
+	media := mediaClient(d, rep.DeviceToken, nil)
+	u, err := createPhoto(ctx, media, photostest.Key(data), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, token := range []string{secondRep(t, creds), director.DeviceToken} {
+		chunk := data[chunkSize : 2*chunkSize]
+		_, err := mediaClient(d, token, nil).PutChunk(ctx, connect.NewRequest(&fieldsyncv1.PutChunkRequest{
+			UploadId: u.UploadId, Offset: chunkSize, Data: chunk, Crc32C: photos.CRC32C(chunk),
+		}))
+		if connect.CodeOf(err) != connect.CodeNotFound {
+			t.Fatalf("another device's chunk ahead = %v, want NotFound", err)
+		}
+	}
+	if err := sendPhotoAhead(ctx, media, u.UploadId, data, 0, u.SizeBytes, 64<<10); err != nil {
+		t.Fatal(err)
+	}
+	res, err := completePhoto(ctx, media, u.UploadId)
+	if err != nil || res.Photo.GetSha256() != photostest.Key(data) {
+		t.Fatalf("complete = %v, %v", res, err)
+	}
+}
+
+// delayedTransport holds every request back by d before sending it: a
+// link with that much latency (bandwidth is loopback's).
+type delayedTransport struct{ d time.Duration }
+
+func (t delayedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	select {
+	case <-time.After(t.d):
+	case <-req.Context().Done():
+		return nil, req.Context().Err()
+	}
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// BenchmarkPhotoUploadOverLatency sends a 5 MiB photo through fieldsync
+// in 256 KiB chunks over a link holding each request back 10 ms, one
+// chunk at a time (as the SDKs do) and two in flight (sendPhotoAhead).
+//
+//	VERSITYGW=$PWD/.tools/bin/versitygw go test -run '^$' -bench PhotoUploadOverLatency -benchtime 10x ./e2e/
+func BenchmarkPhotoUploadOverLatency(b *testing.B) {
+	for _, ahead := range []bool{false, true} {
+		name, send := "one-at-a-time", sendPhoto
+		if ahead {
+			name, send = "two-in-flight", sendPhotoAhead
+		}
+		b.Run(name, func(b *testing.B) {
+			pb := newPhotoBench(b)
+			media := mediaClient(pb.d, pb.token, &http.Client{Transport: delayedTransport{10 * time.Millisecond}})
+			data := photostest.JPEG(5<<20, 3)
+			var seq uint64
+			ctx := b.Context()
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				u, err := createPhoto(ctx, media, fresh(b, data, &seq), data)
+				if err == nil {
+					err = send(ctx, media, u.UploadId, data, 0, u.SizeBytes, 256<<10)
+				}
+				if err == nil {
+					_, err = completePhoto(ctx, media, u.UploadId)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			benchenv.ReportLoad(b)
+		})
+	}
 }
