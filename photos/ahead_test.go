@@ -40,6 +40,22 @@ func waitAhead(t *testing.T, svc *photos.Service, id string, n int) {
 	}
 }
 
+// waitedOrDone waits until call has ended (true) or n chunks of upload
+// id wait for the chunks before them (false).
+func waitedOrDone(svc *photos.Service, id string, n int, call *chunkCall) bool {
+	for {
+		select {
+		case <-call.done:
+			return true
+		default:
+		}
+		if photos.WaitingAhead(svc, id) == n {
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // A chunk sent before the answer to the one before it (and arriving
 // first) waits for it and is then applied at its offset: the photo is the
 // bytes in order.
@@ -47,9 +63,9 @@ func TestChunkSentAheadWaitsForTheChunksBeforeIt(t *testing.T) {
 	t.Parallel()
 	for _, shared := range []bool{false, true} {
 		w := newWorld(t)
-		svc := w.svc
-		if shared {
-			svc, _ = twoNodes(w)
+		svc, first := w.svc, w.svc
+		if shared { // the first chunk reaches the other node
+			svc, first = twoNodes(w)
 		}
 		ctx := context.Background()
 		data := photostest.JPEG(30_000, 11)
@@ -58,7 +74,7 @@ func TestChunkSentAheadWaitsForTheChunksBeforeIt(t *testing.T) {
 		waitAhead(t, svc, u.ID, 1)
 		second := w.putAsync(ctx, svc, "rep", u.ID, data, 10_000, 20_000)
 		waitAhead(t, svc, u.ID, 2)
-		if off, err := svc.PutChunk(ctx, w.p["rep"], u.ID, 0, data[:10_000], photos.CRC32C(data[:10_000])); err != nil || off != 10_000 {
+		if off, err := first.PutChunk(ctx, w.p["rep"], u.ID, 0, data[:10_000], photos.CRC32C(data[:10_000])); err != nil || off != 10_000 {
 			t.Fatalf("shared=%v: first chunk = %d, %v", shared, off, err)
 		}
 		if off, err := second.wait(); err != nil || off != 20_000 {
@@ -137,8 +153,7 @@ func TestChunksAheadAreBounded(t *testing.T) {
 	for i := int64(1); ; i++ {
 		off := i * 10_000
 		call := w.putAsync(ctx, w.svc, "rep", u.ID, data, off, off+10_000)
-		select {
-		case <-call.done:
+		if waitedOrDone(w.svc, u.ID, len(calls)+1, call) {
 			_, err := call.wait()
 			wantCode(t, err, syncengine.CodeWrongOffset)
 			if len(calls) == 0 {
@@ -151,9 +166,7 @@ func TestChunksAheadAreBounded(t *testing.T) {
 				}
 			}
 			return
-		case <-time.After(50 * time.Millisecond): // waiting (or slow): send another
 		}
-		waitAhead(t, w.svc, u.ID, len(calls)+1)
 		calls = append(calls, call)
 		if len(calls) > 64 {
 			t.Fatal("more than 64 chunks of one upload wait at once")

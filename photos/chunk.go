@@ -54,11 +54,17 @@ func CRC32C(data []byte) uint32 { return crc32.Checksum(data, castagnoli) }
 // device's upload; CodePermissionDenied for a caller that is not a device.
 func (s *Service) PutChunk(ctx context.Context, p *syncengine.Principal, id string, offset int64, data []byte, crc32c uint32) (int64, error) {
 	var (
-		unlock func()
-		u      *Upload
-		err    error
-		until  time.Time
+		unlock  func()
+		u       *Upload
+		err     error
+		until   time.Time
+		waiting bool // counted among the upload's chunks ahead
 	)
+	defer func() {
+		if waiting {
+			s.doneWaiting(id)
+		}
+	}()
 	for wait := true; ; {
 		unlock = s.locks.lock(id)
 		u, err = s.putChunk(ctx, p, id, offset, data, crc32c, wait)
@@ -68,14 +74,15 @@ func (s *Service) PutChunk(ctx context.Context, p *syncengine.Principal, id stri
 		if until.IsZero() {
 			until = time.Now().Add(s.aheadWait)
 		}
-		moved, ok := s.awaitMove(id)
+		moved, ok := s.awaitMove(id, !waiting)
 		unlock()
-		if ok {
-			if wait, err = s.waitMove(ctx, id, moved, until); err != nil {
-				return 0, err
-			}
-		} else {
+		if !ok {
 			wait = false
+			continue
+		}
+		waiting = true
+		if wait, err = waitMove(ctx, moved, until); err != nil {
+			return 0, err
 		}
 	}
 	if err != nil {
@@ -289,41 +296,48 @@ type aheadWaiters struct {
 	n     int
 }
 
-// awaitMove registers a chunk waiting for an upload's offset to move and
-// returns the channel closed when it does; ok is false (nothing
-// registered) when maxAhead chunks of the upload wait already. The
-// caller holds the upload's lock, so no move is missed.
-func (s *Service) awaitMove(id string) (moved chan struct{}, ok bool) {
+// awaitMove returns the channel closed when an upload's offset next
+// moves; the caller holds the upload's lock, so no move is missed. With
+// join it first counts the caller among the upload's waiting chunks, or
+// reports false (nothing counted) when maxAhead of them wait already.
+func (s *Service) awaitMove(id string, join bool) (moved chan struct{}, ok bool) {
 	s.aheadMu.Lock()
 	defer s.aheadMu.Unlock()
 	w := s.ahead[id]
 	if w == nil {
+		if !join {
+			return nil, false // cannot happen: a waiting chunk keeps the entry
+		}
 		if s.ahead == nil {
 			s.ahead = map[string]*aheadWaiters{}
 		}
 		w = &aheadWaiters{moved: make(chan struct{})}
 		s.ahead[id] = w
 	}
-	if w.n >= maxAhead {
-		return nil, false
+	if join {
+		if w.n >= maxAhead {
+			return nil, false
+		}
+		w.n++
 	}
-	w.n++
 	return w.moved, true
 }
 
-// waitMove waits for moved, until or a poll period, and unregisters the
-// waiting chunk. It reports whether the chunk may wait again (false once
-// until has passed), or ctx's error when the caller has gone.
-func (s *Service) waitMove(ctx context.Context, id string, moved chan struct{}, until time.Time) (bool, error) {
-	defer func() {
-		s.aheadMu.Lock()
-		if w := s.ahead[id]; w != nil {
-			if w.n--; w.n == 0 {
-				delete(s.ahead, id)
-			}
+// doneWaiting uncounts a chunk counted by awaitMove.
+func (s *Service) doneWaiting(id string) {
+	s.aheadMu.Lock()
+	defer s.aheadMu.Unlock()
+	if w := s.ahead[id]; w != nil {
+		if w.n--; w.n == 0 {
+			delete(s.ahead, id)
 		}
-		s.aheadMu.Unlock()
-	}()
+	}
+}
+
+// waitMove waits for moved, until or a poll period. It reports whether
+// the chunk may wait again (false once until has passed), or ctx's error
+// when the caller has gone.
+func waitMove(ctx context.Context, moved chan struct{}, until time.Time) (bool, error) {
 	t := time.NewTimer(min(time.Until(until), aheadPoll))
 	defer t.Stop()
 	select {
