@@ -18,13 +18,17 @@ import (
 	"github.com/fieldsync/fieldsync/internal/benchenv"
 	"github.com/fieldsync/fieldsync/internal/daemon"
 	"github.com/fieldsync/fieldsync/internal/s3test"
+	"github.com/fieldsync/fieldsync/photos"
 	"github.com/fieldsync/fieldsync/photos/photostest"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+	"github.com/fieldsync/fieldsync/proto/fieldsync/v1/fieldsyncv1connect"
 )
 
 // photoBench is a daemon storing photos in a real versitygw, a rep's media
 // client over loopback HTTP, and a plain minio client to the same server.
 type photoBench struct {
+	// send puts the chunks (sendPhoto unless the benchmark says).
+	send    func(context.Context, fieldsyncv1connect.MediaServiceClient, string, []byte, int64, int64, int) error
 	d       *daemon.Daemon
 	token   string
 	bucket  string
@@ -49,7 +53,7 @@ func newPhotoBench(b *testing.B) *photoBench { return newPhotoBenchStaging(b, fa
 // when shared is set.
 func newPhotoBenchStaging(b *testing.B, shared bool) *photoBench {
 	srv := s3test.Start(b)
-	pb := &photoBench{bucket: newMediaBucket(), counter: &countingTransport{}}
+	pb := &photoBench{send: sendPhoto, bucket: newMediaBucket(), counter: &countingTransport{}}
 	d, creds := startDaemon(b, "", func(c *daemon.Config) {
 		withS3(srv, pb.bucket)(c)
 		c.Consumers = false
@@ -82,7 +86,9 @@ func fresh(b *testing.B, data []byte, seq *uint64) string {
 // BenchmarkPhotoUpload5MiB sends a 5 MiB photo through fieldsync (Create,
 // chunks, Complete over loopback HTTP into versitygw) and, in the same
 // loop, PutObjects the same bytes straight to the same server with
-// minio-go. It reports each side's MB/s, their ratio (direct time /
+// minio-go. The chunks are sent one at a time, as both SDKs send them
+// (BenchmarkPhotoAheadUpload5MiB sends each before the answer to the one
+// before). It reports each side's MB/s, their ratio (direct time /
 // fieldsync time: 1 means no overhead) and where fieldsync's time goes
 // (ms per photo in Create, the chunks and Complete). staging=shared is a
 // daemon on an explicit SQLite file, which keeps every chunk in the
@@ -101,9 +107,26 @@ func BenchmarkPhotoUpload5MiB(b *testing.B) {
 	}
 }
 
+// BenchmarkPhotoAheadUpload5MiB is BenchmarkPhotoUpload5MiB (local
+// staging) with each chunk sent before the answer to the one before, two
+// in flight (see photos.Service.PutChunk).
+//
+//	VERSITYGW=$PWD/.tools/bin/versitygw go test -run '^$' -bench PhotoAheadUpload5MiB -benchtime 30x ./e2e/
+func BenchmarkPhotoAheadUpload5MiB(b *testing.B) {
+	for _, chunk := range []int{256 << 10, 1 << 20, 4 << 20} {
+		benchPhotoUploadWith(b, fmt.Sprintf("chunk=%dKiB", chunk>>10), chunk, false, sendPhotoAhead)
+	}
+}
+
 func benchPhotoUpload(b *testing.B, name string, chunk int, shared bool) {
+	benchPhotoUploadWith(b, name, chunk, shared, sendPhoto)
+}
+
+func benchPhotoUploadWith(b *testing.B, name string, chunk int, shared bool,
+	send func(context.Context, fieldsyncv1connect.MediaServiceClient, string, []byte, int64, int64, int) error) {
 	b.Run(name, func(b *testing.B) {
 		pb := newPhotoBenchStaging(b, shared)
+		pb.send = send
 		data := photostest.JPEG(5<<20, 1)
 		var seq uint64
 		var phases, cpu [4]time.Duration // create, chunks, complete, direct PutObject
@@ -144,7 +167,7 @@ func (pb *photoBench) uploadBoth(b *testing.B, key string, data []byte, n int, p
 	}
 	t1 := time.Now()
 	c[1] = benchenv.CPUTime()
-	if err := sendPhoto(ctx, media, u.UploadId, data, 0, u.SizeBytes, n); err != nil {
+	if err := pb.send(ctx, media, u.UploadId, data, 0, u.SizeBytes, n); err != nil {
 		b.Fatal(err)
 	}
 	t2 := time.Now()
@@ -164,6 +187,42 @@ func (pb *photoBench) uploadBoth(b *testing.B, key string, data []byte, n int, p
 		phases[i] += d
 		cpu[i] += c[i+1] - c[i]
 	}
+}
+
+// sendPhotoAhead is sendPhoto sending each chunk before the answer to
+// the one before, two in flight (see photos.Service.PutChunk).
+func sendPhotoAhead(ctx context.Context, c fieldsyncv1connect.MediaServiceClient, id string, data []byte, off, end int64, n int) error {
+	type result struct {
+		off int64
+		err error
+	}
+	var prev chan result
+	for off < end {
+		chunk := data[off:min(off+int64(n), end)]
+		next := make(chan result, 1)
+		go func(off int64) {
+			res, err := c.PutChunk(ctx, connect.NewRequest(&fieldsyncv1.PutChunkRequest{
+				UploadId: id, Offset: off, Data: chunk, Crc32C: photos.CRC32C(chunk),
+			}))
+			if err != nil {
+				next <- result{err: fmt.Errorf("put chunk at %d: %w", off, err)}
+				return
+			}
+			next <- result{off: res.Msg.Offset}
+		}(off)
+		off += int64(len(chunk))
+		if prev != nil {
+			if r := <-prev; r.err != nil {
+				<-next
+				return r.err
+			}
+		}
+		prev = next
+	}
+	if prev != nil {
+		return (<-prev).err
+	}
+	return nil
 }
 
 // BenchmarkPhotoResume measures what a resume costs on top of the upload:
@@ -233,4 +292,85 @@ func BenchmarkPhotoKnownHash(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(pb.counter.n.Load())/float64(b.N), "requests/op")
+}
+
+// TestPhotoChunksSentAheadOverHTTP sends a photo with each chunk before
+// the answer to the one before, and shows that another device (in the
+// tenant or not) sending a chunk ahead on the upload is not found, at once.
+func TestPhotoChunksSentAheadOverHTTP(t *testing.T) {
+	t.Parallel()
+	d, creds := startDaemon(t, "", nil)
+	rep, _ := creds.User("rep")
+	director, _ := creds.User("regional_director")
+	ctx := context.Background()
+	data := photostest.JPEG(600_000, 41)
+	media := mediaClient(d, rep.DeviceToken, nil)
+	u, err := createPhoto(ctx, media, photostest.Key(data), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, token := range []string{secondRep(t, creds), director.DeviceToken} {
+		chunk := data[chunkSize : 2*chunkSize]
+		_, err := mediaClient(d, token, nil).PutChunk(ctx, connect.NewRequest(&fieldsyncv1.PutChunkRequest{
+			UploadId: u.UploadId, Offset: chunkSize, Data: chunk, Crc32C: photos.CRC32C(chunk),
+		}))
+		if connect.CodeOf(err) != connect.CodeNotFound {
+			t.Fatalf("another device's chunk ahead = %v, want NotFound", err)
+		}
+	}
+	if err := sendPhotoAhead(ctx, media, u.UploadId, data, 0, u.SizeBytes, 64<<10); err != nil {
+		t.Fatal(err)
+	}
+	res, err := completePhoto(ctx, media, u.UploadId)
+	if err != nil || res.Photo.GetSha256() != photostest.Key(data) {
+		t.Fatalf("complete = %v, %v", res, err)
+	}
+}
+
+// delayedTransport holds every request back by d before sending it: a
+// link with that much latency (bandwidth is loopback's).
+type delayedTransport struct{ d time.Duration }
+
+func (t delayedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	select {
+	case <-time.After(t.d):
+	case <-req.Context().Done():
+		return nil, req.Context().Err()
+	}
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// BenchmarkPhotoUploadOverLatency sends a 5 MiB photo through fieldsync
+// in 256 KiB chunks over a link holding each request back 10 ms, one
+// chunk at a time (as the SDKs do) and two in flight (sendPhotoAhead).
+//
+//	VERSITYGW=$PWD/.tools/bin/versitygw go test -run '^$' -bench PhotoUploadOverLatency -benchtime 10x ./e2e/
+func BenchmarkPhotoUploadOverLatency(b *testing.B) {
+	for _, ahead := range []bool{false, true} {
+		name, send := "one-at-a-time", sendPhoto
+		if ahead {
+			name, send = "two-in-flight", sendPhotoAhead
+		}
+		b.Run(name, func(b *testing.B) {
+			pb := newPhotoBench(b)
+			media := mediaClient(pb.d, pb.token, &http.Client{Transport: delayedTransport{10 * time.Millisecond}})
+			data := photostest.JPEG(5<<20, 3)
+			var seq uint64
+			ctx := b.Context()
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				u, err := createPhoto(ctx, media, fresh(b, data, &seq), data)
+				if err == nil {
+					err = send(ctx, media, u.UploadId, data, 0, u.SizeBytes, 256<<10)
+				}
+				if err == nil {
+					_, err = completePhoto(ctx, media, u.UploadId)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			benchenv.ReportLoad(b)
+		})
+	}
 }

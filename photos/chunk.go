@@ -2,8 +2,10 @@ package photos
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/crc32"
+	"time"
 
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 	"github.com/fieldsync/fieldsync/syncengine"
@@ -32,6 +34,15 @@ func CRC32C(data []byte) uint32 { return crc32.Checksum(data, castagnoli) }
 // chunk: the upload stays locked until it is done, so the next call on
 // the upload waits for it, and data must not be changed meanwhile.
 //
+// A device may send its next chunk before the answer to the last (on
+// another connection): a chunk that starts past the offset the upload
+// continues at waits (up to aheadWait, at most maxAhead of them per
+// upload, less if the caller goes away) for the chunks before it, and is
+// then applied at its offset; chunks are still applied in order and
+// each is checked, its caller authorized and its offset compared, as it
+// is applied. A chunk still ahead after the wait is refused as below; one
+// whose caller went away returns ctx's error, with nothing written.
+//
 // Errors, with nothing written: CodeWrongOffset (detail
 // *fieldsyncv1.UploadOffset with the server's durable offset) when offset
 // is not where the upload continues, which is how a device learns that a
@@ -42,8 +53,38 @@ func CRC32C(data []byte) uint32 { return crc32.Checksum(data, castagnoli) }
 // cancelled or expired; CodeNotFound for an unknown id or another
 // device's upload; CodePermissionDenied for a caller that is not a device.
 func (s *Service) PutChunk(ctx context.Context, p *syncengine.Principal, id string, offset int64, data []byte, crc32c uint32) (int64, error) {
-	unlock := s.locks.lock(id)
-	u, err := s.putChunk(ctx, p, id, offset, data, crc32c)
+	var (
+		unlock  func()
+		u       *Upload
+		err     error
+		until   time.Time
+		waiting bool // counted among the upload's chunks ahead
+	)
+	defer func() {
+		if waiting {
+			s.doneWaiting(id)
+		}
+	}()
+	for wait := true; ; {
+		unlock = s.locks.lock(id)
+		u, err = s.putChunk(ctx, p, id, offset, data, crc32c, wait)
+		if !errors.Is(err, errAhead) {
+			break
+		}
+		if until.IsZero() {
+			until = time.Now().Add(s.aheadWait)
+		}
+		moved, ok := s.awaitMove(id, !waiting)
+		unlock()
+		if !ok {
+			wait = false
+			continue
+		}
+		waiting = true
+		if wait, err = waitMove(ctx, moved, until); err != nil {
+			return 0, err
+		}
+	}
 	if err != nil {
 		unlock()
 		return 0, err
@@ -58,8 +99,10 @@ func (s *Service) PutChunk(ctx context.Context, p *syncengine.Principal, id stri
 }
 
 // putChunk is PutChunk up to the acknowledged offset, under the upload's
-// lock: it returns the upload at its new offset.
-func (s *Service) putChunk(ctx context.Context, p *syncengine.Principal, id string, offset int64, data []byte, crc32c uint32) (*Upload, error) {
+// lock: it returns the upload at its new offset. A chunk ahead of the
+// offset the upload continues at returns errAhead when wait is set (see
+// PutChunk), with nothing written and no offset made durable.
+func (s *Service) putChunk(ctx context.Context, p *syncengine.Principal, id string, offset int64, data []byte, crc32c uint32, wait bool) (*Upload, error) {
 	u, err := s.load(ctx, p, id)
 	if err != nil {
 		return nil, err
@@ -78,6 +121,9 @@ func (s *Service) putChunk(ctx context.Context, p *syncengine.Principal, id stri
 		if err := s.reconcile(ctx, u); err != nil {
 			return nil, err
 		}
+	}
+	if wait && offset > u.Offset && len(data) > 0 && offset+int64(len(data)) <= u.Size {
+		return nil, errAhead
 	}
 	if err := checkChunk(u, offset, data, crc32c); err != nil {
 		if a != nil && syncengine.ErrorCode(err) == syncengine.CodeWrongOffset {
@@ -100,6 +146,7 @@ func (s *Service) putChunk(ctx context.Context, p *syncengine.Principal, id stri
 	} else {
 		s.feedStream(u, u.Offset)
 	}
+	s.moved(id)
 	return u, nil
 }
 
@@ -223,4 +270,92 @@ func (s *Service) rewind(ctx context.Context, u *Upload, n int64) error {
 	}
 	u.Offset = n
 	return nil
+}
+
+// Chunks sent ahead (see PutChunk).
+const (
+	// aheadWait bounds how long a chunk ahead of its upload's offset waits
+	// for the chunks before it; the caller going away ends the wait sooner.
+	aheadWait = 10 * time.Second
+	// maxAhead is how many chunks of one upload may wait at once; more
+	// are answered at once with the offset the upload continues at.
+	maxAhead = 4
+	// aheadPoll is how often a waiting chunk looks again without being
+	// woken: with shared staging the chunks before it may reach another
+	// server.
+	aheadPoll = 50 * time.Millisecond
+)
+
+// errAhead: the chunk starts past the offset its upload continues at.
+var errAhead = errors.New("photos: chunk ahead of the upload's offset")
+
+// aheadWaiters are the chunks of one upload waiting for its offset to
+// move (see PutChunk); guarded by Service.aheadMu.
+type aheadWaiters struct {
+	moved chan struct{} // closed when the upload's offset moves
+	n     int
+}
+
+// awaitMove returns the channel closed when an upload's offset next
+// moves; the caller holds the upload's lock, so no move is missed. With
+// join it first counts the caller among the upload's waiting chunks, or
+// reports false (nothing counted) when maxAhead of them wait already.
+func (s *Service) awaitMove(id string, join bool) (moved chan struct{}, ok bool) {
+	s.aheadMu.Lock()
+	defer s.aheadMu.Unlock()
+	w := s.ahead[id]
+	if w == nil {
+		if !join {
+			return nil, false // cannot happen: a waiting chunk keeps the entry
+		}
+		if s.ahead == nil {
+			s.ahead = map[string]*aheadWaiters{}
+		}
+		w = &aheadWaiters{moved: make(chan struct{})}
+		s.ahead[id] = w
+	}
+	if join {
+		if w.n >= maxAhead {
+			return nil, false
+		}
+		w.n++
+	}
+	return w.moved, true
+}
+
+// doneWaiting uncounts a chunk counted by awaitMove.
+func (s *Service) doneWaiting(id string) {
+	s.aheadMu.Lock()
+	defer s.aheadMu.Unlock()
+	if w := s.ahead[id]; w != nil {
+		if w.n--; w.n == 0 {
+			delete(s.ahead, id)
+		}
+	}
+}
+
+// waitMove waits for moved, until or a poll period. It reports whether
+// the chunk may wait again (false once until has passed), or ctx's error
+// when the caller has gone.
+func waitMove(ctx context.Context, moved chan struct{}, until time.Time) (bool, error) {
+	t := time.NewTimer(min(time.Until(until), aheadPoll))
+	defer t.Stop()
+	select {
+	case <-moved:
+	case <-t.C:
+	case <-ctx.Done():
+		return false, fmt.Errorf("put chunk: %w", context.Cause(ctx))
+	}
+	return time.Now().Before(until), nil
+}
+
+// moved wakes the chunks waiting for an upload's offset to move. The
+// caller holds the upload's lock.
+func (s *Service) moved(id string) {
+	s.aheadMu.Lock()
+	defer s.aheadMu.Unlock()
+	if w := s.ahead[id]; w != nil {
+		close(w.moved)
+		w.moved = make(chan struct{})
+	}
 }

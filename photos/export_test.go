@@ -51,6 +51,9 @@ func Acknowledged(s *Service, id string) int64 {
 // (before any chunk is sent).
 func SetFlushAfter(s *Service, d time.Duration) { s.flushAfter = d }
 
+// SetAheadWait sets how long a chunk ahead waits for the ones before it.
+func SetAheadWait(s *Service, d time.Duration) { s.aheadWait = d }
+
 // FailStream makes an upload's stream fail, as an object store error
 // would, and waits until its request has ended.
 func FailStream(s *Service, id string) {
@@ -58,4 +61,15 @@ func FailStream(s *Service, id string) {
 		st.abort(errStreamIdle)
 		st.done <- <-st.done // leave the result for whoever takes it
 	}
+}
+
+// WaitingAhead returns how many chunks of an upload wait for the chunks
+// before them (see PutChunk).
+func WaitingAhead(s *Service, id string) int {
+	s.aheadMu.Lock()
+	defer s.aheadMu.Unlock()
+	if w := s.ahead[id]; w != nil {
+		return w.n
+	}
+	return 0
 }

@@ -162,8 +162,12 @@ type Service struct {
 	acks    map[string]*acked
 	hashes  map[string]*hashed // see track
 	closed  atomic.Bool
-	// flushAfter is flushAfter, or another delay in tests.
-	flushAfter time.Duration
+	// ahead are the chunks waiting for the chunks before them, by upload
+	// id (see PutChunk).
+	aheadMu sync.Mutex
+	ahead   map[string]*aheadWaiters
+	// flushAfter and aheadWait are the constants, or other delays in tests.
+	flushAfter, aheadWait time.Duration
 }
 
 // New checks cfg and returns a service; it creates the staging folder.
@@ -175,7 +179,7 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("photos: %w", err)
 	}
-	return &Service{cfg: cfg, staging: st, bumpMu: make(chan struct{}, 1), flushAfter: flushAfter}, nil
+	return &Service{cfg: cfg, staging: st, bumpMu: make(chan struct{}, 1), flushAfter: flushAfter, aheadWait: aheadWait}, nil
 }
 
 // requireDevice refuses callers that are not an enrolled device.
