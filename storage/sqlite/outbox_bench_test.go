@@ -2,25 +2,26 @@ package sqlite_test
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/fieldsync/fieldsync/events"
 	"github.com/fieldsync/fieldsync/internal/benchenv"
+	"github.com/fieldsync/fieldsync/internal/ids"
 	"github.com/fieldsync/fieldsync/storage/sqlite"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
 
 // BenchmarkOutboxAppendAndMark is the outbox's share of the single
 // writer per event, as the end-to-end path drives it: each op commits one
-// push's worth of events (100, ≈ 590 bytes each, like a visit's change
-// event) in one transaction, then the relay's read of them and its
-// MarkSent, in the changes stream at consecutive sequences. It reports
-// the time per event in each transaction (wall, fsyncs included) and the
-// process's CPU time per event. The outbox starts with a week-like backlog of sent
-// events (50,000), so the indexes are not tiny.
+// push's worth of events (100, ≈ 590 bytes each like a visit's change
+// event, each with a new ULID as its id) in one transaction, then the
+// relay's read of them and its MarkSent, in the changes stream at
+// consecutive sequences. It reports the time per event in each
+// transaction (wall, fsyncs included) and the process's CPU time per
+// event. The outbox starts with 50,000 sent events, so that its indexes
+// are not tiny.
 func BenchmarkOutboxAppendAndMark(b *testing.B) {
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "fs.db"))
@@ -33,12 +34,11 @@ func BenchmarkOutboxAppendAndMark(b *testing.B) {
 	for i := range data {
 		data[i] = byte(i * 7)
 	}
-	n, streamSeq := 0, uint64(0)
+	var streamSeq uint64
 	pushEvents := func() {
 		err := db.Update(ctx, func(tx syncengine.Tx) error {
 			for range perTx {
-				n++
-				ev := events.OutboxEvent{ID: fmt.Sprintf("01KBENCH%018d", n), Subject: events.ChangeSubject("t", "fieldsync.v1.Visit"), Data: data}
+				ev := events.OutboxEvent{ID: ids.New(), Subject: events.ChangeSubject("t", "fieldsync.v1.Visit"), Data: data}
 				if err := tx.AppendEvent(ev); err != nil {
 					return err
 				}
