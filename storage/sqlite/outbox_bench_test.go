@@ -81,7 +81,7 @@ func BenchmarkOutboxAppendAndMark(b *testing.B) {
 	b.ReportMetric(float64(push.Nanoseconds())/total/1000, "push-µs/event")
 	b.ReportMetric(float64(mark.Nanoseconds())/total/1000, "mark-µs/event")
 	b.ReportMetric(float64((push+mark).Nanoseconds())/total/1000, "µs/event")
-	b.ReportMetric(float64((benchenv.CPUTime() - cpu).Nanoseconds())/total/1000, "cpu-µs/event")
+	b.ReportMetric(float64((benchenv.CPUTime()-cpu).Nanoseconds())/total/1000, "cpu-µs/event")
 	benchenv.ReportLoad(b)
 	b.ReportMetric(0, "ns/op")
 }
