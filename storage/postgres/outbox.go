@@ -78,8 +78,14 @@ func (db *DB) PendingEvents(ctx context.Context, limit int) (_ []events.OutboxEv
 	if limit <= 0 {
 		return nil, fmt.Errorf("pending events: limit %d must be positive", limit)
 	}
-	rows, err := db.pool.Query(ctx, `SELECT o.seq, o.event_id, o.subject, o.data, o.created_at
-		FROM outbox_unsent u JOIN outbox o ON o.seq = u.seq ORDER BY u.seq LIMIT $1`, limit)
+	// Each unsent seq looks its row up (the LIMIT 1 keeps the planner from
+	// flattening the lateral subquery into a join): a generic plan made
+	// while the tables were small would otherwise merge or hash with the
+	// whole outbox, a week of sent rows, at every pass.
+	rows, err := db.pool.Query(ctx, `SELECT u.seq, o.event_id, o.subject, o.data, o.created_at
+		FROM (SELECT seq FROM outbox_unsent ORDER BY seq LIMIT $1) u
+		CROSS JOIN LATERAL (SELECT event_id, subject, data, created_at FROM outbox WHERE outbox.seq = u.seq LIMIT 1) o
+		ORDER BY u.seq`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("pending events: %w", err)
 	}
@@ -218,7 +224,7 @@ func (db *DB) OutboxBacklog(ctx context.Context) (count int64, oldest time.Time,
 	defer classify(&err)
 	var created *int64
 	err = db.pool.QueryRow(ctx, `SELECT COUNT(*),
-	  (SELECT o.created_at FROM outbox_unsent u JOIN outbox o ON o.seq = u.seq ORDER BY u.seq LIMIT 1)
+	  (SELECT created_at FROM outbox WHERE seq = (SELECT MIN(seq) FROM outbox_unsent))
 	  FROM outbox_unsent`).Scan(&count, &created)
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("outbox backlog: %w", err)
