@@ -38,10 +38,11 @@ func (s *Service) CreateUpload(ctx context.Context, p *syncengine.Principal, req
 	if err != nil {
 		return nil, err
 	}
-	u, err := s.insertUpload(ctx, p, req, held)
+	u, evicted, err := s.insertUpload(ctx, p, req, held)
 	if err != nil {
 		return nil, err
 	}
+	s.dropEvicted(ctx, evicted)
 	if u.State == StateInProgress {
 		unlock := s.locks.lock(u.ID)
 		defer unlock()
@@ -96,8 +97,9 @@ func (s *Service) checkCreate(req CreateRequest) error {
 }
 
 // insertUpload writes the new upload (complete at once when held), or
-// returns the device's unexpired upload of the hash in progress.
-func (s *Service) insertUpload(ctx context.Context, p *syncengine.Principal, req CreateRequest, held bool) (*Upload, error) {
+// returns the device's unexpired upload of the hash in progress; evicted
+// are the device's uploads it ended to stay within MaxDeviceUploads.
+func (s *Service) insertUpload(ctx context.Context, p *syncengine.Principal, req CreateRequest, held bool) (_ *Upload, evicted []*Upload, _ error) {
 	now := s.cfg.Now()
 	u := &Upload{
 		ID: ids.NewAt(now), TenantID: p.TenantID, DeviceID: p.DeviceID, UserID: p.UserID,
@@ -110,13 +112,59 @@ func (s *Service) insertUpload(ctx context.Context, p *syncengine.Principal, req
 	var out *Upload
 	err := s.cfg.Store.UpdatePhotos(ctx, func(tx Tx) error {
 		var err error
-		out, err = placeUpload(tx, u, now)
+		if out, err = placeUpload(tx, u, now); err != nil || out != u || u.State != StateInProgress {
+			evicted = nil
+			return err
+		}
+		evicted, err = evictUploads(tx, u, now, s.cfg.MaxDeviceUploads)
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("create upload: %w", err)
+		return nil, nil, fmt.Errorf("create upload: %w", err)
 	}
-	return out, nil
+	return out, evicted, nil
+}
+
+// evictUploads ends, as expired, the least recently updated of the
+// device's uploads in progress beyond max, u (just placed) included and
+// kept, and returns them.
+func evictUploads(tx Tx, u *Upload, now time.Time, max int) ([]*Upload, error) {
+	ups, err := tx.DeviceUploads(u.DeviceID)
+	if err != nil || len(ups) <= max {
+		return nil, err
+	}
+	var evicted []*Upload
+	for _, e := range ups {
+		if len(ups)-len(evicted) <= max {
+			break
+		}
+		if e.ID == u.ID {
+			continue
+		}
+		e.State, e.UpdatedAt = StateExpired, now
+		if err := tx.PutUpload(e); err != nil {
+			return nil, err
+		}
+		evicted = append(evicted, e)
+	}
+	return evicted, nil
+}
+
+// dropEvicted removes the staged bytes, the stream and the parts of
+// uploads evictUploads ended, each under its lock (a chunk being written
+// to one finishes first; the next finds it expired). What fails here is
+// left to the sweeper, which removes the bytes of uploads not in progress.
+func (s *Service) dropEvicted(ctx context.Context, evicted []*Upload) {
+	for _, e := range evicted {
+		s.cfg.Logger.InfoContext(ctx, "photo upload ended: its device started more uploads than it may have in progress",
+			"upload", e.ID, "device", e.DeviceID, "max", s.cfg.MaxDeviceUploads)
+		unlock := s.locks.lock(e.ID)
+		s.forget(e.ID)
+		if err := s.discard(ctx, e.ID, e); err != nil {
+			s.cfg.Logger.WarnContext(ctx, "remove an evicted upload's staged bytes (the sweeper retries)", "upload", e.ID, "err", err)
+		}
+		unlock()
+	}
 }
 
 // placeUpload inserts u, unless it is in progress and the device has an

@@ -50,6 +50,10 @@ const (
 	DefaultExpiry        = 24 * time.Hour
 	DefaultLinkTTL       = 15 * time.Minute
 	DefaultSweepInterval = time.Minute
+	// DefaultMaxDeviceUploads bounds a device's uploads in progress. The
+	// SDKs send one photo at a time, so a device reaches it only with
+	// uploads it left behind (or by creating uploads it never sends).
+	DefaultMaxDeviceUploads = 16
 )
 
 // Config holds the service's dependencies and settings.
@@ -80,6 +84,12 @@ type Config struct {
 	MaxBytes int64
 	// Expiry is how long an upload may go without a chunk (default DefaultExpiry).
 	Expiry time.Duration
+	// MaxDeviceUploads is how many uploads one device may have in progress
+	// (default DefaultMaxDeviceUploads). A new upload beyond it ends the
+	// device's least recently used ones as expired and removes their staged
+	// bytes, so a device cannot hold more than MaxDeviceUploads × MaxBytes
+	// of staging, whatever it sends.
+	MaxDeviceUploads int
 	// LinkTTL is how long a media URL works (default DefaultLinkTTL).
 	LinkTTL time.Duration
 	// SweepInterval is the period of Run's sweeps (default DefaultSweepInterval).
@@ -97,13 +107,14 @@ func (c *Config) validate() error {
 		return errors.New("photos: StagingDir is required")
 	case c.SharedStaging && !implementsChunkStore(c.Store):
 		return errors.New("photos: SharedStaging needs a Store that implements ChunkStore")
-	case c.MaxBytes < 0 || c.Expiry < 0 || c.LinkTTL < 0 || c.SweepInterval < 0:
+	case c.MaxBytes < 0 || c.Expiry < 0 || c.LinkTTL < 0 || c.SweepInterval < 0 || c.MaxDeviceUploads < 0:
 		return errors.New("photos: limits and durations must not be negative")
 	}
 	c.MaxBytes = orDefault(c.MaxBytes, DefaultMaxBytes)
 	c.Expiry = orDefault(c.Expiry, DefaultExpiry)
 	c.LinkTTL = orDefault(c.LinkTTL, DefaultLinkTTL)
 	c.SweepInterval = orDefault(c.SweepInterval, DefaultSweepInterval)
+	c.MaxDeviceUploads = orDefault(c.MaxDeviceUploads, DefaultMaxDeviceUploads)
 	if c.Registry == nil {
 		c.Registry = syncengine.DefaultRegistry()
 	}
@@ -121,7 +132,7 @@ func implementsChunkStore(st Store) bool {
 	return ok
 }
 
-func orDefault[T int64 | time.Duration](v, def T) T {
+func orDefault[T int | int64 | time.Duration](v, def T) T {
 	if v == 0 {
 		return def
 	}

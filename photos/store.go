@@ -62,6 +62,9 @@ type Tx interface {
 	// ActiveUpload returns the device's upload of the hash that is in
 	// StateInProgress (expired or not), or nil.
 	ActiveUpload(deviceID, sha256 string) (*Upload, error)
+	// DeviceUploads returns the device's uploads in StateInProgress
+	// (expired or not), least recently updated first.
+	DeviceUploads(deviceID string) ([]*Upload, error)
 	// PutUpload inserts an upload or, for an existing id, writes its
 	// offset, state and times. At most one upload per device and hash may
 	// be in progress.

@@ -235,3 +235,60 @@ func TestCreateOfAPhotoStoredMeanwhileCancelsTheDevicesUpload(t *testing.T) {
 		t.Fatal("the superseded upload's bytes survived the sweep")
 	}
 }
+
+func TestADevicesUploadsInProgressAreBounded(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := context.Background()
+	const extra = 3
+	n := photos.DefaultMaxDeviceUploads + extra
+	ups, datas := make([]*photos.Upload, n), make([][]byte, n)
+	for i := range n {
+		datas[i] = photostest.JPEG(2000, uint64(100+i))
+		ups[i] = w.create("rep", datas[i])
+		w.send("rep", ups[i], datas[i][:1000], 1000)
+		if _, err := w.svc.GetUpload(ctx, w.p["rep"], ups[i].ID); err != nil { // its 1000 bytes durable, as after a while
+			t.Fatal(err)
+		}
+		w.clock.Add(time.Second)
+	}
+	other := w.create("rep2", photostest.JPEG(2000, 99)) // another device's uploads count for it alone
+	for i, u := range ups {
+		got, err := w.svc.GetUpload(ctx, w.p["rep"], u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if evicted := i < extra; evicted {
+			if got.State != photos.StateExpired || w.stagedSize(u.ID) != -1 {
+				t.Errorf("upload %d of %d: state %v, staged %d bytes; want the oldest %d ended, their bytes removed", i, n, got.State, w.stagedSize(u.ID), extra)
+			}
+		} else if got.State != photos.StateInProgress || got.Offset != 1000 {
+			t.Errorf("upload %d of %d: state %v at %d; want in progress at 1000", i, n, got.State, got.Offset)
+		}
+	}
+	// An ended upload takes no more bytes; its photo starts over, ending
+	// the next least recently used upload, and completes.
+	_, err := w.svc.PutChunk(ctx, w.p["rep"], ups[0].ID, 1000, datas[0][1000:], photos.CRC32C(datas[0][1000:]))
+	wantCode(t, err, syncengine.CodeFailedPrecondition)
+	again := w.create("rep", datas[0])
+	if again.ID == ups[0].ID || again.Offset != 0 {
+		t.Fatalf("create of an ended upload's photo = %+v, want a new upload at 0", again)
+	}
+	if got, err := w.svc.GetUpload(ctx, w.p["rep"], ups[extra].ID); err != nil || got.State != photos.StateExpired {
+		t.Fatalf("the next oldest upload after one more create: %+v, %v; want it ended", got, err)
+	}
+	w.send("rep", again, datas[0], 1000)
+	if _, _, err := w.svc.CompleteUpload(ctx, w.p["rep"], again.ID); err != nil {
+		t.Fatalf("complete the photo started over: %v", err)
+	}
+	// Resuming an upload in progress ends nothing.
+	if resumed := w.create("rep", datas[n-1]); resumed.ID != ups[n-1].ID {
+		t.Fatalf("create of an upload in progress = %+v, want it resumed", resumed)
+	}
+	if got, err := w.svc.GetUpload(ctx, w.p["rep"], ups[extra+1].ID); err != nil || got.State != photos.StateInProgress {
+		t.Fatalf("a resume ended upload %s: %+v, %v", ups[extra+1].ID, got, err)
+	}
+	if got, err := w.svc.GetUpload(ctx, w.p["rep2"], other.ID); err != nil || got.State != photos.StateInProgress {
+		t.Fatalf("another device's upload: %+v, %v; want it in progress", got, err)
+	}
+}

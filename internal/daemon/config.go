@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/internal/datadir"
+	"github.com/fieldsync/fieldsync/photos"
 	"github.com/fieldsync/fieldsync/server"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
@@ -77,6 +78,9 @@ type Config struct {
 
 	MaxPhotoBytes int64
 	UploadExpiry  time.Duration
+	// MaxDeviceUploads bounds one device's uploads in progress (see
+	// photos.Config.MaxDeviceUploads).
+	MaxDeviceUploads int
 	// PublicURL is the base of signed links to locally stored photos.
 	PublicURL string
 	// ProbeInterval is how often the database, NATS and the photo store
@@ -115,21 +119,22 @@ type Config struct {
 func DefaultConfig() Config {
 	l := server.DefaultLimits()
 	return Config{
-		Addr:            "127.0.0.1:8080",
-		DataDir:         datadir.Default,
-		LogLevel:        "info",
-		LogFormat:       "text",
-		MaxMessageBytes: 8 << 20,
-		MaxClockSkew:    syncengine.DefaultMaxClockSkew,
-		MetricsAddr:     "127.0.0.1:9464",
-		NATSPort:        -1,
-		NATSReplicas:    1,
-		Consumers:       true,
-		Serve:           true,
-		S3Bucket:        "fieldsync-photos",
-		MaxPhotoBytes:   25 << 20,
-		UploadExpiry:    24 * time.Hour,
-		ProbeInterval:   5 * time.Second,
+		Addr:             "127.0.0.1:8080",
+		DataDir:          datadir.Default,
+		LogLevel:         "info",
+		LogFormat:        "text",
+		MaxMessageBytes:  8 << 20,
+		MaxClockSkew:     syncengine.DefaultMaxClockSkew,
+		MetricsAddr:      "127.0.0.1:9464",
+		NATSPort:         -1,
+		NATSReplicas:     1,
+		Consumers:        true,
+		Serve:            true,
+		S3Bucket:         "fieldsync-photos",
+		MaxPhotoBytes:    25 << 20,
+		UploadExpiry:     24 * time.Hour,
+		MaxDeviceUploads: photos.DefaultMaxDeviceUploads,
+		ProbeInterval:    5 * time.Second,
 		// A device offline longer than this resyncs instead of catching up.
 		TombstoneRetention: 90 * 24 * time.Hour,
 
@@ -171,6 +176,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	str(&c.S3Region, "s3-region", "S3 region")
 	fs.Int64Var(&c.MaxPhotoBytes, "max-photo-bytes", int64(envInt("max-photo-bytes", int(c.MaxPhotoBytes))), "largest photo accepted")
 	fs.DurationVar(&c.UploadExpiry, "upload-expiry", envDuration("upload-expiry", c.UploadExpiry), "unfinished uploads expire after this")
+	fs.IntVar(&c.MaxDeviceUploads, "max-device-uploads", envInt("max-device-uploads", c.MaxDeviceUploads), "uploads one device may have in progress; a new one ends its least recently used")
 	str(&c.PublicURL, "public-url", "base URL of signed photo links (default: http://<addr>)")
 	fs.DurationVar(&c.ProbeInterval, "probe-interval", envDuration("probe-interval", c.ProbeInterval), "how often the database, NATS and the photo store are checked (health, metrics, S3 reconnect)")
 	fs.DurationVar(&c.TombstoneRetention, "tombstone-retention", envDuration("tombstone-retention", c.TombstoneRetention), "how long deletes are kept for offline devices; older ones are purged and such devices resync (0: keep forever)")
@@ -310,6 +316,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxPhotoBytes <= 0 {
 		errs = append(errs, errors.New("max-photo-bytes: must be positive"))
+	}
+	if c.MaxDeviceUploads <= 0 {
+		errs = append(errs, errors.New("max-device-uploads: must be positive"))
 	}
 	if _, err := server.ParseCORSOrigins(c.CORSOrigins); err != nil {
 		errs = append(errs, err)

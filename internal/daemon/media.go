@@ -40,10 +40,11 @@ func (d *Daemon) wireMedia(ctx, runCtx context.Context) (server.MediaBackend, ma
 		StagingDir: filepath.Join(d.cfg.DataDir, "uploads"),
 		// A database other nodes may share keeps the chunks too, so an
 		// upload goes on whichever node its next chunk reaches.
-		SharedStaging: d.cfg.Database != "" || d.cfg.SQLitePath != "",
-		MaxBytes:      d.cfg.MaxPhotoBytes,
-		Expiry:        d.cfg.UploadExpiry,
-		Logger:        d.log,
+		SharedStaging:    d.cfg.Database != "" || d.cfg.SQLitePath != "",
+		MaxBytes:         d.cfg.MaxPhotoBytes,
+		Expiry:           d.cfg.UploadExpiry,
+		MaxDeviceUploads: d.cfg.MaxDeviceUploads,
+		Logger:           d.log,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -85,6 +85,17 @@ func (t *photoTx) ActiveUpload(deviceID, sha256 string) (*photos.Upload, error) 
 	return u, nil
 }
 
+// DeviceUploads returns the device's uploads in progress, least recently
+// updated first, locked for the transaction.
+func (t *photoTx) DeviceUploads(deviceID string) ([]*photos.Upload, error) {
+	ups, err := collect(t.ctx, t.tx, scanUpload, `SELECT `+uploadColumns+` FROM uploads
+		WHERE device_id = $1 AND state = $2 ORDER BY updated_at, id FOR UPDATE`, deviceID, int32(photos.StateInProgress))
+	if err != nil {
+		return nil, fmt.Errorf("device uploads: %w", err)
+	}
+	return ups, nil
+}
+
 // PutUpload inserts an upload or updates its offset, state and times.
 func (t *photoTx) PutUpload(u *photos.Upload) error {
 	_, err := t.tx.Exec(t.ctx, `INSERT INTO uploads (`+uploadColumns+`)

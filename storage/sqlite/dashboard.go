@@ -31,7 +31,7 @@ func (db *DB) PhiSeriesMany(ctx context.Context, tenantID string, kind fieldsync
 	if err != nil {
 		return nil, err
 	}
-	days, err := insQuery(ctx, db.read, scanPhiDay, `SELECT `+insPhiCols+` FROM insights_phi_days
+	days, err := queryAll(ctx, db.read, scanPhiDay, `SELECT `+insPhiCols+` FROM insights_phi_days
 		WHERE tenant_id = ? AND scope_kind = ? AND scope_id IN (SELECT value FROM json_each(?)) AND date >= ? AND date <= ?
 		ORDER BY scope_id, date`, tenantID, int32(kind), string(arr), fromDate, toDate)
 	if err != nil {

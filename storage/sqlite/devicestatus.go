@@ -113,7 +113,7 @@ func (db *DB) FleetStats(ctx context.Context) (syncengine.FleetStats, error) {
 // StaleDevices returns the tenant's unrevoked devices whose reported
 // oldest unsynced write was made before beforeMS, by device id.
 func (t *InsightsTx) StaleDevices(tenantID string, beforeMS int64) ([]*insightstore.StaleDevice, error) {
-	out, err := insQuery(t.ctx, t.tx, func(row insScanner) (*insightstore.StaleDevice, error) {
+	out, err := queryAll(t.ctx, t.tx, func(row rowScanner) (*insightstore.StaleDevice, error) {
 		var d insightstore.StaleDevice
 		return &d, row.Scan(&d.DeviceID, &d.DeviceName, &d.UserID, &d.UserName, &d.StoreID, &d.RegionID,
 			&d.OutboxDepth, &d.OldestUnsyncedMS, &d.ReportedMS, &d.AppVersion, &d.SDKVersion)
@@ -132,7 +132,7 @@ func (t *InsightsTx) StaleDevices(tenantID string, beforeMS int64) ([]*insightst
 // OpenFindings returns the keys of the tenant's open findings (episode
 // set) whose key starts with prefix.
 func (t *InsightsTx) OpenFindings(tenantID, prefix string) ([]string, error) {
-	out, err := insQuery(t.ctx, t.tx, func(row insScanner) (string, error) {
+	out, err := queryAll(t.ctx, t.tx, func(row rowScanner) (string, error) {
 		var k string
 		err := row.Scan(&k)
 		return k, err

@@ -14,15 +14,17 @@ import (
 // group of writes costs one BEGIN IMMEDIATE and one COMMIT (one fsync under
 // synchronous=FULL) instead of one each. A single writer loop takes every
 // caller waiting (up to maxGroup) without waiting for more, runs each
-// closure in its own SAVEPOINT, commits once and then answers every caller
-// of the group. A lone caller runs at once, in a plain transaction.
+// closure after the first in its own SAVEPOINT, commits once and then
+// answers every caller of the group. A lone caller runs at once, in a
+// plain transaction.
 //
 // Semantics, per caller, are those of a transaction of its own:
 //   - fn sees the writes of the closures before it in the group (same
 //     transaction, run one after another) and its now is read when it
 //     starts, once per call as before;
-//   - an error or panic from fn rolls back only fn's savepoint, and that
-//     caller gets the error; the others go on;
+//   - an error or panic from fn rolls back only fn's savepoint (the whole
+//     transaction when fn ran first in it; the rest then run in a new
+//     one), and that caller gets the error; the others go on;
 //   - WriteTx returns nil only after the COMMIT holding fn's writes
 //     succeeded; a failed COMMIT fails every closure of the group;
 //   - a caller whose ctx ends while it is still queued is skipped and
@@ -195,15 +197,22 @@ func (db *DB) runGroup(reqs []*writeReq) {
 				continue
 			}
 		}
-		alone := len(ok) == 0 && i == len(reqs)-1 // no savepoint needed
-		err, lost := db.runOne(tx, r, alone)
+		// The first closure of a transaction needs no savepoint: when it
+		// fails, the transaction holds nothing else and is rolled back
+		// whole. A savepoint would make SQLite copy every page the closure
+		// changes to its journal first.
+		first := len(ok) == 0
+		err, lost := db.runOne(tx, r, first)
 		switch {
 		case err == nil:
 			ok = append(ok, r)
 			continue
-		case alone:
+		case first:
 			tx.Rollback()
 			r.done <- err
+			if i < len(reqs)-1 {
+				db.runGroup(reqs[i+1:])
+			}
 			return
 		}
 		r.done <- err
@@ -241,10 +250,11 @@ func answer(reqs []*writeReq, err error) {
 	}
 }
 
-// runOne runs r's closure in tx, inside a savepoint unless alone (its
-// statements prepared once: a burst of 1,000 syncs runs thousands). It
-// returns the closure's error, and lost when the savepoint could not be
-// rolled back or released: the transaction is gone with the writes before.
+// runOne runs r's closure in tx, inside a savepoint unless alone (first
+// in tx), its statements prepared once (a burst of 1,000 syncs runs
+// thousands). It returns the closure's error, and lost when the savepoint
+// could not be rolled back or released: the transaction is gone with the
+// writes before.
 func (db *DB) runOne(tx *sql.Tx, r *writeReq, alone bool) (err error, lost bool) {
 	bg := context.Background()
 	if !alone {

@@ -142,6 +142,46 @@ func TestGroupCommitFailingClosureRollsBackOnlyItself(t *testing.T) {
 	}
 }
 
+// TestGroupCommitFailingFirstClosure: the first closure of a group runs
+// without a savepoint; when it fails (an error, a constraint, a panic),
+// its writes are gone and the closures after it commit, each seeing the
+// ones before it.
+func TestGroupCommitFailingFirstClosure(t *testing.T) {
+	db := openGC(t)
+	boom := errors.New("boom")
+	var seen string
+	errs := group(t, db,
+		func(tx *sql.Tx, _ time.Time) error {
+			if err := insert(1)(tx, time.Time{}); err != nil {
+				return err
+			}
+			return boom
+		},
+		func(tx *sql.Tx, _ time.Time) error {
+			if err := insert(2)(tx, time.Time{}); err != nil {
+				return err
+			}
+			panic("second")
+		},
+		insert(3),
+		func(tx *sql.Tx, _ time.Time) error {
+			if err := tx.QueryRow(`SELECT group_concat(id, ',') FROM gc`).Scan(&seen); err != nil {
+				return err
+			}
+			return insert(4)(tx, time.Time{})
+		},
+	)
+	if !errors.Is(errs[0], boom) || errs[1] == nil || errs[2] != nil || errs[3] != nil {
+		t.Fatalf("errors %v, want boom, a panic, nil, nil", errs)
+	}
+	if seen != "3" {
+		t.Errorf("fourth closure saw %q, want the third's row only", seen)
+	}
+	if got := storedIDs(t, db); got != "3,4" {
+		t.Errorf("committed ids %q, want 3,4", got)
+	}
+}
+
 // TestGroupCommitPanicFailsOnlyItsCaller: a panicking closure gives its
 // caller an error, its writes are rolled back, the group commits and the
 // writer goes on.

@@ -236,20 +236,11 @@ func (db *DB) GetUser(ctx context.Context, tenantID, userID string) (*syncengine
 
 // ListUsers returns the tenant's users.
 func (db *DB) ListUsers(ctx context.Context, tenantID string) ([]*syncengine.User, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+userColumns+` FROM users WHERE tenant_id = ? ORDER BY id`, tenantID)
+	users, err := queryAll(ctx, db.read, scanUser, `SELECT `+userColumns+` FROM users WHERE tenant_id = ? ORDER BY id`, tenantID)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
-	defer rows.Close()
-	var users []*syncengine.User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, err
-		}
-		users = append(users, u)
-	}
-	return users, rows.Err()
+	return users, nil
 }
 
 // IssueEnrollmentCode makes a one-time code for a user of the tenant. Only
@@ -401,23 +392,14 @@ func scanDevice(row interface{ Scan(...any) error }) (*syncengine.Device, error)
 // ListDevices returns the tenant's devices, or one user's when userID is
 // set, each with its user's display name and its latest status report.
 func (db *DB) ListDevices(ctx context.Context, tenantID, userID string) ([]*syncengine.Device, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT d.id, d.tenant_id, d.user_id, d.name, d.platform, d.enrolled_at, d.revoked_at, d.last_seen_at, `+
+	out, err := queryAll(ctx, db.read, scanDeviceWithStatus, `SELECT d.id, d.tenant_id, d.user_id, d.name, d.platform, d.enrolled_at, d.revoked_at, d.last_seen_at, `+
 		statusColumns+`, COALESCE(u.display_name, '') FROM devices d LEFT JOIN device_status s ON s.device_id = d.id
 		LEFT JOIN users u ON u.id = d.user_id AND u.tenant_id = d.tenant_id
 		WHERE d.tenant_id = ? AND (? = '' OR d.user_id = ?) ORDER BY d.id`, tenantID, userID, userID)
 	if err != nil {
 		return nil, fmt.Errorf("list devices: %w", err)
 	}
-	defer rows.Close()
-	var out []*syncengine.Device
-	for rows.Next() {
-		d, err := scanDeviceWithStatus(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // RevokeDevice revokes a device of the tenant; revoking twice keeps the first time.

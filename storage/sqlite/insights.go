@@ -91,35 +91,6 @@ func insValues(rows, cols int) string {
 	return strings.TrimSuffix(strings.Repeat(row+", ", rows), ", ")
 }
 
-type insScanner = interface{ Scan(dest ...any) error }
-
-// insQuery runs query and scans every row with scan.
-func insQuery[T any](ctx context.Context, q querier, scan func(insScanner) (T, error), query string, args ...any) ([]T, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
-}
-
-// insOne returns the single row of query, or nil when there is none.
-func insOne[T any](ctx context.Context, q querier, scan func(insScanner) (*T, error), query string, args ...any) (*T, error) {
-	v, err := scan(q.QueryRowContext(ctx, query, args...))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	return v, err
-}
-
 func (t *InsightsTx) exec(query string, args ...any) error {
 	_, err := t.tx.ExecContext(t.ctx, query, args...)
 	return err
@@ -162,7 +133,7 @@ func (t *InsightsTx) MarkEventsApplied(tenantID string, eventIDs []string) ([]bo
 		if err != nil {
 			return nil, err
 		}
-		inserted, err := insQuery(t.ctx, t.tx, func(row insScanner) (string, error) {
+		inserted, err := queryAll(t.ctx, t.tx, func(row rowScanner) (string, error) {
 			var id string
 			return id, row.Scan(&id)
 		}, `INSERT OR IGNORE INTO insights_applied_events (tenant_id, event_id, applied_at)
@@ -229,7 +200,7 @@ const insDiagnosisType = "fieldsync.v1.Diagnosis"
 const insActionCols = `tenant_id, record_id, record_type, owner_user_id, store_id, region_id, customer_id,
 	action_ms, submitted_ms, submitted_version, quality_kind, quality_count, tags, conclusion, value`
 
-func scanInsightAction(row insScanner) (*insightstore.Action, error) {
+func scanInsightAction(row rowScanner) (*insightstore.Action, error) {
 	var a insightstore.Action
 	var tags string
 	err := row.Scan(&a.TenantID, &a.RecordID, &a.RecordType, &a.OwnerUserID, &a.StoreID, &a.RegionID, &a.CustomerID,
@@ -243,7 +214,7 @@ func (t *InsightsTx) Action(tenantID, recordID string) (*insightstore.Action, er
 	if err := t.flushActions(); err != nil {
 		return nil, err
 	}
-	return insOne(t.ctx, t.tx, scanInsightAction, `SELECT `+insActionCols+` FROM insights_actions WHERE tenant_id = ? AND record_id = ?`,
+	return queryOne(t.ctx, t.tx, scanInsightAction, `SELECT `+insActionCols+` FROM insights_actions WHERE tenant_id = ? AND record_id = ?`,
 		tenantID, recordID)
 }
 
@@ -261,7 +232,7 @@ func (t *InsightsTx) ActionsByID(tenantID string, recordIDs []string) ([]*insigh
 	if err != nil {
 		return nil, err
 	}
-	out, err := insQuery(t.ctx, t.tx, scanInsightAction, `SELECT `+insActionCols+` FROM insights_actions
+	out, err := queryAll(t.ctx, t.tx, scanInsightAction, `SELECT `+insActionCols+` FROM insights_actions
 		WHERE tenant_id = ? AND record_id IN (SELECT value FROM json_each(?))`, tenantID, string(ids))
 	if err != nil {
 		return nil, fmt.Errorf("actions by id: %w", err)
@@ -281,34 +252,54 @@ func (t *InsightsTx) PutAction(a *insightstore.Action) error {
 }
 
 // flushActions writes the action rows waiting in the transaction, in
-// their order (a record put twice ends as put last).
+// their order (a record put twice ends as put last). As flushProgress,
+// it inserts each chunk with INSERT OR IGNORE (no statement journal, as
+// INSERT OR REPLACE needs) and updates the stored rows it left out only
+// when there were some.
 func (t *InsightsTx) flushActions() error {
-	rows := t.actions
+	rows := foldActions(t.actions)
 	t.actions = nil
-	return insInsert(t, rows, 15, func(args []any, a *insightstore.Action) []any {
+	return insInsertOrUpdate(t, rows, 15, func(args []any, a *insightstore.Action) []any {
 		return append(args, a.TenantID, a.RecordID, a.RecordType, a.OwnerUserID, a.StoreID, a.RegionID, a.CustomerID,
 			a.ActionMS, a.SubmittedMS, a.SubmittedVersion, a.QualityKind, a.QualityCount, strings.Join(a.Tags, " "), a.Conclusion, a.Value)
 	}, func(values string) string {
-		return `INSERT OR REPLACE INTO insights_actions (` + insActionCols + `) VALUES ` + values
+		return `INSERT OR IGNORE INTO insights_actions (` + insActionCols + `) VALUES ` + values
+	}, func(values string) string {
+		return insActionUpdate + values + insActionUpdateWhere
 	}, func(a *insightstore.Action) string { return "put action " + a.RecordID })
 }
 
-// insInsert writes rows in multi-row statements of insChunks sizes: bind
-// appends a row's cols values to args, stmt makes the statement around its
-// VALUES list, and what names a chunk's first row in an error.
-func insInsert[T any](t *InsightsTx, rows []T, cols int, bind func(args []any, row T) []any, stmt func(values string) string, what func(T) string) error {
-	for _, n := range insChunks(len(rows)) {
-		chunk := rows[:n]
-		rows = rows[n:]
-		args := make([]any, 0, cols*n)
-		for _, r := range chunk {
-			args = bind(args, r)
-		}
-		if err := t.exec(stmt(insValues(n, cols)), args...); err != nil {
-			return fmt.Errorf("%s: %w", what(chunk[0]), err)
-		}
+// insActionUpdate and insActionUpdateWhere make the UPDATE … FROM (VALUES
+// …) of flushActions around a VALUES list in insActionCols order: it sets
+// every column of the stored rows that differ, as a replacement would.
+var insActionUpdate, insActionUpdateWhere = func() (string, string) {
+	cols := strings.Fields(strings.ReplaceAll(insActionCols, ",", " "))
+	var set, differ []string
+	for i, c := range cols[2:] {
+		v := fmt.Sprintf("v.column%d", i+3)
+		set = append(set, c+" = "+v)
+		differ = append(differ, "insights_actions."+c+" IS NOT "+v)
 	}
-	return nil
+	return `UPDATE insights_actions SET ` + strings.Join(set, ", ") + ` FROM (VALUES `,
+		`) AS v WHERE insights_actions.tenant_id = v.column1 AND insights_actions.record_id = v.column2 AND (` + strings.Join(differ, " OR ") + `)`
+}()
+
+// foldActions keeps the last row of each record, at the record's first
+// place: what putting them one after another leaves.
+func foldActions(rows []*insightstore.Action) []*insightstore.Action {
+	type key struct{ tenantID, recordID string }
+	at := make(map[key]int, len(rows))
+	out := rows[:0:0]
+	for _, a := range rows {
+		k := key{a.TenantID, a.RecordID}
+		if i, ok := at[k]; ok {
+			out[i] = a
+			continue
+		}
+		at[k] = len(out)
+		out = append(out, a)
+	}
+	return out
 }
 
 // SubmittedActions returns the submitted action records of a customer with
@@ -326,13 +317,13 @@ func (t *InsightsTx) SubmittedActions(tenantID, customerID, recordType string, f
 		WHERE tenant_id = ? AND customer_id = ? AND record_type = ? AND record_type = 'fieldsync.v1.Diagnosis'
 		AND submitted_ms > 0 AND action_ms BETWEEN ? AND ? ORDER BY record_id`
 	}
-	return insQuery(t.ctx, t.tx, scanInsightAction, q, tenantID, customerID, recordType, fromMS, toMS)
+	return queryAll(t.ctx, t.tx, scanInsightAction, q, tenantID, customerID, recordType, fromMS, toMS)
 }
 
 const insFactCols = `record_id, record_type, owner_user_id, store_id, region_id, action_ms, submitted_ms, quality_kind, quality_count, tags`
 
 // scanInsightFact reads the columns PHI and the sweeps need (insFactCols).
-func scanInsightFact(row insScanner) (*insightstore.Action, error) {
+func scanInsightFact(row rowScanner) (*insightstore.Action, error) {
 	var a insightstore.Action
 	var tags string
 	err := row.Scan(&a.RecordID, &a.RecordType, &a.OwnerUserID, &a.StoreID, &a.RegionID,
@@ -360,7 +351,7 @@ func (t *InsightsTx) Actions(tenantID string, kind fieldsyncv1.ScopeKind, scopeI
 		q += ` AND ` + col + ` = ?`
 		args = append(args, scopeID)
 	}
-	out, err := insQuery(t.ctx, t.tx, scanInsightFact, q, args...)
+	out, err := queryAll(t.ctx, t.tx, scanInsightFact, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list actions: %w", err)
 	}
@@ -395,7 +386,7 @@ const insDeliverySelect = `SELECT d.tenant_id, d.material_id, d.rep_user_id, d.s
 	COALESCE(m.released_ms, 0), d.delivered_ms, d.feedback_ms
 	FROM insights_deliveries d LEFT JOIN insights_materials m ON m.tenant_id = d.tenant_id AND m.material_id = d.material_id `
 
-func scanInsightDelivery(row insScanner) (*insightstore.Delivery, error) {
+func scanInsightDelivery(row rowScanner) (*insightstore.Delivery, error) {
 	var d insightstore.Delivery
 	err := row.Scan(&d.TenantID, &d.MaterialID, &d.RepUserID, &d.StoreID, &d.RegionID, &d.ReleasedMS, &d.DeliveredMS, &d.FeedbackMS)
 	return &d, err
@@ -403,7 +394,7 @@ func scanInsightDelivery(row insScanner) (*insightstore.Delivery, error) {
 
 // Delivery returns the delivery of a material to a rep, or nil.
 func (t *InsightsTx) Delivery(tenantID, materialID, repUserID string) (*insightstore.Delivery, error) {
-	return insOne(t.ctx, t.tx, scanInsightDelivery, insDeliverySelect+`WHERE d.tenant_id = ? AND d.material_id = ? AND d.rep_user_id = ?`,
+	return queryOne(t.ctx, t.tx, scanInsightDelivery, insDeliverySelect+`WHERE d.tenant_id = ? AND d.material_id = ? AND d.rep_user_id = ?`,
 		tenantID, materialID, repUserID)
 }
 
@@ -421,7 +412,7 @@ func (t *InsightsTx) PutDelivery(d *insightstore.Delivery) error {
 
 // MaterialDeliveries returns every delivery of a material.
 func (t *InsightsTx) MaterialDeliveries(tenantID, materialID string) ([]*insightstore.Delivery, error) {
-	return insQuery(t.ctx, t.tx, scanInsightDelivery, insDeliverySelect+`WHERE d.tenant_id = ? AND d.material_id = ?`, tenantID, materialID)
+	return queryAll(t.ctx, t.tx, scanInsightDelivery, insDeliverySelect+`WHERE d.tenant_id = ? AND d.material_id = ?`, tenantID, materialID)
 }
 
 // Deliveries returns the deliveries of a scope (the whole tenant for
@@ -438,7 +429,7 @@ func (t *InsightsTx) Deliveries(tenantID string, kind fieldsyncv1.ScopeKind, sco
 		q += ` AND d.` + col + ` = ?`
 		args = append(args, scopeID)
 	}
-	out, err := insQuery(t.ctx, t.tx, scanInsightDelivery, q, args...)
+	out, err := queryAll(t.ctx, t.tx, scanInsightDelivery, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", err)
 	}
@@ -448,7 +439,7 @@ func (t *InsightsTx) Deliveries(tenantID string, kind fieldsyncv1.ScopeKind, sco
 // SweepFeedbackDeadlines returns the deliveries made at or before
 // deliveredByMS that were not swept yet, and marks them swept.
 func (t *InsightsTx) SweepFeedbackDeadlines(tenantID string, deliveredByMS int64) ([]*insightstore.Delivery, error) {
-	out, err := insQuery(t.ctx, t.tx, scanInsightDelivery, insDeliverySelect+
+	out, err := queryAll(t.ctx, t.tx, scanInsightDelivery, insDeliverySelect+
 		`WHERE d.tenant_id = ? AND d.swept = 0 AND d.delivered_ms > 0 AND d.delivered_ms <= ?`, tenantID, deliveredByMS)
 	if err != nil {
 		return nil, fmt.Errorf("sweep feedback deadlines: %w", err)
@@ -461,7 +452,7 @@ func (t *InsightsTx) SweepFeedbackDeadlines(tenantID string, deliveredByMS int64
 const insPhiCols = `scope_kind, scope_id, date, key_action_completion, action_quality, collaboration_timeliness,
 	phi_index, high_value_action_share, has_key_action, has_quality, has_collaboration, has_visits, event_count`
 
-func scanPhiDay(row insScanner) (*fieldsyncv1.PhiDay, error) {
+func scanPhiDay(row rowScanner) (*fieldsyncv1.PhiDay, error) {
 	var d fieldsyncv1.PhiDay
 	var kind int32
 	err := row.Scan(&kind, &d.ScopeId, &d.Date, &d.KeyActionCompletion, &d.ActionQuality, &d.CollaborationTimeliness,
@@ -538,7 +529,7 @@ func insPhiDays(ctx context.Context, q querier, tenantID string, kind fieldsyncv
 		query = `SELECT ` + insPhiCols + ` FROM insights_phi_days WHERE tenant_id = ? AND scope_kind = ? AND date >= ? AND date <= ? ORDER BY scope_id, date`
 		args = []any{tenantID, int32(kind), fromDate, toDate}
 	}
-	out, err := insQuery(ctx, q, scanPhiDay, query, args...)
+	out, err := queryAll(ctx, q, scanPhiDay, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list phi days: %w", err)
 	}
@@ -578,7 +569,7 @@ func (t *InsightsTx) PutCustomer(c *insightstore.Customer) error {
 
 // Customer returns a stored customer, or nil.
 func (t *InsightsTx) Customer(tenantID, customerID string) (*insightstore.Customer, error) {
-	return insOne(t.ctx, t.tx, func(row insScanner) (*insightstore.Customer, error) {
+	return queryOne(t.ctx, t.tx, func(row rowScanner) (*insightstore.Customer, error) {
 		var c insightstore.Customer
 		err := row.Scan(&c.TenantID, &c.CustomerID, &c.AssignedRepID, &c.StoreID, &c.RegionID, &c.Name, &c.Version)
 		return &c, err
@@ -617,7 +608,7 @@ func (t *InsightsTx) RemovePhotoUses(tenantID, recordID string) error {
 
 // PhotoUses returns the records a photo is attached to, by record id.
 func (t *InsightsTx) PhotoUses(tenantID, sha256 string) ([]insightstore.PhotoUse, error) {
-	return insQuery(t.ctx, t.tx, func(row insScanner) (insightstore.PhotoUse, error) {
+	return queryAll(t.ctx, t.tx, func(row rowScanner) (insightstore.PhotoUse, error) {
 		var u insightstore.PhotoUse
 		err := row.Scan(&u.RecordType, &u.RecordID, &u.OwnerUserID, &u.StoreID, &u.RegionID)
 		return u, err
@@ -633,7 +624,7 @@ func (t *InsightsTx) AddStall(s *insightstore.Stall) error {
 
 // DueStalls returns the unresolved stalls that started at or before startedByMS.
 func (t *InsightsTx) DueStalls(tenantID string, startedByMS int64) ([]*insightstore.Stall, error) {
-	return insQuery(t.ctx, t.tx, func(row insScanner) (*insightstore.Stall, error) {
+	return queryAll(t.ctx, t.tx, func(row rowScanner) (*insightstore.Stall, error) {
 		var s insightstore.Stall
 		err := row.Scan(&s.TenantID, &s.VisitID, &s.CustomerID, &s.RepUserID, &s.StoreID, &s.RegionID, &s.StartMS)
 		return &s, err
@@ -657,16 +648,85 @@ func (t *InsightsTx) PutProgress(tenantID, customerID, recordID, linkedVisitID s
 
 // flushProgress writes the progress rows waiting in the transaction, in
 // their order (each row is applied after the ones before it).
+//
+// The rows of one key are folded first (the last of the latest times
+// wins, which is what applying them one after another leaves). Then each
+// chunk goes in as one multi-row INSERT OR IGNORE, which needs no
+// statement journal: an upsert (ON CONFLICT DO UPDATE) may abort midway,
+// so SQLite copies every page it touches to a statement journal first,
+// a page per customer of the batch. Only when the insert left rows out
+// (their key was stored) does an UPDATE … FROM VALUES of the same chunk
+// bring stored rows forward where the new time is later (or equal with
+// another linked visit); the rows just inserted already match and are
+// not written again.
 func (t *InsightsTx) flushProgress() error {
-	rows := t.progress
+	rows := foldProgress(t.progress)
 	t.progress = nil
-	return insInsert(t, rows, 5, func(args []any, p insProgress) []any {
+	return insInsertOrUpdate(t, rows, 5, func(args []any, p insProgress) []any {
 		return append(args, p.tenantID, p.customerID, p.recordID, p.linkedVisitID, p.atMS)
 	}, func(values string) string {
-		return `INSERT INTO insights_progress (tenant_id, customer_id, record_id, linked_visit_id, at_ms) VALUES ` + values + `
-		ON CONFLICT(tenant_id, customer_id, record_id) DO UPDATE SET linked_visit_id = excluded.linked_visit_id, at_ms = excluded.at_ms
-		WHERE excluded.at_ms >= insights_progress.at_ms`
+		return `INSERT OR IGNORE INTO insights_progress (tenant_id, customer_id, record_id, linked_visit_id, at_ms) VALUES ` + values
+	}, func(values string) string {
+		return `UPDATE insights_progress SET linked_visit_id = v.column4, at_ms = v.column5 FROM (VALUES ` + values + `) AS v
+		WHERE insights_progress.tenant_id = v.column1 AND insights_progress.customer_id = v.column2 AND insights_progress.record_id = v.column3
+		AND (v.column5 > insights_progress.at_ms OR (v.column5 = insights_progress.at_ms AND v.column4 != insights_progress.linked_visit_id))`
 	}, func(p insProgress) string { return "put progress " + p.recordID })
+}
+
+// foldProgress folds the rows of each key into one, keeping the first
+// place of the key: a row replaces the one before it when its time is
+// the same or later, as PutProgress's rows applied in order would.
+func foldProgress(rows []insProgress) []insProgress {
+	type key struct{ tenantID, customerID, recordID string }
+	at := make(map[key]int, len(rows))
+	out := rows[:0:0]
+	for _, p := range rows {
+		k := key{p.tenantID, p.customerID, p.recordID}
+		i, ok := at[k]
+		switch {
+		case !ok:
+			at[k] = len(out)
+			out = append(out, p)
+		case p.atMS >= out[i].atMS:
+			out[i] = p
+		}
+	}
+	return out
+}
+
+// insInsertOrUpdate writes rows whose keys are distinct in multi-row
+// statements of insChunks sizes: each chunk as insert (an INSERT OR
+// IGNORE around its VALUES list), and, only when that inserted fewer rows
+// than the chunk holds (some keys were stored), as update too (an UPDATE
+// … FROM (VALUES …) that must leave the rows just inserted as they are).
+// bind appends a row's cols values to args; what names a chunk's first
+// row in an error.
+func insInsertOrUpdate[T any](t *InsightsTx, rows []T, cols int, bind func(args []any, row T) []any,
+	insert, update func(values string) string, what func(T) string) error {
+	for _, n := range insChunks(len(rows)) {
+		chunk := rows[:n]
+		rows = rows[n:]
+		args := make([]any, 0, cols*n)
+		for _, r := range chunk {
+			args = bind(args, r)
+		}
+		values := insValues(n, cols)
+		res, err := t.tx.ExecContext(t.ctx, insert(values), args...)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what(chunk[0]), err)
+		}
+		inserted, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("%s: %w", what(chunk[0]), err)
+		}
+		if inserted == int64(n) {
+			continue
+		}
+		if err := t.exec(update(values), args...); err != nil {
+			return fmt.Errorf("%s: %w", what(chunk[0]), err)
+		}
+	}
+	return nil
 }
 
 // ProgressTimes returns the times of a customer's progress records other
@@ -675,7 +735,7 @@ func (t *InsightsTx) ProgressTimes(tenantID, customerID, visitID string) ([]int6
 	if err := t.flushProgress(); err != nil {
 		return nil, err
 	}
-	return insQuery(t.ctx, t.tx, func(row insScanner) (int64, error) {
+	return queryAll(t.ctx, t.tx, func(row rowScanner) (int64, error) {
 		var v int64
 		return v, row.Scan(&v)
 	}, `SELECT at_ms FROM insights_progress WHERE tenant_id = ? AND customer_id = ? AND record_id != ? AND linked_visit_id != ?`,
@@ -711,7 +771,7 @@ func (t *InsightsTx) EnqueueEffect(e *insightstore.Effect) (bool, error) {
 // PendingInsightEffects returns up to limit effects not yet done and due
 // at now (not waiting for a retry: DeferInsightEffect), oldest first.
 func (db *DB) PendingInsightEffects(ctx context.Context, now time.Time, limit int) ([]*insightstore.Effect, error) {
-	out, err := insQuery(ctx, db.read, func(row insScanner) (*insightstore.Effect, error) {
+	out, err := queryAll(ctx, db.read, func(row rowScanner) (*insightstore.Effect, error) {
 		var e insightstore.Effect
 		var alert []byte
 		if err := row.Scan(&e.ID, &e.TenantID, &e.DedupKey, &alert, &e.RecordType, &e.RecordID, &e.Field, &e.Revision, &e.Attempts); err != nil {
@@ -759,7 +819,7 @@ func (db *DB) DeferInsightEffect(ctx context.Context, e *insightstore.Effect, re
 
 // Finding returns a stored finding, or nil.
 func (t *InsightsTx) Finding(tenantID, key string) (*insightstore.Finding, error) {
-	return insOne(t.ctx, t.tx, func(row insScanner) (*insightstore.Finding, error) {
+	return queryOne(t.ctx, t.tx, func(row rowScanner) (*insightstore.Finding, error) {
 		f := insightstore.Finding{Key: key}
 		return &f, row.Scan(&f.Episode, &f.OpenedMS, &f.LastMS, &f.Evidence)
 	}, `SELECT episode, opened_ms, last_ms, evidence FROM insights_findings WHERE tenant_id = ? AND finding_key = ?`, tenantID, key)
@@ -788,7 +848,7 @@ func (t *InsightsTx) AddIntervention(tenantID, regionID, endDate string) error {
 
 const insGrantCols = `id, grantee_user_id, subject_user_id, reason, created_at, expires_at`
 
-func scanGrant(row insScanner) (*fieldsyncv1.AccessGrant, error) {
+func scanGrant(row rowScanner) (*fieldsyncv1.AccessGrant, error) {
 	var g fieldsyncv1.AccessGrant
 	var created, expires int64
 	if err := row.Scan(&g.Id, &g.GranteeUserId, &g.SubjectUserId, &g.Reason, &created, &expires); err != nil {
@@ -816,7 +876,7 @@ func (t *InsightsTx) CreateGrant(tenantID, granteeUserID, subjectUserID, reason,
 // device operation logs at now (created at or before now, expiring after
 // it), the one expiring last. Without one it returns CodePermissionDenied.
 func (db *DB) ActiveGrant(ctx context.Context, tenantID, granteeUserID, subjectUserID string, now time.Time) (*fieldsyncv1.AccessGrant, error) {
-	g, err := insOne(ctx, db.read, scanGrant, `SELECT `+insGrantCols+` FROM access_grants
+	g, err := queryOne(ctx, db.read, scanGrant, `SELECT `+insGrantCols+` FROM access_grants
 		WHERE tenant_id = ? AND grantee_user_id = ? AND subject_user_id = ? AND created_at <= ? AND expires_at > ?
 		ORDER BY expires_at DESC LIMIT 1`, tenantID, granteeUserID, subjectUserID, ms(now), ms(now))
 	if err != nil {
@@ -857,7 +917,7 @@ func (db *DB) RecordAudit(ctx context.Context, tenantID, grantID, readerUserID, 
 // ListGrants returns the tenant's grants held by granteeUserID, or all of
 // them when it is empty, newest first.
 func (db *DB) ListGrants(ctx context.Context, tenantID, granteeUserID string) ([]*fieldsyncv1.AccessGrant, error) {
-	out, err := insQuery(ctx, db.read, scanGrant, `SELECT `+insGrantCols+` FROM access_grants
+	out, err := queryAll(ctx, db.read, scanGrant, `SELECT `+insGrantCols+` FROM access_grants
 		WHERE tenant_id = ? AND (? = '' OR grantee_user_id = ?) ORDER BY created_at DESC, id`, tenantID, granteeUserID, granteeUserID)
 	if err != nil {
 		return nil, fmt.Errorf("list grants: %w", err)
@@ -868,7 +928,7 @@ func (db *DB) ListGrants(ctx context.Context, tenantID, granteeUserID string) ([
 // ListAudit returns the tenant's audit entries about subjectUserID, or all
 // of them when it is empty, newest first.
 func (db *DB) ListAudit(ctx context.Context, tenantID, subjectUserID string) ([]*fieldsyncv1.AuditEntry, error) {
-	out, err := insQuery(ctx, db.read, func(row insScanner) (*fieldsyncv1.AuditEntry, error) {
+	out, err := queryAll(ctx, db.read, func(row rowScanner) (*fieldsyncv1.AuditEntry, error) {
 		var e fieldsyncv1.AuditEntry
 		var read int64
 		err := row.Scan(&e.Id, &e.GrantId, &e.ReaderUserId, &e.SubjectUserId, &e.RecordsRead, &read)
@@ -894,7 +954,7 @@ func (t *InsightsTx) UsersByRole(tenantID string, role fieldsyncv1.Role, regionI
 }
 
 func insUsersByRole(ctx context.Context, q querier, tenantID string, role fieldsyncv1.Role, regionID, storeID string) ([]*syncengine.User, error) {
-	out, err := insQuery(ctx, q, scanUser, `SELECT `+userColumns+` FROM users WHERE tenant_id = ? AND role = ?
+	out, err := queryAll(ctx, q, scanUser, `SELECT `+userColumns+` FROM users WHERE tenant_id = ? AND role = ?
 		AND (? = '' OR region_id = ?) AND (? = '' OR store_id = ?) ORDER BY id`,
 		tenantID, int32(role), regionID, regionID, storeID, storeID)
 	if err != nil {
@@ -934,7 +994,7 @@ func (t *InsightsTx) Names(tenantID string, ids ...string) (map[string]string, e
 
 // TenantIDs returns every tenant's id.
 func (db *DB) TenantIDs(ctx context.Context) ([]string, error) {
-	return insQuery(ctx, db.read, func(row insScanner) (string, error) {
+	return queryAll(ctx, db.read, func(row rowScanner) (string, error) {
 		var id string
 		return id, row.Scan(&id)
 	}, `SELECT id FROM tenants ORDER BY id`)

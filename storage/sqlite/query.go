@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -26,4 +27,34 @@ func (db *DB) VersionBefore(ctx context.Context, tenantID, recordType string, t 
 	}
 	_, latest, err := db.CursorBounds(ctx, tenantID)
 	return latest, err
+}
+
+// rowScanner is a row of *sql.Rows or a *sql.Row.
+type rowScanner = interface{ Scan(dest ...any) error }
+
+// queryAll runs query and scans every row with scan.
+func queryAll[T any](ctx context.Context, q querier, scan func(rowScanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// queryOne returns the single row of query, or nil when there is none.
+func queryOne[T any](ctx context.Context, q querier, scan func(rowScanner) (*T, error), query string, args ...any) (*T, error) {
+	v, err := scan(q.QueryRowContext(ctx, query, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return v, err
 }

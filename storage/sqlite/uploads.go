@@ -79,6 +79,17 @@ func (t *photoTx) ActiveUpload(deviceID, sha256 string) (*photos.Upload, error) 
 	return u, nil
 }
 
+// DeviceUploads returns the device's uploads in progress, least recently
+// updated first (through uploads_active).
+func (t *photoTx) DeviceUploads(deviceID string) ([]*photos.Upload, error) {
+	ups, err := queryAll(t.ctx, t.tx, scanUpload, `SELECT `+uploadColumns+` FROM uploads
+		WHERE device_id = ? AND state = ? ORDER BY updated_at, id`, deviceID, photos.StateInProgress)
+	if err != nil {
+		return nil, fmt.Errorf("device uploads: %w", err)
+	}
+	return ups, nil
+}
+
 // PutUpload inserts an upload or updates its offset, state and times.
 func (t *photoTx) PutUpload(u *photos.Upload) error {
 	_, err := t.db.txExec(t.ctx, t.tx, `INSERT INTO uploads (`+uploadColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
@@ -243,21 +254,12 @@ func (t *photoTx) AppendEvent(ev syncengine.Event) error {
 
 // ExpiredUploads returns uploads in progress whose expiry has passed (see photos.Store).
 func (db *DB) ExpiredUploads(ctx context.Context, now time.Time, limit int) ([]*photos.Upload, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+uploadColumns+` FROM uploads
+	out, err := queryAll(ctx, db.read, scanUpload, `SELECT `+uploadColumns+` FROM uploads
 		WHERE state = ? AND expires_at <= ? ORDER BY expires_at LIMIT ?`, photos.StateInProgress, ms(now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("expired uploads: %w", err)
 	}
-	defer rows.Close()
-	var out []*photos.Upload
-	for rows.Next() {
-		u, err := scanUpload(rows)
-		if err != nil {
-			return nil, fmt.Errorf("expired uploads: %w", err)
-		}
-		out = append(out, u)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // PhotoNotices returns pending notices, oldest first (see photos.Store).

@@ -326,9 +326,7 @@ export class Client {
     const bytes = project(desc, value, mask);
     const check = await this.validation(); // before the transaction: it may await a chunk, and an IndexedDB transaction awaits nothing but itself
     await this.storage.update((tx) => this.writeTx(tx, { type: desc.typeName, recordId: id, fields: mask, value: bytes, del: false }, check));
-    this.wrote = true;
-    this.kick?.();
-    void this.notify();
+    await this.wroteLocally();
   }
 
   /** The validator writes are checked with (loaded on the first write), or null when ClientOptions.validate is false. */
@@ -350,9 +348,20 @@ export class Client {
 
   private async write(e: Pick<OutboxEntry, "type" | "recordId" | "fields" | "value" | "del">): Promise<void> {
     await this.storage.update((tx) => this.writeTx(tx, e));
+    await this.wroteLocally();
+  }
+
+  /**
+   * After a local write: subscribers are told first (the status they get
+   * counts the write), then a watch is kicked to push it. So when put,
+   * delete or addPhoto resolves, a subscriber has seen the write waiting, and the
+   * status that reads "nothing to send" again comes after it; told after
+   * the kick, a subscriber could read "0 waiting" until the sync's answer.
+   */
+  private async wroteLocally(): Promise<void> {
     this.wrote = true;
+    await this.notify();
     this.kick?.();
-    void this.notify();
   }
 
   /**
@@ -418,9 +427,7 @@ export class Client {
       const entry = await this.writeTx(tx, e, check);
       await queuePhoto(tx, newPhoto({ sha256: ref.sha256, size: bytes.length, contentType, recordType: desc.typeName, recordId: id, slot: f.name, hlc: entry.hlc, created: entry.created }), blob);
     });
-    this.wrote = true;
-    this.kick?.();
-    void this.notify();
+    await this.wroteLocally();
     return ref;
   }
 

@@ -153,6 +153,29 @@ describe("local writes", () => {
     await got;
     expect(seen.at(-1)?.outboxDepth).toBe(1);
   });
+
+  it("tells subscribers about a write before the write resolves and before a watch pushes it", async () => {
+    // A screen that shows "nothing to send" must not read 0 after a save
+    // returned: the status counting the write comes first, and the one
+    // after the push's answer comes after it.
+    const pushed: number[] = [];
+    const c = await fakeClient(routes({ onPush: (req) => void pushed.push(req.mutations.length) }));
+    await c.sync();
+    const depths: number[] = [];
+    c.subscribe((s) => depths.push(s.outboxDepth));
+    await vi.waitFor(() => expect(depths.length).toBeGreaterThan(0));
+    const stop = new AbortController();
+    const watching = c.watch({ signal: stop.signal, idleTimeoutMs: 3_600_000 });
+    for (let i = 0; i < 5; i++) {
+      const before = depths.length;
+      await c.put(c.newId(), visit({ notes: `n${i}` }));
+      expect(depths.slice(before).some((d) => d > 0), `write ${i}: statuses ${depths.slice(before)}`).toBe(true);
+      await vi.waitFor(() => expect(depths.at(-1)).toBe(0));
+    }
+    stop.abort();
+    await watching;
+    expect(pushed.reduce((a, b) => a + b, 0)).toBe(5);
+  });
 });
 
 describe("push", () => {

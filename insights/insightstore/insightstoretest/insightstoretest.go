@@ -68,6 +68,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 		{"FailedWriteLeavesNothingBehind", testRollback},
 		{"EventsMarkedAppliedManyAtOnce", testMarkEventsApplied},
 		{"ManyWritesReadBackInTheirTransaction", testManyWritesReadBack},
+		{"StoredAndNewRowsInOneWrite", testStoredAndNewRows},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -808,6 +809,133 @@ func testManyWritesReadBack(t *testing.T, s Backend) {
 		}
 		if times, err := tx.ProgressTimes(o.tenant, "c2", "none"); err != nil || len(times) != 0 {
 			t.Errorf("progress put in a failed transaction: %v, %v", times, err)
+		}
+		return nil
+	})
+}
+
+// testStoredAndNewRows: one transaction puts action and progress rows
+// of which some are stored already (changed in every column, or the same)
+// and some new, interleaved, more than one multi-row statement's worth
+// (storage/sqlite inserts a chunk and updates only the stored rows it
+// left out). Every row ends as putting them one after another leaves it.
+func testStoredAndNewRows(t *testing.T, s Backend) {
+	o := newOrg(t, s, "A")
+	const n = 70
+	act := func(id string, i int, changed bool) *insightstore.Action {
+		a := &insightstore.Action{TenantID: o.tenant, RecordID: id, RecordType: "fieldsync.v1.Visit",
+			OwnerUserID: o.rep.ID, StoreID: "s1", RegionID: o.region, CustomerID: "c1", ActionMS: int64(1000 + i),
+			SubmittedMS: int64(2000 + i), SubmittedVersion: uint64(i + 1), QualityKind: 1, QualityCount: 2,
+			Tags: []string{"t1", "t2"}, Conclusion: "", Value: nil}
+		if changed {
+			*a = insightstore.Action{TenantID: o.tenant, RecordID: id, RecordType: "fieldsync.v1.Diagnosis",
+				OwnerUserID: o.staff.ID, StoreID: "s2", RegionID: "r2", CustomerID: "c2", ActionMS: int64(5000 + i),
+				SubmittedMS: int64(6000 + i), SubmittedVersion: uint64(i + 100), QualityKind: 3, QualityCount: 4,
+				Tags: []string{"t3"}, Conclusion: "found", Value: []byte{1, byte(i)}}
+		}
+		return a
+	}
+	type prog struct {
+		linked string
+		at     int64
+	}
+	want := map[string]*insightstore.Action{}
+	wantProg := map[int]prog{} // by customer number
+	write(t, s, func(tx insightstore.Tx) error {
+		for i := range n {
+			a := act(fmt.Sprintf("a%03d", i), i, false)
+			want[a.RecordID] = a
+			p := prog{"", int64(1000 + i)}
+			if i%2 == 0 {
+				p.linked = "vx"
+			}
+			wantProg[i] = p
+			if err := tx.PutAction(a); err != nil {
+				return err
+			}
+			if err := tx.PutProgress(o.tenant, fmt.Sprintf("c%03d", i), fmt.Sprintf("r%03d", i), p.linked, p.at); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	flip := func(l string) string {
+		if l == "" {
+			return "vx"
+		}
+		return ""
+	}
+	write(t, s, func(tx insightstore.Tx) error {
+		for i := range n {
+			if i%3 != 2 { // stored: changed in every column, or put again the same
+				a := act(fmt.Sprintf("a%03d", i), i, i%3 == 0)
+				want[a.RecordID] = a
+				if err := tx.PutAction(a); err != nil {
+					return err
+				}
+			}
+			a := act(fmt.Sprintf("b%03d", i), i, i%2 == 0) // new
+			want[a.RecordID] = a
+			if err := tx.PutAction(a); err != nil {
+				return err
+			}
+			old := wantProg[i]
+			p := old
+			switch i % 4 {
+			case 0: // later: replaces
+				p = prog{flip(old.linked), old.at + 10}
+				wantProg[i] = p
+			case 1: // earlier: kept back
+				p = prog{flip(old.linked), old.at - 10}
+			case 2: // the same time, another linked visit: replaces
+				p = prog{flip(old.linked), old.at}
+				wantProg[i] = p
+			}
+			if err := tx.PutProgress(o.tenant, fmt.Sprintf("c%03d", i), fmt.Sprintf("r%03d", i), p.linked, p.at); err != nil {
+				return err
+			}
+			if err := tx.PutProgress(o.tenant, fmt.Sprintf("c%03d", n+i), "new", "", int64(i)); err != nil {
+				return err
+			}
+			wantProg[n+i] = prog{"", int64(i)}
+		}
+		// A stored record put twice: the last put stays.
+		a := act("a001", 1, true)
+		if err := tx.PutAction(a); err != nil {
+			return err
+		}
+		if err := tx.PutAction(act("a001", 7, false)); err != nil {
+			return err
+		}
+		want["a001"] = act("a001", 7, false)
+		return nil
+	})
+	write(t, s, func(tx insightstore.Tx) error {
+		ids := slices.Sorted(func(yield func(string) bool) {
+			for id := range want {
+				if !yield(id) {
+					return
+				}
+			}
+		})
+		got, err := tx.ActionsByID(o.tenant, ids)
+		if err != nil || len(got) != len(want) {
+			t.Fatalf("ActionsByID: %d actions, %v; want %d", len(got), err, len(want))
+		}
+		for _, g := range got {
+			if w := want[g.RecordID]; !reflect.DeepEqual(g, w) {
+				t.Errorf("action %s:\n got %+v\nwant %+v", g.RecordID, g, w)
+			}
+		}
+		for c, p := range wantProg {
+			times, err := tx.ProgressTimes(o.tenant, fmt.Sprintf("c%03d", c), "vx")
+			var w []int64
+			if p.linked != "vx" {
+				w = []int64{p.at}
+			}
+			if err != nil || !slices.Equal(times, w) {
+				t.Errorf("customer %d: ProgressTimes %v, %v; want %v (linked %q)", c, times, err, w, p.linked)
+			}
 		}
 		return nil
 	})
