@@ -83,3 +83,38 @@ type BacklogReporter interface {
 	// time of the oldest (zero when there is none).
 	OutboxBacklog(ctx context.Context) (count int64, oldest time.Time, err error)
 }
+
+// FirstMarks returns the marks of sent that take effect, in their order:
+// the first mark of each event for which unsent reports true (the events
+// that were unsent before this MarkSent). A store implementing MarkSent
+// uses it to keep first marks and ignore unknown sequence numbers.
+func FirstMarks(sent []Sent, unsent map[uint64]bool) []Sent {
+	marks := make([]Sent, 0, len(unsent))
+	for _, s := range sent {
+		if unsent[s.Seq] {
+			marks = append(marks, s)
+			delete(unsent, s.Seq)
+		}
+	}
+	return marks
+}
+
+// SentRuns splits marks into runs: consecutive outbox sequences stored in
+// one stream at consecutive stream sequences, which a store can record as
+// one row (a relay's pass is usually one run per stream; a duplicate,
+// whose stream sequence is the earlier copy's, starts a run of its own).
+func SentRuns(marks []Sent) [][]Sent {
+	var runs [][]Sent
+	from := 0
+	for i := 1; i <= len(marks); i++ {
+		if i < len(marks) {
+			prev, s := marks[i-1], marks[i]
+			if s.Stream == prev.Stream && s.Seq == prev.Seq+1 && s.StreamSeq == prev.StreamSeq+1 {
+				continue
+			}
+		}
+		runs = append(runs, marks[from:i])
+		from = i
+	}
+	return runs
+}

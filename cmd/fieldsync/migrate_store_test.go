@@ -154,7 +154,7 @@ func waitForConsumers(t *testing.T, db *sql.DB) {
 	for range 600 {
 		var unsent, applied, effects int
 		var top int64
-		if err := db.QueryRow(`SELECT (SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL),
+		if err := db.QueryRow(`SELECT (SELECT COUNT(*) FROM outbox_unsent),
 			(SELECT COUNT(*) FROM insights_actions WHERE submitted_ms > 0),
 			(SELECT COUNT(*) FROM insights_effects WHERE done_at IS NULL),
 			(SELECT COALESCE(MAX(seq), 0) FROM outbox)`).Scan(&unsent, &applied, &effects, &top); err != nil {

@@ -657,7 +657,9 @@ func (c *cluster) changeEvents(ctx context.Context, db *pgx.Conn) *eventLog {
 			var stream *string
 			var streamSeq, sentAt *int64
 			var seq int64
-			err := db.QueryRow(ctx, `SELECT seq, stream, stream_seq, sent_at FROM outbox WHERE event_id = $1`, id).Scan(&seq, &stream, &streamSeq, &sentAt)
+			err := db.QueryRow(ctx, `SELECT o.seq, r.stream, r.last_stream_seq - (r.last_seq - o.seq), r.sent_at
+				FROM outbox o LEFT JOIN outbox_sent r ON o.seq BETWEEN r.first_seq AND r.last_seq
+				WHERE o.event_id = $1`, id).Scan(&seq, &stream, &streamSeq, &sentAt)
 			t.Fatalf("outbox event %s is in no stream (outbox seq %d, stream %v, stream seq %v, sent at %v, read err %v)",
 				id, seq, deref(stream), deref(streamSeq), deref(sentAt), err)
 		}

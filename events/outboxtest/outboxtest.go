@@ -48,6 +48,9 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 		{"RolledBackEventsNeverAppear", testRollback},
 		{"ResendMakesTheLostTailOfAStreamPendingAgain", testResend},
 		{"BadEventsAreRefused", testRefused},
+		{"EachEventKeepsItsFirstMark", testFirstMark},
+		{"ResendCutsARunOfMarks", testResendCutsRun},
+		{"PruneLeavesResentEventsAndForgetsPrunedOnes", testPruneAfterResend},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -300,5 +303,119 @@ func testRefused(t *testing.T, b Backend) {
 	}
 	if ids, _ := pending(t, b.Store, 10); !slices.Equal(ids, []string{"ev-1"}) {
 		t.Errorf("pending after refusals: %v, want [ev-1]", ids)
+	}
+}
+
+// resend calls Resend and checks how many events it made unsent.
+func resend(t *testing.T, s Store, stream string, after uint64, want int64) {
+	t.Helper()
+	if n, err := s.Resend(t.Context(), stream, after); err != nil || n != want {
+		t.Fatalf("Resend(%s, %d) = %d, %v; want %d", stream, after, n, err, want)
+	}
+}
+
+func markSent(t *testing.T, s Store, sent []events.Sent) {
+	t.Helper()
+	if err := s.MarkSent(t.Context(), sent); err != nil {
+		t.Fatalf("MarkSent: %v", err)
+	}
+}
+
+func wantPending(t *testing.T, s Store, want ...uint64) {
+	t.Helper()
+	if _, seqs := pending(t, s, 100); !slices.Equal(seqs, want) {
+		t.Fatalf("pending %v, want %v", seqs, want)
+	}
+}
+
+// testFirstMark marks events with gaps, events marked twice (in one call
+// and across calls, the second time at another stream sequence) and
+// sequences out of order: each event keeps its first mark, which LastSent
+// and Resend reveal.
+func testFirstMark(t *testing.T, b Backend) {
+	write(t, b, event("1"), event("2"), event("3"), event("4"), event("5"), event("6"))
+	_, s := pending(t, b.Store, 10)
+	const changes = events.ChangesStream
+	markSent(t, b.Store, sentAt(changes, 10, s[0], s[1]))
+	markSent(t, b.Store, []events.Sent{
+		{Seq: s[1], Stream: changes, StreamSeq: 50}, // marked before at 11
+		{Seq: s[2], Stream: changes, StreamSeq: 12},
+		{Seq: s[4], Stream: changes, StreamSeq: 13}, // s[3] left out
+		{Seq: s[4], Stream: changes, StreamSeq: 60}, // twice in one call
+		{Seq: s[0], Stream: changes, StreamSeq: 61},
+	})
+	wantPending(t, b.Store, s[3], s[5])
+	if got := lastSent(t, b.Store, changes); got != 13 {
+		t.Fatalf("LastSent = %d, want 13 (later marks of marked events ignored)", got)
+	}
+	resend(t, b.Store, changes, 11, 2)
+	wantPending(t, b.Store, s[2], s[3], s[4], s[5])
+	// Out of order, with a duplicate's acknowledgement pointing back.
+	markSent(t, b.Store, []events.Sent{
+		{Seq: s[5], Stream: changes, StreamSeq: 14},
+		{Seq: s[2], Stream: changes, StreamSeq: 12},
+		{Seq: s[3], Stream: changes, StreamSeq: 13},
+		{Seq: s[4], Stream: changes, StreamSeq: 12},
+	})
+	wantPending(t, b.Store)
+	if got := lastSent(t, b.Store, changes); got != 14 {
+		t.Fatalf("LastSent = %d, want 14", got)
+	}
+	resend(t, b.Store, changes, 12, 2) // s[3] at 13 and s[5] at 14
+	wantPending(t, b.Store, s[3], s[5])
+}
+
+// testResendCutsRun marks events in one call, at consecutive stream
+// sequences, then resends from the middle of them, more than once.
+func testResendCutsRun(t *testing.T, b Backend) {
+	write(t, b, event("1"), event("2"), event("3"), event("4"), event("5"))
+	_, s := pending(t, b.Store, 10)
+	const changes = events.ChangesStream
+	markSent(t, b.Store, sentAt(changes, 21, s...))
+	resend(t, b.Store, changes, 23, 2)
+	wantPending(t, b.Store, s[3], s[4])
+	if got := lastSent(t, b.Store, changes); got != 23 {
+		t.Fatalf("LastSent after Resend = %d, want 23", got)
+	}
+	markSent(t, b.Store, sentAt(changes, 24, s[3], s[4]))
+	if got := lastSent(t, b.Store, changes); got != 25 {
+		t.Fatalf("LastSent after sending again = %d, want 25", got)
+	}
+	resend(t, b.Store, changes, 21, 4)
+	wantPending(t, b.Store, s[1], s[2], s[3], s[4])
+	resend(t, b.Store, changes, 21, 0)
+	resend(t, b.Store, events.AlertsStream, 0, 0)
+	resend(t, b.Store, changes, 0, 1)
+	wantPending(t, b.Store, s...)
+	if got := lastSent(t, b.Store, changes); got != 0 {
+		t.Fatalf("LastSent after resending everything = %d, want 0", got)
+	}
+}
+
+// testPruneAfterResend: pruning deletes sent events only, not those a
+// Resend made unsent again, and a pruned event marked again leaves no
+// mark.
+func testPruneAfterResend(t *testing.T, b Backend) {
+	ctx := t.Context()
+	write(t, b, event("1"), event("2"), event("3"))
+	_, s := pending(t, b.Store, 10)
+	const changes = events.ChangesStream
+	markSent(t, b.Store, sentAt(changes, 1, s...))
+	resend(t, b.Store, changes, 1, 2)
+	if n, err := b.Store.PruneSentEvents(ctx, time.Now().Add(time.Hour)); err != nil || n != 1 {
+		t.Fatalf("pruned %d (%v), want the one event still sent", n, err)
+	}
+	wantPending(t, b.Store, s[1], s[2])
+	markSent(t, b.Store, []events.Sent{{Seq: s[0], Stream: changes, StreamSeq: 99}})
+	if got := lastSent(t, b.Store, changes); got != 0 {
+		t.Fatalf("LastSent after marking a pruned event = %d, want 0", got)
+	}
+	markSent(t, b.Store, sentAt(changes, 2, s[1], s[2]))
+	if n, err := b.Store.PruneSentEvents(ctx, time.Now().Add(time.Hour)); err != nil || n != 2 {
+		t.Fatalf("pruned %d (%v), want 2", n, err)
+	}
+	wantPending(t, b.Store)
+	if n, _, err := b.Store.OutboxBacklog(ctx); err != nil || n != 0 {
+		t.Fatalf("backlog %d (%v), want 0", n, err)
 	}
 }

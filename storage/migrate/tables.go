@@ -20,8 +20,8 @@ var Copied = []string{
 	"receipts", "device_cursors", "device_status", "served_pages",
 	// photos and uploads (0003, 0006, 0007)
 	"record_photos", "photos", "photo_holders", "photo_attachers", "uploads", "upload_chunks", "upload_objects", "tenant_photos", "photo_notices",
-	// the event outbox (0004)
-	"outbox",
+	// the event outbox and its unsent events and sent marks (0004, 0021)
+	"outbox", "outbox_unsent", "outbox_sent",
 	// insights (0005, 0009, 0012)
 	"insights_applied_events", "insights_config", "insights_actions", "insights_materials",
 	"insights_deliveries", "insights_phi_days", "insights_customers", "insights_stock",

@@ -31,8 +31,11 @@ func AppendEvent(ctx context.Context, tx *sql.Tx, ev events.OutboxEvent, now tim
 		return 0, fmt.Errorf("append event: %w", err)
 	}
 	var res sql.Result
-	exec := func(query string, args ...any) (err error) {
-		res, err = tx.ExecContext(ctx, query, args...)
+	exec := func(query string, args ...any) error {
+		r, err := tx.ExecContext(ctx, query, args...)
+		if res == nil {
+			res = r // the outbox row's insert, the first statement
+		}
 		return err
 	}
 	if err := insertEvents(exec, []events.OutboxEvent{ev}, now); err != nil {
@@ -49,10 +52,14 @@ func AppendEvent(ctx context.Context, tx *sql.Tx, ev events.OutboxEvent, now tim
 const eventChunk = 50
 
 // insertEvents writes evs to the outbox in their order, dated now, with
-// multi-row inserts of up to eventChunk rows run by exec. It is the one
-// place outbox rows are written: the caller has checked every event
-// (checkEvent) and runs exec in its write transaction.
+// multi-row inserts of up to eventChunk rows run by exec, and lists them
+// in outbox_unsent. It is the one place outbox rows are written: the
+// caller has checked every event (checkEvent) and runs exec in its write
+// transaction.
 func insertEvents(exec func(query string, args ...any) error, evs []events.OutboxEvent, now time.Time) error {
+	if len(evs) == 0 {
+		return nil
+	}
 	for start := 0; start < len(evs); start += eventChunk {
 		chunk := evs[start:min(start+eventChunk, len(evs))]
 		args := make([]any, 0, 4*len(chunk))
@@ -69,8 +76,13 @@ func insertEvents(exec func(query string, args ...any) error, evs []events.Outbo
 			return err
 		}
 	}
-	return nil
+	// The single writer gave the rows consecutive seqs (AUTOINCREMENT),
+	// ending at the outbox's high-water mark.
+	return exec(insertUnsent, len(evs))
 }
+
+const insertUnsent = `INSERT INTO outbox_unsent (seq) SELECT seq FROM outbox
+	WHERE seq > (SELECT seq FROM sqlite_sequence WHERE name = 'outbox') - ?`
 
 func checkEvent(ev events.OutboxEvent) error {
 	if ev.ID == "" {
@@ -91,8 +103,8 @@ func (db *DB) PendingEvents(ctx context.Context, limit int) ([]events.OutboxEven
 	if limit <= 0 {
 		return nil, fmt.Errorf("pending events: limit %d must be positive", limit)
 	}
-	rows, err := db.read.QueryContext(ctx,
-		`SELECT seq, event_id, subject, data, created_at FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT ?`, limit)
+	rows, err := db.read.QueryContext(ctx, `SELECT o.seq, o.event_id, o.subject, o.data, o.created_at
+		FROM outbox_unsent u CROSS JOIN outbox o ON o.seq = u.seq ORDER BY u.seq LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("pending events: %w", err)
 	}
@@ -114,19 +126,27 @@ func (db *DB) PendingEvents(ctx context.Context, limit int) ([]events.OutboxEven
 }
 
 // MarkSent records that these events were acknowledged by JetStream and
-// where each was stored, all in one transaction. Events already marked
-// keep their first mark; unknown sequence numbers are ignored.
+// where each was stored, all in one transaction, without touching their
+// outbox rows: it takes them out of outbox_unsent and records the marks as
+// runs in outbox_sent (one row for a relay pass to one stream). Events
+// already marked keep their first mark; unknown sequence numbers are
+// ignored.
 func (db *DB) MarkSent(ctx context.Context, sent []events.Sent) error {
 	if len(sent) == 0 {
 		return nil
 	}
 	err := db.WriteTx(ctx, func(tx *sql.Tx, now time.Time) error {
 		st := newStmtTx(db, tx)
-		for _, r := range sentRuns(sent) {
-			first, last := sent[r.from], sent[r.to-1]
-			if _, err := st.ExecContext(ctx, `UPDATE outbox SET sent_at = ?, stream = ?, stream_seq = ? + (seq - ?)
-				WHERE seq BETWEEN ? AND ? AND sent_at IS NULL`,
-				ms(now), first.Stream, int64(first.StreamSeq), first.Seq, first.Seq, last.Seq); err != nil {
+		taken := make(map[uint64]bool, len(sent))
+		for _, r := range seqRanges(sent) {
+			if err := takeUnsent(ctx, st, r.first, r.last, taken); err != nil {
+				return fmt.Errorf("events %d..%d: %w", r.first, r.last, err)
+			}
+		}
+		for _, run := range events.SentRuns(events.FirstMarks(sent, taken)) {
+			first, last := run[0], run[len(run)-1]
+			if _, err := st.ExecContext(ctx, `INSERT INTO outbox_sent (first_seq, last_seq, stream, last_stream_seq, sent_at)
+				VALUES (?, ?, ?, ?, ?)`, first.Seq, last.Seq, first.Stream, int64(last.StreamSeq), ms(now)); err != nil {
 				return fmt.Errorf("events %d..%d: %w", first.Seq, last.Seq, err)
 			}
 		}
@@ -138,34 +158,46 @@ func (db *DB) MarkSent(ctx context.Context, sent []events.Sent) error {
 	return nil
 }
 
-// sentRun is sent[from:to]: consecutive outbox sequences stored in one
-// stream at consecutive stream sequences, which one UPDATE marks.
-type sentRun struct{ from, to int }
-
-// sentRuns splits sent into runs (a relay's pass is usually one run per
-// stream; a duplicate, whose stream sequence is the earlier copy's, starts
-// a run of its own).
-func sentRuns(sent []events.Sent) []sentRun {
-	var runs []sentRun
-	for i := range sent {
-		if n := len(runs); n > 0 {
-			prev := sent[i-1]
-			if s := sent[i]; runs[n-1].to == i && s.Stream == prev.Stream && s.Seq == prev.Seq+1 && s.StreamSeq == prev.StreamSeq+1 {
-				runs[n-1].to++
-				continue
-			}
-		}
-		runs = append(runs, sentRun{from: i, to: i + 1})
+// takeUnsent deletes the events first..last from outbox_unsent and adds
+// the seqs it deleted to taken.
+func takeUnsent(ctx context.Context, st *stmtTx, first, last uint64, taken map[uint64]bool) error {
+	rows, err := st.QueryContext(ctx, `DELETE FROM outbox_unsent WHERE seq BETWEEN ? AND ? RETURNING seq`, first, last)
+	if err != nil {
+		return err
 	}
-	return runs
+	defer rows.Close()
+	for rows.Next() {
+		var seq uint64
+		if err := rows.Scan(&seq); err != nil {
+			return err
+		}
+		taken[seq] = true
+	}
+	return rows.Err()
+}
+
+// seqRange is the outbox sequences first..last.
+type seqRange struct{ first, last uint64 }
+
+// seqRanges returns the runs of consecutive outbox sequences in sent, in
+// its order (a relay's pass is one range).
+func seqRanges(sent []events.Sent) []seqRange {
+	var rs []seqRange
+	for i, s := range sent {
+		if n := len(rs); n > 0 && i > 0 && s.Seq == sent[i-1].Seq+1 && rs[n-1].last == sent[i-1].Seq {
+			rs[n-1].last = s.Seq
+			continue
+		}
+		rs = append(rs, seqRange{s.Seq, s.Seq})
+	}
+	return rs
 }
 
 // LastSent returns the highest stream sequence MarkSent recorded for an
 // event of stream still in the outbox, 0 when there is none.
 func (db *DB) LastSent(ctx context.Context, stream string) (uint64, error) {
 	var last int64
-	err := db.read.QueryRowContext(ctx, `SELECT COALESCE(MAX(stream_seq), 0) FROM outbox
-	  WHERE stream = ? AND stream_seq IS NOT NULL`, stream).Scan(&last)
+	err := db.read.QueryRowContext(ctx, `SELECT COALESCE(MAX(last_stream_seq), 0) FROM outbox_sent WHERE stream = ?`, stream).Scan(&last)
 	if err != nil {
 		return 0, fmt.Errorf("last sent of %s: %w", stream, err)
 	}
@@ -173,17 +205,39 @@ func (db *DB) LastSent(ctx context.Context, stream string) (uint64, error) {
 }
 
 // Resend makes the events of stream recorded above stream sequence after
-// unsent again, and returns how many.
+// unsent again, and returns how many: each run recorded past after is cut
+// there (or deleted when it begins past it) and the events cut off go back
+// to outbox_unsent.
 func (db *DB) Resend(ctx context.Context, stream string, after uint64) (int64, error) {
 	var n int64
 	err := db.WriteTx(ctx, func(tx *sql.Tx, _ time.Time) error {
-		res, err := tx.ExecContext(ctx, `UPDATE outbox SET sent_at = NULL, stream = NULL, stream_seq = NULL
-		  WHERE stream = ? AND stream_seq IS NOT NULL AND stream_seq > ?`, stream, int64(after))
+		runs, err := runsPast(ctx, tx, stream, after)
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
-		return err
+		for _, r := range runs {
+			keep := r.keep(after) // the run's events stored at or below after
+			if keep == 0 {
+				_, err = tx.ExecContext(ctx, `DELETE FROM outbox_sent WHERE first_seq = ?`, r.first)
+			} else {
+				_, err = tx.ExecContext(ctx, `UPDATE outbox_sent SET last_seq = ?, last_stream_seq = ? WHERE first_seq = ?`,
+					r.first+keep-1, int64(after), r.first)
+			}
+			if err != nil {
+				return err
+			}
+			res, err := tx.ExecContext(ctx, `INSERT INTO outbox_unsent (seq) SELECT seq FROM outbox WHERE seq BETWEEN ? AND ?`,
+				r.first+keep, r.last)
+			if err != nil {
+				return err
+			}
+			m, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			n += m
+		}
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("resend %s after %d: %w", stream, after, err)
@@ -191,13 +245,47 @@ func (db *DB) Resend(ctx context.Context, stream string, after uint64) (int64, e
 	return n, nil
 }
 
+// sentMarks is one run of outbox_sent: events first..last stored in a
+// stream up to lastStreamSeq.
+type sentMarks struct{ first, last, lastStreamSeq uint64 }
+
+// keep returns how many of the run's events were stored at or below
+// stream sequence after.
+func (r sentMarks) keep(after uint64) uint64 {
+	n := r.last - r.first + 1
+	firstStreamSeq := r.lastStreamSeq - (n - 1)
+	if after < firstStreamSeq {
+		return 0
+	}
+	return min(after-firstStreamSeq+1, n)
+}
+
+// runsPast reads the runs of stream recorded past stream sequence after.
+func runsPast(ctx context.Context, tx *sql.Tx, stream string, after uint64) ([]sentMarks, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT first_seq, last_seq, last_stream_seq FROM outbox_sent
+		WHERE stream = ? AND last_stream_seq > ?`, stream, int64(after))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var runs []sentMarks
+	for rows.Next() {
+		var r sentMarks
+		if err := rows.Scan(&r.first, &r.last, &r.lastStreamSeq); err != nil {
+			return nil, err
+		}
+		runs = append(runs, r)
+	}
+	return runs, rows.Err()
+}
+
 // OutboxBacklog returns the number of unsent events and when the oldest of
 // them was committed (the zero time when there is none).
 func (db *DB) OutboxBacklog(ctx context.Context) (count int64, oldest time.Time, err error) {
 	var created sql.NullInt64
 	err = db.read.QueryRowContext(ctx, `SELECT COUNT(*),
-	  (SELECT created_at FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT 1)
-	  FROM outbox WHERE sent_at IS NULL`).Scan(&count, &created)
+	  (SELECT o.created_at FROM outbox_unsent u CROSS JOIN outbox o ON o.seq = u.seq ORDER BY u.seq LIMIT 1)
+	  FROM outbox_unsent`).Scan(&count, &created)
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("outbox backlog: %w", err)
 	}
@@ -206,27 +294,63 @@ func (db *DB) OutboxBacklog(ctx context.Context) (count int64, oldest time.Time,
 
 // PruneSentEvents deletes events that were marked sent before olderThan and
 // returns how many it deleted. Unsent events are never deleted. It works in
-// transactions of at most pruneChunk rows so that writers are not held up.
+// transactions of about pruneChunk rows (whole runs) so that writers are
+// not held up.
 func (db *DB) PruneSentEvents(ctx context.Context, olderThan time.Time) (int64, error) {
 	var total int64
 	for {
 		var n int64
-		err := db.WriteTx(ctx, func(tx *sql.Tx, _ time.Time) error {
-			res, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE seq IN
-			  (SELECT seq FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ? LIMIT ?)`,
-				olderThan.UnixMilli(), pruneChunk)
-			if err != nil {
-				return err
-			}
-			n, err = res.RowsAffected()
+		var more bool
+		err := db.WriteTx(ctx, func(tx *sql.Tx, _ time.Time) (err error) {
+			n, more, err = pruneRuns(ctx, tx, olderThan)
 			return err
 		})
 		if err != nil {
 			return total, fmt.Errorf("prune sent events: %w", err)
 		}
 		total += n
-		if n < pruneChunk {
+		if !more {
 			return total, nil
 		}
 	}
+}
+
+// pruneRuns deletes the oldest runs sent before olderThan and their
+// events, until about pruneChunk events are deleted, and reports whether
+// more may be left.
+func pruneRuns(ctx context.Context, tx *sql.Tx, olderThan time.Time) (n int64, more bool, err error) {
+	rows, err := tx.QueryContext(ctx, `SELECT first_seq, last_seq FROM outbox_sent WHERE sent_at < ? ORDER BY sent_at LIMIT ?`,
+		olderThan.UnixMilli(), pruneChunk)
+	if err != nil {
+		return 0, false, err
+	}
+	var runs []seqRange
+	var events uint64
+	for rows.Next() && events < pruneChunk {
+		var r seqRange
+		if err := rows.Scan(&r.first, &r.last); err != nil {
+			rows.Close()
+			return 0, false, err
+		}
+		runs, events = append(runs, r), events+r.last-r.first+1
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, false, err
+	}
+	for _, r := range runs {
+		res, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE seq BETWEEN ? AND ?`, r.first, r.last)
+		if err != nil {
+			return n, false, err
+		}
+		m, err := res.RowsAffected()
+		if err != nil {
+			return n, false, err
+		}
+		n += m
+		if _, err := tx.ExecContext(ctx, `DELETE FROM outbox_sent WHERE first_seq = ?`, r.first); err != nil {
+			return n, false, err
+		}
+	}
+	return n, events >= pruneChunk, nil
 }

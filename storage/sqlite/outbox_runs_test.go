@@ -1,12 +1,14 @@
 package sqlite_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"pgregory.net/rapid"
 
 	"github.com/fieldsync/fieldsync/events"
+	"github.com/fieldsync/fieldsync/storage/sqlite"
 )
 
 // TestMarkSentRecordsEachEventsFirstMark: MarkSent marks runs of
@@ -61,33 +63,74 @@ func TestMarkSentRecordsEachEventsFirstMark(t *testing.T) {
 				}
 			}
 		}
-		rows, err := db.Reader().QueryContext(t.Context(), `SELECT seq, stream, stream_seq, sent_at IS NOT NULL FROM outbox ORDER BY seq`)
-		if err != nil {
-			t.Fatal(err)
+		marks := eventMarks(t, db)
+		if len(marks) != n {
+			t.Fatalf("read %d events, want %d", len(marks), n)
 		}
-		defer rows.Close()
-		count := 0
-		for rows.Next() {
-			var seq uint64
-			var stream *string
-			var streamSeq *uint64
-			var sent bool
-			if err := rows.Scan(&seq, &stream, &streamSeq, &sent); err != nil {
-				t.Fatal(err)
-			}
-			count++
-			want, marked := first[seq]
+		for _, m := range marks {
+			want, marked := first[m.seq]
 			switch {
-			case marked != sent:
-				t.Fatalf("event %d: sent %v, want %v", seq, sent, marked)
-			case !marked && (stream != nil || streamSeq != nil):
-				t.Fatalf("event %d: unsent but recorded at %v/%v", seq, stream, streamSeq)
-			case marked && (stream == nil || streamSeq == nil || *stream != want.stream || *streamSeq != want.seq):
-				t.Fatalf("event %d: recorded at %v/%v, want %s/%d", seq, stream, streamSeq, want.stream, want.seq)
+			case marked != m.sent:
+				t.Fatalf("event %d: sent %v, want %v", m.seq, m.sent, marked)
+			case marked && (m.stream != want.stream || m.streamSeq != want.seq):
+				t.Fatalf("event %d: recorded at %s/%d, want %s/%d", m.seq, m.stream, m.streamSeq, want.stream, want.seq)
 			}
-		}
-		if err := rows.Err(); err != nil || count != n {
-			t.Fatalf("read %d events, err %v", count, err)
 		}
 	})
+}
+
+// eventMark is what the outbox says of one event: sent or not, and where
+// it was stored.
+type eventMark struct {
+	seq       uint64
+	sent      bool
+	stream    string
+	streamSeq uint64
+}
+
+// eventMarks reads every event's mark, expanding the runs of outbox_sent,
+// and fails the test unless each event is either unsent (in outbox_unsent)
+// or in exactly one run.
+func eventMarks(t interface {
+	Helper()
+	Fatal(...any)
+	Fatalf(string, ...any)
+}, db *sqlite.DB) []eventMark {
+	t.Helper()
+	rows, err := db.Reader().QueryContext(context.Background(), `SELECT o.seq, r.first_seq IS NOT NULL,
+		COALESCE(r.stream, ''), COALESCE(r.last_stream_seq - (r.last_seq - o.seq), 0),
+		EXISTS (SELECT 1 FROM outbox_unsent u WHERE u.seq = o.seq)
+		FROM outbox o LEFT JOIN outbox_sent r ON o.seq BETWEEN r.first_seq AND r.last_seq ORDER BY o.seq`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var marks []eventMark
+	for rows.Next() {
+		var m eventMark
+		var unsent bool
+		if err := rows.Scan(&m.seq, &m.sent, &m.stream, &m.streamSeq, &unsent); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(marks); n > 0 && marks[n-1].seq == m.seq {
+			t.Fatalf("event %d is in two runs", m.seq)
+		}
+		if m.sent == unsent {
+			t.Fatalf("event %d: in a run %v, in outbox_unsent %v", m.seq, m.sent, unsent)
+		}
+		marks = append(marks, m)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	var orphans int
+	if err := db.Reader().QueryRowContext(context.Background(), `SELECT
+		(SELECT COUNT(*) FROM outbox_unsent u WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.seq = u.seq)) +
+		(SELECT COUNT(*) FROM outbox_sent r WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.seq BETWEEN r.first_seq AND r.last_seq))`).Scan(&orphans); err != nil {
+		t.Fatal(err)
+	}
+	if orphans != 0 {
+		t.Fatalf("%d unsent entries or runs name no outbox event", orphans)
+	}
+	return marks
 }
