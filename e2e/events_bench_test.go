@@ -3,7 +3,7 @@ package e2e
 import (
 	"context"
 	"flag"
-	"net/http"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -38,15 +38,22 @@ import (
 // profile (-cpuprofile) holds the default path only.
 var eventsPeriodicOnly = flag.Bool("events-periodic-only", false, "BenchmarkEventsEndToEnd: run the periodic side only (for a profile of the default path)")
 
+// -events-devices pushes each round from that many devices of the rep at
+// once, each its share of the 2,000 visits in calls of 100, as a team's
+// phones do: one client's calls one after another are bound by a durable
+// commit's latency each (the pipeline then idles a core), several share
+// commits (group commit) and keep both cores busy.
+var eventsDevices = flag.Int("events-devices", 1, "BenchmarkEventsEndToEnd: devices pushing at once (2,000 visits a round between them)")
+
 func BenchmarkEventsEndToEnd(b *testing.B) {
 	type side struct {
-		name   string
-		d      *daemon.Daemon
-		client fieldsyncv1connect.SyncServiceClient
-		clock  *syncengine.Clock
-		seq    uint64
-		took   time.Duration
-		cpu    time.Duration
+		name    string
+		d       *daemon.Daemon
+		clients []fieldsyncv1connect.SyncServiceClient // one per device
+		clock   *syncengine.Clock
+		seq     []uint64 // per device
+		took    time.Duration
+		cpu     time.Duration
 	}
 	newSide := func(name string, syncAlways bool) *side {
 		cfg := daemon.DefaultConfig()
@@ -64,24 +71,44 @@ func BenchmarkEventsEndToEnd(b *testing.B) {
 			b.Fatal(err)
 		}
 		rep, _ := creds.User("rep")
-		return &side{name: name, d: d, clock: syncengine.NewClock(nil),
-			client: fieldsyncv1connect.NewSyncServiceClient(http.DefaultClient, d.URL(), bearer(rep.DeviceToken))}
+		tokens := []string{rep.DeviceToken}
+		if *eventsDevices > 1 {
+			tokens = append(tokens, enrollRepDevices(b, &deployment{name: name, url: d.URL(), creds: creds}, *eventsDevices-1)...)
+		}
+		s := &side{name: name, d: d, clock: syncengine.NewClock(nil), seq: make([]uint64, len(tokens))}
+		for _, t := range tokens {
+			s.clients = append(s.clients, fieldsyncv1connect.NewSyncServiceClient(benchClient(len(tokens)), d.URL(), bearer(t)))
+		}
+		return s
 	}
 	sides := []*side{newSide("sync_always", true), newSide("periodic", false)}
 	if *eventsPeriodicOnly {
 		sides = sides[1:]
 	}
 	const visits, perCall = 2000, 100
+	// push sends device dev's share of a round's calls.
+	push := func(s *side, dev int) error {
+		for c := dev; c < visits/perCall; c += len(s.clients) {
+			res, err := s.clients[dev].Push(context.Background(), connect.NewRequest(submittedVisits(s.clock, &s.seq[dev], perCall)))
+			if err != nil {
+				return err
+			}
+			if r := res.Msg.Results[perCall-1]; r.Outcome != fieldsyncv1.MutationOutcome_MUTATION_OUTCOME_APPLIED {
+				return fmt.Errorf("%s push: %v", s.name, r)
+			}
+		}
+		return nil
+	}
 	round := func(s *side) {
 		waitIdle(b, s.d)
 		start, cpu := time.Now(), benchenv.CPUTime()
-		for c := 0; c < visits/perCall; c++ {
-			res, err := s.client.Push(context.Background(), connect.NewRequest(submittedVisits(s.clock, &s.seq, perCall)))
-			if err != nil {
+		errs := make(chan error, len(s.clients))
+		for dev := range s.clients {
+			go func() { errs <- push(s, dev) }()
+		}
+		for range s.clients {
+			if err := <-errs; err != nil {
 				b.Fatal(err)
-			}
-			if r := res.Msg.Results[perCall-1]; r.Outcome != fieldsyncv1.MutationOutcome_MUTATION_OUTCOME_APPLIED {
-				b.Fatalf("%s push: %v", s.name, r)
 			}
 		}
 		waitIdle(b, s.d)
