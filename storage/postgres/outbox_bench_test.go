@@ -3,82 +3,20 @@ package postgres_test
 import (
 	"context"
 	"testing"
-	"time"
 
-	"github.com/fieldsync/fieldsync/events"
-	"github.com/fieldsync/fieldsync/internal/benchenv"
-	"github.com/fieldsync/fieldsync/internal/ids"
+	"github.com/fieldsync/fieldsync/events/outboxtest"
 	"github.com/fieldsync/fieldsync/internal/pgtest"
 	"github.com/fieldsync/fieldsync/storage/postgres"
-	"github.com/fieldsync/fieldsync/syncengine"
 )
 
-// BenchmarkOutboxAppendAndMark is storage/sqlite's benchmark of the same
-// name on PostgreSQL: each op commits 100 events of ≈ 590 bytes in one
-// push transaction, then the relay's read of them and its MarkSent, over
-// 50,000 sent events. It reports the time per event of each step and the
-// CPU time per event of this process (the client side; the server's is
-// not counted).
+// BenchmarkOutboxAppendAndMark is outboxtest.BenchAppendAndMark on
+// PostgreSQL; the CPU it reports is this process's (the client side), not
+// the server's.
 func BenchmarkOutboxAppendAndMark(b *testing.B) {
-	ctx := context.Background()
-	db, err := postgres.Open(ctx, pgtest.DB(b))
+	db, err := postgres.Open(context.Background(), pgtest.DB(b))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	const perTx = 100
-	data := make([]byte, 590)
-	for i := range data {
-		data[i] = byte(i * 7)
-	}
-	var streamSeq uint64
-	pushEvents := func() {
-		err := db.Update(ctx, func(tx syncengine.Tx) error {
-			for range perTx {
-				ev := events.OutboxEvent{ID: ids.New(), Subject: events.ChangeSubject("t", "fieldsync.v1.Visit"), Data: data}
-				if err := tx.AppendEvent(ev); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-	markEvents := func() {
-		evs, err := db.PendingEvents(ctx, 256)
-		if err != nil {
-			b.Fatal(err)
-		}
-		sent := make([]events.Sent, len(evs))
-		for i, ev := range evs {
-			streamSeq++
-			sent[i] = events.Sent{Seq: ev.Seq, Stream: events.ChangesStream, StreamSeq: streamSeq}
-		}
-		if err := db.MarkSent(ctx, sent); err != nil {
-			b.Fatal(err)
-		}
-	}
-	for range 500 {
-		pushEvents()
-		markEvents()
-	}
-	var push, mark time.Duration
-	cpu := benchenv.CPUTime()
-	b.ResetTimer()
-	for b.Loop() {
-		t0 := time.Now()
-		pushEvents()
-		t1 := time.Now()
-		markEvents()
-		push, mark = push+t1.Sub(t0), mark+time.Since(t1)
-	}
-	total := float64(b.N * perTx)
-	b.ReportMetric(float64(push.Nanoseconds())/total/1000, "push-µs/event")
-	b.ReportMetric(float64(mark.Nanoseconds())/total/1000, "mark-µs/event")
-	b.ReportMetric(float64((push+mark).Nanoseconds())/total/1000, "µs/event")
-	b.ReportMetric(float64((benchenv.CPUTime()-cpu).Nanoseconds())/total/1000, "cpu-µs/event")
-	benchenv.ReportLoad(b)
-	b.ReportMetric(0, "ns/op")
+	outboxtest.BenchAppendAndMark(b, outboxBackend(db))
 }

@@ -20,8 +20,14 @@ func TestOutboxConformance(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Close() })
-		return outboxtest.Backend{Store: db, Write: func(ctx context.Context, fn func(func(events.OutboxEvent) error) error) error {
-			return db.Update(ctx, func(tx syncengine.Tx) error { return fn(tx.AppendEvent) })
-		}}
+		return outboxBackend(db)
 	})
+}
+
+// outboxBackend is db as the outbox suite and benchmark use it: events
+// appended through the sync engine's write transaction.
+func outboxBackend(db *sqlite.DB) outboxtest.Backend {
+	return outboxtest.Backend{Store: db, Write: func(ctx context.Context, fn func(func(events.OutboxEvent) error) error) error {
+		return db.Update(ctx, func(tx syncengine.Tx) error { return fn(tx.AppendEvent) })
+	}}
 }
