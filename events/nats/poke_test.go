@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	natsgo "github.com/nats-io/nats.go"
+
 	"github.com/fieldsync/fieldsync/events/nats"
 	"github.com/fieldsync/fieldsync/internal/ids"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
@@ -18,6 +20,7 @@ import (
 type node struct {
 	e   *syncengine.Engine
 	bus *nats.PokeBus
+	nc  *natsgo.Conn
 }
 
 func startNode(t *testing.T, dbPath, natsURL string) *node {
@@ -38,7 +41,7 @@ func startNode(t *testing.T, dbPath, natsURL string) *node {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = bus.Close() })
-	return &node{e: e, bus: bus}
+	return &node{e: e, bus: bus, nc: nc}
 }
 
 // watch opens a Watch stream for p on n and returns its pokes, once the
@@ -115,6 +118,11 @@ func TestPokesLostWhileCutOffAreMadeUpByARecheck(t *testing.T) {
 	rep := newRep(t, dbPath)
 	onB := b.watch(t, rep)
 	n.stop()
+	// The client learns of the outage from its socket a moment later;
+	// until then a publish still goes into the dead connection's buffer.
+	for a.nc.IsConnected() {
+		time.Sleep(time.Millisecond)
+	}
 	a.push(t, rep, 1)
 	if st := a.bus.Stats(); st.Failed != 1 || st.Sent != 0 {
 		t.Fatalf("A's poke bus %+v while NATS is down: want the poke failed", st)
