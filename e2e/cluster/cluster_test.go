@@ -694,7 +694,7 @@ type outboxState struct{ total, unsent, notices int }
 
 func readOutbox(ctx context.Context, db *pgx.Conn) (outboxState, error) {
 	var s outboxState
-	err := db.QueryRow(ctx, `SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM outbox WHERE sent_at IS NULL),
+	err := db.QueryRow(ctx, `SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM outbox_unsent),
 		(SELECT count(*) FROM photo_notices)`).Scan(&s.total, &s.unsent, &s.notices)
 	return s, err
 }
