@@ -303,18 +303,6 @@ func TestSurgeryPhotosUploadAfterTheRecordAndReachAnotherDevice(t *testing.T) {
 	}
 }
 
-// nthIndex returns the index of the nth (from 1) v in s; -1 when fewer.
-func nthIndex(s []string, v string, n int) int {
-	for i := range s {
-		if s[i] == v {
-			if n--; n == 0 {
-				return i
-			}
-		}
-	}
-	return -1
-}
-
 func lastIndex(s []string, v string) int {
 	for i := len(s) - 1; i >= 0; i-- {
 		if s[i] == v {
