@@ -39,12 +39,19 @@ const (
 	// a few seconds on a weak mobile link, so little is sent again after a
 	// dropped connection.
 	DefaultChunkSize = 256 << 10
+	// DefaultUploadWindow is how many chunks of a photo are in flight at
+	// once (see WithUploadWindow): the second is sent before the answer to
+	// the first, so a link's latency is paid about once per two chunks.
+	DefaultUploadWindow = 2
 	// maxBatchSize is the server's limit on mutations per push.
 	maxBatchSize = 500
 	// maxPullLimit is the server's limit on records per pull page.
 	maxPullLimit = 5000
 	// maxChunkSize is the server's limit on the bytes of one PutChunk.
 	maxChunkSize = 4 << 20
+	// maxUploadWindow bounds the chunks of a photo in flight: the server
+	// holds at most 4 chunks of an upload waiting for the ones before them.
+	maxUploadWindow = 4
 )
 
 // Option configures a Client. Each option documents its default.
@@ -73,6 +80,7 @@ type config struct {
 	now            func() time.Time
 	protocol       Protocol
 	chunkSize      int
+	uploadWindow   int
 	photoProgress  func(sha256 string, sent, total int64)
 	photoDir       string
 	keepPhotos     bool
@@ -90,6 +98,7 @@ func newConfig(opts []Option) *config {
 		connectTimeout: DefaultConnectTimeout,
 		unreachable:    DefaultUnreachableAfter,
 		chunkSize:      DefaultChunkSize,
+		uploadWindow:   DefaultUploadWindow,
 		logger:         slog.New(slog.DiscardHandler),
 		now:            time.Now,
 	}
@@ -238,11 +247,28 @@ func WithChunkSize(n int) Option {
 	})
 }
 
+// WithUploadWindow sets how many chunks of a photo Sync keeps in flight:
+// it sends the next chunks before the answer to the first (each on its own
+// call; the server applies them in order), so over a link with latency a
+// photo takes about one round trip per n chunks instead of one per chunk.
+// 1 sends one chunk at a time, waiting for each answer. Whatever n, local
+// writes go before any chunk sent after them, and the upload resumes from
+// the offset the server holds. Default DefaultUploadWindow (2); values
+// below 1 keep the default and values above 4 are lowered to 4.
+func WithUploadWindow(n int) Option {
+	return optionFunc(func(c *config) {
+		if n > 0 {
+			c.uploadWindow = min(n, maxUploadWindow)
+		}
+	})
+}
+
 // WithPhotoProgress sets a function Sync calls while it uploads a photo,
 // for a progress bar: once the server's upload is created or found, and
 // after every chunk the server acknowledged, with the photo's SHA-256, the
 // bytes the server holds and the photo's size (sent == total once it is
-// stored). It runs on the goroutine that called Sync and should return
+// stored). sent never goes back within a Sync's upload of the photo, nor
+// over total. It runs on the goroutine that called Sync and should return
 // quickly. Default: none.
 func WithPhotoProgress(fn func(sha256 string, sent, total int64)) Option {
 	return optionFunc(func(c *config) { c.photoProgress = fn })

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -102,9 +103,10 @@ type photoUpload struct {
 	c     *Client
 	p     *Photo
 	f     *os.File
-	buf   []byte
-	crcs  int // CRC32C refusals in a row
-	waits int // throttled calls waited out
+	free  [][]byte     // chunk buffers no call uses
+	crcs  int          // CRC32C refusals in a row
+	waits atomic.Int32 // throttled calls waited out (chunks in flight wait on their own)
+	shown int64        // the last progress reported
 }
 
 // call runs fn, calling it again after the hinted wait while the server
@@ -114,10 +116,9 @@ func (u *photoUpload) call(ctx context.Context, fn func() error) error {
 	for {
 		err := fn()
 		d, ok := throttled(err)
-		if !ok || u.waits >= maxThrottleWaits {
+		if !ok || u.waits.Add(1) > maxThrottleWaits {
 			return err
 		}
-		u.waits++
 		if err := sleep(ctx, min(d, maxThrottleWait)); err != nil {
 			return err
 		}
@@ -212,37 +213,108 @@ func (u *photoUpload) create(ctx context.Context) (*fieldsyncv1.Upload, error) {
 	return up, nil
 }
 
-// send puts the chunks from off to the end.
+// send puts the chunks from off to the end, with up to the configured
+// window (WithUploadWindow) in flight: each chunk goes on its own call
+// before the answers to the ones before it; the server applies them in
+// order. Answers are taken in the order the chunks were sent. Local
+// writes go before any chunk sent after them: once they wait, no chunk is
+// sent, the answers to those in flight are taken, and send yields. An
+// answer that leaves the upload elsewhere than the chunk's end (a refusal,
+// an offset told) drops the chunks in flight after it and goes on from
+// where the server stands. send returns only once no call of it is left.
 func (u *photoUpload) send(ctx context.Context, id string, off int64) error {
-	for off < u.p.Size {
-		if err := u.c.yieldToRecords(ctx); err != nil {
-			return err
+	var flight []*chunkCall
+	defer func() {
+		for _, cc := range flight {
+			cc.cancel()
 		}
-		data, err := u.chunk(off)
+		for _, cc := range flight {
+			<-cc.done
+		}
+	}()
+	for next := off; ; {
+		for len(flight) < u.c.cfg.uploadWindow && next < u.p.Size {
+			if err := u.c.yieldToRecords(ctx); err != nil {
+				if !errors.Is(err, errYield) || len(flight) == 0 {
+					return err
+				}
+				break // the answers to the chunks in flight first
+			}
+			cc, err := u.put(ctx, id, next)
+			if err != nil {
+				return err
+			}
+			flight = append(flight, cc)
+			next += int64(len(cc.data))
+		}
+		if len(flight) == 0 {
+			return nil
+		}
+		head := flight[0]
+		<-head.done
+		flight = flight[1:]
+		u.free = append(u.free, head.data[:0])
+		end := head.off + int64(len(head.data))
+		o, err := u.afterChunk(ctx, id, head.off, head.res, head.err)
 		if err != nil {
 			return err
 		}
-		var res *connect.Response[fieldsyncv1.PutChunkResponse]
-		err = u.call(ctx, func() (err error) {
-			res, err = u.c.media.PutChunk(ctx, connect.NewRequest(&fieldsyncv1.PutChunkRequest{
+		if o != end { // the chunks in flight after it are not where the server goes on
+			for _, cc := range flight {
+				cc.cancel()
+			}
+			for _, cc := range flight {
+				<-cc.done
+				u.free = append(u.free, cc.data[:0])
+			}
+			flight, next = nil, o
+		}
+	}
+}
+
+// chunkCall is one PutChunk in flight.
+type chunkCall struct {
+	off    int64
+	data   []byte
+	cancel context.CancelFunc
+	done   chan struct{} // closed once res and err are set
+	res    *connect.Response[fieldsyncv1.PutChunkResponse]
+	err    error
+}
+
+// put sends the chunk at off on its own goroutine, waiting out throttling.
+func (u *photoUpload) put(ctx context.Context, id string, off int64) (*chunkCall, error) {
+	data, err := u.chunk(off)
+	if err != nil {
+		return nil, err
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cc := &chunkCall{off: off, data: data, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(cc.done)
+		defer cancel()
+		cc.err = u.call(cctx, func() (err error) {
+			cc.res, err = u.c.media.PutChunk(cctx, connect.NewRequest(&fieldsyncv1.PutChunkRequest{
 				UploadId: id, Offset: off, Data: data, Crc32C: crc32.Checksum(data, castagnoli),
 			}))
 			return err
 		})
-		if off, err = u.afterChunk(ctx, id, off, res, err); err != nil {
-			return err
-		}
-	}
-	return nil
+	}()
+	return cc, nil
 }
 
-// chunk reads the chunk at off from the local copy.
+// chunk reads the chunk at off from the local copy into a buffer of its
+// own (one per chunk in flight).
 func (u *photoUpload) chunk(off int64) ([]byte, error) {
 	n := min(int64(u.c.cfg.chunkSize), u.p.Size-off)
-	if int64(cap(u.buf)) < n {
-		u.buf = make([]byte, u.c.cfg.chunkSize)
+	var buf []byte
+	if k := len(u.free); k > 0 {
+		buf, u.free = u.free[k-1], u.free[:k-1]
 	}
-	data := u.buf[:n]
+	if int64(cap(buf)) < n {
+		buf = make([]byte, u.c.cfg.chunkSize)
+	}
+	data := buf[:n]
 	if _, err := u.f.ReadAt(data, off); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, failf("the local copy is shorter than the photo's %d bytes", u.p.Size)
@@ -301,9 +373,18 @@ func (u *photoUpload) acked(ctx context.Context, off int64) (int64, error) {
 	return off, nil
 }
 
+// progress reports the bytes the server holds, unless a report went past
+// them already: an offset told by an answer to a chunk sent ahead may be
+// older than one already acknowledged (the device then learns the newer
+// one again from its next chunk), and the server may have lost chunks it
+// acknowledged before a crash.
 func (u *photoUpload) progress(sent int64) {
+	if sent < u.shown {
+		return
+	}
+	u.shown = min(sent, u.p.Size)
 	if fn := u.c.cfg.photoProgress; fn != nil {
-		fn(u.p.SHA256, sent, u.p.Size)
+		fn(u.p.SHA256, u.shown, u.p.Size)
 	}
 }
 

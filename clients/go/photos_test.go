@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/fieldsync/fieldsync/internal/daemon"
@@ -25,6 +26,7 @@ import (
 	"github.com/fieldsync/fieldsync/internal/s3test"
 	"github.com/fieldsync/fieldsync/photos/photostest"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
+	"github.com/fieldsync/fieldsync/proto/fieldsync/v1/fieldsyncv1connect"
 	"github.com/fieldsync/fieldsync/storage/media/local"
 )
 
@@ -35,25 +37,37 @@ const (
 )
 
 // mediaTransport passes every call to the server, noting the RPCs in
-// order and counting the photo bytes of the PutChunk calls that reached
-// it, and cuts or drops PutChunk calls on cue.
+// order and the photo bytes the server applied (PutChunk answered OK), and
+// cuts or drops PutChunk calls on cue. With chunks in flight (an upload
+// window over 1) a call the device gave up on may have been applied
+// unseen, so tests of a window over 1 check what the server holds rather
+// than count bytes through faults.
 type mediaTransport struct {
 	base http.RoundTripper
 	mu   sync.Mutex
-	// calls are the RPC names in order; chunkBytes the data bytes of the
-	// PutChunk calls the server received whole.
-	calls      []string
-	chunks     int
-	chunkBytes int64
-	// cutAt > 0 cuts the PutChunk whose data would take chunkBytes past it
-	// halfway through its body, then runs onCut (once).
+	// calls are the RPC names in order; offsets the offsets of the
+	// PutChunk calls in order; chunkBytes the data bytes of the PutChunk
+	// calls the server applied (answered OK), chunks how many;
+	// offsetRefusals how many were refused for their offset (Aborted: the
+	// device sent bytes the server held, or bytes past them).
+	calls          []string
+	offsets        []int64
+	chunks         int
+	chunkBytes     int64
+	offsetRefusals int
+	// cut cuts the PutChunk at offset cutAt halfway through its body, then
+	// runs onCut (once).
+	cut   bool
 	cutAt int64
 	onCut func()
-	// dropAnswer > 0 loses the answer of that PutChunk (counted from 1),
-	// once the server handled it.
-	dropAnswer int
-	// afterChunk runs once the server answered each PutChunk (its number).
-	afterChunk func(n int)
+	// drop loses the answer of the PutChunk at offset dropAt (once), after
+	// the server handled it.
+	drop   bool
+	dropAt int64
+	// afterChunk runs once the server applied each PutChunk (its offset),
+	// before the answer reaches the device. With chunks in flight the
+	// answers may come back in another order than the server applied them.
+	afterChunk func(off int64)
 }
 
 func newMediaTransport() *mediaTransport { return &mediaTransport{base: http.DefaultTransport} }
@@ -62,10 +76,10 @@ func (m *mediaTransport) client() *http.Client { return &http.Client{Transport: 
 
 func (m *mediaTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	name := path.Base(req.URL.Path)
-	m.mu.Lock()
-	m.calls = append(m.calls, name)
-	m.mu.Unlock()
 	if name != "PutChunk" {
+		m.mu.Lock()
+		m.calls = append(m.calls, name)
+		m.mu.Unlock()
 		return m.base.RoundTrip(req)
 	}
 	body, err := readBody(req)
@@ -76,51 +90,59 @@ func (m *mediaTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := proto.Unmarshal(body, pc); err != nil {
 		return nil, err
 	}
-	if onCut := m.takeCut(len(pc.GetData())); onCut != nil {
-		return m.cut(req, body, onCut)
+	m.mu.Lock()
+	m.calls = append(m.calls, name)
+	m.offsets = append(m.offsets, pc.GetOffset())
+	cut, onCut := m.cut && m.cutAt == pc.GetOffset(), m.onCut
+	if cut {
+		m.cut = false
+	}
+	m.mu.Unlock()
+	if cut {
+		return m.cutCall(req, body, onCut)
 	}
 	res, err := m.forward(req, body)
 	if err != nil {
 		return nil, err
 	}
-	return m.answered(res, len(pc.GetData()))
+	return m.answered(res, pc.GetOffset(), len(pc.GetData()))
 }
 
-// takeCut returns the cut hook when a chunk of n bytes is to be cut.
-func (m *mediaTransport) takeCut(n int) func() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.cutAt == 0 || m.chunkBytes+int64(n) <= m.cutAt {
-		return nil
-	}
-	m.cutAt = 0
-	if m.onCut == nil {
-		return func() {}
-	}
-	return m.onCut
-}
-
-// cut sends half of the body and breaks the connection.
-func (m *mediaTransport) cut(req *http.Request, body []byte, onCut func()) (*http.Response, error) {
+// cutCall sends half of the body and breaks the connection.
+func (m *mediaTransport) cutCall(req *http.Request, body []byte, onCut func()) (*http.Response, error) {
 	r := req.Clone(req.Context())
 	r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body[:len(body)/2]), errReader{}))
 	r.ContentLength = int64(len(body))
 	if res, err := m.base.RoundTrip(r); err == nil {
 		res.Body.Close()
 	}
-	onCut()
+	if onCut != nil {
+		onCut()
+	}
 	return nil, errInjected
 }
 
-// answered counts a chunk the server received and handles the answer's faults.
-func (m *mediaTransport) answered(res *http.Response, n int) (*http.Response, error) {
+// answered counts a chunk the server applied or refused for its offset,
+// and handles the answer's faults.
+func (m *mediaTransport) answered(res *http.Response, off int64, n int) (*http.Response, error) {
 	m.mu.Lock()
+	if res.StatusCode == http.StatusConflict { // Aborted: wrong offset
+		m.offsetRefusals++
+	}
+	if res.StatusCode != http.StatusOK {
+		m.mu.Unlock()
+		return res, nil
+	}
 	m.chunks++
 	m.chunkBytes += int64(n)
-	num, drop, hook := m.chunks, m.chunks == m.dropAnswer, m.afterChunk
+	hook := m.afterChunk
+	drop := m.drop && m.dropAt == off
+	if drop {
+		m.drop = false
+	}
 	m.mu.Unlock()
 	if hook != nil {
-		hook(num)
+		hook(off)
 	}
 	if drop {
 		io.Copy(io.Discard, res.Body)
@@ -137,13 +159,28 @@ func (m *mediaTransport) forward(req *http.Request, body []byte) (*http.Response
 	return m.base.RoundTrip(r)
 }
 
-// sent returns the bytes of the chunks the server received whole, and resets the count.
+// sent returns the bytes of the chunks the server applied, and resets the
+// count (and the offsets noted).
 func (m *mediaTransport) sent() int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n := m.chunkBytes
-	m.chunkBytes, m.chunks = 0, 0
+	m.chunkBytes, m.chunks, m.offsets = 0, 0, nil
 	return n
+}
+
+// sentOffsets returns the offsets of the PutChunk calls since the last sent.
+func (m *mediaTransport) sentOffsets() []int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.offsets)
+}
+
+// refusals returns how many PutChunk calls were refused for their offset.
+func (m *mediaTransport) refusals() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.offsetRefusals
 }
 
 // count returns how many calls of an RPC were made.
@@ -266,18 +303,6 @@ func TestSurgeryPhotosUploadAfterTheRecordAndReachAnotherDevice(t *testing.T) {
 	}
 }
 
-// nthIndex returns the index of the nth (from 1) v in s; -1 when fewer.
-func nthIndex(s []string, v string, n int) int {
-	for i := range s {
-		if s[i] == v {
-			if n--; n == 0 {
-				return i
-			}
-		}
-	}
-	return -1
-}
-
 func lastIndex(s []string, v string) int {
 	for i := len(s) - 1; i >= 0; i-- {
 		if s[i] == v {
@@ -309,117 +334,236 @@ func checkAllDone(t *testing.T, c *Client, data [][]byte, progress *progressLog)
 	}
 }
 
+// windows are the upload windows the resume and ordering tests run with.
+var windows = []int{1, 2, 3}
+
+// serverOffset returns the offset the server's upload of a photo continues
+// at, asked as the device with its token (not through the device's client).
+func serverOffset(t tb, serverURL, token, uploadID string) int64 {
+	t.Helper()
+	mc := fieldsyncv1connect.NewMediaServiceClient(http.DefaultClient, serverURL, connect.WithInterceptors(authInterceptor(token)))
+	res, err := mc.GetUpload(context.Background(), connect.NewRequest(&fieldsyncv1.GetUploadRequest{UploadId: uploadID}))
+	if err != nil {
+		t.Fatalf("get upload %s: %v", uploadID, err)
+	}
+	return res.Msg.GetUpload().GetOffset()
+}
+
+// TestPhotoUploadResumesFromTheServerOffsetAfterACut: a connection cut
+// halfway through a chunk leaves the server with the chunks before it (a
+// chunk sent ahead of the cut one is not applied); the next Sync resumes
+// at the server's offset and, when an answer is lost on the way, at the
+// offset the server holds then: no chunk is ever sent at an offset the
+// server is not at (it would be refused for its offset), and the photo is
+// stored whole.
 func TestPhotoUploadResumesFromTheServerOffsetAfterACut(t *testing.T) {
 	t.Parallel()
-	e := start(t)
-	staff := e.user("store_staff", 0)
-	mt := newMediaTransport()
-	c := e.device(staff.DeviceToken, WithHTTPClient(mt.client()), WithChunkSize(testChunk))
-	id := c.NewID()
-	data := photostest.JPEG(5*testChunk+1000, 7)
-	mustPut(t, c, id, &fieldsyncv1.Diagnosis{VehicleModel: "sedan"})
-	mustAddPhoto(t, c, diagnosisType, id, "photos", data)
+	for _, w := range windows {
+		t.Run(fmt.Sprintf("window=%d", w), func(t *testing.T) {
+			t.Parallel()
+			e := start(t)
+			staff := e.user("store_staff", 0)
+			mt := newMediaTransport()
+			c := e.device(staff.DeviceToken, WithHTTPClient(mt.client()), WithChunkSize(testChunk), WithUploadWindow(w))
+			id := c.NewID()
+			data := photostest.JPEG(5*testChunk+1000, 7)
+			mustPut(t, c, id, &fieldsyncv1.Diagnosis{VehicleModel: "sedan"})
+			mustAddPhoto(t, c, diagnosisType, id, "photos", data)
 
-	// The connection breaks halfway through the third chunk, and stays down.
-	ctx, down := context.WithCancel(context.Background())
-	mt.mu.Lock()
-	mt.cutAt, mt.onCut = 2*testChunk+testChunk/2, down
-	mt.mu.Unlock()
-	if err := c.Sync(ctx); err == nil {
-		t.Fatal("sync through the cut succeeded")
-	}
-	if p := onlyPhoto(t, c); p.State != PhotoUploading || p.Offset != 2*testChunk {
-		t.Fatalf("after the cut: %+v", p)
-	}
-	if got := mt.sent(); got != 2*testChunk {
-		t.Fatalf("%d bytes reached the server before the cut, want %d", got, 2*testChunk)
-	}
+			// The connection breaks halfway through the third chunk, and stays
+			// down once the chunks before it went through.
+			ctx, down := context.WithCancel(context.Background())
+			mt.mu.Lock()
+			mt.cut, mt.cutAt, mt.onCut = true, 2*testChunk, func() {
+				for {
+					mt.mu.Lock()
+					through := mt.chunks == 2
+					mt.mu.Unlock()
+					if through {
+						break
+					}
+					time.Sleep(time.Millisecond)
+				}
+				down()
+			}
+			mt.mu.Unlock()
+			if err := c.Sync(ctx); err == nil {
+				t.Fatal("sync through the cut succeeded")
+			}
+			p := onlyPhoto(t, c)
+			held := serverOffset(t, e.d.URL(), staff.DeviceToken, p.UploadID)
+			if held != 2*testChunk {
+				t.Fatalf("after the cut the server holds %d bytes, want the %d before the cut chunk", held, 2*testChunk)
+			}
+			if p.State != PhotoUploading || p.Offset > held || (w == 1 && p.Offset != held) {
+				t.Fatalf("after the cut: %+v, the server holding %d", p, held)
+			}
+			if got := mt.sent(); got > held || (w == 1 && got != held) {
+				t.Fatalf("the server answered chunks of %d bytes before the cut, holding %d", got, held)
+			}
 
-	// Back online; the answer to the next Sync's second chunk is lost.
-	mt.mu.Lock()
-	mt.dropAnswer = 2
-	mt.mu.Unlock()
-	mustSync(t, c)
-	if got, want := mt.sent(), int64(len(data)-2*testChunk); got != want {
-		t.Fatalf("the resumed upload sent %d bytes, want the %d the server lacked", got, want)
-	}
-	if p := onlyPhoto(t, c); p.State != PhotoDone {
-		t.Fatalf("after the resumed sync: %+v", p)
-	}
-	d := &fieldsyncv1.Diagnosis{}
-	if _, err := c.Get(context.Background(), diagnosisType, id, d); err != nil || len(d.GetPhotos()) != 1 || d.GetVehicleModel() != "sedan" {
-		t.Fatalf("diagnosis %v: %v", d, err)
-	}
-	if !available(t, c, id, photostest.Key(data)) {
-		t.Fatal("the diagnosis was not pulled again with its photo available")
+			// Back online; the answer to the next Sync's second chunk is lost.
+			mt.mu.Lock()
+			mt.drop, mt.dropAt = true, 3*testChunk
+			mt.mu.Unlock()
+			mustSync(t, c)
+			offs := mt.sentOffsets()
+			if len(offs) == 0 || slices.Min(offs) != held {
+				t.Fatalf("the resumed upload sent chunks at %v, want them from the server's %d", offs, held)
+			}
+			if n := mt.refusals(); n != 0 {
+				t.Fatalf("%d chunks were refused for their offset: the device sent bytes the server held, or past them (chunks at %v)", n, offs)
+			}
+			got := mt.sent()
+			if want := int64(len(data)) - held; got > want || (w == 1 && got != want) {
+				t.Fatalf("the resumed upload had %d bytes applied, want the %d the server lacked", got, want)
+			}
+			if p := onlyPhoto(t, c); p.State != PhotoDone {
+				t.Fatalf("after the resumed sync: %+v", p)
+			}
+			d := &fieldsyncv1.Diagnosis{}
+			if _, err := c.Get(context.Background(), diagnosisType, id, d); err != nil || len(d.GetPhotos()) != 1 || d.GetVehicleModel() != "sedan" {
+				t.Fatalf("diagnosis %v: %v", d, err)
+			}
+			if !available(t, c, id, photostest.Key(data)) {
+				t.Fatal("the diagnosis was not pulled again with its photo available")
+			}
+		})
 	}
 }
 
 func TestPhotoUploadResumesAfterAProcessRestart(t *testing.T) {
 	t.Parallel()
-	e := start(t)
-	rep := e.user("rep", 0)
-	dbPath := filepath.Join(t.TempDir(), "device.db")
-	ctx, crash := context.WithCancel(context.Background())
-	mt := newMediaTransport()
-	mt.afterChunk = func(n int) {
-		if n == 2 {
-			crash() // the process dies once the server holds two chunks
-		}
-	}
-	open := func(mt *mediaTransport) *Client {
-		return openDevice(t, dbPath, WithServer(e.d.URL()), WithToken(rep.DeviceToken), WithHTTPClient(mt.client()),
-			WithChunkSize(testChunk), WithBackoff(time.Millisecond, 20*time.Millisecond))
-	}
-	c := open(mt)
-	id := c.NewID()
-	data := photostest.JPEG(4*testChunk+10, 11)
-	mustAddPhoto(t, c, surgeryType, id, "pre_op_photo", data)
-	if err := c.Sync(ctx); !errors.Is(err, context.Canceled) {
-		t.Fatalf("sync through the crash: %v", err)
-	}
-	c.Close()
+	for _, w := range windows {
+		t.Run(fmt.Sprintf("window=%d", w), func(t *testing.T) {
+			t.Parallel()
+			e := start(t)
+			rep := e.user("rep", 0)
+			dbPath := filepath.Join(t.TempDir(), "device.db")
+			ctx, crash := context.WithCancel(context.Background())
+			mt := newMediaTransport()
+			mt.afterChunk = func(off int64) {
+				if off == testChunk {
+					crash() // the process dies once the server holds two chunks (chunks in flight after them may land)
+				}
+			}
+			open := func(mt *mediaTransport) *Client {
+				return openDevice(t, dbPath, WithServer(e.d.URL()), WithToken(rep.DeviceToken), WithHTTPClient(mt.client()),
+					WithChunkSize(testChunk), WithBackoff(time.Millisecond, 20*time.Millisecond), WithUploadWindow(w))
+			}
+			c := open(mt)
+			id := c.NewID()
+			data := photostest.JPEG(4*testChunk+10, 11)
+			mustAddPhoto(t, c, surgeryType, id, "pre_op_photo", data)
+			if err := c.Sync(ctx); !errors.Is(err, context.Canceled) {
+				t.Fatalf("sync through the crash: %v", err)
+			}
+			c.Close()
 
-	mt2 := newMediaTransport()
-	c = open(mt2)
-	if p := onlyPhoto(t, c); p.State != PhotoUploading || p.Path == "" {
-		t.Fatalf("after the restart: %+v", p)
-	}
-	mustSync(t, c)
-	if got, want := mt2.sent(), int64(len(data)-2*testChunk); got != want {
-		t.Fatalf("after the restart %d bytes were sent, want the %d the server lacked", got, want)
-	}
-	if p := onlyPhoto(t, c); p.State != PhotoDone {
-		t.Fatalf("after the resumed sync: %+v", p)
-	}
-	if !available(t, c, id, photostest.Key(data)) {
-		t.Fatal("the photo is not available")
+			mt2 := newMediaTransport()
+			c = open(mt2)
+			p := onlyPhoto(t, c)
+			if p.State != PhotoUploading || p.Path == "" {
+				t.Fatalf("after the restart: %+v", p)
+			}
+			held := serverOffset(t, e.d.URL(), rep.DeviceToken, p.UploadID)
+			if held < 2*testChunk || held%testChunk != 0 || (w == 1 && held != 2*testChunk) {
+				t.Fatalf("the server holds %d bytes after the crash, want 2 chunks and at most the ones in flight", held)
+			}
+			mustSync(t, c)
+			if offs := mt2.sentOffsets(); len(offs) == 0 || slices.Min(offs) != held {
+				t.Fatalf("after the restart chunks went at %v, want them from the server's %d", offs, held)
+			}
+			if got, want := mt2.sent(), int64(len(data))-held; got != want || mt2.refusals() != 0 {
+				t.Fatalf("after the restart %d bytes were applied (%d chunks refused for their offset), want the %d the server lacked",
+					got, mt2.refusals(), want)
+			}
+			if p := onlyPhoto(t, c); p.State != PhotoDone {
+				t.Fatalf("after the resumed sync: %+v", p)
+			}
+			if !available(t, c, id, photostest.Key(data)) {
+				t.Fatal("the photo is not available")
+			}
+		})
 	}
 }
 
+// TestRecordWrittenDuringAnUploadGoesBeforeTheNextChunk: a record written
+// while chunks of a photo are in flight reaches the server before any
+// chunk sent after it. The visit is written while the device waits for
+// the server's answer to the second chunk with its window full (so no
+// chunk can be on its way out meanwhile); every chunk sent after that
+// finds the server holding the visit.
 func TestRecordWrittenDuringAnUploadGoesBeforeTheNextChunk(t *testing.T) {
 	t.Parallel()
-	e := start(t)
-	mt := newMediaTransport()
-	c := e.device(e.token("rep"), WithHTTPClient(mt.client()), WithChunkSize(testChunk))
-	visitID := c.NewID()
-	mt.afterChunk = func(n int) {
-		if n == 2 {
-			mustPut(t, c, visitID, &fieldsyncv1.Visit{Notes: "written while a photo uploads"})
-		}
-	}
-	data := photostest.JPEG(4*testChunk, 61)
-	mustAddPhoto(t, c, surgeryType, c.NewID(), "pre_op_photo", data)
-	mustSync(t, c)
-	calls := mt.callLog()
-	if next := calls[nthIndex(calls, "PutChunk", 2)+1]; next != "Push" {
-		t.Fatalf("after the chunk during which the visit was written came %s: %v", next, calls)
-	}
-	if got := mt.sent(); got != int64(len(data)) {
-		t.Fatalf("%d bytes sent, want %d", got, len(data))
-	}
-	if st := mustStatus(t, c); st.OutboxDepth != 0 || st.PhotoQueue != 0 {
-		t.Fatalf("status: %+v", st)
+	for _, w := range windows {
+		t.Run(fmt.Sprintf("window=%d", w), func(t *testing.T) {
+			t.Parallel()
+			e := start(t)
+			rep := e.user("rep", 0)
+			token2, _ := e.enroll(rep.UserID, "tablet")
+			serverHolds := func(id string) bool { // the visit, pulled by the rep's other device
+				res, err := e.syncClient(token2).Pull(context.Background(), connect.NewRequest(&fieldsyncv1.PullRequest{Limit: 5000}))
+				if err != nil {
+					t.Errorf("pull: %v", err)
+					return false
+				}
+				return slices.ContainsFunc(res.Msg.GetRecords(), func(r *fieldsyncv1.Record) bool { return r.GetId() == id })
+			}
+			mt := newMediaTransport()
+			c := e.device(rep.DeviceToken, WithHTTPClient(mt.client()), WithChunkSize(testChunk), WithUploadWindow(w))
+			visitID := c.NewID()
+			var (
+				written   = -1 // calls made before the visit was written
+				checked   atomic.Bool
+				heldFirst atomic.Bool
+			)
+			mt.afterChunk = func(off int64) {
+				if off != testChunk {
+					return
+				}
+				// The device holds w chunks in flight from the second one on:
+				// it sends nothing more before this answer reaches it.
+				for want := int64(w) * testChunk; !slices.Contains(mt.sentOffsets(), want); {
+					time.Sleep(time.Millisecond)
+				}
+				mustPut(t, c, visitID, &fieldsyncv1.Visit{Notes: "written while a photo uploads"})
+				mt.mu.Lock()
+				written = len(mt.calls)
+				mt.mu.Unlock()
+			}
+			data := photostest.JPEG(6*testChunk, 61)
+			mustAddPhoto(t, c, surgeryType, c.NewID(), "pre_op_photo", data)
+			base := mt.base
+			mt.base = roundTripFunc(func(req *http.Request) (*http.Response, error) {
+				if path.Base(req.URL.Path) == "PutChunk" {
+					mt.mu.Lock()
+					after := written >= 0
+					mt.mu.Unlock()
+					if after && !checked.Swap(true) {
+						heldFirst.Store(serverHolds(visitID))
+					}
+				}
+				return base.RoundTrip(req)
+			})
+			mustSync(t, c)
+			calls := mt.callLog()
+			if written < 0 || !checked.Load() {
+				t.Fatalf("the visit was written at call %d, and no chunk went after it: %v", written, calls)
+			}
+			if !heldFirst.Load() {
+				t.Fatalf("a chunk sent after the visit was written went before the server held it: %v (visit written after call %d)", calls, written)
+			}
+			if next := slices.Index(calls[written:], "PutChunk"); next < 0 || !slices.Contains(calls[written:written+next], "Push") {
+				t.Fatalf("no push between the visit's write and the next chunk: %v (visit written after call %d)", calls, written)
+			}
+			if got := mt.sent(); got != int64(len(data)) || mt.refusals() != 0 {
+				t.Fatalf("%d bytes applied (%d chunks refused for their offset), want %d", got, mt.refusals(), len(data))
+			}
+			if st := mustStatus(t, c); st.OutboxDepth != 0 || st.PhotoQueue != 0 {
+				t.Fatalf("status: %+v", st)
+			}
+		})
 	}
 }
 
@@ -678,8 +822,8 @@ func TestPhotoUploadResumesWhenTheServerLostAcknowledgedChunks(t *testing.T) {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	mt := newMediaTransport()
-	mt.afterChunk = func(n int) {
-		if n == 3 {
+	mt.afterChunk = func(off int64) {
+		if off == 2*testChunk {
 			stop() // the device goes away once three chunks are acknowledged
 		}
 	}
@@ -691,10 +835,11 @@ func TestPhotoUploadResumesWhenTheServerLostAcknowledgedChunks(t *testing.T) {
 	if err := c.Sync(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("sync until the device went away: %v", err)
 	}
-	// The server acknowledged three chunks; the device recorded at least
-	// two of them (the last maybe not: it went away meanwhile).
-	if p := onlyPhoto(t, c); p.State != PhotoUploading || p.Offset < 2*testChunk {
-		t.Fatalf("before the server crash: %+v, want 2 or 3 chunks acknowledged", p)
+	// The server acknowledged three chunks (or more, sent ahead); the
+	// device recorded at most those (the last ones maybe not: it went away
+	// while their answers were on the way).
+	if p := onlyPhoto(t, c); p.State != PhotoUploading || p.Offset > 5*testChunk {
+		t.Fatalf("before the server crash: %+v", p)
 	}
 	c.Close()
 	if err := first.Close(); err != nil {
@@ -757,3 +902,8 @@ func TestPhotoUploadResumesWhenTheServerLostAcknowledgedChunks(t *testing.T) {
 		t.Fatalf("%d server uploads of the photo (%d complete), want the one resumed, complete", uploads, complete)
 	}
 }
+
+// roundTripFunc is an http.RoundTripper made of a function.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }

@@ -27,10 +27,10 @@ import (
 //
 // Photos go after the records: once the outbox is pushed and the changes
 // pulled, Sync uploads the photo queue (see AddPhoto), oldest first, each
-// in chunks (WithChunkSize) from the offset the server's upload holds, so
-// a dropped connection, an Aborted chunk or a restarted process sends no
-// acknowledged byte again. A local write made meanwhile is pushed before
-// the next chunk; a stored photo has its records pulled again, showing it
+// in chunks (WithChunkSize), two in flight (WithUploadWindow), from the
+// offset the server's upload holds, so a dropped connection, an Aborted
+// chunk or a restarted process sends no acknowledged byte again. A local
+// write made meanwhile is pushed before any chunk sent after it; a stored photo has its records pulled again, showing it
 // available. A photo the server refuses for good (its completion refused
 // twice, its local copy damaged, or larger than the server accepts)
 // becomes PhotoFailed, and one the server cannot take now (Unavailable: its

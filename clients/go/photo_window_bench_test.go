@@ -1,0 +1,60 @@
+package fieldsync
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/fieldsync/fieldsync/photos/photostest"
+)
+
+// delayedTransport holds every request back by d before sending it: a
+// link with that much latency (bandwidth is loopback's).
+type delayedTransport struct {
+	base http.RoundTripper
+	d    time.Duration
+}
+
+func (t delayedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.d > 0 {
+		select {
+		case <-time.After(t.d):
+		case <-req.Context().Done():
+			return nil, req.Context().Err()
+		}
+	}
+	return t.base.RoundTrip(req)
+}
+
+// BenchmarkPhotoUploadWindow times the Sync that uploads one new 5 MiB
+// photo in 256 KiB chunks (with the push of the record that refers to it
+// and the pulls around it, each request held back by the link's latency
+// too) with 1, 2 and 3 chunks in flight (WithUploadWindow), over loopback
+// and over a link holding each request back 10 ms. -count alternates the
+// cases.
+//
+//	go test -run='^$' -bench=PhotoUploadWindow -benchtime=10x -count=5 ./clients/go/
+func BenchmarkPhotoUploadWindow(b *testing.B) {
+	const size = 5 << 20
+	for _, latency := range []time.Duration{0, 10 * time.Millisecond} {
+		for _, w := range []int{1, 2, 3} {
+			b.Run(fmt.Sprintf("latency=%s/window=%d", latency, w), func(b *testing.B) {
+				e := start(b)
+				hc := &http.Client{Transport: delayedTransport{defaultHTTPClient(ProtocolConnect, DefaultConnectTimeout).Transport, latency}}
+				c := e.device(e.token("rep"), WithHTTPClient(hc), WithUploadWindow(w))
+				b.SetBytes(size)
+				for i := range b.N {
+					b.StopTimer()
+					mustAddPhoto(b, c, surgeryType, c.NewID(), "pre_op_photo", photostest.JPEG(size, uint64(i)+1))
+					b.StartTimer()
+					mustSync(b, c)
+				}
+				b.StopTimer()
+				if st := mustStatus(b, c); st.PhotoQueue != 0 || st.PhotosFailed != 0 {
+					b.Fatalf("status after the uploads: %+v", st)
+				}
+			})
+		}
+	}
+}
