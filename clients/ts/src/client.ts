@@ -9,7 +9,7 @@ import { MediaService } from "./gen/fieldsync/v1/media_pb.js";
 import { PhotoRefSchema, type PhotoRef } from "./gen/fieldsync/v1/records_pb.js";
 import { field as fieldExt, MergePolicy } from "./gen/fieldsync/v1/options_pb.js";
 import { reflect } from "@bufbuild/protobuf/reflect";
-import { chunkSizeOf, MAX_PHOTO_SIZE, newPhoto, nextPhotoRetry, queuePhoto, sha256Hex, sniffImage, uploadPhotos, type PhotoProgress } from "./photos.js";
+import { chunkSizeOf, inFlightOf, MAX_PHOTO_SIZE, newPhoto, nextPhotoRetry, queuePhoto, sha256Hex, sniffImage, uploadPhotos, type PhotoProgress } from "./photos.js";
 import {
   ConflictSchema,
   DeviceStatusSchema,
@@ -72,6 +72,12 @@ export interface ClientOptions {
   unreachableAfterMs?: number;
   /** Bytes per photo upload chunk (default 1 MiB, at most the server's 4 MiB). */
   photoChunkSize?: number;
+  /**
+   * Chunks of a photo sent before the answers to the ones before them
+   * (default 2, at most 4; 1 sends one at a time): over a slow link an
+   * upload pays the link's latency once per window, not once per chunk.
+   */
+  photoChunksInFlight?: number;
   /** The app's version (e.g. "2.4.1"), reported to the server with each sync (DeviceStatus.app_version). */
   appVersion?: string;
   /**
@@ -239,6 +245,7 @@ export class Client {
       this.sync_ = this.identity_ = this.media_ = null;
     }
     chunkSizeOf(opts.photoChunkSize);
+    inFlightOf(opts.photoChunksInFlight);
   }
 
   /**
@@ -470,6 +477,7 @@ export class Client {
     return uploadPhotos({
       storage: this.storage, media: this.media_!, now: this.now, signal,
       chunkSize: chunkSizeOf(this.opts.photoChunkSize),
+      inFlight: inFlightOf(this.opts.photoChunksInFlight),
       backoff: this.opts.backoffMs ?? { min: 200, max: 10_000 },
       progress: (p) => {
         b.reset();
