@@ -686,6 +686,7 @@ export class Client {
   /** Syncs, then follows one stream until it fails, goes silent or signal aborts (then it throws). */
   private async watchOnce(signal: AbortSignal, idleMs: number, b: Backoff): Promise<void> {
     this.wrote = false;
+    let since = this.now();
     await this.sync({ signal });
     const cursor = (await this.storage.read((tx) => tx.meta())).cursor;
     const stream = new AbortController();
@@ -707,9 +708,9 @@ export class Client {
     };
     this.kick = () => wake();
     let retry: ReturnType<typeof setTimeout> | undefined;
-    const armPhotoRetry = async () => { // a put-off photo is tried again when due
+    const armPhotoRetry = async () => { // a put-off photo is tried again when due (at once when it fell due since the sync began)
       clearTimeout(retry);
-      const at = nextPhotoRetry(await this.storage.read((tx) => tx.photos()), this.now());
+      const at = nextPhotoRetry(await this.storage.read((tx) => tx.photos()), since);
       if (at !== undefined) retry = setTimeout(() => ((due = true), wake()), at - this.now());
     };
     await armPhotoRetry();
@@ -738,6 +739,7 @@ export class Client {
         if (failed !== null) throw failed;
         if (due || this.wrote) {
           due = this.wrote = false; // a write or poke during the sync asks for another
+          since = this.now();
           await this.sync({ signal });
           await armPhotoRetry();
         }
