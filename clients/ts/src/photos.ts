@@ -351,30 +351,28 @@ class PhotoUpload {
     return up;
   }
 
-  /** Puts the n bytes at off (again after a CRC32C refusal) and returns the server's offset after them. */
+  /** Puts the n bytes at off and returns the server's offset after the call (off again after a CRC32C refusal: send it again). */
   private async put(id: string, off: number, n: number, signal: AbortSignal): Promise<number> {
     const data = new Uint8Array(await this.blob!.slice(off, off + n).arrayBuffer());
     if (data.length !== n) throw new PhotoFailure(`the local bytes are shorter than the photo's ${this.p.size}`);
-    for (;;) {
-      try {
-        const res = await this.call(() => this.d.media.putChunk({ uploadId: id, offset: BigInt(off), data, crc32c: crc32c(data) }, { signal }), signal);
-        this.crcs = 0;
-        return Number(res.offset);
-      } catch (err) {
-        if (!(err instanceof ConnectError)) throw err;
-        const at = err.code === Code.Aborted ? err.findDetails(UploadOffsetSchema)[0] : undefined;
-        if (at) return Number(at.offset); // the server holds more (an answer was lost) or less
-        switch (err.code) {
-          case Code.Aborted:
-            return this.serverOffset(id);
-          case Code.FailedPrecondition:
-          case Code.NotFound:
-            throw new Restart("the server's upload ended");
-          case Code.DataLoss:
-            if (++this.crcs < MAX_CRC_FAILURES) continue; // damaged on the way: send it again
-        }
-        throw err;
+    try {
+      const res = await this.call(() => this.d.media.putChunk({ uploadId: id, offset: BigInt(off), data, crc32c: crc32c(data) }, { signal }), signal);
+      this.crcs = 0;
+      return Number(res.offset);
+    } catch (err) {
+      if (!(err instanceof ConnectError)) throw err;
+      const at = err.code === Code.Aborted ? err.findDetails(UploadOffsetSchema)[0] : undefined;
+      if (at) return Number(at.offset); // the server holds more (an answer was lost) or less
+      switch (err.code) {
+        case Code.Aborted:
+          return this.serverOffset(id);
+        case Code.FailedPrecondition:
+        case Code.NotFound:
+          throw new Restart("the server's upload ended");
+        case Code.DataLoss:
+          if (++this.crcs < MAX_CRC_FAILURES) return off; // damaged on the way: send it again
       }
+      throw err;
     }
   }
 

@@ -254,6 +254,31 @@ describe.each([1, 2])("upload state machine (fake server), %i chunks in flight",
     expect(calls).toEqual(["CreateUpload", "PutChunk", "PutChunk", "CompleteUpload"]);
   });
 
+  it("resends a chunk in the middle refused for a CRC32C mismatch, each chunk applied once", async () => {
+    const calls: string[] = [];
+    const held = new Held();
+    const applied: bigint[] = [];
+    let first = true;
+    const data = jpeg(4000, 4);
+    const c = await fakeClient(server({
+      putChunk: async (req: Chunk, ctx: HandlerContext) => {
+        calls.push("PutChunk");
+        if (req.offset === 1000n && first) {
+          first = false;
+          throw new ConnectError("crc32c mismatch", Code.DataLoss);
+        }
+        const res = await held.put(req, ctx);
+        applied.push(req.offset);
+        return res;
+      },
+    }, calls, held), { photoChunkSize: 1000 });
+    await c.addPhoto(SURGERY, "r1", "pre_op_photo", data);
+    await c.sync();
+    expect(applied).toEqual([0n, 1000n, 2000n, 3000n]);
+    expect(sha(held.bytes)).toBe(sha(data));
+    expect((await c.photos())[0]).toMatchObject({ state: QueueState.Done, offset: 4000 });
+  });
+
   it("refuses what is not an image or not a photo slot, writing nothing", async () => {
     const c = await fakeClient(server({}, []));
     await expect(c.addPhoto(SURGERY, "r1", "pre_op_photo", new TextEncoder().encode("not an image at all"))).rejects.toMatchObject({ code: "not_image" });
