@@ -9,7 +9,7 @@ import { MediaService } from "./gen/fieldsync/v1/media_pb.js";
 import { PhotoRefSchema, type PhotoRef } from "./gen/fieldsync/v1/records_pb.js";
 import { field as fieldExt, MergePolicy } from "./gen/fieldsync/v1/options_pb.js";
 import { reflect } from "@bufbuild/protobuf/reflect";
-import { chunkSizeOf, MAX_PHOTO_SIZE, newPhoto, nextPhotoRetry, queuePhoto, sha256Hex, sniffImage, uploadPhotos, type PhotoProgress } from "./photos.js";
+import { chunkSizeOf, inFlightOf, MAX_PHOTO_SIZE, newPhoto, nextPhotoRetry, queuePhoto, sha256Hex, sniffImage, uploadPhotos, type PhotoProgress } from "./photos.js";
 import {
   ConflictSchema,
   DeviceStatusSchema,
@@ -72,6 +72,12 @@ export interface ClientOptions {
   unreachableAfterMs?: number;
   /** Bytes per photo upload chunk (default 1 MiB, at most the server's 4 MiB). */
   photoChunkSize?: number;
+  /**
+   * Chunks of a photo sent before the answers to the ones before them
+   * (default 2, at most 4; 1 sends one at a time): over a slow link an
+   * upload pays the link's latency once per window, not once per chunk.
+   */
+  photoChunksInFlight?: number;
   /** The app's version (e.g. "2.4.1"), reported to the server with each sync (DeviceStatus.app_version). */
   appVersion?: string;
   /**
@@ -239,6 +245,7 @@ export class Client {
       this.sync_ = this.identity_ = this.media_ = null;
     }
     chunkSizeOf(opts.photoChunkSize);
+    inFlightOf(opts.photoChunksInFlight);
   }
 
   /**
@@ -470,6 +477,7 @@ export class Client {
     return uploadPhotos({
       storage: this.storage, media: this.media_!, now: this.now, signal,
       chunkSize: chunkSizeOf(this.opts.photoChunkSize),
+      inFlight: inFlightOf(this.opts.photoChunksInFlight),
       backoff: this.opts.backoffMs ?? { min: 200, max: 10_000 },
       progress: (p) => {
         b.reset();
@@ -678,6 +686,7 @@ export class Client {
   /** Syncs, then follows one stream until it fails, goes silent or signal aborts (then it throws). */
   private async watchOnce(signal: AbortSignal, idleMs: number, b: Backoff): Promise<void> {
     this.wrote = false;
+    let since = this.now();
     await this.sync({ signal });
     const cursor = (await this.storage.read((tx) => tx.meta())).cursor;
     const stream = new AbortController();
@@ -699,9 +708,9 @@ export class Client {
     };
     this.kick = () => wake();
     let retry: ReturnType<typeof setTimeout> | undefined;
-    const armPhotoRetry = async () => { // a put-off photo is tried again when due
+    const armPhotoRetry = async () => { // a put-off photo is tried again when due (at once when it fell due since the sync began)
       clearTimeout(retry);
-      const at = nextPhotoRetry(await this.storage.read((tx) => tx.photos()), this.now());
+      const at = nextPhotoRetry(await this.storage.read((tx) => tx.photos()), since);
       if (at !== undefined) retry = setTimeout(() => ((due = true), wake()), at - this.now());
     };
     await armPhotoRetry();
@@ -730,6 +739,7 @@ export class Client {
         if (failed !== null) throw failed;
         if (due || this.wrote) {
           due = this.wrote = false; // a write or poke during the sync asks for another
+          since = this.now();
           await this.sync({ signal });
           await armPhotoRetry();
         }

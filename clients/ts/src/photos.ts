@@ -15,6 +15,9 @@ export const MAX_PHOTO_SIZE = 256 << 20;
 /** The default chunk size of an upload (the server takes up to 4 MiB). */
 export const DEFAULT_CHUNK_SIZE = 1 << 20;
 const MAX_CHUNK_SIZE = 4 << 20;
+/** The default number of a photo's chunks in flight at once. */
+export const DEFAULT_CHUNKS_IN_FLIGHT = 2;
+const MAX_CHUNKS_IN_FLIGHT = 4; // the server holds at most 4 chunks ahead per upload
 const MAX_RESTARTS = 3; // uploads the server ended or found short, per pass
 const MAX_CRC_FAILURES = 3; // chunks refused in a row for a CRC32C mismatch
 const MAX_THROTTLE_WAITS = 16;
@@ -144,6 +147,8 @@ export interface UploaderDeps {
   media: RpcClient<typeof MediaService>;
   now: () => number;
   chunkSize: number;
+  /** Chunks of a photo sent before the answers to the ones before them (1: one at a time). */
+  inFlight: number;
   backoff: { min: number; max: number };
   progress: (p: PhotoProgress) => void;
   signal?: AbortSignal;
@@ -254,12 +259,53 @@ class PhotoUpload {
     const up = await this.create();
     if (up.state === UploadState.COMPLETE) return this.done(); // the tenant holds the photo already
     this.progress(Number(up.offset));
-    let off = Number(up.offset);
-    while (off < this.p.size) {
-      if (await this.recordsWait()) return YIELD;
-      off = await this.put(up.uploadId, off);
-    }
+    if (await this.chunks(up.uploadId, Number(up.offset))) return YIELD;
     return this.complete(up.uploadId);
+  }
+
+  /**
+   * Sends the chunks from off with up to inFlight of them unanswered (the
+   * server applies a chunk sent ahead once the ones before it arrived), and
+   * takes their answers in order. An answer elsewhere than the chunk's end
+   * cancels the chunks after it and goes on from the server's offset; a
+   * failure cancels them and is thrown. True when records wait: no chunk
+   * is sent after them (the ones in flight are answered first).
+   */
+  private async chunks(id: string, off: number): Promise<boolean> {
+    const size = this.p.size;
+    const flight: { end: number; res: Promise<{ v?: number; e?: unknown }> }[] = [];
+    const stop = new AbortController();
+    const parent = this.d.signal;
+    parent?.throwIfAborted();
+    const onAbort = () => stop.abort(parent!.reason);
+    parent?.addEventListener("abort", onAbort);
+    let wait = false;
+    try {
+      for (;;) {
+        while (!wait && flight.length < this.d.inFlight && off < size) {
+          if ((wait = await this.recordsWait())) break;
+          const n = Math.min(this.d.chunkSize, size - off);
+          flight.push({ end: off + n, res: this.put(id, off, n, stop.signal).then((v) => ({ v }), (e) => ({ e })) });
+          off += n;
+        }
+        const c = flight.shift();
+        if (!c) return wait;
+        const r = await c.res;
+        if ("e" in r) throw r.e;
+        if (r.v !== c.end && flight.length) {
+          // The server stands elsewhere: the chunks sent after this one are cancelled, then it is asked where.
+          stop.abort();
+          await Promise.all(flight.map((f) => f.res));
+          flight.length = 0;
+          return this.chunks(id, this.acked(await this.serverOffset(id)));
+        }
+        if (this.acked(r.v!) !== c.end) off = r.v!;
+      }
+    } finally {
+      parent?.removeEventListener("abort", onAbort);
+      stop.abort();
+      await Promise.all(flight.map((f) => f.res));
+    }
   }
 
   private async recordsWait(): Promise<boolean> {
@@ -267,7 +313,7 @@ class PhotoUpload {
   }
 
   /** Runs fn, again after the hinted wait while the server throttles it (at most MAX_THROTTLE_WAITS per photo). */
-  private async call<T>(fn: () => Promise<T>): Promise<T> {
+  private async call<T>(fn: () => Promise<T>, signal = this.d.signal): Promise<T> {
     for (;;) {
       try {
         return await fn();
@@ -275,7 +321,7 @@ class PhotoUpload {
         const ms = throttledMs(err);
         if (ms === undefined || this.waits >= MAX_THROTTLE_WAITS) throw err;
         this.waits++;
-        await sleep(Math.min(ms, MAX_THROTTLE_WAIT_MS), this.d.signal);
+        await sleep(Math.min(ms, MAX_THROTTLE_WAIT_MS), signal);
       }
     }
   }
@@ -305,19 +351,18 @@ class PhotoUpload {
     return up;
   }
 
-  /** Puts the chunk at off and returns the offset to go on from. */
-  private async put(id: string, off: number): Promise<number> {
-    const n = Math.min(this.d.chunkSize, this.p.size - off);
+  /** Puts the n bytes at off and returns the server's offset after the call (off again after a CRC32C refusal: send it again). */
+  private async put(id: string, off: number, n: number, signal: AbortSignal): Promise<number> {
     const data = new Uint8Array(await this.blob!.slice(off, off + n).arrayBuffer());
     if (data.length !== n) throw new PhotoFailure(`the local bytes are shorter than the photo's ${this.p.size}`);
     try {
-      const res = await this.call(() => this.d.media.putChunk({ uploadId: id, offset: BigInt(off), data, crc32c: crc32c(data) }, { signal: this.d.signal }));
+      const res = await this.call(() => this.d.media.putChunk({ uploadId: id, offset: BigInt(off), data, crc32c: crc32c(data) }, { signal }), signal);
       this.crcs = 0;
-      return this.acked(Number(res.offset));
+      return Number(res.offset);
     } catch (err) {
       if (!(err instanceof ConnectError)) throw err;
       const at = err.code === Code.Aborted ? err.findDetails(UploadOffsetSchema)[0] : undefined;
-      if (at) return this.acked(Number(at.offset)); // the server holds more (an answer was lost) or less
+      if (at) return Number(at.offset); // the server holds more (an answer was lost) or less
       switch (err.code) {
         case Code.Aborted:
           return this.serverOffset(id);
@@ -341,7 +386,7 @@ class PhotoUpload {
       throw err;
     }
     if (res.upload?.state !== UploadState.IN_PROGRESS) throw new Restart("the server's upload ended");
-    return this.acked(Number(res.upload.offset));
+    return Number(res.upload.offset);
   }
 
   private acked(off: number): number {
@@ -441,4 +486,11 @@ export function chunkSizeOf(n: number | undefined): number {
   if (n === undefined) return DEFAULT_CHUNK_SIZE;
   if (!Number.isInteger(n) || n < 1) throw new FieldsyncError("invalid_option", `photoChunkSize ${n}: want a positive integer`);
   return Math.min(n, MAX_CHUNK_SIZE);
+}
+
+/** Checks the chunks-in-flight option: 1 (one at a time) to 4. */
+export function inFlightOf(n: number | undefined): number {
+  if (n === undefined) return DEFAULT_CHUNKS_IN_FLIGHT;
+  if (!Number.isInteger(n) || n < 1) throw new FieldsyncError("invalid_option", `photoChunksInFlight ${n}: want a positive integer`);
+  return Math.min(n, MAX_CHUNKS_IN_FLIGHT);
 }

@@ -1,15 +1,15 @@
 import { createHash } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { anyPack, DurationSchema } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import { IDBFactory } from "fake-indexeddb";
 import { describe, expect, it, vi } from "vitest";
 import { IdentityService } from "../src/gen/fieldsync/v1/identity_pb.js";
 import { MediaService, UploadOffsetSchema, UploadState } from "../src/gen/fieldsync/v1/media_pb.js";
 import { duePhotos, newPhoto, nextPhotoRetry, putOffDelay, queuePhoto, sniffImage, throttledMs } from "../src/photos.js";
-import { MutationOutcome, openIndexedDBStorage, QueueState, SurgerySupportSchema, SyncService, type QueuedPhoto } from "../src/index.js";
+import { Client, MutationOutcome, openIndexedDBStorage, QueueState, SurgerySupportSchema, SyncService, type QueuedPhoto } from "../src/index.js";
 import type { Storage } from "../src/storage.js";
-import { fakeClient, memoryStorage } from "./helpers.js";
+import { fakeClient as fakeClientOf, memoryStorage } from "./helpers.js";
 import { jpeg } from "./photos.js";
 
 const SURGERY = SurgerySupportSchema.typeName;
@@ -111,9 +111,52 @@ describe("IndexedDB schema upgrade", () => {
   });
 });
 
-/** A fake server: sync applies everything; the media service runs media (defaults: a well-behaved upload). */
-function server(media: { [method: string]: unknown }, calls: string[]) {
-  let offset = 0n;
+type Chunk = { offset: bigint; data: Uint8Array };
+
+/**
+ * The server's side of one upload, as fieldsyncd keeps it: the bytes it
+ * holds. A chunk at its offset is appended; one ahead of it waits (up to
+ * aheadMs, while its caller waits) for the chunks before it; one still
+ * elsewhere is refused with Aborted and the offset.
+ */
+class Held {
+  bytes: Uint8Array = new Uint8Array(0);
+  aheadMs = 200;
+  private waiting: (() => void)[] = [];
+  get offset(): bigint {
+    return BigInt(this.bytes.length);
+  }
+  set(b: Uint8Array): void {
+    this.bytes = b;
+    for (const w of this.waiting.splice(0)) w();
+  }
+  async put(req: Chunk, ctx?: HandlerContext): Promise<{ offset: bigint }> {
+    const until = Date.now() + this.aheadMs;
+    let wake = () => {};
+    ctx?.signal.addEventListener("abort", () => wake(), { once: true });
+    while (req.offset > this.offset && Date.now() < until && !ctx?.signal.aborted) {
+      await new Promise<void>((r) => {
+        wake = r;
+        this.waiting.push(r);
+        setTimeout(r, 10);
+      });
+    }
+    if (ctx?.signal.aborted) throw new ConnectError("caller went away", Code.Canceled);
+    if (req.offset !== this.offset) {
+      throw new ConnectError("wrong offset", Code.Aborted, undefined, [{ desc: UploadOffsetSchema, value: { offset: this.offset } }]);
+    }
+    const b = new Uint8Array(this.bytes.length + req.data.length);
+    b.set(this.bytes);
+    b.set(req.data, this.bytes.length);
+    this.set(b);
+    return { offset: this.offset };
+  }
+}
+
+const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+/** A fake server: sync applies everything; the media service runs media (defaults: a well-behaved upload into held). */
+function server(media: { [method: string]: unknown }, calls: string[], held = new Held(), sync: { [method: string]: unknown } = {}) {
   return (r: ConnectRouter) => {
     r.service(IdentityService, { whoAmI: () => ({ deviceId: "d1", userId: "u1", tenantId: "t1" }) });
     r.service(SyncService, {
@@ -126,12 +169,13 @@ function server(media: { [method: string]: unknown }, calls: string[]) {
       async *watch(_req, ctx) { // quiet until the client closes it
         await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve));
       },
+      ...(sync as object),
     });
     const track = <A extends unknown[], R>(name: string, fn: (...a: A) => R) => (...a: A) => (calls.push(name), fn(...a));
     r.service(MediaService, {
-      createUpload: track("CreateUpload", (req: { sizeBytes: bigint; sha256: string }) => ({ upload: { uploadId: "up1", sha256: req.sha256, sizeBytes: req.sizeBytes, offset, state: UploadState.IN_PROGRESS } })),
-      putChunk: track("PutChunk", (req: { data: Uint8Array }) => ((offset += BigInt(req.data.length)), { offset })),
-      getUpload: track("GetUpload", () => ({ upload: { uploadId: "up1", offset, state: UploadState.IN_PROGRESS } })),
+      createUpload: track("CreateUpload", (req: { sizeBytes: bigint; sha256: string }) => ({ upload: { uploadId: "up1", sha256: req.sha256, sizeBytes: req.sizeBytes, offset: held.offset, state: UploadState.IN_PROGRESS } })),
+      putChunk: track("PutChunk", (req: Chunk, ctx: HandlerContext) => held.put(req, ctx)),
+      getUpload: track("GetUpload", () => ({ upload: { uploadId: "up1", offset: held.offset, state: UploadState.IN_PROGRESS } })),
       completeUpload: track("CompleteUpload", () => ({ upload: { uploadId: "up1", state: UploadState.COMPLETE } })),
       cancelUpload: track("CancelUpload", () => ({})),
       ...media,
@@ -139,19 +183,20 @@ function server(media: { [method: string]: unknown }, calls: string[]) {
   };
 }
 
-describe("upload state machine (fake server)", () => {
+describe.each([1, 2])("upload state machine (fake server), %i chunks in flight", (photoChunksInFlight) => {
+  const fakeClient = (routes: Parameters<typeof fakeClientOf>[0], opts: Parameters<typeof fakeClientOf>[1] = {}) => fakeClientOf(routes, { photoChunksInFlight, ...opts });
+
   it("waits out a throttled chunk for the server's RetryInfo, then completes", async () => {
     const calls: string[] = [];
     let refused = 0;
-    let off = 0n;
+    const held = new Held();
     const c = await fakeClient(server({
-      putChunk: (req: { data: Uint8Array }) => {
+      putChunk: (req: Chunk, ctx: HandlerContext) => {
         calls.push("PutChunk");
         if (refused++ === 0) throw new ConnectError("rate", Code.ResourceExhausted, undefined, [retryInfo(0n, 1_000_000)]);
-        off += BigInt(req.data.length);
-        return { offset: off };
+        return held.put(req, ctx);
       },
-    }, calls), { photoChunkSize: 1 << 20 });
+    }, calls, held), { photoChunkSize: 1 << 20 });
     await c.addPhoto(SURGERY, "r1", "pre_op_photo", jpeg(1000, 1));
     await c.sync();
     expect(calls).toEqual(["CreateUpload", "PutChunk", "PutChunk", "CompleteUpload"]);
@@ -193,21 +238,45 @@ describe("upload state machine (fake server)", () => {
   it("resends a chunk refused for a CRC32C mismatch", async () => {
     const calls: string[] = [];
     let first = true;
-    let off = 0n;
+    const held = new Held();
     const c = await fakeClient(server({
-      putChunk: (req: { data: Uint8Array }) => {
+      putChunk: (req: Chunk, ctx: HandlerContext) => {
         calls.push("PutChunk");
         if (first) {
           first = false;
           throw new ConnectError("crc32c mismatch", Code.DataLoss);
         }
-        off += BigInt(req.data.length);
-        return { offset: off };
+        return held.put(req, ctx);
       },
-    }, calls));
+    }, calls, held));
     await c.addPhoto(SURGERY, "r1", "pre_op_photo", jpeg(1000, 1));
     await c.sync();
     expect(calls).toEqual(["CreateUpload", "PutChunk", "PutChunk", "CompleteUpload"]);
+  });
+
+  it("resends a chunk in the middle refused for a CRC32C mismatch, each chunk applied once", async () => {
+    const calls: string[] = [];
+    const held = new Held();
+    const applied: bigint[] = [];
+    let first = true;
+    const data = jpeg(4000, 4);
+    const c = await fakeClient(server({
+      putChunk: async (req: Chunk, ctx: HandlerContext) => {
+        calls.push("PutChunk");
+        if (req.offset === 1000n && first) {
+          first = false;
+          throw new ConnectError("crc32c mismatch", Code.DataLoss);
+        }
+        const res = await held.put(req, ctx);
+        applied.push(req.offset);
+        return res;
+      },
+    }, calls, held), { photoChunkSize: 1000 });
+    await c.addPhoto(SURGERY, "r1", "pre_op_photo", data);
+    await c.sync();
+    expect(applied).toEqual([0n, 1000n, 2000n, 3000n]);
+    expect(sha(held.bytes)).toBe(sha(data));
+    expect((await c.photos())[0]).toMatchObject({ state: QueueState.Done, offset: 4000 });
   });
 
   it("refuses what is not an image or not a photo slot, writing nothing", async () => {
@@ -279,16 +348,16 @@ describe("upload state machine (fake server)", () => {
       close: () => storage.close(),
     };
     const size = 5000;
-    let off = 0n;
+    const held = new Held();
     const c = await fakeClient(server({
-      putChunk: (req: { data: Uint8Array }) => {
+      putChunk: async (req: Chunk, ctx: HandlerContext) => {
         calls.push("PutChunk");
         armed = true;
-        off += BigInt(req.data.length);
-        if (off === BigInt(size)) release();
-        return { offset: off };
+        const res = await held.put(req, ctx);
+        if (res.offset === BigInt(size)) release();
+        return res;
       },
-    }, calls), { storage: gated, photoChunkSize: 1000 });
+    }, calls, held), { storage: gated, photoChunkSize: 1000 });
     await c.addPhoto(SURGERY, "r1", "pre_op_photo", jpeg(size, 1));
     await c.sync();
     expect(calls).toEqual(["CreateUpload", ...Array(5).fill("PutChunk"), "CompleteUpload"]);
@@ -298,38 +367,160 @@ describe("upload state machine (fake server)", () => {
     // The server acknowledges chunks before they are durable: it crashes
     // after the third, keeping only the first, and answers the next chunk
     // with its (durable) offset, behind what it acknowledged.
+    // With two in flight, the chunk at 3000 (sent before the crash) waits
+    // for bytes that never come and is refused with the offset; the one at
+    // 4000 is cancelled and the device asks where the upload stands.
     const calls: string[] = [];
     const data = jpeg(5000, 3);
-    let held = new Uint8Array(0);
+    const held = new Held();
     let crashed = false;
     const stored: Uint8Array[] = [];
     const c = await fakeClient(server({
-      putChunk: (req: { offset: bigint; data: Uint8Array }) => {
+      putChunk: async (req: Chunk, ctx: HandlerContext) => {
         calls.push(`PutChunk@${req.offset}`);
-        if (req.offset !== BigInt(held.length)) {
-          throw new ConnectError("wrong offset", Code.Aborted, undefined, [{ desc: UploadOffsetSchema, value: { offset: BigInt(held.length) } }]);
-        }
-        held = Uint8Array.from([...held, ...req.data]);
-        if (held.length === 3000 && !crashed) {
+        const answer = await held.put(req, ctx);
+        if (held.bytes.length === 3000 && !crashed) {
           crashed = true;
-          const answer = { offset: BigInt(held.length) };
-          held = held.slice(0, 1000); // the restarted server's durable bytes
-          return answer;
+          held.set(held.bytes.slice(0, 1000)); // the restarted server's durable bytes
         }
-        return { offset: BigInt(held.length) };
+        return answer;
       },
       completeUpload: () => {
         calls.push("CompleteUpload");
-        stored.push(held);
+        stored.push(held.bytes);
         return { upload: { uploadId: "up1", state: UploadState.COMPLETE } };
       },
-    }, calls), { photoChunkSize: 1000 });
+    }, calls, held), { photoChunkSize: 1000 });
+    const events: number[] = [];
+    c.onPhotoProgress((e) => events.push(e.sent));
     await c.addPhoto(SURGERY, "r1", "pre_op_photo", data);
     await c.sync();
-    expect(calls.filter((x) => x.startsWith("PutChunk"))).toEqual(
-      ["PutChunk@0", "PutChunk@1000", "PutChunk@2000", "PutChunk@3000", "PutChunk@1000", "PutChunk@2000", "PutChunk@3000", "PutChunk@4000"]);
+    const sent = [0, 1000, 2000, 3000, ...(photoChunksInFlight > 1 ? [4000] : []), 1000, 2000, 3000, 4000];
+    expect(calls.filter((x) => x.startsWith("PutChunk"))).toEqual(sent.map((o) => `PutChunk@${o}`));
     expect(stored).toHaveLength(1);
-    expect(createHash("sha256").update(stored[0]).digest("hex")).toBe(createHash("sha256").update(data).digest("hex"));
+    expect(sha(stored[0]!)).toBe(sha(data));
+    expect(events).toEqual([0, 1000, 2000, 3000, 1000, 2000, 3000, 4000, 5000, 5000]); // back only to the server's durable offset
     expect((await c.photos())[0]).toMatchObject({ state: QueueState.Done, offset: 5000 });
+  });
+});
+
+describe("chunks in flight (fake server)", () => {
+  /**
+   * A server that holds the answer to the first chunk until `window`
+   * chunks arrived (then runs meanwhile), logging the calls and the chunks
+   * in flight at its side.
+   */
+  async function windowed(window: number, meanwhile: (c: Client) => Promise<void> = async () => {}) {
+    const calls: string[] = [];
+    const held = new Held();
+    const applied: bigint[] = [];
+    let inFlight = 0;
+    let most = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let client!: Client;
+    const routes = server({
+      putChunk: async (req: Chunk, ctx: HandlerContext) => {
+        calls.push(`PutChunk@${req.offset}`);
+        most = Math.max(most, ++inFlight);
+        try {
+          if (calls.filter((x) => x.startsWith("PutChunk")).length === window) void meanwhile(client).then(release);
+          if (req.offset === 0n) await gate;
+          const res = await held.put(req, ctx);
+          applied.push(req.offset);
+          return res;
+        } finally {
+          inFlight--;
+        }
+      },
+    }, calls, held, {
+      push: (req: { mutations: { seq: bigint; recordId: string; hlc: bigint }[] }) => {
+        calls.push("Push");
+        return {
+          results: req.mutations.map((m) => ({ seq: m.seq, recordId: m.recordId, outcome: MutationOutcome.APPLIED, appliedHlc: m.hlc })),
+          lastSeq: req.mutations.at(-1)!.seq, serverHlc: 1n,
+        };
+      },
+    });
+    client = await fakeClientOf(routes, { photoChunksInFlight: window, photoChunkSize: 1000 });
+    return { calls, held, applied, client, most: () => most };
+  }
+
+  it.each([1, 2, 3])("%i chunks in flight: the next ones are sent before the first is answered", async (window) => {
+    const w = await windowed(window);
+    const data = jpeg(5000, 5);
+    const events: number[] = [];
+    w.client.onPhotoProgress((e) => events.push(e.sent));
+    await w.client.addPhoto(SURGERY, "r1", "pre_op_photo", data);
+    await w.client.sync();
+    expect(w.most()).toBe(window);
+    expect(w.calls.filter((x) => x.startsWith("PutChunk"))).toEqual([0, 1, 2, 3, 4].map((i) => `PutChunk@${i * 1000}`));
+    expect(w.applied).toEqual([0n, 1000n, 2000n, 3000n, 4000n]);
+    expect(sha(w.held.bytes)).toBe(sha(data));
+    expect(events).toEqual([0, 1000, 2000, 3000, 4000, 5000, 5000]);
+    expect((await w.client.photos())[0]).toMatchObject({ state: QueueState.Done, offset: 5000 });
+  });
+
+  it.each([1, 2])("%i chunks in flight: a record written meanwhile is pushed before any chunk sent after it", async (window) => {
+    let wrote = -1;
+    const w = await windowed(window, async (c) => {
+      await c.put(c.newId(), create(SurgerySupportSchema, { hospitalId: "h2" }));
+      wrote = w.calls.length;
+    });
+    const data = jpeg(5000, 6);
+    await w.client.addPhoto(SURGERY, "r1", "pre_op_photo", data);
+    await w.client.sync();
+    const after = w.calls.slice(wrote);
+    expect(after.indexOf("Push")).toBeGreaterThanOrEqual(0);
+    expect(after.findIndex((x) => x.startsWith("PutChunk"))).toBeGreaterThan(after.indexOf("Push"));
+    expect(w.applied).toEqual([0n, 1000n, 2000n, 3000n, 4000n]); // the chunks in flight were answered, none sent twice
+    expect(sha(w.held.bytes)).toBe(sha(data));
+    expect(await w.client.status()).toMatchObject({ outboxDepth: 0, photoQueue: 0 });
+  });
+
+  it("a connection cut mid-window resumes from the offset the server holds, sending no held chunk again", async () => {
+    // The server applies the chunk at 1000 but its answer is lost; the
+    // chunk sent after it may or may not have reached the server.
+    const calls: string[] = [];
+    const held = new Held();
+    const applied: bigint[] = [];
+    const resumedAt: bigint[] = [];
+    let cut = false;
+    const data = jpeg(5000, 7);
+    const c = await fakeClientOf(server({
+      createUpload: (req: { sizeBytes: bigint; sha256: string }) => {
+        calls.push("CreateUpload");
+        resumedAt.push(held.offset);
+        return { upload: { uploadId: "up1", sha256: req.sha256, sizeBytes: req.sizeBytes, offset: held.offset, state: UploadState.IN_PROGRESS } };
+      },
+      putChunk: async (req: Chunk, ctx: HandlerContext) => {
+        calls.push(`PutChunk@${req.offset}`);
+        const res = await held.put(req, ctx);
+        applied.push(req.offset);
+        if (req.offset === 1000n && !cut) {
+          cut = true;
+          throw new ConnectError("connection cut", Code.Unavailable);
+        }
+        return res;
+      },
+    }, calls, held), { photoChunksInFlight: 2, photoChunkSize: 1000, unreachableAfterMs: 5000 });
+    const events: number[] = [];
+    c.onPhotoProgress((e) => events.push(e.sent));
+    await c.addPhoto(SURGERY, "r1", "pre_op_photo", data);
+    await c.sync();
+    expect(resumedAt).toHaveLength(2);
+    expect(resumedAt[1]).toBeGreaterThanOrEqual(2000n); // the chunk whose answer was lost is held
+    const second = calls.slice(calls.lastIndexOf("CreateUpload") + 1).filter((x) => x.startsWith("PutChunk"));
+    expect(second[0]).toBe(`PutChunk@${resumedAt[1]}`); // from the server's offset
+    expect(applied).toEqual([0n, 1000n, 2000n, 3000n, 4000n]); // every chunk applied once
+    expect(sha(held.bytes)).toBe(sha(data));
+    expect(events).toEqual([...events].sort((x, y) => x - y));
+    expect(events.at(-1)).toBe(5000);
+    expect((await c.photos())[0]).toMatchObject({ state: QueueState.Done, offset: 5000 });
+  });
+
+  it("checks the option", async () => {
+    await expect(fakeClientOf(server({}, []), { photoChunksInFlight: 0 })).rejects.toMatchObject({ code: "invalid_option" });
+    await expect(fakeClientOf(server({}, []), { photoChunksInFlight: 1.5 })).rejects.toMatchObject({ code: "invalid_option" });
   });
 });
