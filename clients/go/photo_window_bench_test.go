@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fieldsync/fieldsync/photos/photostest"
 )
 
 // delayedTransport holds every request back by d before sending it: a
@@ -42,18 +41,7 @@ func BenchmarkPhotoUploadWindow(b *testing.B) {
 			b.Run(fmt.Sprintf("latency=%s/window=%d", latency, w), func(b *testing.B) {
 				e := start(b)
 				hc := &http.Client{Transport: delayedTransport{defaultHTTPClient(ProtocolConnect, DefaultConnectTimeout).Transport, latency}}
-				c := e.device(e.token("rep"), WithHTTPClient(hc), WithUploadWindow(w))
-				b.SetBytes(size)
-				for i := range b.N {
-					b.StopTimer()
-					mustAddPhoto(b, c, surgeryType, c.NewID(), "pre_op_photo", photostest.JPEG(size, uint64(i)+1))
-					b.StartTimer()
-					mustSync(b, c)
-				}
-				b.StopTimer()
-				if st := mustStatus(b, c); st.PhotoQueue != 0 || st.PhotosFailed != 0 {
-					b.Fatalf("status after the uploads: %+v", st)
-				}
+				benchPhotoSyncs(b, e.device(e.token("rep"), WithHTTPClient(hc), WithUploadWindow(w)), size)
 			})
 		}
 	}

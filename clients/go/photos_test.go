@@ -779,19 +779,25 @@ func BenchmarkPhotoUpload(b *testing.B) {
 	for _, chunk := range []int{256 << 10, 1 << 20} {
 		b.Run(fmt.Sprintf("chunk=%dKiB", chunk>>10), func(b *testing.B) {
 			e := start(b)
-			c := e.device(e.token("rep"), WithChunkSize(chunk))
-			b.SetBytes(size)
-			for i := range b.N {
-				b.StopTimer()
-				mustAddPhoto(b, c, surgeryType, c.NewID(), "pre_op_photo", photostest.JPEG(size, uint64(i)+1))
-				b.StartTimer()
-				mustSync(b, c)
-			}
-			b.StopTimer()
-			if st := mustStatus(b, c); st.PhotoQueue != 0 || st.PhotosFailed != 0 {
-				b.Fatalf("status after the uploads: %+v", st)
-			}
+			benchPhotoSyncs(b, e.device(e.token("rep"), WithChunkSize(chunk)), size)
 		})
+	}
+}
+
+// benchPhotoSyncs times b.N Syncs of c, each uploading one new photo of
+// size bytes attached (untimed) to a new surgery support.
+func benchPhotoSyncs(b *testing.B, c *Client, size int) {
+	b.Helper()
+	b.SetBytes(int64(size))
+	for i := range b.N {
+		b.StopTimer()
+		mustAddPhoto(b, c, surgeryType, c.NewID(), "pre_op_photo", photostest.JPEG(size, uint64(i)+1))
+		b.StartTimer()
+		mustSync(b, c)
+	}
+	b.StopTimer()
+	if st := mustStatus(b, c); st.PhotoQueue != 0 || st.PhotosFailed != 0 {
+		b.Fatalf("status after the uploads: %+v", st)
 	}
 }
 
