@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"testing"
 	"time"
-
 )
 
 // delayedTransport holds every request back by d before sending it: a
