@@ -327,19 +327,6 @@ func TestPhotoChunksSentAheadOverHTTP(t *testing.T) {
 	}
 }
 
-// delayedTransport holds every request back by d before sending it: a
-// link with that much latency (bandwidth is loopback's).
-type delayedTransport struct{ d time.Duration }
-
-func (t delayedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	select {
-	case <-time.After(t.d):
-	case <-req.Context().Done():
-		return nil, req.Context().Err()
-	}
-	return http.DefaultTransport.RoundTrip(req)
-}
-
 // BenchmarkPhotoUploadOverLatency sends a 5 MiB photo through fieldsync
 // in 256 KiB chunks over a link holding each request back 10 ms, one
 // chunk at a time (as the SDKs do) and two in flight (sendPhotoAhead).
@@ -353,7 +340,7 @@ func BenchmarkPhotoUploadOverLatency(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			pb := newPhotoBench(b)
-			media := mediaClient(pb.d, pb.token, &http.Client{Transport: delayedTransport{10 * time.Millisecond}})
+			media := mediaClient(pb.d, pb.token, &http.Client{Transport: benchenv.DelayedTransport{Delay: 10 * time.Millisecond}})
 			data := photostest.JPEG(5<<20, 3)
 			var seq uint64
 			ctx := b.Context()

@@ -5,25 +5,9 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/fieldsync/fieldsync/internal/benchenv"
 )
-
-// delayedTransport holds every request back by d before sending it: a
-// link with that much latency (bandwidth is loopback's).
-type delayedTransport struct {
-	base http.RoundTripper
-	d    time.Duration
-}
-
-func (t delayedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if t.d > 0 {
-		select {
-		case <-time.After(t.d):
-		case <-req.Context().Done():
-			return nil, req.Context().Err()
-		}
-	}
-	return t.base.RoundTrip(req)
-}
 
 // BenchmarkPhotoUploadWindow times the Sync that uploads one new 5 MiB
 // photo in 256 KiB chunks (with the push of the record that refers to it
@@ -39,7 +23,7 @@ func BenchmarkPhotoUploadWindow(b *testing.B) {
 		for _, w := range []int{1, 2, 3} {
 			b.Run(fmt.Sprintf("latency=%s/window=%d", latency, w), func(b *testing.B) {
 				e := start(b)
-				hc := &http.Client{Transport: delayedTransport{defaultHTTPClient(ProtocolConnect, DefaultConnectTimeout).Transport, latency}}
+				hc := &http.Client{Transport: benchenv.DelayedTransport{Base: defaultHTTPClient(ProtocolConnect, DefaultConnectTimeout).Transport, Delay: latency}}
 				benchPhotoSyncs(b, e.device(e.token("rep"), WithHTTPClient(hc), WithUploadWindow(w)), size)
 			})
 		}
