@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -146,6 +147,13 @@ func TestLoadWaitsOutTheServersRateLimit(t *testing.T) {
 // runLoadJSON runs `fieldsync load --json` and decodes its summary.
 func runLoadJSON(t *testing.T, args ...string) loadSummary {
 	t.Helper()
+	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--device-timeout") }) {
+		// These tests check what the generator counts, not how fast the
+		// server answers: under -race on a loaded CI machine an answer
+		// may take longer than the SDK's 10 s, which would count as an
+		// error here.
+		args = append(args, "--device-timeout=1m")
+	}
 	var out, errOut bytes.Buffer
 	if code := run(context.Background(), append([]string{"load", "--json"}, args...), &out, &errOut); code != 0 {
 		t.Fatalf("fieldsync load: exit %d\nstdout: %s\nstderr: %s", code, out.String(), errOut.String())
