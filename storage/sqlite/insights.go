@@ -691,17 +691,14 @@ func (t *InsightsTx) flushProgress() error {
 }
 
 // foldStagedProgress applies the staged progress rows to insights_progress
-// and empties the stage, in the transaction: as applying them one after
-// another in seq order would, each key ends with its staged row of the
-// latest time (the last staged of those) when that time is the same as or
-// later than the stored row's, else as stored. A stored row that would
-// not change is not written.
+// and empties the stage, in the transaction. The rows go in one after
+// another in seq order, each under PutProgress's rule (it replaces the
+// stored row when its time is the same or later; a replacement that
+// would change nothing is not written), which is what writing them
+// directly would have left.
 func (t *InsightsTx) foldStagedProgress() error {
 	err := t.exec(`INSERT INTO insights_progress (tenant_id, customer_id, record_id, linked_visit_id, at_ms)
-		SELECT tenant_id, customer_id, record_id, linked_visit_id, at_ms FROM (
-			SELECT tenant_id, customer_id, record_id, linked_visit_id, at_ms, row_number() OVER (
-				PARTITION BY tenant_id, customer_id, record_id ORDER BY at_ms DESC, seq DESC) AS n
-			FROM insights_progress_staged) WHERE n = 1
+		SELECT tenant_id, customer_id, record_id, linked_visit_id, at_ms FROM insights_progress_staged WHERE true ORDER BY seq
 		ON CONFLICT(tenant_id, customer_id, record_id) DO UPDATE SET linked_visit_id = excluded.linked_visit_id, at_ms = excluded.at_ms
 		WHERE excluded.at_ms > insights_progress.at_ms
 			OR (excluded.at_ms = insights_progress.at_ms AND excluded.linked_visit_id != insights_progress.linked_visit_id)`)
