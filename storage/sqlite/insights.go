@@ -33,9 +33,10 @@ var _ insightstore.Store = (*DB)(nil)
 //
 // The action and progress rows it is given (PutAction, PutProgress) wait
 // in the transaction and go to their tables in multi-row statements
-// (flushActions, flushProgress: progress rows to a stage folded in later):
-// before the next statement that reads their table, and before the commit. A batch of events thus writes its action rows in a
-// few statements rather than one per event, and reads what it wrote.
+// (flushActions; flushProgress stages progress rows, folded in later):
+// before the next statement that reads their table, and before the
+// commit. A batch of events thus writes its action rows in a few
+// statements rather than one per event, and reads what it wrote.
 type InsightsTx struct {
 	ctx context.Context
 	tx  *stmtTx // statements prepared once, bound once per transaction

@@ -5,7 +5,7 @@
 -- its progress rows here instead (the next rowid: one or two pages a
 -- batch) and folds them into insights_progress once 4,096 are staged, and
 -- before any read of insights_progress (storage/sqlite/insights.go,
--- foldProgress), in the transaction that staged or reads them: staging
+-- foldStagedProgress), in the transaction that staged or reads them: staging
 -- and folding each commit or roll back whole, so a crash between them
 -- loses and doubles nothing.
 --
