@@ -136,14 +136,15 @@ func TestOverlappingBatchesWithRepeatsApplyEachEventOnce(t *testing.T) {
 }
 
 // countProgressWrites counts the progress rows e's consumer writes from
-// now on (a trigger), which the returned func reads.
+// now on (a trigger), which the returned func reads. The consumer's
+// transaction stages them (SQLite migration 0022); a fold moves them to
+// insights_progress later, so the stage's inserts are the rows written.
 func countProgressWrites(t *testing.T, e *env) func() int {
 	t.Helper()
 	must(t, e.db.WriteTx(e.ctx, func(tx *sql.Tx, _ time.Time) error {
 		_, err := tx.ExecContext(e.ctx, `CREATE TABLE progress_writes (n INTEGER NOT NULL);
 			INSERT INTO progress_writes VALUES (0);
-			CREATE TRIGGER progress_inserted AFTER INSERT ON insights_progress BEGIN UPDATE progress_writes SET n = n + 1; END;
-			CREATE TRIGGER progress_updated AFTER UPDATE ON insights_progress BEGIN UPDATE progress_writes SET n = n + 1; END;`)
+			CREATE TRIGGER progress_staged AFTER INSERT ON insights_progress_staged BEGIN UPDATE progress_writes SET n = n + 1; END;`)
 		return err
 	}))
 	return func() int {

@@ -15,9 +15,12 @@ import (
 	"github.com/fieldsync/fieldsync/syncengine"
 )
 
-// snapshot dumps every insights table, to compare states.
+// snapshot dumps every insights table, to compare states. It folds the
+// staged progress rows first (SQLite migration 0022), so that
+// insights_progress holds every progress row.
 func (e *env) snapshot(t *testing.T) string {
 	t.Helper()
+	must(t, e.db.FoldInsightsProgress(e.ctx))
 	var b strings.Builder
 	for _, table := range []string{"insights_applied_events", "insights_actions", "insights_materials", "insights_deliveries",
 		"insights_phi_days", "insights_customers", "insights_stock", "insights_photos", "insights_stalls", "insights_progress",

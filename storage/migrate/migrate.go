@@ -81,6 +81,10 @@ func Run(ctx context.Context, src *sqlite.DB, dst *postgres.DB, opts Options) (*
 	if opts.ProgressRows <= 0 {
 		opts.ProgressRows = 50_000
 	}
+	// Staged progress rows belong in insights_progress (see NotCopied).
+	if err := src.FoldInsightsProgress(ctx); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
 	stx, err := src.Reader().BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
@@ -117,6 +121,13 @@ func (c *copier) run(ctx context.Context) (*Report, error) {
 	}
 	if err := checkTables(liteTables, pgTables); err != nil {
 		return nil, err
+	}
+	var staged bool
+	if err := c.src.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM insights_progress_staged)`).Scan(&staged); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	if staged {
+		return nil, errors.New("sqlite: insights progress was staged after the fold: is a daemon still running on the source?")
 	}
 	if err := c.prepareTarget(ctx); err != nil {
 		return nil, err

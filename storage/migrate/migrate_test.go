@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/fieldsync/fieldsync/events"
+	"github.com/fieldsync/fieldsync/insights/insightstore"
 	"github.com/fieldsync/fieldsync/internal/demo"
 	"github.com/fieldsync/fieldsync/internal/pgtest"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
@@ -300,5 +303,43 @@ func TestAFailedRunLeavesTheTargetEmpty(t *testing.T) {
 	}
 	if err := Compare(ctx, lite, pg); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRunCopiesStagedProgress: progress rows the SQLite consumer staged
+// and had not folded yet (migration 0022) reach PostgreSQL's
+// insights_progress, as the fold would have written them.
+func TestRunCopiesStagedProgress(t *testing.T) {
+	ctx := context.Background()
+	lite, creds := seeded(t)
+	err := lite.InsightsWrite(ctx, func(tx insightstore.Tx) error {
+		for _, p := range []struct {
+			record, linked string
+			at             int64
+		}{{"v1", "", 100}, {"c1", "v1", 200}, {"v1", "", 50}, {"c1", "", 200}} { // v1's earlier time is kept back
+			if err := tx.PutProgress(creds.TenantID, "cust", p.record, p.linked, p.at); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg := openPostgres(t)
+	if _, err := Run(ctx, lite, pg, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := Compare(ctx, lite, pg); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := pg.Pool().Query(ctx, `SELECT record_id || ':' || linked_visit_id || ':' || at_ms FROM insights_progress
+		WHERE tenant_id = $1 AND customer_id = 'cust' ORDER BY record_id`, creds.TenantID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if want := []string{"c1::200", "v1::100"}; err != nil || !slices.Equal(got, want) {
+		t.Fatalf("PostgreSQL's insights_progress: %v (%v), want %v", got, err, want)
 	}
 }

@@ -43,6 +43,8 @@ var Translated = map[string]string{
 // the reason. Tables whose name starts with "sqlite_" are SQLite's own.
 var NotCopied = map[string]string{
 	"schema_migrations": "each store records the migrations it applied; postgres.Open applies PostgreSQL's before the copy",
+	"insights_progress_staged": "SQLite's stage of insights_progress rows (migration 0022): Run folds it into insights_progress " +
+		"before its snapshot and refuses a snapshot in which rows were staged since; PostgreSQL writes insights_progress directly",
 }
 
 // sqliteSequence is SQLite's table of AUTOINCREMENT high-water marks. It

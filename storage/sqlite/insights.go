@@ -33,9 +33,10 @@ var _ insightstore.Store = (*DB)(nil)
 //
 // The action and progress rows it is given (PutAction, PutProgress) wait
 // in the transaction and go to their tables in multi-row statements
-// (insBuffered): before the next statement that reads their table, and
-// before the commit. A batch of events thus writes its action rows in a
-// few statements rather than one per event, and reads what it wrote.
+// (flushActions; flushProgress stages progress rows, folded in later):
+// before the next statement that reads their table, and before the
+// commit. A batch of events thus writes its action rows in a few
+// statements rather than one per event, and reads what it wrote.
 type InsightsTx struct {
 	ctx context.Context
 	tx  *stmtTx // statements prepared once, bound once per transaction
@@ -646,31 +647,77 @@ func (t *InsightsTx) PutProgress(tenantID, customerID, recordID, linkedVisitID s
 	return nil
 }
 
-// flushProgress writes the progress rows waiting in the transaction, in
-// their order (each row is applied after the ones before it).
+// progressFoldAt is how many staged progress rows make flushProgress fold
+// them into insights_progress (a variable for the tests).
+var progressFoldAt int64 = 4096
+
+// flushProgress stages the progress rows waiting in the transaction, in
+// their order (each row is applied after the ones before it), and folds
+// the staged rows into insights_progress once progressFoldAt are staged.
 //
-// The rows of one key are folded first (the last of the latest times
-// wins, which is what applying them one after another leaves). Then each
-// chunk goes in as one multi-row INSERT OR IGNORE, which needs no
-// statement journal: an upsert (ON CONFLICT DO UPDATE) may abort midway,
-// so SQLite copies every page it touches to a statement journal first,
-// a page per customer of the batch. Only when the insert left rows out
-// (their key was stored) does an UPDATE … FROM VALUES of the same chunk
-// bring stored rows forward where the new time is later (or equal with
-// another linked visit); the rows just inserted already match and are
-// not written again.
+// The rows of one key are folded in memory first (the last of the latest
+// times wins, which is what applying them one after another leaves).
+// Then each chunk is appended to insights_progress_staged in one
+// multi-row INSERT (migration 0022): at the end of its rowid b-tree, so
+// a batch's rows fill one or two pages, where writing them to
+// insights_progress, keyed by customer, dirtied a page per customer of
+// the batch, each copied to the WAL at every commit. The fold writes
+// those pages once per progressFoldAt rows. INSERT OR IGNORE needs no
+// statement journal (nothing can conflict: seq is the next rowid).
 func (t *InsightsTx) flushProgress() error {
 	rows := foldProgress(t.progress)
 	t.progress = nil
-	return insInsertOrUpdate(t, rows, 5, func(args []any, p insProgress) []any {
-		return append(args, p.tenantID, p.customerID, p.recordID, p.linkedVisitID, p.atMS)
-	}, func(values string) string {
-		return `INSERT OR IGNORE INTO insights_progress (tenant_id, customer_id, record_id, linked_visit_id, at_ms) VALUES ` + values
-	}, func(values string) string {
-		return `UPDATE insights_progress SET linked_visit_id = v.column4, at_ms = v.column5 FROM (VALUES ` + values + `) AS v
-		WHERE insights_progress.tenant_id = v.column1 AND insights_progress.customer_id = v.column2 AND insights_progress.record_id = v.column3
-		AND (v.column5 > insights_progress.at_ms OR (v.column5 = insights_progress.at_ms AND v.column4 != insights_progress.linked_visit_id))`
-	}, func(p insProgress) string { return "put progress " + p.recordID })
+	var last int64
+	for _, n := range insChunks(len(rows)) {
+		chunk := rows[:n]
+		rows = rows[n:]
+		args := make([]any, 0, 5*n)
+		for _, p := range chunk {
+			args = append(args, p.tenantID, p.customerID, p.recordID, p.linkedVisitID, p.atMS)
+		}
+		res, err := t.tx.ExecContext(t.ctx, `INSERT OR IGNORE INTO insights_progress_staged
+			(tenant_id, customer_id, record_id, linked_visit_id, at_ms) VALUES `+insValues(n, 5), args...)
+		if err != nil {
+			return fmt.Errorf("put progress %s: %w", chunk[0].recordID, err)
+		}
+		if last, err = res.LastInsertId(); err != nil {
+			return fmt.Errorf("put progress %s: %w", chunk[0].recordID, err)
+		}
+	}
+	// seq restarts at 1 after a fold, so the last one is how many are staged.
+	if last >= progressFoldAt {
+		return t.foldStagedProgress()
+	}
+	return nil
+}
+
+// foldStagedProgress applies the staged progress rows to insights_progress
+// and empties the stage, in the transaction. The rows go in one after
+// another in seq order, each under PutProgress's rule (it replaces the
+// stored row when its time is the same or later; a replacement that
+// would change nothing is not written), which is what writing them
+// directly would have left.
+func (t *InsightsTx) foldStagedProgress() error {
+	err := t.exec(`INSERT INTO insights_progress (tenant_id, customer_id, record_id, linked_visit_id, at_ms)
+		SELECT tenant_id, customer_id, record_id, linked_visit_id, at_ms FROM insights_progress_staged WHERE true ORDER BY seq
+		ON CONFLICT(tenant_id, customer_id, record_id) DO UPDATE SET linked_visit_id = excluded.linked_visit_id, at_ms = excluded.at_ms
+		WHERE excluded.at_ms > insights_progress.at_ms
+			OR (excluded.at_ms = insights_progress.at_ms AND excluded.linked_visit_id != insights_progress.linked_visit_id)`)
+	if err != nil {
+		return fmt.Errorf("fold staged progress: %w", err)
+	}
+	if err := t.exec(`DELETE FROM insights_progress_staged`); err != nil {
+		return fmt.Errorf("fold staged progress: %w", err)
+	}
+	return nil
+}
+
+// FoldInsightsProgress folds the staged progress rows into
+// insights_progress (see flushProgress) in a transaction of its own, so
+// that a reader of the tables themselves (storage/migrate) finds every
+// row in insights_progress.
+func (db *DB) FoldInsightsProgress(ctx context.Context) error {
+	return db.InsightsWrite(ctx, func(t insightstore.Tx) error { return t.(*InsightsTx).foldStagedProgress() })
 }
 
 // foldProgress folds the rows of each key into one, keeping the first
@@ -733,6 +780,9 @@ func insInsertOrUpdate[T any](t *InsightsTx, rows []T, cols int, bind func(args 
 // than visitID itself and its own open commitments.
 func (t *InsightsTx) ProgressTimes(tenantID, customerID, visitID string) ([]int64, error) {
 	if err := t.flushProgress(); err != nil {
+		return nil, err
+	}
+	if err := t.foldStagedProgress(); err != nil {
 		return nil, err
 	}
 	return queryAll(t.ctx, t.tx, func(row rowScanner) (int64, error) {
