@@ -88,10 +88,9 @@ func (w *work) enrolledAlert(d *insightstore.EnrolledDevice) *fieldsyncv1.Alert 
 	if d.IssuerID != "" {
 		by = cmp.Or(d.IssuerName, d.IssuerID)
 	}
-	params := alertParams("device", d.DeviceName, "platform", d.Platform, "time", when)
-	if d.IssuerID != "" {
-		params = append(params, alertParams("by", cmp.Or(d.IssuerName, d.IssuerID))...)
-	}
+	// The apps word the alert from params; "?" is unknown in any language.
+	params := alertParams("device", d.DeviceName, "platform", cmp.Or(d.Platform, "?"), "time", when,
+		"by", cmp.Or(d.IssuerName, d.IssuerID, "?"))
 	return &fieldsyncv1.Alert{
 		Kind:  fieldsyncv1.AlertKind_ALERT_KIND_DEVICE_ENROLLED,
 		Title: "A new device was enrolled as you",
