@@ -1,4 +1,4 @@
-package insights_test
+package insightstest_test
 
 import (
 	"context"
