@@ -28,7 +28,8 @@ import (
 // The sweep reads the devices enrolled since its cursor (a finding, stored
 // in the sweep's transaction) less enrollLookback, and raises each alert
 // under the device's dedup key: alerts are effects, queued in the same
-// transaction and kept once performed, so a device seen again by a later
+// transaction and kept once performed (a pruning of effects would have
+// to keep them longer than enrollLookback), so a device seen again by a later
 // sweep (the lookback, a sweep that failed) is not told twice, and an
 // enrollment committed before a crash is told by the next sweep.
 

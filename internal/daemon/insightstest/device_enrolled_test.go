@@ -18,8 +18,9 @@ import (
 // describes, through a real fieldsyncd: the admin issues a code for a rep
 // who has a phone and enrolls a device with it. After the sweep the rep's
 // own phone pulls one alert naming the device and the admin, even after a
-// second sweep; the store's people, the tech advisor and marketing pull
-// none.
+// second sweep; the store's people, the region's director and tech
+// advisor, and marketing pull none (an Alert is read by its recipient and
+// the tenant's admins only).
 func TestAdminEnrollingARepsDeviceTellsTheRep(t *testing.T) {
 	h := insightstest.Start(t, time.Now().Add(-time.Hour)) // the demo's devices: first ones, no alert
 	h.Sweep()
@@ -64,7 +65,7 @@ func TestAdminEnrollingARepsDeviceTellsTheRep(t *testing.T) {
 	if dev.Msg.UserId != rep.UserID {
 		t.Errorf("enrolled for %s, want the rep", dev.Msg.UserId)
 	}
-	for _, role := range []string{"store_staff", "store_manager", "marketing", "tech_advisor"} {
+	for _, role := range []string{"store_staff", "store_manager", "regional_director", "tech_advisor", "marketing"} {
 		if a := enrolled(role); len(a) != 0 {
 			t.Errorf("%s pulled %v, want nothing of the rep's alert", role, a)
 		}
