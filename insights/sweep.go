@@ -21,8 +21,9 @@ const interventionLookback = 3
 // Sweep runs the time-based work of every tenant as of now, one
 // transaction per tenant: it counts the feedback deadlines that passed
 // (PHI), evaluates A3 over completed days, A4 over completed ISO weeks,
-// A5 over visits whose window ended and the devices holding old unsynced
-// writes (stale_device.go), then performs the queued alerts
+// A5 over visits whose window ended, the devices holding old unsynced
+// writes (stale_device.go) and the devices enrolled since the last sweep
+// (device_enrolled.go), then performs the queued alerts
 // (Flush). It may run at any interval, and again: findings have dedup keys.
 func (c *Consumer) Sweep(ctx context.Context, now time.Time) error {
 	tenants, err := c.DB.TenantIDs(ctx)
@@ -36,7 +37,7 @@ func (c *Consumer) Sweep(ctx context.Context, now time.Time) error {
 				return err
 			}
 			w := &work{tx: tx, cfg: cfg, tenantID: tenantID, now: now, skew: c.skew()}
-			for _, step := range []func() error{w.sweepFeedback, w.sweepInterventions, w.sweepProspecting, w.sweepStalls, w.sweepStaleDevices} {
+			for _, step := range []func() error{w.sweepFeedback, w.sweepInterventions, w.sweepProspecting, w.sweepStalls, w.sweepStaleDevices, w.sweepEnrollments} {
 				if err := step(); err != nil {
 					return err
 				}

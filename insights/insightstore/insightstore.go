@@ -183,4 +183,7 @@ type Directory interface {
 	// StaleDevices returns the tenant's unrevoked devices whose reported
 	// oldest unsynced write was made before beforeMS, by device id.
 	StaleDevices(tenantID string, beforeMS int64) ([]*StaleDevice, error)
+	// EnrolledDevices returns the tenant's devices enrolled at or after
+	// sinceMS, revoked since or not, by enrolled time then device id.
+	EnrolledDevices(tenantID string, sinceMS int64) ([]*EnrolledDevice, error)
 }

@@ -93,6 +93,18 @@ type StaleDevice struct {
 	AppVersion, SDKVersion string
 }
 
+// EnrolledDevice is a device as enrolled, revoked since or not, with its
+// user and the user who issued its enrollment code.
+type EnrolledDevice struct {
+	DeviceID, DeviceName, Platform string
+	EnrolledMS                     int64
+	UserID, UserName               string
+	IssuerID, IssuerName           string // "" when unknown (see storage's enrolled_by)
+	// Prior: the user had a device enrolled before this one (by enrolled
+	// time, then device id), revoked since or not.
+	Prior bool
+}
+
 // PhiCounts are the tallies of the action components behind one stored
 // PHI day, kept so that a change adds or takes back one record's part
 // instead of recounting the day. Config names the counting settings they

@@ -62,7 +62,7 @@ func (db *DB) CreateTenantWithAdmin(ctx context.Context, name, adminName string,
 			b.Admin.ID, b.Tenant.ID, adminName, int32(b.Admin.Role), ms(now)); err != nil {
 			return err
 		}
-		return insertEnrollmentCode(ctx, tx, b.EnrollmentCode, b.Tenant.ID, b.Admin.ID, now, b.CodeExpires)
+		return insertEnrollmentCode(ctx, tx, b.EnrollmentCode, b.Tenant.ID, b.Admin.ID, "", now, b.CodeExpires)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create tenant: %w", err)
@@ -261,7 +261,9 @@ func (db *DB) ListUsers(ctx context.Context, tenantID string) (_ []*syncengine.U
 }
 
 // IssueEnrollmentCode makes a one-time code for a user of the tenant. Only
-// its hash is stored.
+// its hash is stored, with who issued it: the user of the calling device
+// in ctx (codeIssuer), which the device it enrolls keeps (enrolled_by) so
+// that its user can be told (insights/device_enrolled.go).
 func (db *DB) IssueEnrollmentCode(ctx context.Context, tenantID, userID string, ttl time.Duration) (_ string, _ time.Time, err error) {
 	defer classify(&err)
 	code := ids.Token("fse")
@@ -271,7 +273,7 @@ func (db *DB) IssueEnrollmentCode(ctx context.Context, tenantID, userID string, 
 			return err
 		}
 		expires = now.Add(ttl)
-		return insertEnrollmentCode(ctx, tx, code, tenantID, userID, now, expires)
+		return insertEnrollmentCode(ctx, tx, code, tenantID, userID, codeIssuer(ctx), now, expires)
 	})
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("issue enrollment code: %w", err)
@@ -279,10 +281,11 @@ func (db *DB) IssueEnrollmentCode(ctx context.Context, tenantID, userID string, 
 	return code, expires, nil
 }
 
-// insertEnrollmentCode stores the hash of a user's one-time code.
-func insertEnrollmentCode(ctx context.Context, tx pgx.Tx, code, tenantID, userID string, now, expires time.Time) error {
-	_, err := tx.Exec(ctx, `INSERT INTO enrollment_codes (code_hash, tenant_id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)`,
-		ids.Hash(code), tenantID, userID, ms(now), ms(expires))
+// insertEnrollmentCode stores the hash of a user's one-time code and who
+// issued it ("" unknown).
+func insertEnrollmentCode(ctx context.Context, tx pgx.Tx, code, tenantID, userID, issuedBy string, now, expires time.Time) error {
+	_, err := tx.Exec(ctx, `INSERT INTO enrollment_codes (code_hash, tenant_id, user_id, issued_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		ids.Hash(code), tenantID, userID, issuedBy, ms(now), ms(expires))
 	return err
 }
 
@@ -295,8 +298,9 @@ func (db *DB) Enroll(ctx context.Context, code, name, platform string) (_ *synce
 	token := ids.Token("fsd")
 	d := &syncengine.Device{ID: ids.New(), Name: name, Platform: platform}
 	err = db.writeTx(ctx, func(tx pgx.Tx, now time.Time) error {
+		var issuedBy string // the code's issuer, kept on the device
 		err := tx.QueryRow(ctx, `UPDATE enrollment_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL AND expires_at > $1
-			RETURNING tenant_id, user_id`, ms(now), ids.Hash(code)).Scan(&d.TenantID, &d.UserID)
+			RETURNING tenant_id, user_id, issued_by`, ms(now), ids.Hash(code)).Scan(&d.TenantID, &d.UserID, &issuedBy)
 		if noRows(err) {
 			return syncengine.Errorf(syncengine.CodeUnauthenticated, "enrollment code is unknown, used or expired")
 		}
@@ -304,8 +308,8 @@ func (db *DB) Enroll(ctx context.Context, code, name, platform string) (_ *synce
 			return err
 		}
 		d.EnrolledAt = now
-		_, err = tx.Exec(ctx, `INSERT INTO devices (id, tenant_id, user_id, name, platform, token_hash, enrolled_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			d.ID, d.TenantID, d.UserID, name, platform, ids.Hash(token), ms(now))
+		_, err = tx.Exec(ctx, `INSERT INTO devices (id, tenant_id, user_id, name, platform, token_hash, enrolled_at, enrolled_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			d.ID, d.TenantID, d.UserID, name, platform, ids.Hash(token), ms(now), issuedBy)
 		return err
 	})
 	if err != nil {

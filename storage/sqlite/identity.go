@@ -53,7 +53,7 @@ func (db *DB) CreateTenantWithAdmin(ctx context.Context, name, adminName string,
 			b.Admin.ID, b.Tenant.ID, adminName, int32(b.Admin.Role), ms(now)); err != nil {
 			return err
 		}
-		return insertEnrollmentCode(ctx, tx, b.EnrollmentCode, b.Tenant.ID, b.Admin.ID, now, b.CodeExpires)
+		return insertEnrollmentCode(ctx, tx, b.EnrollmentCode, b.Tenant.ID, b.Admin.ID, "", now, b.CodeExpires)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create tenant: %w", err)
@@ -244,7 +244,9 @@ func (db *DB) ListUsers(ctx context.Context, tenantID string) ([]*syncengine.Use
 }
 
 // IssueEnrollmentCode makes a one-time code for a user of the tenant. Only
-// its hash is stored.
+// its hash is stored, with who issued it: the user of the calling device
+// in ctx (codeIssuer), which the device it enrolls keeps (enrolled_by) so
+// that its user can be told (insights/device_enrolled.go).
 func (db *DB) IssueEnrollmentCode(ctx context.Context, tenantID, userID string, ttl time.Duration) (string, time.Time, error) {
 	code := ids.Token("fse")
 	var expires time.Time
@@ -253,7 +255,7 @@ func (db *DB) IssueEnrollmentCode(ctx context.Context, tenantID, userID string, 
 			return err
 		}
 		expires = now.Add(ttl)
-		return insertEnrollmentCode(ctx, tx, code, tenantID, userID, now, expires)
+		return insertEnrollmentCode(ctx, tx, code, tenantID, userID, codeIssuer(ctx), now, expires)
 	})
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("issue enrollment code: %w", err)
@@ -261,10 +263,11 @@ func (db *DB) IssueEnrollmentCode(ctx context.Context, tenantID, userID string, 
 	return code, expires, nil
 }
 
-// insertEnrollmentCode stores the hash of a user's one-time code.
-func insertEnrollmentCode(ctx context.Context, tx *sql.Tx, code, tenantID, userID string, now, expires time.Time) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO enrollment_codes (code_hash, tenant_id, user_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
-		ids.Hash(code), tenantID, userID, ms(now), ms(expires))
+// insertEnrollmentCode stores the hash of a user's one-time code and who
+// issued it ("" unknown).
+func insertEnrollmentCode(ctx context.Context, tx *sql.Tx, code, tenantID, userID, issuedBy string, now, expires time.Time) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO enrollment_codes (code_hash, tenant_id, user_id, issued_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		ids.Hash(code), tenantID, userID, issuedBy, ms(now), ms(expires))
 	return err
 }
 
@@ -275,6 +278,7 @@ func (db *DB) Enroll(ctx context.Context, code, name, platform string) (*synceng
 	token := ids.Token("fsd")
 	d := &syncengine.Device{ID: ids.New(), Name: name, Platform: platform}
 	err := db.WriteTx(ctx, func(tx *sql.Tx, now time.Time) error {
+		var issuedBy string // the code's issuer, kept on the device
 		res, err := tx.ExecContext(ctx, `UPDATE enrollment_codes SET used_at = ? WHERE code_hash = ? AND used_at IS NULL AND expires_at > ?`,
 			ms(now), ids.Hash(code), ms(now))
 		if err != nil {
@@ -283,13 +287,13 @@ func (db *DB) Enroll(ctx context.Context, code, name, platform string) (*synceng
 		if n, _ := res.RowsAffected(); n != 1 {
 			return syncengine.Errorf(syncengine.CodeUnauthenticated, "enrollment code is unknown, used or expired")
 		}
-		if err := tx.QueryRowContext(ctx, `SELECT tenant_id, user_id FROM enrollment_codes WHERE code_hash = ?`, ids.Hash(code)).
-			Scan(&d.TenantID, &d.UserID); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT tenant_id, user_id, issued_by FROM enrollment_codes WHERE code_hash = ?`, ids.Hash(code)).
+			Scan(&d.TenantID, &d.UserID, &issuedBy); err != nil {
 			return err
 		}
 		d.EnrolledAt = now
-		_, err = tx.ExecContext(ctx, `INSERT INTO devices (id, tenant_id, user_id, name, platform, token_hash, enrolled_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			d.ID, d.TenantID, d.UserID, name, platform, ids.Hash(token), ms(now))
+		_, err = tx.ExecContext(ctx, `INSERT INTO devices (id, tenant_id, user_id, name, platform, token_hash, enrolled_at, enrolled_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			d.ID, d.TenantID, d.UserID, name, platform, ids.Hash(token), ms(now), issuedBy)
 		return err
 	})
 	if err != nil {

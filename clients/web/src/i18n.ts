@@ -177,6 +177,7 @@ const en = {
   alert_6: "Repeat photo",
   alert_7: "Rule change",
   alert_8: "Device not syncing",
+  alert_9: "New device",
   // alerts worded from their kind and facts (Alert.params), not the server's English
   a1Title: "Conflicting diagnoses for customer {customer_id}",
   a1Body: "{diagnoses} diagnoses of this customer disagree.",
@@ -193,6 +194,8 @@ const en = {
   a7Body: "Valid from {valid_from}. Open a quote to see what it earns now.",
   a8Title: "Unsynced writes on {user}'s device",
   a8Body: "Device “{device}” has held {outbox} unsynced writes since {since}.",
+  a9Title: "“{device}” was enrolled as you",
+  a9Body: "{platform}, {time}, code from {by}. Not yours? Tell your admin.",
   // sync details
   syncTitle: "Sync",
   syncNow: "Sync now",
@@ -400,6 +403,7 @@ const zh: Record<Key, string> = {
   alert_6: "重复照片",
   alert_7: "规则变更",
   alert_8: "设备未同步",
+  alert_9: "新设备",
   a1Title: "客户 {customer_id} 的诊断结论冲突",
   a1Body: "该客户的 {diagnoses} 份诊断结论不一致。",
   a2Title: "{terminal} 需补货：{product}",
@@ -415,6 +419,8 @@ const zh: Record<Key, string> = {
   a7Body: "自 {valid_from} 起生效。打开报价查看当前返利。",
   a8Title: "{user} 的设备有未同步的修改",
   a8Body: "设备“{device}”自 {since} 起有 {outbox} 条修改未同步。",
+  a9Title: "“{device}”以你的身份登记",
+  a9Body: "{platform}，{time}，登记码来自 {by}。不是你的？请告诉管理员。",
   syncTitle: "同步",
   syncNow: "立即同步",
   conflictsTitle: "在合并中被覆盖的修改",
@@ -495,7 +501,7 @@ export function t(key: Key, params: Record<string, string | number> = {}): strin
 export function alertWords(a: { kind: number; title: string; body: string; params: readonly { name: string; value: string }[] }, names?: Map<string, string>): { title: string; body: string } {
   const p: Record<string, string> = {};
   for (const x of a.params) p[x.name] = paramWords(x.name, x.value, names);
-  if (a.params.length === 0 || a.kind < 1 || a.kind > 8) return { title: a.title, body: a.body };
+  if (a.params.length === 0 || a.kind < 1 || a.kind > 9) return { title: a.title, body: a.body };
   const k = `a${a.kind}` as const;
   const title = a.kind === 2 && p.products ? t("a2TitleMany", p) : t(`${k}Title` as Key, p);
   const bodyKey = `${k}Body` as Key;

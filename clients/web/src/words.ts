@@ -71,6 +71,7 @@ const ENUMS: Record<string, Pair> = {
   ALERT_KIND_MANAGEMENT_INTERVENTION: ["Management intervention", "管理介入"], ALERT_KIND_PROSPECTING_TRAP: ["Prospecting trap", "陷入初次接触"],
   ALERT_KIND_STALLED_CLOSE: ["Stalled close", "成交停滞"], ALERT_KIND_REPEAT_PHOTO: ["Repeat photo", "重复照片"],
   ALERT_KIND_RULE_CHANGE: ["Rule change", "规则变更"], ALERT_KIND_STALE_DEVICE: ["Device not syncing", "设备未同步"],
+  ALERT_KIND_DEVICE_ENROLLED: ["New device", "新设备"],
   SHIPMENT_STATE_DRAFT: ["Draft", "草稿"], SHIPMENT_STATE_REQUESTED: ["Requested", "已申请"], SHIPMENT_STATE_APPROVED: ["Approved", "已批准"],
   SHIPMENT_STATE_SHIPPED: ["Shipped", "已发货"], SHIPMENT_STATE_DELIVERED: ["Delivered", "已送达"], SHIPMENT_STATE_CANCELLED: ["Cancelled", "已取消"],
   REBATE_BASIS_QUANTITY: ["By quantity", "按数量"], REBATE_BASIS_AMOUNT: ["By amount", "按金额"],

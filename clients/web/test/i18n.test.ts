@@ -43,6 +43,10 @@ describe("i18n", () => {
     expect(alertWords({ kind: 2, title: "x", body: "y", params: p({ terminal: "Ruijin", products: "3" }) })).toEqual({ title: "Replenish 3 products at Ruijin", body: "" });
     expect(alertWords({ kind: 6, title: "x", body: "y", params: p({ sha256: "ab", records: "2" }) })).toEqual({ title: "The same photo is attached to 2 records", body: "" });
     expect(alertWords({ kind: 7, title: "server title", body: "server body", params: [] })).toEqual({ title: "server title", body: "server body" });
+    const a9 = alertWords({ kind: 9, title: "x", body: "y", params: p({ device: "Pixel 8", platform: "android", time: "2026-11-30T09:05:00Z", by: "Ada" }) });
+    expect(a9.title).toBe("“Pixel 8” was enrolled as you");
+    expect(a9.body).toMatch(/^android, .+, code from Ada\. Not yours\? Tell your admin\.$/);
+    expect(a9.body).not.toMatch(/\d{4}-\d{2}-\d{2}T/);
   });
 
   it("words validation messages from the rule id and the rule's value", () => {

@@ -117,7 +117,11 @@ describe("alerts and validation in words", () => {
     const a5 = alertWords({ kind: 5, title: "x", body: "y", params: p({ customer_id: "cust-1", date: "2026-11-02", visit_id: "v" }) }, new Map([["cust-1", "瑞金医院"]]));
     expect(a5.body).toContain("瑞金医院");
     expect(a5.body).toContain(formatDate(new Date(2026, 10, 2), "zh-CN"));
-    for (const w of [a8, a4, a5]) for (const leak of LEAKS) expect(w.title + w.body).not.toMatch(leak);
+    const a9 = alertWords({ kind: 9, title: "x", body: "y", params: p({ device: "iPhone", platform: "ios", time: "2026-11-30T09:05:00+08:00", by: "王芳" }) });
+    expect(a9.title).toContain("iPhone");
+    expect(a9.body).toContain(formatTime(new Date("2026-11-30T09:05:00+08:00"), "zh-CN"));
+    expect(a9.body).toContain("王芳");
+    for (const w of [a8, a4, a5, a9]) for (const leak of LEAKS) expect(w.title + w.body).not.toMatch(leak);
   });
 
   it("never shows a rule's English message in Chinese", () => {

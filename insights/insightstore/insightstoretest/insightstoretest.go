@@ -65,6 +65,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 		{"EffectsDedupUpdateRetryAndFinish", testEffects},
 		{"FindingsInterventionsAndGrants", testFindingsGrants},
 		{"DirectoryReadsUsersNamesAndStaleDevices", testDirectory},
+		{"EnrolledDevicesOfTheTenantWithIssuerAndPrior", testEnrolledDevices},
 		{"FailedWriteLeavesNothingBehind", testRollback},
 		{"EventsMarkedAppliedManyAtOnce", testMarkEventsApplied},
 		{"ManyWritesReadBackInTheirTransaction", testManyWritesReadBack},

@@ -374,6 +374,11 @@ const (
 	// A device in the recipient's scope has held unsynced writes for longer
 	// than the configured age (rules.stale_device_age).
 	AlertKind_ALERT_KIND_STALE_DEVICE AlertKind = 8
+	// A device was enrolled for the recipient (its own user): its name and
+	// platform, when, and who issued the enrollment code. The device acts as
+	// the recipient and reads what they read, so a user learns of a device
+	// they did not enroll themselves (SECURITY.md).
+	AlertKind_ALERT_KIND_DEVICE_ENROLLED AlertKind = 9
 )
 
 // Enum value maps for AlertKind.
@@ -388,6 +393,7 @@ var (
 		6: "ALERT_KIND_REPEAT_PHOTO",
 		7: "ALERT_KIND_RULE_CHANGE",
 		8: "ALERT_KIND_STALE_DEVICE",
+		9: "ALERT_KIND_DEVICE_ENROLLED",
 	}
 	AlertKind_value = map[string]int32{
 		"ALERT_KIND_UNSPECIFIED":             0,
@@ -399,6 +405,7 @@ var (
 		"ALERT_KIND_REPEAT_PHOTO":            6,
 		"ALERT_KIND_RULE_CHANGE":             7,
 		"ALERT_KIND_STALE_DEVICE":            8,
+		"ALERT_KIND_DEVICE_ENROLLED":         9,
 	}
 )
 
@@ -3158,7 +3165,7 @@ const file_fieldsync_v1_records_proto_rawDesc = "" +
 	"\rOperationKind\x12\x1e\n" +
 	"\x1aOPERATION_KIND_UNSPECIFIED\x10\x00\x12#\n" +
 	"\x1fOPERATION_KIND_REQUIRED_SKIPPED\x10\x01\x12!\n" +
-	"\x1dOPERATION_KIND_FIELD_REEDITED\x10\x02*\xa8\x02\n" +
+	"\x1dOPERATION_KIND_FIELD_REEDITED\x10\x02*\xc8\x02\n" +
 	"\tAlertKind\x12\x1a\n" +
 	"\x16ALERT_KIND_UNSPECIFIED\x10\x00\x12$\n" +
 	" ALERT_KIND_CONFLICTING_DIAGNOSES\x10\x01\x12\x1c\n" +
@@ -3168,7 +3175,8 @@ const file_fieldsync_v1_records_proto_rawDesc = "" +
 	"\x18ALERT_KIND_STALLED_CLOSE\x10\x05\x12\x1b\n" +
 	"\x17ALERT_KIND_REPEAT_PHOTO\x10\x06\x12\x1a\n" +
 	"\x16ALERT_KIND_RULE_CHANGE\x10\a\x12\x1b\n" +
-	"\x17ALERT_KIND_STALE_DEVICE\x10\b*\xdc\x01\n" +
+	"\x17ALERT_KIND_STALE_DEVICE\x10\b\x12\x1e\n" +
+	"\x1aALERT_KIND_DEVICE_ENROLLED\x10\t*\xdc\x01\n" +
 	"\rShipmentState\x12\x1e\n" +
 	"\x1aSHIPMENT_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14SHIPMENT_STATE_DRAFT\x10\x01\x12\x1c\n" +
