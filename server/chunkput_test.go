@@ -268,7 +268,9 @@ func TestChunkPutRefusesMalformedRequests(t *testing.T) {
 	data := photostest.JPEG(20_000, 53)
 	u := create(t, m.client("rep", false, nil), data)
 	chunk := data[:1000]
-	neverRead := func() io.Reader { return readerFunc(func([]byte) (int, error) { t.Error("the body was read"); return 0, io.EOF }) }
+	neverRead := func() io.Reader {
+		return readerFunc(func([]byte) (int, error) { t.Error("the body was read"); return 0, io.EOF })
+	}
 
 	m.put(rawChunk{token: rep, id: u.UploadId, data: chunk, length: -1}).want(t, http.StatusLengthRequired, connect.CodeInvalidArgument)
 	m.serve(rawChunk{token: rep, id: u.UploadId, data: chunk, length: server.MaxChunkBytes + 1, override: neverRead()}).
