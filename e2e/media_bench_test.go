@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -471,4 +472,32 @@ func (r rawChunks) send(ctx context.Context, id string, data []byte, off, end in
 		}
 	}
 	return nil
+}
+
+// TestPhotoRawChunksThroughTheDaemon sends a photo's chunks as raw PUTs
+// to a running daemon (its photo service wrapped as in production) and
+// shows another device's raw chunk on the upload is not found.
+func TestPhotoRawChunksThroughTheDaemon(t *testing.T) {
+	t.Parallel()
+	d, creds := startDaemon(t, "", nil)
+	rep, _ := creds.User("rep")
+	ctx := context.Background()
+	data := photostest.JPEG(300_000, 42)
+	media := mediaClient(d, rep.DeviceToken, nil)
+	u, err := createPhoto(ctx, media, photostest.Key(data), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := rawChunks{url: d.URL(), token: secondRep(t, creds), hc: http.DefaultClient}
+	if err := other.send(ctx, u.UploadId, data, 0, chunkSize, chunkSize); err == nil || !strings.Contains(err.Error(), `"code":"not_found"`) {
+		t.Fatalf("another device's raw chunk = %v, want not_found", err)
+	}
+	raw := rawChunks{url: d.URL(), token: rep.DeviceToken, hc: http.DefaultClient}
+	if err := raw.send(ctx, u.UploadId, data, 0, u.SizeBytes, 64<<10); err != nil {
+		t.Fatal(err)
+	}
+	res, err := completePhoto(ctx, media, u.UploadId)
+	if err != nil || res.Photo.GetSha256() != photostest.Key(data) {
+		t.Fatalf("complete = %v, %v", res, err)
+	}
 }
