@@ -5,8 +5,12 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,6 +26,7 @@ import (
 	"github.com/fieldsync/fieldsync/photos/photostest"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 	"github.com/fieldsync/fieldsync/proto/fieldsync/v1/fieldsyncv1connect"
+	"github.com/fieldsync/fieldsync/server"
 )
 
 // photoBench is a daemon storing photos in a real versitygw, a rep's media
@@ -359,5 +364,140 @@ func BenchmarkPhotoUploadOverLatency(b *testing.B) {
 			}
 			benchenv.ReportLoad(b)
 		})
+	}
+}
+
+// BenchmarkPhotoUploadRoutes5MiB sends a 5 MiB photo through fieldsync
+// twice per iteration, its chunks once as PutChunk calls (connect) and
+// once as raw PUTs (put: PUT /photos/v1/uploads/{id}, the chunk's bytes
+// as the body, no protobuf envelope), the two in alternating order, then
+// PutObjects the same bytes to the same versitygw. It reports each
+// route's ratio (direct PutObject time / fieldsync time: 1 means no
+// overhead) and ms per photo, measured side by side in one run.
+//
+//	VERSITYGW=$PWD/.tools/bin/versitygw go test -run '^$' -bench PhotoUploadRoutes5MiB -benchtime 20x ./e2e/
+func BenchmarkPhotoUploadRoutes5MiB(b *testing.B) {
+	for _, chunk := range []int{256 << 10, 1 << 20, 4 << 20} {
+		b.Run(fmt.Sprintf("chunk=%dKiB", chunk>>10), func(b *testing.B) {
+			pb := newPhotoBench(b)
+			ctx := b.Context()
+			media := mediaClient(pb.d, pb.token, nil)
+			raw := rawChunks{url: pb.d.URL(), token: pb.token, hc: http.DefaultClient}
+			data := photostest.JPEG(5<<20, 4)
+			var seq uint64
+			var took [3]time.Duration // connect, put, direct PutObject
+			var cpu [2]time.Duration  // connect, put: this process's (client and daemon)
+			upload := func(send func(id string, off, end int64) error, cpu *time.Duration) time.Duration {
+				key := fresh(b, data, &seq)
+				c0 := benchenv.CPUTime()
+				defer func() { *cpu += benchenv.CPUTime() - c0 }()
+				t0 := time.Now()
+				u, err := createPhoto(ctx, media, key, data)
+				if err == nil {
+					err = send(u.UploadId, 0, u.SizeBytes)
+				}
+				if err == nil {
+					_, err = completePhoto(ctx, media, u.UploadId)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				return time.Since(t0)
+			}
+			viaConnect := func(id string, off, end int64) error { return sendPhoto(ctx, media, id, data, off, end, chunk) }
+			viaPut := func(id string, off, end int64) error { return raw.send(ctx, id, data, off, end, chunk) }
+			b.SetBytes(int64(len(data)))
+			i := 0
+			for b.Loop() {
+				if i++; i%2 == 0 {
+					took[0] += upload(viaConnect, &cpu[0])
+					took[1] += upload(viaPut, &cpu[1])
+				} else {
+					took[1] += upload(viaPut, &cpu[1])
+					took[0] += upload(viaConnect, &cpu[0])
+				}
+				key := fresh(b, data, &seq)
+				t0 := time.Now()
+				if _, err := pb.minio.PutObject(ctx, pb.bucket, key+"-direct", bytes.NewReader(data), int64(len(data)),
+					minio.PutObjectOptions{ContentType: "image/jpeg"}); err != nil {
+					b.Fatal(err)
+				}
+				took[2] += time.Since(t0)
+			}
+			ms := func(d time.Duration) float64 { return d.Seconds() * 1000 / float64(b.N) }
+			b.ReportMetric(took[2].Seconds()/took[0].Seconds(), "ratio-connect")
+			b.ReportMetric(took[2].Seconds()/took[1].Seconds(), "ratio-put")
+			b.ReportMetric(ms(took[0]), "connect-ms")
+			b.ReportMetric(ms(took[1]), "put-ms")
+			b.ReportMetric(ms(took[2]), "putobject-ms")
+			// CPU time: steadier than wall time on a loaded machine.
+			b.ReportMetric(ms(cpu[0]), "connect-cpu-ms")
+			b.ReportMetric(ms(cpu[1]), "put-cpu-ms")
+			benchenv.ReportLoad(b)
+		})
+	}
+}
+
+// rawChunks sends chunks on the raw chunk route (server/chunkput.go).
+type rawChunks struct {
+	url, token string
+	hc         *http.Client
+}
+
+// send puts data from off to end in chunks of n bytes, one at a time.
+func (r rawChunks) send(ctx context.Context, id string, data []byte, off, end int64, n int) error {
+	for off < end {
+		chunk := data[off:min(off+int64(n), end)]
+		req, err := http.NewRequestWithContext(ctx, http.MethodPut,
+			r.url+server.ChunkPutPath+url.PathEscape(id)+"?offset="+strconv.FormatInt(off, 10), bytes.NewReader(chunk))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+r.token)
+		req.Header.Set(server.CRC32CHeader, strconv.FormatUint(uint64(photos.CRC32C(chunk)), 10))
+		res, err := r.hc.Do(req)
+		if err != nil {
+			return fmt.Errorf("put chunk at %d: %w", off, err)
+		}
+		body, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil {
+			return fmt.Errorf("put chunk at %d: %w", off, err)
+		}
+		if res.StatusCode != http.StatusOK {
+			return fmt.Errorf("put chunk at %d: %s: %s", off, res.Status, body)
+		}
+		if off, err = strconv.ParseInt(res.Header.Get(server.OffsetHeader), 10, 64); err != nil {
+			return fmt.Errorf("put chunk: offset header: %w", err)
+		}
+	}
+	return nil
+}
+
+// TestPhotoRawChunksThroughTheDaemon sends a photo's chunks as raw PUTs
+// to a running daemon (its photo service wrapped as in production) and
+// shows another device's raw chunk on the upload is not found.
+func TestPhotoRawChunksThroughTheDaemon(t *testing.T) {
+	t.Parallel()
+	d, creds := startDaemon(t, "", nil)
+	rep, _ := creds.User("rep")
+	ctx := context.Background()
+	data := photostest.JPEG(300_000, 42)
+	media := mediaClient(d, rep.DeviceToken, nil)
+	u, err := createPhoto(ctx, media, photostest.Key(data), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := rawChunks{url: d.URL(), token: secondRep(t, creds), hc: http.DefaultClient}
+	if err := other.send(ctx, u.UploadId, data, 0, chunkSize, chunkSize); err == nil || !strings.Contains(err.Error(), `"code":"not_found"`) {
+		t.Fatalf("another device's raw chunk = %v, want not_found", err)
+	}
+	raw := rawChunks{url: d.URL(), token: rep.DeviceToken, hc: http.DefaultClient}
+	if err := raw.send(ctx, u.UploadId, data, 0, u.SizeBytes, 64<<10); err != nil {
+		t.Fatal(err)
+	}
+	res, err := completePhoto(ctx, media, u.UploadId)
+	if err != nil || res.Photo.GetSha256() != photostest.Key(data) {
+		t.Fatalf("complete = %v, %v", res, err)
 	}
 }

@@ -53,6 +53,18 @@ func CRC32C(data []byte) uint32 { return crc32.Checksum(data, castagnoli) }
 // cancelled or expired; CodeNotFound for an unknown id or another
 // device's upload; CodePermissionDenied for a caller that is not a device.
 func (s *Service) PutChunk(ctx context.Context, p *syncengine.Principal, id string, offset int64, data []byte, crc32c uint32) (int64, error) {
+	return s.PutChunkThen(ctx, p, id, offset, data, crc32c, nil)
+}
+
+// PutChunkThen is PutChunk calling release (when not nil) once the
+// service is done with data: at once when the chunk is refused, else once
+// it is hashed and passed on (after PutChunkThen returns). A caller that
+// reads chunks into pooled buffers (the server's raw chunk route) gives
+// the buffer back in release, never sooner.
+func (s *Service) PutChunkThen(ctx context.Context, p *syncengine.Principal, id string, offset int64, data []byte, crc32c uint32, release func()) (int64, error) {
+	if release == nil {
+		release = func() {}
+	}
 	var (
 		unlock  func()
 		u       *Upload
@@ -82,17 +94,20 @@ func (s *Service) PutChunk(ctx context.Context, p *syncengine.Principal, id stri
 		}
 		waiting = true
 		if wait, err = waitMove(ctx, moved, until); err != nil {
+			release()
 			return 0, err
 		}
 	}
 	if err != nil {
 		unlock()
+		release()
 		return 0, err
 	}
 	s.tracking.Add(1)
 	go func() {
 		defer s.tracking.Done()
 		defer unlock()
+		defer release()
 		s.track(context.WithoutCancel(ctx), u, offset, data)
 	}()
 	return u.Offset, nil

@@ -17,6 +17,10 @@ import (
 type MediaBackend interface {
 	CreateUpload(ctx context.Context, p *syncengine.Principal, req photos.CreateRequest) (*photos.Upload, error)
 	PutChunk(ctx context.Context, p *syncengine.Principal, uploadID string, offset int64, data []byte, crc32c uint32) (int64, error)
+	// PutChunkThen is PutChunk calling release once data is no longer
+	// used (see photos.Service.PutChunkThen): the raw chunk route reads
+	// chunks into pooled buffers.
+	PutChunkThen(ctx context.Context, p *syncengine.Principal, uploadID string, offset int64, data []byte, crc32c uint32, release func()) (int64, error)
 	GetUpload(ctx context.Context, p *syncengine.Principal, uploadID string) (*photos.Upload, error)
 	CompleteUpload(ctx context.Context, p *syncengine.Principal, uploadID string) (*photos.Upload, *photos.Photo, error)
 	CancelUpload(ctx context.Context, p *syncengine.Principal, uploadID string) error

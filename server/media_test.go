@@ -35,7 +35,11 @@ type mediaServer struct {
 	store media.Store
 }
 
-func newMediaServer(t *testing.T) *mediaServer {
+func newMediaServer(t *testing.T) *mediaServer { return newMediaServerWith(t, nil) }
+
+// newMediaServerWith is newMediaServer with its server config changed by
+// with, when set.
+func newMediaServerWith(t *testing.T, with func(*server.Config)) *mediaServer {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -71,8 +75,12 @@ func newMediaServer(t *testing.T) *mediaServer {
 	}
 	// Before the staging folder goes: no flush timer fires into it afterwards.
 	t.Cleanup(func() { svc.Shutdown(context.Background()) })
-	h, err := server.New(server.Config{Auth: db, Identity: db, Sync: engine, Media: svc,
-		Extra: map[string]http.Handler{media.PathPrefix: media.NewHandler(store, signer)}})
+	cfg := server.Config{Auth: db, Identity: db, Sync: engine, Media: svc,
+		Extra: map[string]http.Handler{media.PathPrefix: media.NewHandler(store, signer)}}
+	if with != nil {
+		with(&cfg)
+	}
+	h, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -131,6 +131,9 @@ func New(cfg Config) (http.Handler, error) {
 	opts := append([]connect.HandlerOption{connect.WithInterceptors(chain...)}, bounds(cfg.MaxMessageBytes)...)
 	mux := http.NewServeMux()
 	services := mountServices(mux, &cfg, opts)
+	if cfg.Media != nil {
+		mux.Handle(chunkPutPattern, newChunkPut(&cfg, auth, m)) // PutChunk without the envelope (chunkput.go)
+	}
 	if cfg.System != nil {
 		path, h, err := newSystemHandler(&cfg, m, vi)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -76,6 +77,10 @@ func (m *mediaTransport) client() *http.Client { return &http.Client{Transport: 
 
 func (m *mediaTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	name := path.Base(req.URL.Path)
+	raw := strings.HasPrefix(req.URL.Path, chunkPutPath) // PutChunk on the raw chunk route
+	if raw {
+		name = "PutChunk"
+	}
 	if name != "PutChunk" {
 		m.mu.Lock()
 		m.calls = append(m.calls, name)
@@ -87,7 +92,12 @@ func (m *mediaTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	pc := &fieldsyncv1.PutChunkRequest{}
-	if err := proto.Unmarshal(body, pc); err != nil {
+	if raw {
+		pc.Data = body
+		if pc.Offset, err = strconv.ParseInt(req.URL.Query().Get("offset"), 10, 64); err != nil {
+			return nil, err
+		}
+	} else if err := proto.Unmarshal(body, pc); err != nil {
 		return nil, err
 	}
 	m.mu.Lock()
@@ -536,7 +546,7 @@ func TestRecordWrittenDuringAnUploadGoesBeforeTheNextChunk(t *testing.T) {
 			mustAddPhoto(t, c, surgeryType, c.NewID(), "pre_op_photo", data)
 			base := mt.base
 			mt.base = roundTripFunc(func(req *http.Request) (*http.Response, error) {
-				if path.Base(req.URL.Path) == "PutChunk" {
+				if path.Base(req.URL.Path) == "PutChunk" || strings.HasPrefix(req.URL.Path, chunkPutPath) {
 					mt.mu.Lock()
 					after := written >= 0
 					mt.mu.Unlock()

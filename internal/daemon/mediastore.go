@@ -111,6 +111,11 @@ func (h retryHint) PutChunk(ctx context.Context, p *syncengine.Principal, upload
 	return n, h.hint(err)
 }
 
+func (h retryHint) PutChunkThen(ctx context.Context, p *syncengine.Principal, uploadID string, offset int64, data []byte, crc32c uint32, release func()) (int64, error) {
+	n, err := h.MediaBackend.PutChunkThen(ctx, p, uploadID, offset, data, crc32c, release)
+	return n, h.hint(err)
+}
+
 func (h retryHint) CreateUpload(ctx context.Context, p *syncengine.Principal, req photos.CreateRequest) (*photos.Upload, error) {
 	u, err := h.MediaBackend.CreateUpload(ctx, p, req)
 	return u, h.hint(err)
