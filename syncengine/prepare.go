@@ -1,6 +1,9 @@
 package syncengine
 
 import (
+	"sync"
+	"sync/atomic"
+
 	"google.golang.org/protobuf/proto"
 )
 
@@ -9,11 +12,19 @@ import (
 // state: building the new state, the server's computed fields, validating
 // the value and encoding it. The single writer runs every write
 // transaction of the store one after another, so Push does that work
-// before the transaction, on the caller's goroutine, and the transaction
-// uses it only when the mutation turns out to be a create whose place
-// left the value as it was (finish); otherwise it takes the general path.
-// What depends on the transaction (the HLC, the version, the placement
-// and every check of stored state) stays inside it.
+// beside the transaction, on a goroutine of its own that starts with the
+// push, and the transaction uses it only when the mutation turns out to be
+// a create whose place left the value as it was (finish); otherwise it
+// takes the general path. What depends on the transaction (the HLC, the
+// version, the placement and every check of stored state) stays inside it.
+//
+// The transaction never waits for the preparation of a mutation that has
+// not started: it takes the general path for it instead (and the
+// preparing goroutine skips it), so a writer shared by many pushes is
+// never held up by one of them. It waits only for a mutation whose
+// preparation is under way, a few microseconds. On a quiet writer the two
+// run side by side (the preparation ahead, on the other core); on a busy
+// one the preparation has finished while the push waited for its turn.
 
 // prepared is a create worked out ahead of the transaction.
 type prepared struct {
@@ -38,21 +49,72 @@ type prepared struct {
 // depends on it.
 var provisional = Version{HLC: 1}
 
-// prepare works out ahead of the transaction each mutation of muts that
-// may create its record; nil where it may not, or where the general path
-// will refuse it (it then reports the refusal as before).
-func (e *Engine) prepare(p *Principal, muts []Mutation) []*prepared {
-	if len(muts) == 0 {
+// preparing is a push's creates being worked out beside its transaction.
+// A nil *preparing prepares nothing.
+type preparing struct {
+	slots []prepSlot
+	stop  atomic.Bool // the push has ended: prepare no more
+}
+
+// prepSlot is one mutation's preparation. Whoever locks it first decides
+// it: the preparing goroutine fills pr, or the transaction takes it
+// unprepared (the goroutine then skips it).
+type prepSlot struct {
+	mu      sync.Mutex
+	decided bool
+	pr      *prepared // nil when the mutation may not create its record
+}
+
+// prepare starts working out beside the transaction each mutation of muts
+// that may create its record. Those that may not, or that the general
+// path will refuse, stay unprepared (the general path then reports the
+// refusal as before).
+func (e *Engine) prepare(p *Principal, muts []Mutation) *preparing {
+	if len(muts) == 0 || e.noPrepare {
 		return nil
 	}
-	if e.noPrepare {
-		return nil
-	}
-	out := make([]*prepared, len(muts))
+	ps := &preparing{slots: make([]prepSlot, len(muts))}
+	go ps.run(e, p, muts)
+	return ps
+}
+
+// run prepares the mutations in order, skipping those the transaction
+// took already, until the push ends.
+func (ps *preparing) run(e *Engine, p *Principal, muts []Mutation) {
 	for i := range muts {
-		out[i] = e.prepareOne(p, &muts[i])
+		if ps.stop.Load() {
+			return
+		}
+		s := &ps.slots[i]
+		s.mu.Lock()
+		if !s.decided {
+			s.pr, s.decided = e.prepareOne(p, &muts[i]), true
+		}
+		s.mu.Unlock()
 	}
-	return out
+}
+
+// take returns mutation i's prepared create, or nil when it has none or
+// its preparation has not started (the transaction then takes the
+// general path). A prepared create is used at most once: a rerun of the
+// transaction takes the general path.
+func (ps *preparing) take(i int) *prepared {
+	if ps == nil {
+		return nil
+	}
+	s := &ps.slots[i]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pr := s.pr
+	s.pr, s.decided = nil, true
+	return pr
+}
+
+// done ends the preparation of the mutations not taken.
+func (ps *preparing) done() {
+	if ps != nil {
+		ps.stop.Store(true)
+	}
 }
 
 func (e *Engine) prepareOne(p *Principal, m *Mutation) *prepared {

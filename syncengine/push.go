@@ -49,7 +49,8 @@ func (e *Engine) Push(ctx context.Context, p *Principal, muts []Mutation) (*Push
 	}
 	res := &PushResult{}
 	var batch commitBatch
-	preps := e.prepare(p, muts) // before the transaction: see prepared
+	preps := e.prepare(p, muts) // beside the transaction: see prepared
+	defer preps.done()
 	err := e.store.Update(ctx, func(tx Tx) error {
 		batch = commitBatch{}
 		res.Results = res.Results[:0]
@@ -61,12 +62,7 @@ func (e *Engine) Push(ctx context.Context, p *Principal, muts []Mutation) (*Push
 			return err
 		}
 		for i := range muts {
-			var pr *prepared
-			if preps != nil {
-				// Used once: a rerun of this function takes the general path.
-				pr, preps[i] = preps[i], nil
-			}
-			r, err := e.pushOne(tx, p, &muts[i], pr, &last, &batch)
+			r, err := e.pushOne(tx, p, &muts[i], preps.take(i), &last, &batch)
 			if err != nil {
 				return fmt.Errorf("apply mutation %d: %w", muts[i].Seq, err)
 			}
