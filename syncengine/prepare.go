@@ -1,6 +1,7 @@
 package syncengine
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -12,8 +13,8 @@ import (
 // state: building the new state, the server's computed fields, validating
 // the value and encoding it. The single writer runs every write
 // transaction of the store one after another, so Push does that work
-// beside the transaction, on a goroutine of its own that starts with the
-// push, and the transaction uses it only when the mutation turns out to be
+// beside the transaction, on the caller's goroutine while the transaction
+// runs on another (beside), and the transaction uses it only when the mutation turns out to be
 // a create whose place left the value as it was (finish); otherwise it
 // takes the general path. What depends on the transaction (the HLC, the
 // version, the placement and every check of stored state) stays inside it.
@@ -65,21 +66,45 @@ type prepSlot struct {
 	pr      *prepared // nil when the mutation may not create its record
 }
 
-// prepare starts working out beside the transaction each mutation of muts
-// that may create its record. Those that may not, or that the general
-// path will refuse, stay unprepared (the general path then reports the
-// refusal as before).
-func (e *Engine) prepare(p *Principal, muts []Mutation) *preparing {
+// prepare returns the preparation of muts' creates (nil when there is
+// nothing to prepare); beside runs it.
+func (e *Engine) prepare(muts []Mutation) *preparing {
 	if len(muts) == 0 || e.noPrepare {
 		return nil
 	}
-	ps := &preparing{slots: make([]prepSlot, len(muts))}
-	go ps.run(e, p, muts)
-	return ps
+	return &preparing{slots: make([]prepSlot, len(muts))}
+}
+
+// beside runs update (the push's transaction) on a goroutine of its own
+// and meanwhile, on the caller's, works out each mutation of muts that may
+// create its record; those that may not, or that the general path will
+// refuse, stay unprepared (the general path then reports the refusal as
+// before). The preparation starts at once, on the goroutine already
+// running, while the transaction waits for the writer; the caller's
+// goroutine would only wait otherwise. A panic of update is its error, as
+// it was on the caller's goroutine (connect turned it into one).
+func (ps *preparing) beside(e *Engine, p *Principal, muts []Mutation, update func() error) error {
+	if ps == nil {
+		return update()
+	}
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("push transaction panicked: %v", r)
+			}
+			ps.stop.Store(true) // what the transaction did not take is of no use
+			done <- err
+		}()
+		err = update()
+	}()
+	ps.run(e, p, muts)
+	return <-done
 }
 
 // run prepares the mutations in order, skipping those the transaction
-// took already, until the push ends.
+// took already, until the transaction ends.
 func (ps *preparing) run(e *Engine, p *Principal, muts []Mutation) {
 	for i := range muts {
 		if ps.stop.Load() {
@@ -108,13 +133,6 @@ func (ps *preparing) take(i int) *prepared {
 	pr := s.pr
 	s.pr, s.decided = nil, true
 	return pr
-}
-
-// done ends the preparation of the mutations not taken.
-func (ps *preparing) done() {
-	if ps != nil {
-		ps.stop.Store(true)
-	}
 }
 
 func (e *Engine) prepareOne(p *Principal, m *Mutation) *prepared {
