@@ -6,6 +6,11 @@ import (
 	"sync/atomic"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/fieldsync/fieldsync/events"
+	"github.com/fieldsync/fieldsync/internal/ids"
+	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 )
 
 // A push's creates (a mutation whose record does not exist yet: a new
@@ -43,6 +48,11 @@ type prepared struct {
 	value   proto.Message
 	invalid error
 	encoded []byte
+	// eventHead is the encoding of the create's change event without
+	// what the transaction gives it (event id, version, HLC, commit time;
+	// see preparedEvent), when encoded is set; subject is its subject.
+	eventHead []byte
+	subject   string
 }
 
 // provisional is the version a prepared state carries until stamped:
@@ -162,8 +172,42 @@ func (e *Engine) prepareOne(p *Principal, m *Mutation) *prepared {
 		if pr.encoded, err = (proto.MarshalOptions{Deterministic: true}).Marshal(pr.value); err != nil {
 			return nil
 		}
+		head := &fieldsyncv1.ChangeEvent{
+			TenantId: p.TenantID, Op: fieldsyncv1.ChangeOp_CHANGE_OP_UPSERT, RecordType: string(rt.Name), RecordId: m.RecordID,
+			DeviceId: p.Actor(), UserId: p.UserID,
+			OwnerUserId: pr.placed.Owner, StoreId: pr.placed.Store, RegionId: pr.placed.Region,
+			Value: rawAny(string(rt.Name), pr.encoded),
+		}
+		if pr.eventHead, err = proto.Marshal(head); err != nil {
+			return nil
+		}
+		pr.subject = events.ChangeSubject(p.TenantID, string(rt.Name))
 	}
 	return pr
+}
+
+// preparedEvent returns the change event of a prepared create as
+// changeEvent would have encoded it: the prepared head followed by what
+// the transaction gave the record. Fields encoded one after another decode
+// as one message, so the event decodes to the one changeEvent builds
+// (its bytes differ only in the fields' order). ok is false when the
+// create did not stand as prepared (see finish) and the general path
+// builds the event.
+func preparedEvent(w *write, rec *StoredRecord, created bool) (ev events.OutboxEvent, ok bool, err error) {
+	pr := w.prep
+	if pr == nil || pr.eventHead == nil || !created || w.history || w.p == nil || rec.State.Deleted() ||
+		rec.Precoded == nil || rec.Scope != pr.placed { // write sets Precoded when the prepared value stood
+		return events.OutboxEvent{}, false, nil
+	}
+	tail := &fieldsyncv1.ChangeEvent{
+		EventId: ids.New(), Version: rec.Version, Sequence: rec.Version, Hlc: uint64(rec.HLC), CommitTime: timestamppb.New(rec.UpdatedAt),
+	}
+	data := make([]byte, len(pr.eventHead), len(pr.eventHead)+64)
+	copy(data, pr.eventHead)
+	if data, err = (proto.MarshalOptions{}).MarshalAppend(data, tail); err != nil {
+		return events.OutboxEvent{}, false, fmt.Errorf("encode change event %s: %w", tail.EventId, err)
+	}
+	return events.OutboxEvent{ID: tail.EventId, Subject: pr.subject, Data: data}, true, nil
 }
 
 // stamp gives the prepared state the write's version, as create would
