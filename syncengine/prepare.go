@@ -178,13 +178,21 @@ func (e *Engine) prepareOne(p *Principal, m *Mutation) *prepared {
 			OwnerUserId: pr.placed.Owner, StoreId: pr.placed.Store, RegionId: pr.placed.Region,
 			Value: rawAny(string(rt.Name), pr.encoded),
 		}
-		if pr.eventHead, err = proto.Marshal(head); err != nil {
+		// Room for the transaction's part (tailRoom), so that appending it
+		// in the transaction copies nothing.
+		size := proto.Size(head)
+		if pr.eventHead, err = (proto.MarshalOptions{}).MarshalAppend(make([]byte, 0, size+tailRoom), head); err != nil {
 			return nil
 		}
 		pr.subject = events.ChangeSubject(p.TenantID, string(rt.Name))
 	}
 	return pr
 }
+
+// tailRoom is the room a prepared event head leaves for the transaction's
+// part: an event id (26 bytes), three varints and a timestamp, with their
+// tags and lengths.
+const tailRoom = 96
 
 // preparedEvent returns the change event of a prepared create as
 // changeEvent would have encoded it: the prepared head followed by what
@@ -202,8 +210,9 @@ func preparedEvent(w *write, rec *StoredRecord, created bool) (ev events.OutboxE
 	tail := &fieldsyncv1.ChangeEvent{
 		EventId: ids.New(), Version: rec.Version, Sequence: rec.Version, Hlc: uint64(rec.HLC), CommitTime: timestamppb.New(rec.UpdatedAt),
 	}
-	data := make([]byte, len(pr.eventHead), len(pr.eventHead)+64)
-	copy(data, pr.eventHead)
+	// The head is appended to in place: a prepared create is used once.
+	data := pr.eventHead
+	pr.eventHead = nil
 	if data, err = (proto.MarshalOptions{}).MarshalAppend(data, tail); err != nil {
 		return events.OutboxEvent{}, false, fmt.Errorf("encode change event %s: %w", tail.EventId, err)
 	}
