@@ -6,7 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"testing"
@@ -93,12 +96,14 @@ func BenchmarkPushVsBareInsert(b *testing.B) {
 		if !*pushRelayBeside {
 			release = d.HoldRelay()
 		}
+		stopProfile := startPushProfile(b, i)
 		start, cpu := time.Now(), benchenv.CPUTime()
 		res, err := client.Push(context.Background(), connect.NewRequest(req))
 		if err != nil {
 			b.Fatal(err)
 		}
 		pushTime, pushCPU = pushTime+time.Since(start), pushCPU+benchenv.CPUTime()-cpu
+		stopProfile()
 		if r := res.Msg.Results[batch-1]; r.Outcome != fieldsyncv1.MutationOutcome_MUTATION_OUTCOME_APPLIED {
 			b.Fatalf("push: %v", r)
 		}
@@ -188,6 +193,34 @@ func (d *bareDB) insertBatch(b *testing.B, n int) {
 
 var pushRelayBeside = flag.Bool("push-relay-beside", false,
 	"PushVsBareInsert: let the relay and consumers a push's commit wakes run during the timed call")
+
+var pushCPUProfile = flag.String("push-cpuprofile", "",
+	"PushVsBareInsert: write a CPU profile of each timed push (alone: no bare insert, no relay) into this directory, "+
+		"sampled at 1 kHz; read them together with go tool pprof DIR/*.prof")
+
+// startPushProfile starts the CPU profile of push i when -push-cpuprofile
+// asks for one and returns what stops it. Each push gets a file of its
+// own: the profile of the whole benchmark mixes the push with the relay,
+// the consumers and the bare side.
+func startPushProfile(b *testing.B, i int) (stop func()) {
+	if *pushCPUProfile == "" {
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(*pushCPUProfile, fmt.Sprintf("push-%05d.prof", i)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// A push takes a few milliseconds: 100 Hz would sample it about once.
+	// StartCPUProfile then warns that the rate is set already, and keeps it.
+	runtime.SetCPUProfileRate(1000)
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+}
 
 var benchWatchers = flag.Int("watchers", 1000, "Watch streams in the Watch benchmarks")
 

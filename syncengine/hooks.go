@@ -15,8 +15,8 @@ type TypeHooks interface {
 	// itself, after every merge and before validation. Fields derived from
 	// other state (photo availability) are set by server writes elsewhere.
 	// It must be a function of m alone, safe to call concurrently: a push
-	// computes a new record's fields ahead of its transaction, on the
-	// caller's goroutine (see prepared).
+	// computes a new record's fields on a goroutine of its own, beside
+	// its transaction (see prepared).
 	ComputeServerFields(m proto.Message)
 	// CheckChange checks a device's or key's write against rules of the
 	// type beyond its writer roles (who may move a sample shipment's

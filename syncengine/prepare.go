@@ -1,7 +1,16 @@
 package syncengine
 
 import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/fieldsync/fieldsync/events"
+	"github.com/fieldsync/fieldsync/internal/ids"
+	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 )
 
 // A push's creates (a mutation whose record does not exist yet: a new
@@ -9,11 +18,19 @@ import (
 // state: building the new state, the server's computed fields, validating
 // the value and encoding it. The single writer runs every write
 // transaction of the store one after another, so Push does that work
-// before the transaction, on the caller's goroutine, and the transaction
-// uses it only when the mutation turns out to be a create whose place
-// left the value as it was (finish); otherwise it takes the general path.
-// What depends on the transaction (the HLC, the version, the placement
-// and every check of stored state) stays inside it.
+// beside the transaction, on the caller's goroutine while the transaction
+// runs on another (beside), and the transaction uses it only when the mutation turns out to be
+// a create whose place left the value as it was (finish); otherwise it
+// takes the general path. What depends on the transaction (the HLC, the
+// version, the placement and every check of stored state) stays inside it.
+//
+// The transaction never waits for the preparation of a mutation that has
+// not started: it takes the general path for it instead (and the
+// preparing goroutine skips it), so a writer shared by many pushes is
+// never held up by one of them. It waits only for a mutation whose
+// preparation is under way, a few microseconds. On a quiet writer the two
+// run side by side (the preparation ahead, on the other core); on a busy
+// one the preparation has finished while the push waited for its turn.
 
 // prepared is a create worked out ahead of the transaction.
 type prepared struct {
@@ -31,6 +48,11 @@ type prepared struct {
 	value   proto.Message
 	invalid error
 	encoded []byte
+	// eventHead is the encoding of the create's change event without
+	// what the transaction gives it (event id, version, HLC, commit time;
+	// see preparedEvent), when encoded is set; subject is its subject.
+	eventHead []byte
+	subject   string
 }
 
 // provisional is the version a prepared state carries until stamped:
@@ -38,21 +60,89 @@ type prepared struct {
 // depends on it.
 var provisional = Version{HLC: 1}
 
-// prepare works out ahead of the transaction each mutation of muts that
-// may create its record; nil where it may not, or where the general path
-// will refuse it (it then reports the refusal as before).
-func (e *Engine) prepare(p *Principal, muts []Mutation) []*prepared {
-	if len(muts) == 0 {
+// preparing is a push's creates being worked out beside its transaction.
+// A nil *preparing prepares nothing.
+type preparing struct {
+	slots []prepSlot
+	stop  atomic.Bool // the push has ended: prepare no more
+}
+
+// prepSlot is one mutation's preparation. Whoever locks it first decides
+// it: the preparing goroutine fills pr, or the transaction takes it
+// unprepared (the goroutine then skips it).
+type prepSlot struct {
+	mu      sync.Mutex
+	decided bool
+	pr      *prepared // nil when the mutation may not create its record
+}
+
+// prepare returns the preparation of muts' creates (nil when there is
+// nothing to prepare); beside runs it.
+func (e *Engine) prepare(muts []Mutation) *preparing {
+	if len(muts) == 0 || e.noPrepare {
 		return nil
 	}
-	if e.noPrepare {
-		return nil
+	return &preparing{slots: make([]prepSlot, len(muts))}
+}
+
+// beside runs update (the push's transaction) on a goroutine of its own
+// and meanwhile, on the caller's, works out each mutation of muts that may
+// create its record; those that may not, or that the general path will
+// refuse, stay unprepared (the general path then reports the refusal as
+// before). The preparation starts at once, on the goroutine already
+// running, while the transaction waits for the writer; the caller's
+// goroutine would only wait otherwise. A panic of update is its error, as
+// it was on the caller's goroutine (connect turned it into one).
+func (ps *preparing) beside(e *Engine, p *Principal, muts []Mutation, update func() error) error {
+	if ps == nil {
+		return update()
 	}
-	out := make([]*prepared, len(muts))
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("push transaction panicked: %v", r)
+			}
+			ps.stop.Store(true) // what the transaction did not take is of no use
+			done <- err
+		}()
+		err = update()
+	}()
+	ps.run(e, p, muts)
+	return <-done
+}
+
+// run prepares the mutations in order, skipping those the transaction
+// took already, until the transaction ends.
+func (ps *preparing) run(e *Engine, p *Principal, muts []Mutation) {
 	for i := range muts {
-		out[i] = e.prepareOne(p, &muts[i])
+		if ps.stop.Load() {
+			return
+		}
+		s := &ps.slots[i]
+		s.mu.Lock()
+		if !s.decided {
+			s.pr, s.decided = e.prepareOne(p, &muts[i]), true
+		}
+		s.mu.Unlock()
 	}
-	return out
+}
+
+// take returns mutation i's prepared create, or nil when it has none or
+// its preparation has not started (the transaction then takes the
+// general path). A prepared create is used at most once: a rerun of the
+// transaction takes the general path.
+func (ps *preparing) take(i int) *prepared {
+	if ps == nil {
+		return nil
+	}
+	s := &ps.slots[i]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pr := s.pr
+	s.pr, s.decided = nil, true
+	return pr
 }
 
 func (e *Engine) prepareOne(p *Principal, m *Mutation) *prepared {
@@ -82,8 +172,51 @@ func (e *Engine) prepareOne(p *Principal, m *Mutation) *prepared {
 		if pr.encoded, err = (proto.MarshalOptions{Deterministic: true}).Marshal(pr.value); err != nil {
 			return nil
 		}
+		head := &fieldsyncv1.ChangeEvent{
+			TenantId: p.TenantID, Op: fieldsyncv1.ChangeOp_CHANGE_OP_UPSERT, RecordType: string(rt.Name), RecordId: m.RecordID,
+			DeviceId: p.Actor(), UserId: p.UserID,
+			OwnerUserId: pr.placed.Owner, StoreId: pr.placed.Store, RegionId: pr.placed.Region,
+			Value: rawAny(string(rt.Name), pr.encoded),
+		}
+		// Room for the transaction's part (tailRoom), so that appending it
+		// in the transaction copies nothing.
+		size := proto.Size(head)
+		if pr.eventHead, err = (proto.MarshalOptions{}).MarshalAppend(make([]byte, 0, size+tailRoom), head); err != nil {
+			return nil
+		}
+		pr.subject = events.ChangeSubject(p.TenantID, string(rt.Name))
 	}
 	return pr
+}
+
+// tailRoom is the room a prepared event head leaves for the transaction's
+// part: an event id (26 bytes), three varints and a timestamp, with their
+// tags and lengths.
+const tailRoom = 96
+
+// preparedEvent returns the change event of a prepared create as
+// changeEvent would have encoded it: the prepared head followed by what
+// the transaction gave the record. Fields encoded one after another decode
+// as one message, so the event decodes to the one changeEvent builds
+// (its bytes differ only in the fields' order). ok is false when the
+// create did not stand as prepared (see finish) and the general path
+// builds the event.
+func preparedEvent(w *write, rec *StoredRecord, created bool) (ev events.OutboxEvent, ok bool, err error) {
+	pr := w.prep
+	if pr == nil || pr.eventHead == nil || !created || w.history || w.p == nil || rec.State.Deleted() ||
+		rec.Precoded == nil || rec.Scope != pr.placed { // write sets Precoded when the prepared value stood
+		return events.OutboxEvent{}, false, nil
+	}
+	tail := &fieldsyncv1.ChangeEvent{
+		EventId: ids.New(), Version: rec.Version, Sequence: rec.Version, Hlc: uint64(rec.HLC), CommitTime: timestamppb.New(rec.UpdatedAt),
+	}
+	// The head is appended to in place: a prepared create is used once.
+	data := pr.eventHead
+	pr.eventHead = nil
+	if data, err = (proto.MarshalOptions{}).MarshalAppend(data, tail); err != nil {
+		return events.OutboxEvent{}, false, fmt.Errorf("encode change event %s: %w", tail.EventId, err)
+	}
+	return events.OutboxEvent{ID: tail.EventId, Subject: pr.subject, Data: data}, true, nil
 }
 
 // stamp gives the prepared state the write's version, as create would

@@ -49,31 +49,28 @@ func (e *Engine) Push(ctx context.Context, p *Principal, muts []Mutation) (*Push
 	}
 	res := &PushResult{}
 	var batch commitBatch
-	preps := e.prepare(p, muts) // before the transaction: see prepared
-	err := e.store.Update(ctx, func(tx Tx) error {
-		batch = commitBatch{}
-		res.Results = res.Results[:0]
-		last, err := tx.LastSeq(p.Actor())
-		if err != nil {
-			return err
-		}
-		if tx, err = e.readAhead(tx, p, muts, last); err != nil {
-			return err
-		}
-		for i := range muts {
-			var pr *prepared
-			if preps != nil {
-				// Used once: a rerun of this function takes the general path.
-				pr, preps[i] = preps[i], nil
-			}
-			r, err := e.pushOne(tx, p, &muts[i], pr, &last, &batch)
+	preps := e.prepare(muts) // beside the transaction: see prepared
+	err := preps.beside(e, p, muts, func() error {
+		return e.store.Update(ctx, func(tx Tx) error {
+			batch = commitBatch{}
+			res.Results = res.Results[:0]
+			last, err := tx.LastSeq(p.Actor())
 			if err != nil {
-				return fmt.Errorf("apply mutation %d: %w", muts[i].Seq, err)
+				return err
 			}
-			res.Results = append(res.Results, r)
-		}
-		res.LastSeq = last
-		return tx.SetLastSeq(p.Actor(), last)
+			if tx, err = e.readAhead(tx, p, muts, last); err != nil {
+				return err
+			}
+			for i := range muts {
+				r, err := e.pushOne(tx, p, &muts[i], preps.take(i), &last, &batch)
+				if err != nil {
+					return fmt.Errorf("apply mutation %d: %w", muts[i].Seq, err)
+				}
+				res.Results = append(res.Results, r)
+			}
+			res.LastSeq = last
+			return tx.SetLastSeq(p.Actor(), last)
+		})
 	})
 	if err != nil {
 		return nil, err

@@ -386,9 +386,14 @@ func rawAny(recordType string, b []byte) *anypb.Any {
 // emitChange writes the record's change event (and, for a new record of a
 // type with publish_alerts, the alert event) to the outbox.
 func (e *Engine) emitChange(tx Tx, w *write, rec *StoredRecord, created bool) error {
-	ev, err := events.ChangeOutboxEvent(e.changeEvent(w, rec))
+	ev, ok, err := preparedEvent(w, rec, created)
 	if err != nil {
 		return err
+	}
+	if !ok {
+		if ev, err = events.ChangeOutboxEvent(e.changeEvent(w, rec)); err != nil {
+			return err
+		}
 	}
 	if err := tx.AppendEvent(ev); err != nil {
 		return fmt.Errorf("append event: %w", err)

@@ -3,7 +3,9 @@ package sqlite
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/fieldsync/fieldsync/storage/internal/rowcodec"
 	"github.com/fieldsync/fieldsync/syncengine"
@@ -116,10 +118,69 @@ func (t *recTx) keepRecord(rec *syncengine.StoredRecord, insert bool, value []by
 // serve any batch size.
 const maxRecordRows = 32
 
-// recordInserts holds the statement for n rows at index log2(n), plain
-// inserts and upserts.
-var recordInserts, recordUpserts = recordStatements(false), recordStatements(true)
+// The rows of a batch mostly share most of their values: one tenant, type,
+// device and scope, the transaction's time. A column whose value is the
+// same in every row of a chunk is bound once, in the SELECT of an INSERT
+// whose VALUES rows carry only the other columns, rather than once per
+// row (numbered parameters would do it too, but modernc then reads every
+// parameter's name back, which costs more than it saves): binding is a good part of the
+// insert's cost (modernc copies every text and blob into C memory and
+// database/sql converts every argument), and a chunk of 32 new visits
+// binds 267 values instead of 608. Which columns are shared is a bitmask
+// (sharedGroups); a chunk's statement text depends on it and on the
+// chunk's size.
 
+// sharedGroups are the columns that may be shared, in groups shared
+// whole or not at all, so that a chunk's mask is one of 8 and the
+// statement texts stay few whatever the rows hold (a device must not be
+// able to make the writer prepare statements without end): the batch's
+// own (tenant, type, deleted and its version, writer, time); the scope;
+// the creator.
+var sharedGroups = [...]uint32{
+	1<<0 | 1<<2 | 1<<10 | 1<<11 | 1<<15 | 1<<16 | 1<<17,
+	1<<5 | 1<<6 | 1<<7,
+	1 << 13,
+}
+
+// sharedColumns returns the mask of the groups of columns whose values
+// are the same in every row.
+func sharedColumns(rows []*pendingRecord) uint32 {
+	var mask uint32
+	for _, g := range sharedGroups {
+		if sameIn(rows, g) {
+			mask |= g
+		}
+	}
+	return mask
+}
+
+// sameIn reports whether every row holds the first row's values in the
+// columns of mask (none of them a blob).
+func sameIn(rows []*pendingRecord, mask uint32) bool {
+	for _, r := range rows[1:] {
+		for c := range recordArgs {
+			if mask&(1<<c) != 0 && r.args[c] != rows[0].args[c] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// recordStmtKey names one statement text of record rows.
+type recordStmtKey struct {
+	upsert bool
+	n      int    // rows
+	shared uint32 // columns bound once (sharedColumns)
+}
+
+// recordStmts caches the statement texts by key.
+var recordStmts sync.Map // recordStmtKey → string
+
+// recordStatement returns the text of an INSERT of k.n rows whose
+// k.shared columns are bound once, first (in the SELECT), and the others
+// row by row (in its VALUES).
+//
 // The statements are INSERT OR FAIL: with the default (ABORT) a
 // statement that writes several rows must be able to undo itself alone,
 // so SQLite copies every page it touches into a statement journal first
@@ -128,17 +189,34 @@ var recordInserts, recordUpserts = recordStatements(false), recordStatements(tru
 // the transaction or its savepoint back), so the rows a failing statement
 // wrote before the failure are undone all the same; what FAIL changes is
 // only that SQLite need not keep the copy.
-func recordStatements(upsert bool) []string {
-	var out []string
-	for n := 1; n <= maxRecordRows; n *= 2 {
-		q := `INSERT OR FAIL INTO records (` + recordColumns + `, deleted, seq) VALUES ` +
-			strings.TrimSuffix(strings.Repeat("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?),", n), ",")
-		if upsert {
-			q += upsertRecord
-		}
-		out = append(out, q)
+func recordStatement(k recordStmtKey) string {
+	if q, ok := recordStmts.Load(k); ok {
+		return q.(string)
 	}
-	return out
+	var b strings.Builder
+	b.WriteString(`INSERT OR FAIL INTO records (` + recordColumns + `, deleted, seq) SELECT `)
+	perRow := 0 // columns of the VALUES rows
+	for c := range recordArgs {
+		if c > 0 {
+			b.WriteByte(',')
+		}
+		if k.shared&(1<<c) != 0 {
+			b.WriteByte('?')
+		} else {
+			perRow++
+			b.WriteString("column" + strconv.Itoa(perRow))
+		}
+	}
+	b.WriteString(` FROM (VALUES `)
+	row := "(" + strings.TrimSuffix(strings.Repeat("?,", perRow), ",") + ")"
+	b.WriteString(strings.TrimSuffix(strings.Repeat(row+",", k.n), ","))
+	// WHERE true: without it SQLite would read ON CONFLICT as a join's ON.
+	b.WriteString(`) WHERE true`)
+	if k.upsert {
+		b.WriteString(upsertRecord)
+	}
+	q, _ := recordStmts.LoadOrStore(k, b.String())
+	return q.(string)
 }
 
 // flushRecords writes the pending record rows: new records' with plain
@@ -156,31 +234,42 @@ func (t *recTx) flushRecords() error {
 			upserts = append(upserts, &p.rows[i])
 		}
 	}
-	if err := t.insertRecords(recordInserts, inserts); err != nil {
+	if err := t.insertRecords(false, inserts); err != nil {
 		return err
 	}
-	if err := t.insertRecords(recordUpserts, upserts); err != nil {
+	if err := t.insertRecords(true, upserts); err != nil {
 		return err
 	}
 	*p = pendingRecords{}
 	return nil
 }
 
-func (t *recTx) insertRecords(stmts []string, rows []*pendingRecord) error {
+func (t *recTx) insertRecords(upsert bool, rows []*pendingRecord) error {
 	args := make([]any, 0, recordArgs*min(len(rows), maxRecordRows))
 	for len(rows) > 0 {
-		k := len(stmts) - 1 // the largest chunk not longer than rows
-		for 1<<k > len(rows) {
-			k--
+		n := maxRecordRows // the largest chunk not longer than rows
+		for n > len(rows) {
+			n /= 2
 		}
+		chunk := rows[:n]
+		k := recordStmtKey{upsert: upsert, n: n, shared: sharedColumns(chunk)}
 		args = args[:0]
-		for _, r := range rows[:1<<k] {
-			args = append(args, r.args[:]...)
+		for c := range recordArgs {
+			if k.shared&(1<<c) != 0 {
+				args = append(args, chunk[0].args[c])
+			}
 		}
-		if err := t.exec(stmts[k], args...); err != nil {
+		for _, r := range chunk {
+			for c := range recordArgs {
+				if k.shared&(1<<c) == 0 {
+					args = append(args, r.args[c])
+				}
+			}
+		}
+		if err := t.exec(recordStatement(k), args...); err != nil {
 			return fmt.Errorf("put records: %w", err)
 		}
-		rows = rows[1<<k:]
+		rows = rows[n:]
 	}
 	return nil
 }
