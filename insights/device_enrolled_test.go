@@ -38,12 +38,11 @@ func (e *env) enrollAs(user, issuer, name string, at time.Time) string {
 	e.t.Helper()
 	e.db.Now = func() time.Time { return at }
 	defer func() { e.db.Now = time.Now }()
-	ctx := e.ctx
+	issuedBy := ""
 	if issuer != "" {
-		ctx = syncengine.WithPrincipal(ctx, &syncengine.Principal{TenantID: e.tenant, UserID: e.id(issuer), DeviceID: "dev-" + issuer,
-			Role: fieldsyncv1.Role_ROLE_ADMIN})
+		issuedBy = e.id(issuer)
 	}
-	code, _, err := e.db.IssueEnrollmentCode(ctx, e.tenant, e.id(user), time.Hour)
+	code, _, err := e.db.IssueEnrollmentCode(e.ctx, e.tenant, e.id(user), issuedBy, time.Hour)
 	must(e.t, err)
 	d, _, err := e.db.Enroll(e.ctx, code, name, "android")
 	must(e.t, err)

@@ -12,7 +12,7 @@ import (
 // enrollDevice enrolls a device for a user of the env and returns its id.
 func (e *env) enrollDevice(user string) string {
 	e.t.Helper()
-	code, _, err := e.db.IssueEnrollmentCode(e.ctx, e.tenant, e.id(user), time.Hour)
+	code, _, err := e.db.IssueEnrollmentCode(e.ctx, e.tenant, e.id(user), "", time.Hour)
 	must(e.t, err)
 	d, _, err := e.db.Enroll(e.ctx, code, user+"'s phone", "test")
 	must(e.t, err)

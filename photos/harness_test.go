@@ -154,7 +154,7 @@ func (w *world) addPeople(ctx context.Context) {
 
 // enroll enrolls a device of u and returns its id.
 func (w *world) enroll(ctx context.Context, u *syncengine.User) string {
-	code, _, err := w.db.IssueEnrollmentCode(ctx, u.TenantID, u.ID, time.Hour)
+	code, _, err := w.db.IssueEnrollmentCode(ctx, u.TenantID, u.ID, "", time.Hour)
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -135,7 +135,7 @@ func (h *adminHandler) IssueEnrollmentCode(ctx context.Context, req *connect.Req
 	if d := req.Msg.GetTtl(); d != nil && d.AsDuration() > 0 {
 		ttl = d.AsDuration()
 	}
-	code, expires, err := h.cfg.Identity.IssueEnrollmentCode(ctx, p.TenantID, req.Msg.GetUserId(), ttl)
+	code, expires, err := h.cfg.Identity.IssueEnrollmentCode(ctx, p.TenantID, req.Msg.GetUserId(), p.UserID, ttl)
 	if err != nil {
 		return nil, h.fail(ctx, err)
 	}

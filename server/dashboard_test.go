@@ -66,7 +66,7 @@ func (w *dashWorld) user(t *testing.T, name string, role fieldsyncv1.Role, regio
 	ctx := context.Background()
 	u := &syncengine.User{TenantID: w.tenant, DisplayName: name, Role: role, RegionID: region, StoreID: store}
 	must(t, w.db.CreateUser(ctx, u))
-	code, _, err := w.db.IssueEnrollmentCode(ctx, w.tenant, u.ID, time.Hour)
+	code, _, err := w.db.IssueEnrollmentCode(ctx, w.tenant, u.ID, "", time.Hour)
 	must(t, err)
 	_, token, err := w.db.Enroll(ctx, code, "phone", "test")
 	must(t, err)

@@ -23,7 +23,9 @@ type IdentityStore interface {
 	CreateStore(ctx context.Context, tenantID, regionID, name string) (*syncengine.Shop, error)
 	CreateUser(ctx context.Context, u *syncengine.User) error
 	ListUsers(ctx context.Context, tenantID string) ([]*syncengine.User, error)
-	IssueEnrollmentCode(ctx context.Context, tenantID, userID string, ttl time.Duration) (string, time.Time, error)
+	// IssueEnrollmentCode makes a user's one-time code; issuedBy is the
+	// user who asked for it (kept, so the user is told: an admin's device).
+	IssueEnrollmentCode(ctx context.Context, tenantID, userID, issuedBy string, ttl time.Duration) (string, time.Time, error)
 	ListDevices(ctx context.Context, tenantID, userID string) ([]*syncengine.Device, error)
 	RevokeDevice(ctx context.Context, tenantID, deviceID string) (*syncengine.Device, error)
 	CreateAPIKey(ctx context.Context, tenantID, name string, permissions []string) (*syncengine.APIKey, string, error)

@@ -390,7 +390,7 @@ func (m *mediaServer) secondDevice(role string, transport http.RoundTripper) fie
 	if err != nil {
 		m.t.Fatal(err)
 	}
-	code, _, err := m.db.IssueEnrollmentCode(ctx, p.TenantID, p.UserID, time.Hour)
+	code, _, err := m.db.IssueEnrollmentCode(ctx, p.TenantID, p.UserID, "", time.Hour)
 	if err != nil {
 		m.t.Fatal(err)
 	}

@@ -415,7 +415,7 @@ func newStaffDevice(t *testing.T, db *sqlite.DB, tenantID string) string {
 	if err := db.CreateUser(ctx, u); err != nil {
 		t.Fatal(err)
 	}
-	code, _, err := db.IssueEnrollmentCode(ctx, tenantID, u.ID, time.Hour)
+	code, _, err := db.IssueEnrollmentCode(ctx, tenantID, u.ID, "", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

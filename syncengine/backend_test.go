@@ -24,7 +24,7 @@ type worldDB interface {
 	CreateRegion(ctx context.Context, tenantID, name string) (*syncengine.Region, error)
 	CreateStore(ctx context.Context, tenantID, regionID, name string) (*syncengine.Shop, error)
 	CreateUser(ctx context.Context, u *syncengine.User) error
-	IssueEnrollmentCode(ctx context.Context, tenantID, userID string, ttl time.Duration) (string, time.Time, error)
+	IssueEnrollmentCode(ctx context.Context, tenantID, userID, issuedBy string, ttl time.Duration) (string, time.Time, error)
 	Enroll(ctx context.Context, code, name, platform string) (*syncengine.Device, string, error)
 	PendingEvents(ctx context.Context, limit int) ([]events.OutboxEvent, error)
 	PurgeTombstones(ctx context.Context, olderThan time.Time) (int64, error)

@@ -14,7 +14,7 @@ import (
 func (w *world) enrollDevice(who string) string {
 	w.t.Helper()
 	ctx := context.Background()
-	code, _, err := w.db.IssueEnrollmentCode(ctx, w.tenant, w.p[who].UserID, time.Hour)
+	code, _, err := w.db.IssueEnrollmentCode(ctx, w.tenant, w.p[who].UserID, "", time.Hour)
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ type Store interface {
 	CreateStore(ctx context.Context, tenantID, regionID, name string) (*syncengine.Shop, error)
 	CreateUser(ctx context.Context, u *syncengine.User) error
 	ListUsers(ctx context.Context, tenantID string) ([]*syncengine.User, error)
-	IssueEnrollmentCode(ctx context.Context, tenantID, userID string, ttl time.Duration) (string, time.Time, error)
+	IssueEnrollmentCode(ctx context.Context, tenantID, userID, issuedBy string, ttl time.Duration) (string, time.Time, error)
 	Enroll(ctx context.Context, code, name, platform string) (*syncengine.Device, string, error)
 	CreateAPIKey(ctx context.Context, tenantID, name string, permissions []string) (*syncengine.APIKey, string, error)
 	Meta(ctx context.Context, key string) (string, error)
@@ -159,7 +159,7 @@ func RoleName(r fieldsyncv1.Role) string {
 }
 
 func enroll(ctx context.Context, db Store, u *syncengine.User) (UserCreds, error) {
-	code, _, err := db.IssueEnrollmentCode(ctx, u.TenantID, u.ID, time.Hour)
+	code, _, err := db.IssueEnrollmentCode(ctx, u.TenantID, u.ID, "", time.Hour)
 	if err != nil {
 		return UserCreds{}, err
 	}

@@ -177,9 +177,9 @@ func testUsers(t *testing.T, s Store) {
 func testCodes(t *testing.T, s Store) {
 	ctx := t.Context()
 	a, b := newOrg(t, s, "A"), newOrg(t, s, "B")
-	_, _, err := s.IssueEnrollmentCode(ctx, a.tenant.ID, b.admin.ID, time.Hour)
+	_, _, err := s.IssueEnrollmentCode(ctx, a.tenant.ID, b.admin.ID, "", time.Hour)
 	wantCode(t, "a code for another tenant's user", err, syncengine.CodeNotFound)
-	code, expires, err := s.IssueEnrollmentCode(ctx, a.tenant.ID, a.admin.ID, -time.Minute)
+	code, expires, err := s.IssueEnrollmentCode(ctx, a.tenant.ID, a.admin.ID, "", -time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func testCodes(t *testing.T, s Store) {
 func testRevokeDevice(t *testing.T, s Store) {
 	ctx := t.Context()
 	a, b := newOrg(t, s, "A"), newOrg(t, s, "B")
-	code := must2(s.IssueEnrollmentCode(ctx, a.tenant.ID, a.admin.ID, time.Hour))(t)
+	code := must2(s.IssueEnrollmentCode(ctx, a.tenant.ID, a.admin.ID, "", time.Hour))(t)
 	d, token, err := s.Enroll(ctx, code, "phone", "android")
 	if err != nil {
 		t.Fatal(err)
@@ -260,7 +260,7 @@ func testAPIKeys(t *testing.T, s Store) {
 func testFleet(t *testing.T, s Store) {
 	ctx := t.Context()
 	a := newOrg(t, s, "A")
-	code := must2(s.IssueEnrollmentCode(ctx, a.tenant.ID, a.admin.ID, time.Hour))(t)
+	code := must2(s.IssueEnrollmentCode(ctx, a.tenant.ID, a.admin.ID, "", time.Hour))(t)
 	quiet, _, err := s.Enroll(ctx, code, "tablet", "android")
 	if err != nil {
 		t.Fatal(err)
@@ -342,7 +342,7 @@ func testLastSync(t *testing.T, s Store) {
 	}
 
 	// Another device that only ever reports its own time shows that time.
-	code := must2(s.IssueEnrollmentCode(ctx, a.tenant.ID, a.admin.ID, time.Hour))(t)
+	code := must2(s.IssueEnrollmentCode(ctx, a.tenant.ID, a.admin.ID, "", time.Hour))(t)
 	other, _, err := s.Enroll(ctx, code, "phone", "web")
 	if err != nil {
 		t.Fatal(err)

@@ -1,24 +1,10 @@
 package postgres
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/fieldsync/fieldsync/insights/insightstore"
-
-	"github.com/fieldsync/fieldsync/syncengine"
 )
-
-// codeIssuer is who issues an enrollment code in ctx: the user of the
-// calling device (the server's auth puts the caller in ctx; only an
-// admin's device may issue codes), or "" when there is none (bootstrap,
-// demo seeding, an API key).
-func codeIssuer(ctx context.Context) string {
-	if p := syncengine.PrincipalFrom(ctx); p != nil && p.IsDevice() {
-		return p.UserID
-	}
-	return ""
-}
 
 // EnrolledDevices returns the tenant's devices enrolled at or after
 // sinceMS, revoked since or not, by enrolled time then device id (byte

@@ -38,7 +38,7 @@ func newStatusFixture(t *testing.T, n int) *statusFixture {
 		t.Fatal(err)
 	}
 	for range n {
-		code, _, err := db.IssueEnrollmentCode(ctx, tn.ID, u.ID, time.Hour)
+		code, _, err := db.IssueEnrollmentCode(ctx, tn.ID, u.ID, "", time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -244,10 +244,10 @@ func (db *DB) ListUsers(ctx context.Context, tenantID string) ([]*syncengine.Use
 }
 
 // IssueEnrollmentCode makes a one-time code for a user of the tenant. Only
-// its hash is stored, with who issued it: the user of the calling device
-// in ctx (codeIssuer), which the device it enrolls keeps (enrolled_by) so
-// that its user can be told (insights/device_enrolled.go).
-func (db *DB) IssueEnrollmentCode(ctx context.Context, tenantID, userID string, ttl time.Duration) (string, time.Time, error) {
+// its hash is stored, with who issued it (issuedBy, a user id; "" when
+// unknown), which the device it enrolls keeps (enrolled_by) so that its
+// user can be told (insights/device_enrolled.go).
+func (db *DB) IssueEnrollmentCode(ctx context.Context, tenantID, userID, issuedBy string, ttl time.Duration) (string, time.Time, error) {
 	code := ids.Token("fse")
 	var expires time.Time
 	err := db.WriteTx(ctx, func(tx *sql.Tx, now time.Time) error {
@@ -255,7 +255,7 @@ func (db *DB) IssueEnrollmentCode(ctx context.Context, tenantID, userID string, 
 			return err
 		}
 		expires = now.Add(ttl)
-		return insertEnrollmentCode(ctx, tx, code, tenantID, userID, codeIssuer(ctx), now, expires)
+		return insertEnrollmentCode(ctx, tx, code, tenantID, userID, issuedBy, now, expires)
 	})
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("issue enrollment code: %w", err)

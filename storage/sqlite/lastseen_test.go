@@ -32,7 +32,7 @@ func TestAuthenticateWritesLastSeenAtMostOnceAMinute(t *testing.T) {
 	if err := db.CreateUser(ctx, u); err != nil {
 		t.Fatal(err)
 	}
-	code, _, err := db.IssueEnrollmentCode(ctx, tn.ID, u.ID, time.Hour)
+	code, _, err := db.IssueEnrollmentCode(ctx, tn.ID, u.ID, "", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,7 +59,7 @@ func enroll(t *testing.T, db *sqlite.DB, u *syncengine.User) *syncengine.Princip
 	if err := db.CreateUser(ctx, u); err != nil {
 		t.Fatal(err)
 	}
-	code, _, err := db.IssueEnrollmentCode(ctx, u.TenantID, u.ID, time.Hour)
+	code, _, err := db.IssueEnrollmentCode(ctx, u.TenantID, u.ID, "", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

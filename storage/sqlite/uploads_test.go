@@ -237,7 +237,7 @@ func enrolledRep(t *testing.T, db *sqlite.DB) *syncengine.Principal {
 	if err := db.CreateUser(ctx, u); err != nil {
 		t.Fatal(err)
 	}
-	code, _, err := db.IssueEnrollmentCode(ctx, tn.ID, u.ID, time.Hour)
+	code, _, err := db.IssueEnrollmentCode(ctx, tn.ID, u.ID, "", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

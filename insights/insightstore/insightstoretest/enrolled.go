@@ -1,29 +1,22 @@
 package insightstoretest
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	"github.com/fieldsync/fieldsync/insights/insightstore"
-	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
 
 // testEnrolledDevices: EnrolledDevices lists a tenant's enrollments only,
 // by time then id, each with its user, the issuer of its code (the user of
-// the device that issued it, "" outside an authenticated call) and whether
-// the user had a device before.
+// the admin's device that asked for it, "" when unknown) and whether the
+// user had a device before.
 func testEnrolledDevices(t *testing.T, s Backend) {
-	ctx := t.Context()
 	a, b := newOrg(t, s, "A"), newOrg(t, s, "B")
-	as := func(u *syncengine.User) context.Context {
-		return syncengine.WithPrincipal(ctx, &syncengine.Principal{TenantID: u.TenantID, UserID: u.ID, DeviceID: "dev-" + u.ID,
-			Role: fieldsyncv1.Role_ROLE_ADMIN})
-	}
-	enroll := func(ctx context.Context, o org, u *syncengine.User, name string) string {
+	enroll := func(issuedBy string, o org, u *syncengine.User, name string) string {
 		t.Helper()
-		code, _, err := s.IssueEnrollmentCode(ctx, o.tenant, u.ID, time.Hour)
+		code, _, err := s.IssueEnrollmentCode(t.Context(), o.tenant, u.ID, issuedBy, time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -34,11 +27,11 @@ func testEnrolledDevices(t *testing.T, s Backend) {
 		return d.ID
 	}
 	since := time.Now().Add(-time.Minute).UnixMilli()
-	rep1 := enroll(as(a.director), a, a.rep, "rep 1")
-	rep2 := enroll(ctx, a, a.rep, "rep 2")
-	staff1 := enroll(as(a.staff), a, a.staff, "staff 1")
-	enroll(as(b.director), b, b.rep, "B's rep 1")
-	enroll(ctx, b, b.rep, "B's rep 2")
+	rep1 := enroll(a.director.ID, a, a.rep, "rep 1")
+	rep2 := enroll("", a, a.rep, "rep 2")
+	staff1 := enroll(a.staff.ID, a, a.staff, "staff 1")
+	enroll(b.director.ID, b, b.rep, "B's rep 1")
+	enroll("", b, b.rep, "B's rep 2")
 
 	write(t, s, func(tx insightstore.Tx) error {
 		got, err := tx.EnrolledDevices(a.tenant, since)

@@ -31,7 +31,7 @@ type Backend interface {
 	CreateRegion(ctx context.Context, tenantID, name string) (*syncengine.Region, error)
 	CreateStore(ctx context.Context, tenantID, regionID, name string) (*syncengine.Shop, error)
 	CreateUser(ctx context.Context, u *syncengine.User) error
-	IssueEnrollmentCode(ctx context.Context, tenantID, userID string, ttl time.Duration) (string, time.Time, error)
+	IssueEnrollmentCode(ctx context.Context, tenantID, userID, issuedBy string, ttl time.Duration) (string, time.Time, error)
 	Enroll(ctx context.Context, code, name, platform string) (*syncengine.Device, string, error)
 	ReportDeviceStatus(ctx context.Context, tenantID, deviceID string, s syncengine.DeviceStatus) error
 	// PhiSeries is the InsightsService's read of stored PHI (server.InsightsBackend).
@@ -610,7 +610,7 @@ func testFindingsGrants(t *testing.T, s Backend) {
 func testDirectory(t *testing.T, s Backend) {
 	ctx := t.Context()
 	o := newOrg(t, s, "A")
-	code, _, err := s.IssueEnrollmentCode(ctx, o.tenant, o.rep.ID, time.Hour)
+	code, _, err := s.IssueEnrollmentCode(ctx, o.tenant, o.rep.ID, "", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
