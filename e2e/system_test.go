@@ -172,6 +172,11 @@ func TestCreateTenantRequestIsValidated(t *testing.T) {
 		{"no name", &fieldsyncv1.CreateTenantRequest{AdminDisplayName: "A"}, "name"},
 		{"a blank name", &fieldsyncv1.CreateTenantRequest{Name: "   ", AdminDisplayName: "A"}, "name"},
 		{"a name with a newline", &fieldsyncv1.CreateTenantRequest{Name: "Acme\nlevel=ERROR", AdminDisplayName: "A"}, "name: must contain a non-space character and no control characters"},
+		// A control character that a pattern's "non-space" part could take (\S matches it): one alone was let through.
+		{"a name with one escape", &fieldsyncv1.CreateTenantRequest{Name: "Acme\x1b[31m", AdminDisplayName: "A"}, "name: must contain a non-space character and no control characters"},
+		{"a name with one control character at its end", &fieldsyncv1.CreateTenantRequest{Name: "Acme\x01", AdminDisplayName: "A"}, "name"},
+		{"a name with a C1 control character", &fieldsyncv1.CreateTenantRequest{Name: "Acme\u0085", AdminDisplayName: "A"}, "name"},
+		{"an admin of one control character", &fieldsyncv1.CreateTenantRequest{Name: "N", AdminDisplayName: "\x7f"}, "admin_display_name"},
 		{"a blank admin", &fieldsyncv1.CreateTenantRequest{Name: "N", AdminDisplayName: "\t"}, "admin_display_name"},
 		{"a name too long", &fieldsyncv1.CreateTenantRequest{Name: strings.Repeat("n", 201), AdminDisplayName: "A"}, "name"},
 		{"no admin", &fieldsyncv1.CreateTenantRequest{Name: "N"}, "admin_display_name"},
