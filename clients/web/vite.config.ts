@@ -41,6 +41,31 @@ function oneValidateProto(): Plugin {
 }
 
 /**
+ * The SDK runs buf.validate's RE2 patterns as JavaScript regular expressions
+ * (clients/ts/src/regex.ts, checked against RE2 by its tests), and
+ * protovalidate's own matches() is replaced by it. RE2 (@bufbuild/re2, still
+ * imported by protovalidate and CEL) is then dead weight: ~16 KB gzipped of
+ * the field screens' budget. It is replaced by a module that throws if
+ * anything ever reaches it (test/size.test.ts checks RE2 is not bundled;
+ * the SDK's validate-nore2 test, that validation never reaches it).
+ */
+function noRE2(): Plugin {
+  const STUB = "\0fieldsync-no-re2";
+  return {
+    name: "fieldsync-no-re2",
+    enforce: "pre",
+    apply: "build",
+    resolveId(id) {
+      if (id === "@bufbuild/re2") return STUB;
+    },
+    load: {
+      filter: { id: /^\0fieldsync-no-re2$/ },
+      handler: () => `export const RE2JS = { compile() { throw new Error("RE2 is not in the web app's build: the SDK matches patterns as JavaScript regular expressions"); } };\n`,
+    },
+  };
+}
+
+/**
  * Booting a generated file's descriptor (fileDesc("<base64>")) decodes a
  * FileDescriptorProto from binary through protobuf-es's reflection: most of
  * the CPU of evaluating the SDK's chunk at an open (a CDP profile at CPU 4×).
@@ -202,7 +227,7 @@ export default defineConfig({
   base: "./",
   // The app's version, sent with each sync (DeviceStatus.app_version; the Fleet screen's column).
   define: { "import.meta.env.VITE_APP_VERSION": JSON.stringify((JSON.parse(readFileSync(new URL("./package.json", import.meta.url), "utf8")) as { version: string }).version) },
-  plugins: [oneValidateProto(), precomputedDescriptors(), compressibleDescriptors(), slicedDescriptorBoot(), serviceWorker(), preloadBoot()],
+  plugins: [oneValidateProto(), noRE2(), precomputedDescriptors(), compressibleDescriptors(), slicedDescriptorBoot(), serviceWorker(), preloadBoot()],
   // @fieldsync/client is linked from ../ts: take its dependencies from here, one copy each.
   resolve: { dedupe: ["@bufbuild/protobuf", "@connectrpc/connect", "@connectrpc/connect-web", "preact"] },
   oxc: { jsx: { runtime: "automatic", importSource: "preact" } },
@@ -221,11 +246,11 @@ export default defineConfig({
         manualChunks(id: string) {
           // The managers' services stay in the managers' chunk.
           if (/\/clients\/ts\/dist\/gen\/fieldsync\/v1\/(dashboard|admin|insights)_pb\./.test(id)) return;
-          // Validation (protovalidate with CEL and RE2) is loaded on a form's first use or a write: its own chunk,
+          // Validation (protovalidate with CEL) is loaded on a form's first use or a write: its own chunk,
           // so opening on Today does not evaluate it.
           // (Left out of the named chunks, they make the chunk of validate.js, the dynamic import's target.)
           // protobuf-es's JSON parser and equals serve CEL only: with it, not in the SDK's chunk.
-          if (/\/clients\/ts\/dist\/validate\.js$|node_modules\/@bufbuild\/(protovalidate|cel|cel-spec|re2)\/|node_modules\/@bufbuild\/protobuf\/dist\/esm\/(from-json|equals)\.js$/.test(id)) return;
+          if (/\/clients\/ts\/dist\/(validate|regex)\.js$|node_modules\/@bufbuild\/(protovalidate|cel|cel-spec|re2)\/|node_modules\/@bufbuild\/protobuf\/dist\/esm\/(from-json|equals)\.js$/.test(id)) return;
           if (/\/clients\/ts\/|node_modules\/(@bufbuild|@connectrpc|idb)\//.test(id)) return "sdk";
           if (/node_modules\/preact\/|preload-helper|\/src\/(i18n\.ts|todaycore\.ts|screens\/todaylists\.tsx)$/.test(id)) return "preact";
         },

@@ -3,10 +3,12 @@ import { isReflectMessage, pathToString, reflect, type Path, type ReflectMessage
 import { createValidator } from "@bufbuild/protovalidate";
 import { field as fieldRules, FieldRulesSchema } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import { registry } from "./fields.js";
+import { jsRegexMatch } from "./regex.js";
 
-// This module carries protovalidate (CEL, RE2): the SDK's entry loads it
-// only when asked (loadValidation) or on the first local write, so a page
-// that opens and reads the store does not evaluate it.
+// This module carries protovalidate (CEL): the SDK's entry loads it only
+// when asked (loadValidation) or on the first local write, so a page that
+// opens and reads the store does not evaluate it. Its RE2 patterns run as
+// JavaScript regular expressions (regex.ts), so a bundle can leave RE2 out.
 
 /** One broken rule: the field at fault ("" for a rule of the whole record) and the message. */
 export interface Violation {
@@ -38,7 +40,7 @@ let validator: ReturnType<typeof createValidator> | null = null;
 export function validate(value: Message, schema?: DescMessage): Violation[] {
   const desc = schema ?? registry.getMessage(value.$typeName);
   if (!desc) throw new Error(`validate: unknown message type ${value.$typeName}`);
-  validator ??= createValidator({ registry });
+  validator ??= createValidator({ registry, regexMatch: jsRegexMatch });
   const res = validator.validate(desc, value);
   if (res.kind === "valid") return [];
   if (res.kind === "error") throw res.error;

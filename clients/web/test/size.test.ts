@@ -19,4 +19,10 @@ describe.skipIf(!existsSync(ASSETS))("the build", () => {
     console.log(`field screens: ${(total / 1000).toFixed(1)} KB gzipped JS (${field.map((f) => `${f} ${(gz(f) / 1000).toFixed(1)}`).join(", ")})`);
     expect(total).toBeLessThanOrEqual(150_000);
   });
+
+  it("leaves RE2 out (the SDK matches buf.validate's patterns as JavaScript regular expressions)", () => {
+    const js = readdirSync(ASSETS).filter((f) => f.endsWith(".js"));
+    expect(js.some((f) => f.startsWith("validate-"))).toBe(true);
+    for (const f of js) expect(readFileSync(join(ASSETS, f), "utf8"), f).not.toContain("invalid nested repetition operator"); // one of RE2's parse errors
+  });
 });
