@@ -45,6 +45,10 @@ type InsightsTx struct {
 
 	actions  []*insightstore.Action // PutAction's rows not written yet
 	progress []insProgress          // PutProgress's rows not written yet
+	// stageEmpty: the transaction folded the staged progress rows and
+	// staged none since, so ProgressTimes (once per due confirmation of a
+	// sweep) need not fold again.
+	stageEmpty bool
 }
 
 // insProgress is one PutProgress row waiting in an InsightsTx.
@@ -683,6 +687,7 @@ func (t *InsightsTx) flushProgress() error {
 		if last, err = res.LastInsertId(); err != nil {
 			return fmt.Errorf("put progress %s: %w", chunk[0].recordID, err)
 		}
+		t.stageEmpty = false
 	}
 	// seq restarts at 1 after a fold, so the last one is how many are staged.
 	if last >= progressFoldAt {
@@ -709,6 +714,7 @@ func (t *InsightsTx) foldStagedProgress() error {
 	if err := t.exec(`DELETE FROM insights_progress_staged`); err != nil {
 		return fmt.Errorf("fold staged progress: %w", err)
 	}
+	t.stageEmpty = true
 	return nil
 }
 
@@ -782,8 +788,10 @@ func (t *InsightsTx) ProgressTimes(tenantID, customerID, visitID string) ([]int6
 	if err := t.flushProgress(); err != nil {
 		return nil, err
 	}
-	if err := t.foldStagedProgress(); err != nil {
-		return nil, err
+	if !t.stageEmpty {
+		if err := t.foldStagedProgress(); err != nil {
+			return nil, err
+		}
 	}
 	return queryAll(t.ctx, t.tx, func(row rowScanner) (int64, error) {
 		var v int64
