@@ -6,10 +6,8 @@ import (
 	"sync/atomic"
 
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/fieldsync/fieldsync/events"
-	"github.com/fieldsync/fieldsync/internal/ids"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 )
 
@@ -172,12 +170,8 @@ func (e *Engine) prepareOne(p *Principal, m *Mutation) *prepared {
 		if pr.encoded, err = (proto.MarshalOptions{Deterministic: true}).Marshal(pr.value); err != nil {
 			return nil
 		}
-		head := &fieldsyncv1.ChangeEvent{
-			TenantId: p.TenantID, Op: fieldsyncv1.ChangeOp_CHANGE_OP_UPSERT, RecordType: string(rt.Name), RecordId: m.RecordID,
-			DeviceId: p.Actor(), UserId: p.UserID,
-			OwnerUserId: pr.placed.Owner, StoreId: pr.placed.Store, RegionId: pr.placed.Region,
-			Value: rawAny(string(rt.Name), pr.encoded),
-		}
+		head := changeEventHead(p.TenantID, string(rt.Name), m.RecordID, p.Actor(), p, pr.placed)
+		head.Value = rawAny(string(rt.Name), pr.encoded)
 		// Room for the transaction's part (tailRoom), so that appending it
 		// in the transaction copies nothing.
 		size := proto.Size(head)
@@ -207,9 +201,8 @@ func preparedEvent(w *write, rec *StoredRecord, created bool) (ev events.OutboxE
 		rec.Precoded == nil || rec.Scope != pr.placed { // write sets Precoded when the prepared value stood
 		return events.OutboxEvent{}, false, nil
 	}
-	tail := &fieldsyncv1.ChangeEvent{
-		EventId: ids.New(), Version: rec.Version, Sequence: rec.Version, Hlc: uint64(rec.HLC), CommitTime: timestamppb.New(rec.UpdatedAt),
-	}
+	tail := &fieldsyncv1.ChangeEvent{}
+	setChangeEventTail(tail, rec, rec.UpdatedAt)
 	// The head is appended to in place: a prepared create is used once.
 	data := pr.eventHead
 	pr.eventHead = nil
