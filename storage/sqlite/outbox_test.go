@@ -278,9 +278,18 @@ func TestEveryWayIntoTheOutboxWritesTheSameRows(t *testing.T) {
 	start := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	db := openOutboxDB(t, start)
 	const engineEvents = 120 // more than one INSERT's worth
+	// The first INSERT's events share their subject, the second's do not
+	// (bound once or row by row: insertEvents).
+	event := func(i int) events.OutboxEvent {
+		ev := outboxEvent(i)
+		if i >= 70 && i < 73 {
+			ev.Subject = events.AlertSubject("tenant1", "stale_device")
+		}
+		return ev
+	}
 	err := db.Update(t.Context(), func(tx syncengine.Tx) error {
 		for i := range engineEvents {
-			if err := tx.AppendEvent(outboxEvent(i)); err != nil {
+			if err := tx.AppendEvent(event(i)); err != nil {
 				return err
 			}
 		}
@@ -300,7 +309,7 @@ func TestEveryWayIntoTheOutboxWritesTheSameRows(t *testing.T) {
 		t.Fatalf("%d pending events, want %d", len(evs), engineEvents+2)
 	}
 	for i, got := range evs {
-		want, tx := outboxEvent(i), max(i-engineEvents+1, 0) // the engine's, then the photo one, then AppendEvent's
+		want, tx := event(i), max(i-engineEvents+1, 0) // the engine's, then the photo one, then AppendEvent's
 		if i == engineEvents {
 			want.Data = nil
 		}
