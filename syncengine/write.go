@@ -254,7 +254,11 @@ func (e *Engine) finish(tx Tx, w *write, cur *StoredRecord, next *State) (Scope,
 			return Scope{}, err
 		}
 		if placed != sc {
-			w.rt.SetScope(next.Value, placed)
+			if pr == nil || placed != pr.placed {
+				// Else the prepared value, placed there already, replaces
+				// next.Value below.
+				w.rt.SetScope(next.Value, placed)
+			}
 			stampScope(w.rt, next, sc, placed, w.at)
 			sc = placed
 		}
