@@ -133,12 +133,19 @@ func eventStatement(n int, sharedSubject bool) string {
 const insertUnsent = `INSERT INTO outbox_unsent (seq) SELECT seq FROM outbox
 	WHERE seq > (SELECT seq FROM sqlite_sequence WHERE name = 'outbox') - ?`
 
-func checkEvent(ev events.OutboxEvent) error {
+func checkEvent(ev events.OutboxEvent) error { return checkEventAfter(ev, "") }
+
+// checkEventAfter is checkEvent for an event whose subject may be checked
+// already (a non-empty checked): a transaction's events mostly share one,
+// and parsing it again for each showed in a push's profile.
+func checkEventAfter(ev events.OutboxEvent, checked string) error {
 	if ev.ID == "" {
 		return errors.New("event id is empty")
 	}
-	if _, ok := events.StreamForSubject(ev.Subject); !ok {
-		return fmt.Errorf("event %s: subject %q is not a fieldsync change or alert subject", ev.ID, ev.Subject)
+	if ev.Subject != checked || checked == "" {
+		if _, ok := events.StreamForSubject(ev.Subject); !ok {
+			return fmt.Errorf("event %s: subject %q is not a fieldsync change or alert subject", ev.ID, ev.Subject)
+		}
 	}
 	if len(ev.Data) > events.MaxEventSize {
 		return fmt.Errorf("event %s: %d bytes of data, more than %d", ev.ID, len(ev.Data), events.MaxEventSize)

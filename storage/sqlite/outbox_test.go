@@ -323,6 +323,15 @@ func TestEveryWayIntoTheOutboxWritesTheSameRows(t *testing.T) {
 	if err := db.Update(t.Context(), func(tx syncengine.Tx) error { return tx.AppendEvent(bad) }); err == nil {
 		t.Error("the engine's transaction accepted an event on a five-token subject")
 	}
+	err = db.Update(t.Context(), func(tx syncengine.Tx) error {
+		if err := tx.AppendEvent(outboxEvent(1000)); err != nil { // a subject checked already…
+			return err
+		}
+		return tx.AppendEvent(bad) // …and then another
+	})
+	if err == nil {
+		t.Error("the engine's transaction accepted an event on a five-token subject after a good one")
+	}
 	if err := db.UpdatePhotos(t.Context(), func(tx photos.Tx) error { return tx.AppendEvent(bad) }); err == nil {
 		t.Error("the photo transaction accepted an event on a five-token subject")
 	}
