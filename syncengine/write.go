@@ -81,7 +81,14 @@ type commitBatch struct {
 func (b *commitBatch) add(version uint64, rt *RecordType, scopes ...Scope) {
 	b.version = max(b.version, version)
 	for _, s := range scopes {
-		b.scopes = append(b.scopes, changedScope{rt: rt, scope: s})
+		// A batch's writes mostly land in one scope, and the watchers
+		// take the scopes as a set (publish, pokeOf): a repeat of the last
+		// is left out rather than walked again after the commit.
+		c := changedScope{rt: rt, scope: s}
+		if n := len(b.scopes); n > 0 && b.scopes[n-1] == c {
+			continue
+		}
+		b.scopes = append(b.scopes, c)
 	}
 }
 
