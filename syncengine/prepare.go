@@ -63,6 +63,10 @@ var provisional = Version{HLC: 1}
 type preparing struct {
 	slots []prepSlot
 	stop  atomic.Bool // the push has ended: prepare no more
+	// subject is the change subject of subjectType's events in the
+	// caller's tenant, the last one worked out: a push's creates are
+	// mostly of one type. Used by the preparing goroutine only.
+	subjectType, subject string
 }
 
 // prepSlot is one mutation's preparation. Whoever locks it first decides
@@ -121,7 +125,7 @@ func (ps *preparing) run(e *Engine, p *Principal, muts []Mutation) {
 		s := &ps.slots[i]
 		s.mu.Lock()
 		if !s.decided {
-			s.pr, s.decided = e.prepareOne(p, &muts[i]), true
+			s.pr, s.decided = ps.prepareOne(e, p, &muts[i]), true
 		}
 		s.mu.Unlock()
 	}
@@ -143,7 +147,7 @@ func (ps *preparing) take(i int) *prepared {
 	return pr
 }
 
-func (e *Engine) prepareOne(p *Principal, m *Mutation) *prepared {
+func (ps *preparing) prepareOne(e *Engine, p *Principal, m *Mutation) *prepared {
 	if m.Delete || m.DecodeErr != nil || m.Value == nil {
 		return nil
 	}
@@ -178,7 +182,10 @@ func (e *Engine) prepareOne(p *Principal, m *Mutation) *prepared {
 		if pr.eventHead, err = (proto.MarshalOptions{}).MarshalAppend(make([]byte, 0, size+tailRoom), head); err != nil {
 			return nil
 		}
-		pr.subject = events.ChangeSubject(p.TenantID, string(rt.Name))
+		if ps.subjectType != string(rt.Name) {
+			ps.subjectType, ps.subject = string(rt.Name), events.ChangeSubject(p.TenantID, string(rt.Name))
+		}
+		pr.subject = ps.subject
 	}
 	return pr
 }
