@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -311,13 +312,26 @@ func (t *recTx) AppendEvent(ev syncengine.Event) error {
 		return fmt.Errorf("append event: %w", err)
 	}
 	t.eventSubject = ev.Subject
+	if t.events == nil {
+		t.events = (*eventsPool.Get().(*[]syncengine.Event))[:0]
+	}
 	t.events = append(t.events, ev)
 	return nil
 }
 
+// eventsPool keeps a transaction's slice of events for the next (as
+// pendingPool does its record rows).
+var eventsPool = sync.Pool{New: func() any { return new([]syncengine.Event) }}
+
 func (t *recTx) flushEvents() error {
 	if err := insertEvents(t.exec, t.events, t.now); err != nil {
 		return fmt.Errorf("append events: %w", err)
+	}
+	if t.events != nil {
+		clear(t.events)
+		evs := t.events[:0]
+		eventsPool.Put(&evs)
+		t.events = nil
 	}
 	return nil
 }
