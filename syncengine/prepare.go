@@ -6,10 +6,8 @@ import (
 	"sync/atomic"
 
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/fieldsync/fieldsync/events"
-	"github.com/fieldsync/fieldsync/internal/ids"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 )
 
@@ -65,6 +63,10 @@ var provisional = Version{HLC: 1}
 type preparing struct {
 	slots []prepSlot
 	stop  atomic.Bool // the push has ended: prepare no more
+	// subject is the change subject of subjectType's events in the
+	// caller's tenant, the last one worked out: a push's creates are
+	// mostly of one type. Used by the preparing goroutine only.
+	subjectType, subject string
 }
 
 // prepSlot is one mutation's preparation. Whoever locks it first decides
@@ -123,7 +125,7 @@ func (ps *preparing) run(e *Engine, p *Principal, muts []Mutation) {
 		s := &ps.slots[i]
 		s.mu.Lock()
 		if !s.decided {
-			s.pr, s.decided = e.prepareOne(p, &muts[i]), true
+			s.pr, s.decided = ps.prepareOne(e, p, &muts[i]), true
 		}
 		s.mu.Unlock()
 	}
@@ -145,7 +147,7 @@ func (ps *preparing) take(i int) *prepared {
 	return pr
 }
 
-func (e *Engine) prepareOne(p *Principal, m *Mutation) *prepared {
+func (ps *preparing) prepareOne(e *Engine, p *Principal, m *Mutation) *prepared {
 	if m.Delete || m.DecodeErr != nil || m.Value == nil {
 		return nil
 	}
@@ -172,19 +174,18 @@ func (e *Engine) prepareOne(p *Principal, m *Mutation) *prepared {
 		if pr.encoded, err = (proto.MarshalOptions{Deterministic: true}).Marshal(pr.value); err != nil {
 			return nil
 		}
-		head := &fieldsyncv1.ChangeEvent{
-			TenantId: p.TenantID, Op: fieldsyncv1.ChangeOp_CHANGE_OP_UPSERT, RecordType: string(rt.Name), RecordId: m.RecordID,
-			DeviceId: p.Actor(), UserId: p.UserID,
-			OwnerUserId: pr.placed.Owner, StoreId: pr.placed.Store, RegionId: pr.placed.Region,
-			Value: rawAny(string(rt.Name), pr.encoded),
-		}
+		head := changeEventHead(p.TenantID, string(rt.Name), m.RecordID, p.Actor(), p, pr.placed)
+		head.Value = rawAny(string(rt.Name), pr.encoded)
 		// Room for the transaction's part (tailRoom), so that appending it
 		// in the transaction copies nothing.
 		size := proto.Size(head)
 		if pr.eventHead, err = (proto.MarshalOptions{}).MarshalAppend(make([]byte, 0, size+tailRoom), head); err != nil {
 			return nil
 		}
-		pr.subject = events.ChangeSubject(p.TenantID, string(rt.Name))
+		if ps.subjectType != string(rt.Name) {
+			ps.subjectType, ps.subject = string(rt.Name), events.ChangeSubject(p.TenantID, string(rt.Name))
+		}
+		pr.subject = ps.subject
 	}
 	return pr
 }
@@ -207,9 +208,8 @@ func preparedEvent(w *write, rec *StoredRecord, created bool) (ev events.OutboxE
 		rec.Precoded == nil || rec.Scope != pr.placed { // write sets Precoded when the prepared value stood
 		return events.OutboxEvent{}, false, nil
 	}
-	tail := &fieldsyncv1.ChangeEvent{
-		EventId: ids.New(), Version: rec.Version, Sequence: rec.Version, Hlc: uint64(rec.HLC), CommitTime: timestamppb.New(rec.UpdatedAt),
-	}
+	tail := &fieldsyncv1.ChangeEvent{}
+	setChangeEventTail(tail, rec, rec.UpdatedAt)
 	// The head is appended to in place: a prepared create is used once.
 	data := pr.eventHead
 	pr.eventHead = nil

@@ -376,8 +376,14 @@ func (rt *RecordType) SetScope(m proto.Message, s Scope) {
 		return
 	}
 	set := func(fd protoreflect.FieldDescriptor, v string) {
-		if fd != nil {
-			m.ProtoReflect().Set(fd, protoreflect.ValueOfString(v))
+		if fd == nil {
+			return
+		}
+		// A field that holds v already is left as it is: setting a string
+		// through reflection allocates several times over. (A field with
+		// presence must still be set to an empty string it lacks.)
+		if pm := m.ProtoReflect(); pm.Get(fd).String() != v || v == "" && fd.HasPresence() && !pm.Has(fd) {
+			pm.Set(fd, protoreflect.ValueOfString(v))
 		}
 	}
 	set(rt.Owner, s.Owner)

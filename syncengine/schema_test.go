@@ -200,6 +200,11 @@ func TestRecordTypeScopeReadsAndSetScopeWritesTheScopeFields(t *testing.T) {
 	if v.OwnerUserId != "u2" || v.StoreId != "" || v.RegionId != "r2" || v.Notes != "keep" {
 		t.Fatalf("after SetScope: %v", v)
 	}
+	held := proto.Clone(v)
+	visit.SetScope(v, Scope{Owner: "u2", Region: "r2"}) // what it holds already
+	if !proto.Equal(v, held) {
+		t.Fatalf("SetScope of the scope it holds: %v, want %v", v, held)
+	}
 	stock := recordType(t, "StockLevel") // region only
 	s := &fieldsyncv1.StockLevel{RegionId: "r1"}
 	stock.SetScope(s, Scope{Owner: "ignored", Store: "ignored", Region: "r9"})

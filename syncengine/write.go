@@ -81,7 +81,14 @@ type commitBatch struct {
 func (b *commitBatch) add(version uint64, rt *RecordType, scopes ...Scope) {
 	b.version = max(b.version, version)
 	for _, s := range scopes {
-		b.scopes = append(b.scopes, changedScope{rt: rt, scope: s})
+		// A batch's writes mostly land in one scope, and the watchers
+		// take the scopes as a set (publish, pokeOf): a repeat of the last
+		// is left out rather than walked again after the commit.
+		c := changedScope{rt: rt, scope: s}
+		if n := len(b.scopes); n > 0 && b.scopes[n-1] == c {
+			continue
+		}
+		b.scopes = append(b.scopes, c)
 	}
 }
 
@@ -254,7 +261,11 @@ func (e *Engine) finish(tx Tx, w *write, cur *StoredRecord, next *State) (Scope,
 			return Scope{}, err
 		}
 		if placed != sc {
-			w.rt.SetScope(next.Value, placed)
+			if pr == nil || placed != pr.placed {
+				// Else the prepared value, placed there already, replaces
+				// next.Value below.
+				w.rt.SetScope(next.Value, placed)
+			}
 			stampScope(w.rt, next, sc, placed, w.at)
 			sc = placed
 		}
@@ -405,18 +416,12 @@ func (e *Engine) emitChange(tx Tx, w *write, rec *StoredRecord, created bool) er
 }
 
 func (e *Engine) changeEvent(w *write, rec *StoredRecord) *fieldsyncv1.ChangeEvent {
-	ev := events.NewChangeEvent(fieldsyncv1.ChangeOp_CHANGE_OP_UPSERT, events.Change{
-		TenantID: rec.TenantID, RecordType: rec.Type, RecordID: rec.ID, Version: rec.Version,
-		DeviceID: w.at.Actor, At: rec.UpdatedAt,
-		OwnerUserID: rec.Scope.Owner, StoreID: rec.Scope.Store, RegionID: rec.Scope.Region,
-	})
-	ev.Sequence, ev.Hlc = rec.Version, uint64(rec.HLC)
+	ev := changeEventHead(rec.TenantID, rec.Type, rec.ID, w.at.Actor, w.p, rec.Scope)
+	commit := rec.UpdatedAt
 	if w.history {
-		ev.CommitTime = timestamppb.New(w.eventTime)
+		commit = w.eventTime
 	}
-	if w.p != nil {
-		ev.UserId = w.p.UserID
-	}
+	setChangeEventTail(ev, rec, commit)
 	switch {
 	case rec.State.Deleted():
 		ev.Op = fieldsyncv1.ChangeOp_CHANGE_OP_DELETE
@@ -428,4 +433,28 @@ func (e *Engine) changeEvent(w *write, rec *StoredRecord) *fieldsyncv1.ChangeEve
 		}
 	}
 	return ev
+}
+
+// changeEventHead returns the upsert event of a record without what its
+// transaction gives it (see setChangeEventTail) nor its value: which
+// record, who changed it (device; p's user, none for a server write) and
+// where the record is placed. Both changeEvent and a create prepared ahead
+// of its transaction (prepareOne) build their events from it.
+func changeEventHead(tenantID, recordType, recordID, device string, p *Principal, sc Scope) *fieldsyncv1.ChangeEvent {
+	ev := &fieldsyncv1.ChangeEvent{
+		TenantId: tenantID, Op: fieldsyncv1.ChangeOp_CHANGE_OP_UPSERT, RecordType: recordType, RecordId: recordID,
+		DeviceId: device, OwnerUserId: sc.Owner, StoreId: sc.Store, RegionId: sc.Region,
+	}
+	if p != nil {
+		ev.UserId = p.UserID
+	}
+	return ev
+}
+
+// setChangeEventTail sets what rec's transaction gives its change event: a
+// new event id (taken in commit order), the version (also its sequence),
+// the HLC and the commit time.
+func setChangeEventTail(ev *fieldsyncv1.ChangeEvent, rec *StoredRecord, commit time.Time) {
+	ev.EventId, ev.Version, ev.Sequence, ev.Hlc = ids.New(), rec.Version, rec.Version, uint64(rec.HLC)
+	ev.CommitTime = timestamppb.New(commit)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/fieldsync/fieldsync/events"
@@ -56,23 +57,36 @@ const eventChunk = 50
 // in outbox_unsent. It is the one place outbox rows are written: the
 // caller has checked every event (checkEvent) and runs exec in its write
 // transaction.
+//
+// What every row of a chunk shares is bound once, as the record rows do
+// (recordrows.go): the time always, the subject when the chunk's events
+// all have one (a push's changes of one record type), so a chunk of 50
+// binds 102 values rather than 200.
 func insertEvents(exec func(query string, args ...any) error, evs []events.OutboxEvent, now time.Time) error {
 	if len(evs) == 0 {
 		return nil
 	}
+	args := make([]any, 0, 2+3*min(len(evs), eventChunk))
 	for start := 0; start < len(evs); start += eventChunk {
 		chunk := evs[start:min(start+eventChunk, len(evs))]
-		args := make([]any, 0, 4*len(chunk))
+		shared := sameSubject(chunk)
+		args = args[:0]
+		if shared {
+			args = append(args, chunk[0].Subject)
+		}
+		args = append(args, ms(now))
 		for _, ev := range chunk {
 			data := ev.Data
 			if data == nil {
 				data = []byte{}
 			}
-			args = append(args, ev.ID, ev.Subject, data, ms(now))
+			if shared {
+				args = append(args, ev.ID, data)
+			} else {
+				args = append(args, ev.ID, ev.Subject, data)
+			}
 		}
-		q := `INSERT INTO outbox (event_id, subject, data, created_at) VALUES ` +
-			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?),", len(chunk)), ",")
-		if err := exec(q, args...); err != nil {
+		if err := exec(eventStatement(len(chunk), shared), args...); err != nil {
 			return err
 		}
 	}
@@ -81,15 +95,57 @@ func insertEvents(exec func(query string, args ...any) error, evs []events.Outbo
 	return exec(insertUnsent, len(evs))
 }
 
+// sameSubject reports whether every event of evs has the first one's subject.
+func sameSubject(evs []events.OutboxEvent) bool {
+	for _, ev := range evs[1:] {
+		if ev.Subject != evs[0].Subject {
+			return false
+		}
+	}
+	return true
+}
+
+// eventStmts caches the texts of eventStatement: two per chunk size.
+var eventStmts [2][eventChunk + 1]atomic.Pointer[string]
+
+// eventStatement returns the INSERT of n outbox rows whose parameters are
+// the subject when shared, the time, then each row's event id, subject
+// (unless shared) and data, in the events' order.
+func eventStatement(n int, sharedSubject bool) string {
+	k := 0
+	if sharedSubject {
+		k = 1
+	}
+	if q := eventStmts[k][n].Load(); q != nil {
+		return *q
+	}
+	// WHERE true: as in recordStatement, the SELECT's own clause ends it.
+	q := `INSERT INTO outbox (event_id, subject, data, created_at) SELECT column1, column2, column3, ? FROM (VALUES ` +
+		strings.TrimSuffix(strings.Repeat("(?, ?, ?),", n), ",") + `) WHERE true`
+	if sharedSubject {
+		q = `INSERT INTO outbox (event_id, subject, data, created_at) SELECT column1, ?, column2, ? FROM (VALUES ` +
+			strings.TrimSuffix(strings.Repeat("(?, ?),", n), ",") + `) WHERE true`
+	}
+	eventStmts[k][n].Store(&q)
+	return q
+}
+
 const insertUnsent = `INSERT INTO outbox_unsent (seq) SELECT seq FROM outbox
 	WHERE seq > (SELECT seq FROM sqlite_sequence WHERE name = 'outbox') - ?`
 
-func checkEvent(ev events.OutboxEvent) error {
+func checkEvent(ev events.OutboxEvent) error { return checkEventAfter(ev, "") }
+
+// checkEventAfter is checkEvent for an event whose subject may be checked
+// already (a non-empty checked): a transaction's events mostly share one,
+// and parsing it again for each showed in a push's profile.
+func checkEventAfter(ev events.OutboxEvent, checked string) error {
 	if ev.ID == "" {
 		return errors.New("event id is empty")
 	}
-	if _, ok := events.StreamForSubject(ev.Subject); !ok {
-		return fmt.Errorf("event %s: subject %q is not a fieldsync change or alert subject", ev.ID, ev.Subject)
+	if ev.Subject != checked || checked == "" {
+		if _, ok := events.StreamForSubject(ev.Subject); !ok {
+			return fmt.Errorf("event %s: subject %q is not a fieldsync change or alert subject", ev.ID, ev.Subject)
+		}
 	}
 	if len(ev.Data) > events.MaxEventSize {
 		return fmt.Errorf("event %s: %d bytes of data, more than %d", ev.ID, len(ev.Data), events.MaxEventSize)

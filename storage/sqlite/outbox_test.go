@@ -278,9 +278,18 @@ func TestEveryWayIntoTheOutboxWritesTheSameRows(t *testing.T) {
 	start := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	db := openOutboxDB(t, start)
 	const engineEvents = 120 // more than one INSERT's worth
+	// The first INSERT's events share their subject, the second's do not
+	// (bound once or row by row: insertEvents).
+	event := func(i int) events.OutboxEvent {
+		ev := outboxEvent(i)
+		if i >= 70 && i < 73 {
+			ev.Subject = events.AlertSubject("tenant1", "stale_device")
+		}
+		return ev
+	}
 	err := db.Update(t.Context(), func(tx syncengine.Tx) error {
 		for i := range engineEvents {
-			if err := tx.AppendEvent(outboxEvent(i)); err != nil {
+			if err := tx.AppendEvent(event(i)); err != nil {
 				return err
 			}
 		}
@@ -300,7 +309,7 @@ func TestEveryWayIntoTheOutboxWritesTheSameRows(t *testing.T) {
 		t.Fatalf("%d pending events, want %d", len(evs), engineEvents+2)
 	}
 	for i, got := range evs {
-		want, tx := outboxEvent(i), max(i-engineEvents+1, 0) // the engine's, then the photo one, then AppendEvent's
+		want, tx := event(i), max(i-engineEvents+1, 0) // the engine's, then the photo one, then AppendEvent's
 		if i == engineEvents {
 			want.Data = nil
 		}
@@ -313,6 +322,15 @@ func TestEveryWayIntoTheOutboxWritesTheSameRows(t *testing.T) {
 	bad := events.OutboxEvent{ID: "bad", Subject: "fieldsync.t.changes.a.b"}
 	if err := db.Update(t.Context(), func(tx syncengine.Tx) error { return tx.AppendEvent(bad) }); err == nil {
 		t.Error("the engine's transaction accepted an event on a five-token subject")
+	}
+	err = db.Update(t.Context(), func(tx syncengine.Tx) error {
+		if err := tx.AppendEvent(outboxEvent(1000)); err != nil { // a subject checked already…
+			return err
+		}
+		return tx.AppendEvent(bad) // …and then another
+	})
+	if err == nil {
+		t.Error("the engine's transaction accepted an event on a five-token subject after a good one")
 	}
 	if err := db.UpdatePhotos(t.Context(), func(tx photos.Tx) error { return tx.AppendEvent(bad) }); err == nil {
 		t.Error("the photo transaction accepted an event on a five-token subject")

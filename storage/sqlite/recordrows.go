@@ -25,13 +25,117 @@ import (
 const recordArgs = 19
 
 // pendingRecord is one records row waiting for the transaction's end.
+// Its columns are kept as they are and boxed into arguments only when
+// bound (arg): a column a chunk's rows share is then boxed once per chunk,
+// not once per row (the boxes were a good part of a push's garbage).
 type pendingRecord struct {
 	// insert: the record had no stored row when the transaction first
 	// wrote it, so the row goes in with a plain INSERT (a stored row is
 	// then an error, as it was for a statement per write); otherwise an
 	// upsert.
 	insert bool
-	args   [recordArgs]any
+
+	tenantID, id, typ       string
+	version, createdVersion int64
+	owner, store, region    string
+	value, clocks           []byte
+	deletedHLC              int64
+	deletedActor            string
+	createdHLC              int64
+	createdActor            string
+	hlc                     int64
+	actor                   string
+	updatedAt               int64
+	deleted                 bool
+	seq                     int64
+}
+
+// arg returns column c (recordColumns, then deleted and seq) as bound.
+func (p *pendingRecord) arg(c int) any {
+	switch c {
+	case 0:
+		return p.tenantID
+	case 1:
+		return p.id
+	case 2:
+		return p.typ
+	case 3:
+		return p.version
+	case 4:
+		return p.createdVersion
+	case 5:
+		return p.owner
+	case 6:
+		return p.store
+	case 7:
+		return p.region
+	case 8:
+		return p.value
+	case 9:
+		return p.clocks
+	case 10:
+		return p.deletedHLC
+	case 11:
+		return p.deletedActor
+	case 12:
+		return p.createdHLC
+	case 13:
+		return p.createdActor
+	case 14:
+		return p.hlc
+	case 15:
+		return p.actor
+	case 16:
+		return p.updatedAt
+	case 17:
+		return p.deleted
+	case 18:
+		return p.seq
+	}
+	return nil
+}
+
+// sameAs reports whether column c holds the same value in p and o,
+// without boxing it; never for the blobs (value, clocks), which no chunk
+// shares.
+func (p *pendingRecord) sameAs(o *pendingRecord, c int) bool {
+	switch c {
+	case 0:
+		return p.tenantID == o.tenantID
+	case 1:
+		return p.id == o.id
+	case 2:
+		return p.typ == o.typ
+	case 3:
+		return p.version == o.version
+	case 4:
+		return p.createdVersion == o.createdVersion
+	case 5:
+		return p.owner == o.owner
+	case 6:
+		return p.store == o.store
+	case 7:
+		return p.region == o.region
+	case 10:
+		return p.deletedHLC == o.deletedHLC
+	case 11:
+		return p.deletedActor == o.deletedActor
+	case 12:
+		return p.createdHLC == o.createdHLC
+	case 13:
+		return p.createdActor == o.createdActor
+	case 14:
+		return p.hlc == o.hlc
+	case 15:
+		return p.actor == o.actor
+	case 16:
+		return p.updatedAt == o.updatedAt
+	case 17:
+		return p.deleted == o.deleted
+	case 18:
+		return p.seq == o.seq
+	}
+	return false
 }
 
 // Scan reads the row back as a SELECT of recordColumns would (scanRecord).
@@ -42,13 +146,13 @@ func (p *pendingRecord) Scan(dest ...any) error {
 	for i, d := range dest {
 		switch d := d.(type) {
 		case *string:
-			*d = p.args[i].(string)
+			*d = p.arg(i).(string)
 		case *uint64:
-			*d = uint64(p.args[i].(int64))
+			*d = uint64(p.arg(i).(int64))
 		case *int64:
-			*d = p.args[i].(int64)
+			*d = p.arg(i).(int64)
 		case *[]byte:
-			*d = slices.Clone(p.args[i].([]byte))
+			*d = slices.Clone(p.arg(i).([]byte))
 		default:
 			return fmt.Errorf("pending record: cannot scan column %d into %T", i, d)
 		}
@@ -64,6 +168,32 @@ type recordKey struct{ tenantID, id string }
 type pendingRecords struct {
 	rows []pendingRecord
 	at   map[recordKey]int // index in rows
+	// What flushRecords works with: the rows by kind, and the arguments
+	// of a statement.
+	byKind []*pendingRecord
+	args   []any
+}
+
+// pendingPool keeps pendingRecords' storage from one transaction to the
+// next: a push's rows (100 of them, ≈ 200 bytes each, and the map, the
+// arguments) were grown anew every time, about a tenth of the bytes a
+// push allocates, and the garbage collector's work grows with those bytes.
+var pendingPool = sync.Pool{New: func() any {
+	return &pendingRecords{at: make(map[recordKey]int, maxRecordRows), rows: make([]pendingRecord, 0, maxRecordRows)}
+}}
+
+// take gives p storage from the pool.
+func (p *pendingRecords) take() { *p = *pendingPool.Get().(*pendingRecords) }
+
+// release empties p and gives its storage back to the pool, holding on
+// to none of the rows' values.
+func (p *pendingRecords) release() {
+	clear(p.rows)
+	clear(p.at)
+	clear(p.byKind)
+	clear(p.args[:cap(p.args)]) // a shorter last chunk left the longer ones' arguments beyond len
+	pendingPool.Put(&pendingRecords{rows: p.rows[:0], at: p.at, byKind: p.byKind[:0], args: p.args[:0]})
+	*p = pendingRecords{}
 }
 
 func (p *pendingRecords) get(tenantID, id string) *pendingRecord {
@@ -86,19 +216,21 @@ func (t *recTx) keepRecord(rec *syncengine.StoredRecord, insert bool, value []by
 	if (rec.Version|rec.CreatedVersion|uint64(st.DeletedAt.HLC)|uint64(st.Created.HLC)|uint64(rec.HLC)|seq)>>63 != 0 {
 		return fmt.Errorf("put record %s: a version, HLC or sequence of 1<<63 or more does not fit the records table", rec.ID)
 	}
-	row := pendingRecord{insert: insert, args: [recordArgs]any{
-		rec.TenantID, rec.ID, rec.Type, int64(rec.Version), int64(rec.CreatedVersion), rec.Scope.Owner, rec.Scope.Store, rec.Scope.Region,
-		value, rowcodec.EncodeClocks(st.Fields, st.Elements), int64(st.DeletedAt.HLC), st.DeletedAt.Actor, int64(st.Created.HLC), st.Created.Actor,
-		int64(rec.HLC), rec.Actor, ms(rec.UpdatedAt), st.Deleted(), int64(seq),
-	}}
+	row := pendingRecord{
+		insert:   insert,
+		tenantID: rec.TenantID, id: rec.ID, typ: rec.Type, version: int64(rec.Version), createdVersion: int64(rec.CreatedVersion),
+		owner: rec.Scope.Owner, store: rec.Scope.Store, region: rec.Scope.Region,
+		value: value, clocks: rowcodec.EncodeClocks(st.Fields, st.Elements),
+		deletedHLC: int64(st.DeletedAt.HLC), deletedActor: st.DeletedAt.Actor, createdHLC: int64(st.Created.HLC), createdActor: st.Created.Actor,
+		hlc: int64(rec.HLC), actor: rec.Actor, updatedAt: ms(rec.UpdatedAt), deleted: st.Deleted(), seq: int64(seq),
+	}
 	p := &t.pending
 	key := recordKey{rec.TenantID, rec.ID}
 	i, ok := p.at[key]
 	switch {
 	case !ok:
 		if p.at == nil {
-			p.at = make(map[recordKey]int, maxRecordRows)
-			p.rows = make([]pendingRecord, 0, maxRecordRows)
+			p.take()
 		}
 		p.at[key] = len(p.rows)
 		p.rows = append(p.rows, row)
@@ -159,7 +291,7 @@ func sharedColumns(rows []*pendingRecord) uint32 {
 func sameIn(rows []*pendingRecord, mask uint32) bool {
 	for _, r := range rows[1:] {
 		for c := range recordArgs {
-			if mask&(1<<c) != 0 && r.args[c] != rows[0].args[c] {
+			if mask&(1<<c) != 0 && !r.sameAs(rows[0], c) {
 				return false
 			}
 		}
@@ -226,26 +358,32 @@ func (t *recTx) flushRecords() error {
 	if len(p.rows) == 0 {
 		return nil
 	}
-	var inserts, upserts []*pendingRecord
+	byKind := p.byKind[:0]
 	for i := range p.rows {
 		if p.rows[i].insert {
-			inserts = append(inserts, &p.rows[i])
-		} else {
-			upserts = append(upserts, &p.rows[i])
+			byKind = append(byKind, &p.rows[i])
 		}
 	}
-	if err := t.insertRecords(false, inserts); err != nil {
+	inserts := len(byKind)
+	for i := range p.rows {
+		if !p.rows[i].insert {
+			byKind = append(byKind, &p.rows[i])
+		}
+	}
+	p.byKind = byKind
+	if err := t.insertRecords(false, byKind[:inserts]); err != nil {
 		return err
 	}
-	if err := t.insertRecords(true, upserts); err != nil {
+	if err := t.insertRecords(true, byKind[inserts:]); err != nil {
 		return err
 	}
-	*p = pendingRecords{}
+	p.release()
 	return nil
 }
 
 func (t *recTx) insertRecords(upsert bool, rows []*pendingRecord) error {
-	args := make([]any, 0, recordArgs*min(len(rows), maxRecordRows))
+	args := t.pending.args
+	defer func() { t.pending.args = args }()
 	for len(rows) > 0 {
 		n := maxRecordRows // the largest chunk not longer than rows
 		for n > len(rows) {
@@ -256,13 +394,13 @@ func (t *recTx) insertRecords(upsert bool, rows []*pendingRecord) error {
 		args = args[:0]
 		for c := range recordArgs {
 			if k.shared&(1<<c) != 0 {
-				args = append(args, chunk[0].args[c])
+				args = append(args, chunk[0].arg(c))
 			}
 		}
 		for _, r := range chunk {
 			for c := range recordArgs {
 				if k.shared&(1<<c) == 0 {
-					args = append(args, r.args[c])
+					args = append(args, r.arg(c))
 				}
 			}
 		}

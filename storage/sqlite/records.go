@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -35,15 +36,17 @@ type recTx struct {
 	db      *DB
 	results rowcodec.ResultRuns
 	events  []syncengine.Event
-	ctx     context.Context
-	tx      *sql.Tx
-	now     time.Time
-	reg     *syncengine.Registry
-	tenants map[string]*tenantCounters // by tenant id, once read
-	stored  storedRun                  // the push_results row read last
-	stmts   map[string]*sql.Stmt       // prepared statements bound to tx, by query
-	pending pendingRecords             // record rows written at the end (see keepRecord)
-	seq     uint64                     // the last commit sequence handed out; 0 until read
+	// eventSubject is the subject of the event appended last, checked.
+	eventSubject string
+	ctx          context.Context
+	tx           *sql.Tx
+	now          time.Time
+	reg          *syncengine.Registry
+	tenants      map[string]*tenantCounters // by tenant id, once read
+	stored       storedRun                  // the push_results row read last
+	stmts        map[string]*sql.Stmt       // prepared statements bound to tx, by query
+	pending      pendingRecords             // record rows written at the end (see keepRecord)
+	seq          uint64                     // the last commit sequence handed out; 0 until read
 }
 
 // tenantCounters are the last change version and conflict id a tenant
@@ -305,16 +308,30 @@ const insertConflict = `INSERT INTO conflicts (tenant_id, id, record_type, recor
 // AppendEvent checks an event and keeps it for the transaction's end,
 // when all of them are inserted in commit order with multi-row inserts.
 func (t *recTx) AppendEvent(ev syncengine.Event) error {
-	if err := checkEvent(ev); err != nil {
+	if err := checkEventAfter(ev, t.eventSubject); err != nil {
 		return fmt.Errorf("append event: %w", err)
+	}
+	t.eventSubject = ev.Subject
+	if t.events == nil {
+		t.events = (*eventsPool.Get().(*[]syncengine.Event))[:0]
 	}
 	t.events = append(t.events, ev)
 	return nil
 }
 
+// eventsPool keeps a transaction's slice of events for the next (as
+// pendingPool does its record rows).
+var eventsPool = sync.Pool{New: func() any { return new([]syncengine.Event) }}
+
 func (t *recTx) flushEvents() error {
 	if err := insertEvents(t.exec, t.events, t.now); err != nil {
 		return fmt.Errorf("append events: %w", err)
+	}
+	if t.events != nil {
+		clear(t.events)
+		evs := t.events[:0]
+		eventsPool.Put(&evs)
+		t.events = nil
 	}
 	return nil
 }
