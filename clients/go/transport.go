@@ -1,7 +1,9 @@
 package fieldsync
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"time"
@@ -24,6 +26,7 @@ func clientSetup(cfg *config) (*http.Client, []connect.ClientOption) {
 	if hc == nil {
 		hc = defaultHTTPClient(cfg.protocol, cfg.connectTimeout)
 	}
+	hc = withOneWrite(hc)
 	opts := []connect.ClientOption{connect.WithInterceptors(authInterceptor(cfg.token), timeoutInterceptor(cfg.requestTimeout))}
 	switch cfg.protocol {
 	case ProtocolGRPC:
@@ -97,4 +100,49 @@ func timeoutInterceptor(d time.Duration) connect.UnaryInterceptorFunc {
 			return next(ctx, req)
 		}
 	}
+}
+
+// withOneWrite returns a copy of hc whose transport sends a small
+// request's headers and body in one write (oneWrite); hc is unchanged.
+func withOneWrite(hc *http.Client) *http.Client {
+	if _, ok := hc.Transport.(oneWrite); ok {
+		return hc
+	}
+	next := hc.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	c := *hc
+	c.Transport = oneWrite{next}
+	return &c
+}
+
+// oneWriteMax is the largest request body oneWrite reads ahead: a unary
+// call's message (a Push of a batch, a Pull's cursor), not a photo chunk.
+const oneWriteMax = 64 << 10
+
+// oneWrite hands the next transport a small request body that it knows
+// is in memory. Over HTTP/1.1, net/http sends the headers of a request
+// whose body is any other reader (Connect's is) in a write of their own
+// before the body: two writes and two TCP segments per call, which the
+// server reads in two system calls, often waiting for the second. With
+// the body read ahead into a bytes.Reader, headers and body leave in one
+// write. Bodies without a known length, or larger than oneWriteMax, pass
+// as they are.
+type oneWrite struct{ next http.RoundTripper }
+
+func (o oneWrite) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body == nil || req.Body == http.NoBody || req.ContentLength <= 0 || req.ContentLength > oneWriteMax {
+		return o.next.RoundTrip(req)
+	}
+	b := make([]byte, req.ContentLength)
+	_, err := io.ReadFull(req.Body, b)
+	req.Body.Close() // RoundTrip closes the body, also on errors
+	if err != nil {
+		return nil, err
+	}
+	r := *req // RoundTrip must not change the caller's request
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	return o.next.RoundTrip(&r)
 }
