@@ -82,8 +82,7 @@ func (c *Client) pullFrom(ctx context.Context, b *backoff, cursor string) error 
 			return fmt.Errorf("pull: %w", err)
 		}
 		if !page.GetHasMore() {
-			c.ack(ctx, receipt, page.GetNextCursor())
-			return c.finishPull(ctx)
+			return c.ackAndFinish(ctx, receipt, page.GetNextCursor())
 		}
 	}
 }
@@ -92,6 +91,20 @@ func (c *Client) pullFrom(ctx context.Context, b *backoff, cursor string) error 
 type pulled struct {
 	res *connect.Response[fieldsyncv1.PullResponse]
 	err error
+}
+
+// ackAndFinish sends the receipt of the stored pages while finishPull
+// commits: neither waits for the other (the ack says what is stored, which
+// finishPull does not change).
+func (c *Client) ackAndFinish(ctx context.Context, sent, next string) error {
+	acked := make(chan struct{})
+	go func() {
+		defer close(acked)
+		c.ack(ctx, sent, next)
+	}()
+	err := c.finishPull(ctx)
+	<-acked
+	return err
 }
 
 // ack tells the server at once that the device stored the pages up to
