@@ -24,10 +24,9 @@ export function goTest(dir, test, env) {
   return execFileSync(join(dir, "clientsgo.test"), ["-test.run", `^${test}$`, "-test.v", "-test.count=1"], { cwd: join(repo, "clients/go"), env: { ...process.env, ...env }, encoding: "utf8" });
 }
 
-/** Starts fieldsyncd --demo (built by buildGo into dir) on a fresh data dir dir/name; children
- * collects the process so that a failed run can stop it. */
-export async function startServer(dir, name, children) {
-  const data = join(dir, name);
+/** Starts fieldsyncd --demo (built by buildGo into dir) on a fresh data dir (dir/name unless
+ * data says another); children collects the process so that a failed run can stop it. */
+export async function startServer(dir, name, children, data = join(dir, name)) {
   const child = spawn(join(dir, "fieldsyncd"), ["--addr", "127.0.0.1:0", "--metrics-addr=", "--data-dir", data, "--demo", "--log-format", "json"], { stdio: ["ignore", "ignore", "pipe"] });
   children.add(child);
   const addr = await new Promise((done, fail) => {

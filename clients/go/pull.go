@@ -82,8 +82,7 @@ func (c *Client) pullFrom(ctx context.Context, b *backoff, cursor string) error 
 			return fmt.Errorf("pull: %w", err)
 		}
 		if !page.GetHasMore() {
-			c.ack(ctx, receipt, page.GetNextCursor())
-			return c.finishPull(ctx)
+			return c.ackAndFinish(ctx, receipt, page.GetNextCursor())
 		}
 	}
 }
@@ -92,6 +91,20 @@ func (c *Client) pullFrom(ctx context.Context, b *backoff, cursor string) error 
 type pulled struct {
 	res *connect.Response[fieldsyncv1.PullResponse]
 	err error
+}
+
+// ackAndFinish sends the receipt of the stored pages while finishPull
+// commits: neither waits for the other (the ack says what is stored, which
+// finishPull does not change).
+func (c *Client) ackAndFinish(ctx context.Context, sent, next string) error {
+	acked := make(chan struct{})
+	go func() {
+		defer close(acked)
+		c.ack(ctx, sent, next)
+	}()
+	err := c.finishPull(ctx)
+	<-acked
+	return err
 }
 
 // ack tells the server at once that the device stored the pages up to
@@ -162,7 +175,9 @@ func (c *Client) storePage(ctx context.Context, page *fieldsyncv1.PullResponse) 
 // without local entries are upserted upsertRows at a time in one
 // multi-row statement (a page of 1,000 records costs 16 statements, not
 // 1,000); any other write first writes out the rows waiting (flush), so
-// the page's writes keep their order.
+// the page's writes keep their order. A row binds only what differs from
+// record to record: its view (none), state (synced) and generation (the
+// page's) are written in the statement.
 type pageWriter struct {
 	ctx    context.Context
 	tx     *sql.Tx
@@ -176,14 +191,17 @@ type pageWriter struct {
 // upsertRows is how many records one multi-row upsert writes.
 const upsertRows = 64
 
-// upsertCols is the number of arguments of one row of upsertRecord.
-const upsertCols = 8
+// upsertCols is the number of arguments of one row of upsertRecords.
+const upsertCols = 5
 
-// upsertRecords is upsertRecord for n rows.
-func upsertRecords(n int) string {
-	row := "(?, ?, ?, ?, ?, ?, ?, ?)"
+// upsertRecords is upsertRecord for n synced rows of generation gen
+// without a view, each binding its id, type, base, version and hlc.
+// (Parameters are plain ?: for a numbered one modernc reads its name back
+// from SQLite and parses it at every binding; a page stored so was slower.)
+func upsertRecords(n int, gen int64) string {
+	row := fmt.Sprintf("(?, ?, ?, ?, ?, NULL, %d, %d)", stateSynced, gen)
 	values := strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
-	return strings.Replace(upsertRecord, row, values, 1)
+	return strings.Replace(upsertRecord, "(?, ?, ?, ?, ?, ?, ?, ?)", values, 1)
 }
 
 // The statements are prepared when a page first needs them: a page of a
@@ -207,13 +225,13 @@ func (w *pageWriter) flush() error {
 	var err error
 	if n == upsertRows {
 		if w.upsert == nil {
-			if w.upsert, err = w.tx.PrepareContext(w.ctx, upsertRecords(upsertRows)); err != nil {
+			if w.upsert, err = w.tx.PrepareContext(w.ctx, upsertRecords(upsertRows, w.gen)); err != nil {
 				return fmt.Errorf("prepare: %w", err)
 			}
 		}
 		_, err = w.upsert.ExecContext(w.ctx, w.rows...)
 	} else {
-		_, err = w.tx.ExecContext(w.ctx, upsertRecords(n), w.rows...)
+		_, err = w.tx.ExecContext(w.ctx, upsertRecords(n, w.gen), w.rows...)
 	}
 	w.rows = w.rows[:0]
 	if err != nil {
@@ -229,7 +247,7 @@ func (w *pageWriter) apply(rec *fieldsyncv1.Record) error {
 		return err
 	}
 	if base != nil && !w.local[rec.GetId()] {
-		w.rows = append(w.rows, rec.GetId(), rec.GetRecordType(), base, rec.GetVersion(), rec.GetHlc(), nil, stateSynced, w.gen)
+		w.rows = append(w.rows, rec.GetId(), rec.GetRecordType(), base, rec.GetVersion(), rec.GetHlc())
 		if len(w.rows) == upsertRows*upsertCols {
 			return w.flush()
 		}

@@ -67,16 +67,18 @@ func TestServerRatioFirstSync(t *testing.T) {
 		opts = append(opts, WithPullLimit(n)) // pages of a fixed size instead of the default's growing ones
 	}
 	c := openDevice(t, filepath.Join(t.TempDir(), "device.db"), opts...)
+	cpu0 := processCPU()
 	t0 := time.Now()
 	if err := c.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
 	ms := float64(time.Since(t0).Microseconds()) / 1000
+	cpuMs := float64((processCPU() - cpu0).Microseconds()) / 1000
 	visits, err := c.List(ctx, visitType)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, _ := json.Marshal(map[string]any{"visits": len(visits), "ms": ms})
+	out, _ := json.Marshal(map[string]any{"visits": len(visits), "ms": ms, "cpuMs": cpuMs})
 	fmt.Printf("serverratio first sync: %s\n", out)
 }
 

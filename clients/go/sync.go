@@ -80,11 +80,22 @@ func (c *Client) Sync(ctx context.Context) error {
 }
 
 // syncOnce pushes and pulls, then uploads the photo queue, pushing and
-// pulling again when the photo pass asks for it (see uploadPhotos).
+// pulling again when the photo pass asks for it (see uploadPhotos). A new
+// device learns its identity beside the exchange, not before it: its first
+// sync does not wait a round trip and a commit for it. Its error comes
+// first: a token the server refuses fails both the same way.
 func (c *Client) syncOnce(ctx context.Context, b *backoff) error {
-	if err := c.learnIdentity(ctx); err != nil {
-		return err
+	identity := make(chan error, 1)
+	go func() { identity <- c.learnIdentity(ctx) }()
+	err := c.exchange(ctx, b)
+	if ierr := <-identity; ierr != nil {
+		return ierr
 	}
+	return err
+}
+
+// exchange is syncOnce after the identity.
+func (c *Client) exchange(ctx context.Context, b *backoff) error {
 	for {
 		if err := c.push(ctx, b); err != nil {
 			return err

@@ -13,7 +13,9 @@ import (
 // NoteServed adds a page to the served-pages log, dropping expired entries
 // and all but the device's keep newest (see syncengine.Store). Its
 // statements are prepared once (every Pull that ends a sync runs them in
-// the single writer; parsing them was most of their cost).
+// the single writer; parsing them was most of their cost). The limit is
+// +? so that binding it does not make SQLite plan the statement again
+// (see scanQuery).
 func (db *DB) NoteServed(ctx context.Context, pg syncengine.ServedPage, keep int, expireBefore time.Time) error {
 	err := db.WriteTx(ctx, func(tx *sql.Tx, _ time.Time) error {
 		if _, err := db.txExec(ctx, tx, `INSERT INTO served_pages (tenant_id, device_id, version, served_time) VALUES (?, ?, ?, ?)
@@ -22,7 +24,7 @@ func (db *DB) NoteServed(ctx context.Context, pg syncengine.ServedPage, keep int
 			return err
 		}
 		if _, err := db.txExec(ctx, tx, `DELETE FROM served_pages WHERE tenant_id = ? AND device_id = ? AND version NOT IN (
-			SELECT version FROM served_pages WHERE tenant_id = ? AND device_id = ? ORDER BY served_time DESC, version DESC LIMIT ?)`,
+			SELECT version FROM served_pages WHERE tenant_id = ? AND device_id = ? ORDER BY served_time DESC, version DESC LIMIT +?)`,
 			pg.TenantID, pg.DeviceID, pg.TenantID, pg.DeviceID, keep); err != nil {
 			return err
 		}
