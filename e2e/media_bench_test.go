@@ -501,3 +501,53 @@ func TestPhotoRawChunksThroughTheDaemon(t *testing.T) {
 		t.Fatalf("complete = %v, %v", res, err)
 	}
 }
+
+// TestPhotoRawChunkDamagedOnItsWayToS3StoresTheRightBytes: a raw chunk's
+// bytes go on to S3 while they arrive, before its CRC32C is checked; one
+// damaged on the way is refused and the stream that carried it ends, so
+// the photo stored after the device resends it has the right bytes.
+func TestPhotoRawChunkDamagedOnItsWayToS3StoresTheRightBytes(t *testing.T) {
+	t.Parallel()
+	srv := s3test.Start(t)
+	d, creds := startDaemon(t, "", withS3(srv, newMediaBucket()))
+	rep, _ := creds.User("rep")
+	ctx := context.Background()
+	media := mediaClient(d, rep.DeviceToken, nil)
+	data := photostest.JPEG(5<<20, 7)
+	pushSurgery(t, d, rep.DeviceToken, data, nil, nil)
+	u, err := createPhoto(ctx, media, photostest.Key(data), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	damaged := append([]byte(nil), data[:4<<20]...)
+	damaged[1000] ^= 0x40
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, d.URL()+server.ChunkPutPath+u.UploadId+"?offset=0", bytes.NewReader(damaged))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+rep.DeviceToken)
+	req.Header.Set(server.CRC32CHeader, strconv.FormatUint(uint64(photos.CRC32C(data[:4<<20])), 10))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(body), `"code":"data_loss"`) {
+		t.Fatalf("damaged chunk = %s %s, want data_loss", res.Status, body)
+	}
+	raw := rawChunks{url: d.URL(), token: rep.DeviceToken, hc: http.DefaultClient}
+	if err := raw.send(ctx, u.UploadId, data, 0, u.SizeBytes, 4<<20); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := completePhoto(ctx, media, u.UploadId); err != nil {
+		t.Fatal(err)
+	}
+	url, err := mediaURL(media, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := fetch(t, url); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("stored photo: %d bytes (equal %v), %v", len(got), bytes.Equal(got, data), err)
+	}
+}
