@@ -1,4 +1,6 @@
+import type { JsonValue } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Client as RpcClient } from "@connectrpc/connect";
+import { codeFromString, errorFromJson } from "@connectrpc/connect/protocol-connect";
 import { MediaService } from "./gen/fieldsync/v1/media_pb.js";
 
 // The server's raw chunk route (server/chunkput.go, docs/sync-protocol.md
@@ -93,37 +95,15 @@ function offsetOf(body: string): string | undefined {
  * Reads Connect's JSON error body ({"code":..., "message":..., "details":
  * [{"type":..., "value":...}]}) into the error a Connect client throws for
  * it, the answer's headers as metadata; undefined for any other body.
+ * Connect's own reader does it (the fetch transport carries it already).
  */
 export function connectError(headers: Headers, body: string): ConnectError | undefined {
-  let wire: { code?: unknown; message?: unknown; details?: unknown };
   try {
-    wire = JSON.parse(body);
+    const wire: unknown = JSON.parse(body);
+    const code = (wire as { code?: unknown })?.code;
+    if (typeof code !== "string" || codeFromString(code) === undefined) return undefined;
+    return errorFromJson(wire as JsonValue, headers, new ConnectError("", Code.Unknown));
   } catch {
     return undefined;
   }
-  const code = typeof wire?.code === "string" ? codeOf(wire.code) : undefined;
-  if (code === undefined) return undefined;
-  const ce = new ConnectError(typeof wire.message === "string" ? wire.message : "", code, headers);
-  for (const d of Array.isArray(wire.details) ? wire.details : []) {
-    if (typeof d?.type !== "string" || typeof d?.value !== "string") continue;
-    try {
-      ce.details.push({ type: d.type, value: base64(d.value), debug: d.debug });
-    } catch {
-      // a detail that is not base64: left out, as a Connect client would
-    }
-  }
-  return ce;
-}
-
-/** The Code of a Connect error code name ("invalid_argument"). */
-function codeOf(name: string): Code | undefined {
-  const key = name.replace(/(^|_)([a-z])/g, (_, __, c: string) => c.toUpperCase()) as keyof typeof Code;
-  const c = Code[key];
-  return typeof c === "number" ? c : undefined;
-}
-
-/** Decodes base64 with or without padding. */
-function base64(s: string): Uint8Array {
-  const bin = atob(s.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(s.length / 4) * 4, "="));
-  return Uint8Array.from(bin, (c) => c.charCodeAt(0));
 }
