@@ -25,35 +25,27 @@ export interface RawChunkOptions {
   now: () => number;
 }
 
-/** The server has no raw chunk route: 404, 405 or 501 without a Connect error. */
-class NoRawRoute extends Error {}
-
 /**
  * The media client with putChunk sent on the raw chunk route. A server
- * without the route gets PutChunk calls for RAW_RETRY_AFTER_MS (it may be
- * upgraded meanwhile). Answers and errors are PutChunk's: the same codes,
- * details (UploadOffset, RetryInfo) and headers as metadata (Retry-After).
+ * without the route (404, 405 or 501 without a Connect error) gets
+ * PutChunk calls for RAW_RETRY_AFTER_MS (it may be upgraded meanwhile).
+ * Answers and errors are PutChunk's: the same codes, details (UploadOffset,
+ * RetryInfo) and headers as metadata (Retry-After).
  */
 export function withRawChunks(media: RpcClient<typeof MediaService>, o: RawChunkOptions): RpcClient<typeof MediaService> {
-  const base = o.server.replace(/\/+$/, "");
+  const base = o.server.replace(/\/+$/, "") + CHUNK_PUT_PATH;
   let rawOffUntil = 0;
   const putChunk: RpcClient<typeof MediaService>["putChunk"] = async (req, opts) => {
-    if (o.now() < rawOffUntil) return media.putChunk(req, opts);
-    const data = req.data ?? new Uint8Array();
-    try {
-      const offset = await putRaw(o, `${base}${CHUNK_PUT_PATH}${encodeURIComponent(req.uploadId ?? "")}?offset=${req.offset ?? 0n}`, data, req.crc32c ?? 0, opts?.signal);
-      return { $typeName: "fieldsync.v1.PutChunkResponse", offset } as Awaited<ReturnType<typeof media.putChunk>>;
-    } catch (err) {
-      if (!(err instanceof NoRawRoute)) throw err;
-      rawOffUntil = o.now() + RAW_RETRY_AFTER_MS;
-      return media.putChunk(req, opts);
-    }
+    const offset = o.now() < rawOffUntil ? undefined : await putRaw(o, `${base}${encodeURIComponent(req.uploadId ?? "")}?offset=${req.offset ?? 0n}`, req.data ?? new Uint8Array(), req.crc32c ?? 0, opts?.signal);
+    if (offset !== undefined) return { $typeName: "fieldsync.v1.PutChunkResponse", offset };
+    rawOffUntil ||= o.now() + RAW_RETRY_AFTER_MS;
+    return media.putChunk(req, opts);
   };
   return { ...media, putChunk };
 }
 
-/** Sends one chunk on the raw route and returns the server's offset after it. */
-async function putRaw(o: RawChunkOptions, url: string, data: Uint8Array, crc: number, signal: AbortSignal | undefined): Promise<bigint> {
+/** Sends one chunk on the raw route and returns the server's offset after it; undefined when the server has no such route. */
+async function putRaw(o: RawChunkOptions, url: string, data: Uint8Array, crc: number, signal: AbortSignal | undefined): Promise<bigint | undefined> {
   let res: Response;
   let body: string;
   try {
@@ -66,44 +58,20 @@ async function putRaw(o: RawChunkOptions, url: string, data: Uint8Array, crc: nu
     body = await res.text(); // small: an offset, or an error with its details
   } catch (err) {
     // Before the server's answer: the call's end (Canceled) or the network's (Unavailable).
-    if (signal?.aborted) throw new ConnectError("put chunk: the call was cancelled", Code.Canceled, undefined, undefined, err);
-    throw new ConnectError(`put chunk: ${err instanceof Error ? err.message : String(err)}`, Code.Unavailable, undefined, undefined, err);
+    throw new ConnectError(`put chunk: ${err}`, signal?.aborted ? Code.Canceled : Code.Unavailable, undefined, undefined, err);
   }
-  if (res.status === 200) {
-    const off = res.headers.get(OFFSET_HEADER) ?? offsetOf(body);
-    if (off === undefined || !/^\d+$/.test(off)) throw new ConnectError(`put chunk: answer without a valid ${OFFSET_HEADER} header`, Code.Internal);
-    return BigInt(off);
-  }
-  const ce = connectError(res.headers, body);
-  if (ce) throw ce;
-  if (res.status === 404 || res.status === 405 || res.status === 501) throw new NoRawRoute();
-  // Not the server's answer (a proxy's page): as if the server was not reached.
-  throw new ConnectError(`put chunk: ${res.status} without a Connect error`, Code.Unavailable);
-}
-
-/** The offset of PutChunkResponse in JSON ({"offset":"N"}): where a proxy hides the header. */
-function offsetOf(body: string): string | undefined {
+  const off = res.headers.get(OFFSET_HEADER);
+  if (res.status === 200 && off && /^\d+$/.test(off)) return BigInt(off);
+  let wire: { code?: unknown } | undefined;
   try {
-    const v = (JSON.parse(body) as { offset?: unknown }).offset;
-    return typeof v === "string" ? v : undefined;
+    wire = JSON.parse(body);
   } catch {
-    return undefined;
+    // not Connect's error
   }
-}
-
-/**
- * Reads Connect's JSON error body ({"code":..., "message":..., "details":
- * [{"type":..., "value":...}]}) into the error a Connect client throws for
- * it, the answer's headers as metadata; undefined for any other body.
- * Connect's own reader does it (the fetch transport carries it already).
- */
-export function connectError(headers: Headers, body: string): ConnectError | undefined {
-  try {
-    const wire: unknown = JSON.parse(body);
-    const code = (wire as { code?: unknown })?.code;
-    if (typeof code !== "string" || codeFromString(code) === undefined) return undefined;
-    return errorFromJson(wire as JsonValue, headers, new ConnectError("", Code.Unknown));
-  } catch {
-    return undefined;
+  if (typeof wire?.code === "string" && codeFromString(wire.code) !== undefined) {
+    throw errorFromJson(wire as JsonValue, res.headers, new ConnectError("put chunk: a malformed error", Code.Unknown));
   }
+  if (res.status === 404 || res.status === 405 || res.status === 501) return undefined;
+  // Not the server's answer (a proxy's page), or a success without its offset: as if the server was not reached.
+  throw new ConnectError(`put chunk: ${res.status} without a Connect answer`, Code.Unavailable);
 }
