@@ -373,7 +373,8 @@ func BenchmarkPhotoUploadOverLatency(b *testing.B) {
 // as the body, no protobuf envelope), the two in alternating order, then
 // PutObjects the same bytes to the same versitygw. It reports each
 // route's ratio (direct PutObject time / fieldsync time: 1 means no
-// overhead) and ms per photo, measured side by side in one run.
+// overhead) and ms per photo, measured side by side in one run, with
+// the raw route's time in Create, the chunks and Complete.
 //
 //	VERSITYGW=$PWD/.tools/bin/versitygw go test -run '^$' -bench PhotoUploadRoutes5MiB -benchtime 20x ./e2e/
 func BenchmarkPhotoUploadRoutes5MiB(b *testing.B) {
@@ -385,24 +386,34 @@ func BenchmarkPhotoUploadRoutes5MiB(b *testing.B) {
 			raw := rawChunks{url: pb.d.URL(), token: pb.token, hc: http.DefaultClient}
 			data := photostest.JPEG(5<<20, 4)
 			var seq uint64
-			var took [3]time.Duration // connect, put, direct PutObject
-			var cpu [2]time.Duration  // connect, put: this process's (client and daemon)
-			upload := func(send func(id string, off, end int64) error, cpu *time.Duration) time.Duration {
+			var took [3]time.Duration   // connect, put, direct PutObject
+			var cpu [2]time.Duration    // connect, put: this process's (client and daemon)
+			var phases [3]time.Duration // put: create, chunks, complete
+			upload := func(send func(id string, off, end int64) error, cpu *time.Duration, phases *[3]time.Duration) time.Duration {
 				key := fresh(b, data, &seq)
 				c0 := benchenv.CPUTime()
 				defer func() { *cpu += benchenv.CPUTime() - c0 }()
-				t0 := time.Now()
+				var t [4]time.Time
+				t[0] = time.Now()
 				u, err := createPhoto(ctx, media, key, data)
+				t[1] = time.Now()
 				if err == nil {
 					err = send(u.UploadId, 0, u.SizeBytes)
 				}
+				t[2] = time.Now()
 				if err == nil {
 					_, err = completePhoto(ctx, media, u.UploadId)
 				}
+				t[3] = time.Now()
 				if err != nil {
 					b.Fatal(err)
 				}
-				return time.Since(t0)
+				if phases != nil {
+					for i := range phases {
+						phases[i] += t[i+1].Sub(t[i])
+					}
+				}
+				return t[3].Sub(t[0])
 			}
 			viaConnect := func(id string, off, end int64) error { return sendPhoto(ctx, media, id, data, off, end, chunk) }
 			viaPut := func(id string, off, end int64) error { return raw.send(ctx, id, data, off, end, chunk) }
@@ -410,11 +421,11 @@ func BenchmarkPhotoUploadRoutes5MiB(b *testing.B) {
 			i := 0
 			for b.Loop() {
 				if i++; i%2 == 0 {
-					took[0] += upload(viaConnect, &cpu[0])
-					took[1] += upload(viaPut, &cpu[1])
+					took[0] += upload(viaConnect, &cpu[0], nil)
+					took[1] += upload(viaPut, &cpu[1], &phases)
 				} else {
-					took[1] += upload(viaPut, &cpu[1])
-					took[0] += upload(viaConnect, &cpu[0])
+					took[1] += upload(viaPut, &cpu[1], &phases)
+					took[0] += upload(viaConnect, &cpu[0], nil)
 				}
 				key := fresh(b, data, &seq)
 				t0 := time.Now()
@@ -430,6 +441,9 @@ func BenchmarkPhotoUploadRoutes5MiB(b *testing.B) {
 			b.ReportMetric(ms(took[0]), "connect-ms")
 			b.ReportMetric(ms(took[1]), "put-ms")
 			b.ReportMetric(ms(took[2]), "putobject-ms")
+			b.ReportMetric(ms(phases[0]), "put-create-ms")
+			b.ReportMetric(ms(phases[1]), "put-chunks-ms")
+			b.ReportMetric(ms(phases[2]), "put-complete-ms")
 			// CPU time: steadier than wall time on a loaded machine.
 			b.ReportMetric(ms(cpu[0]), "connect-cpu-ms")
 			b.ReportMetric(ms(cpu[1]), "put-cpu-ms")
