@@ -27,7 +27,8 @@ export interface RawChunkOptions {
 
 /**
  * The media client with putChunk sent on the raw chunk route. A server
- * without the route (404, 405 or 501 without a Connect error) gets
+ * without the route (404, 405 or 501 without a Connect error, or 200
+ * without the Fieldsync-Offset header) gets
  * PutChunk calls for RAW_RETRY_AFTER_MS (it may be upgraded meanwhile).
  * Answers and errors are PutChunk's: the same codes, details (UploadOffset,
  * RetryInfo) and headers as metadata (Retry-After).
@@ -71,7 +72,10 @@ async function putRaw(o: RawChunkOptions, url: string, data: Uint8Array, crc: nu
   if (typeof wire?.code === "string" && codeFromString(wire.code) !== undefined) {
     throw errorFromJson(wire as JsonValue, res.headers, new ConnectError("put chunk: a malformed error", Code.Unknown));
   }
-  if (res.status === 404 || res.status === 405 || res.status === 501) return undefined;
-  // Not the server's answer (a proxy's page), or a success without its offset: as if the server was not reached.
+  // No such route: a plain 404, 405 or 501, or a 200 without the offset (a host answering every
+  // path with its page). Were it the server's answer stripped of its header, PutChunk's answer to
+  // the same chunk says where the upload stands.
+  if (res.status === 404 || res.status === 405 || res.status === 501 || res.status === 200) return undefined;
+  // Not the server's answer (a proxy's error page): as if the server was not reached.
   throw new ConnectError(`put chunk: ${res.status} without a Connect answer`, Code.Unavailable);
 }
