@@ -10,7 +10,9 @@ import (
 )
 
 // CORS lets a web app served from another origin call the API from a
-// browser: Connect (unary over POST or GET) and gRPC-Web. Only the listed
+// browser: Connect (unary over POST or GET), gRPC-Web and the raw chunk
+// route (PUT, its Fieldsync-Crc32c header asked, Fieldsync-Offset read;
+// see chunkPut). Only the listed
 // origins, matched exactly, get CORS headers; the others get none, so the
 // browser keeps their pages out. A preflight (OPTIONS with
 // Access-Control-Request-Method) from an allowed origin is answered here,
@@ -28,14 +30,16 @@ type CORS struct {
 const corsMaxAge = 7200
 
 var (
-	corsMethods = "GET, POST"
-	// corsAllowHeaders are what Connect and gRPC-Web clients send.
+	corsMethods = "GET, POST, PUT" // PUT: the raw chunk route
+	// corsAllowHeaders are what Connect and gRPC-Web clients send, and
+	// the raw chunk route's CRC32C.
 	corsAllowHeaders = strings.Join([]string{"Authorization", "Content-Type", "Connect-Protocol-Version",
 		"Connect-Timeout-Ms", "Connect-Content-Encoding", "Connect-Accept-Encoding", "Grpc-Timeout",
-		"X-Grpc-Web", "X-User-Agent", "Content-Encoding", "Accept-Encoding"}, ", ")
-	// corsExposeHeaders are the response headers their clients read.
+		"X-Grpc-Web", "X-User-Agent", "Content-Encoding", "Accept-Encoding", CRC32CHeader}, ", ")
+	// corsExposeHeaders are the response headers their clients read,
+	// and the raw chunk route's new offset.
 	corsExposeHeaders = strings.Join([]string{"Grpc-Status", "Grpc-Message", "Grpc-Status-Details-Bin",
-		"Content-Encoding", "Connect-Content-Encoding", "Retry-After"}, ", ")
+		"Content-Encoding", "Connect-Content-Encoding", "Retry-After", OffsetHeader}, ", ")
 )
 
 // ParseCORSOrigins reads a comma-separated list of origins

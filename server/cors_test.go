@@ -10,6 +10,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/fieldsync/fieldsync/photos/photostest"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 	"github.com/fieldsync/fieldsync/proto/fieldsync/v1/fieldsyncv1connect"
 	"github.com/fieldsync/fieldsync/server"
@@ -171,5 +172,54 @@ func TestCORSOriginsAreExact(t *testing.T) {
 	server.NewCORS(nil, next).ServeHTTP(rec, req)
 	if rec.Header().Get("Access-Control-Allow-Origin") != "" {
 		t.Error("CORS is on without origins")
+	}
+}
+
+// TestCORSAllowsTheRawChunkRoute: an allowed origin's page may PUT a raw
+// chunk (its preflight allows PUT and Fieldsync-Crc32c) and read the
+// answer's Fieldsync-Offset; another origin's preflight is refused and
+// its PUT carries no CORS headers, so the browser keeps the answer from it.
+func TestCORSAllowsTheRawChunkRoute(t *testing.T) {
+	t.Parallel()
+	m := newMediaServer(t)
+	srv := httptest.NewServer(server.NewCORS([]string{appOrigin}, m.srv.Config.Handler))
+	t.Cleanup(srv.Close)
+	m.srv = srv
+	c := m.client("rep", false, nil)
+	data := photostest.JPEG(100_000, 71)
+	u := create(t, c, data)
+	route := srv.URL + server.ChunkPutPath + u.UploadId + "?offset=0"
+
+	res := preflight(t, route, appOrigin, "PUT", "authorization,content-type,fieldsync-crc32c")
+	h := res.Header
+	if res.StatusCode != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != appOrigin ||
+		!strings.Contains(h.Get("Access-Control-Allow-Methods"), "PUT") ||
+		!strings.Contains(strings.ToLower(h.Get("Access-Control-Allow-Headers")), "fieldsync-crc32c") {
+		t.Fatalf("preflight of a raw chunk = %d %v", res.StatusCode, h)
+	}
+	res = preflight(t, route, "https://evil.example.com", "PUT", "authorization,fieldsync-crc32c")
+	if res.StatusCode != http.StatusForbidden || res.Header.Get("Access-Control-Allow-Methods") != "" {
+		t.Fatalf("a disallowed origin's preflight of a raw chunk = %d %v", res.StatusCode, res.Header)
+	}
+
+	put := func(origin string, off int64, part []byte) *http.Response {
+		t.Helper()
+		req := rawChunk{token: m.token("rep"), id: u.UploadId, off: off, data: part}.request(t, srv.URL)
+		req.Header.Set("Origin", origin)
+		res, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res
+	}
+	res = put(appOrigin, 0, data[:50_000])
+	if res.StatusCode != http.StatusOK || res.Header.Get("Access-Control-Allow-Origin") != appOrigin ||
+		!strings.Contains(res.Header.Get("Access-Control-Expose-Headers"), server.OffsetHeader) || res.Header.Get(server.OffsetHeader) != "50000" {
+		t.Fatalf("an allowed origin's raw chunk = %d %v", res.StatusCode, res.Header)
+	}
+	res = put("https://evil.example.com", 50_000, data[50_000:])
+	if res.Header.Get("Access-Control-Allow-Origin") != "" || res.Header.Get("Access-Control-Expose-Headers") != "" {
+		t.Fatalf("a disallowed origin's raw chunk carries CORS headers: %v", res.Header)
 	}
 }

@@ -67,7 +67,7 @@ function serve(page, upstream) {
   const app = express();
   const up = new URL(upstream);
   app.use((req, res, next) => {
-    if (!req.path.startsWith("/fieldsync.v1.")) return next();
+    if (!req.path.startsWith("/fieldsync.v1.") && !req.path.startsWith("/photos/v1/")) return next(); // RPCs and the raw chunk route
     const t0 = performance.now();
     const p = request({ host: up.hostname, port: up.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
       const t1 = performance.now(); // the server built and began sending its answer

@@ -2,6 +2,7 @@ package fieldsync
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -77,13 +78,14 @@ func TestPhotoChunksFallBackToPutChunk(t *testing.T) {
 	t.Parallel()
 	e := start(t)
 	staff := e.user("store_staff", 0)
-	for _, status := range []int{http.StatusNotFound, http.StatusMethodNotAllowed} {
+	// 200: a host answering every path with its page (no offset header).
+	for _, status := range []int{http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusNotImplemented, http.StatusOK} {
 		log := &pathLog{base: http.DefaultTransport, answer: func(req *http.Request) *http.Response {
 			if !strings.HasPrefix(req.URL.Path, chunkPutPath) {
 				return nil
 			}
-			return &http.Response{StatusCode: status, Status: http.StatusText(status), Header: http.Header{"Content-Type": {"text/plain"}},
-				Body: http.NoBody, Request: req}
+			return &http.Response{StatusCode: status, Status: http.StatusText(status), Header: http.Header{"Content-Type": {"text/html"}},
+				Body: io.NopCloser(strings.NewReader("<!doctype html><title>app</title>")), Request: req}
 		}}
 		c := e.device(staff.DeviceToken, WithHTTPClient(&http.Client{Transport: log}), WithChunkSize(testChunk))
 		id := c.NewID()

@@ -136,8 +136,9 @@ const (
 // mediaService is the MediaService client with PutChunk sent on the raw
 // chunk route when the protocol is Connect: the chunk's bytes are the
 // request body as they are, not copied into a protobuf message and out
-// again on the server. A server without the route (it answers 404 or 405
-// without a Connect error) gets PutChunk calls for rawRetryAfter. Answers
+// again on the server. A server without the route (it answers 404, 405 or
+// 501 without a Connect error, or 200 without the offset header, as a host
+// answering every path with its page) gets PutChunk calls for rawRetryAfter. Answers
 // and errors are PutChunk's: the same codes, details and metadata.
 type mediaService struct {
 	fieldsyncv1connect.MediaServiceClient
@@ -196,9 +197,13 @@ func (m *mediaService) putRaw(ctx context.Context, pc *fieldsyncv1.PutChunkReque
 		return nil, transportError(ctx, err)
 	}
 	if res.StatusCode == http.StatusOK {
+		// Without the offset it is not the route's answer but a page a
+		// host answers every path with: no route. (Were it the server's
+		// answer stripped of its header, PutChunk's answer to the same
+		// chunk says where the upload stands.)
 		off, err := strconv.ParseInt(res.Header.Get(offsetHeader), 10, 64)
 		if err != nil {
-			return nil, connect.NewError(connect.CodeInternal, fmt.Errorf("put chunk: answer without a valid %s header", offsetHeader))
+			return nil, errNoRawRoute
 		}
 		return connect.NewResponse(&fieldsyncv1.PutChunkResponse{Offset: off}), nil
 	}

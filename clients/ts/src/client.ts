@@ -5,6 +5,7 @@ import { Clock } from "./hlc.js";
 import { FieldsyncError } from "./errors.js";
 import { fieldByName, isRecord, lookupType, project, registry, resolveMask } from "./fields.js";
 import { IdentityService } from "./gen/fieldsync/v1/identity_pb.js";
+import { withRawChunks } from "./chunkput.js";
 import { MediaService } from "./gen/fieldsync/v1/media_pb.js";
 import { PhotoRefSchema, type PhotoRef } from "./gen/fieldsync/v1/records_pb.js";
 import { field as fieldExt, MergePolicy } from "./gen/fieldsync/v1/options_pb.js";
@@ -78,6 +79,20 @@ export interface ClientOptions {
    * upload pays the link's latency once per window, not once per chunk.
    */
   photoChunksInFlight?: number;
+  /**
+   * Whether photo chunks go on the server's raw chunk route (PUT
+   * /photos/v1/uploads/{id}?offset=N, the bytes as the body; see
+   * docs/sync-protocol.md "Raw chunks") instead of as PutChunk calls,
+   * falling back to PutChunk while the server lacks the route. Default:
+   * true with connect-web's fetch transport, false with a transport given
+   * (it may speak another protocol, or hold interceptors the route would
+   * bypass); pass true with a Connect transport such as nodeTransport's.
+   * A page on another origin than the server needs the server to allow
+   * its origin (CORS), as for every call.
+   */
+  rawChunks?: boolean;
+  /** The fetch the raw chunk route uses (default: globalThis.fetch). */
+  fetch?: typeof globalThis.fetch;
   /** The app's version (e.g. "2.4.1"), reported to the server with each sync (DeviceStatus.app_version). */
   appVersion?: string;
   /**
@@ -240,7 +255,10 @@ export class Client {
       const transport = makeTransport(opts, [bearer(meta.token)]);
       this.sync_ = createClient(SyncService, transport);
       this.identity_ = createClient(IdentityService, transport);
-      this.media_ = createClient(MediaService, transport);
+      const media = createClient(MediaService, transport);
+      this.media_ = (opts.rawChunks ?? !opts.transport)
+        ? withRawChunks(media, { server: opts.server, token: meta.token, fetch: opts.fetch ?? globalThis.fetch.bind(globalThis), now: this.now })
+        : media;
     } else {
       this.sync_ = this.identity_ = this.media_ = null;
     }

@@ -66,6 +66,24 @@ class CallLog {
     this.onCut();
     throw new ConnectError("connection cut", Code.Unavailable);
   };
+  /**
+   * The fetch of the raw chunk route: logs and cuts its chunks as the
+   * interceptor does PutChunk's (a cut is fetch's network failure).
+   */
+  fetch: typeof globalThis.fetch = async (input, init) => {
+    const url = new URL(String(input));
+    this.calls.push(`${init?.method} ${url.pathname.slice(0, url.pathname.lastIndexOf("/") + 1)}`);
+    const n = this.chunks.push({ offset: Number(url.searchParams.get("offset")), size: (init?.body as Uint8Array).length });
+    const before = this.answers.slice();
+    // The answer's body is read here from a clone: its end is the answer's arrival.
+    const res = globalThis.fetch(input, init).then((r) => ({ r, read: r.clone().arrayBuffer() }));
+    this.answers.push(res.then((a) => a.read).catch(() => {}));
+    if (n !== this.cutAfterChunk) return res.then((a) => a.r);
+    await (await res).read;
+    await Promise.all(before);
+    this.onCut();
+    throw new TypeError("fetch failed: connection cut");
+  };
   transport(): ClientOptions["transport"] {
     return (baseUrl, interceptors) => createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: true, interceptors: [...interceptors, this.interceptor] });
   }
@@ -73,7 +91,7 @@ class CallLog {
 
 function deviceOf(log: CallLog, opts: Partial<ClientOptions> = {}) {
   return async (storage = opts.storage) => Client.open({
-    storage: storage ?? (await memoryStorage()), server: srv.url, token: rep().device_token, transport: log.transport(),
+    storage: storage ?? (await memoryStorage()), server: srv.url, token: rep().device_token, transport: log.transport(), fetch: log.fetch,
     photoChunkSize: CHUNK, backoffMs: { min: 1, max: 20 }, unreachableAfterMs: 5000, ...opts,
   });
 }
@@ -87,9 +105,13 @@ async function enrollSecond(log: CallLog): Promise<Client> {
   return Client.enroll({ storage: await memoryStorage(), server: srv.url, enrollmentCode, deviceName: "tablet", platform: "node", transport: log.transport() });
 }
 
-describe.each([1, 2])("photo queue against fieldsyncd --demo, %i chunks in flight", (photoChunksInFlight) => {
-  const device = (log: CallLog, opts: Partial<ClientOptions> = {}) => deviceOf(log, { photoChunksInFlight, ...opts });
-  const seed = (n: number) => n + 100 * photoChunksInFlight; // photos the tenant does not hold yet
+describe.each([
+  { photoChunksInFlight: 1, rawChunks: false }, { photoChunksInFlight: 2, rawChunks: false },
+  { photoChunksInFlight: 1, rawChunks: true }, { photoChunksInFlight: 2, rawChunks: true },
+])("photo queue against fieldsyncd --demo, $photoChunksInFlight chunks in flight, raw route $rawChunks", ({ photoChunksInFlight, rawChunks }) => {
+  const device = (log: CallLog, opts: Partial<ClientOptions> = {}) => deviceOf(log, { photoChunksInFlight, rawChunks, ...opts });
+  const seed = (n: number) => n + 100 * photoChunksInFlight + (rawChunks ? 1000 : 0); // photos the tenant does not hold yet
+  const route = rawChunks ? "PUT /photos/v1/uploads/" : "PutChunk";
 
   it("uploads a surgery support's three offline photos after the record; a second device pulls them AVAILABLE with photos_complete", async () => {
     const factory = new IDBFactory();
@@ -115,6 +137,7 @@ describe.each([1, 2])("photo queue against fieldsyncd --demo, %i chunks in fligh
     await a.sync();
     expect(log.calls.indexOf("CreateUpload")).toBeGreaterThan(log.calls.lastIndexOf("Push"));
     expect(log.chunks.reduce((n, c) => n + c.size, 0)).toBe(total); // every byte once
+    expect(log.calls.filter((c) => c === "PutChunk" || c.startsWith("PUT "))).toEqual(Array(log.chunks.length).fill(route));
     expect((await a.photos()).map((p) => [p.state, p.offset === p.size, p.error])).toEqual(Array(3).fill([QueueState.Done, true, ""]));
     expect(await a.status()).toMatchObject({ outboxDepth: 0, photoQueue: 0, photoBytesPending: 0, photosFailed: 0 });
     const last = events.at(-1)!;
