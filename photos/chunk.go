@@ -156,7 +156,6 @@ func (s *Service) putChunk(ctx context.Context, p *syncengine.Principal, id stri
 	} else if err := s.advance(ctx, u, offset, data); err != nil {
 		return nil, err
 	}
-	s.settleStream(id, offset, data) // the chunk's bytes, if lent to the stream as they arrived
 	if offset == 0 {
 		s.startStream(ctx, u, data) // keeps a stream begun at CreateUpload
 	} else {

@@ -73,15 +73,3 @@ func WaitingAhead(s *Service, id string) int {
 	}
 	return 0
 }
-
-// StreamSent returns how many bytes an upload's stream has sent to the
-// object store, or -1 when it has none.
-func StreamSent(s *Service, id string) int64 {
-	st := s.stream(id)
-	if st == nil {
-		return -1
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return st.sent
-}

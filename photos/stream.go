@@ -41,9 +41,6 @@ type stream struct {
 	f    *os.File
 	size int64
 	ct   string // the object's content type
-	// tenant and device own the upload: only their chunks are lent
-	// (Arriving).
-	tenant, device string
 	// open opens the staged file when f is nil (a stream begun before
 	// the file existed); f is then used by Read and closed by the Put's
 	// goroutine only.
@@ -54,8 +51,7 @@ type stream struct {
 
 	mu      sync.Mutex
 	wake    *sync.Cond
-	avail   int64     // staged and acknowledged: may be sent
-	lent    *arriving // a chunk arriving at avail, sent ahead of its check (Arrival)
+	avail   int64 // staged and acknowledged: may be sent
 	sent    int64
 	release bool  // verified: the last byte may go
 	err     error // ends the body
@@ -121,7 +117,7 @@ func (s *Service) openStream(ctx context.Context, u *Upload, ct string, avail in
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	id, key, size := u.ID, u.SHA256, u.Size
-	st := &stream{f: f, open: func() (*os.File, error) { return s.staging.open(id) }, size: u.Size, ct: ct, tenant: u.TenantID, device: u.DeviceID, cancel: cancel, done: make(chan error, 1), avail: avail}
+	st := &stream{f: f, open: func() (*os.File, error) { return s.staging.open(id) }, size: u.Size, ct: ct, cancel: cancel, done: make(chan error, 1), avail: avail}
 	st.wake = sync.NewCond(&st.mu)
 	st.idle = time.AfterFunc(streamIdle, func() { st.abort(errStreamIdle) })
 	if s.streams == nil {
@@ -258,13 +254,13 @@ func (st *stream) abort(err error) {
 	st.cancel()
 }
 
-// limit is how far the body may go: the acknowledged bytes and those of
-// a chunk lent as it arrives, but the last byte only once released.
+// limit is how far the body may go: the acknowledged bytes, but the last
+// byte only once released.
 func (st *stream) limit() int64 {
 	if st.release {
 		return st.size
 	}
-	return min(st.lentEnd(), st.size-1)
+	return min(st.avail, st.size-1)
 }
 
 // Read is the Put's body: staged bytes as they are acknowledged.
@@ -283,18 +279,6 @@ func (st *stream) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	off, n := st.sent, min(int64(len(p)), st.limit()-st.sent)
-	if off >= st.avail && st.lent != nil {
-		// A lent chunk's bytes: copied while the chunk's buffer is held
-		// (Arrival.Close takes it back under mu).
-		got := copy(p[:n], st.lent.data[off-st.lent.off:])
-		st.sent += int64(got)
-		st.mu.Unlock()
-		return got, nil
-	}
-	if n = min(n, st.avail-off); n <= 0 {
-		st.mu.Unlock()
-		return 0, errStreamStopped // cannot happen: limit is past avail only with lent bytes
-	}
 	st.mu.Unlock()
 	if st.f == nil {
 		f, err := st.open()

@@ -111,17 +111,13 @@ func (h *chunkPut) serve(w http.ResponseWriter, r *http.Request) (int, error) {
 	}
 	buf := getChunkBuf(int(req.size))
 	data := (*buf)[:req.size]
-	// The upload's stream to the object store, if any, may send the bytes
-	// on while they arrive; it gives them back before the buffer is.
-	arr := h.cfg.Media.Arriving(p, req.id, req.offset, data)
-	release := func() { arr.Close(); putChunkBuf(buf) }
 	// Never more than declared (the server's own framing stops there
 	// already; this holds whatever the transport).
-	if err := readChunk(http.MaxBytesReader(w, r.Body, req.size), data, arr.Arrived); err != nil {
-		release()
+	if err := readChunk(http.MaxBytesReader(w, r.Body, req.size), data); err != nil {
+		putChunkBuf(buf)
 		return 0, err
 	}
-	off, err := h.cfg.Media.PutChunkThen(ctx, p, req.id, req.offset, data, req.crc32c, release)
+	off, err := h.cfg.Media.PutChunkThen(ctx, p, req.id, req.offset, data, req.crc32c, func() { putChunkBuf(buf) })
 	if err != nil {
 		return 0, err
 	}
@@ -196,24 +192,9 @@ func decimal(s string, bits int) (uint64, bool) {
 	return n, err == nil
 }
 
-// readChunk fills data from body, telling arrived how many bytes are in
-// (every arrivedStep and at the end): a body that ends sooner is refused.
-func readChunk(body io.Reader, data []byte, arrived func(int)) error {
-	n, told := 0, 0
-	var err error
-	for n < len(data) && err == nil {
-		var m int
-		m, err = body.Read(data[n:])
-		if n += m; n-told >= arrivedStep || n == len(data) {
-			arrived(n)
-			told = n
-		}
-	}
-	if n == len(data) {
-		err = nil
-	} else if err == nil || errors.Is(err, io.EOF) {
-		err = io.ErrUnexpectedEOF
-	}
+// readChunk fills data from body: a body that ends sooner is refused.
+func readChunk(body io.Reader, data []byte) error {
+	n, err := io.ReadFull(body, data)
 	switch {
 	case err == nil:
 		return nil
@@ -226,9 +207,6 @@ func readChunk(body io.Reader, data []byte, arrived func(int)) error {
 	// most likely gone, and nothing was written.
 	return connect.NewError(connect.CodeCanceled, fmt.Errorf("the body stopped after %d of its %d bytes", n, len(data)))
 }
-
-// arrivedStep is how many new bytes of a chunk wake its stream.
-const arrivedStep = 32 << 10
 
 // writeErrorStatus answers a Connect error as Connect's JSON error body
 // with the given HTTP status instead of the code's.

@@ -21,10 +21,6 @@ type MediaBackend interface {
 	// used (see photos.Service.PutChunkThen): the raw chunk route reads
 	// chunks into pooled buffers.
 	PutChunkThen(ctx context.Context, p *syncengine.Principal, uploadID string, offset int64, data []byte, crc32c uint32, release func()) (int64, error)
-	// Arriving lends the upload's stream a chunk's buffer while the raw
-	// chunk route fills it (see photos.Service.Arriving); nil when no
-	// stream takes it.
-	Arriving(p *syncengine.Principal, uploadID string, offset int64, data []byte) *photos.Arrival
 	GetUpload(ctx context.Context, p *syncengine.Principal, uploadID string) (*photos.Upload, error)
 	CompleteUpload(ctx context.Context, p *syncengine.Principal, uploadID string) (*photos.Upload, *photos.Photo, error)
 	CancelUpload(ctx context.Context, p *syncengine.Principal, uploadID string) error
