@@ -590,10 +590,10 @@ func TestPhotoRawChunksThroughTheDaemon(t *testing.T) {
 	}
 }
 
-// TestPhotoRawChunkDamagedOnItsWayToS3StoresTheRightBytes: a raw chunk's
-// bytes go on to S3 while they arrive, before its CRC32C is checked; one
-// damaged on the way is refused and the stream that carried it ends, so
-// the photo stored after the device resends it has the right bytes.
+// TestPhotoRawChunkDamagedOnItsWayToS3StoresTheRightBytes: a raw chunk
+// damaged on its way (its CRC32C no longer matches) is refused, nothing of
+// it reaches the upload's S3 stream, and the photo stored after the device
+// resends it has the right bytes.
 func TestPhotoRawChunkDamagedOnItsWayToS3StoresTheRightBytes(t *testing.T) {
 	t.Parallel()
 	srv := s3test.Start(t)
