@@ -60,7 +60,7 @@ func insertEntry(ctx context.Context, tx *sql.Tx, e *entry) error {
 
 // pendingHead returns the first n entries the server has not answered, in seq order.
 func pendingHead(ctx context.Context, q querier, n int) ([]entry, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+entryColumns+` FROM outbox WHERE acked = 0 ORDER BY seq LIMIT ?`, n)
+	rows, err := q.QueryContext(ctx, `SELECT `+entryColumns+` FROM outbox WHERE acked = 0 ORDER BY seq LIMIT +?`, n) // +?: see storage/sqlite/scan.go (a bare LIMIT ? re-plans at every new value)
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -102,7 +101,7 @@ func BenchmarkUnaryCallOneWrite(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		for k := range sides {
 			s := (i + k) % 2 // each side first every other iteration
-			start := processCPU(b)
+			start := processCPU()
 			var wg sync.WaitGroup
 			for _, c := range sides[s] {
 				wg.Go(func() {
@@ -115,20 +114,11 @@ func BenchmarkUnaryCallOneWrite(b *testing.B) {
 				})
 			}
 			wg.Wait()
-			cpu[s] += processCPU(b) - start
+			cpu[s] += processCPU() - start
 		}
 		calls += len(sides[0]) * perClient
 	}
 	b.ReportMetric(float64(cpu[0].Microseconds())/float64(calls), "cpu-µs/call-two-writes")
 	b.ReportMetric(float64(cpu[1].Microseconds())/float64(calls), "cpu-µs/call-one-write")
 	b.ReportMetric(float64(cpu[1])/float64(cpu[0]), "ratio")
-}
-
-// processCPU is the process's user and system CPU so far.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -841,7 +841,7 @@ func (db *DB) PendingInsightEffects(ctx context.Context, now time.Time, limit in
 		}
 		return &e, nil
 	}, `SELECT id, tenant_id, dedup_key, alert, record_type, record_id, field, revision, attempts FROM insights_effects
-		WHERE done_at IS NULL AND retry_at <= ? ORDER BY id LIMIT ?`, ms(now), limit)
+		WHERE done_at IS NULL AND retry_at <= ? ORDER BY id LIMIT +?`, ms(now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("pending effects: %w", err)
 	}

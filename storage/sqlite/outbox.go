@@ -160,7 +160,7 @@ func (db *DB) PendingEvents(ctx context.Context, limit int) ([]events.OutboxEven
 		return nil, fmt.Errorf("pending events: limit %d must be positive", limit)
 	}
 	rows, err := db.read.QueryContext(ctx, `SELECT o.seq, o.event_id, o.subject, o.data, o.created_at
-		FROM outbox_unsent u CROSS JOIN outbox o ON o.seq = u.seq ORDER BY u.seq LIMIT ?`, limit)
+		FROM outbox_unsent u CROSS JOIN outbox o ON o.seq = u.seq ORDER BY u.seq LIMIT +?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("pending events: %w", err)
 	}
@@ -375,7 +375,7 @@ func (db *DB) PruneSentEvents(ctx context.Context, olderThan time.Time) (int64, 
 // events, until about pruneChunk events are deleted, and reports whether
 // more may be left.
 func pruneRuns(ctx context.Context, tx *sql.Tx, olderThan time.Time) (n int64, more bool, err error) {
-	rows, err := tx.QueryContext(ctx, `SELECT first_seq, last_seq FROM outbox_sent WHERE sent_at < ? ORDER BY sent_at LIMIT ?`,
+	rows, err := tx.QueryContext(ctx, `SELECT first_seq, last_seq FROM outbox_sent WHERE sent_at < ? ORDER BY sent_at LIMIT +?`,
 		olderThan.UnixMilli(), pruneChunk)
 	if err != nil {
 		return 0, false, err

@@ -500,7 +500,7 @@ func (db *DB) ListConflicts(ctx context.Context, q syncengine.ConflictQuery) ([]
 		LEFT JOIN devices ld ON ld.id = c.losing_actor AND ld.tenant_id = c.tenant_id LEFT JOIN users lu ON lu.id = ld.user_id
 		LEFT JOIN devices wd ON wd.id = c.winning_actor AND wd.tenant_id = c.tenant_id LEFT JOIN users wu ON wu.id = wd.user_id
 		WHERE c.tenant_id = ? AND c.id > ? AND (?3 = '' OR c.record_id = ?3) AND (?4 = '' OR c.losing_actor = ?4)
-		AND (?5 = '' OR c.store_id = ?5) AND (?6 = '' OR c.region_id = ?6) ORDER BY c.id LIMIT ?7`,
+		AND (?5 = '' OR c.store_id = ?5) AND (?6 = '' OR c.region_id = ?6) ORDER BY c.id LIMIT +?7`,
 		q.TenantID, q.AfterID, q.RecordID, q.LosingActor, q.StoreID, q.RegionID, q.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("list conflicts: %w", err)
@@ -567,7 +567,7 @@ func (db *DB) RecordsByOwner(ctx context.Context, tenantID, recordType, ownerID 
 		owned = ""
 	}
 	rows, err := db.read.QueryContext(ctx, `SELECT `+recordColumns+` FROM records
-		WHERE tenant_id = ? AND type = ? AND owner_id = ?`+owned+` AND deleted = 0 ORDER BY version DESC LIMIT ?`,
+		WHERE tenant_id = ? AND type = ? AND owner_id = ?`+owned+` AND deleted = 0 ORDER BY version DESC LIMIT +?`,
 		tenantID, recordType, ownerID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("records by owner: %w", err)

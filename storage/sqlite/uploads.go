@@ -255,7 +255,7 @@ func (t *photoTx) AppendEvent(ev syncengine.Event) error {
 // ExpiredUploads returns uploads in progress whose expiry has passed (see photos.Store).
 func (db *DB) ExpiredUploads(ctx context.Context, now time.Time, limit int) ([]*photos.Upload, error) {
 	out, err := queryAll(ctx, db.read, scanUpload, `SELECT `+uploadColumns+` FROM uploads
-		WHERE state = ? AND expires_at <= ? ORDER BY expires_at LIMIT ?`, photos.StateInProgress, ms(now), limit)
+		WHERE state = ? AND expires_at <= ? ORDER BY expires_at LIMIT +?`, photos.StateInProgress, ms(now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("expired uploads: %w", err)
 	}
@@ -264,7 +264,7 @@ func (db *DB) ExpiredUploads(ctx context.Context, now time.Time, limit int) ([]*
 
 // PhotoNotices returns pending notices, oldest first (see photos.Store).
 func (db *DB) PhotoNotices(ctx context.Context, limit int) ([]photos.Notice, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT tenant_id, sha256 FROM photo_notices ORDER BY created_at LIMIT ?`, limit)
+	rows, err := db.read.QueryContext(ctx, `SELECT tenant_id, sha256 FROM photo_notices ORDER BY created_at LIMIT +?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("photo notices: %w", err)
 	}
@@ -315,7 +315,7 @@ func (db *DB) HeldSurgeries(ctx context.Context, after uint64, limit int) ([]pho
 		AND EXISTS (SELECT 1 FROM record_photos rp WHERE rp.tenant_id = r.tenant_id AND rp.record_id = r.id)
 		AND NOT EXISTS (SELECT 1 FROM record_photos rp WHERE rp.tenant_id = r.tenant_id AND rp.record_id = r.id
 			AND NOT `+refAvailable+`)
-		ORDER BY r.seq LIMIT ?3`, after, top, limit)
+		ORDER BY r.seq LIMIT +?3`, after, top, limit)
 	if err != nil {
 		return nil, 0, fmt.Errorf("held surgeries: %w", err)
 	}
