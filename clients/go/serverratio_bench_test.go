@@ -13,6 +13,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/fieldsync/fieldsync/internal/benchenv"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 	"github.com/fieldsync/fieldsync/proto/fieldsync/v1/fieldsyncv1connect"
 )
@@ -67,13 +68,13 @@ func TestServerRatioFirstSync(t *testing.T) {
 		opts = append(opts, WithPullLimit(n)) // pages of a fixed size instead of the default's growing ones
 	}
 	c := openDevice(t, filepath.Join(t.TempDir(), "device.db"), opts...)
-	cpu0 := processCPU()
+	cpu0 := benchenv.CPUTime()
 	t0 := time.Now()
 	if err := c.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
 	ms := float64(time.Since(t0).Microseconds()) / 1000
-	cpuMs := float64((processCPU() - cpu0).Microseconds()) / 1000
+	cpuMs := float64((benchenv.CPUTime() - cpu0).Microseconds()) / 1000
 	visits, err := c.List(ctx, visitType)
 	if err != nil {
 		t.Fatal(err)

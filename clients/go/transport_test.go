@@ -11,6 +11,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/fieldsync/fieldsync/internal/benchenv"
 	"github.com/fieldsync/fieldsync/internal/daemon"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 	"github.com/fieldsync/fieldsync/proto/fieldsync/v1/fieldsyncv1connect"
@@ -101,7 +102,7 @@ func BenchmarkUnaryCallOneWrite(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		for k := range sides {
 			s := (i + k) % 2 // each side first every other iteration
-			start := processCPU()
+			start := benchenv.CPUTime()
 			var wg sync.WaitGroup
 			for _, c := range sides[s] {
 				wg.Go(func() {
@@ -114,7 +115,7 @@ func BenchmarkUnaryCallOneWrite(b *testing.B) {
 				})
 			}
 			wg.Wait()
-			cpu[s] += processCPU() - start
+			cpu[s] += benchenv.CPUTime() - start
 		}
 		calls += len(sides[0]) * perClient
 	}
