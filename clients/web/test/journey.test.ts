@@ -1,7 +1,7 @@
 // The web app in a real browser: Debian's Chromium driven by playwright-core
 // (no browser download), the app built by vite (npm test builds dist/ first),
 // a real fieldsyncd --demo behind a small same-origin server that serves
-// dist/ and forwards /fieldsync.v1.* to it. Skipped, saying why, where there
+// dist/ and forwards /fieldsync.v1.* and /photos/v1/ to it. Skipped, saying why, where there
 // is no Chromium (`make test-web` installs it with apt-get when missing).
 import "fake-indexeddb/auto";
 import { create } from "@bufbuild/protobuf";
@@ -33,15 +33,19 @@ const calls = new Map<string, number>();
 /** Set to serve sw.js as a new version (its cache name changed), as a new deploy would. */
 let swSuffix = "";
 
-/** Serves dist/ (any other path: index.html) and forwards /fieldsync.v1.* to the server: one origin for both. */
+/**
+ * Serves dist/ (any other path: index.html) and forwards /fieldsync.v1.* and the raw chunk route
+ * (/photos/v1/) to the server: one origin for both, as a deployment behind one host would be.
+ */
 function sameOrigin(upstream: URL): Promise<Server> {
   const types: Record<string, string> = {
     ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".webmanifest": "application/manifest+json",
   };
   const srv = createServer((req, res) => {
     const path = new URL(req.url ?? "/", "http://x").pathname;
-    if (path.startsWith("/fieldsync.v1.")) {
-      calls.set(path, (calls.get(path) ?? 0) + 1);
+    if (path.startsWith("/fieldsync.v1.") || path.startsWith("/photos/v1/")) {
+      const key = path.startsWith("/photos/v1/uploads/") ? `${req.method} /photos/v1/uploads/` : path;
+      calls.set(key, (calls.get(key) ?? 0) + 1);
       const up = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
         res.writeHead(r.statusCode ?? 502, r.headers);
         r.pipe(res);
@@ -210,6 +214,9 @@ describe.skipIf(!haveChromium)("the web app in Chromium against fieldsyncd --dem
     await page.screenshot({ path: join(ARTEFACTS, "journey1-synced.png"), fullPage: true });
     expect(calls.get("/fieldsync.v1.MediaService/CreateUpload")).toBe(3);
     expect(calls.get("/fieldsync.v1.MediaService/CompleteUpload")).toBe(3);
+    // The chunks went as raw PUTs, not through the PutChunk fallback.
+    expect(calls.get("PUT /photos/v1/uploads/")).toBeGreaterThanOrEqual(3);
+    expect(calls.get("/fieldsync.v1.MediaService/PutChunk")).toBeUndefined();
 
     // Another device of the rep sees each record once, the surgery's three photos AVAILABLE and photos_complete.
     const pulled: WireRecord[] = [];
