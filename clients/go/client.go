@@ -24,6 +24,7 @@ type Client struct {
 	photoDir string // local copies of queued photos (WithPhotoDir)
 
 	syncMu sync.Mutex    // one Sync at a time
+	acks   inFlight      // the last Sync's delivery receipt (see WaitAcked)
 	kick   chan struct{} // a local write happened (Watch pushes it at once)
 }
 
@@ -64,9 +65,12 @@ func Open(ctx context.Context, path string, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-// Close closes the store. Calls in flight fail; pending writes stay in the
+// Close waits for the delivery receipt the last Sync sent in the
+// background (see WaitAcked; it is bounded by the request timeout), then
+// closes the store. Other calls in flight fail; pending writes stay in the
 // file for the next Open.
 func (c *Client) Close() error {
+	c.acks.wait(context.Background())
 	return c.db.close()
 }
 
