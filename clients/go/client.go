@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/fieldsync/fieldsync/internal/ids"
 	"github.com/fieldsync/fieldsync/proto/fieldsync/v1/fieldsyncv1connect"
@@ -26,6 +27,10 @@ type Client struct {
 	syncMu sync.Mutex    // one Sync at a time
 	acks   inFlight      // the last Sync's delivery receipt (see WaitAcked)
 	kick   chan struct{} // a local write happened (Watch pushes it at once)
+	writes atomic.Uint64 // local writes so far (see wrote)
+
+	identityKnown atomic.Bool // the store holds the identity (see learnIdentity)
+	pushed        *sentStatus // the status the sync's last Push carried (see wireStatus); under syncMu
 }
 
 // Open opens the device store at path, creating the SQLite file (and its
@@ -81,8 +86,10 @@ func (c *Client) NewID() string {
 	return ids.NewAt(c.cfg.now())
 }
 
-// wrote tells a running Watch that a local write waits to be pushed.
+// wrote tells a running Watch that a local write waits to be pushed, and
+// counts it (a status built before it is out of date).
 func (c *Client) wrote() {
+	c.writes.Add(1)
 	select {
 	case c.kick <- struct{}{}:
 	default:

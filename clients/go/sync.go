@@ -109,6 +109,7 @@ func (c *Client) syncOnce(ctx context.Context, b *backoff) error {
 // order the pages were stored.
 func (c *Client) exchange(ctx context.Context, b *backoff) error {
 	for {
+		c.forgetPushStatus() // the photo pass changed the queue (see wireStatus)
 		if err := c.push(ctx, b); err != nil {
 			return err
 		}
