@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/fieldsync/fieldsync/internal/ids"
 	"github.com/fieldsync/fieldsync/proto/fieldsync/v1/fieldsyncv1connect"
@@ -24,7 +25,12 @@ type Client struct {
 	photoDir string // local copies of queued photos (WithPhotoDir)
 
 	syncMu sync.Mutex    // one Sync at a time
+	acks   inFlight      // the last Sync's delivery receipt (see WaitAcked)
 	kick   chan struct{} // a local write happened (Watch pushes it at once)
+	writes atomic.Uint64 // local writes so far (see wrote)
+
+	identityKnown atomic.Bool // the store holds the identity (see learnIdentity)
+	pushed        *sentStatus // the status the sync's last Push carried (see wireStatus); under syncMu
 }
 
 // Open opens the device store at path, creating the SQLite file (and its
@@ -64,9 +70,12 @@ func Open(ctx context.Context, path string, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-// Close closes the store. Calls in flight fail; pending writes stay in the
+// Close waits for the delivery receipt the last Sync sent in the
+// background (see WaitAcked; it is bounded by the request timeout), then
+// closes the store. Other calls in flight fail; pending writes stay in the
 // file for the next Open.
 func (c *Client) Close() error {
+	c.acks.wait(context.Background())
 	return c.db.close()
 }
 
@@ -77,8 +86,10 @@ func (c *Client) NewID() string {
 	return ids.NewAt(c.cfg.now())
 }
 
-// wrote tells a running Watch that a local write waits to be pushed.
+// wrote tells a running Watch that a local write waits to be pushed, and
+// counts it (a status built before it is out of date).
 func (c *Client) wrote() {
+	c.writes.Add(1)
 	select {
 	case c.kick <- struct{}{}:
 	default:

@@ -8,7 +8,9 @@
 // hybrid-logical-clock timestamp. Sync pushes the outbox (exactly once: the
 // server answers a resent seq with its first result) and pulls the changes
 // of the device's scope, keeping pending local edits on top of newer server
-// state. Watch keeps an online device in sync as changes happen.
+// state. Watch keeps an online device in sync as changes happen. The
+// delivery receipt of the pulled pages goes in the background: Sync
+// returns once they are stored; WaitAcked and Close wait for the receipt.
 //
 //	c, err := fieldsync.Open(ctx, "device.db",
 //		fieldsync.WithServer("https://sync.example.com"),

@@ -71,17 +71,25 @@ func wrongDevice(ctx context.Context, q querier) error {
 }
 
 // learnIdentity asks the server, once, which device the token is and
-// records it (see Identity).
+// records it (see Identity). Once the store holds it, the client
+// remembers so, and later syncs do not read it again.
 func (c *Client) learnIdentity(ctx context.Context) error {
+	if c.identityKnown.Load() {
+		return nil
+	}
 	known, err := metaString(ctx, c.db.read, "tenant_id") // every caller has one; API keys no device
-	if err != nil || known != "" {
+	if err != nil {
 		return err
+	}
+	if known != "" {
+		c.identityKnown.Store(true)
+		return nil
 	}
 	res, err := c.identity.WhoAmI(ctx, connect.NewRequest(&fieldsyncv1.WhoAmIRequest{}))
 	if err != nil {
 		return fmt.Errorf("whoami: %w", err)
 	}
-	return c.db.update(ctx, func(tx *sql.Tx) error {
+	err = c.db.update(ctx, func(tx *sql.Tx) error {
 		for key, v := range map[string]string{"device_id": res.Msg.GetDeviceId(), "user_id": res.Msg.GetUserId(), "tenant_id": res.Msg.GetTenantId()} {
 			if err := setMeta(ctx, tx, key, v); err != nil {
 				return err
@@ -89,6 +97,10 @@ func (c *Client) learnIdentity(ctx context.Context) error {
 		}
 		return nil
 	})
+	if err == nil && res.Msg.GetTenantId() != "" {
+		c.identityKnown.Store(true)
+	}
+	return err
 }
 
 // newIdentityClient builds the IdentityService client of a configuration.

@@ -89,6 +89,9 @@ func TestPipelinedPullAcknowledgesOnlyStoredPages(t *testing.T) {
 	rc := &receiptCheck{t: t, client: func() *Client { return rep }}
 	rep = e.device(e.token("rep"), WithPullLimit(5), WithHTTPClient(&http.Client{Transport: rc}))
 	mustSync(t, rep)
+	if err := rep.WaitAcked(ctx); err != nil { // the receipt is sent in the background
+		t.Fatal(err)
+	}
 	rc.mu.Lock()
 	pulls, acks := rc.pulls, rc.acks
 	rc.mu.Unlock()

@@ -93,18 +93,13 @@ type pulled struct {
 	err error
 }
 
-// ackAndFinish sends the receipt of the stored pages while finishPull
-// commits: neither waits for the other (the ack says what is stored, which
-// finishPull does not change).
+// ackAndFinish sends the receipt of the stored pages in the background
+// (see ackLater) while finishPull commits: the sync waits for neither the
+// other nor the answer (the ack says what is stored, which finishPull does
+// not change).
 func (c *Client) ackAndFinish(ctx context.Context, sent, next string) error {
-	acked := make(chan struct{})
-	go func() {
-		defer close(acked)
-		c.ack(ctx, sent, next)
-	}()
-	err := c.finishPull(ctx)
-	<-acked
-	return err
+	c.ackLater(ctx, sent, next)
+	return c.finishPull(ctx)
 }
 
 // ack tells the server at once that the device stored the pages up to

@@ -231,12 +231,42 @@ var (
 	maxStatusTime = time.Unix(4102444800, 0) // 2100-01-01
 )
 
+// sentStatus is a status a Push carried, with the count of local writes
+// made before it was read.
+type sentStatus struct {
+	status *fieldsyncv1.DeviceStatus
+	writes uint64
+}
+
 // wireStatus is the status sent with a Push or Pull: the outbox entries
 // after seq sent (those a push carries are left out: the answer settles
 // them), the photo queue, the versions and the last sync. Values the
 // server would refuse (a clock far off, an odd app version) are left out
 // or cleaned, so a status never fails a sync.
+//
+// A Pull (sent 0) right after a Push that left nothing pending sends the
+// Push's status again when no local write came since it was read: the
+// push's answer settled the entries it carried, which that status left
+// out already, and nothing else it reports changes between the two calls
+// (the photo queue moves after the pull, the last sync at its end).
+// exchange forgets the Push's status at every pass.
 func (c *Client) wireStatus(ctx context.Context, sent uint64) (*fieldsyncv1.DeviceStatus, error) {
+	if p := c.pushed; sent == 0 && p != nil && p.status.GetOutboxDepth() == 0 && p.writes == c.writes.Load() {
+		return p.status, nil
+	}
+	writes := c.writes.Load()
+	status, err := c.readStatus(ctx, sent)
+	if err == nil && sent > 0 {
+		c.pushed = &sentStatus{status: status, writes: writes}
+	}
+	return status, err
+}
+
+// forgetPushStatus makes the next Pull read its status afresh.
+func (c *Client) forgetPushStatus() { c.pushed = nil }
+
+// readStatus reads the status wireStatus sends.
+func (c *Client) readStatus(ctx context.Context, sent uint64) (*fieldsyncv1.DeviceStatus, error) {
 	var depth int
 	var oldest sql.NullInt64
 	var lastSync int64

@@ -85,3 +85,34 @@ func TestSyncReportsStatusToTheServer(t *testing.T) {
 	}
 	t.Fatalf("the rep's device is not listed: %v", res.Msg.GetDevices())
 }
+
+// TestPullStatusAfterAPushSeesLaterWrites: the Pull after a Push that left
+// nothing pending sends the Push's status, unless a local write came
+// since: then it reads the outbox again and reports the write.
+func TestPullStatusAfterAPushSeesLaterWrites(t *testing.T) {
+	t.Parallel()
+	e := start(t)
+	ctx := context.Background()
+	rep := e.device(e.token("rep"))
+	mustPut(t, rep, rep.NewID(), &fieldsyncv1.Visit{Notes: "n"}, "notes")
+	rep.syncMu.Lock()
+	defer rep.syncMu.Unlock()
+	if err := rep.push(ctx, rep.newBackoff()); err != nil {
+		t.Fatal(err)
+	}
+	pushed := rep.pushed
+	if pushed == nil || pushed.status.GetOutboxDepth() != 0 {
+		t.Fatalf("the push's status: %v", pushed)
+	}
+	if s, err := rep.wireStatus(ctx, 0); err != nil || s != pushed.status {
+		t.Fatalf("the pull's status with no write since the push = %v (%v), want the push's", s, err)
+	}
+	mustPut(t, rep, rep.NewID(), &fieldsyncv1.Visit{Notes: "after the push"}, "notes")
+	if s, err := rep.wireStatus(ctx, 0); err != nil || s.GetOutboxDepth() != 1 {
+		t.Fatalf("the pull's status after a write = %v (%v), want an outbox depth of 1", s, err)
+	}
+	rep.forgetPushStatus()
+	if s, err := rep.wireStatus(ctx, 0); err != nil || s == pushed.status {
+		t.Fatalf("after forgetPushStatus the pull's status = %v (%v), want one read afresh", s, err)
+	}
+}

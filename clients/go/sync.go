@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"connectrpc.com/connect"
@@ -38,6 +39,15 @@ import (
 // holds up the records; Photos and Status show them. A call refused for the
 // device's request rate or calls in progress (ResourceExhausted with a
 // RetryInfo detail or Retry-After) is made again after the hinted wait.
+//
+// The delivery receipt of the pulled pages (an Ack) is sent in the
+// background once the last page is stored: Sync returns without waiting
+// for its answer. The next Sync (or Watch's next pull) waits for it before
+// it pulls, Close waits for it, and WaitAcked waits for it on demand. A
+// receipt that fails is not retried: the next Pull sends the stored cursor,
+// which records it then. Nothing else depends on it (the cursor is stored
+// before it leaves), so what is applied, stored or sent again is the same
+// whether it landed or not.
 //
 // Should the server answer a seq with the result of another mutation (the
 // device token was used by a reinstalled or restored store, whose seqs
@@ -94,10 +104,16 @@ func (c *Client) syncOnce(ctx context.Context, b *backoff) error {
 	return err
 }
 
-// exchange is syncOnce after the identity.
+// exchange is syncOnce after the identity. A pull waits for the receipt
+// of the one before (see WaitAcked), so the server records receipts in the
+// order the pages were stored.
 func (c *Client) exchange(ctx context.Context, b *backoff) error {
 	for {
+		c.forgetPushStatus() // the photo pass changed the queue (see wireStatus)
 		if err := c.push(ctx, b); err != nil {
+			return err
+		}
+		if err := c.acks.wait(ctx); err != nil {
 			return err
 		}
 		if err := c.pull(ctx, b); err != nil {
@@ -107,6 +123,72 @@ func (c *Client) exchange(ctx context.Context, b *backoff) error {
 		if err != nil || !again {
 			return err
 		}
+	}
+}
+
+// WaitAcked waits until the delivery receipt that the last Sync sent in
+// the background (see Sync) has been answered or has failed; it returns at
+// once when none is in flight. Use it when the server's record of
+// deliveries must include that Sync's pages before going on (a test, a
+// report read right after a sync); Sync and Close wait for it themselves.
+//
+// Errors: ctx's error when it ends first (the receipt stays in flight).
+func (c *Client) WaitAcked(ctx context.Context) error {
+	return c.acks.wait(ctx)
+}
+
+// ackLater sends the receipt of the pages stored up to next in the
+// background (see ack), in a context that outlives the Sync's, so a caller
+// that cancels its ctx once Sync returned does not cut it short. It is
+// bounded by the request timeout (DefaultRequestTimeout when that is
+// disabled), so Close never waits longer.
+func (c *Client) ackLater(ctx context.Context, sent, next string) {
+	if next == "" || next == sent {
+		return // nothing the first Pull did not record already
+	}
+	timeout := c.cfg.requestTimeout
+	if timeout <= 0 {
+		timeout = DefaultRequestTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	c.acks.start(func() {
+		defer cancel()
+		c.ack(ctx, sent, next)
+	})
+}
+
+// inFlight is the one background call a client may have in flight (the
+// last Sync's receipt): started while no other runs, waited for by anyone.
+type inFlight struct {
+	mu   sync.Mutex
+	done chan struct{} // closed when the call ended; nil before the first
+}
+
+// start runs f in the background; the caller made sure no call runs.
+func (f *inFlight) start(call func()) {
+	done := make(chan struct{})
+	f.mu.Lock()
+	f.done = done
+	f.mu.Unlock()
+	go func() {
+		defer close(done)
+		call()
+	}()
+}
+
+// wait waits for the call in flight, if any, or for ctx to end.
+func (f *inFlight) wait(ctx context.Context) error {
+	f.mu.Lock()
+	done := f.done
+	f.mu.Unlock()
+	if done == nil {
+		return nil
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

@@ -59,6 +59,9 @@ func TestUnaryCallSendsHeadersAndBodyInOneWrite(t *testing.T) {
 			t.Fatal("the SDK changed the caller's HTTP client")
 		}
 	}
+	if err := rep.WaitAcked(context.Background()); err != nil { // the last receipt, sent in the background
+		t.Fatal(err)
+	}
 	if requests.Load() < 9 || writes.Load() != requests.Load() {
 		t.Fatalf("%d requests made %d writes on the connection, want one write per request", requests.Load(), writes.Load())
 	}

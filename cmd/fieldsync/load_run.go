@@ -147,7 +147,17 @@ func (l *loadRun) round(ctx context.Context) {
 	released = time.Now()
 	close(release)
 	wg.Wait()
+	l.waitAcked(ctx)
 	l.rss.roundEnd()
+}
+
+// waitAcked waits for the delivery receipts the round's syncs sent in the
+// background (the SDK's Sync returns without waiting for them), so that
+// the round's CPU includes them and the next round's syncs do not wait.
+func (l *loadRun) waitAcked(ctx context.Context) {
+	for _, d := range l.devices {
+		d.c.WaitAcked(ctx)
+	}
 }
 
 // growStack makes the calling goroutine's stack as large as a device's

@@ -188,6 +188,9 @@ func TestClusterKeepsTheSyncContractThroughFaults(t *testing.T) {
 		if err := d.c.Sync(ctx); err != nil {
 			t.Fatalf("%s: final sync: %v", d.name, err)
 		}
+		if err := d.c.WaitAcked(ctx); err != nil { // its receipt, sent in the background, may write events
+			t.Fatalf("%s: final sync's receipt: %v", d.name, err)
+		}
 	}
 	// The final syncs may write events of their own (a pull's receipt
 	// creates the records it delivers): the streams are compared with the
