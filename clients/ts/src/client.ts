@@ -226,6 +226,8 @@ export class Client {
   private running: Promise<unknown> = Promise.resolve();
   private online = false;
   private syncing = false;
+  /** The last sync's receipt in flight (see waitAcked); settled, never rejected. */
+  private acking: Promise<void> = Promise.resolve();
   private readonly now: () => number;
   /** A local write waits to be pushed (watch syncs); kept while no watch runs, as the Go SDK's kick channel. */
   private wrote = false;
@@ -313,6 +315,19 @@ export class Client {
       await tx.setMeta(m);
     });
     return Client.open({ ...opts, token: res.deviceToken });
+  }
+
+  /**
+   * Waits until the receipt that the last sync sent in the background has
+   * been answered or has failed (at once when none is in flight). A sync
+   * stores its last page and cursor, then tells the server without waiting
+   * for its answer: the device's state does not depend on it, and a phone
+   * saves a round trip per sync. The next sync waits for it before it
+   * pulls, so receipts arrive in order. Use this when the server's record
+   * of deliveries must include the last sync's pages (a test, a report).
+   */
+  waitAcked(): Promise<void> {
+    return this.acking;
   }
 
   /** Closes the store and stops listening to network events. */
@@ -942,6 +957,7 @@ export class Client {
    * page before failed) is not stored.
    */
   private async pullFrom(report: SyncReport, b: Backoff, cursor: string, signal?: AbortSignal): Promise<void> {
+    await this.acking; // the last sync's receipt first: the server records receipts in order
     const sent = cursor;
     const { status, gen } = await this.storage.read(async (tx) => {
       const m = await tx.meta();
@@ -968,7 +984,7 @@ export class Client {
         if (!page.hasMore) {
           report.pulled += await storing;
           storing = Promise.resolve(0);
-          await this.ack(sent, page.nextCursor, signal);
+          this.acking = this.ack(sent, page.nextCursor);
           await this.finishPull();
           return;
         }
@@ -979,13 +995,16 @@ export class Client {
   }
 
   /**
-   * Tells the server at once that the device stored the pages up to next
-   * (unless next is the cursor this pull sent, which the server took as the
-   * receipt already). A failed ack only costs the receipt's precision.
+   * Tells the server that the device stored the pages up to next (unless
+   * next is the cursor this pull sent, which the server took as the receipt
+   * already). It runs in the background (see waitAcked), so the sync's
+   * signal does not cut it short; a timeout of ACK_TIMEOUT_MS does. A failed
+   * ack only costs the receipt's precision: the next pull sends the stored
+   * cursor, which the server records then.
    */
-  private async ack(sent: string, next: string, signal?: AbortSignal): Promise<void> {
+  private async ack(sent: string, next: string): Promise<void> {
     if (next === "" || next === sent) return;
-    await this.sync_!.ack({ cursor: next, storedTime: timestampFromMs(this.now()) }, { signal }).catch(() => undefined);
+    await this.sync_!.ack({ cursor: next, storedTime: timestampFromMs(this.now()) }, { timeoutMs: ACK_TIMEOUT_MS }).catch(() => undefined);
   }
 
   /**
@@ -1061,6 +1080,9 @@ function photoSlot(desc: DescMessage, slot: string) {
 
 /** Records per pull page when ClientOptions.pullLimit is 0: the server's maximum (a page also ends at about 4 MiB of values). */
 export const PULL_LIMIT = 5000;
+
+/** How long a sync's receipt, sent in the background, may take (see Client.waitAcked). */
+const ACK_TIMEOUT_MS = 60_000;
 
 /** This SDK's version, reported in DeviceStatus.sdk_version. */
 export const SDK_VERSION = "0.1.0";
