@@ -120,9 +120,9 @@ func scanQuery(sel syncengine.Selection, after, through uint64, limit int) (stri
 			"SELECT version, NULL AS rid FROM scope_exits INDEXED BY "+scopeIndex("scope_exits", r.field)+
 				rangeWhere(r.field, r.value, r.typ)+" AND version <= ?3")
 	}
-	q := `SELECT u.version, u.rid IS NULL, COALESCE(r.id, x.record_id), COALESCE(r.type, x.type),
+	q := `SELECT u.version, (u.rid IS NULL) * 2 + COALESCE(r.deleted, 0), COALESCE(r.id, x.record_id), COALESCE(r.type, x.type),
 		COALESCE(r.owner_id, x.owner_id), COALESCE(r.store_id, x.store_id), COALESCE(r.region_id, x.region_id),
-		COALESCE(r.deleted, 0), r.value, COALESCE(r.hlc, 0), COALESCE(r.updated_at, 0)
+		r.value, COALESCE(r.hlc, 0), COALESCE(r.updated_at, 0)
 		FROM (` + unionAll(b.arms, func(g string) string { return "SELECT version, rid FROM (" + g + " ORDER BY 1 LIMIT +?4)" }) + `
 		ORDER BY 1 LIMIT +?4) u
 		LEFT JOIN records r ON r.rowid = u.rid
@@ -258,17 +258,25 @@ func rangeWhere(field syncengine.ScopeField, value, typ string) string {
 // record's current state, an exit row the scope the record left. limit
 // rows, copies included, mean the scan stopped early: it covered through
 // the last.
+//
+// The row is scanned into a scanRow, whose destinations database/sql
+// fills without converting (see scanRow); the page's records are
+// allocated together, and their values copied into one buffer.
 func scanChangePage(rows *sql.Rows, limit int) (*syncengine.ChangePage, error) {
 	defer rows.Close()
-	pg := &syncengine.ChangePage{}
+	size := min(limit, maxScanRows)
+	pg := &syncengine.ChangePage{Rows: make([]syncengine.ChangeRow, 0, size)}
+	recs := make([]syncengine.RawRecord, 0, size)
+	var values []byte
+	var sr scanRow
+	dest := sr.dest()
 	n := 0
 	for ; rows.Next(); n++ {
-		var r syncengine.ChangeRow
-		var raw syncengine.RawRecord
-		var hlc uint64
-		var updated int64
-		if err := rows.Scan(&r.Version, &r.Exit, &r.RecordID, &r.Type, &r.Scope.Owner, &r.Scope.Store, &r.Scope.Region, &r.Deleted,
-			&raw.Value, &hlc, &updated); err != nil {
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		r, raw, err := sr.change()
+		if err != nil {
 			return nil, err
 		}
 		if r.Version == pg.Through {
@@ -276,14 +284,72 @@ func scanChangePage(rows *sql.Rows, limit int) (*syncengine.ChangePage, error) {
 		}
 		pg.Through = r.Version
 		if !r.Exit {
-			raw.Type, raw.Scope, raw.Version, raw.Deleted = r.Type, r.Scope, r.Version, r.Deleted
-			raw.HLC, raw.UpdatedAt = syncengine.HLC(hlc), fromMS(updated)
-			r.Record = &raw
+			if len(recs) == cap(recs) {
+				recs = make([]syncengine.RawRecord, 0, size)
+			}
+			values, raw.Value = appendValue(values, sr.value, size)
+			recs = append(recs, raw)
+			r.Record = &recs[len(recs)-1]
 		}
 		pg.Rows = append(pg.Rows, r)
 	}
 	pg.More = n == limit
 	return pg, rows.Err()
+}
+
+// maxScanRows bounds what scanChangePage allocates ahead for a page.
+const maxScanRows = 5000
+
+// appendValue copies v into buf, the page's value buffer, and returns the
+// copy, capped so nothing can append into the next value. A full buffer is
+// left to the values already cut from it and a new one begun, sized for
+// rows more values like v (at most 1 MiB, unless v is larger).
+func appendValue(buf, v []byte, rows int) ([]byte, []byte) {
+	if v == nil {
+		return buf, nil
+	}
+	if len(buf)+len(v) > cap(buf) {
+		buf = make([]byte, 0, max(min(len(v)*rows, 1<<20), len(v)))
+	}
+	at := len(buf)
+	buf = append(buf, v...)
+	return buf, buf[at:len(buf):len(buf)]
+}
+
+// scanRow holds one row of the scan as database/sql reads it. Integers go
+// into *any (stored as the driver returns them: a *uint64 made database/sql
+// format each as text and parse it back, a *bool went through reflection),
+// the value into *sql.RawBytes (the driver's bytes, copied once by
+// appendValue instead of cloned by database/sql).
+type scanRow struct {
+	version, flags, hlc, updated any
+	id, typ, owner, store, region string
+	value                         sql.RawBytes
+}
+
+// dest lists the destinations of the scan's columns, in order.
+func (s *scanRow) dest() []any {
+	return []any{&s.version, &s.flags, &s.id, &s.typ, &s.owner, &s.store, &s.region, &s.value, &s.hlc, &s.updated}
+}
+
+// change is the row read: its change row and, unless it is an exit, its
+// record (Value left to the caller). flags is 2 for an exit plus 1 for a
+// deleted record.
+func (s *scanRow) change() (syncengine.ChangeRow, syncengine.RawRecord, error) {
+	version, ok1 := s.version.(int64)
+	flags, ok2 := s.flags.(int64)
+	hlc, ok3 := s.hlc.(int64)
+	updated, ok4 := s.updated.(int64)
+	if !ok1 || !ok2 || !ok3 || !ok4 || version < 0 {
+		return syncengine.ChangeRow{}, syncengine.RawRecord{}, fmt.Errorf("scan row: unexpected integers %T %T %T %T", s.version, s.flags, s.hlc, s.updated)
+	}
+	r := syncengine.ChangeRow{Version: uint64(version), RecordID: s.id, Type: s.typ,
+		Scope: syncengine.Scope{Owner: s.owner, Store: s.store, Region: s.region}, Deleted: flags&1 != 0, Exit: flags&2 != 0}
+	if r.Exit {
+		return r, syncengine.RawRecord{}, nil
+	}
+	return r, syncengine.RawRecord{Type: r.Type, Scope: r.Scope, Version: r.Version, Deleted: r.Deleted,
+		HLC: syncengine.HLC(uint64(hlc)), UpdatedAt: fromMS(updated)}, nil
 }
 
 // CreatedBetween lists the records sel selects of the types that were
