@@ -97,6 +97,12 @@ func (db *DB) latestVersion(ctx context.Context, tx *sql.Tx, tenantID string) (u
 // does lazily; a row two terms select comes twice, side by side, and
 // scanChangePage drops the copy. Record rows carry their rowid, exit rows
 // none.
+//
+// The first column is the version and two flags, version*4 + 2 for an exit
+// + 1 for a deleted record: every column read costs two or three calls
+// into SQLite, each taking the connection's mutex (modernc opens every
+// connection SQLITE_OPEN_FULLMUTEX), and the version and the flags were
+// three columns.
 func scanQuery(sel syncengine.Selection, after, through uint64, limit int) (string, []any) {
 	b := &scanBuilder{args: []any{sel.TenantID, after, through, limit}, types: map[string]string{}}
 	var shape []scanRange
@@ -120,7 +126,7 @@ func scanQuery(sel syncengine.Selection, after, through uint64, limit int) (stri
 			"SELECT version, NULL AS rid FROM scope_exits INDEXED BY "+scopeIndex("scope_exits", r.field)+
 				rangeWhere(r.field, r.value, r.typ)+" AND version <= ?3")
 	}
-	q := `SELECT u.version, (u.rid IS NULL) * 2 + COALESCE(r.deleted, 0), COALESCE(r.id, x.record_id), COALESCE(r.type, x.type),
+	q := `SELECT u.version * 4 + (u.rid IS NULL) * 2 + COALESCE(r.deleted, 0), COALESCE(r.id, x.record_id), COALESCE(r.type, x.type),
 		COALESCE(r.owner_id, x.owner_id), COALESCE(r.store_id, x.store_id), COALESCE(r.region_id, x.region_id),
 		r.value, COALESCE(r.hlc, 0), COALESCE(r.updated_at, 0)
 		FROM (` + unionAll(b.arms, func(g string) string { return "SELECT version, rid FROM (" + g + " ORDER BY 1 LIMIT +?4)" }) + `
@@ -322,29 +328,27 @@ func appendValue(buf, v []byte, rows int) ([]byte, []byte) {
 // the value into *sql.RawBytes (the driver's bytes, copied once by
 // appendValue instead of cloned by database/sql).
 type scanRow struct {
-	version, flags, hlc, updated any
+	head, hlc, updated            any // head: version*4 + exit*2 + deleted (scanQuery)
 	id, typ, owner, store, region string
 	value                         sql.RawBytes
 }
 
 // dest lists the destinations of the scan's columns, in order.
 func (s *scanRow) dest() []any {
-	return []any{&s.version, &s.flags, &s.id, &s.typ, &s.owner, &s.store, &s.region, &s.value, &s.hlc, &s.updated}
+	return []any{&s.head, &s.id, &s.typ, &s.owner, &s.store, &s.region, &s.value, &s.hlc, &s.updated}
 }
 
 // change is the row read: its change row and, unless it is an exit, its
-// record (Value left to the caller). flags is 2 for an exit plus 1 for a
-// deleted record.
+// record (Value left to the caller).
 func (s *scanRow) change() (syncengine.ChangeRow, syncengine.RawRecord, error) {
-	version, ok1 := s.version.(int64)
-	flags, ok2 := s.flags.(int64)
-	hlc, ok3 := s.hlc.(int64)
-	updated, ok4 := s.updated.(int64)
-	if !ok1 || !ok2 || !ok3 || !ok4 || version < 0 {
-		return syncengine.ChangeRow{}, syncengine.RawRecord{}, fmt.Errorf("scan row: unexpected integers %T %T %T %T", s.version, s.flags, s.hlc, s.updated)
+	head, ok1 := s.head.(int64)
+	hlc, ok2 := s.hlc.(int64)
+	updated, ok3 := s.updated.(int64)
+	if !ok1 || !ok2 || !ok3 || head < 0 {
+		return syncengine.ChangeRow{}, syncengine.RawRecord{}, fmt.Errorf("scan row: unexpected integers %T %T %T", s.head, s.hlc, s.updated)
 	}
-	r := syncengine.ChangeRow{Version: uint64(version), RecordID: s.id, Type: s.typ,
-		Scope: syncengine.Scope{Owner: s.owner, Store: s.store, Region: s.region}, Deleted: flags&1 != 0, Exit: flags&2 != 0}
+	r := syncengine.ChangeRow{Version: uint64(head) >> 2, RecordID: s.id, Type: s.typ,
+		Scope: syncengine.Scope{Owner: s.owner, Store: s.store, Region: s.region}, Deleted: head&1 != 0, Exit: head&2 != 0}
 	if r.Exit {
 		return r, syncengine.RawRecord{}, nil
 	}
