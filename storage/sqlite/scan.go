@@ -126,8 +126,8 @@ func scanQuery(sel syncengine.Selection, after, through uint64, limit int) (stri
 			"SELECT version, NULL AS rid FROM scope_exits INDEXED BY "+scopeIndex("scope_exits", r.field)+
 				rangeWhere(r.field, r.value, r.typ)+" AND version <= ?3")
 	}
-	q := `SELECT u.version * 4 + (u.rid IS NULL) * 2 + COALESCE(r.deleted, 0), COALESCE(r.id, x.record_id), COALESCE(r.type, x.type),
-		COALESCE(r.owner_id, x.owner_id), COALESCE(r.store_id, x.store_id), COALESCE(r.region_id, x.region_id),
+	q := `SELECT u.version * 4 + (u.rid IS NULL) * 2 + COALESCE(r.deleted, 0),
+		CASE WHEN u.rid IS NULL THEN ` + headerText("x", "record_id") + ` ELSE ` + headerText("r", "id") + ` END,
 		r.value, COALESCE(r.hlc, 0), COALESCE(r.updated_at, 0)
 		FROM (` + unionAll(b.arms, func(g string) string { return "SELECT version, rid FROM (" + g + " ORDER BY 1 LIMIT +?4)" }) + `
 		ORDER BY 1 LIMIT +?4) u
@@ -137,6 +137,38 @@ func scanQuery(sel syncengine.Selection, after, through uint64, limit int) (stri
 		scanQueries.Store(key.String(), q)
 	}
 	return q, b.args
+}
+
+// headerText is the SQL of a row's id, type, owner, store and region as
+// one text (see parseHeader): the byte lengths of the first four, each
+// followed by a comma, then the five values one after the other. Five
+// text columns were fifteen calls into SQLite a row, each behind the
+// connection's mutex.
+func headerText(table, id string) string {
+	t := func(col string) string { return table + "." + col }
+	return "printf('%d,%d,%d,%d,%s%s%s%s%s', octet_length(" + t(id) + "), octet_length(" + t("type") + "), octet_length(" + t("owner_id") +
+		"), octet_length(" + t("store_id") + "), " + t(id) + ", " + t("type") + ", " + t("owner_id") + ", " + t("store_id") + ", " + t("region_id") + ")"
+}
+
+// parseHeader splits a headerText into the row's id, type and scope.
+func parseHeader(h string) (id, typ string, sc syncengine.Scope, err error) {
+	var n [4]int
+	rest := h
+	for i := range n {
+		num, after, ok := strings.Cut(rest, ",")
+		if n[i], err = strconv.Atoi(num); !ok || err != nil || n[i] < 0 {
+			return "", "", sc, fmt.Errorf("scan row: malformed header %.40q", h)
+		}
+		rest = after
+	}
+	if n[0]+n[1]+n[2]+n[3] > len(rest) {
+		return "", "", sc, fmt.Errorf("scan row: malformed header %.40q", h)
+	}
+	id, rest = rest[:n[0]], rest[n[0]:]
+	typ, rest = rest[:n[1]], rest[n[1]:]
+	sc.Owner, rest = rest[:n[2]], rest[n[2]:]
+	sc.Store, sc.Region = rest[:n[3]], rest[n[3]:]
+	return id, typ, sc, nil
 }
 
 // scanQueries keeps the text of scanQuery by the selection's shape (each
@@ -326,16 +358,17 @@ func appendValue(buf, v []byte, rows int) ([]byte, []byte) {
 // into *any (stored as the driver returns them: a *uint64 made database/sql
 // format each as text and parse it back, a *bool went through reflection),
 // the value into *sql.RawBytes (the driver's bytes, copied once by
-// appendValue instead of cloned by database/sql).
+// appendValue instead of cloned by database/sql), the id, type and scope
+// into one string (headerText), whose parts share its bytes.
 type scanRow struct {
-	head, hlc, updated            any // head: version*4 + exit*2 + deleted (scanQuery)
-	id, typ, owner, store, region string
-	value                         sql.RawBytes
+	head, hlc, updated any    // head: version*4 + exit*2 + deleted (scanQuery)
+	header             string // headerText
+	value              sql.RawBytes
 }
 
 // dest lists the destinations of the scan's columns, in order.
 func (s *scanRow) dest() []any {
-	return []any{&s.head, &s.id, &s.typ, &s.owner, &s.store, &s.region, &s.value, &s.hlc, &s.updated}
+	return []any{&s.head, &s.header, &s.value, &s.hlc, &s.updated}
 }
 
 // change is the row read: its change row and, unless it is an exit, its
@@ -347,8 +380,11 @@ func (s *scanRow) change() (syncengine.ChangeRow, syncengine.RawRecord, error) {
 	if !ok1 || !ok2 || !ok3 || head < 0 {
 		return syncengine.ChangeRow{}, syncengine.RawRecord{}, fmt.Errorf("scan row: unexpected integers %T %T %T", s.head, s.hlc, s.updated)
 	}
-	r := syncengine.ChangeRow{Version: uint64(head) >> 2, RecordID: s.id, Type: s.typ,
-		Scope: syncengine.Scope{Owner: s.owner, Store: s.store, Region: s.region}, Deleted: head&1 != 0, Exit: head&2 != 0}
+	id, typ, sc, err := parseHeader(s.header)
+	if err != nil {
+		return syncengine.ChangeRow{}, syncengine.RawRecord{}, err
+	}
+	r := syncengine.ChangeRow{Version: uint64(head) >> 2, RecordID: id, Type: typ, Scope: sc, Deleted: head&1 != 0, Exit: head&2 != 0}
 	if r.Exit {
 		return r, syncengine.RawRecord{}, nil
 	}
