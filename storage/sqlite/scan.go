@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -98,11 +99,12 @@ func (db *DB) latestVersion(ctx context.Context, tx *sql.Tx, tenantID string) (u
 // scanChangePage drops the copy. Record rows carry their rowid, exit rows
 // none.
 //
-// The first column is the version and two flags, version*4 + 2 for an exit
-// + 1 for a deleted record: every column read costs two or three calls
-// into SQLite, each taking the connection's mutex (modernc opens every
-// connection SQLITE_OPEN_FULLMUTEX), and the version and the flags were
-// three columns.
+// A row is two columns: the value, and one text (rowText) of the rest:
+// the version and two flags (version*4 + 2 for an exit + 1 for a deleted
+// record), hlc, updated_at, id, type, owner, store and region. Every column
+// read costs two or three calls into SQLite, each taking the connection's
+// mutex (modernc opens every connection SQLITE_OPEN_FULLMUTEX): as eleven
+// columns they were a quarter of the server's CPU in a first sync.
 func scanQuery(sel syncengine.Selection, after, through uint64, limit int) (string, []any) {
 	b := &scanBuilder{args: []any{sel.TenantID, after, through, limit}, types: map[string]string{}}
 	var shape []scanRange
@@ -126,9 +128,9 @@ func scanQuery(sel syncengine.Selection, after, through uint64, limit int) (stri
 			"SELECT version, NULL AS rid FROM scope_exits INDEXED BY "+scopeIndex("scope_exits", r.field)+
 				rangeWhere(r.field, r.value, r.typ)+" AND version <= ?3")
 	}
-	q := `SELECT u.version * 4 + (u.rid IS NULL) * 2 + COALESCE(r.deleted, 0),
-		CASE WHEN u.rid IS NULL THEN ` + headerText("x", "record_id") + ` ELSE ` + headerText("r", "id") + ` END,
-		r.value, COALESCE(r.hlc, 0), COALESCE(r.updated_at, 0)
+	q := `SELECT ` + rowText([]string{"u.version * 4 + (u.rid IS NULL) * 2 + COALESCE(r.deleted, 0)", "COALESCE(r.hlc, 0)", "COALESCE(r.updated_at, 0)"},
+		[]string{"COALESCE(r.id, x.record_id)", "COALESCE(r.type, x.type)", "COALESCE(r.owner_id, x.owner_id)",
+			"COALESCE(r.store_id, x.store_id)", "COALESCE(r.region_id, x.region_id)"}) + `, r.value
 		FROM (` + unionAll(b.arms, func(g string) string { return "SELECT version, rid FROM (" + g + " ORDER BY 1 LIMIT +?4)" }) + `
 		ORDER BY 1 LIMIT +?4) u
 		LEFT JOIN records r ON r.rowid = u.rid
@@ -139,36 +141,62 @@ func scanQuery(sel syncengine.Selection, after, through uint64, limit int) (stri
 	return q, b.args
 }
 
-// headerText is the SQL of a row's id, type, owner, store and region as
-// one text (see parseHeader): the byte lengths of the first four, each
-// followed by a comma, then the five values one after the other. Five
-// text columns were fifteen calls into SQLite a row, each behind the
-// connection's mutex.
-func headerText(table, id string) string {
-	t := func(col string) string { return table + "." + col }
-	return "printf('%d,%d,%d,%d,%s%s%s%s%s', octet_length(" + t(id) + "), octet_length(" + t("type") + "), octet_length(" + t("owner_id") +
-		"), octet_length(" + t("store_id") + "), " + t(id) + ", " + t("type") + ", " + t("owner_id") + ", " + t("store_id") + ", " + t("region_id") + ")"
+// rowText is the SQL of one text holding integers and strings (see
+// parseRowText): each integer in decimal and each string's byte length but
+// the last's, every one followed by a comma, then the strings one after
+// the other. A column read is two or three calls into SQLite, each behind
+// the connection's mutex: the scan's row was ten columns, now two.
+func rowText(ints, strs []string) string {
+	var format strings.Builder
+	var args []string
+	for _, i := range ints {
+		format.WriteString("%d,")
+		args = append(args, i)
+	}
+	for _, s := range strs[:len(strs)-1] {
+		format.WriteString("%d,")
+		args = append(args, "octet_length("+s+")")
+	}
+	for _, s := range strs {
+		format.WriteString("%s")
+		args = append(args, s)
+	}
+	return "printf('" + format.String() + "', " + strings.Join(args, ", ") + ")"
 }
 
-// parseHeader splits a headerText into the row's id, type and scope.
-func parseHeader(h string) (id, typ string, sc syncengine.Scope, err error) {
-	var n [4]int
+// parseRowText splits a text of rowText into len(ints) integers and
+// len(strs) strings, which share its bytes.
+func parseRowText(h string, ints []int64, strs []string) error {
 	rest := h
-	for i := range n {
+	next := func() (int64, bool) {
 		num, after, ok := strings.Cut(rest, ",")
-		if n[i], err = strconv.Atoi(num); !ok || err != nil || n[i] < 0 {
-			return "", "", sc, fmt.Errorf("scan row: malformed header %.40q", h)
-		}
+		n, err := strconv.ParseInt(num, 10, 64)
 		rest = after
+		return n, ok && err == nil
 	}
-	if n[0]+n[1]+n[2]+n[3] > len(rest) {
-		return "", "", sc, fmt.Errorf("scan row: malformed header %.40q", h)
+	for i := range ints {
+		n, ok := next()
+		if !ok {
+			return fmt.Errorf("scan row: malformed %.60q", h)
+		}
+		ints[i] = n
 	}
-	id, rest = rest[:n[0]], rest[n[0]:]
-	typ, rest = rest[:n[1]], rest[n[1]:]
-	sc.Owner, rest = rest[:n[2]], rest[n[2]:]
-	sc.Store, sc.Region = rest[:n[3]], rest[n[3]:]
-	return id, typ, sc, nil
+	var lens [8]int
+	for i := range len(strs) - 1 {
+		n, ok := next()
+		if !ok || n < 0 || n > int64(len(h)) {
+			return fmt.Errorf("scan row: malformed %.60q", h)
+		}
+		lens[i] = int(n)
+	}
+	for i := range len(strs) - 1 {
+		if lens[i] > len(rest) {
+			return fmt.Errorf("scan row: malformed %.60q", h)
+		}
+		strs[i], rest = rest[:lens[i]], rest[lens[i]:]
+	}
+	strs[len(strs)-1] = rest
+	return nil
 }
 
 // scanQueries keeps the text of scanQuery by the selection's shape (each
@@ -354,42 +382,36 @@ func appendValue(buf, v []byte, rows int) ([]byte, []byte) {
 	return buf, buf[at:len(buf):len(buf)]
 }
 
-// scanRow holds one row of the scan as database/sql reads it. Integers go
-// into *any (stored as the driver returns them: a *uint64 made database/sql
-// format each as text and parse it back, a *bool went through reflection),
-// the value into *sql.RawBytes (the driver's bytes, copied once by
-// appendValue instead of cloned by database/sql), the id, type and scope
-// into one string (headerText), whose parts share its bytes.
+// scanRow holds one row of the scan as database/sql reads it: its
+// integers, id, type and scope in one text (rowText; the strings cut from
+// it share its bytes), and the value as *sql.RawBytes (the driver's bytes,
+// copied once by appendValue instead of cloned by database/sql).
 type scanRow struct {
-	head, hlc, updated any    // head: version*4 + exit*2 + deleted (scanQuery)
-	header             string // headerText
-	value              sql.RawBytes
+	text  string
+	value sql.RawBytes
 }
 
 // dest lists the destinations of the scan's columns, in order.
 func (s *scanRow) dest() []any {
-	return []any{&s.head, &s.header, &s.value, &s.hlc, &s.updated}
+	return []any{&s.text, &s.value}
 }
 
 // change is the row read: its change row and, unless it is an exit, its
 // record (Value left to the caller).
 func (s *scanRow) change() (syncengine.ChangeRow, syncengine.RawRecord, error) {
-	head, ok1 := s.head.(int64)
-	hlc, ok2 := s.hlc.(int64)
-	updated, ok3 := s.updated.(int64)
-	if !ok1 || !ok2 || !ok3 || head < 0 {
-		return syncengine.ChangeRow{}, syncengine.RawRecord{}, fmt.Errorf("scan row: unexpected integers %T %T %T", s.head, s.hlc, s.updated)
+	var ints [3]int64  // version*4 + exit*2 + deleted, hlc, updated_at
+	var strs [5]string // id, type, owner, store, region
+	if err := parseRowText(s.text, ints[:], strs[:]); err != nil || ints[0] < 0 {
+		return syncengine.ChangeRow{}, syncengine.RawRecord{}, cmp.Or(err, fmt.Errorf("scan row: malformed %.60q", s.text))
 	}
-	id, typ, sc, err := parseHeader(s.header)
-	if err != nil {
-		return syncengine.ChangeRow{}, syncengine.RawRecord{}, err
-	}
-	r := syncengine.ChangeRow{Version: uint64(head) >> 2, RecordID: id, Type: typ, Scope: sc, Deleted: head&1 != 0, Exit: head&2 != 0}
+	head := ints[0]
+	r := syncengine.ChangeRow{Version: uint64(head) >> 2, RecordID: strs[0], Type: strs[1],
+		Scope: syncengine.Scope{Owner: strs[2], Store: strs[3], Region: strs[4]}, Deleted: head&1 != 0, Exit: head&2 != 0}
 	if r.Exit {
 		return r, syncengine.RawRecord{}, nil
 	}
 	return r, syncengine.RawRecord{Type: r.Type, Scope: r.Scope, Version: r.Version, Deleted: r.Deleted,
-		HLC: syncengine.HLC(uint64(hlc)), UpdatedAt: fromMS(updated)}, nil
+		HLC: syncengine.HLC(uint64(ints[1])), UpdatedAt: fromMS(ints[2])}, nil
 }
 
 // CreatedBetween lists the records sel selects of the types that were
