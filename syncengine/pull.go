@@ -61,11 +61,8 @@ func (e *Engine) pull(ctx context.Context, p *Principal, cursorText string, limi
 		return nil, err
 	}
 	page.trimToBudget(maxPullPageBytes)
-	recs, err := e.materialize(ctx, f, page)
+	recs, err := e.materializeNoted(ctx, p, f, after, page)
 	if err != nil {
-		return nil, err
-	}
-	if err := e.noteServed(ctx, p, after, page); err != nil {
 		return nil, err
 	}
 	return &PullResult{
@@ -126,6 +123,22 @@ func (e *Engine) scan(ctx context.Context, f Filter, after uint64, limit int) (*
 		}
 	}
 	return pg, nil
+}
+
+// materializeNoted is materialize with the page noted as served (see
+// noteServed) meanwhile: the note is a durable write in the single writer,
+// and the answer waits for both, not for one after the other.
+func (e *Engine) materializeNoted(ctx context.Context, p *Principal, f Filter, after uint64, pg *page) ([]*fieldsyncv1.Record, error) {
+	if !p.IsDevice() || pg.more {
+		return e.materialize(ctx, f, pg) // nothing to note
+	}
+	noted := make(chan error, 1)
+	go func() { noted <- e.noteServed(ctx, p, after, pg) }()
+	recs, err := e.materialize(ctx, f, pg)
+	if nerr := <-noted; err == nil {
+		err = nerr
+	}
+	return recs, err
 }
 
 // materialize turns matched rows into wire records: current state,

@@ -83,3 +83,49 @@ func TestPagesStoreAsRecordsOneByOne(t *testing.T) {
 		single.Close()
 	})
 }
+
+// TestPagesAfterAResyncCarryItsGeneration: the page writer's upserts are
+// kept prepared from page to page with the generation written in them; a
+// resync starts a new generation, and the pages stored after it carry
+// that one, in runs of every size the writer splits a page into.
+func TestPagesAfterAResyncCarryItsGeneration(t *testing.T) {
+	ctx := context.Background()
+	c := openDevice(t, filepath.Join(t.TempDir(), "device.db"))
+	defer c.Close()
+	version := uint64(0)
+	page := func(n int) *fieldsyncv1.PullResponse {
+		pg := &fieldsyncv1.PullResponse{NextCursor: fmt.Sprint("c", version)}
+		for range n {
+			version++
+			b, err := proto.Marshal(&fieldsyncv1.Visit{Notes: fmt.Sprint("v", version)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pg.Records = append(pg.Records, &fieldsyncv1.Record{RecordType: visitType, Id: fmt.Sprintf("r%03d", version%90),
+				Version: version, Hlc: version << 16, Value: &anypb.Any{TypeUrl: "type.googleapis.com/" + visitType, Value: b}})
+		}
+		return pg
+	}
+	for gen, sizes := range [][]int{{85, 64}, {1, 85}, {21}} {
+		if gen > 0 {
+			if err := c.startResync(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, n := range sizes {
+			if err := c.storePage(ctx, page(n)); err != nil {
+				t.Fatal(err)
+			}
+			first := version - uint64(n) + 1
+			var rows, wrong int
+			err := c.db.read.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE gen != ? OR hlc != version << 16)
+				FROM records WHERE version >= ?`, gen, first).Scan(&rows, &wrong)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rows != min(n, 90) || wrong != 0 {
+				t.Errorf("generation %d, page of %d: %d records stored, %d with another generation or hlc", gen, n, rows, wrong)
+			}
+		}
+	}
+}

@@ -138,6 +138,13 @@ func isResync(err error) bool {
 // without local entries are written as the server sent them (removals
 // deleted); those with entries get the new state under their entries.
 func (c *Client) storePage(ctx context.Context, page *fieldsyncv1.PullResponse) error {
+	gen, err := metaInt(ctx, c.db.read, "gen")
+	if err != nil {
+		return err
+	}
+	if err := c.db.prepareUpserts(ctx, gen); err != nil { // outside the transaction: the writer is one connection
+		return err
+	}
 	return c.db.update(ctx, func(tx *sql.Tx) error {
 		gen, err := metaInt(ctx, tx, "gen")
 		if err != nil {
@@ -147,7 +154,7 @@ func (c *Client) storePage(ctx context.Context, page *fieldsyncv1.PullResponse) 
 		if err != nil {
 			return err
 		}
-		w := &pageWriter{ctx: ctx, tx: tx, gen: gen, local: local}
+		w := &pageWriter{ctx: ctx, tx: tx, store: c.db, gen: gen, local: local}
 		defer w.close()
 		var newest uint64
 		for _, rec := range page.GetRecords() {
@@ -174,17 +181,25 @@ func (c *Client) storePage(ctx context.Context, page *fieldsyncv1.PullResponse) 
 // record to record: its view (none), state (synced) and generation (the
 // page's) are written in the statement.
 type pageWriter struct {
-	ctx    context.Context
-	tx     *sql.Tx
-	gen    int64
-	local  map[string]bool
-	upsert *sql.Stmt // upsertRows rows
-	remove *sql.Stmt
-	rows   []any // the arguments of the rows waiting, upsertCols per row
+	ctx     context.Context
+	tx      *sql.Tx
+	store   *store
+	gen     int64
+	local   map[string]bool
+	upserts [len(upsertSizes)]*sql.Stmt // in tx, by upsertSizes' index
+	remove  *sql.Stmt
+	rows    []any // the arguments of the rows waiting, upsertCols per row
 }
 
 // upsertRows is how many records one multi-row upsert writes.
 const upsertRows = 64
+
+// upsertSizes are the row counts of the upserts flush runs, largest
+// first: a run of records is written upsertRows at a time and its rest in
+// 16s, 4s and 1s. The statements are few, so the store keeps each
+// prepared (store.upsert); a statement of every rest's own size was parsed
+// at each page, and would have filled the connection's statement cache.
+var upsertSizes = [...]int{upsertRows, 16, 4, 1}
 
 // upsertCols is the number of arguments of one row of upsertRecords.
 const upsertCols = 5
@@ -203,36 +218,40 @@ func upsertRecords(n int, gen int64) string {
 // few records (the common pull of a device that syncs often) costs one
 // statement of its size, not the parse of a 64-row upsert it never runs.
 func (w *pageWriter) close() {
-	if w.upsert != nil {
-		w.upsert.Close()
-	}
 	if w.remove != nil {
 		w.remove.Close()
 	}
 }
 
-// flush writes the rows waiting.
+// flush writes the rows waiting, in statements of upsertSizes rows.
 func (w *pageWriter) flush() error {
-	n := len(w.rows) / upsertCols
-	if n == 0 {
-		return nil
-	}
-	var err error
-	if n == upsertRows {
-		if w.upsert == nil {
-			if w.upsert, err = w.tx.PrepareContext(w.ctx, upsertRecords(upsertRows, w.gen)); err != nil {
-				return fmt.Errorf("prepare: %w", err)
+	defer func() { w.rows = w.rows[:0] }()
+	rows := w.rows
+	for i, size := range upsertSizes {
+		for len(rows) >= size*upsertCols {
+			st, err := w.upsert(i)
+			if err != nil {
+				return err
 			}
+			if _, err := st.ExecContext(w.ctx, rows[:size*upsertCols]...); err != nil {
+				return fmt.Errorf("store %d records: %w", size, err)
+			}
+			rows = rows[size*upsertCols:]
 		}
-		_, err = w.upsert.ExecContext(w.ctx, w.rows...)
-	} else {
-		_, err = w.tx.ExecContext(w.ctx, upsertRecords(n, w.gen), w.rows...)
-	}
-	w.rows = w.rows[:0]
-	if err != nil {
-		return fmt.Errorf("store %d records: %w", n, err)
 	}
 	return nil
+}
+
+// upsert is the transaction's upsert of upsertSizes[i] rows.
+func (w *pageWriter) upsert(i int) (*sql.Stmt, error) {
+	if w.upserts[i] == nil {
+		st, err := w.store.upsert(w.ctx, w.tx, upsertSizes[i], w.gen)
+		if err != nil {
+			return nil, err
+		}
+		w.upserts[i] = st
+	}
+	return w.upserts[i], nil
 }
 
 // apply writes one pulled record.
@@ -242,7 +261,11 @@ func (w *pageWriter) apply(rec *fieldsyncv1.Record) error {
 		return err
 	}
 	if base != nil && !w.local[rec.GetId()] {
-		w.rows = append(w.rows, rec.GetId(), rec.GetRecordType(), base, rec.GetVersion(), rec.GetHlc())
+		version, hlc, err := sqlInts(rec)
+		if err != nil {
+			return err
+		}
+		w.rows = append(w.rows, rec.GetId(), rec.GetRecordType(), base, version, hlc)
 		if len(w.rows) == upsertRows*upsertCols {
 			return w.flush()
 		}
@@ -278,6 +301,15 @@ func recordBytes(rec *fieldsyncv1.Record) ([]byte, error) {
 		return []byte{}, nil // an empty record is still a record
 	}
 	return v.GetValue(), nil
+}
+
+// sqlInts are a record's version and HLC as SQLite stores them (int64:
+// database/sql converted a uint64 argument by reflection, boxing it again).
+func sqlInts(rec *fieldsyncv1.Record) (version, hlc int64, err error) {
+	if rec.GetVersion() >= 1<<63 || rec.GetHlc() >= 1<<63 {
+		return 0, 0, fmt.Errorf("record %s: version %d or hlc %d beyond what the store holds", rec.GetId(), rec.GetVersion(), rec.GetHlc())
+	}
+	return int64(rec.GetVersion()), int64(rec.GetHlc()), nil
 }
 
 // rebase puts a new server state under a record's local entries. Acked

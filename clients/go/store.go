@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -29,6 +30,10 @@ const readPoolSize = 2
 type store struct {
 	write *sql.DB
 	read  *sql.DB
+
+	upsertMu  sync.Mutex
+	upsertGen int64             // the generation of upserts' statements
+	upserts   map[int]*sql.Stmt // by rows: upsertRecords(rows, upsertGen)
 }
 
 func openStore(ctx context.Context, path string) (*store, error) {
@@ -71,7 +76,54 @@ func dsn(path string, writer bool) string {
 }
 
 func (s *store) close() error {
+	s.upsertMu.Lock()
+	for _, st := range s.upserts {
+		st.Close()
+	}
+	s.upserts = nil
+	s.upsertMu.Unlock()
 	return errors.Join(s.read.Close(), s.write.Close())
+}
+
+// prepareUpserts prepares the page writer's upserts of generation gen
+// (upsertSizes) on the writer, outside any transaction, and keeps them for
+// the next pages; those of an earlier generation (before a resync) are
+// closed.
+func (s *store) prepareUpserts(ctx context.Context, gen int64) error {
+	s.upsertMu.Lock()
+	defer s.upsertMu.Unlock()
+	if gen == s.upsertGen && s.upserts != nil {
+		return nil
+	}
+	for _, st := range s.upserts {
+		st.Close()
+	}
+	s.upserts, s.upsertGen = map[int]*sql.Stmt{}, gen
+	for _, rows := range upsertSizes {
+		st, err := s.write.PrepareContext(ctx, upsertRecords(rows, gen))
+		if err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+		s.upserts[rows] = st
+	}
+	return nil
+}
+
+// upsert is upsertRecords(rows, gen) in tx: the kept statement if
+// prepareUpserts prepared it for gen, else one prepared in tx alone.
+func (s *store) upsert(ctx context.Context, tx *sql.Tx, rows int, gen int64) (*sql.Stmt, error) {
+	s.upsertMu.Lock()
+	st, ok := s.upserts[rows]
+	ok = ok && gen == s.upsertGen
+	s.upsertMu.Unlock()
+	if ok {
+		return tx.StmtContext(ctx, st), nil
+	}
+	st, err := tx.PrepareContext(ctx, upsertRecords(rows, gen))
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	return st, nil
 }
 
 // update runs fn in one write transaction and commits it when fn returns nil.

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -97,6 +98,13 @@ func (db *DB) latestVersion(ctx context.Context, tx *sql.Tx, tenantID string) (u
 // does lazily; a row two terms select comes twice, side by side, and
 // scanChangePage drops the copy. Record rows carry their rowid, exit rows
 // none.
+//
+// A row is two columns: the value, and one text (rowText) of the rest:
+// the version and two flags (version*4 + 2 for an exit + 1 for a deleted
+// record), hlc, updated_at, id, type, owner, store and region. Every column
+// read costs two or three calls into SQLite, each taking the connection's
+// mutex (modernc opens every connection SQLITE_OPEN_FULLMUTEX): as eleven
+// columns they were a quarter of the server's CPU in a first sync.
 func scanQuery(sel syncengine.Selection, after, through uint64, limit int) (string, []any) {
 	b := &scanBuilder{args: []any{sel.TenantID, after, through, limit}, types: map[string]string{}}
 	var shape []scanRange
@@ -120,9 +128,9 @@ func scanQuery(sel syncengine.Selection, after, through uint64, limit int) (stri
 			"SELECT version, NULL AS rid FROM scope_exits INDEXED BY "+scopeIndex("scope_exits", r.field)+
 				rangeWhere(r.field, r.value, r.typ)+" AND version <= ?3")
 	}
-	q := `SELECT u.version, u.rid IS NULL, COALESCE(r.id, x.record_id), COALESCE(r.type, x.type),
-		COALESCE(r.owner_id, x.owner_id), COALESCE(r.store_id, x.store_id), COALESCE(r.region_id, x.region_id),
-		COALESCE(r.deleted, 0), r.value, COALESCE(r.hlc, 0), COALESCE(r.updated_at, 0)
+	q := `SELECT ` + rowText([]string{"u.version * 4 + (u.rid IS NULL) * 2 + COALESCE(r.deleted, 0)", "COALESCE(r.hlc, 0)", "COALESCE(r.updated_at, 0)"},
+		[]string{"COALESCE(r.id, x.record_id)", "COALESCE(r.type, x.type)", "COALESCE(r.owner_id, x.owner_id)",
+			"COALESCE(r.store_id, x.store_id)", "COALESCE(r.region_id, x.region_id)"}) + `, r.value
 		FROM (` + unionAll(b.arms, func(g string) string { return "SELECT version, rid FROM (" + g + " ORDER BY 1 LIMIT +?4)" }) + `
 		ORDER BY 1 LIMIT +?4) u
 		LEFT JOIN records r ON r.rowid = u.rid
@@ -131,6 +139,64 @@ func scanQuery(sel syncengine.Selection, after, through uint64, limit int) (stri
 		scanQueries.Store(key.String(), q)
 	}
 	return q, b.args
+}
+
+// rowText is the SQL of one text holding integers and strings (see
+// parseRowText): each integer in decimal and each string's byte length but
+// the last's, every one followed by a comma, then the strings one after
+// the other. A column read is two or three calls into SQLite, each behind
+// the connection's mutex: the scan's row was ten columns, now two.
+func rowText(ints, strs []string) string {
+	var format strings.Builder
+	var args []string
+	for _, i := range ints {
+		format.WriteString("%d,")
+		args = append(args, i)
+	}
+	for _, s := range strs[:len(strs)-1] {
+		format.WriteString("%d,")
+		args = append(args, "octet_length("+s+")")
+	}
+	for _, s := range strs {
+		format.WriteString("%s")
+		args = append(args, s)
+	}
+	return "printf('" + format.String() + "', " + strings.Join(args, ", ") + ")"
+}
+
+// parseRowText splits a text of rowText into len(ints) integers and
+// len(strs) strings, which share its bytes.
+func parseRowText(h string, ints []int64, strs []string) error {
+	rest := h
+	next := func() (int64, bool) {
+		num, after, ok := strings.Cut(rest, ",")
+		n, err := strconv.ParseInt(num, 10, 64)
+		rest = after
+		return n, ok && err == nil
+	}
+	for i := range ints {
+		n, ok := next()
+		if !ok {
+			return fmt.Errorf("scan row: malformed %.60q", h)
+		}
+		ints[i] = n
+	}
+	var lens [8]int
+	for i := range len(strs) - 1 {
+		n, ok := next()
+		if !ok || n < 0 || n > int64(len(h)) {
+			return fmt.Errorf("scan row: malformed %.60q", h)
+		}
+		lens[i] = int(n)
+	}
+	for i := range len(strs) - 1 {
+		if lens[i] > len(rest) {
+			return fmt.Errorf("scan row: malformed %.60q", h)
+		}
+		strs[i], rest = rest[:lens[i]], rest[lens[i]:]
+	}
+	strs[len(strs)-1] = rest
+	return nil
 }
 
 // scanQueries keeps the text of scanQuery by the selection's shape (each
@@ -258,17 +324,25 @@ func rangeWhere(field syncengine.ScopeField, value, typ string) string {
 // record's current state, an exit row the scope the record left. limit
 // rows, copies included, mean the scan stopped early: it covered through
 // the last.
+//
+// The row is scanned into a scanRow, whose destinations database/sql
+// fills without converting (see scanRow); the page's records are
+// allocated together, and their values copied into one buffer.
 func scanChangePage(rows *sql.Rows, limit int) (*syncengine.ChangePage, error) {
 	defer rows.Close()
-	pg := &syncengine.ChangePage{}
+	size := min(limit, maxScanRows)
+	pg := &syncengine.ChangePage{Rows: make([]syncengine.ChangeRow, 0, size)}
+	recs := make([]syncengine.RawRecord, 0, size)
+	var values []byte
+	var sr scanRow
+	dest := sr.dest()
 	n := 0
 	for ; rows.Next(); n++ {
-		var r syncengine.ChangeRow
-		var raw syncengine.RawRecord
-		var hlc uint64
-		var updated int64
-		if err := rows.Scan(&r.Version, &r.Exit, &r.RecordID, &r.Type, &r.Scope.Owner, &r.Scope.Store, &r.Scope.Region, &r.Deleted,
-			&raw.Value, &hlc, &updated); err != nil {
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		r, raw, err := sr.change()
+		if err != nil {
 			return nil, err
 		}
 		if r.Version == pg.Through {
@@ -276,14 +350,68 @@ func scanChangePage(rows *sql.Rows, limit int) (*syncengine.ChangePage, error) {
 		}
 		pg.Through = r.Version
 		if !r.Exit {
-			raw.Type, raw.Scope, raw.Version, raw.Deleted = r.Type, r.Scope, r.Version, r.Deleted
-			raw.HLC, raw.UpdatedAt = syncengine.HLC(hlc), fromMS(updated)
-			r.Record = &raw
+			if len(recs) == cap(recs) {
+				recs = make([]syncengine.RawRecord, 0, size)
+			}
+			values, raw.Value = appendValue(values, sr.value, size)
+			recs = append(recs, raw)
+			r.Record = &recs[len(recs)-1]
 		}
 		pg.Rows = append(pg.Rows, r)
 	}
 	pg.More = n == limit
 	return pg, rows.Err()
+}
+
+// maxScanRows bounds what scanChangePage allocates ahead for a page.
+const maxScanRows = 5000
+
+// appendValue copies v into buf, the page's value buffer, and returns the
+// copy, capped so nothing can append into the next value. A full buffer is
+// left to the values already cut from it and a new one begun, sized for
+// rows more values like v (at most 1 MiB, unless v is larger).
+func appendValue(buf, v []byte, rows int) ([]byte, []byte) {
+	if v == nil {
+		return buf, nil
+	}
+	if len(buf)+len(v) > cap(buf) {
+		buf = make([]byte, 0, max(min(len(v)*rows, 1<<20), len(v)))
+	}
+	at := len(buf)
+	buf = append(buf, v...)
+	return buf, buf[at:len(buf):len(buf)]
+}
+
+// scanRow holds one row of the scan as database/sql reads it: its
+// integers, id, type and scope in one text (rowText; the strings cut from
+// it share its bytes), and the value as *sql.RawBytes (the driver's bytes,
+// copied once by appendValue instead of cloned by database/sql).
+type scanRow struct {
+	text  string
+	value sql.RawBytes
+}
+
+// dest lists the destinations of the scan's columns, in order.
+func (s *scanRow) dest() []any {
+	return []any{&s.text, &s.value}
+}
+
+// change is the row read: its change row and, unless it is an exit, its
+// record (Value left to the caller).
+func (s *scanRow) change() (syncengine.ChangeRow, syncengine.RawRecord, error) {
+	var ints [3]int64  // version*4 + exit*2 + deleted, hlc, updated_at
+	var strs [5]string // id, type, owner, store, region
+	if err := parseRowText(s.text, ints[:], strs[:]); err != nil || ints[0] < 0 {
+		return syncengine.ChangeRow{}, syncengine.RawRecord{}, cmp.Or(err, fmt.Errorf("scan row: malformed %.60q", s.text))
+	}
+	head := ints[0]
+	r := syncengine.ChangeRow{Version: uint64(head) >> 2, RecordID: strs[0], Type: strs[1],
+		Scope: syncengine.Scope{Owner: strs[2], Store: strs[3], Region: strs[4]}, Deleted: head&1 != 0, Exit: head&2 != 0}
+	if r.Exit {
+		return r, syncengine.RawRecord{}, nil
+	}
+	return r, syncengine.RawRecord{Type: r.Type, Scope: r.Scope, Version: r.Version, Deleted: r.Deleted,
+		HLC: syncengine.HLC(uint64(ints[1])), UpdatedAt: fromMS(ints[2])}, nil
 }
 
 // CreatedBetween lists the records sel selects of the types that were
