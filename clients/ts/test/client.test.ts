@@ -380,45 +380,6 @@ describe("pull", () => {
     expect(acked).toEqual(["p1", "p2"]);
   });
 
-  it("sends the last page's receipt in the background: sync resolves first, the next pull waits for it", async () => {
-    let answer: () => void = () => undefined;
-    const acked: string[] = [];
-    const pulls: string[] = [];
-    let cursor = "";
-    const c = await fakeClient((r) => {
-      r.service(IdentityService, { whoAmI: () => ({ deviceId: "d1", userId: "u1", tenantId: "t1" }) });
-      r.service(SyncService, {
-        push: (req) => applyAll(req.mutations),
-        pull: (req) => {
-          pulls.push(req.cursor);
-          cursor = cursor === "" ? "p1" : "p2";
-          return { records: [pulled(cursor, { notes: cursor }, cursor === "p1" ? 1n : 2n)], nextCursor: cursor };
-        },
-        ack: async (req) => {
-          await new Promise<void>((done) => (answer = done));
-          acked.push(req.cursor);
-          return {};
-        },
-      });
-    });
-    await c.sync(); // resolves while its receipt waits for an answer
-    expect(acked).toEqual([]);
-    let waited = false;
-    const waiting = c.waitAcked().then(() => (waited = true));
-    const second = c.sync();
-    await new Promise((r) => setTimeout(r, 20));
-    expect(pulls).toEqual([""]); // the next pull waits for the receipt in flight
-    expect(waited).toBe(false);
-    answer();
-    await waiting;
-    expect(acked).toEqual(["p1"]);
-    await second;
-    expect(pulls).toEqual(["", "p1"]);
-    answer();
-    await c.waitAcked();
-    expect(acked).toEqual(["p1", "p2"]);
-  });
-
   it("rebases pending local edits over the pulled state", async () => {
     let c: Client | undefined;
     let pulls = 0;
