@@ -142,10 +142,12 @@ func scanQuery(sel syncengine.Selection, after, through uint64, limit int) (stri
 }
 
 // rowText is the SQL of one text holding integers and strings (see
-// parseRowText): each integer in decimal and each string's byte length but
-// the last's, every one followed by a comma, then the strings one after
-// the other. A column read is two or three calls into SQLite, each behind
-// the connection's mutex: the scan's row was ten columns, now two.
+// parseRowText): each integer in decimal and each string's byte length,
+// every one followed by a comma, then the strings one after the other. A
+// column read is two or three calls into SQLite, each behind the
+// connection's mutex: the scan's row was ten columns, now two. The last
+// string's length is there so that a text whose strings do not add up (one
+// holding a NUL, where printf's %s stops) is refused, not cut wrongly.
 func rowText(ints, strs []string) string {
 	var format strings.Builder
 	var args []string
@@ -153,7 +155,7 @@ func rowText(ints, strs []string) string {
 		format.WriteString("%d,")
 		args = append(args, i)
 	}
-	for _, s := range strs[:len(strs)-1] {
+	for _, s := range strs {
 		format.WriteString("%d,")
 		args = append(args, "octet_length("+s+")")
 	}
@@ -182,20 +184,22 @@ func parseRowText(h string, ints []int64, strs []string) error {
 		ints[i] = n
 	}
 	var lens [8]int
-	for i := range len(strs) - 1 {
+	for i := range strs {
 		n, ok := next()
 		if !ok || n < 0 || n > int64(len(h)) {
 			return fmt.Errorf("scan row: malformed %.60q", h)
 		}
 		lens[i] = int(n)
 	}
-	for i := range len(strs) - 1 {
+	for i := range strs {
 		if lens[i] > len(rest) {
 			return fmt.Errorf("scan row: malformed %.60q", h)
 		}
 		strs[i], rest = rest[:lens[i]], rest[lens[i]:]
 	}
-	strs[len(strs)-1] = rest
+	if rest != "" {
+		return fmt.Errorf("scan row: malformed %.60q", h)
+	}
 	return nil
 }
 

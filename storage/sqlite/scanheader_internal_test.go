@@ -36,7 +36,18 @@ func TestScanRowTextRoundTripsAnyText(t *testing.T) {
 			t.Errorf("text of %q %v = %q: %q %v (%v)", c, ints, text, got, gotInts, err)
 		}
 	}
-	for _, bad := range []string{"", "1,2,3", "a,0,0,0,", "0,-1,0,0,x", "0,5,0,0,abc", "0,1,", "0,99999999999999999999,0,0,"} {
+	// A string holding a NUL (printf's %s stops there) is refused, not cut wrongly.
+	for _, c := range [][5]string{{"a\x00b", "t", "o", "s", "r"}, {"v1", "t", "o", "s", "r\x00egion"}} {
+		var text string
+		if err := db.QueryRow(query, ints[0], ints[1], ints[2], ints[3], c[0], c[1], c[2], c[3], c[4]).Scan(&text); err != nil {
+			t.Fatal(err)
+		}
+		if got := make([]string, 5); parseRowText(text, make([]int64, 4), got) == nil {
+			t.Errorf("text of %q = %q: parsed as %q", c, text, got)
+		}
+	}
+	for _, bad := range []string{"", "1,2,3", "a,0,0,0,", "0,-1,0,0,x", "0,5,0,0,abc", "0,1,", "0,99999999999999999999,0,0,",
+		"0,1,1,1,1,abcdz", "0,1,1,1,1,abc"} {
 		if err := parseRowText(bad, make([]int64, 1), make([]string, 4)); err == nil {
 			t.Errorf("parseRowText(%q) accepted it", bad)
 		}
