@@ -14,7 +14,7 @@ func TestAppendValueCopiesAndCapsEachValue(t *testing.T) {
 	for _, v := range want {
 		src := bytes.Clone(v)
 		var out []byte
-		buf, out = appendValue(buf, src, 2)
+		buf, out = appendValue(buf, src)
 		for i := range src {
 			src[i] = '!' // the driver's bytes may be reused
 		}
