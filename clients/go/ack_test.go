@@ -88,6 +88,7 @@ func TestAckRefusesBadInput(t *testing.T) {
 type heldAcks struct {
 	release         chan struct{}
 	sent, answered  atomic.Int64
+	cancelled       atomic.Int64
 	pullsBeforeAnsw atomic.Int64
 	once            sync.Once
 }
@@ -98,7 +99,12 @@ func (h *heldAcks) RoundTrip(req *http.Request) (*http.Response, error) {
 	switch {
 	case strings.HasSuffix(req.URL.Path, "/Ack"):
 		h.sent.Add(1)
-		<-h.release
+		select {
+		case <-h.release:
+		case <-req.Context().Done():
+			h.cancelled.Add(1)
+			return nil, req.Context().Err()
+		}
 		res, err := http.DefaultTransport.RoundTrip(req)
 		h.answered.Add(1)
 		return res, err
@@ -187,6 +193,25 @@ func TestTheNextPullWaitsForTheReceipt(t *testing.T) {
 	}
 	if h.sent.Load() != 1 {
 		t.Fatalf("%d Acks sent; want 1 (the second sync found nothing new)", h.sent.Load())
+	}
+}
+
+// TestCloseGivesUpOnAReceiptThatHangs: an Ack that gets no answer (a link
+// gone silent) holds Close up only for its grace, then is cancelled.
+func TestCloseGivesUpOnAReceiptThatHangs(t *testing.T) {
+	t.Parallel()
+	e := start(t)
+	h := newHeldAcks()
+	defer h.open()
+	// The Ack's own timeout would end it only after the test's.
+	rep := e.device(e.token("rep"), WithHTTPClient(&http.Client{Transport: h}), WithRequestTimeout(time.Hour))
+	mustSync(t, rep)
+	rep.closeGrace = 50 * time.Millisecond
+	if err := rep.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if h.sent.Load() != 1 || h.cancelled.Load() != 1 || h.answered.Load() != 0 {
+		t.Fatalf("after Close: %d Acks sent, %d cancelled, %d answered; want 1, 1, 0", h.sent.Load(), h.cancelled.Load(), h.answered.Load())
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/fieldsync/fieldsync/internal/ids"
 	"github.com/fieldsync/fieldsync/proto/fieldsync/v1/fieldsyncv1connect"
@@ -24,10 +25,12 @@ type Client struct {
 
 	photoDir string // local copies of queued photos (WithPhotoDir)
 
-	syncMu sync.Mutex    // one Sync at a time
-	acks   inFlight      // the last Sync's delivery receipt (see WaitAcked)
-	kick   chan struct{} // a local write happened (Watch pushes it at once)
-	writes atomic.Uint64 // local writes so far (see wrote)
+	syncMu sync.Mutex // one Sync at a time
+	acks   inFlight   // the last Sync's delivery receipt (see WaitAcked)
+	// closeGrace is how long Close waits for that receipt (ackCloseGrace).
+	closeGrace time.Duration
+	kick       chan struct{} // a local write happened (Watch pushes it at once)
+	writes     atomic.Uint64 // local writes so far (see wrote)
 
 	identityKnown atomic.Bool // the store holds the identity (see learnIdentity)
 	pushed        *sentStatus // the status the sync's last Push carried (see wireStatus); under syncMu
@@ -60,7 +63,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Client, error) {
 		db.close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	c := &Client{cfg: cfg, db: db, clock: &clock{last: uint64(last), now: cfg.now}, kick: make(chan struct{}, 1)}
+	c := &Client{cfg: cfg, db: db, clock: &clock{last: uint64(last), now: cfg.now}, kick: make(chan struct{}, 1), closeGrace: ackCloseGrace}
 	c.photoDir = photoDir(path, cfg)
 	if cfg.server != "" {
 		c.rpc = photoStatePuller{SyncServiceClient: newSyncClient(cfg), db: db}
@@ -70,12 +73,18 @@ func Open(ctx context.Context, path string, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
+// ackCloseGrace is how long Close waits for a delivery receipt in flight
+// before it gives up on it: an app closing the client (at shutdown, on a
+// link gone silent) must not wait for the request timeout.
+const ackCloseGrace = 2 * time.Second
+
 // Close waits for the delivery receipt the last Sync sent in the
-// background (see WaitAcked; it is bounded by the request timeout), then
-// closes the store. Other calls in flight fail; pending writes stay in the
-// file for the next Open.
+// background (see WaitAcked), for at most 2 s, cancelling it then: the next
+// Sync's first Pull records the receipt instead. Then it closes the store.
+// Other calls in flight fail; pending writes stay in the file for the next
+// Open.
 func (c *Client) Close() error {
-	c.acks.wait(context.Background())
+	c.acks.stop(c.closeGrace)
 	return c.db.close()
 }
 

@@ -43,7 +43,7 @@ import (
 // The delivery receipt of the pulled pages (an Ack) is sent in the
 // background once the last page is stored: Sync returns without waiting
 // for its answer. The next Sync (or Watch's next pull) waits for it before
-// it pulls, Close waits for it, and WaitAcked waits for it on demand. A
+// it pulls, Close waits for it (at most 2 s), and WaitAcked waits for it on demand. A
 // receipt that fails is not retried: the next Pull sends the stored cursor,
 // which records it then. Nothing else depends on it (the cursor is stored
 // before it leaves), so what is applied, stored or sent again is the same
@@ -141,7 +141,7 @@ func (c *Client) WaitAcked(ctx context.Context) error {
 // background (see ack), in a context that outlives the Sync's, so a caller
 // that cancels its ctx once Sync returned does not cut it short. It is
 // bounded by the request timeout (DefaultRequestTimeout when that is
-// disabled), so Close never waits longer.
+// disabled); Close cancels it after ackCloseGrace.
 func (c *Client) ackLater(ctx context.Context, sent, next string) {
 	if next == "" || next == sent {
 		return // nothing the first Pull did not record already
@@ -154,26 +154,43 @@ func (c *Client) ackLater(ctx context.Context, sent, next string) {
 	c.acks.start(func() {
 		defer cancel()
 		c.ack(ctx, sent, next)
-	})
+	}, cancel)
 }
 
 // inFlight is the one background call a client may have in flight (the
 // last Sync's receipt): started while no other runs, waited for by anyone.
 type inFlight struct {
-	mu   sync.Mutex
-	done chan struct{} // closed when the call ended; nil before the first
+	mu     sync.Mutex
+	done   chan struct{}      // closed when the call ended; nil before the first
+	cancel context.CancelFunc // cancels the call's context
 }
 
-// start runs f in the background; the caller made sure no call runs.
-func (f *inFlight) start(call func()) {
+// start runs call in the background; cancel cancels its context. The
+// caller made sure no call runs.
+func (f *inFlight) start(call func(), cancel context.CancelFunc) {
 	done := make(chan struct{})
 	f.mu.Lock()
-	f.done = done
+	f.done, f.cancel = done, cancel
 	f.mu.Unlock()
 	go func() {
 		defer close(done)
 		call()
 	}()
+}
+
+// stop waits up to grace for the call in flight, if any, then cancels it
+// and waits for it to end.
+func (f *inFlight) stop(grace time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if f.wait(ctx) == nil {
+		return
+	}
+	f.mu.Lock()
+	done, stop := f.done, f.cancel
+	f.mu.Unlock()
+	stop()
+	<-done
 }
 
 // wait waits for the call in flight, if any, or for ctx to end.
