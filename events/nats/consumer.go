@@ -20,6 +20,14 @@ const (
 	consumerBuffer = 64
 	// ackTimeout bounds the wait for the server to confirm an ack.
 	ackTimeout = 5 * time.Second
+	// pullHeartbeat is how often the server confirms a waiting pull
+	// request; two missed in a row make the iterator pull again. nats.go's
+	// iterator can be left with no pull request waiting (it skips a pull
+	// while its previous one is still being sent, and with a buffer of one
+	// message that previous one was already answered): with MaxAckPending
+	// 1 delivery then stops until the heartbeats are missed. nats.go's
+	// default (15 s, so 30 s of silence) made that a half-minute stall.
+	pullHeartbeat = 2 * time.Second
 )
 
 // ConsumerConfig configures a durable pull consumer.
@@ -103,7 +111,7 @@ func (c ConsumerConfig) run(ctx context.Context, js jetstream.JetStream, buffer 
 	if err != nil {
 		return fmt.Errorf("consumer %s: %w", c.Durable, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(buffer))
+	it, err := cons.Messages(jetstream.PullMaxMessages(buffer), jetstream.PullHeartbeat(pullHeartbeat))
 	if err != nil {
 		return fmt.Errorf("consumer %s: %w", c.Durable, err)
 	}
@@ -114,6 +122,12 @@ func (c ConsumerConfig) run(ctx context.Context, js jetstream.JetStream, buffer 
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return nil
+		case errors.Is(err, jetstream.ErrNoHeartbeat):
+			// No pull request of ours is waiting at the server: the
+			// iterator forgets what it asked for and asks again at the
+			// next Next. Going on is the recovery, not a failure.
+			c.Logger.Debug("consumer: no heartbeat from the server; pulling again", "consumer", c.Durable)
+			continue
 		case err != nil:
 			return fmt.Errorf("consumer %s: %w", c.Durable, err)
 		}
