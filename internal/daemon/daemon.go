@@ -43,6 +43,7 @@ type Daemon struct {
 	cluster  clusterParts        // leases and pokes on a cluster (leader.go)
 	hold     relayHold           // HoldRelay (idle.go)
 	activity *server.Activity    // the API's calls in progress, which the relay makes way for (yield.go)
+	calls    calls               // the HTTP requests being served, named when a shutdown runs out of time
 }
 
 // Start opens storage, starts every component and begins serving. It
@@ -197,16 +198,17 @@ func (d *Daemon) listen(handler http.Handler) error {
 	// server's handler sets a deadline on each request body instead
 	// (--body-read-timeout).
 	d.http = &http.Server{
-		Handler:           server.NewClientIP(proxies, server.NewCORS(origins, handler)),
+		Handler:           d.calls.wrap(server.NewClientIP(proxies, server.NewCORS(origins, handler))),
 		Protocols:         &protocols,
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
+		ConnState:         d.calls.connState,
 	}
 	go func() {
 		err := d.http.Serve(ln)
-		if errors.Is(err, http.ErrServerClosed) {
+		if errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) { // Close closes ln first
 			err = nil
 		}
 		d.serveErr <- err
@@ -308,16 +310,28 @@ func (d *Daemon) Wait(ctx context.Context) error {
 	}
 }
 
-// Close stops serving (letting in-flight calls finish for a few seconds),
-// stops background work and closes storage.
+// shutdownGrace is how long Close lets calls in progress finish.
+const shutdownGrace = 5 * time.Second
+
+// Close stops serving (letting in-flight calls finish for a few seconds,
+// then closing the connections of those that did not), stops background
+// work and closes storage. Calls still running after the grace period are
+// logged and named in the error.
 func (d *Daemon) Close() error {
 	var errs []error
 	if d.engine != nil {
 		d.engine.Close() // ends Watch streams so the HTTP shutdown is not held up
 	}
 	if d.http != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		errs = append(errs, d.http.Shutdown(ctx))
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		d.listener.Close() // no new connections; Shutdown's own close then reports net.ErrClosed
+		d.calls.closeNew()
+		if err := d.http.Shutdown(ctx); err != nil && !errors.Is(err, net.ErrClosed) {
+			running := d.calls.running()
+			d.log.Warn("calls still running after the shutdown's grace period; closing their connections",
+				"grace", shutdownGrace, "calls", running)
+			errs = append(errs, fmt.Errorf("http shutdown: %w; still running: %s", err, running), d.http.Close())
+		}
 		cancel()
 	}
 	if d.metrics != nil {

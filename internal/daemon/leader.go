@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -55,10 +56,11 @@ func (d *Daemon) wireLeases(ctx context.Context, js jetstream.JetStream, reg pro
 
 // goOnce runs task until runCtx ends: directly on a single node, and under
 // the lease key on a cluster, where task's context ends when the lease is
-// lost (and task runs again if this node takes the lease back).
+// lost (and task runs again if this node takes the lease back). A task
+// that fails runs again after a pause on both (see retryTask).
 func (d *Daemon) goOnce(runCtx context.Context, name, key string, task func(context.Context) error) {
 	if d.cluster.leases == nil {
-		d.goRun(name, func() error { return task(runCtx) })
+		d.goRun(name, func() error { return d.retryTask(runCtx, name, task) })
 		return
 	}
 	held := d.cluster.leaseHeld.WithLabelValues(key)
@@ -70,6 +72,41 @@ func (d *Daemon) goOnce(runCtx context.Context, name, key string, task func(cont
 		held.Set(v)
 	}}
 	d.goRun(name, func() error { return l.Run(runCtx, task) })
+}
+
+// Pauses before a failed task runs again on a single node: doubled after
+// each failure in a row, from taskRetryMin to taskRetryMax; a run that
+// lasted taskRetryMax or more starts the doubling over.
+var (
+	taskRetryMin = time.Second
+	taskRetryMax = 30 * time.Second
+)
+
+// retryTask runs task until ctx ends, running it again after a pause when
+// it returns before that (failed, or done by itself), with the error
+// logged. A lease does the same on a cluster. Before, a single node's
+// insights consumer that returned an error (the consumer deleted by an
+// operator, a JetStream error) stayed stopped until the process restarted,
+// while the API went on serving and alerts silently ceased.
+func (d *Daemon) retryTask(ctx context.Context, name string, task func(context.Context) error) error {
+	pause := taskRetryMin
+	for {
+		began := time.Now()
+		err := task(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if time.Since(began) >= taskRetryMax {
+			pause = taskRetryMin
+		}
+		d.log.Error(name+" stopped; running it again", "err", err, "retry_in", pause)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, taskRetryMax)
+	}
 }
 
 // together runs tasks concurrently under one lease: the first to return
