@@ -46,12 +46,19 @@ func TestPostgresBackupRestoresIntoAFreshCluster(t *testing.T) {
 	kept := []string{dev.push(t, d.URL()), dev.push(t, d.URL())}
 	dev.pull(t, d.URL())
 	atBackup := dev.cursor
+	// The backup is taken of a quiet daemon: the relay and the insights
+	// consumer have applied what the pushes started. Otherwise the restored
+	// daemon writes their derived records itself, and its latest version
+	// may pass the cursor minted after the backup, which is then no longer
+	// ahead (the gate's flake: the Pull below was answered).
+	idle(t, d)
 
 	dump := filepath.Join(t.TempDir(), "fieldsync.dump")
 	if out, err := exec.Command(pgtest.Program(t, "pg_dump"), "--format=custom", "--file="+dump, "--dbname="+cfg.Database).CombinedOutput(); err != nil {
 		t.Fatalf("pg_dump: %v\n%s", err, out)
 	}
 	lost := dev.push(t, d.URL()) // after the backup: lost by the restore
+	idle(t, d)
 	dev.pull(t, d.URL())
 	ahead := dev.cursor
 	d.Close()
@@ -195,4 +202,14 @@ func hasDetail[T any](ce *connect.Error) bool {
 		}
 	}
 	return false
+}
+
+// idle waits until d's relay and consumers have caught up.
+func idle(t *testing.T, d *daemon.Daemon) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := d.WaitIdle(ctx); err != nil {
+		t.Fatalf("wait for the relay and consumers: %v", err)
+	}
 }
