@@ -19,6 +19,13 @@ func newSyncClient(cfg *config) fieldsyncv1connect.SyncServiceClient {
 	return fieldsyncv1connect.NewSyncServiceClient(hc, cfg.server, opts...)
 }
 
+// maxAnswerBytes bounds one answer the SDK reads, after inflating: a Pull
+// page holds at most 4 MiB of record values (the server's page budget), so
+// this leaves room for any honest answer while a hostile server or proxy
+// (a gzip bomb, an endless body) cannot exhaust a device's memory. Connect
+// refuses a larger answer with ResourceExhausted.
+const maxAnswerBytes = 64 << 20
+
 // clientSetup is the HTTP client and Connect options every service client
 // of a configuration shares: token, per-call timeout and protocol.
 func clientSetup(cfg *config) (*http.Client, []connect.ClientOption) {
@@ -27,7 +34,11 @@ func clientSetup(cfg *config) (*http.Client, []connect.ClientOption) {
 		hc = defaultHTTPClient(cfg.protocol, cfg.connectTimeout)
 	}
 	hc = withOneWrite(hc)
-	opts := []connect.ClientOption{connect.WithInterceptors(authInterceptor(cfg.token), timeoutInterceptor(cfg.requestTimeout))}
+	opts := []connect.ClientOption{
+		connect.WithInterceptors(authInterceptor(cfg.token), timeoutInterceptor(cfg.requestTimeout)),
+		connect.WithCodec(pageCodec{}), // pages decoded with fewer allocations
+		connect.WithReadMaxBytes(maxAnswerBytes),
+	}
 	switch cfg.protocol {
 	case ProtocolGRPC:
 		opts = append(opts, connect.WithGRPC())
