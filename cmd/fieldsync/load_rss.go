@@ -40,6 +40,9 @@ type rssWatch struct {
 	roundServer0, roundSelf0     time.Duration
 	roundServer, roundSelf, wall time.Duration
 	rounds                       int
+	// The same up to the round's last sync, before the receipts the SDK
+	// sends in the background are all answered.
+	syncsServer, syncsSelf, syncsWall time.Duration
 }
 
 // loadRSS is the server memory the summary reports, in MB.
@@ -59,9 +62,14 @@ type loadRSS struct {
 	RoundSec           float64 `json:"round_sec,omitempty"`
 	ServerCPUPerSyncMs float64 `json:"server_cpu_per_sync_ms,omitempty"`
 	LoadCPUPerSyncMs   float64 `json:"load_generator_cpu_per_sync_ms,omitempty"`
-	PeakMB             float64 `json:"peak_mb,omitempty"`
-	EndMB              float64 `json:"end_mb,omitempty"`
-	Unavailable        string  `json:"unavailable,omitempty"`
+	// The same until the last sync of each round ended (the receipts
+	// still in flight then left out).
+	SyncsServerCPUSec float64 `json:"syncs_server_cpu_sec,omitempty"`
+	SyncsLoadCPUSec   float64 `json:"syncs_load_generator_cpu_sec,omitempty"`
+	SyncsSec          float64 `json:"syncs_sec,omitempty"`
+	PeakMB            float64 `json:"peak_mb,omitempty"`
+	EndMB             float64 `json:"end_mb,omitempty"`
+	Unavailable       string  `json:"unavailable,omitempty"`
 }
 
 // newRSSWatch starts sampling the server of --server-pid or --data-dir;
@@ -199,8 +207,29 @@ func (w *rssWatch) roundStart() {
 	w.roundAt, w.roundServer0, w.roundSelf0 = time.Now(), server, selfCPU()
 }
 
+// syncsEnd adds the CPU and wall time since roundStart to the syncs'
+// (the round's last sync ended; its receipts may still be in flight).
+func (w *rssWatch) syncsEnd() {
+	w.sinceRoundStart(func(server, self, wall time.Duration) {
+		w.syncsServer += server
+		w.syncsSelf += self
+		w.syncsWall += wall
+	})
+}
+
 // roundEnd adds the CPU and wall time since roundStart to the rounds'.
 func (w *rssWatch) roundEnd() {
+	w.sinceRoundStart(func(server, self, wall time.Duration) {
+		w.roundServer += server
+		w.roundSelf += self
+		w.wall += wall
+		w.rounds++
+	})
+}
+
+// sinceRoundStart passes add the server's and this process's CPU time and
+// the wall time since roundStart, under w.mu.
+func (w *rssWatch) sinceRoundStart(add func(server, self, wall time.Duration)) {
 	if w.pid == 0 {
 		return
 	}
@@ -211,10 +240,7 @@ func (w *rssWatch) roundEnd() {
 	if err != nil {
 		w.cpuErr = err
 	}
-	w.roundServer += server - w.roundServer0
-	w.roundSelf += self - w.roundSelf0
-	w.wall += time.Since(w.roundAt)
-	w.rounds++
+	add(server-w.roundServer0, self-w.roundSelf0, time.Since(w.roundAt))
 }
 
 // sample returns what was measured so far (the end being now); syncs is
@@ -238,6 +264,7 @@ func (w *rssWatch) sample(syncs int64) loadRSS {
 	}
 	if w.cpuErr == nil && w.rounds > 0 {
 		r.RoundServerCPUSec, r.RoundLoadCPUSec, r.RoundSec = w.roundServer.Seconds(), w.roundSelf.Seconds(), w.wall.Seconds()
+		r.SyncsServerCPUSec, r.SyncsLoadCPUSec, r.SyncsSec = w.syncsServer.Seconds(), w.syncsSelf.Seconds(), w.syncsWall.Seconds()
 		if syncs > 0 {
 			r.ServerCPUPerSyncMs = 1000 * r.RoundServerCPUSec / float64(syncs)
 			r.LoadCPUPerSyncMs = 1000 * r.RoundLoadCPUSec / float64(syncs)

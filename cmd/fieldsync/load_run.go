@@ -147,6 +147,7 @@ func (l *loadRun) round(ctx context.Context) {
 	released = time.Now()
 	close(release)
 	wg.Wait()
+	l.rss.syncsEnd()
 	l.waitAcked(ctx)
 	l.rss.roundEnd()
 }

@@ -175,6 +175,10 @@ func (s *loadSummary) printTail(w io.Writer) {
 			fmt.Fprintf(w, "CPU in rounds	server %.2fs (%.2f ms per device sync), load generator %.2fs (%.2f ms per device sync), over %.1fs\n",
 				r.RoundServerCPUSec, r.ServerCPUPerSyncMs, r.RoundLoadCPUSec, r.LoadCPUPerSyncMs, r.RoundSec)
 		}
+		if r.SyncsSec > 0 {
+			fmt.Fprintf(w, "CPU to last sync	server %.2fs, load generator %.2fs, over %.1fs (receipts still in flight left out)\n",
+				r.SyncsServerCPUSec, r.SyncsLoadCPUSec, r.SyncsSec)
+		}
 	} else {
 		fmt.Fprintf(w, "server RSS\t%s\n", r.Unavailable)
 	}
