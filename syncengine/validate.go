@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"buf.build/go/protovalidate"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // ViolationMessage renders a protovalidate error as "field: message; …",
@@ -25,4 +27,46 @@ func ViolationMessage(err error) string {
 		}
 	}
 	return strings.Join(parts, "; ")
+}
+
+// keptValuesOnly reports whether every violation of err lies in a
+// top-level field that next holds exactly as cur stored it. A value
+// stored before a rule was added or tightened (a name with a line break,
+// stored before names had to be printable) does not refuse a write that
+// leaves it alone: the write is judged on what it changes. A violation of
+// the record as a whole (a message-level rule) or of a changed field is
+// never excused.
+func keptValuesOnly(err error, cur *StoredRecord, next proto.Message) bool {
+	var ve *protovalidate.ValidationError
+	if cur == nil || cur.State == nil || cur.State.Value == nil || !errors.As(err, &ve) || len(ve.Violations) == 0 {
+		return false
+	}
+	was, now := cur.State.Value.ProtoReflect(), next.ProtoReflect()
+	if was.Descriptor() != now.Descriptor() {
+		return false
+	}
+	for _, v := range ve.Violations {
+		path := v.Proto.GetField().GetElements()
+		if len(path) == 0 {
+			return false
+		}
+		fd := now.Descriptor().Fields().ByNumber(protoreflect.FieldNumber(path[0].GetFieldNumber()))
+		if fd == nil || !sameField(was, now, fd) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameField reports whether a and b, of one type, hold equal values of fd.
+func sameField(a, b protoreflect.Message, fd protoreflect.FieldDescriptor) bool {
+	if a.Has(fd) != b.Has(fd) {
+		return false
+	}
+	x, y := a.New(), b.New()
+	if a.Has(fd) {
+		x.Set(fd, a.Get(fd))
+		y.Set(fd, b.Get(fd))
+	}
+	return proto.Equal(x.Interface(), y.Interface())
 }

@@ -281,7 +281,7 @@ func (e *Engine) finish(tx Tx, w *write, cur *StoredRecord, next *State) (Scope,
 	} else {
 		e.cfg.Hooks.ComputeServerFields(next.Value)
 		if !next.Deleted() {
-			if err := e.validator.Validate(next.Value); err != nil {
+			if err := e.validator.Validate(next.Value); err != nil && !keptValuesOnly(err, cur, next.Value) {
 				return Scope{}, Errorf(CodeInvalid, "%s", ViolationMessage(err))
 			}
 		}

@@ -13,7 +13,8 @@ import { precomputeDescriptors } from "./build/predesc";
  * their fields carry (buf.validate.field) options: booting their
  * descriptors needs a file of that name, not its ~70 KB of descriptor (every
  * standard rule's CEL). They get an empty file of the same name and
- * package; the options stay in their descriptors, where protovalidate reads
+ * package (and an empty StringRules, which text.proto's predefined rules
+ * extend); the options stay in their descriptors, where protovalidate reads
  * them by extension number with the real file (in the lazily loaded
  * validation chunk). So opening the app neither downloads nor boots it.
  */
@@ -33,7 +34,14 @@ function oneValidateProto(): Plugin {
         const { create, toBinary } = await import("@bufbuild/protobuf");
         const { FileDescriptorProtoSchema } = await import("@bufbuild/protobuf/wkt");
         const { base64Encode } = await import("@bufbuild/protobuf/wire");
-        const empty = base64Encode(toBinary(FileDescriptorProtoSchema, create(FileDescriptorProtoSchema, { name: "buf/validate/validate.proto", package: "buf.validate" })), "std_raw");
+        // StringRules (empty, its extension range kept): text.proto's predefined rules extend it.
+        const stub = create(FileDescriptorProtoSchema, {
+          name: "buf/validate/validate.proto",
+          package: "buf.validate",
+          syntax: "proto2",
+          messageType: [{ name: "StringRules", extensionRange: [{ start: 1000, end: 536870912 }] }],
+        });
+        const empty = base64Encode(toBinary(FileDescriptorProtoSchema, stub), "std_raw");
         return `import { fileDesc } from "@bufbuild/protobuf/codegenv2";\nexport const file_buf_validate_validate = /*@__PURE__*/ fileDesc(${JSON.stringify(empty)});\n`;
       },
     },

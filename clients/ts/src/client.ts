@@ -423,7 +423,7 @@ export class Client {
       rebuild(r, await tx.entriesFor(e.recordId));
       if (check && r.state === RowState.Edited && r.view) {
         const desc = lookupType(r.type);
-        const vs = check.validate(fromBinary(desc, r.view), desc);
+        const vs = check.validateChange(fromBinary(desc, r.view), r.base ? fromBinary(desc, r.base) : null, desc);
         if (vs.length) throw new FieldsyncError("invalid", `${r.type} ${r.id}: ${check.violationText(vs)}`, { violations: vs });
       }
       await saveRow(tx, r);

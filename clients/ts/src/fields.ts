@@ -1,11 +1,16 @@
 import { createRegistry, fromBinary, getOption, hasOption, toBinary, type DescField, type DescMessage, type Message } from "@bufbuild/protobuf";
 import { reflect, type ReflectList, type ReflectMessage } from "@bufbuild/protobuf/reflect";
 import { file_fieldsync_v1_records } from "./gen/fieldsync/v1/records_pb.js";
+import { file_fieldsync_v1_text } from "./gen/fieldsync/v1/text_pb.js";
 import { field as fieldExt, MergePolicy, record as recordExt } from "./gen/fieldsync/v1/options_pb.js";
 import { FieldsyncError } from "./errors.js";
 
-/** The registry of the fieldsync record types the SDK knows. */
-export const registry = createRegistry(file_fieldsync_v1_records);
+/**
+ * The registry of the fieldsync record types the SDK knows, with the
+ * predefined rules of text.proto (printable_name, printable_text): the
+ * validator reads a field's use of them through it.
+ */
+export const registry = createRegistry(file_fieldsync_v1_records, file_fieldsync_v1_text);
 
 /** Reports whether a message is marked as a synced record type. */
 export function isRecord(desc: DescMessage): boolean {

@@ -5,7 +5,7 @@
 // a corpus of hand-picked and generated strings.
 import { createRegistry, getOption, hasOption, type DescField, type DescFile, type DescMessage } from "@bufbuild/protobuf";
 import { isReflectMessage, reflect, type ReflectMessage } from "@bufbuild/protobuf/reflect";
-import { field as fieldRules, message as messageRules, FieldRulesSchema } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
+import { field as fieldRules, message as messageRules, predefined as predefinedRules, FieldRulesSchema } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import { RE2JS } from "@bufbuild/re2";
 import { describe, expect, it } from "vitest";
 import { file_fieldsync_v1_admin } from "../src/gen/fieldsync/v1/admin_pb.js";
@@ -20,17 +20,25 @@ import { file_fieldsync_v1_rating } from "../src/gen/fieldsync/v1/rating_pb.js";
 import { file_fieldsync_v1_records } from "../src/gen/fieldsync/v1/records_pb.js";
 import { file_fieldsync_v1_sync } from "../src/gen/fieldsync/v1/sync_pb.js";
 import { file_fieldsync_v1_system } from "../src/gen/fieldsync/v1/system_pb.js";
+import { file_fieldsync_v1_text } from "../src/gen/fieldsync/v1/text_pb.js";
 import { jsRegexMatch, translateRE2, UntranslatableRegexError } from "../src/regex.js";
 
 const FILES: DescFile[] = [
   file_fieldsync_v1_admin, file_fieldsync_v1_dashboard, file_fieldsync_v1_events, file_fieldsync_v1_identity,
   file_fieldsync_v1_insights, file_fieldsync_v1_integration, file_fieldsync_v1_media, file_fieldsync_v1_query,
   file_fieldsync_v1_rating, file_fieldsync_v1_records, file_fieldsync_v1_sync, file_fieldsync_v1_system,
+  file_fieldsync_v1_text,
 ];
 
-/** Every string.pattern / bytes.pattern (at any depth of a field's rules) and every literal matches() of a CEL rule. */
+/**
+ * Every string.pattern / bytes.pattern (at any depth of a field's rules),
+ * every literal matches() of a CEL rule, and those of the predefined rules
+ * (extensions of buf.validate's rule messages, e.g. text.proto's
+ * printable_name) that a field's rules use.
+ */
 function schemaPatterns(): Map<string, string> {
   const out = new Map<string, string>(); // pattern → where
+  const reg = createRegistry(...FILES);
   const fromCel = (expr: string, where: string) => {
     for (const m of expr.matchAll(/matches\((r?)'((?:[^'\\]|\\.)*)'\)/g)) {
       if (m[1] !== "r") throw new Error(`${where}: a non-raw CEL string literal; unescape it here before checking it`);
@@ -39,6 +47,14 @@ function schemaPatterns(): Map<string, string> {
     if (/matches\((?!r?')/.test(expr)) throw new Error(`${where}: matches() of a non-literal pattern: ${expr}`);
   };
   const walk = (m: ReflectMessage, where: string) => {
+    // A predefined rule is an extension, kept among the unknown fields: its
+    // CEL is on the extension's declaration, which must be in FILES.
+    for (const u of m.getUnknown() ?? []) {
+      const ext = reg.getExtensionFor(m.desc, u.no);
+      if (!ext) throw new Error(`${where}: ${m.desc.typeName} has extension ${u.no}, not in FILES`);
+      if (!hasOption(ext, predefinedRules)) throw new Error(`${where}: ${ext.typeName} is not a predefined rule`);
+      for (const c of getOption(ext, predefinedRules).cel) fromCel(c.expression, `${where} (${ext.typeName})`);
+    }
     for (const f of m.fields) {
       if (!m.isSet(f)) continue;
       const v = m.get(f);
@@ -48,7 +64,6 @@ function schemaPatterns(): Map<string, string> {
       else if (f.fieldKind === "list") for (const e of v as Iterable<unknown>) if (isReflectMessage(e)) walk(e, where);
     }
   };
-  const reg = createRegistry(...FILES);
   for (const t of reg) {
     if (t.kind !== "message") continue;
     const msg = t as DescMessage;
@@ -64,7 +79,7 @@ function schemaPatterns(): Map<string, string> {
 function corpus(extra: string[] = []): string[] {
   const alphabet = [
     "a", "z", "A", "Z", "0", "9", "_", "-", ":", ".", " ", "\t", "\n", "\r", "\f", "\v", "\x00", "\x01", "\x1f", "\x7f",
-    "\x80", "\x85", "\x9f", "\x1b", "\u00a0", "\u2028", "\u3000", "\ufeff", "中", "é", "😀", "!", "~", "'", "\\", "[", "]", "(", ")",
+    "\x80", "\x85", "\x9f", "\x1b", "\u00a0", "\u2028", "\u2029", "\u202a", "\u202e", "\u202f", "\u2065", "\u2066", "\u2069", "\u206a", "\u200f", "\u3000", "\ufeff", "中", "é", "😀", "!", "~", "'", "\\", "[", "]", "(", ")",
     "read", "write", "2026", "-12-", "03", "x", "_id",
   ];
   const out = ["", " ", "a", "\n", "2026-12-03", "01HZX3K2V9", "x".repeat(64), "x".repeat(65), "a_b:read", "a_b:write", "a_b:wrote",
@@ -84,10 +99,11 @@ const re2 = (p: string, s: string) => RE2JS.compile(p).test(s);
 describe("RE2 patterns as JavaScript regular expressions", () => {
   it("translates every pattern of the SDK's schemas, each matching as RE2 does", () => {
     const patterns = schemaPatterns();
-    // The schemas' patterns today (record ids, versions, dates, scopes, printable names): the walk must find them.
-    expect(patterns.size).toBeGreaterThanOrEqual(5);
+    // The schemas' patterns today (record ids, versions, dates, scopes, printable names and text): the walk must find them.
+    expect(patterns.size).toBeGreaterThanOrEqual(6);
     expect([...patterns.keys()]).toContain("^[0-9A-Za-z_-]{1,64}$");
-    expect([...patterns.keys()]).toContain("^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x20\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$");
+    expect([...patterns.keys()]).toContain("^[^\\x00-\\x1f\\x7f-\\x9f\\x{2028}\\x{2029}\\x{202a}-\\x{202e}\\x{2066}-\\x{2069}]*[^\\x00-\\x20\\x7f-\\x9f\\x{2028}\\x{2029}\\x{202a}-\\x{202e}\\x{2066}-\\x{2069}][^\\x00-\\x1f\\x7f-\\x9f\\x{2028}\\x{2029}\\x{202a}-\\x{202e}\\x{2066}-\\x{2069}]*$");
+    expect([...patterns.keys()]).toContain("^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f\\x{202a}-\\x{202e}\\x{2066}-\\x{2069}]*$");
     const strings = corpus();
     for (const [p, where] of patterns) {
       for (const s of strings) {

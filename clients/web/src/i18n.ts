@@ -162,6 +162,8 @@ const en = {
   v_below: "must be less than {n}",
   v_defined: "has a value this app does not know",
   v_pattern: "is not in the right format",
+  v_printableName: "must have a visible character and no control characters",
+  v_printableText: "must have no control characters other than tabs and line breaks",
   v_invalid: "is not valid",
   discard: "Discard",
   newRecord: "New record",
@@ -389,6 +391,8 @@ const zh: Record<Key, string> = {
   v_below: "必须小于 {n}",
   v_defined: "取值无效",
   v_pattern: "格式不正确",
+  v_printableName: "须含可见字符，且不含控制字符",
+  v_printableText: "除制表符和换行外不得含控制字符",
   v_invalid: "填写有误",
   discard: "放弃",
   newRecord: "新建记录",
@@ -521,6 +525,7 @@ function paramWords(name: string, value: string, names?: Map<string, string>): s
 const RULE_WORDS: Record<string, Key> = {
   required: "v_required", min_len: "v_minLen", max_len: "v_maxLen", min_items: "v_minItems", max_items: "v_maxItems",
   gte: "v_min", lte: "v_max", gt: "v_above", lt: "v_below", defined_only: "v_defined", pattern: "v_pattern",
+  printable_name: "v_printableName", printable_text: "v_printableText", // fieldsync's own (proto/fieldsync/v1/text.proto)
 };
 /** The record types' own rules (their id's last part: "visit.core_problem_solved.required") → the words for them. */
 const RECORD_RULE_WORDS: Record<string, Key> = { required_on_submit: "v_requiredOnSubmit", required: "v_requiredClinical", required_on_request: "v_requiredOnRequest" };

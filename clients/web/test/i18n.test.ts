@@ -56,6 +56,8 @@ describe("i18n", () => {
     expect(violationWords({ ruleId: "string.max_len", value: "64", message: "m" })).toBe("must be at most 64 characters");
     expect(violationWords({ ruleId: "repeated.max_items", value: "20", message: "m" })).toBe("must have at most 20 items");
     expect(violationWords({ ruleId: "int64.gte", value: "0", message: "m" })).toBe("must be at least 0");
+    expect(violationWords({ ruleId: "printable_name", value: "true", message: "m" })).toBe("must have a visible character and no control characters");
+    expect(violationWords({ ruleId: "printable_text", value: "true", message: "m" })).toBe("must have no control characters other than tabs and line breaks");
     expect(violationWords({ ruleId: "rebate_rule.tiers.rates_rise", value: "", message: "the server's words" })).toBe("the server's words");
   });
 });

@@ -184,6 +184,12 @@ describe.skipIf(!haveChromium)("the web app in Chromium against fieldsyncd --dem
       ["visit.action_tags.required", "Action value: is required for a clinical-director visit"],
     ]);
     expect(await bar(page, "outbox")).toBe(outboxBefore); // nothing of the refused visit was queued
+    // Free text with a terminal escape is refused by text.proto's predefined rule, which the web
+    // build's stub of validate.proto must still let the SDK's registry resolve.
+    await page.fill("textarea[name=core_problem_solved]", "screw \u001b[2J loosening");
+    await page.click("button[type=submit]");
+    await page.waitForSelector("[data-testid=violations] li[data-rule=printable_text]");
+    expect(await bar(page, "outbox")).toBe(outboxBefore);
     await page.fill("textarea[name=core_problem_solved]", "screw loosening explained");
     await page.fill("textarea[name=follow_up_commitments]", "bring the XK-300 samples");
     await page.fill("input[name=next_appointment_time]", "2030-01-02T10:00");

@@ -1644,7 +1644,7 @@ var File_fieldsync_v1_admin_proto protoreflect.FileDescriptor
 
 const file_fieldsync_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x18fieldsync/v1/admin.proto\x12\ffieldsync.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1afieldsync/v1/options.proto\x1a\x17fieldsync/v1/sync.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\",\n" +
+	"\x18fieldsync/v1/admin.proto\x12\ffieldsync.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1afieldsync/v1/options.proto\x1a\x17fieldsync/v1/sync.proto\x1a\x17fieldsync/v1/text.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\",\n" +
 	"\x06Region\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\"H\n" +
@@ -1683,15 +1683,13 @@ const file_fieldsync_v1_admin_proto_rawDesc = "" +
 	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vrevoke_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"revokeTime\"\xe0\x01\n" +
-	"\x13CreateRegionRequest\x12\xc8\x01\n" +
-	"\x04name\x18\x01 \x01(\tB\xb3\x01\xbaH\xaf\x01\xba\x01\xa4\x01\n" +
-	"\x0eprintable_name\x12<must contain a non-space character and no control characters\x1aTthis.matches(r'^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x20\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$')r\x05\x10\x01\x18\xc8\x01R\x04name\"D\n" +
+	"revokeTime\"9\n" +
+	"\x13CreateRegionRequest\x12\"\n" +
+	"\x04name\x18\x01 \x01(\tB\x0e\xbaH\vr\t\x88\x88'\x01\x10\x01\x18\xc8\x01R\x04name\"D\n" +
 	"\x14CreateRegionResponse\x12,\n" +
-	"\x06region\x18\x01 \x01(\v2\x14.fieldsync.v1.RegionR\x06region\"\x85\x02\n" +
-	"\x12CreateStoreRequest\x12\xc8\x01\n" +
-	"\x04name\x18\x01 \x01(\tB\xb3\x01\xbaH\xaf\x01\xba\x01\xa4\x01\n" +
-	"\x0eprintable_name\x12<must contain a non-space character and no control characters\x1aTthis.matches(r'^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x20\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$')r\x05\x10\x01\x18\xc8\x01R\x04name\x12$\n" +
+	"\x06region\x18\x01 \x01(\v2\x14.fieldsync.v1.RegionR\x06region\"^\n" +
+	"\x12CreateStoreRequest\x12\"\n" +
+	"\x04name\x18\x01 \x01(\tB\x0e\xbaH\vr\t\x88\x88'\x01\x10\x01\x18\xc8\x01R\x04name\x12$\n" +
 	"\tregion_id\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x10\x01R\bregionId\"@\n" +
 	"\x13CreateStoreResponse\x12)\n" +
 	"\x05store\x18\x01 \x01(\v2\x13.fieldsync.v1.StoreR\x05store\"\x18\n" +
@@ -1701,10 +1699,9 @@ const file_fieldsync_v1_admin_proto_rawDesc = "" +
 	"\vtenant_name\x18\x02 \x01(\tR\n" +
 	"tenantName\x12.\n" +
 	"\aregions\x18\x03 \x03(\v2\x14.fieldsync.v1.RegionR\aregions\x12+\n" +
-	"\x06stores\x18\x04 \x03(\v2\x13.fieldsync.v1.StoreR\x06stores\"\xeb\x02\n" +
-	"\x11CreateUserRequest\x12\xd7\x01\n" +
-	"\fdisplay_name\x18\x01 \x01(\tB\xb3\x01\xbaH\xaf\x01\xba\x01\xa4\x01\n" +
-	"\x0eprintable_name\x12<must contain a non-space character and no control characters\x1aTthis.matches(r'^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x20\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$')r\x05\x10\x01\x18\xc8\x01R\vdisplayName\x122\n" +
+	"\x06stores\x18\x04 \x03(\v2\x13.fieldsync.v1.StoreR\x06stores\"\xc4\x01\n" +
+	"\x11CreateUserRequest\x121\n" +
+	"\fdisplay_name\x18\x01 \x01(\tB\x0e\xbaH\vr\t\x88\x88'\x01\x10\x01\x18\xc8\x01R\vdisplayName\x122\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x12.fieldsync.v1.RoleB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04role\x12$\n" +
 	"\tregion_id\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\bregionId\x12\"\n" +
@@ -1728,10 +1725,9 @@ const file_fieldsync_v1_admin_proto_rawDesc = "" +
 	"\x13RevokeDeviceRequest\x12$\n" +
 	"\tdevice_id\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x10\x01R\bdeviceId\"D\n" +
 	"\x14RevokeDeviceResponse\x12,\n" +
-	"\x06device\x18\x01 \x01(\v2\x14.fieldsync.v1.DeviceR\x06device\"\xaa\x02\n" +
-	"\x13CreateApiKeyRequest\x12\xc8\x01\n" +
-	"\x04name\x18\x01 \x01(\tB\xb3\x01\xbaH\xaf\x01\xba\x01\xa4\x01\n" +
-	"\x0eprintable_name\x12<must contain a non-space character and no control characters\x1aTthis.matches(r'^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x20\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$')r\x05\x10\x01\x18\xc8\x01R\x04name\x12H\n" +
+	"\x06device\x18\x01 \x01(\v2\x14.fieldsync.v1.DeviceR\x06device\"\x83\x01\n" +
+	"\x13CreateApiKeyRequest\x12\"\n" +
+	"\x04name\x18\x01 \x01(\tB\x0e\xbaH\vr\t\x88\x88'\x01\x10\x01\x18\xc8\x01R\x04name\x12H\n" +
 	"\vpermissions\x18\x02 \x03(\tB&\xbaH#\x92\x01 \b\x01\x10 \"\x1ar\x182\x16^[a-z_]+:(read|write)$R\vpermissions\"]\n" +
 	"\x14CreateApiKeyResponse\x12-\n" +
 	"\aapi_key\x18\x01 \x01(\v2\x14.fieldsync.v1.ApiKeyR\x06apiKey\x12\x16\n" +
@@ -1885,6 +1881,7 @@ func file_fieldsync_v1_admin_proto_init() {
 	}
 	file_fieldsync_v1_options_proto_init()
 	file_fieldsync_v1_sync_proto_init()
+	file_fieldsync_v1_text_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -382,12 +382,11 @@ var File_fieldsync_v1_identity_proto protoreflect.FileDescriptor
 
 const file_fieldsync_v1_identity_proto_rawDesc = "" +
 	"\n" +
-	"\x1bfieldsync/v1/identity.proto\x12\ffieldsync.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1afieldsync/v1/options.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc1\x02\n" +
+	"\x1bfieldsync/v1/identity.proto\x12\ffieldsync.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1afieldsync/v1/options.proto\x1a\x17fieldsync/v1/text.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9a\x01\n" +
 	"\rEnrollRequest\x123\n" +
 	"\x0fenrollment_code\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\b\x18\x80\x01R\x0eenrollmentCode\x12\xd5\x01\n" +
-	"\vdevice_name\x18\x02 \x01(\tB\xb3\x01\xbaH\xaf\x01\xba\x01\xa4\x01\n" +
-	"\x0eprintable_name\x12<must contain a non-space character and no control characters\x1aTthis.matches(r'^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x20\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$')r\x05\x10\x01\x18\xc8\x01R\n" +
+	"\xbaH\ar\x05\x10\b\x18\x80\x01R\x0eenrollmentCode\x12/\n" +
+	"\vdevice_name\x18\x02 \x01(\tB\x0e\xbaH\vr\t\x88\x88'\x01\x10\x01\x18\xc8\x01R\n" +
 	"deviceName\x12#\n" +
 	"\bplatform\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18dR\bplatform\"\x86\x01\n" +
 	"\x0eEnrollResponse\x12\x1b\n" +
@@ -465,6 +464,7 @@ func file_fieldsync_v1_identity_proto_init() {
 		return
 	}
 	file_fieldsync_v1_options_proto_init()
+	file_fieldsync_v1_text_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

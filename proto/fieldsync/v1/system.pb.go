@@ -408,17 +408,15 @@ var File_fieldsync_v1_system_proto protoreflect.FileDescriptor
 
 const file_fieldsync_v1_system_proto_rawDesc = "" +
 	"\n" +
-	"\x19fieldsync/v1/system.proto\x12\ffieldsync.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18fieldsync/v1/admin.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"i\n" +
+	"\x19fieldsync/v1/system.proto\x12\ffieldsync.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18fieldsync/v1/admin.proto\x1a\x17fieldsync/v1/text.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"i\n" +
 	"\x06Tenant\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12;\n" +
 	"\vcreate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"\x98\x04\n" +
-	"\x13CreateTenantRequest\x12\xc8\x01\n" +
-	"\x04name\x18\x01 \x01(\tB\xb3\x01\xbaH\xaf\x01\xba\x01\xa4\x01\n" +
-	"\x0eprintable_name\x12<must contain a non-space character and no control characters\x1aTthis.matches(r'^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x20\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$')r\x05\x10\x01\x18\xc8\x01R\x04name\x12\xe2\x01\n" +
-	"\x12admin_display_name\x18\x02 \x01(\tB\xb3\x01\xbaH\xaf\x01\xba\x01\xa4\x01\n" +
-	"\x0eprintable_name\x12<must contain a non-space character and no control characters\x1aTthis.matches(r'^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x20\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$')r\x05\x10\x01\x18\xc8\x01R\x10adminDisplayName\x12Q\n" +
+	"createTime\"\xca\x01\n" +
+	"\x13CreateTenantRequest\x12\"\n" +
+	"\x04name\x18\x01 \x01(\tB\x0e\xbaH\vr\t\x88\x88'\x01\x10\x01\x18\xc8\x01R\x04name\x12<\n" +
+	"\x12admin_display_name\x18\x02 \x01(\tB\x0e\xbaH\vr\t\x88\x88'\x01\x10\x01\x18\xc8\x01R\x10adminDisplayName\x12Q\n" +
 	"\x0eenrollment_ttl\x18\x03 \x01(\v2\x19.google.protobuf.DurationB\x0f\xbaH\f\xaa\x01\t\"\x05\b\x80\x9a\x9e\x012\x00R\renrollmentTtl\"\xf2\x01\n" +
 	"\x14CreateTenantResponse\x12,\n" +
 	"\x06tenant\x18\x01 \x01(\v2\x14.fieldsync.v1.TenantR\x06tenant\x12(\n" +
@@ -490,6 +488,7 @@ func file_fieldsync_v1_system_proto_init() {
 		return
 	}
 	file_fieldsync_v1_admin_proto_init()
+	file_fieldsync_v1_text_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
