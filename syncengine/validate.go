@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 
+	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	"buf.build/go/protovalidate"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -30,12 +31,14 @@ func ViolationMessage(err error) string {
 }
 
 // keptValuesOnly reports whether every violation of err lies in a
-// top-level field that next holds exactly as cur stored it. A value
-// stored before a rule was added or tightened (a name with a line break,
-// stored before names had to be printable) does not refuse a write that
-// leaves it alone: the write is judged on what it changes. A violation of
-// the record as a whole (a message-level rule) or of a changed field is
-// never excused.
+// top-level field that next holds exactly as cur stored it, or in an item
+// of a list that cur's list holds too. A value stored before a rule was
+// added or tightened (a name with a line break, stored before names had
+// to be printable) does not refuse a write that leaves it alone: the write
+// is judged on what it changes (a SET_UNION list can never lose an item,
+// so judging it whole refused every later write of it). A violation of
+// the record as a whole (a message-level rule), of a list as a whole
+// (max_items), or of a changed field or item is never excused.
 func keptValuesOnly(err error, cur *StoredRecord, next proto.Message) bool {
 	var ve *protovalidate.ValidationError
 	if cur == nil || cur.State == nil || cur.State.Value == nil || !errors.As(err, &ve) || len(ve.Violations) == 0 {
@@ -51,11 +54,30 @@ func keptValuesOnly(err error, cur *StoredRecord, next proto.Message) bool {
 			return false
 		}
 		fd := now.Descriptor().Fields().ByNumber(protoreflect.FieldNumber(path[0].GetFieldNumber()))
-		if fd == nil || !sameField(was, now, fd) {
+		if fd == nil || !sameField(was, now, fd) && !keptItem(was, now, fd, path[0]) {
 			return false
 		}
 	}
 	return true
+}
+
+// keptItem reports whether at is an item of now's list fd that was's list
+// holds too (at any place).
+func keptItem(was, now protoreflect.Message, fd protoreflect.FieldDescriptor, at *validate.FieldPathElement) bool {
+	if !fd.IsList() || !at.HasIndex() {
+		return false
+	}
+	items, old := now.Get(fd).List(), was.Get(fd).List()
+	if at.GetIndex() >= uint64(items.Len()) {
+		return false
+	}
+	item := items.Get(int(at.GetIndex()))
+	for i := range old.Len() {
+		if old.Get(i).Equal(item) {
+			return true
+		}
+	}
+	return false
 }
 
 // sameField reports whether a and b, of one type, hold equal values of fd.

@@ -48,8 +48,17 @@ func (pageCodec) MarshalStable(m any) ([]byte, error) {
 	return proto.MarshalOptions{Deterministic: true}.Marshal(pm)
 }
 
+// maxPageRecords is the most records a page holds: PullRequest.limit's
+// bound (sync.proto). An empty record is two bytes on the wire and some
+// 280 decoded, so a page of more is refused before anything is allocated:
+// within the 64 MiB an answer may have, it would take gigabytes.
+const maxPageRecords = 5000
+
 func (pageCodec) Unmarshal(data []byte, m any) error {
 	if page, ok := m.(*fieldsyncv1.PullResponse); ok {
+		if n, _ := countRecords(data); n > maxPageRecords {
+			return fmt.Errorf("unmarshal into %T: %d records, more than a page holds (%d)", m, n, maxPageRecords)
+		}
 		if decodePage(data, page) {
 			return nil
 		}
@@ -121,20 +130,21 @@ func decodePage(data []byte, page *fieldsyncv1.PullResponse) bool {
 	return true
 }
 
-// countRecords counts a page's records, checking only its top level.
+// countRecords counts a page's records, checking only its top level; on
+// malformed data, false and the records counted up to it.
 func countRecords(b []byte) (int, bool) {
 	n := 0
 	for len(b) > 0 {
 		num, typ, l := protowire.ConsumeTag(b)
 		if l < 0 {
-			return 0, false
+			return n, false
 		}
 		b = b[l:]
 		l = protowire.ConsumeFieldValue(num, typ, b)
 		if l < 0 {
-			return 0, false
+			return n, false
 		}
-		if num == pageRecords {
+		if num == pageRecords && typ == protowire.BytesType { // else not a record (proto.Unmarshal keeps it as unknown)
 			n++
 		}
 		b = b[l:]

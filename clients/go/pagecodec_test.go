@@ -48,6 +48,9 @@ func decodeBoth(t interface{ Fatalf(string, ...any) }, b []byte) {
 	wantErr := proto.Unmarshal(b, want)
 	got := &fieldsyncv1.PullResponse{}
 	gotErr := pageCodec{}.Unmarshal(b, got)
+	if len(want.GetRecords()) > maxPageRecords && gotErr != nil {
+		return // refused on purpose (TestPageCodecRefusesMorePageRecordsThanAServerSends)
+	}
 	if (gotErr != nil) != (wantErr != nil) {
 		t.Fatalf("pageCodec: %v, proto.Unmarshal: %v", gotErr, wantErr)
 	}
@@ -165,4 +168,29 @@ func FuzzPageCodec(f *testing.F) {
 	f.Add(append(b, b...))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) { decodeBoth(t, b) })
+}
+
+// TestPageCodecRefusesMorePageRecordsThanAServerSends: a page of 5,001
+// empty records (10 KB, a few dozen bytes gzipped) is refused, not
+// decoded. Each empty record costs two bytes on the wire and ~280 bytes
+// decoded (record, value, time), so the 64 MiB bound on an answer let a
+// hostile server or proxy make a device allocate ~9 GB (proto.Unmarshal,
+// ~6 GB). No server sends more than PullRequest.limit's bound.
+func TestPageCodecRefusesMorePageRecordsThanAServerSends(t *testing.T) {
+	t.Parallel()
+	page := func(n int) []byte {
+		var b []byte
+		for range n {
+			b = protowire.AppendTag(b, pageRecords, protowire.BytesType)
+			b = protowire.AppendBytes(b, nil)
+		}
+		return b
+	}
+	got := &fieldsyncv1.PullResponse{}
+	if err := (pageCodec{}).Unmarshal(page(maxPageRecords), got); err != nil || len(got.Records) != maxPageRecords {
+		t.Fatalf("a page of %d records: %d decoded, %v", maxPageRecords, len(got.Records), err)
+	}
+	if err := (pageCodec{}).Unmarshal(page(maxPageRecords+1), &fieldsyncv1.PullResponse{}); err == nil {
+		t.Fatalf("a page of %d records was decoded", maxPageRecords+1)
+	}
 }

@@ -125,7 +125,12 @@ func (c ConsumerConfig) run(ctx context.Context, js jetstream.JetStream, buffer 
 		case errors.Is(err, jetstream.ErrNoHeartbeat):
 			// No pull request of ours is waiting at the server: the
 			// iterator forgets what it asked for and asks again at the
-			// next Next. Going on is the recovery, not a failure.
+			// next Next. Going on is the recovery, not a failure, unless
+			// the consumer is gone: deleted while no pull waited, nobody
+			// told us, and pulls from it go unanswered for ever.
+			if err := c.checkExists(ctx, cons); err != nil {
+				return err
+			}
 			c.Logger.Debug("consumer: no heartbeat from the server; pulling again", "consumer", c.Durable)
 			continue
 		case err != nil:
@@ -135,6 +140,16 @@ func (c ConsumerConfig) run(ctx context.Context, js jetstream.JetStream, buffer 
 			return nil
 		}
 	}
+}
+
+// checkExists returns an error when cons (or its stream) no longer exists
+// at the server; nil when it does, or when the server cannot say now.
+func (c ConsumerConfig) checkExists(ctx context.Context, cons jetstream.Consumer) error {
+	_, err := cons.Info(ctx)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("consumer %s: %w", c.Durable, err)
+	}
+	return nil
 }
 
 func (c ConsumerConfig) withDefaults() (ConsumerConfig, error) {

@@ -182,3 +182,35 @@ func seqs(ms []nats.Message) []string {
 	}
 	return s
 }
+
+// TestConsumeReportsItsConsumerDeletedWhileNoPullWaits deletes the durable
+// consumer while its only message is being handled (MaxAckPending 1: no
+// pull request of ours waits at the server then, so none is told "consumer
+// deleted"). Consume must return an error saying so, for the daemon to
+// log it and run the consumer again; it used to carry on pulling from a
+// consumer that no longer exists, every missed heartbeat logged at debug
+// level only, and deliver nothing ever again.
+func TestConsumeReportsItsConsumerDeletedWhileNoPullWaits(t *testing.T) {
+	t.Parallel()
+	n := startNATS(t)
+	_, js := connectJS(t, n.url())
+	publishChanges(t, js, 0, 3)
+	cfg := nats.ConsumerConfig{Stream: events.ChangesStream, Durable: "deleted", MaxAckPending: 1, Logger: quiet}
+	ctx, cancel := context.WithTimeout(context.Background(), liveness)
+	defer cancel()
+	var once sync.Once
+	err := nats.Consume(ctx, js, cfg, func(ctx context.Context, m nats.Message) error {
+		once.Do(func() {
+			if err := js.DeleteConsumer(ctx, events.ChangesStream, cfg.Durable); err != nil {
+				t.Error(err)
+			}
+		})
+		return nil
+	})
+	if ctx.Err() != nil {
+		t.Fatalf("Consume went on for %v with its consumer deleted (returned %v)", liveness, err)
+	}
+	if !errors.Is(err, jetstream.ErrConsumerNotFound) && !errors.Is(err, jetstream.ErrConsumerDeleted) {
+		t.Fatalf("Consume with its consumer deleted: %v, want ErrConsumerNotFound or ErrConsumerDeleted", err)
+	}
+}

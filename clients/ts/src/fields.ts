@@ -113,6 +113,20 @@ function unionInto(view: ReflectMessage, input: ReflectMessage, f: DescField): v
   view.set(f, cur as never);
 }
 
+/**
+ * Reports whether item i of v's list field name is an item of base's list
+ * too, at any place (compared by value, as the set union compares).
+ */
+export function keptItem(desc: DescMessage, v: Message, base: Message, name: string, i: number): boolean {
+  const f = fieldByName(desc, name);
+  if (!f || f.fieldKind !== "list") return false;
+  const items = reflect(desc, v).get(f) as ReflectList;
+  if (i >= items.size) return false;
+  const k = elementKey(items.get(i));
+  for (const el of reflect(desc, base).get(f) as ReflectList) if (elementKey(el) === k) return true;
+  return false;
+}
+
 /** Identifies a list element by value (messages by their encoding), as the server's set union does. */
 function elementKey(v: unknown): string {
   if (v instanceof Uint8Array) return "b:" + Array.from(v).join(",");

@@ -2,7 +2,7 @@ import { getOption, hasOption, type DescField, type DescMessage, type Message } 
 import { isReflectMessage, pathToString, reflect, type Path, type ReflectMessage } from "@bufbuild/protobuf/reflect";
 import { createValidator } from "@bufbuild/protovalidate";
 import { field as fieldRules, FieldRulesSchema } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
-import { project, registry } from "./fields.js";
+import { keptItem, project, registry } from "./fields.js";
 import { jsRegexMatch } from "./regex.js";
 
 // This module carries protovalidate (CEL): the SDK's entry loads it only
@@ -59,7 +59,8 @@ export function validate(value: Message, schema?: DescMessage): Violation[] {
  * Checks a record's new local view as the server checks a write to a record
  * it holds: as validate does, except that when every violation lies in a
  * top-level field the view holds exactly as base (the server's record, as
- * last pulled) does, there are none. A value the server stored before a
+ * last pulled) does, or in a list item base's list holds too (a set-union
+ * list can never lose one), there are none. A value the server stored before a
  * rule was added or tightened (a customer's name with a line break) does
  * not refuse a write that leaves it alone; a write that changes it must
  * make it valid. With base null (a new record) it is validate.
@@ -69,11 +70,12 @@ export function validateChange(value: Message, base: Message | null, schema?: De
   if (base === null || vs.length === 0) return vs;
   const desc = schema ?? registry.getMessage(value.$typeName)!;
   const kept = (v: Violation) => {
-    const name = v.field.split(/[.[]/, 1)[0];
+    const [, name, index] = /^([^.[]*)(?:\[(\d+)\])?/.exec(v.field)!;
     if (name === "") return false;
     const a = project(desc, value, [name]);
     const b = project(desc, base, [name]);
-    return a.length === b.length && a.every((x, i) => x === b[i]);
+    if (a.length === b.length && a.every((x, i) => x === b[i])) return true;
+    return index !== undefined && keptItem(desc, value, base, name, Number(index));
   };
   return vs.every(kept) ? [] : vs;
 }

@@ -26,7 +26,7 @@ import {
   SyncService,
   VisitSchema,
 } from "../src/index.js";
-import { validate } from "../src/validate.js";
+import { validate, validateChange } from "../src/validate.js";
 import { fakeClient, memoryStorage } from "./helpers.js";
 
 const NAME = "must contain a non-space character and no control characters";
@@ -40,6 +40,8 @@ const good = {
   printable_name: ["华东区 第二店", "Zhang Wei", "Ñandú – Süd", "", "שלום\u200F Acme"],
   printable_text: ["line one\nline two\r\n\tindented", "   ", "华东区\n第二店", "", "one\u2028two"],
 };
+
+const many = Array.from({ length: 101 }, (_, i) => "m" + String.fromCharCode(97 + (i % 26)) + String.fromCharCode(97 + Math.floor(i / 26)));
 
 type Case = [schema: DescMessage, path: string, rule: keyof typeof bad, list: boolean, value: (s: string) => Message];
 const cases: Case[] = [
@@ -80,6 +82,28 @@ describe("printable text", () => {
       for (const s of good.printable_name.filter((s) => s !== "")) expect(validate(value(s), schema)).toEqual([]);
       expect(validate(value(""), schema).map((v) => v.ruleId)).toEqual(["string.min_len"]); // a name is not optional here
     }
+  });
+
+  // The cases of syncengine's TestKeptValuesOnlyJudgesAListByTheElementsItChanges:
+  // a list item the server stored before the rules does not refuse a write
+  // that keeps it (a set-union list cannot lose it); an item added or
+  // changed, or a rule of the list itself, is judged.
+  it.each([
+    ["union add keeps an old item", create(SurgerySupportSchema, { consumableModels: ["XK\r"] }), create(SurgerySupportSchema, { consumableModels: ["XK\r", "AB-1"] }), true],
+    ["old item moved", create(SurgerySupportSchema, { consumableModels: ["AB-1", "XK\r"] }), create(SurgerySupportSchema, { consumableModels: ["XK\r", "CD-2"] }), true],
+    ["an item added", create(SurgerySupportSchema, { consumableModels: ["AB-1"] }), create(SurgerySupportSchema, { consumableModels: ["AB-1", "XK\r"] }), false],
+    ["an old item and an item added", create(SurgerySupportSchema, { consumableModels: ["XK\r"] }), create(SurgerySupportSchema, { consumableModels: ["XK\r", "YZ\n"] }), false],
+    ["an item changed", create(SurgerySupportSchema, { consumableModels: ["XK\r"] }), create(SurgerySupportSchema, { consumableModels: ["XK\r\r"] }), false],
+    ["a kept message item", create(CustomerSchema, { contacts: [{ name: "Li", phone: "1\n" }] }),
+      create(CustomerSchema, { contacts: [{ name: "Li", phone: "1\n" }, { name: "Wang", phone: "2" }] }), true],
+    ["a message item changed deeper", create(CustomerSchema, { contacts: [{ name: "Li", phone: "1\n" }] }),
+      create(CustomerSchema, { contacts: [{ name: "Li Wei", phone: "1\n" }] }), false],
+    ["a list rule", create(SurgerySupportSchema, { consumableModels: many.slice(0, 100) }), create(SurgerySupportSchema, { consumableModels: many }), false],
+    ["a field kept whole", create(CustomerSchema, { name: "A\nB" }), create(CustomerSchema, { name: "A\nB", address: "x" }), true],
+    ["a field changed", create(CustomerSchema, { name: "A\nB" }), create(CustomerSchema, { name: "A\nC" }), false],
+  ] as [string, Message, Message, boolean][])("validateChange: %s", (_name, base, next, excused) => {
+    expect(validate(next).length, "next is valid; the case tests nothing").toBeGreaterThan(0);
+    expect(validateChange(next, base).length === 0).toBe(excused);
   });
 
   it("refuses a bad name offline, queueing nothing", async () => {
