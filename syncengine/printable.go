@@ -248,7 +248,7 @@ func (p *textPlan) holds(m protoreflect.Message) bool {
 // textChecks are the native checks of the printable fields of record
 // types.
 type textChecks struct {
-	plans  map[protoreflect.FullName]*textPlan    // by record type; none when it has no such field
+	plans  map[protoreflect.FullName]*textPlan   // by record type; none when it has no such field
 	fields map[protoreflect.FieldDescriptor]bool // every field a plan checks
 }
 
