@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"unicode/utf8"
 
 	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
@@ -121,15 +122,49 @@ func (r *textRule) holds(m protoreflect.Message) bool {
 }
 
 func (r *textRule) holdsString(s string) bool {
-	var n uint64
-	var ok bool
-	if r.name {
-		n, ok = scanName(s)
-	} else {
-		n, ok = scanText(s)
+	if r.name && !scanName(s) || !r.name && !scanText(s) {
+		return false
 	}
-	return ok && n >= r.minLen && n <= r.maxLen
+	return runesWithin(s, r.minLen, r.maxLen)
 }
+
+// runesWithin reports whether s has lo to hi runes (as CEL's size() and
+// utf8.RuneCountInString count), counting them only when its length in
+// bytes does not answer.
+func runesWithin(s string, lo, hi uint64) bool {
+	if n := uint64(len(s)); n <= hi && (lo == 0 || lo == 1 && n > 0) {
+		return true // a rune is at least a byte
+	}
+	n := uint64(utf8.RuneCountInString(s))
+	return n >= lo && n <= hi
+}
+
+// scanName reports whether s is a printable name: empty, or with a
+// non-space character and no C0 or C1 control, DEL, line or paragraph
+// separator or bidirectional control. An invalid byte is U+FFFD to the
+// rule (as Go's regexp reads it): allowed, and not a space.
+func scanName(s string) bool {
+	return s == "" || scanBytes(s, &nameBytes, 0xa8) && strings.TrimLeft(s, " ") != ""
+}
+
+// scanText reports whether s is printable free text: as a name, but tabs
+// and line breaks (LF, CR, U+2028, U+2029) are allowed, and so is text of
+// spaces only.
+func scanText(s string) bool {
+	return scanBytes(s, &textBytes, 0xaa)
+}
+
+// Classes of bytes for scanBytes.
+const (
+	okByte  = iota
+	badByte // an ASCII control the rule does not allow
+	leadC2  // leads U+0080–U+00BF: C1 controls are C2 80–C2 9F
+	leadE2  // leads U+2000–U+2FFF: the separators are E2 80 A8–A9, the bidi controls E2 80 AA–AE and E2 81 A6–A9
+)
+
+// nameBytes and textBytes class each byte for the rules; a byte not
+// below 0x80 is one of a rune's, or invalid (U+FFFD: allowed).
+var nameBytes, textBytes = byteClasses(nameBadC0), byteClasses(textBadC0)
 
 // Bits of the ASCII characters below 64 neither rule allows: every C0
 // control in a name, all but tab, LF and CR in text.
@@ -138,58 +173,60 @@ const (
 	textBadC0 = nameBadC0 &^ (1<<'\t' | 1<<'\n' | 1<<'\r')
 )
 
-// scanName returns s's length in runes (as CEL's size() and
-// utf8.RuneCountInString count) and whether it is a printable name: empty,
-// or with a non-space character and no C0 or C1 control, DEL, line or
-// paragraph separator or bidirectional control. An invalid byte is
-// U+FFFD to the rule (as Go's regexp reads it): allowed, and not a space.
-func scanName(s string) (runes uint64, ok bool) {
-	visible := s == ""
-	for i := 0; i < len(s); runes++ {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c < 64 && nameBadC0&(1<<c) != 0 || c == 0x7f {
-				return 0, false
-			}
-			visible = visible || c != ' '
-			i++
-			continue
+func byteClasses(badC0 uint64) (c [256]uint8) {
+	for b := range 0x20 {
+		if badC0&(1<<b) != 0 {
+			c[b] = badByte
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r <= 0x9f || r == 0x2028 || r == 0x2029 || isBidiControl(r) {
-			return 0, false
-		}
-		visible = true
-		i += size
 	}
-	return runes, visible
+	c[0x7f], c[0xc2], c[0xe2] = badByte, leadC2, leadE2
+	return c
 }
 
-// scanText is scanName for free text: tabs and line breaks (LF, CR,
-// U+2028, U+2029) are allowed, and so is text of spaces only.
-func scanText(s string) (runes uint64, ok bool) {
-	for i := 0; i < len(s); runes++ {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c < 64 && textBadC0&(1<<c) != 0 || c == 0x7f {
-				return 0, false
-			}
-			i++
+// scanBytes reports whether s holds no byte classed bad and none of the
+// sequences the lead bytes start that the rule forbids: C1 controls, and
+// from firstE2x80 (0xa8 with the separators, 0xaa without) the E2 80
+// ones and the isolates. A lead byte always starts a rune as Go's UTF-8
+// decoding reads s (an invalid byte is skipped alone, and a lead byte is
+// never a continuation), so finding the sequences bytewise judges the
+// runes. Eight plain bytes are skipped at a time.
+func scanBytes(s string, class *[256]uint8, firstE2x80 byte) bool {
+	for i := 0; i < len(s); {
+		if i+8 <= len(s) && plain8(s[i:i+8]) {
+			i += 8
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r <= 0x9f || isBidiControl(r) {
-			return 0, false
+		for end := min(i+8, len(s)); i < end; i++ {
+			switch class[s[i]] {
+			case okByte:
+			case badByte:
+				return false
+			case leadC2:
+				if i+1 < len(s) && s[i+1] >= 0x80 && s[i+1] <= 0x9f {
+					return false
+				}
+			case leadE2:
+				if i+2 < len(s) && (s[i+1] == 0x80 && s[i+2] >= firstE2x80 && s[i+2] <= 0xae ||
+					s[i+1] == 0x81 && s[i+2] >= 0xa6 && s[i+2] <= 0xa9) {
+					return false
+				}
+			}
 		}
-		i += size
 	}
-	return runes, true
+	return true
 }
 
-// isBidiControl reports whether r is a bidirectional embedding, override
-// (U+202A–U+202E) or isolate (U+2066–U+2069).
-func isBidiControl(r rune) bool {
-	return r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069
+// plain8 reports whether none of the eight bytes of b is below 0x20, DEL
+// or a lead byte the scan looks at (0xc2, 0xe2): such bytes need no
+// look. Printable ASCII, Chinese (lead bytes 0xe3–0xe9) and most Latin
+// text are plain.
+func plain8(b string) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	w := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+	zero := func(x uint64) uint64 { return (x - ones) &^ x & highs } // a zero byte
+	below := (w - 0x20*ones) &^ w & highs                            // a byte below 0x20
+	return below|zero(w^0x7f*ones)|zero(w^0xc2*ones)|zero(w^0xe2*ones) == 0
 }
 
 // textPlan is where a message type's fields with printable rules are: its

@@ -46,35 +46,48 @@ var textCases = []string{
 	"\ufffd", "😀", " 😀 ", "\x20\x20\u2028",
 }
 
-// Both scanners judge as the rules' regular expressions (what CEL runs)
-// and count runes as CEL's size() and utf8.RuneCountInString do.
+// Both scanners judge as the rules' regular expressions (what CEL runs),
+// wherever the rune sits in the string.
 func TestScannersMatchTheRulesRegexps(t *testing.T) {
 	nameRE, textRE := ruleRegexp(t, fieldsyncv1.E_PrintableName), ruleRegexp(t, fieldsyncv1.E_PrintableText)
 	check := func(t fataler, s string) {
-		n, ok := scanName(s)
-		if want := s == "" || nameRE.MatchString(s); ok != want {
-			t.Fatalf("scanName(%+q) = %v, want %v", s, ok, want)
+		if got, want := scanName(s), s == "" || nameRE.MatchString(s); got != want {
+			t.Fatalf("scanName(%+q) = %v, want %v", s, got, want)
 		}
-		if ok && n != uint64(utf8.RuneCountInString(s)) {
-			t.Fatalf("scanName(%+q) counts %d runes", s, n)
-		}
-		n, ok = scanText(s)
-		if want := textRE.MatchString(s); ok != want {
-			t.Fatalf("scanText(%+q) = %v, want %v", s, ok, want)
-		}
-		if ok && n != uint64(utf8.RuneCountInString(s)) {
-			t.Fatalf("scanText(%+q) counts %d runes", s, n)
+		if got, want := scanText(s), textRE.MatchString(s); got != want {
+			t.Fatalf("scanText(%+q) = %v, want %v", s, got, want)
 		}
 	}
 	for _, s := range textCases {
 		check(t, s)
 	}
 	rapid.Check(t, func(t *rapid.T) { check(t, drawText(t, "s", math.MaxUint64)) })
-	// Every rune up to U+3000 (past both rules' ranges), alone and beside a letter.
+	// Every rune up to U+3000 (past both rules' ranges), alone, after
+	// spaces and at each offset of a longer line (the scan reads eight
+	// bytes at a time).
 	for r := rune(0); r <= 0x3000; r++ {
 		check(t, string(r))
-		check(t, "x"+string(r))
+		check(t, "  "+string(r))
+		for i := range 10 {
+			check(t, "abcdefghi"[:i]+string(r)+"jklmnopqrstuvwxyz"[i:])
+		}
 	}
+}
+
+// runesWithin counts as utf8.RuneCountInString does, invalid bytes
+// included.
+func TestRunesWithin(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		s := drawText(t, "s", uint64(rapid.IntRange(0, 30).Draw(t, "pad to")))
+		lo, hi := uint64(rapid.IntRange(0, 4).Draw(t, "lo")), uint64(rapid.IntRange(0, 40).Draw(t, "hi"))
+		if rapid.Bool().Draw(t, "unbounded") {
+			hi = math.MaxUint64
+		}
+		n := uint64(utf8.RuneCountInString(s))
+		if got, want := runesWithin(s, lo, hi), n >= lo && n <= hi; got != want {
+			t.Fatalf("runesWithin(%+q, %d, %d) = %v, %d runes", s, lo, hi, got, n)
+		}
+	})
 }
 
 // Pieces drawText joins: harmless text, line breaks and tabs, and what
