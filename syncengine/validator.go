@@ -37,8 +37,9 @@ func (rv *recordValidator) shouldValidate(m protoreflect.Message, d protoreflect
 	return rv.guarded.shouldValidate(m, d)
 }
 
-// Validate validates m as protovalidate does: a *protovalidate.ValidationError
-// listing every violation, or nil.
+// Validate validates m as protovalidate's Validate does, with the same
+// answer: nil, or a *protovalidate.ValidationError listing every violation
+// in protovalidate's order (or its compilation or runtime error).
 func (rv *recordValidator) Validate(m proto.Message) error {
 	pm := m.ProtoReflect()
 	if p := rv.text.plans[pm.Descriptor().FullName()]; p != nil && p.holds(pm) {
