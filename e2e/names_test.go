@@ -26,6 +26,7 @@ func TestNamesAreRefusedWithControlCharacters(t *testing.T) {
 		"a lone DEL":            "\x7f",
 		"a C1 control":          "North\u0085",
 		"blank":                 " \t ",
+		"ideographic spaces":    "\u3000\u3000",
 		"a NUL":                 "No\x00rth",
 		"a control at its end":  "North\x01",
 		"a tab inside the name": "North\tSouth",
@@ -67,7 +68,7 @@ func TestNamesAreRefusedWithControlCharacters(t *testing.T) {
 
 	// Names in any script, with inner spaces, pass.
 	for call, do := range calls {
-		for _, name := range []string{"华东区 第二店", "Zhang Wei", "Ñandú – Süd"} {
+		for _, name := range []string{"华东区 第二店", "Zhang Wei", "Ñandú – Süd", "张\u3000伟"} {
 			if err := do(name); err != nil {
 				t.Fatalf("%s(%q): %v", call, name, err)
 			}

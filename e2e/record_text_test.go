@@ -50,19 +50,22 @@ var recordTextCases = []recordTextCase{
 }
 
 // A device's push with a record whose name or text carries a control
-// character is refused for that mutation alone, with the field and the
-// rule named, and nothing of it is stored; the batch's other mutations
-// apply. Line breaks and tabs stay allowed in free text, never in a name.
+// character, or whose name is blank (spaces, ideographic spaces U+3000,
+// other White_Space or zero-width characters only), is refused for that
+// mutation alone, with the field and the rule named, and nothing of it is
+// stored; the batch's other mutations apply. Line breaks and tabs stay
+// allowed in free text, never in a name; a U+3000 inside a name is kept.
 func TestPushRefusesRecordTextWithControlCharacters(t *testing.T) {
 	t.Parallel()
 	e := start(t, "")
 	bad := map[string][]string{
-		nameRule: {"North\x1b[2J", "Acme\nlevel=ERROR", "A\tB", "\x7f", "Acme\u0085", "   ", "Acme\r"},
+		nameRule: {"North\x1b[2J", "Acme\nlevel=ERROR", "A\tB", "\x7f", "Acme\u0085", "   ", "Acme\r",
+			"\u3000", "\u3000\u3000", "\u00a0\u2009\u202f", "\u200b\u200d\u2060\ufeff"},
 		textRule: {"first\x1b[31m", "a\x00b", "bell\x07", "\x7f", "next line\u0085", "form\x0cfeed", "v\x0btab"},
 	}
 	good := map[string][]string{
-		nameRule: {"华东区 第二店", "Zhang Wei", "Ñandú – Süd", ""},
-		textRule: {"line one\nline two\r\n\tindented", "   ", "华东区\n第二店", ""},
+		nameRule: {"华东区 第二店", "Zhang Wei", "Ñandú – Süd", "", "张\u3000伟", "\u3000华东区\u3000"},
+		textRule: {"line one\nline two\r\n\tindented", "   ", "华东区\n第二店", "", "\u3000"},
 	}
 	for _, c := range recordTextCases {
 		t.Run(c.role+"/"+string(c.value("").ProtoReflect().Descriptor().Name())+"."+c.field, func(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 	"unicode/utf8"
 
 	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
@@ -140,11 +139,51 @@ func runesWithin(s string, lo, hi uint64) bool {
 }
 
 // scanName reports whether s is a printable name: empty, or with a
-// non-space character and no C0 or C1 control, DEL, line or paragraph
-// separator or bidirectional control. An invalid byte is U+FFFD to the
-// rule (as Go's regexp reads it): allowed, and not a space.
+// visible character (see blank) and no C0 or C1 control, DEL, line or
+// paragraph separator or bidirectional control. An invalid byte is U+FFFD
+// to the rule (as Go's regexp reads it): allowed, and visible.
 func scanName(s string) bool {
-	return s == "" || scanBytes(s, &nameBytes, 0xa8) && strings.TrimLeft(s, " ") != ""
+	return s == "" || scanBytes(s, &nameBytes, 0xa8) && hasVisible(s)
+}
+
+// hasVisible reports whether s has a rune that is not blank. A name's
+// first byte is mostly a visible one, ending the loop.
+func hasVisible(s string) bool {
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c > ' ' && c != 0x7f {
+				return true
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if !blank(r) {
+			return true
+		}
+		i += n
+	}
+	return false
+}
+
+// blank reports whether r shows nothing in a name: a control, a Unicode
+// White_Space character (U+0009–000D, 0020, 0085, 00A0, 1680,
+// 2000–200A, 2028, 2029, 202F, 205F, 3000), an invisible format
+// character (U+00AD, 180E, 200B–200F, 2060–2064, FEFF) or a bidirectional
+// control: the class text.proto's printable_name requires one rune
+// outside of.
+func blank(r rune) bool {
+	switch {
+	case r <= 0xa0:
+		return r <= ' ' || r >= 0x7f
+	case r < 0x1680:
+		return r == 0xad
+	case r < 0x2000:
+		return r == 0x1680 || r == 0x180e
+	case r < 0x3000:
+		return r <= 0x200f || 0x2028 <= r && r <= 0x202f || 0x205f <= r && r <= 0x2064 || 0x2066 <= r && r <= 0x2069
+	}
+	return r == 0x3000 || r == 0xfeff
 }
 
 // scanText reports whether s is printable free text: as a name, but tabs

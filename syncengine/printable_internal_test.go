@@ -44,6 +44,13 @@ var textCases = []string{
 	"invoice\u202efdp.exe", "\u202a", "\u202d", "a\u2066b\u2069", "\u2067", "\u2068", "\u2065", "\u206a", "\u2029\u202a",
 	"\xff", " \xff", "\x80", "\xc2", "\xc2\x9b", "\xe2\x80", "\xe2\x80\xa8", "\xe2\x80\xae", "\xed\xa0\x80", "\xf4\x90\x80\x80",
 	"\ufffd", "😀", " 😀 ", "\x20\x20\u2028",
+	// Blank: White_Space and invisible format characters alone, or beside a
+	// visible character.
+	"\u3000\u3000", " \u3000 ", "\u3000a", "张\u3000伟", "\u00a0\u00a0", "\u1680", "\u2000", "\u2009", "\u200a",
+	"\u202f", "\u205f", "\u200b", "\u200c", "\u200d", "\u200b\u200e\u200f", "\u2060", "\u2064", "\ufeff", "\xef\xbb\xbf",
+	"\u00ad", "\u180e", "\u2061\u2062\u2063", "\u200ba\u200b", "Acme\u00ad", "\u00ac", "\u00ae", "\u167f", "\u1681",
+	"\u180d", "\u180f", "\u1fff", "\u2010", "\u2027", "\u2030", "\u205e", "\u2fff", "\u3001", "\ufefe", "\uff00",
+	"\u3000\x80", "\u3000\xe3\x80", "\xe3\x80\x80\xe3",
 }
 
 // Both scanners judge as the rules' regular expressions (what CEL runs),
@@ -62,12 +69,16 @@ func TestScannersMatchTheRulesRegexps(t *testing.T) {
 		check(t, s)
 	}
 	rapid.Check(t, func(t *rapid.T) { check(t, drawText(t, "s", math.MaxUint64)) })
-	// Every rune up to U+3000 (past both rules' ranges), alone, after
-	// spaces and at each offset of a longer line (the scan reads eight
-	// bytes at a time).
-	for r := rune(0); r <= 0x3000; r++ {
+	// Every rune up to U+3001 and from U+FE00 to U+FFFF (past both rules'
+	// ranges), alone, among blanks and at each offset of a longer line (the
+	// scan reads eight bytes at a time).
+	for r := rune(0); r <= 0xffff; r++ {
+		if r == 0x3002 {
+			r = 0xfe00
+		}
 		check(t, string(r))
 		check(t, "  "+string(r))
+		check(t, "\u3000\u200b"+string(r)+"\ufeff\u00a0")
 		for i := range 10 {
 			check(t, "abcdefghi"[:i]+string(r)+"jklmnopqrstuvwxyz"[i:])
 		}
@@ -97,6 +108,11 @@ var (
 		"a", "Z", "0", " ", " ", "é", "华", "\u00a0", "\u3000", "\u200e", "\u200f", "\ufffd", "😀",
 		"\xff", "\x80", "\xc2", "\xe2\x80", "\xed\xa0\x80",
 	}
+	// blankPieces are allowed in a name, but are not enough for one.
+	blankPieces = []string{
+		" ", "\u00a0", "\u00ad", "\u1680", "\u180e", "\u2000", "\u2007", "\u200a", "\u200b", "\u200d", "\u200e", "\u200f",
+		"\u202f", "\u205f", "\u2060", "\u2064", "\u3000", "\ufeff",
+	}
 	breakPieces = []string{"\t", "\n", "\r", "\r\n", "\u2028", "\u2029"}
 	badPieces   = []string{
 		"\x00", "\x01", "\x07", "\x08", "\x0b", "\x0c", "\x0e", "\x1b", "\x1f", "\x7f",
@@ -107,13 +123,14 @@ var (
 
 // drawText draws a string biased toward what the rules look at: mostly
 // harmless, often with line breaks, sometimes with a forbidden control,
-// sometimes of spaces only, and sometimes padded to just below, at or
-// just above maxLen runes.
+// sometimes of blanks only (spaces, other White_Space, invisible format
+// characters), and sometimes padded to just below, at or just above
+// maxLen runes.
 func drawText(t *rapid.T, label string, maxLen uint64) string {
-	pool := harmlessPieces
+	pool := append(cloned(harmlessPieces), blankPieces...)
 	switch rapid.IntRange(0, 9).Draw(t, label+" mode") {
 	case 0:
-		return strings.Repeat(" ", rapid.IntRange(0, 3).Draw(t, label+" spaces"))
+		return strings.Join(rapid.SliceOfN(rapid.SampledFrom(blankPieces), 0, 3).Draw(t, label+" blanks"), "")
 	case 5, 6:
 		pool = append(cloned(pool), breakPieces...)
 	case 7, 8, 9:

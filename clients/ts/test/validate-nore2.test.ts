@@ -29,5 +29,8 @@ describe("validation without RE2", () => {
     expect(ids("Acme\x1b[31m")).toContain("printable_name");
     expect(ids("\x7f")).toContain("printable_name");
     expect(ids("Acme\u0085")).toContain("printable_name");
+    expect(ids("\u3000\u3000")).toContain("printable_name");
+    expect(ids("\u200b\ufeff\u00a0")).toContain("printable_name");
+    expect(ids("张\u3000伟")).not.toContain("printable_name");
   });
 });

@@ -158,7 +158,13 @@ func TestPrintableNameAndTextRules(t *testing.T) {
 		{"Ñandú – Süd", true, true},
 		{"\u00a0x\u3000", true, true}, // non-breaking and ideographic spaces are not controls
 		{"   ", false, true},
-		{"\u3000", true, true}, // an ideographic space is a non-space character to the rule (not ASCII space)
+		{"\u3000", false, true}, // an ideographic space (typed by Chinese input methods) shows blank
+		{"\u3000\u3000", false, true},
+		{"张\u3000伟", true, true},                        // beside visible characters it stays
+		{"\u00a0\u2009\u202f\u205f", false, true},       // no-break and thin spaces
+		{"\u200b\u200c\u200d\u2060\ufeff", false, true}, // zero-width characters
+		{"\u00ad\u180e\u200e\u200f\u2064", false, true}, // invisible format characters and marks
+		{"\u200bx", true, true},
 		{"line one\nline two", false, true},
 		{"a\r\nb", false, true},
 		{"col\tcol", false, true},

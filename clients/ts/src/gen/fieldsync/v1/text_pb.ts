@@ -14,13 +14,19 @@ import { file_buf_validate_validate } from "../../buf/validate/validate_pb.js";
  * Describes the file fieldsync/v1/text.proto.
  */
 export const file_fieldsync_v1_text: GenFile = /*@__PURE__*/
-  fileDesc("ChdmaWVsZHN5bmMvdjEvdGV4dC5wcm90bxIMZmllbGRzeW5jLnYxOp4DCg5wcmludGFibGVfbmFtZRIZLmJ1Zi52YWxpZGF0ZS5TdHJpbmdSdWxlcxiB8QQgASgIQtkCwkjVAgrSAgoOcHJpbnRhYmxlX25hbWUSPG11c3QgY29udGFpbiBhIG5vbi1zcGFjZSBjaGFyYWN0ZXIgYW5kIG5vIGNvbnRyb2wgY2hhcmFjdGVycxqBAiFydWxlIHx8IHRoaXMgPT0gJycgfHwgdGhpcy5tYXRjaGVzKHInXlteXHgwMC1ceDFmXHg3Zi1ceDlmXHh7MjAyOH1ceHsyMDI5fVx4ezIwMmF9LVx4ezIwMmV9XHh7MjA2Nn0tXHh7MjA2OX1dKlteXHgwMC1ceDIwXHg3Zi1ceDlmXHh7MjAyOH1ceHsyMDI5fVx4ezIwMmF9LVx4ezIwMmV9XHh7MjA2Nn0tXHh7MjA2OX1dW15ceDAwLVx4MWZceDdmLVx4OWZceHsyMDI4fVx4ezIwMjl9XHh7MjAyYX0tXHh7MjAyZX1ceHsyMDY2fS1ceHsyMDY5fV0qJCcpUg1wcmludGFibGVOYW1lOocCCg5wcmludGFibGVfdGV4dBIZLmJ1Zi52YWxpZGF0ZS5TdHJpbmdSdWxlcxiC8QQgASgIQsIBwki+AQq7AQoOcHJpbnRhYmxlX3RleHQSQm11c3QgY29udGFpbiBubyBjb250cm9sIGNoYXJhY3RlcnMgb3RoZXIgdGhhbiB0YWJzIGFuZCBsaW5lIGJyZWFrcxplIXJ1bGUgfHwgdGhpcy5tYXRjaGVzKHInXlteXHgwMC1ceDA4XHgwYlx4MGNceDBlLVx4MWZceDdmLVx4OWZceHsyMDJhfS1ceHsyMDJlfVx4ezIwNjZ9LVx4ezIwNjl9XSokJylSDXByaW50YWJsZVRleHRCP1o9Z2l0aHViLmNvbS9maWVsZHN5bmMvZmllbGRzeW5jL3Byb3RvL2ZpZWxkc3luYy92MTtmaWVsZHN5bmN2MQ", [file_buf_validate_validate]);
+  fileDesc("ChdmaWVsZHN5bmMvdjEvdGV4dC5wcm90bxIMZmllbGRzeW5jLnYxOtQDCg5wcmludGFibGVfbmFtZRIZLmJ1Zi52YWxpZGF0ZS5TdHJpbmdSdWxlcxiB8QQgASgIQo8DwkiLAwqIAwoOcHJpbnRhYmxlX25hbWUSPG11c3QgY29udGFpbiBhIG5vbi1zcGFjZSBjaGFyYWN0ZXIgYW5kIG5vIGNvbnRyb2wgY2hhcmFjdGVycxq3AiFydWxlIHx8IHRoaXMgPT0gJycgfHwgdGhpcy5tYXRjaGVzKHInXlteXHgwMC1ceDFmXHg3Zi1ceDlmXHh7MjAyOH1ceHsyMDI5fVx4ezIwMmF9LVx4ezIwMmV9XHh7MjA2Nn0tXHh7MjA2OX1dKlteXHgwMC1ceDIwXHg3Zi1ceGEwXHhhZFx4ezE2ODB9XHh7MTgwZX1ceHsyMDAwfS1ceHsyMDBmfVx4ezIwMjh9LVx4ezIwMmZ9XHh7MjA1Zn0tXHh7MjA2NH1ceHsyMDY2fS1ceHsyMDY5fVx4ezMwMDB9XHh7ZmVmZn1dW15ceDAwLVx4MWZceDdmLVx4OWZceHsyMDI4fVx4ezIwMjl9XHh7MjAyYX0tXHh7MjAyZX1ceHsyMDY2fS1ceHsyMDY5fV0qJCcpUg1wcmludGFibGVOYW1lOocCCg5wcmludGFibGVfdGV4dBIZLmJ1Zi52YWxpZGF0ZS5TdHJpbmdSdWxlcxiC8QQgASgIQsIBwki+AQq7AQoOcHJpbnRhYmxlX3RleHQSQm11c3QgY29udGFpbiBubyBjb250cm9sIGNoYXJhY3RlcnMgb3RoZXIgdGhhbiB0YWJzIGFuZCBsaW5lIGJyZWFrcxplIXJ1bGUgfHwgdGhpcy5tYXRjaGVzKHInXlteXHgwMC1ceDA4XHgwYlx4MGNceDBlLVx4MWZceDdmLVx4OWZceHsyMDJhfS1ceHsyMDJlfVx4ezIwNjZ9LVx4ezIwNjl9XSokJylSDXByaW50YWJsZVRleHRCP1o9Z2l0aHViLmNvbS9maWVsZHN5bmMvZmllbGRzeW5jL3Byb3RvL2ZpZWxkc3luYy92MTtmaWVsZHN5bmN2MQ", [file_buf_validate_validate]);
 
 /**
- * A single-line name or title: when not empty, it contains a non-space
+ * A single-line name or title: when not empty, it contains a visible
  * character and no control character (C0, DEL or C1; so no tab and no
  * line break, U+2028 and U+2029 included) and no bidirectional control.
- * Whether it may be empty is the field's min_len.
+ * Visible is neither a control, nor Unicode White_Space (U+0009–000D,
+ * 0020, 0085, 00A0, 1680, 2000–200A, 2028, 2029, 202F, 205F, 3000), nor
+ * an invisible format character (U+00AD, 180E, 200B–200F, 2060–2064,
+ * FEFF): a name of ideographic spaces (U+3000, typed by Chinese input
+ * methods), no-break or zero-width spaces only would show blank. Such
+ * characters stay allowed beside a visible one. Whether it may be empty
+ * is the field's min_len.
  *
  * @generated from extension: optional bool printable_name = 80001;
  */
