@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"unicode/utf8"
 
 	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
@@ -167,23 +168,35 @@ func hasVisible(s string) bool {
 }
 
 // blank reports whether r shows nothing in a name: a control, a Unicode
-// White_Space character (U+0009–000D, 0020, 0085, 00A0, 1680,
-// 2000–200A, 2028, 2029, 202F, 205F, 3000), an invisible format
-// character (U+00AD, 180E, 200B–200F, 2060–2064, FEFF) or a bidirectional
-// control: the class text.proto's printable_name requires one rune
-// outside of.
+// White_Space character, an invisible format character, a bidirectional
+// control or a character fonts draw as nothing (a Hangul filler, a
+// variation selector, the Braille blank): the class text.proto's
+// printable_name requires one rune outside of (blankRanges lists it above
+// U+00A0).
 func blank(r rune) bool {
-	switch {
-	case r <= 0xa0:
+	if r <= 0xa0 {
 		return r <= ' ' || r >= 0x7f
-	case r < 0x1680:
-		return r == 0xad
-	case r < 0x2000:
-		return r == 0x1680 || r == 0x180e
-	case r < 0x3000:
-		return r <= 0x200f || 0x2028 <= r && r <= 0x202f || 0x205f <= r && r <= 0x2064 || 0x2066 <= r && r <= 0x2069
 	}
-	return r == 0x3000 || r == 0xfeff
+	_, found := slices.BinarySearchFunc(blankRanges[:], r, func(b [2]rune, r rune) int {
+		switch {
+		case b[1] < r:
+			return -1
+		case b[0] > r:
+			return 1
+		}
+		return 0
+	})
+	return found
+}
+
+// blankRanges are the characters above U+00A0 a name needs one other than
+// (text.proto, printable_name), sorted, each range inclusive.
+var blankRanges = [...][2]rune{
+	{0xad, 0xad}, {0x34f, 0x34f}, {0x61c, 0x61c}, {0x115f, 0x1160}, {0x1680, 0x1680},
+	{0x17b4, 0x17b5}, {0x180b, 0x180f}, {0x2000, 0x200f}, {0x2028, 0x202f},
+	{0x205f, 0x206f}, {0x2800, 0x2800}, {0x3000, 0x3000}, {0x3164, 0x3164},
+	{0xfe00, 0xfe0f}, {0xfeff, 0xfeff}, {0xffa0, 0xffa0}, {0x1bca0, 0x1bca3},
+	{0x1d173, 0x1d17a}, {0xe0000, 0xe007f}, {0xe0100, 0xe01ef},
 }
 
 // scanText reports whether s is printable free text: as a name, but tabs

@@ -69,13 +69,16 @@ func TestScannersMatchTheRulesRegexps(t *testing.T) {
 		check(t, s)
 	}
 	rapid.Check(t, func(t *rapid.T) { check(t, drawText(t, "s", math.MaxUint64)) })
-	// Every rune up to U+3001 and from U+FE00 to U+FFFF (past both rules'
-	// ranges), alone, among blanks and at each offset of a longer line (the
-	// scan reads eight bytes at a time).
-	for r := rune(0); r <= 0xffff; r++ {
-		if r == 0x3002 {
-			r = 0xfe00
+	// Every rune up to U+3200, from U+FE00 to U+FFFF and around the blank
+	// ranges above it (past both rules' ranges), alone, among blanks and at
+	// each offset of a longer line (the scan reads eight bytes at a time).
+	var runes []rune
+	for _, span := range [][2]rune{{0, 0x3200}, {0xfe00, 0xffff}, {0x1bc9f, 0x1bca4}, {0x1d172, 0x1d17b}, {0xdfff0, 0xe0200}} {
+		for r := span[0]; r <= span[1]; r++ {
+			runes = append(runes, r)
 		}
+	}
+	for _, r := range runes {
 		check(t, string(r))
 		check(t, "  "+string(r))
 		check(t, "\u3000\u200b"+string(r)+"\ufeff\u00a0")

@@ -35,11 +35,11 @@ const TEXT = "must contain no control characters other than tabs and line breaks
 const bad = {
   printable_name: ["North\x1b[2J", "Acme\nlevel=ERROR", "A\tB", "\x7f", "Acme\u0085", "   ", "Acme\r", "invoice\u202Efdp.exe", "a\u2066b\u2069", "one\u2028two",
     // blank: White_Space and invisible format characters only
-    "\u3000", "\u3000\u3000", "\u00a0", " \u2009\u200a", "\u202f\u205f", "\u1680", "\u200b\u200c\u200d", "\u2060\ufeff", "\u00ad", "\u180e", "\u200e\u200f"],
+    "\u3000", "\u3000\u3000", "\u00a0", " \u2009\u200a", "\u202f\u205f", "\u1680", "\u200b\u200c\u200d", "\u2060\ufeff", "\u00ad", "\u180e", "\u200e\u200f", "\u3164\u3164", "\u115f\u1160\uffa0", "\u2800", "\ufe0f\u{e0041}"],
   printable_text: ["first\x1b[31m", "a\x00b", "bell\x07", "\x7f", "next line\u0085", "form\x0cfeed", "v\x0btab", "total \u202E0001", "x\u2067y"],
 };
 const good = {
-  printable_name: ["华东区 第二店", "Zhang Wei", "Ñandú – Süd", "", "שלום\u200F Acme", "张\u3000伟", "\u3000华东区\u3000", "Acme\u00a0GmbH", "\u200bx\ufeff"],
+  printable_name: ["华东区 第二店", "Zhang Wei", "Ñandú – Süd", "", "שלום\u200F Acme", "张\u3000伟", "\u3000华东区\u3000", "Acme\u00a0GmbH", "\u200bx\ufeff", "\u3164老\u3164"],
   printable_text: ["line one\nline two\r\n\tindented", "   ", "华东区\n第二店", "", "one\u2028two"],
 };
 

@@ -165,6 +165,11 @@ func TestPrintableNameAndTextRules(t *testing.T) {
 		{"\u200b\u200c\u200d\u2060\ufeff", false, true}, // zero-width characters
 		{"\u00ad\u180e\u200e\u200f\u2064", false, true}, // invisible format characters and marks
 		{"\u200bx", true, true},
+		{"\u3164\u3164", false, true},                     // Hangul fillers, drawn as nothing
+		{"\u115f\u1160\uffa0\u034f", false, true},         // more fillers and the grapheme joiner
+		{"\u2800", false, true},                           // the Braille blank
+		{"\ufe0f\U000e0041\U000e0100\u180b", false, true}, // variation selectors and a tag
+		{"\u3164\u8001\u3164", true, true},                // beside a visible character they stay
 		{"line one\nline two", false, true},
 		{"a\r\nb", false, true},
 		{"col\tcol", false, true},
