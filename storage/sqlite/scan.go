@@ -33,6 +33,7 @@ func (db *DB) ScanChanges(ctx context.Context, sel syncengine.Selection, after u
 	if err != nil {
 		return nil, fmt.Errorf("scan changes: %w", err)
 	}
+	defer db.rstmts.preparePending(context.WithoutCancel(ctx)) // after the rollback: see txReadStmt
 	defer tx.Rollback()
 	latest, err := db.latestVersion(ctx, tx, sel.TenantID)
 	switch {
@@ -47,11 +48,11 @@ func (db *DB) ScanChanges(ctx context.Context, sel syncengine.Selection, after u
 		db.afterScanBound()
 	}
 	query, args := scanQuery(sel, after, latest, limit)
-	st, err := db.readStmt(ctx, query)
+	st, err := db.txReadStmt(ctx, tx, query)
 	if err != nil {
 		return nil, fmt.Errorf("scan changes: %w", err)
 	}
-	rows, err := tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
 		return nil, fmt.Errorf("scan changes: %w", err)
 	}
@@ -67,12 +68,12 @@ func (db *DB) ScanChanges(ctx context.Context, sel syncengine.Selection, after u
 
 // latestVersion reads a tenant's latest version in tx (see CursorBounds).
 func (db *DB) latestVersion(ctx context.Context, tx *sql.Tx, tenantID string) (uint64, error) {
-	st, err := db.readStmt(ctx, `SELECT version FROM tenant_versions WHERE tenant_id = ?`)
+	st, err := db.txReadStmt(ctx, tx, `SELECT version FROM tenant_versions WHERE tenant_id = ?`)
 	if err != nil {
 		return 0, fmt.Errorf("latest version: %w", err)
 	}
 	var latest uint64
-	err = tx.StmtContext(ctx, st).QueryRowContext(ctx, tenantID).Scan(&latest)
+	err = st.QueryRowContext(ctx, tenantID).Scan(&latest)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return 0, nil

@@ -14,7 +14,8 @@ import (
 // whenever a write statement is wanted, so preparing there would wait for
 // itself. Write statements are therefore prepared after the transaction
 // that first used them (which ran them unprepared): see lookup and
-// preparePending.
+// preparePending. Read transactions do the same (txReadStmt): all of the
+// read pool's connections may be held by transactions wanting a statement.
 type stmtCache struct {
 	db      *sql.DB
 	mu      sync.Mutex
@@ -26,16 +27,26 @@ func newStmtCache(db *sql.DB) *stmtCache {
 	return &stmtCache{db: db, m: map[string]*sql.Stmt{}, pending: map[string]bool{}}
 }
 
-// get returns the prepared statement, preparing it now if needed.
+// get returns the prepared statement, preparing it now if needed. It
+// must not hold the lock while preparing: preparing waits for a free
+// connection of the pool, and the transactions holding them may be
+// waiting for the lock (txReadStmt).
 func (c *stmtCache) get(ctx context.Context, query string) (*sql.Stmt, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if s, ok := c.m[query]; ok {
+	s, ok := c.m[query]
+	c.mu.Unlock()
+	if ok {
 		return s, nil
 	}
 	s, err := c.db.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if kept, dup := c.m[query]; dup { // prepared meanwhile by another caller
+		s.Close()
+		return kept, nil
 	}
 	c.m[query] = s
 	return s, nil
@@ -104,7 +115,21 @@ func (db *DB) txQueryRow(ctx context.Context, tx *sql.Tx, query string, args ...
 	return tx.QueryRowContext(ctx, query, args...)
 }
 
-// readStmt returns the cached read statement.
+// readStmt returns the cached read statement, for use outside a
+// transaction.
 func (db *DB) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	return db.rstmts.get(ctx, query)
+}
+
+// txReadStmt returns query's statement for the read transaction tx. One
+// not prepared on the pool yet is prepared on tx's own connection for this
+// transaction, and on the pool once a transaction ends (the caller defers
+// db.rstmts.preparePending): preparing on the pool from inside tx would
+// wait for another free read connection, and when every one is held by a
+// transaction doing the same, none would ever come.
+func (db *DB) txReadStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
+	if s := db.rstmts.lookup(query); s != nil {
+		return tx.StmtContext(ctx, s), nil
+	}
+	return tx.PrepareContext(ctx, query)
 }
