@@ -267,23 +267,22 @@ var errTooLarge = errors.New("answer too large")
 // fill appends r's bytes to buf until EOF, growing it by doubling; it stops
 // with errTooLarge once more than limit bytes arrived.
 func fill(r io.Reader, buf []byte, limit int) ([]byte, error) {
+	if len(buf) > limit {
+		return buf, errTooLarge
+	}
 	for {
-		if len(buf) > limit {
-			return buf, errTooLarge
-		}
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)] // grows by doubling (or 25% when large)
 			buf = buf[:len(buf):min(cap(buf), limit+1)]
 		}
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			if len(buf) > limit {
-				return buf, errTooLarge
-			}
+		switch {
+		case len(buf) > limit:
+			return buf, errTooLarge
+		case err == io.EOF:
 			return buf, nil
-		}
-		if err != nil {
+		case err != nil:
 			return buf, err
 		}
 	}
