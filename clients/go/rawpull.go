@@ -117,13 +117,16 @@ func callError(ctx context.Context, err error) error {
 	return connect.NewError(connect.CodeUnavailable, fmt.Errorf("pull: %w", err))
 }
 
-// ctxError is Canceled or DeadlineExceeded wrapping err when ctx ended.
+// ctxError is Canceled or DeadlineExceeded when ctx ended, wrapping both
+// ctx's error (errors.Is(err, context.Canceled) holds, as for Connect's
+// calls) and err.
 func ctxError(ctx context.Context, err error) *connect.Error {
+	cerr := ctx.Err()
 	switch {
-	case errors.Is(ctx.Err(), context.Canceled):
-		return connect.NewError(connect.CodeCanceled, err)
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return connect.NewError(connect.CodeDeadlineExceeded, err)
+	case errors.Is(cerr, context.Canceled):
+		return connect.NewError(connect.CodeCanceled, fmt.Errorf("pull: %w: %w", cerr, err))
+	case errors.Is(cerr, context.DeadlineExceeded):
+		return connect.NewError(connect.CodeDeadlineExceeded, fmt.Errorf("pull: %w: %w", cerr, err))
 	}
 	return nil
 }

@@ -333,8 +333,8 @@ func TestRawPullEndsWhenItsContextEnds(t *testing.T) {
 		cancel()
 	}()
 	_, err := sdk.Pull(ctx, connect.NewRequest(&fieldsyncv1.PullRequest{}))
-	if connect.CodeOf(err) != connect.CodeCanceled {
-		t.Fatalf("a pull cancelled while its body arrives: %v, want Canceled", err)
+	if connect.CodeOf(err) != connect.CodeCanceled || !errors.Is(err, context.Canceled) {
+		t.Fatalf("a pull cancelled while its body arrives: %v, want Canceled wrapping context.Canceled", err)
 	}
 	<-gone // the connection closed with the call, before release
 }
@@ -355,7 +355,7 @@ func TestRawPullEndsAtItsTimeoutWhileTheBodyStalls(t *testing.T) {
 	defer close(release)
 	cfg := newConfig([]Option{WithServer(srv.URL), WithToken("t"), WithRequestTimeout(50 * time.Millisecond)})
 	_, err := newSyncClient(cfg).Pull(context.Background(), connect.NewRequest(&fieldsyncv1.PullRequest{}))
-	if connect.CodeOf(err) != connect.CodeDeadlineExceeded {
+	if connect.CodeOf(err) != connect.CodeDeadlineExceeded || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("a pull whose body stalls past the request timeout: %v, want DeadlineExceeded", err)
 	}
 }
