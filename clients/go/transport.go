@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -13,10 +14,16 @@ import (
 	"github.com/fieldsync/fieldsync/proto/fieldsync/v1/fieldsyncv1connect"
 )
 
-// newSyncClient builds the SyncService client of a configuration.
+// newSyncClient builds the SyncService client of a configuration; with
+// the Connect protocol its Pull calls are the SDK's own (rawPuller).
 func newSyncClient(cfg *config) fieldsyncv1connect.SyncServiceClient {
 	hc, opts := clientSetup(cfg)
-	return fieldsyncv1connect.NewSyncServiceClient(hc, cfg.server, opts...)
+	c := fieldsyncv1connect.NewSyncServiceClient(hc, cfg.server, opts...)
+	if cfg.protocol != ProtocolConnect {
+		return c
+	}
+	return &rawPuller{SyncServiceClient: c, hc: hc, url: strings.TrimRight(cfg.server, "/") + pullPath,
+		token: cfg.token, timeout: cfg.requestTimeout}
 }
 
 // maxAnswerBytes bounds one answer the SDK reads, after inflating: a Pull
