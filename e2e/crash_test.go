@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/fieldsync/fieldsync/internal/demo"
+	"github.com/fieldsync/fieldsync/internal/freeport"
 	"github.com/fieldsync/fieldsync/internal/ids"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 	"github.com/fieldsync/fieldsync/proto/fieldsync/v1/fieldsyncv1connect"
@@ -42,16 +42,6 @@ func buildDaemon(t *testing.T) string {
 		t.Fatalf("build fieldsyncd: %v\n%s", err, out)
 	}
 	return bin
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func (p *process) start() {
@@ -145,7 +135,7 @@ func TestSIGKILLDuringPushesLosesAndDuplicatesNothing(t *testing.T) {
 		t.Skip("builds and kills a server process")
 	}
 	t.Parallel()
-	p := &process{t: t, bin: buildDaemon(t), dir: t.TempDir(), addr: freeAddr(t)}
+	p := &process{t: t, bin: buildDaemon(t), dir: t.TempDir(), addr: freeport.TestAddr(t)}
 	p.start()
 	defer func() { p.kill() }()
 	creds, err := demo.Load(filepath.Join(p.dir, "demo-credentials.json"))

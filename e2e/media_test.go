@@ -17,6 +17,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/internal/daemon"
 	"github.com/fieldsync/fieldsync/internal/demo"
+	"github.com/fieldsync/fieldsync/internal/freeport"
 	"github.com/fieldsync/fieldsync/internal/ids"
 	"github.com/fieldsync/fieldsync/internal/s3test"
 	"github.com/fieldsync/fieldsync/photos"
@@ -391,14 +392,14 @@ func TestAcknowledgedChunksSurviveSIGKILL(t *testing.T) {
 		// Chunks are acknowledged once staged, before they are durable:
 		// what survives is every offset the device was told to resume
 		// from (here by GetUpload), and the device resends the rest.
-		acknowledgedChunksSurviveSIGKILL(t, &process{t: t, bin: bin, dir: t.TempDir(), addr: freeAddr(t)}, false)
+		acknowledgedChunksSurviveSIGKILL(t, &process{t: t, bin: bin, dir: t.TempDir(), addr: freeport.TestAddr(t)}, false)
 	})
 	// An explicit SQLite file: chunks are kept in the database, the staged
 	// copy is written without fsync and staged again after the restart.
 	t.Run("shared staging", func(t *testing.T) {
 		t.Parallel()
 		dir := t.TempDir()
-		acknowledgedChunksSurviveSIGKILL(t, &process{t: t, bin: bin, dir: dir, addr: freeAddr(t),
+		acknowledgedChunksSurviveSIGKILL(t, &process{t: t, bin: bin, dir: dir, addr: freeport.TestAddr(t),
 			args: []string{"--sqlite-path", filepath.Join(dir, "fieldsync.db")}}, true)
 	})
 }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/internal/clusterproxy"
+	"github.com/fieldsync/fieldsync/internal/freeport"
 	"github.com/fieldsync/fieldsync/internal/pgtest"
 	"github.com/fieldsync/fieldsync/internal/s3test"
 )
@@ -104,7 +105,7 @@ func startCluster(t *testing.T, nodes int) *cluster {
 	}
 	var backends []string
 	for i := range nodes {
-		n := &node{c: c, i: i, dir: filepath.Join(c.dir, fmt.Sprintf("node%d", i)), addr: freeAddr(t)}
+		n := &node{c: c, i: i, dir: filepath.Join(c.dir, fmt.Sprintf("node%d", i)), addr: freeport.TestAddr(t)}
 		if n.log, err = os.Create(filepath.Join(c.dir, fmt.Sprintf("node%d.log", i))); err != nil {
 			t.Fatal(err)
 		}
@@ -154,16 +155,6 @@ func buildDaemon(dir string) (string, error) {
 		return "", fmt.Errorf("build fieldsyncd: %v\n%s", err, out)
 	}
 	return bin, nil
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // start runs the node and waits until it accepts connections (it listens

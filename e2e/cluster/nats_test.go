@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/events/nats"
+	"github.com/fieldsync/fieldsync/internal/freeport"
 )
 
 // natsCluster is a 3-node NATS JetStream cluster of three processes, each
@@ -46,7 +46,7 @@ func startNATS(dir string, nodes int) (*natsCluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build natscluster: %v\n%s", err, out)
 	}
-	ports, err := freePorts(2 * nodes)
+	ports, err := freeport.Ports(2 * nodes)
 	if err != nil {
 		return nil, err
 	}
@@ -73,19 +73,6 @@ func startNATS(dir string, nodes int) (*natsCluster, error) {
 		}
 	}
 	return c, nil
-}
-
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		defer ln.Close()
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 func joinPorts(ports []int) string {

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -18,6 +17,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/fieldsync/fieldsync/internal/freeport"
 )
 
 // Config configures a cluster.
@@ -148,7 +149,7 @@ func newCluster(cfg Config) (*Cluster, error) {
 	if len(cfg.RoutePorts) != 0 && len(cfg.RoutePorts) != cfg.Nodes {
 		return nil, fmt.Errorf("natscluster: %d route ports for %d nodes", len(cfg.RoutePorts), cfg.Nodes)
 	}
-	ports, err := freePorts(2 * cfg.Nodes)
+	ports, err := freeport.Ports(2 * cfg.Nodes)
 	if err != nil {
 		return nil, err
 	}
@@ -164,20 +165,6 @@ func newCluster(cfg Config) (*Cluster, error) {
 		c.nodes = append(c.nodes, n)
 	}
 	return c, nil
-}
-
-// freePorts returns n distinct loopback ports that were free a moment ago.
-func freePorts(n int) ([]int, error) {
-	ports := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("natscluster: free port: %w", err)
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 func (c *Cluster) options(n *node) *server.Options {

@@ -2,7 +2,6 @@ package natscluster_test
 
 import (
 	"context"
-	"net"
 	"slices"
 	"sync"
 	"testing"
@@ -11,29 +10,16 @@ import (
 
 	"github.com/fieldsync/fieldsync/events"
 	"github.com/fieldsync/fieldsync/events/nats"
+	"github.com/fieldsync/fieldsync/internal/freeport"
 	"github.com/fieldsync/fieldsync/internal/natscluster"
 )
-
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports
-}
 
 // TestStartNodeFormsAClusterOfSeparateNodes starts the three nodes of one
 // cluster each on its own (as three processes would), stops the node
 // leading a 3-replica stream and starts it again on its store: the
 // stream keeps its messages and takes new ones.
 func TestStartNodeFormsAClusterOfSeparateNodes(t *testing.T) {
-	ports := freePorts(t, 6)
+	ports := freeport.TestPorts(t, 6)
 	cfg := natscluster.Config{Dir: t.TempDir(), ClientPorts: ports[:3], RoutePorts: ports[3:]}
 	nodes := make([]*natscluster.Cluster, 3)
 	errs := make([]error, 3)
@@ -110,7 +96,7 @@ func TestStartNodeFormsAClusterOfSeparateNodes(t *testing.T) {
 }
 
 func TestStartNodeRefusesAnIncompleteConfig(t *testing.T) {
-	ports := freePorts(t, 6)
+	ports := freeport.TestPorts(t, 6)
 	for _, tc := range []struct {
 		name string
 		cfg  natscluster.Config

@@ -26,6 +26,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/fieldsync/fieldsync/internal/freeport"
 )
 
 // RequireEnv names the variable that turns a missing PostgreSQL from a
@@ -183,9 +185,11 @@ func start(durable bool) (s *server, skip string, err error) {
 		return nil, "", err
 	}
 	for range 3 { // a port picked free may be taken before postgres binds it
-		if s.port, err = freePort(); err != nil {
+		var ports []int
+		if ports, err = freeport.Ports(1); err != nil {
 			break
 		}
+		s.port = ports[0]
 		if err = s.launch(); err == nil {
 			break
 		}

@@ -10,15 +10,15 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fieldsync/fieldsync/internal/freeport"
 )
 
 // Server is a running versitygw. Its methods are safe for concurrent use.
@@ -61,7 +61,7 @@ func Start(t testing.TB) *Server {
 	}
 	var err error
 	for range 3 { // a port picked free may be taken before the server binds it
-		if s.Endpoint, err = freePort(); err != nil {
+		if s.Endpoint, err = freeport.Addr(); err != nil {
 			break
 		}
 		if err = s.start(); err == nil {
@@ -171,16 +171,6 @@ func moduleRoot() (string, error) {
 func isExecutable(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
-}
-
-// freePort returns a loopback host:port nothing listens on right now.
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(l.Addr().(*net.TCPAddr).Port)), nil
 }
 
 func randomHex(t testing.TB, n int) string {
