@@ -188,13 +188,13 @@ func (m *mediaService) putRaw(ctx context.Context, pc *fieldsyncv1.PutChunkReque
 	}
 	res, err := m.hc.Do(req)
 	if err != nil {
-		return nil, transportError(ctx, err)
+		return nil, callError(ctx, "put chunk", err)
 	}
 	defer res.Body.Close()
 	// Answers are small: an offset, or an error with its details.
 	data, err := io.ReadAll(io.LimitReader(res.Body, 64<<10))
 	if err != nil {
-		return nil, transportError(ctx, err)
+		return nil, callError(ctx, "put chunk", err)
 	}
 	if res.StatusCode == http.StatusOK {
 		// Without the offset it is not the route's answer but a page a
@@ -217,20 +217,6 @@ func (m *mediaService) putRaw(ctx context.Context, pc *fieldsyncv1.PutChunkReque
 	// Not the server's answer (a proxy's page): the server was not
 	// reached, as for a network failure.
 	return nil, connect.NewError(connect.CodeUnavailable, fmt.Errorf("put chunk: %s without a Connect error", res.Status))
-}
-
-// transportError is the error a Connect client returns when a call fails
-// before the server's answer: Canceled or DeadlineExceeded when ctx ended,
-// else Unavailable (not a wire error: Sync retries it as the network's).
-func transportError(ctx context.Context, err error) error {
-	code := connect.CodeUnavailable
-	switch {
-	case errors.Is(ctx.Err(), context.Canceled):
-		code = connect.CodeCanceled
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		code = connect.CodeDeadlineExceeded
-	}
-	return connect.NewError(code, fmt.Errorf("put chunk: %w", err))
 }
 
 // decodeConnectError reads Connect's JSON error body ({"code":...,

@@ -55,7 +55,7 @@ func (p *rawPuller) Pull(ctx context.Context, req *connect.Request[fieldsyncv1.P
 	}
 	res, err := p.hc.Do(hreq)
 	if err != nil {
-		return nil, callError(ctx, err)
+		return nil, callError(ctx, "pull", err)
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
@@ -107,26 +107,27 @@ func (p *rawPuller) request(ctx context.Context, req *connect.Request[fieldsyncv
 // rawPullUserAgent names the SDK's own calls the way Connect names its.
 var rawPullUserAgent = "connect-go/fieldsync (" + runtime.Version() + ")"
 
-// callError is the error of a call that failed before an answer:
-// Canceled or DeadlineExceeded when ctx ended, else Unavailable, not a
-// wire error (as Connect's).
-func callError(ctx context.Context, err error) error {
-	if ce := ctxError(ctx, err); ce != nil {
+// callError is the error of the SDK's own call op (its raw pull, a raw
+// chunk PUT) that failed before an answer: Canceled or DeadlineExceeded
+// when ctx ended, else Unavailable, not a wire error (Sync retries it as
+// the network's), as a Connect client returns.
+func callError(ctx context.Context, op string, err error) error {
+	if ce := ctxError(ctx, op, err); ce != nil {
 		return ce
 	}
-	return connect.NewError(connect.CodeUnavailable, fmt.Errorf("pull: %w", err))
+	return connect.NewError(connect.CodeUnavailable, fmt.Errorf("%s: %w", op, err))
 }
 
 // ctxError is Canceled or DeadlineExceeded when ctx ended, wrapping both
 // ctx's error (errors.Is(err, context.Canceled) holds, as for Connect's
 // calls) and err.
-func ctxError(ctx context.Context, err error) *connect.Error {
+func ctxError(ctx context.Context, op string, err error) *connect.Error {
 	cerr := ctx.Err()
 	switch {
 	case errors.Is(cerr, context.Canceled):
-		return connect.NewError(connect.CodeCanceled, fmt.Errorf("pull: %w: %w", cerr, err))
+		return connect.NewError(connect.CodeCanceled, fmt.Errorf("%s: %w: %w", op, cerr, err))
 	case errors.Is(cerr, context.DeadlineExceeded):
-		return connect.NewError(connect.CodeDeadlineExceeded, fmt.Errorf("pull: %w: %w", cerr, err))
+		return connect.NewError(connect.CodeDeadlineExceeded, fmt.Errorf("%s: %w: %w", op, cerr, err))
 	}
 	return nil
 }
@@ -259,7 +260,7 @@ func readInto(ctx context.Context, r io.Reader, buf []byte, limit int) ([]byte, 
 	case errors.Is(err, errTooLarge):
 		return buf, connect.NewError(connect.CodeResourceExhausted, fmt.Errorf("message is larger than configured max %d", limit))
 	}
-	if ce := ctxError(ctx, err); ce != nil {
+	if ce := ctxError(ctx, "pull", err); ce != nil {
 		return buf, ce
 	}
 	return buf, connect.NewError(connect.CodeUnknown, fmt.Errorf("read message: %w", err))
