@@ -226,7 +226,7 @@ describe.skipIf(!haveChromium)("the web app served by fieldsyncd, in Chromium", 
 
     // Online: the server refuses the token; the app says so and what is still on the device.
     await context.setOffline(false);
-    await page.waitForSelector("[data-testid=revoked]", { timeout: 60_000 });
+    await page.waitForSelector("[data-testid=revoked][data-state=known]", { timeout: 60_000 });
     expect(await page.getAttribute("[data-testid=revoked]", "data-unsent")).toBe("1");
     expect(await page.textContent("[data-testid=revoked]")).toContain("1 changes and 0 photos were not sent");
     await page.screenshot({ path: join(ARTEFACTS, "origin-revoked.png"), fullPage: true });

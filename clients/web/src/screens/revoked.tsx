@@ -18,15 +18,25 @@ export function isRevocation(err: unknown): boolean {
 export function Revoked({ onSignedOut }: { onSignedOut: () => void }) {
   const [s, setS] = useState<Status | null>(null);
   useEffect(() => session()?.client.subscribe(setS), []);
-  const unsent = s ? s.outboxDepth : 0;
-  const photos = s ? s.photoQueue : 0;
   const again = async () => {
-    if ((unsent || photos) && !confirm(t("revokedConfirm", { n: unsent, photos }))) return;
+    const ask = reenrollQuestion(s);
+    if (ask && !confirm(ask)) return;
     await signOut(true);
     onSignedOut();
   };
+  if (!s) {
+    return (
+      <section class="card" data-testid="revoked" data-state="reading">
+        <h1>{t("revokedTitle")}</h1>
+        <p>{t("revokedHelp")}</p>
+        <button data-action="re-enroll" onClick={() => void again()}>{t("revokedReenroll")}</button>
+      </section>
+    );
+  }
+  const unsent = s.outboxDepth;
+  const photos = s.photoQueue;
   return (
-    <section class="card" data-testid="revoked" data-unsent={unsent} data-photos={photos}>
+    <section class="card" data-testid="revoked" data-state="known" data-unsent={unsent} data-photos={photos}>
       <h1>{t("revokedTitle")}</h1>
       <p>{t("revokedHelp")}</p>
       {(unsent > 0 || photos > 0) && <p class="warn">{t("revokedUnsent", { n: unsent, photos })}</p>}
@@ -34,6 +44,18 @@ export function Revoked({ onSignedOut }: { onSignedOut: () => void }) {
       <button data-action="re-enroll" onClick={() => void again()}>{t("revokedReenroll")}</button>
     </section>
   );
+}
+
+/**
+ * What to ask before enrolling again deletes the device's store, or null
+ * when nothing would be lost. Until the store's first status arrives (s
+ * null) the counts are unknown, and the question is always asked: the
+ * screen never assumes nothing is waiting.
+ */
+export function reenrollQuestion(s: Pick<Status, "outboxDepth" | "photoQueue"> | null): string | null {
+  if (!s) return t("revokedConfirmUnknown");
+  if (!s.outboxDepth && !s.photoQueue) return null;
+  return t("revokedConfirm", { n: s.outboxDepth, photos: s.photoQueue });
 }
 
 /** Downloads the changes not sent (the outbox: record type, id, fields, the value's wire bytes in base64) as JSON. */
