@@ -195,16 +195,17 @@ func mountServices(mux *http.ServeMux, cfg *Config, opts []connect.HandlerOption
 }
 
 // bounds are the message limits of a handler: maxBytes per message, after
-// decompression, and gzip that stops inflating past it. Answers go out
+// decompression, gzip that stops inflating past it, and codecs that refuse
+// a message costing far more to decode than its size (codec.go). Answers go out
 // gzipped (when the client accepts it) only from compressMinBytes, at
 // gzip's fastest level.
 func bounds(maxBytes int) []connect.HandlerOption {
-	return []connect.HandlerOption{
+	return append(codecs(),
 		connect.WithReadMaxBytes(maxBytes),
 		connect.WithSendMaxBytes(4 * maxBytes),
 		connect.WithCompression("gzip", newCappedGzip(maxBytes), newFastGzip),
 		connect.WithCompressMinBytes(compressMinBytes),
-	}
+	)
 }
 
 // compressMinBytes is the smallest answer worth gzipping. Below it the

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/fieldsync/fieldsync/internal/wirecost"
 	fieldsyncv1 "github.com/fieldsync/fieldsync/proto/fieldsync/v1"
 	"github.com/fieldsync/fieldsync/syncengine"
 )
@@ -100,6 +101,9 @@ func decodeValue(rt *syncengine.RecordType, m *fieldsyncv1.Mutation, out *syncen
 		return fmt.Errorf("value: holds %q but record_type is %q", name, rt.Name)
 	}
 	msg := rt.New()
+	if err := wirecost.Proto(msg.ProtoReflect().Descriptor(), v.GetValue()); err != nil {
+		return fmt.Errorf("value: %w", err)
+	}
 	if err := proto.Unmarshal(v.GetValue(), msg); err != nil {
 		return fmt.Errorf("value: cannot decode %s: %v", rt.Name, err)
 	}
