@@ -54,7 +54,16 @@ func (pageCodec) MarshalStable(m any) ([]byte, error) {
 // within the 64 MiB an answer may have, it would take gigabytes.
 const maxPageRecords = 5000
 
-func (pageCodec) Unmarshal(data []byte, m any) error {
+func (c pageCodec) Unmarshal(data []byte, m any) error {
+	if _, ok := m.(*fieldsyncv1.PullResponse); ok {
+		data = bytes.Clone(data) // Connect reuses data
+	}
+	return c.unmarshalOwned(data, m)
+}
+
+// unmarshalOwned is Unmarshal of data that m may keep: a page decoded by
+// decodePage shares data's bytes, so the caller must not reuse data.
+func (pageCodec) unmarshalOwned(data []byte, m any) error {
 	if page, ok := m.(*fieldsyncv1.PullResponse); ok {
 		if n, _ := countRecords(data); n > maxPageRecords {
 			return fmt.Errorf("unmarshal into %T: %d records, more than a page holds (%d)", m, n, maxPageRecords)
@@ -83,13 +92,13 @@ const (
 )
 
 // decodePage decodes data into page (empty) and reports whether it could;
-// false leaves page partly set.
+// false leaves page partly set. The page's strings and values share data's
+// bytes.
 func decodePage(data []byte, page *fieldsyncv1.PullResponse) bool {
 	n, ok := countRecords(data)
 	if !ok {
 		return false
 	}
-	buf := bytes.Clone(data) // Connect reuses data
 	recs, anys, times := make([]fieldsyncv1.Record, n), make([]anypb.Any, n), make([]timestamppb.Timestamp, n)
 	var ptrs []*fieldsyncv1.Record
 	if n > 0 {
@@ -97,7 +106,7 @@ func decodePage(data []byte, page *fieldsyncv1.PullResponse) bool {
 	}
 	i := 0
 	var seen [pageHasMore + 1]bool
-	for b := buf; len(b) > 0; {
+	for b := data; len(b) > 0; {
 		num, typ, l := protowire.ConsumeTag(b)
 		if l < 0 || num > pageHasMore || (num != pageRecords && seen[num]) {
 			return false

@@ -72,6 +72,24 @@ func TestPageCodecDecodesPagesAsProtoUnmarshal(t *testing.T) {
 	})
 }
 
+func TestPageCodecUnmarshalKeepsNoReferenceToConnectsBuffer(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		want := genPage(t)
+		b, err := proto.Marshal(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := &fieldsyncv1.PullResponse{}
+		if err := (pageCodec{}).Unmarshal(b, got); err != nil {
+			t.Fatal(err)
+		}
+		clear(b) // Connect reuses its buffer for the next message
+		if !proto.Equal(got, want) {
+			t.Fatalf("the page changed with the buffer it was decoded from:\n%v\nwant\n%v", got, want)
+		}
+	})
+}
+
 func TestPageCodecDecodesChangedPagesAsProtoUnmarshal(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		b, err := proto.Marshal(genPage(t))

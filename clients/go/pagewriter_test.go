@@ -129,3 +129,65 @@ func TestPagesAfterAResyncCarryItsGeneration(t *testing.T) {
 		}
 	}
 }
+
+// TestPagesLargerThanTheWritersCacheAreSeenWholeOrNotAtAll: a page of
+// 3,000 visits dirties more pages than the writer's cache holds, so SQLite
+// writes some to the WAL before the commit. Readers during the sync see
+// only whole pages, and a page that fails (its last record invalid) leaves
+// nothing behind.
+func TestPagesLargerThanTheWritersCacheAreSeenWholeOrNotAtAll(t *testing.T) {
+	const pageSize, pages = 3000, 4
+	ctx := context.Background()
+	c := openDevice(t, filepath.Join(t.TempDir(), "device.db"))
+	page := func(p int) *fieldsyncv1.PullResponse {
+		out := &fieldsyncv1.PullResponse{NextCursor: fmt.Sprint("c", p), HasMore: true}
+		for i := range pageSize {
+			m := seedMutation(t, uint64(p*pageSize+i+1), 1)
+			out.Records = append(out.Records, &fieldsyncv1.Record{RecordType: visitType, Id: m.RecordId, Value: m.Value, Version: m.Seq, Hlc: m.Hlc})
+		}
+		return out
+	}
+	count := func() int {
+		var n int
+		if err := c.db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM records`).Scan(&n); err != nil {
+			t.Error(err)
+		}
+		return n
+	}
+	done := make(chan struct{})
+	seen := make(chan []int)
+	go func() {
+		var counts []int
+		for {
+			select {
+			case <-done:
+				seen <- counts
+				return
+			default:
+				counts = append(counts, count())
+			}
+		}
+	}()
+	for p := range pages {
+		bad := page(p)
+		bad.Records[pageSize-1].Value.TypeUrl = "type.googleapis.com/fieldsync.v1.Nothing"
+		if err := c.storePage(ctx, bad); err == nil {
+			t.Fatalf("page %d with an invalid record stored", p)
+		}
+		if err := c.storePage(ctx, page(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	for _, n := range <-seen {
+		if n%pageSize != 0 {
+			t.Fatalf("a reader saw %d records: part of a page", n)
+		}
+	}
+	if n := count(); n != pageSize*pages {
+		t.Fatalf("%d records stored, want %d", n, pageSize*pages)
+	}
+	if cursor, err := metaString(ctx, c.db.read, "cursor"); err != nil || cursor != fmt.Sprint("c", pages-1) {
+		t.Fatalf("cursor %q (%v), want c%d", cursor, err, pages-1)
+	}
+}

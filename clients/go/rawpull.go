@@ -29,10 +29,12 @@ const pullPath = "/" + fieldsyncv1connect.SyncServiceName + "/Pull"
 // call of its own, over the same HTTP client, token and timeout. Connect
 // read a gzipped page into one buffer and inflated it into a second that
 // grew from 512 bytes (a first sync's answers copied and zeroed several
-// times over); here the answer is read into a buffer sized by its
+// times over); here the answer is read into a pooled buffer sized by its
 // Content-Length, inflated into one sized by the gzip trailer's length,
-// both pooled, and decoded by pageCodec. Everything else a Connect client
-// does for Pull holds: the same headers, codes, details and metadata, the
+// and decoded by pageCodec in place: the page's strings and values share
+// the inflated bytes, which the page owns (no copy of the answer, whose
+// fresh pages cost a first sync more than the copying). Everything else a
+// Connect client does for Pull holds: the same headers, codes, details and metadata, the
 // same bound on an answer after inflating (maxAnswerBytes), and the call
 // ends with ctx. Only for the Connect protocol.
 type rawPuller struct {
@@ -196,22 +198,20 @@ func readAnswer(ctx context.Context, res *http.Response, msg *fieldsyncv1.PullRe
 		return connect.NewError(connect.CodeInternal, fmt.Errorf("unknown encoding %q: accepted encodings are gzip", enc))
 	}
 	wire := getBuf(wireSize(res.ContentLength))
-	defer putBuf(wire)
 	data, err := readInto(ctx, res.Body, (*wire)[:0], maxAnswerBytes)
 	*wire = data
 	if err != nil {
+		putBuf(wire)
 		return err
 	}
 	if len(data) > 0 && isGzip(res.Header) {
-		plain := getBuf(inflatedSize(data))
-		defer putBuf(plain)
-		data, err = inflateInto((*plain)[:0], data, maxAnswerBytes)
-		*plain = data
+		defer putBuf(wire)
+		data, err = inflate(data, maxAnswerBytes)
 		if err != nil {
 			return err
 		}
-	}
-	if err := (pageCodec{}).Unmarshal(data, msg); err != nil { // the page keeps a copy, not data
+	} // else the page takes the wire buffer: it is not pooled
+	if err := (pageCodec{}).unmarshalOwned(data, msg); err != nil {
 		return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("unmarshal message: %w", err))
 	}
 	return nil
@@ -325,7 +325,7 @@ func inflateInto(buf, gz []byte, limit int) ([]byte, error) {
 // reader holds ≈ 40 KB of tables).
 var gzipReaders sync.Pool
 
-// answerBufs are the buffers answers are read and inflated into. A buffer
+// answerBufs are the buffers gzipped answers are read into. A buffer
 // is kept only up to keepBufMax: a rare huge page is not held for good.
 var answerBufs sync.Pool
 

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -84,6 +85,7 @@ func TestRawPullReturnsTheServersPagesAsConnect(t *testing.T) {
 	sdk, plain := pullClients(t, e.d.URL(), e.token("rep"))
 	ctx := context.Background()
 	cursor := ""
+	var pages, wants []*fieldsyncv1.PullResponse
 	for i, limit := range []uint32{1, 1000, 400, 2000} {
 		req := &fieldsyncv1.PullRequest{Cursor: cursor, Limit: limit, Ahead: true}
 		got, err := sdk.Pull(ctx, connect.NewRequest(req))
@@ -101,9 +103,15 @@ func TestRawPullReturnsTheServersPagesAsConnect(t *testing.T) {
 			t.Errorf("page %d: headers %v", i, got.Header())
 		}
 		cursor = got.Msg.GetNextCursor()
+		pages, wants = append(pages, got.Msg), append(wants, want.Msg)
 	}
 	if len(cursor) == 0 {
 		t.Fatal("no cursor")
+	}
+	for i := range pages { // a page shares its answer's bytes: no later pull may reuse them
+		if !proto.Equal(pages[i], wants[i]) {
+			t.Fatalf("page %d changed after the pulls that followed it", i)
+		}
 	}
 }
 
@@ -275,6 +283,46 @@ func TestRawPullAnswersWhatConnectAnswers(t *testing.T) {
 				t.Fatal("raw pull and Connect decoded different pages")
 			}
 		})
+	}
+}
+
+func TestRawPullPagesKeepTheirBytesThroughLaterPulls(t *testing.T) {
+	t.Parallel()
+	plainCT := map[string]string{"Content-Type": "application/proto"}
+	gzipped := map[string]string{"Content-Type": "application/proto", "Content-Encoding": "gzip"}
+	var bodies [][]byte
+	var handlers []http.HandlerFunc
+	for i, n := range []int{300, 200, 250, 100, 280, 50} { // pages of other sizes: a reused buffer shows
+		page := aPage(n)
+		bodies = append(bodies, page)
+		if i%2 == 0 {
+			handlers = append(handlers, answer(200, plainCT, page, false))
+		} else {
+			handlers = append(handlers, answer(200, gzipped, gz(page), false))
+		}
+	}
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		handlers[int(calls.Add(1)-1)%len(handlers)](w, r)
+	}))
+	defer srv.Close()
+	sdk, _ := pullClients(t, srv.URL, "t")
+	var got []*fieldsyncv1.PullResponse
+	for range 2 * len(bodies) {
+		res, err := sdk.Pull(context.Background(), connect.NewRequest(&fieldsyncv1.PullRequest{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, res.Msg)
+	}
+	for i, page := range got { // a page shares its answer's bytes: no later pull may reuse them
+		want := &fieldsyncv1.PullResponse{}
+		if err := proto.Unmarshal(bodies[i%len(bodies)], want); err != nil {
+			t.Fatal(err)
+		}
+		if !proto.Equal(page, want) {
+			t.Fatalf("page %d changed after the pulls that followed it", i)
+		}
 	}
 }
 

@@ -23,6 +23,17 @@ var migrationFS embed.FS
 // falls with large pools.
 const readPoolSize = 2
 
+// writerCacheKiB is the writer connection's page cache (SQLite's default
+// is 2,000 KiB). The writer mostly appends (a pulled page's records, an
+// outbox entry) and reads a few rows, so its cache holds little it reads
+// again; filling 2 MB of fresh memory cost a new device's first sync more
+// kernel time (a page fault per 4 KiB) than anything the cache saved. A
+// transaction dirtying more pages than fit writes the rest to the WAL
+// before its commit (uncommitted frames, invisible to readers and dropped
+// on rollback). Smaller still (128, 256 KiB) cost the page writer more
+// user time than it saved.
+const writerCacheKiB = 512
+
 // store is the device's SQLite file: one writer connection whose
 // transactions start with BEGIN IMMEDIATE, and a small read pool. Every
 // connection runs with WAL and synchronous=FULL, so a committed local write
@@ -69,6 +80,7 @@ func dsn(path string, writer bool) string {
 	}
 	if writer {
 		q.Set("_txlock", "immediate")
+		q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", writerCacheKiB))
 	} else {
 		q.Add("_pragma", "query_only(ON)")
 	}
