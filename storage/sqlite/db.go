@@ -58,6 +58,9 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	if err := createPrivate(path); err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	if err := registerWALBufVFS(); err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
 	write, err := sql.Open("sqlite", dsn(path, true))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -82,11 +85,29 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	db.applyOptions(opts)
 	db.gw = newGroupWriter()
 	go db.writeLoop()
+	if err := db.checkSynchronous(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
 	return db, nil
+}
+
+// checkSynchronous makes sure the writer syncs the WAL at every commit
+// (synchronous FULL or EXTRA), which walBufVFS needs: it writes the frames
+// it gathered when SQLite syncs them, before any reader is told of them.
+func (db *DB) checkSynchronous(ctx context.Context) error {
+	var level int
+	if err := db.write.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&level); err != nil {
+		return fmt.Errorf("read synchronous: %w", err)
+	}
+	if level < 2 {
+		return fmt.Errorf("the writer runs with synchronous=%d; %s needs FULL (2) or EXTRA (3)", level, walBufVFS)
+	}
+	return nil
 }
 
 // createPrivate creates an empty file at path with mode 0600 unless
@@ -125,6 +146,7 @@ func dsn(path string, writer bool) string {
 		q.Add("_pragma", p)
 	}
 	if writer {
+		q.Set("vfs", walBufVFS) // walbuf.go; needs synchronous(FULL), checkSynchronous
 		q.Set("_txlock", "immediate")
 		q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", writerAutoCheckpoint)) // checkpoint.go
 	} else {
