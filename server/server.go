@@ -202,7 +202,7 @@ func mountServices(mux *http.ServeMux, cfg *Config, opts []connect.HandlerOption
 func bounds(maxBytes int) []connect.HandlerOption {
 	return append(codecs(),
 		connect.WithReadMaxBytes(maxBytes),
-		connect.WithSendMaxBytes(4 * maxBytes),
+		connect.WithSendMaxBytes(4*maxBytes),
 		connect.WithCompression("gzip", newCappedGzip(maxBytes), newFastGzip),
 		connect.WithCompressMinBytes(compressMinBytes),
 	)
