@@ -55,6 +55,13 @@ func (pageCodec) MarshalStable(m any) ([]byte, error) {
 const maxPageRecords = 5000
 
 func (pageCodec) Unmarshal(data []byte, m any) error {
+	pm, ok := m.(proto.Message)
+	if !ok {
+		return fmt.Errorf("unmarshal into %T: not a protobuf message", m)
+	}
+	if err := checkAnswerCost(pm.ProtoReflect().Descriptor(), data); err != nil {
+		return err
+	}
 	if page, ok := m.(*fieldsyncv1.PullResponse); ok {
 		if n, _ := countRecords(data); n > maxPageRecords {
 			return fmt.Errorf("unmarshal into %T: %d records, more than a page holds (%d)", m, n, maxPageRecords)
@@ -63,10 +70,6 @@ func (pageCodec) Unmarshal(data []byte, m any) error {
 			return nil
 		}
 		proto.Reset(page)
-	}
-	pm, ok := m.(proto.Message)
-	if !ok {
-		return fmt.Errorf("unmarshal into %T: not a protobuf message", m)
 	}
 	if err := proto.Unmarshal(data, pm); err != nil {
 		return fmt.Errorf("unmarshal into %T: %w", m, err)
