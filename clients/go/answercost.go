@@ -3,6 +3,9 @@ package fieldsync
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
+	"sync"
 	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -62,7 +65,7 @@ func checkAnswerCost(md protoreflect.MessageDescriptor, data []byte) error {
 		}
 		return nil
 	}
-	total := 0
+	total, rp := 0, planOf(recordDesc)
 	for b := data; len(b) > 0; {
 		num, typ, l := protowire.ConsumeTag(b)
 		if l < 0 {
@@ -75,7 +78,7 @@ func checkAnswerCost(md protoreflect.MessageDescriptor, data []byte) error {
 		}
 		if num == pageRecords && typ == protowire.BytesType {
 			rec, _ := protowire.ConsumeBytes(b)
-			n := 1 + countItems(recordDesc, rec, 1)
+			n := 1 + rp.count(rec, 1)
 			if n > maxRecordItems {
 				id, typ := recordName(rec)
 				return fmt.Errorf("%w: record %q (%s) holds more than %d items (messages and list elements)", errAnswerCost, id, typ, maxRecordItems)
@@ -95,11 +98,85 @@ func checkAnswerCost(md protoreflect.MessageDescriptor, data []byte) error {
 // they cost their own length. It stops early (the count is a lower bound)
 // on malformed data, and past maxAnswerItems.
 func countItems(md protoreflect.MessageDescriptor, b []byte, depth int) int {
-	if md.FullName() == "google.protobuf.Any" {
+	return planOf(md).count(b, depth)
+}
+
+// A costPlan is what countItems needs of a message type, by field number:
+// descriptors' lookups (a map access a field) made the count cost as much
+// as decoding the page.
+type costPlan struct {
+	any    bool // google.protobuf.Any: its value is counted as its type
+	flat   bool // no field holds an object (a Timestamp): nothing to walk
+	fields []fieldPlan
+}
+
+type fieldPlan struct {
+	kind uint8     // fieldNone, fieldMessage, fieldPacked or fieldItem
+	msg  *costPlan // for fieldMessage
+}
+
+const (
+	fieldNone    = iota // unknown, or a singular scalar, string or bytes: no object of its own
+	fieldMessage        // a message, singular or in a list or map: an object and what it holds
+	fieldPacked         // a list of scalars: packed on the wire, or one element a field
+	fieldItem           // a list of strings or bytes: an element a field
+)
+
+var (
+	plansMu  sync.Mutex
+	plans    = map[protoreflect.FullName]*costPlan{}
+	urlPlans sync.Map // type URL → *costPlan, for Any values
+)
+
+// planOf returns md's plan, made once.
+func planOf(md protoreflect.MessageDescriptor) *costPlan {
+	plansMu.Lock()
+	defer plansMu.Unlock()
+	return makePlan(md)
+}
+
+func makePlan(md protoreflect.MessageDescriptor) *costPlan {
+	if p, ok := plans[md.FullName()]; ok {
+		return p
+	}
+	p := &costPlan{any: md.FullName() == "google.protobuf.Any"}
+	plans[md.FullName()] = p // before its fields: a type may hold itself
+	fields := md.Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		if int(fd.Number()) > maxPlanField {
+			continue // counted as unknown: no schema of ours numbers fields so high
+		}
+		var f fieldPlan
+		switch k := fd.Kind(); {
+		case k == protoreflect.MessageKind || k == protoreflect.GroupKind:
+			f = fieldPlan{kind: fieldMessage, msg: makePlan(fd.Message())}
+		case !fd.IsList():
+		case k == protoreflect.StringKind || k == protoreflect.BytesKind:
+			f.kind = fieldItem
+		default:
+			f.kind = fieldPacked
+		}
+		for len(p.fields) <= int(fd.Number()) {
+			p.fields = append(p.fields, fieldPlan{})
+		}
+		p.fields[fd.Number()] = f
+	}
+	p.flat = !p.any && !slices.ContainsFunc(p.fields, func(f fieldPlan) bool { return f.kind != fieldNone })
+	return p
+}
+
+// maxPlanField bounds a plan's field numbers (its slice's length).
+const maxPlanField = 1 << 12
+
+func (p *costPlan) count(b []byte, depth int) int {
+	switch {
+	case p.flat:
+		return 0
+	case p.any:
 		return countAny(b, depth)
 	}
 	n := 0
-	fields := md.Fields()
 	for len(b) > 0 && n <= maxAnswerItems {
 		num, typ, l := protowire.ConsumeTag(b)
 		if l < 0 {
@@ -110,31 +187,26 @@ func countItems(md protoreflect.MessageDescriptor, b []byte, depth int) int {
 		if l < 0 {
 			return n
 		}
-		if fd := fields.ByNumber(num); fd != nil {
-			n += fieldItems(fd, typ, b[:l], depth)
+		if int(num) < len(p.fields) {
+			n += p.fields[num].items(typ, b[:l], depth)
 		}
 		b = b[l:]
 	}
 	return n
 }
 
-// fieldItems counts one occurrence of field fd on the wire (typ, v).
-func fieldItems(fd protoreflect.FieldDescriptor, typ protowire.Type, v []byte, depth int) int {
-	kind := fd.Kind()
-	isMsg := kind == protoreflect.MessageKind || kind == protoreflect.GroupKind
+// items counts one occurrence of the field on the wire (typ, v).
+func (f fieldPlan) items(typ protowire.Type, v []byte, depth int) int {
 	switch {
-	case isMsg && typ == protowire.BytesType:
+	case f.kind == fieldNone:
+		return 0
+	case f.kind == fieldMessage && typ == protowire.BytesType && depth < maxCostDepth:
 		m, _ := protowire.ConsumeBytes(v)
-		if depth >= maxCostDepth {
-			return 1
-		}
-		return 1 + countItems(fd.Message(), m, depth+1)
-	case fd.IsList() && typ == protowire.BytesType && kind != protoreflect.StringKind && kind != protoreflect.BytesKind:
-		return packedItems(v) // a packed list
-	case fd.IsList() || isMsg:
-		return 1
+		return 1 + f.msg.count(m, depth+1)
+	case f.kind == fieldPacked && typ == protowire.BytesType:
+		return packedItems(v)
 	}
-	return 0 // a singular scalar, string or bytes: no object of its own
+	return 1
 }
 
 // packedItems is the number of elements of a packed list: its varints,
@@ -168,7 +240,7 @@ func countAny(b []byte, depth int) int {
 		if typ == protowire.BytesType && (num == anyTypeURL || num == anyValue) {
 			x, _ := protowire.ConsumeBytes(b[:l])
 			if num == anyTypeURL && len(x) > 0 {
-				url = unsafe.String(&x[0], len(x)) // for the lookup only: not kept
+				url = unsafe.String(&x[0], len(x)) // for the lookups only: not kept
 			} else if num == anyValue {
 				value = x
 			}
@@ -178,11 +250,18 @@ func countAny(b []byte, depth int) int {
 	if url == "" || len(value) == 0 || depth >= maxCostDepth {
 		return 0
 	}
+	if p, ok := urlPlans.Load(url); ok {
+		return p.(*costPlan).count(value, depth+1)
+	}
 	mt, err := protoregistry.GlobalTypes.FindMessageByURL(url)
 	if err != nil {
 		return 0
 	}
-	return countItems(mt.Descriptor(), value, depth+1)
+	p := planOf(mt.Descriptor())
+	if url == "type.googleapis.com/"+string(mt.Descriptor().FullName()) { // not every prefix a server may send
+		urlPlans.Store(strings.Clone(url), p)
+	}
+	return p.count(value, depth+1)
 }
 
 // recordName is a record's id and type, read from its wire bytes, for an
