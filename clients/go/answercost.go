@@ -17,10 +17,10 @@ import (
 
 // An answer is costed before it is decoded. proto.Unmarshal allocates an
 // object for every message and every list element, whatever its size on
-// the wire: an empty PhotoRef is two bytes there and about 110 decoded, so
+// the wire: an empty PhotoRef is two bytes there and about 120 decoded, so
 // one Alert of 30 million empty photos, within the 64 MiB an answer may
-// have (maxAnswerBytes), took some 3.5 GB to read (Get, List, a rebase
-// under local edits). So every answer's items (messages, list elements,
+// have (maxAnswerBytes), took some 4 GB to read (Get, List, a rebase
+// under local edits; 4M photos, 8 MiB, took 508 MB). So every answer's items (messages, list elements,
 // map entries, packed scalars) are counted from its wire bytes, without
 // allocating, descending into record values (google.protobuf.Any of a
 // known type), and an answer with too many is refused before anything is
@@ -32,9 +32,9 @@ import (
 //     max_items; TestMaxRecordItemsIsGenerous checks the margin), so an
 //     honest record is never refused, even one stored before a bound was
 //     tightened;
-//   - a whole answer may hold maxAnswerItems: some 55 MiB decoded at the
-//     worst (≈ 110 bytes an item), about the answer bound itself, where an
-//     honest page (at most 4 MiB of values) holds a few hundred thousand.
+//   - a whole answer may hold maxAnswerItems: some 64 MB decoded at the
+//     worst (≈ 120 bytes an item), about the answer bound itself, where an
+//     honest page (at most 4 MiB of values) holds far fewer.
 //
 // The refusal is errAnswerCost, wrapped by the codec's caller as
 // InvalidArgument ("invalid answer"): Sync does not retry it but returns
@@ -94,8 +94,8 @@ func checkAnswerCost(md protoreflect.MessageDescriptor, data []byte) error {
 
 // countItems counts the objects proto.Unmarshal would allocate for b, a
 // message of md, at depth: a nested message or list element counts one
-// (and what it holds), a scalar one. Strings and bytes are not counted:
-// they cost their own length. It stops early (the count is a lower bound)
+// (and what it holds); a singular scalar, string or bytes none (a string
+// costs its own length). It stops early (the count is a lower bound)
 // on malformed data, and past maxAnswerItems.
 func countItems(md protoreflect.MessageDescriptor, b []byte, depth int) int {
 	return planOf(md).count(b, depth)
