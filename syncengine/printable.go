@@ -168,9 +168,9 @@ func hasVisible(s string) bool {
 }
 
 // blank reports whether r shows nothing in a name: a control, a Unicode
-// White_Space character, an invisible format character, a bidirectional
-// control or a character fonts draw as nothing (a Hangul filler, a
-// variation selector, the Braille blank): the class text.proto's
+// White_Space character, a Default_Ignorable_Code_Point (invisible format
+// characters, bidirectional controls, Hangul fillers, variation
+// selectors, tags, …) or the Braille blank: the class text.proto's
 // printable_name requires one rune outside of (blankRanges lists it above
 // U+00A0).
 func blank(r rune) bool {
@@ -190,13 +190,16 @@ func blank(r rune) bool {
 }
 
 // blankRanges are the characters above U+00A0 a name needs one other than
-// (text.proto, printable_name), sorted, each range inclusive.
+// (text.proto, printable_name), sorted, each range inclusive: exactly
+// Unicode's White_Space and Default_Ignorable_Code_Point, and the Braille
+// blank U+2800 (TestBlankIsWhiteSpaceOrDefaultIgnorable derives the set
+// from package unicode's tables).
 var blankRanges = [...][2]rune{
 	{0xad, 0xad}, {0x34f, 0x34f}, {0x61c, 0x61c}, {0x115f, 0x1160}, {0x1680, 0x1680},
 	{0x17b4, 0x17b5}, {0x180b, 0x180f}, {0x2000, 0x200f}, {0x2028, 0x202f},
 	{0x205f, 0x206f}, {0x2800, 0x2800}, {0x3000, 0x3000}, {0x3164, 0x3164},
-	{0xfe00, 0xfe0f}, {0xfeff, 0xfeff}, {0xffa0, 0xffa0}, {0x1bca0, 0x1bca3},
-	{0x1d173, 0x1d17a}, {0xe0000, 0xe007f}, {0xe0100, 0xe01ef},
+	{0xfe00, 0xfe0f}, {0xfeff, 0xfeff}, {0xffa0, 0xffa0}, {0xfff0, 0xfff8},
+	{0x1bca0, 0x1bca3}, {0x1d173, 0x1d17a}, {0xe0000, 0xe0fff},
 }
 
 // scanText reports whether s is printable free text: as a name, but tabs

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 
 	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
@@ -73,7 +74,7 @@ func TestScannersMatchTheRulesRegexps(t *testing.T) {
 	// ranges above it (past both rules' ranges), alone, among blanks and at
 	// each offset of a longer line (the scan reads eight bytes at a time).
 	var runes []rune
-	for _, span := range [][2]rune{{0, 0x3200}, {0xfe00, 0xffff}, {0x1bc9f, 0x1bca4}, {0x1d172, 0x1d17b}, {0xdfff0, 0xe0200}} {
+	for _, span := range [][2]rune{{0, 0x3200}, {0xfe00, 0xffff}, {0x1bc9f, 0x1bca4}, {0x1d172, 0x1d17b}, {0xdfff0, 0xe1010}} {
 		for r := span[0]; r <= span[1]; r++ {
 			runes = append(runes, r)
 		}
@@ -84,6 +85,46 @@ func TestScannersMatchTheRulesRegexps(t *testing.T) {
 		check(t, "\u3000\u200b"+string(r)+"\ufeff\u00a0")
 		for i := range 10 {
 			check(t, "abcdefghi"[:i]+string(r)+"jklmnopqrstuvwxyz"[i:])
+		}
+	}
+}
+
+// defaultIgnorable is Unicode's Default_Ignorable_Code_Point as
+// DerivedCoreProperties.txt derives it: Other_Default_Ignorable_Code_Point,
+// Cf and Variation_Selector, less White_Space, the interlinear annotation
+// characters U+FFF9–FFFB, the Egyptian hieroglyph format controls
+// U+13430–1343F and Prepended_Concatenation_Mark (format characters that
+// show).
+func defaultIgnorable(r rune) bool {
+	if unicode.Is(unicode.White_Space, r) || r >= 0xfff9 && r <= 0xfffb || r >= 0x13430 && r <= 0x1343f ||
+		unicode.Is(unicode.Prepended_Concatenation_Mark, r) {
+		return false
+	}
+	return unicode.In(r, unicode.Other_Default_Ignorable_Code_Point, unicode.Cf, unicode.Variation_Selector)
+}
+
+// TestBlankIsWhiteSpaceOrDefaultIgnorable: a name needs a rune that is
+// neither a control (Cc), White_Space, Default_Ignorable_Code_Point nor
+// the Braille blank U+2800, over all of Unicode, as package unicode's
+// tables say (the rule's regexp in text.proto is checked against blank by
+// TestScannersMatchTheRulesRegexps), so the list cannot drift from them.
+func TestBlankIsWhiteSpaceOrDefaultIgnorable(t *testing.T) {
+	t.Parallel()
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		want := unicode.Is(unicode.Cc, r) || unicode.Is(unicode.White_Space, r) || defaultIgnorable(r) || r == 0x2800
+		if blank(r) != want {
+			t.Errorf("blank(%U) = %v, want %v (Unicode %s)", r, !want, want, unicode.Version)
+		}
+	}
+	// The derivation gives the property's known members (Unicode 15).
+	for _, r := range []rune{0xad, 0x34f, 0x115f, 0x17b4, 0x180b, 0x180e, 0x200b, 0x2065, 0x3164, 0xfe0f, 0xffa0, 0xfff0, 0xfff8, 0x1d173, 0xe0000, 0xe0fff} {
+		if !defaultIgnorable(r) {
+			t.Errorf("%U is Default_Ignorable_Code_Point", r)
+		}
+	}
+	for _, r := range []rune{0x600, 0x6dd, 0xfff9, 0x13430, 0x110bd, ' ', 0x3000} {
+		if defaultIgnorable(r) {
+			t.Errorf("%U is not Default_Ignorable_Code_Point", r)
 		}
 	}
 }
@@ -114,7 +155,7 @@ var (
 	// blankPieces are allowed in a name, but are not enough for one.
 	blankPieces = []string{
 		" ", "\u00a0", "\u00ad", "\u1680", "\u180e", "\u2000", "\u2007", "\u200a", "\u200b", "\u200d", "\u200e", "\u200f",
-		"\u202f", "\u205f", "\u2060", "\u2064", "\u3000", "\ufeff",
+		"\u202f", "\u205f", "\u2060", "\u2064", "\u3000", "\ufeff", "\ufff0", "\U000e0080", "\U000e0fff",
 	}
 	breakPieces = []string{"\t", "\n", "\r", "\r\n", "\u2028", "\u2029"}
 	badPieces   = []string{

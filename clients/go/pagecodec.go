@@ -64,6 +64,13 @@ func (c pageCodec) Unmarshal(data []byte, m any) error {
 // unmarshalOwned is Unmarshal of data that m may keep: a page decoded by
 // decodePage shares data's bytes, so the caller must not reuse data.
 func (pageCodec) unmarshalOwned(data []byte, m any) error {
+	pm, ok := m.(proto.Message)
+	if !ok {
+		return fmt.Errorf("unmarshal into %T: not a protobuf message", m)
+	}
+	if err := checkAnswerCost(pm.ProtoReflect().Descriptor(), data); err != nil {
+		return err
+	}
 	if page, ok := m.(*fieldsyncv1.PullResponse); ok {
 		if n, _ := countRecords(data); n > maxPageRecords {
 			return fmt.Errorf("unmarshal into %T: %d records, more than a page holds (%d)", m, n, maxPageRecords)
@@ -72,10 +79,6 @@ func (pageCodec) unmarshalOwned(data []byte, m any) error {
 			return nil
 		}
 		proto.Reset(page)
-	}
-	pm, ok := m.(proto.Message)
-	if !ok {
-		return fmt.Errorf("unmarshal into %T: not a protobuf message", m)
 	}
 	if err := proto.Unmarshal(data, pm); err != nil {
 		return fmt.Errorf("unmarshal into %T: %w", m, err)

@@ -18,6 +18,10 @@ type calls struct {
 	next  uint64
 	live  map[uint64]call
 	fresh map[net.Conn]struct{} // in http.StateNew: no request read yet
+	// closed is set by closeNew: a connection the listener accepted just
+	// before it closed may report StateNew after closeNew ran; it is
+	// closed at once instead of being kept.
+	closed bool
 }
 
 type call struct {
@@ -67,11 +71,15 @@ func (c *calls) running() string {
 }
 
 // connState is the server's ConnState hook: it keeps the connections in
-// http.StateNew.
+// http.StateNew, and closes a new one once closeNew ran.
 func (c *calls) connState(conn net.Conn, state http.ConnState) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if state == http.StateNew {
+		if c.closed {
+			conn.Close() // its serving goroutine then sees it closed (StateClosed)
+			return
+		}
 		if c.fresh == nil {
 			c.fresh = make(map[net.Conn]struct{})
 		}
@@ -86,11 +94,13 @@ func (c *calls) connState(conn net.Conn, state http.ConnState) {
 // be on its way), which is as long as Close's grace: a client that opened
 // one and never used it (Go's transport keeps a dial that finished after
 // its request went elsewhere or was cancelled) held every shutdown to the
-// full grace period and then failed it. Call once the listener is closed.
+// full grace period and then failed it. Call once the listener is closed;
+// a connection it accepted before, whose StateNew comes after this call,
+// is closed by connState.
 func (c *calls) closeNew() {
 	c.mu.Lock()
 	fresh := c.fresh
-	c.fresh = nil
+	c.fresh, c.closed = nil, true
 	c.mu.Unlock()
 	for conn := range fresh {
 		conn.Close()

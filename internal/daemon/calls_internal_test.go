@@ -69,6 +69,39 @@ func TestCloseDoesNotWaitForAConnectionThatSentNothing(t *testing.T) {
 	}
 }
 
+// TestCloseNewClosesAConnectionThatComesNewAfterIt drives by hand the
+// race Close had: a connection the listener accepted just before it closed
+// reports StateNew only after closeNew ran. It was kept, so Shutdown
+// waited out its 5 s grace for it and Close failed with "still running:
+// none"; now it is closed at once, as those closeNew found are.
+func TestCloseNewClosesAConnectionThatComesNewAfterIt(t *testing.T) {
+	t.Parallel()
+	var c calls
+	early, busy, late := &fakeConn{}, &fakeConn{}, &fakeConn{}
+	c.connState(early, http.StateNew)
+	c.connState(busy, http.StateNew)
+	c.connState(busy, http.StateActive) // a request arrived: not closeNew's
+	c.closeNew()
+	if !early.closed {
+		t.Fatal("a connection new before closeNew is open after it")
+	}
+	c.connState(late, http.StateNew) // accepted before the listener closed, seen after closeNew
+	if !late.closed || c.hasNew() {
+		t.Fatalf("a connection new after closeNew: closed %v, kept %v", late.closed, c.hasNew())
+	}
+	if busy.closed {
+		t.Fatal("closeNew closed a connection serving a request")
+	}
+}
+
+// fakeConn is a connection that only records its Close.
+type fakeConn struct {
+	net.Conn
+	closed bool
+}
+
+func (f *fakeConn) Close() error { f.closed = true; return nil }
+
 // hasNew reports whether a connection is in http.StateNew (tests).
 func (c *calls) hasNew() bool {
 	c.mu.Lock()

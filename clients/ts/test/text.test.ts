@@ -35,7 +35,9 @@ const TEXT = "must contain no control characters other than tabs and line breaks
 const bad = {
   printable_name: ["North\x1b[2J", "Acme\nlevel=ERROR", "A\tB", "\x7f", "Acme\u0085", "   ", "Acme\r", "invoice\u202Efdp.exe", "a\u2066b\u2069", "one\u2028two",
     // blank: White_Space and invisible format characters only
-    "\u3000", "\u3000\u3000", "\u00a0", " \u2009\u200a", "\u202f\u205f", "\u1680", "\u200b\u200c\u200d", "\u2060\ufeff", "\u00ad", "\u180e", "\u200e\u200f", "\u3164\u3164", "\u115f\u1160\uffa0", "\u2800", "\ufe0f\u{e0041}"],
+    "\u3000", "\u3000\u3000", "\u00a0", " \u2009\u200a", "\u202f\u205f", "\u1680", "\u200b\u200c\u200d", "\u2060\ufeff", "\u00ad", "\u180e", "\u200e\u200f", "\u3164\u3164", "\u115f\u1160\uffa0", "\u2800", "\ufe0f\u{e0041}",
+    // the rest of Default_Ignorable_Code_Point: U+FFF0–FFF8, U+E0080–E0FFF
+    "\ufff0\ufff8", "\u{e0080}\u{e0fff}"],
   printable_text: ["first\x1b[31m", "a\x00b", "bell\x07", "\x7f", "next line\u0085", "form\x0cfeed", "v\x0btab", "total \u202E0001", "x\u2067y"],
 };
 const good = {

@@ -2299,8 +2299,11 @@ type Alert struct {
 	Body            string    `protobuf:"bytes,4,opt,name=body,proto3" json:"body,omitempty"`
 	// The records the alert is about (e.g. both diagnoses of A1); the
 	// alert's photos are available only where they are available on these.
+	// At most 1,000: A1 and A6 list the latest 6 records, A2 every stock
+	// level of one terminal below its safety stock and the terminal.
 	RelatedRecordIds []string `protobuf:"bytes,5,rep,name=related_record_ids,json=relatedRecordIds,proto3" json:"related_record_ids,omitempty"`
-	// Photos to show side by side (e.g. both diagnoses' photos of A1).
+	// Photos to show side by side (e.g. both diagnoses' photos of A1). At
+	// most 500: A1 shows the latest 6 diagnoses, each with at most 50.
 	Photos     []*PhotoRef            `protobuf:"bytes,6,rep,name=photos,proto3" json:"photos,omitempty"`
 	RaisedTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=raised_time,json=raisedTime,proto3" json:"raised_time,omitempty"`
 	// Set by the recipient's device.
@@ -2314,6 +2317,7 @@ type Alert struct {
 	// A3 region; A4 rep, tag, weeks; A5 customer_id, date, visit_id;
 	// A6 sha256, records; A7 rule, revision, valid_from, valid_to (when set);
 	// A8 user, device, outbox, since. Dates are YYYY-MM-DD, times RFC 3339.
+	// At most 32 (a kind has at most 5).
 	Params        []*AlertParam `protobuf:"bytes,10,rep,name=params,proto3" json:"params,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3065,20 +3069,20 @@ const file_fieldsync_v1_records_proto_rawDesc = "" +
 	"\tregion_id\x18\x02 \x01(\tB\r\xbaH\x04r\x02\x18@\xca\xf3\x18\x02\x10\x03R\bregionId\x12-\n" +
 	"\x0eform_record_id\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\fformRecordId\x121\n" +
 	"\x10form_record_type\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18dR\x0eformRecordType\x12G\n" +
-	"\aentries\x18\x05 \x03(\v2\x1c.fieldsync.v1.OperationEntryB\x0f\xbaH\x06\x92\x01\x03\x10\xe8\a\xca\xf3\x18\x02\b\x02R\aentries:\f\xca\xf3\x18\b\b\x01\x12\x02\x01\x02(\x01\"\xa2\x04\n" +
+	"\aentries\x18\x05 \x03(\v2\x1c.fieldsync.v1.OperationEntryB\x0f\xbaH\x06\x92\x01\x03\x10\xe8\a\xca\xf3\x18\x02\b\x02R\aentries:\f\xca\xf3\x18\b\b\x01\x12\x02\x01\x02(\x01\"\xbc\x04\n" +
 	"\x05Alert\x124\n" +
 	"\x11recipient_user_id\x18\x01 \x01(\tB\b\xca\xf3\x18\x04\b\x03\x10\x01R\x0frecipientUserId\x125\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x17.fieldsync.v1.AlertKindB\b\xca\xf3\x18\x04\b\x03 \x01R\x04kind\x12\x1c\n" +
 	"\x05title\x18\x03 \x01(\tB\x06\xca\xf3\x18\x02\b\x03R\x05title\x12\x1a\n" +
-	"\x04body\x18\x04 \x01(\tB\x06\xca\xf3\x18\x02\b\x03R\x04body\x126\n" +
-	"\x12related_record_ids\x18\x05 \x03(\tB\b\xca\xf3\x18\x04\b\x030\x01R\x10relatedRecordIds\x126\n" +
-	"\x06photos\x18\x06 \x03(\v2\x16.fieldsync.v1.PhotoRefB\x06\xca\xf3\x18\x02\b\x03R\x06photos\x12C\n" +
+	"\x04body\x18\x04 \x01(\tB\x06\xca\xf3\x18\x02\b\x03R\x04body\x12?\n" +
+	"\x12related_record_ids\x18\x05 \x03(\tB\x11\xbaH\x06\x92\x01\x03\x10\xe8\a\xca\xf3\x18\x04\b\x030\x01R\x10relatedRecordIds\x12?\n" +
+	"\x06photos\x18\x06 \x03(\v2\x16.fieldsync.v1.PhotoRefB\x0f\xbaH\x06\x92\x01\x03\x10\xf4\x03\xca\xf3\x18\x02\b\x03R\x06photos\x12C\n" +
 	"\vraised_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x06\xca\xf3\x18\x02\b\x03R\n" +
 	"raisedTime\x12G\n" +
 	"\x11acknowledged_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x10acknowledgedTime\x12#\n" +
-	"\tdedup_key\x18\t \x01(\tB\x06\xca\xf3\x18\x02\b\x03R\bdedupKey\x128\n" +
+	"\tdedup_key\x18\t \x01(\tB\x06\xca\xf3\x18\x02\b\x03R\bdedupKey\x12@\n" +
 	"\x06params\x18\n" +
-	" \x03(\v2\x18.fieldsync.v1.AlertParamB\x06\xca\xf3\x18\x02\b\x03R\x06params:\x15\xca\xf3\x18\x11\b\x01\x12\a\x01\x02\x03\x04\x05\x06\a0\x01@\x01H\x01\"I\n" +
+	" \x03(\v2\x18.fieldsync.v1.AlertParamB\x0e\xbaH\x05\x92\x01\x02\x10 \xca\xf3\x18\x02\b\x03R\x06params:\x15\xca\xf3\x18\x11\b\x01\x12\a\x01\x02\x03\x04\x05\x06\a0\x01@\x01H\x01\"I\n" +
 	"\n" +
 	"AlertParam\x12\x1b\n" +
 	"\x04name\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04name\x12\x1e\n" +

@@ -50,12 +50,14 @@ var (
 	// line break, U+2028 and U+2029 included) and no bidirectional control.
 	// Visible is neither a control, nor Unicode White_Space (U+0009–000D,
 	// 0020, 0085, 00A0, 1680, 2000–200A, 2028, 2029, 202F, 205F, 3000), nor
-	// an invisible format character (U+00AD, 061C, 180E, 200B–200F,
-	// 2060–206F, FEFF, 1BCA0–1BCA3, E0000–E007F), nor a character fonts draw
-	// as nothing (the combining grapheme joiner U+034F, the Hangul fillers
-	// U+115F, 1160, 3164 and FFA0, U+17B4–17B5, the variation selectors
-	// U+180B–180F, FE00–FE0F and E0100–E01EF, the Braille blank U+2800,
-	// U+1D173–1D17A): a name of ideographic spaces (U+3000, typed by Chinese
+	// a Default_Ignorable_Code_Point (invisible format characters U+00AD,
+	// 061C, 180E, 200B–200F, 202A–202E, 2060–206F, FEFF, 1BCA0–1BCA3,
+	// 1D173–1D17A; the combining grapheme joiner U+034F; the Hangul fillers
+	// U+115F, 1160, 3164 and FFA0; U+17B4–17B5; the variation selectors
+	// U+180B–180F, FE00–FE0F and E0100–E01EF; U+FFF0–FFF8; the tags and
+	// the rest of U+E0000–E0FFF), nor the Braille blank U+2800, which fonts
+	// draw as nothing (syncengine/printable.go's test derives the set from
+	// Unicode's tables): a name of ideographic spaces (U+3000, typed by Chinese
 	// input methods), no-break or zero-width spaces or Hangul fillers only
 	// would show blank. Such characters stay allowed beside a visible one.
 	// Whether it may be empty is the field's min_len.
@@ -74,10 +76,10 @@ var File_fieldsync_v1_text_proto protoreflect.FileDescriptor
 
 const file_fieldsync_v1_text_proto_rawDesc = "" +
 	"\n" +
-	"\x17fieldsync/v1/text.proto\x12\ffieldsync.v1\x1a\x1bbuf/validate/validate.proto:\xef\x04\n" +
-	"\x0eprintable_name\x12\x19.buf.validate.StringRules\x18\x81\xf1\x04 \x01(\bB\xaa\x04\xc2H\xa6\x04\n" +
-	"\xa3\x04\n" +
-	"\x0eprintable_name\x12<must contain a non-space character and no control characters\x1a\xd2\x03!rule || this == '' || this.matches(r'^[^\\x00-\\x1f\\x7f-\\x9f\\x{2028}\\x{2029}\\x{202a}-\\x{202e}\\x{2066}-\\x{2069}]*[^\\x00-\\x20\\x7f-\\xa0\\xad\\x{34f}\\x{61c}\\x{115f}\\x{1160}\\x{1680}\\x{17b4}\\x{17b5}\\x{180b}-\\x{180f}\\x{2000}-\\x{200f}\\x{2028}-\\x{202f}\\x{205f}-\\x{206f}\\x{2800}\\x{3000}\\x{3164}\\x{fe00}-\\x{fe0f}\\x{feff}\\x{ffa0}\\x{1bca0}-\\x{1bca3}\\x{1d173}-\\x{1d17a}\\x{e0000}-\\x{e007f}\\x{e0100}-\\x{e01ef}][^\\x00-\\x1f\\x7f-\\x9f\\x{2028}\\x{2029}\\x{202a}-\\x{202e}\\x{2066}-\\x{2069}]*$')R\rprintableName:\x87\x02\n" +
+	"\x17fieldsync/v1/text.proto\x12\ffieldsync.v1\x1a\x1bbuf/validate/validate.proto:\xed\x04\n" +
+	"\x0eprintable_name\x12\x19.buf.validate.StringRules\x18\x81\xf1\x04 \x01(\bB\xa8\x04\xc2H\xa4\x04\n" +
+	"\xa1\x04\n" +
+	"\x0eprintable_name\x12<must contain a non-space character and no control characters\x1a\xd0\x03!rule || this == '' || this.matches(r'^[^\\x00-\\x1f\\x7f-\\x9f\\x{2028}\\x{2029}\\x{202a}-\\x{202e}\\x{2066}-\\x{2069}]*[^\\x00-\\x20\\x7f-\\xa0\\xad\\x{34f}\\x{61c}\\x{115f}\\x{1160}\\x{1680}\\x{17b4}\\x{17b5}\\x{180b}-\\x{180f}\\x{2000}-\\x{200f}\\x{2028}-\\x{202f}\\x{205f}-\\x{206f}\\x{2800}\\x{3000}\\x{3164}\\x{fe00}-\\x{fe0f}\\x{feff}\\x{ffa0}\\x{fff0}-\\x{fff8}\\x{1bca0}-\\x{1bca3}\\x{1d173}-\\x{1d17a}\\x{e0000}-\\x{e0fff}][^\\x00-\\x1f\\x7f-\\x9f\\x{2028}\\x{2029}\\x{202a}-\\x{202e}\\x{2066}-\\x{2069}]*$')R\rprintableName:\x87\x02\n" +
 	"\x0eprintable_text\x12\x19.buf.validate.StringRules\x18\x82\xf1\x04 \x01(\bB\xc2\x01\xc2H\xbe\x01\n" +
 	"\xbb\x01\n" +
 	"\x0eprintable_text\x12Bmust contain no control characters other than tabs and line breaks\x1ae!rule || this.matches(r'^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f\\x{202a}-\\x{202e}\\x{2066}-\\x{2069}]*$')R\rprintableTextB?Z=github.com/fieldsync/fieldsync/proto/fieldsync/v1;fieldsyncv1"

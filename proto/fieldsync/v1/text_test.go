@@ -169,6 +169,7 @@ func TestPrintableNameAndTextRules(t *testing.T) {
 		{"\u115f\u1160\uffa0\u034f", false, true},         // more fillers and the grapheme joiner
 		{"\u2800", false, true},                           // the Braille blank
 		{"\ufe0f\U000e0041\U000e0100\u180b", false, true}, // variation selectors and a tag
+		{"\ufff0\ufff8\U000e0080\U000e0fff", false, true}, // the rest of Default_Ignorable_Code_Point
 		{"\u3164\u8001\u3164", true, true},                // beside a visible character they stay
 		{"line one\nline two", false, true},
 		{"a\r\nb", false, true},

@@ -128,3 +128,41 @@ func TestSubmittedRecordsMustBeComplete(t *testing.T) {
 		}
 	}
 }
+
+// TestAlertListsAreBounded: an alert's lists have a max_items (a list
+// without one let a record hold millions of empty items: clients/go
+// answercost.go), generous for what the rules raise.
+func TestAlertListsAreBounded(t *testing.T) {
+	t.Parallel()
+	v, err := protovalidate.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	alert := func(ids, photos, params int) *fieldsyncv1.Alert {
+		a := &fieldsyncv1.Alert{}
+		for range ids {
+			a.RelatedRecordIds = append(a.RelatedRecordIds, "r")
+		}
+		for range photos {
+			a.Photos = append(a.Photos, photo(1))
+		}
+		for range params {
+			a.Params = append(a.Params, &fieldsyncv1.AlertParam{Name: "n", Value: "v"})
+		}
+		return a
+	}
+	for _, c := range []struct {
+		a       *fieldsyncv1.Alert
+		wantErr string
+	}{
+		{alert(1000, 500, 32), ""},
+		{alert(1001, 0, 0), "related_record_ids"},
+		{alert(0, 501, 0), "photos"},
+		{alert(0, 0, 33), "params"},
+	} {
+		err := v.Validate(c.a)
+		if c.wantErr == "" && err != nil || c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)) {
+			t.Errorf("alert of %d ids, %d photos, %d params: %v, want %q", len(c.a.RelatedRecordIds), len(c.a.Photos), len(c.a.Params), err, c.wantErr)
+		}
+	}
+}

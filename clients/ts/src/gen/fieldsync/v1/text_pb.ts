@@ -14,7 +14,7 @@ import { file_buf_validate_validate } from "../../buf/validate/validate_pb.js";
  * Describes the file fieldsync/v1/text.proto.
  */
 export const file_fieldsync_v1_text: GenFile = /*@__PURE__*/
-  fileDesc("ChdmaWVsZHN5bmMvdjEvdGV4dC5wcm90bxIMZmllbGRzeW5jLnYxOu8ECg5wcmludGFibGVfbmFtZRIZLmJ1Zi52YWxpZGF0ZS5TdHJpbmdSdWxlcxiB8QQgASgIQqoEwkimBAqjBAoOcHJpbnRhYmxlX25hbWUSPG11c3QgY29udGFpbiBhIG5vbi1zcGFjZSBjaGFyYWN0ZXIgYW5kIG5vIGNvbnRyb2wgY2hhcmFjdGVycxrSAyFydWxlIHx8IHRoaXMgPT0gJycgfHwgdGhpcy5tYXRjaGVzKHInXlteXHgwMC1ceDFmXHg3Zi1ceDlmXHh7MjAyOH1ceHsyMDI5fVx4ezIwMmF9LVx4ezIwMmV9XHh7MjA2Nn0tXHh7MjA2OX1dKlteXHgwMC1ceDIwXHg3Zi1ceGEwXHhhZFx4ezM0Zn1ceHs2MWN9XHh7MTE1Zn1ceHsxMTYwfVx4ezE2ODB9XHh7MTdiNH1ceHsxN2I1fVx4ezE4MGJ9LVx4ezE4MGZ9XHh7MjAwMH0tXHh7MjAwZn1ceHsyMDI4fS1ceHsyMDJmfVx4ezIwNWZ9LVx4ezIwNmZ9XHh7MjgwMH1ceHszMDAwfVx4ezMxNjR9XHh7ZmUwMH0tXHh7ZmUwZn1ceHtmZWZmfVx4e2ZmYTB9XHh7MWJjYTB9LVx4ezFiY2EzfVx4ezFkMTczfS1ceHsxZDE3YX1ceHtlMDAwMH0tXHh7ZTAwN2Z9XHh7ZTAxMDB9LVx4e2UwMWVmfV1bXlx4MDAtXHgxZlx4N2YtXHg5Zlx4ezIwMjh9XHh7MjAyOX1ceHsyMDJhfS1ceHsyMDJlfVx4ezIwNjZ9LVx4ezIwNjl9XSokJylSDXByaW50YWJsZU5hbWU6hwIKDnByaW50YWJsZV90ZXh0EhkuYnVmLnZhbGlkYXRlLlN0cmluZ1J1bGVzGILxBCABKAhCwgHCSL4BCrsBCg5wcmludGFibGVfdGV4dBJCbXVzdCBjb250YWluIG5vIGNvbnRyb2wgY2hhcmFjdGVycyBvdGhlciB0aGFuIHRhYnMgYW5kIGxpbmUgYnJlYWtzGmUhcnVsZSB8fCB0aGlzLm1hdGNoZXMocideW15ceDAwLVx4MDhceDBiXHgwY1x4MGUtXHgxZlx4N2YtXHg5Zlx4ezIwMmF9LVx4ezIwMmV9XHh7MjA2Nn0tXHh7MjA2OX1dKiQnKVINcHJpbnRhYmxlVGV4dEI/Wj1naXRodWIuY29tL2ZpZWxkc3luYy9maWVsZHN5bmMvcHJvdG8vZmllbGRzeW5jL3YxO2ZpZWxkc3luY3Yx", [file_buf_validate_validate]);
+  fileDesc("ChdmaWVsZHN5bmMvdjEvdGV4dC5wcm90bxIMZmllbGRzeW5jLnYxOu0ECg5wcmludGFibGVfbmFtZRIZLmJ1Zi52YWxpZGF0ZS5TdHJpbmdSdWxlcxiB8QQgASgIQqgEwkikBAqhBAoOcHJpbnRhYmxlX25hbWUSPG11c3QgY29udGFpbiBhIG5vbi1zcGFjZSBjaGFyYWN0ZXIgYW5kIG5vIGNvbnRyb2wgY2hhcmFjdGVycxrQAyFydWxlIHx8IHRoaXMgPT0gJycgfHwgdGhpcy5tYXRjaGVzKHInXlteXHgwMC1ceDFmXHg3Zi1ceDlmXHh7MjAyOH1ceHsyMDI5fVx4ezIwMmF9LVx4ezIwMmV9XHh7MjA2Nn0tXHh7MjA2OX1dKlteXHgwMC1ceDIwXHg3Zi1ceGEwXHhhZFx4ezM0Zn1ceHs2MWN9XHh7MTE1Zn1ceHsxMTYwfVx4ezE2ODB9XHh7MTdiNH1ceHsxN2I1fVx4ezE4MGJ9LVx4ezE4MGZ9XHh7MjAwMH0tXHh7MjAwZn1ceHsyMDI4fS1ceHsyMDJmfVx4ezIwNWZ9LVx4ezIwNmZ9XHh7MjgwMH1ceHszMDAwfVx4ezMxNjR9XHh7ZmUwMH0tXHh7ZmUwZn1ceHtmZWZmfVx4e2ZmYTB9XHh7ZmZmMH0tXHh7ZmZmOH1ceHsxYmNhMH0tXHh7MWJjYTN9XHh7MWQxNzN9LVx4ezFkMTdhfVx4e2UwMDAwfS1ceHtlMGZmZn1dW15ceDAwLVx4MWZceDdmLVx4OWZceHsyMDI4fVx4ezIwMjl9XHh7MjAyYX0tXHh7MjAyZX1ceHsyMDY2fS1ceHsyMDY5fV0qJCcpUg1wcmludGFibGVOYW1lOocCCg5wcmludGFibGVfdGV4dBIZLmJ1Zi52YWxpZGF0ZS5TdHJpbmdSdWxlcxiC8QQgASgIQsIBwki+AQq7AQoOcHJpbnRhYmxlX3RleHQSQm11c3QgY29udGFpbiBubyBjb250cm9sIGNoYXJhY3RlcnMgb3RoZXIgdGhhbiB0YWJzIGFuZCBsaW5lIGJyZWFrcxplIXJ1bGUgfHwgdGhpcy5tYXRjaGVzKHInXlteXHgwMC1ceDA4XHgwYlx4MGNceDBlLVx4MWZceDdmLVx4OWZceHsyMDJhfS1ceHsyMDJlfVx4ezIwNjZ9LVx4ezIwNjl9XSokJylSDXByaW50YWJsZVRleHRCP1o9Z2l0aHViLmNvbS9maWVsZHN5bmMvZmllbGRzeW5jL3Byb3RvL2ZpZWxkc3luYy92MTtmaWVsZHN5bmN2MQ", [file_buf_validate_validate]);
 
 /**
  * A single-line name or title: when not empty, it contains a visible
@@ -22,12 +22,14 @@ export const file_fieldsync_v1_text: GenFile = /*@__PURE__*/
  * line break, U+2028 and U+2029 included) and no bidirectional control.
  * Visible is neither a control, nor Unicode White_Space (U+0009–000D,
  * 0020, 0085, 00A0, 1680, 2000–200A, 2028, 2029, 202F, 205F, 3000), nor
- * an invisible format character (U+00AD, 061C, 180E, 200B–200F,
- * 2060–206F, FEFF, 1BCA0–1BCA3, E0000–E007F), nor a character fonts draw
- * as nothing (the combining grapheme joiner U+034F, the Hangul fillers
- * U+115F, 1160, 3164 and FFA0, U+17B4–17B5, the variation selectors
- * U+180B–180F, FE00–FE0F and E0100–E01EF, the Braille blank U+2800,
- * U+1D173–1D17A): a name of ideographic spaces (U+3000, typed by Chinese
+ * a Default_Ignorable_Code_Point (invisible format characters U+00AD,
+ * 061C, 180E, 200B–200F, 202A–202E, 2060–206F, FEFF, 1BCA0–1BCA3,
+ * 1D173–1D17A; the combining grapheme joiner U+034F; the Hangul fillers
+ * U+115F, 1160, 3164 and FFA0; U+17B4–17B5; the variation selectors
+ * U+180B–180F, FE00–FE0F and E0100–E01EF; U+FFF0–FFF8; the tags and
+ * the rest of U+E0000–E0FFF), nor the Braille blank U+2800, which fonts
+ * draw as nothing (syncengine/printable.go's test derives the set from
+ * Unicode's tables): a name of ideographic spaces (U+3000, typed by Chinese
  * input methods), no-break or zero-width spaces or Hangul fillers only
  * would show blank. Such characters stay allowed beside a visible one.
  * Whether it may be empty is the field's min_len.
