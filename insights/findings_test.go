@@ -1,6 +1,7 @@
 package insights
 
 import (
+	"buf.build/go/protovalidate"
 	"fmt"
 	"slices"
 	"strings"
@@ -94,5 +95,29 @@ func TestA6OneAlertPerPhoto(t *testing.T) {
 	got := e.sink.list(fieldsyncv1.AlertKind_ALERT_KIND_REPEAT_PHOTO)
 	if len(got) != 1 || !slices.Equal(got[0].RelatedRecordIds, []string{"d0", "d1", "d2", "d3"}) {
 		t.Fatalf("alerts %v, want one for mgr1 about d0–d3", got)
+	}
+}
+
+// TestA2ManyProductsBelowSafetyListsAFewAndCountsAll: a terminal with more
+// products below safety stock than Alert's lists hold raises one valid
+// alert, listing the first maxReplenishShown and counting every one.
+func TestA2ManyProductsBelowSafetyListsAFewAndCountsAll(t *testing.T) {
+	e := newEnv(t)
+	e.upsert("h1", &fieldsyncv1.Customer{Name: "City Hospital", AssignedRepId: e.id("bob"), RegionId: e.id("north")}, at(1, 8, 0))
+	const products = 1200
+	for i := range products {
+		e.upsert(fmt.Sprintf("st-%04d", i), &fieldsyncv1.StockLevel{RegionId: e.id("north"), TerminalId: "h1", ProductId: fmt.Sprint("p", i), OnHand: 1, SafetyStock: 10}, at(2, 8, 0))
+	}
+	got := e.sink.list(fieldsyncv1.AlertKind_ALERT_KIND_REPLENISHMENT)
+	if len(got) != 1 {
+		t.Fatalf("%d alerts, want one for the terminal", len(got))
+	}
+	a := got[0]
+	if err := protovalidate.Validate(a); err != nil {
+		t.Fatalf("the alert breaks Alert's rules: %v", err)
+	}
+	if a.Title != "Replenish 1200 products at City Hospital" || len(a.RelatedRecordIds) != maxReplenishShown+1 ||
+		a.RelatedRecordIds[maxReplenishShown] != "h1" || !strings.HasSuffix(a.Body, fmt.Sprintf("…and %d more products below their safety stock.", products-maxReplenishShown)) {
+		t.Fatalf("alert %q, %d related records, body ending %q: want all 1200 counted, %d listed", a.Title, len(a.RelatedRecordIds), a.Body[max(0, len(a.Body)-80):], maxReplenishShown)
 	}
 }

@@ -316,6 +316,12 @@ func (h *handler) stockLine(s *fieldsyncv1.StockLevel) (string, error) {
 		s.ProductId, name, s.OnHand, s.SafetyStock, money(s.HistoricalPurchasePriceCents, s.Currency), money(s.AgreementPriceCents, s.Currency)), nil
 }
 
+// maxReplenishShown is how many stock levels an A2 alert lists (lines of
+// its body, related records); its title and params count them all. A
+// terminal of thousands of products below safety would otherwise make an
+// alert past Alert's bounds, which the consumer could never raise.
+const maxReplenishShown = 50
+
 // raiseReplenishment reminds the rep assigned to the terminal (or, while the
 // terminal's customer record is unknown or unassigned, the region's
 // directors) of every stock level of the terminal below safety.
@@ -335,9 +341,13 @@ func (h *handler) raiseReplenishment(s *fieldsyncv1.StockLevel, terminal, episod
 		return err
 	}
 	records := sortedKeys(ev.Stock)
-	lines := make([]string, len(records))
-	for i, id := range records {
+	shown := records[:min(len(records), maxReplenishShown)]
+	lines := make([]string, len(shown), len(shown)+1)
+	for i, id := range shown {
 		lines[i] = ev.Stock[id]
+	}
+	if more := len(records) - len(shown); more > 0 {
+		lines = append(lines, fmt.Sprintf("…and %d more products below their safety stock.", more))
 	}
 	title := fmt.Sprintf("Replenish %s at %s", s.ProductId, name)
 	params := alertParams("terminal", name, "product", s.ProductId, "on_hand", strconv.FormatInt(int64(s.OnHand), 10), "safety_stock", strconv.FormatInt(int64(s.SafetyStock), 10))
@@ -349,7 +359,7 @@ func (h *handler) raiseReplenishment(s *fieldsyncv1.StockLevel, terminal, episod
 		Kind:             fieldsyncv1.AlertKind_ALERT_KIND_REPLENISHMENT,
 		Title:            title,
 		Body:             strings.Join(lines, "\n\n"),
-		RelatedRecordIds: append(records, terminal),
+		RelatedRecordIds: append(slices.Clip(shown), terminal),
 		RaisedTime:       timestamppb.New(msTime(ev.RaisedMS)),
 		Params:           params,
 	}
