@@ -149,6 +149,10 @@ func (s *store) update(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
+		if errors.Is(err, sql.ErrTxDone) && ctx.Err() != nil {
+			// ctx ended while fn ran: database/sql rolled the transaction back.
+			return fmt.Errorf("commit: %w", context.Cause(ctx))
+		}
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
