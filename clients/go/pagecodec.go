@@ -54,23 +54,40 @@ func (pageCodec) MarshalStable(m any) ([]byte, error) {
 // within the 64 MiB an answer may have, it would take gigabytes.
 const maxPageRecords = 5000
 
-func (c pageCodec) Unmarshal(data []byte, m any) error {
+func (pageCodec) Unmarshal(data []byte, m any) error {
+	pm, err := costed(data, m)
+	if err != nil {
+		return err
+	}
 	if _, ok := m.(*fieldsyncv1.PullResponse); ok {
 		data = bytes.Clone(data) // Connect reuses data
 	}
-	return c.unmarshalOwned(data, m)
+	return decodeOwned(data, pm)
 }
 
 // unmarshalOwned is Unmarshal of data that m may keep: a page decoded by
 // decodePage shares data's bytes, so the caller must not reuse data.
 func (pageCodec) unmarshalOwned(data []byte, m any) error {
-	pm, ok := m.(proto.Message)
-	if !ok {
-		return fmt.Errorf("unmarshal into %T: not a protobuf message", m)
-	}
-	if err := checkAnswerCost(pm.ProtoReflect().Descriptor(), data); err != nil {
+	pm, err := costed(data, m)
+	if err != nil {
 		return err
 	}
+	return decodeOwned(data, pm)
+}
+
+// costed returns m as a message once data, its encoding, passed
+// checkAnswerCost: before anything is copied or decoded.
+func costed(data []byte, m any) (proto.Message, error) {
+	pm, ok := m.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("unmarshal into %T: not a protobuf message", m)
+	}
+	return pm, checkAnswerCost(pm.ProtoReflect().Descriptor(), data)
+}
+
+// decodeOwned decodes data, which pm may keep, into pm.
+func decodeOwned(data []byte, pm proto.Message) error {
+	m := any(pm)
 	if page, ok := m.(*fieldsyncv1.PullResponse); ok {
 		if n, _ := countRecords(data); n > maxPageRecords {
 			return fmt.Errorf("unmarshal into %T: %d records, more than a page holds (%d)", m, n, maxPageRecords)
